@@ -1,0 +1,146 @@
+import { Command } from 'commander';
+import { createMarketplace, prepareDatabases, VERSION } from './app.ts';
+import { ConfigError, loadConfig, loadDotenv, type Config } from './platform/config.ts';
+import { createPool } from './platform/db/pool.ts';
+import { isDomainName, type DomainName } from './platform/domains.ts';
+import { createLogger } from './platform/logger.ts';
+import { listDeadLetters, outboxStatus, replayDeadLetter } from './platform/messaging/admin.ts';
+import type { Databases } from './app.ts';
+
+function config(): Config {
+  try {
+    return loadConfig(loadDotenv(process.env));
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+/** Runs `work` against every domain database, then closes the pools and any embedded server. */
+async function withDatabases<T>(cfg: Config, work: (databases: Databases, pools: Map<DomainName, ReturnType<typeof createPool>>) => Promise<T>): Promise<T> {
+  const log = createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel);
+  const databases = await prepareDatabases(cfg, log);
+  const pools = new Map(databases.targets.map((t) => [t.domain, createPool(t.url, 2, 'bazaar-cli')]));
+  try {
+    return await work(databases, pools);
+  } finally {
+    await Promise.all([...pools.values()].map((p) => p.end()));
+    await databases.embedded?.stop();
+  }
+}
+
+async function start(): Promise<void> {
+  const cfg = config();
+  const log = createLogger(cfg.logLevel);
+  const databases = await prepareDatabases(cfg, log);
+  const app = await createMarketplace(cfg, databases, { log });
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => {
+      log.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, cfg.shutdownTimeoutMs);
+    timer.unref();
+    try {
+      await app.stop();
+      log.info('stopped');
+      process.exit(0);
+    } catch (error) {
+      log.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    }
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  try {
+    const address = await app.listen();
+    const base = address.replace('[::1]', 'localhost');
+    console.log(`bazaar is running:
+  API       ${base}/v1
+  docs      ${base}/docs
+  openapi   ${base}/openapi.json
+  health    ${base}/health   ready ${base}/ready   metrics ${base}/metrics`);
+  } catch (error) {
+    log.error({ err: error }, 'could not start');
+    await app.stop().catch(() => undefined);
+    process.exit(1);
+  }
+}
+
+const program = new Command()
+  .name('bazaar')
+  .description('bazaar marketplace backend')
+  .version(VERSION);
+
+program.command('start', { isDefault: true }).description('migrate the 11 databases and serve the HTTP API').action(start);
+
+program
+  .command('migrate')
+  .description('create and migrate the 11 domain databases without serving (a second run is a no-op)')
+  .action(async () => {
+    const cfg = config();
+    await withDatabases(cfg, async (databases) => {
+      for (const t of databases.targets) console.log(`${t.database}: migrated`);
+    });
+  });
+
+const events = program.command('events').description('inspect and repair event delivery');
+
+events
+  .command('outbox')
+  .description('backlog and oldest unpublished age per domain')
+  .action(async () => {
+    await withDatabases(config(), async (_d, pools) => {
+      for (const [domain, pool] of pools) console.log(JSON.stringify(await outboxStatus(domain, pool)));
+    });
+  });
+
+events
+  .command('dead-letters')
+  .description('list parked events with their last error')
+  .option('--domain <name>', 'only this domain')
+  .option('--limit <n>', 'at most this many per domain', '50')
+  .action(async (opts: { domain?: string; limit: string }) => {
+    if (opts.domain && !isDomainName(opts.domain)) {
+      console.error(`unknown domain ${opts.domain}`);
+      process.exit(2);
+    }
+    const limit = Math.min(500, Math.max(1, Number(opts.limit) || 50));
+    await withDatabases(config(), async (_d, pools) => {
+      let count = 0;
+      for (const [domain, pool] of pools) {
+        if (opts.domain && opts.domain !== domain) continue;
+        for (const dl of await listDeadLetters(domain, pool, limit)) {
+          console.log(JSON.stringify(dl));
+          count++;
+        }
+      }
+      if (count === 0) console.error('no dead letters');
+    });
+  });
+
+events
+  .command('replay')
+  .argument('<id>', 'dead letter id')
+  .description('deliver a parked event again')
+  .action(async (id: string) => {
+    const found = await withDatabases(config(), async (_d, pools) => {
+      for (const [domain, pool] of pools) if (await replayDeadLetter(domain, pool, id)) return domain;
+      return undefined;
+    });
+    if (!found) {
+      console.error(`no parked event with id ${id}`);
+      process.exit(1);
+    }
+    console.log(`replayed ${id} (${found}); a running marketplace delivers it now`);
+  });
+
+export async function main(argv: string[]): Promise<void> {
+  await program.parseAsync(argv);
+}

@@ -1,0 +1,1 @@
+// Each domain's contracts register themselves when imported here.

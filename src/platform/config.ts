@@ -1,0 +1,149 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { readFileSync } from 'node:fs';
+import { DOMAIN_NAMES, type DomainName } from './domains.ts';
+
+/**
+ * Configuration comes from environment variables (and an optional `.env`), validated once at start.
+ * A bad value stops start-up with a message naming the variable.
+ */
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** A PostgreSQL server for every domain database; unset means "start the embedded PostgreSQL". */
+  databaseUrl: string | undefined;
+  /** Per-domain overrides: the full URL of that domain's database. */
+  domainDatabaseUrls: Partial<Record<DomainName, string>>;
+  /** Prefix put before every database name (tests use it to get fresh databases). */
+  databaseNamePrefix: string;
+  poolSizeMax: number;
+  transport: 'inprocess' | 'nats';
+  natsUrl: string;
+  logLevel: string;
+  bodyLimitBytes: number;
+  jwtKeys: string | undefined;
+  jwtIssuer: string;
+  jwtAudience: string;
+  accessTokenTtlSeconds: number;
+  adminEmail: string | undefined;
+  adminPassword: string | undefined;
+  seedDemo: boolean;
+  relayBatchSizeMax: number;
+  relayPollMs: number;
+  deliveryAttemptsMax: number;
+  retryDelayBaseMs: number;
+  retryDelayMaxMs: number;
+  shutdownTimeoutMs: number;
+  reservationTtlSeconds: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, reason: string) {
+    super(`Invalid configuration: ${variable} ${reason}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function readInt(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `must be an integer, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function readBool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function readUrl(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'must be a URL');
+  }
+  if (!protocols.includes(url.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.join(' or ')}, got ${url.protocol}`);
+  }
+  return raw;
+}
+
+function readChoice<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(choices as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `must be one of ${choices.join(', ')}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+/** Reads `.env` from the working directory without overriding variables already set. */
+export function loadDotenv(env: Env, cwd = process.cwd()): Env {
+  const file = path.join(cwd, '.env');
+  if (!existsSync(file)) return env;
+  const parsed = parseDotenv(readFileSync(file));
+  return { ...parsed, ...env };
+}
+
+const PG_PROTOCOLS = ['postgres:', 'postgresql:'];
+
+export function loadConfig(env: Env = process.env): Config {
+  const domainDatabaseUrls: Partial<Record<DomainName, string>> = {};
+  for (const domain of DOMAIN_NAMES) {
+    const url = readUrl(env, `${domain.toUpperCase()}_DATABASE_URL`, PG_PROTOCOLS);
+    if (url) domainDatabaseUrls[domain] = url;
+  }
+  const prefix = env.DATABASE_NAME_PREFIX ?? '';
+  if (!/^[a-z0-9_]{0,30}$/.test(prefix)) {
+    throw new ConfigError('DATABASE_NAME_PREFIX', 'may hold only a-z, 0-9 and _ (at most 30)');
+  }
+  const adminEmail = env.ADMIN_EMAIL || undefined;
+  const adminPassword = env.ADMIN_PASSWORD || undefined;
+  if ((adminEmail === undefined) !== (adminPassword === undefined)) {
+    throw new ConfigError(adminEmail ? 'ADMIN_PASSWORD' : 'ADMIN_EMAIL', 'must be set together with the other');
+  }
+  if (adminPassword !== undefined && adminPassword.length < 12) {
+    throw new ConfigError('ADMIN_PASSWORD', 'must be at least 12 characters');
+  }
+  const logLevel = readChoice(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info');
+  return {
+    port: readInt(env, 'PORT', 3000, 0, 65535),
+    host: env.HOST || '127.0.0.1',
+    dataDir: path.resolve(env.DATA_DIR || '.data'),
+    databaseUrl: readUrl(env, 'DATABASE_URL', PG_PROTOCOLS),
+    domainDatabaseUrls,
+    databaseNamePrefix: prefix,
+    poolSizeMax: readInt(env, 'DATABASE_POOL_SIZE_MAX', 10, 1, 200),
+    transport: readChoice(env, 'TRANSPORT', ['inprocess', 'nats'] as const, 'inprocess'),
+    natsUrl: readUrl(env, 'NATS_URL', ['nats:', 'tls:']) ?? 'nats://127.0.0.1:4222',
+    logLevel,
+    bodyLimitBytes: readInt(env, 'BODY_LIMIT_BYTES', 256 * 1024, 1024, 10 * 1024 * 1024),
+    jwtKeys: env.JWT_KEYS || undefined,
+    jwtIssuer: env.JWT_ISSUER || 'bazaar',
+    jwtAudience: env.JWT_AUDIENCE || 'bazaar-api',
+    accessTokenTtlSeconds: readInt(env, 'ACCESS_TOKEN_TTL_SECONDS', 900, 60, 86400),
+    adminEmail,
+    adminPassword,
+    seedDemo: readBool(env, 'SEED_DEMO', true),
+    relayBatchSizeMax: readInt(env, 'RELAY_BATCH_SIZE_MAX', 500, 1, 5000),
+    relayPollMs: readInt(env, 'RELAY_POLL_MS', 500, 10, 60000),
+    deliveryAttemptsMax: readInt(env, 'DELIVERY_ATTEMPTS_MAX', 8, 1, 100),
+    retryDelayBaseMs: readInt(env, 'RETRY_DELAY_BASE_MS', 200, 1, 600000),
+    retryDelayMaxMs: readInt(env, 'RETRY_DELAY_MAX_MS', 60000, 1, 3600000),
+    shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 25000, 1000, 30000),
+    reservationTtlSeconds: readInt(env, 'RESERVATION_TTL_SECONDS', 900, 5, 86400),
+  };
+}

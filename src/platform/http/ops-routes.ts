@@ -1,0 +1,148 @@
+import { Type } from '@sinclair/typebox';
+import type { Pool } from '../db/pool.ts';
+import { type DomainName, isDomainName } from '../domains.ts';
+import { pendingMigrations } from '../db/migrate.ts';
+import { listDeadLetters, outboxStatus, replayDeadLetter } from '../messaging/admin.ts';
+import type { Messaging } from '../messaging/runtime.ts';
+import type { Metrics } from '../metrics.ts';
+import { AppError } from './errors.ts';
+import { ProblemSchema } from './schemas.ts';
+import type { HttpApp } from './server.ts';
+
+export interface OpsDeps {
+  pools: ReadonlyMap<DomainName, Pool>;
+  messaging: Messaging;
+  metrics: Metrics;
+}
+
+async function databaseProblems(pools: ReadonlyMap<DomainName, Pool>): Promise<string[]> {
+  const problems = await Promise.all(
+    [...pools].map(async ([domain, pool]) => {
+      try {
+        const pending = await pendingMigrations(pool, domain);
+        return pending.length > 0 ? [`${domain} database has ${pending.length} pending migration(s)`] : [];
+      } catch {
+        return [`${domain} database is unreachable`];
+      }
+    }),
+  );
+  return problems.flat();
+}
+
+export async function refreshOutboxGauges(deps: OpsDeps): Promise<void> {
+  await Promise.all(
+    [...deps.pools].map(async ([domain, pool]) => {
+      try {
+        const s = await outboxStatus(domain, pool);
+        deps.metrics.outboxBacklog.set({ domain }, s.backlog);
+        deps.metrics.outboxOldestAge.set({ domain }, s.oldestUnpublishedAgeSeconds);
+      } catch {
+        // An unreachable database shows up in /ready; the gauge keeps its last value.
+      }
+    }),
+  );
+}
+
+const DeadLetterSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  domain: Type.String(),
+  consumer: Type.String(),
+  eventId: Type.String({ format: 'uuid' }),
+  eventType: Type.String(),
+  source: Type.String(),
+  attempts: Type.Integer(),
+  lastError: Type.String(),
+  parkedAt: Type.String({ format: 'date-time' }),
+});
+
+export function registerOpsRoutes(app: HttpApp, deps: OpsDeps): void {
+  app.get('/health', { config: { access: 'public' }, schema: { tags: ['operations'], summary: 'Liveness', response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({
+    status: 'ok' as const,
+  }));
+
+  app.get(
+    '/ready',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['operations'],
+        summary: 'Readiness: every domain database reachable and migrated, event delivery running',
+        response: { 200: Type.Object({ status: Type.Literal('ready') }), 503: Type.Object({ status: Type.Literal('not_ready'), problems: Type.Array(Type.String()) }) },
+      },
+    },
+    async (_request, reply) => {
+      const problems = [...(await databaseProblems(deps.pools)), ...deps.messaging.problems()];
+      if (problems.length > 0) return reply.status(503).send({ status: 'not_ready' as const, problems });
+      return { status: 'ready' as const };
+    },
+  );
+
+  app.get('/metrics', { config: { access: 'public' }, schema: { tags: ['operations'], summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
+    await refreshOutboxGauges(deps);
+    reply.type(deps.metrics.registry.contentType);
+    return deps.metrics.registry.metrics();
+  });
+
+  app.get('/openapi.json', { config: { access: 'public' }, schema: { tags: ['operations'], summary: 'The OpenAPI 3.1 description of this API' } }, async () => app.swagger());
+
+  app.get(
+    '/v1/admin/events/outbox',
+    {
+      config: { access: ['admin'] },
+      schema: {
+        tags: ['operations'],
+        summary: 'Outbox backlog and oldest unpublished age per domain',
+        response: {
+          200: Type.Object({
+            items: Type.Array(Type.Object({ domain: Type.String(), backlog: Type.Integer(), oldestUnpublishedAgeSeconds: Type.Number(), published: Type.Integer() })),
+          }),
+          401: ProblemSchema,
+          403: ProblemSchema,
+        },
+      },
+    },
+    async () => ({ items: await Promise.all([...deps.pools].map(([domain, pool]) => outboxStatus(domain, pool))) }),
+  );
+
+  app.get(
+    '/v1/admin/events/dead-letters',
+    {
+      config: { access: ['admin'] },
+      schema: {
+        tags: ['operations'],
+        summary: 'Parked events with their last error',
+        querystring: Type.Object({ domain: Type.Optional(Type.String({ maxLength: 40 })), limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }) }, { additionalProperties: false }),
+        response: { 200: Type.Object({ items: Type.Array(DeadLetterSchema) }), 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema },
+      },
+    },
+    async (request) => {
+      const { domain, limit } = request.query;
+      if (domain !== undefined && !isDomainName(domain)) throw new AppError('VALIDATION_FAILED', `unknown domain ${domain}`);
+      const pools = [...deps.pools].filter(([d]) => domain === undefined || d === domain);
+      const lists = await Promise.all(pools.map(([d, pool]) => listDeadLetters(d, pool, limit)));
+      const items = lists.flat().sort((a, b) => b.parkedAt.localeCompare(a.parkedAt)).slice(0, limit);
+      return { items };
+    },
+  );
+
+  app.post(
+    '/v1/admin/events/dead-letters/:id/replay',
+    {
+      config: { access: ['admin'] },
+      schema: {
+        tags: ['operations'],
+        summary: 'Deliver a parked event again',
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
+        response: { 202: Type.Object({ id: Type.String(), replayed: Type.Literal(true) }), 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema },
+      },
+    },
+    async (request, reply) => {
+      for (const [domain, pool] of deps.pools) {
+        if (await replayDeadLetter(domain, pool, request.params.id)) {
+          return reply.status(202).send({ id: request.params.id, replayed: true as const });
+        }
+      }
+      throw new AppError('NOT_FOUND', 'no parked event with this id');
+    },
+  );
+}

@@ -1,0 +1,126 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Logger } from 'pino';
+import { newId, isUuid } from '../ids.ts';
+import { withTrace } from '../messaging/envelope.ts';
+import type { Metrics } from '../metrics.ts';
+import { registerAccessControl } from './access.ts';
+import { AppError, type ErrorCode, problemOf } from './errors.ts';
+import type { TokenService } from './tokens.ts';
+
+export type HttpApp = FastifyInstance<
+  import('node:http').Server,
+  import('node:http').IncomingMessage,
+  import('node:http').ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export interface HttpOptions {
+  bodyLimitBytes: number;
+  logger: Logger;
+  metrics: Metrics;
+  tokens: TokenService;
+  version: string;
+}
+
+const PG_ERROR = /^[0-9A-Z]{5}$/;
+
+function sendProblem(reply: import('fastify').FastifyReply, code: ErrorCode, detail?: string, extensions?: Record<string, unknown>) {
+  const problem = problemOf(code, detail, extensions, reply.request.url.split('?')[0]);
+  return reply.status(problem.status).type('application/problem+json').send(problem);
+}
+
+export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    bodyLimit: options.bodyLimitBytes,
+    logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: 'x-request-id',
+    genReqId: () => newId(),
+    return503OnClosing: true,
+    ajv: {
+      customOptions: {
+        // Unknown fields are an error (additionalProperties: false), never silently dropped.
+        removeAdditional: false,
+        coerceTypes: 'array',
+        useDefaults: true,
+        allErrors: false,
+      },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpApp;
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'bazaar', version: options.version, description: 'Marketplace backend: catalog, inventory, cart, checkout, orders, payments and more.' },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' }, uiHooks: {} });
+  // The docs plugin's own routes are public.
+  registerAccessControl(app, options.tokens);
+
+  app.addHook('onRequest', (request, _reply, done) => {
+    // One request's events all carry its id as correlation id.
+    const incoming = request.headers['x-correlation-id'];
+    const correlationId = typeof incoming === 'string' && isUuid(incoming) ? incoming : request.id;
+    withTrace({ correlationId, causationId: null }, done);
+  });
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('x-request-id', request.id);
+    return payload;
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    options.metrics.httpDuration.observe(
+      { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, 'ROUTE_NOT_FOUND', `${request.method} ${request.url.split('?')[0]} does not exist`));
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof AppError) {
+      if (error.code === 'RATE_LIMITED' && typeof error.extensions?.retryAfterSeconds === 'number') {
+        reply.header('retry-after', String(error.extensions.retryAfterSeconds));
+      }
+      return sendProblem(reply, error.code, error.detail, error.extensions);
+    }
+    if (error.validation) {
+      const errors = error.validation.map((v) => ({
+        location: error.validationContext ?? 'body',
+        path: v.instancePath || '/',
+        message: v.message ?? 'is not valid',
+        ...(v.keyword === 'additionalProperties' ? { field: (v.params as { additionalProperty?: string }).additionalProperty } : {}),
+      }));
+      const first = errors[0];
+      const detail = first ? `${first.location}${first.path === '/' ? '' : first.path} ${first.message}${first.field ? `: ${first.field}` : ''}` : undefined;
+      return sendProblem(reply, 'VALIDATION_FAILED', detail, { errors });
+    }
+    switch (error.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return sendProblem(reply, 'PAYLOAD_TOO_LARGE', `the body limit is ${options.bodyLimitBytes} bytes`);
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return sendProblem(reply, 'UNSUPPORTED_MEDIA_TYPE', 'send application/json');
+      case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      case 'FST_ERR_CTP_INVALID_JSON_BODY':
+        return sendProblem(reply, 'MALFORMED_JSON');
+      default:
+        break;
+    }
+    if (error instanceof SyntaxError) return sendProblem(reply, 'MALFORMED_JSON');
+    if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 && !PG_ERROR.test(error.code ?? '')) {
+      const code: ErrorCode = error.statusCode === 404 ? 'NOT_FOUND' : error.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : error.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : error.statusCode === 429 ? 'RATE_LIMITED' : 'VALIDATION_FAILED';
+      return sendProblem(reply, code);
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return sendProblem(reply, 'INTERNAL', 'the error was logged with this request id', { requestId: request.id });
+  });
+
+  return app;
+}

@@ -1,0 +1,110 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { SignJWT, errors as joseErrors, jwtVerify, decodeProtectedHeader } from 'jose';
+import { AppError } from './errors.ts';
+
+export const ROLES = ['buyer', 'seller', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Principal {
+  userId: string;
+  roles: Role[];
+}
+
+export interface SigningKey {
+  kid: string;
+  secret: Uint8Array;
+}
+
+/** One fixed algorithm: a token that names any other is refused before its signature is checked. */
+const ALGORITHM = 'HS256';
+
+/**
+ * Parses `JWT_KEYS` = "kid1:base64urlSecret,kid2:base64urlSecret". The first key signs; every key
+ * verifies, so a key can be rotated by putting a new one first and dropping the old one later.
+ */
+export function parseKeyring(value: string): SigningKey[] {
+  const keys = value.split(',').map((part) => {
+    const [kid, secret] = part.trim().split(':');
+    if (!kid || !secret || !/^[A-Za-z0-9_-]{1,64}$/.test(kid)) throw new Error('JWT_KEYS must be kid:secret[,kid:secret…]');
+    const bytes = Buffer.from(secret, 'base64url');
+    if (bytes.length < 32) throw new Error(`JWT_KEYS key ${kid} must hold at least 32 bytes (base64url)`);
+    return { kid, secret: new Uint8Array(bytes) };
+  });
+  if (keys.length === 0) throw new Error('JWT_KEYS holds no key');
+  return keys;
+}
+
+export function generateKeyring(): string {
+  return `k${Date.now().toString(36)}:${randomBytes(32).toString('base64url')}`;
+}
+
+/** Without JWT_KEYS, a key is made on first start and kept in DATA_DIR so tokens survive restarts. */
+export async function loadOrCreateKeyring(configured: string | undefined, dataDir: string): Promise<SigningKey[]> {
+  if (configured) return parseKeyring(configured);
+  const file = path.join(dataDir, 'jwt-keys');
+  if (existsSync(file)) return parseKeyring((await readFile(file, 'utf8')).trim());
+  await mkdir(dataDir, { recursive: true });
+  const keyring = generateKeyring();
+  await writeFile(file, keyring, { mode: 0o600 });
+  return parseKeyring(keyring);
+}
+
+export class TokenService {
+  readonly #keys: Map<string, Uint8Array>;
+  readonly #signing: SigningKey;
+  constructor(
+    keys: SigningKey[],
+    readonly issuer: string,
+    readonly audience: string,
+    readonly ttlSeconds: number,
+  ) {
+    const first = keys[0];
+    if (!first) throw new Error('a token service needs at least one key');
+    this.#signing = first;
+    this.#keys = new Map(keys.map((k) => [k.kid, k.secret]));
+  }
+
+  async sign(principal: Principal, now = new Date()): Promise<{ token: string; expiresAt: Date }> {
+    const iat = Math.floor(now.getTime() / 1000);
+    const exp = iat + this.ttlSeconds;
+    const token = await new SignJWT({ roles: principal.roles })
+      .setProtectedHeader({ alg: ALGORITHM, kid: this.#signing.kid, typ: 'JWT' })
+      .setSubject(principal.userId)
+      .setIssuer(this.issuer)
+      .setAudience(this.audience)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(this.#signing.secret);
+    return { token, expiresAt: new Date(exp * 1000) };
+  }
+
+  async verify(token: string): Promise<Principal> {
+    let kid: string | undefined;
+    try {
+      const header = decodeProtectedHeader(token);
+      if (header.alg !== ALGORITHM) throw new AppError('INVALID_TOKEN', 'unsupported token algorithm');
+      kid = header.kid;
+    } catch (error) {
+      if (error instanceof AppError) throw error;
+      throw new AppError('INVALID_TOKEN', 'the token cannot be read');
+    }
+    const secret = kid ? this.#keys.get(kid) : undefined;
+    if (!secret) throw new AppError('INVALID_TOKEN', 'the token was signed with an unknown key');
+    try {
+      const { payload } = await jwtVerify(token, secret, {
+        algorithms: [ALGORITHM],
+        issuer: this.issuer,
+        audience: this.audience,
+        requiredClaims: ['sub', 'exp', 'iat'],
+      });
+      const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is Role => (ROLES as readonly unknown[]).includes(r)) : [];
+      return { userId: String(payload.sub), roles };
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) throw new AppError('INVALID_TOKEN', 'the token has expired');
+      throw new AppError('INVALID_TOKEN', 'the token is not valid');
+    }
+  }
+}

@@ -1,0 +1,84 @@
+import type { Pool } from '../db/pool.ts';
+import { type DomainName, domainTables } from '../domains.ts';
+
+export interface DeadLetter {
+  id: string;
+  domain: DomainName;
+  consumer: string;
+  eventId: string;
+  eventType: string;
+  source: string;
+  attempts: number;
+  lastError: string;
+  parkedAt: string;
+}
+
+export interface OutboxStatus {
+  domain: DomainName;
+  backlog: number;
+  oldestUnpublishedAgeSeconds: number;
+  published: number;
+}
+
+export async function outboxStatus(domain: DomainName, pool: Pool): Promise<OutboxStatus> {
+  const { rows } = await pool.query<{ backlog: number; age: number | null; published: number }>(
+    `SELECT count(*) FILTER (WHERE published_at IS NULL)::int8 AS backlog,
+            extract(epoch FROM now() - min(created_at) FILTER (WHERE published_at IS NULL))::float8 AS age,
+            count(*) FILTER (WHERE published_at IS NOT NULL)::int8 AS published
+       FROM ${domainTables(domain).outbox}`,
+  );
+  const row = rows[0];
+  return { domain, backlog: row?.backlog ?? 0, oldestUnpublishedAgeSeconds: Math.max(0, row?.age ?? 0), published: row?.published ?? 0 };
+}
+
+export async function listDeadLetters(domain: DomainName, pool: Pool, limit: number): Promise<DeadLetter[]> {
+  const { rows } = await pool.query(
+    `SELECT id, consumer, event_id, event_type, source, attempts, last_error, parked_at
+       FROM ${domainTables(domain).deadLetters}
+      WHERE replayed_at IS NULL
+      ORDER BY parked_at DESC, id DESC
+      LIMIT $1`,
+    [limit],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    domain,
+    consumer: r.consumer,
+    eventId: r.event_id,
+    eventType: r.event_type,
+    source: r.source,
+    attempts: r.attempts,
+    lastError: r.last_error,
+    parkedAt: (r.parked_at as Date).toISOString(),
+  }));
+}
+
+/** Sends a parked event back for delivery: its inbox row is pending again with a fresh attempt count. */
+export async function replayDeadLetter(domain: DomainName, pool: Pool, id: string): Promise<boolean> {
+  const t = domainTables(domain);
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const parked = await client.query<{ consumer: string; event_id: string }>(
+      `UPDATE ${t.deadLetters} SET replayed_at = now() WHERE id = $1 AND replayed_at IS NULL RETURNING consumer, event_id`,
+      [id],
+    );
+    const row = parked.rows[0];
+    if (!row) {
+      await client.query('ROLLBACK');
+      return false;
+    }
+    await client.query(
+      `UPDATE ${t.inbox} SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL
+        WHERE consumer = $1 AND event_id = $2 AND status = 'dead'`,
+      [row.consumer, row.event_id],
+    );
+    await client.query('COMMIT');
+    return true;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,90 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import type { Pool } from '../db/pool.ts';
+import type { DomainName } from '../domains.ts';
+import type { Metrics } from '../metrics.ts';
+import { type ConsumerOptions, InboxConsumer } from './consumer.ts';
+import { Notifier } from './notifier.ts';
+import { OutboxRelay } from './relay.ts';
+import type { Subscription } from './subscription.ts';
+import type { Transport } from './transport.ts';
+import { WorkerLoop } from './worker-loop.ts';
+
+export interface MessagingOptions extends ConsumerOptions {
+  pollMs: number;
+}
+
+export interface DomainEndpoint {
+  domain: DomainName;
+  pool: Pool;
+  url: string;
+}
+
+/**
+ * Event delivery for every domain of this process: per domain database one LISTEN connection, one
+ * outbox relay loop and one inbox consumer loop.
+ */
+export class Messaging {
+  readonly #loops: WorkerLoop[] = [];
+  readonly #notifiers: Notifier[] = [];
+  readonly relays = new Map<DomainName, OutboxRelay>();
+  readonly consumers = new Map<DomainName, InboxConsumer>();
+  #started = false;
+
+  constructor(
+    readonly endpoints: readonly DomainEndpoint[],
+    readonly transport: Transport,
+    readonly subscriptions: readonly Subscription[],
+    readonly options: MessagingOptions,
+    readonly clock: Clock,
+    readonly metrics: Metrics | undefined,
+    readonly log: Logger,
+  ) {
+    for (const { domain, pool } of endpoints) {
+      this.relays.set(domain, new OutboxRelay(domain, pool, transport, options.batchSizeMax, metrics, log.child({ relay: domain })));
+      this.consumers.set(domain, new InboxConsumer(domain, pool, subscriptions, options, clock, metrics, log.child({ inbox: domain })));
+    }
+  }
+
+  async start(): Promise<void> {
+    await this.transport.start();
+    for (const { domain, url } of this.endpoints) {
+      const relay = this.relays.get(domain);
+      const consumer = this.consumers.get(domain);
+      if (!relay || !consumer) continue;
+      const onError = (kind: string) => (error: Error) => this.log.error({ err: error, domain }, `${kind} iteration failed`);
+      const relayLoop = new WorkerLoop(`relay:${domain}`, () => relay.runOnce(), this.options.pollMs, onError('relay'));
+      const notifier = new Notifier(url, this.log.child({ listen: domain }));
+      notifier.on('bazaar_outbox', () => relayLoop.wake());
+      this.#loops.push(relayLoop);
+      if (consumer.consumers.length > 0) {
+        const consumerLoop = new WorkerLoop(`inbox:${domain}`, () => consumer.runOnce(), this.options.pollMs, onError('inbox'));
+        notifier.on('bazaar_inbox', () => consumerLoop.wake());
+        this.#loops.push(consumerLoop);
+      }
+      this.#notifiers.push(notifier);
+    }
+    for (const loop of this.#loops) loop.start();
+    await Promise.all(this.#notifiers.map((n) => n.start()));
+    this.#started = true;
+  }
+
+  /** Names what is not running, for readiness: empty when delivery works. */
+  problems(): string[] {
+    if (!this.#started) return ['event delivery has not started'];
+    const problems: string[] = [];
+    for (const loop of this.#loops) {
+      if (!loop.running) problems.push(`${loop.name} stopped`);
+      else if (loop.lastError) problems.push(`${loop.name} failing: ${loop.lastError.message}`);
+    }
+    for (const n of this.#notifiers) if (!n.connected) problems.push('a notification connection is down');
+    return problems;
+  }
+
+  async stop(): Promise<void> {
+    this.#started = false;
+    await Promise.all(this.#loops.map((l) => l.stop()));
+    await Promise.all(this.#notifiers.map((n) => n.stop()));
+    await this.transport.stop();
+  }
+}

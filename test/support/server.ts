@@ -1,0 +1,42 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { createLogger } from '../../src/platform/logger.ts';
+import { startEmbeddedPostgres, type EmbeddedServer } from '../../src/platform/db/embedded.ts';
+import { DOMAIN_NAMES, databaseName } from '../../src/platform/domains.ts';
+import { migrateDatabase } from '../../src/platform/db/migrate.ts';
+import { quoteIdent } from '../../src/platform/db/pool.ts';
+
+export const TEMPLATE_PREFIX = 'bazaar_tpl_';
+
+/** The PostgreSQL the tests use: TEST_DATABASE_URL when set, else an embedded server of their own. */
+export async function testServer(): Promise<{ url: string; embedded: EmbeddedServer | undefined }> {
+  const given = process.env.TEST_DATABASE_URL;
+  if (given) return { url: given, embedded: undefined };
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bazaar-test-pg-'));
+  const embedded = await startEmbeddedPostgres(dir, createLogger('warn'));
+  return { url: embedded.url, embedded };
+}
+
+export function urlFor(serverUrl: string, database: string): string {
+  const u = new URL(serverUrl);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+/** Migrates one template database per domain, once per run; test files copy them. */
+export async function prepareTemplates(serverUrl: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: urlFor(serverUrl, 'postgres') });
+  await admin.connect();
+  try {
+    for (const domain of DOMAIN_NAMES) {
+      const name = databaseName(domain, TEMPLATE_PREFIX);
+      await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE ${quoteIdent(name)}`);
+      await migrateDatabase(urlFor(serverUrl, name), domain);
+    }
+  } finally {
+    await admin.end();
+  }
+}
