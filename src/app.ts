@@ -10,6 +10,7 @@ import { registerOpsRoutes } from './platform/http/ops-routes.ts';
 import { type HttpApp, createHttpApp } from './platform/http/server.ts';
 import { TokenService, loadOrCreateKeyring } from './platform/http/tokens.ts';
 import { createLogger } from './platform/logger.ts';
+import { NatsTransport } from './platform/messaging/nats-transport.ts';
 import { Messaging } from './platform/messaging/runtime.ts';
 import type { Subscription } from './platform/messaging/subscription.ts';
 import { InProcessTransport, type Transport } from './platform/messaging/transport.ts';
@@ -82,7 +83,11 @@ export async function createMarketplace(config: Config, databases: Databases, op
   };
   const modules = domainFactories(context);
   const subscriptions = [...modules.flatMap((m) => m.subscriptions ?? []), ...(options.extraSubscriptions ?? [])];
-  const transport = options.transport ? options.transport(pools, subscriptions) : new InProcessTransport(pools, subscriptions);
+  const transport = options.transport
+    ? options.transport(pools, subscriptions)
+    : config.transport === 'nats'
+      ? new NatsTransport({ url: config.natsUrl, stream: config.natsStream, subjectPrefix: config.natsSubjectPrefix }, pools, subscriptions, log.child({ component: 'nats' }))
+      : new InProcessTransport(pools, subscriptions);
   const messaging = new Messaging(
     databases.targets.map((t) => ({ domain: t.domain, url: t.url, pool: pools.get(t.domain) as Pool })),
     transport,

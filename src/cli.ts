@@ -1,4 +1,7 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Command } from 'commander';
+import { renderSchemaDocument } from './platform/db/schema-doc.ts';
 import { createMarketplace, prepareDatabases, VERSION } from './app.ts';
 import { ConfigError, loadConfig, loadDotenv, type Config } from './platform/config.ts';
 import { createPool } from './platform/db/pool.ts';
@@ -87,6 +90,24 @@ program
     const cfg = config();
     await withDatabases(cfg, async (databases) => {
       for (const t of databases.targets) console.log(`${t.database}: migrated`);
+    });
+  });
+
+program
+  .command('docs')
+  .argument('<what>', 'schema')
+  .option('--out <file>', 'where to write', 'docs/architecture/database-tables-full.md')
+  .description('regenerate the database tables document from the migrated schema')
+  .action(async (what: string, opts: { out: string }) => {
+    if (what !== 'schema') {
+      console.error('only "docs schema" is known');
+      process.exit(2);
+    }
+    await withDatabases(config(), async (_d, pools) => {
+      const text = await renderSchemaDocument([...pools].map(([domain, db]) => ({ domain, db })));
+      await mkdir(path.dirname(opts.out), { recursive: true });
+      await writeFile(opts.out, text);
+      console.log(`wrote ${opts.out}`);
     });
   });
 

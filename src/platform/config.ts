@@ -21,6 +21,8 @@ export interface Config {
   poolSizeMax: number;
   transport: 'inprocess' | 'nats';
   natsUrl: string;
+  natsStream: string;
+  natsSubjectPrefix: string;
   logLevel: string;
   bodyLimitBytes: number;
   jwtKeys: string | undefined;
@@ -98,6 +100,13 @@ export function loadDotenv(env: Env, cwd = process.cwd()): Env {
   return { ...parsed, ...env };
 }
 
+function readName(env: Env, name: string, fallback: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(raw)) throw new ConfigError(name, 'may hold only letters, digits, _ and - (at most 64)');
+  return raw;
+}
+
 const PG_PROTOCOLS = ['postgres:', 'postgresql:'];
 
 export function loadConfig(env: Env = process.env): Config {
@@ -129,6 +138,8 @@ export function loadConfig(env: Env = process.env): Config {
     poolSizeMax: readInt(env, 'DATABASE_POOL_SIZE_MAX', 10, 1, 200),
     transport: readChoice(env, 'TRANSPORT', ['inprocess', 'nats'] as const, 'inprocess'),
     natsUrl: readUrl(env, 'NATS_URL', ['nats:', 'tls:']) ?? 'nats://127.0.0.1:4222',
+    natsStream: readName(env, 'NATS_STREAM', 'BAZAAR_EVENTS'),
+    natsSubjectPrefix: readName(env, 'NATS_SUBJECT_PREFIX', 'bazaar'),
     logLevel,
     bodyLimitBytes: readInt(env, 'BODY_LIMIT_BYTES', 256 * 1024, 1024, 10 * 1024 * 1024),
     jwtKeys: env.JWT_KEYS || undefined,

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -15,6 +15,8 @@ export async function testServer(): Promise<{ url: string; embedded: EmbeddedSer
   const given = process.env.TEST_DATABASE_URL;
   if (given) return { url: given, embedded: undefined };
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bazaar-test-pg-'));
+  // PostgreSQL runs as its own user when we are root: it must be able to reach its data folder.
+  chmodSync(dir, 0o755);
   const embedded = await startEmbeddedPostgres(dir, createLogger('warn'));
   return { url: embedded.url, embedded };
 }

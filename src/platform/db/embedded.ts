@@ -104,11 +104,16 @@ async function initialise(bin: Binaries, pgDir: string, password: string, log: L
       await chown(pgDir, ids.uid, ids.gid);
       await chown(pwfile, ids.uid, ids.gid);
     }
-    execFileSync(bin.initdb, [`--pgdata=${pgDir}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwfile}`, '--encoding=UTF8', '--locale=C'], {
-      ...ids,
-      stdio: 'pipe',
-      env: { ...process.env, LC_MESSAGES: 'C' },
-    });
+    try {
+      execFileSync(bin.initdb, [`--pgdata=${pgDir}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwfile}`, '--encoding=UTF8', '--locale=C'], {
+        ...ids,
+        stdio: 'pipe',
+        env: { ...process.env, LC_MESSAGES: 'C' },
+      });
+    } catch (error) {
+      const stderr = String((error as { stderr?: Buffer }).stderr ?? '').trim();
+      throw new Error(`initdb failed in ${pgDir}: ${stderr || (error as Error).message}`);
+    }
   } finally {
     await rm(pwfile, { force: true });
   }

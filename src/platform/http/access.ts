@@ -16,6 +16,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal: Principal | undefined;
   }
+  interface FastifyInstance {
+    /** Every route with its declared access, for the OpenAPI completeness check. */
+    declaredRoutes: { method: string; url: string; access: Access }[];
+  }
 }
 
 export function principalOf(request: FastifyRequest): Principal {
@@ -30,9 +34,13 @@ export function hasRole(principal: Principal | undefined, role: Role): boolean {
 
 export function registerAccessControl(app: FastifyInstance, tokens: TokenService): void {
   app.decorateRequest('principal', undefined);
+  app.decorate('declaredRoutes', []);
   app.addHook('onRoute', (route) => {
     const access = route.config?.access;
     if (access === undefined) throw new Error(`route ${route.method} ${route.url} does not declare who may call it (config.access)`);
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') app.declaredRoutes.push({ method, url: route.url, access });
+    }
     if (access !== 'public' && access !== 'signed' && route.schema) {
       route.schema.security = [{ bearerAuth: [] }];
     }

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/platform/config.ts';
+
+describe('configuration', () => {
+  it('has working defaults with no variables at all', () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(3000);
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.transport).toBe('inprocess');
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['DATABASE_URL', 'mysql://x/y'],
+    ['ORDERS_DATABASE_URL', 'not a url'],
+    ['TRANSPORT', 'kafka'],
+    ['SEED_DEMO', 'maybe'],
+    ['ADMIN_PASSWORD', 'short'],
+    ['DATABASE_NAME_PREFIX', 'Bad-Prefix'],
+  ])('stops start-up on a bad %s, naming the variable', (name, value) => {
+    const env: Record<string, string> = { [name]: value };
+    if (name === 'ADMIN_PASSWORD') env.ADMIN_EMAIL = 'admin@example.com';
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(name);
+  });
+
+  it('points one domain at its own server', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgres://a/b', PAYMENTS_DATABASE_URL: 'postgres://pay-host/payments' });
+    expect(config.domainDatabaseUrls.payments).toBe('postgres://pay-host/payments');
+    expect(config.domainDatabaseUrls.orders).toBeUndefined();
+  });
+});

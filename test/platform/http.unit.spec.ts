@@ -1,0 +1,105 @@
+import { Type } from '@sinclair/typebox';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppError } from '../../src/platform/http/errors.ts';
+import { createHttpApp, type HttpApp } from '../../src/platform/http/server.ts';
+import { TokenService, parseKeyring } from '../../src/platform/http/tokens.ts';
+import { createLogger } from '../../src/platform/logger.ts';
+import { Metrics } from '../../src/platform/metrics.ts';
+import { TEST_JWT_KEYS } from '../support/databases.ts';
+
+const tokens = new TokenService(parseKeyring(TEST_JWT_KEYS), 'bazaar', 'bazaar-api', 900);
+let app: HttpApp;
+
+beforeAll(async () => {
+  app = await createHttpApp({ bodyLimitBytes: 1024, logger: createLogger('silent'), metrics: new Metrics(), tokens, version: 'test' });
+  app.post(
+    '/echo',
+    {
+      config: { access: 'public' },
+      schema: { body: Type.Object({ name: Type.String({ maxLength: 10 }) }, { additionalProperties: false }) },
+    },
+    async (request) => ({ name: request.body.name }),
+  );
+  app.get('/boom', { config: { access: 'public' } }, async () => {
+    throw new Error('relation "secret_table" does not exist at SELECT * FROM secret_table');
+  });
+  app.get('/conflict', { config: { access: 'public' } }, async () => {
+    throw new AppError('OUT_OF_STOCK', 'only 0 left');
+  });
+  app.get('/sellers-only', { config: { access: ['seller'] } }, async () => ({ ok: true }));
+  await app.ready();
+});
+
+afterAll(() => app.close());
+
+describe('HTTP errors', () => {
+  it('answer an unknown field with a 400 problem naming it, and change nothing', async () => {
+    const res = await app.inject({ method: 'POST', url: '/echo', payload: { name: 'a', isAdmin: true } });
+    expect(res.statusCode).toBe(400);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.json()).toMatchObject({ status: 400, code: 'VALIDATION_FAILED', detail: expect.stringContaining('isAdmin') });
+  });
+
+  it('answer a too-long string with 400 and a body over the limit with 413', async () => {
+    expect((await app.inject({ method: 'POST', url: '/echo', payload: { name: 'x'.repeat(11) } })).json().code).toBe('VALIDATION_FAILED');
+    const big = await app.inject({ method: 'POST', url: '/echo', payload: { name: 'x'.repeat(2000) } });
+    expect(big.statusCode).toBe(413);
+    expect(big.json().code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('answer malformed JSON with 400 MALFORMED_JSON', async () => {
+    const res = await app.inject({ method: 'POST', url: '/echo', payload: '{"name":', headers: { 'content-type': 'application/json' } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().code).toBe('MALFORMED_JSON');
+  });
+
+  it('answer an unknown route with a 404 problem', async () => {
+    const res = await app.inject({ method: 'GET', url: '/nowhere' });
+    expect(res.statusCode).toBe(404);
+    expect(res.json().code).toBe('ROUTE_NOT_FOUND');
+  });
+
+  it('answer a real fault with 500 and never leak the message, SQL or a stack', async () => {
+    const res = await app.inject({ method: 'GET', url: '/boom' });
+    expect(res.statusCode).toBe(500);
+    expect(res.json().code).toBe('INTERNAL');
+    expect(res.body).not.toMatch(/secret_table|SELECT|at .*\.ts/);
+  });
+
+  it('answer a catalogued error with its status and stable code', async () => {
+    const res = await app.inject({ method: 'GET', url: '/conflict' });
+    expect(res.statusCode).toBe(409);
+    expect(res.json()).toMatchObject({ code: 'OUT_OF_STOCK', detail: 'only 0 left' });
+  });
+});
+
+describe('access control', () => {
+  it('refuses a route that does not declare who may call it', async () => {
+    const other = await createHttpApp({ bodyLimitBytes: 1024, logger: createLogger('silent'), metrics: new Metrics(), tokens, version: 'test' });
+    expect(() => other.get('/undeclared', async () => ({}))).toThrow(/does not declare who may call it/);
+    await other.close();
+  });
+
+  it('asks for a token (401), refuses the wrong role (403) and lets the right role in', async () => {
+    expect((await app.inject({ method: 'GET', url: '/sellers-only' })).json().code).toBe('UNAUTHENTICATED');
+    const buyer = (await tokens.sign({ userId: '0190a0a0-0000-7000-8000-000000000001', roles: ['buyer'] })).token;
+    const seller = (await tokens.sign({ userId: '0190a0a0-0000-7000-8000-000000000002', roles: ['seller'] })).token;
+    const asBuyer = await app.inject({ method: 'GET', url: '/sellers-only', headers: { authorization: `Bearer ${buyer}` } });
+    expect(asBuyer.statusCode).toBe(403);
+    const asSeller = await app.inject({ method: 'GET', url: '/sellers-only', headers: { authorization: `Bearer ${seller}` } });
+    expect(asSeller.statusCode).toBe(200);
+  });
+
+  it('refuses an expired token, a token from another key and one with another algorithm', async () => {
+    const expired = (await tokens.sign({ userId: '0190a0a0-0000-7000-8000-000000000002', roles: ['seller'] }, new Date(Date.now() - 3600_000))).token;
+    const foreign = new TokenService(parseKeyring(`other:${Buffer.alloc(32, 9).toString('base64url')}`), 'bazaar', 'bazaar-api', 900);
+    const forged = (await foreign.sign({ userId: '0190a0a0-0000-7000-8000-000000000002', roles: ['seller'] })).token;
+    const [, payload] = forged.split('.');
+    const none = `${Buffer.from(JSON.stringify({ alg: 'none', kid: 'test' })).toString('base64url')}.${payload}.`;
+    for (const token of [expired, forged, none, 'not-a-token']) {
+      const res = await app.inject({ method: 'GET', url: '/sellers-only', headers: { authorization: `Bearer ${token}` } });
+      expect(res.statusCode).toBe(401);
+      expect(res.json().code).toBe('INVALID_TOKEN');
+    }
+  });
+});
