@@ -7,7 +7,7 @@ import { ConfigError, loadConfig, loadDotenv, type Config } from './platform/con
 import { createPool } from './platform/db/pool.ts';
 import { isDomainName, type DomainName } from './platform/domains.ts';
 import { createLogger } from './platform/logger.ts';
-import { listDeadLetters, outboxStatus, replayDeadLetter } from './platform/messaging/admin.ts';
+import { listDeadLetters, outboxStatus, pruneOutbox, replayDeadLetter } from './platform/messaging/admin.ts';
 import type { Databases } from './app.ts';
 
 function config(): Config {
@@ -160,6 +160,21 @@ events
       process.exit(1);
     }
     console.log(`replayed ${id} (${found}); a running marketplace delivers it now`);
+  });
+
+events
+  .command('prune')
+  .description('retention: delete published outbox rows older than N days (unpublished rows are kept)')
+  .requiredOption('--older-than-days <n>', 'age in days (at least 1)')
+  .action(async (opts: { olderThanDays: string }) => {
+    const days = Number(opts.olderThanDays);
+    if (!Number.isInteger(days) || days < 1) {
+      console.error('--older-than-days must be a whole number of days, at least 1');
+      process.exit(2);
+    }
+    await withDatabases(config(), async (_d, pools) => {
+      for (const [domain, pool] of pools) console.log(`${domain}: ${await pruneOutbox(domain, pool, days)} published rows deleted`);
+    });
   });
 
 export async function main(argv: string[]): Promise<void> {

@@ -119,3 +119,23 @@ describe('append-only tables', () => {
     }
   });
 });
+
+describe('outbox retention', () => {
+  it('deletes only published rows older than the retention, never unpublished ones', async () => {
+    const { pruneOutbox } = await import('../../src/platform/messaging/admin.ts');
+    const db = pool('shipping');
+    const outbox = domainTables('shipping').outbox;
+    const [oldPublished, recentPublished, oldPending] = [newId(), newId(), newId()];
+    for (const id of [oldPublished, recentPublished, oldPending]) {
+      await db.query(
+        `INSERT INTO ${outbox} (id, aggregate_id, aggregate_type, event_type, payload, headers, created_at) VALUES ($1, $2, 'x', 'shipping.probe_written.v1', '{}', '{}', now() - interval '40 days')`,
+        [id, newId()],
+      );
+    }
+    await db.query(`UPDATE ${outbox} SET published_at = now() - interval '35 days' WHERE id = $1`, [oldPublished]);
+    await db.query(`UPDATE ${outbox} SET published_at = now() WHERE id = $1`, [recentPublished]);
+    expect(await pruneOutbox('shipping', db, 30)).toBe(1);
+    const { rows } = await db.query<{ id: string }>(`SELECT id FROM ${outbox} WHERE id = ANY($1)`, [[oldPublished, recentPublished, oldPending]]);
+    expect(rows.map((r) => r.id).sort()).toEqual([recentPublished, oldPending].sort());
+  });
+});

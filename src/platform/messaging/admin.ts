@@ -82,3 +82,27 @@ export async function replayDeadLetter(domain: DomainName, pool: Pool, id: strin
     client.release();
   }
 }
+
+/**
+ * Retention: deletes published outbox rows older than `olderThanDays`. Unpublished rows are never
+ * deleted; the outbox trigger allows this only inside a transaction that says so.
+ */
+export async function pruneOutbox(domain: DomainName, pool: Pool, olderThanDays: number): Promise<number> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query("SET LOCAL bazaar.outbox_prune = 'on'");
+    const result = await client.query(
+      `DELETE FROM ${domainTables(domain).outbox}
+        WHERE published_at IS NOT NULL AND published_at < now() - make_interval(days => $1)`,
+      [olderThanDays],
+    );
+    await client.query('COMMIT');
+    return result.rowCount ?? 0;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
