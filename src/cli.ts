@@ -38,7 +38,14 @@ async function withDatabases<T>(cfg: Config, work: (databases: Databases, pools:
 async function start(): Promise<void> {
   const cfg = config();
   const log = createLogger(cfg.logLevel);
-  const databases = await prepareDatabases(cfg, log);
+  let databases: Databases;
+  try {
+    databases = await prepareDatabases(cfg, log);
+  } catch (error) {
+    log.error({ err: error }, 'could not prepare the databases');
+    console.error(`bazaar could not start: ${(error as Error).message}`);
+    process.exit(1);
+  }
   const app = await createMarketplace(cfg, databases, { log });
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -1,0 +1,73 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/platform/db/embedded.ts';
+import { eventually } from '../support/eventually.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bazaar-lifecycle-'));
+chmodSync(dataDir, 0o755);
+
+function startBazaar(port: number): { child: ChildProcess; output: () => string } {
+  let output = '';
+  const child = spawn(process.execPath, [path.join(root, 'bin/bazaar.mjs'), 'start'], {
+    cwd: root,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, PORT: String(port), SEED_DEMO: 'false', LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (c) => (output += c));
+  child.stderr?.on('data', (c) => (output += c));
+  return { child, output: () => output };
+}
+
+async function ready(port: number): Promise<void> {
+  await eventually(async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/ready`);
+    expect(res.status).toBe(200);
+  }, { timeoutMs: 60_000, intervalMs: 200 });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) resolve(child.exitCode);
+    else child.once('exit', (code) => resolve(code));
+  });
+}
+
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+describe('the bazaar process', () => {
+  it('starts on its own PostgreSQL, stops cleanly on SIGTERM leaving no server behind, and starts again on the same data', async () => {
+    const port = await freePort();
+    const first = startBazaar(port);
+    await ready(port);
+    expect(first.output()).toContain(`http://127.0.0.1:${port}/docs`);
+    const started = Date.now();
+    first.child.kill('SIGTERM');
+    expect(await exited(first.child)).toBe(0);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    // PostgreSQL removes its pid file when it has shut down.
+    expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+
+    const second = startBazaar(port);
+    await ready(port);
+    second.child.kill('SIGINT');
+    expect(await exited(second.child)).toBe(0);
+    expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+  });
+
+  it('stops start-up with a message naming a bad variable', async () => {
+    const child = spawn(process.execPath, [path.join(root, 'bin/bazaar.mjs'), 'start'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, PORT: 'eighty' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stderr?.on('data', (c) => (output += c));
+    expect(await exited(child)).toBe(2);
+    expect(output).toMatch(/PORT/);
+  });
+});
