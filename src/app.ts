@@ -72,7 +72,7 @@ export async function createMarketplace(config: Config, databases: Databases, op
   const clock = options.clock ?? systemClock;
   const metrics = new Metrics();
   const keys = await loadOrCreateKeyring(config.jwtKeys, config.dataDir);
-  const tokens = new TokenService(keys, config.jwtIssuer, config.jwtAudience, config.accessTokenTtlSeconds);
+  const tokens = new TokenService(keys, config.jwtIssuer, config.jwtAudience, config.accessTokenTtlSeconds, clock);
   const pools = new Map<DomainName, Pool>();
   for (const t of databases.targets) pools.set(t.domain, createPool(t.url, config.poolSizeMax, `bazaar-${t.domain}`));
 
@@ -104,7 +104,7 @@ export async function createMarketplace(config: Config, databases: Databases, op
     log.child({ component: 'messaging' }),
   );
 
-  const http = await createHttpApp({ bodyLimitBytes: config.bodyLimitBytes, logger: log, metrics, tokens, version: VERSION });
+  const http = await createHttpApp({ bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, logger: log, metrics, tokens, version: VERSION });
   registerOpsRoutes(http, { pools, messaging, metrics });
   for (const m of modules) await m.routes?.(http);
   await http.ready();

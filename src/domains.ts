@@ -1,3 +1,4 @@
+import { createAccountsModule } from './domains/accounts/index.ts';
 import type { DomainName } from './platform/domains.ts';
 import type { DomainContext, DomainModule } from './platform/module.ts';
 
@@ -6,6 +7,6 @@ import type { DomainContext, DomainModule } from './platform/module.ts';
  * public `index.ts`; cross-domain reads are wired here through those public APIs.
  */
 export function domainFactories(context: (domain: DomainName) => DomainContext): DomainModule[] {
-  void context;
-  return [];
+  const accounts = createAccountsModule(context('accounts'));
+  return [accounts];
 }

@@ -1,1 +1,2 @@
 // Each domain's contracts register themselves when imported here.
+import './accounts.ts';

@@ -1,5 +1,17 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { FormatRegistry } from '@sinclair/typebox';
+
+// The formats contracts may use; TypeBox's checker knows none by itself.
+const FORMATS: Record<string, RegExp> = {
+  uuid: /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+  'date-time': /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/,
+  date: /^\d{4}-\d{2}-\d{2}$/,
+  email: /^[^\s@]+@[^\s@]+$/,
+};
+for (const [name, pattern] of Object.entries(FORMATS)) {
+  if (!FormatRegistry.Has(name)) FormatRegistry.Set(name, (value) => pattern.test(value) && (name !== 'date-time' || !Number.isNaN(Date.parse(value))));
+}
 
 /** A versioned event contract: its type name (past tense, `domain.fact.vN`) and its payload schema. */
 export interface EventContract<S extends TSchema = TSchema> {

@@ -25,6 +25,8 @@ export interface Config {
   natsSubjectPrefix: string;
   logLevel: string;
   bodyLimitBytes: number;
+  /** TRUST_PROXY: 'true', a hop count, or a comma-separated list of proxy addresses/CIDRs. */
+  trustProxy: boolean | string;
   jwtKeys: string | undefined;
   jwtIssuer: string;
   jwtAudience: string;
@@ -39,7 +41,23 @@ export interface Config {
   retryDelayMaxMs: number;
   shutdownTimeoutMs: number;
   reservationTtlSeconds: number;
+  /** Payments: webhook signing secret, platform commission, and the built-in test gateway's timing. */
+  payments: PaymentsConfig;
 }
+
+export interface PaymentsConfig {
+  /** HMAC-SHA256 secret that gateway webhooks are signed with (PAYMENTS_WEBHOOK_SECRET). */
+  webhookSecret: string;
+  /** Platform commission on captured payments, in basis points (1000 = 10 %). */
+  commissionBps: number;
+  /** Simulated latency of every test gateway call. */
+  testGatewayLatencyMs: number;
+  /** How long after an operation the test gateway sends its webhook. */
+  testWebhookDelayMs: number;
+}
+
+/** Used when PAYMENTS_WEBHOOK_SECRET is unset: fine for development and tests, never for production. */
+export const TEST_WEBHOOK_SECRET = 'whsec_bazaar_test_only_do_not_use_in_production';
 
 export class ConfigError extends Error {
   constructor(readonly variable: string, reason: string) {
@@ -100,6 +118,14 @@ export function loadDotenv(env: Env, cwd = process.cwd()): Env {
   return { ...parsed, ...env };
 }
 
+function readTrustProxy(env: Env): boolean | string {
+  const raw = env.TRUST_PROXY;
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  if (!/^[0-9a-fA-F.:/, ]{1,500}$/.test(raw)) throw new ConfigError('TRUST_PROXY', 'must be true, false, or a list of proxy addresses');
+  return raw;
+}
+
 function readName(env: Env, name: string, fallback: string): string {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
@@ -142,6 +168,7 @@ export function loadConfig(env: Env = process.env): Config {
     natsSubjectPrefix: readName(env, 'NATS_SUBJECT_PREFIX', 'bazaar'),
     logLevel,
     bodyLimitBytes: readInt(env, 'BODY_LIMIT_BYTES', 256 * 1024, 1024, 10 * 1024 * 1024),
+    trustProxy: readTrustProxy(env),
     jwtKeys: env.JWT_KEYS || undefined,
     jwtIssuer: env.JWT_ISSUER || 'bazaar',
     jwtAudience: env.JWT_AUDIENCE || 'bazaar-api',
@@ -156,5 +183,19 @@ export function loadConfig(env: Env = process.env): Config {
     retryDelayMaxMs: readInt(env, 'RETRY_DELAY_MAX_MS', 60000, 1, 3600000),
     shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 25000, 1000, 30000),
     reservationTtlSeconds: readInt(env, 'RESERVATION_TTL_SECONDS', 900, 5, 86400),
+    payments: readPaymentsConfig(env),
+  };
+}
+
+function readPaymentsConfig(env: Env): PaymentsConfig {
+  const webhookSecret = env.PAYMENTS_WEBHOOK_SECRET || TEST_WEBHOOK_SECRET;
+  if (webhookSecret.length < 16 || webhookSecret.length > 200) {
+    throw new ConfigError('PAYMENTS_WEBHOOK_SECRET', 'must hold 16 to 200 characters');
+  }
+  return {
+    webhookSecret,
+    commissionBps: readInt(env, 'PAYMENTS_COMMISSION_BPS', 1000, 0, 10000),
+    testGatewayLatencyMs: readInt(env, 'PAYMENTS_TEST_GATEWAY_LATENCY_MS', 3, 0, 60000),
+    testWebhookDelayMs: readInt(env, 'PAYMENTS_TEST_WEBHOOK_DELAY_MS', 100, 0, 600000),
   };
 }

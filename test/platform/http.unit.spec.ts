@@ -103,3 +103,17 @@ describe('access control', () => {
     }
   });
 });
+
+describe('error logging', () => {
+  it('leaves out the database error detail, which quotes the failing row', async () => {
+    const { loggableError } = await import('../../src/platform/http/server.ts');
+    const error = Object.assign(new Error('duplicate key value violates unique constraint "users_email_key"'), {
+      code: '23505',
+      constraint: 'users_email_key',
+      detail: 'Failing row contains (…, $argon2id$v=19$m=19456,t=2,p=1$secret…)',
+    });
+    const logged = JSON.stringify(loggableError(error));
+    expect(logged).toContain('users_email_key');
+    expect(logged).not.toContain('argon2id');
+  });
+});

@@ -20,6 +20,8 @@ export type HttpApp = FastifyInstance<
 
 export interface HttpOptions {
   bodyLimitBytes: number;
+  /** Trust X-Forwarded-For from these proxies (Fastify trustProxy), so per-client limits see the client. */
+  trustProxy?: boolean | string;
   logger: Logger;
   metrics: Metrics;
   tokens: TokenService;
@@ -27,6 +29,22 @@ export interface HttpOptions {
 }
 
 const PG_ERROR = /^[0-9A-Z]{5}$/;
+
+/**
+ * What of an unexpected error may be logged: a database error's `detail` and `where` quote the
+ * failing row (a password hash, an address), so they are left out.
+ */
+export function loggableError(error: Error & { code?: string; constraint?: string; table?: string; column?: string }) {
+  return {
+    type: error.name,
+    message: error.message,
+    code: error.code,
+    constraint: error.constraint,
+    table: error.table,
+    column: error.column,
+    stack: error.stack,
+  };
+}
 
 function sendProblem(reply: import('fastify').FastifyReply, code: ErrorCode, detail?: string, extensions?: Record<string, unknown>) {
   const problem = problemOf(code, detail, extensions, reply.request.url.split('?')[0]);
@@ -41,6 +59,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     requestIdHeader: 'x-request-id',
     genReqId: () => newId(),
     return503OnClosing: true,
+    trustProxy: options.trustProxy ?? false,
     ajv: {
       customOptions: {
         // Unknown fields are an error (additionalProperties: false), never silently dropped.
@@ -118,7 +137,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       const code: ErrorCode = error.statusCode === 404 ? 'NOT_FOUND' : error.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : error.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : error.statusCode === 429 ? 'RATE_LIMITED' : 'VALIDATION_FAILED';
       return sendProblem(reply, code);
     }
-    request.log.error({ err: error }, 'unhandled error');
+    request.log.error({ err: loggableError(error) }, 'unhandled error');
     return sendProblem(reply, 'INTERNAL', 'the error was logged with this request id', { requestId: request.id });
   });
 

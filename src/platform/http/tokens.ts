@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SignJWT, errors as joseErrors, jwtVerify, decodeProtectedHeader } from 'jose';
+import { type Clock, systemClock } from '../clock.ts';
 import { AppError } from './errors.ts';
 
 export const ROLES = ['buyer', 'seller', 'admin'] as const;
@@ -60,6 +61,7 @@ export class TokenService {
     readonly issuer: string,
     readonly audience: string,
     readonly ttlSeconds: number,
+    readonly clock: Clock = systemClock,
   ) {
     const first = keys[0];
     if (!first) throw new Error('a token service needs at least one key');
@@ -67,7 +69,7 @@ export class TokenService {
     this.#keys = new Map(keys.map((k) => [k.kid, k.secret]));
   }
 
-  async sign(principal: Principal, now = new Date()): Promise<{ token: string; expiresAt: Date }> {
+  async sign(principal: Principal, now = this.clock.now()): Promise<{ token: string; expiresAt: Date }> {
     const iat = Math.floor(now.getTime() / 1000);
     const exp = iat + this.ttlSeconds;
     const token = await new SignJWT({ roles: principal.roles })
@@ -99,6 +101,7 @@ export class TokenService {
         issuer: this.issuer,
         audience: this.audience,
         requiredClaims: ['sub', 'exp', 'iat'],
+        currentDate: this.clock.now(),
       });
       const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is Role => (ROLES as readonly unknown[]).includes(r)) : [];
       return { userId: String(payload.sub), roles };

@@ -1,0 +1,50 @@
+import { withTransaction } from '../../platform/db/pool.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import type { AccountsDeps } from './deps.ts';
+import { PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN } from './passwords.ts';
+import { createUser } from './register.ts';
+import { findUserIdByEmail, lockAdminBootstrap, selectRoles } from './sql.ts';
+
+export type BootstrapOutcome = 'created' | 'exists';
+
+const EMAIL = /^[^@\s]+@[^@\s]+$/;
+
+/**
+ * Creates the admin named by ADMIN_EMAIL / ADMIN_PASSWORD when no account has that email. Safe to
+ * run on every start and from several processes at once (an advisory lock, then a re-check). An
+ * existing account is left alone: its password is not reset, and it is not promoted, so whoever
+ * registers that email first cannot become admin through a restart.
+ */
+export async function bootstrapAdmin(deps: AccountsDeps, email: string, password: string): Promise<BootstrapOutcome> {
+  if (!EMAIL.test(email) || email.length > 254) throw new Error('ADMIN_EMAIL must be an email address of at most 254 characters');
+  if (password.length < PASSWORD_LENGTH_MIN || password.length > PASSWORD_LENGTH_MAX) {
+    throw new Error(`ADMIN_PASSWORD must hold ${PASSWORD_LENGTH_MIN} to ${PASSWORD_LENGTH_MAX} characters`);
+  }
+  // The common case (every restart) costs one query and no hashing.
+  const existing = await findUserIdByEmail(deps.pool, email);
+  if (existing) return warnUnlessAdmin(deps, existing, email);
+  const passwordHash = await deps.passwords.hash(password);
+  const now = deps.clock.now();
+  const existingNow = await withTransaction(deps.pool, async (tx) => {
+    await lockAdminBootstrap(tx);
+    const raced = await findUserIdByEmail(tx, email);
+    if (raced) return raced;
+    await createUser(tx, { email, passwordHash, roles: ['admin'], now });
+    return undefined;
+  }).catch(async (error: unknown) => {
+    // Someone registered this email in the meantime through the public route.
+    if (error instanceof AppError && error.code === 'EMAIL_TAKEN') return findUserIdByEmail(deps.pool, email);
+    throw error;
+  });
+  if (existingNow) return warnUnlessAdmin(deps, existingNow, email);
+  deps.log.info({ email }, 'admin account created from ADMIN_EMAIL');
+  return 'created';
+}
+
+async function warnUnlessAdmin(deps: AccountsDeps, userId: string, email: string): Promise<BootstrapOutcome> {
+  const roles = await selectRoles(deps.pool, userId);
+  if (!roles.includes('admin')) {
+    deps.log.warn({ email }, 'ADMIN_EMAIL belongs to an account without the admin role; it was not promoted');
+  }
+  return 'exists';
+}

@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import { type Algorithm, hash, verify } from '@node-rs/argon2';
+
+/** Length bounds in characters: long passphrases welcome, but no unbounded input into argon2. */
+export const PASSWORD_LENGTH_MIN = 12;
+export const PASSWORD_LENGTH_MAX = 128;
+
+/** argon2id with the OWASP minimum (19 MiB, 2 passes, 1 lane). */
+export const ARGON2_OPTIONS = {
+  // The package's Algorithm is an ambient const enum, which verbatimModuleSyntax cannot read; Argon2id = 2.
+  algorithm: 2 as Algorithm.Argon2id,
+  memoryCost: 19456,
+  timeCost: 2,
+  parallelism: 1,
+} as const;
+
+export interface Passwords {
+  hash(password: string): Promise<string>;
+  /** Constant-time comparison inside argon2; a malformed hash is a mismatch, never an exception. */
+  verify(passwordHash: string, password: string): Promise<boolean>;
+  /**
+   * Spends the same work as `verify` against a hash of no account, so a login for an unknown email
+   * takes as long as one with a wrong password.
+   */
+  verifyNothing(password: string): Promise<void>;
+}
+
+/** The same password typed on two keyboards (composed or decomposed accents) is one password. */
+function normalize(password: string): string {
+  return password.normalize('NFKC');
+}
+
+export function createPasswords(): Passwords {
+  // Made up front, so that even the first unknown-email login costs one verification, not a hash too.
+  const decoy = hash(randomBytes(24).toString('base64url'), ARGON2_OPTIONS);
+  decoy.catch(() => undefined);
+  const passwords: Passwords = {
+    hash: (password) => hash(normalize(password), ARGON2_OPTIONS),
+    async verify(passwordHash, password) {
+      try {
+        return await verify(passwordHash, normalize(password));
+      } catch {
+        return false;
+      }
+    },
+    async verifyNothing(password) {
+      await passwords.verify(await decoy, password);
+    },
+  };
+  return passwords;
+}

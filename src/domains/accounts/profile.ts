@@ -1,0 +1,47 @@
+import { isDeepStrictEqual } from 'node:util';
+import { type PROFILE_FIELDS, ProfileUpdatedV1 } from '../../contracts/accounts.ts';
+import { withTransaction } from '../../platform/db/pool.ts';
+import { AppError, notFound } from '../../platform/http/errors.ts';
+import { appendEvents } from '../../platform/messaging/outbox.ts';
+import type { AccountsDeps } from './deps.ts';
+import { readUser } from './read-user.ts';
+import type { ProfilePatchBody, User } from './schemas.ts';
+import { type ProfileRow, lockUser, selectProfileForUpdate, touchUser, updateProfile } from './sql.ts';
+
+type ProfileField = (typeof PROFILE_FIELDS)[number];
+
+/** The profile after the patch: fields left out stay, null clears. Pure. */
+export function applyProfilePatch(current: ProfileRow, patch: ProfilePatchBody): { next: ProfileRow; changed: ProfileField[] } {
+  const next: ProfileRow = {
+    first_name: patch.firstName !== undefined ? patch.firstName : current.first_name,
+    last_name: patch.lastName !== undefined ? patch.lastName : current.last_name,
+    phone: patch.phone !== undefined ? patch.phone : current.phone,
+    address_json: patch.addresses !== undefined ? patch.addresses : current.address_json,
+  };
+  const changed: ProfileField[] = [];
+  if (next.first_name !== current.first_name) changed.push('firstName');
+  if (next.last_name !== current.last_name) changed.push('lastName');
+  if (next.phone !== current.phone) changed.push('phone');
+  if (!isDeepStrictEqual(next.address_json, current.address_json)) changed.push('addresses');
+  return { next, changed };
+}
+
+export async function updateMyProfile(deps: AccountsDeps, userId: string, patch: ProfilePatchBody): Promise<User> {
+  if (patch.addresses && patch.addresses.filter((a) => a.isDefault === true).length > 1) {
+    throw new AppError('VALIDATION_FAILED', 'body/addresses may mark at most one address isDefault');
+  }
+  const now = deps.clock.now();
+  return withTransaction(deps.pool, async (tx) => {
+    if (!(await lockUser(tx, userId))) throw notFound('user');
+    const current = await selectProfileForUpdate(tx, userId);
+    if (!current) throw notFound('profile');
+    const { next, changed } = applyProfilePatch(current, patch);
+    if (changed.length > 0) {
+      await updateProfile(tx, userId, next, now);
+      await touchUser(tx, userId, now);
+      const data: ProfileUpdatedV1 = { userId, changedFields: changed, updatedAt: now.toISOString() };
+      await appendEvents(tx, 'accounts', [{ type: ProfileUpdatedV1.type, aggregateId: userId, aggregateType: 'user', data }], now);
+    }
+    return (await readUser(tx, userId)) as User;
+  });
+}

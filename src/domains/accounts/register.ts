@@ -1,0 +1,61 @@
+import { UserRegisteredV1 } from '../../contracts/accounts.ts';
+import { type Tx, withTransaction } from '../../platform/db/pool.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import type { Role } from '../../platform/http/tokens.ts';
+import { newId } from '../../platform/ids.ts';
+import { appendEvents } from '../../platform/messaging/outbox.ts';
+import type { AccountsDeps } from './deps.ts';
+import { readUser } from './read-user.ts';
+import type { RegisterBody, User } from './schemas.ts';
+import { EMAIL_UNIQUE_CONSTRAINT, insertProfile, insertRole, insertUser } from './sql.ts';
+
+interface PgError {
+  code: string;
+  constraint?: string;
+}
+
+function isPgError(error: unknown): error is PgError {
+  return typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string';
+}
+
+/**
+ * The database decides email uniqueness (so concurrent registrations make one account). Any other
+ * failure is rethrown without the server's detail, which would quote the row and its password hash.
+ */
+function insertFailure(error: unknown): Error {
+  if (!isPgError(error)) return error as Error;
+  if (error.code === '23505' && error.constraint === EMAIL_UNIQUE_CONSTRAINT) {
+    return new AppError('EMAIL_TAKEN', 'an account with this email exists');
+  }
+  return new Error(`inserting a user failed with SQLSTATE ${error.code}${error.constraint ? ` (${error.constraint})` : ''}`);
+}
+
+/** Creates a user with a profile and roles, and records accounts.user_registered.v1, in `tx`. */
+export async function createUser(
+  tx: Tx,
+  input: { email: string; passwordHash: string; roles: Role[]; now: Date },
+): Promise<string> {
+  const userId = newId();
+  try {
+    await insertUser(tx, { id: userId, email: input.email, passwordHash: input.passwordHash, now: input.now });
+  } catch (error) {
+    throw insertFailure(error);
+  }
+  await insertProfile(tx, { id: newId(), userId, now: input.now });
+  for (const role of input.roles) {
+    await insertRole(tx, { id: newId(), userId, role, assignedBy: null, now: input.now });
+  }
+  const data: UserRegisteredV1 = { userId, email: input.email, roles: input.roles, registeredAt: input.now.toISOString() };
+  await appendEvents(tx, 'accounts', [{ type: UserRegisteredV1.type, aggregateId: userId, aggregateType: 'user', data }], input.now);
+  return userId;
+}
+
+export async function register(deps: AccountsDeps, body: RegisterBody): Promise<User> {
+  // Hashed before the transaction: no connection is held for the ~50 ms argon2 takes.
+  const passwordHash = await deps.passwords.hash(body.password);
+  const now = deps.clock.now();
+  return withTransaction(deps.pool, async (tx) => {
+    const userId = await createUser(tx, { email: body.email, passwordHash, roles: [body.role ?? 'buyer'], now });
+    return (await readUser(tx, userId)) as User;
+  });
+}

@@ -1,0 +1,99 @@
+import { principalOf } from '../../platform/http/access.ts';
+import { notFound } from '../../platform/http/errors.ts';
+import { ProblemSchema, authProblems } from '../../platform/http/schemas.ts';
+import type { HttpApp } from '../../platform/http/server.ts';
+import type { AccountsDeps } from './deps.ts';
+import { login } from './login.ts';
+import { updateMyProfile } from './profile.ts';
+import { readUser } from './read-user.ts';
+import { register } from './register.ts';
+import { assignRole } from './roles.ts';
+import {
+  AssignRoleBody,
+  LoginBody,
+  ProfilePatchBody,
+  RegisterBody,
+  RoleAssignmentSchema,
+  TokenResponse,
+  UserIdParams,
+  UserSchema,
+} from './schemas.ts';
+
+const tags = ['accounts'];
+
+export function registerAccountRoutes(app: HttpApp, deps: AccountsDeps): void {
+  app.post(
+    '/v1/auth/register',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags,
+        summary: 'Create a buyer or seller account',
+        body: RegisterBody,
+        response: { 201: UserSchema, 400: ProblemSchema, 409: ProblemSchema },
+      },
+    },
+    async (request, reply) => reply.status(201).send(await register(deps, request.body)),
+  );
+
+  app.post(
+    '/v1/auth/login',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags,
+        summary: 'Exchange email and password for an access token',
+        description: 'Failed logins are limited per account and per client address; over the limit the answer is 429 with Retry-After.',
+        body: LoginBody,
+        response: { 200: TokenResponse, 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 429: ProblemSchema },
+      },
+    },
+    async (request) => login(deps, request.body, request.ip),
+  );
+
+  app.get(
+    '/v1/me',
+    {
+      config: { access: 'signed-in' },
+      schema: { tags, summary: 'The signed-in user with roles and profile', response: { 200: UserSchema, ...authProblems, 404: ProblemSchema } },
+    },
+    async (request) => {
+      const user = await readUser(deps.pool, principalOf(request).userId);
+      if (!user) throw notFound('user');
+      return user;
+    },
+  );
+
+  app.patch(
+    '/v1/me/profile',
+    {
+      config: { access: 'signed-in' },
+      schema: {
+        tags,
+        summary: 'Change names, phone or addresses of the signed-in user',
+        body: ProfilePatchBody,
+        response: { 200: UserSchema, ...authProblems, 404: ProblemSchema },
+      },
+    },
+    async (request) => updateMyProfile(deps, principalOf(request).userId, request.body),
+  );
+
+  app.post(
+    '/v1/admin/users/:userId/roles',
+    {
+      config: { access: ['admin'] },
+      schema: {
+        tags,
+        summary: 'Give a user a role (idempotent)',
+        description: '201 when the role was assigned now, 200 when the user held it already. It appears in the user\'s next access token.',
+        params: UserIdParams,
+        body: AssignRoleBody,
+        response: { 200: RoleAssignmentSchema, 201: RoleAssignmentSchema, ...authProblems, 404: ProblemSchema },
+      },
+    },
+    async (request, reply) => {
+      const result = await assignRole(deps, { userId: request.params.userId, role: request.body.role, assignedBy: principalOf(request).userId });
+      return reply.status(result.assigned ? 201 : 200).send(result);
+    },
+  );
+}

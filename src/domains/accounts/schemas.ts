@@ -1,0 +1,105 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN } from './passwords.ts';
+
+/** Request and response shapes of the accounts routes; every object closed, every string bounded. */
+
+const closed = { additionalProperties: false } as const;
+
+/** Printable text: no control characters (they have no place in a name and would corrupt logs). */
+const text = (maxLength: number, description?: string) =>
+  Type.String({ minLength: 1, maxLength, pattern: '^[^\\u0000-\\u001f\\u007f]+$', ...(description ? { description } : {}) });
+
+/** Mirrors the users.email CHECK, so a request that passes here never trips the database. */
+export const EmailSchema = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^@\\s]+@[^@\\s]+$', description: 'Email address; unique ignoring case' });
+export const PHONE_PATTERN = '^\\+?[0-9 ().-]{4,30}$';
+
+// Unions of literals (not Unsafe enums): the route type provider (TypeBox 1) reads schemas
+// structurally and would type an Unsafe enum as unknown.
+export const RoleSchema = Type.Union([Type.Literal('buyer'), Type.Literal('seller'), Type.Literal('admin')]);
+
+export const RegisterBody = Type.Object(
+  {
+    email: EmailSchema,
+    password: Type.String({ minLength: PASSWORD_LENGTH_MIN, maxLength: PASSWORD_LENGTH_MAX, description: `${PASSWORD_LENGTH_MIN} to ${PASSWORD_LENGTH_MAX} characters` }),
+    role: Type.Optional(Type.Union([Type.Literal('buyer'), Type.Literal('seller')], { description: 'The account kind, buyer by default; admin is never self-assigned' })),
+  },
+  closed,
+);
+export type RegisterBody = Static<typeof RegisterBody>;
+
+export const LoginBody = Type.Object(
+  {
+    email: EmailSchema,
+    password: Type.String({ minLength: 1, maxLength: PASSWORD_LENGTH_MAX }),
+  },
+  closed,
+);
+export type LoginBody = Static<typeof LoginBody>;
+
+export const TokenResponse = Type.Object({
+  accessToken: Type.String(),
+  tokenType: Type.Literal('Bearer'),
+  expiresIn: Type.Integer({ description: 'Seconds until the token expires' }),
+});
+
+export const ADDRESSES_MAX = 10;
+
+export const AddressSchema = Type.Object(
+  {
+    label: Type.Optional(text(50, 'A name for the address, such as "home"')),
+    name: text(200, 'Recipient'),
+    lines: Type.Array(text(200), { minItems: 1, maxItems: 3, description: 'Street lines' }),
+    city: text(100),
+    region: Type.Optional(text(100)),
+    postalCode: Type.String({ minLength: 1, maxLength: 20, pattern: '^[A-Za-z0-9 -]+$' }),
+    country: Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2 code' }),
+    phone: Type.Optional(Type.String({ pattern: PHONE_PATTERN })),
+    isDefault: Type.Optional(Type.Boolean()),
+  },
+  closed,
+);
+export type Address = Static<typeof AddressSchema>;
+
+const nullable = <T extends ReturnType<typeof Type.String>>(schema: T) => Type.Union([schema, Type.Null()]);
+
+export const ProfilePatchBody = Type.Object(
+  {
+    firstName: Type.Optional(nullable(text(100))),
+    lastName: Type.Optional(nullable(text(100))),
+    phone: Type.Optional(nullable(Type.String({ pattern: PHONE_PATTERN, description: 'Preferably E.164, e.g. +15551234567' }))),
+    addresses: Type.Optional(Type.Array(AddressSchema, { maxItems: ADDRESSES_MAX, description: 'Replaces the whole list; at most one isDefault' })),
+  },
+  { ...closed, minProperties: 1, description: 'Fields left out stay as they are; null clears one' },
+);
+export type ProfilePatchBody = Static<typeof ProfilePatchBody>;
+
+export const ProfileSchema = Type.Object({
+  firstName: Type.Union([Type.String(), Type.Null()]),
+  lastName: Type.Union([Type.String(), Type.Null()]),
+  phone: Type.Union([Type.String(), Type.Null()]),
+  addresses: Type.Array(AddressSchema),
+  updatedAt: Type.String({ format: 'date-time' }),
+});
+export type Profile = Static<typeof ProfileSchema>;
+
+export const UserSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  email: Type.String(),
+  status: Type.Union([Type.Literal('active'), Type.Literal('disabled')]),
+  roles: Type.Array(RoleSchema),
+  profile: ProfileSchema,
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+});
+export type User = Static<typeof UserSchema>;
+
+export const UserIdParams = Type.Object({ userId: Type.String({ format: 'uuid' }) }, closed);
+
+export const AssignRoleBody = Type.Object({ role: RoleSchema }, closed);
+
+export const RoleAssignmentSchema = Type.Object({
+  userId: Type.String({ format: 'uuid' }),
+  role: RoleSchema,
+  assigned: Type.Boolean({ description: 'false when the user held the role already (nothing changed)' }),
+  roles: Type.Array(RoleSchema),
+});

@@ -1,0 +1,204 @@
+import type { Queryable } from '../../platform/db/pool.ts';
+import type { Role } from '../../platform/http/tokens.ts';
+
+/** Every query of the accounts database, as SQL with parameters. */
+
+export const EMAIL_UNIQUE_CONSTRAINT = 'users_email_key';
+
+/** Advisory lock classes (first key of the two-key form), so keys of two kinds never collide. */
+const LOCK_LOGIN_EMAIL = 1;
+const LOCK_LOGIN_ADDRESS = 2;
+const LOCK_ADMIN_BOOTSTRAP = 3;
+
+export async function insertUser(
+  q: Queryable,
+  user: { id: string; email: string; passwordHash: string; now: Date },
+): Promise<void> {
+  await q.query(
+    `INSERT INTO users (id, email, password_hash, status, created_at, updated_at)
+     VALUES ($1, $2, $3, 'active', $4, $4)`,
+    [user.id, user.email, user.passwordHash, user.now],
+  );
+}
+
+export async function insertProfile(q: Queryable, profile: { id: string; userId: string; now: Date }): Promise<void> {
+  await q.query(`INSERT INTO user_profiles (id, user_id, updated_at) VALUES ($1, $2, $3)`, [profile.id, profile.userId, profile.now]);
+}
+
+/** Inserts the assignment unless the user holds the role already; true when a row was written. */
+export async function insertRole(
+  q: Queryable,
+  assignment: { id: string; userId: string; role: Role; assignedBy: string | null; now: Date },
+): Promise<boolean> {
+  const { rowCount } = await q.query(
+    `INSERT INTO user_roles (id, user_id, role, assigned_at, assigned_by)
+     VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT ON CONSTRAINT user_roles_user_role_key DO NOTHING`,
+    [assignment.id, assignment.userId, assignment.role, assignment.now, assignment.assignedBy],
+  );
+  return rowCount === 1;
+}
+
+export async function findUserIdByEmail(q: Queryable, email: string): Promise<string | undefined> {
+  const { rows } = await q.query<{ id: string }>('SELECT id FROM users WHERE email = $1', [email]);
+  return rows[0]?.id;
+}
+
+export interface Credentials {
+  id: string;
+  passwordHash: string;
+  status: 'active' | 'disabled';
+}
+
+/** The only query that reads password_hash; its result never leaves the login use case. */
+export async function findCredentials(q: Queryable, email: string): Promise<Credentials | undefined> {
+  const { rows } = await q.query<Credentials>(
+    'SELECT id, password_hash AS "passwordHash", status FROM users WHERE email = $1',
+    [email],
+  );
+  return rows[0];
+}
+
+/** Locks the aggregate root; false when there is no such user. */
+export async function lockUser(q: Queryable, userId: string): Promise<boolean> {
+  const { rowCount } = await q.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [userId]);
+  return rowCount === 1;
+}
+
+export async function touchUser(q: Queryable, userId: string, now: Date): Promise<void> {
+  await q.query('UPDATE users SET updated_at = $2 WHERE id = $1', [userId, now]);
+}
+
+export async function selectRoles(q: Queryable, userId: string): Promise<Role[]> {
+  const { rows } = await q.query<{ role: Role }>(
+    `SELECT role FROM user_roles WHERE user_id = $1
+     ORDER BY array_position(ARRAY['buyer', 'seller', 'admin'], role)`,
+    [userId],
+  );
+  return rows.map((r) => r.role);
+}
+
+export interface UserRow {
+  id: string;
+  email: string;
+  status: 'active' | 'disabled';
+  created_at: Date;
+  updated_at: Date;
+  roles: Role[];
+  first_name: string | null;
+  last_name: string | null;
+  phone: string | null;
+  address_json: unknown[] | null;
+  profile_updated_at: Date | null;
+}
+
+/** A user with roles and profile, without the password hash. */
+export async function selectUser(q: Queryable, userId: string): Promise<UserRow | undefined> {
+  const { rows } = await q.query<UserRow>(
+    `SELECT u.id, u.email::text AS email, u.status, u.created_at, u.updated_at,
+            ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id
+                  ORDER BY array_position(ARRAY['buyer', 'seller', 'admin'], r.role)) AS roles,
+            p.first_name, p.last_name, p.phone, p.address_json, p.updated_at AS profile_updated_at
+       FROM users u
+       LEFT JOIN user_profiles p ON p.user_id = u.id
+      WHERE u.id = $1`,
+    [userId],
+  );
+  return rows[0];
+}
+
+export interface ProfileRow {
+  first_name: string | null;
+  last_name: string | null;
+  phone: string | null;
+  address_json: unknown[];
+}
+
+export async function selectProfileForUpdate(q: Queryable, userId: string): Promise<ProfileRow | undefined> {
+  const { rows } = await q.query<ProfileRow>(
+    'SELECT first_name, last_name, phone, address_json FROM user_profiles WHERE user_id = $1 FOR UPDATE',
+    [userId],
+  );
+  return rows[0];
+}
+
+export async function updateProfile(q: Queryable, userId: string, profile: ProfileRow, now: Date): Promise<void> {
+  await q.query(
+    `UPDATE user_profiles
+        SET first_name = $2, last_name = $3, phone = $4, address_json = $5, updated_at = $6
+      WHERE user_id = $1`,
+    [userId, profile.first_name, profile.last_name, profile.phone, JSON.stringify(profile.address_json), now],
+  );
+}
+
+/** Holds the bootstrap of the admin account to one process at a time, until the transaction ends. */
+export async function lockAdminBootstrap(q: Queryable): Promise<void> {
+  await q.query('SELECT pg_advisory_xact_lock($1, 0)', [LOCK_ADMIN_BOOTSTRAP]);
+}
+
+// --- login attempts ---------------------------------------------------------------------------
+
+/** The key an address is counted under: itself for IPv4, its /64 network for IPv6. */
+export async function addressKey(q: Queryable, ip: string): Promise<string> {
+  const { rows } = await q.query<{ key: string }>(
+    `SELECT (CASE WHEN family(a) = 6 THEN network(set_masklen(a, 64))::inet ELSE host(a)::inet END)::text AS key
+       FROM (SELECT $1::inet AS a) AS given`,
+    [ip],
+  );
+  return (rows[0] as { key: string }).key;
+}
+
+/**
+ * Serialises the check-and-record of login attempts per email and per address, so concurrent
+ * attempts cannot all pass the check before any is counted. Always email first, then address.
+ */
+export async function lockLoginKeys(q: Queryable, email: string, address: string): Promise<void> {
+  await q.query('SELECT pg_advisory_xact_lock($1, hashtext(lower($2)))', [LOCK_LOGIN_EMAIL, email]);
+  await q.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_LOGIN_ADDRESS, address]);
+}
+
+export async function recentFailuresByEmail(q: Queryable, email: string, since: Date, limit: number): Promise<Date[]> {
+  const { rows } = await q.query<{ attempted_at: Date }>(
+    `SELECT attempted_at FROM login_attempts
+      WHERE email = $1 AND NOT succeeded AND attempted_at > $2
+      ORDER BY attempted_at DESC LIMIT $3`,
+    [email, since, limit],
+  );
+  return rows.map((r) => r.attempted_at);
+}
+
+export async function recentFailuresByAddress(q: Queryable, address: string, since: Date, limit: number): Promise<Date[]> {
+  const { rows } = await q.query<{ attempted_at: Date }>(
+    `SELECT attempted_at FROM login_attempts
+      WHERE ip = $1::inet AND NOT succeeded AND attempted_at > $2
+      ORDER BY attempted_at DESC LIMIT $3`,
+    [address, since, limit],
+  );
+  return rows.map((r) => r.attempted_at);
+}
+
+/** Recorded as a failure before the password is checked; a right password turns it into a success. */
+export async function insertAttempt(
+  q: Queryable,
+  attempt: { id: string; email: string; address: string; userId: string | null; now: Date },
+): Promise<void> {
+  await q.query(
+    `INSERT INTO login_attempts (id, email, ip, user_id, succeeded, attempted_at)
+     VALUES ($1, $2, $3::inet, $4, false, $5)`,
+    [attempt.id, attempt.email, attempt.address, attempt.userId, attempt.now],
+  );
+}
+
+export async function markAttemptSucceeded(q: Queryable, attemptId: string): Promise<void> {
+  await q.query('UPDATE login_attempts SET succeeded = true WHERE id = $1', [attemptId]);
+}
+
+/** Deletes at most `batchMax` attempts made before `before`; returns how many went. */
+export async function pruneAttempts(q: Queryable, before: Date, batchMax: number): Promise<number> {
+  const { rowCount } = await q.query(
+    `DELETE FROM login_attempts
+      WHERE id IN (SELECT id FROM login_attempts WHERE attempted_at < $1 LIMIT $2)`,
+    [before, batchMax],
+  );
+  return rowCount ?? 0;
+}

@@ -1,0 +1,515 @@
+import { Writable } from 'node:stream';
+import { SignJWT } from 'jose';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/platform/clock.ts';
+import type { Pool } from '../../src/platform/db/pool.ts';
+import { TokenService, parseKeyring } from '../../src/platform/http/tokens.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { startTestApp, type TestApp } from '../support/app.ts';
+import { TEST_JWT_KEYS } from '../support/databases.ts';
+
+const PASSWORD = 'correct horse battery staple';
+const ADMIN_EMAIL = 'root@bazaar.test';
+const ADMIN_PASSWORD = 'admin password 0f the test';
+
+let t: TestApp;
+let db: Pool;
+const logLines: string[] = [];
+
+function captureLogger() {
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      logLines.push(String(chunk));
+      done();
+    },
+  });
+  return pino({ level: 'info' }, sink);
+}
+
+async function register(email: string, role?: 'buyer' | 'seller', password = PASSWORD) {
+  return t.request('POST', '/v1/auth/register', { body: { email, password, ...(role ? { role } : {}) } });
+}
+
+async function login(email: string, password = PASSWORD, app: TestApp = t, remoteAddress = '127.0.0.1') {
+  return app.app.http.inject({ method: 'POST', url: '/v1/auth/login', payload: { email, password }, remoteAddress });
+}
+
+async function signUp(email: string, role?: 'buyer' | 'seller'): Promise<{ id: string; token: string }> {
+  const created = await register(email, role);
+  expect(created.statusCode, created.body).toBe(201);
+  const signedIn = await login(email);
+  expect(signedIn.statusCode, signedIn.body).toBe(200);
+  return { id: created.json().id, token: signedIn.json().accessToken };
+}
+
+async function outboxRows(type: string, userId?: string) {
+  const { rows } = await db.query<{ aggregate_id: string; aggregate_type: string; payload: Record<string, unknown> }>(
+    `SELECT aggregate_id, aggregate_type, payload FROM accounts_outbox_events
+      WHERE event_type = $1 AND ($2::uuid IS NULL OR aggregate_id = $2) ORDER BY seq`,
+    [type, userId ?? null],
+  );
+  return rows;
+}
+
+beforeAll(async () => {
+  t = await startTestApp({ ADMIN_EMAIL, ADMIN_PASSWORD }, { log: captureLogger() });
+  db = t.app.pools.get('accounts') as Pool;
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('registration, login and the current user', () => {
+  it('registers a buyer, signs in and shows the user with roles and an empty profile', async () => {
+    const created = await register('ada@example.com');
+    expect(created.statusCode).toBe(201);
+    const user = created.json();
+    expect(user).toMatchObject({ email: 'ada@example.com', status: 'active', roles: ['buyer'] });
+    expect(user.profile).toMatchObject({ firstName: null, lastName: null, phone: null, addresses: [] });
+
+    const signedIn = await login('ada@example.com');
+    expect(signedIn.statusCode).toBe(200);
+    const body = signedIn.json();
+    expect(body).toEqual({ accessToken: expect.any(String), tokenType: 'Bearer', expiresIn: expect.any(Number) });
+    // The TTL is 900 s; exp is in whole seconds, so up to one second of it has gone by.
+    expect(body.expiresIn).toBeGreaterThanOrEqual(899);
+    expect(body.expiresIn).toBeLessThanOrEqual(900);
+    expect(await t.app.tokens.verify(body.accessToken)).toEqual({ userId: user.id, roles: ['buyer'] });
+
+    const me = await t.request('GET', '/v1/me', { token: body.accessToken });
+    expect(me.statusCode).toBe(200);
+    expect(me.json()).toEqual(user);
+  });
+
+  it('registers a seller when asked', async () => {
+    const created = await register('shop@example.com', 'seller');
+    expect(created.statusCode).toBe(201);
+    expect(created.json().roles).toEqual(['seller']);
+  });
+
+  it('records accounts.user_registered.v1 with id, email, roles and time in the outbox', async () => {
+    const created = await register('grace@example.com', 'seller');
+    const rows = await outboxRows('accounts.user_registered.v1', created.json().id);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.aggregate_type).toBe('user');
+    expect(rows[0]?.payload).toEqual({
+      userId: created.json().id,
+      email: 'grace@example.com',
+      roles: ['seller'],
+      registeredAt: created.json().createdAt,
+    });
+  });
+
+  it('refuses a second account for the same email written in another case', async () => {
+    expect((await register('Case@Example.com')).statusCode).toBe(201);
+    const again = await register('case@EXAMPLE.COM');
+    expect(again.statusCode).toBe(409);
+    expect(again.json().code).toBe('EMAIL_TAKEN');
+    expect((await login('CASE@example.com')).statusCode).toBe(200);
+  });
+
+  it('makes exactly one account out of concurrent registrations of one email', async () => {
+    const variants = ['race@example.com', 'RACE@example.com', 'Race@Example.com', 'race@EXAMPLE.com', 'rAcE@example.com', 'race@example.COM'];
+    const answers = await Promise.all(variants.map((email) => register(email)));
+    const statuses = answers.map((a) => a.statusCode).sort();
+    expect(statuses).toEqual([201, 409, 409, 409, 409, 409]);
+    for (const a of answers.filter((x) => x.statusCode === 409)) expect(a.json().code).toBe('EMAIL_TAKEN');
+    const { rows } = await db.query("SELECT id FROM users WHERE email = 'race@example.com'");
+    expect(rows).toHaveLength(1);
+    const events = await db.query(
+      "SELECT 1 FROM accounts_outbox_events WHERE event_type = 'accounts.user_registered.v1' AND lower(payload->>'email') = 'race@example.com'",
+    );
+    expect(events.rowCount).toBe(1);
+  });
+
+  it('answers the same INVALID_CREDENTIALS for a wrong password and an unknown email', async () => {
+    await register('lin@example.com');
+    const wrongPassword = await login('lin@example.com', 'not the right password');
+    const unknownEmail = await login('nobody@example.com', PASSWORD);
+    expect(wrongPassword.statusCode).toBe(401);
+    expect(unknownEmail.statusCode).toBe(401);
+    const strip = (p: Record<string, unknown>) => ({ ...p, instance: undefined });
+    expect(strip(wrongPassword.json())).toEqual(strip(unknownEmail.json()));
+    expect(wrongPassword.json().code).toBe('INVALID_CREDENTIALS');
+  });
+
+  it('refuses a disabled account only when its password is right', async () => {
+    const { id } = await signUp('gone@example.com');
+    await db.query("UPDATE users SET status = 'disabled' WHERE id = $1", [id]);
+    expect((await login('gone@example.com', 'a wrong password!')).json().code).toBe('INVALID_CREDENTIALS');
+    const refused = await login('gone@example.com');
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json().code).toBe('ACCOUNT_DISABLED');
+  });
+
+  it('shows every user only their own account', async () => {
+    const a = await signUp('own-a@example.com');
+    const b = await signUp('own-b@example.com');
+    expect((await t.request('GET', '/v1/me', { token: a.token })).json().id).toBe(a.id);
+    expect((await t.request('GET', '/v1/me', { token: b.token })).json().id).toBe(b.id);
+    await t.request('PATCH', '/v1/me/profile', { token: a.token, body: { firstName: 'Alice' } });
+    expect((await t.request('GET', '/v1/me', { token: b.token })).json().profile.firstName).toBeNull();
+  });
+
+  it('describes every accounts route in the OpenAPI document', async () => {
+    const paths = Object.keys((await t.request('GET', '/openapi.json')).json().paths);
+    expect(paths).toEqual(expect.arrayContaining(['/v1/auth/register', '/v1/auth/login', '/v1/me', '/v1/me/profile', '/v1/admin/users/{userId}/roles']));
+  });
+
+  it('answers 404 for a valid token of a user that does not exist', async () => {
+    const { token } = await t.app.tokens.sign({ userId: newId(), roles: ['buyer'] });
+    const me = await t.request('GET', '/v1/me', { token });
+    expect(me.statusCode).toBe(404);
+  });
+});
+
+describe('profile', () => {
+  const home = { label: 'home', name: 'Ada Lovelace', lines: ['12 St James Square'], city: 'London', postalCode: 'SW1Y 4JH', country: 'GB', isDefault: true };
+
+  it('changes names, phone and addresses and records which fields changed', async () => {
+    const { id, token } = await signUp('profile@example.com');
+    const patched = await t.request('PATCH', '/v1/me/profile', {
+      token,
+      body: { firstName: 'Ada', lastName: 'Lovelace', phone: '+44 20 7946 0958', addresses: [home] },
+    });
+    expect(patched.statusCode, patched.body).toBe(200);
+    expect(patched.json().profile).toMatchObject({ firstName: 'Ada', lastName: 'Lovelace', phone: '+44 20 7946 0958', addresses: [home] });
+    expect((await t.request('GET', '/v1/me', { token })).json().profile.addresses).toEqual([home]);
+
+    const events = await outboxRows('accounts.profile_updated.v1', id);
+    expect(events).toHaveLength(1);
+    expect(events[0]?.payload).toMatchObject({ userId: id, changedFields: ['firstName', 'lastName', 'phone', 'addresses'] });
+  });
+
+  it('keeps fields left out, clears a field set to null, and writes no event when nothing changes', async () => {
+    const { id, token } = await signUp('profile2@example.com');
+    await t.request('PATCH', '/v1/me/profile', { token, body: { firstName: 'Bo', phone: '+15551234567' } });
+    const cleared = await t.request('PATCH', '/v1/me/profile', { token, body: { phone: null } });
+    expect(cleared.json().profile).toMatchObject({ firstName: 'Bo', phone: null });
+    const same = await t.request('PATCH', '/v1/me/profile', { token, body: { firstName: 'Bo' } });
+    expect(same.statusCode).toBe(200);
+    const events = await outboxRows('accounts.profile_updated.v1', id);
+    expect(events.map((e) => e.payload.changedFields)).toEqual([['firstName', 'phone'], ['phone']]);
+  });
+
+  it('refuses more than ten addresses, more than one default and malformed address fields', async () => {
+    const { token } = await signUp('profile3@example.com');
+    const tooMany = await t.request('PATCH', '/v1/me/profile', { token, body: { addresses: Array.from({ length: 11 }, () => ({ ...home, isDefault: false })) } });
+    expect(tooMany.statusCode).toBe(400);
+    const twoDefaults = await t.request('PATCH', '/v1/me/profile', { token, body: { addresses: [home, home] } });
+    expect(twoDefaults.statusCode).toBe(400);
+    expect(twoDefaults.json().detail).toContain('isDefault');
+    const badCountry = await t.request('PATCH', '/v1/me/profile', { token, body: { addresses: [{ ...home, country: 'Britain' }] } });
+    expect(badCountry.statusCode).toBe(400);
+    expect(badCountry.json().detail).toContain('country');
+    const longCity = await t.request('PATCH', '/v1/me/profile', { token, body: { addresses: [{ ...home, city: 'x'.repeat(101) }] } });
+    expect(longCity.statusCode).toBe(400);
+    const badPhone = await t.request('PATCH', '/v1/me/profile', { token, body: { phone: 'call me maybe' } });
+    expect(badPhone.statusCode).toBe(400);
+    const controlChars = await t.request('PATCH', '/v1/me/profile', { token, body: { firstName: 'Ada\nINFO forged log line' } });
+    expect(controlChars.statusCode).toBe(400);
+    const empty = await t.request('PATCH', '/v1/me/profile', { token, body: {} });
+    expect(empty.statusCode).toBe(400);
+  });
+});
+
+describe('input validation', () => {
+  it('rejects an unknown field in the registration body and names it', async () => {
+    const answer = await t.request('POST', '/v1/auth/register', { body: { email: 'mass@example.com', password: PASSWORD, isAdmin: true } });
+    expect(answer.statusCode).toBe(400);
+    expect(answer.json().code).toBe('VALIDATION_FAILED');
+    expect(answer.json().detail).toContain('isAdmin');
+    expect(answer.json().errors[0].field).toBe('isAdmin');
+  });
+
+  it('never registers an admin', async () => {
+    const answer = await register('sneaky@example.com', 'admin' as 'buyer');
+    expect(answer.statusCode).toBe(400);
+    expect(answer.json().code).toBe('VALIDATION_FAILED');
+    const { rows } = await db.query("SELECT 1 FROM users WHERE email = 'sneaky@example.com'");
+    expect(rows).toHaveLength(0);
+  });
+
+  it('rejects unknown fields in the profile and in an address, naming them', async () => {
+    const { token } = await signUp('fields@example.com');
+    const top = await t.request('PATCH', '/v1/me/profile', { token, body: { nickname: 'x' } });
+    expect(top.statusCode).toBe(400);
+    expect(top.json().detail).toContain('nickname');
+    const nested = await t.request('PATCH', '/v1/me/profile', {
+      token,
+      body: { addresses: [{ name: 'A', lines: ['1 Road'], city: 'C', postalCode: '1', country: 'US', latitude: 1 }] },
+    });
+    expect(nested.statusCode).toBe(400);
+    expect(nested.json().detail).toContain('latitude');
+  });
+
+  it('bounds password length to 12..128 characters', async () => {
+    expect((await register('short@example.com', 'buyer', 'x'.repeat(11))).statusCode).toBe(400);
+    expect((await register('long@example.com', 'buyer', 'x'.repeat(129))).statusCode).toBe(400);
+    expect((await register('edge@example.com', 'buyer', 'x'.repeat(128))).statusCode).toBe(201);
+  });
+
+  it('rejects a malformed email and a body over the size limit', async () => {
+    expect((await register('not an email')).statusCode).toBe(400);
+    const huge = await t.request('POST', '/v1/auth/register', { body: { email: 'big@example.com', password: 'x'.repeat(300 * 1024) } });
+    expect(huge.statusCode).toBe(413);
+    expect(huge.json().code).toBe('PAYLOAD_TOO_LARGE');
+  });
+});
+
+describe('access tokens', () => {
+  let user: { id: string; token: string };
+  beforeAll(async () => {
+    user = await signUp('tokens@example.com');
+  });
+
+  async function meWith(token: string) {
+    return t.request('GET', '/v1/me', { token });
+  }
+
+  it('refuses a request without a token and one with garbage', async () => {
+    const none = await t.request('GET', '/v1/me');
+    expect(none.statusCode).toBe(401);
+    expect(none.json().code).toBe('UNAUTHENTICATED');
+    const garbage = await meWith('not.a.token');
+    expect(garbage.statusCode).toBe(401);
+    expect(garbage.json().code).toBe('INVALID_TOKEN');
+  });
+
+  it('refuses an expired token', async () => {
+    const { token } = await t.app.tokens.sign({ userId: user.id, roles: ['buyer'] }, new Date(Date.now() - 2 * 3600_000));
+    const answer = await meWith(token);
+    expect(answer.statusCode).toBe(401);
+    expect(answer.json().detail).toContain('expired');
+  });
+
+  it('refuses a token signed with another algorithm, even with the right key', async () => {
+    const key = parseKeyring(TEST_JWT_KEYS)[0] as { kid: string; secret: Uint8Array };
+    const hs512 = await new SignJWT({ roles: ['admin'] })
+      .setProtectedHeader({ alg: 'HS512', kid: key.kid })
+      .setSubject(user.id)
+      .setIssuer('bazaar')
+      .setAudience('bazaar-api')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(key.secret);
+    expect((await meWith(hs512)).statusCode).toBe(401);
+    const header = Buffer.from(JSON.stringify({ alg: 'none', kid: key.kid })).toString('base64url');
+    const claims = Buffer.from(JSON.stringify({ sub: user.id, roles: ['admin'], iss: 'bazaar', aud: 'bazaar-api', exp: Math.floor(Date.now() / 1000) + 300 })).toString('base64url');
+    expect((await meWith(`${header}.${claims}.`)).statusCode).toBe(401);
+  });
+
+  it('refuses a token for another audience or from another issuer', async () => {
+    const keys = parseKeyring(TEST_JWT_KEYS);
+    const otherAudience = await new TokenService(keys, 'bazaar', 'another-api', 900).sign({ userId: user.id, roles: ['buyer'] });
+    expect((await meWith(otherAudience.token)).statusCode).toBe(401);
+    const otherIssuer = await new TokenService(keys, 'someone-else', 'bazaar-api', 900).sign({ userId: user.id, roles: ['buyer'] });
+    expect((await meWith(otherIssuer.token)).statusCode).toBe(401);
+  });
+
+  it('refuses a token signed with a key it does not know', async () => {
+    const stranger = parseKeyring(`test:${Buffer.alloc(32, 9).toString('base64url')}`);
+    const forged = await new TokenService(stranger, 'bazaar', 'bazaar-api', 900).sign({ userId: user.id, roles: ['admin'] });
+    expect((await meWith(forged.token)).statusCode).toBe(401);
+  });
+});
+
+describe('roles and the admin', () => {
+  let admin: { id: string; token: string };
+  beforeAll(async () => {
+    const signedIn = await login(ADMIN_EMAIL, ADMIN_PASSWORD);
+    expect(signedIn.statusCode, signedIn.body).toBe(200);
+    const principal = await t.app.tokens.verify(signedIn.json().accessToken);
+    expect(principal.roles).toEqual(['admin']);
+    admin = { id: principal.userId, token: signedIn.json().accessToken };
+  });
+
+  it('creates the admin from ADMIN_EMAIL once, even when start runs again, twice at once', async () => {
+    const accounts = t.app.modules.find((m) => m.name === 'accounts');
+    await Promise.all([accounts?.start?.(), accounts?.start?.()]);
+    const { rows } = await db.query('SELECT id FROM users WHERE email = $1', [ADMIN_EMAIL]);
+    expect(rows).toEqual([{ id: admin.id }]);
+    const roles = await db.query('SELECT role, assigned_by FROM user_roles WHERE user_id = $1', [admin.id]);
+    expect(roles.rows).toEqual([{ role: 'admin', assigned_by: null }]);
+    expect(await outboxRows('accounts.user_registered.v1', admin.id)).toHaveLength(1);
+  });
+
+  it('forbids a buyer the admin route', async () => {
+    const buyer = await signUp('wannabe@example.com');
+    const answer = await t.request('POST', `/v1/admin/users/${buyer.id}/roles`, { token: buyer.token, body: { role: 'admin' } });
+    expect(answer.statusCode).toBe(403);
+    expect(answer.json().code).toBe('FORBIDDEN');
+    expect((await db.query("SELECT 1 FROM user_roles WHERE user_id = $1 AND role = 'admin'", [buyer.id])).rowCount).toBe(0);
+  });
+
+  it('assigns a role once: a user_roles row and an event the first time, nothing on a repeat', async () => {
+    const buyer = await signUp('promoted@example.com');
+    const first = await t.request('POST', `/v1/admin/users/${buyer.id}/roles`, { token: admin.token, body: { role: 'seller' } });
+    expect(first.statusCode, first.body).toBe(201);
+    expect(first.json()).toEqual({ userId: buyer.id, role: 'seller', assigned: true, roles: ['buyer', 'seller'] });
+    const again = await t.request('POST', `/v1/admin/users/${buyer.id}/roles`, { token: admin.token, body: { role: 'seller' } });
+    expect(again.statusCode).toBe(200);
+    expect(again.json().assigned).toBe(false);
+
+    const { rows } = await db.query('SELECT role, assigned_by FROM user_roles WHERE user_id = $1 ORDER BY assigned_at, role', [buyer.id]);
+    expect(rows).toEqual([
+      { role: 'buyer', assigned_by: null },
+      { role: 'seller', assigned_by: admin.id },
+    ]);
+    const events = await outboxRows('accounts.role_assigned.v1', buyer.id);
+    expect(events).toHaveLength(1);
+    expect(events[0]?.payload).toMatchObject({ userId: buyer.id, role: 'seller', assignedBy: admin.id });
+
+    const nextToken = (await login('promoted@example.com')).json().accessToken;
+    expect((await t.app.tokens.verify(nextToken)).roles).toEqual(['buyer', 'seller']);
+  });
+
+  it('answers 404 for an unknown user and 400 for a malformed id or role', async () => {
+    const unknown = await t.request('POST', `/v1/admin/users/${newId()}/roles`, { token: admin.token, body: { role: 'seller' } });
+    expect(unknown.statusCode).toBe(404);
+    expect((await t.request('POST', '/v1/admin/users/not-a-uuid/roles', { token: admin.token, body: { role: 'seller' } })).statusCode).toBe(400);
+    expect((await t.request('POST', `/v1/admin/users/${admin.id}/roles`, { token: admin.token, body: { role: 'root' } })).statusCode).toBe(400);
+  });
+});
+
+describe('passwords', () => {
+  it('stores an argon2id hash with m=19456, t=2, p=1 and a 16-byte salt', async () => {
+    const created = await register('hash@example.com');
+    const { rows } = await db.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [created.json().id]);
+    const phc = /^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$/.exec(rows[0]?.password_hash ?? '');
+    expect(phc).not.toBeNull();
+    const [, m, tCost, p, salt] = phc as RegExpExecArray;
+    expect({ m: Number(m), t: Number(tCost), p: Number(p) }).toEqual({ m: 19456, t: 2, p: 1 });
+    expect(Buffer.from(salt as string, 'base64').length).toBe(16);
+    expect(rows[0]?.password_hash).not.toContain(PASSWORD);
+  });
+
+  it('accepts the same password typed with composed or decomposed accents', async () => {
+    const composed = 'caf\u00e9 au lait, s\u00e9rieux';
+    await register('accent@example.com', 'buyer', composed);
+    expect((await login('accent@example.com', composed.normalize('NFD'))).statusCode).toBe(200);
+  });
+
+  it('never sends a password hash to a client', async () => {
+    const { token } = await signUp('nohash@example.com');
+    const me = await t.request('GET', '/v1/me', { token });
+    expect(me.body).not.toMatch(/argon2|password/i);
+  });
+});
+
+describe('transactions', () => {
+  beforeAll(async () => {
+    await db.query(`CREATE FUNCTION test_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused by test'; END $$`);
+  });
+
+  it('creates no account when its event cannot be written', async () => {
+    await db.query('CREATE TRIGGER test_outbox_fails BEFORE INSERT ON accounts_outbox_events FOR EACH STATEMENT EXECUTE FUNCTION test_fail()');
+    try {
+      const answer = await register('no-event@example.com');
+      expect(answer.statusCode).toBe(500);
+      expect(answer.body).not.toContain('refused by test');
+    } finally {
+      await db.query('DROP TRIGGER test_outbox_fails ON accounts_outbox_events');
+    }
+    expect((await db.query("SELECT 1 FROM users WHERE email = 'no-event@example.com'")).rowCount).toBe(0);
+  });
+
+  it('leaves no outbox row when the transaction fails after the event was written', async () => {
+    await db.query(
+      `CREATE CONSTRAINT TRIGGER test_commit_fails AFTER INSERT ON users DEFERRABLE INITIALLY DEFERRED
+       FOR EACH ROW WHEN (NEW.email = 'late-failure@example.com') EXECUTE FUNCTION test_fail()`,
+    );
+    try {
+      expect((await register('late-failure@example.com')).statusCode).toBe(500);
+    } finally {
+      await db.query('DROP TRIGGER test_commit_fails ON users');
+    }
+    const events = await db.query("SELECT 1 FROM accounts_outbox_events WHERE payload->>'email' = 'late-failure@example.com'");
+    expect(events.rowCount).toBe(0);
+    expect((await db.query("SELECT 1 FROM users WHERE email = 'late-failure@example.com'")).rowCount).toBe(0);
+  });
+
+  it('logs a failed registration without the password hash the database quotes', async () => {
+    await db.query("ALTER TABLE users ADD CONSTRAINT test_no_leak CHECK (email NOT LIKE 'leak%')");
+    try {
+      const answer = await register('leak@example.com');
+      expect(answer.statusCode).toBe(500);
+      expect(answer.body).not.toContain('argon2');
+    } finally {
+      await db.query('ALTER TABLE users DROP CONSTRAINT test_no_leak');
+    }
+    const logged = logLines.join('');
+    expect(logged).toContain('unhandled error');
+    expect(logged).not.toContain('$argon2');
+    expect(logged).not.toContain(PASSWORD);
+  });
+});
+
+describe('login throttling', () => {
+  let limited: TestApp;
+  const clock = new ManualClock(new Date());
+
+  beforeAll(async () => {
+    limited = await startTestApp({}, { clock });
+    for (const email of ['victim@example.com', 'bystander@example.com', 'v6@example.com']) {
+      const created = await limited.request('POST', '/v1/auth/register', { body: { email, password: PASSWORD } });
+      expect(created.statusCode).toBe(201);
+    }
+  });
+
+  afterAll(async () => {
+    await limited?.close();
+  });
+
+  it('locks an account for fifteen minutes after five failures, whatever the address or letter case', async () => {
+    for (let i = 0; i < 5; i++) {
+      const email = i % 2 === 0 ? 'victim@example.com' : 'VICTIM@example.com';
+      expect((await login(email, 'wrong password!!', limited, `198.51.100.${i + 1}`)).statusCode).toBe(401);
+    }
+    const locked = await login('victim@example.com', PASSWORD, limited, '198.51.100.99');
+    expect(locked.statusCode).toBe(429);
+    expect(locked.json().code).toBe('RATE_LIMITED');
+    expect(locked.headers['retry-after']).toBe('900');
+
+    clock.advance(10 * 60_000);
+    const stillLocked = await login('victim@example.com', PASSWORD, limited, '198.51.100.99');
+    expect(stillLocked.statusCode).toBe(429);
+    expect(stillLocked.headers['retry-after']).toBe('300');
+
+    clock.advance(5 * 60_000 + 1000);
+    expect((await login('victim@example.com', PASSWORD, limited, '198.51.100.99')).statusCode).toBe(200);
+  });
+
+  it('limits failures per client address across accounts, and other addresses are unaffected', async () => {
+    clock.advance(60 * 60_000);
+    for (let i = 0; i < 20; i++) {
+      expect((await login(`guess${i}@example.com`, 'wrong password!!', limited, '203.0.113.50')).statusCode).toBe(401);
+    }
+    const blocked = await login('bystander@example.com', PASSWORD, limited, '203.0.113.50');
+    expect(blocked.statusCode).toBe(429);
+    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    expect((await login('bystander@example.com', PASSWORD, limited, '203.0.113.51')).statusCode).toBe(200);
+  });
+
+  it('counts an IPv6 client by its /64 network', async () => {
+    clock.advance(60 * 60_000);
+    for (let i = 1; i <= 20; i++) {
+      expect((await login(`v6guess${i}@example.com`, 'wrong password!!', limited, `2001:db8:0:7::${i.toString(16)}`)).statusCode).toBe(401);
+    }
+    expect((await login('v6@example.com', PASSWORD, limited, '2001:db8:0:7::ffff')).statusCode).toBe(429);
+    expect((await login('v6@example.com', PASSWORD, limited, '2001:db8:0:8::1')).statusCode).toBe(200);
+  });
+
+  it('records every attempt in login_attempts with its outcome', async () => {
+    const pool = limited.app.pools.get('accounts') as Pool;
+    const { rows } = await pool.query<{ succeeded: boolean; n: number }>(
+      "SELECT succeeded, count(*)::int AS n FROM login_attempts WHERE email = 'victim@example.com' GROUP BY succeeded ORDER BY succeeded",
+    );
+    expect(rows).toEqual([
+      { succeeded: false, n: 5 },
+      { succeeded: true, n: 1 },
+    ]);
+  });
+});

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_LOGIN_LIMITS, clientAddress, decideLoginLimit } from '../../src/domains/accounts/login-limits.ts';
+import { applyProfilePatch } from '../../src/domains/accounts/profile.ts';
+
+const policy = DEFAULT_LOGIN_LIMITS;
+const now = new Date('2026-03-01T12:00:00.000Z');
+const secondsAgo = (s: number) => new Date(now.getTime() - s * 1000);
+const failures = (count: number, everySeconds = 10) => Array.from({ length: count }, (_, i) => secondsAgo(i * everySeconds));
+
+describe('login limits', () => {
+  it('allows a login below the per-email and per-address limits', () => {
+    expect(decideLoginLimit(policy, now, failures(4), failures(19))).toEqual({ allowed: true });
+  });
+
+  it('blocks the account after five recent failures until the fifth newest leaves the window', () => {
+    // Failures 0, 10, 20, 30 and 40 seconds ago: the one 40 s ago leaves the window in 900 - 40 s.
+    expect(decideLoginLimit(policy, now, failures(5), [])).toEqual({ allowed: false, by: 'email', retryAfterSeconds: 860 });
+  });
+
+  it('blocks the address after twenty recent failures', () => {
+    expect(decideLoginLimit(policy, now, [], failures(20, 1))).toEqual({ allowed: false, by: 'address', retryAfterSeconds: 881 });
+  });
+
+  it('ignores failures older than the window', () => {
+    const old = [secondsAgo(900), secondsAgo(901), secondsAgo(1000), secondsAgo(2000), secondsAgo(3000)];
+    expect(decideLoginLimit(policy, now, old, old)).toEqual({ allowed: true });
+  });
+
+  it('answers with the later of the two waits when both limits are reached', () => {
+    const decision = decideLoginLimit(policy, now, failures(5, 100), failures(20, 1));
+    expect(decision).toEqual({ allowed: false, by: 'address', retryAfterSeconds: 881 });
+  });
+
+  it('never asks to wait less than one second', () => {
+    const decision = decideLoginLimit(policy, now, [...failures(4), new Date(now.getTime() - 899_999)], []);
+    expect(decision).toEqual({ allowed: false, by: 'email', retryAfterSeconds: 1 });
+  });
+});
+
+describe('client address', () => {
+  it('counts an IPv4 client seen through an IPv6 socket as the IPv4 address', () => {
+    expect(clientAddress('::ffff:203.0.113.7')).toBe('203.0.113.7');
+  });
+
+  it('drops an IPv6 zone index and keeps other addresses as they are', () => {
+    expect(clientAddress('fe80::1%eth0')).toBe('fe80::1');
+    expect(clientAddress('2001:db8::1')).toBe('2001:db8::1');
+    expect(clientAddress('198.51.100.1')).toBe('198.51.100.1');
+  });
+
+  it('uses a placeholder when the address is unknown', () => {
+    expect(clientAddress(undefined)).toBe('0.0.0.0');
+  });
+});
+
+describe('profile patch', () => {
+  const current = { first_name: 'Ada', last_name: 'Lovelace', phone: '+441234567', address_json: [] };
+
+  it('keeps fields that are left out and clears fields set to null', () => {
+    const { next, changed } = applyProfilePatch(current, { phone: null });
+    expect(next).toEqual({ ...current, phone: null });
+    expect(changed).toEqual(['phone']);
+  });
+
+  it('reports no change when the values are the same', () => {
+    expect(applyProfilePatch(current, { firstName: 'Ada', addresses: [] }).changed).toEqual([]);
+  });
+
+  it('replaces the whole address list', () => {
+    const address = { name: 'Ada', lines: ['1 Main St'], city: 'London', postalCode: 'N1 1AA', country: 'GB' };
+    const { next, changed } = applyProfilePatch({ ...current, address_json: [address, address] }, { addresses: [address] });
+    expect(next.address_json).toEqual([address]);
+    expect(changed).toEqual(['addresses']);
+  });
+});
