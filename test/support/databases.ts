@@ -5,7 +5,7 @@ import { type DatabaseTarget, resolveTargets } from '../../src/platform/db/datab
 import { quoteIdent } from '../../src/platform/db/pool.ts';
 import { DOMAIN_NAMES, databaseName } from '../../src/platform/domains.ts';
 import { loadConfig, type Config } from '../../src/platform/config.ts';
-import { TEMPLATE_PREFIX, urlFor } from './server.ts';
+import { urlFor } from './server.ts';
 
 export const TEST_JWT_KEYS = `test:${Buffer.alloc(32, 7).toString('base64url')}`;
 
@@ -28,7 +28,7 @@ export async function freshDatabases(env: Record<string, string> = {}): Promise<
   try {
     for (const domain of DOMAIN_NAMES) {
       await admin.query(
-        `CREATE DATABASE ${quoteIdent(databaseName(domain, prefix))} TEMPLATE ${quoteIdent(databaseName(domain, TEMPLATE_PREFIX))}`,
+        `CREATE DATABASE ${quoteIdent(databaseName(domain, prefix))} TEMPLATE ${quoteIdent(databaseName(domain, inject('templatePrefix')))}`,
       );
     }
   } finally {

@@ -8,7 +8,6 @@ import { DOMAIN_NAMES, databaseName } from '../../src/platform/domains.ts';
 import { migrateDatabase } from '../../src/platform/db/migrate.ts';
 import { quoteIdent } from '../../src/platform/db/pool.ts';
 
-export const TEMPLATE_PREFIX = 'bazaar_tpl_';
 
 /** The PostgreSQL the tests use: TEST_DATABASE_URL when set, else an embedded server of their own. */
 export async function testServer(): Promise<{ url: string; embedded: EmbeddedServer | undefined }> {
@@ -27,17 +26,30 @@ export function urlFor(serverUrl: string, database: string): string {
   return u.toString();
 }
 
-/** Migrates one template database per domain, once per run; test files copy them. */
-export async function prepareTemplates(serverUrl: string): Promise<void> {
+/**
+ * Migrates one template database per domain, once per run (a prefix of its own, so runs sharing a
+ * server do not collide); test files copy them.
+ */
+export async function prepareTemplates(serverUrl: string, prefix: string): Promise<void> {
   const admin = new pg.Client({ connectionString: urlFor(serverUrl, 'postgres') });
   await admin.connect();
   try {
     for (const domain of DOMAIN_NAMES) {
-      const name = databaseName(domain, TEMPLATE_PREFIX);
+      const name = databaseName(domain, prefix);
       await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
       await admin.query(`CREATE DATABASE ${quoteIdent(name)}`);
       await migrateDatabase(urlFor(serverUrl, name), domain);
     }
+  } finally {
+    await admin.end();
+  }
+}
+
+export async function dropTemplates(serverUrl: string, prefix: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: urlFor(serverUrl, 'postgres') });
+  await admin.connect();
+  try {
+    for (const domain of DOMAIN_NAMES) await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(databaseName(domain, prefix))} WITH (FORCE)`);
   } finally {
     await admin.end();
   }
