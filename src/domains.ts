@@ -1,4 +1,6 @@
 import { createAccountsModule } from './domains/accounts/index.ts';
+import { createOrdersModule } from './domains/orders/index.ts';
+import { createPaymentsModule } from './domains/payments/index.ts';
 import type { DomainName } from './platform/domains.ts';
 import type { DomainContext, DomainModule } from './platform/module.ts';
 
@@ -8,5 +10,7 @@ import type { DomainContext, DomainModule } from './platform/module.ts';
  */
 export function domainFactories(context: (domain: DomainName) => DomainContext): DomainModule[] {
   const accounts = createAccountsModule(context('accounts'));
-  return [accounts];
+  const orders = createOrdersModule(context('orders'));
+  const payments = createPaymentsModule(context('payments'));
+  return [accounts, orders, payments];
 }

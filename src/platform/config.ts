@@ -43,6 +43,19 @@ export interface Config {
   reservationTtlSeconds: number;
   /** Payments: webhook signing secret, platform commission, and the built-in test gateway's timing. */
   payments: PaymentsConfig;
+  /** Checkout: how long POST /v1/checkout waits, the saga's lease and the recovery worker's pace. */
+  checkout: CheckoutConfig;
+}
+
+export interface CheckoutConfig {
+  /** How long POST /v1/checkout waits for the session to finish before it answers 202 (CHECKOUT_WAIT_MS). */
+  waitMs: number;
+  /** Lease a worker holds on a session it drives, renewed at every step; a crashed worker's sessions are taken over after it. */
+  leaseMs: number;
+  /** How often the recovery worker looks for sessions that are due. */
+  recoveryPollMs: number;
+  /** How long a payment may stay processing (outcome unknown) before the checkout voids it and compensates. */
+  paymentWaitMaxMs: number;
 }
 
 export interface PaymentsConfig {
@@ -184,6 +197,12 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 25000, 1000, 30000),
     reservationTtlSeconds: readInt(env, 'RESERVATION_TTL_SECONDS', 900, 5, 86400),
     payments: readPaymentsConfig(env),
+    checkout: {
+      waitMs: readInt(env, 'CHECKOUT_WAIT_MS', 5000, 0, 60000),
+      leaseMs: readInt(env, 'CHECKOUT_LEASE_MS', 15000, 200, 600000),
+      recoveryPollMs: readInt(env, 'CHECKOUT_RECOVERY_POLL_MS', 500, 10, 60000),
+      paymentWaitMaxMs: readInt(env, 'CHECKOUT_PAYMENT_WAIT_MAX_MS', 600000, 1000, 86400000),
+    },
   };
 }
 

@@ -102,10 +102,12 @@ CREATE TABLE payment_allocations (
   seller_id uuid NOT NULL,
   amount bigint NOT NULL CHECK (amount >= 0),
   currency char(3) NOT NULL CHECK (currency ~ '^[A-Z]{3}$'),
+  captured_amount bigint NOT NULL DEFAULT 0,
   refunded_amount bigint NOT NULL DEFAULT 0,
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
-  CONSTRAINT payment_allocations_refunded_check CHECK (refunded_amount >= 0 AND refunded_amount <= amount),
+  CONSTRAINT payment_allocations_captured_check CHECK (captured_amount >= 0 AND captured_amount <= amount),
+  CONSTRAINT payment_allocations_refunded_check CHECK (refunded_amount >= 0 AND refunded_amount <= captured_amount),
   CONSTRAINT payment_allocations_intent_order_key UNIQUE (payment_intent_id, order_id),
   CONSTRAINT payment_allocations_intent_fkey FOREIGN KEY (payment_intent_id, currency)
     REFERENCES payment_intents (id, currency)
@@ -117,9 +119,10 @@ COMMENT ON COLUMN payment_allocations.order_id IS 'Order (orders domain id) paid
 COMMENT ON COLUMN payment_allocations.seller_id IS 'Seller (accounts user id) of the order, whose payable account the ledger credits.';
 COMMENT ON COLUMN payment_allocations.amount IS 'Part of the intent''s amount for this order, in minor units.';
 COMMENT ON COLUMN payment_allocations.currency IS 'ISO 4217 currency, always the intent''s currency.';
-COMMENT ON COLUMN payment_allocations.refunded_amount IS 'Refunds requested and not failed for this order, in minor units, never above amount (raised by a conditional UPDATE).';
+COMMENT ON COLUMN payment_allocations.captured_amount IS 'Amount captured for this order, in minor units, never above amount (set when the intent is captured).';
+COMMENT ON COLUMN payment_allocations.refunded_amount IS 'Refunds requested and not failed for this order, in minor units, never above captured_amount (raised by a conditional UPDATE before the gateway call).';
 COMMENT ON COLUMN payment_allocations.created_at IS 'When the allocation was recorded.';
-COMMENT ON COLUMN payment_allocations.updated_at IS 'When refunded_amount last changed.';
+COMMENT ON COLUMN payment_allocations.updated_at IS 'When captured_amount or refunded_amount last changed.';
 CREATE INDEX payment_allocations_order_idx ON payment_allocations (order_id);
 CREATE INDEX payment_allocations_seller_idx ON payment_allocations (seller_id, created_at DESC);
 

@@ -1,0 +1,58 @@
+import type { DomainContext, DomainModule } from '../../platform/module.ts';
+import { type CheckoutCancellation, cancelOrdersForCheckout } from './cancel-orders.ts';
+import { type OrderFacts, orderFacts } from './facts.ts';
+import { paymentSubscription } from './handlers.ts';
+import { type OrderNumberGenerator, orderNumberGenerator } from './order-number.ts';
+import { type CheckoutOrdersInput, type PlacedOrder, createOrdersForCheckout } from './place-orders.ts';
+import { orderRecord } from './read-orders.ts';
+import { registerOrderRoutes } from './routes.ts';
+
+export type { CheckoutCancellation } from './cancel-orders.ts';
+export type { OrderFacts, ProductSnapshot } from './facts.ts';
+export type { CheckoutOrdersInput, PlacedOrder } from './place-orders.ts';
+export type { OrderStatus } from './status-machine.ts';
+
+/** What other domains may ask of orders (wired in src/domains.ts); everything else moves by events. */
+export interface OrdersApi {
+  /** One order per seller in pending_payment; idempotent per (checkout session, seller). Emits orders.order_placed.v1. */
+  createOrdersForCheckout(input: CheckoutOrdersInput): Promise<PlacedOrder[]>;
+  /** Checkout's compensation: cancels the session's orders that can still be (orders.order_cancelled.v1 each); idempotent. */
+  cancelOrdersForCheckout(checkoutSessionId: string, reason: string): Promise<CheckoutCancellation[]>;
+  /** The order if it is this seller's, else null (e.g. for payments to check a seller's refund). */
+  getOrderForSeller(orderId: string, sellerId: string): Promise<OrderFacts | null>;
+  /** The order if it is this buyer's, else null. */
+  getOrderForBuyer(orderId: string, buyerId: string): Promise<OrderFacts | null>;
+}
+
+export interface OrdersDeps {
+  /** Order numbers (tests inject one to force a collision). */
+  orderNumbers?: OrderNumberGenerator;
+}
+
+const REASON_LENGTH_MAX = 1000;
+
+export function createOrdersModule(ctx: DomainContext, deps: OrdersDeps = {}): DomainModule & { api: OrdersApi } {
+  const { pool, clock } = ctx;
+  const orderNumbers = deps.orderNumbers ?? orderNumberGenerator();
+
+  async function orderOf(orderId: string, party: 'buyer_id' | 'seller_id', userId: string): Promise<OrderFacts | null> {
+    const record = await orderRecord(pool, orderId);
+    if (!record || record.order[party] !== userId.toLowerCase()) return null;
+    return orderFacts(record.order, record.items);
+  }
+
+  const api: OrdersApi = {
+    createOrdersForCheckout: (input) => createOrdersForCheckout(pool, clock, orderNumbers, input),
+    cancelOrdersForCheckout: (checkoutSessionId, reason) =>
+      cancelOrdersForCheckout(pool, clock.now(), checkoutSessionId, reason.slice(0, REASON_LENGTH_MAX) || 'checkout failed'),
+    getOrderForSeller: (orderId, sellerId) => orderOf(orderId, 'seller_id', sellerId),
+    getOrderForBuyer: (orderId, buyerId) => orderOf(orderId, 'buyer_id', buyerId),
+  };
+
+  return {
+    name: 'orders',
+    subscriptions: [paymentSubscription()],
+    routes: (app) => registerOrderRoutes(app, { pool, clock }),
+    api,
+  };
+}

@@ -1,0 +1,270 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { OrderPlacedV1 } from '../../contracts/orders.ts';
+import type { Clock } from '../../platform/clock.ts';
+import { type Pool, withTransaction } from '../../platform/db/pool.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import { newId } from '../../platform/ids.ts';
+import { type NewEvent, appendEvents } from '../../platform/messaging/outbox.ts';
+import { orderFacts } from './facts.ts';
+import type { OrderNumberGenerator } from './order-number.ts';
+import {
+  ITEMS_PER_ORDER_MAX,
+  type ItemRow,
+  type NewItem,
+  type NewOrder,
+  ORDERS_PER_CHECKOUT_MAX,
+  type OrderRow,
+  insertHistory,
+  insertItems,
+  insertOrders,
+  ordersOfCheckout,
+} from './sql.ts';
+import type { OrderStatus } from './status-machine.ts';
+import { type OrderTotals, orderTotals } from './totals.ts';
+
+const Uuid = Type.String({ pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' });
+const Amount = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+
+const ProductSnapshotSchema = Type.Object(
+  {
+    title: Type.String({ minLength: 1, maxLength: 300 }),
+    variantAttributes: Type.Optional(Type.Record(Type.String({ maxLength: 100 }), Type.String({ maxLength: 300 }), { maxProperties: 20 })),
+  },
+  { additionalProperties: true, maxProperties: 30 },
+);
+
+const CheckoutOrdersSchema = Type.Object({
+  checkoutSessionId: Uuid,
+  buyerId: Uuid,
+  currency: Type.String({ pattern: '^[A-Z]{3}$' }),
+  shippingAddress: Type.Object({}, { additionalProperties: true, maxProperties: 30 }),
+  orders: Type.Array(
+    Type.Object({
+      sellerId: Uuid,
+      discountAmount: Amount,
+      shippingAmount: Amount,
+      items: Type.Array(
+        Type.Object({
+          productId: Uuid,
+          variantId: Uuid,
+          sku: Type.String({ minLength: 1, maxLength: 64 }),
+          productSnapshot: ProductSnapshotSchema,
+          /** Unit price charged: the pricing window's base price minus its discount. */
+          unitPrice: Amount,
+          /** Coupon discount of this line; all zero with a non-zero order discount means "split it for me". */
+          discountAmount: Amount,
+          quantity: Type.Integer({ minimum: 1, maximum: 10000 }),
+        }),
+        { minItems: 1, maxItems: ITEMS_PER_ORDER_MAX },
+      ),
+    }),
+    { minItems: 1, maxItems: ORDERS_PER_CHECKOUT_MAX },
+  ),
+});
+
+/** What checkout hands over: one order per seller, with the prices it fixed and the discounts it split. */
+export type CheckoutOrdersInput = Static<typeof CheckoutOrdersSchema>;
+
+export interface PlacedOrder {
+  orderId: string;
+  orderNumber: string;
+  sellerId: string;
+  totalAmount: number;
+  currency: string;
+  status: OrderStatus;
+}
+
+const checkInput = TypeCompiler.Compile(CheckoutOrdersSchema);
+/** Attempts at a fresh order number after a collision; a real collision is a one-in-a-billion event. */
+const ORDER_NUMBER_ATTEMPTS_MAX = 5;
+/** Largest product snapshot or address kept with an order, as JSON characters. */
+const SNAPSHOT_BYTES_MAX = 8192;
+
+/** Checks the input (a bad one is the caller's bug) and lower-cases its ids as uuid columns return them. */
+function validate(raw: CheckoutOrdersInput): { input: CheckoutOrdersInput; totals: OrderTotals[] } {
+  if (!checkInput.Check(raw)) {
+    const problems = [...checkInput.Errors(raw)].slice(0, 5).map((e) => `${e.path || '/'} ${e.message}`);
+    throw new TypeError(`createOrdersForCheckout: invalid input: ${problems.join('; ')}`);
+  }
+  const input: CheckoutOrdersInput = {
+    ...raw,
+    checkoutSessionId: raw.checkoutSessionId.toLowerCase(),
+    buyerId: raw.buyerId.toLowerCase(),
+    orders: raw.orders.map((o) => ({
+      ...o,
+      sellerId: o.sellerId.toLowerCase(),
+      items: o.items.map((i) => ({ ...i, productId: i.productId.toLowerCase(), variantId: i.variantId.toLowerCase() })),
+    })),
+  };
+  if (JSON.stringify(input.shippingAddress).length > SNAPSHOT_BYTES_MAX) throw new TypeError('createOrdersForCheckout: shipping address too large');
+  for (const i of input.orders.flatMap((o) => o.items)) {
+    if (JSON.stringify(i.productSnapshot).length > SNAPSHOT_BYTES_MAX) throw new TypeError(`createOrdersForCheckout: snapshot of ${i.sku} too large`);
+  }
+  const sellers = new Set(input.orders.map((o) => o.sellerId));
+  if (sellers.size !== input.orders.length) throw new TypeError('createOrdersForCheckout: one order per seller');
+  for (const o of input.orders) {
+    const variants = new Set(o.items.map((i) => i.variantId));
+    if (variants.size !== o.items.length) throw new TypeError(`createOrdersForCheckout: seller ${o.sellerId} has a variant on two lines`);
+  }
+  return { input, totals: input.orders.map((o) => orderTotals(o.items, o.discountAmount, o.shippingAmount)) };
+}
+
+function placed(row: OrderRow): PlacedOrder {
+  return { orderId: row.id, orderNumber: row.order_number, sellerId: row.seller_id, totalAmount: row.total_amount, currency: row.currency, status: row.status };
+}
+
+/**
+ * Creates one order per seller for a checkout session, in status pending_payment, with its items
+ * as immutable snapshots, a history row and an orders.order_placed.v1 event — all in one
+ * transaction. Idempotent by (checkout session, seller): a retried or recovered checkout step gets
+ * the orders made the first time, and nothing is written twice.
+ */
+export async function createOrdersForCheckout(
+  pool: Pool,
+  clock: Clock,
+  nextOrderNumber: OrderNumberGenerator,
+  raw: CheckoutOrdersInput,
+): Promise<PlacedOrder[]> {
+  const { input, totals } = validate(raw);
+  const now = clock.now();
+  return withTransaction(pool, async (tx) => {
+    const wanted: NewOrder[] = input.orders.map((o, i) => {
+      const t = totals[i] as OrderTotals;
+      return {
+        id: newId(),
+        buyerId: input.buyerId,
+        sellerId: o.sellerId,
+        orderNumber: nextOrderNumber(now),
+        currency: input.currency,
+        subtotalAmount: t.subtotalAmount,
+        discountAmount: t.discountAmount,
+        shippingAmount: t.shippingAmount,
+        totalAmount: t.totalAmount,
+        checkoutSessionId: input.checkoutSessionId,
+        shippingAddress: input.shippingAddress,
+        createdAt: now,
+      };
+    });
+    const created: NewOrder[] = [];
+    const existing = new Map<string, OrderRow>();
+    let pending = wanted;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > ORDER_NUMBER_ATTEMPTS_MAX) throw new Error(`no free order number after ${ORDER_NUMBER_ATTEMPTS_MAX} attempts`);
+      const inserted = await insertOrders(tx, pending);
+      created.push(...pending.filter((o) => inserted.has(o.id)));
+      const skipped = pending.filter((o) => !inserted.has(o.id));
+      if (skipped.length === 0) break;
+      // A skipped order either exists already (a retry: keep it) or lost its order number to another.
+      const found = await ordersOfCheckout(tx, input.checkoutSessionId, skipped.map((o) => o.sellerId));
+      for (const row of found) existing.set(row.seller_id, row);
+      pending = skipped
+        .filter((o) => !existing.has(o.sellerId))
+        .map((o) => ({ ...o, id: newId(), orderNumber: nextOrderNumber(now) }));
+    }
+
+    for (const [i, o] of input.orders.entries()) {
+      const before = existing.get(o.sellerId);
+      const t = totals[i] as OrderTotals;
+      if (before && (before.buyer_id !== input.buyerId || before.currency !== input.currency || before.total_amount !== t.totalAmount)) {
+        throw new AppError('CONFLICT', `checkout ${input.checkoutSessionId} already made order ${before.order_number} for this seller with other terms`);
+      }
+    }
+
+    const createdBySeller = new Map(created.map((o) => [o.sellerId, o]));
+    const items: NewItem[] = [];
+    for (const [i, o] of input.orders.entries()) {
+      const order = createdBySeller.get(o.sellerId);
+      if (!order) continue;
+      const t = totals[i] as OrderTotals;
+      for (const [j, item] of o.items.entries()) {
+        const line = t.lines[j];
+        if (!line) throw new Error('totals lost a line');
+        items.push({
+          id: newId(),
+          orderId: order.id,
+          productId: item.productId,
+          variantId: item.variantId,
+          sellerId: order.sellerId,
+          sku: item.sku,
+          productSnapshot: item.productSnapshot,
+          unitPrice: item.unitPrice,
+          quantity: item.quantity,
+          discountAmount: line.discountAmount,
+          currency: input.currency,
+          lineTotal: line.lineTotal,
+          createdAt: now,
+        });
+      }
+    }
+    await insertItems(tx, items);
+    await insertHistory(
+      tx,
+      created.map((o) => ({
+        id: newId(),
+        orderId: o.id,
+        fromStatus: null,
+        toStatus: 'pending_payment',
+        reason: 'placed at checkout',
+        changedBy: input.buyerId,
+        actorType: 'buyer',
+        changedAt: now,
+      })),
+    );
+    const rows = created.map(rowOf);
+    const itemRows = items.map(itemRowOf);
+    const events: NewEvent[] = rows.map((row) => {
+      const data: OrderPlacedV1 = orderFacts(row, itemRows);
+      return { type: 'orders.order_placed.v1', aggregateId: row.id, aggregateType: 'order', data };
+    });
+    await appendEvents(tx, 'orders', events, now);
+
+    const bySeller = new Map<string, OrderRow>([...existing, ...rows.map((r) => [r.seller_id, r] as const)]);
+    return input.orders.map((o) => {
+      const row = bySeller.get(o.sellerId);
+      if (!row) throw new Error(`order of seller ${o.sellerId} neither created nor found`);
+      return placed(row);
+    });
+  });
+}
+
+/** The row just inserted, as the database holds it. */
+function rowOf(o: NewOrder): OrderRow {
+  return {
+    id: o.id,
+    buyer_id: o.buyerId,
+    seller_id: o.sellerId,
+    order_number: o.orderNumber,
+    status: 'pending_payment',
+    order_type: 'standard',
+    currency: o.currency,
+    subtotal_amount: o.subtotalAmount,
+    discount_amount: o.discountAmount,
+    shipping_amount: o.shippingAmount,
+    total_amount: o.totalAmount,
+    refunded_amount: 0,
+    checkout_session_id: o.checkoutSessionId,
+    shipping_address_json: o.shippingAddress,
+    version: 1,
+    created_at: o.createdAt,
+    updated_at: o.createdAt,
+  };
+}
+
+function itemRowOf(i: NewItem): ItemRow {
+  return {
+    id: i.id,
+    order_id: i.orderId,
+    product_id: i.productId,
+    variant_id: i.variantId,
+    seller_id: i.sellerId,
+    sku: i.sku,
+    product_snapshot_json: i.productSnapshot,
+    price_snapshot: i.unitPrice,
+    quantity: i.quantity,
+    discount_amount: i.discountAmount,
+    currency: i.currency,
+    line_total: i.lineTotal,
+    created_at: i.createdAt,
+  };
+}

@@ -1,0 +1,223 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../../../test/support/app.ts';
+import { eventually } from '../../../test/support/eventually.ts';
+import { ManualClock } from '../../platform/clock.ts';
+import { type Pool, withTransaction } from '../../platform/db/pool.ts';
+import type { Role } from '../../platform/http/tokens.ts';
+import { newId } from '../../platform/ids.ts';
+import { appendEvents } from '../../platform/messaging/outbox.ts';
+import type { OrdersApi, PlacedOrder } from './index.ts';
+import { capturedEvent, checkoutInput } from './spec-support.ts';
+import { SYSTEM } from './status-machine.ts';
+import { changeStatus } from './transitions.ts';
+
+let t: TestApp;
+let db: Pool;
+let api: OrdersApi;
+const clock = new ManualClock('2026-11-24T10:00:00.000Z');
+
+interface User {
+  id: string;
+  token: string;
+}
+
+async function user(...roles: Role[]): Promise<User> {
+  const id = newId();
+  const { token } = await t.app.tokens.sign({ userId: id, roles }, new Date());
+  return { id, token };
+}
+
+async function place(buyer: User, sellers: User[]): Promise<{ session: string; orders: PlacedOrder[] }> {
+  clock.advance(60_000);
+  const input = checkoutInput(buyer.id, sellers.map((s, i) => ({ sellerId: s.id, lines: [{ unitPrice: 1000 * (i + 1), quantity: 1 }], shippingAmount: 100 })));
+  return { session: input.checkoutSessionId, orders: await api.createOrdersForCheckout(input) };
+}
+
+async function payThroughPayments(buyer: User, session: string, orders: PlacedOrder[]) {
+  const intent = newId();
+  const data = capturedEvent(intent, buyer.id, session, orders.map((o) => ({ orderId: o.orderId, sellerId: o.sellerId, amount: o.totalAmount })));
+  await withTransaction(t.app.pools.get('payments') as Pool, (tx) =>
+    appendEvents(tx, 'payments', [{ type: 'payments.payment_captured.v1', aggregateId: intent, aggregateType: 'payment_intent', data }]),
+  );
+  return intent;
+}
+
+let alice: User;
+let bob: User;
+let sellerX: User;
+let sellerY: User;
+/** Alice's orders, oldest first. */
+const aliceOrders: PlacedOrder[] = [];
+let bobOrder: PlacedOrder;
+let aliceSessions: string[] = [];
+
+beforeAll(async () => {
+  t = await startTestApp({}, { clock });
+  db = t.app.pools.get('orders') as Pool;
+  const module = t.app.modules.find((m) => m.name === 'orders') as unknown as { api: OrdersApi };
+  api = module.api;
+  [alice, bob, sellerX, sellerY] = await Promise.all([user('buyer'), user('buyer'), user('seller'), user('seller')]);
+  const first = await place(alice, [sellerX, sellerY]);
+  const second = await place(alice, [sellerX]);
+  const third = await place(alice, [sellerY]);
+  aliceOrders.push(...first.orders, ...second.orders, ...third.orders);
+  aliceSessions = [first.session, second.session, third.session];
+  bobOrder = (await place(bob, [sellerX])).orders[0] as PlacedOrder;
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('buyer order routes', () => {
+  it('lists only the buyer own orders, newest first, page by page', async () => {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const url: string = `/v1/orders?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+      const res = await t.request('GET', url, { token: alice.token });
+      expect(res.statusCode, res.body).toBe(200);
+      const body = res.json() as { items: { id: string; buyerId: string; createdAt: string; items: unknown[] }[]; nextCursor: string | null };
+      expect(body.items.length).toBeLessThanOrEqual(2);
+      for (const o of body.items) {
+        expect(o.buyerId).toBe(alice.id);
+        expect(o.items).toHaveLength(1);
+        seen.push(o.id);
+      }
+      cursor = body.nextCursor;
+      pages++;
+    } while (cursor && pages < 10);
+    expect(pages).toBe(2);
+    expect(new Set(seen).size).toBe(4);
+    // Newest checkout first; two orders of one checkout share a time and come in id order, descending.
+    const newestFirst = [aliceOrders[3], aliceOrders[2], ...[aliceOrders[0], aliceOrders[1]].sort((a, b) => (a!.orderId < b!.orderId ? 1 : -1))];
+    expect(seen).toEqual(newestFirst.map((o) => o?.orderId));
+    expect(seen).not.toContain(bobOrder.orderId);
+  });
+
+  it('reads one own order with items, history, payments, shipments and refunds; another buyer gets 404', async () => {
+    const order = aliceOrders[2] as PlacedOrder;
+    const own = await t.request('GET', `/v1/orders/${order.orderId}`, { token: alice.token });
+    expect(own.statusCode, own.body).toBe(200);
+    expect(own.json()).toMatchObject({
+      id: order.orderId,
+      orderNumber: order.orderNumber,
+      status: 'pending_payment',
+      total: { amount: order.totalAmount, currency: 'EUR' },
+      shipping: { amount: 100, currency: 'EUR' },
+      items: [
+        {
+          title: 'Product 1',
+          quantity: 1,
+          unitPrice: { amount: 1000, currency: 'EUR' },
+          lineTotal: { amount: 1000, currency: 'EUR' },
+          variantAttributes: { size: 'M', colour: 'blue' },
+          productSnapshot: { title: 'Product 1', basePrice: 1000 },
+        },
+      ],
+      statusHistory: [{ fromStatus: null, toStatus: 'pending_payment', actorType: 'buyer', changedBy: alice.id }],
+      payments: [],
+      shipments: [],
+      refunds: [],
+      shippingAddress: { city: 'Lyon' },
+    });
+    const other = await t.request('GET', `/v1/orders/${order.orderId}`, { token: bob.token });
+    expect(other.statusCode).toBe(404);
+    const missing = await t.request('GET', `/v1/orders/${newId()}`, { token: alice.token });
+    expect(missing.statusCode).toBe(404);
+  });
+
+  it('is for signed-in buyers only', async () => {
+    expect((await t.request('GET', '/v1/orders')).statusCode).toBe(401);
+    expect((await t.request('GET', '/v1/orders', { token: sellerX.token })).statusCode).toBe(403);
+    expect((await t.request('GET', '/v1/orders?cursor=not-a-cursor', { token: alice.token })).statusCode).toBe(400);
+  });
+
+  it('cancels a paid order before shipment and emits order_cancelled with wasPaid, so payment, stock and coupon come back', async () => {
+    const order = aliceOrders[2] as PlacedOrder;
+    const intent = await payThroughPayments(alice, aliceSessions[1] as string, [order]);
+    await eventually(async () => {
+      const res = await t.request('GET', `/v1/orders/${order.orderId}`, { token: alice.token });
+      expect(res.json()).toMatchObject({ status: 'paid', payments: [{ paymentId: intent, status: 'captured', amount: { amount: order.totalAmount } }] });
+    });
+    const res = await t.request('POST', `/v1/orders/${order.orderId}/cancel`, { token: alice.token, body: { reason: 'changed my mind' } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({ status: 'cancelled' });
+    const { rows } = await db.query<{ payload: Record<string, unknown> }>(
+      `SELECT payload FROM orders_outbox_events WHERE event_type = 'orders.order_cancelled.v1' AND aggregate_id = $1`,
+      [order.orderId],
+    );
+    expect(rows.map((r) => r.payload)).toEqual([
+      expect.objectContaining({
+        orderId: order.orderId,
+        buyerId: alice.id,
+        sellerId: sellerX.id,
+        checkoutSessionId: aliceSessions[1],
+        reason: 'changed my mind',
+        wasPaid: true,
+        previousStatus: 'paid',
+        actorType: 'buyer',
+        cancelledBy: alice.id,
+      }),
+    ]);
+    // Cancelling again is answered with the order as it is, and emits nothing more.
+    const again = await t.request('POST', `/v1/orders/${order.orderId}/cancel`, { token: alice.token });
+    expect(again.statusCode, again.body).toBe(200);
+    const { rows: after } = await db.query(`SELECT 1 FROM orders_outbox_events WHERE event_type = 'orders.order_cancelled.v1' AND aggregate_id = $1`, [order.orderId]);
+    expect(after).toHaveLength(1);
+  });
+
+  it('refuses to cancel after shipment with 409, and another buyer order with 404', async () => {
+    const order = aliceOrders[3] as PlacedOrder;
+    await changeStatus(db, order.orderId, { type: 'record_payment' }, { actor: SYSTEM, reason: 'payment captured', now: clock.now() });
+    await changeStatus(db, order.orderId, { type: 'mark_shipped' }, { actor: SYSTEM, reason: 'shipment created', now: clock.now() });
+    const res = await t.request('POST', `/v1/orders/${order.orderId}/cancel`, { token: alice.token, body: {} });
+    expect(res.statusCode, res.body).toBe(409);
+    expect(res.json()).toMatchObject({ code: 'INVALID_STATE_TRANSITION' });
+    const { rows } = await db.query('SELECT status FROM orders WHERE id = $1', [order.orderId]);
+    expect(rows).toEqual([{ status: 'shipped' }]);
+
+    const foreign = await t.request('POST', `/v1/orders/${bobOrder.orderId}/cancel`, { token: alice.token });
+    expect(foreign.statusCode).toBe(404);
+    const { rows: untouched } = await db.query('SELECT status FROM orders WHERE id = $1', [bobOrder.orderId]);
+    expect(untouched).toEqual([{ status: 'pending_payment' }]);
+  });
+
+  it('refuses unknown fields in the cancel body', async () => {
+    const res = await t.request('POST', `/v1/orders/${aliceOrders[0]?.orderId}/cancel`, { token: alice.token, body: { reason: 'x', refund: 'all' } });
+    expect(res.statusCode).toBe(400);
+  });
+});
+
+describe('seller order routes', () => {
+  async function sellerPage(seller: User, query: string) {
+    const res = await t.request('GET', `/v1/seller/orders?${query}`, { token: seller.token });
+    expect(res.statusCode, res.body).toBe(200);
+    return res.json() as { items: { id: string; sellerId: string; status: string }[]; nextCursor: string | null };
+  }
+
+  it('lists only orders of the seller own products, page by page', async () => {
+    const expected = [...aliceOrders, bobOrder].filter((o) => o.sellerId === sellerX.id).map((o) => o.orderId);
+    const first = await sellerPage(sellerX, 'limit=2');
+    expect(first.items).toHaveLength(2);
+    expect(first.nextCursor).not.toBeNull();
+    const second = await sellerPage(sellerX, `limit=2&cursor=${encodeURIComponent(first.nextCursor as string)}`);
+    expect(second.nextCursor).toBeNull();
+    const ids = [...first.items, ...second.items].map((o) => o.id);
+    expect(ids.sort()).toEqual(expected.sort());
+    for (const o of [...first.items, ...second.items]) expect(o.sellerId).toBe(sellerX.id);
+  });
+
+  it('filters by status', async () => {
+    const shipped = await sellerPage(sellerY, 'status=shipped');
+    expect(shipped.items.map((o) => o.id)).toEqual([aliceOrders[3]?.orderId]);
+    const pending = await sellerPage(sellerY, 'status=pending_payment');
+    expect(pending.items.map((o) => o.id)).toEqual([aliceOrders[1]?.orderId]);
+    expect((await t.request('GET', '/v1/seller/orders?status=lost', { token: sellerY.token })).statusCode).toBe(400);
+  });
+
+  it('is for sellers only', async () => {
+    expect((await t.request('GET', '/v1/seller/orders', { token: alice.token })).statusCode).toBe(403);
+  });
+});

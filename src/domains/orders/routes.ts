@@ -1,0 +1,99 @@
+import { Type } from '@sinclair/typebox';
+import type { Clock } from '../../platform/clock.ts';
+import type { Pool } from '../../platform/db/pool.ts';
+import { principalOf } from '../../platform/http/access.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import { PageQuerySchema, ProblemSchema, authProblems, pageOf } from '../../platform/http/schemas.ts';
+import type { HttpApp } from '../../platform/http/server.ts';
+import { buyerOrdersPage, orderRecord, sellerOrdersPage } from './read-orders.ts';
+import { changeStatus } from './transitions.ts';
+import { OrderDetailView, OrderStatusSchema, OrderSummaryView, detailView } from './views.ts';
+
+export interface OrderRoutesDeps {
+  pool: Pool;
+  clock: Clock;
+}
+
+const OrderParams = Type.Object({ orderId: Type.String({ format: 'uuid' }) }, { additionalProperties: false });
+const CancelBody = Type.Object(
+  { reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'Why the buyer cancels' })) },
+  { additionalProperties: false },
+);
+
+export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
+  const { pool, clock } = deps;
+
+  app.get(
+    '/v1/orders',
+    {
+      config: { access: ['buyer'] },
+      schema: {
+        tags: ['orders'],
+        summary: 'Your orders, newest first',
+        querystring: Type.Object({ ...PageQuerySchema }, { additionalProperties: false }),
+        response: { 200: pageOf(OrderSummaryView), ...authProblems },
+      },
+    },
+    async (request) => buyerOrdersPage(pool, principalOf(request).userId, request.query.cursor, request.query.limit),
+  );
+
+  app.get(
+    '/v1/orders/:orderId',
+    {
+      config: { access: ['buyer'] },
+      schema: {
+        tags: ['orders'],
+        summary: 'One of your orders, with items, status history, payments, shipments and refunds',
+        params: OrderParams,
+        response: { 200: OrderDetailView, ...authProblems, 404: ProblemSchema },
+      },
+    },
+    async (request) => {
+      const record = await orderRecord(pool, request.params.orderId);
+      // Another buyer's order is as absent as a missing one: its existence is not disclosed.
+      if (!record || record.order.buyer_id !== principalOf(request).userId) throw new AppError('NOT_FOUND', 'order not found');
+      return detailView(record);
+    },
+  );
+
+  app.post(
+    '/v1/orders/:orderId/cancel',
+    {
+      config: { access: ['buyer'] },
+      // The body is optional: a bodiless POST is validated as {}.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+      schema: {
+        tags: ['orders'],
+        summary: 'Cancel your order before it ships; stock, coupon and payment come back',
+        params: OrderParams,
+        body: CancelBody,
+        response: { 200: OrderDetailView, ...authProblems, 404: ProblemSchema, 409: ProblemSchema },
+      },
+    },
+    async (request) => {
+      const buyerId = principalOf(request).userId;
+      const reason = request.body.reason ?? 'cancelled by the buyer';
+      await changeStatus(pool, request.params.orderId, { type: 'cancel' }, { actor: { type: 'buyer', id: buyerId }, reason, now: clock.now() }, { buyerId });
+      const record = await orderRecord(pool, request.params.orderId);
+      if (!record) throw new AppError('NOT_FOUND', 'order not found');
+      return detailView(record);
+    },
+  );
+
+  app.get(
+    '/v1/seller/orders',
+    {
+      config: { access: ['seller'] },
+      schema: {
+        tags: ['orders'],
+        summary: 'Orders of your products, newest first, optionally of one status',
+        querystring: Type.Object({ ...PageQuerySchema, status: Type.Optional(OrderStatusSchema) }, { additionalProperties: false }),
+        response: { 200: pageOf(OrderSummaryView), ...authProblems },
+      },
+    },
+    async (request) =>
+      sellerOrdersPage(pool, principalOf(request).userId, request.query.status, request.query.cursor, request.query.limit),
+  );
+}

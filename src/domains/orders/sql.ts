@@ -1,0 +1,433 @@
+import type { Queryable } from '../../platform/db/pool.ts';
+import type { ActorType, OrderStatus } from './status-machine.ts';
+
+/** Rows of orders_db as the queries return them (bigint arrives as number, timestamptz as Date). */
+export interface OrderRow {
+  id: string;
+  buyer_id: string;
+  seller_id: string;
+  order_number: string;
+  status: OrderStatus;
+  order_type: string;
+  currency: string;
+  subtotal_amount: number;
+  discount_amount: number;
+  shipping_amount: number;
+  total_amount: number;
+  refunded_amount: number;
+  checkout_session_id: string;
+  shipping_address_json: Record<string, unknown>;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface ItemRow {
+  id: string;
+  order_id: string;
+  product_id: string;
+  variant_id: string;
+  seller_id: string;
+  sku: string;
+  product_snapshot_json: Record<string, unknown>;
+  price_snapshot: number;
+  quantity: number;
+  discount_amount: number;
+  currency: string;
+  line_total: number;
+  created_at: Date;
+}
+
+export interface HistoryRow {
+  id: string;
+  order_id: string;
+  from_status: OrderStatus | null;
+  to_status: OrderStatus;
+  reason: string;
+  changed_by: string | null;
+  actor_type: ActorType;
+  changed_at: Date;
+}
+
+export interface PaymentRow {
+  id: string;
+  order_id: string;
+  payment_id: string;
+  amount: number;
+  currency: string;
+  status: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface ShipmentRow {
+  id: string;
+  order_id: string;
+  shipment_id: string;
+  carrier: string;
+  tracking_number: string;
+  status: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface RefundRow {
+  id: string;
+  order_id: string;
+  refund_id: string;
+  amount: number;
+  currency: string;
+  reason: string;
+  status: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const ORDER_COLUMNS = `id, buyer_id, seller_id, order_number, status, order_type, currency::text AS currency, subtotal_amount,
+  discount_amount, shipping_amount, total_amount, refunded_amount, checkout_session_id, shipping_address_json, version,
+  created_at, updated_at`;
+
+/** Most items one order may hold: bounds every query and event that carries them. */
+export const ITEMS_PER_ORDER_MAX = 100;
+/** Most sellers (so orders) one checkout may make. */
+export const ORDERS_PER_CHECKOUT_MAX = 50;
+
+// ---------------------------------------------------------------------------------------------
+// Locks (in id order, so two transactions locking the same orders cannot deadlock)
+// ---------------------------------------------------------------------------------------------
+
+export async function lockOrders(tx: Queryable, orderIds: readonly string[]): Promise<OrderRow[]> {
+  const { rows } = await tx.query<OrderRow>(
+    `SELECT ${ORDER_COLUMNS} FROM orders WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
+    [orderIds],
+  );
+  return rows;
+}
+
+export async function lockOrdersOfCheckout(tx: Queryable, checkoutSessionId: string): Promise<OrderRow[]> {
+  const { rows } = await tx.query<OrderRow>(
+    `SELECT ${ORDER_COLUMNS} FROM orders WHERE checkout_session_id = $1 ORDER BY id LIMIT ${ORDERS_PER_CHECKOUT_MAX} FOR UPDATE`,
+    [checkoutSessionId],
+  );
+  return rows;
+}
+
+export async function ordersOfCheckout(db: Queryable, checkoutSessionId: string, sellerIds: readonly string[]): Promise<OrderRow[]> {
+  const { rows } = await db.query<OrderRow>(
+    `SELECT ${ORDER_COLUMNS} FROM orders WHERE checkout_session_id = $1 AND seller_id = ANY($2::uuid[]) ORDER BY id`,
+    [checkoutSessionId, sellerIds],
+  );
+  return rows;
+}
+
+export async function itemsOf(db: Queryable, orderIds: readonly string[]): Promise<ItemRow[]> {
+  if (orderIds.length === 0) return [];
+  const { rows } = await db.query<ItemRow>(
+    `SELECT id, order_id, product_id, variant_id, seller_id, sku, product_snapshot_json, price_snapshot, quantity,
+            discount_amount, currency::text AS currency, line_total, created_at
+       FROM order_items WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, id LIMIT $2`,
+    [orderIds, orderIds.length * ITEMS_PER_ORDER_MAX],
+  );
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writes
+// ---------------------------------------------------------------------------------------------
+
+export interface NewOrder {
+  id: string;
+  buyerId: string;
+  sellerId: string;
+  orderNumber: string;
+  currency: string;
+  subtotalAmount: number;
+  discountAmount: number;
+  shippingAmount: number;
+  totalAmount: number;
+  checkoutSessionId: string;
+  shippingAddress: Record<string, unknown>;
+  createdAt: Date;
+}
+
+/**
+ * Inserts the orders that do not exist yet. Any unique conflict — the (checkout, seller) key of an
+ * order made before, or an order number already taken — skips the row; returns the ids inserted.
+ */
+export async function insertOrders(tx: Queryable, orders: readonly NewOrder[]): Promise<Set<string>> {
+  const { rows } = await tx.query<{ id: string }>(
+    `INSERT INTO orders (id, buyer_id, seller_id, order_number, currency, subtotal_amount, discount_amount, shipping_amount,
+                         total_amount, checkout_session_id, shipping_address_json, created_at, updated_at)
+     SELECT id, buyer_id, seller_id, order_number, currency, subtotal, discount, shipping, total, session, address, at, at
+       FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[],
+                   $9::bigint[], $10::uuid[], $11::jsonb[], $12::timestamptz[])
+            AS t(id, buyer_id, seller_id, order_number, currency, subtotal, discount, shipping, total, session, address, at)
+     ON CONFLICT DO NOTHING
+     RETURNING id`,
+    [
+      orders.map((o) => o.id),
+      orders.map((o) => o.buyerId),
+      orders.map((o) => o.sellerId),
+      orders.map((o) => o.orderNumber),
+      orders.map((o) => o.currency),
+      orders.map((o) => o.subtotalAmount),
+      orders.map((o) => o.discountAmount),
+      orders.map((o) => o.shippingAmount),
+      orders.map((o) => o.totalAmount),
+      orders.map((o) => o.checkoutSessionId),
+      orders.map((o) => JSON.stringify(o.shippingAddress)),
+      orders.map((o) => o.createdAt),
+    ],
+  );
+  return new Set(rows.map((r) => r.id));
+}
+
+export interface NewItem {
+  id: string;
+  orderId: string;
+  productId: string;
+  variantId: string;
+  sellerId: string;
+  sku: string;
+  productSnapshot: Record<string, unknown>;
+  unitPrice: number;
+  quantity: number;
+  discountAmount: number;
+  currency: string;
+  lineTotal: number;
+  createdAt: Date;
+}
+
+export async function insertItems(tx: Queryable, items: readonly NewItem[]): Promise<void> {
+  if (items.length === 0) return;
+  await tx.query(
+    `INSERT INTO order_items (id, order_id, product_id, variant_id, seller_id, sku, product_snapshot_json, price_snapshot,
+                              quantity, discount_amount, currency, line_total, created_at)
+     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::jsonb[], $8::bigint[],
+                          $9::int[], $10::bigint[], $11::text[], $12::bigint[], $13::timestamptz[])`,
+    [
+      items.map((i) => i.id),
+      items.map((i) => i.orderId),
+      items.map((i) => i.productId),
+      items.map((i) => i.variantId),
+      items.map((i) => i.sellerId),
+      items.map((i) => i.sku),
+      items.map((i) => JSON.stringify(i.productSnapshot)),
+      items.map((i) => i.unitPrice),
+      items.map((i) => i.quantity),
+      items.map((i) => i.discountAmount),
+      items.map((i) => i.currency),
+      items.map((i) => i.lineTotal),
+      items.map((i) => i.createdAt),
+    ],
+  );
+}
+
+export interface NewHistory {
+  id: string;
+  orderId: string;
+  fromStatus: OrderStatus | null;
+  toStatus: OrderStatus;
+  reason: string;
+  changedBy: string | null;
+  actorType: ActorType;
+  changedAt: Date;
+}
+
+export async function insertHistory(tx: Queryable, rows: readonly NewHistory[]): Promise<void> {
+  if (rows.length === 0) return;
+  await tx.query(
+    `INSERT INTO order_status_history (id, order_id, from_status, to_status, reason, changed_by, actor_type, changed_at)
+     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::timestamptz[])`,
+    [
+      rows.map((r) => r.id),
+      rows.map((r) => r.orderId),
+      rows.map((r) => r.fromStatus),
+      rows.map((r) => r.toStatus),
+      rows.map((r) => r.reason),
+      rows.map((r) => r.changedBy),
+      rows.map((r) => r.actorType),
+      rows.map((r) => r.changedAt),
+    ],
+  );
+}
+
+export interface OrderChange {
+  id: string;
+  status: OrderStatus;
+  refundedAmount: number;
+}
+
+export async function updateOrders(tx: Queryable, changes: readonly OrderChange[], now: Date): Promise<void> {
+  if (changes.length === 0) return;
+  await tx.query(
+    `UPDATE orders o SET status = c.status, refunded_amount = c.refunded, version = o.version + 1, updated_at = $4
+       FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS c(id, status, refunded)
+      WHERE o.id = c.id`,
+    [changes.map((c) => c.id), changes.map((c) => c.status), changes.map((c) => c.refundedAmount), now],
+  );
+}
+
+export interface PaymentFact {
+  orderId: string;
+  paymentId: string;
+  amount: number;
+  currency: string;
+  status: string;
+}
+
+/** Lifecycle rank of an order_payments status: a row only moves to a higher rank. */
+const PAYMENT_RANKS: Record<string, number> = {
+  pending: 1,
+  authorized: 2,
+  failed: 3,
+  voided: 3,
+  canceled: 3,
+  captured: 4,
+  partially_refunded: 5,
+  refunded: 6,
+};
+export const PAYMENT_STATUSES = Object.keys(PAYMENT_RANKS);
+
+function paymentRank(column: string): string {
+  const cases = Object.entries(PAYMENT_RANKS).map(([status, rank]) => `WHEN '${status}' THEN ${rank}`);
+  return `(CASE ${column} ${cases.join(' ')} ELSE 0 END)`;
+}
+
+/**
+ * Records what payments said about an order's payment: a new (order, payment) row, or a later
+ * status on the existing one. A status never moves back (a late `authorized` after `captured`
+ * changes nothing), so events arriving out of order cannot undo each other.
+ */
+export async function upsertPayments(tx: Queryable, facts: readonly PaymentFact[], now: Date, newIds: () => string): Promise<void> {
+  if (facts.length === 0) return;
+  await tx.query(
+    `INSERT INTO order_payments AS p (id, order_id, payment_id, amount, currency, status, created_at, updated_at)
+     SELECT id, order_id, payment_id, amount, currency, status, $7, $7
+       FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::text[]) AS t(id, order_id, payment_id, amount, currency, status)
+     ON CONFLICT (order_id, payment_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at
+      WHERE ${paymentRank('excluded.status')} > ${paymentRank('p.status')}`,
+    [
+      facts.map(() => newIds()),
+      facts.map((f) => f.orderId),
+      facts.map((f) => f.paymentId),
+      facts.map((f) => f.amount),
+      facts.map((f) => f.currency),
+      facts.map((f) => f.status),
+      now,
+    ],
+  );
+}
+
+/** Moves an order's payment row to partially_refunded or refunded (never back). */
+export async function markPaymentRefunded(tx: Queryable, orderId: string, paymentId: string, fully: boolean, now: Date): Promise<void> {
+  await tx.query(
+    `UPDATE order_payments p SET status = $3, updated_at = $4
+      WHERE order_id = $1 AND payment_id = $2 AND ${paymentRank('$3::text')} > ${paymentRank('p.status')}`,
+    [orderId, paymentId, fully ? 'refunded' : 'partially_refunded', now],
+  );
+}
+
+export interface RefundFact {
+  id: string;
+  orderId: string;
+  refundId: string;
+  amount: number;
+  currency: string;
+  reason: string;
+}
+
+/** Records a succeeded refund once: returns false when this refund of this order is already recorded. */
+export async function insertRefund(tx: Queryable, refund: RefundFact, now: Date): Promise<boolean> {
+  const result = await tx.query(
+    `INSERT INTO order_refunds (id, order_id, refund_id, amount, currency, reason, status, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, 'succeeded', $7, $7)
+     ON CONFLICT (order_id, refund_id) DO NOTHING`,
+    [refund.id, refund.orderId, refund.refundId, refund.amount, refund.currency, refund.reason, now],
+  );
+  return (result.rowCount ?? 0) === 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads
+// ---------------------------------------------------------------------------------------------
+
+export interface PageKey {
+  createdAt: string;
+  id: string;
+}
+
+/** A buyer's orders, newest first, after the cursor's (created_at, id). */
+export async function ordersOfBuyer(db: Queryable, buyerId: string, after: PageKey | undefined, limit: number): Promise<OrderRow[]> {
+  const { rows } = await db.query<OrderRow>(
+    `SELECT ${ORDER_COLUMNS} FROM orders
+      WHERE buyer_id = $1 AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
+      ORDER BY created_at DESC, id DESC
+      LIMIT $4`,
+    [buyerId, after?.createdAt ?? null, after?.id ?? null, limit],
+  );
+  return rows;
+}
+
+/** A seller's orders, newest first, optionally of one status, after the cursor's (created_at, id). */
+export async function ordersOfSeller(
+  db: Queryable,
+  sellerId: string,
+  status: OrderStatus | undefined,
+  after: PageKey | undefined,
+  limit: number,
+): Promise<OrderRow[]> {
+  const { rows } = await db.query<OrderRow>(
+    `SELECT ${ORDER_COLUMNS} FROM orders
+      WHERE seller_id = $1 AND ($2::text IS NULL OR status = $2)
+        AND ($3::timestamptz IS NULL OR (created_at, id) < ($3::timestamptz, $4::uuid))
+      ORDER BY created_at DESC, id DESC
+      LIMIT $5`,
+    [sellerId, status ?? null, after?.createdAt ?? null, after?.id ?? null, limit],
+  );
+  return rows;
+}
+
+export async function orderById(db: Queryable, orderId: string): Promise<OrderRow | undefined> {
+  const { rows } = await db.query<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = $1`, [orderId]);
+  return rows[0];
+}
+
+/** Bound on the per-order lists (history, payments, shipments, refunds) returned with an order. */
+export const RELATED_ROWS_MAX = 200;
+
+export async function historyOf(db: Queryable, orderId: string): Promise<HistoryRow[]> {
+  const { rows } = await db.query<HistoryRow>(
+    `SELECT id, order_id, from_status, to_status, reason, changed_by, actor_type, changed_at
+       FROM order_status_history WHERE order_id = $1 ORDER BY changed_at, id LIMIT ${RELATED_ROWS_MAX}`,
+    [orderId],
+  );
+  return rows;
+}
+
+export async function paymentsOf(db: Queryable, orderId: string): Promise<PaymentRow[]> {
+  const { rows } = await db.query<PaymentRow>(
+    `SELECT id, order_id, payment_id, amount, currency::text AS currency, status, created_at, updated_at
+       FROM order_payments WHERE order_id = $1 ORDER BY created_at, id LIMIT ${RELATED_ROWS_MAX}`,
+    [orderId],
+  );
+  return rows;
+}
+
+export async function shipmentsOf(db: Queryable, orderId: string): Promise<ShipmentRow[]> {
+  const { rows } = await db.query<ShipmentRow>(
+    `SELECT id, order_id, shipment_id, carrier, tracking_number, status, created_at, updated_at
+       FROM order_shipments WHERE order_id = $1 ORDER BY created_at, id LIMIT ${RELATED_ROWS_MAX}`,
+    [orderId],
+  );
+  return rows;
+}
+
+export async function refundsOf(db: Queryable, orderId: string): Promise<RefundRow[]> {
+  const { rows } = await db.query<RefundRow>(
+    `SELECT id, order_id, refund_id, amount, currency::text AS currency, reason, status, created_at, updated_at
+       FROM order_refunds WHERE order_id = $1 ORDER BY created_at, id LIMIT ${RELATED_ROWS_MAX}`,
+    [orderId],
+  );
+  return rows;
+}

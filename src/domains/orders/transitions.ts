@@ -1,0 +1,125 @@
+import type { OrderCancelledV1, OrderPaidV1, OrderStatusChangedV1 } from '../../contracts/orders.ts';
+import type { Pool, Tx } from '../../platform/db/pool.ts';
+import { withTransaction } from '../../platform/db/pool.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import { newId } from '../../platform/ids.ts';
+import { type NewEvent, appendEvents } from '../../platform/messaging/outbox.ts';
+import { orderFacts } from './facts.ts';
+import { type NewHistory, type OrderChange, type OrderRow, insertHistory, itemsOf, lockOrders, updateOrders } from './sql.ts';
+import { type Actor, type Decision, type OrderCommand, decide } from './status-machine.ts';
+
+export interface CommandRequest {
+  /** The order, locked FOR UPDATE by the caller in `tx`. */
+  order: OrderRow;
+  command: OrderCommand;
+  /** The payment that paid the order, for orders.order_paid.v1. */
+  payment?: { paymentId: string; amount: number };
+}
+
+export interface CommandResult {
+  order: OrderRow;
+  decision: Decision;
+}
+
+export interface ChangeContext {
+  actor: Actor;
+  reason: string;
+  now: Date;
+}
+
+/** A status moving away from these was paid for: cancelling it means payments must refund. */
+const PAID_STATUSES = new Set(['paid', 'fulfilling']);
+
+/**
+ * Decides each command with the pure status machine and applies the outcome in `tx`: the order's
+ * new status and refunded amount, one order_status_history row per transition, and the events
+ * (orders.order_status_changed.v1 for every transition, plus order_paid / order_cancelled).
+ * Refused commands change nothing; the caller decides whether a refusal is an error.
+ * Returns each order as it is after the command.
+ */
+export async function applyCommands(tx: Tx, requests: readonly CommandRequest[], context: ChangeContext): Promise<CommandResult[]> {
+  const { actor, reason, now } = context;
+  const results: CommandResult[] = [];
+  const changes: OrderChange[] = [];
+  const history: NewHistory[] = [];
+  const moved: CommandRequest[] = [];
+  for (const request of requests) {
+    const { order } = request;
+    const decision = decide({ status: order.status, totalAmount: order.total_amount, refundedAmount: order.refunded_amount }, request.command);
+    let after = order;
+    if (decision.outcome === 'transition') {
+      after = { ...order, status: decision.to, refunded_amount: decision.refundedAmount, version: order.version + 1, updated_at: now };
+      history.push({ id: newId(), orderId: order.id, fromStatus: decision.from, toStatus: decision.to, reason, changedBy: actor.id, actorType: actor.type, changedAt: now });
+      moved.push({ ...request, order: after });
+    } else if (decision.outcome === 'unchanged' && decision.refundedAmount !== order.refunded_amount) {
+      after = { ...order, refunded_amount: decision.refundedAmount, version: order.version + 1, updated_at: now };
+    }
+    if (after !== order) changes.push({ id: order.id, status: after.status, refundedAmount: after.refunded_amount });
+    results.push({ order: after, decision });
+  }
+  await updateOrders(tx, changes, now);
+  await insertHistory(tx, history);
+  if (moved.length > 0) {
+    const items = await itemsOf(tx, moved.map((m) => m.order.id));
+    const events: NewEvent[] = [];
+    const previous = new Map(history.map((h) => [h.orderId, h.fromStatus]));
+    for (const m of moved) {
+      const facts = orderFacts(m.order, items);
+      const from = previous.get(m.order.id) ?? m.order.status;
+      const at = now.toISOString();
+      if (m.order.status === 'paid' && m.payment) {
+        const data: OrderPaidV1 = { ...facts, paymentId: m.payment.paymentId, paidAmount: m.payment.amount, paidAt: at };
+        events.push({ type: 'orders.order_paid.v1', aggregateId: m.order.id, aggregateType: 'order', data });
+      }
+      if (m.order.status === 'cancelled') {
+        const data: OrderCancelledV1 = {
+          ...facts,
+          reason,
+          wasPaid: PAID_STATUSES.has(from),
+          previousStatus: from,
+          actorType: actor.type,
+          cancelledBy: actor.id,
+          cancelledAt: at,
+        };
+        events.push({ type: 'orders.order_cancelled.v1', aggregateId: m.order.id, aggregateType: 'order', data });
+      }
+      const changed: OrderStatusChangedV1 = {
+        ...facts,
+        fromStatus: from,
+        toStatus: m.order.status,
+        reason,
+        actorType: actor.type,
+        changedBy: actor.id,
+        changedAt: at,
+      };
+      events.push({ type: 'orders.order_status_changed.v1', aggregateId: m.order.id, aggregateType: 'order', data: changed });
+    }
+    await appendEvents(tx, 'orders', events, now);
+  }
+  return results;
+}
+
+/**
+ * One command on one order, in its own transaction; a refusal is a 409. `owner` limits it to the
+ * buyer's or seller's own orders (anything else is a 404, so ids of others' orders leak nothing).
+ */
+export async function changeStatus(
+  pool: Pool,
+  orderId: string,
+  command: OrderCommand,
+  context: ChangeContext,
+  owner?: { buyerId?: string; sellerId?: string },
+): Promise<CommandResult> {
+  return withTransaction(pool, async (tx) => {
+    const [order] = await lockOrders(tx, [orderId]);
+    if (!order || (owner?.buyerId && order.buyer_id !== owner.buyerId) || (owner?.sellerId && order.seller_id !== owner.sellerId)) {
+      throw new AppError('NOT_FOUND', 'order not found');
+    }
+    const [result] = await applyCommands(tx, [{ order, command }], context);
+    if (!result) throw new Error('applyCommands returned no result');
+    if (result.decision.outcome === 'refused') {
+      throw new AppError('INVALID_STATE_TRANSITION', result.decision.why, { orderStatus: order.status });
+    }
+    return result;
+  });
+}

@@ -1,0 +1,47 @@
+import { withTransaction } from '../../platform/db/pool.ts';
+import { AppError, notFound } from '../../platform/http/errors.ts';
+import { type PaymentsDeps, gatewayNamed } from './deps.ts';
+import { callGateway } from './gateway.ts';
+import { applyCapture } from './outcomes.ts';
+import { type IntentRow, insertTransaction, lockIntent, operationOutstanding } from './sql.ts';
+import { type PaymentResult, resultOf } from './view.ts';
+
+const CAPTURED = new Set(['captured', 'partially_refunded', 'refunded']);
+
+/**
+ * Captures the whole authorized amount and posts the capture journal. Idempotent: a captured
+ * intent answers its state; the gateway gets the same key on every attempt.
+ */
+export async function capture(deps: PaymentsDeps, intentId: string): Promise<PaymentResult> {
+  const intent = await withTransaction(deps.pool, async (tx): Promise<{ done: IntentRow } | { send: IntentRow }> => {
+    const found = await lockIntent(tx, intentId);
+    if (!found) throw notFound('payment intent');
+    if (CAPTURED.has(found.status)) return { done: found };
+    if (found.status === 'processing') {
+      throw new AppError('INVALID_STATE_TRANSITION', 'the authorization outcome is not known yet; capture once the payment is authorized');
+    }
+    if (found.status !== 'authorized') throw new AppError('INVALID_STATE_TRANSITION', `a ${found.status} payment cannot be captured`);
+    if (await operationOutstanding(tx, found.id, 'void')) {
+      throw new AppError('INVALID_STATE_TRANSITION', 'a void of this payment was requested; it cannot be captured');
+    }
+    await insertTransaction(tx, { intentId: found.id, type: 'capture', status: 'pending', amount: found.amount, currency: found.currency });
+    return { send: found };
+  });
+  if ('done' in intent) return resultOf(intent.done);
+  const after = await sendCapture(deps, intent.send);
+  if (after.status === 'authorized') {
+    throw new AppError('UNPROCESSABLE', 'the gateway did not capture the payment (declined or no answer); retry later', { intentId });
+  }
+  return resultOf(after);
+}
+
+async function sendCapture(deps: PaymentsDeps, intent: IntentRow): Promise<IntentRow> {
+  const gateway = gatewayNamed(deps, intent.gateway);
+  if (!intent.gateway_reference) throw new Error(`authorized intent ${intent.id} has no gateway reference`);
+  const chargeReference = intent.gateway_reference;
+  const outcome = await callGateway(
+    () => gateway.capture({ idempotencyKey: `capture:${intent.id}`, chargeReference, amount: intent.amount, currency: intent.currency }),
+    (error) => deps.log.warn({ err: error, intentId: intent.id }, 'gateway capture failed without an answer'),
+  );
+  return (await withTransaction(deps.pool, (tx) => applyCapture(tx, deps, intent.id, outcome))) ?? intent;
+}

@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { findCardData } from './card-data.ts';
+
+describe('card data detection', () => {
+  it('finds card number and security code fields at any depth', () => {
+    expect(findCardData({ paymentMethod: { token: 'tok_visa', number: 'x' } })).toBe('/paymentMethod/number');
+    expect(findCardData({ a: [{ b: { cvc: '123' } }] })).toBe('/a/0/b/cvc');
+    expect(findCardData({ pan: '1' })).toBe('/pan');
+    expect(findCardData({ card_number: '1' })).toBe('/card_number');
+  });
+
+  it('finds strings shaped like a card number, grouped or not', () => {
+    expect(findCardData({ token: '4242424242424242' })).toBe('/token');
+    expect(findCardData({ note: '4242 4242 4242 4242' })).toBe('/note');
+    expect(findCardData({ note: '4242-4242-4242-4242' })).toBe('/note');
+  });
+
+  it('lets tokens, ids and amounts through', () => {
+    expect(findCardData({ token: 'tok_visa', amount: 4242424242424242, id: '0190a0b2-7c1d-7e3f-8a9b-0c1d2e3f4a5b', created: '1767225600' })).toBeUndefined();
+  });
+});

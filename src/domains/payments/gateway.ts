@@ -1,0 +1,86 @@
+/**
+ * What payments need from a card processor. An adapter turns one processor's API into this shape;
+ * payments never see card numbers, only the processor's tokens.
+ *
+ * Every call carries an idempotency key that payments persisted before the call and reuse on every
+ * retry, so a retried call (after a timeout or a crash) never charges or refunds twice.
+ */
+export type GatewayOutcome =
+  | { status: 'succeeded'; transactionId: string; chargeReference?: string }
+  | { status: 'declined'; code: string; transactionId?: string }
+  /** The outcome is not known yet (a timeout, or the processor answers later by webhook). */
+  | { status: 'pending'; transactionId?: string; chargeReference?: string };
+
+export interface AuthorizeRequest {
+  idempotencyKey: string;
+  /** Our id of the charge (the intent id): the processor sends it back in its webhooks. */
+  merchantReference: string;
+  amount: number;
+  currency: string;
+  token: string;
+}
+
+export interface CaptureRequest {
+  idempotencyKey: string;
+  chargeReference: string;
+  amount: number;
+  currency: string;
+}
+
+export interface VoidRequest {
+  idempotencyKey: string;
+  chargeReference: string;
+}
+
+export interface RefundRequest {
+  idempotencyKey: string;
+  chargeReference: string;
+  /** Our human-readable refund reference: the processor sends it back in its webhooks. */
+  refundReference: string;
+  amount: number;
+  currency: string;
+}
+
+/** A verified webhook, in payments' terms. */
+export interface GatewayWebhook {
+  /** The processor's event id: a webhook seen twice has the same id. */
+  eventId: string;
+  /** The processor's own event type, kept for the record. */
+  eventType: string;
+  effect:
+    | { kind: 'authorization'; outcome: GatewayOutcome }
+    | { kind: 'capture'; outcome: GatewayOutcome }
+    | { kind: 'void'; outcome: GatewayOutcome }
+    | { kind: 'refund'; refundReference: string; outcome: GatewayOutcome }
+    | { kind: 'ignored' };
+  merchantReference?: string;
+  chargeReference?: string;
+  payload: unknown;
+}
+
+export interface IncomingWebhook {
+  rawBody: Buffer;
+  headers: Record<string, string | string[] | undefined>;
+  now: Date;
+}
+
+export interface PaymentGateway {
+  /** Name used in payment_intents.gateway and in the webhook path. */
+  readonly name: string;
+  authorize(request: AuthorizeRequest): Promise<GatewayOutcome>;
+  capture(request: CaptureRequest): Promise<GatewayOutcome>;
+  void(request: VoidRequest): Promise<GatewayOutcome>;
+  refund(request: RefundRequest): Promise<GatewayOutcome>;
+  /** Verifies the signature and reads the webhook; throws AppError('INVALID_SIGNATURE') when it cannot be trusted. */
+  parseWebhook(incoming: IncomingWebhook): GatewayWebhook;
+}
+
+/** A call that failed without an answer (network error, timeout): its outcome is unknown. */
+export async function callGateway(call: () => Promise<GatewayOutcome>, onError: (error: unknown) => void): Promise<GatewayOutcome> {
+  try {
+    return await call();
+  } catch (error) {
+    onError(error);
+    return { status: 'pending' };
+  }
+}

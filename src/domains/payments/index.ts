@@ -1,0 +1,119 @@
+import { TEST_WEBHOOK_SECRET } from '../../platform/config.ts';
+import { withTransaction } from '../../platform/db/pool.ts';
+import { WorkerLoop } from '../../platform/messaging/worker-loop.ts';
+import type { DomainContext, DomainModule } from '../../platform/module.ts';
+import { type AuthorizeInput, authorize } from './authorize.ts';
+import { capture } from './capture.ts';
+import type { PaymentsDeps } from './deps.ts';
+import type { PaymentGateway } from './gateway.ts';
+import { type OrderCancellation, paymentsSubscriptions, releaseOrderPayment } from './handlers.ts';
+import { type RefundInput, type RefundView, refund } from './refund.ts';
+import { registerPaymentRoutes } from './routes.ts';
+import { TestGateway } from './test-gateway.ts';
+import { type PaymentIntentView, type PaymentResult, readIntentView } from './view.ts';
+import { voidPayment } from './void-payment.ts';
+import { PaymentsWorker } from './worker.ts';
+
+export { AuthorizeInputSchema, PaymentMethodSchema, type AuthorizeInput } from './authorize.ts';
+export type { PaymentGateway, GatewayOutcome, GatewayWebhook } from './gateway.ts';
+export { GATEWAY_CLEARING, PLATFORM_COMMISSION, sellerPayable } from './ledger.ts';
+export type { RefundInput, RefundView } from './refund.ts';
+export type { IntentStatus } from './sql.ts';
+export { TEST_TOKENS, TestGateway, type WebhookDelivery } from './test-gateway.ts';
+export type { PaymentIntentView, PaymentResult } from './view.ts';
+export { SIGNATURE_HEADER, signatureHeader } from './webhook-signature.ts';
+
+/** What other domains may ask payments (wired in src/domains.ts). Every call is idempotent. */
+export interface PaymentsApi {
+  /** One intent per idempotency key; status authorized, failed (declineCode) or processing (outcome unknown until a webhook). */
+  authorize(input: AuthorizeInput): Promise<PaymentResult>;
+  /** Captures the whole authorized amount; a captured intent answers its state. */
+  capture(intentId: string): Promise<PaymentResult>;
+  /** Releases an authorization; while its outcome is unknown, the void is sent as soon as it is known. */
+  voidPayment(intentId: string): Promise<PaymentResult>;
+  getIntent(intentId: string): Promise<PaymentIntentView | undefined>;
+  /** Refunds part or all of an order's captured payment, once per idempotency key. */
+  refund(input: RefundInput): Promise<RefundView & { replayed: boolean }>;
+}
+
+export interface PaymentsOptions {
+  /** Adapters besides the built-in test gateway (tests and real processors). */
+  gateways?: PaymentGateway[];
+  defaultGateway?: string;
+  workerPollMs?: number;
+}
+
+export type PaymentsModule = DomainModule & {
+  api: PaymentsApi;
+  /** The built-in test gateway (tests set its latency, webhook mode, and send or repeat its webhooks). */
+  testGateway: TestGateway;
+  /** One pass of the worker that sends recorded voids and refunds (tests call it instead of waiting). */
+  runWorkerOnce(): Promise<void>;
+  /** What a cancelled order does to its payment, in the caller's payments transaction (the event handler's work). */
+  releaseOrderPayment(cancellation: OrderCancellation): Promise<{ voids: number; refunds: number }>;
+};
+
+const WORKER_POLL_MS = 500;
+
+export function createPaymentsModule(ctx: DomainContext, options: PaymentsOptions = {}): PaymentsModule {
+  const settings = ctx.config.payments;
+  const testGateway = new TestGateway({
+    secret: settings.webhookSecret,
+    clock: ctx.clock,
+    latencyMs: settings.testGatewayLatencyMs,
+    webhookDelayMs: settings.testWebhookDelayMs,
+    onDeliveryError: (error) => ctx.log.warn({ err: error }, 'test gateway: webhook delivery failed'),
+  });
+  const gateways = new Map<string, PaymentGateway>([[testGateway.name, testGateway]]);
+  for (const g of options.gateways ?? []) gateways.set(g.name, g);
+
+  let loop: WorkerLoop | undefined;
+  const deps: PaymentsDeps = {
+    pool: ctx.pool,
+    clock: ctx.clock,
+    log: ctx.log,
+    gateways,
+    defaultGateway: options.defaultGateway ?? testGateway.name,
+    commissionBps: settings.commissionBps,
+    wakeWorker: () => loop?.wake(),
+  };
+  const worker = new PaymentsWorker(deps);
+
+  return {
+    name: 'payments',
+    api: {
+      authorize: (input) => authorize(deps, input),
+      capture: (intentId) => capture(deps, intentId),
+      voidPayment: (intentId) => voidPayment(deps, intentId),
+      getIntent: (intentId) => readIntentView(deps.pool, intentId),
+      refund: (input) => refund(deps, input),
+    },
+    subscriptions: paymentsSubscriptions(deps),
+    testGateway,
+    runWorkerOnce: async () => {
+      await worker.runOnce();
+    },
+    releaseOrderPayment: (cancellation) => withTransaction(deps.pool, (tx) => releaseOrderPayment(tx, cancellation)),
+    async routes(app) {
+      await registerPaymentRoutes(app, deps);
+      // The test gateway sends its webhooks through the real route, signature and all.
+      testGateway.connect(async (delivery) => {
+        const response = await app.inject({ method: 'POST', url: `/v1/payments/webhooks/${testGateway.name}`, headers: delivery.headers, payload: delivery.body });
+        return response.statusCode;
+      });
+    },
+    async start() {
+      if (settings.webhookSecret === TEST_WEBHOOK_SECRET) {
+        ctx.log.warn('PAYMENTS_WEBHOOK_SECRET is not set: webhooks are verified with the public test secret');
+      }
+      loop ??= new WorkerLoop('payments:worker', () => worker.runOnce(), options.workerPollMs ?? WORKER_POLL_MS, (error) =>
+        ctx.log.error({ err: error }, 'payments worker iteration failed'),
+      );
+      loop.start();
+    },
+    async stop() {
+      testGateway.stop();
+      await loop?.stop();
+    },
+  };
+}

@@ -1,0 +1,249 @@
+import type { Tx } from '../../platform/db/pool.ts';
+import { appendEvents } from '../../platform/messaging/outbox.ts';
+import { captureSplit, refundSplit } from './commission.ts';
+import type { PaymentsDeps } from './deps.ts';
+import { emitIntentEvent } from './events.ts';
+import type { GatewayOutcome } from './gateway.ts';
+import { GATEWAY_CLEARING, type LedgerEntry, PLATFORM_COMMISSION, allocationLedger, postJournal, sellerPayable } from './ledger.ts';
+import {
+  type AllocationRow,
+  type IntentRow,
+  type RefundRow,
+  insertTransaction,
+  lockIntent,
+  readAllocations,
+  readRefund,
+  refundStatus,
+  setIntentStatus,
+} from './sql.ts';
+
+/**
+ * Applying what the gateway said, whether it came as the answer to a call or later by webhook.
+ * Each applier locks the intent, acts only when the intent is in the state the outcome is about,
+ * and is therefore safe to run twice: a duplicated webhook or a retried call changes nothing more.
+ */
+
+export async function applyAuthorization(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: GatewayOutcome): Promise<IntentRow | undefined> {
+  const intent = await lockIntent(tx, intentId);
+  if (intent?.status !== 'processing') return intent;
+  const now = deps.clock.now();
+  switch (outcome.status) {
+    case 'succeeded': {
+      const updated = await setIntentStatus(tx, intent.id, { status: 'authorized', gatewayReference: outcome.chargeReference ?? null });
+      await insertTransaction(tx, {
+        intentId: intent.id,
+        type: 'authorize',
+        status: 'succeeded',
+        amount: intent.amount,
+        currency: intent.currency,
+        gatewayTransactionId: outcome.transactionId,
+      });
+      await emitIntentEvent(tx, updated, 'payments.payment_authorized.v1', now, { authorizedAt: now.toISOString() });
+      return updated;
+    }
+    case 'declined': {
+      const updated = await setIntentStatus(tx, intent.id, { status: 'failed', failureCode: outcome.code });
+      await insertTransaction(tx, {
+        intentId: intent.id,
+        type: 'authorize',
+        status: 'failed',
+        amount: intent.amount,
+        currency: intent.currency,
+        gatewayTransactionId: outcome.transactionId ?? null,
+        failureCode: outcome.code,
+      });
+      await emitIntentEvent(tx, updated, 'payments.payment_failed.v1', now, { declineCode: outcome.code, failedAt: now.toISOString() });
+      return updated;
+    }
+    case 'pending': {
+      // The gateway may already have named the charge: keep it, so its webhook finds the intent.
+      if (outcome.chargeReference && !intent.gateway_reference) {
+        await tx.query('UPDATE payment_intents SET gateway_reference = $2, updated_at = now(), version = version + 1 WHERE id = $1', [
+          intent.id,
+          outcome.chargeReference,
+        ]);
+      }
+      return intent;
+    }
+  }
+}
+
+export async function applyCapture(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: GatewayOutcome): Promise<IntentRow | undefined> {
+  const intent = await lockIntent(tx, intentId);
+  if (intent?.status !== 'authorized') return intent;
+  if (outcome.status === 'pending') return intent;
+  if (outcome.status === 'declined') {
+    await insertTransaction(tx, {
+      intentId: intent.id,
+      type: 'capture',
+      status: 'failed',
+      amount: intent.amount,
+      currency: intent.currency,
+      gatewayTransactionId: outcome.transactionId ?? null,
+      failureCode: outcome.code,
+    });
+    return intent;
+  }
+  const now = deps.clock.now();
+  const updated = await setIntentStatus(tx, intent.id, { status: 'captured', capturedAmount: intent.amount });
+  await tx.query('UPDATE payment_allocations SET captured_amount = amount, updated_at = now() WHERE payment_intent_id = $1', [intent.id]);
+  await insertTransaction(tx, {
+    intentId: intent.id,
+    type: 'capture',
+    status: 'succeeded',
+    amount: intent.amount,
+    currency: intent.currency,
+    gatewayTransactionId: outcome.transactionId,
+  });
+  const allocations = await readAllocations(tx, intent.id);
+  await postJournal(tx, {
+    kind: 'payment_captured',
+    referenceId: intent.id,
+    currency: intent.currency,
+    description: `capture of payment ${intent.id}`,
+    entries: allocations.flatMap((a) => captureEntries(a, deps.commissionBps)),
+  });
+  await emitIntentEvent(tx, updated, 'payments.payment_captured.v1', now, { capturedAt: now.toISOString() });
+  return updated;
+}
+
+function captureEntries(allocation: AllocationRow, commissionBps: number): LedgerEntry[] {
+  const split = captureSplit(allocation.amount, commissionBps);
+  return [
+    { account: GATEWAY_CLEARING, debit: allocation.amount, referenceId: allocation.id },
+    { account: sellerPayable(allocation.seller_id), credit: split.sellerAmount, referenceId: allocation.id },
+    { account: PLATFORM_COMMISSION, credit: split.commissionAmount, referenceId: allocation.id },
+  ];
+}
+
+export async function applyVoid(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: GatewayOutcome): Promise<IntentRow | undefined> {
+  const intent = await lockIntent(tx, intentId);
+  if (intent?.status !== 'authorized' || outcome.status === 'pending') return intent;
+  if (outcome.status === 'declined') {
+    await insertTransaction(tx, {
+      intentId: intent.id,
+      type: 'void',
+      status: 'failed',
+      amount: intent.amount,
+      currency: intent.currency,
+      gatewayTransactionId: outcome.transactionId ?? null,
+      failureCode: outcome.code,
+    });
+    return intent;
+  }
+  const now = deps.clock.now();
+  const updated = await setIntentStatus(tx, intent.id, { status: 'voided' });
+  await insertTransaction(tx, {
+    intentId: intent.id,
+    type: 'void',
+    status: 'succeeded',
+    amount: intent.amount,
+    currency: intent.currency,
+    gatewayTransactionId: outcome.transactionId,
+  });
+  await emitIntentEvent(tx, updated, 'payments.payment_voided.v1', now, { voidedAt: now.toISOString() });
+  return updated;
+}
+
+/**
+ * A refund's outcome. Succeeded: post the reversing journal (proportional commission, see
+ * refundSplit) and raise the intent's status. Failed: give the reserved amount back to the
+ * refundable totals. Only the first final outcome counts (a unique index backs this up).
+ */
+export async function applyRefund(tx: Tx, deps: PaymentsDeps, refundId: string, outcome: GatewayOutcome): Promise<RefundRow | undefined> {
+  const refund = await readRefund(tx, refundId);
+  if (!refund || outcome.status === 'pending') return refund;
+  const intent = await lockIntent(tx, refund.payment_intent_id);
+  if (!intent) return refund;
+  const { rows } = await tx.query<AllocationRow>(
+    'SELECT * FROM payment_allocations WHERE payment_intent_id = $1 AND order_id = $2 FOR UPDATE',
+    [refund.payment_intent_id, refund.order_id],
+  );
+  const allocation = rows[0];
+  if (!allocation) throw new Error(`refund ${refund.id} has no allocation`);
+  if ((await refundStatus(tx, refund.id)).status !== 'pending') return refund;
+
+  if (outcome.status === 'declined') {
+    await insertTransaction(tx, {
+      intentId: intent.id,
+      refundId: refund.id,
+      type: 'refund',
+      status: 'failed',
+      amount: refund.amount,
+      currency: refund.currency,
+      gatewayTransactionId: outcome.transactionId ?? null,
+      failureCode: outcome.code,
+    });
+    await tx.query('UPDATE payment_allocations SET refunded_amount = refunded_amount - $2, updated_at = now() WHERE id = $1', [
+      allocation.id,
+      refund.amount,
+    ]);
+    await tx.query(
+      'UPDATE payment_intents SET refunded_amount = refunded_amount - $2, updated_at = now(), version = version + 1 WHERE id = $1',
+      [intent.id, refund.amount],
+    );
+    return refund;
+  }
+
+  await insertTransaction(tx, {
+    intentId: intent.id,
+    refundId: refund.id,
+    type: 'refund',
+    status: 'succeeded',
+    amount: refund.amount,
+    currency: refund.currency,
+    gatewayTransactionId: outcome.transactionId,
+  });
+  const before = await allocationLedger(tx, allocation.id);
+  const split = refundSplit({
+    allocationAmount: allocation.captured_amount,
+    commissionCharged: before.commissionCharged,
+    commissionReversed: before.commissionReversed,
+    refundedBefore: before.refunded,
+    refundAmount: refund.amount,
+  });
+  await postJournal(tx, {
+    kind: 'refund_succeeded',
+    referenceId: refund.id,
+    currency: refund.currency,
+    description: `refund ${refund.refund_reference} of order ${refund.order_id}`,
+    entries: [
+      { account: sellerPayable(allocation.seller_id), debit: split.sellerAmount, referenceId: allocation.id },
+      { account: PLATFORM_COMMISSION, debit: split.commissionAmount, referenceId: allocation.id },
+      { account: GATEWAY_CLEARING, credit: refund.amount, referenceId: allocation.id },
+    ],
+  });
+  const { rows: totals } = await tx.query<{ refunded: number }>(
+    `SELECT coalesce(sum(amount), 0)::bigint AS refunded FROM payment_transactions
+      WHERE payment_intent_id = $1 AND type = 'refund' AND status = 'succeeded'`,
+    [intent.id],
+  );
+  const refundedTotal = totals[0]?.refunded ?? 0;
+  await setIntentStatus(tx, intent.id, { status: refundedTotal >= intent.captured_amount ? 'refunded' : 'partially_refunded' });
+  const now = deps.clock.now();
+  await appendEvents(
+    tx,
+    'payments',
+    [
+      {
+        type: 'payments.refund_succeeded.v1',
+        aggregateId: intent.id,
+        aggregateType: 'payment_intent',
+        data: {
+          refundId: refund.id,
+          intentId: intent.id,
+          orderId: refund.order_id,
+          sellerId: allocation.seller_id,
+          amount: refund.amount,
+          currency: refund.currency,
+          reason: refund.reason,
+          orderPaidAmount: allocation.captured_amount,
+          orderRefundedAmount: before.refunded + refund.amount,
+          refundedAt: now.toISOString(),
+        },
+      },
+    ],
+    now,
+  );
+  return refund;
+}

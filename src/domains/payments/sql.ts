@@ -1,0 +1,161 @@
+import type { Queryable } from '../../platform/db/pool.ts';
+import { newId } from '../../platform/ids.ts';
+
+/** Rows of payments_db as the queries return them (bigint columns arrive as JS numbers). */
+export type IntentStatus =
+  | 'requires_confirmation'
+  | 'processing'
+  | 'authorized'
+  | 'captured'
+  | 'partially_refunded'
+  | 'refunded'
+  | 'voided'
+  | 'failed'
+  | 'canceled';
+
+export interface IntentRow {
+  id: string;
+  order_id: string | null;
+  checkout_session_id: string | null;
+  buyer_id: string;
+  amount: number;
+  currency: string;
+  gateway: string;
+  idempotency_key: string;
+  request_hash: string;
+  status: IntentStatus;
+  gateway_reference: string | null;
+  captured_amount: number;
+  refunded_amount: number;
+  failure_code: string | null;
+  created_at: Date;
+  updated_at: Date;
+  version: number;
+}
+
+export interface AllocationRow {
+  id: string;
+  payment_intent_id: string;
+  order_id: string;
+  seller_id: string;
+  amount: number;
+  currency: string;
+  captured_amount: number;
+  refunded_amount: number;
+  created_at: Date;
+}
+
+export interface RefundRow {
+  id: string;
+  payment_intent_id: string;
+  order_id: string;
+  refund_reference: string;
+  idempotency_key: string;
+  request_hash: string;
+  amount: number;
+  currency: string;
+  reason: string;
+  requested_by: string | null;
+  created_at: Date;
+}
+
+export type TransactionType = 'authorize' | 'capture' | 'void' | 'refund';
+export type TransactionStatus = 'pending' | 'succeeded' | 'failed';
+
+export async function readIntent(db: Queryable, intentId: string): Promise<IntentRow | undefined> {
+  const { rows } = await db.query<IntentRow>('SELECT * FROM payment_intents WHERE id = $1', [intentId]);
+  return rows[0];
+}
+
+/** Locks the intent: every change of an intent and its allocations happens under this lock. */
+export async function lockIntent(db: Queryable, intentId: string): Promise<IntentRow | undefined> {
+  const { rows } = await db.query<IntentRow>('SELECT * FROM payment_intents WHERE id = $1 FOR UPDATE', [intentId]);
+  return rows[0];
+}
+
+export async function readAllocations(db: Queryable, intentId: string): Promise<AllocationRow[]> {
+  const { rows } = await db.query<AllocationRow>(
+    'SELECT * FROM payment_allocations WHERE payment_intent_id = $1 ORDER BY created_at, id LIMIT 100',
+    [intentId],
+  );
+  return rows;
+}
+
+export async function setIntentStatus(
+  db: Queryable,
+  intentId: string,
+  change: { status: IntentStatus; gatewayReference?: string | null; failureCode?: string | null; capturedAmount?: number },
+): Promise<IntentRow> {
+  const { rows } = await db.query<IntentRow>(
+    `UPDATE payment_intents
+        SET status = $2,
+            gateway_reference = coalesce(gateway_reference, $3),
+            failure_code = coalesce($4, failure_code),
+            captured_amount = coalesce($5, captured_amount),
+            updated_at = now(), version = version + 1
+      WHERE id = $1
+      RETURNING *`,
+    [intentId, change.status, change.gatewayReference ?? null, change.failureCode ?? null, change.capturedAmount ?? null],
+  );
+  return rows[0] as IntentRow;
+}
+
+export async function insertTransaction(
+  db: Queryable,
+  t: {
+    intentId: string;
+    type: TransactionType;
+    status: TransactionStatus;
+    amount: number;
+    currency: string;
+    refundId?: string | null;
+    gatewayTransactionId?: string | null;
+    failureCode?: string | null;
+  },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO payment_transactions
+       (id, payment_intent_id, refund_id, gateway_transaction_id, type, amount, currency, status, failure_code)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [
+      newId(),
+      t.intentId,
+      t.refundId ?? null,
+      t.gatewayTransactionId ?? null,
+      t.type,
+      t.amount,
+      t.currency,
+      t.status,
+      t.status === 'failed' ? (t.failureCode ?? 'failed') : null,
+    ],
+  );
+}
+
+/**
+ * Whether an operation of this type was sent and has no final outcome yet: more pending rows
+ * (one per attempt) than final rows. For void it means "a void was asked for and is not done".
+ */
+export async function operationOutstanding(db: Queryable, intentId: string, type: 'capture' | 'void'): Promise<boolean> {
+  const { rows } = await db.query<{ outstanding: boolean }>(
+    `SELECT count(*) FILTER (WHERE status = 'pending') > count(*) FILTER (WHERE status <> 'pending') AS outstanding
+       FROM payment_transactions WHERE payment_intent_id = $1 AND type = $2`,
+    [intentId, type],
+  );
+  return rows[0]?.outstanding ?? false;
+}
+
+export async function readRefund(db: Queryable, refundId: string): Promise<RefundRow | undefined> {
+  const { rows } = await db.query<RefundRow>('SELECT * FROM refunds WHERE id = $1', [refundId]);
+  return rows[0];
+}
+
+/** The refund's final outcome, or pending while there is none. */
+export async function refundStatus(db: Queryable, refundId: string): Promise<{ status: TransactionStatus; failureCode: string | null }> {
+  const { rows } = await db.query<{ status: TransactionStatus; failure_code: string | null }>(
+    `SELECT status, failure_code FROM payment_transactions
+      WHERE refund_id = $1 AND status IN ('succeeded', 'failed') LIMIT 1`,
+    [refundId],
+  );
+  const row = rows[0];
+  return row ? { status: row.status, failureCode: row.failure_code } : { status: 'pending', failureCode: null };
+}

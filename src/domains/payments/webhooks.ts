@@ -1,0 +1,103 @@
+import { type Tx, withTransaction } from '../../platform/db/pool.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import { isUuid, newId } from '../../platform/ids.ts';
+import { findCardData } from './card-data.ts';
+import { type PaymentsDeps, gatewayNamed } from './deps.ts';
+import type { GatewayWebhook } from './gateway.ts';
+import { applyAuthorization, applyCapture, applyRefund, applyVoid } from './outcomes.ts';
+
+export interface WebhookReceipt {
+  eventId: string;
+  /** The same gateway event was received before: acknowledged, nothing changed. */
+  duplicate: boolean;
+  /** Whether the event's payment or refund was found and its effect applied (or already there). */
+  applied: boolean;
+}
+
+/**
+ * A gateway webhook: verified by the adapter (bad signature → 401), recorded once per gateway event
+ * id, and applied in the same transaction. A duplicate is acknowledged and changes nothing.
+ */
+export async function receiveWebhook(
+  deps: PaymentsDeps,
+  gatewayName: string,
+  rawBody: Buffer,
+  headers: Record<string, string | string[] | undefined>,
+): Promise<WebhookReceipt> {
+  const gateway = gatewayNamed(deps, gatewayName);
+  const hook = gateway.parseWebhook({ rawBody, headers, now: deps.clock.now() });
+  const cardField = findCardData(hook.payload);
+  if (cardField) throw new AppError('VALIDATION_FAILED', `the webhook carries what looks like card data (${cardField}); it was not stored`);
+
+  const receipt = await withTransaction(deps.pool, async (tx) => {
+    const inserted = await tx.query<{ id: string }>(
+      `INSERT INTO gateway_webhook_events (id, gateway, event_id, event_type, payload)
+       VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (gateway, event_id) DO NOTHING
+       RETURNING id`,
+      [newId(), gatewayName, hook.eventId, hook.eventType.slice(0, 100), JSON.stringify(hook.payload)],
+    );
+    let row = inserted.rows[0];
+    if (!row) {
+      // Seen before. Applied then: a duplicate. Not applied (its payment was not found): try again.
+      const seen = await tx.query<{ id: string; processed_at: Date | null }>(
+        'SELECT id, processed_at FROM gateway_webhook_events WHERE gateway = $1 AND event_id = $2 FOR UPDATE',
+        [gatewayName, hook.eventId],
+      );
+      row = seen.rows[0];
+      if (!row || seen.rows[0]?.processed_at) return { eventId: hook.eventId, duplicate: true, applied: false };
+    }
+    const applied = await applyWebhook(tx, deps, gatewayName, hook);
+    if (applied) await tx.query('UPDATE gateway_webhook_events SET processed_at = now() WHERE id = $1', [row.id]);
+    return { eventId: hook.eventId, duplicate: false, applied };
+  });
+  // An authorization learned here may have a void waiting for it.
+  if (receipt.applied) deps.wakeWorker();
+  return receipt;
+}
+
+async function applyWebhook(tx: Tx, deps: PaymentsDeps, gatewayName: string, hook: GatewayWebhook): Promise<boolean> {
+  const { effect } = hook;
+  if (effect.kind === 'ignored') return true;
+  if (effect.kind === 'refund') {
+    const { rows } = await tx.query<{ id: string }>(
+      `SELECT r.id FROM refunds r JOIN payment_intents i ON i.id = r.payment_intent_id
+        WHERE r.refund_reference = $1 AND i.gateway = $2`,
+      [effect.refundReference, gatewayName],
+    );
+    const refundId = rows[0]?.id;
+    if (!refundId) return false;
+    await applyRefund(tx, deps, refundId, effect.outcome);
+    return true;
+  }
+  const intentId = await findIntent(tx, gatewayName, hook);
+  if (!intentId) return false;
+  switch (effect.kind) {
+    case 'authorization':
+      await applyAuthorization(tx, deps, intentId, effect.outcome);
+      return true;
+    case 'capture':
+      await applyCapture(tx, deps, intentId, effect.outcome);
+      return true;
+    case 'void':
+      await applyVoid(tx, deps, intentId, effect.outcome);
+      return true;
+  }
+}
+
+/** The intent a webhook is about: by our reference when the gateway echoes it, else by the charge. */
+async function findIntent(tx: Tx, gatewayName: string, hook: GatewayWebhook): Promise<string | undefined> {
+  if (hook.merchantReference && isUuid(hook.merchantReference)) {
+    const { rows } = await tx.query<{ id: string }>('SELECT id FROM payment_intents WHERE id = $1 AND gateway = $2', [
+      hook.merchantReference,
+      gatewayName,
+    ]);
+    if (rows[0]) return rows[0].id;
+  }
+  if (!hook.chargeReference) return undefined;
+  const { rows } = await tx.query<{ id: string }>('SELECT id FROM payment_intents WHERE gateway = $1 AND gateway_reference = $2', [
+    gatewayName,
+    hook.chargeReference,
+  ]);
+  return rows[0]?.id;
+}

@@ -1,0 +1,73 @@
+import type { LightMyRequestResponse } from 'fastify';
+import { type Clock, systemClock } from '../../src/platform/clock.ts';
+import { type Pool, createPool } from '../../src/platform/db/pool.ts';
+import { type HttpApp, createHttpApp } from '../../src/platform/http/server.ts';
+import { type Role, TokenService, parseKeyring } from '../../src/platform/http/tokens.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { createLogger } from '../../src/platform/logger.ts';
+import { Metrics } from '../../src/platform/metrics.ts';
+import { type PaymentsModule, type PaymentsOptions, createPaymentsModule } from '../../src/domains/payments/index.ts';
+import { TEST_JWT_KEYS, freshDatabases } from '../support/databases.ts';
+
+/**
+ * The payments domain alone on fresh databases: its module, its routes on an HTTP app (inject, no
+ * port), and the test gateway with latency 0 and webhooks sent only when a test says so. Event
+ * delivery does not run: events stay in payments_outbox_events for the tests to read.
+ */
+export interface PaymentsHarness {
+  module: PaymentsModule;
+  pool: Pool;
+  http: HttpApp;
+  token(userId: string, roles: Role[]): Promise<string>;
+  request(method: string, url: string, options?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<LightMyRequestResponse>;
+  close(): Promise<void>;
+}
+
+export async function startPayments(env: Record<string, string> = {}, options: { clock?: Clock; payments?: PaymentsOptions } = {}): Promise<PaymentsHarness> {
+  const dbs = await freshDatabases({ PAYMENTS_TEST_GATEWAY_LATENCY_MS: '0', PAYMENTS_COMMISSION_BPS: '1000', ...env });
+  const target = dbs.targets.find((t) => t.domain === 'payments');
+  if (!target) throw new Error('no payments database');
+  const pool = createPool(target.url, 12, 'bazaar-test-payments');
+  const log = createLogger('silent');
+  const metrics = new Metrics();
+  const tokens = new TokenService(parseKeyring(TEST_JWT_KEYS), dbs.config.jwtIssuer, dbs.config.jwtAudience, 900);
+  const clock = options.clock ?? systemClock;
+  const module = createPaymentsModule({ domain: 'payments', pool, config: dbs.config, clock, log, tokens, metrics }, options.payments);
+  module.testGateway.webhookMode = 'manual';
+  const http = await createHttpApp({ bodyLimitBytes: dbs.config.bodyLimitBytes, logger: log, metrics, tokens, version: 'test' });
+  await module.routes?.(http);
+  await http.ready();
+  return {
+    module,
+    pool,
+    http,
+    async token(userId, roles) {
+      return (await tokens.sign({ userId, roles })).token;
+    },
+    request(method, url, opts = {}) {
+      const headers: Record<string, string> = { ...opts.headers };
+      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+      return http.inject({ method: method as 'GET', url, headers, ...(opts.body !== undefined ? { payload: opts.body as object } : {}) });
+    },
+    async close() {
+      await http.close();
+      await module.stop?.();
+      await pool.end();
+      await dbs.drop();
+    },
+  };
+}
+
+/** An authorize input for one buyer paying orders of the given sellers (amounts in minor units). */
+export function paymentFor(parts: { sellerId: string; amount: number }[], token = 'tok_visa', currency = 'USD') {
+  const allocations = parts.map((p) => ({ orderId: newId(), sellerId: p.sellerId, amount: p.amount }));
+  return {
+    idempotencyKey: `pay-${newId()}`,
+    checkoutSessionId: newId(),
+    buyerId: newId(),
+    amount: allocations.reduce((s, a) => s + a.amount, 0),
+    currency,
+    paymentMethod: { token },
+    allocations,
+  };
+}

@@ -1,0 +1,90 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { OrderCancelledV1 } from '../../src/contracts/orders.ts';
+import type { PaymentsModule } from '../../src/domains/payments/index.ts';
+import { withTransaction } from '../../src/platform/db/pool.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { appendEvents } from '../../src/platform/messaging/outbox.ts';
+import { type TestApp, startTestApp } from '../support/app.ts';
+import { eventually } from '../support/eventually.ts';
+import { expectLedgerBalanced } from '../support/ledger.ts';
+import { paymentFor } from './harness.ts';
+
+let t: TestApp;
+let payments: PaymentsModule;
+
+beforeAll(async () => {
+  t = await startTestApp({ PAYMENTS_TEST_GATEWAY_LATENCY_MS: '0', PAYMENTS_TEST_WEBHOOK_DELAY_MS: '20' });
+  payments = t.app.modules.find((m) => m.name === 'payments') as PaymentsModule;
+});
+afterEach(async () => {
+  await expectLedgerBalanced(t.app.pools.get('payments') as never);
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('payments in the running marketplace', () => {
+  it("authorizes a delayed payment when the test gateway's signed webhook arrives through the route", async () => {
+    const { intentId, status } = await payments.api.authorize(paymentFor([{ sellerId: newId(), amount: 1234 }], 'tok_delayed_webhook'));
+    expect(status).toBe('processing');
+    await eventually(async () => expect((await payments.api.getIntent(intentId))?.status).toBe('authorized'));
+  });
+
+  it("refunds a paid order's part when the orders domain says the order was cancelled", async () => {
+    const sellerId = newId();
+    const input = paymentFor([{ sellerId, amount: 2000 }, { sellerId: newId(), amount: 1000 }]);
+    const { intentId } = await payments.api.authorize(input);
+    await payments.api.capture(intentId);
+    const orderId = input.allocations[0]?.orderId as string;
+    const now = new Date().toISOString();
+    const cancelled: OrderCancelledV1 = {
+      orderId,
+      orderNumber: 'BZ-E2E-0001',
+      checkoutSessionId: input.checkoutSessionId,
+      buyerId: input.buyerId,
+      sellerId,
+      status: 'cancelled',
+      currency: 'USD',
+      subtotalAmount: 2000,
+      discountAmount: 0,
+      shippingAmount: 0,
+      totalAmount: 2000,
+      refundedAmount: 0,
+      items: [
+        { itemId: newId(), productId: newId(), variantId: newId(), sku: 'E2E-1', title: 'Lamp', variantAttributes: {}, unitPrice: 2000, quantity: 1, discountAmount: 0, lineTotal: 2000 },
+      ],
+      placedAt: now,
+      reason: 'buyer cancelled before shipment',
+      wasPaid: true,
+      previousStatus: 'paid',
+      actorType: 'buyer',
+      cancelledBy: input.buyerId,
+      cancelledAt: now,
+    };
+    // The test plays the orders domain: the event enters through the orders outbox like a real one.
+    await withTransaction(t.app.pools.get('orders') as never, (tx) =>
+      appendEvents(tx, 'orders', [{ type: OrderCancelledV1.type, aggregateId: orderId, aggregateType: 'order', data: cancelled }]),
+    );
+    await eventually(async () => {
+      const intent = await payments.api.getIntent(intentId);
+      expect(intent?.status).toBe('partially_refunded');
+      expect(intent?.allocations.find((a) => a.orderId === orderId)?.refundedAmount).toBe(2000);
+    });
+    const seller = (await t.app.tokens.sign({ userId: sellerId, roles: ['seller'] })).token;
+    const balance = await t.request('GET', '/v1/seller/payments/balance', { token: seller });
+    expect(balance.json()).toEqual({ account: `seller_payable:${sellerId}`, balances: [{ amount: 0, currency: 'USD' }] });
+  });
+
+  it('lists ledger accounts with their balances for admins only', async () => {
+    const admin = (await t.app.tokens.sign({ userId: newId(), roles: ['admin'] })).token;
+    const page = await t.request('GET', '/v1/admin/payments/ledger/accounts?limit=2', { token: admin });
+    expect(page.statusCode).toBe(200);
+    expect(page.json().items).toHaveLength(2);
+    const next = await t.request('GET', `/v1/admin/payments/ledger/accounts?limit=100&cursor=${page.json().nextCursor}`, { token: admin });
+    const accounts = [...page.json().items, ...next.json().items].map((i: { account: string }) => i.account);
+    expect(new Set(accounts).size).toBe(accounts.length);
+    expect(accounts).toContain('gateway_clearing');
+    const seller = (await t.app.tokens.sign({ userId: newId(), roles: ['seller'] })).token;
+    expect((await t.request('GET', '/v1/admin/payments/ledger/accounts', { token: seller })).statusCode).toBe(403);
+  });
+});

@@ -1,0 +1,269 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { OrderCancelledV1 } from '../../src/contracts/orders.ts';
+import { sellerPayable } from '../../src/domains/payments/index.ts';
+import { withTransaction } from '../../src/platform/db/pool.ts';
+import { newId } from '../../src/platform/ids.ts';
+import type { EventEnvelope } from '../../src/platform/messaging/envelope.ts';
+import { expectLedgerBalanced, ledgerBalance } from '../support/ledger.ts';
+import { type PaymentsHarness, paymentFor, startPayments } from './harness.ts';
+
+let h: PaymentsHarness;
+
+beforeAll(async () => {
+  h = await startPayments();
+});
+afterEach(async () => {
+  await expectLedgerBalanced(h.pool);
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+async function capturedOrder(amount: number, token = 'tok_visa') {
+  const sellerId = newId();
+  const input = paymentFor([{ sellerId, amount }, { sellerId: newId(), amount: 500 }], token);
+  const { intentId } = await h.module.api.authorize(input);
+  await h.module.testGateway.deliverWebhooks();
+  await h.module.api.capture(intentId);
+  await h.module.testGateway.deliverWebhooks();
+  const orderId = input.allocations[0]?.orderId as string;
+  return { intentId, orderId, sellerId, token: await h.token(sellerId, ['seller']) };
+}
+
+function refundRequest(orderId: string, token: string, amount: number, key: string | null = newId(), currency = 'USD') {
+  return h.request('POST', `/v1/seller/orders/${orderId}/refunds`, {
+    token,
+    headers: key ? { 'idempotency-key': key } : {},
+    body: { amount: { amount, currency }, reason: 'damaged in transit' },
+  });
+}
+
+async function refundRows(intentId: string) {
+  const { rows } = await h.pool.query('SELECT count(*)::int AS n FROM refunds WHERE payment_intent_id = $1', [intentId]);
+  return rows[0].n as number;
+}
+
+describe('seller refunds', () => {
+  it('refunds partially, then fully, and gives the seller payable and the commission back', async () => {
+    const order = await capturedOrder(1000);
+    expect(await ledgerBalance(h.pool, sellerPayable(order.sellerId))).toEqual({ USD: 900 });
+
+    const partial = await refundRequest(order.orderId, order.token, 333);
+    expect(partial.statusCode).toBe(201);
+    expect(partial.json()).toMatchObject({ orderId: order.orderId, amount: { amount: 333, currency: 'USD' }, status: 'succeeded' });
+    expect(partial.json().reference).toMatch(/^RF-\d{8}-[0-9a-f]{10}$/);
+    // 10 % commission on 333 refunded of 1000 is 33.3 → 33 given back by the platform, 300 by the seller.
+    expect(await ledgerBalance(h.pool, sellerPayable(order.sellerId))).toEqual({ USD: 600 });
+    expect((await h.module.api.getIntent(order.intentId))?.status).toBe('partially_refunded');
+
+    const rest = await refundRequest(order.orderId, order.token, 667);
+    expect(rest.json()).toMatchObject({ status: 'succeeded' });
+    expect(await ledgerBalance(h.pool, sellerPayable(order.sellerId))).toEqual({ USD: 0 });
+    const intent = await h.module.api.getIntent(order.intentId);
+    expect(intent?.allocations[0]).toMatchObject({ capturedAmount: 1000, refundedAmount: 1000 });
+    // The other seller's order is untouched, so the intent is only partly refunded.
+    expect(intent?.status).toBe('partially_refunded');
+    const { rows } = await h.pool.query(
+      "SELECT count(*)::int AS n FROM payments_outbox_events WHERE aggregate_id = $1 AND event_type = 'payments.refund_succeeded.v1'",
+      [order.intentId],
+    );
+    expect(rows[0].n).toBe(2);
+  });
+
+  it('refuses a refund above what is left to refund, and records nothing', async () => {
+    const order = await capturedOrder(1000);
+    await refundRequest(order.orderId, order.token, 300);
+    const over = await refundRequest(order.orderId, order.token, 701);
+    expect(over.statusCode).toBe(409);
+    expect(over.json()).toMatchObject({ code: 'REFUND_EXCEEDS_CAPTURED', refundableAmount: 700 });
+    expect(await refundRows(order.intentId)).toBe(1);
+    expect((await refundRequest(order.orderId, order.token, 700)).statusCode).toBe(201);
+    expect((await refundRequest(order.orderId, order.token, 1)).statusCode).toBe(409);
+  });
+
+  it('never refunds more than was captured under ten concurrent requests', async () => {
+    const order = await capturedOrder(1000);
+    const responses = await Promise.all(Array.from({ length: 10 }, () => refundRequest(order.orderId, order.token, 300)));
+    const codes = responses.map((r) => r.statusCode).sort();
+    expect(codes.filter((c) => c === 201)).toHaveLength(3);
+    expect(codes.filter((c) => c === 409)).toHaveLength(7);
+    const intent = await h.module.api.getIntent(order.intentId);
+    expect(intent?.allocations[0]?.refundedAmount).toBe(900);
+    expect(await ledgerBalance(h.pool, sellerPayable(order.sellerId))).toEqual({ USD: 900 - 810 });
+  });
+
+  it('replays the same key and body, and refuses the same key with another body', async () => {
+    const order = await capturedOrder(1000);
+    const key = newId();
+    const first = await refundRequest(order.orderId, order.token, 100, key);
+    const again = await refundRequest(order.orderId, order.token, 100, key);
+    expect(again.statusCode).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json()).toEqual(first.json());
+    expect((await refundRequest(order.orderId, order.token, 101, key)).statusCode).toBe(422);
+    expect(await refundRows(order.intentId)).toBe(1);
+  });
+
+  it('requires an Idempotency-Key', async () => {
+    const order = await capturedOrder(1000);
+    const response = await refundRequest(order.orderId, order.token, 100, null);
+    expect(response.statusCode).toBe(400);
+    expect(response.json().code).toBe('IDEMPOTENCY_KEY_REQUIRED');
+  });
+
+  it("answers 404 for another seller's order, and 403 for a buyer", async () => {
+    const order = await capturedOrder(1000);
+    const other = await h.token(newId(), ['seller']);
+    expect((await refundRequest(order.orderId, other, 100)).statusCode).toBe(404);
+    expect((await refundRequest(newId(), order.token, 100)).statusCode).toBe(404);
+    const buyer = await h.token(newId(), ['buyer']);
+    expect((await refundRequest(order.orderId, buyer, 100)).statusCode).toBe(403);
+    expect(await refundRows(order.intentId)).toBe(0);
+  });
+
+  it('refuses a refund in another currency, and one of a payment not captured', async () => {
+    const order = await capturedOrder(1000);
+    expect((await refundRequest(order.orderId, order.token, 100, newId(), 'EUR')).statusCode).toBe(400);
+    const sellerId = newId();
+    const input = paymentFor([{ sellerId, amount: 400 }]);
+    await h.module.api.authorize(input);
+    const response = await refundRequest(input.allocations[0]?.orderId as string, await h.token(sellerId, ['seller']), 100);
+    expect(response.statusCode).toBe(409);
+    expect(response.json().code).toBe('INVALID_STATE_TRANSITION');
+  });
+
+  it('answers 202 while the gateway settles a refund later, and applies its webhook once', async () => {
+    const order = await capturedOrder(1000, 'tok_delayed_webhook');
+    const pending = await refundRequest(order.orderId, order.token, 250);
+    expect(pending.statusCode).toBe(202);
+    expect(pending.json().status).toBe('pending');
+    expect(await ledgerBalance(h.pool, sellerPayable(order.sellerId))).toEqual({ USD: 900 });
+    // The reserved amount already counts: a second refund cannot take it.
+    expect((await refundRequest(order.orderId, order.token, 751)).statusCode).toBe(409);
+
+    await h.module.testGateway.deliverWebhooks();
+    const refunded = h.module.testGateway.eventsFor(order.intentId).find((e) => e.type === 'refund.succeeded');
+    expect(await h.module.testGateway.resendWebhook(refunded?.eventId as string)).toBe(200);
+    expect(await ledgerBalance(h.pool, sellerPayable(order.sellerId))).toEqual({ USD: 900 - 225 });
+    const { rows } = await h.pool.query("SELECT count(*)::int AS n FROM ledger_journals WHERE kind = 'refund_succeeded' AND reference_id = $1", [
+      pending.json().id,
+    ]);
+    expect(rows[0].n).toBe(1);
+  });
+
+  it('gives the amount of a refund the gateway declines back to what can be refunded', async () => {
+    const order = await capturedOrder(1000, 'tok_refund_fails');
+    const declined = await refundRequest(order.orderId, order.token, 1000);
+    expect(declined.statusCode).toBe(201);
+    expect(declined.json()).toMatchObject({ status: 'failed', failureCode: 'refund_declined' });
+    const intent = await h.module.api.getIntent(order.intentId);
+    expect(intent).toMatchObject({ status: 'captured', refundedAmount: 0 });
+    expect(intent?.allocations[0]?.refundedAmount).toBe(0);
+    expect(await ledgerBalance(h.pool, sellerPayable(order.sellerId))).toEqual({ USD: 900 });
+  });
+});
+
+describe('cancelled orders', () => {
+  function cancelled(orderId: string, overrides: Partial<OrderCancelledV1> = {}): EventEnvelope<OrderCancelledV1> {
+    const data: OrderCancelledV1 = {
+      orderId,
+      orderNumber: 'BZ-0001',
+      checkoutSessionId: newId(),
+      buyerId: newId(),
+      sellerId: newId(),
+      status: 'cancelled',
+      currency: 'USD',
+      subtotalAmount: 1000,
+      discountAmount: 0,
+      shippingAmount: 0,
+      totalAmount: 1000,
+      refundedAmount: 0,
+      items: [
+        {
+          itemId: newId(),
+          productId: newId(),
+          variantId: newId(),
+          sku: 'SKU-1',
+          title: 'A thing',
+          variantAttributes: {},
+          unitPrice: 1000,
+          quantity: 1,
+          discountAmount: 0,
+          lineTotal: 1000,
+        },
+      ],
+      placedAt: new Date().toISOString(),
+      reason: 'buyer changed their mind',
+      wasPaid: true,
+      previousStatus: 'paid',
+      actorType: 'buyer',
+      cancelledBy: null,
+      cancelledAt: new Date().toISOString(),
+      ...overrides,
+    };
+    expect(OrderCancelledV1.problems(data)).toEqual([]);
+    return {
+      specversion: '1.0',
+      id: newId(),
+      type: OrderCancelledV1.type,
+      source: '/bazaar/orders',
+      subject: orderId,
+      time: new Date().toISOString(),
+      datacontenttype: 'application/json',
+      correlationid: newId(),
+      causationid: null,
+      aggregatetype: 'order',
+      data,
+    };
+  }
+
+  async function deliver(envelope: EventEnvelope<OrderCancelledV1>) {
+    const subscription = h.module.subscriptions?.find((s) => s.events.includes(OrderCancelledV1.type));
+    if (!subscription) throw new Error('payments do not subscribe to cancelled orders');
+    await withTransaction(h.pool, (tx) => subscription.handle({ tx, now: new Date(), emit: async () => undefined }, envelope));
+  }
+
+  it("refunds what is left of a paid order's part, once, whatever the number of deliveries", async () => {
+    const order = await capturedOrder(1000);
+    await refundRequest(order.orderId, order.token, 200);
+    const event = cancelled(order.orderId);
+    await deliver(event);
+    await deliver(event);
+    await deliver(cancelled(order.orderId));
+    await h.module.runWorkerOnce();
+    const intent = await h.module.api.getIntent(order.intentId);
+    expect(intent?.allocations[0]).toMatchObject({ capturedAmount: 1000, refundedAmount: 1000 });
+    expect(intent?.allocations[1]).toMatchObject({ refundedAmount: 0 });
+    expect(await refundRows(order.intentId)).toBe(2);
+    const { rows } = await h.pool.query(
+      `SELECT count(*)::int AS n FROM refunds r JOIN payment_transactions t ON t.refund_id = r.id
+        WHERE r.payment_intent_id = $1 AND t.status = 'succeeded'`,
+      [order.intentId],
+    );
+    expect(rows[0].n).toBe(2);
+    expect(await ledgerBalance(h.pool, sellerPayable(order.sellerId))).toEqual({ USD: 0 });
+  });
+
+  it('voids the authorization of an order cancelled before capture', async () => {
+    const sellerId = newId();
+    const input = paymentFor([{ sellerId, amount: 800 }]);
+    const { intentId } = await h.module.api.authorize(input);
+    await deliver(cancelled(input.allocations[0]?.orderId as string, { wasPaid: false, previousStatus: 'pending_payment' }));
+    await expect(h.module.api.capture(intentId)).rejects.toMatchObject({ code: 'INVALID_STATE_TRANSITION' });
+    await h.module.runWorkerOnce();
+    expect((await h.module.api.getIntent(intentId))?.status).toBe('voided');
+    expect(await refundRows(intentId)).toBe(0);
+  });
+
+  it('does nothing for an order whose payment failed', async () => {
+    const input = paymentFor([{ sellerId: newId(), amount: 800 }], 'tok_decline');
+    const { intentId } = await h.module.api.authorize(input);
+    await deliver(cancelled(input.allocations[0]?.orderId as string, { wasPaid: false }));
+    await h.module.runWorkerOnce();
+    const { rows } = await h.pool.query('SELECT type, status FROM payment_transactions WHERE payment_intent_id = $1 ORDER BY created_at, id', [intentId]);
+    expect(rows).toEqual([
+      { type: 'authorize', status: 'pending' },
+      { type: 'authorize', status: 'failed' },
+    ]);
+  });
+});

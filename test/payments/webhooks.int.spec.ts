@@ -1,0 +1,112 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SIGNATURE_HEADER, signatureHeader } from '../../src/domains/payments/index.ts';
+import { TEST_WEBHOOK_SECRET } from '../../src/platform/config.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { expectLedgerBalanced } from '../support/ledger.ts';
+import { type PaymentsHarness, paymentFor, startPayments } from './harness.ts';
+
+let h: PaymentsHarness;
+
+beforeAll(async () => {
+  h = await startPayments();
+});
+afterEach(async () => {
+  await expectLedgerBalanced(h.pool);
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+/** A payment waiting for its webhook, and that webhook as the gateway would send it. */
+async function pendingAuthorization() {
+  const { intentId } = await h.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 1500 }], 'tok_delayed_webhook'));
+  const [event] = h.module.testGateway.eventsFor(intentId);
+  if (!event) throw new Error('no webhook made');
+  return { intentId, delivery: h.module.testGateway.signedWebhook(event.eventId) };
+}
+
+function post(headers: Record<string, string>, body: string, gateway = 'test') {
+  return h.http.inject({ method: 'POST', url: `/v1/payments/webhooks/${gateway}`, headers, payload: body });
+}
+
+async function status(intentId: string) {
+  return (await h.module.api.getIntent(intentId))?.status;
+}
+
+describe('webhook signatures', () => {
+  it('accepts a correctly signed webhook and applies it', async () => {
+    const { intentId, delivery } = await pendingAuthorization();
+    const response = await post(delivery.headers, delivery.body);
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ received: true, eventId: delivery.eventId, duplicate: false });
+    expect(await status(intentId)).toBe('authorized');
+  });
+
+  it('refuses a body changed after signing with 401 and changes nothing', async () => {
+    const { intentId, delivery } = await pendingAuthorization();
+    const tampered = delivery.body.replace('"amount":1500', '"amount":1');
+    expect(tampered).not.toBe(delivery.body);
+    const response = await post(delivery.headers, tampered);
+    expect(response.statusCode).toBe(401);
+    expect(response.json()).toMatchObject({ code: 'INVALID_SIGNATURE' });
+    expect(await status(intentId)).toBe('processing');
+    const { rows } = await h.pool.query('SELECT count(*)::int AS n FROM gateway_webhook_events WHERE event_id = $1', [delivery.eventId]);
+    expect(rows[0].n).toBe(0);
+  });
+
+  it('refuses a signature made with another secret with 401', async () => {
+    const { intentId, delivery } = await pendingAuthorization();
+    const now = Math.floor(Date.now() / 1000);
+    const forged = { ...delivery.headers, [SIGNATURE_HEADER]: signatureHeader('whsec_an_attacker_guess_0000', now, delivery.body) };
+    expect((await post(forged, delivery.body)).statusCode).toBe(401);
+    expect(await status(intentId)).toBe('processing');
+  });
+
+  it('refuses a correctly signed webhook whose timestamp is older than the tolerance with 401', async () => {
+    const { intentId, delivery } = await pendingAuthorization();
+    const stale = h.module.testGateway.signedWebhook(delivery.eventId, new Date(Date.now() - 6 * 60 * 1000));
+    const response = await post(stale.headers, stale.body);
+    expect(response.statusCode).toBe(401);
+    expect(response.json().detail).toMatch(/tolerance/);
+    expect(await status(intentId)).toBe('processing');
+    // The same event freshly signed is fine: the tolerance is about the signature, not the event.
+    expect((await post(delivery.headers, delivery.body)).statusCode).toBe(200);
+  });
+
+  it('refuses a webhook without a signature with 401', async () => {
+    const { delivery } = await pendingAuthorization();
+    expect((await post({ 'content-type': 'application/json' }, delivery.body)).statusCode).toBe(401);
+  });
+
+  it('answers 404 for a gateway it does not know', async () => {
+    const { delivery } = await pendingAuthorization();
+    expect((await post(delivery.headers, delivery.body, 'nosuchgateway')).statusCode).toBe(404);
+  });
+
+  it('acknowledges a duplicate with 200 and changes nothing', async () => {
+    const { intentId, delivery } = await pendingAuthorization();
+    expect((await post(delivery.headers, delivery.body)).json().duplicate).toBe(false);
+    const again = await post(delivery.headers, delivery.body);
+    expect(again.statusCode).toBe(200);
+    expect(again.json().duplicate).toBe(true);
+    const { rows } = await h.pool.query(
+      "SELECT count(*)::int AS n FROM payment_transactions WHERE payment_intent_id = $1 AND status = 'succeeded'",
+      [intentId],
+    );
+    expect(rows[0].n).toBe(1);
+  });
+
+  it('refuses a signed webhook that carries card data, and stores none of it', async () => {
+    const body = JSON.stringify({
+      id: `evt_${newId().replaceAll('-', '').slice(0, 20)}`,
+      type: 'charge.authorized',
+      created: Math.floor(Date.now() / 1000),
+      data: { charge: 'ch_abc', merchantReference: newId(), amount: 1, currency: 'USD', card: { number: '4242424242424242' } },
+    });
+    const headers = { 'content-type': 'application/json', [SIGNATURE_HEADER]: signatureHeader(TEST_WEBHOOK_SECRET, Math.floor(Date.now() / 1000), body) };
+    const response = await post(headers, body);
+    expect(response.statusCode).toBe(400);
+    const { rows } = await h.pool.query("SELECT count(*)::int AS n FROM gateway_webhook_events WHERE payload::text LIKE '%4242%'");
+    expect(rows[0].n).toBe(0);
+  });
+});
