@@ -1,4 +1,5 @@
 import { createAccountsModule } from './domains/accounts/index.ts';
+import { createCouponsModule } from './domains/coupons/index.ts';
 import { createOrdersModule } from './domains/orders/index.ts';
 import { createPaymentsModule } from './domains/payments/index.ts';
 import type { DomainName } from './platform/domains.ts';
@@ -12,5 +13,6 @@ export function domainFactories(context: (domain: DomainName) => DomainContext):
   const accounts = createAccountsModule(context('accounts'));
   const orders = createOrdersModule(context('orders'));
   const payments = createPaymentsModule(context('payments'));
-  return [accounts, orders, payments];
+  const coupons = createCouponsModule(context('coupons'));
+  return [accounts, orders, payments, coupons];
 }

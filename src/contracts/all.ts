@@ -2,3 +2,4 @@
 import './accounts.ts';
 import './payments.ts';
 import './orders.ts';
+import './coupons.ts';

@@ -23,7 +23,8 @@ CREATE EXTENSION IF NOT EXISTS citext;
 -- ---------------------------------------------------------------------------
 CREATE TABLE coupons (
   id uuid PRIMARY KEY,
-  code citext NOT NULL UNIQUE CHECK (code ~ '^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$'),
+  -- Stored upper-case; the citext regex match is case-insensitive, hence the second test.
+  code citext NOT NULL UNIQUE CHECK (code ~ '^[A-Z0-9][A-Z0-9-]{2,31}$' AND code::text = upper(code::text)),
   seller_id uuid,
   type text NOT NULL CHECK (type IN ('percentage', 'fixed_amount')),
   discount bigint NOT NULL,
@@ -46,7 +47,7 @@ CREATE TABLE coupons (
 );
 COMMENT ON TABLE coupons IS 'Aggregate root: a percentage or fixed-amount coupon of a seller (or platform-wide), with a use limit, a validity window and a live use counter.';
 COMMENT ON COLUMN coupons.id IS 'Coupon id (UUIDv7 made by the application).';
-COMMENT ON COLUMN coupons.code IS 'Code buyers enter; unique ignoring case (citext).';
+COMMENT ON COLUMN coupons.code IS 'Code buyers enter: 3 to 32 characters A-Z, 0-9 and hyphen, stored upper-case; unique ignoring case (citext).';
 COMMENT ON COLUMN coupons.seller_id IS 'Added (not in design): seller (accounts user id) who owns the coupon; NULL for a platform-wide coupon created by an admin.';
 COMMENT ON COLUMN coupons.type IS 'percentage (discount in basis points) or fixed_amount (discount in minor units of currency).';
 COMMENT ON COLUMN coupons.discount IS 'For percentage: basis points from 1 to 10000 (1000 = 10 %); for fixed_amount: minor units of currency, greater than zero.';

@@ -1,0 +1,43 @@
+import type { Queryable } from '../../platform/db/pool.ts';
+import { CODE_PATTERN } from './coupon-rules.ts';
+import { type CouponLine, type CouponOutcome, LINES_MAX, evaluateCoupons, normaliseCode } from './discounts.ts';
+import { type CouponRecord, lockBuyerFirstOrder, selectBuyerFacts, selectCouponsByCodes } from './sql.ts';
+
+/** Codes accepted in one call; the rules allow CODES_MAX of them, the rest are reported as too many. */
+export const CODES_PER_CALL_MAX = 20;
+const CURRENCY = /^[A-Z]{3}$/;
+
+export interface AssessInput {
+  codes: readonly string[];
+  buyerId: string;
+  currency: string;
+  lines: readonly CouponLine[];
+}
+
+/** Caller mistakes are programmer errors of another domain: they throw, they are not 4xx. */
+export function assertAssessInput(input: AssessInput): void {
+  if (input.codes.length > CODES_PER_CALL_MAX) throw new RangeError(`at most ${CODES_PER_CALL_MAX} codes per call`);
+  if (input.lines.length > LINES_MAX) throw new RangeError(`at most ${LINES_MAX} lines per call`);
+  if (!CURRENCY.test(input.currency)) throw new RangeError(`currency ${input.currency} is not an ISO 4217 code`);
+}
+
+/**
+ * Reads the coupons named and what their rules need to know about the buyer, then decides (pure).
+ * In a redemption (`sessionId` given, inside its transaction) the buyer's first-order check is
+ * serialised first, so two checkouts of one buyer cannot both pass it.
+ */
+export async function assessCoupons(
+  q: Queryable,
+  input: AssessInput,
+  now: Date,
+  sessionId: string | null,
+): Promise<{ outcomes: CouponOutcome[]; coupons: Map<string, CouponRecord> }> {
+  assertAssessInput(input);
+  const codes = [...new Set(input.codes.map(normaliseCode).filter((c) => CODE_PATTERN.test(c)))];
+  const found = await selectCouponsByCodes(q, codes);
+  const coupons = new Map(found.map((c) => [c.code, c]));
+  if (sessionId !== null && found.some((c) => c.rules.firstOrderOnly)) await lockBuyerFirstOrder(q, input.buyerId);
+  const buyer = await selectBuyerFacts(q, input.buyerId, found.map((c) => c.id), sessionId);
+  const outcomes = evaluateCoupons({ codes: input.codes, coupons, lines: input.lines, currency: input.currency, now, buyer });
+  return { outcomes, coupons };
+}

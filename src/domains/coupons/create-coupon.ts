@@ -1,0 +1,53 @@
+import { CouponCreatedV1 } from '../../contracts/coupons.ts';
+import { withTransaction } from '../../platform/db/pool.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import { newId } from '../../platform/ids.ts';
+import { appendEvents } from '../../platform/messaging/outbox.ts';
+import { type CouponDraft, rulesToRows, validateCouponDraft } from './coupon-rules.ts';
+import type { CouponsDeps } from './deps.ts';
+import { CODE_UNIQUE_CONSTRAINT, type CouponRecord, insertCoupon, insertRules, selectCouponById } from './sql.ts';
+
+function isUniqueViolation(error: unknown, constraint: string): boolean {
+  const e = error as { code?: unknown; constraint?: unknown };
+  return typeof error === 'object' && error !== null && e.code === '23505' && e.constraint === constraint;
+}
+
+/**
+ * Creates a seller's coupon (creator.sellerId = the seller) or a platform-wide one (null, by an
+ * admin). Every problem of the draft comes back at once as a 400; the database decides the code's
+ * uniqueness, so two concurrent creations of one code make one coupon.
+ */
+export async function createCoupon(deps: CouponsDeps, draft: CouponDraft, creator: { userId: string; sellerId: string | null }): Promise<CouponRecord> {
+  const now = deps.clock.now();
+  const check = validateCouponDraft(draft, { sellerId: creator.sellerId }, now);
+  if (!check.ok) {
+    throw new AppError('VALIDATION_FAILED', check.problems.join('; '), { errors: check.problems.map((message) => ({ location: 'body', message })) });
+  }
+  const c = check.coupon;
+  const id = newId();
+  return withTransaction(deps.pool, async (tx) => {
+    try {
+      await insertCoupon(tx, { ...c, id, createdBy: creator.userId, now });
+    } catch (error) {
+      if (isUniqueViolation(error, CODE_UNIQUE_CONSTRAINT)) throw new AppError('COUPON_CODE_TAKEN', `a coupon with the code ${c.code} exists`);
+      throw error;
+    }
+    await insertRules(tx, id, rulesToRows(c.rules).map((r) => ({ ...r, id: newId() })), now);
+    const data: CouponCreatedV1 = {
+      couponId: id,
+      code: c.code,
+      sellerId: c.sellerId,
+      type: c.type,
+      discount: c.discount,
+      currency: c.currency,
+      maxUses: c.maxUses,
+      validFrom: c.validFrom.toISOString(),
+      validTo: c.validTo?.toISOString() ?? null,
+      rules: c.rules,
+      createdBy: creator.userId,
+      createdAt: now.toISOString(),
+    };
+    await appendEvents(tx, 'coupons', [{ type: CouponCreatedV1.type, aggregateId: id, aggregateType: 'coupon', data }], now);
+    return (await selectCouponById(tx, id))!;
+  });
+}

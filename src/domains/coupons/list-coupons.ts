@@ -1,0 +1,24 @@
+import { decodeCursor, encodeCursor } from '../../platform/http/cursor.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import { isUuid } from '../../platform/ids.ts';
+import type { CouponsDeps } from './deps.ts';
+import { type CouponView, couponView } from './schemas.ts';
+import { selectSellerCoupons } from './sql.ts';
+
+/** A seller's own coupons, newest first, one page. */
+export async function listSellerCoupons(
+  deps: CouponsDeps,
+  sellerId: string,
+  cursor: string | undefined,
+  limit: number,
+): Promise<{ items: CouponView[]; nextCursor: string | null }> {
+  const after = decodeCursor<{ createdAt: string; id: string }>(cursor, ['createdAt', 'id']);
+  if (after && (!isUuid(after.id) || Number.isNaN(Date.parse(after.createdAt)))) throw new AppError('INVALID_CURSOR');
+  const rows = await selectSellerCoupons(deps.pool, sellerId, after, limit + 1);
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return {
+    items: page.map(couponView),
+    nextCursor: rows.length > limit && last ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: last.id }) : null,
+  };
+}

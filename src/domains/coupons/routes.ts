@@ -1,0 +1,66 @@
+import { Type } from '@sinclair/typebox';
+import { principalOf } from '../../platform/http/access.ts';
+import { PageQuerySchema, ProblemSchema, authProblems, pageOf } from '../../platform/http/schemas.ts';
+import type { HttpApp } from '../../platform/http/server.ts';
+import { createCoupon } from './create-coupon.ts';
+import type { CouponsDeps } from './deps.ts';
+import { listSellerCoupons } from './list-coupons.ts';
+import { CouponView, CreateCouponBody, couponView } from './schemas.ts';
+
+const tags = ['coupons'];
+const RULES_DESCRIPTION =
+  'Rules are checked when the coupon is created: every problem comes back at once as a 400 naming the field. ' +
+  'A percentage discount is in basis points (1000 = 10 %); a fixed_amount discount is in minor units of its currency.';
+
+export function registerCouponRoutes(app: HttpApp, deps: CouponsDeps): void {
+  app.post(
+    '/v1/seller/coupons',
+    {
+      config: { access: ['seller'] },
+      schema: {
+        tags,
+        summary: "Create a coupon for your own items",
+        description: `${RULES_DESCRIPTION} A seller's coupon only ever discounts that seller's items.`,
+        body: CreateCouponBody,
+        response: { 201: CouponView, ...authProblems, 409: ProblemSchema },
+      },
+    },
+    async (request, reply) => {
+      const { userId } = principalOf(request);
+      const coupon = await createCoupon(deps, request.body, { userId, sellerId: userId });
+      return reply.status(201).send(couponView(coupon));
+    },
+  );
+
+  app.get(
+    '/v1/seller/coupons',
+    {
+      config: { access: ['seller'] },
+      schema: {
+        tags,
+        summary: 'Your coupons, newest first',
+        querystring: Type.Object({ ...PageQuerySchema }, { additionalProperties: false }),
+        response: { 200: pageOf(CouponView), ...authProblems },
+      },
+    },
+    async (request) => listSellerCoupons(deps, principalOf(request).userId, request.query.cursor, request.query.limit),
+  );
+
+  app.post(
+    '/v1/admin/coupons',
+    {
+      config: { access: ['admin'] },
+      schema: {
+        tags,
+        summary: 'Create a platform-wide coupon',
+        description: `${RULES_DESCRIPTION} A platform coupon covers every seller's items unless rules.sellerIds narrows it.`,
+        body: CreateCouponBody,
+        response: { 201: CouponView, ...authProblems, 409: ProblemSchema },
+      },
+    },
+    async (request, reply) => {
+      const coupon = await createCoupon(deps, request.body, { userId: principalOf(request).userId, sellerId: null });
+      return reply.status(201).send(couponView(coupon));
+    },
+  );
+}

@@ -1,0 +1,85 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { RULE_CATEGORIES_MAX, RULE_PRODUCTS_MAX, RULE_SELLERS_MAX } from '../../contracts/coupons.ts';
+import { BASIS_POINTS_MAX, CODE_LENGTH_MAX, FIXED_DISCOUNT_MAX, MAX_USES_MAX, MIN_ORDER_AMOUNT_MAX } from './coupon-rules.ts';
+import type { CouponRecord } from './sql.ts';
+
+/**
+ * Request and response shapes of the coupons routes. The body schema checks shapes and bounds;
+ * validateCouponDraft (pure) checks meaning and says what is wrong in words.
+ */
+const closed = { additionalProperties: false } as const;
+const Uuid = Type.String({ format: 'uuid' });
+const Currency = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code' });
+
+export const CouponRulesSchema = Type.Object(
+  {
+    minOrderAmount: Type.Optional(
+      Type.Object(
+        { amount: Type.Integer({ minimum: 1, maximum: MIN_ORDER_AMOUNT_MAX, description: 'Integer minor units' }), currency: Currency },
+        { ...closed, description: 'The qualifying items must total at least this before any coupon' },
+      ),
+    ),
+    productIds: Type.Optional(Type.Array(Uuid, { maxItems: RULE_PRODUCTS_MAX, description: 'Only these products (or these categories, when categoryIds is given too)' })),
+    categoryIds: Type.Optional(Type.Array(Uuid, { maxItems: RULE_CATEGORIES_MAX, description: 'Only products in these categories' })),
+    sellerIds: Type.Optional(
+      Type.Array(Uuid, { maxItems: RULE_SELLERS_MAX, description: "Platform coupons only: only these sellers' items. A seller's coupon always covers only the seller's own items" }),
+    ),
+    onePerCustomer: Type.Optional(Type.Boolean({ description: 'Each buyer may use the coupon once' })),
+    firstOrderOnly: Type.Optional(Type.Boolean({ description: 'Only for a buyer without a previous (not cancelled) order' })),
+  },
+  { ...closed, description: 'Conditions the order must meet; every rule given must hold' },
+);
+
+export const CreateCouponBody = Type.Object(
+  {
+    code: Type.String({ maxLength: CODE_LENGTH_MAX, description: '3 to 32 characters of A-Z, 0-9 and hyphens; unique ignoring case, stored upper-case' }),
+    type: Type.Union([Type.Literal('percentage'), Type.Literal('fixed_amount')]),
+    discount: Type.Integer({
+      minimum: 1,
+      maximum: Math.max(BASIS_POINTS_MAX, FIXED_DISCOUNT_MAX),
+      description: 'percentage: basis points from 1 to 10000 (1000 = 10 %); fixed_amount: integer minor units of currency',
+    }),
+    currency: Type.Optional(Type.Union([Currency, Type.Null()], { description: 'Required for fixed_amount, absent for percentage' })),
+    maxUses: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: MAX_USES_MAX }), Type.Null()], { description: 'Uses at once; null or absent for no limit' })),
+    validFrom: Type.Optional(Type.String({ format: 'date-time', description: 'Default: now' })),
+    validTo: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'Exclusive end; null or absent for no end' })),
+    rules: Type.Optional(CouponRulesSchema),
+  },
+  closed,
+);
+export type CreateCouponBody = Static<typeof CreateCouponBody>;
+
+export const CouponView = Type.Object({
+  id: Uuid,
+  code: Type.String(),
+  sellerId: Type.Union([Uuid, Type.Null()], { description: 'null for a platform-wide coupon' }),
+  type: Type.Union([Type.Literal('percentage'), Type.Literal('fixed_amount')]),
+  discount: Type.Integer(),
+  currency: Type.Union([Type.String(), Type.Null()]),
+  maxUses: Type.Union([Type.Integer(), Type.Null()]),
+  usesCount: Type.Integer({ description: 'Active (not released) redemptions' }),
+  status: Type.Union([Type.Literal('active'), Type.Literal('disabled'), Type.Literal('archived')]),
+  validFrom: Type.String({ format: 'date-time' }),
+  validTo: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  rules: CouponRulesSchema,
+  createdAt: Type.String({ format: 'date-time' }),
+});
+export type CouponView = Static<typeof CouponView>;
+
+export function couponView(c: CouponRecord): CouponView {
+  return {
+    id: c.id,
+    code: c.code,
+    sellerId: c.sellerId,
+    type: c.type,
+    discount: c.discount,
+    currency: c.currency,
+    maxUses: c.maxUses,
+    usesCount: c.usesCount,
+    status: c.status,
+    validFrom: c.validFrom.toISOString(),
+    validTo: c.validTo?.toISOString() ?? null,
+    rules: c.rules,
+    createdAt: c.createdAt.toISOString(),
+  };
+}

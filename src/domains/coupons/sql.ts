@@ -1,0 +1,304 @@
+import type { Queryable } from '../../platform/db/pool.ts';
+import type { ReleaseReason } from '../../contracts/coupons.ts';
+import { type NewCoupon, type RuleRow, rulesFromRows } from './coupon-rules.ts';
+import type { CouponStatus, CouponTerms } from './discounts.ts';
+
+/** The coupons domain's queries, parameterised; every list is bounded by its caller. */
+
+export const CODE_UNIQUE_CONSTRAINT = 'coupons_code_key';
+
+export interface CouponRecord extends CouponTerms {
+  createdBy: string;
+  createdAt: Date;
+}
+
+interface CouponRow {
+  id: string;
+  code: string;
+  seller_id: string | null;
+  type: CouponTerms['type'];
+  discount: number;
+  currency: string | null;
+  max_uses: number | null;
+  uses_count: number;
+  status: CouponStatus;
+  valid_from: Date;
+  valid_to: Date | null;
+  created_by: string;
+  created_at: Date;
+  rules: Record<string, Record<string, unknown>>;
+}
+
+const COUPON_COLUMNS = `c.id, c.code::text AS code, c.seller_id, c.type, c.discount, c.currency, c.max_uses, c.uses_count, c.status,
+  c.valid_from, c.valid_to, c.created_by, c.created_at,
+  coalesce((SELECT jsonb_object_agg(r.rule_type, r.rule_json) FROM coupon_rules r WHERE r.coupon_id = c.id), '{}'::jsonb) AS rules`;
+
+function toRecord(row: CouponRow): CouponRecord {
+  return {
+    id: row.id,
+    code: row.code,
+    sellerId: row.seller_id,
+    type: row.type,
+    discount: row.discount,
+    currency: row.currency,
+    maxUses: row.max_uses,
+    usesCount: row.uses_count,
+    status: row.status,
+    validFrom: row.valid_from,
+    validTo: row.valid_to,
+    rules: rulesFromRows(row.rules),
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+  };
+}
+
+export async function insertCoupon(q: Queryable, c: NewCoupon & { id: string; createdBy: string; now: Date }): Promise<void> {
+  await q.query(
+    `INSERT INTO coupons (id, code, seller_id, type, discount, currency, max_uses, valid_from, valid_to, created_by, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
+    [c.id, c.code, c.sellerId, c.type, c.discount, c.currency, c.maxUses, c.validFrom, c.validTo, c.createdBy, c.now],
+  );
+}
+
+export async function insertRules(q: Queryable, couponId: string, rows: (RuleRow & { id: string })[], now: Date): Promise<void> {
+  if (rows.length === 0) return;
+  await q.query(
+    `INSERT INTO coupon_rules (id, coupon_id, rule_type, rule_json, created_at)
+     SELECT id, $2, rule_type, rule_json, $3 FROM unnest($1::uuid[], $4::text[], $5::jsonb[]) AS r(id, rule_type, rule_json)`,
+    [rows.map((r) => r.id), couponId, now, rows.map((r) => r.ruleType), rows.map((r) => JSON.stringify(r.ruleJson))],
+  );
+}
+
+export async function selectCouponById(q: Queryable, id: string): Promise<CouponRecord | undefined> {
+  const { rows } = await q.query<CouponRow>(`SELECT ${COUPON_COLUMNS} FROM coupons c WHERE c.id = $1`, [id]);
+  return rows[0] && toRecord(rows[0]);
+}
+
+/** Coupons by code, ignoring case (citext); at most as many as codes given. */
+export async function selectCouponsByCodes(q: Queryable, codes: readonly string[]): Promise<CouponRecord[]> {
+  if (codes.length === 0) return [];
+  const { rows } = await q.query<CouponRow>(`SELECT ${COUPON_COLUMNS} FROM coupons c WHERE c.code = ANY($1::citext[])`, [codes]);
+  return rows.map(toRecord);
+}
+
+/** A seller's coupons, newest first, after the cursor (created_at, id); uses coupons_seller_idx. */
+export async function selectSellerCoupons(
+  q: Queryable,
+  sellerId: string,
+  after: { createdAt: string; id: string } | undefined,
+  limit: number,
+): Promise<CouponRecord[]> {
+  const { rows } = await q.query<CouponRow>(
+    `SELECT ${COUPON_COLUMNS} FROM coupons c
+      WHERE c.seller_id = $1 AND ($2::timestamptz IS NULL OR (c.created_at, c.id) < ($2::timestamptz, $3::uuid))
+      ORDER BY c.created_at DESC, c.id DESC
+      LIMIT $4`,
+    [sellerId, after?.createdAt ?? null, after?.id ?? null, limit],
+  );
+  return rows.map(toRecord);
+}
+
+/**
+ * What the rules need to know about the buyer: a live order, or an active redemption from another
+ * checkout (an order on its way), means "not a first order"; and which of these coupons the buyer
+ * holds an active one-per-customer use of.
+ */
+export async function selectBuyerFacts(
+  q: Queryable,
+  buyerId: string,
+  couponIds: readonly string[],
+  exceptSessionId: string | null,
+): Promise<{ hasOrdered: boolean; usedCouponIds: Set<string> }> {
+  const { rows } = await q.query<{ has_ordered: boolean; used: string[] }>(
+    `SELECT EXISTS (SELECT 1 FROM coupon_buyer_orders o WHERE o.buyer_id = $1 AND o.cancelled_at IS NULL)
+         OR EXISTS (SELECT 1 FROM coupon_redemptions r
+                     WHERE r.user_id = $1 AND r.checkout_session_id IS DISTINCT FROM $3::uuid
+                       AND NOT EXISTS (SELECT 1 FROM coupon_redemption_releases x WHERE x.redemption_id = r.id)) AS has_ordered,
+            coalesce((SELECT array_agg(u.coupon_id) FROM coupon_customer_uses u
+                       WHERE u.user_id = $1 AND u.coupon_id = ANY($2::uuid[]) AND u.uses_count > 0), '{}') AS used`,
+    [buyerId, couponIds, exceptSessionId],
+  );
+  const row = rows[0]!;
+  return { hasOrdered: row.has_ordered, usedCouponIds: new Set(row.used) };
+}
+
+/** Serialises the first-order checks of one buyer's concurrent checkouts (held until commit). */
+export async function lockBuyerFirstOrder(q: Queryable, buyerId: string): Promise<void> {
+  await q.query(`SELECT pg_advisory_xact_lock(hashtextextended('coupons.first_order:' || $1::text, 0))`, [buyerId]);
+}
+
+export interface RedemptionRecord {
+  id: string;
+  couponId: string;
+  code: string;
+  sellerId: string | null;
+  userId: string;
+  checkoutSessionId: string;
+  amount: number;
+  currency: string;
+  redeemedAt: Date;
+  released: boolean;
+  onePerCustomer: boolean;
+  lines: { lineId: string; sellerId: string; discountAmount: number }[];
+}
+
+/** A checkout session's redemptions (a session redeems at most CODES_MAX coupons). */
+export async function selectSessionRedemptions(q: Queryable, checkoutSessionId: string): Promise<RedemptionRecord[]> {
+  const { rows } = await q.query<{
+    id: string;
+    coupon_id: string;
+    code: string;
+    seller_id: string | null;
+    user_id: string;
+    checkout_session_id: string;
+    amount: number;
+    currency: string;
+    redeemed_at: Date;
+    released: boolean;
+    one_per_customer: boolean;
+    lines: { lineId: string; sellerId: string; discountAmount: number }[];
+  }>(
+    `SELECT r.id, r.coupon_id, c.code::text AS code, c.seller_id, r.user_id, r.checkout_session_id, r.amount, r.currency, r.redeemed_at,
+            EXISTS (SELECT 1 FROM coupon_redemption_releases x WHERE x.redemption_id = r.id) AS released,
+            EXISTS (SELECT 1 FROM coupon_rules cr WHERE cr.coupon_id = r.coupon_id AND cr.rule_type = 'one_per_customer') AS one_per_customer,
+            coalesce((SELECT jsonb_agg(jsonb_build_object('lineId', l.line_id, 'sellerId', l.seller_id, 'discountAmount', l.amount) ORDER BY l.line_id)
+                        FROM coupon_redemption_lines l WHERE l.redemption_id = r.id), '[]'::jsonb) AS lines
+       FROM coupon_redemptions r JOIN coupons c ON c.id = r.coupon_id
+      WHERE r.checkout_session_id = $1
+      ORDER BY r.coupon_id
+      LIMIT 20`,
+    [checkoutSessionId],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    couponId: r.coupon_id,
+    code: r.code,
+    sellerId: r.seller_id,
+    userId: r.user_id,
+    checkoutSessionId: r.checkout_session_id,
+    amount: r.amount,
+    currency: r.currency,
+    redeemedAt: r.redeemed_at,
+    released: r.released,
+    onePerCustomer: r.one_per_customer,
+    lines: r.lines,
+  }));
+}
+
+/**
+ * Takes one use of the coupon if it has one left: the conditional UPDATE holds the row lock until
+ * commit, so concurrent redemptions queue here and re-check the condition on the latest row.
+ */
+export async function takeUse(q: Queryable, couponId: string, now: Date): Promise<{ usesCount: number; maxUses: number | null } | undefined> {
+  const { rows } = await q.query<{ uses_count: number; max_uses: number | null }>(
+    `UPDATE coupons SET uses_count = uses_count + 1, updated_at = $2
+      WHERE id = $1 AND status = 'active' AND (max_uses IS NULL OR uses_count < max_uses)
+      RETURNING uses_count, max_uses`,
+    [couponId, now],
+  );
+  return rows[0] && { usesCount: rows[0].uses_count, maxUses: rows[0].max_uses };
+}
+
+/** One-per-customer: counts the buyer's use only while it is below 1 (no row back: used already). */
+export async function takeCustomerUse(q: Queryable, couponId: string, userId: string, now: Date): Promise<boolean> {
+  const { rowCount } = await q.query(
+    `INSERT INTO coupon_customer_uses (coupon_id, user_id, uses_count, updated_at) VALUES ($1, $2, 1, $3)
+     ON CONFLICT (coupon_id, user_id) DO UPDATE SET uses_count = coupon_customer_uses.uses_count + 1, updated_at = EXCLUDED.updated_at
+      WHERE coupon_customer_uses.uses_count < 1
+     RETURNING uses_count`,
+    [couponId, userId, now],
+  );
+  return rowCount === 1;
+}
+
+/** Inserts the redemption; false when this session already redeemed the coupon (a concurrent retry). */
+export async function insertRedemption(
+  q: Queryable,
+  r: { id: string; couponId: string; userId: string; checkoutSessionId: string; amount: number; currency: string; now: Date },
+): Promise<boolean> {
+  const { rowCount } = await q.query(
+    `INSERT INTO coupon_redemptions (id, coupon_id, user_id, checkout_session_id, amount, currency, redeemed_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (coupon_id, checkout_session_id) DO NOTHING`,
+    [r.id, r.couponId, r.userId, r.checkoutSessionId, r.amount, r.currency, r.now],
+  );
+  return rowCount === 1;
+}
+
+export async function insertRedemptionLines(
+  q: Queryable,
+  redemptionId: string,
+  lines: { lineId: string; sellerId: string; productId: string; variantId: string; discountAmount: number }[],
+): Promise<void> {
+  await q.query(
+    `INSERT INTO coupon_redemption_lines (redemption_id, line_id, seller_id, product_id, variant_id, amount)
+     SELECT $1, * FROM unnest($2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::bigint[])`,
+    [
+      redemptionId,
+      lines.map((l) => l.lineId),
+      lines.map((l) => l.sellerId),
+      lines.map((l) => l.productId),
+      lines.map((l) => l.variantId),
+      lines.map((l) => l.discountAmount),
+    ],
+  );
+}
+
+/** Records the release once (unique per redemption); false when it was released already. */
+export async function insertRelease(q: Queryable, r: { id: string; redemptionId: string; reason: ReleaseReason; now: Date }): Promise<boolean> {
+  const { rowCount } = await q.query(
+    `INSERT INTO coupon_redemption_releases (id, redemption_id, reason, released_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (redemption_id) DO NOTHING`,
+    [r.id, r.redemptionId, r.reason, r.now],
+  );
+  return rowCount === 1;
+}
+
+export async function giveUseBack(q: Queryable, couponId: string, now: Date): Promise<{ usesCount: number; maxUses: number | null }> {
+  const { rows } = await q.query<{ uses_count: number; max_uses: number | null }>(
+    `UPDATE coupons SET uses_count = uses_count - 1, updated_at = $2 WHERE id = $1 RETURNING uses_count, max_uses`,
+    [couponId, now],
+  );
+  const row = rows[0]!;
+  return { usesCount: row.uses_count, maxUses: row.max_uses };
+}
+
+export async function giveCustomerUseBack(q: Queryable, couponId: string, userId: string, now: Date): Promise<void> {
+  await q.query(
+    `UPDATE coupon_customer_uses SET uses_count = uses_count - 1, updated_at = $3
+      WHERE coupon_id = $1 AND user_id = $2 AND uses_count > 0`,
+    [couponId, userId, now],
+  );
+}
+
+export async function recordOrderPlaced(
+  q: Queryable,
+  o: { orderId: string; buyerId: string; checkoutSessionId: string; sellerId: string; placedAt: string },
+): Promise<void> {
+  await q.query(
+    `INSERT INTO coupon_buyer_orders (order_id, buyer_id, checkout_session_id, seller_id, placed_at)
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id) DO NOTHING`,
+    [o.orderId, o.buyerId, o.checkoutSessionId, o.sellerId, o.placedAt],
+  );
+}
+
+export async function recordOrderCancelled(
+  q: Queryable,
+  o: { orderId: string; buyerId: string; checkoutSessionId: string; sellerId: string; placedAt: string; cancelledAt: string },
+): Promise<void> {
+  await q.query(
+    `INSERT INTO coupon_buyer_orders (order_id, buyer_id, checkout_session_id, seller_id, placed_at, cancelled_at)
+     VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (order_id) DO UPDATE SET cancelled_at = coalesce(coupon_buyer_orders.cancelled_at, EXCLUDED.cancelled_at)`,
+    [o.orderId, o.buyerId, o.checkoutSessionId, o.sellerId, o.placedAt, o.cancelledAt],
+  );
+}
+
+/** Sellers of the session whose order is known and cancelled. */
+export async function selectCancelledSellers(q: Queryable, checkoutSessionId: string): Promise<Set<string>> {
+  const { rows } = await q.query<{ seller_id: string }>(
+    `SELECT seller_id FROM coupon_buyer_orders WHERE checkout_session_id = $1 AND cancelled_at IS NOT NULL LIMIT 200`,
+    [checkoutSessionId],
+  );
+  return new Set(rows.map((r) => r.seller_id));
+}

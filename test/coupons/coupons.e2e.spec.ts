@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CouponCreatedV1 } from '../../src/contracts/coupons.ts';
+import type { Pool } from '../../src/platform/db/pool.ts';
+import type { Role } from '../../src/platform/http/tokens.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { type TestApp, startTestApp } from '../support/app.ts';
+
+let t: TestApp;
+let db: Pool;
+
+async function signIn(role: Role): Promise<{ userId: string; token: string }> {
+  const userId = newId();
+  const { token } = await t.app.tokens.sign({ userId, roles: [role] });
+  return { userId, token };
+}
+
+const post = (url: string, token: string, body: unknown) => t.request('POST', url, { token, body });
+
+beforeAll(async () => {
+  t = await startTestApp();
+  db = t.app.pools.get('coupons') as Pool;
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('sellers creating coupons', () => {
+  it("creates a seller's percentage coupon limited to the seller's items, and announces it", async () => {
+    const seller = await signIn('seller');
+    const validTo = new Date(Date.now() + 30 * 86_400_000).toISOString();
+    const res = await post('/v1/seller/coupons', seller.token, {
+      code: 'summer-15',
+      type: 'percentage',
+      discount: 1500,
+      maxUses: 100,
+      validTo,
+      rules: { minOrderAmount: { amount: 2000, currency: 'USD' }, onePerCustomer: true },
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    const coupon = res.json();
+    expect(coupon).toMatchObject({
+      code: 'SUMMER-15',
+      sellerId: seller.userId,
+      type: 'percentage',
+      discount: 1500,
+      currency: null,
+      maxUses: 100,
+      usesCount: 0,
+      status: 'active',
+      validTo,
+      rules: { minOrderAmount: { amount: 2000, currency: 'USD' }, onePerCustomer: true, sellerIds: [seller.userId] },
+    });
+    const { rows } = await db.query<{ payload: unknown }>(`SELECT payload FROM coupons_outbox_events WHERE aggregate_id = $1`, [coupon.id]);
+    expect(rows).toHaveLength(1);
+    expect(CouponCreatedV1.problems(rows[0]!.payload)).toEqual([]);
+    const rules = await db.query<{ rule_type: string }>('SELECT rule_type FROM coupon_rules WHERE coupon_id = $1 ORDER BY rule_type', [coupon.id]);
+    expect(rules.rows.map((r) => r.rule_type)).toEqual(['min_order_amount', 'one_per_customer', 'seller_items']);
+  });
+
+  it('refuses a code that exists in another case with 409', async () => {
+    const seller = await signIn('seller');
+    expect((await post('/v1/seller/coupons', seller.token, { code: 'TWICE-1', type: 'percentage', discount: 500 })).statusCode).toBe(201);
+    const again = await post('/v1/seller/coupons', (await signIn('seller')).token, { code: 'twice-1', type: 'fixed_amount', discount: 500, currency: 'EUR' });
+    expect(again.json()).toMatchObject({ status: 409, code: 'COUPON_CODE_TAKEN' });
+  });
+
+  it.each([
+    ['a percentage over 100 %', { type: 'percentage', discount: 15000 }, /basis points from 1 to 10000/],
+    ['a fixed amount without currency', { type: 'fixed_amount', discount: 500 }, /currency is required for a fixed_amount coupon/],
+    ['a percentage with a currency', { type: 'percentage', discount: 500, currency: 'USD' }, /a percentage coupon has no currency/],
+    ['a minimum in another currency', { type: 'fixed_amount', discount: 500, currency: 'USD', rules: { minOrderAmount: { amount: 100, currency: 'EUR' } } }, /must be the coupon's currency/],
+    ['an empty product list', { type: 'percentage', discount: 500, rules: { productIds: [] } }, /rules.productIds must list at least one product/],
+    ['an expired window', { type: 'percentage', discount: 500, validFrom: '2020-01-01T00:00:00Z', validTo: '2020-02-01T00:00:00Z' }, /validTo is in the past/],
+    ['sellers on a seller coupon', { type: 'percentage', discount: 500, rules: { sellerIds: [newId()] } }, /sellerIds is for platform coupons/],
+    ['a bad code', { code: 'no spaces please', type: 'percentage', discount: 500 }, /code must be 3 to 32 characters/],
+  ])('refuses %s with 400 and a message naming the problem', async (_name, body, message) => {
+    const seller = await signIn('seller');
+    const res = await post('/v1/seller/coupons', seller.token, { code: `BAD-${newId().slice(-8)}`, ...body });
+    expect(res.statusCode, res.body).toBe(400);
+    expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED', detail: expect.stringMatching(message) });
+  });
+
+  it('refuses an unknown field or an unknown rule with 400', async () => {
+    const seller = await signIn('seller');
+    const unknownField = await post('/v1/seller/coupons', seller.token, { code: 'FIELD-1', type: 'percentage', discount: 500, stackable: true });
+    expect(unknownField.json()).toMatchObject({ status: 400, errors: [expect.objectContaining({ field: 'stackable' })] });
+    const unknownRule = await post('/v1/seller/coupons', seller.token, { code: 'FIELD-2', type: 'percentage', discount: 500, rules: { maxPerDay: 1 } });
+    expect(unknownRule.json()).toMatchObject({ status: 400, errors: [expect.objectContaining({ field: 'maxPerDay' })] });
+  });
+
+  it('lists only the seller\'s own coupons, newest first, page by page', async () => {
+    const seller = await signIn('seller');
+    const other = await signIn('seller');
+    for (let i = 0; i < 5; i++) expect((await post('/v1/seller/coupons', seller.token, { code: `PAGE-${seller.userId.slice(-6)}-${i}`, type: 'percentage', discount: 100 + i })).statusCode).toBe(201);
+    await post('/v1/seller/coupons', other.token, { code: `PAGE-OTHER-${other.userId.slice(-6)}`, type: 'percentage', discount: 100 });
+
+    const seen: number[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await t.request('GET', `/v1/seller/coupons?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token: seller.token });
+      expect(res.statusCode, res.body).toBe(200);
+      const page = res.json() as { items: { discount: number; sellerId: string }[]; nextCursor: string | null };
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      for (const c of page.items) {
+        expect(c.sellerId).toBe(seller.userId);
+        seen.push(c.discount);
+      }
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual([104, 103, 102, 101, 100]);
+    expect((await t.request('GET', '/v1/seller/coupons?cursor=garbage', { token: seller.token })).json()).toMatchObject({ status: 400, code: 'INVALID_CURSOR' });
+  });
+
+  it('keeps the routes to their roles', async () => {
+    const buyer = await signIn('buyer');
+    const seller = await signIn('seller');
+    expect((await post('/v1/seller/coupons', buyer.token, { code: 'ROLE-1', type: 'percentage', discount: 100 })).statusCode).toBe(403);
+    expect((await post('/v1/admin/coupons', seller.token, { code: 'ROLE-2', type: 'percentage', discount: 100 })).statusCode).toBe(403);
+    expect((await t.request('GET', '/v1/seller/coupons')).statusCode).toBe(401);
+  });
+});
+
+describe('admins creating platform coupons', () => {
+  it('creates a platform-wide coupon without a seller, optionally narrowed to some sellers', async () => {
+    const admin = await signIn('admin');
+    const sellerId = newId();
+    const res = await post('/v1/admin/coupons', admin.token, {
+      code: 'WELCOME-5',
+      type: 'fixed_amount',
+      discount: 500,
+      currency: 'USD',
+      rules: { firstOrderOnly: true, sellerIds: [sellerId] },
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toMatchObject({ sellerId: null, currency: 'USD', rules: { firstOrderOnly: true, sellerIds: [sellerId] } });
+  });
+});

@@ -1,0 +1,276 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CouponLine, CouponsApi } from '../../src/domains/coupons/index.ts';
+import type { OrdersApi } from '../../src/domains/orders/index.ts';
+import type { Pool } from '../../src/platform/db/pool.ts';
+import { AppError } from '../../src/platform/http/errors.ts';
+import type { Role } from '../../src/platform/http/tokens.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { type TestApp, startTestApp } from '../support/app.ts';
+import { eventually } from '../support/eventually.ts';
+
+let t: TestApp;
+let coupons: CouponsApi;
+let orders: OrdersApi;
+let db: Pool;
+let admin: { userId: string; token: string };
+
+async function signIn(role: Role, userId = newId()): Promise<{ userId: string; token: string }> {
+  const { token } = await t.app.tokens.sign({ userId, roles: [role] });
+  return { userId, token };
+}
+
+let codeNo = 0;
+async function createCoupon(body: Record<string, unknown>, token = admin.token, path = '/v1/admin/coupons'): Promise<{ id: string; code: string }> {
+  const res = await t.request('POST', path, { token, body: { code: `C${Date.now().toString(36)}-${++codeNo}`.toUpperCase(), type: 'percentage', discount: 1000, ...body } });
+  expect(res.statusCode, res.body).toBe(201);
+  return res.json();
+}
+
+function lineOf(sellerId: string, unitPrice = 10_000, quantity = 1): CouponLine {
+  return { lineId: newId(), productId: newId(), variantId: newId(), sellerId, categoryId: null, unitPrice, quantity };
+}
+
+async function couponRow(id: string): Promise<{ uses_count: number }> {
+  const { rows } = await db.query<{ uses_count: number }>('SELECT uses_count FROM coupons WHERE id = $1', [id]);
+  return rows[0]!;
+}
+
+async function count(sql: string, params: unknown[]): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(sql, params);
+  return Number(rows[0]!.n);
+}
+
+function codeOf(error: unknown): string {
+  return error instanceof AppError ? error.code : String(error);
+}
+
+beforeAll(async () => {
+  t = await startTestApp();
+  coupons = (t.app.modules.find((m) => m.name === 'coupons') as unknown as { api: CouponsApi }).api;
+  orders = (t.app.modules.find((m) => m.name === 'orders') as unknown as { api: OrdersApi }).api;
+  db = t.app.pools.get('coupons') as Pool;
+  admin = await signIn('admin');
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('redeeming under concurrency', () => {
+  it('gives a 50-use coupon to exactly 50 of 500 simultaneous checkouts', async () => {
+    const coupon = await createCoupon({ maxUses: 50 });
+    const sellerId = newId();
+    const results = await Promise.allSettled(
+      Array.from({ length: 500 }, () =>
+        coupons.redeem({ checkoutSessionId: newId(), buyerId: newId(), currency: 'USD', codes: [coupon.code], lines: [lineOf(sellerId)] }),
+      ),
+    );
+    const redeemed = results.filter((r) => r.status === 'fulfilled');
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(redeemed).toHaveLength(50);
+    expect(new Set(refused.map((r) => codeOf(r.reason)))).toEqual(new Set(['COUPON_EXHAUSTED']));
+    expect((await couponRow(coupon.id)).uses_count).toBe(50);
+    expect(await count('SELECT count(*) AS n FROM coupon_redemptions WHERE coupon_id = $1', [coupon.id])).toBe(50);
+    expect(await count(`SELECT count(*) AS n FROM coupons_outbox_events WHERE event_type = 'coupons.coupon_redeemed.v1' AND aggregate_id = $1`, [coupon.id])).toBe(50);
+  });
+
+  it('lets one buyer use a one-per-customer coupon once, out of 20 simultaneous checkouts', async () => {
+    const coupon = await createCoupon({ rules: { onePerCustomer: true } });
+    const buyerId = newId();
+    const sellerId = newId();
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => coupons.redeem({ checkoutSessionId: newId(), buyerId, currency: 'USD', codes: [coupon.code], lines: [lineOf(sellerId)] })),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const reasons = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => codeOf(r.reason));
+    expect(new Set(reasons)).toEqual(new Set(['COUPON_ALREADY_USED']));
+    expect(await count('SELECT count(*) AS n FROM coupon_redemptions WHERE coupon_id = $1 AND user_id = $2', [coupon.id, buyerId])).toBe(1);
+    expect(await count('SELECT uses_count AS n FROM coupon_customer_uses WHERE coupon_id = $1 AND user_id = $2', [coupon.id, buyerId])).toBe(1);
+    // Another buyer still may.
+    await expect(coupons.redeem({ checkoutSessionId: newId(), buyerId: newId(), currency: 'USD', codes: [coupon.code], lines: [lineOf(sellerId)] })).resolves.toMatchObject({ discountAmount: 1000 });
+  });
+
+  it('lets only one of two simultaneous checkouts of a new buyer use a first-order coupon', async () => {
+    const coupon = await createCoupon({ rules: { firstOrderOnly: true } });
+    const buyerId = newId();
+    const results = await Promise.allSettled(
+      [1, 2].map(() => coupons.redeem({ checkoutSessionId: newId(), buyerId, currency: 'USD', codes: [coupon.code], lines: [lineOf(newId())] })),
+    );
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')!;
+    expect(rejected.reason).toMatchObject({ code: 'COUPON_NOT_APPLICABLE', extensions: { reason: 'not_first_order' } });
+  });
+});
+
+describe('a redemption', () => {
+  it('returns the same redemption when the same checkout session redeems again, counting one use', async () => {
+    const coupon = await createCoupon({ maxUses: 3 });
+    const input = { checkoutSessionId: newId(), buyerId: newId(), currency: 'USD', codes: [coupon.code], lines: [lineOf(newId(), 2500, 2)] };
+    const first = await coupons.redeem(input);
+    const again = await Promise.all([coupons.redeem(input), coupons.redeem(input)]);
+    expect(first).toMatchObject({ discountAmount: 500, lines: [{ lineId: input.lines[0]!.lineId, discountAmount: 500 }] });
+    for (const r of again) expect(r).toEqual(first);
+    expect((await couponRow(coupon.id)).uses_count).toBe(1);
+  });
+
+  it('redeems every code of a checkout or none', async () => {
+    const good = await createCoupon({ maxUses: 5 });
+    const tooBig = await createCoupon({ rules: { minOrderAmount: { amount: 1_000_000, currency: 'USD' } } });
+    const attempt = coupons.redeem({ checkoutSessionId: newId(), buyerId: newId(), currency: 'USD', codes: [good.code, tooBig.code], lines: [lineOf(newId())] });
+    await expect(attempt).rejects.toMatchObject({ code: 'COUPON_NOT_APPLICABLE', extensions: { couponCode: tooBig.code, reason: 'minimum_not_met' } });
+    expect((await couponRow(good.id)).uses_count).toBe(0);
+  });
+
+  it('is given back by releaseForCheckout, once, after which another checkout can redeem it', async () => {
+    const coupon = await createCoupon({ maxUses: 1, rules: { onePerCustomer: true } });
+    const buyerId = newId();
+    const sessionA = newId();
+    const lines = [lineOf(newId())];
+    await coupons.redeem({ checkoutSessionId: sessionA, buyerId, currency: 'USD', codes: [coupon.code], lines });
+    await expect(coupons.redeem({ checkoutSessionId: newId(), buyerId: newId(), currency: 'USD', codes: [coupon.code], lines })).rejects.toMatchObject({ code: 'COUPON_EXHAUSTED' });
+
+    const releases = await Promise.all([coupons.releaseForCheckout(sessionA, 'payment declined'), coupons.releaseForCheckout(sessionA, 'payment declined')]);
+    expect(releases.map((r) => r.released).sort()).toEqual([0, 1]);
+    expect((await couponRow(coupon.id)).uses_count).toBe(0);
+    expect(await count('SELECT uses_count AS n FROM coupon_customer_uses WHERE coupon_id = $1 AND user_id = $2', [coupon.id, buyerId])).toBe(0);
+    const { rows } = await db.query<{ payload: Record<string, unknown> }>(
+      `SELECT payload FROM coupons_outbox_events WHERE event_type = 'coupons.redemption_released.v1' AND aggregate_id = $1`,
+      [coupon.id],
+    );
+    expect(rows.map((r) => r.payload)).toEqual([expect.objectContaining({ checkoutSessionId: sessionA, reason: 'checkout_failed', detail: 'payment declined', usesCount: 0 })]);
+
+    // The released session cannot take it again; a new checkout of the same buyer can.
+    await expect(coupons.redeem({ checkoutSessionId: sessionA, buyerId, currency: 'USD', codes: [coupon.code], lines })).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(coupons.redeem({ checkoutSessionId: newId(), buyerId, currency: 'USD', codes: [coupon.code], lines })).resolves.toMatchObject({ discountAmount: 1000 });
+    expect((await couponRow(coupon.id)).uses_count).toBe(1);
+  });
+
+  it('releasing a checkout that redeemed nothing does nothing', async () => {
+    await expect(coupons.releaseForCheckout(newId(), 'no coupons')).resolves.toEqual({ released: 0 });
+  });
+});
+
+describe('evaluate', () => {
+  it('splits each valid discount over the lines so that the parts add up exactly (property, real coupons)', async () => {
+    const percent = await createCoupon({ discount: 1337 });
+    const fixed = await createCoupon({ type: 'fixed_amount', discount: 12_345, currency: 'USD' });
+    const sellers = [newId(), newId()];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ unitPrice: fc.integer({ min: 1, max: 100_000 }), quantity: fc.integer({ min: 1, max: 5 }), seller: fc.integer({ min: 0, max: 1 })}), { minLength: 1, maxLength: 15 }),
+        fc.boolean(),
+        async (raw, fixedFirst) => {
+          const lines = raw.map((l) => lineOf(sellers[l.seller]!, l.unitPrice, l.quantity));
+          const codes = fixedFirst ? [fixed.code, percent.code] : [percent.code, fixed.code];
+          const result = await coupons.evaluate({ codes, buyerId: newId(), currency: 'USD', lines });
+          let sum = 0;
+          for (const c of result.coupons) {
+            if (!c.valid) continue;
+            expect(c.lines.reduce((a, l) => a + l.discountAmount, 0)).toBe(c.discountAmount);
+            sum += c.discountAmount;
+          }
+          expect(result.discountAmount).toBe(sum);
+          for (const l of result.lines) {
+            const line = lines.find((x) => x.lineId === l.lineId)!;
+            expect(l.discountAmount).toBeLessThanOrEqual(line.unitPrice * line.quantity);
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('tells a buyer with a live order that a first-order coupon is not for them, and again for them once it is cancelled', async () => {
+    const coupon = await createCoupon({ rules: { firstOrderOnly: true } });
+    const buyerId = newId();
+    const sellerId = newId();
+    const evaluateNow = () => coupons.evaluate({ codes: [coupon.code], buyerId, currency: 'USD', lines: [lineOf(sellerId)] });
+    expect((await evaluateNow()).coupons[0]).toMatchObject({ valid: true });
+
+    const sessionId = newId();
+    await placeOrders(sessionId, buyerId, [sellerId]);
+    await eventually(async () => expect((await evaluateNow()).coupons[0]).toMatchObject({ valid: false, reason: 'not_first_order' }));
+    await orders.cancelOrdersForCheckout(sessionId, 'payment declined');
+    await eventually(async () => expect((await evaluateNow()).coupons[0]).toMatchObject({ valid: true }));
+  });
+});
+
+async function placeOrders(checkoutSessionId: string, buyerId: string, sellerIds: string[]) {
+  return orders.createOrdersForCheckout({
+    checkoutSessionId,
+    buyerId,
+    currency: 'USD',
+    shippingAddress: { name: 'Ada', lines: ['1 Main St'], city: 'Springfield', postalCode: '12345', country: 'US' },
+    orders: sellerIds.map((sellerId) => ({
+      sellerId,
+      discountAmount: 0,
+      shippingAmount: 0,
+      items: [{ productId: newId(), variantId: newId(), sku: 'SKU-1', productSnapshot: { title: 'Thing' }, unitPrice: 10_000, discountAmount: 0, quantity: 1 }],
+    })),
+  });
+}
+
+describe('cancelled orders', () => {
+  async function released(couponId: string): Promise<Record<string, unknown>[]> {
+    const { rows } = await db.query<{ payload: Record<string, unknown> }>(
+      `SELECT payload FROM coupons_outbox_events WHERE event_type = 'coupons.redemption_released.v1' AND aggregate_id = $1`,
+      [couponId],
+    );
+    return rows.map((r) => r.payload);
+  }
+
+  it("release a seller's coupon when that seller's order of the checkout is cancelled", async () => {
+    const seller = await signIn('seller');
+    const coupon = await createCoupon({ maxUses: 1 }, seller.token, '/v1/seller/coupons');
+    const buyer = await signIn('buyer');
+    const sessionId = newId();
+    const other = newId();
+    await coupons.redeem({ checkoutSessionId: sessionId, buyerId: buyer.userId, currency: 'USD', codes: [coupon.code], lines: [lineOf(seller.userId), lineOf(other)] });
+    const placed = await placeOrders(sessionId, buyer.userId, [seller.userId, other]);
+
+    // The other seller's order going away leaves the coupon used.
+    const otherOrder = placed.find((o) => o.sellerId === other)!;
+    expect((await t.request('POST', `/v1/orders/${otherOrder.orderId}/cancel`, { token: buyer.token, body: {} })).statusCode).toBe(200);
+    const ownOrder = placed.find((o) => o.sellerId === seller.userId)!;
+    expect((await t.request('POST', `/v1/orders/${ownOrder.orderId}/cancel`, { token: buyer.token, body: { reason: 'changed my mind' } })).statusCode).toBe(200);
+
+    await eventually(async () => expect(await released(coupon.id)).toEqual([expect.objectContaining({ reason: 'order_cancelled', checkoutSessionId: sessionId })]));
+    expect((await couponRow(coupon.id)).uses_count).toBe(0);
+  });
+
+  it('keep a platform coupon used while one discounted order of the checkout lives, and release it when the last is cancelled', async () => {
+    const coupon = await createCoupon({ maxUses: 10 });
+    const buyer = await signIn('buyer');
+    const [a, b] = [newId(), newId()];
+    const sessionId = newId();
+    await coupons.redeem({ checkoutSessionId: sessionId, buyerId: buyer.userId, currency: 'USD', codes: [coupon.code], lines: [lineOf(a), lineOf(b)] });
+    const placed = await placeOrders(sessionId, buyer.userId, [a, b]);
+
+    const orderA = placed.find((o) => o.sellerId === a)!;
+    expect((await t.request('POST', `/v1/orders/${orderA.orderId}/cancel`, { token: buyer.token, body: {} })).statusCode).toBe(200);
+    // Wait until coupons has seen the cancellation, then check nothing was released.
+    await eventually(async () => expect(await count('SELECT count(*) AS n FROM coupon_buyer_orders WHERE order_id = $1 AND cancelled_at IS NOT NULL', [orderA.orderId])).toBe(1));
+    expect(await released(coupon.id)).toEqual([]);
+    expect((await couponRow(coupon.id)).uses_count).toBe(1);
+
+    const orderB = placed.find((o) => o.sellerId === b)!;
+    expect((await t.request('POST', `/v1/orders/${orderB.orderId}/cancel`, { token: buyer.token, body: {} })).statusCode).toBe(200);
+    await eventually(async () => expect(await released(coupon.id)).toHaveLength(1));
+    expect((await couponRow(coupon.id)).uses_count).toBe(0);
+  });
+
+  it("release a failed checkout's coupons once, whether checkout's compensation or the cancelled orders come first", async () => {
+    const coupon = await createCoupon({ maxUses: 10 });
+    const buyerId = newId();
+    const sellerId = newId();
+    const sessionId = newId();
+    await coupons.redeem({ checkoutSessionId: sessionId, buyerId, currency: 'USD', codes: [coupon.code], lines: [lineOf(sellerId)] });
+    await placeOrders(sessionId, buyerId, [sellerId]);
+    await orders.cancelOrdersForCheckout(sessionId, 'payment declined');
+    await coupons.releaseForCheckout(sessionId, 'payment declined');
+    await eventually(async () => expect(await count('SELECT count(*) AS n FROM coupon_buyer_orders WHERE checkout_session_id = $1 AND cancelled_at IS NOT NULL', [sessionId])).toBe(1));
+    expect(await released(coupon.id)).toHaveLength(1);
+    expect((await couponRow(coupon.id)).uses_count).toBe(0);
+  });
+});
