@@ -117,3 +117,25 @@ describe('error logging', () => {
     expect(logged).not.toContain('argon2id');
   });
 });
+
+describe('token verification cache', () => {
+  it('still refuses a token once it has expired, even after it was verified', async () => {
+    const { ManualClock } = await import('../../src/platform/clock.ts');
+    const clock = new ManualClock(new Date());
+    const service = new TokenService(parseKeyring(TEST_JWT_KEYS), 'bazaar', 'bazaar-api', 60, clock);
+    const { token } = await service.sign({ userId: '0190a0a0-0000-7000-8000-000000000003', roles: ['buyer'] });
+    expect((await service.verify(token)).roles).toEqual(['buyer']);
+    expect((await service.verify(token)).userId).toBe('0190a0a0-0000-7000-8000-000000000003');
+    clock.advance(61_000);
+    await expect(service.verify(token)).rejects.toMatchObject({ code: 'INVALID_TOKEN' });
+  });
+
+  it('does not let a tampered copy of a verified token through', async () => {
+    const { token } = await tokens.sign({ userId: '0190a0a0-0000-7000-8000-000000000004', roles: ['buyer'] });
+    await tokens.verify(token);
+    const [h, p, sig] = token.split('.');
+    const claims = JSON.parse(Buffer.from(p!, 'base64url').toString());
+    const tampered = `${h}.${Buffer.from(JSON.stringify({ ...claims, roles: ['admin'] })).toString('base64url')}.${sig}`;
+    await expect(tokens.verify(tampered)).rejects.toMatchObject({ code: 'INVALID_TOKEN' });
+  });
+});

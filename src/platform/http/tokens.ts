@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { type KeyObject, createSecretKey, randomBytes } from 'node:crypto';
 import { SignJWT, errors as joseErrors, jwtVerify, decodeProtectedHeader } from 'jose';
 import { type Clock, systemClock } from '../clock.ts';
 import { AppError } from './errors.ts';
@@ -53,8 +53,17 @@ export async function loadOrCreateKeyring(configured: string | undefined, dataDi
   return parseKeyring(keyring);
 }
 
+/** Verified tokens remembered per process, so a hot path does not re-check the same signature. */
+const VERIFIED_CACHE_MAX = 10_000;
+
+interface Verified {
+  principal: Principal;
+  expiresAtMs: number;
+}
+
 export class TokenService {
-  readonly #keys: Map<string, Uint8Array>;
+  readonly #keys: Map<string, KeyObject>;
+  readonly #verified = new Map<string, Verified>();
   readonly #signing: SigningKey;
   constructor(
     keys: SigningKey[],
@@ -66,7 +75,8 @@ export class TokenService {
     const first = keys[0];
     if (!first) throw new Error('a token service needs at least one key');
     this.#signing = first;
-    this.#keys = new Map(keys.map((k) => [k.kid, k.secret]));
+    // Imported once: importing a raw secret on every verification costs more than the HMAC itself.
+    this.#keys = new Map(keys.map((k) => [k.kid, createSecretKey(k.secret)]));
   }
 
   async sign(principal: Principal, now = this.clock.now()): Promise<{ token: string; expiresAt: Date }> {
@@ -79,11 +89,31 @@ export class TokenService {
       .setAudience(this.audience)
       .setIssuedAt(iat)
       .setExpirationTime(exp)
-      .sign(this.#signing.secret);
+      .sign(this.#keys.get(this.#signing.kid) as KeyObject);
     return { token, expiresAt: new Date(exp * 1000) };
   }
 
+  /**
+   * Checks signature, algorithm, issuer, audience and expiry. A token already verified by this
+   * process is answered from a bounded cache until it expires (a token is immutable: same string,
+   * same claims), which takes the signature check off the hot path of repeated requests.
+   */
   async verify(token: string): Promise<Principal> {
+    const cached = this.#verified.get(token);
+    if (cached) {
+      if (cached.expiresAtMs > this.clock.now().getTime()) return cached.principal;
+      this.#verified.delete(token);
+    }
+    const { principal, expiresAtMs } = await this.#verifySignature(token);
+    if (this.#verified.size >= VERIFIED_CACHE_MAX) {
+      const oldest = this.#verified.keys().next().value;
+      if (oldest !== undefined) this.#verified.delete(oldest);
+    }
+    this.#verified.set(token, { principal, expiresAtMs });
+    return principal;
+  }
+
+  async #verifySignature(token: string): Promise<Verified> {
     let kid: string | undefined;
     try {
       const header = decodeProtectedHeader(token);
@@ -104,7 +134,7 @@ export class TokenService {
         currentDate: this.clock.now(),
       });
       const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is Role => (ROLES as readonly unknown[]).includes(r)) : [];
-      return { userId: String(payload.sub), roles };
+      return { principal: { userId: String(payload.sub), roles }, expiresAtMs: Number(payload.exp) * 1000 };
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) throw new AppError('INVALID_TOKEN', 'the token has expired');
       throw new AppError('INVALID_TOKEN', 'the token is not valid');
