@@ -90,7 +90,7 @@ describe('the test gateway', () => {
 
   it('applies a duplicated webhook once', async () => {
     const result = await h.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 800 }], 'tok_delayed_webhook'));
-    const [authorized] = h.module.testGateway.eventsFor(result.intentId);
+    const [authorized] = await h.module.testGateway.eventsFor(result.intentId);
     await h.module.testGateway.deliverWebhooks();
     expect(await h.module.testGateway.resendWebhook(authorized?.eventId as string)).toBe(200);
     expect(await h.module.testGateway.resendWebhook(authorized?.eventId as string)).toBe(200);
@@ -99,7 +99,7 @@ describe('the test gateway', () => {
 
     await h.module.api.capture(result.intentId);
     await h.module.testGateway.deliverWebhooks();
-    const captured = h.module.testGateway.eventsFor(result.intentId).find((e) => e.type === 'charge.captured');
+    const captured = (await h.module.testGateway.eventsFor(result.intentId)).find((e) => e.type === 'charge.captured');
     await h.module.testGateway.resendWebhook(captured?.eventId as string);
     const journals = await h.pool.query('SELECT kind FROM ledger_journals WHERE reference_id = $1', [result.intentId]);
     expect(journals.rows).toEqual([{ kind: 'payment_captured' }]);
@@ -134,7 +134,7 @@ describe('idempotent authorization', () => {
     expect(new Set(results.map((r) => r.intentId)).size).toBe(1);
     const intentId = results[0]?.intentId as string;
     expect(await transactions(intentId)).toEqual(['authorize:pending', 'authorize:succeeded']);
-    expect(h.module.testGateway.eventsFor(intentId).filter((e) => e.type === 'charge.authorized')).toHaveLength(1);
+    expect((await h.module.testGateway.eventsFor(intentId)).filter((e) => e.type === 'charge.authorized')).toHaveLength(1);
   });
 
   it('never accepts card numbers or security codes, and stores nothing when it refuses', async () => {

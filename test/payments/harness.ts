@@ -14,12 +14,23 @@ import { TEST_JWT_KEYS, freshDatabases } from '../support/databases.ts';
  * port), and the test gateway with latency 0 and webhooks sent only when a test says so. Event
  * delivery does not run: events stay in payments_outbox_events for the tests to read.
  */
-export interface PaymentsHarness {
+export interface PaymentsProcess {
   module: PaymentsModule;
   pool: Pool;
   http: HttpApp;
-  token(userId: string, roles: Role[]): Promise<string>;
   request(method: string, url: string, options?: { token?: string; body?: unknown; headers?: Record<string, string> }): Promise<LightMyRequestResponse>;
+  /** Closes the HTTP app, stops the module and ends its pool (the databases stay). */
+  close(): Promise<void>;
+}
+
+export interface PaymentsHarness extends PaymentsProcess {
+  token(userId: string, roles: Role[]): Promise<string>;
+  /**
+   * Another payments process on the same databases, as after a restart or beside this one: its own
+   * pool, module (with its own test gateway object) and HTTP app; nothing shared in memory.
+   */
+  anotherProcess(payments?: PaymentsOptions): Promise<PaymentsProcess>;
+  /** Closes this process and every other one opened, then drops the databases. */
   close(): Promise<void>;
 }
 
@@ -27,32 +38,51 @@ export async function startPayments(env: Record<string, string> = {}, options: {
   const dbs = await freshDatabases({ PAYMENTS_TEST_GATEWAY_LATENCY_MS: '0', PAYMENTS_COMMISSION_BPS: '1000', ...env });
   const target = dbs.targets.find((t) => t.domain === 'payments');
   if (!target) throw new Error('no payments database');
-  const pool = createPool(target.url, 12, 'bazaar-test-payments');
-  const log = createLogger('silent');
-  const metrics = new Metrics();
   const tokens = new TokenService(parseKeyring(TEST_JWT_KEYS), dbs.config.jwtIssuer, dbs.config.jwtAudience, 900);
   const clock = options.clock ?? systemClock;
-  const module = createPaymentsModule({ domain: 'payments', pool, config: dbs.config, clock, log, tokens, metrics }, options.payments);
-  module.testGateway.webhookMode = 'manual';
-  const http = await createHttpApp({ bodyLimitBytes: dbs.config.bodyLimitBytes, logger: log, metrics, tokens, version: 'test' });
-  await module.routes?.(http);
-  await http.ready();
+  const open = async (payments?: PaymentsOptions): Promise<PaymentsProcess> => {
+    const pool = createPool(target.url, 12, 'bazaar-test-payments');
+    const log = createLogger('silent');
+    const metrics = new Metrics();
+    const module = createPaymentsModule({ domain: 'payments', pool, config: dbs.config, clock, log, tokens, metrics }, payments);
+    module.testGateway.webhookMode = 'manual';
+    const http = await createHttpApp({ bodyLimitBytes: dbs.config.bodyLimitBytes, logger: log, metrics, tokens, version: 'test' });
+    await module.routes?.(http);
+    await http.ready();
+    let closed = false;
+    return {
+      module,
+      pool,
+      http,
+      request(method, url, opts = {}) {
+        const headers: Record<string, string> = { ...opts.headers };
+        if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+        return http.inject({ method: method as 'GET', url, headers, ...(opts.body !== undefined ? { payload: opts.body as object } : {}) });
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        await http.close();
+        await module.stop?.();
+        await pool.end();
+      },
+    };
+  };
+  const main = await open(options.payments);
+  const others: PaymentsProcess[] = [];
   return {
-    module,
-    pool,
-    http,
+    ...main,
     async token(userId, roles) {
       return (await tokens.sign({ userId, roles })).token;
     },
-    request(method, url, opts = {}) {
-      const headers: Record<string, string> = { ...opts.headers };
-      if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-      return http.inject({ method: method as 'GET', url, headers, ...(opts.body !== undefined ? { payload: opts.body as object } : {}) });
+    async anotherProcess(payments) {
+      const other = await open(payments);
+      others.push(other);
+      return other;
     },
     async close() {
-      await http.close();
-      await module.stop?.();
-      await pool.end();
+      for (const other of others) await other.close();
+      await main.close();
       await dbs.drop();
     },
   };

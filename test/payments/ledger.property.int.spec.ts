@@ -88,7 +88,7 @@ describe('the ledger under random sequences of payment operations', () => {
               inputs.push(input);
               intents.push(result.intentId);
               orders.push(...input.allocations);
-              eventIds.push(...h.module.testGateway.eventsFor(result.intentId).map((e) => e.eventId));
+              eventIds.push(...(await h.module.testGateway.eventsFor(result.intentId)).map((e) => e.eventId));
               if (op.capture) await captureNow(result.intentId);
               break;
             }
@@ -132,7 +132,7 @@ describe('the ledger under random sequences of payment operations', () => {
               break;
             }
             case 'duplicate_webhook': {
-              for (const id of intents) eventIds.push(...h.module.testGateway.eventsFor(id).map((e) => e.eventId));
+              for (const id of intents) eventIds.push(...(await h.module.testGateway.eventsFor(id)).map((e) => e.eventId));
               const eventId = at(eventIds, op.event);
               if (eventId) expect(await h.module.testGateway.resendWebhook(eventId)).toBe(200);
               break;

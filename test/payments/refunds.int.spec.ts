@@ -142,7 +142,7 @@ describe('seller refunds', () => {
     expect((await refundRequest(order.orderId, order.token, 751)).statusCode).toBe(409);
 
     await h.module.testGateway.deliverWebhooks();
-    const refunded = h.module.testGateway.eventsFor(order.intentId).find((e) => e.type === 'refund.succeeded');
+    const refunded = (await h.module.testGateway.eventsFor(order.intentId)).find((e) => e.type === 'refund.succeeded');
     expect(await h.module.testGateway.resendWebhook(refunded?.eventId as string)).toBe(200);
     expect(await ledgerBalance(h.pool, sellerPayable(order.sellerId))).toEqual({ USD: 900 - 225 });
     const { rows } = await h.pool.query("SELECT count(*)::int AS n FROM ledger_journals WHERE kind = 'refund_succeeded' AND reference_id = $1", [

@@ -20,9 +20,9 @@ afterAll(async () => {
 /** A payment waiting for its webhook, and that webhook as the gateway would send it. */
 async function pendingAuthorization() {
   const { intentId } = await h.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 1500 }], 'tok_delayed_webhook'));
-  const [event] = h.module.testGateway.eventsFor(intentId);
+  const [event] = await h.module.testGateway.eventsFor(intentId);
   if (!event) throw new Error('no webhook made');
-  return { intentId, delivery: h.module.testGateway.signedWebhook(event.eventId) };
+  return { intentId, delivery: await h.module.testGateway.signedWebhook(event.eventId) };
 }
 
 function post(headers: Record<string, string>, body: string, gateway = 'test') {
@@ -64,7 +64,7 @@ describe('webhook signatures', () => {
 
   it('refuses a correctly signed webhook whose timestamp is older than the tolerance with 401', async () => {
     const { intentId, delivery } = await pendingAuthorization();
-    const stale = h.module.testGateway.signedWebhook(delivery.eventId, new Date(Date.now() - 6 * 60 * 1000));
+    const stale = await h.module.testGateway.signedWebhook(delivery.eventId, new Date(Date.now() - 6 * 60 * 1000));
     const response = await post(stale.headers, stale.body);
     expect(response.statusCode).toBe(401);
     expect(response.json().detail).toMatch(/tolerance/);

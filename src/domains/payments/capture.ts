@@ -1,7 +1,7 @@
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
-import { callGateway } from './gateway.ts';
+import { type GatewayOutcome, callGateway } from './gateway.ts';
 import { applyCapture } from './outcomes.ts';
 import { type IntentRow, insertTransaction, lockIntent, operationOutstanding } from './sql.ts';
 import { type PaymentResult, resultOf } from './view.ts';
@@ -10,7 +10,10 @@ const CAPTURED = new Set(['captured', 'partially_refunded', 'refunded']);
 
 /**
  * Captures the whole authorized amount and posts the capture journal. Idempotent: a captured
- * intent answers its state; the gateway gets the same key on every attempt.
+ * intent answers its state; the gateway gets the same key on every attempt, so asking again after
+ * an unknown outcome never captures twice. What the gateway did is the answer, not an error:
+ * captured, processing (no answer: outcome unknown, ask again), or still authorized with the
+ * gateway's declineCode (refused for good: the authorization is to be voided).
  */
 export async function capture(deps: PaymentsDeps, intentId: string): Promise<PaymentResult> {
   const intent = await withTransaction(deps.pool, async (tx): Promise<{ done: IntentRow } | { send: IntentRow }> => {
@@ -24,18 +27,26 @@ export async function capture(deps: PaymentsDeps, intentId: string): Promise<Pay
     if (await operationOutstanding(tx, found.id, 'void')) {
       throw new AppError('INVALID_STATE_TRANSITION', 'a void of this payment was requested; it cannot be captured');
     }
-    await insertTransaction(tx, { intentId: found.id, type: 'capture', status: 'pending', amount: found.amount, currency: found.currency });
+    // One pending row per capture until it has an outcome: a retry after no answer adds none.
+    if (!(await operationOutstanding(tx, found.id, 'capture'))) {
+      await insertTransaction(tx, { intentId: found.id, type: 'capture', status: 'pending', amount: found.amount, currency: found.currency });
+    }
     return { send: found };
   });
   if ('done' in intent) return resultOf(intent.done);
-  const after = await sendCapture(deps, intent.send);
-  if (after.status === 'authorized') {
-    throw new AppError('UNPROCESSABLE', 'the gateway did not capture the payment (declined or no answer); retry later', { intentId });
-  }
-  return resultOf(after);
+  const { after, outcome } = await sendCapture(deps, intent.send);
+  return captureResult(after, outcome);
 }
 
-async function sendCapture(deps: PaymentsDeps, intent: IntentRow): Promise<IntentRow> {
+/** The answer to a capture call: the intent's state, or what the gateway said when it did not capture. */
+export function captureResult(after: IntentRow, outcome: GatewayOutcome): PaymentResult {
+  if (after.status !== 'authorized') return resultOf(after);
+  if (outcome.status === 'declined') return { intentId: after.id, status: 'authorized', declineCode: outcome.code };
+  return { intentId: after.id, status: 'processing' };
+}
+
+/** Sends the capture to the gateway (same key on every attempt, by any caller) and applies the answer. */
+export async function sendCapture(deps: PaymentsDeps, intent: IntentRow): Promise<{ after: IntentRow; outcome: GatewayOutcome }> {
   const gateway = gatewayNamed(deps, intent.gateway);
   if (!intent.gateway_reference) throw new Error(`authorized intent ${intent.id} has no gateway reference`);
   const chargeReference = intent.gateway_reference;
@@ -43,5 +54,6 @@ async function sendCapture(deps: PaymentsDeps, intent: IntentRow): Promise<Inten
     () => gateway.capture({ idempotencyKey: `capture:${intent.id}`, chargeReference, amount: intent.amount, currency: intent.currency }),
     (error) => deps.log.warn({ err: error, intentId: intent.id }, 'gateway capture failed without an answer'),
   );
-  return (await withTransaction(deps.pool, (tx) => applyCapture(tx, deps, intent.id, outcome))) ?? intent;
+  const after = (await withTransaction(deps.pool, (tx) => applyCapture(tx, deps, intent.id, outcome))) ?? intent;
+  return { after, outcome };
 }

@@ -15,11 +15,20 @@ import { voidPayment } from './void-payment.ts';
 import { PaymentsWorker } from './worker.ts';
 
 export { AuthorizeInputSchema, PaymentMethodSchema, type AuthorizeInput } from './authorize.ts';
-export type { PaymentGateway, GatewayOutcome, GatewayWebhook } from './gateway.ts';
+export type {
+  AuthorizeRequest,
+  CaptureRequest,
+  GatewayOutcome,
+  GatewayWebhook,
+  IncomingWebhook,
+  PaymentGateway,
+  RefundRequest,
+  VoidRequest,
+} from './gateway.ts';
 export { GATEWAY_CLEARING, PLATFORM_COMMISSION, sellerPayable } from './ledger.ts';
 export type { RefundInput, RefundView } from './refund.ts';
 export type { IntentStatus } from './sql.ts';
-export { TEST_TOKENS, TestGateway, type WebhookDelivery } from './test-gateway.ts';
+export { TEST_TOKENS, TestGateway, type TestGatewayEventType, type WebhookDelivery, type WebhookSink } from './test-gateway.ts';
 export type { PaymentIntentView, PaymentResult } from './view.ts';
 export { SIGNATURE_HEADER, signatureHeader } from './webhook-signature.ts';
 
@@ -27,9 +36,27 @@ export { SIGNATURE_HEADER, signatureHeader } from './webhook-signature.ts';
 export interface PaymentsApi {
   /** One intent per idempotency key; status authorized, failed (declineCode) or processing (outcome unknown until a webhook). */
   authorize(input: AuthorizeInput): Promise<PaymentResult>;
-  /** Captures the whole authorized amount; a captured intent answers its state. */
+  /**
+   * Captures the whole authorized amount; a captured intent answers its state. The answer, never an
+   * error, says what the gateway did:
+   * - `captured`: done (also for a capture made earlier);
+   * - `processing`: the gateway did not answer (timeout, network error), so the capture's outcome is
+   *   unknown. The intent stays authorized until it is known; call capture again (same gateway key:
+   *   never a second capture), or let the gateway's webhook or the payments worker settle it;
+   * - `authorized` with a `declineCode`: the gateway refused the capture for good (e.g.
+   *   charge_not_capturable); the authorization is still held, release it with voidPayment.
+   * Refused (INVALID_STATE_TRANSITION, 409) when there is nothing to capture: an authorization still
+   * unknown (processing), failed, voided, or with a void asked for.
+   */
   capture(intentId: string): Promise<PaymentResult>;
-  /** Releases an authorization; while its outcome is unknown, the void is sent as soon as it is known. */
+  /**
+   * Releases an authorization (the hold, nothing was taken); while its outcome is unknown, the void
+   * is recorded and sent as soon as it is known. A failed or voided payment answers its state.
+   * A CAPTURED payment is not voided: its money was taken, and it is given back by refund() per order
+   * (that is what checkout's compensation does). voidPayment on a captured, partially_refunded or
+   * refunded intent throws INVALID_STATE_TRANSITION (409); while a capture's outcome is unknown it
+   * throws CONFLICT (409: retry once the capture is settled, by the worker or a webhook).
+   */
   voidPayment(intentId: string): Promise<PaymentResult>;
   getIntent(intentId: string): Promise<PaymentIntentView | undefined>;
   /** Refunds part or all of an order's captured payment, once per idempotency key. */
@@ -58,6 +85,7 @@ const WORKER_POLL_MS = 500;
 export function createPaymentsModule(ctx: DomainContext, options: PaymentsOptions = {}): PaymentsModule {
   const settings = ctx.config.payments;
   const testGateway = new TestGateway({
+    pool: ctx.pool,
     secret: settings.webhookSecret,
     clock: ctx.clock,
     latencyMs: settings.testGatewayLatencyMs,
@@ -96,10 +124,15 @@ export function createPaymentsModule(ctx: DomainContext, options: PaymentsOption
     releaseOrderPayment: (cancellation) => withTransaction(deps.pool, (tx) => releaseOrderPayment(tx, cancellation)),
     async routes(app) {
       await registerPaymentRoutes(app, deps);
-      // The test gateway sends its webhooks through the real route, signature and all.
+      // The test gateway sends its webhooks through the real route, signature and all, and stops
+      // before the app closes: a webhook due later stays in the processor's queue, not sent to a
+      // closed app.
       testGateway.connect(async (delivery) => {
         const response = await app.inject({ method: 'POST', url: `/v1/payments/webhooks/${testGateway.name}`, headers: delivery.headers, payload: delivery.body });
         return response.statusCode;
+      });
+      app.addHook('preClose', async () => {
+        await testGateway.stop();
       });
     },
     async start() {
@@ -110,9 +143,10 @@ export function createPaymentsModule(ctx: DomainContext, options: PaymentsOption
         ctx.log.error({ err: error }, 'payments worker iteration failed'),
       );
       loop.start();
+      await testGateway.start();
     },
     async stop() {
-      testGateway.stop();
+      await testGateway.stop();
       await loop?.stop();
     },
   };

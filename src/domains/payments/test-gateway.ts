@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Clock } from '../../platform/clock.ts';
+import { type Pool, type Tx, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import type {
   AuthorizeRequest,
@@ -13,12 +14,36 @@ import type {
   RefundRequest,
   VoidRequest,
 } from './gateway.ts';
+import {
+  type ChargeRow,
+  type EventRow,
+  type TestGatewayEventType,
+  addRefunded,
+  claimEvent,
+  claimOldestEvent,
+  eventsAbout,
+  insertCharge,
+  insertEvent,
+  insertRefund,
+  insertRequest,
+  lockCharge,
+  lockKey,
+  readEvent,
+  requestByKey,
+  setChargeStatus,
+  waitingEvents,
+} from './test-gateway-sql.ts';
 import { SIGNATURE_HEADER, signatureHeader, verifySignature } from './webhook-signature.ts';
 
+export type { TestGatewayEventType } from './test-gateway-sql.ts';
+
 /**
- * The built-in test gateway: an in-memory card processor that behaves like a real one. It keeps
- * charges, answers idempotently per key (a retry gets the original outcome, as with real
- * processors), and reports every change by a signed webhook, sent after a delay or when a test
+ * The built-in test gateway: a simulated card processor that behaves like a real one. Its state
+ * (charges, refunds, the answer given per idempotency key, the webhooks it owes) lives in its own
+ * tables of payments_db (migration 0003), written with its own statements and transactions, never
+ * inside one of bazaar's: like a remote processor's, it outlives the process that made a charge and
+ * is shared by every process of the marketplace. It answers idempotently per key (a retry gets the
+ * original outcome) and reports every change by a signed webhook, sent after a delay or when a test
  * says so. The token decides what happens.
  */
 export const TEST_TOKENS = {
@@ -35,14 +60,6 @@ export const TEST_TOKENS = {
   /** Authorized and captured normally, but every refund of it is declined (refund_declined). */
   refundFails: 'tok_refund_fails',
 } as const;
-
-export type TestGatewayEventType =
-  | 'charge.authorized'
-  | 'charge.failed'
-  | 'charge.captured'
-  | 'charge.voided'
-  | 'refund.succeeded'
-  | 'refund.failed';
 
 const TestWebhookBody = Type.Object(
   {
@@ -80,6 +97,8 @@ export interface WebhookDelivery {
 export type WebhookSink = (delivery: WebhookDelivery) => Promise<number>;
 
 export interface TestGatewayOptions {
+  /** payments_db, where the simulated processor keeps its own tables. */
+  pool: Pool;
   secret: string;
   clock: Clock;
   latencyMs?: number;
@@ -89,31 +108,17 @@ export interface TestGatewayOptions {
   onDeliveryError?: (error: unknown) => void;
 }
 
-interface Charge {
-  id: string;
-  merchantReference: string;
-  amount: number;
-  currency: string;
-  status: 'authorized' | 'declined' | 'captured' | 'voided';
-  refunded: number;
-  /** Charges made with tok_delayed_webhook also settle their refunds by webhook. */
-  delayed: boolean;
-  refundsFail: boolean;
-}
-
-interface StoredEvent {
-  id: string;
-  type: TestGatewayEventType;
-  body: string;
-}
-
-interface IdempotentEntry {
-  fingerprint: string;
-  outcome: Promise<GatewayOutcome>;
+/** What one decision made, inside the processor's transaction: the events to send once it commits. */
+interface Decision {
+  tx: Tx;
+  events: string[];
 }
 
 const DELIVERY_ATTEMPTS_MAX = 5;
-const EVENTS_KEPT_MAX = 10_000;
+/** Bounds of the lists a test reads and of the queue taken up again at start. */
+const EVENTS_LISTED_MAX = 1000;
+const DELIVERIES_PER_CALL_MAX = 10_000;
+const RESUMED_AT_START_MAX = 100;
 
 function randomId(prefix: string): string {
   return `${prefix}_${randomBytes(10).toString('hex')}`;
@@ -124,18 +129,18 @@ export class TestGateway implements PaymentGateway {
   latencyMs: number;
   webhookDelayMs: number;
   webhookMode: 'auto' | 'manual';
+  readonly #pool: Pool;
   readonly #secret: string;
   readonly #clock: Clock;
   readonly #onDeliveryError: (error: unknown) => void;
-  readonly #charges = new Map<string, Charge>();
-  readonly #byKey = new Map<string, IdempotentEntry>();
-  readonly #events = new Map<string, StoredEvent>();
-  readonly #queued: StoredEvent[] = [];
   readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #inFlight = new Set<Promise<void>>();
   #sink: WebhookSink | undefined;
+  /** Set by stop(): no webhook timer is armed or fires any more (the events stay queued in the table). */
   #stopped = false;
 
   constructor(options: TestGatewayOptions) {
+    this.#pool = options.pool;
     this.#secret = options.secret;
     this.#clock = options.clock;
     this.latencyMs = options.latencyMs ?? 3;
@@ -152,12 +157,9 @@ export class TestGateway implements PaymentGateway {
   // ---- the processor's API --------------------------------------------------------------
 
   async authorize(request: AuthorizeRequest): Promise<GatewayOutcome> {
-    const replay = this.#byKey.get(request.idempotencyKey);
     const fingerprint = `authorize:${request.merchantReference}:${request.amount}:${request.currency}:${request.token}`;
-    if (replay) return this.#replay(replay, fingerprint);
-    const outcome = this.#decideAuthorization(request);
-    this.#byKey.set(request.idempotencyKey, { fingerprint, outcome: Promise.resolve(outcome) });
-    await this.#latency();
+    const { outcome, first } = await this.#once(request.idempotencyKey, fingerprint, (d) => this.#decideAuthorization(d, request));
+    if (!first) return outcome;
     // The first caller of tok_timeout gets no answer; a retry with the same key gets the real one.
     if (request.token === TEST_TOKENS.timeout) return { status: 'pending' };
     if (request.token === TEST_TOKENS.delayedWebhook && outcome.status === 'succeeded') {
@@ -167,49 +169,63 @@ export class TestGateway implements PaymentGateway {
   }
 
   async capture(request: CaptureRequest): Promise<GatewayOutcome> {
-    return this.#once(request.idempotencyKey, `capture:${request.chargeReference}:${request.amount}`, () => {
-      const charge = this.#charges.get(request.chargeReference);
+    const fingerprint = `capture:${request.chargeReference}:${request.amount}`;
+    const { outcome } = await this.#once(request.idempotencyKey, fingerprint, async (d) => {
+      const charge = await lockCharge(d.tx, request.chargeReference);
       if (charge?.status !== 'authorized' || request.amount !== charge.amount) {
         return { status: 'declined', code: 'charge_not_capturable' };
       }
-      charge.status = 'captured';
+      await setChargeStatus(d.tx, charge.id, 'captured');
       const transactionId = randomId('txn');
-      this.#emit('charge.captured', charge, { transaction: transactionId });
+      await this.#emit(d, 'charge.captured', charge, { transaction: transactionId });
       return { status: 'succeeded', transactionId, chargeReference: charge.id };
     });
+    return outcome;
   }
 
   async void(request: VoidRequest): Promise<GatewayOutcome> {
-    return this.#once(request.idempotencyKey, `void:${request.chargeReference}`, () => {
-      const charge = this.#charges.get(request.chargeReference);
+    const { outcome } = await this.#once(request.idempotencyKey, `void:${request.chargeReference}`, async (d) => {
+      const charge = await lockCharge(d.tx, request.chargeReference);
       if (charge?.status !== 'authorized') return { status: 'declined', code: 'charge_not_voidable' };
-      charge.status = 'voided';
+      await setChargeStatus(d.tx, charge.id, 'voided');
       const transactionId = randomId('txn');
-      this.#emit('charge.voided', charge, { transaction: transactionId });
+      await this.#emit(d, 'charge.voided', charge, { transaction: transactionId });
       return { status: 'succeeded', transactionId, chargeReference: charge.id };
     });
+    return outcome;
   }
 
   async refund(request: RefundRequest): Promise<GatewayOutcome> {
     const fingerprint = `refund:${request.chargeReference}:${request.amount}:${request.refundReference}`;
-    return this.#once(request.idempotencyKey, fingerprint, () => {
-      const charge = this.#charges.get(request.chargeReference);
-      const refundId = randomId('re');
+    const { outcome } = await this.#once(request.idempotencyKey, fingerprint, async (d): Promise<GatewayOutcome> => {
+      const charge = await lockCharge(d.tx, request.chargeReference);
       const transactionId = randomId('txn');
+      if (!charge) return { status: 'declined', code: 'refund_exceeds_charge', transactionId };
       const declineCode =
-        charge?.status !== 'captured' || charge.refunded + request.amount > charge.amount
+        charge.status !== 'captured' || charge.refunded_amount + request.amount > charge.amount
           ? 'refund_exceeds_charge'
-          : charge.refundsFail
+          : charge.refunds_fail
             ? 'refund_declined'
-            : undefined;
-      if (declineCode || !charge) {
-        if (charge) this.#emit('refund.failed', charge, { refund: refundId, refundReference: request.refundReference, declineCode, amount: request.amount });
-        return { status: 'declined', code: declineCode ?? 'refund_exceeds_charge', transactionId };
+            : null;
+      const refundId = randomId('re');
+      await insertRefund(d.tx, {
+        id: refundId,
+        chargeId: charge.id,
+        refundReference: request.refundReference,
+        amount: request.amount,
+        currency: request.currency,
+        declineCode,
+      });
+      const about = { refund: refundId, refundReference: request.refundReference, amount: request.amount };
+      if (declineCode) {
+        await this.#emit(d, 'refund.failed', charge, { ...about, declineCode });
+        return { status: 'declined', code: declineCode, transactionId };
       }
-      charge.refunded += request.amount;
-      this.#emit('refund.succeeded', charge, { refund: refundId, refundReference: request.refundReference, transaction: transactionId, amount: request.amount });
-      return charge.delayed ? { status: 'pending', transactionId } : { status: 'succeeded', transactionId };
+      await addRefunded(d.tx, charge.id, request.amount);
+      await this.#emit(d, 'refund.succeeded', charge, { ...about, transaction: transactionId });
+      return charge.settles_by_webhook ? { status: 'pending', transactionId } : { status: 'succeeded', transactionId };
     });
+    return outcome;
   }
 
   parseWebhook(incoming: IncomingWebhook): GatewayWebhook {
@@ -231,16 +247,17 @@ export class TestGateway implements PaymentGateway {
 
   // ---- what a test does with the gateway ------------------------------------------------
 
-  /** Webhooks made and not sent yet (manual mode, or auto mode before the delay). */
-  pendingWebhooks(): { eventId: string; type: TestGatewayEventType }[] {
-    return this.#queued.map((e) => ({ eventId: e.id, type: e.type }));
+  /** Webhooks made and not sent yet, by any process (manual mode, or auto mode before the delay), oldest first. */
+  async pendingWebhooks(): Promise<{ eventId: string; type: TestGatewayEventType }[]> {
+    return (await waitingEvents(this.#pool, EVENTS_LISTED_MAX)).map((e) => ({ eventId: e.id, type: e.type }));
   }
 
-  /** Sends every waiting webhook, oldest first; answers the HTTP statuses. */
+  /** Sends every waiting webhook, oldest first (whichever process made it); answers the HTTP statuses. */
   async deliverWebhooks(): Promise<number[]> {
     const statuses: number[] = [];
-    while (this.#queued.length > 0) {
-      const event = this.#queued.shift() as StoredEvent;
+    for (let n = 0; n < DELIVERIES_PER_CALL_MAX; n++) {
+      const event = await claimOldestEvent(this.#pool);
+      if (!event) break;
       statuses.push(await this.#send(event));
     }
     return statuses;
@@ -248,127 +265,149 @@ export class TestGateway implements PaymentGateway {
 
   /** Sends a webhook that was already sent, again (freshly signed, as processors do on retry). */
   async resendWebhook(eventId: string): Promise<number> {
-    const event = this.#events.get(eventId);
-    if (!event) throw new Error(`the test gateway made no event ${eventId}`);
-    return this.#send(event);
+    return this.#send(await this.#event(eventId));
   }
 
   /** The request the gateway would send for an event, signed now (tests tamper with it). */
-  signedWebhook(eventId: string, signedAt: Date = this.#clock.now()): WebhookDelivery {
-    const event = this.#events.get(eventId);
-    if (!event) throw new Error(`the test gateway made no event ${eventId}`);
-    return this.#delivery(event, signedAt);
+  async signedWebhook(eventId: string, signedAt: Date = this.#clock.now()): Promise<WebhookDelivery> {
+    return this.#delivery(await this.#event(eventId), signedAt);
   }
 
   /** Events made so far for a merchant reference (an intent id), oldest first. */
-  eventsFor(merchantReference: string): { eventId: string; type: TestGatewayEventType }[] {
-    return [...this.#events.values()]
-      .filter((e) => (JSON.parse(e.body) as TestWebhookBody).data.merchantReference === merchantReference)
-      .map((e) => ({ eventId: e.id, type: e.type }));
+  async eventsFor(merchantReference: string): Promise<{ eventId: string; type: TestGatewayEventType }[]> {
+    return (await eventsAbout(this.#pool, merchantReference, EVENTS_LISTED_MAX)).map((e) => ({ eventId: e.id, type: e.type }));
   }
 
-  stop(): void {
+  /**
+   * Takes up, in auto mode, the webhooks still waiting in the processor's queue (made by a process
+   * that stopped or was killed before it sent them), as a processor retries what was not received.
+   */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    if (this.webhookMode !== 'auto') return;
+    for (const e of await waitingEvents(this.#pool, RESUMED_AT_START_MAX)) this.#schedule(e.id, 1, this.webhookDelayMs);
+  }
+
+  /**
+   * Stops sending webhooks from this process: timers are cancelled, no retry is armed, and a
+   * delivery already under way is awaited (it goes to an app that is still open). Events not sent
+   * stay queued in the processor's table. Idempotent.
+   */
+  async stop(): Promise<void> {
     this.#stopped = true;
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
+    await Promise.allSettled([...this.#inFlight]);
   }
 
   // ---- inside ---------------------------------------------------------------------------
 
-  #decideAuthorization(request: AuthorizeRequest): GatewayOutcome {
+  async #decideAuthorization(d: Decision, request: AuthorizeRequest): Promise<GatewayOutcome> {
     const declineCode =
       request.token === TEST_TOKENS.declined
         ? 'card_declined'
         : request.token === TEST_TOKENS.insufficientFunds
           ? 'insufficient_funds'
           : Object.values(TEST_TOKENS).includes(request.token as never)
-            ? undefined
+            ? null
             : 'invalid_payment_method';
-    const charge: Charge = {
+    const charge: ChargeRow = {
       id: randomId('ch'),
-      merchantReference: request.merchantReference,
+      merchant_reference: request.merchantReference,
       amount: request.amount,
       currency: request.currency,
       status: declineCode ? 'declined' : 'authorized',
-      refunded: 0,
-      delayed: request.token === TEST_TOKENS.delayedWebhook,
-      refundsFail: request.token === TEST_TOKENS.refundFails,
+      decline_code: declineCode,
+      refunded_amount: 0,
+      settles_by_webhook: request.token === TEST_TOKENS.delayedWebhook,
+      refunds_fail: request.token === TEST_TOKENS.refundFails,
     };
-    this.#charges.set(charge.id, charge);
+    await insertCharge(d.tx, charge);
     const transactionId = randomId('txn');
     if (declineCode) {
-      this.#emit('charge.failed', charge, { transaction: transactionId, declineCode });
+      await this.#emit(d, 'charge.failed', charge, { transaction: transactionId, declineCode });
       return { status: 'declined', code: declineCode, transactionId };
     }
-    this.#emit('charge.authorized', charge, { transaction: transactionId });
+    await this.#emit(d, 'charge.authorized', charge, { transaction: transactionId });
     return { status: 'succeeded', transactionId, chargeReference: charge.id };
   }
 
-  async #once(key: string, fingerprint: string, decide: () => GatewayOutcome): Promise<GatewayOutcome> {
-    const replay = this.#byKey.get(key);
-    if (replay) return this.#replay(replay, fingerprint);
-    const outcome = decide();
-    this.#byKey.set(key, { fingerprint, outcome: Promise.resolve(outcome) });
+  /**
+   * Decides a request once per idempotency key, in the processor's own transaction: the key is
+   * locked (across processes), a known key answers what was decided then, a new one is decided and
+   * its answer stored with what it changed. Webhooks are scheduled once that is committed.
+   */
+  async #once(key: string, fingerprint: string, decide: (d: Decision) => Promise<GatewayOutcome>): Promise<{ outcome: GatewayOutcome; first: boolean }> {
+    const events: string[] = [];
+    const answer = await withTransaction(this.#pool, async (tx) => {
+      await lockKey(tx, key);
+      const seen = await requestByKey(tx, key);
+      if (seen) return { ...seen, first: false };
+      const outcome = await decide({ tx, events });
+      await insertRequest(tx, key, fingerprint, outcome);
+      return { fingerprint, outcome, first: true };
+    });
+    if (this.webhookMode === 'auto') for (const id of events) this.#schedule(id, 1, this.webhookDelayMs);
     await this.#latency();
-    return outcome;
-  }
-
-  async #replay(entry: IdempotentEntry, fingerprint: string): Promise<GatewayOutcome> {
-    await this.#latency();
-    if (entry.fingerprint !== fingerprint) throw new Error('test gateway: idempotency key reused with another request');
-    return entry.outcome;
+    if (answer.fingerprint !== fingerprint) throw new Error('test gateway: idempotency key reused with another request');
+    return { outcome: answer.outcome, first: answer.first };
   }
 
   async #latency(): Promise<void> {
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
   }
 
-  #emit(type: TestGatewayEventType, charge: Charge, extra: Partial<TestWebhookBody['data']>): void {
+  async #emit(d: Decision, type: TestGatewayEventType, charge: ChargeRow, extra: Partial<TestWebhookBody['data']>): Promise<void> {
     const id = randomId('evt');
     const body: TestWebhookBody = {
       id,
       type,
       created: Math.floor(this.#clock.now().getTime() / 1000),
-      data: { charge: charge.id, merchantReference: charge.merchantReference, amount: charge.amount, currency: charge.currency, ...extra },
+      data: { charge: charge.id, merchantReference: charge.merchant_reference, amount: charge.amount, currency: charge.currency, ...extra },
     };
-    const event: StoredEvent = { id, type, body: JSON.stringify(body) };
-    if (this.#events.size >= EVENTS_KEPT_MAX) {
-      const oldest = this.#events.keys().next().value;
-      if (oldest !== undefined) this.#events.delete(oldest);
-    }
-    this.#events.set(id, event);
-    this.#queued.push(event);
-    if (this.webhookMode === 'auto') this.#schedule(event, 1, this.webhookDelayMs);
+    await insertEvent(d.tx, { id, chargeId: charge.id, merchantReference: charge.merchant_reference, type, body: JSON.stringify(body) });
+    d.events.push(id);
   }
 
-  #schedule(event: StoredEvent, attempt: number, delayMs: number): void {
+  #schedule(eventId: string, attempt: number, delayMs: number): void {
     if (this.#stopped) return;
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
-      const index = this.#queued.indexOf(event);
-      // Already sent by deliverWebhooks(), or the mode changed to manual meanwhile.
-      if (attempt === 1 && (index < 0 || this.webhookMode !== 'auto')) return;
-      if (index >= 0) this.#queued.splice(index, 1);
-      this.#send(event)
-        .then((status) => {
-          if (status >= 200 && status < 300) return;
-          throw new Error(`webhook ${event.id} answered ${status}`);
-        })
-        .catch((error: unknown) => {
-          this.#onDeliveryError(error);
-          if (attempt < DELIVERY_ATTEMPTS_MAX) this.#schedule(event, attempt + 1, Math.max(50, this.webhookDelayMs) * 2 ** attempt);
-        });
+      // Stopped meanwhile, or the mode changed to manual: the event stays queued.
+      if (this.#stopped || (attempt === 1 && this.webhookMode !== 'auto')) return;
+      const delivery = this.#deliverScheduled(eventId, attempt);
+      this.#inFlight.add(delivery);
+      void delivery.finally(() => this.#inFlight.delete(delivery));
     }, delayMs);
     timer.unref();
     this.#timers.add(timer);
   }
 
-  async #send(event: StoredEvent): Promise<number> {
+  async #deliverScheduled(eventId: string, attempt: number): Promise<void> {
+    try {
+      // The first attempt takes the event from the queue, unless deliverWebhooks() or another process did.
+      const event = attempt === 1 ? await claimEvent(this.#pool, eventId) : await readEvent(this.#pool, eventId);
+      if (!event) return;
+      const status = await this.#send(event);
+      if (status < 200 || status >= 300) throw new Error(`webhook ${eventId} answered ${status}`);
+    } catch (error) {
+      this.#onDeliveryError(error);
+      if (attempt < DELIVERY_ATTEMPTS_MAX) this.#schedule(eventId, attempt + 1, Math.max(50, this.webhookDelayMs) * 2 ** attempt);
+    }
+  }
+
+  async #event(eventId: string): Promise<EventRow> {
+    const event = await readEvent(this.#pool, eventId);
+    if (!event) throw new Error(`the test gateway made no event ${eventId}`);
+    return event;
+  }
+
+  async #send(event: EventRow): Promise<number> {
     if (!this.#sink) throw new Error('the test gateway has nowhere to send webhooks (connect a sink)');
     return this.#sink(this.#delivery(event, this.#clock.now()));
   }
 
-  #delivery(event: StoredEvent, signedAt: Date): WebhookDelivery {
+  #delivery(event: EventRow, signedAt: Date): WebhookDelivery {
     const timestamp = Math.floor(signedAt.getTime() / 1000);
     return {
       eventId: event.id,

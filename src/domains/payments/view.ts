@@ -7,9 +7,11 @@ export interface PaymentResult {
   /**
    * authorized, failed (see declineCode) or processing (the outcome is unknown until the gateway's
    * webhook) right after authorize; later calls may also see captured, partially_refunded,
-   * refunded or voided.
+   * refunded or voided. From capture, processing means the capture was sent and its outcome is not
+   * known yet (the intent itself stays authorized until it is): call capture again.
    */
   status: IntentStatus;
+  /** Why the gateway refused: the authorization (status failed) or, from capture, the capture (status authorized). */
   declineCode?: string;
 }
 

@@ -29,7 +29,9 @@ export async function requestVoid(tx: Tx, intent: IntentRow): Promise<boolean> {
 /**
  * Releases an authorization. Idempotent. While the authorization's outcome is unknown
  * (processing), the void is recorded and sent by the payments worker as soon as the gateway says
- * the payment was authorized; meanwhile the answer is `processing`.
+ * the payment was authorized; meanwhile the answer is `processing`. A captured payment is not
+ * voided but refunded (refund(), per order): INVALID_STATE_TRANSITION; while a capture's outcome is
+ * unknown, CONFLICT.
  */
 export async function voidPayment(deps: PaymentsDeps, intentId: string): Promise<PaymentResult> {
   const intent = await withTransaction(deps.pool, async (tx) => {

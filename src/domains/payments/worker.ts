@@ -1,3 +1,4 @@
+import { sendCapture } from './capture.ts';
 import type { PaymentsDeps } from './deps.ts';
 import { sendRefund } from './refund.ts';
 import type { IntentRow } from './sql.ts';
@@ -12,9 +13,11 @@ const REFUND_RESUBMIT_WINDOW = '30 days';
 
 /**
  * Sends what was recorded but not (or not successfully) sent to the gateway: voids asked for while
- * an authorization was unknown or by a cancelled order, and refunds without an outcome (asked by a
- * cancelled order, or interrupted by a crash or a timeout). Every send reuses the key stored with
- * the record, so a send that already reached the gateway is answered, not repeated.
+ * an authorization was unknown or by a cancelled order, captures left without an answer (a timeout
+ * or a crash: until it is known, the payment can be neither voided nor refunded), and refunds
+ * without an outcome (asked by a cancelled order, or interrupted by a crash or a timeout). Every
+ * send reuses the key stored with the record, so a send that already reached the gateway is
+ * answered, not repeated.
  */
 export class PaymentsWorker {
   readonly #retry = new Map<string, { attempts: number; nextAtMs: number }>();
@@ -36,6 +39,20 @@ export class PaymentsWorker {
       seen.add(intent.id);
       if (!this.#due(intent.id) || !(await operationOutstanding(this.deps.pool, intent.id, 'void'))) continue;
       await this.#attempt(intent.id, async () => (await sendVoid(this.deps, intent)).status !== 'authorized');
+    }
+    const captures = await this.deps.pool.query<IntentRow>(
+      `SELECT i.* FROM payment_intents i
+        WHERE i.status = 'authorized'
+          AND (SELECT count(*) FILTER (WHERE t.status = 'pending') > count(*) FILTER (WHERE t.status <> 'pending')
+                 FROM payment_transactions t WHERE t.payment_intent_id = i.id AND t.type = 'capture')
+        ORDER BY i.updated_at
+        LIMIT $1`,
+      [BATCH_SIZE_MAX],
+    );
+    for (const intent of captures.rows) {
+      seen.add(intent.id);
+      if (!this.#due(intent.id) || !(await operationOutstanding(this.deps.pool, intent.id, 'capture'))) continue;
+      await this.#attempt(intent.id, async () => (await sendCapture(this.deps, intent)).outcome.status !== 'pending');
     }
     const refunds = await this.deps.pool.query<{ id: string }>(
       `SELECT r.id FROM refunds r

@@ -1,0 +1,155 @@
+import type { Queryable } from '../../platform/db/pool.ts';
+import type { GatewayOutcome } from './gateway.ts';
+
+/**
+ * The simulated card processor's own records (migration 0003): its charges, refunds, answers per
+ * idempotency key and webhooks. Only the test gateway uses these queries, on its own statements
+ * and transactions, the way a remote processor keeps its state apart from the marketplace's.
+ */
+
+export type TestGatewayEventType =
+  | 'charge.authorized'
+  | 'charge.failed'
+  | 'charge.captured'
+  | 'charge.voided'
+  | 'refund.succeeded'
+  | 'refund.failed';
+
+export type ChargeStatus = 'authorized' | 'declined' | 'captured' | 'voided';
+
+export interface ChargeRow {
+  id: string;
+  merchant_reference: string;
+  amount: number;
+  currency: string;
+  status: ChargeStatus;
+  decline_code: string | null;
+  refunded_amount: number;
+  settles_by_webhook: boolean;
+  refunds_fail: boolean;
+}
+
+export interface EventRow {
+  id: string;
+  type: TestGatewayEventType;
+  body: string;
+}
+
+/** Serializes the requests made with one idempotency key, across every process (until commit). */
+export async function lockKey(tx: Queryable, key: string): Promise<void> {
+  await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended('test_gateway:' || $1::text, 0))`, [key]);
+}
+
+export async function requestByKey(db: Queryable, key: string): Promise<{ fingerprint: string; outcome: GatewayOutcome } | undefined> {
+  const { rows } = await db.query<{ fingerprint: string; outcome: GatewayOutcome }>(
+    'SELECT fingerprint, outcome FROM test_gateway_requests WHERE idempotency_key = $1',
+    [key],
+  );
+  return rows[0];
+}
+
+export async function insertRequest(tx: Queryable, key: string, fingerprint: string, outcome: GatewayOutcome): Promise<void> {
+  await tx.query('INSERT INTO test_gateway_requests (idempotency_key, fingerprint, outcome) VALUES ($1, $2, $3)', [
+    key,
+    fingerprint,
+    JSON.stringify(outcome),
+  ]);
+}
+
+export async function insertCharge(tx: Queryable, charge: ChargeRow): Promise<void> {
+  await tx.query(
+    `INSERT INTO test_gateway_charges
+       (id, merchant_reference, amount, currency, status, decline_code, refunded_amount, settles_by_webhook, refunds_fail)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [
+      charge.id,
+      charge.merchant_reference,
+      charge.amount,
+      charge.currency,
+      charge.status,
+      charge.decline_code,
+      charge.refunded_amount,
+      charge.settles_by_webhook,
+      charge.refunds_fail,
+    ],
+  );
+}
+
+export async function lockCharge(tx: Queryable, id: string): Promise<ChargeRow | undefined> {
+  const { rows } = await tx.query<ChargeRow>('SELECT * FROM test_gateway_charges WHERE id = $1 FOR UPDATE', [id]);
+  return rows[0];
+}
+
+export async function setChargeStatus(tx: Queryable, id: string, status: ChargeStatus): Promise<void> {
+  await tx.query('UPDATE test_gateway_charges SET status = $2, updated_at = now() WHERE id = $1', [id, status]);
+}
+
+export async function addRefunded(tx: Queryable, id: string, amount: number): Promise<void> {
+  await tx.query('UPDATE test_gateway_charges SET refunded_amount = refunded_amount + $2, updated_at = now() WHERE id = $1', [id, amount]);
+}
+
+export async function insertRefund(
+  tx: Queryable,
+  refund: { id: string; chargeId: string; refundReference: string; amount: number; currency: string; declineCode: string | null },
+): Promise<void> {
+  await tx.query(
+    `INSERT INTO test_gateway_refunds (id, charge_id, refund_reference, amount, currency, status, decline_code)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [refund.id, refund.chargeId, refund.refundReference, refund.amount, refund.currency, refund.declineCode ? 'declined' : 'succeeded', refund.declineCode],
+  );
+}
+
+export async function insertEvent(
+  tx: Queryable,
+  event: { id: string; chargeId: string; merchantReference: string; type: TestGatewayEventType; body: string },
+): Promise<void> {
+  await tx.query('INSERT INTO test_gateway_events (id, charge_id, merchant_reference, type, body) VALUES ($1, $2, $3, $4, $5)', [
+    event.id,
+    event.chargeId,
+    event.merchantReference,
+    event.type,
+    event.body,
+  ]);
+}
+
+/** Takes one waiting event from the queue to send it; undefined when it was taken already (by any process). */
+export async function claimEvent(db: Queryable, id: string): Promise<EventRow | undefined> {
+  const { rows } = await db.query<EventRow>(
+    'UPDATE test_gateway_events SET sent_at = now() WHERE id = $1 AND sent_at IS NULL RETURNING id, type, body',
+    [id],
+  );
+  return rows[0];
+}
+
+/** Takes the oldest waiting event from the queue. */
+export async function claimOldestEvent(db: Queryable): Promise<EventRow | undefined> {
+  const { rows } = await db.query<EventRow>(
+    `UPDATE test_gateway_events SET sent_at = now()
+      WHERE id = (SELECT id FROM test_gateway_events WHERE sent_at IS NULL ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
+      RETURNING id, type, body`,
+  );
+  return rows[0];
+}
+
+export async function readEvent(db: Queryable, id: string): Promise<EventRow | undefined> {
+  const { rows } = await db.query<EventRow>('SELECT id, type, body FROM test_gateway_events WHERE id = $1', [id]);
+  return rows[0];
+}
+
+/** Events waiting to be sent, oldest first. */
+export async function waitingEvents(db: Queryable, limit: number): Promise<{ id: string; type: TestGatewayEventType }[]> {
+  const { rows } = await db.query<{ id: string; type: TestGatewayEventType }>(
+    'SELECT id, type FROM test_gateway_events WHERE sent_at IS NULL ORDER BY seq LIMIT $1',
+    [limit],
+  );
+  return rows;
+}
+
+/** Events about one merchant reference, oldest first. */
+export async function eventsAbout(db: Queryable, merchantReference: string, limit: number): Promise<{ id: string; type: TestGatewayEventType }[]> {
+  const { rows } = await db.query<{ id: string; type: TestGatewayEventType }>(
+    'SELECT id, type FROM test_gateway_events WHERE merchant_reference = $1 ORDER BY seq LIMIT $2',
+    [merchantReference, limit],
+  );
+  return rows;
+}

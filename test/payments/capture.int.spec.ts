@@ -1,0 +1,143 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type {
+  AuthorizeRequest,
+  CaptureRequest,
+  GatewayOutcome,
+  GatewayWebhook,
+  IncomingWebhook,
+  PaymentGateway,
+  PaymentsModule,
+  RefundRequest,
+  TestGateway,
+  VoidRequest,
+} from '../../src/domains/payments/index.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { expectLedgerBalanced } from '../support/ledger.ts';
+import { type PaymentsHarness, paymentFor, startPayments } from './harness.ts';
+
+/**
+ * The test gateway behind an unreliable network, for captures: the next captures lose their answer
+ * after the processor captured ('lost'), never reach the processor ('dropped'), or are refused by
+ * it for good ('declined').
+ */
+class FlakyNetwork implements PaymentGateway {
+  readonly name = 'flaky';
+  captures: ('lost' | 'dropped' | 'declined')[] = [];
+  processor: TestGateway | undefined;
+
+  #processor(): TestGateway {
+    if (!this.processor) throw new Error('no processor behind the flaky network');
+    return this.processor;
+  }
+  authorize(request: AuthorizeRequest): Promise<GatewayOutcome> {
+    return this.#processor().authorize(request);
+  }
+  async capture(request: CaptureRequest): Promise<GatewayOutcome> {
+    const next = this.captures.shift();
+    if (next === 'dropped') throw new Error('connect ECONNREFUSED');
+    if (next === 'declined') return { status: 'declined', code: 'authorization_expired' };
+    const outcome = await this.#processor().capture(request);
+    if (next === 'lost') throw new Error('socket hang up');
+    return outcome;
+  }
+  void(request: VoidRequest): Promise<GatewayOutcome> {
+    return this.#processor().void(request);
+  }
+  refund(request: RefundRequest): Promise<GatewayOutcome> {
+    return this.#processor().refund(request);
+  }
+  parseWebhook(incoming: IncomingWebhook): GatewayWebhook {
+    return this.#processor().parseWebhook(incoming);
+  }
+}
+
+let h: PaymentsHarness;
+let payments: PaymentsModule;
+const network = new FlakyNetwork();
+
+beforeAll(async () => {
+  h = await startPayments({}, { payments: { gateways: [network], defaultGateway: network.name } });
+  payments = h.module;
+  network.processor = payments.testGateway;
+});
+afterEach(async () => {
+  network.captures = [];
+  await expectLedgerBalanced(h.pool);
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+async function authorized(amount: number) {
+  const sellerId = newId();
+  const input = paymentFor([{ sellerId, amount }]);
+  const { intentId, status } = await payments.api.authorize(input);
+  expect(status).toBe('authorized');
+  return { intentId, sellerId, orderId: input.allocations[0]?.orderId as string };
+}
+
+async function transactions(intentId: string) {
+  const { rows } = await h.pool.query<{ type: string; status: string }>(
+    `SELECT type, status FROM payment_transactions WHERE payment_intent_id = $1 AND type = 'capture' ORDER BY created_at, id`,
+    [intentId],
+  );
+  return rows.map((r) => `${r.type}:${r.status}`);
+}
+
+async function captureJournals(intentId: string) {
+  const { rows } = await h.pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM ledger_journals WHERE kind = 'payment_captured' AND reference_id = $1`,
+    [intentId],
+  );
+  return rows[0]?.n;
+}
+
+async function capturedAtProcessor(intentId: string) {
+  return (await payments.testGateway.eventsFor(intentId)).filter((e) => e.type === 'charge.captured').length;
+}
+
+describe('what capture answers when the gateway does not capture', () => {
+  it('answers processing, not an error, when the answer was lost, and captures once when asked again', async () => {
+    const { intentId } = await authorized(1500);
+    network.captures = ['lost'];
+    expect(await payments.api.capture(intentId)).toEqual({ intentId, status: 'processing' });
+    expect(await payments.api.getIntent(intentId)).toMatchObject({ status: 'authorized', capturedAmount: 0 });
+    expect(await captureJournals(intentId)).toBe(0);
+
+    expect(await payments.api.capture(intentId)).toEqual({ intentId, status: 'captured' });
+    expect(await captureJournals(intentId)).toBe(1);
+    expect(await capturedAtProcessor(intentId)).toBe(1);
+    expect(await transactions(intentId)).toEqual(['capture:pending', 'capture:succeeded']);
+  });
+
+  it('answers processing when the capture never reached the gateway, and the payments worker settles it', async () => {
+    const { intentId, sellerId, orderId } = await authorized(1200);
+    network.captures = ['dropped'];
+    expect(await payments.api.capture(intentId)).toEqual({ intentId, status: 'processing' });
+    expect(await capturedAtProcessor(intentId)).toBe(0);
+    // While the capture's outcome is unknown, the payment is neither voided nor refunded.
+    await expect(payments.api.voidPayment(intentId)).rejects.toMatchObject({ code: 'CONFLICT' });
+
+    await payments.runWorkerOnce();
+    expect(await payments.api.getIntent(intentId)).toMatchObject({ status: 'captured', capturedAmount: 1200 });
+    expect(await capturedAtProcessor(intentId)).toBe(1);
+    const refund = await payments.api.refund({ idempotencyKey: newId(), orderId, sellerId, amount: 1200, reason: 'checkout failed' });
+    expect(refund.status).toBe('succeeded');
+  });
+
+  it("answers the gateway's decline of a capture with the authorization still held, which a void then releases", async () => {
+    const { intentId } = await authorized(800);
+    network.captures = ['declined'];
+    expect(await payments.api.capture(intentId)).toEqual({ intentId, status: 'authorized', declineCode: 'authorization_expired' });
+    expect(await transactions(intentId)).toEqual(['capture:pending', 'capture:failed']);
+    await payments.runWorkerOnce();
+    expect((await payments.api.getIntent(intentId))?.status).toBe('authorized');
+    expect(await payments.api.voidPayment(intentId)).toEqual({ intentId, status: 'voided' });
+  });
+
+  it('refuses to void a captured payment: it is given back by refund', async () => {
+    const { intentId } = await authorized(600);
+    expect((await payments.api.capture(intentId)).status).toBe('captured');
+    await expect(payments.api.voidPayment(intentId)).rejects.toMatchObject({ code: 'INVALID_STATE_TRANSITION', message: /refunded, not voided/ });
+  });
+});

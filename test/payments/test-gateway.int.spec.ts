@@ -1,0 +1,193 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { WebhookDelivery } from '../../src/domains/payments/index.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { eventually } from '../support/eventually.ts';
+import { expectLedgerBalanced } from '../support/ledger.ts';
+import { type PaymentsHarness, type PaymentsProcess, paymentFor, startPayments } from './harness.ts';
+
+/**
+ * The built-in test gateway stands for a remote card processor: its state lives in its own tables
+ * of payments_db, not in the memory of the process that called it, so another process (or the same
+ * one after a restart) carries on with the charges, the idempotency keys and the webhooks.
+ */
+let h: PaymentsHarness;
+
+beforeAll(async () => {
+  h = await startPayments();
+});
+afterEach(async () => {
+  await expectLedgerBalanced(h.pool);
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+/** Runs `work` in a payments process that is then gone (closed: nothing of its memory is left). */
+async function inAProcessThatIsGone<T>(work: (p: PaymentsProcess) => Promise<T>): Promise<T> {
+  const gone = await h.anotherProcess();
+  try {
+    return await work(gone);
+  } finally {
+    await gone.close();
+  }
+}
+
+async function charge(intentId: string) {
+  const { rows } = await h.pool.query<{ status: string; refunded_amount: number }>(
+    'SELECT status, refunded_amount FROM test_gateway_charges WHERE merchant_reference = $1',
+    [intentId],
+  );
+  return rows;
+}
+
+/** The absence of a delivery can only be observed by waiting past the moment it was due. */
+const waitPast = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('the test gateway after a restart', () => {
+  it('captures and refunds, in a fresh process, a payment authorized by a process that is gone', async () => {
+    const sellerId = newId();
+    const input = paymentFor([{ sellerId, amount: 2000 }]);
+    const { intentId, status } = await inAProcessThatIsGone((p) => p.module.api.authorize(input));
+    expect(status).toBe('authorized');
+
+    expect(await h.module.api.capture(intentId)).toEqual({ intentId, status: 'captured' });
+    const refund = await h.module.api.refund({
+      idempotencyKey: newId(),
+      orderId: input.allocations[0]?.orderId as string,
+      sellerId,
+      amount: 500,
+      reason: 'damaged',
+    });
+    expect(refund.status).toBe('succeeded');
+    expect(await charge(intentId)).toEqual([{ status: 'captured', refunded_amount: 500 }]);
+  });
+
+  it('voids, in a fresh process, an authorization made by a process that is gone', async () => {
+    const { intentId } = await inAProcessThatIsGone((p) => p.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 700 }])));
+    expect(await h.module.api.voidPayment(intentId)).toEqual({ intentId, status: 'voided' });
+    expect(await charge(intentId)).toEqual([{ status: 'voided', refunded_amount: 0 }]);
+  });
+
+  it('learns, in a fresh process, the real outcome of an authorization that timed out in a process that is gone', async () => {
+    const input = paymentFor([{ sellerId: newId(), amount: 1300 }], 'tok_timeout');
+    const first = await inAProcessThatIsGone((p) => p.module.api.authorize(input));
+    expect(first.status).toBe('processing');
+    expect(await h.module.api.authorize(input)).toEqual({ intentId: first.intentId, status: 'authorized' });
+    expect((await h.module.api.capture(first.intentId)).status).toBe('captured');
+    // One charge at the processor, whoever asked.
+    expect(await charge(first.intentId)).toHaveLength(1);
+  });
+
+  it('sends, from a fresh process, the webhooks that a process that is gone had not sent yet', async () => {
+    const { intentId } = await inAProcessThatIsGone((p) =>
+      p.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 900 }], 'tok_delayed_webhook')),
+    );
+    expect(await h.module.testGateway.pendingWebhooks()).toContainEqual(expect.objectContaining({ type: 'charge.authorized' }));
+    expect(await h.module.testGateway.deliverWebhooks()).toContain(200);
+    expect((await h.module.api.getIntent(intentId))?.status).toBe('authorized');
+    expect(await h.module.testGateway.pendingWebhooks()).toEqual([]);
+  });
+
+  it('takes up, when a process starts in auto mode, the webhooks left waiting by a process that is gone', async () => {
+    const { intentId } = await inAProcessThatIsGone((p) =>
+      p.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 950 }], 'tok_delayed_webhook')),
+    );
+    const next = await h.anotherProcess();
+    next.module.testGateway.webhookMode = 'auto';
+    next.module.testGateway.webhookDelayMs = 0;
+    await next.module.testGateway.start();
+    await eventually(async () => expect((await h.module.api.getIntent(intentId))?.status).toBe('authorized'));
+    await next.close();
+  });
+
+  it('makes one charge when two processes send the same authorization at the same time', async () => {
+    const other = await h.anotherProcess();
+    const request = { idempotencyKey: `authorize:${newId()}`, merchantReference: newId(), amount: 1100, currency: 'USD', token: 'tok_visa' };
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => (i % 2 === 0 ? h.module.testGateway : other.module.testGateway).authorize(request)),
+    );
+    expect(new Set(answers.map((a) => JSON.stringify(a))).size).toBe(1);
+    expect(answers[0]).toMatchObject({ status: 'succeeded', chargeReference: expect.stringMatching(/^ch_/) });
+    expect(await charge(request.merchantReference)).toHaveLength(1);
+    expect(await h.module.testGateway.eventsFor(request.merchantReference)).toEqual([expect.objectContaining({ type: 'charge.authorized' })]);
+    await expect(other.module.testGateway.authorize({ ...request, amount: 1 })).rejects.toThrow(/idempotency key reused/);
+  });
+});
+
+describe('stopping the test gateway', () => {
+  /** A process sending its webhooks by itself (auto mode) after delayMs, to a sink that counts them. */
+  async function autoProcess(delayMs: number, answer: (delivery: WebhookDelivery) => Promise<number> = async () => 200) {
+    const p = await h.anotherProcess();
+    const sent: string[] = [];
+    p.module.testGateway.webhookMode = 'auto';
+    p.module.testGateway.webhookDelayMs = delayMs;
+    p.module.testGateway.connect(async (delivery) => {
+      sent.push(delivery.eventId);
+      return answer(delivery);
+    });
+    return { p, sent };
+  }
+
+  it('sends no webhook after the module stopped, and leaves it queued for another process', async () => {
+    const { p, sent } = await autoProcess(50);
+    const { intentId } = await p.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 400 }]));
+    await p.module.stop?.();
+    await waitPast(250);
+    expect(sent).toEqual([]);
+    const [event] = await h.module.testGateway.eventsFor(intentId);
+    expect(await h.module.testGateway.pendingWebhooks()).toContainEqual({ eventId: event?.eventId, type: 'charge.authorized' });
+    await p.close();
+    expect(await h.module.testGateway.deliverWebhooks()).toContain(200);
+  });
+
+  it('stops sending webhooks when the HTTP app closes, before the module is stopped', async () => {
+    // The module's own sink (its app), as in the running marketplace, which closes the app first.
+    const p = await h.anotherProcess();
+    p.module.testGateway.webhookMode = 'auto';
+    p.module.testGateway.webhookDelayMs = 50;
+    const { intentId } = await p.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 410 }]));
+    await p.http.close();
+    await waitPast(250);
+    // Not taken from the queue and sent into a closed app ("Fastify has already been closed").
+    const [event] = await h.module.testGateway.eventsFor(intentId);
+    expect(await h.module.testGateway.pendingWebhooks()).toContainEqual({ eventId: event?.eventId, type: 'charge.authorized' });
+    await p.close();
+    expect(await h.module.testGateway.deliverWebhooks()).toContain(200);
+  });
+
+  it('arms no retry of a failed webhook after the module stopped', async () => {
+    const { p, sent } = await autoProcess(0, async () => 503);
+    await p.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 420 }]));
+    await eventually(() => expect(sent).toHaveLength(1));
+    await p.module.stop?.();
+    // The first retry was due 100 ms after the failure.
+    await waitPast(300);
+    expect(sent).toHaveLength(1);
+    await p.close();
+  });
+
+  it('waits, when stopping, for a webhook delivery under way to finish', async () => {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let finished = false;
+    const { p, sent } = await autoProcess(0, async () => {
+      await released;
+      finished = true;
+      return 200;
+    });
+    await p.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 430 }]));
+    await eventually(() => expect(sent).toHaveLength(1));
+    let stopped = false;
+    const stopping = p.module.stop?.().then(() => {
+      stopped = true;
+    });
+    await waitPast(50);
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect(finished).toBe(true);
+    await p.close();
+  });
+});
