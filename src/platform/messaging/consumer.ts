@@ -4,6 +4,7 @@ import type { Pool, Tx } from '../db/pool.ts';
 import { type DomainName, domainTables } from '../domains.ts';
 import { newId } from '../ids.ts';
 import type { Metrics } from '../metrics.ts';
+import { beginWithBatchLock } from './batch-lock.ts';
 import { type EventEnvelope, withTrace } from './envelope.ts';
 import { ContractViolation, appendEvents, assertContract } from './outbox.ts';
 import type { Subscription } from './subscription.ts';
@@ -23,6 +24,10 @@ interface InboxRow {
   attempts: number;
 }
 
+function aggregateKey(row: InboxRow): string {
+  return `${row.consumer}\u0000${row.aggregate_id}`;
+}
+
 /** Exponential backoff with full jitter, capped. */
 export function retryDelayMs(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
   const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt - 1, 30));
@@ -31,10 +36,10 @@ export function retryDelayMs(attempt: number, baseMs: number, maxMs: number, ran
 
 /**
  * Applies the events in a domain's inbox to its consumers. For each event, in one transaction
- * (a savepoint inside the batch): run the handler, write the handler's own outbox rows, mark the
- * inbox row processed. A failing handler is retried with backoff and parked as a dead letter after
- * `attemptsMax` attempts; later events of the same aggregate wait behind an event being retried,
- * while events of other aggregates keep flowing.
+ * (the batch's, with savepoints so that a failing event undoes only its own work): run the handler,
+ * write the handler's own outbox rows, mark the inbox row processed. A failing handler is retried
+ * with backoff and parked as a dead letter after `attemptsMax` attempts; later events of the same
+ * aggregate wait behind an event being retried, while events of other aggregates keep flowing.
  */
 export class InboxConsumer {
   readonly #handlers = new Map<string, Subscription>();
@@ -65,35 +70,48 @@ export class InboxConsumer {
     if (this.#handlers.size === 0) return false;
     const client = await this.pool.connect();
     try {
-      await client.query('BEGIN');
-      const lock = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked', [
-        `bazaar.inbox.${this.domain}`,
-      ]);
-      if (!lock.rows[0]?.locked) {
+      // The batch's savepoint is opened here, in the same round trip: rolling back to it undoes the
+      // handlers' work only (the select that follows changes nothing).
+      const locked = await beginWithBatchLock(client, `bazaar.inbox.${this.domain}`, { afterLock: ['SAVEPOINT apply_batch'] });
+      if (!locked) {
         await client.query('COMMIT');
         return false;
       }
       const inbox = this.#tables.inbox;
+      // Shaped so that its cost follows the batch, not the backlog or the history, whatever the
+      // planner's statistics (an inbox filled since the last ANALYZE is the usual case): per consumer,
+      // pending rows are read in seq order from the (consumer, seq) index and the scan stops at the
+      // limit; an event is skipped while an earlier event of its aggregate waits for a retry, which is
+      // one ordered probe of the (consumer, aggregate_id, seq) index.
       const { rows } = await client.query<InboxRow>(
-        `SELECT i.consumer, i.event_id, i.aggregate_id, i.envelope, i.attempts
-           FROM ${inbox} i
-          WHERE i.status = 'pending' AND i.next_attempt_at <= now() AND i.consumer = ANY($2::text[])
-            AND NOT EXISTS (
-              SELECT 1 FROM ${inbox} e
-               WHERE e.consumer = i.consumer AND e.aggregate_id = i.aggregate_id
-                 AND e.status = 'pending' AND e.seq < i.seq AND e.next_attempt_at > now())
-          ORDER BY i.seq
+        `SELECT x.consumer, x.event_id, x.aggregate_id, x.envelope, x.attempts
+           FROM unnest($2::text[]) AS c(name)
+           CROSS JOIN LATERAL (
+             SELECT i.seq, i.consumer, i.event_id, i.aggregate_id, i.envelope, i.attempts
+               FROM ${inbox} i
+              WHERE i.consumer = c.name AND i.status = 'pending' AND i.next_attempt_at <= now()
+                AND (SELECT e.seq FROM ${inbox} e
+                      WHERE e.consumer = i.consumer AND e.aggregate_id = i.aggregate_id AND e.status = 'pending'
+                        AND e.seq < i.seq AND e.next_attempt_at > now()
+                      ORDER BY e.consumer, e.aggregate_id, e.seq
+                      LIMIT 1) IS NULL
+              ORDER BY i.seq
+              LIMIT $1) x
+          ORDER BY x.seq
           LIMIT $1`,
         [this.options.batchSizeMax, this.consumers],
       );
-      const blocked = new Set<string>();
-      for (const row of rows) {
-        const key = `${row.consumer}\u0000${row.aggregate_id}`;
-        if (blocked.has(key)) continue;
-        const ok = await this.#apply(client, row);
-        if (!ok) blocked.add(key);
+      const applied = await this.#applyBatch(client, rows);
+      if (applied.length > 0) {
+        // One statement marks the whole batch processed; it commits with the effects or not at all.
+        await client.query(
+          `UPDATE ${inbox} SET status = 'processed', processed_at = now(), attempts = attempts + 1, last_error = NULL
+            WHERE (consumer, event_id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))`,
+          [applied.map((r) => r.consumer), applied.map((r) => r.event_id)],
+        );
       }
       await client.query('COMMIT');
+      for (const row of applied) this.metrics?.deliveries.inc({ domain: this.domain, consumer: row.consumer });
       return rows.length === this.options.batchSizeMax;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -103,39 +121,71 @@ export class InboxConsumer {
     }
   }
 
-  async #apply(tx: Tx, row: InboxRow): Promise<boolean> {
-    const subscription = this.#handlers.get(row.consumer);
-    if (!subscription) return false;
-    const event = row.envelope;
-    await tx.query('SAVEPOINT apply_event');
-    try {
-      assertContract(event.type, event.data);
-      const now = this.clock.now();
-      await withTrace({ correlationId: event.correlationid, causationId: event.id }, () =>
-        subscription.handle(
-          {
-            tx,
-            now,
-            emit: async (events) => {
-              await appendEvents(tx, this.domain, events, now);
-            },
-          },
-          event,
-        ),
-      );
-      await tx.query(
-        `UPDATE ${this.#tables.inbox} SET status = 'processed', processed_at = now(), attempts = attempts + 1, last_error = NULL
-          WHERE consumer = $1 AND event_id = $2`,
-        [row.consumer, row.event_id],
-      );
-      await tx.query('RELEASE SAVEPOINT apply_event');
-      this.metrics?.deliveries.inc({ domain: this.domain, consumer: row.consumer });
-      return true;
-    } catch (error) {
-      await tx.query('ROLLBACK TO SAVEPOINT apply_event');
-      await this.#recordFailure(tx, row, error as Error);
-      return false;
+  /**
+   * Applies a batch under one savepoint (`apply_batch`, opened with the transaction): on a database
+   * a few hundred microseconds away, round trips per event are what bounds a consumer, so the common
+   * case pays none per event. When a handler fails, the batch's work is rolled back to that
+   * savepoint, the failure is recorded for that event alone (its later events wait), and the rest is
+   * applied again, one savepoint per event. A handler may therefore run more than once per attempt;
+   * its effects live only in `ctx.tx`, so only the last run counts.
+   */
+  async #applyBatch(tx: Tx, rows: InboxRow[]): Promise<InboxRow[]> {
+    const applied: InboxRow[] = [];
+    for (let k = 0; k < rows.length; k++) {
+      const row = rows[k]!;
+      try {
+        await this.#handle(tx, row);
+        applied.push(row);
+      } catch (error) {
+        await tx.query('ROLLBACK TO SAVEPOINT apply_batch');
+        await this.#recordFailure(tx, row, error as Error);
+        return this.#applyOneByOne(tx, [...applied, ...rows.slice(k + 1)], new Set([aggregateKey(row)]));
+      }
     }
+    return applied;
+  }
+
+  /** Applies each event in a savepoint of its own, so a failure undoes only that event's work. */
+  async #applyOneByOne(tx: Tx, rows: InboxRow[], blocked: Set<string>): Promise<InboxRow[]> {
+    const applied: InboxRow[] = [];
+    let savepointOpen = false;
+    for (const row of rows) {
+      if (blocked.has(aggregateKey(row))) continue;
+      // The previous event's savepoint is released in the round trip that opens this one.
+      await tx.query(savepointOpen ? 'RELEASE SAVEPOINT apply_event; SAVEPOINT apply_event' : 'SAVEPOINT apply_event');
+      savepointOpen = true;
+      try {
+        await this.#handle(tx, row);
+        applied.push(row);
+      } catch (error) {
+        await tx.query('ROLLBACK TO SAVEPOINT apply_event');
+        await this.#recordFailure(tx, row, error as Error);
+        blocked.add(aggregateKey(row));
+      }
+    }
+    return applied;
+  }
+
+  /** Checks the payload against its contract and runs the consumer's handler in `tx`. */
+  async #handle(tx: Tx, row: InboxRow): Promise<void> {
+    const subscription = this.#handlers.get(row.consumer);
+    // The batch query selects only this instance's consumers.
+    if (!subscription) throw new Error(`no handler for consumer ${row.consumer}`);
+    const event = row.envelope;
+    assertContract(event.type, event.data);
+    const now = this.clock.now();
+    await withTrace({ correlationId: event.correlationid, causationId: event.id }, () =>
+      subscription.handle(
+        {
+          tx,
+          now,
+          emit: async (events) => {
+            await appendEvents(tx, this.domain, events, now);
+          },
+        },
+        event,
+      ),
+    );
   }
 
   async #recordFailure(tx: Tx, row: InboxRow, error: Error): Promise<void> {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Pool } from '../db/pool.ts';
 import { type DomainName, domainTables } from '../domains.ts';
 import type { Metrics } from '../metrics.ts';
+import { beginWithBatchLock } from './batch-lock.ts';
 import type { EventEnvelope } from './envelope.ts';
 import type { Transport } from './transport.ts';
 
@@ -55,30 +56,28 @@ export class OutboxRelay {
   async runOnce(): Promise<boolean> {
     const client = await this.pool.connect();
     try {
-      await client.query('BEGIN');
-      const lock = await client.query<{ locked: boolean }>(
-        'SELECT pg_try_advisory_xact_lock(hashtext($1)) AS locked',
-        [`bazaar.relay.${this.domain}`],
-      );
-      if (!lock.rows[0]?.locked) {
+      // The durable hand-off is the transport's (the subscriber's inbox commit, or the broker's ack).
+      // Marking rows published need not wait for a disk flush: if a server crash loses the mark, the
+      // rows are sent again and the receivers drop them as duplicates. One flush saved per batch.
+      const locked = await beginWithBatchLock(client, `bazaar.relay.${this.domain}`, { settings: ['SET LOCAL synchronous_commit = off'] });
+      if (!locked) {
         await client.query('COMMIT');
         return false;
       }
-      const { rows } = await client.query<OutboxRow>(
-        `SELECT id, aggregate_id, aggregate_type, event_type, payload, headers
-           FROM ${this.#table}
-          WHERE published_at IS NULL
-          ORDER BY seq
-          LIMIT $1
-          FOR UPDATE`,
+      // Locked and marked in one round trip; the mark commits only if the transport took the batch.
+      const { rows } = await client.query<OutboxRow & { seq: number }>(
+        `UPDATE ${this.#table} o SET published_at = now()
+           FROM (SELECT id FROM ${this.#table} WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE) batch
+          WHERE o.id = batch.id
+          RETURNING o.seq, o.id, o.aggregate_id, o.aggregate_type, o.event_type, o.payload, o.headers`,
         [this.batchSizeMax],
       );
       if (rows.length === 0) {
         await client.query('COMMIT');
         return false;
       }
+      rows.sort((a, b) => a.seq - b.seq);
       await this.transport.publish(this.domain, rows.map(toEnvelope));
-      await client.query(`UPDATE ${this.#table} SET published_at = now() WHERE id = ANY($1::uuid[])`, [rows.map((r) => r.id)]);
       await client.query('COMMIT');
       this.metrics?.eventsPublished.inc({ domain: this.domain }, rows.length);
       return rows.length === this.batchSizeMax;

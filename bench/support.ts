@@ -1,0 +1,114 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../src/platform/config.ts';
+import { type DatabaseTarget, dropDatabases, ensureDatabases, resolveTargets } from '../src/platform/db/databases.ts';
+import { startEmbeddedPostgres } from '../src/platform/db/embedded.ts';
+import { migrateDatabase } from '../src/platform/db/migrate.ts';
+import type { DomainName } from '../src/platform/domains.ts';
+import { createLogger } from '../src/platform/logger.ts';
+
+export type Flags = ReadonlyMap<string, string>;
+
+export interface Scenario {
+  description: string;
+  /** Flag name → what it does and its default, for --help. */
+  flags: Record<string, string>;
+  /** Returns the result fields; the dispatcher prints them with the scenario name as one JSON line. */
+  run(flags: Flags): Promise<Record<string, unknown>>;
+}
+
+/** `--name value`, `--name=value`, or a bare `--name` (= "true"); anything else is positional. */
+export function parseFlags(args: readonly string[]): { positional: string[]; flags: Map<string, string> } {
+  const positional: string[] = [];
+  const flags = new Map<string, string>();
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith('--')) {
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    if (eq > 2) {
+      flags.set(arg.slice(2, eq), arg.slice(eq + 1));
+      continue;
+    }
+    const next = args[i + 1];
+    if (next === undefined || next.startsWith('--')) {
+      flags.set(arg.slice(2), 'true');
+    } else {
+      flags.set(arg.slice(2), next);
+      i++;
+    }
+  }
+  return { positional, flags };
+}
+
+/** A numeric flag within bounds; anything else stops the run with a message naming the flag. */
+export function numberFlag(flags: Flags, name: string, fallback: number, min: number, max: number): number {
+  const raw = flags.get(name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || value < min || value > max) {
+    throw new Error(`--${name} must be a number between ${min} and ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+/** The p-th percentile (0–100) of ascending values, nearest rank. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+}
+
+export const round = (value: number, digits = 2): number => Number(value.toFixed(digits));
+
+export function progress(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+export interface BenchDatabases {
+  /** 'external' when DATABASE_URL was used, else 'embedded'. */
+  server: 'external' | 'embedded';
+  targets: Map<DomainName, DatabaseTarget>;
+  close(): Promise<void>;
+}
+
+/**
+ * Throwaway, migrated databases for the given domains: on DATABASE_URL's server when set (named with a
+ * random `bench_…_` prefix and dropped afterwards), otherwise on an embedded PostgreSQL in a temporary
+ * directory that is removed afterwards.
+ */
+export async function benchDatabases(domains: readonly DomainName[]): Promise<BenchDatabases> {
+  const given = process.env.DATABASE_URL;
+  const log = createLogger('warn');
+  let dir: string | undefined;
+  let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
+  if (!given) {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'bazaar-bench-'));
+    // Run as root, PostgreSQL runs as its own user, which must be able to reach its data directory inside.
+    await chmod(dir, 0o755);
+    progress(`starting an embedded PostgreSQL in ${dir}`);
+    embedded = await startEmbeddedPostgres(dir, log);
+  }
+  const serverUrl = given ?? embedded!.url;
+  const prefix = `bench_${randomBytes(4).toString('hex')}_`;
+  const config = loadConfig({ DATABASE_URL: serverUrl, DATABASE_NAME_PREFIX: prefix });
+  const targets = resolveTargets(config, serverUrl).filter((t) => domains.includes(t.domain));
+  const cleanup = async () => {
+    if (given) await dropDatabases(targets).catch((error: Error) => progress(`could not drop ${prefix}* databases: ${error.message}`));
+    await embedded?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await ensureDatabases(targets);
+    for (const t of targets) await migrateDatabase(t.url, t.domain);
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+  progress(`databases ${targets.map((t) => t.database).join(', ')} ready on the ${given ? 'DATABASE_URL' : 'embedded'} server`);
+  return { server: given ? 'external' : 'embedded', targets: new Map(targets.map((t) => [t.domain, t])), close: cleanup };
+}

@@ -1,0 +1,213 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allContracts } from '../../src/contracts/index.ts';
+import { systemClock } from '../../src/platform/clock.ts';
+import { type Pool, createPool, withTransaction } from '../../src/platform/db/pool.ts';
+import type { DomainName } from '../../src/platform/domains.ts';
+import { isUuidV7, newId } from '../../src/platform/ids.ts';
+import { createLogger } from '../../src/platform/logger.ts';
+import { InboxConsumer } from '../../src/platform/messaging/consumer.ts';
+import { withTrace } from '../../src/platform/messaging/envelope.ts';
+import { ContractViolation, appendEvents } from '../../src/platform/messaging/outbox.ts';
+import { OutboxRelay, toEnvelope } from '../../src/platform/messaging/relay.ts';
+import { InProcessTransport } from '../../src/platform/messaging/transport.ts';
+import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
+import { ThingEchoed, ThingHappened, createProbeTable, recordingProbe } from './fixtures/probes.ts';
+
+const log = createLogger('silent');
+let dbs: FreshDatabases;
+const pools = new Map<DomainName, Pool>();
+const orders = () => pools.get('orders')!;
+const search = () => pools.get('search')!;
+
+beforeAll(async () => {
+  dbs = await freshDatabases();
+  for (const t of dbs.targets) if (t.domain === 'orders' || t.domain === 'search') pools.set(t.domain, createPool(t.url, 3, `test-${t.domain}`));
+  await createProbeTable(search());
+});
+
+afterAll(async () => {
+  await Promise.all([...pools.values()].map((p) => p.end()));
+  await dbs?.drop();
+});
+
+async function outboxRows(pool: Pool, where = 'true', params: unknown[] = []) {
+  const { rows } = await pool.query(
+    `SELECT id, aggregate_id, aggregate_type, event_type, payload, headers, published_at FROM orders_outbox_events WHERE ${where} ORDER BY seq`,
+    params,
+  );
+  return rows;
+}
+
+async function appendOne(data: unknown = { n: 1 }, aggregateId = newId()): Promise<string> {
+  const [id] = await withTransaction(orders(), (tx) => appendEvents(tx, 'orders', [{ type: ThingHappened.type, aggregateId, aggregateType: 'probe', data }]));
+  return id!;
+}
+
+/** Runs a statement and returns the SQLSTATE it failed with (undefined when it succeeded). */
+async function sqlState(pool: Pool, sql: string, params: unknown[] = []): Promise<string | undefined> {
+  try {
+    await pool.query(sql, params);
+    return undefined;
+  } catch (error) {
+    return (error as { code?: string }).code;
+  }
+}
+
+describe('appending events to the outbox', () => {
+  it('refuses a payload that breaks its contract and writes nothing, not even the valid events beside it', async () => {
+    const aggregateId = newId();
+    await withTransaction(orders(), async (tx) => {
+      await expect(
+        appendEvents(tx, 'orders', [
+          { type: ThingHappened.type, aggregateId, aggregateType: 'probe', data: { n: 1 } },
+          { type: ThingHappened.type, aggregateId, aggregateType: 'probe', data: { n: -1, extra: true } },
+        ]),
+      ).rejects.toThrow(ContractViolation);
+      await expect(appendEvents(tx, 'orders', [{ type: ThingHappened.type, aggregateId, aggregateType: 'probe', data: { n: 'one' } }])).rejects.toThrow(
+        /breaks its contract/,
+      );
+    });
+    expect(await outboxRows(orders(), 'aggregate_id = $1', [aggregateId])).toEqual([]);
+  });
+
+  it('refuses an event type that has no registered contract', async () => {
+    const aggregateId = newId();
+    await withTransaction(orders(), async (tx) => {
+      await expect(appendEvents(tx, 'orders', [{ type: 'probe.never_defined.v1', aggregateId, aggregateType: 'probe', data: {} }])).rejects.toThrow(
+        /no contract is registered/,
+      );
+    });
+    expect(await outboxRows(orders(), 'aggregate_id = $1', [aggregateId])).toEqual([]);
+  });
+
+  it('commits the events with the change and loses them with a rolled-back change', async () => {
+    const kept = newId();
+    const lost = newId();
+    await withTransaction(orders(), (tx) => appendEvents(tx, 'orders', [{ type: ThingHappened.type, aggregateId: kept, aggregateType: 'probe', data: { n: 1 } }]));
+    await expect(
+      withTransaction(orders(), async (tx) => {
+        await appendEvents(tx, 'orders', [{ type: ThingHappened.type, aggregateId: lost, aggregateType: 'probe', data: { n: 1 } }]);
+        throw new Error('the change failed');
+      }),
+    ).rejects.toThrow('the change failed');
+    expect(await outboxRows(orders(), 'aggregate_id = $1', [kept])).toHaveLength(1);
+    expect(await outboxRows(orders(), 'aggregate_id = $1', [lost])).toEqual([]);
+  });
+});
+
+describe('the outbox table is append-only', () => {
+  it('lets published_at be set once and refuses any other update with SQLSTATE BZ001', async () => {
+    const id = await appendOne();
+    expect(await sqlState(orders(), `UPDATE orders_outbox_events SET payload = '{"n": 2}' WHERE id = $1`, [id])).toBe('BZ001');
+    expect(await sqlState(orders(), `UPDATE orders_outbox_events SET event_type = 'probe.thing_echoed.v1' WHERE id = $1`, [id])).toBe('BZ001');
+    expect(await sqlState(orders(), `UPDATE orders_outbox_events SET published_at = now(), aggregate_type = 'other' WHERE id = $1`, [id])).toBe('BZ001');
+    expect(await sqlState(orders(), 'UPDATE orders_outbox_events SET published_at = now() WHERE id = $1', [id])).toBeUndefined();
+    expect(await sqlState(orders(), `UPDATE orders_outbox_events SET published_at = now() + interval '1 hour' WHERE id = $1`, [id])).toBe('BZ001');
+    expect(await sqlState(orders(), 'UPDATE orders_outbox_events SET published_at = NULL WHERE id = $1', [id])).toBe('BZ001');
+    const [row] = await outboxRows(orders(), 'id = $1', [id]);
+    expect(row.payload).toEqual({ n: 1 });
+    expect(row.published_at).toBeInstanceOf(Date);
+  });
+
+  it('refuses DELETE and TRUNCATE with SQLSTATE BZ001', async () => {
+    const pending = await appendOne();
+    const published = await appendOne();
+    await orders().query('UPDATE orders_outbox_events SET published_at = now() WHERE id = $1', [published]);
+    expect(await sqlState(orders(), 'DELETE FROM orders_outbox_events WHERE id = $1', [pending])).toBe('BZ001');
+    expect(await sqlState(orders(), 'DELETE FROM orders_outbox_events WHERE id = $1', [published])).toBe('BZ001');
+    expect(await sqlState(orders(), 'TRUNCATE orders_outbox_events')).toBe('BZ001');
+    expect(await outboxRows(orders(), 'id = ANY($1::uuid[])', [[pending, published]])).toHaveLength(2);
+  });
+
+  it('lets only an explicit retention run delete published rows, never pending ones', async () => {
+    const pending = await appendOne();
+    const published = await appendOne();
+    await orders().query('UPDATE orders_outbox_events SET published_at = now() WHERE id = $1', [published]);
+    const client = await orders().connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL bazaar.outbox_prune = 'on'`);
+      await client.query('SAVEPOINT s');
+      await expect(client.query('DELETE FROM orders_outbox_events WHERE id = $1', [pending])).rejects.toMatchObject({ code: 'BZ001' });
+      await client.query('ROLLBACK TO SAVEPOINT s');
+      await client.query('DELETE FROM orders_outbox_events WHERE id = $1', [published]);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    expect((await outboxRows(orders(), 'id = ANY($1::uuid[])', [[pending, published]])).map((r) => r.id)).toEqual([pending]);
+  });
+});
+
+describe('the event envelope', () => {
+  it('carries the CloudEvents 1.0 attributes: a UUIDv7 id, a versioned type, the source domain and the aggregate as subject', async () => {
+    const aggregateId = newId();
+    const before = Date.now();
+    const id = await appendOne({ n: 7, label: 'seven' }, aggregateId);
+    const [row] = await outboxRows(orders(), 'id = $1', [id]);
+    const envelope = toEnvelope(row);
+    expect(envelope).toEqual({
+      specversion: '1.0',
+      id,
+      type: 'probe.thing_happened.v1',
+      source: '/bazaar/orders',
+      subject: aggregateId,
+      time: expect.any(String),
+      datacontenttype: 'application/json',
+      correlationid: id,
+      causationid: null,
+      aggregatetype: 'probe',
+      data: { n: 7, label: 'seven' },
+    });
+    expect(isUuidV7(envelope.id)).toBe(true);
+    expect(new Date(envelope.time).toISOString()).toBe(envelope.time);
+    expect(new Date(envelope.time).getTime()).toBeGreaterThanOrEqual(before);
+  });
+
+  it('names every registered event type domain.fact_in_the_past_tense.vN', () => {
+    const irregularPast = new Set(['paid', 'sent', 'held', 'made', 'built', 'sold', 'set', 'put', 'done', 'taken', 'given', 'written', 'lost', 'found', 'read', 'kept', 'left']);
+    const contracts = allContracts();
+    expect(contracts.length).toBeGreaterThan(0);
+    for (const { type } of contracts) {
+      const match = /^([a-z_]+)\.([a-z_]+)\.v([0-9]+)$/.exec(type);
+      expect(match, type).not.toBeNull();
+      const words = match![2]!.split('_');
+      expect(
+        words.some((w) => w.endsWith('ed') || irregularPast.has(w)),
+        `${type} should name a fact in the past tense`,
+      ).toBe(true);
+    }
+  });
+
+  it('takes the correlation id of the trace it is written in', async () => {
+    const correlationId = newId();
+    const id = await withTrace({ correlationId, causationId: null }, () => appendOne());
+    const [row] = await outboxRows(orders(), 'id = $1', [id]);
+    expect(row.headers).toMatchObject({ correlationid: correlationId, causationid: null });
+  });
+
+  it('gives an event emitted by a handler the handled event as cause and the same correlation id', async () => {
+    const echo = recordingProbe('search.envelope-probe', 'search', { echo: true });
+    const relay = new OutboxRelay('orders', orders(), new InProcessTransport(pools, [echo]), 100, undefined, log);
+    const consumer = new InboxConsumer('search', search(), [echo], { batchSizeMax: 100, attemptsMax: 3, retryDelayBaseMs: 10, retryDelayMaxMs: 100 }, systemClock, undefined, log);
+    const correlationId = newId();
+    const aggregateId = newId();
+    const cause = await withTrace({ correlationId, causationId: null }, () => appendOne({ n: 3 }, aggregateId));
+    while (await relay.runOnce());
+    while (await consumer.runOnce());
+
+    const { rows } = await search().query('SELECT id, aggregate_id, event_type, payload, headers FROM search_outbox_events WHERE aggregate_id = $1', [aggregateId]);
+    expect(rows).toHaveLength(1);
+    const echoed = toEnvelope(rows[0]);
+    expect(echoed).toMatchObject({
+      type: ThingEchoed.type,
+      source: '/bazaar/search',
+      subject: aggregateId,
+      correlationid: correlationId,
+      causationid: cause,
+      data: { n: 3, of: cause },
+    });
+    expect(isUuidV7(echoed.id)).toBe(true);
+    expect(echoed.id).not.toBe(cause);
+  });
+});
