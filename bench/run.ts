@@ -7,6 +7,9 @@ import { type Scenario, parseFlags } from './support.ts';
 /** Scenarios by name, loaded only when asked for. A new scenario is one more line here. */
 const scenarios: Record<string, () => Promise<Scenario>> = {
   'event-delivery': async () => (await import('./event-delivery.ts')).scenario,
+  'flash-sale': async () => (await import('./flash-sale.ts')).scenario,
+  checkout: async () => (await import('./checkout.ts')).scenario,
+  'catalog-read': async () => (await import('./catalog-read.ts')).scenario,
 };
 
 async function usage(): Promise<string> {

@@ -9,6 +9,7 @@ import { isDomainName, type DomainName } from './platform/domains.ts';
 import { createLogger } from './platform/logger.ts';
 import { listDeadLetters, outboxStatus, pruneOutbox, replayDeadLetter } from './platform/messaging/admin.ts';
 import type { Databases } from './app.ts';
+import { type SeedResult, seedCatalog, seedDemo, seedDepsOf } from './seed/index.ts';
 
 function config(): Config {
   try {
@@ -76,6 +77,12 @@ async function start(): Promise<void> {
   docs      ${base}/docs
   openapi   ${base}/openapi.json
   health    ${base}/health   ready ${base}/ready   metrics ${base}/metrics`);
+    try {
+      const seeded = await seedDemo(app);
+      if (seeded) printSeed(seeded, 'demo catalog seeded (SEED_DEMO=false to skip)');
+    } catch (error) {
+      log.error({ err: error }, 'seeding the demo catalog failed; the API keeps running');
+    }
   } catch (error) {
     log.error({ err: error }, 'could not start');
     await app.stop().catch(() => undefined);
@@ -116,6 +123,42 @@ program
       await writeFile(opts.out, text);
       console.log(`wrote ${opts.out}`);
     });
+  });
+
+function printSeed(result: SeedResult, heading: string): void {
+  console.log(`${heading}:
+  ${result.products} products (${result.published} published), ${result.variants} variants, ${result.priceWindows} price windows, ${result.sellers} sellers
+  categories ${result.categories.total} (${result.categories.created} new), events ${result.events}
+  stock      ${typeof result.stock === 'string' ? result.stock : `${result.stock.units} units over ${result.stock.variants} variants`}
+  took       ${result.seconds.total.toFixed(1)} s (busy: catalog import ${result.seconds.catalog.toFixed(1)} s over 2 workers, stock ${result.seconds.stock.toFixed(1)} s)`);
+  if (typeof result.logins === 'string') console.log(`  logins     ${result.logins}`);
+  else for (const l of result.logins) console.log(`  login      ${l.email} / ${l.password} (${l.role})`);
+}
+
+program
+  .command('seed')
+  .description('generate a realistic demo catalog: categories, sellers, products with variants, images, attributes, prices and stock')
+  .option('--products <n>', 'how many products', '1000')
+  .option('--sellers <m>', 'how many sellers', '20')
+  .option('--seed <n>', 'random seed (the same seed gives the same shape)', '20260301')
+  .action(async (opts: { products: string; sellers: string; seed: string }) => {
+    const products = Number(opts.products);
+    const sellers = Number(opts.sellers);
+    if (!Number.isInteger(products) || products < 0 || !Number.isInteger(sellers) || sellers < 1) {
+      console.error('--products must be an integer >= 0 and --sellers an integer >= 1');
+      process.exit(2);
+    }
+    const cfg = config();
+    const log = createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel);
+    const databases = await prepareDatabases(cfg, log);
+    const app = await createMarketplace(cfg, databases, { log, runMessaging: false });
+    try {
+      const result = await seedCatalog(seedDepsOf(app), { products, sellers, seed: Number(opts.seed) || 1, log: (line) => log.info(line) });
+      printSeed(result, 'seeded');
+      console.log('  events are delivered to the other domains by the running marketplace (npm start)');
+    } finally {
+      await app.stop();
+    }
   });
 
 const events = program.command('events').description('inspect and repair event delivery');

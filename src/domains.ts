@@ -1,7 +1,11 @@
 import { createAccountsModule } from './domains/accounts/index.ts';
+import { createCartModule } from './domains/cart/index.ts';
+import { createCheckoutModule } from './domains/checkout/index.ts';
 import { createCouponsModule } from './domains/coupons/index.ts';
+import { createInventoryModule } from './domains/inventory/index.ts';
 import { createOrdersModule } from './domains/orders/index.ts';
 import { createPaymentsModule } from './domains/payments/index.ts';
+import { createProductsModule } from './domains/products/index.ts';
 import type { DomainName } from './platform/domains.ts';
 import type { DomainContext, DomainModule } from './platform/module.ts';
 
@@ -12,7 +16,18 @@ import type { DomainContext, DomainModule } from './platform/module.ts';
 export function domainFactories(context: (domain: DomainName) => DomainContext): DomainModule[] {
   const accounts = createAccountsModule(context('accounts'));
   const orders = createOrdersModule(context('orders'));
+  const inventory = createInventoryModule(context('inventory'));
+  const products = createProductsModule(context('products'));
   const payments = createPaymentsModule(context('payments'));
   const coupons = createCouponsModule(context('coupons'));
-  return [accounts, orders, payments, coupons];
+  const cart = createCartModule(context('cart'), { catalog: products.api, stock: inventory.api, coupons: coupons.api });
+  const checkout = createCheckoutModule(context('checkout'), {
+    products: products.api,
+    inventory: inventory.api,
+    cart: cart.api,
+    coupons: coupons.api,
+    orders: orders.api,
+    payments: payments.api,
+  });
+  return [accounts, orders, inventory, products, payments, coupons, cart, checkout];
 }

@@ -36,8 +36,14 @@ CREATE TABLE checkout_sessions (
   shipping_amount bigint CHECK (shipping_amount >= 0),
   total_amount bigint CHECK (total_amount >= 0),
   failure_reason text CHECK (length(failure_reason) <= 2000),
+  failure_code text CHECK (length(failure_code) BETWEEN 1 AND 100),
+  failed_step text CHECK (failed_step IN (
+    'price_snapshot', 'reserve_stock', 'redeem_coupons', 'create_orders', 'authorize_payment',
+    'capture_payment', 'confirm_reservations', 'close_cart', 'complete'
+  )),
   lease_owner text CHECK (length(lease_owner) BETWEEN 1 AND 200),
   lease_expires_at timestamptz,
+  resume_at timestamptz NOT NULL DEFAULT now(),
   started_at timestamptz NOT NULL DEFAULT now(),
   completed_at timestamptz,
   updated_at timestamptz NOT NULL DEFAULT now(),
@@ -74,15 +80,21 @@ COMMENT ON COLUMN checkout_sessions.discount_amount IS 'Added (not in design): c
 COMMENT ON COLUMN checkout_sessions.shipping_amount IS 'Added (not in design): shipping charged, in minor units; NULL until prices are fixed.';
 COMMENT ON COLUMN checkout_sessions.total_amount IS 'Added (not in design): subtotal - discount + shipping, the amount charged, in minor units; NULL until prices are fixed.';
 COMMENT ON COLUMN checkout_sessions.failure_reason IS 'Added (not in design): why the checkout failed, shown to the buyer; NULL unless failed or compensated.';
+COMMENT ON COLUMN checkout_sessions.failure_code IS 'Added (not in design): stable error code of the failure (e.g. OUT_OF_STOCK, PAYMENT_DECLINED); NULL unless the session failed.';
+COMMENT ON COLUMN checkout_sessions.failed_step IS 'Added (not in design): step whose failure started the compensation; NULL unless the session failed.';
 COMMENT ON COLUMN checkout_sessions.lease_owner IS 'Added (not in design): worker currently driving the session; NULL when none.';
 COMMENT ON COLUMN checkout_sessions.lease_expires_at IS 'Added (not in design): when the lease lapses and the recovery worker may take the session over.';
+COMMENT ON COLUMN checkout_sessions.resume_at IS 'Added (not in design): earliest time a worker may drive the unfinished session again (after a lease lapses, a retry backoff, or while waiting for a payment outcome).';
 COMMENT ON COLUMN checkout_sessions.started_at IS 'When the session was created.';
 COMMENT ON COLUMN checkout_sessions.completed_at IS 'When the session finished (set when completed; also when it ended failed or compensated).';
 COMMENT ON COLUMN checkout_sessions.updated_at IS 'Added (not in design): when the session last changed.';
 COMMENT ON COLUMN checkout_sessions.version IS 'Added (not in design): incremented on every change, for optimistic concurrency.';
 CREATE INDEX checkout_sessions_user_idx ON checkout_sessions (user_id, started_at DESC, id DESC);
--- Recovery worker: unfinished sessions whose lease is free or lapsed.
-CREATE INDEX checkout_sessions_recovery_idx ON checkout_sessions (lease_expires_at NULLS FIRST, updated_at)
+-- Recovery worker: unfinished sessions that are due (resume_at passed; a held lease lapses no earlier).
+CREATE INDEX checkout_sessions_recovery_idx ON checkout_sessions (resume_at)
+  WHERE status IN ('pending', 'in_progress', 'compensating');
+-- One unfinished checkout per cart: a second Idempotency-Key for the same cart cannot buy it twice.
+CREATE UNIQUE INDEX checkout_sessions_cart_unfinished_key ON checkout_sessions (cart_id)
   WHERE status IN ('pending', 'in_progress', 'compensating');
 
 -- ---------------------------------------------------------------------------

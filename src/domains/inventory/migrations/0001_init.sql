@@ -25,6 +25,7 @@ CREATE TABLE stock_items (
   total_quantity integer NOT NULL DEFAULT 0 CHECK (total_quantity >= 0),
   available_quantity integer NOT NULL DEFAULT 0,
   reserved_quantity integer NOT NULL DEFAULT 0 CHECK (reserved_quantity >= 0),
+  version bigint NOT NULL DEFAULT 0 CHECK (version >= 0),
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
   CONSTRAINT stock_items_available_check CHECK (0 <= available_quantity AND available_quantity <= total_quantity),
@@ -39,6 +40,7 @@ COMMENT ON COLUMN stock_items.sku IS 'Added (not in design): the variant''s SKU,
 COMMENT ON COLUMN stock_items.total_quantity IS 'Units held for sale (not yet sold): equals the sum of this item''s stock_movements.change.';
 COMMENT ON COLUMN stock_items.available_quantity IS 'Units that can still be reserved: total_quantity - reserved_quantity, never below zero (a reservation decrements it with a conditional UPDATE).';
 COMMENT ON COLUMN stock_items.reserved_quantity IS 'Added (not in design): units held by active reservations, equal to the sum of quantity of this item''s active stock_reservations.';
+COMMENT ON COLUMN stock_items.version IS 'Added (not in design): grows by one with every change of the quantities that an event announces; events carry it, so a read copy (products'' availability) can ignore an event older than what it holds.';
 COMMENT ON COLUMN stock_items.created_at IS 'Added (not in design): when the stock item was created (when the products domain announced the variant).';
 COMMENT ON COLUMN stock_items.updated_at IS 'When the quantities last changed.';
 -- Seller's stock list, and lookup by SKU.
@@ -121,6 +123,7 @@ CREATE TABLE stock_movements (
   change integer NOT NULL CHECK (change <> 0),
   kind text NOT NULL CHECK (kind IN ('adjustment', 'sale', 'restock')),
   reason text NOT NULL CHECK (length(reason) BETWEEN 1 AND 500),
+  note text CHECK (length(note) <= 500),
   reference_id uuid,
   created_by uuid,
   created_at timestamptz NOT NULL DEFAULT now(),
@@ -134,6 +137,7 @@ COMMENT ON COLUMN stock_movements.stock_item_id IS 'Stock item whose total chang
 COMMENT ON COLUMN stock_movements.change IS 'Signed change of total_quantity (never zero).';
 COMMENT ON COLUMN stock_movements.kind IS 'Added (not in design): adjustment (by a seller), sale (a confirmed reservation leaves for good) or restock (sold units come back, e.g. an order cancelled after confirmation).';
 COMMENT ON COLUMN stock_movements.reason IS 'Why the stock changed: the seller''s reason for an adjustment, or a system reason.';
+COMMENT ON COLUMN stock_movements.note IS 'Added (not in design): the seller''s free-text note on an adjustment (reason holds the code from a fixed list); NULL when none.';
 COMMENT ON COLUMN stock_movements.reference_id IS 'Id of what caused the change: the reservation for a sale, the order or reservation for a restock, optionally the request for an adjustment.';
 COMMENT ON COLUMN stock_movements.created_by IS 'Added (not in design): user who made an adjustment; NULL for system movements.';
 COMMENT ON COLUMN stock_movements.created_at IS 'When the movement was recorded.';

@@ -1,0 +1,227 @@
+/**
+ * flash-sale: one variant with little stock, thousands of buyers at once, through the HTTP API.
+ *
+ * A whole marketplace (all domains, event delivery running) listens on a real port on 127.0.0.1.
+ * `buyers` buyers, each with their own token and Idempotency-Key, send POST /v1/reservations for one
+ * unit over `concurrency` keep-alive connections from a worker thread. A short warm-up on another
+ * variant comes first and is not measured.
+ *
+ * The reference, on the same server in the same run, is the hot-row bottleneck itself: a bare
+ * `UPDATE … SET available = available - 1 WHERE id = $1 AND available > 0` loop on a scratch table
+ * at the same concurrency, `buyers` statements, the row starting with `buyers` units so every
+ * statement really updates it (referenceHotRowUpdatesPerSecond). For transparency the same loop is
+ * also run on the sale's own shape (`stock` units, `buyers` attempts), where attempts after the sell-
+ * out update nothing (referenceSameShapeAttemptsPerSecond).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Worker } from 'node:worker_threads';
+import pino from 'pino';
+import { type Marketplace, createMarketplace } from '../src/app.ts';
+import type { InventoryApi } from '../src/domains/inventory/index.ts';
+import { loadConfig } from '../src/platform/config.ts';
+import { type Pool, createPool } from '../src/platform/db/pool.ts';
+import { DOMAIN_NAMES } from '../src/platform/domains.ts';
+import { generateKeyring } from '../src/platform/http/tokens.ts';
+import { newId } from '../src/platform/ids.ts';
+import type { BuyersInput, BuyersOutput } from './flash-sale-buyers.ts';
+import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, progress, round } from './support.ts';
+
+interface Options {
+  buyers: number;
+  stock: number;
+  concurrency: number;
+  warmup: number;
+  poolSize: number;
+}
+
+function options(flags: Flags): Options {
+  return {
+    buyers: numberFlag(flags, 'buyers', 5000, 1, 200_000),
+    stock: numberFlag(flags, 'stock', 500, 1, 1_000_000),
+    concurrency: numberFlag(flags, 'concurrency', 64, 1, 256),
+    warmup: numberFlag(flags, 'warmup', 2000, 0, 100_000),
+    poolSize: numberFlag(flags, 'pool-size', 10, 2, 100),
+  };
+}
+
+function runBuyers(input: BuyersInput): Promise<BuyersOutput> {
+  return new Promise((resolve, reject) => {
+    // A worker does not inherit tsx's loader: register it first, then load the TypeScript module.
+    const script = new URL('./flash-sale-buyers.ts', import.meta.url).href;
+    const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(script)}); })`;
+    const worker = new Worker(bootstrap, { eval: true, workerData: input });
+    worker.once('message', (m: { ok: true; output: BuyersOutput } | { ok: false; error: string }) => {
+      if (m.ok) resolve(m.output);
+      else reject(new Error(`buyers failed: ${m.error}`));
+      void worker.terminate();
+    });
+    worker.once('error', reject);
+  });
+}
+
+async function buyerTokens(app: Marketplace, count: number): Promise<string[]> {
+  const tokens: string[] = [];
+  for (let i = 0; i < count; i++) tokens.push((await app.tokens.sign({ userId: newId(), roles: ['buyer'] })).token);
+  return tokens;
+}
+
+/** `attempts` bare hot-row UPDATEs at `concurrency`; returns attempts per second and how many updated the row. */
+async function hotRowLoop(pool: Pool, concurrency: number, attempts: number, initial: number): Promise<{ perSecond: number; updated: number }> {
+  await pool.query('UPDATE bench_hot_row SET available = $1 WHERE id = 1', [initial]);
+  let next = 0;
+  let updated = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next++ < attempts) {
+        const r = await pool.query('UPDATE bench_hot_row SET available = available - 1 WHERE id = $1 AND available > 0', [1]);
+        updated += r.rowCount ?? 0;
+      }
+    }),
+  );
+  return { perSecond: round((attempts * 1000) / (performance.now() - started), 0), updated };
+}
+
+async function referencePhase(url: string, o: Options): Promise<{ hotRow: number; sameShape: number; sameShapeUpdated: number }> {
+  const pool = createPool(url, o.concurrency, 'bench-hot-row');
+  try {
+    await pool.query('CREATE TABLE bench_hot_row (id integer PRIMARY KEY, available integer NOT NULL CHECK (available >= 0))');
+    await pool.query('INSERT INTO bench_hot_row VALUES (1, 0)');
+    // Open every connection before timing, as the app's pool is warm too.
+    await Promise.all(Array.from({ length: o.concurrency }, () => pool.query('SELECT 1')));
+    await hotRowLoop(pool, o.concurrency, Math.min(1000, o.buyers), o.buyers);
+    const hotRow = await hotRowLoop(pool, o.concurrency, o.buyers, o.buyers);
+    const sameShape = await hotRowLoop(pool, o.concurrency, o.buyers, o.stock);
+    return { hotRow: hotRow.perSecond, sameShape: sameShape.perSecond, sameShapeUpdated: sameShape.updated };
+  } finally {
+    await pool.query('DROP TABLE IF EXISTS bench_hot_row').catch(() => undefined);
+    await pool.end();
+  }
+}
+
+async function batchStats(address: string): Promise<{ batches: number; meanBatchSize: number; soldOutFromMemory: number }> {
+  const text = await (await fetch(`${address}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? 0);
+  const batches = value('bazaar_inventory_reservation_batch_size_count');
+  const requests = value('bazaar_inventory_reservation_batch_size_sum');
+  return { batches, meanBatchSize: batches ? round(requests / batches, 1) : 0, soldOutFromMemory: value('bazaar_inventory_sold_out_answers_total') };
+}
+
+async function run(flags: Flags): Promise<Record<string, unknown>> {
+  const o = options(flags);
+  const dbs = await benchDatabases(DOMAIN_NAMES);
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'bazaar-bench-data-'));
+  let app: Marketplace | undefined;
+  try {
+    const config = loadConfig({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      JWT_KEYS: generateKeyring(),
+      SEED_DEMO: 'false',
+      DATA_DIR: dataDir,
+      DATABASE_POOL_SIZE_MAX: String(o.poolSize),
+    });
+    // The app's own log goes to stderr: stdout carries only the result line.
+    const log = pino({ level: 'warn', base: { service: 'bazaar' } }, pino.destination(2));
+    app = await createMarketplace(config, { targets: [...dbs.targets.values()], embedded: undefined }, { log });
+    const address = await app.listen();
+    const inventory = (app.modules.find((m) => m.name === 'inventory') as unknown as { api: InventoryApi }).api;
+
+    const sellerId = newId();
+    const sale = { variantId: newId(), productId: newId(), sellerId, sku: 'FLASH-1' };
+    const warm = { variantId: newId(), productId: newId(), sellerId, sku: 'WARM-1' };
+    await inventory.receiveStock([
+      { ...sale, quantity: o.stock },
+      // Half the warm-up buyers get a unit, half are told it is sold out: both paths are warm.
+      { ...warm, quantity: Math.ceil(o.warmup / 2) },
+    ]);
+    const tokens = await buyerTokens(app, o.buyers + o.warmup);
+    progress(`marketplace on ${address}; ${o.buyers} buyers for ${o.stock} units of ${sale.variantId}`);
+
+    if (o.warmup > 0) {
+      const w = await runBuyers({ url: address, variantId: warm.variantId, tokens: tokens.slice(o.buyers), keyPrefix: 'warm', concurrency: o.concurrency });
+      progress(`warm-up: ${o.warmup} requests in ${round(w.elapsedMs, 0)} ms`);
+    }
+    const before = await batchStats(address);
+    const elu = performance.eventLoopUtilization();
+    const out = await runBuyers({ url: address, variantId: sale.variantId, tokens: tokens.slice(0, o.buyers), keyPrefix: 'sale', concurrency: o.concurrency });
+    const serverEventLoopUtilization = round(performance.eventLoopUtilization(elu).utilization, 2);
+    const after = await batchStats(address);
+
+    const statuses = [...out.statuses];
+    const reserved = statuses.filter((s) => s === 201).length;
+    const refused = statuses.filter((s) => s === 409).length;
+    const other = o.buyers - reserved - refused;
+    const latencies = [...out.latenciesMs].sort((a, b) => a - b);
+    const lastGrantMs = Math.max(0, ...[...out.finishedAtMs].filter((_, i) => statuses[i] === 201));
+
+    const pool = app.pools.get('inventory') as Pool;
+    const { rows } = await pool.query<{ available: number; reserved: number; total: number; lines: number; units: number }>(
+      `SELECT s.available_quantity AS available, s.reserved_quantity AS reserved, s.total_quantity AS total,
+              (SELECT count(*)::int FROM stock_reservations l WHERE l.stock_item_id = s.id) AS lines,
+              (SELECT coalesce(sum(l.quantity), 0)::int FROM stock_reservations l WHERE l.stock_item_id = s.id) AS units
+         FROM stock_items s WHERE s.variant_id = $1`,
+      [sale.variantId],
+    );
+    const item = rows[0];
+    if (!item) throw new Error('the sale item is gone');
+    // Oversold: units promised beyond the stock, by the answers or by the database.
+    const oversold = Math.max(0, reserved - o.stock, item.units - o.stock, -item.available);
+    if (item.lines !== reserved) progress(`WARNING: ${reserved} buyers got 201 but the database holds ${item.lines} reservations`);
+    if (other > 0) progress(`WARNING: ${other} answers were neither 201 nor 409: ${JSON.stringify(out.codes)}`);
+
+    const batches = { batches: after.batches - before.batches, requests: 0, soldOutFromMemory: after.soldOutFromMemory - before.soldOutFromMemory };
+    progress(`sale: ${reserved} reserved, ${refused} sold out (${batches.soldOutFromMemory} answered from memory), ${batches.batches} batch transactions; db ${JSON.stringify(item)}`);
+
+    await app.stop();
+    app = undefined;
+    const target = dbs.targets.get('inventory');
+    if (!target) throw new Error('no inventory database');
+    const reference = await referencePhase(target.url, o);
+    progress(`reference: ${JSON.stringify(reference)}`);
+
+    const reservationsPerSecond = round((o.buyers * 1000) / out.elapsedMs, 0);
+    return {
+      buyers: o.buyers,
+      stock: o.stock,
+      reserved,
+      oversold,
+      reservationsPerSecond,
+      p99Ms: round(percentile(latencies, 99)),
+      referenceHotRowUpdatesPerSecond: reference.hotRow,
+      variantId: sale.variantId,
+      soldOut: refused,
+      p50Ms: round(percentile(latencies, 50)),
+      maxMs: round(latencies[latencies.length - 1] ?? 0),
+      elapsedMs: round(out.elapsedMs, 0),
+      grantsPerSecond: round((reserved * 1000) / Math.max(lastGrantMs, 1), 0),
+      batchTransactions: batches.batches,
+      soldOutFromMemory: batches.soldOutFromMemory,
+      referenceSameShapeAttemptsPerSecond: reference.sameShape,
+      ratio: round(reservationsPerSecond / reference.hotRow, 2),
+      serverEventLoopUtilization,
+      concurrency: o.concurrency,
+      server: dbs.server,
+    };
+  } finally {
+    await app?.stop().catch(() => undefined);
+    await dbs.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+export const scenario: Scenario = {
+  description: 'one variant, little stock, many buyers reserving at once over HTTP, beside a bare hot-row UPDATE loop',
+  flags: {
+    buyers: 'buyers, one reservation attempt of one unit each (5000)',
+    stock: 'units of the variant on sale (500)',
+    concurrency: 'keep-alive HTTP connections, and connections of the reference loop (64)',
+    warmup: 'unmeasured requests on another variant first (2000)',
+    'pool-size': 'connections per domain database pool (10)',
+  },
+  run,
+};

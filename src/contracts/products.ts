@@ -1,0 +1,158 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { defineEvent } from './define.ts';
+import { registerContracts } from './registry.ts';
+
+/**
+ * Events of the products domain. Each product event carries the whole product snapshot, so that
+ * inventory, search, cart and orders keep their own copies without ever calling back. Snapshots
+ * are ordered by `version` (incremented on every change of the product, prices included): a
+ * consumer keeps the snapshot with the highest version it has seen.
+ *
+ * Patterns, not `format`, so the contract checker needs no format registry.
+ */
+const Uuid = Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', maxLength: 36 });
+const Instant = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?Z$', maxLength: 40 });
+const Currency = Type.String({ pattern: '^[A-Z]{3}$' });
+const MinorUnits = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+const Sku = Type.String({ minLength: 1, maxLength: 64 });
+
+export const PRODUCT_STATUSES = ['draft', 'published', 'unlisted'] as const;
+export const ProductStatusSchema = Type.Union(PRODUCT_STATUSES.map((s) => Type.Literal(s)));
+export type ProductStatus = (typeof PRODUCT_STATUSES)[number];
+
+/** Variant attributes: at most 10 names of up to 50 characters, values of up to 100. */
+export const VARIANT_ATTRIBUTES_MAX = 10;
+export const VariantAttributesSchema = Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9 _-]{0,49}$' }), Type.String({ minLength: 1, maxLength: 100 }), {
+  maxProperties: VARIANT_ATTRIBUTES_MAX,
+  description: 'Variant attributes, name to value, e.g. {"size":"M","colour":"red"}',
+});
+
+export const IMAGE_TYPES = ['primary', 'gallery', 'thumbnail', 'swatch'] as const;
+export const ImageTypeSchema = Type.Union(IMAGE_TYPES.map((t) => Type.Literal(t)));
+
+export const VARIANTS_MAX = 50;
+export const IMAGES_MAX = 20;
+export const ATTRIBUTES_MAX = 50;
+export const CATEGORY_DEPTH_MAX = 10;
+/** Current and upcoming price windows carried in a snapshot (bounded: at most this many). */
+export const SNAPSHOT_PRICES_MAX = 500;
+
+export const PriceWindowSchema = Type.Object(
+  {
+    priceId: Uuid,
+    variantId: Uuid,
+    currency: Currency,
+    basePrice: MinorUnits,
+    discount: MinorUnits,
+    effectiveFrom: Instant,
+    /** Exclusive end; null while open-ended. */
+    effectiveTo: Type.Union([Instant, Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+export type PriceWindow = Static<typeof PriceWindowSchema>;
+
+const snapshotProperties = {
+  productId: Uuid,
+  sellerId: Uuid,
+  sku: Sku,
+  title: Type.String({ minLength: 1, maxLength: 300 }),
+  description: Type.String({ maxLength: 20000 }),
+  categoryId: Uuid,
+  /** From the root of the category tree down to the product's category. */
+  categoryPath: Type.Array(
+    Type.Object({ id: Uuid, name: Type.String({ minLength: 1, maxLength: 200 }), slug: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+    { minItems: 1, maxItems: CATEGORY_DEPTH_MAX },
+  ),
+  status: ProductStatusSchema,
+  version: Type.Integer({ minimum: 1 }),
+  variants: Type.Array(
+    Type.Object(
+      {
+        variantId: Uuid,
+        sku: Sku,
+        attributes: VariantAttributesSchema,
+        listPrice: Type.Object({ amount: MinorUnits, currency: Currency }, { additionalProperties: false }),
+        position: Type.Integer({ minimum: 0 }),
+      },
+      { additionalProperties: false },
+    ),
+    { maxItems: VARIANTS_MAX },
+  ),
+  images: Type.Array(
+    Type.Object({ url: Type.String({ minLength: 1, maxLength: 2048 }), type: ImageTypeSchema, position: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }),
+    { maxItems: IMAGES_MAX },
+  ),
+  attributes: Type.Array(
+    Type.Object(
+      { name: Type.String({ minLength: 1, maxLength: 100 }), value: Type.String({ minLength: 1, maxLength: 1000 }), searchable: Type.Boolean() },
+      { additionalProperties: false },
+    ),
+    { maxItems: ATTRIBUTES_MAX },
+  ),
+  /** Price windows that are current or upcoming when the snapshot was taken (history is left out). */
+  prices: Type.Array(PriceWindowSchema, { maxItems: SNAPSHOT_PRICES_MAX }),
+  createdAt: Instant,
+  updatedAt: Instant,
+};
+
+export const ProductSnapshotSchema = Type.Object(snapshotProperties, { additionalProperties: false });
+export type ProductSnapshot = Static<typeof ProductSnapshotSchema>;
+
+export const ProductCreatedV1 = defineEvent('products.product_created.v1', Type.Object(snapshotProperties, { additionalProperties: false }));
+export type ProductCreatedV1 = Static<typeof ProductCreatedV1.schema>;
+
+export const PRODUCT_FIELDS = ['sku', 'title', 'description', 'categoryId', 'variants', 'images', 'attributes'] as const;
+
+export const ProductUpdatedV1 = defineEvent(
+  'products.product_updated.v1',
+  Type.Object(
+    {
+      ...snapshotProperties,
+      changedFields: Type.Array(Type.Union(PRODUCT_FIELDS.map((f) => Type.Literal(f))), { minItems: 1, maxItems: PRODUCT_FIELDS.length, uniqueItems: true }),
+    },
+    { additionalProperties: false },
+  ),
+);
+export type ProductUpdatedV1 = Static<typeof ProductUpdatedV1.schema>;
+
+export const ProductPublishedV1 = defineEvent(
+  'products.product_published.v1',
+  Type.Object({ ...snapshotProperties, publishedAt: Instant }, { additionalProperties: false }),
+);
+export type ProductPublishedV1 = Static<typeof ProductPublishedV1.schema>;
+
+export const ProductUnlistedV1 = defineEvent(
+  'products.product_unlisted.v1',
+  Type.Object({ ...snapshotProperties, unlistedAt: Instant }, { additionalProperties: false }),
+);
+export type ProductUnlistedV1 = Static<typeof ProductUnlistedV1.schema>;
+
+export const PriceChangedV1 = defineEvent(
+  'products.price_changed.v1',
+  Type.Object(
+    {
+      productId: Uuid,
+      sellerId: Uuid,
+      /** The product's version after the change. */
+      version: Type.Integer({ minimum: 1 }),
+      variantId: Uuid,
+      sku: Sku,
+      priceId: Uuid,
+      currency: Currency,
+      basePrice: MinorUnits,
+      discount: MinorUnits,
+      effectiveFrom: Instant,
+      effectiveTo: Type.Union([Instant, Type.Null()]),
+      /** The open window this one closed (its effective_to is now this window's effectiveFrom), if any. */
+      closedPriceId: Type.Union([Uuid, Type.Null()]),
+      changedAt: Instant,
+    },
+    { additionalProperties: false },
+  ),
+);
+export type PriceChangedV1 = Static<typeof PriceChangedV1.schema>;
+
+export const PRODUCT_EVENT_TYPES = [ProductCreatedV1.type, ProductUpdatedV1.type, ProductPublishedV1.type, ProductUnlistedV1.type, PriceChangedV1.type] as const;
+
+registerContracts(ProductCreatedV1, ProductUpdatedV1, ProductPublishedV1, ProductUnlistedV1, PriceChangedV1);

@@ -1,0 +1,109 @@
+import { CartItemAddedV1, CartItemQuantityChangedV1, CartItemRemovedV1 } from '../../contracts/cart.ts';
+import { withTransaction } from '../../platform/db/pool.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import { newId } from '../../platform/ids.ts';
+import { appendEvents } from '../../platform/messaging/outbox.ts';
+import { decideAdd, refusalToChange } from './cart-rules.ts';
+import type { CartDeps } from './deps.ts';
+import type { CatalogVariant } from './ports.ts';
+import {
+  deleteItem,
+  insertItem,
+  lockActiveCart,
+  selectItems,
+  selectOwnItem,
+  touchCart,
+  updateItemQuantity,
+} from './sql.ts';
+
+const itemNotFound = () => new AppError('NOT_FOUND', 'cart item not found');
+
+/** The catalog and stock for one variant, read before any transaction (no connection held while asking). */
+async function saleFacts(deps: CartDeps, variantId: string): Promise<{ variant: CatalogVariant | undefined; available: number }> {
+  const [variants, stock] = await Promise.all([
+    deps.catalog.getVariantsForPurchase([variantId], deps.clock.now()),
+    deps.stock.getAvailability([variantId]),
+  ]);
+  return { variant: variants.get(variantId), available: stock.find((s) => s.variantId === variantId)?.available ?? 0 };
+}
+
+/**
+ * Adds a published, in-stock variant to the buyer's active cart (made on first use), or raises its
+ * quantity when it is there already. The cart row lock serialises one buyer's concurrent changes.
+ */
+export async function addItem(deps: CartDeps, buyerId: string, input: { variantId: string; quantity: number }): Promise<{ isNewLine: boolean }> {
+  const variantId = input.variantId.toLowerCase();
+  const { variant, available } = await saleFacts(deps, variantId);
+  const now = deps.clock.now();
+  return withTransaction(deps.pool, async (tx) => {
+    const cart = await lockActiveCart(tx, buyerId, now);
+    const items = await selectItems(tx, cart.id);
+    const existing = items.find((i) => i.variantId === variantId);
+    const decision = decideAdd({ variantId, variant, available, existingQuantity: existing?.quantity, addedQuantity: input.quantity, lineCount: items.length });
+    if (!decision.ok) throw decision.error;
+    const itemId = existing?.id ?? newId();
+    if (existing) await updateItemQuantity(tx, itemId, decision.quantity, now);
+    else await insertItem(tx, { id: itemId, cartId: cart.id, productId: variant!.productId, variantId, quantity: decision.quantity, now });
+    await touchCart(tx, cart.id, now);
+    const data: CartItemAddedV1 = {
+      cartId: cart.id,
+      buyerId,
+      itemId,
+      productId: existing?.productId ?? variant!.productId,
+      variantId,
+      addedQuantity: input.quantity,
+      quantity: decision.quantity,
+      addedAt: now.toISOString(),
+    };
+    await appendEvents(tx, 'cart', [{ type: CartItemAddedV1.type, aggregateId: cart.id, aggregateType: 'cart', data }], now);
+    return { isNewLine: decision.isNewLine };
+  });
+}
+
+/** Sets an own item's quantity; raising it needs the variant on sale and in stock. */
+export async function changeItemQuantity(deps: CartDeps, buyerId: string, itemId: string, quantity: number): Promise<void> {
+  const before = await selectOwnItem(deps.pool, buyerId, itemId);
+  if (!before) throw itemNotFound();
+  const facts = quantity > before.quantity ? await saleFacts(deps, before.variantId) : undefined;
+  const now = deps.clock.now();
+  await withTransaction(deps.pool, async (tx) => {
+    const item = await selectOwnItem(tx, buyerId, itemId, true);
+    if (!item) throw itemNotFound();
+    if (item.quantity === quantity) return;
+    const refusal = refusalToChange({ variantId: item.variantId, variant: facts?.variant, available: facts?.available ?? 0, from: item.quantity, to: quantity });
+    if (refusal) throw refusal;
+    await updateItemQuantity(tx, item.id, quantity, now);
+    await touchCart(tx, item.cartId, now);
+    const data: CartItemQuantityChangedV1 = {
+      cartId: item.cartId,
+      buyerId,
+      itemId: item.id,
+      productId: item.productId,
+      variantId: item.variantId,
+      previousQuantity: item.quantity,
+      quantity,
+      changedAt: now.toISOString(),
+    };
+    await appendEvents(tx, 'cart', [{ type: CartItemQuantityChangedV1.type, aggregateId: item.cartId, aggregateType: 'cart', data }], now);
+  });
+}
+
+export async function removeItem(deps: CartDeps, buyerId: string, itemId: string): Promise<void> {
+  const now = deps.clock.now();
+  await withTransaction(deps.pool, async (tx) => {
+    const item = await selectOwnItem(tx, buyerId, itemId, true);
+    if (!item) throw itemNotFound();
+    await deleteItem(tx, item.id);
+    await touchCart(tx, item.cartId, now);
+    const data: CartItemRemovedV1 = {
+      cartId: item.cartId,
+      buyerId,
+      itemId: item.id,
+      productId: item.productId,
+      variantId: item.variantId,
+      quantity: item.quantity,
+      removedAt: now.toISOString(),
+    };
+    await appendEvents(tx, 'cart', [{ type: CartItemRemovedV1.type, aggregateId: item.cartId, aggregateType: 'cart', data }], now);
+  });
+}

@@ -1,0 +1,63 @@
+import type { CartDeps } from './deps.ts';
+import { priceCart } from './price-cart.ts';
+import type { CartView } from './schemas.ts';
+import { selectActiveCart, selectCoupons, selectItems } from './sql.ts';
+
+const money = (amount: number, currency: string | null) => (currency === null ? null : { amount, currency });
+
+/** The buyer's active cart as shown: current prices, stock and coupon discounts (an empty cart when none). */
+export async function readCartView(deps: CartDeps, buyerId: string, currency?: string): Promise<CartView> {
+  const cart = await selectActiveCart(deps.pool, buyerId);
+  if (!cart) return emptyView(currency ?? null);
+  const [items, coupons] = await Promise.all([selectItems(deps.pool, cart.id), selectCoupons(deps.pool, cart.id)]);
+  const priced = await priceCart(deps, buyerId, items, coupons.map((c) => c.code), currency);
+  const c = priced.currency;
+  return {
+    cartId: cart.id,
+    version: cart.version,
+    currency: c,
+    items: priced.items.map((p) => ({
+      itemId: p.item.id,
+      productId: p.item.productId,
+      variantId: p.item.variantId,
+      sellerId: p.variant?.sellerId ?? null,
+      sku: p.variant?.sku ?? null,
+      title: p.variant?.title ?? null,
+      attributes: p.variant?.attributes ?? {},
+      imageUrl: p.variant?.imageUrl ?? null,
+      quantity: p.item.quantity,
+      purchasable: p.purchasable,
+      inStock: p.available >= p.item.quantity,
+      unitPrice: p.unitPrice === null ? null : money(p.unitPrice, c),
+      lineTotal: p.unitPrice === null ? null : money(p.unitPrice * p.item.quantity, c),
+      discount: p.purchasable ? money(p.discount, c) : null,
+      addedAt: p.item.addedAt.toISOString(),
+    })),
+    coupons: priced.coupons.map((o, i) => ({
+      code: coupons[i]?.code ?? o.code,
+      valid: o.valid,
+      reason: o.valid ? null : o.reason,
+      message: o.valid ? null : o.message,
+      discount: o.valid ? money(o.discountAmount, c) : null,
+    })),
+    subtotal: money(priced.subtotal, c),
+    discountTotal: money(priced.discountTotal, c),
+    total: money(priced.subtotal - priced.discountTotal, c),
+    updatedAt: cart.updatedAt.toISOString(),
+  };
+}
+
+function emptyView(currency: string | null): CartView {
+  return {
+    cartId: null,
+    version: 0,
+    currency,
+    items: [],
+    coupons: [],
+    subtotal: money(0, currency),
+    discountTotal: money(0, currency),
+    total: money(0, currency),
+    updatedAt: null,
+  };
+}
+

@@ -1,0 +1,69 @@
+import { CartCheckedOutV1 } from '../../contracts/cart.ts';
+import type { Queryable } from '../../platform/db/pool.ts';
+import { withTransaction } from '../../platform/db/pool.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import { isUuid } from '../../platform/ids.ts';
+import { appendEvents } from '../../platform/messaging/outbox.ts';
+import type { CartDeps } from './deps.ts';
+import { markCartCheckedOut, selectActiveCart, selectCartForUpdate, selectCoupons, selectItems } from './sql.ts';
+
+export interface ActiveCart {
+  cartId: string;
+  /** Grows with every change: pass it to markCheckedOut to be sure the cart did not change since. */
+  version: number;
+  items: { itemId: string; productId: string; variantId: string; quantity: number }[];
+  couponCodes: string[];
+}
+
+export async function getActiveCart(q: Queryable, buyerId: string): Promise<ActiveCart | null> {
+  if (!isUuid(buyerId)) return null;
+  const cart = await selectActiveCart(q, buyerId);
+  if (!cart) return null;
+  const [items, coupons] = await Promise.all([selectItems(q, cart.id), selectCoupons(q, cart.id)]);
+  return {
+    cartId: cart.id,
+    version: cart.version,
+    items: items.map((i) => ({ itemId: i.id, productId: i.productId, variantId: i.variantId, quantity: i.quantity })),
+    couponCodes: coupons.map((c) => c.code),
+  };
+}
+
+/**
+ * Ends the cart's life as the buyer's active cart (the next add makes a new one) and emits
+ * carts.checked_out.v1. Idempotent: marking it again for the same session changes nothing; for
+ * another session it is a CONFLICT. With `expectedVersion`, a cart changed since it was read is a
+ * VERSION_CONFLICT.
+ */
+export async function markCheckedOut(
+  deps: CartDeps,
+  cartId: string,
+  checkoutSessionId: string,
+  expectedVersion?: number,
+): Promise<{ cartId: string; checkoutSessionId: string; alreadyCheckedOut: boolean }> {
+  if (!isUuid(cartId) || !isUuid(checkoutSessionId)) throw new RangeError('cartId and checkoutSessionId must be UUIDs');
+  const now = deps.clock.now();
+  return withTransaction(deps.pool, async (tx) => {
+    const cart = await selectCartForUpdate(tx, cartId);
+    if (!cart) throw new AppError('NOT_FOUND', 'cart not found');
+    if (cart.status === 'checked_out') {
+      if (cart.checkoutSessionId === checkoutSessionId.toLowerCase()) return { cartId, checkoutSessionId, alreadyCheckedOut: true };
+      throw new AppError('CONFLICT', `cart ${cartId} was checked out by another checkout session`);
+    }
+    if (cart.status !== 'active') throw new AppError('CONFLICT', `cart ${cartId} is ${cart.status}`);
+    if (expectedVersion !== undefined && cart.version !== expectedVersion) {
+      throw new AppError('VERSION_CONFLICT', `cart ${cartId} changed since it was read (version ${cart.version}, expected ${expectedVersion})`);
+    }
+    const [items, coupons] = await Promise.all([selectItems(tx, cart.id), selectCoupons(tx, cart.id)]);
+    await markCartCheckedOut(tx, cart.id, checkoutSessionId, now);
+    const data: CartCheckedOutV1 = {
+      cartId: cart.id,
+      buyerId: cart.userId,
+      checkoutSessionId: checkoutSessionId.toLowerCase(),
+      items: items.map((i) => ({ itemId: i.id, productId: i.productId, variantId: i.variantId, quantity: i.quantity })),
+      couponCodes: coupons.map((c) => c.code),
+      checkedOutAt: now.toISOString(),
+    };
+    await appendEvents(tx, 'cart', [{ type: CartCheckedOutV1.type, aggregateId: cart.id, aggregateType: 'cart', data }], now);
+    return { cartId, checkoutSessionId, alreadyCheckedOut: false };
+  });
+}

@@ -1,0 +1,39 @@
+import type { DomainContext, DomainModule } from '../../platform/module.ts';
+import { type ActiveCart, getActiveCart, markCheckedOut } from './check-out.ts';
+import type { CartDeps } from './deps.ts';
+import type { CatalogReader, CouponEvaluator, StockReader } from './ports.ts';
+import { registerCartRoutes } from './routes.ts';
+
+export type { ActiveCart } from './check-out.ts';
+export type { CatalogReader, CatalogVariant, CouponEvaluator, StockReader } from './ports.ts';
+
+/** What other domains (checkout) may ask of the cart (wired in src/domains.ts). */
+export interface CartApi {
+  /** The buyer's active cart (items and applied coupon codes, no prices), or null when there is none. */
+  getActiveCart(buyerId: string): Promise<ActiveCart | null>;
+  /**
+   * Marks the cart checked out by the session and emits carts.checked_out.v1; idempotent for the
+   * same session, CONFLICT for another. With `expectedVersion` (from getActiveCart), a cart that
+   * changed since is a VERSION_CONFLICT.
+   */
+  markCheckedOut(cartId: string, checkoutSessionId: string, expectedVersion?: number): Promise<{ cartId: string; checkoutSessionId: string; alreadyCheckedOut: boolean }>;
+}
+
+/** The other domains' public APIs the cart reads through (products, inventory, coupons). */
+export interface CartReaders {
+  catalog: CatalogReader;
+  stock: StockReader;
+  coupons: CouponEvaluator;
+}
+
+export function createCartModule(ctx: DomainContext, readers: CartReaders): DomainModule & { api: CartApi } {
+  const deps: CartDeps = { pool: ctx.pool, clock: ctx.clock, ...readers };
+  return {
+    name: 'cart',
+    routes: (app) => registerCartRoutes(app, deps),
+    api: {
+      getActiveCart: (buyerId) => getActiveCart(ctx.pool, buyerId),
+      markCheckedOut: (cartId, checkoutSessionId, expectedVersion) => markCheckedOut(deps, cartId, checkoutSessionId, expectedVersion),
+    },
+  };
+}

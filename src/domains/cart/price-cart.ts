@@ -1,0 +1,80 @@
+import type { CartDeps } from './deps.ts';
+import type { CatalogVariant, CouponLineInput, CouponOutcomeView } from './ports.ts';
+import type { CartItemRow } from './sql.ts';
+
+/**
+ * A cart's items with today's prices and stock, and what its coupons would take off. Nothing here
+ * is stored: the cart keeps intent only; prices are fixed at checkout.
+ */
+
+export interface PricedItem {
+  item: CartItemRow;
+  variant: CatalogVariant | undefined;
+  available: number;
+  /** Published, priced now, in the cart's currency: counted in totals and coupons. */
+  purchasable: boolean;
+  unitPrice: number | null;
+  discount: number;
+}
+
+export interface PricedCart {
+  /** The currency asked, or the list currency of the earliest item; null for an empty cart. */
+  currency: string | null;
+  items: PricedItem[];
+  coupons: CouponOutcomeView[];
+  subtotal: number;
+  discountTotal: number;
+}
+
+async function variantsIn(deps: CartDeps, ids: string[], now: Date, currency: string | undefined): Promise<{ currency: string | null; variants: Map<string, CatalogVariant> }> {
+  const variants = await deps.catalog.getVariantsForPurchase(ids, now, currency ? { currency } : undefined);
+  if (currency) return { currency, variants };
+  const first = ids.map((id) => variants.get(id)).find((v) => v !== undefined);
+  if (!first) return { currency: null, variants };
+  const cartCurrency = first.listPrice.currency;
+  // Prices came in each variant's list currency; ask again only when the cart mixes currencies.
+  if ([...variants.values()].every((v) => !v.price || v.price.currency === cartCurrency)) return { currency: cartCurrency, variants };
+  return { currency: cartCurrency, variants: await deps.catalog.getVariantsForPurchase(ids, now, { currency: cartCurrency }) };
+}
+
+export async function priceCart(
+  deps: CartDeps,
+  buyerId: string,
+  items: readonly CartItemRow[],
+  codes: readonly string[],
+  currencyAsked?: string,
+): Promise<PricedCart> {
+  if (items.length === 0) {
+    const coupons = codes.map((code) => ({ code, couponId: null, valid: false as const, reason: 'no_eligible_items', message: 'the cart is empty' }));
+    return { currency: currencyAsked ?? null, items: [], coupons, subtotal: 0, discountTotal: 0 };
+  }
+  const now = deps.clock.now();
+  const ids = items.map((i) => i.variantId);
+  const [{ currency, variants }, stock] = await Promise.all([variantsIn(deps, ids, now, currencyAsked), deps.stock.getAvailability(ids)]);
+  const available = new Map(stock.map((s) => [s.variantId, s.available]));
+  const priced: PricedItem[] = items.map((item) => {
+    const variant = variants.get(item.variantId);
+    const purchasable = Boolean(variant?.published && variant.price && variant.price.currency === currency);
+    return { item, variant, available: available.get(item.variantId) ?? 0, purchasable, unitPrice: purchasable ? variant!.price!.amount : null, discount: 0 };
+  });
+  const lines: CouponLineInput[] = priced
+    .filter((p) => p.purchasable)
+    .map((p) => ({
+      lineId: p.item.id,
+      productId: p.item.productId,
+      variantId: p.item.variantId,
+      sellerId: p.variant!.sellerId,
+      categoryId: p.variant!.categoryId ?? null,
+      unitPrice: p.unitPrice!,
+      quantity: p.item.quantity,
+    }));
+  const subtotal = lines.reduce((a, l) => a + l.unitPrice * l.quantity, 0);
+  if (codes.length === 0 || currency === null) {
+    const coupons = codes.map((code) => ({ code, couponId: null, valid: false as const, reason: 'no_eligible_items', message: 'no item of the cart has a price now' }));
+    return { currency, items: priced, coupons, subtotal, discountTotal: 0 };
+  }
+  const evaluation = await deps.coupons.evaluate({ codes, buyerId, currency, lines });
+  const byLine = new Map(evaluation.lines.map((l) => [l.lineId, l.discountAmount]));
+  for (const p of priced) p.discount = byLine.get(p.item.id) ?? 0;
+  return { currency, items: priced, coupons: evaluation.coupons, subtotal, discountTotal: evaluation.discountAmount };
+}

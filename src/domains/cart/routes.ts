@@ -1,0 +1,111 @@
+import { principalOf } from '../../platform/http/access.ts';
+import { ProblemSchema, authProblems } from '../../platform/http/schemas.ts';
+import type { HttpApp } from '../../platform/http/server.ts';
+import { applyCoupon, removeCoupon } from './cart-coupons.ts';
+import { addItem, changeItemQuantity, removeItem } from './cart-items.ts';
+import { readCartView } from './cart-view.ts';
+import type { CartDeps } from './deps.ts';
+import { AddItemBody, ApplyCouponBody, CartQuery, CartView, ChangeItemBody, CouponParams, ItemParams } from './schemas.ts';
+
+const tags = ['cart'];
+const access = { access: ['buyer'] as const };
+const problems = { ...authProblems, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema };
+
+/** Every change answers with the cart as it is now (priced, with its coupons' discounts). */
+export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
+  const view = (buyerId: string) => readCartView(deps, buyerId);
+
+  app.get(
+    '/v1/cart',
+    {
+      config: access,
+      schema: {
+        tags,
+        summary: 'Your active cart with current prices and the discount each applied coupon would give',
+        description: 'An empty cart (cartId null) when you have none. Prices are not kept in the cart: they are fixed at checkout.',
+        querystring: CartQuery,
+        response: { 200: CartView, ...authProblems },
+      },
+    },
+    async (request) => readCartView(deps, principalOf(request).userId, request.query.currency),
+  );
+
+  app.post(
+    '/v1/cart/items',
+    {
+      config: access,
+      schema: {
+        tags,
+        summary: 'Add a variant (or more of one already in the cart)',
+        description: 'The variant must be published, priced and in stock for the whole line now. 201 for a new line, 200 when the line grew.',
+        body: AddItemBody,
+        response: { 200: CartView, 201: CartView, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const buyerId = principalOf(request).userId;
+      const { isNewLine } = await addItem(deps, buyerId, request.body);
+      return reply.status(isNewLine ? 201 : 200).send(await view(buyerId));
+    },
+  );
+
+  app.patch(
+    '/v1/cart/items/:itemId',
+    {
+      config: access,
+      schema: { tags, summary: 'Change the quantity of one of your cart items', params: ItemParams, body: ChangeItemBody, response: { 200: CartView, ...problems } },
+    },
+    async (request) => {
+      const buyerId = principalOf(request).userId;
+      await changeItemQuantity(deps, buyerId, request.params.itemId, request.body.quantity);
+      return view(buyerId);
+    },
+  );
+
+  app.delete(
+    '/v1/cart/items/:itemId',
+    {
+      config: access,
+      schema: { tags, summary: 'Remove one of your cart items', params: ItemParams, response: { 200: CartView, ...problems } },
+    },
+    async (request) => {
+      const buyerId = principalOf(request).userId;
+      await removeItem(deps, buyerId, request.params.itemId);
+      return view(buyerId);
+    },
+  );
+
+  app.post(
+    '/v1/cart/coupons',
+    {
+      config: access,
+      schema: {
+        tags,
+        summary: 'Apply a coupon code',
+        description:
+          'The coupon must exist (else 404) and apply to the cart as it is now: 422 COUPON_NOT_APPLICABLE with extensions.reason ' +
+          '(e.g. minimum_not_met, expired, no_eligible_items), 409 COUPON_EXHAUSTED or COUPON_ALREADY_USED. 201 when applied now, 200 when it was applied already.',
+        body: ApplyCouponBody,
+        response: { 200: CartView, 201: CartView, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const buyerId = principalOf(request).userId;
+      const added = await applyCoupon(deps, buyerId, request.body.code);
+      return reply.status(added ? 201 : 200).send(await view(buyerId));
+    },
+  );
+
+  app.delete(
+    '/v1/cart/coupons/:code',
+    {
+      config: access,
+      schema: { tags, summary: 'Remove an applied coupon code', params: CouponParams, response: { 200: CartView, ...problems } },
+    },
+    async (request) => {
+      const buyerId = principalOf(request).userId;
+      await removeCoupon(deps, buyerId, request.params.code);
+      return view(buyerId);
+    },
+  );
+}

@@ -1,0 +1,312 @@
+import type { Logger } from 'pino';
+import type { CheckoutCompletedV1, CheckoutFailedV1 } from '../../contracts/checkout.ts';
+import type { Clock } from '../../platform/clock.ts';
+import { type Pool, withTransaction } from '../../platform/db/pool.ts';
+import { newId } from '../../platform/ids.ts';
+import { appendEvents } from '../../platform/messaging/outbox.ts';
+import { StepWaiting, classify, isAlreadyUndone } from './failures.ts';
+import type { CheckoutPorts } from './ports.ts';
+import { type RetryPolicy, type SagaPlan, type SagaState, type StepName, decide, evolve, judgeError, retryDelayMs } from './saga.ts';
+import {
+  type LeaseHolder,
+  finishFailed,
+  parkAfterStepError,
+  recordCompensated,
+  recordStepFailure,
+  recordTransition,
+  releaseLease,
+  selectSteps,
+  startCompensation,
+  startStep,
+  toSession,
+} from './sql.ts';
+import type { SessionRecord, StepContext, StepModule, StepOutputs, StepRecord, StepSettings } from './steps/types.ts';
+
+/** Where a test may stop the process (the crash matrix): after a step's effect, before or after it is recorded. */
+export type FaultPoint = 'ran' | 'recorded' | 'compensated';
+export type FaultInjector = (at: { session: SessionRecord; step: StepName; point: FaultPoint }) => void;
+
+export interface EngineDeps {
+  pool: Pool;
+  clock: Clock;
+  log: Logger;
+  ports: CheckoutPorts;
+  steps: Record<StepName, StepModule>;
+  plan: SagaPlan;
+  settings: StepSettings;
+  retry: RetryPolicy;
+  leaseMs: number;
+  /** This process's name on the leases it takes. */
+  owner: string;
+  isStopping(): boolean;
+  faults(): FaultInjector | undefined;
+}
+
+/** A driver found that another worker took its session over: it stops and leaves the session to it. */
+class LeaseLost extends Error {
+  constructor(sessionId: string) {
+    super(`lease on checkout session ${sessionId} was lost`);
+    this.name = 'LeaseLost';
+  }
+}
+
+/** Steps run and compensated per drive at most (9 steps and 9 compensations, with room). */
+const ACTIONS_PER_DRIVE_MAX = 40;
+
+function stateOf(session: SessionRecord, steps: Map<StepName, StepRecord>): SagaState {
+  const state: SagaState = { status: session.status, steps: {} };
+  for (const [name, record] of steps) state.steps[name] = record.status;
+  return state;
+}
+
+function outputsOf(steps: Map<StepName, StepRecord>): StepOutputs {
+  const outputs: Record<string, unknown> = {};
+  for (const [name, record] of steps) if (record.completedAt !== null && record.output !== null) outputs[name] = record.output;
+  return outputs as StepOutputs;
+}
+
+export interface Driven {
+  session: SessionRecord;
+  steps: StepRecord[];
+}
+
+/**
+ * Drives one session, whose lease this process holds, as far as it can go now: runs the steps in
+ * order, or compensates them in reverse after a failure, recording each move before the next (a
+ * step's success and the start of the next one in one statement). It returns when the session is
+ * finished, waits (payment processing, retry backoff), or when its lease was lost. Every external
+ * call a step makes is idempotent, so running a step again after a crash between its call and its
+ * record does it once. `started` names a step already started (its attempt counted) by the caller.
+ */
+export async function driveSession(deps: EngineDeps, start: SessionRecord, loaded?: StepRecord[], started?: StepName): Promise<Driven> {
+  let session = start;
+  const steps = new Map((loaded ?? (await selectSteps(deps.pool, session.id))).map((s) => [s.step, s]));
+  let state = stateOf(session, steps);
+  let begun: { step: StepName; attempts: number; at: Date } | undefined = started
+    ? { step: started, attempts: steps.get(started)?.attempts ?? 1, at: steps.get(started)?.attemptedAt ?? session.startedAt }
+    : undefined;
+  const last = deps.plan.order[deps.plan.order.length - 1] as StepName;
+  const holder = (): LeaseHolder => ({ sessionId: session.id, owner: deps.owner, now: deps.clock.now() });
+  const leaseUntil = (now: Date) => new Date(now.getTime() + deps.leaseMs);
+  const must = <T>(value: T | null | false): T => {
+    if (value === null || value === false) throw new LeaseLost(session.id);
+    return value;
+  };
+  const contextFor = (step: StepName, now: Date): StepContext => ({
+    session,
+    outputs: outputsOf(steps),
+    saved: steps.get(step)?.output ?? undefined,
+    ports: deps.ports,
+    now,
+    settings: deps.settings,
+    failureReason: session.failureReason ?? 'the checkout failed',
+  });
+  const succeeded = (step: StepName, output: unknown, at: Date) => {
+    steps.set(step, { ...(steps.get(step) ?? emptyStep(step)), status: 'succeeded', output, completedAt: at, error: null });
+    state = evolve(deps.plan, state, { type: 'step_succeeded', step });
+  };
+  const result = (): Driven => ({ session, steps: [...steps.values()] });
+
+  async function run(step: StepName): Promise<'next' | 'parked'> {
+    const h = holder();
+    let attempts: number;
+    let attemptedAt = h.now;
+    if (begun?.step === step) {
+      attempts = begun.attempts;
+      attemptedAt = begun.at;
+    } else attempts = must(await startStep(deps.pool, h, step, newId(), leaseUntil(h.now)));
+    begun = undefined;
+    steps.set(step, { ...(steps.get(step) ?? emptyStep(step)), status: 'pending', attempts, attemptedAt });
+    session = { ...session, status: 'in_progress', currentStep: step };
+    let outcome: Awaited<ReturnType<StepModule['run']>>;
+    try {
+      outcome = await deps.steps[step].run(contextFor(step, h.now));
+    } catch (error) {
+      return failed(step, attempts, error);
+    }
+    deps.faults()?.({ session, step, point: 'ran' });
+
+    const done = holder();
+    const next = decide(deps.plan, evolve(deps.plan, state, { type: 'step_succeeded', step }));
+    const nextStep = next.type === 'run' ? next.step : undefined;
+    if (step === last || nextStep === last) {
+      // The last step calls no one: it runs at once and is recorded with the completion and its event.
+      succeeded(step, outcome.output, done.now);
+      const final = step === last ? undefined : await deps.steps[last].run(contextFor(last, done.now));
+      if (final) deps.faults()?.({ session, step: last, point: 'ran' });
+      const recorded = await withTransaction(deps.pool, async (tx) => {
+        const r = must(
+          await recordTransition(
+            tx,
+            done,
+            step,
+            outcome.output,
+            outcome.patch ?? {},
+            final ? { step: last, rowId: newId(), status: 'succeeded', output: final.output } : null,
+            true,
+            leaseUntil(done.now),
+          ),
+        );
+        await appendEvents(tx, 'checkout', [completedEvent(toSession(r.session), done.now)], done.now);
+        return r;
+      });
+      session = toSession(recorded.session);
+      if (final) {
+        steps.set(last, { ...(steps.get(last) ?? emptyStep(last)), attempts: (steps.get(last)?.attempts ?? 0) + 1, attemptedAt: done.now });
+        succeeded(last, final.output, done.now);
+      }
+      deps.faults()?.({ session, step, point: 'recorded' });
+      return 'parked';
+    }
+    const recorded = must(
+      await recordTransition(deps.pool, done, step, outcome.output, outcome.patch ?? {}, nextStep ? { step: nextStep, rowId: newId(), status: 'pending' } : null, false, leaseUntil(done.now)),
+    );
+    session = toSession(recorded.session);
+    succeeded(step, outcome.output, done.now);
+    if (nextStep && recorded.nextAttempts !== null) begun = { step: nextStep, attempts: recorded.nextAttempts, at: done.now };
+    deps.faults()?.({ session, step, point: 'recorded' });
+    return 'next';
+  }
+
+  async function failed(step: StepName, attempts: number, error: unknown): Promise<'next' | 'parked'> {
+    const c = classify(error);
+    const waitMs = error instanceof StepWaiting ? error.retryAfterMs : 0;
+    const verdict = judgeError(c.kind, attempts, deps.retry, waitMs);
+    const h = holder();
+    if (verdict.action !== 'compensate') {
+      const waiting = error instanceof StepWaiting ? error : undefined;
+      must(
+        await parkAfterStepError(
+          deps.pool,
+          h,
+          step,
+          new Date(h.now.getTime() + verdict.delayMs),
+          { code: c.code, detail: c.detail, audit: verdict.action === 'retry', failureId: newId() },
+          { progress: waiting?.progress, paymentIntentId: waiting?.patch.paymentIntentId },
+        ),
+      );
+      if (waiting) {
+        steps.set(step, { ...(steps.get(step) as StepRecord), output: waiting.progress });
+        if (waiting.patch.paymentIntentId) session = { ...session, paymentIntentId: waiting.patch.paymentIntentId };
+      }
+      if (verdict.action === 'retry') deps.log.warn({ sessionId: session.id, step, attempts, err: error }, 'checkout step failed; it will be retried');
+      return 'parked';
+    }
+    const stepStatus = verdict.uncertain ? 'compensating' : 'failed';
+    must(await recordStepFailure(deps.pool, h, step, stepStatus, { code: c.code, reason: c.reason, detail: c.detail, failureId: newId() }, leaseUntil(h.now)));
+    if (c.kind === 'transient' || c.kind === 'abandoned') deps.log.error({ sessionId: session.id, step, attempts, err: error }, 'checkout step given up; compensating');
+    session = { ...session, status: 'compensating', failureReason: c.reason, failureCode: c.code, failedStep: step };
+    steps.set(step, { ...(steps.get(step) as StepRecord), status: stepStatus, error: c.detail });
+    state = evolve(deps.plan, state, { type: 'step_failed', step, uncertain: verdict.uncertain });
+    return 'next';
+  }
+
+  async function compensate(step: StepName): Promise<'next' | 'parked'> {
+    const h = holder();
+    const attempts = must(await startCompensation(deps.pool, h, step, leaseUntil(h.now)));
+    const compensation = deps.steps[step].compensate;
+    try {
+      await compensation?.(contextFor(step, h.now));
+    } catch (error) {
+      if (!isAlreadyUndone(error)) {
+        const c = classify(error);
+        const at = holder();
+        must(
+          await parkAfterStepError(
+            deps.pool,
+            at,
+            step,
+            new Date(at.now.getTime() + retryDelayMs(attempts, deps.retry)),
+            { code: c.code, detail: `compensation failed: ${c.detail}`.slice(0, 2000), audit: true, failureId: newId() },
+            {},
+          ),
+        );
+        deps.log.warn({ sessionId: session.id, step, attempts, err: error }, 'checkout compensation failed; it will be retried');
+        return 'parked';
+      }
+    }
+    must(await recordCompensated(deps.pool, holder(), step));
+    steps.set(step, { ...(steps.get(step) as StepRecord), status: 'compensated', compensatedAt: h.now });
+    state = evolve(deps.plan, state, { type: 'step_compensated', step });
+    deps.faults()?.({ session, step, point: 'compensated' });
+    return 'next';
+  }
+
+  async function finish(outcome: 'failed' | 'compensated'): Promise<void> {
+    const h = holder();
+    const cancelled = steps.get('create_orders')?.status === 'compensated' ? session.orderIds : [];
+    const row = await withTransaction(deps.pool, async (tx) => {
+      const r = must(await finishFailed(tx, h, outcome));
+      await appendEvents(tx, 'checkout', [failedEvent(toSession(r), outcome, cancelled, h.now)], h.now);
+      return r;
+    });
+    session = toSession(row);
+    state = evolve(deps.plan, state, { type: 'finished', outcome });
+  }
+
+  try {
+    for (let i = 0; i < ACTIONS_PER_DRIVE_MAX; i++) {
+      if (deps.isStopping()) {
+        await releaseLease(deps.pool, holder());
+        return result();
+      }
+      const decision = decide(deps.plan, state);
+      if (decision.type === 'done') return result();
+      if (decision.type === 'finish') {
+        // All steps succeeded is recorded with the last step; any other end is a failure.
+        if (decision.outcome === 'completed') throw new Error(`session ${session.id} has every step done but is ${state.status}`);
+        await finish(decision.outcome);
+        return result();
+      }
+      const next = decision.type === 'run' ? await run(decision.step) : await compensate(decision.step);
+      if (next === 'parked') return result();
+    }
+    throw new Error(`session ${session.id} took more than ${ACTIONS_PER_DRIVE_MAX} actions in one drive`);
+  } catch (error) {
+    if (error instanceof LeaseLost) {
+      deps.log.info({ sessionId: session.id }, 'checkout session taken over by another worker');
+      return result();
+    }
+    // Left leased: the recovery worker takes the session again once the lease lapses.
+    deps.log.error({ err: error, sessionId: session.id }, 'checkout session could not be driven');
+    return result();
+  }
+}
+
+function emptyStep(step: StepName): StepRecord {
+  return { step, status: 'pending', attempts: 0, attemptedAt: null, completedAt: null, compensatedAt: null, output: null, error: null };
+}
+
+function completedEvent(s: SessionRecord, now: Date) {
+  const t = s.totals;
+  if (!t || !s.paymentIntentId) throw new Error(`session ${s.id} completed without totals or payment`);
+  const data: CheckoutCompletedV1 = {
+    sessionId: s.id,
+    buyerId: s.userId,
+    cartId: s.cartId,
+    orderIds: s.orderIds,
+    paymentIntentId: s.paymentIntentId,
+    currency: t.currency,
+    subtotalAmount: t.subtotalAmount,
+    discountAmount: t.discountAmount,
+    shippingAmount: t.shippingAmount,
+    totalAmount: t.totalAmount,
+    completedAt: now.toISOString(),
+  };
+  return { type: 'checkout.checkout_completed.v1', aggregateId: s.id, aggregateType: 'checkout_session', data };
+}
+
+function failedEvent(s: SessionRecord, outcome: 'failed' | 'compensated', cancelledOrderIds: string[], now: Date) {
+  const data: CheckoutFailedV1 = {
+    sessionId: s.id,
+    buyerId: s.userId,
+    cartId: s.cartId,
+    outcome,
+    step: s.failedStep,
+    code: s.failureCode ?? 'INTERNAL',
+    reason: s.failureReason ?? 'the checkout failed',
+    cancelledOrderIds,
+    failedAt: now.toISOString(),
+  };
+  return { type: 'checkout.checkout_failed.v1', aggregateId: s.id, aggregateType: 'checkout_session', data };
+}

@@ -1,0 +1,73 @@
+import { AppError } from '../../platform/http/errors.ts';
+import type { ErrorKind } from './saga.ts';
+import type { SessionPatch } from './steps/types.ts';
+
+/** A step that definitely did not take effect, for a reason the buyer should read (declined, sold out). */
+export class StepRefused extends Error {
+  constructor(
+    readonly code: string,
+    readonly reason: string,
+  ) {
+    super(reason);
+    this.name = 'StepRefused';
+  }
+}
+
+/** A step whose outcome is not known yet: the session waits and the step asks again later. */
+export class StepWaiting extends Error {
+  constructor(
+    readonly reason: string,
+    /** Saved with the step (e.g. the payment intent and since when it is awaited). */
+    readonly progress: Record<string, unknown>,
+    readonly retryAfterMs: number,
+    readonly patch: SessionPatch = {},
+  ) {
+    super(reason);
+    this.name = 'StepWaiting';
+  }
+}
+
+/** A step whose outcome stayed unknown too long: it is given up and compensated like one that ran. */
+export class StepAbandoned extends Error {
+  constructor(
+    readonly code: string,
+    readonly reason: string,
+  ) {
+    super(reason);
+    this.name = 'StepAbandoned';
+  }
+}
+
+export interface ClassifiedError {
+  kind: ErrorKind;
+  code: string;
+  /** Shown to the buyer when the session fails. */
+  reason: string;
+  /** For the operators (checkout_failures, step error). */
+  detail: string;
+}
+
+const REASON_LENGTH_MAX = 2000;
+
+const clip = (s: string) => (s.length > REASON_LENGTH_MAX ? `${s.slice(0, REASON_LENGTH_MAX - 1)}…` : s) || 'unknown error';
+
+/** Client errors another domain answers (4xx) are refusals; busy signals and everything else are transient. */
+const TRANSIENT_APP_CODES = new Set(['IDEMPOTENCY_KEY_IN_USE', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE', 'INTERNAL']);
+
+export function classify(error: unknown): ClassifiedError {
+  if (error instanceof StepRefused) return { kind: 'refused', code: error.code, reason: clip(error.reason), detail: clip(error.reason) };
+  if (error instanceof StepWaiting) return { kind: 'waiting', code: 'WAITING', reason: clip(error.reason), detail: clip(error.reason) };
+  if (error instanceof StepAbandoned) return { kind: 'abandoned', code: error.code, reason: clip(error.reason), detail: clip(error.reason) };
+  if (error instanceof AppError && error.status < 500 && !TRANSIENT_APP_CODES.has(error.code)) {
+    return { kind: 'refused', code: error.code, reason: clip(error.message), detail: clip(error.message) };
+  }
+  const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return { kind: 'transient', code: 'INTERNAL', reason: 'the checkout could not be completed', detail: clip(detail) };
+}
+
+/** Compensations are idempotent; these answers mean "already undone, or nothing to undo". */
+const ALREADY_UNDONE = new Set(['RESERVATION_NOT_ACTIVE', 'NOT_FOUND', 'INVALID_STATE_TRANSITION']);
+
+export function isAlreadyUndone(error: unknown): boolean {
+  return error instanceof AppError && ALREADY_UNDONE.has(error.code);
+}

@@ -1,0 +1,165 @@
+/**
+ * What checkout needs from the other domains, as small interfaces of its own. src/domains.ts wires
+ * them to the real public APIs (products, inventory, cart, coupons, orders, payments); the unit
+ * tests wire fakes. Every call below is idempotent on the callee's side (or keyed by the checkout
+ * session), which is what lets a retried or recovered step run again safely.
+ */
+
+export interface Money {
+  amount: number;
+  currency: string;
+}
+
+/** A variant as products sells it at an instant: its snapshot and the unit price in effect. */
+export interface PurchasableVariant {
+  variantId: string;
+  productId: string;
+  sellerId: string;
+  sku: string;
+  title: string;
+  attributes: Record<string, string>;
+  /** Category of the product, for coupon rules (products does not give it yet: null then). */
+  categoryId?: string | null;
+  /** Only a published product's variants may be bought. */
+  published: boolean;
+  /** Unit price in effect (base minus the window's discount); null when no price applies. */
+  price: Money | null;
+}
+
+export interface ProductsPort {
+  /** Keyed by variant id; unknown variants are absent. */
+  getVariantsForPurchase(variantIds: readonly string[], at: Date): Promise<ReadonlyMap<string, PurchasableVariant>>;
+}
+
+export interface ReservationLine {
+  variantId: string;
+  quantity: number;
+}
+
+export interface InventoryPort {
+  /** All lines or none (OUT_OF_STOCK); the same idempotency key answers the same reservation. */
+  reserve(input: {
+    idempotencyKey: string;
+    ownerId: string;
+    referenceId: string;
+    items: readonly ReservationLine[];
+    ttlSeconds: number;
+  }): Promise<{ id: string; expiresAt: string }>;
+  /** Idempotent; RESERVATION_NOT_ACTIVE when it was released or expired. */
+  confirm(reservationId: string, options: { orders: readonly { sellerId: string; orderId: string }[] }): Promise<unknown>;
+  /** Releasing again (or after expiry) changes nothing; RESERVATION_NOT_ACTIVE once confirmed. */
+  release(reservationId: string, reason: string): Promise<unknown>;
+}
+
+export interface ActiveCart {
+  cartId: string;
+  items: { itemId: string; productId: string; variantId: string; quantity: number }[];
+  couponCodes: string[];
+}
+
+export interface CartPort {
+  getActiveCart(buyerId: string): Promise<ActiveCart | null>;
+  /** Idempotent for the same session; CONFLICT for another. */
+  markCheckedOut(cartId: string, checkoutSessionId: string): Promise<unknown>;
+}
+
+export interface CouponLine {
+  lineId: string;
+  productId: string;
+  variantId: string;
+  sellerId: string;
+  categoryId: string | null;
+  unitPrice: number;
+  quantity: number;
+}
+
+export interface CouponsPort {
+  /**
+   * Atomic and idempotent per (coupon, checkout session); refuses with an AppError (exhausted,
+   * already used, not applicable). Answers every line with the discount of all codes together.
+   */
+  redeem(input: {
+    checkoutSessionId: string;
+    buyerId: string;
+    currency: string;
+    codes: readonly string[];
+    lines: readonly CouponLine[];
+  }): Promise<{ lines: { lineId: string; discountAmount: number }[] }>;
+  /** Idempotent. */
+  releaseForCheckout(checkoutSessionId: string, reason: string): Promise<unknown>;
+}
+
+export interface OrderToCreate {
+  sellerId: string;
+  discountAmount: number;
+  shippingAmount: number;
+  items: {
+    productId: string;
+    variantId: string;
+    sku: string;
+    productSnapshot: { title: string; variantAttributes: Record<string, string> };
+    unitPrice: number;
+    discountAmount: number;
+    quantity: number;
+  }[];
+}
+
+export interface CreatedOrder {
+  orderId: string;
+  orderNumber: string;
+  sellerId: string;
+  totalAmount: number;
+  currency: string;
+}
+
+export interface OrdersPort {
+  /** Idempotent per (checkout session, seller). */
+  createOrdersForCheckout(input: {
+    checkoutSessionId: string;
+    buyerId: string;
+    currency: string;
+    shippingAddress: Record<string, unknown>;
+    orders: OrderToCreate[];
+  }): Promise<CreatedOrder[]>;
+  /** Idempotent; leaves alone what can no longer be cancelled. */
+  cancelOrdersForCheckout(checkoutSessionId: string, reason: string): Promise<unknown>;
+}
+
+export interface PaymentOutcome {
+  intentId: string;
+  /** authorized, failed, processing (outcome unknown), captured, partially_refunded, refunded, voided… */
+  status: string;
+  declineCode?: string | null;
+}
+
+export interface PaymentIntentState extends PaymentOutcome {
+  allocations: { orderId: string; sellerId: string; amount: number; capturedAmount: number; refundedAmount: number }[];
+}
+
+export interface PaymentsPort {
+  /** Idempotent by idempotencyKey: the same key answers the same intent (and its outcome once known), never a second charge. */
+  authorize(input: {
+    idempotencyKey: string;
+    checkoutSessionId: string;
+    buyerId: string;
+    amount: number;
+    currency: string;
+    paymentMethod: { token: string };
+    allocations: { orderId: string; sellerId: string; amount: number }[];
+  }): Promise<PaymentOutcome>;
+  capture(intentId: string): Promise<PaymentOutcome>;
+  /** Releases an authorization (a captured payment is refunded instead); idempotent. */
+  voidPayment(intentId: string): Promise<PaymentOutcome>;
+  getIntent(intentId: string): Promise<PaymentIntentState | null | undefined>;
+  /** Refunds part of an order's captured payment, once per idempotency key. */
+  refund(input: { idempotencyKey: string; orderId: string; sellerId: string; amount: number; reason: string; requestedBy: null }): Promise<unknown>;
+}
+
+export interface CheckoutPorts {
+  products: ProductsPort;
+  inventory: InventoryPort;
+  cart: CartPort;
+  coupons: CouponsPort;
+  orders: OrdersPort;
+  payments: PaymentsPort;
+}

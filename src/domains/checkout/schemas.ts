@@ -1,0 +1,74 @@
+import { type TSchema, Type } from '@sinclair/typebox';
+import { MoneySchema } from '../../platform/http/schemas.ts';
+import { STEP_NAMES } from './saga.ts';
+
+const closed = { additionalProperties: false } as const;
+const Text = (maxLength: number) => Type.String({ minLength: 1, maxLength });
+
+export const ShippingAddressSchema = Type.Object(
+  {
+    name: Text(200),
+    line1: Text(200),
+    line2: Type.Optional(Type.String({ maxLength: 200 })),
+    city: Text(100),
+    region: Type.Optional(Type.String({ maxLength: 100 })),
+    postalCode: Text(20),
+    country: Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2' }),
+    phone: Type.Optional(Type.String({ maxLength: 40 })),
+  },
+  closed,
+);
+
+export const CheckoutBody = Type.Object(
+  {
+    shippingAddress: ShippingAddressSchema,
+    paymentMethod: Type.Object(
+      { token: Type.String({ pattern: '^tok_[A-Za-z0-9_]{1,100}$', description: 'Gateway token (e.g. tok_visa); never a card number' }) },
+      { ...closed, description: 'A gateway token only: card numbers and CVCs are refused' },
+    ),
+  },
+  closed,
+);
+
+export const CheckoutHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Required: the same key and body return the same session' })),
+});
+
+export const SessionParams = Type.Object({ sessionId: Type.String({ format: 'uuid' }) }, closed);
+
+const StepName = Type.Union(STEP_NAMES.map((s) => Type.Literal(s)));
+const Instant = Type.String({ format: 'date-time' });
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+export const CheckoutSessionSchema = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    status: Type.Union(
+      ['pending', 'in_progress', 'completed', 'failed', 'compensating', 'compensated'].map((s) => Type.Literal(s)),
+      { description: 'in_progress and compensating are not final; failed: nothing had to be undone; compensated: what was done was undone' },
+    ),
+    currentStep: Nullable(StepName),
+    cartId: Type.String({ format: 'uuid' }),
+    orderIds: Type.Array(Type.String({ format: 'uuid' })),
+    paymentIntentId: Nullable(Type.String({ format: 'uuid' })),
+    totals: Nullable(Type.Object({ subtotal: MoneySchema, discount: MoneySchema, shipping: MoneySchema, total: MoneySchema }, closed)),
+    failure: Nullable(Type.Object({ code: Type.String(), step: Nullable(StepName), reason: Type.String() }, closed)),
+    steps: Type.Array(
+      Type.Object(
+        {
+          step: StepName,
+          status: Type.Union(['not_started', 'pending', 'succeeded', 'failed', 'compensating', 'compensated'].map((s) => Type.Literal(s))),
+          attempts: Type.Integer({ minimum: 0 }),
+          attemptedAt: Nullable(Instant),
+          completedAt: Nullable(Instant),
+          compensatedAt: Nullable(Instant),
+        },
+        closed,
+      ),
+    ),
+    startedAt: Instant,
+    completedAt: Nullable(Instant),
+    updatedAt: Instant,
+  },
+  closed,
+);

@@ -1,0 +1,84 @@
+import type { CheckoutStartedV1 } from '../../contracts/checkout.ts';
+import type { Clock } from '../../platform/clock.ts';
+import { type Pool, withTransaction } from '../../platform/db/pool.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import { newId } from '../../platform/ids.ts';
+import { appendEvents } from '../../platform/messaging/outbox.ts';
+import type { CartPort } from './ports.ts';
+import type { StepName } from './saga.ts';
+import { requestHash } from './request-hash.ts';
+import { insertSession, selectSessionByKey } from './sql.ts';
+import type { SessionRecord } from './steps/types.ts';
+
+export interface CheckoutRequest {
+  shippingAddress: Record<string, unknown>;
+  paymentMethod: { token: string };
+}
+
+export interface OpenDeps {
+  pool: Pool;
+  clock: Clock;
+  cart: CartPort;
+  /** This process's lease name: the creator drives the session it creates. */
+  owner: string;
+  leaseMs: number;
+  firstStep: StepName;
+}
+
+function sameRequest(session: SessionRecord, hash: string): SessionRecord {
+  if (session.requestHash !== hash) {
+    throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for a checkout with another body; use a new key');
+  }
+  return session;
+}
+
+/**
+ * Opens the buyer's checkout session for an Idempotency-Key, once: the same key and body give the
+ * session made the first time (created: false), another body is 422, and a concurrent duplicate
+ * finds the row its twin inserted. A new session is leased to this process, which drives it, and
+ * its first step is started with it.
+ */
+export async function openSession(deps: OpenDeps, buyerId: string, idempotencyKey: string, request: CheckoutRequest): Promise<{ session: SessionRecord; created: boolean }> {
+  const hash = requestHash(request);
+  const cart = await deps.cart.getActiveCart(buyerId);
+  if (!cart || cart.items.length === 0) {
+    // A replay after the cart was checked out finds its session; a first request has nothing to buy.
+    const existing = await selectSessionByKey(deps.pool, buyerId, idempotencyKey);
+    if (existing) return { session: sameRequest(existing, hash), created: false };
+    throw new AppError('CART_EMPTY', 'add items to the cart before checking out');
+  }
+
+  const now = deps.clock.now();
+  try {
+    return await withTransaction(deps.pool, async (tx) => {
+      const session = await insertSession(tx, {
+        id: newId(),
+        userId: buyerId,
+        cartId: cart.cartId,
+        idempotencyKey,
+        requestHash: hash,
+        paymentMethod: { token: request.paymentMethod.token },
+        shippingAddress: request.shippingAddress,
+        firstStep: deps.firstStep,
+        firstStepRowId: newId(),
+        owner: deps.owner,
+        leaseUntil: new Date(now.getTime() + deps.leaseMs),
+        now,
+      });
+      if (!session) {
+        // The key was used before, or by a concurrent request (ON CONFLICT waited for it to commit).
+        const twin = await selectSessionByKey(tx, buyerId, idempotencyKey);
+        if (!twin) throw new AppError('IDEMPOTENCY_KEY_IN_USE');
+        return { session: sameRequest(twin, hash), created: false };
+      }
+      const data: CheckoutStartedV1 = { sessionId: session.id, buyerId, cartId: cart.cartId, startedAt: now.toISOString() };
+      await appendEvents(tx, 'checkout', [{ type: 'checkout.checkout_started.v1', aggregateId: session.id, aggregateType: 'checkout_session', data }], now);
+      return { session, created: true };
+    });
+  } catch (error) {
+    if ((error as { constraint?: string }).constraint === 'checkout_sessions_cart_unfinished_key') {
+      throw new AppError('CHECKOUT_IN_PROGRESS', 'this cart is being checked out under another Idempotency-Key; wait for it to finish');
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,38 @@
+import { releasePayment } from './payment-release.ts';
+import { notYet } from './payment-wait.ts';
+import { type StepContext, type StepResult, idempotencyKeyFor, required } from './types.ts';
+
+export interface AuthorizeOutput {
+  intentId: string;
+  amount: number;
+  currency: string;
+}
+
+/**
+ * Authorizes the sum of the order totals, allocated per order. The idempotency key is the
+ * session's, so a retry, a poll while the gateway's answer is unknown, or a recovery gets the same
+ * intent (and its outcome once known): never a second charge.
+ */
+export async function run(ctx: StepContext): Promise<StepResult<AuthorizeOutput>> {
+  const snapshot = required(ctx.outputs.price_snapshot, 'the price snapshot');
+  const { orders } = required(ctx.outputs.create_orders, 'the orders');
+  const amount = orders.reduce((sum, o) => sum + o.totalAmount, 0);
+  const outcome = await ctx.ports.payments.authorize({
+    idempotencyKey: idempotencyKeyFor(ctx.session.id, 'payment'),
+    checkoutSessionId: ctx.session.id,
+    buyerId: ctx.session.userId,
+    amount,
+    currency: snapshot.currency,
+    paymentMethod: { token: ctx.session.paymentMethod.token },
+    allocations: orders.map((o) => ({ orderId: o.orderId, sellerId: o.sellerId, amount: o.totalAmount })),
+  });
+  // A capture seen here was made by an earlier run of the next step: authorized it was.
+  if (outcome.status !== 'authorized' && outcome.status !== 'captured') notYet(ctx, outcome, 'authorize');
+  return { output: { intentId: outcome.intentId, amount, currency: snapshot.currency }, patch: { paymentIntentId: outcome.intentId } };
+}
+
+/** Voids the authorization (or refunds it if it was captured meanwhile); nothing when no intent was made. */
+export async function compensate(ctx: StepContext): Promise<void> {
+  const intentId = (ctx.saved as { intentId?: string } | undefined)?.intentId ?? ctx.session.paymentIntentId;
+  if (intentId) await releasePayment(ctx, intentId);
+}

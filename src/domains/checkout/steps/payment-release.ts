@@ -1,0 +1,33 @@
+import type { StepContext } from './types.ts';
+
+/** Intent statuses with money held (authorized) or taken (captured) that a failed checkout must give back. */
+const HELD = new Set(['authorized', 'processing', 'requires_confirmation']);
+const TAKEN = new Set(['captured', 'partially_refunded']);
+
+/**
+ * Gives the buyer's money back, whatever the payment has become: an authorization is voided (while
+ * its outcome is unknown, payments voids it as soon as it is known), a capture is refunded per
+ * order for what is left of it, under a key per (session, order) so a retry refunds once.
+ * A failed, voided or refunded payment has nothing to give back.
+ */
+export async function releasePayment(ctx: StepContext, intentId: string): Promise<void> {
+  const intent = await ctx.ports.payments.getIntent(intentId);
+  if (!intent) return;
+  if (HELD.has(intent.status)) {
+    await ctx.ports.payments.voidPayment(intentId);
+    return;
+  }
+  if (!TAKEN.has(intent.status)) return;
+  for (const a of intent.allocations) {
+    const left = a.capturedAmount - a.refundedAmount;
+    if (left <= 0) continue;
+    await ctx.ports.payments.refund({
+      idempotencyKey: `checkout:${ctx.session.id}:refund:${a.orderId}`,
+      orderId: a.orderId,
+      sellerId: a.sellerId,
+      amount: left,
+      reason: `checkout failed: ${ctx.failureReason}`.slice(0, 1000),
+      requestedBy: null,
+    });
+  }
+}

@@ -1,0 +1,28 @@
+import { STEP_NAMES, type SagaPlan, type StepName } from '../saga.ts';
+import * as authorizePayment from './authorize-payment.ts';
+import * as capturePayment from './capture-payment.ts';
+import * as closeCart from './close-cart.ts';
+import * as complete from './complete.ts';
+import * as confirmReservations from './confirm-reservations.ts';
+import * as createOrders from './create-orders.ts';
+import * as priceSnapshot from './price-snapshot.ts';
+import * as redeemCoupons from './redeem-coupons.ts';
+import * as reserveStock from './reserve-stock.ts';
+import type { StepModule } from './types.ts';
+
+/** The checkout steps, in the order they run; each file holds a step's run and, beside it, its compensation. */
+export const CHECKOUT_STEPS: Record<StepName, StepModule> = {
+  price_snapshot: priceSnapshot,
+  reserve_stock: reserveStock,
+  redeem_coupons: redeemCoupons,
+  create_orders: createOrders,
+  authorize_payment: authorizePayment,
+  capture_payment: capturePayment,
+  confirm_reservations: confirmReservations,
+  close_cart: closeCart,
+  complete,
+};
+
+export function planOf(steps: Record<StepName, StepModule>): SagaPlan {
+  return { order: STEP_NAMES, compensable: new Set(STEP_NAMES.filter((s) => steps[s].compensate !== undefined)) };
+}

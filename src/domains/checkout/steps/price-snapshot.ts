@@ -1,0 +1,88 @@
+import type { PurchasableVariant } from '../ports.ts';
+import { StepRefused } from '../failures.ts';
+import type { StepContext, StepResult } from './types.ts';
+
+/** Lines of one checkout (inventory reserves at most 50 lines at once). */
+export const CHECKOUT_LINES_MAX = 50;
+
+export interface SnapshotLine {
+  /** The cart item the line comes from (coupons split their discount per line id). */
+  lineId: string;
+  productId: string;
+  variantId: string;
+  sellerId: string;
+  categoryId: string | null;
+  sku: string;
+  title: string;
+  attributes: Record<string, string>;
+  unitPrice: number;
+  quantity: number;
+}
+
+export interface PriceSnapshot {
+  currency: string;
+  couponCodes: string[];
+  lines: SnapshotLine[];
+  subtotalAmount: number;
+  pricedAt: string;
+}
+
+function unavailable(variantId: string, why: string): StepRefused {
+  return new StepRefused('VARIANT_NOT_AVAILABLE', `variant ${variantId} ${why}`);
+}
+
+/**
+ * Fixes what is bought and at which price: the cart's lines, priced by the products domain at this
+ * instant. The snapshot is the step's output, so every later step (and a recovery) uses these prices
+ * and never asks again.
+ */
+export async function run(ctx: StepContext): Promise<StepResult<PriceSnapshot>> {
+  const cart = await ctx.ports.cart.getActiveCart(ctx.session.userId);
+  if (!cart || cart.cartId !== ctx.session.cartId) throw new StepRefused('CART_EMPTY', 'the cart was checked out or replaced before the checkout began');
+  if (cart.items.length === 0) throw new StepRefused('CART_EMPTY', 'the cart is empty');
+
+  // One line per variant (inventory refuses a variant on two lines).
+  const byVariant = new Map<string, { itemId: string; variantId: string; quantity: number }>();
+  for (const item of cart.items) {
+    const key = item.variantId.toLowerCase();
+    const line = byVariant.get(key);
+    if (line) line.quantity += item.quantity;
+    else byVariant.set(key, { itemId: item.itemId, variantId: key, quantity: item.quantity });
+  }
+  if (byVariant.size > CHECKOUT_LINES_MAX) {
+    throw new StepRefused('CART_LIMIT_EXCEEDED', `a checkout holds at most ${CHECKOUT_LINES_MAX} different variants`);
+  }
+
+  const variants = new Map<string, PurchasableVariant>();
+  for (const v of (await ctx.ports.products.getVariantsForPurchase([...byVariant.keys()], ctx.now)).values()) variants.set(v.variantId.toLowerCase(), v);
+
+  const lines: SnapshotLine[] = [];
+  for (const { itemId, variantId, quantity } of byVariant.values()) {
+    const v = variants.get(variantId);
+    if (!v) throw unavailable(variantId, 'does not exist');
+    if (!v.published) throw unavailable(variantId, 'is not for sale');
+    if (!v.price) throw unavailable(variantId, 'has no price at the moment');
+    lines.push({
+      lineId: itemId,
+      productId: v.productId,
+      variantId,
+      sellerId: v.sellerId,
+      categoryId: v.categoryId ?? null,
+      sku: v.sku,
+      title: v.title,
+      attributes: v.attributes,
+      unitPrice: v.price.amount,
+      quantity,
+    });
+  }
+  const currencies = new Set(lines.map((l) => (variants.get(l.variantId) as PurchasableVariant).price?.currency));
+  if (currencies.size !== 1) throw new StepRefused('UNPROCESSABLE', 'the cart holds items priced in different currencies');
+  const currency = [...currencies][0] as string;
+  const subtotalAmount = lines.reduce((sum, l) => sum + l.unitPrice * l.quantity, 0);
+  if (!Number.isSafeInteger(subtotalAmount)) throw new StepRefused('UNPROCESSABLE', 'the cart total is too large');
+
+  return {
+    output: { currency, couponCodes: cart.couponCodes.slice(0, 10), lines, subtotalAmount, pricedAt: ctx.now.toISOString() },
+    patch: { totals: { currency, subtotalAmount, discountAmount: 0, shippingAmount: 0, totalAmount: subtotalAmount } },
+  };
+}

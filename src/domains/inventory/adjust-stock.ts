@@ -1,0 +1,183 @@
+import { createHash } from 'node:crypto';
+import { ADJUSTMENT_REASONS, type AdjustmentReason } from '../../contracts/inventory.ts';
+import { type Tx, withTransaction } from '../../platform/db/pool.ts';
+import { AppError, notFound } from '../../platform/http/errors.ts';
+import { isUuid, newId } from '../../platform/ids.ts';
+import { appendEvents, type NewEvent } from '../../platform/messaging/outbox.ts';
+import type { InventoryDeps } from './deps.ts';
+import { STOCK_ITEM_COLUMNS, type StockItemRow, TRANSACTION_ATTEMPTS_MAX, isRetryable, levelOf, outOfStock } from './stock-item.ts';
+import { type StockItemView, toStockItemView } from './stock-queries.ts';
+
+export const ADJUSTMENT_AMOUNT_MAX = 1_000_000;
+export const NOTE_LENGTH_MAX = 500;
+export const ADJUSTMENT_KEY_LENGTH_MAX = 255;
+
+/** Reasons that only add stock, and reasons that only remove it; the others go either way. */
+const ADDING: readonly AdjustmentReason[] = ['received', 'returned_by_customer'];
+const REMOVING: readonly AdjustmentReason[] = ['damaged', 'lost'];
+
+export interface Adjustment {
+  amount: number;
+  reason: AdjustmentReason;
+  note?: string | undefined;
+}
+
+export interface AdjustOptions {
+  /** The seller's Idempotency-Key: the same key and adjustment replay the first result; another adjustment is IDEMPOTENCY_KEY_REUSED. */
+  idempotencyKey?: string | undefined;
+}
+
+export interface AdjustmentResult {
+  movement: { id: string; change: number; reason: AdjustmentReason; note: string | null; createdAt: string };
+  /** The stock item right after this adjustment. */
+  stock: StockItemView;
+  /** True when an earlier adjustment under the same key is returned and nothing changed. */
+  replayed: boolean;
+}
+
+interface AdjustmentRequest {
+  sellerId: string;
+  variantId: string;
+  amount: number;
+  reason: AdjustmentReason;
+  note: string | null;
+  key: string | undefined;
+}
+
+export function checkAdjustment(a: Adjustment): void {
+  if (!Number.isInteger(a.amount) || a.amount === 0 || Math.abs(a.amount) > ADJUSTMENT_AMOUNT_MAX) {
+    throw new AppError('VALIDATION_FAILED', `amount must be a non-zero integer from -${ADJUSTMENT_AMOUNT_MAX} to ${ADJUSTMENT_AMOUNT_MAX}`);
+  }
+  if (!ADJUSTMENT_REASONS.includes(a.reason)) throw new AppError('VALIDATION_FAILED', `reason must be one of ${ADJUSTMENT_REASONS.join(', ')}`);
+  if (ADDING.includes(a.reason) && a.amount < 0) throw new AppError('VALIDATION_FAILED', `reason ${a.reason} only adds stock: amount must be positive`);
+  if (REMOVING.includes(a.reason) && a.amount > 0) throw new AppError('VALIDATION_FAILED', `reason ${a.reason} only removes stock: amount must be negative`);
+  if (a.note !== undefined && (typeof a.note !== 'string' || a.note.length > NOTE_LENGTH_MAX)) {
+    throw new AppError('VALIDATION_FAILED', `note must hold at most ${NOTE_LENGTH_MAX} characters`);
+  }
+}
+
+/**
+ * A seller changes the stock of one of their variants by a signed amount. Total and available move
+ * together; the conditional UPDATE (and the CHECK behind it) refuses to take away units that are
+ * not available, since reserved units belong to buyers. Another seller's variant is "not found".
+ *
+ * With an idempotency key (the seller's own namespace), the key, a hash of the request and the
+ * result are stored on the movement: the same key and request return that result (replayed, nothing
+ * changes); the same key with another request is IDEMPOTENCY_KEY_REUSED. A concurrent duplicate
+ * waits for the first (item lock, or the unique key index) and then replays it.
+ */
+export async function adjustStock(
+  deps: InventoryDeps,
+  sellerId: string,
+  variantId: string,
+  adjustment: Adjustment,
+  options: AdjustOptions = {},
+): Promise<AdjustmentResult> {
+  checkAdjustment(adjustment);
+  const key = options.idempotencyKey;
+  if (key !== undefined && (typeof key !== 'string' || key.length < 1 || key.length > ADJUSTMENT_KEY_LENGTH_MAX)) {
+    throw new AppError('VALIDATION_FAILED', `the idempotency key must hold 1 to ${ADJUSTMENT_KEY_LENGTH_MAX} characters`);
+  }
+  if (!isUuid(variantId)) throw notFound('stock item');
+  const request: AdjustmentRequest = {
+    sellerId,
+    variantId: variantId.toLowerCase(),
+    amount: adjustment.amount,
+    reason: adjustment.reason,
+    note: adjustment.note?.trim() || null,
+    key,
+  };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const result = await withTransaction(deps.pool, (tx) => adjustOnce(tx, request, deps.clock.now()));
+      if (!result.replayed && request.amount > 0) deps.soldOut.forget([request.variantId]);
+      return result;
+    } catch (error) {
+      // The same key committed by a concurrent request (unique index): the next attempt replays it.
+      if (attempt < TRANSACTION_ATTEMPTS_MAX && isRetryable(error)) continue;
+      throw error;
+    }
+  }
+}
+
+export function adjustmentRequestHash(r: Pick<AdjustmentRequest, 'variantId' | 'amount' | 'reason' | 'note'>): string {
+  return createHash('sha256').update(JSON.stringify([r.variantId, r.amount, r.reason, r.note])).digest('base64url');
+}
+
+async function adjustOnce(tx: Tx, request: AdjustmentRequest, now: Date): Promise<AdjustmentResult> {
+  const { sellerId, variantId, amount, reason, note, key } = request;
+  const requestHash = key === undefined ? null : adjustmentRequestHash(request);
+  if (key !== undefined) {
+    // The item's lock first: a duplicate of the same request waits here, then sees the first one.
+    const { rows: locked } = await tx.query('SELECT id FROM stock_items WHERE variant_id = $1 AND seller_id = $2 FOR UPDATE', [variantId, sellerId]);
+    if (locked.length === 0) throw notFound('stock item');
+    const { rows: earlier } = await tx.query<{ request_hash: string; response_json: Omit<AdjustmentResult, 'replayed'> }>(
+      'SELECT request_hash, response_json FROM stock_movements WHERE created_by = $1 AND idempotency_key = $2',
+      [sellerId, key],
+    );
+    const first = earlier[0];
+    if (first) {
+      if (first.request_hash !== requestHash) {
+        throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for another adjustment (variant, amount, reason or note)');
+      }
+      return { ...first.response_json, replayed: true };
+    }
+  }
+  const { rows } = await tx.query<StockItemRow>(
+    `UPDATE stock_items
+        SET total_quantity = total_quantity + $3, available_quantity = available_quantity + $3, version = version + 1, updated_at = $4
+      WHERE variant_id = $1 AND seller_id = $2 AND available_quantity + $3 >= 0
+     RETURNING ${STOCK_ITEM_COLUMNS}`,
+    [variantId, sellerId, amount, now],
+  );
+  const item = rows[0];
+  if (!item) {
+    const { rows: current } = await tx.query<StockItemRow>(`SELECT ${STOCK_ITEM_COLUMNS} FROM stock_items WHERE variant_id = $1 AND seller_id = $2`, [variantId, sellerId]);
+    const found = current[0];
+    if (!found) throw notFound('stock item');
+    const error = outOfStock([{ variantId, requested: -amount, available: found.available_quantity }]);
+    throw new AppError(
+      'OUT_OF_STOCK',
+      `cannot remove ${-amount} units: ${found.available_quantity} available (${found.reserved_quantity} more are reserved by buyers)`,
+      error.extensions,
+    );
+  }
+  const movementId = newId();
+  const result: Omit<AdjustmentResult, 'replayed'> = {
+    movement: { id: movementId, change: amount, reason, note, createdAt: now.toISOString() },
+    stock: toStockItemView(item),
+  };
+  await tx.query(
+    `INSERT INTO stock_movements (id, stock_item_id, change, kind, reason, note, created_by, created_at, idempotency_key, request_hash, response_json)
+     VALUES ($1, $2, $3, 'adjustment', $4, $5, $6, $7, $8, $9, $10)`,
+    [movementId, item.id, amount, reason, note, sellerId, now, key ?? null, requestHash, key === undefined ? null : JSON.stringify(result)],
+  );
+  const events: NewEvent[] = [
+    {
+      type: 'inventory.stock_adjusted.v1',
+      aggregateType: 'stock_item',
+      aggregateId: item.id,
+      data: {
+        ...levelOf(item),
+        productId: item.product_id,
+        sellerId: item.seller_id,
+        movementId,
+        change: amount,
+        reason,
+        note,
+        adjustedBy: sellerId,
+        adjustedAt: now.toISOString(),
+      },
+    },
+  ];
+  if (item.available_quantity === 0) {
+    events.push({
+      type: 'inventory.stock_sold_out.v1',
+      aggregateType: 'stock_item',
+      aggregateId: item.id,
+      data: { ...levelOf(item), productId: item.product_id, sellerId: item.seller_id, at: now.toISOString() },
+    });
+  }
+  await appendEvents(tx, 'inventory', events, now);
+  return { ...result, replayed: false };
+}

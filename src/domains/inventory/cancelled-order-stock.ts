@@ -1,0 +1,127 @@
+import type { Tx } from '../../platform/db/pool.ts';
+import { newId } from '../../platform/ids.ts';
+import { appendEvents, type NewEvent } from '../../platform/messaging/outbox.ts';
+import { closeReservationIn, RELEASE_REASON_LENGTH_MAX } from './close-reservation.ts';
+import type { ReservationStatus } from './lifecycle.ts';
+import { STOCK_ITEM_COLUMNS, type StockItemRow, levelOf } from './stock-item.ts';
+
+/** What inventory needs to know of an order that was cancelled (from orders.order_cancelled.v1). */
+export interface CancelledOrder {
+  orderId: string;
+  buyerId: string;
+  sellerId: string;
+  checkoutSessionId: string;
+  reason: string;
+}
+
+export interface GivenBack {
+  /** Reservations that were still active and are now released. */
+  released: string[];
+  /** Stock items whose sold units came back, each with one 'restock' movement. */
+  restocked: StockItemRow[];
+  /** Variants whose available quantity went up. */
+  variantIds: string[];
+}
+
+/** A checkout makes one reservation; a few more (a buyer's own, same reference) are tolerated, never an unbounded set. */
+export const RESERVATIONS_PER_ORDER_MAX = 20;
+export const RESTOCK_REASON = 'order_cancelled';
+
+/**
+ * The stock of a cancelled order comes back, exactly once however often the cancellation arrives.
+ *
+ * The order's reservation is the checkout session's (reference_id = checkoutSessionId, same buyer),
+ * or one whose lines confirm sold to this order (stock_reservations.order_id, set by confirm from
+ * its `orders` list). Then:
+ * - still active (the order was cancelled before checkout confirmed it): it is released, all of it;
+ *   a checkout that later tries to confirm it gets RESERVATION_NOT_ACTIVE and compensates;
+ * - confirmed (the units were sold): only the lines sold to this order come back, each as a
+ *   'restock' movement referencing the order (unique per item and order, so a redelivered event
+ *   adds nothing), raising total and available, announced by inventory.stock_adjusted.v1 (reason
+ *   order_cancelled). Lines confirmed without an order id count as this order's when their item
+ *   belongs to the order's seller (checkout makes one order per seller);
+ * - released or expired: the stock is back already; nothing happens.
+ */
+export async function giveBackCancelledOrder(tx: Tx, order: CancelledOrder, now: Date): Promise<GivenBack> {
+  const { rows: reservations } = await tx.query<{ id: string; status: ReservationStatus }>(
+    `SELECT id, status FROM reservations
+      WHERE (reference_id = $1 AND owner_id = $2)
+         OR id IN (SELECT reservation_id FROM stock_reservations WHERE order_id = $3)
+      ORDER BY id
+      LIMIT $4
+      FOR UPDATE`,
+    [order.checkoutSessionId, order.buyerId, order.orderId, RESERVATIONS_PER_ORDER_MAX],
+  );
+  const reason = `order ${order.orderId} cancelled: ${order.reason}`.slice(0, RELEASE_REASON_LENGTH_MAX);
+  const released: string[] = [];
+  const variantIds: string[] = [];
+  for (const r of reservations.filter((x) => x.status === 'active')) {
+    const after = await closeReservationIn(tx, r.id, { type: 'release', reason }, [], now);
+    released.push(r.id);
+    variantIds.push(...after.items.map((i) => i.variantId));
+  }
+  const confirmed = reservations.filter((x) => x.status === 'confirmed').map((x) => x.id);
+  const restocked = await restockSoldLines(tx, confirmed, order, now);
+  variantIds.push(...restocked.map((i) => i.variant_id));
+  return { released, restocked, variantIds };
+}
+
+async function restockSoldLines(tx: Tx, reservationIds: readonly string[], order: CancelledOrder, now: Date): Promise<StockItemRow[]> {
+  if (reservationIds.length === 0) return [];
+  const { rows: sold } = await tx.query<{ stock_item_id: string; quantity: number }>(
+    `SELECT l.stock_item_id, sum(l.quantity)::int AS quantity
+       FROM stock_reservations l JOIN stock_items s ON s.id = l.stock_item_id
+      WHERE l.reservation_id = ANY($1::uuid[]) AND l.status = 'confirmed'
+        AND (l.order_id = $2 OR (l.order_id IS NULL AND s.seller_id = $3))
+      GROUP BY l.stock_item_id
+      ORDER BY l.stock_item_id`,
+    [reservationIds, order.orderId, order.sellerId],
+  );
+  if (sold.length === 0) return [];
+  // Items locked in id order, like every other path that locks several items.
+  await tx.query('SELECT id FROM stock_items WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [sold.map((l) => l.stock_item_id)]);
+  // Unique per (item, 'restock', order): a movement that exists already means this was done.
+  const { rows: movements } = await tx.query<{ id: string; stock_item_id: string; change: number }>(
+    `INSERT INTO stock_movements (id, stock_item_id, change, kind, reason, reference_id, created_at)
+     SELECT m.id, m.stock_item_id, m.quantity, 'restock', $4, $5, $6
+       FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS m(id, stock_item_id, quantity)
+     ON CONFLICT DO NOTHING
+     RETURNING id, stock_item_id, change`,
+    [sold.map(() => newId()), sold.map((l) => l.stock_item_id), sold.map((l) => l.quantity), RESTOCK_REASON, order.orderId, now],
+  );
+  if (movements.length === 0) return [];
+  const { rows: items } = await tx.query<StockItemRow>(
+    `UPDATE stock_items s
+        SET total_quantity = s.total_quantity + m.change, available_quantity = s.available_quantity + m.change,
+            version = s.version + 1, updated_at = $3
+       FROM unnest($1::uuid[], $2::int[]) AS m(stock_item_id, change)
+      WHERE s.id = m.stock_item_id
+     RETURNING ${STOCK_ITEM_COLUMNS.split(', ').map((c) => `s.${c}`).join(', ')}`,
+    [movements.map((m) => m.stock_item_id), movements.map((m) => m.change), now],
+  );
+  if (items.length !== movements.length) throw new Error('a locked stock item disappeared');
+  const movementOf = new Map(movements.map((m) => [m.stock_item_id, m]));
+  const events: NewEvent[] = items.map((item) => {
+    const movement = movementOf.get(item.id);
+    if (!movement) throw new Error(`no restock movement for stock item ${item.id}`);
+    return {
+      type: 'inventory.stock_adjusted.v1',
+      aggregateType: 'stock_item',
+      aggregateId: item.id,
+      data: {
+        ...levelOf(item),
+        productId: item.product_id,
+        sellerId: item.seller_id,
+        movementId: movement.id,
+        change: movement.change,
+        reason: RESTOCK_REASON,
+        note: null,
+        adjustedBy: null,
+        adjustedAt: now.toISOString(),
+        orderId: order.orderId,
+      },
+    };
+  });
+  await appendEvents(tx, 'inventory', events, now);
+  return items;
+}

@@ -1,0 +1,117 @@
+import { withTransaction, type Tx } from '../../platform/db/pool.ts';
+import { AppError, notFound } from '../../platform/http/errors.ts';
+import { isUuid } from '../../platform/ids.ts';
+import { appendEvents } from '../../platform/messaging/outbox.ts';
+import type { InventoryDeps } from './deps.ts';
+import { type ReservationCommand, type ReservationStatus, decide } from './lifecycle.ts';
+import { moveReservedStock } from './reserved-stock.ts';
+import { type Reservation, findReservation, toReservation } from './reservation-view.ts';
+
+export interface ConfirmOptions {
+  /** The orders the stock was sold to, one per seller (checkout makes one order per seller). */
+  orders?: readonly { sellerId: string; orderId: string }[];
+}
+
+export const RELEASE_REASON_LENGTH_MAX = 500;
+
+/** The stock leaves for good: reserved and total go down, with a 'sale' movement per line. */
+export async function confirmReservation(deps: InventoryDeps, reservationId: string, options: ConfirmOptions = {}): Promise<Reservation> {
+  const orders = options.orders ?? [];
+  for (const o of orders) {
+    if (!isUuid(o.sellerId) || !isUuid(o.orderId)) throw new AppError('VALIDATION_FAILED', 'orders need a sellerId and an orderId (UUIDs)');
+  }
+  return closeReservation(deps, reservationId, { type: 'confirm' }, orders);
+}
+
+/** The stock comes back: available goes up again. Releasing twice, or after expiry, changes nothing. */
+export async function releaseReservation(deps: InventoryDeps, reservationId: string, reason: string): Promise<Reservation> {
+  if (typeof reason !== 'string' || reason.length < 1 || reason.length > RELEASE_REASON_LENGTH_MAX) {
+    throw new AppError('VALIDATION_FAILED', `reason must hold 1 to ${RELEASE_REASON_LENGTH_MAX} characters`);
+  }
+  const result = await closeReservation(deps, reservationId, { type: 'release', reason }, []);
+  if (result.status === 'released') deps.soldOut.forget(result.items.map((i) => i.variantId));
+  return result;
+}
+
+async function closeReservation(
+  deps: InventoryDeps,
+  reservationId: string,
+  command: ReservationCommand,
+  orders: readonly { sellerId: string; orderId: string }[],
+): Promise<Reservation> {
+  if (!isUuid(reservationId)) throw notFound('reservation');
+  return withTransaction(deps.pool, (tx) => closeReservationIn(tx, reservationId, command, orders, deps.clock.now()));
+}
+
+/**
+ * Confirms or releases a reservation inside the caller's transaction (the API's own, or an event
+ * handler's): locks the reservation row, lets the lifecycle decide, and applies the decision.
+ */
+export async function closeReservationIn(
+  tx: Tx,
+  reservationId: string,
+  command: ReservationCommand,
+  orders: readonly { sellerId: string; orderId: string }[],
+  now: Date,
+): Promise<Reservation> {
+  const { rows } = await tx.query<{ status: ReservationStatus; expires_at: Date; owner_id: string; reference_id: string | null }>(
+    'SELECT status, expires_at, owner_id, reference_id FROM reservations WHERE id = $1 FOR UPDATE',
+    [reservationId],
+  );
+  const header = rows[0];
+  if (!header) throw notFound('reservation');
+  const decision = decide({ status: header.status, expiresAt: header.expires_at }, command, now);
+  if (decision.outcome === 'rejected') throw new AppError(decision.code, decision.detail, { reservationId, status: header.status });
+  if (decision.outcome === 'transition') {
+    if (decision.to === 'expired') throw new Error('expiry belongs to the sweeper');
+    await applyTransition(tx, reservationId, header, decision.to, command, orders, now);
+  }
+  const after = await findReservation(tx, reservationId);
+  if (!after) throw new Error('a locked reservation disappeared');
+  return toReservation(after);
+}
+
+async function applyTransition(
+  tx: Tx,
+  reservationId: string,
+  header: { owner_id: string; reference_id: string | null },
+  to: 'confirmed' | 'released',
+  command: ReservationCommand,
+  orders: readonly { sellerId: string; orderId: string }[],
+  now: Date,
+): Promise<void> {
+  const { rows: lines } = await tx.query<{ stock_item_id: string; quantity: number; order_id: string | null }>(
+    `UPDATE stock_reservations l
+        SET status = $2, updated_at = $3,
+            order_id = coalesce((SELECT o.order_id FROM unnest($4::uuid[], $5::uuid[]) AS o(seller_id, order_id) WHERE o.seller_id = s.seller_id), l.order_id)
+       FROM stock_items s
+      WHERE l.reservation_id = $1 AND l.status = 'active' AND s.id = l.stock_item_id
+     RETURNING l.stock_item_id, l.quantity, l.order_id`,
+    [reservationId, to, now, orders.map((o) => o.sellerId), orders.map((o) => o.orderId)],
+  );
+  const ordered = [...lines].sort((a, b) => (a.stock_item_id < b.stock_item_id ? -1 : 1));
+  const { facts } = await moveReservedStock(
+    tx,
+    ordered.map((l) => ({ reservationId, stockItemId: l.stock_item_id, quantity: l.quantity })),
+    to === 'confirmed' ? 'sell' : 'return',
+    now,
+  );
+  const orderIds = [...new Set(lines.map((l) => l.order_id).filter((id): id is string => id !== null))];
+  const orderId = orderIds.length === 1 ? (orderIds[0] ?? null) : null;
+  const reason = command.type === 'release' ? command.reason : null;
+  await tx.query(
+    `UPDATE reservations SET status = $2, closed_at = $3, updated_at = $3, release_reason = $4, order_id = coalesce($5, order_id) WHERE id = $1`,
+    [reservationId, to, now, reason, orderId],
+  );
+  const base = { reservationId, ownerId: header.owner_id, referenceId: header.reference_id, items: facts };
+  await appendEvents(
+    tx,
+    'inventory',
+    [
+      to === 'confirmed'
+        ? { type: 'inventory.reservation_confirmed.v1', aggregateType: 'reservation', aggregateId: reservationId, data: { ...base, orderId, confirmedAt: now.toISOString() } }
+        : { type: 'inventory.reservation_released.v1', aggregateType: 'reservation', aggregateId: reservationId, data: { ...base, reason: reason ?? 'released', releasedAt: now.toISOString() } },
+    ],
+    now,
+  );
+}

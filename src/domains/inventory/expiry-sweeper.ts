@@ -1,0 +1,89 @@
+import { withTransaction } from '../../platform/db/pool.ts';
+import { appendEvents, type NewEvent } from '../../platform/messaging/outbox.ts';
+import { WorkerLoop } from '../../platform/messaging/worker-loop.ts';
+import type { InventoryDeps } from './deps.ts';
+import { decide } from './lifecycle.ts';
+import { moveReservedStock } from './reserved-stock.ts';
+
+export const SWEEP_BATCH_SIZE_MAX = 200;
+
+/**
+ * Expires the active reservations whose expires_at has passed (by the injected clock) and gives
+ * their units back, in one transaction per batch. Exactly once, however many sweepers run: each
+ * takes its rows with FOR UPDATE SKIP LOCKED, the UPDATE re-checks status = 'active', and confirm
+ * and release lock the same row first. Returns how many reservations it expired.
+ */
+export async function expireDueReservations(deps: InventoryDeps, batchSizeMax = SWEEP_BATCH_SIZE_MAX): Promise<number> {
+  const { count, variantIds } = await withTransaction(deps.pool, async (tx) => {
+    const now = deps.clock.now();
+    const { rows: expired } = await tx.query<{ id: string; owner_id: string; reference_id: string | null; expires_at: Date }>(
+      `WITH due AS (
+         SELECT id FROM reservations
+          WHERE status = 'active' AND expires_at <= $1
+          ORDER BY expires_at
+          LIMIT $2
+          FOR UPDATE SKIP LOCKED
+       )
+       UPDATE reservations r
+          SET status = 'expired', release_reason = 'expired', closed_at = $1, updated_at = $1
+         FROM due
+        WHERE r.id = due.id AND r.status = 'active'
+       RETURNING r.id, r.owner_id, r.reference_id, r.expires_at`,
+      [now, batchSizeMax],
+    );
+    if (expired.length === 0) return { count: 0, variantIds: [] as string[] };
+    for (const r of expired) {
+      // The SQL above is the lifecycle rule for many rows at once; the pure rule must agree.
+      const d = decide({ status: 'active', expiresAt: r.expires_at }, { type: 'expire' }, now);
+      if (d.outcome !== 'transition') throw new Error(`sweeper picked reservation ${r.id} that is not due`);
+    }
+    const { rows: lines } = await tx.query<{ reservation_id: string; stock_item_id: string; quantity: number }>(
+      `UPDATE stock_reservations SET status = 'expired', updated_at = $2
+        WHERE reservation_id = ANY($1::uuid[]) AND status = 'active'
+       RETURNING reservation_id, stock_item_id, quantity`,
+      [expired.map((r) => r.id), now],
+    );
+    const position = new Map(expired.map((r, i) => [r.id, i]));
+    lines.sort((a, b) => (position.get(a.reservation_id) ?? 0) - (position.get(b.reservation_id) ?? 0) || (a.stock_item_id < b.stock_item_id ? -1 : 1));
+    const { facts, items } = await moveReservedStock(
+      tx,
+      lines.map((l) => ({ reservationId: l.reservation_id, stockItemId: l.stock_item_id, quantity: l.quantity })),
+      'return',
+      now,
+    );
+    const byReservation = new Map<string, typeof facts>();
+    lines.forEach((l, i) => {
+      const list = byReservation.get(l.reservation_id) ?? [];
+      const fact = facts[i];
+      if (fact) list.push(fact);
+      byReservation.set(l.reservation_id, list);
+    });
+    const events: NewEvent[] = expired.map((r) => ({
+      type: 'inventory.reservation_expired.v1',
+      aggregateType: 'reservation',
+      aggregateId: r.id,
+      data: {
+        reservationId: r.id,
+        ownerId: r.owner_id,
+        referenceId: r.reference_id,
+        items: byReservation.get(r.id) ?? [],
+        expiresAt: r.expires_at.toISOString(),
+        expiredAt: now.toISOString(),
+      },
+    }));
+    await appendEvents(tx, 'inventory', events, now);
+    return { count: expired.length, variantIds: items.map((i) => i.variant_id) };
+  });
+  deps.soldOut.forget(variantIds);
+  return count;
+}
+
+/** The background sweeper of one process: one batch after another while there are more, else every `intervalMs`. */
+export function createExpirySweeper(deps: InventoryDeps, intervalMs: number, batchSizeMax = SWEEP_BATCH_SIZE_MAX): WorkerLoop {
+  return new WorkerLoop(
+    'inventory:expiry-sweeper',
+    async () => (await expireDueReservations(deps, batchSizeMax)) === batchSizeMax,
+    intervalMs,
+    (error) => deps.log.error({ err: error }, 'reservation expiry sweep failed'),
+  );
+}

@@ -1,0 +1,106 @@
+import { AppError } from '../../platform/http/errors.ts';
+import { currentTrace } from '../../platform/messaging/envelope.ts';
+import type { BatchOutcome, BatchRequest } from './reserve-batch.ts';
+import type { ReserveRequest } from './reserve-input.ts';
+import type { ReserveResult } from './reservation-view.ts';
+
+interface Waiting extends BatchRequest {
+  resolve(value: ReserveResult): void;
+  reject(error: unknown): void;
+}
+
+export interface QueueLimits {
+  /** Requests one transaction takes at most. */
+  batchSizeMax: number;
+  /** Requests that may wait for one variant; beyond it the caller is told to come back. */
+  waitingMax: number;
+}
+
+export type RunBatch = (variantId: string, batch: readonly BatchRequest[]) => Promise<BatchOutcome[]>;
+
+/**
+ * Per-variant queues of single-item reserve requests. At most one transaction per variant is in
+ * flight in this process; whatever arrives meanwhile waits and goes into the next transaction as
+ * one batch. Under load a hot item's cost is one lock and one commit per batch instead of per
+ * buyer (group commit at the application level); when idle a request runs at once, alone.
+ */
+export class ReservationQueue {
+  readonly #waiting = new Map<string, Waiting[]>();
+  readonly #draining = new Map<string, Promise<void>>();
+
+  constructor(
+    readonly runBatch: RunBatch,
+    readonly limits: QueueLimits,
+  ) {}
+
+  submit(request: ReserveRequest): Promise<ReserveResult> {
+    const variantId = request.items[0]?.variantId;
+    if (!variantId || request.items.length !== 1) throw new Error('the reservation queue takes single-item requests');
+    const queue = this.#waiting.get(variantId) ?? [];
+    if (queue.length >= this.limits.waitingMax) {
+      throw new AppError('RATE_LIMITED', 'too many buyers are waiting for this item; try again in a moment', { retryAfterSeconds: 1 });
+    }
+    const promise = new Promise<ReserveResult>((resolve, reject) => {
+      queue.push({ request, trace: currentTrace(), resolve, reject });
+    });
+    this.#waiting.set(variantId, queue);
+    // The queue is not empty, so #drain reaches an await before it could finish: the entry is set
+    // before the drain can remove it.
+    if (!this.#draining.has(variantId)) this.#draining.set(variantId, this.#drain(variantId));
+    return promise;
+  }
+
+  /** Resolves when every request submitted so far has been answered (used on stop). */
+  async idle(): Promise<void> {
+    while (this.#draining.size > 0) await Promise.all([...this.#draining.values()]);
+  }
+
+  async #drain(variantId: string): Promise<void> {
+    for (;;) {
+      const queue = this.#waiting.get(variantId);
+      if (!queue || queue.length === 0) {
+        // Both go in the same synchronous step, so a request submitted after this starts a new drain.
+        this.#waiting.delete(variantId);
+        this.#draining.delete(variantId);
+        return;
+      }
+      const batch = takeBatch(queue, this.limits.batchSizeMax);
+      let outcomes: BatchOutcome[];
+      try {
+        outcomes = await this.runBatch(variantId, batch);
+      } catch (error) {
+        for (const w of batch) w.reject(error);
+        continue;
+      }
+      batch.forEach((w, i) => {
+        const outcome = outcomes[i];
+        if (!outcome) w.reject(new Error('the reservation batch gave no answer for a request'));
+        else if (outcome.ok) w.resolve(outcome.value);
+        else w.reject(outcome.error);
+      });
+    }
+  }
+}
+
+/**
+ * Takes up to `max` requests in arrival order with distinct idempotency keys; a repeated key stays
+ * queued for the next batch, where it sees what the first one did (replay, or a refusal).
+ */
+export function takeBatch<T extends { request: { idempotencyKey: string } }>(queue: T[], max: number): T[] {
+  const keys = new Set<string>();
+  const batch: T[] = [];
+  const kept: T[] = [];
+  let looked = 0;
+  for (; looked < queue.length && batch.length < max; looked++) {
+    const w = queue[looked] as T;
+    if (keys.has(w.request.idempotencyKey)) {
+      kept.push(w);
+    } else {
+      keys.add(w.request.idempotencyKey);
+      batch.push(w);
+    }
+  }
+  // The skipped duplicates go back to the front, in order, before everything not looked at.
+  queue.splice(0, looked, ...kept);
+  return batch;
+}

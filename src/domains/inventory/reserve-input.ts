@@ -1,0 +1,61 @@
+import { RESERVATION_ITEMS_MAX } from '../../contracts/inventory.ts';
+import { isUuid } from '../../platform/ids.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import { reserveRequestHash } from './request-hash.ts';
+
+export const RESERVE_QUANTITY_MAX = 10_000;
+export const IDEMPOTENCY_KEY_LENGTH_MAX = 255;
+export const TTL_SECONDS_MIN = 5;
+export const TTL_SECONDS_MAX = 86_400;
+
+/** What reserve() takes (checkout, the seed and the buyer route). */
+export interface ReserveInput {
+  idempotencyKey: string;
+  ownerId: string;
+  referenceId?: string | null;
+  items: readonly { variantId: string; quantity: number }[];
+  /** Lifetime of the hold; RESERVATION_TTL_SECONDS when not given. */
+  ttlSeconds?: number;
+}
+
+export interface ReserveRequest {
+  idempotencyKey: string;
+  ownerId: string;
+  referenceId: string | null;
+  items: { variantId: string; quantity: number }[];
+  ttlSeconds: number;
+  requestHash: string;
+}
+
+const invalid = (detail: string) => new AppError('VALIDATION_FAILED', detail);
+
+/** Checks a reserve request at the API boundary: the same rules for HTTP and in-process callers. */
+export function toReserveRequest(input: ReserveInput, defaultTtlSeconds: number): ReserveRequest {
+  const key = input.idempotencyKey;
+  if (typeof key !== 'string' || key.length < 1 || key.length > IDEMPOTENCY_KEY_LENGTH_MAX) {
+    throw invalid(`idempotencyKey must hold 1 to ${IDEMPOTENCY_KEY_LENGTH_MAX} characters`);
+  }
+  if (!isUuid(input.ownerId)) throw invalid('ownerId must be a UUID');
+  const referenceId = input.referenceId ?? null;
+  if (referenceId !== null && !isUuid(referenceId)) throw invalid('referenceId must be a UUID');
+  if (!Array.isArray(input.items) || input.items.length < 1 || input.items.length > RESERVATION_ITEMS_MAX) {
+    throw invalid(`items must hold 1 to ${RESERVATION_ITEMS_MAX} lines`);
+  }
+  const seen = new Set<string>();
+  const items = input.items.map(({ variantId, quantity }) => {
+    if (!isUuid(variantId)) throw invalid('every variantId must be a UUID');
+    if (seen.has(variantId)) throw invalid(`variant ${variantId} appears twice; put the whole quantity on one line`);
+    seen.add(variantId);
+    if (!Number.isInteger(quantity) || quantity < 1 || quantity > RESERVE_QUANTITY_MAX) {
+      throw invalid(`quantity must be an integer from 1 to ${RESERVE_QUANTITY_MAX}`);
+    }
+    return { variantId: variantId.toLowerCase(), quantity };
+  });
+  const ttlSeconds = input.ttlSeconds ?? defaultTtlSeconds;
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < TTL_SECONDS_MIN || ttlSeconds > TTL_SECONDS_MAX) {
+    throw invalid(`ttlSeconds must be an integer from ${TTL_SECONDS_MIN} to ${TTL_SECONDS_MAX}`);
+  }
+  const ownerId = input.ownerId.toLowerCase();
+  const ref = referenceId?.toLowerCase() ?? null;
+  return { idempotencyKey: key, ownerId, referenceId: ref, items, ttlSeconds, requestHash: reserveRequestHash({ ownerId, referenceId: ref, items }) };
+}

@@ -1,0 +1,140 @@
+import { withTransaction, type Tx } from '../../platform/db/pool.ts';
+import { newId } from '../../platform/ids.ts';
+import { appendEvents, type NewEvent } from '../../platform/messaging/outbox.ts';
+import type { InventoryDeps } from './deps.ts';
+import type { ReservationQueue } from './reservation-queue.ts';
+import { type ReserveInput, type ReserveRequest, toReserveRequest } from './reserve-input.ts';
+import { findReservationsByKeys, replayOrRefuse, type ReserveResult } from './reservation-view.ts';
+import {
+  STOCK_ITEM_COLUMNS,
+  type StockItemRow,
+  TRANSACTION_ATTEMPTS_MAX,
+  type Unavailable,
+  isOutOfStock,
+  isRetryable,
+  levelOf,
+  outOfStock,
+} from './stock-item.ts';
+
+/**
+ * Reserves all the items or none. A single-item request (the flash-sale shape) goes through the
+ * variant's queue and is batched with its neighbours; a multi-item request runs its own
+ * transaction, locking the items in id order so two such requests never deadlock.
+ */
+export async function reserve(deps: InventoryDeps, queue: ReservationQueue, input: ReserveInput): Promise<ReserveResult> {
+  const request = toReserveRequest(input, deps.reservationTtlSeconds);
+  if (request.items.length === 1) return queue.submit(request);
+  return reserveSeveral(deps, request);
+}
+
+async function reserveSeveral(deps: InventoryDeps, request: ReserveRequest): Promise<ReserveResult> {
+  const soldOut = request.items.filter((i) => deps.soldOut.isSoldOut(i.variantId));
+  if (soldOut.length > 0) {
+    const existing = (await findReservationsByKeys(deps.pool, [request.idempotencyKey])).get(request.idempotencyKey);
+    if (existing) return replayOrRefuse(existing, request.requestHash);
+    deps.metrics.soldOutAnswers.inc();
+    throw outOfStock(soldOut.map((i) => ({ variantId: i.variantId, requested: i.quantity, available: 0 })));
+  }
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { result, soldOutVariants } = await withTransaction(deps.pool, (tx) => reserveInTransaction(deps, tx, request));
+      for (const v of soldOutVariants) deps.soldOut.markSoldOut(v);
+      return result;
+    } catch (error) {
+      if (isOutOfStock(error)) {
+        for (const u of error.extensions.unavailable) if (u.available === 0) deps.soldOut.markSoldOut(u.variantId);
+      }
+      if (attempt < TRANSACTION_ATTEMPTS_MAX && isRetryable(error)) continue;
+      throw error;
+    }
+  }
+}
+
+async function reserveInTransaction(deps: InventoryDeps, tx: Tx, request: ReserveRequest): Promise<{ result: ReserveResult; soldOutVariants: string[] }> {
+  const now = deps.clock.now();
+  const reservationId = newId();
+  const expiresAt = new Date(now.getTime() + request.ttlSeconds * 1000);
+  // Claim the key first: a concurrent request with the same key waits here, then replays ours.
+  const claimed = await tx.query(
+    `INSERT INTO reservations (id, idempotency_key, request_hash, owner_id, reference_id, expires_at, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+     ON CONFLICT (idempotency_key) DO NOTHING`,
+    [reservationId, request.idempotencyKey, request.requestHash, request.ownerId, request.referenceId, expiresAt, now],
+  );
+  if (claimed.rowCount === 0) {
+    const existing = (await findReservationsByKeys(tx, [request.idempotencyKey])).get(request.idempotencyKey);
+    if (!existing) throw Object.assign(new Error('the idempotency key is taken but its reservation is not visible yet'), { code: '40001' });
+    return { result: replayOrRefuse(existing, request.requestHash), soldOutVariants: [] };
+  }
+
+  const variantIds = request.items.map((i) => i.variantId);
+  const { rows } = await tx.query<StockItemRow>(
+    `SELECT ${STOCK_ITEM_COLUMNS} FROM stock_items WHERE variant_id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
+    [variantIds],
+  );
+  const byVariant = new Map(rows.map((r) => [r.variant_id, r]));
+  const unavailable: Unavailable[] = [];
+  for (const i of request.items) {
+    const available = byVariant.get(i.variantId)?.available_quantity ?? 0;
+    if (i.quantity > available) unavailable.push({ variantId: i.variantId, requested: i.quantity, available });
+  }
+  // Nothing was changed but the claim, which the rollback removes.
+  if (unavailable.length > 0) throw outOfStock(unavailable);
+
+  const quantityOf = new Map(request.items.map((i) => [i.variantId, i.quantity]));
+  const ordered = rows.map((r) => ({ row: r, quantity: quantityOf.get(r.variant_id) ?? 0 }));
+  const updated = await tx.query<StockItemRow>(
+    `UPDATE stock_items s
+        SET available_quantity = s.available_quantity - r.quantity, reserved_quantity = s.reserved_quantity + r.quantity,
+            version = s.version + 1, updated_at = $3
+       FROM unnest($1::uuid[], $2::int[]) AS r(id, quantity)
+      WHERE s.id = r.id AND s.available_quantity >= r.quantity
+     RETURNING ${STOCK_ITEM_COLUMNS.split(', ').map((c) => `s.${c}`).join(', ')}`,
+    [ordered.map((o) => o.row.id), ordered.map((o) => o.quantity), now],
+  );
+  if (updated.rowCount !== ordered.length) throw new Error('a locked stock item refused a reservation it had room for');
+  await tx.query(
+    `INSERT INTO stock_reservations (id, reservation_id, stock_item_id, quantity, expires_at, created_at, updated_at)
+     SELECT l.id, $1, l.stock_item_id, l.quantity, $2, $3, $3 FROM unnest($4::uuid[], $5::uuid[], $6::int[]) AS l(id, stock_item_id, quantity)`,
+    [reservationId, expiresAt, now, ordered.map(() => newId()), ordered.map((o) => o.row.id), ordered.map((o) => o.quantity)],
+  );
+
+  const after = updated.rows.sort((a, b) => (a.variant_id < b.variant_id ? -1 : 1));
+  const items = after.map((r) => ({ ...levelOf(r), quantity: quantityOf.get(r.variant_id) ?? 0 }));
+  const events: NewEvent[] = [
+    {
+      type: 'inventory.stock_reserved.v1',
+      aggregateType: 'reservation',
+      aggregateId: reservationId,
+      data: { reservationId, ownerId: request.ownerId, referenceId: request.referenceId, items, expiresAt: expiresAt.toISOString(), reservedAt: now.toISOString() },
+    },
+  ];
+  const soldOutVariants: string[] = [];
+  for (const r of after) {
+    if (r.available_quantity !== 0) continue;
+    soldOutVariants.push(r.variant_id);
+    events.push({
+      type: 'inventory.stock_sold_out.v1',
+      aggregateType: 'stock_item',
+      aggregateId: r.id,
+      data: { ...levelOf(r), productId: r.product_id, sellerId: r.seller_id, at: now.toISOString() },
+    });
+  }
+  await appendEvents(tx, 'inventory', events, now);
+  return {
+    result: {
+      id: reservationId,
+      status: 'active',
+      ownerId: request.ownerId,
+      referenceId: request.referenceId,
+      orderId: null,
+      expiresAt: expiresAt.toISOString(),
+      createdAt: now.toISOString(),
+      closedAt: null,
+      releaseReason: null,
+      items: after.map((r) => ({ variantId: r.variant_id, stockItemId: r.id, quantity: quantityOf.get(r.variant_id) ?? 0 })),
+      replayed: false,
+    },
+    soldOutVariants,
+  };
+}

@@ -1,0 +1,65 @@
+import type { ReservationLineFacts } from '../../contracts/inventory.ts';
+import type { Tx } from '../../platform/db/pool.ts';
+import { newId } from '../../platform/ids.ts';
+import { STOCK_ITEM_COLUMNS, type StockItemRow, levelOf } from './stock-item.ts';
+
+/** One reservation line whose units leave the reserved quantity. */
+export interface ReservedLine {
+  reservationId: string;
+  stockItemId: string;
+  quantity: number;
+}
+
+/**
+ * 'return': the units go back to available (release, expiry). 'sell': they leave reserved and total
+ * for good, with a 'sale' movement per line (confirm). Returns, per line in the given order, the
+ * item's quantities right after that line, as the events report them; and the items after all.
+ */
+export async function moveReservedStock(
+  tx: Tx,
+  lines: readonly ReservedLine[],
+  mode: 'return' | 'sell',
+  now: Date,
+): Promise<{ facts: ReservationLineFacts[]; items: StockItemRow[] }> {
+  if (lines.length === 0) return { facts: [], items: [] };
+  const ids = [...new Set(lines.map((l) => l.stockItemId))];
+  // Items locked in id order, like every other path that locks several items.
+  const { rows } = await tx.query<StockItemRow>(`SELECT ${STOCK_ITEM_COLUMNS} FROM stock_items WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [ids]);
+  const state = new Map(rows.map((r) => [r.id, { ...r }]));
+  const sums = new Map<string, { quantity: number; changes: number }>();
+  const facts = lines.map((l) => {
+    const item = state.get(l.stockItemId);
+    if (!item) throw new Error(`reservation line refers to a missing stock item ${l.stockItemId}`);
+    item.reserved_quantity -= l.quantity;
+    if (mode === 'return') item.available_quantity += l.quantity;
+    else item.total_quantity -= l.quantity;
+    item.version += 1;
+    const sum = sums.get(l.stockItemId) ?? { quantity: 0, changes: 0 };
+    sum.quantity += l.quantity;
+    sum.changes += 1;
+    sums.set(l.stockItemId, sum);
+    return { ...levelOf(item), quantity: l.quantity };
+  });
+  const set =
+    mode === 'return'
+      ? 'available_quantity = s.available_quantity + r.quantity, reserved_quantity = s.reserved_quantity - r.quantity'
+      : 'total_quantity = s.total_quantity - r.quantity, reserved_quantity = s.reserved_quantity - r.quantity';
+  const entries = [...sums];
+  const updated = await tx.query(
+    `UPDATE stock_items s SET ${set}, version = s.version + r.changes, updated_at = $4
+       FROM unnest($1::uuid[], $2::int[], $3::int[]) AS r(id, quantity, changes)
+      WHERE s.id = r.id`,
+    [entries.map(([id]) => id), entries.map(([, s]) => s.quantity), entries.map(([, s]) => s.changes), now],
+  );
+  if (updated.rowCount !== entries.length) throw new Error('a locked stock item disappeared');
+  if (mode === 'sell') {
+    // Unique per (item, 'sale', reservation): a sale is recorded once whatever retries happen.
+    await tx.query(
+      `INSERT INTO stock_movements (id, stock_item_id, change, kind, reason, reference_id, created_at)
+       SELECT m.id, m.stock_item_id, -m.quantity, 'sale', 'reservation confirmed', m.reservation_id, $5
+         FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::uuid[]) AS m(id, stock_item_id, quantity, reservation_id)`,
+      [lines.map(() => newId()), lines.map((l) => l.stockItemId), lines.map((l) => l.quantity), lines.map((l) => l.reservationId), now],
+    );
+  }
+  return { facts, items: [...state.values()] };
+}

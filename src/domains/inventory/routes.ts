@@ -1,0 +1,140 @@
+import { principalOf } from '../../platform/http/access.ts';
+import { AppError, notFound, problemOf } from '../../platform/http/errors.ts';
+import { ProblemSchema, authProblems } from '../../platform/http/schemas.ts';
+import type { HttpApp } from '../../platform/http/server.ts';
+import { adjustStock } from './adjust-stock.ts';
+import type { InventoryDeps } from './deps.ts';
+import type { Reservation, ReserveResult } from './reservation-view.ts';
+import { findReservation, toReservation } from './reservation-view.ts';
+import type { ReserveInput } from './reserve-input.ts';
+import {
+  AdjustmentBody,
+  AdjustmentHeaders,
+  AdjustmentResponse,
+  ReservationParams,
+  ReservationSchema,
+  ReserveBody,
+  ReserveHeaders,
+  StockListQuery,
+  StockPage,
+  VariantParams,
+} from './schemas.ts';
+import { isOutOfStock } from './stock-item.ts';
+import { listSellerStock } from './stock-queries.ts';
+
+const tags = ['inventory'];
+
+/** Buyers' keys live in their own namespace: one buyer's key can never reach another's reservation. */
+export const buyerKey = (buyerId: string, key: string) => `buyer:${buyerId}:${key}`;
+
+function buyerView(r: Reservation) {
+  return {
+    id: r.id,
+    status: r.status,
+    referenceId: r.referenceId,
+    expiresAt: r.expiresAt,
+    createdAt: r.createdAt,
+    closedAt: r.closedAt,
+    releaseReason: r.releaseReason,
+    items: r.items,
+  };
+}
+
+export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reserve: (input: ReserveInput) => Promise<ReserveResult>): void {
+  app.get(
+    '/v1/seller/stock',
+    {
+      config: { access: ['seller'] },
+      schema: {
+        tags,
+        summary: 'Own stock items with total, available and reserved',
+        description: 'Ordered by SKU; cursor paged.',
+        querystring: StockListQuery,
+        response: { 200: StockPage, ...authProblems },
+      },
+    },
+    async (request) => listSellerStock(deps.pool, principalOf(request).userId, request.query.limit, request.query.cursor),
+  );
+
+  app.post(
+    '/v1/seller/stock/:variantId/adjustments',
+    {
+      config: { access: ['seller'] },
+      schema: {
+        tags,
+        summary: 'Change the stock of an own variant by a signed amount with a reason',
+        description:
+          'Total and available change together and a stock movement is recorded. Removing more units than are available (reserved units belong to buyers) is 409 OUT_OF_STOCK; another seller\'s variant is 404. With an Idempotency-Key header (the seller\'s own keys), the same key and body replay the first answer (201 with Idempotent-Replayed: true) and change nothing; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED.',
+        headers: AdjustmentHeaders,
+        params: VariantParams,
+        body: AdjustmentBody,
+        response: { 201: AdjustmentResponse, ...authProblems, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema },
+      },
+    },
+    async (request, reply) => {
+      const result = await adjustStock(deps, principalOf(request).userId, request.params.variantId, request.body, {
+        idempotencyKey: request.headers['idempotency-key'],
+      });
+      if (result.replayed) reply.header('idempotent-replayed', 'true');
+      return reply.status(201).send({ movement: result.movement, stock: result.stock });
+    },
+  );
+
+  app.post(
+    '/v1/reservations',
+    {
+      config: { access: ['buyer'] },
+      schema: {
+        tags,
+        summary: 'Reserve stock (all items or none) for a limited time',
+        description:
+          'Requires an Idempotency-Key header: the same key and body return the same reservation (201 with Idempotent-Replayed: true); the same key with another body is 422. Not enough stock is 409 OUT_OF_STOCK and stores nothing, so a retry with the same key tries again. The hold lasts RESERVATION_TTL_SECONDS.',
+        headers: ReserveHeaders,
+        body: ReserveBody,
+        response: { 201: ReservationSchema, ...authProblems, 409: ProblemSchema, 422: ProblemSchema, 429: ProblemSchema },
+      },
+    },
+    async (request, reply) => {
+      const key = request.headers['idempotency-key'];
+      if (!key) throw new AppError('IDEMPOTENCY_KEY_REQUIRED', 'send an Idempotency-Key header (a unique value per reservation attempt)');
+      const buyerId = principalOf(request).userId;
+      let result: ReserveResult;
+      try {
+        result = await reserve({
+          idempotencyKey: buyerKey(buyerId, key),
+          ownerId: buyerId,
+          referenceId: request.body.referenceId ?? null,
+          items: request.body.items,
+        });
+      } catch (error) {
+        // The answer most buyers of a flash sale get: sent here rather than through the error
+        // handler (same problem document, a good part cheaper per request).
+        if (!isOutOfStock(error)) throw error;
+        return reply
+          .status(409)
+          .type('application/problem+json')
+          .send(problemOf(error.code, error.detail, error.extensions, request.url.split('?')[0]));
+      }
+      if (result.replayed) reply.header('idempotent-replayed', 'true');
+      return reply.status(201).send(buyerView(result));
+    },
+  );
+
+  app.get(
+    '/v1/reservations/:reservationId',
+    {
+      config: { access: ['buyer'] },
+      schema: {
+        tags,
+        summary: 'One own reservation',
+        params: ReservationParams,
+        response: { 200: ReservationSchema, ...authProblems, 404: ProblemSchema },
+      },
+    },
+    async (request) => {
+      const row = await findReservation(deps.pool, request.params.reservationId);
+      if (!row || row.owner_id !== principalOf(request).userId) throw notFound('reservation');
+      return buyerView(toReservation(row));
+    },
+  );
+}

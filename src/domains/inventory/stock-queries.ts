@@ -1,0 +1,59 @@
+import type { Queryable } from '../../platform/db/pool.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import { decodeCursor, encodeCursor } from '../../platform/http/cursor.ts';
+import { isUuid } from '../../platform/ids.ts';
+import { STOCK_ITEM_COLUMNS, type StockItemRow } from './stock-item.ts';
+
+/** A stock item as sellers and other domains see it. */
+export interface StockItemView {
+  stockItemId: string;
+  variantId: string;
+  productId: string;
+  sku: string;
+  total: number;
+  available: number;
+  reserved: number;
+  version: number;
+  updatedAt: string;
+}
+
+export function toStockItemView(r: StockItemRow): StockItemView {
+  return {
+    stockItemId: r.id,
+    variantId: r.variant_id,
+    productId: r.product_id,
+    sku: r.sku,
+    total: r.total_quantity,
+    available: r.available_quantity,
+    reserved: r.reserved_quantity,
+    version: r.version,
+    updatedAt: r.updated_at.toISOString(),
+  };
+}
+
+/** A seller's own stock items, by SKU (the seller's own order), cursor paged on (sku, id). */
+export async function listSellerStock(db: Queryable, sellerId: string, limit: number, cursor?: string): Promise<{ items: StockItemView[]; nextCursor: string | null }> {
+  const after = decodeCursor<{ sku: string; id: string }>(cursor, ['sku', 'id']);
+  if (after && !isUuid(after.id)) throw new AppError('INVALID_CURSOR');
+  const { rows } = await db.query<StockItemRow>(
+    `SELECT ${STOCK_ITEM_COLUMNS} FROM stock_items
+      WHERE seller_id = $1 AND ($2::text IS NULL OR (sku, id) > ($2::text, $3::uuid))
+      ORDER BY sku, id
+      LIMIT $4`,
+    [sellerId, after?.sku ?? null, after?.id ?? null, limit + 1],
+  );
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return { items: page.map(toStockItemView), nextCursor: rows.length > limit && last ? encodeCursor({ sku: last.sku, id: last.id }) : null };
+}
+
+export const AVAILABILITY_VARIANTS_MAX = 1000;
+
+/** Current stock of the given variants; a variant without a stock item is left out. */
+export async function getAvailability(db: Queryable, variantIds: readonly string[]): Promise<StockItemView[]> {
+  if (variantIds.length > AVAILABILITY_VARIANTS_MAX) throw new AppError('VALIDATION_FAILED', `ask for at most ${AVAILABILITY_VARIANTS_MAX} variants at once`);
+  const ids = variantIds.filter(isUuid);
+  if (ids.length === 0) return [];
+  const { rows } = await db.query<StockItemRow>(`SELECT ${STOCK_ITEM_COLUMNS} FROM stock_items WHERE variant_id = ANY($1::uuid[])`, [ids]);
+  return rows.map(toStockItemView);
+}

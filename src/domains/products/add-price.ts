@@ -1,0 +1,72 @@
+import { PriceChangedV1 } from '../../contracts/products.ts';
+import { withTransaction } from '../../platform/db/pool.ts';
+import { AppError, notFound } from '../../platform/http/errors.ts';
+import { newId } from '../../platform/ids.ts';
+import { mappingDatabaseErrors } from './db-errors.ts';
+import type { ProductsDeps } from './deps.ts';
+import { AGGREGATE_TYPE, emit } from './events.ts';
+import { type PriceWindowRow, planWindow } from './pricing.ts';
+import type { AddPriceBody } from './schemas.ts';
+import { closeWindow, insertPrices, lockOwnProduct, selectLiveWindowsForUpdate, selectVariantOf, updateProductRow } from './sql.ts';
+import { toPriceWindow } from './views.ts';
+
+export interface PriceChange {
+  window: ReturnType<typeof toPriceWindow> & { current: boolean };
+  closedPriceId: string | null;
+  version: number;
+}
+
+/**
+ * Adds a price window for one variant and currency. An open-ended window closes the open window it
+ * follows at its own start; any other overlap is refused with PRICE_WINDOW_OVERLAP (checked here for
+ * a clear answer, and held by the exclusion constraint against concurrent writers). A window never
+ * starts in the past, so history is never rewritten. Announced with products.price_changed.v1.
+ */
+export async function addPriceWindow(deps: ProductsDeps, sellerId: string, productId: string, body: AddPriceBody): Promise<PriceChange> {
+  const now = deps.clock.now();
+  const currency = body.price.currency;
+  if (body.discount && body.discount.currency !== currency) throw new AppError('VALIDATION_FAILED', 'discount must be in the currency of price');
+  const window: PriceWindowRow = {
+    id: newId(),
+    variantId: body.variantId,
+    currency,
+    basePrice: body.price.amount,
+    discount: body.discount?.amount ?? 0,
+    effectiveFrom: body.effectiveFrom ? new Date(body.effectiveFrom) : now,
+    effectiveTo: body.effectiveTo ? new Date(body.effectiveTo) : null,
+  };
+  const change = await mappingDatabaseErrors(() =>
+    withTransaction(deps.pool, async (tx) => {
+      const product = await lockOwnProduct(tx, productId, sellerId);
+      if (!product) throw notFound('product');
+      const variant = await selectVariantOf(tx, productId, body.variantId);
+      if (!variant) throw new AppError('UNPROCESSABLE', 'variantId is not a variant of this product');
+      const live = await selectLiveWindowsForUpdate(tx, body.variantId, currency, now);
+      const plan = planWindow(live, window, now);
+      if (!plan.ok) throw new AppError(plan.code, plan.reason);
+      if (plan.closeWindowId) await closeWindow(tx, plan.closeWindowId, window.effectiveFrom);
+      await insertPrices(tx, [{ ...window, productId, createdBy: sellerId, createdAt: now }]);
+      const version = await updateProductRow(tx, productId, {}, now);
+      const data: PriceChangedV1 = {
+        productId,
+        sellerId,
+        version,
+        variantId: variant.id,
+        sku: variant.sku,
+        priceId: window.id,
+        currency,
+        basePrice: window.basePrice,
+        discount: window.discount,
+        effectiveFrom: window.effectiveFrom.toISOString(),
+        effectiveTo: window.effectiveTo?.toISOString() ?? null,
+        closedPriceId: plan.closeWindowId,
+        changedAt: now.toISOString(),
+      };
+      await emit(tx, [{ type: PriceChangedV1.type, aggregateId: productId, aggregateType: AGGREGATE_TYPE, data }], now);
+      const current = window.effectiveFrom.getTime() <= now.getTime();
+      return { window: { ...toPriceWindow(window), current }, closedPriceId: plan.closeWindowId, version };
+    }),
+  );
+  deps.cache.invalidate([productId]);
+  return change;
+}

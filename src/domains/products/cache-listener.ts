@@ -1,0 +1,93 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { Pool } from '../../platform/db/pool.ts';
+
+export const CACHE_CHANNEL = 'products_cache';
+const RECONNECT_DELAY_MS = 1000;
+
+/**
+ * Holds one connection that LISTENs on products_cache, where every products event (and every change
+ * of the availability copy) announces the product ids at commit. When the connection is lost,
+ * notifications may have been missed, so everything is dropped ('*') and the connection is rebuilt.
+ */
+export class CacheInvalidationListener {
+  #client: pg.PoolClient | undefined;
+  #stopped = true;
+  #timer: NodeJS.Timeout | undefined;
+  connected = false;
+
+  constructor(
+    readonly pool: Pool,
+    readonly onInvalidate: (productIds: string[] | '*') => void,
+    /** Told whether invalidations are arriving; while they are not, nothing should be cached. */
+    readonly onListening: (listening: boolean) => void,
+    readonly log: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.#stopped = false;
+    await this.#connect();
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#stopped) return;
+    let client: pg.PoolClient | undefined;
+    try {
+      client = await this.pool.connect();
+      client.on('notification', (message) => {
+        if (message.channel !== CACHE_CHANNEL) return;
+        const payload = message.payload ?? '*';
+        this.onInvalidate(payload === '*' || payload === '' ? '*' : payload.split(','));
+      });
+      client.on('error', (error) => this.#lost(error));
+      await client.query(`LISTEN ${CACHE_CHANNEL}`);
+      this.#client = client;
+      this.connected = true;
+      // Whatever changed while nobody listened is unknown: start clean.
+      this.onInvalidate('*');
+      this.onListening(true);
+    } catch (error) {
+      client?.release(true);
+      this.log.warn({ err: error }, 'products cache cannot listen for invalidations; retrying');
+      this.onListening(false);
+      this.onInvalidate('*');
+      this.#schedule();
+    }
+  }
+
+  #lost(error: Error): void {
+    if (this.#stopped) return;
+    this.log.warn({ err: error }, 'products cache invalidation connection lost');
+    this.connected = false;
+    this.onListening(false);
+    this.onInvalidate('*');
+    const client = this.#client;
+    this.#client = undefined;
+    client?.release(true);
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#stopped || this.#timer) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.#connect();
+    }, RECONNECT_DELAY_MS);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.connected = false;
+    this.onListening(false);
+    const client = this.#client;
+    this.#client = undefined;
+    if (client) {
+      await client.query(`UNLISTEN ${CACHE_CHANNEL}`).catch(() => undefined);
+      client.removeAllListeners('notification');
+      client.release();
+    }
+  }
+}

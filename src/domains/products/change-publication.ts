@@ -1,0 +1,42 @@
+import { withTransaction } from '../../platform/db/pool.ts';
+import { AppError, notFound } from '../../platform/http/errors.ts';
+import { newId } from '../../platform/ids.ts';
+import type { ProductsDeps } from './deps.ts';
+import { emit, productEvent } from './events.ts';
+import { type PublicationCommand, decidePublication } from './publication.ts';
+import { hasCurrentPrice, insertPublications, lockOwnProduct, selectLastPublishedAt, selectProduct, updateProductRow } from './sql.ts';
+import { type SellerProductView, toSellerView, toSnapshot } from './views.ts';
+
+/**
+ * Publishes or unlists one of the seller's products: the pure lifecycle decides, a
+ * product_publications row records the change, and products.product_published.v1 or
+ * products.product_unlisted.v1 announces it with the snapshot.
+ */
+export async function changePublication(deps: ProductsDeps, sellerId: string, productId: string, command: PublicationCommand): Promise<SellerProductView> {
+  const now = deps.clock.now();
+  const view = await withTransaction(deps.pool, async (tx) => {
+    const product = await lockOwnProduct(tx, productId, sellerId);
+    if (!product) throw notFound('product');
+    const decision = decidePublication(product.status, command, { hasCurrentPrice: command === 'publish' && (await hasCurrentPrice(tx, productId, now)) });
+    if (!decision.ok) throw new AppError('INVALID_STATE_TRANSITION', decision.reason, { currentStatus: product.status });
+    const publishedAt = decision.next === 'published' ? now : await selectLastPublishedAt(tx, productId);
+    await insertPublications(tx, [
+      {
+        id: newId(),
+        productId,
+        status: decision.next,
+        publishedAt,
+        unlistedAt: decision.next === 'unlisted' ? now : null,
+        changedBy: sellerId,
+        createdAt: now,
+      },
+    ]);
+    await updateProductRow(tx, productId, { status: decision.next }, now);
+    const record = await selectProduct(tx, productId);
+    if (!record) throw new Error('the product being published cannot be read back');
+    await emit(tx, [productEvent(toSnapshot(record, now), decision.next === 'published' ? { kind: 'published', at: now } : { kind: 'unlisted', at: now })], now);
+    return toSellerView(record, now);
+  });
+  deps.cache.invalidate([productId]);
+  return view;
+}

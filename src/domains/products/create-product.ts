@@ -1,0 +1,42 @@
+import { withTransaction } from '../../platform/db/pool.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import { newId } from '../../platform/ids.ts';
+import { mappingDatabaseErrors } from './db-errors.ts';
+import type { ProductsDeps } from './deps.ts';
+import { emit, productEvent } from './events.ts';
+import { assertDistinctSkus, attributeRows, imageRows, variantRows } from './new-parts.ts';
+import type { CreateProductBody } from './schemas.ts';
+import { categoryExists, insertAttributes, insertImages, insertPrices, insertProducts, insertVariants, selectProduct } from './sql.ts';
+import { type SellerProductView, toSellerView, toSnapshot } from './views.ts';
+
+/**
+ * Creates a draft product with its variants (each opening its first price window at its list
+ * price), images and attributes, and announces it with products.product_created.v1.
+ */
+export async function createProduct(deps: ProductsDeps, sellerId: string, body: CreateProductBody): Promise<SellerProductView> {
+  const now = deps.clock.now();
+  const productId = newId();
+  assertDistinctSkus(
+    body.variants.map((v) => v.sku),
+    'variants',
+  );
+  const { variants, prices } = variantRows(body.variants, { productId, sellerId, now, firstPosition: 0 });
+  const images = imageRows(body.images ?? [], productId, now);
+  const attributes = attributeRows(body.attributes ?? [], productId, now);
+  return mappingDatabaseErrors(() =>
+    withTransaction(deps.pool, async (tx) => {
+      if (!(await categoryExists(tx, body.categoryId))) throw new AppError('UNPROCESSABLE', 'categoryId does not name a category');
+      await insertProducts(tx, [
+        { id: productId, sellerId, sku: body.sku, title: body.title, description: body.description ?? '', categoryId: body.categoryId, status: 'draft', version: 1, createdAt: now },
+      ]);
+      await insertVariants(tx, variants);
+      await insertPrices(tx, prices);
+      await insertImages(tx, images);
+      await insertAttributes(tx, attributes);
+      const record = await selectProduct(tx, productId);
+      if (!record) throw new Error('the product just inserted cannot be read back');
+      await emit(tx, [productEvent(toSnapshot(record, now), { kind: 'created' })], now);
+      return toSellerView(record, now);
+    }),
+  );
+}

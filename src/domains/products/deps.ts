@@ -1,0 +1,12 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../../platform/clock.ts';
+import type { Pool } from '../../platform/db/pool.ts';
+import type { ProductReadCache } from './product-cache.ts';
+
+/** What the products use cases work with; built once by the module factory. */
+export interface ProductsDeps {
+  pool: Pool;
+  clock: Clock;
+  log: Logger;
+  cache: ProductReadCache;
+}

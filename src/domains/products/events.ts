@@ -1,0 +1,38 @@
+import {
+  ProductCreatedV1,
+  ProductPublishedV1,
+  type ProductSnapshot,
+  ProductUnlistedV1,
+  ProductUpdatedV1,
+  type PRODUCT_FIELDS,
+} from '../../contracts/products.ts';
+import type { Queryable } from '../../platform/db/pool.ts';
+import type { NewEvent } from '../../platform/messaging/outbox.ts';
+import { appendEvents } from '../../platform/messaging/outbox.ts';
+
+/** Every products event is about one product: the aggregate id is the product id. */
+export const AGGREGATE_TYPE = 'product';
+
+export type ProductChange =
+  | { kind: 'created' }
+  | { kind: 'updated'; changedFields: (typeof PRODUCT_FIELDS)[number][] }
+  | { kind: 'published'; at: Date }
+  | { kind: 'unlisted'; at: Date };
+
+export function productEvent(snapshot: ProductSnapshot, change: ProductChange): NewEvent {
+  const base = { aggregateId: snapshot.productId, aggregateType: AGGREGATE_TYPE };
+  switch (change.kind) {
+    case 'created':
+      return { ...base, type: ProductCreatedV1.type, data: snapshot satisfies ProductCreatedV1 };
+    case 'updated':
+      return { ...base, type: ProductUpdatedV1.type, data: { ...snapshot, changedFields: change.changedFields } satisfies ProductUpdatedV1 };
+    case 'published':
+      return { ...base, type: ProductPublishedV1.type, data: { ...snapshot, publishedAt: change.at.toISOString() } satisfies ProductPublishedV1 };
+    case 'unlisted':
+      return { ...base, type: ProductUnlistedV1.type, data: { ...snapshot, unlistedAt: change.at.toISOString() } satisfies ProductUnlistedV1 };
+  }
+}
+
+export async function emit(tx: Queryable, events: NewEvent[], now: Date): Promise<void> {
+  await appendEvents(tx, 'products', events, now);
+}

@@ -1,0 +1,81 @@
+import type { DomainContext, DomainModule } from '../../platform/module.ts';
+import { type ImportCategory, type ImportProduct, importCategories, importProducts } from './bulk-import.ts';
+import { CacheInvalidationListener } from './cache-listener.ts';
+import type { ProductsDeps } from './deps.ts';
+import { availabilitySubscription } from './handlers.ts';
+import { DEFAULT_PRODUCT_CACHE, type ProductCacheOptions, ProductReadCache } from './product-cache.ts';
+import { CategoryTreeCache } from './public-reads.ts';
+import { type VariantForPurchase, getVariantsForPurchase } from './purchase.ts';
+import { registerProductRoutes } from './routes.ts';
+import { analyzeCatalog, countCatalog, selectCategories, selectProduct } from './sql.ts';
+
+export type { ImportCategory, ImportProduct } from './bulk-import.ts';
+export { IMPORT_BATCH_MAX } from './bulk-import.ts';
+export type { VariantForPurchase } from './purchase.ts';
+export { PURCHASE_VARIANTS_MAX } from './purchase.ts';
+
+/** What other parts of the system may ask the products domain (wired in src/domains.ts and the seed). */
+export interface ProductsApi {
+  /**
+   * Per variant: the product snapshot (title, attributes, seller, SKUs, status, whether published)
+   * and the price in effect at `at` (base, discount, amount, currency; the variant's list currency
+   * unless `currency` is given). Unknown variants are absent from the map. At most 200 ids.
+   */
+  getVariantsForPurchase(variantIds: readonly string[], at: Date, options?: { currency?: string }): Promise<Map<string, VariantForPurchase>>;
+  /** Bulk import (seed): categories first, then products in batches of at most IMPORT_BATCH_MAX. */
+  importCategories(categories: readonly ImportCategory[]): Promise<void>;
+  importProducts(products: readonly ImportProduct[], options: { actorId: string }): Promise<{ products: number; events: number }>;
+  catalogCounts(): Promise<{ products: number; categories: number }>;
+  /** Every category (at most 5000), flat, roots first by position. */
+  listCategories(): Promise<ImportCategory[]>;
+  /** After a bulk import: refreshes the planner's statistics of the catalog tables. */
+  finishImport(): Promise<void>;
+}
+
+export interface ProductsOptions {
+  cache?: Partial<ProductCacheOptions>;
+}
+
+export function createProductsModule(ctx: DomainContext, options: ProductsOptions = {}): DomainModule & { api: ProductsApi; cache: ProductReadCache } {
+  const cache = new ProductReadCache((productId, now) => selectProduct(ctx.pool, productId, { pricesFrom: now }), ctx.clock, { ...DEFAULT_PRODUCT_CACHE, ...options.cache });
+  const deps: ProductsDeps = { pool: ctx.pool, clock: ctx.clock, log: ctx.log, cache };
+  const categories = new CategoryTreeCache(deps);
+  const listener = new CacheInvalidationListener(
+    ctx.pool,
+    (ids) => {
+      cache.invalidate(ids);
+      if (ids === '*') categories.invalidate();
+    },
+    (listening) => {
+      cache.coherent = listening;
+    },
+    ctx.log.child({ component: 'products-cache' }),
+  );
+
+  return {
+    name: 'products',
+    cache,
+    subscriptions: [availabilitySubscription()],
+    api: {
+      getVariantsForPurchase: (variantIds, at, opts) => getVariantsForPurchase(ctx.pool, variantIds, at, opts),
+      async importCategories(list) {
+        await importCategories(ctx.pool, list);
+        categories.invalidate();
+      },
+      importProducts: (list, opts) => importProducts(ctx.pool, list, { now: ctx.clock.now(), actorId: opts.actorId }),
+      catalogCounts: () => countCatalog(ctx.pool),
+      finishImport: () => analyzeCatalog(ctx.pool),
+      listCategories: async () =>
+        (await selectCategories(ctx.pool)).map((c) => ({ id: c.id, parentId: c.parent_id, name: c.name, slug: c.slug, position: c.position })),
+    },
+    routes(app) {
+      registerProductRoutes(app, deps, categories);
+    },
+    async start() {
+      await listener.start();
+    },
+    async stop() {
+      await listener.stop();
+    },
+  };
+}

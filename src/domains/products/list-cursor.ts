@@ -1,0 +1,18 @@
+import { decodeCursor, encodeCursor } from '../../platform/http/cursor.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import { isUuid } from '../../platform/ids.ts';
+import type { ListCursor } from './sql.ts';
+
+/** Lists are newest first on (created_at, id); the cursor is the key of the last item returned. */
+export function decodeListCursor(cursor: string | undefined): ListCursor | undefined {
+  const after = decodeCursor<{ createdAt: string; id: string }>(cursor, ['createdAt', 'id']);
+  if (after === undefined) return undefined;
+  if (typeof after.createdAt !== 'string' || Number.isNaN(Date.parse(after.createdAt)) || typeof after.id !== 'string' || !isUuid(after.id)) {
+    throw new AppError('INVALID_CURSOR');
+  }
+  return { createdAt: after.createdAt, id: after.id };
+}
+
+export function encodeListCursor(last: { created_at: Date; id: string }): string {
+  return encodeCursor({ createdAt: last.created_at.toISOString(), id: last.id });
+}

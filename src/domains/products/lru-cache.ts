@@ -1,0 +1,45 @@
+/**
+ * A bounded least-recently-used map with per-entry expiry, read against an injected clock. Insertion
+ * order of a Map is its recency order: a hit moves the key to the end, and the first key is evicted.
+ */
+export class LruCache<V> {
+  readonly #entries = new Map<string, { value: V; expiresAtMs: number }>();
+
+  constructor(
+    readonly entriesMax: number,
+    readonly nowMs: () => number,
+  ) {
+    if (!Number.isInteger(entriesMax) || entriesMax < 1) throw new RangeError('entriesMax must be a positive integer');
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(key: string): V | undefined {
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    this.#entries.delete(key);
+    if (entry.expiresAtMs <= this.nowMs()) return undefined;
+    this.#entries.set(key, entry);
+    return entry.value;
+  }
+
+  set(key: string, value: V, expiresAtMs: number): void {
+    this.#entries.delete(key);
+    this.#entries.set(key, { value, expiresAtMs });
+    while (this.#entries.size > this.entriesMax) {
+      const oldest = this.#entries.keys().next();
+      if (oldest.done) break;
+      this.#entries.delete(oldest.value);
+    }
+  }
+
+  delete(key: string): void {
+    this.#entries.delete(key);
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}

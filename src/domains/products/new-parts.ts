@@ -1,0 +1,68 @@
+import { AppError } from '../../platform/http/errors.ts';
+import { newId } from '../../platform/ids.ts';
+import type { AttributeInput, ImageInput, NewVariantInput } from './schemas.ts';
+import type { AttributeInsert, ImageInsert, PriceInsert, VariantInsert } from './sql.ts';
+
+/** Turns request parts (variants, images, attributes) into rows; shared by create and edit. */
+
+export function variantRows(
+  input: readonly NewVariantInput[],
+  ctx: { productId: string; sellerId: string; now: Date; firstPosition: number },
+): { variants: VariantInsert[]; prices: PriceInsert[] } {
+  const variants: VariantInsert[] = [];
+  const prices: PriceInsert[] = [];
+  input.forEach((v, i) => {
+    const id = newId();
+    const effectiveFrom = v.priceEffectiveFrom ? new Date(v.priceEffectiveFrom) : ctx.now;
+    if (effectiveFrom.getTime() < ctx.now.getTime()) {
+      throw new AppError('VALIDATION_FAILED', `variants[${i}].priceEffectiveFrom must not be in the past`);
+    }
+    variants.push({
+      id,
+      productId: ctx.productId,
+      sellerId: ctx.sellerId,
+      sku: v.sku,
+      attributes: v.attributes ?? {},
+      price: v.price.amount,
+      currency: v.price.currency,
+      position: ctx.firstPosition + i,
+      createdAt: ctx.now,
+    });
+    prices.push({
+      id: newId(),
+      productId: ctx.productId,
+      variantId: id,
+      currency: v.price.currency,
+      basePrice: v.price.amount,
+      discount: 0,
+      effectiveFrom,
+      effectiveTo: null,
+      createdBy: ctx.sellerId,
+      createdAt: ctx.now,
+    });
+  });
+  return { variants, prices };
+}
+
+export function imageRows(input: readonly ImageInput[], productId: string, now: Date): ImageInsert[] {
+  return input.map((img, i) => ({ id: newId(), productId, url: img.url, type: img.type ?? (i === 0 ? 'primary' : 'gallery'), position: i, createdAt: now }));
+}
+
+export function attributeRows(input: readonly AttributeInput[], productId: string, now: Date): AttributeInsert[] {
+  const seen = new Set<string>();
+  return input.map((a, i) => {
+    const key = `${a.name}\u0000${a.value}`;
+    if (seen.has(key)) throw new AppError('VALIDATION_FAILED', `attributes[${i}] repeats ${a.name}: ${a.value}`);
+    seen.add(key);
+    return { id: newId(), productId, name: a.name, value: a.value, searchable: a.searchable ?? false, position: i, createdAt: now };
+  });
+}
+
+/** Variant SKUs must differ within one request (the database checks against the stored ones). */
+export function assertDistinctSkus(skus: readonly string[], where: string): void {
+  const seen = new Set<string>();
+  for (const sku of skus) {
+    if (seen.has(sku)) throw new AppError('VALIDATION_FAILED', `${where}: SKU ${sku} appears twice`);
+    seen.add(sku);
+  }
+}

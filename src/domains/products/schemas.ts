@@ -1,0 +1,221 @@
+import { type Static, Type } from '@sinclair/typebox';
+import {
+  ATTRIBUTES_MAX,
+  CATEGORY_DEPTH_MAX,
+  IMAGES_MAX,
+  ImageTypeSchema,
+  ProductStatusSchema,
+  VARIANTS_MAX,
+  VariantAttributesSchema,
+} from '../../contracts/products.ts';
+import { MoneySchema, PageQuerySchema, pageOf } from '../../platform/http/schemas.ts';
+
+/** Request and response shapes of the catalog routes; every request object closed, every string and list bounded. */
+
+const closed = { additionalProperties: false } as const;
+
+/** Printable text: no control characters. */
+const text = (maxLength: number, description?: string) =>
+  Type.String({ minLength: 1, maxLength, pattern: '^[^\\u0000-\\u001f\\u007f]+$', ...(description ? { description } : {}) });
+
+const Uuid = Type.String({ format: 'uuid' });
+const Instant = Type.String({ format: 'date-time' });
+const Sku = Type.String({ minLength: 1, maxLength: 64, pattern: '^\\S+$', description: 'Stock keeping unit: 1 to 64 characters without spaces' });
+const PriceInput = Type.Object(
+  {
+    amount: Type.Integer({ minimum: 0, maximum: 1_000_000_000_000, description: 'Integer minor units (cents)' }),
+    currency: Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code' }),
+  },
+  closed,
+);
+
+export const ProductIdParams = Type.Object({ productId: Uuid }, closed);
+
+export const NewVariantInput = Type.Object(
+  {
+    sku: Sku,
+    attributes: Type.Optional(VariantAttributesSchema),
+    price: { ...PriceInput, description: 'List price; also opens the variant\'s first price window' },
+    priceEffectiveFrom: Type.Optional({ ...Instant, description: 'When the first price window starts; now by default, never in the past' }),
+  },
+  closed,
+);
+export type NewVariantInput = Static<typeof NewVariantInput>;
+
+export const ImageInput = Type.Object(
+  {
+    url: Type.String({ minLength: 8, maxLength: 2048, pattern: '^https?://[^\\s]+$', description: 'Absolute http(s) URL' }),
+    type: Type.Optional(ImageTypeSchema),
+  },
+  closed,
+);
+export type ImageInput = Static<typeof ImageInput>;
+
+export const AttributeInput = Type.Object(
+  {
+    name: text(100),
+    value: text(1000),
+    searchable: Type.Optional(Type.Boolean({ description: 'Offered to search as a full-text field and a facet; false by default' })),
+  },
+  closed,
+);
+export type AttributeInput = Static<typeof AttributeInput>;
+
+export const CreateProductBody = Type.Object(
+  {
+    sku: Sku,
+    title: text(300),
+    description: Type.Optional(Type.String({ maxLength: 20000 })),
+    categoryId: Uuid,
+    variants: Type.Array(NewVariantInput, { minItems: 1, maxItems: VARIANTS_MAX }),
+    images: Type.Optional(Type.Array(ImageInput, { maxItems: IMAGES_MAX, description: 'In display order' })),
+    attributes: Type.Optional(Type.Array(AttributeInput, { maxItems: ATTRIBUTES_MAX })),
+  },
+  closed,
+);
+export type CreateProductBody = Static<typeof CreateProductBody>;
+
+export const PatchProductBody = Type.Object(
+  {
+    version: Type.Integer({ minimum: 1, description: 'The version you read; a stale version is refused with 409 VERSION_CONFLICT' }),
+    sku: Type.Optional(Sku),
+    title: Type.Optional(text(300)),
+    description: Type.Optional(Type.String({ maxLength: 20000 })),
+    categoryId: Type.Optional(Uuid),
+    images: Type.Optional(Type.Array(ImageInput, { maxItems: IMAGES_MAX, description: 'Replaces every image, in display order' })),
+    attributes: Type.Optional(Type.Array(AttributeInput, { maxItems: ATTRIBUTES_MAX, description: 'Replaces every attribute' })),
+    variants: Type.Optional(
+      Type.Array(Type.Object({ id: Uuid, sku: Type.Optional(Sku), attributes: Type.Optional(VariantAttributesSchema) }, closed), {
+        maxItems: VARIANTS_MAX,
+        description: 'Changes to existing variants (by id); variants are never removed',
+      }),
+    ),
+    addVariants: Type.Optional(Type.Array(NewVariantInput, { minItems: 1, maxItems: VARIANTS_MAX, description: 'New variants' })),
+  },
+  closed,
+);
+export type PatchProductBody = Static<typeof PatchProductBody>;
+
+export const AddPriceBody = Type.Object(
+  {
+    variantId: Uuid,
+    price: { ...PriceInput, description: 'Base price of one unit' },
+    discount: Type.Optional({ ...PriceInput, description: 'Off the base price, same currency; 0 by default' }),
+    effectiveFrom: Type.Optional({ ...Instant, description: 'Start (inclusive); now by default, never in the past' }),
+    effectiveTo: Type.Optional(Type.Union([Instant, Type.Null()], { description: 'End (exclusive); null or absent for open-ended' })),
+  },
+  closed,
+);
+export type AddPriceBody = Static<typeof AddPriceBody>;
+
+export const SellerListQuery = Type.Object({ ...PageQuerySchema, status: Type.Optional(ProductStatusSchema) }, closed);
+export const PublicListQuery = Type.Object(
+  { ...PageQuerySchema, categoryId: Type.Optional({ ...Uuid, description: 'Only this category and the categories under it' }) },
+  closed,
+);
+
+// ---------------------------------------------------------------------------
+// Responses
+// ---------------------------------------------------------------------------
+
+const CategoryRefSchema = Type.Object({ id: Uuid, name: Type.String(), slug: Type.String() });
+
+const CurrentPriceSchema = Type.Object({
+  price: { ...MoneySchema, description: 'What a buyer pays per unit: base price minus discount' },
+  basePrice: MoneySchema,
+  discount: MoneySchema,
+  effectiveFrom: Instant,
+  effectiveTo: Type.Union([Instant, Type.Null()]),
+});
+
+const AvailabilitySchema = Type.Object({
+  status: Type.Union([Type.Literal('in_stock'), Type.Literal('out_of_stock'), Type.Literal('unknown')]),
+  available: Type.Union([Type.Integer(), Type.Null()], { description: 'Latest units known to be available (from inventory, eventually consistent)' }),
+  asOf: Type.Union([Instant, Type.Null()]),
+});
+
+const productViewProperties = {
+  id: Uuid,
+  sellerId: Uuid,
+  sku: Type.String(),
+  title: Type.String(),
+  description: Type.String(),
+  category: Type.Object({ id: Uuid, name: Type.String(), slug: Type.String(), path: Type.Array(CategoryRefSchema, { maxItems: CATEGORY_DEPTH_MAX }) }),
+  version: Type.Integer(),
+  variants: Type.Array(
+    Type.Object({
+      id: Uuid,
+      sku: Type.String(),
+      attributes: Type.Record(Type.String(), Type.String()),
+      listPrice: MoneySchema,
+      currentPrices: Type.Array(CurrentPriceSchema, { description: 'Prices in effect now, one per currency' }),
+      availability: AvailabilitySchema,
+    }),
+  ),
+  images: Type.Array(Type.Object({ url: Type.String(), type: ImageTypeSchema, position: Type.Integer() })),
+  attributes: Type.Array(Type.Object({ name: Type.String(), value: Type.String(), searchable: Type.Boolean() })),
+  createdAt: Instant,
+  updatedAt: Instant,
+};
+
+export const PublicProductSchema = Type.Object(productViewProperties);
+
+export const PriceWindowSchema = Type.Object({
+  priceId: Uuid,
+  variantId: Uuid,
+  currency: Type.String(),
+  basePrice: Type.Integer(),
+  discount: Type.Integer(),
+  effectiveFrom: Instant,
+  effectiveTo: Type.Union([Instant, Type.Null()]),
+  current: Type.Boolean(),
+});
+
+export const SellerProductSchema = Type.Object({
+  ...productViewProperties,
+  status: ProductStatusSchema,
+  priceWindows: Type.Array(PriceWindowSchema, { description: 'Every price window, newest first (at most 200), history included' }),
+});
+
+export const SellerListItemSchema = Type.Object({
+  id: Uuid,
+  sku: Type.String(),
+  title: Type.String(),
+  categoryId: Uuid,
+  status: ProductStatusSchema,
+  version: Type.Integer(),
+  createdAt: Instant,
+  updatedAt: Instant,
+});
+export const SellerPageSchema = pageOf(SellerListItemSchema);
+
+export const PublicListItemSchema = Type.Object({
+  id: Uuid,
+  sellerId: Uuid,
+  sku: Type.String(),
+  title: Type.String(),
+  categoryId: Uuid,
+  imageUrl: Type.Union([Type.String(), Type.Null()]),
+  priceFrom: Type.Union([MoneySchema, Type.Null()], { description: 'Lowest price in effect now among the variants' }),
+  createdAt: Instant,
+});
+export const PublicPageSchema = pageOf(PublicListItemSchema);
+
+export const PriceChangeSchema = Type.Object({
+  window: PriceWindowSchema,
+  closedPriceId: Type.Union([Uuid, Type.Null()], { description: 'The open window this one closed at its start, if any' }),
+  version: Type.Integer({ description: 'The product version after the change' }),
+});
+
+export interface CategoryNode {
+  id: string;
+  name: string;
+  slug: string;
+  children: CategoryNode[];
+}
+
+export const CategoryTreeSchema = Type.Object({
+  items: Type.Array(
+    Type.Recursive((Node) => Type.Object({ id: Uuid, name: Type.String(), slug: Type.String(), children: Type.Array(Node) }), { $id: 'CategoryNode' }),
+  ),
+});

@@ -1,0 +1,95 @@
+import type { PRODUCT_FIELDS } from '../../contracts/products.ts';
+import { VARIANTS_MAX } from '../../contracts/products.ts';
+import { withTransaction } from '../../platform/db/pool.ts';
+import { AppError, notFound } from '../../platform/http/errors.ts';
+import { mappingDatabaseErrors } from './db-errors.ts';
+import type { ProductsDeps } from './deps.ts';
+import { emit, productEvent } from './events.ts';
+import { assertDistinctSkus, attributeRows, imageRows, variantRows } from './new-parts.ts';
+import type { PatchProductBody } from './schemas.ts';
+import {
+  categoryExists,
+  countVariants,
+  deleteAttributes,
+  deleteImages,
+  insertAttributes,
+  insertImages,
+  insertPrices,
+  insertVariants,
+  lockOwnProduct,
+  selectProduct,
+  updateProductRow,
+  updateVariant,
+} from './sql.ts';
+import { type SellerProductView, toSellerView, toSnapshot } from './views.ts';
+
+type Field = (typeof PRODUCT_FIELDS)[number];
+
+function changedFieldsOf(body: PatchProductBody): Field[] {
+  const fields: Field[] = [];
+  if (body.sku !== undefined) fields.push('sku');
+  if (body.title !== undefined) fields.push('title');
+  if (body.description !== undefined) fields.push('description');
+  if (body.categoryId !== undefined) fields.push('categoryId');
+  if (body.variants !== undefined || body.addVariants !== undefined) fields.push('variants');
+  if (body.images !== undefined) fields.push('images');
+  if (body.attributes !== undefined) fields.push('attributes');
+  return fields;
+}
+
+/**
+ * Edits one of the seller's products under optimistic concurrency: the body names the version the
+ * seller read, and a product changed since then is refused with VERSION_CONFLICT (nothing is
+ * written). Images and attributes are replaced as wholes; variants are changed by id or added,
+ * never removed (carts and orders refer to them). Announced with products.product_updated.v1.
+ */
+export async function updateProduct(deps: ProductsDeps, sellerId: string, productId: string, body: PatchProductBody): Promise<SellerProductView> {
+  const changedFields = changedFieldsOf(body);
+  if (changedFields.length === 0) throw new AppError('VALIDATION_FAILED', 'the body changes nothing: send at least one field besides version');
+  assertDistinctSkus([...(body.variants ?? []).flatMap((v) => (v.sku ? [v.sku] : [])), ...(body.addVariants ?? []).map((v) => v.sku)], 'variants');
+  const now = deps.clock.now();
+  const view = await mappingDatabaseErrors(() =>
+    withTransaction(deps.pool, async (tx) => {
+      const product = await lockOwnProduct(tx, productId, sellerId);
+      if (!product) throw notFound('product');
+      if (product.version !== body.version) {
+        throw new AppError('VERSION_CONFLICT', `you sent version ${body.version}; the product is at version ${product.version}`, { currentVersion: product.version });
+      }
+      if (body.categoryId !== undefined && !(await categoryExists(tx, body.categoryId))) {
+        throw new AppError('UNPROCESSABLE', 'categoryId does not name a category');
+      }
+      for (const [i, v] of (body.variants ?? []).entries()) {
+        const found = await updateVariant(tx, productId, v.id, { ...(v.sku ? { sku: v.sku } : {}), ...(v.attributes ? { attributes: v.attributes } : {}) }, now);
+        if (!found) throw new AppError('UNPROCESSABLE', `variants[${i}].id is not a variant of this product`);
+      }
+      if (body.addVariants) {
+        const existing = await countVariants(tx, productId);
+        if (existing + body.addVariants.length > VARIANTS_MAX) throw new AppError('VALIDATION_FAILED', `a product has at most ${VARIANTS_MAX} variants`);
+        const { variants, prices } = variantRows(body.addVariants, { productId, sellerId, now, firstPosition: existing });
+        await insertVariants(tx, variants);
+        await insertPrices(tx, prices);
+      }
+      if (body.images) {
+        await deleteImages(tx, productId);
+        await insertImages(tx, imageRows(body.images, productId, now));
+      }
+      if (body.attributes) {
+        await deleteAttributes(tx, productId);
+        await insertAttributes(tx, attributeRows(body.attributes, productId, now));
+      }
+      const changes = {
+        ...(body.sku !== undefined ? { sku: body.sku } : {}),
+        ...(body.title !== undefined ? { title: body.title } : {}),
+        ...(body.description !== undefined ? { description: body.description } : {}),
+        ...(body.categoryId !== undefined ? { categoryId: body.categoryId } : {}),
+      };
+      await updateProductRow(tx, productId, changes, now);
+      const record = await selectProduct(tx, productId);
+      if (!record) throw new Error('the product being edited cannot be read back');
+      await emit(tx, [productEvent(toSnapshot(record, now), { kind: 'updated', changedFields })], now);
+      return toSellerView(record, now);
+    }),
+  );
+  deps.cache.invalidate([productId]);
+  return view;
+}

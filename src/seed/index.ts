@@ -1,0 +1,206 @@
+import { randomBytes } from 'node:crypto';
+import type { Marketplace } from '../app.ts';
+import type { InventoryApi, StockReceipt } from '../domains/inventory/index.ts';
+import { IMPORT_BATCH_MAX, type ImportCategory, type ImportProduct, type ProductsApi } from '../domains/products/index.ts';
+import type { Clock } from '../platform/clock.ts';
+import type { DomainName } from '../platform/domains.ts';
+import { newId } from '../platform/ids.ts';
+import type { DomainModule } from '../platform/module.ts';
+import { departmentOfRootName, generateCategories, generateProduct, randomSource } from './catalog-generator.ts';
+import { type DemoAccounts, type DemoLogin, accountsOverHttp, ensureDemoLogins } from './demo-accounts.ts';
+
+/**
+ * Demo data, composed from the domains' public APIs only: the products domain imports the catalog
+ * (and writes its events in bulk), the inventory domain receives the stock, and demo logins are
+ * registered through the public HTTP API.
+ */
+
+export interface SeedDeps {
+  products: ProductsApi;
+  /** Without it no stock is received (reported in the result). */
+  inventory?: Pick<InventoryApi, 'receiveStock'>;
+  /** Without it no demo logins are made (reported in the result). */
+  accounts?: DemoAccounts;
+  clock: Clock;
+}
+
+export interface SeedOptions {
+  products: number;
+  sellers: number;
+  /** PRNG seed: the same seed gives the same shape of catalog (ids differ). */
+  seed?: number;
+  /** How many of the sellers get a demo login (seller1@bazaar.test …); two buyers come with them. */
+  demoSellers?: number;
+  batchSize?: number;
+  log?: (line: string) => void;
+}
+
+export interface SeedResult {
+  categories: { created: number; total: number };
+  sellers: number;
+  products: number;
+  published: number;
+  variants: number;
+  priceWindows: number;
+  events: number;
+  stock: { variants: number; units: number } | 'skipped: no inventory API';
+  logins: DemoLogin[] | 'skipped: no accounts';
+  seconds: { total: number; catalog: number; stock: number };
+}
+
+export const SEED_PRODUCTS_MAX = 1_000_000;
+export const SEED_SELLERS_MAX = 100_000;
+const BATCH_SIZE = 2500;
+/** Concurrent import transactions: two keep PostgreSQL busy on a small machine without thrashing it. */
+const IMPORT_WORKERS = 2;
+const STOCK_BACKLOG_MAX = 4;
+
+async function categoriesFor(deps: SeedDeps): Promise<{ leaves: { id: string; department: number }[]; created: number; total: number }> {
+  const existing = await deps.products.listCategories();
+  if (existing.length === 0) {
+    const generated = generateCategories();
+    await deps.products.importCategories(generated.categories);
+    return { leaves: generated.leaves, created: generated.categories.length, total: generated.categories.length };
+  }
+  const byId = new Map(existing.map((c) => [c.id, c]));
+  const parents = new Set(existing.map((c) => c.parentId).filter((id): id is string => id !== null));
+  const rootOf = (c: ImportCategory): ImportCategory => {
+    let at = c;
+    for (let depth = 0; at.parentId && depth < 10; depth++) at = byId.get(at.parentId) ?? at;
+    return at;
+  };
+  const leaves = existing.filter((c) => !parents.has(c.id)).map((c) => ({ id: c.id, department: departmentOfRootName(rootOf(c).name) }));
+  return { leaves, created: 0, total: existing.length };
+}
+
+/** Seeds N products over M sellers (and the category tree when there is none); safe to run again. */
+export async function seedCatalog(deps: SeedDeps, options: SeedOptions): Promise<SeedResult> {
+  const log = options.log ?? (() => undefined);
+  if (!Number.isInteger(options.products) || options.products < 0 || options.products > SEED_PRODUCTS_MAX) throw new RangeError(`products must be 0..${SEED_PRODUCTS_MAX}`);
+  if (!Number.isInteger(options.sellers) || options.sellers < 1 || options.sellers > SEED_SELLERS_MAX) throw new RangeError(`sellers must be 1..${SEED_SELLERS_MAX}`);
+  const started = performance.now();
+  const random = randomSource(options.seed ?? 20260301);
+  const now = deps.clock.now();
+
+  const logins = deps.accounts ? await ensureDemoLogins(deps.accounts, Math.min(options.demoSellers ?? 3, options.sellers)) : undefined;
+  const demoSellerIds = logins?.filter((l) => l.role === 'seller').map((l) => l.userId) ?? [];
+  const sellers = [...demoSellerIds, ...Array.from({ length: options.sellers - demoSellerIds.length }, () => newId())];
+  const categories = await categoriesFor(deps);
+  if (categories.leaves.length === 0) throw new Error('the category tree has no leaf to file products under');
+  log(`categories: ${categories.created} created, ${categories.total} in all; ${sellers.length} sellers`);
+
+  const runTag = `S${randomBytes(3).toString('hex').toUpperCase()}`;
+  const batchSize = Math.max(1, Math.min(options.batchSize ?? BATCH_SIZE, IMPORT_BATCH_MAX));
+  const totals = { products: 0, published: 0, variants: 0, priceWindows: 0, events: 0, stockVariants: 0, units: 0 };
+  let catalogMs = 0;
+  let stockMs = 0;
+
+  const generate = (start: number, count: number) => {
+    const batch: ImportProduct[] = [];
+    const receipts: StockReceipt[] = [];
+    for (let i = 0; i < count; i++) {
+      const serial = start + i;
+      const sellerId = sellers[serial % sellers.length] as string;
+      const { product, stock } = generateProduct({ random, now, sellerId, leaf: categories.leaves[Math.floor(random() * categories.leaves.length)]!, serial, runTag });
+      batch.push(product);
+      for (const v of product.variants) receipts.push({ variantId: v.id, productId: product.id, sellerId, sku: v.sku, quantity: stock.get(v.id) ?? 0 });
+      totals.variants += product.variants.length;
+      totals.priceWindows += product.prices.length;
+      if (product.status === 'published') totals.published++;
+    }
+    return { batch, receipts };
+  };
+
+  // Products go in through IMPORT_WORKERS concurrent transactions; the stock of each imported batch is
+  // received behind them, one batch at a time (another database), with a bounded backlog.
+  let stock: Promise<void> = Promise.resolve();
+  let stockBacklog = 0;
+  let stockError: unknown;
+  const receive = (receipts: StockReceipt[]) => {
+    const inventory = deps.inventory;
+    if (!inventory) return;
+    stockBacklog++;
+    stock = stock.then(async () => {
+      try {
+        if (stockError) return;
+        const t1 = performance.now();
+        await inventory.receiveStock(receipts);
+        stockMs += performance.now() - t1;
+        totals.stockVariants += receipts.length;
+        totals.units += receipts.reduce((sum, r) => sum + r.quantity, 0);
+      } catch (error) {
+        stockError ??= error;
+      } finally {
+        stockBacklog--;
+      }
+    });
+  };
+  let next = 0;
+  const worker = async () => {
+    while (next < options.products) {
+      const start = next;
+      const count = Math.min(batchSize, options.products - start);
+      next += count;
+      const { batch, receipts } = generate(start, count);
+      const t0 = performance.now();
+      const imported = await deps.products.importProducts(batch, { actorId: sellers[0] as string });
+      catalogMs += performance.now() - t0;
+      totals.products += imported.products;
+      totals.events += imported.events;
+      receive(receipts);
+      log(`products: ${totals.products}/${options.products}`);
+      if (stockBacklog > STOCK_BACKLOG_MAX) await stock;
+    }
+  };
+  await Promise.all(Array.from({ length: IMPORT_WORKERS }, worker));
+  await stock;
+  if (stockError) throw stockError;
+  if (totals.products > 0) await deps.products.finishImport();
+  return {
+    categories: { created: categories.created, total: categories.total },
+    sellers: sellers.length,
+    products: totals.products,
+    published: totals.published,
+    variants: totals.variants,
+    priceWindows: totals.priceWindows,
+    events: totals.events,
+    stock: deps.inventory ? { variants: totals.stockVariants, units: totals.units } : 'skipped: no inventory API',
+    logins: logins ?? 'skipped: no accounts',
+    seconds: { total: (performance.now() - started) / 1000, catalog: catalogMs / 1000, stock: stockMs / 1000 },
+  };
+}
+
+function apiOf<T>(modules: readonly DomainModule[], name: DomainName): T | undefined {
+  return (modules.find((m) => m.name === name) as (DomainModule & { api?: T }) | undefined)?.api;
+}
+
+/** The seed's dependencies taken from a composed marketplace (its modules' public APIs and HTTP). */
+export function seedDepsOf(app: Marketplace): SeedDeps {
+  const products = apiOf<ProductsApi>(app.modules, 'products');
+  if (!products) throw new Error('the products domain is not part of this marketplace');
+  const inventory = apiOf<Pick<InventoryApi, 'receiveStock'>>(app.modules, 'inventory');
+  const hasAccounts = app.modules.some((m) => m.name === 'accounts');
+  return {
+    products,
+    ...(inventory?.receiveStock ? { inventory } : {}),
+    ...(hasAccounts ? { accounts: accountsOverHttp(app.http) } : {}),
+    clock: app.clock,
+  };
+}
+
+export const DEMO_CATALOG = { products: 200, sellers: 5, demoSellers: 3 } as const;
+
+/**
+ * `npm start` on a fresh install: when SEED_DEMO is on (the default) and the catalog is empty,
+ * seeds a small demo catalog with demo logins. Returns undefined when it did nothing.
+ */
+export async function seedDemo(app: Marketplace, options: Partial<SeedOptions> = {}): Promise<SeedResult | undefined> {
+  if (!app.config.seedDemo) return undefined;
+  const deps = seedDepsOf(app);
+  const counts = await deps.products.catalogCounts();
+  if (counts.products > 0) return undefined;
+  return seedCatalog(deps, { ...DEMO_CATALOG, ...options });
+}
+
+export type { DemoLogin } from './demo-accounts.ts';
+export { DEMO_PASSWORD } from './demo-accounts.ts';

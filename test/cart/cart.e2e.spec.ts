@@ -1,0 +1,270 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CartApi } from '../../src/domains/cart/index.ts';
+import type { Pool } from '../../src/platform/db/pool.ts';
+import type { Role } from '../../src/platform/http/tokens.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { eventually } from '../support/eventually.ts';
+import { type CatalogFixture, startCatalog } from '../products/support.ts';
+
+let f: CatalogFixture;
+let cartApi: CartApi;
+let cartDb: Pool;
+let seller: { userId: string; token: string };
+let otherSeller: { userId: string; token: string };
+
+async function signIn(role: Role): Promise<{ userId: string; token: string }> {
+  const userId = newId();
+  const { token } = await f.t.app.tokens.sign({ userId, roles: [role] }, f.clock.now());
+  return { userId, token };
+}
+
+const request = (method: string, url: string, token: string, body?: unknown) => f.t.request(method, url, { token, ...(body !== undefined ? { body } : {}) });
+
+/** A product made and published through the products routes; the first variant gets `stock` units. */
+async function product(options: { stock?: number; publish?: boolean; owner?: { userId: string; token: string } } = {}) {
+  const owner = options.owner ?? seller;
+  const p = await f.create(owner.token);
+  if (options.publish ?? true) {
+    const res = await request('POST', `/v1/seller/products/${p.id}/publish`, owner.token);
+    expect(res.statusCode, res.body).toBe(200);
+  }
+  const variantId: string = p.variants[0].id;
+  if (options.stock) {
+    await eventually(async () => {
+      const res = await request('POST', `/v1/seller/stock/${variantId}/adjustments`, owner.token, { amount: options.stock, reason: 'received' });
+      expect(res.statusCode, res.body).toBe(201);
+    });
+  }
+  return { productId: p.id as string, variantId, secondVariantId: p.variants[1].id as string };
+}
+
+async function cartEvents(cartId: string): Promise<{ event_type: string; payload: Record<string, unknown> }[]> {
+  const { rows } = await cartDb.query<{ event_type: string; payload: Record<string, unknown> }>(
+    'SELECT event_type, payload FROM carts_outbox_events WHERE aggregate_id = $1 ORDER BY seq',
+    [cartId],
+  );
+  return rows;
+}
+
+beforeAll(async () => {
+  f = await startCatalog();
+  cartApi = (f.t.app.modules.find((m) => m.name === 'cart') as unknown as { api: CartApi }).api;
+  cartDb = f.t.app.pools.get('cart') as Pool;
+  seller = await signIn('seller');
+  otherSeller = await signIn('seller');
+});
+
+afterAll(async () => {
+  await f?.close();
+});
+
+describe('the cart items', () => {
+  it('adds a published variant in stock, shows its current price, and raises the quantity when it is added again', async () => {
+    const buyer = await signIn('buyer');
+    const { productId, variantId } = await product({ stock: 10 });
+
+    const empty = await request('GET', '/v1/cart', buyer.token);
+    expect(empty.statusCode).toBe(200);
+    expect(empty.json()).toMatchObject({ cartId: null, items: [], coupons: [] });
+
+    const added = await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 2 });
+    expect(added.statusCode, added.body).toBe(201);
+    const cart = added.json();
+    expect(cart).toMatchObject({
+      currency: 'USD',
+      items: [{ productId, variantId, sellerId: seller.userId, quantity: 2, purchasable: true, inStock: true, unitPrice: { amount: 49900, currency: 'USD' }, lineTotal: { amount: 99800, currency: 'USD' } }],
+      subtotal: { amount: 99800, currency: 'USD' },
+      total: { amount: 99800, currency: 'USD' },
+    });
+
+    const again = await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 3 });
+    expect(again.statusCode, again.body).toBe(200);
+    expect(again.json().items).toEqual([expect.objectContaining({ itemId: cart.items[0].itemId, quantity: 5 })]);
+    expect(again.json().version).toBeGreaterThan(cart.version);
+
+    const events = await cartEvents(cart.cartId);
+    expect(events.map((e) => [e.event_type, e.payload.addedQuantity, e.payload.quantity])).toEqual([
+      ['carts.item_added.v1', 2, 2],
+      ['carts.item_added.v1', 3, 5],
+    ]);
+  });
+
+  it('stores no price: a new price shows in the cart at once', async () => {
+    const buyer = await signIn('buyer');
+    const { productId, variantId } = await product({ stock: 5 });
+    await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 1 });
+    const from = new Date(f.clock.now().getTime() + 60_000);
+    const priced = await request('POST', `/v1/seller/products/${productId}/prices`, seller.token, {
+      variantId,
+      price: { amount: 45000, currency: 'USD' },
+      effectiveFrom: from.toISOString(),
+    });
+    expect(priced.statusCode, priced.body).toBe(201);
+    expect((await request('GET', '/v1/cart', buyer.token)).json().items[0].unitPrice).toEqual({ amount: 49900, currency: 'USD' });
+    f.clock.set(from);
+    expect((await request('GET', '/v1/cart', buyer.token)).json().items[0].unitPrice).toEqual({ amount: 45000, currency: 'USD' });
+  });
+
+  it('changes the quantity of an item and removes it, with an event each', async () => {
+    const buyer = await signIn('buyer');
+    const { variantId } = await product({ stock: 10 });
+    const cart = (await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 4 })).json();
+    const itemId = cart.items[0].itemId;
+
+    const changed = await request('PATCH', `/v1/cart/items/${itemId}`, buyer.token, { quantity: 1 });
+    expect(changed.statusCode, changed.body).toBe(200);
+    expect(changed.json().items[0].quantity).toBe(1);
+
+    const removed = await request('DELETE', `/v1/cart/items/${itemId}`, buyer.token);
+    expect(removed.statusCode, removed.body).toBe(200);
+    expect(removed.json().items).toEqual([]);
+    expect((await request('DELETE', `/v1/cart/items/${itemId}`, buyer.token)).statusCode).toBe(404);
+
+    expect((await cartEvents(cart.cartId)).map((e) => e.event_type)).toEqual(['carts.item_added.v1', 'carts.item_quantity_changed.v1', 'carts.item_removed.v1']);
+  });
+
+  it('refuses a draft variant, an unknown one, one out of stock and more than the stock', async () => {
+    const buyer = await signIn('buyer');
+    const draft = await product({ publish: false, stock: 5 });
+    const res = await request('POST', '/v1/cart/items', buyer.token, { variantId: draft.variantId, quantity: 1 });
+    expect(res.statusCode).toBe(409);
+    expect(res.json()).toMatchObject({ code: 'VARIANT_NOT_AVAILABLE' });
+
+    expect((await request('POST', '/v1/cart/items', buyer.token, { variantId: newId(), quantity: 1 })).json()).toMatchObject({ status: 404, code: 'NOT_FOUND' });
+
+    const none = await product();
+    // The stock item exists (inventory learnt of the variant) but holds nothing.
+    const outOfStock = await eventually(async () => {
+      const r = await request('POST', '/v1/cart/items', buyer.token, { variantId: none.variantId, quantity: 1 });
+      expect(r.json().code).toBe('OUT_OF_STOCK');
+      return r;
+    });
+    expect(outOfStock.statusCode).toBe(409);
+
+    const few = await product({ stock: 2 });
+    expect((await request('POST', '/v1/cart/items', buyer.token, { variantId: few.variantId, quantity: 2 })).statusCode).toBe(201);
+    const tooMany = await request('POST', '/v1/cart/items', buyer.token, { variantId: few.variantId, quantity: 1 });
+    expect(tooMany.json()).toMatchObject({ status: 409, code: 'OUT_OF_STOCK', detail: expect.stringMatching(/only 2/) });
+    const items = (await request('GET', '/v1/cart', buyer.token)).json().items;
+    expect(items).toEqual([expect.objectContaining({ variantId: few.variantId, quantity: 2 })]);
+    expect((await request('PATCH', `/v1/cart/items/${items[0].itemId}`, buyer.token, { quantity: 3 })).json()).toMatchObject({ code: 'OUT_OF_STOCK' });
+  });
+
+  it("answers 404 for another buyer's item, and leaves it as it was", async () => {
+    const owner = await signIn('buyer');
+    const intruder = await signIn('buyer');
+    const { variantId } = await product({ stock: 5 });
+    const itemId = (await request('POST', '/v1/cart/items', owner.token, { variantId, quantity: 2 })).json().items[0].itemId;
+    await request('POST', '/v1/cart/items', intruder.token, { variantId, quantity: 1 });
+
+    expect((await request('PATCH', `/v1/cart/items/${itemId}`, intruder.token, { quantity: 1 })).statusCode).toBe(404);
+    expect((await request('DELETE', `/v1/cart/items/${itemId}`, intruder.token)).statusCode).toBe(404);
+    expect((await request('GET', '/v1/cart', owner.token)).json().items).toEqual([expect.objectContaining({ itemId, quantity: 2 })]);
+  });
+
+  it('keeps a line within 999 units', async () => {
+    const buyer = await signIn('buyer');
+    const { variantId } = await product({ stock: 5 });
+    expect((await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 1000 })).statusCode).toBe(400);
+    await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 1 });
+    const over = await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 999 });
+    expect(over.json()).toMatchObject({ status: 409, code: 'CART_LIMIT_EXCEEDED' });
+  });
+
+  it('refuses unknown fields with 400, and non-buyers with 403', async () => {
+    const buyer = await signIn('buyer');
+    const { variantId } = await product({ stock: 5 });
+    const extra = await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 1, price: 1 });
+    expect(extra.statusCode).toBe(400);
+    expect(extra.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [expect.objectContaining({ field: 'price' })] });
+    const itemId = (await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 1 })).json().items[0].itemId;
+    expect((await request('PATCH', `/v1/cart/items/${itemId}`, buyer.token, { quantity: 2, note: 'x' })).statusCode).toBe(400);
+    expect((await request('POST', '/v1/cart/coupons', buyer.token, { code: 'X', discount: 100 })).statusCode).toBe(400);
+    expect((await request('GET', '/v1/cart?sort=price', buyer.token)).statusCode).toBe(400);
+    expect((await request('GET', '/v1/cart', seller.token)).statusCode).toBe(403);
+  });
+});
+
+describe('coupons in the cart', () => {
+  async function coupon(body: Record<string, unknown>, owner = seller) {
+    const res = await request('POST', '/v1/seller/coupons', owner.token, { type: 'percentage', discount: 1000, ...body });
+    expect(res.statusCode, res.body).toBe(201);
+    return res.json();
+  }
+
+  it('applies a code in any case and shows the discount it would give, per item and in the totals', async () => {
+    const buyer = await signIn('buyer');
+    const { variantId } = await product({ stock: 10 });
+    await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 2 });
+    await coupon({ code: 'TENOFF-CART' });
+
+    const applied = await request('POST', '/v1/cart/coupons', buyer.token, { code: 'tenoff-cart' });
+    expect(applied.statusCode, applied.body).toBe(201);
+    expect(applied.json()).toMatchObject({
+      items: [{ quantity: 2, lineTotal: { amount: 99800, currency: 'USD' }, discount: { amount: 9980, currency: 'USD' } }],
+      coupons: [{ code: 'TENOFF-CART', valid: true, reason: null, discount: { amount: 9980, currency: 'USD' } }],
+      subtotal: { amount: 99800, currency: 'USD' },
+      discountTotal: { amount: 9980, currency: 'USD' },
+      total: { amount: 89820, currency: 'USD' },
+    });
+    expect((await request('POST', '/v1/cart/coupons', buyer.token, { code: 'TENOFF-CART' })).statusCode).toBe(200);
+    expect((await request('GET', '/v1/cart', buyer.token)).json().coupons).toHaveLength(1);
+
+    const removed = await request('DELETE', '/v1/cart/coupons/tenoff-cart', buyer.token);
+    expect(removed.statusCode, removed.body).toBe(200);
+    expect(removed.json()).toMatchObject({ coupons: [], discountTotal: { amount: 0 } });
+    expect((await request('DELETE', '/v1/cart/coupons/TENOFF-CART', buyer.token)).statusCode).toBe(404);
+  });
+
+  it('refuses an unknown code, one whose minimum is not met and one for another seller, saying why', async () => {
+    const buyer = await signIn('buyer');
+    const { variantId } = await product({ stock: 10 });
+    await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 1 });
+    await coupon({ code: 'BIG-SPENDER', rules: { minOrderAmount: { amount: 100_000, currency: 'USD' } } });
+    await coupon({ code: 'NOT-YOURS' }, otherSeller);
+
+    expect((await request('POST', '/v1/cart/coupons', buyer.token, { code: 'NO-SUCH-CODE' })).json()).toMatchObject({ status: 404, code: 'NOT_FOUND' });
+    expect((await request('POST', '/v1/cart/coupons', buyer.token, { code: 'BIG-SPENDER' })).json()).toMatchObject({
+      status: 422,
+      code: 'COUPON_NOT_APPLICABLE',
+      reason: 'minimum_not_met',
+      detail: expect.stringMatching(/at least 100000/),
+    });
+    expect((await request('POST', '/v1/cart/coupons', buyer.token, { code: 'NOT-YOURS' })).json()).toMatchObject({ status: 422, reason: 'no_eligible_items' });
+    expect((await request('GET', '/v1/cart', buyer.token)).json().coupons).toEqual([]);
+  });
+
+  it('shows an applied coupon as no longer valid when the cart changes under its minimum', async () => {
+    const buyer = await signIn('buyer');
+    const { variantId } = await product({ stock: 10 });
+    const itemId = (await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 3 })).json().items[0].itemId;
+    await coupon({ code: 'THREE-OR-MORE', rules: { minOrderAmount: { amount: 3 * 49900, currency: 'USD' } } });
+    expect((await request('POST', '/v1/cart/coupons', buyer.token, { code: 'THREE-OR-MORE' })).statusCode).toBe(201);
+    const fewer = await request('PATCH', `/v1/cart/items/${itemId}`, buyer.token, { quantity: 2 });
+    expect(fewer.json()).toMatchObject({ coupons: [{ code: 'THREE-OR-MORE', valid: false, reason: 'minimum_not_met', discount: null }], discountTotal: { amount: 0 } });
+  });
+});
+
+describe('checking a cart out (the cart API)', () => {
+  it('gives checkout the active cart, marks it checked out once per session, and starts a new cart afterwards', async () => {
+    const buyer = await signIn('buyer');
+    const { variantId } = await product({ stock: 10 });
+    await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 2 });
+
+    const active = await cartApi.getActiveCart(buyer.userId);
+    expect(active).toMatchObject({ items: [{ variantId, quantity: 2 }], couponCodes: [] });
+    const sessionId = newId();
+    await expect(cartApi.markCheckedOut(active!.cartId, sessionId, active!.version + 1)).rejects.toMatchObject({ code: 'VERSION_CONFLICT' });
+    await expect(cartApi.markCheckedOut(active!.cartId, sessionId, active!.version)).resolves.toMatchObject({ alreadyCheckedOut: false });
+    await expect(cartApi.markCheckedOut(active!.cartId, sessionId)).resolves.toMatchObject({ alreadyCheckedOut: true });
+    await expect(cartApi.markCheckedOut(active!.cartId, newId())).rejects.toMatchObject({ code: 'CONFLICT' });
+
+    expect(await cartApi.getActiveCart(buyer.userId)).toBeNull();
+    const checkedOut = (await cartEvents(active!.cartId)).filter((e) => e.event_type === 'carts.checked_out.v1');
+    expect(checkedOut.map((e) => e.payload)).toEqual([expect.objectContaining({ checkoutSessionId: sessionId, items: [expect.objectContaining({ variantId, quantity: 2 })] })]);
+
+    const next = await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 1 });
+    expect(next.statusCode).toBe(201);
+    expect(next.json().cartId).not.toBe(active!.cartId);
+  });
+});

@@ -1,0 +1,229 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ProductsApi } from '../../src/domains/products/index.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { type TestApp, startTestApp } from '../support/app.ts';
+import { eventually } from '../support/eventually.ts';
+import { expectLedgerBalanced } from '../support/ledger.ts';
+import {
+  type Account,
+  type Http,
+  type HttpAnswer,
+  type Listed,
+  categoryFixture,
+  checkout,
+  checkoutBody,
+  createCoupon,
+  expectStatus,
+  fillCart,
+  listProduct,
+  signUp,
+  stockOf,
+} from './fixtures/market.ts';
+
+/**
+ * Buying end to end, through HTTP only: a buyer and two sellers; the buyer carts items of both,
+ * applies a coupon and checks out. Every scenario ends with the ledger balanced.
+ */
+let t: TestApp;
+let http: Http;
+let sellerA: Account;
+let sellerB: Account;
+let categoryId: string;
+
+const waitFor = <T>(check: () => Promise<T>) => eventually(check, { timeoutMs: 10_000, intervalMs: 50 });
+
+beforeAll(async () => {
+  t = await startTestApp({ CHECKOUT_WAIT_MS: '8000', PAYMENTS_TEST_WEBHOOK_DELAY_MS: '50' });
+  http = (method, url, options) => t.request(method, url, options) as unknown as Promise<HttpAnswer>;
+  const products = t.app.modules.find((m) => m.name === 'products') as unknown as { api: ProductsApi };
+  const category = categoryFixture();
+  await products.api.importCategories([category]);
+  categoryId = category.id;
+  [sellerA, sellerB] = await Promise.all([signUp(http, 'seller', 'seller-a'), signUp(http, 'seller', 'seller-b')]);
+});
+
+afterEach(async () => {
+  await expectLedgerBalanced(t.app.pools.get('payments')!);
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+interface Shop {
+  buyer: Account;
+  mug: Listed;
+  poster: Listed;
+  code: string;
+}
+
+/** Seller A sells mugs (25.00) and a 10 % coupon, seller B posters (10.00); the buyer carts 2 mugs and 3 posters with the coupon. */
+async function shop(label: string): Promise<Shop> {
+  const buyer = await signUp(http, 'buyer', `buyer-${label}`);
+  const mug = await listProduct(http, sellerA, { categoryId, title: `Mug ${label}`, price: 2500, stock: 10 }, waitFor);
+  const poster = await listProduct(http, sellerB, { categoryId, title: `Poster ${label}`, price: 1000, stock: 5 }, waitFor);
+  const { code } = await createCoupon(http, sellerA, { code: `TEN-${label.toUpperCase()}`, type: 'percentage', discount: 1000, maxUses: 5 });
+  await fillCart(
+    http,
+    buyer,
+    [
+      { variantId: mug.variantId, quantity: 2 },
+      { variantId: poster.variantId, quantity: 3 },
+    ],
+    [code],
+  );
+  return { buyer, mug, poster, code };
+}
+
+async function ordersOf(buyer: Account): Promise<{ id: string; status: string; sellerId: string; total: { amount: number } }[]> {
+  const page = (await expectStatus('orders', http('GET', '/v1/orders?limit=50', { token: buyer.token }), 200)).json();
+  return page.items;
+}
+
+async function usesOf(seller: Account, code: string): Promise<number> {
+  const page = (await expectStatus('coupons', http('GET', '/v1/seller/coupons?limit=100', { token: seller.token }), 200)).json();
+  return page.items.find((c: { code: string }) => c.code === code).usesCount;
+}
+
+describe('checkout through HTTP', () => {
+  it('turns a cart of two sellers with a coupon into two paid orders, confirms the stock and redeems the coupon once', async () => {
+    const { buyer, mug, poster, code } = await shop('happy');
+
+    const answer = await expectStatus('checkout', checkout(http, buyer), 201);
+    const session = answer.json();
+    expect(answer.headers.location).toBe(`/v1/checkout/${session.id}`);
+    expect(session.status).toBe('completed');
+    expect(session.failure).toBeNull();
+    expect(session.orderIds).toHaveLength(2);
+    expect(session.steps.map((s: { status: string }) => s.status)).toEqual(Array(9).fill('succeeded'));
+    // 2 × 25.00 + 3 × 10.00, less 10 % of seller A's mugs.
+    expect(session.totals).toEqual({
+      subtotal: { amount: 8000, currency: 'USD' },
+      discount: { amount: 500, currency: 'USD' },
+      shipping: { amount: 0, currency: 'USD' },
+      total: { amount: 7500, currency: 'USD' },
+    });
+
+    await eventually(async () => {
+      const orders = await ordersOf(buyer);
+      expect(orders.map((o) => o.id).sort()).toEqual([...session.orderIds].sort());
+      expect(orders.map((o) => o.status)).toEqual(['paid', 'paid']);
+      const bySeller = Object.fromEntries(orders.map((o) => [o.sellerId, o.total.amount]));
+      expect(bySeller).toEqual({ [sellerA.userId]: 4500, [sellerB.userId]: 3000 });
+    });
+    expect(await stockOf(http, sellerA, mug.variantId)).toEqual({ total: 8, available: 8, reserved: 0 });
+    expect(await stockOf(http, sellerB, poster.variantId)).toEqual({ total: 2, available: 2, reserved: 0 });
+    expect(await usesOf(sellerA, code)).toBe(1);
+
+    const read = (await expectStatus('read session', http('GET', `/v1/checkout/${session.id}`, { token: buyer.token }), 200)).json();
+    expect(read).toEqual(session);
+    // The cart was checked out: a new checkout finds nothing to buy.
+    expect((await checkout(http, buyer)).json().code).toBe('CART_EMPTY');
+  });
+
+  it('leaves nothing taken when the payment is declined: stock and coupon come back, orders are cancelled', async () => {
+    const { buyer, mug, poster, code } = await shop('decline');
+
+    const session = (await expectStatus('checkout', checkout(http, buyer, newId(), 'tok_decline'), 201)).json();
+    expect(session.status).toBe('compensated');
+    expect(session.failure).toMatchObject({ code: 'PAYMENT_DECLINED', step: 'authorize_payment' });
+    const steps = Object.fromEntries(session.steps.map((s: { step: string; status: string }) => [s.step, s.status]));
+    expect(steps).toMatchObject({
+      price_snapshot: 'succeeded',
+      reserve_stock: 'compensated',
+      redeem_coupons: 'compensated',
+      create_orders: 'compensated',
+      authorize_payment: 'failed',
+      capture_payment: 'not_started',
+    });
+
+    expect(await stockOf(http, sellerA, mug.variantId)).toEqual({ total: 10, available: 10, reserved: 0 });
+    expect(await stockOf(http, sellerB, poster.variantId)).toEqual({ total: 5, available: 5, reserved: 0 });
+    expect(await usesOf(sellerA, code)).toBe(0);
+    const orders = await ordersOf(buyer);
+    expect(orders.map((o) => o.status)).toEqual(['cancelled', 'cancelled']);
+
+    // The cart is still there: the buyer can pay with another card under a new key.
+    const retried = (await expectStatus('retry', checkout(http, buyer), 201)).json();
+    expect(retried.status).toBe('completed');
+  });
+
+  it('makes one set of orders for a repeated and for concurrent POSTs with the same key, and refuses the key with another body', async () => {
+    const { buyer } = await shop('dup');
+    const key = newId();
+
+    const [first, second] = await Promise.all([checkout(http, buyer, key), checkout(http, buyer, key)]);
+    for (const a of [first, second]) expect([200, 201, 202, 409]).toContain(a.statusCode);
+    const winner = [first, second].find((a) => a.statusCode === 201) as HttpAnswer;
+    expect(winner).toBeDefined();
+    const again = await expectStatus('replay', checkout(http, buyer, key), 200);
+    expect(again.json().id).toBe(winner.json().id);
+    expect(again.json().status).toBe('completed');
+    for (const a of [first, second]) if (a.statusCode !== 409) expect(a.json().id).toBe(winner.json().id);
+
+    await eventually(async () => expect((await ordersOf(buyer)).map((o) => o.status)).toEqual(['paid', 'paid']));
+
+    const reused = await http('POST', '/v1/checkout', { token: buyer.token, headers: { 'idempotency-key': key }, body: checkoutBody('tok_decline') });
+    expect(reused.statusCode).toBe(422);
+    expect(reused.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
+  });
+
+  it('requires an Idempotency-Key, and shows a session to its buyer only', async () => {
+    const { buyer } = await shop('key');
+    const missing = await http('POST', '/v1/checkout', { token: buyer.token, body: checkoutBody() });
+    expect(missing.statusCode).toBe(400);
+    expect(missing.json().code).toBe('IDEMPOTENCY_KEY_REQUIRED');
+    const cardNumber = await http('POST', '/v1/checkout', {
+      token: buyer.token,
+      headers: { 'idempotency-key': newId() },
+      body: { ...checkoutBody(), paymentMethod: { token: 'tok_visa', number: '4242424242424242' } },
+    });
+    expect(cardNumber.statusCode).toBe(400);
+
+    const session = (await expectStatus('checkout', checkout(http, buyer), 201)).json();
+    const stranger = await signUp(http, 'buyer', 'stranger');
+    expect((await http('GET', `/v1/checkout/${session.id}`, { token: stranger.token })).statusCode).toBe(404);
+    expect((await http('GET', `/v1/checkout/${session.id}`, { token: sellerA.token })).statusCode).toBe(403);
+  });
+
+  it('waits for a payment whose outcome is unknown and completes it when the gateway answers, charging once', async () => {
+    const { buyer } = await shop('timeout');
+    const answer = await checkout(http, buyer, newId(), 'tok_timeout');
+    expect([201, 202]).toContain(answer.statusCode);
+    const id = answer.json().id;
+    const done = await eventually(
+      async () => {
+        const s = (await expectStatus('read', http('GET', `/v1/checkout/${id}`, { token: buyer.token }), 200)).json();
+        expect(s.status).toBe('completed');
+        return s;
+      },
+      { timeoutMs: 15_000, intervalMs: 100 },
+    );
+    const intents = await t.app.pools
+      .get('payments')!
+      .query<{ n: number }>('SELECT count(*)::int AS n FROM payment_intents WHERE checkout_session_id = $1', [id]);
+    expect(intents.rows[0]!.n).toBe(1);
+    expect(done.paymentIntentId).not.toBeNull();
+    // It did wait: the authorization was asked again (same key) once its outcome was known.
+    expect(done.steps.find((s: { step: string }) => s.step === 'authorize_payment').attempts).toBeGreaterThan(1);
+  });
+
+  it('refunds and restocks an order the buyer cancels before shipment', async () => {
+    const { buyer, mug } = await shop('cancel');
+    const session = (await expectStatus('checkout', checkout(http, buyer), 201)).json();
+    await eventually(async () => expect((await ordersOf(buyer)).map((o) => o.status)).toEqual(['paid', 'paid']));
+    const mugOrder = (await ordersOf(buyer)).find((o) => o.sellerId === sellerA.userId)!;
+    expect(session.orderIds).toContain(mugOrder.id);
+
+    await expectStatus('cancel', http('POST', `/v1/orders/${mugOrder.id}/cancel`, { token: buyer.token, body: { reason: 'changed my mind' } }), 200);
+
+    await eventually(async () => {
+      const order = (await expectStatus('order', http('GET', `/v1/orders/${mugOrder.id}`, { token: buyer.token }), 200)).json();
+      expect(['cancelled', 'refunded']).toContain(order.status);
+      expect(order.refunds.map((r: { amount: { amount: number } }) => r.amount.amount)).toEqual([4500]);
+    });
+    // The poster order is untouched, and the mugs are back on sale (inventory restocks a cancelled sale).
+    expect((await ordersOf(buyer)).find((o) => o.sellerId === sellerB.userId)?.status).toBe('paid');
+    await eventually(async () => expect(await stockOf(http, sellerA, mug.variantId)).toEqual({ total: 10, available: 10, reserved: 0 }));
+  });
+});

@@ -1,0 +1,234 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FaultInjector } from '../../src/domains/checkout/engine.ts';
+import { SessionRunner } from '../../src/domains/checkout/runner.ts';
+import { createRecoveryWorker } from '../../src/domains/checkout/recovery.ts';
+import { claimDueSessions, nudgeSession, selectSession, selectSteps } from '../../src/domains/checkout/sql.ts';
+import { openSession } from '../../src/domains/checkout/start-checkout.ts';
+import { CHECKOUT_STEPS, planOf } from '../../src/domains/checkout/steps/plan.ts';
+import type { SessionRecord } from '../../src/domains/checkout/steps/types.ts';
+import { ManualClock } from '../../src/platform/clock.ts';
+import { type Pool, createPool } from '../../src/platform/db/pool.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { createLogger } from '../../src/platform/logger.ts';
+import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
+import { eventually } from '../support/eventually.ts';
+import { checkoutBody } from './fixtures/market.ts';
+import { FakeMarket } from './fixtures/fake-ports.ts';
+
+/**
+ * The saga engine and the recovery worker against a real checkout database, with the other domains
+ * faked (idempotent, counting what they made) and the clock in the test's hand: leases lapse when
+ * the test says so, never by sleeping.
+ */
+const LEASE_MS = 10_000;
+const PAYMENT_POLL_MS = 1000;
+const PAYMENT_WAIT_MAX_MS = 5000;
+
+let dbs: FreshDatabases;
+let pool: Pool;
+const clock = new ManualClock('2026-03-01T10:00:00.000Z');
+const log = createLogger(process.env.TEST_LOG ?? 'silent');
+
+beforeAll(async () => {
+  dbs = await freshDatabases();
+  pool = createPool(dbs.targets.find((t) => t.domain === 'checkout')!.url, 6, 'checkout-recovery-test');
+});
+
+afterAll(async () => {
+  await pool?.end();
+  await dbs?.drop();
+});
+
+function runner(owner: string, market: FakeMarket, faults?: FaultInjector): SessionRunner {
+  return new SessionRunner({
+    pool,
+    clock,
+    log,
+    ports: market.ports(),
+    steps: CHECKOUT_STEPS,
+    plan: planOf(CHECKOUT_STEPS),
+    settings: { reservationTtlSeconds: 600, paymentWaitMaxMs: PAYMENT_WAIT_MAX_MS, paymentPollMs: PAYMENT_POLL_MS },
+    retry: { attemptsMax: 3, retryDelayBaseMs: 10, retryDelayMaxMs: 100 },
+    leaseMs: LEASE_MS,
+    owner,
+    faults: () => faults,
+  });
+}
+
+async function open(market: FakeMarket, owner: string, token = 'tok_visa'): Promise<SessionRecord> {
+  const { session } = await openSession({ pool, clock, cart: market.ports().cart, owner, leaseMs: LEASE_MS, firstStep: 'price_snapshot' }, market.buyerId, newId(), checkoutBody(token));
+  return session;
+}
+
+const claim = (owner: string, limit = 10) => claimDueSessions(pool, owner, clock.now(), new Date(clock.now().getTime() + LEASE_MS), limit);
+const statusOf = async (id: string) => (await selectSession(pool, id))!.status;
+const countOutbox = async (sessionId: string, type: string) =>
+  (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM checkout_outbox_events WHERE aggregate_id = $1 AND event_type = $2', [sessionId, type])).rows[0]!.n;
+
+describe('checkout recovery', () => {
+  it('lets two recovery workers share the sessions a crashed process left, each driven by one of them only', async () => {
+    const markets = Array.from({ length: 6 }, () => new FakeMarket());
+    for (const m of markets) m.before = () => new Promise((resolve) => setTimeout(resolve, 2));
+    const sessions = await Promise.all(markets.map((m) => open(m, 'crashed-process')));
+    const bySession = new Map(sessions.map((s, i) => [s.id, markets[i]!]));
+
+    // Within the lease nobody takes them; after it both workers compete for them.
+    expect(await claim('early-worker')).toEqual([]);
+    clock.advance(LEASE_MS + 1);
+    const workers = ['worker-a', 'worker-b'].map((owner) => {
+      const r = runnerPerSession(owner, bySession);
+      return { r, loop: createRecoveryWorker(r, { pool, clock, leaseMs: LEASE_MS, pollMs: 5, drivesMax: 2, onError: (e) => log.error(e) }) };
+    });
+    for (const w of workers) w.loop.start();
+    await eventually(async () => {
+      for (const s of sessions) expect(await statusOf(s.id)).toBe('completed');
+    });
+    for (const w of workers) await w.loop.stop();
+    for (const w of workers) await w.r.stop();
+
+    for (const [i, m] of markets.entries()) {
+      expect(m.calls, `session ${i}`).toMatchObject({ 'inventory.reserve': 1, 'orders.create': 1, 'payments.authorize': 1, 'payments.capture': 1, 'inventory.confirm': 1 });
+      expect(await countOutbox(sessions[i]!.id, 'checkout.checkout_completed.v1')).toBe(1);
+    }
+    const lastOwners = await pool.query<{ lease_owner: string | null }>('SELECT lease_owner FROM checkout_sessions WHERE id = ANY($1)', [sessions.map((s) => s.id)]);
+    expect(lastOwners.rows.every((r) => r.lease_owner === null)).toBe(true);
+  });
+
+  it('resumes a session whose process died after a step took effect, repeating the step without making anything twice', async () => {
+    const market = new FakeMarket();
+    let crashed = false;
+    const dying = runner('dying', market, ({ step, point }) => {
+      if (step === 'create_orders' && point === 'ran' && !crashed) {
+        crashed = true;
+        throw new Error('simulated crash');
+      }
+    });
+    const session = await open(market, 'dying');
+    await dying.drive(session);
+    expect(await statusOf(session.id)).toBe('in_progress');
+    expect((await selectSteps(pool, session.id)).find((s) => s.step === 'create_orders')?.status).toBe('pending');
+
+    const rescuer = runner('rescuer', market);
+    expect(await claim('rescuer')).toEqual([]);
+    clock.advance(LEASE_MS + 1);
+    const [taken] = await claim('rescuer');
+    expect(taken?.id).toBe(session.id);
+    await rescuer.drive(taken!);
+
+    expect(await statusOf(session.id)).toBe('completed');
+    expect(market.calls['orders.create']).toBe(2);
+    expect(market.orders.get(session.id)).toHaveLength(2);
+    expect(market.reservations.size).toBe(1);
+    expect(market.intents.size).toBe(1);
+  });
+
+  it('stops a driver that lost its lease to another worker without recording anything', async () => {
+    const market = new FakeMarket();
+    const session = await open(market, 'slow');
+    const fast = runner('fast', market);
+    let takenOver = false;
+    market.before = async (call) => {
+      if (call !== 'orders.create' || takenOver) return;
+      takenOver = true;
+      // The slow driver stalls longer than its lease: another worker takes the session and finishes it.
+      clock.advance(LEASE_MS + 1);
+      const [taken] = await claim('fast');
+      await fast.drive(taken!);
+    };
+    const slowResult = await runner('slow', market).drive(session);
+
+    expect(slowResult.session.status).toBe('in_progress');
+    expect(await statusOf(session.id)).toBe('completed');
+    expect(market.calls['orders.create']).toBe(2);
+    expect(market.calls['payments.authorize']).toBe(1);
+    expect(market.orders.get(session.id)).toHaveLength(2);
+  });
+
+  it('waits for a payment whose outcome is unknown, then completes it once the outcome event nudges the session, charging once', async () => {
+    const market = new FakeMarket();
+    const session = await open(market, 'poster', 'tok_timeout');
+    const poster = runner('poster', market);
+    await poster.drive(session);
+
+    const waiting = (await selectSession(pool, session.id))!;
+    expect(waiting.status).toBe('in_progress');
+    expect(waiting.currentStep).toBe('authorize_payment');
+    expect(waiting.leaseOwner).toBeNull();
+    expect(waiting.paymentIntentId).not.toBeNull();
+    expect(await claim('poster')).toEqual([]);
+
+    market.settle(waiting.paymentIntentId!, 'authorized');
+    expect(await nudgeSession(pool, session.id, clock.now())).toBe(true);
+    const [due] = await claim('poster');
+    await poster.drive(due!);
+
+    expect(await statusOf(session.id)).toBe('completed');
+    expect(market.calls['payments.authorize']).toBe(2);
+    expect(market.intents.size).toBe(1);
+  });
+
+  it('gives up a payment that stays unknown too long: voids it and gives everything back', async () => {
+    const market = new FakeMarket();
+    const session = await open(market, 'patient', 'tok_timeout');
+    const patient = runner('patient', market);
+    await patient.drive(session);
+    for (let i = 0; i < 10 && (await statusOf(session.id)) === 'in_progress'; i++) {
+      clock.advance(PAYMENT_POLL_MS);
+      for (const s of await claim('patient')) await patient.drive(s);
+    }
+
+    const ended = (await selectSession(pool, session.id))!;
+    expect(ended.status).toBe('compensated');
+    expect(ended.failureCode).toBe('PAYMENT_TIMEOUT');
+    expect([...market.intents.values()].map((i) => i.status)).toEqual(['voided']);
+    expect([...market.reservations.values()].map((r) => r.status)).toEqual(['released']);
+    expect(market.orders.get(session.id)!.every((o) => o.cancelled)).toBe(true);
+    const failures = await pool.query('SELECT step_type, code FROM checkout_failures WHERE session_id = $1', [session.id]);
+    expect(failures.rows).toEqual([{ step_type: 'authorize_payment', code: 'PAYMENT_TIMEOUT' }]);
+    expect(await countOutbox(session.id, 'checkout.checkout_failed.v1')).toBe(1);
+  });
+});
+
+describe('opening a checkout session', () => {
+  const openWith = (market: FakeMarket, key: string, token = 'tok_visa') =>
+    openSession({ pool, clock, cart: market.ports().cart, owner: 'opener', leaseMs: LEASE_MS, firstStep: 'price_snapshot' }, market.buyerId, key, checkoutBody(token));
+
+  it('makes one session per key: the same body finds it, concurrent twins included; another body is refused', async () => {
+    const market = new FakeMarket();
+    const key = newId();
+    const twins = await Promise.all([openWith(market, key), openWith(market, key), openWith(market, key)]);
+    expect(new Set(twins.map((t) => t.session.id)).size).toBe(1);
+    expect(twins.filter((t) => t.created)).toHaveLength(1);
+    const again = await openWith(market, key);
+    expect(again).toMatchObject({ created: false, session: { id: twins[0]!.session.id } });
+    await expect(openWith(market, key, 'tok_decline')).rejects.toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+    expect(await countOutbox(twins[0]!.session.id, 'checkout.checkout_started.v1')).toBe(1);
+  });
+
+  it('refuses a second checkout of a cart under another key while the first is unfinished', async () => {
+    const market = new FakeMarket();
+    await openWith(market, newId());
+    await expect(openWith(market, newId())).rejects.toMatchObject({ code: 'CHECKOUT_IN_PROGRESS' });
+  });
+});
+
+/** A runner whose ports are those of the market of the session it drives (several markets at once). */
+function runnerPerSession(owner: string, markets: Map<string, FakeMarket>): SessionRunner {
+  const drives = new Set<Promise<unknown>>();
+  return {
+    get busy() {
+      return drives.size;
+    },
+    owner,
+    drive(session: SessionRecord) {
+      const drive = runner(owner, markets.get(session.id)!).drive(session);
+      drives.add(drive);
+      void drive.finally(() => drives.delete(drive));
+      return drive;
+    },
+    driving: () => undefined,
+    stop: async () => {
+      await Promise.allSettled([...drives]);
+    },
+  } as unknown as SessionRunner;
+}

@@ -1,0 +1,204 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OrderCancelledV1 } from '../../src/contracts/orders.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { type InventoryHarness, type Variant, eventCount, expectConsistent, ledger, startInventory, stockedVariant } from './support.ts';
+
+let h: InventoryHarness;
+beforeAll(async () => {
+  h = await startInventory();
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+interface Checkout {
+  sessionId: string;
+  buyerId: string;
+}
+
+const newCheckout = (): Checkout => ({ sessionId: newId(), buyerId: newId() });
+
+/** What orders announces when an order of a checkout is cancelled (only the seller's lines are its items). */
+function orderCancelled(checkout: Checkout, orderId: string, seller: Variant, lines: { variant: Variant; quantity: number }[]): OrderCancelledV1 {
+  const at = h.clock.now().toISOString();
+  const items = lines.map(({ variant, quantity }) => ({
+    itemId: newId(),
+    productId: variant.productId,
+    variantId: variant.variantId,
+    sku: variant.sku,
+    title: 'Mug',
+    variantAttributes: {},
+    unitPrice: 1000,
+    quantity,
+    discountAmount: 0,
+    lineTotal: 1000 * quantity,
+  }));
+  const subtotal = items.reduce((sum, i) => sum + i.lineTotal, 0);
+  return {
+    orderId,
+    orderNumber: `ORD-${orderId.slice(-8)}`,
+    checkoutSessionId: checkout.sessionId,
+    buyerId: checkout.buyerId,
+    sellerId: seller.sellerId,
+    status: 'cancelled',
+    currency: 'USD',
+    subtotalAmount: subtotal,
+    discountAmount: 0,
+    shippingAmount: 0,
+    totalAmount: subtotal,
+    refundedAmount: 0,
+    items,
+    placedAt: at,
+    reason: 'changed my mind',
+    wasPaid: true,
+    previousStatus: 'paid',
+    actorType: 'buyer',
+    cancelledBy: checkout.buyerId,
+    cancelledAt: at,
+  };
+}
+
+const cancel = (event: OrderCancelledV1) => h.deliver('orders.order_cancelled.v1', event);
+
+async function restocks(orderId: string): Promise<{ change: number; reason: string }[]> {
+  const { rows } = await h.pool.query<{ change: number; reason: string }>(
+    `SELECT change, reason FROM stock_movements WHERE kind = 'restock' AND reference_id = $1 ORDER BY stock_item_id`,
+    [orderId],
+  );
+  return rows;
+}
+
+async function levelOf(v: Variant) {
+  const item = (await ledger(h.pool, [v.variantId]))[0];
+  return item && { total: item.total, available: item.available, reserved: item.reserved };
+}
+
+describe('an order cancelled after its stock was sold', () => {
+  it("restocks only the cancelled order's items of a two-seller checkout, once however often the cancellation arrives", async () => {
+    const mug = await stockedVariant(h.api, 10);
+    const poster = await stockedVariant(h.api, 5);
+    const checkout = newCheckout();
+    const r = await h.api.reserve({
+      idempotencyKey: newId(),
+      ownerId: checkout.buyerId,
+      referenceId: checkout.sessionId,
+      items: [
+        { variantId: mug.variantId, quantity: 2 },
+        { variantId: poster.variantId, quantity: 3 },
+      ],
+    });
+    const mugOrder = newId();
+    const posterOrder = newId();
+    await h.api.confirm(r.id, {
+      orders: [
+        { sellerId: mug.sellerId, orderId: mugOrder },
+        { sellerId: poster.sellerId, orderId: posterOrder },
+      ],
+    });
+    const adjustedBefore = await eventCount(h.pool, 'inventory.stock_adjusted.v1');
+
+    const event = orderCancelled(checkout, mugOrder, mug, [{ variant: mug, quantity: 2 }]);
+    await cancel(event);
+    await cancel(event);
+
+    expect(await levelOf(mug)).toEqual({ total: 10, available: 10, reserved: 0 });
+    expect(await levelOf(poster)).toEqual({ total: 2, available: 2, reserved: 0 });
+    expect(await restocks(mugOrder)).toEqual([{ change: 2, reason: 'order_cancelled' }]);
+    expect(await restocks(posterOrder)).toEqual([]);
+    // The reservation stays what it was: its units were sold, and the restock is a movement of its own.
+    expect((await h.api.getReservation(r.id))?.status).toBe('confirmed');
+    expect((await eventCount(h.pool, 'inventory.stock_adjusted.v1')) - adjustedBefore).toBe(1);
+    const { rows } = await h.pool.query<{ payload: Record<string, unknown> }>(
+      `SELECT payload FROM inventory_outbox_events WHERE event_type = 'inventory.stock_adjusted.v1' AND payload->>'orderId' = $1`,
+      [mugOrder],
+    );
+    expect(rows.map((x) => x.payload)).toEqual([
+      expect.objectContaining({ variantId: mug.variantId, change: 2, reason: 'order_cancelled', adjustedBy: null, total: 10, available: 10, reserved: 0 }),
+    ]);
+    await expectConsistent(h.pool, [mug.variantId, poster.variantId]);
+  });
+
+  it("restocks the seller's lines when the reservation was confirmed without order ids", async () => {
+    const mug = await stockedVariant(h.api, 4);
+    const poster = await stockedVariant(h.api, 4);
+    const checkout = newCheckout();
+    const r = await h.api.reserve({
+      idempotencyKey: newId(),
+      ownerId: checkout.buyerId,
+      referenceId: checkout.sessionId,
+      items: [
+        { variantId: mug.variantId, quantity: 1 },
+        { variantId: poster.variantId, quantity: 1 },
+      ],
+    });
+    await h.api.confirm(r.id);
+    const posterOrder = newId();
+    await cancel(orderCancelled(checkout, posterOrder, poster, [{ variant: poster, quantity: 1 }]));
+    expect(await levelOf(poster)).toEqual({ total: 4, available: 4, reserved: 0 });
+    expect(await levelOf(mug)).toEqual({ total: 3, available: 3, reserved: 0 });
+    await expectConsistent(h.pool, [mug.variantId, poster.variantId]);
+  });
+
+  it('makes a sold-out variant reservable again at once', async () => {
+    const mug = await stockedVariant(h.api, 1);
+    const checkout = newCheckout();
+    const r = await h.api.reserve({ idempotencyKey: newId(), ownerId: checkout.buyerId, referenceId: checkout.sessionId, items: [{ variantId: mug.variantId, quantity: 1 }] });
+    const orderId = newId();
+    await h.api.confirm(r.id, { orders: [{ sellerId: mug.sellerId, orderId }] });
+    // This process now remembers the variant as sold out.
+    await expect(h.api.reserve({ idempotencyKey: newId(), ownerId: newId(), items: [{ variantId: mug.variantId, quantity: 1 }] })).rejects.toMatchObject({
+      code: 'OUT_OF_STOCK',
+    });
+    await cancel(orderCancelled(checkout, orderId, mug, [{ variant: mug, quantity: 1 }]));
+    const again = await h.api.reserve({ idempotencyKey: newId(), ownerId: newId(), items: [{ variantId: mug.variantId, quantity: 1 }] });
+    expect(again.status).toBe('active');
+  });
+});
+
+describe('an order cancelled before its stock was sold', () => {
+  it("releases the checkout's active reservation once, and leaves another buyer's reservation with the same reference alone", async () => {
+    const mug = await stockedVariant(h.api, 6);
+    const checkout = newCheckout();
+    const r = await h.api.reserve({ idempotencyKey: newId(), ownerId: checkout.buyerId, referenceId: checkout.sessionId, items: [{ variantId: mug.variantId, quantity: 2 }] });
+    const stranger = await h.api.reserve({ idempotencyKey: newId(), ownerId: newId(), referenceId: checkout.sessionId, items: [{ variantId: mug.variantId, quantity: 1 }] });
+    const releasedBefore = await eventCount(h.pool, 'inventory.reservation_released.v1');
+    const orderId = newId();
+
+    const event = orderCancelled(checkout, orderId, mug, [{ variant: mug, quantity: 2 }]);
+    await cancel(event);
+    await cancel(event);
+
+    expect(await h.api.getReservation(r.id)).toMatchObject({ status: 'released', releaseReason: `order ${orderId} cancelled: changed my mind` });
+    expect((await h.api.getReservation(stranger.id))?.status).toBe('active');
+    expect(await levelOf(mug)).toEqual({ total: 6, available: 5, reserved: 1 });
+    expect((await eventCount(h.pool, 'inventory.reservation_released.v1')) - releasedBefore).toBe(1);
+    expect(await restocks(orderId)).toEqual([]);
+    // A checkout that gets this far later cannot sell the released units.
+    await expect(h.api.confirm(r.id, { orders: [{ sellerId: mug.sellerId, orderId }] })).rejects.toMatchObject({ code: 'RESERVATION_NOT_ACTIVE' });
+    await expectConsistent(h.pool, [mug.variantId]);
+  });
+
+  it('gives nothing back twice when the reservation was already released or had expired', async () => {
+    const mug = await stockedVariant(h.api, 3);
+    const released = newCheckout();
+    const r1 = await h.api.reserve({ idempotencyKey: newId(), ownerId: released.buyerId, referenceId: released.sessionId, items: [{ variantId: mug.variantId, quantity: 1 }] });
+    await h.api.release(r1.id, 'payment declined');
+    const expired = newCheckout();
+    await h.api.reserve({ idempotencyKey: newId(), ownerId: expired.buyerId, referenceId: expired.sessionId, items: [{ variantId: mug.variantId, quantity: 1 }], ttlSeconds: 5 });
+    h.clock.advance(5_000);
+    await h.api.expireDue();
+
+    await cancel(orderCancelled(released, newId(), mug, [{ variant: mug, quantity: 1 }]));
+    await cancel(orderCancelled(expired, newId(), mug, [{ variant: mug, quantity: 1 }]));
+
+    expect(await levelOf(mug)).toEqual({ total: 3, available: 3, reserved: 0 });
+    expect((await h.api.getReservation(r1.id))?.releaseReason).toBe('payment declined');
+    await expectConsistent(h.pool, [mug.variantId]);
+  });
+
+  it('does nothing for an order whose checkout reserved nothing here', async () => {
+    const mug = await stockedVariant(h.api, 2);
+    await cancel(orderCancelled(newCheckout(), newId(), mug, [{ variant: mug, quantity: 1 }]));
+    expect(await levelOf(mug)).toEqual({ total: 2, available: 2, reserved: 0 });
+  });
+});

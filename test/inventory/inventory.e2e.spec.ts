@@ -1,0 +1,260 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../src/platform/ids.ts';
+import { appendEvents } from '../../src/platform/messaging/outbox.ts';
+import type { Role } from '../../src/platform/http/tokens.ts';
+import { type TestApp, startTestApp } from '../support/app.ts';
+import { eventually } from '../support/eventually.ts';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp();
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+async function signIn(role: Role): Promise<{ userId: string; token: string }> {
+  const userId = newId();
+  const { token } = await t.app.tokens.sign({ userId, roles: [role] });
+  return { userId, token };
+}
+
+/** What the products domain announces when a seller creates a product (written to its outbox). */
+async function announceProduct(sellerId: string, variantCount = 2): Promise<{ productId: string; variantIds: string[] }> {
+  const productId = newId();
+  const variantIds = Array.from({ length: variantCount }, () => newId());
+  const now = new Date().toISOString();
+  const pool = t.app.pools.get('products');
+  if (!pool) throw new Error('no products pool');
+  await appendEvents(pool, 'products', [
+    {
+      type: 'products.product_created.v1',
+      aggregateType: 'product',
+      aggregateId: productId,
+      data: {
+        productId,
+        sellerId,
+        sku: `P-${productId.slice(-8)}`,
+        title: 'Trail shoe',
+        description: '',
+        categoryId: newId(),
+        categoryPath: [{ id: newId(), name: 'Shoes', slug: 'shoes' }],
+        status: 'draft',
+        version: 1,
+        variants: variantIds.map((variantId, i) => ({
+          variantId,
+          sku: `P-${productId.slice(-8)}-${i}`,
+          attributes: { size: String(40 + i) },
+          listPrice: { amount: 8900, currency: 'EUR' },
+          position: i,
+        })),
+        images: [],
+        attributes: [],
+        prices: [],
+        createdAt: now,
+        updatedAt: now,
+      },
+    },
+  ]);
+  return { productId, variantIds };
+}
+
+async function sellerWithStock(units: number): Promise<{ seller: { userId: string; token: string }; variantId: string }> {
+  const seller = await signIn('seller');
+  const { variantIds } = await announceProduct(seller.userId, 1);
+  const variantId = variantIds[0] as string;
+  await eventually(async () => {
+    const res = await t.request('POST', `/v1/seller/stock/${variantId}/adjustments`, { token: seller.token, body: { amount: units, reason: 'received' } });
+    expect(res.statusCode).toBe(201);
+  });
+  return { seller, variantId };
+}
+
+describe('seller stock', () => {
+  it('creates a stock item for every variant the products domain announces, listed to its seller only', async () => {
+    const seller = await signIn('seller');
+    const { variantIds } = await announceProduct(seller.userId, 3);
+    const page = await eventually(async () => {
+      const res = await t.request('GET', '/v1/seller/stock?limit=2', { token: seller.token });
+      expect(res.statusCode).toBe(200);
+      const body = res.json() as { items: { variantId: string; total: number; available: number; reserved: number }[]; nextCursor: string | null };
+      expect(body.items).toHaveLength(2);
+      return body;
+    });
+    expect(page.items[0]).toMatchObject({ total: 0, available: 0, reserved: 0 });
+    const rest = (await t.request('GET', `/v1/seller/stock?limit=2&cursor=${page.nextCursor}`, { token: seller.token })).json() as { items: { variantId: string }[]; nextCursor: null };
+    expect(new Set([...page.items, ...rest.items].map((i) => i.variantId))).toEqual(new Set(variantIds));
+    expect(rest.nextCursor).toBeNull();
+
+    const stranger = await signIn('seller');
+    expect((await t.request('GET', '/v1/seller/stock', { token: stranger.token })).json()).toEqual({ items: [], nextCursor: null });
+  });
+
+  it('adjusts own stock with a movement and an event, and refuses to remove more than is available', async () => {
+    const { seller, variantId } = await sellerWithStock(5);
+    const removed = await t.request('POST', `/v1/seller/stock/${variantId}/adjustments`, {
+      token: seller.token,
+      body: { amount: -2, reason: 'damaged', note: 'water damage in aisle 4' },
+    });
+    expect(removed.statusCode).toBe(201);
+    expect(removed.json()).toMatchObject({ movement: { change: -2, reason: 'damaged', note: 'water damage in aisle 4' }, stock: { total: 3, available: 3, reserved: 0 } });
+
+    const tooMany = await t.request('POST', `/v1/seller/stock/${variantId}/adjustments`, { token: seller.token, body: { amount: -4, reason: 'lost' } });
+    expect(tooMany.statusCode).toBe(409);
+    expect(tooMany.json()).toMatchObject({ code: 'OUT_OF_STOCK', detail: expect.stringMatching(/cannot remove 4 units: 3 available/) });
+
+    const inventory = t.app.pools.get('inventory');
+    const { rows } = await inventory!.query<{ sum: number; n: number }>(
+      `SELECT sum(m.change)::int AS sum, count(*)::int AS n FROM stock_movements m JOIN stock_items s ON s.id = m.stock_item_id WHERE s.variant_id = $1`,
+      [variantId],
+    );
+    expect(rows[0]).toEqual({ sum: 3, n: 2 });
+    const events = await inventory!.query(`SELECT 1 FROM inventory_outbox_events WHERE event_type = 'inventory.stock_adjusted.v1' AND payload->>'variantId' = $1`, [variantId]);
+    expect(events.rowCount).toBe(2);
+  });
+
+  it('replays an adjustment sent again with the same Idempotency-Key, and answers 422 for the key with another body', async () => {
+    const { seller, variantId } = await sellerWithStock(5);
+    const url = `/v1/seller/stock/${variantId}/adjustments`;
+    const key = 'recount-2026-03-01';
+    const body = { amount: -1, reason: 'damaged', note: 'cracked' };
+    const first = await t.request('POST', url, { token: seller.token, headers: { 'idempotency-key': key }, body });
+    expect(first.statusCode).toBe(201);
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    // Stock moves on meanwhile; the replay is still the first answer, and changes nothing.
+    expect((await t.request('POST', url, { token: seller.token, body: { amount: 3, reason: 'received' } })).statusCode).toBe(201);
+    const again = await t.request('POST', url, { token: seller.token, headers: { 'idempotency-key': key }, body });
+    expect(again.statusCode).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json()).toEqual(first.json());
+    expect(again.json()).toMatchObject({ movement: { change: -1, reason: 'damaged', note: 'cracked' }, stock: { total: 4, available: 4 } });
+
+    for (const other of [{ ...body, amount: -2 }, { ...body, note: 'chipped' }, { amount: -1, reason: 'lost' }]) {
+      const refused = await t.request('POST', url, { token: seller.token, headers: { 'idempotency-key': key }, body: other });
+      expect(refused.statusCode).toBe(422);
+      expect(refused.json()).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+    }
+    const inventory = t.app.pools.get('inventory');
+    const { rows } = await inventory!.query<{ sum: number; n: number }>(
+      `SELECT sum(m.change)::int AS sum, count(*)::int AS n FROM stock_movements m JOIN stock_items s ON s.id = m.stock_item_id WHERE s.variant_id = $1`,
+      [variantId],
+    );
+    expect(rows[0]).toEqual({ sum: 7, n: 3 });
+    const [item] = (await inventory!.query('SELECT total_quantity, available_quantity FROM stock_items WHERE variant_id = $1', [variantId])).rows;
+    expect(item).toEqual({ total_quantity: 7, available_quantity: 7 });
+
+    // Keys are each seller's own: another seller's same key is a new adjustment.
+    const other = await sellerWithStock(2);
+    const theirs = await t.request('POST', `/v1/seller/stock/${other.variantId}/adjustments`, { token: other.seller.token, headers: { 'idempotency-key': key }, body });
+    expect(theirs.statusCode).toBe(201);
+    expect(theirs.headers['idempotent-replayed']).toBeUndefined();
+    expect(theirs.json()).toMatchObject({ stock: { total: 1 } });
+  });
+
+  it("answers 404 for another seller's variant, and changes nothing", async () => {
+    const { variantId } = await sellerWithStock(4);
+    const other = await signIn('seller');
+    const res = await t.request('POST', `/v1/seller/stock/${variantId}/adjustments`, { token: other.token, body: { amount: -1, reason: 'lost' } });
+    expect(res.statusCode).toBe(404);
+    expect(res.json()).toMatchObject({ code: 'NOT_FOUND' });
+    const [item] = (await t.app.pools.get('inventory')!.query('SELECT available_quantity FROM stock_items WHERE variant_id = $1', [variantId])).rows;
+    expect(item).toEqual({ available_quantity: 4 });
+  });
+
+  it('refuses unknown fields, a zero amount, a reason of the wrong sign and buyers', async () => {
+    const { seller, variantId } = await sellerWithStock(1);
+    const url = `/v1/seller/stock/${variantId}/adjustments`;
+    const unknown = await t.request('POST', url, { token: seller.token, body: { amount: 1, reason: 'received', warehouse: 'x' } });
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json()).toMatchObject({ code: 'VALIDATION_FAILED', detail: expect.stringMatching(/warehouse/) });
+    expect((await t.request('POST', url, { token: seller.token, body: { amount: 0, reason: 'correction' } })).statusCode).toBe(400);
+    expect((await t.request('POST', url, { token: seller.token, body: { amount: -1, reason: 'received' } })).statusCode).toBe(400);
+    expect((await t.request('POST', url, { token: seller.token, body: { amount: 1, reason: 'because' } })).statusCode).toBe(400);
+    const buyer = await signIn('buyer');
+    expect((await t.request('POST', url, { token: buyer.token, body: { amount: 1, reason: 'received' } })).statusCode).toBe(403);
+    expect((await t.request('GET', '/v1/seller/stock?limit=1000', { token: seller.token })).statusCode).toBe(400);
+  });
+});
+
+describe('buyer reservations over HTTP', () => {
+  it('requires an Idempotency-Key and refuses unknown fields', async () => {
+    const { variantId } = await sellerWithStock(3);
+    const buyer = await signIn('buyer');
+    const noKey = await t.request('POST', '/v1/reservations', { token: buyer.token, body: { items: [{ variantId, quantity: 1 }] } });
+    expect(noKey.statusCode).toBe(400);
+    expect(noKey.json()).toMatchObject({ code: 'IDEMPOTENCY_KEY_REQUIRED' });
+    const unknown = await t.request('POST', '/v1/reservations', {
+      token: buyer.token,
+      headers: { 'idempotency-key': newId() },
+      body: { items: [{ variantId, quantity: 1, price: 1 }] },
+    });
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
+  });
+
+  it('returns the same reservation for the same key and body, and 422 for the same key with another body', async () => {
+    const { variantId } = await sellerWithStock(3);
+    const buyer = await signIn('buyer');
+    const key = newId();
+    const first = await t.request('POST', '/v1/reservations', { token: buyer.token, headers: { 'idempotency-key': key }, body: { items: [{ variantId, quantity: 2 }] } });
+    expect(first.statusCode).toBe(201);
+    const again = await t.request('POST', '/v1/reservations', { token: buyer.token, headers: { 'idempotency-key': key }, body: { items: [{ variantId, quantity: 2 }] } });
+    expect(again.statusCode).toBe(201);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json()).toEqual(first.json());
+    const other = await t.request('POST', '/v1/reservations', { token: buyer.token, headers: { 'idempotency-key': key }, body: { items: [{ variantId, quantity: 1 }] } });
+    expect(other.statusCode).toBe(422);
+    expect(other.json()).toMatchObject({ code: 'IDEMPOTENCY_KEY_REUSED' });
+    const [item] = (await t.app.pools.get('inventory')!.query('SELECT available_quantity, reserved_quantity FROM stock_items WHERE variant_id = $1', [variantId])).rows;
+    expect(item).toEqual({ available_quantity: 1, reserved_quantity: 2 });
+  });
+
+  it("keeps one buyer's key apart from another buyer's", async () => {
+    const { variantId } = await sellerWithStock(2);
+    const [a, b] = [await signIn('buyer'), await signIn('buyer')];
+    const key = 'checkout-1';
+    const ra = await t.request('POST', '/v1/reservations', { token: a.token, headers: { 'idempotency-key': key }, body: { items: [{ variantId, quantity: 1 }] } });
+    const rb = await t.request('POST', '/v1/reservations', { token: b.token, headers: { 'idempotency-key': key }, body: { items: [{ variantId, quantity: 1 }] } });
+    expect([ra.statusCode, rb.statusCode]).toEqual([201, 201]);
+    expect(ra.json().id).not.toBe(rb.json().id);
+  });
+
+  it('shows a buyer their own reservation and nobody else', async () => {
+    const { variantId } = await sellerWithStock(1);
+    const buyer = await signIn('buyer');
+    const made = (await t.request('POST', '/v1/reservations', { token: buyer.token, headers: { 'idempotency-key': newId() }, body: { items: [{ variantId, quantity: 1 }] } })).json() as { id: string };
+    const own = await t.request('GET', `/v1/reservations/${made.id}`, { token: buyer.token });
+    expect(own.statusCode).toBe(200);
+    expect(own.json()).toMatchObject({ id: made.id, status: 'active', items: [{ variantId, quantity: 1 }] });
+    const stranger = await signIn('buyer');
+    expect((await t.request('GET', `/v1/reservations/${made.id}`, { token: stranger.token })).statusCode).toBe(404);
+  });
+
+  it('sells exactly the stock to 300 simultaneous HTTP buyers and answers the rest 409 OUT_OF_STOCK', async () => {
+    const { variantId } = await sellerWithStock(30);
+    const buyers = await Promise.all(Array.from({ length: 300 }, () => signIn('buyer')));
+    const responses = await Promise.all(
+      buyers.map((b) => t.request('POST', '/v1/reservations', { token: b.token, headers: { 'idempotency-key': newId() }, body: { items: [{ variantId, quantity: 1 }] } })),
+    );
+    expect(responses.filter((r) => r.statusCode === 201)).toHaveLength(30);
+    const refused = responses.filter((r) => r.statusCode === 409);
+    expect(refused).toHaveLength(270);
+    expect(refused[0]?.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(refused[0]?.json()).toMatchObject({
+      code: 'OUT_OF_STOCK',
+      status: 409,
+      title: 'Not enough stock',
+      instance: '/v1/reservations',
+      unavailable: [{ variantId, requested: 1, available: 0 }],
+    });
+    const [item] = (await t.app.pools.get('inventory')!.query('SELECT available_quantity, reserved_quantity, total_quantity FROM stock_items WHERE variant_id = $1', [variantId])).rows;
+    expect(item).toEqual({ available_quantity: 0, reserved_quantity: 30, total_quantity: 30 });
+  });
+
+  it('describes the inventory routes in the OpenAPI document', async () => {
+    const doc = (await t.request('GET', '/openapi.json')).json() as { paths: Record<string, unknown> };
+    for (const path of ['/v1/seller/stock', '/v1/seller/stock/{variantId}/adjustments', '/v1/reservations', '/v1/reservations/{reservationId}']) {
+      expect(doc.paths, path).toHaveProperty([path]);
+    }
+  });
+});

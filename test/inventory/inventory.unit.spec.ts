@@ -1,0 +1,183 @@
+import { describe, expect, it } from 'vitest';
+import { allocate } from '../../src/domains/inventory/allocation.ts';
+import { decide, type ReservationStatus } from '../../src/domains/inventory/lifecycle.ts';
+import { reserveRequestHash } from '../../src/domains/inventory/request-hash.ts';
+import { ReservationQueue, takeBatch } from '../../src/domains/inventory/reservation-queue.ts';
+import type { ReserveResult } from '../../src/domains/inventory/reservation-view.ts';
+import { toReserveRequest } from '../../src/domains/inventory/reserve-input.ts';
+import { SoldOutMemo } from '../../src/domains/inventory/sold-out-memo.ts';
+
+const expiresAt = new Date('2026-01-01T00:15:00.000Z');
+const before = new Date('2026-01-01T00:14:59.999Z');
+const at = new Date('2026-01-01T00:15:00.000Z');
+const state = (status: ReservationStatus) => ({ status, expiresAt });
+
+describe('reservation lifecycle', () => {
+  it('confirms an active reservation before it expires, selling its stock', () => {
+    expect(decide(state('active'), { type: 'confirm' }, before)).toEqual({ outcome: 'transition', to: 'confirmed', stock: 'sell' });
+  });
+
+  it('refuses to confirm an active reservation once its expires_at has come, even before the sweeper ran', () => {
+    expect(decide(state('active'), { type: 'confirm' }, at)).toMatchObject({ outcome: 'rejected', code: 'RESERVATION_NOT_ACTIVE' });
+  });
+
+  it('refuses to confirm a released or expired reservation', () => {
+    for (const s of ['released', 'expired'] as const) {
+      expect(decide(state(s), { type: 'confirm' }, before)).toMatchObject({ outcome: 'rejected', code: 'RESERVATION_NOT_ACTIVE' });
+    }
+  });
+
+  it('treats confirming a confirmed reservation again as done (a retry changes nothing)', () => {
+    expect(decide(state('confirmed'), { type: 'confirm' }, at)).toEqual({ outcome: 'unchanged' });
+  });
+
+  it('releases an active reservation, even after expiry, giving its stock back', () => {
+    expect(decide(state('active'), { type: 'release', reason: 'payment_declined' }, at)).toEqual({ outcome: 'transition', to: 'released', stock: 'return' });
+  });
+
+  it('changes nothing when releasing a released or expired reservation', () => {
+    for (const s of ['released', 'expired'] as const) expect(decide(state(s), { type: 'release', reason: 'x' }, before)).toEqual({ outcome: 'unchanged' });
+  });
+
+  it('refuses to release a confirmed reservation, whose stock was sold', () => {
+    expect(decide(state('confirmed'), { type: 'release', reason: 'x' }, before)).toMatchObject({ outcome: 'rejected' });
+  });
+
+  it('expires an active reservation exactly from its expires_at on, and nothing else', () => {
+    expect(decide(state('active'), { type: 'expire' }, before)).toEqual({ outcome: 'unchanged' });
+    expect(decide(state('active'), { type: 'expire' }, at)).toEqual({ outcome: 'transition', to: 'expired', stock: 'return' });
+    for (const s of ['confirmed', 'released', 'expired'] as const) expect(decide(state(s), { type: 'expire' }, at)).toEqual({ outcome: 'unchanged' });
+  });
+});
+
+describe('allocating a batch', () => {
+  it('serves requests in arrival order while stock lasts', () => {
+    const r = allocate(3, [1, 1, 1, 1, 1]);
+    expect(r.decisions.map((d) => d.granted)).toEqual([true, true, true, false, false]);
+    expect(r).toMatchObject({ grantedTotal: 3, availableAfter: 0 });
+  });
+
+  it('lets later smaller requests through when a large one does not fit', () => {
+    const r = allocate(2, [3, 1, 1, 1]);
+    expect(r.decisions).toEqual([
+      { granted: false, availableBefore: 2 },
+      { granted: true, availableBefore: 2 },
+      { granted: true, availableBefore: 1 },
+      { granted: false, availableBefore: 0 },
+    ]);
+  });
+
+  it('refuses a non-positive quantity as a programmer error', () => {
+    expect(() => allocate(2, [0])).toThrow(RangeError);
+  });
+});
+
+describe('taking a batch from a queue', () => {
+  const w = (key: string, n: number) => ({ request: { idempotencyKey: key }, n });
+
+  it('takes at most the batch size, in order, and leaves the rest queued', () => {
+    const queue = [w('a', 1), w('b', 2), w('c', 3)];
+    expect(takeBatch(queue, 2).map((x) => x.n)).toEqual([1, 2]);
+    expect(queue.map((x) => x.n)).toEqual([3]);
+  });
+
+  it('keeps a repeated key for the next batch, ahead of what was not looked at', () => {
+    const queue = [w('a', 1), w('a', 2), w('b', 3), w('c', 4)];
+    expect(takeBatch(queue, 2).map((x) => x.n)).toEqual([1, 3]);
+    expect(queue.map((x) => x.n)).toEqual([2, 4]);
+  });
+});
+
+describe('the reservation queue', () => {
+  const request = (key: string) => ({
+    idempotencyKey: key,
+    ownerId: '0190f5c2-0000-7000-8000-000000000001',
+    referenceId: null,
+    items: [{ variantId: '0190f5c2-0000-7000-8000-0000000000a1', quantity: 1 }],
+    ttlSeconds: 60,
+    requestHash: key,
+  });
+  const echo = () => {
+    const batches: number[] = [];
+    const queue = new ReservationQueue(
+      async (_variantId, batch) => {
+        batches.push(batch.length);
+        return batch.map((b) => ({ ok: true as const, value: { id: b.request.idempotencyKey } as ReserveResult }));
+      },
+      { batchSizeMax: 50, waitingMax: 100 },
+    );
+    return { queue, batches };
+  };
+
+  it('runs a lone request at once and batches what arrives while it runs', async () => {
+    const { queue, batches } = echo();
+    const answers = await Promise.all(['a', 'b', 'c', 'd'].map((k) => queue.submit(request(k))));
+    expect(answers.map((a) => a.id)).toEqual(['a', 'b', 'c', 'd']);
+    expect(batches).toEqual([1, 3]);
+  });
+
+  it('serves a request submitted at the very moment the last one is answered', async () => {
+    const { queue } = echo();
+    let answered: string | undefined;
+    void queue.submit(request('first')).then(() =>
+      queue.submit(request('second')).then((r) => {
+        answered = r.id;
+      }),
+    );
+    await queue.idle();
+    expect(answered).toBe('second');
+  });
+
+  it('tells a buyer to come back when too many wait for one variant', async () => {
+    const queue = new ReservationQueue(() => new Promise(() => undefined), { batchSizeMax: 1, waitingMax: 2 });
+    void queue.submit(request('running'));
+    void queue.submit(request('w1'));
+    void queue.submit(request('w2'));
+    expect(() => queue.submit(request('w3'))).toThrow(expect.objectContaining({ code: 'RATE_LIMITED' }));
+  });
+});
+
+describe('the sold-out memo', () => {
+  it('remembers a sold-out variant until its time is up or stock comes back', () => {
+    let now = 0;
+    const memo = new SoldOutMemo(1000, 10, () => now);
+    memo.markSoldOut('v');
+    expect(memo.isSoldOut('v')).toBe(true);
+    now = 1000;
+    expect(memo.isSoldOut('v')).toBe(false);
+    memo.markSoldOut('v');
+    memo.forget(['v']);
+    expect(memo.isSoldOut('v')).toBe(false);
+  });
+
+  it('stays bounded by dropping the oldest mark', () => {
+    const memo = new SoldOutMemo(1000, 2, () => 0);
+    memo.markSoldOut('a');
+    memo.markSoldOut('b');
+    memo.markSoldOut('c');
+    expect(memo.size).toBe(2);
+    expect(memo.isSoldOut('a')).toBe(false);
+  });
+});
+
+describe('reserve requests', () => {
+  const owner = '0190f5c2-0000-7000-8000-000000000001';
+  const v1 = '0190f5c2-0000-7000-8000-0000000000a1';
+  const v2 = '0190f5c2-0000-7000-8000-0000000000a2';
+
+  it('fingerprint the owner, the reference and the items whatever their order', () => {
+    const a = reserveRequestHash({ ownerId: owner, referenceId: null, items: [{ variantId: v1, quantity: 1 }, { variantId: v2, quantity: 2 }] });
+    const b = reserveRequestHash({ ownerId: owner, referenceId: null, items: [{ variantId: v2, quantity: 2 }, { variantId: v1, quantity: 1 }] });
+    const c = reserveRequestHash({ ownerId: owner, referenceId: null, items: [{ variantId: v2, quantity: 1 }, { variantId: v1, quantity: 1 }] });
+    expect(a).toBe(b);
+    expect(a).not.toBe(c);
+  });
+
+  it('refuse a variant listed twice, a zero quantity and a TTL out of range', () => {
+    const base = { idempotencyKey: 'k', ownerId: owner, items: [{ variantId: v1, quantity: 1 }] };
+    expect(() => toReserveRequest({ ...base, items: [{ variantId: v1, quantity: 1 }, { variantId: v1, quantity: 1 }] }, 900)).toThrow(/twice/);
+    expect(() => toReserveRequest({ ...base, items: [{ variantId: v1, quantity: 0 }] }, 900)).toThrow(/quantity/);
+    expect(() => toReserveRequest({ ...base, ttlSeconds: 1 }, 900)).toThrow(/ttlSeconds/);
+    expect(toReserveRequest(base, 900).ttlSeconds).toBe(900);
+  });
+});

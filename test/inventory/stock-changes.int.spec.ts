@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../src/platform/ids.ts';
+import { type InventoryHarness, eventCount, expectConsistent, ledger, newVariant, startInventory, stockedVariant } from './support.ts';
+
+let h: InventoryHarness;
+beforeAll(async () => {
+  h = await startInventory({}, 8);
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+async function movementsOf(variantId: string): Promise<{ change: number; reference_id: string | null }[]> {
+  const { rows } = await h.pool.query<{ change: number; reference_id: string | null }>(
+    `SELECT m.change, m.reference_id FROM stock_movements m JOIN stock_items s ON s.id = m.stock_item_id WHERE s.variant_id = $1 ORDER BY m.id`,
+    [variantId],
+  );
+  return rows;
+}
+
+async function totalsOf(variantIds: string[]): Promise<Record<string, number>> {
+  return Object.fromEntries((await ledger(h.pool, variantIds)).map((i) => [i.variantId, i.total]));
+}
+
+describe('seller adjustments under an idempotency key', () => {
+  it('adjusts once for simultaneous requests with the same key, and answers each of them with that one adjustment', async () => {
+    const v = await stockedVariant(h.api, 10);
+    const key = newId();
+    const results = await Promise.all(Array.from({ length: 6 }, () => h.api.adjustStock(v.sellerId, v.variantId, { amount: -3, reason: 'lost' }, { idempotencyKey: key })));
+    expect(results.filter((r) => !r.replayed)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.movement.id)).size).toBe(1);
+    expect(results.every((r) => r.stock.total === 7)).toBe(true);
+    expect((await ledger(h.pool, [v.variantId]))[0]).toMatchObject({ total: 7, available: 7, movementsSum: 7 });
+    await expectConsistent(h.pool, [v.variantId]);
+  });
+
+  it('refuses the key for another variant, and keeps keys of two sellers apart', async () => {
+    const sellerId = newId();
+    const a = await stockedVariant(h.api, 2, sellerId);
+    const b = await stockedVariant(h.api, 2, sellerId);
+    const key = 'stocktake-7';
+    await h.api.adjustStock(sellerId, a.variantId, { amount: 1, reason: 'cycle_count' }, { idempotencyKey: key });
+    await expect(h.api.adjustStock(sellerId, b.variantId, { amount: 1, reason: 'cycle_count' }, { idempotencyKey: key })).rejects.toMatchObject({
+      code: 'IDEMPOTENCY_KEY_REUSED',
+      status: 422,
+    });
+    const c = await stockedVariant(h.api, 2);
+    expect(await h.api.adjustStock(c.sellerId, c.variantId, { amount: 1, reason: 'cycle_count' }, { idempotencyKey: key })).toMatchObject({ replayed: false });
+    expect(await totalsOf([a.variantId, b.variantId, c.variantId])).toEqual({ [a.variantId]: 3, [b.variantId]: 2, [c.variantId]: 3 });
+  });
+});
+
+describe('stock receipts with a reference', () => {
+  it('receives once per reference: the same call again adds nothing and announces nothing', async () => {
+    const known = await stockedVariant(h.api, 4);
+    const fresh = [newVariant(), newVariant()];
+    const receipts = [{ ...known, quantity: 6 }, ...fresh.map((v) => ({ ...v, quantity: 5 }))];
+    const reference = newId();
+    expect(await h.api.receiveStock(receipts, { reference })).toEqual({ created: 2, received: 3 });
+    const adjusted = await eventCount(h.pool, 'inventory.stock_adjusted.v1');
+    const created = await eventCount(h.pool, 'inventory.stock_item_created.v1');
+
+    expect(await h.api.receiveStock(receipts, { reference })).toEqual({ created: 0, received: 0 });
+
+    const ids = [known.variantId, ...fresh.map((v) => v.variantId)];
+    expect(await totalsOf(ids)).toEqual({ [known.variantId]: 10, [fresh[0]!.variantId]: 5, [fresh[1]!.variantId]: 5 });
+    expect(await movementsOf(known.variantId)).toEqual([
+      { change: 4, reference_id: null },
+      { change: 6, reference_id: reference },
+    ]);
+    expect(await eventCount(h.pool, 'inventory.stock_adjusted.v1')).toBe(adjusted);
+    expect(await eventCount(h.pool, 'inventory.stock_item_created.v1')).toBe(created);
+    await expectConsistent(h.pool, ids);
+  });
+
+  it('receives only what is missing when a call cut short is repeated, and again under another reference', async () => {
+    const [a, b] = [newVariant(), newVariant()];
+    const reference = newId();
+    await h.api.receiveStock([{ ...a, quantity: 3 }], { reference });
+    expect(await h.api.receiveStock([{ ...a, quantity: 3 }, { ...b, quantity: 2 }], { reference })).toEqual({ created: 1, received: 1 });
+    expect(await h.api.receiveStock([{ ...a, quantity: 3 }], { reference: newId() })).toEqual({ created: 0, received: 1 });
+    expect(await totalsOf([a.variantId, b.variantId])).toEqual({ [a.variantId]: 6, [b.variantId]: 2 });
+    await expectConsistent(h.pool, [a.variantId, b.variantId]);
+  });
+
+  it('receives once when the same receipt is sent twice at the same time', async () => {
+    const v = await stockedVariant(h.api, 1);
+    const reference = newId();
+    const results = await Promise.all([1, 2, 3].map(() => h.api.receiveStock([{ ...v, quantity: 4 }], { reference })));
+    expect(results.map((r) => r.received).sort()).toEqual([0, 0, 1]);
+    expect((await ledger(h.pool, [v.variantId]))[0]).toMatchObject({ total: 5, movementsSum: 5 });
+  });
+
+  it('refuses a reference that is not a UUID', async () => {
+    await expect(h.api.receiveStock([{ ...newVariant(), quantity: 1 }], { reference: 'PO-42' })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+  });
+});

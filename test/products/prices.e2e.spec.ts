@@ -1,0 +1,220 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PriceChangedV1 } from '../../src/contracts/products.ts';
+import { mapDatabaseError } from '../../src/domains/products/db-errors.ts';
+import { AppError } from '../../src/platform/http/errors.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { type CatalogFixture, startCatalog } from './support.ts';
+
+const T0 = new Date('2026-03-01T00:00:00.000Z');
+const at = (minutes: number, ms = 0) => new Date(T0.getTime() + minutes * 60_000 + ms);
+
+let f: CatalogFixture;
+let sellerId: string;
+/** Tokens expire by the injected clock, so each request signs one at the current instant. */
+const token = async () => (await f.sellerToken(sellerId)).token;
+
+beforeAll(async () => {
+  f = await startCatalog(T0.toISOString());
+  sellerId = newId();
+});
+
+afterAll(async () => {
+  await f?.close();
+});
+
+async function newPublishedProduct(): Promise<{ id: string; variantId: string; firstPriceId: string }> {
+  const p = await f.create(await token(), { variants: [{ sku: `V-${newId()}`, price: { amount: 1000, currency: 'USD' } }] });
+  const published = await f.t.request('POST', `/v1/seller/products/${p.id}/publish`, { token: await token() });
+  expect(published.statusCode).toBe(200);
+  return { id: p.id, variantId: p.variants[0]!.id, firstPriceId: published.json().priceWindows[0].priceId };
+}
+
+async function addPrice(productId: string, body: Record<string, unknown>) {
+  return f.t.request('POST', `/v1/seller/products/${productId}/prices`, { token: await token(), body });
+}
+
+async function publicPrice(productId: string): Promise<{ amount: number; currency: string }[]> {
+  const res = await f.t.request('GET', `/v1/products/${productId}`);
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json().variants[0].currentPrices.map((p: { price: { amount: number; currency: string } }) => p.price);
+}
+
+async function pricingRows(variantId: string) {
+  const { rows } = await f.db.query<Record<string, unknown>>('SELECT * FROM product_pricing WHERE variant_id = $1 ORDER BY effective_from, id', [variantId]);
+  return rows;
+}
+
+describe('price windows over time', () => {
+  it('closes the open window at the start of a new open window, and never rewrites anything else', async () => {
+    f.clock.set(T0);
+    const p = await newPublishedProduct();
+    const [before] = await pricingRows(p.variantId);
+    const res = await addPrice(p.id, { variantId: p.variantId, price: { amount: 800, currency: 'USD' }, effectiveFrom: at(10).toISOString() });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toMatchObject({ closedPriceId: p.firstPriceId, window: { basePrice: 800, effectiveFrom: at(10).toISOString(), effectiveTo: null, current: false } });
+    const [old, added] = await pricingRows(p.variantId);
+    expect(old).toEqual({ ...before, effective_to: at(10) });
+    expect(added).toMatchObject({ base_price: 800, effective_from: at(10), effective_to: null });
+  });
+
+  it('charges the start of a window inclusive and its end exclusive, as the clock moves', async () => {
+    f.clock.set(T0);
+    const p = await newPublishedProduct();
+    await addPrice(p.id, { variantId: p.variantId, price: { amount: 800, currency: 'USD' }, effectiveFrom: at(10).toISOString() });
+    expect(await publicPrice(p.id)).toEqual([{ amount: 1000, currency: 'USD' }]);
+    f.clock.set(at(10, -1));
+    expect(await publicPrice(p.id)).toEqual([{ amount: 1000, currency: 'USD' }]);
+    f.clock.set(at(10));
+    expect(await publicPrice(p.id)).toEqual([{ amount: 800, currency: 'USD' }]);
+    f.clock.set(at(60 * 24 * 365));
+    expect(await publicPrice(p.id)).toEqual([{ amount: 800, currency: 'USD' }]);
+  });
+
+  it('schedules a discount by two open windows: the discount, then the regular price again', async () => {
+    f.clock.set(T0);
+    const p = await newPublishedProduct();
+    const promo = await addPrice(p.id, { variantId: p.variantId, price: { amount: 1000, currency: 'USD' }, discount: { amount: 250, currency: 'USD' }, effectiveFrom: at(5).toISOString() });
+    expect(promo.statusCode).toBe(201);
+    const back = await addPrice(p.id, { variantId: p.variantId, price: { amount: 1000, currency: 'USD' }, effectiveFrom: at(8).toISOString() });
+    expect(back.json().closedPriceId).toBe(promo.json().window.priceId);
+    f.clock.set(at(5));
+    const res = await f.t.request('GET', `/v1/products/${p.id}`);
+    expect(res.json().variants[0].currentPrices[0]).toMatchObject({
+      price: { amount: 750, currency: 'USD' },
+      basePrice: { amount: 1000, currency: 'USD' },
+      discount: { amount: 250, currency: 'USD' },
+      effectiveTo: at(8).toISOString(),
+    });
+    f.clock.set(at(8));
+    expect(await publicPrice(p.id)).toEqual([{ amount: 1000, currency: 'USD' }]);
+  });
+
+  it('refuses an overlapping window with PRICE_WINDOW_OVERLAP and leaves the windows as they were', async () => {
+    f.clock.set(T0);
+    const p = await newPublishedProduct();
+    const before = await pricingRows(p.variantId);
+    const res = await addPrice(p.id, { variantId: p.variantId, price: { amount: 500, currency: 'USD' }, effectiveFrom: at(1).toISOString(), effectiveTo: at(2).toISOString() });
+    expect(res.statusCode).toBe(409);
+    expect(res.json().code).toBe('PRICE_WINDOW_OVERLAP');
+    expect(await pricingRows(p.variantId)).toEqual(before);
+  });
+
+  it('refuses a window that starts in the past, or ends before it starts', async () => {
+    f.clock.set(at(3));
+    const p = await newPublishedProduct();
+    const past = await addPrice(p.id, { variantId: p.variantId, price: { amount: 1, currency: 'USD' }, effectiveFrom: at(2).toISOString() });
+    expect(past.statusCode).toBe(400);
+    const backwards = await addPrice(p.id, { variantId: p.variantId, price: { amount: 1, currency: 'EUR' }, effectiveFrom: at(5).toISOString(), effectiveTo: at(4).toISOString() });
+    expect(backwards.statusCode).toBe(400);
+    const mixed = await addPrice(p.id, { variantId: p.variantId, price: { amount: 10, currency: 'USD' }, discount: { amount: 1, currency: 'EUR' }, effectiveFrom: at(9).toISOString() });
+    expect(mixed.statusCode).toBe(400);
+  });
+
+  it('keeps currencies apart: a window in another currency closes nothing', async () => {
+    f.clock.set(T0);
+    const p = await newPublishedProduct();
+    const eur = await addPrice(p.id, { variantId: p.variantId, price: { amount: 900, currency: 'EUR' } });
+    expect(eur.statusCode).toBe(201);
+    expect(eur.json()).toMatchObject({ closedPriceId: null, window: { current: true } });
+    expect(await publicPrice(p.id)).toEqual([
+      { amount: 900, currency: 'EUR' },
+      { amount: 1000, currency: 'USD' },
+    ]);
+  });
+
+  it('announces each window with products.price_changed.v1 and moves the product version on', async () => {
+    f.clock.set(T0);
+    const p = await newPublishedProduct();
+    const res = await addPrice(p.id, { variantId: p.variantId, price: { amount: 700, currency: 'USD' }, discount: { amount: 50, currency: 'USD' }, effectiveFrom: at(1).toISOString() });
+    const { rows } = await f.db.query<{ payload: PriceChangedV1 }>(
+      `SELECT payload FROM products_outbox_events WHERE aggregate_id = $1 AND event_type = 'products.price_changed.v1'`,
+      [p.id],
+    );
+    expect(rows).toHaveLength(1);
+    expect(PriceChangedV1.problems(rows[0]?.payload)).toEqual([]);
+    expect(rows[0]?.payload).toMatchObject({
+      productId: p.id,
+      sellerId,
+      variantId: p.variantId,
+      priceId: res.json().window.priceId,
+      currency: 'USD',
+      basePrice: 700,
+      discount: 50,
+      effectiveFrom: at(1).toISOString(),
+      effectiveTo: null,
+      closedPriceId: p.firstPriceId,
+      version: 3,
+    });
+    const seller = await f.t.request('GET', `/v1/seller/products/${p.id}`, { token: await token() });
+    expect(seller.json().version).toBe(3);
+    expect(seller.json().priceWindows.map((w: { basePrice: number; current: boolean }) => [w.basePrice, w.current])).toEqual([
+      [700, false],
+      [1000, true],
+    ]);
+  });
+
+  it('refuses a variant of another product', async () => {
+    f.clock.set(T0);
+    const a = await newPublishedProduct();
+    const b = await newPublishedProduct();
+    const res = await addPrice(a.id, { variantId: b.variantId, price: { amount: 1, currency: 'USD' }, effectiveFrom: at(30).toISOString() });
+    expect(res.statusCode).toBe(422);
+  });
+});
+
+describe('the pricing table', () => {
+  it('rejects overlapping windows in the database itself, which the service reports as PRICE_WINDOW_OVERLAP', async () => {
+    f.clock.set(T0);
+    const p = await newPublishedProduct();
+    const error = await f.db
+      .query(
+        `INSERT INTO product_pricing (id, product_id, variant_id, base_price, currency, effective_from, effective_to, created_by)
+         VALUES ($1, $2, $3, 1, 'USD', $4, $5, $6)`,
+        [newId(), p.id, p.variantId, at(100), at(200), sellerId],
+      )
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: '23P01', constraint: 'product_pricing_no_overlap' });
+    const mapped = mapDatabaseError(error);
+    expect(mapped).toBeInstanceOf(AppError);
+    expect((mapped as AppError).code).toBe('PRICE_WINDOW_OVERLAP');
+  });
+
+  it('refuses to rewrite or delete a window: only closing it is allowed', async () => {
+    f.clock.set(T0);
+    const p = await newPublishedProduct();
+    await expect(f.db.query('UPDATE product_pricing SET base_price = 1 WHERE id = $1', [p.firstPriceId])).rejects.toThrow(/history/);
+    await expect(f.db.query('UPDATE product_pricing SET effective_from = $2 WHERE id = $1', [p.firstPriceId, at(1)])).rejects.toThrow(/history/);
+    await expect(f.db.query('DELETE FROM product_pricing WHERE id = $1', [p.firstPriceId])).rejects.toThrow(/history/);
+  });
+});
+
+describe('prices for purchase (the API for cart and checkout)', () => {
+  it('gives each variant its snapshot and the price in effect at the instant asked', async () => {
+    f.clock.set(T0);
+    const p = await newPublishedProduct();
+    await addPrice(p.id, { variantId: p.variantId, price: { amount: 1000, currency: 'USD' }, discount: { amount: 100, currency: 'USD' }, effectiveFrom: at(10).toISOString() });
+    const unknown = newId();
+    const before = await f.api.getVariantsForPurchase([p.variantId, unknown], at(10, -1));
+    expect(before.has(unknown)).toBe(false);
+    expect(before.get(p.variantId)).toMatchObject({
+      productId: p.id,
+      sellerId,
+      title: 'Pocket phone',
+      categoryId: f.categories.smartphones,
+      categoryPath: [f.categories.electronics, f.categories.phones, f.categories.smartphones],
+      status: 'published',
+      published: true,
+      price: { basePrice: 1000, discount: 0, amount: 1000, currency: 'USD', priceId: p.firstPriceId },
+    });
+    const after = await f.api.getVariantsForPurchase([p.variantId], at(10));
+    expect(after.get(p.variantId)?.price).toMatchObject({ basePrice: 1000, discount: 100, amount: 900 });
+    expect((await f.api.getVariantsForPurchase([p.variantId], at(10), { currency: 'EUR' })).get(p.variantId)?.price).toBeNull();
+  });
+
+  it('says when a variant is not purchasable because its product is not published', async () => {
+    f.clock.set(T0);
+    const p = await f.create(await token());
+    const found = await f.api.getVariantsForPurchase([p.variants[0]!.id], T0);
+    expect(found.get(p.variants[0]!.id)).toMatchObject({ status: 'draft', published: false });
+  });
+});

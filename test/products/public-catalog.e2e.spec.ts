@@ -1,0 +1,231 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { InventoryApi } from '../../src/domains/inventory/index.ts';
+import { createProductsModule } from '../../src/domains/products/index.ts';
+import { resolveTargets } from '../../src/platform/db/databases.ts';
+import { createPool } from '../../src/platform/db/pool.ts';
+import { createLogger } from '../../src/platform/logger.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { Metrics } from '../../src/platform/metrics.ts';
+import { eventually } from '../support/eventually.ts';
+import { type CatalogFixture, startCatalog } from './support.ts';
+
+let f: CatalogFixture;
+let seller: { sellerId: string; token: string };
+
+beforeAll(async () => {
+  f = await startCatalog();
+  seller = await f.sellerToken();
+});
+
+afterAll(async () => {
+  await f?.close();
+});
+
+async function published(body: Record<string, unknown> = {}) {
+  const p = await f.create(seller.token, body);
+  const res = await f.t.request('POST', `/v1/seller/products/${p.id}/publish`, { token: seller.token });
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json();
+}
+
+const get = (url: string, headers: Record<string, string> = {}) => f.t.request('GET', url, { headers });
+
+/** Reads a product page until it is served from memory (the publish's own notification may drop the first copy once). */
+async function cachedPage(productId: string) {
+  return eventually(async () => {
+    await get(`/v1/products/${productId}`);
+    const misses = f.products.cache.misses;
+    const res = await get(`/v1/products/${productId}`);
+    expect(f.products.cache.misses).toBe(misses);
+    return res;
+  });
+}
+
+describe('what buyers see', () => {
+  it('is only published products: a draft and an unlisted product are 404', async () => {
+    const p = await f.create(seller.token);
+    expect((await get(`/v1/products/${p.id}`)).statusCode).toBe(404);
+    await f.t.request('POST', `/v1/seller/products/${p.id}/publish`, { token: seller.token });
+    const shown = await get(`/v1/products/${p.id}`);
+    expect(shown.statusCode).toBe(200);
+    expect(shown.json()).toMatchObject({ id: p.id, title: 'Pocket phone', variants: [{ currentPrices: [{ price: { amount: 49900 } }] }, expect.anything()] });
+    expect(shown.json()).not.toHaveProperty('priceWindows');
+    await f.t.request('POST', `/v1/seller/products/${p.id}/unlist`, { token: seller.token });
+    expect((await get(`/v1/products/${p.id}`)).statusCode).toBe(404);
+    const list = await get('/v1/products?limit=100');
+    expect(list.json().items.map((i: { id: string }) => i.id)).not.toContain(p.id);
+  });
+
+  it('is 404 for an unknown product and 400 for an id that is not a UUID', async () => {
+    expect((await get(`/v1/products/${newId()}`)).statusCode).toBe(404);
+    expect((await get('/v1/products/not-a-uuid')).statusCode).toBe(400);
+  });
+
+  it('carries ETag and Cache-Control, and answers 304 to a current If-None-Match', async () => {
+    const p = await published();
+    const first = await get(`/v1/products/${p.id}`);
+    const etag = first.headers.etag as string;
+    expect(etag).toMatch(/^"[A-Za-z0-9_-]+"$/);
+    expect(first.headers['cache-control']).toBe('public, max-age=30');
+    const again = await get(`/v1/products/${p.id}`, { 'if-none-match': etag });
+    expect(again.statusCode).toBe(304);
+    expect(again.body).toBe('');
+    expect(again.headers.etag).toBe(etag);
+    expect((await get(`/v1/products/${p.id}`, { 'if-none-match': '"other"' })).statusCode).toBe(200);
+  });
+
+  it('shortens max-age to the next price change', async () => {
+    const p = await published();
+    const from = new Date(f.clock.now().getTime() + 12_000).toISOString();
+    await f.t.request('POST', `/v1/seller/products/${p.id}/prices`, { token: seller.token, body: { variantId: p.variants[0]!.id, price: { amount: 1, currency: 'USD' }, effectiveFrom: from } });
+    expect((await get(`/v1/products/${p.id}`)).headers['cache-control']).toBe('public, max-age=12');
+  });
+
+  it('shows the new title right after an edit (the cached page is dropped), with a new ETag', async () => {
+    const p = await published();
+    const before = await cachedPage(p.id);
+    const edit = await f.t.request('PATCH', `/v1/seller/products/${p.id}`, { token: seller.token, body: { version: p.version, title: 'Renamed phone' } });
+    expect(edit.statusCode).toBe(200);
+    const after = await get(`/v1/products/${p.id}`, { 'if-none-match': before.headers.etag as string });
+    expect(after.statusCode).toBe(200);
+    expect(after.json().title).toBe('Renamed phone');
+    expect(after.headers.etag).not.toBe(before.headers.etag);
+  });
+
+  it('serves repeated reads from memory', async () => {
+    const p = await published();
+    await cachedPage(p.id);
+    const misses = f.products.cache.misses;
+    for (let i = 0; i < 5; i++) await get(`/v1/products/${p.id}`);
+    expect(f.products.cache.misses).toBe(misses);
+  });
+
+  it("drops another process's cached page when the product changes (from the products events, at commit)", async () => {
+    const p = await published();
+    const config = f.t.app.config;
+    const url = resolveTargets(config, config.databaseUrl).find((x) => x.domain === 'products')!.url;
+    const pool = createPool(url, 2, 'other-process');
+    const other = createProductsModule({ domain: 'products', pool, config, clock: f.clock, log: createLogger('silent'), tokens: f.t.app.tokens, metrics: new Metrics() });
+    await other.start?.();
+    try {
+      const body = async () => JSON.parse((await other.cache.get(p.id))!.body);
+      expect((await body()).title).toBe('Pocket phone');
+      await eventually(async () => {
+        await body();
+        const misses = other.cache.misses;
+        await body();
+        expect(other.cache.misses).toBe(misses);
+      });
+      await f.t.request('PATCH', `/v1/seller/products/${p.id}`, { token: seller.token, body: { version: p.version, title: 'Seen everywhere' } });
+      await eventually(async () => expect((await body()).title).toBe('Seen everywhere'), { timeoutMs: 5000 });
+    } finally {
+      await other.stop?.();
+      await pool.end();
+    }
+  });
+
+  it('shows availability from inventory, once inventory reports it', async () => {
+    const p = await published();
+    const first = await get(`/v1/products/${p.id}`);
+    expect(first.json().variants[0].availability).toEqual({ status: 'unknown', available: null, asOf: null });
+    const inventory = f.t.app.modules.find((m) => m.name === 'inventory') as unknown as { api: InventoryApi };
+    await inventory.api.receiveStock(
+      p.variants.map((v: { id: string; sku: string }, i: number) => ({ variantId: v.id, productId: p.id, sellerId: seller.sellerId, sku: v.sku, quantity: i === 0 ? 7 : 0 })),
+    );
+    await eventually(
+      async () => {
+        const res = await get(`/v1/products/${p.id}`);
+        expect(res.json().variants.map((v: { availability: { status: string; available: number } }) => [v.availability.status, v.availability.available])).toEqual([
+          ['in_stock', 7],
+          ['out_of_stock', 0],
+        ]);
+      },
+      { timeoutMs: 10_000 },
+    );
+  });
+});
+
+describe('the published list', () => {
+  it('pages newest first through every product exactly once, ties broken by id', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) ids.push((await published({ categoryId: f.categories.paging, title: `Same instant ${i}` })).id);
+    f.clock.advance(1);
+    for (let i = 0; i < 5; i++) {
+      ids.push((await published({ categoryId: f.categories.paging, title: `Later ${i}` })).id);
+      f.clock.advance(1);
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const res = await get(`/v1/products?categoryId=${f.categories.paging}&limit=5${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(res.statusCode, res.body).toBe(200);
+      const page: { items: { id: string }[]; nextCursor: string | null } = res.json();
+      expect(page.items.length).toBeLessThanOrEqual(5);
+      seen.push(...page.items.map((i) => i.id));
+      cursor = page.nextCursor;
+      pages++;
+    } while (cursor && pages < 10);
+    expect(pages).toBe(3);
+    expect(new Set(seen).size).toBe(seen.length);
+    const expected = [...ids.slice(7).reverse(), ...ids.slice(0, 7).sort().reverse()];
+    expect(seen).toEqual(expected);
+  });
+
+  it('filters by category including its descendants', async () => {
+    const phone = await published({ categoryId: f.categories.smartphones, title: 'Deep phone' });
+    const shoe = await published({ categoryId: f.categories.shoes, title: 'Shoe' });
+    const idsUnder = async (slug: string) => (await get(`/v1/products?limit=100&categoryId=${f.categories[slug]}`)).json().items.map((i: { id: string }) => i.id);
+    for (const slug of ['electronics', 'phones', 'smartphones']) expect(await idsUnder(slug)).toContain(phone.id);
+    for (const slug of ['laptops', 'fashion', 'shoes']) expect(await idsUnder(slug)).not.toContain(phone.id);
+    expect(await idsUnder('fashion')).toContain(shoe.id);
+  });
+
+  it('shows a list item with its image and lowest current price, with ETag and Cache-Control', async () => {
+    const p = await published({ categoryId: f.categories.laptops });
+    const res = await get(`/v1/products?limit=1&categoryId=${f.categories.laptops}`);
+    expect(res.json().items[0]).toMatchObject({ id: p.id, sellerId: seller.sellerId, imageUrl: 'https://img.bazaar.test/p/1.jpg', priceFrom: { amount: 49900, currency: 'USD' } });
+    expect(res.headers['cache-control']).toBe('public, max-age=10');
+    expect((await get(`/v1/products?limit=1&categoryId=${f.categories.laptops}`, { 'if-none-match': res.headers.etag as string })).statusCode).toBe(304);
+  });
+
+  it('refuses a forged cursor, an unknown parameter and a limit over 100', async () => {
+    expect((await get('/v1/products?cursor=bm90LWpzb24')).statusCode).toBe(400);
+    expect((await get(`/v1/products?cursor=${Buffer.from(JSON.stringify({ createdAt: 'x', id: 'y' })).toString('base64url')}`)).statusCode).toBe(400);
+    expect((await get('/v1/products?sort=price')).statusCode).toBe(400);
+    expect((await get('/v1/products?limit=101')).statusCode).toBe(400);
+  });
+});
+
+describe('the category tree', () => {
+  it('nests the categories under their parents, with ETag and Cache-Control', async () => {
+    const res = await get('/v1/categories');
+    expect(res.statusCode).toBe(200);
+    const electronics = res.json().items.find((c: { slug: string }) => c.slug === 'electronics');
+    expect(electronics.children.map((c: { slug: string }) => c.slug)).toEqual(['phones', 'laptops']);
+    expect(electronics.children[0].children[0]).toMatchObject({ slug: 'smartphones', children: [] });
+    expect(res.headers['cache-control']).toMatch(/^public, max-age=\d+$/);
+    expect((await get('/v1/categories', { 'if-none-match': res.headers.etag as string })).statusCode).toBe(304);
+  });
+});
+
+describe('the API description', () => {
+  it('describes every catalog route', async () => {
+    const res = await get('/openapi.json');
+    expect(res.statusCode).toBe(200);
+    const paths = Object.keys(res.json().paths);
+    for (const path of [
+      '/v1/categories',
+      '/v1/products',
+      '/v1/products/{productId}',
+      '/v1/seller/products',
+      '/v1/seller/products/{productId}',
+      '/v1/seller/products/{productId}/prices',
+      '/v1/seller/products/{productId}/publish',
+      '/v1/seller/products/{productId}/unlist',
+    ]) {
+      expect(paths).toContain(path);
+    }
+  });
+});
+

@@ -1,0 +1,289 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProductCreatedV1, ProductPublishedV1, ProductUnlistedV1, ProductUpdatedV1 } from '../../src/contracts/products.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { type CatalogFixture, productBody, startCatalog, uniqueSku } from './support.ts';
+
+let f: CatalogFixture;
+let alice: { sellerId: string; token: string };
+let bob: { sellerId: string; token: string };
+
+beforeAll(async () => {
+  f = await startCatalog();
+  alice = await f.sellerToken();
+  bob = await f.sellerToken();
+});
+
+afterAll(async () => {
+  await f?.close();
+});
+
+async function outbox(productId: string) {
+  const { rows } = await f.db.query<{ event_type: string; aggregate_type: string; payload: Record<string, unknown> }>(
+    'SELECT event_type, aggregate_type, payload FROM products_outbox_events WHERE aggregate_id = $1 ORDER BY seq',
+    [productId],
+  );
+  return rows;
+}
+
+describe('creating a product', () => {
+  it('stores a draft with its variants, ordered images, attributes and a current price per variant', async () => {
+    const p = await f.create(alice.token);
+    expect(p).toMatchObject({ status: 'draft', version: 1, sellerId: alice.sellerId, title: 'Pocket phone' });
+    expect(p.category.path.map((c: { slug: string }) => c.slug)).toEqual(['electronics', 'phones', 'smartphones']);
+    expect(p.variants).toHaveLength(2);
+    expect(p.variants[0]).toMatchObject({ attributes: { colour: 'black', storage: '128GB' }, listPrice: { amount: 49900, currency: 'USD' } });
+    expect(p.variants[0]!.currentPrices).toEqual([
+      expect.objectContaining({ price: { amount: 49900, currency: 'USD' }, discount: { amount: 0, currency: 'USD' }, effectiveTo: null }),
+    ]);
+    expect(p.images.map((i: { url: string; type: string; position: number }) => [i.position, i.type, i.url])).toEqual([
+      [0, 'primary', 'https://img.bazaar.test/p/1.jpg'],
+      [1, 'gallery', 'https://img.bazaar.test/p/2.jpg'],
+    ]);
+    expect(p.attributes).toEqual([
+      { name: 'brand', value: 'Acme', searchable: true },
+      { name: 'warranty', value: '2 years', searchable: false },
+    ]);
+  });
+
+  it('announces the product with its full snapshot in products.product_created.v1', async () => {
+    const p = await f.create(alice.token);
+    const [event] = await outbox(p.id);
+    expect(event?.event_type).toBe(ProductCreatedV1.type);
+    expect(event?.aggregate_type).toBe('product');
+    expect(ProductCreatedV1.problems(event?.payload)).toEqual([]);
+    expect(event?.payload).toMatchObject({
+      productId: p.id,
+      sellerId: alice.sellerId,
+      sku: p.sku,
+      title: 'Pocket phone',
+      categoryId: f.categories.smartphones,
+      categoryPath: [{ slug: 'electronics' }, { slug: 'phones' }, { slug: 'smartphones' }],
+      status: 'draft',
+      version: 1,
+      images: [{ url: 'https://img.bazaar.test/p/1.jpg', type: 'primary', position: 0 }, expect.anything()],
+      attributes: [{ name: 'brand', value: 'Acme', searchable: true }, expect.anything()],
+    });
+    expect(event?.payload.variants).toEqual(
+      p.variants.map((v: { id: string; sku: string; attributes: unknown; listPrice: unknown }, i: number) => ({
+        variantId: v.id,
+        sku: v.sku,
+        attributes: v.attributes,
+        listPrice: v.listPrice,
+        position: i,
+      })),
+    );
+    expect(event?.payload.prices).toHaveLength(2);
+  });
+
+  it('refuses a product SKU the seller already uses, but not one another seller uses', async () => {
+    const sku = uniqueSku('DUP');
+    await f.create(alice.token, { sku });
+    const again = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body: productBody(f.categories.smartphones!, { sku }) });
+    expect(again.statusCode).toBe(409);
+    expect(again.json().code).toBe('SKU_TAKEN');
+    await f.create(bob.token, { sku });
+  });
+
+  it('refuses a variant SKU the seller already uses on another product', async () => {
+    const variantSku = uniqueSku('VDUP');
+    const variants = [{ sku: variantSku, price: { amount: 100, currency: 'USD' } }];
+    await f.create(alice.token, { variants });
+    const res = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body: productBody(f.categories.smartphones!, { variants }) });
+    expect(res.statusCode).toBe(409);
+    expect(res.json().code).toBe('SKU_TAKEN');
+  });
+
+  it('refuses unknown fields, anywhere in the body or query', async () => {
+    const cat = f.categories.smartphones!;
+    for (const body of [
+      productBody(cat, { colour: 'red' }),
+      productBody(cat, { variants: [{ sku: uniqueSku(), price: { amount: 1, currency: 'USD' }, stock: 5 }] }),
+      productBody(cat, { images: [{ url: 'https://x.test/a.png', alt: 'x' }] }),
+    ]) {
+      const res = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body });
+      expect(res.statusCode, JSON.stringify(body)).toBe(400);
+      expect(res.json().code).toBe('VALIDATION_FAILED');
+    }
+    const list = await f.t.request('GET', '/v1/seller/products?sort=title', { token: alice.token });
+    expect(list.statusCode).toBe(400);
+  });
+
+  it('holds the limits on strings, lists and attributes', async () => {
+    const cat = f.categories.smartphones!;
+    const variant = (i: number) => ({ sku: uniqueSku(`L${i}`), price: { amount: 1, currency: 'USD' } });
+    const tooMany = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`a${i}`, 'x']));
+    for (const body of [
+      productBody(cat, { title: 'x'.repeat(301) }),
+      productBody(cat, { variants: [] }),
+      productBody(cat, { variants: Array.from({ length: 51 }, (_, i) => variant(i)) }),
+      productBody(cat, { variants: [{ ...variant(0), attributes: tooMany }] }),
+      productBody(cat, { variants: [{ ...variant(0), attributes: { size: 'x'.repeat(101) } }] }),
+      productBody(cat, { images: Array.from({ length: 21 }, (_, i) => ({ url: `https://x.test/${i}.png` })) }),
+      productBody(cat, { images: [{ url: 'ftp://x.test/a.png' }] }),
+      productBody(cat, { sku: 'has space' }),
+      productBody(cat, { variants: [{ ...variant(0), price: { amount: -1, currency: 'USD' } }] }),
+      productBody(cat, { variants: [{ ...variant(0), price: { amount: 1, currency: 'usd' } }] }),
+    ]) {
+      const res = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body });
+      expect(res.statusCode, JSON.stringify(body).slice(0, 200)).toBe(400);
+    }
+    const list = await f.t.request('GET', '/v1/seller/products?limit=101', { token: alice.token });
+    expect(list.statusCode).toBe(400);
+  });
+
+  it('refuses a category that does not exist', async () => {
+    const res = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body: productBody(newId()) });
+    expect(res.statusCode).toBe(422);
+  });
+
+  it('is for sellers only', async () => {
+    const { token } = await f.t.app.tokens.sign({ userId: newId(), roles: ['buyer'] }, f.clock.now());
+    expect((await f.t.request('POST', '/v1/seller/products', { token, body: productBody(f.categories.smartphones!) })).statusCode).toBe(403);
+    expect((await f.t.request('POST', '/v1/seller/products', { body: productBody(f.categories.smartphones!) })).statusCode).toBe(401);
+  });
+});
+
+describe("one seller and another seller's product", () => {
+  it('cannot read, edit, price, publish or unlist it: it does not exist for them (404)', async () => {
+    const p = await f.create(alice.token);
+    const base = `/v1/seller/products/${p.id}`;
+    const attempts = [
+      await f.t.request('GET', base, { token: bob.token }),
+      await f.t.request('PATCH', base, { token: bob.token, body: { version: 1, title: 'Mine now' } }),
+      await f.t.request('POST', `${base}/prices`, { token: bob.token, body: { variantId: p.variants[0]!.id, price: { amount: 1, currency: 'USD' } } }),
+      await f.t.request('POST', `${base}/publish`, { token: bob.token }),
+      await f.t.request('POST', `${base}/unlist`, { token: bob.token }),
+    ];
+    for (const res of attempts) {
+      expect(res.statusCode).toBe(404);
+      expect(res.json().code).toBe('NOT_FOUND');
+    }
+    const own = await f.t.request('GET', base, { token: alice.token });
+    expect(own.json()).toMatchObject({ title: 'Pocket phone', version: 1, status: 'draft' });
+    expect((await outbox(p.id)).map((e) => e.event_type)).toEqual([ProductCreatedV1.type]);
+  });
+
+  it("does not see it in their own list", async () => {
+    const p = await f.create(alice.token);
+    const list = await f.t.request('GET', '/v1/seller/products?limit=100', { token: bob.token });
+    expect(list.json().items.map((i: { id: string }) => i.id)).not.toContain(p.id);
+    const own = await f.t.request('GET', '/v1/seller/products?limit=100&status=draft', { token: alice.token });
+    expect(own.json().items.map((i: { id: string }) => i.id)).toContain(p.id);
+  });
+});
+
+describe('editing a product', () => {
+  it('applies the changes, moves the version on and announces products.product_updated.v1', async () => {
+    const p = await f.create(alice.token);
+    const res = await f.t.request('PATCH', `/v1/seller/products/${p.id}`, {
+      token: alice.token,
+      body: {
+        version: 1,
+        title: 'Pocket phone 2',
+        categoryId: f.categories.laptops,
+        images: [{ url: 'https://img.bazaar.test/new.jpg' }],
+        attributes: [{ name: 'brand', value: 'Acme', searchable: true }],
+        variants: [{ id: p.variants[1]!.id, attributes: { colour: 'blue' } }],
+        addVariants: [{ sku: uniqueSku('NEW'), attributes: { colour: 'green' }, price: { amount: 39900, currency: 'USD' } }],
+      },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const edited = res.json();
+    expect(edited).toMatchObject({ version: 2, title: 'Pocket phone 2', category: { slug: 'laptops' } });
+    expect(edited.images).toEqual([{ url: 'https://img.bazaar.test/new.jpg', type: 'primary', position: 0 }]);
+    expect(edited.variants.map((v: { attributes: { colour: string } }) => v.attributes.colour)).toEqual(['black', 'blue', 'green']);
+    expect(edited.variants[2].currentPrices[0].price).toEqual({ amount: 39900, currency: 'USD' });
+    const events = await outbox(p.id);
+    const updated = events.find((e) => e.event_type === ProductUpdatedV1.type);
+    expect(ProductUpdatedV1.problems(updated?.payload)).toEqual([]);
+    expect(updated?.payload).toMatchObject({ version: 2, title: 'Pocket phone 2', categoryPath: [{ slug: 'electronics' }, { slug: 'laptops' }] });
+    expect(updated?.payload.changedFields).toEqual(['title', 'categoryId', 'variants', 'images', 'attributes']);
+    expect(updated?.payload.variants).toHaveLength(3);
+  });
+
+  it('refuses a stale version and writes nothing (optimistic concurrency)', async () => {
+    const p = await f.create(alice.token);
+    const first = await f.t.request('PATCH', `/v1/seller/products/${p.id}`, { token: alice.token, body: { version: 1, title: 'First edit' } });
+    expect(first.statusCode).toBe(200);
+    const stale = await f.t.request('PATCH', `/v1/seller/products/${p.id}`, { token: alice.token, body: { version: 1, title: 'Lost update' } });
+    expect(stale.statusCode).toBe(409);
+    expect(stale.json()).toMatchObject({ code: 'VERSION_CONFLICT', currentVersion: 2 });
+    const now = await f.t.request('GET', `/v1/seller/products/${p.id}`, { token: alice.token });
+    expect(now.json()).toMatchObject({ title: 'First edit', version: 2 });
+  });
+
+  it('refuses an edit that changes nothing, and a variant of another product', async () => {
+    const p = await f.create(alice.token);
+    const other = await f.create(alice.token);
+    const empty = await f.t.request('PATCH', `/v1/seller/products/${p.id}`, { token: alice.token, body: { version: 1 } });
+    expect(empty.statusCode).toBe(400);
+    const foreign = await f.t.request('PATCH', `/v1/seller/products/${p.id}`, {
+      token: alice.token,
+      body: { version: 1, variants: [{ id: other.variants[0]!.id, attributes: { colour: 'x' } }] },
+    });
+    expect(foreign.statusCode).toBe(422);
+    expect((await f.t.request('GET', `/v1/seller/products/${p.id}`, { token: alice.token })).json().version).toBe(1);
+  });
+});
+
+describe('the publication lifecycle over HTTP', () => {
+  it('goes draft → published → unlisted → published, recording each change and announcing it', async () => {
+    const p = await f.create(alice.token);
+    const base = `/v1/seller/products/${p.id}`;
+    const published = await f.t.request('POST', `${base}/publish`, { token: alice.token });
+    expect(published.statusCode, published.body).toBe(200);
+    expect(published.json()).toMatchObject({ status: 'published', version: 2 });
+    f.clock.advance(1000);
+    expect((await f.t.request('POST', `${base}/unlist`, { token: alice.token })).json()).toMatchObject({ status: 'unlisted', version: 3 });
+    f.clock.advance(1000);
+    expect((await f.t.request('POST', `${base}/publish`, { token: alice.token })).json()).toMatchObject({ status: 'published', version: 4 });
+
+    const { rows } = await f.db.query<{ status: string; published_at: Date | null; unlisted_at: Date | null }>(
+      'SELECT status, published_at, unlisted_at FROM product_publications WHERE product_id = $1 ORDER BY created_at, id',
+      [p.id],
+    );
+    expect(rows.map((r) => r.status)).toEqual(['published', 'unlisted', 'published']);
+    expect(rows[1]?.published_at).toEqual(rows[0]?.published_at);
+    expect(rows[1]?.unlisted_at).not.toBeNull();
+
+    const events = await outbox(p.id);
+    expect(events.map((e) => e.event_type)).toEqual([ProductCreatedV1.type, ProductPublishedV1.type, ProductUnlistedV1.type, ProductPublishedV1.type]);
+    for (const e of events.slice(1)) {
+      const contract = e.event_type === ProductUnlistedV1.type ? ProductUnlistedV1 : ProductPublishedV1;
+      expect(contract.problems(e.payload)).toEqual([]);
+    }
+    expect(events[2]?.payload).toMatchObject({ status: 'unlisted', version: 3, variants: [expect.anything(), expect.anything()] });
+  });
+
+  it('refuses an invalid transition with INVALID_STATE_TRANSITION and records nothing', async () => {
+    const p = await f.create(alice.token);
+    const base = `/v1/seller/products/${p.id}`;
+    const unlistDraft = await f.t.request('POST', `${base}/unlist`, { token: alice.token });
+    expect(unlistDraft.statusCode).toBe(409);
+    expect(unlistDraft.json().code).toBe('INVALID_STATE_TRANSITION');
+    await f.t.request('POST', `${base}/publish`, { token: alice.token });
+    const twice = await f.t.request('POST', `${base}/publish`, { token: alice.token });
+    expect(twice.statusCode).toBe(409);
+    const { rows } = await f.db.query('SELECT 1 FROM product_publications WHERE product_id = $1', [p.id]);
+    expect(rows).toHaveLength(1);
+  });
+
+  it('refuses to publish a product whose prices have not started yet, and publishes it once they have', async () => {
+    const from = new Date(f.clock.now().getTime() + 300_000).toISOString();
+    const p = await f.create(alice.token, { variants: [{ sku: uniqueSku('LATER'), price: { amount: 1000, currency: 'USD' }, priceEffectiveFrom: from }] });
+    const early = await f.t.request('POST', `/v1/seller/products/${p.id}/publish`, { token: alice.token });
+    expect(early.statusCode).toBe(409);
+    expect(early.json().detail).toMatch(/current price/);
+    f.clock.set(from);
+    expect((await f.t.request('POST', `/v1/seller/products/${p.id}/publish`, { token: alice.token })).statusCode).toBe(200);
+  });
+});
+
+describe('the product publications history', () => {
+  it('is append-only in the database', async () => {
+    const p = await f.create(alice.token);
+    await f.t.request('POST', `/v1/seller/products/${p.id}/publish`, { token: alice.token });
+    await expect(f.db.query(`UPDATE product_publications SET status = 'unlisted', unlisted_at = now() WHERE product_id = $1`, [p.id])).rejects.toThrow(/append-only/);
+    await expect(f.db.query('DELETE FROM product_publications WHERE product_id = $1', [p.id])).rejects.toThrow(/append-only/);
+  });
+});

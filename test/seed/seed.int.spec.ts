@@ -1,0 +1,133 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertContract } from '../../src/platform/messaging/outbox.ts';
+import type { Pool } from '../../src/platform/db/pool.ts';
+import { DEMO_PASSWORD, type SeedResult, seedCatalog, seedDemo, seedDepsOf } from '../../src/seed/index.ts';
+import { type TestApp, startTestApp } from '../support/app.ts';
+
+let t: TestApp;
+let db: Pool;
+let result: SeedResult;
+
+beforeAll(async () => {
+  t = await startTestApp({}, { runMessaging: false });
+  db = t.app.pools.get('products') as Pool;
+  result = await seedCatalog(seedDepsOf(t.app), { products: 300, sellers: 7 });
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+async function count(sql: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(sql);
+  return rows[0]!.n;
+}
+
+describe('seeding a small catalog', () => {
+  it('makes the counts it reports', async () => {
+    expect(result).toMatchObject({ products: 300, sellers: 7, categories: { created: 126, total: 126 } });
+    expect(await count('SELECT count(*)::int AS n FROM products')).toBe(300);
+    expect(await count('SELECT count(DISTINCT seller_id)::int AS n FROM products')).toBe(7);
+    expect(await count('SELECT count(*)::int AS n FROM categories')).toBe(126);
+    expect(await count('SELECT count(*)::int AS n FROM categories WHERE parent_id IS NULL')).toBe(6);
+    expect(await count('SELECT count(*)::int AS n FROM product_variants')).toBe(result.variants);
+    expect(await count('SELECT count(*)::int AS n FROM product_pricing')).toBe(result.priceWindows);
+    expect(await count(`SELECT count(*)::int AS n FROM products WHERE status = 'published'`)).toBe(result.published);
+    expect(await count('SELECT count(*)::int AS n FROM product_publications')).toBe(result.published);
+    expect(result.published).toBeGreaterThan(250);
+  });
+
+  it('gives every product 1–4 variants and images, attributes, and a price in effect now for every variant', async () => {
+    const bad = await count(`
+      SELECT count(*)::int AS n FROM products p
+       WHERE (SELECT count(*) FROM product_variants v WHERE v.product_id = p.id) NOT BETWEEN 1 AND 4
+          OR (SELECT count(*) FROM product_images i WHERE i.product_id = p.id) NOT BETWEEN 1 AND 4
+          OR NOT EXISTS (SELECT 1 FROM product_attributes a WHERE a.product_id = p.id AND a.searchable)
+          OR EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id AND NOT EXISTS (
+               SELECT 1 FROM product_pricing pr WHERE pr.variant_id = v.id AND pr.effective_from <= now() AND (pr.effective_to IS NULL OR pr.effective_to > now())))`);
+    expect(bad).toBe(0);
+    expect(await count('SELECT count(DISTINCT variant_id)::int AS n FROM product_pricing WHERE discount > 0 AND effective_from > now()')).toBeGreaterThan(0);
+  });
+
+  it('files products only under leaves of a three-level tree', async () => {
+    expect(await count('SELECT count(*)::int AS n FROM products p WHERE EXISTS (SELECT 1 FROM categories c WHERE c.parent_id = p.category_id)')).toBe(0);
+    const deep = await count(`SELECT count(*)::int AS n FROM categories c JOIN categories p ON p.id = c.parent_id JOIN categories r ON r.id = p.parent_id WHERE r.parent_id IS NULL`);
+    expect(deep).toBe(96);
+  });
+
+  it('writes a valid product_created event for every product and product_published for every published one', async () => {
+    const { rows } = await db.query<{ event_type: string; aggregate_id: string; payload: unknown }>('SELECT event_type, aggregate_id, payload FROM products_outbox_events ORDER BY seq');
+    expect(rows.filter((r) => r.event_type === 'products.product_created.v1')).toHaveLength(300);
+    expect(rows.filter((r) => r.event_type === 'products.product_published.v1')).toHaveLength(result.published);
+    expect(rows).toHaveLength(result.events);
+    for (const r of rows) expect(() => assertContract(r.event_type, r.payload)).not.toThrow();
+    const published = rows.find((r) => r.event_type === 'products.product_published.v1')!.payload as { status: string; version: number; variants: unknown[]; prices: unknown[] };
+    expect(published).toMatchObject({ status: 'published', version: 2 });
+    expect(published.variants.length).toBeGreaterThan(0);
+    expect(published.prices.length).toBeGreaterThanOrEqual(published.variants.length);
+  });
+
+  it('receives stock for every variant through the inventory API', () => {
+    expect(result.stock).toEqual({ variants: result.variants, units: expect.any(Number) });
+    expect((result.stock as { units: number }).units).toBeGreaterThan(0);
+  });
+
+  it('makes demo logins that own seeded products', async () => {
+    expect(result.logins).toEqual([
+      expect.objectContaining({ email: 'seller1@bazaar.test', role: 'seller', password: DEMO_PASSWORD }),
+      expect.objectContaining({ email: 'seller2@bazaar.test', role: 'seller' }),
+      expect.objectContaining({ email: 'seller3@bazaar.test', role: 'seller' }),
+      expect.objectContaining({ email: 'buyer1@bazaar.test', role: 'buyer' }),
+      expect.objectContaining({ email: 'buyer2@bazaar.test', role: 'buyer' }),
+    ]);
+    const login = await t.request('POST', '/v1/auth/login', { body: { email: 'seller1@bazaar.test', password: DEMO_PASSWORD } });
+    expect(login.statusCode).toBe(200);
+    const own = await t.request('GET', '/v1/seller/products?limit=5', { token: login.json().accessToken });
+    expect(own.json().items).toHaveLength(5);
+  });
+
+  it('serves a seeded product to buyers', async () => {
+    const list = await t.request('GET', '/v1/products?limit=1');
+    const [item] = list.json().items;
+    const page = await t.request('GET', `/v1/products/${item.id}`);
+    expect(page.statusCode).toBe(200);
+    expect(page.json().variants[0].currentPrices).toHaveLength(1);
+  });
+
+  it('runs again on the same catalog, reusing the category tree and the demo logins', async () => {
+    const again = await seedCatalog(seedDepsOf(t.app), { products: 20, sellers: 4 });
+    expect(again).toMatchObject({ products: 20, categories: { created: 0, total: 126 } });
+    expect((again.logins as { userId: string }[])[0]?.userId).toBe((result.logins as { userId: string }[])[0]?.userId);
+    expect(await count('SELECT count(*)::int AS n FROM products')).toBe(320);
+  });
+
+  it('leaves a catalog that is not empty alone on start (seedDemo)', async () => {
+    expect(await seedDemo({ ...t.app, config: { ...t.app.config, seedDemo: true } })).toBeUndefined();
+  });
+});
+
+describe('seeding on start (seedDemo)', () => {
+  let fresh: TestApp;
+
+  beforeAll(async () => {
+    fresh = await startTestApp({ SEED_DEMO: 'true' }, { runMessaging: false });
+  });
+
+  afterAll(async () => {
+    await fresh?.close();
+  });
+
+  it('does nothing when SEED_DEMO is off', async () => {
+    expect(await seedDemo({ ...fresh.app, config: { ...fresh.app.config, seedDemo: false } })).toBeUndefined();
+    expect(await seedDepsOf(fresh.app).products.catalogCounts()).toEqual({ products: 0, categories: 0 });
+  });
+
+  it('seeds a small catalog with demo logins on an empty catalog, and nothing on the next start', async () => {
+    const first = await seedDemo(fresh.app, { products: 12 });
+    expect(first).toMatchObject({ products: 12, categories: { created: 126 } });
+    expect(first?.logins).toHaveLength(5);
+    expect(await seedDemo(fresh.app)).toBeUndefined();
+    expect((await seedDepsOf(fresh.app).products.catalogCounts()).products).toBe(12);
+  });
+});
+
