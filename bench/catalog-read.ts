@@ -20,7 +20,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
 import Fastify from 'fastify';
 import pino from 'pino';
 import { type Marketplace, createMarketplace } from '../src/app.ts';
@@ -30,7 +29,7 @@ import { DOMAIN_NAMES } from '../src/platform/domains.ts';
 import { generateKeyring } from '../src/platform/http/tokens.ts';
 import { seedCatalog, seedDepsOf } from '../src/seed/index.ts';
 import type { LoadInput, LoadOutput } from './catalog-read-load.ts';
-import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, progress, round } from './support.ts';
+import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, progress, round, runInWorker } from './support.ts';
 
 /** Alternating measured rounds per server. */
 const ROUNDS = 4;
@@ -58,18 +57,7 @@ function options(flags: Flags): Options {
 }
 
 function runLoad(input: LoadInput): Promise<LoadOutput> {
-  return new Promise((resolve, reject) => {
-    // A worker does not inherit tsx's loader: register it first, then load the TypeScript module.
-    const script = new URL('./catalog-read-load.ts', import.meta.url).href;
-    const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(script)}); })`;
-    const worker = new Worker(bootstrap, { eval: true, workerData: input });
-    worker.once('message', (m: { ok: true; output: LoadOutput } | { ok: false; error: string }) => {
-      if (m.ok) resolve(m.output);
-      else reject(new Error(`readers failed: ${m.error}`));
-      void worker.terminate();
-    });
-    worker.once('error', reject);
-  });
+  return runInWorker(new URL('./catalog-read-load.ts', import.meta.url), input, 'readers');
 }
 
 function merge(outs: LoadOutput[]): LoadOutput {

@@ -17,7 +17,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import { type Marketplace, createMarketplace } from '../src/app.ts';
 import type { InventoryApi } from '../src/domains/inventory/index.ts';
@@ -27,7 +26,7 @@ import { DOMAIN_NAMES } from '../src/platform/domains.ts';
 import { generateKeyring } from '../src/platform/http/tokens.ts';
 import { newId } from '../src/platform/ids.ts';
 import type { BuyersInput, BuyersOutput } from './flash-sale-buyers.ts';
-import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, progress, round } from './support.ts';
+import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, progress, round, runInWorker } from './support.ts';
 
 interface Options {
   buyers: number;
@@ -48,18 +47,7 @@ function options(flags: Flags): Options {
 }
 
 function runBuyers(input: BuyersInput): Promise<BuyersOutput> {
-  return new Promise((resolve, reject) => {
-    // A worker does not inherit tsx's loader: register it first, then load the TypeScript module.
-    const script = new URL('./flash-sale-buyers.ts', import.meta.url).href;
-    const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(script)}); })`;
-    const worker = new Worker(bootstrap, { eval: true, workerData: input });
-    worker.once('message', (m: { ok: true; output: BuyersOutput } | { ok: false; error: string }) => {
-      if (m.ok) resolve(m.output);
-      else reject(new Error(`buyers failed: ${m.error}`));
-      void worker.terminate();
-    });
-    worker.once('error', reject);
-  });
+  return runInWorker(new URL('./flash-sale-buyers.ts', import.meta.url), input, 'buyers');
 }
 
 async function buyerTokens(app: Marketplace, count: number): Promise<string[]> {

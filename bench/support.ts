@@ -1,3 +1,4 @@
+import { Worker } from 'node:worker_threads';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -111,4 +112,22 @@ export async function benchDatabases(domains: readonly DomainName[]): Promise<Be
   }
   progress(`databases ${targets.map((t) => t.database).join(', ')} ready on the ${given ? 'DATABASE_URL' : 'embedded'} server`);
   return { server: given ? 'external' : 'embedded', targets: new Map(targets.map((t) => [t.domain, t])), close: cleanup };
+}
+
+/**
+ * Runs a load generator module in a worker thread (so the load does not share the server's event
+ * loop). A worker does not inherit tsx's loader: it registers it first, then loads the module,
+ * which answers one message `{ ok, output | error }`.
+ */
+export function runInWorker<I, O>(script: URL, input: I, label: string): Promise<O> {
+  return new Promise((resolve, reject) => {
+    const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(script.href)}); })`;
+    const worker = new Worker(bootstrap, { eval: true, workerData: input });
+    worker.once('message', (m: { ok: true; output: O } | { ok: false; error: string }) => {
+      if (m.ok) resolve(m.output);
+      else reject(new Error(`${label} failed: ${m.error}`));
+      void worker.terminate();
+    });
+    worker.once('error', reject);
+  });
 }
