@@ -53,7 +53,12 @@ export class AppError extends Error {
     readonly detail?: string,
     readonly extensions?: Record<string, unknown>,
   ) {
+    // A client's mistake (4xx) is answered, not debugged: capturing its stack costs more than the
+    // rest of a sold-out answer, so only server faults carry one.
+    const stackTraceLimit = Error.stackTraceLimit;
+    if (ERROR_CATALOGUE[code].status < 500) Error.stackTraceLimit = 0;
     super(detail ?? ERROR_CATALOGUE[code].title);
+    Error.stackTraceLimit = stackTraceLimit;
     this.name = 'AppError';
     this.status = ERROR_CATALOGUE[code].status;
   }

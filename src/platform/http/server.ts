@@ -3,7 +3,8 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
-import { newId, isUuid } from '../ids.ts';
+import { randomUUID } from 'node:crypto';
+import { isUuid } from '../ids.ts';
 import { withTrace } from '../messaging/envelope.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerAccessControl } from './access.ts';
@@ -57,7 +58,8 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     bodyLimit: options.bodyLimitBytes,
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
-    genReqId: () => newId(),
+    // Request ids need not be time-ordered: randomUUID draws from a cached entropy pool, far cheaper.
+    genReqId: () => randomUUID(),
     return503OnClosing: true,
     trustProxy: options.trustProxy ?? false,
     ajv: {

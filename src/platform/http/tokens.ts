@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { type KeyObject, createSecretKey, randomBytes } from 'node:crypto';
-import { SignJWT, errors as joseErrors, jwtVerify, decodeProtectedHeader } from 'jose';
+import { randomBytes } from 'node:crypto';
+import { TokenError, createDecoder, createSigner, createVerifier } from 'fast-jwt';
 import { type Clock, systemClock } from '../clock.ts';
 import { AppError } from './errors.ts';
 
@@ -61,10 +61,16 @@ interface Verified {
   expiresAtMs: number;
 }
 
+type Verify = (token: string) => Record<string, unknown>;
+type Sign = (payload: Record<string, unknown>) => string;
+
+const decodeHeader = createDecoder({ complete: true });
+
 export class TokenService {
-  readonly #keys: Map<string, KeyObject>;
+  /** One verifier per key id, each bound to its secret, the one algorithm, issuer and audience. */
+  readonly #verifiers: Map<string, Verify>;
   readonly #verified = new Map<string, Verified>();
-  readonly #signing: SigningKey;
+  readonly #sign: Sign;
   constructor(
     keys: SigningKey[],
     readonly issuer: string,
@@ -74,22 +80,28 @@ export class TokenService {
   ) {
     const first = keys[0];
     if (!first) throw new Error('a token service needs at least one key');
-    this.#signing = first;
-    // Imported once: importing a raw secret on every verification costs more than the HMAC itself.
-    this.#keys = new Map(keys.map((k) => [k.kid, createSecretKey(k.secret)]));
+    // Times come from this service's clock (it may be a test clock): iat and exp are set here and
+    // expiry is checked in #verifySignature, so the library's own clock is not used for them.
+    this.#sign = createSigner({ key: Buffer.from(first.secret), algorithm: ALGORITHM, kid: first.kid });
+    this.#verifiers = new Map(
+      keys.map((k) => [
+        k.kid,
+        createVerifier({
+          key: Buffer.from(k.secret),
+          algorithms: [ALGORITHM],
+          allowedIss: issuer,
+          allowedAud: audience,
+          requiredClaims: ['sub', 'exp', 'iat'],
+          ignoreExpiration: true,
+        }) as Verify,
+      ]),
+    );
   }
 
   async sign(principal: Principal, now = this.clock.now()): Promise<{ token: string; expiresAt: Date }> {
     const iat = Math.floor(now.getTime() / 1000);
     const exp = iat + this.ttlSeconds;
-    const token = await new SignJWT({ roles: principal.roles })
-      .setProtectedHeader({ alg: ALGORITHM, kid: this.#signing.kid, typ: 'JWT' })
-      .setSubject(principal.userId)
-      .setIssuer(this.issuer)
-      .setAudience(this.audience)
-      .setIssuedAt(iat)
-      .setExpirationTime(exp)
-      .sign(this.#keys.get(this.#signing.kid) as KeyObject);
+    const token = this.#sign({ roles: principal.roles, sub: principal.userId, iss: this.issuer, aud: this.audience, iat, exp });
     return { token, expiresAt: new Date(exp * 1000) };
   }
 
@@ -104,7 +116,7 @@ export class TokenService {
       if (cached.expiresAtMs > this.clock.now().getTime()) return cached.principal;
       this.#verified.delete(token);
     }
-    const { principal, expiresAtMs } = await this.#verifySignature(token);
+    const { principal, expiresAtMs } = this.#verifySignature(token);
     if (this.#verified.size >= VERIFIED_CACHE_MAX) {
       const oldest = this.#verified.keys().next().value;
       if (oldest !== undefined) this.#verified.delete(oldest);
@@ -113,31 +125,28 @@ export class TokenService {
     return principal;
   }
 
-  async #verifySignature(token: string): Promise<Verified> {
-    let kid: string | undefined;
+  /** Synchronous: an HS256 check with node:crypto costs a few microseconds, less than a promise hop. */
+  #verifySignature(token: string): Verified {
+    let verify: Verify | undefined;
     try {
-      const header = decodeProtectedHeader(token);
+      const { header } = decodeHeader(token) as { header: { alg?: unknown; kid?: unknown } };
       if (header.alg !== ALGORITHM) throw new AppError('INVALID_TOKEN', 'unsupported token algorithm');
-      kid = header.kid;
+      verify = typeof header.kid === 'string' ? this.#verifiers.get(header.kid) : undefined;
     } catch (error) {
       if (error instanceof AppError) throw error;
       throw new AppError('INVALID_TOKEN', 'the token cannot be read');
     }
-    const secret = kid ? this.#keys.get(kid) : undefined;
-    if (!secret) throw new AppError('INVALID_TOKEN', 'the token was signed with an unknown key');
+    if (!verify) throw new AppError('INVALID_TOKEN', 'the token was signed with an unknown key');
+    let payload: Record<string, unknown>;
     try {
-      const { payload } = await jwtVerify(token, secret, {
-        algorithms: [ALGORITHM],
-        issuer: this.issuer,
-        audience: this.audience,
-        requiredClaims: ['sub', 'exp', 'iat'],
-        currentDate: this.clock.now(),
-      });
-      const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is Role => (ROLES as readonly unknown[]).includes(r)) : [];
-      return { principal: { userId: String(payload.sub), roles }, expiresAtMs: Number(payload.exp) * 1000 };
+      payload = verify(token);
     } catch (error) {
-      if (error instanceof joseErrors.JWTExpired) throw new AppError('INVALID_TOKEN', 'the token has expired');
-      throw new AppError('INVALID_TOKEN', 'the token is not valid');
+      if (error instanceof TokenError) throw new AppError('INVALID_TOKEN', 'the token is not valid');
+      throw error;
     }
+    const expiresAtMs = Number(payload.exp) * 1000;
+    if (!Number.isFinite(expiresAtMs) || expiresAtMs <= this.clock.now().getTime()) throw new AppError('INVALID_TOKEN', 'the token has expired');
+    const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is Role => (ROLES as readonly unknown[]).includes(r)) : [];
+    return { principal: { userId: String(payload.sub), roles }, expiresAtMs };
   }
 }
