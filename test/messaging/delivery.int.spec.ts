@@ -43,6 +43,59 @@ async function inboxRow(t: TestApp, domain: DomainName, consumer: string, eventI
   return rows[0];
 }
 
+/** A consumer of the inventory inbox run by hand, with retries far away so a failure stays put. */
+function inventoryConsumer(t: TestApp, probe: Subscription): InboxConsumer {
+  return new InboxConsumer(
+    'inventory',
+    pool(t, 'inventory'),
+    [probe],
+    { batchSizeMax: 50, attemptsMax: 3, retryDelayBaseMs: 60_000, retryDelayMaxMs: 60_000 },
+    t.app.clock,
+    undefined,
+    createLogger('silent'),
+  );
+}
+
+/** A handler that records its effect, then fails on events labelled 'fails' (the effect rolls back). */
+function recordOrFail(consumer: string): Subscription['handle'] {
+  return async (ctx, event) => {
+    await recordEffect(ctx.tx, consumer, event);
+    if ((event.data as ThingData).label === 'fails') throw new Error('fails after writing its effect');
+  };
+}
+
+/** An inventory consumer that notes each event it is handed, records it, and fails on 'fails'. */
+function failingProbe(consumer: string, calls: string[]): Subscription {
+  const apply = recordOrFail(consumer);
+  return {
+    consumer,
+    domain: 'inventory',
+    events: [ThingHappened.type],
+    async handle(ctx, event) {
+      calls.push(event.id);
+      await apply(ctx, event);
+    },
+  };
+}
+
+/** A probe event as it would arrive from the orders domain. */
+function envelope(aggregateId: string, data: ThingData): EventEnvelope {
+  const id = newId();
+  return {
+    specversion: '1.0',
+    id,
+    type: ThingHappened.type,
+    source: '/bazaar/orders',
+    subject: aggregateId,
+    time: new Date().toISOString(),
+    datacontenttype: 'application/json',
+    correlationid: id,
+    causationid: null,
+    aggregatetype: 'probe',
+    data,
+  };
+}
+
 describe('event delivery with the default poll', () => {
   /** Labels whose events the flaky consumer fails on, until the test "fixes" it. */
   const broken = new Set<string>();
@@ -184,30 +237,9 @@ describe('event delivery with the default poll', () => {
   it('applies the rest of a batch exactly once, in order, when one event in the middle of it fails', async () => {
     const consumerName = 'inventory.batch-probe';
     const calls: string[] = [];
-    const probe: Subscription = {
-      consumer: consumerName,
-      domain: 'inventory',
-      events: [ThingHappened.type],
-      async handle(ctx, event) {
-        calls.push(event.id);
-        await recordEffect(ctx.tx, consumerName, event);
-        if ((event.data as ThingData).label === 'fails') throw new Error('fails after writing its effect');
-      },
-    };
-    const consumer = new InboxConsumer(
-      'inventory',
-      pool(t, 'inventory'),
-      [probe],
-      { batchSizeMax: 50, attemptsMax: 3, retryDelayBaseMs: 60_000, retryDelayMaxMs: 60_000 },
-      t.app.clock,
-      undefined,
-      createLogger('silent'),
-    );
+    const probe = failingProbe(consumerName, calls);
+    const consumer = inventoryConsumer(t, probe);
     const [x, y, z] = [newId(), newId(), newId()];
-    const envelope = (aggregateId: string, data: ThingData): EventEnvelope => {
-      const id = newId();
-      return { specversion: '1.0', id, type: ThingHappened.type, source: '/bazaar/orders', subject: aggregateId, time: new Date().toISOString(), datacontenttype: 'application/json', correlationid: id, causationid: null, aggregatetype: 'probe', data };
-    };
     // x1, y1 (fails), y2 (same aggregate: must wait), z1, x2 — all in one batch.
     const batch = [envelope(x, { n: 1 }), envelope(y, { n: 1, label: 'fails' }), envelope(y, { n: 2 }), envelope(z, { n: 1 }), envelope(x, { n: 2 })];
     await insertIntoInbox(pool(t, 'inventory'), 'inventory', batch.map((event) => ({ consumer: consumerName, event })));
@@ -228,6 +260,50 @@ describe('event delivery with the default poll', () => {
     // Nothing is due: y1 waits for its retry and y2 waits behind it.
     expect(await consumer.runOnce()).toBe(false);
     expect(calls.filter((id) => id === y2)).toHaveLength(0);
+  });
+
+  it('gives a consumer that folds batches its events at once, in order, and isolates a failing one event by event', async () => {
+    const consumerName = 'inventory.folding-probe';
+    const batches: string[][] = [];
+    const single: string[] = [];
+    const apply = recordOrFail(consumerName);
+    const probe: Subscription = {
+      ...failingProbe(consumerName, single),
+      async handleBatch(ctx, events) {
+        batches.push(events.map((e) => e.id));
+        for (const event of events) await apply(ctx, event);
+      },
+    };
+    const consumer = inventoryConsumer(t, probe);
+    const effects = async () =>
+      (await pool(t, 'inventory').query<{ event_id: string }>('SELECT event_id FROM probe_effects WHERE consumer = $1 ORDER BY id', [consumerName])).rows.map((r) => r.event_id);
+
+    const [a, b] = [newId(), newId()];
+    const good = [envelope(a, { n: 1 }), envelope(b, { n: 1 }), envelope(a, { n: 2 })];
+    await insertIntoInbox(pool(t, 'inventory'), 'inventory', good.map((event) => ({ consumer: consumerName, event })));
+    await eventually(async () => {
+      await consumer.runOnce();
+      expect(await inboxRow(t, 'inventory', consumerName, good[2]!.id)).toMatchObject({ status: 'processed', attempts: 1 });
+    });
+    expect(batches).toEqual([good.map((e) => e.id)]);
+    expect(single).toEqual([]);
+    expect(await effects()).toEqual(good.map((e) => e.id));
+
+    // x1, y1 (fails), y2 (same aggregate: must wait), z1: the folded run fails, the events are applied one by one.
+    const [x, y, z] = [newId(), newId(), newId()];
+    const mixed = [envelope(x, { n: 1 }), envelope(y, { n: 1, label: 'fails' }), envelope(y, { n: 2 }), envelope(z, { n: 1 })];
+    await insertIntoInbox(pool(t, 'inventory'), 'inventory', mixed.map((event) => ({ consumer: consumerName, event })));
+    const [x1, y1, y2, z1] = mixed.map((e) => e.id);
+    await eventually(async () => {
+      await consumer.runOnce();
+      expect((await inboxRow(t, 'inventory', consumerName, y1!)).attempts).toBe(1);
+    });
+    expect(batches).toHaveLength(2);
+    expect(await effects()).toEqual([...good.map((e) => e.id), x1, z1]);
+    expect(await inboxRow(t, 'inventory', consumerName, y1!)).toMatchObject({ status: 'pending', attempts: 1, last_error: 'fails after writing its effect' });
+    expect(await inboxRow(t, 'inventory', consumerName, y2!)).toMatchObject({ status: 'pending', attempts: 0 });
+    for (const id of [x1, z1]) expect(await inboxRow(t, 'inventory', consumerName, id!)).toMatchObject({ status: 'processed', attempts: 1 });
+    expect(single.filter((id) => id === y2)).toHaveLength(0);
   });
 
   it('lists a dead letter to an admin and delivers it again on replay once the handler is fixed', async () => {

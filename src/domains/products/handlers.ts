@@ -8,8 +8,9 @@ import {
   StockItemCreatedV1,
   StockReservedV1,
 } from '../../contracts/inventory.ts';
-import type { Subscription } from '../../platform/messaging/subscription.ts';
-import { type StockLevelRow, notifyProductsChanged, setStockUnit, upsertAvailability } from './sql.ts';
+import type { HandlerContext, Subscription } from '../../platform/messaging/subscription.ts';
+import type { EventEnvelope } from '../../platform/messaging/envelope.ts';
+import { type StockLevelRow, setStockUnit, upsertAvailability } from './sql.ts';
 
 /** Inventory events that report stock levels, each with where its levels are. */
 const LEVEL_EVENTS: Record<string, (data: never) => StockLevel[]> = {
@@ -23,35 +24,45 @@ const LEVEL_EVENTS: Record<string, (data: never) => StockLevel[]> = {
 };
 
 /** Keeps the newest level per variant (one statement may not touch a row twice). */
-export function newestLevels(levels: readonly StockLevel[]): StockLevelRow[] {
+export function newestLevels(levels: readonly (StockLevel & { asOf: Date })[]): StockLevelRow[] {
   const byVariant = new Map<string, StockLevelRow>();
   for (const l of levels) {
     const seen = byVariant.get(l.variantId);
-    if (!seen || seen.version < l.version) byVariant.set(l.variantId, { variantId: l.variantId, stockItemId: l.stockItemId, available: l.available, version: l.version });
+    if (!seen || seen.version < l.version) {
+      byVariant.set(l.variantId, { variantId: l.variantId, stockItemId: l.stockItemId, available: l.available, version: l.version, asOf: l.asOf });
+    }
   }
   return [...byVariant.values()];
+}
+
+/** Applies inventory events, in order, to variant_availability: one statement for all their levels. */
+async function applyLevels(ctx: HandlerContext, events: readonly EventEnvelope[]): Promise<void> {
+  const levels: (StockLevel & { asOf: Date })[] = [];
+  for (const event of events) {
+    const levelsOf = LEVEL_EVENTS[event.type];
+    if (!levelsOf) continue;
+    if (event.type === StockItemCreatedV1.type) {
+      const created = event.data as StockItemCreatedV1;
+      await setStockUnit(ctx.tx, created.variantId, created.stockItemId);
+    }
+    const asOf = new Date(event.time);
+    for (const level of levelsOf(event.data as never)) levels.push({ ...level, asOf });
+  }
+  await upsertAvailability(ctx.tx, newestLevels(levels), ctx.now);
 }
 
 /**
  * products.availability: the local read copy of inventory's available quantities, so the product
  * page shows availability without calling inventory. A change tells every process's product cache
- * (NOTIFY products_cache, at commit).
+ * (NOTIFY products_cache, at commit). In a flash sale every reservation reports a level, so a
+ * batch of them is folded into one write.
  */
 export function availabilitySubscription(): Subscription {
   return {
     consumer: 'products.availability',
     domain: 'products',
     events: Object.keys(LEVEL_EVENTS),
-    async handle(ctx, event) {
-      const levelsOf = LEVEL_EVENTS[event.type];
-      if (!levelsOf) return;
-      const levels = newestLevels(levelsOf(event.data as never));
-      if (event.type === StockItemCreatedV1.type) {
-        const created = event.data as StockItemCreatedV1;
-        await setStockUnit(ctx.tx, created.variantId, created.stockItemId);
-      }
-      const changed = await upsertAvailability(ctx.tx, levels, new Date(event.time), ctx.now);
-      await notifyProductsChanged(ctx.tx, changed);
-    },
+    handle: (ctx, event) => applyLevels(ctx, [event]),
+    handleBatch: applyLevels,
   };
 }

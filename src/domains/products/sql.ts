@@ -1,6 +1,7 @@
 import type { ProductStatus } from '../../contracts/products.ts';
 import type { Queryable } from '../../platform/db/pool.ts';
 import type { PriceWindowRow } from './pricing.ts';
+import { CACHE_CHANNEL } from './cache-listener.ts';
 
 /** The products domain's SQL: every query parameterised, every list bounded. */
 
@@ -603,27 +604,43 @@ export interface StockLevelRow {
   stockItemId: string;
   available: number;
   version: number;
+  /** When inventory reported this level (its event's time). */
+  asOf: Date;
 }
 
+/** More changed products than this in one notification: listeners drop their whole cache. */
+const NOTIFY_PRODUCTS_MAX = 100;
+
 /**
- * Records the latest known available quantities (one row per variant); a level whose stock version
- * is not newer than the stored one is ignored. Returns the products whose availability changed.
+ * Stores the newest known level of each variant (an older version never overwrites a newer one) and
+ * tells every process's product cache which products changed (NOTIFY products_cache, delivered at
+ * commit), in one statement. At most one level per variant (see newestLevels).
  */
-export async function upsertAvailability(db: Queryable, levels: readonly StockLevelRow[], asOf: Date, now: Date): Promise<string[]> {
-  if (levels.length === 0) return [];
-  const { rows } = await db.query<{ product_id: string }>(
-    `INSERT INTO variant_availability (variant_id, product_id, stock_item_id, available, stock_version, as_of, updated_at)
-     SELECT l.variant_id, v.product_id, l.stock_item_id, l.available, l.version, $5, $6
-       FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::bigint[]) AS l(variant_id, stock_item_id, available, version)
-       JOIN product_variants v ON v.id = l.variant_id
-     ON CONFLICT (variant_id) DO UPDATE
-        SET available = EXCLUDED.available, stock_version = EXCLUDED.stock_version, stock_item_id = EXCLUDED.stock_item_id,
-            as_of = EXCLUDED.as_of, updated_at = EXCLUDED.updated_at
-      WHERE variant_availability.stock_version < EXCLUDED.stock_version
-     RETURNING product_id`,
-    [levels.map((l) => l.variantId), levels.map((l) => l.stockItemId), levels.map((l) => Math.max(0, l.available)), levels.map((l) => l.version), asOf, now],
+export async function upsertAvailability(db: Queryable, levels: readonly StockLevelRow[], now: Date): Promise<void> {
+  if (levels.length === 0) return;
+  await db.query(
+    `WITH up AS (
+       INSERT INTO variant_availability (variant_id, product_id, stock_item_id, available, stock_version, as_of, updated_at)
+       SELECT l.variant_id, v.product_id, l.stock_item_id, l.available, l.version, l.as_of, $6
+         FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::bigint[], $5::timestamptz[]) AS l(variant_id, stock_item_id, available, version, as_of)
+         JOIN product_variants v ON v.id = l.variant_id
+       ON CONFLICT (variant_id) DO UPDATE
+          SET available = EXCLUDED.available, stock_version = EXCLUDED.stock_version, stock_item_id = EXCLUDED.stock_item_id,
+              as_of = EXCLUDED.as_of, updated_at = EXCLUDED.updated_at
+        WHERE variant_availability.stock_version < EXCLUDED.stock_version
+       RETURNING product_id),
+     changed AS (SELECT DISTINCT product_id::text AS id FROM up)
+     SELECT pg_notify('${CACHE_CHANNEL}', CASE WHEN count(*) > ${NOTIFY_PRODUCTS_MAX} THEN '*' ELSE string_agg(id, ',') END)
+       FROM changed HAVING count(*) > 0`,
+    [
+      levels.map((l) => l.variantId),
+      levels.map((l) => l.stockItemId),
+      levels.map((l) => Math.max(0, l.available)),
+      levels.map((l) => l.version),
+      levels.map((l) => l.asOf),
+      now,
+    ],
   );
-  return [...new Set(rows.map((r) => r.product_id))];
 }
 
 export async function setStockUnit(db: Queryable, variantId: string, stockItemId: string): Promise<void> {
@@ -632,7 +649,7 @@ export async function setStockUnit(db: Queryable, variantId: string, stockItemId
 
 export async function notifyProductsChanged(db: Queryable, productIds: readonly string[]): Promise<void> {
   if (productIds.length === 0) return;
-  await db.query(`SELECT pg_notify('products_cache', $1)`, [productIds.length > 100 ? '*' : [...new Set(productIds)].join(',')]);
+  await db.query(`SELECT pg_notify('${CACHE_CHANNEL}', $1)`, [productIds.length > NOTIFY_PRODUCTS_MAX ? '*' : [...new Set(productIds)].join(',')]);
 }
 
 /** Fresh planner statistics after a bulk import, so the first reads get index plans. */

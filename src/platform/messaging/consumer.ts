@@ -130,19 +130,38 @@ export class InboxConsumer {
    * its effects live only in `ctx.tx`, so only the last run counts.
    */
   async #applyBatch(tx: Tx, rows: InboxRow[]): Promise<InboxRow[]> {
-    const applied: InboxRow[] = [];
+    // Events of a consumer that folds batches go to it together (in seq order); consumers are
+    // independent of each other, so their events need no interleaving.
+    const folded = new Map<string, InboxRow[]>();
+    for (const row of rows) {
+      if (!this.#handlers.get(row.consumer)?.handleBatch) continue;
+      const group = folded.get(row.consumer) ?? [];
+      group.push(row);
+      folded.set(row.consumer, group);
+    }
     for (let k = 0; k < rows.length; k++) {
       const row = rows[k]!;
+      const group = folded.get(row.consumer);
+      if (group && group.length > 1) {
+        if (group[0] !== row) continue;
+        try {
+          await this.#handleGroup(tx, group);
+          continue;
+        } catch {
+          // Which event failed is not known: start over one event per savepoint, where it shows.
+          await tx.query('ROLLBACK TO SAVEPOINT apply_batch');
+          return this.#applyOneByOne(tx, rows, new Set());
+        }
+      }
       try {
         await this.#handle(tx, row);
-        applied.push(row);
       } catch (error) {
         await tx.query('ROLLBACK TO SAVEPOINT apply_batch');
         await this.#recordFailure(tx, row, error as Error);
-        return this.#applyOneByOne(tx, [...applied, ...rows.slice(k + 1)], new Set([aggregateKey(row)]));
+        return this.#applyOneByOne(tx, [...rows.slice(0, k), ...rows.slice(k + 1)], new Set([aggregateKey(row)]));
       }
     }
-    return applied;
+    return rows;
   }
 
   /** Applies each event in a savepoint of its own, so a failure undoes only that event's work. */
@@ -184,6 +203,28 @@ export class InboxConsumer {
           },
         },
         event,
+      ),
+    );
+  }
+
+  /** Runs a consumer's batch handler over its events of this batch, each checked against its contract. */
+  async #handleGroup(tx: Tx, rows: readonly InboxRow[]): Promise<void> {
+    const subscription = this.#handlers.get((rows[0] as InboxRow).consumer);
+    if (!subscription?.handleBatch) throw new Error('no batch handler');
+    for (const row of rows) assertContract(row.envelope.type, row.envelope.data);
+    const now = this.clock.now();
+    const first = (rows[0] as InboxRow).envelope;
+    const handleBatch = subscription.handleBatch.bind(subscription);
+    await withTrace({ correlationId: first.correlationid, causationId: first.id }, () =>
+      handleBatch(
+        {
+          tx,
+          now,
+          emit: async (events) => {
+            await appendEvents(tx, this.domain, events, now);
+          },
+        },
+        rows.map((r) => r.envelope),
       ),
     );
   }

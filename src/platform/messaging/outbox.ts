@@ -29,12 +29,22 @@ export function assertContract(type: string, data: unknown): void {
   if (problems.length > 0) throw new ContractViolation(type, problems);
 }
 
+/** An INSERT of events into a domain's outbox, to run alone or as a CTE of a larger statement. */
+export interface OutboxInsert {
+  /** `INSERT INTO <outbox> … SELECT … FROM unnest($first…$first+5)`, then ` WHERE <guard>` if one is given. */
+  sql: string;
+  /** The six parameters the SQL refers to, from `$first` on. */
+  values: unknown[];
+  ids: string[];
+}
+
 /**
- * Writes events to the domain's outbox. Call it with the transaction that makes the change, so the
- * change and its events commit together: no dual write, no lost event.
+ * Prepares an outbox INSERT for `events`, checked against their contracts, with its parameters
+ * numbered from `$first`. With `guard` (an SQL condition, e.g. `EXISTS (SELECT 1 FROM item)`), the
+ * rows are written only if it holds: a change and its events can then be ONE statement, atomic
+ * without BEGIN and COMMIT, in one round trip.
  */
-export async function appendEvents(tx: Queryable, domain: DomainName, events: NewEvent[], clockNow?: Date): Promise<string[]> {
-  if (events.length === 0) return [];
+export function outboxInsert(domain: DomainName, events: readonly NewEvent[], first: number, clockNow?: Date, guard?: string): OutboxInsert {
   const trace = currentTrace();
   const ids: string[] = [];
   const aggregateIds: string[] = [];
@@ -60,10 +70,19 @@ export async function appendEvents(tx: Queryable, domain: DomainName, events: Ne
       }),
     );
   }
-  await tx.query(
-    `INSERT INTO ${domainTables(domain).outbox} (id, aggregate_id, aggregate_type, event_type, payload, headers)
-     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[])`,
-    [ids, aggregateIds, aggregateTypes, types, payloads, headers],
-  );
-  return ids;
+  const p = (k: number) => `$${first + k}`;
+  const sql = `INSERT INTO ${domainTables(domain).outbox} (id, aggregate_id, aggregate_type, event_type, payload, headers)
+     SELECT * FROM unnest(${p(0)}::uuid[], ${p(1)}::uuid[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::jsonb[], ${p(5)}::jsonb[])${guard ? ` WHERE ${guard}` : ''}`;
+  return { sql, values: [ids, aggregateIds, aggregateTypes, types, payloads, headers], ids };
+}
+
+/**
+ * Writes events to the domain's outbox. Call it with the transaction that makes the change, so the
+ * change and its events commit together: no dual write, no lost event.
+ */
+export async function appendEvents(tx: Queryable, domain: DomainName, events: NewEvent[], clockNow?: Date): Promise<string[]> {
+  if (events.length === 0) return [];
+  const insert = outboxInsert(domain, events, 1, clockNow);
+  await tx.query(insert.sql, insert.values);
+  return insert.ids;
 }

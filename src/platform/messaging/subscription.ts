@@ -20,4 +20,11 @@ export interface Subscription {
   domain: DomainName;
   events: readonly string[];
   handle(ctx: HandlerContext, event: EventEnvelope): Promise<void>;
+  /**
+   * Optional: applies several events of this consumer at once, in their order, with the same effect
+   * as `handle` on each in turn (a read model folding many changes into one statement). Used when a
+   * batch holds more than one event for the consumer; when it throws, the batch falls back to
+   * `handle` event by event, so a failing event is still isolated and retried alone.
+   */
+  handleBatch?(ctx: HandlerContext, events: readonly EventEnvelope[]): Promise<void>;
 }
