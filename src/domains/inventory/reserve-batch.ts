@@ -1,7 +1,7 @@
-import { withTransaction, type Tx } from '../../platform/db/pool.ts';
+import { type Queryable, withTransaction, type Tx } from '../../platform/db/pool.ts';
 import { newId } from '../../platform/ids.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
-import { appendEvents, type NewEvent } from '../../platform/messaging/outbox.ts';
+import { type NewEvent, outboxInsert } from '../../platform/messaging/outbox.ts';
 import { allocate } from './allocation.ts';
 import type { InventoryDeps } from './deps.ts';
 import type { ReserveRequest } from './reserve-input.ts';
@@ -32,8 +32,9 @@ const settle = async (work: () => Promise<ReserveResult>): Promise<BatchOutcome>
  * keys are distinct (the queue sees to it).
  *
  * When this process knows the item's last state, the batch is planned from it and the UPDATE is a
- * compare-and-set on the item's version (4 round trips: BEGIN, write, outbox, COMMIT). Otherwise,
- * or when the state was stale or a key was already used, the item is locked and read first.
+ * compare-and-set on the item's version: the whole batch, outbox rows included, is then ONE
+ * statement, atomic on its own (one round trip, no BEGIN or COMMIT). Otherwise, or when the state
+ * was stale or a key was already used, the item is locked and read first, in a transaction.
  */
 export async function reserveBatch(deps: InventoryDeps, variantId: string, batch: readonly BatchRequest[]): Promise<BatchOutcome[]> {
   deps.metrics.batchSize.observe(batch.length);
@@ -41,7 +42,7 @@ export async function reserveBatch(deps: InventoryDeps, variantId: string, batch
   const known = deps.knownStock.get(variantId);
   if (known && known.available_quantity > 0) {
     try {
-      const planned = await withTransaction(deps.pool, (tx) => reserveFromKnownState(deps, tx, known, batch));
+      const planned = await reserveFromKnownState(deps, deps.pool, known, batch);
       return afterCommit(deps, variantId, planned);
     } catch (error) {
       if (!(error instanceof StaleState) && !isRetryable(error)) throw error;
@@ -133,10 +134,16 @@ function plan(item: StockItemRow, requests: readonly BatchRequest[], now: Date) 
   return { grants, refused, availableAfter: allocation.availableAfter };
 }
 
-/** Writes the grants and their events; returns the item as it is after them. */
-async function writeGrants(tx: Tx, item: StockItemRow, grants: Grant[], now: Date, expectedVersion: number | null, availableAfter: number): Promise<StockItemRow> {
-  await insertGrants(tx, item, grants, now, expectedVersion);
-  await appendEvents(tx, 'inventory', grantEvents(item, grants, now, availableAfter === 0), now);
+/** Writes the grants and their events (one statement); returns the item as it is after them. */
+async function writeGrants(
+  db: Queryable,
+  item: StockItemRow,
+  grants: Grant[],
+  now: Date,
+  expectedVersion: number | null,
+  availableAfter: number,
+): Promise<StockItemRow> {
+  await insertGrants(db, item, grants, grantEvents(item, grants, now, availableAfter === 0), now, expectedVersion);
   const units = grants.reduce((sum, g) => sum + g.quantity, 0);
   return {
     ...item,
@@ -164,12 +171,12 @@ function made(g: Grant, item: StockItemRow, now: Date): ReserveResult {
 }
 
 /** No read, no lock: the UPDATE applies only if the row is still at the version planned from. */
-async function reserveFromKnownState(deps: InventoryDeps, tx: Tx, known: StockItemRow, batch: readonly BatchRequest[]): Promise<BatchResult> {
+async function reserveFromKnownState(deps: InventoryDeps, db: Queryable, known: StockItemRow, batch: readonly BatchRequest[]): Promise<BatchResult> {
   const now = deps.clock.now();
   const { grants, refused, availableAfter } = plan(known, batch, now);
   // Nothing fits by what we know: only the row can say whether that is still true.
   if (grants.length === 0) throw new StaleState();
-  const after = await writeGrants(tx, known, grants, now, known.version, availableAfter);
+  const after = await writeGrants(db, known, grants, now, known.version, availableAfter);
   const byRequest = new Map(grants.map((g) => [g.request, g]));
   const outcomes = await Promise.all(
     batch.map((b) =>
@@ -212,12 +219,13 @@ async function reserveUnderLock(deps: InventoryDeps, tx: Tx, variantId: string, 
 
 /**
  * One statement: the conditional UPDATE of the item (the database refuses to go below zero even if
- * this code were wrong), the reservations and their lines; lines are written only if the UPDATE
- * and the reservations were.
+ * this code were wrong), the reservations, their lines and the outbox rows; the rest is written
+ * only if the UPDATE was, so the statement is all or nothing without a transaction around it.
  */
-async function insertGrants(tx: Tx, item: StockItemRow, grants: Grant[], now: Date, expectedVersion: number | null): Promise<void> {
+async function insertGrants(db: Queryable, item: StockItemRow, grants: Grant[], events: NewEvent[], now: Date, expectedVersion: number | null): Promise<void> {
   const units = grants.reduce((sum, g) => sum + g.quantity, 0);
-  const result = await tx.query(
+  const outbox = outboxInsert('inventory', events, 14, now, 'EXISTS (SELECT 1 FROM item)');
+  const result = await db.query<{ lines: number }>(
     `WITH item AS (
        UPDATE stock_items
           SET available_quantity = available_quantity - $2, reserved_quantity = reserved_quantity + $2,
@@ -231,11 +239,14 @@ async function insertGrants(tx: Tx, item: StockItemRow, grants: Grant[], now: Da
               AS r(id, idempotency_key, request_hash, owner_id, reference_id, expires_at)
         WHERE EXISTS (SELECT 1 FROM item)
        RETURNING id
-     )
-     INSERT INTO stock_reservations (id, reservation_id, stock_item_id, quantity, expires_at, created_at, updated_at)
-     SELECT l.id, l.reservation_id, $1, l.quantity, l.expires_at, $4, $4
-       FROM unnest($11::uuid[], $5::uuid[], $12::int[], $10::timestamptz[]) AS l(id, reservation_id, quantity, expires_at)
-      WHERE EXISTS (SELECT 1 FROM header)`,
+     ), lines AS (
+       INSERT INTO stock_reservations (id, reservation_id, stock_item_id, quantity, expires_at, created_at, updated_at)
+       SELECT l.id, l.reservation_id, $1, l.quantity, l.expires_at, $4, $4
+         FROM unnest($11::uuid[], $5::uuid[], $12::int[], $10::timestamptz[]) AS l(id, reservation_id, quantity, expires_at)
+        WHERE EXISTS (SELECT 1 FROM header)
+       RETURNING id
+     ), events AS (${outbox.sql})
+     SELECT (SELECT count(*)::int FROM lines) AS lines`,
     [
       item.id,
       units,
@@ -250,12 +261,14 @@ async function insertGrants(tx: Tx, item: StockItemRow, grants: Grant[], now: Da
       grants.map((g) => g.lineId),
       grants.map((g) => g.quantity),
       expectedVersion,
+      ...outbox.values,
     ],
   );
-  if (result.rowCount === 0 && expectedVersion !== null) throw new StaleState();
-  if (result.rowCount !== grants.length) {
+  const lines = result.rows[0]?.lines ?? 0;
+  if (lines === 0 && expectedVersion !== null) throw new StaleState();
+  if (lines !== grants.length) {
     // Under the row lock the grants were computed from the row itself: this is a programmer error.
-    throw new Error(`reservation batch wrote ${result.rowCount} lines for ${grants.length} grants`);
+    throw new Error(`reservation batch wrote ${lines} lines for ${grants.length} grants`);
   }
 }
 
