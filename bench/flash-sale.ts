@@ -26,7 +26,7 @@ import { DOMAIN_NAMES } from '../src/platform/domains.ts';
 import { generateKeyring } from '../src/platform/http/tokens.ts';
 import { newId } from '../src/platform/ids.ts';
 import type { BuyersInput, BuyersOutput } from './flash-sale-buyers.ts';
-import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, progress, round, runInWorker } from './support.ts';
+import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, profiled, progress, round, runInWorker } from './support.ts';
 
 interface Options {
   buyers: number;
@@ -136,7 +136,7 @@ async function run(flags: Flags): Promise<Record<string, unknown>> {
     }
     const before = await batchStats(address);
     const elu = performance.eventLoopUtilization();
-    const out = await runBuyers({ url: address, variantId: sale.variantId, tokens: tokens.slice(0, o.buyers), keyPrefix: 'sale', concurrency: o.concurrency });
+    const out = await profiled(() => runBuyers({ url: address, variantId: sale.variantId, tokens: tokens.slice(0, o.buyers), keyPrefix: 'sale', concurrency: o.concurrency }));
     const serverEventLoopUtilization = round(performance.eventLoopUtilization(elu).utilization, 2);
     const after = await batchStats(address);
 
