@@ -3,7 +3,8 @@ import { PriceChangedV1 } from '../../src/contracts/products.ts';
 import { mapDatabaseError } from '../../src/domains/products/db-errors.ts';
 import { AppError } from '../../src/platform/http/errors.ts';
 import { newId } from '../../src/platform/ids.ts';
-import { type CatalogFixture, startCatalog } from './support.ts';
+import { eventually } from '../support/eventually.ts';
+import { type CatalogFixture, type ProductsModule, startCatalog } from './support.ts';
 
 const T0 = new Date('2026-03-01T00:00:00.000Z');
 const at = (minutes: number, ms = 0) => new Date(T0.getTime() + minutes * 60_000 + ms);
@@ -216,5 +217,51 @@ describe('prices for purchase (the API for cart and checkout)', () => {
     const p = await f.create(await token());
     const found = await f.api.getVariantsForPurchase([p.variants[0]!.id], T0);
     expect(found.get(p.variants[0]!.id)).toMatchObject({ status: 'draft', published: false });
+  });
+});
+
+describe('the purchase read cache (cart views ask the catalog on every request)', () => {
+  const purchases = () => (f.t.app.modules.find((m) => m.name === 'products') as ProductsModule).purchases;
+  /** Reads one variant as of now; returns its unit price and whether the read came from the cache. */
+  async function read(variantId: string, options: { fresh?: boolean } = {}) {
+    const misses = purchases().misses;
+    const found = await f.api.getVariantsForPurchase([variantId], f.clock.now(), options);
+    return { amount: found.get(variantId)?.price?.amount, cached: purchases().misses === misses };
+  }
+
+  it('answers a repeated read from memory, and reads again after a price change made here', async () => {
+    f.clock.set(at(100));
+    const p = await newPublishedProduct();
+    // The product's own notifications (created, published) may still be on their way: they drop it once.
+    await eventually(async () => expect(await read(p.variantId)).toEqual({ amount: 1000, cached: true }));
+    expect(await read(p.variantId, { fresh: true })).toEqual({ amount: 1000, cached: false });
+    f.clock.set(at(100, 30_000));
+    expect(await read(p.variantId)).toEqual({ amount: 1000, cached: true });
+    const changed = await addPrice(p.id, { variantId: p.variantId, price: { amount: 800, currency: 'USD' }, effectiveFrom: f.clock.now().toISOString() });
+    expect(changed.statusCode, changed.body).toBe(201);
+    expect(await read(p.variantId)).toEqual({ amount: 800, cached: false });
+  });
+
+  it('drops a product when another process announces a change of it, but not for a change of its stock alone', async () => {
+    f.clock.set(at(200));
+    const [p, marker] = [await newPublishedProduct(), await newPublishedProduct()];
+    await eventually(async () => expect((await read(p.variantId)).cached && (await read(marker.variantId)).cached).toBe(true));
+    await f.db.query(`SELECT pg_notify('products_cache', $1)`, [`stock:${p.id}`]);
+    await f.db.query(`SELECT pg_notify('products_cache', $1)`, [marker.id]);
+    // Notifications arrive in order: once the marker's has dropped it, the stock one was seen too.
+    await eventually(async () => expect(purchases().cachedVariant(marker.variantId)).toBe(false));
+    expect(await read(p.variantId)).toEqual({ amount: 1000, cached: true });
+    await f.db.query(`SELECT pg_notify('products_cache', $1)`, [p.id]);
+    await eventually(async () => expect(purchases().cachedVariant(p.variantId)).toBe(false));
+  });
+
+  it('keeps a row only until the next price window starts, so the new price shows on time', async () => {
+    f.clock.set(at(300));
+    const p = await newPublishedProduct();
+    const upcoming = await addPrice(p.id, { variantId: p.variantId, price: { amount: 700, currency: 'USD' }, effectiveFrom: at(310).toISOString() });
+    expect(upcoming.statusCode, upcoming.body).toBe(201);
+    await eventually(async () => expect(await read(p.variantId)).toEqual({ amount: 1000, cached: true }));
+    f.clock.set(at(310));
+    expect(await read(p.variantId)).toEqual({ amount: 700, cached: false });
   });
 });

@@ -27,8 +27,8 @@ export interface PurchasableVariant {
 }
 
 export interface ProductsPort {
-  /** Keyed by variant id; unknown variants are absent. */
-  getVariantsForPurchase(variantIds: readonly string[], at: Date): Promise<ReadonlyMap<string, PurchasableVariant>>;
+  /** Keyed by variant id; unknown variants are absent. `fresh`: from the source, not a cache. */
+  getVariantsForPurchase(variantIds: readonly string[], at: Date, options?: { fresh?: boolean }): Promise<ReadonlyMap<string, PurchasableVariant>>;
 }
 
 export interface ReservationLine {

@@ -67,6 +67,6 @@ export async function addPriceWindow(deps: ProductsDeps, sellerId: string, produ
       return { window: { ...toPriceWindow(window), current }, closedPriceId: plan.closeWindowId, version };
     }),
   );
-  deps.cache.invalidate([productId]);
+  deps.invalidate([productId]);
   return change;
 }

@@ -3,6 +3,11 @@ import type { Logger } from 'pino';
 import type { Pool } from '../../platform/db/pool.ts';
 
 export const CACHE_CHANNEL = 'products_cache';
+/** Marks a notification of stock levels only: what a product shows changed, what it is did not. */
+export const STOCK_CHANGE_PREFIX = 'stock:';
+
+/** What changed: the product itself (catalog, prices, publication) or only its stock levels. */
+export type ChangeKind = 'catalog' | 'stock';
 const RECONNECT_DELAY_MS = 1000;
 
 /**
@@ -18,7 +23,7 @@ export class CacheInvalidationListener {
 
   constructor(
     readonly pool: Pool,
-    readonly onInvalidate: (productIds: string[] | '*') => void,
+    readonly onInvalidate: (productIds: string[] | '*', kind: ChangeKind) => void,
     /** Told whether invalidations are arriving; while they are not, nothing should be cached. */
     readonly onListening: (listening: boolean) => void,
     readonly log: Logger,
@@ -36,21 +41,26 @@ export class CacheInvalidationListener {
       client = await this.pool.connect();
       client.on('notification', (message) => {
         if (message.channel !== CACHE_CHANNEL) return;
-        const payload = message.payload ?? '*';
-        this.onInvalidate(payload === '*' || payload === '' ? '*' : payload.split(','));
+        let payload = message.payload ?? '*';
+        let kind: ChangeKind = 'catalog';
+        if (payload.startsWith(STOCK_CHANGE_PREFIX)) {
+          kind = 'stock';
+          payload = payload.slice(STOCK_CHANGE_PREFIX.length);
+        }
+        this.onInvalidate(payload === '*' || payload === '' ? '*' : payload.split(','), kind);
       });
       client.on('error', (error) => this.#lost(error));
       await client.query(`LISTEN ${CACHE_CHANNEL}`);
       this.#client = client;
       this.connected = true;
       // Whatever changed while nobody listened is unknown: start clean.
-      this.onInvalidate('*');
+      this.onInvalidate('*', 'catalog');
       this.onListening(true);
     } catch (error) {
       client?.release(true);
       this.log.warn({ err: error }, 'products cache cannot listen for invalidations; retrying');
       this.onListening(false);
-      this.onInvalidate('*');
+      this.onInvalidate('*', 'catalog');
       this.#schedule();
     }
   }
@@ -60,7 +70,7 @@ export class CacheInvalidationListener {
     this.log.warn({ err: error }, 'products cache invalidation connection lost');
     this.connected = false;
     this.onListening(false);
-    this.onInvalidate('*');
+    this.onInvalidate('*', 'catalog');
     const client = this.#client;
     this.#client = undefined;
     client?.release(true);

@@ -37,6 +37,6 @@ export async function changePublication(deps: ProductsDeps, sellerId: string, pr
     await emit(tx, [productEvent(toSnapshot(record, now), decision.next === 'published' ? { kind: 'published', at: now } : { kind: 'unlisted', at: now })], now);
     return toSellerView(record, now);
   });
-  deps.cache.invalidate([productId]);
+  deps.invalidate([productId]);
   return view;
 }

@@ -5,13 +5,13 @@ import type { ProductsDeps } from './deps.ts';
 import { availabilitySubscription } from './handlers.ts';
 import { DEFAULT_PRODUCT_CACHE, type ProductCacheOptions, ProductReadCache } from './product-cache.ts';
 import { CategoryTreeCache } from './public-reads.ts';
-import { type VariantForPurchase, getVariantsForPurchase } from './purchase.ts';
+import { PurchaseCatalog, type PurchaseReadOptions, type VariantForPurchase } from './purchase.ts';
 import { registerProductRoutes } from './routes.ts';
 import { analyzeCatalog, countCatalog, selectCategories, selectProduct } from './sql.ts';
 
 export type { ImportCategory, ImportProduct } from './bulk-import.ts';
 export { IMPORT_BATCH_MAX } from './bulk-import.ts';
-export type { VariantForPurchase } from './purchase.ts';
+export type { PurchaseReadOptions, VariantForPurchase } from './purchase.ts';
 export { PURCHASE_VARIANTS_MAX } from './purchase.ts';
 
 /** What other parts of the system may ask the products domain (wired in src/domains.ts and the seed). */
@@ -19,9 +19,10 @@ export interface ProductsApi {
   /**
    * Per variant: the product snapshot (title, attributes, seller, SKUs, status, whether published)
    * and the price in effect at `at` (base, discount, amount, currency; the variant's list currency
-   * unless `currency` is given). Unknown variants are absent from the map. At most 200 ids.
+   * unless `currency` is given). Unknown variants are absent from the map. At most 200 ids. Served
+   * from a per-process cache kept coherent by the products events; `fresh` reads the database.
    */
-  getVariantsForPurchase(variantIds: readonly string[], at: Date, options?: { currency?: string }): Promise<Map<string, VariantForPurchase>>;
+  getVariantsForPurchase(variantIds: readonly string[], at: Date, options?: PurchaseReadOptions): Promise<Map<string, VariantForPurchase>>;
   /** Bulk import (seed): categories first, then products in batches of at most IMPORT_BATCH_MAX. */
   importCategories(categories: readonly ImportCategory[]): Promise<void>;
   importProducts(products: readonly ImportProduct[], options: { actorId: string }): Promise<{ products: number; events: number }>;
@@ -36,18 +37,34 @@ export interface ProductsOptions {
   cache?: Partial<ProductCacheOptions>;
 }
 
-export function createProductsModule(ctx: DomainContext, options: ProductsOptions = {}): DomainModule & { api: ProductsApi; cache: ProductReadCache } {
-  const cache = new ProductReadCache((productId, now) => selectProduct(ctx.pool, productId, { pricesFrom: now }), ctx.clock, { ...DEFAULT_PRODUCT_CACHE, ...options.cache });
-  const deps: ProductsDeps = { pool: ctx.pool, clock: ctx.clock, log: ctx.log, cache };
+export function createProductsModule(
+  ctx: DomainContext,
+  options: ProductsOptions = {},
+): DomainModule & { api: ProductsApi; cache: ProductReadCache; purchases: PurchaseCatalog } {
+  const cacheOptions = { ...DEFAULT_PRODUCT_CACHE, ...options.cache };
+  const cache = new ProductReadCache((productId, now) => selectProduct(ctx.pool, productId, { pricesFrom: now }), ctx.clock, cacheOptions);
+  const purchases = new PurchaseCatalog(ctx.pool, ctx.clock, cacheOptions);
+  const deps: ProductsDeps = {
+    pool: ctx.pool,
+    clock: ctx.clock,
+    log: ctx.log,
+    cache,
+    invalidate(productIds) {
+      cache.invalidate(productIds);
+      purchases.invalidate(productIds);
+    },
+  };
   const categories = new CategoryTreeCache(deps);
   const listener = new CacheInvalidationListener(
     ctx.pool,
-    (ids) => {
+    (ids, kind) => {
       cache.invalidate(ids);
-      if (ids === '*') categories.invalidate();
+      if (kind === 'catalog') purchases.invalidate(ids);
+      if (ids === '*' && kind === 'catalog') categories.invalidate();
     },
     (listening) => {
       cache.coherent = listening;
+      purchases.coherent = listening;
     },
     ctx.log.child({ component: 'products-cache' }),
   );
@@ -55,9 +72,10 @@ export function createProductsModule(ctx: DomainContext, options: ProductsOption
   return {
     name: 'products',
     cache,
+    purchases,
     subscriptions: [availabilitySubscription()],
     api: {
-      getVariantsForPurchase: (variantIds, at, opts) => getVariantsForPurchase(ctx.pool, variantIds, at, opts),
+      getVariantsForPurchase: (variantIds, at, opts) => purchases.get(variantIds, at, opts),
       async importCategories(list) {
         await importCategories(ctx.pool, list);
         categories.invalidate();

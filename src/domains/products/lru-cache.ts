@@ -25,6 +25,12 @@ export class LruCache<V> {
     return entry.value;
   }
 
+  /** Whether a live entry is held, without changing its recency. */
+  has(key: string): boolean {
+    const entry = this.#entries.get(key);
+    return entry !== undefined && entry.expiresAtMs > this.nowMs();
+  }
+
   set(key: string, value: V, expiresAtMs: number): void {
     this.#entries.delete(key);
     this.#entries.set(key, { value, expiresAtMs });

@@ -2,7 +2,9 @@ import type { ProductStatus } from '../../contracts/products.ts';
 import { isUuid } from '../../platform/ids.ts';
 import type { Queryable } from '../../platform/db/pool.ts';
 import { coversInstant } from './pricing.ts';
-import { selectVariantsForPurchase } from './sql.ts';
+import type { Clock } from '../../platform/clock.ts';
+import { LruCache } from './lru-cache.ts';
+import { type PurchaseRow, selectVariantsForPurchase } from './sql.ts';
 
 export const PURCHASE_VARIANTS_MAX = 200;
 
@@ -37,49 +39,140 @@ export interface VariantForPurchase {
   } | null;
 }
 
-/** Variants with their product snapshot and effective price at `at`; unknown ids are left out of the map. */
-export async function getVariantsForPurchase(
-  db: Queryable,
-  variantIds: readonly string[],
-  at: Date,
-  options: { currency?: string } = {},
-): Promise<Map<string, VariantForPurchase>> {
+/** The variant as of `at`: its snapshot and the price window covering `at` in `currency`, if any. */
+function toVariant(r: PurchaseRow, at: Date, currency?: string): VariantForPurchase {
+  const wanted = currency ?? r.list_currency;
+  const w = r.prices
+    .map((p) => ({ ...p, from: new Date(p.effectiveFrom), to: p.effectiveTo === null ? null : new Date(p.effectiveTo) }))
+    .find((p) => p.currency === wanted && coversInstant({ effectiveFrom: p.from, effectiveTo: p.to }, at));
+  return {
+    variantId: r.variant_id,
+    productId: r.product_id,
+    sellerId: r.seller_id,
+    productSku: r.product_sku,
+    sku: r.variant_sku,
+    title: r.title,
+    categoryId: r.category_id,
+    categoryPath: r.category_path,
+    attributes: r.attributes,
+    imageUrl: r.image_url,
+    status: r.status,
+    published: r.status === 'published',
+    productVersion: r.version,
+    listPrice: { amount: r.list_price, currency: r.list_currency },
+    price: w
+      ? {
+          priceId: w.id,
+          basePrice: w.basePrice,
+          discount: w.discount,
+          amount: w.basePrice - w.discount,
+          currency: w.currency,
+          effectiveFrom: w.from.toISOString(),
+          effectiveTo: w.to?.toISOString() ?? null,
+        }
+      : null,
+  };
+}
+
+function checkedIds(variantIds: readonly string[]): string[] {
   if (variantIds.length > PURCHASE_VARIANTS_MAX) throw new RangeError(`at most ${PURCHASE_VARIANTS_MAX} variants per call`);
-  const ids = [...new Set(variantIds)].filter(isUuid);
-  const result = new Map<string, VariantForPurchase>();
-  if (ids.length === 0) return result;
-  for (const r of await selectVariantsForPurchase(db, ids, at)) {
-    const currency = options.currency ?? r.list_currency;
-    const w = r.prices
-      .map((p) => ({ ...p, from: new Date(p.effectiveFrom), to: p.effectiveTo === null ? null : new Date(p.effectiveTo) }))
-      .find((p) => p.currency === currency && coversInstant({ effectiveFrom: p.from, effectiveTo: p.to }, at));
-    result.set(r.variant_id, {
-      variantId: r.variant_id,
-      productId: r.product_id,
-      sellerId: r.seller_id,
-      productSku: r.product_sku,
-      sku: r.variant_sku,
-      title: r.title,
-      categoryId: r.category_id,
-      categoryPath: r.category_path,
-      attributes: r.attributes,
-      imageUrl: r.image_url,
-      status: r.status,
-      published: r.status === 'published',
-      productVersion: r.version,
-      listPrice: { amount: r.list_price, currency: r.list_currency },
-      price: w
-        ? {
-            priceId: w.id,
-            basePrice: w.basePrice,
-            discount: w.discount,
-            amount: w.basePrice - w.discount,
-            currency: w.currency,
-            effectiveFrom: w.from.toISOString(),
-            effectiveTo: w.to?.toISOString() ?? null,
-          }
-        : null,
-    });
+  return [...new Set(variantIds)].filter(isUuid);
+}
+
+export interface PurchaseReadOptions {
+  /** The price in this currency (the variant's list currency by default). */
+  currency?: string;
+  /** Read the database, not this process's cache (checkout fixes prices from the source). */
+  fresh?: boolean;
+}
+
+/** The first instant after `now` at which a price window of the row starts or ends (its price may change then). */
+function nextBoundaryMs(r: PurchaseRow, nowMs: number): number {
+  let next = Number.POSITIVE_INFINITY;
+  for (const w of r.prices) {
+    for (const t of [Date.parse(w.effectiveFrom), w.effectiveTo === null ? Number.NaN : Date.parse(w.effectiveTo)]) {
+      if (t > nowMs && t < next) next = t;
+    }
   }
-  return result;
+  return next;
+}
+
+/**
+ * Per-process cache of what cart and checkout ask the catalog on every request: the purchase rows
+ * of variants (snapshot and the current and upcoming price windows), each kept until a price window
+ * boundary passes, for at most ttlMs, and dropped when its product changes: by the writes of this
+ * process at once, and by the products_cache notifications of every products event at commit.
+ * Stock level changes do not touch these rows, so the (frequent) availability notifications leave
+ * them alone. While notifications cannot arrive (`coherent` false) nothing is kept. A read that
+ * overlapped an invalidation is returned but not kept.
+ */
+export class PurchaseCatalog {
+  readonly #rows: LruCache<PurchaseRow>;
+  readonly #variantsOf = new Map<string, Set<string>>();
+  #generation = 0;
+  coherent = false;
+  hits = 0;
+  misses = 0;
+
+  constructor(
+    readonly db: Queryable,
+    readonly clock: Clock,
+    readonly options: { entriesMax: number; ttlMs: number },
+  ) {
+    this.#rows = new LruCache(options.entriesMax, () => clock.now().getTime());
+  }
+
+  /** Unknown variants are left out. `fresh` reads the database whatever is cached (and keeps what it read). */
+  async get(variantIds: readonly string[], at: Date, options: PurchaseReadOptions = {}): Promise<Map<string, VariantForPurchase>> {
+    const ids = checkedIds(variantIds);
+    const result = new Map<string, VariantForPurchase>();
+    if (ids.length === 0) return result;
+    const nowMs = this.clock.now().getTime();
+    // Only "now" is cached: a question about another instant goes to the database.
+    const cacheable = this.coherent && Math.abs(at.getTime() - nowMs) < 1000;
+    const lookUp = cacheable && !options.fresh;
+    const missing: string[] = [];
+    for (const id of ids) {
+      const row = lookUp ? this.#rows.get(id) : undefined;
+      if (row) result.set(id, toVariant(row, at, options.currency));
+      else missing.push(id);
+    }
+    this.hits += ids.length - missing.length;
+    if (missing.length === 0) return result;
+    this.misses += missing.length;
+    const generation = this.#generation;
+    const rows = await selectVariantsForPurchase(this.db, missing, at);
+    const keep = cacheable && this.coherent && generation === this.#generation;
+    for (const r of rows) {
+      result.set(r.variant_id, toVariant(r, at, options.currency));
+      if (keep) this.#keep(r, nowMs);
+    }
+    return result;
+  }
+
+  #keep(r: PurchaseRow, nowMs: number): void {
+    this.#rows.set(r.variant_id, r, Math.min(nowMs + this.options.ttlMs, nextBoundaryMs(r, nowMs)));
+    const variants = this.#variantsOf.get(r.product_id) ?? new Set<string>();
+    variants.add(r.variant_id);
+    this.#variantsOf.set(r.product_id, variants);
+  }
+
+  /** Whether a variant's row is held now (without touching its recency). */
+  cachedVariant(variantId: string): boolean {
+    return this.#rows.has(variantId);
+  }
+
+  /** Drops the variants of the given products, or everything for '*'. */
+  invalidate(productIds: readonly string[] | '*'): void {
+    this.#generation++;
+    if (productIds === '*') {
+      this.#rows.clear();
+      this.#variantsOf.clear();
+      return;
+    }
+    for (const productId of productIds) {
+      for (const variantId of this.#variantsOf.get(productId) ?? []) this.#rows.delete(variantId);
+      this.#variantsOf.delete(productId);
+    }
+  }
 }

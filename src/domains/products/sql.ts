@@ -1,7 +1,7 @@
 import type { ProductStatus } from '../../contracts/products.ts';
 import type { Queryable } from '../../platform/db/pool.ts';
 import type { PriceWindowRow } from './pricing.ts';
-import { CACHE_CHANNEL } from './cache-listener.ts';
+import { CACHE_CHANNEL, STOCK_CHANGE_PREFIX } from './cache-listener.ts';
 
 /** The products domain's SQL: every query parameterised, every list bounded. */
 
@@ -573,6 +573,7 @@ export interface PurchaseRow {
   status: ProductStatus;
   version: number;
   image_url: string | null;
+  /** The windows in effect at the instant asked or later (current and upcoming). */
   prices: { id: string; currency: string; basePrice: number; discount: number; effectiveFrom: string; effectiveTo: string | null }[];
 }
 
@@ -591,7 +592,7 @@ export async function selectVariantsForPurchase(db: Queryable, variantIds: reado
             (SELECT coalesce(json_agg(json_build_object('id', pr.id, 'currency', pr.currency, 'basePrice', pr.base_price, 'discount', pr.discount,
                                                         'effectiveFrom', pr.effective_from, 'effectiveTo', pr.effective_to)), '[]'::json)
                FROM product_pricing pr
-              WHERE pr.variant_id = v.id AND pr.effective_from <= $2 AND (pr.effective_to IS NULL OR pr.effective_to > $2)) AS prices
+              WHERE pr.variant_id = v.id AND (pr.effective_to IS NULL OR pr.effective_to > $2)) AS prices
        FROM product_variants v JOIN products p ON p.id = v.product_id
       WHERE v.id = ANY($1::uuid[])`,
     values: [variantIds, at],
@@ -613,8 +614,8 @@ const NOTIFY_PRODUCTS_MAX = 100;
 
 /**
  * Stores the newest known level of each variant (an older version never overwrites a newer one) and
- * tells every process's product cache which products changed (NOTIFY products_cache, delivered at
- * commit), in one statement. At most one level per variant (see newestLevels).
+ * tells every process's product cache which products changed (NOTIFY products_cache with the
+ * stock-change prefix, delivered at commit), in one statement. At most one level per variant (see newestLevels).
  */
 export async function upsertAvailability(db: Queryable, levels: readonly StockLevelRow[], now: Date): Promise<void> {
   if (levels.length === 0) return;
@@ -630,7 +631,7 @@ export async function upsertAvailability(db: Queryable, levels: readonly StockLe
         WHERE variant_availability.stock_version < EXCLUDED.stock_version
        RETURNING product_id),
      changed AS (SELECT DISTINCT product_id::text AS id FROM up)
-     SELECT pg_notify('${CACHE_CHANNEL}', CASE WHEN count(*) > ${NOTIFY_PRODUCTS_MAX} THEN '*' ELSE string_agg(id, ',') END)
+     SELECT pg_notify('${CACHE_CHANNEL}', '${STOCK_CHANGE_PREFIX}' || CASE WHEN count(*) > ${NOTIFY_PRODUCTS_MAX} THEN '*' ELSE string_agg(id, ',') END)
        FROM changed HAVING count(*) > 0`,
     [
       levels.map((l) => l.variantId),

@@ -90,6 +90,6 @@ export async function updateProduct(deps: ProductsDeps, sellerId: string, produc
       return toSellerView(record, now);
     }),
   );
-  deps.cache.invalidate([productId]);
+  deps.invalidate([productId]);
   return view;
 }

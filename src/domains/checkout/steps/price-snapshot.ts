@@ -54,7 +54,9 @@ export async function run(ctx: StepContext): Promise<StepResult<PriceSnapshot>> 
   }
 
   const variants = new Map<string, PurchasableVariant>();
-  for (const v of (await ctx.ports.products.getVariantsForPurchase([...byVariant.keys()], ctx.now)).values()) variants.set(v.variantId.toLowerCase(), v);
+  // Prices are fixed from the catalog's database, not from a cache that a change reaches at its commit.
+  const current = await ctx.ports.products.getVariantsForPurchase([...byVariant.keys()], ctx.now, { fresh: true });
+  for (const v of current.values()) variants.set(v.variantId.toLowerCase(), v);
 
   const lines: SnapshotLine[] = [];
   for (const { itemId, variantId, quantity } of byVariant.values()) {
