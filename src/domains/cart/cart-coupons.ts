@@ -5,7 +5,7 @@ import { newId } from '../../platform/ids.ts';
 import type { CartDeps } from './deps.ts';
 import type { CouponOutcomeView } from './ports.ts';
 import { priceCart } from './price-cart.ts';
-import { deleteCouponByCode, insertCoupon, selectActiveCart, selectCartForUpdate, selectCoupons, selectItems, touchCart } from './sql.ts';
+import { type CartContents, deleteCouponByCode, insertCoupon, selectActiveCart, selectCartContents, touchCart } from './sql.ts';
 
 /** A refused code as the buyer sees it: unknown is 404, used up 409, any other reason 422. */
 function refusal(outcome: Extract<CouponOutcomeView, { valid: false }>): AppError {
@@ -26,28 +26,27 @@ function refusal(outcome: Extract<CouponOutcomeView, { valid: false }>): AppErro
 /**
  * Applies a code to the buyer's active cart if the coupon exists and would apply to the cart as it
  * is now, after the coupons applied before it. Applying an applied code again changes nothing.
- * Returns whether it was added now.
+ * Returns whether it was added now, and the cart as it is after.
  */
-export async function applyCoupon(deps: CartDeps, buyerId: string, rawCode: string): Promise<boolean> {
+export async function applyCoupon(deps: CartDeps, buyerId: string, rawCode: string): Promise<{ added: boolean; cart: CartContents }> {
   const code = rawCode.trim().toUpperCase();
-  const cart = await selectActiveCart(deps.pool, buyerId);
+  const cart = await selectCartContents(deps.pool, { userId: buyerId });
   if (!cart) throw new AppError('COUPON_NOT_APPLICABLE', 'your cart is empty: add items before a coupon', { couponCode: code, reason: 'no_eligible_items' });
-  const [items, applied] = await Promise.all([selectItems(deps.pool, cart.id), selectCoupons(deps.pool, cart.id)]);
-  if (applied.some((c) => c.code.toUpperCase() === code)) return false;
+  const applied = cart.coupons;
+  if (applied.some((c) => c.code.toUpperCase() === code)) return { added: false, cart };
   if (applied.length >= CART_COUPONS_MAX) throw new AppError('CART_LIMIT_EXCEEDED', `a cart takes at most ${CART_COUPONS_MAX} coupons`);
-  const priced = await priceCart(deps, buyerId, items, [...applied.map((c) => c.code), code]);
+  const priced = await priceCart(deps, buyerId, cart.items, [...applied.map((c) => c.code), code]);
   const outcome = priced.coupons.at(-1)!;
   if (!outcome.valid) throw refusal(outcome);
   const now = deps.clock.now();
   return withTransaction(deps.pool, async (tx) => {
-    const locked = await selectCartForUpdate(tx, cart.id);
+    const locked = await selectCartContents(tx, { cartId: cart.id }, true);
     if (locked?.status !== 'active') throw new AppError('CONFLICT', 'the cart was checked out meanwhile');
-    const current = await selectCoupons(tx, cart.id);
-    if (current.some((c) => c.couponId === outcome.couponId)) return false;
-    if (current.length >= CART_COUPONS_MAX) throw new AppError('CART_LIMIT_EXCEEDED', `a cart takes at most ${CART_COUPONS_MAX} coupons`);
-    await insertCoupon(tx, { id: newId(), cartId: cart.id, couponId: outcome.couponId, code: outcome.code, now });
-    await touchCart(tx, cart.id, now);
-    return true;
+    if (locked.coupons.some((c) => c.couponId === outcome.couponId)) return { added: false, cart: locked };
+    if (locked.coupons.length >= CART_COUPONS_MAX) throw new AppError('CART_LIMIT_EXCEEDED', `a cart takes at most ${CART_COUPONS_MAX} coupons`);
+    const version = await insertCoupon(tx, { id: newId(), cartId: cart.id, couponId: outcome.couponId, code: outcome.code, now });
+    const coupons = [...locked.coupons, { couponId: outcome.couponId, code: outcome.code, appliedAt: now }];
+    return { added: true, cart: { ...locked, version, updatedAt: now, coupons } };
   });
 }
 

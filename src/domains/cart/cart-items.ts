@@ -7,13 +7,14 @@ import { decideAdd, refusalToChange } from './cart-rules.ts';
 import type { CartDeps } from './deps.ts';
 import type { CatalogVariant } from './ports.ts';
 import {
+  type CartContents,
+  type CartItemRow,
   deleteItem,
-  insertItem,
-  lockActiveCart,
-  selectItems,
+  lockCartContents,
   selectOwnItem,
   touchCart,
   updateItemQuantity,
+  writeItemChange,
 } from './sql.ts';
 
 const itemNotFound = () => new AppError('NOT_FOUND', 'cart item not found');
@@ -30,33 +31,43 @@ async function saleFacts(deps: CartDeps, variantId: string): Promise<{ variant: 
 /**
  * Adds a published, in-stock variant to the buyer's active cart (made on first use), or raises its
  * quantity when it is there already. The cart row lock serialises one buyer's concurrent changes.
+ * Returns the cart as this change left it (so the answer needs no second read).
  */
-export async function addItem(deps: CartDeps, buyerId: string, input: { variantId: string; quantity: number }): Promise<{ isNewLine: boolean }> {
+export async function addItem(
+  deps: CartDeps,
+  buyerId: string,
+  input: { variantId: string; quantity: number },
+): Promise<{ isNewLine: boolean; cart: CartContents }> {
   const variantId = input.variantId.toLowerCase();
   const { variant, available } = await saleFacts(deps, variantId);
   const now = deps.clock.now();
   return withTransaction(deps.pool, async (tx) => {
-    const cart = await lockActiveCart(tx, buyerId, now);
-    const items = await selectItems(tx, cart.id);
-    const existing = items.find((i) => i.variantId === variantId);
-    const decision = decideAdd({ variantId, variant, available, existingQuantity: existing?.quantity, addedQuantity: input.quantity, lineCount: items.length });
+    const cart = await lockCartContents(tx, buyerId, now);
+    const existing = cart.items.find((i) => i.variantId === variantId);
+    const decision = decideAdd({ variantId, variant, available, existingQuantity: existing?.quantity, addedQuantity: input.quantity, lineCount: cart.items.length });
     if (!decision.ok) throw decision.error;
-    const itemId = existing?.id ?? newId();
-    if (existing) await updateItemQuantity(tx, itemId, decision.quantity, now);
-    else await insertItem(tx, { id: itemId, cartId: cart.id, productId: variant!.productId, variantId, quantity: decision.quantity, now });
-    await touchCart(tx, cart.id, now);
+    const item: CartItemRow = existing
+      ? { ...existing, quantity: decision.quantity }
+      : { id: newId(), cartId: cart.id, productId: variant!.productId, variantId, quantity: decision.quantity, addedAt: now };
     const data: CartItemAddedV1 = {
       cartId: cart.id,
       buyerId,
-      itemId,
-      productId: existing?.productId ?? variant!.productId,
+      itemId: item.id,
+      productId: item.productId,
       variantId,
       addedQuantity: input.quantity,
       quantity: decision.quantity,
       addedAt: now.toISOString(),
     };
-    await appendEvents(tx, 'cart', [{ type: CartItemAddedV1.type, aggregateId: cart.id, aggregateType: 'cart', data }], now);
-    return { isNewLine: decision.isNewLine };
+    const version = await writeItemChange(
+      tx,
+      existing ? { kind: 'quantity', itemId: item.id, quantity: item.quantity } : { kind: 'insert', item },
+      cart.id,
+      [{ type: CartItemAddedV1.type, aggregateId: cart.id, aggregateType: 'cart', data }],
+      now,
+    );
+    const items = existing ? cart.items.map((i) => (i.id === item.id ? item : i)) : [...cart.items, item];
+    return { isNewLine: decision.isNewLine, cart: { ...cart, version, updatedAt: now, items } };
   });
 }
 

@@ -1,15 +1,18 @@
 import type { CartDeps } from './deps.ts';
 import { priceCart } from './price-cart.ts';
 import type { CartView } from './schemas.ts';
-import { selectActiveCart, selectCoupons, selectItems } from './sql.ts';
+import { type CartContents, selectCartContents } from './sql.ts';
 
 const money = (amount: number, currency: string | null) => (currency === null ? null : { amount, currency });
 
-/** The buyer's active cart as shown: current prices, stock and coupon discounts (an empty cart when none). */
-export async function readCartView(deps: CartDeps, buyerId: string, currency?: string): Promise<CartView> {
-  const cart = await selectActiveCart(deps.pool, buyerId);
+/**
+ * The buyer's active cart as shown: current prices, stock and coupon discounts (an empty cart when
+ * none). `known`: the cart as a change just committed it, so the answer to a change needs no read.
+ */
+export async function readCartView(deps: CartDeps, buyerId: string, currency?: string, known?: CartContents): Promise<CartView> {
+  const cart = known ?? (await selectCartContents(deps.pool, { userId: buyerId }));
   if (!cart) return emptyView(currency ?? null);
-  const [items, coupons] = await Promise.all([selectItems(deps.pool, cart.id), selectCoupons(deps.pool, cart.id)]);
+  const { items, coupons } = cart;
   const priced = await priceCart(deps, buyerId, items, coupons.map((c) => c.code), currency);
   const c = priced.currency;
   return {

@@ -3,9 +3,8 @@ import type { Queryable } from '../../platform/db/pool.ts';
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
-import { appendEvents } from '../../platform/messaging/outbox.ts';
 import type { CartDeps } from './deps.ts';
-import { markCartCheckedOut, selectActiveCart, selectCartForUpdate, selectCoupons, selectItems } from './sql.ts';
+import { markCartCheckedOut, selectCartContents } from './sql.ts';
 
 export interface ActiveCart {
   cartId: string;
@@ -17,9 +16,9 @@ export interface ActiveCart {
 
 export async function getActiveCart(q: Queryable, buyerId: string): Promise<ActiveCart | null> {
   if (!isUuid(buyerId)) return null;
-  const cart = await selectActiveCart(q, buyerId);
+  const cart = await selectCartContents(q, { userId: buyerId });
   if (!cart) return null;
-  const [items, coupons] = await Promise.all([selectItems(q, cart.id), selectCoupons(q, cart.id)]);
+  const { items, coupons } = cart;
   return {
     cartId: cart.id,
     version: cart.version,
@@ -43,7 +42,7 @@ export async function markCheckedOut(
   if (!isUuid(cartId) || !isUuid(checkoutSessionId)) throw new RangeError('cartId and checkoutSessionId must be UUIDs');
   const now = deps.clock.now();
   return withTransaction(deps.pool, async (tx) => {
-    const cart = await selectCartForUpdate(tx, cartId);
+    const cart = await selectCartContents(tx, { cartId }, true);
     if (!cart) throw new AppError('NOT_FOUND', 'cart not found');
     if (cart.status === 'checked_out') {
       if (cart.checkoutSessionId === checkoutSessionId.toLowerCase()) return { cartId, checkoutSessionId, alreadyCheckedOut: true };
@@ -53,8 +52,7 @@ export async function markCheckedOut(
     if (expectedVersion !== undefined && cart.version !== expectedVersion) {
       throw new AppError('VERSION_CONFLICT', `cart ${cartId} changed since it was read (version ${cart.version}, expected ${expectedVersion})`);
     }
-    const [items, coupons] = await Promise.all([selectItems(tx, cart.id), selectCoupons(tx, cart.id)]);
-    await markCartCheckedOut(tx, cart.id, checkoutSessionId, now);
+    const { items, coupons } = cart;
     const data: CartCheckedOutV1 = {
       cartId: cart.id,
       buyerId: cart.userId,
@@ -63,7 +61,7 @@ export async function markCheckedOut(
       couponCodes: coupons.map((c) => c.code),
       checkedOutAt: now.toISOString(),
     };
-    await appendEvents(tx, 'cart', [{ type: CartCheckedOutV1.type, aggregateId: cart.id, aggregateType: 'cart', data }], now);
+    await markCartCheckedOut(tx, cart.id, checkoutSessionId, [{ type: CartCheckedOutV1.type, aggregateId: cart.id, aggregateType: 'cart', data }], now);
     return { cartId, checkoutSessionId, alreadyCheckedOut: false };
   });
 }

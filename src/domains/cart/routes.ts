@@ -44,8 +44,8 @@ export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
     },
     async (request, reply) => {
       const buyerId = principalOf(request).userId;
-      const { isNewLine } = await addItem(deps, buyerId, request.body);
-      return reply.status(isNewLine ? 201 : 200).send(await view(buyerId));
+      const { isNewLine, cart } = await addItem(deps, buyerId, request.body);
+      return reply.status(isNewLine ? 201 : 200).send(await readCartView(deps, buyerId, undefined, cart));
     },
   );
 
@@ -91,8 +91,8 @@ export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
     },
     async (request, reply) => {
       const buyerId = principalOf(request).userId;
-      const added = await applyCoupon(deps, buyerId, request.body.code);
-      return reply.status(added ? 201 : 200).send(await view(buyerId));
+      const { added, cart } = await applyCoupon(deps, buyerId, request.body.code);
+      return reply.status(added ? 201 : 200).send(await readCartView(deps, buyerId, undefined, cart));
     },
   );
 

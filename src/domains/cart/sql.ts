@@ -1,6 +1,7 @@
 import type { Queryable } from '../../platform/db/pool.ts';
 import { CART_COUPONS_MAX, CART_ITEMS_MAX } from '../../contracts/cart.ts';
 import { newId } from '../../platform/ids.ts';
+import { type NewEvent, outboxInsert } from '../../platform/messaging/outbox.ts';
 
 /** The cart domain's queries, parameterised; lists are bounded by the cart's limits. */
 
@@ -42,9 +43,57 @@ export async function selectActiveCart(q: Queryable, userId: string, lock = fals
   return rows[0];
 }
 
-export async function selectCartForUpdate(q: Queryable, cartId: string): Promise<CartRow | undefined> {
-  const { rows } = await q.query<CartRow>(`SELECT ${CART_COLUMNS} FROM carts WHERE id = $1 FOR UPDATE`, [cartId]);
-  return rows[0];
+/** A cart with its items and applied coupons, read in one statement. */
+export interface CartContents extends CartRow {
+  items: CartItemRow[];
+  coupons: CartCouponRow[];
+}
+
+type ContentsRow = CartRow & {
+  items: (Omit<CartItemRow, 'addedAt'> & { addedAt: string })[];
+  coupons: (Omit<CartCouponRow, 'appliedAt'> & { appliedAt: string })[];
+};
+
+/**
+ * A cart with its items and coupons (in the order they were added), in ONE statement: the buyer's
+ * active cart, or one cart by id; locked for the rest of the transaction when `lock`. Undefined
+ * when there is none.
+ */
+export async function selectCartContents(q: Queryable, key: { userId: string } | { cartId: string }, lock = false): Promise<CartContents | undefined> {
+  const { rows } = await q.query<ContentsRow>(
+    `SELECT c.id, c.user_id AS "userId", c.status, c.checkout_session_id AS "checkoutSessionId", c.version,
+            c.created_at AS "createdAt", c.updated_at AS "updatedAt",
+            (SELECT coalesce(json_agg(json_build_object('id', i.id, 'cartId', i.cart_id, 'productId', i.product_id, 'variantId', i.variant_id,
+                                                        'quantity', i.quantity, 'addedAt', i.added_at) ORDER BY i.added_at, i.id), '[]'::json)
+               FROM (SELECT * FROM cart_items WHERE cart_id = c.id ORDER BY added_at, id LIMIT ${CART_ITEMS_MAX}) i) AS items,
+            (SELECT coalesce(json_agg(json_build_object('couponId', k.coupon_id, 'code', k.code, 'appliedAt', k.applied_at) ORDER BY k.applied_at, k.id), '[]'::json)
+               FROM (SELECT * FROM cart_coupons WHERE cart_id = c.id ORDER BY applied_at, id LIMIT ${CART_COUPONS_MAX}) k) AS coupons
+       FROM carts c WHERE ${'userId' in key ? `c.user_id = $1 AND c.status = 'active'` : 'c.id = $1'}${lock ? ' FOR UPDATE OF c' : ''}`,
+    ['userId' in key ? key.userId : key.cartId],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  return {
+    ...row,
+    items: row.items.map((i) => ({ ...i, addedAt: new Date(i.addedAt) })),
+    coupons: row.coupons.map((k) => ({ ...k, appliedAt: new Date(k.appliedAt) })),
+  };
+}
+
+/**
+ * The buyer's active cart with its contents, made when missing, locked until commit: one statement
+ * when the cart exists. A cart checked out between the insert and the lock is no longer active:
+ * then a new one is made.
+ */
+export async function lockCartContents(q: Queryable, userId: string, now: Date): Promise<CartContents> {
+  const existing = await selectCartContents(q, { userId }, true);
+  if (existing) return existing;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    await ensureActiveCart(q, newId(), userId, now);
+    const cart = await selectCartContents(q, { userId }, true);
+    if (cart) return cart;
+  }
+  throw new Error(`no active cart could be locked for buyer ${userId}`);
 }
 
 /** Creates the buyer's active cart unless one exists (concurrent first adds make one cart). */
@@ -56,19 +105,6 @@ export async function ensureActiveCart(q: Queryable, id: string, userId: string,
   );
 }
 
-/**
- * The buyer's active cart, made when missing, locked until commit. A cart checked out between the
- * insert and the lock is no longer active: then a new one is made.
- */
-export async function lockActiveCart(q: Queryable, userId: string, now: Date): Promise<CartRow> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    await ensureActiveCart(q, newId(), userId, now);
-    const cart = await selectActiveCart(q, userId, true);
-    if (cart) return cart;
-  }
-  throw new Error(`no active cart could be locked for buyer ${userId}`);
-}
-
 /** Every change bumps the version and the time; the cart row lock serialises the buyer's changes. */
 export async function touchCart(q: Queryable, cartId: string, now: Date): Promise<number> {
   const { rows } = await q.query<{ version: number }>(
@@ -78,21 +114,45 @@ export async function touchCart(q: Queryable, cartId: string, now: Date): Promis
   return rows[0]!.version;
 }
 
-export async function markCartCheckedOut(q: Queryable, cartId: string, checkoutSessionId: string, now: Date): Promise<void> {
+/** Marks the cart checked out and writes its events, in one statement. */
+export async function markCartCheckedOut(q: Queryable, cartId: string, checkoutSessionId: string, events: NewEvent[], now: Date): Promise<void> {
+  const outbox = outboxInsert('cart', events, 4, now);
   await q.query(
-    `UPDATE carts SET status = 'checked_out', checkout_session_id = $2, version = version + 1, updated_at = $3 WHERE id = $1`,
-    [cartId, checkoutSessionId, now],
+    `WITH marked AS (UPDATE carts SET status = 'checked_out', checkout_session_id = $2, version = version + 1, updated_at = $3 WHERE id = $1)
+     ${outbox.sql}`,
+    [cartId, checkoutSessionId, now, ...outbox.values],
   );
 }
 
-const ITEM_COLUMNS = `id, cart_id AS "cartId", product_id AS "productId", variant_id AS "variantId", quantity, added_at AS "addedAt"`;
-
-export async function selectItems(q: Queryable, cartId: string): Promise<CartItemRow[]> {
-  const { rows } = await q.query<CartItemRow>(
-    `SELECT ${ITEM_COLUMNS} FROM cart_items WHERE cart_id = $1 ORDER BY added_at, id LIMIT ${CART_ITEMS_MAX}`,
-    [cartId],
+/**
+ * Writes an item change (a new line, or a line's new quantity), bumps the cart's version and writes
+ * the change's events, in one statement; returns the cart's new version.
+ */
+export async function writeItemChange(
+  q: Queryable,
+  change: { kind: 'insert'; item: CartItemRow } | { kind: 'quantity'; itemId: string; quantity: number },
+  cartId: string,
+  events: NewEvent[],
+  now: Date,
+): Promise<number> {
+  const outbox = outboxInsert('cart', events, 7, now);
+  const write =
+    change.kind === 'insert'
+      ? `INSERT INTO cart_items (id, cart_id, product_id, variant_id, quantity, added_at, updated_at)
+         VALUES ($3, $1, $4::uuid, $5::uuid, $6::int, $2, $2)`
+      : `UPDATE cart_items SET quantity = $6::int, updated_at = $2 WHERE id = $3 AND $4::uuid IS NULL AND $5::uuid IS NULL`;
+  const params =
+    change.kind === 'insert'
+      ? [change.item.id, change.item.productId, change.item.variantId, change.item.quantity]
+      : [change.itemId, null, null, change.quantity];
+  const { rows } = await q.query<{ version: number }>(
+    `WITH item AS (${write}),
+          touched AS (UPDATE carts SET version = version + 1, updated_at = $2 WHERE id = $1 RETURNING version),
+          events AS (${outbox.sql})
+     SELECT version FROM touched`,
+    [cartId, now, ...params, ...outbox.values],
   );
-  return rows;
+  return rows[0]!.version;
 }
 
 /** An item of the buyer's active cart; another buyer's item is as absent as a missing one. */
@@ -107,13 +167,6 @@ export async function selectOwnItem(q: Queryable, userId: string, itemId: string
   return rows[0];
 }
 
-export async function insertItem(q: Queryable, item: { id: string; cartId: string; productId: string; variantId: string; quantity: number; now: Date }): Promise<void> {
-  await q.query(
-    `INSERT INTO cart_items (id, cart_id, product_id, variant_id, quantity, added_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)`,
-    [item.id, item.cartId, item.productId, item.variantId, item.quantity, item.now],
-  );
-}
-
 export async function updateItemQuantity(q: Queryable, itemId: string, quantity: number, now: Date): Promise<void> {
   await q.query(`UPDATE cart_items SET quantity = $2, updated_at = $3 WHERE id = $1`, [itemId, quantity, now]);
 }
@@ -122,19 +175,14 @@ export async function deleteItem(q: Queryable, itemId: string): Promise<void> {
   await q.query(`DELETE FROM cart_items WHERE id = $1`, [itemId]);
 }
 
-export async function selectCoupons(q: Queryable, cartId: string): Promise<CartCouponRow[]> {
-  const { rows } = await q.query<CartCouponRow>(
-    `SELECT coupon_id AS "couponId", code, applied_at AS "appliedAt" FROM cart_coupons WHERE cart_id = $1 ORDER BY applied_at, id LIMIT ${CART_COUPONS_MAX}`,
-    [cartId],
-  );
-  return rows;
-}
-
-export async function insertCoupon(q: Queryable, c: { id: string; cartId: string; couponId: string; code: string; now: Date }): Promise<void> {
-  await q.query(
-    `INSERT INTO cart_coupons (id, cart_id, coupon_id, code, applied_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+/** Applies a coupon to a locked cart and bumps the cart's version, in one statement; returns the new version. */
+export async function insertCoupon(q: Queryable, c: { id: string; cartId: string; couponId: string; code: string; now: Date }): Promise<number> {
+  const { rows } = await q.query<{ version: number }>(
+    `WITH applied AS (INSERT INTO cart_coupons (id, cart_id, coupon_id, code, applied_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING)
+     UPDATE carts SET version = version + 1, updated_at = $5 WHERE id = $2 RETURNING version`,
     [c.id, c.cartId, c.couponId, c.code, c.now],
   );
+  return rows[0]!.version;
 }
 
 /** Removes an applied code ignoring case (cart_coupons_cart_code_key); false when it was not applied. */
