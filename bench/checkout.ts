@@ -115,6 +115,19 @@ class PaidOrders {
   }
 }
 
+/** Per checkout step, p50 and p99 of its last attempt's duration, as checkout recorded it. */
+async function stepLatencies(app: Marketplace): Promise<Record<string, string>> {
+  const pool = app.pools.get('checkout');
+  if (!pool) return {};
+  const { rows } = await pool.query<{ step: string; p50: number; p99: number }>(
+    `SELECT step_type AS step,
+            round(percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - attempted_at) * 1000)::numeric, 1)::float8 AS p50,
+            round(percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - attempted_at) * 1000)::numeric, 1)::float8 AS p99
+       FROM checkout_steps WHERE completed_at IS NOT NULL GROUP BY step_type ORDER BY min(attempted_at)`,
+  );
+  return Object.fromEntries(rows.map((r) => [r.step, `${r.p50}/${r.p99}`]));
+}
+
 type Answer = { status: number; json: unknown };
 type Http = (method: string, url: string, token: string, body?: unknown, headers?: Record<string, string>) => Promise<Answer>;
 
@@ -302,6 +315,7 @@ async function run(flags: Flags): Promise<Record<string, unknown>> {
       [...dbs.targets.values()].map((t) => [t.domain, round((counter.perDatabase.get(t.database) ?? 0) / orders, 1)]).filter(([, n]) => (n as number) > 0),
     );
     progress(`SQL statements per order by database: ${JSON.stringify(perDomain)} (${PROBE_DATABASE_DOMAIN} is the bench's probe, not counted)`);
+    progress(`checkout step latencies (ms, p50/p99 from the session's own records): ${JSON.stringify(await stepLatencies(app))}`);
 
     await app.stop();
     app = undefined;
