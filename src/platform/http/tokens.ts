@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { TokenError, createDecoder, createSigner, createVerifier } from 'fast-jwt';
+import { TokenError, createSigner, createVerifier } from 'fast-jwt';
 import { type Clock, systemClock } from '../clock.ts';
 import { AppError } from './errors.ts';
 
@@ -64,7 +64,17 @@ interface Verified {
 type Verify = (token: string) => Record<string, unknown>;
 type Sign = (payload: Record<string, unknown>) => string;
 
-const decodeHeader = createDecoder({ complete: true });
+/**
+ * The protected header alone (alg, kid), to pick the key: a few dozen bytes, where a full decode
+ * would parse the claims too, and the verifier parses them again.
+ */
+function readHeader(token: string): { alg?: unknown; kid?: unknown } {
+  const end = token.indexOf('.');
+  if (end <= 0 || end > 512) throw new Error('no header');
+  const header: unknown = JSON.parse(Buffer.from(token.slice(0, end), 'base64url').toString('utf8'));
+  if (typeof header !== 'object' || header === null) throw new Error('header is not an object');
+  return header as { alg?: unknown; kid?: unknown };
+}
 
 export class TokenService {
   /** One verifier per key id, each bound to its secret, the one algorithm, issuer and audience. */
@@ -129,7 +139,7 @@ export class TokenService {
   #verifySignature(token: string): Verified {
     let verify: Verify | undefined;
     try {
-      const { header } = decodeHeader(token) as { header: { alg?: unknown; kid?: unknown } };
+      const header = readHeader(token);
       if (header.alg !== ALGORITHM) throw new AppError('INVALID_TOKEN', 'unsupported token algorithm');
       verify = typeof header.kid === 'string' ? this.#verifiers.get(header.kid) : undefined;
     } catch (error) {
