@@ -4,7 +4,7 @@ import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
 import type { CartDeps } from './deps.ts';
 import type { CouponOutcomeView } from './ports.ts';
-import { priceCart } from './price-cart.ts';
+import { type PricedCart, priceCart } from './price-cart.ts';
 import { type CartContents, deleteCouponByCode, insertCoupon, selectActiveCart, selectCartContents, touchCart } from './sql.ts';
 
 /** A refused code as the buyer sees it: unknown is 404, used up 409, any other reason 422. */
@@ -28,7 +28,11 @@ function refusal(outcome: Extract<CouponOutcomeView, { valid: false }>): AppErro
  * is now, after the coupons applied before it. Applying an applied code again changes nothing.
  * Returns whether it was added now, and the cart as it is after.
  */
-export async function applyCoupon(deps: CartDeps, buyerId: string, rawCode: string): Promise<{ added: boolean; cart: CartContents }> {
+export async function applyCoupon(
+  deps: CartDeps,
+  buyerId: string,
+  rawCode: string,
+): Promise<{ added: boolean; cart: CartContents; priced?: PricedCart }> {
   const code = rawCode.trim().toUpperCase();
   const cart = await selectCartContents(deps.pool, { userId: buyerId });
   if (!cart) throw new AppError('COUPON_NOT_APPLICABLE', 'your cart is empty: add items before a coupon', { couponCode: code, reason: 'no_eligible_items' });
@@ -46,7 +50,9 @@ export async function applyCoupon(deps: CartDeps, buyerId: string, rawCode: stri
     if (locked.coupons.length >= CART_COUPONS_MAX) throw new AppError('CART_LIMIT_EXCEEDED', `a cart takes at most ${CART_COUPONS_MAX} coupons`);
     const version = await insertCoupon(tx, { id: newId(), cartId: cart.id, couponId: outcome.couponId, code: outcome.code, now });
     const coupons = [...locked.coupons, { couponId: outcome.couponId, code: outcome.code, appliedAt: now }];
-    return { added: true, cart: { ...locked, version, updatedAt: now, coupons } };
+    // Unchanged since it was priced with the new code: that pricing is the answer's.
+    const unchanged = locked.version === cart.version;
+    return { added: true, cart: { ...locked, version, updatedAt: now, coupons }, ...(unchanged ? { priced } : {}) };
   });
 }
 

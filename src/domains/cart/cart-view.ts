@@ -1,5 +1,5 @@
 import type { CartDeps } from './deps.ts';
-import { priceCart } from './price-cart.ts';
+import { type PricedCart, priceCart } from './price-cart.ts';
 import type { CartView } from './schemas.ts';
 import { type CartContents, selectCartContents } from './sql.ts';
 
@@ -7,13 +7,15 @@ const money = (amount: number, currency: string | null) => (currency === null ? 
 
 /**
  * The buyer's active cart as shown: current prices, stock and coupon discounts (an empty cart when
- * none). `known`: the cart as a change just committed it, so the answer to a change needs no read.
+ * none). `known`: the cart as a change just committed it, so the answer to a change needs no read;
+ * with `pricedAs`, that cart's lines and coupons were priced just now too (applying a coupon prices
+ * the cart with it before storing it).
  */
-export async function readCartView(deps: CartDeps, buyerId: string, currency?: string, known?: CartContents): Promise<CartView> {
+export async function readCartView(deps: CartDeps, buyerId: string, currency?: string, known?: CartContents, pricedAs?: PricedCart): Promise<CartView> {
   const cart = known ?? (await selectCartContents(deps.pool, { userId: buyerId }));
   if (!cart) return emptyView(currency ?? null);
-  const { items, coupons } = cart;
-  const priced = await priceCart(deps, buyerId, items, coupons.map((c) => c.code), currency);
+  const { coupons } = cart;
+  const priced = pricedAs ?? (await priceCart(deps, buyerId, cart.items, coupons.map((c) => c.code), currency));
   const c = priced.currency;
   return {
     cartId: cart.id,

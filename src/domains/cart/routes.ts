@@ -91,8 +91,8 @@ export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
     },
     async (request, reply) => {
       const buyerId = principalOf(request).userId;
-      const { added, cart } = await applyCoupon(deps, buyerId, request.body.code);
-      return reply.status(added ? 201 : 200).send(await readCartView(deps, buyerId, undefined, cart));
+      const { added, cart, priced } = await applyCoupon(deps, buyerId, request.body.code);
+      return reply.status(added ? 201 : 200).send(await readCartView(deps, buyerId, undefined, cart, priced));
     },
   );
 
