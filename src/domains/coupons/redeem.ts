@@ -103,12 +103,10 @@ async function redeemOnce(deps: CouponsDeps, input: RedeemInput): Promise<Redeem
     const linesById = new Map(input.lines.map((l) => [l.lineId, l]));
 
     const redemptions = new Map<string, Redemption>();
-    const events: NewEvent[] = [];
-    // Coupon rows are locked in id order, so two checkouts holding the same coupons cannot deadlock.
-    for (const outcome of [...valid].sort((a, b) => (a.couponId < b.couponId ? -1 : 1))) {
+    const sorted = [...valid].sort((a, b) => (a.couponId < b.couponId ? -1 : 1));
+    // First what locks no shared row: the buyer's own use, the redemptions and their lines.
+    for (const outcome of sorted) {
       const coupon = coupons.get(outcome.code)!;
-      const uses = await takeUse(tx, coupon.id, now);
-      if (!uses) throw refusalOf({ ...outcome, valid: false, reason: 'exhausted', message: 'the coupon has no uses left' });
       if (coupon.rules.onePerCustomer && !(await takeCustomerUse(tx, coupon.id, input.buyerId, now))) {
         throw refusalOf({ ...outcome, valid: false, reason: 'already_used', message: 'you have used this coupon already: one use per customer' });
       }
@@ -132,8 +130,17 @@ async function redeemOnce(deps: CouponsDeps, input: RedeemInput): Promise<Redeem
         }),
       );
       redemptions.set(outcome.code, { redemptionId, couponId: coupon.id, code: coupon.code, discountAmount: outcome.discountAmount, currency: input.currency, lines: outcome.lines });
+    }
+    // Then the coupon rows, in id order (two checkouts holding the same coupons cannot deadlock),
+    // as late as possible: a popular coupon's row is held only from its use to the commit.
+    const events: NewEvent[] = [];
+    for (const outcome of sorted) {
+      const coupon = coupons.get(outcome.code)!;
+      const uses = await takeUse(tx, coupon.id, now);
+      if (!uses) throw refusalOf({ ...outcome, valid: false, reason: 'exhausted', message: 'the coupon has no uses left' });
+      const redemption = redemptions.get(outcome.code)!;
       const data: CouponRedeemedV1 = {
-        redemptionId,
+        redemptionId: redemption.redemptionId,
         couponId: coupon.id,
         code: coupon.code,
         sellerId: coupon.sellerId,
