@@ -96,6 +96,26 @@ describe('webhook signatures', () => {
     expect(rows[0].n).toBe(1);
   });
 
+  it('keeps a webhook for a payment it does not know unprocessed, so a redelivery is applied once the payment exists', async () => {
+    const { intentId, delivery } = await pendingAuthorization();
+    // The same event as it would arrive for a payment this side has no record of (yet).
+    const unknownIntent = newId();
+    const body = delivery.body.replaceAll(intentId, unknownIntent).replace(/"charge":"[^"]+"/, '"charge":"ch_0notknownhere"');
+    expect(body).not.toBe(delivery.body);
+    const now = Math.floor(Date.now() / 1000);
+    const headers = { ...delivery.headers, [SIGNATURE_HEADER]: signatureHeader(TEST_WEBHOOK_SECRET, now, body) };
+    const processedAt = async () =>
+      (await h.pool.query('SELECT processed_at FROM gateway_webhook_events WHERE event_id = $1', [delivery.eventId])).rows.map((r) => r.processed_at);
+
+    expect((await post(headers, body)).json()).toMatchObject({ duplicate: false });
+    expect(await processedAt()).toEqual([null]);
+    // Delivered again (for the payment it is really about): not a duplicate, applied, recorded as processed.
+    expect((await post(delivery.headers, delivery.body)).json()).toMatchObject({ duplicate: false });
+    expect(await status(intentId)).toBe('authorized');
+    expect((await processedAt())[0]).toBeInstanceOf(Date);
+    expect((await post(delivery.headers, delivery.body)).json()).toMatchObject({ duplicate: true });
+  });
+
   it('refuses a signed webhook that carries card data, and stores none of it', async () => {
     const body = JSON.stringify({
       id: `evt_${newId().replaceAll('-', '').slice(0, 20)}`,

@@ -59,27 +59,33 @@ export async function postJournal(tx: Queryable, journal: Journal): Promise<bool
     throw new Error(`journal ${journal.kind} ${journal.referenceId} does not balance: debits ${debits}, credits ${credits}`);
   }
   const specs = [...new Set(entries.map((e) => e.account))].map(accountSpec);
-  await tx.query(
-    `INSERT INTO ledger_accounts (account, kind, may_go_negative, owner_id)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::uuid[])
-     ON CONFLICT (account) DO NOTHING`,
-    [specs.map((s) => s.account), specs.map((s) => s.kind), specs.map((s) => s.mayGoNegative), specs.map((s) => s.ownerId)],
-  );
-  const journalId = newId();
+  // One statement: the accounts (made on first use), the journal (once per kind and reference) and
+  // its entries, written only if the journal was new. The balance trigger checks it at commit.
   const inserted = await tx.query(
-    `INSERT INTO ledger_journals (id, kind, reference_id, currency, description)
-     VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (kind, reference_id) DO NOTHING`,
-    [journalId, journal.kind, journal.referenceId, journal.currency, journal.description.slice(0, 500)],
-  );
-  if (inserted.rowCount === 0) return false;
-  await tx.query(
-    `INSERT INTO ledgers (id, journal_id, account, debit, credit, currency, reference_id)
-     SELECT id, $1, account, debit, credit, $2, reference_id
-       FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::bigint[], $7::uuid[]) AS e(id, account, debit, credit, reference_id)`,
+    `WITH accounts AS (
+       INSERT INTO ledger_accounts (account, kind, may_go_negative, owner_id)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::uuid[])
+       ON CONFLICT (account) DO NOTHING
+     ), journal AS (
+       INSERT INTO ledger_journals (id, kind, reference_id, currency, description)
+       VALUES ($5, $6, $7, $8, $9)
+       ON CONFLICT (kind, reference_id) DO NOTHING
+       RETURNING id
+     )
+     INSERT INTO ledgers (id, journal_id, account, debit, credit, currency, reference_id)
+     SELECT e.id, j.id, e.account, e.debit, e.credit, $8, e.reference_id
+       FROM journal j
+       CROSS JOIN unnest($10::uuid[], $11::text[], $12::bigint[], $13::bigint[], $14::uuid[]) AS e(id, account, debit, credit, reference_id)`,
     [
-      journalId,
+      specs.map((s) => s.account),
+      specs.map((s) => s.kind),
+      specs.map((s) => s.mayGoNegative),
+      specs.map((s) => s.ownerId),
+      newId(),
+      journal.kind,
+      journal.referenceId,
       journal.currency,
+      journal.description.slice(0, 500),
       entries.map(() => newId()),
       entries.map((e) => e.account),
       entries.map((e) => e.debit ?? 0),
@@ -87,6 +93,7 @@ export async function postJournal(tx: Queryable, journal: Journal): Promise<bool
       entries.map((e) => e.referenceId),
     ],
   );
+  if (inserted.rowCount === 0) return false;
   return true;
 }
 

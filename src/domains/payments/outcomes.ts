@@ -9,9 +9,9 @@ import {
   type AllocationRow,
   type IntentRow,
   type RefundRow,
+  captureAllocations,
   insertTransaction,
   lockIntent,
-  readAllocations,
   readRefund,
   refundStatus,
   setIntentStatus,
@@ -86,7 +86,7 @@ export async function applyCapture(tx: Tx, deps: PaymentsDeps, intentId: string,
   }
   const now = deps.clock.now();
   const updated = await setIntentStatus(tx, intent.id, { status: 'captured', capturedAmount: intent.amount });
-  await tx.query('UPDATE payment_allocations SET captured_amount = amount, updated_at = now() WHERE payment_intent_id = $1', [intent.id]);
+  const allocations = await captureAllocations(tx, intent.id);
   await insertTransaction(tx, {
     intentId: intent.id,
     type: 'capture',
@@ -95,7 +95,6 @@ export async function applyCapture(tx: Tx, deps: PaymentsDeps, intentId: string,
     currency: intent.currency,
     gatewayTransactionId: outcome.transactionId,
   });
-  const allocations = await readAllocations(tx, intent.id);
   await postJournal(tx, {
     kind: 'payment_captured',
     referenceId: intent.id,
@@ -103,7 +102,7 @@ export async function applyCapture(tx: Tx, deps: PaymentsDeps, intentId: string,
     description: `capture of payment ${intent.id}`,
     entries: allocations.flatMap((a) => captureEntries(a, deps.commissionBps)),
   });
-  await emitIntentEvent(tx, updated, 'payments.payment_captured.v1', now, { capturedAt: now.toISOString() });
+  await emitIntentEvent(tx, updated, 'payments.payment_captured.v1', now, { capturedAt: now.toISOString() }, allocations);
   return updated;
 }
 

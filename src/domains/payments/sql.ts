@@ -81,6 +81,15 @@ export async function readAllocations(db: Queryable, intentId: string): Promise<
   return rows;
 }
 
+/** Marks every allocation of a captured intent captured in full; returns them in the order readAllocations gives. */
+export async function captureAllocations(db: Queryable, intentId: string): Promise<AllocationRow[]> {
+  const { rows } = await db.query<AllocationRow>(
+    'UPDATE payment_allocations SET captured_amount = amount, updated_at = now() WHERE payment_intent_id = $1 RETURNING *',
+    [intentId],
+  );
+  return rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
 export async function setIntentStatus(
   db: Queryable,
   intentId: string,

@@ -30,14 +30,17 @@ export async function receiveWebhook(
   if (cardField) throw new AppError('VALIDATION_FAILED', `the webhook carries what looks like card data (${cardField}); it was not stored`);
 
   const receipt = await withTransaction(deps.pool, async (tx) => {
+    // Recorded as processed at once: the usual case, and it commits with the effect or not at all;
+    // when the payment is not found, processed_at is cleared again before the commit.
     const inserted = await tx.query<{ id: string }>(
-      `INSERT INTO gateway_webhook_events (id, gateway, event_id, event_type, payload)
-       VALUES ($1, $2, $3, $4, $5)
+      `INSERT INTO gateway_webhook_events (id, gateway, event_id, event_type, payload, processed_at)
+       VALUES ($1, $2, $3, $4, $5, now())
        ON CONFLICT (gateway, event_id) DO NOTHING
        RETURNING id`,
       [newId(), gatewayName, hook.eventId, hook.eventType.slice(0, 100), JSON.stringify(hook.payload)],
     );
     let row = inserted.rows[0];
+    const fresh = row !== undefined;
     if (!row) {
       // Seen before. Applied then: a duplicate. Not applied (its payment was not found): try again.
       const seen = await tx.query<{ id: string; processed_at: Date | null }>(
@@ -48,7 +51,9 @@ export async function receiveWebhook(
       if (!row || seen.rows[0]?.processed_at) return { eventId: hook.eventId, duplicate: true, applied: false };
     }
     const applied = await applyWebhook(tx, deps, gatewayName, hook);
-    if (applied) await tx.query('UPDATE gateway_webhook_events SET processed_at = now() WHERE id = $1', [row.id]);
+    if (applied !== fresh) {
+      await tx.query('UPDATE gateway_webhook_events SET processed_at = CASE WHEN $2 THEN now() END WHERE id = $1', [row.id, applied]);
+    }
     return { eventId: hook.eventId, duplicate: false, applied };
   });
   // An authorization learned here may have a void waiting for it.
