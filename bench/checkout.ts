@@ -34,7 +34,7 @@ import { generateKeyring } from '../src/platform/http/tokens.ts';
 import { newId } from '../src/platform/ids.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import type { Subscription } from '../src/platform/messaging/subscription.ts';
-import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, progress, round } from './support.ts';
+import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, profiled, progress, round } from './support.ts';
 
 interface Options {
   buyers: number;
@@ -299,10 +299,12 @@ async function run(flags: Flags): Promise<Record<string, unknown>> {
     counter.on = true;
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
-    await Promise.all(
-      buyers.map(async (token, b) => {
-        for (let r = 0; r < o.rounds; r++) rounds.push(await oneCheckout(http, paid, token, variants, codeOf(b)));
-      }),
+    await profiled(() =>
+      Promise.all(
+        buyers.map(async (token, b) => {
+          for (let r = 0; r < o.rounds; r++) rounds.push(await oneCheckout(http, paid, token, variants, codeOf(b)));
+        }),
+      ),
     );
     const elapsedMs = performance.now() - started;
     const cpu = process.cpuUsage(cpuBefore);
