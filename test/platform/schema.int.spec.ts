@@ -139,3 +139,40 @@ describe('outbox retention', () => {
     expect(rows.map((r) => r.id).sort()).toEqual([recentPublished, oldPending].sort());
   });
 });
+
+describe('inbox wake-ups', () => {
+  it('wake consumers when events arrive or come back to pending, not when a consumer records its own progress', async () => {
+    const { inbox } = domainTables('search');
+    const target = dbs.targets.find((t) => t.domain === 'search')!;
+    const listener = new pg.Client({ connectionString: target.url });
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on('notification', (n) => heard.push(n.channel));
+    await listener.query('LISTEN bazaar_inbox; LISTEN bazaar_probe_marker');
+    /** Runs a statement, then a marker notification: notifications come in commit order, so once the marker is heard, anything the statement caused was too. */
+    const wakesAfter = async (sql: string, values: unknown[]) => {
+      heard.length = 0;
+      await pool('search').query(sql, values);
+      await pool('search').query(`SELECT pg_notify('bazaar_probe_marker', '')`);
+      for (let i = 0; i < 100 && !heard.includes('bazaar_probe_marker'); i++) await new Promise((r) => setTimeout(r, 10));
+      return heard.filter((c) => c === 'bazaar_inbox').length;
+    };
+    try {
+      const eventId = newId();
+      const envelope = JSON.stringify({ id: eventId });
+      expect(
+        await wakesAfter(
+          `INSERT INTO ${inbox} (consumer, event_id, source, aggregate_id, event_type, envelope) VALUES ('search.wake-probe', $1, '/bazaar/orders', $2, 'probe.thing.v1', $3)`,
+          [eventId, newId(), envelope],
+        ),
+      ).toBe(1);
+      const byId = `WHERE consumer = 'search.wake-probe' AND event_id = $1`;
+      expect(await wakesAfter(`UPDATE ${inbox} SET attempts = 1, last_error = 'failed', status = 'pending' ${byId}`, [eventId])).toBe(0);
+      expect(await wakesAfter(`UPDATE ${inbox} SET status = 'dead' ${byId}`, [eventId])).toBe(0);
+      expect(await wakesAfter(`UPDATE ${inbox} SET status = 'pending' ${byId}`, [eventId])).toBe(1);
+      expect(await wakesAfter(`UPDATE ${inbox} SET status = 'processed', processed_at = now() ${byId}`, [eventId])).toBe(0);
+    } finally {
+      await listener.end();
+    }
+  });
+});

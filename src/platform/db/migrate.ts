@@ -24,15 +24,21 @@ function checksum(sql: string): string {
   return createHash('sha256').update(sql).digest('hex');
 }
 
+/**
+ * The platform's own migrations (outbox, inbox, dead letters), templates in ./migrations applied to
+ * every domain database before its own, with the domain's table names filled in. The checksum is
+ * of the template itself, so it is the same in every database.
+ */
 export async function platformMigrations(domain: DomainName): Promise<Migration[]> {
-  const template = await readFile(path.join(here, 'messaging.sql'), 'utf8');
+  const dir = path.join(here, 'migrations');
   const t = domainTables(domain);
-  // The checksum is of the template itself, so it is the same in every database.
-  const sql = template
-    .replaceAll('{{outbox}}', t.outbox)
-    .replaceAll('{{inbox}}', t.inbox)
-    .replaceAll('{{dead_letters}}', t.deadLetters);
-  return [{ id: 'platform/0001_messaging', sql, checksum: checksum(template) }];
+  const migrations: Migration[] = [];
+  for (const file of (await readdir(dir)).filter((f) => MIGRATION_FILE.test(f)).sort()) {
+    const template = await readFile(path.join(dir, file), 'utf8');
+    const sql = template.replaceAll('{{outbox}}', t.outbox).replaceAll('{{inbox}}', t.inbox).replaceAll('{{dead_letters}}', t.deadLetters);
+    migrations.push({ id: `platform/${file.replace(/\.sql$/, '')}`, sql, checksum: checksum(template) });
+  }
+  return migrations;
 }
 
 export async function domainMigrations(domain: DomainName): Promise<Migration[]> {
