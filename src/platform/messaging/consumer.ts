@@ -4,7 +4,7 @@ import type { Pool, Tx } from '../db/pool.ts';
 import { type DomainName, domainTables } from '../domains.ts';
 import { newId } from '../ids.ts';
 import type { Metrics } from '../metrics.ts';
-import { beginWithBatchLock } from './batch-lock.ts';
+import { batchLockCondition, beginAndClaim, sqlLiteral } from './batch-lock.ts';
 import { type EventEnvelope, withTrace } from './envelope.ts';
 import { ContractViolation, appendEvents, assertContract } from './outbox.ts';
 import type { Subscription } from './subscription.ts';
@@ -70,22 +70,21 @@ export class InboxConsumer {
     if (this.#handlers.size === 0) return false;
     const client = await this.pool.connect();
     try {
-      // The batch's savepoint is opened here, in the same round trip: rolling back to it undoes the
-      // handlers' work only (the select that follows changes nothing).
-      const locked = await beginWithBatchLock(client, `bazaar.inbox.${this.domain}`, { afterLock: ['SAVEPOINT apply_batch'] });
-      if (!locked) {
-        await client.query('COMMIT');
-        return false;
-      }
       const inbox = this.#tables.inbox;
+      const limit = sqlLiteral(this.options.batchSizeMax);
+      const names = `ARRAY[${this.consumers.map(sqlLiteral).join(', ')}]::text[]`;
+      // BEGIN, the batch lock, the batch and the batch's savepoint in one round trip; the batch is
+      // empty while another worker of this domain holds the lock. Rolling back to the savepoint undoes
+      // the handlers' work only (the select changes nothing).
       // Shaped so that its cost follows the batch, not the backlog or the history, whatever the
       // planner's statistics (an inbox filled since the last ANALYZE is the usual case): per consumer,
       // pending rows are read in seq order from the (consumer, seq) index and the scan stops at the
       // limit; an event is skipped while an earlier event of its aggregate waits for a retry, which is
       // one ordered probe of the (consumer, aggregate_id, seq) index.
-      const { rows } = await client.query<InboxRow>(
+      const rows = await beginAndClaim<InboxRow>(
+        client,
         `SELECT x.consumer, x.event_id, x.aggregate_id, x.envelope, x.attempts
-           FROM unnest($2::text[]) AS c(name)
+           FROM unnest(${names}) AS c(name)
            CROSS JOIN LATERAL (
              SELECT i.seq, i.consumer, i.event_id, i.aggregate_id, i.envelope, i.attempts
                FROM ${inbox} i
@@ -96,11 +95,16 @@ export class InboxConsumer {
                       ORDER BY e.consumer, e.aggregate_id, e.seq
                       LIMIT 1) IS NULL
               ORDER BY i.seq
-              LIMIT $1) x
+              LIMIT ${limit}) x
+          WHERE ${batchLockCondition(`bazaar.inbox.${this.domain}`)}
           ORDER BY x.seq
-          LIMIT $1`,
-        [this.options.batchSizeMax, this.consumers],
+          LIMIT ${limit}`,
+        { after: ['SAVEPOINT apply_batch'] },
       );
+      if (rows.length === 0) {
+        await client.query('COMMIT');
+        return false;
+      }
       const applied = await this.#applyBatch(client, rows);
       if (applied.length > 0) {
         // One statement marks the whole batch processed; it commits with the effects or not at all.

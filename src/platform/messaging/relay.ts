@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Pool } from '../db/pool.ts';
 import { type DomainName, domainTables } from '../domains.ts';
 import type { Metrics } from '../metrics.ts';
-import { beginWithBatchLock } from './batch-lock.ts';
+import { batchLockCondition, beginAndClaim, sqlLiteral } from './batch-lock.ts';
 import type { EventEnvelope } from './envelope.ts';
 import type { Transport } from './transport.ts';
 
@@ -59,18 +59,18 @@ export class OutboxRelay {
       // The durable hand-off is the transport's (the subscriber's inbox commit, or the broker's ack).
       // Marking rows published need not wait for a disk flush: if a server crash loses the mark, the
       // rows are sent again and the receivers drop them as duplicates. One flush saved per batch.
-      const locked = await beginWithBatchLock(client, `bazaar.relay.${this.domain}`, { settings: ['SET LOCAL synchronous_commit = off'] });
-      if (!locked) {
-        await client.query('COMMIT');
-        return false;
-      }
-      // Locked and marked in one round trip; the mark commits only if the transport took the batch.
-      const { rows } = await client.query<OutboxRow & { seq: number }>(
+      // BEGIN, the lock and the claim in one round trip: rows are locked and marked by one statement,
+      // which claims nothing while another relay of this domain holds the batch lock. The mark
+      // commits only if the transport took the batch.
+      const rows = await beginAndClaim<OutboxRow & { seq: number }>(
+        client,
         `UPDATE ${this.#table} o SET published_at = now()
-           FROM (SELECT id FROM ${this.#table} WHERE published_at IS NULL ORDER BY seq LIMIT $1 FOR UPDATE) batch
+           FROM (SELECT id FROM ${this.#table}
+                  WHERE published_at IS NULL AND ${batchLockCondition(`bazaar.relay.${this.domain}`)}
+                  ORDER BY seq LIMIT ${sqlLiteral(this.batchSizeMax)} FOR UPDATE) batch
           WHERE o.id = batch.id
           RETURNING o.seq, o.id, o.aggregate_id, o.aggregate_type, o.event_type, o.payload, o.headers`,
-        [this.batchSizeMax],
+        { settings: ['SET LOCAL synchronous_commit = off'] },
       );
       if (rows.length === 0) {
         await client.query('COMMIT');
