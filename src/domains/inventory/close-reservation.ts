@@ -1,7 +1,6 @@
 import { withTransaction, type Tx } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
-import { appendEvents } from '../../platform/messaging/outbox.ts';
 import type { InventoryDeps } from './deps.ts';
 import { type ReservationCommand, type ReservationStatus, decide } from './lifecycle.ts';
 import { moveReservedStock } from './reserved-stock.ts';
@@ -62,15 +61,22 @@ export async function closeReservationIn(
   if (!header) throw notFound('reservation');
   const decision = decide({ status: header.status, expiresAt: header.expires_at }, command, now);
   if (decision.outcome === 'rejected') throw new AppError(decision.code, decision.detail, { reservationId, status: header.status });
+  let moveStock: (() => Promise<void>) | undefined;
   if (decision.outcome === 'transition') {
     if (decision.to === 'expired') throw new Error('expiry belongs to the sweeper');
-    await applyTransition(tx, reservationId, header, decision.to, command, orders, now);
+    moveStock = await applyTransition(tx, reservationId, header, decision.to, command, orders, now);
   }
   const after = await findReservation(tx, reservationId);
   if (!after) throw new Error('a locked reservation disappeared');
+  // The stock items, which every checkout of these products locks, come last, with the events.
+  await moveStock?.();
   return toReservation(after);
 }
 
+/**
+ * Closes the reservation's lines and header; returns the last part, which moves the stock and
+ * writes the event, for the caller to run as late as it can.
+ */
 async function applyTransition(
   tx: Tx,
   reservationId: string,
@@ -79,7 +85,7 @@ async function applyTransition(
   command: ReservationCommand,
   orders: readonly { sellerId: string; orderId: string }[],
   now: Date,
-): Promise<void> {
+): Promise<() => Promise<void>> {
   const { rows: lines } = await tx.query<{ stock_item_id: string; quantity: number; order_id: string | null }>(
     `UPDATE stock_reservations l
         SET status = $2, updated_at = $3,
@@ -89,13 +95,6 @@ async function applyTransition(
      RETURNING l.stock_item_id, l.quantity, l.order_id`,
     [reservationId, to, now, orders.map((o) => o.sellerId), orders.map((o) => o.orderId)],
   );
-  const ordered = [...lines].sort((a, b) => (a.stock_item_id < b.stock_item_id ? -1 : 1));
-  const { facts } = await moveReservedStock(
-    tx,
-    ordered.map((l) => ({ reservationId, stockItemId: l.stock_item_id, quantity: l.quantity })),
-    to === 'confirmed' ? 'sell' : 'return',
-    now,
-  );
   const orderIds = [...new Set(lines.map((l) => l.order_id).filter((id): id is string => id !== null))];
   const orderId = orderIds.length === 1 ? (orderIds[0] ?? null) : null;
   const reason = command.type === 'release' ? command.reason : null;
@@ -103,15 +102,21 @@ async function applyTransition(
     `UPDATE reservations SET status = $2, closed_at = $3, updated_at = $3, release_reason = $4, order_id = coalesce($5, order_id) WHERE id = $1`,
     [reservationId, to, now, reason, orderId],
   );
-  const base = { reservationId, ownerId: header.owner_id, referenceId: header.reference_id, items: facts };
-  await appendEvents(
-    tx,
-    'inventory',
-    [
-      to === 'confirmed'
-        ? { type: 'inventory.reservation_confirmed.v1', aggregateType: 'reservation', aggregateId: reservationId, data: { ...base, orderId, confirmedAt: now.toISOString() } }
-        : { type: 'inventory.reservation_released.v1', aggregateType: 'reservation', aggregateId: reservationId, data: { ...base, reason: reason ?? 'released', releasedAt: now.toISOString() } },
-    ],
-    now,
-  );
+  const ordered = [...lines].sort((a, b) => (a.stock_item_id < b.stock_item_id ? -1 : 1));
+  return async () => {
+    await moveReservedStock(
+      tx,
+      ordered.map((l) => ({ reservationId, stockItemId: l.stock_item_id, quantity: l.quantity })),
+      to === 'confirmed' ? 'sell' : 'return',
+      now,
+      (facts) => {
+        const base = { reservationId, ownerId: header.owner_id, referenceId: header.reference_id, items: facts };
+        return [
+          to === 'confirmed'
+            ? { type: 'inventory.reservation_confirmed.v1', aggregateType: 'reservation', aggregateId: reservationId, data: { ...base, orderId, confirmedAt: now.toISOString() } }
+            : { type: 'inventory.reservation_released.v1', aggregateType: 'reservation', aggregateId: reservationId, data: { ...base, reason: reason ?? 'released', releasedAt: now.toISOString() } },
+        ];
+      },
+    );
+  };
 }

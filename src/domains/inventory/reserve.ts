@@ -1,6 +1,6 @@
 import { withTransaction, type Tx } from '../../platform/db/pool.ts';
 import { newId } from '../../platform/ids.ts';
-import { appendEvents, type NewEvent } from '../../platform/messaging/outbox.ts';
+import { type NewEvent, outboxInsert } from '../../platform/messaging/outbox.ts';
 import type { InventoryDeps } from './deps.ts';
 import type { ReservationQueue } from './reservation-queue.ts';
 import { type ReserveInput, type ReserveRequest, toReserveRequest } from './reserve-input.ts';
@@ -83,23 +83,16 @@ async function reserveInTransaction(deps: InventoryDeps, tx: Tx, request: Reserv
 
   const quantityOf = new Map(request.items.map((i) => [i.variantId, i.quantity]));
   const ordered = rows.map((r) => ({ row: r, quantity: quantityOf.get(r.variant_id) ?? 0 }));
-  const updated = await tx.query<StockItemRow>(
-    `UPDATE stock_items s
-        SET available_quantity = s.available_quantity - r.quantity, reserved_quantity = s.reserved_quantity + r.quantity,
-            version = s.version + 1, updated_at = $3
-       FROM unnest($1::uuid[], $2::int[]) AS r(id, quantity)
-      WHERE s.id = r.id AND s.available_quantity >= r.quantity
-     RETURNING ${STOCK_ITEM_COLUMNS.split(', ').map((c) => `s.${c}`).join(', ')}`,
-    [ordered.map((o) => o.row.id), ordered.map((o) => o.quantity), now],
-  );
-  if (updated.rowCount !== ordered.length) throw new Error('a locked stock item refused a reservation it had room for');
-  await tx.query(
-    `INSERT INTO stock_reservations (id, reservation_id, stock_item_id, quantity, expires_at, created_at, updated_at)
-     SELECT l.id, $1, l.stock_item_id, l.quantity, $2, $3, $3 FROM unnest($4::uuid[], $5::uuid[], $6::int[]) AS l(id, stock_item_id, quantity)`,
-    [reservationId, expiresAt, now, ordered.map(() => newId()), ordered.map((o) => o.row.id), ordered.map((o) => o.quantity)],
-  );
-
-  const after = updated.rows.sort((a, b) => (a.variant_id < b.variant_id ? -1 : 1));
+  // The rows are locked: what the UPDATE below leaves them at is known now, and so are the events.
+  const after: StockItemRow[] = ordered
+    .map(({ row, quantity }) => ({
+      ...row,
+      available_quantity: row.available_quantity - quantity,
+      reserved_quantity: row.reserved_quantity + quantity,
+      version: row.version + 1,
+      updated_at: now,
+    }))
+    .sort((a, b) => (a.variant_id < b.variant_id ? -1 : 1));
   const items = after.map((r) => ({ ...levelOf(r), quantity: quantityOf.get(r.variant_id) ?? 0 }));
   const events: NewEvent[] = [
     {
@@ -120,7 +113,34 @@ async function reserveInTransaction(deps: InventoryDeps, tx: Tx, request: Reserv
       data: { ...levelOf(r), productId: r.product_id, sellerId: r.seller_id, at: now.toISOString() },
     });
   }
-  await appendEvents(tx, 'inventory', events, now);
+  // One statement for the items (still refusing to go below zero), the lines and the events, so
+  // the items, which other checkouts of these products wait for, are held only until the commit.
+  const outbox = outboxInsert('inventory', events, 8, now);
+  const { rows: written } = await tx.query<{ items: number }>(
+    `WITH reserved AS (
+       UPDATE stock_items s
+          SET available_quantity = s.available_quantity - r.quantity, reserved_quantity = s.reserved_quantity + r.quantity,
+              version = s.version + 1, updated_at = $3
+         FROM unnest($1::uuid[], $2::int[]) AS r(id, quantity)
+        WHERE s.id = r.id AND s.available_quantity >= r.quantity
+       RETURNING s.id
+     ), lines AS (
+       INSERT INTO stock_reservations (id, reservation_id, stock_item_id, quantity, expires_at, created_at, updated_at)
+       SELECT l.id, $4, l.stock_item_id, l.quantity, $5, $3, $3 FROM unnest($6::uuid[], $1::uuid[], $7::int[]) AS l(id, stock_item_id, quantity)
+     ), events AS (${outbox.sql})
+     SELECT count(*)::int AS items FROM reserved`,
+    [
+      ordered.map((o) => o.row.id),
+      ordered.map((o) => o.quantity),
+      now,
+      reservationId,
+      expiresAt,
+      ordered.map(() => newId()),
+      ordered.map((o) => o.quantity),
+      ...outbox.values,
+    ],
+  );
+  if (written[0]?.items !== ordered.length) throw new Error('a locked stock item refused a reservation it had room for');
   return {
     result: {
       id: reservationId,

@@ -1,6 +1,7 @@
 import type { ReservationLineFacts } from '../../contracts/inventory.ts';
 import type { Tx } from '../../platform/db/pool.ts';
 import { newId } from '../../platform/ids.ts';
+import { type NewEvent, appendEvents, outboxInsert } from '../../platform/messaging/outbox.ts';
 import { STOCK_ITEM_COLUMNS, type StockItemRow, levelOf } from './stock-item.ts';
 
 /** One reservation line whose units leave the reserved quantity. */
@@ -14,14 +15,21 @@ export interface ReservedLine {
  * 'return': the units go back to available (release, expiry). 'sell': they leave reserved and total
  * for good, with a 'sale' movement per line (confirm). Returns, per line in the given order, the
  * item's quantities right after that line, as the events report them; and the items after all.
+ * The items are locked, then written with their movements and the events `eventsOf` makes from
+ * those facts in ONE statement: other checkouts wait for these rows only until the commit that
+ * follows, so callers do this last in their transaction.
  */
 export async function moveReservedStock(
   tx: Tx,
   lines: readonly ReservedLine[],
   mode: 'return' | 'sell',
   now: Date,
+  eventsOf: (facts: ReservationLineFacts[], items: StockItemRow[]) => NewEvent[] = () => [],
 ): Promise<{ facts: ReservationLineFacts[]; items: StockItemRow[] }> {
-  if (lines.length === 0) return { facts: [], items: [] };
+  if (lines.length === 0) {
+    await appendEvents(tx, 'inventory', eventsOf([], []), now);
+    return { facts: [], items: [] };
+  }
   const ids = [...new Set(lines.map((l) => l.stockItemId))];
   // Items locked in id order, like every other path that locks several items.
   const { rows } = await tx.query<StockItemRow>(`SELECT ${STOCK_ITEM_COLUMNS} FROM stock_items WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [ids]);
@@ -45,21 +53,36 @@ export async function moveReservedStock(
       ? 'available_quantity = s.available_quantity + r.quantity, reserved_quantity = s.reserved_quantity - r.quantity'
       : 'total_quantity = s.total_quantity - r.quantity, reserved_quantity = s.reserved_quantity - r.quantity';
   const entries = [...sums];
-  const updated = await tx.query(
-    `UPDATE stock_items s SET ${set}, version = s.version + r.changes, updated_at = $4
-       FROM unnest($1::uuid[], $2::int[], $3::int[]) AS r(id, quantity, changes)
-      WHERE s.id = r.id`,
-    [entries.map(([id]) => id), entries.map(([, s]) => s.quantity), entries.map(([, s]) => s.changes), now],
+  const items = [...state.values()];
+  const sale = mode === 'sell';
+  const outbox = outboxInsert('inventory', eventsOf(facts, items), 10, now);
+  // Unique per (item, 'sale', reservation): a sale is recorded once whatever retries happen.
+  const { rows: written } = await tx.query<{ items: number }>(
+    `WITH moved AS (
+       UPDATE stock_items s SET ${set}, version = s.version + r.changes, updated_at = $4
+         FROM unnest($1::uuid[], $2::int[], $3::int[]) AS r(id, quantity, changes)
+        WHERE s.id = r.id
+       RETURNING s.id
+     ), sales AS (
+       INSERT INTO stock_movements (id, stock_item_id, change, kind, reason, reference_id, created_at)
+       SELECT m.id, m.stock_item_id, -m.quantity, 'sale', 'reservation confirmed', m.reservation_id, $4
+         FROM unnest($5::uuid[], $6::uuid[], $7::int[], $8::uuid[]) AS m(id, stock_item_id, quantity, reservation_id)
+        WHERE $9::boolean
+     ), events AS (${outbox.sql})
+     SELECT count(*)::int AS items FROM moved`,
+    [
+      entries.map(([id]) => id),
+      entries.map(([, x]) => x.quantity),
+      entries.map(([, x]) => x.changes),
+      now,
+      lines.map(() => newId()),
+      lines.map((l) => l.stockItemId),
+      lines.map((l) => l.quantity),
+      lines.map((l) => l.reservationId),
+      sale,
+      ...outbox.values,
+    ],
   );
-  if (updated.rowCount !== entries.length) throw new Error('a locked stock item disappeared');
-  if (mode === 'sell') {
-    // Unique per (item, 'sale', reservation): a sale is recorded once whatever retries happen.
-    await tx.query(
-      `INSERT INTO stock_movements (id, stock_item_id, change, kind, reason, reference_id, created_at)
-       SELECT m.id, m.stock_item_id, -m.quantity, 'sale', 'reservation confirmed', m.reservation_id, $5
-         FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::uuid[]) AS m(id, stock_item_id, quantity, reservation_id)`,
-      [lines.map(() => newId()), lines.map((l) => l.stockItemId), lines.map((l) => l.quantity), lines.map((l) => l.reservationId), now],
-    );
-  }
-  return { facts, items: [...state.values()] };
+  if (written[0]?.items !== entries.length) throw new Error('a locked stock item disappeared');
+  return { facts, items };
 }
