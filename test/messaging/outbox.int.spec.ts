@@ -7,7 +7,8 @@ import { isUuidV7, newId } from '../../src/platform/ids.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { InboxConsumer } from '../../src/platform/messaging/consumer.ts';
 import { withTrace } from '../../src/platform/messaging/envelope.ts';
-import { ContractViolation, appendEvents } from '../../src/platform/messaging/outbox.ts';
+import { runTogether } from '../../src/platform/db/statements.ts';
+import { ContractViolation, appendEvents, outboxStatement } from '../../src/platform/messaging/outbox.ts';
 import { OutboxRelay, toEnvelope } from '../../src/platform/messaging/relay.ts';
 import { InProcessTransport } from '../../src/platform/messaging/transport.ts';
 import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
@@ -209,5 +210,39 @@ describe('the event envelope', () => {
     });
     expect(isUuidV7(echoed.id)).toBe(true);
     expect(echoed.id).not.toBe(cause);
+  });
+});
+
+describe('a change and its events in one statement', () => {
+  it('runs independent writes together, renumbering their parameters, all or nothing', async () => {
+    await orders().query('CREATE TABLE IF NOT EXISTS together_probe (id uuid PRIMARY KEY, label text NOT NULL)');
+    const [a, b] = [newId(), newId()];
+    const aggregateId = newId();
+    const event = outboxStatement('orders', [{ type: ThingHappened.type, aggregateId, aggregateType: 'probe', data: { n: 1 } }]);
+    await runTogether(orders(), [
+      { text: 'INSERT INTO together_probe (id, label) VALUES ($1, $2)', values: [a, 'first'] },
+      undefined,
+      { text: 'INSERT INTO together_probe (id, label) VALUES ($1, $2)', values: [b, 'second'] },
+      event,
+    ]);
+    const { rows } = await orders().query('SELECT id, label FROM together_probe WHERE id = ANY($1) ORDER BY label', [[a, b]]);
+    expect(rows).toEqual([
+      { id: a, label: 'first' },
+      { id: b, label: 'second' },
+    ]);
+    expect((await orders().query('SELECT count(*)::int AS n FROM orders_outbox_events WHERE aggregate_id = $1', [aggregateId])).rows[0].n).toBe(1);
+
+    // The second write fails (a duplicate key): the first one and the event are not kept either.
+    const c = newId();
+    const lost = newId();
+    await expect(
+      runTogether(orders(), [
+        { text: 'INSERT INTO together_probe (id, label) VALUES ($1, $2)', values: [c, 'third'] },
+        { text: 'INSERT INTO together_probe (id, label) VALUES ($1, $2)', values: [a, 'again'] },
+        outboxStatement('orders', [{ type: ThingHappened.type, aggregateId: lost, aggregateType: 'probe', data: { n: 2 } }]),
+      ]),
+    ).rejects.toThrow(/duplicate key/);
+    expect((await orders().query('SELECT count(*)::int AS n FROM together_probe WHERE id = $1', [c])).rows[0].n).toBe(0);
+    expect((await orders().query('SELECT count(*)::int AS n FROM orders_outbox_events WHERE aggregate_id = $1', [lost])).rows[0].n).toBe(0);
   });
 });

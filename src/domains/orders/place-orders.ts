@@ -5,7 +5,8 @@ import type { Clock } from '../../platform/clock.ts';
 import { type Pool, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
-import { type NewEvent, appendEvents } from '../../platform/messaging/outbox.ts';
+import { runTogether } from '../../platform/db/statements.ts';
+import { type NewEvent, outboxStatement } from '../../platform/messaging/outbox.ts';
 import { orderFacts } from './facts.ts';
 import type { OrderNumberGenerator } from './order-number.ts';
 import {
@@ -15,8 +16,8 @@ import {
   type NewOrder,
   ORDERS_PER_CHECKOUT_MAX,
   type OrderRow,
-  insertHistory,
-  insertItems,
+  historyInsert,
+  itemsInsert,
   insertOrders,
   ordersOfCheckout,
 } from './sql.ts';
@@ -197,9 +198,7 @@ export async function createOrdersForCheckout(
         });
       }
     }
-    await insertItems(tx, items);
-    await insertHistory(
-      tx,
+    const history = historyInsert(
       created.map((o) => ({
         id: newId(),
         orderId: o.id,
@@ -217,7 +216,8 @@ export async function createOrdersForCheckout(
       const data: OrderPlacedV1 = orderFacts(row, itemRows);
       return { type: 'orders.order_placed.v1', aggregateId: row.id, aggregateType: 'order', data };
     });
-    await appendEvents(tx, 'orders', events, now);
+    // Items, history and events in one statement (one round trip).
+    await runTogether(tx, [itemsInsert(items), history, outboxStatement('orders', events, now)]);
 
     const bySeller = new Map<string, OrderRow>([...existing, ...rows.map((r) => [r.seller_id, r] as const)]);
     return input.orders.map((o) => {

@@ -1,4 +1,5 @@
 import type { Queryable } from '../../platform/db/pool.ts';
+import type { Statement } from '../../platform/db/statements.ts';
 import type { ActorType, OrderStatus } from './status-machine.ts';
 
 /** Rows of orders_db as the queries return them (bigint arrives as number, timestamptz as Date). */
@@ -198,14 +199,14 @@ export interface NewItem {
   createdAt: Date;
 }
 
-export async function insertItems(tx: Queryable, items: readonly NewItem[]): Promise<void> {
-  if (items.length === 0) return;
-  await tx.query(
-    `INSERT INTO order_items (id, order_id, product_id, variant_id, seller_id, sku, product_snapshot_json, price_snapshot,
+export function itemsInsert(items: readonly NewItem[]): Statement | undefined {
+  if (items.length === 0) return undefined;
+  return {
+    text: `INSERT INTO order_items (id, order_id, product_id, variant_id, seller_id, sku, product_snapshot_json, price_snapshot,
                               quantity, discount_amount, currency, line_total, created_at)
      SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::uuid[], $6::text[], $7::jsonb[], $8::bigint[],
                           $9::int[], $10::bigint[], $11::text[], $12::bigint[], $13::timestamptz[])`,
-    [
+    values: [
       items.map((i) => i.id),
       items.map((i) => i.orderId),
       items.map((i) => i.productId),
@@ -220,7 +221,7 @@ export async function insertItems(tx: Queryable, items: readonly NewItem[]): Pro
       items.map((i) => i.lineTotal),
       items.map((i) => i.createdAt),
     ],
-  );
+  };
 }
 
 export interface NewHistory {
@@ -234,12 +235,12 @@ export interface NewHistory {
   changedAt: Date;
 }
 
-export async function insertHistory(tx: Queryable, rows: readonly NewHistory[]): Promise<void> {
-  if (rows.length === 0) return;
-  await tx.query(
-    `INSERT INTO order_status_history (id, order_id, from_status, to_status, reason, changed_by, actor_type, changed_at)
+export function historyInsert(rows: readonly NewHistory[]): Statement | undefined {
+  if (rows.length === 0) return undefined;
+  return {
+    text: `INSERT INTO order_status_history (id, order_id, from_status, to_status, reason, changed_by, actor_type, changed_at)
      SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::timestamptz[])`,
-    [
+    values: [
       rows.map((r) => r.id),
       rows.map((r) => r.orderId),
       rows.map((r) => r.fromStatus),
@@ -249,7 +250,7 @@ export async function insertHistory(tx: Queryable, rows: readonly NewHistory[]):
       rows.map((r) => r.actorType),
       rows.map((r) => r.changedAt),
     ],
-  );
+  };
 }
 
 export interface OrderChange {
@@ -258,14 +259,14 @@ export interface OrderChange {
   refundedAmount: number;
 }
 
-export async function updateOrders(tx: Queryable, changes: readonly OrderChange[], now: Date): Promise<void> {
-  if (changes.length === 0) return;
-  await tx.query(
-    `UPDATE orders o SET status = c.status, refunded_amount = c.refunded, version = o.version + 1, updated_at = $4
+export function ordersUpdate(changes: readonly OrderChange[], now: Date): Statement | undefined {
+  if (changes.length === 0) return undefined;
+  return {
+    text: `UPDATE orders o SET status = c.status, refunded_amount = c.refunded, version = o.version + 1, updated_at = $4
        FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS c(id, status, refunded)
       WHERE o.id = c.id`,
-    [changes.map((c) => c.id), changes.map((c) => c.status), changes.map((c) => c.refundedAmount), now],
-  );
+    values: [changes.map((c) => c.id), changes.map((c) => c.status), changes.map((c) => c.refundedAmount), now],
+  };
 }
 
 export interface PaymentFact {

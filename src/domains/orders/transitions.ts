@@ -3,9 +3,10 @@ import type { Pool, Tx } from '../../platform/db/pool.ts';
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
-import { type NewEvent, appendEvents } from '../../platform/messaging/outbox.ts';
+import { runTogether } from '../../platform/db/statements.ts';
+import { type NewEvent, outboxStatement } from '../../platform/messaging/outbox.ts';
 import { orderFacts } from './facts.ts';
-import { type NewHistory, type OrderChange, type OrderRow, insertHistory, itemsOf, lockOrders, updateOrders } from './sql.ts';
+import { type NewHistory, type OrderChange, type OrderRow, historyInsert, itemsOf, lockOrders, ordersUpdate } from './sql.ts';
 import { type Actor, type Decision, type OrderCommand, decide } from './status-machine.ts';
 
 export interface CommandRequest {
@@ -57,11 +58,9 @@ export async function applyCommands(tx: Tx, requests: readonly CommandRequest[],
     if (after !== order) changes.push({ id: order.id, status: after.status, refundedAmount: after.refunded_amount });
     results.push({ order: after, decision });
   }
-  await updateOrders(tx, changes, now);
-  await insertHistory(tx, history);
+  const events: NewEvent[] = [];
   if (moved.length > 0) {
     const items = await itemsOf(tx, moved.map((m) => m.order.id));
-    const events: NewEvent[] = [];
     const previous = new Map(history.map((h) => [h.orderId, h.fromStatus]));
     for (const m of moved) {
       const facts = orderFacts(m.order, items);
@@ -94,8 +93,9 @@ export async function applyCommands(tx: Tx, requests: readonly CommandRequest[],
       };
       events.push({ type: 'orders.order_status_changed.v1', aggregateId: m.order.id, aggregateType: 'order', data: changed });
     }
-    await appendEvents(tx, 'orders', events, now);
   }
+  // The orders, their history and the events in one statement (one round trip).
+  await runTogether(tx, [ordersUpdate(changes, now), historyInsert(history), outboxStatement('orders', events, now)]);
   return results;
 }
 

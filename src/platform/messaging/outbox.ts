@@ -1,5 +1,6 @@
 import { contractFor } from '../../contracts/index.ts';
 import type { Queryable } from '../db/pool.ts';
+import type { Statement } from '../db/statements.ts';
 import { type DomainName, domainTables } from '../domains.ts';
 import { newId } from '../ids.ts';
 import { currentTrace, eventSource } from './envelope.ts';
@@ -74,6 +75,13 @@ export function outboxInsert(domain: DomainName, events: readonly NewEvent[], fi
   const sql = `INSERT INTO ${domainTables(domain).outbox} (id, aggregate_id, aggregate_type, event_type, payload, headers)
      SELECT * FROM unnest(${p(0)}::uuid[], ${p(1)}::uuid[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::jsonb[], ${p(5)}::jsonb[])${guard ? ` WHERE ${guard}` : ''}`;
   return { sql, values: [ids, aggregateIds, aggregateTypes, types, payloads, headers], ids };
+}
+
+/** The outbox INSERT of `events` as a statement of its own (for runTogether); undefined when there are none. */
+export function outboxStatement(domain: DomainName, events: readonly NewEvent[], clockNow?: Date): Statement | undefined {
+  if (events.length === 0) return undefined;
+  const insert = outboxInsert(domain, events, 1, clockNow);
+  return { text: insert.sql, values: insert.values };
 }
 
 /**
