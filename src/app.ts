@@ -74,7 +74,7 @@ export async function createMarketplace(config: Config, databases: Databases, op
   const keys = await loadOrCreateKeyring(config.jwtKeys, config.dataDir);
   const tokens = new TokenService(keys, config.jwtIssuer, config.jwtAudience, config.accessTokenTtlSeconds, clock);
   const pools = new Map<DomainName, Pool>();
-  for (const t of databases.targets) pools.set(t.domain, createPool(t.url, config.poolSizeMax, `bazaar-${t.domain}`));
+  for (const t of databases.targets) pools.set(t.domain, createPool(t.url, config.poolSizeMax, `bazaar-${t.domain}`, { prepare: config.preparedStatements }));
 
   const context = (domain: DomainName): DomainContext => {
     const pool = pools.get(domain);

@@ -19,6 +19,8 @@ export interface Config {
   /** Prefix put before every database name (tests use it to get fresh databases). */
   databaseNamePrefix: string;
   poolSizeMax: number;
+  /** Named prepared statements on every connection (off behind a pooler that cannot keep them). */
+  preparedStatements: boolean;
   transport: 'inprocess' | 'nats';
   natsUrl: string;
   natsStream: string;
@@ -175,6 +177,7 @@ export function loadConfig(env: Env = process.env): Config {
     domainDatabaseUrls,
     databaseNamePrefix: prefix,
     poolSizeMax: readInt(env, 'DATABASE_POOL_SIZE_MAX', 10, 1, 200),
+    preparedStatements: readBool(env, 'DATABASE_PREPARED_STATEMENTS', true),
     transport: readChoice(env, 'TRANSPORT', ['inprocess', 'nats'] as const, 'inprocess'),
     natsUrl: readUrl(env, 'NATS_URL', ['nats:', 'tls:']) ?? 'nats://127.0.0.1:4222',
     natsStream: readName(env, 'NATS_STREAM', 'BAZAAR_EVENTS'),

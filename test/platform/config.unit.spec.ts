@@ -7,6 +7,8 @@ describe('configuration', () => {
     expect(config.port).toBe(3000);
     expect(config.databaseUrl).toBeUndefined();
     expect(config.transport).toBe('inprocess');
+    expect(config.preparedStatements).toBe(true);
+    expect(loadConfig({ DATABASE_PREPARED_STATEMENTS: 'false' }).preparedStatements).toBe(false);
   });
 
   it.each([
@@ -16,6 +18,7 @@ describe('configuration', () => {
     ['ORDERS_DATABASE_URL', 'not a url'],
     ['TRANSPORT', 'kafka'],
     ['SEED_DEMO', 'maybe'],
+    ['DATABASE_PREPARED_STATEMENTS', 'sometimes'],
     ['ADMIN_PASSWORD', 'short'],
     ['DATABASE_NAME_PREFIX', 'Bad-Prefix'],
   ])('stops start-up on a bad %s, naming the variable', (name, value) => {

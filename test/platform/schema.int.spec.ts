@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateDatabase } from '../../src/platform/db/migrate.ts';
+import { createPool } from '../../src/platform/db/pool.ts';
 import { renderSchemaDocument } from '../../src/platform/db/schema-doc.ts';
 import { DOMAIN_NAMES, type DomainName, domainTables } from '../../src/platform/domains.ts';
 import { newId } from '../../src/platform/ids.ts';
@@ -174,5 +175,31 @@ describe('inbox wake-ups', () => {
     } finally {
       await listener.end();
     }
+  });
+});
+
+describe('prepared statements', () => {
+  it('are named and kept per connection by default, and not made when turned off', async () => {
+    const target = dbs.targets.find((t) => t.domain === 'search')!;
+    const prepared = async (prepare: boolean) => {
+      const p = createPool(target.url, 1, 'prepare-probe', { prepare });
+      try {
+        const client = await p.connect();
+        try {
+          await client.query('SELECT $1::int + 1 AS n', [1]);
+          await client.query('SELECT $1::int + 1 AS n', [2]);
+          const { rows } = await client.query<{ name: string }>('SELECT name FROM pg_prepared_statements');
+          return rows.map((r) => r.name);
+        } finally {
+          client.release();
+        }
+      } finally {
+        await p.end();
+      }
+    };
+    const named = await prepared(true);
+    expect(named).toHaveLength(1);
+    expect(named[0]).toMatch(/^bz_/);
+    expect(await prepared(false)).toEqual([]);
   });
 });

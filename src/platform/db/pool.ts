@@ -44,9 +44,10 @@ class PreparingClient extends pg.Client {
   }
 }
 
-export function createPool(url: string, max: number, applicationName: string): Pool {
+/** `prepare: false` keeps the simple unnamed statements (for a pooler in transaction mode that cannot keep prepared statements). */
+export function createPool(url: string, max: number, applicationName: string, options: { prepare?: boolean } = {}): Pool {
   const pool = new pg.Pool({
-    Client: PreparingClient,
+    Client: options.prepare === false ? pg.Client : PreparingClient,
     connectionString: url,
     max,
     application_name: applicationName,
