@@ -140,7 +140,8 @@ export async function writeItemChange(
     change.kind === 'insert'
       ? `INSERT INTO cart_items (id, cart_id, product_id, variant_id, quantity, added_at, updated_at)
          VALUES ($3, $1, $4::uuid, $5::uuid, $6::int, $2, $2)`
-      : `UPDATE cart_items SET quantity = $6::int, updated_at = $2 WHERE id = $3 AND $4::uuid IS NULL AND $5::uuid IS NULL`;
+      : // Both shapes take the same six parameters; the update has no use for $4 and $5 (always null).
+        `UPDATE cart_items SET quantity = $6::int, updated_at = $2 WHERE id = $3 AND $4::uuid IS NULL AND $5::uuid IS NULL`;
   const params =
     change.kind === 'insert'
       ? [change.item.id, change.item.productId, change.item.variantId, change.item.quantity]
