@@ -1,9 +1,8 @@
 import type { ProductSnapshot } from '../../contracts/products.ts';
 import { type Pool, withTransaction } from '../../platform/db/pool.ts';
 import { newId } from '../../platform/ids.ts';
-import type { NewEvent } from '../../platform/messaging/outbox.ts';
+import { type NewEvent, appendEvents } from '../../platform/messaging/outbox.ts';
 import { mappingDatabaseErrors } from './db-errors.ts';
-import { appendEventsInBulk } from './bulk-outbox.ts';
 import { productEvent } from './events.ts';
 import type { PriceWindowRow } from './pricing.ts';
 import {
@@ -117,7 +116,7 @@ export async function importProducts(pool: Pool, products: readonly ImportProduc
         events.push(productEvent(draft, { kind: 'created' }));
         if (p.status === 'published') events.push(productEvent({ ...draft, status: 'published', version: 2 }, { kind: 'published', at: now }));
       }
-      await appendEventsInBulk(tx, events, now);
+      await appendEvents(tx, 'products', events, now);
       return { products: products.length, events: events.length };
     }),
   );

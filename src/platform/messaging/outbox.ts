@@ -32,49 +32,45 @@ export function assertContract(type: string, data: unknown): void {
 
 /** An INSERT of events into a domain's outbox, to run alone or as a CTE of a larger statement. */
 export interface OutboxInsert {
-  /** `INSERT INTO <outbox> … SELECT … FROM unnest($first…$first+5)`, then ` WHERE <guard>` if one is given. */
+  /** `INSERT INTO <outbox> … FROM jsonb_array_elements($first)`, then ` WHERE <guard>` if one is given. */
   sql: string;
-  /** The six parameters the SQL refers to, from `$first` on. */
+  /** The one parameter the SQL refers to (`$first`): the events as a JSON array. */
   values: unknown[];
   ids: string[];
 }
 
 /**
- * Prepares an outbox INSERT for `events`, checked against their contracts, with its parameters
- * numbered from `$first`. With `guard` (an SQL condition, e.g. `EXISTS (SELECT 1 FROM item)`), the
- * rows are written only if it holds: a change and its events can then be ONE statement, atomic
- * without BEGIN and COMMIT, in one round trip.
+ * Prepares an outbox INSERT for `events`, checked against their contracts, its one parameter
+ * numbered `$first`. With `guard` (an SQL condition, e.g. `EXISTS (SELECT 1 FROM item)`), the rows
+ * are written only if it holds: a change and its events can then be ONE statement, atomic without
+ * BEGIN and COMMIT, in one round trip. The rows travel as one JSON array (one text to escape and
+ * parse, about three times cheaper for big batches than arrays of jsonb) and keep its order.
  */
 export function outboxInsert(domain: DomainName, events: readonly NewEvent[], first: number, clockNow?: Date, guard?: string): OutboxInsert {
   const trace = currentTrace();
   const ids: string[] = [];
-  const aggregateIds: string[] = [];
-  const aggregateTypes: string[] = [];
-  const types: string[] = [];
-  const payloads: string[] = [];
-  const headers: string[] = [];
+  const parts: string[] = [];
   const time = (clockNow ?? new Date()).toISOString();
+  const source = eventSource(domain);
   for (const e of events) {
     assertContract(e.type, e.data);
     const id = newId();
     ids.push(id);
-    aggregateIds.push(e.aggregateId);
-    aggregateTypes.push(e.aggregateType);
-    types.push(e.type);
-    payloads.push(JSON.stringify(e.data));
-    headers.push(
-      JSON.stringify({
-        source: eventSource(domain),
-        time,
-        correlationid: e.correlationId ?? trace?.correlationId ?? id,
-        causationid: e.causationId !== undefined ? e.causationId : (trace?.causationId ?? null),
-      }),
+    const headers = {
+      source,
+      time,
+      correlationid: e.correlationId ?? trace?.correlationId ?? id,
+      causationid: e.causationId !== undefined ? e.causationId : (trace?.causationId ?? null),
+    };
+    parts.push(
+      `{"id":"${id}","aggregateId":${JSON.stringify(e.aggregateId)},"aggregateType":${JSON.stringify(e.aggregateType)},"type":${JSON.stringify(e.type)},"payload":${JSON.stringify(e.data)},"headers":${JSON.stringify(headers)}}`,
     );
   }
-  const p = (k: number) => `$${first + k}`;
   const sql = `INSERT INTO ${domainTables(domain).outbox} (id, aggregate_id, aggregate_type, event_type, payload, headers)
-     SELECT * FROM unnest(${p(0)}::uuid[], ${p(1)}::uuid[], ${p(2)}::text[], ${p(3)}::text[], ${p(4)}::jsonb[], ${p(5)}::jsonb[])${guard ? ` WHERE ${guard}` : ''}`;
-  return { sql, values: [ids, aggregateIds, aggregateTypes, types, payloads, headers], ids };
+     SELECT (e->>'id')::uuid, (e->>'aggregateId')::uuid, e->>'aggregateType', e->>'type', e->'payload', e->'headers'
+       FROM jsonb_array_elements($${first}::jsonb) WITH ORDINALITY AS x(e, n)${guard ? ` WHERE ${guard}` : ''}
+      ORDER BY n`;
+  return { sql, values: [`[${parts.join(',')}]`], ids };
 }
 
 /** The outbox INSERT of `events` as a statement of its own (for runTogether); undefined when there are none. */
