@@ -145,6 +145,8 @@ async function run(flags: Flags): Promise<Record<string, unknown>> {
     const refused = statuses.filter((s) => s === 409).length;
     const other = o.buyers - reserved - refused;
     const latencies = [...out.latenciesMs].sort((a, b) => a - b);
+    const latenciesOf = (status: number) => [...out.latenciesMs].filter((_, i) => statuses[i] === status).sort((a, b) => a - b);
+    const [grantLatencies, soldOutLatencies] = [latenciesOf(201), latenciesOf(409)];
     const lastGrantMs = Math.max(0, ...[...out.finishedAtMs].filter((_, i) => statuses[i] === 201));
 
     const pool = app.pools.get('inventory') as Pool;
@@ -184,6 +186,8 @@ async function run(flags: Flags): Promise<Record<string, unknown>> {
       variantId: sale.variantId,
       soldOut: refused,
       p50Ms: round(percentile(latencies, 50)),
+      grantedP99Ms: round(percentile(grantLatencies, 99)),
+      soldOutP99Ms: round(percentile(soldOutLatencies, 99)),
       maxMs: round(latencies[latencies.length - 1] ?? 0),
       elapsedMs: round(out.elapsedMs, 0),
       grantsPerSecond: round((reserved * 1000) / Math.max(lastGrantMs, 1), 0),
