@@ -1,6 +1,7 @@
 import type { PaymentAllocationFacts } from '../../contracts/payments.ts';
 import type { Queryable } from '../../platform/db/pool.ts';
-import { appendEvents } from '../../platform/messaging/outbox.ts';
+import type { Statement } from '../../platform/db/statements.ts';
+import { type NewEvent, appendEvents, outboxStatement } from '../../platform/messaging/outbox.ts';
 import { type AllocationRow, type IntentRow, readAllocations } from './sql.ts';
 
 type IntentEventType =
@@ -8,6 +9,35 @@ type IntentEventType =
   | 'payments.payment_captured.v1'
   | 'payments.payment_failed.v1'
   | 'payments.payment_voided.v1';
+
+/** An intent's event (payload from the intent and its allocations), as an outbox statement. */
+export function intentEventStatement(
+  intent: IntentRow,
+  type: IntentEventType,
+  at: Date,
+  extra: Record<string, unknown>,
+  allocations: readonly AllocationRow[],
+): Statement | undefined {
+  return outboxStatement('payments', [intentEvent(intent, type, extra, allocations)], at);
+}
+
+function intentEvent(intent: IntentRow, type: IntentEventType, extra: Record<string, unknown>, allocations: readonly AllocationRow[]): NewEvent {
+  const facts: PaymentAllocationFacts[] = allocations.map((a) => ({ orderId: a.order_id, sellerId: a.seller_id, amount: a.amount }));
+  return {
+    type,
+    aggregateId: intent.id,
+    aggregateType: 'payment_intent',
+    data: {
+      intentId: intent.id,
+      checkoutSessionId: intent.checkout_session_id,
+      buyerId: intent.buyer_id,
+      amount: intent.amount,
+      currency: intent.currency,
+      allocations: facts,
+      ...extra,
+    },
+  };
+}
 
 /**
  * Writes an intent's event to the payments outbox, in the transaction that made the change. The
@@ -21,30 +51,6 @@ export async function emitIntentEvent(
   extra: Record<string, unknown>,
   known?: readonly AllocationRow[],
 ): Promise<void> {
-  const allocations: PaymentAllocationFacts[] = (known ?? (await readAllocations(tx, intent.id))).map((a) => ({
-    orderId: a.order_id,
-    sellerId: a.seller_id,
-    amount: a.amount,
-  }));
-  await appendEvents(
-    tx,
-    'payments',
-    [
-      {
-        type,
-        aggregateId: intent.id,
-        aggregateType: 'payment_intent',
-        data: {
-          intentId: intent.id,
-          checkoutSessionId: intent.checkout_session_id,
-          buyerId: intent.buyer_id,
-          amount: intent.amount,
-          currency: intent.currency,
-          allocations,
-          ...extra,
-        },
-      },
-    ],
-    at,
-  );
+  const allocations = known ?? (await readAllocations(tx, intent.id));
+  await appendEvents(tx, 'payments', [intentEvent(intent, type, extra, allocations)], at);
 }

@@ -1,8 +1,9 @@
 import type { Tx } from '../../platform/db/pool.ts';
+import { runTogetherReturning } from '../../platform/db/statements.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
 import { captureSplit, refundSplit } from './commission.ts';
 import type { PaymentsDeps } from './deps.ts';
-import { emitIntentEvent } from './events.ts';
+import { emitIntentEvent, intentEventStatement } from './events.ts';
 import type { GatewayOutcome } from './gateway.ts';
 import { GATEWAY_CLEARING, type LedgerEntry, PLATFORM_COMMISSION, allocationLedger, postJournal, sellerPayable } from './ledger.ts';
 import {
@@ -11,10 +12,13 @@ import {
   type RefundRow,
   captureAllocations,
   insertTransaction,
+  intentStatusUpdate,
   lockIntent,
+  readAllocations,
   readRefund,
   refundStatus,
   setIntentStatus,
+  transactionInsert,
 } from './sql.ts';
 
 /**
@@ -29,16 +33,23 @@ export async function applyAuthorization(tx: Tx, deps: PaymentsDeps, intentId: s
   const now = deps.clock.now();
   switch (outcome.status) {
     case 'succeeded': {
-      const updated = await setIntentStatus(tx, intent.id, { status: 'authorized', gatewayReference: outcome.chargeReference ?? null });
-      await insertTransaction(tx, {
-        intentId: intent.id,
-        type: 'authorize',
-        status: 'succeeded',
-        amount: intent.amount,
-        currency: intent.currency,
-        gatewayTransactionId: outcome.transactionId,
-      });
-      await emitIntentEvent(tx, updated, 'payments.payment_authorized.v1', now, { authorizedAt: now.toISOString() });
+      // The status, the transaction and the event in one statement (the event's facts do not change with the status).
+      const allocations = await readAllocations(tx, intent.id);
+      const [updated] = await runTogetherReturning<IntentRow>(
+        tx,
+        intentStatusUpdate(intent.id, { status: 'authorized', gatewayReference: outcome.chargeReference ?? null }),
+        [
+          transactionInsert({
+            intentId: intent.id,
+            type: 'authorize',
+            status: 'succeeded',
+            amount: intent.amount,
+            currency: intent.currency,
+            gatewayTransactionId: outcome.transactionId,
+          }),
+          intentEventStatement(intent, 'payments.payment_authorized.v1', now, { authorizedAt: now.toISOString() }, allocations),
+        ],
+      );
       return updated;
     }
     case 'declined': {
@@ -85,16 +96,7 @@ export async function applyCapture(tx: Tx, deps: PaymentsDeps, intentId: string,
     return intent;
   }
   const now = deps.clock.now();
-  const updated = await setIntentStatus(tx, intent.id, { status: 'captured', capturedAmount: intent.amount });
   const allocations = await captureAllocations(tx, intent.id);
-  await insertTransaction(tx, {
-    intentId: intent.id,
-    type: 'capture',
-    status: 'succeeded',
-    amount: intent.amount,
-    currency: intent.currency,
-    gatewayTransactionId: outcome.transactionId,
-  });
   await postJournal(tx, {
     kind: 'payment_captured',
     referenceId: intent.id,
@@ -102,7 +104,18 @@ export async function applyCapture(tx: Tx, deps: PaymentsDeps, intentId: string,
     description: `capture of payment ${intent.id}`,
     entries: allocations.flatMap((a) => captureEntries(a, deps.commissionBps)),
   });
-  await emitIntentEvent(tx, updated, 'payments.payment_captured.v1', now, { capturedAt: now.toISOString() }, allocations);
+  // The status, the transaction and the event in one statement.
+  const [updated] = await runTogetherReturning<IntentRow>(tx, intentStatusUpdate(intent.id, { status: 'captured', capturedAmount: intent.amount }), [
+    transactionInsert({
+      intentId: intent.id,
+      type: 'capture',
+      status: 'succeeded',
+      amount: intent.amount,
+      currency: intent.currency,
+      gatewayTransactionId: outcome.transactionId,
+    }),
+    intentEventStatement(intent, 'payments.payment_captured.v1', now, { capturedAt: now.toISOString() }, allocations),
+  ]);
   return updated;
 }
 

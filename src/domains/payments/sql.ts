@@ -1,4 +1,5 @@
 import type { Queryable } from '../../platform/db/pool.ts';
+import type { Statement } from '../../platform/db/statements.ts';
 import { newId } from '../../platform/ids.ts';
 
 /** Rows of payments_db as the queries return them (bigint columns arrive as JS numbers). */
@@ -68,6 +69,23 @@ export async function readIntent(db: Queryable, intentId: string): Promise<Inten
 }
 
 /** Locks the intent: every change of an intent and its allocations happens under this lock. */
+/** The intent locked, with whether a void and a capture were sent and have no outcome yet (see operationOutstanding). */
+export async function lockIntentWithOperations(
+  db: Queryable,
+  intentId: string,
+): Promise<(IntentRow & { void_outstanding: boolean; capture_outstanding: boolean }) | undefined> {
+  const { rows } = await db.query<IntentRow & { void_outstanding: boolean; capture_outstanding: boolean }>(
+    `SELECT i.*,
+            (SELECT count(*) FILTER (WHERE t.status = 'pending') > count(*) FILTER (WHERE t.status <> 'pending')
+               FROM payment_transactions t WHERE t.payment_intent_id = i.id AND t.type = 'void') AS void_outstanding,
+            (SELECT count(*) FILTER (WHERE t.status = 'pending') > count(*) FILTER (WHERE t.status <> 'pending')
+               FROM payment_transactions t WHERE t.payment_intent_id = i.id AND t.type = 'capture') AS capture_outstanding
+       FROM payment_intents i WHERE i.id = $1 FOR UPDATE OF i`,
+    [intentId],
+  );
+  return rows[0];
+}
+
 export async function lockIntent(db: Queryable, intentId: string): Promise<IntentRow | undefined> {
   const { rows } = await db.query<IntentRow>('SELECT * FROM payment_intents WHERE id = $1 FOR UPDATE', [intentId]);
   return rows[0];
@@ -90,13 +108,12 @@ export async function captureAllocations(db: Queryable, intentId: string): Promi
   return rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
-export async function setIntentStatus(
-  db: Queryable,
-  intentId: string,
-  change: { status: IntentStatus; gatewayReference?: string | null; failureCode?: string | null; capturedAmount?: number },
-): Promise<IntentRow> {
-  const { rows } = await db.query<IntentRow>(
-    `UPDATE payment_intents
+type IntentStatusChange = { status: IntentStatus; gatewayReference?: string | null; failureCode?: string | null; capturedAmount?: number };
+
+/** The UPDATE of an intent's status, returning the row after it. */
+export function intentStatusUpdate(intentId: string, change: IntentStatusChange): Statement {
+  return {
+    text: `UPDATE payment_intents
         SET status = $2,
             gateway_reference = coalesce(gateway_reference, $3),
             failure_code = coalesce($4, failure_code),
@@ -104,29 +121,34 @@ export async function setIntentStatus(
             updated_at = now(), version = version + 1
       WHERE id = $1
       RETURNING *`,
-    [intentId, change.status, change.gatewayReference ?? null, change.failureCode ?? null, change.capturedAmount ?? null],
-  );
+    values: [intentId, change.status, change.gatewayReference ?? null, change.failureCode ?? null, change.capturedAmount ?? null],
+  };
+}
+
+export async function setIntentStatus(db: Queryable, intentId: string, change: IntentStatusChange): Promise<IntentRow> {
+  const { text, values } = intentStatusUpdate(intentId, change);
+  const { rows } = await db.query<IntentRow>(text, values);
   return rows[0] as IntentRow;
 }
 
-export async function insertTransaction(
-  db: Queryable,
-  t: {
-    intentId: string;
-    type: TransactionType;
-    status: TransactionStatus;
-    amount: number;
-    currency: string;
-    refundId?: string | null;
-    gatewayTransactionId?: string | null;
-    failureCode?: string | null;
-  },
-): Promise<void> {
-  await db.query(
-    `INSERT INTO payment_transactions
+export interface NewTransaction {
+  intentId: string;
+  type: TransactionType;
+  status: TransactionStatus;
+  amount: number;
+  currency: string;
+  refundId?: string | null;
+  gatewayTransactionId?: string | null;
+  failureCode?: string | null;
+}
+
+/** The INSERT of one append-only payment_transactions row. */
+export function transactionInsert(t: NewTransaction): Statement {
+  return {
+    text: `INSERT INTO payment_transactions
        (id, payment_intent_id, refund_id, gateway_transaction_id, type, amount, currency, status, failure_code)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-    [
+    values: [
       newId(),
       t.intentId,
       t.refundId ?? null,
@@ -137,7 +159,12 @@ export async function insertTransaction(
       t.status,
       t.status === 'failed' ? (t.failureCode ?? 'failed') : null,
     ],
-  );
+  };
+}
+
+export async function insertTransaction(db: Queryable, t: NewTransaction): Promise<void> {
+  const { text, values } = transactionInsert(t);
+  await db.query(text, values);
 }
 
 /**

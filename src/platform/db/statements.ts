@@ -21,11 +21,22 @@ export async function runTogether(db: Queryable, statements: readonly (Statement
     await db.query(only.text, only.values);
     return;
   }
-  const values: unknown[] = [];
+  await db.query(combined(parts, 'SELECT 1'), parts.flatMap((s) => s.values));
+}
+
+/** Like runTogether, and answers the rows `first` returns (its RETURNING clause). */
+export async function runTogetherReturning<R extends object>(db: Queryable, first: Statement, rest: readonly (Statement | undefined)[]): Promise<R[]> {
+  const parts = [first, ...rest.filter((s): s is Statement => s !== undefined)];
+  const { rows } = await db.query(combined(parts, 'SELECT * FROM w0'), parts.flatMap((s) => s.values));
+  return rows as R[];
+}
+
+function combined(parts: readonly Statement[], finalSelect: string): string {
+  let offset = 0;
   const ctes = parts.map((s, i) => {
-    const offset = values.length;
-    values.push(...s.values);
-    return `w${i} AS (${s.text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + offset}`)})`;
+    const shift = offset;
+    offset += s.values.length;
+    return `w${i} AS (${s.text.replace(/\$(\d+)/g, (_, n: string) => `$${Number(n) + shift}`)})`;
   });
-  await db.query(`WITH ${ctes.join(',\n')} SELECT 1`, values);
+  return `WITH ${ctes.join(',\n')} ${finalSelect}`;
 }
