@@ -20,7 +20,7 @@ import {
   startStep,
   toSession,
 } from './sql.ts';
-import type { SessionRecord, StepContext, StepModule, StepOutputs, StepRecord, StepSettings } from './steps/types.ts';
+import type { SessionPatch, SessionRecord, StepContext, StepModule, StepOutputs, StepRecord, StepSettings } from './steps/types.ts';
 
 /** Where a test may stop the process (the crash matrix): after a step's effect, before or after it is recorded. */
 export type FaultPoint = 'ran' | 'recorded' | 'compensated';
@@ -134,22 +134,22 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
       succeeded(step, outcome.output, done.now);
       const final = step === last ? undefined : await deps.steps[last].run(contextFor(last, done.now));
       if (final) deps.faults()?.({ session, step: last, point: 'ran' });
-      const recorded = await withTransaction(deps.pool, async (tx) => {
-        const r = must(
-          await recordTransition(
-            tx,
-            done,
-            step,
-            outcome.output,
-            outcome.patch ?? {},
-            final ? { step: last, rowId: newId(), status: 'succeeded', output: final.output } : null,
-            true,
-            leaseUntil(done.now),
-          ),
-        );
-        await appendEvents(tx, 'checkout', [completedEvent(toSession(r.session), done.now)], done.now);
-        return r;
-      });
+      // The completion and its event in one statement: the event is made from the session as this
+      // transition leaves it, and written only if the transition is (the lease still held).
+      const completed = withPatch(session, outcome.patch ?? {});
+      const recorded = must(
+        await recordTransition(
+          deps.pool,
+          done,
+          step,
+          outcome.output,
+          outcome.patch ?? {},
+          final ? { step: last, rowId: newId(), status: 'succeeded', output: final.output } : null,
+          true,
+          leaseUntil(done.now),
+          [completedEvent(completed, done.now)],
+        ),
+      );
       session = toSession(recorded.session);
       if (final) {
         steps.set(last, { ...(steps.get(last) ?? emptyStep(last)), attempts: (steps.get(last)?.attempts ?? 0) + 1, attemptedAt: done.now });
@@ -271,6 +271,17 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
     deps.log.error({ err: error, sessionId: session.id }, 'checkout session could not be driven');
     return result();
   }
+}
+
+/** The session with what a step sets on it (as recordTransition writes it). */
+function withPatch(session: SessionRecord, patch: SessionPatch): SessionRecord {
+  return {
+    ...session,
+    reservationId: patch.reservationId ?? session.reservationId,
+    paymentIntentId: patch.paymentIntentId ?? session.paymentIntentId,
+    orderIds: patch.orderIds ?? session.orderIds,
+    totals: patch.totals ?? session.totals,
+  };
 }
 
 function emptyStep(step: StepName): StepRecord {

@@ -1,4 +1,5 @@
 import type { Queryable } from '../../platform/db/pool.ts';
+import { type NewEvent, outboxInsert } from '../../platform/messaging/outbox.ts';
 import type { SessionStatus, StepName, StepStatus } from './saga.ts';
 import type { SessionPatch, SessionRecord, StepRecord } from './steps/types.ts';
 
@@ -116,10 +117,11 @@ export interface NewSession {
 }
 
 /**
- * Inserts the session, leased to its creator and with its first step started, in one statement;
- * null when (buyer, key) exists already.
+ * Inserts the session, leased to its creator and with its first step started, and its `events`,
+ * in one statement; null (and nothing written) when (buyer, key) exists already.
  */
-export async function insertSession(db: Queryable, s: NewSession): Promise<SessionRecord | null> {
+export async function insertSession(db: Queryable, s: NewSession, events: readonly NewEvent[] = []): Promise<SessionRecord | null> {
+  const outbox = events.length > 0 ? outboxInsert('checkout', events, 13, s.now, 'EXISTS (SELECT 1 FROM s)') : undefined;
   const { rows } = await db.query<SessionRow>(
     `WITH s AS (
        INSERT INTO checkout_sessions (id, user_id, cart_id, idempotency_key, request_hash, status, current_step, payment_method_json,
@@ -129,7 +131,8 @@ export async function insertSession(db: Queryable, s: NewSession): Promise<Sessi
        RETURNING *),
      st AS (
        INSERT INTO checkout_steps (id, session_id, step_type, status, attempts, attempted_at, created_at, updated_at)
-       SELECT $12, s.id, $11, 'pending', 1, $10, $10, $10 FROM s)
+       SELECT $12, s.id, $11, 'pending', 1, $10, $10, $10 FROM s)${outbox ? `,
+     ev AS (${outbox.sql})` : ''}
      SELECT * FROM s`,
     [
       s.id,
@@ -144,6 +147,7 @@ export async function insertSession(db: Queryable, s: NewSession): Promise<Sessi
       s.now,
       s.firstStep,
       s.firstStepRowId,
+      ...(outbox?.values ?? []),
     ],
   );
   return rows[0] ? toSession(rows[0]) : null;
@@ -202,7 +206,8 @@ export type NextStep =
 /**
  * Records a step's success and what it sets on the session, and starts the next step (renewing the
  * lease and counting its attempt) in the same statement; with `complete`, the session is completed
- * and its lease let go. Null when the lease is lost; else the session and the next step's attempts.
+ * and its lease let go. `events` are written by the same statement, only if the transition was.
+ * Null when the lease is lost; else the session and the next step's attempts.
  */
 export async function recordTransition(
   db: Queryable,
@@ -213,8 +218,10 @@ export async function recordTransition(
   next: NextStep,
   complete: boolean,
   leaseUntil: Date,
+  events: readonly NewEvent[] = [],
 ): Promise<{ session: SessionRow; nextAttempts: number | null } | null> {
   const t = patch.totals;
+  const outbox = events.length > 0 ? outboxInsert('checkout', events, 20, h.now, 'EXISTS (SELECT 1 FROM s)') : undefined;
   const { rows } = await db.query<SessionRow & { next_attempts: number | null }>(
     `WITH s AS (
        UPDATE checkout_sessions
@@ -247,7 +254,8 @@ export async function recordTransition(
          SET attempts = checkout_steps.attempts + 1, attempted_at = EXCLUDED.attempted_at, status = EXCLUDED.status,
              completed_at = EXCLUDED.completed_at, output_json = COALESCE(EXCLUDED.output_json, checkout_steps.output_json),
              updated_at = EXCLUDED.updated_at
-       RETURNING attempts)
+       RETURNING attempts)${outbox ? `,
+     ev AS (${outbox.sql})` : ''}
      SELECT s.*, (SELECT attempts FROM nxt) AS next_attempts FROM s`,
     [
       h.sessionId,
@@ -269,6 +277,7 @@ export async function recordTransition(
       next?.status ?? null,
       next?.status === 'succeeded' ? JSON.stringify(next.output) : null,
       leaseUntil,
+      ...(outbox?.values ?? []),
     ],
   );
   const row = rows[0];

@@ -1,9 +1,8 @@
 import type { CheckoutStartedV1 } from '../../contracts/checkout.ts';
 import type { Clock } from '../../platform/clock.ts';
-import { type Pool, withTransaction } from '../../platform/db/pool.ts';
+import type { Pool } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
-import { appendEvents } from '../../platform/messaging/outbox.ts';
 import type { CartPort } from './ports.ts';
 import type { StepName } from './saga.ts';
 import { requestHash } from './request-hash.ts';
@@ -50,9 +49,13 @@ export async function openSession(deps: OpenDeps, buyerId: string, idempotencyKe
 
   const now = deps.clock.now();
   try {
-    return await withTransaction(deps.pool, async (tx) => {
-      const session = await insertSession(tx, {
-        id: newId(),
+    // The session, its first step and checkout_started in one statement (nothing when the key exists).
+    const id = newId();
+    const data: CheckoutStartedV1 = { sessionId: id, buyerId, cartId: cart.cartId, startedAt: now.toISOString() };
+    const session = await insertSession(
+      deps.pool,
+      {
+        id,
         userId: buyerId,
         cartId: cart.cartId,
         idempotencyKey,
@@ -64,17 +67,14 @@ export async function openSession(deps: OpenDeps, buyerId: string, idempotencyKe
         owner: deps.owner,
         leaseUntil: new Date(now.getTime() + deps.leaseMs),
         now,
-      });
-      if (!session) {
-        // The key was used before, or by a concurrent request (ON CONFLICT waited for it to commit).
-        const twin = await selectSessionByKey(tx, buyerId, idempotencyKey);
-        if (!twin) throw new AppError('IDEMPOTENCY_KEY_IN_USE');
-        return { session: sameRequest(twin, hash), created: false };
-      }
-      const data: CheckoutStartedV1 = { sessionId: session.id, buyerId, cartId: cart.cartId, startedAt: now.toISOString() };
-      await appendEvents(tx, 'checkout', [{ type: 'checkout.checkout_started.v1', aggregateId: session.id, aggregateType: 'checkout_session', data }], now);
-      return { session, created: true };
-    });
+      },
+      [{ type: 'checkout.checkout_started.v1', aggregateId: id, aggregateType: 'checkout_session', data }],
+    );
+    if (session) return { session, created: true };
+    // The key was used before, or by a concurrent request (ON CONFLICT waited for it to commit).
+    const twin = await selectSessionByKey(deps.pool, buyerId, idempotencyKey);
+    if (!twin) throw new AppError('IDEMPOTENCY_KEY_IN_USE');
+    return { session: sameRequest(twin, hash), created: false };
   } catch (error) {
     if ((error as { constraint?: string }).constraint === 'checkout_sessions_cart_unfinished_key') {
       throw new AppError('CHECKOUT_IN_PROGRESS', 'this cart is being checked out under another Idempotency-Key; wait for it to finish');
