@@ -162,6 +162,25 @@ describe('the cart items', () => {
     expect((await request('GET', '/v1/cart', owner.token)).json().items).toEqual([expect.objectContaining({ itemId, quantity: 2 })]);
   });
 
+  it('makes one cart and loses no line when one buyer adds many items at once', async () => {
+    const buyer = await signIn('buyer');
+    const products = await Promise.all(Array.from({ length: 6 }, () => product({ stock: 10 })));
+    // Six different variants, and one of them twice more: every add must land, none twice.
+    const adds = [...products.map((p) => p.variantId), products[0]!.variantId, products[0]!.variantId];
+    const answers = await Promise.all(adds.map((variantId) => request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 1 })));
+    for (const a of answers) expect([200, 201], a.body).toContain(a.statusCode);
+    const cart = (await request('GET', '/v1/cart', buyer.token)).json();
+    expect(cart.items).toHaveLength(6);
+    const quantities = Object.fromEntries(cart.items.map((i: { variantId: string; quantity: number }) => [i.variantId, i.quantity]));
+    expect(quantities[products[0]!.variantId]).toBe(3);
+    // A new cart starts at version 1; each add is one change.
+    expect(cart.version).toBe(1 + adds.length);
+    const events = await cartEvents(cart.cartId);
+    expect(events.filter((e) => e.event_type === 'carts.item_added.v1')).toHaveLength(adds.length);
+    const { rows } = await cartDb.query('SELECT count(*)::int AS n FROM carts WHERE user_id = $1', [buyer.userId]);
+    expect(rows[0].n).toBe(1);
+  });
+
   it('keeps a line within 999 units', async () => {
     const buyer = await signIn('buyer');
     const { variantId } = await product({ stock: 5 });

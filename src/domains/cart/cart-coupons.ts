@@ -4,6 +4,7 @@ import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
 import type { CartDeps } from './deps.ts';
 import type { CouponOutcomeView } from './ports.ts';
+import { changeCart } from './cart-items.ts';
 import { type PricedCart, priceCart } from './price-cart.ts';
 import { type CartContents, deleteCouponByCode, insertCoupon, selectActiveCart, selectCartContents, touchCart } from './sql.ts';
 
@@ -34,26 +35,26 @@ export async function applyCoupon(
   rawCode: string,
 ): Promise<{ added: boolean; cart: CartContents; priced?: PricedCart }> {
   const code = rawCode.trim().toUpperCase();
-  const cart = await selectCartContents(deps.pool, { userId: buyerId });
-  if (!cart) throw new AppError('COUPON_NOT_APPLICABLE', 'your cart is empty: add items before a coupon', { couponCode: code, reason: 'no_eligible_items' });
-  const applied = cart.coupons;
-  if (applied.some((c) => c.code.toUpperCase() === code)) return { added: false, cart };
-  if (applied.length >= CART_COUPONS_MAX) throw new AppError('CART_LIMIT_EXCEEDED', `a cart takes at most ${CART_COUPONS_MAX} coupons`);
-  const priced = await priceCart(deps, buyerId, cart.items, [...applied.map((c) => c.code), code]);
-  const outcome = priced.coupons.at(-1)!;
-  if (!outcome.valid) throw refusal(outcome);
-  const now = deps.clock.now();
-  return withTransaction(deps.pool, async (tx) => {
-    const locked = await selectCartContents(tx, { cartId: cart.id }, true);
-    if (locked?.status !== 'active') throw new AppError('CONFLICT', 'the cart was checked out meanwhile');
-    if (locked.coupons.some((c) => c.couponId === outcome.couponId)) return { added: false, cart: locked };
-    if (locked.coupons.length >= CART_COUPONS_MAX) throw new AppError('CART_LIMIT_EXCEEDED', `a cart takes at most ${CART_COUPONS_MAX} coupons`);
-    const version = await insertCoupon(tx, { id: newId(), cartId: cart.id, couponId: outcome.couponId, code: outcome.code, now });
-    const coupons = [...locked.coupons, { couponId: outcome.couponId, code: outcome.code, appliedAt: now }];
-    // Unchanged since it was priced with the new code: that pricing is the answer's.
-    const unchanged = locked.version === cart.version;
-    return { added: true, cart: { ...locked, version, updatedAt: now, coupons }, ...(unchanged ? { priced } : {}) };
-  });
+  return changeCart(
+    deps.pool,
+    (db, lock) => selectCartContents(db, { userId: buyerId }, lock),
+    async (db, cart) => {
+      if (!cart) throw new AppError('COUPON_NOT_APPLICABLE', 'your cart is empty: add items before a coupon', { couponCode: code, reason: 'no_eligible_items' });
+      const applied = cart.coupons;
+      if (applied.some((c) => c.code.toUpperCase() === code)) return { added: false, cart };
+      if (applied.length >= CART_COUPONS_MAX) throw new AppError('CART_LIMIT_EXCEEDED', `a cart takes at most ${CART_COUPONS_MAX} coupons`);
+      const priced = await priceCart(deps, buyerId, cart.items, [...applied.map((c) => c.code), code]);
+      const outcome = priced.coupons.at(-1)!;
+      if (!outcome.valid) throw refusal(outcome);
+      if (applied.some((c) => c.couponId === outcome.couponId)) return { added: false, cart };
+      const now = deps.clock.now();
+      // Stored only if the cart is still the one priced (compare-and-set on its version).
+      const version = await insertCoupon(db, { id: newId(), cartId: cart.id, couponId: outcome.couponId, code: outcome.code, now, expectedVersion: cart.version });
+      if (version === null) return null;
+      const coupons = [...applied, { couponId: outcome.couponId, code: outcome.code, appliedAt: now }];
+      return { added: true, cart: { ...cart, version, updatedAt: now, coupons }, priced };
+    },
+  );
 }
 
 export async function removeCoupon(deps: CartDeps, buyerId: string, code: string): Promise<void> {

@@ -1,5 +1,5 @@
 import { CartItemAddedV1, CartItemQuantityChangedV1, CartItemRemovedV1 } from '../../contracts/cart.ts';
-import { withTransaction } from '../../platform/db/pool.ts';
+import { type Pool, type Queryable, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
@@ -10,7 +10,7 @@ import {
   type CartContents,
   type CartItemRow,
   deleteItem,
-  lockCartContents,
+  activeCartContents,
   selectOwnItem,
   touchCart,
   updateItemQuantity,
@@ -29,9 +29,29 @@ async function saleFacts(deps: CartDeps, variantId: string): Promise<{ variant: 
 }
 
 /**
+ * Runs a change of a cart decided from the cart as read, without a lock, and written by one
+ * compare-and-set statement (`change` answers null when the cart moved on meanwhile). A change that
+ * lost the race runs once more under the cart's row lock, where it cannot lose again: the common
+ * case takes two statements, a buyer's concurrent changes still all land.
+ */
+export async function changeCart<T>(
+  pool: Pool,
+  read: (db: Queryable, lock: boolean) => Promise<CartContents | undefined>,
+  change: (db: Queryable, cart: CartContents | undefined) => Promise<T | null>,
+): Promise<T> {
+  const first = await change(pool, await read(pool, false));
+  if (first !== null) return first;
+  return withTransaction(pool, async (tx) => {
+    const locked = await change(tx, await read(tx, true));
+    if (locked === null) throw new Error('a cart changed under its row lock');
+    return locked;
+  });
+}
+
+/**
  * Adds a published, in-stock variant to the buyer's active cart (made on first use), or raises its
- * quantity when it is there already. The cart row lock serialises one buyer's concurrent changes.
- * Returns the cart as this change left it (so the answer needs no second read).
+ * quantity when it is there already (see changeCart). Returns the cart as this change left it, so
+ * the answer needs no second read.
  */
 export async function addItem(
   deps: CartDeps,
@@ -40,35 +60,41 @@ export async function addItem(
 ): Promise<{ isNewLine: boolean; cart: CartContents }> {
   const variantId = input.variantId.toLowerCase();
   const { variant, available } = await saleFacts(deps, variantId);
-  const now = deps.clock.now();
-  return withTransaction(deps.pool, async (tx) => {
-    const cart = await lockCartContents(tx, buyerId, now);
-    const existing = cart.items.find((i) => i.variantId === variantId);
-    const decision = decideAdd({ variantId, variant, available, existingQuantity: existing?.quantity, addedQuantity: input.quantity, lineCount: cart.items.length });
-    if (!decision.ok) throw decision.error;
-    const item: CartItemRow = existing
-      ? { ...existing, quantity: decision.quantity }
-      : { id: newId(), cartId: cart.id, productId: variant!.productId, variantId, quantity: decision.quantity, addedAt: now };
-    const data: CartItemAddedV1 = {
-      cartId: cart.id,
-      buyerId,
-      itemId: item.id,
-      productId: item.productId,
-      variantId,
-      addedQuantity: input.quantity,
-      quantity: decision.quantity,
-      addedAt: now.toISOString(),
-    };
-    const version = await writeItemChange(
-      tx,
-      existing ? { kind: 'quantity', itemId: item.id, quantity: item.quantity } : { kind: 'insert', item },
-      cart.id,
-      [{ type: CartItemAddedV1.type, aggregateId: cart.id, aggregateType: 'cart', data }],
-      now,
-    );
-    const items = existing ? cart.items.map((i) => (i.id === item.id ? item : i)) : [...cart.items, item];
-    return { isNewLine: decision.isNewLine, cart: { ...cart, version, updatedAt: now, items } };
-  });
+  return changeCart(
+    deps.pool,
+    (db, lock) => activeCartContents(db, buyerId, deps.clock.now(), lock),
+    async (db, cart) => {
+      if (!cart) throw new Error('an active cart was not made');
+      const now = deps.clock.now();
+      const existing = cart.items.find((i) => i.variantId === variantId);
+      const decision = decideAdd({ variantId, variant, available, existingQuantity: existing?.quantity, addedQuantity: input.quantity, lineCount: cart.items.length });
+      if (!decision.ok) throw decision.error;
+      const item: CartItemRow = existing
+        ? { ...existing, quantity: decision.quantity }
+        : { id: newId(), cartId: cart.id, productId: variant!.productId, variantId, quantity: decision.quantity, addedAt: now };
+      const data: CartItemAddedV1 = {
+        cartId: cart.id,
+        buyerId,
+        itemId: item.id,
+        productId: item.productId,
+        variantId,
+        addedQuantity: input.quantity,
+        quantity: decision.quantity,
+        addedAt: now.toISOString(),
+      };
+      const version = await writeItemChange(
+        db,
+        existing ? { kind: 'quantity', itemId: item.id, quantity: item.quantity } : { kind: 'insert', item },
+        cart.id,
+        cart.version,
+        [{ type: CartItemAddedV1.type, aggregateId: cart.id, aggregateType: 'cart', data }],
+        now,
+      );
+      if (version === null) return null;
+      const items = existing ? cart.items.map((i) => (i.id === item.id ? item : i)) : [...cart.items, item];
+      return { isNewLine: decision.isNewLine, cart: { ...cart, version, updatedAt: now, items } };
+    },
+  );
 }
 
 /** Sets an own item's quantity; raising it needs the variant on sale and in stock. */

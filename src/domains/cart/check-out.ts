@@ -1,8 +1,8 @@
 import { CartCheckedOutV1 } from '../../contracts/cart.ts';
 import type { Queryable } from '../../platform/db/pool.ts';
-import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
+import { changeCart } from './cart-items.ts';
 import type { CartDeps } from './deps.ts';
 import { markCartCheckedOut, selectCartContents } from './sql.ts';
 
@@ -40,28 +40,33 @@ export async function markCheckedOut(
   expectedVersion?: number,
 ): Promise<{ cartId: string; checkoutSessionId: string; alreadyCheckedOut: boolean }> {
   if (!isUuid(cartId) || !isUuid(checkoutSessionId)) throw new RangeError('cartId and checkoutSessionId must be UUIDs');
-  const now = deps.clock.now();
-  return withTransaction(deps.pool, async (tx) => {
-    const cart = await selectCartContents(tx, { cartId }, true);
-    if (!cart) throw new AppError('NOT_FOUND', 'cart not found');
-    if (cart.status === 'checked_out') {
-      if (cart.checkoutSessionId === checkoutSessionId.toLowerCase()) return { cartId, checkoutSessionId, alreadyCheckedOut: true };
-      throw new AppError('CONFLICT', `cart ${cartId} was checked out by another checkout session`);
-    }
-    if (cart.status !== 'active') throw new AppError('CONFLICT', `cart ${cartId} is ${cart.status}`);
-    if (expectedVersion !== undefined && cart.version !== expectedVersion) {
-      throw new AppError('VERSION_CONFLICT', `cart ${cartId} changed since it was read (version ${cart.version}, expected ${expectedVersion})`);
-    }
-    const { items, coupons } = cart;
-    const data: CartCheckedOutV1 = {
-      cartId: cart.id,
-      buyerId: cart.userId,
-      checkoutSessionId: checkoutSessionId.toLowerCase(),
-      items: items.map((i) => ({ itemId: i.id, productId: i.productId, variantId: i.variantId, quantity: i.quantity })),
-      couponCodes: coupons.map((c) => c.code),
-      checkedOutAt: now.toISOString(),
-    };
-    await markCartCheckedOut(tx, cart.id, checkoutSessionId, [{ type: CartCheckedOutV1.type, aggregateId: cart.id, aggregateType: 'cart', data }], now);
-    return { cartId, checkoutSessionId, alreadyCheckedOut: false };
-  });
+  return changeCart(
+    deps.pool,
+    (db, lock) => selectCartContents(db, { cartId }, lock),
+    async (db, cart) => {
+      const now = deps.clock.now();
+      if (!cart) throw new AppError('NOT_FOUND', 'cart not found');
+      if (cart.status === 'checked_out') {
+        if (cart.checkoutSessionId === checkoutSessionId.toLowerCase()) return { cartId, checkoutSessionId, alreadyCheckedOut: true };
+        throw new AppError('CONFLICT', `cart ${cartId} was checked out by another checkout session`);
+      }
+      if (cart.status !== 'active') throw new AppError('CONFLICT', `cart ${cartId} is ${cart.status}`);
+      if (expectedVersion !== undefined && cart.version !== expectedVersion) {
+        throw new AppError('VERSION_CONFLICT', `cart ${cartId} changed since it was read (version ${cart.version}, expected ${expectedVersion})`);
+      }
+      const { items, coupons } = cart;
+      const data: CartCheckedOutV1 = {
+        cartId: cart.id,
+        buyerId: cart.userId,
+        checkoutSessionId: checkoutSessionId.toLowerCase(),
+        items: items.map((i) => ({ itemId: i.id, productId: i.productId, variantId: i.variantId, quantity: i.quantity })),
+        couponCodes: coupons.map((c) => c.code),
+        checkedOutAt: now.toISOString(),
+      };
+      // Marked only if the cart is still as read (compare-and-set on its version).
+      const events = [{ type: CartCheckedOutV1.type, aggregateId: cart.id, aggregateType: 'cart', data }];
+      const marked = await markCartCheckedOut(db, cart.id, cart.version, checkoutSessionId, events, now);
+      return marked ? { cartId, checkoutSessionId, alreadyCheckedOut: false } : null;
+    },
+  );
 }

@@ -56,10 +56,18 @@ type ContentsRow = CartRow & {
 
 /**
  * A cart with its items and coupons (in the order they were added), in ONE statement: the buyer's
- * active cart, or one cart by id; locked for the rest of the transaction when `lock`. Undefined
- * when there is none.
+ * active cart, or one cart by id. Undefined when there is none. With `lock`, the cart row is locked
+ * first, in a statement of its own, for the rest of the transaction: the contents are then read by
+ * the next statement, which sees every change committed before the lock was granted (a subquery of
+ * a locking statement would still see the snapshot from before the wait).
  */
 export async function selectCartContents(q: Queryable, key: { userId: string } | { cartId: string }, lock = false): Promise<CartContents | undefined> {
+  const where = 'userId' in key ? `c.user_id = $1 AND c.status = 'active'` : 'c.id = $1';
+  const param = 'userId' in key ? key.userId : key.cartId;
+  if (lock) {
+    const locked = await q.query(`SELECT c.id FROM carts c WHERE ${where} FOR UPDATE`, [param]);
+    if (locked.rows.length === 0) return undefined;
+  }
   const { rows } = await q.query<ContentsRow>(
     `SELECT c.id, c.user_id AS "userId", c.status, c.checkout_session_id AS "checkoutSessionId", c.version,
             c.created_at AS "createdAt", c.updated_at AS "updatedAt",
@@ -68,8 +76,8 @@ export async function selectCartContents(q: Queryable, key: { userId: string } |
                FROM (SELECT * FROM cart_items WHERE cart_id = c.id ORDER BY added_at, id LIMIT ${CART_ITEMS_MAX}) i) AS items,
             (SELECT coalesce(json_agg(json_build_object('couponId', k.coupon_id, 'code', k.code, 'appliedAt', k.applied_at) ORDER BY k.applied_at, k.id), '[]'::json)
                FROM (SELECT * FROM cart_coupons WHERE cart_id = c.id ORDER BY applied_at, id LIMIT ${CART_COUPONS_MAX}) k) AS coupons
-       FROM carts c WHERE ${'userId' in key ? `c.user_id = $1 AND c.status = 'active'` : 'c.id = $1'}${lock ? ' FOR UPDATE OF c' : ''}`,
-    ['userId' in key ? key.userId : key.cartId],
+       FROM carts c WHERE ${where}`,
+    [param],
   );
   const row = rows[0];
   if (!row) return undefined;
@@ -81,19 +89,16 @@ export async function selectCartContents(q: Queryable, key: { userId: string } |
 }
 
 /**
- * The buyer's active cart with its contents, made when missing, locked until commit: one statement
- * when the cart exists. A cart checked out between the insert and the lock is no longer active:
- * then a new one is made.
+ * The buyer's active cart with its contents, made when missing (concurrent first adds make one
+ * cart); with `lock`, locked until the transaction ends.
  */
-export async function lockCartContents(q: Queryable, userId: string, now: Date): Promise<CartContents> {
-  const existing = await selectCartContents(q, { userId }, true);
+export async function activeCartContents(q: Queryable, userId: string, now: Date, lock = false): Promise<CartContents> {
+  const existing = await selectCartContents(q, { userId }, lock);
   if (existing) return existing;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    await ensureActiveCart(q, newId(), userId, now);
-    const cart = await selectCartContents(q, { userId }, true);
-    if (cart) return cart;
-  }
-  throw new Error(`no active cart could be locked for buyer ${userId}`);
+  await ensureActiveCart(q, newId(), userId, now);
+  const cart = await selectCartContents(q, { userId }, lock);
+  if (!cart) throw new Error(`no active cart could be made for buyer ${userId}`);
+  return cart;
 }
 
 /** Creates the buyer's active cart unless one exists (concurrent first adds make one cart). */
@@ -114,46 +119,66 @@ export async function touchCart(q: Queryable, cartId: string, now: Date): Promis
   return rows[0]!.version;
 }
 
-/** Marks the cart checked out and writes its events, in one statement. */
-export async function markCartCheckedOut(q: Queryable, cartId: string, checkoutSessionId: string, events: NewEvent[], now: Date): Promise<void> {
-  const outbox = outboxInsert('cart', events, 4, now);
-  await q.query(
-    `WITH marked AS (UPDATE carts SET status = 'checked_out', checkout_session_id = $2, version = version + 1, updated_at = $3 WHERE id = $1)
-     ${outbox.sql}`,
-    [cartId, checkoutSessionId, now, ...outbox.values],
+/**
+ * Marks the cart checked out and writes its events, in one statement, if the cart is still active at
+ * `expectedVersion` (compare-and-set); false when it changed meanwhile.
+ */
+export async function markCartCheckedOut(
+  q: Queryable,
+  cartId: string,
+  expectedVersion: number,
+  checkoutSessionId: string,
+  events: NewEvent[],
+  now: Date,
+): Promise<boolean> {
+  const outbox = outboxInsert('cart', events, 5, now, 'EXISTS (SELECT 1 FROM marked)');
+  const { rows } = await q.query(
+    `WITH marked AS (
+       UPDATE carts SET status = 'checked_out', checkout_session_id = $2, version = version + 1, updated_at = $3
+        WHERE id = $1 AND version = $4 AND status = 'active'
+       RETURNING id),
+     events AS (${outbox.sql})
+     SELECT id FROM marked`,
+    [cartId, checkoutSessionId, now, expectedVersion, ...outbox.values],
   );
+  return rows.length > 0;
 }
 
 /**
  * Writes an item change (a new line, or a line's new quantity), bumps the cart's version and writes
- * the change's events, in one statement; returns the cart's new version.
+ * the change's events, in one statement, if the cart is still active at `expectedVersion`
+ * (compare-and-set: the change was decided from that version). Returns the new version, or null
+ * when the cart changed meanwhile (nothing written: decide again).
  */
 export async function writeItemChange(
   q: Queryable,
   change: { kind: 'insert'; item: CartItemRow } | { kind: 'quantity'; itemId: string; quantity: number },
   cartId: string,
+  expectedVersion: number,
   events: NewEvent[],
   now: Date,
-): Promise<number> {
-  const outbox = outboxInsert('cart', events, 7, now);
+): Promise<number | null> {
+  const outbox = outboxInsert('cart', events, 8, now, 'EXISTS (SELECT 1 FROM touched)');
   const write =
     change.kind === 'insert'
       ? `INSERT INTO cart_items (id, cart_id, product_id, variant_id, quantity, added_at, updated_at)
-         VALUES ($3, $1, $4::uuid, $5::uuid, $6::int, $2, $2)`
+         SELECT $3, $1, $4::uuid, $5::uuid, $6::int, $2, $2 WHERE EXISTS (SELECT 1 FROM touched)`
       : // Both shapes take the same six parameters; the update has no use for $4 and $5 (always null).
-        `UPDATE cart_items SET quantity = $6::int, updated_at = $2 WHERE id = $3 AND $4::uuid IS NULL AND $5::uuid IS NULL`;
+        `UPDATE cart_items SET quantity = $6::int, updated_at = $2
+          WHERE id = $3 AND $4::uuid IS NULL AND $5::uuid IS NULL AND EXISTS (SELECT 1 FROM touched)`;
   const params =
     change.kind === 'insert'
       ? [change.item.id, change.item.productId, change.item.variantId, change.item.quantity]
       : [change.itemId, null, null, change.quantity];
   const { rows } = await q.query<{ version: number }>(
-    `WITH item AS (${write}),
-          touched AS (UPDATE carts SET version = version + 1, updated_at = $2 WHERE id = $1 RETURNING version),
-          events AS (${outbox.sql})
+    `WITH touched AS (
+       UPDATE carts SET version = version + 1, updated_at = $2 WHERE id = $1 AND version = $7 AND status = 'active' RETURNING version),
+     item AS (${write}),
+     events AS (${outbox.sql})
      SELECT version FROM touched`,
-    [cartId, now, ...params, ...outbox.values],
+    [cartId, now, ...params, expectedVersion, ...outbox.values],
   );
-  return rows[0]!.version;
+  return rows[0]?.version ?? null;
 }
 
 /** An item of the buyer's active cart; another buyer's item is as absent as a missing one. */
@@ -176,14 +201,25 @@ export async function deleteItem(q: Queryable, itemId: string): Promise<void> {
   await q.query(`DELETE FROM cart_items WHERE id = $1`, [itemId]);
 }
 
-/** Applies a coupon to a locked cart and bumps the cart's version, in one statement; returns the new version. */
-export async function insertCoupon(q: Queryable, c: { id: string; cartId: string; couponId: string; code: string; now: Date }): Promise<number> {
+/**
+ * Applies a coupon and bumps the cart's version, in one statement, if the cart is still active at
+ * `expectedVersion`; returns the new version, or null when the cart changed meanwhile.
+ */
+export async function insertCoupon(
+  q: Queryable,
+  c: { id: string; cartId: string; couponId: string; code: string; now: Date; expectedVersion: number },
+): Promise<number | null> {
   const { rows } = await q.query<{ version: number }>(
-    `WITH applied AS (INSERT INTO cart_coupons (id, cart_id, coupon_id, code, applied_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING)
-     UPDATE carts SET version = version + 1, updated_at = $5 WHERE id = $2 RETURNING version`,
-    [c.id, c.cartId, c.couponId, c.code, c.now],
+    `WITH touched AS (
+       UPDATE carts SET version = version + 1, updated_at = $5 WHERE id = $2 AND version = $6 AND status = 'active' RETURNING version),
+     applied AS (
+       INSERT INTO cart_coupons (id, cart_id, coupon_id, code, applied_at)
+       SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM touched)
+       ON CONFLICT DO NOTHING)
+     SELECT version FROM touched`,
+    [c.id, c.cartId, c.couponId, c.code, c.now, c.expectedVersion],
   );
-  return rows[0]!.version;
+  return rows[0]?.version ?? null;
 }
 
 /** Removes an applied code ignoring case (cart_coupons_cart_code_key); false when it was not applied. */
