@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { parentPort, workerData } from 'node:worker_threads';
+import { serveRuns } from './worker-runs.ts';
 
 export interface LoadInput {
   /** Base address, e.g. http://127.0.0.1:41234 */
@@ -81,10 +81,4 @@ async function runLoad(input: LoadInput): Promise<LoadOutput> {
   return { requests: measured, elapsedMs: input.durationMs, latenciesMs: latencies.slice(0, Math.min(measured, LATENCIES_MAX)), statuses, bytes };
 }
 
-if (parentPort && workerData) {
-  const port = parentPort;
-  runLoad(workerData as LoadInput).then(
-    (output) => port.postMessage({ ok: true, output }),
-    (error: Error) => port.postMessage({ ok: false, error: error.stack ?? error.message }),
-  );
-}
+serveRuns(runLoad);

@@ -1,11 +1,12 @@
 /**
  * The buyers of the flash-sale benchmark, run in a worker thread so that the load generator does
  * not share the server's event loop: `concurrency` keep-alive connections, each sending one
- * reservation request after another until every buyer has had one attempt.
+ * reservation request after another until every buyer has had one attempt. The connections stay
+ * open from the warm-up run to the measured one.
  */
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { parentPort, workerData } from 'node:worker_threads';
+import { serveRuns } from './worker-runs.ts';
 
 export interface BuyersInput {
   url: string;
@@ -25,9 +26,22 @@ export interface BuyersOutput {
   codes: Record<string, number>;
 }
 
+/** One keep-alive agent per server and concurrency, kept from one run to the next. */
+const agents = new Map<string, http.Agent>();
+
+function agentFor(input: BuyersInput): http.Agent {
+  const key = `${input.url} ${input.concurrency}`;
+  let agent = agents.get(key);
+  if (!agent) {
+    agent = new http.Agent({ keepAlive: true, maxSockets: input.concurrency, maxFreeSockets: input.concurrency });
+    agents.set(key, agent);
+  }
+  return agent;
+}
+
 async function runBuyers(input: BuyersInput): Promise<BuyersOutput> {
   const target = new URL('/v1/reservations', input.url);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: input.concurrency, maxFreeSockets: input.concurrency });
+  const agent = agentFor(input);
   const body = JSON.stringify({ items: [{ variantId: input.variantId, quantity: 1 }] });
   const n = input.tokens.length;
   const statuses = new Int16Array(n);
@@ -80,14 +94,7 @@ async function runBuyers(input: BuyersInput): Promise<BuyersOutput> {
   );
   const elapsedMs = performance.now() - t0;
   for (let i = 0; i < n; i++) finishedAtMs[i] = (finishedAtMs[i] ?? 0) - t0;
-  agent.destroy();
   return { statuses, latenciesMs, finishedAtMs, elapsedMs, codes };
 }
 
-if (parentPort && workerData) {
-  const port = parentPort;
-  runBuyers(workerData as BuyersInput).then(
-    (output) => port.postMessage({ ok: true, output }),
-    (error: Error) => port.postMessage({ ok: false, error: error.stack ?? error.message }),
-  );
-}
+serveRuns(runBuyers);

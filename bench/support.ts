@@ -114,22 +114,51 @@ export async function benchDatabases(domains: readonly DomainName[]): Promise<Be
   return { server: given ? 'external' : 'embedded', targets: new Map(targets.map((t) => [t.domain, t])), close: cleanup };
 }
 
+export interface WorkerRuns<I, O> {
+  /** One run in the worker; runs go one at a time. */
+  run(input: I): Promise<O>;
+  close(): Promise<void>;
+}
+
 /**
- * Runs a load generator module in a worker thread (so the load does not share the server's event
- * loop). A worker does not inherit tsx's loader: it registers it first, then loads the module,
- * which answers one message `{ ok, output | error }`.
+ * Starts a load generator module in a worker thread (so the load does not share the server's event
+ * loop) that serves runs until closed (bench/worker-runs.ts). A worker does not inherit tsx's
+ * loader: it registers it first, then loads the module.
  */
-export function runInWorker<I, O>(script: URL, input: I, label: string): Promise<O> {
-  return new Promise((resolve, reject) => {
-    const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(script.href)}); })`;
-    const worker = new Worker(bootstrap, { eval: true, workerData: input });
-    worker.once('message', (m: { ok: true; output: O } | { ok: false; error: string }) => {
-      if (m.ok) resolve(m.output);
-      else reject(new Error(`${label} failed: ${m.error}`));
-      void worker.terminate();
-    });
-    worker.once('error', reject);
+export function startWorker<I, O>(script: URL, label: string): WorkerRuns<I, O> {
+  const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(script.href)}); })`;
+  const worker = new Worker(bootstrap, { eval: true });
+  let failed: Error | undefined;
+  worker.on('error', (error) => {
+    failed = error;
   });
+  return {
+    run: (input) =>
+      new Promise((resolve, reject) => {
+        if (failed) return reject(failed);
+        const onError = (error: Error) => reject(error);
+        worker.once('error', onError);
+        worker.once('message', (m: { ok: true; output: O } | { ok: false; error: string }) => {
+          worker.off('error', onError);
+          if (m.ok) resolve(m.output);
+          else reject(new Error(`${label} failed: ${m.error}`));
+        });
+        worker.postMessage(input);
+      }),
+    close: async () => {
+      await worker.terminate();
+    },
+  };
+}
+
+/** One run in a worker of its own. */
+export async function runInWorker<I, O>(script: URL, input: I, label: string): Promise<O> {
+  const worker = startWorker<I, O>(script, label);
+  try {
+    return await worker.run(input);
+  } finally {
+    await worker.close();
+  }
 }
 
 /**
