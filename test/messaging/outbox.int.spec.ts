@@ -5,6 +5,7 @@ import { type Pool, createPool, withTransaction } from '../../src/platform/db/po
 import type { DomainName } from '../../src/platform/domains.ts';
 import { isUuidV7, newId } from '../../src/platform/ids.ts';
 import { createLogger } from '../../src/platform/logger.ts';
+import { BATCH_LOCK_HELD, beginAndClaim, takeBatchLock } from '../../src/platform/messaging/batch-lock.ts';
 import { InboxConsumer } from '../../src/platform/messaging/consumer.ts';
 import { withTrace } from '../../src/platform/messaging/envelope.ts';
 import { runTogether } from '../../src/platform/db/statements.ts';
@@ -244,5 +245,36 @@ describe('a change and its events in one statement', () => {
     ).rejects.toThrow(/duplicate key/);
     expect((await orders().query('SELECT count(*)::int AS n FROM together_probe WHERE id = $1', [c])).rows[0].n).toBe(0);
     expect((await orders().query('SELECT count(*)::int AS n FROM orders_outbox_events WHERE aggregate_id = $1', [lost])).rows[0].n).toBe(0);
+  });
+});
+
+describe('claiming a batch under the batch lock', () => {
+  it('never claims rows as they were before the previous holder of the lock committed', async () => {
+    await orders().query('CREATE TABLE IF NOT EXISTS claim_probe (id uuid PRIMARY KEY, status text NOT NULL)');
+    const [first, second] = [newId(), newId()];
+    await orders().query("INSERT INTO claim_probe VALUES ($1, 'pending'), ($2, 'pending')", [first, second]);
+    // The claim sleeps inside its own statement, so the holder below commits while it runs: the
+    // claim's snapshot predates that commit, and the lock must have been asked for before it.
+    const claim = `SELECT c.id FROM claim_probe c, (SELECT pg_sleep(0.3)) z WHERE c.status = 'pending' AND ${BATCH_LOCK_HELD} ORDER BY c.id`;
+    const holder = await orders().connect();
+    const claimer = await orders().connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(takeBatchLock('bazaar.test.claim'));
+      await holder.query("UPDATE claim_probe SET status = 'done' WHERE id = $1", [first]);
+      const claiming = beginAndClaim<{ id: string }>(claimer, 'bazaar.test.claim', claim);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      await holder.query('COMMIT');
+      // The lock was taken (by the holder) when the claim's transaction asked: it claims nothing.
+      expect(await claiming).toEqual([]);
+      await claimer.query('COMMIT');
+      // Next round: the lock is free and the claim sees the holder's work.
+      expect(await beginAndClaim<{ id: string }>(claimer, 'bazaar.test.claim', claim)).toEqual([{ id: second }]);
+      await claimer.query('COMMIT');
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      holder.release();
+      claimer.release();
+    }
   });
 });

@@ -5,17 +5,21 @@ const LOCK_NAME = /^[a-z_.]{1,100}$/;
 const LITERAL = /^[a-z0-9_.-]{1,200}$/;
 
 /**
- * An SQL condition that takes the transaction-scoped advisory lock letting one batch of a kind (a
- * domain's relay, a domain's consumers) run at a time, and holds when it was taken. Written as an
- * uncorrelated subquery, it is evaluated once per statement: put it in the WHERE of the statement
- * that claims the batch, and that statement claims nothing unless this transaction holds the lock.
- * The name is a fixed name from the code, checked against a strict pattern before it is written
- * into the SQL.
+ * The statement that tries the transaction-scoped advisory lock letting one batch of a kind (a
+ * domain's relay, a domain's consumers) run at a time, and remembers for this transaction whether it
+ * was taken (a transaction-local setting read by BATCH_LOCK_HELD). The lock must be taken by a
+ * statement BEFORE the one that claims: in READ COMMITTED a statement's snapshot is taken when it
+ * starts, so a claim that took the lock itself could get it from a batch that committed after that
+ * snapshot, and claim again the rows that batch had just handled. The name is a fixed name from the
+ * code, checked against a strict pattern before it is written into the SQL.
  */
-export function batchLockCondition(lockName: string): string {
+export function takeBatchLock(lockName: string): string {
   if (!LOCK_NAME.test(lockName)) throw new Error(`invalid batch lock name ${lockName}`);
-  return `(SELECT pg_try_advisory_xact_lock(hashtext('${lockName}')))`;
+  return `SELECT set_config('bazaar.batch_lock', pg_try_advisory_xact_lock(hashtext('${lockName}'))::text, true)`;
 }
+
+/** Holds in a statement after takeBatchLock when this transaction took the lock. */
+export const BATCH_LOCK_HELD = "current_setting('bazaar.batch_lock', true) = 'true'";
 
 /** A fixed name or number from the code as an SQL literal, for the parameterless statements below. */
 export function sqlLiteral(value: string | number): string {
@@ -29,14 +33,20 @@ export function sqlLiteral(value: string | number): string {
 
 /**
  * Opens a transaction and claims a batch in ONE round trip: `BEGIN`, the `settings` statements, the
- * claiming statement (gated by batchLockCondition), then the `after` statements. The statements carry
- * no parameters (the simple protocol runs several at once), so whatever they need is written in by
- * batchLockCondition and sqlLiteral. Returns the claimed rows (none when another batch holds the lock).
+ * batch lock's statement (takeBatchLock), the claiming statement (gated by BATCH_LOCK_HELD), then
+ * the `after` statements. The statements carry no parameters (the simple protocol runs several at
+ * once), so whatever they need is written in by sqlLiteral. Returns the claimed rows (none when
+ * another batch holds the lock).
  */
-export async function beginAndClaim<R extends pg.QueryResultRow>(client: Tx, claim: string, options: { settings?: string[]; after?: string[] } = {}): Promise<R[]> {
-  const statements = ['BEGIN', ...(options.settings ?? []), claim, ...(options.after ?? [])];
+export async function beginAndClaim<R extends pg.QueryResultRow>(
+  client: Tx,
+  lockName: string,
+  claim: string,
+  options: { settings?: string[]; after?: string[] } = {},
+): Promise<R[]> {
+  const statements = ['BEGIN', ...(options.settings ?? []), takeBatchLock(lockName), claim, ...(options.after ?? [])];
   const results = (await client.query(statements.join('; '))) as unknown as pg.QueryResult<R>[];
-  const claimed = results[1 + (options.settings?.length ?? 0)];
+  const claimed = results[2 + (options.settings?.length ?? 0)];
   if (!claimed) throw new Error('the claiming statement gave no result');
   return claimed.rows;
 }

@@ -4,7 +4,7 @@ import type { Pool, Tx } from '../db/pool.ts';
 import { type DomainName, domainTables } from '../domains.ts';
 import { newId } from '../ids.ts';
 import type { Metrics } from '../metrics.ts';
-import { batchLockCondition, beginAndClaim, sqlLiteral } from './batch-lock.ts';
+import { BATCH_LOCK_HELD, beginAndClaim, sqlLiteral } from './batch-lock.ts';
 import { type EventEnvelope, withTrace } from './envelope.ts';
 import { ContractViolation, appendEvents, assertContract } from './outbox.ts';
 import type { Subscription } from './subscription.ts';
@@ -83,6 +83,7 @@ export class InboxConsumer {
       // one ordered probe of the (consumer, aggregate_id, seq) index.
       const rows = await beginAndClaim<InboxRow>(
         client,
+        `bazaar.inbox.${this.domain}`,
         `SELECT x.consumer, x.event_id, x.aggregate_id, x.envelope, x.attempts
            FROM unnest(${names}) AS c(name)
            CROSS JOIN LATERAL (
@@ -96,7 +97,7 @@ export class InboxConsumer {
                       LIMIT 1) IS NULL
               ORDER BY i.seq
               LIMIT ${limit}) x
-          WHERE ${batchLockCondition(`bazaar.inbox.${this.domain}`)}
+          WHERE ${BATCH_LOCK_HELD}
           ORDER BY x.seq
           LIMIT ${limit}`,
         { after: ['SAVEPOINT apply_batch'] },

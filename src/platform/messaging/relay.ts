@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Pool } from '../db/pool.ts';
 import { type DomainName, domainTables } from '../domains.ts';
 import type { Metrics } from '../metrics.ts';
-import { batchLockCondition, beginAndClaim, sqlLiteral } from './batch-lock.ts';
+import { BATCH_LOCK_HELD, beginAndClaim, sqlLiteral } from './batch-lock.ts';
 import type { EventEnvelope } from './envelope.ts';
 import type { Transport } from './transport.ts';
 
@@ -64,9 +64,10 @@ export class OutboxRelay {
       // commits only if the transport took the batch.
       const rows = await beginAndClaim<OutboxRow & { seq: number }>(
         client,
+        `bazaar.relay.${this.domain}`,
         `UPDATE ${this.#table} o SET published_at = now()
            FROM (SELECT id FROM ${this.#table}
-                  WHERE published_at IS NULL AND ${batchLockCondition(`bazaar.relay.${this.domain}`)}
+                  WHERE published_at IS NULL AND ${BATCH_LOCK_HELD}
                   ORDER BY seq LIMIT ${sqlLiteral(this.batchSizeMax)} FOR UPDATE) batch
           WHERE o.id = batch.id
           RETURNING o.seq, o.id, o.aggregate_id, o.aggregate_type, o.event_type, o.payload, o.headers`,
