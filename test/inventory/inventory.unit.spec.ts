@@ -135,6 +135,61 @@ describe('the reservation queue', () => {
     void queue.submit(request('w2'));
     expect(() => queue.submit(request('w3'))).toThrow(expect.objectContaining({ code: 'RATE_LIMITED' }));
   });
+
+  describe('once the variant is sold out', () => {
+    /** A queue whose batches never end unless released, and a sold-out lane that records its lookups. */
+    const withLane = (lookupsMax: number) => {
+      let soldOut = false;
+      const lookups: string[][] = [];
+      const pending: (() => void)[] = [];
+      const queue = new ReservationQueue(
+        () => new Promise(() => undefined),
+        { batchSizeMax: 50, waitingMax: 100 },
+        {
+          isSoldOut: () => soldOut,
+          answer: (_variantId, batch) => {
+            lookups.push(batch.map((b) => b.request.idempotencyKey));
+            return new Promise((resolve) => {
+              pending.push(() => resolve(batch.map(() => ({ ok: false as const, error: new Error('sold out') }))));
+            });
+          },
+          lookupsMax,
+        },
+      );
+      return { queue, lookups, pending, sellOut: () => (soldOut = true) };
+    };
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+    it('answers without waiting for the batch in flight, one lookup for what arrives in one turn', async () => {
+      const { queue, lookups, pending, sellOut } = withLane(3);
+      void queue.submit(request('granted-never-ends'));
+      sellOut();
+      const answers = ['a', 'b', 'c'].map((k) => queue.submit(request(k)).catch((e: Error) => e.message));
+      await turn();
+      expect(lookups).toEqual([['a', 'b', 'c']]);
+      for (const release of pending.splice(0)) release();
+      expect(await Promise.all(answers)).toEqual(['sold out', 'sold out', 'sold out']);
+    });
+
+    it('runs at most lookupsMax lookups at once; later arrivals wait for one to end', async () => {
+      const { queue, lookups, pending, sellOut } = withLane(2);
+      sellOut();
+      const answers: Promise<unknown>[] = [];
+      for (const k of ['a', 'b', 'c', 'd']) {
+        answers.push(queue.submit(request(k)).catch(() => k));
+        await turn();
+      }
+      expect(lookups).toEqual([['a'], ['b']]);
+      pending.shift()?.();
+      await turn();
+      await turn();
+      expect(lookups).toEqual([['a'], ['b'], ['c', 'd']]);
+      const idle = queue.idle();
+      for (const release of pending.splice(0)) release();
+      await idle;
+      expect(await Promise.all(answers)).toEqual(['a', 'b', 'c', 'd']);
+    });
+  });
 });
 
 describe('the sold-out memo', () => {

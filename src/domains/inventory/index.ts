@@ -11,7 +11,7 @@ import { inventoryMetrics } from './metrics.ts';
 import { type ReceiveOptions, type StockReceipt, receiveStock } from './receive-stock.ts';
 import { ReservationQueue } from './reservation-queue.ts';
 import { type Reservation, type ReserveResult, findReservation, toReservation } from './reservation-view.ts';
-import { reserveBatch } from './reserve-batch.ts';
+import { answerSoldOut, reserveBatch } from './reserve-batch.ts';
 import type { ReserveInput } from './reserve-input.ts';
 import { reserve } from './reserve.ts';
 import { registerInventoryRoutes } from './routes.ts';
@@ -63,6 +63,9 @@ export interface InventoryOptions {
   soldOutMemoMs?: number;
 }
 
+/** Sold-out key lookups in flight at once per process (a few of the pool's connections). */
+const SOLD_OUT_LOOKUPS_MAX = 3;
+
 const DEFAULTS = { sweepIntervalMs: 1000, batchSizeMax: 256, waitingMax: 20_000, soldOutMemoMs: 1000 };
 
 export function createInventoryModule(ctx: DomainContext, options: InventoryOptions = {}): DomainModule & { api: InventoryApi } {
@@ -76,10 +79,11 @@ export function createInventoryModule(ctx: DomainContext, options: InventoryOpti
     knownStock: new KnownStock(),
     metrics: inventoryMetrics(ctx.metrics),
   };
-  const queue = new ReservationQueue((variantId, batch) => reserveBatch(deps, variantId, batch), {
-    batchSizeMax: settings.batchSizeMax,
-    waitingMax: settings.waitingMax,
-  });
+  const queue = new ReservationQueue(
+    (variantId, batch) => reserveBatch(deps, variantId, batch),
+    { batchSizeMax: settings.batchSizeMax, waitingMax: settings.waitingMax },
+    { isSoldOut: (variantId) => deps.soldOut.isSoldOut(variantId), answer: (variantId, batch) => answerSoldOut(deps, variantId, batch), lookupsMax: SOLD_OUT_LOOKUPS_MAX },
+  );
   let sweeper: WorkerLoop | undefined;
 
   const api: InventoryApi = {

@@ -19,6 +19,19 @@ export interface QueueLimits {
 export type RunBatch = (variantId: string, batch: readonly BatchRequest[]) => Promise<BatchOutcome[]>;
 
 /**
+ * Requests for a variant this process knows to be sold out need no turn in the variant's queue:
+ * nothing is written for them, only their keys are looked up (a retry of a request that did get a
+ * unit gets it back). They skip the queue, and those arriving in the same turn of the event loop
+ * share one lookup, several lookups running at once.
+ */
+export interface SoldOutLane {
+  isSoldOut(variantId: string): boolean;
+  answer: RunBatch;
+  /** Lookups in flight at most; arrivals meanwhile wait for the next one. */
+  lookupsMax: number;
+}
+
+/**
  * Per-variant queues of single-item reserve requests. At most one transaction per variant is in
  * flight in this process; whatever arrives meanwhile waits and goes into the next transaction as
  * one batch. Under load a hot item's cost is one lock and one commit per batch instead of per
@@ -27,23 +40,25 @@ export type RunBatch = (variantId: string, batch: readonly BatchRequest[]) => Pr
 export class ReservationQueue {
   readonly #waiting = new Map<string, Waiting[]>();
   readonly #draining = new Map<string, Promise<void>>();
+  readonly #soldOut = new Map<string, Waiting[]>();
+  readonly #lookups = new Set<Promise<void>>();
+  #lookupScheduled = false;
 
   constructor(
     readonly runBatch: RunBatch,
     readonly limits: QueueLimits,
+    readonly soldOutLane?: SoldOutLane,
   ) {}
 
   submit(request: ReserveRequest): Promise<ReserveResult> {
     const variantId = request.items[0]?.variantId;
     if (!variantId || request.items.length !== 1) throw new Error('the reservation queue takes single-item requests');
-    const queue = this.#waiting.get(variantId) ?? [];
-    if (queue.length >= this.limits.waitingMax) {
-      throw new AppError('RATE_LIMITED', 'too many buyers are waiting for this item; try again in a moment', { retryAfterSeconds: 1 });
+    if (this.soldOutLane?.isSoldOut(variantId)) {
+      const promise = this.#enqueue(this.#soldOut, variantId, request);
+      this.#scheduleLookups();
+      return promise;
     }
-    const promise = new Promise<ReserveResult>((resolve, reject) => {
-      queue.push({ request, trace: currentTrace(), resolve, reject });
-    });
-    this.#waiting.set(variantId, queue);
+    const promise = this.#enqueue(this.#waiting, variantId, request);
     // The queue is not empty, so #drain reaches an await before it could finish: the entry is set
     // before the drain can remove it.
     if (!this.#draining.has(variantId)) this.#draining.set(variantId, this.#drain(variantId));
@@ -52,7 +67,43 @@ export class ReservationQueue {
 
   /** Resolves when every request submitted so far has been answered (used on stop). */
   async idle(): Promise<void> {
-    while (this.#draining.size > 0) await Promise.all([...this.#draining.values()]);
+    while (this.#draining.size > 0 || this.#lookups.size > 0 || this.#soldOut.size > 0) {
+      await Promise.all([...this.#draining.values(), ...this.#lookups]);
+      // Sold-out arrivals still waiting for their lookup to be scheduled.
+      if (this.#soldOut.size > 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  /** Adds a request to a variant's list in `lists`, or tells the buyer to come back when it is full. */
+  #enqueue(lists: Map<string, Waiting[]>, variantId: string, request: ReserveRequest): Promise<ReserveResult> {
+    const list = lists.get(variantId) ?? [];
+    if (list.length >= this.limits.waitingMax) {
+      throw new AppError('RATE_LIMITED', 'too many buyers are waiting for this item; try again in a moment', { retryAfterSeconds: 1 });
+    }
+    const promise = new Promise<ReserveResult>((resolve, reject) => {
+      list.push({ request, trace: currentTrace(), resolve, reject });
+    });
+    lists.set(variantId, list);
+    return promise;
+  }
+
+  #scheduleLookups(): void {
+    const lane = this.soldOutLane;
+    if (!lane || this.#lookupScheduled || this.#soldOut.size === 0 || this.#lookups.size >= lane.lookupsMax) return;
+    this.#lookupScheduled = true;
+    setImmediate(() => {
+      this.#lookupScheduled = false;
+      for (const [variantId, waiting] of this.#soldOut) {
+        if (this.#lookups.size >= lane.lookupsMax) break;
+        const batch = waiting.splice(0, this.limits.batchSizeMax);
+        if (waiting.length === 0) this.#soldOut.delete(variantId);
+        const lookup = settleBatch(batch, () => lane.answer(variantId, batch)).finally(() => {
+          this.#lookups.delete(lookup);
+          this.#scheduleLookups();
+        });
+        this.#lookups.add(lookup);
+      }
+    });
   }
 
   async #drain(variantId: string): Promise<void> {
@@ -65,21 +116,27 @@ export class ReservationQueue {
         return;
       }
       const batch = takeBatch(queue, this.limits.batchSizeMax);
-      let outcomes: BatchOutcome[];
-      try {
-        outcomes = await this.runBatch(variantId, batch);
-      } catch (error) {
-        for (const w of batch) w.reject(error);
-        continue;
-      }
-      batch.forEach((w, i) => {
-        const outcome = outcomes[i];
-        if (!outcome) w.reject(new Error('the reservation batch gave no answer for a request'));
-        else if (outcome.ok) w.resolve(outcome.value);
-        else w.reject(outcome.error);
-      });
+      await settleBatch(batch, () => this.runBatch(variantId, batch));
     }
   }
+
+}
+
+/** Runs a batch and gives each waiting request its outcome (all the error, if the batch failed). */
+async function settleBatch(batch: readonly Waiting[], run: () => Promise<BatchOutcome[]>): Promise<void> {
+  let outcomes: BatchOutcome[];
+  try {
+    outcomes = await run();
+  } catch (error) {
+    for (const w of batch) w.reject(error);
+    return;
+  }
+  batch.forEach((w, i) => {
+    const outcome = outcomes[i];
+    if (!outcome) w.reject(new Error('the reservation batch gave no answer for a request'));
+    else if (outcome.ok) w.resolve(outcome.value);
+    else w.reject(outcome.error);
+  });
 }
 
 /**

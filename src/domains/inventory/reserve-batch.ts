@@ -82,7 +82,7 @@ class StaleState extends Error {}
  * Sold out (from memory): no lock and no write. One indexed read still finds keys that already own
  * a reservation, so a buyer retrying a successful request gets it back instead of "sold out".
  */
-async function answerSoldOut(deps: InventoryDeps, variantId: string, batch: readonly BatchRequest[]): Promise<BatchOutcome[]> {
+export async function answerSoldOut(deps: InventoryDeps, variantId: string, batch: readonly BatchRequest[]): Promise<BatchOutcome[]> {
   const existing = await findReservationsByKeys(
     deps.pool,
     batch.map((b) => b.request.idempotencyKey),
