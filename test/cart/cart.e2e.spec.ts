@@ -181,6 +181,35 @@ describe('the cart items', () => {
     expect(rows[0].n).toBe(1);
   });
 
+  it('removes an item once and tells of it once when it is removed and changed many times at once', async () => {
+    const buyer = await signIn('buyer');
+    const { variantId } = await product({ stock: 10 });
+    const cart = (await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 2 })).json();
+    const itemId = cart.items[0].itemId;
+    // Each request waits for the cart's lock held by the one before it, then must see the item as
+    // that one left it: gone, or at its new quantity.
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        i % 2 === 0 ? request('DELETE', `/v1/cart/items/${itemId}`, buyer.token) : request('PATCH', `/v1/cart/items/${itemId}`, buyer.token, { quantity: 3 + i }),
+      ),
+    );
+    const removals = answers.filter((a, i) => i % 2 === 0 && a.statusCode === 200);
+    expect(removals).toHaveLength(1);
+    for (const a of answers) expect([200, 404], a.body).toContain(a.statusCode);
+    const events = await cartEvents(cart.cartId);
+    expect(events.filter((e) => e.event_type === 'carts.item_removed.v1')).toHaveLength(1);
+    // Every quantity change told of is one that happened, from the quantity the line really had.
+    const changes = events.filter((e) => e.event_type === 'carts.item_quantity_changed.v1');
+    expect(changes).toHaveLength(answers.filter((a, i) => i % 2 === 1 && a.statusCode === 200).length);
+    let quantity = 2;
+    for (const c of changes) {
+      expect(c.payload.previousQuantity).toBe(quantity);
+      quantity = c.payload.quantity as number;
+    }
+    expect(events.at(-1)?.event_type).toBe('carts.item_removed.v1');
+    expect(events.at(-1)?.payload.quantity).toBe(quantity);
+  });
+
   it('keeps a line within 999 units', async () => {
     const buyer = await signIn('buyer');
     const { variantId } = await product({ stock: 5 });

@@ -101,12 +101,31 @@ export async function addItem(
 export async function changeItemQuantity(deps: CartDeps, buyerId: string, itemId: string, quantity: number): Promise<void> {
   const before = await selectOwnItem(deps.pool, buyerId, itemId);
   if (!before) throw itemNotFound();
-  const facts = quantity > before.quantity ? await saleFacts(deps, before.variantId) : undefined;
+  // The sale facts are asked for before the transaction (no lock held while asking), when the change
+  // raises the line as read; if a concurrent change lowered it meanwhile, the raise is seen under
+  // the lock and the change runs once more with them.
+  let facts = quantity > before.quantity ? await saleFacts(deps, before.variantId) : undefined;
+  for (;;) {
+    const raisedWithoutFacts = await setQuantityUnderLock(deps, buyerId, itemId, quantity, facts);
+    if (!raisedWithoutFacts) return;
+    facts = await saleFacts(deps, raisedWithoutFacts);
+  }
+}
+
+/** Returns the item's variant when the change raises the line and `facts` were not asked for; undefined when done. */
+async function setQuantityUnderLock(
+  deps: CartDeps,
+  buyerId: string,
+  itemId: string,
+  quantity: number,
+  facts: Awaited<ReturnType<typeof saleFacts>> | undefined,
+): Promise<string | undefined> {
   const now = deps.clock.now();
-  await withTransaction(deps.pool, async (tx) => {
+  return withTransaction(deps.pool, async (tx) => {
     const item = await selectOwnItem(tx, buyerId, itemId, true);
     if (!item) throw itemNotFound();
-    if (item.quantity === quantity) return;
+    if (item.quantity === quantity) return undefined;
+    if (quantity > item.quantity && !facts) return item.variantId;
     const refusal = refusalToChange({ variantId: item.variantId, variant: facts?.variant, available: facts?.available ?? 0, from: item.quantity, to: quantity });
     if (refusal) throw refusal;
     await updateItemQuantity(tx, item.id, quantity, now);
@@ -122,6 +141,7 @@ export async function changeItemQuantity(deps: CartDeps, buyerId: string, itemId
       changedAt: now.toISOString(),
     };
     await appendEvents(tx, 'cart', [{ type: CartItemQuantityChangedV1.type, aggregateId: item.cartId, aggregateType: 'cart', data }], now);
+    return undefined;
   });
 }
 

@@ -181,13 +181,18 @@ export async function writeItemChange(
   return rows[0]?.version ?? null;
 }
 
-/** An item of the buyer's active cart; another buyer's item is as absent as a missing one. */
+/**
+ * An item of the buyer's active cart; another buyer's item is as absent as a missing one. With
+ * `lock`, the cart's row and the item's are locked (cart first, as every change of a cart takes
+ * them): after waiting for a concurrent change, both are read again as it left them, where locking
+ * the cart alone would still show the item as it was before (gone, or at another quantity).
+ */
 export async function selectOwnItem(q: Queryable, userId: string, itemId: string, lock = false): Promise<(CartItemRow & { cartVersion: number }) | undefined> {
   const { rows } = await q.query<CartItemRow & { cartVersion: number }>(
     `SELECT i.id, i.cart_id AS "cartId", i.product_id AS "productId", i.variant_id AS "variantId", i.quantity, i.added_at AS "addedAt",
             c.version AS "cartVersion"
-       FROM cart_items i JOIN carts c ON c.id = i.cart_id
-      WHERE i.id = $1 AND c.user_id = $2 AND c.status = 'active'${lock ? ' FOR UPDATE OF c' : ''}`,
+       FROM carts c JOIN cart_items i ON i.cart_id = c.id
+      WHERE i.id = $1 AND c.user_id = $2 AND c.status = 'active'${lock ? ' FOR UPDATE OF c, i' : ''}`,
     [itemId, userId],
   );
   return rows[0];
