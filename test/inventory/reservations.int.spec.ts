@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { catalogSubscription } from '../../src/domains/inventory/handlers.ts';
 import { withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
@@ -61,6 +61,25 @@ describe('confirming and releasing', () => {
     expect(await h.api.release(given.id, 'payment_declined')).toEqual(released);
     await expect(h.api.confirm(given.id)).rejects.toMatchObject({ code: 'RESERVATION_NOT_ACTIVE', detail: expect.stringMatching(/released/) });
     expect((await ledger(h.pool, [v.variantId]))[0]).toMatchObject({ total: 1, available: 1, reserved: 0 });
+  });
+
+  it("plans the first reservation after a seller's adjustment from the state it left: one statement, no lock", async () => {
+    const v = newVariant();
+    await h.api.receiveStock([{ ...v, quantity: 0 }]);
+    await h.api.adjustStock(v.sellerId, v.variantId, { amount: 5, reason: 'received' });
+    const connect = vi.spyOn(h.pool, 'connect');
+    const query = vi.spyOn(h.pool, 'query');
+    try {
+      const r = await h.api.reserve({ idempotencyKey: newId(), ownerId: newId(), items: [{ variantId: v.variantId, quantity: 2 }] });
+      expect(r.status).toBe('active');
+      // One statement on the pool (which takes a connection for it), no transaction of its own.
+      expect(query).toHaveBeenCalledTimes(1);
+      expect(connect).toHaveBeenCalledTimes(1);
+    } finally {
+      connect.mockRestore();
+      query.mockRestore();
+    }
+    expect((await ledger(h.pool, [v.variantId]))[0]).toMatchObject({ total: 5, available: 3, reserved: 2 });
   });
 
   it('answers NOT_FOUND for a reservation that does not exist', async () => {

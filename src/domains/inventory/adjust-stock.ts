@@ -89,8 +89,11 @@ export async function adjustStock(
   };
   for (let attempt = 1; ; attempt++) {
     try {
-      const result = await withTransaction(deps.pool, (tx) => adjustOnce(tx, request, deps.clock.now()));
+      const { result, item } = await withTransaction(deps.pool, (tx) => adjustOnce(tx, request, deps.clock.now()));
       if (!result.replayed && request.amount > 0) deps.soldOut.forget([request.variantId]);
+      // The row as this commit left it: the next reservation batch can plan from it (compare-and-set)
+      // instead of locking and reading it, the usual first step of a sale the seller just stocked.
+      if (item) deps.knownStock.set(request.variantId, item);
       return result;
     } catch (error) {
       // The same key committed by a concurrent request (unique index): the next attempt replays it.
@@ -104,7 +107,8 @@ export function adjustmentRequestHash(r: Pick<AdjustmentRequest, 'variantId' | '
   return createHash('sha256').update(JSON.stringify([r.variantId, r.amount, r.reason, r.note])).digest('base64url');
 }
 
-async function adjustOnce(tx: Tx, request: AdjustmentRequest, now: Date): Promise<AdjustmentResult> {
+/** The adjustment's answer, and the item's row as the adjustment left it (none for a replay). */
+async function adjustOnce(tx: Tx, request: AdjustmentRequest, now: Date): Promise<{ result: AdjustmentResult; item?: StockItemRow }> {
   const { sellerId, variantId, amount, reason, note, key } = request;
   const requestHash = key === undefined ? null : adjustmentRequestHash(request);
   if (key !== undefined) {
@@ -120,7 +124,7 @@ async function adjustOnce(tx: Tx, request: AdjustmentRequest, now: Date): Promis
       if (first.request_hash !== requestHash) {
         throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for another adjustment (variant, amount, reason or note)');
       }
-      return { ...first.response_json, replayed: true };
+      return { result: { ...first.response_json, replayed: true } };
     }
   }
   const { rows } = await tx.query<StockItemRow>(
@@ -179,5 +183,5 @@ async function adjustOnce(tx: Tx, request: AdjustmentRequest, now: Date): Promis
     });
   }
   await appendEvents(tx, 'inventory', events, now);
-  return { ...result, replayed: false };
+  return { result: { ...result, replayed: false }, item };
 }
