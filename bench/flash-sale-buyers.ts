@@ -4,8 +4,8 @@
  * reservation request after another until every buyer has had one attempt. The connections stay
  * open from the warm-up run to the measured one.
  */
-import http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { KeepAliveConnection } from './keep-alive-connection.ts';
 import { serveRuns } from './worker-runs.ts';
 
 export interface BuyersInput {
@@ -26,22 +26,23 @@ export interface BuyersOutput {
   codes: Record<string, number>;
 }
 
-/** One keep-alive agent per server and concurrency, kept from one run to the next. */
-const agents = new Map<string, http.Agent>();
+/** The keep-alive connections per server and concurrency, kept from one run to the next. */
+const pools = new Map<string, Promise<KeepAliveConnection[]>>();
 
-function agentFor(input: BuyersInput): http.Agent {
+function connectionsFor(input: BuyersInput): Promise<KeepAliveConnection[]> {
   const key = `${input.url} ${input.concurrency}`;
-  let agent = agents.get(key);
-  if (!agent) {
-    agent = new http.Agent({ keepAlive: true, maxSockets: input.concurrency, maxFreeSockets: input.concurrency });
-    agents.set(key, agent);
+  let connections = pools.get(key);
+  if (!connections) {
+    const { hostname, port } = new URL(input.url);
+    connections = Promise.all(Array.from({ length: input.concurrency }, () => KeepAliveConnection.open(hostname, Number(port))));
+    pools.set(key, connections);
   }
-  return agent;
+  return connections;
 }
 
 async function runBuyers(input: BuyersInput): Promise<BuyersOutput> {
-  const target = new URL('/v1/reservations', input.url);
-  const agent = agentFor(input);
+  const { host } = new URL(input.url);
+  const connections = await connectionsFor(input);
   const body = JSON.stringify({ items: [{ variantId: input.variantId, quantity: 1 }] });
   const n = input.tokens.length;
   const statuses = new Int16Array(n);
@@ -50,46 +51,26 @@ async function runBuyers(input: BuyersInput): Promise<BuyersOutput> {
   const codes: Record<string, number> = {};
   let next = 0;
 
-  const send = (i: number) =>
-    new Promise<void>((resolve, reject) => {
-      const started = performance.now();
-      const req = http.request(
-        target,
-        {
-          method: 'POST',
-          agent,
-          headers: {
-            authorization: `Bearer ${input.tokens[i]}`,
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(body),
-            'idempotency-key': `${input.keyPrefix}-${i}`,
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const ended = performance.now();
-            statuses[i] = res.statusCode ?? 0;
-            latenciesMs[i] = ended - started;
-            finishedAtMs[i] = ended;
-            if (res.statusCode !== 201) {
-              const code = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { code?: string }).code ?? String(res.statusCode);
-              codes[code] = (codes[code] ?? 0) + 1;
-            }
-            resolve();
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
+  const send = async (connection: KeepAliveConnection, i: number) => {
+    const request =
+      `POST /v1/reservations HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${input.tokens[i]}\r\n` +
+      `Content-Type: application/json\r\nIdempotency-Key: ${input.keyPrefix}-${i}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+    const started = performance.now();
+    const answer = await connection.send(request);
+    const ended = performance.now();
+    statuses[i] = answer.status;
+    latenciesMs[i] = ended - started;
+    finishedAtMs[i] = ended;
+    if (answer.status !== 201) {
+      const code = (JSON.parse(answer.body.toString('utf8')) as { code?: string }).code ?? String(answer.status);
+      codes[code] = (codes[code] ?? 0) + 1;
+    }
+  };
 
   const t0 = performance.now();
   await Promise.all(
-    Array.from({ length: Math.min(input.concurrency, n) }, async () => {
-      for (let i = next++; i < n; i = next++) await send(i);
+    connections.slice(0, Math.min(input.concurrency, n)).map(async (connection) => {
+      for (let i = next++; i < n; i = next++) await send(connection, i);
     }),
   );
   const elapsedMs = performance.now() - t0;

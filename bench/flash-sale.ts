@@ -124,7 +124,10 @@ async function run(flags: Flags): Promise<Record<string, unknown>> {
     // under lock, batches from the known state, the sell-out, answers from memory) is compiled and
     // warm, as in a server that has been up for a while.
     const warmSales = Array.from({ length: o.warmupSales }, (_, i) => ({ variantId: newId(), productId: newId(), sellerId, sku: `WARM-${i}` }));
-    await inventory.receiveStock([sale, ...warmSales].map((item) => ({ ...item, quantity: o.stock })));
+    // The items exist (as products' events make them), and the seller puts the units on sale by an
+    // adjustment, as through POST /v1/seller/stock/{variantId}/adjustments.
+    await inventory.receiveStock([sale, ...warmSales].map((item) => ({ ...item, quantity: 0 })));
+    for (const item of [sale, ...warmSales]) await inventory.adjustStock(sellerId, item.variantId, { amount: o.stock, reason: 'received' });
     const tokens = await buyerTokens(app, o.buyers);
     const warmTokens = o.warmupSales > 0 ? await buyerTokens(app, o.buyers) : [];
     progress(`marketplace on ${address}; ${o.buyers} buyers for ${o.stock} units of ${sale.variantId}`);
