@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CartApi } from '../../src/domains/cart/index.ts';
 import type { Pool } from '../../src/platform/db/pool.ts';
 import type { Role } from '../../src/platform/http/tokens.ts';
@@ -121,6 +121,30 @@ describe('the cart items', () => {
     expect((await request('DELETE', `/v1/cart/items/${itemId}`, buyer.token)).statusCode).toBe(404);
 
     expect((await cartEvents(cart.cartId)).map((e) => e.event_type)).toEqual(['carts.item_added.v1', 'carts.item_quantity_changed.v1', 'carts.item_removed.v1']);
+  });
+
+  it('checks the sale again when a change that lowered the line as read raises it as locked', async () => {
+    const buyer = await signIn('buyer');
+    const { variantId } = await product({ stock: 10 });
+    const cart = (await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 9 })).json();
+    const itemId = cart.items[0].itemId;
+    // Between the change's first read (9: lowering to 5 needs no sale facts) and its transaction,
+    // another change lowers the line to 3: under the lock, 5 is a raise.
+    const connect = cartDb.connect.bind(cartDb);
+    const spy = vi.spyOn(cartDb, 'connect').mockImplementation(((...args: unknown[]) => {
+      if (args.length > 0) return (connect as (...a: unknown[]) => unknown)(...args);
+      spy.mockRestore();
+      return cartDb.query('UPDATE cart_items SET quantity = 3 WHERE id = $1', [itemId]).then(() => connect());
+    }) as typeof cartDb.connect);
+    try {
+      const changed = await request('PATCH', `/v1/cart/items/${itemId}`, buyer.token, { quantity: 5 });
+      expect(changed.statusCode, changed.body).toBe(200);
+      expect(changed.json().items[0].quantity).toBe(5);
+    } finally {
+      spy.mockRestore();
+    }
+    const last = (await cartEvents(cart.cartId)).at(-1);
+    expect(last).toMatchObject({ event_type: 'carts.item_quantity_changed.v1', payload: { previousQuantity: 3, quantity: 5 } });
   });
 
   it('refuses a draft variant, an unknown one, one out of stock and more than the stock', async () => {
