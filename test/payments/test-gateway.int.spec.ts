@@ -129,10 +129,14 @@ describe('stopping the test gateway', () => {
   }
 
   it('sends no webhook after the module stopped, and leaves it queued for another process', async () => {
-    const { p, sent } = await autoProcess(50);
+    // The webhook's timer is armed when the gateway commits, inside authorize; its delay must outlast
+    // the rest of authorize even on a loaded machine (50 ms did not, in a full CI run), and the wait
+    // after stop must outlast the delay.
+    const { p, sent } = await autoProcess(1500);
     const { intentId } = await p.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 400 }]));
+    expect(sent, 'the webhook went before the module was stopped: the premise of this test').toEqual([]);
     await p.module.stop?.();
-    await waitPast(250);
+    await waitPast(1700);
     expect(sent).toEqual([]);
     const [event] = await h.module.testGateway.eventsFor(intentId);
     expect(await h.module.testGateway.pendingWebhooks()).toContainEqual({ eventId: event?.eventId, type: 'charge.authorized' });
@@ -144,10 +148,11 @@ describe('stopping the test gateway', () => {
     // The module's own sink (its app), as in the running marketplace, which closes the app first.
     const p = await h.anotherProcess();
     p.module.testGateway.webhookMode = 'auto';
-    p.module.testGateway.webhookDelayMs = 50;
+    // As above: the delay outlasts the rest of authorize, the wait outlasts the delay.
+    p.module.testGateway.webhookDelayMs = 1500;
     const { intentId } = await p.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 410 }]));
     await p.http.close();
-    await waitPast(250);
+    await waitPast(1700);
     // Not taken from the queue and sent into a closed app ("Fastify has already been closed").
     const [event] = await h.module.testGateway.eventsFor(intentId);
     expect(await h.module.testGateway.pendingWebhooks()).toContainEqual({ eventId: event?.eventId, type: 'charge.authorized' });
