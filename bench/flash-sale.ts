@@ -28,7 +28,7 @@ import { DOMAIN_NAMES } from '../src/platform/domains.ts';
 import { generateKeyring } from '../src/platform/http/tokens.ts';
 import { newId } from '../src/platform/ids.ts';
 import type { BuyersInput, BuyersOutput } from './flash-sale-buyers.ts';
-import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, profiled, progress, round, startWorker } from './support.ts';
+import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, profiled, progress, round, startWorker, type WorkerRuns } from './support.ts';
 
 interface Options {
   buyers: number;
@@ -101,7 +101,7 @@ async function run(flags: Flags): Promise<Record<string, unknown>> {
   const dbs = await benchDatabases(DOMAIN_NAMES);
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'bazaar-bench-data-'));
   let app: Marketplace | undefined;
-  let stopBuyers: (() => Promise<void>) | undefined;
+  let buyers: WorkerRuns<BuyersInput, BuyersOutput> | undefined;
   try {
     const config = loadConfig({
       PORT: '0',
@@ -133,18 +133,18 @@ async function run(flags: Flags): Promise<Record<string, unknown>> {
     progress(`marketplace on ${address}; ${o.buyers} buyers for ${o.stock} units of ${sale.variantId}`);
 
     // One load generator for the warm-up and the sale: its code is warm and its connections open.
-    const buyers = startWorker<BuyersInput, BuyersOutput>(new URL('./flash-sale-buyers.ts', import.meta.url), 'buyers');
-    stopBuyers = () => buyers.close();
+    const load = startWorker<BuyersInput, BuyersOutput>(new URL('./flash-sale-buyers.ts', import.meta.url), 'buyers');
+    buyers = load;
     for (const [i, warm] of warmSales.entries()) {
-      const w = await buyers.run({ url: address, variantId: warm.variantId, tokens: warmTokens, keyPrefix: `warm-${i}`, concurrency: o.concurrency });
+      const w = await load.run({ url: address, variantId: warm.variantId, tokens: warmTokens, keyPrefix: `warm-${i}`, concurrency: o.concurrency });
       progress(`warm-up sale ${i + 1}: ${o.buyers} requests in ${round(w.elapsedMs, 0)} ms`);
     }
     const before = await batchStats(address);
     const elu = performance.eventLoopUtilization();
-    const out = await profiled(() => buyers.run({ url: address, variantId: sale.variantId, tokens: tokens.slice(0, o.buyers), keyPrefix: 'sale', concurrency: o.concurrency }));
+    const out = await profiled(() => load.run({ url: address, variantId: sale.variantId, tokens: tokens.slice(0, o.buyers), keyPrefix: 'sale', concurrency: o.concurrency }));
     const serverEventLoopUtilization = round(performance.eventLoopUtilization(elu).utilization, 2);
-    await buyers.close();
-    stopBuyers = undefined;
+    // The load generator's thread ends before the reference runs (closing again later is harmless).
+    await load.close();
     const after = await batchStats(address);
 
     const statuses = [...out.statuses];
@@ -207,7 +207,7 @@ async function run(flags: Flags): Promise<Record<string, unknown>> {
       server: dbs.server,
     };
   } finally {
-    await stopBuyers?.().catch(() => undefined);
+    await buyers?.close().catch(() => undefined);
     await app?.stop().catch(() => undefined);
     await dbs.close();
     await rm(dataDir, { recursive: true, force: true });
