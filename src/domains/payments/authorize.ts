@@ -1,6 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { type Tx, withTransaction } from '../../platform/db/pool.ts';
+import { type Queryable, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
 import { findCardData } from './card-data.ts';
@@ -8,7 +8,7 @@ import { type PaymentsDeps, gatewayNamed } from './deps.ts';
 import { callGateway } from './gateway.ts';
 import { applyAuthorization } from './outcomes.ts';
 import { requestHash } from './request-hash.ts';
-import { type IntentRow, insertTransaction } from './sql.ts';
+import { type IntentRow } from './sql.ts';
 import { type PaymentResult, resultOf } from './view.ts';
 
 const Uuid = Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' });
@@ -72,7 +72,7 @@ export async function authorize(deps: PaymentsDeps, raw: AuthorizeInput): Promis
   const gateway = gatewayNamed(deps, gatewayName);
   const { idempotencyKey, ...body } = input;
   const hash = requestHash({ ...body, checkoutSessionId: body.checkoutSessionId ?? null, gateway: gatewayName });
-  const intent = await withTransaction(deps.pool, (tx) => createOrFind(tx, input, gatewayName, hash));
+  const intent = await createOrFind(deps.pool, input, gatewayName, hash);
   if (intent.status !== 'processing') return resultOf(intent);
 
   const outcome = await callGateway(
@@ -91,39 +91,51 @@ export async function authorize(deps: PaymentsDeps, raw: AuthorizeInput): Promis
   return resultOf(after ?? intent);
 }
 
-async function createOrFind(tx: Tx, input: AuthorizeInput, gatewayName: string, hash: string): Promise<IntentRow> {
-  const id = newId();
+/**
+ * The intent, its allocations and its pending authorize row in ONE statement (atomic on its own,
+ * no BEGIN or COMMIT); or, when the key was used before, the intent that key made. A concurrent
+ * duplicate waits on the unique key until the first one's statement has committed.
+ */
+async function createOrFind(db: Queryable, input: AuthorizeInput, gatewayName: string, hash: string): Promise<IntentRow> {
   const singleOrder = input.allocations.length === 1 ? (input.allocations[0]?.orderId ?? null) : null;
-  const inserted = await tx.query<IntentRow>(
-    `INSERT INTO payment_intents
-       (id, order_id, checkout_session_id, buyer_id, amount, currency, gateway, idempotency_key, request_hash, status)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'processing')
-     ON CONFLICT (idempotency_key) DO NOTHING
-     RETURNING *`,
-    [id, singleOrder, input.checkoutSessionId ?? null, input.buyerId, input.amount, input.currency, gatewayName, input.idempotencyKey, hash],
-  );
-  const created = inserted.rows[0];
-  if (!created) {
-    // A concurrent duplicate waited on the unique key above until the first one committed.
-    const { rows } = await tx.query<IntentRow>('SELECT * FROM payment_intents WHERE idempotency_key = $1', [input.idempotencyKey]);
-    const existing = rows[0];
-    if (!existing) throw new Error('payment intent vanished');
-    if (existing.request_hash !== hash) throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this idempotency key was used for another payment');
-    return existing;
-  }
-  await tx.query(
-    `INSERT INTO payment_allocations (id, payment_intent_id, order_id, seller_id, amount, currency)
-     SELECT id, $1, order_id, seller_id, amount, $2
-       FROM unnest($3::uuid[], $4::uuid[], $5::uuid[], $6::bigint[]) AS a(id, order_id, seller_id, amount)`,
+  const inserted = await db.query<IntentRow>(
+    `WITH intent AS (
+       INSERT INTO payment_intents
+         (id, order_id, checkout_session_id, buyer_id, amount, currency, gateway, idempotency_key, request_hash, status)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'processing')
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING *
+     ), allocations AS (
+       INSERT INTO payment_allocations (id, payment_intent_id, order_id, seller_id, amount, currency)
+       SELECT a.id, i.id, a.order_id, a.seller_id, a.amount, i.currency
+         FROM intent i, unnest($10::uuid[], $11::uuid[], $12::uuid[], $13::bigint[]) AS a(id, order_id, seller_id, amount)
+     ), pending AS (
+       INSERT INTO payment_transactions (id, payment_intent_id, type, amount, currency, status)
+       SELECT $14, i.id, 'authorize', i.amount, i.currency, 'pending' FROM intent i
+     )
+     SELECT * FROM intent`,
     [
-      created.id,
-      created.currency,
+      newId(),
+      singleOrder,
+      input.checkoutSessionId ?? null,
+      input.buyerId,
+      input.amount,
+      input.currency,
+      gatewayName,
+      input.idempotencyKey,
+      hash,
       input.allocations.map(() => newId()),
       input.allocations.map((a) => a.orderId),
       input.allocations.map((a) => a.sellerId),
       input.allocations.map((a) => a.amount),
+      newId(),
     ],
   );
-  await insertTransaction(tx, { intentId: created.id, type: 'authorize', status: 'pending', amount: created.amount, currency: created.currency });
-  return created;
+  const created = inserted.rows[0];
+  if (created) return created;
+  const { rows } = await db.query<IntentRow>('SELECT * FROM payment_intents WHERE idempotency_key = $1', [input.idempotencyKey]);
+  const existing = rows[0];
+  if (!existing) throw new Error('payment intent vanished');
+  if (existing.request_hash !== hash) throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this idempotency key was used for another payment');
+  return existing;
 }
