@@ -156,3 +156,124 @@ describe('stock items and receipts', () => {
     await expectConsistent(h.pool, [v.variantId]);
   });
 });
+
+describe('a multi-item reservation', () => {
+  /** Runs `change` once right after each of the first `times` unlocked reads of the items. */
+  function interleave(times: number, change: () => Promise<void>) {
+    const original = h.pool.query.bind(h.pool);
+    let left = times;
+    let reads = 0;
+    const spy = vi.spyOn(h.pool, 'query').mockImplementation((async (text: unknown, values?: unknown) => {
+      const result = await (original as (t: unknown, v?: unknown) => Promise<unknown>)(text, values);
+      if (typeof text === 'string' && text.startsWith('SELECT') && text.includes('FROM stock_items WHERE variant_id = ANY')) {
+        reads++;
+        if (left-- > 0) await change();
+      }
+      return result;
+    }) as never);
+    return { spy, reads: () => reads };
+  }
+
+  it('takes two round trips and no transaction when its items do not move meanwhile', async () => {
+    const a = await stockedVariant(h.api, 5);
+    const b = await stockedVariant(h.api, 5);
+    const connect = vi.spyOn(h.pool, 'connect');
+    const query = vi.spyOn(h.pool, 'query');
+    try {
+      const r = await h.api.reserve({
+        idempotencyKey: newId(),
+        ownerId: newId(),
+        items: [
+          { variantId: a.variantId, quantity: 2 },
+          { variantId: b.variantId, quantity: 1 },
+        ],
+      });
+      expect(r.status).toBe('active');
+      expect(query).toHaveBeenCalledTimes(2);
+      expect(connect).toHaveBeenCalledTimes(2);
+    } finally {
+      connect.mockRestore();
+      query.mockRestore();
+    }
+    expect(await ledger(h.pool, [a.variantId, b.variantId])).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ variantId: a.variantId, available: 3, reserved: 2 }),
+        expect.objectContaining({ variantId: b.variantId, available: 4, reserved: 1 }),
+      ]),
+    );
+    await expectConsistent(h.pool, [a.variantId, b.variantId]);
+  });
+
+  it('writes nothing when one item moved after it was read, then reserves from a fresh read', async () => {
+    const a = await stockedVariant(h.api, 5);
+    const b = await stockedVariant(h.api, 5);
+    // A seller adds 3 units of b between the read and the write: the write must not apply to a alone.
+    const { spy, reads } = interleave(1, async () => {
+      await h.api.adjustStock(b.sellerId, b.variantId, { amount: 3, reason: 'received' });
+    });
+    let r: Awaited<ReturnType<typeof h.api.reserve>>;
+    try {
+      r = await h.api.reserve({
+        idempotencyKey: newId(),
+        ownerId: newId(),
+        items: [
+          { variantId: a.variantId, quantity: 2 },
+          { variantId: b.variantId, quantity: 1 },
+        ],
+      });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(reads()).toBe(2);
+    expect(r.status).toBe('active');
+    const items = await ledger(h.pool, [a.variantId, b.variantId]);
+    expect(items.find((i) => i.variantId === a.variantId)).toMatchObject({ total: 5, available: 3, reserved: 2 });
+    expect(items.find((i) => i.variantId === b.variantId)).toMatchObject({ total: 8, available: 7, reserved: 1 });
+    const lines = await h.pool.query('SELECT 1 FROM stock_reservations WHERE reservation_id = $1', [r.id]);
+    expect(lines.rowCount).toBe(2);
+    const { rows } = await h.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM inventory_outbox_events WHERE event_type = 'inventory.stock_reserved.v1' AND aggregate_id = $1`,
+      [r.id],
+    );
+    expect(rows[0]?.n).toBe(1);
+    // The event tells the levels the write left, not those of the stale read.
+    const event = await h.pool.query<{ payload: { items: { variantId: string; available: number }[] } }>(
+      `SELECT payload FROM inventory_outbox_events WHERE event_type = 'inventory.stock_reserved.v1' AND aggregate_id = $1`,
+      [r.id],
+    );
+    expect(event.rows[0]?.payload.items.find((i) => i.variantId === b.variantId)?.available).toBe(7);
+    await expectConsistent(h.pool, [a.variantId, b.variantId]);
+  });
+
+  it('locks the items when they keep moving under every unlocked attempt', async () => {
+    const a = await stockedVariant(h.api, 5);
+    const b = await stockedVariant(h.api, 5);
+    const { spy, reads } = interleave(3, async () => {
+      await h.api.adjustStock(a.sellerId, a.variantId, { amount: 1, reason: 'received' });
+    });
+    let r: Awaited<ReturnType<typeof h.api.reserve>>;
+    try {
+      r = await h.api.reserve({
+        idempotencyKey: newId(),
+        ownerId: newId(),
+        items: [
+          { variantId: a.variantId, quantity: 1 },
+          { variantId: b.variantId, quantity: 1 },
+        ],
+      });
+    } finally {
+      spy.mockRestore();
+    }
+    // Three unlocked reads, each outdated by an adjustment; the fourth attempt locked the rows (its
+    // read goes through a transaction's client, not the pool).
+    expect(reads()).toBe(3);
+    expect(r.status).toBe('active');
+    const items = await ledger(h.pool, [a.variantId, b.variantId]);
+    expect(items.find((i) => i.variantId === a.variantId)).toMatchObject({ total: 8, available: 7, reserved: 1 });
+    expect(items.find((i) => i.variantId === b.variantId)).toMatchObject({ total: 5, available: 4, reserved: 1 });
+    const reservations = await h.pool.query('SELECT 1 FROM reservations WHERE owner_id = $1', [r.ownerId]);
+    expect(reservations.rowCount).toBe(1);
+    await expectConsistent(h.pool, [a.variantId, b.variantId]);
+  });
+});
+
