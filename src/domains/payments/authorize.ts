@@ -8,7 +8,7 @@ import { type PaymentsDeps, gatewayNamed } from './deps.ts';
 import { callGateway } from './gateway.ts';
 import { applyAuthorization } from './outcomes.ts';
 import { requestHash } from './request-hash.ts';
-import { type IntentRow } from './sql.ts';
+import type { IntentRow } from './sql.ts';
 import { type PaymentResult, resultOf } from './view.ts';
 
 const Uuid = Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' });
