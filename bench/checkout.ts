@@ -35,7 +35,7 @@ import { generateKeyring } from '../src/platform/http/tokens.ts';
 import { newId } from '../src/platform/ids.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import type { Subscription } from '../src/platform/messaging/subscription.ts';
-import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, profiled, progress, round } from './support.ts';
+import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, profiled, progress, round, settleDelivery } from './support.ts';
 
 interface Options {
   buyers: number;
@@ -296,7 +296,7 @@ async function run(flags: Flags): Promise<Record<string, unknown>> {
 
     const codeOf = (buyer: number) => codes[buyer % codes.length] as string;
     for (let r = 0; r < o.warmupRounds; r++) await Promise.all(buyers.map((token, b) => oneCheckout(http, paid, token, variants, codeOf(b))));
-    progress(`${o.warmupRounds} warm-up round(s) done`);
+    progress(`${o.warmupRounds} warm-up round(s) done; their events delivered ${round(await settleDelivery(app.pools), 0)} ms later`);
 
     const rounds: Round[] = [];
     counter.on = true;

@@ -28,7 +28,7 @@ import { DOMAIN_NAMES } from '../src/platform/domains.ts';
 import { generateKeyring } from '../src/platform/http/tokens.ts';
 import { newId } from '../src/platform/ids.ts';
 import type { BuyersInput, BuyersOutput } from './flash-sale-buyers.ts';
-import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, profiled, progress, round, startWorker, type WorkerRuns } from './support.ts';
+import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, profiled, progress, round, settleDelivery, startWorker, type WorkerRuns } from './support.ts';
 
 interface Options {
   buyers: number;
@@ -139,6 +139,8 @@ async function run(flags: Flags): Promise<Record<string, unknown>> {
       const w = await load.run({ url: address, variantId: warm.variantId, tokens: warmTokens, keyPrefix: `warm-${i}`, concurrency: o.concurrency });
       progress(`warm-up sale ${i + 1}: ${o.buyers} requests in ${round(w.elapsedMs, 0)} ms`);
     }
+    // The warm-up sales' events are all delivered before the sale starts, not during it.
+    progress(`warm-up events delivered ${round(await settleDelivery(app.pools), 0)} ms after the last warm-up sale`);
     const before = await batchStats(address);
     const elu = performance.eventLoopUtilization();
     const out = await profiled(() => load.run({ url: address, variantId: sale.variantId, tokens: tokens.slice(0, o.buyers), keyPrefix: 'sale', concurrency: o.concurrency }));

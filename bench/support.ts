@@ -3,11 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../src/platform/config.ts';
 import { type DatabaseTarget, dropDatabases, ensureDatabases, resolveTargets } from '../src/platform/db/databases.ts';
 import { startEmbeddedPostgres } from '../src/platform/db/embedded.ts';
 import { migrateDatabase } from '../src/platform/db/migrate.ts';
-import type { DomainName } from '../src/platform/domains.ts';
+import type { Pool } from '../src/platform/db/pool.ts';
+import { type DomainName, domainTables } from '../src/platform/domains.ts';
 import { createLogger } from '../src/platform/logger.ts';
 
 export type Flags = ReadonlyMap<string, string>;
@@ -181,5 +183,27 @@ export async function profiled<T>(work: () => Promise<T>): Promise<T> {
     await writeFile(file, JSON.stringify(profile));
     session.disconnect();
     progress(`CPU profile of the measured phase written to ${file}`);
+  }
+}
+
+/**
+ * Waits until every domain's outbox is published and every inbox processed (a warm-up's events
+ * delivered), so that a measured phase does not compete with the tail of the work before it.
+ * Returns how long that took.
+ */
+export async function settleDelivery(pools: ReadonlyMap<DomainName, Pool>, timeoutMs = 30_000): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    let waiting = 0;
+    for (const [domain, pool] of pools) {
+      const { outbox, inbox } = domainTables(domain);
+      const { rows } = await pool.query<{ n: number }>(
+        `SELECT (SELECT count(*) FROM ${outbox} WHERE published_at IS NULL) + (SELECT count(*) FROM ${inbox} WHERE status = 'pending') AS n`,
+      );
+      waiting += Number(rows[0]?.n ?? 0);
+    }
+    if (waiting === 0) return performance.now() - started;
+    if (performance.now() - started > timeoutMs) throw new Error(`${waiting} events still undelivered after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
