@@ -3,7 +3,7 @@ import { AppError, notFound } from '../../platform/http/errors.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
 import { type GatewayOutcome, callGateway } from './gateway.ts';
 import { applyCapture } from './outcomes.ts';
-import { type IntentRow, insertTransaction, lockIntentWithOperations } from './sql.ts';
+import { type IntentRow, lockIntentForCapture } from './sql.ts';
 import { type PaymentResult, resultOf } from './view.ts';
 
 const CAPTURED = new Set(['captured', 'partially_refunded', 'refunded']);
@@ -16,25 +16,17 @@ const CAPTURED = new Set(['captured', 'partially_refunded', 'refunded']);
  * gateway's declineCode (refused for good: the authorization is to be voided).
  */
 export async function capture(deps: PaymentsDeps, intentId: string): Promise<PaymentResult> {
-  const intent = await withTransaction(deps.pool, async (tx): Promise<{ done: IntentRow } | { send: IntentRow }> => {
-    const found = await lockIntentWithOperations(tx, intentId);
-    if (!found) throw notFound('payment intent');
-    if (CAPTURED.has(found.status)) return { done: found };
-    if (found.status === 'processing') {
-      throw new AppError('INVALID_STATE_TRANSITION', 'the authorization outcome is not known yet; capture once the payment is authorized');
-    }
-    if (found.status !== 'authorized') throw new AppError('INVALID_STATE_TRANSITION', `a ${found.status} payment cannot be captured`);
-    if (found.void_outstanding) {
-      throw new AppError('INVALID_STATE_TRANSITION', 'a void of this payment was requested; it cannot be captured');
-    }
-    // One pending row per capture until it has an outcome: a retry after no answer adds none.
-    if (!found.capture_outstanding) {
-      await insertTransaction(tx, { intentId: found.id, type: 'capture', status: 'pending', amount: found.amount, currency: found.currency });
-    }
-    return { send: found };
-  });
-  if ('done' in intent) return resultOf(intent.done);
-  const { after, outcome } = await sendCapture(deps, intent.send);
+  const found = await lockIntentForCapture(deps.pool, intentId);
+  if (!found) throw notFound('payment intent');
+  if (CAPTURED.has(found.status)) return resultOf(found);
+  if (found.status === 'processing') {
+    throw new AppError('INVALID_STATE_TRANSITION', 'the authorization outcome is not known yet; capture once the payment is authorized');
+  }
+  if (found.status !== 'authorized') throw new AppError('INVALID_STATE_TRANSITION', `a ${found.status} payment cannot be captured`);
+  if (found.void_outstanding) {
+    throw new AppError('INVALID_STATE_TRANSITION', 'a void of this payment was requested; it cannot be captured');
+  }
+  const { after, outcome } = await sendCapture(deps, found);
   return captureResult(after, outcome);
 }
 

@@ -68,24 +68,36 @@ export async function readIntent(db: Queryable, intentId: string): Promise<Inten
   return rows[0];
 }
 
-/** Locks the intent: every change of an intent and its allocations happens under this lock. */
-/** The intent locked, with whether a void and a capture were sent and have no outcome yet (see operationOutstanding). */
-export async function lockIntentWithOperations(
-  db: Queryable,
-  intentId: string,
-): Promise<(IntentRow & { void_outstanding: boolean; capture_outstanding: boolean }) | undefined> {
-  const { rows } = await db.query<IntentRow & { void_outstanding: boolean; capture_outstanding: boolean }>(
-    `SELECT i.*,
-            (SELECT count(*) FILTER (WHERE t.status = 'pending') > count(*) FILTER (WHERE t.status <> 'pending')
-               FROM payment_transactions t WHERE t.payment_intent_id = i.id AND t.type = 'void') AS void_outstanding,
-            (SELECT count(*) FILTER (WHERE t.status = 'pending') > count(*) FILTER (WHERE t.status <> 'pending')
-               FROM payment_transactions t WHERE t.payment_intent_id = i.id AND t.type = 'capture') AS capture_outstanding
-       FROM payment_intents i WHERE i.id = $1 FOR UPDATE OF i`,
-    [intentId],
+/** An intent with whether a void and a capture were sent and have no outcome yet. */
+export type IntentWithOperations = IntentRow & { void_outstanding: boolean; capture_outstanding: boolean };
+
+/**
+ * ONE statement, atomic on its own: locks the intent, tells whether a void and a capture were sent
+ * and have no outcome yet (see operationOutstanding), and, when the intent is authorized with
+ * neither outstanding, records a pending capture (one per capture until it has an outcome, so a
+ * retry after no answer adds none). Returns the intent as found.
+ */
+export async function lockIntentForCapture(db: Queryable, intentId: string): Promise<IntentWithOperations | undefined> {
+  const { rows } = await db.query<IntentWithOperations>(
+    `WITH found AS (
+       SELECT i.*,
+              (SELECT count(*) FILTER (WHERE t.status = 'pending') > count(*) FILTER (WHERE t.status <> 'pending')
+                 FROM payment_transactions t WHERE t.payment_intent_id = i.id AND t.type = 'void') AS void_outstanding,
+              (SELECT count(*) FILTER (WHERE t.status = 'pending') > count(*) FILTER (WHERE t.status <> 'pending')
+                 FROM payment_transactions t WHERE t.payment_intent_id = i.id AND t.type = 'capture') AS capture_outstanding
+         FROM payment_intents i WHERE i.id = $1 FOR UPDATE OF i
+     ), pending AS (
+       INSERT INTO payment_transactions (id, payment_intent_id, type, amount, currency, status)
+       SELECT $2, f.id, 'capture', f.amount, f.currency, 'pending' FROM found f
+        WHERE f.status = 'authorized' AND NOT f.void_outstanding AND NOT f.capture_outstanding
+     )
+     SELECT * FROM found`,
+    [intentId, newId()],
   );
   return rows[0];
 }
 
+/** Locks the intent: every change of an intent and its allocations happens under this lock. */
 export async function lockIntent(db: Queryable, intentId: string): Promise<IntentRow | undefined> {
   const { rows } = await db.query<IntentRow>('SELECT * FROM payment_intents WHERE id = $1 FOR UPDATE', [intentId]);
   return rows[0];
