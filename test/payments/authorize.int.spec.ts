@@ -33,13 +33,22 @@ async function events(intentId: string) {
 }
 
 describe('the test gateway', () => {
-  it('authorizes a tok_visa payment at once and says so by event', async () => {
-    const result = await h.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 2500 }]));
+  it('authorizes a tok_visa payment at once and says so by event, with every allocation', async () => {
+    const input = paymentFor([
+      { sellerId: newId(), amount: 2500 },
+      { sellerId: newId(), amount: 700 },
+    ]);
+    const result = await h.module.api.authorize(input);
     expect(result.status).toBe('authorized');
     expect(await transactions(result.intentId)).toEqual(['authorize:pending', 'authorize:succeeded']);
     expect(await events(result.intentId)).toEqual(['payments.payment_authorized.v1']);
+    const { rows } = await h.pool.query<{ payload: { amount: number; allocations: unknown[] } }>(
+      'SELECT payload FROM payments_outbox_events WHERE aggregate_id = $1',
+      [result.intentId],
+    );
+    expect(rows[0]?.payload).toMatchObject({ amount: 3200, allocations: input.allocations });
     const intent = await h.module.api.getIntent(result.intentId);
-    expect(intent).toMatchObject({ status: 'authorized', amount: 2500, capturedAmount: 0, refundedAmount: 0 });
+    expect(intent).toMatchObject({ status: 'authorized', amount: 3200, capturedAmount: 0, refundedAmount: 0 });
   });
 
   it('fails a tok_decline payment with card_declined', async () => {

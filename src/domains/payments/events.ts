@@ -16,12 +16,15 @@ export function intentEventStatement(
   type: IntentEventType,
   at: Date,
   extra: Record<string, unknown>,
-  allocations: readonly AllocationRow[],
+  allocations: readonly AllocationFacts[],
 ): Statement | undefined {
   return outboxStatement('payments', [intentEvent(intent, type, extra, allocations)], at);
 }
 
-function intentEvent(intent: IntentRow, type: IntentEventType, extra: Record<string, unknown>, allocations: readonly AllocationRow[]): NewEvent {
+/** What an intent's events tell of each allocation. */
+type AllocationFacts = Pick<AllocationRow, 'order_id' | 'seller_id' | 'amount'>;
+
+function intentEvent(intent: IntentRow, type: IntentEventType, extra: Record<string, unknown>, allocations: readonly AllocationFacts[]): NewEvent {
   const facts: PaymentAllocationFacts[] = allocations.map((a) => ({ orderId: a.order_id, sellerId: a.seller_id, amount: a.amount }));
   return {
     type,

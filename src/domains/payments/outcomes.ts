@@ -14,7 +14,7 @@ import {
   insertTransaction,
   intentStatusUpdate,
   lockIntent,
-  readAllocations,
+  lockIntentWithAllocations,
   readRefund,
   refundStatus,
   setIntentStatus,
@@ -28,13 +28,14 @@ import {
  */
 
 export async function applyAuthorization(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: GatewayOutcome): Promise<IntentRow | undefined> {
-  const intent = await lockIntent(tx, intentId);
+  const locked = await lockIntentWithAllocations(tx, intentId);
+  const intent = locked?.intent;
   if (intent?.status !== 'processing') return intent;
   const now = deps.clock.now();
   switch (outcome.status) {
     case 'succeeded': {
       // The status, the transaction and the event in one statement (the event's facts do not change with the status).
-      const allocations = await readAllocations(tx, intent.id);
+      const allocations = locked?.allocations ?? [];
       const [updated] = await runTogetherReturning<IntentRow>(
         tx,
         intentStatusUpdate(intent.id, { status: 'authorized', gatewayReference: outcome.chargeReference ?? null }),

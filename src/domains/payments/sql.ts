@@ -103,6 +103,24 @@ export async function lockIntent(db: Queryable, intentId: string): Promise<Inten
   return rows[0];
 }
 
+/** Locks the intent and reads its allocations (readAllocations' order and bound) in one round trip. */
+export async function lockIntentWithAllocations(
+  db: Queryable,
+  intentId: string,
+): Promise<{ intent: IntentRow; allocations: Pick<AllocationRow, 'order_id' | 'seller_id' | 'amount'>[] } | undefined> {
+  const { rows } = await db.query<IntentRow & { allocation_facts: Pick<AllocationRow, 'order_id' | 'seller_id' | 'amount'>[] }>(
+    `SELECT i.*,
+            coalesce((SELECT json_agg(json_build_object('order_id', a.order_id, 'seller_id', a.seller_id, 'amount', a.amount) ORDER BY a.created_at, a.id)
+                        FROM (SELECT * FROM payment_allocations WHERE payment_intent_id = i.id ORDER BY created_at, id LIMIT 100) a), '[]') AS allocation_facts
+       FROM payment_intents i WHERE i.id = $1 FOR UPDATE OF i`,
+    [intentId],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  const { allocation_facts: allocations, ...intent } = row;
+  return { intent, allocations };
+}
+
 export async function readAllocations(db: Queryable, intentId: string): Promise<AllocationRow[]> {
   const { rows } = await db.query<AllocationRow>(
     'SELECT * FROM payment_allocations WHERE payment_intent_id = $1 ORDER BY created_at, id LIMIT 100',
