@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CartApi } from '../../src/domains/cart/index.ts';
+import type { InventoryApi } from '../../src/domains/inventory/index.ts';
 import type { Pool } from '../../src/platform/db/pool.ts';
 import type { Role } from '../../src/platform/http/tokens.ts';
 import { newId } from '../../src/platform/ids.ts';
@@ -87,6 +88,27 @@ describe('the cart items', () => {
       ['carts.item_added.v1', 2, 2],
       ['carts.item_added.v1', 3, 5],
     ]);
+  });
+
+  it('asks for stock once per add, for every line at once, and answers with each line as of that ask', async () => {
+    const buyer = await signIn('buyer');
+    const a = await product({ stock: 3 });
+    const b = await product({ stock: 1 });
+    expect((await request('POST', '/v1/cart/items', buyer.token, { variantId: a.variantId, quantity: 1 })).statusCode).toBe(201);
+    const inventory = (f.t.app.modules.find((m) => m.name === 'inventory') as unknown as { api: InventoryApi }).api;
+    const asked = vi.spyOn(inventory, 'getAvailability');
+    try {
+      const added = await request('POST', '/v1/cart/items', buyer.token, { variantId: b.variantId, quantity: 1 });
+      expect(added.statusCode, added.body).toBe(201);
+      expect(asked).toHaveBeenCalledTimes(1);
+      expect([...(asked.mock.calls[0]?.[0] ?? [])].sort()).toEqual([a.variantId, b.variantId].sort());
+      expect(added.json().items.map((i: { variantId: string; inStock: boolean }) => [i.variantId, i.inStock])).toEqual([
+        [a.variantId, true],
+        [b.variantId, true],
+      ]);
+    } finally {
+      asked.mockRestore();
+    }
   });
 
   it('stores no price: a new price shows in the cart at once', async () => {

@@ -6,6 +6,7 @@ import { appendEvents } from '../../platform/messaging/outbox.ts';
 import { decideAdd, refusalToChange } from './cart-rules.ts';
 import type { CartDeps } from './deps.ts';
 import type { CatalogVariant } from './ports.ts';
+import type { SaleFacts } from './price-cart.ts';
 import {
   type CartContents,
   type CartItemRow,
@@ -21,11 +22,14 @@ const itemNotFound = () => new AppError('NOT_FOUND', 'cart item not found');
 
 /** The catalog and stock for one variant, read before any transaction (no connection held while asking). */
 async function saleFacts(deps: CartDeps, variantId: string): Promise<{ variant: CatalogVariant | undefined; available: number }> {
-  const [variants, stock] = await Promise.all([
-    deps.catalog.getVariantsForPurchase([variantId], deps.clock.now()),
-    deps.stock.getAvailability([variantId]),
-  ]);
-  return { variant: variants.get(variantId), available: stock.find((s) => s.variantId === variantId)?.available ?? 0 };
+  const facts = await saleFactsOf(deps, [variantId]);
+  return { variant: facts.variants.get(variantId), available: facts.available.get(variantId) ?? 0 };
+}
+
+/** The catalog and stock of `variantIds`, asked of both domains at once (see priceCart, which can use them). */
+async function saleFactsOf(deps: CartDeps, variantIds: string[]): Promise<SaleFacts> {
+  const [variants, stock] = await Promise.all([deps.catalog.getVariantsForPurchase(variantIds, deps.clock.now()), deps.stock.getAvailability(variantIds)]);
+  return { variants, available: new Map(stock.map((s) => [s.variantId, s.available])) };
 }
 
 /**
@@ -38,8 +42,10 @@ export async function changeCart<T>(
   pool: Pool,
   read: (db: Queryable, lock: boolean) => Promise<CartContents | undefined>,
   change: (db: Queryable, cart: CartContents | undefined) => Promise<T | null>,
+  /** The cart as already read without a lock, for the first attempt. */
+  readBefore?: CartContents,
 ): Promise<T> {
-  const first = await change(pool, await read(pool, false));
+  const first = await change(pool, readBefore ?? (await read(pool, false)));
   if (first !== null) return first;
   return withTransaction(pool, async (tx) => {
     const locked = await change(tx, await read(tx, true));
@@ -50,17 +56,21 @@ export async function changeCart<T>(
 
 /**
  * Adds a published, in-stock variant to the buyer's active cart (made on first use), or raises its
- * quantity when it is there already (see changeCart). Returns the cart as this change left it, so
- * the answer needs no second read.
+ * quantity when it is there already (see changeCart). Returns the cart as this change left it and
+ * the sale facts of all its variants, asked for once (read before the write, no connection held
+ * while asking), so the answer needs no second read of either.
  */
 export async function addItem(
   deps: CartDeps,
   buyerId: string,
   input: { variantId: string; quantity: number },
-): Promise<{ isNewLine: boolean; cart: CartContents }> {
+): Promise<{ isNewLine: boolean; cart: CartContents; facts: SaleFacts }> {
   const variantId = input.variantId.toLowerCase();
-  const { variant, available } = await saleFacts(deps, variantId);
-  return changeCart(
+  const before = await activeCartContents(deps.pool, buyerId, deps.clock.now());
+  const facts = await saleFactsOf(deps, [...new Set([variantId, ...before.items.map((i) => i.variantId)])]);
+  const variant = facts.variants.get(variantId);
+  const available = facts.available.get(variantId) ?? 0;
+  const added = await changeCart(
     deps.pool,
     (db, lock) => activeCartContents(db, buyerId, deps.clock.now(), lock),
     async (db, cart) => {
@@ -94,7 +104,9 @@ export async function addItem(
       const items = existing ? cart.items.map((i) => (i.id === item.id ? item : i)) : [...cart.items, item];
       return { isNewLine: decision.isNewLine, cart: { ...cart, version, updatedAt: now, items } };
     },
+    before,
   );
+  return { ...added, facts };
 }
 
 /** Sets an own item's quantity; raising it needs the variant on sale and in stock. */

@@ -1,5 +1,5 @@
 import type { CartDeps } from './deps.ts';
-import { type PricedCart, priceCart } from './price-cart.ts';
+import { type PricedCart, type SaleFacts, priceCart } from './price-cart.ts';
 import type { CartView } from './schemas.ts';
 import { type CartContents, selectCartContents } from './sql.ts';
 
@@ -9,13 +9,21 @@ const money = (amount: number, currency: string | null) => (currency === null ? 
  * The buyer's active cart as shown: current prices, stock and coupon discounts (an empty cart when
  * none). `known`: the cart as a change just committed it, so the answer to a change needs no read;
  * with `pricedAs`, that cart's lines and coupons were priced just now too (applying a coupon prices
- * the cart with it before storing it).
+ * the cart with it before storing it); with `facts`, its variants' catalog and stock were asked
+ * for just now (adding an item asks for them to decide).
  */
-export async function readCartView(deps: CartDeps, buyerId: string, currency?: string, known?: CartContents, pricedAs?: PricedCart): Promise<CartView> {
+export async function readCartView(
+  deps: CartDeps,
+  buyerId: string,
+  currency?: string,
+  known?: CartContents,
+  pricedAs?: PricedCart,
+  facts?: SaleFacts,
+): Promise<CartView> {
   const cart = known ?? (await selectCartContents(deps.pool, { userId: buyerId }));
   if (!cart) return emptyView(currency ?? null);
   const { coupons } = cart;
-  const priced = pricedAs ?? (await priceCart(deps, buyerId, cart.items, coupons.map((c) => c.code), currency));
+  const priced = pricedAs ?? (await priceCart(deps, buyerId, cart.items, coupons.map((c) => c.code), currency, facts));
   const c = priced.currency;
   return {
     cartId: cart.id,

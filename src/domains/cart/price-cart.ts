@@ -26,8 +26,21 @@ export interface PricedCart {
   discountTotal: number;
 }
 
-async function variantsIn(deps: CartDeps, ids: string[], now: Date, currency: string | undefined): Promise<{ currency: string | null; variants: Map<string, CatalogVariant> }> {
-  const variants = await deps.catalog.getVariantsForPurchase(ids, now, currency ? { currency } : undefined);
+/** Catalog variants and available stock by variant id, as asked for a moment ago in this request. */
+export interface SaleFacts {
+  variants: Map<string, CatalogVariant>;
+  available: Map<string, number>;
+}
+
+async function variantsIn(
+  deps: CartDeps,
+  ids: string[],
+  now: Date,
+  currency: string | undefined,
+  known: Map<string, CatalogVariant> | undefined,
+): Promise<{ currency: string | null; variants: Map<string, CatalogVariant> }> {
+  // Variants asked for without a currency are the first answer below, when every one is there.
+  const variants = known ?? (await deps.catalog.getVariantsForPurchase(ids, now, currency ? { currency } : undefined));
   if (currency) return { currency, variants };
   const first = ids.map((id) => variants.get(id)).find((v) => v !== undefined);
   if (!first) return { currency: null, variants };
@@ -43,6 +56,8 @@ export async function priceCart(
   items: readonly CartItemRow[],
   codes: readonly string[],
   currencyAsked?: string,
+  /** Sale facts of every item's variant, asked for in this request already (see addItem). */
+  known?: SaleFacts,
 ): Promise<PricedCart> {
   if (items.length === 0) {
     const coupons = codes.map((code) => ({ code, couponId: null, valid: false as const, reason: 'no_eligible_items', message: 'the cart is empty' }));
@@ -50,8 +65,11 @@ export async function priceCart(
   }
   const now = deps.clock.now();
   const ids = items.map((i) => i.variantId);
-  const [{ currency, variants }, stock] = await Promise.all([variantsIn(deps, ids, now, currencyAsked), deps.stock.getAvailability(ids)]);
-  const available = new Map(stock.map((s) => [s.variantId, s.available]));
+  const complete = known !== undefined && currencyAsked === undefined && ids.every((id) => known.available.has(id));
+  const [{ currency, variants }, available] = await Promise.all([
+    variantsIn(deps, ids, now, currencyAsked, complete ? known.variants : undefined),
+    complete ? known.available : deps.stock.getAvailability(ids).then((stock) => new Map(stock.map((s) => [s.variantId, s.available]))),
+  ]);
   const priced: PricedItem[] = items.map((item) => {
     const variant = variants.get(item.variantId);
     const purchasable = Boolean(variant?.published && variant.price && variant.price.currency === currency);

@@ -44,8 +44,8 @@ export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
     },
     async (request, reply) => {
       const buyerId = principalOf(request).userId;
-      const { isNewLine, cart } = await addItem(deps, buyerId, request.body);
-      return reply.status(isNewLine ? 201 : 200).send(await readCartView(deps, buyerId, undefined, cart));
+      const { isNewLine, cart, facts } = await addItem(deps, buyerId, request.body);
+      return reply.status(isNewLine ? 201 : 200).send(await readCartView(deps, buyerId, undefined, cart, undefined, facts));
     },
   );
 
