@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SIGNATURE_HEADER, signatureHeader } from '../../src/domains/payments/index.ts';
 import { TEST_WEBHOOK_SECRET } from '../../src/platform/config.ts';
 import { newId } from '../../src/platform/ids.ts';
@@ -94,6 +94,30 @@ describe('webhook signatures', () => {
       [intentId],
     );
     expect(rows[0].n).toBe(1);
+  });
+
+  it('records a webhook that tells what the call already told in one statement, changing nothing else', async () => {
+    const { intentId } = await h.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 1200 }]));
+    const [event] = await h.module.testGateway.eventsFor(intentId);
+    if (!event) throw new Error('no webhook made');
+    const delivery = await h.module.testGateway.signedWebhook(event.eventId);
+    const before = await h.module.api.getIntent(intentId);
+    const query = vi.spyOn(h.pool, 'query');
+    const connect = vi.spyOn(h.pool, 'connect');
+    try {
+      const response = await post(delivery.headers, delivery.body);
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toMatchObject({ received: true, duplicate: false });
+      expect(query).toHaveBeenCalledTimes(1);
+      expect(connect).toHaveBeenCalledTimes(1);
+    } finally {
+      query.mockRestore();
+      connect.mockRestore();
+    }
+    expect(await h.module.api.getIntent(intentId)).toEqual(before);
+    const { rows } = await h.pool.query('SELECT processed_at FROM gateway_webhook_events WHERE event_id = $1', [event.eventId]);
+    expect(rows).toEqual([{ processed_at: expect.any(Date) }]);
+    expect((await post(delivery.headers, delivery.body)).json().duplicate).toBe(true);
   });
 
   it('keeps a webhook for a payment it does not know unprocessed, so a redelivery is applied once the payment exists', async () => {

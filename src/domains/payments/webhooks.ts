@@ -16,7 +16,8 @@ export interface WebhookReceipt {
 
 /**
  * A gateway webhook: verified by the adapter (bad signature → 401), recorded once per gateway event
- * id, and applied in the same transaction. A duplicate is acknowledged and changes nothing.
+ * id, and applied in the same transaction. A duplicate is acknowledged and changes nothing. One
+ * that would change nothing (see recordIfNoOp) is only recorded, by one statement.
  */
 export async function receiveWebhook(
   deps: PaymentsDeps,
@@ -28,6 +29,8 @@ export async function receiveWebhook(
   const hook = gateway.parseWebhook({ rawBody, headers, now: deps.clock.now() });
   const cardField = findCardData(hook.payload);
   if (cardField) throw new AppError('VALIDATION_FAILED', `the webhook carries what looks like card data (${cardField}); it was not stored`);
+
+  if (await recordIfNoOp(deps, gatewayName, hook)) return { eventId: hook.eventId, duplicate: false, applied: true };
 
   const receipt = await withTransaction(deps.pool, async (tx) => {
     // Recorded as processed at once: the usual case, and it commits with the effect or not at all;
@@ -59,6 +62,31 @@ export async function receiveWebhook(
   // An authorization learned here may have a void waiting for it.
   if (receipt.applied) deps.wakeWorker();
   return receipt;
+}
+
+/** The status an intent must have for a webhook of this kind to change it (see the appliers in outcomes.ts). */
+const ACTS_ON = { authorization: 'processing', capture: 'authorized', void: 'authorized' } as const;
+
+/**
+ * The usual webhook tells what the call's answer already told: its payment is past the state the
+ * webhook acts on (statuses only move forward), so applying it would change nothing. Such a webhook
+ * is recorded as processed by ONE statement, without a transaction or a lock; every other one
+ * (about a refund, a payment still in that state, not found by our reference, seen before) goes
+ * the full way below. True when recorded here.
+ */
+async function recordIfNoOp(deps: PaymentsDeps, gatewayName: string, hook: GatewayWebhook): Promise<boolean> {
+  const { effect, merchantReference } = hook;
+  if (effect.kind !== 'authorization' && effect.kind !== 'capture' && effect.kind !== 'void') return false;
+  if (!merchantReference || !isUuid(merchantReference)) return false;
+  const { rows } = await deps.pool.query<{ id: string }>(
+    `INSERT INTO gateway_webhook_events (id, gateway, event_id, event_type, payload, processed_at)
+     SELECT $1, $2, $3, $4, $5, now()
+      WHERE EXISTS (SELECT 1 FROM payment_intents WHERE id = $6 AND gateway = $2 AND status <> $7)
+     ON CONFLICT (gateway, event_id) DO NOTHING
+     RETURNING id`,
+    [newId(), gatewayName, hook.eventId, hook.eventType.slice(0, 100), JSON.stringify(hook.payload), merchantReference, ACTS_ON[effect.kind]],
+  );
+  return rows.length > 0;
 }
 
 async function applyWebhook(tx: Tx, deps: PaymentsDeps, gatewayName: string, hook: GatewayWebhook): Promise<boolean> {
