@@ -1,3 +1,4 @@
+import type { Statement } from '../../platform/db/statements.ts';
 import type { Queryable } from '../../platform/db/pool.ts';
 import type { GatewayOutcome } from './gateway.ts';
 
@@ -48,20 +49,22 @@ export async function requestByKey(db: Queryable, key: string): Promise<{ finger
   return rows[0];
 }
 
-export async function insertRequest(tx: Queryable, key: string, fingerprint: string, outcome: GatewayOutcome): Promise<void> {
-  await tx.query('INSERT INTO test_gateway_requests (idempotency_key, fingerprint, outcome) VALUES ($1, $2, $3)', [
-    key,
-    fingerprint,
-    JSON.stringify(outcome),
-  ]);
+// The writes below are statements, not calls: a decision collects them and they run together, as
+// one statement, when it is made (see the test gateway's #once).
+
+export function requestInsert(key: string, fingerprint: string, outcome: GatewayOutcome): Statement {
+  return {
+    text: 'INSERT INTO test_gateway_requests (idempotency_key, fingerprint, outcome) VALUES ($1, $2, $3)',
+    values: [key, fingerprint, JSON.stringify(outcome)],
+  };
 }
 
-export async function insertCharge(tx: Queryable, charge: ChargeRow): Promise<void> {
-  await tx.query(
-    `INSERT INTO test_gateway_charges
+export function chargeInsert(charge: ChargeRow): Statement {
+  return {
+    text: `INSERT INTO test_gateway_charges
        (id, merchant_reference, amount, currency, status, decline_code, refunded_amount, settles_by_webhook, refunds_fail)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-    [
+    values: [
       charge.id,
       charge.merchant_reference,
       charge.amount,
@@ -72,7 +75,7 @@ export async function insertCharge(tx: Queryable, charge: ChargeRow): Promise<vo
       charge.settles_by_webhook,
       charge.refunds_fail,
     ],
-  );
+  };
 }
 
 export async function lockCharge(tx: Queryable, id: string): Promise<ChargeRow | undefined> {
@@ -80,36 +83,27 @@ export async function lockCharge(tx: Queryable, id: string): Promise<ChargeRow |
   return rows[0];
 }
 
-export async function setChargeStatus(tx: Queryable, id: string, status: ChargeStatus): Promise<void> {
-  await tx.query('UPDATE test_gateway_charges SET status = $2, updated_at = now() WHERE id = $1', [id, status]);
+export function chargeStatusUpdate(id: string, status: ChargeStatus): Statement {
+  return { text: 'UPDATE test_gateway_charges SET status = $2, updated_at = now() WHERE id = $1', values: [id, status] };
 }
 
-export async function addRefunded(tx: Queryable, id: string, amount: number): Promise<void> {
-  await tx.query('UPDATE test_gateway_charges SET refunded_amount = refunded_amount + $2, updated_at = now() WHERE id = $1', [id, amount]);
+export function refundedAdd(id: string, amount: number): Statement {
+  return { text: 'UPDATE test_gateway_charges SET refunded_amount = refunded_amount + $2, updated_at = now() WHERE id = $1', values: [id, amount] };
 }
 
-export async function insertRefund(
-  tx: Queryable,
-  refund: { id: string; chargeId: string; refundReference: string; amount: number; currency: string; declineCode: string | null },
-): Promise<void> {
-  await tx.query(
-    `INSERT INTO test_gateway_refunds (id, charge_id, refund_reference, amount, currency, status, decline_code)
+export function refundInsert(refund: { id: string; chargeId: string; refundReference: string; amount: number; currency: string; declineCode: string | null }): Statement {
+  return {
+    text: `INSERT INTO test_gateway_refunds (id, charge_id, refund_reference, amount, currency, status, decline_code)
      VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-    [refund.id, refund.chargeId, refund.refundReference, refund.amount, refund.currency, refund.declineCode ? 'declined' : 'succeeded', refund.declineCode],
-  );
+    values: [refund.id, refund.chargeId, refund.refundReference, refund.amount, refund.currency, refund.declineCode ? 'declined' : 'succeeded', refund.declineCode],
+  };
 }
 
-export async function insertEvent(
-  tx: Queryable,
-  event: { id: string; chargeId: string; merchantReference: string; type: TestGatewayEventType; body: string },
-): Promise<void> {
-  await tx.query('INSERT INTO test_gateway_events (id, charge_id, merchant_reference, type, body) VALUES ($1, $2, $3, $4, $5)', [
-    event.id,
-    event.chargeId,
-    event.merchantReference,
-    event.type,
-    event.body,
-  ]);
+export function eventInsert(event: { id: string; chargeId: string; merchantReference: string; type: TestGatewayEventType; body: string }): Statement {
+  return {
+    text: 'INSERT INTO test_gateway_events (id, charge_id, merchant_reference, type, body) VALUES ($1, $2, $3, $4, $5)',
+    values: [event.id, event.chargeId, event.merchantReference, event.type, event.body],
+  };
 }
 
 /** Takes one waiting event from the queue to send it; undefined when it was taken already (by any process). */

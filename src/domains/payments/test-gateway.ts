@@ -3,6 +3,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Clock } from '../../platform/clock.ts';
 import { type Pool, type Tx, withTransaction } from '../../platform/db/pool.ts';
+import { type Statement, runTogether } from '../../platform/db/statements.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import type {
   AuthorizeRequest,
@@ -18,19 +19,19 @@ import {
   type ChargeRow,
   type EventRow,
   type TestGatewayEventType,
-  addRefunded,
+  chargeInsert,
+  chargeStatusUpdate,
   claimEvent,
   claimOldestEvent,
+  eventInsert,
   eventsAbout,
-  insertCharge,
-  insertEvent,
-  insertRefund,
-  insertRequest,
   lockCharge,
   lockKey,
   readEvent,
+  refundInsert,
+  refundedAdd,
   requestByKey,
-  setChargeStatus,
+  requestInsert,
   waitingEvents,
 } from './test-gateway-sql.ts';
 import { SIGNATURE_HEADER, signatureHeader, verifySignature } from './webhook-signature.ts';
@@ -108,9 +109,14 @@ export interface TestGatewayOptions {
   onDeliveryError?: (error: unknown) => void;
 }
 
-/** What one decision made, inside the processor's transaction: the events to send once it commits. */
+/**
+ * What one decision made, inside the processor's transaction: its writes, run together as one
+ * statement once it is made (a decision reads first, then writes), and the events to send once
+ * that commits.
+ */
 interface Decision {
   tx: Tx;
+  writes: Statement[];
   events: string[];
 }
 
@@ -175,9 +181,9 @@ export class TestGateway implements PaymentGateway {
       if (charge?.status !== 'authorized' || request.amount !== charge.amount) {
         return { status: 'declined', code: 'charge_not_capturable' };
       }
-      await setChargeStatus(d.tx, charge.id, 'captured');
+      d.writes.push(chargeStatusUpdate(charge.id, 'captured'));
       const transactionId = randomId('txn');
-      await this.#emit(d, 'charge.captured', charge, { transaction: transactionId });
+      this.#emit(d, 'charge.captured', charge, { transaction: transactionId });
       return { status: 'succeeded', transactionId, chargeReference: charge.id };
     });
     return outcome;
@@ -187,9 +193,9 @@ export class TestGateway implements PaymentGateway {
     const { outcome } = await this.#once(request.idempotencyKey, `void:${request.chargeReference}`, async (d) => {
       const charge = await lockCharge(d.tx, request.chargeReference);
       if (charge?.status !== 'authorized') return { status: 'declined', code: 'charge_not_voidable' };
-      await setChargeStatus(d.tx, charge.id, 'voided');
+      d.writes.push(chargeStatusUpdate(charge.id, 'voided'));
       const transactionId = randomId('txn');
-      await this.#emit(d, 'charge.voided', charge, { transaction: transactionId });
+      this.#emit(d, 'charge.voided', charge, { transaction: transactionId });
       return { status: 'succeeded', transactionId, chargeReference: charge.id };
     });
     return outcome;
@@ -208,21 +214,23 @@ export class TestGateway implements PaymentGateway {
             ? 'refund_declined'
             : null;
       const refundId = randomId('re');
-      await insertRefund(d.tx, {
-        id: refundId,
+      d.writes.push(
+        refundInsert({
+          id: refundId,
         chargeId: charge.id,
         refundReference: request.refundReference,
         amount: request.amount,
-        currency: request.currency,
-        declineCode,
-      });
+          currency: request.currency,
+          declineCode,
+        }),
+      );
       const about = { refund: refundId, refundReference: request.refundReference, amount: request.amount };
       if (declineCode) {
-        await this.#emit(d, 'refund.failed', charge, { ...about, declineCode });
+        this.#emit(d, 'refund.failed', charge, { ...about, declineCode });
         return { status: 'declined', code: declineCode, transactionId };
       }
-      await addRefunded(d.tx, charge.id, request.amount);
-      await this.#emit(d, 'refund.succeeded', charge, { ...about, transaction: transactionId });
+      d.writes.push(refundedAdd(charge.id, request.amount));
+      this.#emit(d, 'refund.succeeded', charge, { ...about, transaction: transactionId });
       return charge.settles_by_webhook ? { status: 'pending', transactionId } : { status: 'succeeded', transactionId };
     });
     return outcome;
@@ -322,13 +330,13 @@ export class TestGateway implements PaymentGateway {
       settles_by_webhook: request.token === TEST_TOKENS.delayedWebhook,
       refunds_fail: request.token === TEST_TOKENS.refundFails,
     };
-    await insertCharge(d.tx, charge);
+    d.writes.push(chargeInsert(charge));
     const transactionId = randomId('txn');
     if (declineCode) {
-      await this.#emit(d, 'charge.failed', charge, { transaction: transactionId, declineCode });
+      this.#emit(d, 'charge.failed', charge, { transaction: transactionId, declineCode });
       return { status: 'declined', code: declineCode, transactionId };
     }
-    await this.#emit(d, 'charge.authorized', charge, { transaction: transactionId });
+    this.#emit(d, 'charge.authorized', charge, { transaction: transactionId });
     return { status: 'succeeded', transactionId, chargeReference: charge.id };
   }
 
@@ -343,8 +351,9 @@ export class TestGateway implements PaymentGateway {
       await lockKey(tx, key);
       const seen = await requestByKey(tx, key);
       if (seen) return { ...seen, first: false };
-      const outcome = await decide({ tx, events });
-      await insertRequest(tx, key, fingerprint, outcome);
+      const writes: Statement[] = [];
+      const outcome = await decide({ tx, writes, events });
+      await runTogether(tx, [...writes, requestInsert(key, fingerprint, outcome)]);
       return { fingerprint, outcome, first: true };
     });
     if (this.webhookMode === 'auto') for (const id of events) this.#schedule(id, 1, this.webhookDelayMs);
@@ -357,7 +366,7 @@ export class TestGateway implements PaymentGateway {
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
   }
 
-  async #emit(d: Decision, type: TestGatewayEventType, charge: ChargeRow, extra: Partial<TestWebhookBody['data']>): Promise<void> {
+  #emit(d: Decision, type: TestGatewayEventType, charge: ChargeRow, extra: Partial<TestWebhookBody['data']>): void {
     const id = randomId('evt');
     const body: TestWebhookBody = {
       id,
@@ -365,7 +374,7 @@ export class TestGateway implements PaymentGateway {
       created: Math.floor(this.#clock.now().getTime() / 1000),
       data: { charge: charge.id, merchantReference: charge.merchant_reference, amount: charge.amount, currency: charge.currency, ...extra },
     };
-    await insertEvent(d.tx, { id, chargeId: charge.id, merchantReference: charge.merchant_reference, type, body: JSON.stringify(body) });
+    d.writes.push(eventInsert({ id, chargeId: charge.id, merchantReference: charge.merchant_reference, type, body: JSON.stringify(body) }));
     d.events.push(id);
   }
 
