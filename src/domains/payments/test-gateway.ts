@@ -217,9 +217,9 @@ export class TestGateway implements PaymentGateway {
       d.writes.push(
         refundInsert({
           id: refundId,
-        chargeId: charge.id,
-        refundReference: request.refundReference,
-        amount: request.amount,
+          chargeId: charge.id,
+          refundReference: request.refundReference,
+          amount: request.amount,
           currency: request.currency,
           declineCode,
         }),
