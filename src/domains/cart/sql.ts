@@ -95,19 +95,26 @@ export async function selectCartContents(q: Queryable, key: { userId: string } |
 export async function activeCartContents(q: Queryable, userId: string, now: Date, lock = false): Promise<CartContents> {
   const existing = await selectCartContents(q, { userId }, lock);
   if (existing) return existing;
-  await ensureActiveCart(q, newId(), userId, now);
+  // Made by this call: empty, and no other change can have reached it yet.
+  const made = await ensureActiveCart(q, newId(), userId, now);
+  if (made) return { ...made, items: [], coupons: [] };
   const cart = await selectCartContents(q, { userId }, lock);
   if (!cart) throw new Error(`no active cart could be made for buyer ${userId}`);
   return cart;
 }
 
-/** Creates the buyer's active cart unless one exists (concurrent first adds make one cart). */
-export async function ensureActiveCart(q: Queryable, id: string, userId: string, now: Date): Promise<void> {
-  await q.query(
+/**
+ * Creates the buyer's active cart unless one exists (concurrent first adds make one cart); returns
+ * it when this call made it.
+ */
+export async function ensureActiveCart(q: Queryable, id: string, userId: string, now: Date): Promise<CartRow | undefined> {
+  const { rows } = await q.query<CartRow>(
     `INSERT INTO carts (id, user_id, created_at, updated_at) VALUES ($1, $2, $3, $3)
-     ON CONFLICT (user_id) WHERE status = 'active' DO NOTHING`,
+     ON CONFLICT (user_id) WHERE status = 'active' DO NOTHING
+     RETURNING id, user_id AS "userId", status, checkout_session_id AS "checkoutSessionId", version, created_at AS "createdAt", updated_at AS "updatedAt"`,
     [id, userId, now],
   );
+  return rows[0];
 }
 
 /** Every change bumps the version and the time; the cart row lock serialises the buyer's changes. */
