@@ -34,6 +34,8 @@ describe('confirming and releasing', () => {
     ];
     const confirmed = await h.api.confirm(r.id, { orders });
     expect(confirmed.status).toBe('confirmed');
+    // Two orders: the reservation as a whole belongs to neither.
+    expect(confirmed.orderId).toBeNull();
     expect(await h.api.confirm(r.id, { orders })).toEqual(confirmed);
 
     const items = await ledger(h.pool, [a.variantId, b.variantId]);
@@ -47,6 +49,27 @@ describe('confirming and releasing', () => {
     const events = await h.pool.query('SELECT 1 FROM inventory_outbox_events WHERE event_type = $1 AND aggregate_id = $2', ['inventory.reservation_confirmed.v1', r.id]);
     expect(events.rowCount).toBe(1);
     await expectConsistent(h.pool, [a.variantId, b.variantId]);
+  });
+
+  it("keeps the order on the reservation when all its lines went to one order", async () => {
+    const a = await stockedVariant(h.api, 2);
+    const b = await stockedVariant(h.api, 2, a.sellerId);
+    const r = await h.api.reserve({
+      idempotencyKey: newId(),
+      ownerId: newId(),
+      items: [
+        { variantId: a.variantId, quantity: 1 },
+        { variantId: b.variantId, quantity: 1 },
+      ],
+    });
+    const orderId = newId();
+    const confirmed = await h.api.confirm(r.id, { orders: [{ sellerId: a.sellerId, orderId }] });
+    expect(confirmed).toMatchObject({ status: 'confirmed', orderId });
+    const { rows } = await h.pool.query<{ payload: { orderId: string | null } }>(
+      'SELECT payload FROM inventory_outbox_events WHERE event_type = $1 AND aggregate_id = $2',
+      ['inventory.reservation_confirmed.v1', r.id],
+    );
+    expect(rows[0]?.payload.orderId).toBe(orderId);
   });
 
   it('refuses to release a confirmed reservation and to confirm a released one', async () => {

@@ -86,22 +86,28 @@ async function applyTransition(
   orders: readonly { sellerId: string; orderId: string }[],
   now: Date,
 ): Promise<() => Promise<void>> {
+  const reason = command.type === 'release' ? command.reason : null;
+  // The lines and the header in one statement: the header keeps the order when all its lines went
+  // to one (the same rule as orderId below).
   const { rows: lines } = await tx.query<{ stock_item_id: string; quantity: number; order_id: string | null }>(
-    `UPDATE stock_reservations l
-        SET status = $2, updated_at = $3,
-            order_id = coalesce((SELECT o.order_id FROM unnest($4::uuid[], $5::uuid[]) AS o(seller_id, order_id) WHERE o.seller_id = s.seller_id), l.order_id)
-       FROM stock_items s
-      WHERE l.reservation_id = $1 AND l.status = 'active' AND s.id = l.stock_item_id
-     RETURNING l.stock_item_id, l.quantity, l.order_id`,
-    [reservationId, to, now, orders.map((o) => o.sellerId), orders.map((o) => o.orderId)],
+    `WITH lines AS (
+       UPDATE stock_reservations l
+          SET status = $2, updated_at = $3,
+              order_id = coalesce((SELECT o.order_id FROM unnest($4::uuid[], $5::uuid[]) AS o(seller_id, order_id) WHERE o.seller_id = s.seller_id), l.order_id)
+         FROM stock_items s
+        WHERE l.reservation_id = $1 AND l.status = 'active' AND s.id = l.stock_item_id
+       RETURNING l.stock_item_id, l.quantity, l.order_id
+     ), header AS (
+       UPDATE reservations
+          SET status = $2, closed_at = $3, updated_at = $3, release_reason = $6,
+              order_id = coalesce((SELECT CASE WHEN count(DISTINCT order_id) = 1 THEN (array_agg(order_id) FILTER (WHERE order_id IS NOT NULL))[1] END FROM lines), order_id)
+        WHERE id = $1
+     )
+     SELECT stock_item_id, quantity, order_id FROM lines`,
+    [reservationId, to, now, orders.map((o) => o.sellerId), orders.map((o) => o.orderId), reason],
   );
   const orderIds = [...new Set(lines.map((l) => l.order_id).filter((id): id is string => id !== null))];
   const orderId = orderIds.length === 1 ? (orderIds[0] ?? null) : null;
-  const reason = command.type === 'release' ? command.reason : null;
-  await tx.query(
-    `UPDATE reservations SET status = $2, closed_at = $3, updated_at = $3, release_reason = $4, order_id = coalesce($5, order_id) WHERE id = $1`,
-    [reservationId, to, now, reason, orderId],
-  );
   const ordered = [...lines].sort((a, b) => (a.stock_item_id < b.stock_item_id ? -1 : 1));
   return async () => {
     await moveReservedStock(
