@@ -14,18 +14,23 @@ afterAll(async () => {
   await h?.close();
 });
 
+/** One reservation of `quantities[0]` units of a and `quantities[1]` of b. */
+function reserveBoth(a: { variantId: string }, b: { variantId: string }, quantities: [number, number]) {
+  return h.api.reserve({
+    idempotencyKey: newId(),
+    ownerId: newId(),
+    items: [
+      { variantId: a.variantId, quantity: quantities[0] },
+      { variantId: b.variantId, quantity: quantities[1] },
+    ],
+  });
+}
+
 describe('confirming and releasing', () => {
   it('sells the units of every line on confirm, records the orders per seller, and returns the same on a retry', async () => {
     const a = await stockedVariant(h.api, 5);
     const b = await stockedVariant(h.api, 5);
-    const r = await h.api.reserve({
-      idempotencyKey: newId(),
-      ownerId: newId(),
-      items: [
-        { variantId: a.variantId, quantity: 2 },
-        { variantId: b.variantId, quantity: 1 },
-      ],
-    });
+    const r = await reserveBoth(a, b, [2, 1]);
     const orderA = newId();
     const orderB = newId();
     const orders = [
@@ -51,17 +56,10 @@ describe('confirming and releasing', () => {
     await expectConsistent(h.pool, [a.variantId, b.variantId]);
   });
 
-  it("keeps the order on the reservation when all its lines went to one order", async () => {
+  it('keeps the order on the reservation when all its lines went to one order', async () => {
     const a = await stockedVariant(h.api, 2);
     const b = await stockedVariant(h.api, 2, a.sellerId);
-    const r = await h.api.reserve({
-      idempotencyKey: newId(),
-      ownerId: newId(),
-      items: [
-        { variantId: a.variantId, quantity: 1 },
-        { variantId: b.variantId, quantity: 1 },
-      ],
-    });
+    const r = await reserveBoth(a, b, [1, 1]);
     const orderId = newId();
     const confirmed = await h.api.confirm(r.id, { orders: [{ sellerId: a.sellerId, orderId }] });
     expect(confirmed).toMatchObject({ status: 'confirmed', orderId });
