@@ -9,7 +9,6 @@ import { type CouponOutcome, type LineDiscount, discountsByLine, normaliseCode }
 import {
   type RedemptionRecord,
   insertRedemption,
-  insertRedemptionLines,
   selectSessionRedemptions,
   takeCustomerUse,
   takeUse,
@@ -111,24 +110,23 @@ async function redeemOnce(deps: CouponsDeps, input: RedeemInput): Promise<Redeem
         throw refusalOf({ ...outcome, valid: false, reason: 'already_used', message: 'you have used this coupon already: one use per customer' });
       }
       const redemptionId = newId();
-      const inserted = await insertRedemption(tx, {
-        id: redemptionId,
-        couponId: coupon.id,
-        userId: input.buyerId,
-        checkoutSessionId: input.checkoutSessionId,
-        amount: outcome.discountAmount,
-        currency: input.currency,
-        now,
-      });
-      if (!inserted) throw new SessionRace();
-      await insertRedemptionLines(
+      const inserted = await insertRedemption(
         tx,
-        redemptionId,
+        {
+          id: redemptionId,
+          couponId: coupon.id,
+          userId: input.buyerId,
+          checkoutSessionId: input.checkoutSessionId,
+          amount: outcome.discountAmount,
+          currency: input.currency,
+          now,
+        },
         outcome.lines.map((l) => {
           const line = linesById.get(l.lineId)!;
           return { lineId: l.lineId, sellerId: line.sellerId, productId: line.productId, variantId: line.variantId, discountAmount: l.discountAmount };
         }),
       );
+      if (!inserted) throw new SessionRace();
       redemptions.set(outcome.code, { redemptionId, couponId: coupon.id, code: coupon.code, discountAmount: outcome.discountAmount, currency: input.currency, lines: outcome.lines });
     }
     // Then the coupon rows, in id order (two checkouts holding the same coupons cannot deadlock),

@@ -212,29 +212,34 @@ export async function takeCustomerUse(q: Queryable, couponId: string, userId: st
 }
 
 /** Inserts the redemption; false when this session already redeemed the coupon (a concurrent retry). */
+/**
+ * A redemption and its lines in one statement; false (and nothing written) when the coupon was
+ * redeemed for this session already.
+ */
 export async function insertRedemption(
   q: Queryable,
   r: { id: string; couponId: string; userId: string; checkoutSessionId: string; amount: number; currency: string; now: Date },
-): Promise<boolean> {
-  const { rowCount } = await q.query(
-    `INSERT INTO coupon_redemptions (id, coupon_id, user_id, checkout_session_id, amount, currency, redeemed_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
-     ON CONFLICT (coupon_id, checkout_session_id) DO NOTHING`,
-    [r.id, r.couponId, r.userId, r.checkoutSessionId, r.amount, r.currency, r.now],
-  );
-  return rowCount === 1;
-}
-
-export async function insertRedemptionLines(
-  q: Queryable,
-  redemptionId: string,
   lines: { lineId: string; sellerId: string; productId: string; variantId: string; discountAmount: number }[],
-): Promise<void> {
-  await q.query(
-    `INSERT INTO coupon_redemption_lines (redemption_id, line_id, seller_id, product_id, variant_id, amount)
-     SELECT $1, * FROM unnest($2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::bigint[])`,
+): Promise<boolean> {
+  const { rows } = await q.query<{ inserted: boolean }>(
+    `WITH redemption AS (
+       INSERT INTO coupon_redemptions (id, coupon_id, user_id, checkout_session_id, amount, currency, redeemed_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (coupon_id, checkout_session_id) DO NOTHING
+       RETURNING id
+     ), lines AS (
+       INSERT INTO coupon_redemption_lines (redemption_id, line_id, seller_id, product_id, variant_id, amount)
+       SELECT r.id, l.* FROM redemption r, unnest($8::text[], $9::uuid[], $10::uuid[], $11::uuid[], $12::bigint[]) AS l
+     )
+     SELECT EXISTS (SELECT 1 FROM redemption) AS inserted`,
     [
-      redemptionId,
+      r.id,
+      r.couponId,
+      r.userId,
+      r.checkoutSessionId,
+      r.amount,
+      r.currency,
+      r.now,
       lines.map((l) => l.lineId),
       lines.map((l) => l.sellerId),
       lines.map((l) => l.productId),
@@ -242,6 +247,7 @@ export async function insertRedemptionLines(
       lines.map((l) => l.discountAmount),
     ],
   );
+  return rows[0]?.inserted ?? false;
 }
 
 /** Records the release once (unique per redemption); false when it was released already. */
