@@ -9,7 +9,7 @@ import type { Tx } from '../../platform/db/pool.ts';
 import { newId } from '../../platform/ids.ts';
 import type { EventEnvelope } from '../../platform/messaging/envelope.ts';
 import type { HandlerContext, Subscription } from '../../platform/messaging/subscription.ts';
-import { type OrderRow, insertRefund, lockOrders, markPaymentRefunded, upsertPayments } from './sql.ts';
+import { type OrderRow, insertRefund, lockOrders, markPaymentRefunded, paymentsUpsert, upsertPayments } from './sql.ts';
 import { SYSTEM } from './status-machine.ts';
 import { applyCommands } from './transitions.ts';
 
@@ -22,13 +22,11 @@ import { applyCommands } from './transitions.ts';
  */
 type IntentEvent = PaymentAuthorizedV1 | PaymentCapturedV1 | PaymentFailedV1 | PaymentVoidedV1;
 
+const paymentFacts = (event: IntentEvent, status: string) =>
+  event.allocations.map((a) => ({ orderId: a.orderId, paymentId: event.intentId, amount: a.amount, currency: event.currency, status }));
+
 async function recordIntent(ctx: HandlerContext, event: IntentEvent, status: string): Promise<void> {
-  await upsertPayments(
-    ctx.tx,
-    event.allocations.map((a) => ({ orderId: a.orderId, paymentId: event.intentId, amount: a.amount, currency: event.currency, status })),
-    ctx.now,
-    newId,
-  );
+  await upsertPayments(ctx.tx, paymentFacts(event, status), ctx.now, newId);
 }
 
 /** Locks the orders the event names; an order this database does not hold is an error worth retrying, then parking. */
@@ -49,7 +47,7 @@ async function onCaptured(ctx: HandlerContext, event: PaymentCapturedV1): Promis
       throw new Error(`capture ${event.intentId} allocates ${a.amount} ${event.currency} to order ${order.id} of total ${order.total_amount} ${order.currency}`);
     }
   }
-  await recordIntent(ctx, event, 'captured');
+  // The payment is recorded in the statement that moves the orders.
   await applyCommands(
     ctx.tx,
     event.allocations.map((a) => ({
@@ -57,7 +55,7 @@ async function onCaptured(ctx: HandlerContext, event: PaymentCapturedV1): Promis
       command: { type: 'record_payment' } as const,
       payment: { paymentId: event.intentId, amount: a.amount },
     })),
-    { actor: SYSTEM, reason: 'payment captured', now: ctx.now },
+    { actor: SYSTEM, reason: 'payment captured', now: ctx.now, alsoWrite: [paymentsUpsert(paymentFacts(event, 'captured'), ctx.now, newId)] },
   );
 }
 

@@ -1,5 +1,5 @@
 import type { Queryable } from '../../platform/db/pool.ts';
-import type { Statement } from '../../platform/db/statements.ts';
+import { type Statement, runTogether } from '../../platform/db/statements.ts';
 import type { ActorType, OrderStatus } from './status-machine.ts';
 
 /** Rows of orders_db as the queries return them (bigint arrives as number, timestamptz as Date). */
@@ -301,14 +301,19 @@ function paymentRank(column: string): string {
  * changes nothing), so events arriving out of order cannot undo each other.
  */
 export async function upsertPayments(tx: Queryable, facts: readonly PaymentFact[], now: Date, newIds: () => string): Promise<void> {
-  if (facts.length === 0) return;
-  await tx.query(
-    `INSERT INTO order_payments AS p (id, order_id, payment_id, amount, currency, status, created_at, updated_at)
+  await runTogether(tx, [paymentsUpsert(facts, now, newIds)]);
+}
+
+/** upsertPayments as a statement, to run together with other writes; undefined when there is nothing to record. */
+export function paymentsUpsert(facts: readonly PaymentFact[], now: Date, newIds: () => string): Statement | undefined {
+  if (facts.length === 0) return undefined;
+  return {
+    text: `INSERT INTO order_payments AS p (id, order_id, payment_id, amount, currency, status, created_at, updated_at)
      SELECT id, order_id, payment_id, amount, currency, status, $7, $7
        FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::text[]) AS t(id, order_id, payment_id, amount, currency, status)
      ON CONFLICT (order_id, payment_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at
       WHERE ${paymentRank('excluded.status')} > ${paymentRank('p.status')}`,
-    [
+    values: [
       facts.map(() => newIds()),
       facts.map((f) => f.orderId),
       facts.map((f) => f.paymentId),
@@ -317,7 +322,7 @@ export async function upsertPayments(tx: Queryable, facts: readonly PaymentFact[
       facts.map((f) => f.status),
       now,
     ],
-  );
+  };
 }
 
 /** Moves an order's payment row to partially_refunded or refunded (never back). */

@@ -3,7 +3,7 @@ import type { Pool, Tx } from '../../platform/db/pool.ts';
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
-import { runTogether } from '../../platform/db/statements.ts';
+import { type Statement, runTogether } from '../../platform/db/statements.ts';
 import { type NewEvent, outboxStatement } from '../../platform/messaging/outbox.ts';
 import { orderFacts } from './facts.ts';
 import { type NewHistory, type OrderChange, type OrderRow, historyInsert, itemsOf, lockOrders, ordersUpdate } from './sql.ts';
@@ -26,6 +26,8 @@ export interface ChangeContext {
   actor: Actor;
   reason: string;
   now: Date;
+  /** Other writes of the same change (e.g. the payment that moved the orders), sent with these. */
+  alsoWrite?: readonly (Statement | undefined)[];
 }
 
 /** A status moving away from these was paid for: cancelling it means payments must refund. */
@@ -94,8 +96,8 @@ export async function applyCommands(tx: Tx, requests: readonly CommandRequest[],
       events.push({ type: 'orders.order_status_changed.v1', aggregateId: m.order.id, aggregateType: 'order', data: changed });
     }
   }
-  // The orders, their history and the events in one statement (one round trip).
-  await runTogether(tx, [ordersUpdate(changes, now), historyInsert(history), outboxStatement('orders', events, now)]);
+  // The orders, their history, the events and the caller's own writes in one statement (one round trip).
+  await runTogether(tx, [ordersUpdate(changes, now), historyInsert(history), outboxStatement('orders', events, now), ...(context.alsoWrite ?? [])]);
   return results;
 }
 
