@@ -10,10 +10,10 @@ import {
   type AllocationRow,
   type IntentRow,
   type RefundRow,
-  captureAllocations,
   insertTransaction,
   intentStatusUpdate,
   lockIntent,
+  lockIntentCapturingAllocations,
   lockIntentWithAllocations,
   readRefund,
   refundStatus,
@@ -81,10 +81,10 @@ export async function applyAuthorization(tx: Tx, deps: PaymentsDeps, intentId: s
 }
 
 export async function applyCapture(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: GatewayOutcome): Promise<IntentRow | undefined> {
+  if (outcome.status === 'succeeded') return captured(tx, deps, intentId, outcome);
   const intent = await lockIntent(tx, intentId);
-  if (intent?.status !== 'authorized') return intent;
-  if (outcome.status === 'pending') return intent;
-  if (outcome.status === 'declined') {
+  // Still pending: nothing to apply yet. Declined: recorded; the authorization stays (to be voided).
+  if (intent?.status === 'authorized' && outcome.status === 'declined') {
     await insertTransaction(tx, {
       intentId: intent.id,
       type: 'capture',
@@ -94,10 +94,17 @@ export async function applyCapture(tx: Tx, deps: PaymentsDeps, intentId: string,
       gatewayTransactionId: outcome.transactionId ?? null,
       failureCode: outcome.code,
     });
-    return intent;
   }
+  return intent;
+}
+
+/** A capture the gateway made: the intent captured, its allocations, the journal and the event. */
+async function captured(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: Extract<GatewayOutcome, { status: 'succeeded' }>): Promise<IntentRow | undefined> {
+  const locked = await lockIntentCapturingAllocations(tx, intentId);
+  const intent = locked?.intent;
+  if (intent?.status !== 'authorized') return intent;
+  const allocations = locked?.captured ?? [];
   const now = deps.clock.now();
-  const allocations = await captureAllocations(tx, intent.id);
   await postJournal(tx, {
     kind: 'payment_captured',
     referenceId: intent.id,
@@ -120,7 +127,7 @@ export async function applyCapture(tx: Tx, deps: PaymentsDeps, intentId: string,
   return updated;
 }
 
-function captureEntries(allocation: AllocationRow, commissionBps: number): LedgerEntry[] {
+function captureEntries(allocation: Pick<AllocationRow, 'id' | 'seller_id' | 'amount'>, commissionBps: number): LedgerEntry[] {
   const split = captureSplit(allocation.amount, commissionBps);
   return [
     { account: GATEWAY_CLEARING, debit: allocation.amount, referenceId: allocation.id },

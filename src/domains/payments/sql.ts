@@ -129,13 +129,33 @@ export async function readAllocations(db: Queryable, intentId: string): Promise<
   return rows;
 }
 
-/** Marks every allocation of a captured intent captured in full; returns them in the order readAllocations gives. */
-export async function captureAllocations(db: Queryable, intentId: string): Promise<AllocationRow[]> {
-  const { rows } = await db.query<AllocationRow>(
-    'UPDATE payment_allocations SET captured_amount = amount, updated_at = now() WHERE payment_intent_id = $1 RETURNING *',
+/**
+ * Locks the intent and, when it is authorized, marks every allocation captured in full, in ONE
+ * round trip; returns the intent as locked and the allocations marked (none when it was not
+ * authorized), in the order readAllocations gives.
+ */
+export async function lockIntentCapturingAllocations(
+  db: Queryable,
+  intentId: string,
+): Promise<{ intent: IntentRow; captured: Pick<AllocationRow, 'id' | 'order_id' | 'seller_id' | 'amount'>[] } | undefined> {
+  const { rows } = await db.query<IntentRow & { captured_allocations: Pick<AllocationRow, 'id' | 'order_id' | 'seller_id' | 'amount'>[] }>(
+    `WITH i AS (
+       SELECT * FROM payment_intents WHERE id = $1 FOR UPDATE
+     ), a AS (
+       UPDATE payment_allocations SET captured_amount = amount, updated_at = now()
+        WHERE payment_intent_id = $1 AND EXISTS (SELECT 1 FROM i WHERE i.status = 'authorized')
+       RETURNING id, order_id, seller_id, amount, created_at
+     )
+     SELECT i.*,
+            coalesce((SELECT json_agg(json_build_object('id', a.id, 'order_id', a.order_id, 'seller_id', a.seller_id, 'amount', a.amount) ORDER BY a.created_at, a.id)
+                        FROM a), '[]') AS captured_allocations
+       FROM i`,
     [intentId],
   );
-  return rows.sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const row = rows[0];
+  if (!row) return undefined;
+  const { captured_allocations: captured, ...intent } = row;
+  return { intent, captured };
 }
 
 type IntentStatusChange = { status: IntentStatus; gatewayReference?: string | null; failureCode?: string | null; capturedAmount?: number };
