@@ -211,10 +211,9 @@ export async function takeCustomerUse(q: Queryable, couponId: string, userId: st
   return rowCount === 1;
 }
 
-/** Inserts the redemption; false when this session already redeemed the coupon (a concurrent retry). */
 /**
- * A redemption and its lines in one statement; false (and nothing written) when the coupon was
- * redeemed for this session already.
+ * A redemption and its lines in one statement; false (and nothing written) when this session
+ * already redeemed the coupon (a concurrent retry).
  */
 export async function insertRedemption(
   q: Queryable,

@@ -119,7 +119,6 @@ export class ReservationQueue {
       await settleBatch(batch, () => this.runBatch(variantId, batch));
     }
   }
-
 }
 
 /** Runs a batch and gives each waiting request its outcome (all the error, if the batch failed). */

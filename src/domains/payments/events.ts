@@ -2,7 +2,7 @@ import type { PaymentAllocationFacts } from '../../contracts/payments.ts';
 import type { Queryable } from '../../platform/db/pool.ts';
 import type { Statement } from '../../platform/db/statements.ts';
 import { type NewEvent, appendEvents, outboxStatement } from '../../platform/messaging/outbox.ts';
-import { type AllocationRow, type IntentRow, readAllocations } from './sql.ts';
+import { type AllocationFacts, type IntentRow, readAllocations } from './sql.ts';
 
 type IntentEventType =
   | 'payments.payment_authorized.v1'
@@ -20,9 +20,6 @@ export function intentEventStatement(
 ): Statement | undefined {
   return outboxStatement('payments', [intentEvent(intent, type, extra, allocations)], at);
 }
-
-/** What an intent's events tell of each allocation. */
-type AllocationFacts = Pick<AllocationRow, 'order_id' | 'seller_id' | 'amount'>;
 
 function intentEvent(intent: IntentRow, type: IntentEventType, extra: Record<string, unknown>, allocations: readonly AllocationFacts[]): NewEvent {
   const facts: PaymentAllocationFacts[] = allocations.map((a) => ({ orderId: a.order_id, sellerId: a.seller_id, amount: a.amount }));
@@ -52,7 +49,7 @@ export async function emitIntentEvent(
   type: IntentEventType,
   at: Date,
   extra: Record<string, unknown>,
-  known?: readonly AllocationRow[],
+  known?: readonly AllocationFacts[],
 ): Promise<void> {
   const allocations = known ?? (await readAllocations(tx, intent.id));
   await appendEvents(tx, 'payments', [intentEvent(intent, type, extra, allocations)], at);

@@ -7,6 +7,7 @@ import { emitIntentEvent, intentEventStatement } from './events.ts';
 import type { GatewayOutcome } from './gateway.ts';
 import { GATEWAY_CLEARING, type LedgerEntry, PLATFORM_COMMISSION, allocationLedger, postJournal, sellerPayable } from './ledger.ts';
 import {
+  type AllocationFacts,
   type AllocationRow,
   type IntentRow,
   type RefundRow,
@@ -103,7 +104,7 @@ async function captured(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: E
   const locked = await lockIntentCapturingAllocations(tx, intentId);
   const intent = locked?.intent;
   if (intent?.status !== 'authorized') return intent;
-  const allocations = locked?.captured ?? [];
+  const allocations = locked?.allocations ?? [];
   const now = deps.clock.now();
   await postJournal(tx, {
     kind: 'payment_captured',
@@ -127,7 +128,7 @@ async function captured(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: E
   return updated;
 }
 
-function captureEntries(allocation: Pick<AllocationRow, 'id' | 'seller_id' | 'amount'>, commissionBps: number): LedgerEntry[] {
+function captureEntries(allocation: AllocationFacts, commissionBps: number): LedgerEntry[] {
   const split = captureSplit(allocation.amount, commissionBps);
   return [
     { account: GATEWAY_CLEARING, debit: allocation.amount, referenceId: allocation.id },

@@ -103,22 +103,30 @@ export async function lockIntent(db: Queryable, intentId: string): Promise<Inten
   return rows[0];
 }
 
-/** Locks the intent and reads its allocations (readAllocations' order and bound) in one round trip. */
-export async function lockIntentWithAllocations(
-  db: Queryable,
-  intentId: string,
-): Promise<{ intent: IntentRow; allocations: Pick<AllocationRow, 'order_id' | 'seller_id' | 'amount'>[] } | undefined> {
-  const { rows } = await db.query<IntentRow & { allocation_facts: Pick<AllocationRow, 'order_id' | 'seller_id' | 'amount'>[] }>(
-    `SELECT i.*,
-            coalesce((SELECT json_agg(json_build_object('order_id', a.order_id, 'seller_id', a.seller_id, 'amount', a.amount) ORDER BY a.created_at, a.id)
-                        FROM (SELECT * FROM payment_allocations WHERE payment_intent_id = i.id ORDER BY created_at, id LIMIT 100) a), '[]') AS allocation_facts
-       FROM payment_intents i WHERE i.id = $1 FOR UPDATE OF i`,
-    [intentId],
-  );
+/** What the journal and the intent's events need of an allocation. */
+export type AllocationFacts = Pick<AllocationRow, 'id' | 'order_id' | 'seller_id' | 'amount'>;
+
+/** The allocations `a` as a JSON array of AllocationFacts, in readAllocations' order. */
+const ALLOCATION_FACTS_JSON = `coalesce((SELECT json_agg(json_build_object('id', a.id, 'order_id', a.order_id, 'seller_id', a.seller_id, 'amount', a.amount)
+                                          ORDER BY a.created_at, a.id) FROM a), '[]')`;
+
+/** The intent row with its allocation facts read in the same statement (column `facts`). */
+async function intentWithFacts(db: Queryable, text: string, intentId: string): Promise<{ intent: IntentRow; allocations: AllocationFacts[] } | undefined> {
+  const { rows } = await db.query<IntentRow & { facts: AllocationFacts[] }>(text, [intentId]);
   const row = rows[0];
   if (!row) return undefined;
-  const { allocation_facts: allocations, ...intent } = row;
+  const { facts: allocations, ...intent } = row;
   return { intent, allocations };
+}
+
+/** Locks the intent and reads its allocations (readAllocations' order and bound) in one round trip. */
+export function lockIntentWithAllocations(db: Queryable, intentId: string): Promise<{ intent: IntentRow; allocations: AllocationFacts[] } | undefined> {
+  return intentWithFacts(
+    db,
+    `WITH a AS (SELECT * FROM payment_allocations WHERE payment_intent_id = $1 ORDER BY created_at, id LIMIT 100)
+     SELECT i.*, ${ALLOCATION_FACTS_JSON} AS facts FROM payment_intents i WHERE i.id = $1 FOR UPDATE OF i`,
+    intentId,
+  );
 }
 
 export async function readAllocations(db: Queryable, intentId: string): Promise<AllocationRow[]> {
@@ -134,11 +142,9 @@ export async function readAllocations(db: Queryable, intentId: string): Promise<
  * round trip; returns the intent as locked and the allocations marked (none when it was not
  * authorized), in the order readAllocations gives.
  */
-export async function lockIntentCapturingAllocations(
-  db: Queryable,
-  intentId: string,
-): Promise<{ intent: IntentRow; captured: Pick<AllocationRow, 'id' | 'order_id' | 'seller_id' | 'amount'>[] } | undefined> {
-  const { rows } = await db.query<IntentRow & { captured_allocations: Pick<AllocationRow, 'id' | 'order_id' | 'seller_id' | 'amount'>[] }>(
+export function lockIntentCapturingAllocations(db: Queryable, intentId: string): Promise<{ intent: IntentRow; allocations: AllocationFacts[] } | undefined> {
+  return intentWithFacts(
+    db,
     `WITH i AS (
        SELECT * FROM payment_intents WHERE id = $1 FOR UPDATE
      ), a AS (
@@ -146,16 +152,9 @@ export async function lockIntentCapturingAllocations(
         WHERE payment_intent_id = $1 AND EXISTS (SELECT 1 FROM i WHERE i.status = 'authorized')
        RETURNING id, order_id, seller_id, amount, created_at
      )
-     SELECT i.*,
-            coalesce((SELECT json_agg(json_build_object('id', a.id, 'order_id', a.order_id, 'seller_id', a.seller_id, 'amount', a.amount) ORDER BY a.created_at, a.id)
-                        FROM a), '[]') AS captured_allocations
-       FROM i`,
-    [intentId],
+     SELECT i.*, ${ALLOCATION_FACTS_JSON} AS facts FROM i`,
+    intentId,
   );
-  const row = rows[0];
-  if (!row) return undefined;
-  const { captured_allocations: captured, ...intent } = row;
-  return { intent, captured };
 }
 
 type IntentStatusChange = { status: IntentStatus; gatewayReference?: string | null; failureCode?: string | null; capturedAmount?: number };
