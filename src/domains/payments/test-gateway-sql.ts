@@ -36,26 +36,39 @@ export interface EventRow {
   body: string;
 }
 
-/** Serializes the requests made with one idempotency key, across every process (until commit). */
-export async function lockKey(tx: Queryable, key: string): Promise<void> {
-  await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended('test_gateway:' || $1::text, 0))`, [key]);
-}
+/** The answer of a key still being decided: only its own transaction ever sees it. */
+const DECIDING = '{"status":"deciding"}';
 
-export async function requestByKey(db: Queryable, key: string): Promise<{ fingerprint: string; outcome: GatewayOutcome } | undefined> {
-  const { rows } = await db.query<{ fingerprint: string; outcome: GatewayOutcome }>(
-    'SELECT fingerprint, outcome FROM test_gateway_requests WHERE idempotency_key = $1',
-    [key],
+/**
+ * Claims an idempotency key in the processor's transaction, in one statement: a new key gets a row
+ * (answered `first`; its outcome is written by `requestDecided` when decided), and a request with a
+ * key being decided by another transaction waits on that row until it commits, then gets the row
+ * as committed (ON CONFLICT DO UPDATE locks and returns the newest version, whatever the
+ * statement's snapshot). Requests with one key are thus serialised across every process.
+ */
+export async function claimKey(
+  tx: Queryable,
+  key: string,
+  fingerprint: string,
+): Promise<{ first: true } | { first: false; fingerprint: string; outcome: GatewayOutcome }> {
+  const { rows } = await tx.query<{ fingerprint: string; outcome: GatewayOutcome; first: boolean }>(
+    `INSERT INTO test_gateway_requests (idempotency_key, fingerprint, outcome) VALUES ($1, $2, '${DECIDING}')
+     ON CONFLICT (idempotency_key) DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key
+     RETURNING fingerprint, outcome, (xmax = 0) AS first`,
+    [key, fingerprint],
   );
-  return rows[0];
+  const row = rows[0]!;
+  return row.first ? { first: true } : { first: false, fingerprint: row.fingerprint, outcome: row.outcome };
 }
 
 // The writes below are statements, not calls: a decision collects them and they run together, as
 // one statement, when it is made (see the test gateway's #once).
 
-export function requestInsert(key: string, fingerprint: string, outcome: GatewayOutcome): Statement {
+/** The answer decided for a key claimed by this transaction (see claimKey). */
+export function requestDecided(key: string, outcome: GatewayOutcome): Statement {
   return {
-    text: 'INSERT INTO test_gateway_requests (idempotency_key, fingerprint, outcome) VALUES ($1, $2, $3)',
-    values: [key, fingerprint, JSON.stringify(outcome)],
+    text: 'UPDATE test_gateway_requests SET outcome = $2 WHERE idempotency_key = $1',
+    values: [key, JSON.stringify(outcome)],
   };
 }
 

@@ -22,16 +22,15 @@ import {
   chargeInsert,
   chargeStatusUpdate,
   claimEvent,
+  claimKey,
   claimOldestEvent,
   eventInsert,
   eventsAbout,
   lockCharge,
-  lockKey,
   readEvent,
   refundInsert,
   refundedAdd,
-  requestByKey,
-  requestInsert,
+  requestDecided,
   waitingEvents,
 } from './test-gateway-sql.ts';
 import { SIGNATURE_HEADER, signatureHeader, verifySignature } from './webhook-signature.ts';
@@ -342,18 +341,17 @@ export class TestGateway implements PaymentGateway {
 
   /**
    * Decides a request once per idempotency key, in the processor's own transaction: the key is
-   * locked (across processes), a known key answers what was decided then, a new one is decided and
-   * its answer stored with what it changed. Webhooks are scheduled once that is committed.
+   * claimed (its row serialises the key across processes), a known key answers what was decided
+   * then, a new one is decided and its answer stored with what it changed. Webhooks are scheduled once that is committed.
    */
   async #once(key: string, fingerprint: string, decide: (d: Decision) => Promise<GatewayOutcome>): Promise<{ outcome: GatewayOutcome; first: boolean }> {
     const events: string[] = [];
     const answer = await withTransaction(this.#pool, async (tx) => {
-      await lockKey(tx, key);
-      const seen = await requestByKey(tx, key);
-      if (seen) return { ...seen, first: false };
+      const claim = await claimKey(tx, key, fingerprint);
+      if (!claim.first) return claim;
       const writes: Statement[] = [];
       const outcome = await decide({ tx, writes, events });
-      await runTogether(tx, [...writes, requestInsert(key, fingerprint, outcome)]);
+      await runTogether(tx, [...writes, requestDecided(key, outcome)]);
       return { fingerprint, outcome, first: true };
     });
     if (this.webhookMode === 'auto') for (const id of events) this.#schedule(id, 1, this.webhookDelayMs);
