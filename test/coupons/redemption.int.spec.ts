@@ -72,7 +72,13 @@ describe('redeeming under concurrency', () => {
     expect(new Set(refused.map((r) => codeOf(r.reason)))).toEqual(new Set(['COUPON_EXHAUSTED']));
     expect((await couponRow(coupon.id)).uses_count).toBe(50);
     expect(await count('SELECT count(*) AS n FROM coupon_redemptions WHERE coupon_id = $1', [coupon.id])).toBe(50);
-    expect(await count(`SELECT count(*) AS n FROM coupons_outbox_events WHERE event_type = 'coupons.coupon_redeemed.v1' AND aggregate_id = $1`, [coupon.id])).toBe(50);
+    // Each event carries the counter as its own use left it: 1 to 50, once each, whatever was read.
+    const { rows: events } = await db.query<{ payload: { usesCount: number; maxUses: number } }>(
+      `SELECT payload FROM coupons_outbox_events WHERE event_type = 'coupons.coupon_redeemed.v1' AND aggregate_id = $1`,
+      [coupon.id],
+    );
+    expect(events.map((e) => e.payload.usesCount).sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(new Set(events.map((e) => e.payload.maxUses))).toEqual(new Set([50]));
   });
 
   it('lets one buyer use a one-per-customer coupon once, out of 20 simultaneous checkouts', async () => {

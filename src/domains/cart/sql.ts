@@ -138,7 +138,7 @@ export async function markCartCheckedOut(
   events: NewEvent[],
   now: Date,
 ): Promise<boolean> {
-  const outbox = outboxInsert('cart', events, 5, now, 'EXISTS (SELECT 1 FROM marked)');
+  const outbox = outboxInsert('cart', events, 5, now, { guard: 'EXISTS (SELECT 1 FROM marked)' });
   const { rows } = await q.query(
     `WITH marked AS (
        UPDATE carts SET status = 'checked_out', checkout_session_id = $2, version = version + 1, updated_at = $3
@@ -165,7 +165,7 @@ export async function writeItemChange(
   events: NewEvent[],
   now: Date,
 ): Promise<number | null> {
-  const outbox = outboxInsert('cart', events, 8, now, 'EXISTS (SELECT 1 FROM touched)');
+  const outbox = outboxInsert('cart', events, 8, now, { guard: 'EXISTS (SELECT 1 FROM touched)' });
   const write =
     change.kind === 'insert'
       ? `INSERT INTO cart_items (id, cart_id, product_id, variant_id, quantity, added_at, updated_at)

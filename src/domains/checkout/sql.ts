@@ -121,7 +121,7 @@ export interface NewSession {
  * in one statement; null (and nothing written) when (buyer, key) exists already.
  */
 export async function insertSession(db: Queryable, s: NewSession, events: readonly NewEvent[] = []): Promise<SessionRecord | null> {
-  const outbox = events.length > 0 ? outboxInsert('checkout', events, 13, s.now, 'EXISTS (SELECT 1 FROM s)') : undefined;
+  const outbox = events.length > 0 ? outboxInsert('checkout', events, 13, s.now, { guard: 'EXISTS (SELECT 1 FROM s)' }) : undefined;
   const { rows } = await db.query<SessionRow>(
     `WITH s AS (
        INSERT INTO checkout_sessions (id, user_id, cart_id, idempotency_key, request_hash, status, current_step, payment_method_json,
@@ -221,7 +221,7 @@ export async function recordTransition(
   events: readonly NewEvent[] = [],
 ): Promise<{ session: SessionRow; nextAttempts: number | null } | null> {
   const t = patch.totals;
-  const outbox = events.length > 0 ? outboxInsert('checkout', events, 20, h.now, 'EXISTS (SELECT 1 FROM s)') : undefined;
+  const outbox = events.length > 0 ? outboxInsert('checkout', events, 20, h.now, { guard: 'EXISTS (SELECT 1 FROM s)' }) : undefined;
   const { rows } = await db.query<SessionRow & { next_attempts: number | null }>(
     `WITH s AS (
        UPDATE checkout_sessions

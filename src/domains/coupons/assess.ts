@@ -1,7 +1,7 @@
 import type { Queryable } from '../../platform/db/pool.ts';
 import { CODE_PATTERN } from './coupon-rules.ts';
 import { type CouponLine, type CouponOutcome, LINES_MAX, evaluateCoupons, normaliseCode } from './discounts.ts';
-import { type CouponRecord, lockBuyerFirstOrder, selectBuyerFacts, selectCouponsByCodes } from './sql.ts';
+import { type CouponRecord, lockBuyerFirstOrder, selectBuyerFacts, selectCouponsWithBuyerFacts } from './sql.ts';
 
 /** Codes accepted in one call; the rules allow CODES_MAX of them, the rest are reported as too many. */
 export const CODES_PER_CALL_MAX = 20;
@@ -34,10 +34,15 @@ export async function assessCoupons(
 ): Promise<{ outcomes: CouponOutcome[]; coupons: Map<string, CouponRecord> }> {
   assertAssessInput(input);
   const codes = [...new Set(input.codes.map(normaliseCode).filter((c) => CODE_PATTERN.test(c)))];
-  const found = await selectCouponsByCodes(q, codes);
+  const read = await selectCouponsWithBuyerFacts(q, codes, input.buyerId, sessionId);
+  const found = read.coupons;
   const coupons = new Map(found.map((c) => [c.code, c]));
-  if (sessionId !== null && found.some((c) => c.rules.firstOrderOnly)) await lockBuyerFirstOrder(q, input.buyerId);
-  const buyer = await selectBuyerFacts(q, input.buyerId, found.map((c) => c.id), sessionId);
+  let buyer = read.buyer;
+  if (sessionId !== null && found.some((c) => c.rules.firstOrderOnly)) {
+    // The facts read with the coupons may be stale by the time the lock is ours: read them again.
+    await lockBuyerFirstOrder(q, input.buyerId);
+    buyer = await selectBuyerFacts(q, input.buyerId, found.map((c) => c.id), sessionId);
+  }
   const outcomes = evaluateCoupons({ codes: input.codes, coupons, lines: input.lines, currency: input.currency, now, buyer });
   return { outcomes, coupons };
 }

@@ -2,17 +2,10 @@ import { CouponRedeemedV1 } from '../../contracts/coupons.ts';
 import { type Tx, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { isUuid, newId } from '../../platform/ids.ts';
-import { type NewEvent, appendEvents } from '../../platform/messaging/outbox.ts';
 import { type AssessInput, assessCoupons } from './assess.ts';
 import type { CouponsDeps } from './deps.ts';
 import { type CouponOutcome, type LineDiscount, discountsByLine, normaliseCode } from './discounts.ts';
-import {
-  type RedemptionRecord,
-  insertRedemption,
-  selectSessionRedemptions,
-  takeCustomerUse,
-  takeUse,
-} from './sql.ts';
+import { type RedemptionRecord, redeemWrite, selectSessionRedemptions, takeCustomerUse } from './sql.ts';
 
 export interface RedeemInput extends AssessInput {
   checkoutSessionId: string;
@@ -102,15 +95,34 @@ async function redeemOnce(deps: CouponsDeps, input: RedeemInput): Promise<Redeem
     const linesById = new Map(input.lines.map((l) => [l.lineId, l]));
 
     const redemptions = new Map<string, Redemption>();
+    // Coupons in id order: two checkouts holding the same coupons cannot deadlock. The buyer's own
+    // use first; the coupon's row (shared by every checkout of it) is taken by the statement that
+    // writes the redemption and its event, and held from there to the commit only.
     const sorted = [...valid].sort((a, b) => (a.couponId < b.couponId ? -1 : 1));
-    // First what locks no shared row: the buyer's own use, the redemptions and their lines.
     for (const outcome of sorted) {
       const coupon = coupons.get(outcome.code)!;
       if (coupon.rules.onePerCustomer && !(await takeCustomerUse(tx, coupon.id, input.buyerId, now))) {
         throw refusalOf({ ...outcome, valid: false, reason: 'already_used', message: 'you have used this coupon already: one use per customer' });
       }
+    }
+    for (const outcome of sorted) {
+      const coupon = coupons.get(outcome.code)!;
       const redemptionId = newId();
-      const inserted = await insertRedemption(
+      const data: CouponRedeemedV1 = {
+        redemptionId,
+        couponId: coupon.id,
+        code: coupon.code,
+        sellerId: coupon.sellerId,
+        buyerId: input.buyerId,
+        checkoutSessionId: input.checkoutSessionId,
+        amount: outcome.discountAmount,
+        currency: input.currency,
+        // As read; the statement writes the counters as they are after this use.
+        usesCount: coupon.usesCount + 1,
+        maxUses: coupon.maxUses,
+        redeemedAt: now.toISOString(),
+      };
+      const written = await redeemWrite(
         tx,
         {
           id: redemptionId,
@@ -125,34 +137,12 @@ async function redeemOnce(deps: CouponsDeps, input: RedeemInput): Promise<Redeem
           const line = linesById.get(l.lineId)!;
           return { lineId: l.lineId, sellerId: line.sellerId, productId: line.productId, variantId: line.variantId, discountAmount: l.discountAmount };
         }),
+        { type: CouponRedeemedV1.type, aggregateId: coupon.id, aggregateType: 'coupon', data },
       );
-      if (!inserted) throw new SessionRace();
+      if (written.outcome === 'exhausted') throw refusalOf({ ...outcome, valid: false, reason: 'exhausted', message: 'the coupon has no uses left' });
+      if (written.outcome === 'session_race') throw new SessionRace();
       redemptions.set(outcome.code, { redemptionId, couponId: coupon.id, code: coupon.code, discountAmount: outcome.discountAmount, currency: input.currency, lines: outcome.lines });
     }
-    // Then the coupon rows, in id order (two checkouts holding the same coupons cannot deadlock),
-    // as late as possible: a popular coupon's row is held only from its use to the commit.
-    const events: NewEvent[] = [];
-    for (const outcome of sorted) {
-      const coupon = coupons.get(outcome.code)!;
-      const uses = await takeUse(tx, coupon.id, now);
-      if (!uses) throw refusalOf({ ...outcome, valid: false, reason: 'exhausted', message: 'the coupon has no uses left' });
-      const redemption = redemptions.get(outcome.code)!;
-      const data: CouponRedeemedV1 = {
-        redemptionId: redemption.redemptionId,
-        couponId: coupon.id,
-        code: coupon.code,
-        sellerId: coupon.sellerId,
-        buyerId: input.buyerId,
-        checkoutSessionId: input.checkoutSessionId,
-        amount: outcome.discountAmount,
-        currency: input.currency,
-        usesCount: uses.usesCount,
-        maxUses: uses.maxUses,
-        redeemedAt: now.toISOString(),
-      };
-      events.push({ type: CouponRedeemedV1.type, aggregateId: coupon.id, aggregateType: 'coupon', data });
-    }
-    await appendEvents(tx, 'coupons', events, now);
     return resultOf(input, valid.map((o) => redemptions.get(o.code)!));
   });
 }

@@ -1,4 +1,5 @@
 import type { Queryable } from '../../platform/db/pool.ts';
+import { type NewEvent, outboxInsert } from '../../platform/messaging/outbox.ts';
 import type { ReleaseReason } from '../../contracts/coupons.ts';
 import { type NewCoupon, type RuleRow, rulesFromRows } from './coupon-rules.ts';
 import type { CouponStatus, CouponTerms } from './discounts.ts';
@@ -74,13 +75,6 @@ export async function selectCouponById(q: Queryable, id: string): Promise<Coupon
   return rows[0] && toRecord(rows[0]);
 }
 
-/** Coupons by code, ignoring case (citext); at most as many as codes given. */
-export async function selectCouponsByCodes(q: Queryable, codes: readonly string[]): Promise<CouponRecord[]> {
-  if (codes.length === 0) return [];
-  const { rows } = await q.query<CouponRow>(`SELECT ${COUPON_COLUMNS} FROM coupons c WHERE c.code = ANY($1::citext[])`, [codes]);
-  return rows.map(toRecord);
-}
-
 /** A seller's coupons, newest first, after the cursor (created_at, id); uses coupons_seller_idx. */
 export async function selectSellerCoupons(
   q: Queryable,
@@ -103,23 +97,58 @@ export async function selectSellerCoupons(
  * checkout (an order on its way), means "not a first order"; and which of these coupons the buyer
  * holds an active one-per-customer use of.
  */
-export async function selectBuyerFacts(
-  q: Queryable,
-  buyerId: string,
-  couponIds: readonly string[],
-  exceptSessionId: string | null,
-): Promise<{ hasOrdered: boolean; usedCouponIds: Set<string> }> {
-  const { rows } = await q.query<{ has_ordered: boolean; used: string[] }>(
-    `SELECT EXISTS (SELECT 1 FROM coupon_buyer_orders o WHERE o.buyer_id = $1 AND o.cancelled_at IS NULL)
+export interface BuyerFacts {
+  hasOrdered: boolean;
+  usedCouponIds: Set<string>;
+}
+
+/**
+ * Whether buyer $n has ordered: a live order, or a coupon redeemed by another checkout than $n+1
+ * (null: any) and not released.
+ */
+function hasOrderedSql(buyer: number, exceptSession: number): string {
+  return `EXISTS (SELECT 1 FROM coupon_buyer_orders o WHERE o.buyer_id = $${buyer} AND o.cancelled_at IS NULL)
          OR EXISTS (SELECT 1 FROM coupon_redemptions r
-                     WHERE r.user_id = $1 AND r.checkout_session_id IS DISTINCT FROM $3::uuid
-                       AND NOT EXISTS (SELECT 1 FROM coupon_redemption_releases x WHERE x.redemption_id = r.id)) AS has_ordered,
+                     WHERE r.user_id = $${buyer} AND r.checkout_session_id IS DISTINCT FROM $${exceptSession}::uuid
+                       AND NOT EXISTS (SELECT 1 FROM coupon_redemption_releases x WHERE x.redemption_id = r.id))`;
+}
+
+export async function selectBuyerFacts(q: Queryable, buyerId: string, couponIds: readonly string[], exceptSessionId: string | null): Promise<BuyerFacts> {
+  const { rows } = await q.query<{ has_ordered: boolean; used: string[] }>(
+    `SELECT ${hasOrderedSql(1, 3)} AS has_ordered,
             coalesce((SELECT array_agg(u.coupon_id) FROM coupon_customer_uses u
                        WHERE u.user_id = $1 AND u.coupon_id = ANY($2::uuid[]) AND u.uses_count > 0), '{}') AS used`,
     [buyerId, couponIds, exceptSessionId],
   );
   const row = rows[0]!;
   return { hasOrdered: row.has_ordered, usedCouponIds: new Set(row.used) };
+}
+
+/**
+ * The coupons by code, ignoring case (citext; at most as many as codes given), and what their
+ * rules need to know about the buyer (as selectBuyerFacts), read together in one statement. Without a coupon found, the facts are
+ * not read: no rule asks for them.
+ */
+export async function selectCouponsWithBuyerFacts(
+  q: Queryable,
+  codes: readonly string[],
+  buyerId: string,
+  exceptSessionId: string | null,
+): Promise<{ coupons: CouponRecord[]; buyer: BuyerFacts }> {
+  const buyer: BuyerFacts = { hasOrdered: false, usedCouponIds: new Set() };
+  if (codes.length === 0) return { coupons: [], buyer };
+  const { rows } = await q.query<CouponRow & { has_ordered: boolean; used_by_buyer: boolean }>(
+    `SELECT ${COUPON_COLUMNS}, f.has_ordered,
+            EXISTS (SELECT 1 FROM coupon_customer_uses u WHERE u.user_id = $2 AND u.coupon_id = c.id AND u.uses_count > 0) AS used_by_buyer
+       FROM coupons c, (SELECT ${hasOrderedSql(2, 3)} AS has_ordered) f
+      WHERE c.code = ANY($1::citext[])`,
+    [codes, buyerId, exceptSessionId],
+  );
+  for (const row of rows) {
+    buyer.hasOrdered = row.has_ordered;
+    if (row.used_by_buyer) buyer.usedCouponIds.add(row.id);
+  }
+  return { coupons: rows.map(toRecord), buyer };
 }
 
 /** Serialises the first-order checks of one buyer's concurrent checkouts (held until commit). */
@@ -185,20 +214,6 @@ export async function selectSessionRedemptions(q: Queryable, checkoutSessionId: 
   }));
 }
 
-/**
- * Takes one use of the coupon if it has one left: the conditional UPDATE holds the row lock until
- * commit, so concurrent redemptions queue here and re-check the condition on the latest row.
- */
-export async function takeUse(q: Queryable, couponId: string, now: Date): Promise<{ usesCount: number; maxUses: number | null } | undefined> {
-  const { rows } = await q.query<{ uses_count: number; max_uses: number | null }>(
-    `UPDATE coupons SET uses_count = uses_count + 1, updated_at = $2
-      WHERE id = $1 AND status = 'active' AND (max_uses IS NULL OR uses_count < max_uses)
-      RETURNING uses_count, max_uses`,
-    [couponId, now],
-  );
-  return rows[0] && { usesCount: rows[0].uses_count, maxUses: rows[0].max_uses };
-}
-
 /** One-per-customer: counts the buyer's use only while it is below 1 (no row back: used already). */
 export async function takeCustomerUse(q: Queryable, couponId: string, userId: string, now: Date): Promise<boolean> {
   const { rowCount } = await q.query(
@@ -211,26 +226,41 @@ export async function takeCustomerUse(q: Queryable, couponId: string, userId: st
   return rowCount === 1;
 }
 
+export type RedeemWrite = { outcome: 'redeemed'; usesCount: number; maxUses: number | null } | { outcome: 'exhausted' | 'session_race' };
+
 /**
- * A redemption and its lines in one statement; false (and nothing written) when this session
- * already redeemed the coupon (a concurrent retry).
+ * Takes one use of the coupon (only while it is active and has uses left) and writes, in the same
+ * statement, the redemption, its lines and `event` (its usesCount and maxUses set to the coupon's
+ * counters after this use). The coupon row, which every checkout of a popular coupon updates, is
+ * thus held from this statement to the commit only. `exhausted`: no use was left (nothing
+ * written); `session_race`: this session redeemed the coupon already (a concurrent retry): the use
+ * was taken, and the caller must roll back.
  */
-export async function insertRedemption(
+export async function redeemWrite(
   q: Queryable,
   r: { id: string; couponId: string; userId: string; checkoutSessionId: string; amount: number; currency: string; now: Date },
   lines: { lineId: string; sellerId: string; productId: string; variantId: string; discountAmount: number }[],
-): Promise<boolean> {
-  const { rows } = await q.query<{ inserted: boolean }>(
-    `WITH redemption AS (
+  event: NewEvent,
+): Promise<RedeemWrite> {
+  const outbox = outboxInsert('coupons', [event], 13, r.now, {
+    guard: 'EXISTS (SELECT 1 FROM redemption)',
+    payload: `e->'payload' || (SELECT jsonb_build_object('usesCount', uses_count, 'maxUses', max_uses) FROM used)`,
+  });
+  const { rows } = await q.query<{ uses_count: number | null; max_uses: number | null; inserted: boolean }>(
+    `WITH used AS (
+       UPDATE coupons SET uses_count = uses_count + 1, updated_at = $7
+        WHERE id = $2 AND status = 'active' AND (max_uses IS NULL OR uses_count < max_uses)
+       RETURNING uses_count, max_uses
+     ), redemption AS (
        INSERT INTO coupon_redemptions (id, coupon_id, user_id, checkout_session_id, amount, currency, redeemed_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)
+       SELECT $1::uuid, $2::uuid, $3::uuid, $4::uuid, $5::bigint, $6::text, $7::timestamptz FROM used
        ON CONFLICT (coupon_id, checkout_session_id) DO NOTHING
        RETURNING id
      ), lines AS (
        INSERT INTO coupon_redemption_lines (redemption_id, line_id, seller_id, product_id, variant_id, amount)
        SELECT r.id, l.* FROM redemption r, unnest($8::text[], $9::uuid[], $10::uuid[], $11::uuid[], $12::bigint[]) AS l
-     )
-     SELECT EXISTS (SELECT 1 FROM redemption) AS inserted`,
+     ), outbox AS (${outbox.sql})
+     SELECT (SELECT uses_count FROM used) AS uses_count, (SELECT max_uses FROM used) AS max_uses, EXISTS (SELECT 1 FROM redemption) AS inserted`,
     [
       r.id,
       r.couponId,
@@ -244,9 +274,13 @@ export async function insertRedemption(
       lines.map((l) => l.productId),
       lines.map((l) => l.variantId),
       lines.map((l) => l.discountAmount),
+      ...outbox.values,
     ],
   );
-  return rows[0]?.inserted ?? false;
+  const row = rows[0]!;
+  if (row.uses_count === null) return { outcome: 'exhausted' };
+  if (!row.inserted) return { outcome: 'session_race' };
+  return { outcome: 'redeemed', usesCount: row.uses_count, maxUses: row.max_uses };
 }
 
 /** Records the release once (unique per redemption); false when it was released already. */

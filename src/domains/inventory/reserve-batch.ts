@@ -224,7 +224,7 @@ async function reserveUnderLock(deps: InventoryDeps, tx: Tx, variantId: string, 
  */
 async function insertGrants(db: Queryable, item: StockItemRow, grants: Grant[], events: NewEvent[], now: Date, expectedVersion: number | null): Promise<void> {
   const units = grants.reduce((sum, g) => sum + g.quantity, 0);
-  const outbox = outboxInsert('inventory', events, 14, now, 'EXISTS (SELECT 1 FROM item)');
+  const outbox = outboxInsert('inventory', events, 14, now, { guard: 'EXISTS (SELECT 1 FROM item)' });
   const result = await db.query<{ lines: number }>(
     `WITH item AS (
        UPDATE stock_items

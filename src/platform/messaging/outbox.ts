@@ -45,8 +45,18 @@ export interface OutboxInsert {
  * are written only if it holds: a change and its events can then be ONE statement, atomic without
  * BEGIN and COMMIT, in one round trip. The rows travel as one JSON array (one text to escape and
  * parse, about three times cheaper for big batches than arrays of jsonb) and keep its order.
+ * With `payload`, an SQL expression of `e` (each event, `e->'payload'` its data) replaces the data
+ * written: for fields only the same statement knows, e.g. a counter after its UPDATE. The data is
+ * checked against its contract before that, so the expression may only change what the contract
+ * allows.
  */
-export function outboxInsert(domain: DomainName, events: readonly NewEvent[], first: number, clockNow?: Date, guard?: string): OutboxInsert {
+export function outboxInsert(
+  domain: DomainName,
+  events: readonly NewEvent[],
+  first: number,
+  clockNow?: Date,
+  { guard, payload }: { guard?: string; payload?: string } = {},
+): OutboxInsert {
   const trace = currentTrace();
   const ids: string[] = [];
   const parts: string[] = [];
@@ -67,7 +77,7 @@ export function outboxInsert(domain: DomainName, events: readonly NewEvent[], fi
     );
   }
   const sql = `INSERT INTO ${domainTables(domain).outbox} (id, aggregate_id, aggregate_type, event_type, payload, headers)
-     SELECT (e->>'id')::uuid, (e->>'aggregateId')::uuid, e->>'aggregateType', e->>'type', e->'payload', e->'headers'
+     SELECT (e->>'id')::uuid, (e->>'aggregateId')::uuid, e->>'aggregateType', e->>'type', ${payload ?? "e->'payload'"}, e->'headers'
        FROM jsonb_array_elements($${first}::jsonb) WITH ORDINALITY AS x(e, n)${guard ? ` WHERE ${guard}` : ''}
       ORDER BY n`;
   return { sql, values: [`[${parts.join(',')}]`], ids };
