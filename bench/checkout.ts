@@ -20,7 +20,7 @@
  * The reference, on the same server in the same run and at the same concurrency: a bare transaction
  * inserting one order, its three items and one outbox row into scratch tables of the orders database.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -60,10 +60,15 @@ function options(flags: Flags): Options {
 const ITEMS_PER_ORDER = 3;
 const PROBE_DATABASE_DOMAIN = 'search';
 
-/** Counts the statements every pg client of this process sends, per database, while `on`. */
+/**
+ * Counts the statements every pg client of this process sends, per database, while `on`; with
+ * `byText`, per database and statement text too (its first 160 characters, spaces folded).
+ */
 class StatementCounter {
   on = false;
   readonly perDatabase = new Map<string, number>();
+  readonly perText = new Map<string, number>();
+  constructor(readonly byText = false) {}
   #original: pg.Client['query'] | undefined;
 
   install(): void {
@@ -71,9 +76,19 @@ class StatementCounter {
     this.#original = original;
     const counter = this;
     pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
-      if (counter.on) counter.perDatabase.set(this.database ?? '?', (counter.perDatabase.get(this.database ?? '?') ?? 0) + 1);
+      if (counter.on) {
+        const database = this.database ?? '?';
+        counter.perDatabase.set(database, (counter.perDatabase.get(database) ?? 0) + 1);
+        if (counter.byText) counter.countText(database, args[0]);
+      }
       return (original as (...a: unknown[]) => unknown).apply(this, args);
     } as pg.Client['query'];
+  }
+
+  countText(database: string, query: unknown): void {
+    const text = typeof query === 'string' ? query : ((query as { text?: string } | undefined)?.text ?? '?');
+    const key = `${database} | ${text.replace(/\s+/g, ' ').trim().slice(0, 160)}`;
+    this.perText.set(key, (this.perText.get(key) ?? 0) + 1);
   }
 
   uninstall(): void {
@@ -266,7 +281,8 @@ async function run(flags: Flags): Promise<Record<string, unknown>> {
   const o = options(flags);
   const dbs = await benchDatabases(DOMAIN_NAMES);
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'bazaar-bench-data-'));
-  const counter = new StatementCounter();
+  const statementsFile = process.env.BENCH_SQL_STATEMENTS;
+  const counter = new StatementCounter(Boolean(statementsFile));
   const paid = new PaidOrders();
   let app: Marketplace | undefined;
   try {
@@ -320,6 +336,11 @@ async function run(flags: Flags): Promise<Record<string, unknown>> {
       [...dbs.targets.values()].map((t) => [t.domain, round((counter.perDatabase.get(t.database) ?? 0) / orders, 1)]).filter(([, n]) => (n as number) > 0),
     );
     progress(`SQL statements per order by database: ${JSON.stringify(perDomain)} (${PROBE_DATABASE_DOMAIN} is the bench's probe, not counted)`);
+    if (statementsFile) {
+      const lines = [...counter.perText].sort(([a], [b]) => (a < b ? -1 : 1)).map(([text, n]) => `${round(n / orders, 2)}\t${text}`);
+      await writeFile(statementsFile, `${lines.join('\n')}\n`);
+      progress(`statements per order by database and text written to ${statementsFile}`);
+    }
     progress(`checkout step latencies (ms, p50/p99 from the session's own records): ${JSON.stringify(await stepLatencies(app))}`);
 
     await app.stop();
