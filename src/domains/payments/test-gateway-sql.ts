@@ -61,8 +61,34 @@ export async function claimKey(
   return row.first ? { first: true } : { first: false, fingerprint: row.fingerprint, outcome: row.outcome };
 }
 
+/** A key's answer as committed (a request that found its key taken reads the answer given). */
+export async function requestByKey(db: Queryable, key: string): Promise<{ fingerprint: string; outcome: GatewayOutcome } | undefined> {
+  const { rows } = await db.query<{ fingerprint: string; outcome: GatewayOutcome }>(
+    'SELECT fingerprint, outcome FROM test_gateway_requests WHERE idempotency_key = $1',
+    [key],
+  );
+  return rows[0];
+}
+
+/** The unique violation of an INSERT of a key another request has (see requestInsert). */
+export function isKeyTaken(error: unknown): boolean {
+  const e = error as { code?: unknown; constraint?: unknown } | null;
+  return typeof e === 'object' && e !== null && e.code === '23505' && e.constraint === 'test_gateway_requests_pkey';
+}
+
 // The writes below are statements, not calls: a decision collects them and they run together, as
 // one statement, when it is made (see the test gateway's #once).
+
+/**
+ * A new key with its answer, for a decision that read nothing: it fails with a unique violation
+ * (isKeyTaken) if another request has the key, once that request's transaction has ended.
+ */
+export function requestInsert(key: string, fingerprint: string, outcome: GatewayOutcome): Statement {
+  return {
+    text: 'INSERT INTO test_gateway_requests (idempotency_key, fingerprint, outcome) VALUES ($1, $2, $3)',
+    values: [key, fingerprint, JSON.stringify(outcome)],
+  };
+}
 
 /** The answer decided for a key claimed by this transaction (see claimKey). */
 export function requestDecided(key: string, outcome: GatewayOutcome): Statement {

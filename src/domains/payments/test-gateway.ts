@@ -23,6 +23,7 @@ import {
   chargeStatusUpdate,
   claimEvent,
   claimKey,
+  isKeyTaken,
   claimOldestEvent,
   eventInsert,
   eventsAbout,
@@ -30,7 +31,9 @@ import {
   readEvent,
   refundInsert,
   refundedAdd,
+  requestByKey,
   requestDecided,
+  requestInsert,
   waitingEvents,
 } from './test-gateway-sql.ts';
 import { SIGNATURE_HEADER, signatureHeader, verifySignature } from './webhook-signature.ts';
@@ -163,7 +166,7 @@ export class TestGateway implements PaymentGateway {
 
   async authorize(request: AuthorizeRequest): Promise<GatewayOutcome> {
     const fingerprint = `authorize:${request.merchantReference}:${request.amount}:${request.currency}:${request.token}`;
-    const { outcome, first } = await this.#once(request.idempotencyKey, fingerprint, (d) => this.#decideAuthorization(d, request));
+    const { outcome, first } = await this.#onceAtOnce(request.idempotencyKey, fingerprint, (d) => this.#decideAuthorization(d, request));
     if (!first) return outcome;
     // The first caller of tok_timeout gets no answer; a retry with the same key gets the real one.
     if (request.token === TEST_TOKENS.timeout) return { status: 'pending' };
@@ -309,7 +312,7 @@ export class TestGateway implements PaymentGateway {
 
   // ---- inside ---------------------------------------------------------------------------
 
-  async #decideAuthorization(d: Decision, request: AuthorizeRequest): Promise<GatewayOutcome> {
+  #decideAuthorization(d: Omit<Decision, 'tx'>, request: AuthorizeRequest): GatewayOutcome {
     const declineCode =
       request.token === TEST_TOKENS.declined
         ? 'card_declined'
@@ -342,7 +345,8 @@ export class TestGateway implements PaymentGateway {
   /**
    * Decides a request once per idempotency key, in the processor's own transaction: the key is
    * claimed (its row serialises the key across processes), a known key answers what was decided
-   * then, a new one is decided and its answer stored with what it changed. Webhooks are scheduled once that is committed.
+   * then, a new one is decided and its answer stored with what it changed. Webhooks are scheduled
+   * once that is committed.
    */
   async #once(key: string, fingerprint: string, decide: (d: Decision) => Promise<GatewayOutcome>): Promise<{ outcome: GatewayOutcome; first: boolean }> {
     const events: string[] = [];
@@ -354,6 +358,35 @@ export class TestGateway implements PaymentGateway {
       await runTogether(tx, [...writes, requestDecided(key, outcome)]);
       return { fingerprint, outcome, first: true };
     });
+    return this.#answered(answer, events, fingerprint);
+  }
+
+  /**
+   * As #once, for a decision that reads nothing (an authorization makes a new charge): the key, its
+   * answer and what it changed are written by one statement, no transaction around it. If another
+   * request has the key, the statement waits for it to end, fails and writes nothing, and the
+   * answer given then is read.
+   */
+  async #onceAtOnce(key: string, fingerprint: string, decide: (d: Omit<Decision, 'tx'>) => GatewayOutcome): Promise<{ outcome: GatewayOutcome; first: boolean }> {
+    const events: string[] = [];
+    const writes: Statement[] = [];
+    const outcome = decide({ writes, events });
+    try {
+      await runTogether(this.#pool, [requestInsert(key, fingerprint, outcome), ...writes]);
+    } catch (error) {
+      if (!isKeyTaken(error)) throw error;
+      const seen = await requestByKey(this.#pool, key);
+      if (!seen) throw error;
+      return this.#answered({ ...seen, first: false }, [], fingerprint);
+    }
+    return this.#answered({ fingerprint, outcome, first: true }, events, fingerprint);
+  }
+
+  async #answered(
+    answer: { fingerprint: string; outcome: GatewayOutcome; first: boolean },
+    events: readonly string[],
+    fingerprint: string,
+  ): Promise<{ outcome: GatewayOutcome; first: boolean }> {
     if (this.webhookMode === 'auto') for (const id of events) this.#schedule(id, 1, this.webhookDelayMs);
     await this.#latency();
     if (answer.fingerprint !== fingerprint) throw new Error('test gateway: idempotency key reused with another request');
@@ -364,7 +397,7 @@ export class TestGateway implements PaymentGateway {
     if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
   }
 
-  #emit(d: Decision, type: TestGatewayEventType, charge: ChargeRow, extra: Partial<TestWebhookBody['data']>): void {
+  #emit(d: Omit<Decision, 'tx'>, type: TestGatewayEventType, charge: ChargeRow, extra: Partial<TestWebhookBody['data']>): void {
     const id = randomId('evt');
     const body: TestWebhookBody = {
       id,
