@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { withArrayLiterals } from './array-literal.ts';
+import { inlineParameters } from './inline-parameters.ts';
 
 /** int8 (bigint) arrives as a JS number: money is minor units well inside 2^53, and counters too. */
 pg.types.setTypeParser(20, (value: string) => {
@@ -72,14 +73,41 @@ export async function withTransaction<T>(pool: Pool, work: (tx: Tx) => Promise<T
   try {
     await client.query(isolation ? `BEGIN ISOLATION LEVEL ${isolation.toUpperCase()}` : 'BEGIN');
     const result = await work(client);
-    await client.query('COMMIT');
+    if (!committed.delete(client)) await client.query('COMMIT');
     return result;
   } catch (error) {
+    committed.delete(client);
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
     client.release();
   }
+}
+
+/** Transactions of withTransaction that commitWith committed already. */
+const committed = new WeakSet<Tx>();
+
+/**
+ * Runs the last statement of a withTransaction transaction and its COMMIT in one message (one
+ * round trip) and answers the statement's result: where the transaction holds a row that every
+ * request needs (a popular coupon), the lock is let go as soon as the statement is done, not an
+ * event-loop turn and a round trip later. The values are inlined as literals (the simple protocol
+ * carries no parameters; inline-parameters.ts), so the statement is planned on every call. Nothing
+ * may run on `tx` after it. If the statement fails (bazaar_abort included), the COMMIT does not
+ * run and withTransaction rolls back as usual.
+ */
+export async function commitWith<R extends pg.QueryResultRow>(tx: Tx, text: string, values: readonly unknown[]): Promise<pg.QueryResult<R>> {
+  const results = (await tx.query(`${inlineParameters(text, values)};\nCOMMIT`)) as unknown as pg.QueryResult<R>[];
+  committed.add(tx);
+  const first = results[0];
+  if (!first) throw new Error('commitWith: no result for the statement');
+  return first;
+}
+
+/** The reason of a statement failed by bazaar_abort (platform migration 0003), else undefined. */
+export function abortReason(error: unknown): string | undefined {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  return typeof e === 'object' && e !== null && e.code === 'BZ002' && typeof e.message === 'string' ? e.message : undefined;
 }
 
 export function quoteIdent(name: string): string {
