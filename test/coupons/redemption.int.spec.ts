@@ -120,6 +120,25 @@ describe('a redemption', () => {
     expect((await couponRow(coupon.id)).uses_count).toBe(1);
   });
 
+  it('keeps nothing of a checkout whose last coupon runs out between its check and its write (20 at once)', async () => {
+    // Ids are time-ordered: the scarce coupon, made second, is written last, with the COMMIT.
+    const plenty = await createCoupon({ maxUses: 100, rules: { onePerCustomer: true } });
+    const scarce = await createCoupon({ maxUses: 1 });
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () =>
+        coupons.redeem({ checkoutSessionId: newId(), buyerId: newId(), currency: 'USD', codes: [plenty.code, scarce.code], lines: [lineOf(newId())] }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => codeOf(r.reason));
+    expect(new Set(refused)).toEqual(new Set(['COUPON_EXHAUSTED']));
+    expect((await couponRow(plenty.id)).uses_count).toBe(1);
+    expect((await couponRow(scarce.id)).uses_count).toBe(1);
+    expect(await count('SELECT count(*) AS n FROM coupon_redemptions WHERE coupon_id = $1', [plenty.id])).toBe(1);
+    expect(await count('SELECT coalesce(sum(uses_count), 0) AS n FROM coupon_customer_uses WHERE coupon_id = $1', [plenty.id])).toBe(1);
+    expect(await count(`SELECT count(*) AS n FROM coupons_outbox_events WHERE event_type = 'coupons.coupon_redeemed.v1' AND aggregate_id = ANY($1::uuid[])`, [[plenty.id, scarce.id]])).toBe(2);
+  });
+
   it('redeems every code of a checkout or none', async () => {
     const good = await createCoupon({ maxUses: 5 });
     const tooBig = await createCoupon({ rules: { minOrderAmount: { amount: 1_000_000, currency: 'USD' } } });

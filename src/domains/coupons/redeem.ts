@@ -5,7 +5,7 @@ import { isUuid, newId } from '../../platform/ids.ts';
 import { type AssessInput, assessCoupons } from './assess.ts';
 import type { CouponsDeps } from './deps.ts';
 import { type CouponOutcome, type LineDiscount, discountsByLine, normaliseCode } from './discounts.ts';
-import { type RedemptionRecord, redeemWrite, selectSessionRedemptions, takeCustomerUse } from './sql.ts';
+import { RedeemRefused, type RedemptionRecord, redeemWrite, selectSessionRedemptions, takeCustomerUse } from './sql.ts';
 
 export interface RedeemInput extends AssessInput {
   checkoutSessionId: string;
@@ -122,7 +122,7 @@ async function redeemOnce(deps: CouponsDeps, input: RedeemInput): Promise<Redeem
         maxUses: coupon.maxUses,
         redeemedAt: now.toISOString(),
       };
-      const written = await redeemWrite(
+      await redeemWrite(
         tx,
         {
           id: redemptionId,
@@ -138,9 +138,13 @@ async function redeemOnce(deps: CouponsDeps, input: RedeemInput): Promise<Redeem
           return { lineId: l.lineId, sellerId: line.sellerId, productId: line.productId, variantId: line.variantId, discountAmount: l.discountAmount };
         }),
         { type: CouponRedeemedV1.type, aggregateId: coupon.id, aggregateType: 'coupon', data },
-      );
-      if (written.outcome === 'exhausted') throw refusalOf({ ...outcome, valid: false, reason: 'exhausted', message: 'the coupon has no uses left' });
-      if (written.outcome === 'session_race') throw new SessionRace();
+        // The last write commits with it: nothing else runs in this transaction after it.
+        outcome === sorted[sorted.length - 1],
+      ).catch((error: unknown) => {
+        if (!(error instanceof RedeemRefused)) throw error;
+        if (error.reason === 'session_race') throw new SessionRace();
+        throw refusalOf({ ...outcome, valid: false, reason: 'exhausted', message: 'the coupon has no uses left' });
+      });
       redemptions.set(outcome.code, { redemptionId, couponId: coupon.id, code: coupon.code, discountAmount: outcome.discountAmount, currency: input.currency, lines: outcome.lines });
     }
     return resultOf(input, valid.map((o) => redemptions.get(o.code)!));

@@ -1,4 +1,4 @@
-import type { Queryable } from '../../platform/db/pool.ts';
+import { type Queryable, type Tx, abortReason, commitWith } from '../../platform/db/pool.ts';
 import { type NewEvent, outboxInsert } from '../../platform/messaging/outbox.ts';
 import type { ReleaseReason } from '../../contracts/coupons.ts';
 import { type NewCoupon, type RuleRow, rulesFromRows } from './coupon-rules.ts';
@@ -226,28 +226,34 @@ export async function takeCustomerUse(q: Queryable, couponId: string, userId: st
   return rowCount === 1;
 }
 
-export type RedeemWrite = { outcome: 'redeemed'; usesCount: number; maxUses: number | null } | { outcome: 'exhausted' | 'session_race' };
+/** Why a redemption's write was refused: no use left, or this session redeemed the coupon already. */
+export class RedeemRefused extends Error {
+  constructor(readonly reason: 'exhausted' | 'session_race') {
+    super(reason);
+  }
+}
 
 /**
  * Takes one use of the coupon (only while it is active and has uses left) and writes, in the same
  * statement, the redemption, its lines and `event` (its usesCount and maxUses set to the coupon's
- * counters after this use). The coupon row, which every checkout of a popular coupon updates, is
- * thus held from this statement to the commit only. `exhausted`: no use was left (nothing
- * written); `session_race`: this session redeemed the coupon already (a concurrent retry): the use
- * was taken, and the caller must roll back.
+ * counters after this use); returns those counters. A refusal fails the statement
+ * (bazaar_abort), so nothing of it or of its transaction stays: RedeemRefused `exhausted` (no use
+ * left) or `session_race` (this session redeemed the coupon already: a concurrent retry). With
+ * `commit`, the transaction's COMMIT goes in the same message (commitWith): the coupon's row, which
+ * every checkout of a popular coupon updates, is held for this one statement only.
  */
 export async function redeemWrite(
-  q: Queryable,
+  tx: Tx,
   r: { id: string; couponId: string; userId: string; checkoutSessionId: string; amount: number; currency: string; now: Date },
   lines: { lineId: string; sellerId: string; productId: string; variantId: string; discountAmount: number }[],
   event: NewEvent,
-): Promise<RedeemWrite> {
+  commit: boolean,
+): Promise<{ usesCount: number; maxUses: number | null }> {
   const outbox = outboxInsert('coupons', [event], 13, r.now, {
     guard: 'EXISTS (SELECT 1 FROM redemption)',
     payload: `e->'payload' || (SELECT jsonb_build_object('usesCount', uses_count, 'maxUses', max_uses) FROM used)`,
   });
-  const { rows } = await q.query<{ uses_count: number | null; max_uses: number | null; inserted: boolean }>(
-    `WITH used AS (
+  const text = `WITH used AS (
        UPDATE coupons SET uses_count = uses_count + 1, updated_at = $7
         WHERE id = $2 AND status = 'active' AND (max_uses IS NULL OR uses_count < max_uses)
        RETURNING uses_count, max_uses
@@ -260,27 +266,36 @@ export async function redeemWrite(
        INSERT INTO coupon_redemption_lines (redemption_id, line_id, seller_id, product_id, variant_id, amount)
        SELECT r.id, l.* FROM redemption r, unnest($8::text[], $9::uuid[], $10::uuid[], $11::uuid[], $12::bigint[]) AS l
      ), outbox AS (${outbox.sql})
-     SELECT (SELECT uses_count FROM used) AS uses_count, (SELECT max_uses FROM used) AS max_uses, EXISTS (SELECT 1 FROM redemption) AS inserted`,
-    [
-      r.id,
-      r.couponId,
-      r.userId,
-      r.checkoutSessionId,
-      r.amount,
-      r.currency,
-      r.now,
-      lines.map((l) => l.lineId),
-      lines.map((l) => l.sellerId),
-      lines.map((l) => l.productId),
-      lines.map((l) => l.variantId),
-      lines.map((l) => l.discountAmount),
-      ...outbox.values,
-    ],
-  );
-  const row = rows[0]!;
-  if (row.uses_count === null) return { outcome: 'exhausted' };
-  if (!row.inserted) return { outcome: 'session_race' };
-  return { outcome: 'redeemed', usesCount: row.uses_count, maxUses: row.max_uses };
+     SELECT u.uses_count, u.max_uses,
+            CASE WHEN u.uses_count IS NULL THEN bazaar_abort('exhausted')
+                 WHEN NOT EXISTS (SELECT 1 FROM redemption) THEN bazaar_abort('session_race') END AS refused
+       FROM (SELECT 1) AS one LEFT JOIN used u ON true`;
+  const values = [
+    r.id,
+    r.couponId,
+    r.userId,
+    r.checkoutSessionId,
+    r.amount,
+    r.currency,
+    r.now,
+    lines.map((l) => l.lineId),
+    lines.map((l) => l.sellerId),
+    lines.map((l) => l.productId),
+    lines.map((l) => l.variantId),
+    lines.map((l) => l.discountAmount),
+    ...outbox.values,
+  ];
+  try {
+    const { rows } = commit
+      ? await commitWith<{ uses_count: number; max_uses: number | null }>(tx, text, values)
+      : await tx.query<{ uses_count: number; max_uses: number | null }>(text, values);
+    const row = rows[0]!;
+    return { usesCount: row.uses_count, maxUses: row.max_uses };
+  } catch (error) {
+    const reason = abortReason(error);
+    if (reason === 'exhausted' || reason === 'session_race') throw new RedeemRefused(reason);
+    throw error;
+  }
 }
 
 /** Records the release once (unique per redemption); false when it was released already. */

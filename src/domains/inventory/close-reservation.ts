@@ -39,12 +39,15 @@ async function closeReservation(
   orders: readonly { sellerId: string; orderId: string }[],
 ): Promise<Reservation> {
   if (!isUuid(reservationId)) throw notFound('reservation');
-  return withTransaction(deps.pool, (tx) => closeReservationIn(tx, reservationId, command, orders, deps.clock.now()));
+  // Our own transaction: its COMMIT may go with the last statement, which frees the stock items.
+  return withTransaction(deps.pool, (tx) => closeReservationIn(tx, reservationId, command, orders, deps.clock.now(), { commit: true }));
 }
 
 /**
  * Confirms or releases a reservation inside the caller's transaction (the API's own, or an event
- * handler's): locks the reservation row, lets the lifecycle decide, and applies the decision.
+ * handler's): locks the reservation row, lets the lifecycle decide, and applies the decision. With
+ * `commit` (a withTransaction transaction the caller runs nothing else in), the last statement
+ * carries the COMMIT (see moveReservedStock).
  */
 export async function closeReservationIn(
   tx: Tx,
@@ -52,6 +55,7 @@ export async function closeReservationIn(
   command: ReservationCommand,
   orders: readonly { sellerId: string; orderId: string }[],
   now: Date,
+  { commit = false }: { commit?: boolean } = {},
 ): Promise<Reservation> {
   const { rows } = await tx.query<{ status: ReservationStatus; expires_at: Date; owner_id: string; reference_id: string | null }>(
     'SELECT status, expires_at, owner_id, reference_id FROM reservations WHERE id = $1 FOR UPDATE',
@@ -64,7 +68,7 @@ export async function closeReservationIn(
   let moveStock: (() => Promise<void>) | undefined;
   if (decision.outcome === 'transition') {
     if (decision.to === 'expired') throw new Error('expiry belongs to the sweeper');
-    moveStock = await applyTransition(tx, reservationId, header, decision.to, command, orders, now);
+    moveStock = await applyTransition(tx, reservationId, header, decision.to, command, orders, now, commit);
   }
   const after = await findReservation(tx, reservationId);
   if (!after) throw new Error('a locked reservation disappeared');
@@ -85,6 +89,7 @@ async function applyTransition(
   command: ReservationCommand,
   orders: readonly { sellerId: string; orderId: string }[],
   now: Date,
+  commit: boolean,
 ): Promise<() => Promise<void>> {
   const reason = command.type === 'release' ? command.reason : null;
   // The lines and the header in one statement: the header keeps the order when all its lines went
@@ -123,6 +128,7 @@ async function applyTransition(
             : { type: 'inventory.reservation_released.v1', aggregateType: 'reservation', aggregateId: reservationId, data: { ...base, reason: reason ?? 'released', releasedAt: now.toISOString() } },
         ];
       },
+      commit,
     );
   };
 }

@@ -1,4 +1,4 @@
-import { withTransaction, type Tx } from '../../platform/db/pool.ts';
+import { commitWith, withTransaction, type Tx } from '../../platform/db/pool.ts';
 import { newId } from '../../platform/ids.ts';
 import { type NewEvent, outboxInsert } from '../../platform/messaging/outbox.ts';
 import type { InventoryDeps } from './deps.ts';
@@ -113,10 +113,12 @@ async function reserveInTransaction(deps: InventoryDeps, tx: Tx, request: Reserv
       data: { ...levelOf(r), productId: r.product_id, sellerId: r.seller_id, at: now.toISOString() },
     });
   }
-  // One statement for the items (still refusing to go below zero), the lines and the events, so
-  // the items, which other checkouts of these products wait for, are held only until the commit.
-  const outbox = outboxInsert('inventory', events, 8, now);
-  const { rows: written } = await tx.query<{ items: number }>(
+  // One statement for the items (still refusing to go below zero), the lines and the events, sent
+  // with the COMMIT: the items, which other checkouts of these products wait for, are let go as
+  // soon as it is done. An item that refuses fails it (bazaar_abort), and nothing stays.
+  const outbox = outboxInsert('inventory', events, 9, now);
+  await commitWith(
+    tx,
     `WITH reserved AS (
        UPDATE stock_items s
           SET available_quantity = s.available_quantity - r.quantity, reserved_quantity = s.reserved_quantity + r.quantity,
@@ -128,7 +130,7 @@ async function reserveInTransaction(deps: InventoryDeps, tx: Tx, request: Reserv
        INSERT INTO stock_reservations (id, reservation_id, stock_item_id, quantity, expires_at, created_at, updated_at)
        SELECT l.id, $4, l.stock_item_id, l.quantity, $5, $3, $3 FROM unnest($6::uuid[], $1::uuid[], $7::int[]) AS l(id, stock_item_id, quantity)
      ), events AS (${outbox.sql})
-     SELECT count(*)::int AS items FROM reserved`,
+     SELECT CASE WHEN count(*) <> $8 THEN bazaar_abort('a locked stock item refused a reservation it had room for') END FROM reserved`,
     [
       ordered.map((o) => o.row.id),
       ordered.map((o) => o.quantity),
@@ -137,10 +139,10 @@ async function reserveInTransaction(deps: InventoryDeps, tx: Tx, request: Reserv
       expiresAt,
       ordered.map(() => newId()),
       ordered.map((o) => o.quantity),
+      ordered.length,
       ...outbox.values,
     ],
   );
-  if (written[0]?.items !== ordered.length) throw new Error('a locked stock item refused a reservation it had room for');
   return {
     result: {
       id: reservationId,

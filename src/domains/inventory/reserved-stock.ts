@@ -1,5 +1,5 @@
 import type { ReservationLineFacts } from '../../contracts/inventory.ts';
-import type { Tx } from '../../platform/db/pool.ts';
+import { type Tx, commitWith } from '../../platform/db/pool.ts';
 import { newId } from '../../platform/ids.ts';
 import { type NewEvent, appendEvents, outboxInsert } from '../../platform/messaging/outbox.ts';
 import { STOCK_ITEM_COLUMNS, type StockItemRow, levelOf } from './stock-item.ts';
@@ -17,7 +17,9 @@ export interface ReservedLine {
  * item's quantities right after that line, as the events report them; and the items after all.
  * The items are locked, then written with their movements and the events `eventsOf` makes from
  * those facts in ONE statement: other checkouts wait for these rows only until the commit that
- * follows, so callers do this last in their transaction.
+ * follows, so callers do this last in their transaction. With `commit` (a withTransaction
+ * transaction of the caller's own), the COMMIT goes with that statement (commitWith), and nothing
+ * may run in the transaction after it.
  */
 export async function moveReservedStock(
   tx: Tx,
@@ -25,6 +27,7 @@ export async function moveReservedStock(
   mode: 'return' | 'sell',
   now: Date,
   eventsOf: (facts: ReservationLineFacts[], items: StockItemRow[]) => NewEvent[] = () => [],
+  commit = false,
 ): Promise<{ facts: ReservationLineFacts[]; items: StockItemRow[] }> {
   if (lines.length === 0) {
     await appendEvents(tx, 'inventory', eventsOf([], []), now);
@@ -55,10 +58,10 @@ export async function moveReservedStock(
   const entries = [...sums];
   const items = [...state.values()];
   const sale = mode === 'sell';
-  const outbox = outboxInsert('inventory', eventsOf(facts, items), 10, now);
-  // Unique per (item, 'sale', reservation): a sale is recorded once whatever retries happen.
-  const { rows: written } = await tx.query<{ items: number }>(
-    `WITH moved AS (
+  const outbox = outboxInsert('inventory', eventsOf(facts, items), 11, now);
+  // Unique per (item, 'sale', reservation): a sale is recorded once whatever retries happen. A
+  // locked item that is gone fails the statement (bazaar_abort), so its COMMIT never runs.
+  const text = `WITH moved AS (
        UPDATE stock_items s SET ${set}, version = s.version + r.changes, updated_at = $4
          FROM unnest($1::uuid[], $2::int[], $3::int[]) AS r(id, quantity, changes)
         WHERE s.id = r.id
@@ -69,20 +72,21 @@ export async function moveReservedStock(
          FROM unnest($5::uuid[], $6::uuid[], $7::int[], $8::uuid[]) AS m(id, stock_item_id, quantity, reservation_id)
         WHERE $9::boolean
      ), events AS (${outbox.sql})
-     SELECT count(*)::int AS items FROM moved`,
-    [
-      entries.map(([id]) => id),
-      entries.map(([, x]) => x.quantity),
-      entries.map(([, x]) => x.changes),
-      now,
-      lines.map(() => newId()),
-      lines.map((l) => l.stockItemId),
-      lines.map((l) => l.quantity),
-      lines.map((l) => l.reservationId),
-      sale,
-      ...outbox.values,
-    ],
-  );
-  if (written[0]?.items !== entries.length) throw new Error('a locked stock item disappeared');
+     SELECT CASE WHEN count(*) <> $10 THEN bazaar_abort('a locked stock item disappeared') END FROM moved`;
+  const values = [
+    entries.map(([id]) => id),
+    entries.map(([, x]) => x.quantity),
+    entries.map(([, x]) => x.changes),
+    now,
+    lines.map(() => newId()),
+    lines.map((l) => l.stockItemId),
+    lines.map((l) => l.quantity),
+    lines.map((l) => l.reservationId),
+    sale,
+    entries.length,
+    ...outbox.values,
+  ];
+  if (commit) await commitWith(tx, text, values);
+  else await tx.query(text, values);
   return { facts, items };
 }
