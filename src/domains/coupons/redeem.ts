@@ -97,7 +97,7 @@ async function redeemOnce(deps: CouponsDeps, input: RedeemInput): Promise<Redeem
     const redemptions = new Map<string, Redemption>();
     // Coupons in id order: two checkouts holding the same coupons cannot deadlock. The buyer's own
     // use first; the coupon's row (shared by every checkout of it) is taken by the statement that
-    // writes the redemption and its event, and held from there to the commit only.
+    // writes the redemption and its event, and the last of those statements carries the COMMIT.
     const sorted = [...valid].sort((a, b) => (a.couponId < b.couponId ? -1 : 1));
     for (const outcome of sorted) {
       const coupon = coupons.get(outcome.code)!;

@@ -236,7 +236,7 @@ export class RedeemRefused extends Error {
 /**
  * Takes one use of the coupon (only while it is active and has uses left) and writes, in the same
  * statement, the redemption, its lines and `event` (its usesCount and maxUses set to the coupon's
- * counters after this use); returns those counters. A refusal fails the statement
+ * counters after this use). A refusal fails the statement
  * (bazaar_abort), so nothing of it or of its transaction stays: RedeemRefused `exhausted` (no use
  * left) or `session_race` (this session redeemed the coupon already: a concurrent retry). With
  * `commit`, the transaction's COMMIT goes in the same message (commitWith): the coupon's row, which
@@ -248,7 +248,7 @@ export async function redeemWrite(
   lines: { lineId: string; sellerId: string; productId: string; variantId: string; discountAmount: number }[],
   event: NewEvent,
   commit: boolean,
-): Promise<{ usesCount: number; maxUses: number | null }> {
+): Promise<void> {
   const outbox = outboxInsert('coupons', [event], 13, r.now, {
     guard: 'EXISTS (SELECT 1 FROM redemption)',
     payload: `e->'payload' || (SELECT jsonb_build_object('usesCount', uses_count, 'maxUses', max_uses) FROM used)`,
@@ -266,10 +266,8 @@ export async function redeemWrite(
        INSERT INTO coupon_redemption_lines (redemption_id, line_id, seller_id, product_id, variant_id, amount)
        SELECT r.id, l.* FROM redemption r, unnest($8::text[], $9::uuid[], $10::uuid[], $11::uuid[], $12::bigint[]) AS l
      ), outbox AS (${outbox.sql})
-     SELECT u.uses_count, u.max_uses,
-            CASE WHEN u.uses_count IS NULL THEN bazaar_abort('exhausted')
-                 WHEN NOT EXISTS (SELECT 1 FROM redemption) THEN bazaar_abort('session_race') END AS refused
-       FROM (SELECT 1) AS one LEFT JOIN used u ON true`;
+     SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM used) THEN bazaar_abort('exhausted')
+                 WHEN NOT EXISTS (SELECT 1 FROM redemption) THEN bazaar_abort('session_race') END AS refused`;
   const values = [
     r.id,
     r.couponId,
@@ -286,11 +284,8 @@ export async function redeemWrite(
     ...outbox.values,
   ];
   try {
-    const { rows } = commit
-      ? await commitWith<{ uses_count: number; max_uses: number | null }>(tx, text, values)
-      : await tx.query<{ uses_count: number; max_uses: number | null }>(text, values);
-    const row = rows[0]!;
-    return { usesCount: row.uses_count, maxUses: row.max_uses };
+    if (commit) await commitWith(tx, text, values);
+    else await tx.query(text, values);
   } catch (error) {
     const reason = abortReason(error);
     if (reason === 'exhausted' || reason === 'session_race') throw new RedeemRefused(reason);
