@@ -1,15 +1,18 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/platform/db/embedded.ts';
+import { embeddedClusterDir, freePort } from '../../src/platform/db/embedded.ts';
 import { eventually } from '../support/eventually.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const dataDir = mkdtempSync(path.join(os.tmpdir(), 'bazaar-lifecycle-'));
-chmodSync(dataDir, 0o755);
+// The data folder sits in a 0700 folder, as a checkout under a private folder does: run as root,
+// PostgreSQL runs as the postgres user, who cannot enter it, and the cluster must be kept elsewhere.
+const outer = mkdtempSync(path.join(os.tmpdir(), 'bazaar-lifecycle-'));
+const dataDir = path.join(outer, 'data');
+mkdirSync(dataDir);
 
 function startBazaar(port: number): { child: ChildProcess; output: () => string } {
   let output = '';
@@ -37,7 +40,11 @@ function exited(child: ChildProcess): Promise<number | null> {
   });
 }
 
-afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+afterAll(() => {
+  const cluster = embeddedClusterDir(dataDir);
+  if (!cluster.startsWith(outer)) rmSync(cluster, { recursive: true, force: true });
+  rmSync(outer, { recursive: true, force: true });
+});
 
 describe('the bazaar process', () => {
   it('starts on its own PostgreSQL, stops cleanly on SIGTERM leaving no server behind, and starts again on the same data', async () => {
@@ -50,13 +57,14 @@ describe('the bazaar process', () => {
     expect(await exited(first.child)).toBe(0);
     expect(Date.now() - started).toBeLessThan(30_000);
     // PostgreSQL removes its pid file when it has shut down.
-    expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+    expect(existsSync(path.join(embeddedClusterDir(dataDir), 'postmaster.pid'))).toBe(false);
+    expect(existsSync(path.join(embeddedClusterDir(dataDir), 'PG_VERSION'))).toBe(true);
 
     const second = startBazaar(port);
     await ready(port);
     second.child.kill('SIGINT');
     expect(await exited(second.child)).toBe(0);
-    expect(existsSync(path.join(dataDir, 'postgres', 'postmaster.pid'))).toBe(false);
+    expect(existsSync(path.join(embeddedClusterDir(dataDir), 'postmaster.pid'))).toBe(false);
   });
 
   it('stops start-up with a message naming a bad variable', async () => {

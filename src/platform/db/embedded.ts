@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmod, chown, cp, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
@@ -138,9 +138,36 @@ async function initialise(bin: Binaries, pgDir: string, password: string, log: L
   }
 }
 
+/** Where the clusters of data folders the postgres user cannot enter go, when bazaar runs as root. */
+export const ROOT_CLUSTERS_DIR = '/var/lib/bazaar';
+
+/**
+ * The cluster's folder: `DATA_DIR/postgres`, unless bazaar runs as root and the postgres user (who
+ * runs PostgreSQL then) cannot enter DATA_DIR, as in a checkout under a 0700 folder. Such a cluster
+ * lives under ROOT_CLUSTERS_DIR instead, one per data folder (named by a hash of its path), so it
+ * stays put from one start to the next.
+ */
+export function embeddedClusterDir(dataDir: string): string {
+  const inside = path.join(dataDir, 'postgres');
+  if (process.getuid?.() !== 0) return inside;
+  ensurePostgresUser();
+  try {
+    execFileSync('test', ['-x', dataDir], { ...postgresIds(), stdio: 'ignore' });
+    return inside;
+  } catch {
+    const absolute = path.resolve(dataDir);
+    const hash = createHash('sha256').update(absolute).digest('hex').slice(0, 16);
+    return path.join(ROOT_CLUSTERS_DIR, `postgres-${hash}`);
+  }
+}
+
 export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedServer> {
-  const pgDir = path.join(dataDir, 'postgres');
   await mkdir(dataDir, { recursive: true });
+  const pgDir = embeddedClusterDir(dataDir);
+  if (pgDir !== path.join(dataDir, 'postgres')) {
+    log.warn({ dataDir, cluster: pgDir }, 'the postgres user cannot enter DATA_DIR: the embedded cluster is kept elsewhere');
+    await mkdir(ROOT_CLUSTERS_DIR, { recursive: true, mode: 0o755 });
+  }
   const passwordFile = path.join(dataDir, 'postgres-password');
   let password: string;
   if (existsSync(passwordFile)) {
@@ -150,7 +177,6 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
     await writeFile(passwordFile, password, { mode: 0o600 });
   }
   const bin = await binaries();
-  ensurePostgresUser();
   if (!existsSync(path.join(pgDir, 'PG_VERSION'))) {
     await initialise(bin, pgDir, password, log);
   } else {
