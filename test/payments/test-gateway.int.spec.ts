@@ -114,6 +114,29 @@ describe('the test gateway after a restart', () => {
   });
 });
 
+describe('the test gateway under concurrent requests with one key', () => {
+  it('captures a charge once when two processes send the same capture at the same time', async () => {
+    const other = await h.anotherProcess();
+    const merchantReference = newId();
+    const authorized = await h.module.testGateway.authorize({
+      idempotencyKey: `authorize:${merchantReference}`,
+      merchantReference,
+      amount: 2500,
+      currency: 'USD',
+      token: 'tok_visa',
+    });
+    if (authorized.status !== 'succeeded') throw new Error(`the authorization was ${authorized.status}`);
+    const request = { idempotencyKey: `capture:${merchantReference}`, chargeReference: String(authorized.chargeReference), amount: 2500, currency: 'USD' };
+    const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 === 0 ? h.module.testGateway : other.module.testGateway).capture(request)));
+    expect(new Set(answers.map((a) => JSON.stringify(a))).size).toBe(1);
+    expect(answers[0]).toMatchObject({ status: 'succeeded', transactionId: expect.stringMatching(/^txn_/) });
+    expect(await charge(merchantReference)).toEqual([expect.objectContaining({ status: 'captured' })]);
+    const events = await h.module.testGateway.eventsFor(merchantReference);
+    expect(events.filter((e) => e.type === 'charge.captured')).toHaveLength(1);
+    await expect(other.module.testGateway.capture({ ...request, amount: 1 })).rejects.toThrow(/idempotency key reused/);
+  });
+});
+
 describe('stopping the test gateway', () => {
   /** A process sending its webhooks by itself (auto mode) after delayMs, to a sink that counts them. */
   async function autoProcess(delayMs: number, answer: (delivery: WebhookDelivery) => Promise<number> = async () => 200) {
