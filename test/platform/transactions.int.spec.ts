@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inlineParameters } from '../../src/platform/db/inline-parameters.ts';
-import { type Pool, abortReason, commitWith, createPool, withTransaction } from '../../src/platform/db/pool.ts';
+import { type Pool, abortReason, commitWith, createPool, isUniqueViolation, withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
 
@@ -81,6 +81,18 @@ describe('commitWith', () => {
     // The connection went back to the pool usable, outside any transaction.
     const { rows: status } = await pool.query('SELECT 1 AS ok');
     expect(status).toEqual([{ ok: 1 }]);
+  });
+
+  it('tells a unique violation of one constraint from any other error', async () => {
+    const id = newId();
+    await pool.query('INSERT INTO scratch (id, note) VALUES ($1, $2)', [id, 'once']);
+    const error = await pool.query('INSERT INTO scratch (id, note) VALUES ($1, $2)', [id, 'twice']).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isUniqueViolation(error, 'scratch_pkey')).toBe(true);
+    expect(isUniqueViolation(error, 'another_key')).toBe(false);
+    expect(isUniqueViolation(new Error('no code'), 'scratch_pkey')).toBe(false);
   });
 
   it('is not mistaken for a refusal by any other error', () => {

@@ -1,5 +1,5 @@
 import { UserRegisteredV1 } from '../../contracts/accounts.ts';
-import { type Tx, withTransaction } from '../../platform/db/pool.ts';
+import { type Tx, isUniqueViolation, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import type { Role } from '../../platform/http/tokens.ts';
 import { newId } from '../../platform/ids.ts';
@@ -24,7 +24,7 @@ function isPgError(error: unknown): error is PgError {
  */
 function insertFailure(error: unknown): Error {
   if (!isPgError(error)) return error as Error;
-  if (error.code === '23505' && error.constraint === EMAIL_UNIQUE_CONSTRAINT) {
+  if (isUniqueViolation(error, EMAIL_UNIQUE_CONSTRAINT)) {
     return new AppError('EMAIL_TAKEN', 'an account with this email exists');
   }
   return new Error(`inserting a user failed with SQLSTATE ${error.code}${error.constraint ? ` (${error.constraint})` : ''}`);

@@ -1,16 +1,11 @@
 import { CouponCreatedV1 } from '../../contracts/coupons.ts';
-import { withTransaction } from '../../platform/db/pool.ts';
+import { isUniqueViolation, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
 import { type CouponDraft, rulesToRows, validateCouponDraft } from './coupon-rules.ts';
 import type { CouponsDeps } from './deps.ts';
 import { CODE_UNIQUE_CONSTRAINT, type CouponRecord, insertCoupon, insertRules, selectCouponById } from './sql.ts';
-
-function isUniqueViolation(error: unknown, constraint: string): boolean {
-  const e = error as { code?: unknown; constraint?: unknown };
-  return typeof error === 'object' && error !== null && e.code === '23505' && e.constraint === constraint;
-}
 
 /**
  * Creates a seller's coupon (creator.sellerId = the seller) or a platform-wide one (null, by an

@@ -135,8 +135,7 @@ export async function selectCouponsWithBuyerFacts(
   buyerId: string,
   exceptSessionId: string | null,
 ): Promise<{ coupons: CouponRecord[]; buyer: BuyerFacts }> {
-  const buyer: BuyerFacts = { hasOrdered: false, usedCouponIds: new Set() };
-  if (codes.length === 0) return { coupons: [], buyer };
+  if (codes.length === 0) return { coupons: [], buyer: { hasOrdered: false, usedCouponIds: new Set() } };
   const { rows } = await q.query<CouponRow & { has_ordered: boolean; used_by_buyer: boolean }>(
     `SELECT ${COUPON_COLUMNS}, f.has_ordered,
             EXISTS (SELECT 1 FROM coupon_customer_uses u WHERE u.user_id = $2 AND u.coupon_id = c.id AND u.uses_count > 0) AS used_by_buyer
@@ -144,10 +143,7 @@ export async function selectCouponsWithBuyerFacts(
       WHERE c.code = ANY($1::citext[])`,
     [codes, buyerId, exceptSessionId],
   );
-  for (const row of rows) {
-    buyer.hasOrdered = row.has_ordered;
-    if (row.used_by_buyer) buyer.usedCouponIds.add(row.id);
-  }
+  const buyer = { hasOrdered: rows[0]?.has_ordered ?? false, usedCouponIds: new Set(rows.filter((r) => r.used_by_buyer).map((r) => r.id)) };
   return { coupons: rows.map(toRecord), buyer };
 }
 

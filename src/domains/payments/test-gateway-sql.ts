@@ -70,18 +70,15 @@ export async function requestByKey(db: Queryable, key: string): Promise<{ finger
   return rows[0];
 }
 
-/** The unique violation of an INSERT of a key another request has (see requestInsert). */
-export function isKeyTaken(error: unknown): boolean {
-  const e = error as { code?: unknown; constraint?: unknown } | null;
-  return typeof e === 'object' && e !== null && e.code === '23505' && e.constraint === 'test_gateway_requests_pkey';
-}
+/** The constraint a request's INSERT violates when another request has its key (see requestInsert). */
+export const REQUEST_KEY_CONSTRAINT = 'test_gateway_requests_pkey';
 
 // The writes below are statements, not calls: a decision collects them and they run together, as
 // one statement, when it is made (see the test gateway's #once).
 
 /**
  * A new key with its answer, for a decision that read nothing: it fails with a unique violation
- * (isKeyTaken) if another request has the key, once that request's transaction has ended.
+ * (of REQUEST_KEY_CONSTRAINT) if another request has the key, once that request's transaction has ended.
  */
 export function requestInsert(key: string, fingerprint: string, outcome: GatewayOutcome): Statement {
   return {

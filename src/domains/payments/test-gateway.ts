@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Clock } from '../../platform/clock.ts';
-import { type Pool, type Tx, withTransaction } from '../../platform/db/pool.ts';
+import { type Pool, type Tx, isUniqueViolation, withTransaction } from '../../platform/db/pool.ts';
 import { type Statement, runTogether } from '../../platform/db/statements.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import type {
@@ -23,11 +23,11 @@ import {
   chargeStatusUpdate,
   claimEvent,
   claimKey,
-  isKeyTaken,
   claimOldestEvent,
   eventInsert,
   eventsAbout,
   lockCharge,
+  REQUEST_KEY_CONSTRAINT,
   readEvent,
   refundInsert,
   refundedAdd,
@@ -374,7 +374,7 @@ export class TestGateway implements PaymentGateway {
     try {
       await runTogether(this.#pool, [requestInsert(key, fingerprint, outcome), ...writes]);
     } catch (error) {
-      if (!isKeyTaken(error)) throw error;
+      if (!isUniqueViolation(error, REQUEST_KEY_CONSTRAINT)) throw error;
       const seen = await requestByKey(this.#pool, key);
       if (!seen) throw error;
       return this.#answered({ ...seen, first: false }, [], fingerprint);

@@ -145,7 +145,7 @@ export const ROOT_CLUSTERS_DIR = '/var/lib/bazaar';
  * The cluster's folder: `DATA_DIR/postgres`, unless bazaar runs as root and the postgres user (who
  * runs PostgreSQL then) cannot enter DATA_DIR, as in a checkout under a 0700 folder. Such a cluster
  * lives under ROOT_CLUSTERS_DIR instead, one per data folder (named by a hash of its path), so it
- * stays put from one start to the next.
+ * stays put from one start to the next. As root, it makes the postgres user if there is none.
  */
 export function embeddedClusterDir(dataDir: string): string {
   const inside = path.join(dataDir, 'postgres');
@@ -164,7 +164,7 @@ export function embeddedClusterDir(dataDir: string): string {
 export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedServer> {
   await mkdir(dataDir, { recursive: true });
   const pgDir = embeddedClusterDir(dataDir);
-  if (pgDir !== path.join(dataDir, 'postgres')) {
+  if (pgDir.startsWith(ROOT_CLUSTERS_DIR)) {
     log.warn({ dataDir, cluster: pgDir }, 'the postgres user cannot enter DATA_DIR: the embedded cluster is kept elsewhere');
     await mkdir(ROOT_CLUSTERS_DIR, { recursive: true, mode: 0o755 });
   }

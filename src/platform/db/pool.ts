@@ -104,6 +104,12 @@ export async function commitWith<R extends pg.QueryResultRow>(tx: Tx, text: stri
   return first;
 }
 
+/** Whether `error` is PostgreSQL's unique violation (23505) of `constraint`. */
+export function isUniqueViolation(error: unknown, constraint: string): boolean {
+  const e = error as { code?: unknown; constraint?: unknown } | null;
+  return typeof e === 'object' && e !== null && e.code === '23505' && e.constraint === constraint;
+}
+
 /** The reason of a statement failed by bazaar_abort (platform migration 0003), else undefined. */
 export function abortReason(error: unknown): string | undefined {
   const e = error as { code?: unknown; message?: unknown } | null;
