@@ -365,7 +365,6 @@ async function run(flags: Flags): Promise<Record<string, unknown>> {
     }
     progress(`checkout step latencies (ms, p50/p99 from the session's own records): ${JSON.stringify(await stepLatencies(app))}`);
 
-    for (const c of connections) c.close();
     await app.stop();
     app = undefined;
     counter.uninstall();
