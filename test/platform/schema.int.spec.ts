@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateDatabase } from '../../src/platform/db/migrate.ts';
-import { createPool } from '../../src/platform/db/pool.ts';
+import { commitSignals, createPool, withTransaction } from '../../src/platform/db/pool.ts';
 import { renderSchemaDocument } from '../../src/platform/db/schema-doc.ts';
 import { DOMAIN_NAMES, type DomainName, domainTables } from '../../src/platform/domains.ts';
 import { newId } from '../../src/platform/ids.ts';
@@ -141,39 +141,124 @@ describe('outbox retention', () => {
   });
 });
 
-describe('inbox wake-ups', () => {
-  it('wake consumers when events arrive or come back to pending, not when a consumer records its own progress', async () => {
-    const { inbox } = domainTables('search');
+describe('delivery wake-ups', () => {
+  /** Listens on the delivery channels of the search database; `heardAfter` runs work, then a marker notification, and counts what the work made heard. */
+  async function listening<T>(use: (heardAfter: (work: () => Promise<unknown>) => Promise<Record<string, number>>) => Promise<T>): Promise<T> {
     const target = dbs.targets.find((t) => t.domain === 'search')!;
     const listener = new pg.Client({ connectionString: target.url });
     await listener.connect();
     const heard: string[] = [];
     listener.on('notification', (n) => heard.push(n.channel));
-    await listener.query('LISTEN bazaar_inbox; LISTEN bazaar_probe_marker');
-    /** Runs a statement, then a marker notification: notifications come in commit order, so once the marker is heard, anything the statement caused was too. */
-    const wakesAfter = async (sql: string, values: unknown[]) => {
+    await listener.query('LISTEN bazaar_inbox; LISTEN bazaar_outbox; LISTEN bazaar_probe_marker');
+    const heardAfter = async (work: () => Promise<unknown>) => {
       heard.length = 0;
-      await pool('search').query(sql, values);
+      await work();
+      // Notifications come in commit order: once the marker (sent after the work) is heard, anything the work caused was too.
       await pool('search').query(`SELECT pg_notify('bazaar_probe_marker', '')`);
-      for (let i = 0; i < 100 && !heard.includes('bazaar_probe_marker'); i++) await new Promise((r) => setTimeout(r, 10));
-      return heard.filter((c) => c === 'bazaar_inbox').length;
+      for (let i = 0; i < 200 && !heard.includes('bazaar_probe_marker'); i++) await new Promise((r) => setTimeout(r, 10));
+      return { inbox: heard.filter((c) => c === 'bazaar_inbox').length, outbox: heard.filter((c) => c === 'bazaar_outbox').length };
     };
     try {
-      const eventId = newId();
-      const envelope = JSON.stringify({ id: eventId });
-      expect(
-        await wakesAfter(
-          `INSERT INTO ${inbox} (consumer, event_id, source, aggregate_id, event_type, envelope) VALUES ('search.wake-probe', $1, '/bazaar/orders', $2, 'probe.thing.v1', $3)`,
-          [eventId, newId(), envelope],
-        ),
-      ).toBe(1);
-      const byId = `WHERE consumer = 'search.wake-probe' AND event_id = $1`;
-      expect(await wakesAfter(`UPDATE ${inbox} SET attempts = 1, last_error = 'failed', status = 'pending' ${byId}`, [eventId])).toBe(0);
-      expect(await wakesAfter(`UPDATE ${inbox} SET status = 'dead' ${byId}`, [eventId])).toBe(0);
-      expect(await wakesAfter(`UPDATE ${inbox} SET status = 'pending' ${byId}`, [eventId])).toBe(1);
-      expect(await wakesAfter(`UPDATE ${inbox} SET status = 'processed', processed_at = now() ${byId}`, [eventId])).toBe(0);
+      return await use(heardAfter);
     } finally {
       await listener.end();
+    }
+  }
+  const { inbox, outbox } = domainTables('search');
+  const insertInbox = (eventId: string): [string, unknown[]] => [
+      `INSERT INTO ${inbox} (consumer, event_id, source, aggregate_id, event_type, envelope) VALUES ('search.wake-probe', $1, '/bazaar/orders', $2, 'probe.thing.v1', $3)`,
+    [eventId, newId(), JSON.stringify({ id: eventId })],
+  ];
+  const insertOutbox = `INSERT INTO ${outbox} (id, aggregate_id, aggregate_type, event_type, payload, headers) VALUES ($1, $2, 'probe', 'probe.thing.v1', '{}', '{}')`;
+
+  it('are no NOTIFY inside the writing transaction: only an event made pending again (a replay) notifies from the database', async () => {
+    await listening(async (heardAfter) => {
+      const eventId = newId();
+      expect(await heardAfter(() => pool('search').query(...insertInbox(eventId)))).toEqual({ inbox: 0, outbox: 0 });
+      expect(await heardAfter(() => pool('search').query(insertOutbox, [newId(), newId()]))).toEqual({ inbox: 0, outbox: 0 });
+      const byId = `WHERE consumer = 'search.wake-probe' AND event_id = $1`;
+      expect(await heardAfter(() => pool('search').query(`UPDATE ${inbox} SET attempts = 1, last_error = 'failed', status = 'pending' ${byId}`, [eventId]))).toEqual({ inbox: 0, outbox: 0 });
+      expect(await heardAfter(() => pool('search').query(`UPDATE ${inbox} SET status = 'dead' ${byId}`, [eventId]))).toEqual({ inbox: 0, outbox: 0 });
+      expect(await heardAfter(() => pool('search').query(`UPDATE ${inbox} SET status = 'pending' ${byId}`, [eventId]))).toEqual({ inbox: 1, outbox: 0 });
+      expect(await heardAfter(() => pool('search').query(`UPDATE ${inbox} SET status = 'processed', processed_at = now() ${byId}`, [eventId]))).toEqual({ inbox: 0, outbox: 0 });
+    });
+  });
+
+  it('are signalled in this process after a committed outbox or inbox write, not after a rolled back one, and without NOTIFY when someone listens', async () => {
+    const target = dbs.targets.find((t) => t.domain === 'search')!;
+    const p = createPool(target.url, 2, 'signal-probe');
+    const signalled = { outbox: 0, inbox: 0 };
+    const off = [commitSignals(p).on('outbox', () => signalled.outbox++), commitSignals(p).on('inbox', () => signalled.inbox++)];
+    try {
+      await listening(async (heardAfter) => {
+        // In a transaction: nothing before the COMMIT, one signal after it.
+        let beforeCommit = -1;
+        expect(
+          await heardAfter(() =>
+            withTransaction(p, async (tx) => {
+              await tx.query(insertOutbox, [newId(), newId()]);
+              await tx.query(insertOutbox, [newId(), newId()]);
+              beforeCommit = signalled.outbox;
+            }),
+          ),
+        ).toEqual({ inbox: 0, outbox: 0 });
+        expect(beforeCommit).toBe(0);
+        expect(signalled).toEqual({ outbox: 1, inbox: 0 });
+        // One statement on its own commits as it ends.
+        await heardAfter(() => p.query(...insertInbox(newId())));
+        expect(signalled).toEqual({ outbox: 1, inbox: 1 });
+        // Rolled back, or failed: no signal.
+        await withTransaction(p, async (tx) => {
+          await tx.query(insertOutbox, [newId(), newId()]);
+          throw new Error('changed my mind');
+        }).catch(() => undefined);
+        await p.query(insertOutbox, [null, newId()]).catch(() => undefined);
+        const id = newId();
+        await withTransaction(p, async (tx) => {
+          await tx.query(insertOutbox, [newId(), newId()]);
+          await tx.query(insertOutbox, [id, newId()]);
+          await tx.query(insertOutbox, [id, newId()]);
+        }).catch(() => undefined);
+        expect(signalled).toEqual({ outbox: 1, inbox: 1 });
+        // Reads and other writes: no signal.
+        await p.query(`SELECT count(*) FROM ${outbox}`);
+        await p.query(`UPDATE ${inbox} SET attempts = attempts WHERE false`);
+        expect(signalled).toEqual({ outbox: 1, inbox: 1 });
+      });
+    } finally {
+      for (const unsubscribe of off) unsubscribe();
+      await p.end();
+    }
+  });
+
+  it('NOTIFY the channel after the commit where nobody in the process listens (a CLI command), before the connection runs anything else', async () => {
+    const target = dbs.targets.find((t) => t.domain === 'search')!;
+    const p = createPool(target.url, 1, 'signal-probe');
+    try {
+      await listening(async (heardAfter) => {
+        expect(
+          await heardAfter(() =>
+            withTransaction(p, async (tx) => {
+              await tx.query(insertOutbox, [newId(), newId()]);
+              await tx.query(...insertInbox(newId()));
+            }),
+          ),
+        ).toEqual({ inbox: 1, outbox: 1 });
+        expect(await heardAfter(() => p.query(...insertInbox(newId())))).toEqual({ inbox: 1, outbox: 0 });
+        expect(
+          await heardAfter(() =>
+            withTransaction(p, async (tx) => {
+              await tx.query(insertOutbox, [newId(), newId()]);
+              throw new Error('changed my mind');
+            }).catch(() => undefined),
+          ),
+        ).toEqual({ inbox: 0, outbox: 0 });
+        // The one connection: the NOTIFY went before this statement on it, so it is committed and heard before the marker.
+        const { rows } = await p.query<{ n: number }>('SELECT 1 AS n');
+        expect(rows).toEqual([{ n: 1 }]);
+      });
+    } finally {
+      await p.end();
     }
   });
 });

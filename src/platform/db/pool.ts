@@ -29,17 +29,117 @@ function statementName(text: string): string | undefined {
   return name;
 }
 
+/** What a committed statement or transaction wrote that another loop of this process waits for. */
+export type CommitSignal = 'outbox' | 'inbox';
+const SIGNAL_BITS: Record<CommitSignal, number> = { outbox: 1, inbox: 2 };
+const SIGNALS = Object.keys(SIGNAL_BITS) as CommitSignal[];
+const OUTBOX_INSERT = /\bINSERT\s+INTO\s+\w+_outbox_events\b/i;
+const INBOX_INSERT = /\bINSERT\s+INTO\s+\w+_inbox_events\b/i;
+/** The channel a process without a listener of its own NOTIFYs instead (the Notifier of every running marketplace listens). */
+export const SIGNAL_CHANNELS: Record<CommitSignal, string> = { outbox: 'bazaar_outbox', inbox: 'bazaar_inbox' };
+
+/** Signal bits by SQL text, bounded like the statement names. */
+const writesByText = new Map<string, number>();
+
+function writesOf(text: string): number {
+  let bits = writesByText.get(text);
+  if (bits === undefined) {
+    bits = (OUTBOX_INSERT.test(text) ? SIGNAL_BITS.outbox : 0) | (INBOX_INSERT.test(text) ? SIGNAL_BITS.inbox : 0);
+    if (writesByText.size < STATEMENT_NAMES_MAX) writesByText.set(text, bits);
+  }
+  return bits;
+}
+
 /**
- * A client that runs every parameterised statement as a named prepared statement, so that the
- * server parses and plans each distinct text once per connection instead of on every call (planning
- * was a third of the server's work in the checkout benchmark). Statements without parameters keep
- * the simple protocol, which also carries several statements in one text. Array values are turned
- * into their literals here, faster than pg would (array-literal.ts).
+ * Per pool, who wants to hear that rows were committed to its database's outbox or inbox: the relay
+ * and the consumer loop of this process (runtime.ts). They are told when the connection is back
+ * outside a transaction after a statement or transaction that inserted such rows, without a round
+ * trip and without NOTIFY inside the transaction: PostgreSQL serialises the commits of all
+ * transactions that NOTIFY, across the whole server, behind one lock held through their WAL flush
+ * (docs/adr/0009-wake-ups-after-commit.md).
  */
-class PreparingClient extends pg.Client {
+export class CommitSignals {
+  readonly #listeners = new Map<CommitSignal, Set<() => void>>(SIGNALS.map((k) => [k, new Set()]));
+
+  /** Calls `listener` after each commit that wrote `kind` rows; returns the unsubscribe. */
+  on(kind: CommitSignal, listener: () => void): () => void {
+    const set = this.#listeners.get(kind) as Set<() => void>;
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  /** Tells the listeners; false when there are none in this process. */
+  emit(kind: CommitSignal): boolean {
+    const set = this.#listeners.get(kind) as Set<() => void>;
+    for (const listener of set) listener();
+    return set.size > 0;
+  }
+}
+
+const signalsOfPool = new WeakMap<pg.Pool, CommitSignals>();
+
+/** The commit signals of a pool made by createPool. */
+export function commitSignals(pool: pg.Pool): CommitSignals {
+  const signals = signalsOfPool.get(pool);
+  if (!signals) throw new Error('commitSignals: the pool was not made by createPool');
+  return signals;
+}
+
+interface BazaarClientConfig extends pg.ClientConfig {
+  commitSignals?: CommitSignals;
+  prepare?: boolean;
+}
+
+/**
+ * pg's client with two additions.
+ *
+ * Every parameterised statement runs as a named prepared statement (unless `prepare` is false), so
+ * that the server parses and plans each distinct text once per connection instead of on every call
+ * (planning was a third of the server's work in the checkout benchmark). Statements without
+ * parameters keep the simple protocol, which also carries several statements in one text. Array
+ * values are turned into their literals here, faster than pg would (array-literal.ts).
+ *
+ * It follows what its statements wrote to an outbox or inbox and, once the server reports the
+ * connection idle again with that work committed (not failed, not rolled back), fires the pool's
+ * CommitSignals. Where nobody in this process listens (a CLI command), it NOTIFYs the signal's
+ * channel instead, on this connection before anything else runs on it, so the running
+ * marketplace's relays and consumers hear of it at once.
+ */
+class BazaarClient extends pg.Client {
+  readonly #prepare: boolean;
+  #written = 0;
+
+  constructor(config: BazaarClientConfig = {}) {
+    super(config);
+    this.#prepare = config.prepare !== false;
+    const signals = config.commitSignals;
+    if (!signals) return;
+    const connection = (this as unknown as { connection: NodeJS.EventEmitter }).connection;
+    connection.on('errorMessage', () => {
+      this.#written = 0;
+    });
+    connection.on('commandComplete', (msg: { text?: string }) => {
+      if (msg.text === 'ROLLBACK') this.#written = 0;
+    });
+    // Registered before pg's own handler (attached at connect), so a NOTIFY queued here runs before
+    // the query that just finished hands the connection back.
+    connection.on('readyForQuery', (msg: { status?: string }) => {
+      if (msg.status !== 'I' || this.#written === 0) return;
+      const written = this.#written;
+      this.#written = 0;
+      for (const kind of SIGNALS) {
+        if ((written & SIGNAL_BITS[kind]) !== 0 && !signals.emit(kind)) {
+          super.query(`SELECT pg_notify('${SIGNAL_CHANNELS[kind]}', '')`, () => undefined);
+        }
+      }
+    });
+  }
+
   // biome-ignore lint/suspicious/noExplicitAny: pg's query is overloaded; this passes its arguments through unchanged.
   override query(config: any, values?: any, callback?: any): any {
-    if (typeof config === 'string' && Array.isArray(values)) {
+    const text = typeof config === 'string' ? config : config?.text;
+    if (typeof text === 'string') this.#written |= writesOf(text);
+    if (this.#prepare && typeof config === 'string' && Array.isArray(values)) {
       const name = statementName(config);
       const prepared = withArrayLiterals(values);
       if (name) return super.query({ name, text: config, values: prepared }, callback);
@@ -51,14 +151,19 @@ class PreparingClient extends pg.Client {
 
 /** `prepare: false` keeps the simple unnamed statements (for a pooler in transaction mode that cannot keep prepared statements). */
 export function createPool(url: string, max: number, applicationName: string, options: { prepare?: boolean } = {}): Pool {
-  const pool = new pg.Pool({
-    Client: options.prepare === false ? pg.Client : PreparingClient,
+  const signals = new CommitSignals();
+  const config: pg.PoolConfig & BazaarClientConfig = {
+    Client: BazaarClient,
     connectionString: url,
     max,
     application_name: applicationName,
     idleTimeoutMillis: 30000,
     connectionTimeoutMillis: 10000,
-  });
+    commitSignals: signals,
+    prepare: options.prepare !== false,
+  };
+  const pool = new pg.Pool(config);
+  signalsOfPool.set(pool, signals);
   // A connection dropped by the server must not crash the process; the pool replaces it.
   pool.on('error', () => undefined);
   return pool;

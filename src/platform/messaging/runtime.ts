@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
-import type { Pool } from '../db/pool.ts';
+import { type Pool, SIGNAL_CHANNELS, commitSignals } from '../db/pool.ts';
 import type { DomainName } from '../domains.ts';
 import type { Metrics } from '../metrics.ts';
 import { type ConsumerOptions, InboxConsumer } from './consumer.ts';
@@ -21,12 +21,14 @@ export interface DomainEndpoint {
 }
 
 /**
- * Event delivery for every domain of this process: per domain database one LISTEN connection, one
- * outbox relay loop and one inbox consumer loop.
+ * Event delivery for every domain of this process: per domain database one outbox relay loop and one
+ * inbox consumer loop, woken when this process commits work for them (CommitSignals), when another
+ * process says it did (one LISTEN connection per database), and otherwise every `pollMs`.
  */
 export class Messaging {
   readonly #loops: WorkerLoop[] = [];
   readonly #notifiers: Notifier[] = [];
+  readonly #unsubscribe: (() => void)[] = [];
   readonly relays = new Map<DomainName, OutboxRelay>();
   readonly consumers = new Map<DomainName, InboxConsumer>();
   #started = false;
@@ -48,18 +50,22 @@ export class Messaging {
 
   async start(): Promise<void> {
     await this.transport.start();
-    for (const { domain, url } of this.endpoints) {
+    for (const { domain, url, pool } of this.endpoints) {
       const relay = this.relays.get(domain);
       const consumer = this.consumers.get(domain);
       if (!relay || !consumer) continue;
       const onError = (kind: string) => (error: Error) => this.log.error({ err: error, domain }, `${kind} iteration failed`);
       const relayLoop = new WorkerLoop(`relay:${domain}`, () => relay.runOnce(), this.options.pollMs, onError('relay'));
       const notifier = new Notifier(url, this.log.child({ listen: domain }));
-      notifier.on('bazaar_outbox', () => relayLoop.wake());
+      // This process's own commits wake its loops directly (CommitSignals); the notifications are
+      // for work committed by another process that runs no delivery (a CLI command, a replay).
+      this.#unsubscribe.push(commitSignals(pool).on('outbox', () => relayLoop.wake()));
+      notifier.on(SIGNAL_CHANNELS.outbox, () => relayLoop.wake());
       this.#loops.push(relayLoop);
       if (consumer.consumers.length > 0) {
         const consumerLoop = new WorkerLoop(`inbox:${domain}`, () => consumer.runOnce(), this.options.pollMs, onError('inbox'));
-        notifier.on('bazaar_inbox', () => consumerLoop.wake());
+        this.#unsubscribe.push(commitSignals(pool).on('inbox', () => consumerLoop.wake()));
+        notifier.on(SIGNAL_CHANNELS.inbox, () => consumerLoop.wake());
         this.#loops.push(consumerLoop);
       }
       this.#notifiers.push(notifier);
@@ -83,6 +89,7 @@ export class Messaging {
 
   async stop(): Promise<void> {
     this.#started = false;
+    for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
     await Promise.all(this.#loops.map((l) => l.stop()));
     await Promise.all(this.#notifiers.map((n) => n.stop()));
     await this.transport.stop();
