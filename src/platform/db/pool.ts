@@ -161,6 +161,11 @@ export function createPool(url: string, max: number, applicationName: string, op
     connectionTimeoutMillis: 10000,
     commitSignals: signals,
     prepare: options.prepare !== false,
+    // Prepared statements are planned once per connection (generic plans), not again on each call:
+    // with array or uuid parameters PostgreSQL kept choosing custom plans, so the hot reads (prices,
+    // coupons, stock) were planned on every call. Every statement here finds its rows by key, which
+    // a generic plan does as well (docs/adr/0008-fewer-round-trips.md, point 14).
+    ...(options.prepare !== false ? { options: '-c plan_cache_mode=force_generic_plan' } : {}),
   };
   const pool = new pg.Pool(config);
   signalsOfPool.set(pool, signals);
