@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inlineParameters } from '../../src/platform/db/inline-parameters.ts';
-import { type Pool, abortReason, commitWith, createPool, isUniqueViolation, withTransaction } from '../../src/platform/db/pool.ts';
+import { type Pool, abortReason, commitWith, createPool, executePrepared, isUniqueViolation, withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
 
@@ -45,6 +45,79 @@ describe('statements with their values inlined', () => {
 
   it('refuses a placeholder beyond the values given', () => {
     expect(() => inlineParameters('SELECT $1, $2', ['only one'])).toThrow(RangeError);
+  });
+});
+
+describe('statements prepared by SQL (executePrepared)', () => {
+  const text = 'SELECT $2::text AS note, $1::int + 1 AS n';
+  const preparedNames = async (tx: Parameters<typeof executePrepared>[0]) =>
+    (await tx.query<{ name: string }>(`SELECT name FROM pg_prepared_statements WHERE name LIKE 'bq\\_%'`)).rows.map((r) => r.name);
+
+  it('PREPAREs once per connection and EXECUTEs with the values as literals, among other statements of one message', async () => {
+    const one = createPool(dbs.targets.find((t) => t.domain === 'search')!.url, 1, 'prepared-spec');
+    try {
+      const tx = await one.connect();
+      try {
+        const first = executePrepared(tx, text, [41, "it's"]);
+        expect(first.prepare).toMatch(/^PREPARE bq_[0-9a-f]{24} AS SELECT/);
+        expect(first.execute).toMatch(/^EXECUTE bq_[0-9a-f]{24}\('41', 'it''s'\)$/);
+        const results = (await tx.query(`${first.prepare}; SELECT 0 AS before; ${first.execute}`)) as unknown as { rows: unknown[] }[];
+        expect(results[2]?.rows).toEqual([{ note: "it's", n: 42 }]);
+        const second = executePrepared(tx, text, [1, 'again']);
+        expect(second.prepare).toBeUndefined();
+        expect((await tx.query(second.execute)).rows).toEqual([{ note: 'again', n: 2 }]);
+        expect(await preparedNames(tx)).toHaveLength(1);
+      } finally {
+        tx.release();
+      }
+    } finally {
+      await one.end();
+    }
+  });
+
+  it('counts a PREPARE whose transaction then failed as done, and one that never ran as not done', async () => {
+    const one = createPool(dbs.targets.find((t) => t.domain === 'search')!.url, 1, 'prepared-spec');
+    try {
+      const tx = await one.connect();
+      try {
+        const aborting = 'SELECT CASE WHEN $1::int > 0 THEN bazaar_abort($2) END AS x';
+        const a = executePrepared(tx, aborting, [1, 'no']);
+        await expect(tx.query(`BEGIN; ${a.prepare}; ${a.execute}; COMMIT`)).rejects.toThrow('no');
+        await tx.query('ROLLBACK');
+        // The PREPARE outlived its transaction: sending it again would fail with "already exists".
+        const again = executePrepared(tx, aborting, [0, 'fine']);
+        expect(again.prepare).toBeUndefined();
+        expect((await tx.query(again.execute)).rows).toEqual([{ x: null }]);
+        // A PREPARE after a failing statement never runs, so it is sent again next time.
+        const other = executePrepared(tx, 'SELECT $1::int * 2 AS y', [3]);
+        await expect(tx.query(`SELECT 1/0; ${other.prepare}; ${other.execute}`)).rejects.toThrow('division by zero');
+        const retried = executePrepared(tx, 'SELECT $1::int * 2 AS y', [4]);
+        expect(retried.prepare).toBeDefined();
+        const results = (await tx.query(`${retried.prepare}; ${retried.execute}`)) as unknown as { rows: unknown[] }[];
+        expect(results[1]?.rows).toEqual([{ y: 8 }]);
+      } finally {
+        tx.release();
+      }
+    } finally {
+      await one.end();
+    }
+  });
+
+  it('inlines the values instead where statements are not prepared (a pooler in transaction mode)', async () => {
+    const unprepared = createPool(dbs.targets.find((t) => t.domain === 'search')!.url, 1, 'prepared-spec', { prepare: false });
+    try {
+      const tx = await unprepared.connect();
+      try {
+        const run = executePrepared(tx, text, [1, 'x']);
+        expect(run).toEqual({ prepare: undefined, execute: "SELECT 'x'::text AS note, '1'::int + 1 AS n" });
+        expect((await tx.query(run.execute)).rows).toEqual([{ note: 'x', n: 2 }]);
+        expect(await preparedNames(tx)).toEqual([]);
+      } finally {
+        tx.release();
+      }
+    } finally {
+      await unprepared.end();
+    }
   });
 });
 

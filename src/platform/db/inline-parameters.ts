@@ -11,11 +11,18 @@ import { withArrayLiterals } from './array-literal.ts';
  * quoted by pg's escapeLiteral. Like runTogether, it expects `$` only in placeholders of the text.
  */
 export function inlineParameters(text: string, values: readonly unknown[]): string {
-  const prepared = withArrayLiterals(values);
+  const literals = literalsOf(values);
   return text.replace(/\$(\d+)/g, (_, n: string) => {
     const index = Number(n) - 1;
-    if (index < 0 || index >= prepared.length) throw new RangeError(`the statement refers to $${n}, beyond its ${prepared.length} values`);
-    const value = pgUtils.prepareValue(prepared[index]);
+    if (index < 0 || index >= literals.length) throw new RangeError(`the statement refers to $${n}, beyond its ${literals.length} values`);
+    return literals[index] as string;
+  });
+}
+
+/** Each value as the untyped quoted literal (or NULL) that inlineParameters writes for it. */
+export function literalsOf(values: readonly unknown[]): string[] {
+  return withArrayLiterals(values).map((v) => {
+    const value = pgUtils.prepareValue(v);
     if (value === null || value === undefined) return 'NULL';
     if (Buffer.isBuffer(value)) return `'\\x${value.toString('hex')}'`;
     return pg.escapeLiteral(String(value));

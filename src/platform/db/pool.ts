@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { withArrayLiterals } from './array-literal.ts';
-import { inlineParameters } from './inline-parameters.ts';
+import { inlineParameters, literalsOf } from './inline-parameters.ts';
 
 /** int8 (bigint) arrives as a JS number: money is minor units well inside 2^53, and counters too. */
 pg.types.setTypeParser(20, (value: string) => {
@@ -85,6 +85,45 @@ export function commitSignals(pool: pg.Pool): CommitSignals {
   return signals;
 }
 
+/** A statement PREPAREd by SQL: its name (an identifier) and how many parameters it takes. */
+interface SqlPrepared {
+  name: string;
+  parameters: number;
+}
+const sqlPreparedStatements = new Map<string, SqlPrepared>();
+
+function sqlPreparedStatement(text: string): SqlPrepared | undefined {
+  let statement = sqlPreparedStatements.get(text);
+  if (statement === undefined) {
+    if (sqlPreparedStatements.size >= STATEMENT_NAMES_MAX) return undefined;
+    let parameters = 0;
+    for (const [, n] of text.matchAll(/\$(\d+)/g)) parameters = Math.max(parameters, Number(n));
+    statement = { name: `bq_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, parameters };
+    sqlPreparedStatements.set(text, statement);
+  }
+  return statement;
+}
+
+/** How to run a statement inside a simple-protocol message: `prepare` (when set) first, then `execute`. */
+export interface ExecuteText {
+  prepare: string | undefined;
+  execute: string;
+}
+
+/**
+ * The SQL that runs `text` with `values` as one statement of a multi-statement (simple protocol)
+ * message, planned once per connection: `EXECUTE <name>(<values as literals>)` of a statement this
+ * connection PREPAREs by SQL the first time (`prepare`, to send earlier in the same message). The
+ * simple protocol otherwise parses and plans every statement on every call (a relay's or a
+ * consumer's claim cost more to plan than to run). Without prepared statements (`prepare: false`)
+ * or past the bound of distinct texts, `execute` is the statement with its values inlined. Send
+ * the message at once: the connection counts the PREPARE done only once the server has run it.
+ */
+export function executePrepared(tx: Tx, text: string, values: readonly unknown[] = []): ExecuteText {
+  if (tx instanceof BazaarClient) return tx.executeText(text, values);
+  return { prepare: undefined, execute: inlineParameters(text, values) };
+}
+
 interface BazaarClientConfig extends pg.ClientConfig {
   commitSignals?: CommitSignals;
   prepare?: boolean;
@@ -109,22 +148,32 @@ class BazaarClient extends pg.Client {
   readonly #prepare: boolean;
   #written = 0;
 
+  /** Names of the statements PREPAREd by SQL on this connection (executePrepared). */
+  readonly #sqlPrepared = new Set<string>();
+  /** Names whose PREPARE is in the message in flight, in the message's order. */
+  #preparing: string[] = [];
+
   constructor(config: BazaarClientConfig = {}) {
     super(config);
     this.#prepare = config.prepare !== false;
     const signals = config.commitSignals;
-    if (!signals) return;
     const connection = (this as unknown as { connection: NodeJS.EventEmitter }).connection;
     connection.on('errorMessage', () => {
       this.#written = 0;
     });
     connection.on('commandComplete', (msg: { text?: string }) => {
       if (msg.text === 'ROLLBACK') this.#written = 0;
+      else if (msg.text === 'PREPARE') {
+        // A PREPARE outlives its transaction, even one that then fails: it counts once it ran.
+        const name = this.#preparing.shift();
+        if (name) this.#sqlPrepared.add(name);
+      }
     });
     // Registered before pg's own handler (attached at connect), so a NOTIFY queued here runs before
     // the query that just finished hands the connection back.
     connection.on('readyForQuery', (msg: { status?: string }) => {
-      if (msg.status !== 'I' || this.#written === 0) return;
+      this.#preparing = [];
+      if (!signals || msg.status !== 'I' || this.#written === 0) return;
       const written = this.#written;
       this.#written = 0;
       for (const kind of SIGNALS) {
@@ -133,6 +182,18 @@ class BazaarClient extends pg.Client {
         }
       }
     });
+  }
+
+  /** See executePrepared. */
+  executeText(text: string, values: readonly unknown[]): ExecuteText {
+    const statement = this.#prepare ? sqlPreparedStatement(text) : undefined;
+    if (!statement) return { prepare: undefined, execute: inlineParameters(text, values) };
+    if (values.length < statement.parameters) throw new RangeError(`the statement refers to $${statement.parameters}, beyond its ${values.length} values`);
+    const args = statement.parameters > 0 ? `(${literalsOf(values.slice(0, statement.parameters)).join(', ')})` : '';
+    const execute = `EXECUTE ${statement.name}${args}`;
+    if (this.#sqlPrepared.has(statement.name) || this.#preparing.includes(statement.name)) return { prepare: undefined, execute };
+    this.#preparing.push(statement.name);
+    return { prepare: `PREPARE ${statement.name} AS ${text}`, execute };
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: pg's query is overloaded; this passes its arguments through unchanged.
@@ -201,17 +262,18 @@ const committed = new WeakSet<Tx>();
  * Runs the last statement of a withTransaction transaction and its COMMIT in one message (one
  * round trip) and answers the statement's result: where the transaction holds a row that every
  * request needs (a popular coupon), the lock is let go as soon as the statement is done, not an
- * event-loop turn and a round trip later. The values are inlined as literals (the simple protocol
- * carries no parameters; inline-parameters.ts), so the statement is planned on every call. Nothing
- * may run on `tx` after it. If the statement fails (bazaar_abort included), the COMMIT does not
+ * event-loop turn and a round trip later. The simple protocol carries no parameters, so the
+ * statement runs as `EXECUTE` of a statement the connection PREPAREd by SQL, the values written as
+ * literals (executePrepared; planned once per connection). Nothing may run on `tx` after it. If the statement fails (bazaar_abort included), the COMMIT does not
  * run and withTransaction rolls back as usual.
  */
 export async function commitWith<R extends pg.QueryResultRow>(tx: Tx, text: string, values: readonly unknown[]): Promise<pg.QueryResult<R>> {
-  const results = (await tx.query(`${inlineParameters(text, values)};\nCOMMIT`)) as unknown as pg.QueryResult<R>[];
+  const { prepare, execute } = executePrepared(tx, text, values);
+  const results = (await tx.query(`${prepare ? `${prepare};\n` : ''}${execute};\nCOMMIT`)) as unknown as pg.QueryResult<R>[];
   committed.add(tx);
-  const first = results[0];
-  if (!first) throw new Error('commitWith: no result for the statement');
-  return first;
+  const result = results[prepare ? 1 : 0];
+  if (!result) throw new Error('commitWith: no result for the statement');
+  return result;
 }
 
 /** Whether `error` is PostgreSQL's unique violation (23505) of `constraint`. */

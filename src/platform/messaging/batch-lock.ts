@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { Tx } from '../db/pool.ts';
+import { type Tx, executePrepared } from '../db/pool.ts';
 
 const LOCK_NAME = /^[a-z_.]{1,100}$/;
 const LITERAL = /^[a-z0-9_.-]{1,200}$/;
@@ -44,9 +44,11 @@ export async function beginAndClaim<R extends pg.QueryResultRow>(
   claim: string,
   options: { settings?: string[]; after?: string[] } = {},
 ): Promise<R[]> {
-  const statements = ['BEGIN', ...(options.settings ?? []), takeBatchLock(lockName), claim, ...(options.after ?? [])];
+  // The claim runs as a statement prepared on the connection: planning it cost more than running it.
+  const { prepare, execute } = executePrepared(client, claim);
+  const statements = [...(prepare ? [prepare] : []), 'BEGIN', ...(options.settings ?? []), takeBatchLock(lockName), execute, ...(options.after ?? [])];
   const results = (await client.query(statements.join('; '))) as unknown as pg.QueryResult<R>[];
-  const claimed = results[2 + (options.settings?.length ?? 0)];
+  const claimed = results[(prepare ? 3 : 2) + (options.settings?.length ?? 0)];
   if (!claimed) throw new Error('the claiming statement gave no result');
   return claimed.rows;
 }
