@@ -130,6 +130,13 @@ describe('token verification cache', () => {
     await expect(service.verify(token)).rejects.toMatchObject({ code: 'INVALID_TOKEN' });
   });
 
+  it('answers every token right when more distinct tokens come than the cache holds (the oldest are verified again)', async () => {
+    const users = Array.from({ length: 12_000 }, (_, i) => `0190a0a0-0000-7000-8000-${String(i).padStart(12, '0')}`);
+    const signed = await Promise.all(users.map(async (userId) => (await tokens.sign({ userId, roles: ['buyer'] })).token));
+    for (let i = 0; i < users.length; i++) expect((await tokens.verify(signed[i]!)).userId).toBe(users[i]);
+    for (const i of [0, 1, 5000, 11_999]) expect((await tokens.verify(signed[i]!)).userId).toBe(users[i]);
+  });
+
   it('does not let a tampered copy of a verified token through', async () => {
     const { token } = await tokens.sign({ userId: '0190a0a0-0000-7000-8000-000000000004', roles: ['buyer'] });
     await tokens.verify(token);

@@ -1,11 +1,12 @@
 import type { StockItemRow } from './stock-item.ts';
+import { makeRoom } from '../../platform/bounded-map.ts';
 
 /**
  * The last state of a stock item this process committed or read under its lock. The batch path
  * plans the next batch from it without reading the row again, and the UPDATE only applies if the
  * row's version is still the one planned from (compare-and-set): a change by any other path or
  * process makes it miss, and the batch falls back to locking and reading the row. So the cache can
- * be stale, never wrong. Bounded: when full, the oldest entry goes.
+ * be stale, never wrong. Bounded: when full, the oldest entries go.
  */
 export class KnownStock {
   readonly #items = new Map<string, StockItemRow>();
@@ -17,10 +18,7 @@ export class KnownStock {
 
   set(variantId: string, row: StockItemRow): void {
     this.#items.delete(variantId);
-    if (this.#items.size >= this.entriesMax) {
-      const oldest = this.#items.keys().next();
-      if (!oldest.done) this.#items.delete(oldest.value);
-    }
+    makeRoom(this.#items, this.entriesMax);
     this.#items.set(variantId, row);
   }
 

@@ -1,3 +1,5 @@
+import { makeRoom } from '../../platform/bounded-map.ts';
+
 /**
  * Remembers, in this process, which variants are sold out, so a flash sale's thousands of late
  * buyers are answered without taking the item's lock or writing anything. An entry is set after a
@@ -23,12 +25,9 @@ export class SoldOutMemo {
 
   markSoldOut(variantId: string): void {
     if (this.ttlMs <= 0) return;
-    // Bounded: when full, drop the oldest entry (Map keeps insertion order).
-    if (!this.#until.has(variantId) && this.#until.size >= this.entriesMax) {
-      const oldest = this.#until.keys().next();
-      if (!oldest.done) this.#until.delete(oldest.value);
-    }
+    // Bounded: when full, the oldest marks go (Map keeps insertion order).
     this.#until.delete(variantId);
+    makeRoom(this.#until, this.entriesMax);
     this.#until.set(variantId, this.nowMs() + this.ttlMs);
   }
 

@@ -1,6 +1,9 @@
+import { makeRoom } from '../../platform/bounded-map.ts';
+
 /**
  * A bounded least-recently-used map with per-entry expiry, read against an injected clock. Insertion
- * order of a Map is its recency order: a hit moves the key to the end, and the first key is evicted.
+ * order of a Map is its recency order: a hit moves the key to the end, and the oldest keys are
+ * evicted (in bulk: platform/bounded-map.ts).
  */
 export class LruCache<V> {
   readonly #entries = new Map<string, { value: V; expiresAtMs: number }>();
@@ -33,12 +36,8 @@ export class LruCache<V> {
 
   set(key: string, value: V, expiresAtMs: number): void {
     this.#entries.delete(key);
+    makeRoom(this.#entries, this.entriesMax);
     this.#entries.set(key, { value, expiresAtMs });
-    while (this.#entries.size > this.entriesMax) {
-      const oldest = this.#entries.keys().next();
-      if (oldest.done) break;
-      this.#entries.delete(oldest.value);
-    }
   }
 
   delete(key: string): void {

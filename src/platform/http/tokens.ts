@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { TokenError, createSigner, createVerifier } from 'fast-jwt';
 import { type Clock, systemClock } from '../clock.ts';
 import { AppError } from './errors.ts';
+import { makeRoom } from '../bounded-map.ts';
 
 export const ROLES = ['buyer', 'seller', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -127,10 +128,7 @@ export class TokenService {
       this.#verified.delete(token);
     }
     const { principal, expiresAtMs } = this.#verifySignature(token);
-    if (this.#verified.size >= VERIFIED_CACHE_MAX) {
-      const oldest = this.#verified.keys().next().value;
-      if (oldest !== undefined) this.#verified.delete(oldest);
-    }
+    makeRoom(this.#verified, VERIFIED_CACHE_MAX);
     this.#verified.set(token, { principal, expiresAtMs });
     return principal;
   }
