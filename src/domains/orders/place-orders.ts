@@ -2,10 +2,10 @@ import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { OrderPlacedV1 } from '../../contracts/orders.ts';
 import type { Clock } from '../../platform/clock.ts';
-import { type Pool, withTransaction } from '../../platform/db/pool.ts';
+import { type Pool, abortReason, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
-import { runTogether } from '../../platform/db/statements.ts';
+import { type Statement, guarded, runTogether } from '../../platform/db/statements.ts';
 import { type NewEvent, outboxStatement } from '../../platform/messaging/outbox.ts';
 import { orderFacts } from './facts.ts';
 import type { OrderNumberGenerator } from './order-number.ts';
@@ -19,6 +19,7 @@ import {
   historyInsert,
   itemsInsert,
   insertOrders,
+  ordersInsert,
   ordersOfCheckout,
 } from './sql.ts';
 import type { OrderStatus } from './status-machine.ts';
@@ -129,24 +130,41 @@ export async function createOrdersForCheckout(
 ): Promise<PlacedOrder[]> {
   const { input, totals } = validate(raw);
   const now = clock.now();
+  const wanted: NewOrder[] = input.orders.map((o, i) => {
+    const t = totals[i] as OrderTotals;
+    return {
+      id: newId(),
+      buyerId: input.buyerId,
+      sellerId: o.sellerId,
+      orderNumber: nextOrderNumber(now),
+      currency: input.currency,
+      subtotalAmount: t.subtotalAmount,
+      discountAmount: t.discountAmount,
+      shippingAmount: t.shippingAmount,
+      totalAmount: t.totalAmount,
+      checkoutSessionId: input.checkoutSessionId,
+      shippingAddress: input.shippingAddress,
+      createdAt: now,
+    };
+  });
+
+  // The usual case, a checkout's first attempt, is ONE statement: the orders, their items, history
+  // and events, atomic without BEGIN and COMMIT. If any order is not inserted (the step is a retry,
+  // or an order number was taken), the statement aborts itself, leaves nothing, and the transaction
+  // below sorts the orders out.
+  const { statement, rows } = placementOf(input, totals, wanted, now);
+  const ordersInserted = await pool
+    .query(...guarded(statement, `SELECT CASE WHEN (SELECT count(*) FROM w0) <> ${wanted.length} THEN bazaar_abort('${NOT_ALL_NEW}') END`))
+    .then(
+      () => true,
+      (error: unknown) => {
+        if (abortReason(error) === NOT_ALL_NEW) return false;
+        throw error;
+      },
+    );
+  if (ordersInserted) return rows.map(placed);
+
   return withTransaction(pool, async (tx) => {
-    const wanted: NewOrder[] = input.orders.map((o, i) => {
-      const t = totals[i] as OrderTotals;
-      return {
-        id: newId(),
-        buyerId: input.buyerId,
-        sellerId: o.sellerId,
-        orderNumber: nextOrderNumber(now),
-        currency: input.currency,
-        subtotalAmount: t.subtotalAmount,
-        discountAmount: t.discountAmount,
-        shippingAmount: t.shippingAmount,
-        totalAmount: t.totalAmount,
-        checkoutSessionId: input.checkoutSessionId,
-        shippingAddress: input.shippingAddress,
-        createdAt: now,
-      };
-    });
     const created: NewOrder[] = [];
     const existing = new Map<string, OrderRow>();
     let pending = wanted;
@@ -172,60 +190,75 @@ export async function createOrdersForCheckout(
       }
     }
 
-    const createdBySeller = new Map(created.map((o) => [o.sellerId, o]));
-    const items: NewItem[] = [];
-    for (const [i, o] of input.orders.entries()) {
-      const order = createdBySeller.get(o.sellerId);
-      if (!order) continue;
-      const t = totals[i] as OrderTotals;
-      for (const [j, item] of o.items.entries()) {
-        const line = t.lines[j];
-        if (!line) throw new Error('totals lost a line');
-        items.push({
-          id: newId(),
-          orderId: order.id,
-          productId: item.productId,
-          variantId: item.variantId,
-          sellerId: order.sellerId,
-          sku: item.sku,
-          productSnapshot: item.productSnapshot,
-          unitPrice: item.unitPrice,
-          quantity: item.quantity,
-          discountAmount: line.discountAmount,
-          currency: input.currency,
-          lineTotal: line.lineTotal,
-          createdAt: now,
-        });
-      }
-    }
-    const history = historyInsert(
-      created.map((o) => ({
-        id: newId(),
-        orderId: o.id,
-        fromStatus: null,
-        toStatus: 'pending_payment',
-        reason: 'placed at checkout',
-        changedBy: input.buyerId,
-        actorType: 'buyer',
-        changedAt: now,
-      })),
-    );
-    const rows = created.map(rowOf);
-    const itemRows = items.map(itemRowOf);
-    const events: NewEvent[] = rows.map((row) => {
-      const data: OrderPlacedV1 = orderFacts(row, itemRows);
-      return { type: 'orders.order_placed.v1', aggregateId: row.id, aggregateType: 'order', data };
-    });
-    // Items, history and events in one statement (one round trip).
-    await runTogether(tx, [itemsInsert(items), history, outboxStatement('orders', events, now)]);
+    // Items, history and events of the orders made now in one statement (one round trip).
+    const made = placementOf(input, totals, created, now);
+    await runTogether(tx, made.writes);
 
-    const bySeller = new Map<string, OrderRow>([...existing, ...rows.map((r) => [r.seller_id, r] as const)]);
+    const bySeller = new Map<string, OrderRow>([...existing, ...made.rows.map((r) => [r.seller_id, r] as const)]);
     return input.orders.map((o) => {
       const row = bySeller.get(o.sellerId);
       if (!row) throw new Error(`order of seller ${o.sellerId} neither created nor found`);
       return placed(row);
     });
   });
+}
+
+/** The abort reason of the one-statement placement when an order of it was not inserted. */
+const NOT_ALL_NEW = 'orders: not every order of the checkout is new';
+
+/**
+ * What placing `created` writes besides the orders: their items (snapshots with each line's
+ * discount), a history row each and an orders.order_placed.v1 each; `statement` is all of it with
+ * the orders' INSERT first (as w0), `writes` all of it but that INSERT.
+ */
+function placementOf(input: CheckoutOrdersInput, totals: readonly OrderTotals[], created: readonly NewOrder[], now: Date) {
+  const createdBySeller = new Map(created.map((o) => [o.sellerId, o]));
+  const items: NewItem[] = [];
+  for (const [i, o] of input.orders.entries()) {
+    const order = createdBySeller.get(o.sellerId);
+    if (!order) continue;
+    const t = totals[i] as OrderTotals;
+    for (const [j, item] of o.items.entries()) {
+      const line = t.lines[j];
+      if (!line) throw new Error('totals lost a line');
+      items.push({
+        id: newId(),
+        orderId: order.id,
+        productId: item.productId,
+        variantId: item.variantId,
+        sellerId: order.sellerId,
+        sku: item.sku,
+        productSnapshot: item.productSnapshot,
+        unitPrice: item.unitPrice,
+        quantity: item.quantity,
+        discountAmount: line.discountAmount,
+        currency: input.currency,
+        lineTotal: line.lineTotal,
+        createdAt: now,
+      });
+    }
+  }
+  const history = historyInsert(
+    created.map((o) => ({
+      id: newId(),
+      orderId: o.id,
+      fromStatus: null,
+      toStatus: 'pending_payment',
+      reason: 'placed at checkout',
+      changedBy: input.buyerId,
+      actorType: 'buyer',
+      changedAt: now,
+    })),
+  );
+  const rows = created.map(rowOf);
+  const itemRows = items.map(itemRowOf);
+  const events: NewEvent[] = rows.map((row) => {
+    const data: OrderPlacedV1 = orderFacts(row, itemRows);
+    return { type: 'orders.order_placed.v1', aggregateId: row.id, aggregateType: 'order', data };
+  });
+  const writes = [itemsInsert(items), history, outboxStatement('orders', events, now)];
+  const statement: [Statement, ...(Statement | undefined)[]] = [ordersInsert(created), ...writes];
+  return { rows, writes, statement };
 }
 
 /** The row just inserted, as the database holds it. */

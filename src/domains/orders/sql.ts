@@ -156,8 +156,15 @@ export interface NewOrder {
  * order made before, or an order number already taken — skips the row; returns the ids inserted.
  */
 export async function insertOrders(tx: Queryable, orders: readonly NewOrder[]): Promise<Set<string>> {
-  const { rows } = await tx.query<{ id: string }>(
-    `INSERT INTO orders (id, buyer_id, seller_id, order_number, currency, subtotal_amount, discount_amount, shipping_amount,
+  const { text, values } = ordersInsert(orders);
+  const { rows } = await tx.query<{ id: string }>(text, values);
+  return new Set(rows.map((r) => r.id));
+}
+
+/** The INSERT of insertOrders as a statement (RETURNING the ids inserted), to combine with others. */
+export function ordersInsert(orders: readonly NewOrder[]): Statement {
+  return {
+    text: `INSERT INTO orders (id, buyer_id, seller_id, order_number, currency, subtotal_amount, discount_amount, shipping_amount,
                          total_amount, checkout_session_id, shipping_address_json, created_at, updated_at)
      SELECT id, buyer_id, seller_id, order_number, currency, subtotal, discount, shipping, total, session, address, at, at
        FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::bigint[],
@@ -165,7 +172,7 @@ export async function insertOrders(tx: Queryable, orders: readonly NewOrder[]): 
             AS t(id, buyer_id, seller_id, order_number, currency, subtotal, discount, shipping, total, session, address, at)
      ON CONFLICT DO NOTHING
      RETURNING id`,
-    [
+    values: [
       orders.map((o) => o.id),
       orders.map((o) => o.buyerId),
       orders.map((o) => o.sellerId),
@@ -179,8 +186,7 @@ export async function insertOrders(tx: Queryable, orders: readonly NewOrder[]): 
       orders.map((o) => JSON.stringify(o.shippingAddress)),
       orders.map((o) => o.createdAt),
     ],
-  );
-  return new Set(rows.map((r) => r.id));
+  };
 }
 
 export interface NewItem {

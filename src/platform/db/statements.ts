@@ -31,6 +31,18 @@ export async function runTogetherReturning<R extends object>(db: Queryable, firs
   return rows as R[];
 }
 
+/**
+ * Statements as the data-modifying CTEs `w0`, `w1`, … of ONE statement whose result is `check`, a
+ * query that may read them (e.g. `SELECT CASE WHEN (SELECT count(*) FROM w0) <> 2 THEN
+ * bazaar_abort('…') END`): a check that fails the statement undoes all of it. Same rules as
+ * runTogether; undefined statements are left out (the first must be there: it is w0). Returns the
+ * text and values to run.
+ */
+export function guarded(statements: readonly [Statement, ...(Statement | undefined)[]], check: string): [string, unknown[]] {
+  const parts = statements.filter((s): s is Statement => s !== undefined);
+  return [combined(parts, check), parts.flatMap((s) => s.values)];
+}
+
 function combined(parts: readonly Statement[], finalSelect: string): string {
   let offset = 0;
   const ctes = parts.map((s, i) => {
