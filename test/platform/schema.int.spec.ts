@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateDatabase } from '../../src/platform/db/migrate.ts';
-import { commitSignals, createPool, withTransaction } from '../../src/platform/db/pool.ts';
+import { commitSignals, commitWith, createPool, withTransaction } from '../../src/platform/db/pool.ts';
 import { renderSchemaDocument } from '../../src/platform/db/schema-doc.ts';
 import { DOMAIN_NAMES, type DomainName, domainTables } from '../../src/platform/domains.ts';
 import { newId } from '../../src/platform/ids.ts';
@@ -143,7 +143,10 @@ describe('outbox retention', () => {
 
 describe('delivery wake-ups', () => {
   /** Listens on the delivery channels of the search database; `heardAfter` runs work, then a marker notification, and counts what the work made heard. */
-  async function listening<T>(use: (heardAfter: (work: () => Promise<unknown>) => Promise<Record<string, number>>) => Promise<T>): Promise<T> {
+  async function listening<T>(
+    use: (heardAfter: (work: () => Promise<unknown>) => Promise<Record<string, number>>) => Promise<T>,
+    markVia: () => pg.Pool = () => pool('search'),
+  ): Promise<T> {
     const target = dbs.targets.find((t) => t.domain === 'search')!;
     const listener = new pg.Client({ connectionString: target.url });
     await listener.connect();
@@ -154,7 +157,7 @@ describe('delivery wake-ups', () => {
       heard.length = 0;
       await work();
       // Notifications come in commit order: once the marker (sent after the work) is heard, anything the work caused was too.
-      await pool('search').query(`SELECT pg_notify('bazaar_probe_marker', '')`);
+      await markVia().query(`SELECT pg_notify('bazaar_probe_marker', '')`);
       for (let i = 0; i < 200 && !heard.includes('bazaar_probe_marker'); i++) await new Promise((r) => setTimeout(r, 10));
       return { inbox: heard.filter((c) => c === 'bazaar_inbox').length, outbox: heard.filter((c) => c === 'bazaar_outbox').length };
     };
@@ -220,10 +223,20 @@ describe('delivery wake-ups', () => {
           await tx.query(insertOutbox, [id, newId()]);
         }).catch(() => undefined);
         expect(signalled).toEqual({ outbox: 1, inbox: 1 });
+        // The last statement of a transaction sent with its COMMIT, as an EXECUTE of a statement prepared by SQL.
+        await withTransaction(p, async (tx) => {
+          await tx.query('SELECT 1');
+          await commitWith(tx, insertOutbox, [newId(), newId()]);
+        });
+        await withTransaction(p, async (tx) => {
+          await tx.query('SELECT 1');
+          await commitWith(tx, insertOutbox, [newId(), newId()]);
+        });
+        expect(signalled).toEqual({ outbox: 3, inbox: 1 });
         // Reads and other writes: no signal.
         await p.query(`SELECT count(*) FROM ${outbox}`);
         await p.query(`UPDATE ${inbox} SET attempts = attempts WHERE false`);
-        expect(signalled).toEqual({ outbox: 1, inbox: 1 });
+        expect(signalled).toEqual({ outbox: 3, inbox: 1 });
       });
     } finally {
       for (const unsubscribe of off) unsubscribe();
@@ -232,6 +245,7 @@ describe('delivery wake-ups', () => {
   });
 
   it('NOTIFY the channel after the commit where nobody in the process listens (a CLI command), before the connection runs anything else', async () => {
+    // The marker goes through the same one connection: heard after the work's NOTIFY only if that ran first on it.
     const target = dbs.targets.find((t) => t.domain === 'search')!;
     const p = createPool(target.url, 1, 'signal-probe');
     try {
@@ -253,10 +267,7 @@ describe('delivery wake-ups', () => {
             }).catch(() => undefined),
           ),
         ).toEqual({ inbox: 0, outbox: 0 });
-        // The one connection: the NOTIFY went before this statement on it, so it is committed and heard before the marker.
-        const { rows } = await p.query<{ n: number }>('SELECT 1 AS n');
-        expect(rows).toEqual([{ n: 1 }]);
-      });
+      }, () => p);
     } finally {
       await p.end();
     }

@@ -38,13 +38,19 @@ const INBOX_INSERT = /\bINSERT\s+INTO\s+\w+_inbox_events\b/i;
 /** The channel a process without a listener of its own NOTIFYs instead (the Notifier of every running marketplace listens). */
 export const SIGNAL_CHANNELS: Record<CommitSignal, string> = { outbox: 'bazaar_outbox', inbox: 'bazaar_inbox' };
 
-/** Signal bits by SQL text, bounded like the statement names. */
+/** Signal bits of parameterised statement texts (a fixed set, from the code), bounded like the statement names. */
 const writesByText = new Map<string, number>();
 
-function writesOf(text: string): number {
+function writesIn(text: string): number {
+  return (OUTBOX_INSERT.test(text) ? SIGNAL_BITS.outbox : 0) | (INBOX_INSERT.test(text) ? SIGNAL_BITS.inbox : 0);
+}
+
+/** writesIn, remembered for a parameterised text; texts with values written in are each new, so not kept. */
+function writesOf(text: string, parameterised: boolean): number {
+  if (!parameterised) return writesIn(text);
   let bits = writesByText.get(text);
   if (bits === undefined) {
-    bits = (OUTBOX_INSERT.test(text) ? SIGNAL_BITS.outbox : 0) | (INBOX_INSERT.test(text) ? SIGNAL_BITS.inbox : 0);
+    bits = writesIn(text);
     if (writesByText.size < STATEMENT_NAMES_MAX) writesByText.set(text, bits);
   }
   return bits;
@@ -176,16 +182,15 @@ class BazaarClient extends pg.Client {
       if (!signals || msg.status !== 'I' || this.#written === 0) return;
       const written = this.#written;
       this.#written = 0;
-      for (const kind of SIGNALS) {
-        if ((written & SIGNAL_BITS[kind]) !== 0 && !signals.emit(kind)) {
-          super.query(`SELECT pg_notify('${SIGNAL_CHANNELS[kind]}', '')`, () => undefined);
-        }
-      }
+      const unheard = SIGNALS.filter((kind) => (written & SIGNAL_BITS[kind]) !== 0 && !signals.emit(kind));
+      if (unheard.length > 0) super.query(`SELECT ${unheard.map((kind) => `pg_notify('${SIGNAL_CHANNELS[kind]}', '')`).join(', ')}`, () => undefined);
     });
   }
 
   /** See executePrepared. */
   executeText(text: string, values: readonly unknown[]): ExecuteText {
+    // The message will say EXECUTE, not what the statement writes: noted here, as it is sent next.
+    this.#written |= writesOf(text, true);
     const statement = this.#prepare ? sqlPreparedStatement(text) : undefined;
     if (!statement) return { prepare: undefined, execute: inlineParameters(text, values) };
     if (values.length < statement.parameters) throw new RangeError(`the statement refers to $${statement.parameters}, beyond its ${values.length} values`);
@@ -199,7 +204,7 @@ class BazaarClient extends pg.Client {
   // biome-ignore lint/suspicious/noExplicitAny: pg's query is overloaded; this passes its arguments through unchanged.
   override query(config: any, values?: any, callback?: any): any {
     const text = typeof config === 'string' ? config : config?.text;
-    if (typeof text === 'string') this.#written |= writesOf(text);
+    if (typeof text === 'string') this.#written |= writesOf(text, Array.isArray(values) || Array.isArray(config?.values));
     if (this.#prepare && typeof config === 'string' && Array.isArray(values)) {
       const name = statementName(config);
       const prepared = withArrayLiterals(values);
