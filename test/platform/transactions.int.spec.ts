@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inlineParameters } from '../../src/platform/db/inline-parameters.ts';
+import { commitTogetherReturning, guarded } from '../../src/platform/db/statements.ts';
 import { type Pool, abortReason, commitWith, createPool, executePrepared, isUniqueViolation, withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
@@ -118,6 +119,31 @@ describe('statements prepared by SQL (executePrepared)', () => {
     } finally {
       await unprepared.end();
     }
+  });
+});
+
+describe('statements run together', () => {
+  const insert = (id: string, note: string) => ({ text: 'INSERT INTO scratch (id, note) VALUES ($1, $2) RETURNING id', values: [id, note] });
+
+  it('are undone together when the guarding check aborts the statement, and kept when it passes', async () => {
+    const [a, b, c, d] = [newId(), newId(), newId(), newId()];
+    const failing = guarded([insert(a, 'one'), insert(b, 'two')], `SELECT CASE WHEN (SELECT count(*) FROM w0) <> 2 THEN bazaar_abort('not two') END`);
+    expect(abortReason(await pool.query(...failing).then(() => undefined, (e: unknown) => e))).toBe('not two');
+    const passing = guarded([insert(c, 'three'), insert(d, 'four')], `SELECT CASE WHEN (SELECT count(*) FROM w0) <> 1 THEN bazaar_abort('not one') END`);
+    await pool.query(...passing);
+    const { rows } = await pool.query('SELECT id FROM scratch WHERE id = ANY($1::uuid[])', [[a, b, c, d]]);
+    expect(rows.map((r) => r.id).sort()).toEqual([c, d].sort());
+  });
+
+  it('can be the last statement of a transaction, sent with its COMMIT, answering the first one\'s rows', async () => {
+    const [a, b, c] = [newId(), newId(), newId()];
+    const rows = await withTransaction(pool, async (tx) => {
+      await tx.query('INSERT INTO scratch (id, note) VALUES ($1, $2)', [a, 'before']);
+      return commitTogetherReturning<{ id: string }>(tx, insert(b, 'first'), [insert(c, 'second'), undefined]);
+    });
+    expect(rows).toEqual([{ id: b }]);
+    const { rows: stored } = await pool.query('SELECT count(*)::int AS n FROM scratch WHERE id = ANY($1::uuid[])', [[a, b, c]]);
+    expect(stored[0].n).toBe(3);
   });
 });
 

@@ -86,7 +86,7 @@ export async function authorize(deps: PaymentsDeps, raw: AuthorizeInput): Promis
       }),
     (error) => deps.log.warn({ err: error, intentId: intent.id }, 'gateway authorize failed without an answer'),
   );
-  const after = await withTransaction(deps.pool, (tx) => applyAuthorization(tx, deps, intent.id, outcome));
+  const after = await withTransaction(deps.pool, (tx) => applyAuthorization(tx, deps, intent.id, outcome, true));
   if (after?.status === 'authorized') deps.wakeWorker();
   return resultOf(after ?? intent);
 }

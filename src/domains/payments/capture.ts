@@ -46,6 +46,6 @@ export async function sendCapture(deps: PaymentsDeps, intent: IntentRow): Promis
     () => gateway.capture({ idempotencyKey: `capture:${intent.id}`, chargeReference, amount: intent.amount, currency: intent.currency }),
     (error) => deps.log.warn({ err: error, intentId: intent.id }, 'gateway capture failed without an answer'),
   );
-  const after = (await withTransaction(deps.pool, (tx) => applyCapture(tx, deps, intent.id, outcome))) ?? intent;
+  const after = (await withTransaction(deps.pool, (tx) => applyCapture(tx, deps, intent.id, outcome, true))) ?? intent;
   return { after, outcome };
 }

@@ -1,5 +1,5 @@
 import type { Tx } from '../../platform/db/pool.ts';
-import { runTogetherReturning } from '../../platform/db/statements.ts';
+import { commitTogetherReturning, runTogetherReturning } from '../../platform/db/statements.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
 import { captureSplit, refundSplit } from './commission.ts';
 import type { PaymentsDeps } from './deps.ts';
@@ -26,9 +26,11 @@ import {
  * Applying what the gateway said, whether it came as the answer to a call or later by webhook.
  * Each applier locks the intent, acts only when the intent is in the state the outcome is about,
  * and is therefore safe to run twice: a duplicated webhook or a retried call changes nothing more.
+ * With `last` (the caller's transaction runs nothing after it), a success's final write carries the
+ * COMMIT (commitWith): one round trip less, and the intent's row lock let go at once.
  */
 
-export async function applyAuthorization(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: GatewayOutcome): Promise<IntentRow | undefined> {
+export async function applyAuthorization(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: GatewayOutcome, last = false): Promise<IntentRow | undefined> {
   const locked = await lockIntentWithAllocations(tx, intentId);
   const intent = locked?.intent;
   if (intent?.status !== 'processing') return intent;
@@ -37,7 +39,8 @@ export async function applyAuthorization(tx: Tx, deps: PaymentsDeps, intentId: s
     case 'succeeded': {
       // The status, the transaction and the event in one statement (the event's facts do not change with the status).
       const allocations = locked?.allocations ?? [];
-      const [updated] = await runTogetherReturning<IntentRow>(
+      // With `last` (nothing follows in the transaction), sent with the COMMIT.
+      const [updated] = await (last ? commitTogetherReturning<IntentRow> : runTogetherReturning<IntentRow>)(
         tx,
         intentStatusUpdate(intent.id, { status: 'authorized', gatewayReference: outcome.chargeReference ?? null }),
         [
@@ -81,8 +84,8 @@ export async function applyAuthorization(tx: Tx, deps: PaymentsDeps, intentId: s
   }
 }
 
-export async function applyCapture(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: GatewayOutcome): Promise<IntentRow | undefined> {
-  if (outcome.status === 'succeeded') return captured(tx, deps, intentId, outcome);
+export async function applyCapture(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: GatewayOutcome, last = false): Promise<IntentRow | undefined> {
+  if (outcome.status === 'succeeded') return captured(tx, deps, intentId, outcome, last);
   const intent = await lockIntent(tx, intentId);
   // Still pending: nothing to apply yet. Declined: recorded; the authorization stays (to be voided).
   if (intent?.status === 'authorized' && outcome.status === 'declined') {
@@ -100,7 +103,7 @@ export async function applyCapture(tx: Tx, deps: PaymentsDeps, intentId: string,
 }
 
 /** A capture the gateway made: the intent captured, its allocations, the journal and the event. */
-async function captured(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: Extract<GatewayOutcome, { status: 'succeeded' }>): Promise<IntentRow | undefined> {
+async function captured(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: Extract<GatewayOutcome, { status: 'succeeded' }>, last: boolean): Promise<IntentRow | undefined> {
   const locked = await lockIntentCapturingAllocations(tx, intentId);
   const intent = locked?.intent;
   if (intent?.status !== 'authorized') return intent;
@@ -113,8 +116,8 @@ async function captured(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: E
     description: `capture of payment ${intent.id}`,
     entries: allocations.flatMap((a) => captureEntries(a, deps.commissionBps)),
   });
-  // The status, the transaction and the event in one statement.
-  const [updated] = await runTogetherReturning<IntentRow>(tx, intentStatusUpdate(intent.id, { status: 'captured', capturedAmount: intent.amount }), [
+  // The status, the transaction and the event in one statement (with `last`, sent with the COMMIT).
+  const [updated] = await (last ? commitTogetherReturning<IntentRow> : runTogetherReturning<IntentRow>)(tx, intentStatusUpdate(intent.id, { status: 'captured', capturedAmount: intent.amount }), [
     transactionInsert({
       intentId: intent.id,
       type: 'capture',

@@ -1,4 +1,4 @@
-import type { Queryable } from './pool.ts';
+import { type Queryable, type Tx, commitWith } from './pool.ts';
 
 /** One SQL statement with its parameters, numbered from $1. */
 export interface Statement {
@@ -29,6 +29,16 @@ export async function runTogetherReturning<R extends object>(db: Queryable, firs
   const parts = [first, ...rest.filter((s): s is Statement => s !== undefined)];
   const { rows } = await db.query(combined(parts, 'SELECT * FROM w0'), parts.flatMap((s) => s.values));
   return rows as R[];
+}
+
+/**
+ * runTogetherReturning as the last statement of a withTransaction transaction, sent with its COMMIT
+ * in one message (commitWith): the row locks taken before are let go as soon as it is done, and a
+ * round trip is saved. Nothing may run on `tx` after it.
+ */
+export async function commitTogetherReturning<R extends object>(tx: Tx, first: Statement, rest: readonly (Statement | undefined)[]): Promise<R[]> {
+  const [text, values] = guarded([first, ...rest], 'SELECT * FROM w0');
+  return (await commitWith(tx, text, values)).rows as R[];
 }
 
 /**
