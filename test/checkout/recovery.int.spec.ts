@@ -122,6 +122,34 @@ describe('checkout recovery', () => {
     expect(market.intents.size).toBe(1);
   });
 
+  it('prices the cart it read when opening the session without reading it again; a recovered session reads it', async () => {
+    const market = new FakeMarket();
+    const session = await open(market, 'opener');
+    expect(market.calls['cart.get']).toBe(1);
+    await runner('opener', market).drive(session, undefined, 'price_snapshot');
+    expect(await statusOf(session.id)).toBe('completed');
+    expect(market.calls['cart.get']).toBe(1);
+
+    const other = new FakeMarket();
+    let crashed = false;
+    const dying = runner('dying', other, ({ step, point }) => {
+      if (step === 'price_snapshot' && point === 'ran' && !crashed) {
+        crashed = true;
+        throw new Error('simulated crash');
+      }
+    });
+    const opened = await open(other, 'dying');
+    await dying.drive(opened, undefined, 'price_snapshot');
+    expect(other.calls['cart.get']).toBe(1);
+    clock.advance(LEASE_MS + 1);
+    const [taken] = await claim('rescuer');
+    expect(taken?.id).toBe(opened.id);
+    expect(taken?.openedCart).toBeUndefined();
+    await runner('rescuer', other).drive(taken!);
+    expect(await statusOf(opened.id)).toBe('completed');
+    expect(other.calls['cart.get']).toBe(2);
+  });
+
   it('stops a driver that lost its lease to another worker without recording anything', async () => {
     const market = new FakeMarket();
     const session = await open(market, 'slow');

@@ -70,7 +70,8 @@ export async function openSession(deps: OpenDeps, buyerId: string, idempotencyKe
       },
       [{ type: 'checkout.checkout_started.v1', aggregateId: id, aggregateType: 'checkout_session', data }],
     );
-    if (session) return { session, created: true };
+    // The cart just read goes with the session this process drives now (price_snapshot uses it).
+    if (session) return { session: { ...session, openedCart: cart }, created: true };
     // The key was used before, or by a concurrent request (ON CONFLICT waited for it to commit).
     const twin = await selectSessionByKey(deps.pool, buyerId, idempotencyKey);
     if (!twin) throw new AppError('IDEMPOTENCY_KEY_IN_USE');

@@ -37,7 +37,8 @@ function unavailable(variantId: string, why: string): StepRefused {
  * and never asks again.
  */
 export async function run(ctx: StepContext): Promise<StepResult<PriceSnapshot>> {
-  const cart = await ctx.ports.cart.getActiveCart(ctx.session.userId);
+  // The cart as the buyer checked it out, read when the session was opened by this process, else now.
+  const cart = ctx.session.openedCart ?? (await ctx.ports.cart.getActiveCart(ctx.session.userId));
   if (!cart || cart.cartId !== ctx.session.cartId) throw new StepRefused('CART_EMPTY', 'the cart was checked out or replaced before the checkout began');
   if (cart.items.length === 0) throw new StepRefused('CART_EMPTY', 'the cart is empty');
 

@@ -1,4 +1,4 @@
-import type { CheckoutPorts } from '../ports.ts';
+import type { ActiveCart, CheckoutPorts } from '../ports.ts';
 import type { SessionStatus, StepName, StepStatus } from '../saga.ts';
 import type { AuthorizeOutput } from './authorize-payment.ts';
 import type { CaptureOutput } from './capture-payment.ts';
@@ -43,6 +43,12 @@ export interface SessionRecord {
   completedAt: Date | null;
   updatedAt: Date;
   version: number;
+  /**
+   * The cart as read when this process opened the session, kept in memory only (never stored): the
+   * first step prices it instead of reading it again. A session loaded from the database (recovery,
+   * another process) has none, and the step reads the cart.
+   */
+  openedCart?: ActiveCart;
 }
 
 export interface StepRecord {
