@@ -6,6 +6,7 @@ import { claimDueSessions, nudgeSession, selectSession, selectSteps } from '../.
 import { openSession } from '../../src/domains/checkout/start-checkout.ts';
 import { CHECKOUT_STEPS, planOf } from '../../src/domains/checkout/steps/plan.ts';
 import type { SessionRecord } from '../../src/domains/checkout/steps/types.ts';
+import type { StepName } from '../../src/domains/checkout/saga.ts';
 import { ManualClock } from '../../src/platform/clock.ts';
 import { type Pool, createPool } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
@@ -55,6 +56,17 @@ function runner(owner: string, market: FakeMarket, faults?: FaultInjector): Sess
   });
 }
 
+/** A runner whose process "dies" once, right after `crashAfter` took effect and before it is recorded. */
+function crashingOnce(owner: string, market: FakeMarket, crashAfter: StepName): SessionRunner {
+  let crashed = false;
+  return runner(owner, market, ({ step, point }) => {
+    if (step === crashAfter && point === 'ran' && !crashed) {
+      crashed = true;
+      throw new Error('simulated crash');
+    }
+  });
+}
+
 async function open(market: FakeMarket, owner: string, token = 'tok_visa'): Promise<SessionRecord> {
   const { session } = await openSession({ pool, clock, cart: market.ports().cart, owner, leaseMs: LEASE_MS, firstStep: 'price_snapshot' }, market.buyerId, newId(), checkoutBody(token));
   return session;
@@ -96,13 +108,7 @@ describe('checkout recovery', () => {
 
   it('resumes a session whose process died after a step took effect, repeating the step without making anything twice', async () => {
     const market = new FakeMarket();
-    let crashed = false;
-    const dying = runner('dying', market, ({ step, point }) => {
-      if (step === 'create_orders' && point === 'ran' && !crashed) {
-        crashed = true;
-        throw new Error('simulated crash');
-      }
-    });
+    const dying = crashingOnce('dying', market, 'create_orders');
     const session = await open(market, 'dying');
     await dying.drive(session);
     expect(await statusOf(session.id)).toBe('in_progress');
@@ -131,13 +137,7 @@ describe('checkout recovery', () => {
     expect(market.calls['cart.get']).toBe(1);
 
     const other = new FakeMarket();
-    let crashed = false;
-    const dying = runner('dying', other, ({ step, point }) => {
-      if (step === 'price_snapshot' && point === 'ran' && !crashed) {
-        crashed = true;
-        throw new Error('simulated crash');
-      }
-    });
+    const dying = crashingOnce('dying', other, 'price_snapshot');
     const opened = await open(other, 'dying');
     await dying.drive(opened, undefined, 'price_snapshot');
     expect(other.calls['cart.get']).toBe(1);
