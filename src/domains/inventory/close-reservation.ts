@@ -4,7 +4,7 @@ import { isUuid } from '../../platform/ids.ts';
 import type { InventoryDeps } from './deps.ts';
 import { type ReservationCommand, type ReservationStatus, decide } from './lifecycle.ts';
 import { moveReservedStock } from './reserved-stock.ts';
-import { type Reservation, findReservation, toReservation } from './reservation-view.ts';
+import { type Reservation, type ReservationRow, findReservation, toReservation } from './reservation-view.ts';
 
 export interface ConfirmOptions {
   /** The orders the stock was sold to, one per seller (checkout makes one order per seller). */
@@ -65,15 +65,16 @@ export async function closeReservationIn(
   if (!header) throw notFound('reservation');
   const decision = decide({ status: header.status, expiresAt: header.expires_at }, command, now);
   if (decision.outcome === 'rejected') throw new AppError(decision.code, decision.detail, { reservationId, status: header.status });
-  let moveStock: (() => Promise<void>) | undefined;
+  let transition: { after: ReservationRow | undefined; moveStock: () => Promise<void> } | undefined;
   if (decision.outcome === 'transition') {
     if (decision.to === 'expired') throw new Error('expiry belongs to the sweeper');
-    moveStock = await applyTransition(tx, reservationId, header, decision.to, command, orders, now, commit);
+    transition = await applyTransition(tx, reservationId, header, decision.to, command, orders, now, commit);
   }
-  const after = await findReservation(tx, reservationId);
+  // The transition's statement answers the reservation as it left it; nothing changed otherwise.
+  const after = transition?.after ?? (await findReservation(tx, reservationId));
   if (!after) throw new Error('a locked reservation disappeared');
   // The stock items, which every checkout of these products locks, come last, with the events.
-  await moveStock?.();
+  await transition?.moveStock();
   return toReservation(after);
 }
 
@@ -90,31 +91,55 @@ async function applyTransition(
   orders: readonly { sellerId: string; orderId: string }[],
   now: Date,
   commit: boolean,
-): Promise<() => Promise<void>> {
+): Promise<{ after: ReservationRow | undefined; moveStock: () => Promise<void> }> {
   const reason = command.type === 'release' ? command.reason : null;
   // The lines and the header in one statement: the header keeps the order when all its lines went
-  // to one (the same rule as orderId below).
-  const { rows: lines } = await tx.query<{ stock_item_id: string; quantity: number; order_id: string | null }>(
+  // to one (the same rule as orderId below). Each line comes back with the header as it is after,
+  // so the reservation need not be read again.
+  const { rows: lines } = await tx.query<
+    { stock_item_id: string; variant_id: string; quantity: number; order_id: string | null } & Omit<ReservationRow, 'items' | 'order_id'> & { header_order_id: string | null }
+  >(
     `WITH lines AS (
        UPDATE stock_reservations l
           SET status = $2, updated_at = $3,
               order_id = coalesce((SELECT o.order_id FROM unnest($4::uuid[], $5::uuid[]) AS o(seller_id, order_id) WHERE o.seller_id = s.seller_id), l.order_id)
          FROM stock_items s
         WHERE l.reservation_id = $1 AND l.status = 'active' AND s.id = l.stock_item_id
-       RETURNING l.stock_item_id, l.quantity, l.order_id
+       RETURNING l.stock_item_id, s.variant_id, l.quantity, l.order_id
      ), header AS (
        UPDATE reservations
           SET status = $2, closed_at = $3, updated_at = $3, release_reason = $6,
               order_id = coalesce((SELECT CASE WHEN count(DISTINCT order_id) = 1 THEN (array_agg(order_id) FILTER (WHERE order_id IS NOT NULL))[1] END FROM lines), order_id)
         WHERE id = $1
+       RETURNING id, idempotency_key, request_hash, owner_id, reference_id, order_id, status, expires_at, created_at, closed_at, release_reason
      )
-     SELECT stock_item_id, quantity, order_id FROM lines`,
+     SELECT l.stock_item_id, l.variant_id, l.quantity, l.order_id,
+            h.id, h.idempotency_key, h.request_hash, h.owner_id, h.reference_id, h.order_id AS header_order_id, h.status,
+            h.expires_at, h.created_at, h.closed_at, h.release_reason
+       FROM lines l CROSS JOIN header h`,
     [reservationId, to, now, orders.map((o) => o.sellerId), orders.map((o) => o.orderId), reason],
   );
+  const first = lines[0];
+  const after: ReservationRow | undefined = first && {
+    id: first.id,
+    idempotency_key: first.idempotency_key,
+    request_hash: first.request_hash,
+    owner_id: first.owner_id,
+    reference_id: first.reference_id,
+    order_id: first.header_order_id,
+    status: first.status,
+    expires_at: first.expires_at,
+    created_at: first.created_at,
+    closed_at: first.closed_at,
+    release_reason: first.release_reason,
+    items: lines
+      .map((l) => ({ variantId: l.variant_id, stockItemId: l.stock_item_id, quantity: l.quantity }))
+      .sort((a, b) => (a.variantId < b.variantId ? -1 : a.variantId > b.variantId ? 1 : 0)),
+  };
   const orderIds = [...new Set(lines.map((l) => l.order_id).filter((id): id is string => id !== null))];
   const orderId = orderIds.length === 1 ? (orderIds[0] ?? null) : null;
   const ordered = [...lines].sort((a, b) => (a.stock_item_id < b.stock_item_id ? -1 : 1));
-  return async () => {
+  const moveStock = async () => {
     await moveReservedStock(
       tx,
       ordered.map((l) => ({ reservationId, stockItemId: l.stock_item_id, quantity: l.quantity })),
@@ -131,4 +156,5 @@ async function applyTransition(
       commit,
     );
   };
+  return { after, moveStock };
 }
