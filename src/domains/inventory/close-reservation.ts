@@ -4,6 +4,7 @@ import { isUuid } from '../../platform/ids.ts';
 import type { InventoryDeps } from './deps.ts';
 import { type ReservationCommand, type ReservationStatus, decide } from './lifecycle.ts';
 import { moveReservedStock } from './reserved-stock.ts';
+import { STOCK_ITEM_COLUMNS, type StockItemRow } from './stock-item.ts';
 import { type Reservation, type ReservationRow, findReservation, toReservation } from './reservation-view.ts';
 
 export interface ConfirmOptions {
@@ -95,11 +96,27 @@ async function applyTransition(
   const reason = command.type === 'release' ? command.reason : null;
   // The lines and the header in one statement: the header keeps the order when all its lines went
   // to one (the same rule as orderId below). Each line comes back with the header as it is after,
-  // so the reservation need not be read again.
+  // so the reservation need not be read again, and with its stock item, locked (in id order, like
+  // every path that locks several items) for the move that ends the transaction.
   const { rows: lines } = await tx.query<
-    { stock_item_id: string; variant_id: string; quantity: number; order_id: string | null } & Omit<ReservationRow, 'items' | 'order_id'> & { header_order_id: string | null }
+    { stock_item_id: string; variant_id: string; quantity: number; order_id: string | null } & Omit<ReservationRow, 'items' | 'order_id'> & {
+        header_order_id: string | null;
+        item_product_id: string;
+        item_seller_id: string;
+        item_sku: string;
+        item_total: number;
+        item_available: number;
+        item_reserved: number;
+        item_version: number;
+        item_created_at: Date;
+        item_updated_at: Date;
+      }
   >(
-    `WITH lines AS (
+    `WITH locked AS (
+       SELECT ${STOCK_ITEM_COLUMNS} FROM stock_items
+        WHERE id IN (SELECT stock_item_id FROM stock_reservations WHERE reservation_id = $1 AND status = 'active')
+        ORDER BY id FOR UPDATE
+     ), lines AS (
        UPDATE stock_reservations l
           SET status = $2, updated_at = $3,
               order_id = coalesce((SELECT o.order_id FROM unnest($4::uuid[], $5::uuid[]) AS o(seller_id, order_id) WHERE o.seller_id = s.seller_id), l.order_id)
@@ -114,9 +131,12 @@ async function applyTransition(
        RETURNING id, idempotency_key, request_hash, owner_id, reference_id, order_id, status, expires_at, created_at, closed_at, release_reason
      )
      SELECT l.stock_item_id, l.variant_id, l.quantity, l.order_id,
+            k.product_id AS item_product_id, k.seller_id AS item_seller_id, k.sku AS item_sku, k.total_quantity AS item_total,
+            k.available_quantity AS item_available, k.reserved_quantity AS item_reserved, k.version AS item_version,
+            k.created_at AS item_created_at, k.updated_at AS item_updated_at,
             h.id, h.idempotency_key, h.request_hash, h.owner_id, h.reference_id, h.order_id AS header_order_id, h.status,
             h.expires_at, h.created_at, h.closed_at, h.release_reason
-       FROM lines l CROSS JOIN header h`,
+       FROM lines l CROSS JOIN header h JOIN locked k ON k.id = l.stock_item_id`,
     [reservationId, to, now, orders.map((o) => o.sellerId), orders.map((o) => o.orderId), reason],
   );
   const first = lines[0];
@@ -139,6 +159,19 @@ async function applyTransition(
   const orderIds = [...new Set(lines.map((l) => l.order_id).filter((id): id is string => id !== null))];
   const orderId = orderIds.length === 1 ? (orderIds[0] ?? null) : null;
   const ordered = [...lines].sort((a, b) => (a.stock_item_id < b.stock_item_id ? -1 : 1));
+  const locked: StockItemRow[] = ordered.map((l) => ({
+    id: l.stock_item_id,
+    product_id: l.item_product_id,
+    variant_id: l.variant_id,
+    seller_id: l.item_seller_id,
+    sku: l.item_sku,
+    total_quantity: l.item_total,
+    available_quantity: l.item_available,
+    reserved_quantity: l.item_reserved,
+    version: l.item_version,
+    created_at: l.item_created_at,
+    updated_at: l.item_updated_at,
+  }));
   const moveStock = async () => {
     await moveReservedStock(
       tx,
@@ -154,6 +187,7 @@ async function applyTransition(
         ];
       },
       commit,
+      locked,
     );
   };
   return { after, moveStock };

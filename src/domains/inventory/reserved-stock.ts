@@ -28,6 +28,8 @@ export async function moveReservedStock(
   now: Date,
   eventsOf: (facts: ReservationLineFacts[], items: StockItemRow[]) => NewEvent[] = () => [],
   commit = false,
+  /** The items, when the caller locked them already (in id order) in this transaction. */
+  locked?: readonly StockItemRow[],
 ): Promise<{ facts: ReservationLineFacts[]; items: StockItemRow[] }> {
   if (lines.length === 0) {
     await appendEvents(tx, 'inventory', eventsOf([], []), now);
@@ -35,7 +37,8 @@ export async function moveReservedStock(
   }
   const ids = [...new Set(lines.map((l) => l.stockItemId))];
   // Items locked in id order, like every other path that locks several items.
-  const { rows } = await tx.query<StockItemRow>(`SELECT ${STOCK_ITEM_COLUMNS} FROM stock_items WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [ids]);
+  const rows =
+    locked ?? (await tx.query<StockItemRow>(`SELECT ${STOCK_ITEM_COLUMNS} FROM stock_items WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [ids])).rows;
   const state = new Map(rows.map((r) => [r.id, { ...r }]));
   const sums = new Map<string, { quantity: number; changes: number }>();
   const facts = lines.map((l) => {
