@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inlineParameters } from '../../src/platform/db/inline-parameters.ts';
-import { commitTogetherReturning, guarded } from '../../src/platform/db/statements.ts';
+import { commitTogether, commitTogetherReturning, guarded } from '../../src/platform/db/statements.ts';
 import { type Pool, abortReason, commitWith, createPool, executePrepared, isUniqueViolation, withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
@@ -144,6 +144,18 @@ describe('statements run together', () => {
     expect(rows).toEqual([{ id: b }]);
     const { rows: stored } = await pool.query('SELECT count(*)::int AS n FROM scratch WHERE id = ANY($1::uuid[])', [[a, b, c]]);
     expect(stored[0].n).toBe(3);
+  });
+
+  it('commit with one statement, several, or none (then withTransaction commits as usual)', async () => {
+    const ids = [newId(), newId(), newId(), newId()];
+    await withTransaction(pool, (tx) => commitTogether(tx, [insert(ids[0]!, 'alone')]));
+    await withTransaction(pool, (tx) => commitTogether(tx, [insert(ids[1]!, 'one'), undefined, insert(ids[2]!, 'two')]));
+    await withTransaction(pool, async (tx) => {
+      await tx.query('INSERT INTO scratch (id, note) VALUES ($1, $2)', [ids[3], 'before nothing']);
+      await commitTogether(tx, [undefined]);
+    });
+    const { rows } = await pool.query('SELECT count(*)::int AS n FROM scratch WHERE id = ANY($1::uuid[])', [ids]);
+    expect(rows[0].n).toBe(4);
   });
 });
 

@@ -3,7 +3,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Clock } from '../../platform/clock.ts';
 import { type Pool, type Tx, isUniqueViolation, withTransaction } from '../../platform/db/pool.ts';
-import { type Statement, runTogether } from '../../platform/db/statements.ts';
+import { type Statement, commitTogether, runTogether } from '../../platform/db/statements.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import type {
   AuthorizeRequest,
@@ -355,7 +355,8 @@ export class TestGateway implements PaymentGateway {
       if (!claim.first) return claim;
       const writes: Statement[] = [];
       const outcome = await decide({ tx, writes, events });
-      await runTogether(tx, [...writes, requestDecided(key, outcome)]);
+      // The decision's writes and the key's answer, sent with the COMMIT: the charge's row is let go at once.
+      await commitTogether(tx, [...writes, requestDecided(key, outcome)]);
       return { fingerprint, outcome, first: true };
     });
     return this.#answered(answer, events, fingerprint);

@@ -31,6 +31,15 @@ export async function runTogetherReturning<R extends object>(db: Queryable, firs
   return rows as R[];
 }
 
+/** runTogether as the last statement of a withTransaction transaction, sent with its COMMIT (see commitTogetherReturning). */
+export async function commitTogether(tx: Tx, statements: readonly (Statement | undefined)[]): Promise<void> {
+  const parts = statements.filter((s): s is Statement => s !== undefined);
+  const [first, ...rest] = parts;
+  if (!first) return;
+  if (rest.length === 0) await commitWith(tx, first.text, first.values);
+  else await commitWith(tx, ...guarded([first, ...rest], 'SELECT 1'));
+}
+
 /**
  * runTogetherReturning as the last statement of a withTransaction transaction, sent with its COMMIT
  * in one message (commitWith): the row locks taken before are let go as soon as it is done, and a
