@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateDatabase } from '../../src/platform/db/migrate.ts';
 import { commitSignals, commitWith, createPool, withTransaction } from '../../src/platform/db/pool.ts';
+import { eventually } from '../support/eventually.ts';
 import { renderSchemaDocument } from '../../src/platform/db/schema-doc.ts';
 import { DOMAIN_NAMES, type DomainName, domainTables } from '../../src/platform/domains.ts';
 import { newId } from '../../src/platform/ids.ts';
@@ -143,10 +144,7 @@ describe('outbox retention', () => {
 
 describe('delivery wake-ups', () => {
   /** Listens on the delivery channels of the search database; `heardAfter` runs work, then a marker notification, and counts what the work made heard. */
-  async function listening<T>(
-    use: (heardAfter: (work: () => Promise<unknown>) => Promise<Record<string, number>>) => Promise<T>,
-    markVia: () => pg.Pool = () => pool('search'),
-  ): Promise<T> {
+  async function listening<T>(use: (heardAfter: (work: () => Promise<unknown>) => Promise<Record<string, number>>) => Promise<T>): Promise<T> {
     const target = dbs.targets.find((t) => t.domain === 'search')!;
     const listener = new pg.Client({ connectionString: target.url });
     await listener.connect();
@@ -157,7 +155,7 @@ describe('delivery wake-ups', () => {
       heard.length = 0;
       await work();
       // Notifications come in commit order: once the marker (sent after the work) is heard, anything the work caused was too.
-      await markVia().query(`SELECT pg_notify('bazaar_probe_marker', '')`);
+      await pool('search').query(`SELECT pg_notify('bazaar_probe_marker', '')`);
       for (let i = 0; i < 200 && !heard.includes('bazaar_probe_marker'); i++) await new Promise((r) => setTimeout(r, 10));
       return { inbox: heard.filter((c) => c === 'bazaar_inbox').length, outbox: heard.filter((c) => c === 'bazaar_outbox').length };
     };
@@ -244,31 +242,40 @@ describe('delivery wake-ups', () => {
     }
   });
 
-  it('NOTIFY the channel after the commit where nobody in the process listens (a CLI command), before the connection runs anything else', async () => {
-    // The marker goes through the same one connection: heard after the work's NOTIFY only if that ran first on it.
+  it('NOTIFY the channel after the commit where nobody in the process listens (a CLI command)', async () => {
     const target = dbs.targets.find((t) => t.domain === 'search')!;
-    const p = createPool(target.url, 1, 'signal-probe');
+    const p = createPool(target.url, 2, 'signal-probe');
+    const listener = new pg.Client({ connectionString: target.url });
+    await listener.connect();
+    const heard: string[] = [];
+    listener.on('notification', (n) => heard.push(n.channel));
+    await listener.query('LISTEN bazaar_inbox; LISTEN bazaar_outbox');
+    /** Runs the work, then waits until `expected` channels were heard (a NOTIFY carries all of a commit's channels at once). */
+    const heardAfter = async (work: () => Promise<unknown>, expected: string[]) => {
+      heard.length = 0;
+      await work();
+      await eventually(async () => expect([...new Set(heard)].sort()).toEqual(expect.arrayContaining(expected)), { timeoutMs: 5_000, intervalMs: 5 });
+      return { inbox: heard.filter((c) => c === 'bazaar_inbox').length, outbox: heard.filter((c) => c === 'bazaar_outbox').length };
+    };
     try {
-      await listening(async (heardAfter) => {
-        expect(
-          await heardAfter(() =>
-            withTransaction(p, async (tx) => {
-              await tx.query(insertOutbox, [newId(), newId()]);
-              await tx.query(...insertInbox(newId()));
-            }),
-          ),
-        ).toEqual({ inbox: 1, outbox: 1 });
-        expect(await heardAfter(() => p.query(...insertInbox(newId())))).toEqual({ inbox: 1, outbox: 0 });
-        expect(
-          await heardAfter(() =>
-            withTransaction(p, async (tx) => {
-              await tx.query(insertOutbox, [newId(), newId()]);
-              throw new Error('changed my mind');
-            }).catch(() => undefined),
-          ),
-        ).toEqual({ inbox: 0, outbox: 0 });
-      }, () => p);
+      const both = () =>
+        withTransaction(p, async (tx) => {
+          await tx.query(insertOutbox, [newId(), newId()]);
+          await tx.query(...insertInbox(newId()));
+        });
+      expect(await heardAfter(both, ['bazaar_inbox', 'bazaar_outbox'])).toEqual({ inbox: 1, outbox: 1 });
+      expect(await heardAfter(() => p.query(...insertInbox(newId())), ['bazaar_inbox'])).toEqual({ inbox: 1, outbox: 0 });
+      // A rolled back write notifies nothing: only the committed inbox write after it is heard.
+      const rolledBackThenInbox = async () => {
+        await withTransaction(p, async (tx) => {
+          await tx.query(insertOutbox, [newId(), newId()]);
+          throw new Error('changed my mind');
+        }).catch(() => undefined);
+        await p.query(...insertInbox(newId()));
+      };
+      expect(await heardAfter(rolledBackThenInbox, ['bazaar_inbox'])).toEqual({ inbox: 1, outbox: 0 });
     } finally {
+      await listener.end();
       await p.end();
     }
   });

@@ -66,6 +66,12 @@ function writesOf(text: string, parameterised: boolean): number {
  */
 export class CommitSignals {
   readonly #listeners = new Map<CommitSignal, Set<() => void>>(SIGNALS.map((k) => [k, new Set()]));
+  /** Kinds to NOTIFY for, and whether a NOTIFY is on its way (at most one at a time per pool). */
+  readonly #unheard = new Set<CommitSignal>();
+  #notifying = false;
+
+  /** `notify` runs an SQL text on another connection of the pool (for kinds nobody here listens to). */
+  constructor(readonly notify: (sql: string) => Promise<unknown> = async () => undefined) {}
 
   /** Calls `listener` after each commit that wrote `kind` rows; returns the unsubscribe. */
   on(kind: CommitSignal, listener: () => void): () => void {
@@ -74,11 +80,30 @@ export class CommitSignals {
     return () => set.delete(listener);
   }
 
-  /** Tells the listeners; false when there are none in this process. */
-  emit(kind: CommitSignal): boolean {
+  /**
+   * Tells the listeners; where there are none in this process (a CLI command), NOTIFYs the kind's
+   * channel for the running marketplace instead, from another connection, after this commit.
+   */
+  emit(kind: CommitSignal): void {
     const set = this.#listeners.get(kind) as Set<() => void>;
     for (const listener of set) listener();
-    return set.size > 0;
+    if (set.size === 0) {
+      this.#unheard.add(kind);
+      this.#sendNotifications();
+    }
+  }
+
+  #sendNotifications(): void {
+    if (this.#notifying || this.#unheard.size === 0) return;
+    const kinds = [...this.#unheard];
+    this.#unheard.clear();
+    this.#notifying = true;
+    void this.notify(`SELECT ${kinds.map((kind) => `pg_notify('${SIGNAL_CHANNELS[kind]}', '')`).join(', ')}`)
+      .catch(() => undefined)
+      .finally(() => {
+        this.#notifying = false;
+        this.#sendNotifications();
+      });
   }
 }
 
@@ -146,9 +171,7 @@ interface BazaarClientConfig extends pg.ClientConfig {
  *
  * It follows what its statements wrote to an outbox or inbox and, once the server reports the
  * connection idle again with that work committed (not failed, not rolled back), fires the pool's
- * CommitSignals. Where nobody in this process listens (a CLI command), it NOTIFYs the signal's
- * channel instead, on this connection before anything else runs on it, so the running
- * marketplace's relays and consumers hear of it at once.
+ * CommitSignals (which NOTIFY the running marketplace where nobody in this process listens).
  */
 class BazaarClient extends pg.Client {
   readonly #prepare: boolean;
@@ -175,15 +198,14 @@ class BazaarClient extends pg.Client {
         if (name) this.#sqlPrepared.add(name);
       }
     });
-    // Registered before pg's own handler (attached at connect), so a NOTIFY queued here runs before
-    // the query that just finished hands the connection back.
+    // Registered before pg's own handler (attached at connect): the signal goes before the query
+    // that just finished hands the connection back.
     connection.on('readyForQuery', (msg: { status?: string }) => {
       this.#preparing = [];
       if (!signals || msg.status !== 'I' || this.#written === 0) return;
       const written = this.#written;
       this.#written = 0;
-      const unheard = SIGNALS.filter((kind) => (written & SIGNAL_BITS[kind]) !== 0 && !signals.emit(kind));
-      if (unheard.length > 0) super.query(`SELECT ${unheard.map((kind) => `pg_notify('${SIGNAL_CHANNELS[kind]}', '')`).join(', ')}`, () => undefined);
+      for (const kind of SIGNALS) if ((written & SIGNAL_BITS[kind]) !== 0) signals.emit(kind);
     });
   }
 
@@ -217,7 +239,7 @@ class BazaarClient extends pg.Client {
 
 /** `prepare: false` keeps the simple unnamed statements (for a pooler in transaction mode that cannot keep prepared statements). */
 export function createPool(url: string, max: number, applicationName: string, options: { prepare?: boolean } = {}): Pool {
-  const signals = new CommitSignals();
+  const signals = new CommitSignals((sql) => pool.query(sql));
   const config: pg.PoolConfig & BazaarClientConfig = {
     Client: BazaarClient,
     connectionString: url,
