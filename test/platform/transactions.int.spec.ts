@@ -194,6 +194,25 @@ describe('commitWith', () => {
     expect(status).toEqual([{ ok: 1 }]);
   });
 
+  it('used on a transaction the caller began itself, does not make a later withTransaction on that connection skip its COMMIT', async () => {
+    const one = createPool(dbs.targets.find((t) => t.domain === 'search')!.url, 1, 'commit-with-spec');
+    const [a, b] = [newId(), newId()];
+    try {
+      const client = await one.connect();
+      try {
+        await client.query('BEGIN');
+        await commitWith(client, 'INSERT INTO scratch (id, note) VALUES ($1, $2)', [a, 'own transaction']);
+      } finally {
+        client.release();
+      }
+      await withTransaction(one, (tx) => tx.query('INSERT INTO scratch (id, note) VALUES ($1, $2)', [b, 'next user']));
+      const { rows } = await pool.query('SELECT count(*)::int AS n FROM scratch WHERE id = ANY($1::uuid[])', [[a, b]]);
+      expect(rows[0].n).toBe(2);
+    } finally {
+      await one.end();
+    }
+  });
+
   it('tells a unique violation of one constraint from any other error', async () => {
     const id = newId();
     await pool.query('INSERT INTO scratch (id, note) VALUES ($1, $2)', [id, 'once']);

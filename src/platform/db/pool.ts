@@ -268,6 +268,8 @@ export function createPool(url: string, max: number, applicationName: string, op
  */
 export async function withTransaction<T>(pool: Pool, work: (tx: Tx) => Promise<T>, isolation?: 'serializable' | 'repeatable read'): Promise<T> {
   const client = await pool.connect();
+  // A commitWith of an earlier user of this connection outside withTransaction (a consumer's round) left its mark.
+  committed.delete(client);
   try {
     await client.query(isolation ? `BEGIN ISOLATION LEVEL ${isolation.toUpperCase()}` : 'BEGIN');
     const result = await work(client);
@@ -282,17 +284,18 @@ export async function withTransaction<T>(pool: Pool, work: (tx: Tx) => Promise<T
   }
 }
 
-/** Transactions of withTransaction that commitWith committed already. */
+/** Connections whose transaction commitWith committed already (withTransaction clears the mark when it takes one). */
 const committed = new WeakSet<Tx>();
 
 /**
- * Runs the last statement of a withTransaction transaction and its COMMIT in one message (one
- * round trip) and answers the statement's result: where the transaction holds a row that every
- * request needs (a popular coupon), the lock is let go as soon as the statement is done, not an
- * event-loop turn and a round trip later. The simple protocol carries no parameters, so the
- * statement runs as `EXECUTE` of a statement the connection PREPAREd by SQL, the values written as
- * literals (executePrepared; planned once per connection). Nothing may run on `tx` after it. If the statement fails (bazaar_abort included), the COMMIT does not
- * run and withTransaction rolls back as usual.
+ * Runs the last statement of a transaction (withTransaction's, or one the caller began itself) and
+ * its COMMIT in one message (one round trip) and answers the statement's result: where the
+ * transaction holds a row that every request needs (a popular coupon), the lock is let go as soon
+ * as the statement is done, not an event-loop turn and a round trip later. The simple protocol
+ * carries no parameters, so the statement runs as `EXECUTE` of a statement the connection PREPAREd
+ * by SQL, the values written as literals (executePrepared; planned once per connection). Nothing may
+ * run on `tx` after it. If the statement fails (bazaar_abort included), the COMMIT does not run and
+ * the caller rolls back as usual (withTransaction does).
  */
 export async function commitWith<R extends pg.QueryResultRow>(tx: Tx, text: string, values: readonly unknown[]): Promise<pg.QueryResult<R>> {
   const { prepare, execute } = executePrepared(tx, text, values);

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
-import type { Pool, Tx } from '../db/pool.ts';
+import { type Pool, type Tx, commitWith } from '../db/pool.ts';
 import { type DomainName, domainTables } from '../domains.ts';
 import { newId } from '../ids.ts';
 import type { Metrics } from '../metrics.ts';
@@ -108,14 +108,15 @@ export class InboxConsumer {
       }
       const applied = await this.#applyBatch(client, rows);
       if (applied.length > 0) {
-        // One statement marks the whole batch processed; it commits with the effects or not at all.
-        await client.query(
+        // One statement marks the whole batch processed; it commits with the effects or not at all,
+        // and goes with the COMMIT in one round trip.
+        await commitWith(
+          client,
           `UPDATE ${inbox} SET status = 'processed', processed_at = now(), attempts = attempts + 1, last_error = NULL
             WHERE (consumer, event_id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))`,
           [applied.map((r) => r.consumer), applied.map((r) => r.event_id)],
         );
-      }
-      await client.query('COMMIT');
+      } else await client.query('COMMIT');
       for (const row of applied) this.metrics?.deliveries.inc({ domain: this.domain, consumer: row.consumer });
       return rows.length === this.options.batchSizeMax;
     } catch (error) {
