@@ -1,4 +1,5 @@
 import type { Queryable } from '../../platform/db/pool.ts';
+import { type Statement, guarded } from '../../platform/db/statements.ts';
 import { newId } from '../../platform/ids.ts';
 
 /**
@@ -52,6 +53,22 @@ export interface Journal {
  * answers false. Zero entries are dropped; the rest must balance (a programmer error otherwise).
  */
 export async function postJournal(tx: Queryable, journal: Journal): Promise<boolean> {
+  const [accounts, header, entries] = journalStatements(journal, 'w1');
+  // One statement: the accounts (made on first use), the journal (once per kind and reference) and
+  // its entries, written only if the journal was new. The balance trigger checks it at commit.
+  const inserted = await tx.query(...guarded([accounts, header, entries], 'SELECT count(*)::int AS n FROM w2'));
+  return (inserted.rows[0] as { n: number } | undefined)?.n !== 0;
+}
+
+/**
+ * A journal as three statements to run as CTEs of one statement (see guarded): the accounts (made
+ * on first use), the journal header (once per kind and reference, RETURNING its id) and its entries,
+ * which read the header's CTE (its `wN` name among them, `headerCte`), so they are written only if
+ * the journal is new.
+ * Zero entries are dropped; the rest must balance (a programmer error otherwise).
+ */
+export function journalStatements(journal: Journal, headerCte: string): [Statement, Statement, Statement] {
+  if (!/^w\d+$/.test(headerCte)) throw new Error(`invalid CTE name ${headerCte}`);
   const entries = journal.entries.filter((e) => (e.debit ?? 0) > 0 || (e.credit ?? 0) > 0);
   const debits = entries.reduce((s, e) => s + (e.debit ?? 0), 0);
   const credits = entries.reduce((s, e) => s + (e.credit ?? 0), 0);
@@ -59,42 +76,36 @@ export async function postJournal(tx: Queryable, journal: Journal): Promise<bool
     throw new Error(`journal ${journal.kind} ${journal.referenceId} does not balance: debits ${debits}, credits ${credits}`);
   }
   const specs = [...new Set(entries.map((e) => e.account))].map(accountSpec);
-  // One statement: the accounts (made on first use), the journal (once per kind and reference) and
-  // its entries, written only if the journal was new. The balance trigger checks it at commit.
-  const inserted = await tx.query(
-    `WITH accounts AS (
-       INSERT INTO ledger_accounts (account, kind, may_go_negative, owner_id)
+  return [
+    {
+      text: `INSERT INTO ledger_accounts (account, kind, may_go_negative, owner_id)
        SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::uuid[])
-       ON CONFLICT (account) DO NOTHING
-     ), journal AS (
-       INSERT INTO ledger_journals (id, kind, reference_id, currency, description)
-       VALUES ($5, $6, $7, $8, $9)
+       ON CONFLICT (account) DO NOTHING`,
+      values: [specs.map((s) => s.account), specs.map((s) => s.kind), specs.map((s) => s.mayGoNegative), specs.map((s) => s.ownerId)],
+    },
+    {
+      text: `INSERT INTO ledger_journals (id, kind, reference_id, currency, description)
+       VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (kind, reference_id) DO NOTHING
-       RETURNING id
-     )
-     INSERT INTO ledgers (id, journal_id, account, debit, credit, currency, reference_id)
-     SELECT e.id, j.id, e.account, e.debit, e.credit, $8, e.reference_id
-       FROM journal j
-       CROSS JOIN unnest($10::uuid[], $11::text[], $12::bigint[], $13::bigint[], $14::uuid[]) AS e(id, account, debit, credit, reference_id)`,
-    [
-      specs.map((s) => s.account),
-      specs.map((s) => s.kind),
-      specs.map((s) => s.mayGoNegative),
-      specs.map((s) => s.ownerId),
-      newId(),
-      journal.kind,
-      journal.referenceId,
-      journal.currency,
-      journal.description.slice(0, 500),
-      entries.map(() => newId()),
-      entries.map((e) => e.account),
-      entries.map((e) => e.debit ?? 0),
-      entries.map((e) => e.credit ?? 0),
-      entries.map((e) => e.referenceId),
-    ],
-  );
-  if (inserted.rowCount === 0) return false;
-  return true;
+       RETURNING id`,
+      values: [newId(), journal.kind, journal.referenceId, journal.currency, journal.description.slice(0, 500)],
+    },
+    {
+      text: `INSERT INTO ledgers (id, journal_id, account, debit, credit, currency, reference_id)
+       SELECT e.id, j.id, e.account, e.debit, e.credit, $1, e.reference_id
+         FROM ${headerCte} j
+         CROSS JOIN unnest($2::uuid[], $3::text[], $4::bigint[], $5::bigint[], $6::uuid[]) AS e(id, account, debit, credit, reference_id)
+       RETURNING id`,
+      values: [
+        journal.currency,
+        entries.map(() => newId()),
+        entries.map((e) => e.account),
+        entries.map((e) => e.debit ?? 0),
+        entries.map((e) => e.credit ?? 0),
+        entries.map((e) => e.referenceId),
+      ],
+    },
+  ];
 }
 
 /** What the ledger says about one allocation: commission charged and given back, refunds posted. */

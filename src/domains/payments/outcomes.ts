@@ -1,11 +1,11 @@
 import type { Tx } from '../../platform/db/pool.ts';
-import { commitTogetherReturning, runTogetherReturning } from '../../platform/db/statements.ts';
+import { type Statement, commitTogetherReturning, runTogetherReturning } from '../../platform/db/statements.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
 import { captureSplit, refundSplit } from './commission.ts';
 import type { PaymentsDeps } from './deps.ts';
 import { emitIntentEvent, intentEventStatement } from './events.ts';
 import type { GatewayOutcome } from './gateway.ts';
-import { GATEWAY_CLEARING, type LedgerEntry, PLATFORM_COMMISSION, allocationLedger, postJournal, sellerPayable } from './ledger.ts';
+import { GATEWAY_CLEARING, type LedgerEntry, PLATFORM_COMMISSION, allocationLedger, journalStatements, postJournal, sellerPayable } from './ledger.ts';
 import {
   type AllocationFacts,
   type AllocationRow,
@@ -109,15 +109,7 @@ async function captured(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: E
   if (intent?.status !== 'authorized') return intent;
   const allocations = locked?.allocations ?? [];
   const now = deps.clock.now();
-  await postJournal(tx, {
-    kind: 'payment_captured',
-    referenceId: intent.id,
-    currency: intent.currency,
-    description: `capture of payment ${intent.id}`,
-    entries: allocations.flatMap((a) => captureEntries(a, deps.commissionBps)),
-  });
-  // The status, the transaction and the event in one statement (with `last`, sent with the COMMIT).
-  const [updated] = await (last ? commitTogetherReturning<IntentRow> : runTogetherReturning<IntentRow>)(tx, intentStatusUpdate(intent.id, { status: 'captured', capturedAmount: intent.amount }), [
+  const rest = [
     transactionInsert({
       intentId: intent.id,
       type: 'capture',
@@ -127,7 +119,26 @@ async function captured(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: E
       gatewayTransactionId: outcome.transactionId,
     }),
     intentEventStatement(intent, 'payments.payment_captured.v1', now, { capturedAt: now.toISOString() }, allocations),
-  ]);
+  ].filter((s): s is Statement => s !== undefined);
+  // The journal's three statements come after: w0 is the intent's update, then `rest`, then the
+  // journal's accounts, its header (which its entries read) and its entries.
+  const journal = journalStatements(
+    {
+      kind: 'payment_captured',
+      referenceId: intent.id,
+      currency: intent.currency,
+      description: `capture of payment ${intent.id}`,
+      entries: allocations.flatMap((a) => captureEntries(a, deps.commissionBps)),
+    },
+    `w${rest.length + 2}`,
+  );
+  // The status, the transaction, the event and the journal in one statement (with `last`, sent
+  // with the COMMIT; the journal's balance is checked at that commit).
+  const [updated] = await (last ? commitTogetherReturning<IntentRow> : runTogetherReturning<IntentRow>)(
+    tx,
+    intentStatusUpdate(intent.id, { status: 'captured', capturedAmount: intent.amount }),
+    [...rest, ...journal],
+  );
   return updated;
 }
 
