@@ -231,10 +231,18 @@ describe('delivery wake-ups', () => {
           await commitWith(tx, insertOutbox, [newId(), newId()]);
         });
         expect(signalled).toEqual({ outbox: 3, inbox: 1 });
+        // A savepoint rolled back (a consumer's failed event) leaves what came before it: still one signal at the commit.
+        await withTransaction(p, async (tx) => {
+          await tx.query(insertOutbox, [newId(), newId()]);
+          await tx.query('SAVEPOINT one_event');
+          await tx.query(insertOutbox, [null, newId()]).catch(() => undefined);
+          await tx.query('ROLLBACK TO SAVEPOINT one_event');
+        });
+        expect(signalled).toEqual({ outbox: 4, inbox: 1 });
         // Reads and other writes: no signal.
         await p.query(`SELECT count(*) FROM ${outbox}`);
         await p.query(`UPDATE ${inbox} SET attempts = attempts WHERE false`);
-        expect(signalled).toEqual({ outbox: 3, inbox: 1 });
+        expect(signalled).toEqual({ outbox: 4, inbox: 1 });
       });
     } finally {
       for (const unsubscribe of off) unsubscribe();

@@ -187,12 +187,17 @@ class BazaarClient extends pg.Client {
     this.#prepare = config.prepare !== false;
     const signals = config.commitSignals;
     const connection = (this as unknown as { connection: NodeJS.EventEmitter }).connection;
+    // Whether the work since the last ReadyForQuery failed or ended in a ROLLBACK. A ROLLBACK TO
+    // SAVEPOINT has the same tag but leaves the transaction open (status T), where nothing is
+    // decided yet: the bits stay, and at worst a relay looks once for nothing.
+    let failed = false;
+    let lastTag: string | undefined;
     connection.on('errorMessage', () => {
-      this.#written = 0;
+      failed = true;
     });
     connection.on('commandComplete', (msg: { text?: string }) => {
-      if (msg.text === 'ROLLBACK') this.#written = 0;
-      else if (msg.text === 'PREPARE') {
+      lastTag = msg.text;
+      if (msg.text === 'PREPARE') {
         // A PREPARE outlives its transaction, even one that then fails: it counts once it ran.
         const name = this.#preparing.shift();
         if (name) this.#sqlPrepared.add(name);
@@ -202,9 +207,14 @@ class BazaarClient extends pg.Client {
     // that just finished hands the connection back.
     connection.on('readyForQuery', (msg: { status?: string }) => {
       this.#preparing = [];
-      if (!signals || msg.status !== 'I' || this.#written === 0) return;
+      const endedBadly = failed || lastTag === 'ROLLBACK';
+      failed = false;
+      lastTag = undefined;
+      // Outside a transaction again: the work committed, or it did not and its writes are gone.
+      if (msg.status !== 'I' || this.#written === 0) return;
       const written = this.#written;
       this.#written = 0;
+      if (!signals || endedBadly) return;
       for (const kind of SIGNALS) if ((written & SIGNAL_BITS[kind]) !== 0) signals.emit(kind);
     });
   }
