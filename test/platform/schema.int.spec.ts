@@ -290,7 +290,7 @@ describe('delivery wake-ups', () => {
 });
 
 describe('prepared statements', () => {
-  it('are named and kept per connection by default, and not made when turned off', async () => {
+  it('are named and kept per connection by default, with generic plans, and neither when turned off', async () => {
     const target = dbs.targets.find((t) => t.domain === 'search')!;
     const prepared = async (prepare: boolean) => {
       const p = createPool(target.url, 1, 'prepare-probe', { prepare });
@@ -300,7 +300,8 @@ describe('prepared statements', () => {
           await client.query('SELECT $1::int + 1 AS n', [1]);
           await client.query('SELECT $1::int + 1 AS n', [2]);
           const { rows } = await client.query<{ name: string }>('SELECT name FROM pg_prepared_statements');
-          return rows.map((r) => r.name);
+          const mode = await client.query<{ plan_cache_mode: string }>('SHOW plan_cache_mode');
+          return { names: rows.map((r) => r.name), planCacheMode: mode.rows[0]?.plan_cache_mode };
         } finally {
           client.release();
         }
@@ -308,9 +309,10 @@ describe('prepared statements', () => {
         await p.end();
       }
     };
-    const named = await prepared(true);
-    expect(named).toHaveLength(1);
-    expect(named[0]).toMatch(/^bz_/);
-    expect(await prepared(false)).toEqual([]);
+    const on = await prepared(true);
+    expect(on.names).toHaveLength(1);
+    expect(on.names[0]).toMatch(/^bz_/);
+    expect(on.planCacheMode).toBe('force_generic_plan');
+    expect(await prepared(false)).toEqual({ names: [], planCacheMode: 'auto' });
   });
 });

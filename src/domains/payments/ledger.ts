@@ -64,8 +64,7 @@ export async function postJournal(tx: Queryable, journal: Journal): Promise<bool
  * A journal as three statements to run as CTEs of one statement (see guarded): the accounts (made
  * on first use), the journal header (once per kind and reference, RETURNING its id) and its entries,
  * which read the header's CTE (its `wN` name among them, `headerCte`), so they are written only if
- * the journal is new.
- * Zero entries are dropped; the rest must balance (a programmer error otherwise).
+ * the journal is new. Zero entries are dropped; the rest must balance (a programmer error otherwise).
  */
 export function journalStatements(journal: Journal, headerCte: string): [Statement, Statement, Statement] {
   if (!/^w\d+$/.test(headerCte)) throw new Error(`invalid CTE name ${headerCte}`);
