@@ -29,7 +29,7 @@ import { DOMAIN_NAMES } from '../src/platform/domains.ts';
 import { generateKeyring } from '../src/platform/http/tokens.ts';
 import { seedCatalog, seedDepsOf } from '../src/seed/index.ts';
 import type { LoadInput, LoadOutput } from './catalog-read-load.ts';
-import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, progress, round, runInWorker } from './support.ts';
+import { appPoolSize, type Flags, type Scenario, benchDatabases, numberFlag, percentile, progress, round, runInWorker } from './support.ts';
 
 /** Alternating measured rounds per server. */
 const ROUNDS = 4;
@@ -52,7 +52,7 @@ function options(flags: Flags): Options {
     hot: numberFlag(flags, 'hot', 2000, 1, 100_000),
     durationSeconds: numberFlag(flags, 'duration', 10, 1, 600),
     warmupSeconds: numberFlag(flags, 'warmup', 3, 0, 120),
-    poolSize: numberFlag(flags, 'pool-size', 10, 2, 100),
+    poolSize: numberFlag(flags, 'pool-size', appPoolSize(), 2, 100),
   };
 }
 
@@ -199,7 +199,7 @@ export const scenario: Scenario = {
     hot: 'distinct published products read, at random (2000)',
     duration: 'measured seconds per server (10)',
     warmup: 'unmeasured seconds before each measurement (3)',
-    'pool-size': 'database connections per domain (10)',
+    'pool-size': 'database connections per domain (DATABASE_POOL_SIZE_MAX, as the app: 5)',
   },
   run,
 };

@@ -36,7 +36,7 @@ import { generateKeyring } from '../src/platform/http/tokens.ts';
 import { newId } from '../src/platform/ids.ts';
 import { createLogger } from '../src/platform/logger.ts';
 import type { Subscription } from '../src/platform/messaging/subscription.ts';
-import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, profiled, progress, round, settleDelivery } from './support.ts';
+import { appPoolSize, type Flags, type Scenario, benchDatabases, numberFlag, percentile, profiled, progress, round, settleDelivery } from './support.ts';
 
 interface Options {
   buyers: number;
@@ -53,7 +53,7 @@ function options(flags: Flags): Options {
     rounds: numberFlag(flags, 'rounds', 5, 1, 1000),
     products: numberFlag(flags, 'products', 30, 3, 1000),
     coupons: numberFlag(flags, 'coupons', 1, 1, 256),
-    poolSize: numberFlag(flags, 'pool-size', 10, 2, 100),
+    poolSize: numberFlag(flags, 'pool-size', appPoolSize(), 2, 100),
     warmupRounds: numberFlag(flags, 'warmup-rounds', 1, 0, 100),
   };
 }
@@ -408,7 +408,7 @@ export const scenario: Scenario = {
     rounds: 'checkouts per buyer, one after another (5)',
     products: 'products of the seller; each order takes 3 of them at random (30)',
     coupons: 'distinct coupons, buyer i applying coupon i mod n; 1 makes every checkout redeem the same coupon (1)',
-    'pool-size': 'connections per domain database pool (10)',
+    'pool-size': 'connections per domain database pool (DATABASE_POOL_SIZE_MAX, as the app: 5)',
     'warmup-rounds': 'unmeasured rounds of checkouts first (1)',
   },
   run,

@@ -299,7 +299,7 @@ export const scenario: Scenario = {
     warmup: 'seconds produced first and not measured (1)',
     concurrency: 'producer transactions in flight at most, also used by the reference loop (8)',
     'reference-seconds': 'seconds of the bare insert loop (3)',
-    'pool-size': 'connections per domain database pool (DATABASE_POOL_SIZE_MAX, 10)',
+    'pool-size': 'connections per domain database pool (DATABASE_POOL_SIZE_MAX, as the app: 5)',
     'batch-size': 'relay and consumer batch size max (RELAY_BATCH_SIZE_MAX, 500)',
     'synchronous-commit': 'on, or off to see how much of the latency is disk flushes; never what production runs (on)',
   },

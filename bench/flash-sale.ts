@@ -28,7 +28,7 @@ import { DOMAIN_NAMES } from '../src/platform/domains.ts';
 import { generateKeyring } from '../src/platform/http/tokens.ts';
 import { newId } from '../src/platform/ids.ts';
 import type { BuyersInput, BuyersOutput } from './flash-sale-buyers.ts';
-import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, profiled, progress, round, settleDelivery, startWorker, type WorkerRuns } from './support.ts';
+import { appPoolSize, type Flags, type Scenario, benchDatabases, numberFlag, percentile, profiled, progress, round, settleDelivery, startWorker, type WorkerRuns } from './support.ts';
 
 interface Options {
   buyers: number;
@@ -44,7 +44,7 @@ function options(flags: Flags): Options {
     stock: numberFlag(flags, 'stock', 500, 1, 1_000_000),
     concurrency: numberFlag(flags, 'concurrency', 64, 1, 256),
     warmupSales: numberFlag(flags, 'warmup-sales', 2, 0, 20),
-    poolSize: numberFlag(flags, 'pool-size', 10, 2, 100),
+    poolSize: numberFlag(flags, 'pool-size', appPoolSize(), 2, 100),
   };
 }
 
@@ -223,7 +223,7 @@ export const scenario: Scenario = {
     stock: 'units of the variant on sale (500)',
     concurrency: 'keep-alive HTTP connections, and connections of the reference loop (64)',
     'warmup-sales': 'unmeasured sales of the same shape on other variants first (2)',
-    'pool-size': 'connections per domain database pool (10)',
+    'pool-size': 'connections per domain database pool (DATABASE_POOL_SIZE_MAX, as the app: 5)',
   },
   run,
 };

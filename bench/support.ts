@@ -59,6 +59,11 @@ export function numberFlag(flags: Flags, name: string, fallback: number, min: nu
   return value;
 }
 
+/** Connections per domain database pool, as the app would take them (DATABASE_POOL_SIZE_MAX or its default). */
+export function appPoolSize(): number {
+  return loadConfig(process.env).poolSizeMax;
+}
+
 /** The p-th percentile (0–100) of ascending values, nearest rank. */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;

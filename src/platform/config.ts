@@ -176,7 +176,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl: readUrl(env, 'DATABASE_URL', PG_PROTOCOLS),
     domainDatabaseUrls,
     databaseNamePrefix: prefix,
-    poolSizeMax: readInt(env, 'DATABASE_POOL_SIZE_MAX', 10, 1, 200),
+    poolSizeMax: readInt(env, 'DATABASE_POOL_SIZE_MAX', 5, 1, 200),
     preparedStatements: readBool(env, 'DATABASE_PREPARED_STATEMENTS', true),
     transport: readChoice(env, 'TRANSPORT', ['inprocess', 'nats'] as const, 'inprocess'),
     natsUrl: readUrl(env, 'NATS_URL', ['nats:', 'tls:']) ?? 'nats://127.0.0.1:4222',
