@@ -39,10 +39,9 @@ const CASES: Case[] = [
       step,
       point: 'ran',
       token: 'tok_visa',
-      // The built-in test gateway keeps its charges in the memory of the process: a charge authorized
-      // by a killed process is unknown to the next one, which cannot capture it (a real gateway can).
-      // That session may therefore end compensated, its authorization voided, and nothing taken.
-      ends: step === 'authorize_payment' ? ['completed', 'compensated'] : ['completed'],
+      // The test gateway keeps its charges in the payments database, as a real processor keeps them:
+      // an authorization made by the killed process is found again by its idempotency key and captured.
+      ends: ['completed'],
     }),
   ),
   { step: 'capture_payment', point: 'recorded', token: 'tok_visa', ends: ['completed'] },
