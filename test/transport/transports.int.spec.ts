@@ -59,7 +59,7 @@ describe.each(transports)('the $name transport', ({ name, env, enabled }) => {
     }
   }
 
-  it.skipIf(!enabled)('delivers every event once, in order per aggregate, woken by NOTIFY rather than the poll', async () => {
+  it.skipIf(!enabled)('delivers every event once, in order per aggregate, woken by the commit rather than the 60-second poll', async () => {
     const aggregates = [newId(), newId(), newId()];
     await produce(60, aggregates);
     const search = t.app.pools.get('search')!;
