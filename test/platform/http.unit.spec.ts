@@ -53,6 +53,14 @@ describe('HTTP errors', () => {
     expect(res.json().code).toBe('MALFORMED_JSON');
   });
 
+  it('answer a body that is not JSON (text/plain, form, none declared) with 415 and the JSON media type to send', async () => {
+    for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', undefined]) {
+      const res = await app.inject({ method: 'POST', url: '/echo', payload: 'name=a', headers: contentType ? { 'content-type': contentType } : {} });
+      expect(res.statusCode, String(contentType)).toBe(415);
+      expect(res.json(), String(contentType)).toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE', detail: 'send application/json' });
+    }
+  });
+
   it('answer an unknown route with a 404 problem', async () => {
     const res = await app.inject({ method: 'GET', url: '/nowhere' });
     expect(res.statusCode).toBe(404);

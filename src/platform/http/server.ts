@@ -72,6 +72,8 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       },
     },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpApp;
+  // The API speaks JSON only: a text/plain body is a 415, not a string that then fails validation.
+  app.removeContentTypeParser('text/plain');
 
   await app.register(swagger, {
     openapi: {
