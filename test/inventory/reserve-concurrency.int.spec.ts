@@ -96,6 +96,24 @@ describe('reserving one hot variant from many buyers at once', () => {
     expect((await ledger(h.pool)).find((i) => i.variantId === v.variantId)).toMatchObject({ available: 8, reserved: 2 });
   });
 
+  it('replays a retried key that the batch planned from the known state refuses, and refuses it with another body', async () => {
+    const v = await stockedVariant(h.api, 3);
+    const ownerId = newId();
+    const key = newId();
+    const item = (quantity: number) => [{ variantId: v.variantId, quantity }];
+    const first = await h.api.reserve({ idempotencyKey: key, ownerId, items: item(1) });
+    // One buyer's batch in flight; a new buyer and two retries of the first key queue behind it and
+    // go as one batch planned from the known state, which has one unit left for the new buyer.
+    const inFlight = h.api.reserve({ idempotencyKey: newId(), ownerId: newId(), items: item(1) });
+    const other = h.api.reserve({ idempotencyKey: newId(), ownerId: newId(), items: item(1) });
+    const retry = h.api.reserve({ idempotencyKey: key, ownerId, items: item(1) });
+    const changed = h.api.reserve({ idempotencyKey: key, ownerId, items: item(2) }).catch((error: AppError) => error);
+    await Promise.all([inFlight, other]);
+    expect((await retry).id).toBe(first.id);
+    expect(((await changed) as AppError).code).toBe('IDEMPOTENCY_KEY_REUSED');
+    expect((await ledger(h.pool)).find((i) => i.variantId === v.variantId)).toMatchObject({ available: 0, reserved: 3 });
+  });
+
   it('lets the database itself refuse a change that would take available below zero', async () => {
     const v = await stockedVariant(h.api, 1);
     await expect(

@@ -178,11 +178,18 @@ async function reserveFromKnownState(deps: InventoryDeps, db: Queryable, known: 
   if (grants.length === 0) throw new StaleState();
   const after = await writeGrants(db, known, grants, now, known.version, availableAfter);
   const byRequest = new Map(grants.map((g) => [g.request, g]));
+  // The plan never read the keys. A granted key that was already used fails the write (unique key:
+  // the locked path then answers it); a refused one may be the retry of a request that did get a
+  // unit, so the keys refused are looked up before anyone is told "out of stock" (only in the batch
+  // that sells out: the batches after it take the sold-out lane, which looks them up too).
+  const existing = refused.size > 0 ? await findReservationsByKeys(db, [...refused.keys()].map((b) => b.request.idempotencyKey)) : new Map();
   const outcomes = await Promise.all(
     batch.map((b) =>
       settle(async () => {
         const g = byRequest.get(b);
         if (g) return made(g, known, now);
+        const found = existing.get(b.request.idempotencyKey);
+        if (found) return replayOrRefuse(found, b.request.requestHash);
         throw outOfStock([{ variantId: known.variant_id, requested: quantityOf(b), available: refused.get(b) ?? 0 }]);
       }),
     ),
