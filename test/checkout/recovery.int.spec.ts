@@ -233,6 +233,18 @@ describe('opening a checkout session', () => {
     expect(await countOutbox(twins[0]!.session.id, 'checkout.checkout_started.v1')).toBe(1);
   });
 
+  it('answers both of two simultaneous requests with the same key with one session, round after round', async () => {
+    // Both inserts can pass the key's conflict check and meet on the cart's index instead: that is
+    // still the same request, not a checkout in progress under another key.
+    for (let round = 0; round < 100; round++) {
+      const market = new FakeMarket();
+      const key = newId();
+      const pair = await Promise.all([openWith(market, key), openWith(market, key)]);
+      expect(pair[0].session.id, `round ${round}`).toBe(pair[1].session.id);
+      expect(pair.filter((t) => t.created), `round ${round}`).toHaveLength(1);
+    }
+  });
+
   it('refuses a second checkout of a cart under another key while the first is unfinished', async () => {
     const market = new FakeMarket();
     await openWith(market, newId());

@@ -78,6 +78,10 @@ export async function openSession(deps: OpenDeps, buyerId: string, idempotencyKe
     return { session: sameRequest(twin, hash), created: false };
   } catch (error) {
     if ((error as { constraint?: string }).constraint === 'checkout_sessions_cart_unfinished_key') {
+      // Two inserts of the same key can both pass the key's conflict check and meet on the cart's
+      // index instead: the twin under the same key is then the answer, not a conflict.
+      const twin = await selectSessionByKey(deps.pool, buyerId, idempotencyKey);
+      if (twin) return { session: sameRequest(twin, hash), created: false };
       throw new AppError('CHECKOUT_IN_PROGRESS', 'this cart is being checked out under another Idempotency-Key; wait for it to finish');
     }
     throw error;
