@@ -195,6 +195,35 @@ describe('checkout recovery', () => {
     expect(market.intents.size).toBe(1);
   });
 
+  it('counts only failures against the retry budget: a brief error after many polls of an unknown payment is retried', async () => {
+    const market = new FakeMarket();
+    const session = await open(market, 'poller', 'tok_timeout');
+    const poller = runner('poller', market);
+    await poller.drive(session);
+    // More polls than the retry budget (attemptsMax 3), each a run of the step that waits.
+    for (let i = 0; i < 3; i++) {
+      clock.advance(PAYMENT_POLL_MS);
+      for (const s of await claim('poller')) await poller.drive(s);
+    }
+    expect(await statusOf(session.id)).toBe('in_progress');
+    let failOnce = true;
+    market.before = async (call) => {
+      if (call === 'payments.authorize' && failOnce) {
+        failOnce = false;
+        throw new Error('connection reset by the payments service');
+      }
+    };
+    clock.advance(PAYMENT_POLL_MS);
+    for (const s of await claim('poller')) await poller.drive(s);
+    expect(await statusOf(session.id)).toBe('in_progress');
+
+    market.settle((await selectSession(pool, session.id))!.paymentIntentId!, 'authorized');
+    clock.advance(PAYMENT_POLL_MS);
+    for (const s of await claim('poller')) await poller.drive(s);
+    expect(await statusOf(session.id)).toBe('completed');
+    expect(market.intents.size).toBe(1);
+  });
+
   it('gives up a payment that stays unknown too long: voids it and gives everything back', async () => {
     const market = new FakeMarket();
     const session = await open(market, 'patient', 'tok_timeout');

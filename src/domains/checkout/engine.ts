@@ -9,6 +9,7 @@ import type { CheckoutPorts } from './ports.ts';
 import { type RetryPolicy, type SagaPlan, type SagaState, type StepName, decide, evolve, judgeError, retryDelayMs } from './saga.ts';
 import {
   type LeaseHolder,
+  countStepFailures,
   finishFailed,
   parkAfterStepError,
   recordCompensated,
@@ -171,7 +172,10 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
   async function failed(step: StepName, attempts: number, error: unknown): Promise<'next' | 'parked'> {
     const c = classify(error);
     const waitMs = error instanceof StepWaiting ? error.retryAfterMs : 0;
-    const verdict = judgeError(c.kind, attempts, deps.retry, waitMs);
+    // A step that waited (a payment whose outcome is unknown, polled every second) has many runs;
+    // only its failures count against the retry budget and set the backoff.
+    const failures = c.kind === 'transient' ? (await countStepFailures(deps.pool, session.id, step)) + 1 : attempts;
+    const verdict = judgeError(c.kind, failures, deps.retry, waitMs);
     const h = holder();
     if (verdict.action !== 'compensate') {
       const waiting = error instanceof StepWaiting ? error : undefined;

@@ -286,6 +286,12 @@ export async function recordTransition(
   return { session, nextAttempts };
 }
 
+/** How many times the step failed and was retried (its audited failures rows): waits are not failures. */
+export async function countStepFailures(db: Queryable, sessionId: string, step: StepName): Promise<number> {
+  const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM checkout_failures WHERE session_id = $1 AND step_type = $2', [sessionId, step]);
+  return rows[0]?.n ?? 0;
+}
+
 /**
  * Lets the session go until `resumeAt` (a retry backoff, or waiting for the payment gateway), with
  * the step's error, what it saved so far, and a failures row unless it only waits. False when the lease is lost.
