@@ -204,7 +204,7 @@ export function loadConfig(env: Env = process.env): Config {
       waitMs: readInt(env, 'CHECKOUT_WAIT_MS', 5000, 0, 60000),
       leaseMs: readInt(env, 'CHECKOUT_LEASE_MS', 15000, 200, 600000),
       recoveryPollMs: readInt(env, 'CHECKOUT_RECOVERY_POLL_MS', 500, 10, 60000),
-      paymentWaitMaxMs: readInt(env, 'CHECKOUT_PAYMENT_WAIT_MAX_MS', 600000, 1000, 86400000),
+      paymentWaitMaxMs: readInt(env, 'CHECKOUT_PAYMENT_WAIT_MAX_MS', 300000, 1000, 86400000),
     },
   };
 }

@@ -28,6 +28,11 @@ describe('configuration', () => {
     expect(() => loadConfig(env)).toThrow(name);
   });
 
+  it('lets a slow authorization and then a slow capture both finish within the stock reservation, by default', () => {
+    const config = loadConfig({});
+    expect(2 * config.checkout.paymentWaitMaxMs).toBeLessThan(config.reservationTtlSeconds * 1000);
+  });
+
   it('points one domain at its own server', () => {
     const config = loadConfig({ DATABASE_URL: 'postgres://a/b', PAYMENTS_DATABASE_URL: 'postgres://pay-host/payments' });
     expect(config.domainDatabaseUrls.payments).toBe('postgres://pay-host/payments');

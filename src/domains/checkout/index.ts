@@ -77,8 +77,9 @@ export function createCheckoutModule(ctx: DomainContext, ports: CheckoutPorts, o
     // After the waking transaction has committed.
     setTimeout(() => recovery?.wake(), 20).unref();
   };
-  if (config.paymentWaitMaxMs >= ctx.config.reservationTtlSeconds * 1000) {
-    ctx.log.warn('CHECKOUT_PAYMENT_WAIT_MAX_MS is not shorter than RESERVATION_TTL_SECONDS: a slow payment may outlive its reservation');
+  // The authorization and the capture may each wait that long, one after the other.
+  if (2 * config.paymentWaitMaxMs >= ctx.config.reservationTtlSeconds * 1000) {
+    ctx.log.warn('twice CHECKOUT_PAYMENT_WAIT_MAX_MS (a slow authorization, then a slow capture) is not shorter than RESERVATION_TTL_SECONDS: a slow payment may outlive its reservation');
   }
 
   return {
