@@ -163,7 +163,14 @@ export async function redeem(deps: CouponsDeps, input: RedeemInput): Promise<Red
     try {
       return await redeemOnce(deps, input);
     } catch (error) {
-      if (!(error instanceof SessionRace) || attempt >= 3) throw error;
+      if (error instanceof SessionRace && attempt < 3) continue;
+      if (error instanceof AppError && (error.code === 'COUPON_ALREADY_USED' || error.code === 'COUPON_EXHAUSTED')) {
+        // A run for the same session at the same time may have taken the use (or the last one) this
+        // run waited for: what it redeemed is this session's answer, not a refusal.
+        const existing = await selectSessionRedemptions(deps.pool, input.checkoutSessionId);
+        if (existing.length > 0) return replay(input, existing);
+      }
+      throw error;
     }
   }
 }
