@@ -120,6 +120,21 @@ describe('a redemption', () => {
     expect((await couponRow(coupon.id)).uses_count).toBe(1);
   });
 
+  it('answers two simultaneous redeems of one session with the one redemption, for a last use and a one-per-customer coupon', async () => {
+    for (const rules of [undefined, { onePerCustomer: true }]) {
+      for (let round = 0; round < 5; round++) {
+        const coupon = await createCoupon({ maxUses: rules ? 10 : 1, ...(rules ? { rules } : {}) });
+        const input = { checkoutSessionId: newId(), buyerId: newId(), currency: 'USD', codes: [coupon.code], lines: [lineOf(newId())] };
+        const [a, b] = await Promise.allSettled([coupons.redeem(input), coupons.redeem(input)]);
+        const label = `${JSON.stringify(rules)} round ${round}`;
+        expect(a.status === 'fulfilled' ? 'ok' : codeOf(a.reason), label).toBe('ok');
+        expect(b.status === 'fulfilled' ? 'ok' : codeOf(b.reason), label).toBe('ok');
+        if (a.status === 'fulfilled' && b.status === 'fulfilled') expect(a.value).toEqual(b.value);
+        expect((await couponRow(coupon.id)).uses_count, label).toBe(1);
+      }
+    }
+  });
+
   it('keeps nothing of a checkout whose last coupon runs out between its check and its write (20 at once)', async () => {
     // Ids are time-ordered: the scarce coupon, made second, is written last, with the COMMIT.
     const plenty = await createCoupon({ maxUses: 100, rules: { onePerCustomer: true } });
@@ -281,6 +296,23 @@ describe('cancelled orders', () => {
 
     const orderB = placed.find((o) => o.sellerId === b)!;
     expect((await t.request('POST', `/v1/orders/${orderB.orderId}/cancel`, { token: buyer.token, body: {} })).statusCode).toBe(200);
+    await eventually(async () => expect(await released(coupon.id)).toHaveLength(1));
+    expect((await couponRow(coupon.id)).uses_count).toBe(0);
+  });
+
+  it('release a coupon when every order that carries a share of its discount is cancelled, whatever a zero share would hold', async () => {
+    // One cent over two sellers' lines: one line gets the cent, the other a share of 0.
+    const coupon = await createCoupon({ maxUses: 1, type: 'fixed_amount', discount: 1, currency: 'USD' });
+    const buyer = await signIn('buyer');
+    const [a, b] = [newId(), newId()];
+    const sessionId = newId();
+    const lines = [lineOf(a), lineOf(b)];
+    const redeemed = await coupons.redeem({ checkoutSessionId: sessionId, buyerId: buyer.userId, currency: 'USD', codes: [coupon.code], lines });
+    expect(redeemed.lines.map((l) => l.discountAmount).sort()).toEqual([0, 1]);
+    const carrying = redeemed.lines.find((l) => l.discountAmount > 0)!;
+    const placed = await placeOrders(sessionId, buyer.userId, [a, b]);
+    const order = placed.find((o) => o.sellerId === lines.find((l) => l.lineId === carrying.lineId)!.sellerId)!;
+    expect((await t.request('POST', `/v1/orders/${order.orderId}/cancel`, { token: buyer.token, body: {} })).statusCode).toBe(200);
     await eventually(async () => expect(await released(coupon.id)).toHaveLength(1));
     expect((await couponRow(coupon.id)).uses_count).toBe(0);
   });

@@ -26,7 +26,8 @@ async function onCancelled(ctx: HandlerContext, e: OrderCancelledV1): Promise<vo
   const redemptions = (await selectSessionRedemptions(ctx.tx, e.checkoutSessionId)).filter((r) => !r.released);
   if (redemptions.length === 0) return;
   const cancelled = await selectCancelledSellers(ctx.tx, e.checkoutSessionId);
-  const due = redemptions.filter((r) => releasesOnCancel([...new Set(r.lines.map((l) => l.sellerId))], cancelled));
+  // The sellers whose lines carry some of the discount: a line whose share rounded to 0 keeps nothing.
+  const due = redemptions.filter((r) => releasesOnCancel([...new Set(r.lines.filter((l) => l.discountAmount > 0).map((l) => l.sellerId))], cancelled));
   const events = await releaseRedemptions(ctx.tx, due, 'order_cancelled', e.reason, ctx.now);
   await ctx.emit(events);
 }
