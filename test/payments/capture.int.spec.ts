@@ -11,6 +11,8 @@ import type {
   TestGateway,
   VoidRequest,
 } from '../../src/domains/payments/index.ts';
+import { releaseOrderPayment } from '../../src/domains/payments/handlers.ts';
+import { withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { expectLedgerBalanced } from '../support/ledger.ts';
 import { type PaymentsHarness, paymentFor, startPayments } from './harness.ts';
@@ -95,6 +97,25 @@ async function captureJournals(intentId: string) {
 async function capturedAtProcessor(intentId: string) {
   return (await payments.testGateway.eventsFor(intentId)).filter((e) => e.type === 'charge.captured').length;
 }
+
+describe('a capture that meets a void', () => {
+  it('refuses to capture once a void was recorded while it waited on the intent, and the void is sent', async () => {
+    const { intentId, orderId } = await authorized(800);
+    let capturing: Promise<unknown> | undefined;
+    // The order is cancelled (a pending void recorded under the intent's lock) while a capture
+    // starts and waits for that lock.
+    await withTransaction(h.pool, async (tx) => {
+      await releaseOrderPayment(tx, { orderId, reason: 'buyer cancelled', cancelledBy: null });
+      capturing = payments.api.capture(intentId).catch((error: { code?: string }) => error.code);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    });
+    expect(await capturing).toBe('INVALID_STATE_TRANSITION');
+    expect(await transactions(intentId)).toEqual([]);
+    await payments.runWorkerOnce();
+    expect((await payments.api.getIntent(intentId))?.status).toBe('voided');
+    expect(await capturedAtProcessor(intentId)).toBe(0);
+  });
+});
 
 describe('what capture answers when the gateway does not capture', () => {
   it('answers processing, not an error, when the answer was lost, and captures once when asked again', async () => {

@@ -16,7 +16,13 @@ const CAPTURED = new Set(['captured', 'partially_refunded', 'refunded']);
  * gateway's declineCode (refused for good: the authorization is to be voided).
  */
 export async function capture(deps: PaymentsDeps, intentId: string): Promise<PaymentResult> {
-  const found = await lockIntentForCapture(deps.pool, intentId);
+  // Lock first, then decide: one statement that waits on the row lock keeps the snapshot it took
+  // before, and would not see a void recorded meanwhile (it would capture a cancelled order). The
+  // decision runs in a second statement, whose snapshot is taken once the lock is held.
+  const found = await withTransaction(deps.pool, async (tx) => {
+    await tx.query('SELECT 1 FROM payment_intents WHERE id = $1 FOR UPDATE', [intentId]);
+    return lockIntentForCapture(tx, intentId);
+  });
   if (!found) throw notFound('payment intent');
   if (CAPTURED.has(found.status)) return resultOf(found);
   if (found.status === 'processing') {

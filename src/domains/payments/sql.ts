@@ -75,7 +75,9 @@ export type IntentWithOperations = IntentRow & { void_outstanding: boolean; capt
  * ONE statement, atomic on its own: locks the intent, tells whether a void and a capture were sent
  * and have no outcome yet (see operationOutstanding), and, when the intent is authorized with
  * neither outstanding, records a pending capture (one per capture until it has an outcome, so a
- * retry after no answer adds none). Returns the intent as found.
+ * retry after no answer adds none). Returns the intent as found. The caller must hold the intent's
+ * lock already (capture takes it in a statement before): a statement that waits for the lock keeps
+ * its earlier snapshot and would not see a void or capture recorded meanwhile.
  */
 export async function lockIntentForCapture(db: Queryable, intentId: string): Promise<IntentWithOperations | undefined> {
   const { rows } = await db.query<IntentWithOperations>(
