@@ -151,6 +151,27 @@ describe('seller refunds', () => {
     expect(rows[0].n).toBe(1);
   });
 
+  it('still sends a new refund when more than a batch of refunds wait at the gateway for their outcome', async () => {
+    // Made first: making an order delivers the gateway's webhooks, which would settle the refunds.
+    const cancelled = await capturedOrder(1000);
+    const waitingOrders = [];
+    for (let i = 0; i < 21; i++) waitingOrders.push(await capturedOrder(1000, 'tok_delayed_webhook'));
+    for (const o of waitingOrders) {
+      const r = await h.module.api.refund({ idempotencyKey: newId(), orderId: o.orderId, sellerId: o.sellerId, amount: 100, reason: 'damaged in transit' });
+      expect(r.status).toBe('pending');
+    }
+    // A cancelled order's refund is sent only by the worker, behind the 21 older ones.
+    expect(await h.module.releaseOrderPayment({ orderId: cancelled.orderId, reason: 'buyer cancelled', cancelledBy: null })).toMatchObject({ refunds: 1 });
+    for (let i = 0; i < 3; i++) await h.module.runWorkerOnce();
+    const { rows } = await h.pool.query<{ sent: number }>(
+      `SELECT (SELECT count(*)::int FROM test_gateway_requests g WHERE g.idempotency_key = 'refund:' || r.id) AS sent
+         FROM refunds r WHERE r.payment_intent_id = $1`,
+      [cancelled.intentId],
+    );
+    expect(rows).toEqual([{ sent: 1 }]);
+    await h.module.testGateway.deliverWebhooks();
+  });
+
   it('gives the amount of a refund the gateway declines back to what can be refunded', async () => {
     const order = await capturedOrder(1000, 'tok_refund_fails');
     const declined = await refundRequest(order.orderId, order.token, 1000);
