@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OrderCancelledV1 } from '../../src/contracts/orders.ts';
 import { sellerPayable } from '../../src/domains/payments/index.ts';
+import { insertTransaction } from '../../src/domains/payments/sql.ts';
 import { withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
 import type { EventEnvelope } from '../../src/platform/messaging/envelope.ts';
@@ -170,6 +171,24 @@ describe('seller refunds', () => {
     );
     expect(rows).toEqual([{ sent: 1 }]);
     await h.module.testGateway.deliverWebhooks();
+  });
+
+  it("still sends a cancelled order's void when more than a batch of authorizations had their void declined", async () => {
+    const authorized = async () => {
+      const input = paymentFor([{ sellerId: newId(), amount: 700 }]);
+      const { intentId } = await h.module.api.authorize(input);
+      return { intentId, orderId: input.allocations[0]?.orderId as string };
+    };
+    // Voids a processor refused (an authorization it no longer holds, say): the intents stay authorized.
+    for (let i = 0; i < 21; i++) {
+      const { intentId } = await authorized();
+      await insertTransaction(h.pool, { intentId, type: 'void', status: 'pending', amount: 700, currency: 'USD' });
+      await insertTransaction(h.pool, { intentId, type: 'void', status: 'failed', amount: 700, currency: 'USD', failureCode: 'authorization_expired' });
+    }
+    const cancelled = await authorized();
+    expect(await h.module.releaseOrderPayment({ orderId: cancelled.orderId, reason: 'buyer cancelled', cancelledBy: null })).toMatchObject({ voids: 1 });
+    await h.module.runWorkerOnce();
+    expect((await h.module.api.getIntent(cancelled.intentId))?.status).toBe('voided');
   });
 
   it('gives the amount of a refund the gateway declines back to what can be refunded', async () => {

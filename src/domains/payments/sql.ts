@@ -83,10 +83,8 @@ export async function lockIntentForCapture(db: Queryable, intentId: string): Pro
   const { rows } = await db.query<IntentWithOperations>(
     `WITH found AS (
        SELECT i.*,
-              (SELECT count(*) FILTER (WHERE t.status = 'pending') > count(*) FILTER (WHERE t.status <> 'pending')
-                 FROM payment_transactions t WHERE t.payment_intent_id = i.id AND t.type = 'void') AS void_outstanding,
-              (SELECT count(*) FILTER (WHERE t.status = 'pending') > count(*) FILTER (WHERE t.status <> 'pending')
-                 FROM payment_transactions t WHERE t.payment_intent_id = i.id AND t.type = 'capture') AS capture_outstanding
+              ${outstandingSql('i.id', 'void')} AS void_outstanding,
+              ${outstandingSql('i.id', 'capture')} AS capture_outstanding
          FROM payment_intents i WHERE i.id = $1 FOR UPDATE OF i
      ), pending AS (
        INSERT INTO payment_transactions (id, payment_intent_id, type, amount, currency, status)
@@ -219,15 +217,20 @@ export async function insertTransaction(db: Queryable, t: NewTransaction): Promi
 }
 
 /**
+ * SQL: whether an operation of `type` on the intent `intentId` (a column or parameter reference from
+ * the code) was sent and has no final outcome yet: more pending rows (one per attempt) than final ones.
+ */
+export function outstandingSql(intentId: string, type: 'capture' | 'void'): string {
+  return `(SELECT count(*) FILTER (WHERE t.status = 'pending') > count(*) FILTER (WHERE t.status <> 'pending')
+             FROM payment_transactions t WHERE t.payment_intent_id = ${intentId} AND t.type = '${type}')`;
+}
+
+/**
  * Whether an operation of this type was sent and has no final outcome yet: more pending rows
  * (one per attempt) than final rows. For void it means "a void was asked for and is not done".
  */
 export async function operationOutstanding(db: Queryable, intentId: string, type: 'capture' | 'void'): Promise<boolean> {
-  const { rows } = await db.query<{ outstanding: boolean }>(
-    `SELECT count(*) FILTER (WHERE status = 'pending') > count(*) FILTER (WHERE status <> 'pending') AS outstanding
-       FROM payment_transactions WHERE payment_intent_id = $1 AND type = $2`,
-    [intentId, type],
-  );
+  const { rows } = await db.query<{ outstanding: boolean }>(`SELECT ${outstandingSql('$1::uuid', type)} AS outstanding`, [intentId]);
   return rows[0]?.outstanding ?? false;
 }
 

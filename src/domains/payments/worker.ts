@@ -2,7 +2,7 @@ import { sendCapture } from './capture.ts';
 import type { PaymentsDeps } from './deps.ts';
 import { sendRefund } from './refund.ts';
 import type { IntentRow } from './sql.ts';
-import { operationOutstanding } from './sql.ts';
+import { operationOutstanding, outstandingSql } from './sql.ts';
 import { sendVoid } from './void-payment.ts';
 
 const BATCH_SIZE_MAX = 20;
@@ -33,8 +33,7 @@ export class PaymentsWorker {
     const voids = await this.deps.pool.query<IntentRow>(
       `SELECT i.* FROM payment_intents i
         WHERE i.status = 'authorized'
-          AND (SELECT count(*) FILTER (WHERE t.status = 'pending') > count(*) FILTER (WHERE t.status <> 'pending')
-                 FROM payment_transactions t WHERE t.payment_intent_id = i.id AND t.type = 'void')
+          AND ${outstandingSql('i.id', 'void')}
           AND NOT (i.id = ANY($2::uuid[]))
         ORDER BY i.updated_at
         LIMIT $1`,
@@ -48,8 +47,7 @@ export class PaymentsWorker {
     const captures = await this.deps.pool.query<IntentRow>(
       `SELECT i.* FROM payment_intents i
         WHERE i.status = 'authorized'
-          AND (SELECT count(*) FILTER (WHERE t.status = 'pending') > count(*) FILTER (WHERE t.status <> 'pending')
-                 FROM payment_transactions t WHERE t.payment_intent_id = i.id AND t.type = 'capture')
+          AND ${outstandingSql('i.id', 'capture')}
           AND NOT (i.id = ANY($2::uuid[]))
         ORDER BY i.updated_at
         LIMIT $1`,
