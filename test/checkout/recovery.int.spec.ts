@@ -40,8 +40,9 @@ afterAll(async () => {
   await dbs?.drop();
 });
 
-function runner(owner: string, market: FakeMarket, faults?: FaultInjector): SessionRunner {
+function runner(owner: string, market: FakeMarket, faults?: FaultInjector, lease: { heartbeatMs?: number; stepHoldMaxMs?: number } = {}): SessionRunner {
   return new SessionRunner({
+    ...lease,
     pool,
     clock,
     log,
@@ -78,6 +79,65 @@ const countOutbox = async (sessionId: string, type: string) =>
   (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM checkout_outbox_events WHERE aggregate_id = $1 AND event_type = $2', [sessionId, type])).rows[0]!.n;
 
 describe('checkout recovery', () => {
+  /** A market whose reservation call waits until the test lets it go. */
+  function slowReservation(): { market: FakeMarket; entered: Promise<void>; release: () => void } {
+    const market = new FakeMarket();
+    let release!: () => void;
+    let enter!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const entered = new Promise<void>((resolve) => {
+      enter = resolve;
+    });
+    market.before = async (call) => {
+      if (call !== 'inventory.reserve') return;
+      enter();
+      await held;
+    };
+    return { market, entered, release };
+  }
+  const leaseExpiry = async (id: string) => (await selectSession(pool, id))!.leaseExpiresAt?.getTime();
+
+  it('keeps renewing the lease while a step runs longer than the lease, so no other worker takes the session over', async () => {
+    const { market, entered, release } = slowReservation();
+    const slow = runner('slow-worker', market, undefined, { heartbeatMs: 5 });
+    const session = await open(market, 'slow-worker');
+    const drive = slow.drive(session);
+    await entered;
+    for (let i = 0; i < 3; i++) {
+      clock.advance(LEASE_MS / 2);
+      await eventually(async () => expect(await leaseExpiry(session.id)).toBe(clock.now().getTime() + LEASE_MS));
+      expect(await claim('other-worker')).toEqual([]);
+    }
+    release();
+    await drive;
+    expect(await statusOf(session.id)).toBe('completed');
+    expect(market.calls['inventory.reserve']).toBe(1);
+  });
+
+  it('stops renewing the lease of a step that hangs past its longest hold, so recovery takes the session over', async () => {
+    const { market, entered, release } = slowReservation();
+    const hung = runner('hung-worker', market, undefined, { heartbeatMs: 5, stepHoldMaxMs: 40 });
+    const session = await open(market, 'hung-worker');
+    const drive = hung.drive(session);
+    await entered;
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    clock.advance(LEASE_MS + 1);
+    // A heartbeat still beating would now move the lease past the new time.
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    const [taken] = await claim('rescuer-of-hung');
+    expect(taken?.id).toBe(session.id);
+    // The hung call ends at last: its driver finds its lease gone and records nothing.
+    release();
+    await drive;
+    expect((await selectSession(pool, session.id))!.leaseOwner).toBe('rescuer-of-hung');
+    const rescuer = runner('rescuer-of-hung', market);
+    await rescuer.drive(taken!);
+    expect(await statusOf(session.id)).toBe('completed');
+    expect(await countOutbox(session.id, 'checkout.checkout_completed.v1')).toBe(1);
+  });
+
   it('lets two recovery workers share the sessions a crashed process left, each driven by one of them only', async () => {
     const markets = Array.from({ length: 6 }, () => new FakeMarket());
     for (const m of markets) m.before = () => new Promise((resolve) => setTimeout(resolve, 2));

@@ -16,6 +16,7 @@ import {
   recordStepFailure,
   recordTransition,
   releaseLease,
+  renewLease,
   selectSteps,
   startCompensation,
   startStep,
@@ -39,6 +40,10 @@ export interface EngineDeps {
   leaseMs: number;
   /** This process's name on the leases it takes. */
   owner: string;
+  /** How often a running step's lease is renewed; a third of the lease unless set. */
+  heartbeatMs?: number;
+  /** How long (real time) a single step call may keep renewing its lease; ten leases unless set. */
+  stepHoldMaxMs?: number;
   isStopping(): boolean;
   faults(): FaultInjector | undefined;
 }
@@ -50,6 +55,12 @@ class LeaseLost extends Error {
     this.name = 'LeaseLost';
   }
 }
+
+/**
+ * A step (or compensation) keeps its session's lease for this many leases at most: one that hangs
+ * longer lets the lease lapse, and the recovery worker runs it again (every step is idempotent).
+ */
+const STEP_LEASES_MAX = 10;
 
 /** Steps run and compensated per drive at most (9 steps and 9 compensations, with room). */
 const ACTIONS_PER_DRIVE_MAX = 40;
@@ -108,6 +119,37 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
   };
   const result = (): Driven => ({ session, steps: [...steps.values()] });
 
+  /**
+   * Runs a step's call while renewing the session's lease (its heartbeat): a call slower than the
+   * lease (a queue in a flash sale, a slow gateway) must not let another worker take the session
+   * and undo what this call is about to make.
+   */
+  async function keepingLease<T>(step: StepName, call: () => Promise<T>): Promise<T> {
+    const every = deps.heartbeatMs ?? Math.max(50, Math.floor(deps.leaseMs / 3));
+    const giveUpAt = Date.now() + (deps.stepHoldMaxMs ?? STEP_LEASES_MAX * deps.leaseMs);
+    let renewing: Promise<void> = Promise.resolve();
+    const timer = setInterval(() => {
+      if (Date.now() >= giveUpAt) {
+        clearInterval(timer);
+        deps.log.warn({ sessionId: session.id, step }, 'checkout step still running after its longest hold; its lease is left to lapse');
+        return;
+      }
+      renewing = renewing.then(
+        async () => {
+          const now = deps.clock.now();
+          if (!(await renewLease(deps.pool, { sessionId: session.id, owner: deps.owner, now }, leaseUntil(now)))) clearInterval(timer);
+        },
+      ).catch((error: unknown) => deps.log.warn({ err: error, sessionId: session.id, step }, 'checkout lease renewal failed'));
+    }, every);
+    timer.unref();
+    try {
+      return await call();
+    } finally {
+      clearInterval(timer);
+      await renewing;
+    }
+  }
+
   async function run(step: StepName): Promise<'next' | 'parked'> {
     const h = holder();
     let attempts: number;
@@ -121,7 +163,7 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
     session = { ...session, status: 'in_progress', currentStep: step };
     let outcome: Awaited<ReturnType<StepModule['run']>>;
     try {
-      outcome = await deps.steps[step].run(contextFor(step, h.now));
+      outcome = await keepingLease(step, () => deps.steps[step].run(contextFor(step, h.now)));
     } catch (error) {
       return failed(step, attempts, error);
     }
@@ -210,7 +252,7 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
     const attempts = must(await startCompensation(deps.pool, h, step, leaseUntil(h.now)));
     const compensation = deps.steps[step].compensate;
     try {
-      await compensation?.(contextFor(step, h.now));
+      if (compensation) await keepingLease(step, () => compensation(contextFor(step, h.now)));
     } catch (error) {
       if (!isAlreadyUndone(error)) {
         const c = classify(error);

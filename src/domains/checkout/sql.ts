@@ -406,6 +406,19 @@ export async function finishFailed(db: Queryable, h: LeaseHolder, outcome: 'fail
   return rows[0] ?? null;
 }
 
+/**
+ * Extends the lease of a session whose step is still running (the heartbeat of a drive); false
+ * when the lease is lost (another worker took the session, or it is finished).
+ */
+export async function renewLease(db: Queryable, h: LeaseHolder, leaseUntil: Date): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE checkout_sessions SET lease_expires_at = $3, resume_at = $3
+      WHERE id = $1 AND lease_owner = $2 AND status IN ('pending', 'in_progress', 'compensating')`,
+    [h.sessionId, h.owner, leaseUntil],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
 /** Lets the lease go (the process stops): another worker may take the session at once. */
 export async function releaseLease(db: Queryable, h: LeaseHolder): Promise<void> {
   await db.query('UPDATE checkout_sessions SET lease_owner = NULL, lease_expires_at = NULL, resume_at = $3 WHERE id = $1 AND lease_owner = $2', [
