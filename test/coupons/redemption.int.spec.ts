@@ -107,6 +107,41 @@ describe('redeeming under concurrency', () => {
     const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')!;
     expect(rejected.reason).toMatchObject({ code: 'COUPON_NOT_APPLICABLE', extensions: { reason: 'not_first_order' } });
   });
+
+  it("refuses a first-order coupon while the buyer's checkout without coupons is on its way to orders, and grants it once that checkout failed", async () => {
+    const coupon = await createCoupon({ rules: { firstOrderOnly: true } });
+    const buyerId = newId();
+    const sellerId = newId();
+    const plain = newId();
+    // The checkout without coupons reached its coupon step; its orders are not placed (or their event has not arrived).
+    await expect(coupons.redeem({ checkoutSessionId: plain, buyerId, currency: 'USD', codes: [], lines: [lineOf(sellerId)] })).resolves.toMatchObject({ discountAmount: 0, redemptions: [] });
+    const withCoupon = () => coupons.redeem({ checkoutSessionId: newId(), buyerId, currency: 'USD', codes: [coupon.code], lines: [lineOf(sellerId)] });
+    await expect(withCoupon()).rejects.toMatchObject({ code: 'COUPON_NOT_APPLICABLE', extensions: { reason: 'not_first_order' } });
+    expect((await coupons.evaluate({ codes: [coupon.code], buyerId, currency: 'USD', lines: [lineOf(sellerId)] })).coupons[0]).toMatchObject({ reason: 'not_first_order' });
+    // A retried coupon step of that same checkout is not "another" checkout, and noting it twice is one note.
+    await coupons.redeem({ checkoutSessionId: plain, buyerId, currency: 'USD', codes: [], lines: [lineOf(sellerId)] });
+    expect(await count('SELECT count(*) AS n FROM coupon_buyer_checkouts WHERE buyer_id = $1', [buyerId])).toBe(1);
+
+    await expect(coupons.releaseForCheckout(plain, 'payment declined')).resolves.toEqual({ released: 0 });
+    await expect(withCoupon()).resolves.toMatchObject({ discountAmount: 1000 });
+    expect((await couponRow(coupon.id)).uses_count).toBe(1);
+  });
+
+  it('counts a checkout without coupons through its orders once they are known: a cancelled one lets a first-order coupon through', async () => {
+    const coupon = await createCoupon({ rules: { firstOrderOnly: true } });
+    const buyerId = newId();
+    const sellerId = newId();
+    const plain = newId();
+    await coupons.redeem({ checkoutSessionId: plain, buyerId, currency: 'USD', codes: [], lines: [lineOf(sellerId)] });
+    await placeOrders(plain, buyerId, [sellerId]);
+    await orders.cancelOrdersForCheckout(plain, 'cancelled by buyer');
+    await eventually(async () =>
+      expect(await count('SELECT count(*) AS n FROM coupon_buyer_orders WHERE checkout_session_id = $1 AND cancelled_at IS NOT NULL', [plain])).toBe(1),
+    );
+    await expect(coupons.redeem({ checkoutSessionId: newId(), buyerId, currency: 'USD', codes: [coupon.code], lines: [lineOf(sellerId)] })).resolves.toMatchObject({
+      discountAmount: 1000,
+    });
+  });
 });
 
 describe('a redemption', () => {

@@ -23,10 +23,12 @@ export interface CouponsApi {
    * Redeems all the codes for the checkout session atomically, or throws the first refusal as an
    * AppError (COUPON_NOT_APPLICABLE 422 with extensions.reason, COUPON_EXHAUSTED 409,
    * COUPON_ALREADY_USED 409). Never exceeds max_uses or one-per-customer under concurrency.
-   * Idempotent per (coupon, session): a retry returns the first result.
+   * Idempotent per (coupon, session): a retry returns the first result. Checkout calls it without
+   * codes too: the buyer's checkout is then noted, so that a first-order coupon of the buyer's
+   * other checkouts is refused while this one may become an order.
    */
   redeem(input: RedeemInput): Promise<RedeemResult>;
-  /** Checkout's compensation: releases the session's redemptions (idempotent). */
+  /** Checkout's compensation: releases the session's redemptions, or its note (idempotent). */
   releaseForCheckout(checkoutSessionId: string, reason: string): Promise<{ released: number }>;
 }
 

@@ -5,7 +5,7 @@ import { isUuid, newId } from '../../platform/ids.ts';
 import { type AssessInput, assessCoupons } from './assess.ts';
 import type { CouponsDeps } from './deps.ts';
 import { type CouponOutcome, type LineDiscount, discountsByLine, normaliseCode } from './discounts.ts';
-import { RedeemRefused, type RedemptionRecord, redeemWrite, selectSessionRedemptions, takeCustomerUse } from './sql.ts';
+import { RedeemRefused, type RedemptionRecord, noteBuyerCheckout, redeemWrite, selectSessionRedemptions, takeCustomerUse } from './sql.ts';
 
 export interface RedeemInput extends AssessInput {
   checkoutSessionId: string;
@@ -154,11 +154,17 @@ async function redeemOnce(deps: CouponsDeps, input: RedeemInput): Promise<Redeem
 /**
  * Redeems every code for the checkout session in one transaction, or none: all apply or the first
  * refusal is thrown (COUPON_NOT_APPLICABLE, COUPON_EXHAUSTED, COUPON_ALREADY_USED). Idempotent per
- * (coupon, session): a retry returns the first result.
+ * (coupon, session): a retry returns the first result. Without codes it notes the buyer's checkout
+ * (for first-order coupons of the buyer's other checkouts) and redeems nothing.
  */
 export async function redeem(deps: CouponsDeps, input: RedeemInput): Promise<RedeemResult> {
   if (!isUuid(input.checkoutSessionId) || !isUuid(input.buyerId)) throw new RangeError('checkoutSessionId and buyerId must be UUIDs');
-  if (input.codes.length === 0) return resultOf(input, []);
+  if (input.codes.length === 0) {
+    // No coupon to redeem, but an order on its way: first-order coupons of the buyer's other
+    // checkouts must see it before its orders' event arrives.
+    await noteBuyerCheckout(deps.pool, input.checkoutSessionId, input.buyerId, deps.clock.now());
+    return resultOf(input, []);
+  }
   for (let attempt = 1; ; attempt++) {
     try {
       return await redeemOnce(deps, input);

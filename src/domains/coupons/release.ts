@@ -3,7 +3,7 @@ import { type Tx, withTransaction } from '../../platform/db/pool.ts';
 import { isUuid, newId } from '../../platform/ids.ts';
 import { type NewEvent, appendEvents } from '../../platform/messaging/outbox.ts';
 import type { CouponsDeps } from './deps.ts';
-import { type RedemptionRecord, giveCustomerUseBack, giveUseBack, insertRelease, selectSessionRedemptions } from './sql.ts';
+import { type RedemptionRecord, giveCustomerUseBack, giveUseBack, insertRelease, releaseBuyerCheckout, selectSessionRedemptions } from './sql.ts';
 
 export const RELEASE_DETAIL_MAX = 500;
 
@@ -48,14 +48,16 @@ export async function releaseRedemptions(
 
 /**
  * Checkout's compensation: releases every active redemption of the session (reason
- * checkout_failed, the caller's words as detail). Idempotent; a session without redemptions is
- * a no-op. Returns how many redemptions this call released.
+ * checkout_failed, the caller's words as detail), or the note of a session without coupons.
+ * Idempotent. Returns how many redemptions this call released.
  */
 export async function releaseForCheckout(deps: CouponsDeps, checkoutSessionId: string, detail: string): Promise<{ released: number }> {
   if (!isUuid(checkoutSessionId)) throw new RangeError('checkoutSessionId must be a UUID');
   const now = deps.clock.now();
   return withTransaction(deps.pool, async (tx) => {
     const redemptions = await selectSessionRedemptions(tx, checkoutSessionId);
+    // A checkout without coupons was noted instead (redeem without codes): it makes no order now.
+    if (redemptions.length === 0) await releaseBuyerCheckout(tx, checkoutSessionId, now);
     const events = await releaseRedemptions(tx, redemptions, 'checkout_failed', detail || null, now);
     await appendEvents(tx, 'coupons', events, now);
     return { released: events.length };

@@ -93,9 +93,10 @@ export async function selectSellerCoupons(
 }
 
 /**
- * What the rules need to know about the buyer: a live order, or an active redemption from another
- * checkout (an order on its way), means "not a first order"; and which of these coupons the buyer
- * holds an active one-per-customer use of.
+ * What the rules need to know about the buyer: a live order, or another checkout on its way to
+ * orders (an active redemption, or a checkout without coupons noted at its coupon step and whose
+ * orders are not known yet), means "not a first order"; and which of these coupons the buyer holds
+ * an active one-per-customer use of.
  */
 export interface BuyerFacts {
   hasOrdered: boolean;
@@ -103,14 +104,36 @@ export interface BuyerFacts {
 }
 
 /**
- * Whether buyer $n has ordered: a live order, or a coupon redeemed by another checkout than $n+1
- * (null: any) and not released.
+ * Whether buyer $n has ordered: a live order, a coupon redeemed by another checkout than $n+1
+ * (null: any) and not released, or another checkout without coupons, noted and not released, whose
+ * orders are not known yet (once they are, the orders answer: a cancelled one does not count).
  */
 function hasOrderedSql(buyer: number, exceptSession: number): string {
   return `EXISTS (SELECT 1 FROM coupon_buyer_orders o WHERE o.buyer_id = $${buyer} AND o.cancelled_at IS NULL)
          OR EXISTS (SELECT 1 FROM coupon_redemptions r
                      WHERE r.user_id = $${buyer} AND r.checkout_session_id IS DISTINCT FROM $${exceptSession}::uuid
-                       AND NOT EXISTS (SELECT 1 FROM coupon_redemption_releases x WHERE x.redemption_id = r.id))`;
+                       AND NOT EXISTS (SELECT 1 FROM coupon_redemption_releases x WHERE x.redemption_id = r.id))
+         OR EXISTS (SELECT 1 FROM coupon_buyer_checkouts k
+                     WHERE k.buyer_id = $${buyer} AND k.released_at IS NULL AND k.checkout_session_id IS DISTINCT FROM $${exceptSession}::uuid
+                       AND NOT EXISTS (SELECT 1 FROM coupon_buyer_orders o WHERE o.checkout_session_id = k.checkout_session_id))`;
+}
+
+/**
+ * Notes a checkout without coupons at its coupon step (idempotent), so that the buyer's other
+ * checkouts see it as an order on its way. A first-order redemption that read the buyer's facts
+ * before this note was committed came first: the coupon goes to the checkout that got there first.
+ */
+export async function noteBuyerCheckout(q: Queryable, checkoutSessionId: string, buyerId: string, now: Date): Promise<void> {
+  await q.query(
+    `INSERT INTO coupon_buyer_checkouts (checkout_session_id, buyer_id, noted_at) VALUES ($1, $2, $3)
+     ON CONFLICT (checkout_session_id) DO NOTHING`,
+    [checkoutSessionId, buyerId, now],
+  );
+}
+
+/** A failed checkout's note is let go: it makes no order. */
+export async function releaseBuyerCheckout(q: Queryable, checkoutSessionId: string, now: Date): Promise<void> {
+  await q.query('UPDATE coupon_buyer_checkouts SET released_at = $2 WHERE checkout_session_id = $1 AND released_at IS NULL', [checkoutSessionId, now]);
 }
 
 export async function selectBuyerFacts(q: Queryable, buyerId: string, couponIds: readonly string[], exceptSessionId: string | null): Promise<BuyerFacts> {

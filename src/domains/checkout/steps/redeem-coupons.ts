@@ -14,7 +14,8 @@ export interface RedeemOutput {
  */
 export async function run(ctx: StepContext): Promise<StepResult<RedeemOutput>> {
   const snapshot = required(ctx.outputs.price_snapshot, 'the price snapshot');
-  if (snapshot.couponCodes.length === 0) return { output: { codes: [], lineDiscounts: [], discountAmount: 0 } };
+  // Called without codes too: coupons then notes the buyer's checkout, so that a first-order coupon
+  // of the buyer's other checkouts is refused while this one may become an order.
   const { lines: lineDiscounts } = await ctx.ports.coupons.redeem({
     checkoutSessionId: ctx.session.id,
     buyerId: ctx.session.userId,
@@ -60,9 +61,7 @@ export async function run(ctx: StepContext): Promise<StepResult<RedeemOutput>> {
   };
 }
 
-/** Gives the redemptions back (idempotent; nothing happens when there were none). */
+/** Gives the redemptions back, or the note of a checkout without coupons (idempotent). */
 export async function compensate(ctx: StepContext): Promise<void> {
-  const codes = (ctx.saved as Partial<RedeemOutput> | undefined)?.codes ?? ctx.outputs.price_snapshot?.couponCodes;
-  if (codes && codes.length === 0) return;
   await ctx.ports.coupons.releaseForCheckout(ctx.session.id, `checkout failed: ${ctx.failureReason}`.slice(0, 500));
 }
