@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeCursor, encodeCursor, isCursorInstant } from '../../src/platform/http/cursor.ts';
 import { AppError } from '../../src/platform/http/errors.ts';
 import { createHttpApp, type HttpApp } from '../../src/platform/http/server.ts';
 import { TokenService, parseKeyring } from '../../src/platform/http/tokens.ts';
@@ -19,6 +20,11 @@ beforeAll(async () => {
       schema: { body: Type.Object({ name: Type.String({ maxLength: 10 }) }, { additionalProperties: false }) },
     },
     async (request) => ({ name: request.body.name }),
+  );
+  app.post(
+    '/at',
+    { config: { access: 'public' }, schema: { body: Type.Object({ at: Type.String({ format: 'date-time' }) }, { additionalProperties: false }) } },
+    async (request) => ({ at: new Date(request.body.at).toISOString() }),
   );
   app.get('/boom', { config: { access: 'public' } }, async () => {
     throw new Error('relation "secret_table" does not exist at SELECT * FROM secret_table');
@@ -58,6 +64,14 @@ describe('HTTP errors', () => {
       const res = await app.inject({ method: 'POST', url: '/echo', payload: 'name=a', headers: contentType ? { 'content-type': contentType } : {} });
       expect(res.statusCode, String(contentType)).toBe(415);
       expect(res.json(), String(contentType)).toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE', detail: 'send application/json' });
+    }
+  });
+
+  it('take as date-time only an RFC 3339 instant a Date can hold: a leap second or February 30 is a 400, not a 500 later', async () => {
+    const post = (at: string) => app.inject({ method: 'POST', url: '/at', payload: { at } });
+    expect((await post('2026-03-01T10:00:00.5+01:00')).json()).toEqual({ at: '2026-03-01T09:00:00.500Z' });
+    for (const at of ['2026-12-31T23:59:60Z', '2026-02-30T00:00:00Z', '2026-03-01T24:00:00Z', '2026-03-01 10:00', 'March 7']) {
+      expect((await post(at)).json(), at).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
     }
   });
 
@@ -152,5 +166,19 @@ describe('token verification cache', () => {
     const claims = JSON.parse(Buffer.from(p!, 'base64url').toString());
     const tampered = `${h}.${Buffer.from(JSON.stringify({ ...claims, roles: ['admin'] })).toString('base64url')}.${sig}`;
     await expect(tokens.verify(tampered)).rejects.toMatchObject({ code: 'INVALID_TOKEN' });
+  });
+});
+
+describe('cursors', () => {
+  it('accept only the instants the API writes', () => {
+    expect(isCursorInstant(new Date('2026-03-01T10:00:00Z').toISOString())).toBe(true);
+    for (const v of ['1', 'March 7', '+275760-09-13T00:00:00.000Z', '2026-02-30T00:00:00.000Z', '2026-03-01T10:00:00Z', '2026-03-01T10:00:00.000+01:00', 17, null]) {
+      expect(isCursorInstant(v), String(v)).toBe(false);
+    }
+  });
+
+  it('refuse a key holding NUL, which PostgreSQL text cannot carry', () => {
+    expect(() => decodeCursor(encodeCursor({ sku: 'A\u0000B', id: 'x' }), ['sku', 'id'])).toThrow(AppError);
+    expect(decodeCursor(encodeCursor({ sku: 'AB', id: 'x' }), ['sku', 'id'])).toEqual({ sku: 'AB', id: 'x' });
   });
 });

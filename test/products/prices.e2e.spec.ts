@@ -109,6 +109,11 @@ describe('price windows over time', () => {
     expect(backwards.statusCode).toBe(400);
     const mixed = await addPrice(p.id, { variantId: p.variantId, price: { amount: 10, currency: 'USD' }, discount: { amount: 1, currency: 'EUR' }, effectiveFrom: at(9).toISOString() });
     expect(mixed.statusCode).toBe(400);
+    // A leap second is RFC 3339 but no JavaScript instant: refused as input, changing nothing.
+    const before = await pricingRows(p.variantId);
+    const leap = await addPrice(p.id, { variantId: p.variantId, price: { amount: 1, currency: 'GBP' }, effectiveFrom: '2030-12-31T23:59:60Z' });
+    expect(leap.json()).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+    expect(await pricingRows(p.variantId)).toEqual(before);
   });
 
   it('keeps currencies apart: a window in another currency closes nothing', async () => {

@@ -192,6 +192,12 @@ describe('the published list', () => {
   it('refuses a forged cursor, an unknown parameter and a limit over 100', async () => {
     expect((await get('/v1/products?cursor=bm90LWpzb24')).statusCode).toBe(400);
     expect((await get(`/v1/products?cursor=${Buffer.from(JSON.stringify({ createdAt: 'x', id: 'y' })).toString('base64url')}`)).statusCode).toBe(400);
+    // Times JavaScript parses but PostgreSQL does not: a 400 for the cursor, never a 500 from the query.
+    for (const createdAt of ['1', 'March 7', '+275760-09-13T00:00:00.000Z', '2026-02-30T00:00:00.000Z']) {
+      const forged = Buffer.from(JSON.stringify({ createdAt, id: '01900000-0000-7000-8000-000000000000' })).toString('base64url');
+      const res = await get(`/v1/products?cursor=${forged}`);
+      expect(res.json(), createdAt).toMatchObject({ status: 400, code: 'INVALID_CURSOR' });
+    }
     expect((await get('/v1/products?sort=price')).statusCode).toBe(400);
     expect((await get('/v1/products?limit=101')).statusCode).toBe(400);
   });

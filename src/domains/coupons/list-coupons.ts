@@ -1,4 +1,4 @@
-import { decodeCursor, encodeCursor } from '../../platform/http/cursor.ts';
+import { decodeCursor, encodeCursor, isCursorInstant } from '../../platform/http/cursor.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
 import type { CouponsDeps } from './deps.ts';
@@ -13,7 +13,7 @@ export async function listSellerCoupons(
   limit: number,
 ): Promise<{ items: CouponView[]; nextCursor: string | null }> {
   const after = decodeCursor<{ createdAt: string; id: string }>(cursor, ['createdAt', 'id']);
-  if (after && (!isUuid(after.id) || Number.isNaN(Date.parse(after.createdAt)))) throw new AppError('INVALID_CURSOR');
+  if (after && (!isUuid(after.id) || !isCursorInstant(after.createdAt))) throw new AppError('INVALID_CURSOR');
   const rows = await selectSellerCoupons(deps.pool, sellerId, after, limit + 1);
   const page = rows.slice(0, limit);
   const last = page.at(-1);

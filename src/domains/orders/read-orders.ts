@@ -1,5 +1,5 @@
 import type { Queryable } from '../../platform/db/pool.ts';
-import { decodeCursor, encodeCursor } from '../../platform/http/cursor.ts';
+import { decodeCursor, encodeCursor, isCursorInstant } from '../../platform/http/cursor.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
 import {
@@ -35,7 +35,7 @@ export async function orderRecord(db: Queryable, orderId: string): Promise<Order
 function pageKeyOf(cursor: string | undefined): PageKey | undefined {
   const key = decodeCursor<{ t: string; i: string }>(cursor, ['t', 'i']);
   if (!key) return undefined;
-  if (Number.isNaN(Date.parse(key.t)) || !isUuid(key.i)) throw new AppError('INVALID_CURSOR');
+  if (!isCursorInstant(key.t) || !isUuid(key.i)) throw new AppError('INVALID_CURSOR');
   return { createdAt: key.t, id: key.i };
 }
 

@@ -1,4 +1,4 @@
-import { decodeCursor, encodeCursor } from '../../platform/http/cursor.ts';
+import { decodeCursor, encodeCursor, isCursorInstant } from '../../platform/http/cursor.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
 import type { ListCursor } from './sql.ts';
@@ -7,7 +7,7 @@ import type { ListCursor } from './sql.ts';
 export function decodeListCursor(cursor: string | undefined): ListCursor | undefined {
   const after = decodeCursor<{ createdAt: string; id: string }>(cursor, ['createdAt', 'id']);
   if (after === undefined) return undefined;
-  if (typeof after.createdAt !== 'string' || Number.isNaN(Date.parse(after.createdAt)) || typeof after.id !== 'string' || !isUuid(after.id)) {
+  if (!isCursorInstant(after.createdAt) || typeof after.id !== 'string' || !isUuid(after.id)) {
     throw new AppError('INVALID_CURSOR');
   }
   return { createdAt: after.createdAt, id: after.id };

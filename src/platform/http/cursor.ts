@@ -12,9 +12,24 @@ export function decodeCursor<T extends Record<string, string | number>>(cursor: 
     for (const key of keys) {
       const v = parsed[key];
       if (typeof v !== 'string' && typeof v !== 'number') throw new Error('missing key');
+      // PostgreSQL text cannot hold NUL: such a value would fail the query (a 500), not the cursor.
+      if (typeof v === 'string' && v.includes('\u0000')) throw new Error('NUL in a key');
     }
     return parsed as T;
   } catch {
     throw new AppError('INVALID_CURSOR');
   }
+}
+
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/**
+ * Whether a cursor's time is one the API wrote (`Date.prototype.toISOString`, UTC, milliseconds).
+ * `Date.parse` alone accepts strings PostgreSQL rejects ("1", "March 7", years past 9999), which
+ * would fail the query with a 500 instead of the cursor with a 400.
+ */
+export function isCursorInstant(value: unknown): value is string {
+  if (typeof value !== 'string' || !ISO_INSTANT.test(value)) return false;
+  const t = Date.parse(value);
+  return !Number.isNaN(t) && new Date(t).toISOString() === value;
 }

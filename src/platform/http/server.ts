@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -52,6 +52,28 @@ function sendProblem(reply: import('fastify').FastifyReply, code: ErrorCode, det
   return reply.status(problem.status).type('application/problem+json').send(problem);
 }
 
+/**
+ * `format: 'date-time'` as RFC 3339 says (the formats plugin's check, which runs first) and an
+ * instant a Date can hold: RFC 3339 admits a leap second (23:59:60) that JavaScript cannot
+ * represent, and `new Date()` of it is an Invalid Date that would fail later, in the database, as a
+ * 500 instead of a 400 here.
+ */
+type Ajv = Parameters<NonNullable<NonNullable<FastifyServerOptions['ajv']>['onCreate']>>[0];
+
+function strictDateTime(ajv: Ajv): void {
+  const rfc3339 = ajv.formats['date-time'];
+  const valid = (s: string): boolean => {
+    if (rfc3339 instanceof RegExp) return rfc3339.test(s);
+    if (typeof rfc3339 === 'function') return rfc3339(s) === true;
+    if (rfc3339 && typeof rfc3339 === 'object' && 'validate' in rfc3339) {
+      const v = rfc3339.validate;
+      return v instanceof RegExp ? v.test(s) : (v as (x: string) => boolean)(s) === true;
+    }
+    return true;
+  };
+  ajv.addFormat('date-time', { type: 'string', validate: (s: string) => valid(s) && !Number.isNaN(Date.parse(s)) });
+}
+
 export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   const app = Fastify({
     loggerInstance: options.logger,
@@ -70,6 +92,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
         useDefaults: true,
         allErrors: false,
       },
+      onCreate: strictDateTime,
     },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpApp;
   // The API speaks JSON only: a text/plain body is a 415, not a string that then fails validation.
