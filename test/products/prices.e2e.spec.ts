@@ -46,6 +46,48 @@ async function pricingRows(variantId: string) {
 }
 
 describe('price windows over time', () => {
+  it("keeps every variant's current price in reads and events, however long another variant's history", async () => {
+    f.clock.set(at(20_000));
+    const p = await f.create(await token(), {
+      variants: [
+        { sku: `A-${newId()}`, price: { amount: 1111, currency: 'USD' } },
+        { sku: `B-${newId()}`, price: { amount: 2222, currency: 'USD' } },
+      ],
+    });
+    const [a, b] = [p.variants[0]!.id, p.variants[1]!.id];
+    // Variant B was repriced every minute for 250 minutes since (history, written as the service would: closed windows).
+    await f.db.query('UPDATE product_pricing SET effective_to = $2 WHERE variant_id = $1', [b, at(20_001)]);
+    await f.db.query(
+      `INSERT INTO product_pricing (id, product_id, variant_id, base_price, discount, currency, effective_from, effective_to, created_at, created_by)
+       SELECT gen_random_uuid(), $1, $2, 2000 + k, 0, 'USD', $3::timestamptz + make_interval(mins => k), $3::timestamptz + make_interval(mins => k + 1), $3, $4
+         FROM generate_series(1, 250) k`,
+      [p.id, b, at(20_000), sellerId],
+    );
+    await f.db.query(`INSERT INTO product_pricing (id, product_id, variant_id, base_price, discount, currency, effective_from, created_at, created_by)
+       VALUES (gen_random_uuid(), $1, $2, 3333, 0, 'USD', $3, $3, $4)`,
+      [p.id, b, at(20_251), sellerId],
+    );
+    f.clock.set(at(20_300));
+    const published = await f.t.request('POST', `/v1/seller/products/${p.id}/publish`, { token: await token() });
+    expect(published.statusCode, published.body).toBe(200);
+    const current = (body: { priceWindows: { variantId: string; current: boolean; basePrice: number }[] }) =>
+      body.priceWindows.filter((w) => w.current).map((w) => [w.variantId, w.basePrice]);
+    expect(current(published.json()).sort()).toEqual([[a, 1111], [b, 3333]].sort());
+    const own = await f.t.request('GET', `/v1/seller/products/${p.id}`, { token: await token() });
+    expect(current(own.json()).sort()).toEqual([[a, 1111], [b, 3333]].sort());
+    const page = (await f.t.request('GET', `/v1/products/${p.id}`)).json();
+    expect(page.variants.map((v: { id: string; currentPrices: { price: { amount: number } }[] }) => [v.id, v.currentPrices.map((c) => c.price.amount)])).toEqual([
+      [a, [1111]],
+      [b, [3333]],
+    ]);
+    // The published event's snapshot carries variant A's window too.
+    const { rows } = await f.db.query<{ payload: { prices: { variantId: string; basePrice: number }[] } }>(
+      `SELECT payload FROM products_outbox_events WHERE aggregate_id = $1 AND event_type = 'products.product_published.v1'`,
+      [p.id],
+    );
+    expect(rows[0]!.payload.prices.map((w) => [w.variantId, w.basePrice]).sort()).toEqual([[a, 1111], [b, 3333]].sort());
+  });
+
   it('closes the open window at the start of a new open window, and never rewrites anything else', async () => {
     f.clock.set(T0);
     const p = await newPublishedProduct();

@@ -32,7 +32,7 @@ export async function changePublication(deps: ProductsDeps, sellerId: string, pr
       },
     ]);
     await updateProductRow(tx, productId, { status: decision.next }, now);
-    const record = await selectProduct(tx, productId);
+    const record = await selectProduct(tx, productId, { at: now, history: true });
     if (!record) throw new Error('the product being published cannot be read back');
     await emit(tx, [productEvent(toSnapshot(record, now), decision.next === 'published' ? { kind: 'published', at: now } : { kind: 'unlisted', at: now })], now);
     return toSellerView(record, now);

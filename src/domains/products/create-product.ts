@@ -33,7 +33,7 @@ export async function createProduct(deps: ProductsDeps, sellerId: string, body: 
       await insertPrices(tx, prices);
       await insertImages(tx, images);
       await insertAttributes(tx, attributes);
-      const record = await selectProduct(tx, productId);
+      const record = await selectProduct(tx, productId, { at: now, history: true });
       if (!record) throw new Error('the product just inserted cannot be read back');
       await emit(tx, [productEvent(toSnapshot(record, now), { kind: 'created' })], now);
       return toSellerView(record, now);

@@ -42,7 +42,7 @@ export function createProductsModule(
   options: ProductsOptions = {},
 ): DomainModule & { api: ProductsApi; cache: ProductReadCache; purchases: PurchaseCatalog } {
   const cacheOptions = { ...DEFAULT_PRODUCT_CACHE, ...options.cache };
-  const cache = new ProductReadCache((productId, now) => selectProduct(ctx.pool, productId, { pricesFrom: now }), ctx.clock, cacheOptions);
+  const cache = new ProductReadCache((productId, now) => selectProduct(ctx.pool, productId, { at: now, history: false }), ctx.clock, cacheOptions);
   const purchases = new PurchaseCatalog(ctx.pool, ctx.clock, cacheOptions);
   const deps: ProductsDeps = {
     pool: ctx.pool,

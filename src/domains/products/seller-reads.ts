@@ -7,9 +7,10 @@ import { type SellerProductView, toSellerView } from './views.ts';
 
 /** A seller's own product in any status; someone else's product does not exist for them (404). */
 export async function getOwnProduct(deps: ProductsDeps, sellerId: string, productId: string): Promise<SellerProductView> {
-  const record = await selectProduct(deps.pool, productId, { sellerId });
+  const now = deps.clock.now();
+  const record = await selectProduct(deps.pool, productId, { at: now, history: true, sellerId });
   if (!record) throw notFound('product');
-  return toSellerView(record, deps.clock.now());
+  return toSellerView(record, now);
 }
 
 export async function listOwnProducts(deps: ProductsDeps, sellerId: string, query: { status?: ProductStatus; cursor?: string; limit: number }) {

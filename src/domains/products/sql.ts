@@ -81,14 +81,21 @@ SELECT p.id, p.seller_id, p.sku, p.title, p.description, p.category_id, p.status
                                               'discount', w.discount, 'effectiveFrom', w.effective_from, 'effectiveTo', w.effective_to)
                             ORDER BY w.effective_from DESC, w.id), '[]'::json)
      FROM (SELECT * FROM product_pricing pr
-            WHERE pr.product_id = p.id AND ($2::timestamptz IS NULL OR pr.effective_to IS NULL OR pr.effective_to > $2)
-            ORDER BY pr.effective_from DESC LIMIT ${PRICE_HISTORY_MAX}) w) AS prices,
+            WHERE pr.product_id = p.id AND pr.effective_from <= $2 AND (pr.effective_to IS NULL OR pr.effective_to > $2)
+           UNION ALL
+           (SELECT * FROM product_pricing pr
+             WHERE pr.product_id = p.id AND pr.effective_from > $2
+             ORDER BY pr.effective_from LIMIT ${PRICE_HISTORY_MAX})
+           UNION ALL
+           (SELECT * FROM product_pricing pr
+             WHERE $3::boolean AND pr.product_id = p.id AND pr.effective_to <= $2
+             ORDER BY pr.effective_from DESC LIMIT ${PRICE_HISTORY_MAX})) w) AS prices,
   (SELECT coalesce(json_agg(json_build_object('variantId', va.variant_id, 'available', va.available, 'asOf', va.as_of)), '[]'::json)
      FROM variant_availability va WHERE va.product_id = p.id) AS availability
 FROM products p`;
 
 const DETAIL_BY_ID = `${PRODUCT_DETAIL} WHERE p.id = $1`;
-const DETAIL_OWN = `${PRODUCT_DETAIL} WHERE p.id = $1 AND p.seller_id = $3`;
+const DETAIL_OWN = `${PRODUCT_DETAIL} WHERE p.id = $1 AND p.seller_id = $4`;
 
 function toRecord(row: ProductRow): ProductRecord {
   return {
@@ -119,19 +126,24 @@ function toRecord(row: ProductRow): ProductRecord {
   };
 }
 
+/**
+ * The price windows read with a product: every window current at `at` (one per variant and
+ * currency at most), the next PRICE_HISTORY_MAX upcoming ones, and with `history` the last
+ * PRICE_HISTORY_MAX closed ones. The caps never drop a current price, however long the history.
+ */
 export interface DetailOptions {
-  /** Only windows still current or upcoming at this instant; all windows (capped) when undefined. */
-  pricesFrom?: Date;
+  at: Date;
+  history: boolean;
   /** Only when the product belongs to this seller. */
   sellerId?: string;
 }
 
-export async function selectProduct(db: Queryable, productId: string, options: DetailOptions = {}): Promise<ProductRecord | undefined> {
+export async function selectProduct(db: Queryable, productId: string, options: DetailOptions): Promise<ProductRecord | undefined> {
   // Named (prepared once per connection): planning this statement costs more than running it.
   const { rows } =
     options.sellerId === undefined
-      ? await db.query<ProductRow>({ name: 'products.detail', text: DETAIL_BY_ID, values: [productId, options.pricesFrom ?? null] })
-      : await db.query<ProductRow>({ name: 'products.detail_own', text: DETAIL_OWN, values: [productId, options.pricesFrom ?? null, options.sellerId] });
+      ? await db.query<ProductRow>({ name: 'products.detail', text: DETAIL_BY_ID, values: [productId, options.at, options.history] })
+      : await db.query<ProductRow>({ name: 'products.detail_own', text: DETAIL_OWN, values: [productId, options.at, options.history, options.sellerId] });
   const row = rows[0];
   return row ? toRecord(row) : undefined;
 }

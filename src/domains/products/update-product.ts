@@ -84,7 +84,7 @@ export async function updateProduct(deps: ProductsDeps, sellerId: string, produc
         ...(body.categoryId !== undefined ? { categoryId: body.categoryId } : {}),
       };
       await updateProductRow(tx, productId, changes, now);
-      const record = await selectProduct(tx, productId);
+      const record = await selectProduct(tx, productId, { at: now, history: true });
       if (!record) throw new Error('the product being edited cannot be read back');
       await emit(tx, [productEvent(toSnapshot(record, now), { kind: 'updated', changedFields })], now);
       return toSellerView(record, now);

@@ -121,7 +121,7 @@ export function toPublicView(p: ProductRecord, now: Date): PublicProductView {
 
 export interface SellerProductView extends PublicProductView {
   status: ProductRecord['status'];
-  /** Every price window, newest first (capped), history included. */
+  /** Price windows, newest first: every current one, the next 200 upcoming and the last 200 closed. */
   priceWindows: (PriceWindow & { current: boolean })[];
 }
 
