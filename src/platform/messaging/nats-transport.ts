@@ -1,7 +1,17 @@
-import { AckPolicy, type ConsumerMessages, DeliverPolicy, type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  type Consumer,
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+} from '@nats-io/jetstream';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
+import pg from 'pg';
 import type { Logger } from 'pino';
-import type { Pool } from '../db/pool.ts';
+import { type Pool, commitSignals } from '../db/pool.ts';
 import type { DomainName } from '../domains.ts';
 import type { EventEnvelope } from './envelope.ts';
 import { insertIntoInbox } from './inbox.ts';
@@ -13,6 +23,8 @@ export interface NatsOptions {
   /** Stream name and subject prefix; several installations can share one NATS server. */
   stream: string;
   subjectPrefix: string;
+  /** How often a process that does not lead a durable tries to take it over (ms); 1 s unless set. */
+  leadRetryMs?: number;
 }
 
 const encoder = new TextEncoder();
@@ -45,8 +57,7 @@ export class NatsTransport implements Transport {
   readonly name = 'nats';
   #nc: NatsConnection | undefined;
   #js: JetStreamClient | undefined;
-  #consumers: ConsumerMessages[] = [];
-  #loops: Promise<void>[] = [];
+  #leads: DomainLead[] = [];
   readonly #bindings: Binding[];
 
   constructor(
@@ -77,21 +88,41 @@ export class NatsTransport implements Transport {
     const jsm = await jetstreamManager(this.#nc);
     await this.#ensureStream(jsm);
     this.#js = jetstream(this.#nc);
+    const byDomain = new Map<DomainName, Binding[]>();
     for (const b of this.#bindings) {
-      const durable = durableName(b.consumer, b.family);
       await jsm.consumers.add(this.options.stream, {
-        durable_name: durable,
+        durable_name: durableName(b.consumer, b.family),
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
-        filter_subject: `${this.options.subjectPrefix}.${b.family}.>`,
+        filter_subject: this.#filterOf(b),
         ack_wait: nanos(30_000),
         max_ack_pending: 1000,
       });
-      const consumer = await this.#js.consumers.get(this.options.stream, durable);
-      const messages = await consumer.consume({ max_messages: 200 });
-      this.#consumers.push(messages);
-      this.#loops.push(this.#pump(b, messages));
+      byDomain.set(b.domain, [...(byDomain.get(b.domain) ?? []), b]);
     }
+    for (const [domain, bindings] of byDomain) {
+      const pool = this.pools.get(domain);
+      if (!pool) throw new Error(`no pool for ${domain}`);
+      const lead = new DomainLead(domain, bindings, pool, {
+        js: this.#js,
+        jsm,
+        stream: this.options.stream,
+        filterOf: (b) => this.#filterOf(b),
+        log: this.log,
+        retryMs: this.options.leadRetryMs ?? 1000,
+      });
+      this.#leads.push(lead);
+      await lead.start();
+    }
+  }
+
+  #filterOf(b: Binding): string {
+    return `${this.options.subjectPrefix}.${b.family}.>`;
+  }
+
+  /** The durables this process leads now (tests). */
+  get leading(): string[] {
+    return this.#leads.flatMap((l) => l.leading);
   }
 
   async #ensureStream(jsm: JetStreamManager): Promise<void> {
@@ -108,34 +139,26 @@ export class NatsTransport implements Transport {
     }
   }
 
-  async #pump(binding: Binding, messages: ConsumerMessages): Promise<void> {
-    const pool = this.pools.get(binding.domain);
-    if (!pool) throw new Error(`no pool for ${binding.domain}`);
-    for await (const m of messages) {
-      try {
-        const event = JSON.parse(decoder.decode(m.data)) as EventEnvelope;
-        if (binding.wanted.has(event.type)) {
-          await insertIntoInbox(pool, binding.domain, [{ consumer: binding.consumer, event }]);
-        }
-        m.ack();
-      } catch (error) {
-        // Not acknowledged: JetStream delivers it again after a pause; the inbox deduplicates.
-        this.log.warn({ err: error, consumer: binding.consumer }, 'could not store a NATS message in the inbox');
-        m.nak(1000);
-      }
-    }
-  }
-
   async publish(_source: DomainName, events: EventEnvelope[]): Promise<void> {
     const js = this.#js;
     if (!js) throw new Error('NATS transport is not started');
-    // Sent in order on one connection, acknowledged by the stream before the relay marks them published.
-    await Promise.all(events.map((e) => js.publish(this.subject(e.type), encoder.encode(JSON.stringify(e)), { msgID: e.id })));
+    // Acknowledged by the stream before the relay marks them published. An aggregate's events go one
+    // after another (different aggregates in parallel): if one fails, the ones after it are not
+    // sent, so a retry of the batch cannot store an aggregate's later event before its earlier one.
+    const chains = new Map<string, Promise<unknown>>();
+    for (const e of events) {
+      const previous = chains.get(e.subject) ?? Promise.resolve();
+      chains.set(
+        e.subject,
+        previous.then(() => js.publish(this.subject(e.type), encoder.encode(JSON.stringify(e)), { msgID: e.id })),
+      );
+    }
+    await Promise.all(chains.values());
   }
 
   async stop(): Promise<void> {
-    for (const c of this.#consumers) await c.close().catch(() => undefined);
-    await Promise.allSettled(this.#loops);
+    await Promise.allSettled(this.#leads.map((l) => l.stop()));
+    this.#leads = [];
     await this.#nc?.drain().catch(() => undefined);
     this.#nc = undefined;
     this.#js = undefined;
@@ -150,5 +173,171 @@ export class NatsTransport implements Transport {
     } finally {
       await nc.close();
     }
+  }
+}
+
+interface LeadSettings {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  stream: string;
+  filterOf(binding: Binding): string;
+  log: Logger;
+  retryMs: number;
+}
+
+interface Led {
+  messages: ConsumerMessages;
+  loop: Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * One process at a time moves a durable's messages into the inbox. JetStream shares a durable's
+ * messages among all the clients pulling from it, so two processes inserting at once interleave an
+ * aggregate's events in the inbox, and the consumer applies them in inbox order. A process leads a
+ * durable while it holds a session advisory lock on the subscriber's database, on a connection of
+ * its own that also does the inserts: if that connection is lost, the lock and the ability to
+ * insert go together, so a process that lost its lead cannot write behind its successor's back.
+ * The others try to take the lead every `retryMs`.
+ */
+class DomainLead {
+  #client: pg.Client | undefined;
+  readonly #led = new Map<string, Led>();
+  #timer: NodeJS.Timeout | undefined;
+  #ticking: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(
+    readonly domain: DomainName,
+    readonly bindings: readonly Binding[],
+    readonly pool: Pool,
+    readonly s: LeadSettings,
+  ) {}
+
+  get leading(): string[] {
+    return [...this.#led.keys()];
+  }
+
+  async start(): Promise<void> {
+    await this.#tick();
+    this.#timer = setInterval(() => void this.#tick(), this.s.retryMs);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#ticking;
+    const led = [...this.#led.values()];
+    this.#led.clear();
+    for (const l of led) await l.messages.close().catch(() => undefined);
+    await Promise.allSettled(led.map((l) => l.loop));
+    await this.#client?.end().catch(() => undefined);
+    this.#client = undefined;
+  }
+
+  #tick(): Promise<void> {
+    this.#ticking ??= this.#takeLeads().finally(() => {
+      this.#ticking = undefined;
+    });
+    return this.#ticking;
+  }
+
+  async #takeLeads(): Promise<void> {
+    if (this.#stopped || this.#led.size === this.bindings.length) return;
+    try {
+      const client = this.#client ?? (await this.#connect());
+      for (const b of this.bindings) {
+        const durable = durableName(b.consumer, b.family);
+        if (this.#stopped || this.#led.has(durable)) continue;
+        const { rows } = await client.query<{ led: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS led', [`bazaar.nats:${this.s.stream}:${durable}`]);
+        if (rows[0]?.led) await this.#lead(client, b, durable);
+      }
+    } catch (error) {
+      this.s.log.warn({ err: error, domain: this.domain }, 'could not take the lead of NATS consumers; retrying');
+      this.#lose();
+    }
+  }
+
+  async #connect(): Promise<pg.Client> {
+    const client = new pg.Client({ connectionString: this.pool.options.connectionString, application_name: 'bazaar-nats-lead' });
+    client.on('error', (error) => {
+      this.s.log.warn({ err: error, domain: this.domain }, 'NATS lead connection lost: its consumers stop until it is back');
+      if (this.#client === client) this.#lose();
+    });
+    await client.connect();
+    this.#client = client;
+    return client;
+  }
+
+  /** The connection is gone, and its locks with it: stop consuming until the lead is taken again. */
+  #lose(): void {
+    const client = this.#client;
+    this.#client = undefined;
+    void client?.end().catch(() => undefined);
+    for (const l of this.#led.values()) void l.messages.close().catch(() => undefined);
+    this.#led.clear();
+  }
+
+  async #lead(client: pg.Client, b: Binding, durable: string): Promise<void> {
+    const consumer = await this.s.js.consumers.get(this.s.stream, durable);
+    await this.#catchUp(client, b, consumer);
+    const messages = await consumer.consume({ max_messages: 200 });
+    this.#led.set(durable, { messages, loop: this.#pump(client, b, messages) });
+  }
+
+  /**
+   * Messages the previous leader was given but did not acknowledge come back only after the ack
+   * wait, behind newer ones: they are read from the stream, in order, before consuming (the inbox
+   * ignores those already stored).
+   */
+  async #catchUp(client: pg.Client, b: Binding, consumer: Consumer): Promise<void> {
+    const info = await consumer.info();
+    const prefix = this.s.filterOf(b).slice(0, -1);
+    for (let seq = info.ack_floor.stream_seq + 1; seq <= info.delivered.stream_seq; seq++) {
+      const stored = await this.s.jsm.streams.getMessage(this.s.stream, { seq }).catch(() => null);
+      if (!stored?.subject.startsWith(prefix)) continue;
+      const event = parseEvent(stored.data);
+      if (event && b.wanted.has(event.type)) await this.#store(client, b, event);
+    }
+  }
+
+  async #store(client: pg.Client, b: Binding, event: EventEnvelope): Promise<void> {
+    await insertIntoInbox(client, this.domain, [{ consumer: b.consumer, event }]);
+    commitSignals(this.pool).emit('inbox');
+  }
+
+  async #pump(client: pg.Client, b: Binding, messages: ConsumerMessages): Promise<void> {
+    for await (const m of messages) {
+      const event = parseEvent(m.data);
+      if (!event) {
+        this.s.log.error({ consumer: b.consumer, seq: m.seq }, 'a NATS message is not an event envelope; it is dropped');
+        m.term();
+        continue;
+      }
+      // Retried in place while the lead holds: moving on would store later events before this one.
+      for (;;) {
+        try {
+          if (b.wanted.has(event.type)) await this.#store(client, b, event);
+          m.ack();
+          break;
+        } catch (error) {
+          if (this.#client !== client || this.#stopped) return;
+          this.s.log.warn({ err: error, consumer: b.consumer }, 'could not store a NATS message in the inbox; retrying');
+          m.working();
+          await sleep(1000);
+        }
+      }
+    }
+  }
+}
+
+function parseEvent(data: Uint8Array): EventEnvelope | undefined {
+  try {
+    const event = JSON.parse(decoder.decode(data)) as EventEnvelope;
+    return typeof event?.type === 'string' && typeof event.id === 'string' ? event : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defineEvent, registerContracts } from '../../src/contracts/index.ts';
+import { type Pool, createPool } from '../../src/platform/db/pool.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { createLogger } from '../../src/platform/logger.ts';
+import type { EventEnvelope } from '../../src/platform/messaging/envelope.ts';
+import { NatsTransport } from '../../src/platform/messaging/nats-transport.ts';
+import type { Subscription } from '../../src/platform/messaging/subscription.ts';
+import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
+import { eventually } from '../support/eventually.ts';
+import { requireService } from '../support/services.ts';
+
+/**
+ * Two marketplace processes on one NATS stream share every durable: JetStream would split a
+ * durable's messages between them, and their inserts would interleave an aggregate's events in the
+ * inbox. One process leads each durable at a time; the other takes over when it stops.
+ */
+const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const natsAvailable = await requireService('nats', natsUrl);
+
+const counted = defineEvent('probe.lead_counted.v1', Type.Object({ n: Type.Integer() }, { additionalProperties: false }));
+registerContracts(counted);
+const probe: Subscription = { consumer: 'search.lead-probe', domain: 'search', events: [counted.type], async handle() {} };
+
+const suffix = randomBytes(4).toString('hex');
+const stream = `TEST_LEAD_${suffix}`;
+const log = createLogger(process.env.TEST_LOG ?? 'silent');
+let dbs: FreshDatabases;
+let pool: Pool;
+const started: NatsTransport[] = [];
+
+beforeAll(async () => {
+  if (!natsAvailable) return;
+  dbs = await freshDatabases();
+  pool = createPool(dbs.targets.find((t) => t.domain === 'search')!.url, 4, 'nats-lead-test');
+});
+
+afterAll(async () => {
+  for (const t of started) await t.stop();
+  if (natsAvailable) await NatsTransport.deleteStream(natsUrl, stream);
+  await pool?.end();
+  await dbs?.drop();
+});
+
+async function startProcess(): Promise<NatsTransport> {
+  const t = new NatsTransport({ url: natsUrl, stream, subjectPrefix: `l${suffix}`, leadRetryMs: 50 }, new Map([['search', pool]]), [probe], log);
+  await t.start();
+  started.push(t);
+  return t;
+}
+
+function events(aggregate: string, from: number, count: number): EventEnvelope[] {
+  return Array.from({ length: count }, (_, i) => ({
+    specversion: '1.0',
+    id: newId(),
+    type: counted.type,
+    source: '/bazaar/orders',
+    subject: aggregate,
+    time: new Date().toISOString(),
+    datacontenttype: 'application/json',
+    correlationid: newId(),
+    causationid: null,
+    aggregatetype: 'probe',
+    data: { n: from + i },
+  })) as unknown as EventEnvelope[];
+}
+
+async function inboxOrder(aggregate: string): Promise<number[]> {
+  const { rows } = await pool.query<{ n: number }>(
+    `SELECT (envelope->'data'->>'n')::int AS n FROM search_inbox_events WHERE consumer = $1 AND aggregate_id = $2 ORDER BY seq`,
+    [probe.consumer, aggregate],
+  );
+  return rows.map((r) => r.n);
+}
+
+const upTo = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+describe.skipIf(!natsAvailable)('NATS consumers with several processes', () => {
+  let a: NatsTransport;
+  let b: NatsTransport;
+  const aggregate = newId();
+
+  it("stores an aggregate's events in the inbox in stream order, one process leading each durable", async () => {
+    a = await startProcess();
+    b = await startProcess();
+    expect([a.leading.length, b.leading.length].sort()).toEqual([0, 1]);
+    for (let from = 0; from < 2000; from += 100) await (from % 200 === 0 ? a : b).publish('orders', events(aggregate, from, 100));
+    await eventually(async () => expect(await inboxOrder(aggregate)).toHaveLength(2000), { timeoutMs: 20_000 });
+    expect(await inboxOrder(aggregate)).toEqual(upTo(2000));
+  });
+
+  it('hands the lead to the other process when the leader stops, losing and reordering nothing', async () => {
+    const [leader, follower] = a.leading.length > 0 ? [a, b] : [b, a];
+    const publishing = (async () => {
+      for (let from = 2000; from < 3000; from += 50) await follower.publish('orders', events(aggregate, from, 50));
+    })();
+    await eventually(async () => expect((await inboxOrder(aggregate)).length).toBeGreaterThan(2100), { timeoutMs: 10_000 });
+    await leader.stop();
+    await eventually(async () => expect(follower.leading).toHaveLength(1), { timeoutMs: 5000 });
+    await publishing;
+    await eventually(async () => expect(await inboxOrder(aggregate)).toHaveLength(3000), { timeoutMs: 20_000 });
+    expect(await inboxOrder(aggregate)).toEqual(upTo(3000));
+  });
+
+  it("puts first, when it takes the lead, what the lost leader was given and never stored (not 30 s later, behind newer events)", async () => {
+    // A third process, started while another leads, follows (and publishes here).
+    const publisher = await startProcess();
+    expect(publisher.leading).toEqual([]);
+    // The leader is handed 100 events but cannot store them: the inbox is locked.
+    const blocker = await pool.connect();
+    await blocker.query('BEGIN');
+    await blocker.query('LOCK TABLE search_inbox_events IN EXCLUSIVE MODE');
+    await publisher.publish('orders', events(aggregate, 3000, 100));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Its lead connection dies (as when its process is killed): the lock goes with it.
+    await pool.query(
+      `SELECT pg_terminate_backend(l.pid) FROM pg_locks l JOIN pg_stat_activity s ON s.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.granted AND s.application_name = 'bazaar-nats-lead'`,
+    );
+    await blocker.query('COMMIT');
+    blocker.release();
+    await publisher.publish('orders', events(aggregate, 3100, 100));
+    await eventually(async () => expect(await inboxOrder(aggregate)).toHaveLength(3200), { timeoutMs: 10_000 });
+    expect(await inboxOrder(aggregate)).toEqual(upTo(3200));
+  });
+});
