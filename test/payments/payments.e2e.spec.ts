@@ -1,5 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OrderCancelledV1 } from '../../src/contracts/orders.ts';
+import type { OrdersApi } from '../../src/domains/orders/index.ts';
+import { checkoutInput } from '../../src/domains/orders/spec-support.ts';
 import type { PaymentsModule } from '../../src/domains/payments/index.ts';
 import { withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
@@ -73,6 +75,46 @@ describe('payments in the running marketplace', () => {
     const seller = (await t.app.tokens.sign({ userId: sellerId, roles: ['seller'] })).token;
     const balance = await t.request('GET', '/v1/seller/payments/balance', { token: seller });
     expect(balance.json()).toEqual({ account: `seller_payable:${sellerId}`, balances: [{ amount: 0, currency: 'USD' }] });
+  });
+
+  it('refunds the rest of an order its seller partly refunded when the buyer cancels it before shipment, and the order records both', async () => {
+    const orders = (t.app.modules.find((m) => m.name === 'orders') as unknown as { api: OrdersApi }).api;
+    const [buyerId, sellerId] = [newId(), newId()];
+    // In USD like the other payments here: the ledger listing below counts one row per account.
+    const checkout = { ...checkoutInput(buyerId, [{ sellerId, lines: [{ unitPrice: 2500, quantity: 2 }] }]), currency: 'USD' };
+    const [order] = await orders.createOrdersForCheckout(checkout);
+    if (!order) throw new Error('no order placed');
+    const { intentId } = await payments.api.authorize({
+      idempotencyKey: `pay-${newId()}`,
+      checkoutSessionId: checkout.checkoutSessionId,
+      buyerId,
+      amount: order.totalAmount,
+      currency: order.currency,
+      paymentMethod: { token: 'tok_visa' },
+      allocations: [{ orderId: order.orderId, sellerId, amount: order.totalAmount }],
+    });
+    await payments.api.capture(intentId);
+    const buyer = (await t.app.tokens.sign({ userId: buyerId, roles: ['buyer'] })).token;
+    const seller = (await t.app.tokens.sign({ userId: sellerId, roles: ['seller'] })).token;
+    const readOrder = async () => (await t.request('GET', `/v1/orders/${order.orderId}`, { token: buyer })).json();
+    await eventually(async () => expect(await readOrder()).toMatchObject({ status: 'paid' }));
+
+    const refund = await t.request('POST', `/v1/seller/orders/${order.orderId}/refunds`, {
+      token: seller,
+      headers: { 'idempotency-key': newId() },
+      body: { amount: { amount: 1000, currency: order.currency }, reason: 'one cup arrived chipped' },
+    });
+    expect(refund.statusCode, refund.body).toBe(201);
+    await eventually(async () => expect(await readOrder()).toMatchObject({ status: 'partially_refunded', fulfilmentStatus: 'paid', refunded: { amount: 1000 } }));
+
+    const cancel = await t.request('POST', `/v1/orders/${order.orderId}/cancel`, { token: buyer, body: { reason: 'no longer needed' } });
+    expect(cancel.statusCode, cancel.body).toBe(200);
+    await eventually(async () => {
+      expect((await payments.api.getIntent(intentId))?.allocations[0]).toMatchObject({ capturedAmount: order.totalAmount, refundedAmount: order.totalAmount });
+      const after = await readOrder();
+      expect(after).toMatchObject({ status: 'cancelled', fulfilmentStatus: 'paid', refunded: { amount: order.totalAmount } });
+      expect(after.refunds.map((r: { amount: { amount: number } }) => r.amount.amount).sort()).toEqual([1000, order.totalAmount - 1000].sort());
+    });
   });
 
   it('lists ledger accounts with their balances for admins only', async () => {

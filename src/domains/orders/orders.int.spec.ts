@@ -368,6 +368,69 @@ describe('payments events', () => {
     expect(await count(`order_status_history WHERE order_id = $1 AND from_status = 'cancelled'`, [order.orderId])).toBe(0);
   });
 
+  /** An order paid through a capture event, then partly refunded (3000 of its 10000) through a refund event. */
+  async function paidThenPartlyRefunded() {
+    const placed = await placeOne();
+    const { buyer, session, order } = placed;
+    const intent = newId();
+    clock.advance(1000);
+    await deliver('payments.payment_captured.v1', intent, capturedEvent(intent, buyer, session, [{ orderId: order.orderId, sellerId: order.sellerId, amount: order.totalAmount }]));
+    await eventually(async () => expect(await statusOf(order.orderId)).toBe('paid'));
+    clock.advance(1000);
+    await deliver('payments.refund_succeeded.v1', intent, refundEvent(intent, order, 3000, 3000));
+    await eventually(async () => expect(await statusOf(order.orderId)).toBe('partially_refunded'));
+    clock.advance(1000);
+    return { ...placed, intent };
+  }
+
+  it('a paid order partly refunded before shipment can still be cancelled by its buyer; the rest of the refund is recorded on the cancelled order', async () => {
+    const { buyer, order, intent } = await paidThenPartlyRefunded();
+    const buyerActor = { type: 'buyer' as const, id: buyer };
+    const { order: after } = await changeStatus(db, order.orderId, { type: 'cancel' }, { actor: buyerActor, reason: 'changed my mind', now: clock.now() }, { buyerId: buyer });
+    expect(after).toMatchObject({ status: 'cancelled', fulfilment_status: 'paid', refunded_amount: 3000 });
+
+    const { rows: history } = await db.query(
+      'SELECT from_status, to_status, actor_type, changed_by FROM order_status_history WHERE order_id = $1 ORDER BY changed_at, id',
+      [order.orderId],
+    );
+    expect(history).toEqual([
+      { from_status: null, to_status: 'pending_payment', actor_type: 'buyer', changed_by: buyer },
+      { from_status: 'pending_payment', to_status: 'paid', actor_type: 'system', changed_by: null },
+      { from_status: 'paid', to_status: 'partially_refunded', actor_type: 'system', changed_by: null },
+      { from_status: 'partially_refunded', to_status: 'cancelled', actor_type: 'buyer', changed_by: buyer },
+    ]);
+    // wasPaid tells the other domains money was taken: payments refunds what is left of it.
+    expect(await outbox('orders.order_cancelled.v1', order.orderId)).toEqual([
+      expect.objectContaining({ status: 'cancelled', previousStatus: 'partially_refunded', wasPaid: true, refundedAmount: 3000, actorType: 'buyer', cancelledBy: buyer }),
+    ]);
+    const changes = await outbox('orders.order_status_changed.v1', order.orderId);
+    expect(changes.map((c) => [c.fromStatus, c.toStatus])).toEqual([
+      ['pending_payment', 'paid'],
+      ['paid', 'partially_refunded'],
+      ['partially_refunded', 'cancelled'],
+    ]);
+
+    await deliver('payments.refund_succeeded.v1', intent, refundEvent(intent, order, order.totalAmount - 3000, order.totalAmount));
+    await eventually(async () => {
+      const { rows } = await db.query('SELECT status, fulfilment_status, refunded_amount FROM orders WHERE id = $1', [order.orderId]);
+      expect(rows).toEqual([{ status: 'cancelled', fulfilment_status: 'paid', refunded_amount: order.totalAmount }]);
+    });
+  });
+
+  it('a partly refunded order moves on only from the step it reached, keeping its refund', async () => {
+    const { buyer, order } = await paidThenPartlyRefunded();
+    const system = { actor: SYSTEM, reason: 'carrier', now: clock.now() };
+    for (const type of ['mark_delivered', 'complete'] as const) {
+      await expect(changeStatus(db, order.orderId, { type }, system)).rejects.toMatchObject({ code: 'INVALID_STATE_TRANSITION', status: 409 });
+    }
+    await changeStatus(db, order.orderId, { type: 'mark_shipped' }, system);
+    const { rows } = await db.query('SELECT status, fulfilment_status, refunded_amount FROM orders WHERE id = $1', [order.orderId]);
+    expect(rows).toEqual([{ status: 'shipped', fulfilment_status: 'shipped', refunded_amount: 3000 }]);
+    const cancel = changeStatus(db, order.orderId, { type: 'cancel' }, { actor: { type: 'buyer', id: buyer }, reason: 'too late', now: clock.now() });
+    await expect(cancel).rejects.toMatchObject({ code: 'INVALID_STATE_TRANSITION' });
+    expect(await count(`order_status_history WHERE order_id = $1 AND to_status IN ('delivered', 'completed', 'cancelled')`, [order.orderId])).toBe(0);
+  });
+
   it('a refund that arrives before its capture is retried until the capture is recorded', async () => {
     const { buyer, session, order } = await placeOne();
     const intent = newId();

@@ -269,6 +269,7 @@ function rowOf(o: NewOrder): OrderRow {
     seller_id: o.sellerId,
     order_number: o.orderNumber,
     status: 'pending_payment',
+    fulfilment_status: null,
     order_type: 'standard',
     currency: o.currency,
     subtotal_amount: o.subtotalAmount,

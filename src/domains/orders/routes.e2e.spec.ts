@@ -7,7 +7,7 @@ import type { Role } from '../../platform/http/tokens.ts';
 import { newId } from '../../platform/ids.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
 import type { OrdersApi, PlacedOrder } from './index.ts';
-import { capturedEvent, checkoutInput } from './spec-support.ts';
+import { capturedEvent, checkoutInput, refundEvent } from './spec-support.ts';
 import { SYSTEM } from './status-machine.ts';
 import { changeStatus } from './transitions.ts';
 
@@ -33,12 +33,17 @@ async function place(buyer: User, sellers: User[]): Promise<{ session: string; o
   return { session: input.checkoutSessionId, orders: await api.createOrdersForCheckout(input) };
 }
 
+/** Publishes a payments event through the payments outbox, as the payments domain would. */
+async function publishAsPayments(type: string, intent: string, data: unknown) {
+  await withTransaction(t.app.pools.get('payments') as Pool, (tx) =>
+    appendEvents(tx, 'payments', [{ type, aggregateId: intent, aggregateType: 'payment_intent', data }]),
+  );
+}
+
 async function payThroughPayments(buyer: User, session: string, orders: PlacedOrder[]) {
   const intent = newId();
   const data = capturedEvent(intent, buyer.id, session, orders.map((o) => ({ orderId: o.orderId, sellerId: o.sellerId, amount: o.totalAmount })));
-  await withTransaction(t.app.pools.get('payments') as Pool, (tx) =>
-    appendEvents(tx, 'payments', [{ type: 'payments.payment_captured.v1', aggregateId: intent, aggregateType: 'payment_intent', data }]),
-  );
+  await publishAsPayments('payments.payment_captured.v1', intent, data);
   return intent;
 }
 
@@ -166,6 +171,33 @@ describe('buyer order routes', () => {
     expect(again.statusCode, again.body).toBe(200);
     const { rows: after } = await db.query(`SELECT 1 FROM orders_outbox_events WHERE event_type = 'orders.order_cancelled.v1' AND aggregate_id = $1`, [order.orderId]);
     expect(after).toHaveLength(1);
+  });
+
+  it('cancels a paid order that was partly refunded before shipment, and shows how far it got', async () => {
+    const [carol, sellerZ] = await Promise.all([user('buyer'), user('seller')]);
+    const { session, orders } = await place(carol, [sellerZ]);
+    const order = orders[0] as PlacedOrder;
+    const intent = await payThroughPayments(carol, session, [order]);
+    await publishAsPayments('payments.refund_succeeded.v1', intent, refundEvent(intent, order, 300, 300));
+    await eventually(async () => {
+      const res = await t.request('GET', `/v1/orders/${order.orderId}`, { token: carol.token });
+      expect(res.json()).toMatchObject({ status: 'partially_refunded', fulfilmentStatus: 'paid', refunded: { amount: 300 } });
+    });
+    const res = await t.request('POST', `/v1/orders/${order.orderId}/cancel`, { token: carol.token, body: { reason: 'found it cheaper' } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({
+      status: 'cancelled',
+      fulfilmentStatus: 'paid',
+      refunded: { amount: 300 },
+      statusHistory: [
+        { toStatus: 'pending_payment' },
+        { fromStatus: 'pending_payment', toStatus: 'paid' },
+        { fromStatus: 'paid', toStatus: 'partially_refunded', actorType: 'system' },
+        { fromStatus: 'partially_refunded', toStatus: 'cancelled', actorType: 'buyer', changedBy: carol.id, reason: 'found it cheaper' },
+      ],
+    });
+    const list = await t.request('GET', '/v1/orders', { token: carol.token });
+    expect(list.json().items).toEqual([expect.objectContaining({ id: order.orderId, status: 'cancelled', fulfilmentStatus: 'paid' })]);
   });
 
   it('refuses to cancel after shipment with 409, and another buyer order with 404', async () => {

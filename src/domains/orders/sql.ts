@@ -1,6 +1,6 @@
 import type { Queryable } from '../../platform/db/pool.ts';
 import { type Statement, runTogether } from '../../platform/db/statements.ts';
-import type { ActorType, OrderStatus } from './status-machine.ts';
+import type { ActorType, FulfilmentStatus, OrderStatus } from './status-machine.ts';
 
 /** Rows of orders_db as the queries return them (bigint arrives as number, timestamptz as Date). */
 export interface OrderRow {
@@ -9,6 +9,7 @@ export interface OrderRow {
   seller_id: string;
   order_number: string;
   status: OrderStatus;
+  fulfilment_status: FulfilmentStatus | null;
   order_type: string;
   currency: string;
   subtotal_amount: number;
@@ -84,7 +85,7 @@ export interface RefundRow {
   updated_at: Date;
 }
 
-const ORDER_COLUMNS = `id, buyer_id, seller_id, order_number, status, order_type, currency::text AS currency, subtotal_amount,
+const ORDER_COLUMNS = `id, buyer_id, seller_id, order_number, status, fulfilment_status, order_type, currency::text AS currency, subtotal_amount,
   discount_amount, shipping_amount, total_amount, refunded_amount, checkout_session_id, shipping_address_json, version,
   created_at, updated_at`;
 
@@ -262,16 +263,24 @@ export function historyInsert(rows: readonly NewHistory[]): Statement | undefine
 export interface OrderChange {
   id: string;
   status: OrderStatus;
+  fulfilmentStatus: FulfilmentStatus | null;
   refundedAmount: number;
 }
 
 export function ordersUpdate(changes: readonly OrderChange[], now: Date): Statement | undefined {
   if (changes.length === 0) return undefined;
   return {
-    text: `UPDATE orders o SET status = c.status, refunded_amount = c.refunded, version = o.version + 1, updated_at = $4
-       FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS c(id, status, refunded)
+    text: `UPDATE orders o SET status = c.status, fulfilment_status = c.fulfilment, refunded_amount = c.refunded,
+                      version = o.version + 1, updated_at = $5
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[]) AS c(id, status, fulfilment, refunded)
       WHERE o.id = c.id`,
-    values: [changes.map((c) => c.id), changes.map((c) => c.status), changes.map((c) => c.refundedAmount), now],
+    values: [
+      changes.map((c) => c.id),
+      changes.map((c) => c.status),
+      changes.map((c) => c.fulfilmentStatus),
+      changes.map((c) => c.refundedAmount),
+      now,
+    ],
   };
 }
 

@@ -9,9 +9,22 @@ import { ORDER_STATUS_VALUES } from '../../contracts/orders.ts';
  *   pending_payment → paid → fulfilling → shipped → delivered → completed
  *   pending_payment | paid | fulfilling → cancelled            (before shipment only)
  *   paid … completed | partially_refunded → partially_refunded | refunded   (by refunds)
+ *
+ * The fulfilment status (how far the order got towards the buyer) is kept apart from the status,
+ * because a refund replaces the status but undoes none of the way: a partially_refunded order is
+ * decided as if it were at its fulfilment status, and moves on to the status that step leads to
+ * (shipped, say, with refundedAmount still > 0). See ADR 0010.
  */
 export const ORDER_STATUSES = ORDER_STATUS_VALUES;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
+
+/** The steps towards the buyer, in order; each is also the status an order has while nothing else happened. */
+export const FULFILMENT_STATUSES = ['paid', 'fulfilling', 'shipped', 'delivered', 'completed'] as const;
+export type FulfilmentStatus = (typeof FULFILMENT_STATUSES)[number];
+
+export function isFulfilmentStatus(status: OrderStatus): status is FulfilmentStatus {
+  return (FULFILMENT_STATUSES as readonly string[]).includes(status);
+}
 
 export const ACTOR_TYPES = ['buyer', 'seller', 'admin', 'system'] as const;
 export type ActorType = (typeof ACTOR_TYPES)[number];
@@ -24,6 +37,8 @@ export const SYSTEM: Actor = { type: 'system', id: null };
 
 export interface OrderState {
   status: OrderStatus;
+  /** The last of FULFILMENT_STATUSES the order reached; null until its payment is recorded. Refunds and cancelling keep it. */
+  fulfilmentStatus: FulfilmentStatus | null;
   totalAmount: number;
   refundedAmount: number;
 }
@@ -39,16 +54,19 @@ export type OrderCommand =
 export type CommandType = OrderCommand['type'];
 
 export type Decision =
-  | { outcome: 'transition'; from: OrderStatus; to: OrderStatus; refundedAmount: number }
+  | { outcome: 'transition'; from: OrderStatus; to: OrderStatus; fulfilmentStatus: FulfilmentStatus | null; refundedAmount: number }
   /** Nothing to move: the command was already applied, or only refundedAmount changes. */
   | { outcome: 'unchanged'; status: OrderStatus; refundedAmount: number; why: string }
   | { outcome: 'refused'; status: OrderStatus; why: string };
 
+/** Every status-moving command but refunds is decided by these; a partially_refunded order by its fulfilment status. */
+type DecidingStatus = Exclude<OrderStatus, 'partially_refunded'>;
+
 interface Rule {
   /** Status → status it moves to. */
-  moves: Partial<Record<OrderStatus, OrderStatus>>;
+  moves: Partial<Record<DecidingStatus, OrderStatus>>;
   /** Statuses where the command has already taken effect: repeating it changes nothing. */
-  alreadyDone: readonly OrderStatus[];
+  alreadyDone: readonly DecidingStatus[];
   done: string;
 }
 
@@ -60,7 +78,7 @@ const RULES: Record<Exclude<CommandType, 'record_refund'>, Rule> = {
     moves: { pending_payment: 'paid' },
     // A capture that lands after a cancellation is recorded, but a cancelled order stays cancelled:
     // payments refunds it on orders.order_cancelled.v1.
-    alreadyDone: ['paid', 'fulfilling', ...FULFILLED_OR_BEYOND, 'partially_refunded', 'refunded', 'cancelled'],
+    alreadyDone: ['paid', 'fulfilling', ...FULFILLED_OR_BEYOND, 'refunded', 'cancelled'],
     done: 'the payment was already recorded',
   },
   start_fulfilment: {
@@ -69,18 +87,17 @@ const RULES: Record<Exclude<CommandType, 'record_refund'>, Rule> = {
     done: 'the order is already being fulfilled',
   },
   mark_shipped: {
-    // A partial refund does not stop fulfilment of what is left.
-    moves: { paid: 'shipped', fulfilling: 'shipped', partially_refunded: 'shipped' },
+    moves: { paid: 'shipped', fulfilling: 'shipped' },
     alreadyDone: FULFILLED_OR_BEYOND,
     done: 'the order was already shipped',
   },
   mark_delivered: {
-    moves: { shipped: 'delivered', partially_refunded: 'delivered' },
+    moves: { shipped: 'delivered' },
     alreadyDone: ['delivered', 'completed'],
     done: 'the order was already delivered',
   },
   complete: {
-    moves: { delivered: 'completed', partially_refunded: 'completed' },
+    moves: { delivered: 'completed' },
     alreadyDone: ['completed'],
     done: 'the order is already completed',
   },
@@ -108,21 +125,42 @@ function decideRefund(state: OrderState, amount: number): Decision {
   if (!REFUNDABLE.includes(status)) return { outcome: 'refused', status, why: `nothing was paid for an order in status ${status}` };
   const to: OrderStatus = refundedAmount === state.totalAmount ? 'refunded' : 'partially_refunded';
   if (to === status) return { outcome: 'unchanged', status, refundedAmount, why: 'further partial refund recorded' };
-  return { outcome: 'transition', from: status, to, refundedAmount };
+  // A refund undoes none of the way to the buyer: the fulfilment status stays.
+  return { outcome: 'transition', from: status, to, fulfilmentStatus: state.fulfilmentStatus, refundedAmount };
+}
+
+/**
+ * The status a (non-refund) command is decided from. A partial refund hides how far the order got,
+ * so a partially_refunded order is decided by its fulfilment status: it can still be cancelled before
+ * shipment, and cannot be delivered unshipped nor completed undelivered.
+ */
+function decidingStatus(state: Pick<OrderState, 'status' | 'fulfilmentStatus'>): DecidingStatus {
+  if (state.status !== 'partially_refunded') return state.status;
+  // Only a captured payment can be refunded, and recording it set the fulfilment status.
+  if (state.fulfilmentStatus === null) throw new Error('a partially_refunded order must have a fulfilment status');
+  return state.fulfilmentStatus;
+}
+
+function statusText(state: OrderState): string {
+  return state.status === 'partially_refunded' ? `partially_refunded (fulfilment ${state.fulfilmentStatus})` : state.status;
 }
 
 export function decide(state: OrderState, command: OrderCommand): Decision {
   if (command.type === 'record_refund') return decideRefund(state, command.amount);
   const rule = RULES[command.type];
-  const to = rule.moves[state.status];
-  if (to) return { outcome: 'transition', from: state.status, to, refundedAmount: state.refundedAmount };
-  if (rule.alreadyDone.includes(state.status)) {
+  const at = decidingStatus(state);
+  const to = rule.moves[at];
+  if (to) {
+    const fulfilmentStatus = isFulfilmentStatus(to) ? to : state.fulfilmentStatus;
+    return { outcome: 'transition', from: state.status, to, fulfilmentStatus, refundedAmount: state.refundedAmount };
+  }
+  if (rule.alreadyDone.includes(at)) {
     return { outcome: 'unchanged', status: state.status, refundedAmount: state.refundedAmount, why: rule.done };
   }
-  return { outcome: 'refused', status: state.status, why: `${command.type} is not allowed when the order is ${state.status}` };
+  return { outcome: 'refused', status: state.status, why: `${command.type} is not allowed when the order is ${statusText(state)}` };
 }
 
-/** Statuses from which a buyer may still cancel (nothing has left the seller yet). */
-export function isCancellable(status: OrderStatus): boolean {
-  return RULES.cancel.moves[status] !== undefined;
+/** Whether a buyer may still cancel the order: nothing has left the seller yet, whatever was refunded. */
+export function isCancellable(state: Pick<OrderState, 'status' | 'fulfilmentStatus'>): boolean {
+  return RULES.cancel.moves[decidingStatus(state)] !== undefined;
 }

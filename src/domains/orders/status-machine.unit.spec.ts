@@ -1,13 +1,27 @@
 import { describe, expect, it } from 'vitest';
 import { OrderStatusSchema } from '../../contracts/orders.ts';
-import { type CommandType, type Decision, ORDER_STATUSES, type OrderCommand, type OrderState, type OrderStatus, decide, isCancellable } from './status-machine.ts';
+import {
+  type CommandType,
+  type Decision,
+  FULFILMENT_STATUSES,
+  type FulfilmentStatus,
+  ORDER_STATUSES,
+  type OrderCommand,
+  type OrderState,
+  type OrderStatus,
+  decide,
+  isCancellable,
+  isFulfilmentStatus,
+} from './status-machine.ts';
 
 /**
  * The whole status machine as a table: for every status and every command, the expected outcome.
  * A status name is a transition to it; '=' is "already done, nothing changes"; 'x' is refused.
+ * partially_refunded has no row of its own: it is decided by its fulfilment status (see below).
  */
 type Expected = OrderStatus | '=' | 'x';
-const TABLE: Record<OrderStatus, Record<Exclude<CommandType, 'record_refund'>, Expected>> = {
+type Command = Exclude<CommandType, 'record_refund'>;
+const TABLE: Record<Exclude<OrderStatus, 'partially_refunded'>, Record<Command, Expected>> = {
   pending_payment: { record_payment: 'paid', start_fulfilment: 'x', mark_shipped: 'x', mark_delivered: 'x', complete: 'x', cancel: 'cancelled' },
   paid: { record_payment: '=', start_fulfilment: 'fulfilling', mark_shipped: 'shipped', mark_delivered: 'x', complete: 'x', cancel: 'cancelled' },
   fulfilling: { record_payment: '=', start_fulfilment: '=', mark_shipped: 'shipped', mark_delivered: 'x', complete: 'x', cancel: 'cancelled' },
@@ -16,17 +30,21 @@ const TABLE: Record<OrderStatus, Record<Exclude<CommandType, 'record_refund'>, E
   completed: { record_payment: '=', start_fulfilment: 'x', mark_shipped: '=', mark_delivered: '=', complete: '=', cancel: 'x' },
   cancelled: { record_payment: '=', start_fulfilment: 'x', mark_shipped: 'x', mark_delivered: 'x', complete: 'x', cancel: '=' },
   refunded: { record_payment: '=', start_fulfilment: 'x', mark_shipped: 'x', mark_delivered: 'x', complete: 'x', cancel: 'x' },
-  partially_refunded: {
-    record_payment: '=',
-    start_fulfilment: 'x',
-    mark_shipped: 'shipped',
-    mark_delivered: 'delivered',
-    complete: 'completed',
-    cancel: 'x',
-  },
 };
+const COMMANDS = Object.keys(TABLE.paid) as Command[];
 
-const given = (status: OrderStatus, refundedAmount = 0, totalAmount = 10_000): OrderState => ({ status, totalAmount, refundedAmount });
+/** A step status is its own fulfilment status; a refunded order was paid at least; a pending or cancelled one here never was. */
+function fulfilmentOf(status: OrderStatus): FulfilmentStatus | null {
+  if (isFulfilmentStatus(status)) return status;
+  return status === 'refunded' || status === 'partially_refunded' ? 'paid' : null;
+}
+
+const given = (status: OrderStatus, refundedAmount = 0, fulfilmentStatus = fulfilmentOf(status)): OrderState => ({
+  status,
+  fulfilmentStatus,
+  totalAmount: 10_000,
+  refundedAmount,
+});
 
 function outcomeOf(decision: Decision): Expected {
   if (decision.outcome === 'transition') return decision.to;
@@ -34,8 +52,8 @@ function outcomeOf(decision: Decision): Expected {
 }
 
 describe('the order status machine', () => {
-  const cases = ORDER_STATUSES.flatMap((status) =>
-    Object.entries(TABLE[status]).map(([command, expected]) => ({ status, command: command as Exclude<CommandType, 'record_refund'>, expected })),
+  const cases = (Object.keys(TABLE) as (keyof typeof TABLE)[]).flatMap((status) =>
+    COMMANDS.map((command) => ({ status, command, expected: TABLE[status][command] })),
   );
 
   it.each(cases)('given an order $status, when $command, then $expected', ({ status, command, expected }) => {
@@ -43,17 +61,81 @@ describe('the order status machine', () => {
     expect(outcomeOf(decision)).toBe(expected);
     if (decision.outcome === 'transition') {
       expect(decision.from).toBe(status);
+      expect(decision.fulfilmentStatus).toBe(isFulfilmentStatus(decision.to) ? decision.to : fulfilmentOf(status));
       expect(decision.refundedAmount).toBe(0);
     }
   });
 
   it('knows exactly the statuses the contracts and the database know', () => {
     expect([...ORDER_STATUSES].sort()).toEqual(OrderStatusSchema.anyOf.map((l) => l.const).sort());
-    expect(Object.keys(TABLE).sort()).toEqual([...ORDER_STATUSES].sort());
+    expect([...Object.keys(TABLE), 'partially_refunded'].sort()).toEqual([...ORDER_STATUSES].sort());
   });
 
-  it('lets a buyer cancel only before shipment', () => {
-    expect(ORDER_STATUSES.filter(isCancellable)).toEqual(['pending_payment', 'paid', 'fulfilling']);
+  it('lets a buyer cancel only before shipment, whatever was refunded', () => {
+    const statuses = Object.keys(TABLE) as OrderStatus[];
+    expect(statuses.filter((status) => isCancellable(given(status)))).toEqual(['pending_payment', 'paid', 'fulfilling']);
+    const partlyRefunded = FULFILMENT_STATUSES.filter((step) => isCancellable(given('partially_refunded', 2500, step)));
+    expect(partlyRefunded).toEqual(['paid', 'fulfilling']);
+  });
+
+  describe('a partially refunded order, decided by how far it got', () => {
+    const partlyRefunded = (step: FulfilmentStatus) => given('partially_refunded', 2500, step);
+    const stepCases = FULFILMENT_STATUSES.flatMap((step) => COMMANDS.map((command) => ({ step, command, expected: TABLE[step][command] })));
+
+    it.each(stepCases)('given an order partially_refunded at $step, when $command, then $expected (as an order $step)', ({ step, command, expected }) => {
+      const decision = decide(partlyRefunded(step), { type: command } as OrderCommand);
+      expect(outcomeOf(decision)).toBe(expected);
+      if (decision.outcome === 'transition') {
+        expect(decision.from).toBe('partially_refunded');
+        expect(decision.refundedAmount).toBe(2500);
+      }
+    });
+
+    it.each(['paid', 'fulfilling'] as const)('given an order partly refunded at %s (not shipped), when the buyer cancels, then it is cancelled', (step) => {
+      expect(decide(partlyRefunded(step), { type: 'cancel' })).toEqual({
+        outcome: 'transition',
+        from: 'partially_refunded',
+        to: 'cancelled',
+        fulfilmentStatus: step,
+        refundedAmount: 2500,
+      });
+    });
+
+    it.each(['shipped', 'delivered', 'completed'] as const)('given an order partly refunded at %s, when the buyer cancels, then it is refused', (step) => {
+      expect(decide(partlyRefunded(step), { type: 'cancel' })).toMatchObject({ outcome: 'refused', status: 'partially_refunded' });
+    });
+
+    it('never delivers one that was not shipped, nor completes one that was not delivered', () => {
+      for (const step of ['paid', 'fulfilling'] as const) {
+        expect(decide(partlyRefunded(step), { type: 'mark_delivered' })).toMatchObject({
+          outcome: 'refused',
+          why: `mark_delivered is not allowed when the order is partially_refunded (fulfilment ${step})`,
+        });
+      }
+      for (const step of ['paid', 'fulfilling', 'shipped'] as const) {
+        expect(decide(partlyRefunded(step), { type: 'complete' }).outcome).toBe('refused');
+      }
+    });
+
+    it('given one being fulfilled, when it ships, then it is shipped, its refund kept', () => {
+      expect(decide(partlyRefunded('fulfilling'), { type: 'mark_shipped' })).toEqual({
+        outcome: 'transition',
+        from: 'partially_refunded',
+        to: 'shipped',
+        fulfilmentStatus: 'shipped',
+        refundedAmount: 2500,
+      });
+    });
+
+    it('given a shipped order with a refund, when a further part is refunded, then it is partially_refunded again, still shipped', () => {
+      expect(decide(given('shipped', 2500), { type: 'record_refund', amount: 1000 })).toEqual({
+        outcome: 'transition',
+        from: 'shipped',
+        to: 'partially_refunded',
+        fulfilmentStatus: 'shipped',
+        refundedAmount: 3500,
+      });
+    });
   });
 
   describe('refunds', () => {
@@ -64,14 +146,14 @@ describe('the order status machine', () => {
       if (status === 'partially_refunded') {
         expect(decision).toEqual({ outcome: 'unchanged', status, refundedAmount: 3500, why: 'further partial refund recorded' });
       } else {
-        expect(decision).toEqual({ outcome: 'transition', from: status, to: 'partially_refunded', refundedAmount: 2500 });
+        expect(decision).toEqual({ outcome: 'transition', from: status, to: 'partially_refunded', fulfilmentStatus: fulfilmentOf(status), refundedAmount: 2500 });
       }
     });
 
     it.each(REFUNDABLE)('given an order %s, when the rest of its total is refunded, then it is refunded', (status) => {
       const already = status === 'partially_refunded' ? 4000 : 0;
       const decision = decide(given(status, already), { type: 'record_refund', amount: 10_000 - already });
-      expect(decision).toEqual({ outcome: 'transition', from: status, to: 'refunded', refundedAmount: 10_000 });
+      expect(decision).toEqual({ outcome: 'transition', from: status, to: 'refunded', fulfilmentStatus: fulfilmentOf(status), refundedAmount: 10_000 });
     });
 
     it('given a cancelled paid order, when its refund arrives, then the amount is recorded and it stays cancelled', () => {
@@ -104,9 +186,10 @@ describe('the order status machine', () => {
     for (const type of ['record_payment', 'start_fulfilment', 'mark_shipped', 'mark_delivered', 'complete'] as const) {
       const decision = decide(state, { type });
       if (decision.outcome !== 'transition') throw new Error(`${type} did not move ${state.status}`);
-      state = { ...state, status: decision.to };
+      state = { ...state, status: decision.to, fulfilmentStatus: decision.fulfilmentStatus };
       walked.push(state.status);
     }
     expect(walked).toEqual(['pending_payment', 'paid', 'fulfilling', 'shipped', 'delivered', 'completed']);
+    expect(state.fulfilmentStatus).toBe('completed');
   });
 });

@@ -30,9 +30,6 @@ export interface ChangeContext {
   alsoWrite?: readonly (Statement | undefined)[];
 }
 
-/** A status moving away from these was paid for: cancelling it means payments must refund. */
-const PAID_STATUSES = new Set(['paid', 'fulfilling']);
-
 /**
  * Decides each command with the pure status machine and applies the outcome in `tx`: the order's
  * new status and refunded amount, one order_status_history row per transition, and the events
@@ -48,16 +45,26 @@ export async function applyCommands(tx: Tx, requests: readonly CommandRequest[],
   const moved: CommandRequest[] = [];
   for (const request of requests) {
     const { order } = request;
-    const decision = decide({ status: order.status, totalAmount: order.total_amount, refundedAmount: order.refunded_amount }, request.command);
+    const state = { status: order.status, fulfilmentStatus: order.fulfilment_status, totalAmount: order.total_amount, refundedAmount: order.refunded_amount };
+    const decision = decide(state, request.command);
     let after = order;
     if (decision.outcome === 'transition') {
-      after = { ...order, status: decision.to, refunded_amount: decision.refundedAmount, version: order.version + 1, updated_at: now };
+      after = {
+        ...order,
+        status: decision.to,
+        fulfilment_status: decision.fulfilmentStatus,
+        refunded_amount: decision.refundedAmount,
+        version: order.version + 1,
+        updated_at: now,
+      };
       history.push({ id: newId(), orderId: order.id, fromStatus: decision.from, toStatus: decision.to, reason, changedBy: actor.id, actorType: actor.type, changedAt: now });
       moved.push({ ...request, order: after });
     } else if (decision.outcome === 'unchanged' && decision.refundedAmount !== order.refunded_amount) {
       after = { ...order, refunded_amount: decision.refundedAmount, version: order.version + 1, updated_at: now };
     }
-    if (after !== order) changes.push({ id: order.id, status: after.status, refundedAmount: after.refunded_amount });
+    if (after !== order) {
+      changes.push({ id: order.id, status: after.status, fulfilmentStatus: after.fulfilment_status, refundedAmount: after.refunded_amount });
+    }
     results.push({ order: after, decision });
   }
   const events: NewEvent[] = [];
@@ -76,7 +83,9 @@ export async function applyCommands(tx: Tx, requests: readonly CommandRequest[],
         const data: OrderCancelledV1 = {
           ...facts,
           reason,
-          wasPaid: PAID_STATUSES.has(from),
+          // Any fulfilment status means the capture was recorded (cancelling keeps it), also for an
+          // order partially_refunded before: payments then refunds what is left.
+          wasPaid: m.order.fulfilment_status !== null,
           previousStatus: from,
           actorType: actor.type,
           cancelledBy: actor.id,

@@ -3,11 +3,15 @@ import { MoneySchema } from '../../platform/http/schemas.ts';
 import { titleOf, variantAttributesOf } from './facts.ts';
 import type { HistoryRow, ItemRow, OrderRow, PaymentRow, RefundRow, ShipmentRow } from './sql.ts';
 import { OrderStatusSchema } from '../../contracts/orders.ts';
+import { FULFILMENT_STATUSES } from './status-machine.ts';
 
 /** What the HTTP routes return: orders as buyers and sellers read them, money as { amount, currency }. */
 const Id = Type.String({ format: 'uuid' });
 const Time = Type.String({ format: 'date-time' });
 export { OrderStatusSchema };
+const FulfilmentStatusSchema = Type.Union([...FULFILMENT_STATUSES.map((s) => Type.Literal(s)), Type.Null()], {
+  description: 'How far the order got towards the buyer (paid … completed), kept through refunds; null until it is paid',
+});
 
 export const OrderItemView = Type.Object({
   id: Id,
@@ -27,6 +31,7 @@ const summaryProperties = {
   id: Id,
   orderNumber: Type.String(),
   status: OrderStatusSchema,
+  fulfilmentStatus: FulfilmentStatusSchema,
   buyerId: Id,
   sellerId: Id,
   checkoutSessionId: Id,
@@ -85,6 +90,7 @@ export function summaryView(order: OrderRow, items: readonly ItemRow[]) {
     id: order.id,
     orderNumber: order.order_number,
     status: order.status,
+    fulfilmentStatus: order.fulfilment_status,
     buyerId: order.buyer_id,
     sellerId: order.seller_id,
     checkoutSessionId: order.checkout_session_id,
