@@ -8,6 +8,8 @@ import type {
   PaymentGateway,
   PaymentsModule,
   RefundRequest,
+  RetrieveRequest,
+  RetrievedOutcome,
   TestGateway,
   VoidRequest,
 } from '../../src/domains/payments/index.ts';
@@ -47,6 +49,9 @@ class FlakyNetwork implements PaymentGateway {
   }
   refund(request: RefundRequest): Promise<GatewayOutcome> {
     return this.#processor().refund(request);
+  }
+  retrieve(request: RetrieveRequest): Promise<RetrievedOutcome> {
+    return this.#processor().retrieve(request);
   }
   parseWebhook(incoming: IncomingWebhook): GatewayWebhook {
     return this.#processor().parseWebhook(incoming);

@@ -23,6 +23,8 @@ export type {
   IncomingWebhook,
   PaymentGateway,
   RefundRequest,
+  RetrieveRequest,
+  RetrievedOutcome,
   VoidRequest,
 } from './gateway.ts';
 export { GATEWAY_CLEARING, PLATFORM_COMMISSION, sellerPayable } from './ledger.ts';
