@@ -96,6 +96,14 @@ export interface PaymentGateway {
   parseWebhook(incoming: IncomingWebhook): GatewayWebhook;
 }
 
+/**
+ * The idempotency key payments send with an operation: made from an id stored before the first
+ * call, so it is the same on every retry and when the processor is asked for the outcome.
+ */
+export function gatewayKey(operation: 'authorize' | 'capture' | 'void' | 'refund', id: string): string {
+  return `${operation}:${id}`;
+}
+
 /** A call that failed without an answer (network error, timeout): its outcome is unknown. */
 export async function callGateway(call: () => Promise<GatewayOutcome>, onError: (error: unknown) => void): Promise<GatewayOutcome> {
   try {

@@ -76,7 +76,10 @@ export type PaymentsModule = DomainModule & {
   api: PaymentsApi;
   /** The built-in test gateway (tests set its latency, webhook mode, and send or repeat its webhooks). */
   testGateway: TestGateway;
-  /** One pass of the worker that sends recorded voids and refunds (tests call it instead of waiting). */
+  /**
+   * One pass of the worker that sends recorded voids, captures and refunds and asks the gateway for
+   * outcomes overdue by PAYMENTS_RECONCILE_AFTER_MS (tests call it instead of waiting).
+   */
   runWorkerOnce(): Promise<void>;
   /** What a cancelled order does to its payment, in the caller's payments transaction (the event handler's work). */
   releaseOrderPayment(cancellation: OrderCancellation): Promise<{ voids: number; refunds: number }>;
@@ -107,7 +110,7 @@ export function createPaymentsModule(ctx: DomainContext, options: PaymentsOption
     commissionBps: settings.commissionBps,
     wakeWorker: () => loop?.wake(),
   };
-  const worker = new PaymentsWorker(deps);
+  const worker = new PaymentsWorker(deps, { reconcileAfterMs: settings.reconcileAfterMs });
 
   return {
     name: 'payments',

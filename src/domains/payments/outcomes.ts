@@ -30,6 +30,21 @@ import {
  * COMMIT (commitWith): one round trip less, and the intent's row lock let go at once.
  */
 
+/** What an outcome is about: an operation on an intent, or a refund. */
+export type OutcomeTarget = { kind: 'authorization' | 'capture' | 'void'; intentId: string } | { kind: 'refund'; refundId: string };
+
+/**
+ * Applies an outcome the gateway told later, by webhook or when asked (retrieve): both take this
+ * one path, so the statuses, transactions, journals and events are the same whichever came, and the
+ * one that comes second finds them there and changes nothing.
+ */
+export async function applyOutcome(tx: Tx, deps: PaymentsDeps, target: OutcomeTarget, outcome: GatewayOutcome): Promise<void> {
+  if (target.kind === 'refund') await applyRefund(tx, deps, target.refundId, outcome);
+  else await INTENT_APPLIERS[target.kind](tx, deps, target.intentId, outcome);
+}
+
+const INTENT_APPLIERS = { authorization: applyAuthorization, capture: applyCapture, void: applyVoid } as const;
+
 export async function applyAuthorization(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: GatewayOutcome, last = false): Promise<IntentRow | undefined> {
   const locked = await lockIntentWithAllocations(tx, intentId);
   const intent = locked?.intent;

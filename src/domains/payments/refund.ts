@@ -5,10 +5,10 @@ import { type Queryable, type Tx, withTransaction } from '../../platform/db/pool
 import { AppError, notFound } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
-import { callGateway } from './gateway.ts';
+import { callGateway, gatewayKey } from './gateway.ts';
 import { applyRefund } from './outcomes.ts';
 import { requestHash } from './request-hash.ts';
-import { type AllocationRow, type IntentRow, type RefundRow, insertTransaction, lockIntent, readRefund, refundStatus } from './sql.ts';
+import { type AllocationRow, type IntentRow, type RefundRow, insertTransaction, lockIntent, readIntent, readRefund, refundStatus } from './sql.ts';
 
 const Uuid = Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' });
 
@@ -144,19 +144,23 @@ export async function recordRefund(
   return { row: created, created: true };
 }
 
-/** Sends a recorded refund to the gateway (same key on every attempt) and applies the answer. */
-export async function sendRefund(deps: PaymentsDeps, refundId: string): Promise<RefundView> {
+/** A recorded refund with what its gateway knows it by: the gateway, the charge and the key. */
+export async function refundAtGateway(deps: PaymentsDeps, refundId: string) {
   const refundRow = await readRefund(deps.pool, refundId);
   if (!refundRow) throw notFound('refund');
-  const { rows } = await deps.pool.query<IntentRow>('SELECT * FROM payment_intents WHERE id = $1', [refundRow.payment_intent_id]);
-  const intent = rows[0] as IntentRow;
-  const gateway = gatewayNamed(deps, intent.gateway);
+  const intent = (await readIntent(deps.pool, refundRow.payment_intent_id)) as IntentRow;
   const chargeReference = intent.gateway_reference;
   if (!chargeReference) throw new Error(`captured intent ${intent.id} has no gateway reference`);
+  return { refundRow, gateway: gatewayNamed(deps, intent.gateway), chargeReference, idempotencyKey: gatewayKey('refund', refundRow.id) };
+}
+
+/** Sends a recorded refund to the gateway (same key on every attempt) and applies the answer. */
+export async function sendRefund(deps: PaymentsDeps, refundId: string): Promise<RefundView> {
+  const { refundRow, gateway, chargeReference, idempotencyKey } = await refundAtGateway(deps, refundId);
   const outcome = await callGateway(
     () =>
       gateway.refund({
-        idempotencyKey: `refund:${refundRow.id}`,
+        idempotencyKey,
         chargeReference,
         refundReference: refundRow.refund_reference,
         amount: refundRow.amount,
