@@ -1,6 +1,7 @@
 import type { Tx } from '../../platform/db/pool.ts';
 import { type Statement, commitTogetherReturning, runTogetherReturning } from '../../platform/db/statements.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
+import { refundRestOfCancelledOrder } from './cancelled-orders.ts';
 import { captureSplit, refundSplit } from './commission.ts';
 import type { PaymentsDeps } from './deps.ts';
 import { emitIntentEvent, intentEventStatement } from './events.ts';
@@ -224,14 +225,16 @@ export async function applyRefund(tx: Tx, deps: PaymentsDeps, refundId: string, 
       gatewayTransactionId: outcome.transactionId ?? null,
       failureCode: outcome.code,
     });
-    await tx.query('UPDATE payment_allocations SET refunded_amount = refunded_amount - $2, updated_at = now() WHERE id = $1', [
-      allocation.id,
-      refund.amount,
-    ]);
+    const { rows: given } = await tx.query<{ left: number }>(
+      `UPDATE payment_allocations SET refunded_amount = refunded_amount - $2, updated_at = now() WHERE id = $1
+       RETURNING captured_amount - refunded_amount AS left`,
+      [allocation.id, refund.amount],
+    );
     await tx.query(
       'UPDATE payment_intents SET refunded_amount = refunded_amount - $2, updated_at = now(), version = version + 1 WHERE id = $1',
       [intent.id, refund.amount],
     );
+    if (await refundRestOfCancelledOrder(tx, refund, allocation, given[0]?.left ?? 0)) deps.wakeWorker();
     return refund;
   }
 
