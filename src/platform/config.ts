@@ -69,6 +69,11 @@ export interface PaymentsConfig {
   testGatewayLatencyMs: number;
   /** How long after an operation the test gateway sends its webhook. */
   testWebhookDelayMs: number;
+  /**
+   * How long an authorization or refund may stay without an outcome (its webhook lost, say) before
+   * the payments worker asks the gateway for it (PAYMENTS_RECONCILE_AFTER_MS).
+   */
+  reconcileAfterMs: number;
 }
 
 /** Used when PAYMENTS_WEBHOOK_SECRET is unset: fine for development and tests, never for production. */
@@ -219,5 +224,8 @@ function readPaymentsConfig(env: Env): PaymentsConfig {
     commissionBps: readInt(env, 'PAYMENTS_COMMISSION_BPS', 1000, 0, 10000),
     testGatewayLatencyMs: readInt(env, 'PAYMENTS_TEST_GATEWAY_LATENCY_MS', 3, 0, 60000),
     testWebhookDelayMs: readInt(env, 'PAYMENTS_TEST_WEBHOOK_DELAY_MS', 100, 0, 600000),
+    // At least a second (a webhook is given time to come first), at most a week (an authorization
+    // hold lasts about that long at card processors).
+    reconcileAfterMs: readInt(env, 'PAYMENTS_RECONCILE_AFTER_MS', 600000, 1000, 604800000),
   };
 }

@@ -1,61 +1,32 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type {
-  AuthorizeRequest,
-  CaptureRequest,
-  GatewayOutcome,
-  GatewayWebhook,
-  IncomingWebhook,
-  PaymentGateway,
-  PaymentsModule,
-  RefundRequest,
-  TestGateway,
-  VoidRequest,
-} from '../../src/domains/payments/index.ts';
+import type { CaptureRequest, GatewayOutcome, PaymentsModule } from '../../src/domains/payments/index.ts';
 import { releaseOrderPayment } from '../../src/domains/payments/handlers.ts';
 import { withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { expectLedgerBalanced } from '../support/ledger.ts';
-import { type PaymentsHarness, paymentFor, startPayments } from './harness.ts';
+import { NetworkToTestGateway, type PaymentsHarness, paymentFor, startPayments } from './harness.ts';
 
 /**
  * The test gateway behind an unreliable network, for captures: the next captures lose their answer
  * after the processor captured ('lost'), never reach the processor ('dropped'), or are refused by
  * it for good ('declined').
  */
-class FlakyNetwork implements PaymentGateway {
-  readonly name = 'flaky';
+class FlakyNetwork extends NetworkToTestGateway {
   captures: ('lost' | 'dropped' | 'declined')[] = [];
-  processor: TestGateway | undefined;
 
-  #processor(): TestGateway {
-    if (!this.processor) throw new Error('no processor behind the flaky network');
-    return this.processor;
-  }
-  authorize(request: AuthorizeRequest): Promise<GatewayOutcome> {
-    return this.#processor().authorize(request);
-  }
-  async capture(request: CaptureRequest): Promise<GatewayOutcome> {
+  override async capture(request: CaptureRequest): Promise<GatewayOutcome> {
     const next = this.captures.shift();
     if (next === 'dropped') throw new Error('connect ECONNREFUSED');
     if (next === 'declined') return { status: 'declined', code: 'authorization_expired' };
-    const outcome = await this.#processor().capture(request);
+    const outcome = await this.to.capture(request);
     if (next === 'lost') throw new Error('socket hang up');
     return outcome;
-  }
-  void(request: VoidRequest): Promise<GatewayOutcome> {
-    return this.#processor().void(request);
-  }
-  refund(request: RefundRequest): Promise<GatewayOutcome> {
-    return this.#processor().refund(request);
-  }
-  parseWebhook(incoming: IncomingWebhook): GatewayWebhook {
-    return this.#processor().parseWebhook(incoming);
   }
 }
 
 let h: PaymentsHarness;
 let payments: PaymentsModule;
-const network = new FlakyNetwork();
+const network = new FlakyNetwork('flaky');
 
 beforeAll(async () => {
   h = await startPayments({}, { payments: { gateways: [network], defaultGateway: network.name } });

@@ -6,7 +6,22 @@ import { type Role, TokenService, parseKeyring } from '../../src/platform/http/t
 import { newId } from '../../src/platform/ids.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { Metrics } from '../../src/platform/metrics.ts';
-import { type PaymentsModule, type PaymentsOptions, createPaymentsModule } from '../../src/domains/payments/index.ts';
+import {
+  type AuthorizeRequest,
+  type CaptureRequest,
+  type GatewayOutcome,
+  type GatewayWebhook,
+  type IncomingWebhook,
+  type PaymentGateway,
+  type PaymentsModule,
+  type PaymentsOptions,
+  type RefundRequest,
+  type RetrieveRequest,
+  type RetrievedOutcome,
+  type TestGateway,
+  type VoidRequest,
+  createPaymentsModule,
+} from '../../src/domains/payments/index.ts';
 import { TEST_JWT_KEYS, freshDatabases } from '../support/databases.ts';
 
 /**
@@ -100,4 +115,38 @@ export function paymentFor(parts: { sellerId: string; amount: number }[], token 
     paymentMethod: { token },
     allocations,
   };
+}
+
+/**
+ * The test gateway reached through a network, as an adapter of its own name (pass it in
+ * PaymentsOptions.gateways, then set `processor` to the module's test gateway): every call goes
+ * through; a subclass makes the network lose some.
+ */
+export class NetworkToTestGateway implements PaymentGateway {
+  processor: TestGateway | undefined;
+
+  constructor(readonly name: string) {}
+
+  protected get to(): TestGateway {
+    if (!this.processor) throw new Error('no processor behind the network');
+    return this.processor;
+  }
+  authorize(request: AuthorizeRequest): Promise<GatewayOutcome> {
+    return this.to.authorize(request);
+  }
+  capture(request: CaptureRequest): Promise<GatewayOutcome> {
+    return this.to.capture(request);
+  }
+  void(request: VoidRequest): Promise<GatewayOutcome> {
+    return this.to.void(request);
+  }
+  refund(request: RefundRequest): Promise<GatewayOutcome> {
+    return this.to.refund(request);
+  }
+  retrieve(request: RetrieveRequest): Promise<RetrievedOutcome> {
+    return this.to.retrieve(request);
+  }
+  parseWebhook(incoming: IncomingWebhook): GatewayWebhook {
+    return this.to.parseWebhook(incoming);
+  }
 }

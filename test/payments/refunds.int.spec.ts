@@ -295,6 +295,60 @@ describe('cancelled orders', () => {
     expect(await refundRows(intentId)).toBe(0);
   });
 
+  /** What was asked of the gateway for an intent's refunds: amount per kind of key (seller, order_cancelled), and its answers. */
+  async function refundsAsked(intentId: string) {
+    const { rows } = await h.pool.query<{ kind: string; amount: number; status: string }>(
+      `SELECT split_part(r.idempotency_key, ':', 1) AS kind, r.amount::int AS amount, g.status
+         FROM refunds r LEFT JOIN test_gateway_refunds g ON g.refund_reference = r.refund_reference
+        WHERE r.payment_intent_id = $1 ORDER BY r.created_at, r.id`,
+      [intentId],
+    );
+    return rows;
+  }
+
+  it("refunds the rest of a cancelled order's part when refunds that were under way at the cancellation are declined later", async () => {
+    const order = await capturedOrder(1000, 'tok_refund_fails_later');
+    expect((await refundRequest(order.orderId, order.token, 300)).statusCode).toBe(202);
+    expect((await refundRequest(order.orderId, order.token, 200)).statusCode).toBe(202);
+    // The cancellation counts the two pending refunds as under way: it refunds the other 500.
+    await deliver(cancelled(order.orderId));
+    for (let i = 0; i < 4; i++) {
+      await h.module.runWorkerOnce();
+      await h.module.testGateway.deliverWebhooks();
+    }
+    // Each seller refund declined left its amount unrefunded: it was refunded for the cancelled order
+    // (what was left when the decline came, pending refunds counted); a declined cancellation refund
+    // is not asked again (it is the operator's, as before): every refund was declined by this card.
+    expect(await refundsAsked(order.intentId)).toEqual([
+      { kind: 'seller', amount: 300, status: 'declined' },
+      { kind: 'seller', amount: 200, status: 'declined' },
+      { kind: 'order_cancelled', amount: 500, status: 'declined' },
+      { kind: 'order_cancelled', amount: 300, status: 'declined' },
+      { kind: 'order_cancelled', amount: 200, status: 'declined' },
+    ]);
+    expect((await h.module.api.getIntent(order.intentId))?.allocations[0]).toMatchObject({ capturedAmount: 1000, refundedAmount: 0 });
+  });
+
+  it("never refunds more than was captured while seller refunds race the decline that refunds a cancelled order's rest", async () => {
+    const order = await capturedOrder(1000, 'tok_refund_fails_later');
+    expect((await refundRequest(order.orderId, order.token, 400)).statusCode).toBe(202);
+    await deliver(cancelled(order.orderId));
+    const answers = await Promise.all([
+      h.module.testGateway.deliverWebhooks(),
+      ...Array.from({ length: 4 }, () => refundRequest(order.orderId, order.token, 400)),
+    ]);
+    // Whether a seller's refund came before the decline or after it, nothing was left for it: the
+    // decline's own transaction gave the amount back and took it again for the cancelled order.
+    expect(answers.slice(1).map((r) => (r as { statusCode: number }).statusCode)).toEqual([409, 409, 409, 409]);
+    const { rows } = await h.pool.query<{ asked: number }>(
+      `SELECT coalesce(sum(r.amount), 0)::int AS asked FROM refunds r
+        WHERE r.payment_intent_id = $1 AND r.order_id = $2
+          AND NOT EXISTS (SELECT 1 FROM payment_transactions t WHERE t.refund_id = r.id AND t.status = 'failed')`,
+      [order.intentId, order.orderId],
+    );
+    expect(rows[0]?.asked).toBe(1000);
+  });
+
   it('does nothing for an order whose payment failed', async () => {
     const input = paymentFor([{ sellerId: newId(), amount: 800 }], 'tok_decline');
     const { intentId } = await h.module.api.authorize(input);

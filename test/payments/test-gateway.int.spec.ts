@@ -219,3 +219,69 @@ describe('stopping the test gateway', () => {
     await p.close();
   });
 });
+
+describe('asking the test gateway for an outcome (retrieve)', () => {
+  /** A captured payment of one order, made with `token` (a tok_webhook_lost one learns its authorization by a retry). */
+  async function captured(token: string, amount = 1000) {
+    const sellerId = newId();
+    const input = paymentFor([{ sellerId, amount }], token);
+    const { intentId } = await h.module.api.authorize(input);
+    expect((await h.module.api.authorize(input)).status).toBe('authorized');
+    expect((await h.module.api.capture(intentId)).status).toBe('captured');
+    await h.module.testGateway.deliverWebhooks();
+    const { rows } = await h.pool.query<{ gateway_reference: string }>('SELECT gateway_reference FROM payment_intents WHERE id = $1', [intentId]);
+    return { intentId, sellerId, orderId: input.allocations[0]?.orderId as string, chargeReference: rows[0]?.gateway_reference as string };
+  }
+
+  it('tells the outcome of an authorization whose call timed out and whose webhook is lost, and not_found for a key it never got', async () => {
+    const { intentId, status } = await h.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 1200 }], 'tok_webhook_lost'));
+    expect(status).toBe('processing');
+    // The webhook was made and lost: nothing waits to be sent, nothing is delivered.
+    expect(await h.module.testGateway.eventsFor(intentId)).toEqual([expect.objectContaining({ type: 'charge.authorized' })]);
+    expect(await h.module.testGateway.pendingWebhooks()).toEqual([]);
+    expect(await h.module.testGateway.deliverWebhooks()).toEqual([]);
+    expect((await h.module.api.getIntent(intentId))?.status).toBe('processing');
+
+    const [processorCharge] = await h.pool.query<{ id: string }>('SELECT id FROM test_gateway_charges WHERE merchant_reference = $1', [intentId]).then((r) => r.rows);
+    expect(
+      await h.module.testGateway.retrieve({ operation: 'authorization', idempotencyKey: `authorize:${intentId}`, merchantReference: intentId }),
+    ).toEqual({ status: 'succeeded', transactionId: expect.stringMatching(/^txn_/), chargeReference: processorCharge?.id });
+    const never = newId();
+    expect(await h.module.testGateway.retrieve({ operation: 'authorization', idempotencyKey: `authorize:${never}`, merchantReference: never })).toEqual({
+      status: 'not_found',
+    });
+    await expect(
+      h.module.testGateway.retrieve({ operation: 'authorization', idempotencyKey: `authorize:${intentId}`, merchantReference: never }),
+    ).rejects.toThrow(/another operation/);
+  });
+
+  it('tells the outcome of a pending refund whose webhook is lost', async () => {
+    const order = await captured('tok_webhook_lost');
+    const refund = await h.module.api.refund({ idempotencyKey: newId(), orderId: order.orderId, sellerId: order.sellerId, amount: 300, reason: 'damaged' });
+    expect(refund.status).toBe('pending');
+    expect(await h.module.testGateway.deliverWebhooks()).toEqual([]);
+    const asked = { operation: 'refund', idempotencyKey: `refund:${refund.refundId}`, chargeReference: order.chargeReference, refundReference: refund.reference } as const;
+    expect(await h.module.testGateway.retrieve(asked)).toEqual({ status: 'succeeded', transactionId: expect.stringMatching(/^txn_/) });
+    // Asking is reading: the refund is still pending on the marketplace's side.
+    expect((await h.module.api.refund({ idempotencyKey: newId(), orderId: order.orderId, sellerId: order.sellerId, amount: 701, reason: 'x' }).catch((e) => e)).code).toBe(
+      'REFUND_EXCEEDS_CAPTURED',
+    );
+  });
+
+  it('answers a refund of tok_refund_fails_later pending, then declines it by webhook, and tells the decline when asked', async () => {
+    const order = await captured('tok_refund_fails_later');
+    const refund = await h.module.api.refund({ idempotencyKey: newId(), orderId: order.orderId, sellerId: order.sellerId, amount: 400, reason: 'damaged' });
+    expect(refund.status).toBe('pending');
+    const asked = { operation: 'refund', idempotencyKey: `refund:${refund.refundId}`, chargeReference: order.chargeReference, refundReference: refund.reference } as const;
+    expect(await h.module.testGateway.retrieve(asked)).toEqual({ status: 'declined', code: 'refund_declined', transactionId: expect.stringMatching(/^txn_/) });
+    expect(await h.module.testGateway.pendingWebhooks()).toEqual([expect.objectContaining({ type: 'refund.failed' })]);
+    expect(await h.module.testGateway.deliverWebhooks()).toEqual([200]);
+    const intent = await h.module.api.getIntent(order.intentId);
+    expect(intent).toMatchObject({ status: 'captured', refundedAmount: 0 });
+    const { rows } = await h.pool.query('SELECT status, failure_code FROM payment_transactions WHERE refund_id = $1 ORDER BY created_at, id', [refund.refundId]);
+    expect(rows).toEqual([
+      { status: 'pending', failure_code: null },
+      { status: 'failed', failure_code: 'refund_declined' },
+    ]);
+  });
+});

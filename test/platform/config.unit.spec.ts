@@ -21,11 +21,20 @@ describe('configuration', () => {
     ['DATABASE_PREPARED_STATEMENTS', 'sometimes'],
     ['ADMIN_PASSWORD', 'short'],
     ['DATABASE_NAME_PREFIX', 'Bad-Prefix'],
+    ['PAYMENTS_RECONCILE_AFTER_MS', '999'],
+    ['PAYMENTS_RECONCILE_AFTER_MS', 'ten minutes'],
   ])('stops start-up on a bad %s, naming the variable', (name, value) => {
     const env: Record<string, string> = { [name]: value };
     if (name === 'ADMIN_PASSWORD') env.ADMIN_EMAIL = 'admin@example.com';
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(name);
+  });
+
+  it('asks the gateway for an outcome only once checkout has given up waiting for it, by default', () => {
+    const config = loadConfig({});
+    expect(config.payments.reconcileAfterMs).toBe(600000);
+    expect(config.payments.reconcileAfterMs).toBeGreaterThan(config.checkout.paymentWaitMaxMs);
+    expect(loadConfig({ PAYMENTS_RECONCILE_AFTER_MS: '1000' }).payments.reconcileAfterMs).toBe(1000);
   });
 
   it('lets a slow authorization and then a slow capture both finish within the stock reservation, by default', () => {

@@ -5,7 +5,7 @@ import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
 import { findCardData } from './card-data.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
-import { callGateway } from './gateway.ts';
+import { callGateway, gatewayKey } from './gateway.ts';
 import { applyAuthorization } from './outcomes.ts';
 import { requestHash } from './request-hash.ts';
 import type { IntentRow } from './sql.ts';
@@ -78,7 +78,7 @@ export async function authorize(deps: PaymentsDeps, raw: AuthorizeInput): Promis
   const outcome = await callGateway(
     () =>
       gateway.authorize({
-        idempotencyKey: `authorize:${intent.id}`,
+        idempotencyKey: gatewayKey('authorize', intent.id),
         merchantReference: intent.id,
         amount: intent.amount,
         currency: intent.currency,

@@ -1,7 +1,7 @@
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
-import { type GatewayOutcome, callGateway } from './gateway.ts';
+import { type GatewayOutcome, callGateway, gatewayKey } from './gateway.ts';
 import { applyCapture } from './outcomes.ts';
 import { type IntentRow, lockIntentForCapture } from './sql.ts';
 import { type PaymentResult, resultOf } from './view.ts';
@@ -49,7 +49,7 @@ export async function sendCapture(deps: PaymentsDeps, intent: IntentRow): Promis
   if (!intent.gateway_reference) throw new Error(`authorized intent ${intent.id} has no gateway reference`);
   const chargeReference = intent.gateway_reference;
   const outcome = await callGateway(
-    () => gateway.capture({ idempotencyKey: `capture:${intent.id}`, chargeReference, amount: intent.amount, currency: intent.currency }),
+    () => gateway.capture({ idempotencyKey: gatewayKey('capture', intent.id), chargeReference, amount: intent.amount, currency: intent.currency }),
     (error) => deps.log.warn({ err: error, intentId: intent.id }, 'gateway capture failed without an answer'),
   );
   const after = (await withTransaction(deps.pool, (tx) => applyCapture(tx, deps, intent.id, outcome, true))) ?? intent;

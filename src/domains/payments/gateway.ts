@@ -41,6 +41,22 @@ export interface RefundRequest {
   currency: string;
 }
 
+/**
+ * An operation whose outcome payments ask the processor for, by the idempotency key it was sent
+ * with: an authorization (found by our intent id too, which the processor keeps as the merchant
+ * reference) or a refund. Captures and voids need no such question: sending one again under its
+ * key is answered with the processor's decision (see docs/adr/0010-reconciliation-by-retrieve.md).
+ */
+export type RetrieveRequest =
+  | { operation: 'authorization'; idempotencyKey: string; merchantReference: string }
+  | { operation: 'refund'; idempotencyKey: string; chargeReference: string; refundReference: string };
+
+/**
+ * What the processor knows of an operation now: its outcome (`pending` while it is still deciding),
+ * or `not_found` when it never received the request.
+ */
+export type RetrievedOutcome = GatewayOutcome | { status: 'not_found' };
+
 /** A verified webhook, in payments' terms. */
 export interface GatewayWebhook {
   /** The processor's event id: a webhook seen twice has the same id. */
@@ -71,8 +87,21 @@ export interface PaymentGateway {
   capture(request: CaptureRequest): Promise<GatewayOutcome>;
   void(request: VoidRequest): Promise<GatewayOutcome>;
   refund(request: RefundRequest): Promise<GatewayOutcome>;
+  /**
+   * Asks the processor for the current outcome of an operation sent earlier (a processor's
+   * "retrieve" call): how payments learn an outcome whose webhook never came. Reads only.
+   */
+  retrieve(request: RetrieveRequest): Promise<RetrievedOutcome>;
   /** Verifies the signature and reads the webhook; throws AppError('INVALID_SIGNATURE') when it cannot be trusted. */
   parseWebhook(incoming: IncomingWebhook): GatewayWebhook;
+}
+
+/**
+ * The idempotency key payments send with an operation: made from an id stored before the first
+ * call, so it is the same on every retry and when the processor is asked for the outcome.
+ */
+export function gatewayKey(operation: 'authorize' | 'capture' | 'void' | 'refund', id: string): string {
+  return `${operation}:${id}`;
 }
 
 /** A call that failed without an answer (network error, timeout): its outcome is unknown. */

@@ -1,25 +1,22 @@
 import { OrderCancelledV1 } from '../../contracts/orders.ts';
 import type { Tx } from '../../platform/db/pool.ts';
 import type { Subscription } from '../../platform/messaging/subscription.ts';
+import { type OrderCancellation, cancellationRefundKey, recordCancelledOrder } from './cancelled-orders.ts';
 import type { PaymentsDeps } from './deps.ts';
-import { recordRefund } from './refund.ts';
+import { recordRefund } from './record-refund.ts';
 import { type AllocationRow, lockIntent } from './sql.ts';
 import { requestVoid } from './void-payment.ts';
-
-export interface OrderCancellation {
-  orderId: string;
-  reason: string;
-  cancelledBy: string | null;
-}
 
 /**
  * What a cancelled order means for its payment, decided from payments' own records (not from the
  * event's wasPaid): an authorization still held is voided, a capture is refunded for what is left
- * of the order's part. Only the intention is recorded here, in the handler's transaction; the
- * payments worker sends it to the gateway. Replays find the refund under the same key, or the void
- * already asked for, and add nothing.
+ * of the order's part (refunds still pending count as done; if one is declined later, its amount is
+ * refunded then: see cancelled-orders.ts, which is why the cancellation itself is recorded). Only the
+ * intention is recorded here, in the handler's transaction; the payments worker sends it to the
+ * gateway. Replays find the refund under the same key, or the void already asked for, and add nothing.
  */
 export async function releaseOrderPayment(tx: Tx, cancellation: OrderCancellation): Promise<{ voids: number; refunds: number }> {
+  await recordCancelledOrder(tx, cancellation);
   const { rows: allocations } = await tx.query<AllocationRow>(
     'SELECT * FROM payment_allocations WHERE order_id = $1 ORDER BY created_at, id LIMIT 20',
     [cancellation.orderId],
@@ -42,7 +39,7 @@ export async function releaseOrderPayment(tx: Tx, cancellation: OrderCancellatio
     const { created } = await recordRefund(
       tx,
       {
-        idempotencyKey: `order_cancelled:${cancellation.orderId}:${intent.id}`,
+        idempotencyKey: cancellationRefundKey(cancellation.orderId, intent.id),
         intentId: intent.id,
         orderId: cancellation.orderId,
         sellerId: allocation.seller_id,

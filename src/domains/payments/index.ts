@@ -6,7 +6,8 @@ import { type AuthorizeInput, authorize } from './authorize.ts';
 import { capture } from './capture.ts';
 import type { PaymentsDeps } from './deps.ts';
 import type { PaymentGateway } from './gateway.ts';
-import { type OrderCancellation, paymentsSubscriptions, releaseOrderPayment } from './handlers.ts';
+import type { OrderCancellation } from './cancelled-orders.ts';
+import { paymentsSubscriptions, releaseOrderPayment } from './handlers.ts';
 import { type RefundInput, type RefundView, refund } from './refund.ts';
 import { registerPaymentRoutes } from './routes.ts';
 import { TestGateway } from './test-gateway.ts';
@@ -23,6 +24,8 @@ export type {
   IncomingWebhook,
   PaymentGateway,
   RefundRequest,
+  RetrieveRequest,
+  RetrievedOutcome,
   VoidRequest,
 } from './gateway.ts';
 export { GATEWAY_CLEARING, PLATFORM_COMMISSION, sellerPayable } from './ledger.ts';
@@ -74,7 +77,10 @@ export type PaymentsModule = DomainModule & {
   api: PaymentsApi;
   /** The built-in test gateway (tests set its latency, webhook mode, and send or repeat its webhooks). */
   testGateway: TestGateway;
-  /** One pass of the worker that sends recorded voids and refunds (tests call it instead of waiting). */
+  /**
+   * One pass of the worker that sends recorded voids, captures and refunds and asks the gateway for
+   * outcomes overdue by PAYMENTS_RECONCILE_AFTER_MS (tests call it instead of waiting).
+   */
   runWorkerOnce(): Promise<void>;
   /** What a cancelled order does to its payment, in the caller's payments transaction (the event handler's work). */
   releaseOrderPayment(cancellation: OrderCancellation): Promise<{ voids: number; refunds: number }>;
@@ -105,7 +111,7 @@ export function createPaymentsModule(ctx: DomainContext, options: PaymentsOption
     commissionBps: settings.commissionBps,
     wakeWorker: () => loop?.wake(),
   };
-  const worker = new PaymentsWorker(deps);
+  const worker = new PaymentsWorker(deps, { reconcileAfterMs: settings.reconcileAfterMs });
 
   return {
     name: 'payments',

@@ -1,6 +1,7 @@
 import type { Tx } from '../../platform/db/pool.ts';
 import { type Statement, commitTogetherReturning, runTogetherReturning } from '../../platform/db/statements.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
+import { refundRestOfCancelledOrder } from './cancelled-orders.ts';
 import { captureSplit, refundSplit } from './commission.ts';
 import type { PaymentsDeps } from './deps.ts';
 import { emitIntentEvent, intentEventStatement } from './events.ts';
@@ -29,6 +30,21 @@ import {
  * With `last` (the caller's transaction runs nothing after it), a success's final write carries the
  * COMMIT (commitWith): one round trip less, and the intent's row lock let go at once.
  */
+
+/** What an outcome is about: an operation on an intent, or a refund. */
+export type OutcomeTarget = { kind: 'authorization' | 'capture' | 'void'; intentId: string } | { kind: 'refund'; refundId: string };
+
+/**
+ * Applies an outcome the gateway told later, by webhook or when asked (retrieve): both take this
+ * one path, so the statuses, transactions, journals and events are the same whichever came, and the
+ * one that comes second finds them there and changes nothing.
+ */
+export async function applyOutcome(tx: Tx, deps: PaymentsDeps, target: OutcomeTarget, outcome: GatewayOutcome): Promise<void> {
+  if (target.kind === 'refund') await applyRefund(tx, deps, target.refundId, outcome);
+  else await INTENT_APPLIERS[target.kind](tx, deps, target.intentId, outcome);
+}
+
+const INTENT_APPLIERS = { authorization: applyAuthorization, capture: applyCapture, void: applyVoid } as const;
 
 export async function applyAuthorization(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: GatewayOutcome, last = false): Promise<IntentRow | undefined> {
   const locked = await lockIntentWithAllocations(tx, intentId);
@@ -209,14 +225,16 @@ export async function applyRefund(tx: Tx, deps: PaymentsDeps, refundId: string, 
       gatewayTransactionId: outcome.transactionId ?? null,
       failureCode: outcome.code,
     });
-    await tx.query('UPDATE payment_allocations SET refunded_amount = refunded_amount - $2, updated_at = now() WHERE id = $1', [
-      allocation.id,
-      refund.amount,
-    ]);
+    const { rows: given } = await tx.query<{ left: number }>(
+      `UPDATE payment_allocations SET refunded_amount = refunded_amount - $2, updated_at = now() WHERE id = $1
+       RETURNING captured_amount - refunded_amount AS left`,
+      [allocation.id, refund.amount],
+    );
     await tx.query(
       'UPDATE payment_intents SET refunded_amount = refunded_amount - $2, updated_at = now(), version = version + 1 WHERE id = $1',
       [intent.id, refund.amount],
     );
+    if (await refundRestOfCancelledOrder(tx, refund, allocation, given[0]?.left ?? 0)) deps.wakeWorker();
     return refund;
   }
 

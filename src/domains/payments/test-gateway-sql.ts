@@ -28,6 +28,7 @@ export interface ChargeRow {
   refunded_amount: number;
   settles_by_webhook: boolean;
   refunds_fail: boolean;
+  webhooks_lost: boolean;
 }
 
 export interface EventRow {
@@ -98,8 +99,8 @@ export function requestDecided(key: string, outcome: GatewayOutcome): Statement 
 export function chargeInsert(charge: ChargeRow): Statement {
   return {
     text: `INSERT INTO test_gateway_charges
-       (id, merchant_reference, amount, currency, status, decline_code, refunded_amount, settles_by_webhook, refunds_fail)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+       (id, merchant_reference, amount, currency, status, decline_code, refunded_amount, settles_by_webhook, refunds_fail, webhooks_lost)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
     values: [
       charge.id,
       charge.merchant_reference,
@@ -110,6 +111,7 @@ export function chargeInsert(charge: ChargeRow): Statement {
       charge.refunded_amount,
       charge.settles_by_webhook,
       charge.refunds_fail,
+      charge.webhooks_lost,
     ],
   };
 }
@@ -135,11 +137,26 @@ export function refundInsert(refund: { id: string; chargeId: string; refundRefer
   };
 }
 
-export function eventInsert(event: { id: string; chargeId: string; merchantReference: string; type: TestGatewayEventType; body: string }): Statement {
+/** A new event; a lost one is made as taken from the queue already, so that no process ever sends it. */
+export function eventInsert(event: { id: string; chargeId: string; merchantReference: string; type: TestGatewayEventType; body: string; lost: boolean }): Statement {
   return {
-    text: 'INSERT INTO test_gateway_events (id, charge_id, merchant_reference, type, body) VALUES ($1, $2, $3, $4, $5)',
-    values: [event.id, event.chargeId, event.merchantReference, event.type, event.body],
+    text: `INSERT INTO test_gateway_events (id, charge_id, merchant_reference, type, body, sent_at)
+     VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::boolean THEN now() END)`,
+    values: [event.id, event.chargeId, event.merchantReference, event.type, event.body, event.lost],
   };
+}
+
+/** The processor's decision on a refund request of a charge, by the merchant's refund reference. */
+export async function refundDecision(
+  db: Queryable,
+  chargeId: string,
+  refundReference: string,
+): Promise<{ status: 'succeeded' | 'declined'; decline_code: string | null } | undefined> {
+  const { rows } = await db.query<{ status: 'succeeded' | 'declined'; decline_code: string | null }>(
+    'SELECT status, decline_code FROM test_gateway_refunds WHERE charge_id = $1 AND refund_reference = $2 ORDER BY created_at LIMIT 1',
+    [chargeId, refundReference],
+  );
+  return rows[0];
 }
 
 /** Takes one waiting event from the queue to send it; undefined when it was taken already (by any process). */

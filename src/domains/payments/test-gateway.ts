@@ -13,6 +13,8 @@ import type {
   IncomingWebhook,
   PaymentGateway,
   RefundRequest,
+  RetrieveRequest,
+  RetrievedOutcome,
   VoidRequest,
 } from './gateway.ts';
 import {
@@ -30,6 +32,7 @@ import {
   REQUEST_KEY_CONSTRAINT,
   readEvent,
   refundInsert,
+  refundDecision,
   refundedAdd,
   requestByKey,
   requestDecided,
@@ -62,6 +65,15 @@ export const TEST_TOKENS = {
   delayedWebhook: 'tok_delayed_webhook',
   /** Authorized and captured normally, but every refund of it is declined (refund_declined). */
   refundFails: 'tok_refund_fails',
+  /** Authorized and captured normally; every refund of it is answered pending, then declined (refund_declined) by a later webhook. */
+  refundFailsLater: 'tok_refund_fails_later',
+  /**
+   * The authorize call times out (outcome unknown; the charge was in fact authorized), and every
+   * webhook about the charge is lost: made, never delivered. Its refunds are answered pending and
+   * settled by a webhook that is lost too. Only a retry with the same key, or asking the processor
+   * (retrieve), tells an outcome.
+   */
+  webhookLost: 'tok_webhook_lost',
 } as const;
 
 const TestWebhookBody = Type.Object(
@@ -169,7 +181,7 @@ export class TestGateway implements PaymentGateway {
     const { outcome, first } = await this.#onceAtOnce(request.idempotencyKey, fingerprint, (d) => this.#decideAuthorization(d, request));
     if (!first) return outcome;
     // The first caller of tok_timeout gets no answer; a retry with the same key gets the real one.
-    if (request.token === TEST_TOKENS.timeout) return { status: 'pending' };
+    if (request.token === TEST_TOKENS.timeout || request.token === TEST_TOKENS.webhookLost) return { status: 'pending' };
     if (request.token === TEST_TOKENS.delayedWebhook && outcome.status === 'succeeded') {
       return { status: 'pending', chargeReference: outcome.chargeReference as string };
     }
@@ -228,7 +240,10 @@ export class TestGateway implements PaymentGateway {
       );
       const about = { refund: refundId, refundReference: request.refundReference, amount: request.amount };
       if (declineCode) {
-        this.#emit(d, 'refund.failed', charge, { ...about, declineCode });
+        this.#emit(d, 'refund.failed', charge, { ...about, declineCode, transaction: transactionId });
+        // A processor that settles refunds later says so later also when the bank refuses one; a
+        // request it can check at once (more than is left of the charge) is refused at once.
+        if (charge.settles_by_webhook && declineCode === 'refund_declined') return { status: 'pending', transactionId };
         return { status: 'declined', code: declineCode, transactionId };
       }
       d.writes.push(refundedAdd(charge.id, request.amount));
@@ -236,6 +251,29 @@ export class TestGateway implements PaymentGateway {
       return charge.settles_by_webhook ? { status: 'pending', transactionId } : { status: 'succeeded', transactionId };
     });
     return outcome;
+  }
+
+  /**
+   * The processor's current outcome of an operation, from its durable decisions: the answer stored
+   * under the key, or not_found when the key never reached it. A refund answered pending was
+   * decided at once all the same (only its webhook tells it later): its decision is read.
+   */
+  async retrieve(request: RetrieveRequest): Promise<RetrievedOutcome> {
+    const seen = await requestByKey(this.#pool, request.idempotencyKey);
+    await this.#latency();
+    if (!seen) return { status: 'not_found' };
+    const about =
+      request.operation === 'authorization'
+        ? seen.fingerprint.startsWith(`authorize:${request.merchantReference}:`)
+        : seen.fingerprint.startsWith(`refund:${request.chargeReference}:`) && seen.fingerprint.endsWith(`:${request.refundReference}`);
+    if (!about) throw new Error('test gateway: the idempotency key was used for another operation');
+    const { outcome } = seen;
+    if (request.operation !== 'refund' || outcome.status !== 'pending' || !outcome.transactionId) return outcome;
+    const decided = await refundDecision(this.#pool, request.chargeReference, request.refundReference);
+    if (!decided) return outcome;
+    return decided.status === 'succeeded'
+      ? { status: 'succeeded', transactionId: outcome.transactionId }
+      : { status: 'declined', code: decided.decline_code ?? 'refund_declined', transactionId: outcome.transactionId };
   }
 
   parseWebhook(incoming: IncomingWebhook): GatewayWebhook {
@@ -329,8 +367,9 @@ export class TestGateway implements PaymentGateway {
       status: declineCode ? 'declined' : 'authorized',
       decline_code: declineCode,
       refunded_amount: 0,
-      settles_by_webhook: request.token === TEST_TOKENS.delayedWebhook,
-      refunds_fail: request.token === TEST_TOKENS.refundFails,
+      settles_by_webhook: [TEST_TOKENS.delayedWebhook, TEST_TOKENS.webhookLost, TEST_TOKENS.refundFailsLater].includes(request.token as never),
+      refunds_fail: request.token === TEST_TOKENS.refundFails || request.token === TEST_TOKENS.refundFailsLater,
+      webhooks_lost: request.token === TEST_TOKENS.webhookLost,
     };
     d.writes.push(chargeInsert(charge));
     const transactionId = randomId('txn');
@@ -406,8 +445,10 @@ export class TestGateway implements PaymentGateway {
       created: Math.floor(this.#clock.now().getTime() / 1000),
       data: { charge: charge.id, merchantReference: charge.merchant_reference, amount: charge.amount, currency: charge.currency, ...extra },
     };
-    d.writes.push(eventInsert({ id, chargeId: charge.id, merchantReference: charge.merchant_reference, type, body: JSON.stringify(body) }));
-    d.events.push(id);
+    const lost = charge.webhooks_lost;
+    d.writes.push(eventInsert({ id, chargeId: charge.id, merchantReference: charge.merchant_reference, type, body: JSON.stringify(body), lost }));
+    // A lost webhook is made (a test may still send it late, with resendWebhook) but never scheduled.
+    if (!lost) d.events.push(id);
   }
 
   #schedule(eventId: string, attempt: number, delayMs: number): void {

@@ -1,7 +1,7 @@
 import { type Tx, withTransaction } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
-import { callGateway } from './gateway.ts';
+import { callGateway, gatewayKey } from './gateway.ts';
 import { applyVoid } from './outcomes.ts';
 import { type IntentRow, insertTransaction, lockIntent, operationOutstanding } from './sql.ts';
 import { type PaymentResult, resultOf } from './view.ts';
@@ -53,7 +53,7 @@ export async function sendVoid(deps: PaymentsDeps, intent: IntentRow): Promise<I
   if (!intent.gateway_reference) throw new Error(`authorized intent ${intent.id} has no gateway reference`);
   const chargeReference = intent.gateway_reference;
   const outcome = await callGateway(
-    () => gateway.void({ idempotencyKey: `void:${intent.id}`, chargeReference }),
+    () => gateway.void({ idempotencyKey: gatewayKey('void', intent.id), chargeReference }),
     (error) => deps.log.warn({ err: error, intentId: intent.id }, 'gateway void failed without an answer'),
   );
   return (await withTransaction(deps.pool, (tx) => applyVoid(tx, deps, intent.id, outcome))) ?? intent;

@@ -4,7 +4,7 @@ import { isUuid, newId } from '../../platform/ids.ts';
 import { findCardData } from './card-data.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
 import type { GatewayWebhook } from './gateway.ts';
-import { applyAuthorization, applyCapture, applyRefund, applyVoid } from './outcomes.ts';
+import { applyOutcome } from './outcomes.ts';
 
 export interface WebhookReceipt {
   eventId: string;
@@ -100,22 +100,13 @@ async function applyWebhook(tx: Tx, deps: PaymentsDeps, gatewayName: string, hoo
     );
     const refundId = rows[0]?.id;
     if (!refundId) return false;
-    await applyRefund(tx, deps, refundId, effect.outcome);
+    await applyOutcome(tx, deps, { kind: 'refund', refundId }, effect.outcome);
     return true;
   }
   const intentId = await findIntent(tx, gatewayName, hook);
   if (!intentId) return false;
-  switch (effect.kind) {
-    case 'authorization':
-      await applyAuthorization(tx, deps, intentId, effect.outcome);
-      return true;
-    case 'capture':
-      await applyCapture(tx, deps, intentId, effect.outcome);
-      return true;
-    case 'void':
-      await applyVoid(tx, deps, intentId, effect.outcome);
-      return true;
-  }
+  await applyOutcome(tx, deps, { kind: effect.kind, intentId }, effect.outcome);
+  return true;
 }
 
 /** The intent a webhook is about: by our reference when the gateway echoes it, else by the charge. */

@@ -1,5 +1,6 @@
 import { sendCapture } from './capture.ts';
 import type { PaymentsDeps } from './deps.ts';
+import { reconcileAuthorization, reconcileRefund } from './reconcile.ts';
 import { sendRefund } from './refund.ts';
 import type { IntentRow } from './sql.ts';
 import { operationOutstanding, outstandingSql } from './sql.ts';
@@ -8,8 +9,13 @@ import { sendVoid } from './void-payment.ts';
 const BATCH_SIZE_MAX = 20;
 const RETRY_DELAY_BASE_MS = 1000;
 const RETRY_DELAY_MAX_MS = 5 * 60 * 1000;
-/** Refunds older than this without an outcome are left to an operator (they show in the admin views). */
-const REFUND_RESUBMIT_WINDOW = '30 days';
+/** Authorizations and refunds older than this without an outcome are left to an operator (they show in the admin views). */
+const GIVE_UP_WINDOW = '30 days';
+
+export interface PaymentsWorkerOptions {
+  /** How long an authorization or refund may stay without an outcome before the gateway is asked for it (retrieve). */
+  reconcileAfterMs: number;
+}
 
 /**
  * Sends what was recorded but not (or not successfully) sent to the gateway: voids asked for while
@@ -17,12 +23,18 @@ const REFUND_RESUBMIT_WINDOW = '30 days';
  * or a crash: until it is known, the payment can be neither voided nor refunded), and refunds
  * without an outcome (asked by a cancelled order, or interrupted by a crash or a timeout). Every
  * send reuses the key stored with the record, so a send that already reached the gateway is
- * answered, not repeated.
+ * answered, not repeated. A re-send cannot tell every outcome: an authorization is never re-sent
+ * (payments keep no card token) and a refund the gateway settles later replays its pending answer;
+ * those still without an outcome after reconcileAfterMs are asked for instead (reconcile.ts), the
+ * authorizations first, so that a void waiting for one is sent in the same pass.
  */
 export class PaymentsWorker {
   readonly #retry = new Map<string, { attempts: number; nextAtMs: number }>();
 
-  constructor(readonly deps: PaymentsDeps) {}
+  constructor(
+    readonly deps: PaymentsDeps,
+    readonly options: PaymentsWorkerOptions,
+  ) {}
 
   async runOnce(): Promise<boolean> {
     // What waits for its retry delay is left out of the queries (and kept in the retry state), so
@@ -30,6 +42,23 @@ export class PaymentsWorker {
     const now = this.deps.clock.now().getTime();
     const waiting = [...this.#retry].filter(([, state]) => state.nextAtMs > now).map(([id]) => id);
     const seen = new Set<string>(waiting);
+    // Unchanged since before this (the injected clock's now, less the age) and still without an
+    // outcome: ask. (A processing intent changes only when the gateway names its charge.)
+    const overdue = new Date(now - this.options.reconcileAfterMs);
+    const unknown = await this.deps.pool.query<IntentRow>(
+      `SELECT i.* FROM payment_intents i
+        WHERE i.status = 'processing'
+          AND i.updated_at <= $3 AND i.updated_at > now() - interval '${GIVE_UP_WINDOW}'
+          AND NOT (i.id = ANY($2::uuid[]))
+        ORDER BY i.updated_at
+        LIMIT $1`,
+      [BATCH_SIZE_MAX, waiting, overdue],
+    );
+    for (const intent of unknown.rows) {
+      seen.add(intent.id);
+      if (!this.#due(intent.id)) continue;
+      await this.#attempt(intent.id, () => reconcileAuthorization(this.deps, intent));
+    }
     const voids = await this.deps.pool.query<IntentRow>(
       `SELECT i.* FROM payment_intents i
         WHERE i.status = 'authorized'
@@ -58,20 +87,20 @@ export class PaymentsWorker {
       if (!this.#due(intent.id) || !(await operationOutstanding(this.deps.pool, intent.id, 'capture'))) continue;
       await this.#attempt(intent.id, async () => (await sendCapture(this.deps, intent)).outcome.status !== 'pending');
     }
-    const refunds = await this.deps.pool.query<{ id: string }>(
-      `SELECT r.id FROM refunds r
-        WHERE r.created_at > now() - interval '${REFUND_RESUBMIT_WINDOW}'
+    const refunds = await this.deps.pool.query<{ id: string; overdue: boolean }>(
+      `SELECT r.id, r.created_at <= $3 AS overdue FROM refunds r
+        WHERE r.created_at > now() - interval '${GIVE_UP_WINDOW}'
           AND NOT EXISTS (SELECT 1 FROM payment_transactions t
                            WHERE t.refund_id = r.id AND t.status IN ('succeeded', 'failed'))
           AND NOT (r.id = ANY($2::uuid[]))
         ORDER BY r.created_at
         LIMIT $1`,
-      [BATCH_SIZE_MAX, waiting],
+      [BATCH_SIZE_MAX, waiting, overdue],
     );
-    for (const { id } of refunds.rows) {
+    for (const { id, overdue: ask } of refunds.rows) {
       seen.add(id);
       if (!this.#due(id)) continue;
-      await this.#attempt(id, async () => (await sendRefund(this.deps, id)).status !== 'pending');
+      await this.#attempt(id, async () => (ask ? reconcileRefund(this.deps, id) : (await sendRefund(this.deps, id)).status !== 'pending'));
     }
     // Forget retry state of work that is done.
     for (const id of this.#retry.keys()) if (!seen.has(id)) this.#retry.delete(id);
