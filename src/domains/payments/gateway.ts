@@ -45,7 +45,7 @@ export interface RefundRequest {
  * An operation whose outcome payments ask the processor for, by the idempotency key it was sent
  * with: an authorization (found by our intent id too, which the processor keeps as the merchant
  * reference) or a refund. Captures and voids need no such question: sending one again under its
- * key is answered with the processor's decision (see docs/adr/0010-reconciliation-by-retrieve.md).
+ * key is answered with the processor's decision (see docs/adr/0011-reconciliation-by-retrieve.md).
  */
 export type RetrieveRequest =
   | { operation: 'authorization'; idempotencyKey: string; merchantReference: string }
