@@ -194,6 +194,10 @@ class BazaarClient extends pg.Client {
     let lastTag: string | undefined;
     connection.on('errorMessage', () => {
       failed = true;
+      // The rest of the message is skipped: its PREPAREs will not run. Forgotten now, not at
+      // ReadyForQuery: pg settles the failed query on this message, and when ReadyForQuery comes in a
+      // later read the caller may already be asking executeText again.
+      this.#preparing = [];
     });
     connection.on('commandComplete', (msg: { text?: string }) => {
       lastTag = msg.text;
