@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PriceChangedV1 } from '../../src/contracts/products.ts';
 import { mapDatabaseError } from '../../src/domains/products/db-errors.ts';
+import { PurchaseCatalog } from '../../src/domains/products/purchase.ts';
 import { AppError } from '../../src/platform/http/errors.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { eventually } from '../support/eventually.ts';
@@ -275,6 +276,20 @@ describe('the purchase read cache (cart views ask the catalog on every request)'
     const found = await f.api.getVariantsForPurchase([variantId], f.clock.now(), options);
     return { amount: found.get(variantId)?.price?.amount, cached: purchases().misses === misses };
   }
+
+  it('keeps its product index within bounds as rows are evicted, still dropping what it holds when a product changes', async () => {
+    f.clock.set(at(150));
+    const small = new PurchaseCatalog(f.db, f.clock, { entriesMax: 2, ttlMs: 60_000 });
+    small.coherent = true;
+    const products = [];
+    for (let i = 0; i < 10; i++) products.push(await newPublishedProduct());
+    for (const p of products) await small.get([p.variantId], f.clock.now());
+    expect(small.indexedProducts).toBeLessThanOrEqual(4);
+    const last = products[products.length - 1]!;
+    expect(small.cachedVariant(last.variantId)).toBe(true);
+    small.invalidate([last.id]);
+    expect(small.cachedVariant(last.variantId)).toBe(false);
+  });
 
   it('answers a repeated read from memory, and reads again after a price change made here', async () => {
     f.clock.set(at(100));

@@ -155,6 +155,24 @@ export class PurchaseCatalog {
     const variants = this.#variantsOf.get(r.product_id) ?? new Set<string>();
     variants.add(r.variant_id);
     this.#variantsOf.set(r.product_id, variants);
+    if (this.#variantsOf.size > 2 * this.options.entriesMax) this.#forgetEvicted();
+  }
+
+  /**
+   * Rows leave the LRU by eviction without telling the product index: it keeps only the variants
+   * still held once it has grown past twice the bound (each kept product holds a row, so it is
+   * back under the bound, and this runs again only after as many new products: O(1) per row).
+   */
+  #forgetEvicted(): void {
+    for (const [productId, variants] of this.#variantsOf) {
+      for (const variantId of variants) if (!this.#rows.has(variantId)) variants.delete(variantId);
+      if (variants.size === 0) this.#variantsOf.delete(productId);
+    }
+  }
+
+  /** Products the invalidation index knows (tests: it stays bounded by the rows held). */
+  get indexedProducts(): number {
+    return this.#variantsOf.size;
   }
 
   /** Whether a variant's row is held now (without touching its recency). */
