@@ -1,10 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serverUrl } from '../support/databases.ts';
-import { urlFor } from '../support/server.ts';
+import { scratchDatabase } from '../support/scratch-database.ts';
 import { allMigrations } from '../../src/platform/db/migrate.ts';
-import { quoteIdent } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
 import type { OrderStatus } from '../../src/domains/orders/status-machine.ts';
 
@@ -14,25 +11,19 @@ import type { OrderStatus } from '../../src/domains/orders/status-machine.ts';
  * under test/, not in the domain's folder, because it opens its own connections (pg), which the
  * architecture test allows no domain file.
  */
-const database = `t${randomBytes(5).toString('hex')}_orders_0002`;
-let admin: pg.Client;
+let scratch: Awaited<ReturnType<typeof scratchDatabase>>;
 let db: pg.Client;
 
 beforeAll(async () => {
-  admin = new pg.Client({ connectionString: urlFor(serverUrl(), 'postgres') });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${quoteIdent(database)}`);
-  db = new pg.Client({ connectionString: urlFor(serverUrl(), database) });
-  await db.connect();
+  scratch = await scratchDatabase('orders_0002');
+  db = scratch.db;
   const migrations = await allMigrations('orders');
   const upTo0001 = migrations.findIndex((m) => m.id === 'orders/0001_init');
   for (const m of migrations.slice(0, upTo0001 + 1)) await db.query(m.sql);
 });
 
 afterAll(async () => {
-  await db?.end();
-  await admin?.query(`DROP DATABASE IF EXISTS ${quoteIdent(database)} WITH (FORCE)`);
-  await admin?.end();
+  await scratch?.drop();
 });
 
 /** An order of 1000 with one item, in `status`, whose history went through `path`. */
@@ -100,5 +91,23 @@ describe('migration 0002 (fulfilment_status)', () => {
     const back = db.query(`UPDATE orders SET status = 'partially_refunded', fulfilment_status = 'paid' WHERE id = $1`, [shipped]);
     await expect(back).rejects.toThrow(/never moves back/);
     await expect(db.query('UPDATE orders SET total_amount = 1 WHERE id = $1', [shipped])).rejects.toThrow(/only status/);
+  });
+
+  it('lets a process still on the code from before the column (status alone) move orders during a rolling deploy', async () => {
+    const previousCode = `UPDATE orders o SET status = c.status, refunded_amount = c.refunded, version = o.version + 1, updated_at = now()
+                            FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS c(id, status, refunded) WHERE o.id = c.id`;
+    const pending = await oldOrder('pending_payment', ['pending_payment']);
+    await db.query(previousCode, [[pending], ['paid'], [0]]);
+    const partly = [...expected.keys()][3] as string; // partially_refunded at fulfilling
+    await db.query(previousCode, [[partly], ['shipped'], [300]]);
+    const { rows } = await db.query<{ id: string; status: string; fulfilment_status: string }>('SELECT id, status, fulfilment_status FROM orders WHERE id = ANY($1)', [
+      [pending, partly],
+    ]);
+    expect(new Map(rows.map((r) => [r.id, [r.status, r.fulfilment_status]]))).toEqual(
+      new Map([
+        [pending, ['paid', 'paid']],
+        [partly, ['shipped', 'shipped']],
+      ]),
+    );
   });
 });

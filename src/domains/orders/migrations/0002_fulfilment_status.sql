@@ -24,6 +24,11 @@ BEGIN
     RAISE EXCEPTION 'orders: only status, fulfilment_status, refunded_amount, shipping_address_json, version and updated_at may change'
       USING ERRCODE = 'BZ001';
   END IF;
+  -- A process still running the code from before this column (a rolling deploy) moves the status
+  -- alone: a move to a step that leaves fulfilment_status untouched takes the step as it.
+  IF NEW.status = ANY (steps) AND NEW.status IS DISTINCT FROM OLD.status AND NEW.fulfilment_status IS NOT DISTINCT FROM OLD.fulfilment_status THEN
+    NEW.fulfilment_status := NEW.status;
+  END IF;
   IF coalesce(array_position(steps, NEW.fulfilment_status), 0) < coalesce(array_position(steps, OLD.fulfilment_status), 0) THEN
     RAISE EXCEPTION 'orders: fulfilment_status never moves back (% to %)', OLD.fulfilment_status, NEW.fulfilment_status
       USING ERRCODE = 'BZ001';
@@ -31,7 +36,7 @@ BEGIN
   RETURN NEW;
 END;
 $$;
-COMMENT ON FUNCTION orders_guard() IS 'Trigger function: refuses deleting an order, changing its parties, number, type, currency or amounts, and moving fulfilment_status back.';
+COMMENT ON FUNCTION orders_guard() IS 'Trigger function: refuses deleting an order, changing its parties, number, type, currency or amounts, and moving fulfilment_status back; a status moved to a fulfilment step without fulfilment_status (code from before the column) sets it.';
 
 -- Existing orders. An order in a fulfilment step is at that step; a pending one has none. A cancelled
 -- or (partially) refunded one is at the furthest step its history reached; a refunded order whose
