@@ -329,6 +329,26 @@ describe('cancelled orders', () => {
     expect((await h.module.api.getIntent(order.intentId))?.allocations[0]).toMatchObject({ capturedAmount: 1000, refundedAmount: 0 });
   });
 
+  it.each([
+    ['the seller refund', false],
+    ['the cancellation refund', true],
+  ])("follows a declined seller refund of a cancelled order with its amount only, whether %s is declined first", async (_first, cancellationFirst) => {
+    const order = await capturedOrder(1000, 'tok_refund_fails_later');
+    expect((await refundRequest(order.orderId, order.token, 300)).statusCode).toBe(202);
+    await deliver(cancelled(order.orderId)); // refunds 700: the pending 300 counts as under way
+    await h.module.runWorkerOnce();
+    const declines = (await h.module.testGateway.eventsFor(order.intentId)).filter((e) => e.type === 'refund.failed').map((e) => e.eventId);
+    expect(declines).toHaveLength(2); // the seller's 300, then the cancellation's 700
+    for (const eventId of cancellationFirst ? [...declines].reverse() : declines) expect(await h.module.testGateway.resendWebhook(eventId)).toBe(200);
+    // The declined 700 is the operator's either way (never asked for again): only the seller's 300 follows.
+    const asked = await refundsAsked(order.intentId);
+    expect(asked.map((r) => [r.kind, r.amount])).toEqual([
+      ['seller', 300],
+      ['order_cancelled', 700],
+      ['order_cancelled', 300],
+    ]);
+  });
+
   it("never refunds more than was captured while seller refunds race the decline that refunds a cancelled order's rest", async () => {
     const order = await capturedOrder(1000, 'tok_refund_fails_later');
     expect((await refundRequest(order.orderId, order.token, 400)).statusCode).toBe(202);

@@ -34,8 +34,8 @@ export async function recordCancelledOrder(tx: Tx, cancellation: OrderCancellati
 
 /**
  * After a refund was declined and its amount given back (under the intent's and the allocation's
- * locks, so `left` is exact), records a refund of what is left of the order's part if the order was
- * cancelled, for the payments worker to send. Not after a declined refund made for the cancellation
+ * locks, so `left` is exact), records a refund of its amount (at most what is left of the order's
+ * part) if the order was cancelled, for the payments worker to send. Not after a declined refund made for the cancellation
  * itself: asking a card that refuses refunds for the same money again would never end; that one is
  * left to an operator, as before. Answers whether a refund was recorded.
  */
@@ -51,7 +51,9 @@ export async function refundRestOfCancelledOrder(tx: Tx, declined: RefundRow, al
       intentId: declined.payment_intent_id,
       orderId: declined.order_id,
       sellerId: allocation.seller_id,
-      amount: left,
+      // What this refund would have returned, within what is left: a declined cancellation refund
+      // (left to an operator) may have given its amount back first, and is not asked for again here.
+      amount: Math.min(left, Number(declined.amount)),
       reason: cancelled.reason,
       requestedBy: null,
     },

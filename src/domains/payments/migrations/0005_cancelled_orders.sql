@@ -19,3 +19,13 @@ CREATE TRIGGER cancelled_orders_append_only BEFORE UPDATE OR DELETE ON cancelled
   FOR EACH ROW EXECUTE FUNCTION bazaar_refuse_change();
 CREATE TRIGGER cancelled_orders_append_only_truncate BEFORE TRUNCATE ON cancelled_orders
   FOR EACH STATEMENT EXECUTE FUNCTION bazaar_refuse_change();
+
+-- Cancellations learned before this table existed: their events are in the inbox (the handler's
+-- own insert, for any still to be handled, then finds the row there).
+INSERT INTO cancelled_orders (order_id, reason, cancelled_by, recorded_at)
+SELECT DISTINCT ON (i.envelope->'data'->>'orderId')
+       (i.envelope->'data'->>'orderId')::uuid, i.envelope->'data'->>'reason', (i.envelope->'data'->>'cancelledBy')::uuid, i.received_at
+  FROM payments_inbox_events i
+ WHERE i.event_type = 'orders.order_cancelled.v1'
+ ORDER BY i.envelope->'data'->>'orderId', i.seq
+ON CONFLICT (order_id) DO NOTHING;
