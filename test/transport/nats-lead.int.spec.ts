@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { Type } from '@sinclair/typebox';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineEvent, registerContracts } from '../../src/contracts/index.ts';
 import { type Pool, createPool } from '../../src/platform/db/pool.ts';
@@ -44,8 +46,8 @@ afterAll(async () => {
   await dbs?.drop();
 });
 
-async function startProcess(): Promise<NatsTransport> {
-  const t = new NatsTransport({ url: natsUrl, stream, subjectPrefix: `l${suffix}`, leadRetryMs: 50 }, new Map([['search', pool]]), [probe], log);
+async function startProcess(url = natsUrl): Promise<NatsTransport> {
+  const t = new NatsTransport({ url, stream, subjectPrefix: `l${suffix}`, leadRetryMs: 50 }, new Map([['search', pool]]), [probe], log);
   await t.start();
   started.push(t);
   return t;
@@ -124,5 +126,99 @@ describe.skipIf(!natsAvailable)('NATS consumers with several processes', () => {
     await publisher.publish('orders', events(aggregate, 3100, 100));
     await eventually(async () => expect(await inboxOrder(aggregate)).toHaveLength(3200), { timeoutMs: 10_000 });
     expect(await inboxOrder(aggregate)).toEqual(upTo(3200));
+  });
+});
+
+describe.skipIf(!natsAvailable)('a NATS leader whose connection drops with deliveries in flight', () => {
+  /** A TCP relay to NATS that can swallow what the server sends and then cut every connection. */
+  async function cuttableRelay() {
+    let swallowing = false;
+    const sockets = new Set<net.Socket>();
+    const server = net.createServer((client) => {
+      const upstream = net.connect(Number(new URL(natsUrl).port) || 4222, new URL(natsUrl).hostname);
+      sockets.add(client).add(upstream);
+      client.on('data', (d) => upstream.write(d));
+      upstream.on('data', (d) => {
+        if (!swallowing) client.write(d);
+      });
+      const close = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      for (const s of [client, upstream]) s.on('close', close).on('error', close);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `nats://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+      async cut() {
+        swallowing = true;
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        for (const s of sockets) s.destroy();
+        sockets.clear();
+        swallowing = false;
+      },
+      close: () => server.close(),
+    };
+  }
+
+  it('stores what was lost on the way before anything newer (not 30 s later, behind it)', async () => {
+    for (const t of started.splice(0)) await t.stop();
+    const relay = await cuttableRelay();
+    try {
+      const leader = await startProcess(relay.url);
+      const publisher = await startProcess();
+      expect(leader.leading).toHaveLength(1);
+      const aggregate = newId();
+      let n = 0;
+      const publishing = (async () => {
+        for (let round = 0; round < 150; round++) {
+          await publisher.publish('orders', events(aggregate, n, 20));
+          n += 20;
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+      })();
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      await relay.cut();
+      await publishing;
+      await eventually(async () => expect(await inboxOrder(aggregate)).toHaveLength(n), { timeoutMs: 15_000 });
+      expect(await inboxOrder(aggregate)).toEqual(upTo(n));
+    } finally {
+      relay.close();
+    }
+  });
+});
+
+describe.skipIf(!natsAvailable)('a NATS lead whose database connection dies while it is being taken', () => {
+  it('leads only while it holds the lock: the lead is taken again, and nothing waits 30 s', async () => {
+    for (const t of started.splice(0)) await t.stop();
+    // The lead connection dies right after the lock was granted, before consuming starts.
+    const query = pg.Client.prototype.query;
+    let armed = true;
+    pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+      const answer = (query as (...a: unknown[]) => unknown).apply(this, args);
+      const text = typeof args[0] === 'string' ? args[0] : '';
+      if (!armed || !text.includes('pg_try_advisory_lock') || !(answer instanceof Promise)) return answer;
+      armed = false;
+      const client = this as pg.Client & { processID: number };
+      return answer.then(async (result) => {
+        const ended = new Promise((resolve) => client.once('end', resolve));
+        await pool.query('SELECT pg_terminate_backend($1)', [client.processID]);
+        await ended;
+        return result;
+      });
+    } as typeof query;
+    let a: NatsTransport;
+    try {
+      a = await startProcess();
+    } finally {
+      pg.Client.prototype.query = query;
+    }
+    const locksHeld = async () =>
+      (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted`)).rows[0]!.n;
+    await eventually(async () => expect([a.leading.length, await locksHeld()]).toEqual([1, 1]), { timeoutMs: 5000 });
+    const aggregate = newId();
+    for (let from = 0; from < 100; from += 20) await a.publish('orders', events(aggregate, from, 20));
+    await eventually(async () => expect(await inboxOrder(aggregate)).toHaveLength(100), { timeoutMs: 5000 });
+    expect(await inboxOrder(aggregate)).toEqual(upTo(100));
   });
 });

@@ -5,6 +5,7 @@ import {
   DeliverPolicy,
   type JetStreamClient,
   type JetStreamManager,
+  type MsgRequest,
   jetstream,
   jetstreamManager,
 } from '@nats-io/jetstream';
@@ -13,6 +14,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { type Pool, commitSignals } from '../db/pool.ts';
 import type { DomainName } from '../domains.ts';
+import { isUuid } from '../ids.ts';
 import type { EventEnvelope } from './envelope.ts';
 import { insertIntoInbox } from './inbox.ts';
 import type { Subscription } from './subscription.ts';
@@ -261,7 +263,7 @@ class DomainLead {
   }
 
   async #connect(): Promise<pg.Client> {
-    const client = new pg.Client({ connectionString: this.pool.options.connectionString, application_name: 'bazaar-nats-lead' });
+    const client = new pg.Client({ connectionString: this.pool.options.connectionString, application_name: 'bazaar-nats-lead', connectionTimeoutMillis: 10_000 });
     client.on('error', (error) => {
       this.s.log.warn({ err: error, domain: this.domain }, 'NATS lead connection lost: its consumers stop until it is back');
       if (this.#client === client) this.#lose();
@@ -280,27 +282,55 @@ class DomainLead {
     this.#led.clear();
   }
 
+  /** Whether `client` is still this lead's connection (its locks held) and the lead not stopping. */
+  #holds(client: pg.Client): boolean {
+    return this.#client === client && !this.#stopped;
+  }
+
   async #lead(client: pg.Client, b: Binding, durable: string): Promise<void> {
     const consumer = await this.s.js.consumers.get(this.s.stream, durable);
-    await this.#catchUp(client, b, consumer);
+    const delivered = await this.#catchUp(client, b, consumer);
+    // The connection (and the lock) may have been lost during any await: then lead nothing.
+    if (!this.#holds(client)) return;
     const messages = await consumer.consume({ max_messages: 200 });
-    this.#led.set(durable, { messages, loop: this.#pump(client, b, messages) });
+    if (!this.#holds(client)) {
+      await messages.close().catch(() => undefined);
+      return;
+    }
+    const led: Led = { messages, loop: Promise.resolve() };
+    led.loop = this.#pump(client, b, messages, delivered)
+      .catch((error: unknown) => this.s.log.warn({ err: error, consumer: b.consumer }, 'NATS consumer stopped'))
+      .finally(() => {
+        // A pump that ended while still leading (a gap, an error) starts over: the lead is given up
+        // and taken again, with a catch-up.
+        if (this.#led.get(durable) !== led) return;
+        this.#led.delete(durable);
+        if (this.#holds(client)) this.#lose();
+      });
+    this.#led.set(durable, led);
   }
 
   /**
-   * Messages the previous leader was given but did not acknowledge come back only after the ack
-   * wait, behind newer ones: they are read from the stream, in order, before consuming (the inbox
-   * ignores those already stored).
+   * Messages the previous leader (or this process, before a lost connection) was given but did not
+   * acknowledge come back only after the ack wait, behind newer ones: they are read from the stream,
+   * in order, before consuming (the inbox ignores those already stored). Answers the consumer
+   * sequence of the last delivery, from which the pump expects the next one.
    */
-  async #catchUp(client: pg.Client, b: Binding, consumer: Consumer): Promise<void> {
+  async #catchUp(client: pg.Client, b: Binding, consumer: Consumer): Promise<number> {
     const info = await consumer.info();
-    const prefix = this.s.filterOf(b).slice(0, -1);
-    for (let seq = info.ack_floor.stream_seq + 1; seq <= info.delivered.stream_seq; seq++) {
-      const stored = await this.s.jsm.streams.getMessage(this.s.stream, { seq }).catch(() => null);
-      if (!stored?.subject.startsWith(prefix)) continue;
+    const last = info.delivered.stream_seq;
+    let seq = info.ack_floor.stream_seq + 1;
+    while (seq <= last && this.#holds(client)) {
+      // The next message of this durable's subjects from seq (null: none left). Errors are thrown:
+      // a message skipped here would come back late, out of order.
+      const query = { seq, next_by_subj: this.s.filterOf(b) } as unknown as MsgRequest;
+      const stored = await this.s.jsm.streams.getMessage(this.s.stream, query);
+      if (!stored || stored.seq > last) break;
       const event = parseEvent(stored.data);
       if (event && b.wanted.has(event.type)) await this.#store(client, b, event);
+      seq = stored.seq + 1;
     }
+    return info.delivered.consumer_seq;
   }
 
   async #store(client: pg.Client, b: Binding, event: EventEnvelope): Promise<void> {
@@ -308,8 +338,17 @@ class DomainLead {
     commitSignals(this.pool).emit('inbox');
   }
 
-  async #pump(client: pg.Client, b: Binding, messages: ConsumerMessages): Promise<void> {
+  async #pump(client: pg.Client, b: Binding, messages: ConsumerMessages, deliveredBefore: number): Promise<void> {
+    let delivered = deliveredBefore;
     for await (const m of messages) {
+      if (!this.#holds(client)) return;
+      // Deliveries are numbered per consumer; one missing never reached this process (a NATS
+      // connection lost mid-flight) and would be redelivered after the ack wait, behind this one.
+      if (m.info.deliverySequence !== delivered + 1) {
+        this.s.log.warn({ consumer: b.consumer, expected: delivered + 1, got: m.info.deliverySequence }, 'NATS deliveries were lost; catching up from the stream');
+        return;
+      }
+      delivered = m.info.deliverySequence;
       const event = parseEvent(m.data);
       if (!event) {
         this.s.log.error({ consumer: b.consumer, seq: m.seq }, 'a NATS message is not an event envelope; it is dropped');
@@ -323,7 +362,7 @@ class DomainLead {
           m.ack();
           break;
         } catch (error) {
-          if (this.#client !== client || this.#stopped) return;
+          if (!this.#holds(client)) return;
           this.s.log.warn({ err: error, consumer: b.consumer }, 'could not store a NATS message in the inbox; retrying');
           m.working();
           await sleep(1000);
@@ -336,7 +375,9 @@ class DomainLead {
 function parseEvent(data: Uint8Array): EventEnvelope | undefined {
   try {
     const event = JSON.parse(decoder.decode(data)) as EventEnvelope;
-    return typeof event?.type === 'string' && typeof event.id === 'string' ? event : undefined;
+    // What the inbox insert needs, checked here: one it could never store would block the durable.
+    const valid = typeof event?.type === 'string' && typeof event.source === 'string' && isUuid(event.id) && isUuid(event.subject);
+    return valid ? event : undefined;
   } catch {
     return undefined;
   }
