@@ -116,6 +116,27 @@ describe('checkout recovery', () => {
     expect(market.calls['inventory.reserve']).toBe(1);
   });
 
+  it('leaves a session whose call hangs here to another process: its own recovery worker does not claim it again', async () => {
+    const { market, entered, release } = slowReservation();
+    const hung = runner('hung-here', market, undefined, { heartbeatMs: 5, stepHoldMaxMs: 40 });
+    const session = await open(market, 'hung-here');
+    const drive = hung.drive(session);
+    await entered;
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    clock.advance(LEASE_MS + 1);
+    const loop = createRecoveryWorker(hung, { pool, clock, leaseMs: LEASE_MS, pollMs: 5, drivesMax: 4, onError: (e) => log.error(e) });
+    loop.start();
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await loop.stop();
+    const [taken] = await claim('another-process');
+    expect(taken?.id).toBe(session.id);
+    release();
+    await drive;
+    await runner('another-process', market).drive(taken!);
+    expect(await statusOf(session.id)).toBe('completed');
+    expect(await countOutbox(session.id, 'checkout.checkout_completed.v1')).toBe(1);
+  });
+
   it('stops renewing the lease of a step that hangs past its longest hold, so recovery takes the session over', async () => {
     const { market, entered, release } = slowReservation();
     const hung = runner('hung-worker', market, undefined, { heartbeatMs: 5, stepHoldMaxMs: 40 });

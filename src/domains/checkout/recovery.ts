@@ -26,7 +26,9 @@ export function createRecoveryWorker(runner: SessionRunner, o: RecoveryOptions):
       const room = o.drivesMax - runner.busy;
       if (room <= 0) return false;
       const now = o.clock.now();
-      const claimed = await claimDueSessions(o.pool, runner.owner, now, new Date(now.getTime() + o.leaseMs), room);
+      // A session still driven here (its call hung past the lease) is left for another process:
+      // claiming it again would only extend the lease of the drive that hangs.
+      const claimed = await claimDueSessions(o.pool, runner.owner, now, new Date(now.getTime() + o.leaseMs), room, runner.drivenIds);
       for (const session of claimed) void runner.drive(session);
       return claimed.length === room;
     },

@@ -20,6 +20,11 @@ export class SessionRunner {
     return this.#inFlight.size;
   }
 
+  /** The ids of the sessions being driven here now. */
+  get drivenIds(): string[] {
+    return [...this.#inFlight.keys()];
+  }
+
   get owner(): string {
     return this.#deps.owner;
   }

@@ -431,9 +431,17 @@ export async function releaseLease(db: Queryable, h: LeaseHolder): Promise<void>
 /**
  * Takes the lease of up to `limit` unfinished sessions that are due: their resume time has come and
  * no live lease holds them (a crashed driver's lease has lapsed). SKIP LOCKED keeps two workers
- * from taking the same session; the lease keeps them apart afterwards.
+ * from taking the same session; the lease keeps them apart afterwards. `excluded` are sessions this
+ * process still drives (a call hung past its lease): they are left for another process to take.
  */
-export async function claimDueSessions(db: Queryable, owner: string, now: Date, leaseUntil: Date, limit: number): Promise<SessionRecord[]> {
+export async function claimDueSessions(
+  db: Queryable,
+  owner: string,
+  now: Date,
+  leaseUntil: Date,
+  limit: number,
+  excluded: readonly string[] = [],
+): Promise<SessionRecord[]> {
   const { rows } = await db.query<SessionRow>(
     `UPDATE checkout_sessions s
         SET lease_owner = $1, lease_expires_at = $3, resume_at = $3, version = s.version + 1
@@ -441,13 +449,14 @@ export async function claimDueSessions(db: Queryable, owner: string, now: Date, 
               SELECT id FROM checkout_sessions
                WHERE status IN ('pending', 'in_progress', 'compensating') AND resume_at <= $2
                  AND (lease_expires_at IS NULL OR lease_expires_at <= $2)
+                 AND NOT (id = ANY($5::uuid[]))
                ORDER BY resume_at
                LIMIT $4
                FOR UPDATE SKIP LOCKED)
         AND s.status IN ('pending', 'in_progress', 'compensating')
         AND (s.lease_expires_at IS NULL OR s.lease_expires_at <= $2)
       RETURNING s.*`,
-    [owner, now, leaseUntil, limit],
+    [owner, now, leaseUntil, limit, excluded],
   );
   return rows.map(toSession);
 }
