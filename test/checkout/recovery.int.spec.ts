@@ -116,47 +116,46 @@ describe('checkout recovery', () => {
     expect(market.calls['inventory.reserve']).toBe(1);
   });
 
-  it('leaves a session whose call hangs here to another process: its own recovery worker does not claim it again', async () => {
+  /** A session whose reservation call hangs in `owner`'s drive past its longest hold (40 ms here), the clock past its lease. */
+  async function hungPastItsHold(owner: string) {
     const { market, entered, release } = slowReservation();
-    const hung = runner('hung-here', market, undefined, { heartbeatMs: 5, stepHoldMaxMs: 40 });
-    const session = await open(market, 'hung-here');
+    const hung = runner(owner, market, undefined, { heartbeatMs: 5, stepHoldMaxMs: 40 });
+    const session = await open(market, owner);
     const drive = hung.drive(session);
     await entered;
     await new Promise((resolve) => setTimeout(resolve, 80));
     clock.advance(LEASE_MS + 1);
-    const loop = createRecoveryWorker(hung, { pool, clock, leaseMs: LEASE_MS, pollMs: 5, drivesMax: 4, onError: (e) => log.error(e) });
+    return { market, hung, session, drive, release };
+  }
+
+  /** The hung call ends at last (its driver finds its lease gone and records nothing); `rescuer` completes the session once. */
+  async function rescue(h: Awaited<ReturnType<typeof hungPastItsHold>>, rescuer: string, taken: SessionRecord) {
+    h.release();
+    await h.drive;
+    expect((await selectSession(pool, h.session.id))!.leaseOwner).toBe(rescuer);
+    await runner(rescuer, h.market).drive(taken);
+    expect(await statusOf(h.session.id)).toBe('completed');
+    expect(await countOutbox(h.session.id, 'checkout.checkout_completed.v1')).toBe(1);
+  }
+
+  it('leaves a session whose call hangs here to another process: its own recovery worker does not claim it again', async () => {
+    const h = await hungPastItsHold('hung-here');
+    const loop = createRecoveryWorker(h.hung, { pool, clock, leaseMs: LEASE_MS, pollMs: 5, drivesMax: 4, onError: (e) => log.error(e) });
     loop.start();
     await new Promise((resolve) => setTimeout(resolve, 60));
     await loop.stop();
     const [taken] = await claim('another-process');
-    expect(taken?.id).toBe(session.id);
-    release();
-    await drive;
-    await runner('another-process', market).drive(taken!);
-    expect(await statusOf(session.id)).toBe('completed');
-    expect(await countOutbox(session.id, 'checkout.checkout_completed.v1')).toBe(1);
+    expect(taken?.id).toBe(h.session.id);
+    await rescue(h, 'another-process', taken!);
   });
 
   it('stops renewing the lease of a step that hangs past its longest hold, so recovery takes the session over', async () => {
-    const { market, entered, release } = slowReservation();
-    const hung = runner('hung-worker', market, undefined, { heartbeatMs: 5, stepHoldMaxMs: 40 });
-    const session = await open(market, 'hung-worker');
-    const drive = hung.drive(session);
-    await entered;
-    await new Promise((resolve) => setTimeout(resolve, 80));
-    clock.advance(LEASE_MS + 1);
+    const h = await hungPastItsHold('hung-worker');
     // A heartbeat still beating would now move the lease past the new time.
     await new Promise((resolve) => setTimeout(resolve, 40));
     const [taken] = await claim('rescuer-of-hung');
-    expect(taken?.id).toBe(session.id);
-    // The hung call ends at last: its driver finds its lease gone and records nothing.
-    release();
-    await drive;
-    expect((await selectSession(pool, session.id))!.leaseOwner).toBe('rescuer-of-hung');
-    const rescuer = runner('rescuer-of-hung', market);
-    await rescuer.drive(taken!);
-    expect(await statusOf(session.id)).toBe('completed');
-    expect(await countOutbox(session.id, 'checkout.checkout_completed.v1')).toBe(1);
+    expect(taken?.id).toBe(h.session.id);
+    await rescue(h, 'rescuer-of-hung', taken!);
   });
 
   it('lets two recovery workers share the sessions a crashed process left, each driven by one of them only', async () => {
