@@ -134,6 +134,8 @@ describe('redeeming under concurrency', () => {
     const plain = newId();
     await coupons.redeem({ checkoutSessionId: plain, buyerId, currency: 'USD', codes: [], lines: [lineOf(sellerId)] });
     await placeOrders(plain, buyerId, [sellerId]);
+    // Once its orders are known the note is gone (they answer): notes do not pile up.
+    await eventually(async () => expect(await count('SELECT count(*) AS n FROM coupon_buyer_checkouts WHERE checkout_session_id = $1', [plain])).toBe(0));
     await orders.cancelOrdersForCheckout(plain, 'cancelled by buyer');
     await eventually(async () =>
       expect(await count('SELECT count(*) AS n FROM coupon_buyer_orders WHERE checkout_session_id = $1 AND cancelled_at IS NOT NULL', [plain])).toBe(1),

@@ -343,9 +343,12 @@ export async function recordOrderPlaced(
   q: Queryable,
   o: { orderId: string; buyerId: string; checkoutSessionId: string; sellerId: string; placedAt: string },
 ): Promise<void> {
+  // The session's note (a checkout without coupons) has done its work: its orders answer now.
   await q.query(
-    `INSERT INTO coupon_buyer_orders (order_id, buyer_id, checkout_session_id, seller_id, placed_at)
-     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id) DO NOTHING`,
+    `WITH placed AS (
+       INSERT INTO coupon_buyer_orders (order_id, buyer_id, checkout_session_id, seller_id, placed_at)
+       VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id) DO NOTHING)
+     DELETE FROM coupon_buyer_checkouts WHERE checkout_session_id = $3`,
     [o.orderId, o.buyerId, o.checkoutSessionId, o.sellerId, o.placedAt],
   );
 }

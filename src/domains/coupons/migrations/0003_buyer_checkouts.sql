@@ -14,7 +14,7 @@ CREATE TABLE coupon_buyer_checkouts (
   released_at timestamptz,
   CONSTRAINT coupon_buyer_checkouts_release_check CHECK (released_at IS NULL OR released_at >= noted_at)
 );
-COMMENT ON TABLE coupon_buyer_checkouts IS 'Added (not in design): checkouts that redeemed no coupon, noted at their coupon step so that first_order_only sees an order on its way before orders.order_placed.v1 arrives.';
+COMMENT ON TABLE coupon_buyer_checkouts IS 'Added (not in design): checkouts that redeemed no coupon, noted at their coupon step so that first_order_only sees an order on its way before orders.order_placed.v1 arrives; deleted when that event arrives (the orders answer then).';
 COMMENT ON COLUMN coupon_buyer_checkouts.checkout_session_id IS 'Checkout session (checkout domain id); noted once.';
 COMMENT ON COLUMN coupon_buyer_checkouts.buyer_id IS 'Buyer (accounts user id) checking out.';
 COMMENT ON COLUMN coupon_buyer_checkouts.noted_at IS 'When the checkout reached its coupon step.';
