@@ -15,7 +15,10 @@ import type { IntentRow } from './sql.ts';
  * nothing. Each function answers whether the outcome is known now.
  */
 
-export async function reconcileAuthorization(deps: PaymentsDeps, intent: IntentRow): Promise<boolean> {
+/** What asking about an authorization found: its outcome (applied), still pending, or a request the gateway never received. */
+export type AuthorizationAsked = 'known' | 'pending' | 'not_received';
+
+export async function reconcileAuthorization(deps: PaymentsDeps, intent: IntentRow): Promise<AuthorizationAsked> {
   const gateway = gatewayNamed(deps, intent.gateway);
   const found = await gateway.retrieve({ operation: 'authorization', idempotencyKey: gatewayKey('authorize', intent.id), merchantReference: intent.id });
   if (found.status === 'not_found') {
@@ -23,11 +26,11 @@ export async function reconcileAuthorization(deps: PaymentsDeps, intent: IntentR
     // still arrive (checkout retries it under the same key while it waits), and an authorization
     // applied to a failed intent is never voided. Payments keep no token to send it again.
     deps.log.warn({ intentId: intent.id }, 'reconciliation: the gateway never received this authorization; it stays processing');
-    return false;
+    return 'not_received';
   }
-  if (found.status === 'pending') return false;
+  if (found.status === 'pending') return 'pending';
   await withTransaction(deps.pool, (tx) => applyOutcome(tx, deps, { kind: 'authorization', intentId: intent.id }, found));
-  return true;
+  return 'known';
 }
 
 /** A refund the gateway never received is sent now, under its key. */

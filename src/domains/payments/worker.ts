@@ -9,6 +9,12 @@ import { sendVoid } from './void-payment.ts';
 const BATCH_SIZE_MAX = 20;
 const RETRY_DELAY_BASE_MS = 1000;
 const RETRY_DELAY_MAX_MS = 5 * 60 * 1000;
+/**
+ * An authorization the gateway said it never received is asked about again only this often: it
+ * may still arrive (checkout re-sends it while it waits), but after a gateway outage there can be
+ * many, and each would otherwise be asked every five minutes for thirty days.
+ */
+const NOT_RECEIVED_RETRY_MS = 60 * 60 * 1000;
 /** Authorizations and refunds older than this without an outcome are left to an operator (they show in the admin views). */
 const GIVE_UP_WINDOW = '30 days';
 
@@ -57,7 +63,10 @@ export class PaymentsWorker {
     for (const intent of unknown.rows) {
       seen.add(intent.id);
       if (!this.#due(intent.id)) continue;
-      await this.#attempt(intent.id, () => reconcileAuthorization(this.deps, intent));
+      await this.#attempt(intent.id, async () => {
+        const asked = await reconcileAuthorization(this.deps, intent);
+        return asked === 'not_received' ? { retryAfterMs: NOT_RECEIVED_RETRY_MS } : asked === 'known';
+      });
     }
     const voids = await this.deps.pool.query<IntentRow>(
       `SELECT i.* FROM payment_intents i
@@ -112,19 +121,21 @@ export class PaymentsWorker {
     return !state || state.nextAtMs <= this.deps.clock.now().getTime();
   }
 
-  async #attempt(id: string, send: () => Promise<boolean>): Promise<void> {
-    let done = false;
+  /** Runs `send`; unless it is done, waits a growing delay (at least `retryAfterMs` when it says so) before the next try. */
+  async #attempt(id: string, send: () => Promise<boolean | { retryAfterMs: number }>): Promise<void> {
+    let answer: boolean | { retryAfterMs: number } = false;
     try {
-      done = await send();
+      answer = await send();
     } catch (error) {
       this.deps.log.warn({ err: error, id }, 'payments worker: sending to the gateway failed');
     }
-    if (done) {
+    if (answer === true) {
       this.#retry.delete(id);
       return;
     }
     const attempts = (this.#retry.get(id)?.attempts ?? 0) + 1;
-    const delay = Math.min(RETRY_DELAY_MAX_MS, RETRY_DELAY_BASE_MS * 2 ** Math.min(attempts - 1, 20));
+    const backoff = Math.min(RETRY_DELAY_MAX_MS, RETRY_DELAY_BASE_MS * 2 ** Math.min(attempts - 1, 20));
+    const delay = answer === false ? backoff : Math.max(backoff, answer.retryAfterMs);
     this.#retry.set(id, { attempts, nextAtMs: this.deps.clock.now().getTime() + delay });
   }
 }
