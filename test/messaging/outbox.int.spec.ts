@@ -95,6 +95,14 @@ describe('appending events to the outbox', () => {
     expect(await outboxRows(orders(), 'aggregate_id = $1', [kept])).toHaveLength(1);
     expect(await outboxRows(orders(), 'aggregate_id = $1', [lost])).toEqual([]);
   });
+
+  it('writes a text cut in the middle of an emoji (a lone surrogate, which json refuses) with U+FFFD in its place', async () => {
+    const aggregateId = newId();
+    const cut = `${'a'.repeat(5)}😀`.slice(0, 6);
+    await appendOne({ n: 1, label: `${cut} and a\\ud83d that is text` }, aggregateId);
+    const [row] = await outboxRows(orders(), 'aggregate_id = $1', [aggregateId]);
+    expect(row.payload).toEqual({ n: 1, label: 'aaaaa\ufffd and a\\ud83d that is text' });
+  });
 });
 
 describe('the outbox table is append-only', () => {

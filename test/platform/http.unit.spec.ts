@@ -26,6 +26,11 @@ beforeAll(async () => {
     { config: { access: 'public' }, schema: { body: Type.Object({ at: Type.String({ format: 'date-time' }) }, { additionalProperties: false }) } },
     async (request) => ({ at: new Date(request.body.at).toISOString() }),
   );
+  app.post(
+    '/things/:id',
+    { config: { access: 'public' }, schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }) }), body: Type.Object({ note: Type.String() }) } },
+    async (request) => ({ id: request.params.id, note: request.body.note }),
+  );
   app.get('/boom', { config: { access: 'public' } }, async () => {
     throw new Error('relation "secret_table" does not exist at SELECT * FROM secret_table');
   });
@@ -72,6 +77,22 @@ describe('HTTP errors', () => {
     expect((await post('2026-03-01T10:00:00.5+01:00')).json()).toEqual({ at: '2026-03-01T09:00:00.500Z' });
     for (const at of ['2026-12-31T23:59:60Z', '2026-02-30T00:00:00Z', '2026-03-01T24:00:00Z', '2026-03-01 10:00', 'March 7']) {
       expect((await post(at)).json(), at).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+    }
+  });
+
+  it('take as uuid only what PostgreSQL takes: a urn:uuid: prefix is a 400, not a 500 from the query', async () => {
+    const id = '0193a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b';
+    expect((await app.inject({ method: 'POST', url: `/things/${id}`, payload: { note: 'a' } })).json()).toEqual({ id, note: 'a' });
+    expect((await app.inject({ method: 'POST', url: `/things/urn:uuid:${id}`, payload: { note: 'a' } })).json()).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+  });
+
+  it('refuse text with a lone surrogate (half an emoji), which PostgreSQL json cannot hold, and take whole emoji', async () => {
+    const post = (json: string) => app.inject({ method: 'POST', url: '/things/0193a3b4-5c6d-7e8f-9a0b-1c2d3e4f5a6b', payload: json, headers: { 'content-type': 'application/json' } });
+    // A backslash followed by "ud83d" is plain text; a pair is an emoji.
+    expect((await post(String.raw`{"note":"a\\ud83d"}`)).json()).toMatchObject({ note: String.raw`a\ud83d` });
+    expect((await post(String.raw`{"note":"\ud83d\ude00"}`)).json()).toMatchObject({ note: '😀' });
+    for (const bad of [String.raw`{"note":"a\ud83d"}`, String.raw`{"note":"\ude00x"}`, String.raw`{"\ud83d":"x","note":"y"}`]) {
+      expect((await post(bad)).json(), bad).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
     }
   });
 

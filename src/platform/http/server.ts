@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { isUuid } from '../ids.ts';
+import { hasLoneSurrogate } from '../unicode.ts';
 import { withTrace } from '../messaging/envelope.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerAccessControl } from './access.ts';
@@ -53,7 +54,7 @@ function sendProblem(reply: import('fastify').FastifyReply, code: ErrorCode, det
 }
 
 /**
- * `format: 'date-time'` as RFC 3339 says (the formats plugin's check, which runs first) and an
+ * Formats checked as PostgreSQL will read them. `format: 'date-time'` as RFC 3339 says (the formats plugin's check, which runs first) and an
  * instant a Date can hold: RFC 3339 admits a leap second (23:59:60) that JavaScript cannot
  * represent, and `new Date()` of it is an Invalid Date that would fail later, in the database, as a
  * 500 instead of a 400 here.
@@ -72,6 +73,8 @@ function strictDateTime(ajv: Ajv): void {
     return true;
   };
   ajv.addFormat('date-time', { type: 'string', validate: (s: string) => valid(s) && !Number.isNaN(Date.parse(s)) });
+  // The formats plugin's uuid also admits a `urn:uuid:` prefix, which PostgreSQL's uuid refuses.
+  ajv.addFormat('uuid', /^[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}$/i);
 }
 
 export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
@@ -111,6 +114,15 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   // The docs plugin's own routes are public.
   registerAccessControl(app, options.tokens);
 
+  // A lone surrogate (\uD800–\uDFFF escaped alone in the JSON) is valid JavaScript but no text
+  // PostgreSQL can store as json: refused here rather than failing a statement later with a 500.
+  app.addHook('preValidation', (request, _reply, done) => {
+    if (request.body !== undefined && hasLoneSurrogate(request.body)) {
+      done(new AppError('VALIDATION_FAILED', 'text must be well-formed Unicode: a lone surrogate (\\uD800 to \\uDFFF) was sent'));
+      return;
+    }
+    done();
+  });
   app.addHook('onRequest', (request, _reply, done) => {
     // One request's events all carry its id as correlation id.
     const incoming = request.headers['x-correlation-id'];

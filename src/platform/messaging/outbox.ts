@@ -4,6 +4,7 @@ import type { Statement } from '../db/statements.ts';
 import { type DomainName, domainTables } from '../domains.ts';
 import { newId } from '../ids.ts';
 import { currentTrace, eventSource } from './envelope.ts';
+import { wellFormedJson } from '../unicode.ts';
 
 export interface NewEvent {
   type: string;
@@ -80,7 +81,8 @@ export function outboxInsert(
      SELECT (e->>'id')::uuid, (e->>'aggregateId')::uuid, e->>'aggregateType', e->>'type', ${payload ?? "e->'payload'"}, e->'headers'
        FROM jsonb_array_elements($${first}::jsonb) WITH ORDINALITY AS x(e, n)${guard ? ` WHERE ${guard}` : ''}
       ORDER BY n`;
-  return { sql, values: [`[${parts.join(',')}]`], ids };
+  // A text cut in the middle of a surrogate pair (a reason truncated by a handler) would fail the insert.
+  return { sql, values: [wellFormedJson(`[${parts.join(',')}]`)], ids };
 }
 
 /** The outbox INSERT of `events` as a statement of its own (for runTogether); undefined when there are none. */
