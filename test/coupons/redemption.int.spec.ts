@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CouponLine, CouponsApi } from '../../src/domains/coupons/index.ts';
 import type { OrdersApi } from '../../src/domains/orders/index.ts';
+import { SYSTEM } from '../../src/domains/orders/status-machine.ts';
+import { changeStatus } from '../../src/domains/orders/transitions.ts';
 import type { Pool } from '../../src/platform/db/pool.ts';
 import { AppError } from '../../src/platform/http/errors.ts';
 import type { Role } from '../../src/platform/http/tokens.ts';
@@ -273,6 +275,12 @@ describe('evaluate', () => {
   });
 });
 
+/** The orders' payment recorded (a buyer cancels only a paid order; checkout owns the orders until then). */
+async function paid<T extends { orderId: string }>(orders: T[]): Promise<T[]> {
+  for (const o of orders) await changeStatus(t.app.pools.get('orders') as Pool, o.orderId, { type: 'record_payment' }, { actor: SYSTEM, reason: 'payment captured', now: new Date() });
+  return orders;
+}
+
 async function placeOrders(checkoutSessionId: string, buyerId: string, sellerIds: string[]) {
   return orders.createOrdersForCheckout({
     checkoutSessionId,
@@ -304,7 +312,7 @@ describe('cancelled orders', () => {
     const sessionId = newId();
     const other = newId();
     await coupons.redeem({ checkoutSessionId: sessionId, buyerId: buyer.userId, currency: 'USD', codes: [coupon.code], lines: [lineOf(seller.userId), lineOf(other)] });
-    const placed = await placeOrders(sessionId, buyer.userId, [seller.userId, other]);
+    const placed = await paid(await placeOrders(sessionId, buyer.userId, [seller.userId, other]));
 
     // The other seller's order going away leaves the coupon used.
     const otherOrder = placed.find((o) => o.sellerId === other)!;
@@ -322,7 +330,7 @@ describe('cancelled orders', () => {
     const [a, b] = [newId(), newId()];
     const sessionId = newId();
     await coupons.redeem({ checkoutSessionId: sessionId, buyerId: buyer.userId, currency: 'USD', codes: [coupon.code], lines: [lineOf(a), lineOf(b)] });
-    const placed = await placeOrders(sessionId, buyer.userId, [a, b]);
+    const placed = await paid(await placeOrders(sessionId, buyer.userId, [a, b]));
 
     const orderA = placed.find((o) => o.sellerId === a)!;
     expect((await t.request('POST', `/v1/orders/${orderA.orderId}/cancel`, { token: buyer.token, body: {} })).statusCode).toBe(200);
@@ -347,7 +355,7 @@ describe('cancelled orders', () => {
     const redeemed = await coupons.redeem({ checkoutSessionId: sessionId, buyerId: buyer.userId, currency: 'USD', codes: [coupon.code], lines });
     expect(redeemed.lines.map((l) => l.discountAmount).sort()).toEqual([0, 1]);
     const carrying = redeemed.lines.find((l) => l.discountAmount > 0)!;
-    const placed = await placeOrders(sessionId, buyer.userId, [a, b]);
+    const placed = await paid(await placeOrders(sessionId, buyer.userId, [a, b]));
     const order = placed.find((o) => o.sellerId === lines.find((l) => l.lineId === carrying.lineId)!.sellerId)!;
     expect((await t.request('POST', `/v1/orders/${order.orderId}/cancel`, { token: buyer.token, body: {} })).statusCode).toBe(200);
     await eventually(async () => expect(await released(coupon.id)).toHaveLength(1));

@@ -212,6 +212,9 @@ describe('buyer order routes', () => {
 
     const foreign = await t.request('POST', `/v1/orders/${bobOrder.orderId}/cancel`, { token: alice.token });
     expect(foreign.statusCode).toBe(404);
+    // Its own buyer cannot cancel it either while its payment is being taken (checkout owns that phase).
+    const own = await t.request('POST', `/v1/orders/${bobOrder.orderId}/cancel`, { token: bob.token });
+    expect(own.json()).toMatchObject({ status: 409, code: 'INVALID_STATE_TRANSITION', detail: expect.stringContaining('payment is still being taken') });
     const { rows: untouched } = await db.query('SELECT status FROM orders WHERE id = $1', [bobOrder.orderId]);
     expect(untouched).toEqual([{ status: 'pending_payment' }]);
   });

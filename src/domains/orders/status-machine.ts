@@ -145,8 +145,17 @@ function statusText(state: OrderState): string {
   return state.status === 'partially_refunded' ? `partially_refunded (fulfilment ${state.fulfilmentStatus})` : state.status;
 }
 
-export function decide(state: OrderState, command: OrderCommand): Decision {
+/**
+ * `actor` is who asks (the system unless said): a buyer cannot cancel an order whose payment is still
+ * being taken. Checkout owns that phase and cancels the orders itself when the payment fails; a
+ * cancellation then, before payments knows of the payment, would leave a capture that lands after
+ * it unrefunded.
+ */
+export function decide(state: OrderState, command: OrderCommand, actor: ActorType = 'system'): Decision {
   if (command.type === 'record_refund') return decideRefund(state, command.amount);
+  if (command.type === 'cancel' && actor === 'buyer' && state.status === 'pending_payment') {
+    return { outcome: 'refused', status: state.status, why: 'the payment is still being taken: cancel once the order is paid (if the payment fails, the order is cancelled for you)' };
+  }
   const rule = RULES[command.type];
   const at = decidingStatus(state);
   const to = rule.moves[at];

@@ -193,3 +193,12 @@ describe('the order status machine', () => {
     expect(state.fulfilmentStatus).toBe('completed');
   });
 });
+
+describe('a buyer cancelling', () => {
+  it('given an order whose payment is still being taken, when its buyer cancels, then it is refused (checkout owns that phase), while the system may', () => {
+    const pending = { status: 'pending_payment' as const, fulfilmentStatus: null, totalAmount: 5000, refundedAmount: 0 };
+    expect(decide(pending, { type: 'cancel' }, 'buyer')).toMatchObject({ outcome: 'refused', why: expect.stringContaining('payment is still being taken') });
+    expect(decide(pending, { type: 'cancel' })).toMatchObject({ outcome: 'transition', to: 'cancelled' });
+    expect(decide({ ...pending, status: 'paid', fulfilmentStatus: 'paid' }, { type: 'cancel' }, 'buyer')).toMatchObject({ outcome: 'transition', to: 'cancelled' });
+  });
+});

@@ -46,7 +46,7 @@ export async function applyCommands(tx: Tx, requests: readonly CommandRequest[],
   for (const request of requests) {
     const { order } = request;
     const state = { status: order.status, fulfilmentStatus: order.fulfilment_status, totalAmount: order.total_amount, refundedAmount: order.refunded_amount };
-    const decision = decide(state, request.command);
+    const decision = decide(state, request.command, actor.type);
     let after = order;
     if (decision.outcome === 'transition') {
       after = {
