@@ -28,7 +28,7 @@ export interface Config {
   logLevel: string;
   bodyLimitBytes: number;
   /** TRUST_PROXY: 'true', a hop count, or a comma-separated list of proxy addresses/CIDRs. */
-  trustProxy: boolean | string;
+  trustProxy: boolean | string | number;
   jwtKeys: string | undefined;
   jwtIssuer: string;
   jwtAudience: string;
@@ -138,10 +138,12 @@ export function loadDotenv(env: Env, cwd = process.cwd()): Env {
   return { ...parsed, ...env };
 }
 
-function readTrustProxy(env: Env): boolean | string {
+function readTrustProxy(env: Env): boolean | string | number {
   const raw = env.TRUST_PROXY;
   if (raw === undefined || raw === '' || raw === 'false') return false;
   if (raw === 'true') return true;
+  // A hop count: as a string, Fastify would read "2" as an address and trust no proxy at all.
+  if (/^\d{1,2}$/.test(raw)) return Number(raw);
   if (!/^[0-9a-fA-F.:/, ]{1,500}$/.test(raw)) throw new ConfigError('TRUST_PROXY', 'must be true, false, or a list of proxy addresses');
   return raw;
 }

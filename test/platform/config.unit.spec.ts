@@ -30,6 +30,12 @@ describe('configuration', () => {
     expect(() => loadConfig(env)).toThrow(name);
   });
 
+  it('reads TRUST_PROXY as a hop count, an address list or a switch', () => {
+    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy).toBe('10.0.0.0/8, 127.0.0.1');
+    expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+  });
+
   it('asks the gateway for an outcome only once checkout has given up waiting for it, by default', () => {
     const config = loadConfig({});
     expect(config.payments.reconcileAfterMs).toBe(600000);

@@ -203,3 +203,17 @@ describe('cursors', () => {
     expect(decodeCursor(encodeCursor({ sku: 'AB', id: 'x' }), ['sku', 'id'])).toEqual({ sku: 'AB', id: 'x' });
   });
 });
+
+describe('behind proxies', () => {
+  it('takes the client address from X-Forwarded-For past a hop count of proxies', async () => {
+    const proxied = await createHttpApp({ bodyLimitBytes: 1024, logger: createLogger('silent'), metrics: new Metrics(), tokens, version: 'test', trustProxy: 1 });
+    proxied.get('/ip', { config: { access: 'public' } }, async (request) => ({ ip: request.ip }));
+    await proxied.ready();
+    try {
+      const res = await proxied.inject({ method: 'GET', url: '/ip', remoteAddress: '10.0.0.1', headers: { 'x-forwarded-for': '198.51.100.7, 203.0.113.9' } });
+      expect(res.json()).toEqual({ ip: '203.0.113.9' });
+    } finally {
+      await proxied.close();
+    }
+  });
+});

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/platform/ids.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
+import { eventually } from '../support/eventually.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -22,6 +23,22 @@ describe('operations endpoints', () => {
     expect(ready.statusCode).toBe(503);
     expect(ready.json().problems).toEqual(expect.arrayContaining([expect.stringContaining('coupons database has 1 pending migration')]));
     await t.app.pools.get('coupons')!.query(`INSERT INTO schema_migrations (id, checksum) SELECT 'platform/0001_messaging', 'restored'`);
+  });
+
+  it('name a failing worker when not ready, but never show its error (a database message) to the public', async () => {
+    const payments = t.app.pools.get('payments')!;
+    await payments.query('ALTER TABLE payments_inbox_events RENAME TO payments_inbox_events_away');
+    try {
+      await eventually(async () => {
+        const ready = await t.request('GET', '/ready');
+        expect(ready.statusCode).toBe(503);
+        expect(ready.json().problems).toEqual(expect.arrayContaining([expect.stringMatching(/failing$/)]));
+        expect(ready.body).not.toMatch(/relation|does not exist|payments_inbox/);
+      });
+    } finally {
+      await payments.query('ALTER TABLE payments_inbox_events_away RENAME TO payments_inbox_events');
+    }
+    await eventually(async () => expect((await t.request('GET', '/ready')).statusCode).toBe(200), { timeoutMs: 10_000 });
   });
 
   it('describe every route in the OpenAPI document', async () => {

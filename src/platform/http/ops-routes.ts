@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { Pool } from '../db/pool.ts';
 import { type DomainName, isDomainName } from '../domains.ts';
 import { pendingMigrations } from '../db/migrate.ts';
-import { listDeadLetters, outboxStatus, replayDeadLetter } from '../messaging/admin.ts';
+import { listDeadLetters, outboxBacklog, outboxStatus, replayDeadLetter } from '../messaging/admin.ts';
 import type { Messaging } from '../messaging/runtime.ts';
 import type { Metrics } from '../metrics.ts';
 import { AppError } from './errors.ts';
@@ -29,11 +29,18 @@ async function databaseProblems(pools: ReadonlyMap<DomainName, Pool>): Promise<s
   return problems.flat();
 }
 
+/** The outbox gauges are read again at most this often, however often /metrics (public) is asked. */
+const GAUGES_FRESH_MS = 5000;
+const gaugesReadAt = new WeakMap<OpsDeps['metrics'], number>();
+
 export async function refreshOutboxGauges(deps: OpsDeps): Promise<void> {
+  const now = Date.now();
+  if (now - (gaugesReadAt.get(deps.metrics) ?? Number.NEGATIVE_INFINITY) < GAUGES_FRESH_MS) return;
+  gaugesReadAt.set(deps.metrics, now);
   await Promise.all(
     [...deps.pools].map(async ([domain, pool]) => {
       try {
-        const s = await outboxStatus(domain, pool);
+        const s = await outboxBacklog(domain, pool);
         deps.metrics.outboxBacklog.set({ domain }, s.backlog);
         deps.metrics.outboxOldestAge.set({ domain }, s.oldestUnpublishedAgeSeconds);
       } catch {

@@ -81,7 +81,9 @@ export class Messaging {
     const problems: string[] = [];
     for (const loop of this.#loops) {
       if (!loop.running) problems.push(`${loop.name} stopped`);
-      else if (loop.lastError) problems.push(`${loop.name} failing: ${loop.lastError.message}`);
+      // The loop's name only: its error (a database's or the broker's message) is logged, not shown
+      // to whoever asks /ready.
+      else if (loop.lastError) problems.push(`${loop.name} failing`);
     }
     for (const n of this.#notifiers) if (!n.connected) problems.push('a notification connection is down');
     return problems;
