@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { readFileSync } from 'node:fs';
 import { DOMAIN_NAMES, type DomainName } from './domains.ts';
+import { parseKeyring } from './http/tokens.ts';
 
 /**
  * Configuration comes from environment variables (and an optional `.env`), validated once at start.
@@ -138,6 +139,18 @@ export function loadDotenv(env: Env, cwd = process.cwd()): Env {
   return { ...parsed, ...env };
 }
 
+/** Checked here, with the other variables, before anything starts (a bad key ring stopped start-up later, with a stack trace). */
+function readJwtKeys(env: Env): string | undefined {
+  const raw = env.JWT_KEYS || undefined;
+  if (raw === undefined) return undefined;
+  try {
+    parseKeyring(raw);
+  } catch (error) {
+    throw new ConfigError('JWT_KEYS', (error as Error).message.replace(/^JWT_KEYS /, ''));
+  }
+  return raw;
+}
+
 function readTrustProxy(env: Env): boolean | string | number {
   const raw = env.TRUST_PROXY;
   if (raw === undefined || raw === '' || raw === 'false') return false;
@@ -192,7 +205,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     bodyLimitBytes: readInt(env, 'BODY_LIMIT_BYTES', 256 * 1024, 1024, 10 * 1024 * 1024),
     trustProxy: readTrustProxy(env),
-    jwtKeys: env.JWT_KEYS || undefined,
+    jwtKeys: readJwtKeys(env),
     jwtIssuer: env.JWT_ISSUER || 'bazaar',
     jwtAudience: env.JWT_AUDIENCE || 'bazaar-api',
     accessTokenTtlSeconds: readInt(env, 'ACCESS_TOKEN_TTL_SECONDS', 900, 60, 86400),

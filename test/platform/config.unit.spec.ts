@@ -30,6 +30,15 @@ describe('configuration', () => {
     expect(() => loadConfig(env)).toThrow(name);
   });
 
+  it('checks JWT_KEYS before anything starts: its form, its key lengths and that no kid is named twice', () => {
+    const key = Buffer.alloc(32, 1).toString('base64url');
+    expect(loadConfig({ JWT_KEYS: `a:${key},b:${key}` }).jwtKeys).toBe(`a:${key},b:${key}`);
+    for (const bad of ['nokey', `a:${Buffer.alloc(8).toString('base64url')}`, `a:${key},a:${key}`]) {
+      expect(() => loadConfig({ JWT_KEYS: bad }), bad).toThrow(ConfigError);
+      expect(() => loadConfig({ JWT_KEYS: bad }), bad).toThrow('JWT_KEYS');
+    }
+  });
+
   it('reads TRUST_PROXY as a hop count, an address list or a switch', () => {
     expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
     expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy).toBe('10.0.0.0/8, 127.0.0.1');

@@ -36,6 +36,10 @@ export function parseKeyring(value: string): SigningKey[] {
     return { kid, secret: new Uint8Array(bytes) };
   });
   if (keys.length === 0) throw new Error('JWT_KEYS holds no key');
+  // Tokens name their key by kid: two keys under one kid would make every token of one of them fail.
+  const kids = keys.map((k) => k.kid);
+  const twice = kids.find((kid, i) => kids.indexOf(kid) !== i);
+  if (twice) throw new Error(`JWT_KEYS names key ${twice} twice`);
   return keys;
 }
 
