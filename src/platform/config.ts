@@ -189,11 +189,15 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('ADMIN_PASSWORD', 'must be at least 12 characters');
   }
   const logLevel = readChoice(env, 'LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info');
+  const databaseUrl = readUrl(env, 'DATABASE_URL', PG_PROTOCOLS);
+  // The demo logins' password is published: they are made by default only on the embedded,
+  // zero-setup PostgreSQL, never on a server of one's own unless SEED_DEMO=true says so.
+  const embedded = databaseUrl === undefined && Object.keys(domainDatabaseUrls).length === 0;
   return {
     port: readInt(env, 'PORT', 3000, 0, 65535),
     host: env.HOST || '127.0.0.1',
     dataDir: path.resolve(env.DATA_DIR || '.data'),
-    databaseUrl: readUrl(env, 'DATABASE_URL', PG_PROTOCOLS),
+    databaseUrl,
     domainDatabaseUrls,
     databaseNamePrefix: prefix,
     poolSizeMax: readInt(env, 'DATABASE_POOL_SIZE_MAX', 5, 1, 200),
@@ -211,7 +215,7 @@ export function loadConfig(env: Env = process.env): Config {
     accessTokenTtlSeconds: readInt(env, 'ACCESS_TOKEN_TTL_SECONDS', 900, 60, 86400),
     adminEmail,
     adminPassword,
-    seedDemo: readBool(env, 'SEED_DEMO', true),
+    seedDemo: readBool(env, 'SEED_DEMO', embedded),
     relayBatchSizeMax: readInt(env, 'RELAY_BATCH_SIZE_MAX', 500, 1, 5000),
     relayPollMs: readInt(env, 'RELAY_POLL_MS', 500, 10, 60000),
     deliveryAttemptsMax: readInt(env, 'DELIVERY_ATTEMPTS_MAX', 8, 1, 100),

@@ -39,6 +39,13 @@ describe('configuration', () => {
     }
   });
 
+  it('seeds the demo catalog and logins (a published password) by default only on the embedded PostgreSQL', () => {
+    expect(loadConfig({}).seedDemo).toBe(true);
+    expect(loadConfig({ DATABASE_URL: 'postgres://db.example:5432/postgres' }).seedDemo).toBe(false);
+    expect(loadConfig({ ORDERS_DATABASE_URL: 'postgres://db.example:5432/orders' }).seedDemo).toBe(false);
+    expect(loadConfig({ DATABASE_URL: 'postgres://db.example:5432/postgres', SEED_DEMO: 'true' }).seedDemo).toBe(true);
+  });
+
   it('reads TRUST_PROXY as a hop count, an address list or a switch', () => {
     expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
     expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy).toBe('10.0.0.0/8, 127.0.0.1');
