@@ -29,7 +29,7 @@ export interface Config {
   logLevel: string;
   bodyLimitBytes: number;
   /** TRUST_PROXY: 'true', a hop count, or a comma-separated list of proxy addresses/CIDRs. */
-  trustProxy: boolean | string | number;
+  trustProxy: boolean | string;
   jwtKeys: string | undefined;
   jwtIssuer: string;
   jwtAudience: string;
@@ -151,12 +151,13 @@ function readJwtKeys(env: Env): string | undefined {
   return raw;
 }
 
-function readTrustProxy(env: Env): boolean | string | number {
+function readTrustProxy(env: Env): boolean | string {
   const raw = env.TRUST_PROXY;
   if (raw === undefined || raw === '' || raw === 'false') return false;
   if (raw === 'true') return true;
-  // A hop count: as a string, Fastify would read "2" as an address and trust no proxy at all.
-  if (/^\d{1,2}$/.test(raw)) return Number(raw);
+  // A hop count cannot tell the proxy from a client reaching bazaar directly (who could then choose
+  // its own address): Fastify trusts nothing for one, so it is refused rather than silently ignored.
+  if (/^\d+$/.test(raw)) throw new ConfigError('TRUST_PROXY', 'must name the proxies (addresses or CIDRs), not a hop count');
   if (!/^[0-9a-fA-F.:/, ]{1,500}$/.test(raw)) throw new ConfigError('TRUST_PROXY', 'must be true, false, or a list of proxy addresses');
   return raw;
 }

@@ -8,12 +8,26 @@ const LONE_SURROGATE = /\p{Cs}/u;
 /** `\uDXXX` escapes of a surrogate in JSON text, not preceded by an escaped backslash. */
 const SURROGATE_ESCAPE = /(?<!\\)((?:\\\\)*)\\u[dD][89a-fA-F][0-9a-fA-F]{2}/g;
 
-/** Whether any string in the value (an object, array or string, as JSON.parse makes) holds a lone surrogate. */
+/**
+ * Whether any string in the value (objects, arrays and strings, as JSON.parse makes them) holds a
+ * lone surrogate. Walked with a stack of its own, so a deeply nested body cannot overflow the call
+ * stack; anything else (a raw webhook Buffer) is not text to check.
+ */
 export function hasLoneSurrogate(value: unknown): boolean {
-  if (typeof value === 'string') return LONE_SURROGATE.test(value);
-  if (value === null || typeof value !== 'object') return false;
-  if (Array.isArray(value)) return value.some(hasLoneSurrogate);
-  for (const key in value) if (LONE_SURROGATE.test(key) || hasLoneSurrogate((value as Record<string, unknown>)[key])) return true;
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const v = pending.pop();
+    if (typeof v === 'string') {
+      if (LONE_SURROGATE.test(v)) return true;
+    } else if (Array.isArray(v)) {
+      for (const item of v) pending.push(item);
+    } else if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+      for (const [key, item] of Object.entries(v)) {
+        if (LONE_SURROGATE.test(key)) return true;
+        pending.push(item);
+      }
+    }
+  }
   return false;
 }
 

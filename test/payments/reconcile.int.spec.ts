@@ -110,6 +110,25 @@ describe('an authorization whose webhook is lost', () => {
   });
 });
 
+describe('a void waiting behind an authorization the gateway had not received', () => {
+  it('is sent at the next pass once the authorization arrives after all, not an hour later', async () => {
+    const { intentId } = await h.module.api.authorize({ ...paymentFor([{ sellerId: newId(), amount: 900 }]), gateway: network.name });
+    expect((await h.module.api.voidPayment(intentId)).status).toBe('processing');
+    clock.advance(PAST_THE_AGE_MS);
+    await h.module.runWorkerOnce(); // the gateway never received it: asked again in an hour
+    expect(await status(intentId)).toBe('processing');
+    // It reaches the processor after all, and the processor's webhook reaches payments.
+    await h.module.testGateway.authorize({ idempotencyKey: `authorize:${intentId}`, merchantReference: intentId, amount: 900, currency: 'USD', token: 'tok_visa' });
+    const authorized = await lostWebhook(intentId, 'charge.authorized');
+    const delivery = await h.module.testGateway.signedWebhook(authorized, clock.now());
+    const answer = await h.request('POST', `/v1/payments/webhooks/${network.name}`, { headers: delivery.headers as Record<string, string>, body: delivery.body });
+    expect(answer.statusCode).toBe(200);
+    clock.advance(60_000);
+    await h.module.runWorkerOnce();
+    expect(await status(intentId)).toBe('voided');
+  });
+});
+
 describe('a refund whose webhook is lost', () => {
   async function capturedOrder(amount: number) {
     const sellerId = newId();

@@ -46,8 +46,8 @@ describe('configuration', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://db.example:5432/postgres', SEED_DEMO: 'true' }).seedDemo).toBe(true);
   });
 
-  it('reads TRUST_PROXY as a hop count, an address list or a switch', () => {
-    expect(loadConfig({ TRUST_PROXY: '2' }).trustProxy).toBe(2);
+  it('reads TRUST_PROXY as an address list or a switch, and refuses a hop count (a direct client could choose its address)', () => {
+    expect(() => loadConfig({ TRUST_PROXY: '2' })).toThrow(ConfigError);
     expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy).toBe('10.0.0.0/8, 127.0.0.1');
     expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
   });

@@ -205,13 +205,15 @@ describe('cursors', () => {
 });
 
 describe('behind proxies', () => {
-  it('takes the client address from X-Forwarded-For past a hop count of proxies', async () => {
-    const proxied = await createHttpApp({ bodyLimitBytes: 1024, logger: createLogger('silent'), metrics: new Metrics(), tokens, version: 'test', trustProxy: 1 });
+  it('takes the client address from X-Forwarded-For only from a named proxy', async () => {
+    const proxied = await createHttpApp({ bodyLimitBytes: 1024, logger: createLogger('silent'), metrics: new Metrics(), tokens, version: 'test', trustProxy: '10.0.0.1' });
     proxied.get('/ip', { config: { access: 'public' } }, async (request) => ({ ip: request.ip }));
     await proxied.ready();
     try {
       const res = await proxied.inject({ method: 'GET', url: '/ip', remoteAddress: '10.0.0.1', headers: { 'x-forwarded-for': '198.51.100.7, 203.0.113.9' } });
       expect(res.json()).toEqual({ ip: '203.0.113.9' });
+      const direct = await proxied.inject({ method: 'GET', url: '/ip', remoteAddress: '203.0.113.50', headers: { 'x-forwarded-for': '1.1.1.1' } });
+      expect(direct.json()).toEqual({ ip: '203.0.113.50' });
     } finally {
       await proxied.close();
     }

@@ -36,6 +36,8 @@ export interface PaymentsWorkerOptions {
  */
 export class PaymentsWorker {
   readonly #retry = new Map<string, { attempts: number; nextAtMs: number }>();
+  /** Authorizations the gateway said it never received, and when to ask about them again. */
+  readonly #notReceived = new Map<string, number>();
 
   constructor(
     readonly deps: PaymentsDeps,
@@ -48,6 +50,7 @@ export class PaymentsWorker {
     const now = this.deps.clock.now().getTime();
     const waiting = [...this.#retry].filter(([, state]) => state.nextAtMs > now).map(([id]) => id);
     const seen = new Set<string>(waiting);
+    for (const [id, atMs] of this.#notReceived) if (atMs <= now) this.#notReceived.delete(id);
     // Unchanged since before this (the injected clock's now, less the age) and still without an
     // outcome: ask. (A processing intent changes only when the gateway names its charge.)
     const overdue = new Date(now - this.options.reconcileAfterMs);
@@ -58,15 +61,20 @@ export class PaymentsWorker {
           AND NOT (i.id = ANY($2::uuid[]))
         ORDER BY i.updated_at
         LIMIT $1`,
-      [BATCH_SIZE_MAX, waiting, overdue],
+      [BATCH_SIZE_MAX, [...waiting, ...this.#notReceived.keys()], overdue],
     );
     for (const intent of unknown.rows) {
       seen.add(intent.id);
       if (!this.#due(intent.id)) continue;
+      let notReceived = false;
       await this.#attempt(intent.id, async () => {
         const asked = await reconcileAuthorization(this.deps, intent);
-        return asked === 'not_received' ? { retryAfterMs: NOT_RECEIVED_RETRY_MS } : asked === 'known';
+        notReceived = asked === 'not_received';
+        return asked === 'known' || notReceived;
       });
+      // Asked again in an hour, in a wait of its own: a void or capture of the intent, once the
+      // authorization arrives after all, is not held back by it.
+      if (notReceived) this.#notReceived.set(intent.id, now + NOT_RECEIVED_RETRY_MS);
     }
     const voids = await this.deps.pool.query<IntentRow>(
       `SELECT i.* FROM payment_intents i
@@ -121,21 +129,19 @@ export class PaymentsWorker {
     return !state || state.nextAtMs <= this.deps.clock.now().getTime();
   }
 
-  /** Runs `send`; unless it is done, waits a growing delay (at least `retryAfterMs` when it says so) before the next try. */
-  async #attempt(id: string, send: () => Promise<boolean | { retryAfterMs: number }>): Promise<void> {
-    let answer: boolean | { retryAfterMs: number } = false;
+  async #attempt(id: string, send: () => Promise<boolean>): Promise<void> {
+    let done = false;
     try {
-      answer = await send();
+      done = await send();
     } catch (error) {
       this.deps.log.warn({ err: error, id }, 'payments worker: sending to the gateway failed');
     }
-    if (answer === true) {
+    if (done) {
       this.#retry.delete(id);
       return;
     }
     const attempts = (this.#retry.get(id)?.attempts ?? 0) + 1;
-    const backoff = Math.min(RETRY_DELAY_MAX_MS, RETRY_DELAY_BASE_MS * 2 ** Math.min(attempts - 1, 20));
-    const delay = answer === false ? backoff : Math.max(backoff, answer.retryAfterMs);
+    const delay = Math.min(RETRY_DELAY_MAX_MS, RETRY_DELAY_BASE_MS * 2 ** Math.min(attempts - 1, 20));
     this.#retry.set(id, { attempts, nextAtMs: this.deps.clock.now().getTime() + delay });
   }
 }

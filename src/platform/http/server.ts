@@ -23,7 +23,7 @@ export type HttpApp = FastifyInstance<
 export interface HttpOptions {
   bodyLimitBytes: number;
   /** Trust X-Forwarded-For from these proxies (Fastify trustProxy), so per-client limits see the client. */
-  trustProxy?: boolean | string | number;
+  trustProxy?: boolean | string;
   logger: Logger;
   metrics: Metrics;
   tokens: TokenService;
@@ -59,12 +59,6 @@ function sendProblem(reply: import('fastify').FastifyReply, code: ErrorCode, det
  * represent, and `new Date()` of it is an Invalid Date that would fail later, in the database, as a
  * 500 instead of a 400 here.
  */
-/** A hop count trusts that many proxies nearest to us; Fastify's types take it as a function. */
-function trustProxyOption(trust: boolean | string | number | undefined): boolean | string | ((address: string, hop: number) => boolean) {
-  if (typeof trust !== 'number') return trust ?? false;
-  return (_address, hop) => hop < trust;
-}
-
 type Ajv = Parameters<NonNullable<NonNullable<FastifyServerOptions['ajv']>['onCreate']>>[0];
 
 function strictDateTime(ajv: Ajv): void {
@@ -92,7 +86,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     // Request ids need not be time-ordered: randomUUID draws from a cached entropy pool, far cheaper.
     genReqId: () => randomUUID(),
     return503OnClosing: true,
-    trustProxy: trustProxyOption(options.trustProxy),
+    trustProxy: options.trustProxy ?? false,
     ajv: {
       customOptions: {
         // Unknown fields are an error (additionalProperties: false), never silently dropped.
