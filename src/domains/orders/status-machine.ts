@@ -169,10 +169,3 @@ export function decide(state: OrderState, command: OrderCommand, actor: ActorTyp
   return { outcome: 'refused', status: state.status, why: `${command.type} is not allowed when the order is ${statusText(state)}` };
 }
 
-/**
- * Whether a buyer may still cancel the order: nothing has left the seller yet. A partly refunded
- * order is judged by its fulfilment step; a fully refunded one is over and is not cancelled.
- */
-export function isCancellable(state: Pick<OrderState, 'status' | 'fulfilmentStatus'>): boolean {
-  return RULES.cancel.moves[decidingStatus(state)] !== undefined;
-}
