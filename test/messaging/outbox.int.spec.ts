@@ -6,11 +6,11 @@ import type { DomainName } from '../../src/platform/domains.ts';
 import { isUuidV7, newId } from '../../src/platform/ids.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { BATCH_LOCK_HELD, beginAndClaim, takeBatchLock } from '../../src/platform/messaging/batch-lock.ts';
-import { InboxConsumer } from '../../src/platform/messaging/consumer.ts';
+import { CONSUMER_ROUND_SETTINGS, InboxConsumer, markProcessed } from '../../src/platform/messaging/consumer.ts';
 import { withTrace } from '../../src/platform/messaging/envelope.ts';
 import { runTogether } from '../../src/platform/db/statements.ts';
 import { ContractViolation, appendEvents, outboxStatement } from '../../src/platform/messaging/outbox.ts';
-import { OutboxRelay, toEnvelope } from '../../src/platform/messaging/relay.ts';
+import { OutboxRelay, relayClaim, toEnvelope } from '../../src/platform/messaging/relay.ts';
 import { InProcessTransport } from '../../src/platform/messaging/transport.ts';
 import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
 import { ThingEchoed, ThingHappened, createProbeTable, recordingProbe } from './fixtures/probes.ts';
@@ -284,5 +284,49 @@ describe('claiming a batch under the batch lock', () => {
       holder.release();
       claimer.release();
     }
+  });
+});
+
+/**
+ * The generic plan a statement gets in a round's transaction (its settings first), as a fresh
+ * connection makes it: prepared, then explained with `args` (an SQL list, '' for none).
+ */
+async function planInRound(settings: string[], statement: string, types: string, args: string): Promise<string> {
+  const client = await orders().connect();
+  try {
+    await client.query(['BEGIN', ...settings, "SELECT set_config('bazaar.batch_lock', 'true', true)", 'SET LOCAL plan_cache_mode = force_generic_plan'].join('; '));
+    await client.query(`PREPARE round_plan${types} AS ${statement}`);
+    const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE round_plan${args}`);
+    return rows.map((r) => r['QUERY PLAN']).join('\n');
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    await client.query('DEALLOCATE round_plan').catch(() => undefined);
+    client.release();
+  }
+}
+
+describe("a relay round's and a consumer round's plans", () => {
+  it('walks the pending index in seq order and joins back by key, never reading the whole outbox, on a table never analyzed', async () => {
+    // A few hundred rows, no statistics: the moment a fresh database's connections make the plans
+    // they keep (generic plans, one per connection).
+    const aggregateId = newId();
+    await withTransaction(orders(), (tx) =>
+      appendEvents(tx, 'orders', Array.from({ length: 300 }, (_, n) => ({ type: ThingHappened.type, aggregateId, aggregateType: 'probe', data: { n } }))),
+    );
+    const { claim, settings } = relayClaim('orders_outbox_events', 500);
+    const plan = await planInRound(settings, claim, '', '');
+    expect(plan).toMatch(/Index Scan using orders_outbox_events_pending_idx/);
+    expect(plan).toMatch(/Index Scan using orders_outbox_events_pkey/);
+    expect(plan).not.toMatch(/Seq Scan|Bitmap/);
+  });
+
+  it("marks a consumer's batch processed by key, never reading the whole inbox, on a table never analyzed", async () => {
+    await orders().query(
+      `INSERT INTO orders_inbox_events (consumer, event_id, source, aggregate_id, event_type, envelope)
+       SELECT 'test.plan', gen_random_uuid(), 'search', gen_random_uuid(), 'probe.thing_happened.v1', '{}' FROM generate_series(1, 300)`,
+    );
+    const plan = await planInRound(CONSUMER_ROUND_SETTINGS, markProcessed('orders_inbox_events'), '(text[], uuid[])', "('{test.plan}', '{00000000-0000-7000-8000-000000000000}')");
+    expect(plan).toMatch(/Index Scan using orders_inbox_events_pkey/);
+    expect(plan).not.toMatch(/Seq Scan|Bitmap/);
   });
 });

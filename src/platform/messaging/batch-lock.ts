@@ -21,6 +21,13 @@ export function takeBatchLock(lockName: string): string {
 /** Holds in a statement after takeBatchLock when this transaction took the lock. */
 export const BATCH_LOCK_HELD = "current_setting('bazaar.batch_lock', true) = 'true'";
 
+/**
+ * Settings for a relay's or consumer's transaction: every statement in it finds its rows through an
+ * index. Plans are made once per connection (ADR 0008), often while a table is nearly empty, and the
+ * planner then prefers reading the whole table, a choice kept while the table grows.
+ */
+export const INDEX_ACCESS_ONLY = ['SET LOCAL enable_seqscan = off', 'SET LOCAL enable_bitmapscan = off'];
+
 /** A fixed name or number from the code as an SQL literal, for the parameterless statements below. */
 export function sqlLiteral(value: string | number): string {
   if (typeof value === 'number') {

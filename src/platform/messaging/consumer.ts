@@ -4,7 +4,7 @@ import { type Pool, type Tx, commitWith } from '../db/pool.ts';
 import { type DomainName, domainTables } from '../domains.ts';
 import { newId } from '../ids.ts';
 import type { Metrics } from '../metrics.ts';
-import { BATCH_LOCK_HELD, beginAndClaim, sqlLiteral } from './batch-lock.ts';
+import { BATCH_LOCK_HELD, INDEX_ACCESS_ONLY, beginAndClaim, sqlLiteral } from './batch-lock.ts';
 import { type EventEnvelope, withTrace } from './envelope.ts';
 import { ContractViolation, appendEvents, assertContract } from './outbox.ts';
 import type { Subscription } from './subscription.ts';
@@ -41,6 +41,15 @@ export function retryDelayMs(attempt: number, baseMs: number, maxMs: number, ran
  * with backoff and parked as a dead letter after `attemptsMax` attempts; later events of the same
  * aggregate wait behind an event being retried, while events of other aggregates keep flowing.
  */
+/** Settings of a consumer round's transaction (see INDEX_ACCESS_ONLY). */
+export const CONSUMER_ROUND_SETTINGS = INDEX_ACCESS_ONLY;
+
+/** Marks a batch's events processed: $1 the consumers, $2 the event ids. */
+export function markProcessed(inbox: string): string {
+  return `UPDATE ${inbox} SET status = 'processed', processed_at = now(), attempts = attempts + 1, last_error = NULL
+            WHERE (consumer, event_id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))`;
+}
+
 export class InboxConsumer {
   readonly #handlers = new Map<string, Subscription>();
   readonly #tables;
@@ -80,7 +89,9 @@ export class InboxConsumer {
       // planner's statistics (an inbox filled since the last ANALYZE is the usual case): per consumer,
       // pending rows are read in seq order from the (consumer, seq) index and the scan stops at the
       // limit; an event is skipped while an earlier event of its aggregate waits for a retry, which is
-      // one ordered probe of the (consumer, aggregate_id, seq) index.
+      // one ordered probe of the (consumer, aggregate_id, seq) index. The round's statements (the
+      // handlers' and the batch's mark too) read through indexes only: a plan made on a nearly empty
+      // inbox marked each batch by reading the whole inbox.
       const rows = await beginAndClaim<InboxRow>(
         client,
         `bazaar.inbox.${this.domain}`,
@@ -100,7 +111,7 @@ export class InboxConsumer {
           WHERE ${BATCH_LOCK_HELD}
           ORDER BY x.seq
           LIMIT ${limit}`,
-        { after: ['SAVEPOINT apply_batch'] },
+        { settings: CONSUMER_ROUND_SETTINGS, after: ['SAVEPOINT apply_batch'] },
       );
       if (rows.length === 0) {
         await client.query('COMMIT');
@@ -112,8 +123,7 @@ export class InboxConsumer {
         // and goes with the COMMIT in one round trip.
         await commitWith(
           client,
-          `UPDATE ${inbox} SET status = 'processed', processed_at = now(), attempts = attempts + 1, last_error = NULL
-            WHERE (consumer, event_id) IN (SELECT * FROM unnest($1::text[], $2::uuid[]))`,
+          markProcessed(inbox),
           [applied.map((r) => r.consumer), applied.map((r) => r.event_id)],
         );
       } else await client.query('COMMIT');
