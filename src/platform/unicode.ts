@@ -1,41 +1,52 @@
 /**
- * Lone UTF-16 surrogates (half of a pair, e.g. a string cut in the middle of an emoji) are valid in
- * a JavaScript string but not in PostgreSQL's json: `JSON.stringify` writes one as `\udXXX`, and the
- * whole statement fails. They are refused as input and replaced in what bazaar writes itself.
+ * Text PostgreSQL cannot store: lone UTF-16 surrogates (half of a pair, e.g. a string cut in the
+ * middle of an emoji), valid in a JavaScript string but not in json (`JSON.stringify` writes one as
+ * `\udXXX` and the whole statement fails), and U+0000, which no text or json value may hold. They
+ * are refused as input and replaced in what bazaar writes itself.
  */
 
-const LONE_SURROGATE = /\p{Cs}/u;
-/** `\uDXXX` escapes of a surrogate in JSON text, not preceded by an escaped backslash. */
-const SURROGATE_ESCAPE = /(?<!\\)((?:\\\\)*)\\u[dD][89a-fA-F][0-9a-fA-F]{2}/g;
+const UNSTORABLE = /[\u0000\p{Cs}]/u;
+/** `\uDXXX` escapes of a surrogate and `\u0000` escapes in JSON text, not preceded by an escaped backslash. */
+const UNSTORABLE_ESCAPE = /(?<!\\)((?:\\\\)*)\\u(?:[dD][89a-fA-F][0-9a-fA-F]{2}|0000)/g;
+
+/** What makes a text unstorable, for an error message. */
+export function unstorableCharacter(text: string): string | undefined {
+  const found = UNSTORABLE.exec(text)?.[0];
+  if (found === undefined) return undefined;
+  return found === '\u0000' ? 'the character U+0000 (NUL)' : 'a lone surrogate (\\uD800 to \\uDFFF)';
+}
 
 /**
- * Whether any string in the value (objects, arrays and strings, as JSON.parse makes them) holds a
- * lone surrogate. Walked with a stack of its own, so a deeply nested body cannot overflow the call
- * stack; anything else (a raw webhook Buffer) is not text to check.
+ * The first string (or key) in the value (objects, arrays and strings, as JSON.parse makes them)
+ * that PostgreSQL cannot store (see above), or undefined. Walked with a stack of its own, so a deeply
+ * nested body cannot overflow the call stack; anything else (a raw webhook Buffer) is not text to
+ * check.
  */
-export function hasLoneSurrogate(value: unknown): boolean {
+export function findUnstorableText(value: unknown): string | undefined {
   const pending: unknown[] = [value];
   while (pending.length > 0) {
     const v = pending.pop();
     if (typeof v === 'string') {
-      if (LONE_SURROGATE.test(v)) return true;
+      if (UNSTORABLE.test(v)) return v;
     } else if (Array.isArray(v)) {
       for (const item of v) pending.push(item);
-    } else if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    } else if (v !== null && typeof v === 'object' && !ArrayBuffer.isView(v)) {
+      // Objects as JSON.parse and the query parser make them (the latter on a prototype of its own).
       for (const [key, item] of Object.entries(v)) {
-        if (LONE_SURROGATE.test(key)) return true;
+        if (UNSTORABLE.test(key)) return key;
         pending.push(item);
       }
     }
   }
-  return false;
+  return undefined;
 }
 
 /**
- * JSON text made by JSON.stringify with each lone surrogate replaced by U+FFFD. Paired surrogates are
- * written as the characters themselves, so every `\uD800`–`\uDFFF` escape it holds is a lone one.
+ * JSON text made by JSON.stringify with each lone surrogate and each U+0000 replaced by U+FFFD.
+ * Paired surrogates are written as the characters themselves, so every `\uD800`–`\uDFFF` escape it
+ * holds is a lone one.
  */
 export function wellFormedJson(json: string): string {
-  if (!json.includes('\\ud') && !json.includes('\\uD')) return json;
-  return json.replace(SURROGATE_ESCAPE, '$1\\ufffd');
+  if (!json.includes('\\ud') && !json.includes('\\uD') && !json.includes('\\u0000')) return json;
+  return json.replace(UNSTORABLE_ESCAPE, '$1\\ufffd');
 }

@@ -135,6 +135,17 @@ describe('registration, login and the current user', () => {
     expect(wrongPassword.json().code).toBe('INVALID_CREDENTIALS');
   });
 
+  it('answers 400, not a fault, for an email or password holding U+0000 (no PostgreSQL text can)', async () => {
+    for (const [email, password] of [
+      ['lin\u0000@example.com', PASSWORD],
+      ['lin@example.com', `${PASSWORD}\u0000`],
+    ]) {
+      const res = await login(email as string, password as string);
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
+    }
+  });
+
   it('refuses a disabled account only when its password is right', async () => {
     const { id } = await signUp('gone@example.com');
     await db.query("UPDATE users SET status = 'disabled' WHERE id = $1", [id]);

@@ -33,6 +33,23 @@ async function status(intentId: string) {
   return (await h.module.api.getIntent(intentId))?.status;
 }
 
+describe('webhook payloads', () => {
+  it('records a payload holding U+0000 or half an emoji (text PostgreSQL json cannot hold) with U+FFFD instead, and applies it', async () => {
+    const { intentId, delivery } = await pendingAuthorization();
+    // Our reference, echoed with text no json column takes: the payment is found by its charge.
+    const body = delivery.body.replace(`"merchantReference":"${intentId}"`, String.raw`"merchantReference":"${intentId} \u0000 \ud83d"`);
+    expect(body).not.toBe(delivery.body);
+    const headers = { ...delivery.headers, [SIGNATURE_HEADER]: signatureHeader(TEST_WEBHOOK_SECRET, Math.floor(Date.now() / 1000), body) };
+    const response = await post(headers, body);
+    expect(response.statusCode).toBe(200);
+    expect(await status(intentId)).toBe('authorized');
+    const { rows } = await h.pool.query("SELECT payload #>> '{data,merchantReference}' AS reference FROM gateway_webhook_events WHERE event_id = $1", [
+      delivery.eventId,
+    ]);
+    expect(rows[0].reference).toBe(`${intentId} \ufffd \ufffd`);
+  });
+});
+
 describe('webhook signatures', () => {
   it('accepts a correctly signed webhook and applies it', async () => {
     const { intentId, delivery } = await pendingAuthorization();

@@ -10,6 +10,7 @@ import { TEST_JWT_KEYS } from '../support/databases.ts';
 
 const tokens = new TokenService(parseKeyring(TEST_JWT_KEYS), 'bazaar', 'bazaar-api', 900);
 let app: HttpApp;
+let notesTaken = 0;
 
 beforeAll(async () => {
   app = await createHttpApp({ bodyLimitBytes: 1024, logger: createLogger('silent'), metrics: new Metrics(), tokens, version: 'test' });
@@ -30,6 +31,17 @@ beforeAll(async () => {
     '/things/:id',
     { config: { access: 'public' }, schema: { params: Type.Object({ id: Type.String({ format: 'uuid' }) }), body: Type.Object({ note: Type.String() }) } },
     async (request) => ({ id: request.params.id, note: request.body.note }),
+  );
+  app.post(
+    '/notes/:name',
+    {
+      config: { access: 'public' },
+      schema: { params: Type.Object({ name: Type.String() }), querystring: Type.Object({ q: Type.Optional(Type.String()) }), body: Type.Object({ note: Type.String() }) },
+    },
+    async (request) => {
+      notesTaken++;
+      return { name: request.params.name, q: request.query.q, note: request.body.note };
+    },
   );
   app.get('/boom', { config: { access: 'public' } }, async () => {
     throw new Error('relation "secret_table" does not exist at SELECT * FROM secret_table');
@@ -94,6 +106,24 @@ describe('HTTP errors', () => {
     for (const bad of [String.raw`{"note":"a\ud83d"}`, String.raw`{"note":"\ude00x"}`, String.raw`{"\ud83d":"x","note":"y"}`]) {
       expect((await post(bad)).json(), bad).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
     }
+  });
+
+  it('refuse U+0000, which no PostgreSQL text can hold, in a body, a query, a path or a header, before any handler runs', async () => {
+    const post = (url: string, note: string, headers: Record<string, string> = {}) =>
+      app.inject({ method: 'POST', url, payload: JSON.stringify({ note }), headers: { 'content-type': 'application/json', ...headers } });
+    expect((await post('/notes/a?q=b', 'c\ttab')).json()).toEqual({ name: 'a', q: 'b', note: 'c\ttab' });
+    expect(notesTaken).toBe(1);
+    for (const [url, note, headers] of [
+      ['/notes/a', 'c\u0000d', {}],
+      ['/notes/a?q=b%00', 'c', {}],
+      ['/notes/a%00', 'c', {}],
+      ['/notes/a', 'c', { 'idempotency-key': 'k\u0000' }],
+    ] as const) {
+      const res = await post(url, note, headers);
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED', detail: expect.stringContaining('U+0000') });
+    }
+    expect(notesTaken).toBe(1);
   });
 
   it('answer an unknown route with a 404 problem', async () => {

@@ -1,6 +1,7 @@
 import { type Tx, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { isUuid, newId } from '../../platform/ids.ts';
+import { wellFormedJson } from '../../platform/unicode.ts';
 import { findCardData } from './card-data.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
 import type { GatewayWebhook } from './gateway.ts';
@@ -40,7 +41,7 @@ export async function receiveWebhook(
        VALUES ($1, $2, $3, $4, $5, now())
        ON CONFLICT (gateway, event_id) DO NOTHING
        RETURNING id`,
-      [newId(), gatewayName, hook.eventId, hook.eventType.slice(0, 100), JSON.stringify(hook.payload)],
+      [newId(), gatewayName, hook.eventId, hook.eventType.slice(0, 100), wellFormedJson(JSON.stringify(hook.payload))],
     );
     let row = inserted.rows[0];
     const fresh = row !== undefined;
@@ -84,7 +85,7 @@ async function recordIfNoOp(deps: PaymentsDeps, gatewayName: string, hook: Gatew
       WHERE EXISTS (SELECT 1 FROM payment_intents WHERE id = $6 AND gateway = $2 AND status <> $7)
      ON CONFLICT (gateway, event_id) DO NOTHING
      RETURNING id`,
-    [newId(), gatewayName, hook.eventId, hook.eventType.slice(0, 100), JSON.stringify(hook.payload), merchantReference, ACTS_ON[effect.kind]],
+    [newId(), gatewayName, hook.eventId, hook.eventType.slice(0, 100), wellFormedJson(JSON.stringify(hook.payload)), merchantReference, ACTS_ON[effect.kind]],
   );
   return rows.length > 0;
 }

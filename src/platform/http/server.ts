@@ -5,7 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { isUuid } from '../ids.ts';
-import { hasLoneSurrogate } from '../unicode.ts';
+import { findUnstorableText, unstorableCharacter } from '../unicode.ts';
 import { withTrace } from '../messaging/envelope.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerAccessControl } from './access.ts';
@@ -114,11 +114,17 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   // The docs plugin's own routes are public.
   registerAccessControl(app, options.tokens);
 
-  // A lone surrogate (\uD800–\uDFFF escaped alone in the JSON) is valid JavaScript but no text
-  // PostgreSQL can store as json: refused here rather than failing a statement later with a 500.
+  // Text PostgreSQL cannot store (a lone surrogate, \uD800–\uDFFF escaped alone in the JSON, or
+  // U+0000) is valid JavaScript: refused here, wherever a request carries it, rather than failing a
+  // statement later with a 500.
   app.addHook('preValidation', (request, _reply, done) => {
-    if (request.body !== undefined && hasLoneSurrogate(request.body)) {
-      done(new AppError('VALIDATION_FAILED', 'text must be well-formed Unicode: a lone surrogate (\\uD800 to \\uDFFF) was sent'));
+    const found =
+      (request.body === undefined ? undefined : findUnstorableText(request.body)) ??
+      findUnstorableText(request.query) ??
+      findUnstorableText(request.params) ??
+      nulInHeaders(request.headers);
+    if (found !== undefined) {
+      done(new AppError('VALIDATION_FAILED', `text must be storable Unicode: ${unstorableCharacter(found)} was sent`));
       return;
     }
     done();
@@ -181,4 +187,13 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   });
 
   return app;
+}
+
+/** A header value holding U+0000 (only an injected request can carry one: HTTP parsers refuse it). */
+function nulInHeaders(headers: Record<string, string | string[] | undefined>): string | undefined {
+  for (const name in headers) {
+    const value = headers[name];
+    if (typeof value === 'string' ? value.includes('\u0000') : value?.some((v) => v.includes('\u0000'))) return '\u0000';
+  }
+  return undefined;
 }
