@@ -75,6 +75,11 @@ export interface PaymentsConfig {
    * the payments worker asks the gateway for it (PAYMENTS_RECONCILE_AFTER_MS).
    */
   reconcileAfterMs: number;
+  /**
+   * Longest wait for a gateway's answer to one call (PAYMENTS_GATEWAY_TIMEOUT_MS); after it the
+   * outcome is unknown, as after a network error (reconciled later, never sent twice).
+   */
+  gatewayTimeoutMs: number;
 }
 
 /** Used when PAYMENTS_WEBHOOK_SECRET is unset: fine for development and tests, never for production. */
@@ -247,5 +252,6 @@ function readPaymentsConfig(env: Env): PaymentsConfig {
     // At least a second (a webhook is given time to come first), at most a week (an authorization
     // hold lasts about that long at card processors).
     reconcileAfterMs: readInt(env, 'PAYMENTS_RECONCILE_AFTER_MS', 600000, 1000, 604800000),
+    gatewayTimeoutMs: readInt(env, 'PAYMENTS_GATEWAY_TIMEOUT_MS', 30000, 100, 300000),
   };
 }

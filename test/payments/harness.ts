@@ -103,6 +103,11 @@ export async function startPayments(env: Record<string, string> = {}, options: {
   };
 }
 
+/** An intent's status as payments tell it (undefined when there is no such intent). */
+export async function intentStatus(h: PaymentsHarness, intentId: string): Promise<string | undefined> {
+  return (await h.module.api.getIntent(intentId))?.status;
+}
+
 /** An authorize input for one buyer paying orders of the given sellers (amounts in minor units). */
 export function paymentFor(parts: { sellerId: string; amount: number }[], token = 'tok_visa', currency = 'USD') {
   const allocations = parts.map((p) => ({ orderId: newId(), sellerId: p.sellerId, amount: p.amount }));

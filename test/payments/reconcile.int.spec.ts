@@ -3,7 +3,7 @@ import { type AuthorizeRequest, type GatewayOutcome, sellerPayable } from '../..
 import { ManualClock } from '../../src/platform/clock.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { expectLedgerBalanced, ledgerBalance } from '../support/ledger.ts';
-import { NetworkToTestGateway, type PaymentsHarness, paymentFor, startPayments } from './harness.ts';
+import { NetworkToTestGateway, type PaymentsHarness, intentStatus, paymentFor, startPayments } from './harness.ts';
 
 /**
  * Reconciliation: an authorization or refund whose outcome the gateway tells only by webhook, when
@@ -39,9 +39,7 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function status(intentId: string) {
-  return (await h.module.api.getIntent(intentId))?.status;
-}
+const status = (intentId: string) => intentStatus(h, intentId);
 
 /** What happened to an intent, in order: its transactions and its events. */
 async function history(intentId: string) {

@@ -3,7 +3,7 @@ import { SIGNATURE_HEADER, signatureHeader } from '../../src/domains/payments/in
 import { TEST_WEBHOOK_SECRET } from '../../src/platform/config.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { expectLedgerBalanced } from '../support/ledger.ts';
-import { type PaymentsHarness, paymentFor, startPayments } from './harness.ts';
+import { type PaymentsHarness, intentStatus, paymentFor, startPayments } from './harness.ts';
 
 let h: PaymentsHarness;
 
@@ -29,9 +29,7 @@ function post(headers: Record<string, string>, body: string, gateway = 'test') {
   return h.http.inject({ method: 'POST', url: `/v1/payments/webhooks/${gateway}`, headers, payload: body });
 }
 
-async function status(intentId: string) {
-  return (await h.module.api.getIntent(intentId))?.status;
-}
+const status = (intentId: string) => intentStatus(h, intentId);
 
 describe('webhook payloads', () => {
   it('records a payload holding U+0000 or half an emoji (text PostgreSQL json cannot hold) with U+FFFD instead, and applies it', async () => {

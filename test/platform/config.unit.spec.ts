@@ -23,6 +23,8 @@ describe('configuration', () => {
     ['DATABASE_NAME_PREFIX', 'Bad-Prefix'],
     ['PAYMENTS_RECONCILE_AFTER_MS', '999'],
     ['PAYMENTS_RECONCILE_AFTER_MS', 'ten minutes'],
+    ['PAYMENTS_GATEWAY_TIMEOUT_MS', '0'],
+    ['PAYMENTS_GATEWAY_TIMEOUT_MS', '300001'],
   ])('stops start-up on a bad %s, naming the variable', (name, value) => {
     const env: Record<string, string> = { [name]: value };
     if (name === 'ADMIN_PASSWORD') env.ADMIN_EMAIL = 'admin@example.com';
@@ -57,6 +59,12 @@ describe('configuration', () => {
     expect(config.payments.reconcileAfterMs).toBe(600000);
     expect(config.payments.reconcileAfterMs).toBeGreaterThan(config.checkout.paymentWaitMaxMs);
     expect(loadConfig({ PAYMENTS_RECONCILE_AFTER_MS: '1000' }).payments.reconcileAfterMs).toBe(1000);
+  });
+
+  it('bounds each gateway call to 30 s by default, well within how long checkout waits for a payment', () => {
+    const config = loadConfig({});
+    expect(config.payments.gatewayTimeoutMs).toBe(30000);
+    expect(config.payments.gatewayTimeoutMs).toBeLessThan(config.checkout.paymentWaitMaxMs);
   });
 
   it('lets a slow authorization and then a slow capture both finish within the stock reservation, by default', () => {

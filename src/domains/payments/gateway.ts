@@ -104,6 +104,46 @@ export function gatewayKey(operation: 'authorize' | 'capture' | 'void' | 'refund
   return `${operation}:${id}`;
 }
 
+/** A gateway call that gave no answer within the configured time. */
+export class GatewayTimeout extends Error {
+  constructor(
+    readonly gateway: string,
+    readonly operation: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`the ${gateway} gateway gave no answer to ${operation} within ${timeoutMs} ms`);
+    this.name = 'GatewayTimeout';
+  }
+}
+
+/**
+ * The gateway with every call bounded to `timeoutMs`: a call still unanswered then fails with
+ * GatewayTimeout, so a hung connection to a processor holds neither a checkout step nor the
+ * payments worker's pass (which would stall every void, capture and refund behind it). What the
+ * call did at the processor is learnt as after any call without an answer: by its webhook or by
+ * reconciliation, under the same idempotency key. An adapter may keep its own, shorter timeouts.
+ */
+export function withCallTimeout(gateway: PaymentGateway, timeoutMs: number): PaymentGateway {
+  const bounded =
+    <Q, A>(operation: string, call: (request: Q) => Promise<A>) =>
+    (request: Q): Promise<A> => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new GatewayTimeout(gateway.name, operation, timeoutMs)), timeoutMs);
+      });
+      return Promise.race([call.call(gateway, request), timeout]).finally(() => clearTimeout(timer));
+    };
+  return {
+    name: gateway.name,
+    authorize: bounded('authorize', gateway.authorize),
+    capture: bounded('capture', gateway.capture),
+    void: bounded('void', gateway.void),
+    refund: bounded('refund', gateway.refund),
+    retrieve: bounded('retrieve', gateway.retrieve),
+    parseWebhook: (incoming) => gateway.parseWebhook(incoming),
+  };
+}
+
 /** A call that failed without an answer (network error, timeout): its outcome is unknown. */
 export async function callGateway(call: () => Promise<GatewayOutcome>, onError: (error: unknown) => void): Promise<GatewayOutcome> {
   try {

@@ -5,7 +5,7 @@ import type { DomainContext, DomainModule } from '../../platform/module.ts';
 import { type AuthorizeInput, authorize } from './authorize.ts';
 import { capture } from './capture.ts';
 import type { PaymentsDeps } from './deps.ts';
-import type { PaymentGateway } from './gateway.ts';
+import { type PaymentGateway, withCallTimeout } from './gateway.ts';
 import type { OrderCancellation } from './cancelled-orders.ts';
 import { paymentsSubscriptions, releaseOrderPayment } from './handlers.ts';
 import { type RefundInput, type RefundView, refund } from './refund.ts';
@@ -98,8 +98,8 @@ export function createPaymentsModule(ctx: DomainContext, options: PaymentsOption
     webhookDelayMs: settings.testWebhookDelayMs,
     onDeliveryError: (error) => ctx.log.warn({ err: error }, 'test gateway: webhook delivery failed'),
   });
-  const gateways = new Map<string, PaymentGateway>([[testGateway.name, testGateway]]);
-  for (const g of options.gateways ?? []) gateways.set(g.name, g);
+  const gateways = new Map<string, PaymentGateway>();
+  for (const g of [testGateway, ...(options.gateways ?? [])]) gateways.set(g.name, withCallTimeout(g, settings.gatewayTimeoutMs));
 
   let loop: WorkerLoop | undefined;
   const deps: PaymentsDeps = {
