@@ -240,4 +240,27 @@ describe('checkout through HTTP', () => {
     expect((await ordersOf(buyer)).find((o) => o.sellerId === sellerB.userId)?.status).toBe('paid');
     await eventually(async () => expect(await stockOf(http, sellerA, mug.variantId)).toEqual({ total: 10, available: 10, reserved: 0 }));
   });
+
+  it('cancels an order its seller refunded in full before shipping: stock and coupon come back, nothing more is refunded', async () => {
+    const { buyer, mug, code } = await shop('refunded');
+    await expectStatus('checkout', checkout(http, buyer), 201);
+    await eventually(async () => expect((await ordersOf(buyer)).map((o) => o.status)).toEqual(['paid', 'paid']));
+    const mugOrder = (await ordersOf(buyer)).find((o) => o.sellerId === sellerA.userId)!;
+    expect(await usesOf(sellerA, code)).toBe(1);
+    const readOrder = async () => (await expectStatus('order', http('GET', `/v1/orders/${mugOrder.id}`, { token: buyer.token }), 200)).json();
+
+    // The seller cannot fulfil it and gives all the money back.
+    const refund = { amount: { amount: mugOrder.total.amount, currency: 'USD' }, reason: 'out of stock at the warehouse' };
+    await expectStatus('refund', http('POST', `/v1/seller/orders/${mugOrder.id}/refunds`, { token: sellerA.token, headers: { 'idempotency-key': newId() }, body: refund }), 201);
+    await eventually(async () => expect(await readOrder()).toMatchObject({ status: 'refunded', fulfilmentStatus: 'paid' }));
+
+    await expectStatus('cancel', http('POST', `/v1/orders/${mugOrder.id}/cancel`, { token: buyer.token, body: { reason: 'the seller cannot send it' } }), 200);
+    expect(await readOrder()).toMatchObject({ status: 'cancelled', refunded: { amount: mugOrder.total.amount } });
+    await eventually(async () => {
+      expect(await stockOf(http, sellerA, mug.variantId)).toEqual({ total: 10, available: 10, reserved: 0 });
+      expect(await usesOf(sellerA, code)).toBe(0);
+    });
+    // Payments had nothing left to refund: the seller's refund is the only one.
+    expect((await readOrder()).refunds.map((r: { amount: { amount: number } }) => r.amount.amount)).toEqual([mugOrder.total.amount]);
+  });
 });

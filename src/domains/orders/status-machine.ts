@@ -9,6 +9,7 @@ import { ORDER_STATUS_VALUES } from '../../contracts/orders.ts';
  *   pending_payment → paid → fulfilling → shipped → delivered → completed
  *   pending_payment | paid | fulfilling → cancelled            (before shipment only)
  *   paid … completed | partially_refunded → partially_refunded | refunded   (by refunds)
+ *   refunded → cancelled                                       (before shipment only)
  *
  * The fulfilment status (how far the order got towards the buyer) is kept apart from the status,
  * because a refund replaces the status but undoes none of the way: a partially_refunded order is
@@ -132,9 +133,13 @@ function decideRefund(state: OrderState, amount: number): Decision {
 /**
  * The status a (non-refund) command is decided from. A partial refund hides how far the order got,
  * so a partially_refunded order is decided by its fulfilment status: it can still be cancelled before
- * shipment, and cannot be delivered unshipped nor completed undelivered.
+ * shipment, and cannot be delivered unshipped nor completed undelivered. A fully refunded order is
+ * decided by it only when it is cancelled: refunded in full before it was shipped (a seller who
+ * cannot fulfil it, say), its stock and coupon still come back by cancelling it, with nothing left
+ * to refund; it is never fulfilled further.
  */
-function decidingStatus(state: Pick<OrderState, 'status' | 'fulfilmentStatus'>): DecidingStatus {
+function decidingStatus(state: Pick<OrderState, 'status' | 'fulfilmentStatus'>, command: OrderCommand['type']): DecidingStatus {
+  if (state.status === 'refunded' && command === 'cancel' && state.fulfilmentStatus !== null) return state.fulfilmentStatus;
   if (state.status !== 'partially_refunded') return state.status;
   // Only a captured payment can be refunded, and recording it set the fulfilment status.
   if (state.fulfilmentStatus === null) throw new Error('a partially_refunded order must have a fulfilment status');
@@ -142,7 +147,9 @@ function decidingStatus(state: Pick<OrderState, 'status' | 'fulfilmentStatus'>):
 }
 
 function statusText(state: OrderState): string {
-  return state.status === 'partially_refunded' ? `partially_refunded (fulfilment ${state.fulfilmentStatus})` : state.status;
+  return (state.status === 'partially_refunded' || state.status === 'refunded') && state.fulfilmentStatus !== null
+    ? `${state.status} (fulfilment ${state.fulfilmentStatus})`
+    : state.status;
 }
 
 /**
@@ -157,7 +164,7 @@ export function decide(state: OrderState, command: OrderCommand, actor: ActorTyp
     return { outcome: 'refused', status: state.status, why: 'the payment is still being taken: cancel once the order is paid (if the payment fails, the order is cancelled for you)' };
   }
   const rule = RULES[command.type];
-  const at = decidingStatus(state);
+  const at = decidingStatus(state, command.type);
   const to = rule.moves[at];
   if (to) {
     const fulfilmentStatus = isFulfilmentStatus(to) ? to : state.fulfilmentStatus;

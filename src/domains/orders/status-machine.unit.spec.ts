@@ -16,7 +16,8 @@ import {
 /**
  * The whole status machine as a table: for every status and every command, the expected outcome.
  * A status name is a transition to it; '=' is "already done, nothing changes"; 'x' is refused.
- * partially_refunded has no row of its own: it is decided by its fulfilment status (see below).
+ * partially_refunded has no row of its own: it is decided by its fulfilment status (see below); the
+ * refunded row is an order refunded in full before it was shipped.
  */
 type Expected = OrderStatus | '=' | 'x';
 type Command = Exclude<CommandType, 'record_refund'>;
@@ -28,7 +29,7 @@ const TABLE: Record<Exclude<OrderStatus, 'partially_refunded'>, Record<Command, 
   delivered: { record_payment: '=', start_fulfilment: 'x', mark_shipped: '=', mark_delivered: '=', complete: 'completed', cancel: 'x' },
   completed: { record_payment: '=', start_fulfilment: 'x', mark_shipped: '=', mark_delivered: '=', complete: '=', cancel: 'x' },
   cancelled: { record_payment: '=', start_fulfilment: 'x', mark_shipped: 'x', mark_delivered: 'x', complete: 'x', cancel: '=' },
-  refunded: { record_payment: '=', start_fulfilment: 'x', mark_shipped: 'x', mark_delivered: 'x', complete: 'x', cancel: 'x' },
+  refunded: { record_payment: '=', start_fulfilment: 'x', mark_shipped: 'x', mark_delivered: 'x', complete: 'x', cancel: 'cancelled' },
 };
 const COMMANDS = Object.keys(TABLE.paid) as Command[];
 
@@ -70,12 +71,40 @@ describe('the order status machine', () => {
     expect([...Object.keys(TABLE), 'partially_refunded'].sort()).toEqual([...ORDER_STATUSES].sort());
   });
 
-  it('lets a buyer cancel only once paid and before shipment, whatever was partly refunded', () => {
+  it('lets a buyer cancel only once paid and before shipment, whatever was refunded', () => {
     const cancels = (state: OrderState) => decide(state, { type: 'cancel' }, 'buyer').outcome === 'transition';
     const statuses = Object.keys(TABLE) as OrderStatus[];
-    expect(statuses.filter((status) => cancels(given(status)))).toEqual(['paid', 'fulfilling']);
+    expect(statuses.filter((status) => cancels(given(status)))).toEqual(['paid', 'fulfilling', 'refunded']);
     const partlyRefunded = FULFILMENT_STATUSES.filter((step) => cancels(given('partially_refunded', 2500, step)));
     expect(partlyRefunded).toEqual(['paid', 'fulfilling']);
+    const refunded = FULFILMENT_STATUSES.filter((step) => cancels(given('refunded', 10_000, step)));
+    expect(refunded).toEqual(['paid', 'fulfilling']);
+  });
+
+  describe('a fully refunded order', () => {
+    it('given one refunded before shipment, when cancelled, then it is cancelled with its refund kept (stock and coupon come back, nothing is left to refund)', () => {
+      expect(decide(given('refunded', 10_000, 'fulfilling'), { type: 'cancel' }, 'buyer')).toEqual({
+        outcome: 'transition',
+        from: 'refunded',
+        to: 'cancelled',
+        fulfilmentStatus: 'fulfilling',
+        refundedAmount: 10_000,
+      });
+    });
+
+    it('given one refunded after shipment, when cancelled, then it is refused, naming how far it got', () => {
+      expect(decide(given('refunded', 10_000, 'shipped'), { type: 'cancel' })).toEqual({
+        outcome: 'refused',
+        status: 'refunded',
+        why: 'cancel is not allowed when the order is refunded (fulfilment shipped)',
+      });
+    });
+
+    it('given one refunded before shipment, when its seller goes on fulfilling it, then it is refused', () => {
+      for (const command of ['start_fulfilment', 'mark_shipped'] as const) {
+        expect(decide(given('refunded', 10_000, 'paid'), { type: command }).outcome).toBe('refused');
+      }
+    });
   });
 
   describe('a partially refunded order, decided by how far it got', () => {
