@@ -11,7 +11,7 @@ describe('text PostgreSQL cannot store (lone surrogates, U+0000)', () => {
 
   it('find U+0000 in strings and keys, also of objects without Object.prototype (parsed query strings)', () => {
     expect(findUnstorableText({ a: [1, 'a\u0000b'] })).toBe('a\u0000b');
-    const query = Object.assign(Object.create(null), { q: 'x', ['k\u0000']: 'y' });
+    const query = Object.assign(Object.create(null), { q: 'x', 'k\u0000': 'y' });
     expect(findUnstorableText(query)).toBe('k\u0000');
     expect(unstorableCharacter('k\u0000')).toMatch(/U\+0000/);
     expect(findUnstorableText({ a: 'tab\tand\u0001 are storable' })).toBeUndefined();
