@@ -22,6 +22,8 @@ export interface DomainTables {
   outbox: string;
   inbox: string;
   deadLetters: string;
+  /** Outbox events held for one subscriber domain that could not be reached (in-process transport). */
+  heldDeliveries: string;
 }
 
 const OUTBOX_PREFIX: Record<DomainName, string> = {
@@ -47,6 +49,7 @@ export function domainTables(domain: DomainName): DomainTables {
     outbox: `${OUTBOX_PREFIX[domain]}_outbox_events`,
     inbox: `${domain}_inbox_events`,
     deadLetters: `${domain}_dead_letters`,
+    heldDeliveries: `${OUTBOX_PREFIX[domain]}_held_deliveries`,
   };
 }
 

@@ -313,7 +313,7 @@ describe("a relay round's and a consumer round's plans", () => {
     await withTransaction(orders(), (tx) =>
       appendEvents(tx, 'orders', Array.from({ length: 300 }, (_, n) => ({ type: ThingHappened.type, aggregateId, aggregateType: 'probe', data: { n } }))),
     );
-    const { claim, settings } = relayClaim('orders_outbox_events', 500);
+    const { claim, settings } = relayClaim('orders_outbox_events', 500, 'orders_held_deliveries');
     const plan = await planInRound(settings, claim, '', '');
     expect(plan).toMatch(/Index Scan using orders_outbox_events_pending_idx/);
     expect(plan).toMatch(/Index Scan using orders_outbox_events_pkey/);

@@ -25,7 +25,7 @@ function checksum(sql: string): string {
 }
 
 /**
- * The platform's own migrations (outbox, inbox, dead letters), templates in ./migrations applied to
+ * The platform's own migrations (outbox, inbox, dead letters, held deliveries), templates in ./migrations applied to
  * every domain database before its own, with the domain's table names filled in. The checksum is
  * of the template itself, so it is the same in every database.
  */
@@ -35,7 +35,7 @@ export async function platformMigrations(domain: DomainName): Promise<Migration[
   const migrations: Migration[] = [];
   for (const file of (await readdir(dir)).filter((f) => MIGRATION_FILE.test(f)).sort()) {
     const template = await readFile(path.join(dir, file), 'utf8');
-    const sql = template.replaceAll('{{outbox}}', t.outbox).replaceAll('{{inbox}}', t.inbox).replaceAll('{{dead_letters}}', t.deadLetters);
+    const sql = template.replaceAll('{{outbox}}', t.outbox).replaceAll('{{inbox}}', t.inbox).replaceAll('{{dead_letters}}', t.deadLetters).replaceAll('{{held_deliveries}}', t.heldDeliveries);
     migrations.push({ id: `platform/${file.replace(/\.sql$/, '')}`, sql, checksum: checksum(template) });
   }
   return migrations;

@@ -98,10 +98,18 @@ export function registerOpsRoutes(app: HttpApp, deps: OpsDeps): void {
       config: { access: ['admin'] },
       schema: {
         tags: ['operations'],
-        summary: 'Outbox backlog and oldest unpublished age per domain',
+        summary: 'Outbox backlog and oldest unpublished age per domain, and events held for subscribers that could not be reached',
         response: {
           200: Type.Object({
-            items: Type.Array(Type.Object({ domain: Type.String(), backlog: Type.Integer(), oldestUnpublishedAgeSeconds: Type.Number(), published: Type.Integer() })),
+            items: Type.Array(
+              Type.Object({
+                domain: Type.String(),
+                backlog: Type.Integer(),
+                oldestUnpublishedAgeSeconds: Type.Number(),
+                published: Type.Integer(),
+                held: Type.Record(Type.String(), Type.Integer(), { description: 'Published events not yet in a subscriber domain’s inbox (it could not be reached), per subscriber' }),
+              }),
+            ),
           }),
           401: ProblemSchema,
           403: ProblemSchema,

@@ -18,10 +18,12 @@ export interface OutboxStatus {
   backlog: number;
   oldestUnpublishedAgeSeconds: number;
   published: number;
+  /** Published events a subscriber domain has not received yet (it could not be reached), per subscriber. */
+  held: Record<string, number>;
 }
 
 /** The backlog and its age, read through the pending rows' partial index (cheap: the public /metrics asks). */
-export async function outboxBacklog(domain: DomainName, pool: Pool): Promise<Omit<OutboxStatus, 'published'>> {
+export async function outboxBacklog(domain: DomainName, pool: Pool): Promise<Omit<OutboxStatus, 'published' | 'held'>> {
   const { rows } = await pool.query<{ backlog: number; age: number | null }>(
     `SELECT count(*)::int8 AS backlog, extract(epoch FROM now() - min(created_at))::float8 AS age
        FROM ${domainTables(domain).outbox} WHERE published_at IS NULL`,
@@ -36,7 +38,10 @@ export async function outboxStatus(domain: DomainName, pool: Pool): Promise<Outb
   const { rows } = await pool.query<{ published: number }>(
     `SELECT count(*)::int8 AS published FROM ${domainTables(domain).outbox} WHERE published_at IS NOT NULL`,
   );
-  return { ...backlog, published: rows[0]?.published ?? 0 };
+  const held = await pool.query<{ subscriber: string; n: number }>(
+    `SELECT subscriber, count(*)::int8 AS n FROM ${domainTables(domain).heldDeliveries} GROUP BY subscriber ORDER BY subscriber`,
+  );
+  return { ...backlog, published: rows[0]?.published ?? 0, held: Object.fromEntries(held.rows.map((r) => [r.subscriber, r.n])) };
 }
 
 export async function listDeadLetters(domain: DomainName, pool: Pool, limit: number): Promise<DeadLetter[]> {
@@ -93,7 +98,8 @@ export async function replayDeadLetter(domain: DomainName, pool: Pool, id: strin
 
 /**
  * Retention: deletes published outbox rows older than `olderThanDays`. Unpublished rows are never
- * deleted; the outbox trigger allows this only inside a transaction that says so.
+ * deleted, nor rows held for a subscriber that has not received them yet; the outbox trigger allows
+ * this only inside a transaction that says so.
  */
 export async function pruneOutbox(domain: DomainName, pool: Pool, olderThanDays: number): Promise<number> {
   const client = await pool.connect();
@@ -101,8 +107,9 @@ export async function pruneOutbox(domain: DomainName, pool: Pool, olderThanDays:
     await client.query('BEGIN');
     await client.query("SET LOCAL bazaar.outbox_prune = 'on'");
     const result = await client.query(
-      `DELETE FROM ${domainTables(domain).outbox}
-        WHERE published_at IS NOT NULL AND published_at < now() - make_interval(days => $1)`,
+      `DELETE FROM ${domainTables(domain).outbox} o
+        WHERE published_at IS NOT NULL AND published_at < now() - make_interval(days => $1)
+          AND NOT EXISTS (SELECT 1 FROM ${domainTables(domain).heldDeliveries} h WHERE h.event_id = o.id)`,
       [olderThanDays],
     );
     await client.query('COMMIT');

@@ -2,6 +2,7 @@ import type { Pool } from '../db/pool.ts';
 import type { DomainName } from '../domains.ts';
 import type { EventEnvelope } from './envelope.ts';
 import { type InboxEntry, insertIntoInbox } from './inbox.ts';
+import type { PerSubscriberDelivery } from './relay.ts';
 import type { Subscription } from './subscription.ts';
 
 /**
@@ -46,8 +47,12 @@ export function inboxEntriesByDomain(routes: Map<string, Route[]>, events: Event
   return byDomain;
 }
 
-/** Delivery inside one process (or several processes sharing the databases): straight into the inboxes. */
-export class InProcessTransport implements Transport {
+/**
+ * Delivery inside one process (or several processes sharing the databases): straight into the
+ * inboxes. The relay delivers to each subscriber domain on its own (PerSubscriberDelivery), so one
+ * that cannot be reached is held back alone; `publish` delivers to all at once.
+ */
+export class InProcessTransport implements Transport, PerSubscriberDelivery {
   readonly name = 'inprocess';
   readonly #routes: Map<string, Route[]>;
   constructor(
@@ -59,13 +64,14 @@ export class InProcessTransport implements Transport {
   async start(): Promise<void> {}
   async stop(): Promise<void> {}
   async publish(_source: DomainName, events: EventEnvelope[]): Promise<void> {
-    const byDomain = inboxEntriesByDomain(this.#routes, events);
-    await Promise.all(
-      [...byDomain].map(([domain, entries]) => {
-        const pool = this.pools.get(domain);
-        if (!pool) throw new Error(`no database pool for subscriber domain ${domain}`);
-        return insertIntoInbox(pool, domain, entries);
-      }),
-    );
+    await Promise.all([...this.entriesFor(events)].map(([domain, entries]) => this.deliverTo(domain, entries)));
+  }
+  entriesFor(events: EventEnvelope[]): Map<DomainName, InboxEntry[]> {
+    return inboxEntriesByDomain(this.#routes, events);
+  }
+  async deliverTo(subscriber: DomainName, entries: InboxEntry[]): Promise<void> {
+    const pool = this.pools.get(subscriber);
+    if (!pool) throw new Error(`no database pool for subscriber domain ${subscriber}`);
+    await insertIntoInbox(pool, subscriber, entries);
   }
 }
