@@ -163,8 +163,10 @@ export class OutboxRelay {
     const toHold: { subscriber: DomainName; entries: InboxEntry[] }[] = [];
     let more = rows.length === this.batchSizeMax;
     // Subscribers are reached at once, each on its own database; only this source's own
-    // statements (reading and forgetting held rows) wait for each other on its connection.
-    await Promise.all(
+    // statements (reading and forgetting held rows) wait for each other on its connection. Every
+    // branch is let finish before the round ends (allSettled): none may still use the connection
+    // after it is rolled back and released.
+    const settled = await Promise.allSettled(
       [...new Set([...fresh.keys(), ...held])].map(async (subscriber) => {
         const entries = fresh.get(subscriber) ?? [];
         if (held.has(subscriber)) {
@@ -184,6 +186,8 @@ export class OutboxRelay {
         }
       }),
     );
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
     const holding = toHold.flatMap(({ subscriber, entries }) => [...new Set(entries.map((e) => e.event.id))].map((id) => ({ subscriber, id })));
     if (holding.length > 0) {
       await client.query(
