@@ -24,6 +24,8 @@ export interface DomainTables {
   deadLetters: string;
   /** Outbox events held for one subscriber domain that could not be reached (in-process transport). */
   heldDeliveries: string;
+  /** One row per subscriber domain with held events: count, age, backoff. */
+  heldSubscribers: string;
 }
 
 const OUTBOX_PREFIX: Record<DomainName, string> = {
@@ -50,6 +52,7 @@ export function domainTables(domain: DomainName): DomainTables {
     inbox: `${domain}_inbox_events`,
     deadLetters: `${domain}_dead_letters`,
     heldDeliveries: `${OUTBOX_PREFIX[domain]}_held_deliveries`,
+    heldSubscribers: `${OUTBOX_PREFIX[domain]}_held_subscribers`,
   };
 }
 

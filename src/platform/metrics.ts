@@ -46,6 +46,18 @@ export class Metrics {
     labelNames: ['domain'],
     registers: [this.registry],
   });
+  readonly heldEvents = new Gauge({
+    name: 'bazaar_events_held',
+    help: 'Published events a subscriber domain has not received yet because it could not be reached (in-process transport), per source and subscriber',
+    labelNames: ['domain', 'subscriber'],
+    registers: [this.registry],
+  });
+  readonly heldAge = new Gauge({
+    name: 'bazaar_events_held_for_seconds',
+    help: 'How long a subscriber domain has had events held for it, per source and subscriber',
+    labelNames: ['domain', 'subscriber'],
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'bazaar_' });

@@ -1,11 +1,15 @@
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Pool, createPool, withTransaction } from '../../src/platform/db/pool.ts';
 import type { DomainName } from '../../src/platform/domains.ts';
+import { type OpsDeps, refreshOutboxGauges } from '../../src/platform/http/ops-routes.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { createLogger } from '../../src/platform/logger.ts';
+import { Metrics } from '../../src/platform/metrics.ts';
 import { outboxStatus, pruneOutbox } from '../../src/platform/messaging/admin.ts';
 import { appendEvents } from '../../src/platform/messaging/outbox.ts';
-import { OutboxRelay } from '../../src/platform/messaging/relay.ts';
+import type { InboxEntry } from '../../src/platform/messaging/inbox.ts';
+import { OutboxRelay, relayClaim } from '../../src/platform/messaging/relay.ts';
 import { InProcessTransport } from '../../src/platform/messaging/transport.ts';
 import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
 import { eventually } from '../support/eventually.ts';
@@ -15,8 +19,9 @@ import { ThingHappened, recordingProbe } from './fixtures/probes.ts';
  * The in-process transport reaches each subscriber domain's database itself. One that cannot be
  * reached (its server down, say) must not hold back the others: its events are held for it and it
  * gets them, in outbox order, once it can be reached again. Orders publishes; search and coupons
- * subscribe; coupons' database is "down" (a pool to a port where nothing listens) until a test
- * gives it its real pool back. No consumer runs: the inboxes are read directly.
+ * subscribe; coupons' database is "down" (a pool to a port where nothing listens, or one through a
+ * proxy that stops answering) until a test gives it its real pool back. No consumer runs: the
+ * inboxes are read directly.
  */
 let dbs: FreshDatabases;
 const pools = new Map<DomainName, Pool>();
@@ -24,18 +29,63 @@ const transportPools = new Map<DomainName, Pool>();
 const down = createPool('postgres://postgres@127.0.0.1:1/nowhere', 1, 'test-down');
 let transport: InProcessTransport;
 const BATCH = 2;
+/** The transport's delivery timeout here (5 s by default). */
+const DELIVERY_TIMEOUT_MS = 300;
+
+/** A TCP proxy to PostgreSQL that, once frozen, swallows bytes both ways (a host gone, a partition). */
+function freezableProxy(host: string, port: number) {
+  let frozen = false;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((downstream) => {
+    const upstream = net.connect(port, host);
+    for (const socket of [downstream, upstream]) {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => sockets.delete(socket));
+    }
+    downstream.on('data', (d) => frozen || upstream.write(d));
+    upstream.on('data', (d) => frozen || downstream.write(d));
+    downstream.on('close', () => upstream.destroy());
+    upstream.on('close', () => downstream.destroy());
+  });
+  return {
+    listen: () => new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port))),
+    freeze: (on = true) => {
+      frozen = on;
+    },
+    /** Cuts every connection through it, as a TCP timeout would in the end. */
+    cut: () => {
+      for (const socket of sockets) socket.destroy();
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+let proxy: ReturnType<typeof freezableProxy>;
+let couponsViaProxy: Pool;
 
 beforeAll(async () => {
   dbs = await freshDatabases();
   for (const t of dbs.targets) if (['orders', 'search', 'coupons'].includes(t.domain)) pools.set(t.domain, createPool(t.url, 3, `test-${t.domain}`));
   for (const [domain, pool] of pools) transportPools.set(domain, pool);
-  transport = new InProcessTransport(transportPools, [recordingProbe('search.probe', 'search'), recordingProbe('coupons.probe', 'coupons')]);
+  transport = new InProcessTransport(transportPools, [recordingProbe('search.probe', 'search'), recordingProbe('coupons.probe', 'coupons')], DELIVERY_TIMEOUT_MS);
+  const coupons = new URL(dbs.targets.find((t) => t.domain === 'coupons')!.url);
+  proxy = freezableProxy(coupons.hostname, Number(coupons.port || 5432));
+  coupons.hostname = '127.0.0.1';
+  coupons.port = String(await proxy.listen());
+  couponsViaProxy = createPool(coupons.toString(), 1, 'test-coupons-proxy');
 });
 
 afterAll(async () => {
-  await Promise.all([...pools.values(), down].map((p) => p.end()));
+  proxy?.cut();
+  await Promise.all([...pools.values(), down, couponsViaProxy].map((p) => p?.end().catch(() => undefined)));
+  await proxy?.close();
   await dbs?.drop();
 });
+
+/** Ends any backoff left by an earlier test (it is shared through the database). */
+async function dueNow(): Promise<void> {
+  await orders().query('UPDATE orders_held_subscribers SET retry_at = now()');
+}
 
 const orders = () => pools.get('orders')!;
 const relay = () => new OutboxRelay('orders', orders(), transport, BATCH, undefined, createLogger('silent'));
@@ -81,6 +131,12 @@ describe('a subscriber whose database cannot be reached', () => {
     await drain(r);
     expect(await arrived('search', aggregateId)).toEqual([...first, ...more]);
     expect((await outboxStatus('orders', orders())).held).toEqual({ coupons: 5 });
+    // Published, so not in the outbox backlog: the held gauges tell it.
+    const metrics = new Metrics();
+    await refreshOutboxGauges({ metrics, pools: new Map([['orders', orders()]]) } as unknown as OpsDeps);
+    const exposed = await metrics.registry.metrics();
+    expect(exposed).toMatch(/bazaar_events_held\{domain="orders",subscriber="coupons"\} 5/);
+    expect(exposed).toMatch(/bazaar_events_held_for_seconds\{domain="orders",subscriber="coupons"\} \d/);
 
     // Back: the held events go first (over several rounds of BATCH), then one written meanwhile.
     transportPools.set('coupons', pools.get('coupons')!);
@@ -111,5 +167,110 @@ describe('a subscriber whose database cannot be reached', () => {
     await pruneOutbox('orders', orders(), 0);
     const after = await orders().query('SELECT count(*)::int AS n FROM orders_outbox_events WHERE id = $1', [held]);
     expect(after.rows[0].n).toBe(0);
+  });
+
+  it('is given up after the delivery timeout when it hangs instead of refusing, so the others go on, and gets its events in order once it answers', async () => {
+    const aggregateId = newId();
+    transportPools.set('coupons', couponsViaProxy);
+    const r = relay();
+    const [e1] = await produce(aggregateId, [1]);
+    await drain(r);
+    expect(await arrived('coupons', aggregateId)).toEqual([e1]);
+
+    proxy.freeze();
+    const started = Date.now();
+    const [e2] = await produce(aggregateId, [2]);
+    await drain(r);
+    const [e3] = await produce(aggregateId, [3]);
+    // Another process's relay: the backoff is shared, so it does not wait on coupons again.
+    await drain(relay());
+    expect(await arrived('search', aggregateId)).toEqual([e1, e2, e3]);
+    expect(Date.now() - started).toBeLessThan(DELIVERY_TIMEOUT_MS + 2000);
+    expect((await outboxStatus('orders', orders())).held).toEqual({ coupons: 2 });
+
+    proxy.cut();
+    proxy.freeze(false);
+    await eventually(async () => {
+      await drain(r);
+      expect(await arrived('coupons', aggregateId)).toEqual([e1, e2, e3]);
+    });
+  });
+
+  it('is tried again after a backoff shared by every process, not by each relay on its own', async () => {
+    await dueNow();
+    transportPools.set('coupons', couponsViaProxy);
+    proxy.cut();
+    proxy.freeze();
+    await produce(newId(), [10]);
+    let at = Date.now();
+    await drain(relay());
+    expect(Date.now() - at).toBeGreaterThanOrEqual(DELIVERY_TIMEOUT_MS - 20);
+    const { rows } = await orders().query("SELECT attempts, retry_at > now() AS waiting, last_error FROM orders_held_subscribers WHERE subscriber = 'coupons'");
+    expect(rows[0]).toMatchObject({ attempts: 1, waiting: true, last_error: expect.stringContaining('did not take a delivery') });
+    // A second process, at once: coupons is not due, so its round does not wait on it.
+    at = Date.now();
+    await produce(newId(), [11]);
+    await drain(relay());
+    expect(Date.now() - at).toBeLessThan(DELIVERY_TIMEOUT_MS);
+    proxy.cut();
+    proxy.freeze(false);
+    transportPools.set('coupons', pools.get('coupons')!);
+    await eventually(async () => {
+      await drain(relay());
+      expect((await outboxStatus('orders', orders())).held).toEqual({});
+    });
+  });
+
+  it("ends a round only once every subscriber's branch is over, when a statement of one fails on the source connection", async () => {
+    // Search and coupons both have held events; then forgetting coupons' fails (a test trigger
+    // stands for any source-side error) while search's delivery is slow.
+    class Controlled extends InProcessTransport {
+      failing = new Set<DomainName>(['search', 'coupons']);
+      slowMs = 0;
+      finished: DomainName[] = [];
+      override async deliverTo(subscriber: DomainName, entries: InboxEntry[]): Promise<void> {
+        if (this.failing.has(subscriber)) throw new Error(`${subscriber} down`);
+        if (subscriber === 'search') await new Promise((resolve) => setTimeout(resolve, this.slowMs));
+        await super.deliverTo(subscriber, entries);
+        this.finished.push(subscriber);
+      }
+    }
+    await dueNow();
+    const t = new Controlled(pools, [recordingProbe('search.probe', 'search'), recordingProbe('coupons.probe', 'coupons')]);
+    const r = new OutboxRelay('orders', orders(), t, BATCH, undefined, createLogger('silent'));
+    await produce(newId(), [20]);
+    await drain(r);
+    expect((await outboxStatus('orders', orders())).held).toEqual({ coupons: 1, search: 1 });
+    await orders().query(`CREATE FUNCTION refuse_coupons() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF OLD.subscriber = 'coupons' THEN RAISE EXCEPTION 'refused'; END IF; RETURN OLD; END $$`);
+    await orders().query('CREATE TRIGGER refuse_coupons BEFORE DELETE ON orders_held_deliveries FOR EACH ROW EXECUTE FUNCTION refuse_coupons()');
+    try {
+      await dueNow();
+      t.failing.clear();
+      t.slowMs = 300;
+      await expect(r.runOnce()).rejects.toThrow(/refused/);
+      // When the round has ended (rolled back, its connection released), search's branch is over too.
+      expect(t.finished).toContain('search');
+    } finally {
+      await orders().query('DROP TRIGGER refuse_coupons ON orders_held_deliveries; DROP FUNCTION refuse_coupons()');
+    }
+    await dueNow();
+    await drain(r);
+    expect((await outboxStatus('orders', orders())).held).toEqual({});
+  });
+
+  it('finds the subscribers with held events without reading the held rows (a long outage holds millions)', async () => {
+    const client = await orders().connect();
+    try {
+      const { claim, settings } = relayClaim('orders_outbox_events', 500, 'orders_held_subscribers');
+      await client.query(['BEGIN', ...settings, "SELECT set_config('bazaar.batch_lock', 'true', true)"].join('; '));
+      const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${claim}`);
+      const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+      expect(plan).toMatch(/orders_held_subscribers/);
+      expect(plan).not.toMatch(/orders_held_deliveries/);
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
   });
 });

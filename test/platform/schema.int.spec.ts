@@ -290,7 +290,7 @@ describe('delivery wake-ups', () => {
 });
 
 describe('prepared statements', () => {
-  it('are named and kept per connection by default, with generic plans, and neither when turned off', async () => {
+  it('are named and kept per connection by default, with generic plans and no JIT, and neither when turned off', async () => {
     const target = dbs.targets.find((t) => t.domain === 'search')!;
     const prepared = async (prepare: boolean) => {
       const p = createPool(target.url, 1, 'prepare-probe', { prepare });
@@ -301,7 +301,8 @@ describe('prepared statements', () => {
           await client.query('SELECT $1::int + 1 AS n', [2]);
           const { rows } = await client.query<{ name: string }>('SELECT name FROM pg_prepared_statements');
           const mode = await client.query<{ plan_cache_mode: string }>('SHOW plan_cache_mode');
-          return { names: rows.map((r) => r.name), planCacheMode: mode.rows[0]?.plan_cache_mode };
+          const jit = await client.query<{ jit: string }>('SHOW jit');
+          return { names: rows.map((r) => r.name), planCacheMode: mode.rows[0]?.plan_cache_mode, jit: jit.rows[0]?.jit };
         } finally {
           client.release();
         }
@@ -313,6 +314,7 @@ describe('prepared statements', () => {
     expect(on.names).toHaveLength(1);
     expect(on.names[0]).toMatch(/^bz_/);
     expect(on.planCacheMode).toBe('force_generic_plan');
-    expect(await prepared(false)).toEqual({ names: [], planCacheMode: 'auto' });
+    expect(on.jit).toBe('off');
+    expect(await prepared(false)).toMatchObject({ names: [], planCacheMode: 'auto' });
   });
 });

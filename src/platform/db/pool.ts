@@ -267,7 +267,9 @@ export function createPool(url: string, max: number, applicationName: string, op
     // with array or uuid parameters PostgreSQL kept choosing custom plans, so the hot reads (prices,
     // coupons, stock) were planned on every call. Every statement here finds its rows by key, which
     // a generic plan does as well (docs/adr/0008-fewer-round-trips.md, point 14).
-    ...(options.prepare !== false ? { options: '-c plan_cache_mode=force_generic_plan' } : {}),
+    // JIT is off: bazaar's statements are short lookups, and PostgreSQL compiles a plan above
+    // jit_above_cost again on every execution (100 ms and more each), prepared or not.
+    ...(options.prepare !== false ? { options: '-c plan_cache_mode=force_generic_plan -c jit=off' } : {}),
   };
   const pool = new pg.Pool(config);
   signalsOfPool.set(pool, signals);

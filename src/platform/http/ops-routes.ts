@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { Pool } from '../db/pool.ts';
 import { type DomainName, isDomainName } from '../domains.ts';
 import { pendingMigrations } from '../db/migrate.ts';
-import { listDeadLetters, outboxBacklog, outboxStatus, replayDeadLetter } from '../messaging/admin.ts';
+import { heldFor, listDeadLetters, outboxBacklog, outboxStatus, replayDeadLetter } from '../messaging/admin.ts';
 import type { Messaging } from '../messaging/runtime.ts';
 import type { Metrics } from '../metrics.ts';
 import { AppError } from './errors.ts';
@@ -32,17 +32,33 @@ async function databaseProblems(pools: ReadonlyMap<DomainName, Pool>): Promise<s
 /** The outbox gauges are read again at most this often, however often /metrics (public) is asked. */
 const GAUGES_FRESH_MS = 5000;
 const gaugesReadAt = new WeakMap<OpsDeps['metrics'], number>();
+/** Subscribers a held gauge was ever set for, per source: set back to 0 once they caught up. */
+const heldLabelsOf = new WeakMap<OpsDeps['metrics'], Map<string, Set<string>>>();
 
 export async function refreshOutboxGauges(deps: OpsDeps): Promise<void> {
   const now = Date.now();
   if (now - (gaugesReadAt.get(deps.metrics) ?? Number.NEGATIVE_INFINITY) < GAUGES_FRESH_MS) return;
   gaugesReadAt.set(deps.metrics, now);
+  const heldLabels = heldLabelsOf.get(deps.metrics) ?? new Map<string, Set<string>>();
+  heldLabelsOf.set(deps.metrics, heldLabels);
   await Promise.all(
     [...deps.pools].map(async ([domain, pool]) => {
       try {
         const s = await outboxBacklog(domain, pool);
         deps.metrics.outboxBacklog.set({ domain }, s.backlog);
         deps.metrics.outboxOldestAge.set({ domain }, s.oldestUnpublishedAgeSeconds);
+        // Held events are published (not in the backlog) yet not delivered everywhere.
+        const held = await heldFor(domain, pool);
+        for (const h of held) {
+          deps.metrics.heldEvents.set({ domain, subscriber: h.subscriber }, h.held);
+          deps.metrics.heldAge.set({ domain, subscriber: h.subscriber }, h.heldForSeconds);
+        }
+        for (const subscriber of heldLabels.get(domain) ?? []) {
+          if (held.some((h) => h.subscriber === subscriber)) continue;
+          deps.metrics.heldEvents.set({ domain, subscriber }, 0);
+          deps.metrics.heldAge.set({ domain, subscriber }, 0);
+        }
+        heldLabels.set(domain, new Set([...(heldLabels.get(domain) ?? []), ...held.map((h) => h.subscriber)]));
       } catch {
         // An unreachable database shows up in /ready; the gauge keeps its last value.
       }

@@ -32,16 +32,32 @@ export async function outboxBacklog(domain: DomainName, pool: Pool): Promise<Omi
   return { domain, backlog: row?.backlog ?? 0, oldestUnpublishedAgeSeconds: Math.max(0, row?.age ?? 0) };
 }
 
+export interface HeldFor {
+  subscriber: string;
+  /** Events held for it now. */
+  held: number;
+  /** How long it has had events held. */
+  heldForSeconds: number;
+  lastError: string | null;
+}
+
+/** Subscriber domains with events held for them (one small row each: cheap enough for /metrics). */
+export async function heldFor(domain: DomainName, pool: Pool): Promise<HeldFor[]> {
+  const { rows } = await pool.query<{ subscriber: string; held: number; age: number; last_error: string | null }>(
+    `SELECT subscriber, held, extract(epoch FROM now() - since)::float8 AS age, last_error
+       FROM ${domainTables(domain).heldSubscribers} ORDER BY subscriber`,
+  );
+  return rows.map((r) => ({ subscriber: r.subscriber, held: r.held, heldForSeconds: Math.max(0, r.age), lastError: r.last_error }));
+}
+
 /** The backlog and how many rows were published (a count of the whole kept log: for admins and the CLI). */
 export async function outboxStatus(domain: DomainName, pool: Pool): Promise<OutboxStatus> {
   const backlog = await outboxBacklog(domain, pool);
   const { rows } = await pool.query<{ published: number }>(
     `SELECT count(*)::int8 AS published FROM ${domainTables(domain).outbox} WHERE published_at IS NOT NULL`,
   );
-  const held = await pool.query<{ subscriber: string; n: number }>(
-    `SELECT subscriber, count(*)::int8 AS n FROM ${domainTables(domain).heldDeliveries} GROUP BY subscriber ORDER BY subscriber`,
-  );
-  return { ...backlog, published: rows[0]?.published ?? 0, held: Object.fromEntries(held.rows.map((r) => [r.subscriber, r.n])) };
+  const held = await heldFor(domain, pool);
+  return { ...backlog, published: rows[0]?.published ?? 0, held: Object.fromEntries(held.map((h) => [h.subscriber, h.held])) };
 }
 
 export async function listDeadLetters(domain: DomainName, pool: Pool, limit: number): Promise<DeadLetter[]> {

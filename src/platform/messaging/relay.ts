@@ -5,7 +5,7 @@ import type { Metrics } from '../metrics.ts';
 import { BATCH_LOCK_HELD, INDEX_ACCESS_ONLY, beginAndClaim, sqlLiteral } from './batch-lock.ts';
 import type { EventEnvelope } from './envelope.ts';
 import type { InboxEntry } from './inbox.ts';
-import type { Transport } from './transport.ts';
+import { DeliveryTimeout, type Transport } from './transport.ts';
 
 type ClaimedRow = OutboxRow & { seq: number };
 
@@ -44,7 +44,7 @@ export function toEnvelope(row: OutboxRow): EventEnvelope {
  * (137 dead entries and 45 heap pages for one live row, measured in the checkout benchmark); an
  * index scan marks them as it passes and the next claim skips them.
  */
-export function relayClaim(table: string, batchSizeMax: number, heldDeliveries?: string): { claim: string; settings: string[] } {
+export function relayClaim(table: string, batchSizeMax: number, heldSubscribers?: string): { claim: string; settings: string[] } {
   const claim = `UPDATE ${table} o SET published_at = now()
            FROM (SELECT id FROM ${table}
                   WHERE published_at IS NULL AND ${BATCH_LOCK_HELD}
@@ -52,12 +52,14 @@ export function relayClaim(table: string, batchSizeMax: number, heldDeliveries?:
           WHERE o.id = batch.id
           RETURNING o.seq, o.id, o.aggregate_id, o.aggregate_type, o.event_type, o.payload, o.headers`;
   return {
-    // With held deliveries, the claim also tells which subscribers have some (one row, its event
-    // columns null, when nothing was claimed), in the same round trip.
-    claim: heldDeliveries
+    // With held deliveries, the claim also tells which subscribers have some and whether they are
+    // due to be tried (one row, its event columns null, when nothing was claimed), in the same round
+    // trip. It reads the small per-subscriber table, never the held rows themselves.
+    claim: heldSubscribers
       ? `WITH claimed AS (${claim})
          SELECT c.*, h.held
-           FROM (SELECT coalesce(array_agg(DISTINCT subscriber), '{}') AS held FROM ${heldDeliveries} WHERE ${BATCH_LOCK_HELD}) h
+           FROM (SELECT coalesce(json_agg(json_build_object('subscriber', subscriber, 'due', retry_at <= now())), '[]') AS held
+                   FROM ${heldSubscribers} WHERE ${BATCH_LOCK_HELD}) h
            LEFT JOIN claimed c ON true`
       : claim,
     settings: ['SET LOCAL synchronous_commit = off', ...INDEX_ACCESS_ONLY],
@@ -80,9 +82,23 @@ function deliversPerSubscriber(transport: Transport): transport is Transport & P
   return typeof (transport as Partial<PerSubscriberDelivery>).deliverTo === 'function';
 }
 
-/** How long a subscriber that failed is left alone before its held events are tried again (doubling up to the max). */
+/** How long a subscriber that failed is left alone before its held events are tried again (doubling up to the max; shared by every process). */
 const HELD_RETRY_BASE_MS = 500;
 const HELD_RETRY_MAX_MS = 30_000;
+/** Held events given to a subscriber per round, a few batches: one that is catching up overtakes the new events. */
+const HELD_BATCHES_PER_ROUND = 4;
+
+/** What a round did for a subscriber: reached it (its backoff ends), failed to (it grows), or left it alone. */
+type Attempt = 'reached' | 'failed' | 'skipped';
+const ATTEMPT_CODE: Record<Attempt, number> = { reached: -1, skipped: 0, failed: 1 };
+
+/** Errors that say a database cannot be reached (its events are held quietly); anything else is logged as an error. */
+function isConnectionError(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown };
+  const code = typeof e?.code === 'string' ? e.code : '';
+  if (code.startsWith('08') || code.startsWith('57P') || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE'].includes(code)) return true;
+  return error instanceof DeliveryTimeout || /Connection terminated|timeout exceeded when trying to connect/i.test(String(e?.message ?? ''));
+}
 
 /**
  * Moves a domain's outbox rows to the transport, in outbox order, and marks them published in the
@@ -95,8 +111,7 @@ const HELD_RETRY_MAX_MS = 30_000;
 export class OutboxRelay {
   readonly #table: string;
   readonly #held: string;
-  /** Subscribers that failed, and when their held events are tried again. */
-  readonly #retry = new Map<DomainName, { attempts: number; atMs: number }>();
+  readonly #heldSubscribers: string;
   constructor(
     readonly domain: DomainName,
     readonly pool: Pool,
@@ -108,6 +123,7 @@ export class OutboxRelay {
     const tables = domainTables(domain);
     this.#table = tables.outbox;
     this.#held = tables.heldDeliveries;
+    this.#heldSubscribers = tables.heldSubscribers;
   }
 
   /** Relays one batch; returns true when there may be more waiting. */
@@ -142,16 +158,19 @@ export class OutboxRelay {
 
   /**
    * A round of the in-process transport, which reaches each subscriber's database itself. A
-   * subscriber that cannot be reached does not hold back the others: its share of the batch is
-   * held (the held deliveries table, in this transaction) and the rows are marked published. While
-   * a subscriber has held events, its newer ones are held behind them and the oldest are tried
-   * first (after a backoff once it failed), so it gets every aggregate's events in outbox order.
-   * All of it under the relay's batch lock, so rounds of several processes never interleave.
+   * subscriber that cannot be reached (or does not answer within the transport's delivery timeout)
+   * does not hold back the others: its share of the batch is held (the held deliveries table, in
+   * this transaction) and the rows are marked published. While a subscriber has held events, its
+   * newer ones are held behind them, and a round in which it is due (after a backoff shared by all
+   * processes) first gives it the oldest held ones, so it gets every aggregate's events in outbox
+   * order. All of it under the relay's batch lock, so rounds of several processes never interleave.
    */
   async #relayPerSubscriber(client: Tx, transport: Transport & PerSubscriberDelivery): Promise<boolean> {
-    const { claim, settings } = relayClaim(this.#table, this.batchSizeMax, this.#held);
-    const result = await beginAndClaim<ClaimedRow & { held: string[] }>(client, `bazaar.relay.${this.domain}`, claim, { settings });
-    const held = new Set((result[0]?.held ?? []) as DomainName[]);
+    const { claim, settings } = relayClaim(this.#table, this.batchSizeMax, this.#heldSubscribers);
+    const result = await beginAndClaim<ClaimedRow & { held: { subscriber: DomainName; due: boolean }[] }>(client, `bazaar.relay.${this.domain}`, claim, {
+      settings,
+    });
+    const held = new Map((result[0]?.held ?? []).map((h) => [h.subscriber, h.due]));
     const rows = result.filter((r) => r.id !== null) as (ClaimedRow & { id: string })[];
     if (rows.length === 0 && held.size === 0) {
       await client.query('COMMIT');
@@ -160,20 +179,25 @@ export class OutboxRelay {
     rows.sort((a, b) => a.seq - b.seq);
     const fresh = transport.entriesFor(rows.map(toEnvelope));
     const seqOf = new Map(rows.map((r) => [r.id, r.seq]));
-    const toHold: { subscriber: DomainName; entries: InboxEntry[] }[] = [];
+    const book = new HeldBook();
     let more = rows.length === this.batchSizeMax;
-    // Subscribers are reached at once, each on its own database; only this source's own
-    // statements (reading and forgetting held rows) wait for each other on its connection. Every
-    // branch is let finish before the round ends (allSettled): none may still use the connection
-    // after it is rolled back and released.
+    // Subscribers are reached at once, each on its own database; only this source's own statement
+    // (reading held rows) waits for the others on its connection. Every branch is let finish before
+    // the round ends (allSettled): none may still use the connection after it is rolled back.
     const settled = await Promise.allSettled(
-      [...new Set([...fresh.keys(), ...held])].map(async (subscriber) => {
+      [...new Set([...fresh.keys(), ...held.keys()])].map(async (subscriber) => {
         const entries = fresh.get(subscriber) ?? [];
+        const hold = () => book.hold(subscriber, entries.map((e) => e.event.id).filter((id, i, all) => all.indexOf(id) === i), seqOf);
         if (held.has(subscriber)) {
-          const caughtUp = await this.#deliverHeld(client, transport, subscriber);
-          if (caughtUp === 'more') more = true;
+          // Not due yet (its backoff): its new events wait behind the held ones, untried.
+          if (!held.get(subscriber)) {
+            if (entries.length > 0) hold();
+            return;
+          }
+          const caughtUp = await this.#deliverHeld(client, transport, subscriber, book);
           if (caughtUp !== 'done') {
-            toHold.push({ subscriber, entries });
+            if (caughtUp === 'more') more = true;
+            hold();
             return;
           }
         }
@@ -181,63 +205,131 @@ export class OutboxRelay {
         try {
           await transport.deliverTo(subscriber, entries);
         } catch (error) {
-          this.#failed(subscriber, error);
-          toHold.push({ subscriber, entries });
+          this.#failed(subscriber, error, book);
+          hold();
         }
       }),
     );
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
-    const holding = toHold.flatMap(({ subscriber, entries }) => [...new Set(entries.map((e) => e.event.id))].map((id) => ({ subscriber, id })));
-    if (holding.length > 0) {
-      await client.query(
-        `INSERT INTO ${this.#held} (subscriber, seq, event_id)
-         SELECT * FROM unnest($1::text[], $2::int8[], $3::uuid[]) ON CONFLICT DO NOTHING`,
-        [holding.map((h) => h.subscriber), holding.map((h) => seqOf.get(h.id)), holding.map((h) => h.id)],
-      );
-    }
+    await book.write(client, this.#held, this.#heldSubscribers);
     await client.query('COMMIT');
     if (rows.length > 0) this.metrics?.eventsPublished.inc({ domain: this.domain }, rows.length);
     return more;
   }
 
   /**
-   * Delivers the oldest held events of a subscriber and forgets them once its inbox has them:
-   * 'done' when none is left, 'more' when a full batch went and more wait, 'held' when the
-   * subscriber is still failing (or left alone for its backoff).
+   * Gives a subscriber that is due its oldest held events ('done' when that was all of them, 'more'
+   * when more wait, 'held' when it failed again); the book forgets the delivered ones.
    */
-  async #deliverHeld(client: Tx, transport: PerSubscriberDelivery, subscriber: DomainName): Promise<'done' | 'more' | 'held'> {
-    const retry = this.#retry.get(subscriber);
-    if (retry && retry.atMs > Date.now()) return 'held';
-    const { rows } = await client.query<ClaimedRow & { id: string }>(
-      `SELECT o.seq, o.id, o.aggregate_id, o.aggregate_type, o.event_type, o.payload, o.headers
-         FROM ${this.#held} h JOIN ${this.#table} o ON o.id = h.event_id
+  async #deliverHeld(client: Tx, transport: PerSubscriberDelivery, subscriber: DomainName, book: HeldBook): Promise<'done' | 'more' | 'held'> {
+    const limit = this.batchSizeMax * HELD_BATCHES_PER_ROUND;
+    // A held row whose outbox row is gone (pruned by a version from before held deliveries) cannot
+    // be delivered: it is forgotten, loudly.
+    const { rows } = await client.query<ClaimedRow & { held_seq: number; held_event_id: string }>(
+      `SELECT h.seq AS held_seq, h.event_id AS held_event_id, o.seq, o.id, o.aggregate_id, o.aggregate_type, o.event_type, o.payload, o.headers
+         FROM ${this.#held} h LEFT JOIN ${this.#table} o ON o.id = h.event_id
         WHERE h.subscriber = $1
         ORDER BY h.seq
         LIMIT $2`,
-      [subscriber, this.batchSizeMax],
+      [subscriber, limit],
     );
+    const present = rows.filter((r) => r.id !== null);
+    if (present.length < rows.length) {
+      this.log.error({ subscriber, events: rows.filter((r) => r.id === null).map((r) => r.held_event_id) }, 'relay: held events whose outbox rows were deleted cannot be delivered');
+    }
     // Routes are taken afresh: a subscriber that no longer wants an event simply gets nothing.
-    const entries = transport.entriesFor(rows.map(toEnvelope)).get(subscriber) ?? [];
+    const entries = transport.entriesFor(present.map(toEnvelope)).get(subscriber) ?? [];
     try {
       if (entries.length > 0) await transport.deliverTo(subscriber, entries);
     } catch (error) {
-      this.#failed(subscriber, error);
+      this.#failed(subscriber, error, book);
       return 'held';
     }
-    if (this.#retry.delete(subscriber)) this.log.info({ subscriber }, 'relay: subscriber reachable again, delivering what was held for it');
-    if (rows.length > 0) {
-      await client.query(`DELETE FROM ${this.#held} WHERE subscriber = $1 AND seq = ANY($2::int8[])`, [subscriber, rows.map((r) => r.seq)]);
-    }
-    return rows.length === this.batchSizeMax ? 'more' : 'done';
+    book.attempt(subscriber, 'reached');
+    book.forget(subscriber, rows.map((r) => r.held_seq));
+    return rows.length === limit ? 'more' : 'done';
   }
 
-  #failed(subscriber: DomainName, error: unknown): void {
-    const attempts = (this.#retry.get(subscriber)?.attempts ?? 0) + 1;
-    const delayMs = Math.min(HELD_RETRY_MAX_MS, HELD_RETRY_BASE_MS * 2 ** Math.min(attempts - 1, 16));
-    this.#retry.set(subscriber, { attempts, atMs: Date.now() + delayMs });
-    if (attempts === 1 || attempts % 10 === 0) {
-      this.log.warn({ err: error, subscriber, attempts }, 'relay: a subscriber could not be reached; its events are held for it, the others go on');
-    }
+  #failed(subscriber: DomainName, error: unknown, book: HeldBook): void {
+    book.attempt(subscriber, 'failed', error instanceof Error ? error.message : String(error));
+    if (isConnectionError(error)) this.log.warn({ err: error, subscriber }, 'relay: a subscriber could not be reached; its events are held for it, the others go on');
+    else this.log.error({ err: error, subscriber }, 'relay: delivering to a subscriber failed; its events are held for it, the others go on');
+  }
+}
+
+/**
+ * What a round changes in the held deliveries, written by one statement before its COMMIT (and a
+ * second one when a subscriber has caught up): rows forgotten (delivered) and added (held), and per
+ * subscriber its count and backoff (shared by every process through the table).
+ */
+class HeldBook {
+  readonly #added: { subscriber: DomainName; seq: number; id: string }[] = [];
+  readonly #forgotten: { subscriber: DomainName; seq: number }[] = [];
+  readonly #attempts = new Map<DomainName, { attempt: Attempt; error: string | null }>();
+
+  hold(subscriber: DomainName, eventIds: string[], seqOf: Map<string, number>): void {
+    for (const id of eventIds) this.#added.push({ subscriber, seq: seqOf.get(id) as number, id });
+    if (!this.#attempts.has(subscriber)) this.#attempts.set(subscriber, { attempt: 'skipped', error: null });
+  }
+
+  forget(subscriber: DomainName, seqs: number[]): void {
+    for (const seq of seqs) this.#forgotten.push({ subscriber, seq });
+  }
+
+  attempt(subscriber: DomainName, attempt: Attempt, error: string | null = null): void {
+    const known = this.#attempts.get(subscriber);
+    // A failure of the same round wins over its earlier success (held rows delivered, new ones not).
+    if (known?.attempt === 'failed' && attempt !== 'failed') return;
+    this.#attempts.set(subscriber, { attempt, error: error?.slice(0, 1000) ?? null });
+  }
+
+  async write(client: Tx, held: string, subscribers: string): Promise<void> {
+    if (this.#attempts.size === 0) return;
+    const outcomes = [...this.#attempts];
+    // The subscriber rows are read and written by this statement alone: the relay's batch lock is held.
+    await client.query(
+      `WITH forgotten AS (
+         DELETE FROM ${held} h USING unnest($1::text[], $2::int8[]) AS f(subscriber, seq)
+          WHERE h.subscriber = f.subscriber AND h.seq = f.seq
+         RETURNING h.subscriber
+       ), added AS (
+         INSERT INTO ${held} (subscriber, seq, event_id)
+         SELECT * FROM unnest($3::text[], $4::int8[], $5::uuid[]) ON CONFLICT DO NOTHING
+         RETURNING subscriber
+       ), delta AS (
+         SELECT subscriber, sum(n)::int8 AS n
+           FROM (SELECT subscriber, -1 AS n FROM forgotten UNION ALL SELECT subscriber, 1 FROM added) x
+          GROUP BY subscriber
+       )
+       INSERT INTO ${subscribers} AS s (subscriber, held, attempts, retry_at, last_error)
+       SELECT o.subscriber,
+              greatest(coalesce(cur.held, 0) + coalesce(d.n, 0), 0),
+              CASE o.attempt WHEN 1 THEN coalesce(cur.attempts, 0) + 1 WHEN -1 THEN 0 ELSE coalesce(cur.attempts, 0) END,
+              CASE o.attempt
+                WHEN 1 THEN now() + least(${HELD_RETRY_MAX_MS}, ${HELD_RETRY_BASE_MS} * 2 ^ least(coalesce(cur.attempts, 0), 16)) * interval '1 ms'
+                WHEN -1 THEN now()
+                ELSE coalesce(cur.retry_at, now())
+              END,
+              CASE WHEN o.attempt = -1 THEN NULL ELSE coalesce(o.error, cur.last_error) END
+         FROM unnest($6::text[], $7::int[], $8::text[]) AS o(subscriber, attempt, error)
+         LEFT JOIN delta d USING (subscriber)
+         LEFT JOIN ${subscribers} cur ON cur.subscriber = o.subscriber
+       ON CONFLICT (subscriber) DO UPDATE
+         SET held = EXCLUDED.held, attempts = EXCLUDED.attempts, retry_at = EXCLUDED.retry_at, last_error = EXCLUDED.last_error`,
+      [
+        this.#forgotten.map((f) => f.subscriber),
+        this.#forgotten.map((f) => f.seq),
+        this.#added.map((a) => a.subscriber),
+        this.#added.map((a) => a.seq),
+        this.#added.map((a) => a.id),
+        outcomes.map(([subscriber]) => subscriber),
+        outcomes.map(([, o]) => ATTEMPT_CODE[o.attempt]),
+        outcomes.map(([, o]) => o.error),
+      ],
+    );
+    // A subscriber that has caught up has no row any more (a second statement, only then).
+    const reached = outcomes.filter(([, o]) => o.attempt === 'reached').map(([subscriber]) => subscriber);
+    if (reached.length > 0) await client.query(`DELETE FROM ${subscribers} WHERE held = 0 AND subscriber = ANY($1::text[])`, [reached]);
   }
 }

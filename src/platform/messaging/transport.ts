@@ -1,3 +1,4 @@
+import type { PoolClient } from 'pg';
 import type { Pool } from '../db/pool.ts';
 import type { DomainName } from '../domains.ts';
 import type { EventEnvelope } from './envelope.ts';
@@ -47,10 +48,25 @@ export function inboxEntriesByDomain(routes: Map<string, Route[]>, events: Event
   return byDomain;
 }
 
+/** A subscriber's database gave no answer to a delivery within the transport's time. */
+export class DeliveryTimeout extends Error {
+  constructor(
+    readonly subscriber: DomainName,
+    readonly timeoutMs: number,
+  ) {
+    super(`the ${subscriber} database did not take a delivery within ${timeoutMs} ms`);
+    this.name = 'DeliveryTimeout';
+  }
+}
+
+/** How long one delivery into a subscriber's inbox may take (connecting included) before it counts as failed. */
+export const DELIVERY_TIMEOUT_MS = 5000;
+
 /**
  * Delivery inside one process (or several processes sharing the databases): straight into the
  * inboxes. The relay delivers to each subscriber domain on its own (PerSubscriberDelivery), so one
- * that cannot be reached is held back alone; `publish` delivers to all at once.
+ * that cannot be reached, or does not answer within `deliveryTimeoutMs`, is held back alone;
+ * `publish` delivers to all at once.
  */
 export class InProcessTransport implements Transport, PerSubscriberDelivery {
   readonly name = 'inprocess';
@@ -58,6 +74,7 @@ export class InProcessTransport implements Transport, PerSubscriberDelivery {
   constructor(
     readonly pools: ReadonlyMap<DomainName, Pool>,
     subscriptions: readonly Subscription[],
+    readonly deliveryTimeoutMs = DELIVERY_TIMEOUT_MS,
   ) {
     this.#routes = routeTable(subscriptions);
   }
@@ -69,9 +86,43 @@ export class InProcessTransport implements Transport, PerSubscriberDelivery {
   entriesFor(events: EventEnvelope[]): Map<DomainName, InboxEntry[]> {
     return inboxEntriesByDomain(this.#routes, events);
   }
+  /**
+   * Inserts into the subscriber's inbox on a connection of its own, given up after the delivery
+   * timeout: the connection is then destroyed (a hung server or network leaves a query waiting for
+   * minutes otherwise), and an insert that still commits there later is only a duplicate of events
+   * the relay holds and sends again first.
+   */
   async deliverTo(subscriber: DomainName, entries: InboxEntry[]): Promise<void> {
     const pool = this.pools.get(subscriber);
     if (!pool) throw new Error(`no database pool for subscriber domain ${subscriber}`);
-    await insertIntoInbox(pool, subscriber, entries);
+    let gaveUp = false;
+    let client: PoolClient | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const work = (async () => {
+      const connected = await pool.connect();
+      if (gaveUp) {
+        connected.release(new Error('delivery given up'));
+        return;
+      }
+      client = connected;
+      try {
+        await insertIntoInbox(connected, subscriber, entries);
+      } finally {
+        if (!gaveUp) connected.release();
+      }
+    })();
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        gaveUp = true;
+        client?.release(new DeliveryTimeout(subscriber, this.deliveryTimeoutMs));
+        reject(new DeliveryTimeout(subscriber, this.deliveryTimeoutMs));
+      }, this.deliveryTimeoutMs);
+    });
+    work.catch(() => undefined);
+    try {
+      await Promise.race([work, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
