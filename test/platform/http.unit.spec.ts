@@ -126,6 +126,15 @@ describe('HTTP errors', () => {
     expect(notesTaken).toBe(1);
   });
 
+  it('answer a path the router cannot read (broken percent-encoding, a parameter past 100 characters) with a 400 problem', async () => {
+    for (const url of ['/things/%ZZ', '/things/%ED%A0%BD', `/things/${'a'.repeat(101)}`]) {
+      const res = await app.inject({ method: 'POST', url, payload: { note: 'a' } });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.headers['content-type'], url).toMatch(/^application\/problem\+json/);
+      expect(res.json(), url).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+    }
+  });
+
   it('answer an unknown route with a 404 problem', async () => {
     const res = await app.inject({ method: 'GET', url: '/nowhere' });
     expect(res.statusCode).toBe(404);

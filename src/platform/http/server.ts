@@ -87,6 +87,14 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     genReqId: () => randomUUID(),
     return503OnClosing: true,
     trustProxy: options.trustProxy ?? false,
+    // What the router refuses before any route is found (a path that is not valid percent-encoding,
+    // a path parameter past its 100 characters) is a problem too, not Fastify's own JSON.
+    frameworkErrors: (error, _request, reply) => {
+      if (error.code === 'FST_ERR_BAD_URL') return sendProblem(reply, 'VALIDATION_FAILED', 'the path is not valid percent-encoded UTF-8');
+      if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendProblem(reply, 'VALIDATION_FAILED', 'a path parameter is longer than 100 characters');
+      reply.log.error({ err: loggableError(error) }, 'unhandled router error');
+      return sendProblem(reply, 'INTERNAL', 'the error was logged with this request id', { requestId: reply.request.id });
+    },
     ajv: {
       customOptions: {
         // Unknown fields are an error (additionalProperties: false), never silently dropped.
