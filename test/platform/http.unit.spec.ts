@@ -11,6 +11,7 @@ import { TEST_JWT_KEYS } from '../support/databases.ts';
 const tokens = new TokenService(parseKeyring(TEST_JWT_KEYS), 'bazaar', 'bazaar-api', 900);
 let app: HttpApp;
 let notesTaken = 0;
+let counted = 0;
 
 beforeAll(async () => {
   app = await createHttpApp({ bodyLimitBytes: 1024, logger: createLogger('silent'), metrics: new Metrics(), tokens, version: 'test' });
@@ -41,6 +42,20 @@ beforeAll(async () => {
     async (request) => {
       notesTaken++;
       return { name: request.params.name, q: request.query.q, note: request.body.note };
+    },
+  );
+  app.post(
+    '/count',
+    {
+      config: { access: 'public' },
+      schema: {
+        querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }) }),
+        body: Type.Object({ amount: Type.Integer({ minimum: 0, maximum: 10 }), weight: Type.Optional(Type.Number({ maximum: 5 })) }),
+      },
+    },
+    async (request) => {
+      counted++;
+      return { limit: request.query.limit, amount: request.body.amount };
     },
   );
   app.get('/boom', { config: { access: 'public' } }, async () => {
@@ -90,6 +105,23 @@ describe('HTTP errors', () => {
     for (const at of ['2026-12-31T23:59:60Z', '2026-02-30T00:00:00Z', '2026-03-01T24:00:00Z', '2026-03-01 10:00', 'March 7']) {
       expect((await post(at)).json(), at).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
     }
+  });
+
+  it('refuse a number sent as text that reads as ±Infinity ("Infinity", "1e999"), which ajv coerces past its bounds, before any handler runs', async () => {
+    const post = (query: string, body: string) => app.inject({ method: 'POST', url: `/count?${query}`, payload: body, headers: { 'content-type': 'application/json' } });
+    expect((await post('limit=5', '{"amount":"3"}')).json()).toEqual({ limit: 5, amount: 3 });
+    for (const text of ['Infinity', '-Infinity', '1e999', '-1e999']) {
+      for (const [query, body] of [
+        [`limit=${text}`, '{"amount":3}'],
+        ['limit=5', `{"amount":"${text}"}`],
+        ['limit=5', `{"amount":3,"weight":"${text}"}`],
+      ] as const) {
+        const res = await post(query, body);
+        expect(res.json(), `${query} ${body}`).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+      }
+    }
+    expect((await post('limit=5', '{"amount":1e999}')).json()).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+    expect(counted).toBe(1);
   });
 
   it('take as uuid only what PostgreSQL takes: a urn:uuid: prefix is a 400, not a 500 from the query', async () => {

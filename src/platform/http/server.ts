@@ -5,6 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { isUuid } from '../ids.ts';
+import { findInJson } from '../json-walk.ts';
 import { findUnstorableText, unstorableCharacter } from '../unicode.ts';
 import { withTrace } from '../messaging/envelope.ts';
 import type { Metrics } from '../metrics.ts';
@@ -137,6 +138,13 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     }
     done();
   });
+  // ajv's coercion reads the text "Infinity", "-Infinity" or "1e999" sent for a number as ±Infinity,
+  // then checks a number's bounds only when it is finite: such a number passed every bound and
+  // failed later, in the database, as a 500. Refused here, after validation, as its bounds would.
+  app.addHook('preHandler', (request, _reply, done) => {
+    const found = findInJson(request.body, nonFinite) ?? findInJson(request.query, nonFinite) ?? findInJson(request.params, nonFinite);
+    done(found === undefined ? undefined : new AppError('VALIDATION_FAILED', `numbers must be finite: ${found} was sent`));
+  });
   app.addHook('onRequest', (request, _reply, done) => {
     // One request's events all carry its id as correlation id.
     const incoming = request.headers['x-correlation-id'];
@@ -196,6 +204,8 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
 
   return app;
 }
+
+const nonFinite = (v: unknown): number | undefined => (typeof v === 'number' && !Number.isFinite(v) ? v : undefined);
 
 /** A header value holding U+0000 (only an injected request can carry one: HTTP parsers refuse it). */
 function nulInHeaders(headers: Record<string, string | string[] | undefined>): string | undefined {
