@@ -7,6 +7,7 @@ import { findInJson } from './json-walk.ts';
  * are refused as input and replaced in what bazaar writes itself.
  */
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: U+0000 is what this looks for
 const UNSTORABLE = /[\u0000\p{Cs}]/u;
 /** `\uDXXX` escapes of a surrogate and `\u0000` escapes in JSON text, not preceded by an escaped backslash. */
 const UNSTORABLE_ESCAPE = /(?<!\\)((?:\\\\)*)\\u(?:[dD][89a-fA-F][0-9a-fA-F]{2}|0000)/g;
