@@ -99,10 +99,12 @@ describe('HTTP errors', () => {
     }
   });
 
-  it('take as date-time only an RFC 3339 instant a Date can hold: a leap second or February 30 is a 400, not a 500 later', async () => {
+  it('take as date-time only an RFC 3339 instant a Date and PostgreSQL hold: a leap second, February 30 or a year outside 0001–9999 (UTC) is a 400, not a 500 later', async () => {
     const post = (at: string) => app.inject({ method: 'POST', url: '/at', payload: { at } });
     expect((await post('2026-03-01T10:00:00.5+01:00')).json()).toEqual({ at: '2026-03-01T09:00:00.500Z' });
-    for (const at of ['2026-12-31T23:59:60Z', '2026-02-30T00:00:00Z', '2026-03-01T24:00:00Z', '2026-03-01 10:00', 'March 7']) {
+    expect((await post('0001-01-01T00:00:00Z')).json()).toEqual({ at: '0001-01-01T00:00:00.000Z' });
+    expect((await post('9999-12-31T23:59:59.999Z')).json()).toEqual({ at: '9999-12-31T23:59:59.999Z' });
+    for (const at of ['2026-12-31T23:59:60Z', '2026-02-30T00:00:00Z', '2026-03-01T24:00:00Z', '2026-03-01 10:00', 'March 7', '0000-01-01T00:00:00Z', '0001-01-01T00:00:00+01:00', '9999-12-31T23:59:59-23:59']) {
       expect((await post(at)).json(), at).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
     }
   });
@@ -264,7 +266,7 @@ describe('token verification cache', () => {
 describe('cursors', () => {
   it('accept only the instants the API writes', () => {
     expect(isCursorInstant(new Date('2026-03-01T10:00:00Z').toISOString())).toBe(true);
-    for (const v of ['1', 'March 7', '+275760-09-13T00:00:00.000Z', '2026-02-30T00:00:00.000Z', '2026-03-01T10:00:00Z', '2026-03-01T10:00:00.000+01:00', 17, null]) {
+    for (const v of ['1', 'March 7', '+275760-09-13T00:00:00.000Z', '0000-01-01T00:00:00.000Z', '2026-02-30T00:00:00.000Z', '2026-03-01T10:00:00Z', '2026-03-01T10:00:00.000+01:00', 17, null]) {
       expect(isCursorInstant(v), String(v)).toBe(false);
     }
   });

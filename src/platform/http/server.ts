@@ -4,6 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
+import { isStorableInstant } from '../clock.ts';
 import { isUuid } from '../ids.ts';
 import { findInJson } from '../json-walk.ts';
 import { findUnstorableText, unstorableCharacter } from '../unicode.ts';
@@ -58,7 +59,9 @@ function sendProblem(reply: import('fastify').FastifyReply, code: ErrorCode, det
  * Formats checked as PostgreSQL will read them. `format: 'date-time'` as RFC 3339 says (the formats plugin's check, which runs first) and an
  * instant a Date can hold: RFC 3339 admits a leap second (23:59:60) that JavaScript cannot
  * represent, and `new Date()` of it is an Invalid Date that would fail later, in the database, as a
- * 500 instead of a 400 here.
+ * 500 instead of a 400 here. The instant is also of the years 0001 to 9999 in UTC (isStorableInstant):
+ * year 0000 fails in PostgreSQL, and 9999-12-31T23:59:59-23:59 is in the year 10000, which
+ * node-postgres reads back as an Invalid Date.
  */
 type Ajv = Parameters<NonNullable<NonNullable<FastifyServerOptions['ajv']>['onCreate']>>[0];
 
@@ -73,7 +76,7 @@ function strictDateTime(ajv: Ajv): void {
     }
     return true;
   };
-  ajv.addFormat('date-time', { type: 'string', validate: (s: string) => valid(s) && !Number.isNaN(Date.parse(s)) });
+  ajv.addFormat('date-time', { type: 'string', validate: (s: string) => valid(s) && isStorableInstant(Date.parse(s)) });
   // The formats plugin's uuid also admits a `urn:uuid:` prefix, which PostgreSQL's uuid refuses.
   ajv.addFormat('uuid', /^[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}$/i);
 }
