@@ -161,6 +161,8 @@ function oddValues(schema: JsonSchema): [string, Json][] {
   ];
   if (types.includes('integer') || types.includes('number')) {
     for (const [label, n] of Object.entries(ODD_NUMBERS)) out.push([label, n]);
+    if (s.maximum !== undefined) out.push(['the maximum', s.maximum]);
+    if (s.minimum !== undefined) out.push(['the minimum', s.minimum]);
     out.push(['number as text', '7'], ['zero', 0]);
   } else {
     out.push(['number', 7], ['2^53', 2 ** 53], ['1e308', 1e308]);
@@ -174,7 +176,7 @@ function oddValues(schema: JsonSchema): [string, Json][] {
     const max = s.maxLength;
     if (max !== undefined && max > 0) {
       // maxLength counts code points: as many 4-byte characters as allowed, 4 × maxLength bytes.
-      out.push(['maxLength of 4-byte characters', '😀'.repeat(max)]);
+      out.push(['maxLength', 'm'.repeat(max)], ['maxLength of 4-byte characters', '😀'.repeat(max)]);
       out.push(['maxLength of combining marks', `a${'\u0301'.repeat(max - 1)}`]);
     }
   }
