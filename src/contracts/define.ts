@@ -27,7 +27,7 @@ const EVENT_TYPE = /^[a-z_]+\.[a-z_]+\.v[0-9]+$/;
 
 export function defineEvent<S extends TSchema>(type: string, schema: S): EventContract<S> {
   if (!EVENT_TYPE.test(type)) throw new Error(`event type "${type}" must look like domain.fact_in_past_tense.v1`);
-  const checker = TypeCompiler.Compile(schema);
+  const checker = TypeCompiler.Compile(lengthsInCharacters(schema));
   return {
     type,
     schema,
@@ -36,4 +36,40 @@ export function defineEvent<S extends TSchema>(type: string, schema: S): EventCo
       return [...checker.Errors(data)].slice(0, 10).map((e) => `${e.path || '/'}: ${e.message}`);
     },
   };
+}
+
+/**
+ * A copy of a schema in which TypeBox's checker counts a string's length in characters (code
+ * points), as JSON Schema says and the HTTP edge (ajv) does. TypeBox counts UTF-16 units: a product
+ * title of 300 emoji, which the API takes, broke a contract of maxLength 300 and the product could
+ * not be created. Each bounded string is checked by a format that counts characters instead.
+ */
+function lengthsInCharacters<S extends TSchema>(schema: S): S {
+  const copy = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(copy);
+    if (node === null || typeof node !== 'object') return node;
+    const out: Record<PropertyKey, unknown> = {};
+    for (const key of Reflect.ownKeys(node)) out[key] = copy((node as Record<PropertyKey, unknown>)[key]);
+    if (out.type === 'string' && (typeof out.minLength === 'number' || typeof out.maxLength === 'number')) {
+      out.format = lengthFormat((out.minLength as number | undefined) ?? 0, (out.maxLength as number | undefined) ?? Number.POSITIVE_INFINITY, out.format as string | undefined);
+      delete out.minLength;
+      delete out.maxLength;
+    }
+    return out;
+  };
+  return copy(schema) as S;
+}
+
+function lengthFormat(min: number, max: number, inner: string | undefined): string {
+  const name = `${inner ? `${inner} of ` : ''}${min} to ${max} characters`;
+  if (!FormatRegistry.Has(name)) {
+    const innerCheck = inner === undefined ? undefined : FormatRegistry.Get(inner);
+    if (inner !== undefined && !innerCheck) throw new Error(`format "${inner}" is not registered`);
+    FormatRegistry.Set(name, (value) => {
+      let characters = 0;
+      for (const _ of value) if (++characters > max) return false;
+      return characters >= min && (innerCheck?.(value) ?? true);
+    });
+  }
+  return name;
 }

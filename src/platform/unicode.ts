@@ -1,3 +1,5 @@
+import { findInJson } from './json-walk.ts';
+
 /**
  * Text PostgreSQL cannot store: lone UTF-16 surrogates (half of a pair, e.g. a string cut in the
  * middle of an emoji), valid in a JavaScript string but not in json (`JSON.stringify` writes one as
@@ -19,27 +21,11 @@ export function unstorableCharacter(text: string): string | undefined {
 
 /**
  * The first string (or key) in the value (objects, arrays and strings, as JSON.parse makes them)
- * that PostgreSQL cannot store (see above), or undefined. Walked with a stack of its own, so a deeply
- * nested body cannot overflow the call stack; anything else (a raw webhook Buffer) is not text to
- * check.
+ * that PostgreSQL cannot store (see above), or undefined; anything else (a raw webhook Buffer) is
+ * not text to check.
  */
 export function findUnstorableText(value: unknown): string | undefined {
-  const pending: unknown[] = [value];
-  while (pending.length > 0) {
-    const v = pending.pop();
-    if (typeof v === 'string') {
-      if (UNSTORABLE.test(v)) return v;
-    } else if (Array.isArray(v)) {
-      for (const item of v) pending.push(item);
-    } else if (v !== null && typeof v === 'object' && !ArrayBuffer.isView(v)) {
-      // Objects as JSON.parse and the query parser make them (the latter on a prototype of its own).
-      for (const [key, item] of Object.entries(v)) {
-        if (UNSTORABLE.test(key)) return key;
-        pending.push(item);
-      }
-    }
-  }
-  return undefined;
+  return findInJson(value, (v) => (typeof v === 'string' && UNSTORABLE.test(v) ? v : undefined));
 }
 
 /**

@@ -50,6 +50,18 @@ describe('seller adjustments under an idempotency key', () => {
   });
 });
 
+describe('seller adjustments near the largest stock', () => {
+  it('refuses to add past the most units a stock item holds with a conflict, and changes nothing', async () => {
+    const v = await stockedVariant(h.api, 10);
+    await h.pool.query('UPDATE stock_items SET total_quantity = 2147483000, available_quantity = 2147482990, reserved_quantity = 10 WHERE variant_id = $1', [v.variantId]);
+    const before = await eventCount(h.pool, 'inventory.stock_adjusted.v1');
+    await expect(h.api.adjustStock(v.sellerId, v.variantId, { amount: 1_000_000, reason: 'received' })).rejects.toMatchObject({ code: 'CONFLICT', status: 409 });
+    expect(await eventCount(h.pool, 'inventory.stock_adjusted.v1')).toBe(before);
+    expect(await h.api.adjustStock(v.sellerId, v.variantId, { amount: 647, reason: 'received' })).toMatchObject({ stock: { total: 2_147_483_647, available: 2_147_483_637 } });
+    expect(await h.api.adjustStock(v.sellerId, v.variantId, { amount: -1_000_000, reason: 'lost' })).toMatchObject({ stock: { total: 2_146_483_647 } });
+  });
+});
+
 describe('stock receipts with a reference', () => {
   it('receives once per reference: the same call again adds nothing and announces nothing', async () => {
     const known = await stockedVariant(h.api, 4);

@@ -11,6 +11,7 @@ import { TEST_JWT_KEYS } from '../support/databases.ts';
 const tokens = new TokenService(parseKeyring(TEST_JWT_KEYS), 'bazaar', 'bazaar-api', 900);
 let app: HttpApp;
 let notesTaken = 0;
+let counted = 0;
 
 beforeAll(async () => {
   app = await createHttpApp({ bodyLimitBytes: 1024, logger: createLogger('silent'), metrics: new Metrics(), tokens, version: 'test' });
@@ -41,6 +42,20 @@ beforeAll(async () => {
     async (request) => {
       notesTaken++;
       return { name: request.params.name, q: request.query.q, note: request.body.note };
+    },
+  );
+  app.post(
+    '/count',
+    {
+      config: { access: 'public' },
+      schema: {
+        querystring: Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }) }),
+        body: Type.Object({ amount: Type.Integer({ minimum: 0, maximum: 10 }), weight: Type.Optional(Type.Number({ maximum: 5 })) }),
+      },
+    },
+    async (request) => {
+      counted++;
+      return { limit: request.query.limit, amount: request.body.amount };
     },
   );
   app.get('/boom', { config: { access: 'public' } }, async () => {
@@ -84,12 +99,31 @@ describe('HTTP errors', () => {
     }
   });
 
-  it('take as date-time only an RFC 3339 instant a Date can hold: a leap second or February 30 is a 400, not a 500 later', async () => {
+  it('take as date-time only an RFC 3339 instant a Date and PostgreSQL hold: a leap second, February 30 or a year outside 0001–9999 (UTC) is a 400, not a 500 later', async () => {
     const post = (at: string) => app.inject({ method: 'POST', url: '/at', payload: { at } });
     expect((await post('2026-03-01T10:00:00.5+01:00')).json()).toEqual({ at: '2026-03-01T09:00:00.500Z' });
-    for (const at of ['2026-12-31T23:59:60Z', '2026-02-30T00:00:00Z', '2026-03-01T24:00:00Z', '2026-03-01 10:00', 'March 7']) {
+    expect((await post('0001-01-01T00:00:00Z')).json()).toEqual({ at: '0001-01-01T00:00:00.000Z' });
+    expect((await post('9999-12-31T23:59:59.999Z')).json()).toEqual({ at: '9999-12-31T23:59:59.999Z' });
+    for (const at of ['2026-12-31T23:59:60Z', '2026-02-30T00:00:00Z', '2026-03-01T24:00:00Z', '2026-03-01 10:00', 'March 7', '0000-01-01T00:00:00Z', '0001-01-01T00:00:00+01:00', '9999-12-31T23:59:59-23:59']) {
       expect((await post(at)).json(), at).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
     }
+  });
+
+  it('refuse a number sent as text that reads as ±Infinity ("Infinity", "1e999"), which ajv coerces past its bounds, before any handler runs', async () => {
+    const post = (query: string, body: string) => app.inject({ method: 'POST', url: `/count?${query}`, payload: body, headers: { 'content-type': 'application/json' } });
+    expect((await post('limit=5', '{"amount":"3"}')).json()).toEqual({ limit: 5, amount: 3 });
+    for (const text of ['Infinity', '-Infinity', '1e999', '-1e999']) {
+      for (const [query, body] of [
+        [`limit=${text}`, '{"amount":3}'],
+        ['limit=5', `{"amount":"${text}"}`],
+        ['limit=5', `{"amount":3,"weight":"${text}"}`],
+      ] as const) {
+        const res = await post(query, body);
+        expect(res.json(), `${query} ${body}`).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+      }
+    }
+    expect((await post('limit=5', '{"amount":1e999}')).json()).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+    expect(counted).toBe(1);
   });
 
   it('take as uuid only what PostgreSQL takes: a urn:uuid: prefix is a 400, not a 500 from the query', async () => {
@@ -124,6 +158,15 @@ describe('HTTP errors', () => {
       expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED', detail: expect.stringContaining('U+0000') });
     }
     expect(notesTaken).toBe(1);
+  });
+
+  it('answer a path the router cannot read (broken percent-encoding, a parameter past 100 characters) with a 400 problem', async () => {
+    for (const url of ['/things/%ZZ', '/things/%ED%A0%BD', `/things/${'a'.repeat(101)}`]) {
+      const res = await app.inject({ method: 'POST', url, payload: { note: 'a' } });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.headers['content-type'], url).toMatch(/^application\/problem\+json/);
+      expect(res.json(), url).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+    }
   });
 
   it('answer an unknown route with a 404 problem', async () => {
@@ -223,7 +266,7 @@ describe('token verification cache', () => {
 describe('cursors', () => {
   it('accept only the instants the API writes', () => {
     expect(isCursorInstant(new Date('2026-03-01T10:00:00Z').toISOString())).toBe(true);
-    for (const v of ['1', 'March 7', '+275760-09-13T00:00:00.000Z', '2026-02-30T00:00:00.000Z', '2026-03-01T10:00:00Z', '2026-03-01T10:00:00.000+01:00', 17, null]) {
+    for (const v of ['1', 'March 7', '+275760-09-13T00:00:00.000Z', '0000-01-01T00:00:00.000Z', '2026-02-30T00:00:00.000Z', '2026-03-01T10:00:00Z', '2026-03-01T10:00:00.000+01:00', 17, null]) {
       expect(isCursorInstant(v), String(v)).toBe(false);
     }
   });

@@ -9,6 +9,8 @@ import { STOCK_ITEM_COLUMNS, type StockItemRow, TRANSACTION_ATTEMPTS_MAX, isRetr
 import { type StockItemView, toStockItemView } from './stock-queries.ts';
 
 export const ADJUSTMENT_AMOUNT_MAX = 1_000_000;
+/** The most units a stock item holds: its quantities are PostgreSQL integers. */
+export const STOCK_QUANTITY_MAX = 2_147_483_647;
 export const NOTE_LENGTH_MAX = 500;
 export const ADJUSTMENT_KEY_LENGTH_MAX = 255;
 
@@ -127,10 +129,12 @@ async function adjustOnce(tx: Tx, request: AdjustmentRequest, now: Date): Promis
       return { result: { ...first.response_json, replayed: true } };
     }
   }
+  // The bounds are compared in bigint: in integer, a total near the maximum plus the amount failed
+  // the statement ("integer out of range", a 500) instead of the adjustment.
   const { rows } = await tx.query<StockItemRow>(
     `UPDATE stock_items
         SET total_quantity = total_quantity + $3, available_quantity = available_quantity + $3, version = version + 1, updated_at = $4
-      WHERE variant_id = $1 AND seller_id = $2 AND available_quantity + $3 >= 0
+      WHERE variant_id = $1 AND seller_id = $2 AND available_quantity + $3::int8 >= 0 AND total_quantity + $3::int8 <= ${STOCK_QUANTITY_MAX}
      RETURNING ${STOCK_ITEM_COLUMNS}`,
     [variantId, sellerId, amount, now],
   );
@@ -139,6 +143,9 @@ async function adjustOnce(tx: Tx, request: AdjustmentRequest, now: Date): Promis
     const { rows: current } = await tx.query<StockItemRow>(`SELECT ${STOCK_ITEM_COLUMNS} FROM stock_items WHERE variant_id = $1 AND seller_id = $2`, [variantId, sellerId]);
     const found = current[0];
     if (!found) throw notFound('stock item');
+    if (found.total_quantity + amount > STOCK_QUANTITY_MAX) {
+      throw new AppError('CONFLICT', `a stock item holds at most ${STOCK_QUANTITY_MAX} units: ${found.total_quantity} are there`);
+    }
     const error = outOfStock([{ variantId, requested: -amount, available: found.available_quantity }]);
     throw new AppError(
       'OUT_OF_STOCK',

@@ -64,7 +64,7 @@ export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reser
         tags,
         summary: 'Change the stock of an own variant by a signed amount with a reason',
         description:
-          'Total and available change together and a stock movement is recorded. Removing more units than are available (reserved units belong to buyers) is 409 OUT_OF_STOCK; another seller\'s variant is 404. With an Idempotency-Key header (the seller\'s own keys), the same key and body replay the first answer (201 with Idempotent-Replayed: true) and change nothing; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED.',
+          'Total and available change together and a stock movement is recorded. Removing more units than are available (reserved units belong to buyers) is 409 OUT_OF_STOCK; adding past 2,147,483,647 units is 409 CONFLICT; another seller\'s variant is 404. With an Idempotency-Key header (the seller\'s own keys), the same key and body replay the first answer (201 with Idempotent-Replayed: true) and change nothing; the same key with another body is 422 IDEMPOTENCY_KEY_REUSED.',
         headers: AdjustmentHeaders,
         params: VariantParams,
         body: AdjustmentBody,

@@ -76,7 +76,7 @@ export const TEST_TOKENS = {
   webhookLost: 'tok_webhook_lost',
 } as const;
 
-const TestWebhookBody = Type.Object(
+export const TestWebhookBody = Type.Object(
   {
     id: Type.String({ pattern: '^evt_[a-z0-9]{1,64}$' }),
     type: Type.String({ minLength: 1, maxLength: 100 }),

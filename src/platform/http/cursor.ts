@@ -1,3 +1,4 @@
+import { isStorableInstant } from '../clock.ts';
 import { AppError } from './errors.ts';
 
 /** Opaque cursors: base64url JSON of the sort key of the last item returned. */
@@ -25,11 +26,11 @@ const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 /**
  * Whether a cursor's time is one the API wrote (`Date.prototype.toISOString`, UTC, milliseconds).
- * `Date.parse` alone accepts strings PostgreSQL rejects ("1", "March 7", years past 9999), which
- * would fail the query with a 500 instead of the cursor with a 400.
+ * `Date.parse` alone accepts strings PostgreSQL rejects ("1", "March 7", years past 9999, year 0000),
+ * which would fail the query with a 500 instead of the cursor with a 400.
  */
 export function isCursorInstant(value: unknown): value is string {
   if (typeof value !== 'string' || !ISO_INSTANT.test(value)) return false;
   const t = Date.parse(value);
-  return !Number.isNaN(t) && new Date(t).toISOString() === value;
+  return isStorableInstant(t) && new Date(t).toISOString() === value;
 }

@@ -4,7 +4,9 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
+import { isStorableInstant } from '../clock.ts';
 import { isUuid } from '../ids.ts';
+import { findInJson } from '../json-walk.ts';
 import { findUnstorableText, unstorableCharacter } from '../unicode.ts';
 import { withTrace } from '../messaging/envelope.ts';
 import type { Metrics } from '../metrics.ts';
@@ -57,7 +59,9 @@ function sendProblem(reply: import('fastify').FastifyReply, code: ErrorCode, det
  * Formats checked as PostgreSQL will read them. `format: 'date-time'` as RFC 3339 says (the formats plugin's check, which runs first) and an
  * instant a Date can hold: RFC 3339 admits a leap second (23:59:60) that JavaScript cannot
  * represent, and `new Date()` of it is an Invalid Date that would fail later, in the database, as a
- * 500 instead of a 400 here.
+ * 500 instead of a 400 here. The instant is also of the years 0001 to 9999 in UTC (isStorableInstant):
+ * year 0000 fails in PostgreSQL, and 9999-12-31T23:59:59-23:59 is in the year 10000, which
+ * node-postgres reads back as an Invalid Date.
  */
 type Ajv = Parameters<NonNullable<NonNullable<FastifyServerOptions['ajv']>['onCreate']>>[0];
 
@@ -72,7 +76,7 @@ function strictDateTime(ajv: Ajv): void {
     }
     return true;
   };
-  ajv.addFormat('date-time', { type: 'string', validate: (s: string) => valid(s) && !Number.isNaN(Date.parse(s)) });
+  ajv.addFormat('date-time', { type: 'string', validate: (s: string) => valid(s) && isStorableInstant(Date.parse(s)) });
   // The formats plugin's uuid also admits a `urn:uuid:` prefix, which PostgreSQL's uuid refuses.
   ajv.addFormat('uuid', /^[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}$/i);
 }
@@ -87,6 +91,14 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     genReqId: () => randomUUID(),
     return503OnClosing: true,
     trustProxy: options.trustProxy ?? false,
+    // What the router refuses before any route is found (a path that is not valid percent-encoding,
+    // a path parameter past its 100 characters) is a problem too, not Fastify's own JSON.
+    frameworkErrors: (error, _request, reply) => {
+      if (error.code === 'FST_ERR_BAD_URL') return sendProblem(reply, 'VALIDATION_FAILED', 'the path is not valid percent-encoded UTF-8');
+      if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendProblem(reply, 'VALIDATION_FAILED', 'a path parameter is longer than 100 characters');
+      reply.log.error({ err: loggableError(error) }, 'unhandled router error');
+      return sendProblem(reply, 'INTERNAL', 'the error was logged with this request id', { requestId: reply.request.id });
+    },
     ajv: {
       customOptions: {
         // Unknown fields are an error (additionalProperties: false), never silently dropped.
@@ -128,6 +140,13 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       return;
     }
     done();
+  });
+  // ajv's coercion reads the text "Infinity", "-Infinity" or "1e999" sent for a number as ±Infinity,
+  // then checks a number's bounds only when it is finite: such a number passed every bound and
+  // failed later, in the database, as a 500. Refused here, after validation, as its bounds would.
+  app.addHook('preHandler', (request, _reply, done) => {
+    const found = findInJson(request.body, nonFinite) ?? findInJson(request.query, nonFinite) ?? findInJson(request.params, nonFinite);
+    done(found === undefined ? undefined : new AppError('VALIDATION_FAILED', `numbers must be finite: ${found} was sent`));
   });
   app.addHook('onRequest', (request, _reply, done) => {
     // One request's events all carry its id as correlation id.
@@ -188,6 +207,8 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
 
   return app;
 }
+
+const nonFinite = (v: unknown): number | undefined => (typeof v === 'number' && !Number.isFinite(v) ? v : undefined);
 
 /** A header value holding U+0000 (only an injected request can carry one: HTTP parsers refuse it). */
 function nulInHeaders(headers: Record<string, string | string[] | undefined>): string | undefined {
