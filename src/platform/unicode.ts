@@ -1,5 +1,3 @@
-import { findInJson } from './json-walk.ts';
-
 /**
  * Text PostgreSQL cannot store: lone UTF-16 surrogates (half of a pair, e.g. a string cut in the
  * middle of an emoji), valid in a JavaScript string but not in json (`JSON.stringify` writes one as
@@ -17,15 +15,6 @@ export function unstorableCharacter(text: string): string | undefined {
   const found = UNSTORABLE.exec(text)?.[0];
   if (found === undefined) return undefined;
   return found === '\u0000' ? 'the character U+0000 (NUL)' : 'a lone surrogate (\\uD800 to \\uDFFF)';
-}
-
-/**
- * The first string (or key) in the value (objects, arrays and strings, as JSON.parse makes them)
- * that PostgreSQL cannot store (see above), or undefined; anything else (a raw webhook Buffer) is
- * not text to check.
- */
-export function findUnstorableText(value: unknown): string | undefined {
-  return findInJson(value, (v) => (typeof v === 'string' && UNSTORABLE.test(v) ? v : undefined));
 }
 
 /**

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { findUnstorableText, unstorableCharacter, wellFormedJson } from '../../src/platform/unicode.ts';
+import { findInJson } from '../../src/platform/json-walk.ts';
+import { unstorableCharacter, wellFormedJson } from '../../src/platform/unicode.ts';
+
+/** The first text in a value PostgreSQL cannot store, as the HTTP edge looks for it. */
+const findUnstorableText = (value: unknown) => findInJson(value, (v) => (typeof v === 'string' && unstorableCharacter(v) ? v : undefined));
 
 describe('text PostgreSQL cannot store (lone surrogates, U+0000)', () => {
   it('are found in strings, keys and nested values, and a whole emoji is not one', () => {

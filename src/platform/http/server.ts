@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { isStorableInstant } from '../clock.ts';
 import { isUuid } from '../ids.ts';
 import { findInJson } from '../json-walk.ts';
-import { findUnstorableText, unstorableCharacter } from '../unicode.ts';
+import { unstorableCharacter } from '../unicode.ts';
 import { withTrace } from '../messaging/envelope.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerAccessControl } from './access.ts';
@@ -126,27 +126,16 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   // The docs plugin's own routes are public.
   registerAccessControl(app, options.tokens);
 
-  // Text PostgreSQL cannot store (a lone surrogate, \uD800–\uDFFF escaped alone in the JSON, or
-  // U+0000) is valid JavaScript: refused here, wherever a request carries it, rather than failing a
-  // statement later with a 500.
-  app.addHook('preValidation', (request, _reply, done) => {
-    const found =
-      (request.body === undefined ? undefined : findUnstorableText(request.body)) ??
-      findUnstorableText(request.query) ??
-      findUnstorableText(request.params) ??
-      nulInHeaders(request.headers);
-    if (found !== undefined) {
-      done(new AppError('VALIDATION_FAILED', `text must be storable Unicode: ${unstorableCharacter(found)} was sent`));
-      return;
-    }
-    done();
-  });
-  // ajv's coercion reads the text "Infinity", "-Infinity" or "1e999" sent for a number as ±Infinity,
-  // then checks a number's bounds only when it is finite: such a number passed every bound and
-  // failed later, in the database, as a 500. Refused here, after validation, as its bounds would.
+  // Values a request may carry that pass its schema and still fail later, in the database, as a
+  // 500 — refused here, after validation, in one walk of each part:
+  // - text PostgreSQL cannot store (a lone surrogate, \uD800–\uDFFF escaped alone in the JSON, or
+  //   U+0000), valid JavaScript;
+  // - a number that is not finite: ajv's coercion reads the text "Infinity", "-Infinity" or "1e999"
+  //   sent for a number as ±Infinity, then checks a number's bounds only when it is finite.
   app.addHook('preHandler', (request, _reply, done) => {
-    const found = findInJson(request.body, nonFinite) ?? findInJson(request.query, nonFinite) ?? findInJson(request.params, nonFinite);
-    done(found === undefined ? undefined : new AppError('VALIDATION_FAILED', `numbers must be finite: ${found} was sent`));
+    const found =
+      findInJson(request.body, unusable) ?? findInJson(request.query, unusable) ?? findInJson(request.params, unusable) ?? nulInHeaders(request.headers);
+    done(found === undefined ? undefined : new AppError('VALIDATION_FAILED', found));
   });
   app.addHook('onRequest', (request, _reply, done) => {
     // One request's events all carry its id as correlation id.
@@ -208,13 +197,22 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   return app;
 }
 
-const nonFinite = (v: unknown): number | undefined => (typeof v === 'number' && !Number.isFinite(v) ? v : undefined);
+/** Why a value of a request cannot be used (see the preHandler hook), or undefined. */
+function unusable(v: unknown): string | undefined {
+  if (typeof v === 'string') {
+    const character = unstorableCharacter(v);
+    return character === undefined ? undefined : `text must be storable Unicode: ${character} was sent`;
+  }
+  return typeof v === 'number' && !Number.isFinite(v) ? `numbers must be finite: ${v} was sent` : undefined;
+}
 
 /** A header value holding U+0000 (only an injected request can carry one: HTTP parsers refuse it). */
 function nulInHeaders(headers: Record<string, string | string[] | undefined>): string | undefined {
   for (const name in headers) {
     const value = headers[name];
-    if (typeof value === 'string' ? value.includes('\u0000') : value?.some((v) => v.includes('\u0000'))) return '\u0000';
+    if (typeof value === 'string' ? value.includes('\u0000') : value?.some((v) => v.includes('\u0000'))) {
+      return 'text must be storable Unicode: the character U+0000 (NUL) was sent';
+    }
   }
   return undefined;
 }

@@ -187,7 +187,7 @@ export class OutboxRelay {
     const settled = await Promise.allSettled(
       [...new Set([...fresh.keys(), ...held.keys()])].map(async (subscriber) => {
         const entries = fresh.get(subscriber) ?? [];
-        const hold = () => book.hold(subscriber, entries.map((e) => e.event.id).filter((id, i, all) => all.indexOf(id) === i), seqOf);
+        const hold = () => book.hold(subscriber, [...new Set(entries.map((e) => e.event.id))], seqOf);
         if (held.has(subscriber)) {
           // Not due yet (its backoff): its new events wait behind the held ones, untried.
           if (!held.get(subscriber)) {
