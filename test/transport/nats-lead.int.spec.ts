@@ -213,8 +213,14 @@ describe.skipIf(!natsAvailable)('a NATS lead whose database connection dies whil
     } finally {
       pg.Client.prototype.query = query;
     }
+    // Advisory locks of this database only: test files running alongside hold their own.
     const locksHeld = async () =>
-      (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted`)).rows[0]!.n;
+      (
+        await pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_locks
+            WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+        )
+      ).rows[0]!.n;
     await eventually(async () => expect([a.leading.length, await locksHeld()]).toEqual([1, 1]), { timeoutMs: 5000 });
     const aggregate = newId();
     for (let from = 0; from < 100; from += 20) await a.publish('orders', events(aggregate, from, 20));
