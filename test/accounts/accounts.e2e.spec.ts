@@ -383,6 +383,27 @@ describe('roles and the admin', () => {
   });
 });
 
+describe('an admin token that outlived its account', () => {
+  it('refuses a role assignment with 403, changing nothing, when the admin does not exist here or is disabled', async () => {
+    const buyer = await signUp('bystander@example.com');
+    const rolesOf = async () => (await db.query('SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role', [buyer.id])).rows;
+    const ghost = (await t.app.tokens.sign({ userId: newId(), roles: ['admin'] })).token;
+    const byGhost = await t.request('POST', `/v1/admin/users/${buyer.id}/roles`, { token: ghost, body: { role: 'seller' } });
+    expect(byGhost.statusCode, byGhost.body).toBe(403);
+    expect(byGhost.json().code).toBe('FORBIDDEN');
+
+    const former = await signUp('former-admin@example.com');
+    await db.query("UPDATE users SET status = 'disabled' WHERE id = $1", [former.id]);
+    const stale = (await t.app.tokens.sign({ userId: former.id, roles: ['admin'] })).token;
+    const byDisabled = await t.request('POST', `/v1/admin/users/${buyer.id}/roles`, { token: stale, body: { role: 'seller' } });
+    expect(byDisabled.statusCode, byDisabled.body).toBe(403);
+    expect(byDisabled.json().code).toBe('ACCOUNT_DISABLED');
+
+    expect(await rolesOf()).toEqual([{ role: 'buyer' }]);
+    expect(await outboxRows('accounts.role_assigned.v1', buyer.id)).toHaveLength(0);
+  });
+});
+
 describe('passwords', () => {
   it('stores an argon2id hash with m=19456, t=2, p=1 and a 16-byte salt', async () => {
     const created = await register('hash@example.com');

@@ -1,11 +1,11 @@
 import { RoleAssignedV1 } from '../../contracts/accounts.ts';
 import { withTransaction } from '../../platform/db/pool.ts';
-import { notFound } from '../../platform/http/errors.ts';
+import { AppError, notFound } from '../../platform/http/errors.ts';
 import type { Role } from '../../platform/http/tokens.ts';
 import { newId } from '../../platform/ids.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
 import type { AccountsDeps } from './deps.ts';
-import { insertRole, lockUser, selectRoles, touchUser } from './sql.ts';
+import { insertRole, userStatus, lockUser, selectRoles, touchUser } from './sql.ts';
 
 export interface RoleAssignment {
   userId: string;
@@ -22,6 +22,11 @@ export interface RoleAssignment {
 export async function assignRole(deps: AccountsDeps, input: { userId: string; role: Role; assignedBy: string }): Promise<RoleAssignment> {
   const now = deps.clock.now();
   return withTransaction(deps.pool, async (tx) => {
+    // A valid token outlives what it was issued for: the admin who assigns must still be an active
+    // account here (assigned_by names a user of this database).
+    const actor = await userStatus(tx, input.assignedBy);
+    if (actor === undefined) throw new AppError('FORBIDDEN', 'the account this token was issued for does not exist');
+    if (actor === 'disabled') throw new AppError('ACCOUNT_DISABLED', 'the account this token was issued for is disabled');
     if (!(await lockUser(tx, input.userId))) throw notFound('user');
     const assigned = await insertRole(tx, { id: newId(), userId: input.userId, role: input.role, assignedBy: input.assignedBy, now });
     if (assigned) {

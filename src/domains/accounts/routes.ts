@@ -85,7 +85,8 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountsDeps): void {
       schema: {
         tags,
         summary: 'Give a user a role (idempotent)',
-        description: '201 when the role was assigned now, 200 when the user held it already. It appears in the user\'s next access token.',
+        description:
+          '201 when the role was assigned now, 200 when the user held it already. It appears in the user\'s next access token. 403 FORBIDDEN or ACCOUNT_DISABLED when the admin\'s own account no longer exists here or is disabled, however valid the token.',
         params: UserIdParams,
         body: AssignRoleBody,
         response: { 200: RoleAssignmentSchema, 201: RoleAssignmentSchema, ...authProblems, 404: ProblemSchema },

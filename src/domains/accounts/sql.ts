@@ -65,6 +65,12 @@ export async function lockUser(q: Queryable, userId: string): Promise<boolean> {
   return rowCount === 1;
 }
 
+/** A user's status, unlocked (an actor's row is not the aggregate being changed); undefined when there is no such user. */
+export async function userStatus(q: Queryable, userId: string): Promise<'active' | 'disabled' | undefined> {
+  const { rows } = await q.query<{ status: 'active' | 'disabled' }>('SELECT status FROM users WHERE id = $1', [userId]);
+  return rows[0]?.status;
+}
+
 export async function touchUser(q: Queryable, userId: string, now: Date): Promise<void> {
   await q.query('UPDATE users SET updated_at = $2 WHERE id = $1', [userId, now]);
 }
