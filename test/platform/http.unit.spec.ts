@@ -91,6 +91,23 @@ describe('HTTP errors', () => {
     expect(res.json().code).toBe('MALFORMED_JSON');
   });
 
+  it('answer a body that is not UTF-8 with 400 MALFORMED_JSON instead of reading U+FFFD in place of its bad bytes', async () => {
+    const bytes = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+    // A Latin-1 é, a lone continuation byte, a truncated 3-byte sequence, an overlong '/', a UTF-16 surrogate in UTF-8.
+    for (const bad of [[0xe9], [0x80], [0xe2, 0x82], [0xc0, 0xaf], [0xed, 0xa0, 0x80]]) {
+      const res = await app.inject({ method: 'POST', url: '/echo', payload: bytes('{"name":"caf', bad, '"}'), headers: { 'content-type': 'application/json' } });
+      expect(res.statusCode, JSON.stringify(bad)).toBe(400);
+      expect(res.json()).toMatchObject({ code: 'MALFORMED_JSON', detail: 'the body is not valid UTF-8' });
+    }
+    const good = await app.inject({ method: 'POST', url: '/echo', payload: bytes('{"name":"caf', [0xc3, 0xa9], '"}'), headers: { 'content-type': 'application/json; charset=utf-8' } });
+    expect(good.statusCode, good.body).toBe(200);
+    expect(good.json()).toMatchObject({ name: 'café' });
+    // Still the framework's parser behind the check: a prototype-poisoning key is refused.
+    const poisoned = await app.inject({ method: 'POST', url: '/echo', payload: '{"__proto__":{"admin":true},"name":"a"}', headers: { 'content-type': 'application/json' } });
+    expect(poisoned.statusCode).toBe(400);
+    expect(poisoned.json().code).toBe('MALFORMED_JSON');
+  });
+
   it('answer a body that is not JSON (text/plain, form, none declared) with 415 and the JSON media type to send', async () => {
     for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', undefined]) {
       const res = await app.inject({ method: 'POST', url: '/echo', payload: 'name=a', headers: contentType ? { 'content-type': contentType } : {} });

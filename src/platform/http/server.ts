@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { isStorableInstant } from '../clock.ts';
 import { isUuid } from '../ids.ts';
@@ -112,6 +113,14 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpApp;
   // The API speaks JSON only: a text/plain body is a 415, not a string that then fails validation.
   app.removeContentTypeParser('text/plain');
+  // A body that is not UTF-8 is refused: read as a string, its bad bytes would become U+FFFD and
+  // the request would go on with text the client never sent.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    if (!isUtf8(body as Buffer)) return done(new AppError('MALFORMED_JSON', 'the body is not valid UTF-8'), undefined);
+    parseJson(request, (body as Buffer).toString('utf8'), done);
+  });
 
   await app.register(swagger, {
     openapi: {
