@@ -180,6 +180,8 @@ export async function profiled<T>(work: () => Promise<T>): Promise<T> {
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');
+  // Every 100 µs: the default millisecond misses most of a request that takes a tenth of one.
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
   await session.post('Profiler.start');
   try {
     return await work();

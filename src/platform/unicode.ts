@@ -26,3 +26,15 @@ export function wellFormedJson(json: string): string {
   if (!json.includes('\\ud') && !json.includes('\\uD') && !json.includes('\\u0000')) return json;
   return json.replace(UNSTORABLE_ESCAPE, '$1\\ufffd');
 }
+
+/**
+ * Whether text holds from `min` to `max` characters, counted as PostgreSQL's length() and JSON
+ * Schema's maxLength count them: code points, where `.length` counts UTF-16 units (an emoji is two).
+ */
+export function charactersWithin(text: string, min: number, max: number): boolean {
+  if (text.length < min) return false;
+  if (text.length <= max && min === 0) return true;
+  let characters = 0;
+  for (const _ of text) if (++characters > max) return false;
+  return characters >= min;
+}

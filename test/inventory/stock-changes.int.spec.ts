@@ -62,6 +62,34 @@ describe('seller adjustments near the largest stock', () => {
   });
 });
 
+describe('an adjustment note', () => {
+  it('holds up to 500 characters counted as PostgreSQL counts them, emoji (two UTF-16 units each) included', async () => {
+    const v = await stockedVariant(h.api, 10);
+    const note = '📦'.repeat(500);
+    expect((await h.api.adjustStock(v.sellerId, v.variantId, { amount: 1, reason: 'received', note })).stock.total).toBe(11);
+    const { rows } = await h.pool.query<{ n: number }>(
+      `SELECT length(note)::int AS n FROM stock_movements m JOIN stock_items s ON s.id = m.stock_item_id WHERE s.variant_id = $1 AND note IS NOT NULL`,
+      [v.variantId],
+    );
+    expect(rows).toEqual([{ n: 500 }]);
+    await expect(h.api.adjustStock(v.sellerId, v.variantId, { amount: 1, reason: 'received', note: `${note}📦` })).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+  });
+});
+
+describe('stock receipts near the largest stock', () => {
+  it('refuses a receipt past the most units a stock item holds with a conflict, and receives nothing of its chunk', async () => {
+    const full = await stockedVariant(h.api, 10);
+    const other = await stockedVariant(h.api, 5);
+    await h.pool.query('UPDATE stock_items SET total_quantity = 2147483000, available_quantity = 2147483000 WHERE variant_id = $1', [full.variantId]);
+    const before = await eventCount(h.pool, 'inventory.stock_adjusted.v1');
+    await expect(h.api.receiveStock([{ ...other, quantity: 1 }, { ...full, quantity: 1_000 }])).rejects.toMatchObject({ code: 'CONFLICT', status: 409 });
+    expect(await eventCount(h.pool, 'inventory.stock_adjusted.v1')).toBe(before);
+    expect(await totalsOf([full.variantId, other.variantId])).toEqual({ [full.variantId]: 2_147_483_000, [other.variantId]: 5 });
+    expect(await h.api.receiveStock([{ ...full, quantity: 647 }])).toEqual({ created: 0, received: 1 });
+    expect(await totalsOf([full.variantId])).toEqual({ [full.variantId]: 2_147_483_647 });
+  });
+});
+
 describe('stock receipts with a reference', () => {
   it('receives once per reference: the same call again adds nothing and announces nothing', async () => {
     const known = await stockedVariant(h.api, 4);

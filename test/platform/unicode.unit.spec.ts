@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { findInJson } from '../../src/platform/json-walk.ts';
-import { unstorableCharacter, wellFormedJson } from '../../src/platform/unicode.ts';
+import { charactersWithin, unstorableCharacter, wellFormedJson } from '../../src/platform/unicode.ts';
 
 /** The first text in a value PostgreSQL cannot store, as the HTTP edge looks for it. */
 const findUnstorableText = (value: unknown) => findInJson(value, (v) => (typeof v === 'string' && unstorableCharacter(v) ? v : undefined));
@@ -39,5 +39,16 @@ describe('text PostgreSQL cannot store (lone surrogates, U+0000)', () => {
       d: 'n\ufffd',
       e: String.raw`\u0000`,
     });
+  });
+});
+
+describe('charactersWithin', () => {
+  it('counts code points, as PostgreSQL length() does, not UTF-16 units', () => {
+    expect(charactersWithin('😀'.repeat(3), 0, 3)).toBe(true);
+    expect(charactersWithin('😀'.repeat(4), 0, 3)).toBe(false);
+    expect(charactersWithin('é😀', 2, 2)).toBe(true);
+    expect(charactersWithin('😀', 2, 5)).toBe(false);
+    expect(charactersWithin('', 1, 5)).toBe(false);
+    expect(charactersWithin('abc', 0, 3)).toBe(true);
   });
 });

@@ -4,6 +4,7 @@ import { type Tx, withTransaction } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
 import { isUuid, newId } from '../../platform/ids.ts';
 import { appendEvents, type NewEvent } from '../../platform/messaging/outbox.ts';
+import { charactersWithin } from '../../platform/unicode.ts';
 import type { InventoryDeps } from './deps.ts';
 import { STOCK_ITEM_COLUMNS, type StockItemRow, TRANSACTION_ATTEMPTS_MAX, isRetryable, levelOf, outOfStock } from './stock-item.ts';
 import { type StockItemView, toStockItemView } from './stock-queries.ts';
@@ -53,7 +54,7 @@ export function checkAdjustment(a: Adjustment): void {
   if (!ADJUSTMENT_REASONS.includes(a.reason)) throw new AppError('VALIDATION_FAILED', `reason must be one of ${ADJUSTMENT_REASONS.join(', ')}`);
   if (ADDING.includes(a.reason) && a.amount < 0) throw new AppError('VALIDATION_FAILED', `reason ${a.reason} only adds stock: amount must be positive`);
   if (REMOVING.includes(a.reason) && a.amount > 0) throw new AppError('VALIDATION_FAILED', `reason ${a.reason} only removes stock: amount must be negative`);
-  if (a.note !== undefined && (typeof a.note !== 'string' || a.note.length > NOTE_LENGTH_MAX)) {
+  if (a.note !== undefined && (typeof a.note !== 'string' || !charactersWithin(a.note, 0, NOTE_LENGTH_MAX))) {
     throw new AppError('VALIDATION_FAILED', `note must hold at most ${NOTE_LENGTH_MAX} characters`);
   }
 }

@@ -6,6 +6,7 @@ import { type ReservationCommand, type ReservationStatus, decide } from './lifec
 import { moveReservedStock } from './reserved-stock.ts';
 import { STOCK_ITEM_COLUMNS, type StockItemRow } from './stock-item.ts';
 import { type Reservation, type ReservationRow, findReservation, toReservation } from './reservation-view.ts';
+import { charactersWithin } from '../../platform/unicode.ts';
 
 export interface ConfirmOptions {
   /** The orders the stock was sold to, one per seller (checkout makes one order per seller). */
@@ -25,7 +26,7 @@ export async function confirmReservation(deps: InventoryDeps, reservationId: str
 
 /** The stock comes back: available goes up again. Releasing twice, or after expiry, changes nothing. */
 export async function releaseReservation(deps: InventoryDeps, reservationId: string, reason: string): Promise<Reservation> {
-  if (typeof reason !== 'string' || reason.length < 1 || reason.length > RELEASE_REASON_LENGTH_MAX) {
+  if (typeof reason !== 'string' || !charactersWithin(reason, 1, RELEASE_REASON_LENGTH_MAX)) {
     throw new AppError('VALIDATION_FAILED', `reason must hold 1 to ${RELEASE_REASON_LENGTH_MAX} characters`);
   }
   const result = await closeReservation(deps, reservationId, { type: 'release', reason }, []);

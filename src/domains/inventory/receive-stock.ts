@@ -5,6 +5,8 @@ import { isUuid, newId } from '../../platform/ids.ts';
 import { appendEvents, type NewEvent } from '../../platform/messaging/outbox.ts';
 import type { InventoryDeps } from './deps.ts';
 import { STOCK_ITEM_COLUMNS, type StockItemRow, TRANSACTION_ATTEMPTS_MAX, isRetryable, levelOf } from './stock-item.ts';
+import { charactersWithin } from '../../platform/unicode.ts';
+import { STOCK_QUANTITY_MAX } from './adjust-stock.ts';
 
 /** A variant as the products domain describes it, enough to create its stock item. */
 export interface VariantRef {
@@ -64,7 +66,7 @@ function checkReceipts(receipts: readonly StockReceipt[]): Map<string, StockRece
     if (!isUuid(r.variantId) || !isUuid(r.productId) || !isUuid(r.sellerId)) {
       throw new AppError('VALIDATION_FAILED', 'variantId, productId and sellerId must be UUIDs');
     }
-    if (typeof r.sku !== 'string' || r.sku.length < 1 || r.sku.length > 64) throw new AppError('VALIDATION_FAILED', 'sku must hold 1 to 64 characters');
+    if (typeof r.sku !== 'string' || !charactersWithin(r.sku, 1, 64)) throw new AppError('VALIDATION_FAILED', 'sku must hold 1 to 64 characters');
     if (!Number.isInteger(r.quantity) || r.quantity < 0 || r.quantity > RECEIPT_QUANTITY_MAX) {
       throw new AppError('VALIDATION_FAILED', `quantity must be an integer from 0 to ${RECEIPT_QUANTITY_MAX}`);
     }
@@ -149,8 +151,13 @@ async function receiveChunk(deps: InventoryDeps, tx: Tx, chunk: StockReceipt[], 
   const isNew = new Set(created.map((r) => r.variant_id));
   let incoming = chunk.filter((r) => r.quantity > 0 && !isNew.has(r.variantId));
   let adjusted: StockItemRow[] = [];
+  let totals = new Map<string, number>();
   if (incoming.length > 0) {
-    await tx.query('SELECT id FROM stock_items WHERE variant_id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [incoming.map((r) => r.variantId)]);
+    const { rows: locked } = await tx.query<{ variant_id: string; total_quantity: number }>(
+      'SELECT variant_id, total_quantity FROM stock_items WHERE variant_id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
+      [incoming.map((r) => r.variantId)],
+    );
+    totals = new Map(locked.map((r) => [r.variant_id, r.total_quantity]));
     if (reference !== null) {
       // A statement of its own, after the locks: its snapshot sees what a concurrent receipt committed.
       const { rows: done } = await tx.query<{ variant_id: string }>(
@@ -162,6 +169,11 @@ async function receiveChunk(deps: InventoryDeps, tx: Tx, chunk: StockReceipt[], 
       const received = new Set(done.map((r) => r.variant_id));
       incoming = incoming.filter((r) => !received.has(r.variantId));
     }
+  }
+  // Quantities are PostgreSQL integers: a receipt past the largest is refused, not an overflow error.
+  const over = incoming.find((r) => (totals.get(r.variantId) ?? 0) + r.quantity > STOCK_QUANTITY_MAX);
+  if (over) {
+    throw new AppError('CONFLICT', `a stock item holds at most ${STOCK_QUANTITY_MAX} units: variant ${over.variantId} has ${totals.get(over.variantId)}`);
   }
   if (incoming.length > 0) {
     ({ rows: adjusted } = await tx.query<StockItemRow>(
