@@ -24,7 +24,7 @@ export interface ReserveRequest {
   referenceId: string | null;
   items: { variantId: string; quantity: number }[];
   ttlSeconds: number;
-  requestHash: string;
+  readonly requestHash: string;
 }
 
 const invalid = (detail: string) => new AppError('VALIDATION_FAILED', detail);
@@ -57,5 +57,18 @@ export function toReserveRequest(input: ReserveInput, defaultTtlSeconds: number)
   }
   const ownerId = input.ownerId.toLowerCase();
   const ref = referenceId?.toLowerCase() ?? null;
-  return { idempotencyKey: key, ownerId, referenceId: ref, items, ttlSeconds, requestHash: reserveRequestHash({ ownerId, referenceId: ref, items }) };
+  let requestHash: string | undefined;
+  return {
+    idempotencyKey: key,
+    ownerId,
+    referenceId: ref,
+    items,
+    ttlSeconds,
+    // Computed when first read: only a write or a replay needs it, and most answers of a flash sale
+    // are "sold out" from memory, which needs neither.
+    get requestHash() {
+      requestHash ??= reserveRequestHash({ ownerId, referenceId: ref, items });
+      return requestHash;
+    },
+  };
 }
