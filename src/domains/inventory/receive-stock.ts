@@ -151,13 +151,13 @@ async function receiveChunk(deps: InventoryDeps, tx: Tx, chunk: StockReceipt[], 
   const isNew = new Set(created.map((r) => r.variant_id));
   let incoming = chunk.filter((r) => r.quantity > 0 && !isNew.has(r.variantId));
   let adjusted: StockItemRow[] = [];
-  let totals = new Map<string, number>();
+  const totals = new Map<string, number>();
   if (incoming.length > 0) {
     const { rows: locked } = await tx.query<{ variant_id: string; total_quantity: number }>(
       'SELECT variant_id, total_quantity FROM stock_items WHERE variant_id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
       [incoming.map((r) => r.variantId)],
     );
-    totals = new Map(locked.map((r) => [r.variant_id, r.total_quantity]));
+    for (const r of locked) totals.set(r.variant_id, r.total_quantity);
     if (reference !== null) {
       // A statement of its own, after the locks: its snapshot sees what a concurrent receipt committed.
       const { rows: done } = await tx.query<{ variant_id: string }>(

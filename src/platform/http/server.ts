@@ -118,8 +118,9 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    if (!isUtf8(body as Buffer)) return done(new AppError('MALFORMED_JSON', 'the body is not valid UTF-8'), undefined);
-    parseJson(request, (body as Buffer).toString('utf8'), done);
+    const bytes = body as Buffer; // parseAs 'buffer'; Fastify's type also admits a string
+    if (!isUtf8(bytes)) return done(new AppError('MALFORMED_JSON', 'the body is not valid UTF-8'), undefined);
+    parseJson(request, bytes.toString('utf8'), done);
   });
 
   await app.register(swagger, {
