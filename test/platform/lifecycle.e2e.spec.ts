@@ -52,6 +52,20 @@ describe('the bazaar process', () => {
     const first = startBazaar(port);
     await ready(port);
     expect(first.output()).toContain(`http://127.0.0.1:${port}/docs`);
+    // A CLI command beside the running marketplace shares its PostgreSQL and leaves it running.
+    const cli = spawn(process.execPath, [path.join(root, 'bin/bazaar.mjs'), 'events', 'outbox'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let cliOutput = '';
+    cli.stdout?.on('data', (c) => (cliOutput += c));
+    cli.stderr?.on('data', (c) => (cliOutput += c));
+    expect(await exited(cli)).toBe(0);
+    expect(cliOutput).toContain('orders');
+    expect(cliOutput).not.toContain('left running');
+    expect(first.child.exitCode).toBeNull();
+    expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).toBe(200);
     const started = Date.now();
     first.child.kill('SIGTERM');
     expect(await exited(first.child)).toBe(0);

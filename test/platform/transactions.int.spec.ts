@@ -230,3 +230,19 @@ describe('commitWith', () => {
     expect(abortReason(undefined)).toBeUndefined();
   });
 });
+
+describe('a connection lost while checked out', () => {
+  it('fails its transaction and leaves the process and the pool working', async () => {
+    // Without a listener on the checked-out client, pg's 'error' event ends the process (vitest
+    // reports it as an unhandled error and fails the run).
+    const lost = withTransaction(pool, async (tx) => {
+      const { rows } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      await pool.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await tx.query('SELECT 1');
+    });
+    await expect(lost).rejects.toThrow();
+    const { rows } = await pool.query<{ one: number }>('SELECT 1 AS one');
+    expect(rows).toEqual([{ one: 1 }]);
+  });
+});

@@ -48,18 +48,50 @@ async function waitUntilGone(pid: number, timeoutMs: number): Promise<boolean> {
   return !isAlive(pid);
 }
 
-/** A previous run killed with SIGKILL leaves its postmaster behind: stop it cleanly before starting. */
-async function stopLeftoverServer(dataDir: string, log: Logger): Promise<void> {
-  const pidFile = path.join(dataDir, 'postmaster.pid');
-  if (!existsSync(pidFile)) return;
+/** Written to DATA_DIR by the process that started the cluster, removed when it stops it. */
+const OWNER_FILE = 'embedded-postgres.json';
+
+interface Owner {
+  pid: number;
+  port: number;
+}
+
+async function readOwner(dataDir: string): Promise<Owner | undefined> {
+  try {
+    const owner = JSON.parse(await readFile(path.join(dataDir, OWNER_FILE), 'utf8')) as Partial<Owner>;
+    return Number.isInteger(owner.pid) && Number.isInteger(owner.port) ? (owner as Owner) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function runningPostmaster(pgDir: string): Promise<number | undefined> {
+  const pidFile = path.join(pgDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return undefined;
   const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+}
+
+/**
+ * A postmaster already running on the cluster belongs either to a live bazaar process (`npm start`
+ * beside which a CLI command runs): its port is returned, to be shared and left running; or to a
+ * run killed with SIGKILL: it is stopped cleanly, so that this process starts its own.
+ */
+async function shareOrStopRunning(dataDir: string, pgDir: string, log: Logger): Promise<number | undefined> {
+  const pid = await runningPostmaster(pgDir);
+  if (pid === undefined) return undefined;
+  const owner = await readOwner(dataDir);
+  if (owner && owner.pid !== process.pid && isAlive(owner.pid)) {
+    log.info({ owner: owner.pid, port: owner.port }, 'using the embedded PostgreSQL of the bazaar process running on this DATA_DIR');
+    return owner.port;
+  }
   log.warn({ pid }, 'stopping a PostgreSQL left running by an earlier run');
   process.kill(pid, 'SIGINT');
   if (!(await waitUntilGone(pid, 20000))) {
     process.kill(pid, 'SIGKILL');
     await waitUntilGone(pid, 5000);
   }
+  return undefined;
 }
 
 interface Binaries {
@@ -177,17 +209,27 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
     await writeFile(passwordFile, password, { mode: 0o600 });
   }
   const bin = await binaries();
+  const urlOn = (port: number) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
   if (!existsSync(path.join(pgDir, 'PG_VERSION'))) {
     await initialise(bin, pgDir, password, log);
   } else {
-    await stopLeftoverServer(pgDir, log);
+    const shared = await shareOrStopRunning(dataDir, pgDir, log);
+    // Another process's server: used as it is, and left running when this process is done.
+    if (shared !== undefined) return { url: urlOn(shared), stop: async () => undefined };
   }
   const port = await freePort();
   const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300', '-c', 'shared_buffers=256MB'];
   const child = await spawnServer(bin.postgres, pgDir, port, flags, log);
-  const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  const ownerFile = path.join(dataDir, OWNER_FILE);
+  await writeFile(ownerFile, JSON.stringify({ pid: process.pid, port } satisfies Owner));
   log.info({ port }, 'embedded PostgreSQL started');
-  return { url, stop: () => stopServer(child) };
+  return {
+    url: urlOn(port),
+    stop: async () => {
+      await stopServer(child);
+      await rm(ownerFile, { force: true });
+    },
+  };
 }
 
 function postgresIds(): { uid?: number; gid?: number } {

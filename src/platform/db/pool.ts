@@ -185,6 +185,10 @@ class BazaarClient extends pg.Client {
   constructor(config: BazaarClientConfig = {}) {
     super(config);
     this.#prepare = config.prepare !== false;
+    // A connection lost while checked out (the server stopped, the backend terminated) fails its
+    // query in flight and every later one; without a listener, pg's 'error' event would also throw
+    // out of the socket handler and end the whole process. The pool listens only to idle clients.
+    this.on('error', () => undefined);
     const signals = config.commitSignals;
     const connection = (this as unknown as { connection: NodeJS.EventEmitter }).connection;
     // Whether the work since the last ReadyForQuery failed or ended in a ROLLBACK. A ROLLBACK TO
