@@ -6,6 +6,7 @@ import { createMarketplace, prepareDatabases, VERSION } from './app.ts';
 import { ConfigError, loadConfig, loadDotenv, type Config } from './platform/config.ts';
 import { createPool } from './platform/db/pool.ts';
 import { isDomainName, type DomainName } from './platform/domains.ts';
+import { isUuid } from './platform/ids.ts';
 import { createLogger } from './platform/logger.ts';
 import { listDeadLetters, outboxStatus, pruneOutbox, replayDeadLetter } from './platform/messaging/admin.ts';
 import type { Databases } from './app.ts';
@@ -201,6 +202,10 @@ events
   .argument('<id>', 'dead letter id')
   .description('deliver a parked event again')
   .action(async (id: string) => {
+    if (!isUuid(id)) {
+      console.error(`${id} is not a dead letter id (a UUID, as \`bazaar events dead-letters\` lists them)`);
+      process.exit(2);
+    }
     const found = await withDatabases(config(), async (_d, pools) => {
       for (const [domain, pool] of pools) if (await replayDeadLetter(domain, pool, id)) return domain;
       return undefined;

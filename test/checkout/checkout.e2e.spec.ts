@@ -193,6 +193,17 @@ describe('checkout through HTTP', () => {
       body: { ...checkoutBody(), paymentMethod: { token: 'tok_visa', number: '4242424242424242' } },
     });
     expect(cardNumber.statusCode).toBe(400);
+    // A card number inside a token or pasted into the address is refused too, and nothing is opened.
+    for (const body of [
+      { ...checkoutBody(), paymentMethod: { token: 'tok_4242424242424242' } },
+      { ...checkoutBody(), shippingAddress: { ...checkoutBody().shippingAddress, name: 'Ada 4111 1111 1111 1111' } },
+    ]) {
+      const refused = await http('POST', '/v1/checkout', { token: buyer.token, headers: { 'idempotency-key': newId() }, body });
+      expect(refused.statusCode).toBe(400);
+      expect(refused.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
+    }
+    const { rows: opened } = await t.app.pools.get('checkout')!.query('SELECT count(*)::int AS n FROM checkout_sessions WHERE user_id = $1', [buyer.userId]);
+    expect(opened).toEqual([{ n: 0 }]);
 
     const session = (await expectStatus('checkout', checkout(http, buyer), 201)).json();
     const stranger = await signUp(http, 'buyer', 'stranger');

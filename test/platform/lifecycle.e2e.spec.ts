@@ -40,6 +40,19 @@ function exited(child: ChildProcess): Promise<number | null> {
   });
 }
 
+/** Runs a `bazaar` command on the test's data folder to its end. */
+async function runCli(...args: string[]): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [path.join(root, 'bin/bazaar.mjs'), ...args], {
+    cwd: root,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (c) => (output += c));
+  child.stderr?.on('data', (c) => (output += c));
+  return { code: await exited(child), output };
+}
+
 afterAll(() => {
   const cluster = embeddedClusterDir(dataDir);
   if (!cluster.startsWith(outer)) rmSync(cluster, { recursive: true, force: true });
@@ -53,15 +66,9 @@ describe('the bazaar process', () => {
     await ready(port);
     expect(first.output()).toContain(`http://127.0.0.1:${port}/docs`);
     // A CLI command beside the running marketplace shares its PostgreSQL and leaves it running.
-    const cli = spawn(process.execPath, [path.join(root, 'bin/bazaar.mjs'), 'events', 'outbox'], {
-      cwd: root,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let cliOutput = '';
-    cli.stdout?.on('data', (c) => (cliOutput += c));
-    cli.stderr?.on('data', (c) => (cliOutput += c));
-    expect(await exited(cli)).toBe(0);
+    const cli = await runCli('events', 'outbox');
+    expect(cli.code).toBe(0);
+    const cliOutput = cli.output;
     expect(cliOutput).toContain('orders');
     expect(cliOutput).not.toContain('left running');
     expect(first.child.exitCode).toBeNull();
@@ -79,6 +86,14 @@ describe('the bazaar process', () => {
     second.child.kill('SIGINT');
     expect(await exited(second.child)).toBe(0);
     expect(existsSync(path.join(embeddedClusterDir(dataDir), 'postmaster.pid'))).toBe(false);
+    // Two starts of PostgreSQL and a CLI command in between: minutes on a loaded machine.
+  }, 180_000);
+
+  it('refuses a dead letter id that is not one with a message, not a stack trace', async () => {
+    const { code, output } = await runCli('events', 'replay', 'nope');
+    expect(code).toBe(2);
+    expect(output).toContain('nope is not a dead letter id');
+    expect(output).not.toMatch(/\n\s+at /);
   });
 
   it('stops start-up with a message naming a bad variable', async () => {

@@ -1,6 +1,7 @@
 import type { CheckoutStartedV1 } from '../../contracts/checkout.ts';
 import type { Clock } from '../../platform/clock.ts';
 import type { Pool } from '../../platform/db/pool.ts';
+import { findCardData } from '../../platform/card-data.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
 import type { CartPort } from './ports.ts';
@@ -38,6 +39,9 @@ function sameRequest(session: SessionRecord, hash: string): SessionRecord {
  * its first step is started with it.
  */
 export async function openSession(deps: OpenDeps, buyerId: string, idempotencyKey: string, request: CheckoutRequest): Promise<{ session: SessionRecord; created: boolean }> {
+  // The address is kept with the session and copied into the orders: a card number must not get in.
+  const cardField = findCardData(request);
+  if (cardField) throw new AppError('VALIDATION_FAILED', `card numbers and security codes are never accepted (${cardField}): send a gateway token`);
   const hash = requestHash(request);
   const cart = await deps.cart.getActiveCart(buyerId);
   if (!cart || cart.items.length === 0) {

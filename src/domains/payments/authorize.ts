@@ -3,7 +3,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { type Queryable, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
-import { findCardData } from './card-data.ts';
+import { findCardData } from '../../platform/card-data.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
 import { callGateway, gatewayKey } from './gateway.ts';
 import { applyAuthorization } from './outcomes.ts';

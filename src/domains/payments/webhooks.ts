@@ -2,7 +2,7 @@ import { type Tx, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { isUuid, newId } from '../../platform/ids.ts';
 import { wellFormedJson } from '../../platform/unicode.ts';
-import { findCardData } from './card-data.ts';
+import { findCardData } from '../../platform/card-data.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
 import type { GatewayWebhook } from './gateway.ts';
 import { applyOutcome } from './outcomes.ts';

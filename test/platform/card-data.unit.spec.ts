@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findCardData } from './card-data.ts';
+import { findCardData } from '../../src/platform/card-data.ts';
 
 describe('card data detection', () => {
   it('finds card number and security code fields at any depth', () => {
@@ -13,6 +13,15 @@ describe('card data detection', () => {
     expect(findCardData({ token: '4242424242424242' })).toBe('/token');
     expect(findCardData({ note: '4242 4242 4242 4242' })).toBe('/note');
     expect(findCardData({ note: '4242-4242-4242-4242' })).toBe('/note');
+  });
+
+  it('finds a card number inside a longer text by its checksum', () => {
+    expect(findCardData({ paymentMethod: { token: 'tok_4242424242424242' } })).toBe('/paymentMethod/token');
+    expect(findCardData({ address: { name: 'Ada 4111 1111 1111 1111' } })).toBe('/address/name');
+    expect(findCardData({ line2: 'card 5555-5555-5555-4444 please' })).toBe('/line2');
+    // Same length, checksum off by one: an order number, say, not a card.
+    expect(findCardData({ reference: 'order 4242424242424241' })).toBeUndefined();
+    expect(findCardData({ phone: '+1 555 123 4567', postalCode: '10115' })).toBeUndefined();
   });
 
   it('lets tokens, ids and amounts through', () => {

@@ -1,0 +1,68 @@
+/**
+ * Payments and checkout accept gateway tokens only. A body that carries what looks like card data is refused
+ * before it is stored or logged, so a client mistake cannot put a card number in our database.
+ */
+const CARD_FIELD = /^(pan|number|card_?number|cardnumber|cvc|cvv|cvc2|cvv2|cid|security_?code|card)$/i;
+/** 12 to 19 digits, possibly grouped by spaces or dashes: the shape of a primary account number. */
+const PAN_LIKE = /^(?:\d[ -]?){12,18}\d$/;
+/** Runs of 13 to 19 digits (grouped or not) inside a longer text, e.g. `tok_4242424242424242`. */
+const DIGIT_RUNS = /\d(?:[ -]?\d){12,}/g;
+const CARD_LENGTHS_MIN = 13;
+const CARD_LENGTHS_MAX = 19;
+
+/** The Luhn checksum every card number satisfies (and most other long digit runs do not). */
+function passesLuhn(digits: string): boolean {
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
+    if (i % 2 === 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+/**
+ * Whether a text is shaped like a card number, or holds a Luhn-valid run of 13 to 19 digits among
+ * other characters (a card number pasted into a name or appended to a token). Longer runs are not
+ * searched for one inside: one in ten windows of any digits passes the checksum.
+ */
+function holdsCardNumber(text: string): boolean {
+  if (PAN_LIKE.test(text.trim())) return true;
+  for (const run of text.match(DIGIT_RUNS) ?? []) {
+    const digits = run.replace(/[ -]/g, '');
+    if (digits.length >= CARD_LENGTHS_MIN && digits.length <= CARD_LENGTHS_MAX && passesLuhn(digits)) return true;
+  }
+  return false;
+}
+
+const DEPTH_MAX = 8;
+const NODES_MAX = 2000;
+
+/** The path of the first field that looks like card data, or undefined when there is none. */
+export function findCardData(value: unknown): string | undefined {
+  let nodes = 0;
+  const visit = (v: unknown, path: string, depth: number): string | undefined => {
+    nodes += 1;
+    if (nodes > NODES_MAX || depth > DEPTH_MAX) return undefined;
+    if (typeof v === 'string') return holdsCardNumber(v) ? path || '/' : undefined;
+    if (Array.isArray(v)) {
+      for (const [i, item] of v.entries()) {
+        const found = visit(item, `${path}/${i}`, depth + 1);
+        if (found) return found;
+      }
+      return undefined;
+    }
+    if (v !== null && typeof v === 'object') {
+      for (const [key, item] of Object.entries(v)) {
+        if (CARD_FIELD.test(key)) return `${path}/${key}`;
+        const found = visit(item, `${path}/${key}`, depth + 1);
+        if (found) return found;
+      }
+    }
+    return undefined;
+  };
+  return visit(value, '', 0);
+}
