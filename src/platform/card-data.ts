@@ -5,8 +5,13 @@
 const CARD_FIELD = /^(pan|number|card_?number|cardnumber|cvc|cvv|cvc2|cvv2|cid|security_?code|card)$/i;
 /** 12 to 19 digits, possibly grouped by spaces or dashes: the shape of a primary account number. */
 const PAN_LIKE = /^(?:\d[ -]?){12,18}\d$/;
-/** Runs of 13 to 19 digits (grouped or not) inside a longer text, e.g. `tok_4242424242424242`. */
-const DIGIT_RUNS = /\d(?:[ -]?\d){12,}/g;
+/**
+ * Runs of 13 or more digits (grouped or not) inside a longer text, e.g. `tok_4242424242424242`,
+ * not glued to other letters or digits (a hex string's digits are not a card number).
+ */
+const DIGIT_RUNS = /(?<![0-9A-Za-z])\d(?:[ -]?\d){12,}(?![0-9A-Za-z])/g;
+/** UUIDs (ids, idempotency keys): their digit groups joined by dashes could pass the checksum. */
+const UUIDS = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 const CARD_LENGTHS_MIN = 13;
 const CARD_LENGTHS_MAX = 19;
 
@@ -31,7 +36,7 @@ function passesLuhn(digits: string): boolean {
  */
 function holdsCardNumber(text: string): boolean {
   if (PAN_LIKE.test(text.trim())) return true;
-  for (const run of text.match(DIGIT_RUNS) ?? []) {
+  for (const run of text.replace(UUIDS, ' ').match(DIGIT_RUNS) ?? []) {
     const digits = run.replace(/[ -]/g, '');
     if (digits.length >= CARD_LENGTHS_MIN && digits.length <= CARD_LENGTHS_MAX && passesLuhn(digits)) return true;
   }
