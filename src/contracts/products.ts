@@ -155,4 +155,58 @@ export type PriceChangedV1 = Static<typeof PriceChangedV1.schema>;
 
 export const PRODUCT_EVENT_TYPES = [ProductCreatedV1.type, ProductUpdatedV1.type, ProductPublishedV1.type, ProductUnlistedV1.type, PriceChangedV1.type] as const;
 
-registerContracts(ProductCreatedV1, ProductUpdatedV1, ProductPublishedV1, ProductUnlistedV1, PriceChangedV1);
+/**
+ * Category events. The aggregate is the whole category tree (its invariants, no cycle and at most
+ * CATEGORY_DEPTH_MAX levels, hold across categories), under this one fixed id: every category event
+ * has it as subject, so a consumer gets the tree's changes in the order they were made.
+ */
+export const CATEGORY_TREE_AGGREGATE_ID = '00000000-0000-7000-8000-000000000000';
+export const CATEGORY_TREE_AGGREGATE_TYPE = 'category_tree';
+
+/** From the root of the tree down to the category itself. */
+const CategoryPathSchema = Type.Array(
+  Type.Object({ id: Uuid, name: Type.String({ minLength: 1, maxLength: 200 }), slug: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
+  { minItems: 1, maxItems: CATEGORY_DEPTH_MAX },
+);
+
+const categoryProperties = {
+  categoryId: Uuid,
+  parentId: Type.Union([Uuid, Type.Null()]),
+  name: Type.String({ minLength: 1, maxLength: 200 }),
+  slug: Type.String({ minLength: 1, maxLength: 200 }),
+  /** Sort order among its siblings, ascending. */
+  position: Type.Integer({ minimum: 0 }),
+  path: CategoryPathSchema,
+};
+
+export const CategoryCreatedV1 = defineEvent(
+  'products.category_created.v1',
+  Type.Object({ ...categoryProperties, createdAt: Instant }, { additionalProperties: false }),
+);
+export type CategoryCreatedV1 = Static<typeof CategoryCreatedV1.schema>;
+
+export const CATEGORY_FIELDS = ['name', 'slug', 'parentId', 'position'] as const;
+
+/**
+ * A category renamed, re-slugged, moved or reordered. The categories under it keep their place
+ * under it, so a rename or a move changes their paths too: a consumer holding paths (products'
+ * categoryPath, search's category ids) rewrites every path that runs through `categoryId`,
+ * replacing its `previousPath` prefix with `path`.
+ */
+export const CategoryUpdatedV1 = defineEvent(
+  'products.category_updated.v1',
+  Type.Object(
+    {
+      ...categoryProperties,
+      previousPath: CategoryPathSchema,
+      changedFields: Type.Array(Type.Union(CATEGORY_FIELDS.map((f) => Type.Literal(f))), { minItems: 1, maxItems: CATEGORY_FIELDS.length, uniqueItems: true }),
+      updatedAt: Instant,
+    },
+    { additionalProperties: false },
+  ),
+);
+export type CategoryUpdatedV1 = Static<typeof CategoryUpdatedV1.schema>;
+
+export const CATEGORY_EVENT_TYPES = [CategoryCreatedV1.type, CategoryUpdatedV1.type] as const;
+
+registerContracts(ProductCreatedV1, ProductUpdatedV1, ProductPublishedV1, ProductUnlistedV1, PriceChangedV1, CategoryCreatedV1, CategoryUpdatedV1);

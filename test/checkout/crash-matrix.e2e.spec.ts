@@ -173,7 +173,8 @@ describe('checkout crash matrix', () => {
         // The same key and body answer the recovered session (and never start a second one).
         const s = await eventually(
           async () => {
-            const a = await expectStatus(`replay ${c.step}`, checkout(http, buyers[i]!, keys[i], c.token), 200, 202);
+            const a = await expectStatus(`replay ${c.step}`, checkout(http, buyers[i]!, keys[i], c.token), 201, 202);
+            expect(a.headers['idempotent-replayed'], `${c.step}/${c.point}`).toBe('true');
             const session = a.json();
             expect(c.ends, `${c.step}/${c.point} ended ${session.status}: ${JSON.stringify(session.failure)}`).toContain(session.status);
             return session;

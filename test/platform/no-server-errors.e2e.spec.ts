@@ -142,6 +142,8 @@ const OPERATIONS: Record<string, OperationSpec> = {
   },
   'POST /v1/admin/users/{userId}/roles': { body: () => ({ role: 'seller' }) },
   'GET /v1/categories': {},
+  'POST /v1/admin/categories': { body: () => ({ name: `Fuzzed shelf ${next()}`, slug: `fuzz-${next()}`, parentId: f.categoryId, position: 3 }) },
+  'PATCH /v1/admin/categories/{categoryId}': { body: () => ({ name: `Fuzzed things ${next()}`, slug: `fuzz-${next()}`, parentId: null, position: 0 }) },
   'GET /v1/products': {},
   'GET /v1/products/{productId}': {},
   'GET /v1/seller/products': {},
@@ -294,6 +296,7 @@ function pathValue(name: string): string {
     id: newId(),
     userId: f.otherBuyer.userId,
     productId: f.productId,
+    categoryId: f.categoryId,
     variantId: f.variantId,
     reservationId: f.reservationId,
     itemId: f.itemId,
@@ -825,6 +828,10 @@ describe('every route of the OpenAPI document', () => {
     expect(documented.filter((key) => !(key in OPERATIONS))).toEqual([]);
     expect(Object.keys(OPERATIONS).filter((key) => !documented.includes(key))).toEqual([]);
     for (const o of operations()) if (o.bodySchema) expect(o.spec.body, `${o.key} needs a valid body`).toBeDefined();
+    // The document marks the Idempotency-Key required exactly where a request without one is refused.
+    for (const o of operations().filter((x) => x.hasKeyHeader)) {
+      expect(o.params.find((p) => p.in === 'header' && p.name === 'idempotency-key')?.required === true, `${o.key}: Idempotency-Key required`).toBe(o.spec.keyRequired === true);
+    }
   });
 
   it('refuses input no valid request holds with a catalogued problem, and changes nothing', async () => {

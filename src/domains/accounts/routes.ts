@@ -1,6 +1,6 @@
 import { principalOf } from '../../platform/http/access.ts';
 import { notFound } from '../../platform/http/errors.ts';
-import { ProblemSchema, authProblems } from '../../platform/http/schemas.ts';
+import { ProblemResponse, authProblems } from '../../platform/http/schemas.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
 import type { AccountsDeps } from './deps.ts';
 import { login } from './login.ts';
@@ -30,7 +30,7 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountsDeps): void {
         tags,
         summary: 'Create a buyer or seller account',
         body: RegisterBody,
-        response: { 201: UserSchema, 400: ProblemSchema, 409: ProblemSchema },
+        response: { 201: UserSchema, 400: ProblemResponse, 409: ProblemResponse },
       },
     },
     async (request, reply) => reply.status(201).send(await register(deps, request.body)),
@@ -45,7 +45,7 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountsDeps): void {
         summary: 'Exchange email and password for an access token',
         description: 'Failed logins are limited per account and per client address; over the limit the answer is 429 with Retry-After.',
         body: LoginBody,
-        response: { 200: TokenResponse, 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 429: ProblemSchema },
+        response: { 200: TokenResponse, 400: ProblemResponse, 401: ProblemResponse, 403: ProblemResponse, 429: ProblemResponse },
       },
     },
     async (request) => login(deps, request.body, request.ip),
@@ -55,7 +55,7 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountsDeps): void {
     '/v1/me',
     {
       config: { access: 'signed-in' },
-      schema: { tags, summary: 'The signed-in user with roles and profile', response: { 200: UserSchema, ...authProblems, 404: ProblemSchema } },
+      schema: { tags, summary: 'The signed-in user with roles and profile', response: { 200: UserSchema, ...authProblems, 404: ProblemResponse } },
     },
     async (request) => {
       const user = await readUser(deps.pool, principalOf(request).userId);
@@ -72,7 +72,7 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountsDeps): void {
         tags,
         summary: 'Change names, phone or addresses of the signed-in user',
         body: ProfilePatchBody,
-        response: { 200: UserSchema, ...authProblems, 404: ProblemSchema },
+        response: { 200: UserSchema, ...authProblems, 404: ProblemResponse },
       },
     },
     async (request) => updateMyProfile(deps, principalOf(request).userId, request.body),
@@ -89,7 +89,7 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountsDeps): void {
           '201 when the role was assigned now, 200 when the user held it already. It appears in the user\'s next access token. 403 FORBIDDEN or ACCOUNT_DISABLED when the admin\'s own account no longer exists here or is disabled, however valid the token.',
         params: UserIdParams,
         body: AssignRoleBody,
-        response: { 200: RoleAssignmentSchema, 201: RoleAssignmentSchema, ...authProblems, 404: ProblemSchema },
+        response: { 200: RoleAssignmentSchema, 201: RoleAssignmentSchema, ...authProblems, 404: ProblemResponse },
       },
     },
     async (request, reply) => {

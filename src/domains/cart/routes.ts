@@ -1,5 +1,5 @@
 import { principalOf } from '../../platform/http/access.ts';
-import { ProblemSchema, authProblems } from '../../platform/http/schemas.ts';
+import { ProblemResponse, authProblems } from '../../platform/http/schemas.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
 import { applyCoupon, removeCoupon } from './cart-coupons.ts';
 import { addItem, changeItemQuantity, removeItem } from './cart-items.ts';
@@ -9,7 +9,7 @@ import { AddItemBody, ApplyCouponBody, CartQuery, CartView, ChangeItemBody, Coup
 
 const tags = ['cart'];
 const access = { access: ['buyer'] as const };
-const problems = { ...authProblems, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema };
+const problems = { ...authProblems, 404: ProblemResponse, 409: ProblemResponse, 422: ProblemResponse };
 
 /** Every change answers with the cart as it is now (priced, with its coupons' discounts). */
 export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {

@@ -2,7 +2,7 @@ import type { Clock } from '../../platform/clock.ts';
 import type { Pool } from '../../platform/db/pool.ts';
 import { principalOf } from '../../platform/http/access.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
-import { ProblemSchema, authProblems } from '../../platform/http/schemas.ts';
+import { ProblemResponse, authProblems } from '../../platform/http/schemas.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
 import type { CartPort } from './ports.ts';
 import type { SessionRunner } from './runner.ts';
@@ -80,23 +80,26 @@ export function registerCheckoutRoutes(app: HttpApp, deps: CheckoutRouteDeps): v
         summary: 'Check out the active cart',
         description:
           'Starts (once per Idempotency-Key) the checkout of the buyer\'s active cart: prices are fixed, stock reserved, coupons redeemed, one order per seller created and the payment taken. ' +
-          'Waits a few seconds for the outcome: 201 (or 200 for a repeated key) with the finished session, or 202 with the session still in progress (read it with GET /v1/checkout/{sessionId}). ' +
-          'The same key with another body is 422; a declined payment is a finished session with status compensated and its failure.',
+          'Waits a few seconds for the outcome: 201 with the finished session, or 202 with the session still in progress (read it with GET /v1/checkout/{sessionId}). ' +
+          'The same key and body replay the first answer with Idempotent-Replayed: true and the session as it is now: 201 if it has finished, 202 while it still runs ' +
+          '(so a first 201 is replayed as 201, and a first 202 as 202 until the saga finishes, then as 201 with the outcome). ' +
+          'The same key with another body is 422 IDEMPOTENCY_KEY_REUSED; a declined payment is a finished session with status compensated and its failure.',
         headers: CheckoutHeaders,
         body: CheckoutBody,
         response: {
-          200: CheckoutSessionSchema,
           201: CheckoutSessionSchema,
           202: CheckoutSessionSchema,
           ...authProblems,
-          409: ProblemSchema,
-          422: ProblemSchema,
+          409: ProblemResponse,
+          422: ProblemResponse,
         },
       },
     },
     async (request, reply) => {
+      // Required by the header schema (a request without it is answered 400 IDEMPOTENCY_KEY_REQUIRED);
+      // a key of blanks is no key either.
       const key = request.headers['idempotency-key'];
-      if (typeof key !== 'string' || key.trim().length === 0) {
+      if (key.trim().length === 0) {
         throw new AppError('IDEMPOTENCY_KEY_REQUIRED', 'send an Idempotency-Key header (e.g. a UUID) so a retried checkout is never placed twice');
       }
       const buyerId = principalOf(request).userId;
@@ -107,9 +110,12 @@ export function registerCheckoutRoutes(app: HttpApp, deps: CheckoutRouteDeps): v
         request.body,
       );
       const { session, steps } = await settle(deps, opened.session, opened.created);
-      const status = !isFinished(session.status) ? 202 : opened.created ? 201 : 200;
+      // A replay answers what the first request answers, brought up to date: the session as it is
+      // now, 201 once finished and 202 while it runs (a 202 that is retried after the saga finished
+      // shows the outcome rather than a stale "in progress").
+      if (!opened.created) reply.header('idempotent-replayed', 'true');
       reply.header('location', `/v1/checkout/${session.id}`);
-      return reply.status(status).send(sessionView(session, steps));
+      return reply.status(isFinished(session.status) ? 201 : 202).send(sessionView(session, steps));
     },
   );
 
@@ -121,7 +127,7 @@ export function registerCheckoutRoutes(app: HttpApp, deps: CheckoutRouteDeps): v
         tags,
         summary: 'One own checkout session: status, steps, order ids, failure',
         params: SessionParams,
-        response: { 200: CheckoutSessionSchema, ...authProblems, 404: ProblemSchema },
+        response: { 200: CheckoutSessionSchema, ...authProblems, 404: ProblemResponse },
       },
     },
     async (request) => {

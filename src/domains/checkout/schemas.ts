@@ -31,7 +31,7 @@ export const CheckoutBody = Type.Object(
 );
 
 export const CheckoutHeaders = Type.Object({
-  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Required: the same key and body return the same session' })),
+  'idempotency-key': Type.String({ minLength: 1, maxLength: 255, description: 'Required: the same key and body return the same session' }),
 });
 
 export const SessionParams = Type.Object({ sessionId: Type.String({ format: 'uuid' }) }, closed);

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { principalOf } from '../../platform/http/access.ts';
-import { PageQuerySchema, ProblemSchema, authProblems, pageOf } from '../../platform/http/schemas.ts';
+import { PageQuerySchema, ProblemResponse, authProblems, pageOf } from '../../platform/http/schemas.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
 import { createCoupon } from './create-coupon.ts';
 import type { CouponsDeps } from './deps.ts';
@@ -22,7 +22,7 @@ export function registerCouponRoutes(app: HttpApp, deps: CouponsDeps): void {
         summary: "Create a coupon for your own items",
         description: `${RULES_DESCRIPTION} A seller's coupon only ever discounts that seller's items.`,
         body: CreateCouponBody,
-        response: { 201: CouponView, ...authProblems, 409: ProblemSchema },
+        response: { 201: CouponView, ...authProblems, 409: ProblemResponse },
       },
     },
     async (request, reply) => {
@@ -55,7 +55,7 @@ export function registerCouponRoutes(app: HttpApp, deps: CouponsDeps): void {
         summary: 'Create a platform-wide coupon',
         description: `${RULES_DESCRIPTION} A platform coupon covers every seller's items unless rules.sellerIds narrows it.`,
         body: CreateCouponBody,
-        response: { 201: CouponView, ...authProblems, 409: ProblemSchema },
+        response: { 201: CouponView, ...authProblems, 409: ProblemResponse },
       },
     },
     async (request, reply) => {

@@ -1,6 +1,6 @@
 import { principalOf } from '../../platform/http/access.ts';
-import { AppError, notFound, problemOf } from '../../platform/http/errors.ts';
-import { ProblemSchema, authProblems } from '../../platform/http/schemas.ts';
+import { notFound, problemOf } from '../../platform/http/errors.ts';
+import { ProblemResponse, authProblems } from '../../platform/http/schemas.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
 import { adjustStock } from './adjust-stock.ts';
 import type { InventoryDeps } from './deps.ts';
@@ -68,7 +68,7 @@ export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reser
         headers: AdjustmentHeaders,
         params: VariantParams,
         body: AdjustmentBody,
-        response: { 201: AdjustmentResponse, ...authProblems, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema },
+        response: { 201: AdjustmentResponse, ...authProblems, 404: ProblemResponse, 409: ProblemResponse, 422: ProblemResponse },
       },
     },
     async (request, reply) => {
@@ -91,12 +91,12 @@ export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reser
           'Requires an Idempotency-Key header: the same key and body return the same reservation (201 with Idempotent-Replayed: true); the same key with another body is 422. Not enough stock is 409 OUT_OF_STOCK and stores nothing, so a retry with the same key tries again. The hold lasts RESERVATION_TTL_SECONDS.',
         headers: ReserveHeaders,
         body: ReserveBody,
-        response: { 201: ReservationSchema, ...authProblems, 409: ProblemSchema, 422: ProblemSchema, 429: ProblemSchema },
+        response: { 201: ReservationSchema, ...authProblems, 409: ProblemResponse, 422: ProblemResponse, 429: ProblemResponse },
       },
     },
     async (request, reply) => {
+      // Required by the header schema: a request without it is answered 400 IDEMPOTENCY_KEY_REQUIRED.
       const key = request.headers['idempotency-key'];
-      if (!key) throw new AppError('IDEMPOTENCY_KEY_REQUIRED', 'send an Idempotency-Key header (a unique value per reservation attempt)');
       const buyerId = principalOf(request).userId;
       let result: ReserveResult;
       try {
@@ -128,7 +128,7 @@ export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reser
         tags,
         summary: 'One own reservation',
         params: ReservationParams,
-        response: { 200: ReservationSchema, ...authProblems, 404: ProblemSchema },
+        response: { 200: ReservationSchema, ...authProblems, 404: ProblemResponse },
       },
     },
     async (request) => {

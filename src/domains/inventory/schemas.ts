@@ -75,14 +75,12 @@ export const AdjustmentHeaders = Type.Object({
 });
 
 export const ReserveHeaders = Type.Object({
-  'idempotency-key': Type.Optional(
-    Type.String({
-      minLength: 1,
-      maxLength: IDEMPOTENCY_HEADER_LENGTH_MAX,
-      pattern: '^[\\x21-\\x7e]+$',
-      description: 'Required. The same key and body return the same reservation; the same key with another body is 422',
-    }),
-  ),
+  'idempotency-key': Type.String({
+    minLength: 1,
+    maxLength: IDEMPOTENCY_HEADER_LENGTH_MAX,
+    pattern: '^[\\x21-\\x7e]+$',
+    description: 'Required. The same key and body return the same reservation; the same key with another body is 422',
+  }),
 });
 
 export const ReserveBody = Type.Object(

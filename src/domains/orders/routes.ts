@@ -3,7 +3,7 @@ import type { Clock } from '../../platform/clock.ts';
 import type { Pool } from '../../platform/db/pool.ts';
 import { principalOf } from '../../platform/http/access.ts';
 import { AppError } from '../../platform/http/errors.ts';
-import { PageQuerySchema, ProblemSchema, authProblems, pageOf } from '../../platform/http/schemas.ts';
+import { PageQuerySchema, ProblemResponse, authProblems, pageOf } from '../../platform/http/schemas.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
 import { buyerOrdersPage, orderRecord, sellerOrdersPage } from './read-orders.ts';
 import { changeStatus } from './transitions.ts';
@@ -45,7 +45,7 @@ export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
         tags: ['orders'],
         summary: 'One of your orders, with items, status history, payments, shipments and refunds',
         params: OrderParams,
-        response: { 200: OrderDetailView, ...authProblems, 404: ProblemSchema },
+        response: { 200: OrderDetailView, ...authProblems, 404: ProblemResponse },
       },
     },
     async (request) => {
@@ -69,7 +69,7 @@ export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
         summary: 'Cancel your order before it ships; stock, coupon and payment come back',
         params: OrderParams,
         body: CancelBody,
-        response: { 200: OrderDetailView, ...authProblems, 404: ProblemSchema, 409: ProblemSchema },
+        response: { 200: OrderDetailView, ...authProblems, 404: ProblemResponse, 409: ProblemResponse },
       },
     },
     async (request) => {

@@ -1,7 +1,7 @@
 import { principalOf } from '../../platform/http/access.ts';
 import { decodeCursor, encodeCursor } from '../../platform/http/cursor.ts';
 import { AppError } from '../../platform/http/errors.ts';
-import { ProblemSchema, authProblems } from '../../platform/http/schemas.ts';
+import { ProblemResponse, authProblems } from '../../platform/http/schemas.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
 import type { PaymentsDeps } from './deps.ts';
 import { accountBalances, sellerPayable } from './ledger.ts';
@@ -51,12 +51,12 @@ export async function registerPaymentRoutes(app: HttpApp, deps: PaymentsDeps): P
         params: OrderParams,
         headers: IdempotencyHeaders,
         body: RefundBody,
-        response: { 201: RefundSchema, 202: RefundSchema, ...authProblems, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema },
+        response: { 201: RefundSchema, 202: RefundSchema, ...authProblems, 404: ProblemResponse, 409: ProblemResponse, 422: ProblemResponse },
       },
     },
     async (request, reply) => {
+      // Required by the header schema: a request without it is answered 400 IDEMPOTENCY_KEY_REQUIRED.
       const key = request.headers['idempotency-key'];
-      if (!key) throw new AppError('IDEMPOTENCY_KEY_REQUIRED', 'send an Idempotency-Key header (a unique value per refund)');
       const sellerId = principalOf(request).userId;
       const result = await refund(deps, {
         // Keys are per seller: two sellers choosing the same key do not collide.
@@ -129,7 +129,7 @@ export async function registerPaymentRoutes(app: HttpApp, deps: PaymentsDeps): P
             `with PAYMENTS_WEBHOOK_SECRET; a timestamp more than ${SIGNATURE_TOLERANCE_SECONDS} s away is refused. ` +
             'Bad signature: 401. A duplicate (the same gateway event id) is acknowledged with 200 and changes nothing.',
           params: GatewayParams,
-          response: { 200: WebhookReceiptSchema, 400: ProblemSchema, 401: ProblemSchema, 404: ProblemSchema, 413: ProblemSchema, 415: ProblemSchema },
+          response: { 200: WebhookReceiptSchema, 400: ProblemResponse, 401: ProblemResponse, 404: ProblemResponse, 413: ProblemResponse, 415: ProblemResponse },
         },
       },
       async (request) => {

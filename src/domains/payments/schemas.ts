@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { MoneySchema } from '../../platform/http/schemas.ts';
+import { Defaulted, MoneySchema } from '../../platform/http/schemas.ts';
 
 /** HTTP shapes of the payments routes. */
 const closed = { additionalProperties: false } as const;
@@ -7,14 +7,12 @@ const Uuid = Type.String({ format: 'uuid' });
 export const IDEMPOTENCY_HEADER_LENGTH_MAX = 200;
 
 export const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.Optional(
-    Type.String({
-      minLength: 1,
-      maxLength: IDEMPOTENCY_HEADER_LENGTH_MAX,
-      pattern: '^[\\x21-\\x7e]+$',
-      description: 'Required. The same key and body return the same refund; the same key with another body is 422',
-    }),
-  ),
+  'idempotency-key': Type.String({
+    minLength: 1,
+    maxLength: IDEMPOTENCY_HEADER_LENGTH_MAX,
+    pattern: '^[\\x21-\\x7e]+$',
+    description: 'Required. The same key and body return the same refund; the same key with another body is 422',
+  }),
 });
 
 export const OrderParams = Type.Object({ orderId: Uuid }, closed);
@@ -71,7 +69,7 @@ export const SellerBalanceSchema = Type.Object({
 export const LedgerQuery = Type.Object(
   {
     cursor: Type.Optional(Type.String({ maxLength: 500 })),
-    limit: Type.Integer({ minimum: 1, maximum: 100, default: 50 }),
+    limit: Defaulted(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
     account: Type.Optional(Type.String({ maxLength: 200 })),
   },
   closed,

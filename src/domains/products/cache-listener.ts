@@ -6,8 +6,11 @@ export const CACHE_CHANNEL = 'products_cache';
 /** Marks a notification of stock levels only: what a product shows changed, what it is did not. */
 export const STOCK_CHANGE_PREFIX = 'stock:';
 
-/** What changed: the product itself (catalog, prices, publication) or only its stock levels. */
-export type ChangeKind = 'catalog' | 'stock';
+/** The whole payload of a notification that the category tree changed and no product did. */
+export const TREE_CHANGE_PAYLOAD = 'tree:';
+
+/** What changed: the product itself (catalog, prices, publication), only its stock levels, or only the category tree. */
+export type ChangeKind = 'catalog' | 'stock' | 'tree';
 const RECONNECT_DELAY_MS = 1000;
 
 /**
@@ -43,6 +46,10 @@ export class CacheInvalidationListener {
         if (message.channel !== CACHE_CHANNEL) return;
         let payload = message.payload ?? '*';
         let kind: ChangeKind = 'catalog';
+        if (payload === TREE_CHANGE_PAYLOAD) {
+          this.onInvalidate('*', 'tree');
+          return;
+        }
         if (payload.startsWith(STOCK_CHANGE_PREFIX)) {
           kind = 'stock';
           payload = payload.slice(STOCK_CHANGE_PREFIX.length);

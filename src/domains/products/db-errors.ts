@@ -30,6 +30,12 @@ export function mapDatabaseError(error: unknown): unknown {
   if (error.code === '23503' && error.constraint === 'products_category_id_fkey') {
     return new AppError('UNPROCESSABLE', 'categoryId does not name a category');
   }
+  if (error.code === '23505' && error.constraint === 'categories_slug_key') {
+    return new AppError('SLUG_TAKEN', 'another category has this slug');
+  }
+  if (error.code === '23503' && error.constraint === 'categories_parent_id_fkey') {
+    return new AppError('UNPROCESSABLE', 'parentId does not name a category');
+  }
   return error;
 }
 

@@ -9,6 +9,6 @@ export interface ProductsDeps {
   clock: Clock;
   log: Logger;
   cache: ProductReadCache;
-  /** Drops products from this process's caches at once, after a write (other processes hear of it at commit). */
-  invalidate(productIds: readonly string[]): void;
+  /** Drops products ('*': all) from this process's caches at once, after a write (other processes hear of it at commit). */
+  invalidate(productIds: readonly string[] | '*'): void;
 }

@@ -1,4 +1,8 @@
 import {
+  CATEGORY_TREE_AGGREGATE_ID,
+  CATEGORY_TREE_AGGREGATE_TYPE,
+  CategoryCreatedV1,
+  CategoryUpdatedV1,
   ProductCreatedV1,
   ProductPublishedV1,
   type ProductSnapshot,
@@ -10,7 +14,7 @@ import type { Queryable } from '../../platform/db/pool.ts';
 import type { NewEvent } from '../../platform/messaging/outbox.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
 
-/** Every products event is about one product: the aggregate id is the product id. */
+/** A product event is about one product: the aggregate id is the product id (category events: see categoryEvent). */
 export const AGGREGATE_TYPE = 'product';
 
 export type ProductChange =
@@ -31,6 +35,12 @@ export function productEvent(snapshot: ProductSnapshot, change: ProductChange): 
     case 'unlisted':
       return { ...base, type: ProductUnlistedV1.type, data: { ...snapshot, unlistedAt: change.at.toISOString() } satisfies ProductUnlistedV1 };
   }
+}
+
+/** Category events are about the whole tree (one aggregate, so consumers get its changes in order). */
+export function categoryEvent(change: { kind: 'created'; data: CategoryCreatedV1 } | { kind: 'updated'; data: CategoryUpdatedV1 }): NewEvent {
+  const base = { aggregateId: CATEGORY_TREE_AGGREGATE_ID, aggregateType: CATEGORY_TREE_AGGREGATE_TYPE };
+  return change.kind === 'created' ? { ...base, type: CategoryCreatedV1.type, data: change.data } : { ...base, type: CategoryUpdatedV1.type, data: change.data };
 }
 
 export async function emit(tx: Queryable, events: NewEvent[], now: Date): Promise<void> {

@@ -1,6 +1,7 @@
 import type { DomainContext, DomainModule } from '../../platform/module.ts';
 import { type ImportCategory, type ImportProduct, importCategories, importProducts } from './bulk-import.ts';
 import { CacheInvalidationListener } from './cache-listener.ts';
+import { registerCategoryRoutes } from './category-routes.ts';
 import type { ProductsDeps } from './deps.ts';
 import { availabilitySubscription } from './handlers.ts';
 import { DEFAULT_PRODUCT_CACHE, type ProductCacheOptions, ProductReadCache } from './product-cache.ts';
@@ -58,6 +59,10 @@ export function createProductsModule(
   const listener = new CacheInvalidationListener(
     ctx.pool,
     (ids, kind) => {
+      if (kind === 'tree') {
+        categories.invalidate();
+        return;
+      }
       cache.invalidate(ids);
       if (kind === 'catalog') purchases.invalidate(ids);
       if (ids === '*' && kind === 'catalog') categories.invalidate();
@@ -65,6 +70,7 @@ export function createProductsModule(
     (listening) => {
       cache.coherent = listening;
       purchases.coherent = listening;
+      categories.coherent = listening;
     },
     ctx.log.child({ component: 'products-cache' }),
   );
@@ -88,6 +94,7 @@ export function createProductsModule(
     },
     routes(app) {
       registerProductRoutes(app, deps, categories);
+      registerCategoryRoutes(app, deps, categories);
     },
     async start() {
       await listener.start();

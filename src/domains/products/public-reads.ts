@@ -45,20 +45,29 @@ export function buildTree(rows: readonly CategoryRow[]): CategoryNode[] {
 
 const CATEGORY_TTL_MS = 60_000;
 
-/** The category tree changes rarely (imports): one serialised copy per process, refreshed after a minute or an import. */
+/**
+ * The category tree changes rarely (admin edits, imports): one serialised copy per process, dropped
+ * by every change (in the writing process at once, in the others by the products_cache notification
+ * at commit) and after a minute at most. A read that raced a change is answered but not kept, and
+ * nothing is kept while notifications cannot arrive (`coherent` false).
+ */
 export class CategoryTreeCache {
   #entry: { value: CachedBody; expiresAtMs: number } | undefined;
+  #generation = 0;
+  coherent = false;
   constructor(readonly deps: Pick<ProductsDeps, 'pool' | 'clock'>) {}
 
   async get(): Promise<CachedBody> {
     const now = this.deps.clock.now().getTime();
     if (this.#entry && this.#entry.expiresAtMs > now) return this.#entry.value;
+    const generation = this.#generation;
     const value = cachedBody({ items: buildTree(await selectCategories(this.deps.pool)) });
-    this.#entry = { value, expiresAtMs: now + CATEGORY_TTL_MS };
+    if (this.coherent && generation === this.#generation) this.#entry = { value, expiresAtMs: now + CATEGORY_TTL_MS };
     return value;
   }
 
   invalidate(): void {
+    this.#generation++;
     this.#entry = undefined;
   }
 }

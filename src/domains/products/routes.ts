@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { principalOf } from '../../platform/http/access.ts';
 import { notFound } from '../../platform/http/errors.ts';
-import { ProblemSchema, authProblems } from '../../platform/http/schemas.ts';
+import { ProblemResponse, authProblems } from '../../platform/http/schemas.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
 import { addPriceWindow } from './add-price.ts';
 import { changePublication } from './change-publication.ts';
@@ -46,7 +46,7 @@ export function registerProductRoutes(app: HttpApp, deps: ProductsDeps, categori
         summary: 'Create a product (draft) with variants, images and attributes',
         description: 'Each variant\'s price is its list price and opens its first price window (now, or at priceEffectiveFrom). SKUs are unique per seller (409 SKU_TAKEN).',
         body: CreateProductBody,
-        response: { 201: SellerProductSchema, ...authProblems, 409: ProblemSchema, 422: ProblemSchema },
+        response: { 201: SellerProductSchema, ...authProblems, 409: ProblemResponse, 422: ProblemResponse },
       },
     },
     async (request, reply) => {
@@ -72,7 +72,7 @@ export function registerProductRoutes(app: HttpApp, deps: ProductsDeps, categori
         tags: sellerTags,
         summary: 'One own product, with its status, version and whole price history',
         params: ProductIdParams,
-        response: { 200: SellerProductSchema, ...authProblems, 404: ProblemSchema },
+        response: { 200: SellerProductSchema, ...authProblems, 404: ProblemResponse },
       },
     },
     async (request) => getOwnProduct(deps, principalOf(request).userId, request.params.productId),
@@ -89,7 +89,7 @@ export function registerProductRoutes(app: HttpApp, deps: ProductsDeps, categori
           'Send the version you read; if the product changed since, nothing is written and the answer is 409 VERSION_CONFLICT with currentVersion. Images and attributes, when sent, replace the old ones; variants are changed by id or added, never removed. Prices change through /prices.',
         params: ProductIdParams,
         body: PatchProductBody,
-        response: { 200: SellerProductSchema, ...authProblems, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema },
+        response: { 200: SellerProductSchema, ...authProblems, 404: ProblemResponse, 409: ProblemResponse, 422: ProblemResponse },
       },
     },
     async (request) => updateProduct(deps, principalOf(request).userId, request.params.productId, request.body),
@@ -106,7 +106,7 @@ export function registerProductRoutes(app: HttpApp, deps: ProductsDeps, categori
           'Windows are [effectiveFrom, effectiveTo); a null end is open. An open window closes the open window it follows at its own start; any other overlap is 409 PRICE_WINDOW_OVERLAP. A window never starts in the past.',
         params: ProductIdParams,
         body: AddPriceBody,
-        response: { 201: PriceChangeSchema, ...authProblems, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema },
+        response: { 201: PriceChangeSchema, ...authProblems, 404: ProblemResponse, 409: ProblemResponse, 422: ProblemResponse },
       },
     },
     async (request, reply) => reply.status(201).send(await addPriceWindow(deps, principalOf(request).userId, request.params.productId, request.body)),
@@ -121,7 +121,7 @@ export function registerProductRoutes(app: HttpApp, deps: ProductsDeps, categori
           tags: sellerTags,
           summary: command === 'publish' ? 'Publish (from draft or unlisted); needs a variant with a current price' : 'Unlist a published product',
           params: ProductIdParams,
-          response: { 200: SellerProductSchema, ...authProblems, 404: ProblemSchema, 409: ProblemSchema },
+          response: { 200: SellerProductSchema, ...authProblems, 404: ProblemResponse, 409: ProblemResponse },
         },
       },
       async (request) => changePublication(deps, principalOf(request).userId, request.params.productId, command),
@@ -145,7 +145,7 @@ export function registerProductRoutes(app: HttpApp, deps: ProductsDeps, categori
         tags: publicTags,
         summary: 'Published products, newest first, optionally under a category (its subcategories included)',
         querystring: PublicListQuery,
-        response: { 200: PublicPageSchema, ...notModified, 400: ProblemSchema },
+        response: { 200: PublicPageSchema, ...notModified, 400: ProblemResponse },
       },
     },
     async (request, reply) => sendCacheable(request, reply, await listPublished(deps, request.query), LIST_MAX_AGE_SECONDS),
@@ -160,7 +160,7 @@ export function registerProductRoutes(app: HttpApp, deps: ProductsDeps, categori
         summary: 'One published product with variants, images, attributes, current prices and availability',
         description: `Carries ETag and Cache-Control (public, max-age up to ${PRODUCT_MAX_AGE_SECONDS} s, less when a price window starts or ends sooner); If-None-Match gives 304.`,
         params: ProductIdParams,
-        response: { 200: PublicProductSchema, ...notModified, 400: ProblemSchema, 404: ProblemSchema },
+        response: { 200: PublicProductSchema, ...notModified, 400: ProblemResponse, 404: ProblemResponse },
       },
     },
     async (request, reply) => {

@@ -108,6 +108,53 @@ export const AddPriceBody = Type.Object(
 );
 export type AddPriceBody = Static<typeof AddPriceBody>;
 
+// ---------------------------------------------------------------------------
+// Category tree (admin)
+// ---------------------------------------------------------------------------
+
+/** Positions an admin may give; past it the next free one is taken (see selectNextPosition). */
+export const CATEGORY_POSITION_MAX = 1_000_000;
+
+export const CategoryIdParams = Type.Object({ categoryId: Uuid }, closed);
+
+const CategoryName = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  // Printable, and neither starting nor ending with a space.
+  pattern: '^[^\\s\\u0000-\\u001f\\u007f](?:[^\\u0000-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f])?$',
+  description: 'Display name: 1 to 200 printable characters, no leading or trailing space',
+});
+const CategorySlug = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  pattern: '^[a-z0-9]+(?:-[a-z0-9]+)*$',
+  description: 'URL key, unique across the whole tree: lowercase letters and digits, words joined by single hyphens, up to 200 characters',
+});
+const CategoryPosition = Type.Integer({ minimum: 0, maximum: CATEGORY_POSITION_MAX, description: 'Order among its siblings, ascending (ties by name)' });
+const ParentId = Type.Union([Uuid, Type.Null()], { description: 'Parent category; null for a root' });
+
+export const CreateCategoryBody = Type.Object(
+  {
+    name: CategoryName,
+    slug: Type.Optional({ ...CategorySlug, description: `${CategorySlug.description}; derived from the name when absent` }),
+    parentId: Type.Optional({ ...ParentId, description: 'Parent category; absent or null for a root' }),
+    position: Type.Optional({ ...CategoryPosition, description: 'Order among its siblings, ascending (ties by name); after the last sibling when absent' }),
+  },
+  closed,
+);
+export type CreateCategoryBody = Static<typeof CreateCategoryBody>;
+
+export const PatchCategoryBody = Type.Object(
+  {
+    name: Type.Optional({ ...CategoryName, description: `${CategoryName.description}; the slug stays unless sent` }),
+    slug: Type.Optional(CategorySlug),
+    parentId: Type.Optional({ ...ParentId, description: 'Move under this category (null: make it a root); its subcategories move with it' }),
+    position: Type.Optional({ ...CategoryPosition, description: 'Order among its siblings; after the last sibling of the new parent when moved without one' }),
+  },
+  { ...closed, minProperties: 1 },
+);
+export type PatchCategoryBody = Static<typeof PatchCategoryBody>;
+
 export const SellerListQuery = Type.Object({ ...PageQuerySchema, status: Type.Optional(ProductStatusSchema) }, closed);
 export const PublicListQuery = Type.Object(
   { ...PageQuerySchema, categoryId: Type.Optional({ ...Uuid, description: 'Only this category and the categories under it' }) },
@@ -206,6 +253,17 @@ export const PriceChangeSchema = Type.Object({
   closedPriceId: Type.Union([Uuid, Type.Null()], { description: 'The open window this one closed at its start, if any' }),
   version: Type.Integer({ description: 'The product version after the change' }),
 });
+
+export const CategorySchema = Type.Object({
+  id: Uuid,
+  parentId: Type.Union([Uuid, Type.Null()]),
+  name: Type.String(),
+  slug: Type.String(),
+  position: Type.Integer(),
+  path: Type.Array(CategoryRefSchema, { maxItems: CATEGORY_DEPTH_MAX, description: 'From the root down to this category' }),
+  createdAt: Instant,
+});
+export type CategoryView = Static<typeof CategorySchema>;
 
 export interface CategoryNode {
   id: string;

@@ -1,7 +1,7 @@
 import type { ProductStatus } from '../../contracts/products.ts';
 import type { Queryable } from '../../platform/db/pool.ts';
 import type { PriceWindowRow } from './pricing.ts';
-import { CACHE_CHANNEL, STOCK_CHANGE_PREFIX } from './cache-listener.ts';
+import { CACHE_CHANNEL, STOCK_CHANGE_PREFIX, TREE_CHANGE_PAYLOAD } from './cache-listener.ts';
 
 /** The products domain's SQL: every query parameterised, every list bounded. */
 
@@ -564,6 +564,103 @@ export async function insertCategories(db: Queryable, rows: readonly CategoryRow
      SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[])`,
     [rows.map((r) => r.id), rows.map((r) => r.parent_id), rows.map((r) => r.name), rows.map((r) => r.slug), rows.map((r) => r.position)],
   );
+}
+
+// ---------------------------------------------------------------------------
+// Category tree writes (admin)
+// ---------------------------------------------------------------------------
+
+export interface CategoryRecord extends CategoryRow {
+  created_at: Date;
+}
+
+/**
+ * Serialises the writers of the tree until commit, so that a check for a cycle, the depth or a
+ * slug still holds when the change commits (two concurrent moves could otherwise each pass and
+ * together make a cycle). SHARE ROW EXCLUSIVE conflicts with itself and with INSERT/UPDATE, not
+ * with reads nor with the row locks of the products' foreign key checks: selling goes on.
+ */
+export async function lockCategoryTree(db: Queryable): Promise<void> {
+  await db.query('LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE');
+}
+
+export async function selectCategory(db: Queryable, categoryId: string): Promise<CategoryRecord | undefined> {
+  const { rows } = await db.query<CategoryRecord>('SELECT id, parent_id, name, slug, position, created_at FROM categories WHERE id = $1', [categoryId]);
+  return rows[0];
+}
+
+/**
+ * From the root down to the category itself; empty for an unknown id. Read at most one level past
+ * CATEGORY_DEPTH_MAX, so a tree already too deep (or a cycle an import made) shows as too long.
+ */
+export async function selectCategoryPath(db: Queryable, categoryId: string): Promise<CategoryRef[]> {
+  const { rows } = await db.query<CategoryRef>(
+    `WITH RECURSIVE path AS (
+       SELECT id, parent_id, name, slug, 0 AS depth FROM categories WHERE id = $1
+       UNION ALL
+       SELECT c.id, c.parent_id, c.name, c.slug, path.depth + 1 FROM categories c JOIN path ON c.id = path.parent_id
+        WHERE path.depth < ${CATEGORY_DEPTH_MAX})
+     SELECT id, name, slug FROM path ORDER BY depth DESC`,
+    [categoryId],
+  );
+  return rows;
+}
+
+/** Levels of the subtree under a category, itself included (1 for a leaf); read to one level past CATEGORY_DEPTH_MAX. */
+export async function selectSubtreeHeight(db: Queryable, categoryId: string): Promise<number> {
+  const { rows } = await db.query<{ height: number }>(
+    `WITH RECURSIVE sub AS (
+       SELECT id, 1 AS level FROM categories WHERE id = $1
+       UNION ALL
+       SELECT c.id, sub.level + 1 FROM categories c JOIN sub ON c.parent_id = sub.id WHERE sub.level <= ${CATEGORY_DEPTH_MAX})
+     SELECT coalesce(max(level), 0)::int AS height FROM sub`,
+    [categoryId],
+  );
+  return rows[0]?.height ?? 0;
+}
+
+export async function countCategories(db: Queryable): Promise<number> {
+  const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM categories');
+  return rows[0]?.n ?? 0;
+}
+
+/** The other category that has this slug, if any. */
+export async function selectCategoryIdBySlug(db: Queryable, slug: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ id: string }>('SELECT id FROM categories WHERE slug = $1', [slug]);
+  return rows[0]?.id;
+}
+
+/** After the last sibling: one more than the highest position under the parent (0 for the first). */
+export async function selectNextPosition(db: Queryable, parentId: string | null): Promise<number> {
+  const { rows } =
+    parentId === null
+      ? await db.query<{ position: number }>('SELECT coalesce(max(position) + 1, 0)::int AS position FROM categories WHERE parent_id IS NULL')
+      : await db.query<{ position: number }>('SELECT coalesce(max(position) + 1, 0)::int AS position FROM categories WHERE parent_id = $1', [parentId]);
+  return rows[0]?.position ?? 0;
+}
+
+export async function insertCategory(db: Queryable, row: CategoryRecord): Promise<void> {
+  await db.query('INSERT INTO categories (id, parent_id, name, slug, position, created_at) VALUES ($1, $2, $3, $4, $5, $6)', [
+    row.id,
+    row.parent_id,
+    row.name,
+    row.slug,
+    row.position,
+    row.created_at,
+  ]);
+}
+
+export async function updateCategoryRow(db: Queryable, row: CategoryRow): Promise<void> {
+  await db.query('UPDATE categories SET parent_id = $2, name = $3, slug = $4, position = $5 WHERE id = $1', [row.id, row.parent_id, row.name, row.slug, row.position]);
+}
+
+/**
+ * Tells every process's catalog caches, at commit, that the tree changed: 'tree' for the category
+ * tree alone (a new category, a new order), '*' when what products show changed too (a category's
+ * name, slug or place is in every product page and purchase snapshot under it).
+ */
+export async function notifyCategoriesChanged(db: Queryable, scope: 'tree' | '*'): Promise<void> {
+  await db.query(`SELECT pg_notify('${CACHE_CHANNEL}', $1)`, [scope === 'tree' ? TREE_CHANGE_PAYLOAD : '*']);
 }
 
 // ---------------------------------------------------------------------------

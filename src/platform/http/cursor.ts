@@ -34,3 +34,14 @@ export function isCursorInstant(value: unknown): value is string {
   const t = Date.parse(value);
   return isStorableInstant(t) && new Date(t).toISOString() === value;
 }
+
+const ISO_INSTANT_MICROSECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+/**
+ * Whether a cursor's time is a UTC instant to the microsecond, as the API writes a key that
+ * PostgreSQL set (`now()` keeps microseconds: a key cut to milliseconds would skip the rows between
+ * the cut and the real time). Its milliseconds must pass isCursorInstant.
+ */
+export function isCursorInstantMicroseconds(value: unknown): value is string {
+  return typeof value === 'string' && ISO_INSTANT_MICROSECONDS.test(value) && isCursorInstant(`${value.slice(0, 23)}Z`);
+}

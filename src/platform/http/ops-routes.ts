@@ -2,11 +2,12 @@ import { Type } from '@sinclair/typebox';
 import type { Pool } from '../db/pool.ts';
 import { type DomainName, isDomainName } from '../domains.ts';
 import { pendingMigrations } from '../db/migrate.ts';
-import { heldFor, listDeadLetters, outboxBacklog, outboxStatus, replayDeadLetter } from '../messaging/admin.ts';
+import { heldFor, outboxBacklog, outboxStatus, replayDeadLetter } from '../messaging/admin.ts';
 import type { Messaging } from '../messaging/runtime.ts';
 import type { Metrics } from '../metrics.ts';
 import { AppError } from './errors.ts';
-import { ProblemSchema } from './schemas.ts';
+import { deadLetterPage } from './dead-letter-page.ts';
+import { Defaulted, ProblemResponse, pageOf } from './schemas.ts';
 import type { HttpApp } from './server.ts';
 
 export interface OpsDeps {
@@ -127,8 +128,8 @@ export function registerOpsRoutes(app: HttpApp, deps: OpsDeps): void {
               }),
             ),
           }),
-          401: ProblemSchema,
-          403: ProblemSchema,
+          401: ProblemResponse,
+          403: ProblemResponse,
         },
       },
     },
@@ -141,18 +142,25 @@ export function registerOpsRoutes(app: HttpApp, deps: OpsDeps): void {
       config: { access: ['admin'] },
       schema: {
         tags: ['operations'],
-        summary: 'Parked events with their last error',
-        querystring: Type.Object({ domain: Type.Optional(Type.String({ maxLength: 40 })), limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }) }, { additionalProperties: false }),
-        response: { 200: Type.Object({ items: Type.Array(DeadLetterSchema) }), 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema },
+        summary: 'Parked events with their last error, newest first, cursor paged',
+        description:
+          'Events parked in every domain (or in `domain`), newest parked first. Pass the answer\'s `nextCursor` as `cursor` for the next page; it is null on the last page. ' +
+          'A cursor that is not one this route wrote is 400 INVALID_CURSOR.',
+        querystring: Type.Object(
+          {
+            domain: Type.Optional(Type.String({ maxLength: 40 })),
+            cursor: Type.Optional(Type.String({ maxLength: 500 })),
+            limit: Defaulted(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: pageOf(DeadLetterSchema), 400: ProblemResponse, 401: ProblemResponse, 403: ProblemResponse },
       },
     },
     async (request) => {
-      const { domain, limit } = request.query;
+      const { domain, cursor, limit } = request.query;
       if (domain !== undefined && !isDomainName(domain)) throw new AppError('VALIDATION_FAILED', `unknown domain ${domain}`);
-      const pools = [...deps.pools].filter(([d]) => domain === undefined || d === domain);
-      const lists = await Promise.all(pools.map(([d, pool]) => listDeadLetters(d, pool, limit)));
-      const items = lists.flat().sort((a, b) => b.parkedAt.localeCompare(a.parkedAt)).slice(0, limit);
-      return { items };
+      return deadLetterPage([...deps.pools].filter(([d]) => domain === undefined || d === domain), cursor, limit);
     },
   );
 
@@ -164,7 +172,7 @@ export function registerOpsRoutes(app: HttpApp, deps: OpsDeps): void {
         tags: ['operations'],
         summary: 'Deliver a parked event again',
         params: Type.Object({ id: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
-        response: { 202: Type.Object({ id: Type.String(), replayed: Type.Literal(true) }), 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema },
+        response: { 202: Type.Object({ id: Type.String(), replayed: Type.Literal(true) }), 400: ProblemResponse, 401: ProblemResponse, 403: ProblemResponse, 404: ProblemResponse },
       },
     },
     async (request, reply) => {

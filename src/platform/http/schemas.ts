@@ -1,17 +1,33 @@
 import { type TSchema, Type } from '@sinclair/typebox';
+import { ERROR_CATALOGUE, type ErrorCode } from './errors.ts';
 
 /** Shared schema pieces for routes: problem details, money, pagination. */
+
+/** Every code a problem can carry, in the catalogue's order: the catalogue is the one list. */
+export const ERROR_CODES = Object.keys(ERROR_CATALOGUE) as ErrorCode[];
+
 export const ProblemSchema = Type.Object(
   {
     type: Type.String(),
     title: Type.String(),
     status: Type.Integer(),
-    code: Type.String(),
+    code: Type.Unsafe<ErrorCode>(Type.String({ enum: ERROR_CODES, description: 'Stable: clients branch on it, not on title or detail' })),
     detail: Type.Optional(Type.String()),
     instance: Type.Optional(Type.String()),
   },
-  { additionalProperties: true, $id: undefined, description: 'RFC 9457 problem details with a stable code' },
+  { additionalProperties: true, $id: 'Problem', description: 'RFC 9457 problem details with a stable code' },
 );
+
+/**
+ * An error answer of a route, for its `response` map: problems are sent as
+ * `application/problem+json` (server.ts), so that is the content type they are described and
+ * serialized under. The schema is shared (added to the app once, server.ts), so the OpenAPI
+ * document holds it once, as `#/components/schemas/Problem`.
+ */
+export const ProblemResponse = {
+  description: 'RFC 9457 problem details with a stable code',
+  content: { 'application/problem+json': { schema: Type.Ref(ProblemSchema) } },
+} as const;
 
 export const MoneySchema = Type.Object(
   {
@@ -23,9 +39,19 @@ export const MoneySchema = Type.Object(
 
 export const UuidSchema = Type.String({ format: 'uuid' });
 
+/**
+ * A parameter with a default: the client may leave it out, so it is optional in the schema (and the
+ * OpenAPI document), and validation fills the default in (ajv `useDefaults`), so a handler always
+ * reads a value: its type stays the required one.
+ */
+export function Defaulted<T extends TSchema>(schema: T): T {
+  if (schema.default === undefined) throw new Error('Defaulted: the schema has no default');
+  return Type.Optional(schema) as unknown as T;
+}
+
 export const PageQuerySchema = {
   cursor: Type.Optional(Type.String({ maxLength: 500 })),
-  limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+  limit: Defaulted(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
 };
 
 export function pageOf<T extends TSchema>(item: T) {
@@ -33,4 +59,4 @@ export function pageOf<T extends TSchema>(item: T) {
 }
 
 /** Problem responses every authenticated route can give, for the OpenAPI description. */
-export const authProblems = { 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema } as const;
+export const authProblems = { 400: ProblemResponse, 401: ProblemResponse, 403: ProblemResponse } as const;

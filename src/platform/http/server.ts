@@ -13,6 +13,7 @@ import { withTrace } from '../messaging/envelope.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerAccessControl } from './access.ts';
 import { AppError, type ErrorCode, problemOf } from './errors.ts';
+import { ProblemSchema } from './schemas.ts';
 import type { TokenService } from './tokens.ts';
 
 export type HttpApp = FastifyInstance<
@@ -123,7 +124,10 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     parseJson(request, bytes.toString('utf8'), done);
   });
 
+  app.addSchema(ProblemSchema);
   await app.register(swagger, {
+    // Shared schemas are named by their $id (#/components/schemas/Problem), not def-<n>.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     openapi: {
       openapi: '3.1.0',
       info: { title: 'bazaar', version: options.version, description: 'Marketplace backend: catalog, inventory, cart, checkout, orders, payments and more.' },
@@ -174,6 +178,11 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       return sendProblem(reply, error.code, error.detail, error.extensions);
     }
     if (error.validation) {
+      // A route that must not run twice declares its Idempotency-Key header required: without it the
+      // answer is the catalogued IDEMPOTENCY_KEY_REQUIRED, not a generic validation failure.
+      if (error.validationContext === 'headers' && error.validation.some(isMissingIdempotencyKey)) {
+        return sendProblem(reply, 'IDEMPOTENCY_KEY_REQUIRED', 'send an Idempotency-Key header (a unique value per request, the same on its retries) so a retry never takes effect twice');
+      }
       const errors = error.validation.map((v) => ({
         location: error.validationContext ?? 'body',
         path: v.instancePath || '/',
@@ -205,6 +214,10 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   });
 
   return app;
+}
+
+function isMissingIdempotencyKey(v: { keyword: string; params: Record<string, unknown> }): boolean {
+  return v.keyword === 'required' && v.params.missingProperty === 'idempotency-key';
 }
 
 /** Why a value of a request cannot be used (see the preHandler hook), or undefined. */

@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProductsApi } from '../../src/domains/products/index.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { type TestApp, startTestApp } from '../support/app.ts';
+import { eventually } from '../support/eventually.ts';
+import { type Account, type Http, type HttpAnswer, categoryFixture, checkout, expectStatus, fillCart, listProduct, signUp } from './fixtures/market.ts';
+
+/**
+ * Replays of POST /v1/checkout (the same key and body): the first answer's status with
+ * Idempotent-Replayed: true, and the session as it is now. The POST does not wait here
+ * (CHECKOUT_WAIT_MS=0) and the test gateway settles a delayed payment after 3 s, so a first answer
+ * is a 202 and the session is still running for the first replay.
+ */
+let t: TestApp;
+let http: Http;
+let seller: Account;
+let variantId: string;
+
+const waitFor = <T>(check: () => Promise<T>) => eventually(check, { timeoutMs: 10_000, intervalMs: 50 });
+
+beforeAll(async () => {
+  t = await startTestApp({ CHECKOUT_WAIT_MS: '0', PAYMENTS_TEST_WEBHOOK_DELAY_MS: '3000' });
+  http = (method, url, options) => t.request(method, url, options) as unknown as Promise<HttpAnswer>;
+  const products = t.app.modules.find((m) => m.name === 'products') as unknown as { api: ProductsApi };
+  const category = categoryFixture();
+  await products.api.importCategories([category]);
+  seller = await signUp(http, 'seller', 'seller-replay');
+  ({ variantId } = await listProduct(http, seller, { categoryId: category.id, title: 'Replayed mug', price: 2500, stock: 10 }, waitFor));
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+async function buyerWithCart(label: string): Promise<Account> {
+  const buyer = await signUp(http, 'buyer', label);
+  await fillCart(http, buyer, [{ variantId, quantity: 1 }]);
+  return buyer;
+}
+
+describe('a replayed checkout', () => {
+  it('answers a first 202 again as 202 with Idempotent-Replayed while the saga runs, then as 201 with the finished session', async () => {
+    const buyer = await buyerWithCart('buyer-replay-202');
+    const key = newId();
+    const first = await expectStatus('first', checkout(http, buyer, key, 'tok_delayed_webhook'), 202);
+    expect(first.headers['idempotent-replayed']).toBeUndefined();
+    expect(first.json().status).not.toBe('completed');
+
+    const running = await expectStatus('replay while running', checkout(http, buyer, key, 'tok_delayed_webhook'), 202);
+    expect(running.headers['idempotent-replayed']).toBe('true');
+    expect(running.headers.location).toBe(first.headers.location);
+    expect(running.json().id).toBe(first.json().id);
+    expect(running.json().status).not.toBe('completed');
+
+    await eventually(
+      async () => expect((await expectStatus('read', http('GET', `/v1/checkout/${first.json().id}`, { token: buyer.token }), 200)).json().status).toBe('completed'),
+      { timeoutMs: 20_000, intervalMs: 100 },
+    );
+    const finished = await expectStatus('replay once finished', checkout(http, buyer, key, 'tok_delayed_webhook'), 201);
+    expect(finished.headers['idempotent-replayed']).toBe('true');
+    expect(finished.headers.location).toBe(first.headers.location);
+    expect(finished.json()).toMatchObject({ id: first.json().id, status: 'completed' });
+    expect(finished.json().orderIds).toHaveLength(1);
+  });
+});

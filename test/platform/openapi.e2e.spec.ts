@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../src/platform/ids.ts';
+import { ERROR_CATALOGUE } from '../../src/platform/http/errors.ts';
+import { type TestApp, startTestApp } from '../support/app.ts';
+
+/** The OpenAPI document says what the server does: content types, required headers, optional parameters. */
+
+interface Schema {
+  $ref?: string;
+  type?: string;
+  default?: unknown;
+  enum?: unknown[];
+  properties?: Record<string, Schema>;
+  required?: string[];
+}
+interface Parameter {
+  in: string;
+  name: string;
+  required?: boolean;
+  schema: Schema;
+}
+interface Operation {
+  parameters?: Parameter[];
+  responses: Record<string, { content?: Record<string, { schema: Schema }> }>;
+}
+interface Document {
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, Schema> };
+}
+
+let t: TestApp;
+let doc: Document;
+
+beforeAll(async () => {
+  t = await startTestApp();
+  doc = (await t.request('GET', '/openapi.json')).json();
+});
+afterAll(() => t.close());
+
+function operations(): { key: string; op: Operation }[] {
+  return Object.entries(doc.paths).flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ key: `${method.toUpperCase()} ${path}`, op })));
+}
+
+function resolve(schema: Schema): Schema {
+  const name = schema.$ref?.replace('#/components/schemas/', '');
+  return name === undefined ? schema : (doc.components.schemas[name] ?? {});
+}
+
+const token = async (role: 'buyer' | 'seller' | 'admin') => (await t.app.tokens.sign({ userId: newId(), roles: [role] })).token;
+
+describe('the OpenAPI document', () => {
+  it('describes every error answer as application/problem+json with the codes of the error catalogue', () => {
+    const wrong: string[] = [];
+    for (const { key, op } of operations()) {
+      for (const [status, response] of Object.entries(op.responses)) {
+        // /ready's 503 is its own readiness body, not a problem.
+        if (Number(status) < 400 || key === 'GET /ready') continue;
+        const types = Object.keys(response.content ?? {});
+        if (types.join() !== 'application/problem+json') {
+          wrong.push(`${key} ${status}: ${types.join(', ')}`);
+          continue;
+        }
+        const problem = resolve(response.content!['application/problem+json']!.schema);
+        expect(problem.required).toEqual(expect.arrayContaining(['type', 'title', 'status', 'code']));
+        expect(problem.properties?.code?.enum, `${key} ${status}`).toEqual(Object.keys(ERROR_CATALOGUE));
+      }
+    }
+    expect(wrong).toEqual([]);
+    expect(doc.paths['/v1/orders']?.get?.responses['401']).toBeDefined();
+  });
+
+  it('matches what the server sends for a problem', async () => {
+    const answer = await t.request('GET', '/v1/orders');
+    expect(answer.statusCode).toBe(401);
+    expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
+    const documented = doc.paths['/v1/orders']!.get!.responses['401']!.content!;
+    expect(Object.keys(documented)).toEqual(['application/problem+json']);
+    expect(resolve(documented['application/problem+json']!.schema).properties?.code?.enum).toContain(answer.json().code);
+  });
+
+  it('marks the Idempotency-Key header required on the writes that refuse to run without one', async () => {
+    const refused = [
+      { key: 'POST /v1/checkout', url: '/v1/checkout', role: 'buyer', body: { shippingAddress: { name: 'A', line1: '1 St', city: 'C', postalCode: '1', country: 'US' }, paymentMethod: { token: 'tok_visa' } } },
+      { key: 'POST /v1/seller/orders/{orderId}/refunds', url: `/v1/seller/orders/${newId()}/refunds`, role: 'seller', body: { amount: { amount: 1, currency: 'USD' }, reason: 'dent' } },
+      { key: 'POST /v1/reservations', url: '/v1/reservations', role: 'buyer', body: { items: [{ variantId: newId(), quantity: 1 }] } },
+    ] as const;
+    for (const r of refused) {
+      const [method, path] = r.key.split(' ') as [string, string];
+      const header = doc.paths[path]?.[method.toLowerCase()]?.parameters?.find((p) => p.in === 'header' && p.name === 'idempotency-key');
+      expect(header?.required, r.key).toBe(true);
+      // The answer without it is the one it always was: 400 IDEMPOTENCY_KEY_REQUIRED as problem+json.
+      const answer = await t.request('POST', r.url, { token: await token(r.role), body: r.body });
+      expect(answer.statusCode, r.key).toBe(400);
+      expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(answer.json(), r.key).toMatchObject({ code: 'IDEMPOTENCY_KEY_REQUIRED', status: 400, type: 'https://bazaar.dev/problems/idempotency-key-required' });
+    }
+    // Where the key is optional (a stock adjustment works without one) it stays optional.
+    const adjustment = doc.paths['/v1/seller/stock/{variantId}/adjustments']?.post?.parameters?.find((p) => p.name === 'idempotency-key');
+    expect(adjustment?.required).toBe(false);
+  });
+
+  it('leaves a parameter with a default optional, and the server fills the default in', async () => {
+    const withDefault = operations().flatMap(({ key, op }) => (op.parameters ?? []).filter((p) => p.schema.default !== undefined).map((p) => ({ key, p })));
+    expect(withDefault.map(({ key, p }) => `${key} ${p.name}`)).toContain('GET /v1/orders limit');
+    expect(withDefault.filter(({ p }) => p.required !== false).map(({ key, p }) => `${key} ${p.name}`)).toEqual([]);
+    const page = await t.request('GET', '/v1/orders', { token: await token('buyer') });
+    expect(page.statusCode).toBe(200);
+  });
+
+  it('describes the dead letters as a cursor-paged list', () => {
+    const op = doc.paths['/v1/admin/events/dead-letters']!.get!;
+    const query = Object.fromEntries((op.parameters ?? []).filter((p) => p.in === 'query').map((p) => [p.name, p]));
+    expect(query.cursor?.required).toBe(false);
+    expect(query.limit).toMatchObject({ required: false, schema: { minimum: 1, maximum: 200, default: 50 } });
+    const page = resolve(op.responses['200']!.content!['application/json']!.schema);
+    expect(page.required).toEqual(expect.arrayContaining(['items', 'nextCursor']));
+  });
+});
