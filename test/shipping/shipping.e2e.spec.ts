@@ -184,6 +184,17 @@ describe('a seller ships a paid order and the carrier delivers it', () => {
     expect(await count('shipping', 'shipments WHERE order_id = $1', [placed.orderId])).toBe(1);
   });
 
+  it('makes one shipment of two concurrent requests with the same Idempotency-Key', async () => {
+    const other = await order(buyer, seller);
+    const key = newId();
+    const body = { carrier: CARRIER, trackingNumber: carrier.newTrackingNumber() };
+    const answers = await Promise.all([shipRequest(seller, other.orderId, body, key), shipRequest(seller, other.orderId, body, key)]);
+    expect(answers.map((a) => a.statusCode)).toEqual([201, 201]);
+    expect(answers[0]!.json().id).toBe(answers[1]!.json().id);
+    expect(answers.filter((a) => a.headers['idempotent-replayed'] === 'true')).toHaveLength(1);
+    expect(await count('shipping', 'shipments WHERE order_id = $1', [other.orderId])).toBe(1);
+  });
+
   it('makes the order shipped, with its order_shipments row and its history, and shows the shipment on the order', async () => {
     const detail = await eventually(async () => {
       const o = await orderOf(buyer, placed.orderId);

@@ -114,11 +114,9 @@ export async function shipmentByKey(db: Queryable, sellerId: string, idempotency
  * SHIPMENTS_PER_ORDER_MAX holds under concurrent requests; answers how many it has.
  */
 export async function lockOrderShipments(tx: Queryable, orderId: string): Promise<number> {
-  const { rows } = await tx.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM shipments, (SELECT pg_advisory_xact_lock(hashtextextended('shipping.order:' || $1::text, 0))) l
-      WHERE order_id = $1::uuid`,
-    [orderId],
-  );
+  await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended('shipping.order:' || $1::text, 0))`, [orderId]);
+  // A statement of its own: its snapshot is taken once the lock is held, so it sees what the holder before committed.
+  const { rows } = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM shipments WHERE order_id = $1', [orderId]);
   return rows[0]?.n ?? 0;
 }
 
