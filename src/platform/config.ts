@@ -4,6 +4,7 @@ import { parse as parseDotenv } from 'dotenv';
 import { readFileSync } from 'node:fs';
 import { DOMAIN_NAMES, type DomainName } from './domains.ts';
 import { parseKeyring } from './http/tokens.ts';
+import { parseSealingKeys } from './sealed-secrets.ts';
 
 /**
  * Configuration comes from environment variables (and an optional `.env`), validated once at start.
@@ -48,6 +49,15 @@ export interface Config {
   payments: PaymentsConfig;
   /** Checkout: how long POST /v1/checkout waits, the saga's lease and the recovery worker's pace. */
   checkout: CheckoutConfig;
+  shipping: ShippingConfig;
+}
+
+export interface ShippingConfig {
+  /**
+   * SHIPPING_CREDENTIALS_KEY: the AES-256-GCM key ring ("kid:base64url32Bytes[,…]", the first
+   * seals) that carrier credentials are encrypted with; unset, a key is generated into DATA_DIR.
+   */
+  credentialsKeys: string | undefined;
 }
 
 export interface CheckoutConfig {
@@ -156,6 +166,18 @@ function readJwtKeys(env: Env): string | undefined {
   return raw;
 }
 
+function readShippingConfig(env: Env): ShippingConfig {
+  const raw = env.SHIPPING_CREDENTIALS_KEY || undefined;
+  if (raw !== undefined) {
+    try {
+      parseSealingKeys(raw, 'SHIPPING_CREDENTIALS_KEY');
+    } catch (error) {
+      throw new ConfigError('SHIPPING_CREDENTIALS_KEY', (error as Error).message.replace(/^SHIPPING_CREDENTIALS_KEY /, ''));
+    }
+  }
+  return { credentialsKeys: raw };
+}
+
 function readTrustProxy(env: Env): boolean | string {
   const raw = env.TRUST_PROXY;
   if (raw === undefined || raw === '' || raw === 'false') return false;
@@ -236,6 +258,7 @@ export function loadConfig(env: Env = process.env): Config {
       recoveryPollMs: readInt(env, 'CHECKOUT_RECOVERY_POLL_MS', 500, 10, 60000),
       paymentWaitMaxMs: readInt(env, 'CHECKOUT_PAYMENT_WAIT_MAX_MS', 300000, 1000, 86400000),
     },
+    shipping: readShippingConfig(env),
   };
 }
 
