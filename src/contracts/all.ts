@@ -7,3 +7,4 @@ import './orders.ts';
 import './checkout.ts';
 import './coupons.ts';
 import './cart.ts';
+import './notifications.ts';
