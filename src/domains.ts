@@ -3,6 +3,7 @@ import { createCartModule } from './domains/cart/index.ts';
 import { createCheckoutModule } from './domains/checkout/index.ts';
 import { createCouponsModule } from './domains/coupons/index.ts';
 import { createInventoryModule } from './domains/inventory/index.ts';
+import { createNotificationsModule } from './domains/notifications/index.ts';
 import { createOrdersModule } from './domains/orders/index.ts';
 import { createPaymentsModule } from './domains/payments/index.ts';
 import { createProductsModule } from './domains/products/index.ts';
@@ -31,5 +32,6 @@ export function domainFactories(context: (domain: DomainName) => DomainContext):
     payments: payments.api,
   });
   const shipping = createShippingModule(context('shipping'), { orders: orders.api });
-  return [accounts, orders, inventory, products, payments, coupons, cart, checkout, shipping];
+  const notifications = createNotificationsModule(context('notifications'), { orders: orders.api });
+  return [accounts, orders, inventory, products, payments, coupons, cart, checkout, shipping, notifications];
 }

@@ -8,3 +8,4 @@ import './checkout.ts';
 import './coupons.ts';
 import './cart.ts';
 import './shipping.ts';
+import './notifications.ts';

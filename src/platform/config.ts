@@ -50,6 +50,8 @@ export interface Config {
   /** Checkout: how long POST /v1/checkout waits, the saga's lease and the recovery worker's pace. */
   checkout: CheckoutConfig;
   shipping: ShippingConfig;
+  /** Notifications: delivery attempts and pace, and the built-in test provider's behaviour. */
+  notifications: NotificationsConfig;
 }
 
 export interface ShippingConfig {
@@ -58,6 +60,20 @@ export interface ShippingConfig {
    * seals) that carrier credentials are encrypted with; unset, a key is generated into DATA_DIR.
    */
   credentialsKeys: string | undefined;
+}
+
+export interface NotificationsConfig {
+  /** Attempts to send one email or push notification before it is marked failed (NOTIFICATIONS_SEND_ATTEMPTS_MAX). */
+  sendAttemptsMax: number;
+  /** First retry delay, doubled per attempt up to the maximum (with jitter). */
+  retryDelayBaseMs: number;
+  retryDelayMaxMs: number;
+  /** Safety-net poll of the delivery worker (it is also woken after each commit that made notifications). */
+  deliveryPollMs: number;
+  /** Simulated latency of every call to the built-in test provider. */
+  testProviderLatencyMs: number;
+  /** Percentage of test provider calls that fail temporarily (retried with backoff). */
+  testProviderFailurePercent: number;
 }
 
 export interface CheckoutConfig {
@@ -259,6 +275,14 @@ export function loadConfig(env: Env = process.env): Config {
       paymentWaitMaxMs: readInt(env, 'CHECKOUT_PAYMENT_WAIT_MAX_MS', 300000, 1000, 86400000),
     },
     shipping: readShippingConfig(env),
+    notifications: {
+      sendAttemptsMax: readInt(env, 'NOTIFICATIONS_SEND_ATTEMPTS_MAX', 6, 1, 50),
+      retryDelayBaseMs: readInt(env, 'NOTIFICATIONS_RETRY_DELAY_BASE_MS', 2000, 1, 3600000),
+      retryDelayMaxMs: readInt(env, 'NOTIFICATIONS_RETRY_DELAY_MAX_MS', 300000, 1, 86400000),
+      deliveryPollMs: readInt(env, 'NOTIFICATIONS_DELIVERY_POLL_MS', 1000, 10, 600000),
+      testProviderLatencyMs: readInt(env, 'NOTIFICATIONS_TEST_PROVIDER_LATENCY_MS', 20, 0, 60000),
+      testProviderFailurePercent: readInt(env, 'NOTIFICATIONS_TEST_PROVIDER_FAILURE_PERCENT', 2, 0, 100),
+    },
   };
 }
 

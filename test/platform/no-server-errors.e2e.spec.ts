@@ -78,6 +78,8 @@ interface Fixture {
   chargeReference: string;
   /** The tracking number of the seller's shipment of orderId, with FUZZ_CARRIER. */
   trackingNumber: string;
+  /** One of the buyer's in-app notifications (of the order above). */
+  notificationId: string;
 }
 
 /** A carrier whose webhooks are signed with WEBHOOK_SECRET, and one that only PATCH changes (it may disable it). */
@@ -285,6 +287,10 @@ const OPERATIONS: Record<string, OperationSpec> = {
     }),
     anotherBody: () => ({ shippingAddress: { name: 'Bob Buyer', line1: '2 Market Street', city: 'Springfield', postalCode: '12345', country: 'US' }, paymentMethod: { token: 'tok_visa' } }),
   },
+  'GET /v1/me/notifications': {},
+  'POST /v1/me/notifications/{notificationId}/read': {},
+  'GET /v1/me/notification-preferences': {},
+  'PUT /v1/me/notification-preferences': { body: () => ({ channels: { order_placed: ['in_app', 'push'], order_shipped: [], order_paid: null } }) },
   'POST /v1/orders/{orderId}/cancel': { params: () => ({ orderId: f.cancellableOrderId }), refill: () => newCancellableOrder(), body: () => ({ reason: 'changed my mind' }) },
 };
 
@@ -336,6 +342,7 @@ function pathValue(name: string): string {
     sessionId: f.sessionId,
     gateway: 'test',
     carrier: FUZZ_CARRIER,
+    notificationId: f.notificationId,
   };
   const value = values[name];
   if (value === undefined) throw new Error(`no fixture value for the path parameter ${name}: add one`);
@@ -808,6 +815,13 @@ async function buildFixture(): Promise<Fixture> {
   await fillCart(http, buyer, [{ variantId: mug.variantId, quantity: 1 }], [code]);
   await fillCart(http, otherBuyer, [{ variantId: poster.variantId, quantity: 1 }]);
   const cart = (await expectStatus('cart', http('GET', '/v1/cart', { token: buyer.token }), 200)).json();
+  // The buyer's notifications of the checkout (placed, paid) come by events.
+  const notification = await waitFor(async () => {
+    const page = (await expectStatus('notifications', http('GET', '/v1/me/notifications', { token: buyer.token }), 200)).json() as { items: { id: string; type: string }[] };
+    const paid = page.items.find((n) => n.type === 'order_paid');
+    expect(paid).toBeDefined();
+    return paid as { id: string };
+  });
   const reservation = (
     await expectStatus(
       'reserve',
@@ -841,6 +855,7 @@ async function buildFixture(): Promise<Fixture> {
     intentId: rows[0]!.id,
     chargeReference: rows[0]!.gateway_reference,
     trackingNumber,
+    notificationId: notification.id,
   };
 }
 
@@ -859,6 +874,8 @@ beforeAll(async () => {
     CHECKOUT_WAIT_MS: '8000',
     PAYMENTS_TEST_WEBHOOK_DELAY_MS: '50',
     PAYMENTS_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    // A provider failure would be retried later, changing a table while another route is checked.
+    NOTIFICATIONS_TEST_PROVIDER_FAILURE_PERCENT: '0',
     ADMIN_EMAIL,
     ADMIN_PASSWORD: PASSWORD,
   });
