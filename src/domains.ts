@@ -6,6 +6,7 @@ import { createInventoryModule } from './domains/inventory/index.ts';
 import { createOrdersModule } from './domains/orders/index.ts';
 import { createPaymentsModule } from './domains/payments/index.ts';
 import { createProductsModule } from './domains/products/index.ts';
+import { createSearchModule } from './domains/search/index.ts';
 import type { DomainName } from './platform/domains.ts';
 import type { DomainContext, DomainModule } from './platform/module.ts';
 
@@ -29,5 +30,6 @@ export function domainFactories(context: (domain: DomainName) => DomainContext):
     orders: orders.api,
     payments: payments.api,
   });
-  return [accounts, orders, inventory, products, payments, coupons, cart, checkout];
+  const search = createSearchModule(context('search'));
+  return [accounts, orders, inventory, products, payments, coupons, cart, checkout, search];
 }
