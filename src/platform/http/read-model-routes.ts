@@ -116,14 +116,12 @@ export function registerReadModelRoutes(app: HttpApp, messaging: Messaging): voi
           'Empties the read model and replays the source domains\u2019 kept event logs (their outboxes) into it, in order, while live events keep ' +
           'arriving: they wait in the consumer\u2019s inbox and are applied after the replay. Answers 202 once the read model is emptied; ' +
           'follow the rebuild at the `Location` given. Refused with 409 REBUILD_IN_PROGRESS while one runs, and with 409 EVENT_LOG_INCOMPLETE ' +
-          'when `events prune` deleted older events (send `allowIncompleteLog: true` to rebuild from what is left). While it runs, reads of the ' +
+          'when `events prune` deleted older events (add `?allowIncompleteLog=true` to rebuild from what is left). While it runs, reads of the ' +
           'read model see it partly rebuilt.',
         params: Type.Object({ name: ReadModelName }, { additionalProperties: false }),
-        body: Type.Optional(
-          Type.Object(
-            { allowIncompleteLog: Type.Optional(Type.Boolean({ default: false, description: 'Rebuild even though older events were pruned' })) },
-            { additionalProperties: false },
-          ),
+        querystring: Type.Object(
+          { allowIncompleteLog: Type.Boolean({ default: false, description: 'Rebuild even though older events were pruned (the read model then lacks what they said)' }) },
+          { additionalProperties: false },
         ),
         response: { 202: RebuildSchema, 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema },
       },
@@ -132,7 +130,7 @@ export function registerReadModelRoutes(app: HttpApp, messaging: Messaging): voi
       const { name } = request.params;
       const subscription = readModel(name);
       try {
-        const status = await messaging.startReplay(subscription.consumer, { allowIncompleteLog: request.body?.allowIncompleteLog === true });
+        const status = await messaging.startReplay(subscription.consumer, { allowIncompleteLog: request.query.allowIncompleteLog });
         reply.header('location', `/v1/admin/read-models/${name}/rebuilds/${status.id}`);
         return reply.status(202).send(rebuildView(name, status));
       } catch (error) {
