@@ -8,6 +8,7 @@ import { createOrdersModule } from './domains/orders/index.ts';
 import { createPaymentsModule } from './domains/payments/index.ts';
 import { createProductsModule } from './domains/products/index.ts';
 import { createShippingModule } from './domains/shipping/index.ts';
+import { createSearchModule } from './domains/search/index.ts';
 import type { DomainName } from './platform/domains.ts';
 import type { DomainContext, DomainModule } from './platform/module.ts';
 
@@ -33,5 +34,6 @@ export function domainFactories(context: (domain: DomainName) => DomainContext):
   });
   const shipping = createShippingModule(context('shipping'), { orders: orders.api });
   const notifications = createNotificationsModule(context('notifications'), { orders: orders.api });
-  return [accounts, orders, inventory, products, payments, coupons, cart, checkout, shipping, notifications];
+  const search = createSearchModule(context('search'));
+  return [accounts, orders, inventory, products, payments, coupons, cart, checkout, shipping, notifications, search];
 }

@@ -137,6 +137,12 @@ const OPERATIONS: Record<string, OperationSpec> = {
   'GET /v1/admin/events/outbox': {},
   'GET /v1/admin/events/dead-letters': {},
   'POST /v1/admin/events/dead-letters/{id}/replay': {},
+  'GET /v1/admin/read-models': {},
+  // A rebuild accepted here runs in the background; settled() waits for the tables to be still.
+  'POST /v1/admin/read-models/{name}/rebuild': {},
+  'GET /v1/admin/read-models/{name}/rebuilds/{rebuildId}': {},
+  'GET /v1/search/products': {},
+  'GET /v1/seller/dashboard': {},
   'POST /v1/auth/register': { body: () => ({ email: `fuzz-${next()}@example.test`, password: PASSWORD, role: 'seller' }) },
   // An account no one has: the limit per account would answer every login after the fifth failure 429.
   'POST /v1/auth/login': { body: () => ({ email: `fuzz-${next()}@example.test`, password: PASSWORD }) },
@@ -343,6 +349,8 @@ function pathValue(name: string): string {
     gateway: 'test',
     carrier: FUZZ_CARRIER,
     notificationId: f.notificationId,
+    name: 'seller_dashboard',
+    rebuildId: newId(),
   };
   const value = values[name];
   if (value === undefined) throw new Error(`no fixture value for the path parameter ${name}: add one`);

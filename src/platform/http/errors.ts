@@ -26,6 +26,8 @@ export const ERROR_CATALOGUE = {
   RESERVATION_NOT_ACTIVE: { status: 409, title: 'The reservation is no longer active' },
   CART_EMPTY: { status: 409, title: 'There is no active cart with items to check out' },
   CHECKOUT_IN_PROGRESS: { status: 409, title: 'A checkout of this cart is already in progress' },
+  REBUILD_IN_PROGRESS: { status: 409, title: 'A rebuild of this read model is already running' },
+  EVENT_LOG_INCOMPLETE: { status: 409, title: 'Older events of the log were pruned: a rebuild would lack them' },
   PAYMENT_DECLINED: { status: 402, title: 'The payment was declined' },
   REFUND_EXCEEDS_CAPTURED: { status: 409, title: 'The refund exceeds what is left to refund of the captured amount' },
   COUPON_CODE_TAKEN: { status: 409, title: 'A coupon with this code exists' },
