@@ -188,6 +188,18 @@ describe('notifications of a purchase', () => {
     expect(refunded.body).toContain('USD 12.00');
     await waitFor(async () => expect((await inbox(buyer, '&channel=email')).map((n) => [n.type, n.status])).toContainEqual(['order_refunded', 'sent']));
   });
+
+  it('tell the buyer of a cancellation, then of the refund of what was left', async () => {
+    await expectStatus('cancel', http('POST', `/v1/orders/${orderId}/cancel`, { token: buyer.token, body: { reason: 'changed my mind' } }), 200);
+    const items = await waitFor(async () => {
+      const listed = await inbox(buyer);
+      expect(typesOf(listed).slice(0, 2)).toEqual(['order_refunded', 'order_cancelled']);
+      return listed;
+    });
+    expect(items[1]).toMatchObject({ data: { orderId, wasPaid: true, status: 'cancelled' } });
+    expect(items[1]?.body).toContain('cancelled as you asked. Your payment will be refunded.');
+    expect(items[0]).toMatchObject({ data: { orderId, refund: { amount: 3800, currency: 'USD' }, full: true } });
+  });
 });
 
 describe('a user own notifications', () => {
