@@ -7,6 +7,7 @@ import { migrateDatabase } from './platform/db/migrate.ts';
 import { type Pool, createPool } from './platform/db/pool.ts';
 import type { DomainName } from './platform/domains.ts';
 import { registerOpsRoutes } from './platform/http/ops-routes.ts';
+import { registerReadModelRoutes } from './platform/http/read-model-routes.ts';
 import { type HttpApp, createHttpApp } from './platform/http/server.ts';
 import { TokenService, loadOrCreateKeyring } from './platform/http/tokens.ts';
 import { createLogger } from './platform/logger.ts';
@@ -106,6 +107,7 @@ export async function createMarketplace(config: Config, databases: Databases, op
 
   const http = await createHttpApp({ bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, logger: log, metrics, tokens, version: VERSION });
   registerOpsRoutes(http, { pools, messaging, metrics });
+  registerReadModelRoutes(http, messaging);
   for (const m of modules) await m.routes?.(http);
   await http.ready();
 

@@ -3,9 +3,12 @@ import { createCartModule } from './domains/cart/index.ts';
 import { createCheckoutModule } from './domains/checkout/index.ts';
 import { createCouponsModule } from './domains/coupons/index.ts';
 import { createInventoryModule } from './domains/inventory/index.ts';
+import { createNotificationsModule } from './domains/notifications/index.ts';
 import { createOrdersModule } from './domains/orders/index.ts';
 import { createPaymentsModule } from './domains/payments/index.ts';
 import { createProductsModule } from './domains/products/index.ts';
+import { createShippingModule } from './domains/shipping/index.ts';
+import { createSearchModule } from './domains/search/index.ts';
 import type { DomainName } from './platform/domains.ts';
 import type { DomainContext, DomainModule } from './platform/module.ts';
 
@@ -29,5 +32,8 @@ export function domainFactories(context: (domain: DomainName) => DomainContext):
     orders: orders.api,
     payments: payments.api,
   });
-  return [accounts, orders, inventory, products, payments, coupons, cart, checkout];
+  const shipping = createShippingModule(context('shipping'), { orders: orders.api });
+  const notifications = createNotificationsModule(context('notifications'), { orders: orders.api });
+  const search = createSearchModule(context('search'));
+  return [accounts, orders, inventory, products, payments, coupons, cart, checkout, shipping, notifications, search];
 }

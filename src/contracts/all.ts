@@ -7,3 +7,5 @@ import './orders.ts';
 import './checkout.ts';
 import './coupons.ts';
 import './cart.ts';
+import './shipping.ts';
+import './notifications.ts';

@@ -4,6 +4,7 @@ import { parse as parseDotenv } from 'dotenv';
 import { readFileSync } from 'node:fs';
 import { DOMAIN_NAMES, type DomainName } from './domains.ts';
 import { parseKeyring } from './http/tokens.ts';
+import { parseSealingKeys } from './sealed-secrets.ts';
 
 /**
  * Configuration comes from environment variables (and an optional `.env`), validated once at start.
@@ -48,6 +49,31 @@ export interface Config {
   payments: PaymentsConfig;
   /** Checkout: how long POST /v1/checkout waits, the saga's lease and the recovery worker's pace. */
   checkout: CheckoutConfig;
+  shipping: ShippingConfig;
+  /** Notifications: delivery attempts and pace, and the built-in test provider's behaviour. */
+  notifications: NotificationsConfig;
+}
+
+export interface ShippingConfig {
+  /**
+   * SHIPPING_CREDENTIALS_KEY: the AES-256-GCM key ring ("kid:base64url32Bytes[,…]", the first
+   * seals) that carrier credentials are encrypted with; unset, a key is generated into DATA_DIR.
+   */
+  credentialsKeys: string | undefined;
+}
+
+export interface NotificationsConfig {
+  /** Attempts to send one email or push notification before it is marked failed (NOTIFICATIONS_SEND_ATTEMPTS_MAX). */
+  sendAttemptsMax: number;
+  /** First retry delay, doubled per attempt up to the maximum (with jitter). */
+  retryDelayBaseMs: number;
+  retryDelayMaxMs: number;
+  /** Safety-net poll of the delivery worker (it is also woken after each commit that made notifications). */
+  deliveryPollMs: number;
+  /** Simulated latency of every call to the built-in test provider. */
+  testProviderLatencyMs: number;
+  /** Percentage of test provider calls that fail temporarily (retried with backoff). */
+  testProviderFailurePercent: number;
 }
 
 export interface CheckoutConfig {
@@ -156,6 +182,18 @@ function readJwtKeys(env: Env): string | undefined {
   return raw;
 }
 
+function readShippingConfig(env: Env): ShippingConfig {
+  const raw = env.SHIPPING_CREDENTIALS_KEY || undefined;
+  if (raw !== undefined) {
+    try {
+      parseSealingKeys(raw, 'SHIPPING_CREDENTIALS_KEY');
+    } catch (error) {
+      throw new ConfigError('SHIPPING_CREDENTIALS_KEY', (error as Error).message.replace(/^SHIPPING_CREDENTIALS_KEY /, ''));
+    }
+  }
+  return { credentialsKeys: raw };
+}
+
 function readTrustProxy(env: Env): boolean | string {
   const raw = env.TRUST_PROXY;
   if (raw === undefined || raw === '' || raw === 'false') return false;
@@ -235,6 +273,15 @@ export function loadConfig(env: Env = process.env): Config {
       leaseMs: readInt(env, 'CHECKOUT_LEASE_MS', 15000, 200, 600000),
       recoveryPollMs: readInt(env, 'CHECKOUT_RECOVERY_POLL_MS', 500, 10, 60000),
       paymentWaitMaxMs: readInt(env, 'CHECKOUT_PAYMENT_WAIT_MAX_MS', 300000, 1000, 86400000),
+    },
+    shipping: readShippingConfig(env),
+    notifications: {
+      sendAttemptsMax: readInt(env, 'NOTIFICATIONS_SEND_ATTEMPTS_MAX', 6, 1, 50),
+      retryDelayBaseMs: readInt(env, 'NOTIFICATIONS_RETRY_DELAY_BASE_MS', 2000, 1, 3600000),
+      retryDelayMaxMs: readInt(env, 'NOTIFICATIONS_RETRY_DELAY_MAX_MS', 300000, 1, 86400000),
+      deliveryPollMs: readInt(env, 'NOTIFICATIONS_DELIVERY_POLL_MS', 1000, 10, 600000),
+      testProviderLatencyMs: readInt(env, 'NOTIFICATIONS_TEST_PROVIDER_LATENCY_MS', 20, 0, 60000),
+      testProviderFailurePercent: readInt(env, 'NOTIFICATIONS_TEST_PROVIDER_FAILURE_PERCENT', 2, 0, 100),
     },
   };
 }

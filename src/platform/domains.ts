@@ -26,6 +26,10 @@ export interface DomainTables {
   heldDeliveries: string;
   /** One row per subscriber domain with held events: count, age, backoff. */
   heldSubscribers: string;
+  /** Replays of the event log into one of this domain's consumers (read model rebuilds). */
+  consumerReplays: string;
+  /** Retention runs that deleted published outbox rows of this domain. */
+  outboxPrunes: string;
 }
 
 const OUTBOX_PREFIX: Record<DomainName, string> = {
@@ -53,6 +57,8 @@ export function domainTables(domain: DomainName): DomainTables {
     deadLetters: `${domain}_dead_letters`,
     heldDeliveries: `${OUTBOX_PREFIX[domain]}_held_deliveries`,
     heldSubscribers: `${OUTBOX_PREFIX[domain]}_held_subscribers`,
+    consumerReplays: `${domain}_consumer_replays`,
+    outboxPrunes: `${OUTBOX_PREFIX[domain]}_outbox_prunes`,
   };
 }
 

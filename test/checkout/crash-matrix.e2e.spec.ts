@@ -7,7 +7,7 @@ import { STEP_NAMES, type StepName } from '../../src/domains/checkout/saga.ts';
 import { type Pool, createPool } from '../../src/platform/db/pool.ts';
 import type { DomainName } from '../../src/platform/domains.ts';
 import { newId } from '../../src/platform/ids.ts';
-import { type FreshDatabases, TEST_JWT_KEYS, freshDatabases, serverUrl } from '../support/databases.ts';
+import { type FreshDatabases, TEST_JWT_KEYS, TEST_SHIPPING_CREDENTIALS_KEY, freshDatabases, serverUrl } from '../support/databases.ts';
 import { eventually } from '../support/eventually.ts';
 import { expectLedgerBalanced } from '../support/ledger.ts';
 import { type Account, type Http, type Listed, checkout, createCoupon, expectStatus, fetchHttp, fillCart, listProduct, signUp, stockOf } from './fixtures/market.ts';
@@ -80,6 +80,7 @@ async function startProcess(env: Record<string, string> = {}): Promise<{ proc: C
       DATABASE_NAME_PREFIX: dbs.config.databaseNamePrefix,
       DATABASE_POOL_SIZE_MAX: '4',
       JWT_KEYS: TEST_JWT_KEYS,
+      SHIPPING_CREDENTIALS_KEY: TEST_SHIPPING_CREDENTIALS_KEY,
       PORT: '0',
       LOG_LEVEL: 'error',
       SEED_DEMO: 'false',

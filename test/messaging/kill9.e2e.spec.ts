@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Pool, createPool } from '../../src/platform/db/pool.ts';
 import type { DomainName } from '../../src/platform/domains.ts';
-import { type FreshDatabases, TEST_JWT_KEYS, freshDatabases, serverUrl } from '../support/databases.ts';
+import { type FreshDatabases, TEST_JWT_KEYS, TEST_SHIPPING_CREDENTIALS_KEY, freshDatabases, serverUrl } from '../support/databases.ts';
 import { eventually } from '../support/eventually.ts';
 import { createProbeTable } from './fixtures/probes.ts';
 
@@ -51,6 +51,7 @@ async function startWorker(produce: boolean): Promise<ChildProcess> {
       DATABASE_NAME_PREFIX: dbs.config.databaseNamePrefix,
       DATABASE_POOL_SIZE_MAX: '6',
       JWT_KEYS: TEST_JWT_KEYS,
+      SHIPPING_CREDENTIALS_KEY: TEST_SHIPPING_CREDENTIALS_KEY,
       LOG_LEVEL: 'warn',
       SEED_DEMO: 'false',
       RELAY_POLL_MS: '100',

@@ -8,6 +8,8 @@ import { loadConfig, type Config } from '../../src/platform/config.ts';
 import { urlFor } from './server.ts';
 
 export const TEST_JWT_KEYS = `test:${Buffer.alloc(32, 7).toString('base64url')}`;
+/** Given, so that no test writes a generated key into the working directory's DATA_DIR. */
+export const TEST_SHIPPING_CREDENTIALS_KEY = `test:${Buffer.alloc(32, 9).toString('base64url')}`;
 
 export function serverUrl(): string {
   return inject('databaseServerUrl');
@@ -40,6 +42,7 @@ export async function freshDatabases(env: Record<string, string> = {}): Promise<
     PORT: '0',
     LOG_LEVEL: 'silent',
     JWT_KEYS: TEST_JWT_KEYS,
+    SHIPPING_CREDENTIALS_KEY: TEST_SHIPPING_CREDENTIALS_KEY,
     SEED_DEMO: 'false',
     DATABASE_POOL_SIZE_MAX: '5',
     RELAY_POLL_MS: '100',

@@ -2,15 +2,18 @@ import type { DomainContext, DomainModule } from '../../platform/module.ts';
 import { type CheckoutCancellation, cancelOrdersForCheckout } from './cancel-orders.ts';
 import { type OrderFacts, orderFacts } from './facts.ts';
 import { paymentSubscription } from './handlers.ts';
+import { shippingSubscription } from './shipment-handlers.ts';
 import { type OrderNumberGenerator, orderNumberGenerator } from './order-number.ts';
 import { type CheckoutOrdersInput, type PlacedOrder, createOrdersForCheckout } from './place-orders.ts';
 import { orderRecord } from './read-orders.ts';
+import { type OrderToShip, orderToShip } from './to-ship.ts';
 import { registerOrderRoutes } from './routes.ts';
 
 export type { CheckoutCancellation } from './cancel-orders.ts';
 export type { OrderFacts, ProductSnapshot } from './facts.ts';
 export type { CheckoutOrdersInput, PlacedOrder } from './place-orders.ts';
 export type { OrderStatus } from './status-machine.ts';
+export type { OrderToShip } from './to-ship.ts';
 
 /** What other domains may ask of orders (wired in src/domains.ts); everything else moves by events. */
 export interface OrdersApi {
@@ -22,6 +25,11 @@ export interface OrdersApi {
   getOrderForSeller(orderId: string, sellerId: string): Promise<OrderFacts | null>;
   /** The order if it is this buyer's, else null. */
   getOrderForBuyer(orderId: string, buyerId: string): Promise<OrderFacts | null>;
+  /**
+   * What shipping needs to ship the order: its parties, delivery address and whether the status
+   * machine lets it ship now. Null unless the order exists and is this seller's.
+   */
+  getOrderToShip(orderId: string, sellerId: string): Promise<OrderToShip | null>;
 }
 
 export interface OrdersDeps {
@@ -47,11 +55,12 @@ export function createOrdersModule(ctx: DomainContext, deps: OrdersDeps = {}): D
       cancelOrdersForCheckout(pool, clock.now(), checkoutSessionId, reason.slice(0, REASON_LENGTH_MAX) || 'checkout failed'),
     getOrderForSeller: (orderId, sellerId) => orderOf(orderId, 'seller_id', sellerId),
     getOrderForBuyer: (orderId, buyerId) => orderOf(orderId, 'buyer_id', buyerId),
+    getOrderToShip: (orderId, sellerId) => orderToShip(pool, orderId, sellerId),
   };
 
   return {
     name: 'orders',
-    subscriptions: [paymentSubscription()],
+    subscriptions: [paymentSubscription(), shippingSubscription(ctx.log)],
     routes: (app) => registerOrderRoutes(app, { pool, clock }),
     api,
   };

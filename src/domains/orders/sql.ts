@@ -452,3 +452,42 @@ export async function refundsOf(db: Queryable, orderId: string): Promise<RefundR
   );
   return rows;
 }
+
+export interface ShipmentFact {
+  orderId: string;
+  shipmentId: string;
+  carrier: string;
+  trackingNumber: string;
+  status: string;
+}
+
+/** Shipment statuses no later event moves an order_shipments row out of (as in shipping). */
+const FINAL_SHIPMENT_STATUSES = `('delivered', 'returned', 'cancelled')`;
+
+/**
+ * Records a shipment of an order as shipping reported it: a new (order, shipment) row, or, with
+ * `update`, its new status (never out of a final status, so a late or replayed event cannot undo
+ * a delivery). A shipment_created event does not update: replayed after the changes, it changes nothing.
+ */
+export function shipmentUpsert(fact: ShipmentFact, update: boolean, id: string, now: Date): Statement {
+  return {
+    text: `INSERT INTO order_shipments AS s (id, order_id, shipment_id, carrier, tracking_number, status, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+     ON CONFLICT (order_id, shipment_id) DO ${
+       update
+         ? `UPDATE SET status = excluded.status, updated_at = excluded.updated_at
+      WHERE s.status NOT IN ${FINAL_SHIPMENT_STATUSES} AND s.status <> excluded.status`
+         : 'NOTHING'
+     }`,
+    values: [id, fact.orderId, fact.shipmentId, fact.carrier, fact.trackingNumber, fact.status, now],
+  };
+}
+
+/** The statuses of an order's shipments (bounded like every per-order list). */
+export async function shipmentStatusesOf(db: Queryable, orderId: string): Promise<string[]> {
+  const { rows } = await db.query<{ status: string }>(
+    `SELECT status FROM order_shipments WHERE order_id = $1 ORDER BY created_at, id LIMIT ${RELATED_ROWS_MAX}`,
+    [orderId],
+  );
+  return rows.map((r) => r.status);
+}

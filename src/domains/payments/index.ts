@@ -33,7 +33,7 @@ export type { RefundInput, RefundView } from './refund.ts';
 export type { IntentStatus } from './sql.ts';
 export { TEST_TOKENS, TestGateway, type TestGatewayEventType, type WebhookDelivery, type WebhookSink } from './test-gateway.ts';
 export type { PaymentIntentView, PaymentResult } from './view.ts';
-export { SIGNATURE_HEADER, signatureHeader } from './webhook-signature.ts';
+export { SIGNATURE_HEADER, signatureHeader } from '../../platform/http/webhook-signature.ts';
 
 /** What other domains may ask payments (wired in src/domains.ts). Every call is idempotent. */
 export interface PaymentsApi {

@@ -18,7 +18,7 @@ import {
   WebhookReceiptSchema,
 } from './schemas.ts';
 import { receiveWebhook } from './webhooks.ts';
-import { SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS } from './webhook-signature.ts';
+import { SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS } from '../../platform/http/webhook-signature.ts';
 
 const tags = ['payments'];
 const WEBHOOK_BODY_LIMIT_BYTES = 64 * 1024;

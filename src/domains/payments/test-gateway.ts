@@ -39,7 +39,7 @@ import {
   requestInsert,
   waitingEvents,
 } from './test-gateway-sql.ts';
-import { SIGNATURE_HEADER, signatureHeader, verifySignature } from './webhook-signature.ts';
+import { SIGNATURE_HEADER, signatureHeader, verifySignature } from '../../platform/http/webhook-signature.ts';
 
 export type { TestGatewayEventType } from './test-gateway-sql.ts';
 

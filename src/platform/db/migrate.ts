@@ -36,7 +36,8 @@ export async function platformMigrations(domain: DomainName): Promise<Migration[
   for (const file of (await readdir(dir)).filter((f) => MIGRATION_FILE.test(f)).sort()) {
     const template = await readFile(path.join(dir, file), 'utf8');
     const sql = template.replaceAll('{{outbox}}', t.outbox).replaceAll('{{inbox}}', t.inbox).replaceAll('{{dead_letters}}', t.deadLetters).replaceAll('{{held_deliveries}}', t.heldDeliveries)
-      .replaceAll('{{held_subscribers}}', t.heldSubscribers);
+      .replaceAll('{{held_subscribers}}', t.heldSubscribers)
+      .replaceAll('{{consumer_replays}}', t.consumerReplays).replaceAll('{{outbox_prunes}}', t.outboxPrunes);
     migrations.push({ id: `platform/${file.replace(/\.sql$/, '')}`, sql, checksum: checksum(template) });
   }
   return migrations;

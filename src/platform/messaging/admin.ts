@@ -122,14 +122,24 @@ export async function pruneOutbox(domain: DomainName, pool: Pool, olderThanDays:
   try {
     await client.query('BEGIN');
     await client.query("SET LOCAL bazaar.outbox_prune = 'on'");
-    const result = await client.query(
-      `DELETE FROM ${domainTables(domain).outbox} o
-        WHERE published_at IS NOT NULL AND published_at < now() - make_interval(days => $1)
-          AND NOT EXISTS (SELECT 1 FROM ${domainTables(domain).heldDeliveries} h WHERE h.event_id = o.id)`,
+    // The run is recorded with the highest seq it deleted: a replay of this log (a read model's
+    // rebuild, ADR 0012) learns from it that the log no longer starts at the beginning.
+    const t = domainTables(domain);
+    const result = await client.query<{ deleted: string }>(
+      `WITH deleted AS (
+         DELETE FROM ${t.outbox} o
+          WHERE published_at IS NOT NULL AND published_at < now() - make_interval(days => $1)
+            AND NOT EXISTS (SELECT 1 FROM ${t.heldDeliveries} h WHERE h.event_id = o.id)
+         RETURNING seq
+       ), run AS (
+         INSERT INTO ${t.outboxPrunes} (up_to_seq, rows_deleted, older_than)
+         SELECT max(seq), count(*), now() - make_interval(days => $1) FROM deleted HAVING count(*) > 0
+       )
+       SELECT count(*)::int8 AS deleted FROM deleted`,
       [olderThanDays],
     );
     await client.query('COMMIT');
-    return result.rowCount ?? 0;
+    return Number(result.rows[0]?.deleted ?? 0);
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;

@@ -91,12 +91,14 @@ export class InboxConsumer {
       // limit; an event is skipped while an earlier event of its aggregate waits for a retry, which is
       // one ordered probe of the (consumer, aggregate_id, seq) index. The round's statements (the
       // handlers' and the batch's mark too) read through indexes only: a plan made on a nearly empty
-      // inbox marked each batch by reading the whole inbox.
+      // inbox marked each batch by reading the whole inbox. A consumer whose event log is being
+      // replayed into it (a read model's rebuild, replay.ts) is skipped: its live events wait.
       const rows = await beginAndClaim<InboxRow>(
         client,
         `bazaar.inbox.${this.domain}`,
         `SELECT x.consumer, x.event_id, x.aggregate_id, x.envelope, x.attempts
-           FROM unnest(${names}) AS c(name)
+           FROM (SELECT u.name FROM unnest(${names}) AS u(name)
+                  WHERE NOT EXISTS (SELECT 1 FROM ${this.#tables.consumerReplays} r WHERE r.consumer = u.name AND r.status IN ('running', 'failed'))) c
            CROSS JOIN LATERAL (
              SELECT i.seq, i.consumer, i.event_id, i.aggregate_id, i.envelope, i.attempts
                FROM ${inbox} i

@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics.ts';
 import { type ConsumerOptions, InboxConsumer } from './consumer.ts';
 import { Notifier } from './notifier.ts';
 import { OutboxRelay } from './relay.ts';
+import { ConsumerReplay, type ReplayOptions, ReplayRefused, type ReplayStatus, latestReplay, readReplay } from './replay.ts';
 import type { Subscription } from './subscription.ts';
 import type { Transport } from './transport.ts';
 import { WorkerLoop } from './worker-loop.ts';
@@ -31,6 +32,9 @@ export class Messaging {
   readonly #unsubscribe: (() => void)[] = [];
   readonly relays = new Map<DomainName, OutboxRelay>();
   readonly consumers = new Map<DomainName, InboxConsumer>();
+  readonly #consumerLoops = new Map<DomainName, WorkerLoop>();
+  /** Replays running in this process, by id: stopped (recorded as failed) when the process stops. */
+  readonly #replays = new Map<string, { controller: AbortController; done: Promise<void> }>();
   #started = false;
 
   constructor(
@@ -67,6 +71,7 @@ export class Messaging {
         this.#unsubscribe.push(commitSignals(pool).on('inbox', () => consumerLoop.wake()));
         notifier.on(SIGNAL_CHANNELS.inbox, () => consumerLoop.wake());
         this.#loops.push(consumerLoop);
+        this.#consumerLoops.set(domain, consumerLoop);
       }
       this.#notifiers.push(notifier);
     }
@@ -89,8 +94,67 @@ export class Messaging {
     return problems;
   }
 
+  /** The consumers that keep a read model which can be rebuilt, by read model name. */
+  readModels(): Map<string, Subscription> {
+    return new Map(this.subscriptions.filter((s) => s.readModel).map((s) => [s.readModel?.name as string, s]));
+  }
+
+  #pools(): Map<DomainName, Pool> {
+    return new Map(this.endpoints.map((e) => [e.domain, e.pool]));
+  }
+
+  #subscription(consumer: string): Subscription {
+    const subscription = this.subscriptions.find((s) => s.consumer === consumer);
+    if (!subscription) throw new ReplayRefused('unknown_consumer', `no consumer ${consumer}`);
+    return subscription;
+  }
+
+  /**
+   * Starts a replay of the event log into one consumer (a read model's rebuild, ADR 0012): resolves
+   * once the consumer is paused and emptied, with the replay's status; the replay itself goes on in
+   * the background (`replayDone` waits for it). Refuses (ReplayRefused) while one is running.
+   */
+  async startReplay(consumer: string, options: Partial<ReplayOptions> = {}): Promise<ReplayStatus> {
+    const subscription = this.#subscription(consumer);
+    const replay = new ConsumerReplay(
+      this.#pools(),
+      subscription,
+      { batchSizeMax: this.options.batchSizeMax, ...options },
+      this.clock,
+      this.log.child({ replay: consumer }),
+    );
+    const status = await replay.begin();
+    const controller = new AbortController();
+    const done = replay.run(controller.signal).then(() => {
+      this.#replays.delete(replay.id);
+      // Live events that waited in the inbox are applied now, not at the next poll.
+      this.#consumerLoops.get(subscription.domain)?.wake();
+    });
+    this.#replays.set(replay.id, { controller, done });
+    return status;
+  }
+
+  /** Waits until a replay started by this process has ended (at once when it is not running here). */
+  async replayDone(id: string): Promise<void> {
+    await this.#replays.get(id)?.done;
+  }
+
+  async replayStatus(consumer: string, id: string): Promise<ReplayStatus | undefined> {
+    const subscription = this.#subscription(consumer);
+    return readReplay(this.#pools().get(subscription.domain) as Pool, subscription.domain, consumer, id);
+  }
+
+  async latestReplay(consumer: string): Promise<ReplayStatus | undefined> {
+    const subscription = this.#subscription(consumer);
+    return latestReplay(this.#pools().get(subscription.domain) as Pool, subscription.domain, consumer);
+  }
+
   async stop(): Promise<void> {
     this.#started = false;
+    // A replay stops between two batches and is recorded as failed: its consumer stays paused, its
+    // live events wait in the inbox, and a new rebuild starts it over.
+    for (const r of this.#replays.values()) r.controller.abort();
+    await Promise.all([...this.#replays.values()].map((r) => r.done));
     for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
     await Promise.all(this.#loops.map((l) => l.stop()));
     await Promise.all(this.#notifiers.map((n) => n.stop()));

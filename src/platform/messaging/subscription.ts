@@ -27,4 +27,30 @@ export interface Subscription {
    * `handle` event by event, so a failing event is still isolated and retried alone.
    */
   handleBatch?(ctx: HandlerContext, events: readonly EventEnvelope[]): Promise<void>;
+  /**
+   * Optional: the consumer maintains a read model that can be rebuilt from the event log (a replay,
+   * ADR 0012). Its handlers must then depend on nothing but the events they are given.
+   */
+  readModel?: ReadModelHooks;
+}
+
+/** What a replay tells a read model's consumer, in the subscriber's transaction. */
+export interface ReplayContext {
+  tx: Tx;
+  replayId: string;
+  /** The source domains whose logs are replayed, in the order they are read. */
+  sources: readonly DomainName[];
+}
+
+/** How a consumer's read model takes part in a replay of the log into it. */
+export interface ReadModelHooks {
+  /** The name the admin route rebuilds it by (lowercase, digits and underscores). */
+  name: string;
+  description: string;
+  /** Empties the read model's tables (and marks it rebuilding), in the transaction that clears the consumer's inbox records. */
+  reset(ctx: ReplayContext): Promise<void>;
+  /** Notes how far a source's log has been applied (in the transaction that applied it). */
+  progress?(ctx: ReplayContext, source: DomainName, lastSeq: number, lastEventId: string): Promise<void>;
+  /** The replay is done: the read model is live again (in the transaction that resumes the consumer). */
+  finish?(ctx: ReplayContext): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeSignature, signatureHeader, verifySignature } from './webhook-signature.ts';
+import { computeSignature, signatureHeader, verifySignature } from '../../src/platform/http/webhook-signature.ts';
 
 const secret = 'whsec_unit_test_secret_123';
 const body = Buffer.from('{"id":"evt_1","type":"charge.authorized"}');

@@ -1,7 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 /**
- * Webhook signatures: `<header>: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`.
+ * Webhook signatures, shared by the payment gateway's webhooks and the carriers' tracking webhooks
+ * (each with its own secret): `<header>: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`.
  * The timestamp is inside the signed text, so a captured webhook cannot be replayed with a fresh
  * timestamp, and an old one is refused after the tolerance.
  */

@@ -1,0 +1,144 @@
+import type { UserRegisteredV1 } from '../../contracts/accounts.ts';
+import type { OrderCancelledV1, OrderPaidV1, OrderPlacedV1, OrderStatusChangedV1 } from '../../contracts/orders.ts';
+import type { RefundSucceededV1 } from '../../contracts/payments.ts';
+import type { NotificationType } from './types.ts';
+
+/**
+ * What a fact means to whom: pure functions from an event's payload to the notifications it
+ * causes (recipient, type, the message as shown, and the data a client may link from). Channels
+ * and delivery are decided later, from the recipient's preferences.
+ */
+export interface NotificationIntent {
+  userId: string;
+  type: NotificationType;
+  title: string;
+  body: string;
+  data: Record<string, unknown>;
+}
+
+const fractionDigits = new Map<string, number>();
+
+/** An amount in minor units as text, e.g. 1234 USD → "USD 12.34", without passing through a float. */
+export function formatMoney(amount: number, currency: string): string {
+  let digits = fractionDigits.get(currency);
+  if (digits === undefined) {
+    try {
+      digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
+    } catch {
+      digits = 2;
+    }
+    fractionDigits.set(currency, digits);
+  }
+  if (digits === 0) return `${currency} ${amount}`;
+  const text = String(amount).padStart(digits + 1, '0');
+  return `${currency} ${text.slice(0, -digits)}.${text.slice(-digits)}`;
+}
+
+type Order = Pick<OrderPlacedV1, 'orderId' | 'orderNumber' | 'buyerId' | 'sellerId' | 'status' | 'currency' | 'totalAmount' | 'items'>;
+
+function orderData(o: Order): Record<string, unknown> {
+  return {
+    orderId: o.orderId,
+    orderNumber: o.orderNumber,
+    status: o.status,
+    total: { amount: o.totalAmount, currency: o.currency },
+    itemCount: o.items.reduce((sum, i) => sum + i.quantity, 0),
+  };
+}
+
+const itemsText = (o: Order) => {
+  const count = o.items.reduce((sum, i) => sum + i.quantity, 0);
+  return count === 1 ? '1 item' : `${count} items`;
+};
+
+const total = (o: Order) => formatMoney(o.totalAmount, o.currency);
+
+export function welcome(e: UserRegisteredV1): NotificationIntent[] {
+  const seller = e.roles.includes('seller');
+  return [
+    {
+      userId: e.userId,
+      type: 'account_welcome',
+      title: 'Welcome to bazaar',
+      body: seller ? 'Your seller account is ready: list your first product and start selling.' : 'Your account is ready: happy shopping.',
+      data: { roles: e.roles },
+    },
+  ];
+}
+
+export function orderPlaced(e: OrderPlacedV1): NotificationIntent[] {
+  return [
+    {
+      userId: e.buyerId,
+      type: 'order_placed',
+      title: `Order ${e.orderNumber} placed`,
+      body: `We received your order ${e.orderNumber} (${itemsText(e)}, ${total(e)}). We will tell you when the payment is through.`,
+      data: orderData(e),
+    },
+  ];
+}
+
+export function orderPaid(e: OrderPaidV1): NotificationIntent[] {
+  return [
+    {
+      userId: e.buyerId,
+      type: 'order_paid',
+      title: `Order ${e.orderNumber} confirmed`,
+      body: `Your payment of ${formatMoney(e.paidAmount, e.currency)} for order ${e.orderNumber} went through. The seller is preparing it.`,
+      data: { ...orderData(e), paid: { amount: e.paidAmount, currency: e.currency } },
+    },
+    {
+      userId: e.sellerId,
+      type: 'seller_order_paid',
+      title: `New paid order ${e.orderNumber}`,
+      body: `Order ${e.orderNumber} (${itemsText(e)}, ${total(e)}) is paid and ready to ship.`,
+      data: orderData(e),
+    },
+  ];
+}
+
+export function orderStatusChanged(e: OrderStatusChangedV1): NotificationIntent[] {
+  // paid, cancelled and refunds have events of their own (order_paid, order_cancelled, refund_succeeded).
+  if (e.toStatus === 'shipped') {
+    return [{ userId: e.buyerId, type: 'order_shipped', title: `Order ${e.orderNumber} shipped`, body: `Your order ${e.orderNumber} is on its way.`, data: orderData(e) }];
+  }
+  if (e.toStatus === 'delivered') {
+    return [{ userId: e.buyerId, type: 'order_delivered', title: `Order ${e.orderNumber} delivered`, body: `Your order ${e.orderNumber} was delivered. Enjoy!`, data: orderData(e) }];
+  }
+  return [];
+}
+
+export function orderCancelled(e: OrderCancelledV1): NotificationIntent[] {
+  const money = e.wasPaid ? 'Your payment will be refunded.' : 'Nothing was charged.';
+  const why = e.actorType === 'buyer' ? 'as you asked' : e.actorType === 'system' ? 'because the checkout could not be completed' : `by the ${e.actorType}`;
+  return [
+    {
+      userId: e.buyerId,
+      type: 'order_cancelled',
+      title: `Order ${e.orderNumber} cancelled`,
+      body: `Your order ${e.orderNumber} was cancelled ${why}. ${money}`,
+      data: { ...orderData(e), wasPaid: e.wasPaid },
+    },
+  ];
+}
+
+/** A refund names its order and seller, not the buyer: the caller looks the order up first. */
+export function orderRefunded(e: RefundSucceededV1, order: { buyerId: string; orderNumber: string }): NotificationIntent[] {
+  const full = e.orderRefundedAmount >= e.orderPaidAmount;
+  return [
+    {
+      userId: order.buyerId,
+      type: 'order_refunded',
+      title: `Refund for order ${order.orderNumber}`,
+      body: `${formatMoney(e.amount, e.currency)} of order ${order.orderNumber} was refunded${full ? ' (the whole order)' : ''}. It may take a few days to show on your statement.`,
+      data: {
+        orderId: e.orderId,
+        orderNumber: order.orderNumber,
+        refundId: e.refundId,
+        refund: { amount: e.amount, currency: e.currency },
+        refundedSoFar: { amount: e.orderRefundedAmount, currency: e.currency },
+        full,
+      },
+    },
+  ];
+}

@@ -1,0 +1,31 @@
+import { decodeCursor, encodeCursor, isCursorInstant } from '../../platform/http/cursor.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import { isUuid } from '../../platform/ids.ts';
+import type { NotificationsDeps } from './deps.ts';
+import { type NotificationView, notificationView } from './schemas.ts';
+import { markRead, selectUserNotifications } from './sql.ts';
+import type { Channel } from './types.ts';
+
+/** The user's own notifications on one channel, newest first, one page. */
+export async function listNotifications(
+  deps: Pick<NotificationsDeps, 'pool'>,
+  userId: string,
+  query: { channel: Channel; unread: boolean; cursor: string | undefined; limit: number },
+): Promise<{ items: NotificationView[]; nextCursor: string | null }> {
+  const after = decodeCursor<{ createdAt: string; id: string }>(query.cursor, ['createdAt', 'id']);
+  if (after && (!isUuid(after.id) || !isCursorInstant(after.createdAt))) throw new AppError('INVALID_CURSOR');
+  const rows = await selectUserNotifications(deps.pool, userId, query.channel, query.unread, after, query.limit + 1);
+  const page = rows.slice(0, query.limit);
+  const last = page.at(-1);
+  return {
+    items: page.map(notificationView),
+    nextCursor: rows.length > query.limit && last ? encodeCursor({ createdAt: last.created_at.toISOString(), id: last.id }) : null,
+  };
+}
+
+/** Marks one of the user's own notifications read (again: no change); another user's is a 404. */
+export async function readNotification(deps: Pick<NotificationsDeps, 'pool' | 'clock'>, userId: string, id: string): Promise<NotificationView> {
+  const row = await markRead(deps.pool, userId, id, deps.clock.now());
+  if (!row) throw new AppError('NOT_FOUND', 'notification not found');
+  return notificationView(row);
+}

@@ -1,0 +1,66 @@
+import type { PriceWindow } from '../../contracts/products.ts';
+
+/** A variant as the search view keeps it for pricing. */
+export interface PricedVariant {
+  variantId: string;
+  position: number;
+  listPrice: { amount: number; currency: string };
+}
+
+export interface PriceRange {
+  currency: string;
+  min: number;
+  max: number;
+}
+
+function covers(w: PriceWindow, t: number): boolean {
+  return Date.parse(w.effectiveFrom) <= t && (w.effectiveTo === null || t < Date.parse(w.effectiveTo));
+}
+
+/**
+ * The product's price range at `at`, pure: in the currency of its first variant's list price, each
+ * variant costs what the window in effect then says (base price minus discount), or its list price
+ * when no window covers `at`; variants priced only in other currencies are left out. Undefined for a
+ * product without variants.
+ */
+export function priceRangeAt(variants: readonly PricedVariant[], windows: readonly PriceWindow[], at: Date): PriceRange | undefined {
+  const first = [...variants].sort((a, b) => a.position - b.position || a.variantId.localeCompare(b.variantId))[0];
+  if (!first) return undefined;
+  const currency = first.listPrice.currency;
+  const t = at.getTime();
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (const v of variants) {
+    const w = windows.find((x) => x.variantId === v.variantId && x.currency === currency && covers(x, t));
+    const price = w ? w.basePrice - w.discount : v.listPrice.currency === currency ? v.listPrice.amount : undefined;
+    if (price === undefined) continue;
+    min = Math.min(min, price);
+    max = Math.max(max, price);
+  }
+  return Number.isFinite(min) ? { currency, min, max } : undefined;
+}
+
+/** Applies a price change to the windows kept: the new window joins, and the window it closed ends where it starts. */
+export function withPriceChange(windows: readonly PriceWindow[], change: PriceWindow & { closedPriceId: string | null }): PriceWindow[] {
+  const { closedPriceId, ...added } = change;
+  const kept = windows
+    .filter((w) => w.priceId !== added.priceId)
+    .map((w) => (w.priceId === closedPriceId ? { ...w, effectiveTo: added.effectiveFrom } : w));
+  return [...kept, added];
+}
+
+/** Attribute name to its distinct values (sorted), from the searchable product attributes and the variants' attributes. */
+export function attributeValues(
+  attributes: readonly { name: string; value: string; searchable: boolean }[],
+  variantAttributes: readonly Record<string, string>[],
+): Record<string, string[]> {
+  const values = new Map<string, Set<string>>();
+  const add = (name: string, value: string) => {
+    const set = values.get(name) ?? new Set<string>();
+    set.add(value);
+    values.set(name, set);
+  };
+  for (const a of attributes) if (a.searchable) add(a.name, a.value);
+  for (const v of variantAttributes) for (const [name, value] of Object.entries(v)) add(name, value);
+  return Object.fromEntries([...values].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, set]) => [name, [...set].sort()]));
+}

@@ -1,0 +1,205 @@
+import {
+  ReservationConfirmedV1,
+  ReservationExpiredV1,
+  ReservationReleasedV1,
+  type StockLevel,
+  StockAdjustedV1,
+  StockItemCreatedV1,
+  StockReservedV1,
+  StockSoldOutV1,
+} from '../../contracts/inventory.ts';
+import {
+  PriceChangedV1,
+  type PriceWindow,
+  ProductCreatedV1,
+  ProductPublishedV1,
+  type ProductSnapshot,
+  ProductUnlistedV1,
+  ProductUpdatedV1,
+} from '../../contracts/products.ts';
+import type { Tx } from '../../platform/db/pool.ts';
+import type { EventEnvelope } from '../../platform/messaging/envelope.ts';
+import type { HandlerContext, Subscription } from '../../platform/messaging/subscription.ts';
+import { readModelHooks } from './checkpoints.ts';
+import { type PricedVariant, attributeValues, priceRangeAt, withPriceChange } from './pricing.ts';
+
+export const PRODUCT_SEARCH_MODEL = 'product_search';
+export const PRODUCT_SEARCH_CONSUMER = 'search.product_search';
+
+const SNAPSHOT_EVENTS = new Set<string>([ProductCreatedV1.type, ProductUpdatedV1.type, ProductPublishedV1.type, ProductUnlistedV1.type]);
+
+/** Inventory events that report stock levels, each with where its levels are. */
+const LEVEL_EVENTS: Record<string, (data: never) => StockLevel[]> = {
+  [StockItemCreatedV1.type]: (d: StockItemCreatedV1) => [d],
+  [StockAdjustedV1.type]: (d: StockAdjustedV1) => [d],
+  [StockSoldOutV1.type]: (d: StockSoldOutV1) => [d],
+  [StockReservedV1.type]: (d: StockReservedV1) => d.items,
+  [ReservationConfirmedV1.type]: (d: ReservationConfirmedV1) => d.items,
+  [ReservationReleasedV1.type]: (d: ReservationReleasedV1) => d.items,
+  [ReservationExpiredV1.type]: (d: ReservationExpiredV1) => d.items,
+};
+
+function primaryImage(images: ProductSnapshot['images']): string | null {
+  const sorted = [...images].sort((a, b) => Number(b.type === 'primary') - Number(a.type === 'primary') || a.position - b.position);
+  return sorted[0]?.url ?? null;
+}
+
+/**
+ * Upserts a product snapshot unless the row holds a newer version. Prices are evaluated at the
+ * event's time, so a rebuild computes exactly what live delivery did; `in_stock` comes from the
+ * stock levels held for its variants.
+ */
+async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
+  const p = event.data as ProductSnapshot & { publishedAt?: string };
+  const at = new Date(event.time);
+  const variants: PricedVariant[] = p.variants.map((v) => ({ variantId: v.variantId, position: v.position, listPrice: v.listPrice }));
+  const range = priceRangeAt(variants, p.prices, at);
+  const publishedAt = event.type === ProductPublishedV1.type ? (p.publishedAt ?? null) : null;
+  // A published product whose publication event was missed (parked, say) still sorts by something.
+  const publishedFallback = p.status === 'published' ? p.updatedAt : null;
+  const variantIds = p.variants.map((v) => v.variantId);
+  await tx.query(
+    `INSERT INTO product_search_view AS p (product_id, seller_id, title, description, category_id, category_ids, variant_attributes_json,
+        attributes_json, status, min_price, max_price, currency, in_stock, image_url, published_at, product_version, updated_at,
+        variant_ids, variants_json, price_windows_json, priced_at)
+     VALUES ($1, $2, $3, $4, $5, $6::uuid[], $7, $8, $9, $10, $11, $12,
+        EXISTS (SELECT 1 FROM product_stock_levels s WHERE s.variant_id = ANY($17::uuid[]) AND s.available > 0),
+        $13, coalesce($14::timestamptz, $15::timestamptz), $16, $20, $17::uuid[], $18, $19, $20)
+     ON CONFLICT (product_id) DO UPDATE SET
+        seller_id = EXCLUDED.seller_id, title = EXCLUDED.title, description = EXCLUDED.description, category_id = EXCLUDED.category_id,
+        category_ids = EXCLUDED.category_ids, variant_attributes_json = EXCLUDED.variant_attributes_json, attributes_json = EXCLUDED.attributes_json,
+        status = EXCLUDED.status, min_price = EXCLUDED.min_price, max_price = EXCLUDED.max_price, currency = EXCLUDED.currency,
+        in_stock = EXCLUDED.in_stock, image_url = EXCLUDED.image_url,
+        published_at = coalesce($14::timestamptz, p.published_at, $15::timestamptz),
+        product_version = EXCLUDED.product_version, updated_at = EXCLUDED.updated_at, variant_ids = EXCLUDED.variant_ids,
+        variants_json = EXCLUDED.variants_json, price_windows_json = EXCLUDED.price_windows_json, priced_at = EXCLUDED.priced_at
+      WHERE p.product_version < EXCLUDED.product_version`,
+    [
+      p.productId,
+      p.sellerId,
+      p.title,
+      p.description,
+      p.categoryId,
+      p.categoryPath.map((c) => c.id),
+      JSON.stringify(p.variants.map((v) => v.attributes)),
+      JSON.stringify(attributeValues(p.attributes, p.variants.map((v) => v.attributes))),
+      p.status,
+      range?.min ?? null,
+      range?.max ?? null,
+      range?.currency ?? null,
+      primaryImage(p.images),
+      publishedAt,
+      publishedFallback,
+      p.version,
+      variantIds,
+      JSON.stringify(variants),
+      JSON.stringify(p.prices),
+      at,
+    ],
+  );
+}
+
+/** A price change is not a snapshot: it is applied to the windows kept, if it is newer than the row. */
+async function applyPriceChange(tx: Tx, event: EventEnvelope): Promise<void> {
+  const c = event.data as PriceChangedV1;
+  const { rows } = await tx.query<{ variants_json: PricedVariant[]; price_windows_json: PriceWindow[]; product_version: number }>(
+    'SELECT variants_json, price_windows_json, product_version FROM product_search_view WHERE product_id = $1 FOR UPDATE',
+    [c.productId],
+  );
+  const row = rows[0];
+  // No row: the product's first snapshot comes before its price changes, so this one is older than
+  // anything to come (a parked snapshot replayed later carries the windows anyway).
+  if (!row || row.product_version >= c.version) return;
+  const windows = withPriceChange(row.price_windows_json, {
+    priceId: c.priceId,
+    variantId: c.variantId,
+    currency: c.currency,
+    basePrice: c.basePrice,
+    discount: c.discount,
+    effectiveFrom: c.effectiveFrom,
+    effectiveTo: c.effectiveTo,
+    closedPriceId: c.closedPriceId,
+  });
+  const at = new Date(event.time);
+  const range = priceRangeAt(row.variants_json, windows, at);
+  await tx.query(
+    `UPDATE product_search_view SET price_windows_json = $2, min_price = $3, max_price = $4, currency = $5, priced_at = $6,
+            product_version = $7, updated_at = $6
+      WHERE product_id = $1`,
+    [c.productId, JSON.stringify(windows), range?.min ?? null, range?.max ?? null, range?.currency ?? null, at, c.version],
+  );
+}
+
+interface LevelRow {
+  stockItemId: string;
+  variantId: string;
+  available: number;
+  version: number;
+  at: string;
+}
+
+/** Keeps the newest level per stock item (one statement may not touch a row twice). */
+export function newestLevels(levels: readonly LevelRow[]): LevelRow[] {
+  const byItem = new Map<string, LevelRow>();
+  for (const l of levels) {
+    const seen = byItem.get(l.stockItemId);
+    if (!seen || seen.version < l.version) byItem.set(l.stockItemId, l);
+  }
+  return [...byItem.values()];
+}
+
+/** Stock levels (newer versions only), then `in_stock` of the products with those variants. */
+async function applyLevels(tx: Tx, levels: readonly LevelRow[]): Promise<void> {
+  if (levels.length === 0) return;
+  await tx.query(
+    `INSERT INTO product_stock_levels AS s (stock_item_id, variant_id, available, stock_version, updated_at)
+     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::int8[], $5::timestamptz[])
+     ON CONFLICT (stock_item_id) DO UPDATE
+       SET variant_id = EXCLUDED.variant_id, available = EXCLUDED.available, stock_version = EXCLUDED.stock_version, updated_at = EXCLUDED.updated_at
+     WHERE s.stock_version < EXCLUDED.stock_version`,
+    [levels.map((l) => l.stockItemId), levels.map((l) => l.variantId), levels.map((l) => l.available), levels.map((l) => l.version), levels.map((l) => l.at)],
+  );
+  await tx.query(
+    `UPDATE product_search_view p SET in_stock = x.in_stock
+       FROM (SELECT q.product_id, EXISTS (SELECT 1 FROM product_stock_levels s WHERE s.variant_id = ANY(q.variant_ids) AND s.available > 0) AS in_stock
+               FROM product_search_view q WHERE q.variant_ids && $1::uuid[]) x
+      WHERE p.product_id = x.product_id AND p.in_stock IS DISTINCT FROM x.in_stock`,
+    [[...new Set(levels.map((l) => l.variantId))]],
+  );
+}
+
+/** Applies events in order; the stock levels of the whole batch are folded into one write at the end (the same outcome: levels are versioned). */
+async function apply(ctx: HandlerContext, events: readonly EventEnvelope[]): Promise<void> {
+  const levels: LevelRow[] = [];
+  for (const event of events) {
+    if (SNAPSHOT_EVENTS.has(event.type)) await applySnapshot(ctx.tx, event);
+    else if (event.type === PriceChangedV1.type) await applyPriceChange(ctx.tx, event);
+    else {
+      const levelsOf = LEVEL_EVENTS[event.type];
+      if (!levelsOf) throw new Error(`${PRODUCT_SEARCH_CONSUMER} cannot handle ${event.type}`);
+      for (const l of levelsOf(event.data as never)) levels.push({ stockItemId: l.stockItemId, variantId: l.variantId, available: l.available, version: l.version, at: event.time });
+    }
+  }
+  await applyLevels(ctx.tx, newestLevels(levels));
+}
+
+/**
+ * search.product_search: product_search_view from the products' snapshots and price changes, and
+ * whether each product is in stock from inventory's stock levels. Every write is ordered by the
+ * versions the events carry (products.version, stock_items.version), so an older event never
+ * overwrites a newer state, whatever the order events of different sources arrive in.
+ */
+export function productSearchSubscription(): Subscription {
+  return {
+    consumer: PRODUCT_SEARCH_CONSUMER,
+    domain: 'search',
+    events: [...SNAPSHOT_EVENTS, PriceChangedV1.type, ...Object.keys(LEVEL_EVENTS)],
+    handle: (ctx, event) => apply(ctx, [event]),
+    handleBatch: apply,
+    readModel: readModelHooks(
+      PRODUCT_SEARCH_MODEL,
+      'Published products for full-text search, filters and facets (product_search_view, product_stock_levels), from products and inventory events.',
+      ['product_search_view', 'product_stock_levels'],
+    ),
+  };
+}

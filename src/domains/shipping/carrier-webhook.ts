@@ -1,0 +1,96 @@
+import { type Static, Type } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { SHIPMENT_STATUS_VALUES, type ShipmentStatus, TRACKING_NUMBER_PATTERN } from '../../contracts/shipping.ts';
+import { isStorableInstant } from '../../platform/clock.ts';
+import { AppError } from '../../platform/http/errors.ts';
+
+/**
+ * The tracking webhook every carrier integration sends (a real carrier's own format is translated
+ * to it by its adapter; the test carrier sends it as is), signed like the payment gateway's:
+ * `Bazaar-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">` with the carrier's
+ * webhook secret. `id` is the carrier's event id (a repeat is the same event); `status` is absent
+ * for a scan that only informs (a depot passed).
+ */
+export const CARRIER_EVENT_ID_PATTERN = '^[A-Za-z0-9_.:-]{1,255}$';
+const INSTANT_PATTERN = '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,6})?(Z|[+-]\\d{2}:\\d{2})$';
+
+/** The body's schema; `unitsPerCharacter` 2 makes the texts' bounds hold for TypeBox, which counts UTF-16 units. */
+function webhookBody(unitsPerCharacter: number) {
+  return Type.Object(
+    {
+      id: Type.String({ pattern: CARRIER_EVENT_ID_PATTERN, maxLength: 255 }),
+      type: Type.Literal('tracking.updated'),
+      created: Type.Integer({ minimum: 0, maximum: 253402300799 }),
+      data: Type.Object(
+        {
+          trackingNumber: Type.String({ pattern: TRACKING_NUMBER_PATTERN, maxLength: 100 }),
+          status: Type.Optional(Type.Union(SHIPMENT_STATUS_VALUES.map((s) => Type.Literal(s)))),
+          occurredAt: Type.String({ pattern: INSTANT_PATTERN, maxLength: 40 }),
+          location: Type.Optional(Type.String({ minLength: 1, maxLength: LOCATION_LENGTH_MAX * unitsPerCharacter })),
+          message: Type.Optional(Type.String({ minLength: 1, maxLength: MESSAGE_LENGTH_MAX * unitsPerCharacter })),
+        },
+        { additionalProperties: false },
+      ),
+    },
+    { additionalProperties: false },
+  );
+}
+const LOCATION_LENGTH_MAX = 200;
+const MESSAGE_LENGTH_MAX = 500;
+export const CarrierWebhookBody = webhookBody(1);
+export type CarrierWebhookBody = Static<typeof CarrierWebhookBody>;
+const checkBody = TypeCompiler.Compile(webhookBody(2));
+
+/** How far ahead of our clock a carrier's scan time may be (clocks differ a little; a scan is never in the future). */
+export const SCAN_CLOCK_SKEW_MS = 5 * 60_000;
+
+export interface CarrierScan {
+  eventId: string;
+  trackingNumber: string;
+  status: ShipmentStatus | null;
+  occurredAt: Date;
+  details: { location?: string; message?: string };
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function characters(text: string): number {
+  let n = 0;
+  for (const _ of text) n++;
+  return n;
+}
+
+/** Reads a (signature-checked) webhook body; anything that is not one is a 400 that changes nothing. */
+export function parseCarrierWebhook(raw: Buffer, now: Date): CarrierScan {
+  let body: unknown;
+  try {
+    body = JSON.parse(utf8.decode(raw));
+  } catch {
+    throw new AppError('MALFORMED_JSON', 'the webhook body is not JSON in UTF-8');
+  }
+  if (!checkBody.Check(body)) {
+    const first = [...checkBody.Errors(body)][0];
+    throw new AppError('VALIDATION_FAILED', `webhook body ${first?.path || '/'} ${first?.message ?? 'is not valid'}`);
+  }
+  return scanOf(body, now);
+}
+
+/** A stored webhook body (checked when it was received) read again, e.g. when its shipment appears. */
+export function scanOf(body: CarrierWebhookBody, now: Date): CarrierScan {
+  const { data } = body;
+  for (const [field, max] of [['location', LOCATION_LENGTH_MAX], ['message', MESSAGE_LENGTH_MAX]] as const) {
+    const text = data[field];
+    // TypeBox counts UTF-16 units; the limits are in characters, as PostgreSQL and the API count them.
+    if (text !== undefined && characters(text) > max) throw new AppError('VALIDATION_FAILED', `webhook body /data/${field} is longer than ${max} characters`);
+  }
+  const occurredMs = Date.parse(data.occurredAt);
+  if (!isStorableInstant(occurredMs)) throw new AppError('VALIDATION_FAILED', 'webhook body /data/occurredAt is not a valid instant');
+  if (occurredMs > now.getTime() + SCAN_CLOCK_SKEW_MS) throw new AppError('VALIDATION_FAILED', 'webhook body /data/occurredAt is in the future');
+  return {
+    eventId: body.id,
+    trackingNumber: data.trackingNumber.toUpperCase(),
+    status: data.status ?? null,
+    occurredAt: new Date(occurredMs),
+    details: { ...(data.location !== undefined ? { location: data.location } : {}), ...(data.message !== undefined ? { message: data.message } : {}) },
+  };
+}

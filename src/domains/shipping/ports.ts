@@ -1,0 +1,20 @@
+/**
+ * What shipping asks the orders domain, as a small interface: the orders api satisfies it
+ * structurally and is wired in src/domains.ts. Shipping never reads orders_db.
+ */
+export interface OrderToShip {
+  orderId: string;
+  buyerId: string;
+  sellerId: string;
+  shippingAddress: Record<string, unknown>;
+  /** Whether the order may ship now (paid or fulfilling, or already shipped: another parcel). */
+  mayShip: boolean;
+  whyNot: string | null;
+}
+
+export interface OrdersReader {
+  /** Null unless the order exists and is this seller's. */
+  getOrderToShip(orderId: string, sellerId: string): Promise<OrderToShip | null>;
+  /** Null unless the order exists and is this buyer's. */
+  getOrderForBuyer(orderId: string, buyerId: string): Promise<{ orderId: string } | null>;
+}

@@ -1,0 +1,171 @@
+import { principalOf } from '../../platform/http/access.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import { ProblemSchema, authProblems } from '../../platform/http/schemas.ts';
+import type { HttpApp } from '../../platform/http/server.ts';
+import { SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS } from '../../platform/http/webhook-signature.ts';
+import { changeCarrier, createCarrier, listCarriers } from './carriers.ts';
+import type { ShippingDeps } from './deps.ts';
+import {
+  CarrierPage,
+  CarrierParams,
+  CarrierQuery,
+  CarrierSchema,
+  CarrierWebhookReceiptSchema,
+  CreateCarrierBody,
+  IdempotencyHeaders,
+  OrderParams,
+  PatchCarrierBody,
+  ShipBody,
+  ShipmentList,
+  ShipmentSchema,
+} from './schemas.ts';
+import { ship } from './ship.ts';
+import { shipmentsOfOrderForBuyer } from './sql.ts';
+import { shipmentViews } from './views.ts';
+import { receiveCarrierWebhook } from './webhooks.ts';
+
+const tags = ['shipping'];
+const WEBHOOK_BODY_LIMIT_BYTES = 16 * 1024;
+
+export async function registerShippingRoutes(app: HttpApp, deps: ShippingDeps): Promise<void> {
+  app.post(
+    '/v1/seller/orders/:orderId/shipments',
+    {
+      config: { access: ['seller'] },
+      schema: {
+        tags,
+        summary: 'Ship (part of) an own order with a carrier and tracking number',
+        description:
+          'The order must be yours (404 otherwise) and paid or being fulfilled; an order already shipped takes more parcels, up to 20 ' +
+          '(409 INVALID_STATE_TRANSITION for a pending, cancelled, refunded or delivered order). The carrier must be known and enabled ' +
+          '(422 CARRIER_NOT_AVAILABLE); a carrier and tracking number are used once (409 TRACKING_NUMBER_TAKEN). The shipment starts ' +
+          'in_transit; the order becomes shipped as soon as the orders domain has the event (milliseconds), and the buyer can no longer ' +
+          'cancel it. Idempotency-Key is optional: with it, the same key and body answer the same shipment (Idempotent-Replayed: true) ' +
+          'and the same key with another body is 422; without it, a retry of a request that went through is a 409 TRACKING_NUMBER_TAKEN.',
+        params: OrderParams,
+        headers: IdempotencyHeaders,
+        body: ShipBody,
+        response: { 201: ShipmentSchema, ...authProblems, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema },
+      },
+    },
+    async (request, reply) => {
+      const sellerId = principalOf(request).userId;
+      const key = request.headers['idempotency-key'];
+      const result = await ship(deps, {
+        orderId: request.params.orderId,
+        sellerId,
+        carrier: request.body.carrier,
+        trackingNumber: request.body.trackingNumber,
+        ...(request.body.shippedAt !== undefined ? { shippedAt: request.body.shippedAt } : {}),
+        ...(typeof key === 'string' ? { idempotencyKey: key } : {}),
+      });
+      if (result.replayed) reply.header('idempotent-replayed', 'true');
+      return reply.status(201).send(result.shipment);
+    },
+  );
+
+  app.get(
+    '/v1/orders/:orderId/shipments',
+    {
+      config: { access: ['buyer'] },
+      schema: {
+        tags,
+        summary: 'Tracking of one of your orders: its shipments with their events',
+        description: "Another buyer's order is a 404, as a missing one. An order not shipped yet has no shipments (an empty list).",
+        params: OrderParams,
+        response: { 200: ShipmentList, ...authProblems, 404: ProblemSchema },
+      },
+    },
+    async (request) => {
+      const buyerId = principalOf(request).userId;
+      const { orderId } = request.params;
+      const order = await deps.orders.getOrderForBuyer(orderId, buyerId);
+      if (!order) throw new AppError('NOT_FOUND', 'order not found');
+      const shipments = await shipmentsOfOrderForBuyer(deps.pool, order.orderId, buyerId);
+      return { items: await shipmentViews(deps.pool, shipments) };
+    },
+  );
+
+  app.post(
+    '/v1/admin/carriers',
+    {
+      config: { access: ['admin'] },
+      schema: {
+        tags,
+        summary: 'Add a carrier integration',
+        description:
+          "credentials (the webhook signing secret, the carrier's API key) are write-only: encrypted at rest with SHIPPING_CREDENTIALS_KEY, " +
+          'never returned or logged; the answer shows when they were set. A carrier name is unique (409 CARRIER_NAME_TAKEN).',
+        body: CreateCarrierBody,
+        response: { 201: CarrierSchema, ...authProblems, 409: ProblemSchema },
+      },
+    },
+    async (request, reply) => reply.status(201).send(await createCarrier(deps, request.body, principalOf(request).userId)),
+  );
+
+  app.get(
+    '/v1/admin/carriers',
+    {
+      config: { access: ['admin'] },
+      schema: {
+        tags,
+        summary: 'Carrier integrations, by name',
+        description: 'Sorted by carrier name (a short list). Credentials are never shown, only when they were set.',
+        querystring: CarrierQuery,
+        response: { 200: CarrierPage, ...authProblems },
+      },
+    },
+    async (request) => listCarriers(deps, request.query.cursor, request.query.limit),
+  );
+
+  app.patch(
+    '/v1/admin/carriers/:carrier',
+    {
+      config: { access: ['admin'] },
+      schema: {
+        tags,
+        summary: 'Change a carrier integration: rotate its credentials, enable or disable it',
+        description:
+          'Only the fields sent change. New credentials replace the old ones whole (write-only, as at creation). A disabled carrier ' +
+          'takes no new shipments and its webhooks are refused (404); its shipments stay.',
+        params: CarrierParams,
+        body: PatchCarrierBody,
+        response: { 200: CarrierSchema, ...authProblems, 404: ProblemSchema },
+      },
+    },
+    async (request) => changeCarrier(deps, request.params.carrier, request.body),
+  );
+
+  // Webhooks are verified over the exact bytes received, so this scope keeps JSON bodies raw.
+  await app.register(async (scope) => {
+    scope.removeContentTypeParser('application/json');
+    scope.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT_BYTES }, (_request, body, done) => {
+      done(null, body);
+    });
+    scope.post(
+      '/v1/shipping/webhooks/:carrier',
+      {
+        config: { access: 'signed' },
+        schema: {
+          tags,
+          summary: 'Carrier tracking updates (signed)',
+          description:
+            `The body is verified with the ${SIGNATURE_HEADER} header: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>"> ` +
+            `with the carrier's webhook secret (set with its credentials); a timestamp more than ${SIGNATURE_TOLERANCE_SECONDS} s away is refused. ` +
+            'Unknown or disabled carrier: 404; bad signature: 401; a body that is not a tracking update: 400; nothing is recorded then. ' +
+            "A repeat of a carrier event (same id) is acknowledged with 200 and changes nothing; an older scan than the shipment's " +
+            'status is kept in its history without moving the status back (see docs/shipping.md).',
+          params: CarrierParams,
+          response: { 200: CarrierWebhookReceiptSchema, 400: ProblemSchema, 401: ProblemSchema, 404: ProblemSchema, 413: ProblemSchema, 415: ProblemSchema },
+        },
+      },
+      async (request) => {
+        const raw = request.body;
+        if (!Buffer.isBuffer(raw)) throw new AppError('VALIDATION_FAILED', 'send the webhook as application/json');
+        const { carrier } = request.params as { carrier: string };
+        const receipt = await receiveCarrierWebhook(deps, carrier, raw, request.headers);
+        return { received: true as const, ...receipt };
+      },
+    );
+  });
+}

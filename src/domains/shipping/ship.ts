@@ -1,0 +1,140 @@
+import { createHash } from 'node:crypto';
+import { isStorableInstant } from '../../platform/clock.ts';
+import { isUniqueViolation, withTransaction } from '../../platform/db/pool.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import { newId } from '../../platform/ids.ts';
+import { type NewEvent, appendEvents } from '../../platform/messaging/outbox.ts';
+import { type CarrierWebhookBody, scanOf } from './carrier-webhook.ts';
+import { enabledCarrier } from './carriers.ts';
+import type { ShippingDeps } from './deps.ts';
+import { shipmentCreated } from './events.ts';
+import {
+  SHIPMENTS_PER_ORDER_MAX,
+  type ShipmentRow,
+  TRACKING_UNIQUE_CONSTRAINT,
+  insertShipment,
+  insertShipmentEvent,
+  lockOrderShipments,
+  markWebhooksProcessed,
+  shipmentByKey,
+  waitingWebhooks,
+} from './sql.ts';
+import { applyCarrierScan, lockTrackingNumber } from './tracking.ts';
+import { type ShipmentView, shipmentViews } from './views.ts';
+
+export interface ShipInput {
+  orderId: string;
+  sellerId: string;
+  carrier: string;
+  trackingNumber: string;
+  /** When the carrier took the parcel (ISO 8601); default now. */
+  shippedAt?: string;
+  idempotencyKey?: string;
+}
+
+/** How far ahead of the server's clock a seller's shippedAt may be (clocks differ a little). */
+const SHIPPED_AT_SKEW_MS = 5 * 60_000;
+
+/** What the seller reports when shipping: the parcel is with the carrier. */
+const SHIPPED_STATUS = 'in_transit' as const;
+
+function requestHash(input: ShipInput, trackingNumber: string): string {
+  return createHash('sha256').update(JSON.stringify([input.orderId, input.carrier, trackingNumber, input.shippedAt ?? null])).digest('hex');
+}
+
+function shippedAtOf(input: ShipInput, now: Date): Date {
+  if (input.shippedAt === undefined) return now;
+  const ms = Date.parse(input.shippedAt);
+  if (!isStorableInstant(ms)) throw new AppError('VALIDATION_FAILED', 'shippedAt is not a valid instant');
+  if (ms > now.getTime() + SHIPPED_AT_SKEW_MS) throw new AppError('VALIDATION_FAILED', 'shippedAt is in the future');
+  return new Date(ms);
+}
+
+async function replay(deps: ShippingDeps, existing: ShipmentRow, hash: string): Promise<ShipmentView> {
+  if (existing.request_hash !== hash) throw new AppError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key was used for another shipment');
+  const [view] = await shipmentViews(deps.pool, [existing]);
+  return view as ShipmentView;
+}
+
+/**
+ * A seller ships (part of) an own order: the order is read through the orders api (404 unless it
+ * is the seller's; 409 unless it may ship), the carrier must be known and enabled (422), and the
+ * (carrier, tracking number) pair must be new (409). The shipment, its first history row and
+ * shipping.shipment_created.v1 commit together; the orders domain then marks the order shipped.
+ * Webhooks the carrier sent about the tracking number before are applied in the same transaction.
+ * With an Idempotency-Key the same request answers the same shipment (replayed: true).
+ */
+export async function ship(deps: ShippingDeps, input: ShipInput): Promise<{ shipment: ShipmentView; replayed: boolean }> {
+  const now = deps.clock.now();
+  const trackingNumber = input.trackingNumber.toUpperCase();
+  const hash = requestHash(input, trackingNumber);
+  const key = input.idempotencyKey;
+  if (key !== undefined) {
+    const existing = await shipmentByKey(deps.pool, input.sellerId, key);
+    if (existing) return { shipment: await replay(deps, existing, hash), replayed: true };
+  }
+  const shippedAt = shippedAtOf(input, now);
+  const order = await deps.orders.getOrderToShip(input.orderId, input.sellerId);
+  if (!order) throw new AppError('NOT_FOUND', 'order not found');
+  await enabledCarrier(deps, input.carrier);
+  if (!order.mayShip) throw new AppError('INVALID_STATE_TRANSITION', `the order cannot ship: ${order.whyNot ?? 'not now'}`);
+
+  let result: ShipmentRow | { replayOf: ShipmentRow };
+  try {
+    result = await withTransaction(deps.pool, async (tx) => {
+      const count = await lockOrderShipments(tx, order.orderId);
+      // A concurrent request with the same key got the lock first: answer what it made.
+      if (key !== undefined) {
+        const made = await shipmentByKey(tx, input.sellerId, key);
+        if (made) return { replayOf: made };
+      }
+      if (count >= SHIPMENTS_PER_ORDER_MAX) throw new AppError('CONFLICT', `an order has at most ${SHIPMENTS_PER_ORDER_MAX} shipments`);
+      await lockTrackingNumber(tx, input.carrier, trackingNumber);
+      let shipment = await insertShipment(tx, {
+        id: newId(),
+        orderId: order.orderId,
+        sellerId: order.sellerId,
+        buyerId: order.buyerId,
+        carrier: input.carrier,
+        trackingNumber,
+        status: SHIPPED_STATUS,
+        shippingAddress: order.shippingAddress,
+        shippedAt,
+        idempotencyKey: key ?? null,
+        requestHash: key === undefined ? null : hash,
+        now,
+      });
+      await insertShipmentEvent(tx, {
+        id: newId(),
+        shipmentId: shipment.id,
+        eventType: 'shipped',
+        status: SHIPPED_STATUS,
+        source: 'seller',
+        externalEventId: null,
+        payload: {},
+        occurredAt: shippedAt,
+        now,
+      });
+      const events: NewEvent[] = [shipmentCreated(shipment)];
+      const waiting = await waitingWebhooks(tx, input.carrier, trackingNumber);
+      const scans = waiting.map((w) => ({ id: w.id, scan: scanOf(w.payload as CarrierWebhookBody, now) }));
+      scans.sort((a, b) => a.scan.occurredAt.getTime() - b.scan.occurredAt.getTime());
+      for (const { scan } of scans) {
+        const applied = await applyCarrierScan(tx, shipment, scan, now);
+        shipment = applied.shipment;
+        if (applied.event) events.push(applied.event);
+      }
+      await markWebhooksProcessed(tx, scans.map((s) => s.id), now);
+      await appendEvents(tx, 'shipping', events, now);
+      return shipment;
+    });
+  } catch (error) {
+    if (isUniqueViolation(error, TRACKING_UNIQUE_CONSTRAINT)) {
+      throw new AppError('TRACKING_NUMBER_TAKEN', `a shipment with ${input.carrier} tracking number ${trackingNumber} exists`);
+    }
+    throw error;
+  }
+  if ('replayOf' in result) return { shipment: await replay(deps, result.replayOf, hash), replayed: true };
+  const [view] = await shipmentViews(deps.pool, [result]);
+  return { shipment: view as ShipmentView, replayed: false };
+}

@@ -1,0 +1,62 @@
+import { withTransaction } from '../../platform/db/pool.ts';
+import { AppError } from '../../platform/http/errors.ts';
+import { SIGNATURE_HEADER, verifySignature } from '../../platform/http/webhook-signature.ts';
+import { newId } from '../../platform/ids.ts';
+import { appendEvents } from '../../platform/messaging/outbox.ts';
+import { parseCarrierWebhook } from './carrier-webhook.ts';
+import { webhookSecretOf } from './carriers.ts';
+import type { ShippingDeps } from './deps.ts';
+import { carrierByName, lockShipmentByTracking, markWebhooksProcessed, recordWebhook } from './sql.ts';
+import { applyCarrierScan, lockTrackingNumber } from './tracking.ts';
+
+export interface CarrierWebhookReceipt {
+  eventId: string;
+  /** The same carrier event was received before: acknowledged, nothing changed. */
+  duplicate: boolean;
+  /** Whether its shipment was found and the scan recorded; false: kept until the shipment is created. */
+  applied: boolean;
+}
+
+/**
+ * A carrier's tracking webhook: the carrier must be known and enabled (404), the signature made
+ * with its webhook secret (401), the body one (400); nothing is written before all three hold. It
+ * is then recorded once per (carrier, event id) and applied to its shipment in the same
+ * transaction: a repeat is acknowledged and changes nothing, an out-of-order scan is recorded in
+ * the history without moving the status back. A webhook about a tracking number no shipment has
+ * yet is kept and applied when the seller creates that shipment.
+ */
+export async function receiveCarrierWebhook(
+  deps: ShippingDeps,
+  carrierName: string,
+  rawBody: Buffer,
+  headers: Record<string, string | string[] | undefined>,
+): Promise<CarrierWebhookReceipt> {
+  const carrier = await carrierByName(deps.pool, carrierName);
+  if (!carrier?.enabled) throw new AppError('NOT_FOUND', `no enabled carrier named ${carrierName}`);
+  const secret = await webhookSecretOf(deps, carrier);
+  if (!secret) throw new AppError('INVALID_SIGNATURE', `carrier ${carrierName} has no webhook secret set`);
+  const header = headers[SIGNATURE_HEADER];
+  const now = deps.clock.now();
+  const check = verifySignature(secret, Array.isArray(header) ? header[0] : header, rawBody, now);
+  if (!check.ok) throw new AppError('INVALID_SIGNATURE', check.reason);
+  const scan = parseCarrierWebhook(rawBody, now);
+
+  return withTransaction(deps.pool, async (tx) => {
+    await lockTrackingNumber(tx, carrierName, scan.trackingNumber);
+    const { row, fresh } = await recordWebhook(tx, {
+      id: newId(),
+      carrier: carrierName,
+      eventId: scan.eventId,
+      trackingNumber: scan.trackingNumber,
+      payload: JSON.parse(rawBody.toString('utf8')),
+      now,
+    });
+    if (!fresh && row.processed_at) return { eventId: scan.eventId, duplicate: true, applied: false };
+    const shipment = await lockShipmentByTracking(tx, carrierName, scan.trackingNumber);
+    if (!shipment) return { eventId: scan.eventId, duplicate: false, applied: false };
+    const result = await applyCarrierScan(tx, shipment, scan, now);
+    if (result.event) await appendEvents(tx, 'shipping', [result.event], now);
+    await markWebhooksProcessed(tx, [row.id], now);
+    return { eventId: scan.eventId, duplicate: false, applied: true };
+  });
+}

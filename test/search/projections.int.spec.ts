@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProductSnapshot } from '../../src/contracts/products.ts';
+import { sellerDashboardSubscription } from '../../src/domains/search/dashboard-projection.ts';
+import { productSearchSubscription } from '../../src/domains/search/product-projection.ts';
+import { type Pool, createPool, withTransaction } from '../../src/platform/db/pool.ts';
+import { newId } from '../../src/platform/ids.ts';
+import type { EventEnvelope } from '../../src/platform/messaging/envelope.ts';
+import type { Subscription } from '../../src/platform/messaging/subscription.ts';
+import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
+import { orderOf } from './support.ts';
+
+/** The projections' handlers run directly, with events in an order live delivery would not give. */
+let dbs: FreshDatabases;
+let db: Pool;
+
+beforeAll(async () => {
+  dbs = await freshDatabases();
+  const target = dbs.targets.find((t) => t.domain === 'search')!;
+  db = createPool(target.url, 2, 'test-search');
+});
+afterAll(async () => {
+  await db?.end();
+  await dbs?.drop();
+});
+
+function envelope(type: string, subject: string, data: unknown, time: string): EventEnvelope {
+  return { specversion: '1.0', id: newId(), type, source: `/bazaar/${type.split('.')[0]}`, subject, time, datacontenttype: 'application/json', correlationid: newId(), causationid: null, aggregatetype: 'x', data };
+}
+
+async function apply(subscription: Subscription, ...events: EventEnvelope[]): Promise<void> {
+  for (const e of events) await withTransaction(db, (tx) => subscription.handle({ tx, now: new Date(), emit: async () => undefined }, e));
+}
+
+function snapshot(version: number, title: string, status: ProductSnapshot['status'], variantId: string): ProductSnapshot {
+  const category = newId();
+  return {
+    productId: '01a00000-0000-7000-8000-000000000001',
+    sellerId: newId(),
+    sku: 'SKU-1',
+    title,
+    description: '',
+    categoryId: category,
+    categoryPath: [{ id: category, name: 'C', slug: 'c' }],
+    status,
+    version,
+    variants: [{ variantId, sku: 'V-1', attributes: {}, listPrice: { amount: 100 * version, currency: 'USD' }, position: 0 }],
+    images: [],
+    attributes: [],
+    prices: [],
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+  };
+}
+
+describe('projections', () => {
+  it('keep the newest product snapshot and stock level when older events come after newer ones', async () => {
+    const products = productSearchSubscription();
+    const variantId = newId();
+    const stockItemId = newId();
+    const v3 = snapshot(3, 'Third', 'published', variantId);
+    await apply(products, envelope('products.product_published.v1', v3.productId, { ...v3, publishedAt: '2026-01-03T00:00:00.000Z' }, '2026-01-03T00:00:00.000Z'));
+    const v2 = snapshot(2, 'Second', 'unlisted', variantId);
+    await apply(products, envelope('products.product_unlisted.v1', v2.productId, { ...v2, unlistedAt: '2026-01-02T00:00:00.000Z' }, '2026-01-02T00:00:00.000Z'));
+    const level = (version: number, available: number) =>
+      envelope('inventory.stock_adjusted.v1', stockItemId, {
+        stockItemId, variantId, available, reserved: 0, total: available, version, productId: v3.productId, sellerId: v3.sellerId, movementId: newId(),
+        change: 1, reason: 'received', note: null, adjustedBy: null, adjustedAt: '2026-01-04T00:00:00.000Z',
+      }, '2026-01-04T00:00:00.000Z');
+    await apply(products, level(5, 4), level(4, 0));
+    const { rows } = await db.query('SELECT title, status, product_version, min_price, in_stock FROM product_search_view');
+    expect(rows).toEqual([{ title: 'Third', status: 'published', product_version: 3, min_price: 300, in_stock: true }]);
+  });
+
+  it('keep the newest order status when an older orders event comes after a newer one', async () => {
+    const dashboard = sellerDashboardSubscription();
+    const order = orderOf({ sellerId: newId(), currency: 'USD', placedAt: '2026-01-01T00:00:00.000Z', lines: [{ productId: newId(), title: 'T', unitPrice: 100, quantity: 1 }] });
+    const cancelled = { ...order, status: 'cancelled', reason: 'x', wasPaid: false, previousStatus: 'pending_payment', actorType: 'buyer', cancelledBy: order.buyerId, cancelledAt: '2026-01-02T00:00:00.000Z' };
+    await apply(dashboard, envelope('orders.order_cancelled.v1', order.orderId, cancelled, cancelled.cancelledAt), envelope('orders.order_placed.v1', order.orderId, order, order.placedAt));
+    const { rows } = await db.query('SELECT status, order_version FROM order_list_view');
+    expect(rows).toEqual([{ status: 'cancelled', order_version: 1 }]);
+  });
+});

@@ -1,0 +1,181 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Pool } from '../../src/platform/db/pool.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { pruneOutbox } from '../../src/platform/messaging/admin.ts';
+import { eventually } from '../support/eventually.ts';
+import { type CatalogFixture, startCatalog, uniqueSku } from '../products/support.ts';
+import { READ_TABLES, dumpTables, orderOf, paid, placed, refunded, settled } from './support.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers, as loosely typed as inject's json()
+type Json = Record<string, any>;
+
+let f: CatalogFixture;
+let seller: { sellerId: string; token: string };
+let admin: string;
+const products: Json[] = [];
+
+const search = () => f.t.app.pools.get('search') as Pool;
+const allTables = { ...READ_TABLES.product_search, ...READ_TABLES.seller_dashboard };
+
+function variant(price: number, colour = 'black') {
+  return { sku: uniqueSku('V'), attributes: { colour }, price: { amount: price, currency: 'USD' } };
+}
+
+async function publish(title: string, price: number): Promise<Json> {
+  const p = await f.create(seller.token, { title, variants: [variant(price), variant(price + 100, 'red')] });
+  const res = await f.t.request('POST', `/v1/seller/products/${p.id}/publish`, { token: seller.token });
+  expect(res.statusCode, res.body).toBe(200);
+  return p;
+}
+
+async function stock(variantId: string, amount: number): Promise<void> {
+  await eventually(async () => {
+    const res = await f.t.request('POST', `/v1/seller/stock/${variantId}/adjustments`, { token: seller.token, body: { amount, reason: amount > 0 ? 'received' : 'lost' } });
+    expect(res.statusCode, res.body).toBe(201);
+  });
+}
+
+async function someOrders(n: number, day: string): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    const o = orderOf({ sellerId: seller.sellerId, currency: i % 2 ? 'EUR' : 'USD', placedAt: `${day}T0${i}:00:00.000Z`, lines: [{ productId: newId(), title: `Thing ${i}`, unitPrice: 1000 + i, quantity: 1 + i }] });
+    await placed(f.t, o);
+    if (i % 3 !== 2) {
+      const p = await paid(f.t, o, `${day}T0${i}:30:00.000Z`);
+      if (i === 0) await refunded(f.t, p, 500, 0, `${day}T0${i}:45:00.000Z`);
+    }
+  }
+}
+
+async function rebuild(name: string, query = ''): Promise<Json> {
+  const res = await f.t.request('POST', `/v1/admin/read-models/${name}/rebuild${query}`, { token: admin });
+  expect(res.statusCode, res.body).toBe(202);
+  const started = res.json();
+  expect(res.headers.location).toBe(`/v1/admin/read-models/${name}/rebuilds/${started.rebuildId}`);
+  await f.t.app.messaging.replayDone(started.rebuildId);
+  const status = await f.t.request('GET', res.headers.location as string, { token: admin });
+  expect(status.statusCode).toBe(200);
+  return status.json();
+}
+
+beforeAll(async () => {
+  f = await startCatalog();
+  seller = await f.sellerToken();
+  admin = (await f.t.app.tokens.sign({ userId: newId(), roles: ['admin'] }, f.clock.now())).token;
+  for (let i = 0; i < 6; i++) products.push(await publish(`Rebuild kettle ${i}`, 1000 * (i + 1)));
+  await stock(products[0]!.variants[0].id, 5);
+  await stock(products[1]!.variants[1].id, 2);
+  await f.t.request('POST', `/v1/seller/products/${products[2]!.id}/unlist`, { token: seller.token });
+  f.clock.advance(60_000);
+  const res = await f.t.request('POST', `/v1/seller/products/${products[3]!.id}/prices`, { token: seller.token, body: { variantId: products[3]!.variants[0].id, price: { amount: 99, currency: 'USD' } } });
+  expect(res.statusCode, res.body).toBe(201);
+  await someOrders(6, '2026-03-01');
+  await settled(f.t);
+});
+afterAll(async () => f?.close());
+
+describe('read model rebuilds', () => {
+  it('are for admins only, and name a read model that exists', async () => {
+    const sellerAnswer = await f.t.request('POST', '/v1/admin/read-models/product_search/rebuild', { token: seller.token });
+    expect(sellerAnswer.statusCode).toBe(403);
+    expect(sellerAnswer.json().code).toBe('FORBIDDEN');
+    expect((await f.t.request('POST', '/v1/admin/read-models/product_search/rebuild')).statusCode).toBe(401);
+    expect((await f.t.request('POST', '/v1/admin/read-models/nothing_here/rebuild', { token: admin })).json().code).toBe('NOT_FOUND');
+    const bad = await f.t.request('POST', '/v1/admin/read-models/Bad-Name/rebuild', { token: admin });
+    expect([bad.statusCode, bad.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+    const unknownField = await f.t.request('POST', '/v1/admin/read-models/product_search/rebuild?everything=true', { token: admin });
+    expect(unknownField.statusCode).toBe(400);
+    expect((await f.t.request('GET', `/v1/admin/read-models/product_search/rebuilds/${newId()}`, { token: admin })).statusCode).toBe(404);
+    const list = await f.t.request('GET', '/v1/admin/read-models', { token: admin });
+    expect(list.json().items.map((m: Json) => m.name).sort()).toEqual(['product_search', 'seller_dashboard']);
+  });
+
+  it('give back exactly the rows the read model had, after its tables were wiped', async () => {
+    const before = await dumpTables(f.t, allTables);
+    expect(before.product_search_view!.length).toBe(6);
+    expect(before.order_list_view!.length).toBe(6);
+    await search().query(`TRUNCATE ${Object.keys(allTables).join(', ')}`);
+    const product = await rebuild('product_search');
+    expect(product).toMatchObject({ status: 'done', readModel: 'product_search', consumer: 'search.product_search', eventsParked: 0, lastError: null });
+    expect(product.sources.map((s: Json) => s.source)).toEqual(['products', 'inventory']);
+    expect(product.eventsApplied).toBe(product.sources.reduce((n: number, s: Json) => n + s.events, 0));
+    const dashboard = await rebuild('seller_dashboard', '?allowIncompleteLog=false');
+    expect(dashboard).toMatchObject({ status: 'done', sources: [expect.objectContaining({ source: 'orders' }), expect.objectContaining({ source: 'payments' })] });
+    await settled(f.t);
+    expect(await dumpTables(f.t, allTables)).toEqual(before);
+    const { rows } = await search().query('SELECT read_model, source, status, last_seq IS NOT NULL AS read FROM read_model_checkpoints ORDER BY 1, 2');
+    expect(rows).toEqual([
+      { read_model: 'product_search', source: 'inventory', status: 'live', read: true },
+      { read_model: 'product_search', source: 'products', status: 'live', read: true },
+      { read_model: 'seller_dashboard', source: 'orders', status: 'live', read: true },
+      { read_model: 'seller_dashboard', source: 'payments', status: 'live', read: true },
+    ]);
+  });
+
+  it('lose no live event that arrives during the rebuild, and end with the rows a quiet rebuild gives', async () => {
+    let live: Json | undefined;
+    let waitingDuringReplay = -1;
+    let appliedDuringReplay = -1;
+    const started = await f.t.app.messaging.startReplay('search.product_search', {
+      batchSizeMax: 3,
+      afterBatch: async (progress) => {
+        if (live || progress.source !== 'products') return;
+        // Live changes in the middle of the replay: a new product, a price change and stock of a
+        // product the replay has not reached yet, and the unlisting of one it has.
+        const fresh = await publish('Rebuild kettle live', 4242);
+        await stock(fresh.variants[1].id, 7);
+        const [early, late] = [products[0]!, products[5]!];
+        const { rows: replayed } = await search().query('SELECT product_id FROM product_search_view WHERE product_id = ANY($1::uuid[])', [[early.id, late.id]]);
+        expect(replayed.map((r) => r.product_id), 'the first product was replayed, the last not yet').toEqual([early.id]);
+        f.clock.advance(60_000);
+        const priced = await f.t.request('POST', `/v1/seller/products/${late.id}/prices`, { token: seller.token, body: { variantId: late.variants[0].id, price: { amount: 11, currency: 'USD' } } });
+        expect(priced.statusCode, priced.body).toBe(201);
+        await f.t.request('POST', `/v1/seller/products/${early.id}/unlist`, { token: seller.token });
+        await someOrders(3, '2026-03-02');
+        live = { fresh, late: late.id, early: early.id };
+        // They reach the inbox and wait there: the consumer is paused while the log is replayed.
+        await eventually(async () => {
+          const { rows } = await search().query<{ n: number }>("SELECT count(*)::int AS n FROM search_inbox_events WHERE consumer = 'search.product_search' AND status = 'pending'");
+          expect(rows[0]!.n).toBeGreaterThanOrEqual(5);
+          waitingDuringReplay = rows[0]!.n;
+        });
+        const { rows: applied } = await search().query<{ n: number }>("SELECT count(*)::int AS n FROM product_search_view WHERE title = 'Rebuild kettle live'");
+        appliedDuringReplay = applied[0]!.n;
+      },
+    });
+    // A second rebuild of the same read model is refused while this one runs.
+    const again = await f.t.request('POST', '/v1/admin/read-models/product_search/rebuild', { token: admin });
+    expect([again.statusCode, again.json().code]).toEqual([409, 'REBUILD_IN_PROGRESS']);
+    await f.t.app.messaging.replayDone(started.id);
+    expect(await f.t.app.messaging.replayStatus('search.product_search', started.id)).toMatchObject({ status: 'done', lastError: null });
+    expect(live).toBeDefined();
+    expect(waitingDuringReplay).toBeGreaterThanOrEqual(5);
+    expect(appliedDuringReplay).toBe(0);
+    await settled(f.t);
+
+    const afterLive = await dumpTables(f.t, allTables);
+    const rows = new Map((afterLive.product_search_view as Json[]).map((r) => [r.product_id, r]));
+    expect(rows.get(live!.fresh.id)).toMatchObject({ status: 'published', in_stock: true, min_price: 4242 });
+    expect(rows.get(live!.late)).toMatchObject({ min_price: 11 });
+    expect(rows.get(live!.early)).toMatchObject({ status: 'unlisted' });
+    expect(afterLive.order_list_view!.length).toBe(9);
+
+    const quiet = await rebuild('product_search');
+    expect(quiet.status).toBe('done');
+    await settled(f.t);
+    expect(await dumpTables(f.t, allTables)).toEqual(afterLive);
+  });
+
+  it('are refused once the log was pruned, unless an incomplete log is accepted', async () => {
+    const deleted = await pruneOutbox('orders', f.t.app.pools.get('orders') as Pool, 0);
+    expect(deleted).toBeGreaterThan(0);
+    const res = await f.t.request('POST', '/v1/admin/read-models/seller_dashboard/rebuild', { token: admin });
+    expect([res.statusCode, res.json().code]).toEqual([409, 'EVENT_LOG_INCOMPLETE']);
+    // The refusal changed nothing: the dashboard is still whole and live.
+    expect((await search().query('SELECT count(*)::int AS n FROM order_list_view')).rows[0].n).toBe(9);
+    const incomplete = await rebuild('seller_dashboard', '?allowIncompleteLog=true');
+    expect(incomplete.status).toBe('done');
+    expect(incomplete.sources.find((s: Json) => s.source === 'orders')).toMatchObject({ events: 0, prunedUpToSeq: expect.any(Number) });
+    // What the pruned events said is gone from the rebuilt model: the documented limit.
+    expect((await search().query('SELECT count(*)::int AS n FROM order_list_view')).rows[0].n).toBe(0);
+  });
+});

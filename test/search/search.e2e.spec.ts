@@ -1,0 +1,184 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.ts';
+import { type CatalogFixture, startCatalog, uniqueSku } from '../products/support.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON answers, as loosely typed as inject's json()
+type Json = Record<string, any>;
+
+let f: CatalogFixture;
+let seller: { sellerId: string; token: string };
+
+beforeAll(async () => {
+  f = await startCatalog();
+  seller = await f.sellerToken();
+});
+afterAll(async () => f?.close());
+
+async function search(query: string): Promise<Json> {
+  const res = await f.t.request('GET', `/v1/search/products?${query}`);
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json();
+}
+
+const ids = (answer: Json): string[] => answer.items.map((i: Json) => i.productId);
+
+function variant(price: number, attributes: Record<string, string> = { colour: 'black' }, currency = 'USD') {
+  return { sku: uniqueSku('V'), attributes, price: { amount: price, currency } };
+}
+
+/** Creates and publishes a product, and waits until search finds it. */
+async function published(body: Record<string, unknown>): Promise<Json> {
+  const p = await f.create(seller.token, body);
+  const res = await f.t.request('POST', `/v1/seller/products/${p.id}/publish`, { token: seller.token });
+  expect(res.statusCode, res.body).toBe(200);
+  await eventually(async () => expect(ids(await search(`seller=${seller.sellerId}&limit=100`))).toContain(p.id));
+  return p;
+}
+
+describe('product search', () => {
+  it('finds a product once it is published, by words of its title, attributes and description, and loses it once it is unlisted', async () => {
+    const p = await f.create(seller.token, { title: 'Walnut kaleidoscope', description: 'Turns light into patterns.', variants: [variant(2500)] });
+    // A draft is never found (its events are applied, but drafts are not searchable).
+    await eventually(async () => {
+      const { rows } = await f.t.app.pools.get('search')!.query('SELECT status FROM product_search_view WHERE product_id = $1', [p.id]);
+      expect(rows).toEqual([{ status: 'draft' }]);
+    });
+    expect(ids(await search('q=kaleidoscope'))).toEqual([]);
+
+    await f.t.request('POST', `/v1/seller/products/${p.id}/publish`, { token: seller.token });
+    await eventually(async () => expect(ids(await search('q=kaleidoscope'))).toEqual([p.id]));
+    // Stemming and the other fields: "patterns" in the description, "black" in a variant attribute.
+    expect(ids(await search('q=pattern'))).toContain(p.id);
+    const hit = (await search('q=walnut%20kaleidoscopes')).items[0];
+    expect(hit).toMatchObject({
+      productId: p.id,
+      sellerId: seller.sellerId,
+      title: 'Walnut kaleidoscope',
+      categoryId: f.categories.smartphones,
+      categoryIds: [f.categories.electronics, f.categories.phones, f.categories.smartphones],
+      price: { min: { amount: 2500, currency: 'USD' }, max: { amount: 2500, currency: 'USD' } },
+      inStock: false,
+      imageUrl: 'https://img.bazaar.test/p/1.jpg',
+      attributes: { brand: ['Acme'], colour: ['black'] },
+    });
+    expect(hit.score).toBeGreaterThan(0);
+
+    await f.t.request('POST', `/v1/seller/products/${p.id}/unlist`, { token: seller.token });
+    await eventually(async () => expect(ids(await search('q=kaleidoscope'))).toEqual([]));
+  });
+
+  it('filters and sorts by the new price once a price change is applied', async () => {
+    const cheap = await published({ title: 'Brass sextant small', variants: [variant(3000)] });
+    const dear = await published({ title: 'Brass sextant large', variants: [variant(5000)] });
+    expect(ids(await search('q=sextant&currency=USD&sort=price_asc'))).toEqual([cheap.id, dear.id]);
+    expect(ids(await search('q=sextant&currency=USD&maxPrice=4000'))).toEqual([cheap.id]);
+
+    // The new open window starts a minute later and closes the one the product was created with.
+    f.clock.advance(60_000);
+    const res = await f.t.request('POST', `/v1/seller/products/${dear.id}/prices`, {
+      token: seller.token,
+      body: { variantId: dear.variants[0].id, price: { amount: 2000, currency: 'USD' } },
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    await eventually(async () => expect(ids(await search('q=sextant&currency=USD&maxPrice=2500'))).toEqual([dear.id]));
+    expect(ids(await search('q=sextant&currency=USD&sort=price_asc'))).toEqual([dear.id, cheap.id]);
+    expect(ids(await search('q=sextant&currency=USD&sort=price_desc'))).toEqual([cheap.id, dear.id]);
+    expect((await search('q=sextant&currency=USD&minPrice=2000&maxPrice=2000')).items[0].price.min).toEqual({ amount: 2000, currency: 'USD' });
+  });
+
+  it('tells which products have stock from inventory events', async () => {
+    const p = await published({ title: 'Copper astrolabe', variants: [variant(9000), variant(9900, { colour: 'red' })] });
+    expect(ids(await search('q=astrolabe&inStock=true'))).toEqual([]);
+    const variantId = p.variants[1].id;
+    await eventually(async () => {
+      const res = await f.t.request('POST', `/v1/seller/stock/${variantId}/adjustments`, { token: seller.token, body: { amount: 3, reason: 'received' } });
+      expect(res.statusCode, res.body).toBe(201);
+    });
+    await eventually(async () => expect(ids(await search('q=astrolabe&inStock=true'))).toEqual([p.id]));
+    expect(ids(await search('q=astrolabe&inStock=false'))).toEqual([]);
+    const res = await f.t.request('POST', `/v1/seller/stock/${variantId}/adjustments`, { token: seller.token, body: { amount: -3, reason: 'lost' } });
+    expect(res.statusCode, res.body).toBe(201);
+    await eventually(async () => expect(ids(await search('q=astrolabe&inStock=false'))).toEqual([p.id]));
+  });
+
+  it('filters by a category with its subcategories, by attributes and by seller', async () => {
+    const shoe = await published({ title: 'Felt slipper', categoryId: f.categories.shoes, variants: [variant(1500, { size: '42', colour: 'grey' })] });
+    const phone = await published({ title: 'Felt phone sleeve', variants: [variant(1500, { colour: 'grey' })] });
+    expect(ids(await search(`q=felt&category=${f.categories.fashion}`))).toEqual([shoe.id]);
+    expect(ids(await search(`q=felt&category=${f.categories.electronics}`))).toEqual([phone.id]);
+    expect(ids(await search('q=felt&attr=size:42')).sort()).toEqual([shoe.id]);
+    expect(ids(await search('q=felt&attr=colour:grey&attr=brand:Acme')).sort()).toEqual([shoe.id, phone.id].sort());
+    expect(ids(await search('q=felt&attr=colour:grey&attr=size:43'))).toEqual([]);
+    const other = await f.sellerToken();
+    expect(ids(await search(`q=felt&seller=${other.sellerId}`))).toEqual([]);
+  });
+
+  it('gives facets over every hit that add up to the total', async () => {
+    await published({ title: 'Facet lamp one', categoryId: f.categories.laptops, variants: [variant(800)] });
+    await published({ title: 'Facet lamp two', variants: [variant(3000, { colour: 'white' })] });
+    await published({ title: 'Facet lamp three', variants: [variant(300000, { colour: 'white' }, 'EUR')] });
+    const answer = await search('q=facet%20lamp&limit=1');
+    expect(answer.items).toHaveLength(1);
+    expect(answer.total).toBe(3);
+    const sum = (list: Json[]) => list.reduce((n, x) => n + x.count, 0);
+    expect(sum(answer.facets.categories)).toBe(3);
+    expect(answer.facets.categories).toContainEqual({ categoryId: f.categories.laptops, count: 1 });
+    expect(answer.facets.categories).toContainEqual({ categoryId: f.categories.smartphones, count: 2 });
+    expect(sum(answer.facets.prices)).toBe(3);
+    expect(answer.facets.prices).toEqual([
+      { currency: 'EUR', min: 100000, max: null, count: 1 },
+      { currency: 'USD', min: 0, max: 1000, count: 1 },
+      { currency: 'USD', min: 2500, max: 5000, count: 1 },
+    ]);
+    expect(answer.facets.stock).toEqual({ inStock: 0, outOfStock: 3 });
+    expect(answer.facets.attributes).toContainEqual({ name: 'colour', value: 'white', count: 2 });
+    // Later pages carry neither facets nor the total.
+    const next = await search(`q=facet%20lamp&limit=1&cursor=${answer.nextCursor}`);
+    expect(next).toMatchObject({ total: null, facets: null });
+  });
+
+  it('pages through every hit exactly once under each sort, ties included', async () => {
+    // Same prices and (the clock stands still) the same publication instant: ties everywhere.
+    const made: string[] = [];
+    for (let i = 0; i < 7; i++) made.push((await published({ title: `Pager globe ${i % 2 ? 'tin' : 'tin tin'}`, variants: [variant(1000 + (i % 3) * 100)] })).id);
+    for (const sort of ['relevance', 'newest', 'price_asc', 'price_desc']) {
+      const seen: string[] = [];
+      const keys: Json[] = [];
+      let cursor: string | null = null;
+      do {
+        const answer: Json = await search(`q=pager%20globe&currency=USD&sort=${sort}&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+        seen.push(...ids(answer));
+        keys.push(...answer.items);
+        cursor = answer.nextCursor;
+      } while (cursor);
+      expect(seen.slice().sort(), sort).toEqual(made.slice().sort());
+      if (sort === 'price_asc') expect(keys.map((k) => k.price.min.amount)).toEqual(keys.map((k) => k.price.min.amount).sort());
+      if (sort === 'relevance') expect(keys.map((k) => k.score)).toEqual(keys.map((k) => k.score).sort((a, b) => b - a));
+    }
+  });
+
+  it('refuses bad query input with 400 and a stable code', async () => {
+    const bad = async (query: string, code: string) => {
+      const res = await f.t.request('GET', `/v1/search/products?${query}`);
+      expect(res.statusCode, query).toBe(400);
+      expect(res.headers['content-type']).toMatch(/application\/problem\+json/);
+      expect(res.json().code, query).toBe(code);
+    };
+    await bad('sort=price_asc', 'VALIDATION_FAILED');
+    await bad('minPrice=5', 'VALIDATION_FAILED');
+    await bad('currency=USD&minPrice=9&maxPrice=5', 'VALIDATION_FAILED');
+    await bad('sort=relevance', 'VALIDATION_FAILED');
+    await bad('sort=cheapest', 'VALIDATION_FAILED');
+    await bad('limit=1000', 'VALIDATION_FAILED');
+    await bad('category=not-a-uuid', 'VALIDATION_FAILED');
+    await bad('attr=nocolon', 'VALIDATION_FAILED');
+    await bad(`q=${'x'.repeat(201)}`, 'VALIDATION_FAILED');
+    await bad('colour=red', 'VALIDATION_FAILED');
+    await bad('cursor=garbage', 'INVALID_CURSOR');
+    // A cursor of one sort is refused by another.
+    const first = await search('limit=1&sort=newest');
+    if (first.nextCursor) await bad(`currency=USD&sort=price_asc&cursor=${first.nextCursor}`, 'INVALID_CURSOR');
+    const forged = Buffer.from(JSON.stringify({ s: 'newest', t: '0000-01-01T00:00:00.000Z', id: f.categories.shoes })).toString('base64url');
+    await bad(`sort=newest&cursor=${forged}`, 'INVALID_CURSOR');
+  });
+});

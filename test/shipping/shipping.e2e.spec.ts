@@ -1,0 +1,393 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OrdersApi, PlacedOrder } from '../../src/domains/orders/index.ts';
+import { capturedEvent, checkoutInput } from '../../src/domains/orders/spec-support.ts';
+import type { ShippingModule, TestCarrier } from '../../src/domains/shipping/index.ts';
+import { type Pool, withTransaction } from '../../src/platform/db/pool.ts';
+import type { Role } from '../../src/platform/http/tokens.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { appendEvents } from '../../src/platform/messaging/outbox.ts';
+import { type TestApp, startTestApp } from '../support/app.ts';
+import { eventually } from '../support/eventually.ts';
+
+/**
+ * Shipping through HTTP on a whole marketplace: a paid order (placed through the orders api and
+ * paid by a payments event, as the orders tests do), shipped by its seller, tracked by a test
+ * carrier's signed webhooks, followed by its buyer.
+ */
+let t: TestApp;
+let orders: OrdersApi;
+let shipping: ShippingModule;
+let carrier: TestCarrier;
+const CARRIER = 'testpost';
+const WEBHOOK_SECRET = 'whsec_testpost_0123456789abcdef';
+
+interface User {
+  id: string;
+  token: string;
+}
+
+async function user(...roles: Role[]): Promise<User> {
+  const id = newId();
+  const { token } = await t.app.tokens.sign({ userId: id, roles });
+  return { id, token };
+}
+
+const db = (domain: 'orders' | 'shipping' | 'payments') => t.app.pools.get(domain) as Pool;
+
+/** An order of the seller's for the buyer, paid when `paid` (the capture published as payments would). */
+async function order(buyer: User, seller: User, paid = true): Promise<PlacedOrder> {
+  const input = checkoutInput(buyer.id, [{ sellerId: seller.id, lines: [{ unitPrice: 2500, quantity: 1 }], shippingAmount: 300 }]);
+  const [placed] = await orders.createOrdersForCheckout(input);
+  if (!placed) throw new Error('no order placed');
+  if (paid) {
+    const intent = newId();
+    const data = capturedEvent(intent, buyer.id, input.checkoutSessionId, [{ orderId: placed.orderId, sellerId: seller.id, amount: placed.totalAmount }]);
+    await withTransaction(db('payments'), (tx) =>
+      appendEvents(tx, 'payments', [{ type: 'payments.payment_captured.v1', aggregateId: intent, aggregateType: 'payment_intent', data }]),
+    );
+    await eventually(async () => expect((await orderOf(buyer, placed.orderId)).status).toBe('paid'));
+  }
+  return placed;
+}
+
+async function orderOf(buyer: User, orderId: string) {
+  const res = await t.request('GET', `/v1/orders/${orderId}`, { token: buyer.token });
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json();
+}
+
+async function shipmentsOf(buyer: User, orderId: string) {
+  const res = await t.request('GET', `/v1/orders/${orderId}/shipments`, { token: buyer.token });
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json().items;
+}
+
+function shipRequest(seller: User, orderId: string, body: Record<string, unknown>, key?: string) {
+  return t.request('POST', `/v1/seller/orders/${orderId}/shipments`, { token: seller.token, body, headers: key ? { 'idempotency-key': key } : {} });
+}
+
+async function count(domain: 'orders' | 'shipping', sql: string, values: unknown[] = []): Promise<number> {
+  const { rows } = await db(domain).query<{ n: number }>(`SELECT count(*)::int AS n FROM ${sql}`, values);
+  return rows[0]?.n ?? 0;
+}
+
+let admin: User;
+let buyer: User;
+let otherBuyer: User;
+let seller: User;
+let otherSeller: User;
+
+beforeAll(async () => {
+  t = await startTestApp();
+  orders = (t.app.modules.find((m) => m.name === 'orders') as unknown as { api: OrdersApi }).api;
+  shipping = t.app.modules.find((m) => m.name === 'shipping') as ShippingModule;
+  [admin, buyer, otherBuyer, seller, otherSeller] = await Promise.all([user('admin'), user('buyer'), user('buyer'), user('seller'), user('seller')]);
+  const created = await t.request('POST', '/v1/admin/carriers', {
+    token: admin.token,
+    body: { carrierName: CARRIER, displayName: 'Test Post', apiEndpoint: 'https://api.testpost.example', credentials: { webhookSecret: WEBHOOK_SECRET, apiKey: 'tp_live_secret_api_key' } },
+  });
+  expect(created.statusCode, created.body).toBe(201);
+  carrier = shipping.testCarrier(CARRIER, WEBHOOK_SECRET);
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('admin carrier integrations', () => {
+  it('keep credentials write-only: never in an answer, encrypted in the database, only when they were set is shown', async () => {
+    const res = await t.request('POST', '/v1/admin/carriers', {
+      token: admin.token,
+      body: { carrierName: 'quickship', apiEndpoint: 'https://quickship.example/api', credentials: { webhookSecret: 'whsec_quickship_0123456789', apiKey: 'qs_key_0123' } },
+    });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(res.json()).toMatchObject({ carrierName: 'quickship', enabled: true, displayName: null });
+    expect(res.json().credentialsSetAt).toEqual(expect.any(String));
+    const list = await t.request('GET', '/v1/admin/carriers?limit=100', { token: admin.token });
+    expect(list.statusCode).toBe(200);
+    expect(list.json().items.map((c: { carrierName: string }) => c.carrierName)).toEqual(expect.arrayContaining(['quickship', CARRIER]));
+    for (const body of [res.body, list.body]) {
+      expect(body).not.toContain('whsec_quickship');
+      expect(body).not.toContain('qs_key');
+      expect(body).not.toContain(WEBHOOK_SECRET);
+      expect(body).not.toContain('tp_live_secret_api_key');
+      expect(body).not.toMatch(/"credentials"|webhookSecret|apiKey/);
+    }
+    const { rows } = await db('shipping').query<{ credentials: Buffer }>("SELECT credentials FROM carrier_integrations WHERE carrier_name = 'quickship'");
+    const stored = rows[0]?.credentials as Buffer;
+    expect(stored.length).toBeGreaterThan(40);
+    expect(stored.toString('latin1')).not.toContain('whsec_quickship');
+    expect(stored.toString('latin1')).not.toContain('qs_key');
+  });
+
+  it('pages the list by name', async () => {
+    const first = await t.request('GET', '/v1/admin/carriers?limit=1', { token: admin.token });
+    expect(first.statusCode).toBe(200);
+    expect(first.json().items).toHaveLength(1);
+    const next = await t.request('GET', `/v1/admin/carriers?limit=1&cursor=${first.json().nextCursor}`, { token: admin.token });
+    expect(next.json().items[0].carrierName > first.json().items[0].carrierName).toBe(true);
+  });
+
+  it('refuses a second carrier of the same name (409) and callers who are not admins (403)', async () => {
+    const again = await t.request('POST', '/v1/admin/carriers', { token: admin.token, body: { carrierName: CARRIER, apiEndpoint: 'https://other.example' } });
+    expect(again.statusCode).toBe(409);
+    expect(again.json().code).toBe('CARRIER_NAME_TAKEN');
+    for (const who of [seller, buyer]) {
+      expect((await t.request('GET', '/v1/admin/carriers', { token: who.token })).statusCode).toBe(403);
+      const post = await t.request('POST', '/v1/admin/carriers', { token: who.token, body: { carrierName: 'sneaky', apiEndpoint: 'https://x.example' } });
+      expect(post.statusCode).toBe(403);
+      expect((await t.request('PATCH', `/v1/admin/carriers/${CARRIER}`, { token: who.token, body: { enabled: false } })).statusCode).toBe(403);
+    }
+    expect(await count('shipping', "carrier_integrations WHERE carrier_name = 'sneaky'")).toBe(0);
+  });
+
+  it('rotates credentials and disables a carrier by PATCH, still without showing them', async () => {
+    const created = await t.request('POST', '/v1/admin/carriers', { token: admin.token, body: { carrierName: 'slowpost', apiEndpoint: 'https://slowpost.example' } });
+    expect(created.json().credentialsSetAt).toBeNull();
+    const patched = await t.request('PATCH', '/v1/admin/carriers/slowpost', {
+      token: admin.token,
+      body: { credentials: { webhookSecret: 'whsec_slowpost_rotated_0001' }, enabled: false },
+    });
+    expect(patched.statusCode, patched.body).toBe(200);
+    expect(patched.json()).toMatchObject({ carrierName: 'slowpost', enabled: false });
+    expect(patched.json().credentialsSetAt).toEqual(expect.any(String));
+    expect(patched.body).not.toContain('whsec_slowpost');
+    expect((await t.request('PATCH', '/v1/admin/carriers/nosuchcarrier', { token: admin.token, body: { enabled: true } })).statusCode).toBe(404);
+  });
+});
+
+describe('a seller ships a paid order and the carrier delivers it', () => {
+  let placed: PlacedOrder;
+  let shipmentId: string;
+  const tracking = `1z${newId().slice(0, 8)}`;
+
+  it('creates the shipment (201, in transit), once per Idempotency-Key', async () => {
+    placed = await order(buyer, seller);
+    const key = newId();
+    const res = await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: tracking }, key);
+    expect(res.statusCode, res.body).toBe(201);
+    const shipment = res.json();
+    shipmentId = shipment.id;
+    expect(shipment).toMatchObject({ orderId: placed.orderId, carrier: CARRIER, trackingNumber: tracking.toUpperCase(), status: 'in_transit', deliveredAt: null });
+    expect(shipment.events).toMatchObject([{ type: 'shipped', status: 'in_transit', source: 'seller' }]);
+
+    const replay = await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: tracking }, key);
+    expect(replay.statusCode).toBe(201);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.json().id).toBe(shipmentId);
+    const reused = await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: `${tracking}X` }, key);
+    expect(reused.statusCode).toBe(422);
+    expect(reused.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
+    const again = await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: tracking });
+    expect(again.statusCode).toBe(409);
+    expect(again.json().code).toBe('TRACKING_NUMBER_TAKEN');
+    expect(await count('shipping', 'shipments WHERE order_id = $1', [placed.orderId])).toBe(1);
+  });
+
+  it('makes one shipment of two concurrent requests with the same Idempotency-Key', async () => {
+    const other = await order(buyer, seller);
+    const key = newId();
+    const body = { carrier: CARRIER, trackingNumber: carrier.newTrackingNumber() };
+    const answers = await Promise.all([shipRequest(seller, other.orderId, body, key), shipRequest(seller, other.orderId, body, key)]);
+    expect(answers.map((a) => a.statusCode)).toEqual([201, 201]);
+    expect(answers[0]!.json().id).toBe(answers[1]!.json().id);
+    expect(answers.filter((a) => a.headers['idempotent-replayed'] === 'true')).toHaveLength(1);
+    expect(await count('shipping', 'shipments WHERE order_id = $1', [other.orderId])).toBe(1);
+  });
+
+  it('makes the order shipped, with its order_shipments row and its history, and shows the shipment on the order', async () => {
+    const detail = await eventually(async () => {
+      const o = await orderOf(buyer, placed.orderId);
+      expect(o.status).toBe('shipped');
+      return o;
+    });
+    expect(detail.shipments).toMatchObject([{ shipmentId, carrier: CARRIER, trackingNumber: tracking.toUpperCase(), status: 'in_transit' }]);
+    expect(detail.statusHistory.at(-1)).toMatchObject({ fromStatus: 'paid', toStatus: 'shipped', actorType: 'seller', changedBy: seller.id });
+    expect(await count('orders', 'order_shipments WHERE order_id = $1 AND shipment_id = $2', [placed.orderId, shipmentId])).toBe(1);
+  });
+
+  it('shows the buyer the tracking with its events', async () => {
+    const [shipment] = await shipmentsOf(buyer, placed.orderId);
+    expect(shipment).toMatchObject({ id: shipmentId, status: 'in_transit', events: [{ type: 'shipped', source: 'seller' }] });
+  });
+
+  it('refuses the buyer cancelling a shipped order (409)', async () => {
+    const res = await t.request('POST', `/v1/orders/${placed.orderId}/cancel`, { token: buyer.token, body: {} });
+    expect(res.statusCode).toBe(409);
+    expect(res.json().code).toBe('INVALID_STATE_TRANSITION');
+    expect((await orderOf(buyer, placed.orderId)).status).toBe('shipped');
+  });
+
+  it('delivers on the carrier signed "delivered" webhook: the shipment and then the order', async () => {
+    const now = Date.now();
+    const out = carrier.scan(tracking.toUpperCase(), 'out_for_delivery', { occurredAt: new Date(now + 1000), location: 'Lyon depot' });
+    const delivered = carrier.scan(tracking.toUpperCase(), 'delivered', { occurredAt: new Date(now + 2000), message: 'Left with a neighbour' });
+    expect(await carrier.send(out, delivered)).toEqual([200, 200]);
+    const [shipment] = await shipmentsOf(buyer, placed.orderId);
+    expect(shipment.status).toBe('delivered');
+    expect(shipment.deliveredAt).toBe(new Date(now + 2000).toISOString());
+    expect(shipment.events.map((e: { type: string }) => e.type)).toEqual(['shipped', 'out_for_delivery', 'delivered']);
+    expect(shipment.events[2]).toMatchObject({ source: 'carrier', details: { message: 'Left with a neighbour' } });
+    const detail = await eventually(async () => {
+      const o = await orderOf(buyer, placed.orderId);
+      expect(o.status).toBe('delivered');
+      return o;
+    });
+    expect(detail.shipments[0].status).toBe('delivered');
+  });
+
+  it('changes nothing on a duplicate webhook, and keeps a late, older scan in the history without moving the status back', async () => {
+    const before = { events: await count('shipping', 'shipment_events'), outbox: await count('shipping', 'shipping_outbox_events') };
+    const late = carrier.scan(tracking.toUpperCase(), 'in_transit', { occurredAt: new Date(Date.now() - 60_000), location: 'Paris hub' });
+    expect(await carrier.send(late)).toEqual([200]);
+    const repeat = await carrier.send(late);
+    expect(repeat).toEqual([200]);
+    expect(await count('shipping', 'shipment_events')).toBe(before.events + 1);
+    expect(await count('shipping', 'shipping_outbox_events')).toBe(before.outbox);
+    const [shipment] = await shipmentsOf(buyer, placed.orderId);
+    expect(shipment.status).toBe('delivered');
+    expect(shipment.events.map((e: { type: string }) => e.type)).toContain('in_transit');
+  });
+
+  it('answers a duplicate with duplicate: true', async () => {
+    const scan = carrier.scan(tracking.toUpperCase(), null, { location: 'Archive' });
+    const first = await t.request('POST', `/v1/shipping/webhooks/${CARRIER}`, carrier.signed(scan) as never);
+    expect(first.json()).toMatchObject({ received: true, duplicate: false, applied: true });
+    const second = await t.request('POST', `/v1/shipping/webhooks/${CARRIER}`, carrier.signed(scan) as never);
+    expect(second.json()).toMatchObject({ received: true, duplicate: true });
+  });
+});
+
+describe('carrier webhooks', () => {
+  function post(carrierName: string, request: { headers: Record<string, string>; body: string }) {
+    return t.app.http.inject({ method: 'POST', url: `/v1/shipping/webhooks/${carrierName}`, headers: request.headers, payload: request.body });
+  }
+
+  it('refuse a bad signature (401) and an unknown or disabled carrier (404), recording nothing', async () => {
+    const scan = carrier.scan('TRACK-NOBODY', 'delivered');
+    const before = await count('shipping', 'shipping_webhook_events');
+    const wrong = await post(CARRIER, carrier.signed(scan, 'whsec_not_the_carriers_secret'));
+    expect(wrong.statusCode).toBe(401);
+    expect(wrong.json().code).toBe('INVALID_SIGNATURE');
+    const tampered = carrier.signed(scan);
+    const changed = await post(CARRIER, { headers: tampered.headers, body: tampered.body.replace('delivered', 'returned') });
+    expect(changed.statusCode).toBe(401);
+    const unsigned = await post(CARRIER, { headers: { 'content-type': 'application/json' }, body: scan.body });
+    expect(unsigned.statusCode).toBe(401);
+    expect((await post('nosuchcarrier', carrier.signed(scan))).statusCode).toBe(404);
+    expect((await post('slowpost', carrier.signed(scan))).statusCode).toBe(404);
+    expect(await count('shipping', 'shipping_webhook_events')).toBe(before);
+  });
+
+  it('refuse a signed body that is not a tracking update (400), recording nothing', async () => {
+    const before = await count('shipping', 'shipping_webhook_events');
+    for (const body of ['{"id":"evt_1"}', '{"id":"evt_2","type":"tracking.updated","created":1,"data":{"trackingNumber":"X","occurredAt":"9999-99-99T00:00:00Z"}}']) {
+      const res = await post(CARRIER, carrier.signed({ eventId: 'x', body }));
+      expect(res.statusCode, body).toBe(400);
+    }
+    const future = carrier.scan('TRACK-FUTURE', 'delivered', { occurredAt: new Date(Date.now() + 3_600_000) });
+    expect((await post(CARRIER, carrier.signed(future))).statusCode).toBe(400);
+    expect(await count('shipping', 'shipping_webhook_events')).toBe(before);
+  });
+
+  it('settle on the same status whatever order the scans arrive in', async () => {
+    const placed = await order(buyer, seller);
+    const tracking = carrier.newTrackingNumber();
+    expect((await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: tracking })).statusCode).toBe(201);
+    const now = Date.now();
+    const scans = [
+      carrier.scan(tracking, 'out_for_delivery', { occurredAt: new Date(now + 1000) }),
+      carrier.scan(tracking, 'delivery_failed', { occurredAt: new Date(now + 2000) }),
+      carrier.scan(tracking, 'in_transit', { occurredAt: new Date(now + 3000) }),
+      carrier.scan(tracking, 'out_for_delivery', { occurredAt: new Date(now + 4000) }),
+    ];
+    expect(await carrier.send(scans[3]!, scans[1]!, scans[0]!, scans[2]!, scans[3]!)).toEqual([200, 200, 200, 200, 200]);
+    const [shipment] = await shipmentsOf(buyer, placed.orderId);
+    expect(shipment.status).toBe('out_for_delivery');
+    expect(shipment.events).toHaveLength(5);
+    // Only the first webhook moved the status: one status change published after the creation.
+    const { rows } = await db('shipping').query<{ event_type: string }>('SELECT event_type FROM shipping_outbox_events WHERE aggregate_id = $1 ORDER BY seq', [shipment.id]);
+    expect(rows.map((r) => r.event_type)).toEqual(['shipping.shipment_created.v1', 'shipping.shipment_status_changed.v1']);
+  });
+
+  it('keep a scan that comes before its shipment, and apply it when the seller ships', async () => {
+    const placed = await order(buyer, seller);
+    const tracking = carrier.newTrackingNumber();
+    const early = carrier.scan(tracking, 'out_for_delivery', { occurredAt: new Date(Date.now() + 1000) });
+    const res = await post(CARRIER, carrier.signed(early));
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ duplicate: false, applied: false });
+    const shipped = await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: tracking });
+    expect(shipped.statusCode, shipped.body).toBe(201);
+    expect(shipped.json().status).toBe('out_for_delivery');
+    expect(await count('shipping', 'shipping_webhook_events WHERE event_id = $1 AND processed_at IS NOT NULL', [early.eventId])).toBe(1);
+    await eventually(async () => {
+      const o = await orderOf(buyer, placed.orderId);
+      expect(o.status).toBe('shipped');
+      expect(o.shipments[0].status).toBe('out_for_delivery');
+    });
+  });
+});
+
+describe('who may ship and track what', () => {
+  it("answers 404 to a seller shipping another seller's order and to another buyer's tracking, changing nothing", async () => {
+    const placed = await order(buyer, seller);
+    const res = await shipRequest(otherSeller, placed.orderId, { carrier: CARRIER, trackingNumber: carrier.newTrackingNumber() });
+    expect(res.statusCode).toBe(404);
+    expect(res.json().code).toBe('NOT_FOUND');
+    expect((await shipRequest(seller, newId(), { carrier: CARRIER, trackingNumber: carrier.newTrackingNumber() })).statusCode).toBe(404);
+    expect(await count('shipping', 'shipments WHERE order_id = $1', [placed.orderId])).toBe(0);
+    const stranger = await t.request('GET', `/v1/orders/${placed.orderId}/shipments`, { token: otherBuyer.token });
+    expect(stranger.statusCode).toBe(404);
+    expect(await shipmentsOf(buyer, placed.orderId)).toEqual([]);
+  });
+
+  it('refuses an unknown or disabled carrier (422) and an order that is not paid (409)', async () => {
+    const placed = await order(buyer, seller);
+    for (const name of ['nosuchcarrier', 'slowpost']) {
+      const res = await shipRequest(seller, placed.orderId, { carrier: name, trackingNumber: carrier.newTrackingNumber() });
+      expect(res.statusCode, name).toBe(422);
+      expect(res.json().code).toBe('CARRIER_NOT_AVAILABLE');
+    }
+    const bad = await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: 'has space' });
+    expect(bad.statusCode).toBe(400);
+    const unpaid = await order(buyer, seller, false);
+    const res = await shipRequest(seller, unpaid.orderId, { carrier: CARRIER, trackingNumber: carrier.newTrackingNumber() });
+    expect(res.statusCode).toBe(409);
+    expect(res.json().code).toBe('INVALID_STATE_TRANSITION');
+    expect(await count('shipping', 'shipments WHERE order_id = ANY($1::uuid[])', [[placed.orderId, unpaid.orderId]])).toBe(0);
+  });
+});
+
+describe('the orders consumer', () => {
+  it('records a shipment of an order cancelled in the meantime, keeps the order cancelled, and parks nothing', async () => {
+    const placed = await order(buyer, seller);
+    const cancel = await t.request('POST', `/v1/orders/${placed.orderId}/cancel`, { token: buyer.token, body: {} });
+    expect(cancel.statusCode, cancel.body).toBe(200);
+    // The seller's shipment raced the cancellation: shipping published it before it knew.
+    const shipmentId = newId();
+    const at = new Date().toISOString();
+    const data = {
+      shipmentId,
+      orderId: placed.orderId,
+      sellerId: seller.id,
+      buyerId: buyer.id,
+      carrier: CARRIER,
+      trackingNumber: carrier.newTrackingNumber(),
+      status: 'in_transit',
+      shippedAt: at,
+      deliveredAt: null,
+      version: 1,
+      createdAt: at,
+    };
+    await withTransaction(db('shipping'), (tx) =>
+      appendEvents(tx, 'shipping', [{ type: 'shipping.shipment_created.v1', aggregateId: shipmentId, aggregateType: 'shipment', data }]),
+    );
+    await eventually(async () => expect(await count('orders', 'order_shipments WHERE shipment_id = $1', [shipmentId])).toBe(1));
+    await eventually(async () =>
+      expect(await count('orders', "orders_inbox_events WHERE consumer = 'orders.shipping' AND aggregate_id = $1 AND status = 'processed'", [shipmentId])).toBe(1),
+    );
+    expect((await orderOf(buyer, placed.orderId)).status).toBe('cancelled');
+    expect(await count('orders', 'orders_dead_letters')).toBe(0);
+  });
+});
