@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { principalOf } from '../../platform/http/access.ts';
-import { PageQuerySchema, ProblemSchema, authProblems, pageOf } from '../../platform/http/schemas.ts';
+import { PageQuerySchema, ProblemResponse, authProblems, pageOf } from '../../platform/http/schemas.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
 import type { NotificationsDeps } from './deps.ts';
 import { listNotifications, readNotification } from './list-notifications.ts';
@@ -50,7 +50,7 @@ export function registerNotificationRoutes(app: HttpApp, deps: NotificationsDeps
         summary: 'Mark one of your notifications read',
         description: 'Idempotent: marking it again keeps the first readAt. Another user\'s notification is a 404.',
         params: NotificationParams,
-        response: { 200: NotificationView, ...authProblems, 404: ProblemSchema },
+        response: { 200: NotificationView, ...authProblems, 404: ProblemResponse },
       },
     },
     async (request) => readNotification(deps, principalOf(request).userId, request.params.notificationId),

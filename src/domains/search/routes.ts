@@ -1,5 +1,5 @@
 import { principalOf } from '../../platform/http/access.ts';
-import { ProblemSchema, authProblems } from '../../platform/http/schemas.ts';
+import { ProblemResponse, authProblems } from '../../platform/http/schemas.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
 import { sellerDashboard } from './dashboard.ts';
 import type { SearchDeps } from './deps.ts';
@@ -21,7 +21,7 @@ export function registerSearchRoutes(app: HttpApp, deps: SearchDeps): void {
           `currency with a price range of the "from" price, stock, attributes. Sorts: relevance, newest, price_asc, price_desc, each with a stable cursor ` +
           `(the sort is part of the cursor: change the sort and start again). The first page also gives the total and the facets over every hit. ${EVENTUAL}`,
         querystring: SearchQuerySchema,
-        response: { 200: SearchResultSchema, 400: ProblemSchema },
+        response: { 200: SearchResultSchema, 400: ProblemResponse },
       },
     },
     async (request) => searchProducts(deps, request.query),

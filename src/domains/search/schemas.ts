@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { ORDER_STATUS_VALUES } from '../../contracts/orders.ts';
-import { MoneySchema, PageQuerySchema } from '../../platform/http/schemas.ts';
+import { Defaulted, MoneySchema, PageQuerySchema } from '../../platform/http/schemas.ts';
 import { DASHBOARD_DAYS_MAX } from './dashboard.ts';
 import { SEARCH_SORTS } from './search-products.ts';
 
@@ -29,7 +29,7 @@ export const SearchQuerySchema = Type.Object(
         { description: 'relevance (default with q; needs q), newest (default without q), price_asc or price_desc (need currency)' },
       ),
     ),
-    facets: Type.Boolean({ default: true, description: 'Count the hits per category, price band, stock and attribute value (first page only)' }),
+    facets: Defaulted(Type.Boolean({ default: true, description: 'Count the hits per category, price band, stock and attribute value (first page only)' })),
     ...PageQuerySchema,
   },
   { additionalProperties: false },
@@ -87,8 +87,8 @@ export const DashboardQuerySchema = Type.Object(
     from: Type.Optional(Type.String({ format: 'date', maxLength: 10, description: 'First UTC day (default: 29 days before to)' })),
     to: Type.Optional(Type.String({ format: 'date', maxLength: 10, description: `Last UTC day (default: today); at most ${DASHBOARD_DAYS_MAX} days in all` })),
     currency: Type.Optional(Currency),
-    topBy: Type.Union([Type.Literal('revenue'), Type.Literal('units')], { default: 'revenue' }),
-    topLimit: Type.Integer({ minimum: 1, maximum: 50, default: 10, description: 'Top products per currency' }),
+    topBy: Defaulted(Type.Union([Type.Literal('revenue'), Type.Literal('units')], { default: 'revenue' })),
+    topLimit: Defaulted(Type.Integer({ minimum: 1, maximum: 50, default: 10, description: 'Top products per currency' })),
   },
   { additionalProperties: false },
 );

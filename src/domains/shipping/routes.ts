@@ -1,6 +1,6 @@
 import { principalOf } from '../../platform/http/access.ts';
 import { AppError } from '../../platform/http/errors.ts';
-import { ProblemSchema, authProblems } from '../../platform/http/schemas.ts';
+import { ProblemResponse, authProblems } from '../../platform/http/schemas.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
 import { SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS } from '../../platform/http/webhook-signature.ts';
 import { changeCarrier, createCarrier, listCarriers } from './carriers.ts';
@@ -45,7 +45,7 @@ export async function registerShippingRoutes(app: HttpApp, deps: ShippingDeps): 
         params: OrderParams,
         headers: IdempotencyHeaders,
         body: ShipBody,
-        response: { 201: ShipmentSchema, ...authProblems, 404: ProblemSchema, 409: ProblemSchema, 422: ProblemSchema },
+        response: { 201: ShipmentSchema, ...authProblems, 404: ProblemResponse, 409: ProblemResponse, 422: ProblemResponse },
       },
     },
     async (request, reply) => {
@@ -73,7 +73,7 @@ export async function registerShippingRoutes(app: HttpApp, deps: ShippingDeps): 
         summary: 'Tracking of one of your orders: its shipments with their events',
         description: "Another buyer's order is a 404, as a missing one. An order not shipped yet has no shipments (an empty list).",
         params: OrderParams,
-        response: { 200: ShipmentList, ...authProblems, 404: ProblemSchema },
+        response: { 200: ShipmentList, ...authProblems, 404: ProblemResponse },
       },
     },
     async (request) => {
@@ -97,7 +97,7 @@ export async function registerShippingRoutes(app: HttpApp, deps: ShippingDeps): 
           "credentials (the webhook signing secret, the carrier's API key) are write-only: encrypted at rest with SHIPPING_CREDENTIALS_KEY, " +
           'never returned or logged; the answer shows when they were set. A carrier name is unique (409 CARRIER_NAME_TAKEN).',
         body: CreateCarrierBody,
-        response: { 201: CarrierSchema, ...authProblems, 409: ProblemSchema },
+        response: { 201: CarrierSchema, ...authProblems, 409: ProblemResponse },
       },
     },
     async (request, reply) => reply.status(201).send(await createCarrier(deps, request.body, principalOf(request).userId)),
@@ -130,7 +130,7 @@ export async function registerShippingRoutes(app: HttpApp, deps: ShippingDeps): 
           'takes no new shipments and its webhooks are refused (404); its shipments stay.',
         params: CarrierParams,
         body: PatchCarrierBody,
-        response: { 200: CarrierSchema, ...authProblems, 404: ProblemSchema },
+        response: { 200: CarrierSchema, ...authProblems, 404: ProblemResponse },
       },
     },
     async (request) => changeCarrier(deps, request.params.carrier, request.body),
@@ -156,7 +156,7 @@ export async function registerShippingRoutes(app: HttpApp, deps: ShippingDeps): 
             "A repeat of a carrier event (same id) is acknowledged with 200 and changes nothing; an older scan than the shipment's " +
             'status is kept in its history without moving the status back (see docs/shipping.md).',
           params: CarrierParams,
-          response: { 200: CarrierWebhookReceiptSchema, 400: ProblemSchema, 401: ProblemSchema, 404: ProblemSchema, 413: ProblemSchema, 415: ProblemSchema },
+          response: { 200: CarrierWebhookReceiptSchema, 400: ProblemResponse, 401: ProblemResponse, 404: ProblemResponse, 413: ProblemResponse, 415: ProblemResponse },
         },
       },
       async (request) => {

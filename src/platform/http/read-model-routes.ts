@@ -3,7 +3,7 @@ import { ReplayRefused, type ReplayStatus } from '../messaging/replay.ts';
 import type { Messaging } from '../messaging/runtime.ts';
 import type { Subscription } from '../messaging/subscription.ts';
 import { AppError } from './errors.ts';
-import { ProblemSchema } from './schemas.ts';
+import { Defaulted, ProblemResponse } from './schemas.ts';
 import type { HttpApp } from './server.ts';
 
 const tags = ['operations'];
@@ -83,8 +83,8 @@ export function registerReadModelRoutes(app: HttpApp, messaging: Messaging): voi
               }),
             ),
           }),
-          401: ProblemSchema,
-          403: ProblemSchema,
+          401: ProblemResponse,
+          403: ProblemResponse,
         },
       },
     },
@@ -120,10 +120,10 @@ export function registerReadModelRoutes(app: HttpApp, messaging: Messaging): voi
           'read model see it partly rebuilt.',
         params: Type.Object({ name: ReadModelName }, { additionalProperties: false }),
         querystring: Type.Object(
-          { allowIncompleteLog: Type.Boolean({ default: false, description: 'Rebuild even though older events were pruned (the read model then lacks what they said)' }) },
+          { allowIncompleteLog: Defaulted(Type.Boolean({ default: false, description: 'Rebuild even though older events were pruned (the read model then lacks what they said)' })) },
           { additionalProperties: false },
         ),
-        response: { 202: RebuildSchema, 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema, 409: ProblemSchema },
+        response: { 202: RebuildSchema, 400: ProblemResponse, 401: ProblemResponse, 403: ProblemResponse, 404: ProblemResponse, 409: ProblemResponse },
       },
     },
     async (request, reply) => {
@@ -151,7 +151,7 @@ export function registerReadModelRoutes(app: HttpApp, messaging: Messaging): voi
         tags,
         summary: 'A rebuild of a read model: its status and progress per source',
         params: Type.Object({ name: ReadModelName, rebuildId: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
-        response: { 200: RebuildSchema, 400: ProblemSchema, 401: ProblemSchema, 403: ProblemSchema, 404: ProblemSchema },
+        response: { 200: RebuildSchema, 400: ProblemResponse, 401: ProblemResponse, 403: ProblemResponse, 404: ProblemResponse },
       },
     },
     async (request) => {
