@@ -188,7 +188,7 @@ events
       let count = 0;
       for (const [domain, pool] of pools) {
         if (opts.domain && opts.domain !== domain) continue;
-        for (const dl of await listDeadLetters(domain, pool, limit)) {
+        for (const { parkedKey: _key, ...dl } of await listDeadLetters(domain, pool, limit)) {
           console.log(JSON.stringify(dl));
           count++;
         }

@@ -60,15 +60,29 @@ export async function outboxStatus(domain: DomainName, pool: Pool): Promise<Outb
   return { ...backlog, published: rows[0]?.published ?? 0, held: Object.fromEntries(held.map((h) => [h.subscriber, h.held])) };
 }
 
-export async function listDeadLetters(domain: DomainName, pool: Pool, limit: number): Promise<DeadLetter[]> {
-  const { rows } = await pool.query(
-    `SELECT id, consumer, event_id, event_type, source, attempts, last_error, parked_at
-       FROM ${domainTables(domain).deadLetters}
-      WHERE replayed_at IS NULL
-      ORDER BY parked_at DESC, id DESC
-      LIMIT $1`,
-    [limit],
-  );
+/** Where a list of parked events continues: when the last one was parked (UTC, to the microsecond) and its id. */
+export interface ParkedKey {
+  parkedAt: string;
+  id: string;
+}
+
+/**
+ * A domain's parked events, newest first (the parked index serves the order), after `after` when
+ * given. Each carries its key (`parkedKey`: parked_at as fixed-width UTC text to the microsecond,
+ * which a millisecond Date would cut), to continue the list from.
+ */
+export async function listDeadLetters(domain: DomainName, pool: Pool, limit: number, after?: ParkedKey): Promise<(DeadLetter & { parkedKey: string })[]> {
+  const table = domainTables(domain).deadLetters;
+  const columns = `id, consumer, event_id, event_type, source, attempts, last_error, parked_at,
+    to_char(parked_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS parked_key`;
+  const { rows } = after
+    ? await pool.query(
+        `SELECT ${columns} FROM ${table}
+          WHERE replayed_at IS NULL AND (parked_at, id) < ($1::timestamptz, $2::uuid)
+          ORDER BY parked_at DESC, id DESC LIMIT $3`,
+        [after.parkedAt, after.id, limit],
+      )
+    : await pool.query(`SELECT ${columns} FROM ${table} WHERE replayed_at IS NULL ORDER BY parked_at DESC, id DESC LIMIT $1`, [limit]);
   return rows.map((r) => ({
     id: r.id,
     domain,
@@ -79,6 +93,7 @@ export async function listDeadLetters(domain: DomainName, pool: Pool, limit: num
     attempts: r.attempts,
     lastError: r.last_error,
     parkedAt: (r.parked_at as Date).toISOString(),
+    parkedKey: r.parked_key,
   }));
 }
 
