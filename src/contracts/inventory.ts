@@ -121,3 +121,17 @@ export const StockSoldOutV1 = defineEvent(
 export type StockSoldOutV1 = Static<typeof StockSoldOutV1.schema>;
 
 registerContracts(StockItemCreatedV1, StockAdjustedV1, StockReservedV1, ReservationConfirmedV1, ReservationReleasedV1, ReservationExpiredV1, StockSoldOutV1);
+
+/**
+ * The inventory events that report stock levels, each with where its levels are in its payload:
+ * what a copy of availability (the products domain's, the search read model's) listens to.
+ */
+export const STOCK_LEVELS_OF: Readonly<Record<string, (data: never) => StockLevel[]>> = {
+  [StockItemCreatedV1.type]: (d: StockItemCreatedV1) => [d],
+  [StockAdjustedV1.type]: (d: StockAdjustedV1) => [d],
+  [StockSoldOutV1.type]: (d: StockSoldOutV1) => [d],
+  [StockReservedV1.type]: (d: StockReservedV1) => d.items,
+  [ReservationConfirmedV1.type]: (d: ReservationConfirmedV1) => d.items,
+  [ReservationReleasedV1.type]: (d: ReservationReleasedV1) => d.items,
+  [ReservationExpiredV1.type]: (d: ReservationExpiredV1) => d.items,
+};

@@ -1,27 +1,8 @@
-import {
-  StockSoldOutV1,
-  ReservationConfirmedV1,
-  ReservationExpiredV1,
-  ReservationReleasedV1,
-  type StockLevel,
-  StockAdjustedV1,
-  StockItemCreatedV1,
-  StockReservedV1,
-} from '../../contracts/inventory.ts';
+import { STOCK_LEVELS_OF, type StockLevel, StockItemCreatedV1 } from '../../contracts/inventory.ts';
 import type { HandlerContext, Subscription } from '../../platform/messaging/subscription.ts';
 import type { EventEnvelope } from '../../platform/messaging/envelope.ts';
 import { type StockLevelRow, setStockUnit, upsertAvailability } from './sql.ts';
 
-/** Inventory events that report stock levels, each with where its levels are. */
-const LEVEL_EVENTS: Record<string, (data: never) => StockLevel[]> = {
-  [StockItemCreatedV1.type]: (d: StockItemCreatedV1) => [d],
-  [StockAdjustedV1.type]: (d: StockAdjustedV1) => [d],
-  [StockSoldOutV1.type]: (d: StockSoldOutV1) => [d],
-  [StockReservedV1.type]: (d: StockReservedV1) => d.items,
-  [ReservationConfirmedV1.type]: (d: ReservationConfirmedV1) => d.items,
-  [ReservationReleasedV1.type]: (d: ReservationReleasedV1) => d.items,
-  [ReservationExpiredV1.type]: (d: ReservationExpiredV1) => d.items,
-};
 
 /** Keeps the newest level per variant (one statement may not touch a row twice). */
 export function newestLevels(levels: readonly (StockLevel & { asOf: Date })[]): StockLevelRow[] {
@@ -39,7 +20,7 @@ export function newestLevels(levels: readonly (StockLevel & { asOf: Date })[]): 
 async function applyLevels(ctx: HandlerContext, events: readonly EventEnvelope[]): Promise<void> {
   const levels: (StockLevel & { asOf: Date })[] = [];
   for (const event of events) {
-    const levelsOf = LEVEL_EVENTS[event.type];
+    const levelsOf = STOCK_LEVELS_OF[event.type];
     if (!levelsOf) continue;
     if (event.type === StockItemCreatedV1.type) {
       const created = event.data as StockItemCreatedV1;
@@ -61,7 +42,7 @@ export function availabilitySubscription(): Subscription {
   return {
     consumer: 'products.availability',
     domain: 'products',
-    events: Object.keys(LEVEL_EVENTS),
+    events: Object.keys(STOCK_LEVELS_OF),
     handle: (ctx, event) => applyLevels(ctx, [event]),
     handleBatch: applyLevels,
   };

@@ -1,13 +1,4 @@
-import {
-  ReservationConfirmedV1,
-  ReservationExpiredV1,
-  ReservationReleasedV1,
-  type StockLevel,
-  StockAdjustedV1,
-  StockItemCreatedV1,
-  StockReservedV1,
-  StockSoldOutV1,
-} from '../../contracts/inventory.ts';
+import { STOCK_LEVELS_OF } from '../../contracts/inventory.ts';
 import {
   PriceChangedV1,
   type PriceWindow,
@@ -28,16 +19,6 @@ export const PRODUCT_SEARCH_CONSUMER = 'search.product_search';
 
 const SNAPSHOT_EVENTS = new Set<string>([ProductCreatedV1.type, ProductUpdatedV1.type, ProductPublishedV1.type, ProductUnlistedV1.type]);
 
-/** Inventory events that report stock levels, each with where its levels are. */
-const LEVEL_EVENTS: Record<string, (data: never) => StockLevel[]> = {
-  [StockItemCreatedV1.type]: (d: StockItemCreatedV1) => [d],
-  [StockAdjustedV1.type]: (d: StockAdjustedV1) => [d],
-  [StockSoldOutV1.type]: (d: StockSoldOutV1) => [d],
-  [StockReservedV1.type]: (d: StockReservedV1) => d.items,
-  [ReservationConfirmedV1.type]: (d: ReservationConfirmedV1) => d.items,
-  [ReservationReleasedV1.type]: (d: ReservationReleasedV1) => d.items,
-  [ReservationExpiredV1.type]: (d: ReservationExpiredV1) => d.items,
-};
 
 function primaryImage(images: ProductSnapshot['images']): string | null {
   const sorted = [...images].sort((a, b) => Number(b.type === 'primary') - Number(a.type === 'primary') || a.position - b.position);
@@ -175,7 +156,7 @@ async function apply(ctx: HandlerContext, events: readonly EventEnvelope[]): Pro
     if (SNAPSHOT_EVENTS.has(event.type)) await applySnapshot(ctx.tx, event);
     else if (event.type === PriceChangedV1.type) await applyPriceChange(ctx.tx, event);
     else {
-      const levelsOf = LEVEL_EVENTS[event.type];
+      const levelsOf = STOCK_LEVELS_OF[event.type];
       if (!levelsOf) throw new Error(`${PRODUCT_SEARCH_CONSUMER} cannot handle ${event.type}`);
       for (const l of levelsOf(event.data as never)) levels.push({ stockItemId: l.stockItemId, variantId: l.variantId, available: l.available, version: l.version, at: event.time });
     }
@@ -193,7 +174,7 @@ export function productSearchSubscription(): Subscription {
   return {
     consumer: PRODUCT_SEARCH_CONSUMER,
     domain: 'search',
-    events: [...SNAPSHOT_EVENTS, PriceChangedV1.type, ...Object.keys(LEVEL_EVENTS)],
+    events: [...SNAPSHOT_EVENTS, PriceChangedV1.type, ...Object.keys(STOCK_LEVELS_OF)],
     handle: (ctx, event) => apply(ctx, [event]),
     handleBatch: apply,
     readModel: readModelHooks(
