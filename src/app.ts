@@ -24,6 +24,8 @@ export const VERSION = '0.1.0';
 export interface Databases {
   targets: DatabaseTarget[];
   embedded: EmbeddedServer | undefined;
+  /** Per database, the migrations this call applied (none when it was up to date). */
+  applied: Map<string, string[]>;
 }
 
 /** Finds (or starts) the PostgreSQL server(s), creates the 11 databases when missing and migrates them. */
@@ -33,11 +35,13 @@ export async function prepareDatabases(config: Config, log: Logger): Promise<Dat
   try {
     const targets = resolveTargets(config, config.databaseUrl ?? embedded?.url);
     await ensureDatabases(targets);
+    const appliedTo = new Map<string, string[]>();
     for (const t of targets) {
       const { applied } = await migrateDatabase(t.url, t.domain);
+      appliedTo.set(t.database, applied);
       if (applied.length > 0) log.info({ database: t.database, applied }, 'migrated');
     }
-    return { targets, embedded };
+    return { targets, embedded, applied: appliedTo };
   } catch (error) {
     await embedded?.stop();
     throw error;

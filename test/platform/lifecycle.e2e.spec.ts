@@ -14,6 +14,9 @@ const outer = mkdtempSync(path.join(os.tmpdir(), 'bazaar-lifecycle-'));
 const dataDir = path.join(outer, 'data');
 mkdirSync(dataDir);
 
+/** Servers this file started: one still running when a test fails or times out is stopped in afterAll. */
+const servers = new Set<ChildProcess>();
+
 function startBazaar(port: number): { child: ChildProcess; output: () => string } {
   let output = '';
   const child = spawn(process.execPath, [path.join(root, 'bin/bazaar.mjs'), 'start'], {
@@ -23,6 +26,8 @@ function startBazaar(port: number): { child: ChildProcess; output: () => string 
   });
   child.stdout?.on('data', (c) => (output += c));
   child.stderr?.on('data', (c) => (output += c));
+  servers.add(child);
+  child.once('exit', () => servers.delete(child));
   return { child, output: () => output };
 }
 
@@ -53,7 +58,16 @@ async function runCli(...args: string[]): Promise<{ code: number | null; output:
   return { code: await exited(child), output };
 }
 
-afterAll(() => {
+afterAll(async () => {
+  // SIGTERM lets a server stop its PostgreSQL; one that does not exit within 30 s is killed.
+  await Promise.all(
+    [...servers].map(async (child) => {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      await exited(child);
+      clearTimeout(timer);
+    }),
+  );
   const cluster = embeddedClusterDir(dataDir);
   if (!cluster.startsWith(outer)) rmSync(cluster, { recursive: true, force: true });
   rmSync(outer, { recursive: true, force: true });
@@ -71,6 +85,10 @@ describe('the bazaar process', () => {
     const cliOutput = cli.output;
     expect(cliOutput).toContain('orders');
     expect(cliOutput).not.toContain('left running');
+    // start migrated every database: a migrate beside it applies nothing, and says so.
+    const migrate = await runCli('migrate');
+    expect(migrate.code).toBe(0);
+    expect(migrate.output.match(/: up to date$/gm)).toHaveLength(11);
     expect(first.child.exitCode).toBeNull();
     expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).toBe(200);
     const started = Date.now();
