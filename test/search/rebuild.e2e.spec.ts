@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pool } from '../../src/platform/db/pool.ts';
+import { domainTables } from '../../src/platform/domains.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { pruneOutbox } from '../../src/platform/messaging/admin.ts';
 import { eventually } from '../support/eventually.ts';
@@ -177,5 +178,18 @@ describe('read model rebuilds', () => {
     expect(incomplete.sources.find((s: Json) => s.source === 'orders')).toMatchObject({ events: 0, prunedUpToSeq: expect.any(Number) });
     // What the pruned events said is gone from the rebuilt model: the documented limit.
     expect((await search().query('SELECT count(*)::int AS n FROM order_list_view')).rows[0].n).toBe(0);
+  });
+
+  it('that failed are named by /ready, which stays ready, until a rebuild is done', async () => {
+    expect((await f.t.request('GET', '/ready')).json()).toEqual({ status: 'ready' });
+    // What a failed replay (its connection lost, the process stopping) leaves: its consumer paused.
+    await search().query(
+      `INSERT INTO ${domainTables('search').consumerReplays} (id, consumer, status, last_error, finished_at) VALUES ($1, 'search.seller_dashboard', 'failed', 'connection lost', now())`,
+      [newId()],
+    );
+    const stalled = await f.t.request('GET', '/ready');
+    expect([stalled.statusCode, stalled.json()]).toEqual([200, { status: 'ready', stalledReadModels: ['seller_dashboard'] }]);
+    expect((await rebuild('seller_dashboard', '?allowIncompleteLog=true')).status).toBe('done');
+    expect((await f.t.request('GET', '/ready')).json()).toEqual({ status: 'ready' });
   });
 });

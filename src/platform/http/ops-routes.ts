@@ -91,13 +91,23 @@ export function registerOpsRoutes(app: HttpApp, deps: OpsDeps): void {
       schema: {
         tags: ['operations'],
         summary: 'Readiness: every domain database reachable and migrated, event delivery running',
-        response: { 200: Type.Object({ status: Type.Literal('ready') }), 503: Type.Object({ status: Type.Literal('not_ready'), problems: Type.Array(Type.String()) }) },
+        description:
+          'Ready when every database answers and is migrated and event delivery runs. A read model whose last rebuild failed is named in `stalledReadModels` (it falls behind until a rebuild succeeds; see POST /v1/admin/read-models/{name}/rebuild) without making the process unready.',
+        response: {
+          200: Type.Object({
+            status: Type.Literal('ready'),
+            stalledReadModels: Type.Optional(Type.Array(Type.String(), { description: 'Read models whose last rebuild failed; present only when there are some' })),
+          }),
+          503: Type.Object({ status: Type.Literal('not_ready'), problems: Type.Array(Type.String()) }),
+        },
       },
     },
     async (_request, reply) => {
       const problems = [...(await databaseProblems(deps.pools)), ...deps.messaging.problems()];
       if (problems.length > 0) return reply.status(503).send({ status: 'not_ready' as const, problems });
-      return { status: 'ready' as const };
+      const stalled = await deps.messaging.stalledReadModels().catch(() => undefined);
+      if (!stalled) return reply.status(503).send({ status: 'not_ready' as const, problems: ['the state of the read models could not be read'] });
+      return stalled.length > 0 ? { status: 'ready' as const, stalledReadModels: stalled } : { status: 'ready' as const };
     },
   );
 

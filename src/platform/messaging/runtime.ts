@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { type Pool, SIGNAL_CHANNELS, commitSignals } from '../db/pool.ts';
-import type { DomainName } from '../domains.ts';
+import { type DomainName, domainTables } from '../domains.ts';
 import type { Metrics } from '../metrics.ts';
 import { type ConsumerOptions, InboxConsumer } from './consumer.ts';
 import { Notifier } from './notifier.ts';
@@ -92,6 +92,30 @@ export class Messaging {
     }
     for (const n of this.#notifiers) if (!n.connected) problems.push('a notification connection is down');
     return problems;
+  }
+
+  /**
+   * Read models whose last rebuild failed: their consumer stays paused (its events wait in the
+   * inbox) until a rebuild is done, so they fall behind. Not a reason to take the API out of
+   * service, but /ready names them.
+   */
+  async stalledReadModels(): Promise<string[]> {
+    const byDomain = new Map<DomainName, Subscription[]>();
+    for (const s of this.subscriptions) if (s.readModel) byDomain.set(s.domain, [...(byDomain.get(s.domain) ?? []), s]);
+    const pools = this.#pools();
+    const found = await Promise.all(
+      [...byDomain].map(async ([domain, subscriptions]) => {
+        const pool = pools.get(domain);
+        if (!pool) return [];
+        const { rows } = await pool.query<{ consumer: string }>(
+          `SELECT DISTINCT consumer FROM ${domainTables(domain).consumerReplays} WHERE status = 'failed' AND consumer = ANY($1::text[])`,
+          [subscriptions.map((s) => s.consumer)],
+        );
+        const failed = new Set(rows.map((r) => r.consumer));
+        return subscriptions.filter((s) => failed.has(s.consumer)).map((s) => s.readModel?.name as string);
+      }),
+    );
+    return found.flat().sort();
   }
 
   /** The consumers that keep a read model which can be rebuilt, by read model name. */
