@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../src/platform/ids.ts';
 import { eventually } from '../support/eventually.ts';
 import { type CatalogFixture, startCatalog, uniqueSku } from '../products/support.ts';
 
@@ -111,6 +112,38 @@ describe('product search', () => {
     expect(ids(await search('q=felt&attr=colour:grey&attr=size:43'))).toEqual([]);
     const other = await f.sellerToken();
     expect(ids(await search(`q=felt&seller=${other.sellerId}`))).toEqual([]);
+  });
+
+  it('follows a category moved under another parent, with the categories below it, and ignores a rename', async () => {
+    const admin = (await f.t.app.tokens.sign({ userId: newId(), roles: ['admin'] }, f.clock.now())).token;
+    const category = async (body: Record<string, unknown>): Promise<string> => {
+      const res = await f.t.request('POST', '/v1/admin/categories', { token: admin, body });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json().id;
+    };
+    const patch = async (id: string, body: Record<string, unknown>) => {
+      const res = await f.t.request('PATCH', `/v1/admin/categories/${id}`, { token: admin, body });
+      expect(res.statusCode, res.body).toBe(200);
+    };
+    const outdoors = await category({ name: 'Outdoors' });
+    const tents = await category({ name: 'Tents', parentId: outdoors });
+    const domes = await category({ name: 'Dome tents', parentId: tents });
+    const camping = await category({ name: 'Camping' });
+    const tent = await published({ title: 'Wandering dome tent', categoryId: domes, variants: [variant(9900)] });
+    const hat = await published({ title: 'Wandering sun hat', categoryId: outdoors, variants: [variant(900)] });
+    expect(ids(await search(`q=wandering&category=${outdoors}`)).sort()).toEqual([tent.id, hat.id].sort());
+
+    await patch(tents, { parentId: camping });
+    await eventually(async () => expect(ids(await search(`q=wandering&category=${camping}`))).toEqual([tent.id]));
+    expect(ids(await search(`q=wandering&category=${outdoors}`))).toEqual([hat.id]);
+    expect(ids(await search(`q=wandering&category=${tents}`))).toEqual([tent.id]);
+    const hit = (await search(`q=wandering&category=${domes}`)).items[0];
+    expect(hit.categoryIds).toEqual([camping, tents, domes]);
+
+    await patch(tents, { name: 'Tents and shelters' });
+    await patch(camping, { parentId: outdoors });
+    await eventually(async () => expect((await search(`q=wandering&category=${domes}`)).items[0].categoryIds).toEqual([outdoors, camping, tents, domes]));
+    expect(ids(await search(`q=wandering&category=${outdoors}`)).sort()).toEqual([tent.id, hat.id].sort());
   });
 
   it('gives facets over every hit that add up to the total', async () => {

@@ -1,5 +1,6 @@
 import { STOCK_LEVELS_OF } from '../../contracts/inventory.ts';
 import {
+  CategoryUpdatedV1,
   PriceChangedV1,
   type PriceWindow,
   ProductCreatedV1,
@@ -149,12 +150,29 @@ async function applyLevels(tx: Tx, levels: readonly LevelRow[]): Promise<void> {
   );
 }
 
+/**
+ * A category moved (a new parent): every product filed under it or under a category below it gets
+ * the new ancestors, in front of the part of its path from the moved category down. A rename,
+ * re-slug or reorder changes no id, so nothing here.
+ */
+async function applyCategoryMove(tx: Tx, event: EventEnvelope): Promise<void> {
+  const c = event.data as CategoryUpdatedV1;
+  if (!c.changedFields.includes('parentId')) return;
+  await tx.query(
+    `UPDATE product_search_view
+        SET category_ids = $2::uuid[] || category_ids[array_position(category_ids, $1::uuid) + 1:]
+      WHERE category_ids @> ARRAY[$1::uuid]`,
+    [c.categoryId, c.path.map((p) => p.id)],
+  );
+}
+
 /** Applies events in order; the stock levels of the whole batch are folded into one write at the end (the same outcome: levels are versioned). */
 async function apply(ctx: HandlerContext, events: readonly EventEnvelope[]): Promise<void> {
   const levels: LevelRow[] = [];
   for (const event of events) {
     if (SNAPSHOT_EVENTS.has(event.type)) await applySnapshot(ctx.tx, event);
     else if (event.type === PriceChangedV1.type) await applyPriceChange(ctx.tx, event);
+    else if (event.type === CategoryUpdatedV1.type) await applyCategoryMove(ctx.tx, event);
     else {
       const levelsOf = STOCK_LEVELS_OF[event.type];
       if (!levelsOf) throw new Error(`${PRODUCT_SEARCH_CONSUMER} cannot handle ${event.type}`);
@@ -165,8 +183,8 @@ async function apply(ctx: HandlerContext, events: readonly EventEnvelope[]): Pro
 }
 
 /**
- * search.product_search: product_search_view from the products' snapshots and price changes, and
- * whether each product is in stock from inventory's stock levels. Every write is ordered by the
+ * search.product_search: product_search_view from the products' snapshots, price changes and
+ * category moves, and whether each product is in stock from inventory's stock levels. Every write is ordered by the
  * versions the events carry (products.version, stock_items.version), so an older event never
  * overwrites a newer state, whatever the order events of different sources arrive in.
  */
@@ -174,7 +192,7 @@ export function productSearchSubscription(): Subscription {
   return {
     consumer: PRODUCT_SEARCH_CONSUMER,
     domain: 'search',
-    events: [...SNAPSHOT_EVENTS, PriceChangedV1.type, ...Object.keys(STOCK_LEVELS_OF)],
+    events: [...SNAPSHOT_EVENTS, PriceChangedV1.type, CategoryUpdatedV1.type, ...Object.keys(STOCK_LEVELS_OF)],
     handle: (ctx, event) => apply(ctx, [event]),
     handleBatch: apply,
     readModel: readModelHooks(
