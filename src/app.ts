@@ -24,8 +24,8 @@ export const VERSION = '0.1.0';
 export interface Databases {
   targets: DatabaseTarget[];
   embedded: EmbeddedServer | undefined;
-  /** Per database, the migrations this call applied (none when it was up to date). */
-  applied: Map<string, string[]>;
+  /** Per database, the migrations prepareDatabases applied (none when it was up to date). */
+  applied?: Map<string, string[]>;
 }
 
 /** Finds (or starts) the PostgreSQL server(s), creates the 11 databases when missing and migrates them. */

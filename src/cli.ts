@@ -105,7 +105,7 @@ program
     const cfg = config();
     await withDatabases(cfg, async (databases) => {
       for (const t of databases.targets) {
-        const applied = databases.applied.get(t.database) ?? [];
+        const applied = databases.applied?.get(t.database) ?? [];
         console.log(applied.length === 0 ? `${t.database}: up to date` : `${t.database}: applied ${applied.join(', ')}`);
       }
     });
