@@ -168,7 +168,7 @@ async function deliveryPhase(pools: Map<DomainName, Pool>, urls: Map<DomainName,
       const wait = start + (i * 1000) / o.rate - performance.now();
       if (wait > 0) await sleep(wait);
       await withTransaction(orders, (tx) =>
-        appendEvents(tx, SOURCE, [{ type: ProbeRecorded.type, aggregateId: aggregates[i % AGGREGATES]!, aggregateType: 'bench', data: { n: i } }]),
+        appendEvents(tx, SOURCE, [{ type: ProbeRecorded.type, aggregateId: aggregates[i % AGGREGATES]!, aggregateType: 'bench', data: { n: i } }], null),
       );
       committedAt[i] = performance.now();
     }

@@ -89,7 +89,7 @@ describe('admin bootstrap', () => {
   });
 
   it('neither promotes nor resets an account that already holds ADMIN_EMAIL', async () => {
-    const squatter = await register(deps(), { email: 'taken@bazaar.test', password: PASSWORD });
+    const squatter = await register(deps(), { email: 'taken@bazaar.test', password: PASSWORD }, null);
     const module = createAccountsModule(context({ ADMIN_EMAIL: 'TAKEN@bazaar.test', ADMIN_PASSWORD: 'another password!' }));
     await module.start?.();
     await module.stop?.();
@@ -117,14 +117,14 @@ describe('login', () => {
         return sharedPasswords.verifyNothing(p);
       },
     };
-    await register(deps(), { email: 'known@example.com', password: PASSWORD });
+    await register(deps(), { email: 'known@example.com', password: PASSWORD }, null);
     expect(await codeOf(login(deps({ passwords: counting }), { email: 'unknown@example.com', password: PASSWORD }, '192.0.2.2'))).toBe('INVALID_CREDENTIALS');
     expect(await codeOf(login(deps({ passwords: counting }), { email: 'known@example.com', password: 'wrong password!' }, '192.0.2.2'))).toBe('INVALID_CREDENTIALS');
     expect(calls).toEqual(['verifyNothing', 'verify']);
   });
 
   it('lets exactly five of many concurrent wrong guesses through to the password check', async () => {
-    await register(deps(), { email: 'stormed@example.com', password: PASSWORD });
+    await register(deps(), { email: 'stormed@example.com', password: PASSWORD }, null);
     const processes = [deps({ pool: processPool() }), deps({ pool: processPool() })];
     const guesses = Array.from({ length: 16 }, (_, i) =>
       codeOf(login(processes[i % 2] as AccountsDeps, { email: 'stormed@example.com', password: `wrong guess ${i}!` }, `192.0.2.${10 + i}`)),
@@ -135,7 +135,7 @@ describe('login', () => {
   });
 
   it('counts failures in the database, so two processes share the limit', async () => {
-    await register(deps(), { email: 'shared@example.com', password: PASSWORD });
+    await register(deps(), { email: 'shared@example.com', password: PASSWORD }, null);
     const processA = deps({ pool: processPool() });
     const processB = deps({ pool: processPool() });
     for (const process of [processA, processB, processA, processB, processA]) {

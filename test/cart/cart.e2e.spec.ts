@@ -39,9 +39,12 @@ async function product(options: { stock?: number; publish?: boolean; owner?: { u
   return { productId: p.id as string, variantId, secondVariantId: p.variants[1].id as string };
 }
 
-async function cartEvents(cartId: string): Promise<{ event_type: string; payload: Record<string, unknown> }[]> {
-  const { rows } = await cartDb.query<{ event_type: string; payload: Record<string, unknown> }>(
-    'SELECT event_type, payload FROM carts_outbox_events WHERE aggregate_id = $1 ORDER BY seq',
+type CartEvent = { event_type: string; payload: Record<string, unknown>; correlation: string; causation: string | null };
+
+async function cartEvents(cartId: string): Promise<CartEvent[]> {
+  const { rows } = await cartDb.query<CartEvent>(
+    `SELECT event_type, payload, headers->>'correlationid' AS correlation, headers->>'causationid' AS causation
+       FROM carts_outbox_events WHERE aggregate_id = $1 ORDER BY seq`,
     [cartId],
   );
   return rows;
@@ -127,22 +130,27 @@ describe('the cart items', () => {
     expect((await request('GET', '/v1/cart', buyer.token)).json().items[0].unitPrice).toEqual({ amount: 45000, currency: 'USD' });
   });
 
-  it('changes the quantity of an item and removes it, with an event each', async () => {
+  it("changes the quantity of an item and removes it, with an event each carrying its request's correlation id", async () => {
     const buyer = await signIn('buyer');
     const { variantId } = await product({ stock: 10 });
-    const cart = (await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 4 })).json();
+    const traced = [newId(), newId(), newId()];
+    const send = (i: number, method: string, url: string, body?: unknown) =>
+      f.t.request(method, url, { token: buyer.token, headers: { 'x-correlation-id': traced[i]! }, ...(body !== undefined ? { body } : {}) });
+    const cart = (await send(0, 'POST', '/v1/cart/items', { variantId, quantity: 4 })).json();
     const itemId = cart.items[0].itemId;
 
-    const changed = await request('PATCH', `/v1/cart/items/${itemId}`, buyer.token, { quantity: 1 });
+    const changed = await send(1, 'PATCH', `/v1/cart/items/${itemId}`, { quantity: 1 });
     expect(changed.statusCode, changed.body).toBe(200);
     expect(changed.json().items[0].quantity).toBe(1);
 
-    const removed = await request('DELETE', `/v1/cart/items/${itemId}`, buyer.token);
+    const removed = await send(2, 'DELETE', `/v1/cart/items/${itemId}`);
     expect(removed.statusCode, removed.body).toBe(200);
     expect(removed.json().items).toEqual([]);
     expect((await request('DELETE', `/v1/cart/items/${itemId}`, buyer.token)).statusCode).toBe(404);
 
-    expect((await cartEvents(cart.cartId)).map((e) => e.event_type)).toEqual(['carts.item_added.v1', 'carts.item_quantity_changed.v1', 'carts.item_removed.v1']);
+    const events = await cartEvents(cart.cartId);
+    expect(events.map((e) => e.event_type)).toEqual(['carts.item_added.v1', 'carts.item_quantity_changed.v1', 'carts.item_removed.v1']);
+    expect(events.map((e) => [e.correlation, e.causation])).toEqual(traced.map((id) => [id, null]));
   });
 
   it('checks the sale again when a change that lowered the line as read raises it as locked', async () => {
@@ -348,14 +356,17 @@ describe('checking a cart out (the cart API)', () => {
     const active = await cartApi.getActiveCart(buyer.userId);
     expect(active).toMatchObject({ items: [{ variantId, quantity: 2 }], couponCodes: [] });
     const sessionId = newId();
-    await expect(cartApi.markCheckedOut(active!.cartId, sessionId, active!.version + 1)).rejects.toMatchObject({ code: 'VERSION_CONFLICT' });
-    await expect(cartApi.markCheckedOut(active!.cartId, sessionId, active!.version)).resolves.toMatchObject({ alreadyCheckedOut: false });
+    await expect(cartApi.markCheckedOut(active!.cartId, sessionId, { expectedVersion: active!.version + 1 })).rejects.toMatchObject({ code: 'VERSION_CONFLICT' });
+    // Checkout passes its session's trace: here as if an event had caused the checkout.
+    const trace = { correlationId: newId(), causationId: newId() };
+    await expect(cartApi.markCheckedOut(active!.cartId, sessionId, { expectedVersion: active!.version, trace })).resolves.toMatchObject({ alreadyCheckedOut: false });
     await expect(cartApi.markCheckedOut(active!.cartId, sessionId)).resolves.toMatchObject({ alreadyCheckedOut: true });
     await expect(cartApi.markCheckedOut(active!.cartId, newId())).rejects.toMatchObject({ code: 'CONFLICT' });
 
     expect(await cartApi.getActiveCart(buyer.userId)).toBeNull();
     const checkedOut = (await cartEvents(active!.cartId)).filter((e) => e.event_type === 'carts.checked_out.v1');
     expect(checkedOut.map((e) => e.payload)).toEqual([expect.objectContaining({ checkoutSessionId: sessionId, items: [expect.objectContaining({ variantId, quantity: 2 })] })]);
+    expect(checkedOut.map((e) => [e.correlation, e.causation])).toEqual([[trace.correlationId, trace.causationId]]);
 
     const next = await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 1 });
     expect(next.statusCode).toBe(201);

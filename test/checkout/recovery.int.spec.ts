@@ -69,7 +69,7 @@ function crashingOnce(owner: string, market: FakeMarket, crashAfter: StepName): 
 }
 
 async function open(market: FakeMarket, owner: string, token = 'tok_visa'): Promise<SessionRecord> {
-  const { session } = await openSession({ pool, clock, cart: market.ports().cart, owner, leaseMs: LEASE_MS, firstStep: 'price_snapshot' }, market.buyerId, newId(), checkoutBody(token));
+  const { session } = await openSession({ pool, clock, cart: market.ports().cart, owner, leaseMs: LEASE_MS, firstStep: 'price_snapshot' }, market.buyerId, newId(), checkoutBody(token), null);
   return session;
 }
 
@@ -77,6 +77,15 @@ const claim = (owner: string, limit = 10) => claimDueSessions(pool, owner, clock
 const statusOf = async (id: string) => (await selectSession(pool, id))!.status;
 const countOutbox = async (sessionId: string, type: string) =>
   (await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM checkout_outbox_events WHERE aggregate_id = $1 AND event_type = $2', [sessionId, type])).rows[0]!.n;
+/** The trace headers of a session's checkout events, by type. */
+const tracesOf = async (sessionId: string) => {
+  const { rows } = await pool.query<{ id: string; type: string; correlation: string; causation: string | null }>(
+    `SELECT id, event_type AS type, headers->>'correlationid' AS correlation, headers->>'causationid' AS causation
+       FROM checkout_outbox_events WHERE aggregate_id = $1`,
+    [sessionId],
+  );
+  return new Map(rows.map((r) => [r.type, r]));
+};
 
 describe('checkout recovery', () => {
   /** A market whose reservation call waits until the test lets it go. */
@@ -230,6 +239,39 @@ describe('checkout recovery', () => {
     expect(other.calls['cart.get']).toBe(2);
   });
 
+  it('carries the trace of the request that opened a session through all its steps; a recovered session starts traces of its own', async () => {
+    const trace = { correlationId: newId(), causationId: null };
+    const openTraced = (market: FakeMarket, owner: string) =>
+      openSession({ pool, clock, cart: market.ports().cart, owner, leaseMs: LEASE_MS, firstStep: 'price_snapshot' }, market.buyerId, newId(), checkoutBody('tok_visa'), trace);
+    const market = new FakeMarket();
+    const { session } = await openTraced(market, 'opener');
+    expect(session.trace).toEqual(trace);
+    await runner('opener', market).drive(session, undefined, 'price_snapshot');
+    expect(await statusOf(session.id)).toBe('completed');
+    const given = ['inventory.reserve', 'coupons.redeem', 'orders.create', 'payments.authorize', 'payments.capture', 'inventory.confirm', 'cart.checkout'];
+    expect(market.traces).toEqual(Object.fromEntries(given.map((call) => [call, trace])));
+    const events = await tracesOf(session.id);
+    for (const type of ['checkout.checkout_started.v1', 'checkout.checkout_completed.v1']) {
+      expect(events.get(type), type).toMatchObject({ correlation: trace.correlationId, causation: null });
+    }
+
+    // The process dies after create_orders: the steps the rescuer runs have no request behind them.
+    const other = new FakeMarket();
+    const opened = (await openTraced(other, 'dying')).session;
+    await crashingOnce('dying', other, 'create_orders').drive(opened, undefined, 'price_snapshot');
+    expect(other.traces['orders.create']).toEqual(trace);
+    clock.advance(LEASE_MS + 1);
+    const [taken] = await claim('rescuer');
+    expect(taken?.id).toBe(opened.id);
+    expect(taken?.trace).toBeUndefined();
+    await runner('rescuer', other).drive(taken!);
+    expect(await statusOf(opened.id)).toBe('completed');
+    expect(other.traces).toMatchObject({ 'inventory.reserve': trace, 'orders.create': null, 'payments.authorize': null, 'cart.checkout': null });
+    const completed = (await tracesOf(opened.id)).get('checkout.checkout_completed.v1');
+    expect(completed).toMatchObject({ causation: null });
+    expect(completed?.correlation).toBe(completed?.id);
+  });
+
   it('stops a driver that lost its lease to another worker without recording anything', async () => {
     const market = new FakeMarket();
     const session = await open(market, 'slow');
@@ -328,7 +370,7 @@ describe('checkout recovery', () => {
 
 describe('opening a checkout session', () => {
   const openWith = (market: FakeMarket, key: string, token = 'tok_visa') =>
-    openSession({ pool, clock, cart: market.ports().cart, owner: 'opener', leaseMs: LEASE_MS, firstStep: 'price_snapshot' }, market.buyerId, key, checkoutBody(token));
+    openSession({ pool, clock, cart: market.ports().cart, owner: 'opener', leaseMs: LEASE_MS, firstStep: 'price_snapshot' }, market.buyerId, key, checkoutBody(token), null);
 
   it('makes one session per key: the same body finds it, concurrent twins included; another body is refused', async () => {
     const market = new FakeMarket();

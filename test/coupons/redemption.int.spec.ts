@@ -277,7 +277,7 @@ describe('evaluate', () => {
 
 /** The orders' payment recorded (a buyer cancels only a paid order; checkout owns the orders until then). */
 async function paid<T extends { orderId: string }>(orders: T[]): Promise<T[]> {
-  for (const o of orders) await changeStatus(t.app.pools.get('orders') as Pool, o.orderId, { type: 'record_payment' }, { actor: SYSTEM, reason: 'payment captured', now: new Date() });
+  for (const o of orders) await changeStatus(t.app.pools.get('orders') as Pool, o.orderId, { type: 'record_payment' }, { actor: SYSTEM, reason: 'payment captured', now: new Date(), trace: null });
   return orders;
 }
 

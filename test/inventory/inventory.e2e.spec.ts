@@ -55,7 +55,7 @@ async function announceProduct(sellerId: string, variantCount = 2): Promise<{ pr
         updatedAt: now,
       },
     },
-  ]);
+  ], null);
   return { productId, variantIds };
 }
 

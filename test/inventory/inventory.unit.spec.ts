@@ -95,6 +95,7 @@ describe('the reservation queue', () => {
     referenceId: null,
     items: [{ variantId: '0190f5c2-0000-7000-8000-0000000000a1', quantity: 1 }],
     ttlSeconds: 60,
+    trace: null,
     requestHash: key,
   });
   const echo = () => {

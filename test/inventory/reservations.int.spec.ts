@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { catalogSubscription } from '../../src/domains/inventory/handlers.ts';
 import { withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
-import type { EventEnvelope } from '../../src/platform/messaging/envelope.ts';
+import { type EventEnvelope, traceOf } from '../../src/platform/messaging/envelope.ts';
 import type { NewEvent } from '../../src/platform/messaging/outbox.ts';
 import { type InventoryHarness, eventCount, expectConsistent, ledger, newVariant, startInventory, stockedVariant } from './support.ts';
 
@@ -141,7 +141,7 @@ describe('stock items and receipts', () => {
     } as unknown as EventEnvelope;
     const emitted: NewEvent[] = [];
     for (let i = 0; i < 2; i++) {
-      await withTransaction(h.pool, (tx) => catalogSubscription.handle({ tx, now: h.clock.now(), emit: async (e) => void emitted.push(...e) }, event));
+      await withTransaction(h.pool, (tx) => catalogSubscription.handle({ tx, now: h.clock.now(), trace: traceOf(event), emit: async (e) => void emitted.push(...e) }, event));
     }
     const availability = await h.api.getAvailability(variants.map((v) => v.variantId));
     expect(availability).toHaveLength(2);

@@ -5,7 +5,7 @@ import { TokenService, parseKeyring } from '../../src/platform/http/tokens.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { Metrics } from '../../src/platform/metrics.ts';
-import { type EventEnvelope, eventSource } from '../../src/platform/messaging/envelope.ts';
+import { type EventEnvelope, eventSource, traceOf } from '../../src/platform/messaging/envelope.ts';
 import { appendEvents, assertContract } from '../../src/platform/messaging/outbox.ts';
 import { createInventoryModule, type InventoryApi, type InventoryOptions } from '../../src/domains/inventory/index.ts';
 import { TEST_JWT_KEYS, freshDatabases } from '../support/databases.ts';
@@ -70,7 +70,7 @@ export async function startInventory(options: InventoryOptions = {}, poolSizeMax
         data,
       };
       const now = clock.now();
-      await withTransaction(pool, (tx) => subscription.handle({ tx, now, emit: (events) => appendEvents(tx, 'inventory', events, now).then(() => undefined) }, envelope));
+      await withTransaction(pool, (tx) => subscription.handle({ tx, now, trace: traceOf(envelope), emit: (events) => appendEvents(tx, 'inventory', events, traceOf(envelope), now).then(() => undefined) }, envelope));
     },
     async close() {
       await module.stop?.();

@@ -25,7 +25,7 @@ function pool(t: TestApp, domain: DomainName): Pool {
 /** Writes one event in its own transaction, as a real change would; returns its id. */
 async function produce(t: TestApp, aggregateId: string, data: ThingData): Promise<string> {
   const [id] = await withTransaction(pool(t, 'orders'), (tx) =>
-    appendEvents(tx, 'orders', [{ type: ThingHappened.type, aggregateId, aggregateType: 'probe', data }]),
+    appendEvents(tx, 'orders', [{ type: ThingHappened.type, aggregateId, aggregateType: 'probe', data }], null),
   );
   return id!;
 }

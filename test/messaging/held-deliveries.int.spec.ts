@@ -94,7 +94,7 @@ const relay = () => new OutboxRelay('orders', orders(), transport, BATCH, undefi
 async function produce(aggregateId: string, ns: number[]): Promise<string[]> {
   const ids: string[] = [];
   for (const n of ns) {
-    const [id] = await withTransaction(orders(), (tx) => appendEvents(tx, 'orders', [{ type: ThingHappened.type, aggregateId, aggregateType: 'probe', data: { n } }]));
+    const [id] = await withTransaction(orders(), (tx) => appendEvents(tx, 'orders', [{ type: ThingHappened.type, aggregateId, aggregateType: 'probe', data: { n } }], null));
     ids.push(id!);
   }
   return ids;

@@ -7,8 +7,8 @@ import { isUuidV7, newId } from '../../src/platform/ids.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { BATCH_LOCK_HELD, beginAndClaim, takeBatchLock } from '../../src/platform/messaging/batch-lock.ts';
 import { CONSUMER_ROUND_SETTINGS, InboxConsumer, markProcessed } from '../../src/platform/messaging/consumer.ts';
-import { withTrace } from '../../src/platform/messaging/envelope.ts';
 import { runTogether } from '../../src/platform/db/statements.ts';
+import type { Trace } from '../../src/platform/messaging/envelope.ts';
 import { ContractViolation, appendEvents, outboxStatement } from '../../src/platform/messaging/outbox.ts';
 import { OutboxRelay, relayClaim, toEnvelope } from '../../src/platform/messaging/relay.ts';
 import { InProcessTransport } from '../../src/platform/messaging/transport.ts';
@@ -40,8 +40,8 @@ async function outboxRows(pool: Pool, where = 'true', params: unknown[] = []) {
   return rows;
 }
 
-async function appendOne(data: unknown = { n: 1 }, aggregateId = newId()): Promise<string> {
-  const [id] = await withTransaction(orders(), (tx) => appendEvents(tx, 'orders', [{ type: ThingHappened.type, aggregateId, aggregateType: 'probe', data }]));
+async function appendOne(data: unknown = { n: 1 }, aggregateId = newId(), trace: Trace | null = null): Promise<string> {
+  const [id] = await withTransaction(orders(), (tx) => appendEvents(tx, 'orders', [{ type: ThingHappened.type, aggregateId, aggregateType: 'probe', data }], trace));
   return id!;
 }
 
@@ -63,9 +63,9 @@ describe('appending events to the outbox', () => {
         appendEvents(tx, 'orders', [
           { type: ThingHappened.type, aggregateId, aggregateType: 'probe', data: { n: 1 } },
           { type: ThingHappened.type, aggregateId, aggregateType: 'probe', data: { n: -1, extra: true } },
-        ]),
+        ], null),
       ).rejects.toThrow(ContractViolation);
-      await expect(appendEvents(tx, 'orders', [{ type: ThingHappened.type, aggregateId, aggregateType: 'probe', data: { n: 'one' } }])).rejects.toThrow(
+      await expect(appendEvents(tx, 'orders', [{ type: ThingHappened.type, aggregateId, aggregateType: 'probe', data: { n: 'one' } }], null)).rejects.toThrow(
         /breaks its contract/,
       );
     });
@@ -75,7 +75,7 @@ describe('appending events to the outbox', () => {
   it('refuses an event type that has no registered contract', async () => {
     const aggregateId = newId();
     await withTransaction(orders(), async (tx) => {
-      await expect(appendEvents(tx, 'orders', [{ type: 'probe.never_defined.v1', aggregateId, aggregateType: 'probe', data: {} }])).rejects.toThrow(
+      await expect(appendEvents(tx, 'orders', [{ type: 'probe.never_defined.v1', aggregateId, aggregateType: 'probe', data: {} }], null)).rejects.toThrow(
         /no contract is registered/,
       );
     });
@@ -85,10 +85,10 @@ describe('appending events to the outbox', () => {
   it('commits the events with the change and loses them with a rolled-back change', async () => {
     const kept = newId();
     const lost = newId();
-    await withTransaction(orders(), (tx) => appendEvents(tx, 'orders', [{ type: ThingHappened.type, aggregateId: kept, aggregateType: 'probe', data: { n: 1 } }]));
+    await withTransaction(orders(), (tx) => appendEvents(tx, 'orders', [{ type: ThingHappened.type, aggregateId: kept, aggregateType: 'probe', data: { n: 1 } }], null));
     await expect(
       withTransaction(orders(), async (tx) => {
-        await appendEvents(tx, 'orders', [{ type: ThingHappened.type, aggregateId: lost, aggregateType: 'probe', data: { n: 1 } }]);
+        await appendEvents(tx, 'orders', [{ type: ThingHappened.type, aggregateId: lost, aggregateType: 'probe', data: { n: 1 } }], null);
         throw new Error('the change failed');
       }),
     ).rejects.toThrow('the change failed');
@@ -191,7 +191,7 @@ describe('the event envelope', () => {
 
   it('takes the correlation id of the trace it is written in', async () => {
     const correlationId = newId();
-    const id = await withTrace({ correlationId, causationId: null }, () => appendOne());
+    const id = await appendOne(undefined, undefined, { correlationId, causationId: null });
     const [row] = await outboxRows(orders(), 'id = $1', [id]);
     expect(row.headers).toMatchObject({ correlationid: correlationId, causationid: null });
   });
@@ -202,7 +202,7 @@ describe('the event envelope', () => {
     const consumer = new InboxConsumer('search', search(), [echo], { batchSizeMax: 100, attemptsMax: 3, retryDelayBaseMs: 10, retryDelayMaxMs: 100 }, systemClock, undefined, log);
     const correlationId = newId();
     const aggregateId = newId();
-    const cause = await withTrace({ correlationId, causationId: null }, () => appendOne({ n: 3 }, aggregateId));
+    const cause = await appendOne({ n: 3 }, aggregateId, { correlationId, causationId: null });
     while (await relay.runOnce());
     while (await consumer.runOnce());
 
@@ -227,7 +227,7 @@ describe('a change and its events in one statement', () => {
     await orders().query('CREATE TABLE IF NOT EXISTS together_probe (id uuid PRIMARY KEY, label text NOT NULL)');
     const [a, b] = [newId(), newId()];
     const aggregateId = newId();
-    const event = outboxStatement('orders', [{ type: ThingHappened.type, aggregateId, aggregateType: 'probe', data: { n: 1 } }]);
+    const event = outboxStatement('orders', [{ type: ThingHappened.type, aggregateId, aggregateType: 'probe', data: { n: 1 } }], null);
     await runTogether(orders(), [
       { text: 'INSERT INTO together_probe (id, label) VALUES ($1, $2)', values: [a, 'first'] },
       undefined,
@@ -248,7 +248,7 @@ describe('a change and its events in one statement', () => {
       runTogether(orders(), [
         { text: 'INSERT INTO together_probe (id, label) VALUES ($1, $2)', values: [c, 'third'] },
         { text: 'INSERT INTO together_probe (id, label) VALUES ($1, $2)', values: [a, 'again'] },
-        outboxStatement('orders', [{ type: ThingHappened.type, aggregateId: lost, aggregateType: 'probe', data: { n: 2 } }]),
+        outboxStatement('orders', [{ type: ThingHappened.type, aggregateId: lost, aggregateType: 'probe', data: { n: 2 } }], null),
       ]),
     ).rejects.toThrow(/duplicate key/);
     expect((await orders().query('SELECT count(*)::int AS n FROM together_probe WHERE id = $1', [c])).rows[0].n).toBe(0);
@@ -312,7 +312,7 @@ describe("a relay round's and a consumer round's plans", () => {
     // they keep (generic plans, one per connection).
     const aggregateId = newId();
     await withTransaction(orders(), (tx) =>
-      appendEvents(tx, 'orders', Array.from({ length: 300 }, (_, n) => ({ type: ThingHappened.type, aggregateId, aggregateType: 'probe', data: { n } }))),
+      appendEvents(tx, 'orders', Array.from({ length: 300 }, (_, n) => ({ type: ThingHappened.type, aggregateId, aggregateType: 'probe', data: { n } })), null),
     );
     const { claim, settings } = relayClaim('orders_outbox_events', 500, 'orders_held_subscribers');
     const plan = await planInRound(settings, claim, '', '');

@@ -39,7 +39,7 @@ interface Row {
 }
 
 async function publish(domain: DomainName, type: string, aggregateId: string, aggregateType: string, data: unknown): Promise<void> {
-  await withTransaction(t.app.pools.get(domain) as Pool, (tx) => appendEvents(tx, domain, [{ type, aggregateId, aggregateType, data }], clock.now()));
+  await withTransaction(t.app.pools.get(domain) as Pool, (tx) => appendEvents(tx, domain, [{ type, aggregateId, aggregateType, data }], null, clock.now()));
 }
 
 async function register(email: string, userId = newId()): Promise<string> {

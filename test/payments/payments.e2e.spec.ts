@@ -65,7 +65,7 @@ describe('payments in the running marketplace', () => {
     };
     // The test plays the orders domain: the event enters through the orders outbox like a real one.
     await withTransaction(t.app.pools.get('orders') as never, (tx) =>
-      appendEvents(tx, 'orders', [{ type: OrderCancelledV1.type, aggregateId: orderId, aggregateType: 'order', data: cancelled }]),
+      appendEvents(tx, 'orders', [{ type: OrderCancelledV1.type, aggregateId: orderId, aggregateType: 'order', data: cancelled }], null),
     );
     await eventually(async () => {
       const intent = await payments.api.getIntent(intentId);

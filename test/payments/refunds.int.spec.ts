@@ -4,7 +4,7 @@ import { sellerPayable } from '../../src/domains/payments/index.ts';
 import { insertTransaction } from '../../src/domains/payments/sql.ts';
 import { withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
-import type { EventEnvelope } from '../../src/platform/messaging/envelope.ts';
+import { type EventEnvelope, traceOf } from '../../src/platform/messaging/envelope.ts';
 import { expectLedgerBalanced, ledgerBalance } from '../support/ledger.ts';
 import { type PaymentsHarness, paymentFor, startPayments } from './harness.ts';
 
@@ -260,7 +260,7 @@ describe('cancelled orders', () => {
   async function deliver(envelope: EventEnvelope<OrderCancelledV1>) {
     const subscription = h.module.subscriptions?.find((s) => s.events.includes(OrderCancelledV1.type));
     if (!subscription) throw new Error('payments do not subscribe to cancelled orders');
-    await withTransaction(h.pool, (tx) => subscription.handle({ tx, now: new Date(), emit: async () => undefined }, envelope));
+    await withTransaction(h.pool, (tx) => subscription.handle({ tx, now: new Date(), trace: traceOf(envelope), emit: async () => undefined }, envelope));
   }
 
   it("refunds what is left of a paid order's part, once, whatever the number of deliveries", async () => {

@@ -420,14 +420,14 @@ describe('changing a category', () => {
     const dropped: string[] = [];
     const deps = { ...productDeps(), invalidate: (ids: readonly string[] | '*') => dropped.push(`products ${ids === '*' ? '*' : ids.join(',')}`) };
     const tree = { invalidate: () => dropped.push('tree') };
-    const root = await createCategory(deps, tree, { name: uniqueName('Direct') });
+    const root = await createCategory(deps, tree, { name: uniqueName('Direct') }, null);
     expect(dropped).toEqual(['tree']);
-    await updateCategory(deps, tree, root.id, { position: 7 });
+    await updateCategory(deps, tree, root.id, { position: 7 }, null);
     expect(dropped).toEqual(['tree', 'tree']);
     // What products show (their category path) changed: their pages and purchase snapshots go too.
-    await updateCategory(deps, tree, root.id, { name: uniqueName('Renamed') });
+    await updateCategory(deps, tree, root.id, { name: uniqueName('Renamed') }, null);
     expect(dropped).toEqual(['tree', 'tree', 'tree', 'products *']);
-    await updateCategory(deps, tree, root.id, { position: 7 });
+    await updateCategory(deps, tree, root.id, { position: 7 }, null);
     expect(dropped).toHaveLength(4);
   });
 

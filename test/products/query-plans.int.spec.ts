@@ -20,7 +20,7 @@ beforeAll(async () => {
   const random = randomSource(7);
   const now = new Date();
   const products = Array.from({ length: 400 }, (_, i) => generateProduct({ random, now, sellerId: seller, leaf: leaves[i % leaves.length]!, serial: i, runTag: 'PLAN' }).product);
-  await importProducts(pool, products, { now, actorId: seller });
+  await importProducts(pool, products, { now, actorId: seller, trace: null });
   await pool.query('ANALYZE');
   productId = products.find((p) => p.status === 'published')!.id;
   rootId = categories.find((c) => c.parentId === null)!.id;

@@ -4,7 +4,7 @@ import { sellerDashboardSubscription } from '../../src/domains/search/dashboard-
 import { productSearchSubscription } from '../../src/domains/search/product-projection.ts';
 import { type Pool, createPool, withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
-import type { EventEnvelope } from '../../src/platform/messaging/envelope.ts';
+import { type EventEnvelope, traceOf } from '../../src/platform/messaging/envelope.ts';
 import type { Subscription } from '../../src/platform/messaging/subscription.ts';
 import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
 import { orderOf } from './support.ts';
@@ -28,7 +28,7 @@ function envelope(type: string, subject: string, data: unknown, time: string): E
 }
 
 async function apply(subscription: Subscription, ...events: EventEnvelope[]): Promise<void> {
-  for (const e of events) await withTransaction(db, (tx) => subscription.handle({ tx, now: new Date(), emit: async () => undefined }, e));
+  for (const e of events) await withTransaction(db, (tx) => subscription.handle({ tx, now: new Date(), trace: traceOf(e), emit: async () => undefined }, e));
 }
 
 function snapshot(version: number, title: string, status: ProductSnapshot['status'], variantId: string): ProductSnapshot {

@@ -73,7 +73,7 @@ function pool(t: TestApp, domain: 'orders' | 'payments'): Pool {
 }
 
 async function write(t: TestApp, domain: 'orders' | 'payments', type: string, aggregateId: string, data: unknown, at: string): Promise<void> {
-  await withTransaction(pool(t, domain), (tx) => appendEvents(tx, domain, [{ type, aggregateId, aggregateType: domain === 'orders' ? 'order' : 'payment_intent', data }], new Date(at)));
+  await withTransaction(pool(t, domain), (tx) => appendEvents(tx, domain, [{ type, aggregateId, aggregateType: domain === 'orders' ? 'order' : 'payment_intent', data }], null, new Date(at)));
 }
 
 export async function placed(t: TestApp, order: Order): Promise<void> {
@@ -93,6 +93,7 @@ export async function paid(t: TestApp, order: Order, at: string): Promise<Order>
         { type: 'orders.order_paid.v1', aggregateId: order.orderId, aggregateType: 'order', data: paidEvent },
         { type: 'orders.order_status_changed.v1', aggregateId: order.orderId, aggregateType: 'order', data: changed },
       ],
+      null,
       new Date(at),
     ),
   );

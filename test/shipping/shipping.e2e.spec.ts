@@ -43,7 +43,7 @@ async function order(buyer: User, seller: User, paid = true): Promise<PlacedOrde
     const intent = newId();
     const data = capturedEvent(intent, buyer.id, input.checkoutSessionId, [{ orderId: placed.orderId, sellerId: seller.id, amount: placed.totalAmount }]);
     await withTransaction(db('payments'), (tx) =>
-      appendEvents(tx, 'payments', [{ type: 'payments.payment_captured.v1', aggregateId: intent, aggregateType: 'payment_intent', data }]),
+      appendEvents(tx, 'payments', [{ type: 'payments.payment_captured.v1', aggregateId: intent, aggregateType: 'payment_intent', data }], null),
     );
     await eventually(async () => expect((await orderOf(buyer, placed.orderId)).status).toBe('paid'));
   }
@@ -381,7 +381,7 @@ describe('the orders consumer', () => {
       createdAt: at,
     };
     await withTransaction(db('shipping'), (tx) =>
-      appendEvents(tx, 'shipping', [{ type: 'shipping.shipment_created.v1', aggregateId: shipmentId, aggregateType: 'shipment', data }]),
+      appendEvents(tx, 'shipping', [{ type: 'shipping.shipment_created.v1', aggregateId: shipmentId, aggregateType: 'shipment', data }], null),
     );
     await eventually(async () => expect(await count('orders', 'order_shipments WHERE shipment_id = $1', [shipmentId])).toBe(1));
     await eventually(async () =>

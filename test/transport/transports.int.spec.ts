@@ -54,7 +54,7 @@ describe.each(transports)('the $name transport', ({ name, env, enabled }) => {
     const orders = t.app.pools.get('orders')!;
     for (let i = 0; i < count; i++) {
       await withTransaction(orders, (tx) =>
-        appendEvents(tx, 'orders', [{ type: checked.type, aggregateId: aggregates[i % aggregates.length]!, aggregateType: 'probe', data: { n: i } }]),
+        appendEvents(tx, 'orders', [{ type: checked.type, aggregateId: aggregates[i % aggregates.length]!, aggregateType: 'probe', data: { n: i } }], null),
       );
     }
   }

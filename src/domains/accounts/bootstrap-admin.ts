@@ -29,7 +29,8 @@ export async function bootstrapAdmin(deps: AccountsDeps, email: string, password
     await lockAdminBootstrap(tx);
     const raced = await findUserIdByEmail(tx, email);
     if (raced) return raced;
-    await createUser(tx, { email, passwordHash, roles: ['admin'], now });
+    // Run at start, by no request: the registration starts a trace of its own.
+    await createUser(tx, { email, passwordHash, roles: ['admin'], now, trace: null });
     return undefined;
   }).catch(async (error: unknown) => {
     // Someone registered this email in the meantime through the public route.

@@ -2,6 +2,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { type PROFILE_FIELDS, ProfileUpdatedV1 } from '../../contracts/accounts.ts';
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
 import type { AccountsDeps } from './deps.ts';
 import { readUser } from './read-user.ts';
@@ -26,7 +27,7 @@ export function applyProfilePatch(current: ProfileRow, patch: ProfilePatchBody):
   return { next, changed };
 }
 
-export async function updateMyProfile(deps: AccountsDeps, userId: string, patch: ProfilePatchBody): Promise<User> {
+export async function updateMyProfile(deps: AccountsDeps, userId: string, patch: ProfilePatchBody, trace: Trace | null): Promise<User> {
   if (patch.addresses && patch.addresses.filter((a) => a.isDefault === true).length > 1) {
     throw new AppError('VALIDATION_FAILED', 'body/addresses may mark at most one address isDefault');
   }
@@ -40,7 +41,7 @@ export async function updateMyProfile(deps: AccountsDeps, userId: string, patch:
       await updateProfile(tx, userId, next, now);
       await touchUser(tx, userId, now);
       const data: ProfileUpdatedV1 = { userId, changedFields: changed, updatedAt: now.toISOString() };
-      await appendEvents(tx, 'accounts', [{ type: ProfileUpdatedV1.type, aggregateId: userId, aggregateType: 'user', data }], now);
+      await appendEvents(tx, 'accounts', [{ type: ProfileUpdatedV1.type, aggregateId: userId, aggregateType: 'user', data }], trace, now);
     }
     return (await readUser(tx, userId)) as User;
   });

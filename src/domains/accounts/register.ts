@@ -3,6 +3,7 @@ import { type Tx, isUniqueViolation, withTransaction } from '../../platform/db/p
 import { AppError } from '../../platform/http/errors.ts';
 import type { Role } from '../../platform/http/tokens.ts';
 import { newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
 import type { AccountsDeps } from './deps.ts';
 import { readUser } from './read-user.ts';
@@ -33,7 +34,7 @@ function insertFailure(error: unknown): Error {
 /** Creates a user with a profile and roles, and records accounts.user_registered.v1, in `tx`. */
 export async function createUser(
   tx: Tx,
-  input: { email: string; passwordHash: string; roles: Role[]; now: Date },
+  input: { email: string; passwordHash: string; roles: Role[]; now: Date; trace: Trace | null },
 ): Promise<string> {
   const userId = newId();
   try {
@@ -46,16 +47,16 @@ export async function createUser(
     await insertRole(tx, { id: newId(), userId, role, assignedBy: null, now: input.now });
   }
   const data: UserRegisteredV1 = { userId, email: input.email, roles: input.roles, registeredAt: input.now.toISOString() };
-  await appendEvents(tx, 'accounts', [{ type: UserRegisteredV1.type, aggregateId: userId, aggregateType: 'user', data }], input.now);
+  await appendEvents(tx, 'accounts', [{ type: UserRegisteredV1.type, aggregateId: userId, aggregateType: 'user', data }], input.trace, input.now);
   return userId;
 }
 
-export async function register(deps: AccountsDeps, body: RegisterBody): Promise<User> {
+export async function register(deps: AccountsDeps, body: RegisterBody, trace: Trace | null): Promise<User> {
   // Hashed before the transaction: no connection is held for the ~50 ms argon2 takes.
   const passwordHash = await deps.passwords.hash(body.password);
   const now = deps.clock.now();
   return withTransaction(deps.pool, async (tx) => {
-    const userId = await createUser(tx, { email: body.email, passwordHash, roles: [body.role ?? 'buyer'], now });
+    const userId = await createUser(tx, { email: body.email, passwordHash, roles: [body.role ?? 'buyer'], now, trace });
     return (await readUser(tx, userId)) as User;
   });
 }

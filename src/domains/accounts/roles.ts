@@ -3,6 +3,7 @@ import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
 import type { Role } from '../../platform/http/tokens.ts';
 import { newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
 import type { AccountsDeps } from './deps.ts';
 import { insertRole, userStatus, lockUser, selectRoles, touchUser } from './sql.ts';
@@ -19,7 +20,7 @@ export interface RoleAssignment {
  * Gives a user a role, once: a user_roles row and accounts.role_assigned.v1 the first time, nothing
  * on a repeat. The new role is in the user's next access token.
  */
-export async function assignRole(deps: AccountsDeps, input: { userId: string; role: Role; assignedBy: string }): Promise<RoleAssignment> {
+export async function assignRole(deps: AccountsDeps, input: { userId: string; role: Role; assignedBy: string }, trace: Trace | null): Promise<RoleAssignment> {
   const now = deps.clock.now();
   return withTransaction(deps.pool, async (tx) => {
     // A valid token outlives what it was issued for: the admin who assigns must still be an active
@@ -32,7 +33,7 @@ export async function assignRole(deps: AccountsDeps, input: { userId: string; ro
     if (assigned) {
       await touchUser(tx, input.userId, now);
       const data: RoleAssignedV1 = { userId: input.userId, role: input.role, assignedBy: input.assignedBy, assignedAt: now.toISOString() };
-      await appendEvents(tx, 'accounts', [{ type: RoleAssignedV1.type, aggregateId: input.userId, aggregateType: 'user', data }], now);
+      await appendEvents(tx, 'accounts', [{ type: RoleAssignedV1.type, aggregateId: input.userId, aggregateType: 'user', data }], trace, now);
     }
     return { userId: input.userId, role: input.role, assigned, roles: await selectRoles(tx, input.userId) };
   });

@@ -33,7 +33,7 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountsDeps): void {
         response: { 201: UserSchema, 400: ProblemResponse, 409: ProblemResponse },
       },
     },
-    async (request, reply) => reply.status(201).send(await register(deps, request.body)),
+    async (request, reply) => reply.status(201).send(await register(deps, request.body, request.trace)),
   );
 
   app.post(
@@ -75,7 +75,7 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountsDeps): void {
         response: { 200: UserSchema, ...authProblems, 404: ProblemResponse },
       },
     },
-    async (request) => updateMyProfile(deps, principalOf(request).userId, request.body),
+    async (request) => updateMyProfile(deps, principalOf(request).userId, request.body, request.trace),
   );
 
   app.post(
@@ -93,7 +93,7 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountsDeps): void {
       },
     },
     async (request, reply) => {
-      const result = await assignRole(deps, { userId: request.params.userId, role: request.body.role, assignedBy: principalOf(request).userId });
+      const result = await assignRole(deps, { userId: request.params.userId, role: request.body.role, assignedBy: principalOf(request).userId }, request.trace);
       return reply.status(result.assigned ? 201 : 200).send(result);
     },
   );

@@ -2,6 +2,7 @@ import { CartItemAddedV1, CartItemQuantityChangedV1, CartItemRemovedV1 } from '.
 import { type Pool, type Queryable, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
 import { decideAdd, refusalToChange } from './cart-rules.ts';
 import type { CartDeps } from './deps.ts';
@@ -64,6 +65,7 @@ export async function addItem(
   deps: CartDeps,
   buyerId: string,
   input: { variantId: string; quantity: number },
+  trace: Trace | null,
 ): Promise<{ isNewLine: boolean; cart: CartContents; facts: SaleFacts }> {
   const variantId = input.variantId.toLowerCase();
   const before = await activeCartContents(deps.pool, buyerId, deps.clock.now());
@@ -98,6 +100,7 @@ export async function addItem(
         cart.id,
         cart.version,
         [{ type: CartItemAddedV1.type, aggregateId: cart.id, aggregateType: 'cart', data }],
+        trace,
         now,
       );
       if (version === null) return null;
@@ -110,7 +113,7 @@ export async function addItem(
 }
 
 /** Sets an own item's quantity; raising it needs the variant on sale and in stock. */
-export async function changeItemQuantity(deps: CartDeps, buyerId: string, itemId: string, quantity: number): Promise<void> {
+export async function changeItemQuantity(deps: CartDeps, buyerId: string, itemId: string, quantity: number, trace: Trace | null): Promise<void> {
   const before = await selectOwnItem(deps.pool, buyerId, itemId);
   if (!before) throw itemNotFound();
   // The sale facts are asked for before the transaction (no lock held while asking), when the change
@@ -118,7 +121,7 @@ export async function changeItemQuantity(deps: CartDeps, buyerId: string, itemId
   // the lock and the change runs once more with them.
   let facts = quantity > before.quantity ? await saleFacts(deps, before.variantId) : undefined;
   for (;;) {
-    const raisedWithoutFacts = await setQuantityUnderLock(deps, buyerId, itemId, quantity, facts);
+    const raisedWithoutFacts = await setQuantityUnderLock(deps, buyerId, itemId, quantity, facts, trace);
     if (!raisedWithoutFacts) return;
     facts = await saleFacts(deps, raisedWithoutFacts);
   }
@@ -131,6 +134,7 @@ async function setQuantityUnderLock(
   itemId: string,
   quantity: number,
   facts: Awaited<ReturnType<typeof saleFacts>> | undefined,
+  trace: Trace | null,
 ): Promise<string | undefined> {
   const now = deps.clock.now();
   return withTransaction(deps.pool, async (tx) => {
@@ -152,12 +156,12 @@ async function setQuantityUnderLock(
       quantity,
       changedAt: now.toISOString(),
     };
-    await appendEvents(tx, 'cart', [{ type: CartItemQuantityChangedV1.type, aggregateId: item.cartId, aggregateType: 'cart', data }], now);
+    await appendEvents(tx, 'cart', [{ type: CartItemQuantityChangedV1.type, aggregateId: item.cartId, aggregateType: 'cart', data }], trace, now);
     return undefined;
   });
 }
 
-export async function removeItem(deps: CartDeps, buyerId: string, itemId: string): Promise<void> {
+export async function removeItem(deps: CartDeps, buyerId: string, itemId: string, trace: Trace | null): Promise<void> {
   const now = deps.clock.now();
   await withTransaction(deps.pool, async (tx) => {
     const item = await selectOwnItem(tx, buyerId, itemId, true);
@@ -173,6 +177,6 @@ export async function removeItem(deps: CartDeps, buyerId: string, itemId: string
       quantity: item.quantity,
       removedAt: now.toISOString(),
     };
-    await appendEvents(tx, 'cart', [{ type: CartItemRemovedV1.type, aggregateId: item.cartId, aggregateType: 'cart', data }], now);
+    await appendEvents(tx, 'cart', [{ type: CartItemRemovedV1.type, aggregateId: item.cartId, aggregateType: 'cart', data }], trace, now);
   });
 }

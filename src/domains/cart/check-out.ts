@@ -2,6 +2,7 @@ import { CartCheckedOutV1 } from '../../contracts/cart.ts';
 import type { Queryable } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { changeCart } from './cart-items.ts';
 import type { CartDeps } from './deps.ts';
 import { markCartCheckedOut, selectCartContents } from './sql.ts';
@@ -31,13 +32,14 @@ export async function getActiveCart(q: Queryable, buyerId: string): Promise<Acti
  * Ends the cart's life as the buyer's active cart (the next add makes a new one) and emits
  * carts.checked_out.v1. Idempotent: marking it again for the same session changes nothing; for
  * another session it is a CONFLICT. With `expectedVersion`, a cart changed since it was read is a
- * VERSION_CONFLICT.
+ * VERSION_CONFLICT. The event carries `trace` (null: it starts a trace of its own).
  */
 export async function markCheckedOut(
   deps: CartDeps,
   cartId: string,
   checkoutSessionId: string,
-  expectedVersion?: number,
+  expectedVersion: number | undefined,
+  trace: Trace | null,
 ): Promise<{ cartId: string; checkoutSessionId: string; alreadyCheckedOut: boolean }> {
   if (!isUuid(cartId) || !isUuid(checkoutSessionId)) throw new RangeError('cartId and checkoutSessionId must be UUIDs');
   return changeCart(
@@ -65,7 +67,7 @@ export async function markCheckedOut(
       };
       // Marked only if the cart is still as read (compare-and-set on its version).
       const events = [{ type: CartCheckedOutV1.type, aggregateId: cart.id, aggregateType: 'cart', data }];
-      const marked = await markCartCheckedOut(db, cart.id, cart.version, checkoutSessionId, events, now);
+      const marked = await markCartCheckedOut(db, cart.id, cart.version, checkoutSessionId, events, trace, now);
       return marked ? { cartId, checkoutSessionId, alreadyCheckedOut: false } : null;
     },
   );

@@ -1,3 +1,4 @@
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import type { DomainContext, DomainModule } from '../../platform/module.ts';
 import { type ActiveCart, getActiveCart, markCheckedOut } from './check-out.ts';
 import type { CartDeps } from './deps.ts';
@@ -14,9 +15,14 @@ export interface CartApi {
   /**
    * Marks the cart checked out by the session and emits carts.checked_out.v1; idempotent for the
    * same session, CONFLICT for another. With `expectedVersion` (from getActiveCart), a cart that
-   * changed since is a VERSION_CONFLICT.
+   * changed since is a VERSION_CONFLICT. The event carries `trace` (the caller's request or handled
+   * event); without one it starts a trace of its own.
    */
-  markCheckedOut(cartId: string, checkoutSessionId: string, expectedVersion?: number): Promise<{ cartId: string; checkoutSessionId: string; alreadyCheckedOut: boolean }>;
+  markCheckedOut(
+    cartId: string,
+    checkoutSessionId: string,
+    options?: { expectedVersion?: number; trace?: Trace | null },
+  ): Promise<{ cartId: string; checkoutSessionId: string; alreadyCheckedOut: boolean }>;
 }
 
 /** The other domains' public APIs the cart reads through (products, inventory, coupons). */
@@ -33,7 +39,8 @@ export function createCartModule(ctx: DomainContext, readers: CartReaders): Doma
     routes: (app) => registerCartRoutes(app, deps),
     api: {
       getActiveCart: (buyerId) => getActiveCart(ctx.pool, buyerId),
-      markCheckedOut: (cartId, checkoutSessionId, expectedVersion) => markCheckedOut(deps, cartId, checkoutSessionId, expectedVersion),
+      markCheckedOut: (cartId, checkoutSessionId, options = {}) =>
+        markCheckedOut(deps, cartId, checkoutSessionId, options.expectedVersion, options.trace ?? null),
     },
   };
 }

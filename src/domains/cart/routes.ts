@@ -44,7 +44,7 @@ export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
     },
     async (request, reply) => {
       const buyerId = principalOf(request).userId;
-      const { isNewLine, cart, facts } = await addItem(deps, buyerId, request.body);
+      const { isNewLine, cart, facts } = await addItem(deps, buyerId, request.body, request.trace);
       return reply.status(isNewLine ? 201 : 200).send(await readCartView(deps, buyerId, undefined, cart, undefined, facts));
     },
   );
@@ -57,7 +57,7 @@ export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
     },
     async (request) => {
       const buyerId = principalOf(request).userId;
-      await changeItemQuantity(deps, buyerId, request.params.itemId, request.body.quantity);
+      await changeItemQuantity(deps, buyerId, request.params.itemId, request.body.quantity, request.trace);
       return view(buyerId);
     },
   );
@@ -70,7 +70,7 @@ export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
     },
     async (request) => {
       const buyerId = principalOf(request).userId;
-      await removeItem(deps, buyerId, request.params.itemId);
+      await removeItem(deps, buyerId, request.params.itemId, request.trace);
       return view(buyerId);
     },
   );

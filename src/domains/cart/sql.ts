@@ -1,6 +1,7 @@
 import type { Queryable } from '../../platform/db/pool.ts';
 import { CART_COUPONS_MAX, CART_ITEMS_MAX } from '../../contracts/cart.ts';
 import { newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type NewEvent, outboxInsert } from '../../platform/messaging/outbox.ts';
 
 /** The cart domain's queries, parameterised; lists are bounded by the cart's limits. */
@@ -136,9 +137,10 @@ export async function markCartCheckedOut(
   expectedVersion: number,
   checkoutSessionId: string,
   events: NewEvent[],
+  trace: Trace | null,
   now: Date,
 ): Promise<boolean> {
-  const outbox = outboxInsert('cart', events, 5, now, { guard: 'EXISTS (SELECT 1 FROM marked)' });
+  const outbox = outboxInsert('cart', events, 5, trace, now, { guard: 'EXISTS (SELECT 1 FROM marked)' });
   const { rows } = await q.query(
     `WITH marked AS (
        UPDATE carts SET status = 'checked_out', checkout_session_id = $2, version = version + 1, updated_at = $3
@@ -163,9 +165,10 @@ export async function writeItemChange(
   cartId: string,
   expectedVersion: number,
   events: NewEvent[],
+  trace: Trace | null,
   now: Date,
 ): Promise<number | null> {
-  const outbox = outboxInsert('cart', events, 8, now, { guard: 'EXISTS (SELECT 1 FROM touched)' });
+  const outbox = outboxInsert('cart', events, 8, trace, now, { guard: 'EXISTS (SELECT 1 FROM touched)' });
   const write =
     change.kind === 'insert'
       ? `INSERT INTO cart_items (id, cart_id, product_id, variant_id, quantity, added_at, updated_at)

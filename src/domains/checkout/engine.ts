@@ -89,9 +89,13 @@ export interface Driven {
  * finished, waits (payment processing, retry backoff), or when its lease was lost. Every external
  * call a step makes is idempotent, so running a step again after a crash between its call and its
  * record does it once. `started` names a step already started (its attempt counted) by the caller.
+ * The session's in-memory trace (the POST's that opened it; none when loaded from the database)
+ * goes with every step's calls and the session's events.
  */
 export async function driveSession(deps: EngineDeps, start: SessionRecord, loaded?: StepRecord[], started?: StepName): Promise<Driven> {
   let session = start;
+  // Kept here: `session` is replaced by the rows read back, which know no trace.
+  const trace = start.trace ?? null;
   const steps = new Map((loaded ?? (await selectSteps(deps.pool, session.id))).map((s) => [s.step, s]));
   let state = stateOf(session, steps);
   let begun: { step: StepName; attempts: number; at: Date } | undefined = started
@@ -112,6 +116,7 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
     now,
     settings: deps.settings,
     failureReason: session.failureReason ?? 'the checkout failed',
+    trace,
   });
   const succeeded = (step: StepName, output: unknown, at: Date) => {
     steps.set(step, { ...(steps.get(step) ?? emptyStep(step)), status: 'succeeded', output, completedAt: at, error: null });
@@ -191,6 +196,7 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
           true,
           leaseUntil(done.now),
           [completedEvent(completed, done.now)],
+          trace,
         ),
       );
       session = toSession(recorded.session);
@@ -283,7 +289,7 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
     const cancelled = steps.get('create_orders')?.status === 'compensated' ? session.orderIds : [];
     const row = await withTransaction(deps.pool, async (tx) => {
       const r = must(await finishFailed(tx, h, outcome));
-      await appendEvents(tx, 'checkout', [failedEvent(toSession(r), outcome, cancelled, h.now)], h.now);
+      await appendEvents(tx, 'checkout', [failedEvent(toSession(r), outcome, cancelled, h.now)], trace, h.now);
       return r;
     });
     session = toSession(row);

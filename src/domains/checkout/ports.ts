@@ -1,8 +1,11 @@
+import type { Trace } from '../../platform/messaging/envelope.ts';
+
 /**
  * What checkout needs from the other domains, as small interfaces of its own. src/domains.ts wires
  * them to the real public APIs (products, inventory, cart, coupons, orders, payments); the unit
  * tests wire fakes. Every call below is idempotent on the callee's side (or keyed by the checkout
- * session), which is what lets a retried or recovered step run again safely.
+ * session), which is what lets a retried or recovered step run again safely. Each call that makes
+ * the callee write events takes the session's `trace` (null: they start a trace of their own).
  */
 
 export interface Money {
@@ -44,11 +47,12 @@ export interface InventoryPort {
     referenceId: string;
     items: readonly ReservationLine[];
     ttlSeconds: number;
+    trace?: Trace | null;
   }): Promise<{ id: string; expiresAt: string }>;
   /** Idempotent; RESERVATION_NOT_ACTIVE when it was released or expired. */
-  confirm(reservationId: string, options: { orders: readonly { sellerId: string; orderId: string }[] }): Promise<unknown>;
+  confirm(reservationId: string, options: { orders: readonly { sellerId: string; orderId: string }[]; trace?: Trace | null }): Promise<unknown>;
   /** Releasing again (or after expiry) changes nothing; RESERVATION_NOT_ACTIVE once confirmed. */
-  release(reservationId: string, reason: string): Promise<unknown>;
+  release(reservationId: string, reason: string, trace?: Trace | null): Promise<unknown>;
 }
 
 export interface ActiveCart {
@@ -60,7 +64,7 @@ export interface ActiveCart {
 export interface CartPort {
   getActiveCart(buyerId: string): Promise<ActiveCart | null>;
   /** Idempotent for the same session; CONFLICT for another. */
-  markCheckedOut(cartId: string, checkoutSessionId: string): Promise<unknown>;
+  markCheckedOut(cartId: string, checkoutSessionId: string, options?: { trace?: Trace | null }): Promise<unknown>;
 }
 
 export interface CouponLine {
@@ -84,9 +88,10 @@ export interface CouponsPort {
     currency: string;
     codes: readonly string[];
     lines: readonly CouponLine[];
+    trace?: Trace | null;
   }): Promise<{ lines: { lineId: string; discountAmount: number }[] }>;
   /** Idempotent. */
-  releaseForCheckout(checkoutSessionId: string, reason: string): Promise<unknown>;
+  releaseForCheckout(checkoutSessionId: string, reason: string, trace?: Trace | null): Promise<unknown>;
 }
 
 export interface OrderToCreate {
@@ -120,9 +125,10 @@ export interface OrdersPort {
     currency: string;
     shippingAddress: Record<string, unknown>;
     orders: OrderToCreate[];
+    trace?: Trace | null;
   }): Promise<CreatedOrder[]>;
   /** Idempotent; leaves alone what can no longer be cancelled. */
-  cancelOrdersForCheckout(checkoutSessionId: string, reason: string): Promise<unknown>;
+  cancelOrdersForCheckout(checkoutSessionId: string, reason: string, trace?: Trace | null): Promise<unknown>;
 }
 
 export interface PaymentOutcome {
@@ -138,21 +144,27 @@ export interface PaymentIntentState extends PaymentOutcome {
 
 export interface PaymentsPort {
   /** Idempotent by idempotencyKey: the same key answers the same intent (and its outcome once known), never a second charge. */
-  authorize(input: {
-    idempotencyKey: string;
-    checkoutSessionId: string;
-    buyerId: string;
-    amount: number;
-    currency: string;
-    paymentMethod: { token: string };
-    allocations: { orderId: string; sellerId: string; amount: number }[];
-  }): Promise<PaymentOutcome>;
-  capture(intentId: string): Promise<PaymentOutcome>;
+  authorize(
+    input: {
+      idempotencyKey: string;
+      checkoutSessionId: string;
+      buyerId: string;
+      amount: number;
+      currency: string;
+      paymentMethod: { token: string };
+      allocations: { orderId: string; sellerId: string; amount: number }[];
+    },
+    trace?: Trace | null,
+  ): Promise<PaymentOutcome>;
+  capture(intentId: string, trace?: Trace | null): Promise<PaymentOutcome>;
   /** Releases an authorization (a captured payment is refunded instead); idempotent. */
-  voidPayment(intentId: string): Promise<PaymentOutcome>;
+  voidPayment(intentId: string, trace?: Trace | null): Promise<PaymentOutcome>;
   getIntent(intentId: string): Promise<PaymentIntentState | null | undefined>;
   /** Refunds part of an order's captured payment, once per idempotency key. */
-  refund(input: { idempotencyKey: string; orderId: string; sellerId: string; amount: number; reason: string; requestedBy: null }): Promise<unknown>;
+  refund(
+    input: { idempotencyKey: string; orderId: string; sellerId: string; amount: number; reason: string; requestedBy: null },
+    trace?: Trace | null,
+  ): Promise<unknown>;
 }
 
 export interface CheckoutPorts {

@@ -108,6 +108,7 @@ export function registerCheckoutRoutes(app: HttpApp, deps: CheckoutRouteDeps): v
         buyerId,
         key,
         request.body,
+        request.trace,
       );
       const { session, steps } = await settle(deps, opened.session, opened.created);
       // A replay answers what the first request answers, brought up to date: the session as it is

@@ -1,4 +1,5 @@
 import type { Queryable } from '../../platform/db/pool.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type NewEvent, outboxInsert } from '../../platform/messaging/outbox.ts';
 import type { SessionStatus, StepName, StepStatus } from './saga.ts';
 import type { SessionPatch, SessionRecord, StepRecord } from './steps/types.ts';
@@ -114,6 +115,8 @@ export interface NewSession {
   owner: string;
   leaseUntil: Date;
   now: Date;
+  /** For the events written with the session. */
+  trace: Trace | null;
 }
 
 /**
@@ -121,7 +124,7 @@ export interface NewSession {
  * in one statement; null (and nothing written) when (buyer, key) exists already.
  */
 export async function insertSession(db: Queryable, s: NewSession, events: readonly NewEvent[] = []): Promise<SessionRecord | null> {
-  const outbox = events.length > 0 ? outboxInsert('checkout', events, 13, s.now, { guard: 'EXISTS (SELECT 1 FROM s)' }) : undefined;
+  const outbox = events.length > 0 ? outboxInsert('checkout', events, 13, s.trace, s.now, { guard: 'EXISTS (SELECT 1 FROM s)' }) : undefined;
   const { rows } = await db.query<SessionRow>(
     `WITH s AS (
        INSERT INTO checkout_sessions (id, user_id, cart_id, idempotency_key, request_hash, status, current_step, payment_method_json,
@@ -206,7 +209,8 @@ export type NextStep =
 /**
  * Records a step's success and what it sets on the session, and starts the next step (renewing the
  * lease and counting its attempt) in the same statement; with `complete`, the session is completed
- * and its lease let go. `events` are written by the same statement, only if the transition was.
+ * and its lease let go. `events` are written by the same statement, only if the transition was,
+ * with `trace`.
  * Null when the lease is lost; else the session and the next step's attempts.
  */
 export async function recordTransition(
@@ -219,9 +223,10 @@ export async function recordTransition(
   complete: boolean,
   leaseUntil: Date,
   events: readonly NewEvent[] = [],
+  trace: Trace | null = null,
 ): Promise<{ session: SessionRow; nextAttempts: number | null } | null> {
   const t = patch.totals;
-  const outbox = events.length > 0 ? outboxInsert('checkout', events, 20, h.now, { guard: 'EXISTS (SELECT 1 FROM s)' }) : undefined;
+  const outbox = events.length > 0 ? outboxInsert('checkout', events, 20, trace, h.now, { guard: 'EXISTS (SELECT 1 FROM s)' }) : undefined;
   const { rows } = await db.query<SessionRow & { next_attempts: number | null }>(
     `WITH s AS (
        UPDATE checkout_sessions

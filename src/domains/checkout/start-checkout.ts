@@ -4,6 +4,7 @@ import type { Pool } from '../../platform/db/pool.ts';
 import { findCardData } from '../../platform/card-data.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import type { CartPort } from './ports.ts';
 import type { StepName } from './saga.ts';
 import { requestHash } from './request-hash.ts';
@@ -36,9 +37,15 @@ function sameRequest(session: SessionRecord, hash: string): SessionRecord {
  * Opens the buyer's checkout session for an Idempotency-Key, once: the same key and body give the
  * session made the first time (created: false), another body is 422, and a concurrent duplicate
  * finds the row its twin inserted. A new session is leased to this process, which drives it, and
- * its first step is started with it.
+ * its first step is started with it. `trace` (the POST's) goes with the events and the session it creates.
  */
-export async function openSession(deps: OpenDeps, buyerId: string, idempotencyKey: string, request: CheckoutRequest): Promise<{ session: SessionRecord; created: boolean }> {
+export async function openSession(
+  deps: OpenDeps,
+  buyerId: string,
+  idempotencyKey: string,
+  request: CheckoutRequest,
+  trace: Trace | null,
+): Promise<{ session: SessionRecord; created: boolean }> {
   // The address is kept with the session and copied into the orders: a card number must not get in.
   const cardField = findCardData(request);
   if (cardField) throw new AppError('VALIDATION_FAILED', `card numbers and security codes are never accepted (${cardField}): send a gateway token`);
@@ -71,11 +78,13 @@ export async function openSession(deps: OpenDeps, buyerId: string, idempotencyKe
         owner: deps.owner,
         leaseUntil: new Date(now.getTime() + deps.leaseMs),
         now,
+        trace,
       },
       [{ type: 'checkout.checkout_started.v1', aggregateId: id, aggregateType: 'checkout_session', data }],
     );
-    // The cart just read goes with the session this process drives now (price_snapshot uses it).
-    if (session) return { session: { ...session, openedCart: cart }, created: true };
+    // The cart just read goes with the session this process drives now (price_snapshot uses it), and
+    // so does the trace: the steps run after the POST may have answered.
+    if (session) return { session: { ...session, openedCart: cart, trace }, created: true };
     // The key was used before, or by a concurrent request (ON CONFLICT waited for it to commit).
     const twin = await selectSessionByKey(deps.pool, buyerId, idempotencyKey);
     if (!twin) throw new AppError('IDEMPOTENCY_KEY_IN_USE');

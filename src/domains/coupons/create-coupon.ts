@@ -2,6 +2,7 @@ import { CouponCreatedV1 } from '../../contracts/coupons.ts';
 import { isUniqueViolation, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
 import { type CouponDraft, rulesToRows, validateCouponDraft } from './coupon-rules.ts';
 import type { CouponsDeps } from './deps.ts';
@@ -12,7 +13,12 @@ import { CODE_UNIQUE_CONSTRAINT, type CouponRecord, insertCoupon, insertRules, s
  * admin). Every problem of the draft comes back at once as a 400; the database decides the code's
  * uniqueness, so two concurrent creations of one code make one coupon.
  */
-export async function createCoupon(deps: CouponsDeps, draft: CouponDraft, creator: { userId: string; sellerId: string | null }): Promise<CouponRecord> {
+export async function createCoupon(
+  deps: CouponsDeps,
+  draft: CouponDraft,
+  creator: { userId: string; sellerId: string | null },
+  trace: Trace | null,
+): Promise<CouponRecord> {
   const now = deps.clock.now();
   const check = validateCouponDraft(draft, { sellerId: creator.sellerId }, now);
   if (!check.ok) {
@@ -42,7 +48,7 @@ export async function createCoupon(deps: CouponsDeps, draft: CouponDraft, creato
       createdBy: creator.userId,
       createdAt: now.toISOString(),
     };
-    await appendEvents(tx, 'coupons', [{ type: CouponCreatedV1.type, aggregateId: id, aggregateType: 'coupon', data }], now);
+    await appendEvents(tx, 'coupons', [{ type: CouponCreatedV1.type, aggregateId: id, aggregateType: 'coupon', data }], trace, now);
     return (await selectCouponById(tx, id))!;
   });
 }

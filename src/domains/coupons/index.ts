@@ -1,3 +1,4 @@
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import type { DomainContext, DomainModule } from '../../platform/module.ts';
 import type { AssessInput } from './assess.ts';
 import type { CouponsDeps } from './deps.ts';
@@ -29,7 +30,7 @@ export interface CouponsApi {
    */
   redeem(input: RedeemInput): Promise<RedeemResult>;
   /** Checkout's compensation: releases the session's redemptions, or its note (idempotent). */
-  releaseForCheckout(checkoutSessionId: string, reason: string): Promise<{ released: number }>;
+  releaseForCheckout(checkoutSessionId: string, reason: string, trace?: Trace | null): Promise<{ released: number }>;
 }
 
 export function createCouponsModule(ctx: DomainContext): DomainModule & { api: CouponsApi } {
@@ -41,7 +42,7 @@ export function createCouponsModule(ctx: DomainContext): DomainModule & { api: C
     api: {
       evaluate: (input) => evaluate(deps, input),
       redeem: (input) => redeem(deps, input),
-      releaseForCheckout: (checkoutSessionId, reason) => releaseForCheckout(deps, checkoutSessionId, reason),
+      releaseForCheckout: (checkoutSessionId, reason, trace) => releaseForCheckout(deps, checkoutSessionId, reason, trace ?? null),
     },
   };
 }

@@ -2,6 +2,7 @@ import { CouponRedeemedV1 } from '../../contracts/coupons.ts';
 import { type Tx, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { isUuid, newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type AssessInput, assessCoupons } from './assess.ts';
 import type { CouponsDeps } from './deps.ts';
 import { type CouponOutcome, type LineDiscount, discountsByLine, normaliseCode } from './discounts.ts';
@@ -9,6 +10,8 @@ import { RedeemRefused, type RedemptionRecord, noteBuyerCheckout, redeemWrite, s
 
 export interface RedeemInput extends AssessInput {
   checkoutSessionId: string;
+  /** The caller's trace (checkout's session), carried by the redemption events. */
+  trace?: Trace | null;
 }
 
 export interface Redemption {
@@ -138,6 +141,7 @@ async function redeemOnce(deps: CouponsDeps, input: RedeemInput): Promise<Redeem
           return { lineId: l.lineId, sellerId: line.sellerId, productId: line.productId, variantId: line.variantId, discountAmount: l.discountAmount };
         }),
         { type: CouponRedeemedV1.type, aggregateId: coupon.id, aggregateType: 'coupon', data },
+        input.trace ?? null,
         // The last write commits with it: nothing else runs in this transaction after it.
         outcome === sorted[sorted.length - 1],
       ).catch((error: unknown) => {

@@ -1,6 +1,7 @@
 import { type ReleaseReason, RedemptionReleasedV1 } from '../../contracts/coupons.ts';
 import { type Tx, withTransaction } from '../../platform/db/pool.ts';
 import { isUuid, newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type NewEvent, appendEvents } from '../../platform/messaging/outbox.ts';
 import type { CouponsDeps } from './deps.ts';
 import { type RedemptionRecord, giveCustomerUseBack, giveUseBack, insertRelease, releaseBuyerCheckout, selectSessionRedemptions } from './sql.ts';
@@ -51,7 +52,7 @@ export async function releaseRedemptions(
  * checkout_failed, the caller's words as detail), or the note of a session without coupons.
  * Idempotent. Returns how many redemptions this call released.
  */
-export async function releaseForCheckout(deps: CouponsDeps, checkoutSessionId: string, detail: string): Promise<{ released: number }> {
+export async function releaseForCheckout(deps: CouponsDeps, checkoutSessionId: string, detail: string, trace: Trace | null = null): Promise<{ released: number }> {
   if (!isUuid(checkoutSessionId)) throw new RangeError('checkoutSessionId must be a UUID');
   const now = deps.clock.now();
   return withTransaction(deps.pool, async (tx) => {
@@ -59,7 +60,7 @@ export async function releaseForCheckout(deps: CouponsDeps, checkoutSessionId: s
     // A checkout without coupons was noted instead (redeem without codes): it makes no order now.
     if (redemptions.length === 0) await releaseBuyerCheckout(tx, checkoutSessionId, now);
     const events = await releaseRedemptions(tx, redemptions, 'checkout_failed', detail || null, now);
-    await appendEvents(tx, 'coupons', events, now);
+    await appendEvents(tx, 'coupons', events, trace, now);
     return { released: events.length };
   });
 }

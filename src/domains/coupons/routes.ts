@@ -27,7 +27,7 @@ export function registerCouponRoutes(app: HttpApp, deps: CouponsDeps): void {
     },
     async (request, reply) => {
       const { userId } = principalOf(request);
-      const coupon = await createCoupon(deps, request.body, { userId, sellerId: userId });
+      const coupon = await createCoupon(deps, request.body, { userId, sellerId: userId }, request.trace);
       return reply.status(201).send(couponView(coupon));
     },
   );
@@ -59,7 +59,7 @@ export function registerCouponRoutes(app: HttpApp, deps: CouponsDeps): void {
       },
     },
     async (request, reply) => {
-      const coupon = await createCoupon(deps, request.body, { userId: principalOf(request).userId, sellerId: null });
+      const coupon = await createCoupon(deps, request.body, { userId: principalOf(request).userId, sellerId: null }, request.trace);
       return reply.status(201).send(couponView(coupon));
     },
   );

@@ -1,4 +1,5 @@
 import { type Queryable, type Tx, abortReason, commitWith } from '../../platform/db/pool.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type NewEvent, outboxInsert } from '../../platform/messaging/outbox.ts';
 import type { ReleaseReason } from '../../contracts/coupons.ts';
 import { type NewCoupon, type RuleRow, rulesFromRows } from './coupon-rules.ts';
@@ -266,9 +267,10 @@ export async function redeemWrite(
   r: { id: string; couponId: string; userId: string; checkoutSessionId: string; amount: number; currency: string; now: Date },
   lines: { lineId: string; sellerId: string; productId: string; variantId: string; discountAmount: number }[],
   event: NewEvent,
+  trace: Trace | null,
   commit: boolean,
 ): Promise<void> {
-  const outbox = outboxInsert('coupons', [event], 13, r.now, {
+  const outbox = outboxInsert('coupons', [event], 13, trace, r.now, {
     guard: 'EXISTS (SELECT 1 FROM redemption)',
     payload: `e->'payload' || (SELECT jsonb_build_object('usesCount', uses_count, 'maxUses', max_uses) FROM used)`,
   });

@@ -3,6 +3,7 @@ import { ADJUSTMENT_REASONS, type AdjustmentReason } from '../../contracts/inven
 import { type Tx, withTransaction } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
 import { isUuid, newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents, type NewEvent } from '../../platform/messaging/outbox.ts';
 import { charactersWithin } from '../../platform/unicode.ts';
 import type { InventoryDeps } from './deps.ts';
@@ -28,6 +29,8 @@ export interface Adjustment {
 export interface AdjustOptions {
   /** The seller's Idempotency-Key: the same key and adjustment replay the first result; another adjustment is IDEMPOTENCY_KEY_REUSED. */
   idempotencyKey?: string | undefined;
+  /** The caller's trace (its HTTP request), carried by the adjustment's events. */
+  trace?: Trace | null;
 }
 
 export interface AdjustmentResult {
@@ -92,7 +95,7 @@ export async function adjustStock(
   };
   for (let attempt = 1; ; attempt++) {
     try {
-      const { result, item } = await withTransaction(deps.pool, (tx) => adjustOnce(tx, request, deps.clock.now()));
+      const { result, item } = await withTransaction(deps.pool, (tx) => adjustOnce(tx, request, deps.clock.now(), options.trace ?? null));
       if (!result.replayed && request.amount > 0) deps.soldOut.forget([request.variantId]);
       // The row as this commit left it: the next reservation batch can plan from it (compare-and-set)
       // instead of locking and reading it, the usual first step of a sale the seller just stocked.
@@ -111,7 +114,7 @@ export function adjustmentRequestHash(r: Pick<AdjustmentRequest, 'variantId' | '
 }
 
 /** The adjustment's answer, and the item's row as the adjustment left it (none for a replay). */
-async function adjustOnce(tx: Tx, request: AdjustmentRequest, now: Date): Promise<{ result: AdjustmentResult; item?: StockItemRow }> {
+async function adjustOnce(tx: Tx, request: AdjustmentRequest, now: Date, trace: Trace | null): Promise<{ result: AdjustmentResult; item?: StockItemRow }> {
   const { sellerId, variantId, amount, reason, note, key } = request;
   const requestHash = key === undefined ? null : adjustmentRequestHash(request);
   if (key !== undefined) {
@@ -190,6 +193,6 @@ async function adjustOnce(tx: Tx, request: AdjustmentRequest, now: Date): Promis
       data: { ...levelOf(item), productId: item.product_id, sellerId: item.seller_id, at: now.toISOString() },
     });
   }
-  await appendEvents(tx, 'inventory', events, now);
+  await appendEvents(tx, 'inventory', events, trace, now);
   return { result: { ...result, replayed: false }, item };
 }

@@ -1,5 +1,6 @@
 import type { Tx } from '../../platform/db/pool.ts';
 import { newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents, type NewEvent } from '../../platform/messaging/outbox.ts';
 import { closeReservationIn, RELEASE_REASON_LENGTH_MAX } from './close-reservation.ts';
 import type { ReservationStatus } from './lifecycle.ts';
@@ -42,7 +43,7 @@ export const RESTOCK_REASON = 'order_cancelled';
  *   belongs to the order's seller (checkout makes one order per seller);
  * - released or expired: the stock is back already; nothing happens.
  */
-export async function giveBackCancelledOrder(tx: Tx, order: CancelledOrder, now: Date): Promise<GivenBack> {
+export async function giveBackCancelledOrder(tx: Tx, order: CancelledOrder, now: Date, trace: Trace | null): Promise<GivenBack> {
   const { rows: reservations } = await tx.query<{ id: string; status: ReservationStatus }>(
     `SELECT id, status FROM reservations
       WHERE (reference_id = $1 AND owner_id = $2)
@@ -56,17 +57,17 @@ export async function giveBackCancelledOrder(tx: Tx, order: CancelledOrder, now:
   const released: string[] = [];
   const variantIds: string[] = [];
   for (const r of reservations.filter((x) => x.status === 'active')) {
-    const after = await closeReservationIn(tx, r.id, { type: 'release', reason }, [], now);
+    const after = await closeReservationIn(tx, r.id, { type: 'release', reason }, [], now, trace);
     released.push(r.id);
     variantIds.push(...after.items.map((i) => i.variantId));
   }
   const confirmed = reservations.filter((x) => x.status === 'confirmed').map((x) => x.id);
-  const restocked = await restockSoldLines(tx, confirmed, order, now);
+  const restocked = await restockSoldLines(tx, confirmed, order, now, trace);
   variantIds.push(...restocked.map((i) => i.variant_id));
   return { released, restocked, variantIds };
 }
 
-async function restockSoldLines(tx: Tx, reservationIds: readonly string[], order: CancelledOrder, now: Date): Promise<StockItemRow[]> {
+async function restockSoldLines(tx: Tx, reservationIds: readonly string[], order: CancelledOrder, now: Date, trace: Trace | null): Promise<StockItemRow[]> {
   if (reservationIds.length === 0) return [];
   const { rows: sold } = await tx.query<{ stock_item_id: string; quantity: number }>(
     `SELECT l.stock_item_id, sum(l.quantity)::int AS quantity
@@ -122,6 +123,6 @@ async function restockSoldLines(tx: Tx, reservationIds: readonly string[], order
       },
     };
   });
-  await appendEvents(tx, 'inventory', events, now);
+  await appendEvents(tx, 'inventory', events, trace, now);
   return items;
 }

@@ -1,6 +1,7 @@
 import { withTransaction, type Tx } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import type { InventoryDeps } from './deps.ts';
 import { type ReservationCommand, type ReservationStatus, decide } from './lifecycle.ts';
 import { moveReservedStock } from './reserved-stock.ts';
@@ -11,6 +12,8 @@ import { charactersWithin } from '../../platform/unicode.ts';
 export interface ConfirmOptions {
   /** The orders the stock was sold to, one per seller (checkout makes one order per seller). */
   orders?: readonly { sellerId: string; orderId: string }[];
+  /** The caller's trace (its HTTP request or handled event), carried by the confirmation's event. */
+  trace?: Trace | null;
 }
 
 export const RELEASE_REASON_LENGTH_MAX = 500;
@@ -21,15 +24,15 @@ export async function confirmReservation(deps: InventoryDeps, reservationId: str
   for (const o of orders) {
     if (!isUuid(o.sellerId) || !isUuid(o.orderId)) throw new AppError('VALIDATION_FAILED', 'orders need a sellerId and an orderId (UUIDs)');
   }
-  return closeReservation(deps, reservationId, { type: 'confirm' }, orders);
+  return closeReservation(deps, reservationId, { type: 'confirm' }, orders, options.trace ?? null);
 }
 
 /** The stock comes back: available goes up again. Releasing twice, or after expiry, changes nothing. */
-export async function releaseReservation(deps: InventoryDeps, reservationId: string, reason: string): Promise<Reservation> {
+export async function releaseReservation(deps: InventoryDeps, reservationId: string, reason: string, trace: Trace | null = null): Promise<Reservation> {
   if (typeof reason !== 'string' || !charactersWithin(reason, 1, RELEASE_REASON_LENGTH_MAX)) {
     throw new AppError('VALIDATION_FAILED', `reason must hold 1 to ${RELEASE_REASON_LENGTH_MAX} characters`);
   }
-  const result = await closeReservation(deps, reservationId, { type: 'release', reason }, []);
+  const result = await closeReservation(deps, reservationId, { type: 'release', reason }, [], trace);
   if (result.status === 'released') deps.soldOut.forget(result.items.map((i) => i.variantId));
   return result;
 }
@@ -39,10 +42,11 @@ async function closeReservation(
   reservationId: string,
   command: ReservationCommand,
   orders: readonly { sellerId: string; orderId: string }[],
+  trace: Trace | null,
 ): Promise<Reservation> {
   if (!isUuid(reservationId)) throw notFound('reservation');
   // Our own transaction: its COMMIT may go with the last statement, which frees the stock items.
-  return withTransaction(deps.pool, (tx) => closeReservationIn(tx, reservationId, command, orders, deps.clock.now(), { commit: true }));
+  return withTransaction(deps.pool, (tx) => closeReservationIn(tx, reservationId, command, orders, deps.clock.now(), trace, { commit: true }));
 }
 
 /**
@@ -57,6 +61,7 @@ export async function closeReservationIn(
   command: ReservationCommand,
   orders: readonly { sellerId: string; orderId: string }[],
   now: Date,
+  trace: Trace | null,
   { commit = false }: { commit?: boolean } = {},
 ): Promise<Reservation> {
   const { rows } = await tx.query<{ status: ReservationStatus; expires_at: Date; owner_id: string; reference_id: string | null }>(
@@ -70,7 +75,7 @@ export async function closeReservationIn(
   let transition: { after: ReservationRow | undefined; moveStock: () => Promise<void> } | undefined;
   if (decision.outcome === 'transition') {
     if (decision.to === 'expired') throw new Error('expiry belongs to the sweeper');
-    transition = await applyTransition(tx, reservationId, header, decision.to, command, orders, now, commit);
+    transition = await applyTransition(tx, reservationId, header, decision.to, command, orders, now, trace, commit);
   }
   // The transition's statement answers the reservation as it left it; nothing changed otherwise.
   const after = transition?.after ?? (await findReservation(tx, reservationId));
@@ -92,6 +97,7 @@ async function applyTransition(
   command: ReservationCommand,
   orders: readonly { sellerId: string; orderId: string }[],
   now: Date,
+  trace: Trace | null,
   commit: boolean,
 ): Promise<{ after: ReservationRow | undefined; moveStock: () => Promise<void> }> {
   const reason = command.type === 'release' ? command.reason : null;
@@ -179,6 +185,7 @@ async function applyTransition(
       ordered.map((l) => ({ reservationId, stockItemId: l.stock_item_id, quantity: l.quantity })),
       to === 'confirmed' ? 'sell' : 'return',
       now,
+      trace,
       (facts) => {
         const base = { reservationId, ownerId: header.owner_id, referenceId: header.reference_id, items: facts };
         return [

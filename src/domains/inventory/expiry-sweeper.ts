@@ -50,6 +50,7 @@ export async function expireDueReservations(deps: InventoryDeps, batchSizeMax = 
       lines.map((l) => ({ reservationId: l.reservation_id, stockItemId: l.stock_item_id, quantity: l.quantity })),
       'return',
       now,
+      null,
     );
     const byReservation = new Map<string, typeof facts>();
     lines.forEach((l, i) => {
@@ -71,7 +72,8 @@ export async function expireDueReservations(deps: InventoryDeps, batchSizeMax = 
         expiredAt: now.toISOString(),
       },
     }));
-    await appendEvents(tx, 'inventory', events, now);
+    // A sweep is caused by no request or event: its events start traces of their own.
+    await appendEvents(tx, 'inventory', events, null, now);
     return { count: expired.length, variantIds: items.map((i) => i.variant_id) };
   });
   deps.soldOut.forget(variantIds);

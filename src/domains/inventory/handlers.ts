@@ -36,6 +36,7 @@ export function ordersSubscription(deps: Pick<InventoryDeps, 'soldOut'>): Subscr
         ctx.tx,
         { orderId: order.orderId, buyerId: order.buyerId, sellerId: order.sellerId, checkoutSessionId: order.checkoutSessionId, reason: order.reason },
         ctx.now,
+        ctx.trace,
       );
       // Before the commit, unlike the API paths: a reserve racing in between may mark the variant
       // sold out again, for one soldOutMemoMs at most.

@@ -1,5 +1,6 @@
 import { isUuid } from '../../platform/ids.ts';
 import type { DomainContext, DomainModule } from '../../platform/module.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import type { WorkerLoop } from '../../platform/messaging/worker-loop.ts';
 import { type AdjustOptions, type Adjustment, type AdjustmentResult, adjustStock } from './adjust-stock.ts';
 import { type ConfirmOptions, confirmReservation, releaseReservation } from './close-reservation.ts';
@@ -38,7 +39,7 @@ export interface InventoryApi {
   /** The units are sold. Confirming again returns the same; a released or expired one is RESERVATION_NOT_ACTIVE. */
   confirm(reservationId: string, options?: ConfirmOptions): Promise<Reservation>;
   /** The units come back. Releasing again (or after expiry) changes nothing; a confirmed one is RESERVATION_NOT_ACTIVE. */
-  release(reservationId: string, reason: string): Promise<Reservation>;
+  release(reservationId: string, reason: string, trace?: Trace | null): Promise<Reservation>;
   getReservation(reservationId: string): Promise<Reservation | undefined>;
   /** Current stock per variant (at most 1000); variants without a stock item are left out. */
   getAvailability(variantIds: readonly string[]): Promise<StockItemView[]>;
@@ -89,7 +90,7 @@ export function createInventoryModule(ctx: DomainContext, options: InventoryOpti
   const api: InventoryApi = {
     reserve: (input) => reserve(deps, queue, input),
     confirm: (id, confirmOptions) => confirmReservation(deps, id, confirmOptions),
-    release: (id, reason) => releaseReservation(deps, id, reason),
+    release: (id, reason, trace) => releaseReservation(deps, id, reason, trace ?? null),
     getReservation: async (id) => {
       if (!isUuid(id)) return undefined;
       const row = await findReservation(deps.pool, id);

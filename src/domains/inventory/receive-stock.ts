@@ -2,6 +2,7 @@ import type { Queryable, Tx } from '../../platform/db/pool.ts';
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { isUuid, newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents, type NewEvent } from '../../platform/messaging/outbox.ts';
 import type { InventoryDeps } from './deps.ts';
 import { STOCK_ITEM_COLUMNS, type StockItemRow, TRANSACTION_ATTEMPTS_MAX, isRetryable, levelOf } from './stock-item.ts';
@@ -28,6 +29,8 @@ export interface ReceiveOptions {
    * and repeating a call that failed half-way receives only what is missing.
    */
   reference?: string | undefined;
+  /** The caller's trace, carried by the receipt's events; the seed has none. */
+  trace?: Trace | null;
 }
 
 /** Rows per transaction: large enough for the seed to be fast, small enough to keep locks short. */
@@ -108,7 +111,7 @@ export async function receiveStock(
     Array.from({ length: Math.min(RECEIPT_CHUNKS_IN_FLIGHT, chunks.length) }, async () => {
       for (let chunk = chunks[next++]; chunk; chunk = chunks[next++]) {
         const rows = chunk;
-        const done = await receiveChunkWithRetry(deps, rows, reference);
+        const done = await receiveChunkWithRetry(deps, rows, reference, options.trace ?? null);
         created += done.created;
         received += done.received;
         deps.soldOut.forget(rows.filter((r) => r.quantity > 0).map((r) => r.variantId));
@@ -118,10 +121,10 @@ export async function receiveStock(
   return { created, received };
 }
 
-async function receiveChunkWithRetry(deps: InventoryDeps, chunk: StockReceipt[], reference: string | null): Promise<{ created: number; received: number }> {
+async function receiveChunkWithRetry(deps: InventoryDeps, chunk: StockReceipt[], reference: string | null, trace: Trace | null): Promise<{ created: number; received: number }> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await withTransaction(deps.pool, (tx) => receiveChunk(deps, tx, chunk, reference));
+      return await withTransaction(deps.pool, (tx) => receiveChunk(deps, tx, chunk, reference, trace));
     } catch (error) {
       // A concurrent receipt under the same reference won the race (unique movement), or a deadlock.
       if (attempt < TRANSACTION_ATTEMPTS_MAX && isRetryable(error)) continue;
@@ -138,7 +141,7 @@ async function receiveChunkWithRetry(deps: InventoryDeps, chunk: StockReceipt[],
  * With a reference, items that already have their movement under it are left out (a new item
  * cannot have one).
  */
-async function receiveChunk(deps: InventoryDeps, tx: Tx, chunk: StockReceipt[], reference: string | null): Promise<{ created: number; received: number }> {
+async function receiveChunk(deps: InventoryDeps, tx: Tx, chunk: StockReceipt[], reference: string | null, trace: Trace | null): Promise<{ created: number; received: number }> {
   const now = deps.clock.now();
   const { rows: created } = await tx.query<StockItemRow>(
     `INSERT INTO stock_items (id, product_id, variant_id, seller_id, sku, total_quantity, available_quantity, version, created_at, updated_at)
@@ -221,6 +224,6 @@ async function receiveChunk(deps: InventoryDeps, tx: Tx, chunk: StockReceipt[], 
       },
     })),
   ];
-  await appendEvents(tx, 'inventory', events, now);
+  await appendEvents(tx, 'inventory', events, trace, now);
   return { created: created.length, received: moved.length };
 }

@@ -1,5 +1,4 @@
 import { AppError } from '../../platform/http/errors.ts';
-import { currentTrace } from '../../platform/messaging/envelope.ts';
 import type { BatchOutcome, BatchRequest } from './reserve-batch.ts';
 import type { ReserveRequest } from './reserve-input.ts';
 import type { ReserveResult } from './reservation-view.ts';
@@ -81,7 +80,7 @@ export class ReservationQueue {
       throw new AppError('RATE_LIMITED', 'too many buyers are waiting for this item; try again in a moment', { retryAfterSeconds: 1 });
     }
     const promise = new Promise<ReserveResult>((resolve, reject) => {
-      list.push({ request, trace: currentTrace(), resolve, reject });
+      list.push({ request, trace: request.trace, resolve, reject });
     });
     lists.set(variantId, list);
     return promise;

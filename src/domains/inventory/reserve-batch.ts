@@ -11,7 +11,7 @@ import { STOCK_ITEM_COLUMNS, type StockItemRow, TRANSACTION_ATTEMPTS_MAX, isRetr
 /** One single-item reserve request waiting in a variant's queue, with the trace of the call that made it. */
 export interface BatchRequest {
   request: ReserveRequest;
-  trace: Trace | undefined;
+  trace: Trace | null;
 }
 
 export type BatchOutcome = { ok: true; value: ReserveResult } | { ok: false; error: unknown };
@@ -231,7 +231,8 @@ async function reserveUnderLock(deps: InventoryDeps, tx: Tx, variantId: string, 
  */
 async function insertGrants(db: Queryable, item: StockItemRow, grants: Grant[], events: NewEvent[], now: Date, expectedVersion: number | null): Promise<void> {
   const units = grants.reduce((sum, g) => sum + g.quantity, 0);
-  const outbox = outboxInsert('inventory', events, 14, now, { guard: 'EXISTS (SELECT 1 FROM item)' });
+  // Each reservation's event names its own request's trace; the rest, that of the first.
+  const outbox = outboxInsert('inventory', events, 14, grants[0]?.request.trace ?? null, now, { guard: 'EXISTS (SELECT 1 FROM item)' });
   const result = await db.query<{ lines: number }>(
     `WITH item AS (
        UPDATE stock_items

@@ -1,6 +1,7 @@
 import { RESERVATION_ITEMS_MAX } from '../../contracts/inventory.ts';
 import { isUuid } from '../../platform/ids.ts';
 import { AppError } from '../../platform/http/errors.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { reserveRequestHash } from './request-hash.ts';
 
 export const RESERVE_QUANTITY_MAX = 10_000;
@@ -16,6 +17,11 @@ export interface ReserveInput {
   items: readonly { variantId: string; quantity: number }[];
   /** Lifetime of the hold; RESERVATION_TTL_SECONDS when not given. */
   ttlSeconds?: number;
+  /**
+   * The caller's trace (its HTTP request or handled event), carried by the reservation's events;
+   * without one, they start a trace of their own.
+   */
+  trace?: Trace | null;
 }
 
 export interface ReserveRequest {
@@ -24,6 +30,7 @@ export interface ReserveRequest {
   referenceId: string | null;
   items: { variantId: string; quantity: number }[];
   ttlSeconds: number;
+  trace: Trace | null;
   readonly requestHash: string;
 }
 
@@ -64,6 +71,7 @@ export function toReserveRequest(input: ReserveInput, defaultTtlSeconds: number)
     referenceId: ref,
     items,
     ttlSeconds,
+    trace: input.trace ?? null,
     // Computed when first read: only a write or a replay needs it, and most answers of a flash sale
     // are "sold out" from memory, which needs neither.
     get requestHash() {

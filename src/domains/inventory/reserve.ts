@@ -116,7 +116,7 @@ async function reserveInTransaction(deps: InventoryDeps, tx: Tx, request: Reserv
   // One statement for the items (still refusing to go below zero), the lines and the events, sent
   // with the COMMIT: the items, which other checkouts of these products wait for, are let go as
   // soon as it is done. An item that refuses fails it (bazaar_abort), and nothing stays.
-  const outbox = outboxInsert('inventory', events, 9, now);
+  const outbox = outboxInsert('inventory', events, 9, request.trace, now);
   await commitWith(
     tx,
     `WITH reserved AS (

@@ -1,6 +1,7 @@
 import type { ReservationLineFacts } from '../../contracts/inventory.ts';
 import { type Tx, commitWith } from '../../platform/db/pool.ts';
 import { newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type NewEvent, appendEvents, outboxInsert } from '../../platform/messaging/outbox.ts';
 import { STOCK_ITEM_COLUMNS, type StockItemRow, levelOf } from './stock-item.ts';
 
@@ -26,13 +27,14 @@ export async function moveReservedStock(
   lines: readonly ReservedLine[],
   mode: 'return' | 'sell',
   now: Date,
+  trace: Trace | null,
   eventsOf: (facts: ReservationLineFacts[], items: StockItemRow[]) => NewEvent[] = () => [],
   commit = false,
   /** The items, when the caller locked them already (in id order) in this transaction. */
   locked?: readonly StockItemRow[],
 ): Promise<{ facts: ReservationLineFacts[]; items: StockItemRow[] }> {
   if (lines.length === 0) {
-    await appendEvents(tx, 'inventory', eventsOf([], []), now);
+    await appendEvents(tx, 'inventory', eventsOf([], []), trace, now);
     return { facts: [], items: [] };
   }
   const ids = [...new Set(lines.map((l) => l.stockItemId))];
@@ -61,7 +63,7 @@ export async function moveReservedStock(
   const entries = [...sums];
   const items = [...state.values()];
   const sale = mode === 'sell';
-  const outbox = outboxInsert('inventory', eventsOf(facts, items), 11, now);
+  const outbox = outboxInsert('inventory', eventsOf(facts, items), 11, trace, now);
   // Unique per (item, 'sale', reservation): a sale is recorded once whatever retries happen. A
   // locked item that is gone fails the statement (bazaar_abort), so its COMMIT never runs.
   const text = `WITH moved AS (

@@ -74,6 +74,7 @@ export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reser
     async (request, reply) => {
       const result = await adjustStock(deps, principalOf(request).userId, request.params.variantId, request.body, {
         idempotencyKey: request.headers['idempotency-key'],
+        trace: request.trace,
       });
       if (result.replayed) reply.header('idempotent-replayed', 'true');
       return reply.status(201).send({ movement: result.movement, stock: result.stock });
@@ -105,6 +106,7 @@ export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reser
           ownerId: buyerId,
           referenceId: request.body.referenceId ?? null,
           items: request.body.items,
+          trace: request.trace,
         });
       } catch (error) {
         // The answer most buyers of a flash sale get: sent here rather than through the error

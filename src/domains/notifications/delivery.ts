@@ -31,7 +31,8 @@ export class DeliveryWorker {
     const at = clock.now();
     await withTransaction(pool, async (tx) => {
       const recorded = await recordOutcomes(tx, outcomes);
-      await appendEvents(tx, 'notifications', recorded.flatMap((r) => eventOf(r, at)), at);
+      // A delivery round is caused by no request or event: its events start traces of their own.
+      await appendEvents(tx, 'notifications', recorded.flatMap((r) => eventOf(r, at)), null, at);
     });
     return claimed.length === delivery.batchSizeMax;
   }

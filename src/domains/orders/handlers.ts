@@ -55,7 +55,7 @@ async function onCaptured(ctx: HandlerContext, event: PaymentCapturedV1): Promis
       command: { type: 'record_payment' } as const,
       payment: { paymentId: event.intentId, amount: a.amount },
     })),
-    { actor: SYSTEM, reason: 'payment captured', now: ctx.now, alsoWrite: [paymentsUpsert(paymentFacts(event, 'captured'), ctx.now, newId)] },
+    { actor: SYSTEM, reason: 'payment captured', now: ctx.now, trace: ctx.trace, alsoWrite: [paymentsUpsert(paymentFacts(event, 'captured'), ctx.now, newId)] },
   );
 }
 
@@ -73,6 +73,7 @@ async function onRefundSucceeded(ctx: HandlerContext, event: RefundSucceededV1):
     actor: SYSTEM,
     reason: `refund: ${event.reason}`.slice(0, 1000),
     now: ctx.now,
+    trace: ctx.trace,
   });
   // Refused: the capture is not recorded yet (retry), or the refunds would pass the total (park).
   if (result?.decision.outcome === 'refused') throw new Error(`refund ${event.refundId} of order ${order.id} refused: ${result.decision.why}`);

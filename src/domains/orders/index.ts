@@ -1,3 +1,4 @@
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import type { DomainContext, DomainModule } from '../../platform/module.ts';
 import { type CheckoutCancellation, cancelOrdersForCheckout } from './cancel-orders.ts';
 import { type OrderFacts, orderFacts } from './facts.ts';
@@ -19,8 +20,11 @@ export type { OrderToShip } from './to-ship.ts';
 export interface OrdersApi {
   /** One order per seller in pending_payment; idempotent per (checkout session, seller). Emits orders.order_placed.v1. */
   createOrdersForCheckout(input: CheckoutOrdersInput): Promise<PlacedOrder[]>;
-  /** Checkout's compensation: cancels the session's orders that can still be (orders.order_cancelled.v1 each); idempotent. */
-  cancelOrdersForCheckout(checkoutSessionId: string, reason: string): Promise<CheckoutCancellation[]>;
+  /**
+   * Checkout's compensation: cancels the session's orders that can still be (orders.order_cancelled.v1 each); idempotent.
+   * The events carry `trace` (the caller's request or handled event); without one they start their own.
+   */
+  cancelOrdersForCheckout(checkoutSessionId: string, reason: string, trace?: Trace | null): Promise<CheckoutCancellation[]>;
   /** The order if it is this seller's, else null (e.g. for payments to check a seller's refund). */
   getOrderForSeller(orderId: string, sellerId: string): Promise<OrderFacts | null>;
   /** The order if it is this buyer's, else null. */
@@ -51,8 +55,8 @@ export function createOrdersModule(ctx: DomainContext, deps: OrdersDeps = {}): D
 
   const api: OrdersApi = {
     createOrdersForCheckout: (input) => createOrdersForCheckout(pool, clock, orderNumbers, input),
-    cancelOrdersForCheckout: (checkoutSessionId, reason) =>
-      cancelOrdersForCheckout(pool, clock.now(), checkoutSessionId, reason.slice(0, REASON_LENGTH_MAX) || 'checkout failed'),
+    cancelOrdersForCheckout: (checkoutSessionId, reason, trace) =>
+      cancelOrdersForCheckout(pool, clock.now(), trace ?? null, checkoutSessionId, reason.slice(0, REASON_LENGTH_MAX) || 'checkout failed'),
     getOrderForSeller: (orderId, sellerId) => orderOf(orderId, 'seller_id', sellerId),
     getOrderForBuyer: (orderId, buyerId) => orderOf(orderId, 'buyer_id', buyerId),
     getOrderToShip: (orderId, sellerId) => orderToShip(pool, orderId, sellerId),

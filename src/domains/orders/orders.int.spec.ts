@@ -189,7 +189,7 @@ describe('status transitions', () => {
     ];
     for (const s of steps) {
       clock.advance(1000);
-      await changeStatus(db, id, s.command, { actor: s.actor, reason: s.reason, now: clock.now() });
+      await changeStatus(db, id, s.command, { actor: s.actor, reason: s.reason, now: clock.now(), trace: null });
     }
     const { rows } = await db.query(
       'SELECT from_status, to_status, reason, actor_type, changed_by FROM order_status_history WHERE order_id = $1 ORDER BY changed_at, id',
@@ -218,7 +218,7 @@ describe('status transitions', () => {
   it('refuses a transition the machine forbids with a 409 error and writes nothing', async () => {
     const [placed] = await api.createOrdersForCheckout(checkoutInput(newId(), [{ sellerId: newId(), lines: [{ unitPrice: 100, quantity: 1 }] }]));
     const id = placed?.orderId as string;
-    await expect(changeStatus(db, id, { type: 'mark_shipped' }, { actor: SYSTEM, reason: 'too early', now: clock.now() })).rejects.toMatchObject({
+    await expect(changeStatus(db, id, { type: 'mark_shipped' }, { actor: SYSTEM, reason: 'too early', now: clock.now(), trace: null })).rejects.toMatchObject({
       code: 'INVALID_STATE_TRANSITION',
       status: 409,
     });
@@ -357,7 +357,7 @@ describe('payments events', () => {
     const intent = newId();
     await deliver('payments.payment_captured.v1', intent, capturedEvent(intent, buyer, session, [{ orderId: order.orderId, sellerId: order.sellerId, amount: order.totalAmount }]));
     await eventually(async () => expect(await statusOf(order.orderId)).toBe('paid'));
-    await changeStatus(db, order.orderId, { type: 'cancel' }, { actor: { type: 'buyer', id: buyer }, reason: 'changed my mind', now: clock.now() });
+    await changeStatus(db, order.orderId, { type: 'cancel' }, { actor: { type: 'buyer', id: buyer }, reason: 'changed my mind', now: clock.now(), trace: null });
     const [cancelled] = await outbox('orders.order_cancelled.v1', order.orderId);
     expect(cancelled).toMatchObject({ wasPaid: true, previousStatus: 'paid', cancelledBy: buyer });
     await deliver('payments.refund_succeeded.v1', intent, refundEvent(intent, order, order.totalAmount, order.totalAmount));
@@ -386,7 +386,7 @@ describe('payments events', () => {
   it('a paid order partly refunded before shipment can still be cancelled by its buyer; the rest of the refund is recorded on the cancelled order', async () => {
     const { buyer, order, intent } = await paidThenPartlyRefunded();
     const buyerActor = { type: 'buyer' as const, id: buyer };
-    const { order: after } = await changeStatus(db, order.orderId, { type: 'cancel' }, { actor: buyerActor, reason: 'changed my mind', now: clock.now() }, { buyerId: buyer });
+    const { order: after } = await changeStatus(db, order.orderId, { type: 'cancel' }, { actor: buyerActor, reason: 'changed my mind', now: clock.now(), trace: null }, { buyerId: buyer });
     expect(after).toMatchObject({ status: 'cancelled', fulfilment_status: 'paid', refunded_amount: 3000 });
 
     const { rows: history } = await db.query(
@@ -419,14 +419,14 @@ describe('payments events', () => {
 
   it('a partly refunded order moves on only from the step it reached, keeping its refund', async () => {
     const { buyer, order } = await paidThenPartlyRefunded();
-    const system = { actor: SYSTEM, reason: 'carrier', now: clock.now() };
+    const system = { actor: SYSTEM, reason: 'carrier', now: clock.now(), trace: null };
     for (const type of ['mark_delivered', 'complete'] as const) {
       await expect(changeStatus(db, order.orderId, { type }, system)).rejects.toMatchObject({ code: 'INVALID_STATE_TRANSITION', status: 409 });
     }
     await changeStatus(db, order.orderId, { type: 'mark_shipped' }, system);
     const { rows } = await db.query('SELECT status, fulfilment_status, refunded_amount FROM orders WHERE id = $1', [order.orderId]);
     expect(rows).toEqual([{ status: 'shipped', fulfilment_status: 'shipped', refunded_amount: 3000 }]);
-    const cancel = changeStatus(db, order.orderId, { type: 'cancel' }, { actor: { type: 'buyer', id: buyer }, reason: 'too late', now: clock.now() });
+    const cancel = changeStatus(db, order.orderId, { type: 'cancel' }, { actor: { type: 'buyer', id: buyer }, reason: 'too late', now: clock.now(), trace: null });
     await expect(cancel).rejects.toMatchObject({ code: 'INVALID_STATE_TRANSITION' });
     expect(await count(`order_status_history WHERE order_id = $1 AND to_status IN ('delivered', 'completed', 'cancelled')`, [order.orderId])).toBe(0);
   });

@@ -5,6 +5,7 @@ import type { Clock } from '../../platform/clock.ts';
 import { type Pool, abortReason, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type Statement, guarded, runTogether } from '../../platform/db/statements.ts';
 import { type NewEvent, outboxStatement } from '../../platform/messaging/outbox.ts';
 import { orderFacts } from './facts.ts';
@@ -66,7 +67,10 @@ const CheckoutOrdersSchema = Type.Object({
 });
 
 /** What checkout hands over: one order per seller, with the prices it fixed and the discounts it split. */
-export type CheckoutOrdersInput = Static<typeof CheckoutOrdersSchema>;
+export type CheckoutOrdersInput = Static<typeof CheckoutOrdersSchema> & {
+  /** The caller's trace (its request or handled event), carried by the orders' events; without one they start their own. */
+  trace?: Trace | null;
+};
 
 export interface PlacedOrder {
   orderId: string;
@@ -129,6 +133,7 @@ export async function createOrdersForCheckout(
   raw: CheckoutOrdersInput,
 ): Promise<PlacedOrder[]> {
   const { input, totals } = validate(raw);
+  const trace = raw.trace ?? null;
   const now = clock.now();
   const wanted: NewOrder[] = input.orders.map((o, i) => {
     const t = totals[i] as OrderTotals;
@@ -152,7 +157,7 @@ export async function createOrdersForCheckout(
   // and events, atomic without BEGIN and COMMIT. If any order is not inserted (the step is a retry,
   // or an order number was taken), the statement aborts itself, leaves nothing, and the transaction
   // below sorts the orders out.
-  const { statement, rows } = placementOf(input, totals, wanted, now);
+  const { statement, rows } = placementOf(input, totals, wanted, now, trace);
   const ordersInserted = await pool
     .query(...guarded(statement, `SELECT CASE WHEN (SELECT count(*) FROM w0) <> ${wanted.length} THEN bazaar_abort('${NOT_ALL_NEW}') END`))
     .then(
@@ -191,7 +196,7 @@ export async function createOrdersForCheckout(
     }
 
     // Items, history and events of the orders made now in one statement (one round trip).
-    const made = placementOf(input, totals, created, now);
+    const made = placementOf(input, totals, created, now, trace);
     await runTogether(tx, made.writes);
 
     const bySeller = new Map<string, OrderRow>([...existing, ...made.rows.map((r) => [r.seller_id, r] as const)]);
@@ -211,7 +216,7 @@ const NOT_ALL_NEW = 'orders: not every order of the checkout is new';
  * discount), a history row each and an orders.order_placed.v1 each; `statement` is all of it with
  * the orders' INSERT first (as w0), `writes` all of it but that INSERT.
  */
-function placementOf(input: CheckoutOrdersInput, totals: readonly OrderTotals[], created: readonly NewOrder[], now: Date) {
+function placementOf(input: CheckoutOrdersInput, totals: readonly OrderTotals[], created: readonly NewOrder[], now: Date, trace: Trace | null) {
   const createdBySeller = new Map(created.map((o) => [o.sellerId, o]));
   const items: NewItem[] = [];
   for (const [i, o] of input.orders.entries()) {
@@ -256,7 +261,7 @@ function placementOf(input: CheckoutOrdersInput, totals: readonly OrderTotals[],
     const data: OrderPlacedV1 = orderFacts(row, itemRows);
     return { type: 'orders.order_placed.v1', aggregateId: row.id, aggregateType: 'order', data };
   });
-  const writes = [itemsInsert(items), history, outboxStatement('orders', events, now)];
+  const writes = [itemsInsert(items), history, outboxStatement('orders', events, trace, now)];
   const statement: [Statement, ...(Statement | undefined)[]] = [ordersInsert(created), ...writes];
   return { rows, writes, statement };
 }

@@ -5,6 +5,7 @@ import { ManualClock } from '../../platform/clock.ts';
 import { type Pool, withTransaction } from '../../platform/db/pool.ts';
 import type { Role } from '../../platform/http/tokens.ts';
 import { newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
 import type { OrdersApi, PlacedOrder } from './index.ts';
 import { capturedEvent, checkoutInput, refundEvent } from './spec-support.ts';
@@ -33,18 +34,28 @@ async function place(buyer: User, sellers: User[]): Promise<{ session: string; o
   return { session: input.checkoutSessionId, orders: await api.createOrdersForCheckout(input) };
 }
 
-/** Publishes a payments event through the payments outbox, as the payments domain would. */
-async function publishAsPayments(type: string, intent: string, data: unknown) {
-  await withTransaction(t.app.pools.get('payments') as Pool, (tx) =>
-    appendEvents(tx, 'payments', [{ type, aggregateId: intent, aggregateType: 'payment_intent', data }]),
+/** Publishes a payments event through the payments outbox, as the payments domain would; answers its id. */
+async function publishAsPayments(type: string, intent: string, data: unknown, trace: Trace | null = null): Promise<string> {
+  const [id] = await withTransaction(t.app.pools.get('payments') as Pool, (tx) =>
+    appendEvents(tx, 'payments', [{ type, aggregateId: intent, aggregateType: 'payment_intent', data }], trace),
   );
+  return id as string;
 }
 
-async function payThroughPayments(buyer: User, session: string, orders: PlacedOrder[]) {
+async function payThroughPayments(buyer: User, session: string, orders: PlacedOrder[], trace: Trace | null = null) {
   const intent = newId();
   const data = capturedEvent(intent, buyer.id, session, orders.map((o) => ({ orderId: o.orderId, sellerId: o.sellerId, amount: o.totalAmount })));
-  await publishAsPayments('payments.payment_captured.v1', intent, data);
-  return intent;
+  const eventId = await publishAsPayments('payments.payment_captured.v1', intent, data, trace);
+  return { intent, eventId };
+}
+
+/** The trace headers of an order's events of one type. */
+async function tracesOf(orderId: string, type: string): Promise<{ correlation: string; causation: string | null }[]> {
+  const { rows } = await db.query<{ correlation: string; causation: string | null }>(
+    `SELECT headers->>'correlationid' AS correlation, headers->>'causationid' AS causation FROM orders_outbox_events WHERE event_type = $1 AND aggregate_id = $2`,
+    [type, orderId],
+  );
+  return rows;
 }
 
 let alice: User;
@@ -141,14 +152,23 @@ describe('buyer order routes', () => {
 
   it('cancels a paid order before shipment and emits order_cancelled with wasPaid, so payment, stock and coupon come back', async () => {
     const order = aliceOrders[2] as PlacedOrder;
-    const intent = await payThroughPayments(alice, aliceSessions[1] as string, [order]);
+    const paidTrace = { correlationId: newId(), causationId: null };
+    const { intent, eventId: captured } = await payThroughPayments(alice, aliceSessions[1] as string, [order], paidTrace);
     await eventually(async () => {
       const res = await t.request('GET', `/v1/orders/${order.orderId}`, { token: alice.token });
       expect(res.json()).toMatchObject({ status: 'paid', payments: [{ paymentId: intent, status: 'captured', amount: { amount: order.totalAmount } }] });
     });
-    const res = await t.request('POST', `/v1/orders/${order.orderId}/cancel`, { token: alice.token, body: { reason: 'changed my mind' } });
+    // The handler's events name the capture as their cause, in the capture's trace.
+    expect(await tracesOf(order.orderId, 'orders.order_paid.v1')).toEqual([{ correlation: paidTrace.correlationId, causation: captured }]);
+    const cancelTrace = newId();
+    const res = await t.request('POST', `/v1/orders/${order.orderId}/cancel`, {
+      token: alice.token,
+      headers: { 'x-correlation-id': cancelTrace },
+      body: { reason: 'changed my mind' },
+    });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toMatchObject({ status: 'cancelled' });
+    expect(await tracesOf(order.orderId, 'orders.order_cancelled.v1')).toEqual([{ correlation: cancelTrace, causation: null }]);
     const { rows } = await db.query<{ payload: Record<string, unknown> }>(
       `SELECT payload FROM orders_outbox_events WHERE event_type = 'orders.order_cancelled.v1' AND aggregate_id = $1`,
       [order.orderId],
@@ -177,7 +197,7 @@ describe('buyer order routes', () => {
     const [carol, sellerZ] = await Promise.all([user('buyer'), user('seller')]);
     const { session, orders } = await place(carol, [sellerZ]);
     const order = orders[0] as PlacedOrder;
-    const intent = await payThroughPayments(carol, session, [order]);
+    const { intent } = await payThroughPayments(carol, session, [order]);
     await publishAsPayments('payments.refund_succeeded.v1', intent, refundEvent(intent, order, 300, 300));
     await eventually(async () => {
       const res = await t.request('GET', `/v1/orders/${order.orderId}`, { token: carol.token });
@@ -202,8 +222,8 @@ describe('buyer order routes', () => {
 
   it('refuses to cancel after shipment with 409, and another buyer order with 404', async () => {
     const order = aliceOrders[3] as PlacedOrder;
-    await changeStatus(db, order.orderId, { type: 'record_payment' }, { actor: SYSTEM, reason: 'payment captured', now: clock.now() });
-    await changeStatus(db, order.orderId, { type: 'mark_shipped' }, { actor: SYSTEM, reason: 'shipment created', now: clock.now() });
+    await changeStatus(db, order.orderId, { type: 'record_payment' }, { actor: SYSTEM, reason: 'payment captured', now: clock.now(), trace: null });
+    await changeStatus(db, order.orderId, { type: 'mark_shipped' }, { actor: SYSTEM, reason: 'shipment created', now: clock.now(), trace: null });
     const res = await t.request('POST', `/v1/orders/${order.orderId}/cancel`, { token: alice.token, body: {} });
     expect(res.statusCode, res.body).toBe(409);
     expect(res.json()).toMatchObject({ code: 'INVALID_STATE_TRANSITION' });

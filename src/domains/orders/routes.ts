@@ -75,7 +75,8 @@ export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
     async (request) => {
       const buyerId = principalOf(request).userId;
       const reason = request.body.reason ?? 'cancelled by the buyer';
-      await changeStatus(pool, request.params.orderId, { type: 'cancel' }, { actor: { type: 'buyer', id: buyerId }, reason, now: clock.now() }, { buyerId });
+      const context = { actor: { type: 'buyer', id: buyerId } as const, reason, now: clock.now(), trace: request.trace };
+      await changeStatus(pool, request.params.orderId, { type: 'cancel' }, context, { buyerId });
       const record = await orderRecord(pool, request.params.orderId);
       if (!record) throw new AppError('NOT_FOUND', 'order not found');
       return detailView(record);

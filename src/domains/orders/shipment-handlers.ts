@@ -37,7 +37,7 @@ function fact(event: ShipmentEvent) {
 }
 
 async function move(ctx: HandlerContext, log: Logger, order: OrderRow, command: OrderCommand, actor: Actor, reason: string, event: ShipmentEvent): Promise<OrderRow> {
-  const [result] = await applyCommands(ctx.tx, [{ order, command }], { actor, reason: reason.slice(0, 1000), now: ctx.now });
+  const [result] = await applyCommands(ctx.tx, [{ order, command }], { actor, reason: reason.slice(0, 1000), now: ctx.now, trace: ctx.trace });
   if (!result) throw new Error('applyCommands returned no result');
   if (result.decision.outcome === 'refused') {
     log.warn(

@@ -3,6 +3,7 @@ import type { Pool, Tx } from '../../platform/db/pool.ts';
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type Statement, runTogether } from '../../platform/db/statements.ts';
 import { type NewEvent, outboxStatement } from '../../platform/messaging/outbox.ts';
 import { orderFacts } from './facts.ts';
@@ -26,6 +27,8 @@ export interface ChangeContext {
   actor: Actor;
   reason: string;
   now: Date;
+  /** What caused the change (the HTTP request, the handled event), carried by its events; null starts a trace of their own. */
+  trace: Trace | null;
   /** Other writes of the same change (e.g. the payment that moved the orders), sent with these. */
   alsoWrite?: readonly (Statement | undefined)[];
 }
@@ -38,7 +41,7 @@ export interface ChangeContext {
  * Returns each order as it is after the command.
  */
 export async function applyCommands(tx: Tx, requests: readonly CommandRequest[], context: ChangeContext): Promise<CommandResult[]> {
-  const { actor, reason, now } = context;
+  const { actor, reason, now, trace } = context;
   const results: CommandResult[] = [];
   const changes: OrderChange[] = [];
   const history: NewHistory[] = [];
@@ -106,7 +109,7 @@ export async function applyCommands(tx: Tx, requests: readonly CommandRequest[],
     }
   }
   // The orders, their history, the events and the caller's own writes in one statement (one round trip).
-  await runTogether(tx, [ordersUpdate(changes, now), historyInsert(history), outboxStatement('orders', events, now), ...(context.alsoWrite ?? [])]);
+  await runTogether(tx, [ordersUpdate(changes, now), historyInsert(history), outboxStatement('orders', events, trace, now), ...(context.alsoWrite ?? [])]);
   return results;
 }
 

@@ -4,6 +4,7 @@ import { type Queryable, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
 import { findCardData } from '../../platform/card-data.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
 import { callGateway, gatewayKey } from './gateway.ts';
 import { applyAuthorization } from './outcomes.ts';
@@ -66,7 +67,7 @@ export function validateAuthorizeInput(input: unknown): AuthorizeInput {
  * the intent id, so a retry after a timeout or a crash asks the same charge again instead of
  * making a new one. The same key with another request is refused.
  */
-export async function authorize(deps: PaymentsDeps, raw: AuthorizeInput): Promise<PaymentResult> {
+export async function authorize(deps: PaymentsDeps, raw: AuthorizeInput, trace: Trace | null = null): Promise<PaymentResult> {
   const input = validateAuthorizeInput(raw);
   const gatewayName = input.gateway ?? deps.defaultGateway;
   const gateway = gatewayNamed(deps, gatewayName);
@@ -86,7 +87,7 @@ export async function authorize(deps: PaymentsDeps, raw: AuthorizeInput): Promis
       }),
     (error) => deps.log.warn({ err: error, intentId: intent.id }, 'gateway authorize failed without an answer'),
   );
-  const after = await withTransaction(deps.pool, (tx) => applyAuthorization(tx, deps, intent.id, outcome, true));
+  const after = await withTransaction(deps.pool, (tx) => applyAuthorization(tx, deps, intent.id, outcome, trace, true));
   if (after?.status === 'authorized') deps.wakeWorker();
   return resultOf(after ?? intent);
 }

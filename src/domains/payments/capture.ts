@@ -1,5 +1,6 @@
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
 import { type GatewayOutcome, callGateway, gatewayKey } from './gateway.ts';
 import { applyCapture } from './outcomes.ts';
@@ -15,7 +16,7 @@ const CAPTURED = new Set(['captured', 'partially_refunded', 'refunded']);
  * captured, processing (no answer: outcome unknown, ask again), or still authorized with the
  * gateway's declineCode (refused for good: the authorization is to be voided).
  */
-export async function capture(deps: PaymentsDeps, intentId: string): Promise<PaymentResult> {
+export async function capture(deps: PaymentsDeps, intentId: string, trace: Trace | null = null): Promise<PaymentResult> {
   // Lock first, then decide: one statement that waits on the row lock keeps the snapshot it took
   // before, and would not see a void recorded meanwhile (it would capture a cancelled order). The
   // decision runs in a second statement, whose snapshot is taken once the lock is held.
@@ -32,7 +33,7 @@ export async function capture(deps: PaymentsDeps, intentId: string): Promise<Pay
   if (found.void_outstanding) {
     throw new AppError('INVALID_STATE_TRANSITION', 'a void of this payment was requested; it cannot be captured');
   }
-  const { after, outcome } = await sendCapture(deps, found);
+  const { after, outcome } = await sendCapture(deps, found, trace);
   return captureResult(after, outcome);
 }
 
@@ -44,7 +45,7 @@ export function captureResult(after: IntentRow, outcome: GatewayOutcome): Paymen
 }
 
 /** Sends the capture to the gateway (same key on every attempt, by any caller) and applies the answer. */
-export async function sendCapture(deps: PaymentsDeps, intent: IntentRow): Promise<{ after: IntentRow; outcome: GatewayOutcome }> {
+export async function sendCapture(deps: PaymentsDeps, intent: IntentRow, trace: Trace | null): Promise<{ after: IntentRow; outcome: GatewayOutcome }> {
   const gateway = gatewayNamed(deps, intent.gateway);
   if (!intent.gateway_reference) throw new Error(`authorized intent ${intent.id} has no gateway reference`);
   const chargeReference = intent.gateway_reference;
@@ -52,6 +53,6 @@ export async function sendCapture(deps: PaymentsDeps, intent: IntentRow): Promis
     () => gateway.capture({ idempotencyKey: gatewayKey('capture', intent.id), chargeReference, amount: intent.amount, currency: intent.currency }),
     (error) => deps.log.warn({ err: error, intentId: intent.id }, 'gateway capture failed without an answer'),
   );
-  const after = (await withTransaction(deps.pool, (tx) => applyCapture(tx, deps, intent.id, outcome, true))) ?? intent;
+  const after = (await withTransaction(deps.pool, (tx) => applyCapture(tx, deps, intent.id, outcome, trace, true))) ?? intent;
   return { after, outcome };
 }

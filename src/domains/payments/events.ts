@@ -1,6 +1,7 @@
 import type { PaymentAllocationFacts } from '../../contracts/payments.ts';
 import type { Queryable } from '../../platform/db/pool.ts';
 import type { Statement } from '../../platform/db/statements.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type NewEvent, appendEvents, outboxStatement } from '../../platform/messaging/outbox.ts';
 import { type AllocationFacts, type IntentRow, readAllocations } from './sql.ts';
 
@@ -15,10 +16,11 @@ export function intentEventStatement(
   intent: IntentRow,
   type: IntentEventType,
   at: Date,
+  trace: Trace | null,
   extra: Record<string, unknown>,
   allocations: readonly AllocationFacts[],
 ): Statement | undefined {
-  return outboxStatement('payments', [intentEvent(intent, type, extra, allocations)], at);
+  return outboxStatement('payments', [intentEvent(intent, type, extra, allocations)], trace, at);
 }
 
 function intentEvent(intent: IntentRow, type: IntentEventType, extra: Record<string, unknown>, allocations: readonly AllocationFacts[]): NewEvent {
@@ -48,9 +50,10 @@ export async function emitIntentEvent(
   intent: IntentRow,
   type: IntentEventType,
   at: Date,
+  trace: Trace | null,
   extra: Record<string, unknown>,
   known?: readonly AllocationFacts[],
 ): Promise<void> {
   const allocations = known ?? (await readAllocations(tx, intent.id));
-  await appendEvents(tx, 'payments', [intentEvent(intent, type, extra, allocations)], at);
+  await appendEvents(tx, 'payments', [intentEvent(intent, type, extra, allocations)], trace, at);
 }

@@ -2,6 +2,7 @@ import { TEST_WEBHOOK_SECRET } from '../../platform/config.ts';
 import { withTransaction } from '../../platform/db/pool.ts';
 import { WorkerLoop } from '../../platform/messaging/worker-loop.ts';
 import type { DomainContext, DomainModule } from '../../platform/module.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type AuthorizeInput, authorize } from './authorize.ts';
 import { capture } from './capture.ts';
 import type { PaymentsDeps } from './deps.ts';
@@ -37,8 +38,11 @@ export { SIGNATURE_HEADER, signatureHeader } from '../../platform/http/webhook-s
 
 /** What other domains may ask payments (wired in src/domains.ts). Every call is idempotent. */
 export interface PaymentsApi {
-  /** One intent per idempotency key; status authorized, failed (declineCode) or processing (outcome unknown until a webhook). */
-  authorize(input: AuthorizeInput): Promise<PaymentResult>;
+  /**
+   * One intent per idempotency key; status authorized, failed (declineCode) or processing (outcome
+   * unknown until a webhook). Each method that writes events takes the caller's trace (ADR 0013).
+   */
+  authorize(input: AuthorizeInput, trace?: Trace | null): Promise<PaymentResult>;
   /**
    * Captures the whole authorized amount; a captured intent answers its state. The answer, never an
    * error, says what the gateway did:
@@ -51,7 +55,7 @@ export interface PaymentsApi {
    * Refused (INVALID_STATE_TRANSITION, 409) when there is nothing to capture: an authorization still
    * unknown (processing), failed, voided, or with a void asked for.
    */
-  capture(intentId: string): Promise<PaymentResult>;
+  capture(intentId: string, trace?: Trace | null): Promise<PaymentResult>;
   /**
    * Releases an authorization (the hold, nothing was taken); while its outcome is unknown, the void
    * is recorded and sent as soon as it is known. A failed or voided payment answers its state.
@@ -60,10 +64,10 @@ export interface PaymentsApi {
    * refunded intent throws INVALID_STATE_TRANSITION (409); while a capture's outcome is unknown it
    * throws CONFLICT (409: retry once the capture is settled, by the worker or a webhook).
    */
-  voidPayment(intentId: string): Promise<PaymentResult>;
+  voidPayment(intentId: string, trace?: Trace | null): Promise<PaymentResult>;
   getIntent(intentId: string): Promise<PaymentIntentView | undefined>;
   /** Refunds part or all of an order's captured payment, once per idempotency key. */
-  refund(input: RefundInput): Promise<RefundView & { replayed: boolean }>;
+  refund(input: RefundInput, trace?: Trace | null): Promise<RefundView & { replayed: boolean }>;
 }
 
 export interface PaymentsOptions {
@@ -116,11 +120,11 @@ export function createPaymentsModule(ctx: DomainContext, options: PaymentsOption
   return {
     name: 'payments',
     api: {
-      authorize: (input) => authorize(deps, input),
-      capture: (intentId) => capture(deps, intentId),
-      voidPayment: (intentId) => voidPayment(deps, intentId),
+      authorize: (input, trace) => authorize(deps, input, trace ?? null),
+      capture: (intentId, trace) => capture(deps, intentId, trace ?? null),
+      voidPayment: (intentId, trace) => voidPayment(deps, intentId, trace ?? null),
       getIntent: (intentId) => readIntentView(deps.pool, intentId),
-      refund: (input) => refund(deps, input),
+      refund: (input, trace) => refund(deps, input, trace ?? null),
     },
     subscriptions: paymentsSubscriptions(deps),
     testGateway,

@@ -1,5 +1,6 @@
 import type { Tx } from '../../platform/db/pool.ts';
 import { type Statement, commitTogetherReturning, runTogetherReturning } from '../../platform/db/statements.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
 import { refundRestOfCancelledOrder } from './cancelled-orders.ts';
 import { captureSplit, refundSplit } from './commission.ts';
@@ -39,14 +40,21 @@ export type OutcomeTarget = { kind: 'authorization' | 'capture' | 'void'; intent
  * one path, so the statuses, transactions, journals and events are the same whichever came, and the
  * one that comes second finds them there and changes nothing.
  */
-export async function applyOutcome(tx: Tx, deps: PaymentsDeps, target: OutcomeTarget, outcome: GatewayOutcome): Promise<void> {
-  if (target.kind === 'refund') await applyRefund(tx, deps, target.refundId, outcome);
-  else await INTENT_APPLIERS[target.kind](tx, deps, target.intentId, outcome);
+export async function applyOutcome(tx: Tx, deps: PaymentsDeps, target: OutcomeTarget, outcome: GatewayOutcome, trace: Trace | null): Promise<void> {
+  if (target.kind === 'refund') await applyRefund(tx, deps, target.refundId, outcome, trace);
+  else await INTENT_APPLIERS[target.kind](tx, deps, target.intentId, outcome, trace);
 }
 
 const INTENT_APPLIERS = { authorization: applyAuthorization, capture: applyCapture, void: applyVoid } as const;
 
-export async function applyAuthorization(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: GatewayOutcome, last = false): Promise<IntentRow | undefined> {
+export async function applyAuthorization(
+  tx: Tx,
+  deps: PaymentsDeps,
+  intentId: string,
+  outcome: GatewayOutcome,
+  trace: Trace | null,
+  last = false,
+): Promise<IntentRow | undefined> {
   const locked = await lockIntentWithAllocations(tx, intentId);
   const intent = locked?.intent;
   if (intent?.status !== 'processing') return intent;
@@ -68,7 +76,7 @@ export async function applyAuthorization(tx: Tx, deps: PaymentsDeps, intentId: s
             currency: intent.currency,
             gatewayTransactionId: outcome.transactionId,
           }),
-          intentEventStatement(intent, 'payments.payment_authorized.v1', now, { authorizedAt: now.toISOString() }, allocations),
+          intentEventStatement(intent, 'payments.payment_authorized.v1', now, trace, { authorizedAt: now.toISOString() }, allocations),
         ],
       );
       return updated;
@@ -84,7 +92,7 @@ export async function applyAuthorization(tx: Tx, deps: PaymentsDeps, intentId: s
         gatewayTransactionId: outcome.transactionId ?? null,
         failureCode: outcome.code,
       });
-      await emitIntentEvent(tx, updated, 'payments.payment_failed.v1', now, { declineCode: outcome.code, failedAt: now.toISOString() });
+      await emitIntentEvent(tx, updated, 'payments.payment_failed.v1', now, trace, { declineCode: outcome.code, failedAt: now.toISOString() });
       return updated;
     }
     case 'pending': {
@@ -100,8 +108,15 @@ export async function applyAuthorization(tx: Tx, deps: PaymentsDeps, intentId: s
   }
 }
 
-export async function applyCapture(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: GatewayOutcome, last = false): Promise<IntentRow | undefined> {
-  if (outcome.status === 'succeeded') return captured(tx, deps, intentId, outcome, last);
+export async function applyCapture(
+  tx: Tx,
+  deps: PaymentsDeps,
+  intentId: string,
+  outcome: GatewayOutcome,
+  trace: Trace | null,
+  last = false,
+): Promise<IntentRow | undefined> {
+  if (outcome.status === 'succeeded') return captured(tx, deps, intentId, outcome, trace, last);
   const intent = await lockIntent(tx, intentId);
   // Still pending: nothing to apply yet. Declined: recorded; the authorization stays (to be voided).
   if (intent?.status === 'authorized' && outcome.status === 'declined') {
@@ -119,7 +134,14 @@ export async function applyCapture(tx: Tx, deps: PaymentsDeps, intentId: string,
 }
 
 /** A capture the gateway made: the intent captured, its allocations, the journal and the event. */
-async function captured(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: Extract<GatewayOutcome, { status: 'succeeded' }>, last: boolean): Promise<IntentRow | undefined> {
+async function captured(
+  tx: Tx,
+  deps: PaymentsDeps,
+  intentId: string,
+  outcome: Extract<GatewayOutcome, { status: 'succeeded' }>,
+  trace: Trace | null,
+  last: boolean,
+): Promise<IntentRow | undefined> {
   const locked = await lockIntentCapturingAllocations(tx, intentId);
   const intent = locked?.intent;
   if (intent?.status !== 'authorized') return intent;
@@ -134,7 +156,7 @@ async function captured(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: E
       currency: intent.currency,
       gatewayTransactionId: outcome.transactionId,
     }),
-    intentEventStatement(intent, 'payments.payment_captured.v1', now, { capturedAt: now.toISOString() }, allocations),
+    intentEventStatement(intent, 'payments.payment_captured.v1', now, trace, { capturedAt: now.toISOString() }, allocations),
   ].filter((s): s is Statement => s !== undefined);
   // The journal's three statements come after: w0 is the intent's update, then `rest`, then the
   // journal's accounts, its header (which its entries read) and its entries.
@@ -167,7 +189,7 @@ function captureEntries(allocation: AllocationFacts, commissionBps: number): Led
   ];
 }
 
-export async function applyVoid(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: GatewayOutcome): Promise<IntentRow | undefined> {
+export async function applyVoid(tx: Tx, deps: PaymentsDeps, intentId: string, outcome: GatewayOutcome, trace: Trace | null): Promise<IntentRow | undefined> {
   const intent = await lockIntent(tx, intentId);
   if (intent?.status !== 'authorized' || outcome.status === 'pending') return intent;
   if (outcome.status === 'declined') {
@@ -192,7 +214,7 @@ export async function applyVoid(tx: Tx, deps: PaymentsDeps, intentId: string, ou
     currency: intent.currency,
     gatewayTransactionId: outcome.transactionId,
   });
-  await emitIntentEvent(tx, updated, 'payments.payment_voided.v1', now, { voidedAt: now.toISOString() });
+  await emitIntentEvent(tx, updated, 'payments.payment_voided.v1', now, trace, { voidedAt: now.toISOString() });
   return updated;
 }
 
@@ -201,7 +223,7 @@ export async function applyVoid(tx: Tx, deps: PaymentsDeps, intentId: string, ou
  * refundSplit) and raise the intent's status. Failed: give the reserved amount back to the
  * refundable totals. Only the first final outcome counts (a unique index backs this up).
  */
-export async function applyRefund(tx: Tx, deps: PaymentsDeps, refundId: string, outcome: GatewayOutcome): Promise<RefundRow | undefined> {
+export async function applyRefund(tx: Tx, deps: PaymentsDeps, refundId: string, outcome: GatewayOutcome, trace: Trace | null): Promise<RefundRow | undefined> {
   const refund = await readRefund(tx, refundId);
   if (!refund || outcome.status === 'pending') return refund;
   const intent = await lockIntent(tx, refund.payment_intent_id);
@@ -296,6 +318,7 @@ export async function applyRefund(tx: Tx, deps: PaymentsDeps, refundId: string, 
         },
       },
     ],
+    trace,
     now,
   );
   return refund;

@@ -29,7 +29,7 @@ export async function reconcileAuthorization(deps: PaymentsDeps, intent: IntentR
     return 'not_received';
   }
   if (found.status === 'pending') return 'pending';
-  await withTransaction(deps.pool, (tx) => applyOutcome(tx, deps, { kind: 'authorization', intentId: intent.id }, found));
+  await withTransaction(deps.pool, (tx) => applyOutcome(tx, deps, { kind: 'authorization', intentId: intent.id }, found, null));
   return 'known';
 }
 
@@ -37,8 +37,8 @@ export async function reconcileAuthorization(deps: PaymentsDeps, intent: IntentR
 export async function reconcileRefund(deps: PaymentsDeps, refundId: string): Promise<boolean> {
   const { refundRow, gateway, chargeReference, idempotencyKey } = await refundAtGateway(deps, refundId);
   const found = await gateway.retrieve({ operation: 'refund', idempotencyKey, chargeReference, refundReference: refundRow.refund_reference });
-  if (found.status === 'not_found') return (await sendRefund(deps, refundId)).status !== 'pending';
+  if (found.status === 'not_found') return (await sendRefund(deps, refundId, null)).status !== 'pending';
   if (found.status === 'pending') return false;
-  await withTransaction(deps.pool, (tx) => applyOutcome(tx, deps, { kind: 'refund', refundId }, found));
+  await withTransaction(deps.pool, (tx) => applyOutcome(tx, deps, { kind: 'refund', refundId }, found, null));
   return true;
 }

@@ -2,6 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { type Queryable, withTransaction } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
 import { callGateway, gatewayKey } from './gateway.ts';
 import { applyRefund } from './outcomes.ts';
@@ -48,7 +49,7 @@ export interface RefundView {
  * gateway is called, so concurrent refunds can never exceed what was captured; a refund the
  * gateway declines gives its amount back.
  */
-export async function refund(deps: PaymentsDeps, raw: RefundInput): Promise<RefundView & { replayed: boolean }> {
+export async function refund(deps: PaymentsDeps, raw: RefundInput, trace: Trace | null = null): Promise<RefundView & { replayed: boolean }> {
   if (!checkRefundInput.Check(raw)) {
     const first = [...checkRefundInput.Errors(raw)][0];
     throw new AppError('VALIDATION_FAILED', `${first?.path || '/'} ${first?.message ?? 'is not valid'}`);
@@ -56,7 +57,7 @@ export async function refund(deps: PaymentsDeps, raw: RefundInput): Promise<Refu
   const { row, created } = await withTransaction(deps.pool, (tx) => recordRefund(tx, raw, { onExisting: 'compare' }));
   const view = (await readRefundView(deps.pool, row.id)) as RefundView;
   // A replay of a refund still pending asks the gateway again (same key): it may know by now.
-  const current = view.status === 'pending' ? await sendRefund(deps, row.id) : view;
+  const current = view.status === 'pending' ? await sendRefund(deps, row.id, trace) : view;
   return { ...current, replayed: !created };
 }
 
@@ -72,7 +73,7 @@ export async function refundAtGateway(deps: PaymentsDeps, refundId: string) {
 }
 
 /** Sends a recorded refund to the gateway (same key on every attempt) and applies the answer. */
-export async function sendRefund(deps: PaymentsDeps, refundId: string): Promise<RefundView> {
+export async function sendRefund(deps: PaymentsDeps, refundId: string, trace: Trace | null): Promise<RefundView> {
   const { refundRow, gateway, chargeReference, idempotencyKey } = await refundAtGateway(deps, refundId);
   const outcome = await callGateway(
     () =>
@@ -85,7 +86,7 @@ export async function sendRefund(deps: PaymentsDeps, refundId: string): Promise<
       }),
     (error) => deps.log.warn({ err: error, refundId }, 'gateway refund failed without an answer'),
   );
-  await withTransaction(deps.pool, (tx) => applyRefund(tx, deps, refundRow.id, outcome));
+  await withTransaction(deps.pool, (tx) => applyRefund(tx, deps, refundRow.id, outcome, trace));
   return (await readRefundView(deps.pool, refundRow.id)) as RefundView;
 }
 

@@ -67,7 +67,7 @@ export async function registerPaymentRoutes(app: HttpApp, deps: PaymentsDeps): P
         currency: request.body.amount.currency,
         reason: request.body.reason,
         requestedBy: sellerId,
-      });
+      }, request.trace);
       if (result.replayed) reply.header('idempotent-replayed', 'true');
       return reply.status(result.status === 'pending' ? 202 : 201).send(refundResponse(result));
     },
@@ -136,7 +136,7 @@ export async function registerPaymentRoutes(app: HttpApp, deps: PaymentsDeps): P
         const raw = request.body;
         if (!Buffer.isBuffer(raw)) throw new AppError('VALIDATION_FAILED', 'send the webhook as application/json');
         const { gateway } = request.params as { gateway: string };
-        const receipt = await receiveWebhook(deps, gateway, raw, request.headers);
+        const receipt = await receiveWebhook(deps, gateway, raw, request.headers, request.trace);
         return { received: true as const, eventId: receipt.eventId, duplicate: receipt.duplicate };
       },
     );

@@ -1,5 +1,6 @@
 import { type Tx, withTransaction } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
 import { callGateway, gatewayKey } from './gateway.ts';
 import { applyVoid } from './outcomes.ts';
@@ -33,7 +34,7 @@ export async function requestVoid(tx: Tx, intent: IntentRow): Promise<boolean> {
  * voided but refunded (refund(), per order): INVALID_STATE_TRANSITION; while a capture's outcome is
  * unknown, CONFLICT.
  */
-export async function voidPayment(deps: PaymentsDeps, intentId: string): Promise<PaymentResult> {
+export async function voidPayment(deps: PaymentsDeps, intentId: string, trace: Trace | null = null): Promise<PaymentResult> {
   const intent = await withTransaction(deps.pool, async (tx) => {
     const found = await lockIntent(tx, intentId);
     if (!found) throw notFound('payment intent');
@@ -44,11 +45,11 @@ export async function voidPayment(deps: PaymentsDeps, intentId: string): Promise
     if (intent.status === 'processing') deps.wakeWorker();
     return resultOf(intent);
   }
-  return resultOf(await sendVoid(deps, intent));
+  return resultOf(await sendVoid(deps, intent, trace));
 }
 
 /** Sends the void to the gateway (same key on every attempt) and applies the answer. */
-export async function sendVoid(deps: PaymentsDeps, intent: IntentRow): Promise<IntentRow> {
+export async function sendVoid(deps: PaymentsDeps, intent: IntentRow, trace: Trace | null): Promise<IntentRow> {
   const gateway = gatewayNamed(deps, intent.gateway);
   if (!intent.gateway_reference) throw new Error(`authorized intent ${intent.id} has no gateway reference`);
   const chargeReference = intent.gateway_reference;
@@ -56,5 +57,5 @@ export async function sendVoid(deps: PaymentsDeps, intent: IntentRow): Promise<I
     () => gateway.void({ idempotencyKey: gatewayKey('void', intent.id), chargeReference }),
     (error) => deps.log.warn({ err: error, intentId: intent.id }, 'gateway void failed without an answer'),
   );
-  return (await withTransaction(deps.pool, (tx) => applyVoid(tx, deps, intent.id, outcome))) ?? intent;
+  return (await withTransaction(deps.pool, (tx) => applyVoid(tx, deps, intent.id, outcome, trace))) ?? intent;
 }

@@ -3,6 +3,7 @@ import { AppError } from '../../platform/http/errors.ts';
 import { isUuid, newId } from '../../platform/ids.ts';
 import { wellFormedJson } from '../../platform/unicode.ts';
 import { findCardData } from '../../platform/card-data.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
 import type { GatewayWebhook } from './gateway.ts';
 import { applyOutcome } from './outcomes.ts';
@@ -25,6 +26,7 @@ export async function receiveWebhook(
   gatewayName: string,
   rawBody: Buffer,
   headers: Record<string, string | string[] | undefined>,
+  trace: Trace | null,
 ): Promise<WebhookReceipt> {
   const gateway = gatewayNamed(deps, gatewayName);
   const hook = gateway.parseWebhook({ rawBody, headers, now: deps.clock.now() });
@@ -54,7 +56,7 @@ export async function receiveWebhook(
       row = seen.rows[0];
       if (!row || seen.rows[0]?.processed_at) return { eventId: hook.eventId, duplicate: true, applied: false };
     }
-    const applied = await applyWebhook(tx, deps, gatewayName, hook);
+    const applied = await applyWebhook(tx, deps, gatewayName, hook, trace);
     if (applied !== fresh) {
       await tx.query('UPDATE gateway_webhook_events SET processed_at = CASE WHEN $2 THEN now() END WHERE id = $1', [row.id, applied]);
     }
@@ -90,7 +92,7 @@ async function recordIfNoOp(deps: PaymentsDeps, gatewayName: string, hook: Gatew
   return rows.length > 0;
 }
 
-async function applyWebhook(tx: Tx, deps: PaymentsDeps, gatewayName: string, hook: GatewayWebhook): Promise<boolean> {
+async function applyWebhook(tx: Tx, deps: PaymentsDeps, gatewayName: string, hook: GatewayWebhook, trace: Trace | null): Promise<boolean> {
   const { effect } = hook;
   if (effect.kind === 'ignored') return true;
   if (effect.kind === 'refund') {
@@ -101,12 +103,12 @@ async function applyWebhook(tx: Tx, deps: PaymentsDeps, gatewayName: string, hoo
     );
     const refundId = rows[0]?.id;
     if (!refundId) return false;
-    await applyOutcome(tx, deps, { kind: 'refund', refundId }, effect.outcome);
+    await applyOutcome(tx, deps, { kind: 'refund', refundId }, effect.outcome, trace);
     return true;
   }
   const intentId = await findIntent(tx, gatewayName, hook);
   if (!intentId) return false;
-  await applyOutcome(tx, deps, { kind: effect.kind, intentId }, effect.outcome);
+  await applyOutcome(tx, deps, { kind: effect.kind, intentId }, effect.outcome, trace);
   return true;
 }
 

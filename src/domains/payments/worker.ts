@@ -88,7 +88,7 @@ export class PaymentsWorker {
     for (const intent of voids.rows) {
       seen.add(intent.id);
       if (!this.#due(intent.id) || !(await operationOutstanding(this.deps.pool, intent.id, 'void'))) continue;
-      await this.#attempt(intent.id, async () => (await sendVoid(this.deps, intent)).status !== 'authorized');
+      await this.#attempt(intent.id, async () => (await sendVoid(this.deps, intent, null)).status !== 'authorized');
     }
     const captures = await this.deps.pool.query<IntentRow>(
       `SELECT i.* FROM payment_intents i
@@ -102,7 +102,7 @@ export class PaymentsWorker {
     for (const intent of captures.rows) {
       seen.add(intent.id);
       if (!this.#due(intent.id) || !(await operationOutstanding(this.deps.pool, intent.id, 'capture'))) continue;
-      await this.#attempt(intent.id, async () => (await sendCapture(this.deps, intent)).outcome.status !== 'pending');
+      await this.#attempt(intent.id, async () => (await sendCapture(this.deps, intent, null)).outcome.status !== 'pending');
     }
     const refunds = await this.deps.pool.query<{ id: string; overdue: boolean }>(
       `SELECT r.id, r.created_at <= $3 AS overdue FROM refunds r
@@ -117,7 +117,7 @@ export class PaymentsWorker {
     for (const { id, overdue: ask } of refunds.rows) {
       seen.add(id);
       if (!this.#due(id)) continue;
-      await this.#attempt(id, async () => (ask ? reconcileRefund(this.deps, id) : (await sendRefund(this.deps, id)).status !== 'pending'));
+      await this.#attempt(id, async () => (ask ? reconcileRefund(this.deps, id) : (await sendRefund(this.deps, id, null)).status !== 'pending'));
     }
     // Forget retry state of work that is done.
     for (const id of this.#retry.keys()) if (!seen.has(id)) this.#retry.delete(id);

@@ -2,6 +2,7 @@ import { PriceChangedV1 } from '../../contracts/products.ts';
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { mappingDatabaseErrors } from './db-errors.ts';
 import type { ProductsDeps } from './deps.ts';
 import { AGGREGATE_TYPE, emit } from './events.ts';
@@ -22,7 +23,7 @@ export interface PriceChange {
  * a clear answer, and held by the exclusion constraint against concurrent writers). A window never
  * starts in the past, so history is never rewritten. Announced with products.price_changed.v1.
  */
-export async function addPriceWindow(deps: ProductsDeps, sellerId: string, productId: string, body: AddPriceBody): Promise<PriceChange> {
+export async function addPriceWindow(deps: ProductsDeps, sellerId: string, productId: string, body: AddPriceBody, trace: Trace | null): Promise<PriceChange> {
   const now = deps.clock.now();
   const currency = body.price.currency;
   if (body.discount && body.discount.currency !== currency) throw new AppError('VALIDATION_FAILED', 'discount must be in the currency of price');
@@ -62,7 +63,7 @@ export async function addPriceWindow(deps: ProductsDeps, sellerId: string, produ
         closedPriceId: plan.closeWindowId,
         changedAt: now.toISOString(),
       };
-      await emit(tx, [{ type: PriceChangedV1.type, aggregateId: productId, aggregateType: AGGREGATE_TYPE, data }], now);
+      await emit(tx, [{ type: PriceChangedV1.type, aggregateId: productId, aggregateType: AGGREGATE_TYPE, data }], trace, now);
       const current = window.effectiveFrom.getTime() <= now.getTime();
       return { window: { ...toPriceWindow(window), current }, closedPriceId: plan.closeWindowId, version };
     }),

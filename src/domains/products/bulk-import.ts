@@ -1,6 +1,7 @@
 import type { ProductSnapshot } from '../../contracts/products.ts';
 import { type Pool, withTransaction } from '../../platform/db/pool.ts';
 import { newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type NewEvent, appendEvents } from '../../platform/messaging/outbox.ts';
 import { mappingDatabaseErrors } from './db-errors.ts';
 import { productEvent } from './events.ts';
@@ -76,10 +77,14 @@ function pathsOf(categories: readonly CategoryRow[]): Map<string, CategoryRef[]>
 }
 
 /** Imports up to IMPORT_BATCH_MAX products in one transaction; `actorId` is recorded as who set prices and published. */
-export async function importProducts(pool: Pool, products: readonly ImportProduct[], options: { now: Date; actorId: string }): Promise<{ products: number; events: number }> {
+export async function importProducts(
+  pool: Pool,
+  products: readonly ImportProduct[],
+  options: { now: Date; actorId: string; trace: Trace | null },
+): Promise<{ products: number; events: number }> {
   if (products.length > IMPORT_BATCH_MAX) throw new RangeError(`at most ${IMPORT_BATCH_MAX} products per import batch`);
   if (products.length === 0) return { products: 0, events: 0 };
-  const { now, actorId } = options;
+  const { now, actorId, trace } = options;
   const rows = {
     products: [] as ProductInsert[],
     variants: [] as VariantInsert[],
@@ -116,7 +121,7 @@ export async function importProducts(pool: Pool, products: readonly ImportProduc
         events.push(productEvent(draft, { kind: 'created' }));
         if (p.status === 'published') events.push(productEvent({ ...draft, status: 'published', version: 2 }, { kind: 'published', at: now }));
       }
-      await appendEvents(tx, 'products', events, now);
+      await appendEvents(tx, 'products', events, trace, now);
       return { products: products.length, events: events.length };
     }),
   );

@@ -25,7 +25,7 @@ export function registerCategoryRoutes(app: HttpApp, deps: ProductsDeps, tree: T
         response: { 201: CategorySchema, ...authProblems, 409: ProblemResponse, 422: ProblemResponse },
       },
     },
-    async (request, reply) => reply.status(201).send(await createCategory(deps, tree, request.body)),
+    async (request, reply) => reply.status(201).send(await createCategory(deps, tree, request.body, request.trace)),
   );
 
   app.patch(
@@ -41,6 +41,6 @@ export function registerCategoryRoutes(app: HttpApp, deps: ProductsDeps, tree: T
         response: { 200: CategorySchema, ...authProblems, 404: ProblemResponse, 409: ProblemResponse, 422: ProblemResponse },
       },
     },
-    async (request) => updateCategory(deps, tree, request.params.categoryId, request.body),
+    async (request) => updateCategory(deps, tree, request.params.categoryId, request.body, request.trace),
   );
 }

@@ -1,8 +1,9 @@
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import type { ProductsDeps } from './deps.ts';
-import { emit, productEvent } from './events.ts';
+import { type ProductChange, emit, productEvent } from './events.ts';
 import { type PublicationCommand, decidePublication } from './publication.ts';
 import { hasCurrentPrice, insertPublications, lockOwnProduct, selectLastPublishedAt, selectProduct, updateProductRow } from './sql.ts';
 import { type SellerProductView, toSellerView, toSnapshot } from './views.ts';
@@ -12,7 +13,13 @@ import { type SellerProductView, toSellerView, toSnapshot } from './views.ts';
  * product_publications row records the change, and products.product_published.v1 or
  * products.product_unlisted.v1 announces it with the snapshot.
  */
-export async function changePublication(deps: ProductsDeps, sellerId: string, productId: string, command: PublicationCommand): Promise<SellerProductView> {
+export async function changePublication(
+  deps: ProductsDeps,
+  sellerId: string,
+  productId: string,
+  command: PublicationCommand,
+  trace: Trace | null,
+): Promise<SellerProductView> {
   const now = deps.clock.now();
   const view = await withTransaction(deps.pool, async (tx) => {
     const product = await lockOwnProduct(tx, productId, sellerId);
@@ -34,7 +41,8 @@ export async function changePublication(deps: ProductsDeps, sellerId: string, pr
     await updateProductRow(tx, productId, { status: decision.next }, now);
     const record = await selectProduct(tx, productId, { at: now, history: true });
     if (!record) throw new Error('the product being published cannot be read back');
-    await emit(tx, [productEvent(toSnapshot(record, now), decision.next === 'published' ? { kind: 'published', at: now } : { kind: 'unlisted', at: now })], now);
+    const change: ProductChange = decision.next === 'published' ? { kind: 'published', at: now } : { kind: 'unlisted', at: now };
+    await emit(tx, [productEvent(toSnapshot(record, now), change)], trace, now);
     return toSellerView(record, now);
   });
   deps.invalidate([productId]);

@@ -1,6 +1,7 @@
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { mappingDatabaseErrors } from './db-errors.ts';
 import type { ProductsDeps } from './deps.ts';
 import { emit, productEvent } from './events.ts';
@@ -13,7 +14,7 @@ import { type SellerProductView, toSellerView, toSnapshot } from './views.ts';
  * Creates a draft product with its variants (each opening its first price window at its list
  * price), images and attributes, and announces it with products.product_created.v1.
  */
-export async function createProduct(deps: ProductsDeps, sellerId: string, body: CreateProductBody): Promise<SellerProductView> {
+export async function createProduct(deps: ProductsDeps, sellerId: string, body: CreateProductBody, trace: Trace | null): Promise<SellerProductView> {
   const now = deps.clock.now();
   const productId = newId();
   assertDistinctSkus(
@@ -35,7 +36,7 @@ export async function createProduct(deps: ProductsDeps, sellerId: string, body: 
       await insertAttributes(tx, attributes);
       const record = await selectProduct(tx, productId, { at: now, history: true });
       if (!record) throw new Error('the product just inserted cannot be read back');
-      await emit(tx, [productEvent(toSnapshot(record, now), { kind: 'created' })], now);
+      await emit(tx, [productEvent(toSnapshot(record, now), { kind: 'created' })], trace, now);
       return toSellerView(record, now);
     }),
   );

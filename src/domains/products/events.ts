@@ -11,6 +11,7 @@ import {
   type PRODUCT_FIELDS,
 } from '../../contracts/products.ts';
 import type { Queryable } from '../../platform/db/pool.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import type { NewEvent } from '../../platform/messaging/outbox.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
 
@@ -43,6 +44,6 @@ export function categoryEvent(change: { kind: 'created'; data: CategoryCreatedV1
   return change.kind === 'created' ? { ...base, type: CategoryCreatedV1.type, data: change.data } : { ...base, type: CategoryUpdatedV1.type, data: change.data };
 }
 
-export async function emit(tx: Queryable, events: NewEvent[], now: Date): Promise<void> {
-  await appendEvents(tx, 'products', events, now);
+export async function emit(tx: Queryable, events: NewEvent[], trace: Trace | null, now: Date): Promise<void> {
+  await appendEvents(tx, 'products', events, trace, now);
 }

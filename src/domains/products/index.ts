@@ -1,3 +1,4 @@
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import type { DomainContext, DomainModule } from '../../platform/module.ts';
 import { type ImportCategory, type ImportProduct, importCategories, importProducts } from './bulk-import.ts';
 import { CacheInvalidationListener } from './cache-listener.ts';
@@ -26,7 +27,8 @@ export interface ProductsApi {
   getVariantsForPurchase(variantIds: readonly string[], at: Date, options?: PurchaseReadOptions): Promise<Map<string, VariantForPurchase>>;
   /** Bulk import (seed): categories first, then products in batches of at most IMPORT_BATCH_MAX. */
   importCategories(categories: readonly ImportCategory[]): Promise<void>;
-  importProducts(products: readonly ImportProduct[], options: { actorId: string }): Promise<{ products: number; events: number }>;
+  /** `trace`: the caller's, carried by the import's events; without one (the seed), they start a trace of their own. */
+  importProducts(products: readonly ImportProduct[], options: { actorId: string; trace?: Trace | null }): Promise<{ products: number; events: number }>;
   catalogCounts(): Promise<{ products: number; categories: number }>;
   /** Every category (at most 5000), flat, roots first by position. */
   listCategories(): Promise<ImportCategory[]>;
@@ -86,7 +88,7 @@ export function createProductsModule(
         await importCategories(ctx.pool, list);
         categories.invalidate();
       },
-      importProducts: (list, opts) => importProducts(ctx.pool, list, { now: ctx.clock.now(), actorId: opts.actorId }),
+      importProducts: (list, opts) => importProducts(ctx.pool, list, { now: ctx.clock.now(), actorId: opts.actorId, trace: opts.trace ?? null }),
       catalogCounts: () => countCatalog(ctx.pool),
       finishImport: () => analyzeCatalog(ctx.pool),
       listCategories: async () =>

@@ -3,6 +3,7 @@ import { withTransaction } from '../../platform/db/pool.ts';
 import type { Queryable } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { placementProblem, slugFromName } from './category-tree.ts';
 import { mappingDatabaseErrors } from './db-errors.ts';
 import type { ProductsDeps } from './deps.ts';
@@ -72,7 +73,7 @@ function invalidate(deps: ProductsDeps, tree: TreeCache, scope: Scope | undefine
   if (scope === '*') deps.invalidate('*');
 }
 
-export async function createCategory(deps: ProductsDeps, tree: TreeCache, body: CreateCategoryBody): Promise<CategoryView> {
+export async function createCategory(deps: ProductsDeps, tree: TreeCache, body: CreateCategoryBody, trace: Trace | null): Promise<CategoryView> {
   const slug = body.slug ?? slugFromName(body.name);
   if (slug === undefined) throw new AppError('VALIDATION_FAILED', 'no slug can be made of this name (it has no Latin letters or digits): send a slug');
   const parentId = canonical(body.parentId ?? null);
@@ -90,7 +91,7 @@ export async function createCategory(deps: ProductsDeps, tree: TreeCache, body: 
       await insertCategory(tx, row);
       const created = viewOf(row, [...parentPath, { id, name: row.name, slug }]);
       const data = { categoryId: id, parentId, name: row.name, slug, position: row.position, path: created.path, createdAt: created.createdAt };
-      await emit(tx, [categoryEvent({ kind: 'created', data })], now);
+      await emit(tx, [categoryEvent({ kind: 'created', data })], trace, now);
       await notifyCategoriesChanged(tx, 'tree');
       return created;
     }),
@@ -104,7 +105,13 @@ export async function createCategory(deps: ProductsDeps, tree: TreeCache, body: 
  * or a descendant is CATEGORY_CYCLE, one that makes the tree deeper than CATEGORY_DEPTH_MAX is
  * CATEGORY_TOO_DEEP. A body that changes nothing writes nothing and announces nothing.
  */
-export async function updateCategory(deps: ProductsDeps, tree: TreeCache, categoryId: string, body: PatchCategoryBody | null | undefined): Promise<CategoryView> {
+export async function updateCategory(
+  deps: ProductsDeps,
+  tree: TreeCache,
+  categoryId: string,
+  body: PatchCategoryBody | null | undefined,
+  trace: Trace | null,
+): Promise<CategoryView> {
   if (!body || Object.keys(body).length === 0) throw new AppError('VALIDATION_FAILED', 'send at least one of name, slug, parentId, position');
   categoryId = canonical(categoryId);
   const newParentId = canonical(body.parentId);
@@ -151,7 +158,7 @@ export async function updateCategory(deps: ProductsDeps, tree: TreeCache, catego
         changedFields,
         updatedAt: now.toISOString(),
       };
-      await emit(tx, [categoryEvent({ kind: 'updated', data })], now);
+      await emit(tx, [categoryEvent({ kind: 'updated', data })], trace, now);
       const scope: Scope = changedFields.some((f) => f !== 'position') ? '*' : 'tree';
       await notifyCategoriesChanged(tx, scope);
       return { view: updated, scope };

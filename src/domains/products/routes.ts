@@ -50,7 +50,7 @@ export function registerProductRoutes(app: HttpApp, deps: ProductsDeps, categori
       },
     },
     async (request, reply) => {
-      const view = await createProduct(deps, principalOf(request).userId, request.body);
+      const view = await createProduct(deps, principalOf(request).userId, request.body, request.trace);
       return reply.status(201).header('location', `/v1/seller/products/${view.id}`).send(view);
     },
   );
@@ -92,7 +92,7 @@ export function registerProductRoutes(app: HttpApp, deps: ProductsDeps, categori
         response: { 200: SellerProductSchema, ...authProblems, 404: ProblemResponse, 409: ProblemResponse, 422: ProblemResponse },
       },
     },
-    async (request) => updateProduct(deps, principalOf(request).userId, request.params.productId, request.body),
+    async (request) => updateProduct(deps, principalOf(request).userId, request.params.productId, request.body, request.trace),
   );
 
   app.post(
@@ -109,7 +109,10 @@ export function registerProductRoutes(app: HttpApp, deps: ProductsDeps, categori
         response: { 201: PriceChangeSchema, ...authProblems, 404: ProblemResponse, 409: ProblemResponse, 422: ProblemResponse },
       },
     },
-    async (request, reply) => reply.status(201).send(await addPriceWindow(deps, principalOf(request).userId, request.params.productId, request.body)),
+    async (request, reply) => {
+      const change = await addPriceWindow(deps, principalOf(request).userId, request.params.productId, request.body, request.trace);
+      return reply.status(201).send(change);
+    },
   );
 
   for (const command of ['publish', 'unlist'] as const) {
@@ -124,7 +127,7 @@ export function registerProductRoutes(app: HttpApp, deps: ProductsDeps, categori
           response: { 200: SellerProductSchema, ...authProblems, 404: ProblemResponse, 409: ProblemResponse },
         },
       },
-      async (request) => changePublication(deps, principalOf(request).userId, request.params.productId, command),
+      async (request) => changePublication(deps, principalOf(request).userId, request.params.productId, command, request.trace),
     );
   }
 

@@ -2,6 +2,7 @@ import type { PRODUCT_FIELDS } from '../../contracts/products.ts';
 import { VARIANTS_MAX } from '../../contracts/products.ts';
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { mappingDatabaseErrors } from './db-errors.ts';
 import type { ProductsDeps } from './deps.ts';
 import { emit, productEvent } from './events.ts';
@@ -43,7 +44,13 @@ function changedFieldsOf(body: PatchProductBody): Field[] {
  * written). Images and attributes are replaced as wholes; variants are changed by id or added,
  * never removed (carts and orders refer to them). Announced with products.product_updated.v1.
  */
-export async function updateProduct(deps: ProductsDeps, sellerId: string, productId: string, body: PatchProductBody): Promise<SellerProductView> {
+export async function updateProduct(
+  deps: ProductsDeps,
+  sellerId: string,
+  productId: string,
+  body: PatchProductBody,
+  trace: Trace | null,
+): Promise<SellerProductView> {
   const changedFields = changedFieldsOf(body);
   if (changedFields.length === 0) throw new AppError('VALIDATION_FAILED', 'the body changes nothing: send at least one field besides version');
   assertDistinctSkus([...(body.variants ?? []).flatMap((v) => (v.sku ? [v.sku] : [])), ...(body.addVariants ?? []).map((v) => v.sku)], 'variants');
@@ -86,7 +93,7 @@ export async function updateProduct(deps: ProductsDeps, sellerId: string, produc
       await updateProductRow(tx, productId, changes, now);
       const record = await selectProduct(tx, productId, { at: now, history: true });
       if (!record) throw new Error('the product being edited cannot be read back');
-      await emit(tx, [productEvent(toSnapshot(record, now), { kind: 'updated', changedFields })], now);
+      await emit(tx, [productEvent(toSnapshot(record, now), { kind: 'updated', changedFields })], trace, now);
       return toSellerView(record, now);
     }),
   );

@@ -19,7 +19,7 @@ import {
   ShipmentList,
   ShipmentSchema,
 } from './schemas.ts';
-import { ship } from './ship.ts';
+import { type ShipInput, ship } from './ship.ts';
 import { shipmentsOfOrderForBuyer } from './sql.ts';
 import { shipmentViews } from './views.ts';
 import { receiveCarrierWebhook } from './webhooks.ts';
@@ -51,14 +51,15 @@ export async function registerShippingRoutes(app: HttpApp, deps: ShippingDeps): 
     async (request, reply) => {
       const sellerId = principalOf(request).userId;
       const key = request.headers['idempotency-key'];
-      const result = await ship(deps, {
+      const input: ShipInput = {
         orderId: request.params.orderId,
         sellerId,
         carrier: request.body.carrier,
         trackingNumber: request.body.trackingNumber,
         ...(request.body.shippedAt !== undefined ? { shippedAt: request.body.shippedAt } : {}),
         ...(typeof key === 'string' ? { idempotencyKey: key } : {}),
-      });
+      };
+      const result = await ship(deps, input, request.trace);
       if (result.replayed) reply.header('idempotent-replayed', 'true');
       return reply.status(201).send(result.shipment);
     },
@@ -163,7 +164,7 @@ export async function registerShippingRoutes(app: HttpApp, deps: ShippingDeps): 
         const raw = request.body;
         if (!Buffer.isBuffer(raw)) throw new AppError('VALIDATION_FAILED', 'send the webhook as application/json');
         const { carrier } = request.params as { carrier: string };
-        const receipt = await receiveCarrierWebhook(deps, carrier, raw, request.headers);
+        const receipt = await receiveCarrierWebhook(deps, carrier, raw, request.headers, request.trace);
         return { received: true as const, ...receipt };
       },
     );

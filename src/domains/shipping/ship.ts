@@ -3,6 +3,7 @@ import { isStorableInstant } from '../../platform/clock.ts';
 import { isUniqueViolation, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type NewEvent, appendEvents } from '../../platform/messaging/outbox.ts';
 import { type CarrierWebhookBody, scanOf } from './carrier-webhook.ts';
 import { enabledCarrier } from './carriers.ts';
@@ -64,7 +65,7 @@ async function replay(deps: ShippingDeps, existing: ShipmentRow, hash: string): 
  * Webhooks the carrier sent about the tracking number before are applied in the same transaction.
  * With an Idempotency-Key the same request answers the same shipment (replayed: true).
  */
-export async function ship(deps: ShippingDeps, input: ShipInput): Promise<{ shipment: ShipmentView; replayed: boolean }> {
+export async function ship(deps: ShippingDeps, input: ShipInput, trace: Trace | null): Promise<{ shipment: ShipmentView; replayed: boolean }> {
   const now = deps.clock.now();
   const trackingNumber = input.trackingNumber.toUpperCase();
   const hash = requestHash(input, trackingNumber);
@@ -125,7 +126,7 @@ export async function ship(deps: ShippingDeps, input: ShipInput): Promise<{ ship
         if (applied.event) events.push(applied.event);
       }
       await markWebhooksProcessed(tx, scans.map((s) => s.id), now);
-      await appendEvents(tx, 'shipping', events, now);
+      await appendEvents(tx, 'shipping', events, trace, now);
       return shipment;
     });
   } catch (error) {

@@ -2,6 +2,7 @@ import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { SIGNATURE_HEADER, verifySignature } from '../../platform/http/webhook-signature.ts';
 import { newId } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
 import { parseCarrierWebhook } from './carrier-webhook.ts';
 import { webhookSecretOf } from './carriers.ts';
@@ -30,6 +31,7 @@ export async function receiveCarrierWebhook(
   carrierName: string,
   rawBody: Buffer,
   headers: Record<string, string | string[] | undefined>,
+  trace: Trace | null,
 ): Promise<CarrierWebhookReceipt> {
   const carrier = await carrierByName(deps.pool, carrierName);
   if (!carrier?.enabled) throw new AppError('NOT_FOUND', `no enabled carrier named ${carrierName}`);
@@ -55,7 +57,7 @@ export async function receiveCarrierWebhook(
     const shipment = await lockShipmentByTracking(tx, carrierName, scan.trackingNumber);
     if (!shipment) return { eventId: scan.eventId, duplicate: false, applied: false };
     const result = await applyCarrierScan(tx, shipment, scan, now);
-    if (result.event) await appendEvents(tx, 'shipping', [result.event], now);
+    if (result.event) await appendEvents(tx, 'shipping', [result.event], trace, now);
     await markWebhooksProcessed(tx, [row.id], now);
     return { eventId: scan.eventId, duplicate: false, applied: true };
   });

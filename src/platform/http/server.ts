@@ -9,12 +9,19 @@ import { isStorableInstant } from '../clock.ts';
 import { isUuid } from '../ids.ts';
 import { findInJson } from '../json-walk.ts';
 import { unstorableCharacter } from '../unicode.ts';
-import { withTrace } from '../messaging/envelope.ts';
+import type { Trace } from '../messaging/envelope.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerAccessControl } from './access.ts';
 import { AppError, type ErrorCode, problemOf } from './errors.ts';
 import { ProblemSchema } from './schemas.ts';
 import type { TokenService } from './tokens.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The request's trace: its correlation id (X-Correlation-Id when a UUID, else the request id). */
+    trace: Trace;
+  }
+}
 
 export type HttpApp = FastifyInstance<
   import('node:http').Server,
@@ -151,11 +158,13 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       findInJson(request.body, unusable) ?? findInJson(request.query, unusable) ?? findInJson(request.params, unusable) ?? nulInHeaders(request.headers);
     done(found === undefined ? undefined : new AppError('VALIDATION_FAILED', found));
   });
+  app.decorateRequest('trace', null as unknown as Trace);
   app.addHook('onRequest', (request, _reply, done) => {
-    // One request's events all carry its id as correlation id.
+    // One request's events all carry its id as correlation id: routes pass request.trace on.
     const incoming = request.headers['x-correlation-id'];
     const correlationId = typeof incoming === 'string' && isUuid(incoming) ? incoming : request.id;
-    withTrace({ correlationId, causationId: null }, done);
+    request.trace = { correlationId, causationId: null };
+    done();
   });
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('x-request-id', request.id);

@@ -5,7 +5,7 @@ import { type DomainName, domainTables } from '../domains.ts';
 import { newId } from '../ids.ts';
 import type { Metrics } from '../metrics.ts';
 import { BATCH_LOCK_HELD, INDEX_ACCESS_ONLY, beginAndClaim, sqlLiteral } from './batch-lock.ts';
-import { type EventEnvelope, withTrace } from './envelope.ts';
+import { type EventEnvelope, traceOf } from './envelope.ts';
 import { ContractViolation, appendEvents, assertContract } from './outbox.ts';
 import type { Subscription } from './subscription.ts';
 
@@ -211,17 +211,17 @@ export class InboxConsumer {
     const event = row.envelope;
     assertContract(event.type, event.data);
     const now = this.clock.now();
-    await withTrace({ correlationId: event.correlationid, causationId: event.id }, () =>
-      subscription.handle(
-        {
-          tx,
-          now,
-          emit: async (events) => {
-            await appendEvents(tx, this.domain, events, now);
-          },
+    const trace = traceOf(event);
+    await subscription.handle(
+      {
+        tx,
+        now,
+        trace,
+        emit: async (events) => {
+          await appendEvents(tx, this.domain, events, trace, now);
         },
-        event,
-      ),
+      },
+      event,
     );
   }
 
@@ -232,18 +232,17 @@ export class InboxConsumer {
     for (const row of rows) assertContract(row.envelope.type, row.envelope.data);
     const now = this.clock.now();
     const first = (rows[0] as InboxRow).envelope;
-    const handleBatch = subscription.handleBatch.bind(subscription);
-    await withTrace({ correlationId: first.correlationid, causationId: first.id }, () =>
-      handleBatch(
-        {
-          tx,
-          now,
-          emit: async (events) => {
-            await appendEvents(tx, this.domain, events, now);
-          },
+    const trace = traceOf(first);
+    await subscription.handleBatch(
+      {
+        tx,
+        now,
+        trace,
+        emit: async (events) => {
+          await appendEvents(tx, this.domain, events, trace, now);
         },
-        rows.map((r) => r.envelope),
-      ),
+      },
+      rows.map((r) => r.envelope),
     );
   }
 

@@ -1,5 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
-
 /**
  * CloudEvents 1.0 envelope, plus correlation and causation ids so that one HTTP request can be
  * traced through every event it causes.
@@ -19,20 +17,21 @@ export interface EventEnvelope<D = unknown> {
   data: D;
 }
 
+/**
+ * What caused a change: the HTTP request (its correlation id, no causation) or the event being
+ * handled (its correlation id, and its id as causation). Events written for the change carry both.
+ * It is passed along explicitly, from the request or the handler context down to the outbox write,
+ * as `null` where no request or event started the work (sweepers, workers): their events then start
+ * a trace of their own. ADR 0013 says why it is not an AsyncLocalStorage.
+ */
 export interface Trace {
   correlationId: string;
   causationId: string | null;
 }
 
-const traceStorage = new AsyncLocalStorage<Trace>();
-
-/** Runs `work` with a trace: events written inside it carry these correlation and causation ids. */
-export function withTrace<T>(trace: Trace, work: () => T): T {
-  return traceStorage.run(trace, work);
-}
-
-export function currentTrace(): Trace | undefined {
-  return traceStorage.getStore();
+/** The trace of work an event causes: the event's correlation id, and the event as its cause. */
+export function traceOf(event: Pick<EventEnvelope, 'id' | 'correlationid'>): Trace {
+  return { correlationId: event.correlationid, causationId: event.id };
 }
 
 export function eventSource(domain: string): string {

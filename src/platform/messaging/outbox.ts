@@ -3,7 +3,7 @@ import type { Queryable } from '../db/pool.ts';
 import type { Statement } from '../db/statements.ts';
 import { type DomainName, domainTables } from '../domains.ts';
 import { newId } from '../ids.ts';
-import { currentTrace, eventSource } from './envelope.ts';
+import { type Trace, eventSource } from './envelope.ts';
 import { wellFormedJson } from '../unicode.ts';
 
 export interface NewEvent {
@@ -11,7 +11,7 @@ export interface NewEvent {
   aggregateId: string;
   aggregateType: string;
   data: unknown;
-  /** Defaults to the current trace (the HTTP request or the event being handled). */
+  /** Defaults to the trace the event is written with (the HTTP request or the event being handled). */
   correlationId?: string;
   causationId?: string | null;
 }
@@ -55,10 +55,10 @@ export function outboxInsert(
   domain: DomainName,
   events: readonly NewEvent[],
   first: number,
+  trace: Trace | null,
   clockNow?: Date,
   { guard, payload }: { guard?: string; payload?: string } = {},
 ): OutboxInsert {
-  const trace = currentTrace();
   const ids: string[] = [];
   const parts: string[] = [];
   const time = (clockNow ?? new Date()).toISOString();
@@ -86,9 +86,9 @@ export function outboxInsert(
 }
 
 /** The outbox INSERT of `events` as a statement of its own (for runTogether); undefined when there are none. */
-export function outboxStatement(domain: DomainName, events: readonly NewEvent[], clockNow?: Date): Statement | undefined {
+export function outboxStatement(domain: DomainName, events: readonly NewEvent[], trace: Trace | null, clockNow?: Date): Statement | undefined {
   if (events.length === 0) return undefined;
-  const insert = outboxInsert(domain, events, 1, clockNow);
+  const insert = outboxInsert(domain, events, 1, trace, clockNow);
   return { text: insert.sql, values: insert.values };
 }
 
@@ -96,9 +96,9 @@ export function outboxStatement(domain: DomainName, events: readonly NewEvent[],
  * Writes events to the domain's outbox. Call it with the transaction that makes the change, so the
  * change and its events commit together: no dual write, no lost event.
  */
-export async function appendEvents(tx: Queryable, domain: DomainName, events: NewEvent[], clockNow?: Date): Promise<string[]> {
+export async function appendEvents(tx: Queryable, domain: DomainName, events: NewEvent[], trace: Trace | null, clockNow?: Date): Promise<string[]> {
   if (events.length === 0) return [];
-  const insert = outboxInsert(domain, events, 1, clockNow);
+  const insert = outboxInsert(domain, events, 1, trace, clockNow);
   await tx.query(insert.sql, insert.values);
   return insert.ids;
 }

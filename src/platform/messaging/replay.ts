@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Pool, Tx } from '../db/pool.ts';
 import { DOMAIN_NAMES, type DomainName, domainTables, isDomainName } from '../domains.ts';
 import { newId } from '../ids.ts';
-import type { EventEnvelope } from './envelope.ts';
+import { type EventEnvelope, traceOf } from './envelope.ts';
 import { ContractViolation, assertContract } from './outbox.ts';
 import { toEnvelope } from './relay.ts';
 import type { HandlerContext, ReplayContext, Subscription } from './subscription.ts';
@@ -359,8 +359,8 @@ export class ConsumerReplay {
     await tx.query('SAVEPOINT replay_batch');
     try {
       for (const e of events) assertContract(e.type, e.data);
-      if (subscription.handleBatch && events.length > 1) await subscription.handleBatch(this.#handlerContext(tx), events);
-      else for (const e of events) await subscription.handle(this.#handlerContext(tx), e);
+      if (subscription.handleBatch && events.length > 1) await subscription.handleBatch(this.#handlerContext(tx, events[0] as EventEnvelope), events);
+      else for (const e of events) await subscription.handle(this.#handlerContext(tx, e), e);
       await tx.query('RELEASE SAVEPOINT replay_batch');
       return 0;
     } catch {
@@ -372,7 +372,7 @@ export class ConsumerReplay {
       await tx.query('SAVEPOINT replay_event');
       try {
         assertContract(e.type, e.data);
-        await subscription.handle(this.#handlerContext(tx), e);
+        await subscription.handle(this.#handlerContext(tx, e), e);
         await tx.query('RELEASE SAVEPOINT replay_event');
       } catch (error) {
         await tx.query('ROLLBACK TO SAVEPOINT replay_event');
@@ -383,10 +383,11 @@ export class ConsumerReplay {
     return parked;
   }
 
-  #handlerContext(tx: Tx): HandlerContext {
+  #handlerContext(tx: Tx, event: EventEnvelope): HandlerContext {
     return {
       tx,
       now: this.clock.now(),
+      trace: traceOf(event),
       // A replayed consumer's events were written when it first handled them: writing them again
       // would send every downstream consumer duplicates with new ids.
       emit: async () => {

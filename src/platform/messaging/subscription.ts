@@ -1,12 +1,17 @@
 import type { Tx } from '../db/pool.ts';
 import type { DomainName } from '../domains.ts';
-import type { EventEnvelope } from './envelope.ts';
+import type { EventEnvelope, Trace } from './envelope.ts';
 import type { NewEvent } from './outbox.ts';
 
 /** What a handler gets: its own domain's transaction, a way to write its own events, and the clock. */
 export interface HandlerContext {
   tx: Tx;
   now: Date;
+  /**
+   * The handled event's trace (of a batch, its first event's): pass it to every outbox write the
+   * handler makes itself, so those events name the handled one as their cause.
+   */
+  trace: Trace;
   /** Writes events to the subscriber's outbox in the same transaction, caused by the handled event. */
   emit(events: NewEvent[]): Promise<void>;
 }

@@ -17,7 +17,7 @@ export async function run(ctx: StepContext): Promise<StepResult<AuthorizeOutput>
   const snapshot = required(ctx.outputs.price_snapshot, 'the price snapshot');
   const { orders } = required(ctx.outputs.create_orders, 'the orders');
   const amount = orders.reduce((sum, o) => sum + o.totalAmount, 0);
-  const outcome = await ctx.ports.payments.authorize({
+  const input = {
     idempotencyKey: idempotencyKeyFor(ctx.session.id, 'payment'),
     checkoutSessionId: ctx.session.id,
     buyerId: ctx.session.userId,
@@ -25,7 +25,8 @@ export async function run(ctx: StepContext): Promise<StepResult<AuthorizeOutput>
     currency: snapshot.currency,
     paymentMethod: { token: ctx.session.paymentMethod.token },
     allocations: orders.map((o) => ({ orderId: o.orderId, sellerId: o.sellerId, amount: o.totalAmount })),
-  });
+  };
+  const outcome = await ctx.ports.payments.authorize(input, ctx.trace);
   // A capture seen here was made by an earlier run of the next step: authorized it was.
   if (outcome.status !== 'authorized' && outcome.status !== 'captured') notYet(ctx, outcome, 'authorize');
   return { output: { intentId: outcome.intentId, amount, currency: snapshot.currency }, patch: { paymentIntentId: outcome.intentId } };

@@ -13,7 +13,7 @@ export interface CaptureOutput {
  */
 export async function run(ctx: StepContext): Promise<StepResult<CaptureOutput>> {
   const { intentId } = required(ctx.outputs.authorize_payment, 'the authorization');
-  const outcome = await ctx.ports.payments.capture(intentId);
+  const outcome = await ctx.ports.payments.capture(intentId, ctx.trace);
   if (outcome.status !== 'captured') notYet(ctx, outcome, 'capture');
   return { output: { intentId } };
 }

@@ -14,7 +14,7 @@ export interface CloseCartOutput {
  */
 export async function run(ctx: StepContext): Promise<StepResult<CloseCartOutput>> {
   try {
-    await ctx.ports.cart.markCheckedOut(ctx.session.cartId, ctx.session.id);
+    await ctx.ports.cart.markCheckedOut(ctx.session.cartId, ctx.session.id, { trace: ctx.trace });
     return { output: { cartId: ctx.session.cartId, closed: true } };
   } catch (error) {
     if (error instanceof AppError && error.status < 500) return { output: { cartId: ctx.session.cartId, closed: false, note: error.code } };

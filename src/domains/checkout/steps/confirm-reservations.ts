@@ -11,6 +11,6 @@ export interface ConfirmOutput {
 export async function run(ctx: StepContext): Promise<StepResult<ConfirmOutput>> {
   const { reservationId } = required(ctx.outputs.reserve_stock, 'the reservation');
   const { orders } = required(ctx.outputs.create_orders, 'the orders');
-  await ctx.ports.inventory.confirm(reservationId, { orders: orders.map((o) => ({ sellerId: o.sellerId, orderId: o.orderId })) });
+  await ctx.ports.inventory.confirm(reservationId, { orders: orders.map((o) => ({ sellerId: o.sellerId, orderId: o.orderId })), trace: ctx.trace });
   return { output: { reservationId } };
 }

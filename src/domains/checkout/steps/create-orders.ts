@@ -41,6 +41,7 @@ export async function run(ctx: StepContext): Promise<StepResult<CreateOrdersOutp
     currency: snapshot.currency,
     shippingAddress: ctx.session.shippingAddress,
     orders: wanted,
+    trace: ctx.trace,
   });
   const total = orders.reduce((sum, o) => sum + o.totalAmount, 0);
   const expected = snapshot.subtotalAmount - (ctx.outputs.redeem_coupons?.discountAmount ?? 0);
@@ -53,5 +54,5 @@ export async function run(ctx: StepContext): Promise<StepResult<CreateOrdersOutp
 
 /** Cancels the session's orders (idempotent; each cancellation is an orders.order_cancelled.v1 event). */
 export async function compensate(ctx: StepContext): Promise<void> {
-  await ctx.ports.orders.cancelOrdersForCheckout(ctx.session.id, `checkout failed: ${ctx.failureReason}`.slice(0, 1000));
+  await ctx.ports.orders.cancelOrdersForCheckout(ctx.session.id, `checkout failed: ${ctx.failureReason}`.slice(0, 1000), ctx.trace);
 }

@@ -14,20 +14,21 @@ export async function releasePayment(ctx: StepContext, intentId: string): Promis
   const intent = await ctx.ports.payments.getIntent(intentId);
   if (!intent) return;
   if (HELD.has(intent.status)) {
-    await ctx.ports.payments.voidPayment(intentId);
+    await ctx.ports.payments.voidPayment(intentId, ctx.trace);
     return;
   }
   if (!TAKEN.has(intent.status)) return;
   for (const a of intent.allocations) {
     const left = a.capturedAmount - a.refundedAmount;
     if (left <= 0) continue;
-    await ctx.ports.payments.refund({
+    const refund = {
       idempotencyKey: `checkout:${ctx.session.id}:refund:${a.orderId}`,
       orderId: a.orderId,
       sellerId: a.sellerId,
       amount: left,
       reason: `checkout failed: ${ctx.failureReason}`.slice(0, 1000),
       requestedBy: null,
-    });
+    };
+    await ctx.ports.payments.refund(refund, ctx.trace);
   }
 }

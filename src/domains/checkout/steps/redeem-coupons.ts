@@ -30,6 +30,7 @@ export async function run(ctx: StepContext): Promise<StepResult<RedeemOutput>> {
       unitPrice: l.unitPrice,
       quantity: l.quantity,
     })),
+    trace: ctx.trace,
   });
   const perLine = new Map<string, number>();
   for (const d of lineDiscounts) perLine.set(d.lineId, (perLine.get(d.lineId) ?? 0) + d.discountAmount);
@@ -63,5 +64,5 @@ export async function run(ctx: StepContext): Promise<StepResult<RedeemOutput>> {
 
 /** Gives the redemptions back, or the note of a checkout without coupons (idempotent). */
 export async function compensate(ctx: StepContext): Promise<void> {
-  await ctx.ports.coupons.releaseForCheckout(ctx.session.id, `checkout failed: ${ctx.failureReason}`.slice(0, 500));
+  await ctx.ports.coupons.releaseForCheckout(ctx.session.id, `checkout failed: ${ctx.failureReason}`.slice(0, 500), ctx.trace);
 }

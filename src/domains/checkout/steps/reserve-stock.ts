@@ -14,6 +14,7 @@ function reserveInput(ctx: StepContext) {
     referenceId: ctx.session.id,
     items: snapshot.lines.map((l) => ({ variantId: l.variantId, quantity: l.quantity })),
     ttlSeconds: ctx.settings.reservationTtlSeconds,
+    trace: ctx.trace,
   };
 }
 
@@ -38,5 +39,5 @@ export async function compensate(ctx: StepContext): Promise<void> {
       throw error;
     }
   }
-  await ctx.ports.inventory.release(reservationId, `checkout ${ctx.session.id} failed: ${ctx.failureReason}`.slice(0, 500));
+  await ctx.ports.inventory.release(reservationId, `checkout ${ctx.session.id} failed: ${ctx.failureReason}`.slice(0, 500), ctx.trace);
 }

@@ -1,3 +1,4 @@
+import type { Trace } from '../../../platform/messaging/envelope.ts';
 import type { ActiveCart, CheckoutPorts } from '../ports.ts';
 import type { SessionStatus, StepName, StepStatus } from '../saga.ts';
 import type { AuthorizeOutput } from './authorize-payment.ts';
@@ -49,6 +50,12 @@ export interface SessionRecord {
    * another process) has none, and the step reads the cart.
    */
   openedCart?: ActiveCart;
+  /**
+   * The trace of the POST that opened the session, kept in memory only, like openedCart: every step
+   * this process drives for it carries it. A session loaded from the database has none (null): its
+   * events start a trace of their own.
+   */
+  trace?: Trace | null;
 }
 
 export interface StepRecord {
@@ -102,6 +109,8 @@ export interface StepContext {
   settings: StepSettings;
   /** Why the session is being compensated (for the compensations' reasons). */
   failureReason: string;
+  /** The session's trace (see SessionRecord.trace): pass it to every call that makes another domain write events. */
+  trace: Trace | null;
 }
 
 export interface StepResult<O> {
