@@ -224,6 +224,22 @@ describe('editing a product', () => {
     expect(foreign.statusCode).toBe(422);
     expect((await f.t.request('GET', `/v1/seller/products/${p.id}`, { token: alice.token })).json().version).toBe(1);
   });
+
+  it('writes and announces nothing for values as they are, and names only the fields that did change', async () => {
+    const p = await f.create(alice.token);
+    const same = await f.t.request('PATCH', `/v1/seller/products/${p.id}`, {
+      token: alice.token,
+      body: { version: 1, title: p.title, categoryId: p.category.id, images: p.images.map((i: { url: string; type: string }) => ({ url: i.url, type: i.type })), attributes: p.attributes, variants: [{ id: p.variants[0]!.id, sku: p.variants[0]!.sku }] },
+    });
+    expect(same.statusCode, same.body).toBe(200);
+    expect(same.json()).toMatchObject({ version: 1, updatedAt: p.updatedAt });
+    expect((await outbox(p.id)).map((e) => e.event_type)).toEqual(['products.product_created.v1']);
+
+    const renamed = await f.t.request('PATCH', `/v1/seller/products/${p.id}`, { token: alice.token, body: { version: 1, title: 'Renamed once', description: p.description } });
+    expect(renamed.json().version).toBe(2);
+    const updated = (await outbox(p.id)).find((e) => e.event_type === ProductUpdatedV1.type);
+    expect(updated?.payload.changedFields).toEqual(['title']);
+  });
 });
 
 describe('the publication lifecycle over HTTP', () => {

@@ -86,7 +86,7 @@ export function registerProductRoutes(app: HttpApp, deps: ProductsDeps, categori
         tags: sellerTags,
         summary: 'Edit an own product (optimistic concurrency on version)',
         description:
-          'Send the version you read; if the product changed since, nothing is written and the answer is 409 VERSION_CONFLICT with currentVersion. Images and attributes, when sent, replace the old ones; variants are changed by id or added, never removed. Prices change through /prices.',
+          'Send the version you read; if the product changed since, nothing is written and the answer is 409 VERSION_CONFLICT with currentVersion. Images and attributes, when sent, replace the old ones; variants are changed by id or added, never removed. Prices change through /prices. A body whose values are all as they are changes nothing: 200 with the same version, and no event.',
         params: ProductIdParams,
         body: PatchProductBody,
         response: { 200: SellerProductSchema, ...authProblems, 404: ProblemResponse, 409: ProblemResponse, 422: ProblemResponse },

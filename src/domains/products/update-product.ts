@@ -1,4 +1,4 @@
-import type { PRODUCT_FIELDS } from '../../contracts/products.ts';
+import type { PRODUCT_FIELDS, ProductSnapshot } from '../../contracts/products.ts';
 import { VARIANTS_MAX } from '../../contracts/products.ts';
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
@@ -38,11 +38,23 @@ function changedFieldsOf(body: PatchProductBody): Field[] {
   return fields;
 }
 
+/** The fields whose content differs between two snapshots of one product (version and times aside). */
+function fieldsChanged(before: ProductSnapshot, after: ProductSnapshot): Field[] {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  const fields: Field[] = [];
+  for (const f of ['sku', 'title', 'description', 'categoryId', 'variants', 'images', 'attributes'] as const) {
+    if (!same(before[f], after[f])) fields.push(f);
+  }
+  return fields;
+}
+
 /**
  * Edits one of the seller's products under optimistic concurrency: the body names the version the
  * seller read, and a product changed since then is refused with VERSION_CONFLICT (nothing is
  * written). Images and attributes are replaced as wholes; variants are changed by id or added,
- * never removed (carts and orders refer to them). Announced with products.product_updated.v1.
+ * never removed (carts and orders refer to them). Announced with products.product_updated.v1,
+ * naming the fields whose content changed. A body that changes nothing (every value as it is)
+ * writes nothing: no new version, no event, and the product is answered as it is.
  */
 export async function updateProduct(
   deps: ProductsDeps,
@@ -65,6 +77,10 @@ export async function updateProduct(
       if (body.categoryId !== undefined && !(await categoryExists(tx, body.categoryId))) {
         throw new AppError('UNPROCESSABLE', 'categoryId does not name a category');
       }
+      const before = await selectProduct(tx, productId, { at: now, history: true });
+      if (!before) throw new Error('the product being edited cannot be read');
+      // The writes below are undone when they changed nothing (see fieldsChanged).
+      await tx.query('SAVEPOINT patch');
       for (const [i, v] of (body.variants ?? []).entries()) {
         const found = await updateVariant(tx, productId, v.id, { ...(v.sku ? { sku: v.sku } : {}), ...(v.attributes ? { attributes: v.attributes } : {}) }, now);
         if (!found) throw new AppError('UNPROCESSABLE', `variants[${i}].id is not a variant of this product`);
@@ -93,7 +109,13 @@ export async function updateProduct(
       await updateProductRow(tx, productId, changes, now);
       const record = await selectProduct(tx, productId, { at: now, history: true });
       if (!record) throw new Error('the product being edited cannot be read back');
-      await emit(tx, [productEvent(toSnapshot(record, now), { kind: 'updated', changedFields })], trace, now);
+      const after = toSnapshot(record, now);
+      const changed = fieldsChanged(toSnapshot(before, now), after);
+      if (changed.length === 0) {
+        await tx.query('ROLLBACK TO SAVEPOINT patch');
+        return toSellerView(before, now);
+      }
+      await emit(tx, [productEvent(after, { kind: 'updated', changedFields: changed })], trace, now);
       return toSellerView(record, now);
     }),
   );
