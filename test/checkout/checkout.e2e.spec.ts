@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { PaymentsApi } from '../../src/domains/payments/index.ts';
 import type { ProductsApi } from '../../src/domains/products/index.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { type TestApp, startTestApp } from '../support/app.ts';
@@ -150,6 +151,11 @@ describe('checkout through HTTP', () => {
       authorize_payment: 'failed',
       capture_payment: 'not_started',
     });
+    // The declined payment is named, as a paid one is, also when the session is read again.
+    const payments = t.app.modules.find((m) => m.name === 'payments') as unknown as { api: PaymentsApi };
+    expect((await payments.api.getIntent(session.paymentIntentId))?.status).toBe('failed');
+    const reread = (await expectStatus('read session', http('GET', `/v1/checkout/${session.id}`, { token: buyer.token }), 200)).json();
+    expect(reread.paymentIntentId).toBe(session.paymentIntentId);
 
     expect(await stockOf(http, sellerA, mug.variantId)).toEqual({ total: 10, available: 10, reserved: 0 });
     expect(await stockOf(http, sellerB, poster.variantId)).toEqual({ total: 5, available: 5, reserved: 0 });

@@ -4,7 +4,7 @@ import type { Clock } from '../../platform/clock.ts';
 import { type Pool, withTransaction } from '../../platform/db/pool.ts';
 import { newId } from '../../platform/ids.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
-import { StepWaiting, classify, isAlreadyUndone } from './failures.ts';
+import { StepRefused, StepWaiting, classify, isAlreadyUndone } from './failures.ts';
 import type { CheckoutPorts } from './ports.ts';
 import { type RetryPolicy, type SagaPlan, type SagaState, type StepName, decide, evolve, judgeError, retryDelayMs } from './saga.ts';
 import {
@@ -245,7 +245,20 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
       return 'parked';
     }
     const stepStatus = verdict.uncertain ? 'compensating' : 'failed';
-    must(await recordStepFailure(deps.pool, h, step, stepStatus, { code: c.code, reason: c.reason, detail: c.detail, failureId: newId() }, leaseUntil(h.now)));
+    // A declined payment still made an intent: the session names it, as it does a paid one.
+    const paymentIntentId = error instanceof StepRefused ? (error.patch.paymentIntentId ?? null) : null;
+    must(
+      await recordStepFailure(
+        deps.pool,
+        h,
+        step,
+        stepStatus,
+        { code: c.code, reason: c.reason, detail: c.detail, failureId: newId() },
+        leaseUntil(h.now),
+        paymentIntentId,
+      ),
+    );
+    if (paymentIntentId) session = { ...session, paymentIntentId };
     if (c.kind === 'transient' || c.kind === 'abandoned') deps.log.error({ sessionId: session.id, step, attempts, err: error }, 'checkout step given up; compensating');
     session = { ...session, status: 'compensating', failureReason: c.reason, failureCode: c.code, failedStep: step };
     steps.set(step, { ...(steps.get(step) as StepRecord), status: stepStatus, error: c.detail });

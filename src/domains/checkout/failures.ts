@@ -7,6 +7,8 @@ export class StepRefused extends Error {
   constructor(
     readonly code: string,
     readonly reason: string,
+    /** What the refused step still learnt for the session (e.g. the declined payment's intent). */
+    readonly patch: SessionPatch = {},
   ) {
     super(reason);
     this.name = 'StepRefused';

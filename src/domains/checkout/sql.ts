@@ -351,11 +351,13 @@ export async function recordStepFailure(
   stepStatus: 'failed' | 'compensating',
   failure: { code: string; reason: string; detail: string; failureId: string },
   leaseUntil: Date,
+  paymentIntentId: string | null = null,
 ): Promise<boolean> {
   const { rows } = await db.query(
     `WITH s AS (
        UPDATE checkout_sessions
           SET status = 'compensating', failure_reason = $5, failure_code = $6, failed_step = $2,
+              payment_intent_id = COALESCE($11::uuid, payment_intent_id),
               lease_expires_at = $8, resume_at = $8, updated_at = $4, version = version + 1
         WHERE id = $1 AND lease_owner = $3 AND status IN ('pending', 'in_progress')
         RETURNING id),
@@ -366,7 +368,7 @@ export async function recordStepFailure(
        INSERT INTO checkout_failures (id, session_id, step_type, code, reason, failed_at)
        SELECT $10, s.id, $2, $6, $9, $4 FROM s)
      SELECT id FROM s`,
-    [h.sessionId, step, h.owner, h.now, failure.reason, failure.code, stepStatus, leaseUntil, failure.detail, failure.failureId],
+    [h.sessionId, step, h.owner, h.now, failure.reason, failure.code, stepStatus, leaseUntil, failure.detail, failure.failureId, paymentIntentId],
   );
   return rows.length > 0;
 }

@@ -27,7 +27,9 @@ export function notYet(ctx: StepContext, outcome: PaymentOutcome, what: string):
     throw new StepWaiting(`waiting for the payment gateway to ${what}`, { ...progress }, ctx.settings.paymentPollMs, { paymentIntentId: outcome.intentId });
   }
   if (outcome.status === 'failed') {
-    throw new StepRefused('PAYMENT_DECLINED', `the payment was declined${outcome.declineCode ? ` (${outcome.declineCode})` : ''}`);
+    throw new StepRefused('PAYMENT_DECLINED', `the payment was declined${outcome.declineCode ? ` (${outcome.declineCode})` : ''}`, {
+      paymentIntentId: outcome.intentId,
+    });
   }
-  throw new StepRefused('PAYMENT_DECLINED', `the payment could not ${what} (it is ${outcome.status})`);
+  throw new StepRefused('PAYMENT_DECLINED', `the payment could not ${what} (it is ${outcome.status})`, { paymentIntentId: outcome.intentId });
 }
