@@ -249,6 +249,12 @@ describe('a user own notifications', () => {
     expect(stranger.statusCode).toBe(404);
     expect(stranger.json().code).toBe('NOT_FOUND');
     expect((await inbox(ada))[0]?.readAt).toBeNull();
+    const unreadCount = async (query = '') =>
+      (await expectStatus('count', http('GET', `/v1/me/notifications?limit=1${query}`, { token: ada.token }), 200)).json().unreadCount;
+    const before = await unreadCount();
+    expect(before).toBe((await inbox(ada, '&unread=true')).length);
+    // The whole count, whatever the page and the channel listed.
+    expect(await unreadCount('&channel=email')).toBe(before);
 
     const read = (await expectStatus('read', http('POST', `/v1/me/notifications/${newest.id}/read`, { token: ada.token }), 200)).json();
     expect(read.readAt).not.toBeNull();
@@ -256,6 +262,7 @@ describe('a user own notifications', () => {
     expect(again.readAt).toBe(read.readAt);
     expect((await inbox(ada, '&unread=true')).map((n) => n.id)).not.toContain(newest.id);
     expect(await inbox(ada, '&unread=true')).toHaveLength(2);
+    expect(await unreadCount()).toBe(before - 1);
   });
 });
 

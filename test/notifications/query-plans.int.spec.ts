@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { claimDue, markRead, selectChosenChannels, selectUserNotifications } from '../../src/domains/notifications/sql.ts';
+import { claimDue, countUnread, markRead, selectChosenChannels, selectUserNotifications } from '../../src/domains/notifications/sql.ts';
 import type { Queryable } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
@@ -58,6 +58,12 @@ describe('the notifications hot paths', () => {
       expect(plan).toMatch(/notifications_user_idx/);
       expect(plan).not.toMatch(/Seq Scan|Sort/);
     }
+  });
+
+  it('count a user unread notifications through the user index', async () => {
+    const plan = await planOf((db) => countUnread(db, userId));
+    expect(plan).toMatch(/notifications_user_idx/);
+    expect(plan).not.toMatch(/Seq Scan/);
   });
 
   it('claim due notifications through the due index', async () => {

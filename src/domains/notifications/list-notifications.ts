@@ -3,7 +3,7 @@ import { AppError } from '../../platform/http/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
 import type { NotificationsDeps } from './deps.ts';
 import { type NotificationView, notificationView } from './schemas.ts';
-import { markRead, selectUserNotifications } from './sql.ts';
+import { countUnread, markRead, selectUserNotifications } from './sql.ts';
 import type { Channel } from './types.ts';
 
 /** The user's own notifications on one channel, newest first, one page. */
@@ -11,15 +11,19 @@ export async function listNotifications(
   deps: Pick<NotificationsDeps, 'pool'>,
   userId: string,
   query: { channel: Channel; unread: boolean; cursor: string | undefined; limit: number },
-): Promise<{ items: NotificationView[]; nextCursor: string | null }> {
+): Promise<{ items: NotificationView[]; nextCursor: string | null; unreadCount: number }> {
   const after = decodeCursor<{ createdAt: string; id: string }>(query.cursor, ['createdAt', 'id']);
   if (after && (!isUuid(after.id) || !isCursorInstant(after.createdAt))) throw new AppError('INVALID_CURSOR');
-  const rows = await selectUserNotifications(deps.pool, userId, query.channel, query.unread, after, query.limit + 1);
+  const [rows, unreadCount] = await Promise.all([
+    selectUserNotifications(deps.pool, userId, query.channel, query.unread, after, query.limit + 1),
+    countUnread(deps.pool, userId),
+  ]);
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);
   return {
     items: page.map(notificationView),
     nextCursor: rows.length > query.limit && last ? encodeCursor({ createdAt: last.created_at.toISOString(), id: last.id }) : null,
+    unreadCount,
   };
 }
 

@@ -20,7 +20,7 @@ export function registerNotificationRoutes(app: HttpApp, deps: NotificationsDeps
         summary: 'Your notifications, newest first',
         description:
           'In-app notifications by default; `channel=email` or `push` lists those with their delivery status (pending, sent, failed). ' +
-          '`unread=true` keeps the ones not marked read. Cursor paged, `limit` at most 100.',
+          '`unread=true` keeps the ones not marked read. Cursor paged, `limit` at most 100. `unreadCount` counts your in-app notifications not marked read (all of them, not this page), for a badge.',
         querystring: Type.Object(
           {
             ...PageQuerySchema,
@@ -29,7 +29,10 @@ export function registerNotificationRoutes(app: HttpApp, deps: NotificationsDeps
           },
           { additionalProperties: false },
         ),
-        response: { 200: pageOf(NotificationView), ...authProblems },
+        response: {
+          200: Type.Composite([pageOf(NotificationView), Type.Object({ unreadCount: Type.Integer({ minimum: 0, description: 'In-app notifications not marked read' }) })]),
+          ...authProblems,
+        },
       },
     },
     async (request) =>

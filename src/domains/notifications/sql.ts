@@ -96,6 +96,15 @@ export async function selectUserNotifications(
   return rows;
 }
 
+/** How many of the user's in-app notifications are not marked read (through the user index). */
+export async function countUnread(q: Queryable, userId: string): Promise<number> {
+  const { rows } = await q.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM notifications WHERE user_id = $1 AND channel = 'in_app' AND read_at IS NULL",
+    [userId],
+  );
+  return rows[0]?.n ?? 0;
+}
+
 /** Marks one of the user's notifications read (the first time only); undefined when it is not theirs. */
 export async function markRead(q: Queryable, userId: string, id: string, now: Date): Promise<NotificationRow | undefined> {
   const { rows } = await q.query<NotificationRow>(
