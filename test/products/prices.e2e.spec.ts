@@ -71,8 +71,8 @@ describe('price windows over time', () => {
     f.clock.set(at(20_300));
     const published = await f.t.request('POST', `/v1/seller/products/${p.id}/publish`, { token: await token() });
     expect(published.statusCode, published.body).toBe(200);
-    const current = (body: { priceWindows: { variantId: string; current: boolean; basePrice: number }[] }) =>
-      body.priceWindows.filter((w) => w.current).map((w) => [w.variantId, w.basePrice]);
+    const current = (body: { priceWindows: { variantId: string; current: boolean; basePrice: { amount: number } }[] }) =>
+      body.priceWindows.filter((w) => w.current).map((w) => [w.variantId, w.basePrice.amount]);
     expect(current(published.json()).sort()).toEqual([[a, 1111], [b, 3333]].sort());
     const own = await f.t.request('GET', `/v1/seller/products/${p.id}`, { token: await token() });
     expect(current(own.json()).sort()).toEqual([[a, 1111], [b, 3333]].sort());
@@ -95,7 +95,7 @@ describe('price windows over time', () => {
     const [before] = await pricingRows(p.variantId);
     const res = await addPrice(p.id, { variantId: p.variantId, price: { amount: 800, currency: 'USD' }, effectiveFrom: at(10).toISOString() });
     expect(res.statusCode, res.body).toBe(201);
-    expect(res.json()).toMatchObject({ closedPriceId: p.firstPriceId, window: { basePrice: 800, effectiveFrom: at(10).toISOString(), effectiveTo: null, current: false } });
+    expect(res.json()).toMatchObject({ closedPriceId: p.firstPriceId, window: { basePrice: { amount: 800, currency: 'USD' }, effectiveFrom: at(10).toISOString(), effectiveTo: null, current: false } });
     const [old, added] = await pricingRows(p.variantId);
     expect(old).toEqual({ ...before, effective_to: at(10) });
     expect(added).toMatchObject({ base_price: 800, effective_from: at(10), effective_to: null });
@@ -196,10 +196,16 @@ describe('price windows over time', () => {
     });
     const seller = await f.t.request('GET', `/v1/seller/products/${p.id}`, { token: await token() });
     expect(seller.json().version).toBe(3);
-    expect(seller.json().priceWindows.map((w: { basePrice: number; current: boolean }) => [w.basePrice, w.current])).toEqual([
+    expect(seller.json().priceWindows.map((w: { basePrice: { amount: number }; current: boolean }) => [w.basePrice.amount, w.current])).toEqual([
       [700, false],
       [1000, true],
     ]);
+    // Money as everywhere in the API: { amount, currency }, and the price a buyer pays.
+    expect(res.json().window).toMatchObject({
+      price: { amount: 650, currency: 'USD' },
+      basePrice: { amount: 700, currency: 'USD' },
+      discount: { amount: 50, currency: 'USD' },
+    });
   });
 
   it('refuses a variant of another product', async () => {

@@ -9,10 +9,10 @@ import { AGGREGATE_TYPE, emit } from './events.ts';
 import { type PriceWindowRow, planWindow } from './pricing.ts';
 import type { AddPriceBody } from './schemas.ts';
 import { closeWindow, insertPrices, lockOwnProduct, selectLiveWindowsForUpdate, selectVariantOf, updateProductRow } from './sql.ts';
-import { toPriceWindow } from './views.ts';
+import { type PriceWindowView, toPriceWindowView } from './views.ts';
 
 export interface PriceChange {
-  window: ReturnType<typeof toPriceWindow> & { current: boolean };
+  window: PriceWindowView;
   closedPriceId: string | null;
   version: number;
 }
@@ -64,8 +64,7 @@ export async function addPriceWindow(deps: ProductsDeps, sellerId: string, produ
         changedAt: now.toISOString(),
       };
       await emit(tx, [{ type: PriceChangedV1.type, aggregateId: productId, aggregateType: AGGREGATE_TYPE, data }], trace, now);
-      const current = window.effectiveFrom.getTime() <= now.getTime();
-      return { window: { ...toPriceWindow(window), current }, closedPriceId: plan.closeWindowId, version };
+      return { window: toPriceWindowView(window, now), closedPriceId: plan.closeWindowId, version };
     }),
   );
   deps.invalidate([productId]);

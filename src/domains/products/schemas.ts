@@ -210,12 +210,12 @@ export const PublicProductSchema = Type.Object(productViewProperties);
 export const PriceWindowSchema = Type.Object({
   priceId: Uuid,
   variantId: Uuid,
-  currency: Type.String(),
-  basePrice: Type.Integer(),
-  discount: Type.Integer(),
+  price: { ...MoneySchema, description: 'What a buyer pays per unit in this window: base price minus discount' },
+  basePrice: MoneySchema,
+  discount: MoneySchema,
   effectiveFrom: Instant,
   effectiveTo: Type.Union([Instant, Type.Null()]),
-  current: Type.Boolean(),
+  current: Type.Boolean({ description: 'In effect now' }),
 });
 
 export const SellerProductSchema = Type.Object({

@@ -119,17 +119,28 @@ export function toPublicView(p: ProductRecord, now: Date): PublicProductView {
   };
 }
 
+/** A price window as the seller's API shows it: money as { amount, currency }, and whether it is in effect now. */
+export interface PriceWindowView extends CurrentPriceView {
+  priceId: string;
+  variantId: string;
+  current: boolean;
+}
+
+export function toPriceWindowView(w: PriceWindowRow, now: Date): PriceWindowView {
+  return { priceId: w.id, variantId: w.variantId, ...currentPriceView(w), current: coversInstant(w, now) };
+}
+
 export interface SellerProductView extends PublicProductView {
   status: ProductRecord['status'];
   /** Price windows, newest first: every current one, the next 200 upcoming and the last 200 closed. */
-  priceWindows: (PriceWindow & { current: boolean })[];
+  priceWindows: PriceWindowView[];
 }
 
 export function toSellerView(p: ProductRecord, now: Date): SellerProductView {
   return {
     ...toPublicView(p, now),
     status: p.status,
-    priceWindows: p.prices.map((w) => ({ ...toPriceWindow(w), current: coversInstant(w, now) })),
+    priceWindows: p.prices.map((w) => toPriceWindowView(w, now)),
   };
 }
 
