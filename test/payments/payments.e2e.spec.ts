@@ -126,6 +126,10 @@ describe('payments in the running marketplace', () => {
     const accounts = [...page.json().items, ...next.json().items].map((i: { account: string }) => i.account);
     expect(new Set(accounts).size).toBe(accounts.length);
     expect(accounts).toContain('gateway_clearing');
+    // Money as everywhere in the API, the balance on the account's normal side.
+    const clearing = [...page.json().items, ...next.json().items].find((i: { account: string }) => i.account === 'gateway_clearing');
+    expect(clearing).toMatchObject({ kind: 'asset', debits: { currency: clearing.currency }, credits: { currency: clearing.currency } });
+    expect(clearing.balance).toEqual({ amount: clearing.debits.amount - clearing.credits.amount, currency: clearing.currency });
     const seller = (await t.app.tokens.sign({ userId: newId(), roles: ['seller'] })).token;
     expect((await t.request('GET', '/v1/admin/payments/ledger/accounts', { token: seller })).statusCode).toBe(403);
   });

@@ -107,7 +107,18 @@ export async function registerPaymentRoutes(app: HttpApp, deps: PaymentsDeps): P
       const rows = await accountBalances(deps.pool, { limit: limit + 1, ...(after ? { after } : {}), ...(request.query.account ? { account: request.query.account } : {}) });
       const items = rows.slice(0, limit);
       const last = items[items.length - 1];
-      return { items, nextCursor: rows.length > limit && last ? encodeCursor({ account: last.account, currency: last.currency }) : null };
+      const money = (amount: number, currency: string) => ({ amount, currency });
+      return {
+        items: items.map((r) => ({
+          account: r.account,
+          kind: r.kind,
+          currency: r.currency,
+          debits: money(r.debits, r.currency),
+          credits: money(r.credits, r.currency),
+          balance: money(r.balance, r.currency),
+        })),
+        nextCursor: rows.length > limit && last ? encodeCursor({ account: last.account, currency: last.currency }) : null,
+      };
     },
   );
 

@@ -56,9 +56,9 @@ export const BalanceSchema = Type.Object({
   account: Type.String({ description: 'Ledger account, e.g. seller_payable:<sellerId>' }),
   kind: Type.String({ description: 'asset, liability, revenue, expense or equity' }),
   currency: Type.String(),
-  debits: Type.Integer(),
-  credits: Type.Integer(),
-  balance: Type.Integer({ description: "On the account's normal side, in minor units" }),
+  debits: MoneySchema,
+  credits: MoneySchema,
+  balance: { ...MoneySchema, description: "On the account's normal side (negative when it went the other way)" },
 });
 
 export const SellerBalanceSchema = Type.Object({
