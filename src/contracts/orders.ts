@@ -78,6 +78,11 @@ const orderFacts = {
   refundedAmount: Amount,
   items: Type.Array(OrderItemFacts, { minItems: 1, maxItems: 100 }),
   placedAt: Instant,
+  /**
+   * The order's version after the fact (1 when placed, one more per change): a consumer keeps the
+   * highest. Absent in events written before it was added; order those by their fact's time.
+   */
+  version: Type.Optional(Type.Integer({ minimum: 1 })),
 } satisfies TProperties;
 
 export const OrderPlacedV1 = defineEvent('orders.order_placed.v1', Type.Object({ ...orderFacts }, { additionalProperties: false }));

@@ -79,4 +79,30 @@ describe('projections', () => {
     const { rows } = await db.query('SELECT status, order_version FROM order_list_view');
     expect(rows).toEqual([{ status: 'cancelled', order_version: 1 }]);
   });
+
+  it("keep the order's newest version when two changes of the same instant come in the wrong order", async () => {
+    await db.query('TRUNCATE order_list_view');
+    const dashboard = sellerDashboardSubscription();
+    const at = '2026-01-03T00:00:00.000Z';
+    const order = { ...orderOf({ sellerId: newId(), currency: 'USD', placedAt: at, lines: [{ productId: newId(), title: 'T', unitPrice: 100, quantity: 1 }] }), version: 1 };
+    const change = (from: string, to: string, version: number) => ({
+      ...order,
+      status: to,
+      version,
+      fromStatus: from,
+      toStatus: to,
+      reason: 'x',
+      actorType: 'system',
+      changedBy: null,
+      changedAt: at,
+    });
+    await apply(
+      dashboard,
+      envelope('orders.order_placed.v1', order.orderId, order, at),
+      envelope('orders.order_status_changed.v1', order.orderId, change('paid', 'fulfilling', 3), at),
+      envelope('orders.order_status_changed.v1', order.orderId, change('pending_payment', 'paid', 2), at),
+    );
+    const { rows } = await db.query('SELECT status, order_version FROM order_list_view');
+    expect(rows).toEqual([{ status: 'fulfilling', order_version: 3 }]);
+  });
 });

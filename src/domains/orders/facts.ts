@@ -59,5 +59,6 @@ export function orderFacts(order: OrderRow, items: readonly ItemRow[]): OrderFac
     refundedAmount: order.refunded_amount,
     items: items.filter((i) => i.order_id === order.id).map(itemFacts),
     placedAt: order.created_at.toISOString(),
+    version: order.version,
   };
 }

@@ -184,8 +184,12 @@ describe('buyer order routes', () => {
         previousStatus: 'paid',
         actorType: 'buyer',
         cancelledBy: alice.id,
+        // Placed (1), paid (2), cancelled (3): the order's version after the fact.
+        version: 3,
       }),
     ]);
+    const { rows: versions } = await db.query<{ version: number }>(`SELECT version FROM orders WHERE id = $1`, [order.orderId]);
+    expect(versions[0]?.version).toBe(3);
     // Cancelling again is answered with the order as it is, and emits nothing more.
     const again = await t.request('POST', `/v1/orders/${order.orderId}/cancel`, { token: alice.token });
     expect(again.statusCode, again.body).toBe(200);

@@ -27,17 +27,35 @@ export function factTime(type: string, data: OrderEvent): string {
   }
 }
 
-/** The order's row in order_list_view, unless the row holds a newer fact (events of the same instant describe the same order). */
+/**
+ * The order's row in order_list_view, unless the row holds a newer state: by the order's version
+ * when the event carries it (two changes in the same instant stay ordered), else by the fact's
+ * time, counting changes (events of the same instant describe the same order).
+ */
 function orderListUpsert(o: OrderEvent, at: string): Statement {
   return {
     text: `INSERT INTO order_list_view AS o (order_id, buyer_id, seller_id, order_number, status, total_amount, currency, item_count,
               order_version, created_at, updated_at, last_event_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $10)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($11::int, 1), $9, $10, $10)
            ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, total_amount = EXCLUDED.total_amount, item_count = EXCLUDED.item_count,
-              order_version = o.order_version + CASE WHEN o.last_event_at < EXCLUDED.last_event_at THEN 1 ELSE 0 END,
-              updated_at = EXCLUDED.updated_at, last_event_at = EXCLUDED.last_event_at
-           WHERE o.last_event_at IS NULL OR o.last_event_at <= EXCLUDED.last_event_at`,
-    values: [o.orderId, o.buyerId, o.sellerId, o.orderNumber, o.status, o.totalAmount, o.currency, o.items.reduce((n, i) => n + i.quantity, 0), o.placedAt, at],
+              order_version = CASE WHEN $11::int IS NOT NULL THEN $11::int
+                                   ELSE o.order_version + CASE WHEN o.last_event_at < EXCLUDED.last_event_at THEN 1 ELSE 0 END END,
+              updated_at = greatest(o.updated_at, EXCLUDED.updated_at), last_event_at = greatest(o.last_event_at, EXCLUDED.last_event_at)
+           WHERE CASE WHEN $11::int IS NOT NULL THEN o.order_version <= $11::int
+                      ELSE o.last_event_at IS NULL OR o.last_event_at <= EXCLUDED.last_event_at END`,
+    values: [
+      o.orderId,
+      o.buyerId,
+      o.sellerId,
+      o.orderNumber,
+      o.status,
+      o.totalAmount,
+      o.currency,
+      o.items.reduce((n, i) => n + i.quantity, 0),
+      o.placedAt,
+      at,
+      o.version ?? null,
+    ],
   };
 }
 
