@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repriceDue } from '../../src/domains/search/repricing.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { eventually } from '../support/eventually.ts';
 import { type CatalogFixture, startCatalog, uniqueSku } from '../products/support.ts';
@@ -85,6 +86,42 @@ describe('product search', () => {
     expect(ids(await search('q=sextant&currency=USD&sort=price_asc'))).toEqual([dear.id, cheap.id]);
     expect(ids(await search('q=sextant&currency=USD&sort=price_desc'))).toEqual([cheap.id, dear.id]);
     expect((await search('q=sextant&currency=USD&minPrice=2000&maxPrice=2000')).items[0].price.min).toEqual({ amount: 2000, currency: 'USD' });
+  });
+
+  it('reprices a product when a scheduled sale starts and ends, with no event at those moments', async () => {
+    const sweep = () => repriceDue({ pool: f.t.app.pools.get('search')!, clock: f.clock });
+    const lamp = await published({ title: 'Scheduled storm lamp', variants: [variant(1000)] });
+    const minPrice = async () => (await search('q=scheduled&currency=USD')).items[0].price.min.amount;
+    const start = new Date(f.clock.now().getTime() + 3_600_000);
+    const end = new Date(start.getTime() + 3_600_000);
+    for (const [amount, from] of [[500, start], [1000, end]] as const) {
+      const res = await f.t.request('POST', `/v1/seller/products/${lamp.id}/prices`, {
+        token: seller.token,
+        body: { variantId: lamp.variants[0].id, price: { amount, currency: 'USD' }, effectiveFrom: from.toISOString() },
+      });
+      expect(res.statusCode, res.body).toBe(201);
+    }
+    await eventually(async () => {
+      const { rows } = await f.t.app.pools.get('search')!.query('SELECT reprice_at FROM product_search_view WHERE product_id = $1', [lamp.id]);
+      expect(rows[0]?.reprice_at).toEqual(start);
+    });
+    await sweep();
+    expect(await minPrice()).toBe(1000);
+
+    f.clock.advance(90 * 60_000);
+    // The running marketplace's own sweep may hold the row (SKIP LOCKED): either pass reprices it.
+    await sweep();
+    await eventually(async () => expect(await minPrice()).toBe(500));
+    expect(ids(await search('q=scheduled&currency=USD&maxPrice=600'))).toEqual([lamp.id]);
+
+    f.clock.advance(60 * 60_000);
+    await sweep();
+    await eventually(async () => expect(await minPrice()).toBe(1000));
+    const { rows } = await f.t.app.pools.get('search')!.query('SELECT priced_at, reprice_at FROM product_search_view WHERE product_id = $1', [lamp.id]);
+    // Priced at the sale's end (from the windows, not the clock); no boundary is left.
+    expect(rows[0]).toEqual({ priced_at: end, reprice_at: null });
+    // Two and a half hours on, the seller's token has expired: a fresh one for the tests after this.
+    seller = await f.sellerToken();
   });
 
   it('tells which products have stock from inventory events', async () => {

@@ -40,6 +40,30 @@ export function priceRangeAt(variants: readonly PricedVariant[], windows: readon
   return Number.isFinite(min) ? { currency, min, max } : undefined;
 }
 
+/** Every instant a window starts or ends, in order, once each. */
+function boundaries(windows: readonly PriceWindow[]): number[] {
+  const all = new Set<number>();
+  for (const w of windows) {
+    all.add(Date.parse(w.effectiveFrom));
+    if (w.effectiveTo !== null) all.add(Date.parse(w.effectiveTo));
+  }
+  return [...all].sort((a, b) => a - b);
+}
+
+/** The first instant after `at` when a window starts or ends (prices may change then); null when none does. */
+export function nextBoundaryAfter(windows: readonly PriceWindow[], at: Date): Date | null {
+  const t = at.getTime();
+  const next = boundaries(windows).find((b) => b > t);
+  return next === undefined ? null : new Date(next);
+}
+
+/** The last instant at or before `at` when a window starts or ends; null when none has yet. */
+export function lastBoundaryAtOrBefore(windows: readonly PriceWindow[], at: Date): Date | null {
+  const t = at.getTime();
+  const last = boundaries(windows).filter((b) => b <= t).at(-1);
+  return last === undefined ? null : new Date(last);
+}
+
 /** Applies a price change to the windows kept: the new window joins, and the window it closed ends where it starts. */
 export function withPriceChange(windows: readonly PriceWindow[], change: PriceWindow & { closedPriceId: string | null }): PriceWindow[] {
   const { closedPriceId, ...added } = change;

@@ -13,7 +13,7 @@ import type { Tx } from '../../platform/db/pool.ts';
 import type { EventEnvelope } from '../../platform/messaging/envelope.ts';
 import type { HandlerContext, Subscription } from '../../platform/messaging/subscription.ts';
 import { readModelHooks } from './checkpoints.ts';
-import { type PricedVariant, attributeValues, priceRangeAt, withPriceChange } from './pricing.ts';
+import { type PricedVariant, attributeValues, nextBoundaryAfter, priceRangeAt, withPriceChange } from './pricing.ts';
 
 export const PRODUCT_SEARCH_MODEL = 'product_search';
 export const PRODUCT_SEARCH_CONSUMER = 'search.product_search';
@@ -43,10 +43,10 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
   await tx.query(
     `INSERT INTO product_search_view AS p (product_id, seller_id, title, description, category_id, category_ids, variant_attributes_json,
         attributes_json, status, min_price, max_price, currency, in_stock, image_url, published_at, product_version, updated_at,
-        variant_ids, variants_json, price_windows_json, priced_at)
+        variant_ids, variants_json, price_windows_json, priced_at, reprice_at)
      VALUES ($1, $2, $3, $4, $5, $6::uuid[], $7, $8, $9, $10, $11, $12,
         EXISTS (SELECT 1 FROM product_stock_levels s WHERE s.variant_id = ANY($17::uuid[]) AND s.available > 0),
-        $13, coalesce($14::timestamptz, $15::timestamptz), $16, $20, $17::uuid[], $18, $19, $20)
+        $13, coalesce($14::timestamptz, $15::timestamptz), $16, $20, $17::uuid[], $18, $19, $20, $21)
      ON CONFLICT (product_id) DO UPDATE SET
         seller_id = EXCLUDED.seller_id, title = EXCLUDED.title, description = EXCLUDED.description, category_id = EXCLUDED.category_id,
         category_ids = EXCLUDED.category_ids, variant_attributes_json = EXCLUDED.variant_attributes_json, attributes_json = EXCLUDED.attributes_json,
@@ -54,7 +54,8 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
         in_stock = EXCLUDED.in_stock, image_url = EXCLUDED.image_url,
         published_at = coalesce($14::timestamptz, p.published_at, $15::timestamptz),
         product_version = EXCLUDED.product_version, updated_at = EXCLUDED.updated_at, variant_ids = EXCLUDED.variant_ids,
-        variants_json = EXCLUDED.variants_json, price_windows_json = EXCLUDED.price_windows_json, priced_at = EXCLUDED.priced_at
+        variants_json = EXCLUDED.variants_json, price_windows_json = EXCLUDED.price_windows_json, priced_at = EXCLUDED.priced_at,
+        reprice_at = EXCLUDED.reprice_at
       WHERE p.product_version < EXCLUDED.product_version`,
     [
       p.productId,
@@ -77,6 +78,7 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
       JSON.stringify(variants),
       JSON.stringify(p.prices),
       at,
+      nextBoundaryAfter(p.prices, at),
     ],
   );
 }
@@ -106,9 +108,9 @@ async function applyPriceChange(tx: Tx, event: EventEnvelope): Promise<void> {
   const range = priceRangeAt(row.variants_json, windows, at);
   await tx.query(
     `UPDATE product_search_view SET price_windows_json = $2, min_price = $3, max_price = $4, currency = $5, priced_at = $6,
-            product_version = $7, updated_at = $6
+            product_version = $7, updated_at = $6, reprice_at = $8
       WHERE product_id = $1`,
-    [c.productId, JSON.stringify(windows), range?.min ?? null, range?.max ?? null, range?.currency ?? null, at, c.version],
+    [c.productId, JSON.stringify(windows), range?.min ?? null, range?.max ?? null, range?.currency ?? null, at, c.version, nextBoundaryAfter(windows, at)],
   );
 }
 
