@@ -25,6 +25,7 @@ export function domainFactories(context: (domain: DomainName) => DomainContext):
   const coupons = createCouponsModule(context('coupons'));
   const cart = createCartModule(context('cart'), { catalog: products.api, stock: inventory.api, coupons: coupons.api });
   const checkout = createCheckoutModule(context('checkout'), {
+    accounts: accounts.api,
     products: products.api,
     inventory: inventory.api,
     cart: cart.api,

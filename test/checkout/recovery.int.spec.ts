@@ -69,7 +69,7 @@ function crashingOnce(owner: string, market: FakeMarket, crashAfter: StepName): 
 }
 
 async function open(market: FakeMarket, owner: string, token = 'tok_visa'): Promise<SessionRecord> {
-  const { session } = await openSession({ pool, clock, cart: market.ports().cart, owner, leaseMs: LEASE_MS, firstStep: 'price_snapshot' }, market.buyerId, newId(), checkoutBody(token), null);
+  const { session } = await openSession({ pool, clock, cart: market.ports().cart, accounts: market.ports().accounts, owner, leaseMs: LEASE_MS, firstStep: 'price_snapshot' }, market.buyerId, newId(), checkoutBody(token), null);
   return session;
 }
 
@@ -242,7 +242,7 @@ describe('checkout recovery', () => {
   it('carries the trace of the request that opened a session through all its steps; a recovered session starts traces of its own', async () => {
     const trace = { correlationId: newId(), causationId: null };
     const openTraced = (market: FakeMarket, owner: string) =>
-      openSession({ pool, clock, cart: market.ports().cart, owner, leaseMs: LEASE_MS, firstStep: 'price_snapshot' }, market.buyerId, newId(), checkoutBody('tok_visa'), trace);
+      openSession({ pool, clock, cart: market.ports().cart, accounts: market.ports().accounts, owner, leaseMs: LEASE_MS, firstStep: 'price_snapshot' }, market.buyerId, newId(), checkoutBody('tok_visa'), trace);
     const market = new FakeMarket();
     const { session } = await openTraced(market, 'opener');
     expect(session.trace).toEqual(trace);
@@ -370,7 +370,7 @@ describe('checkout recovery', () => {
 
 describe('opening a checkout session', () => {
   const openWith = (market: FakeMarket, key: string, token = 'tok_visa') =>
-    openSession({ pool, clock, cart: market.ports().cart, owner: 'opener', leaseMs: LEASE_MS, firstStep: 'price_snapshot' }, market.buyerId, key, checkoutBody(token), null);
+    openSession({ pool, clock, cart: market.ports().cart, accounts: market.ports().accounts, owner: 'opener', leaseMs: LEASE_MS, firstStep: 'price_snapshot' }, market.buyerId, key, checkoutBody(token), null);
 
   it('makes one session per key: the same body finds it, concurrent twins included; another body is refused', async () => {
     const market = new FakeMarket();

@@ -97,6 +97,7 @@ export function createCheckoutModule(ctx: DomainContext, ports: CheckoutPorts, o
         pool: ctx.pool,
         clock: ctx.clock,
         cart: ports.cart,
+        accounts: ports.accounts,
         runner,
         waitMs: config.waitMs,
         leaseMs: config.leaseMs,

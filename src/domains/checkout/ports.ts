@@ -167,7 +167,26 @@ export interface PaymentsPort {
   ): Promise<unknown>;
 }
 
+/** A buyer's saved address, as accounts keeps it in the profile. */
+export interface SavedAddress {
+  label?: string;
+  name: string;
+  lines: string[];
+  city: string;
+  region?: string;
+  postalCode: string;
+  country: string;
+  phone?: string;
+  isDefault?: boolean;
+}
+
+export interface AccountsPort {
+  /** The user's saved addresses (the profile's), or undefined when there is no such user. */
+  getUser(userId: string): Promise<{ profile: { addresses: readonly SavedAddress[] } } | undefined>;
+}
+
 export interface CheckoutPorts {
+  accounts: AccountsPort;
   products: ProductsPort;
   inventory: InventoryPort;
   cart: CartPort;

@@ -4,7 +4,7 @@ import { principalOf } from '../../platform/http/access.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
 import { ProblemResponse, authProblems } from '../../platform/http/schemas.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
-import type { CartPort } from './ports.ts';
+import type { AccountsPort, CartPort } from './ports.ts';
 import type { SessionRunner } from './runner.ts';
 import { isFinished } from './saga.ts';
 import { CheckoutBody, CheckoutHeaders, CheckoutSessionSchema, SessionParams } from './schemas.ts';
@@ -19,6 +19,7 @@ export interface CheckoutRouteDeps {
   pool: Pool;
   clock: Clock;
   cart: CartPort;
+  accounts: AccountsPort;
   runner: SessionRunner;
   waitMs: number;
   leaseMs: number;
@@ -83,7 +84,8 @@ export function registerCheckoutRoutes(app: HttpApp, deps: CheckoutRouteDeps): v
           'Waits a few seconds for the outcome: 201 with the finished session, or 202 with the session still in progress (read it with GET /v1/checkout/{sessionId}). ' +
           'The same key and body replay the first answer with Idempotent-Replayed: true and the session as it is now: 201 if it has finished, 202 while it still runs ' +
           '(so a first 201 is replayed as 201, and a first 202 as 202 until the saga finishes, then as 201 with the outcome). ' +
-          'The same key with another body is 422 IDEMPOTENCY_KEY_REUSED; a declined payment is a finished session with status compensated and its failure.',
+          'The same key with another body is 422 IDEMPOTENCY_KEY_REUSED; a declined payment is a finished session with status compensated and its failure. ' +
+          'The address is given in full (shippingAddress), or taken from your saved addresses: by shippingAddressLabel, or without either the default one; none that fits is 422 UNPROCESSABLE.',
         headers: CheckoutHeaders,
         body: CheckoutBody,
         response: {
@@ -104,7 +106,7 @@ export function registerCheckoutRoutes(app: HttpApp, deps: CheckoutRouteDeps): v
       }
       const buyerId = principalOf(request).userId;
       const opened = await openSession(
-        { pool: deps.pool, clock: deps.clock, cart: deps.cart, owner: deps.runner.owner, leaseMs: deps.leaseMs, firstStep: deps.firstStep },
+        { pool: deps.pool, clock: deps.clock, cart: deps.cart, accounts: deps.accounts, owner: deps.runner.owner, leaseMs: deps.leaseMs, firstStep: deps.firstStep },
         buyerId,
         key,
         request.body,

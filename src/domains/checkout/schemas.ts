@@ -21,7 +21,14 @@ export const ShippingAddressSchema = Type.Object(
 
 export const CheckoutBody = Type.Object(
   {
-    shippingAddress: ShippingAddressSchema,
+    shippingAddress: Type.Optional(ShippingAddressSchema),
+    shippingAddressLabel: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 50,
+        description: 'Ship to the saved address with this label (PATCH /v1/me/profile). Without it and without shippingAddress: the default saved address',
+      }),
+    ),
     paymentMethod: Type.Object(
       { token: Type.String({ pattern: '^tok_[A-Za-z0-9_]{1,100}$', description: 'Gateway token (e.g. tok_visa); never a card number' }) },
       { ...closed, description: 'A gateway token only: card numbers and CVCs are refused' },

@@ -5,14 +5,16 @@ import { findCardData } from '../../platform/card-data.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
-import type { CartPort } from './ports.ts';
+import type { AccountsPort, CartPort } from './ports.ts';
 import type { StepName } from './saga.ts';
 import { requestHash } from './request-hash.ts';
 import { insertSession, selectSessionByKey } from './sql.ts';
 import type { SessionRecord } from './steps/types.ts';
 
 export interface CheckoutRequest {
-  shippingAddress: Record<string, unknown>;
+  /** Given in full, or taken from the buyer's saved addresses (by label, else the default one). */
+  shippingAddress?: Record<string, unknown>;
+  shippingAddressLabel?: string;
   paymentMethod: { token: string };
 }
 
@@ -20,10 +22,46 @@ export interface OpenDeps {
   pool: Pool;
   clock: Clock;
   cart: CartPort;
+  accounts: AccountsPort;
   /** This process's lease name: the creator drives the session it creates. */
   owner: string;
   leaseMs: number;
   firstStep: StepName;
+}
+
+/**
+ * Where the orders go: the address given, or one of the buyer's saved addresses (accounts' public
+ * API): the one with `shippingAddressLabel` (ignoring case), else the default one (or the only one).
+ * A saved address's lines become line1 and line2 (the rest, joined).
+ */
+export async function shippingAddressFor(accounts: AccountsPort, buyerId: string, request: CheckoutRequest): Promise<Record<string, unknown>> {
+  const label = request.shippingAddressLabel;
+  if (request.shippingAddress) {
+    if (label !== undefined) throw new AppError('VALIDATION_FAILED', 'send shippingAddress or shippingAddressLabel, not both');
+    return request.shippingAddress;
+  }
+  const saved = (await accounts.getUser(buyerId))?.profile.addresses ?? [];
+  const chosen =
+    label !== undefined
+      ? saved.find((a) => a.label?.toLowerCase() === label.toLowerCase())
+      : (saved.find((a) => a.isDefault) ?? (saved.length === 1 ? saved[0] : undefined));
+  if (!chosen) {
+    throw new AppError(
+      'UNPROCESSABLE',
+      label !== undefined ? `none of your saved addresses is labelled "${label}"` : 'send shippingAddress, or save a default address in your profile (PATCH /v1/me/profile)',
+    );
+  }
+  const [line1, ...rest] = chosen.lines;
+  return {
+    name: chosen.name,
+    line1,
+    ...(rest.length > 0 ? { line2: rest.join(', ') } : {}),
+    city: chosen.city,
+    ...(chosen.region ? { region: chosen.region } : {}),
+    postalCode: chosen.postalCode,
+    country: chosen.country,
+    ...(chosen.phone ? { phone: chosen.phone } : {}),
+  };
 }
 
 function sameRequest(session: SessionRecord, hash: string): SessionRecord {
@@ -58,6 +96,16 @@ export async function openSession(
     throw new AppError('CART_EMPTY', 'add items to the cart before checking out');
   }
 
+  let shippingAddress: Record<string, unknown>;
+  try {
+    shippingAddress = await shippingAddressFor(deps.accounts, buyerId, request);
+  } catch (error) {
+    // A replay needs no address (its session has one), also when the saved one is gone since.
+    const existing = await selectSessionByKey(deps.pool, buyerId, idempotencyKey);
+    if (existing) return { session: sameRequest(existing, hash), created: false };
+    throw error;
+  }
+
   const now = deps.clock.now();
   try {
     // The session, its first step and checkout_started in one statement (nothing when the key exists).
@@ -72,7 +120,7 @@ export async function openSession(
         idempotencyKey,
         requestHash: hash,
         paymentMethod: { token: request.paymentMethod.token },
-        shippingAddress: request.shippingAddress,
+        shippingAddress,
         firstStep: deps.firstStep,
         firstStepRowId: newId(),
         owner: deps.owner,
