@@ -8,7 +8,7 @@ const seller = { sellerId: SELLER };
 const admin = { sellerId: null };
 
 const percent = (overrides: Partial<CouponDraft> = {}): CouponDraft => ({ code: 'spring-10', type: 'percentage', discount: 1000, ...overrides });
-const fixed = (overrides: Partial<CouponDraft> = {}): CouponDraft => ({ code: 'FIVE-OFF', type: 'fixed_amount', discount: 500, currency: 'USD', ...overrides });
+const fixed = (overrides: Partial<CouponDraft> = {}): CouponDraft => ({ code: 'FIVE-OFF', type: 'fixed_amount', amountOff: { amount: 500, currency: 'USD' }, ...overrides });
 
 function problemsOf(draft: CouponDraft, creator: { sellerId: string | null } = seller): string[] {
   const check = validateCouponDraft(draft, creator, NOW);
@@ -32,6 +32,11 @@ describe('a valid coupon draft', () => {
         rules: { sellerIds: [SELLER] },
       },
     });
+  });
+
+  it('stores a fixed amount as its discount in minor units and its currency', () => {
+    const check = validateCouponDraft(fixed(), seller, NOW);
+    expect(check.ok && check.coupon).toMatchObject({ type: 'fixed_amount', discount: 500, currency: 'USD' });
   });
 
   it("always limits a seller's coupon to the seller's own items, and leaves a platform coupon open to every seller", () => {
@@ -69,10 +74,14 @@ describe('an invalid coupon draft', () => {
     ['a percentage over 100 %', percent({ discount: 10001 }), /basis points from 1 to 10000/],
     ['a percentage of zero', percent({ discount: 0 }), /basis points from 1 to 10000/],
     ['a fractional percentage', percent({ discount: 12.5 }), /basis points/],
-    ['a percentage with a currency', percent({ currency: 'USD' }), /a percentage coupon has no currency/],
-    ['a fixed amount without a currency', fixed({ currency: undefined }), /currency is required for a fixed_amount coupon/],
-    ['a fixed amount of zero', fixed({ discount: 0 }), /minor units of its currency/],
-    ['a lower-case currency', fixed({ currency: 'usd' }), /ISO 4217/],
+    ['a percentage without a discount', percent({ discount: undefined }), /discount of a percentage coupon is in basis points/],
+    ['a percentage with money off', percent({ amountOff: { amount: 500, currency: 'USD' } }), /a percentage coupon has no amountOff/],
+    ['a fixed amount without amountOff', fixed({ amountOff: undefined }), /amountOff .* is required for a fixed_amount coupon/],
+    ['a fixed amount with a discount', fixed({ discount: 500 }), /a fixed_amount coupon has no discount/],
+    ['a fixed amount of zero', fixed({ amountOff: { amount: 0, currency: 'USD' } }), /amountOff.amount must be an integer number of minor units from 1 to 100000000/],
+    ['a fixed amount without a currency', fixed({ amountOff: { amount: 500 } as never }), /amountOff.currency must be an ISO 4217 code/],
+    ['a lower-case currency', fixed({ amountOff: { amount: 500, currency: 'usd' } }), /amountOff.currency must be an ISO 4217 code/],
+    ['money off that is not money', fixed({ amountOff: 500 as never }), /amountOff must be \{"amount"/],
     ['zero max uses', percent({ maxUses: 0 }), /maxUses must be an integer from 1/],
     ['a window that ends before it starts', percent({ validFrom: '2026-06-01T00:00:00Z', validTo: '2026-05-20T00:00:00Z' }), /validTo must be after validFrom/],
     ['a window that ended', percent({ validFrom: '2026-01-01T00:00:00Z', validTo: '2026-02-01T00:00:00Z' }), /validTo is in the past/],
@@ -89,7 +98,7 @@ describe('an invalid coupon draft', () => {
   });
 
   it('reports every problem at once', () => {
-    expect(problemsOf({ code: 'x', type: 'fixed_amount', discount: -1, maxUses: 0 })).toHaveLength(4);
+    expect(problemsOf({ code: 'x', type: 'fixed_amount', discount: -1, amountOff: { amount: 0, currency: 'usd' }, maxUses: 0 })).toHaveLength(5);
   });
 
   it('lets an admin narrow a platform coupon to some sellers, but not to an empty list', () => {

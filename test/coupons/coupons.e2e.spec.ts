@@ -44,7 +44,7 @@ describe('sellers creating coupons', () => {
       sellerId: seller.userId,
       type: 'percentage',
       discount: 1500,
-      currency: null,
+      amountOff: null,
       maxUses: 100,
       usesCount: 0,
       status: 'active',
@@ -61,15 +61,16 @@ describe('sellers creating coupons', () => {
   it('refuses a code that exists in another case with 409', async () => {
     const seller = await signIn('seller');
     expect((await post('/v1/seller/coupons', seller.token, { code: 'TWICE-1', type: 'percentage', discount: 500 })).statusCode).toBe(201);
-    const again = await post('/v1/seller/coupons', (await signIn('seller')).token, { code: 'twice-1', type: 'fixed_amount', discount: 500, currency: 'EUR' });
+    const again = await post('/v1/seller/coupons', (await signIn('seller')).token, { code: 'twice-1', type: 'fixed_amount', amountOff: { amount: 500, currency: 'EUR' } });
     expect(again.json()).toMatchObject({ status: 409, code: 'COUPON_CODE_TAKEN' });
   });
 
   it.each([
-    ['a percentage over 100 %', { type: 'percentage', discount: 15000 }, /basis points from 1 to 10000/],
-    ['a fixed amount without currency', { type: 'fixed_amount', discount: 500 }, /currency is required for a fixed_amount coupon/],
-    ['a percentage with a currency', { type: 'percentage', discount: 500, currency: 'USD' }, /a percentage coupon has no currency/],
-    ['a minimum in another currency', { type: 'fixed_amount', discount: 500, currency: 'USD', rules: { minOrderAmount: { amount: 100, currency: 'EUR' } } }, /must be the coupon's currency/],
+    ['a percentage over 100 %', { type: 'percentage', discount: 15000 }, /discount must be <= 10000/],
+    ['a percentage without a discount', { type: 'percentage' }, /discount of a percentage coupon is in basis points from 1 to 10000/],
+    ['a fixed amount without a currency', { type: 'fixed_amount', amountOff: { amount: 500 } }, /amountOff must have required property 'currency'/],
+    ['a currency beside the discount', { type: 'percentage', discount: 500, currency: 'USD' }, /must NOT have additional properties: currency/],
+    ['a minimum in another currency', { type: 'fixed_amount', amountOff: { amount: 500, currency: 'USD' }, rules: { minOrderAmount: { amount: 100, currency: 'EUR' } } }, /must be the coupon's currency/],
     ['an empty product list', { type: 'percentage', discount: 500, rules: { productIds: [] } }, /rules.productIds must list at least one product/],
     ['an expired window', { type: 'percentage', discount: 500, validFrom: '2020-01-01T00:00:00Z', validTo: '2020-02-01T00:00:00Z' }, /validTo is in the past/],
     ['sellers on a seller coupon', { type: 'percentage', discount: 500, rules: { sellerIds: [newId()] } }, /sellerIds is for platform coupons/],
@@ -79,6 +80,45 @@ describe('sellers creating coupons', () => {
     const res = await post('/v1/seller/coupons', seller.token, { code: `BAD-${newId().slice(-8)}`, ...body });
     expect(res.statusCode, res.body).toBe(400);
     expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED', detail: expect.stringMatching(message) });
+  });
+
+  it('takes and shows a fixed amount as money in amountOff and a percentage in discount, the other null', async () => {
+    const seller = await signIn('seller');
+    const fixed = await post('/v1/seller/coupons', seller.token, { code: `OFF-${seller.userId.slice(-8)}`, type: 'fixed_amount', amountOff: { amount: 750, currency: 'EUR' } });
+    expect(fixed.statusCode, fixed.body).toBe(201);
+    expect(fixed.json()).toMatchObject({ type: 'fixed_amount', discount: null, amountOff: { amount: 750, currency: 'EUR' } });
+    expect(fixed.json()).not.toHaveProperty('currency');
+    const percent = await post('/v1/seller/coupons', seller.token, { code: `PCT-${seller.userId.slice(-8)}`, type: 'percentage', discount: 2500 });
+    expect(percent.statusCode, percent.body).toBe(201);
+    expect(percent.json()).toMatchObject({ type: 'percentage', discount: 2500, amountOff: null });
+    expect(percent.json()).not.toHaveProperty('currency');
+    // The list shows them the same way, stored as discount and currency underneath.
+    const page = (await t.request('GET', '/v1/seller/coupons', { token: seller.token })).json() as { items: unknown[] };
+    expect(page.items).toEqual([
+      expect.objectContaining({ id: percent.json().id, discount: 2500, amountOff: null }),
+      expect.objectContaining({ id: fixed.json().id, discount: null, amountOff: { amount: 750, currency: 'EUR' } }),
+    ]);
+    const { rows } = await db.query('SELECT discount::int, currency FROM coupons WHERE id = $1', [fixed.json().id]);
+    expect(rows).toEqual([{ discount: 750, currency: 'EUR' }]);
+  });
+
+  it.each([
+    ['a discount on a fixed_amount coupon', { type: 'fixed_amount', discount: 500, amountOff: { amount: 500, currency: 'USD' } }, /a fixed_amount coupon has no discount; give amountOff/],
+    ['amountOff on a percentage coupon', { type: 'percentage', discount: 500, amountOff: { amount: 500, currency: 'USD' } }, /a percentage coupon has no amountOff/],
+    ['a fixed_amount coupon without amountOff', { type: 'fixed_amount' }, /amountOff .* is required for a fixed_amount coupon/],
+    ['the old shape, a bare discount beside a currency', { type: 'fixed_amount', discount: 500, currency: 'USD' }, /must NOT have additional properties: currency/],
+  ])('refuses %s with 400, creating nothing', async (_name, body, message) => {
+    const admin = await signIn('admin');
+    const code = `MIX-${newId().slice(-8)}`.toUpperCase();
+    for (const [path, token] of [['/v1/seller/coupons', (await signIn('seller')).token], ['/v1/admin/coupons', admin.token]] as const) {
+      const res = await post(path, token, { code, ...body });
+      expect(res.statusCode, res.body).toBe(400);
+      expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED', detail: expect.stringMatching(message) });
+    }
+    const { rows } = await db.query('SELECT id FROM coupons WHERE code = $1', [code]);
+    expect(rows).toEqual([]);
+    const events = await db.query(`SELECT id FROM coupons_outbox_events WHERE payload->>'code' = $1`, [code]);
+    expect(events.rows).toEqual([]);
   });
 
   it('refuses an unknown field or an unknown rule with 400', async () => {
@@ -128,11 +168,10 @@ describe('admins creating platform coupons', () => {
     const res = await post('/v1/admin/coupons', admin.token, {
       code: 'WELCOME-5',
       type: 'fixed_amount',
-      discount: 500,
-      currency: 'USD',
+      amountOff: { amount: 500, currency: 'USD' },
       rules: { firstOrderOnly: true, sellerIds: [sellerId] },
     });
     expect(res.statusCode, res.body).toBe(201);
-    expect(res.json()).toMatchObject({ sellerId: null, currency: 'USD', rules: { firstOrderOnly: true, sellerIds: [sellerId] } });
+    expect(res.json()).toMatchObject({ sellerId: null, discount: null, amountOff: { amount: 500, currency: 'USD' }, rules: { firstOrderOnly: true, sellerIds: [sellerId] } });
   });
 });

@@ -24,7 +24,8 @@ async function signIn(role: Role, userId = newId()): Promise<{ userId: string; t
 
 let codeNo = 0;
 async function createCoupon(body: Record<string, unknown>, token = admin.token, path = '/v1/admin/coupons'): Promise<{ id: string; code: string }> {
-  const res = await t.request('POST', path, { token, body: { code: `C${Date.now().toString(36)}-${++codeNo}`.toUpperCase(), type: 'percentage', discount: 1000, ...body } });
+  const value = body.type === 'fixed_amount' ? {} : { type: 'percentage', discount: 1000 };
+  const res = await t.request('POST', path, { token, body: { code: `C${Date.now().toString(36)}-${++codeNo}`.toUpperCase(), ...value, ...body } });
   expect(res.statusCode, res.body).toBe(201);
   return res.json();
 }
@@ -233,7 +234,7 @@ describe('a redemption', () => {
 describe('evaluate', () => {
   it('splits each valid discount over the lines so that the parts add up exactly (property, real coupons)', async () => {
     const percent = await createCoupon({ discount: 1337 });
-    const fixed = await createCoupon({ type: 'fixed_amount', discount: 12_345, currency: 'USD' });
+    const fixed = await createCoupon({ type: 'fixed_amount', amountOff: { amount: 12_345, currency: 'USD' } });
     const sellers = [newId(), newId()];
     await fc.assert(
       fc.asyncProperty(
@@ -347,7 +348,7 @@ describe('cancelled orders', () => {
 
   it('release a coupon when every order that carries a share of its discount is cancelled, whatever a zero share would hold', async () => {
     // One cent over two sellers' lines: one line gets the cent, the other a share of 0.
-    const coupon = await createCoupon({ maxUses: 1, type: 'fixed_amount', discount: 1, currency: 'USD' });
+    const coupon = await createCoupon({ maxUses: 1, type: 'fixed_amount', amountOff: { amount: 1, currency: 'USD' } });
     const buyer = await signIn('buyer');
     const [a, b] = [newId(), newId()];
     const sessionId = newId();

@@ -109,8 +109,7 @@ function couponBody(platform: boolean): Json {
   return {
     code: `FZ-${next().toUpperCase()}`,
     type: 'fixed_amount',
-    discount: 100,
-    currency: 'USD',
+    amountOff: { amount: 100, currency: 'USD' },
     maxUses: 5,
     validFrom: new Date().toISOString(),
     validTo: inDays(30),

@@ -18,9 +18,15 @@ export const VALIDITY_DAYS_MAX = 3660;
 
 export type CouponType = 'percentage' | 'fixed_amount';
 
+/** Integer minor units of an ISO 4217 currency, as the API writes money. */
+export interface Money {
+  amount: number;
+  currency: string;
+}
+
 export interface CouponRules {
   /** The eligible items' subtotal (before any coupon) must reach this. */
-  minOrderAmount?: { amount: number; currency: string };
+  minOrderAmount?: Money;
   /** Only these products (or, when categoryIds is given too, these products or those categories). */
   productIds?: string[];
   categoryIds?: string[];
@@ -30,12 +36,15 @@ export interface CouponRules {
   firstOrderOnly?: boolean;
 }
 
-/** What a seller or an admin asks for (the request body). */
+/**
+ * What a seller or an admin asks for (the request body). A percentage coupon gives `discount` in
+ * basis points; a fixed_amount coupon gives `amountOff` as money.
+ */
 export interface CouponDraft {
   code: string;
   type: string;
-  discount: number;
-  currency?: string | null;
+  discount?: number;
+  amountOff?: Money;
   maxUses?: number | null;
   validFrom?: string;
   validTo?: string | null;
@@ -76,6 +85,22 @@ function parseInstant(value: unknown, field: string, problems: string[]): Date |
   return at;
 }
 
+/**
+ * Checks money `{ amount, currency }` named `field`, with the amount from 1 to `max` minor units.
+ * Answers the parts that are valid (null for one that is not), or null when it is not an object.
+ */
+function checkMoney(value: unknown, field: string, max: number, problems: string[]): { amount: number | null; currency: string | null } | null {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    problems.push(`${field} must be {"amount": <integer minor units>, "currency": "USD"}`);
+    return null;
+  }
+  const { amount, currency } = value as { amount?: unknown; currency?: unknown };
+  const money = { amount: isIntegerIn(amount, 1, max) ? amount : null, currency: typeof currency === 'string' && CURRENCY.test(currency) ? currency : null };
+  if (money.amount === null) problems.push(`${field}.amount must be an integer number of minor units from 1 to ${max}`);
+  if (money.currency === null) problems.push(`${field}.currency must be an ISO 4217 code such as USD`);
+  return money;
+}
+
 function idList(value: unknown, field: string, max: number, what: string, problems: string[]): string[] | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value)) {
@@ -95,18 +120,12 @@ function checkRules(input: CouponRules, coupon: { type: unknown; currency: strin
   const known = new Set(['minOrderAmount', 'productIds', 'categoryIds', 'sellerIds', 'onePerCustomer', 'firstOrderOnly']);
   for (const key of Object.keys(input)) if (!known.has(key)) problems.push(`rules.${key} is not a rule; the rules are ${[...known].join(', ')}`);
 
-  const min = input.minOrderAmount;
-  if (min !== undefined) {
-    if (typeof min !== 'object' || min === null) {
-      problems.push('rules.minOrderAmount must be {"amount": <minor units>, "currency": "USD"}');
-    } else {
-      if (!isIntegerIn(min.amount, 1, MIN_ORDER_AMOUNT_MAX)) problems.push(`rules.minOrderAmount.amount must be an integer number of minor units from 1 to ${MIN_ORDER_AMOUNT_MAX}`);
-      if (typeof min.currency !== 'string' || !CURRENCY.test(min.currency)) problems.push('rules.minOrderAmount.currency must be an ISO 4217 code such as USD');
-      else if (coupon.type === 'fixed_amount' && coupon.currency !== null && min.currency !== coupon.currency) {
-        problems.push(`rules.minOrderAmount.currency (${min.currency}) must be the coupon's currency (${coupon.currency})`);
-      }
-      rules.minOrderAmount = { amount: min.amount, currency: min.currency };
+  if (input.minOrderAmount !== undefined) {
+    const min = checkMoney(input.minOrderAmount, 'rules.minOrderAmount', MIN_ORDER_AMOUNT_MAX, problems);
+    if (min?.currency && coupon.type === 'fixed_amount' && coupon.currency !== null && min.currency !== coupon.currency) {
+      problems.push(`rules.minOrderAmount.currency (${min.currency}) must be the coupon's currency (${coupon.currency})`);
     }
+    if (min?.amount && min.currency) rules.minOrderAmount = { amount: min.amount, currency: min.currency };
   }
   const productIds = idList(input.productIds, 'productIds', RULE_PRODUCTS_MAX, 'product', problems);
   if (productIds) rules.productIds = productIds;
@@ -142,18 +161,25 @@ export function validateCouponDraft(draft: CouponDraft, creator: { sellerId: str
 
   const type = draft.type;
   if (type !== 'percentage' && type !== 'fixed_amount') problems.push('type must be percentage or fixed_amount');
-  const currency = draft.currency ?? null;
+  // The body's discount (percentage) or amountOff (fixed_amount) becomes the stored discount and
+  // currency: basis points and no currency, or minor units of the currency.
+  const discount = draft.discount ?? null;
+  const amountOff = draft.amountOff ?? null;
+  let value: number | null = null;
+  let currency: string | null = null;
   if (type === 'percentage') {
-    if (!isIntegerIn(draft.discount, 1, BASIS_POINTS_MAX)) {
+    if (!isIntegerIn(discount, 1, BASIS_POINTS_MAX)) {
       problems.push('discount of a percentage coupon is in basis points from 1 to 10000 (1000 = 10 %)');
-    }
-    if (currency !== null) problems.push('a percentage coupon has no currency; leave currency out');
+    } else value = discount;
+    if (amountOff !== null) problems.push('a percentage coupon has no amountOff; give its discount in basis points and leave amountOff out');
   } else if (type === 'fixed_amount') {
-    if (!isIntegerIn(draft.discount, 1, FIXED_DISCOUNT_MAX)) {
-      problems.push(`discount of a fixed_amount coupon is in minor units of its currency, from 1 to ${FIXED_DISCOUNT_MAX}`);
+    if (discount !== null) problems.push('a fixed_amount coupon has no discount; give amountOff {"amount": <integer minor units>, "currency": "USD"} and leave discount out');
+    if (amountOff === null) problems.push('amountOff {"amount": <integer minor units>, "currency": "USD"} is required for a fixed_amount coupon');
+    else {
+      const money = checkMoney(amountOff, 'amountOff', FIXED_DISCOUNT_MAX, problems);
+      value = money?.amount ?? null;
+      currency = money?.currency ?? null;
     }
-    if (currency === null) problems.push('currency is required for a fixed_amount coupon');
-    else if (typeof currency !== 'string' || !CURRENCY.test(currency)) problems.push('currency must be an ISO 4217 code such as USD');
   }
 
   const maxUses = draft.maxUses ?? null;
@@ -171,16 +197,16 @@ export function validateCouponDraft(draft: CouponDraft, creator: { sellerId: str
   const rulesInput = draft.rules ?? {};
   let rules: CouponRules = {};
   if (typeof rulesInput !== 'object' || rulesInput === null || Array.isArray(rulesInput)) problems.push('rules must be an object');
-  else rules = checkRules(rulesInput, { type, currency: typeof currency === 'string' ? currency : null, sellerId: creator.sellerId }, problems);
+  else rules = checkRules(rulesInput, { type, currency, sellerId: creator.sellerId }, problems);
 
-  if (problems.length > 0 || !validFrom) return { ok: false, problems };
+  if (problems.length > 0 || !validFrom || value === null) return { ok: false, problems };
   return {
     ok: true,
     coupon: {
       code,
       sellerId: creator.sellerId,
       type: type as CouponType,
-      discount: draft.discount,
+      discount: value,
       currency,
       maxUses,
       validFrom,

@@ -10,7 +10,8 @@ import { CouponView, CreateCouponBody, couponView } from './schemas.ts';
 const tags = ['coupons'];
 const RULES_DESCRIPTION =
   'Rules are checked when the coupon is created: every problem comes back at once as a 400 naming the field. ' +
-  'A percentage discount is in basis points (1000 = 10 %); a fixed_amount discount is in minor units of its currency.';
+  'A percentage coupon gives discount in basis points (1000 = 10 %) and no amountOff; a fixed_amount coupon gives amountOff as money ' +
+  '{ amount, currency } in integer minor units and no discount. The answer shows the coupon the same way (the other field null).';
 
 export function registerCouponRoutes(app: HttpApp, deps: CouponsDeps): void {
   app.post(

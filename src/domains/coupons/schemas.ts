@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { RULE_CATEGORIES_MAX, RULE_PRODUCTS_MAX, RULE_SELLERS_MAX } from '../../contracts/coupons.ts';
+import { MoneySchema } from '../../platform/http/schemas.ts';
 import { BASIS_POINTS_MAX, CODE_LENGTH_MAX, FIXED_DISCOUNT_MAX, MAX_USES_MAX, MIN_ORDER_AMOUNT_MAX } from './coupon-rules.ts';
 import type { CouponRecord } from './sql.ts';
 
@@ -34,12 +35,18 @@ export const CreateCouponBody = Type.Object(
   {
     code: Type.String({ maxLength: CODE_LENGTH_MAX, description: '3 to 32 characters of A-Z, 0-9 and hyphens; unique ignoring case, stored upper-case' }),
     type: Type.Union([Type.Literal('percentage'), Type.Literal('fixed_amount')]),
-    discount: Type.Integer({
-      minimum: 1,
-      maximum: Math.max(BASIS_POINTS_MAX, FIXED_DISCOUNT_MAX),
-      description: 'percentage: basis points from 1 to 10000 (1000 = 10 %); fixed_amount: integer minor units of currency',
-    }),
-    currency: Type.Optional(Type.Union([Currency, Type.Null()], { description: 'Required for fixed_amount, absent for percentage' })),
+    discount: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: BASIS_POINTS_MAX, description: 'percentage only, and required for it: basis points from 1 to 10000 (1000 = 10 %)' }),
+    ),
+    amountOff: Type.Optional(
+      Type.Object(
+        { amount: Type.Integer({ minimum: 1, maximum: FIXED_DISCOUNT_MAX, description: 'Integer minor units' }), currency: Currency },
+        {
+          ...closed,
+          description: 'fixed_amount only, and required for it: the money taken off the eligible items (capped at what they cost), for orders in this currency only',
+        },
+      ),
+    ),
     maxUses: Type.Optional(Type.Union([Type.Integer({ minimum: 1, maximum: MAX_USES_MAX }), Type.Null()], { description: 'Uses at once; null or absent for no limit' })),
     validFrom: Type.Optional(Type.String({ format: 'date-time', description: 'Default: now' })),
     validTo: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'Exclusive end; null or absent for no end' })),
@@ -54,8 +61,8 @@ export const CouponView = Type.Object({
   code: Type.String(),
   sellerId: Type.Union([Uuid, Type.Null()], { description: 'null for a platform-wide coupon' }),
   type: Type.Union([Type.Literal('percentage'), Type.Literal('fixed_amount')]),
-  discount: Type.Integer(),
-  currency: Type.Union([Type.String(), Type.Null()]),
+  discount: Type.Union([Type.Integer(), Type.Null()], { description: 'percentage: basis points (1000 = 10 %); null for fixed_amount' }),
+  amountOff: Type.Union([MoneySchema, Type.Null()], { description: 'fixed_amount: the money taken off; null for percentage' }),
   maxUses: Type.Union([Type.Integer(), Type.Null()]),
   usesCount: Type.Integer({ description: 'Active (not released) redemptions' }),
   status: Type.Union([Type.Literal('active'), Type.Literal('disabled'), Type.Literal('archived')]),
@@ -72,8 +79,9 @@ export function couponView(c: CouponRecord): CouponView {
     code: c.code,
     sellerId: c.sellerId,
     type: c.type,
-    discount: c.discount,
-    currency: c.currency,
+    // Stored as discount and currency for both types; the API writes a fixed amount as money.
+    discount: c.type === 'percentage' ? c.discount : null,
+    amountOff: c.type === 'fixed_amount' ? { amount: c.discount, currency: c.currency! } : null,
     maxUses: c.maxUses,
     usesCount: c.usesCount,
     status: c.status,
