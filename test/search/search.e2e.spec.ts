@@ -101,27 +101,33 @@ describe('product search', () => {
       });
       expect(res.statusCode, res.body).toBe(201);
     }
+    // Both price changes applied (three windows), each evaluated at its event's time.
     await eventually(async () => {
-      const { rows } = await f.t.app.pools.get('search')!.query('SELECT reprice_at FROM product_search_view WHERE product_id = $1', [lamp.id]);
-      expect(rows[0]?.reprice_at).toEqual(start);
+      const { rows } = await f.t.app.pools
+        .get('search')!
+        .query('SELECT reprice_at, jsonb_array_length(price_windows_json) AS windows FROM product_search_view WHERE product_id = $1', [lamp.id]);
+      expect(rows[0]).toEqual({ reprice_at: start, windows: 3 });
     });
     await sweep();
     expect(await minPrice()).toBe(1000);
 
-    f.clock.advance(90 * 60_000);
-    // The running marketplace's own sweep may hold the row (SKIP LOCKED): either pass reprices it.
-    await sweep();
-    await eventually(async () => expect(await minPrice()).toBe(500));
-    expect(ids(await search('q=scheduled&currency=USD&maxPrice=600'))).toEqual([lamp.id]);
+    // The clock moves on by hours: the seller's token expires, so the tests after this one get a fresh one.
+    try {
+      f.clock.advance(90 * 60_000);
+      // The running marketplace's own sweep may hold the row (SKIP LOCKED): either pass reprices it.
+      await sweep();
+      await eventually(async () => expect(await minPrice()).toBe(500));
+      expect(ids(await search('q=scheduled&currency=USD&maxPrice=600'))).toEqual([lamp.id]);
 
-    f.clock.advance(60 * 60_000);
-    await sweep();
-    await eventually(async () => expect(await minPrice()).toBe(1000));
-    const { rows } = await f.t.app.pools.get('search')!.query('SELECT priced_at, reprice_at FROM product_search_view WHERE product_id = $1', [lamp.id]);
-    // Priced at the sale's end (from the windows, not the clock); no boundary is left.
-    expect(rows[0]).toEqual({ priced_at: end, reprice_at: null });
-    // Two and a half hours on, the seller's token has expired: a fresh one for the tests after this.
-    seller = await f.sellerToken();
+      f.clock.advance(60 * 60_000);
+      await sweep();
+      await eventually(async () => expect(await minPrice()).toBe(1000));
+      const { rows } = await f.t.app.pools.get('search')!.query('SELECT priced_at, reprice_at FROM product_search_view WHERE product_id = $1', [lamp.id]);
+      // Priced at the sale's end (from the windows, not the clock); no boundary is left.
+      expect(rows[0]).toEqual({ priced_at: end, reprice_at: null });
+    } finally {
+      seller = await f.sellerToken();
+    }
   });
 
   it('tells which products have stock from inventory events', async () => {
