@@ -256,6 +256,7 @@ const OPERATIONS: Record<string, OperationSpec> = {
     anotherBody: () => ({ carrier: FUZZ_CARRIER, trackingNumber: `FZ-${next()}` }),
   },
   'GET /v1/orders/{orderId}/shipments': {},
+  'GET /v1/seller/shipments': {},
   'POST /v1/admin/carriers': {
     body: () => ({
       carrierName: `fz${next()}`,

@@ -211,6 +211,37 @@ describe('a seller ships a paid order and the carrier delivers it', () => {
     expect(shipment).toMatchObject({ id: shipmentId, status: 'in_transit', events: [{ type: 'shipped', source: 'seller' }] });
   });
 
+  it('lists the seller their shipments, newest first, by order and by status, and no one else', async () => {
+    const list = async (who: User, query = '') => {
+      const res = await t.request('GET', `/v1/seller/shipments?${query || 'limit=100'}`, { token: who.token });
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json();
+    };
+    const all = await list(seller);
+    expect(all.items.length).toBeGreaterThanOrEqual(2);
+    const createdAt = all.items.map((s: { createdAt: string }) => s.createdAt);
+    expect(createdAt).toEqual([...createdAt].sort().reverse());
+    const ofOrder = await list(seller, `orderId=${placed.orderId}`);
+    expect(ofOrder.items).toMatchObject([{ id: shipmentId, orderId: placed.orderId, status: 'in_transit', events: [{ type: 'shipped' }] }]);
+    expect((await list(seller, 'status=delivered')).items.map((s: { id: string }) => s.id)).not.toContain(shipmentId);
+    expect((await list(seller, 'status=in_transit')).items.map((s: { id: string }) => s.id)).toContain(shipmentId);
+    // Another seller sees nothing of it, even by its order id; a buyer may not list at all.
+    const stranger = await user('seller');
+    expect((await list(stranger, `orderId=${placed.orderId}`)).items).toEqual([]);
+    expect((await t.request('GET', '/v1/seller/shipments', { token: buyer.token })).statusCode).toBe(403);
+    // Paged one at a time, every shipment comes once.
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await list(seller, `limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      seen.push(...page.items.map((s: { id: string }) => s.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual(all.items.map((s: { id: string }) => s.id));
+    const bad = await t.request('GET', '/v1/seller/shipments?cursor=bm9wZQ', { token: seller.token });
+    expect([bad.statusCode, bad.json().code]).toEqual([400, 'INVALID_CURSOR']);
+  });
+
   it('refuses the buyer cancelling a shipped order (409)', async () => {
     const res = await t.request('POST', `/v1/orders/${placed.orderId}/cancel`, { token: buyer.token, body: {} });
     expect(res.statusCode).toBe(409);

@@ -1,5 +1,7 @@
 import { principalOf } from '../../platform/http/access.ts';
+import { decodeCursor, encodeCursor, isCursorInstant } from '../../platform/http/cursor.ts';
 import { AppError } from '../../platform/http/errors.ts';
+import { isUuid } from '../../platform/ids.ts';
 import { ProblemResponse, authProblems } from '../../platform/http/schemas.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
 import { SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS } from '../../platform/http/webhook-signature.ts';
@@ -15,12 +17,14 @@ import {
   IdempotencyHeaders,
   OrderParams,
   PatchCarrierBody,
+  SellerShipmentPage,
+  SellerShipmentsQuery,
   ShipBody,
   ShipmentList,
   ShipmentSchema,
 } from './schemas.ts';
 import { type ShipInput, ship } from './ship.ts';
-import { shipmentsOfOrderForBuyer } from './sql.ts';
+import { shipmentsOfOrderForBuyer, shipmentsOfSeller } from './sql.ts';
 import { shipmentViews } from './views.ts';
 import { receiveCarrierWebhook } from './webhooks.ts';
 
@@ -62,6 +66,35 @@ export async function registerShippingRoutes(app: HttpApp, deps: ShippingDeps): 
       const result = await ship(deps, input, request.trace);
       if (result.replayed) reply.header('idempotent-replayed', 'true');
       return reply.status(201).send(result.shipment);
+    },
+  );
+
+  app.get(
+    '/v1/seller/shipments',
+    {
+      config: { access: ['seller'] },
+      schema: {
+        tags,
+        summary: 'Your shipments, newest first, with their events',
+        description:
+          'Cursor paged (`limit` at most 100). `orderId` keeps one order\'s shipments (another seller\'s order: an empty list), `status` one status ' +
+          '(e.g. `exception` for parcels that need a look).',
+        querystring: SellerShipmentsQuery,
+        response: { 200: SellerShipmentPage, ...authProblems },
+      },
+    },
+    async (request) => {
+      const sellerId = principalOf(request).userId;
+      const { cursor, limit, orderId, status } = request.query;
+      const after = decodeCursor<{ createdAt: string; id: string }>(cursor, ['createdAt', 'id']);
+      if (after && (!isUuid(after.id) || !isCursorInstant(after.createdAt))) throw new AppError('INVALID_CURSOR');
+      const rows = await shipmentsOfSeller(deps.pool, sellerId, { orderId, status }, after, limit + 1);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        items: await shipmentViews(deps.pool, page),
+        nextCursor: rows.length > limit && last ? encodeCursor({ createdAt: last.created_at.toISOString(), id: last.id }) : null,
+      };
     },
   );
 

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { CARRIER_NAME_PATTERN, ShipmentStatusSchema, TRACKING_NUMBER_PATTERN } from '../../contracts/shipping.ts';
-import { PageQuerySchema } from '../../platform/http/schemas.ts';
+import { PageQuerySchema, pageOf } from '../../platform/http/schemas.ts';
 
 /** HTTP shapes of the shipping routes. */
 const closed = { additionalProperties: false } as const;
@@ -59,6 +59,16 @@ export const ShipmentSchema = Type.Object({
   updatedAt: Time,
   events: Type.Array(ShipmentEventSchema, { description: 'The tracking history, in the order the events happened (at most 200)' }),
 });
+
+export const SellerShipmentsQuery = Type.Object(
+  {
+    ...PageQuerySchema,
+    orderId: Type.Optional(Type.String({ format: 'uuid', description: 'Only the shipments of this order' })),
+    status: Type.Optional(ShipmentStatusSchema),
+  },
+  closed,
+);
+export const SellerShipmentPage = pageOf(ShipmentSchema);
 
 export const ShipmentList = Type.Object({ items: Type.Array(ShipmentSchema, { description: 'Oldest first; an order has at most 20 shipments' }) });
 

@@ -141,6 +141,25 @@ export async function updateShipmentStatus(
   return rows[0] as ShipmentRow;
 }
 
+/** A seller's shipments, newest first, after a (created_at, id) key; of one order and in one status when asked. */
+export async function shipmentsOfSeller(
+  db: Queryable,
+  sellerId: string,
+  filter: { orderId?: string | undefined; status?: ShipmentStatus | undefined },
+  after: { createdAt: string; id: string } | undefined,
+  limit: number,
+): Promise<ShipmentRow[]> {
+  const { rows } = await db.query<ShipmentRow>(
+    `SELECT ${SHIPMENT_COLUMNS} FROM shipments
+      WHERE seller_id = $1 AND ($2::uuid IS NULL OR order_id = $2) AND ($3::text IS NULL OR status = $3)
+        AND ($4::timestamptz IS NULL OR (created_at, id) < ($4::timestamptz, $5::uuid))
+      ORDER BY created_at DESC, id DESC
+      LIMIT $6`,
+    [sellerId, filter.orderId ?? null, filter.status ?? null, after?.createdAt ?? null, after?.id ?? null, limit],
+  );
+  return rows;
+}
+
 /** A buyer's shipments of one order, oldest first. */
 export async function shipmentsOfOrderForBuyer(db: Queryable, orderId: string, buyerId: string): Promise<ShipmentRow[]> {
   const { rows } = await db.query<ShipmentRow>(
