@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { UserRegisteredV1 } from '../../src/contracts/accounts.ts';
 import type { OrderPaidV1, OrderStatusChangedV1 } from '../../src/contracts/orders.ts';
+import type { ShipmentStatus, ShipmentStatusChangedV1 } from '../../src/contracts/shipping.ts';
 import type { NotificationsModule } from '../../src/domains/notifications/index.ts';
 import { ManualClock } from '../../src/platform/clock.ts';
 import { type Pool, withTransaction } from '../../src/platform/db/pool.ts';
@@ -225,6 +226,63 @@ describe('the delivery worker', () => {
       ]);
     });
     expect(notifications.testProvider.delivered(email).map((m) => m.subject)).toEqual(['Welcome to bazaar', 'Order BZ-20261124-ABCDEF shipped']);
+  });
+
+  it('tells buyer and seller of a parcel the carrier could not deliver and sends back, and the buyer of one out for delivery', async () => {
+    const buyerEmail = `parcel-buyer-${newId()}@example.test`;
+    const sellerEmail = `parcel-seller-${newId()}@example.test`;
+    const buyerId = await register(buyerEmail);
+    const sellerId = await register(sellerEmail);
+    const shipmentId = newId();
+    let version = 2;
+    const scans: [ShipmentStatus, ShipmentStatus][] = [
+      ['in_transit', 'out_for_delivery'],
+      ['out_for_delivery', 'delivery_failed'],
+      ['delivery_failed', 'returned'],
+    ];
+    for (const [fromStatus, toStatus] of scans) {
+      const changed: ShipmentStatusChangedV1 = {
+        shipmentId,
+        orderId: newId(),
+        sellerId,
+        buyerId,
+        carrier: 'testpost',
+        trackingNumber: 'TP0000012345',
+        status: toStatus,
+        shippedAt: clock.now().toISOString(),
+        deliveredAt: null,
+        version: ++version,
+        fromStatus,
+        toStatus,
+        source: 'carrier',
+        occurredAt: clock.now().toISOString(),
+        changedAt: clock.now().toISOString(),
+      };
+      await publish('shipping', 'shipping.shipment_status_changed.v1', shipmentId, 'shipment', changed);
+    }
+    const rowsOf = async (userId: string) =>
+      (await db.query(`SELECT type, channel, status FROM notifications WHERE user_id = $1 AND type <> 'account_welcome' ORDER BY type, channel`, [userId])).rows;
+    await eventually(async () => {
+      expect(await rowsOf(buyerId)).toEqual([
+        { type: 'shipment_delivery_failed', channel: 'email', status: 'sent' },
+        { type: 'shipment_delivery_failed', channel: 'in_app', status: 'sent' },
+        { type: 'shipment_out_for_delivery', channel: 'in_app', status: 'sent' },
+        { type: 'shipment_returned', channel: 'email', status: 'sent' },
+        { type: 'shipment_returned', channel: 'in_app', status: 'sent' },
+      ]);
+      expect(await rowsOf(sellerId)).toEqual([
+        { type: 'seller_shipment_problem', channel: 'email', status: 'sent' },
+        { type: 'seller_shipment_problem', channel: 'email', status: 'sent' },
+        { type: 'seller_shipment_problem', channel: 'in_app', status: 'sent' },
+        { type: 'seller_shipment_problem', channel: 'in_app', status: 'sent' },
+      ]);
+    });
+    expect(
+      notifications.testProvider
+        .delivered(buyerEmail)
+        .map((m) => m.subject)
+        .sort(),
+    ).toEqual(['Welcome to bazaar', 'Your parcel could not be delivered', 'Your parcel is going back to the seller']);
   });
 
   it('keeps an email waiting while the address is unknown, and sends it once accounts tells it', async () => {

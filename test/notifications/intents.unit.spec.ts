@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { OrderCancelledV1, OrderPaidV1, OrderStatusChangedV1 } from '../../src/contracts/orders.ts';
 import type { RefundSucceededV1 } from '../../src/contracts/payments.ts';
-import { formatMoney, orderCancelled, orderPaid, orderRefunded, orderStatusChanged, welcome } from '../../src/domains/notifications/intents.ts';
+import type { ShipmentStatus, ShipmentStatusChangedV1 } from '../../src/contracts/shipping.ts';
+import {
+  formatMoney,
+  orderCancelled,
+  orderPaid,
+  orderRefunded,
+  orderStatusChanged,
+  shipmentStatusChanged,
+  welcome,
+} from '../../src/domains/notifications/intents.ts';
 import { TestNotificationProvider } from '../../src/domains/notifications/index.ts';
 import { channelsFor } from '../../src/domains/notifications/types.ts';
 
@@ -109,6 +118,50 @@ describe('what an event means to whom', () => {
     const [partial] = orderRefunded(refund, { buyerId, orderNumber: facts.orderNumber });
     expect(partial).toMatchObject({ userId: buyerId, type: 'order_refunded', data: { refund: { amount: 1000, currency: 'USD' }, full: false } });
     expect(orderRefunded({ ...refund, orderRefundedAmount: 5500 }, { buyerId, orderNumber: 'X-1' })[0]?.data.full).toBe(true);
+  });
+
+  it('tells the buyer of a parcel out for delivery, and buyer and seller of one not delivered or sent back; nobody of other scans', () => {
+    const scan = (fromStatus: ShipmentStatus, toStatus: ShipmentStatus): ShipmentStatusChangedV1 => ({
+      shipmentId: '01900000-0000-7000-8000-00000000000b',
+      orderId,
+      sellerId,
+      buyerId,
+      carrier: 'testpost',
+      trackingNumber: 'TP123456789',
+      status: toStatus,
+      shippedAt: '2026-11-24T12:00:00.000Z',
+      deliveredAt: null,
+      version: 3,
+      fromStatus,
+      toStatus,
+      source: 'carrier',
+      occurredAt: '2026-11-25T09:00:00.000Z',
+      changedAt: '2026-11-25T09:00:01.000Z',
+    });
+    const who = (e: ShipmentStatusChangedV1) => shipmentStatusChanged(e).map((i) => [i.userId, i.type]);
+    expect(who(scan('in_transit', 'out_for_delivery'))).toEqual([[buyerId, 'shipment_out_for_delivery']]);
+    expect(who(scan('out_for_delivery', 'delivery_failed'))).toEqual([
+      [buyerId, 'shipment_delivery_failed'],
+      [sellerId, 'seller_shipment_problem'],
+    ]);
+    expect(who(scan('delivery_failed', 'returned'))).toEqual([
+      [buyerId, 'shipment_returned'],
+      [sellerId, 'seller_shipment_problem'],
+    ]);
+    // Shipped and delivered reach the buyer through orders' status changes; the rest is no news.
+    for (const [from, to] of [['pending', 'label_created'], ['label_created', 'in_transit'], ['out_for_delivery', 'delivered'], ['pending', 'cancelled'], ['delivery_failed', 'delivery_failed']] as const) {
+      expect(who(scan(from, to))).toEqual([]);
+    }
+    const [failed] = shipmentStatusChanged(scan('out_for_delivery', 'delivery_failed'));
+    expect(failed?.body).toContain('testpost TP123456789');
+    expect(failed?.data).toEqual({
+      orderId,
+      shipmentId: '01900000-0000-7000-8000-00000000000b',
+      carrier: 'testpost',
+      trackingNumber: 'TP123456789',
+      status: 'delivery_failed',
+      occurredAt: '2026-11-25T09:00:00.000Z',
+    });
   });
 
   it('welcomes a seller differently from a buyer', () => {

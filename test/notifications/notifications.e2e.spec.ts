@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProductsApi } from '../../src/domains/products/index.ts';
 import type { NotificationsModule } from '../../src/domains/notifications/index.ts';
@@ -278,7 +279,13 @@ describe('preferences', () => {
       defaultChannels: ['in_app', 'email'],
       updatedAt: null,
     });
-    expect(prefs.items).toHaveLength(8);
+    // Every type, with the default channels docs/notifications.md gives it, and nothing else.
+    const documented = [...(await readFile(new URL('../../docs/notifications.md', import.meta.url), 'utf8')).matchAll(/^\| `([a-z_]+)` \|[^\n]*\| ([a-z_, ]+) \|$/gm)].map(
+      ([, type, channels]) => [type, (channels as string).split(', ')],
+    );
+    const byType = (a: unknown[], b: unknown[]) => String(a[0]).localeCompare(String(b[0]));
+    expect(documented.length).toBeGreaterThan(10);
+    expect(prefs.items.map((p: { type: string; defaultChannels: string[] }) => [p.type, p.defaultChannels]).sort(byType)).toEqual(documented.sort(byType));
   });
 
   it('switch a type off, or move it to other channels, for the notifications that follow', async () => {

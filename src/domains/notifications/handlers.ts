@@ -1,11 +1,12 @@
 import type { UserRegisteredV1 } from '../../contracts/accounts.ts';
 import type { OrderCancelledV1, OrderPaidV1, OrderPlacedV1, OrderStatusChangedV1 } from '../../contracts/orders.ts';
 import type { RefundSucceededV1 } from '../../contracts/payments.ts';
+import type { ShipmentStatusChangedV1 } from '../../contracts/shipping.ts';
 import type { EventEnvelope } from '../../platform/messaging/envelope.ts';
 import type { HandlerContext, Subscription } from '../../platform/messaging/subscription.ts';
 import { createNotifications } from './create-notifications.ts';
 import type { NotificationsDeps } from './deps.ts';
-import { orderCancelled, orderPaid, orderPlaced, orderRefunded, orderStatusChanged, welcome } from './intents.ts';
+import { orderCancelled, orderPaid, orderPlaced, orderRefunded, orderStatusChanged, shipmentStatusChanged, welcome } from './intents.ts';
 import { upsertContact } from './sql.ts';
 
 /**
@@ -63,6 +64,19 @@ export function paymentsSubscription(deps: Pick<NotificationsDeps, 'orders'>): S
       const order = await deps.orders.getOrderForSeller(e.orderId, e.sellerId);
       if (!order) throw new Error(`refund ${e.refundId} names order ${e.orderId} of seller ${e.sellerId}, which orders does not know`);
       await createNotifications(ctx, envelope.id, orderRefunded(e, order));
+    },
+  };
+}
+
+/** A parcel out for delivery, not delivered, or sent back (shipped and delivered come from orders). */
+export function shippingSubscription(): Subscription {
+  return {
+    consumer: 'notifications.shipping',
+    domain: 'notifications',
+    events: ['shipping.shipment_status_changed.v1'],
+    async handle(ctx: HandlerContext, envelope: EventEnvelope): Promise<void> {
+      if (envelope.type !== 'shipping.shipment_status_changed.v1') throw new Error(`notifications.shipping cannot handle ${envelope.type}`);
+      await createNotifications(ctx, envelope.id, shipmentStatusChanged(envelope.data as ShipmentStatusChangedV1));
     },
   };
 }

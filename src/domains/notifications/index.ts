@@ -3,7 +3,7 @@ import { WorkerLoop } from '../../platform/messaging/worker-loop.ts';
 import type { DomainContext, DomainModule } from '../../platform/module.ts';
 import { DeliveryWorker } from './delivery.ts';
 import type { NotificationsDeps, OrderLookup } from './deps.ts';
-import { accountsSubscription, ordersSubscription, paymentsSubscription } from './handlers.ts';
+import { accountsSubscription, ordersSubscription, paymentsSubscription, shippingSubscription } from './handlers.ts';
 import type { NotificationProvider } from './provider.ts';
 import { registerNotificationRoutes } from './routes.ts';
 import { TestNotificationProvider } from './test-provider.ts';
@@ -65,7 +65,7 @@ export function createNotificationsModule(ctx: DomainContext, wiring: Notificati
 
   return {
     name: 'notifications',
-    subscriptions: [accountsSubscription(), ordersSubscription(), paymentsSubscription(deps)],
+    subscriptions: [accountsSubscription(), ordersSubscription(), paymentsSubscription(deps), shippingSubscription()],
     routes: (app) => registerNotificationRoutes(app, deps),
     testProvider,
     runDeliveryOnce: () => worker.runOnce(),

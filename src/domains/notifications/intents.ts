@@ -1,6 +1,7 @@
 import type { UserRegisteredV1 } from '../../contracts/accounts.ts';
 import type { OrderCancelledV1, OrderPaidV1, OrderPlacedV1, OrderStatusChangedV1 } from '../../contracts/orders.ts';
 import type { RefundSucceededV1 } from '../../contracts/payments.ts';
+import type { ShipmentStatusChangedV1 } from '../../contracts/shipping.ts';
 import type { NotificationType } from './types.ts';
 
 /**
@@ -141,4 +142,45 @@ export function orderRefunded(e: RefundSucceededV1, order: { buyerId: string; or
       },
     },
   ];
+}
+
+/**
+ * A parcel's news that orders does not turn into an order status: out for delivery, a failed
+ * delivery attempt, a parcel on its way back. The buyer hears of each; the seller of the two
+ * problems, which may need them (a new address, a refund or a second parcel). Shipping's events
+ * carry the parcel (carrier, tracking number) and the order's id, not its number.
+ */
+export function shipmentStatusChanged(e: ShipmentStatusChangedV1): NotificationIntent[] {
+  if (e.fromStatus === e.toStatus) return [];
+  const parcel = `${e.carrier} ${e.trackingNumber}`;
+  const data = { orderId: e.orderId, shipmentId: e.shipmentId, carrier: e.carrier, trackingNumber: e.trackingNumber, status: e.toStatus, occurredAt: e.occurredAt };
+  const toSeller = (title: string, body: string): NotificationIntent => ({ userId: e.sellerId, type: 'seller_shipment_problem', title, body, data });
+  switch (e.toStatus) {
+    case 'out_for_delivery':
+      return [{ userId: e.buyerId, type: 'shipment_out_for_delivery', title: 'Your parcel is out for delivery', body: `Parcel ${parcel} is out for delivery.`, data }];
+    case 'delivery_failed':
+      return [
+        {
+          userId: e.buyerId,
+          type: 'shipment_delivery_failed',
+          title: 'Your parcel could not be delivered',
+          body: `The carrier could not deliver parcel ${parcel}. Check the tracking for what it will do next.`,
+          data,
+        },
+        toSeller('A delivery failed', `The carrier could not deliver parcel ${parcel} of order ${e.orderId}.`),
+      ];
+    case 'returned':
+      return [
+        {
+          userId: e.buyerId,
+          type: 'shipment_returned',
+          title: 'Your parcel is going back to the seller',
+          body: `Parcel ${parcel} is being returned to the seller. The seller will tell you what happens next.`,
+          data,
+        },
+        toSeller('A parcel is coming back', `Parcel ${parcel} of order ${e.orderId} is being returned to you.`),
+      ];
+    default:
+      return [];
+  }
 }

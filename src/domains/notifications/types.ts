@@ -11,6 +11,10 @@ export const NOTIFICATION_TYPES = [
   'order_cancelled',
   'order_refunded',
   'seller_order_paid',
+  'shipment_out_for_delivery',
+  'shipment_delivery_failed',
+  'shipment_returned',
+  'seller_shipment_problem',
 ] as const;
 export type NotificationType = (typeof NOTIFICATION_TYPES)[number];
 
@@ -32,6 +36,10 @@ export const DEFAULT_CHANNELS: Readonly<Record<NotificationType, readonly Channe
   order_cancelled: ['in_app', 'email'],
   order_refunded: ['in_app', 'email'],
   seller_order_paid: ['in_app', 'email'],
+  shipment_out_for_delivery: ['in_app'],
+  shipment_delivery_failed: ['in_app', 'email'],
+  shipment_returned: ['in_app', 'email'],
+  seller_shipment_problem: ['in_app', 'email'],
 };
 
 export function isNotificationType(value: string): value is NotificationType {
