@@ -167,6 +167,31 @@ describe('checkout recovery', () => {
     await rescue(h, 'rescuer-of-hung', taken!);
   });
 
+  it('starts no lease renewal after the longest hold, even when the database answered the earlier ones late', async () => {
+    const { market, entered, release } = slowReservation();
+    const hung = runner('hung-on-a-slow-database', market, undefined, { heartbeatMs: 5, stepHoldMaxMs: 40 });
+    const session = await open(market, 'hung-on-a-slow-database');
+    const drive = hung.drive(session);
+    await entered;
+    // The session's row is locked elsewhere past the longest hold: the renewals of that time wait.
+    const blocker = await pool.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM checkout_sessions WHERE id = $1 FOR UPDATE', [session.id]);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      clock.advance(LEASE_MS + 1);
+      await blocker.query('COMMIT');
+    } finally {
+      blocker.release();
+    }
+    // What was waiting now runs: a renewal begun before the hold ended leaves a lease that has
+    // lapsed by now; none may be begun later, with the clock's new time.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const [taken] = await claim('rescuer-of-slow');
+    expect(taken?.id).toBe(session.id);
+    await rescue({ market, hung, session, drive, release }, 'rescuer-of-slow', taken!);
+  });
+
   it('lets two recovery workers share the sessions a crashed process left, each driven by one of them only', async () => {
     const markets = Array.from({ length: 6 }, () => new FakeMarket());
     for (const m of markets) m.before = () => new Promise((resolve) => setTimeout(resolve, 2));

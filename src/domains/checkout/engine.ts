@@ -132,19 +132,25 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
   async function keepingLease<T>(step: StepName, call: () => Promise<T>): Promise<T> {
     const every = deps.heartbeatMs ?? Math.max(50, Math.floor(deps.leaseMs / 3));
     const giveUpAt = Date.now() + (deps.stepHoldMaxMs ?? STEP_LEASES_MAX * deps.leaseMs);
-    let renewing: Promise<void> = Promise.resolve();
+    // One renewal at a time: a tick while one is on its way (a slow database) is skipped, not queued
+    // behind it, so no renewal starts after the longest hold, however late the earlier ones end.
+    let renewing: Promise<void> | undefined;
     const timer = setInterval(() => {
       if (Date.now() >= giveUpAt) {
         clearInterval(timer);
         deps.log.warn({ sessionId: session.id, step }, 'checkout step still running after its longest hold; its lease is left to lapse');
         return;
       }
-      renewing = renewing.then(
-        async () => {
-          const now = deps.clock.now();
-          if (!(await renewLease(deps.pool, { sessionId: session.id, owner: deps.owner, now }, leaseUntil(now)))) clearInterval(timer);
-        },
-      ).catch((error: unknown) => deps.log.warn({ err: error, sessionId: session.id, step }, 'checkout lease renewal failed'));
+      if (renewing) return;
+      const now = deps.clock.now();
+      renewing = renewLease(deps.pool, { sessionId: session.id, owner: deps.owner, now }, leaseUntil(now))
+        .then((held) => {
+          if (!held) clearInterval(timer);
+        })
+        .catch((error: unknown) => deps.log.warn({ err: error, sessionId: session.id, step }, 'checkout lease renewal failed'))
+        .finally(() => {
+          renewing = undefined;
+        });
     }, every);
     timer.unref();
     try {
