@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FaultInjector } from '../../src/domains/checkout/engine.ts';
 import { SessionRunner } from '../../src/domains/checkout/runner.ts';
 import { createRecoveryWorker } from '../../src/domains/checkout/recovery.ts';
@@ -33,6 +33,14 @@ const log = createLogger(process.env.TEST_LOG ?? 'silent');
 beforeAll(async () => {
   dbs = await freshDatabases();
   pool = createPool(dbs.targets.find((t) => t.domain === 'checkout')!.url, 6, 'checkout-recovery-test');
+});
+
+// A test that fails may leave its session due; the next tests claim "the due sessions" and would
+// take it for theirs. Whatever a test left unfinished is put out of every later claim's reach.
+afterEach(async () => {
+  await pool.query(
+    "UPDATE checkout_sessions SET resume_at = 'infinity', lease_owner = NULL, lease_expires_at = NULL WHERE status IN ('pending', 'in_progress', 'compensating')",
+  );
 });
 
 afterAll(async () => {
