@@ -1,8 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PaymentsApi } from '../../src/domains/payments/index.ts';
-import type { ProductsApi } from '../../src/domains/products/index.ts';
 import { newId } from '../../src/platform/ids.ts';
-import { type TestApp, startTestApp } from '../support/app.ts';
+import type { TestApp } from '../support/app.ts';
 import { eventually } from '../support/eventually.ts';
 import { expectLedgerBalanced } from '../support/ledger.ts';
 import {
@@ -10,7 +9,6 @@ import {
   type Http,
   type HttpAnswer,
   type Listed,
-  categoryFixture,
   checkout,
   checkoutBody,
   createCoupon,
@@ -20,6 +18,7 @@ import {
   signUp,
   stockOf,
 } from './fixtures/market.ts';
+import { startTestMarket, waitFor } from './fixtures/test-market.ts';
 
 /**
  * Buying end to end, through HTTP only: a buyer and two sellers; the buyer carts items of both,
@@ -31,15 +30,8 @@ let sellerA: Account;
 let sellerB: Account;
 let categoryId: string;
 
-const waitFor = <T>(check: () => Promise<T>) => eventually(check, { timeoutMs: 10_000, intervalMs: 50 });
-
 beforeAll(async () => {
-  t = await startTestApp({ CHECKOUT_WAIT_MS: '8000', PAYMENTS_TEST_WEBHOOK_DELAY_MS: '50' });
-  http = (method, url, options) => t.request(method, url, options) as unknown as Promise<HttpAnswer>;
-  const products = t.app.modules.find((m) => m.name === 'products') as unknown as { api: ProductsApi };
-  const category = categoryFixture();
-  await products.api.importCategories([category]);
-  categoryId = category.id;
+  ({ t, http, categoryId } = await startTestMarket({ CHECKOUT_WAIT_MS: '8000', PAYMENTS_TEST_WEBHOOK_DELAY_MS: '50' }));
   [sellerA, sellerB] = await Promise.all([signUp(http, 'seller', 'seller-a'), signUp(http, 'seller', 'seller-b')]);
 });
 

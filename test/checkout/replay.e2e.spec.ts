@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ProductsApi } from '../../src/domains/products/index.ts';
 import { newId } from '../../src/platform/ids.ts';
-import { type TestApp, startTestApp } from '../support/app.ts';
+import type { TestApp } from '../support/app.ts';
 import { eventually } from '../support/eventually.ts';
-import { type Account, type Http, type HttpAnswer, categoryFixture, checkout, expectStatus, fillCart, listProduct, signUp } from './fixtures/market.ts';
+import { type Account, type Http, checkout, expectStatus, fillCart, listProduct, signUp } from './fixtures/market.ts';
+import { startTestMarket, waitFor } from './fixtures/test-market.ts';
 
 /**
  * Replays of POST /v1/checkout (the same key and body): the first answer's status with
@@ -16,16 +16,11 @@ let http: Http;
 let seller: Account;
 let variantId: string;
 
-const waitFor = <T>(check: () => Promise<T>) => eventually(check, { timeoutMs: 10_000, intervalMs: 50 });
-
 beforeAll(async () => {
-  t = await startTestApp({ CHECKOUT_WAIT_MS: '0', PAYMENTS_TEST_WEBHOOK_DELAY_MS: '3000' });
-  http = (method, url, options) => t.request(method, url, options) as unknown as Promise<HttpAnswer>;
-  const products = t.app.modules.find((m) => m.name === 'products') as unknown as { api: ProductsApi };
-  const category = categoryFixture();
-  await products.api.importCategories([category]);
+  let categoryId: string;
+  ({ t, http, categoryId } = await startTestMarket({ CHECKOUT_WAIT_MS: '0', PAYMENTS_TEST_WEBHOOK_DELAY_MS: '3000' }));
   seller = await signUp(http, 'seller', 'seller-replay');
-  ({ variantId } = await listProduct(http, seller, { categoryId: category.id, title: 'Replayed mug', price: 2500, stock: 10 }, waitFor));
+  ({ variantId } = await listProduct(http, seller, { categoryId, title: 'Replayed mug', price: 2500, stock: 10 }, waitFor));
 });
 
 afterAll(async () => {

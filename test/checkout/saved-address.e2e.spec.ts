@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ProductsApi } from '../../src/domains/products/index.ts';
 import { newId } from '../../src/platform/ids.ts';
-import { type TestApp, startTestApp } from '../support/app.ts';
-import { eventually } from '../support/eventually.ts';
-import { type Account, type Http, type HttpAnswer, type Listed, categoryFixture, expectStatus, fillCart, listProduct, signUp } from './fixtures/market.ts';
+import type { TestApp } from '../support/app.ts';
+import { type Account, type Http, type HttpAnswer, type Listed, expectStatus, fillCart, listProduct, signUp } from './fixtures/market.ts';
+import { startTestMarket, waitFor } from './fixtures/test-market.ts';
 
 /** Checking out to a saved address (the buyer's profile, read through accounts' public API). */
 let t: TestApp;
@@ -16,14 +15,10 @@ const HOME = { label: 'Home', name: 'Ada Buyer', lines: ['1 Market Street', 'Fla
 const OFFICE = { label: 'office', name: 'Ada at work', lines: ['9 Tower Road'], city: 'Shelbyville', region: 'IL', postalCode: '54321', country: 'US', phone: '+15551234567' };
 
 beforeAll(async () => {
-  t = await startTestApp({ CHECKOUT_WAIT_MS: '8000', PAYMENTS_TEST_WEBHOOK_DELAY_MS: '50' });
-  http = (method, url, options) => t.request(method, url, options) as unknown as Promise<HttpAnswer>;
-  const products = t.app.modules.find((m) => m.name === 'products') as unknown as { api: ProductsApi };
-  const category = categoryFixture();
-  await products.api.importCategories([category]);
+  let categoryId: string;
+  ({ t, http, categoryId } = await startTestMarket({ CHECKOUT_WAIT_MS: '8000', PAYMENTS_TEST_WEBHOOK_DELAY_MS: '50' }));
   seller = await signUp(http, 'seller', 'seller-addresses');
-  const waitFor = <T>(check: () => Promise<T>) => eventually(check, { timeoutMs: 10_000, intervalMs: 50 });
-  mug = await listProduct(http, seller, { categoryId: category.id, title: 'Address mug', price: 1200, stock: 50 }, waitFor);
+  mug = await listProduct(http, seller, { categoryId, title: 'Address mug', price: 1200, stock: 50 }, waitFor);
 });
 
 afterAll(async () => {

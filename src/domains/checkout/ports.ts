@@ -25,13 +25,15 @@ export interface PurchasableVariant {
   categoryId?: string | null;
   /** Only a published product's variants may be bought. */
   published: boolean;
-  /** Unit price in effect (base minus the window's discount); null when no price applies. */
+  /** The variant's list price: its currency is the one a cart holding it first is priced in. */
+  listPrice: Money;
+  /** Unit price in effect (base minus the window's discount) in the currency asked, by default the list currency; null when no price applies. */
   price: Money | null;
 }
 
 export interface ProductsPort {
-  /** Keyed by variant id; unknown variants are absent. `fresh`: from the source, not a cache. */
-  getVariantsForPurchase(variantIds: readonly string[], at: Date, options?: { fresh?: boolean }): Promise<ReadonlyMap<string, PurchasableVariant>>;
+  /** Keyed by variant id; unknown variants are absent. `fresh`: from the source, not a cache; `currency`: prices in it. */
+  getVariantsForPurchase(variantIds: readonly string[], at: Date, options?: { fresh?: boolean; currency?: string }): Promise<ReadonlyMap<string, PurchasableVariant>>;
 }
 
 export interface ReservationLine {

@@ -27,6 +27,10 @@ export interface PriceSnapshot {
   pricedAt: string;
 }
 
+function byId(found: ReadonlyMap<string, PurchasableVariant>): Map<string, PurchasableVariant> {
+  return new Map([...found.values()].map((v) => [v.variantId.toLowerCase(), v]));
+}
+
 function unavailable(variantId: string, why: string): StepRefused {
   return new StepRefused('VARIANT_NOT_AVAILABLE', `variant ${variantId} ${why}`);
 }
@@ -54,17 +58,27 @@ export async function run(ctx: StepContext): Promise<StepResult<PriceSnapshot>> 
     throw new StepRefused('CART_LIMIT_EXCEEDED', `a checkout holds at most ${CHECKOUT_LINES_MAX} different variants`);
   }
 
-  const variants = new Map<string, PurchasableVariant>();
   // Prices are fixed from the catalog's database, not from a cache that a change reaches at its commit.
-  const current = await ctx.ports.products.getVariantsForPurchase([...byVariant.keys()], ctx.now, { fresh: true });
-  for (const v of current.values()) variants.set(v.variantId.toLowerCase(), v);
+  const ids = [...byVariant.keys()];
+  let variants = byId(await ctx.ports.products.getVariantsForPurchase(ids, ctx.now, { fresh: true }));
+  // The cart is priced in one currency, as the cart shows it (GET /v1/cart): the list currency of
+  // its earliest item that the catalog knows. Prices came in each variant's list currency; a cart
+  // that mixes list currencies is asked again in its own, which a variant may have a window in.
+  const currency = ids.map((id) => variants.get(id)).find((v) => v !== undefined)?.listPrice.currency;
+  if (currency === undefined) throw unavailable(ids[0] as string, 'does not exist');
+  if ([...variants.values()].some((v) => v.price && v.price.currency !== currency)) {
+    variants = byId(await ctx.ports.products.getVariantsForPurchase(ids, ctx.now, { fresh: true, currency }));
+  }
 
   const lines: SnapshotLine[] = [];
   for (const { itemId, variantId, quantity } of byVariant.values()) {
     const v = variants.get(variantId);
     if (!v) throw unavailable(variantId, 'does not exist');
     if (!v.published) throw unavailable(variantId, 'is not for sale');
-    if (!v.price) throw unavailable(variantId, 'has no price at the moment');
+    if (!v.price || v.price.currency !== currency) {
+      if (v.listPrice.currency === currency) throw unavailable(variantId, 'has no price at the moment');
+      throw new StepRefused('UNPROCESSABLE', `variant ${variantId} has no price in ${currency}, the currency of this cart (its earliest item's): remove it or check it out on its own`);
+    }
     lines.push({
       lineId: itemId,
       productId: v.productId,
@@ -78,9 +92,6 @@ export async function run(ctx: StepContext): Promise<StepResult<PriceSnapshot>> 
       quantity,
     });
   }
-  const currencies = new Set(lines.map((l) => (variants.get(l.variantId) as PurchasableVariant).price?.currency));
-  if (currencies.size !== 1) throw new StepRefused('UNPROCESSABLE', 'the cart holds items priced in different currencies');
-  const currency = [...currencies][0] as string;
   const subtotalAmount = lines.reduce((sum, l) => sum + l.unitPrice * l.quantity, 0);
   if (!Number.isSafeInteger(subtotalAmount)) throw new StepRefused('UNPROCESSABLE', 'the cart total is too large');
 

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newId } from '../../src/platform/ids.ts';
+import type { TestApp } from '../support/app.ts';
+import { type Account, type Http, type HttpAnswer, type Listed, checkoutBody, expectStatus, fillCart, listProduct, signUp } from './fixtures/market.ts';
+import { startTestMarket, waitFor } from './fixtures/test-market.ts';
+
+/**
+ * A cart is priced in one currency, its earliest item's list currency, in the cart's view and at
+ * checkout alike: an item listed in another currency is bought at its price window in the cart's
+ * currency, and an item without one is refused by name.
+ */
+let t: TestApp;
+let http: Http;
+let seller: Account;
+let mug: Listed;
+let poster: Listed;
+let lamp: Listed;
+
+beforeAll(async () => {
+  let categoryId: string;
+  ({ t, http, categoryId } = await startTestMarket({ CHECKOUT_WAIT_MS: '8000', PAYMENTS_TEST_WEBHOOK_DELAY_MS: '50' }));
+  seller = await signUp(http, 'seller', 'seller-currencies');
+  mug = await listProduct(http, seller, { categoryId, title: 'Dollar mug', price: 1200, stock: 20 }, waitFor);
+  poster = await listProduct(http, seller, { categoryId, title: 'Euro poster', price: 1000, currency: 'EUR', stock: 20 }, waitFor);
+  lamp = await listProduct(http, seller, { categoryId, title: 'Euro lamp', price: 5000, currency: 'EUR', stock: 20 }, waitFor);
+  // The poster is also sold in dollars; the lamp is not.
+  await expectStatus(
+    'dollar price',
+    http('POST', `/v1/seller/products/${poster.productId}/prices`, { token: seller.token, body: { variantId: poster.variantId, price: { amount: 1100, currency: 'USD' } } }),
+    201,
+  );
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+function checkout(buyer: Account): Promise<HttpAnswer> {
+  return http('POST', '/v1/checkout', { token: buyer.token, headers: { 'idempotency-key': newId() }, body: checkoutBody() });
+}
+
+describe('a cart of items listed in different currencies', () => {
+  it('is checked out in its earliest item’s currency, each item at its window in that currency, as the cart showed it', async () => {
+    const buyer = await signUp(http, 'buyer', 'buyer-dollars');
+    await fillCart(http, buyer, [
+      { variantId: mug.variantId, quantity: 1 },
+      { variantId: poster.variantId, quantity: 2 },
+    ]);
+    const cart = (await expectStatus('cart', http('GET', '/v1/cart', { token: buyer.token }), 200)).json();
+    expect(cart.total).toEqual({ amount: 1200 + 2 * 1100, currency: 'USD' });
+
+    const session = (await expectStatus('checkout', checkout(buyer), 201)).json();
+    expect(session.status, JSON.stringify(session.failure)).toBe('completed');
+    const order = (await expectStatus('order', http('GET', `/v1/orders/${session.orderIds[0]}`, { token: buyer.token }), 200)).json();
+    expect(order.total).toEqual(cart.total);
+  });
+
+  it('fails at the price snapshot, naming the item without a price in the cart’s currency, and takes nothing', async () => {
+    const buyer = await signUp(http, 'buyer', 'buyer-mixed');
+    await fillCart(http, buyer, [
+      { variantId: mug.variantId, quantity: 1 },
+      { variantId: lamp.variantId, quantity: 1 },
+    ]);
+    const session = (await expectStatus('checkout', checkout(buyer), 201)).json();
+    expect(session.status).toBe('failed');
+    expect(session.failure).toMatchObject({ code: 'UNPROCESSABLE', step: 'price_snapshot' });
+    expect(session.failure.reason).toContain(`variant ${lamp.variantId} has no price in USD`);
+    expect(session.orderIds).toEqual([]);
+  });
+});
