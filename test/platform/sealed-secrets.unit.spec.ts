@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -44,14 +44,18 @@ describe('sealed secrets (AES-256-GCM)', () => {
 
   it('generates a key into the data folder when none is configured, readable by its owner only, and keeps it', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'bazaar-sealed-'));
-    const first = await loadOrCreateSealingKeys(undefined, dir, 'shipping-credentials-key', 'SHIPPING_CREDENTIALS_KEY');
-    const file = path.join(dir, 'shipping-credentials-key');
-    expect(statSync(file).mode & 0o777).toBe(0o600);
-    expect(ring(readFileSync(file, 'utf8'))[0]?.key.equals(first[0]!.key)).toBe(true);
-    const again = await loadOrCreateSealingKeys(undefined, dir, 'shipping-credentials-key', 'SHIPPING_CREDENTIALS_KEY');
-    expect(again[0]!.key.equals(first[0]!.key)).toBe(true);
-    const configured = await loadOrCreateSealingKeys(`cfg:${key(5)}`, dir, 'shipping-credentials-key', 'SHIPPING_CREDENTIALS_KEY');
-    expect(configured[0]?.kid).toBe('cfg');
+    try {
+      const first = await loadOrCreateSealingKeys(undefined, dir, 'shipping-credentials-key', 'SHIPPING_CREDENTIALS_KEY');
+      const file = path.join(dir, 'shipping-credentials-key');
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(ring(readFileSync(file, 'utf8'))[0]?.key.equals(first[0]!.key)).toBe(true);
+      const again = await loadOrCreateSealingKeys(undefined, dir, 'shipping-credentials-key', 'SHIPPING_CREDENTIALS_KEY');
+      expect(again[0]!.key.equals(first[0]!.key)).toBe(true);
+      const configured = await loadOrCreateSealingKeys(`cfg:${key(5)}`, dir, 'shipping-credentials-key', 'SHIPPING_CREDENTIALS_KEY');
+      expect(configured[0]?.kid).toBe('cfg');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
