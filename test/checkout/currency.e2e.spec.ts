@@ -7,7 +7,8 @@ import { startTestMarket, waitFor } from './fixtures/test-market.ts';
 /**
  * A cart is priced in one currency, its earliest item's list currency, in the cart's view and at
  * checkout alike: an item listed in another currency is bought at its price window in the cart's
- * currency, and an item without one is refused by name.
+ * currency, and an item without one is refused by name. A buyer may name the currency instead
+ * (`currency` in the checkout body, as GET /v1/cart?currency= shows the cart in it).
  */
 let t: TestApp;
 let http: Http;
@@ -35,8 +36,8 @@ afterAll(async () => {
   await t?.close();
 });
 
-function checkout(buyer: Account): Promise<HttpAnswer> {
-  return http('POST', '/v1/checkout', { token: buyer.token, headers: { 'idempotency-key': newId() }, body: checkoutBody() });
+function checkout(buyer: Account, currency?: string, key: string = newId()): Promise<HttpAnswer> {
+  return http('POST', '/v1/checkout', { token: buyer.token, headers: { 'idempotency-key': key }, body: { ...checkoutBody(), ...(currency ? { currency } : {}) } });
 }
 
 describe('a cart of items listed in different currencies', () => {
@@ -66,5 +67,62 @@ describe('a cart of items listed in different currencies', () => {
     expect(session.failure).toMatchObject({ code: 'UNPROCESSABLE', step: 'price_snapshot' });
     expect(session.failure.reason).toContain(`variant ${lamp.variantId} has no price in USD`);
     expect(session.orderIds).toEqual([]);
+  });
+});
+
+describe('a checkout in the currency the buyer names', () => {
+  it('buys every item at its window in that currency, as GET /v1/cart?currency= showed, and charges in it', async () => {
+    const buyer = await signUp(http, 'buyer', 'buyer-asks-dollars');
+    await fillCart(http, buyer, [{ variantId: poster.variantId, quantity: 2 }]);
+    // Listed in euros: the cart's own currency is EUR; the buyer pays in dollars.
+    const ownCart = (await expectStatus('cart', http('GET', '/v1/cart', { token: buyer.token }), 200)).json();
+    expect(ownCart.total).toEqual({ amount: 2000, currency: 'EUR' });
+    const cart = (await expectStatus('cart in USD', http('GET', '/v1/cart?currency=USD', { token: buyer.token }), 200)).json();
+    expect(cart.total).toEqual({ amount: 2200, currency: 'USD' });
+
+    const session = (await expectStatus('checkout', checkout(buyer, 'USD'), 201)).json();
+    expect(session.status, JSON.stringify(session.failure)).toBe('completed');
+    expect(session.totals.total).toEqual(cart.total);
+    const order = (await expectStatus('order', http('GET', `/v1/orders/${session.orderIds[0]}`, { token: buyer.token }), 200)).json();
+    expect(order.total).toEqual(cart.total);
+    expect(order.items[0].unitPrice).toEqual({ amount: 1100, currency: 'USD' });
+  });
+
+  it('fails at the price snapshot, naming the item without a price in that currency, and takes nothing', async () => {
+    const buyer = await signUp(http, 'buyer', 'buyer-asks-euros');
+    await fillCart(http, buyer, [
+      { variantId: poster.variantId, quantity: 1 },
+      { variantId: mug.variantId, quantity: 1 },
+    ]);
+    const session = (await expectStatus('checkout', checkout(buyer, 'EUR'), 201)).json();
+    expect(session.status).toBe('failed');
+    expect(session.failure).toMatchObject({ code: 'UNPROCESSABLE', step: 'price_snapshot' });
+    expect(session.failure.reason).toContain(`variant ${mug.variantId} has no price in EUR, the currency asked for`);
+    expect(session.orderIds).toEqual([]);
+    const cart = (await expectStatus('cart', http('GET', '/v1/cart', { token: buyer.token }), 200)).json();
+    expect(cart.items).toHaveLength(2);
+  });
+
+  it('is part of the request an Idempotency-Key stands for: another currency under the same key is 422', async () => {
+    const buyer = await signUp(http, 'buyer', 'buyer-changes-mind');
+    await fillCart(http, buyer, [{ variantId: poster.variantId, quantity: 1 }]);
+    const key = newId();
+    const first = (await expectStatus('checkout', checkout(buyer, 'EUR', key), 201)).json();
+    expect(first.totals.total).toEqual({ amount: 1000, currency: 'EUR' });
+    const again = await checkout(buyer, 'USD', key);
+    expect(again.statusCode).toBe(422);
+    expect(again.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
+    const replay = await expectStatus('replay', checkout(buyer, 'EUR', key), 201);
+    expect(replay.json().id).toBe(first.id);
+  });
+
+  it('refuses a currency that is not an ISO 4217 code, and starts nothing', async () => {
+    const buyer = await signUp(http, 'buyer', 'buyer-lowercase');
+    await fillCart(http, buyer, [{ variantId: poster.variantId, quantity: 1 }]);
+    const answer = await checkout(buyer, 'usd');
+    expect(answer.statusCode).toBe(400);
+    expect(answer.json().code).toBe('VALIDATION_FAILED');
+    const cart = (await expectStatus('cart', http('GET', '/v1/cart', { token: buyer.token }), 200)).json();
+    expect(cart.items).toHaveLength(1);
   });
 });

@@ -29,6 +29,13 @@ export const CheckoutBody = Type.Object(
         description: 'Ship to the saved address with this label (PATCH /v1/me/profile). Without it and without shippingAddress: the default saved address',
       }),
     ),
+    currency: Type.Optional(
+      Type.String({
+        pattern: '^[A-Z]{3}$',
+        description:
+          'ISO 4217 code to pay in: every item is bought at its price window in this currency (as GET /v1/cart?currency= shows it). Without it: the list currency of the cart\'s earliest item',
+      }),
+    ),
     paymentMethod: Type.Object(
       { token: Type.String({ pattern: '^tok_[A-Za-z0-9_]{1,100}$', description: 'Gateway token (e.g. tok_visa); never a card number' }) },
       { ...closed, description: 'A gateway token only: card numbers and CVCs are refused' },

@@ -20,6 +20,7 @@ export interface SessionRow {
   current_step: StepName | null;
   payment_method_json: { token: string };
   shipping_address_json: Record<string, unknown>;
+  requested_currency: string | null;
   order_ids: string[];
   reservation_id: string | null;
   payment_intent_id: string | null;
@@ -62,6 +63,7 @@ export function toSession(r: SessionRow): SessionRecord {
     currentStep: r.current_step,
     paymentMethod: r.payment_method_json,
     shippingAddress: r.shipping_address_json,
+    requestedCurrency: r.requested_currency,
     orderIds: r.order_ids,
     reservationId: r.reservation_id,
     paymentIntentId: r.payment_intent_id,
@@ -109,6 +111,7 @@ export interface NewSession {
   requestHash: string;
   paymentMethod: { token: string };
   shippingAddress: Record<string, unknown>;
+  requestedCurrency: string | null;
   /** The first step, started with the session (its row counts one attempt). */
   firstStep: StepName;
   firstStepRowId: string;
@@ -124,12 +127,12 @@ export interface NewSession {
  * in one statement; null (and nothing written) when (buyer, key) exists already.
  */
 export async function insertSession(db: Queryable, s: NewSession, events: readonly NewEvent[] = []): Promise<SessionRecord | null> {
-  const outbox = events.length > 0 ? outboxInsert('checkout', events, 13, s.trace, s.now, { guard: 'EXISTS (SELECT 1 FROM s)' }) : undefined;
+  const outbox = events.length > 0 ? outboxInsert('checkout', events, 14, s.trace, s.now, { guard: 'EXISTS (SELECT 1 FROM s)' }) : undefined;
   const { rows } = await db.query<SessionRow>(
     `WITH s AS (
        INSERT INTO checkout_sessions (id, user_id, cart_id, idempotency_key, request_hash, status, current_step, payment_method_json,
-                                      shipping_address_json, lease_owner, lease_expires_at, resume_at, started_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, 'in_progress', $11, $6, $7, $8, $9, $9, $10, $10)
+                                      shipping_address_json, requested_currency, lease_owner, lease_expires_at, resume_at, started_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, 'in_progress', $11, $6, $7, $13, $8, $9, $9, $10, $10)
        ON CONFLICT (user_id, idempotency_key) DO NOTHING
        RETURNING *),
      st AS (
@@ -150,6 +153,7 @@ export async function insertSession(db: Queryable, s: NewSession, events: readon
       s.now,
       s.firstStep,
       s.firstStepRowId,
+      s.requestedCurrency,
       ...(outbox?.values ?? []),
     ],
   );

@@ -15,6 +15,8 @@ export interface CheckoutRequest {
   /** Given in full, or taken from the buyer's saved addresses (by label, else the default one). */
   shippingAddress?: Record<string, unknown>;
   shippingAddressLabel?: string;
+  /** Pay in this currency (ISO 4217); without it, the list currency of the cart's earliest item. */
+  currency?: string;
   paymentMethod: { token: string };
 }
 
@@ -121,6 +123,7 @@ export async function openSession(
         requestHash: hash,
         paymentMethod: { token: request.paymentMethod.token },
         shippingAddress,
+        requestedCurrency: request.currency ?? null,
         firstStep: deps.firstStep,
         firstStepRowId: newId(),
         owner: deps.owner,

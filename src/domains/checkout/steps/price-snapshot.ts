@@ -60,15 +60,18 @@ export async function run(ctx: StepContext): Promise<StepResult<PriceSnapshot>> 
 
   // Prices are fixed from the catalog's database, not from a cache that a change reaches at its commit.
   const ids = [...byVariant.keys()];
-  let variants = byId(await ctx.ports.products.getVariantsForPurchase(ids, ctx.now, { fresh: true }));
-  // The cart is priced in one currency, as the cart shows it (GET /v1/cart): the list currency of
-  // its earliest item that the catalog knows. Prices came in each variant's list currency; a cart
-  // that mixes list currencies is asked again in its own, which a variant may have a window in.
-  const currency = ids.map((id) => variants.get(id)).find((v) => v !== undefined)?.listPrice.currency;
+  const requested = ctx.session.requestedCurrency;
+  let variants = byId(await ctx.ports.products.getVariantsForPurchase(ids, ctx.now, requested ? { fresh: true, currency: requested } : { fresh: true }));
+  // The cart is priced in one currency: the one the buyer asked for, else as the cart shows it
+  // (GET /v1/cart): the list currency of its earliest item that the catalog knows. Prices came in
+  // each variant's list currency; a cart that mixes list currencies is asked again in its own,
+  // which a variant may have a window in.
+  const currency = requested ?? ids.map((id) => variants.get(id)).find((v) => v !== undefined)?.listPrice.currency;
   if (currency === undefined) throw unavailable(ids[0] as string, 'does not exist');
-  if ([...variants.values()].some((v) => v.price && v.price.currency !== currency)) {
+  if (!requested && [...variants.values()].some((v) => v.price && v.price.currency !== currency)) {
     variants = byId(await ctx.ports.products.getVariantsForPurchase(ids, ctx.now, { fresh: true, currency }));
   }
+  const whose = requested ? 'the currency asked for' : "the currency of this cart (its earliest item's)";
 
   const lines: SnapshotLine[] = [];
   for (const { itemId, variantId, quantity } of byVariant.values()) {
@@ -77,7 +80,7 @@ export async function run(ctx: StepContext): Promise<StepResult<PriceSnapshot>> 
     if (!v.published) throw unavailable(variantId, 'is not for sale');
     if (!v.price || v.price.currency !== currency) {
       if (v.listPrice.currency === currency) throw unavailable(variantId, 'has no price at the moment');
-      throw new StepRefused('UNPROCESSABLE', `variant ${variantId} has no price in ${currency}, the currency of this cart (its earliest item's): remove it or check it out on its own`);
+      throw new StepRefused('UNPROCESSABLE', `variant ${variantId} has no price in ${currency}, ${whose}: remove it or check it out on its own`);
     }
     lines.push({
       lineId: itemId,

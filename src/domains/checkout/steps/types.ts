@@ -30,6 +30,8 @@ export interface SessionRecord {
   currentStep: StepName | null;
   paymentMethod: { token: string };
   shippingAddress: Record<string, unknown>;
+  /** The currency the buyer asked to pay in (null: the cart's own, its earliest item's list currency). */
+  requestedCurrency: string | null;
   orderIds: string[];
   reservationId: string | null;
   paymentIntentId: string | null;
