@@ -58,6 +58,23 @@ beforeAll(async () => {
       return { limit: request.query.limit, amount: request.body.amount };
     },
   );
+  app.post(
+    '/choice',
+    {
+      config: { access: 'public' },
+      schema: {
+        body: Type.Object(
+          {
+            kind: Type.Union([Type.Literal('percentage'), Type.Literal('fixed_amount')]),
+            size: Type.Optional(Type.String({ enum: ['S', 'M'] })),
+            shape: Type.Optional(Type.Union([Type.Object({ r: Type.Integer() }, { additionalProperties: false }), Type.Object({ w: Type.Integer() }, { additionalProperties: false })])),
+          },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (request) => ({ kind: request.body.kind }),
+  );
   app.get('/boom', { config: { access: 'public' } }, async () => {
     throw new Error('relation "secret_table" does not exist at SELECT * FROM secret_table');
   });
@@ -83,6 +100,24 @@ describe('HTTP errors', () => {
     const big = await app.inject({ method: 'POST', url: '/echo', payload: { name: 'x'.repeat(2000) } });
     expect(big.statusCode).toBe(413);
     expect(big.json().code).toBe('PAYLOAD_TOO_LARGE');
+  });
+
+  it('name the values allowed where a field must be one of a few (a union of literals, an enum), once, instead of one "must be equal to constant" per value', async () => {
+    const kind = await app.inject({ method: 'POST', url: '/choice', payload: { kind: 'fixed' } });
+    expect(kind.statusCode).toBe(400);
+    expect(kind.json()).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      detail: 'body/kind must be one of "percentage", "fixed_amount"',
+      errors: [{ location: 'body', path: '/kind', message: 'must be one of "percentage", "fixed_amount"' }],
+    });
+    expect(kind.json().errors).toHaveLength(1);
+    const size = await app.inject({ method: 'POST', url: '/choice', payload: { kind: 'percentage', size: 'XL' } });
+    expect(size.json()).toMatchObject({ detail: 'body/size must be one of "S", "M"', errors: [{ path: '/size', message: 'must be one of "S", "M"' }] });
+    // A union of objects keeps the validator's own words: there is no list of values to give.
+    const shape = await app.inject({ method: 'POST', url: '/choice', payload: { kind: 'percentage', shape: { r: 1, w: 2 } } });
+    expect(shape.statusCode).toBe(400);
+    expect(shape.json().errors.map((e: { message: string }) => e.message)).not.toContainEqual(expect.stringContaining('must be one of'));
+    expect((await app.inject({ method: 'POST', url: '/choice', payload: { kind: 'fixed_amount' } })).json()).toEqual({ kind: 'fixed_amount' });
   });
 
   it('answer malformed JSON with 400 MALFORMED_JSON', async () => {

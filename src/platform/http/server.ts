@@ -15,6 +15,7 @@ import { registerAccessControl } from './access.ts';
 import { AppError, type ErrorCode, problemOf } from './errors.ts';
 import { ProblemSchema } from './schemas.ts';
 import type { TokenService } from './tokens.ts';
+import { validationIssues } from './validation-errors.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -192,12 +193,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       if (error.validationContext === 'headers' && error.validation.some(isMissingIdempotencyKey)) {
         return sendProblem(reply, 'IDEMPOTENCY_KEY_REQUIRED', 'send an Idempotency-Key header (a unique value per request, the same on its retries) so a retry never takes effect twice');
       }
-      const errors = error.validation.map((v) => ({
-        location: error.validationContext ?? 'body',
-        path: v.instancePath || '/',
-        message: v.message ?? 'is not valid',
-        ...(v.keyword === 'additionalProperties' ? { field: (v.params as { additionalProperty?: string }).additionalProperty } : {}),
-      }));
+      const errors = validationIssues(error.validationContext ?? 'body', error.validation);
       const first = errors[0];
       const detail = first ? `${first.location}${first.path === '/' ? '' : first.path} ${first.message}${first.field ? `: ${first.field}` : ''}` : undefined;
       return sendProblem(reply, 'VALIDATION_FAILED', detail, { errors });

@@ -1,0 +1,55 @@
+/** One failed check of a request part, as the problem+json `errors` list shows it. */
+export interface ValidationIssue {
+  location: string;
+  path: string;
+  message: string;
+  field?: string;
+}
+
+/** The part of an ajv error the answer uses. */
+export interface SchemaError {
+  keyword: string;
+  instancePath: string;
+  message?: string;
+  params: Record<string, unknown>;
+}
+
+const shown = (value: unknown) => JSON.stringify(value);
+
+/**
+ * Turns the validator's errors into the issues a client reads. A value that must be one of a few
+ * constants (a union of literals, or an enum) fails every alternative, and the validator says "must
+ * be equal to constant" once per alternative, then "must match a schema in anyOf", without naming
+ * one: such a value becomes one issue that lists what is allowed.
+ */
+export function validationIssues(location: string, errors: readonly SchemaError[]): ValidationIssue[] {
+  const allowedAt = new Map<string, unknown[]>();
+  for (const e of errors) {
+    if (e.keyword === 'const') allowedAt.set(e.instancePath, [...(allowedAt.get(e.instancePath) ?? []), e.params.allowedValue]);
+    if (e.keyword === 'enum' && Array.isArray(e.params.allowedValues)) allowedAt.set(e.instancePath, [...(allowedAt.get(e.instancePath) ?? []), ...e.params.allowedValues]);
+  }
+  // Only where every error at the path is about those constants: a union of objects keeps its own.
+  for (const e of errors) {
+    if (allowedAt.has(e.instancePath) && e.keyword !== 'const' && e.keyword !== 'enum' && e.keyword !== 'anyOf') allowedAt.delete(e.instancePath);
+  }
+  const issues: ValidationIssue[] = [];
+  const listed = new Set<string>();
+  for (const e of errors) {
+    const path = e.instancePath || '/';
+    const allowed = allowedAt.get(e.instancePath);
+    if (allowed) {
+      if (listed.has(path)) continue;
+      listed.add(path);
+      const values = [...new Set(allowed)];
+      issues.push({ location, path, message: values.length === 1 ? `must be ${shown(values[0])}` : `must be one of ${values.map(shown).join(', ')}` });
+      continue;
+    }
+    issues.push({
+      location,
+      path,
+      message: e.message ?? 'is not valid',
+      ...(e.keyword === 'additionalProperties' ? { field: String(e.params.additionalProperty) } : {}),
+    });
+  }
+  return issues;
+}
