@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Marketplace } from '../app.ts';
 import type { InventoryApi, StockReceipt } from '../domains/inventory/index.ts';
 import { IMPORT_BATCH_MAX, type ImportCategory, type ImportProduct, type ProductsApi } from '../domains/products/index.ts';
@@ -33,6 +35,17 @@ export interface SeedOptions {
   demoSellers?: number;
   batchSize?: number;
   log?: (line: string) => void;
+  /**
+   * Called with each batch's stock receipts (and the reference they are received under) before the
+   * batch's products are imported: a caller that keeps them can finish an interrupted seed's stock.
+   */
+  beforeImport?: (pending: PendingReceipts) => Promise<void>;
+}
+
+/** One batch's stock, received under `reference`: receiving it again adds nothing. */
+export interface PendingReceipts {
+  reference: string;
+  receipts: StockReceipt[];
 }
 
 export interface SeedResult {
@@ -116,7 +129,7 @@ export async function seedCatalog(deps: SeedDeps, options: SeedOptions): Promise
   let stock: Promise<void> = Promise.resolve();
   let stockBacklog = 0;
   let stockError: unknown;
-  const receive = (receipts: StockReceipt[]) => {
+  const receive = ({ receipts, reference }: PendingReceipts) => {
     const inventory = deps.inventory;
     if (!inventory) return;
     stockBacklog++;
@@ -124,7 +137,7 @@ export async function seedCatalog(deps: SeedDeps, options: SeedOptions): Promise
       try {
         if (stockError) return;
         const t1 = performance.now();
-        await inventory.receiveStock(receipts);
+        await inventory.receiveStock(receipts, { reference });
         stockMs += performance.now() - t1;
         totals.stockVariants += receipts.length;
         totals.units += receipts.reduce((sum, r) => sum + r.quantity, 0);
@@ -142,12 +155,14 @@ export async function seedCatalog(deps: SeedDeps, options: SeedOptions): Promise
       const count = Math.min(batchSize, options.products - start);
       next += count;
       const { batch, receipts } = generate(start, count);
+      const pending = { reference: newId(), receipts };
+      if (deps.inventory) await options.beforeImport?.(pending);
       const t0 = performance.now();
       const imported = await deps.products.importProducts(batch, { actorId: sellers[0] as string });
       catalogMs += performance.now() - t0;
       totals.products += imported.products;
       totals.events += imported.events;
-      receive(receipts);
+      receive(pending);
       log(`products: ${totals.products}/${options.products}`);
       if (stockBacklog > STOCK_BACKLOG_MAX) await stock;
     }
@@ -190,16 +205,55 @@ export function seedDepsOf(app: Marketplace): SeedDeps {
 
 export const DEMO_CATALOG = { products: 200, sellers: 5, demoSellers: 3 } as const;
 
+/** Where a demo seed in progress keeps its stock receipts, until they are all received. */
+export function pendingDemoStockFile(dataDir: string): string {
+  return path.join(dataDir, 'demo-seed-pending.json');
+}
+
+async function readPending(file: string): Promise<PendingReceipts[] | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as PendingReceipts[];
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
 /**
  * `npm start` on a fresh install: when SEED_DEMO is on (the default) and the catalog is empty,
  * seeds a small demo catalog with demo logins. Returns undefined when it did nothing.
+ *
+ * The products and their stock live in two databases, so a start stopped in between (Ctrl-C, a
+ * crash) would leave the demo catalog without stock, and the next start, finding the catalog not
+ * empty, would leave it so. Each batch's stock receipts are written to DATA_DIR before its products
+ * are imported and the file is removed once all are received: a start that finds the file finishes
+ * the stock (receipts carry a reference, so what was received already is not received twice).
  */
-export async function seedDemo(app: Marketplace, options: Partial<SeedOptions> = {}): Promise<SeedResult | undefined> {
+export async function seedDemo(app: Marketplace, options: Partial<SeedOptions> = {}, deps: SeedDeps = seedDepsOf(app)): Promise<SeedResult | undefined> {
   if (!app.config.seedDemo) return undefined;
-  const deps = seedDepsOf(app);
+  const file = pendingDemoStockFile(app.config.dataDir);
   const counts = await deps.products.catalogCounts();
-  if (counts.products > 0) return undefined;
-  return seedCatalog(deps, { ...DEMO_CATALOG, ...options });
+  if (counts.products > 0) {
+    const pending = await readPending(file);
+    if (pending && deps.inventory) {
+      for (const batch of pending) await deps.inventory.receiveStock(batch.receipts, { reference: batch.reference });
+      await rm(file, { force: true });
+      options.log?.(`finished the stock of an interrupted demo seed: ${pending.reduce((n, b) => n + b.receipts.length, 0)} variants`);
+    }
+    return undefined;
+  }
+  const written: PendingReceipts[] = [];
+  const result = await seedCatalog(deps, {
+    ...DEMO_CATALOG,
+    ...options,
+    beforeImport: async (batch) => {
+      written.push(batch);
+      await mkdir(app.config.dataDir, { recursive: true });
+      await writeFile(file, JSON.stringify(written), { mode: 0o600 });
+    },
+  });
+  await rm(file, { force: true });
+  return result;
 }
 
 export type { DemoLogin } from './demo-accounts.ts';

@@ -1,7 +1,11 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertContract } from '../../src/platform/messaging/outbox.ts';
 import type { Pool } from '../../src/platform/db/pool.ts';
-import { DEMO_PASSWORD, type SeedResult, seedCatalog, seedDemo, seedDepsOf } from '../../src/seed/index.ts';
+import { DEMO_PASSWORD, type PendingReceipts, type SeedResult, pendingDemoStockFile, seedCatalog, seedDemo, seedDepsOf } from '../../src/seed/index.ts';
 import { type TestApp, startTestApp } from '../support/app.ts';
 
 let t: TestApp;
@@ -107,14 +111,20 @@ describe('seeding a small catalog', () => {
 });
 
 describe('seeding on start (seedDemo)', () => {
-  let fresh: TestApp;
+  let started: TestApp;
+  let dataDir: string;
+  let fresh: { app: TestApp['app'] };
 
   beforeAll(async () => {
-    fresh = await startTestApp({ SEED_DEMO: 'true' }, { runMessaging: false });
+    started = await startTestApp({ SEED_DEMO: 'true' }, { runMessaging: false });
+    // Its own DATA_DIR (the seed keeps its pending stock there), not the working directory's.
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'bazaar-seed-'));
+    fresh = { app: { ...started.app, config: { ...started.app.config, dataDir } } };
   });
 
   afterAll(async () => {
-    await fresh?.close();
+    await started?.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
   it('does nothing when SEED_DEMO is off', async () => {
@@ -128,6 +138,60 @@ describe('seeding on start (seedDemo)', () => {
     expect(first?.logins).toHaveLength(5);
     expect(await seedDemo(fresh.app)).toBeUndefined();
     expect((await seedDepsOf(fresh.app).products.catalogCounts()).products).toBe(12);
+    expect(existsSync(pendingDemoStockFile(dataDir))).toBe(false);
   });
 });
 
+
+describe('a demo seed stopped between the products and their stock', () => {
+  let fresh: TestApp;
+  let dataDir: string;
+  let app: TestApp['app'];
+
+  beforeAll(async () => {
+    fresh = await startTestApp({ SEED_DEMO: 'true' }, { runMessaging: false });
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'bazaar-seed-'));
+    app = { ...fresh.app, config: { ...fresh.app.config, dataDir } };
+  });
+
+  afterAll(async () => {
+    await fresh?.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  async function stock(): Promise<{ items: number; units: number; movements: number }> {
+    const inventory = app.pools.get('inventory') as Pool;
+    const { rows } = await inventory.query<{ items: number; units: number; movements: number }>(
+      `SELECT (SELECT count(*)::int FROM stock_items) AS items, (SELECT coalesce(sum(total_quantity), 0)::int FROM stock_items) AS units,
+              (SELECT count(*)::int FROM stock_movements) AS movements`,
+    );
+    return rows[0]!;
+  }
+
+  it('gets its stock on the next start, once, however often that start is repeated', async () => {
+    // The process stops after the products' commit, before the stock is received.
+    const stopped = { ...seedDepsOf(app), inventory: { receiveStock: async () => Promise.reject(new Error('the process stopped')) } };
+    await expect(seedDemo(app, { products: 12 }, stopped)).rejects.toThrow('the process stopped');
+    expect((await seedDepsOf(app).products.catalogCounts()).products).toBe(12);
+    expect(await stock()).toEqual({ items: 0, units: 0, movements: 0 });
+    const file = pendingDemoStockFile(dataDir);
+    const pending = JSON.parse(await readFile(file, 'utf8')) as PendingReceipts[];
+    const variants = pending.flatMap((b) => b.receipts);
+    const units = variants.reduce((n, r) => n + r.quantity, 0);
+    // One movement per receipt of some units (a variant seeded out of stock has its item and no movement).
+    const movements = variants.filter((r) => r.quantity > 0).length;
+    expect(variants.length).toBeGreaterThanOrEqual(12);
+
+    // The next start: the catalog is not empty, so nothing is seeded, but the stock is finished.
+    expect(await seedDemo(app)).toBeUndefined();
+    expect(await stock()).toEqual({ items: variants.length, units, movements });
+    expect(existsSync(file)).toBe(false);
+
+    // Stopped again after receiving but before the file was removed: receiving again adds nothing.
+    await writeFile(file, JSON.stringify(pending));
+    expect(await seedDemo(app)).toBeUndefined();
+    expect(await stock()).toEqual({ items: variants.length, units, movements });
+    expect(existsSync(file)).toBe(false);
+    expect((await seedDepsOf(app).products.catalogCounts()).products).toBe(12);
+  });
+});
