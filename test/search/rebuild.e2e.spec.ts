@@ -58,6 +58,23 @@ async function rebuild(name: string, query = ''): Promise<Json> {
   return status.json();
 }
 
+/** How the read tables are defined: indexes, constraints, table and column comments. */
+async function tableDefinitions(): Promise<unknown> {
+  const { rows } = await search().query(
+    `SELECT c.relname AS table, obj_description(c.oid, 'pg_class') AS comment,
+            (SELECT json_agg(json_build_array(ic.relname, pg_get_indexdef(i.indexrelid)) ORDER BY ic.relname)
+               FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = c.oid) AS indexes,
+            (SELECT json_agg(json_build_array(k.conname, pg_get_constraintdef(k.oid)) ORDER BY k.conname) FROM pg_constraint k WHERE k.conrelid = c.oid) AS constraints,
+            (SELECT json_agg(json_build_array(a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, col_description(c.oid, a.attnum), pg_get_expr(d.adbin, d.adrelid)) ORDER BY a.attnum)
+               FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns
+       FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY($1::text[]) ORDER BY c.relname`,
+    [Object.keys(allTables)],
+  );
+  expect(rows).toHaveLength(Object.keys(allTables).length);
+  return rows;
+}
+
 beforeAll(async () => {
   f = await startCatalog();
   seller = await f.sellerToken();
@@ -91,6 +108,7 @@ describe('read model rebuilds', () => {
   });
 
   it('give back exactly the rows the read model had, after its tables were wiped', async () => {
+    const tablesBefore = await tableDefinitions();
     const before = await dumpTables(f.t, allTables);
     expect(before.product_search_view!.length).toBe(6);
     expect(before.order_list_view!.length).toBe(6);
@@ -103,6 +121,11 @@ describe('read model rebuilds', () => {
     expect(dashboard).toMatchObject({ status: 'done', sources: [expect.objectContaining({ source: 'orders' }), expect.objectContaining({ source: 'payments' })] });
     await settled(f.t);
     expect(await dumpTables(f.t, allTables)).toEqual(before);
+    // The rebuilt tables replaced the live ones as they were defined: the same indexes under the
+    // same names, constraints and comments, and nothing left beside them.
+    expect(await tableDefinitions()).toEqual(tablesBefore);
+    const { rows: schemas } = await search().query("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild\\_%'");
+    expect(schemas).toEqual([]);
     const { rows } = await search().query('SELECT read_model, source, status, last_seq IS NOT NULL AS read FROM read_model_checkpoints ORDER BY 1, 2');
     expect(rows).toEqual([
       { read_model: 'product_search', source: 'inventory', status: 'live', read: true },
@@ -116,16 +139,27 @@ describe('read model rebuilds', () => {
     let live: Json | undefined;
     let waitingDuringReplay = -1;
     let appliedDuringReplay = -1;
+    const modelBefore = await dumpTables(f.t, READ_TABLES.product_search);
+    const searchBefore = (await f.t.request('GET', '/v1/search/products?q=kettle&limit=50')).json();
+    expect(searchBefore.items.length).toBeGreaterThanOrEqual(4);
+    let modelDuringReplay: unknown;
+    let searchDuringReplay: Json | undefined;
     const started = await f.t.app.messaging.startReplay('search.product_search', {
       batchSizeMax: 3,
       afterBatch: async (progress) => {
         if (live || progress.source !== 'products') return;
+        // Half way through the log, searches still read the whole model as it was: the replay
+        // writes into copies of its tables, swapped in when it is done.
+        modelDuringReplay = await dumpTables(f.t, READ_TABLES.product_search);
+        searchDuringReplay = (await f.t.request('GET', '/v1/search/products?q=kettle&limit=50')).json();
         // Live changes in the middle of the replay: a new product, a price change and stock of a
         // product the replay has not reached yet, and the unlisting of one it has.
         const fresh = await publish('Rebuild kettle live', 4242);
         await stock(fresh.variants[1].id, 7);
         const [early, late] = [products[0]!, products[5]!];
-        const { rows: replayed } = await search().query('SELECT product_id FROM product_search_view WHERE product_id = ANY($1::uuid[])', [[early.id, late.id]]);
+        const { rows: replayed } = await search().query('SELECT product_id FROM rebuild_product_search.product_search_view WHERE product_id = ANY($1::uuid[])', [
+          [early.id, late.id],
+        ]);
         expect(replayed.map((r) => r.product_id), 'the first product was replayed, the last not yet').toEqual([early.id]);
         f.clock.advance(60_000);
         const priced = await f.t.request('POST', `/v1/seller/products/${late.id}/prices`, { token: seller.token, body: { variantId: late.variants[0].id, price: { amount: 11, currency: 'USD' } } });
@@ -139,7 +173,9 @@ describe('read model rebuilds', () => {
           expect(rows[0]!.n).toBeGreaterThanOrEqual(5);
           waitingDuringReplay = rows[0]!.n;
         });
-        const { rows: applied } = await search().query<{ n: number }>("SELECT count(*)::int AS n FROM product_search_view WHERE title = 'Rebuild kettle live'");
+        const { rows: applied } = await search().query<{ n: number }>(
+          "SELECT (SELECT count(*)::int FROM product_search_view WHERE title = 'Rebuild kettle live') + (SELECT count(*)::int FROM rebuild_product_search.product_search_view WHERE title = 'Rebuild kettle live') AS n",
+        );
         appliedDuringReplay = applied[0]!.n;
       },
     });
@@ -151,6 +187,8 @@ describe('read model rebuilds', () => {
     expect(live).toBeDefined();
     expect(waitingDuringReplay).toBeGreaterThanOrEqual(5);
     expect(appliedDuringReplay).toBe(0);
+    expect(modelDuringReplay).toEqual(modelBefore);
+    expect(searchDuringReplay).toEqual(searchBefore);
     await settled(f.t);
 
     const afterLive = await dumpTables(f.t, allTables);

@@ -16,7 +16,8 @@ import type { HandlerContext, ReplayContext, Subscription } from './subscription
  * 2. One transaction in the subscriber's database, under the domain's consumer batch lock (so no
  *    consumer round is half way through this consumer's events): the consumer is paused (a
  *    `running` row in `<domain>_consumer_replays`, which consumer rounds skip), its inbox records
- *    and dead letters are deleted and the read model empties its tables (`readModel.reset`).
+ *    and dead letters are deleted and the read model starts over, empty (`readModel.reset`; the
+ *    search domain's models are built beside their live tables, swapped in at step 5).
  * 3. Per source, one REPEATABLE READ snapshot of its outbox, taken after that commit: every event of
  *    the consumer's types in it, published or not, in `seq` order, is applied in batches, each in
  *    one transaction that also records the event in the inbox as processed. Within one aggregate
@@ -317,6 +318,7 @@ export class ConsumerReplay {
     const { consumer } = this.subscription;
     await conn.query('BEGIN');
     try {
+      await this.subscription.readModel?.scope?.(this.#context(conn));
       const { rows } = await conn.query<{ event_id: string }>(
         `INSERT INTO ${this.#tables.inbox} AS i (consumer, event_id, source, aggregate_id, event_type, envelope, status, attempts, processed_at)
          SELECT $1, e.id, e.source, e.aggregate_id, e.event_type, e.envelope, 'processed', 1, now()

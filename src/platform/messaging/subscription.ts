@@ -52,8 +52,13 @@ export interface ReadModelHooks {
   /** The name the admin route rebuilds it by (lowercase, digits and underscores). */
   name: string;
   description: string;
-  /** Empties the read model's tables (and marks it rebuilding), in the transaction that clears the consumer's inbox records. */
+  /** Starts the model over, empty (and marks it rebuilding), in the transaction that clears the consumer's inbox records. */
   reset(ctx: ReplayContext): Promise<void>;
+  /**
+   * Run first in every transaction that applies replayed events: where the handlers' writes go (a
+   * model rebuilt beside the live one sets its search_path). Without it they go to the live tables.
+   */
+  scope?(ctx: ReplayContext): Promise<void>;
   /** Notes how far a source's log has been applied (in the transaction that applied it). */
   progress?(ctx: ReplayContext, source: DomainName, lastSeq: number, lastEventId: string): Promise<void>;
   /** The replay is done: the read model is live again (in the transaction that resumes the consumer). */
