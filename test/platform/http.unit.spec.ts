@@ -75,6 +75,27 @@ beforeAll(async () => {
     },
     async (request) => ({ kind: request.body.kind }),
   );
+  app.post(
+    '/typed',
+    {
+      config: { access: 'public' },
+      schema: {
+        querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1 })), on: Type.Optional(Type.Boolean()) }),
+        body: Type.Object(
+          {
+            amount: Type.Optional(Type.Integer()),
+            maxUses: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
+            validTo: Type.Optional(Type.Union([Type.String({ format: 'date-time' }), Type.Null()])),
+            flag: Type.Optional(Type.Boolean()),
+            tags: Type.Optional(Type.Array(Type.String())),
+            name: Type.Optional(Type.String()),
+          },
+          { additionalProperties: false },
+        ),
+      },
+    },
+    async (request) => ({ query: request.query, body: request.body }),
+  );
   app.get('/boom', { config: { access: 'public' } }, async () => {
     throw new Error('relation "secret_table" does not exist at SELECT * FROM secret_table');
   });
@@ -120,6 +141,36 @@ describe('HTTP errors', () => {
     expect((await app.inject({ method: 'POST', url: '/choice', payload: { kind: 'fixed_amount' } })).json()).toEqual({ kind: 'fixed_amount' });
   });
 
+  it('take a JSON body with the types it was sent with: a value of another type is a 400, never converted and stored', async () => {
+    const post = (body: unknown) => app.inject({ method: 'POST', url: '/typed', payload: body as Record<string, unknown> });
+    for (const body of [
+      { maxUses: 0 }, // was null: no limit at all
+      { maxUses: false },
+      { validTo: '' }, // was null: no end
+      { amount: true }, // was 1
+      { amount: '100' }, // was 100
+      { amount: [2] },
+      { flag: 1 },
+      { flag: 'true' },
+      { name: 5 }, // was "5"
+      { tags: 'one' }, // was ["one"]
+    ]) {
+      const res = await post(body);
+      expect([res.statusCode, res.json().code], JSON.stringify(body)).toEqual([400, 'VALIDATION_FAILED']);
+    }
+    expect((await post({ maxUses: null, validTo: null, amount: 100, flag: true, tags: ['one'], name: 'a' })).json().body).toEqual({
+      maxUses: null,
+      validTo: null,
+      amount: 100,
+      flag: true,
+      tags: ['one'],
+      name: 'a',
+    });
+    // A query string is text: its numbers and booleans are read from it.
+    const query = await app.inject({ method: 'POST', url: '/typed?limit=5&on=true', payload: {} });
+    expect(query.json().query).toEqual({ limit: 5, on: true });
+  });
+
   it('answer malformed JSON with 400 MALFORMED_JSON', async () => {
     const res = await app.inject({ method: 'POST', url: '/echo', payload: '{"name":', headers: { 'content-type': 'application/json' } });
     expect(res.statusCode).toBe(400);
@@ -163,7 +214,7 @@ describe('HTTP errors', () => {
 
   it('refuse a number sent as text that reads as ±Infinity ("Infinity", "1e999"), which ajv coerces past its bounds, before any handler runs', async () => {
     const post = (query: string, body: string) => app.inject({ method: 'POST', url: `/count?${query}`, payload: body, headers: { 'content-type': 'application/json' } });
-    expect((await post('limit=5', '{"amount":"3"}')).json()).toEqual({ limit: 5, amount: 3 });
+    expect((await post('limit=5', '{"amount":3}')).json()).toEqual({ limit: 5, amount: 3 });
     for (const text of ['Infinity', '-Infinity', '1e999', '-1e999']) {
       for (const [query, body] of [
         [`limit=${text}`, '{"amount":3}'],

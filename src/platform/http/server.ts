@@ -1,4 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import AjvCompiler, { type ValidatorFactory } from '@fastify/ajv-compiler';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -91,6 +92,22 @@ function strictDateTime(ajv: Ajv): void {
   ajv.addFormat('uuid', /^[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}$/i);
 }
 
+const ajvCompilers = AjvCompiler();
+
+/**
+ * Query strings, path parameters and headers are text: their numbers and booleans are read from it
+ * (coerceTypes). A JSON body has types of its own and is taken as sent: with coercion, `"maxUses": 0`
+ * became null (no limit) where null is allowed, `""` a null date (no end), `true` the amount 1 and
+ * `"5"` the number 5, all stored as if the client had meant them.
+ */
+const exactBodies: ValidatorFactory = (externalSchemas, options) => {
+  const coercing = ajvCompilers(externalSchemas, options);
+  // The JSON Schema mode (this server never asks for JTD).
+  const ajv = options as Exclude<Parameters<ValidatorFactory>[1], { mode: 'JTD' }>;
+  const exact = ajvCompilers(externalSchemas, { ...ajv, customOptions: { ...ajv?.customOptions, coerceTypes: false } });
+  return (route) => (route.httpPart === 'body' ? exact : coercing)(route);
+};
+
 export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   const app = Fastify({
     loggerInstance: options.logger,
@@ -119,6 +136,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       },
       onCreate: strictDateTime,
     },
+    schemaController: { compilersFactory: { buildValidator: exactBodies } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpApp;
   // The API speaks JSON only: a text/plain body is a 415, not a string that then fails validation.
   app.removeContentTypeParser('text/plain');
