@@ -256,6 +256,24 @@ describe('input validation', () => {
     expect(nested.json().detail).toContain('latitude');
   });
 
+  it('refuses card data anywhere in a profile, and two addresses whose labels differ only in case, changing nothing', async () => {
+    const { token } = await signUp('cards@example.com');
+    const address = { label: 'home', name: 'Ada', lines: ['1 Road'], city: 'C', postalCode: '1', country: 'US' };
+    expect((await t.request('PATCH', '/v1/me/profile', { token, body: { addresses: [address] } })).statusCode).toBe(200);
+    for (const body of [
+      { addresses: [{ ...address, name: '4242 4242 4242 4242' }] },
+      { addresses: [{ ...address, lines: ['1 Road', '4000056655665556'] }] },
+      { firstName: '4242424242424242' },
+      { addresses: [address, { ...address, label: 'HOME', city: 'Paris', country: 'FR' }] },
+    ]) {
+      const answer = await t.request('PATCH', '/v1/me/profile', { token, body });
+      expect([answer.statusCode, answer.json().code], JSON.stringify(body)).toEqual([400, 'VALIDATION_FAILED']);
+    }
+    const me = (await t.request('GET', '/v1/me', { token })).json();
+    expect(me.profile.addresses).toEqual([address]);
+    expect(me.profile.firstName).toBeNull();
+  });
+
   it('bounds password length to 12..128 characters', async () => {
     expect((await register('short@example.com', 'buyer', 'x'.repeat(11))).statusCode).toBe(400);
     expect((await register('long@example.com', 'buyer', 'x'.repeat(129))).statusCode).toBe(400);

@@ -82,4 +82,19 @@ describe('checkout to a saved address', () => {
     const only = (await expectStatus('checkout', checkout(buyer, payment), 201)).json();
     expect((await addressOfOrder(buyer, only.orderIds[0])).name).toBe('Ada at work');
   });
+
+  it('copies no card number from a saved address into an order, also one saved before profiles were checked', async () => {
+    const buyer = await signUp(http, 'buyer', 'buyer-card-address');
+    const refused = await http('PATCH', '/v1/me/profile', { token: buyer.token, body: { addresses: [{ ...OFFICE, name: '4242424242424242' }] } });
+    expect([refused.statusCode, refused.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+    // What an older version let through, written as it would have been stored.
+    await t.app.pools.get('accounts')!.query('UPDATE user_profiles SET address_json = $2 WHERE user_id = $1', [buyer.userId, JSON.stringify([{ ...OFFICE, name: '4242424242424242' }])]);
+    await fillCart(http, buyer, [{ variantId: mug.variantId, quantity: 1 }]);
+    const answer = await checkout(buyer, { ...payment, shippingAddressLabel: 'office' });
+    expect([answer.statusCode, answer.json().code]).toEqual([422, 'UNPROCESSABLE']);
+    expect(answer.json().detail).toContain('card number');
+    expect(answer.body).not.toContain('4242424242424242');
+    const { rows } = await t.app.pools.get('checkout')!.query('SELECT count(*)::int AS n FROM checkout_sessions WHERE user_id = $1', [buyer.userId]);
+    expect(rows[0].n).toBe(0);
+  });
 });

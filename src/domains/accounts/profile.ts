@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { type PROFILE_FIELDS, ProfileUpdatedV1 } from '../../contracts/accounts.ts';
+import { findCardData } from '../../platform/card-data.ts';
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
@@ -27,10 +28,22 @@ export function applyProfilePatch(current: ProfileRow, patch: ProfilePatchBody):
   return { next, changed };
 }
 
-export async function updateMyProfile(deps: AccountsDeps, userId: string, patch: ProfilePatchBody, trace: Trace | null): Promise<User> {
+/** What a profile may not hold, whatever its schema lets through: card data, labels a checkout cannot tell apart. */
+export function checkProfilePatch(patch: ProfilePatchBody): void {
+  // A saved address is copied into orders at checkout: a card number must not get in this way.
+  const cardField = findCardData(patch);
+  if (cardField) throw new AppError('VALIDATION_FAILED', `card numbers and security codes are never stored (body${cardField})`);
   if (patch.addresses && patch.addresses.filter((a) => a.isDefault === true).length > 1) {
     throw new AppError('VALIDATION_FAILED', 'body/addresses may mark at most one address isDefault');
   }
+  // A checkout picks a saved address by its label, ignoring case.
+  const labels = (patch.addresses ?? []).flatMap((a) => (a.label === undefined ? [] : [a.label.toLowerCase()]));
+  const twice = labels.find((label, i) => labels.indexOf(label) !== i);
+  if (twice !== undefined) throw new AppError('VALIDATION_FAILED', `body/addresses label two addresses "${twice}" (labels are matched ignoring case)`);
+}
+
+export async function updateMyProfile(deps: AccountsDeps, userId: string, patch: ProfilePatchBody, trace: Trace | null): Promise<User> {
+  checkProfilePatch(patch);
   const now = deps.clock.now();
   return withTransaction(deps.pool, async (tx) => {
     if (!(await lockUser(tx, userId))) throw notFound('user');

@@ -53,6 +53,11 @@ export async function shippingAddressFor(accounts: AccountsPort, buyerId: string
       label !== undefined ? `none of your saved addresses is labelled "${label}"` : 'send shippingAddress, or save a default address in your profile (PATCH /v1/me/profile)',
     );
   }
+  // Saved before profiles were checked for card data, an address holding some is not copied into orders.
+  const cardField = findCardData(chosen);
+  if (cardField) {
+    throw new AppError('UNPROCESSABLE', `your saved address${chosen.label ? ` "${chosen.label}"` : ''} holds what looks like a card number (${cardField.slice(1)}): correct it in your profile`);
+  }
   const [line1, ...rest] = chosen.lines;
   return {
     name: chosen.name,
