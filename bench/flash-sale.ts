@@ -22,11 +22,13 @@ import { performance } from 'node:perf_hooks';
 import pino from 'pino';
 import { type Marketplace, createMarketplace } from '../src/app.ts';
 import type { InventoryApi } from '../src/domains/inventory/index.ts';
+import type { ProductsApi } from '../src/domains/products/index.ts';
 import { loadConfig } from '../src/platform/config.ts';
 import { type Pool, createPool } from '../src/platform/db/pool.ts';
 import { DOMAIN_NAMES } from '../src/platform/domains.ts';
 import { generateKeyring } from '../src/platform/http/tokens.ts';
 import { newId } from '../src/platform/ids.ts';
+import { importSimpleProduct } from '../src/seed/index.ts';
 import type { BuyersInput, BuyersOutput } from './flash-sale-buyers.ts';
 import { appPoolSize, type Flags, type Scenario, benchDatabases, numberFlag, percentile, profiled, progress, round, settleDelivery, startWorker, type WorkerRuns } from './support.ts';
 
@@ -119,13 +121,20 @@ async function run(flags: Flags): Promise<Record<string, unknown>> {
     const inventory = (app.modules.find((m) => m.name === 'inventory') as unknown as { api: InventoryApi }).api;
 
     const sellerId = newId();
-    const sale = { variantId: newId(), productId: newId(), sellerId, sku: 'FLASH-1' };
+    // Real catalog items (buyers may hold only what is for sale), published through the products API.
+    const products = (app.modules.find((m) => m.name === 'products') as unknown as { api: ProductsApi }).api;
+    const catalogItem = async (title: string) => {
+      const p = await importSimpleProduct(products, { sellerId, title });
+      return { variantId: p.variantIds[0] as string, productId: p.productId, sellerId, sku: p.skus[0] as string };
+    };
+    const sale = await catalogItem('Flash sale item');
     // Warm-up sales of the same shape on other variants: every path the sale takes (first batch
     // under lock, batches from the known state, the sell-out, answers from memory) is compiled and
     // warm, as in a server that has been up for a while.
-    const warmSales = Array.from({ length: o.warmupSales }, (_, i) => ({ variantId: newId(), productId: newId(), sellerId, sku: `WARM-${i}` }));
-    // The items exist (as products' events make them), and the seller puts the units on sale by an
-    // adjustment, as through POST /v1/seller/stock/{variantId}/adjustments.
+    const warmSales: (typeof sale)[] = [];
+    for (let i = 0; i < o.warmupSales; i++) warmSales.push(await catalogItem(`Warm-up item ${i}`));
+    // The stock items are made now (the products' events make them too, a moment later), and the
+    // seller puts the units on sale by an adjustment, as through POST /v1/seller/stock/{variantId}/adjustments.
     await inventory.receiveStock([sale, ...warmSales].map((item) => ({ ...item, quantity: 0 })));
     for (const item of [sale, ...warmSales]) await inventory.adjustStock(sellerId, item.variantId, { amount: o.stock, reason: 'received' });
     const tokens = await buyerTokens(app, o.buyers);

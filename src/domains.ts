@@ -19,8 +19,8 @@ import type { DomainContext, DomainModule } from './platform/module.ts';
 export function domainFactories(context: (domain: DomainName) => DomainContext): DomainModule[] {
   const accounts = createAccountsModule(context('accounts'));
   const orders = createOrdersModule(context('orders'));
-  const inventory = createInventoryModule(context('inventory'));
   const products = createProductsModule(context('products'));
+  const inventory = createInventoryModule(context('inventory'), {}, { catalog: products.api });
   const payments = createPaymentsModule(context('payments'));
   const coupons = createCouponsModule(context('coupons'));
   const cart = createCartModule(context('cart'), { catalog: products.api, stock: inventory.api, coupons: coupons.api });

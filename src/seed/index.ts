@@ -258,3 +258,4 @@ export async function seedDemo(app: Marketplace, options: Partial<SeedOptions> =
 
 export type { DemoLogin } from './demo-accounts.ts';
 export { DEMO_PASSWORD } from './demo-accounts.ts';
+export { type SimpleProduct, importSimpleProduct } from './simple-product.ts';

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/platform/ids.ts';
+import type { ProductsApi } from '../../src/domains/products/index.ts';
 import { appendEvents } from '../../src/platform/messaging/outbox.ts';
+import { importSimpleProduct } from '../../src/seed/index.ts';
 import type { Role } from '../../src/platform/http/tokens.ts';
 import { type TestApp, startTestApp } from '../support/app.ts';
 import { eventually } from '../support/eventually.ts';
@@ -59,15 +61,23 @@ async function announceProduct(sellerId: string, variantCount = 2): Promise<{ pr
   return { productId, variantIds };
 }
 
-async function sellerWithStock(units: number): Promise<{ seller: { userId: string; token: string }; variantId: string }> {
+const productsApi = () => (t.app.modules.find((m) => m.name === 'products') as unknown as { api: ProductsApi }).api;
+
+/** A seller's real product (published unless said otherwise) with `units` in stock. */
+async function sellerWithStock(units: number, status: 'published' | 'draft' = 'published'): Promise<{ seller: { userId: string; token: string }; variantId: string }> {
   const seller = await signIn('seller');
-  const { variantIds } = await announceProduct(seller.userId, 1);
+  const { variantIds } = await importSimpleProduct(productsApi(), { sellerId: seller.userId, status });
   const variantId = variantIds[0] as string;
   await eventually(async () => {
     const res = await t.request('POST', `/v1/seller/stock/${variantId}/adjustments`, { token: seller.token, body: { amount: units, reason: 'received' } });
     expect(res.statusCode).toBe(201);
   });
   return { seller, variantId };
+}
+
+async function productOf(variantId: string): Promise<string> {
+  const { rows } = await t.app.pools.get('products')!.query<{ product_id: string }>('SELECT product_id FROM product_variants WHERE id = $1', [variantId]);
+  return rows[0]!.product_id;
 }
 
 describe('seller stock', () => {
@@ -228,6 +238,36 @@ describe('buyer reservations over HTTP', () => {
     expect(own.json()).toMatchObject({ id: made.id, status: 'active', items: [{ variantId, quantity: 1 }] });
     const stranger = await signIn('buyer');
     expect((await t.request('GET', `/v1/reservations/${made.id}`, { token: stranger.token })).statusCode).toBe(404);
+  });
+
+  it('holds only what is for sale: a draft product’s variant is 409 VARIANT_NOT_AVAILABLE, an unknown one 404, and neither holds a unit', async () => {
+    const { seller, variantId: draft } = await sellerWithStock(5, 'draft');
+    const buyer = await signIn('buyer');
+    const reserve = (variantId: string) =>
+      t.request('POST', '/v1/reservations', { token: buyer.token, headers: { 'idempotency-key': newId() }, body: { items: [{ variantId, quantity: 2 }] } });
+    const refused = await reserve(draft);
+    expect([refused.statusCode, refused.json().code]).toEqual([409, 'VARIANT_NOT_AVAILABLE']);
+    const unknown = await reserve(newId());
+    expect([unknown.statusCode, unknown.json().code]).toEqual([404, 'NOT_FOUND']);
+    // Several items: all or none, so one draft among them refuses the whole request.
+    const { variantId: onSale } = await sellerWithStock(5);
+    const mixed = await t.request('POST', '/v1/reservations', {
+      token: buyer.token,
+      headers: { 'idempotency-key': newId() },
+      body: { items: [{ variantId: onSale, quantity: 1 }, { variantId: draft, quantity: 1 }] },
+    });
+    expect([mixed.statusCode, mixed.json().code]).toEqual([409, 'VARIANT_NOT_AVAILABLE']);
+    const { rows } = await t.app.pools.get('inventory')!.query<{ available_quantity: number; reserved_quantity: number }>(
+      'SELECT available_quantity, reserved_quantity FROM stock_items WHERE variant_id = ANY($1::uuid[]) ORDER BY variant_id',
+      [[draft, onSale]],
+    );
+    expect(rows).toEqual([
+      { available_quantity: 5, reserved_quantity: 0 },
+      { available_quantity: 5, reserved_quantity: 0 },
+    ]);
+    // Published, the same variant can be held.
+    expect((await t.request('POST', `/v1/seller/products/${(await productOf(draft))}/publish`, { token: seller.token })).statusCode).toBe(200);
+    await eventually(async () => expect((await reserve(draft)).statusCode).toBe(201));
   });
 
   it('sells exactly the stock to 300 simultaneous HTTP buyers and answers the rest 409 OUT_OF_STOCK', async () => {

@@ -15,12 +15,14 @@ import { type Reservation, type ReserveResult, findReservation, toReservation } 
 import { answerSoldOut, reserveBatch } from './reserve-batch.ts';
 import type { ReserveInput } from './reserve-input.ts';
 import { reserve } from './reserve.ts';
+import type { InventoryPorts } from './ports.ts';
 import { registerInventoryRoutes } from './routes.ts';
 import { SoldOutMemo } from './sold-out-memo.ts';
 import { type StockItemView, getAvailability } from './stock-queries.ts';
 
 export type { Reservation, ReserveResult } from './reservation-view.ts';
 export type { ReserveInput } from './reserve-input.ts';
+export type { InventoryCatalog, InventoryPorts } from './ports.ts';
 export type { ReceiveOptions, StockReceipt } from './receive-stock.ts';
 export type { StockItemView } from './stock-queries.ts';
 export type { ConfirmOptions } from './close-reservation.ts';
@@ -69,7 +71,7 @@ const SOLD_OUT_LOOKUPS_MAX = 3;
 
 const DEFAULTS = { sweepIntervalMs: 1000, batchSizeMax: 256, waitingMax: 20_000, soldOutMemoMs: 1000 };
 
-export function createInventoryModule(ctx: DomainContext, options: InventoryOptions = {}): DomainModule & { api: InventoryApi } {
+export function createInventoryModule(ctx: DomainContext, options: InventoryOptions = {}, ports: InventoryPorts = {}): DomainModule & { api: InventoryApi } {
   const settings = { ...DEFAULTS, ...options };
   const deps: InventoryDeps = {
     pool: ctx.pool,
@@ -107,7 +109,8 @@ export function createInventoryModule(ctx: DomainContext, options: InventoryOpti
     api,
     subscriptions: [catalogSubscription, ordersSubscription(deps)],
     routes(app) {
-      registerInventoryRoutes(app, deps, api.reserve);
+      if (!ports.catalog) throw new Error('the inventory routes need the products catalog (ports.catalog): buyers may reserve only what is for sale');
+      registerInventoryRoutes(app, deps, api.reserve, ports.catalog);
     },
     async start() {
       sweeper ??= createExpirySweeper(deps, settings.sweepIntervalMs);

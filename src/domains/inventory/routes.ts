@@ -1,9 +1,10 @@
 import { principalOf } from '../../platform/http/access.ts';
-import { notFound, problemOf } from '../../platform/http/errors.ts';
+import { AppError, notFound, problemOf } from '../../platform/http/errors.ts';
 import { ProblemResponse, authProblems } from '../../platform/http/schemas.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
 import { adjustStock } from './adjust-stock.ts';
 import type { InventoryDeps } from './deps.ts';
+import type { InventoryCatalog } from './ports.ts';
 import type { Reservation, ReserveResult } from './reservation-view.ts';
 import { findReservation, toReservation } from './reservation-view.ts';
 import type { ReserveInput } from './reserve-input.ts';
@@ -40,7 +41,31 @@ function buyerView(r: Reservation) {
   };
 }
 
-export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reserve: (input: ReserveInput) => Promise<ReserveResult>): void {
+/**
+ * A buyer holds stock only of what is for sale, as the cart asks: a variant the catalog does not
+ * know is 404, one of a product not published (a draft, unlisted) is 409 VARIANT_NOT_AVAILABLE.
+ * Asked of the products domain's public API (its purchase cache), before anything is reserved.
+ */
+function checkForSale(catalog: InventoryCatalog, items: readonly { variantId: string }[], now: Date): Promise<void> | undefined {
+  const ids = [...new Set(items.map((i) => i.variantId.toLowerCase()))];
+  const check = (published: ReadonlyMap<string, boolean>) => {
+    for (const variantId of ids) {
+      const isPublished = published.get(variantId);
+      if (isPublished === undefined) throw new AppError('NOT_FOUND', `variant ${variantId} not found`);
+      if (!isPublished) throw new AppError('VARIANT_NOT_AVAILABLE', `variant ${variantId} is not for sale (its product is not published)`, { variantId });
+    }
+  };
+  // A flash sale's buyers all ask for one cached variant: answered without a wait, the request joins
+  // the variant's batch in the same turn as before the check.
+  const cached = catalog.publishedNow(ids);
+  if (cached) {
+    check(cached);
+    return undefined;
+  }
+  return catalog.getVariantsForPurchase(ids, now).then((variants) => check(new Map([...variants].map(([id, v]) => [id, v.published]))));
+}
+
+export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reserve: (input: ReserveInput) => Promise<ReserveResult>, catalog: InventoryCatalog): void {
   app.get(
     '/v1/seller/stock',
     {
@@ -89,16 +114,18 @@ export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reser
         tags,
         summary: 'Reserve stock (all items or none) for a limited time',
         description:
-          'Requires an Idempotency-Key header: the same key and body return the same reservation (201 with Idempotent-Replayed: true); the same key with another body is 422. Not enough stock is 409 OUT_OF_STOCK and stores nothing, so a retry with the same key tries again. The hold lasts RESERVATION_TTL_SECONDS.',
+          'Requires an Idempotency-Key header: the same key and body return the same reservation (201 with Idempotent-Replayed: true); the same key with another body is 422. Only variants for sale can be held: an unknown variant is 404, one of a product not published is 409 VARIANT_NOT_AVAILABLE. Not enough stock is 409 OUT_OF_STOCK and stores nothing, so a retry with the same key tries again. The hold lasts RESERVATION_TTL_SECONDS.',
         headers: ReserveHeaders,
         body: ReserveBody,
-        response: { 201: ReservationSchema, ...authProblems, 409: ProblemResponse, 422: ProblemResponse, 429: ProblemResponse },
+        response: { 201: ReservationSchema, ...authProblems, 404: ProblemResponse, 409: ProblemResponse, 422: ProblemResponse, 429: ProblemResponse },
       },
     },
     async (request, reply) => {
       // Required by the header schema: a request without it is answered 400 IDEMPOTENCY_KEY_REQUIRED.
       const key = request.headers['idempotency-key'];
       const buyerId = principalOf(request).userId;
+      const checking = checkForSale(catalog, request.body.items, deps.clock.now());
+      if (checking) await checking;
       let result: ReserveResult;
       try {
         result = await reserve({

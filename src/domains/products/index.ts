@@ -25,6 +25,8 @@ export interface ProductsApi {
    * from a per-process cache kept coherent by the products events; `fresh` reads the database.
    */
   getVariantsForPurchase(variantIds: readonly string[], at: Date, options?: PurchaseReadOptions): Promise<Map<string, VariantForPurchase>>;
+  /** Whether each variant's product is published, answered from the per-process cache only: undefined when one is not cached (ask getVariantsForPurchase). */
+  publishedNow(variantIds: readonly string[]): Map<string, boolean> | undefined;
   /** Bulk import (seed): categories first, then products in batches of at most IMPORT_BATCH_MAX. */
   importCategories(categories: readonly ImportCategory[]): Promise<void>;
   /** `trace`: the caller's, carried by the import's events; without one (the seed), they start a trace of their own. */
@@ -84,6 +86,7 @@ export function createProductsModule(
     subscriptions: [availabilitySubscription()],
     api: {
       getVariantsForPurchase: (variantIds, at, opts) => purchases.get(variantIds, at, opts),
+      publishedNow: (variantIds) => purchases.publishedNow(variantIds),
       async importCategories(list) {
         await importCategories(ctx.pool, list);
         categories.invalidate();

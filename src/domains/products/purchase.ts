@@ -122,6 +122,23 @@ export class PurchaseCatalog {
     this.#rows = new LruCache(options.entriesMax, () => clock.now().getTime());
   }
 
+  /**
+   * Whether each variant's product is published now, from this process's cache alone, without a
+   * wait: undefined when one of them is not cached (then ask `get`). For hot paths that only need
+   * to know a variant is for sale (a buyer's reservation in a flash sale).
+   */
+  publishedNow(variantIds: readonly string[]): Map<string, boolean> | undefined {
+    if (!this.coherent) return undefined;
+    const result = new Map<string, boolean>();
+    for (const id of variantIds) {
+      const row = this.#rows.get(id);
+      if (!row) return undefined;
+      result.set(id, row.status === 'published');
+    }
+    this.hits += variantIds.length;
+    return result;
+  }
+
   /** Unknown variants are left out. `fresh` reads the database whatever is cached (and keeps what it read). */
   async get(variantIds: readonly string[], at: Date, options: PurchaseReadOptions = {}): Promise<Map<string, VariantForPurchase>> {
     const ids = checkedIds(variantIds);
