@@ -1,3 +1,4 @@
+import { StepRefused } from '../failures.ts';
 import type { CreatedOrder, OrderToCreate } from '../ports.ts';
 import { type StepContext, type StepResult, required } from './types.ts';
 
@@ -34,6 +35,11 @@ export function ordersToCreate(ctx: Pick<StepContext, 'outputs'>): OrderToCreate
 /** Creates the orders in pending_payment; orders makes them once per (session, seller) whatever the retries. */
 export async function run(ctx: StepContext): Promise<StepResult<CreateOrdersOutput>> {
   const snapshot = required(ctx.outputs.price_snapshot, 'the price snapshot');
+  // A checkout takes a payment: coupons that leave nothing to pay fail it here, before any order is
+  // made (the redemptions and the stock are given back); free orders are not supported.
+  if (snapshot.subtotalAmount - (ctx.outputs.redeem_coupons?.discountAmount ?? 0) < 1) {
+    throw new StepRefused('UNPROCESSABLE', 'the coupons leave nothing to pay, and a checkout takes a payment of at least 1 (free orders are not supported): remove a coupon');
+  }
   const wanted = ordersToCreate(ctx);
   const orders = await ctx.ports.orders.createOrdersForCheckout({
     checkoutSessionId: ctx.session.id,
