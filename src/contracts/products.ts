@@ -24,6 +24,9 @@ export type ProductStatus = (typeof PRODUCT_STATUSES)[number];
 export const VARIANT_ATTRIBUTES_MAX = 10;
 export const VariantAttributesSchema = Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9 _-]{0,49}$' }), Type.String({ minLength: 1, maxLength: 100 }), {
   maxProperties: VARIANT_ATTRIBUTES_MAX,
+  // A record's key pattern is a patternProperties: without this, a name outside it (empty, past 50
+  // characters) was taken with any value at all.
+  additionalProperties: false,
   description: 'Variant attributes, name to value, e.g. {"size":"M","colour":"red"}',
 });
 

@@ -118,6 +118,11 @@ describe('creating a product', () => {
       productBody(cat, { variants: Array.from({ length: 51 }, (_, i) => variant(i)) }),
       productBody(cat, { variants: [{ ...variant(0), attributes: tooMany }] }),
       productBody(cat, { variants: [{ ...variant(0), attributes: { size: 'x'.repeat(101) } }] }),
+      // Names: 1 to 50 characters, letters, digits, spaces, _ and - (a name outside that was taken with any value).
+      productBody(cat, { variants: [{ ...variant(0), attributes: { ['n'.repeat(51)]: 'x' } }] }),
+      productBody(cat, { variants: [{ ...variant(0), attributes: { '': 'x' } }] }),
+      productBody(cat, { variants: [{ ...variant(0), attributes: { 'size!': 'x' } }] }),
+      productBody(cat, { variants: [{ ...variant(0), attributes: { ['n'.repeat(60)]: 5 } }] }),
       productBody(cat, { images: Array.from({ length: 21 }, (_, i) => ({ url: `https://x.test/${i}.png` })) }),
       productBody(cat, { images: [{ url: 'ftp://x.test/a.png' }] }),
       productBody(cat, { sku: 'has space' }),
@@ -212,7 +217,7 @@ describe('editing a product', () => {
     expect(now.json()).toMatchObject({ title: 'First edit', version: 2 });
   });
 
-  it('refuses an edit that changes nothing, and a variant of another product', async () => {
+  it('refuses an edit that changes nothing, a variant of another product, and one variant changed twice', async () => {
     const p = await f.create(alice.token);
     const other = await f.create(alice.token);
     const empty = await f.t.request('PATCH', `/v1/seller/products/${p.id}`, { token: alice.token, body: { version: 1 } });
@@ -222,6 +227,12 @@ describe('editing a product', () => {
       body: { version: 1, variants: [{ id: other.variants[0]!.id, attributes: { colour: 'x' } }] },
     });
     expect(foreign.statusCode).toBe(422);
+    // One change per variant: two would leave only the last, whichever the seller meant.
+    const twice = await f.t.request('PATCH', `/v1/seller/products/${p.id}`, {
+      token: alice.token,
+      body: { version: 1, variants: [{ id: p.variants[0]!.id, sku: uniqueSku('T1') }, { id: p.variants[0]!.id, sku: uniqueSku('T2') }] },
+    });
+    expect([twice.statusCode, twice.json().code]).toEqual([400, 'VALIDATION_FAILED']);
     expect((await f.t.request('GET', `/v1/seller/products/${p.id}`, { token: alice.token })).json().version).toBe(1);
   });
 

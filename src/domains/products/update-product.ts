@@ -66,6 +66,10 @@ export async function updateProduct(
   const changedFields = changedFieldsOf(body);
   if (changedFields.length === 0) throw new AppError('VALIDATION_FAILED', 'the body changes nothing: send at least one field besides version');
   assertDistinctSkus([...(body.variants ?? []).flatMap((v) => (v.sku ? [v.sku] : [])), ...(body.addVariants ?? []).map((v) => v.sku)], 'variants');
+  // Two changes of one variant would leave only the last: which one the seller meant is not known.
+  const ids = (body.variants ?? []).map((v) => v.id.toLowerCase());
+  const twice = ids.findIndex((id, i) => ids.indexOf(id) !== i);
+  if (twice >= 0) throw new AppError('VALIDATION_FAILED', `variants[${twice}].id names a variant already changed by variants[${ids.indexOf(ids[twice] as string)}]: one change per variant`);
   const now = deps.clock.now();
   const view = await mappingDatabaseErrors(() =>
     withTransaction(deps.pool, async (tx) => {
