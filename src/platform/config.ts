@@ -45,6 +45,8 @@ export interface Config {
   retryDelayMaxMs: number;
   shutdownTimeoutMs: number;
   reservationTtlSeconds: number;
+  /** Orders: a delivered order is completed this many days after its delivery (the return window). */
+  orderCompleteAfterDays: number;
   /** Payments: webhook signing secret, platform commission, and the built-in test gateway's timing. */
   payments: PaymentsConfig;
   /** Checkout: how long POST /v1/checkout waits, the saga's lease and the recovery worker's pace. */
@@ -267,6 +269,7 @@ export function loadConfig(env: Env = process.env): Config {
     retryDelayMaxMs: readInt(env, 'RETRY_DELAY_MAX_MS', 60000, 1, 3600000),
     shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 25000, 1000, 30000),
     reservationTtlSeconds: readInt(env, 'RESERVATION_TTL_SECONDS', 900, 5, 86400),
+    orderCompleteAfterDays: readInt(env, 'ORDER_COMPLETE_AFTER_DAYS', 14, 0, 365),
     payments: readPaymentsConfig(env),
     checkout: {
       waitMs: readInt(env, 'CHECKOUT_WAIT_MS', 5000, 0, 60000),

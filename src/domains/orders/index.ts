@@ -1,6 +1,8 @@
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import type { DomainContext, DomainModule } from '../../platform/module.ts';
+import type { WorkerLoop } from '../../platform/messaging/worker-loop.ts';
 import { type CheckoutCancellation, cancelOrdersForCheckout } from './cancel-orders.ts';
+import { createCompletionSweep } from './complete-delivered.ts';
 import { type OrderFacts, orderFacts } from './facts.ts';
 import { paymentSubscription } from './handlers.ts';
 import { shippingSubscription } from './shipment-handlers.ts';
@@ -39,7 +41,12 @@ export interface OrdersApi {
 export interface OrdersDeps {
   /** Order numbers (tests inject one to force a collision). */
   orderNumbers?: OrderNumberGenerator;
+  /** How often the completion sweep looks for delivered orders past their return window (ms). */
+  completionSweepMs?: number;
 }
+
+/** The completion sweep's pace: an order completes within this long after its return window closes. */
+export const COMPLETION_SWEEP_MS = 60_000;
 
 const REASON_LENGTH_MAX = 1000;
 
@@ -62,10 +69,18 @@ export function createOrdersModule(ctx: DomainContext, deps: OrdersDeps = {}): D
     getOrderToShip: (orderId, sellerId) => orderToShip(pool, orderId, sellerId),
   };
 
+  let completion: WorkerLoop | undefined;
   return {
     name: 'orders',
     subscriptions: [paymentSubscription(), shippingSubscription(ctx.log)],
     routes: (app) => registerOrderRoutes(app, { pool, clock }),
     api,
+    async start() {
+      completion ??= createCompletionSweep(pool, clock, ctx.log, ctx.config.orderCompleteAfterDays, deps.completionSweepMs ?? COMPLETION_SWEEP_MS);
+      completion.start();
+    },
+    async stop() {
+      await completion?.stop();
+    },
   };
 }

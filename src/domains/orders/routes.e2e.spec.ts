@@ -8,6 +8,7 @@ import { newId } from '../../platform/ids.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
 import type { OrdersApi, PlacedOrder } from './index.ts';
+import { completeDeliveredOrders } from './complete-delivered.ts';
 import { capturedEvent, checkoutInput, refundEvent } from './spec-support.ts';
 import { SYSTEM } from './status-machine.ts';
 import { changeStatus } from './transitions.ts';
@@ -278,5 +279,74 @@ describe('seller order routes', () => {
 
   it('is for sellers only', async () => {
     expect((await t.request('GET', '/v1/seller/orders', { token: alice.token })).statusCode).toBe(403);
+  });
+});
+
+describe('seller fulfilment', () => {
+  it('moves a paid order of the seller to fulfilling, once, recording the seller; others get 404 and an unpaid order 409', async () => {
+    const buyer = await user('buyer');
+    const { session, orders } = await place(buyer, [sellerX]);
+    const order = orders[0] as PlacedOrder;
+    const start = (who: User) => t.request('POST', `/v1/seller/orders/${order.orderId}/fulfilment`, { token: who.token });
+    const unpaid = await start(sellerX);
+    expect([unpaid.statusCode, unpaid.json().code]).toEqual([409, 'INVALID_STATE_TRANSITION']);
+    await payThroughPayments(buyer, session, orders);
+    await eventually(async () => expect((await db.query('SELECT status FROM orders WHERE id = $1', [order.orderId])).rows[0].status).toBe('paid'));
+
+    expect((await start(sellerY)).statusCode).toBe(404);
+    expect((await start(buyer)).statusCode).toBe(403);
+    const started = await start(sellerX);
+    expect(started.statusCode, started.body).toBe(200);
+    expect(started.json()).toMatchObject({ id: order.orderId, status: 'fulfilling', fulfilmentStatus: 'fulfilling' });
+    const again = await start(sellerX);
+    expect([again.statusCode, again.json().version]).toEqual([200, started.json().version]);
+    const { rows } = await db.query("SELECT actor_type, changed_by FROM order_status_history WHERE order_id = $1 AND to_status = 'fulfilling'", [order.orderId]);
+    expect(rows).toEqual([{ actor_type: 'seller', changed_by: sellerX.id }]);
+  });
+});
+
+describe('completion after the return window', () => {
+  const DAY = 86_400_000;
+  async function delivered(refund = 0): Promise<string> {
+    const buyer = await user('buyer');
+    const order = (await place(buyer, [sellerY])).orders[0] as PlacedOrder;
+    const context = () => ({ actor: SYSTEM, reason: 'test', now: clock.now(), trace: null });
+    for (const command of [{ type: 'record_payment' }, { type: 'mark_shipped' }, { type: 'mark_delivered' }] as const) {
+      await changeStatus(db, order.orderId, command, context());
+    }
+    if (refund > 0) await changeStatus(db, order.orderId, { type: 'record_refund', amount: refund === Number.POSITIVE_INFINITY ? order.totalAmount : refund }, context());
+    return order.orderId;
+  }
+  const statusOf = async (id: string) => (await db.query('SELECT status, fulfilment_status FROM orders WHERE id = $1', [id])).rows[0];
+
+  it('completes delivered orders (also partly refunded ones) once their window has passed, once each, and no fully refunded one', async () => {
+    const plain = await delivered();
+    const partly = await delivered(100);
+    const refunded = await delivered(Number.POSITIVE_INFINITY);
+    // The window is measured from delivery: a day short of it, nothing is completed.
+    clock.advance(13 * DAY);
+    expect(await completeDeliveredOrders(db, clock.now(), 14)).toBe(0);
+    expect(await statusOf(plain)).toEqual({ status: 'delivered', fulfilment_status: 'delivered' });
+    clock.advance(DAY);
+    // Two sweepers at once (two processes; the app's own sweep may run too): each order is completed
+    // by one of them, once (one history row each, below).
+    const done = await Promise.all([completeDeliveredOrders(db, clock.now(), 14), completeDeliveredOrders(db, clock.now(), 14)]);
+    expect(done[0] + done[1]).toBeLessThanOrEqual(2);
+    expect(await statusOf(plain)).toEqual({ status: 'completed', fulfilment_status: 'completed' });
+    expect(await statusOf(partly)).toEqual({ status: 'completed', fulfilment_status: 'completed' });
+    expect(await statusOf(refunded)).toEqual({ status: 'refunded', fulfilment_status: 'delivered' });
+    expect(await completeDeliveredOrders(db, clock.now(), 14)).toBe(0);
+    const { rows } = await db.query(
+      "SELECT order_id, actor_type, changed_by, reason FROM order_status_history WHERE order_id = ANY($1::uuid[]) AND to_status = 'completed' ORDER BY order_id",
+      [[plain, partly, refunded]],
+    );
+    expect(rows).toEqual(
+      [plain, partly].sort().map((id) => ({ order_id: id, actor_type: 'system', changed_by: null, reason: 'the return window closed (14 days after delivery)' })),
+    );
+    const { rows: events } = await db.query(
+      "SELECT payload->>'fromStatus' AS from, payload->>'toStatus' AS to FROM orders_outbox_events WHERE event_type = 'orders.order_status_changed.v1' AND aggregate_id = $1 ORDER BY seq DESC LIMIT 1",
+      [plain],
+    );
+    expect(events).toEqual([{ from: 'delivered', to: 'completed' }]);
   });
 });

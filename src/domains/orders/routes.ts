@@ -7,7 +7,7 @@ import { PageQuerySchema, ProblemResponse, authProblems, pageOf } from '../../pl
 import type { HttpApp } from '../../platform/http/server.ts';
 import { buyerOrdersPage, orderRecord, sellerOrdersPage } from './read-orders.ts';
 import { changeStatus } from './transitions.ts';
-import { OrderDetailView, OrderStatusSchema, OrderSummaryView, detailView } from './views.ts';
+import { OrderDetailView, OrderStatusSchema, OrderSummaryView, detailView, summaryView } from './views.ts';
 
 export interface OrderRoutesDeps {
   pool: Pool;
@@ -80,6 +80,31 @@ export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
       const record = await orderRecord(pool, request.params.orderId);
       if (!record) throw new AppError('NOT_FOUND', 'order not found');
       return detailView(record);
+    },
+  );
+
+  app.post(
+    '/v1/seller/orders/:orderId/fulfilment',
+    {
+      config: { access: ['seller'] },
+      schema: {
+        tags: ['orders'],
+        summary: 'Start fulfilling your order: paid → fulfilling',
+        description:
+          'Tells the buyer the order is being prepared (orders.order_status_changed.v1). Again on an order being fulfilled changes nothing (200). ' +
+          'An order that is not paid, or already shipped, cancelled or refunded in full, is 409 INVALID_STATE_TRANSITION; another seller\'s order is 404. ' +
+          'Creating a shipment moves a paid or fulfilling order to shipped either way.',
+        params: OrderParams,
+        response: { 200: OrderSummaryView, ...authProblems, 404: ProblemResponse, 409: ProblemResponse },
+      },
+    },
+    async (request) => {
+      const sellerId = principalOf(request).userId;
+      const context = { actor: { type: 'seller', id: sellerId } as const, reason: 'the seller started fulfilment', now: clock.now(), trace: request.trace };
+      await changeStatus(pool, request.params.orderId, { type: 'start_fulfilment' }, context, { sellerId });
+      const record = await orderRecord(pool, request.params.orderId);
+      if (!record) throw new AppError('NOT_FOUND', 'order not found');
+      return summaryView(record.order, record.items);
     },
   );
 
