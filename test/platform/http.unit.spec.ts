@@ -89,6 +89,7 @@ beforeAll(async () => {
             flag: Type.Optional(Type.Boolean()),
             tags: Type.Optional(Type.Array(Type.String())),
             name: Type.Optional(Type.String()),
+            step: Type.Optional(Type.Integer({ not: { const: 0 } })),
           },
           { additionalProperties: false },
         ),
@@ -96,6 +97,7 @@ beforeAll(async () => {
     },
     async (request) => ({ query: request.query, body: request.body }),
   );
+  app.delete('/bodiless', { config: { access: 'public' } }, async () => ({ ok: true }));
   app.get('/boom', { config: { access: 'public' } }, async () => {
     throw new Error('relation "secret_table" does not exist at SELECT * FROM secret_table');
   });
@@ -169,6 +171,21 @@ describe('HTTP errors', () => {
     // A query string is text: its numbers and booleans are read from it.
     const query = await app.inject({ method: 'POST', url: '/typed?limit=5&on=true', payload: {} });
     expect(query.json().query).toEqual({ limit: 5, on: true });
+  });
+
+  it('say what a failed nullable or a forbidden value wanted, in one line each', async () => {
+    const nullable = await app.inject({ method: 'POST', url: '/typed', payload: { maxUses: -1 } });
+    expect(nullable.json()).toMatchObject({ detail: 'body/maxUses must be >= 1', errors: [{ path: '/maxUses', message: 'must be >= 1' }] });
+    expect(nullable.json().errors).toHaveLength(1);
+    const forbidden = await app.inject({ method: 'POST', url: '/typed', payload: { step: 0 } });
+    expect(forbidden.json()).toMatchObject({ detail: 'body/step must not be 0' });
+  });
+
+  it('take an empty body sent as JSON for no body: a route that needs one says what is missing', async () => {
+    const none = await app.inject({ method: 'POST', url: '/typed', payload: '', headers: { 'content-type': 'application/json' } });
+    expect(none.statusCode).toBe(400);
+    expect(none.json().code).toBe('VALIDATION_FAILED');
+    expect((await app.inject({ method: 'DELETE', url: '/bodiless', payload: '', headers: { 'content-type': 'application/json' } })).json()).toEqual({ ok: true });
   });
 
   it('answer malformed JSON with 400 MALFORMED_JSON', async () => {

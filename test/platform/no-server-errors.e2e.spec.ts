@@ -542,8 +542,8 @@ function payloadCases(o: Operation): Case[] {
   ];
   if (hasBody) {
     cases.push(
-      { label: 'empty JSON body', refused: true, payload: '' },
-      // A body without required fields may be left out, and null is taken for none.
+      // A body without required fields may be left out (also as an empty body sent as JSON), and null is taken for none.
+      { label: 'empty JSON body', refused: (o.bodySchema?.required ?? []).length > 0, payload: '' },
       { label: 'JSON null', refused: (o.bodySchema?.required ?? []).length > 0, payload: 'null' },
       { label: 'JSON array', refused: true, payload: '[]' },
       { label: 'JSON string', refused: true, payload: '"text"' },

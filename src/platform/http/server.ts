@@ -133,6 +133,8 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
         coerceTypes: 'array',
         useDefaults: true,
         allErrors: false,
+        // Errors carry the failed keyword's value, so an answer can name what a `not` forbids.
+        verbose: true,
       },
       onCreate: strictDateTime,
     },
@@ -146,6 +148,9 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     const bytes = body as Buffer; // parseAs 'buffer'; Fastify's type also admits a string
+    // No body at all, with a JSON content type (as some clients send on every DELETE or bodiless
+    // POST), is no body: a route that needs one says so by its schema.
+    if (bytes.length === 0) return done(null, undefined);
     if (!isUtf8(bytes)) return done(new AppError('MALFORMED_JSON', 'the body is not valid UTF-8'), undefined);
     parseJson(request, bytes.toString('utf8'), done);
   });

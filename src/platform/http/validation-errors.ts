@@ -12,6 +12,8 @@ export interface SchemaError {
   instancePath: string;
   message?: string;
   params: Record<string, unknown>;
+  /** The failed keyword's value (ajv's `verbose`), e.g. what a `not` forbids. */
+  schema?: unknown;
 }
 
 const shown = (value: unknown) => JSON.stringify(value);
@@ -32,9 +34,15 @@ export function validationIssues(location: string, errors: readonly SchemaError[
   for (const e of errors) {
     if (allowedAt.has(e.instancePath) && e.keyword !== 'const' && e.keyword !== 'enum' && e.keyword !== 'anyOf') allowedAt.delete(e.instancePath);
   }
+  // A nullable value (anyOf: [a type, null]) that fails says what the type wanted, then "must be
+  // null" and "must match a schema in anyOf": the first is the useful one.
+  const failedAnyOf = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
+  const besideNull = (e: SchemaError) =>
+    failedAnyOf.has(e.instancePath) && !allowedAt.has(e.instancePath) && errors.some((o) => o.instancePath === e.instancePath && o.keyword !== 'anyOf' && !isNullType(o));
   const issues: ValidationIssue[] = [];
   const listed = new Set<string>();
   for (const e of errors) {
+    if (besideNull(e) && (e.keyword === 'anyOf' || isNullType(e))) continue;
     const path = e.instancePath || '/';
     const allowed = allowedAt.get(e.instancePath);
     if (allowed) {
@@ -47,9 +55,17 @@ export function validationIssues(location: string, errors: readonly SchemaError[
     issues.push({
       location,
       path,
-      message: e.message ?? 'is not valid',
+      message: e.keyword === 'not' && isConst(e.schema) ? `must not be ${shown(e.schema.const)}` : (e.message ?? 'is not valid'),
       ...(e.keyword === 'additionalProperties' ? { field: String(e.params.additionalProperty) } : {}),
     });
   }
   return issues;
+}
+
+function isNullType(e: SchemaError): boolean {
+  return e.keyword === 'type' && e.params.type === 'null';
+}
+
+function isConst(schema: unknown): schema is { const: unknown } {
+  return typeof schema === 'object' && schema !== null && 'const' in schema;
 }
