@@ -1,11 +1,11 @@
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import type { DomainContext, DomainModule } from '../../platform/module.ts';
-import { type ActiveCart, getActiveCart, markCheckedOut } from './check-out.ts';
+import { type ActiveCart, type BoughtLine, getActiveCart, markCheckedOut } from './check-out.ts';
 import type { CartDeps } from './deps.ts';
 import type { CatalogReader, CouponEvaluator, StockReader } from './ports.ts';
 import { registerCartRoutes } from './routes.ts';
 
-export type { ActiveCart } from './check-out.ts';
+export type { ActiveCart, BoughtLine } from './check-out.ts';
 export type { CatalogReader, CatalogVariant, CouponEvaluator, StockReader } from './ports.ts';
 
 /** What other domains (checkout) may ask of the cart (wired in src/domains.ts). */
@@ -16,13 +16,15 @@ export interface CartApi {
    * Marks the cart checked out by the session and emits carts.checked_out.v1; idempotent for the
    * same session, CONFLICT for another. With `expectedVersion` (from getActiveCart), a cart that
    * changed since is a VERSION_CONFLICT. The event carries `trace` (the caller's request or handled
-   * event); without one it starts a trace of its own.
+   * event); without one it starts a trace of its own. With `bought` (units per variant), what the cart
+   * holds beyond it (added while the checkout ran) is carried into a new active cart
+   * (`carriedOver`: how many lines), not lost with the closed one.
    */
   markCheckedOut(
     cartId: string,
     checkoutSessionId: string,
-    options?: { expectedVersion?: number; trace?: Trace | null },
-  ): Promise<{ cartId: string; checkoutSessionId: string; alreadyCheckedOut: boolean }>;
+    options?: { expectedVersion?: number; trace?: Trace | null; bought?: readonly BoughtLine[] },
+  ): Promise<{ cartId: string; checkoutSessionId: string; alreadyCheckedOut: boolean; carriedOver: number }>;
 }
 
 /** The other domains' public APIs the cart reads through (products, inventory, coupons). */
@@ -40,7 +42,7 @@ export function createCartModule(ctx: DomainContext, readers: CartReaders): Doma
     api: {
       getActiveCart: (buyerId) => getActiveCart(ctx.pool, buyerId),
       markCheckedOut: (cartId, checkoutSessionId, options = {}) =>
-        markCheckedOut(deps, cartId, checkoutSessionId, options.expectedVersion, options.trace ?? null),
+        markCheckedOut(deps, cartId, checkoutSessionId, options.expectedVersion, options.trace ?? null, options.bought),
     },
   };
 }

@@ -66,7 +66,8 @@ export interface ActiveCart {
 export interface CartPort {
   getActiveCart(buyerId: string): Promise<ActiveCart | null>;
   /** Idempotent for the same session; CONFLICT for another. */
-  markCheckedOut(cartId: string, checkoutSessionId: string, options?: { trace?: Trace | null }): Promise<unknown>;
+  /** `bought`: units per variant; what the cart holds beyond them stays with the buyer (in a new cart). */
+  markCheckedOut(cartId: string, checkoutSessionId: string, options?: { trace?: Trace | null; bought?: readonly { variantId: string; quantity: number }[] }): Promise<unknown>;
 }
 
 export interface CouponLine {

@@ -1,5 +1,5 @@
 import { AppError } from '../../../platform/http/errors.ts';
-import type { StepContext, StepResult } from './types.ts';
+import { type StepContext, type StepResult, required } from './types.ts';
 
 export interface CloseCartOutput {
   cartId: string;
@@ -13,8 +13,10 @@ export interface CloseCartOutput {
  * noted and left as it is rather than undoing a paid checkout; other errors are retried.
  */
 export async function run(ctx: StepContext): Promise<StepResult<CloseCartOutput>> {
+  // What was bought: what the buyer put in the cart while the checkout ran stays theirs.
+  const bought = required(ctx.outputs.price_snapshot, 'the price snapshot').lines.map((l) => ({ variantId: l.variantId, quantity: l.quantity }));
   try {
-    await ctx.ports.cart.markCheckedOut(ctx.session.cartId, ctx.session.id, { trace: ctx.trace });
+    await ctx.ports.cart.markCheckedOut(ctx.session.cartId, ctx.session.id, { trace: ctx.trace, bought });
     return { output: { cartId: ctx.session.cartId, closed: true } };
   } catch (error) {
     if (error instanceof AppError && error.status < 500) return { output: { cartId: ctx.session.cartId, closed: false, note: error.code } };

@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestApp } from '../support/app.ts';
+import { type Account, type Http, type Listed, checkout, expectStatus, fillCart, listProduct, signUp } from './fixtures/market.ts';
+import { startTestMarket, waitFor } from './fixtures/test-market.ts';
+
+/**
+ * A checkout buys the cart as it was when the checkout began. What the buyer puts in the cart while
+ * it runs (the payment may take a while) is not bought, and is not lost either: it is carried into
+ * the buyer's next cart when the checkout closes the old one.
+ */
+let t: TestApp;
+let http: Http;
+let seller: Account;
+let mug: Listed;
+let lamp: Listed;
+
+beforeAll(async () => {
+  let categoryId: string;
+  // The POST answers at once (202); the payment is authorized by a webhook 1.5 s later.
+  ({ t, http, categoryId } = await startTestMarket({ CHECKOUT_WAIT_MS: '0', PAYMENTS_TEST_WEBHOOK_DELAY_MS: '1500' }));
+  seller = await signUp(http, 'seller', 'seller-running');
+  mug = await listProduct(http, seller, { categoryId, title: 'Mug', price: 1200, stock: 20 }, waitFor);
+  lamp = await listProduct(http, seller, { categoryId, title: 'Lamp', price: 5000, stock: 20 }, waitFor);
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+describe('the cart while its checkout runs', () => {
+  it('keeps what the buyer added meanwhile for the next cart, and the order holds only what was bought', async () => {
+    const buyer = await signUp(http, 'buyer', 'buyer-running');
+    await fillCart(http, buyer, [{ variantId: mug.variantId, quantity: 2 }]);
+    const started = await expectStatus('checkout', checkout(http, buyer, undefined, 'tok_delayed_webhook'), 202);
+    const sessionId = started.json().id;
+
+    // While the payment is pending: one more mug, and a lamp.
+    await expectStatus('more mugs', http('POST', '/v1/cart/items', { token: buyer.token, body: { variantId: mug.variantId, quantity: 1 } }), 200, 201);
+    await expectStatus('a lamp', http('POST', '/v1/cart/items', { token: buyer.token, body: { variantId: lamp.variantId, quantity: 1 } }), 200, 201);
+
+    const session = await waitFor(async () => {
+      const s = (await expectStatus('session', http('GET', `/v1/checkout/${sessionId}`, { token: buyer.token }), 200)).json();
+      expect(s.status).toBe('completed');
+      return s;
+    });
+    const order = (await expectStatus('order', http('GET', `/v1/orders/${session.orderIds[0]}`, { token: buyer.token }), 200)).json();
+    expect(order.items.map((i: { variantId: string; quantity: number }) => [i.variantId, i.quantity])).toEqual([[mug.variantId, 2]]);
+
+    const cart = (await expectStatus('cart', http('GET', '/v1/cart', { token: buyer.token }), 200)).json();
+    expect(cart.cartId).not.toBe(session.cartId);
+    expect(cart.items.map((i: { variantId: string; quantity: number }) => [i.variantId, i.quantity])).toEqual([
+      [mug.variantId, 1],
+      [lamp.variantId, 1],
+    ]);
+  });
+
+  it('closes the cart without a new one when nothing was added', async () => {
+    const buyer = await signUp(http, 'buyer', 'buyer-quiet');
+    await fillCart(http, buyer, [{ variantId: lamp.variantId, quantity: 1 }]);
+    const sessionId = (await expectStatus('checkout', checkout(http, buyer, undefined, 'tok_delayed_webhook'), 202)).json().id;
+    await waitFor(async () => {
+      expect((await expectStatus('session', http('GET', `/v1/checkout/${sessionId}`, { token: buyer.token }), 200)).json().status).toBe('completed');
+    });
+    const cart = (await expectStatus('cart', http('GET', '/v1/cart', { token: buyer.token }), 200)).json();
+    expect([cart.cartId, cart.items]).toEqual([null, []]);
+  });
+});
