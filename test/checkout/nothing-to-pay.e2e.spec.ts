@@ -11,7 +11,9 @@ import { startTestMarket, waitFor } from './fixtures/test-market.ts';
 let t: TestApp;
 let http: Http;
 let seller: Account;
+let otherSeller: Account;
 let lamp: Listed;
+let vase: Listed;
 let freebie: Listed;
 
 beforeAll(async () => {
@@ -20,6 +22,8 @@ beforeAll(async () => {
   seller = await signUp(http, 'seller', 'seller-free');
   lamp = await listProduct(http, seller, { categoryId, title: 'Lamp', price: 2500, stock: 10 }, waitFor);
   freebie = await listProduct(http, seller, { categoryId, title: 'Sticker', price: 0, stock: 10 }, waitFor);
+  otherSeller = await signUp(http, 'seller', 'seller-not-free');
+  vase = await listProduct(http, otherSeller, { categoryId, title: 'Vase', price: 4000, stock: 10 }, waitFor);
 });
 
 afterAll(async () => {
@@ -58,5 +62,22 @@ describe('a checkout with nothing to pay', () => {
     expect(session.failure).toMatchObject({ code: 'UNPROCESSABLE', step: 'price_snapshot' });
     expect(session.failure.reason).toContain('costs nothing');
     expect(await stockOf(http, seller, freebie.variantId)).toMatchObject({ available: 10, reserved: 0 });
+  });
+
+  it('fails before any order when a seller’s coupon makes that seller’s order free, in a cart with another seller’s items too', async () => {
+    const { code } = await createCoupon(http, seller, { code: 'SELLER-ALL-OFF', type: 'percentage', discount: 10000 });
+    const buyer = await signUp(http, 'buyer', 'buyer-two-sellers');
+    await fillCart(http, buyer, [
+      { variantId: lamp.variantId, quantity: 1 },
+      { variantId: vase.variantId, quantity: 1 },
+    ]);
+    await expectStatus('apply coupon', http('POST', '/v1/cart/coupons', { token: buyer.token, body: { code } }), 200, 201);
+    const session = (await expectStatus('checkout', checkout(http, buyer), 201)).json();
+    expect(session.status).toBe('compensated');
+    expect(session.failure).toMatchObject({ code: 'UNPROCESSABLE', step: 'create_orders' });
+    expect(session.failure.reason).toContain(`seller ${seller.userId}`);
+    expect(session.orderIds).toEqual([]);
+    expect(await usesOf(code)).toBe(0);
+    expect(await stockOf(http, otherSeller, vase.variantId)).toMatchObject({ available: 10, reserved: 0 });
   });
 });

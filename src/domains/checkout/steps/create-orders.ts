@@ -41,6 +41,11 @@ export async function run(ctx: StepContext): Promise<StepResult<CreateOrdersOutp
     throw new StepRefused('UNPROCESSABLE', 'the coupons leave nothing to pay, and a checkout takes a payment of at least 1 (free orders are not supported): remove a coupon');
   }
   const wanted = ordersToCreate(ctx);
+  // Each seller's order is paid for on its own (its share of the payment, its refunds): none may be free either.
+  const free = wanted.find((o) => o.items.reduce((sum, i) => sum + i.unitPrice * i.quantity, 0) + o.shippingAmount - o.discountAmount < 1);
+  if (free) {
+    throw new StepRefused('UNPROCESSABLE', `the coupons leave nothing to pay for the items of seller ${free.sellerId}, and an order takes a payment of at least 1 (free orders are not supported): remove a coupon`);
+  }
   const orders = await ctx.ports.orders.createOrdersForCheckout({
     checkoutSessionId: ctx.session.id,
     buyerId: ctx.session.userId,
