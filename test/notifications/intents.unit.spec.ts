@@ -87,7 +87,7 @@ describe('what an event means to whom', () => {
     for (const s of ['paid', 'fulfilling', 'completed', 'cancelled', 'refunded', 'partially_refunded'] as const) expect(orderStatusChanged(changed(s))).toEqual([]);
   });
 
-  it('says whether a cancelled order was charged and who cancelled it', () => {
+  it('says whether a cancelled order was charged, what of it comes back, and who cancelled it', () => {
     const cancelled = (wasPaid: boolean, actorType: OrderCancelledV1['actorType']): OrderCancelledV1 => ({
       ...facts,
       status: 'cancelled',
@@ -100,6 +100,11 @@ describe('what an event means to whom', () => {
     });
     expect(orderCancelled(cancelled(true, 'buyer'))[0]?.body).toBe('Your order BZ-20261124-7K3Q9X was cancelled as you asked. Your payment will be refunded.');
     expect(orderCancelled(cancelled(false, 'system'))[0]?.body).toContain('checkout could not be completed. Nothing was charged.');
+    // A seller may have refunded some or all of it before the buyer cancelled: only the rest comes back.
+    const refundedAll = { ...cancelled(true, 'buyer'), refundedAmount: facts.totalAmount };
+    expect(orderCancelled(refundedAll)[0]?.body).toContain('as you asked. Your payment was refunded already.');
+    const refundedSome = { ...cancelled(true, 'buyer'), refundedAmount: facts.totalAmount - 500 };
+    expect(orderCancelled(refundedSome)[0]?.body).toContain(`The rest of your payment, ${formatMoney(500, facts.currency)}, will be refunded.`);
   });
 
   it('tells the buyer found for the order of a refund, whole or in part', () => {

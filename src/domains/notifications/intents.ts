@@ -110,7 +110,15 @@ export function orderStatusChanged(e: OrderStatusChangedV1): NotificationIntent[
 }
 
 export function orderCancelled(e: OrderCancelledV1): NotificationIntent[] {
-  const money = e.wasPaid ? 'Your payment will be refunded.' : 'Nothing was charged.';
+  // What is left to refund is what was paid and not refunded yet (a seller may have refunded it all before).
+  const left = e.totalAmount - e.refundedAmount;
+  const money = !e.wasPaid
+    ? 'Nothing was charged.'
+    : left <= 0
+      ? 'Your payment was refunded already.'
+      : e.refundedAmount > 0
+        ? `The rest of your payment, ${formatMoney(left, e.currency)}, will be refunded.`
+        : 'Your payment will be refunded.';
   const why = e.actorType === 'buyer' ? 'as you asked' : e.actorType === 'system' ? 'because the checkout could not be completed' : `by the ${e.actorType}`;
   return [
     {
