@@ -198,7 +198,8 @@ describe('notifications of a purchase', () => {
       return listed;
     });
     expect(items[1]).toMatchObject({ data: { orderId, wasPaid: true, status: 'cancelled' } });
-    expect(items[1]?.body).toContain('cancelled as you asked. Your payment will be refunded.');
+    // 12.00 of 50.00 was refunded by the seller before: the rest comes back.
+    expect(items[1]?.body).toContain('cancelled as you asked. The rest of your payment, USD 38.00, will be refunded.');
     expect(items[0]).toMatchObject({ data: { orderId, refund: { amount: 3800, currency: 'USD' }, full: true } });
   });
 });
