@@ -90,6 +90,7 @@ beforeAll(async () => {
             tags: Type.Optional(Type.Array(Type.String())),
             name: Type.Optional(Type.String()),
             step: Type.Optional(Type.Integer({ not: { const: 0 } })),
+            channels: Type.Optional(Type.Union([Type.Array(Type.Union([Type.Literal('email'), Type.Literal('push')])), Type.Null()])),
           },
           { additionalProperties: false },
         ),
@@ -177,6 +178,9 @@ describe('HTTP errors', () => {
     const nullable = await app.inject({ method: 'POST', url: '/typed', payload: { maxUses: -1 } });
     expect(nullable.json()).toMatchObject({ detail: 'body/maxUses must be >= 1', errors: [{ path: '/maxUses', message: 'must be >= 1' }] });
     expect(nullable.json().errors).toHaveLength(1);
+    const inside = await app.inject({ method: 'POST', url: '/typed', payload: { channels: ['sms'] } });
+    expect(inside.json()).toMatchObject({ detail: 'body/channels/0 must be one of "email", "push"', errors: [{ path: '/channels/0' }] });
+    expect(inside.json().errors).toHaveLength(1);
     const forbidden = await app.inject({ method: 'POST', url: '/typed', payload: { step: 0 } });
     expect(forbidden.json()).toMatchObject({ detail: 'body/step must not be 0' });
   });

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SHIPMENT_STATUS_VALUES } from '../../src/contracts/shipping.ts';
 import type { OrdersApi, PlacedOrder } from '../../src/domains/orders/index.ts';
 import { capturedEvent, checkoutInput } from '../../src/domains/orders/spec-support.ts';
 import type { ShippingModule, TestCarrier } from '../../src/domains/shipping/index.ts';
@@ -318,6 +319,16 @@ describe('carrier webhooks', () => {
     }
     const future = carrier.scan('TRACK-FUTURE', 'delivered', { occurredAt: new Date(Date.now() + 3_600_000) });
     expect((await post(CARRIER, carrier.signed(future))).statusCode).toBe(400);
+    const body = (data: Record<string, unknown>) =>
+      JSON.stringify({ id: `evt_${Date.now()}_${Math.random().toString(36).slice(2)}`, type: 'tracking.updated', created: 1, data: { trackingNumber: 'TRACK-ODD', occurredAt: new Date().toISOString(), ...data } });
+    // An unknown status names the statuses there are.
+    const bogus = await post(CARRIER, carrier.signed({ eventId: 'x', body: body({ status: 'bogus' }) }));
+    expect([bogus.statusCode, bogus.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+    expect(bogus.json().detail).toBe(`webhook body /data/status must be one of ${SHIPMENT_STATUS_VALUES.map((v) => JSON.stringify(v)).join(', ')}`);
+    // Card data in a carrier's free text is refused, as in every webhook: it would be kept and shown to the buyer.
+    const card = await post(CARRIER, carrier.signed({ eventId: 'x', body: body({ status: 'in_transit', message: 'paid with 4242 4242 4242 4242' }) }));
+    expect([card.statusCode, card.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+    expect(card.body).not.toContain('4242 4242');
     expect(await count('shipping', 'shipping_webhook_events')).toBe(before);
   });
 
@@ -373,7 +384,7 @@ describe('who may ship and track what', () => {
     expect(await shipmentsOf(buyer, placed.orderId)).toEqual([]);
   });
 
-  it('refuses an unknown or disabled carrier (422) and an order that is not paid (409)', async () => {
+  it('refuses an unknown or disabled carrier (422), a shippedAt before the order (400) and an order that is not paid (409)', async () => {
     const placed = await order(buyer, seller);
     for (const name of ['nosuchcarrier', 'slowpost']) {
       const res = await shipRequest(seller, placed.orderId, { carrier: name, trackingNumber: carrier.newTrackingNumber() });
@@ -382,6 +393,10 @@ describe('who may ship and track what', () => {
     }
     const bad = await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: 'has space' });
     expect(bad.statusCode).toBe(400);
+    // Nothing of an order ships before it was placed.
+    const early = await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: carrier.newTrackingNumber(), shippedAt: '1970-01-01T00:00:00Z' });
+    expect([early.statusCode, early.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+    expect(early.json().detail).toContain('before the order was placed');
     const unpaid = await order(buyer, seller, false);
     const res = await shipRequest(seller, unpaid.orderId, { carrier: CARRIER, trackingNumber: carrier.newTrackingNumber() });
     expect(res.statusCode).toBe(409);

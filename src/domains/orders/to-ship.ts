@@ -12,6 +12,8 @@ export interface OrderToShip {
   status: OrderStatus;
   fulfilmentStatus: FulfilmentStatus | null;
   shippingAddress: Record<string, unknown>;
+  /** When the order was placed: nothing of it can have shipped before. */
+  placedAt: string;
   /**
    * Whether a parcel may be sent now: the status machine would move the order to shipped (paid,
    * fulfilling, or partially refunded at one of those), or it was shipped already and this is one
@@ -38,6 +40,7 @@ export async function orderToShip(db: Queryable, orderId: string, sellerId: stri
     status: order.status,
     fulfilmentStatus: order.fulfilment_status,
     shippingAddress: order.shipping_address_json,
+    placedAt: order.created_at.toISOString(),
     mayShip,
     whyNot: mayShip ? null : decision.outcome === 'refused' ? decision.why : `the order is already ${order.fulfilment_status ?? order.status}`,
   };

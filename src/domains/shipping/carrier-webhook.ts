@@ -2,6 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { SHIPMENT_STATUS_VALUES, type ShipmentStatus, TRACKING_NUMBER_PATTERN } from '../../contracts/shipping.ts';
 import { isStorableInstant } from '../../platform/clock.ts';
+import { findCardData } from '../../platform/card-data.ts';
 import { AppError } from '../../platform/http/errors.ts';
 
 /**
@@ -60,6 +61,14 @@ function characters(text: string): number {
   return n;
 }
 
+/** A value that must be one of a few constants is told which; TypeBox says only "Expected union value". */
+function describeError(schema: unknown, message: string): string {
+  const alternatives = (schema as { anyOf?: unknown[] }).anyOf;
+  const constants = alternatives?.map((a) => (a as { const?: unknown }).const);
+  if (constants && constants.length > 0 && constants.every((c) => c !== undefined)) return `must be one of ${constants.map((c) => JSON.stringify(c)).join(', ')}`;
+  return message;
+}
+
 /** Reads a (signature-checked) webhook body; anything that is not one is a 400 that changes nothing. */
 export function parseCarrierWebhook(raw: Buffer, now: Date): CarrierScan {
   let body: unknown;
@@ -70,8 +79,11 @@ export function parseCarrierWebhook(raw: Buffer, now: Date): CarrierScan {
   }
   if (!checkBody.Check(body)) {
     const first = [...checkBody.Errors(body)][0];
-    throw new AppError('VALIDATION_FAILED', `webhook body ${first?.path || '/'} ${first?.message ?? 'is not valid'}`);
+    throw new AppError('VALIDATION_FAILED', `webhook body ${first?.path || '/'} ${first ? describeError(first.schema, first.message) : 'is not valid'}`);
   }
+  // A carrier's free text is shown to the buyer and kept: card data is refused, as in every webhook.
+  const cardField = findCardData(body.data);
+  if (cardField) throw new AppError('VALIDATION_FAILED', `the webhook carries what looks like card data (/data${cardField}); it was not stored`);
   return scanOf(body, now);
 }
 

@@ -7,6 +7,8 @@ export interface OrderToShip {
   buyerId: string;
   sellerId: string;
   shippingAddress: Record<string, unknown>;
+  /** When the order was placed (ISO 8601). */
+  placedAt: string;
   /** Whether the order may ship now (paid or fulfilling, or already shipped: another parcel). */
   mayShip: boolean;
   whyNot: string | null;

@@ -77,6 +77,9 @@ export async function ship(deps: ShippingDeps, input: ShipInput, trace: Trace | 
   const shippedAt = shippedAtOf(input, now);
   const order = await deps.orders.getOrderToShip(input.orderId, input.sellerId);
   if (!order) throw new AppError('NOT_FOUND', 'order not found');
+  if (shippedAt.getTime() < Date.parse(order.placedAt)) {
+    throw new AppError('VALIDATION_FAILED', `shippedAt is before the order was placed (${order.placedAt})`);
+  }
   await enabledCarrier(deps, input.carrier);
   if (!order.mayShip) throw new AppError('INVALID_STATE_TRANSITION', `the order cannot ship: ${order.whyNot ?? 'not now'}`);
 

@@ -37,8 +37,12 @@ export function validationIssues(location: string, errors: readonly SchemaError[
   // A nullable value (anyOf: [a type, null]) that fails says what the type wanted, then "must be
   // null" and "must match a schema in anyOf": the first is the useful one.
   const failedAnyOf = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
+  // The type's own complaint may be about the value itself or something in it (an array's item).
+  const within = (path: string, at: string) => path === at || path.startsWith(`${at}/`);
   const besideNull = (e: SchemaError) =>
-    failedAnyOf.has(e.instancePath) && !allowedAt.has(e.instancePath) && errors.some((o) => o.instancePath === e.instancePath && o.keyword !== 'anyOf' && !isNullType(o));
+    failedAnyOf.has(e.instancePath) &&
+    !allowedAt.has(e.instancePath) &&
+    errors.some((o) => within(o.instancePath, e.instancePath) && o.keyword !== 'anyOf' && !isNullType(o));
   const issues: ValidationIssue[] = [];
   const listed = new Set<string>();
   for (const e of errors) {
