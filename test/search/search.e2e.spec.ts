@@ -254,6 +254,12 @@ describe('product search', () => {
     // A cursor of one sort is refused by another.
     const first = await search('limit=1&sort=newest');
     if (first.nextCursor) await bad(`currency=USD&sort=price_asc&cursor=${first.nextCursor}`, 'INVALID_CURSOR');
+    // A cursor of one search is refused by another: its position means nothing in another list.
+    const usd = await search('limit=1&currency=USD&sort=price_asc');
+    expect(usd.nextCursor).not.toBeNull();
+    await bad(`currency=EUR&sort=price_asc&cursor=${usd.nextCursor}`, 'INVALID_CURSOR');
+    await bad(`currency=USD&sort=price_asc&q=globe&cursor=${usd.nextCursor}`, 'INVALID_CURSOR');
+    expect((await search(`currency=USD&sort=price_asc&limit=5&cursor=${usd.nextCursor}`)).items.length).toBeGreaterThan(0);
     const forged = Buffer.from(JSON.stringify({ s: 'newest', t: '0000-01-01T00:00:00.000Z', id: f.categories.shoes })).toString('base64url');
     await bad(`sort=newest&cursor=${forged}`, 'INVALID_CURSOR');
   });

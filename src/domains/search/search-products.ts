@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { decodeCursor, encodeCursor, isCursorInstant } from '../../platform/http/cursor.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import type { SearchDeps } from './deps.ts';
@@ -162,11 +163,23 @@ const SORTS: Record<SearchSort, SortPlan> = {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** A cursor of this sort, checked down to its values (a forged one is a 400, never a failed query). */
-function readCursor(cursor: string | undefined, sort: SearchSort): Record<string, string | number> | undefined {
+/**
+ * What a cursor's position means depends on the whole query (its text, filters and currency, not
+ * only its sort): the cursor carries a digest of them, and a page asked with another query is a 400
+ * rather than a page of another list (a price cursor of USD read in EUR answered an empty page).
+ */
+function queryDigest(query: SearchQuery): string {
+  const { cursor: _cursor, limit: _limit, facets: _facets, sort: _sort, ...rest } = query;
+  const canonical = JSON.stringify(Object.entries(rest).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1)));
+  return createHash('sha256').update(canonical).digest('base64url').slice(0, 12);
+}
+
+/** A cursor of this sort and query, checked down to its values (a forged one is a 400, never a failed query). */
+function readCursor(cursor: string | undefined, sort: SearchSort, digest: string): Record<string, string | number> | undefined {
   const plan = SORTS[sort];
-  const c = decodeCursor<Record<string, string | number>>(cursor, ['s', ...plan.keys]);
+  const c = decodeCursor<Record<string, string | number>>(cursor, ['s', 'q', ...plan.keys]);
   if (!c) return undefined;
+  if (c.q !== digest) throw new AppError('INVALID_CURSOR', 'the cursor belongs to another search (text, filters or currency): ask the first page again');
   const numberOk = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v);
   const ok =
     c.s === sort &&
@@ -200,7 +213,8 @@ function hitOf(row: Row, sort: SearchSort): SearchHit {
 
 async function page(deps: SearchDeps, query: SearchQuery, sort: SearchSort): Promise<{ items: SearchHit[]; nextCursor: string | null }> {
   const plan = SORTS[sort];
-  const cursor = readCursor(query.cursor, sort);
+  const digest = queryDigest(query);
+  const cursor = readCursor(query.cursor, sort, digest);
   const sql = new Sql();
   const from = fromClause(sql, query);
   const where = conditions(sql, query);
@@ -218,7 +232,7 @@ async function page(deps: SearchDeps, query: SearchQuery, sort: SearchSort): Pro
   const more = rows.length > query.limit;
   const shown = rows.slice(0, query.limit);
   const last = shown[shown.length - 1];
-  return { items: shown.map((r) => hitOf(r, sort)), nextCursor: more && last ? encodeCursor(plan.cursorOf(last)) : null };
+  return { items: shown.map((r) => hitOf(r, sort)), nextCursor: more && last ? encodeCursor({ ...plan.cursorOf(last), q: digest }) : null };
 }
 
 /** Counts over every hit of the query (not only the page): per category, price band, stock, attribute value. */
