@@ -299,7 +299,7 @@ const OPERATIONS: Record<string, OperationSpec> = {
   'POST /v1/me/notifications/{notificationId}/read': {},
   'GET /v1/me/notification-preferences': {},
   'PUT /v1/me/notification-preferences': { body: () => ({ channels: { order_placed: ['in_app', 'push'], order_shipped: [], order_paid: null } }) },
-  'POST /v1/seller/orders/{orderId}/fulfilment': {},
+  'POST /v1/seller/orders/{orderId}/fulfilment': { body: () => ({ note: 'packing today' }) },
   'POST /v1/orders/{orderId}/cancel': { params: () => ({ orderId: f.cancellableOrderId }), refill: () => newCancellableOrder(), body: () => ({ reason: 'changed my mind' }) },
 };
 

@@ -300,8 +300,19 @@ describe('seller fulfilment', () => {
     expect(started.json()).toMatchObject({ id: order.orderId, status: 'fulfilling', fulfilmentStatus: 'fulfilling' });
     const again = await start(sellerX);
     expect([again.statusCode, again.json().version]).toEqual([200, started.json().version]);
-    const { rows } = await db.query("SELECT actor_type, changed_by FROM order_status_history WHERE order_id = $1 AND to_status = 'fulfilling'", [order.orderId]);
-    expect(rows).toEqual([{ actor_type: 'seller', changed_by: sellerX.id }]);
+    const { rows } = await db.query("SELECT actor_type, changed_by, reason FROM order_status_history WHERE order_id = $1 AND to_status = 'fulfilling'", [order.orderId]);
+    expect(rows).toEqual([{ actor_type: 'seller', changed_by: sellerX.id, reason: 'the seller started fulfilment' }]);
+    // An unknown field is refused, as everywhere; a note becomes the history's reason.
+    const unknown = await t.request('POST', `/v1/seller/orders/${order.orderId}/fulfilment`, { token: sellerX.token, body: { anything: 'goes' } });
+    expect([unknown.statusCode, unknown.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+    const { session: s2, orders: o2 } = await place(buyer, [sellerX]);
+    await payThroughPayments(buyer, s2, o2);
+    const second = o2[0] as PlacedOrder;
+    await eventually(async () => expect((await db.query('SELECT status FROM orders WHERE id = $1', [second.orderId])).rows[0].status).toBe('paid'));
+    const noted = await t.request('POST', `/v1/seller/orders/${second.orderId}/fulfilment`, { token: sellerX.token, body: { note: 'packing today' } });
+    expect(noted.statusCode, noted.body).toBe(200);
+    const { rows: notedRows } = await db.query("SELECT reason FROM order_status_history WHERE order_id = $1 AND to_status = 'fulfilling'", [second.orderId]);
+    expect(notedRows).toEqual([{ reason: 'packing today' }]);
   });
 });
 

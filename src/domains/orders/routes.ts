@@ -20,6 +20,11 @@ const CancelBody = Type.Object(
   { additionalProperties: false },
 );
 
+const FulfilmentBody = Type.Object(
+  { note: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'Recorded as the reason of the move in the order history' })) },
+  { additionalProperties: false },
+);
+
 export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
   const { pool, clock } = deps;
 
@@ -87,6 +92,10 @@ export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
     '/v1/seller/orders/:orderId/fulfilment',
     {
       config: { access: ['seller'] },
+      // The body is optional: a bodiless POST is validated as {}.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
       schema: {
         tags: ['orders'],
         summary: 'Start fulfilling your order: paid → fulfilling',
@@ -95,12 +104,14 @@ export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
           'An order that is not paid, or already shipped, cancelled or refunded in full, is 409 INVALID_STATE_TRANSITION; another seller\'s order is 404. ' +
           'Creating a shipment moves a paid or fulfilling order to shipped either way.',
         params: OrderParams,
+        body: FulfilmentBody,
         response: { 200: OrderSummaryView, ...authProblems, 404: ProblemResponse, 409: ProblemResponse },
       },
     },
     async (request) => {
       const sellerId = principalOf(request).userId;
-      const context = { actor: { type: 'seller', id: sellerId } as const, reason: 'the seller started fulfilment', now: clock.now(), trace: request.trace };
+      const reason = request.body.note ?? 'the seller started fulfilment';
+      const context = { actor: { type: 'seller', id: sellerId } as const, reason, now: clock.now(), trace: request.trace };
       await changeStatus(pool, request.params.orderId, { type: 'start_fulfilment' }, context, { sellerId });
       const record = await orderRecord(pool, request.params.orderId);
       if (!record) throw new AppError('NOT_FOUND', 'order not found');
