@@ -35,12 +35,25 @@ function passesLuhn(digits: string): boolean {
  * searched for one inside: one in ten windows of any digits passes the checksum.
  */
 function holdsCardNumber(text: string): boolean {
-  if (PAN_LIKE.test(text.trim())) return true;
+  const whole = text.trim();
+  if (PAN_LIKE.test(whole) && groupedLikeACard(whole)) return true;
   for (const run of text.replace(UUIDS, ' ').match(DIGIT_RUNS) ?? []) {
     const digits = run.replace(/[ -]/g, '');
-    if (digits.length >= CARD_LENGTHS_MIN && digits.length <= CARD_LENGTHS_MAX && passesLuhn(digits)) return true;
+    if (digits.length >= CARD_LENGTHS_MIN && digits.length <= CARD_LENGTHS_MAX && groupedLikeACard(run) && passesLuhn(digits)) return true;
   }
   return false;
+}
+
+/**
+ * A card number is written whole or in groups that start with four digits (4-4-4-4, 4-6-5, 4-6-4,
+ * 4-4-4-4-3). Digits grouped otherwise are something else: a reference such as RF-20261205-3455763293
+ * (a date and a number) joined across its dash passed the checksum one time in ten, and the payment
+ * webhook naming it was refused as card data, leaving its refund pending for good.
+ */
+function groupedLikeACard(run: string): boolean {
+  const groups = run.split(/[ -]/);
+  if (groups.length === 1) return true;
+  return groups[0]?.length === 4 && groups.every((g, i) => g.length <= 6 && (i === groups.length - 1 || g.length >= 3));
 }
 
 const DEPTH_MAX = 8;

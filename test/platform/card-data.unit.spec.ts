@@ -32,6 +32,20 @@ describe('card data detection', () => {
     expect(flagged).toEqual([]);
   });
 
+  it('never takes digits grouped otherwise than a card for one: a refund reference of a date and a number', () => {
+    // RF-20261205-3455763293: 8 + 10 digits pass the checksum; as one run they were taken for a card.
+    expect(findCardData({ refundReference: 'RF-20261205-3455763293' })).toBeUndefined();
+    expect(findCardData({ reference: '20261205-3455763293' })).toBeUndefined();
+    // One reference in ten of this shape passes the checksum: none may be refused.
+    const flagged = Array.from({ length: 5000 }, (_, i) => `RF-2026${String(1000 + (i % 9000)).padStart(4, '0')}-${String(Math.floor(Math.random() * 1e10)).padStart(10, '0')}`).filter(
+      (reference) => findCardData({ reference }),
+    );
+    expect(flagged).toEqual([]);
+    // Card numbers in their usual groups are still found.
+    expect(findCardData({ note: 'amex 3782 822463 10005' })).toBe('/note');
+    expect(findCardData({ note: 'paid with 4242 4242 4242 4242' })).toBe('/note');
+  });
+
   it('lets tokens, ids and amounts through', () => {
     expect(findCardData({ token: 'tok_visa', amount: 4242424242424242, id: '0190a0b2-7c1d-7e3f-8a9b-0c1d2e3f4a5b', created: '1767225600' })).toBeUndefined();
   });
