@@ -250,6 +250,28 @@ describe('a seller ships a paid order and the carrier delivers it', () => {
     expect((await orderOf(buyer, placed.orderId)).status).toBe('shipped');
   });
 
+  it('never lets a cancellation pass an accepted shipment: the order is shipped when the shipment is answered', async () => {
+    // Right after the 201, without waiting for any event: the cancellation is refused.
+    const first = await order(buyer, seller);
+    expect((await shipRequest(seller, first.orderId, { carrier: CARRIER, trackingNumber: carrier.newTrackingNumber() })).statusCode).toBe(201);
+    const late = await t.request('POST', `/v1/orders/${first.orderId}/cancel`, { token: buyer.token, body: {} });
+    expect([late.statusCode, late.json().code]).toEqual([409, 'INVALID_STATE_TRANSITION']);
+    // Sent together, exactly one of them wins: a shipment of a cancelled order is never made.
+    for (let i = 0; i < 6; i++) {
+      const raced = await order(buyer, seller);
+      const [shipped, cancelled] = await Promise.all([
+        shipRequest(seller, raced.orderId, { carrier: CARRIER, trackingNumber: carrier.newTrackingNumber() }),
+        t.request('POST', `/v1/orders/${raced.orderId}/cancel`, { token: buyer.token, body: {} }),
+      ]);
+      // Either the shipment (201) and a refused cancellation (409), or the cancellation (200) and a refused shipment (409).
+      const outcome = [shipped.statusCode, cancelled.statusCode];
+      expect([[201, 409], [409, 200]], `${shipped.body} ${cancelled.body}`).toContainEqual(outcome);
+      const status = (await orderOf(buyer, raced.orderId)).status;
+      expect(status).toBe(shipped.statusCode === 201 ? 'shipped' : 'cancelled');
+      expect(await count('shipping', 'shipments WHERE order_id = $1', [raced.orderId])).toBe(shipped.statusCode === 201 ? 1 : 0);
+    }
+  });
+
   it('delivers on the carrier signed "delivered" webhook: the shipment and then the order', async () => {
     const now = Date.now();
     const out = carrier.scan(tracking.toUpperCase(), 'out_for_delivery', { occurredAt: new Date(now + 1000), location: 'Lyon depot' });

@@ -9,6 +9,7 @@ import { shippingSubscription } from './shipment-handlers.ts';
 import { type OrderNumberGenerator, orderNumberGenerator } from './order-number.ts';
 import { type CheckoutOrdersInput, type PlacedOrder, createOrdersForCheckout } from './place-orders.ts';
 import { orderRecord } from './read-orders.ts';
+import { changeStatus } from './transitions.ts';
 import { type OrderToShip, orderToShip } from './to-ship.ts';
 import { registerOrderRoutes } from './routes.ts';
 
@@ -36,6 +37,13 @@ export interface OrdersApi {
    * machine lets it ship now. Null unless the order exists and is this seller's.
    */
   getOrderToShip(orderId: string, sellerId: string): Promise<OrderToShip | null>;
+  /**
+   * The seller has handed a parcel of the order to a carrier: the order moves to shipped now (paid,
+   * fulfilling, or partly refunded at one of those), so that no cancellation can pass it once the
+   * shipment is accepted; another parcel of a shipped order changes nothing. NOT_FOUND unless the
+   * order is this seller's; INVALID_STATE_TRANSITION when it may not ship (cancelled, say).
+   */
+  markShippedBySeller(orderId: string, sellerId: string, trace?: Trace | null): Promise<void>;
 }
 
 export interface OrdersDeps {
@@ -67,6 +75,10 @@ export function createOrdersModule(ctx: DomainContext, deps: OrdersDeps = {}): D
     getOrderForSeller: (orderId, sellerId) => orderOf(orderId, 'seller_id', sellerId),
     getOrderForBuyer: (orderId, buyerId) => orderOf(orderId, 'buyer_id', buyerId),
     getOrderToShip: (orderId, sellerId) => orderToShip(pool, orderId, sellerId),
+    async markShippedBySeller(orderId, sellerId, trace) {
+      const context = { actor: { type: 'seller', id: sellerId } as const, reason: 'the seller shipped it', now: clock.now(), trace: trace ?? null };
+      await changeStatus(pool, orderId, { type: 'mark_shipped' }, context, { sellerId });
+    },
   };
 
   let completion: WorkerLoop | undefined;

@@ -10,6 +10,7 @@ import { enabledCarrier } from './carriers.ts';
 import type { ShippingDeps } from './deps.ts';
 import { shipmentCreated } from './events.ts';
 import {
+  trackingNumberTaken,
   SHIPMENTS_PER_ORDER_MAX,
   type ShipmentRow,
   TRACKING_UNIQUE_CONSTRAINT,
@@ -95,6 +96,15 @@ export async function ship(deps: ShippingDeps, input: ShipInput, trace: Trace | 
       }
       if (count >= SHIPMENTS_PER_ORDER_MAX) throw new AppError('CONFLICT', `an order has at most ${SHIPMENTS_PER_ORDER_MAX} shipments`);
       await lockTrackingNumber(tx, input.carrier, trackingNumber);
+      if (await trackingNumberTaken(tx, input.carrier, trackingNumber)) {
+        throw new AppError('TRACKING_NUMBER_TAKEN', `a shipment with ${input.carrier} tracking number ${trackingNumber} exists`);
+      }
+      // The order is shipped before the shipment commits: a buyer's cancellation that comes after
+      // this answer is refused, and one that came first makes this a 409 with nothing made. (When
+      // the orders domain learned it from shipment_created alone, a cancel in between refunded and
+      // restocked an order whose parcel was on its way.) Everything that can refuse the shipment
+      // was checked above; what follows only writes.
+      await deps.orders.markShippedBySeller(order.orderId, input.sellerId, trace);
       let shipment = await insertShipment(tx, {
         id: newId(),
         orderId: order.orderId,

@@ -120,6 +120,12 @@ export async function lockOrderShipments(tx: Queryable, orderId: string): Promis
   return rows[0]?.n ?? 0;
 }
 
+/** Whether a shipment of the carrier has the tracking number (asked under the tracking number's lock). */
+export async function trackingNumberTaken(db: Queryable, carrier: string, trackingNumber: string): Promise<boolean> {
+  const { rows } = await db.query('SELECT 1 FROM shipments WHERE carrier = $1 AND tracking_number = $2', [carrier, trackingNumber]);
+  return rows.length > 0;
+}
+
 export async function lockShipmentByTracking(tx: Queryable, carrier: string, trackingNumber: string): Promise<ShipmentRow | undefined> {
   const { rows } = await tx.query<ShipmentRow>(
     `SELECT ${SHIPMENT_COLUMNS} FROM shipments WHERE carrier = $1 AND tracking_number = $2 FOR UPDATE`,
