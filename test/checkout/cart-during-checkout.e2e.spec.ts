@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApp } from '../support/app.ts';
-import { type Account, type Http, type Listed, checkout, expectStatus, fillCart, listProduct, signUp } from './fixtures/market.ts';
+import { type Account, type Http, type Listed, checkout, createCoupon, expectStatus, fillCart, listProduct, signUp } from './fixtures/market.ts';
 import { startTestMarket, waitFor } from './fixtures/test-market.ts';
 
 /**
@@ -28,15 +28,17 @@ afterAll(async () => {
 });
 
 describe('the cart while its checkout runs', () => {
-  it('keeps what the buyer added meanwhile for the next cart, and the order holds only what was bought', async () => {
+  it('keeps what the buyer added meanwhile (items and coupons) for the next cart, and the order holds only what was bought', async () => {
     const buyer = await signUp(http, 'buyer', 'buyer-running');
     await fillCart(http, buyer, [{ variantId: mug.variantId, quantity: 2 }]);
     const started = await expectStatus('checkout', checkout(http, buyer, undefined, 'tok_delayed_webhook'), 202);
     const sessionId = started.json().id;
 
-    // While the payment is pending: one more mug, and a lamp.
+    // While the payment is pending: one more mug, a lamp, and a coupon.
+    const { code } = await createCoupon(http, seller, { code: 'WHILE-RUNNING', type: 'percentage', discount: 1000 });
     await expectStatus('more mugs', http('POST', '/v1/cart/items', { token: buyer.token, body: { variantId: mug.variantId, quantity: 1 } }), 200, 201);
     await expectStatus('a lamp', http('POST', '/v1/cart/items', { token: buyer.token, body: { variantId: lamp.variantId, quantity: 1 } }), 200, 201);
+    await expectStatus('a coupon', http('POST', '/v1/cart/coupons', { token: buyer.token, body: { code } }), 200, 201);
 
     const session = await waitFor(async () => {
       const s = (await expectStatus('session', http('GET', `/v1/checkout/${sessionId}`, { token: buyer.token }), 200)).json();
@@ -52,6 +54,9 @@ describe('the cart while its checkout runs', () => {
       [mug.variantId, 1],
       [lamp.variantId, 1],
     ]);
+    // The coupon was applied after the checkout began: not used by it, it goes with the items.
+    expect(session.totals.discount.amount).toBe(0);
+    expect(cart.coupons.map((c: { code: string; valid: boolean }) => [c.code, c.valid])).toEqual([[code, true]]);
   });
 
   it('closes the cart without a new one when nothing was added', async () => {

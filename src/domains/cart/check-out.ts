@@ -5,7 +5,7 @@ import { isUuid, newId } from '../../platform/ids.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { changeCart } from './cart-items.ts';
 import type { CartDeps } from './deps.ts';
-import { type CartItemRow, ensureActiveCart, markCartCheckedOut, selectCartContents, writeItemChange } from './sql.ts';
+import { type CartCouponRow, type CartItemRow, ensureActiveCart, insertCoupon, markCartCheckedOut, selectCartContents, writeItemChange } from './sql.ts';
 
 export interface ActiveCart {
   cartId: string;
@@ -69,6 +69,7 @@ async function carryOver(
   db: Queryable,
   buyerId: string,
   left: CartItems,
+  coupons: readonly CartCouponRow[],
   trace: Trace | null,
   now: Date,
 ): Promise<void> {
@@ -91,6 +92,12 @@ async function carryOver(
     if (next === null) throw new Error(`the new cart ${made.id} changed while items were carried into it`);
     version = next;
   }
+  // Codes applied while the checkout ran were not redeemed by it: they go with the items.
+  for (const c of coupons) {
+    const next = await insertCoupon(db, { id: newId(), cartId: made.id, couponId: c.couponId, code: c.code, now, expectedVersion: version });
+    if (next === null) throw new Error(`the new cart ${made.id} changed while coupons were carried into it`);
+    version = next;
+  }
 }
 
 export async function markCheckedOut(
@@ -100,6 +107,7 @@ export async function markCheckedOut(
   expectedVersion: number | undefined,
   trace: Trace | null,
   bought?: readonly BoughtLine[],
+  redeemedCodes?: readonly string[],
 ): Promise<{ cartId: string; checkoutSessionId: string; alreadyCheckedOut: boolean; carriedOver: number }> {
   if (!isUuid(cartId) || !isUuid(checkoutSessionId)) throw new RangeError('cartId and checkoutSessionId must be UUIDs');
   // A cart that holds more than was bought is closed in a transaction that also carries the rest over.
@@ -107,7 +115,7 @@ export async function markCheckedOut(
   if (bought && first?.status === 'active' && splitBought(first.items, bought).left.length > 0) {
     return withTransaction(deps.pool, async (tx) => {
       const cart = await selectCartContents(tx, { cartId }, true);
-      const closed = await closeCart(deps, tx, cart, checkoutSessionId, expectedVersion, trace, bought);
+      const closed = await closeCart(deps, tx, cart, checkoutSessionId, expectedVersion, trace, bought, redeemedCodes);
       if (!closed) throw new Error(`cart ${cartId} changed under its row lock`);
       return closed;
     });
@@ -115,7 +123,7 @@ export async function markCheckedOut(
   return changeCart(
     deps.pool,
     (db, lock) => selectCartContents(db, { cartId }, lock),
-    (db, cart) => closeCart(deps, db, cart, checkoutSessionId, expectedVersion, trace, bought),
+    (db, cart) => closeCart(deps, db, cart, checkoutSessionId, expectedVersion, trace, bought, redeemedCodes),
     first,
   );
 }
@@ -128,6 +136,7 @@ async function closeCart(
   expectedVersion: number | undefined,
   trace: Trace | null,
   bought: readonly BoughtLine[] | undefined,
+  redeemedCodes?: readonly string[],
 ): Promise<{ cartId: string; checkoutSessionId: string; alreadyCheckedOut: boolean; carriedOver: number } | null> {
   if (!cart) throw new AppError('NOT_FOUND', 'cart not found');
   const cartId = cart.id;
@@ -154,6 +163,9 @@ async function closeCart(
   const marked = await markCartCheckedOut(db, cart.id, cart.version, checkoutSessionId, events, trace, now);
   if (!marked) return null;
   // Only in a transaction (see markCheckedOut): a cart read without its lock had nothing left over.
-  if (left.length > 0) await carryOver(db, cart.userId, left, trace, now);
+  if (left.length > 0) {
+    const redeemed = new Set((redeemedCodes ?? []).map((c) => c.toLowerCase()));
+    await carryOver(db, cart.userId, left, cart.coupons.filter((c) => !redeemed.has(c.code.toLowerCase())), trace, now);
+  }
   return { cartId, checkoutSessionId, alreadyCheckedOut: false, carriedOver: left.length };
 }

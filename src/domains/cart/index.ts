@@ -18,12 +18,13 @@ export interface CartApi {
    * changed since is a VERSION_CONFLICT. The event carries `trace` (the caller's request or handled
    * event); without one it starts a trace of its own. With `bought` (units per variant), what the cart
    * holds beyond it (added while the checkout ran) is carried into a new active cart
-   * (`carriedOver`: how many lines), not lost with the closed one.
+   * (`carriedOver`: how many lines), not lost with the closed one, with the codes applied meanwhile
+   * (those not in `redeemedCodes`).
    */
   markCheckedOut(
     cartId: string,
     checkoutSessionId: string,
-    options?: { expectedVersion?: number; trace?: Trace | null; bought?: readonly BoughtLine[] },
+    options?: { expectedVersion?: number; trace?: Trace | null; bought?: readonly BoughtLine[]; redeemedCodes?: readonly string[] },
   ): Promise<{ cartId: string; checkoutSessionId: string; alreadyCheckedOut: boolean; carriedOver: number }>;
 }
 
@@ -42,7 +43,7 @@ export function createCartModule(ctx: DomainContext, readers: CartReaders): Doma
     api: {
       getActiveCart: (buyerId) => getActiveCart(ctx.pool, buyerId),
       markCheckedOut: (cartId, checkoutSessionId, options = {}) =>
-        markCheckedOut(deps, cartId, checkoutSessionId, options.expectedVersion, options.trace ?? null, options.bought),
+        markCheckedOut(deps, cartId, checkoutSessionId, options.expectedVersion, options.trace ?? null, options.bought, options.redeemedCodes),
     },
   };
 }

@@ -14,9 +14,10 @@ export interface CloseCartOutput {
  */
 export async function run(ctx: StepContext): Promise<StepResult<CloseCartOutput>> {
   // What was bought: what the buyer put in the cart while the checkout ran stays theirs.
-  const bought = required(ctx.outputs.price_snapshot, 'the price snapshot').lines.map((l) => ({ variantId: l.variantId, quantity: l.quantity }));
+  const snapshot = required(ctx.outputs.price_snapshot, 'the price snapshot');
+  const bought = snapshot.lines.map((l) => ({ variantId: l.variantId, quantity: l.quantity }));
   try {
-    await ctx.ports.cart.markCheckedOut(ctx.session.cartId, ctx.session.id, { trace: ctx.trace, bought });
+    await ctx.ports.cart.markCheckedOut(ctx.session.cartId, ctx.session.id, { trace: ctx.trace, bought, redeemedCodes: snapshot.couponCodes });
     return { output: { cartId: ctx.session.cartId, closed: true } };
   } catch (error) {
     if (error instanceof AppError && error.status < 500) return { output: { cartId: ctx.session.cartId, closed: false, note: error.code } };
