@@ -4,7 +4,10 @@
  */
 export interface InventoryCatalog {
   /** Keyed by variant id (lowercase); unknown variants are absent. */
-  getVariantsForPurchase(variantIds: readonly string[], at: Date): Promise<ReadonlyMap<string, { published: boolean }>>;
+  getVariantsForPurchase(
+    variantIds: readonly string[],
+    at: Date,
+  ): Promise<ReadonlyMap<string, { published: boolean; productId: string; sellerId: string; sku: string }>>;
   /** The same answer from the owner's cache, without a wait; undefined when it has not all of them. */
   publishedNow(variantIds: readonly string[]): ReadonlyMap<string, boolean> | undefined;
 }

@@ -1,10 +1,15 @@
+import { withTransaction } from '../../platform/db/pool.ts';
 import { principalOf } from '../../platform/http/access.ts';
 import { AppError, notFound, problemOf } from '../../platform/http/errors.ts';
 import { ProblemResponse, authProblems } from '../../platform/http/schemas.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
+import { isUuid } from '../../platform/ids.ts';
+import type { Trace } from '../../platform/messaging/envelope.ts';
+import { appendEvents } from '../../platform/messaging/outbox.ts';
 import { adjustStock } from './adjust-stock.ts';
 import type { InventoryDeps } from './deps.ts';
 import type { InventoryCatalog } from './ports.ts';
+import { createStockItems } from './receive-stock.ts';
 import type { Reservation, ReserveResult } from './reservation-view.ts';
 import { findReservation, toReservation } from './reservation-view.ts';
 import type { ReserveInput } from './reserve-input.ts';
@@ -65,6 +70,23 @@ function checkForSale(catalog: InventoryCatalog, items: readonly { variantId: st
   return catalog.getVariantsForPurchase(ids, now).then((variants) => check(new Map([...variants].map(([id, v]) => [id, v.published]))));
 }
 
+/**
+ * Makes the stock item of a variant the catalog knows as this seller's (idempotent: the products
+ * event that makes it too changes nothing after). False when the catalog does not know it as theirs.
+ */
+async function stockItemFromCatalog(deps: InventoryDeps, catalog: InventoryCatalog, sellerId: string, variantId: string, trace: Trace | null): Promise<boolean> {
+  if (!isUuid(variantId)) return false;
+  const id = variantId.toLowerCase();
+  const variant = (await catalog.getVariantsForPurchase([id], deps.clock.now())).get(id);
+  if (!variant || variant.sellerId !== sellerId.toLowerCase()) return false;
+  const now = deps.clock.now();
+  await withTransaction(deps.pool, async (tx) => {
+    const events = await createStockItems(tx, [{ variantId: id, productId: variant.productId, sellerId: variant.sellerId, sku: variant.sku }], now);
+    await appendEvents(tx, 'inventory', events, trace, now);
+  });
+  return true;
+}
+
 export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reserve: (input: ReserveInput) => Promise<ReserveResult>, catalog: InventoryCatalog): void {
   app.get(
     '/v1/seller/stock',
@@ -97,10 +119,17 @@ export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reser
       },
     },
     async (request, reply) => {
-      const result = await adjustStock(deps, principalOf(request).userId, request.params.variantId, request.body, {
-        idempotencyKey: request.headers['idempotency-key'],
-        trace: request.trace,
-      });
+      const sellerId = principalOf(request).userId;
+      const adjust = () => adjustStock(deps, sellerId, request.params.variantId, request.body, { idempotencyKey: request.headers['idempotency-key'], trace: request.trace });
+      let result: Awaited<ReturnType<typeof adjustStock>>;
+      try {
+        result = await adjust();
+      } catch (error) {
+        // A variant created a moment ago: its stock item comes with the products event, which may
+        // not have arrived yet. Asked of the catalog, the seller's own variant gets its item now.
+        if (!(error instanceof AppError && error.code === 'NOT_FOUND') || !(await stockItemFromCatalog(deps, catalog, sellerId, request.params.variantId, request.trace))) throw error;
+        result = await adjust();
+      }
       if (result.replayed) reply.header('idempotent-replayed', 'true');
       return reply.status(201).send({ movement: result.movement, stock: result.stock });
     },
