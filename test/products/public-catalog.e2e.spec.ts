@@ -192,6 +192,17 @@ describe('the published list', () => {
     expect((await get(`/v1/products?limit=1&categoryId=${f.categories.laptops}`, { 'if-none-match': res.headers.etag as string })).statusCode).toBe(304);
   });
 
+  it('shows the lowest price in the list currency, not a smaller number in another currency', async () => {
+    const p = await published({ categoryId: f.categories.laptops });
+    const priced = await f.t.request('POST', `/v1/seller/products/${p.id}/prices`, {
+      token: seller.token,
+      body: { variantId: p.variants[0].id, price: { amount: 3000, currency: 'JPY' } },
+    });
+    expect(priced.statusCode, priced.body).toBe(201);
+    const item = (await get(`/v1/products?limit=100&categoryId=${f.categories.laptops}`)).json().items.find((i: { id: string }) => i.id === p.id);
+    expect(item.priceFrom).toEqual({ amount: 49900, currency: 'USD' });
+  });
+
   it('refuses a forged cursor, an unknown parameter and a limit over 100', async () => {
     expect((await get('/v1/products?cursor=bm90LWpzb24')).statusCode).toBe(400);
     expect((await get(`/v1/products?cursor=${Buffer.from(JSON.stringify({ createdAt: 'x', id: 'y' })).toString('base64url')}`)).statusCode).toBe(400);

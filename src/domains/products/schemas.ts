@@ -243,7 +243,9 @@ export const PublicListItemSchema = Type.Object({
   title: Type.String(),
   categoryId: Uuid,
   imageUrl: Type.Union([Type.String(), Type.Null()]),
-  priceFrom: Type.Union([MoneySchema, Type.Null()], { description: 'Lowest price in effect now among the variants' }),
+  priceFrom: Type.Union([MoneySchema, Type.Null()], {
+    description: 'Lowest price in effect now among the variants, in their list currency (a window in another currency only when none is in effect in it)',
+  }),
   createdAt: Instant,
 });
 export const PublicPageSchema = pageOf(PublicListItemSchema);
