@@ -99,6 +99,10 @@ beforeAll(async () => {
     async (request) => ({ query: request.query, body: request.body }),
   );
   app.delete('/bodiless', { config: { access: 'public' } }, async () => ({ ok: true }));
+  app.get('/cached', { config: { access: 'public' }, schema: { response: { 200: Type.Object({ ok: Type.Boolean() }) } } }, async (_request, reply) => {
+    reply.header('cache-control', 'public, max-age=10');
+    return { ok: true };
+  });
   app.get('/boom', { config: { access: 'public' } }, async () => {
     throw new Error('relation "secret_table" does not exist at SELECT * FROM secret_table');
   });
@@ -190,6 +194,32 @@ describe('HTTP errors', () => {
     expect(none.statusCode).toBe(400);
     expect(none.json().code).toBe('VALIDATION_FAILED');
     expect((await app.inject({ method: 'DELETE', url: '/bodiless', payload: '', headers: { 'content-type': 'application/json' } })).json()).toEqual({ ok: true });
+  });
+
+  it('keep answers out of caches unless a route says so, never let a browser sniff their type, and name the scheme of a 401', async () => {
+    const open = await app.inject({ method: 'POST', url: '/echo', payload: { name: 'a' } });
+    expect(open.headers['cache-control']).toBe('no-store');
+    expect(open.headers['x-content-type-options']).toBe('nosniff');
+    const cached = await app.inject({ method: 'GET', url: '/cached' });
+    expect(cached.headers['cache-control']).toBe('public, max-age=10');
+    const anonymous = await app.inject({ method: 'GET', url: '/sellers-only' });
+    expect([anonymous.statusCode, anonymous.headers['www-authenticate']]).toEqual([401, 'Bearer realm="bazaar"']);
+    expect((await app.inject({ method: 'POST', url: '/echo', payload: '{', headers: { 'content-type': 'application/json' } })).headers['www-authenticate']).toBeUndefined();
+  });
+
+  it('keep a client\'s request id only when it is a plain token', async () => {
+    const kept = await app.inject({ method: 'GET', url: '/cached', headers: { 'x-request-id': 'trace-01:abc.DEF_9' } });
+    expect(kept.headers['x-request-id']).toBe('trace-01:abc.DEF_9');
+    for (const given of ['A'.repeat(5000), '<script>alert(1)</script>', 'a b']) {
+      const replaced = await app.inject({ method: 'GET', url: '/cached', headers: { 'x-request-id': given } });
+      expect(replaced.headers['x-request-id'], given.slice(0, 20)).toMatch(/^[0-9a-f-]{36}$/);
+    }
+  });
+
+  it('describe 413 and 415 on every route that takes a body', async () => {
+    const doc = app.swagger() as unknown as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    expect(Object.keys(doc.paths['/echo']?.post?.responses ?? {})).toEqual(expect.arrayContaining(['413', '415']));
+    expect(Object.keys(doc.paths['/cached']?.get?.responses ?? {})).not.toContain('415');
   });
 
   it('answer malformed JSON with 400 MALFORMED_JSON', async () => {

@@ -14,7 +14,7 @@ import type { Trace } from '../messaging/envelope.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerAccessControl } from './access.ts';
 import { AppError, type ErrorCode, problemOf } from './errors.ts';
-import { ProblemSchema } from './schemas.ts';
+import { ProblemResponse, ProblemSchema } from './schemas.ts';
 import type { TokenService } from './tokens.ts';
 import { validationIssues } from './validation-errors.ts';
 
@@ -94,6 +94,9 @@ function strictDateTime(ajv: Ajv): void {
 
 const ajvCompilers = AjvCompiler();
 
+/** A request id a client may choose: a plain token, as UUIDs and trace ids are. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
 /**
  * Query strings, path parameters and headers are text: their numbers and booleans are read from it
  * (coerceTypes). A JSON body has types of its own and is taken as sent: with coercion, `"maxUses": 0`
@@ -113,9 +116,14 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimitBytes,
     logController: new LogController({ disableRequestLogging: true }),
-    requestIdHeader: 'x-request-id',
-    // Request ids need not be time-ordered: randomUUID draws from a cached entropy pool, far cheaper.
-    genReqId: () => randomUUID(),
+    // A client's X-Request-Id is kept when it is a plain token (it goes into logs and is echoed);
+    // anything else (5,000 characters, markup, control characters) is replaced by our own. Request
+    // ids need not be time-ordered: randomUUID draws from a cached entropy pool, far cheaper.
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
     return503OnClosing: true,
     trustProxy: options.trustProxy ?? false,
     // What the router refuses before any route is found (a path that is not valid percent-encoding,
@@ -156,6 +164,14 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   });
 
   app.addSchema(ProblemSchema);
+  // Every route that takes a body may answer 413 (over the body limit) and 415 (not JSON): said in
+  // its OpenAPI description too (before the docs plugin reads the routes).
+  app.addHook('onRoute', (route) => {
+    const schema = route.schema as { body?: unknown; response?: Record<string, unknown> } | undefined;
+    if (!schema?.body) return;
+    const response = schema.response ?? {};
+    schema.response = { ...response, 413: response[413] ?? ProblemResponse, 415: response[415] ?? ProblemResponse };
+  });
   await app.register(swagger, {
     // Shared schemas are named by their $id (#/components/schemas/Problem), not def-<n>.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
@@ -192,6 +208,12 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   });
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('x-request-id', request.id);
+    reply.header('x-content-type-options', 'nosniff');
+    // Answers carry tokens and personal data: nothing is kept by a cache unless a route says so
+    // (the public catalog does).
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    // RFC 6750: a 401 of a bearer-token route names the scheme (webhooks are signed, not bearer).
+    if (reply.statusCode === 401 && request.routeOptions.config?.access !== 'signed') reply.header('www-authenticate', 'Bearer realm="bazaar"');
     return payload;
   });
   app.addHook('onResponse', async (request, reply) => {
