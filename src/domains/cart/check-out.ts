@@ -28,12 +28,6 @@ export async function getActiveCart(q: Queryable, buyerId: string): Promise<Acti
   };
 }
 
-/**
- * Ends the cart's life as the buyer's active cart (the next add makes a new one) and emits
- * carts.checked_out.v1. Idempotent: marking it again for the same session changes nothing; for
- * another session it is a CONFLICT. With `expectedVersion`, a cart changed since it was read is a
- * VERSION_CONFLICT. The event carries `trace` (null: it starts a trace of its own).
- */
 /** What a checkout bought: units per variant. */
 export interface BoughtLine {
   variantId: string;
@@ -48,12 +42,16 @@ type CartItems = NonNullable<Awaited<ReturnType<typeof selectCartContents>>>['it
  */
 export function splitBought(items: CartItems, bought: readonly BoughtLine[]): { checkedOut: CartItems; left: CartItems } {
   const remaining = new Map<string, number>();
-  for (const b of bought) remaining.set(b.variantId.toLowerCase(), (remaining.get(b.variantId.toLowerCase()) ?? 0) + b.quantity);
+  for (const b of bought) {
+    const variantId = b.variantId.toLowerCase();
+    remaining.set(variantId, (remaining.get(variantId) ?? 0) + b.quantity);
+  }
   const checkedOut: CartItems = [];
   const left: CartItems = [];
   for (const item of items) {
-    const covered = Math.min(item.quantity, remaining.get(item.variantId) ?? 0);
-    remaining.set(item.variantId, (remaining.get(item.variantId) ?? 0) - covered);
+    const boughtLeft = remaining.get(item.variantId) ?? 0;
+    const covered = Math.min(item.quantity, boughtLeft);
+    remaining.set(item.variantId, boughtLeft - covered);
     if (covered > 0) checkedOut.push({ ...item, quantity: covered });
     if (item.quantity > covered) left.push({ ...item, quantity: item.quantity - covered });
   }
@@ -100,6 +98,12 @@ async function carryOver(
   }
 }
 
+/**
+ * Ends the cart's life as the buyer's active cart (the next add makes a new one) and emits
+ * carts.checked_out.v1. Idempotent: marking it again for the same session changes nothing; for
+ * another session it is a CONFLICT. With `expectedVersion`, a cart changed since it was read is a
+ * VERSION_CONFLICT. The event carries `trace` (null: it starts a trace of its own).
+ */
 export async function markCheckedOut(
   deps: CartDeps,
   cartId: string,
@@ -108,7 +112,7 @@ export async function markCheckedOut(
   trace: Trace | null,
   bought?: readonly BoughtLine[],
   redeemedCodes?: readonly string[],
-): Promise<{ cartId: string; checkoutSessionId: string; alreadyCheckedOut: boolean; carriedOver: number }> {
+): Promise<{ cartId: string; checkoutSessionId: string; alreadyCheckedOut: boolean }> {
   if (!isUuid(cartId) || !isUuid(checkoutSessionId)) throw new RangeError('cartId and checkoutSessionId must be UUIDs');
   // A cart that holds more than was bought is closed in a transaction that also carries the rest over.
   const first = await selectCartContents(deps.pool, { cartId });
@@ -137,12 +141,12 @@ async function closeCart(
   trace: Trace | null,
   bought: readonly BoughtLine[] | undefined,
   redeemedCodes?: readonly string[],
-): Promise<{ cartId: string; checkoutSessionId: string; alreadyCheckedOut: boolean; carriedOver: number } | null> {
+): Promise<{ cartId: string; checkoutSessionId: string; alreadyCheckedOut: boolean } | null> {
   if (!cart) throw new AppError('NOT_FOUND', 'cart not found');
   const cartId = cart.id;
   const now = deps.clock.now();
   if (cart.status === 'checked_out') {
-    if (cart.checkoutSessionId === checkoutSessionId.toLowerCase()) return { cartId, checkoutSessionId, alreadyCheckedOut: true, carriedOver: 0 };
+    if (cart.checkoutSessionId === checkoutSessionId.toLowerCase()) return { cartId, checkoutSessionId, alreadyCheckedOut: true };
     throw new AppError('CONFLICT', `cart ${cartId} was checked out by another checkout session`);
   }
   if (cart.status !== 'active') throw new AppError('CONFLICT', `cart ${cartId} is ${cart.status}`);
@@ -167,5 +171,5 @@ async function closeCart(
     const redeemed = new Set((redeemedCodes ?? []).map((c) => c.toLowerCase()));
     await carryOver(db, cart.userId, left, cart.coupons.filter((c) => !redeemed.has(c.code.toLowerCase())), trace, now);
   }
-  return { cartId, checkoutSessionId, alreadyCheckedOut: false, carriedOver: left.length };
+  return { cartId, checkoutSessionId, alreadyCheckedOut: false };
 }

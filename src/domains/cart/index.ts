@@ -17,15 +17,14 @@ export interface CartApi {
    * same session, CONFLICT for another. With `expectedVersion` (from getActiveCart), a cart that
    * changed since is a VERSION_CONFLICT. The event carries `trace` (the caller's request or handled
    * event); without one it starts a trace of its own. With `bought` (units per variant), what the cart
-   * holds beyond it (added while the checkout ran) is carried into a new active cart
-   * (`carriedOver`: how many lines), not lost with the closed one, with the codes applied meanwhile
-   * (those not in `redeemedCodes`).
+   * holds beyond it (added while the checkout ran) is carried into a new active cart, not lost with
+   * the closed one, with the codes applied meanwhile (those not in `redeemedCodes`).
    */
   markCheckedOut(
     cartId: string,
     checkoutSessionId: string,
     options?: { expectedVersion?: number; trace?: Trace | null; bought?: readonly BoughtLine[]; redeemedCodes?: readonly string[] },
-  ): Promise<{ cartId: string; checkoutSessionId: string; alreadyCheckedOut: boolean; carriedOver: number }>;
+  ): Promise<{ cartId: string; checkoutSessionId: string; alreadyCheckedOut: boolean }>;
 }
 
 /** The other domains' public APIs the cart reads through (products, inventory, coupons). */

@@ -77,9 +77,9 @@ function checkForSale(catalog: InventoryCatalog, items: readonly { variantId: st
 async function stockItemFromCatalog(deps: InventoryDeps, catalog: InventoryCatalog, sellerId: string, variantId: string, trace: Trace | null): Promise<boolean> {
   if (!isUuid(variantId)) return false;
   const id = variantId.toLowerCase();
-  const variant = (await catalog.getVariantsForPurchase([id], deps.clock.now())).get(id);
-  if (!variant || variant.sellerId !== sellerId.toLowerCase()) return false;
   const now = deps.clock.now();
+  const variant = (await catalog.getVariantsForPurchase([id], now)).get(id);
+  if (!variant || variant.sellerId !== sellerId.toLowerCase()) return false;
   await withTransaction(deps.pool, async (tx) => {
     const events = await createStockItems(tx, [{ variantId: id, productId: variant.productId, sellerId: variant.sellerId, sku: variant.sku }], now);
     await appendEvents(tx, 'inventory', events, trace, now);

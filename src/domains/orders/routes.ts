@@ -25,6 +25,11 @@ const FulfilmentBody = Type.Object(
   { additionalProperties: false },
 );
 
+/** A body whose fields are all optional may be left out: a bodiless POST is validated as {}. */
+async function bodyMayBeLeftOut(request: { body: unknown }): Promise<void> {
+  request.body ??= {};
+}
+
 export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
   const { pool, clock } = deps;
 
@@ -65,10 +70,7 @@ export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
     '/v1/orders/:orderId/cancel',
     {
       config: { access: ['buyer'] },
-      // The body is optional: a bodiless POST is validated as {}.
-      preValidation: async (request) => {
-        request.body ??= {};
-      },
+      preValidation: bodyMayBeLeftOut,
       schema: {
         tags: ['orders'],
         summary: 'Cancel your order before it ships; stock, coupon and payment come back',
@@ -92,10 +94,7 @@ export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
     '/v1/seller/orders/:orderId/fulfilment',
     {
       config: { access: ['seller'] },
-      // The body is optional: a bodiless POST is validated as {}.
-      preValidation: async (request) => {
-        request.body ??= {};
-      },
+      preValidation: bodyMayBeLeftOut,
       schema: {
         tags: ['orders'],
         summary: 'Start fulfilling your order: paid → fulfilling',
