@@ -327,6 +327,22 @@ describe('HTTP errors', () => {
     const res = await app.inject({ method: 'GET', url: '/nowhere' });
     expect(res.statusCode).toBe(404);
     expect(res.json().code).toBe('ROUTE_NOT_FOUND');
+    expect(res.headers.allow).toBeUndefined();
+  });
+
+  it('answer a known path asked with a method it does not take with a 405 problem naming the methods it does (Allow)', async () => {
+    const res = await app.inject({ method: 'PUT', url: '/cached?x=1' });
+    expect(res.statusCode).toBe(405);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.headers.allow).toBe('GET, HEAD');
+    expect(res.json()).toMatchObject({ status: 405, code: 'METHOD_NOT_ALLOWED', allowed: ['GET', 'HEAD'] });
+    // A path with parameters is matched as the router matches it.
+    const post = await app.inject({ method: 'GET', url: '/things/abc' });
+    expect(post.statusCode).toBe(405);
+    expect(post.headers.allow).toBe('POST');
+    const del = await app.inject({ method: 'POST', url: '/bodiless' });
+    expect(del.statusCode).toBe(405);
+    expect(del.headers.allow).toBe('DELETE');
   });
 
   it('answer a real fault with 500 and never leak the message, SQL or a stack', async () => {

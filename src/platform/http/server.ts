@@ -223,7 +223,16 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     );
   });
 
-  app.setNotFoundHandler((request, reply) => sendProblem(reply, 'ROUTE_NOT_FOUND', `${request.method} ${request.url.split('?')[0]} does not exist`));
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    // RFC 9110 (15.5.6): a path that exists under other methods is a 405 that names them in Allow.
+    const allowed = ROUTE_METHODS.filter((method) => method !== request.method && app.findRoute({ method, url: path }) !== null);
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return sendProblem(reply, 'METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(', ')}, not ${request.method}`, { allowed });
+    }
+    return sendProblem(reply, 'ROUTE_NOT_FOUND', `${request.method} ${path} does not exist`);
+  });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof AppError) {
@@ -265,6 +274,9 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
 
   return app;
 }
+
+/** The methods an Allow header may name (HEAD goes with every GET route). */
+const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 function isMissingIdempotencyKey(v: { keyword: string; params: Record<string, unknown> }): boolean {
   return v.keyword === 'required' && v.params.missingProperty === 'idempotency-key';
