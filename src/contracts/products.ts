@@ -131,22 +131,27 @@ export const ProductUnlistedV1 = defineEvent(
 );
 export type ProductUnlistedV1 = Static<typeof ProductUnlistedV1.schema>;
 
+/** What both price events say of the window and the product. */
+const priceWindowEventProperties = {
+  productId: Uuid,
+  sellerId: Uuid,
+  /** The product's version after the change. */
+  version: Type.Integer({ minimum: 1 }),
+  variantId: Uuid,
+  sku: Sku,
+  priceId: Uuid,
+  currency: Currency,
+  basePrice: MinorUnits,
+  discount: MinorUnits,
+  effectiveFrom: Instant,
+  effectiveTo: Type.Union([Instant, Type.Null()]),
+};
+
 export const PriceChangedV1 = defineEvent(
   'products.price_changed.v1',
   Type.Object(
     {
-      productId: Uuid,
-      sellerId: Uuid,
-      /** The product's version after the change. */
-      version: Type.Integer({ minimum: 1 }),
-      variantId: Uuid,
-      sku: Sku,
-      priceId: Uuid,
-      currency: Currency,
-      basePrice: MinorUnits,
-      discount: MinorUnits,
-      effectiveFrom: Instant,
-      effectiveTo: Type.Union([Instant, Type.Null()]),
+      ...priceWindowEventProperties,
       /** The open window this one closed (its effective_to is now this window's effectiveFrom), if any. */
       closedPriceId: Type.Union([Uuid, Type.Null()]),
       changedAt: Instant,
@@ -156,7 +161,33 @@ export const PriceChangedV1 = defineEvent(
 );
 export type PriceChangedV1 = Static<typeof PriceChangedV1.schema>;
 
-export const PRODUCT_EVENT_TYPES = [ProductCreatedV1.type, ProductUpdatedV1.type, ProductPublishedV1.type, ProductUnlistedV1.type, PriceChangedV1.type] as const;
+/**
+ * A scheduled price window was withdrawn before it started (it never applied). The window it had
+ * closed, if any, now runs on to where the withdrawn one ended: `extendedPriceId`, `extendedTo`.
+ */
+export const PriceWithdrawnV1 = defineEvent(
+  'products.price_withdrawn.v1',
+  Type.Object(
+    {
+      ...priceWindowEventProperties,
+      /** The window that ended where the withdrawn one started, and its new end (null: open again). */
+      extendedPriceId: Type.Union([Uuid, Type.Null()]),
+      extendedTo: Type.Union([Instant, Type.Null()]),
+      withdrawnAt: Instant,
+    },
+    { additionalProperties: false },
+  ),
+);
+export type PriceWithdrawnV1 = Static<typeof PriceWithdrawnV1.schema>;
+
+export const PRODUCT_EVENT_TYPES = [
+  ProductCreatedV1.type,
+  ProductUpdatedV1.type,
+  ProductPublishedV1.type,
+  ProductUnlistedV1.type,
+  PriceChangedV1.type,
+  PriceWithdrawnV1.type,
+] as const;
 
 /**
  * Category events. The aggregate is the whole category tree (its invariants, no cycle and at most
@@ -212,4 +243,4 @@ export type CategoryUpdatedV1 = Static<typeof CategoryUpdatedV1.schema>;
 
 export const CATEGORY_EVENT_TYPES = [CategoryCreatedV1.type, CategoryUpdatedV1.type] as const;
 
-registerContracts(ProductCreatedV1, ProductUpdatedV1, ProductPublishedV1, ProductUnlistedV1, PriceChangedV1, CategoryCreatedV1, CategoryUpdatedV1);
+registerContracts(ProductCreatedV1, ProductUpdatedV1, ProductPublishedV1, ProductUnlistedV1, PriceChangedV1, PriceWithdrawnV1, CategoryCreatedV1, CategoryUpdatedV1);

@@ -64,6 +64,9 @@ interface Fixture {
   draftVersion: number;
   pricedProductId: string;
   pricedVariantId: string;
+  /** A price window that has not started (withdrawn once, by a valid request). */
+  scheduledProductId: string;
+  scheduledPriceId: string;
   unpublishedProductId: string;
   publishedProductId: string;
   couponCode: string;
@@ -206,6 +209,15 @@ const OPERATIONS: Record<string, OperationSpec> = {
       effectiveTo: inDays(0.2),
     }),
   },
+  'DELETE /v1/seller/products/{productId}/prices/{priceId}': {
+    // A product made by the refill is priced from tomorrow: its window has not started.
+    params: () => ({ productId: f.scheduledProductId, priceId: f.scheduledPriceId }),
+    refill: async () => {
+      const p = await newProduct();
+      f.scheduledProductId = p.id;
+      f.scheduledPriceId = p.priceWindows[0]!.priceId;
+    },
+  },
   'POST /v1/seller/products/{productId}/publish': {
     params: () => ({ productId: f.unpublishedProductId }),
     refill: async () => {
@@ -314,7 +326,7 @@ async function refillCart(): Promise<void> {
 }
 
 /** A draft product of the seller's, as created: priced from tomorrow, or from now (so that it may be published). */
-async function newProduct(pricedNow = false): Promise<{ id: string; variants: { id: string }[] }> {
+async function newProduct(pricedNow = false): Promise<{ id: string; variants: { id: string }[]; priceWindows: { priceId: string }[] }> {
   const body = OPERATIONS['POST /v1/seller/products']!.body!() as { variants: { priceEffectiveFrom?: string }[] };
   if (pricedNow) delete body.variants[0]!.priceEffectiveFrom;
   return (await expectStatus('product', http('POST', '/v1/seller/products', { token: f.seller.token, body }), 201)).json();
@@ -355,6 +367,7 @@ function pathValue(name: string): string {
     notificationId: f.notificationId,
     name: 'seller_dashboard',
     rebuildId: newId(),
+    priceId: f.scheduledPriceId,
   };
   const value = values[name];
   if (value === undefined) throw new Error(`no fixture value for the path parameter ${name}: add one`);
@@ -789,6 +802,16 @@ async function buildFixture(): Promise<Fixture> {
       201,
     )
   ).json();
+  const scheduled = (
+    await expectStatus(
+      'scheduled',
+      http('POST', '/v1/seller/products', {
+        token: seller.token,
+        body: { sku: `SCHED-${next()}`, title: 'Scheduled', categoryId: category.id, variants: [{ sku: `SCHED-${next()}`, price: { amount: 700, currency: 'USD' }, priceEffectiveFrom: inDays(1) }] },
+      }),
+      201,
+    )
+  ).json();
   const { code } = await createCoupon(http, seller, { code: 'FUZZ-TEN', type: 'percentage', discount: 1000 });
   await createCoupon(http, seller, { code: 'FUZZ-FIVE', type: 'percentage', discount: 500 });
 
@@ -856,6 +879,8 @@ async function buildFixture(): Promise<Fixture> {
     draftVersion: draft.version,
     pricedProductId: draft.id,
     pricedVariantId: draft.variants[0].id,
+    scheduledProductId: scheduled.id,
+    scheduledPriceId: scheduled.priceWindows[0].priceId,
     unpublishedProductId: draft.id,
     publishedProductId: mug.productId,
     couponCode: code,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PriceChangedV1 } from '../../src/contracts/products.ts';
+import { PriceChangedV1, PriceWithdrawnV1 } from '../../src/contracts/products.ts';
 import { mapDatabaseError } from '../../src/domains/products/db-errors.ts';
 import { PurchaseCatalog } from '../../src/domains/products/purchase.ts';
 import { AppError } from '../../src/platform/http/errors.ts';
@@ -44,6 +44,14 @@ async function publicPrice(productId: string): Promise<{ amount: number; currenc
 async function pricingRows(variantId: string) {
   const { rows } = await f.db.query<Record<string, unknown>>('SELECT * FROM product_pricing WHERE variant_id = $1 ORDER BY effective_from, id', [variantId]);
   return rows;
+}
+
+/** The one event of this type the product's outbox holds, checked against its contract. */
+async function theOnlyEvent(productId: string, contract: { type: string; problems(value: unknown): unknown[] }): Promise<unknown> {
+  const { rows } = await f.db.query<{ payload: unknown }>('SELECT payload FROM products_outbox_events WHERE aggregate_id = $1 AND event_type = $2', [productId, contract.type]);
+  expect(rows).toHaveLength(1);
+  expect(contract.problems(rows[0]?.payload)).toEqual([]);
+  return rows[0]?.payload;
 }
 
 describe('price windows over time', () => {
@@ -175,13 +183,7 @@ describe('price windows over time', () => {
     f.clock.set(T0);
     const p = await newPublishedProduct();
     const res = await addPrice(p.id, { variantId: p.variantId, price: { amount: 700, currency: 'USD' }, discount: { amount: 50, currency: 'USD' }, effectiveFrom: at(1).toISOString() });
-    const { rows } = await f.db.query<{ payload: PriceChangedV1 }>(
-      `SELECT payload FROM products_outbox_events WHERE aggregate_id = $1 AND event_type = 'products.price_changed.v1'`,
-      [p.id],
-    );
-    expect(rows).toHaveLength(1);
-    expect(PriceChangedV1.problems(rows[0]?.payload)).toEqual([]);
-    expect(rows[0]?.payload).toMatchObject({
+    expect(await theOnlyEvent(p.id, PriceChangedV1)).toMatchObject({
       productId: p.id,
       sellerId,
       variantId: p.variantId,
@@ -217,6 +219,102 @@ describe('price windows over time', () => {
   });
 });
 
+describe('withdrawing a scheduled price window', () => {
+  const withdraw = async (productId: string, priceId: string, as = token) =>
+    f.t.request('DELETE', `/v1/seller/products/${productId}/prices/${priceId}`, { token: await as() });
+
+  it('takes a window out before it starts, as if never added: the window it closed runs on to where it ended', async () => {
+    f.clock.set(T0);
+    const p = await newPublishedProduct();
+    // A sale from minute 10 (a typo: 8 cents) and the regular price again from minute 20.
+    const sale = (await addPrice(p.id, { variantId: p.variantId, price: { amount: 8, currency: 'USD' }, effectiveFrom: at(10).toISOString() })).json();
+    const back = (await addPrice(p.id, { variantId: p.variantId, price: { amount: 1000, currency: 'USD' }, effectiveFrom: at(20).toISOString() })).json();
+    const saleRow = (await pricingRows(p.variantId))[1];
+    f.clock.set(at(5));
+    // Cart views read through this process's purchase cache: warm, it holds the sale.
+    const cached = await f.products.api.getVariantsForPurchase([p.variantId], at(15));
+    expect(cached.get(p.variantId)?.price).toMatchObject({ basePrice: 8, priceId: sale.window.priceId });
+    const res = await withdraw(p.id, sale.window.priceId);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toEqual({ priceId: sale.window.priceId, withdrawnAt: at(5).toISOString(), extendedPriceId: p.firstPriceId, extendedTo: at(20).toISOString(), version: 5 });
+    expect((await pricingRows(p.variantId)).map((r) => [r.id, r.base_price, r.effective_from, r.effective_to])).toEqual([
+      [p.firstPriceId, 1000, T0, at(20)],
+      [back.window.priceId, 1000, at(20), null],
+    ]);
+    // The window is kept, as it was, with who withdrew it and when.
+    const { rows: kept } = await f.db.query('SELECT * FROM product_price_withdrawals WHERE price_id = $1', [sale.window.priceId]);
+    expect(kept).toEqual([
+      {
+        price_id: saleRow?.id,
+        product_id: p.id,
+        variant_id: p.variantId,
+        base_price: 8,
+        discount: 0,
+        currency: 'USD',
+        effective_from: at(10),
+        effective_to: at(20),
+        created_at: saleRow?.created_at,
+        created_by: sellerId,
+        withdrawn_at: at(5),
+        withdrawn_by: sellerId,
+        extended_price_id: p.firstPriceId,
+      },
+    ]);
+    expect(await theOnlyEvent(p.id, PriceWithdrawnV1)).toMatchObject({
+      productId: p.id,
+      sellerId,
+      version: 5,
+      variantId: p.variantId,
+      priceId: sale.window.priceId,
+      basePrice: 8,
+      effectiveFrom: at(10).toISOString(),
+      effectiveTo: at(20).toISOString(),
+      extendedPriceId: p.firstPriceId,
+      extendedTo: at(20).toISOString(),
+      withdrawnAt: at(5).toISOString(),
+    });
+    // The withdrawal dropped the cached row; the sale never applies.
+    const purchase = await f.products.api.getVariantsForPurchase([p.variantId], at(15));
+    expect(purchase.get(p.variantId)?.price).toMatchObject({ basePrice: 1000, priceId: p.firstPriceId });
+    f.clock.set(at(10));
+    expect(await publicPrice(p.id)).toEqual([{ amount: 1000, currency: 'USD' }]);
+
+    // Withdrawing the last open window opens the one it closed again.
+    const again = await withdraw(p.id, back.window.priceId);
+    expect(again.json()).toMatchObject({ extendedPriceId: p.firstPriceId, extendedTo: null, version: 6 });
+    expect((await pricingRows(p.variantId)).map((r) => [r.id, r.effective_to])).toEqual([[p.firstPriceId, null]]);
+  });
+
+  it('refuses a window that has started (it is history), and changes nothing', async () => {
+    f.clock.set(T0);
+    const p = await newPublishedProduct();
+    const next = (await addPrice(p.id, { variantId: p.variantId, price: { amount: 900, currency: 'USD' }, effectiveFrom: at(10).toISOString() })).json();
+    const before = await pricingRows(p.variantId);
+    for (const [instant, priceId] of [[T0, p.firstPriceId], [at(10), next.window.priceId], [at(11), next.window.priceId]] as const) {
+      f.clock.set(instant);
+      const res = await withdraw(p.id, priceId);
+      expect(res.statusCode, `${instant.toISOString()} ${res.body}`).toBe(409);
+      expect(res.json()).toMatchObject({ code: 'INVALID_STATE_TRANSITION' });
+    }
+    expect(await pricingRows(p.variantId)).toEqual(before);
+    const { rows } = await f.db.query('SELECT count(*)::int AS n FROM product_price_withdrawals WHERE product_id = $1', [p.id]);
+    expect(rows[0]).toEqual({ n: 0 });
+  });
+
+  it("answers 404 for another seller's window, a window of another product and an unknown one", async () => {
+    f.clock.set(T0);
+    const p = await newPublishedProduct();
+    const other = await newPublishedProduct();
+    const next = (await addPrice(p.id, { variantId: p.variantId, price: { amount: 900, currency: 'USD' }, effectiveFrom: at(10).toISOString() })).json();
+    const stranger = async () => (await f.sellerToken()).token;
+    expect((await withdraw(p.id, next.window.priceId, stranger)).statusCode).toBe(404);
+    expect((await withdraw(other.id, next.window.priceId)).statusCode).toBe(404);
+    expect((await withdraw(p.id, newId())).statusCode).toBe(404);
+    expect((await withdraw(p.id, 'not-a-uuid')).json()).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+    expect((await pricingRows(p.variantId)).map((r) => r.id)).toEqual([p.firstPriceId, next.window.priceId]);
+  });
+});
+
 describe('the pricing table', () => {
   it('rejects overlapping windows in the database itself, which the service reports as PRICE_WINDOW_OVERLAP', async () => {
     f.clock.set(T0);
@@ -240,6 +338,25 @@ describe('the pricing table', () => {
     await expect(f.db.query('UPDATE product_pricing SET base_price = 1 WHERE id = $1', [p.firstPriceId])).rejects.toThrow(/history/);
     await expect(f.db.query('UPDATE product_pricing SET effective_from = $2 WHERE id = $1', [p.firstPriceId, at(1)])).rejects.toThrow(/history/);
     await expect(f.db.query('DELETE FROM product_pricing WHERE id = $1', [p.firstPriceId])).rejects.toThrow(/history/);
+  });
+
+  it('lets a window go only when its withdrawal, before its start, was recorded first; and keeps withdrawals as written', async () => {
+    f.clock.set(T0);
+    const p = await newPublishedProduct();
+    const next = (await addPrice(p.id, { variantId: p.variantId, price: { amount: 900, currency: 'USD' }, effectiveFrom: at(10).toISOString() })).json();
+    const record = (priceId: string, amount: number, withdrawnAt: Date) =>
+      f.db.query(
+        `INSERT INTO product_price_withdrawals (price_id, product_id, variant_id, base_price, discount, currency, effective_from, effective_to, created_at, created_by, withdrawn_at, withdrawn_by)
+         VALUES ($1, $2, $3, $4, 0, 'USD', $5, NULL, $6, $7, $6, $7)`,
+        [priceId, p.id, p.variantId, amount, at(10), withdrawnAt, sellerId],
+      );
+    // A record that does not match the window (another amount) lets nothing go.
+    await record(next.window.priceId, 1, at(1));
+    await expect(f.db.query('DELETE FROM product_pricing WHERE id = $1', [next.window.priceId])).rejects.toThrow(/history/);
+    // A withdrawal at or after the start is not one.
+    await expect(record(newId(), 900, at(10))).rejects.toThrow(/before_start/);
+    await expect(f.db.query('UPDATE product_price_withdrawals SET base_price = 900 WHERE price_id = $1', [next.window.priceId])).rejects.toThrow(/append-only/);
+    await expect(f.db.query('DELETE FROM product_price_withdrawals WHERE price_id = $1', [next.window.priceId])).rejects.toThrow(/append-only/);
   });
 });
 

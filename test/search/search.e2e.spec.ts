@@ -130,6 +130,46 @@ describe('product search', () => {
     }
   });
 
+  it('drops a withdrawn scheduled window, and the window it closed runs on again', async () => {
+    const lantern = await published({ title: 'Withdrawn sale lantern', variants: [variant(1000)] });
+    const start = new Date(f.clock.now().getTime() + 3_600_000);
+    const end = new Date(start.getTime() + 3_600_000);
+    const added: string[] = [];
+    for (const [amount, from] of [[500, start], [1000, end]] as const) {
+      const res = await f.t.request('POST', `/v1/seller/products/${lantern.id}/prices`, {
+        token: seller.token,
+        body: { variantId: lantern.variants[0].id, price: { amount, currency: 'USD' }, effectiveFrom: from.toISOString() },
+      });
+      expect(res.statusCode, res.body).toBe(201);
+      added.push(res.json().window.priceId);
+    }
+    const view = async () =>
+      (
+        await f.t.app.pools
+          .get('search')!
+          .query<{ reprice_at: Date | null; price_windows_json: Json[] }>('SELECT reprice_at, price_windows_json FROM product_search_view WHERE product_id = $1', [lantern.id])
+      ).rows[0];
+    await eventually(async () => expect((await view())?.price_windows_json).toHaveLength(3));
+    const windows = async () => (await view())?.price_windows_json.map((w) => [w.basePrice, w.effectiveFrom, w.effectiveTo]);
+
+    const sale = await f.t.request('DELETE', `/v1/seller/products/${lantern.id}/prices/${added[0]}`, { token: seller.token });
+    expect(sale.statusCode, sale.body).toBe(200);
+    await eventually(async () => expect(await windows()).toHaveLength(2));
+    expect(await windows()).toEqual(
+      expect.arrayContaining([
+        [1000, expect.any(String), end.toISOString()],
+        [1000, end.toISOString(), null],
+      ]),
+    );
+    expect((await view())?.reprice_at).toEqual(end);
+
+    const back = await f.t.request('DELETE', `/v1/seller/products/${lantern.id}/prices/${added[1]}`, { token: seller.token });
+    expect(back.statusCode, back.body).toBe(200);
+    await eventually(async () => expect(await windows()).toEqual([[1000, expect.any(String), null]]));
+    expect((await view())?.reprice_at).toBeNull();
+    expect((await search('q=lantern&currency=USD')).items[0].price.min.amount).toBe(1000);
+  });
+
   it('tells which products have stock from inventory events', async () => {
     const p = await published({ title: 'Copper astrolabe', variants: [variant(9000), variant(9900, { colour: 'red' })] });
     expect(ids(await search('q=astrolabe&inStock=true'))).toEqual([]);

@@ -15,6 +15,8 @@ import {
   CreateProductBody,
   PatchProductBody,
   PriceChangeSchema,
+  PriceWindowParams,
+  PriceWithdrawalSchema,
   ProductIdParams,
   PublicListQuery,
   PublicPageSchema,
@@ -25,6 +27,7 @@ import {
 } from './schemas.ts';
 import { getOwnProduct, listOwnProducts } from './seller-reads.ts';
 import { updateProduct } from './update-product.ts';
+import { withdrawPriceWindow } from './withdraw-price.ts';
 
 /** How long browsers and shared caches may reuse public reads without asking again. */
 export const PRODUCT_MAX_AGE_SECONDS = 30;
@@ -113,6 +116,22 @@ export function registerProductRoutes(app: HttpApp, deps: ProductsDeps, categori
       const change = await addPriceWindow(deps, principalOf(request).userId, request.params.productId, request.body, request.trace);
       return reply.status(201).send(change);
     },
+  );
+
+  app.delete(
+    '/v1/seller/products/:productId/prices/:priceId',
+    {
+      config: seller,
+      schema: {
+        tags: sellerTags,
+        summary: 'Withdraw a price window that has not started',
+        description:
+          'A scheduled window is withdrawn before its start, as if it had never been added: the window it had closed runs on to where it ended (extendedPriceId, extendedTo). A window that has started is history: 409 INVALID_STATE_TRANSITION (add a new window to change the price from now on). Kept in product_price_withdrawals; announced with products.price_withdrawn.v1.',
+        params: PriceWindowParams,
+        response: { 200: PriceWithdrawalSchema, ...authProblems, 404: ProblemResponse, 409: ProblemResponse },
+      },
+    },
+    async (request) => withdrawPriceWindow(deps, principalOf(request).userId, request.params.productId, request.params.priceId, request.trace),
   );
 
   for (const command of ['publish', 'unlist'] as const) {

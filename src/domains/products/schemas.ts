@@ -256,6 +256,18 @@ export const PriceChangeSchema = Type.Object({
   version: Type.Integer({ description: 'The product version after the change' }),
 });
 
+export const PriceWindowParams = Type.Object({ productId: Uuid, priceId: Uuid }, closed);
+
+export const PriceWithdrawalSchema = Type.Object({
+  priceId: Uuid,
+  withdrawnAt: Type.String({ format: 'date-time' }),
+  extendedPriceId: Type.Union([Uuid, Type.Null()], {
+    description: 'The window that ended where the withdrawn one started: it now runs on to where the withdrawn one ended',
+  }),
+  extendedTo: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'Its new end; null: open-ended again (or nothing was extended)' }),
+  version: Type.Integer({ description: 'The product version after the change' }),
+});
+
 export const CategorySchema = Type.Object({
   id: Uuid,
   parentId: Type.Union([Uuid, Type.Null()]),

@@ -429,6 +429,76 @@ export async function closeWindow(db: Queryable, windowId: string, at: Date): Pr
   await db.query('UPDATE product_pricing SET effective_to = $2 WHERE id = $1 AND effective_to IS NULL', [windowId, at]);
 }
 
+/** A window of this product, locked, with its variant's SKU. */
+export async function selectWindowForUpdate(db: Queryable, productId: string, priceId: string): Promise<(PriceWindowRow & { sku: string; createdAt: Date; createdBy: string }) | undefined> {
+  const { rows } = await db.query<{
+    id: string;
+    variant_id: string;
+    sku: string;
+    currency: string;
+    base_price: number;
+    discount: number;
+    effective_from: Date;
+    effective_to: Date | null;
+    created_at: Date;
+    created_by: string;
+  }>(
+    `SELECT pr.id, pr.variant_id, v.sku, pr.currency, pr.base_price, pr.discount, pr.effective_from, pr.effective_to, pr.created_at, pr.created_by
+       FROM product_pricing pr JOIN product_variants v ON v.id = pr.variant_id
+      WHERE pr.id = $1 AND pr.product_id = $2
+      FOR UPDATE OF pr`,
+    [priceId, productId],
+  );
+  const r = rows[0];
+  if (!r) return undefined;
+  return {
+    id: r.id,
+    variantId: r.variant_id,
+    sku: r.sku,
+    currency: r.currency.trim(),
+    basePrice: r.base_price,
+    discount: r.discount,
+    effectiveFrom: r.effective_from,
+    effectiveTo: r.effective_to,
+    createdAt: r.created_at,
+    createdBy: r.created_by,
+  };
+}
+
+/**
+ * Withdraws a window that has not started, in three statements and in this order (each must see
+ * the one before, which statements of one CTE could not): records it in product_price_withdrawals
+ * (the history guard lets the DELETE through only then), deletes it, and lets the window that ended
+ * where it started, if any, run on to where it ended (before the DELETE that would overlap it).
+ * Returns that window's id, or null.
+ */
+export async function withdrawWindow(
+  db: Queryable,
+  w: PriceWindowRow & { productId: string; createdAt: Date; createdBy: string },
+  withdrawnAt: Date,
+  withdrawnBy: string,
+): Promise<string | null> {
+  const { rows } = await db.query<{ extended: string | null }>(
+    `WITH before AS (
+       SELECT id FROM product_pricing
+        WHERE variant_id = $3 AND currency = $6 AND effective_to = $7 AND id <> $1
+        FOR UPDATE
+     ), recorded AS (
+       INSERT INTO product_price_withdrawals (price_id, product_id, variant_id, base_price, discount, currency, effective_from, effective_to,
+                                              created_at, created_by, withdrawn_at, withdrawn_by, extended_price_id)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, (SELECT id FROM before))
+       RETURNING extended_price_id
+     )
+     SELECT extended_price_id AS extended FROM recorded`,
+    [w.id, w.productId, w.variantId, w.basePrice, w.discount, w.currency, w.effectiveFrom, w.effectiveTo, w.createdAt, w.createdBy, withdrawnAt, withdrawnBy],
+  );
+  const extended = rows[0]?.extended ?? null;
+  // In order: the window goes first, or the one that runs on would overlap it.
+  await db.query('DELETE FROM product_pricing WHERE id = $1', [w.id]);
+  if (extended) await db.query('UPDATE product_pricing SET effective_to = $2 WHERE id = $1', [extended, w.effectiveTo]);
+  return extended;
+}
+
 export async function hasCurrentPrice(db: Queryable, productId: string, at: Date): Promise<boolean> {
   const { rows } = await db.query(
     `SELECT 1 FROM product_pricing WHERE product_id = $1 AND effective_from <= $2 AND (effective_to IS NULL OR effective_to > $2) LIMIT 1`,

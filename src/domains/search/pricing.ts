@@ -73,6 +73,13 @@ export function withPriceChange(windows: readonly PriceWindow[], change: PriceWi
   return [...kept, added];
 }
 
+/** The windows without a withdrawn one; the window it had closed runs on to `extendedTo`. */
+export function withPriceWithdrawal(windows: readonly PriceWindow[], withdrawal: { priceId: string; extendedPriceId: string | null; extendedTo: string | null }): PriceWindow[] {
+  return windows
+    .filter((w) => w.priceId !== withdrawal.priceId)
+    .map((w) => (w.priceId === withdrawal.extendedPriceId ? { ...w, effectiveTo: withdrawal.extendedTo } : w));
+}
+
 /** Attribute name to its distinct values (sorted), from the searchable product attributes and the variants' attributes. */
 export function attributeValues(
   attributes: readonly { name: string; value: string; searchable: boolean }[],

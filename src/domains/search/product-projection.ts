@@ -3,6 +3,7 @@ import {
   CategoryUpdatedV1,
   PriceChangedV1,
   type PriceWindow,
+  PriceWithdrawnV1,
   ProductCreatedV1,
   ProductPublishedV1,
   type ProductSnapshot,
@@ -13,7 +14,7 @@ import type { Tx } from '../../platform/db/pool.ts';
 import type { EventEnvelope } from '../../platform/messaging/envelope.ts';
 import type { HandlerContext, Subscription } from '../../platform/messaging/subscription.ts';
 import { readModelHooks } from './checkpoints.ts';
-import { type PricedVariant, attributeValues, nextBoundaryAfter, priceRangeAt, withPriceChange } from './pricing.ts';
+import { type PricedVariant, attributeValues, nextBoundaryAfter, priceRangeAt, withPriceChange, withPriceWithdrawal } from './pricing.ts';
 
 export const PRODUCT_SEARCH_MODEL = 'product_search';
 export const PRODUCT_SEARCH_CONSUMER = 'search.product_search';
@@ -86,31 +87,44 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
 /** A price change is not a snapshot: it is applied to the windows kept, if it is newer than the row. */
 async function applyPriceChange(tx: Tx, event: EventEnvelope): Promise<void> {
   const c = event.data as PriceChangedV1;
+  await changeWindows(tx, event, c.productId, c.version, (windows) =>
+    withPriceChange(windows, {
+      priceId: c.priceId,
+      variantId: c.variantId,
+      currency: c.currency,
+      basePrice: c.basePrice,
+      discount: c.discount,
+      effectiveFrom: c.effectiveFrom,
+      effectiveTo: c.effectiveTo,
+      closedPriceId: c.closedPriceId,
+    }),
+  );
+}
+
+/** A withdrawn window leaves the windows kept, if the event is newer than the row. */
+async function applyPriceWithdrawal(tx: Tx, event: EventEnvelope): Promise<void> {
+  const w = event.data as PriceWithdrawnV1;
+  await changeWindows(tx, event, w.productId, w.version, (windows) => withPriceWithdrawal(windows, w));
+}
+
+/** Rewrites a product's windows and the price range they give at the event's time. */
+async function changeWindows(tx: Tx, event: EventEnvelope, productId: string, version: number, change: (windows: PriceWindow[]) => PriceWindow[]): Promise<void> {
   const { rows } = await tx.query<{ variants_json: PricedVariant[]; price_windows_json: PriceWindow[]; product_version: number }>(
     'SELECT variants_json, price_windows_json, product_version FROM product_search_view WHERE product_id = $1 FOR UPDATE',
-    [c.productId],
+    [productId],
   );
   const row = rows[0];
   // No row: the product's first snapshot comes before its price changes, so this one is older than
   // anything to come (a parked snapshot replayed later carries the windows anyway).
-  if (!row || row.product_version >= c.version) return;
-  const windows = withPriceChange(row.price_windows_json, {
-    priceId: c.priceId,
-    variantId: c.variantId,
-    currency: c.currency,
-    basePrice: c.basePrice,
-    discount: c.discount,
-    effectiveFrom: c.effectiveFrom,
-    effectiveTo: c.effectiveTo,
-    closedPriceId: c.closedPriceId,
-  });
+  if (!row || row.product_version >= version) return;
+  const windows = change(row.price_windows_json);
   const at = new Date(event.time);
   const range = priceRangeAt(row.variants_json, windows, at);
   await tx.query(
     `UPDATE product_search_view SET price_windows_json = $2, min_price = $3, max_price = $4, currency = $5, priced_at = $6,
             product_version = $7, updated_at = $6, reprice_at = $8
       WHERE product_id = $1`,
-    [c.productId, JSON.stringify(windows), range?.min ?? null, range?.max ?? null, range?.currency ?? null, at, c.version, nextBoundaryAfter(windows, at)],
+    [productId, JSON.stringify(windows), range?.min ?? null, range?.max ?? null, range?.currency ?? null, at, version, nextBoundaryAfter(windows, at)],
   );
 }
 
@@ -174,6 +188,7 @@ async function apply(ctx: HandlerContext, events: readonly EventEnvelope[]): Pro
   for (const event of events) {
     if (SNAPSHOT_EVENTS.has(event.type)) await applySnapshot(ctx.tx, event);
     else if (event.type === PriceChangedV1.type) await applyPriceChange(ctx.tx, event);
+    else if (event.type === PriceWithdrawnV1.type) await applyPriceWithdrawal(ctx.tx, event);
     else if (event.type === CategoryUpdatedV1.type) await applyCategoryMove(ctx.tx, event);
     else {
       const levelsOf = STOCK_LEVELS_OF[event.type];
@@ -194,7 +209,7 @@ export function productSearchSubscription(): Subscription {
   return {
     consumer: PRODUCT_SEARCH_CONSUMER,
     domain: 'search',
-    events: [...SNAPSHOT_EVENTS, PriceChangedV1.type, CategoryUpdatedV1.type, ...Object.keys(STOCK_LEVELS_OF)],
+    events: [...SNAPSHOT_EVENTS, PriceChangedV1.type, PriceWithdrawnV1.type, CategoryUpdatedV1.type, ...Object.keys(STOCK_LEVELS_OF)],
     handle: (ctx, event) => apply(ctx, [event]),
     handleBatch: apply,
     readModel: readModelHooks(
