@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adjustOnce } from '../../src/domains/inventory/adjust-stock.ts';
+import { type Tx, withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { type InventoryHarness, eventCount, expectConsistent, ledger, newVariant, startInventory, stockedVariant } from './support.ts';
 
@@ -21,6 +23,34 @@ async function movementsOf(variantId: string): Promise<{ change: number; referen
 async function totalsOf(variantIds: string[]): Promise<Record<string, number>> {
   return Object.fromEntries((await ledger(h.pool, variantIds)).map((i) => [i.variantId, i.total]));
 }
+
+describe('a seller adjustment racing the creation of its stock item', () => {
+  it('adds to an item made between its UPDATE and its read, instead of calling the addition out of stock', async () => {
+    const v = newVariant();
+    let made = false;
+    const result = await withTransaction(h.pool, (tx) => {
+      // The products event makes the item, on another connection, right after the UPDATE missed it.
+      const racing = new Proxy(tx, {
+        get(target, property, receiver) {
+          if (property !== 'query') return Reflect.get(target, property, receiver);
+          return async (text: string, values?: unknown[]) => {
+            const answer = await target.query(text, values as never);
+            if (!made && text.trimStart().startsWith('UPDATE stock_items')) {
+              made = true;
+              await h.api.receiveStock([{ ...v, quantity: 0 }]);
+            }
+            return answer;
+          };
+        },
+      }) as Tx;
+      return adjustOnce(racing, { sellerId: v.sellerId, variantId: v.variantId, amount: 5, reason: 'received', note: null, key: undefined }, new Date(), null);
+    });
+    expect(made).toBe(true);
+    expect(result.result.stock).toMatchObject({ total: 5, available: 5 });
+    expect((await ledger(h.pool, [v.variantId]))[0]).toMatchObject({ total: 5, available: 5, movementsSum: 5 });
+    await expectConsistent(h.pool, [v.variantId]);
+  });
+});
 
 describe('seller adjustments under an idempotency key', () => {
   it('adjusts once for simultaneous requests with the same key, and answers each of them with that one adjustment', async () => {

@@ -113,8 +113,8 @@ export function adjustmentRequestHash(r: Pick<AdjustmentRequest, 'variantId' | '
   return createHash('sha256').update(JSON.stringify([r.variantId, r.amount, r.reason, r.note])).digest('base64url');
 }
 
-/** The adjustment's answer, and the item's row as the adjustment left it (none for a replay). */
-async function adjustOnce(tx: Tx, request: AdjustmentRequest, now: Date, trace: Trace | null): Promise<{ result: AdjustmentResult; item?: StockItemRow }> {
+/** The adjustment's answer, and the item's row as the adjustment left it (none for a replay). Exported for its tests. */
+export async function adjustOnce(tx: Tx, request: AdjustmentRequest, now: Date, trace: Trace | null): Promise<{ result: AdjustmentResult; item?: StockItemRow }> {
   const { sellerId, variantId, amount, reason, note, key } = request;
   const requestHash = key === undefined ? null : adjustmentRequestHash(request);
   if (key !== undefined) {
@@ -135,17 +135,31 @@ async function adjustOnce(tx: Tx, request: AdjustmentRequest, now: Date, trace: 
   }
   // The bounds are compared in bigint: in integer, a total near the maximum plus the amount failed
   // the statement ("integer out of range", a 500) instead of the adjustment.
-  const { rows } = await tx.query<StockItemRow>(
-    `UPDATE stock_items
-        SET total_quantity = total_quantity + $3, available_quantity = available_quantity + $3, version = version + 1, updated_at = $4
-      WHERE variant_id = $1 AND seller_id = $2 AND available_quantity + $3::int8 >= 0 AND total_quantity + $3::int8 <= ${STOCK_QUANTITY_MAX}
-     RETURNING ${STOCK_ITEM_COLUMNS}`,
-    [variantId, sellerId, amount, now],
-  );
-  const item = rows[0];
+  const update = async () =>
+    (
+      await tx.query<StockItemRow>(
+        `UPDATE stock_items
+            SET total_quantity = total_quantity + $3, available_quantity = available_quantity + $3, version = version + 1, updated_at = $4
+          WHERE variant_id = $1 AND seller_id = $2 AND available_quantity + $3::int8 >= 0 AND total_quantity + $3::int8 <= ${STOCK_QUANTITY_MAX}
+         RETURNING ${STOCK_ITEM_COLUMNS}`,
+        [variantId, sellerId, amount, now],
+      )
+    ).rows[0];
+  const read = async () =>
+    (await tx.query<StockItemRow>(`SELECT ${STOCK_ITEM_COLUMNS} FROM stock_items WHERE variant_id = $1 AND seller_id = $2`, [variantId, sellerId])).rows[0];
+  const fits = (row: StockItemRow) => row.available_quantity + amount >= 0 && row.total_quantity + amount <= STOCK_QUANTITY_MAX;
+  let item = await update();
+  let found: StockItemRow | undefined;
   if (!item) {
-    const { rows: current } = await tx.query<StockItemRow>(`SELECT ${STOCK_ITEM_COLUMNS} FROM stock_items WHERE variant_id = $1 AND seller_id = $2`, [variantId, sellerId]);
-    const found = current[0];
+    found = await read();
+    // Made (by the products event) after the UPDATE's snapshot and before this read's: the UPDATE
+    // missed a row it would have changed. Again, now that a statement sees it.
+    if (found && fits(found)) {
+      item = await update();
+      if (!item) found = await read();
+    }
+  }
+  if (!item) {
     if (!found) throw notFound('stock item');
     if (found.total_quantity + amount > STOCK_QUANTITY_MAX) {
       throw new AppError('CONFLICT', `a stock item holds at most ${STOCK_QUANTITY_MAX} units: ${found.total_quantity} are there`);
