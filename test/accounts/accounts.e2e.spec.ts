@@ -215,6 +215,19 @@ describe('profile', () => {
     const badCountry = await t.request('PATCH', '/v1/me/profile', { token, body: { addresses: [{ ...home, country: 'Britain' }] } });
     expect(badCountry.statusCode).toBe(400);
     expect(badCountry.json().detail).toContain('country');
+    // Blank text and codes that are no country (user-assigned ZZ, reserved UK) are refused too.
+    for (const [label, body] of [
+      ['ZZ', { addresses: [{ ...home, country: 'ZZ' }] }],
+      ['UK', { addresses: [{ ...home, country: 'UK' }] }],
+      ['blank name', { addresses: [{ ...home, name: '   ' }] }],
+      ['blank line', { addresses: [{ ...home, lines: [' '] }] }],
+      ['blank postal code', { addresses: [{ ...home, postalCode: '  ' }] }],
+      ['blank first name', { firstName: '   ' }],
+    ] as const) {
+      const refused = await t.request('PATCH', '/v1/me/profile', { token, body });
+      expect([refused.statusCode, refused.json().code], label).toEqual([400, 'VALIDATION_FAILED']);
+    }
+    expect((await t.request('PATCH', '/v1/me/profile', { token, body: { addresses: [{ ...home, name: ' Ada ', country: 'GB' }] } })).statusCode).toBe(200);
     const longCity = await t.request('PATCH', '/v1/me/profile', { token, body: { addresses: [{ ...home, city: 'x'.repeat(101) }] } });
     expect(longCity.statusCode).toBe(400);
     const badPhone = await t.request('PATCH', '/v1/me/profile', { token, body: { phone: 'call me maybe' } });

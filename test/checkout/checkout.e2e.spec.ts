@@ -201,9 +201,14 @@ describe('checkout through HTTP', () => {
     for (const body of [
       { ...checkoutBody(), paymentMethod: { token: 'tok_4242424242424242' } },
       { ...checkoutBody(), shippingAddress: { ...checkoutBody().shippingAddress, name: 'Ada 4111 1111 1111 1111' } },
+      // An address no parcel can go to: blank lines, or no country (ZZ is user-assigned, UK reserved).
+      { ...checkoutBody(), shippingAddress: { ...checkoutBody().shippingAddress, name: ' ', line1: '   ', city: '\t' } },
+      { ...checkoutBody(), shippingAddress: { ...checkoutBody().shippingAddress, postalCode: '  ' } },
+      { ...checkoutBody(), shippingAddress: { ...checkoutBody().shippingAddress, country: 'ZZ' } },
+      { ...checkoutBody(), shippingAddress: { ...checkoutBody().shippingAddress, country: 'UK' } },
     ]) {
       const refused = await http('POST', '/v1/checkout', { token: buyer.token, headers: { 'idempotency-key': newId() }, body });
-      expect(refused.statusCode).toBe(400);
+      expect(refused.statusCode, JSON.stringify(body.shippingAddress)).toBe(400);
       expect(refused.json()).toMatchObject({ code: 'VALIDATION_FAILED' });
     }
     const { rows: opened } = await t.app.pools.get('checkout')!.query('SELECT count(*)::int AS n FROM checkout_sessions WHERE user_id = $1', [buyer.userId]);

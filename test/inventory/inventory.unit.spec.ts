@@ -232,6 +232,8 @@ describe('reserve requests', () => {
   it('refuse a variant listed twice, a zero quantity and a TTL out of range', () => {
     const base = { idempotencyKey: 'k', ownerId: owner, items: [{ variantId: v1, quantity: 1 }] };
     expect(() => toReserveRequest({ ...base, items: [{ variantId: v1, quantity: 1 }, { variantId: v1, quantity: 1 }] }, 900)).toThrow(/twice/);
+    // In capitals it is the same variant: refused too, never one line dropped.
+    expect(() => toReserveRequest({ ...base, items: [{ variantId: v1, quantity: 3 }, { variantId: v1.toUpperCase(), quantity: 4 }] }, 900)).toThrow(/twice/);
     expect(() => toReserveRequest({ ...base, items: [{ variantId: v1, quantity: 0 }] }, 900)).toThrow(/quantity/);
     expect(() => toReserveRequest({ ...base, ttlSeconds: 1 }, 900)).toThrow(/ttlSeconds/);
     expect(toReserveRequest(base, 900).ttlSeconds).toBe(900);

@@ -12,6 +12,7 @@ const tokens = new TokenService(parseKeyring(TEST_JWT_KEYS), 'bazaar', 'bazaar-a
 let app: HttpApp;
 let notesTaken = 0;
 let counted = 0;
+let plainCalls = 0;
 
 beforeAll(async () => {
   app = await createHttpApp({ bodyLimitBytes: 1024, logger: createLogger('silent'), metrics: new Metrics(), tokens, version: 'test' });
@@ -27,6 +28,27 @@ beforeAll(async () => {
     '/at',
     { config: { access: 'public' }, schema: { body: Type.Object({ at: Type.String({ format: 'date-time' }) }, { additionalProperties: false }) } },
     async (request) => ({ at: new Date(request.body.at).toISOString() }),
+  );
+  app.get('/v1/plain', { config: { access: 'public' } }, async () => ({ ok: true }));
+  app.post('/v1/plain', { config: { access: 'public' } }, async () => {
+    plainCalls++;
+    return { ok: true };
+  });
+  app.post(
+    '/ids/:id',
+    {
+      config: { access: 'public' },
+      schema: {
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+        querystring: Type.Object({ after: Type.Optional(Type.String({ format: 'uuid' })) }),
+        body: Type.Object({
+          owner: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+          items: Type.Array(Type.Object({ variantId: Type.String({ format: 'uuid' }), label: Type.String() })),
+          label: Type.String(),
+        }),
+      },
+    },
+    async (request) => ({ params: request.params, query: request.query, body: request.body }),
   );
   app.post(
     '/things/:id',
@@ -328,6 +350,38 @@ describe('HTTP errors', () => {
     expect(res.statusCode).toBe(404);
     expect(res.json().code).toBe('ROUTE_NOT_FOUND');
     expect(res.headers.allow).toBeUndefined();
+  });
+
+  it('refuses an unknown query parameter or a body field where a /v1 route declares none, and takes {} as no body', async () => {
+    const query = await app.inject({ method: 'GET', url: '/v1/plain?limt=5' });
+    expect(query.statusCode, query.body).toBe(400);
+    expect(query.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ location: 'querystring', field: 'limt' }] });
+    const body = await app.inject({ method: 'POST', url: '/v1/plain', payload: { reason: 'typo' } });
+    expect(body.statusCode, body.body).toBe(400);
+    expect(body.json()).toMatchObject({ code: 'VALIDATION_FAILED', errors: [{ location: 'body', field: 'reason' }] });
+    const list = await app.inject({ method: 'POST', url: '/v1/plain', payload: [1] });
+    expect(list.json()).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+    expect(plainCalls).toBe(0);
+    for (const payload of [{}, undefined]) {
+      const ok = await app.inject({ method: 'POST', url: '/v1/plain', ...(payload ? { payload } : {}) });
+      expect(ok.statusCode, ok.body).toBe(200);
+    }
+    expect((await app.inject({ method: 'GET', url: '/v1/plain' })).statusCode).toBe(200);
+    expect(plainCalls).toBe(2);
+  });
+
+  it('hands a route every uuid its schema declares in lowercase (path, query, body, arrays, unions), and leaves other text as sent', async () => {
+    const upper = 'ABCDEF01-2345-4789-8ABC-DEF012345678';
+    const res = await app.inject({
+      method: 'POST',
+      url: `/ids/${upper}?after=${upper}`,
+      payload: { owner: upper, items: [{ variantId: upper, label: upper }], label: upper },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const lower = upper.toLowerCase();
+    expect(res.json()).toEqual({ params: { id: lower }, query: { after: lower }, body: { owner: lower, items: [{ variantId: lower, label: upper }], label: upper } });
+    const none = await app.inject({ method: 'POST', url: `/ids/${lower}`, payload: { owner: null, items: [], label: 'x' } });
+    expect(none.json()).toEqual({ params: { id: lower }, query: {}, body: { owner: null, items: [], label: 'x' } });
   });
 
   it('answer a known path asked with a method it does not take with a 405 problem naming the methods it does (Allow)', async () => {

@@ -301,6 +301,18 @@ describe('withdrawing a scheduled price window', () => {
     expect(rows[0]).toEqual({ n: 0 });
   });
 
+  it('takes the ids of the price routes in capitals, and answers and announces them in lowercase', async () => {
+    f.clock.set(T0);
+    const p = await newPublishedProduct();
+    const added = await addPrice(p.id.toUpperCase(), { variantId: p.variantId.toUpperCase(), price: { amount: 900, currency: 'USD' }, effectiveFrom: at(10).toISOString() });
+    expect(added.statusCode, added.body).toBe(201);
+    expect(added.json().window.variantId).toBe(p.variantId);
+    const gone = await withdraw(p.id.toUpperCase(), added.json().window.priceId.toUpperCase());
+    expect(gone.statusCode, gone.body).toBe(200);
+    expect(gone.json()).toMatchObject({ priceId: added.json().window.priceId, extendedPriceId: p.firstPriceId });
+    expect(await theOnlyEvent(p.id, PriceWithdrawnV1)).toMatchObject({ productId: p.id, priceId: added.json().window.priceId });
+  });
+
   it("answers 404 for another seller's window, a window of another product and an unknown one", async () => {
     f.clock.set(T0);
     const p = await newPublishedProduct();

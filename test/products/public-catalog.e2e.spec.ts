@@ -56,6 +56,17 @@ describe('what buyers see', () => {
     expect(list.json().items.map((i: { id: string }) => i.id)).not.toContain(p.id);
   });
 
+  it('is one product however its id is written: an unlisted product is 404 in capitals too, not a cached page', async () => {
+    const p = await f.create(seller.token);
+    await f.t.request('POST', `/v1/seller/products/${p.id}/publish`, { token: seller.token });
+    const upper = `/v1/products/${p.id.toUpperCase()}`;
+    const shown = await get(upper);
+    expect(shown.statusCode).toBe(200);
+    expect(shown.json().id).toBe(p.id);
+    await f.t.request('POST', `/v1/seller/products/${p.id}/unlist`, { token: seller.token });
+    expect((await get(upper)).statusCode).toBe(404);
+  });
+
   it('is 404 for an unknown product and 400 for an id that is not a UUID', async () => {
     expect((await get(`/v1/products/${newId()}`)).statusCode).toBe(404);
     expect((await get('/v1/products/not-a-uuid')).statusCode).toBe(400);

@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { CountryCode } from '../../platform/http/schemas.ts';
 import { PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN } from './passwords.ts';
 
 /** Request and response shapes of the accounts routes; every object closed, every string bounded. */
@@ -7,7 +8,8 @@ const closed = { additionalProperties: false } as const;
 
 /** Printable text: no control characters (they have no place in a name and would corrupt logs). */
 const text = (maxLength: number, description?: string) =>
-  Type.String({ minLength: 1, maxLength, pattern: '^[^\\u0000-\\u001f\\u007f]+$', ...(description ? { description } : {}) });
+  // No control character, and something written (not only spaces).
+  Type.String({ minLength: 1, maxLength, pattern: '^(?=.*\\S)[^\\u0000-\\u001f\\u007f]+$', ...(description ? { description } : {}) });
 
 /** Mirrors the users.email CHECK, so a request that passes here never trips the database. */
 export const EmailSchema = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^@\\s]+@[^@\\s]+$', description: 'Email address; unique ignoring case' });
@@ -51,8 +53,8 @@ export const AddressSchema = Type.Object(
     lines: Type.Array(text(200), { minItems: 1, maxItems: 3, description: 'Street lines' }),
     city: text(100),
     region: Type.Optional(text(100)),
-    postalCode: Type.String({ minLength: 1, maxLength: 20, pattern: '^[A-Za-z0-9 -]+$' }),
-    country: Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2 code' }),
+    postalCode: Type.String({ minLength: 1, maxLength: 20, pattern: '^(?=.*[A-Za-z0-9])[A-Za-z0-9 -]+$' }),
+    country: CountryCode,
     phone: Type.Optional(Type.String({ pattern: PHONE_PATTERN })),
     isDefault: Type.Optional(Type.Boolean()),
   },

@@ -1,9 +1,10 @@
 import { type TSchema, Type } from '@sinclair/typebox';
-import { MoneySchema } from '../../platform/http/schemas.ts';
+import { CountryCode, MoneySchema } from '../../platform/http/schemas.ts';
 import { STEP_NAMES } from './saga.ts';
 
 const closed = { additionalProperties: false } as const;
-const Text = (maxLength: number) => Type.String({ minLength: 1, maxLength });
+/** Written text: not empty and not only spaces (a parcel cannot go to " "). */
+const Text = (maxLength: number) => Type.String({ minLength: 1, maxLength, pattern: '\\S' });
 
 export const ShippingAddressSchema = Type.Object(
   {
@@ -13,7 +14,7 @@ export const ShippingAddressSchema = Type.Object(
     city: Text(100),
     region: Type.Optional(Type.String({ maxLength: 100 })),
     postalCode: Text(20),
-    country: Type.String({ pattern: '^[A-Z]{2}$', description: 'ISO 3166-1 alpha-2' }),
+    country: CountryCode,
     phone: Type.Optional(Type.String({ maxLength: 40 })),
   },
   closed,

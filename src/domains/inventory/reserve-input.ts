@@ -51,12 +51,14 @@ export function toReserveRequest(input: ReserveInput, defaultTtlSeconds: number)
   const seen = new Set<string>();
   const items = input.items.map(({ variantId, quantity }) => {
     if (!isUuid(variantId)) throw invalid('every variantId must be a UUID');
-    if (seen.has(variantId)) throw invalid(`variant ${variantId} appears twice; put the whole quantity on one line`);
-    seen.add(variantId);
+    // One variant in capitals and in lowercase is still one variant (the second line was dropped).
+    const id = variantId.toLowerCase();
+    if (seen.has(id)) throw invalid(`variant ${id} appears twice; put the whole quantity on one line`);
+    seen.add(id);
     if (!Number.isInteger(quantity) || quantity < 1 || quantity > RESERVE_QUANTITY_MAX) {
       throw invalid(`quantity must be an integer from 1 to ${RESERVE_QUANTITY_MAX}`);
     }
-    return { variantId: variantId.toLowerCase(), quantity };
+    return { variantId: id, quantity };
   });
   const ttlSeconds = input.ttlSeconds ?? defaultTtlSeconds;
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < TTL_SECONDS_MIN || ttlSeconds > TTL_SECONDS_MAX) {

@@ -1,4 +1,5 @@
 import { type TSchema, Type } from '@sinclair/typebox';
+import { COUNTRY_FORMAT } from './countries.ts';
 import { ERROR_CATALOGUE, type ErrorCode } from './errors.ts';
 
 /** Shared schema pieces for routes: problem details, money, pagination. */
@@ -60,3 +61,6 @@ export function pageOf<T extends TSchema>(item: T) {
 
 /** Problem responses every authenticated route can give, for the OpenAPI description. */
 export const authProblems = { 400: ProblemResponse, 401: ProblemResponse, 403: ProblemResponse } as const;
+
+/** A country a parcel can go to: an officially assigned ISO 3166-1 alpha-2 code (platform/http/countries.ts). */
+export const CountryCode = Type.String({ format: COUNTRY_FORMAT, minLength: 2, maxLength: 2, description: 'ISO 3166-1 alpha-2 code, in capitals (an officially assigned one)' });

@@ -13,9 +13,11 @@ import { unstorableCharacter } from '../unicode.ts';
 import type { Trace } from '../messaging/envelope.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerAccessControl } from './access.ts';
+import { COUNTRY_FORMAT, isCountryCode } from './countries.ts';
 import { AppError, type ErrorCode, problemOf } from './errors.ts';
 import { ProblemResponse, ProblemSchema } from './schemas.ts';
 import type { TokenService } from './tokens.ts';
+import { lowercaseUuids } from './uuid-case.ts';
 import { validationIssues } from './validation-errors.ts';
 
 declare module 'fastify' {
@@ -90,6 +92,7 @@ function strictDateTime(ajv: Ajv): void {
   ajv.addFormat('date-time', { type: 'string', validate: (s: string) => valid(s) && isStorableInstant(Date.parse(s)) });
   // The formats plugin's uuid also admits a `urn:uuid:` prefix, which PostgreSQL's uuid refuses.
   ajv.addFormat('uuid', /^[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}$/i);
+  ajv.addFormat(COUNTRY_FORMAT, { type: 'string', validate: isCountryCode });
 }
 
 const ajvCompilers = AjvCompiler();
@@ -166,6 +169,14 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   app.addSchema(ProblemSchema);
   // Every route that takes a body may answer 413 (over the body limit) and 415 (not JSON): said in
   // its OpenAPI description too (before the docs plugin reads the routes).
+  // A /v1 route without a query schema takes no query: an unknown parameter is a 400, as on the
+  // routes that declare theirs (a typo like ?limt=5 is not silently ignored).
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/v1/') || (route.config as { access?: unknown } | undefined)?.access === 'signed') return;
+    route.schema ??= {};
+    const schema = route.schema as { querystring?: unknown };
+    schema.querystring ??= NO_QUERY;
+  });
   app.addHook('onRoute', (route) => {
     const schema = route.schema as { body?: unknown; response?: Record<string, unknown> } | undefined;
     if (!schema?.body) return;
@@ -187,6 +198,8 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   // The docs plugin's own routes are public.
   registerAccessControl(app, options.tokens);
 
+  // After validation, the uuids a route's schema declares are lowercased (uuid-case.ts): a client may
+  // send capitals, and cache keys, duplicate checks and event contracts compare the text.
   // Values a request may carry that pass its schema and still fail later, in the database, as a
   // 500 — refused here, after validation, in one walk of each part:
   // - text PostgreSQL cannot store (a lone surrogate, \uD800–\uDFFF escaped alone in the JSON, or
@@ -194,6 +207,21 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   // - a number that is not finite: ajv's coercion reads the text "Infinity", "-Infinity" or "1e999"
   //   sent for a number as ±Infinity, then checks a number's bounds only when it is finite.
   app.addHook('preHandler', (request, _reply, done) => {
+    const schema = request.routeOptions.schema;
+    if (schema) {
+      lowercaseUuids(schema.params as object | undefined, request.params);
+      lowercaseUuids(schema.querystring as object | undefined, request.query);
+      request.body = lowercaseUuids(schema.body as object | undefined, request.body);
+    }
+    // A route without a body schema takes no body: `{}` (which some clients send on every POST) is
+    // no body, a field in it an unknown field. (Signed webhooks read their own bodies, checked
+    // against the signature first.)
+    if (!schema?.body && request.body !== undefined && !isEmptyObject(request.body) && request.routeOptions.config?.access !== 'signed') {
+      const fields = typeof request.body === 'object' && request.body !== null && !Array.isArray(request.body) ? Object.keys(request.body) : [];
+      const errors = fields.length > 0 ? fields.map((field) => ({ location: 'body', path: '/', message: 'must NOT have additional properties', field })) : [{ location: 'body', path: '/', message: 'must be empty: this route takes no body' }];
+      done(new AppError('VALIDATION_FAILED', fields.length > 0 ? `this route takes no body: ${fields[0]}` : 'this route takes no body', { errors }));
+      return;
+    }
     const found =
       findInJson(request.body, unusable) ?? findInJson(request.query, unusable) ?? findInJson(request.params, unusable) ?? nulInHeaders(request.headers);
     done(found === undefined ? undefined : new AppError('VALIDATION_FAILED', found));
@@ -273,6 +301,13 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   });
 
   return app;
+}
+
+/** The query schema of a route that declares none: no parameter at all. */
+const NO_QUERY = { type: 'object', properties: {}, additionalProperties: false } as const;
+
+function isEmptyObject(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0;
 }
 
 /** The methods an Allow header may name (HEAD goes with every GET route). */
