@@ -9,7 +9,8 @@ import type { DomainName } from './platform/domains.ts';
 import { registerOpsRoutes } from './platform/http/ops-routes.ts';
 import { registerReadModelRoutes } from './platform/http/read-model-routes.ts';
 import { type HttpApp, createHttpApp } from './platform/http/server.ts';
-import { TokenService, loadOrCreateKeyring } from './platform/http/tokens.ts';
+import { useCursorKey } from './platform/http/cursor.ts';
+import { type SigningKey, TokenService, loadOrCreateKeyring } from './platform/http/tokens.ts';
 import { createLogger } from './platform/logger.ts';
 import { NatsTransport } from './platform/messaging/nats-transport.ts';
 import { Messaging } from './platform/messaging/runtime.ts';
@@ -78,6 +79,8 @@ export async function createMarketplace(config: Config, databases: Databases, op
   const metrics = new Metrics();
   const keys = await loadOrCreateKeyring(config.jwtKeys, config.dataDir);
   const tokens = new TokenService(keys, config.jwtIssuer, config.jwtAudience, config.accessTokenTtlSeconds, clock);
+  // Pagination cursors are signed with a key derived from the token signing key (platform/http/cursor.ts).
+  useCursorKey((keys[0] as SigningKey).secret);
   const pools = new Map<DomainName, Pool>();
   for (const t of databases.targets) pools.set(t.domain, createPool(t.url, config.poolSizeMax, `bazaar-${t.domain}`, { prepare: config.preparedStatements }));
 

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeCursor, encodeCursor, isCursorInstant } from '../../src/platform/http/cursor.ts';
+import { decodeCursor, encodeCursor, isCursorInstant, useCursorKey } from '../../src/platform/http/cursor.ts';
 import { AppError } from '../../src/platform/http/errors.ts';
 import { createHttpApp, type HttpApp } from '../../src/platform/http/server.ts';
 import { TokenService, parseKeyring } from '../../src/platform/http/tokens.ts';
@@ -492,6 +492,23 @@ describe('cursors', () => {
     expect(isCursorInstant(new Date('2026-03-01T10:00:00Z').toISOString())).toBe(true);
     for (const v of ['1', 'March 7', '+275760-09-13T00:00:00.000Z', '0000-01-01T00:00:00.000Z', '2026-02-30T00:00:00.000Z', '2026-03-01T10:00:00Z', '2026-03-01T10:00:00.000+01:00', 17, null]) {
       expect(isCursorInstant(v), String(v)).toBe(false);
+    }
+  });
+
+  it('refuse a cursor not signed by this API: unsigned, edited, or signed with another key', () => {
+    const cursor = encodeCursor({ t: '2026-03-01T10:00:00.000Z', i: 'a' });
+    expect(decodeCursor(cursor, ['t', 'i'])).toEqual({ t: '2026-03-01T10:00:00.000Z', i: 'a' });
+    const [payload, tag] = cursor.split('.');
+    const edited = `${Buffer.from(JSON.stringify({ t: '2099-03-01T10:00:00.000Z', i: 'a' })).toString('base64url')}.${tag}`;
+    for (const bad of [payload as string, edited, `${payload}.`, `${payload}.${'A'.repeat(22)}`]) {
+      expect(() => decodeCursor(bad, ['t', 'i']), bad).toThrow(AppError);
+    }
+    useCursorKey(new Uint8Array(32).fill(7));
+    try {
+      expect(() => decodeCursor(cursor, ['t', 'i'])).toThrow(AppError);
+      expect(decodeCursor(encodeCursor({ t: 'x', i: 'a' }), ['t', 'i'])).toEqual({ t: 'x', i: 'a' });
+    } finally {
+      useCursorKey(parseKeyring(TEST_JWT_KEYS)[0]!.secret);
     }
   });
 

@@ -6,6 +6,7 @@ import type { ProductsApi } from '../../src/domains/products/index.ts';
 import { TestWebhookBody } from '../../src/domains/payments/test-gateway.ts';
 import { CarrierWebhookBody } from '../../src/domains/shipping/index.ts';
 import type { Access } from '../../src/platform/http/access.ts';
+import { encodeCursor } from '../../src/platform/http/cursor.ts';
 import { ERROR_CATALOGUE } from '../../src/platform/http/errors.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { type Account, type Http, type HttpAnswer, categoryFixture, checkout, createCoupon, expectStatus, fillCart, listProduct, signUp } from '../checkout/fixtures/market.ts';
@@ -648,7 +649,9 @@ function queryCases(o: Operation, cursor: Record<string, Json> | undefined): Cas
       // The real cursor of this list with each key in turn made odd.
       for (const key of Object.keys(cursor ?? {})) {
         for (const [label, value] of Object.entries(CURSOR_VALUES)) {
-          cases.push(at(`cursor ${key}: ${label}`, q(b64(JSON.stringify({ ...cursor, [key]: value }))), false));
+          // Signed as the API signs its own (the app runs in this process, with this module's key),
+          // so the odd key reaches the list's own reading of it.
+          cases.push(at(`cursor ${key}: ${label}`, q(encodeCursor({ ...cursor, [key]: value } as Record<string, string | number>)), false));
         }
       }
     } else {
@@ -901,7 +904,7 @@ async function realCursor(o: Operation): Promise<Record<string, Json> | undefine
   if (!o.params.some((p) => p.in === 'query' && p.name === 'cursor')) return undefined;
   const answer = await t.app.http.inject(requestOf(o, { label: 'page', refused: false, query: 'limit=1' }));
   const nextCursor = (answer.json() as { nextCursor?: string | null }).nextCursor;
-  return nextCursor ? JSON.parse(Buffer.from(nextCursor, 'base64url').toString('utf8')) : undefined;
+  return nextCursor ? JSON.parse(Buffer.from(nextCursor.split('.')[0] as string, 'base64url').toString('utf8')) : undefined;
 }
 
 beforeAll(async () => {

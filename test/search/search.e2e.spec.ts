@@ -302,5 +302,14 @@ describe('product search', () => {
     expect((await search(`currency=USD&sort=price_asc&limit=5&cursor=${usd.nextCursor}`)).items.length).toBeGreaterThan(0);
     const forged = Buffer.from(JSON.stringify({ s: 'newest', t: '0000-01-01T00:00:00.000Z', id: f.categories.shoes })).toString('base64url');
     await bad(`sort=newest&cursor=${forged}`, 'INVALID_CURSOR');
+    // A real cursor whose position was edited (a valid time, its signature kept) is not the API's.
+    const page = await search('limit=1&sort=newest&facets=false');
+    expect(page.nextCursor).not.toBeNull();
+    const cursor = page.nextCursor as string;
+    const dot = cursor.includes('.') ? cursor.lastIndexOf('.') : cursor.length;
+    const key = JSON.parse(Buffer.from(cursor.slice(0, dot), 'base64url').toString('utf8'));
+    const edited = Buffer.from(JSON.stringify({ ...key, t: '2099-12-06T00:12:52.064Z' })).toString('base64url');
+    await bad(`limit=1&sort=newest&facets=false&cursor=${edited}${cursor.slice(dot)}`, 'INVALID_CURSOR');
+    expect((await search(`limit=1&sort=newest&facets=false&cursor=${page.nextCursor}`)).items).toHaveLength(1);
   });
 });

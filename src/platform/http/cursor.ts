@@ -1,15 +1,44 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isStorableInstant } from '../clock.ts';
 import { AppError } from './errors.ts';
 
-/** Opaque cursors: base64url JSON of the sort key of the last item returned. */
+/**
+ * The key cursors are signed with. Every process of one marketplace must use the same one, so
+ * `useCursorKey` derives it from the token signing key at start; until then (a unit test) a key of
+ * this process's own.
+ */
+let cursorKey = randomBytes(32);
+
+export function useCursorKey(secret: Uint8Array): void {
+  cursorKey = createHmac('sha256', secret).update('bazaar pagination cursor v1').digest();
+}
+
+/** 128 bits of HMAC-SHA256 over the cursor's payload. */
+function tagOf(payload: string): Buffer {
+  return createHmac('sha256', cursorKey).update(payload).digest().subarray(0, 16);
+}
+
+/**
+ * Opaque cursors: base64url JSON of the sort key of the last item returned, and a signature of it,
+ * so a cursor the API did not write (an edited position, a forged key) is INVALID_CURSOR rather
+ * than a page from wherever the client chose. A signing key change (rotation) makes the cursors
+ * out there invalid: clients ask the first page again.
+ */
 export function encodeCursor(value: Record<string, string | number>): string {
-  return Buffer.from(JSON.stringify(value)).toString('base64url');
+  const payload = Buffer.from(JSON.stringify(value)).toString('base64url');
+  return `${payload}.${tagOf(payload).toString('base64url')}`;
 }
 
 export function decodeCursor<T extends Record<string, string | number>>(cursor: string | undefined, keys: (keyof T & string)[]): T | undefined {
   if (cursor === undefined || cursor === '') return undefined;
   try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Record<string, unknown>;
+    const dot = cursor.lastIndexOf('.');
+    if (dot <= 0) throw new Error('unsigned');
+    const payload = cursor.slice(0, dot);
+    const tag = Buffer.from(cursor.slice(dot + 1), 'base64url');
+    const expected = tagOf(payload);
+    if (tag.length !== expected.length || !timingSafeEqual(tag, expected)) throw new Error('not signed by this API');
+    const parsed = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
     for (const key of keys) {
       const v = parsed[key];
       if (typeof v !== 'string' && typeof v !== 'number') throw new Error('missing key');
