@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CouponCreatedV1 } from '../../src/contracts/coupons.ts';
 import type { Pool } from '../../src/platform/db/pool.ts';
 import type { Role } from '../../src/platform/http/tokens.ts';
+import type { ProductsApi } from '../../src/domains/products/index.ts';
 import { newId } from '../../src/platform/ids.ts';
+import { importSimpleProduct } from '../../src/seed/index.ts';
 import { type TestApp, startTestApp } from '../support/app.ts';
 
 let t: TestApp;
@@ -119,6 +121,33 @@ describe('sellers creating coupons', () => {
     expect(rows).toEqual([]);
     const events = await db.query(`SELECT id FROM coupons_outbox_events WHERE payload->>'code' = $1`, [code]);
     expect(events.rows).toEqual([]);
+  });
+
+  it('refuses rules aimed at nothing: a product not the seller\'s or unknown, a category that does not exist', async () => {
+    const seller = await signIn('seller');
+    const other = await signIn('seller');
+    const products = (t.app.modules.find((m) => m.name === 'products') as unknown as { api: ProductsApi }).api;
+    const own = await importSimpleProduct(products, { sellerId: seller.userId, title: 'Own lamp' });
+    const theirs = await importSimpleProduct(products, { sellerId: other.userId, title: 'Their lamp' });
+    const coupon = (rules: Record<string, unknown>) => ({ code: `AIM-${newId().slice(-8)}`, type: 'percentage', discount: 500, rules });
+    for (const [label, rules, named] of [
+      ["another seller's product", { productIds: [own.productId, theirs.productId] }, theirs.productId],
+      ['an unknown product', { productIds: [newId()] }, 'productIds'],
+      ['an unknown category', { categoryIds: [own.categoryId, '01a248a9-0000-7000-8000-000000000001'] }, '01a248a9-0000-7000-8000-000000000001'],
+    ] as const) {
+      const res = await post('/v1/seller/coupons', seller.token, coupon(rules));
+      expect([res.statusCode, res.json().code], label).toEqual([400, 'VALIDATION_FAILED']);
+      expect(res.json().detail, label).toContain(named);
+    }
+    const { rows } = await db.query('SELECT count(*)::int AS n FROM coupons WHERE seller_id = $1', [seller.userId]);
+    expect(rows[0]).toEqual({ n: 0 });
+    // Its own product (in capitals too) and a real category are fine.
+    const ok = await post('/v1/seller/coupons', seller.token, coupon({ productIds: [own.productId.toUpperCase()], categoryIds: [own.categoryId] }));
+    expect(ok.statusCode, ok.body).toBe(201);
+    // A platform coupon may name any seller's product, but not one that does not exist.
+    const admin = await signIn('admin');
+    expect((await post('/v1/admin/coupons', admin.token, coupon({ productIds: [own.productId, theirs.productId] }))).statusCode).toBe(201);
+    expect((await post('/v1/admin/coupons', admin.token, coupon({ productIds: [newId()] }))).json()).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
   });
 
   it('refuses an unknown field or an unknown rule with 400', async () => {

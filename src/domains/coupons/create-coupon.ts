@@ -4,9 +4,33 @@ import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
-import { type CouponDraft, rulesToRows, validateCouponDraft } from './coupon-rules.ts';
+import { type CouponDraft, type CouponRules, rulesToRows, validateCouponDraft } from './coupon-rules.ts';
 import type { CouponsDeps } from './deps.ts';
+import type { CouponCatalog } from './ports.ts';
 import { CODE_UNIQUE_CONSTRAINT, type CouponRecord, insertCoupon, insertRules, selectCouponById } from './sql.ts';
+
+/**
+ * What in a coupon's rules names nothing it could ever discount: a product that does not exist (or,
+ * for a seller's coupon, is another seller's: a seller coupon discounts only its seller's items),
+ * a category that does not exist. Asked of the products domain's public API.
+ */
+async function rulesAimedAtNothing(catalog: CouponCatalog, rules: CouponRules, sellerId: string | null): Promise<string[]> {
+  const problems: string[] = [];
+  if (rules.productIds && rules.productIds.length > 0) {
+    const sellers = await catalog.productSellers(rules.productIds.map((id) => id.toLowerCase()));
+    const unknown = rules.productIds.filter((id) => {
+      const owner = sellers.get(id.toLowerCase());
+      return owner === undefined || (sellerId !== null && owner !== sellerId.toLowerCase());
+    });
+    if (unknown.length > 0) problems.push(`rules.productIds names products that ${sellerId ? 'are not yours' : 'do not exist'}: ${unknown.join(', ')}`);
+  }
+  if (rules.categoryIds && rules.categoryIds.length > 0) {
+    const known = new Set((await catalog.listCategories()).map((c) => c.id.toLowerCase()));
+    const unknown = rules.categoryIds.filter((id) => !known.has(id.toLowerCase()));
+    if (unknown.length > 0) problems.push(`rules.categoryIds names categories that do not exist: ${unknown.join(', ')}`);
+  }
+  return problems;
+}
 
 /**
  * Creates a seller's coupon (creator.sellerId = the seller) or a platform-wide one (null, by an
@@ -25,6 +49,10 @@ export async function createCoupon(
     throw new AppError('VALIDATION_FAILED', check.problems.join('; '), { errors: check.problems.map((message) => ({ location: 'body', message })) });
   }
   const c = check.coupon;
+  const aimless = await rulesAimedAtNothing(deps.catalog, c.rules, creator.sellerId);
+  if (aimless.length > 0) {
+    throw new AppError('VALIDATION_FAILED', aimless.join('; '), { errors: aimless.map((message) => ({ location: 'body', message })) });
+  }
   const id = newId();
   return withTransaction(deps.pool, async (tx) => {
     try {

@@ -2,6 +2,7 @@ import type { Trace } from '../../platform/messaging/envelope.ts';
 import type { DomainContext, DomainModule } from '../../platform/module.ts';
 import type { AssessInput } from './assess.ts';
 import type { CouponsDeps } from './deps.ts';
+import type { CouponsPorts } from './ports.ts';
 import { type CouponEvaluation, evaluate } from './evaluate.ts';
 import { ordersSubscription } from './handlers.ts';
 import { type RedeemInput, type RedeemResult, redeem } from './redeem.ts';
@@ -33,8 +34,8 @@ export interface CouponsApi {
   releaseForCheckout(checkoutSessionId: string, reason: string, trace?: Trace | null): Promise<{ released: number }>;
 }
 
-export function createCouponsModule(ctx: DomainContext): DomainModule & { api: CouponsApi } {
-  const deps: CouponsDeps = { pool: ctx.pool, clock: ctx.clock, log: ctx.log };
+export function createCouponsModule(ctx: DomainContext, ports: CouponsPorts): DomainModule & { api: CouponsApi } {
+  const deps: CouponsDeps = { pool: ctx.pool, clock: ctx.clock, log: ctx.log, catalog: ports.catalog };
   return {
     name: 'coupons',
     subscriptions: [ordersSubscription()],

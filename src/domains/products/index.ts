@@ -9,7 +9,7 @@ import { DEFAULT_PRODUCT_CACHE, type ProductCacheOptions, ProductReadCache } fro
 import { CategoryTreeCache } from './public-reads.ts';
 import { PurchaseCatalog, type PurchaseReadOptions, type VariantForPurchase } from './purchase.ts';
 import { registerProductRoutes } from './routes.ts';
-import { analyzeCatalog, countCatalog, selectCategories, selectProduct } from './sql.ts';
+import { analyzeCatalog, countCatalog, selectCategories, selectProduct, selectProductSellers } from './sql.ts';
 
 export type { ImportCategory, ImportProduct } from './bulk-import.ts';
 export { IMPORT_BATCH_MAX } from './bulk-import.ts';
@@ -34,6 +34,8 @@ export interface ProductsApi {
   catalogCounts(): Promise<{ products: number; categories: number }>;
   /** Every category (at most 5000), flat, roots first by position. */
   listCategories(): Promise<ImportCategory[]>;
+  /** The seller of each product, in any status (keyed by lowercase id); unknown products are absent. At most 200 ids. */
+  productSellers(productIds: readonly string[]): Promise<Map<string, string>>;
   /** After a bulk import: refreshes the planner's statistics of the catalog tables. */
   finishImport(): Promise<void>;
 }
@@ -96,6 +98,7 @@ export function createProductsModule(
       finishImport: () => analyzeCatalog(ctx.pool),
       listCategories: async () =>
         (await selectCategories(ctx.pool)).map((c) => ({ id: c.id, parentId: c.parent_id, name: c.name, slug: c.slug, position: c.position })),
+      productSellers: (productIds) => selectProductSellers(ctx.pool, productIds),
     },
     routes(app) {
       registerProductRoutes(app, deps, categories);

@@ -499,6 +499,14 @@ export async function withdrawWindow(
   return extended;
 }
 
+/** Seller of each product asked (any status), by lowercase id. */
+export async function selectProductSellers(db: Queryable, productIds: readonly string[]): Promise<Map<string, string>> {
+  if (productIds.length === 0) return new Map();
+  if (productIds.length > 200) throw new RangeError('at most 200 product ids at once');
+  const { rows } = await db.query<{ id: string; seller_id: string }>('SELECT id, seller_id FROM products WHERE id = ANY($1::uuid[])', [[...productIds]]);
+  return new Map(rows.map((r) => [r.id, r.seller_id]));
+}
+
 export async function hasCurrentPrice(db: Queryable, productId: string, at: Date): Promise<boolean> {
   const { rows } = await db.query(
     `SELECT 1 FROM product_pricing WHERE product_id = $1 AND effective_from <= $2 AND (effective_to IS NULL OR effective_to > $2) LIMIT 1`,
