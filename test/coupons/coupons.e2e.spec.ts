@@ -190,6 +190,31 @@ describe('sellers creating coupons', () => {
   });
 });
 
+describe('admins reading platform coupons', () => {
+  it('lists the platform-wide coupons only, newest first, page by page, with their uses; to admins only', async () => {
+    const admin = await signIn('admin');
+    const seller = await signIn('seller');
+    const tag = newId().slice(-6).toUpperCase();
+    for (let i = 0; i < 3; i++) expect((await post('/v1/admin/coupons', admin.token, { code: `PLAT-${tag}-${i}`, type: 'percentage', discount: 200 + i })).statusCode).toBe(201);
+    expect((await post('/v1/seller/coupons', seller.token, { code: `SELL-${tag}`, type: 'percentage', discount: 300 })).statusCode).toBe(201);
+    const codes: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await t.request('GET', `/v1/admin/coupons?limit=2${cursor ? `&cursor=${cursor}` : ''}`, { token: admin.token });
+      expect(res.statusCode, res.body).toBe(200);
+      const page = res.json() as { items: { code: string; sellerId: string | null; usesCount: number }[]; nextCursor: string | null };
+      for (const c of page.items) {
+        expect(c).toMatchObject({ sellerId: null, usesCount: expect.any(Number) });
+        codes.push(c.code);
+      }
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(codes.filter((c) => c.includes(tag))).toEqual([`PLAT-${tag}-2`, `PLAT-${tag}-1`, `PLAT-${tag}-0`]);
+    expect((await t.request('GET', '/v1/admin/coupons', { token: seller.token })).statusCode).toBe(403);
+    expect((await t.request('GET', '/v1/admin/coupons')).statusCode).toBe(401);
+  });
+});
+
 describe('admins creating platform coupons', () => {
   it('creates a platform-wide coupon without a seller, optionally narrowed to some sellers', async () => {
     const admin = await signIn('admin');

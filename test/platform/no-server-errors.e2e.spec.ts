@@ -245,6 +245,7 @@ const OPERATIONS: Record<string, OperationSpec> = {
   'GET /v1/reservations/{reservationId}': {},
   'POST /v1/seller/coupons': { body: () => couponBody(false) },
   'GET /v1/seller/coupons': {},
+  'GET /v1/admin/coupons': {},
   'POST /v1/admin/coupons': { body: () => couponBody(true) },
   'GET /v1/cart': {},
   'POST /v1/cart/items': { body: () => ({ variantId: f.variantId, quantity: 1 }) },

@@ -5,10 +5,10 @@ import type { CouponsDeps } from './deps.ts';
 import { type CouponView, couponView } from './schemas.ts';
 import { selectSellerCoupons } from './sql.ts';
 
-/** A seller's own coupons, newest first, one page. */
+/** A seller's own coupons, or the platform's (sellerId null, for admins), newest first, one page. */
 export async function listSellerCoupons(
   deps: CouponsDeps,
-  sellerId: string,
+  sellerId: string | null,
   cursor: string | undefined,
   limit: number,
 ): Promise<{ items: CouponView[]; nextCursor: string | null }> {

@@ -33,19 +33,25 @@ export function registerCouponRoutes(app: HttpApp, deps: CouponsDeps): void {
     },
   );
 
-  app.get(
-    '/v1/seller/coupons',
-    {
-      config: { access: ['seller'] },
-      schema: {
-        tags,
-        summary: 'Your coupons, newest first',
-        querystring: Type.Object({ ...PageQuerySchema }, { additionalProperties: false }),
-        response: { 200: pageOf(CouponView), ...authProblems },
+  // One list, two owners: a seller's own coupons, and the platform's (seller null) for admins.
+  for (const [path, role, summary] of [
+    ['/v1/seller/coupons', 'seller', 'Your coupons, newest first'],
+    ['/v1/admin/coupons', 'admin', 'Platform-wide coupons, newest first, with their uses'],
+  ] as const) {
+    app.get(
+      path,
+      {
+        config: { access: [role] },
+        schema: {
+          tags,
+          summary,
+          querystring: Type.Object({ ...PageQuerySchema }, { additionalProperties: false }),
+          response: { 200: pageOf(CouponView), ...authProblems },
+        },
       },
-    },
-    async (request) => listSellerCoupons(deps, principalOf(request).userId, request.query.cursor, request.query.limit),
-  );
+      async (request) => listSellerCoupons(deps, role === 'seller' ? principalOf(request).userId : null, request.query.cursor, request.query.limit),
+    );
+  }
 
   app.post(
     '/v1/admin/coupons',

@@ -77,15 +77,17 @@ export async function selectCouponById(q: Queryable, id: string): Promise<Coupon
 }
 
 /** A seller's coupons, newest first, after the cursor (created_at, id); uses coupons_seller_idx. */
+/** A seller's coupons, or the platform's (sellerId null), newest first; both read coupons_seller_idx. */
 export async function selectSellerCoupons(
   q: Queryable,
-  sellerId: string,
+  sellerId: string | null,
   after: { createdAt: string; id: string } | undefined,
   limit: number,
 ): Promise<CouponRecord[]> {
   const { rows } = await q.query<CouponRow>(
     `SELECT ${COUPON_COLUMNS} FROM coupons c
-      WHERE c.seller_id = $1 AND ($2::timestamptz IS NULL OR (c.created_at, c.id) < ($2::timestamptz, $3::uuid))
+      WHERE ${sellerId === null ? 'c.seller_id IS NULL AND $1::uuid IS NULL' : 'c.seller_id = $1'}
+        AND ($2::timestamptz IS NULL OR (c.created_at, c.id) < ($2::timestamptz, $3::uuid))
       ORDER BY c.created_at DESC, c.id DESC
       LIMIT $4`,
     [sellerId, after?.createdAt ?? null, after?.id ?? null, limit],
