@@ -17,16 +17,17 @@ import { CODE_UNIQUE_CONSTRAINT, type CouponRecord, insertCoupon, insertRules, s
 async function rulesAimedAtNothing(catalog: CouponCatalog, rules: CouponRules, sellerId: string | null): Promise<string[]> {
   const problems: string[] = [];
   if (rules.productIds && rules.productIds.length > 0) {
-    const sellers = await catalog.productSellers(rules.productIds.map((id) => id.toLowerCase()));
+    // Rule ids are lowercase once validated (coupon-rules.ts), as the products domain keys them.
+    const sellers = await catalog.productSellers(rules.productIds);
     const unknown = rules.productIds.filter((id) => {
-      const owner = sellers.get(id.toLowerCase());
-      return owner === undefined || (sellerId !== null && owner !== sellerId.toLowerCase());
+      const owner = sellers.get(id);
+      return owner === undefined || (sellerId !== null && owner !== sellerId);
     });
     if (unknown.length > 0) problems.push(`rules.productIds names products that ${sellerId ? 'are not yours' : 'do not exist'}: ${unknown.join(', ')}`);
   }
   if (rules.categoryIds && rules.categoryIds.length > 0) {
-    const known = new Set((await catalog.listCategories()).map((c) => c.id.toLowerCase()));
-    const unknown = rules.categoryIds.filter((id) => !known.has(id.toLowerCase()));
+    const known = new Set((await catalog.listCategories()).map((c) => c.id));
+    const unknown = rules.categoryIds.filter((id) => !known.has(id));
     if (unknown.length > 0) problems.push(`rules.categoryIds names categories that do not exist: ${unknown.join(', ')}`);
   }
   return problems;

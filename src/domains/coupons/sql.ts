@@ -76,8 +76,7 @@ export async function selectCouponById(q: Queryable, id: string): Promise<Coupon
   return rows[0] && toRecord(rows[0]);
 }
 
-/** A seller's coupons, newest first, after the cursor (created_at, id); uses coupons_seller_idx. */
-/** A seller's coupons, or the platform's (sellerId null), newest first; both read coupons_seller_idx. */
+/** A seller's coupons, or the platform's (sellerId null), newest first, after the cursor (created_at, id); both read coupons_seller_idx. */
 export async function selectSellerCoupons(
   q: Queryable,
   sellerId: string | null,

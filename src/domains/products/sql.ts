@@ -396,24 +396,21 @@ export async function countVariants(db: Queryable, productId: string): Promise<n
   return rows[0]?.n ?? 0;
 }
 
-/** The windows of one variant and currency that have not ended by `at`, locked against a concurrent change. */
-export async function selectLiveWindowsForUpdate(db: Queryable, variantId: string, currency: string, at: Date): Promise<PriceWindowRow[]> {
-  const { rows } = await db.query<{
-    id: string;
-    variant_id: string;
-    currency: string;
-    base_price: number;
-    discount: number;
-    effective_from: Date;
-    effective_to: Date | null;
-  }>(
-    `SELECT id, variant_id, currency, base_price, discount, effective_from, effective_to FROM product_pricing
-      WHERE variant_id = $1 AND currency = $2 AND (effective_to IS NULL OR effective_to > $3)
-      ORDER BY effective_from
-      FOR UPDATE`,
-    [variantId, currency, at],
-  );
-  return rows.map((r) => ({
+/** A product_pricing row as read. */
+interface WindowDbRow {
+  id: string;
+  variant_id: string;
+  currency: string;
+  base_price: number;
+  discount: number;
+  effective_from: Date;
+  effective_to: Date | null;
+}
+
+const WINDOW_COLUMNS = 'pr.id, pr.variant_id, pr.currency, pr.base_price, pr.discount, pr.effective_from, pr.effective_to';
+
+function toWindowRow(r: WindowDbRow): PriceWindowRow {
+  return {
     id: r.id,
     variantId: r.variant_id,
     currency: r.currency.trim(),
@@ -421,7 +418,19 @@ export async function selectLiveWindowsForUpdate(db: Queryable, variantId: strin
     discount: r.discount,
     effectiveFrom: r.effective_from,
     effectiveTo: r.effective_to,
-  }));
+  };
+}
+
+/** The windows of one variant and currency that have not ended by `at`, locked against a concurrent change. */
+export async function selectLiveWindowsForUpdate(db: Queryable, variantId: string, currency: string, at: Date): Promise<PriceWindowRow[]> {
+  const { rows } = await db.query<WindowDbRow>(
+    `SELECT ${WINDOW_COLUMNS} FROM product_pricing pr
+      WHERE pr.variant_id = $1 AND pr.currency = $2 AND (pr.effective_to IS NULL OR pr.effective_to > $3)
+      ORDER BY pr.effective_from
+      FOR UPDATE`,
+    [variantId, currency, at],
+  );
+  return rows.map(toWindowRow);
 }
 
 /** Closes an open window; the history trigger allows exactly this change. */
@@ -431,46 +440,22 @@ export async function closeWindow(db: Queryable, windowId: string, at: Date): Pr
 
 /** A window of this product, locked, with its variant's SKU. */
 export async function selectWindowForUpdate(db: Queryable, productId: string, priceId: string): Promise<(PriceWindowRow & { sku: string; createdAt: Date; createdBy: string }) | undefined> {
-  const { rows } = await db.query<{
-    id: string;
-    variant_id: string;
-    sku: string;
-    currency: string;
-    base_price: number;
-    discount: number;
-    effective_from: Date;
-    effective_to: Date | null;
-    created_at: Date;
-    created_by: string;
-  }>(
-    `SELECT pr.id, pr.variant_id, v.sku, pr.currency, pr.base_price, pr.discount, pr.effective_from, pr.effective_to, pr.created_at, pr.created_by
+  const { rows } = await db.query<WindowDbRow & { sku: string; created_at: Date; created_by: string }>(
+    `SELECT ${WINDOW_COLUMNS}, v.sku, pr.created_at, pr.created_by
        FROM product_pricing pr JOIN product_variants v ON v.id = pr.variant_id
       WHERE pr.id = $1 AND pr.product_id = $2
       FOR UPDATE OF pr`,
     [priceId, productId],
   );
   const r = rows[0];
-  if (!r) return undefined;
-  return {
-    id: r.id,
-    variantId: r.variant_id,
-    sku: r.sku,
-    currency: r.currency.trim(),
-    basePrice: r.base_price,
-    discount: r.discount,
-    effectiveFrom: r.effective_from,
-    effectiveTo: r.effective_to,
-    createdAt: r.created_at,
-    createdBy: r.created_by,
-  };
+  return r ? { ...toWindowRow(r), sku: r.sku, createdAt: r.created_at, createdBy: r.created_by } : undefined;
 }
 
 /**
  * Withdraws a window that has not started, in three statements and in this order (each must see
  * the one before, which statements of one CTE could not): records it in product_price_withdrawals
- * (the history guard lets the DELETE through only then), deletes it, and lets the window that ended
- * where it started, if any, run on to where it ended (before the DELETE that would overlap it).
- * Returns that window's id, or null.
+ * (the history guard lets the DELETE through only then), deletes it, and then lets the window that
+ * ended where it started, if any, run on to where it ended. Returns that window's id, or null.
  */
 export async function withdrawWindow(
   db: Queryable,

@@ -10,7 +10,7 @@ MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM
 SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG
 UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW`;
 
-export const COUNTRY_CODES: ReadonlySet<string> = new Set(ALPHA_2.split(/\s+/));
+const COUNTRY_CODES: ReadonlySet<string> = new Set(ALPHA_2.split(/\s+/));
 
 /** The ajv format name the address schemas use. */
 export const COUNTRY_FORMAT = 'iso-3166-1-alpha-2';

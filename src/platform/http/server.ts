@@ -167,8 +167,6 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   });
 
   app.addSchema(ProblemSchema);
-  // Every route that takes a body may answer 413 (over the body limit) and 415 (not JSON): said in
-  // its OpenAPI description too (before the docs plugin reads the routes).
   // A /v1 route without a query schema takes no query: an unknown parameter is a 400, as on the
   // routes that declare theirs (a typo like ?limt=5 is not silently ignored).
   app.addHook('onRoute', (route) => {
@@ -177,6 +175,8 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     const schema = route.schema as { querystring?: unknown };
     schema.querystring ??= NO_QUERY;
   });
+  // Every route that takes a body may answer 413 (over the body limit) and 415 (not JSON): said in
+  // its OpenAPI description too (before the docs plugin reads the routes).
   app.addHook('onRoute', (route) => {
     const schema = route.schema as { body?: unknown; response?: Record<string, unknown> } | undefined;
     if (!schema?.body) return;
@@ -217,9 +217,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     // no body, a field in it an unknown field. (Signed webhooks read their own bodies, checked
     // against the signature first.)
     if (!schema?.body && request.body !== undefined && !isEmptyObject(request.body) && request.routeOptions.config?.access !== 'signed') {
-      const fields = typeof request.body === 'object' && request.body !== null && !Array.isArray(request.body) ? Object.keys(request.body) : [];
-      const errors = fields.length > 0 ? fields.map((field) => ({ location: 'body', path: '/', message: 'must NOT have additional properties', field })) : [{ location: 'body', path: '/', message: 'must be empty: this route takes no body' }];
-      done(new AppError('VALIDATION_FAILED', fields.length > 0 ? `this route takes no body: ${fields[0]}` : 'this route takes no body', { errors }));
+      done(noBodyTaken(request.body));
       return;
     }
     const found =
@@ -308,6 +306,16 @@ const NO_QUERY = { type: 'object', properties: {}, additionalProperties: false }
 
 function isEmptyObject(value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0;
+}
+
+/** The 400 of a body sent to a route that takes none: each field named as unknown, as ajv would. */
+function noBodyTaken(body: unknown): AppError {
+  const fields = typeof body === 'object' && body !== null && !Array.isArray(body) ? Object.keys(body) : [];
+  if (fields.length === 0) {
+    return new AppError('VALIDATION_FAILED', 'this route takes no body', { errors: [{ location: 'body', path: '/', message: 'must be empty: this route takes no body' }] });
+  }
+  const errors = fields.map((field) => ({ location: 'body', path: '/', message: 'must NOT have additional properties', field }));
+  return new AppError('VALIDATION_FAILED', `this route takes no body: ${fields[0]}`, { errors });
 }
 
 /** The methods an Allow header may name (HEAD goes with every GET route). */
