@@ -1,7 +1,8 @@
 import { Type } from '@sinclair/typebox';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeCursor, encodeCursor, isCursorInstant, useCursorKey } from '../../src/platform/http/cursor.ts';
 import { AppError } from '../../src/platform/http/errors.ts';
+import { CountryCode } from '../../src/platform/http/schemas.ts';
 import { createHttpApp, type HttpApp } from '../../src/platform/http/server.ts';
 import { TokenService, parseKeyring } from '../../src/platform/http/tokens.ts';
 import { createLogger } from '../../src/platform/logger.ts';
@@ -530,6 +531,26 @@ describe('behind proxies', () => {
       expect(direct.json()).toEqual({ ip: '203.0.113.50' });
     } finally {
       await proxied.close();
+    }
+  });
+});
+
+describe('response schemas', () => {
+  it('serialize a country code inside alternatives without a warning that its format is unknown', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const served = await createHttpApp({ bodyLimitBytes: 1024, logger: createLogger('silent'), metrics: new Metrics(), tokens, version: 'test' });
+    try {
+      // A union makes the serializer check which alternative a value is, with ajv and its formats.
+      const Place = Type.Union([Type.Object({ country: CountryCode }, { additionalProperties: false }), Type.Null()]);
+      served.get('/place', { config: { access: 'public' }, schema: { response: { 200: Type.Object({ place: Place }) } } }, async () => ({ place: { country: 'FR' } }));
+      await served.ready();
+      const res = await served.inject({ method: 'GET', url: '/place' });
+      expect(res.json()).toEqual({ place: { country: 'FR' } });
+      const warnings = warn.mock.calls.map((call) => String(call[0]));
+      expect(warnings.filter((w) => w.includes('unknown format'))).toEqual([]);
+    } finally {
+      warn.mockRestore();
+      await served.close();
     }
   });
 });

@@ -45,23 +45,37 @@ export function registerAccessControl(app: FastifyInstance, tokens: TokenService
       route.schema.security = [{ bearerAuth: [] }];
     }
   });
-  app.addHook('onRequest', async (request) => {
-    const access = request.routeOptions.config.access;
-    if (access === undefined || access === 'public' || access === 'signed') {
-      // Public routes still learn who is calling when a valid token comes along.
-      const header = request.headers.authorization;
-      if (access === 'public' && header?.startsWith('Bearer ')) {
-        request.principal = await tokens.verify(header.slice(7)).catch(() => undefined);
-      }
+  // A callback hook, not an async one: it runs on every request, and the token check is synchronous.
+  app.addHook('onRequest', (request, _reply, done) => {
+    try {
+      authorize(request, tokens);
+    } catch (error) {
+      done(error as Error);
       return;
     }
-    const header = request.headers.authorization;
-    if (!header?.startsWith('Bearer ')) throw new AppError('UNAUTHENTICATED', 'send Authorization: Bearer <access token>');
-    const principal = await tokens.verify(header.slice(7).trim());
-    request.principal = principal;
-    if (access === 'signed-in') return;
-    if (!access.some((role) => principal.roles.includes(role))) {
-      throw new AppError('FORBIDDEN', `this route is for ${access.join(' or ')} accounts`);
-    }
+    done();
   });
+}
+
+function authorize(request: FastifyRequest, tokens: TokenService): void {
+  const access = request.routeOptions.config.access;
+  const header = request.headers.authorization;
+  if (access === undefined || access === 'public' || access === 'signed') {
+    // Public routes still learn who is calling when a valid token comes along.
+    if (access === 'public' && header?.startsWith('Bearer ')) {
+      try {
+        request.principal = tokens.verifyNow(header.slice(7));
+      } catch {
+        request.principal = undefined;
+      }
+    }
+    return;
+  }
+  if (!header?.startsWith('Bearer ')) throw new AppError('UNAUTHENTICATED', 'send Authorization: Bearer <access token>');
+  const principal = tokens.verifyNow(header.slice(7).trim());
+  request.principal = principal;
+  if (access === 'signed-in') return;
+  if (!access.some((role) => principal.roles.includes(role))) {
+    throw new AppError('FORBIDDEN', `this route is for ${access.join(' or ')} accounts`);
+  }
 }

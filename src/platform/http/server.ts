@@ -137,6 +137,9 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       reply.log.error({ err: loggableError(error) }, 'unhandled router error');
       return sendProblem(reply, 'INTERNAL', 'the error was logged with this request id', { requestId: reply.request.id });
     },
+    // Response schemas with alternatives are checked by the serializer's own ajv, which must know
+    // our formats too (or it warns, on stderr, that it ignores them).
+    serializerOpts: { ajv: { formats: { [COUNTRY_FORMAT]: { type: 'string', validate: isCountryCode } } } },
     ajv: {
       customOptions: {
         // Unknown fields are an error (additionalProperties: false), never silently dropped.
@@ -232,7 +235,8 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     request.trace = { correlationId, causationId: null };
     done();
   });
-  app.addHook('onSend', async (request, reply, payload) => {
+  // Callback hooks, not async ones, on the path of every request: no promise per hook.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
     reply.header('x-content-type-options', 'nosniff');
     // Answers carry tokens and personal data: nothing is kept by a cache unless a route says so
@@ -240,13 +244,14 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
     // RFC 6750: a 401 of a bearer-token route names the scheme (webhooks are signed, not bearer).
     if (reply.statusCode === 401 && request.routeOptions.config?.access !== 'signed') reply.header('www-authenticate', 'Bearer realm="bazaar"');
-    return payload;
+    done(null, payload);
   });
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     options.metrics.httpDuration.observe(
       { method: request.method, route: request.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     );
+    done();
   });
 
   app.setNotFoundHandler((request, reply) => {

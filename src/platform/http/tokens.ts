@@ -126,6 +126,11 @@ export class TokenService {
    * same claims), which takes the signature check off the hot path of repeated requests.
    */
   async verify(token: string): Promise<Principal> {
+    return this.verifyNow(token);
+  }
+
+  /** `verify` without the promise, for the request hook that runs on every request. */
+  verifyNow(token: string): Principal {
     const cached = this.#verified.get(token);
     if (cached) {
       if (cached.expiresAtMs > this.clock.now().getTime()) return cached.principal;
