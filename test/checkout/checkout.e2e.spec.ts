@@ -134,6 +134,8 @@ describe('checkout through HTTP', () => {
     const session = (await expectStatus('checkout', checkout(http, buyer, newId(), 'tok_decline'), 201)).json();
     expect(session.status).toBe('compensated');
     expect(session.failure).toMatchObject({ code: 'PAYMENT_DECLINED', step: 'authorize_payment' });
+    // A finished session is at the step it stopped at, not at the last step its compensation undid.
+    expect(session.currentStep).toBe('authorize_payment');
     const steps = Object.fromEntries(session.steps.map((s: { step: string; status: string }) => [s.step, s.status]));
     expect(steps).toMatchObject({
       price_snapshot: 'succeeded',
@@ -206,6 +208,9 @@ describe('checkout through HTTP', () => {
       { ...checkoutBody(), shippingAddress: { ...checkoutBody().shippingAddress, postalCode: '  ' } },
       { ...checkoutBody(), shippingAddress: { ...checkoutBody().shippingAddress, country: 'ZZ' } },
       { ...checkoutBody(), shippingAddress: { ...checkoutBody().shippingAddress, country: 'UK' } },
+      // A currency no money is in: made up, or ISO 4217's testing code.
+      { ...checkoutBody(), currency: 'XYZ' },
+      { ...checkoutBody(), currency: 'XTS' },
     ]) {
       const refused = await http('POST', '/v1/checkout', { token: buyer.token, headers: { 'idempotency-key': newId() }, body });
       expect(refused.statusCode, JSON.stringify(body.shippingAddress)).toBe(400);

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeCursor, encodeCursor, isCursorInstant, useCursorKey } from '../../src/platform/http/cursor.ts';
 import { AppError } from '../../src/platform/http/errors.ts';
-import { CountryCode } from '../../src/platform/http/schemas.ts';
+import { CountryCode, CurrencyCode } from '../../src/platform/http/schemas.ts';
 import { createHttpApp, type HttpApp } from '../../src/platform/http/server.ts';
 import { TokenService, parseKeyring } from '../../src/platform/http/tokens.ts';
 import { createLogger } from '../../src/platform/logger.ts';
@@ -551,6 +551,37 @@ describe('response schemas', () => {
     } finally {
       warn.mockRestore();
       await served.close();
+    }
+  });
+});
+
+describe('currency codes', () => {
+  it('take the ISO 4217 code of a currency in circulation, in the body and the query, and nothing else', async () => {
+    const priced = await createHttpApp({ bodyLimitBytes: 1024, logger: createLogger('silent'), metrics: new Metrics(), tokens, version: 'test' });
+    try {
+      priced.post(
+        '/v1/priced',
+        {
+          config: { access: 'public' },
+          schema: {
+            querystring: Type.Object({ currency: Type.Optional(CurrencyCode) }, { additionalProperties: false }),
+            body: Type.Object({ currency: CurrencyCode }, { additionalProperties: false }),
+          },
+        },
+        async (request) => ({ body: request.body.currency, query: request.query.currency ?? null }),
+      );
+      await priced.ready();
+      const post = (body: unknown, query = '') => priced.inject({ method: 'POST', url: `/v1/priced${query}`, payload: body as object });
+      for (const currency of ['USD', 'EUR', 'JPY', 'XOF', 'XCG', 'ZWG']) expect((await post({ currency }, `?currency=${currency}`)).statusCode, currency).toBe(200);
+      // Made up, lower case, funds and metals, testing and "no currency", withdrawn ones.
+      for (const currency of ['XYZ', 'usd', 'USN', 'XAU', 'XTS', 'XXX', 'ANG', 'HRK', 'US']) {
+        const inBody = await post({ currency });
+        expect(inBody.json(), currency).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+        const inQuery = await post({ currency: 'USD' }, `?currency=${currency}`);
+        expect(inQuery.json(), currency).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+      }
+    } finally {
+      await priced.close();
     }
   });
 });

@@ -164,6 +164,11 @@ describe('price windows over time', () => {
     const before = await pricingRows(p.variantId);
     const leap = await addPrice(p.id, { variantId: p.variantId, price: { amount: 1, currency: 'GBP' }, effectiveFrom: '2030-12-31T23:59:60Z' });
     expect(leap.json()).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+    // A currency must be one in circulation: XYZ is none, XAU is gold.
+    for (const currency of ['XYZ', 'XAU']) {
+      const made = await addPrice(p.id, { variantId: p.variantId, price: { amount: 1, currency }, effectiveFrom: at(9).toISOString() });
+      expect(made.json(), currency).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+    }
     expect(await pricingRows(p.variantId)).toEqual(before);
   });
 

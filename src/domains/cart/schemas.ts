@@ -1,6 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { CART_QUANTITY_MAX } from '../../contracts/cart.ts';
-import { MoneySchema } from '../../platform/http/schemas.ts';
+import { CurrencyCode, MoneySchema } from '../../platform/http/schemas.ts';
 
 /** Request and response shapes of the cart routes; every object closed, every string bounded. */
 const closed = { additionalProperties: false } as const;
@@ -9,7 +9,7 @@ const Quantity = Type.Integer({ minimum: 1, maximum: CART_QUANTITY_MAX, descript
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const CartQuery = Type.Object(
-  { currency: Type.Optional(Type.String({ pattern: '^[A-Z]{3}$', description: 'Price the cart in this currency (default: the list currency of the earliest item)' })) },
+  { currency: Type.Optional(Type.String({ ...CurrencyCode, description: 'Price the cart in this currency (default: the list currency of the earliest item)' })) },
   closed,
 );
 export type CartQuery = Static<typeof CartQuery>;

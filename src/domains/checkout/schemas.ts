@@ -1,5 +1,5 @@
 import { type TSchema, Type } from '@sinclair/typebox';
-import { CountryCode, MoneySchema } from '../../platform/http/schemas.ts';
+import { CountryCode, CurrencyCode, MoneySchema } from '../../platform/http/schemas.ts';
 import { STEP_NAMES } from './saga.ts';
 
 const closed = { additionalProperties: false } as const;
@@ -32,7 +32,7 @@ export const CheckoutBody = Type.Object(
     ),
     currency: Type.Optional(
       Type.String({
-        pattern: '^[A-Z]{3}$',
+        ...CurrencyCode,
         description:
           'ISO 4217 code to pay in: every item is bought at its price window in this currency (as GET /v1/cart?currency= shows it). Without it: the list currency of the cart\'s earliest item',
       }),
@@ -53,7 +53,7 @@ export const SessionParams = Type.Object({ sessionId: Type.String({ format: 'uui
 
 const StepName = Type.Union(STEP_NAMES.map((s) => Type.Literal(s)));
 const Instant = Type.String({ format: 'date-time' });
-const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+const Nullable = <T extends TSchema>(t: T, options: { description?: string } = {}) => Type.Union([t, Type.Null()], options);
 
 export const CheckoutSessionSchema = Type.Object(
   {
@@ -62,7 +62,9 @@ export const CheckoutSessionSchema = Type.Object(
       ['pending', 'in_progress', 'completed', 'failed', 'compensating', 'compensated'].map((s) => Type.Literal(s)),
       { description: 'in_progress and compensating are not final; failed: nothing had to be undone; compensated: what was done was undone' },
     ),
-    currentStep: Nullable(StepName),
+    currentStep: Nullable(StepName, {
+      description: 'The step running (or, while compensating, being undone); once finished: complete, or the step the session failed at',
+    }),
     cartId: Type.String({ format: 'uuid' }),
     orderIds: Type.Array(Type.String({ format: 'uuid' })),
     paymentIntentId: Nullable(Type.String({ format: 'uuid' })),

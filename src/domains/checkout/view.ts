@@ -40,7 +40,9 @@ export function sessionView(s: SessionRecord, steps: readonly StepRecord[]): Che
   return {
     id: s.id,
     status: s.status,
-    currentStep: s.currentStep,
+    // A failed session stopped at its failed step; compensating it walked back to reserve_stock
+    // (the session row keeps that for recovery), which a buyer would read as where it failed.
+    currentStep: (s.status === 'failed' || s.status === 'compensated') && s.failedStep !== null ? s.failedStep : s.currentStep,
     cartId: s.cartId,
     orderIds: s.orderIds,
     paymentIntentId: s.paymentIntentId,

@@ -1,6 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { RULE_CATEGORIES_MAX, RULE_PRODUCTS_MAX, RULE_SELLERS_MAX } from '../../contracts/coupons.ts';
-import { MoneySchema } from '../../platform/http/schemas.ts';
+import { CurrencyCode as Currency, MoneySchema } from '../../platform/http/schemas.ts';
 import { BASIS_POINTS_MAX, CODE_LENGTH_MAX, FIXED_DISCOUNT_MAX, MAX_USES_MAX, MIN_ORDER_AMOUNT_MAX } from './coupon-rules.ts';
 import type { CouponRecord } from './sql.ts';
 
@@ -10,7 +10,6 @@ import type { CouponRecord } from './sql.ts';
  */
 const closed = { additionalProperties: false } as const;
 const Uuid = Type.String({ format: 'uuid' });
-const Currency = Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code' });
 
 export const CouponRulesSchema = Type.Object(
   {

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { Defaulted, MoneySchema } from '../../platform/http/schemas.ts';
+import { CurrencyCode, Defaulted, MoneySchema } from '../../platform/http/schemas.ts';
 
 /** HTTP shapes of the payments routes. */
 const closed = { additionalProperties: false } as const;
@@ -22,7 +22,7 @@ export const RefundBody = Type.Object(
     amount: Type.Object(
       {
         amount: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER, description: 'Integer minor units to refund' }),
-        currency: Type.String({ pattern: '^[A-Z]{3}$', description: "ISO 4217 code: the payment's currency" }),
+        currency: Type.String({ ...CurrencyCode, description: "ISO 4217 code: the payment's currency" }),
       },
       closed,
     ),

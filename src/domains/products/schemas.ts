@@ -8,7 +8,7 @@ import {
   VARIANTS_MAX,
   VariantAttributesSchema,
 } from '../../contracts/products.ts';
-import { MoneySchema, PageQuerySchema, pageOf } from '../../platform/http/schemas.ts';
+import { CurrencyCode, MoneySchema, PageQuerySchema, pageOf } from '../../platform/http/schemas.ts';
 
 /** Request and response shapes of the catalog routes; every request object closed, every string and list bounded. */
 
@@ -24,7 +24,7 @@ const Sku = Type.String({ minLength: 1, maxLength: 64, pattern: '^\\S+$', descri
 const PriceInput = Type.Object(
   {
     amount: Type.Integer({ minimum: 0, maximum: 1_000_000_000_000, description: 'Integer minor units (cents)' }),
-    currency: Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code' }),
+    currency: CurrencyCode,
   },
   closed,
 );

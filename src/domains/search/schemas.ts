@@ -1,10 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import { ORDER_STATUS_VALUES } from '../../contracts/orders.ts';
-import { Defaulted, MoneySchema, PageQuerySchema } from '../../platform/http/schemas.ts';
+import { CurrencyCode, Defaulted, MoneySchema, PageQuerySchema } from '../../platform/http/schemas.ts';
 import { DASHBOARD_DAYS_MAX } from './dashboard.ts';
 import { SEARCH_SORTS } from './search-products.ts';
 
 const Uuid = Type.String({ format: 'uuid' });
+/** A currency as stored (answers); what a client asks for must be one in circulation (CurrencyCode). */
 const Currency = Type.String({ pattern: '^[A-Z]{3}$', minLength: 3, maxLength: 3, description: 'ISO 4217 code' });
 const Amount = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Integer minor units' });
 
@@ -13,7 +14,7 @@ export const SearchQuerySchema = Type.Object(
     q: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Words to find (web search syntax: "quoted phrase", -excluded, or); English stemming' })),
     category: Type.Optional({ ...Uuid, description: 'A category: products of it and of its subcategories' }),
     seller: Type.Optional({ ...Uuid, description: 'Products of one seller' }),
-    currency: Type.Optional({ ...Currency, description: 'Products priced in this currency; needed by minPrice, maxPrice and the price sorts' }),
+    currency: Type.Optional({ ...CurrencyCode, description: 'Products priced in this currency; needed by minPrice, maxPrice and the price sorts' }),
     minPrice: Type.Optional({ ...Amount, description: 'Lowest "from" price (the cheapest variant now), in minor units of currency' }),
     maxPrice: Type.Optional({ ...Amount, description: 'Highest "from" price, in minor units of currency' }),
     inStock: Type.Optional(Type.Boolean({ description: 'true: some variant has stock available; false: none has' })),
@@ -86,7 +87,7 @@ export const DashboardQuerySchema = Type.Object(
   {
     from: Type.Optional(Type.String({ format: 'date', maxLength: 10, description: 'First UTC day (default: 29 days before to)' })),
     to: Type.Optional(Type.String({ format: 'date', maxLength: 10, description: `Last UTC day (default: today); at most ${DASHBOARD_DAYS_MAX} days in all` })),
-    currency: Type.Optional(Currency),
+    currency: Type.Optional(CurrencyCode),
     topBy: Defaulted(Type.Union([Type.Literal('revenue'), Type.Literal('units')], { default: 'revenue' })),
     topLimit: Defaulted(Type.Integer({ minimum: 1, maximum: 50, default: 10, description: 'Top products per currency' })),
   },

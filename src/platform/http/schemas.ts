@@ -1,5 +1,6 @@
 import { type TSchema, Type } from '@sinclair/typebox';
 import { COUNTRY_FORMAT } from './countries.ts';
+import { CURRENCY_FORMAT } from './currencies.ts';
 import { ERROR_CATALOGUE, type ErrorCode } from './errors.ts';
 
 /** Shared schema pieces for routes: problem details, money, pagination. */
@@ -64,3 +65,6 @@ export const authProblems = { 400: ProblemResponse, 401: ProblemResponse, 403: P
 
 /** A country a parcel can go to: an officially assigned ISO 3166-1 alpha-2 code (platform/http/countries.ts). */
 export const CountryCode = Type.String({ format: COUNTRY_FORMAT, minLength: 2, maxLength: 2, description: 'ISO 3166-1 alpha-2 code, in capitals (an officially assigned one)' });
+
+/** Money in: the ISO 4217 code of a currency in circulation (platform/http/currencies.ts). */
+export const CurrencyCode = Type.String({ format: CURRENCY_FORMAT, minLength: 3, maxLength: 3, description: 'ISO 4217 code of a currency in circulation, in capitals' });

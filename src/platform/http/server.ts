@@ -14,6 +14,7 @@ import type { Trace } from '../messaging/envelope.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerAccessControl } from './access.ts';
 import { COUNTRY_FORMAT, isCountryCode } from './countries.ts';
+import { CURRENCY_FORMAT, isCurrencyCode } from './currencies.ts';
 import { AppError, type ErrorCode, problemOf } from './errors.ts';
 import { ProblemResponse, ProblemSchema } from './schemas.ts';
 import type { TokenService } from './tokens.ts';
@@ -93,6 +94,7 @@ function strictDateTime(ajv: Ajv): void {
   // The formats plugin's uuid also admits a `urn:uuid:` prefix, which PostgreSQL's uuid refuses.
   ajv.addFormat('uuid', /^[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}$/i);
   ajv.addFormat(COUNTRY_FORMAT, { type: 'string', validate: isCountryCode });
+  ajv.addFormat(CURRENCY_FORMAT, { type: 'string', validate: isCurrencyCode });
 }
 
 const ajvCompilers = AjvCompiler();
@@ -139,7 +141,14 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     },
     // Response schemas with alternatives are checked by the serializer's own ajv, which must know
     // our formats too (or it warns, on stderr, that it ignores them).
-    serializerOpts: { ajv: { formats: { [COUNTRY_FORMAT]: { type: 'string', validate: isCountryCode } } } },
+    serializerOpts: {
+      ajv: {
+        formats: {
+          [COUNTRY_FORMAT]: { type: 'string', validate: isCountryCode },
+          [CURRENCY_FORMAT]: { type: 'string', validate: isCurrencyCode },
+        },
+      },
+    },
     ajv: {
       customOptions: {
         // Unknown fields are an error (additionalProperties: false), never silently dropped.
