@@ -42,7 +42,8 @@ export const CheckoutCompletedV1 = defineEvent(
       ...sessionFacts,
       /** One order per seller. */
       orderIds: Type.Array(Uuid, { minItems: 1, maxItems: 50 }),
-      paymentIntentId: Uuid,
+      /** The payment; null when the orders came to a total of 0 and nothing was charged. */
+      paymentIntentId: Type.Union([Uuid, Type.Null()]),
       currency: Currency,
       subtotalAmount: Amount,
       discountAmount: Amount,

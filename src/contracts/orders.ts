@@ -93,8 +93,8 @@ export const OrderPaidV1 = defineEvent(
   Type.Object(
     {
       ...orderFacts,
-      /** Payment intent (payments domain id) whose capture paid the order. */
-      paymentId: Uuid,
+      /** Payment intent (payments domain id) whose capture paid the order; null for an order with nothing to pay (a total of 0). */
+      paymentId: Type.Union([Uuid, Type.Null()]),
       paidAmount: Amount,
       paidAt: Instant,
     },

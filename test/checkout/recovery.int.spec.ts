@@ -250,6 +250,28 @@ describe('checkout recovery', () => {
     expect(market.intents.size).toBe(1);
   });
 
+  it('completes a checkout with nothing to pay without a payment, settling its free orders again after a crash', async () => {
+    const market = new FakeMarket();
+    for (const v of market.variants) v.price = { amount: 0, currency: 'USD' };
+    const dying = crashingOnce('dying-free', market, 'capture_payment');
+    const session = await open(market, 'dying-free');
+    await dying.drive(session);
+    expect(await statusOf(session.id)).toBe('in_progress');
+    expect(market.calls['orders.settle_free']).toBe(1);
+
+    clock.advance(LEASE_MS + 1);
+    const [taken] = await claim('rescuer-free');
+    await runner('rescuer-free', market).drive(taken!);
+
+    expect(await statusOf(session.id)).toBe('completed');
+    expect((await selectSession(pool, session.id))!.paymentIntentId).toBeNull();
+    expect(market.calls['payments.authorize']).toBeUndefined();
+    expect(market.calls['payments.capture']).toBeUndefined();
+    expect(market.calls['orders.settle_free']).toBe(2);
+    expect(market.orders.get(session.id)?.map((o) => o.totalAmount)).toEqual([0, 0]);
+    expect(await countOutbox(session.id, 'checkout.checkout_completed.v1')).toBe(1);
+  });
+
   it('prices the cart it read when opening the session without reading it again; a recovered session reads it', async () => {
     const market = new FakeMarket();
     const session = await open(market, 'opener');

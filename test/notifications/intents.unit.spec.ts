@@ -71,6 +71,13 @@ describe('what an event means to whom', () => {
     expect(intents[0]?.data).toMatchObject({ orderId, orderNumber: 'BZ-20261124-7K3Q9X', total: { amount: 5500, currency: 'USD' } });
   });
 
+  it('confirms an order with nothing to pay without speaking of a payment', () => {
+    const free: OrderPaidV1 = { ...facts, totalAmount: 0, discountAmount: facts.subtotalAmount, paymentId: null, paidAmount: 0, paidAt: '2026-11-24T10:01:00.000Z' };
+    const [buyer, seller] = orderPaid(free);
+    expect(buyer?.body).toBe('Your order BZ-20261124-7K3Q9X is confirmed, with nothing to pay. The seller is preparing it.');
+    expect(seller?.type).toBe('seller_order_paid');
+  });
+
   it('tells the buyer of shipping and delivery, and of no other status change (those have events of their own)', () => {
     const changed = (toStatus: OrderStatusChangedV1['toStatus']): OrderStatusChangedV1 => ({
       ...facts,

@@ -361,7 +361,7 @@ function emptyStep(step: StepName): StepRecord {
 
 function completedEvent(s: SessionRecord, now: Date) {
   const t = s.totals;
-  if (!t || !s.paymentIntentId) throw new Error(`session ${s.id} completed without totals or payment`);
+  if (!t || (t.totalAmount > 0 && !s.paymentIntentId)) throw new Error(`session ${s.id} completed without totals or payment`);
   const data: CheckoutCompletedV1 = {
     sessionId: s.id,
     buyerId: s.userId,

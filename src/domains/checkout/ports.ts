@@ -136,6 +136,8 @@ export interface OrdersPort {
   }): Promise<CreatedOrder[]>;
   /** Idempotent; leaves alone what can no longer be cancelled. */
   cancelOrdersForCheckout(checkoutSessionId: string, reason: string, trace?: Trace | null): Promise<unknown>;
+  /** The payment step is done: the session's orders with a total of 0 are paid, with no payment. Idempotent. */
+  settleFreeOrders(checkoutSessionId: string, trace?: Trace | null): Promise<unknown>;
 }
 
 export interface PaymentOutcome {

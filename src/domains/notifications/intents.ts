@@ -85,7 +85,11 @@ export function orderPaid(e: OrderPaidV1): NotificationIntent[] {
       userId: e.buyerId,
       type: 'order_paid',
       title: `Order ${e.orderNumber} confirmed`,
-      body: `Your payment of ${formatMoney(e.paidAmount, e.currency)} for order ${e.orderNumber} went through. The seller is preparing it.`,
+      // An order with nothing to pay (a total of 0) is confirmed without a payment.
+      body:
+        e.paymentId === null
+          ? `Your order ${e.orderNumber} is confirmed, with nothing to pay. The seller is preparing it.`
+          : `Your payment of ${formatMoney(e.paidAmount, e.currency)} for order ${e.orderNumber} went through. The seller is preparing it.`,
       data: { ...orderData(e), paid: { amount: e.paidAmount, currency: e.currency } },
     },
     {

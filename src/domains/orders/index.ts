@@ -8,6 +8,7 @@ import { paymentSubscription } from './handlers.ts';
 import { shippingSubscription } from './shipment-handlers.ts';
 import { type OrderNumberGenerator, orderNumberGenerator } from './order-number.ts';
 import { type CheckoutOrdersInput, type PlacedOrder, createOrdersForCheckout } from './place-orders.ts';
+import { settleFreeOrders } from './settle-free-orders.ts';
 import { orderRecord } from './read-orders.ts';
 import { changeStatus } from './transitions.ts';
 import { type OrderToShip, orderToShip } from './to-ship.ts';
@@ -28,6 +29,11 @@ export interface OrdersApi {
    * The events carry `trace` (the caller's request or handled event); without one they start their own.
    */
   cancelOrdersForCheckout(checkoutSessionId: string, reason: string, trace?: Trace | null): Promise<CheckoutCancellation[]>;
+  /**
+   * Checkout's payment step is done: the session's orders with a total of 0 move to paid with no
+   * payment (orders.order_paid.v1, paymentId null); idempotent. Returns their ids.
+   */
+  settleFreeOrders(checkoutSessionId: string, trace?: Trace | null): Promise<string[]>;
   /** The order if it is this seller's, else null (e.g. for payments to check a seller's refund). */
   getOrderForSeller(orderId: string, sellerId: string): Promise<OrderFacts | null>;
   /** The order if it is this buyer's, else null. */
@@ -72,6 +78,7 @@ export function createOrdersModule(ctx: DomainContext, deps: OrdersDeps = {}): D
     createOrdersForCheckout: (input) => createOrdersForCheckout(pool, clock, orderNumbers, input),
     cancelOrdersForCheckout: (checkoutSessionId, reason, trace) =>
       cancelOrdersForCheckout(pool, clock.now(), trace ?? null, checkoutSessionId, reason.slice(0, REASON_LENGTH_MAX) || 'checkout failed'),
+    settleFreeOrders: (checkoutSessionId, trace) => settleFreeOrders(pool, clock.now(), trace ?? null, checkoutSessionId),
     getOrderForSeller: (orderId, sellerId) => orderOf(orderId, 'seller_id', sellerId),
     getOrderForBuyer: (orderId, buyerId) => orderOf(orderId, 'buyer_id', buyerId),
     getOrderToShip: (orderId, sellerId) => orderToShip(pool, orderId, sellerId),

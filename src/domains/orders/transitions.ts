@@ -14,8 +14,8 @@ export interface CommandRequest {
   /** The order, locked FOR UPDATE by the caller in `tx`. */
   order: OrderRow;
   command: OrderCommand;
-  /** The payment that paid the order, for orders.order_paid.v1. */
-  payment?: { paymentId: string; amount: number };
+  /** The payment that paid the order, for orders.order_paid.v1 (paymentId null: a free order, nothing was paid). */
+  payment?: { paymentId: string | null; amount: number };
 }
 
 export interface CommandResult {

@@ -3,7 +3,8 @@ import { notYet } from './payment-wait.ts';
 import { type StepContext, type StepResult, idempotencyKeyFor, required } from './types.ts';
 
 export interface AuthorizeOutput {
-  intentId: string;
+  /** Null when the orders owe nothing: no payment is made. */
+  intentId: string | null;
   amount: number;
   currency: string;
 }
@@ -11,12 +12,14 @@ export interface AuthorizeOutput {
 /**
  * Authorizes the sum of the order totals, allocated per order. The idempotency key is the
  * session's, so a retry, a poll while the gateway's answer is unknown, or a recovery gets the same
- * intent (and its outcome once known): never a second charge.
+ * intent (and its outcome once known): never a second charge. An order with a total of 0 has no
+ * share in the payment; when every order owes nothing, no payment is made at all.
  */
 export async function run(ctx: StepContext): Promise<StepResult<AuthorizeOutput>> {
   const snapshot = required(ctx.outputs.price_snapshot, 'the price snapshot');
-  const { orders } = required(ctx.outputs.create_orders, 'the orders');
+  const orders = required(ctx.outputs.create_orders, 'the orders').orders.filter((o) => o.totalAmount > 0);
   const amount = orders.reduce((sum, o) => sum + o.totalAmount, 0);
+  if (amount === 0) return { output: { intentId: null, amount, currency: snapshot.currency } };
   const input = {
     idempotencyKey: idempotencyKeyFor(ctx.session.id, 'payment'),
     checkoutSessionId: ctx.session.id,

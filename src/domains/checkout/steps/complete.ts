@@ -2,7 +2,8 @@ import { type StepContext, type StepResult, required } from './types.ts';
 
 export interface CompleteOutput {
   orderIds: string[];
-  paymentIntentId: string;
+  /** Null when nothing was charged. */
+  paymentIntentId: string | null;
 }
 
 /** The last step: nothing to call; the engine marks the session completed with this step, in one transaction with its event. */

@@ -1,4 +1,3 @@
-import { StepRefused } from '../failures.ts';
 import type { CreatedOrder, OrderToCreate } from '../ports.ts';
 import { type StepContext, type StepResult, required } from './types.ts';
 
@@ -35,17 +34,9 @@ export function ordersToCreate(ctx: Pick<StepContext, 'outputs'>): OrderToCreate
 /** Creates the orders in pending_payment; orders makes them once per (session, seller) whatever the retries. */
 export async function run(ctx: StepContext): Promise<StepResult<CreateOrdersOutput>> {
   const snapshot = required(ctx.outputs.price_snapshot, 'the price snapshot');
-  // A checkout takes a payment: coupons that leave nothing to pay fail it here, before any order is
-  // made (the redemptions and the stock are given back); free orders are not supported.
-  if (snapshot.subtotalAmount - (ctx.outputs.redeem_coupons?.discountAmount ?? 0) < 1) {
-    throw new StepRefused('UNPROCESSABLE', 'the coupons leave nothing to pay, and a checkout takes a payment of at least 1 (free orders are not supported): remove a coupon');
-  }
+  // An order may come to 0 (a 100 % coupon, items priced 0): it is created like the others, left
+  // out of the payment, and paid without one when the payment step is done (ADR 0015).
   const wanted = ordersToCreate(ctx);
-  // Each seller's order is paid for on its own (its share of the payment, its refunds): none may be free either.
-  const free = wanted.find((o) => o.items.reduce((sum, i) => sum + i.unitPrice * i.quantity, 0) + o.shippingAmount - o.discountAmount < 1);
-  if (free) {
-    throw new StepRefused('UNPROCESSABLE', `the coupons leave nothing to pay for the items of seller ${free.sellerId}, and an order takes a payment of at least 1 (free orders are not supported): remove a coupon`);
-  }
   const orders = await ctx.ports.orders.createOrdersForCheckout({
     checkoutSessionId: ctx.session.id,
     buyerId: ctx.session.userId,

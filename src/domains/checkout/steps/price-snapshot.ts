@@ -97,7 +97,6 @@ export async function run(ctx: StepContext): Promise<StepResult<PriceSnapshot>> 
   }
   const subtotalAmount = lines.reduce((sum, l) => sum + l.unitPrice * l.quantity, 0);
   if (!Number.isSafeInteger(subtotalAmount)) throw new StepRefused('UNPROCESSABLE', `the cart total is too large (at most ${Number.MAX_SAFE_INTEGER} minor units)`);
-  if (subtotalAmount < 1) throw new StepRefused('UNPROCESSABLE', 'the cart costs nothing, and a checkout takes a payment of at least 1 (free orders are not supported)');
 
   return {
     output: { currency, couponCodes: cart.couponCodes.slice(0, 10), lines, subtotalAmount, pricedAt: ctx.now.toISOString() },
