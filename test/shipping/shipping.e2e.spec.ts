@@ -374,6 +374,33 @@ describe('carrier webhooks', () => {
     expect(rows.map((r) => r.event_type)).toEqual(['shipping.shipment_created.v1', 'shipping.shipment_status_changed.v1']);
   });
 
+  it('deliver an order of several parcels once all have ended and one was delivered, whichever ends last', async () => {
+    // The delivered parcel ends first, then the other is returned or cancelled: the order is delivered.
+    for (const last of ['returned', 'cancelled'] as const) {
+      const placed = await order(buyer, seller);
+      const [first, second] = [carrier.newTrackingNumber(), carrier.newTrackingNumber()];
+      for (const tracking of [first, second]) expect((await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: tracking })).statusCode).toBe(201);
+      const now = Date.now();
+      expect(await carrier.send(carrier.scan(first, 'delivered', { occurredAt: new Date(now + 1000) }))).toEqual([200]);
+      // One parcel delivered, one still on its way: the order is not delivered yet.
+      await eventually(async () => expect((await orderOf(buyer, placed.orderId)).shipments.map((x: { status: string }) => x.status).sort()).toEqual(['delivered', 'in_transit']));
+      expect((await orderOf(buyer, placed.orderId)).status).toBe('shipped');
+      expect(await carrier.send(carrier.scan(second, last, { occurredAt: new Date(now + 2000) }))).toEqual([200]);
+      await eventually(async () => expect((await orderOf(buyer, placed.orderId)).status, last).toBe('delivered'));
+    }
+    // Every parcel returned: nothing reached the buyer, the order stays shipped.
+    const placed = await order(buyer, seller);
+    const [first, second] = [carrier.newTrackingNumber(), carrier.newTrackingNumber()];
+    for (const tracking of [first, second]) expect((await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: tracking })).statusCode).toBe(201);
+    const now = Date.now();
+    expect(await carrier.send(carrier.scan(first, 'returned', { occurredAt: new Date(now + 1000) }), carrier.scan(second, 'returned', { occurredAt: new Date(now + 2000) }))).toEqual([200, 200]);
+    await eventually(async () => expect((await orderOf(buyer, placed.orderId)).shipments.map((x: { status: string }) => x.status)).toEqual(['returned', 'returned']));
+    await eventually(async () =>
+      expect(await count('orders', "orders_inbox_events WHERE consumer = 'orders.shipping' AND aggregate_id = ANY($1) AND status = 'processed'", [(await shipmentsOf(buyer, placed.orderId)).map((x: { id: string }) => x.id)])).toBe(4),
+    );
+    expect((await orderOf(buyer, placed.orderId)).status).toBe('shipped');
+  });
+
   it('keep a scan that comes before its shipment, and apply it when the seller ships', async () => {
     const placed = await order(buyer, seller);
     const tracking = carrier.newTrackingNumber();

@@ -62,9 +62,11 @@ async function onStatusChanged(ctx: HandlerContext, log: Logger, event: Shipment
   if (!shipped && LEFT_THE_SELLER.has(event.toStatus)) {
     order = await move(ctx, log, order, { type: 'mark_shipped' }, { type: 'seller', id: event.sellerId }, `shipped with ${event.carrier}, tracking ${event.trackingNumber}`, event);
   }
-  if (event.toStatus !== 'delivered') return;
+  // Whichever parcel ends last (a delivered one, or a returned or cancelled one after another was
+  // delivered), the order is delivered once all have ended and at least one reached the buyer.
+  if (!ENDED.has(event.toStatus)) return;
   const statuses = await shipmentStatusesOf(ctx.tx, order.id);
-  if (statuses.every((s) => ENDED.has(s))) {
+  if (statuses.every((s) => ENDED.has(s)) && statuses.includes('delivered')) {
     await move(ctx, log, order, { type: 'mark_delivered' }, SYSTEM, `delivered by ${event.carrier}, tracking ${event.trackingNumber}`, event);
   }
 }
