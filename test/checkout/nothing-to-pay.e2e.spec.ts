@@ -74,6 +74,15 @@ describe('a checkout with nothing to pay', () => {
     expect(await usesOf(code)).toBe(1);
     expect(await stockOf(http, seller, lamp.variantId)).toMatchObject({ total: 8, available: 8, reserved: 0 });
 
+    // Its seller has nothing to refund: payments knows no charge for it.
+    const refund = await http('POST', `/v1/seller/orders/${order.id}/refunds`, {
+      token: seller.token,
+      headers: { 'idempotency-key': 'free-refund' },
+      body: { amount: { amount: 1, currency: 'USD' }, reason: 'goodwill' },
+    });
+    expect(refund.json()).toMatchObject({ status: 404, code: 'NOT_FOUND' });
+    expect(refund.json().detail).toContain('nothing was charged');
+
     // Cancelled before shipment, it gives the stock and the coupon back, with nothing to refund.
     await expectStatus('cancel', http('POST', `/v1/orders/${order.id}/cancel`, { token: buyer.token, body: { reason: 'changed my mind' } }), 200);
     expect(await orderOf(buyer, order.id)).toMatchObject({ status: 'cancelled', refunds: [] });

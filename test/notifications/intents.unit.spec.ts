@@ -6,6 +6,7 @@ import {
   formatMoney,
   orderCancelled,
   orderPaid,
+  orderPlaced,
   orderRefunded,
   orderStatusChanged,
   shipmentStatusChanged,
@@ -76,6 +77,10 @@ describe('what an event means to whom', () => {
     const [buyer, seller] = orderPaid(free);
     expect(buyer?.body).toBe('Your order BZ-20261124-7K3Q9X is confirmed, with nothing to pay. The seller is preparing it.');
     expect(seller?.type).toBe('seller_order_paid');
+    const { paymentId: _p, paidAmount: _a, paidAt, ...freeFacts } = free;
+    expect(orderPlaced({ ...freeFacts, status: 'pending_payment' })[0]?.body).toContain('There is nothing to pay.');
+    const cancelled = orderCancelled({ ...freeFacts, status: 'cancelled', reason: 'r', wasPaid: true, previousStatus: 'paid', actorType: 'buyer', cancelledBy: buyerId, cancelledAt: paidAt });
+    expect(cancelled[0]?.body).toBe('Your order BZ-20261124-7K3Q9X was cancelled as you asked. Nothing was charged.');
   });
 
   it('tells the buyer of shipping and delivery, and of no other status change (those have events of their own)', () => {

@@ -73,7 +73,10 @@ export function orderPlaced(e: OrderPlacedV1): NotificationIntent[] {
       userId: e.buyerId,
       type: 'order_placed',
       title: `Order ${e.orderNumber} placed`,
-      body: `We received your order ${e.orderNumber} (${itemsText(e)}, ${total(e)}). We will tell you when the payment is through.`,
+      body:
+        e.totalAmount === 0
+          ? `We received your order ${e.orderNumber} (${itemsText(e)}, ${total(e)}). There is nothing to pay.`
+          : `We received your order ${e.orderNumber} (${itemsText(e)}, ${total(e)}). We will tell you when the payment is through.`,
       data: orderData(e),
     },
   ];
@@ -116,7 +119,8 @@ export function orderStatusChanged(e: OrderStatusChangedV1): NotificationIntent[
 export function orderCancelled(e: OrderCancelledV1): NotificationIntent[] {
   // What is left to refund is what was paid and not refunded yet (a seller may have refunded it all before).
   const left = e.totalAmount - e.refundedAmount;
-  const money = !e.wasPaid
+  // An order with a total of 0 was paid without a payment: nothing was charged either.
+  const money = !e.wasPaid || e.totalAmount === 0
     ? 'Nothing was charged.'
     : left <= 0
       ? 'Your payment was refunded already.'

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Queryable, Tx } from '../../platform/db/pool.ts';
-import { AppError, notFound } from '../../platform/http/errors.ts';
+import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
 import type { RefundInput } from './refund.ts';
 import { requestHash } from './request-hash.ts';
@@ -34,8 +34,12 @@ export async function recordRefund(
     [input.orderId, input.intentId ?? null],
   );
   const found = rows[0];
-  // Another seller's order is answered as missing: its existence is not theirs to learn.
-  if (!found || found.seller_id !== input.sellerId) throw notFound('payment of this order');
+  // Another seller's order is answered as missing: its existence is not theirs to learn. Payments
+  // knows an order only by the payment that paid it, so an order of the seller's own that nothing
+  // was charged for (a total of 0, ADR 0015) is answered the same way, saying so.
+  if (!found || found.seller_id !== input.sellerId) {
+    throw new AppError('NOT_FOUND', 'no payment of this order to refund: it is not your order, or nothing was charged for it (an order with a total of 0)');
+  }
   const intent = (await lockIntent(tx, found.payment_intent_id)) as IntentRow;
   const allocation = (await tx.query<AllocationRow>('SELECT * FROM payment_allocations WHERE id = $1 FOR UPDATE', [found.id])).rows[0] as AllocationRow;
   if (input.currency !== undefined && input.currency !== intent.currency) {
