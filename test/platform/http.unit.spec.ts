@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeCursor, encodeCursor, isCursorInstant, useCursorKey } from '../../src/platform/http/cursor.ts';
@@ -429,6 +430,13 @@ describe('access control', () => {
     expect(asBuyer.statusCode).toBe(403);
     const asSeller = await app.inject({ method: 'GET', url: '/sellers-only', headers: { authorization: `Bearer ${seller}` } });
     expect(asSeller.statusCode).toBe(200);
+    // The scheme is case-insensitive (RFC 9110, 11.1); another scheme or no token is no token.
+    for (const scheme of ['bearer', 'BEARER', 'bEaReR']) {
+      expect((await app.inject({ method: 'GET', url: '/sellers-only', headers: { authorization: `${scheme} ${seller}` } })).statusCode, scheme).toBe(200);
+    }
+    for (const header of [`Basic ${seller}`, 'Bearer ', `Bearer${seller}`]) {
+      expect((await app.inject({ method: 'GET', url: '/sellers-only', headers: { authorization: header } })).json().code, header).toBe('UNAUTHENTICATED');
+    }
   });
 
   it('refuses an expired token, a token from another key and one with another algorithm', async () => {
@@ -582,6 +590,45 @@ describe('currency codes', () => {
       }
     } finally {
       await priced.close();
+    }
+  });
+});
+
+describe('requests the HTTP parser refuses', () => {
+  /** Sends raw bytes to a listening server and reads all it answers until it closes. */
+  function raw(port: number, request: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write(request));
+      let answer = '';
+      socket.on('data', (chunk) => {
+        answer += chunk.toString('latin1');
+      });
+      socket.on('close', () => resolve(answer));
+      socket.on('error', reject);
+    });
+  }
+
+  it('are answered with a problem document and a stable code, then the connection is closed', async () => {
+    const served = await createHttpApp({ bodyLimitBytes: 1024, logger: createLogger('silent'), metrics: new Metrics(), tokens, version: 'test' });
+    served.get('/v1/plain', { config: { access: 'public' } }, async () => ({ ok: true }));
+    await served.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const port = (served.server.address() as { port: number }).port;
+      const cases: [string, number, string][] = [
+        [`GET /v1/plain HTTP/1.1\r\nHost: x\r\nX-Test: a\u0001b\r\n\r\n`, 400, 'VALIDATION_FAILED'],
+        [`GET /v1/plain HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'HEADERS_TOO_LARGE'],
+      ];
+      for (const [request, status, code] of cases) {
+        const answer = await raw(port, request);
+        const [head, body] = answer.split('\r\n\r\n');
+        expect(head, code).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
+        expect(head?.toLowerCase()).toContain('content-type: application/problem+json');
+        expect(JSON.parse(body ?? '')).toMatchObject({ status, code });
+      }
+      // A well-formed request on a new connection is served as before.
+      expect(await raw(port, 'GET /v1/plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1.1 200 /);
+    } finally {
+      await served.close();
     }
   });
 });

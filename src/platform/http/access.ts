@@ -59,23 +59,30 @@ export function registerAccessControl(app: FastifyInstance, tokens: TokenService
 
 function authorize(request: FastifyRequest, tokens: TokenService): void {
   const access = request.routeOptions.config.access;
-  const header = request.headers.authorization;
+  const token = bearerToken(request.headers.authorization);
   if (access === undefined || access === 'public' || access === 'signed') {
     // Public routes still learn who is calling when a valid token comes along.
-    if (access === 'public' && header?.startsWith('Bearer ')) {
+    if (access === 'public' && token !== undefined) {
       try {
-        request.principal = tokens.verifyNow(header.slice(7));
+        request.principal = tokens.verifyNow(token);
       } catch {
         request.principal = undefined;
       }
     }
     return;
   }
-  if (!header?.startsWith('Bearer ')) throw new AppError('UNAUTHENTICATED', 'send Authorization: Bearer <access token>');
-  const principal = tokens.verifyNow(header.slice(7).trim());
+  if (token === undefined) throw new AppError('UNAUTHENTICATED', 'send Authorization: Bearer <access token>');
+  const principal = tokens.verifyNow(token);
   request.principal = principal;
   if (access === 'signed-in') return;
   if (!access.some((role) => principal.roles.includes(role))) {
     throw new AppError('FORBIDDEN', `this route is for ${access.join(' or ')} accounts`);
   }
+}
+
+/** The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 9110, 11.1). */
+function bearerToken(header: string | undefined): string | undefined {
+  if (header === undefined || header.length < 7 || header.charCodeAt(6) !== 32 || header.slice(0, 6).toLowerCase() !== 'bearer') return undefined;
+  const token = header.slice(7).trim();
+  return token === '' ? undefined : token;
 }

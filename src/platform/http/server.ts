@@ -13,6 +13,7 @@ import { unstorableCharacter } from '../unicode.ts';
 import type { Trace } from '../messaging/envelope.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerAccessControl } from './access.ts';
+import { answerClientError } from './client-errors.ts';
 import { COUNTRY_FORMAT, isCountryCode } from './countries.ts';
 import { CURRENCY_FORMAT, isCurrencyCode } from './currencies.ts';
 import { AppError, type ErrorCode, problemOf } from './errors.ts';
@@ -130,6 +131,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     return503OnClosing: true,
+    clientErrorHandler: answerClientError,
     trustProxy: options.trustProxy ?? false,
     // What the router refuses before any route is found (a path that is not valid percent-encoding,
     // a path parameter past its 100 characters) is a problem too, not Fastify's own JSON.
