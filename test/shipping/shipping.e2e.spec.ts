@@ -155,6 +155,18 @@ describe('admin carrier integrations', () => {
     expect(patched.body).not.toContain('whsec_slowpost');
     expect((await t.request('PATCH', '/v1/admin/carriers/nosuchcarrier', { token: admin.token, body: { enabled: true } })).statusCode).toBe(404);
   });
+
+  it('refuses a display name that is blank or holds control characters, in a new carrier and in a change', async () => {
+    for (const displayName of ['   ', 'evil\u001b[31mred', 'Line\r\nX-Injected: 1']) {
+      const created = await t.request('POST', '/v1/admin/carriers', { token: admin.token, body: { carrierName: 'blankpost', apiEndpoint: 'https://b.example', displayName } });
+      expect(created.json(), JSON.stringify(displayName)).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+      const patched = await t.request('PATCH', `/v1/admin/carriers/${CARRIER}`, { token: admin.token, body: { displayName } });
+      expect(patched.json(), JSON.stringify(displayName)).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+    }
+    expect(await count('shipping', "carrier_integrations WHERE carrier_name = 'blankpost'")).toBe(0);
+    const listed = (await t.request('GET', '/v1/admin/carriers?limit=100', { token: admin.token })).json();
+    expect(listed.items.find((c: { carrierName: string }) => c.carrierName === CARRIER).displayName).toBe('Test Post');
+  });
 });
 
 describe('a seller ships a paid order and the carrier delivers it', () => {

@@ -1,15 +1,12 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { CountryCode } from '../../platform/http/schemas.ts';
+import { CountryCode, PrintableText } from '../../platform/http/schemas.ts';
 import { PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN } from './passwords.ts';
 
 /** Request and response shapes of the accounts routes; every object closed, every string bounded. */
 
 const closed = { additionalProperties: false } as const;
 
-/** Printable text: no control characters (they have no place in a name and would corrupt logs). */
-const text = (maxLength: number, description?: string) =>
-  // No control character, and something written (not only spaces).
-  Type.String({ minLength: 1, maxLength, pattern: '^(?=.*\\S)[^\\u0000-\\u001f\\u007f]+$', ...(description ? { description } : {}) });
+const text = PrintableText;
 
 /** Mirrors the users.email CHECK, so a request that passes here never trips the database. */
 export const EmailSchema = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^@\\s]+@[^@\\s]+$', description: 'Email address; unique ignoring case' });

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { CARRIER_NAME_PATTERN, ShipmentStatusSchema, TRACKING_NUMBER_PATTERN } from '../../contracts/shipping.ts';
-import { PageQuerySchema, pageOf } from '../../platform/http/schemas.ts';
+import { PageQuerySchema, PrintableText, pageOf } from '../../platform/http/schemas.ts';
 
 /** HTTP shapes of the shipping routes. */
 const closed = { additionalProperties: false } as const;
@@ -80,7 +80,7 @@ const Credentials = Type.Object(
   },
   { ...closed, description: 'Write-only: encrypted at rest, never returned or logged; the answers show only credentialsSetAt' },
 );
-const DisplayName = Type.Union([Type.String({ minLength: 1, maxLength: 200 }), Type.Null()], { description: 'Shown to people; null to show the carrier name' });
+const DisplayName = Type.Union([PrintableText(200), Type.Null()], { description: 'Shown to people (no blank text, no control characters); null to show the carrier name' });
 const ApiEndpoint = Type.String({ pattern: '^https?://', maxLength: 2048, description: "Base URL of the carrier's API" });
 
 export const CreateCarrierBody = Type.Object(

@@ -113,11 +113,11 @@ export function registerReadModelRoutes(app: HttpApp, messaging: Messaging): voi
         tags,
         summary: 'Rebuild a read model from the event log',
         description:
-          'Empties the read model and replays the source domains\u2019 kept event logs (their outboxes) into it, in order, while live events keep ' +
-          'arriving: they wait in the consumer\u2019s inbox and are applied after the replay. Answers 202 once the read model is emptied; ' +
-          'follow the rebuild at the `Location` given. Refused with 409 REBUILD_IN_PROGRESS while one runs, and with 409 EVENT_LOG_INCOMPLETE ' +
-          'when `events prune` deleted older events (add `?allowIncompleteLog=true` to rebuild from what is left). While it runs, reads of the ' +
-          'read model see it partly rebuilt.',
+          'Replays the source domains\u2019 kept event logs (their outboxes), in order, into empty copies of the read model\u2019s tables, while live ' +
+          'events keep arriving: they wait in the consumer\u2019s inbox and are applied after the replay. Answers 202 once the rebuild has started; ' +
+          'follow it at the `Location` given. Refused with 409 REBUILD_IN_PROGRESS while one runs, and with 409 EVENT_LOG_INCOMPLETE ' +
+          'when `events prune` deleted older events (add `?allowIncompleteLog=true` to rebuild from what is left). While it runs, reads see the ' +
+          'read model as it was when the rebuild began; when the replay is done the copies replace it in one transaction, so no read sees it half built.',
         params: Type.Object({ name: ReadModelName }, { additionalProperties: false }),
         querystring: Type.Object(
           { allowIncompleteLog: Defaulted(Type.Boolean({ default: false, description: 'Rebuild even though older events were pruned (the read model then lacks what they said)' })) },

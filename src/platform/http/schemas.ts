@@ -68,3 +68,7 @@ export const CountryCode = Type.String({ format: COUNTRY_FORMAT, minLength: 2, m
 
 /** Money in: the ISO 4217 code of a currency in circulation (platform/http/currencies.ts). */
 export const CurrencyCode = Type.String({ format: CURRENCY_FORMAT, minLength: 3, maxLength: 3, description: 'ISO 4217 code of a currency in circulation, in capitals' });
+
+/** Text shown to people: something written (not only spaces) and no control characters (they have no place in a name and would corrupt logs). */
+export const PrintableText = (maxLength: number, description?: string) =>
+  Type.String({ minLength: 1, maxLength, pattern: '^(?=.*\\S)[^\\u0000-\\u001f\\u007f]+$', ...(description ? { description } : {}) });
