@@ -46,7 +46,7 @@ function snapshot(version: number, title: string, status: ProductSnapshot['statu
     variants: [{ variantId, sku: 'V-1', attributes: {}, listPrice: { amount: 100 * version, currency: 'USD' }, position: 0 }],
     images: [],
     attributes: [],
-    prices: [],
+    prices: [{ priceId: newId(), variantId, currency: 'USD', basePrice: 100 * version, discount: 0, effectiveFrom: '2026-01-01T00:00:00.000Z', effectiveTo: null }],
     createdAt: '2026-01-01T00:00:00.000Z',
     updatedAt: '2026-01-01T00:00:00.000Z',
   };

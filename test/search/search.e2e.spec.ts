@@ -130,6 +130,22 @@ describe('product search', () => {
     }
   });
 
+  it('leaves out of the price a variant whose first price starts later, as the catalog and the cart do', async () => {
+    const later = new Date(f.clock.now().getTime() + 3_600_000).toISOString();
+    const teapot = await published({
+      title: 'Quasar teapot',
+      variants: [variant(8000, { size: 'L' }), { ...variant(200, { size: 'S' }), priceEffectiveFrom: later }],
+    });
+    const [hit] = (await search('q=quasar&currency=USD')).items;
+    expect(hit.price).toEqual({ min: { amount: 8000, currency: 'USD' }, max: { amount: 8000, currency: 'USD' } });
+    expect(ids(await search('q=quasar&currency=USD&maxPrice=200'))).toEqual([]);
+    // The product page agrees: the small teapot has no price now.
+    const page = (await f.t.request('GET', `/v1/products/${teapot.id}`)).json();
+    const priced = Object.fromEntries(page.variants.map((v: Json) => [v.attributes.size, v.currentPrices.map((p: Json) => p.price.amount)]));
+    expect(priced).toEqual({ L: [8000], S: [] });
+
+  });
+
   it('drops a withdrawn scheduled window, and the window it closed runs on again', async () => {
     const lantern = await published({ title: 'Withdrawn sale lantern', variants: [variant(1000)] });
     const start = new Date(f.clock.now().getTime() + 3_600_000);

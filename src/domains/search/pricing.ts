@@ -19,9 +19,10 @@ function covers(w: PriceWindow, t: number): boolean {
 
 /**
  * The product's price range at `at`, pure: in the currency of its first variant's list price, each
- * variant costs what the window in effect then says (base price minus discount), or its list price
- * when no window covers `at`; variants priced only in other currencies are left out. Undefined for a
- * product without variants.
+ * variant costs what the window in effect then says (base price minus discount). A variant without
+ * a window in effect then (its first price starts later, say) cannot be bought at that instant, as
+ * the catalog and the cart say, and is left out; so are variants priced only in other currencies.
+ * Undefined when no variant has a price then.
  */
 export function priceRangeAt(variants: readonly PricedVariant[], windows: readonly PriceWindow[], at: Date): PriceRange | undefined {
   const first = [...variants].sort((a, b) => a.position - b.position || a.variantId.localeCompare(b.variantId))[0];
@@ -32,8 +33,8 @@ export function priceRangeAt(variants: readonly PricedVariant[], windows: readon
   let max = Number.NEGATIVE_INFINITY;
   for (const v of variants) {
     const w = windows.find((x) => x.variantId === v.variantId && x.currency === currency && covers(x, t));
-    const price = w ? w.basePrice - w.discount : v.listPrice.currency === currency ? v.listPrice.amount : undefined;
-    if (price === undefined) continue;
+    if (!w) continue;
+    const price = w.basePrice - w.discount;
     min = Math.min(min, price);
     max = Math.max(max, price);
   }
