@@ -69,6 +69,18 @@ describe('product search', () => {
     await eventually(async () => expect(ids(await search('q=kaleidoscope'))).toEqual([]));
   });
 
+  it('ranks a title hit above a description hit, also when the query excludes a word', async () => {
+    const bear = await published({ title: 'Wooden zorblat bear', description: 'Carved by hand.', variants: [variant(1500)] });
+    const game = await published({ title: 'Classic board game', description: 'Comes with a zorblat token.', variants: [variant(2500)] });
+    await published({ title: 'Zorblat train', variants: [variant(900)] });
+    for (const q of ['zorblat', 'zorblat%20-train']) {
+      const hits = (await search(`q=${q}&sort=relevance`)).items.filter((i: Json) => [bear.id, game.id].includes(i.productId));
+      expect(hits.map((i: Json) => i.productId), q).toEqual([bear.id, game.id]);
+      expect(hits[0].score, q).toBeGreaterThan(hits[1].score);
+    }
+    expect((await search('q=zorblat%20-train')).total).toBe(2);
+  });
+
   it('filters and sorts by the new price once a price change is applied', async () => {
     const cheap = await published({ title: 'Brass sextant small', variants: [variant(3000)] });
     const dear = await published({ title: 'Brass sextant large', variants: [variant(5000)] });

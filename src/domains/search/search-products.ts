@@ -121,10 +121,16 @@ function conditions(sql: Sql, query: SearchQuery): string[] {
 }
 
 function fromClause(sql: Sql, query: SearchQuery): string {
-  return query.q ? `product_search_view p CROSS JOIN (SELECT websearch_to_tsquery('english', ${sql.param(query.q)}) AS query) tq` : 'product_search_view p';
+  // Ranked by the query without its exclusions (querytree drops the negated parts): ts_rank scores
+  // `plush & !train` 0 for every hit, so a query with an exclusion lost its order by relevance. A
+  // query of exclusions only (querytree 'T') keeps the query itself (every hit ranks 0).
+  return query.q
+    ? `product_search_view p CROSS JOIN (SELECT q AS query, CASE WHEN querytree(q) IN ('T', '') THEN q ELSE querytree(q)::tsquery END AS ranking
+                                            FROM websearch_to_tsquery('english', ${sql.param(query.q)}) AS q) tq`
+    : 'product_search_view p';
 }
 
-const RANK = "(ts_rank(p.search, tq.query) * 1000000)::int8";
+const RANK = "(ts_rank(p.search, tq.ranking) * 1000000)::int8";
 
 interface SortPlan {
   order: string;
