@@ -128,6 +128,14 @@ describe('creating a product', () => {
       productBody(cat, { sku: 'has space' }),
       productBody(cat, { variants: [{ ...variant(0), price: { amount: -1, currency: 'USD' } }] }),
       productBody(cat, { variants: [{ ...variant(0), price: { amount: 1, currency: 'usd' } }] }),
+      // Attributes search lists as facets must be nameable by a filter (attr=name:value): no space at
+      // either end of a name or value, no colon in a product attribute's name, no control character.
+      productBody(cat, { variants: [{ ...variant(0), attributes: { size: 'M ' } }] }),
+      productBody(cat, { variants: [{ ...variant(0), attributes: { 'size ': 'M' } }] }),
+      productBody(cat, { variants: [{ ...variant(0), attributes: { size: 'M\u0007' } }] }),
+      productBody(cat, { attributes: [{ name: 'brand', value: ' Teaco' }] }),
+      productBody(cat, { attributes: [{ name: 'fit:eu', value: 'x' }] }),
+      productBody(cat, { attributes: [{ name: ' brand', value: 'Teaco' }] }),
     ]) {
       const res = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body });
       expect(res.statusCode, JSON.stringify(body).slice(0, 200)).toBe(400);

@@ -18,6 +18,23 @@ const closed = { additionalProperties: false } as const;
 const text = (maxLength: number, description?: string) =>
   Type.String({ minLength: 1, maxLength, pattern: '^[^\\u0000-\\u001f\\u007f]+$', ...(description ? { description } : {}) });
 
+/** Printable text with no space at either end: a value search facets show and filters must match exactly. */
+const trimmed = (maxLength: number, extraForbidden = '') =>
+  Type.String({
+    minLength: 1,
+    maxLength,
+    pattern: `^[^\\s${extraForbidden}\\u0000-\\u001f\\u007f](?:[^${extraForbidden}\\u0000-\\u001f\\u007f]*[^\\s${extraForbidden}\\u0000-\\u001f\\u007f])?$`,
+  });
+/**
+ * Variant attributes as a seller gives them: the contract's names and values, without a space at
+ * either end of a name or a value (search lists them as facets, and a filter must be able to name them).
+ */
+const VariantAttributesInput = Type.Record(Type.String({ pattern: '^[A-Za-z0-9](?:[A-Za-z0-9 _-]{0,48}[A-Za-z0-9_-])?$' }), trimmed(100), {
+  maxProperties: VariantAttributesSchema.maxProperties,
+  additionalProperties: false,
+  description: VariantAttributesSchema.description,
+});
+
 const Uuid = Type.String({ format: 'uuid' });
 const Instant = Type.String({ format: 'date-time' });
 const Sku = Type.String({ minLength: 1, maxLength: 64, pattern: '^\\S+$', description: 'Stock keeping unit: 1 to 64 characters without spaces' });
@@ -34,7 +51,7 @@ export const ProductIdParams = Type.Object({ productId: Uuid }, closed);
 export const NewVariantInput = Type.Object(
   {
     sku: Sku,
-    attributes: Type.Optional(VariantAttributesSchema),
+    attributes: Type.Optional(VariantAttributesInput),
     price: { ...PriceInput, description: 'List price; also opens the variant\'s first price window' },
     priceEffectiveFrom: Type.Optional({ ...Instant, description: 'When the first price window starts; now by default, never in the past' }),
   },
@@ -53,8 +70,9 @@ export type ImageInput = Static<typeof ImageInput>;
 
 export const AttributeInput = Type.Object(
   {
-    name: text(100),
-    value: text(1000),
+    // No ':' in a name: search filters products by `attr=name:value`.
+    name: { ...trimmed(100, ':'), description: 'Printable, no space at either end and no colon' },
+    value: { ...trimmed(1000), description: 'Printable, no space at either end' },
     searchable: Type.Optional(Type.Boolean({ description: 'Offered to search as a full-text field and a facet; false by default' })),
   },
   closed,
@@ -85,7 +103,7 @@ export const PatchProductBody = Type.Object(
     images: Type.Optional(Type.Array(ImageInput, { maxItems: IMAGES_MAX, description: 'Replaces every image, in display order' })),
     attributes: Type.Optional(Type.Array(AttributeInput, { maxItems: ATTRIBUTES_MAX, description: 'Replaces every attribute' })),
     variants: Type.Optional(
-      Type.Array(Type.Object({ id: Uuid, sku: Type.Optional(Sku), attributes: Type.Optional(VariantAttributesSchema) }, closed), {
+      Type.Array(Type.Object({ id: Uuid, sku: Type.Optional(Sku), attributes: Type.Optional(VariantAttributesInput) }, closed), {
         maxItems: VARIANTS_MAX,
         description: 'Changes to existing variants (by id); variants are never removed',
       }),
