@@ -69,6 +69,17 @@ describe('the OpenAPI document', () => {
     expect(doc.paths['/v1/orders']?.get?.responses['401']).toBeDefined();
   });
 
+  it('documents 400 for every /v1 operation, since each validates its query at least', async () => {
+    const signed = ['/v1/payments/webhooks/{gateway}', '/v1/shipping/webhooks/{carrier}'];
+    const missing = operations()
+      .filter(({ key }) => key.split(' ')[1]?.startsWith('/v1/') && !signed.includes(key.split(' ')[1] ?? ''))
+      .filter(({ op }) => op.responses['400'] === undefined)
+      .map(({ key }) => key);
+    expect(missing).toEqual([]);
+    // The public category tree among them: an unknown query parameter is a 400.
+    expect((await t.request('GET', '/v1/categories?foo=1')).json()).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+  });
+
   it('matches what the server sends for a problem', async () => {
     const answer = await t.request('GET', '/v1/orders');
     expect(answer.statusCode).toBe(401);

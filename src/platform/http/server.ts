@@ -186,8 +186,10 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   app.addHook('onRoute', (route) => {
     if (!route.url.startsWith('/v1/') || (route.config as { access?: unknown } | undefined)?.access === 'signed') return;
     route.schema ??= {};
-    const schema = route.schema as { querystring?: unknown };
+    const schema = route.schema as { querystring?: unknown; response?: Record<string, unknown> };
     schema.querystring ??= NO_QUERY;
+    // Every such route validates its query at least, so it may answer 400: said in OpenAPI too.
+    if (schema.response && schema.response[400] === undefined) schema.response = { ...schema.response, 400: ProblemResponse };
   });
   // Every route that takes a body may answer 413 (over the body limit) and 415 (not JSON): said in
   // its OpenAPI description too (before the docs plugin reads the routes).
