@@ -177,7 +177,13 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     // POST), is no body: a route that needs one says so by its schema.
     if (bytes.length === 0) return done(null, undefined);
     if (!isUtf8(bytes)) return done(new AppError('MALFORMED_JSON', 'the body is not valid UTF-8'), undefined);
-    parseJson(request, bytes.toString('utf8'), done);
+    const text = bytes.toString('utf8');
+    parseJson(request, text, (error, body) => {
+      // The framework's parser refuses prototype poisoning as "not valid JSON": when the text is
+      // JSON, that is what it was, and the client is told so.
+      if (error && isJson(text)) return done(new AppError('VALIDATION_FAILED', 'body: a key named __proto__, or constructor holding prototype, is not accepted'), undefined);
+      done(error, body);
+    });
   });
 
   app.addSchema(ProblemSchema);
@@ -361,4 +367,13 @@ function nulInHeaders(headers: Record<string, string | string[] | undefined>): s
     }
   }
   return undefined;
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
