@@ -1,12 +1,11 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { CART_QUANTITY_MAX } from '../../contracts/cart.ts';
-import { CurrencyCode, MoneySchema } from '../../platform/http/schemas.ts';
+import { CurrencyCode, MoneySchema, Nullable } from '../../platform/http/schemas.ts';
 
 /** Request and response shapes of the cart routes; every object closed, every string bounded. */
 const closed = { additionalProperties: false } as const;
 const Uuid = Type.String({ format: 'uuid' });
 const Quantity = Type.Integer({ minimum: 1, maximum: CART_QUANTITY_MAX, description: `Units, 1 to ${CART_QUANTITY_MAX}` });
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const CartQuery = Type.Object(
   { currency: Type.Optional(Type.String({ ...CurrencyCode, description: 'Price the cart in this currency (default: the list currency of the earliest item)' })) },
@@ -40,8 +39,8 @@ export const CartItemView = Type.Object({
   purchasable: Type.Boolean({ description: 'Published and priced now in the cart currency; only these count in the totals' }),
   inStock: Type.Boolean({ description: 'Enough stock now for the quantity (stock is reserved only at checkout)' }),
   unitPrice: Nullable(MoneySchema),
-  lineTotal: Nullable(MoneySchema),
-  discount: Nullable(MoneySchema),
+  lineTotal: Nullable(MoneySchema, { description: 'unitPrice × quantity, before coupons (an order item\'s lineTotal is after its discount)' }),
+  discount: Nullable(MoneySchema, { description: 'What the applied coupons would take off this line' }),
   addedAt: Type.String({ format: 'date-time' }),
 });
 

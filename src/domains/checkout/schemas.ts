@@ -1,5 +1,5 @@
-import { type TSchema, Type } from '@sinclair/typebox';
-import { CountryCode, CurrencyCode, MoneySchema } from '../../platform/http/schemas.ts';
+import { Type } from '@sinclair/typebox';
+import { CountryCode, CurrencyCode, MoneySchema, Nullable } from '../../platform/http/schemas.ts';
 import { STEP_NAMES } from './saga.ts';
 
 const closed = { additionalProperties: false } as const;
@@ -53,7 +53,6 @@ export const SessionParams = Type.Object({ sessionId: Type.String({ format: 'uui
 
 const StepName = Type.Union(STEP_NAMES.map((s) => Type.Literal(s)));
 const Instant = Type.String({ format: 'date-time' });
-const Nullable = <T extends TSchema>(t: T, options: { description?: string } = {}) => Type.Union([t, Type.Null()], options);
 
 export const CheckoutSessionSchema = Type.Object(
   {

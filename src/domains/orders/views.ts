@@ -23,8 +23,8 @@ export const OrderItemView = Type.Object({
   productSnapshot: Type.Object({}, { additionalProperties: true, description: 'The product as it was at checkout' }),
   unitPrice: MoneySchema,
   quantity: Type.Integer(),
-  discount: MoneySchema,
-  lineTotal: MoneySchema,
+  discount: { ...MoneySchema, description: 'The coupons\' share of this line' },
+  lineTotal: { ...MoneySchema, description: 'unitPrice × quantity − discount: what the line costs (a cart line\'s lineTotal is before coupons)' },
 });
 
 const summaryProperties = {

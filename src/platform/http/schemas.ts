@@ -72,3 +72,6 @@ export const CurrencyCode = Type.String({ format: CURRENCY_FORMAT, minLength: 3,
 /** Text shown to people: something written (not only spaces) and no control characters (they have no place in a name and would corrupt logs). */
 export const PrintableText = (maxLength: number, description?: string) =>
   Type.String({ minLength: 1, maxLength, pattern: '^(?=.*\\S)[^\\u0000-\\u001f\\u007f]+$', ...(description ? { description } : {}) });
+
+/** The schema or null (OpenAPI: one of them), with the description of the whole. */
+export const Nullable = <T extends TSchema>(schema: T, options: { description?: string } = {}) => Type.Union([schema, Type.Null()], options);
