@@ -94,7 +94,7 @@ export async function createMarketplace(config: Config, databases: Databases, op
   const transport = options.transport
     ? options.transport(pools, subscriptions)
     : config.transport === 'nats'
-      ? new NatsTransport({ url: config.natsUrl, stream: config.natsStream, subjectPrefix: config.natsSubjectPrefix }, pools, subscriptions, log.child({ component: 'nats' }))
+      ? new NatsTransport({ url: config.natsUrl, stream: config.natsStream, subjectPrefix: config.natsSubjectPrefix, maxAgeDays: config.natsMaxAgeDays }, pools, subscriptions, log.child({ component: 'nats' }))
       : new InProcessTransport(pools, subscriptions);
   const messaging = new Messaging(
     databases.targets.map((t) => ({ domain: t.domain, url: t.url, pool: pools.get(t.domain) as Pool })),

@@ -27,6 +27,8 @@ export interface Config {
   natsUrl: string;
   natsStream: string;
   natsSubjectPrefix: string;
+  /** How long the JetStream stream keeps an event: a subscriber down for longer misses what expired. */
+  natsMaxAgeDays: number;
   logLevel: string;
   bodyLimitBytes: number;
   /** TRUST_PROXY: 'true', a hop count, or a comma-separated list of proxy addresses/CIDRs. */
@@ -252,6 +254,7 @@ export function loadConfig(env: Env = process.env): Config {
     natsUrl: readUrl(env, 'NATS_URL', ['nats:', 'tls:']) ?? 'nats://127.0.0.1:4222',
     natsStream: readName(env, 'NATS_STREAM', 'BAZAAR_EVENTS'),
     natsSubjectPrefix: readName(env, 'NATS_SUBJECT_PREFIX', 'bazaar'),
+    natsMaxAgeDays: readInt(env, 'NATS_MAX_AGE_DAYS', 7, 1, 3650),
     logLevel,
     bodyLimitBytes: readInt(env, 'BODY_LIMIT_BYTES', 256 * 1024, 1024, 10 * 1024 * 1024),
     trustProxy: readTrustProxy(env),

@@ -25,6 +25,8 @@ describe('configuration', () => {
     ['PAYMENTS_RECONCILE_AFTER_MS', 'ten minutes'],
     ['PAYMENTS_GATEWAY_TIMEOUT_MS', '0'],
     ['PAYMENTS_GATEWAY_TIMEOUT_MS', '300001'],
+    ['NATS_MAX_AGE_DAYS', '0'],
+    ['NATS_MAX_AGE_DAYS', 'a week'],
   ])('stops start-up on a bad %s, naming the variable', (name, value) => {
     const env: Record<string, string> = { [name]: value };
     if (name === 'ADMIN_PASSWORD') env.ADMIN_EMAIL = 'admin@example.com';

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
+import { connect, nanos } from '@nats-io/transport-node';
 import { Type } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineEvent, registerContracts } from '../../src/contracts/index.ts';
@@ -13,6 +15,16 @@ import { eventually } from '../support/eventually.ts';
 import { requireService } from '../support/services.ts';
 
 const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const DAY_MS = 24 * 3600 * 1000;
+
+async function withStreams<T>(use: (jsm: JetStreamManager) => Promise<T>): Promise<T> {
+  const nc = await connect({ servers: natsUrl });
+  try {
+    return await use(await jetstreamManager(nc));
+  } finally {
+    await nc.close();
+  }
+}
 const natsAvailable = await requireService('nats', natsUrl);
 
 const checked = defineEvent('probe.transport_checked.v1', Type.Object({ n: Type.Integer() }, { additionalProperties: false }));
@@ -40,7 +52,12 @@ describe.each(transports)('the $name transport', ({ name, env, enabled }) => {
 
   beforeAll(async () => {
     if (!enabled) return;
-    t = await startTestApp({ ...env, NATS_STREAM: stream, NATS_SUBJECT_PREFIX: `t${suffix}`, RELAY_POLL_MS: '60000' }, { extraSubscriptions: [probe] });
+    // A stream made earlier, keeping events 7 days: the configuration asks for 30, and the stream follows.
+    if (name === 'nats') await withStreams((jsm) => jsm.streams.add({ name: stream, subjects: [`t${suffix}.>`], max_age: nanos(DAY_MS * 7) }));
+    t = await startTestApp(
+      { ...env, NATS_STREAM: stream, NATS_SUBJECT_PREFIX: `t${suffix}`, NATS_MAX_AGE_DAYS: '30', RELAY_POLL_MS: '60000' },
+      { extraSubscriptions: [probe] },
+    );
     await t.app.pools.get('search')!.query('CREATE TABLE probe_applied (event_id uuid NOT NULL, aggregate_id uuid NOT NULL, n int NOT NULL)');
   });
 
@@ -72,6 +89,11 @@ describe.each(transports)('the $name transport', ({ name, env, enabled }) => {
       const ns = rows.map((r) => r.n);
       expect(ns).toEqual([...ns].sort((a, b) => a - b));
     }
+  });
+
+  it.skipIf(!enabled || name !== 'nats')('keeps events in the stream as long as NATS_MAX_AGE_DAYS says, also in a stream made before', async () => {
+    const info = await withStreams((jsm) => jsm.streams.info(stream));
+    expect(info.config.max_age).toBe(nanos(DAY_MS * 30));
   });
 
   it.skipIf(!enabled)('applies a re-published event only once', async () => {

@@ -27,6 +27,8 @@ export interface NatsOptions {
   subjectPrefix: string;
   /** How often a process that does not lead a durable tries to take it over (ms); 1 s unless set. */
   leadRetryMs?: number;
+  /** How long the stream keeps an event (days); 7 unless set. A stream kept otherwise is changed to it at start. */
+  maxAgeDays?: number;
 }
 
 const encoder = new TextEncoder();
@@ -132,12 +134,19 @@ export class NatsTransport implements Transport {
       name: this.options.stream,
       subjects: [`${this.options.subjectPrefix}.>`],
       duplicate_window: nanos(120_000),
-      max_age: nanos(7 * 24 * 3600 * 1000),
+      max_age: nanos((this.options.maxAgeDays ?? 7) * 24 * 3600 * 1000),
     };
+    let keptFor: number;
     try {
-      await jsm.streams.info(this.options.stream);
+      keptFor = (await jsm.streams.info(this.options.stream)).config.max_age;
     } catch {
       await jsm.streams.add(config);
+      return;
+    }
+    // NATS_MAX_AGE_DAYS changed since the stream was made: the stream follows the configuration.
+    if (keptFor !== config.max_age) {
+      await jsm.streams.update(this.options.stream, { max_age: config.max_age });
+      this.log.info({ stream: this.options.stream, maxAgeDays: this.options.maxAgeDays ?? 7 }, 'the stream keeps events as long as NATS_MAX_AGE_DAYS says now');
     }
   }
 
