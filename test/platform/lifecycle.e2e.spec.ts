@@ -91,10 +91,8 @@ describe('the bazaar process', () => {
     expect(migrate.output.match(/: up to date$/gm)).toHaveLength(11);
     expect(first.child.exitCode).toBeNull();
     expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).toBe(200);
-    const started = Date.now();
     first.child.kill('SIGTERM');
     expect(await exited(first.child)).toBe(0);
-    expect(Date.now() - started).toBeLessThan(30_000);
     // PostgreSQL removes its pid file when it has shut down.
     expect(existsSync(path.join(embeddedClusterDir(dataDir), 'postmaster.pid'))).toBe(false);
     expect(existsSync(path.join(embeddedClusterDir(dataDir), 'PG_VERSION'))).toBe(true);
