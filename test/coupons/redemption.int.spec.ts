@@ -315,9 +315,13 @@ describe('cancelled orders', () => {
     await coupons.redeem({ checkoutSessionId: sessionId, buyerId: buyer.userId, currency: 'USD', codes: [coupon.code], lines: [lineOf(seller.userId), lineOf(other)] });
     const placed = await paid(await placeOrders(sessionId, buyer.userId, [seller.userId, other]));
 
-    // The other seller's order going away leaves the coupon used.
+    // The other seller's order going away leaves the coupon used: once coupons has seen that
+    // cancellation, nothing is released.
     const otherOrder = placed.find((o) => o.sellerId === other)!;
     expect((await t.request('POST', `/v1/orders/${otherOrder.orderId}/cancel`, { token: buyer.token, body: {} })).statusCode).toBe(200);
+    await eventually(async () => expect(await count('SELECT count(*) AS n FROM coupon_buyer_orders WHERE order_id = $1 AND cancelled_at IS NOT NULL', [otherOrder.orderId])).toBe(1));
+    expect(await released(coupon.id)).toEqual([]);
+    expect((await couponRow(coupon.id)).uses_count).toBe(1);
     const ownOrder = placed.find((o) => o.sellerId === seller.userId)!;
     expect((await t.request('POST', `/v1/orders/${ownOrder.orderId}/cancel`, { token: buyer.token, body: { reason: 'changed my mind' } })).statusCode).toBe(200);
 
@@ -363,16 +367,26 @@ describe('cancelled orders', () => {
     expect((await couponRow(coupon.id)).uses_count).toBe(0);
   });
 
-  it("release a failed checkout's coupons once, whether checkout's compensation or the cancelled orders come first", async () => {
+  it.each(['the cancelled orders', "checkout's compensation"])("release a failed checkout's coupons once when %s come first", async (first) => {
     const coupon = await createCoupon({ maxUses: 10 });
     const buyerId = newId();
     const sellerId = newId();
     const sessionId = newId();
     await coupons.redeem({ checkoutSessionId: sessionId, buyerId, currency: 'USD', codes: [coupon.code], lines: [lineOf(sellerId)] });
     await placeOrders(sessionId, buyerId, [sellerId]);
-    await orders.cancelOrdersForCheckout(sessionId, 'payment declined');
-    await coupons.releaseForCheckout(sessionId, 'payment declined');
-    await eventually(async () => expect(await count('SELECT count(*) AS n FROM coupon_buyer_orders WHERE checkout_session_id = $1 AND cancelled_at IS NOT NULL', [sessionId])).toBe(1));
+    const cancelledSeen = () => count('SELECT count(*) AS n FROM coupon_buyer_orders WHERE checkout_session_id = $1 AND cancelled_at IS NOT NULL', [sessionId]);
+    if (first === 'the cancelled orders') {
+      // Coupons learns of the cancellation (an event) and releases before the compensation's call.
+      await orders.cancelOrdersForCheckout(sessionId, 'payment declined');
+      await eventually(async () => expect(await cancelledSeen()).toBe(1));
+      expect(await released(coupon.id)).toHaveLength(1);
+      await coupons.releaseForCheckout(sessionId, 'payment declined');
+    } else {
+      await coupons.releaseForCheckout(sessionId, 'payment declined');
+      expect(await released(coupon.id)).toHaveLength(1);
+      await orders.cancelOrdersForCheckout(sessionId, 'payment declined');
+      await eventually(async () => expect(await cancelledSeen()).toBe(1));
+    }
     expect(await released(coupon.id)).toHaveLength(1);
     expect((await couponRow(coupon.id)).uses_count).toBe(0);
   });
