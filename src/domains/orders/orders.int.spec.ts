@@ -324,8 +324,10 @@ describe('payments events', () => {
     const captured = capturedEvent(intent, buyer, session, allocations);
     await deliver('payments.payment_captured.v1', intent, captured);
     const { capturedAt: _, ...facts } = captured;
-    await deliver('payments.payment_authorized.v1', intent, { ...facts, authorizedAt: new Date().toISOString() });
-    await eventually(async () => expect(await count(`orders_inbox_events WHERE status = 'pending'`)).toBe(0));
+    const late = await deliver('payments.payment_authorized.v1', intent, { ...facts, authorizedAt: new Date().toISOString() });
+    // The late authorization was handled (not parked as a failure) and moved nothing back.
+    await eventually(async () => expect(await count(`orders_inbox_events WHERE event_id = $1 AND status = 'processed'`, [late.id])).toBe(1));
+    expect(await count('orders_dead_letters WHERE event_id = $1', [late.id])).toBe(0);
     const { rows } = await db.query('SELECT status FROM order_payments WHERE order_id = $1', [order.orderId]);
     expect(rows).toEqual([{ status: 'captured' }]);
   });
