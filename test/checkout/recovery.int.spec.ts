@@ -456,6 +456,28 @@ describe('opening a checkout session', () => {
     await openWith(market, newId());
     await expect(openWith(market, newId())).rejects.toMatchObject({ code: 'CHECKOUT_IN_PROGRESS' });
   });
+
+  it('never buys a cart twice: a checkout that read the cart before another completed it is refused once it has', async () => {
+    // The fake cart port answers the cart as active whatever happened: a request that read it just
+    // before the first checkout closed it (two tabs, two keys).
+    const market = new FakeMarket();
+    const first = await openWith(market, newId());
+    await runner('opener', market).drive(first.session);
+    expect(await statusOf(first.session.id)).toBe('completed');
+    await expect(openWith(market, newId())).rejects.toMatchObject({ code: 'CART_EMPTY' });
+    const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM checkout_sessions WHERE cart_id = $1', [market.cartId]);
+    expect(rows).toEqual([{ n: 1 }]);
+    expect(market.intents.size).toBe(1);
+  });
+
+  it('lets a cart whose checkout failed be checked out again under another key', async () => {
+    const market = new FakeMarket();
+    const declined = await openWith(market, newId(), 'tok_decline');
+    await runner('opener', market).drive(declined.session);
+    expect(await statusOf(declined.session.id)).toBe('compensated');
+    const retry = await openWith(market, newId());
+    expect(retry.created).toBe(true);
+  });
 });
 
 /** A runner whose ports are those of the market of the session it drives (several markets at once). */

@@ -165,6 +165,15 @@ export async function selectSessionByKey(db: Queryable, userId: string, idempote
   return rows[0] ? toSession(rows[0]) : null;
 }
 
+/** The status of the session that holds a cart (live or completed; see checkout migration 0003), if one does. */
+export async function cartHolderStatus(db: Queryable, cartId: string): Promise<SessionStatus | null> {
+  const { rows } = await db.query<{ status: SessionStatus }>(
+    "SELECT status FROM checkout_sessions WHERE cart_id = $1 AND status IN ('pending', 'in_progress', 'compensating', 'completed')",
+    [cartId],
+  );
+  return rows[0]?.status ?? null;
+}
+
 export async function selectSession(db: Queryable, id: string): Promise<SessionRecord | null> {
   const { rows } = await db.query<SessionRow>('SELECT * FROM checkout_sessions WHERE id = $1', [id]);
   return rows[0] ? toSession(rows[0]) : null;

@@ -8,7 +8,7 @@ import type { Trace } from '../../platform/messaging/envelope.ts';
 import type { AccountsPort, CartPort } from './ports.ts';
 import type { StepName } from './saga.ts';
 import { requestHash } from './request-hash.ts';
-import { insertSession, selectSessionByKey } from './sql.ts';
+import { cartHolderStatus, insertSession, selectSessionByKey } from './sql.ts';
 import type { SessionRecord } from './steps/types.ts';
 
 export interface CheckoutRequest {
@@ -146,11 +146,16 @@ export async function openSession(
     if (!twin) throw new AppError('IDEMPOTENCY_KEY_IN_USE');
     return { session: sameRequest(twin, hash), created: false };
   } catch (error) {
-    if ((error as { constraint?: string }).constraint === 'checkout_sessions_cart_unfinished_key') {
+    if ((error as { constraint?: string }).constraint === 'checkout_sessions_cart_once_key') {
       // Two inserts of the same key can both pass the key's conflict check and meet on the cart's
       // index instead: the twin under the same key is then the answer, not a conflict.
       const twin = await selectSessionByKey(deps.pool, buyerId, idempotencyKey);
       if (twin) return { session: sameRequest(twin, hash), created: false };
+      // Another key holds the cart: still running, or done, the cart bought (this request read it
+      // just before that checkout closed it).
+      if ((await cartHolderStatus(deps.pool, cart.cartId)) === 'completed') {
+        throw new AppError('CART_EMPTY', 'this cart was just checked out by another checkout; nothing is left to buy');
+      }
       throw new AppError('CHECKOUT_IN_PROGRESS', 'this cart is being checked out under another Idempotency-Key; wait for it to finish');
     }
     throw error;
