@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expectLedgerBalanced } from '../support/ledger.ts';
 import type { TestApp } from '../support/app.ts';
 import { type Account, type Http, type Listed, checkout, createCoupon, expectStatus, fillCart, listProduct, signUp } from './fixtures/market.ts';
 import { startTestMarket, waitFor } from './fixtures/test-market.ts';
@@ -25,6 +26,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.close();
+});
+
+// Money moved in these tests: the ledger balances after each (test/support/ledger.ts).
+afterEach(async () => {
+  await expectLedgerBalanced(t.app.pools.get('payments')!);
 });
 
 describe('the cart while its checkout runs', () => {

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expectLedgerBalanced } from '../support/ledger.ts';
 import { newId } from '../../src/platform/ids.ts';
 import type { TestApp } from '../support/app.ts';
 import { type Account, type Http, type HttpAnswer, type Listed, checkoutBody, expectStatus, fillCart, listProduct, signUp } from './fixtures/market.ts';
@@ -34,6 +35,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.close();
+});
+
+// Money moved in these tests: the ledger balances after each (test/support/ledger.ts).
+afterEach(async () => {
+  await expectLedgerBalanced(t.app.pools.get('payments')!);
 });
 
 function checkout(buyer: Account, currency?: string, key: string = newId()): Promise<HttpAnswer> {

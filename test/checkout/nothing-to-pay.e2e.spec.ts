@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expectLedgerBalanced } from '../support/ledger.ts';
 import type { PaymentsApi } from '../../src/domains/payments/index.ts';
 import { eventually } from '../support/eventually.ts';
 import type { TestApp } from '../support/app.ts';
@@ -31,6 +32,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.close();
+});
+
+// Money moved in these tests: the ledger balances after each (test/support/ledger.ts).
+afterEach(async () => {
+  await expectLedgerBalanced(t.app.pools.get('payments')!);
 });
 
 async function usesOf(code: string): Promise<number> {

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expectLedgerBalanced } from '../support/ledger.ts';
 import type { ProductsApi } from '../../src/domains/products/index.ts';
 import type { NotificationsModule } from '../../src/domains/notifications/index.ts';
 import type { Pool } from '../../src/platform/db/pool.ts';
@@ -84,6 +85,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.close();
+});
+
+// Money moved in these tests: the ledger balances after each (test/support/ledger.ts).
+afterEach(async () => {
+  await expectLedgerBalanced(t.app.pools.get('payments')!);
 });
 
 describe('notifications of a purchase', () => {

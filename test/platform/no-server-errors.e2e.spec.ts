@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expectLedgerBalanced } from '../support/ledger.ts';
 import type { ProductsApi } from '../../src/domains/products/index.ts';
 import { TestWebhookBody } from '../../src/domains/payments/test-gateway.ts';
 import { CarrierWebhookBody } from '../../src/domains/shipping/index.ts';
@@ -929,6 +930,11 @@ beforeAll(async () => {
 afterAll(async () => {
   console.info(`no-server-errors: ${sent} requests`);
   await t?.close();
+});
+
+// Money moved in these tests: the ledger balances after each (test/support/ledger.ts).
+afterEach(async () => {
+  await expectLedgerBalanced(t.app.pools.get('payments')!);
 });
 
 describe('every route of the OpenAPI document', () => {

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { expectLedgerBalanced } from '../support/ledger.ts';
 import type { ProductsApi } from '../../src/domains/products/index.ts';
 import { type DomainName, domainTables } from '../../src/platform/domains.ts';
 import { newId } from '../../src/platform/ids.ts';
@@ -22,6 +23,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.close();
+});
+
+// Money moved in these tests: the ledger balances after each (test/support/ledger.ts).
+afterEach(async () => {
+  await expectLedgerBalanced(t.app.pools.get('payments')!);
 });
 
 interface Traced {
@@ -112,15 +118,35 @@ describe('the trace of a request', () => {
           ]),
         );
         expect(found.some((e) => e.domain === 'cart')).toBe(true);
-        // The capture is usually applied by checkout's call; the gateway's webhook or the payments
-        // worker may learn it first, under a trace of their own. Whoever wrote it, orders' handler
-        // writes order_paid in the capture's trace, naming it as the cause.
-        const captured = found.find((e) => e.type === 'payments.payment_captured.v1');
-        if (captured) expect(found.find((e) => e.type === 'orders.order_paid.v1')?.causationId).toBe(captured.id);
         return found;
       },
       { timeoutMs: 10_000, intervalMs: 50 },
     );
+    // The capture is usually applied by checkout's call; the gateway's webhook or the payments
+    // worker may learn it first, under a trace of their own. Whoever wrote it, orders' handler
+    // writes order_paid in the capture's trace, naming it as the cause: found by the payment and
+    // the order, whatever the trace.
+    const [orderId] = answer.json().orderIds as string[];
+    const cause = await eventually(async () => {
+      const { rows: captured } = await t.app.pools
+        .get('payments')!
+        .query<{ id: string; correlation: string }>(
+          "SELECT id, headers->>'correlationid' AS correlation FROM payments_outbox_events WHERE event_type = 'payments.payment_captured.v1' AND aggregate_id = $1",
+          [answer.json().paymentIntentId],
+        );
+      const { rows: paid } = await t.app.pools
+        .get('orders')!
+        .query<{ causation: string; correlation: string }>(
+          "SELECT headers->>'causationid' AS causation, headers->>'correlationid' AS correlation FROM orders_outbox_events WHERE event_type = 'orders.order_paid.v1' AND aggregate_id = $1",
+          [orderId],
+        );
+      expect(captured).toHaveLength(1);
+      expect(paid).toHaveLength(1);
+      return { captured: captured[0]!, paid: paid[0]! };
+    });
+    expect(cause.paid.causation).toBe(cause.captured.id);
+    expect(cause.paid.correlation).toBe(cause.captured.correlation);
+
     // Events written for the request itself have no cause; those written by handlers name the
     // handled event, which carries the same correlation id.
     const ids = new Set(events.map((e) => e.id));

@@ -9,6 +9,8 @@ import type { Queryable } from '../../src/platform/db/pool.ts';
  * - no account that may not go negative (seller payables, commission, clearing) is below zero on
  *   its normal side, in any currency;
  * - refunded ≤ captured ≤ amount, for every intent and every allocation;
+ * - per order's share of a payment, its refunds not failed add up to its refunded total, and its
+ *   succeeded refunds never pass what it captured;
  * - the gateway clearing account holds exactly what was captured minus what was refunded.
  */
 export async function expectLedgerBalanced(pool: Queryable): Promise<void> {
@@ -51,6 +53,26 @@ export async function expectLedgerBalanced(pool: Queryable): Promise<void> {
       WHERE NOT (0 <= refunded_amount AND refunded_amount <= captured_amount AND captured_amount <= amount)`,
   );
   expect(allocations.rows, 'allocations refunded beyond captured').toEqual([]);
+
+  // The refund records themselves, per order's share of a payment: what was asked and not failed is
+  // the allocation's refunded total, and what succeeded never passes what it captured (the columns'
+  // CHECKs hold the totals; this holds the records to them).
+  const perOrder = await pool.query(
+    `SELECT a.id, a.order_id, a.captured_amount, a.refunded_amount, coalesce(r.asked, 0)::bigint AS asked, coalesce(r.succeeded, 0)::bigint AS succeeded
+       FROM payment_allocations a
+       LEFT JOIN (SELECT payment_intent_id, order_id,
+                         sum(amount) FILTER (WHERE outcome <> 'failed') AS asked,
+                         sum(amount) FILTER (WHERE outcome = 'succeeded') AS succeeded
+                    FROM (SELECT f.payment_intent_id, f.order_id, f.amount,
+                                 -- refunds is append-only: a refund's outcome is its transactions' (it never fails after succeeding)
+                                 CASE WHEN bool_or(t.status = 'succeeded') THEN 'succeeded' WHEN bool_or(t.status = 'failed') THEN 'failed' ELSE 'pending' END AS outcome
+                            FROM refunds f LEFT JOIN payment_transactions t ON t.refund_id = f.id AND t.type = 'refund'
+                           GROUP BY f.id) AS o
+                   GROUP BY payment_intent_id, order_id) r
+         ON r.payment_intent_id = a.payment_intent_id AND r.order_id = a.order_id
+      WHERE coalesce(r.asked, 0) <> a.refunded_amount OR coalesce(r.succeeded, 0) > a.captured_amount`,
+  );
+  expect(perOrder.rows, "orders' refunds that disagree with their share of the payment").toEqual([]);
 
   const clearing = await pool.query<{ currency: string; ledger: number; records: number }>(
     `WITH records AS (
