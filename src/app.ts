@@ -29,10 +29,13 @@ export interface Databases {
   applied?: Map<string, string[]>;
 }
 
-/** Finds (or starts) the PostgreSQL server(s), creates the 11 databases when missing and migrates them. */
-export async function prepareDatabases(config: Config, log: Logger): Promise<Databases> {
+/**
+ * Finds (or starts) the PostgreSQL server(s), creates the 11 databases when missing and migrates
+ * them. `shareEmbedded: false` (a server) refuses an embedded PostgreSQL another live process runs.
+ */
+export async function prepareDatabases(config: Config, log: Logger, options: { shareEmbedded?: boolean } = {}): Promise<Databases> {
   const needsServer = !config.databaseUrl && Object.keys(config.domainDatabaseUrls).length < 11;
-  const embedded = needsServer ? await startEmbeddedPostgres(config.dataDir, log) : undefined;
+  const embedded = needsServer ? await startEmbeddedPostgres(config.dataDir, log, { share: options.shareEmbedded ?? true }) : undefined;
   try {
     const targets = resolveTargets(config, config.databaseUrl ?? embedded?.url);
     await ensureDatabases(targets);

@@ -42,7 +42,8 @@ async function start(): Promise<void> {
   const log = createLogger(cfg.logLevel);
   let databases: Databases;
   try {
-    databases = await prepareDatabases(cfg, log);
+    // A server never borrows another process's embedded PostgreSQL: that one's stop would stop it.
+    databases = await prepareDatabases(cfg, log, { shareEmbedded: false });
   } catch (error) {
     log.error({ err: error }, 'could not prepare the databases');
     console.error(`bazaar could not start: ${(error as Error).message}`);
@@ -86,6 +87,14 @@ async function start(): Promise<void> {
     }
   } catch (error) {
     log.error({ err: error }, 'could not start');
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === 'EADDRINUSE'
+        ? `port ${cfg.port} is in use (PORT): stop what listens there, or choose another port`
+        : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+          ? `cannot listen on ${cfg.host} (HOST): not an address of this machine`
+          : (error as Error).message;
+    console.error(`bazaar could not start: ${why}`);
     await app.stop().catch(() => undefined);
     process.exit(1);
   }
@@ -235,6 +244,17 @@ events
     });
   });
 
+/**
+ * A command that fails (a database that cannot be reached, a broken cluster) says why in one line
+ * and exits 1; the detail goes to the log (LOG_LEVEL=debug), not a stack trace on the terminal.
+ */
 export async function main(argv: string[]): Promise<void> {
-  await program.parseAsync(argv);
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    const command = argv.slice(2).find((a) => !a.startsWith('-')) ?? 'start';
+    createLogger(process.env.LOG_LEVEL === 'debug' ? 'debug' : 'silent').debug({ err: error }, 'command failed');
+    console.error(`bazaar ${command} failed: ${(error as Error).message}`);
+    process.exit(1);
+  }
 }

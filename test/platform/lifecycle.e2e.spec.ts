@@ -1,5 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,12 +18,13 @@ mkdirSync(dataDir);
 /** Servers this file started: one still running when a test fails or times out is stopped in afterAll. */
 const servers = new Set<ChildProcess>();
 
-function startBazaar(port: number): { child: ChildProcess; output: () => string } {
+function startBazaar(port: number, data = dataDir, options: { detached?: boolean } = {}): { child: ChildProcess; output: () => string } {
   let output = '';
   const child = spawn(process.execPath, [path.join(root, 'bin/bazaar.mjs'), 'start'], {
     cwd: root,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, PORT: String(port), SEED_DEMO: 'false', LOG_LEVEL: 'warn' },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: data, PORT: String(port), SEED_DEMO: 'false', LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
   child.stdout?.on('data', (c) => (output += c));
   child.stderr?.on('data', (c) => (output += c));
@@ -45,11 +47,20 @@ function exited(child: ChildProcess): Promise<number | null> {
   });
 }
 
+/** Whether an initdb for this cluster (or its staging folder beside it) is running now. */
+function initdbRunningFor(cluster: string): boolean {
+  try {
+    return execFileSync('pgrep', ['-f', `initdb --pgdata=${cluster}`], { encoding: 'utf8' }).trim() !== '';
+  } catch {
+    return false;
+  }
+}
+
 /** Runs a `bazaar` command on the test's data folder to its end. */
-async function runCli(...args: string[]): Promise<{ code: number | null; output: string }> {
+async function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
   const child = spawn(process.execPath, [path.join(root, 'bin/bazaar.mjs'), ...args], {
     cwd: root,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -80,15 +91,21 @@ describe('the bazaar process', () => {
     await ready(port);
     expect(first.output()).toContain(`http://127.0.0.1:${port}/docs`);
     // A CLI command beside the running marketplace shares its PostgreSQL and leaves it running.
-    const cli = await runCli('events', 'outbox');
+    const cli = await runCli(['events', 'outbox']);
     expect(cli.code).toBe(0);
     const cliOutput = cli.output;
     expect(cliOutput).toContain('orders');
     expect(cliOutput).not.toContain('left running');
     // start migrated every database: a migrate beside it applies nothing, and says so.
-    const migrate = await runCli('migrate');
+    const migrate = await runCli(['migrate']);
     expect(migrate.code).toBe(0);
     expect(migrate.output.match(/: up to date$/gm)).toHaveLength(11);
+    // A second server on the same data is refused: it would lose the first one's PostgreSQL when
+    // that one stops (it used to share it, and answered 500 to everything after).
+    const intruder = startBazaar(await freePort());
+    expect(await exited(intruder.child)).toBe(1);
+    expect(intruder.output()).toContain('another bazaar process');
+    expect(intruder.output()).not.toMatch(/\n\s+at /);
     expect(first.child.exitCode).toBeNull();
     expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).toBe(200);
     first.child.kill('SIGTERM');
@@ -96,6 +113,17 @@ describe('the bazaar process', () => {
     // PostgreSQL removes its pid file when it has shut down.
     expect(existsSync(path.join(embeddedClusterDir(dataDir), 'postmaster.pid'))).toBe(false);
     expect(existsSync(path.join(embeddedClusterDir(dataDir), 'PG_VERSION'))).toBe(true);
+
+    // A port in use stops start-up with a line naming PORT (not a JSON log line with a stack).
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
+    try {
+      const blocked = startBazaar(port);
+      expect(await exited(blocked.child)).toBe(1);
+      expect(blocked.output()).toContain(`bazaar could not start: port ${port} is in use (PORT)`);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
 
     const second = startBazaar(port);
     await ready(port);
@@ -106,9 +134,41 @@ describe('the bazaar process', () => {
   }, 180_000);
 
   it('refuses a dead letter id that is not one with a message, not a stack trace', async () => {
-    const { code, output } = await runCli('events', 'replay', 'nope');
+    const { code, output } = await runCli(['events', 'replay', 'nope']);
     expect(code).toBe(2);
     expect(output).toContain('nope is not a dead letter id');
+    expect(output).not.toMatch(/\n\s+at /);
+  });
+
+  it('starts after being killed while it was first initialising its PostgreSQL', async () => {
+    const fresh = path.join(outer, 'killed-during-initdb');
+    mkdirSync(fresh);
+    const cluster = embeddedClusterDir(fresh);
+    try {
+      // Killed with its whole process group (initdb included), as a SIGKILL of a terminal's job is.
+      const dying = startBazaar(await freePort(), fresh, { detached: true });
+      await eventually(() => expect(initdbRunningFor(cluster)).toBe(true), { timeoutMs: 60_000, intervalMs: 20 });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      process.kill(-(dying.child.pid as number), 'SIGKILL');
+      await exited(dying.child);
+
+      const port = await freePort();
+      const again = startBazaar(port, fresh);
+      await ready(port);
+      again.child.kill('SIGTERM');
+      expect(await exited(again.child)).toBe(0);
+    } finally {
+      if (!cluster.startsWith(outer)) {
+        rmSync(cluster, { recursive: true, force: true });
+        rmSync(`${cluster}.initdb`, { recursive: true, force: true });
+      }
+    }
+  }, 180_000);
+
+  it('answers a command that cannot reach its database with one line, not a stack trace', async () => {
+    const { code, output } = await runCli(['migrate'], { DATABASE_URL: `postgres://nobody@127.0.0.1:${await freePort()}/nothing` });
+    expect(code).toBe(1);
+    expect(output).toMatch(/^bazaar migrate failed: .*ECONNREFUSED/m);
     expect(output).not.toMatch(/\n\s+at /);
   });
 

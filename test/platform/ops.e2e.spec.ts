@@ -1,4 +1,7 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pendingMigrations } from '../../src/platform/db/migrate.ts';
+import { freePort } from '../../src/platform/db/embedded.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { eventually } from '../support/eventually.ts';
@@ -23,6 +26,27 @@ describe('operations endpoints', () => {
     expect(ready.statusCode).toBe(503);
     expect(ready.json().problems).toEqual(expect.arrayContaining([expect.stringContaining('coupons database has 1 pending migration')]));
     await t.app.pools.get('coupons')!.query(`INSERT INTO schema_migrations (id, checksum) SELECT 'platform/0001_messaging', 'restored'`);
+  });
+
+  it('tell a database that cannot be asked from one that lacks migrations', async () => {
+    // Nothing listens on this port: readiness must say "unreachable", not ask for migrations.
+    const down = new pg.Pool({ connectionString: `postgres://postgres@127.0.0.1:${await freePort()}/postgres`, connectionTimeoutMillis: 2000 });
+    try {
+      await expect(pendingMigrations(down, 'coupons')).rejects.toThrow();
+    } finally {
+      await down.end();
+    }
+    // A database never migrated (no schema_migrations table) has every migration pending.
+    const coupons = t.app.pools.get('coupons')!;
+    const client = await coupons.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('ALTER TABLE schema_migrations RENAME TO schema_migrations_away');
+      expect((await pendingMigrations(client as unknown as pg.Client, 'coupons')).length).toBeGreaterThan(0);
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
   });
 
   it('name a failing worker when not ready, but never show its error (a database message) to the public', async () => {

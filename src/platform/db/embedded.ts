@@ -77,11 +77,17 @@ async function runningPostmaster(pgDir: string): Promise<number | undefined> {
  * beside which a CLI command runs): its port is returned, to be shared and left running; or to a
  * run killed with SIGKILL: it is stopped cleanly, so that this process starts its own.
  */
-async function shareOrStopRunning(dataDir: string, pgDir: string, log: Logger): Promise<number | undefined> {
+async function shareOrStopRunning(dataDir: string, pgDir: string, log: Logger, share: boolean): Promise<number | undefined> {
   const pid = await runningPostmaster(pgDir);
   if (pid === undefined) return undefined;
   const owner = await readOwner(dataDir);
   if (owner && owner.pid !== process.pid && isAlive(owner.pid)) {
+    // A server sharing another process's PostgreSQL would lose it when that process stops.
+    if (!share) {
+      throw new Error(
+        `another bazaar process (pid ${owner.pid}) runs the embedded PostgreSQL of this DATA_DIR: stop it first, or give this server a DATA_DIR of its own`,
+      );
+    }
     log.info({ owner: owner.pid, port: owner.port }, 'using the embedded PostgreSQL of the bazaar process running on this DATA_DIR');
     return owner.port;
   }
@@ -143,28 +149,36 @@ function ensurePostgresUser(): void {
   }
 }
 
+/**
+ * initdb works in a folder beside the cluster's, renamed into place once it is done: initdb writes
+ * PG_VERSION early, so a process killed during it (Ctrl-C twice, SIGKILL) used to leave a folder the
+ * next start took for a cluster, and failed on for good ('database "postgres" does not exist').
+ */
 async function initialise(bin: Binaries, pgDir: string, password: string, log: Logger): Promise<void> {
   log.info({ dir: pgDir }, 'initialising embedded PostgreSQL');
-  await rm(pgDir, { recursive: true, force: true });
-  await mkdir(pgDir, { recursive: true, mode: 0o700 });
+  const staging = `${pgDir}.initdb`;
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true, mode: 0o700 });
   const ids = postgresIds();
   const pwfile = path.join(os.tmpdir(), `bazaar-pg-${randomBytes(6).toString('hex')}`);
   await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
   try {
     if (ids.uid !== undefined && ids.gid !== undefined) {
-      await chown(pgDir, ids.uid, ids.gid);
+      await chown(staging, ids.uid, ids.gid);
       await chown(pwfile, ids.uid, ids.gid);
     }
     try {
-      execFileSync(bin.initdb, [`--pgdata=${pgDir}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwfile}`, '--encoding=UTF8', '--locale=C'], {
+      execFileSync(bin.initdb, [`--pgdata=${staging}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwfile}`, '--encoding=UTF8', '--locale=C'], {
         ...ids,
         stdio: 'pipe',
         env: { ...process.env, LC_MESSAGES: 'C' },
       });
     } catch (error) {
       const stderr = String((error as { stderr?: Buffer }).stderr ?? '').trim();
-      throw new Error(`initdb failed in ${pgDir}: ${stderr || (error as Error).message}`);
+      throw new Error(`initdb failed in ${staging}: ${stderr || (error as Error).message}`);
     }
+    await rm(pgDir, { recursive: true, force: true });
+    await rename(staging, pgDir);
   } finally {
     await rm(pwfile, { force: true });
   }
@@ -193,7 +207,11 @@ export function embeddedClusterDir(dataDir: string): string {
   }
 }
 
-export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promise<EmbeddedServer> {
+/**
+ * `share`: whether a PostgreSQL that another live bazaar process runs on this DATA_DIR may be used
+ * (a short CLI command beside `npm start`); a server refuses to, since the other's stop stops it.
+ */
+export async function startEmbeddedPostgres(dataDir: string, log: Logger, options: { share?: boolean } = {}): Promise<EmbeddedServer> {
   await mkdir(dataDir, { recursive: true });
   const pgDir = embeddedClusterDir(dataDir);
   if (pgDir.startsWith(ROOT_CLUSTERS_DIR)) {
@@ -213,7 +231,7 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger): Promi
   if (!existsSync(path.join(pgDir, 'PG_VERSION'))) {
     await initialise(bin, pgDir, password, log);
   } else {
-    const shared = await shareOrStopRunning(dataDir, pgDir, log);
+    const shared = await shareOrStopRunning(dataDir, pgDir, log, options.share ?? true);
     // Another process's server: used as it is, and left running when this process is done.
     if (shared !== undefined) return { url: urlOn(shared), stop: async () => undefined };
   }

@@ -108,14 +108,20 @@ export async function migrateDatabase(url: string, domain: DomainName): Promise<
   }
 }
 
-/** Migrations not yet applied to a database (used by readiness). */
+/**
+ * Migrations not yet applied to a database (used by readiness). A database without the migrations
+ * table has them all pending; one that cannot be asked (down, unreachable) throws, and readiness
+ * says so rather than ask for migrations.
+ */
 export async function pendingMigrations(client: pg.Pool | pg.Client, domain: DomainName): Promise<string[]> {
   const migrations = await allMigrations(domain);
   let applied: Set<string>;
   try {
     const { rows } = await client.query<{ id: string }>('SELECT id FROM schema_migrations');
     applied = new Set(rows.map((r) => r.id));
-  } catch {
+  } catch (error) {
+    // 42P01 undefined_table: nothing was ever migrated here.
+    if ((error as { code?: string }).code !== '42P01') throw error;
     applied = new Set();
   }
   return migrations.filter((m) => !applied.has(m.id)).map((m) => m.id);
