@@ -157,10 +157,14 @@ describe('the bazaar process', () => {
       await ready(port);
       again.child.kill('SIGTERM');
       expect(await exited(again.child)).toBe(0);
+      // Nothing of the killed initialisation is left: not its folder, not the password file it read.
+      expect(existsSync(`${cluster}.initdb`)).toBe(false);
+      expect(existsSync(`${cluster}.initdb.pw`)).toBe(false);
     } finally {
       if (!cluster.startsWith(outer)) {
         rmSync(cluster, { recursive: true, force: true });
         rmSync(`${cluster}.initdb`, { recursive: true, force: true });
+        rmSync(`${cluster}.initdb.pw`, { force: true });
       }
     }
   }, 180_000);

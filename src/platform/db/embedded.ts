@@ -157,10 +157,13 @@ function ensurePostgresUser(): void {
 async function initialise(bin: Binaries, pgDir: string, password: string, log: Logger): Promise<void> {
   log.info({ dir: pgDir }, 'initialising embedded PostgreSQL');
   const staging = `${pgDir}.initdb`;
+  // The password file initdb reads sits beside the staging folder, not in the shared temp folder:
+  // a run killed during initdb left it there; the next one removes both.
+  const pwfile = `${staging}.pw`;
   await rm(staging, { recursive: true, force: true });
+  await rm(pwfile, { force: true });
   await mkdir(staging, { recursive: true, mode: 0o700 });
   const ids = postgresIds();
-  const pwfile = path.join(os.tmpdir(), `bazaar-pg-${randomBytes(6).toString('hex')}`);
   await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
   try {
     if (ids.uid !== undefined && ids.gid !== undefined) {
