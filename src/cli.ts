@@ -249,6 +249,14 @@ events
  * and exits 1; the detail goes to the log (LOG_LEVEL=debug), not a stack trace on the terminal.
  */
 export async function main(argv: string[]): Promise<void> {
+  // `start` is the default command, so a mistyped command would reach it as an argument and be
+  // answered as a start problem: it is named as what it is instead.
+  const first = argv[2];
+  const known = new Set(['help', ...program.commands.flatMap((c) => [c.name(), ...c.aliases()])]);
+  if (first !== undefined && !first.startsWith('-') && !known.has(first)) {
+    console.error(`bazaar: unknown command '${first}' (the commands: ${[...known].sort().join(', ')}; see bazaar --help)`);
+    process.exit(2);
+  }
   try {
     await program.parseAsync(argv);
   } catch (error) {

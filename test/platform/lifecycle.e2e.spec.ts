@@ -169,6 +169,13 @@ describe('the bazaar process', () => {
     }
   }, 180_000);
 
+  it('names a mistyped command as unknown, not as an argument of the default start', async () => {
+    const { code, output } = await runCli(['frobnicate']);
+    expect(code).toBe(2);
+    expect(output).toContain("unknown command 'frobnicate'");
+    expect(output).not.toContain("too many arguments for 'start'");
+  });
+
   it('answers a command that cannot reach its database with one line, not a stack trace', async () => {
     const { code, output } = await runCli(['migrate'], { DATABASE_URL: `postgres://nobody@127.0.0.1:${await freePort()}/nothing` });
     expect(code).toBe(1);
