@@ -203,7 +203,8 @@ export function seedDepsOf(app: Marketplace): SeedDeps {
   };
 }
 
-export const DEMO_CATALOG = { products: 200, sellers: 5, demoSellers: 3 } as const;
+/** Every demo seller is a login: a seller without an account has no address its order notifications can go to. */
+export const DEMO_CATALOG = { products: 200, sellers: 5, demoSellers: 5 } as const;
 
 /** Where a demo seed in progress keeps its stock receipts, until they are all received. */
 export function pendingDemoStockFile(dataDir: string): string {

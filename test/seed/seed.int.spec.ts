@@ -135,7 +135,14 @@ describe('seeding on start (seedDemo)', () => {
   it('seeds a small catalog with demo logins on an empty catalog, and nothing on the next start', async () => {
     const first = await seedDemo(fresh.app, { products: 12 });
     expect(first).toMatchObject({ products: 12, categories: { created: 126 } });
-    expect(first?.logins).toHaveLength(5);
+    // Five sellers and two buyers, every seller of the demo catalog a login (notifications of its
+    // orders need the seller's account).
+    expect(first?.logins).toHaveLength(7);
+    const { rows } = await fresh.app.pools.get('products')!.query<{ seller_id: string }>('SELECT DISTINCT seller_id FROM products');
+    const logins = first?.logins;
+    if (!Array.isArray(logins)) throw new Error('no demo logins were made');
+    const sellerLogins = logins.filter((l) => l.role === 'seller').map((l) => l.userId);
+    expect(rows.map((r) => r.seller_id).sort()).toEqual([...sellerLogins].sort());
     expect(await seedDemo(fresh.app)).toBeUndefined();
     expect((await seedDepsOf(fresh.app).products.catalogCounts()).products).toBe(12);
     expect(existsSync(pendingDemoStockFile(dataDir))).toBe(false);
