@@ -189,13 +189,17 @@ events
   .command('dead-letters')
   .description('list parked events with their last error')
   .option('--domain <name>', 'only this domain')
-  .option('--limit <n>', 'at most this many per domain', '50')
+  .option('--limit <n>', 'at most this many per domain (1 to 500)', '50')
   .action(async (opts: { domain?: string; limit: string }) => {
     if (opts.domain && !isDomainName(opts.domain)) {
       console.error(`unknown domain ${opts.domain}`);
       process.exit(2);
     }
-    const limit = Math.min(500, Math.max(1, Number(opts.limit) || 50));
+    const limit = Number(opts.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+      console.error(`--limit must be a whole number from 1 to 500, not ${opts.limit}`);
+      process.exit(2);
+    }
     await withDatabases(config(), async (_d, pools) => {
       let count = 0;
       for (const [domain, pool] of pools) {

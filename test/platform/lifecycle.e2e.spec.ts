@@ -169,6 +169,14 @@ describe('the bazaar process', () => {
     }
   }, 180_000);
 
+  it('refuses a --limit that is not a number from 1 to 500 instead of using another', async () => {
+    for (const limit of ['abc', '0', '501', '2.5']) {
+      const { code, output } = await runCli(['events', 'dead-letters', '--limit', limit]);
+      expect(code, limit).toBe(2);
+      expect(output).toContain('--limit must be a whole number from 1 to 500');
+    }
+  });
+
   it('names a mistyped command as unknown, not as an argument of the default start', async () => {
     const { code, output } = await runCli(['frobnicate']);
     expect(code).toBe(2);
