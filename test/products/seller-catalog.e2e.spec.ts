@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProductCreatedV1, ProductPublishedV1, ProductUnlistedV1, ProductUpdatedV1 } from '../../src/contracts/products.ts';
 import { newId } from '../../src/platform/ids.ts';
+import { PRICE_MAX } from '../../src/domains/products/schemas.ts';
 import { type CatalogFixture, productBody, startCatalog, uniqueSku } from './support.ts';
 
 let f: CatalogFixture;
@@ -128,6 +129,8 @@ describe('creating a product', () => {
       productBody(cat, { sku: 'has space' }),
       productBody(cat, { variants: [{ ...variant(0), price: { amount: -1, currency: 'USD' } }] }),
       productBody(cat, { variants: [{ ...variant(0), price: { amount: 1, currency: 'usd' } }] }),
+      // Above the price a full cart of which still adds up exactly (PRICE_MAX).
+      productBody(cat, { variants: [{ ...variant(0), price: { amount: PRICE_MAX + 1, currency: 'USD' } }] }),
       // Attributes search lists as facets must be nameable by a filter (attr=name:value): no space at
       // either end of a name or value, no colon in a product attribute's name, no control character.
       productBody(cat, { variants: [{ ...variant(0), attributes: { size: 'M ' } }] }),
@@ -142,6 +145,15 @@ describe('creating a product', () => {
     }
     const list = await f.t.request('GET', '/v1/seller/products?limit=101', { token: alice.token });
     expect(list.statusCode).toBe(400);
+  });
+
+  it('takes a price up to PRICE_MAX, of which a full cart (50 lines of 999) still adds up exactly', async () => {
+    expect(Number.isSafeInteger(PRICE_MAX * 50 * 999)).toBe(true);
+    const res = await f.t.request('POST', '/v1/seller/products', {
+      token: alice.token,
+      body: productBody(f.categories.smartphones!, { variants: [{ sku: uniqueSku('MAX'), price: { amount: PRICE_MAX, currency: 'USD' } }] }),
+    });
+    expect(res.statusCode, res.body).toBe(201);
   });
 
   it('refuses a category that does not exist', async () => {

@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
+import { CART_ITEMS_MAX, CART_QUANTITY_MAX } from '../../contracts/cart.ts';
 import {
   ATTRIBUTES_MAX,
   CATEGORY_DEPTH_MAX,
@@ -35,12 +36,18 @@ const VariantAttributesInput = Type.Record(Type.String({ pattern: '^[A-Za-z0-9](
   description: VariantAttributesSchema.description,
 });
 
+/**
+ * The highest price: a full cart (CART_ITEMS_MAX lines of CART_QUANTITY_MAX units) of it still adds
+ * up to an exact integer in JavaScript (below 2^53; with 10^12 a cart's total was off by a cent).
+ */
+export const PRICE_MAX = Math.floor(Number.MAX_SAFE_INTEGER / (CART_ITEMS_MAX * CART_QUANTITY_MAX) / 1_000_000_000) * 1_000_000_000;
+
 const Uuid = Type.String({ format: 'uuid' });
 const Instant = Type.String({ format: 'date-time' });
 const Sku = Type.String({ minLength: 1, maxLength: 64, pattern: '^\\S+$', description: 'Stock keeping unit: 1 to 64 characters without spaces' });
 const PriceInput = Type.Object(
   {
-    amount: Type.Integer({ minimum: 0, maximum: 1_000_000_000_000, description: 'Integer minor units (cents)' }),
+    amount: Type.Integer({ minimum: 0, maximum: PRICE_MAX, description: `Integer minor units (cents), at most ${PRICE_MAX}` }),
     currency: CurrencyCode,
   },
   closed,
