@@ -240,6 +240,45 @@ describe('buyer reservations over HTTP', () => {
     expect((await t.request('GET', `/v1/reservations/${made.id}`, { token: stranger.token })).statusCode).toBe(404);
   });
 
+  it('lets a buyer release their own hold: the units are back at once, a second release changes nothing, and nobody else may', async () => {
+    const { seller, variantId } = await sellerWithStock(3);
+    const buyer = await signIn('buyer');
+    const stock = async () =>
+      (await t.app.pools.get('inventory')!.query('SELECT available_quantity AS available, reserved_quantity AS reserved FROM stock_items WHERE variant_id = $1', [variantId])).rows[0];
+    const made = (await t.request('POST', '/v1/reservations', { token: buyer.token, headers: { 'idempotency-key': newId() }, body: { items: [{ variantId, quantity: 2 }] } })).json() as { id: string };
+    expect(await stock()).toEqual({ available: 1, reserved: 2 });
+
+    const stranger = await signIn('buyer');
+    expect((await t.request('POST', `/v1/reservations/${made.id}/release`, { token: stranger.token })).statusCode).toBe(404);
+    expect((await t.request('POST', `/v1/reservations/${made.id}/release`, { token: seller.token })).statusCode).toBe(403);
+    expect(await stock()).toEqual({ available: 1, reserved: 2 });
+
+    const released = await t.request('POST', `/v1/reservations/${made.id}/release`, { token: buyer.token });
+    expect(released.statusCode, released.body).toBe(200);
+    expect(released.json()).toMatchObject({ id: made.id, status: 'released', releaseReason: 'released by the buyer' });
+    expect(await stock()).toEqual({ available: 3, reserved: 0 });
+    const again = await t.request('POST', `/v1/reservations/${made.id}/release`, { token: buyer.token });
+    expect(again.json()).toMatchObject({ id: made.id, status: 'released' });
+    expect(await stock()).toEqual({ available: 3, reserved: 0 });
+    const { rows } = await t.app.pools
+      .get('inventory')!
+      .query<{ n: number }>("SELECT count(*)::int AS n FROM inventory_outbox_events WHERE event_type = 'inventory.reservation_released.v1' AND aggregate_id = $1", [made.id]);
+    expect(rows).toEqual([{ n: 1 }]);
+
+    // A hold a checkout made for this buyer ends with that checkout, not by the buyer's hand.
+    const inventory = t.app.modules.find((m) => m.name === 'inventory') as unknown as { api: { reserve(input: unknown): Promise<{ id: string }> } };
+    const checkoutHold = await inventory.api.reserve({ idempotencyKey: `checkout:${newId()}`, ownerId: buyer.userId, items: [{ variantId, quantity: 1 }] });
+    const refused = await t.request('POST', `/v1/reservations/${checkoutHold.id}/release`, { token: buyer.token });
+    expect([refused.statusCode, refused.json().code]).toEqual([409, 'INVALID_STATE_TRANSITION']);
+    expect(await stock()).toEqual({ available: 2, reserved: 1 });
+
+    // A hold that was sold is not released.
+    const sold = (await t.request('POST', '/v1/reservations', { token: buyer.token, headers: { 'idempotency-key': newId() }, body: { items: [{ variantId, quantity: 1 }] } })).json() as { id: string };
+    await (inventory.api as unknown as { confirm(id: string, options: object): Promise<unknown> }).confirm(sold.id, {});
+    const late = await t.request('POST', `/v1/reservations/${sold.id}/release`, { token: buyer.token });
+    expect([late.statusCode, late.json().code]).toEqual([409, 'RESERVATION_NOT_ACTIVE']);
+  });
+
   it('holds only what is for sale: a draft product’s variant is 409 VARIANT_NOT_AVAILABLE, an unknown one 404, and neither holds a unit', async () => {
     const { seller, variantId: draft } = await sellerWithStock(5, 'draft');
     const buyer = await signIn('buyer');

@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeCursor, encodeCursor, isCursorInstant, useCursorKey } from '../../src/platform/http/cursor.ts';
-import { AppError } from '../../src/platform/http/errors.ts';
+import { AppError, problemOf } from '../../src/platform/http/errors.ts';
 import { CountryCode, CurrencyCode } from '../../src/platform/http/schemas.ts';
 import { createHttpApp, type HttpApp } from '../../src/platform/http/server.ts';
 import { TokenService, parseKeyring } from '../../src/platform/http/tokens.ts';
@@ -634,5 +634,13 @@ describe('requests the HTTP parser refuses', () => {
     } finally {
       await served.close();
     }
+  });
+});
+
+describe('problem documents', () => {
+  it('keep the members RFC 9457 defines whatever extensions are named', () => {
+    const problem = problemOf('RESERVATION_NOT_ACTIVE', 'sold', { status: 'confirmed', type: 'x', code: 'Y', title: 't', reservationId: 'r' });
+    expect(problem).toMatchObject({ status: 409, code: 'RESERVATION_NOT_ACTIVE', type: 'https://bazaar.dev/problems/reservation-not-active', detail: 'sold', reservationId: 'r' });
+    expect(problem.title).toBe('The reservation is no longer active');
   });
 });

@@ -244,6 +244,7 @@ const OPERATIONS: Record<string, OperationSpec> = {
     anotherBody: () => ({ items: [{ variantId: f.variantId, quantity: 2 }] }),
   },
   'GET /v1/reservations/{reservationId}': {},
+  'POST /v1/reservations/{reservationId}/release': {},
   'POST /v1/seller/coupons': { body: () => couponBody(false) },
   'GET /v1/seller/coupons': {},
   'GET /v1/admin/coupons': {},

@@ -71,7 +71,7 @@ export async function closeReservationIn(
   const header = rows[0];
   if (!header) throw notFound('reservation');
   const decision = decide({ status: header.status, expiresAt: header.expires_at }, command, now);
-  if (decision.outcome === 'rejected') throw new AppError(decision.code, decision.detail, { reservationId, status: header.status });
+  if (decision.outcome === 'rejected') throw new AppError(decision.code, decision.detail, { reservationId, reservationStatus: header.status });
   let transition: { after: ReservationRow | undefined; moveStock: () => Promise<void> } | undefined;
   if (decision.outcome === 'transition') {
     if (decision.to === 'expired') throw new Error('expiry belongs to the sweeper');

@@ -25,6 +25,7 @@ import {
   StockPage,
   VariantParams,
 } from './schemas.ts';
+import { releaseReservation } from './close-reservation.ts';
 import { isOutOfStock } from './stock-item.ts';
 import { listSellerStock } from './stock-queries.ts';
 
@@ -193,6 +194,31 @@ export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reser
       const row = await findReservation(deps.pool, request.params.reservationId);
       if (!row || row.owner_id !== principalOf(request).userId) throw notFound('reservation');
       return buyerView(toReservation(row));
+    },
+  );
+
+  app.post(
+    '/v1/reservations/:reservationId/release',
+    {
+      config: { access: ['buyer'] },
+      schema: {
+        tags,
+        summary: 'Let an own hold go before it expires',
+        description:
+          'The units come back on sale at once (inventory.reservation_released.v1). Releasing again, or a hold that expired, changes nothing and answers it as it is. A hold that was confirmed (sold) is 409 RESERVATION_NOT_ACTIVE; one a checkout made is 409 INVALID_STATE_TRANSITION (it ends with its checkout); another buyer\'s is 404.',
+        params: ReservationParams,
+        response: { 200: ReservationSchema, ...authProblems, 404: ProblemResponse, 409: ProblemResponse },
+      },
+    },
+    async (request) => {
+      const buyerId = principalOf(request).userId;
+      const row = await findReservation(deps.pool, request.params.reservationId);
+      if (!row || row.owner_id !== buyerId) throw notFound('reservation');
+      // Only the buyer's own holds (made under their keys): a checkout's ends with its checkout.
+      if (!row.idempotency_key.startsWith(buyerKey(buyerId, ''))) {
+        throw new AppError('INVALID_STATE_TRANSITION', 'this hold belongs to a checkout: it is released or sold with it');
+      }
+      return buyerView(await releaseReservation(deps, row.id, 'released by the buyer', request.trace));
     },
   );
 }

@@ -86,14 +86,16 @@ export interface Problem {
 
 export function problemOf(code: ErrorCode, detail?: string, extensions?: Record<string, unknown>, instance?: string): Problem {
   const entry = ERROR_CATALOGUE[code];
+  // Extensions never replace a member RFC 9457 defines: an extension named `status` (a
+  // reservation's, say) once became the HTTP status, and the answer a 500.
   return {
+    ...extensions,
     type: `https://bazaar.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`,
     title: entry.title,
     status: entry.status,
     code,
     ...(detail ? { detail } : {}),
     ...(instance ? { instance } : {}),
-    ...extensions,
   };
 }
 
