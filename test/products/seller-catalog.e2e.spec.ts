@@ -256,6 +256,30 @@ describe('editing a product', () => {
     expect((await f.t.request('GET', `/v1/seller/products/${p.id}`, { token: alice.token })).json().version).toBe(1);
   });
 
+  it('lets two variants swap SKUs in one edit, and still refuses a SKU another variant keeps', async () => {
+    const [x, y] = [uniqueSku('SWAP-X'), uniqueSku('SWAP-Y')];
+    const p = await f.create(alice.token, productBody(f.categories.smartphones!, {
+      variants: [
+        { sku: x, price: { amount: 100, currency: 'USD' } },
+        { sku: y, price: { amount: 200, currency: 'USD' } },
+      ],
+    }));
+    const [a, b] = p.variants as { id: string; sku: string }[];
+    const swapped = await f.t.request('PATCH', `/v1/seller/products/${p.id}`, {
+      token: alice.token,
+      body: { version: 1, variants: [{ id: a!.id, sku: y }, { id: b!.id, sku: x }] },
+    });
+    expect(swapped.statusCode, swapped.body).toBe(200);
+    const skus = Object.fromEntries(swapped.json().variants.map((v: { id: string; sku: string }) => [v.id, v.sku]));
+    expect(skus).toEqual({ [a!.id]: y, [b!.id]: x });
+    // Not a swap: a SKU the other variant keeps, or another product's, is still taken.
+    for (const sku of [x, (await f.create(alice.token)).variants[0]!.sku]) {
+      const taken = await f.t.request('PATCH', `/v1/seller/products/${p.id}`, { token: alice.token, body: { version: 2, variants: [{ id: a!.id, sku }] } });
+      expect([taken.statusCode, taken.json().code], sku).toEqual([409, 'SKU_TAKEN']);
+    }
+    expect((await f.t.request('GET', `/v1/seller/products/${p.id}`, { token: alice.token })).json().version).toBe(2);
+  });
+
   it('writes and announces nothing for values as they are, and names only the fields that did change', async () => {
     const p = await f.create(alice.token);
     const same = await f.t.request('PATCH', `/v1/seller/products/${p.id}`, {

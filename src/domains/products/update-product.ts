@@ -24,6 +24,8 @@ import {
 } from './sql.ts';
 import { type SellerProductView, toSellerView, toSnapshot } from './views.ts';
 
+const VARIANT_SKU_CONSTRAINTS = 'product_variants_product_sku_key, product_variants_seller_sku_key';
+
 type Field = (typeof PRODUCT_FIELDS)[number];
 
 function changedFieldsOf(body: PatchProductBody): Field[] {
@@ -85,10 +87,14 @@ export async function updateProduct(
       if (!before) throw new Error('the product being edited cannot be read');
       // The writes below are undone when they changed nothing (see fieldsChanged).
       await tx.query('SAVEPOINT patch');
+      // Variants may swap SKUs: uniqueness is checked once they are all written (products migration 0004).
+      const skusChange = (body.variants ?? []).some((v) => v.sku !== undefined);
+      if (skusChange) await tx.query(`SET CONSTRAINTS ${VARIANT_SKU_CONSTRAINTS} DEFERRED`);
       for (const [i, v] of (body.variants ?? []).entries()) {
         const found = await updateVariant(tx, productId, v.id, { ...(v.sku ? { sku: v.sku } : {}), ...(v.attributes ? { attributes: v.attributes } : {}) }, now);
         if (!found) throw new AppError('UNPROCESSABLE', `variants[${i}].id is not a variant of this product`);
       }
+      if (skusChange) await tx.query(`SET CONSTRAINTS ${VARIANT_SKU_CONSTRAINTS} IMMEDIATE`);
       if (body.addVariants) {
         const existing = await countVariants(tx, productId);
         if (existing + body.addVariants.length > VARIANTS_MAX) throw new AppError('VALIDATION_FAILED', `a product has at most ${VARIANTS_MAX} variants`);
