@@ -91,10 +91,13 @@ describe.each(transports)('the $name transport', ({ name, env, enabled }) => {
     }
   });
 
-  it.skipIf(!enabled || name !== 'nats')('keeps events in the stream as long as NATS_MAX_AGE_DAYS says, also in a stream made before', async () => {
-    const info = await withStreams((jsm) => jsm.streams.info(stream));
-    expect(info.config.max_age).toBe(nanos(DAY_MS * 30));
-  });
+  // The stream is NATS's own: the in-process transport has nothing to keep.
+  if (name === 'nats') {
+    it.skipIf(!enabled)('keeps events in the stream as long as NATS_MAX_AGE_DAYS says, also in a stream made before', async () => {
+      const info = await withStreams((jsm) => jsm.streams.info(stream));
+      expect(info.config.max_age).toBe(nanos(DAY_MS * 30));
+    });
+  }
 
   it.skipIf(!enabled)('applies a re-published event only once', async () => {
     const orders = t.app.pools.get('orders')!;
