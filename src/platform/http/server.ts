@@ -94,9 +94,14 @@ function strictDateTime(ajv: Ajv): void {
   ajv.addFormat('date-time', { type: 'string', validate: (s: string) => valid(s) && isStorableInstant(Date.parse(s)) });
   // The formats plugin's uuid also admits a `urn:uuid:` prefix, which PostgreSQL's uuid refuses.
   ajv.addFormat('uuid', /^[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}$/i);
-  ajv.addFormat(COUNTRY_FORMAT, { type: 'string', validate: isCountryCode });
-  ajv.addFormat(CURRENCY_FORMAT, { type: 'string', validate: isCurrencyCode });
+  for (const [name, format] of Object.entries(CODE_FORMATS)) ajv.addFormat(name, format);
 }
+
+/** Formats of codes from official lists (countries, currencies): for validation and the serializer. */
+const CODE_FORMATS = {
+  [COUNTRY_FORMAT]: { type: 'string' as const, validate: isCountryCode },
+  [CURRENCY_FORMAT]: { type: 'string' as const, validate: isCurrencyCode },
+};
 
 const ajvCompilers = AjvCompiler();
 
@@ -143,14 +148,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     },
     // Response schemas with alternatives are checked by the serializer's own ajv, which must know
     // our formats too (or it warns, on stderr, that it ignores them).
-    serializerOpts: {
-      ajv: {
-        formats: {
-          [COUNTRY_FORMAT]: { type: 'string', validate: isCountryCode },
-          [CURRENCY_FORMAT]: { type: 'string', validate: isCurrencyCode },
-        },
-      },
-    },
+    serializerOpts: { ajv: { formats: CODE_FORMATS } },
     ajv: {
       customOptions: {
         // Unknown fields are an error (additionalProperties: false), never silently dropped.
