@@ -120,7 +120,40 @@ export const StockSoldOutV1 = defineEvent(
 );
 export type StockSoldOutV1 = Static<typeof StockSoldOutV1.schema>;
 
-registerContracts(StockItemCreatedV1, StockAdjustedV1, StockReservedV1, ReservationConfirmedV1, ReservationReleasedV1, ReservationExpiredV1, StockSoldOutV1);
+/** The most units a seller may allow one buyer (inventory's PATCH /v1/seller/stock/{variantId}). */
+export const MAX_PER_BUYER_LIMIT = 1_000_000;
+
+/**
+ * A seller set, changed or cleared the limit of units per buyer of a stock item: from `since`, a
+ * buyer may hold and buy at most `maxPerBuyer` units of it (null: no limit any more).
+ */
+export const PurchaseLimitChangedV1 = defineEvent(
+  'inventory.purchase_limit_changed.v1',
+  Type.Object(
+    {
+      stockItemId: Uuid,
+      variantId: Uuid,
+      productId: Uuid,
+      sellerId: Uuid,
+      maxPerBuyer: Type.Union([Type.Integer({ minimum: 1, maximum: MAX_PER_BUYER_LIMIT }), Type.Null()]),
+      since: Type.Union([Instant, Type.Null()]),
+      changedAt: Instant,
+    },
+    closed,
+  ),
+);
+export type PurchaseLimitChangedV1 = Static<typeof PurchaseLimitChangedV1.schema>;
+
+registerContracts(
+  StockItemCreatedV1,
+  StockAdjustedV1,
+  StockReservedV1,
+  ReservationConfirmedV1,
+  ReservationReleasedV1,
+  ReservationExpiredV1,
+  StockSoldOutV1,
+  PurchaseLimitChangedV1,
+);
 
 /**
  * The inventory events that report stock levels, each with where its levels are in its payload:

@@ -31,6 +31,10 @@ describe('adding to a cart', () => {
     expect(add({ existingQuantity: 4, addedQuantity: 3, lineCount: 50 })).toEqual({ ok: true, quantity: 7, isNewLine: false });
   });
 
+  it("takes a line of exactly the seller's limit per buyer", () => {
+    expect(add({ maxPerBuyer: 2, existingQuantity: 1, addedQuantity: 1 })).toEqual({ ok: true, quantity: 2, isNewLine: false });
+  });
+
   it.each([
     ['an unknown variant', { variant: undefined }, 'NOT_FOUND'],
     ['a variant of a draft or unlisted product', { variant: variant({ published: false }) }, 'VARIANT_NOT_AVAILABLE'],
@@ -39,6 +43,8 @@ describe('adding to a cart', () => {
     ['more than the stock once the line is counted', { available: 5, existingQuantity: 4, addedQuantity: 2 }, 'OUT_OF_STOCK'],
     ['a line over 999 units', { available: 5000, existingQuantity: 990, addedQuantity: 10 }, 'CART_LIMIT_EXCEEDED'],
     ['a 51st line', { lineCount: 50 }, 'CART_LIMIT_EXCEEDED'],
+    ["a line over the seller's limit per buyer", { maxPerBuyer: 2, addedQuantity: 3 }, 'PURCHASE_LIMIT_EXCEEDED'],
+    ["a line raised over the seller's limit per buyer", { maxPerBuyer: 2, existingQuantity: 2, addedQuantity: 1 }, 'PURCHASE_LIMIT_EXCEEDED'],
   ] as const)('refuses %s', (_name, overrides, code) => {
     const d = add(overrides);
     expect(d.ok).toBe(false);
@@ -55,5 +61,7 @@ describe('changing a quantity', () => {
     expect(refusalToChange({ variantId: 'v', variant: variant(), available: 3, from: 2, to: 3 })).toBeUndefined();
     expect(refusalToChange({ variantId: 'v', variant: variant(), available: 3, from: 2, to: 4 })?.code).toBe('OUT_OF_STOCK');
     expect(refusalToChange({ variantId: 'v', variant: variant({ published: false }), available: 9, from: 2, to: 4 })?.code).toBe('VARIANT_NOT_AVAILABLE');
+    expect(refusalToChange({ variantId: 'v', variant: variant(), available: 9, maxPerBuyer: 3, from: 2, to: 4 })?.code).toBe('PURCHASE_LIMIT_EXCEEDED');
+    expect(refusalToChange({ variantId: 'v', variant: variant(), available: 9, maxPerBuyer: 3, from: 2, to: 3 })).toBeUndefined();
   });
 });

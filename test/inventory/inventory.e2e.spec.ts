@@ -332,7 +332,7 @@ describe('buyer reservations over HTTP', () => {
 
   it('describes the inventory routes in the OpenAPI document', async () => {
     const doc = (await t.request('GET', '/openapi.json')).json() as { paths: Record<string, unknown> };
-    for (const path of ['/v1/seller/stock', '/v1/seller/stock/{variantId}/adjustments', '/v1/reservations', '/v1/reservations/{reservationId}']) {
+    for (const path of ['/v1/seller/stock', '/v1/seller/stock/{variantId}', '/v1/seller/stock/{variantId}/adjustments', '/v1/reservations', '/v1/reservations/{reservationId}']) {
       expect(doc.paths, path).toHaveProperty([path]);
     }
   });

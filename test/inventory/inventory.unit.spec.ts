@@ -70,6 +70,34 @@ describe('allocating a batch', () => {
   it('refuses a non-positive quantity as a programmer error', () => {
     expect(() => allocate(2, [0])).toThrow(RangeError);
   });
+
+  it('holds each buyer to the limit, counting what they hold and what the batch grants them', () => {
+    const limit = { maxPerBuyer: 2, owners: ['a', 'a', 'b', 'a', 'c', 'b'], held: new Map([['b', 1]]) };
+    const r = allocate(10, [1, 1, 1, 1, 2, 1], limit);
+    expect(r.decisions).toEqual([
+      { granted: true, availableBefore: 10 },
+      { granted: true, availableBefore: 9 },
+      { granted: true, availableBefore: 8 },
+      { granted: false, availableBefore: 7, overLimit: { held: 2 } },
+      { granted: true, availableBefore: 7 },
+      { granted: false, availableBefore: 5, overLimit: { held: 2 } },
+    ]);
+    expect(r).toMatchObject({ grantedTotal: 5, availableAfter: 5 });
+  });
+
+  it('does not count against the limit a request that found no stock', () => {
+    const r = allocate(1, [1, 1, 1], { maxPerBuyer: 1, owners: ['a', 'b', 'b'], held: new Map() });
+    expect(r.decisions).toEqual([
+      { granted: true, availableBefore: 1 },
+      { granted: false, availableBefore: 0 },
+      { granted: false, availableBefore: 0 },
+    ]);
+  });
+
+  it('refuses a request over the limit even when stock is short (the limit answers first)', () => {
+    const r = allocate(0, [3], { maxPerBuyer: 2, owners: ['a'], held: new Map() });
+    expect(r.decisions).toEqual([{ granted: false, availableBefore: 0, overLimit: { held: 0 } }]);
+  });
 });
 
 describe('taking a batch from a queue', () => {

@@ -234,6 +234,9 @@ const OPERATIONS: Record<string, OperationSpec> = {
     },
   },
   'GET /v1/seller/stock': {},
+  'PATCH /v1/seller/stock/{variantId}': {
+    body: () => ({ maxPerBuyer: 1000 }),
+  },
   'POST /v1/seller/stock/{variantId}/adjustments': {
     body: () => ({ amount: 1, reason: 'received', note: 'counted' }),
     anotherBody: () => ({ amount: 2, reason: 'received' }),

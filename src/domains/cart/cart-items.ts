@@ -22,15 +22,19 @@ import {
 const itemNotFound = () => new AppError('NOT_FOUND', 'cart item not found');
 
 /** The catalog and stock for one variant, read before any transaction (no connection held while asking). */
-async function saleFacts(deps: CartDeps, variantId: string): Promise<{ variant: CatalogVariant | undefined; available: number }> {
+async function saleFacts(deps: CartDeps, variantId: string): Promise<{ variant: CatalogVariant | undefined; available: number; maxPerBuyer: number | undefined }> {
   const facts = await saleFactsOf(deps, [variantId]);
-  return { variant: facts.variants.get(variantId), available: facts.available.get(variantId) ?? 0 };
+  return { variant: facts.variants.get(variantId), available: facts.available.get(variantId) ?? 0, maxPerBuyer: facts.maxPerBuyer.get(variantId) };
 }
 
 /** The catalog and stock of `variantIds`, asked of both domains at once (see priceCart, which can use them). */
 async function saleFactsOf(deps: CartDeps, variantIds: string[]): Promise<SaleFacts> {
   const [variants, stock] = await Promise.all([deps.catalog.getVariantsForPurchase(variantIds, deps.clock.now()), deps.stock.getAvailability(variantIds)]);
-  return { variants, available: new Map(stock.map((s) => [s.variantId, s.available])) };
+  return {
+    variants,
+    available: new Map(stock.map((s) => [s.variantId, s.available])),
+    maxPerBuyer: new Map(stock.flatMap((s) => (s.maxPerBuyer === null ? [] : [[s.variantId, s.maxPerBuyer] as const]))),
+  };
 }
 
 /**
@@ -79,7 +83,15 @@ export async function addItem(
       if (!cart) throw new Error('an active cart was not made');
       const now = deps.clock.now();
       const existing = cart.items.find((i) => i.variantId === variantId);
-      const decision = decideAdd({ variantId, variant, available, existingQuantity: existing?.quantity, addedQuantity: input.quantity, lineCount: cart.items.length });
+      const decision = decideAdd({
+        variantId,
+        variant,
+        available,
+        maxPerBuyer: facts.maxPerBuyer.get(variantId),
+        existingQuantity: existing?.quantity,
+        addedQuantity: input.quantity,
+        lineCount: cart.items.length,
+      });
       if (!decision.ok) throw decision.error;
       const item: CartItemRow = existing
         ? { ...existing, quantity: decision.quantity }
@@ -142,7 +154,14 @@ async function setQuantityUnderLock(
     if (!item) throw itemNotFound();
     if (item.quantity === quantity) return undefined;
     if (quantity > item.quantity && !facts) return item.variantId;
-    const refusal = refusalToChange({ variantId: item.variantId, variant: facts?.variant, available: facts?.available ?? 0, from: item.quantity, to: quantity });
+    const refusal = refusalToChange({
+      variantId: item.variantId,
+      variant: facts?.variant,
+      available: facts?.available ?? 0,
+      maxPerBuyer: facts?.maxPerBuyer,
+      from: item.quantity,
+      to: quantity,
+    });
     if (refusal) throw refusal;
     await updateItemQuantity(tx, item.id, quantity, now);
     await touchCart(tx, item.cartId, now);

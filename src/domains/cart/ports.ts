@@ -27,7 +27,7 @@ export interface CatalogReader {
 
 export interface StockReader {
   /** Variants without stock are left out. */
-  getAvailability(variantIds: readonly string[]): Promise<{ variantId: string; available: number }[]>;
+  getAvailability(variantIds: readonly string[]): Promise<{ variantId: string; available: number; maxPerBuyer: number | null }[]>;
 }
 
 export interface CouponLineInput {

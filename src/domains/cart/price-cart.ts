@@ -30,6 +30,8 @@ export interface PricedCart {
 export interface SaleFacts {
   variants: Map<string, CatalogVariant>;
   available: Map<string, number>;
+  /** The seller's limit of units per buyer, by variant, where there is one. */
+  maxPerBuyer: Map<string, number>;
 }
 
 async function variantsIn(

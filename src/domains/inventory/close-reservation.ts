@@ -117,6 +117,8 @@ async function applyTransition(
         item_version: number;
         item_created_at: Date;
         item_updated_at: Date;
+        item_max_per_buyer: number | null;
+        item_purchase_limit_since: Date | null;
       }
   >(
     `WITH locked AS (
@@ -141,6 +143,7 @@ async function applyTransition(
             k.product_id AS item_product_id, k.seller_id AS item_seller_id, k.sku AS item_sku, k.total_quantity AS item_total,
             k.available_quantity AS item_available, k.reserved_quantity AS item_reserved, k.version AS item_version,
             k.created_at AS item_created_at, k.updated_at AS item_updated_at,
+            k.max_per_buyer AS item_max_per_buyer, k.purchase_limit_since AS item_purchase_limit_since,
             h.id, h.idempotency_key, h.request_hash, h.owner_id, h.reference_id, h.order_id AS header_order_id, h.status,
             h.expires_at, h.created_at, h.closed_at, h.release_reason
        FROM lines l CROSS JOIN header h JOIN locked k ON k.id = l.stock_item_id`,
@@ -178,6 +181,8 @@ async function applyTransition(
     version: l.item_version,
     created_at: l.item_created_at,
     updated_at: l.item_updated_at,
+    max_per_buyer: l.item_max_per_buyer,
+    purchase_limit_since: l.item_purchase_limit_since,
   }));
   const moveStock = async () => {
     await moveReservedStock(

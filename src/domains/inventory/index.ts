@@ -17,6 +17,7 @@ import type { ReserveInput } from './reserve-input.ts';
 import { reserve } from './reserve.ts';
 import type { InventoryPorts } from './ports.ts';
 import { registerInventoryRoutes } from './routes.ts';
+import { type PurchaseLimitChange, setPurchaseLimit } from './purchase-limit.ts';
 import { SoldOutMemo } from './sold-out-memo.ts';
 import { type StockItemView, getAvailability } from './stock-queries.ts';
 
@@ -27,6 +28,7 @@ export type { ReceiveOptions, StockReceipt } from './receive-stock.ts';
 export type { StockItemView } from './stock-queries.ts';
 export type { ConfirmOptions } from './close-reservation.ts';
 export type { AdjustOptions, Adjustment, AdjustmentResult } from './adjust-stock.ts';
+export type { PurchaseLimitChange } from './purchase-limit.ts';
 export type { ReservationStatus } from './lifecycle.ts';
 
 /** What other domains (checkout), the seed and the benchmarks may ask the inventory domain. */
@@ -35,7 +37,8 @@ export interface InventoryApi {
    * Holds stock for every item or for none, until `ttlSeconds` (RESERVATION_TTL_SECONDS by default).
    * The same idempotency key returns the same reservation (replayed: true) and never makes a second;
    * with other items, owner or reference it is IDEMPOTENCY_KEY_REUSED. Not enough stock is
-   * OUT_OF_STOCK (extensions.unavailable lists the variants) and stores nothing.
+   * OUT_OF_STOCK (extensions.unavailable lists the variants) and stores nothing; going past a
+   * seller's limit of units per buyer is PURCHASE_LIMIT_EXCEEDED and stores nothing either.
    */
   reserve(input: ReserveInput): Promise<ReserveResult>;
   /** The units are sold. Confirming again returns the same; a released or expired one is RESERVATION_NOT_ACTIVE. */
@@ -52,6 +55,8 @@ export interface InventoryApi {
   receiveStock(receipts: readonly StockReceipt[], options?: ReceiveOptions): Promise<{ created: number; received: number }>;
   /** A seller's adjustment (what the seller route does), optionally under the seller's idempotency key. */
   adjustStock(sellerId: string, variantId: string, adjustment: Adjustment, options?: AdjustOptions): Promise<AdjustmentResult>;
+  /** A seller's limit of units per buyer on an own variant (what the seller route does); null clears it. */
+  setPurchaseLimit(sellerId: string, variantId: string, change: PurchaseLimitChange, trace?: Trace | null): Promise<StockItemView>;
   /** One sweep of at most `batchSizeMax` due reservations (what the background sweeper runs); returns how many expired. */
   expireDue(batchSizeMax?: number): Promise<number>;
 }
@@ -101,6 +106,7 @@ export function createInventoryModule(ctx: DomainContext, options: InventoryOpti
     getAvailability: (variantIds) => getAvailability(deps.pool, variantIds),
     receiveStock: (receipts, receiveOptions) => receiveStock(deps, receipts, receiveOptions),
     adjustStock: (sellerId, variantId, adjustment, adjustOptions) => adjustStock(deps, sellerId, variantId, adjustment, adjustOptions),
+    setPurchaseLimit: (sellerId, variantId, change, trace) => setPurchaseLimit(deps, sellerId, variantId, change, trace ?? null),
     expireDue: (batchSizeMax) => expireDueReservations(deps, batchSizeMax),
   };
 

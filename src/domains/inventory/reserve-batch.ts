@@ -3,10 +3,11 @@ import { newId } from '../../platform/ids.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type NewEvent, outboxInsert } from '../../platform/messaging/outbox.ts';
 import { allocate } from './allocation.ts';
+import { heldKey, unitsHeld } from './purchase-limit.ts';
 import type { InventoryDeps } from './deps.ts';
 import type { ReserveRequest } from './reserve-input.ts';
 import { findReservationsByKeys, replayOrRefuse, type ReserveResult } from './reservation-view.ts';
-import { STOCK_ITEM_COLUMNS, type StockItemRow, TRANSACTION_ATTEMPTS_MAX, isRetryable, levelOf, outOfStock } from './stock-item.ts';
+import { STOCK_ITEM_COLUMNS, type StockItemRow, TRANSACTION_ATTEMPTS_MAX, isRetryable, levelOf, outOfStock, purchaseLimitExceeded } from './stock-item.ts';
 
 /** One single-item reserve request waiting in a variant's queue, with the trace of the call that made it. */
 export interface BatchRequest {
@@ -32,7 +33,7 @@ const settle = async (work: () => Promise<ReserveResult>): Promise<BatchOutcome>
  * keys are distinct (the queue sees to it).
  *
  * When this process knows the item's last state, the batch is planned from it and the UPDATE is a
- * compare-and-set on the item's version: the whole batch, outbox rows included, is then ONE
+ * compare-and-set on the item's version and per-buyer limit: the whole batch, outbox rows included, is then ONE
  * statement, atomic on its own (one round trip, no BEGIN or COMMIT). Otherwise, or when the state
  * was stale or a key was already used, the item is locked and read first, in a transaction.
  */
@@ -112,14 +113,35 @@ interface Grant {
 
 const quantityOf = (b: BatchRequest) => b.request.items[0]?.quantity ?? 0;
 
-/** Plans grants in order; returns them and, for the refused, what was available when their turn came. */
-function plan(item: StockItemRow, requests: readonly BatchRequest[], now: Date) {
-  const allocation = allocate(item.available_quantity, requests.map(quantityOf));
+/**
+ * What the item's buyers hold already, when it has a per-buyer limit (and nothing to read otherwise).
+ * Read before the compare-and-set or under the item's lock: see `unitsHeld`.
+ */
+async function heldBefore(db: Queryable, item: StockItemRow, requests: readonly BatchRequest[]): Promise<ReadonlyMap<string, number> | undefined> {
+  if (item.max_per_buyer === null) return undefined;
+  const held = await unitsHeld(
+    db,
+    [item.id],
+    requests.map((b) => b.request.ownerId),
+  );
+  return new Map([...new Set(requests.map((b) => b.request.ownerId))].map((owner) => [owner, held.get(heldKey(item.id, owner)) ?? 0]));
+}
+
+/**
+ * Plans grants in order; returns them and, for the refused, what was available when their turn came
+ * or, when the buyer's limit refused them, what the buyer held by then.
+ */
+function plan(item: StockItemRow, requests: readonly BatchRequest[], now: Date, held?: ReadonlyMap<string, number>) {
+  const limit = item.max_per_buyer !== null && held ? { maxPerBuyer: item.max_per_buyer, owners: requests.map((b) => b.request.ownerId), held } : undefined;
+  const allocation = allocate(item.available_quantity, requests.map(quantityOf), limit);
   const grants: Grant[] = [];
   const refused = new Map<BatchRequest, number>();
+  const overLimit = new Map<BatchRequest, number>();
   requests.forEach((request, i) => {
     const decision = allocation.decisions[i];
-    if (decision?.granted) {
+    if (decision?.overLimit) {
+      overLimit.set(request, decision.overLimit.held);
+    } else if (decision?.granted) {
       grants.push({
         request,
         reservationId: newId(),
@@ -131,7 +153,16 @@ function plan(item: StockItemRow, requests: readonly BatchRequest[], now: Date) 
       refused.set(request, decision?.availableBefore ?? 0);
     }
   });
-  return { grants, refused, availableAfter: allocation.availableAfter };
+  return { grants, refused, overLimit, availableAfter: allocation.availableAfter };
+}
+
+/** The answer to a request the plan refused: over its buyer's limit, or not enough stock. */
+function refusal(item: StockItemRow, b: BatchRequest, refused: ReadonlyMap<BatchRequest, number>, overLimit: ReadonlyMap<BatchRequest, number>): Error {
+  const held = overLimit.get(b);
+  if (held !== undefined && item.max_per_buyer !== null) {
+    return purchaseLimitExceeded({ variantId: item.variant_id, maxPerBuyer: item.max_per_buyer, held, requested: quantityOf(b) });
+  }
+  return outOfStock([{ variantId: item.variant_id, requested: quantityOf(b), available: refused.get(b) ?? 0 }]);
 }
 
 /** Writes the grants and their events (one statement); returns the item as it is after them. */
@@ -140,10 +171,10 @@ async function writeGrants(
   item: StockItemRow,
   grants: Grant[],
   now: Date,
-  expectedVersion: number | null,
+  plannedFrom: StockItemRow | null,
   availableAfter: number,
 ): Promise<StockItemRow> {
-  await insertGrants(db, item, grants, grantEvents(item, grants, now, availableAfter === 0), now, expectedVersion);
+  await insertGrants(db, item, grants, grantEvents(item, grants, now, availableAfter === 0), now, plannedFrom);
   const units = grants.reduce((sum, g) => sum + g.quantity, 0);
   return {
     ...item,
@@ -172,17 +203,20 @@ function made(g: Grant, item: StockItemRow, now: Date): ReserveResult {
 
 /** No read, no lock: the UPDATE applies only if the row is still at the version planned from. */
 async function reserveFromKnownState(deps: InventoryDeps, db: Queryable, known: StockItemRow, batch: readonly BatchRequest[]): Promise<BatchResult> {
+  const held = await heldBefore(db, known, batch);
   const now = deps.clock.now();
-  const { grants, refused, availableAfter } = plan(known, batch, now);
+  const { grants, refused, overLimit, availableAfter } = plan(known, batch, now, held);
   // Nothing fits by what we know: only the row can say whether that is still true.
   if (grants.length === 0) throw new StaleState();
-  const after = await writeGrants(db, known, grants, now, known.version, availableAfter);
+  const after = await writeGrants(db, known, grants, now, known, availableAfter);
   const byRequest = new Map(grants.map((g) => [g.request, g]));
   // The plan never read the keys. A granted key that was already used fails the write (unique key:
   // the locked path then answers it); a refused one may be the retry of a request that did get a
   // unit, so the keys refused are looked up before anyone is told "out of stock" (only in the batch
-  // that sells out: the batches after it take the sold-out lane, which looks them up too).
-  const existing = refused.size > 0 ? await findReservationsByKeys(db, [...refused.keys()].map((b) => b.request.idempotencyKey)) : new Map();
+  // that sells out: the batches after it take the sold-out lane, which looks them up too). So are
+  // those refused by the buyer's limit, which the retried request's own reservation may have reached.
+  const unanswered = [...refused.keys(), ...overLimit.keys()];
+  const existing = unanswered.length > 0 ? await findReservationsByKeys(db, unanswered.map((b) => b.request.idempotencyKey)) : new Map();
   const outcomes = await Promise.all(
     batch.map((b) =>
       settle(async () => {
@@ -190,7 +224,7 @@ async function reserveFromKnownState(deps: InventoryDeps, db: Queryable, known: 
         if (g) return made(g, known, now);
         const found = existing.get(b.request.idempotencyKey);
         if (found) return replayOrRefuse(found, b.request.requestHash);
-        throw outOfStock([{ variantId: known.variant_id, requested: quantityOf(b), available: refused.get(b) ?? 0 }]);
+        throw refusal(known, b, refused, overLimit);
       }),
     ),
   );
@@ -206,7 +240,10 @@ async function reserveUnderLock(deps: InventoryDeps, tx: Tx, variantId: string, 
     batch.map((b) => b.request.idempotencyKey),
   );
   const fresh = batch.filter((b) => !existing.has(b.request.idempotencyKey));
-  const { grants, refused, availableAfter } = item ? plan(item, fresh, now) : { grants: [], refused: new Map<BatchRequest, number>(), availableAfter: 0 };
+  const held = item ? await heldBefore(tx, item, fresh) : undefined;
+  const { grants, refused, overLimit, availableAfter } = item
+    ? plan(item, fresh, now, held)
+    : { grants: [], refused: new Map<BatchRequest, number>(), overLimit: new Map<BatchRequest, number>(), availableAfter: 0 };
   const after = item && grants.length > 0 ? await writeGrants(tx, item, grants, now, null, availableAfter) : item;
   const byRequest = new Map(grants.map((g) => [g.request, g]));
 
@@ -217,7 +254,8 @@ async function reserveUnderLock(deps: InventoryDeps, tx: Tx, variantId: string, 
         if (found) return replayOrRefuse(found, b.request.requestHash);
         const g = byRequest.get(b);
         if (g && item) return made(g, item, now);
-        throw outOfStock([{ variantId, requested: quantityOf(b), available: refused.get(b) ?? 0 }]);
+        if (item) throw refusal(item, b, refused, overLimit);
+        throw outOfStock([{ variantId, requested: quantityOf(b), available: 0 }]);
       }),
     ),
   );
@@ -229,16 +267,17 @@ async function reserveUnderLock(deps: InventoryDeps, tx: Tx, variantId: string, 
  * this code were wrong), the reservations, their lines and the outbox rows; the rest is written
  * only if the UPDATE was, so the statement is all or nothing without a transaction around it.
  */
-async function insertGrants(db: Queryable, item: StockItemRow, grants: Grant[], events: NewEvent[], now: Date, expectedVersion: number | null): Promise<void> {
+async function insertGrants(db: Queryable, item: StockItemRow, grants: Grant[], events: NewEvent[], now: Date, plannedFrom: StockItemRow | null): Promise<void> {
   const units = grants.reduce((sum, g) => sum + g.quantity, 0);
   // Each reservation's event names its own request's trace; the rest, that of the first.
-  const outbox = outboxInsert('inventory', events, 14, grants[0]?.request.trace ?? null, now, { guard: 'EXISTS (SELECT 1 FROM item)' });
+  const outbox = outboxInsert('inventory', events, 16, grants[0]?.request.trace ?? null, now, { guard: 'EXISTS (SELECT 1 FROM item)' });
   const result = await db.query<{ lines: number }>(
     `WITH item AS (
        UPDATE stock_items
           SET available_quantity = available_quantity - $2, reserved_quantity = reserved_quantity + $2,
               version = version + $3, updated_at = $4
-        WHERE id = $1 AND available_quantity >= $2 AND ($13::bigint IS NULL OR version = $13)
+        WHERE id = $1 AND available_quantity >= $2
+          AND ($13::bigint IS NULL OR (version = $13 AND max_per_buyer IS NOT DISTINCT FROM $14::int AND purchase_limit_since IS NOT DISTINCT FROM $15::timestamptz))
         RETURNING id
      ), header AS (
        INSERT INTO reservations (id, idempotency_key, request_hash, owner_id, reference_id, expires_at, created_at, updated_at)
@@ -268,12 +307,14 @@ async function insertGrants(db: Queryable, item: StockItemRow, grants: Grant[], 
       grants.map((g) => g.expiresAt),
       grants.map((g) => g.lineId),
       grants.map((g) => g.quantity),
-      expectedVersion,
+      plannedFrom?.version ?? null,
+      plannedFrom?.max_per_buyer ?? null,
+      plannedFrom?.purchase_limit_since ?? null,
       ...outbox.values,
     ],
   );
   const lines = result.rows[0]?.lines ?? 0;
-  if (lines === 0 && expectedVersion !== null) throw new StaleState();
+  if (lines === 0 && plannedFrom !== null) throw new StaleState();
   if (lines !== grants.length) {
     // Under the row lock the grants were computed from the row itself: this is a programmer error.
     throw new Error(`reservation batch wrote ${lines} lines for ${grants.length} grants`);

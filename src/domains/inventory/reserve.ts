@@ -14,7 +14,9 @@ import {
   isRetryable,
   levelOf,
   outOfStock,
+  purchaseLimitExceeded,
 } from './stock-item.ts';
+import { heldKey, unitsHeld } from './purchase-limit.ts';
 
 /**
  * Reserves all the items or none. A single-item request (the flash-sale shape) goes through the
@@ -80,6 +82,22 @@ async function reserveInTransaction(deps: InventoryDeps, tx: Tx, request: Reserv
   }
   // Nothing was changed but the claim, which the rollback removes.
   if (unavailable.length > 0) throw outOfStock(unavailable);
+  // The sellers' limits per buyer, counted now that the items are locked.
+  const limited = rows.filter((r) => r.max_per_buyer !== null);
+  if (limited.length > 0) {
+    const held = await unitsHeld(
+      tx,
+      limited.map((r) => r.id),
+      [request.ownerId],
+    );
+    for (const r of limited) {
+      const units = held.get(heldKey(r.id, request.ownerId)) ?? 0;
+      const requested = request.items.find((i) => i.variantId === r.variant_id)?.quantity ?? 0;
+      if (r.max_per_buyer !== null && units + requested > r.max_per_buyer) {
+        throw purchaseLimitExceeded({ variantId: r.variant_id, maxPerBuyer: r.max_per_buyer, held: units, requested });
+      }
+    }
+  }
 
   const quantityOf = new Map(request.items.map((i) => [i.variantId, i.quantity]));
   const ordered = rows.map((r) => ({ row: r, quantity: quantityOf.get(r.variant_id) ?? 0 }));

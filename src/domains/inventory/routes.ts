@@ -17,10 +17,12 @@ import {
   AdjustmentBody,
   AdjustmentHeaders,
   AdjustmentResponse,
+  PurchaseLimitBody,
   ReservationParams,
   ReservationSchema,
   ReserveBody,
   ReserveHeaders,
+  StockItemSchema,
   StockListQuery,
   StockPage,
   VariantParams,
@@ -28,6 +30,7 @@ import {
 import { releaseReservation } from './close-reservation.ts';
 import { isOutOfStock } from './stock-item.ts';
 import { listSellerStock } from './stock-queries.ts';
+import { setPurchaseLimit } from './purchase-limit.ts';
 
 const tags = ['inventory'];
 
@@ -133,6 +136,33 @@ export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reser
       }
       if (result.replayed) reply.header('idempotent-replayed', 'true');
       return reply.status(201).send({ movement: result.movement, stock: result.stock });
+    },
+  );
+
+  app.patch(
+    '/v1/seller/stock/:variantId',
+    {
+      config: { access: ['seller'] },
+      schema: {
+        tags,
+        summary: 'Limit how many units of an own variant one buyer may have',
+        description:
+          'maxPerBuyer (1 to 1,000,000) caps the units one buyer may hold (active reservations, those of checkouts included) and have bought of the variant, counted over reservations made from now: setting a limit starts a fresh count, setting the value it already has changes nothing, null removes it. Past it, a reservation or checkout is refused with 409 PURCHASE_LIMIT_EXCEEDED and takes nothing; holds and sales made before are kept. Another seller\'s variant is 404. Announced as inventory.purchase_limit_changed.v1.',
+        params: VariantParams,
+        body: PurchaseLimitBody,
+        response: { 200: StockItemSchema, ...authProblems, 404: ProblemResponse },
+      },
+    },
+    async (request) => {
+      const sellerId = principalOf(request).userId;
+      const set = () => setPurchaseLimit(deps, sellerId, request.params.variantId, request.body, request.trace);
+      try {
+        return await set();
+      } catch (error) {
+        // As for adjustments: a variant created a moment ago gets its stock item from the catalog now.
+        if (!(error instanceof AppError && error.code === 'NOT_FOUND') || !(await stockItemFromCatalog(deps, catalog, sellerId, request.params.variantId, request.trace))) throw error;
+        return set();
+      }
     },
   );
 

@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { ADJUSTMENT_REASONS, RESERVATION_ITEMS_MAX } from '../../contracts/inventory.ts';
+import { ADJUSTMENT_REASONS, MAX_PER_BUYER_LIMIT, RESERVATION_ITEMS_MAX } from '../../contracts/inventory.ts';
 import { PageQuerySchema, pageOf } from '../../platform/http/schemas.ts';
 import { ADJUSTMENT_AMOUNT_MAX, NOTE_LENGTH_MAX } from './adjust-stock.ts';
 import { RESERVATION_STATUSES } from './lifecycle.ts';
@@ -25,8 +25,21 @@ export const StockItemSchema = Type.Object(
     reserved: Type.Integer({ description: 'Units held by active reservations' }),
     version: Type.Integer({ description: 'Grows with every change of the quantities' }),
     updatedAt: Instant,
+    maxPerBuyer: Type.Union([Type.Integer({ minimum: 1, maximum: MAX_PER_BUYER_LIMIT }), Type.Null()], {
+      description: 'The most units one buyer may hold and have bought, counted over reservations made since purchaseLimitSince; null when there is no limit',
+    }),
+    purchaseLimitSince: Type.Union([Instant, Type.Null()], { description: 'When the current limit was set; null when there is no limit' }),
   },
   { description: 'The stock of one variant' },
+);
+
+export const PurchaseLimitBody = Type.Object(
+  {
+    maxPerBuyer: Type.Union([Type.Integer({ minimum: 1, maximum: MAX_PER_BUYER_LIMIT }), Type.Null()], {
+      description: 'The most units one buyer may hold (active reservations, checkouts\' included) and have bought, counted from now; null removes the limit',
+    }),
+  },
+  closed,
 );
 
 export const StockListQuery = Type.Object({ ...PageQuerySchema }, closed);

@@ -14,10 +14,13 @@ export interface StockItemRow {
   version: number;
   created_at: Date;
   updated_at: Date;
+  /** The seller's limit of units per buyer, counted since purchase_limit_since; null when none. */
+  max_per_buyer: number | null;
+  purchase_limit_since: Date | null;
 }
 
 export const STOCK_ITEM_COLUMNS =
-  'id, product_id, variant_id, seller_id, sku, total_quantity, available_quantity, reserved_quantity, version, created_at, updated_at';
+  'id, product_id, variant_id, seller_id, sku, total_quantity, available_quantity, reserved_quantity, version, created_at, updated_at, max_per_buyer, purchase_limit_since';
 
 export function levelOf(row: Pick<StockItemRow, 'id' | 'variant_id' | 'available_quantity' | 'reserved_quantity' | 'total_quantity' | 'version'>): StockLevel {
   return {
@@ -43,6 +46,24 @@ export function outOfStock(unavailable: Unavailable[]): AppError {
     .map((u) => `variant ${u.variantId}: ${u.requested} requested, ${u.available} available`)
     .join('; ');
   return new AppError('OUT_OF_STOCK', detail, { unavailable: unavailable.slice(0, 50) });
+}
+
+export interface OverLimit {
+  variantId: string;
+  maxPerBuyer: number;
+  /** Units the buyer holds or bought of the item since the limit was set. */
+  held: number;
+  requested: number;
+}
+
+/** A buyer would hold or have bought more units of an item than its seller's limit allows. */
+export function purchaseLimitExceeded(over: OverLimit): AppError {
+  const left = Math.max(0, over.maxPerBuyer - over.held);
+  return new AppError(
+    'PURCHASE_LIMIT_EXCEEDED',
+    `variant ${over.variantId}: at most ${over.maxPerBuyer} per buyer; you hold or bought ${over.held}, so ${left} more can be reserved, not ${over.requested}`,
+    { ...over },
+  );
 }
 
 export function isOutOfStock(error: unknown): error is AppError & { extensions: { unavailable: Unavailable[] } } {

@@ -15,6 +15,9 @@ export interface StockItemView {
   reserved: number;
   version: number;
   updatedAt: string;
+  /** The most units one buyer may hold and have bought, counted since purchaseLimitSince; null when none. */
+  maxPerBuyer: number | null;
+  purchaseLimitSince: string | null;
 }
 
 export function toStockItemView(r: StockItemRow): StockItemView {
@@ -28,6 +31,8 @@ export function toStockItemView(r: StockItemRow): StockItemView {
     reserved: r.reserved_quantity,
     version: r.version,
     updatedAt: r.updated_at.toISOString(),
+    maxPerBuyer: r.max_per_buyer,
+    purchaseLimitSince: r.purchase_limit_since?.toISOString() ?? null,
   };
 }
 

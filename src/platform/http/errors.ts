@@ -22,6 +22,7 @@ export const ERROR_CATALOGUE = {
   CATEGORY_CYCLE: { status: 409, title: 'A category cannot be moved under itself or one of its descendants' },
   CATEGORY_TOO_DEEP: { status: 409, title: 'The category tree would be deeper than allowed' },
   OUT_OF_STOCK: { status: 409, title: 'Not enough stock' },
+  PURCHASE_LIMIT_EXCEEDED: { status: 409, title: 'The seller limits how many units one buyer may have' },
   IDEMPOTENCY_KEY_IN_USE: { status: 409, title: 'A request with this Idempotency-Key is still in progress' },
   INVALID_STATE_TRANSITION: { status: 409, title: 'This change is not allowed in the current state' },
   PRICE_WINDOW_OVERLAP: { status: 409, title: 'The price window overlaps an existing one' },

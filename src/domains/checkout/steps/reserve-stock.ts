@@ -18,7 +18,10 @@ function reserveInput(ctx: StepContext) {
   };
 }
 
-/** Holds the stock of every line, or none (OUT_OF_STOCK). The same key on a retry gets the same reservation. */
+/**
+ * Holds the stock of every line, or none (OUT_OF_STOCK, or PURCHASE_LIMIT_EXCEEDED past a seller's
+ * limit per buyer). The same key on a retry gets the same reservation.
+ */
 export async function run(ctx: StepContext): Promise<StepResult<ReserveOutput>> {
   const r = await ctx.ports.inventory.reserve(reserveInput(ctx));
   return { output: { reservationId: r.id, expiresAt: r.expiresAt }, patch: { reservationId: r.id } };
@@ -35,7 +38,7 @@ export async function compensate(ctx: StepContext): Promise<void> {
       reservationId = (await ctx.ports.inventory.reserve(reserveInput(ctx))).id;
     } catch (error) {
       // Nothing was held under this key, and nothing can be now.
-      if (error instanceof AppError && error.code === 'OUT_OF_STOCK') return;
+      if (error instanceof AppError && (error.code === 'OUT_OF_STOCK' || error.code === 'PURCHASE_LIMIT_EXCEEDED')) return;
       throw error;
     }
   }
