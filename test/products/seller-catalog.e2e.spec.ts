@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProductCreatedV1, ProductPublishedV1, ProductUnlistedV1, ProductUpdatedV1 } from '../../src/contracts/products.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { PRICE_MAX } from '../../src/domains/products/schemas.ts';
+import { eventually } from '../support/eventually.ts';
 import { type CatalogFixture, productBody, startCatalog, uniqueSku } from './support.ts';
 
 let f: CatalogFixture;
@@ -92,6 +93,34 @@ describe('creating a product', () => {
     const res = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body: productBody(f.categories.smartphones!, { variants }) });
     expect(res.statusCode).toBe(409);
     expect(res.json().code).toBe('SKU_TAKEN');
+  });
+
+  it('answers 409, never 500, to requests racing for a variant SKU whose first holder gave it up', async () => {
+    // Deferrable SKU constraints (products migration 0004) make an inserter of a key held by an
+    // unfinished transaction wait for it at the statement's end; when that transaction rolls back,
+    // the two waiting inserters find each other and PostgreSQL kills one as a deadlock (40P01).
+    const sku = uniqueSku('RACE');
+    const holder = await f.db.connect();
+    try {
+      await holder.query('BEGIN');
+      const productId = newId();
+      await holder.query(`INSERT INTO products (id, seller_id, sku, title, category_id) VALUES ($1, $2, $3, 'held', $4)`, [productId, alice.sellerId, uniqueSku('H'), f.categories.smartphones]);
+      await holder.query(`INSERT INTO product_variants (id, product_id, seller_id, sku, price, currency) VALUES ($1, $2, $3, $4, 1, 'USD')`, [newId(), productId, alice.sellerId, sku]);
+      const variants = [{ sku, price: { amount: 100, currency: 'USD' } }];
+      const racing = Array.from({ length: 2 }, () => f.t.request('POST', '/v1/seller/products', { token: alice.token, body: productBody(f.categories.smartphones!, { variants }) }));
+      // Both wait on the holder's transaction before it lets go.
+      await eventually(async () => {
+        const { rows } = await f.db.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'transactionid' AND query LIKE 'INSERT INTO product_variants%'`,
+        );
+        expect(rows[0]?.n).toBe(2);
+      });
+      await holder.query('ROLLBACK');
+      const outcomes = (await Promise.all(racing)).map((a) => `${a.statusCode} ${a.statusCode === 201 ? '' : a.json().code}`.trim()).sort();
+      expect(outcomes).toEqual(['201', '409 SKU_TAKEN']);
+    } finally {
+      holder.release();
+    }
   });
 
   it('refuses unknown fields, anywhere in the body or query', async () => {

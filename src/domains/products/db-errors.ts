@@ -39,11 +39,23 @@ export function mapDatabaseError(error: unknown): unknown {
   return error;
 }
 
-/** Runs `work`, rethrowing database errors as catalogue errors where one applies. */
+/** Attempts of a transaction that PostgreSQL chose as a deadlock's victim. */
+const DEADLOCK_ATTEMPTS_MAX = 3;
+
+/**
+ * Runs `work` (a whole transaction), rethrowing database errors as catalogue errors where one
+ * applies. A transaction killed as a deadlock's victim runs again: deferrable SKU constraints
+ * (migration 0004) make inserters of one key wait for each other at the statement's end, and when
+ * the key's first holder rolls back, two waiters can deadlock; on the next attempt the survivor's
+ * row is there, and the answer is the SKU_TAKEN it should have been.
+ */
 export async function mappingDatabaseErrors<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    throw mapDatabaseError(error);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt < DEADLOCK_ATTEMPTS_MAX && isPgError(error) && error.code === '40P01') continue;
+      throw mapDatabaseError(error);
+    }
   }
 }
