@@ -399,6 +399,9 @@ describe('carrier webhooks', () => {
       expect((await orderOf(buyer, placed.orderId)).status).toBe('shipped');
       expect(await carrier.send(carrier.scan(second, last, { occurredAt: new Date(now + 2000) }))).toEqual([200]);
       await eventually(async () => expect((await orderOf(buyer, placed.orderId)).status, last).toBe('delivered'));
+      // The history says which parcel ended it, without calling a returned or cancelled one delivered.
+      const history = (await orderOf(buyer, placed.orderId)).statusHistory as { toStatus: string; reason: string }[];
+      expect(history.find((h) => h.toStatus === 'delivered')?.reason).toBe(`every parcel has ended and one was delivered; the last, ${CARRIER} tracking ${second}, was ${last}`);
     }
     // Every parcel returned: nothing reached the buyer, the order stays shipped.
     const placed = await order(buyer, seller);
@@ -429,6 +432,107 @@ describe('carrier webhooks', () => {
       expect(o.status).toBe('shipped');
       expect(o.shipments[0].status).toBe('out_for_delivery');
     });
+  });
+});
+
+describe('shipping under races and repeats', () => {
+  function post(request: { headers: Record<string, string>; body: string }) {
+    return t.app.http.inject({ method: 'POST', url: `/v1/shipping/webhooks/${CARRIER}`, headers: request.headers, payload: request.body });
+  }
+  /** The same carrier event (same id) about another tracking number or status. */
+  function sameEvent(first: { eventId: string; body: string }, trackingNumber: string, status: string): { eventId: string; body: string } {
+    const body = JSON.parse(first.body);
+    body.data = { ...body.data, trackingNumber, status };
+    return { eventId: first.eventId, body: JSON.stringify(body) };
+  }
+
+  it('answers one Idempotency-Key sent for two orders at once with one shipment and a 422, leaving the other order as it was', async () => {
+    for (let round = 0; round < 3; round++) {
+      const [a, b] = [await order(buyer, seller), await order(buyer, seller)];
+      const key = newId();
+      const answers = await Promise.all([
+        shipRequest(seller, a.orderId, { carrier: CARRIER, trackingNumber: carrier.newTrackingNumber() }, key),
+        shipRequest(seller, b.orderId, { carrier: CARRIER, trackingNumber: carrier.newTrackingNumber() }, key),
+      ]);
+      expect(answers.map((x) => x.statusCode).sort(), answers.map((x) => x.body).join('\n')).toEqual([201, 422]);
+      const refused = answers[0]!.statusCode === 422 ? a : b;
+      expect(answers.find((x) => x.statusCode === 422)!.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
+      // Nothing shipped the refused order: it is still paid, without parcels, and its buyer may cancel it.
+      expect(await count('shipping', 'shipments WHERE order_id = $1', [refused.orderId])).toBe(0);
+      expect(await orderOf(buyer, refused.orderId)).toMatchObject({ status: 'paid', shipments: [] });
+    }
+  });
+
+  it('refuses a parcel for an order whose parcels have all ended with one delivered, even before orders has heard of it', async () => {
+    const placed = await order(buyer, seller);
+    const first = carrier.newTrackingNumber();
+    expect((await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: first })).statusCode).toBe(201);
+    expect(await carrier.send(carrier.scan(first, 'delivered', { occurredAt: new Date(Date.now() + 1000) }))).toEqual([200]);
+    // At once, before the orders domain has marked the order delivered.
+    const second = await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: carrier.newTrackingNumber() });
+    expect(second.statusCode, second.body).toBe(409);
+    expect(second.json().code).toBe('INVALID_STATE_TRANSITION');
+    await eventually(async () => expect(await orderOf(buyer, placed.orderId)).toMatchObject({ status: 'delivered', shipments: [{ status: 'delivered' }] }));
+
+    // Every parcel returned: nothing reached the buyer, and the seller may send another.
+    const again = await order(buyer, seller);
+    const returned = carrier.newTrackingNumber();
+    expect((await shipRequest(seller, again.orderId, { carrier: CARRIER, trackingNumber: returned })).statusCode).toBe(201);
+    expect(await carrier.send(carrier.scan(returned, 'returned', { occurredAt: new Date(Date.now() + 1000) }))).toEqual([200]);
+    expect((await shipRequest(seller, again.orderId, { carrier: CARRIER, trackingNumber: carrier.newTrackingNumber() })).statusCode).toBe(201);
+  });
+
+  it('never lets a delivery and a new parcel of the same order both through', async () => {
+    for (let round = 0; round < 4; round++) {
+      const placed = await order(buyer, seller);
+      const first = carrier.newTrackingNumber();
+      expect((await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: first })).statusCode).toBe(201);
+      const [delivered, second] = await Promise.all([
+        post(carrier.signed(carrier.scan(first, 'delivered', { occurredAt: new Date(Date.now() + 1000) }))),
+        shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: carrier.newTrackingNumber() }),
+      ]);
+      expect(delivered.statusCode).toBe(200);
+      // Either the parcel came first (the order waits for it) or the delivery did (the parcel is refused).
+      const statuses = (await shipmentsOf(buyer, placed.orderId)).map((x: { status: string }) => x.status).sort();
+      expect(statuses).toEqual(second.statusCode === 201 ? ['delivered', 'in_transit'] : ['delivered']);
+      await eventually(async () => {
+        const o = await orderOf(buyer, placed.orderId);
+        expect(o.shipments).toHaveLength(statuses.length);
+        expect(o.status).toBe(second.statusCode === 201 ? 'shipped' : 'delivered');
+      });
+    }
+  });
+
+  it('treats a repeated carrier event id as a duplicate even when its first delivery is still waiting for its shipment, whatever the repeat says', async () => {
+    const [waiting, other] = [carrier.newTrackingNumber(), carrier.newTrackingNumber()];
+    const early = carrier.scan(waiting, 'out_for_delivery', { occurredAt: new Date(Date.now() + 1000) });
+    expect((await post(carrier.signed(early))).json()).toMatchObject({ duplicate: false, applied: false });
+    // Repeated unchanged: a duplicate.
+    expect((await post(carrier.signed(early))).json()).toMatchObject({ duplicate: true, applied: false });
+    // The same event id about another parcel: a duplicate too, and it moves nothing.
+    const otherOrder = await order(buyer, seller);
+    expect((await shipRequest(seller, otherOrder.orderId, { carrier: CARRIER, trackingNumber: other })).statusCode).toBe(201);
+    expect((await post(carrier.signed(sameEvent(early, other, 'delivered')))).json()).toMatchObject({ duplicate: true, applied: false });
+    expect((await shipmentsOf(buyer, otherOrder.orderId))[0].status).toBe('in_transit');
+    // The first delivery is applied when its shipment is created.
+    const placed = await order(buyer, seller);
+    const shipped = await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: waiting });
+    expect(shipped.json()).toMatchObject({ status: 'out_for_delivery' });
+  });
+
+  it('lists the newest 200 events of a long tracking history, the last status among them', async () => {
+    const placed = await order(buyer, seller);
+    const tracking = carrier.newTrackingNumber();
+    expect((await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: tracking })).statusCode).toBe(201);
+    const start = Date.now();
+    const scans = Array.from({ length: 205 }, (_, i) => carrier.scan(tracking, null, { occurredAt: new Date(start + i), location: `hub ${i}` }));
+    expect(new Set(await carrier.send(...scans))).toEqual(new Set([200]));
+    expect(await carrier.send(carrier.scan(tracking, 'delivered', { occurredAt: new Date(start + 1000) }))).toEqual([200]);
+    const [shipment] = await shipmentsOf(buyer, placed.orderId);
+    expect(shipment.status).toBe('delivered');
+    expect(shipment.events).toHaveLength(200);
+    expect(shipment.events.at(-1)).toMatchObject({ type: 'delivered', status: 'delivered' });
+    expect(shipment.events.map((e: { type: string }) => e.type)).not.toContain('shipped');
   });
 });
 

@@ -67,7 +67,12 @@ async function onStatusChanged(ctx: HandlerContext, log: Logger, event: Shipment
   if (!ENDED.has(event.toStatus)) return;
   const statuses = await shipmentStatusesOf(ctx.tx, order.id);
   if (statuses.every((s) => ENDED.has(s)) && statuses.includes('delivered')) {
-    await move(ctx, log, order, { type: 'mark_delivered' }, SYSTEM, `delivered by ${event.carrier}, tracking ${event.trackingNumber}`, event);
+    // The reason names the parcel that ended it: a delivered one, or the last to come back.
+    const reason =
+      event.toStatus === 'delivered'
+        ? `delivered by ${event.carrier}, tracking ${event.trackingNumber}`
+        : `every parcel has ended and one was delivered; the last, ${event.carrier} tracking ${event.trackingNumber}, was ${event.toStatus}`;
+    await move(ctx, log, order, { type: 'mark_delivered' }, SYSTEM, reason, event);
   }
 }
 

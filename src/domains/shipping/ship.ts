@@ -16,12 +16,14 @@ import {
   TRACKING_UNIQUE_CONSTRAINT,
   insertShipment,
   insertShipmentEvent,
+  lockIdempotencyKey,
   lockOrderShipments,
   markWebhooksProcessed,
   shipmentByKey,
   waitingWebhooks,
 } from './sql.ts';
 import { applyCarrierScan, lockTrackingNumber } from './tracking.ts';
+import { FINAL_STATUSES } from './status-rules.ts';
 import { type ShipmentView, shipmentViews } from './views.ts';
 
 export interface ShipInput {
@@ -88,13 +90,21 @@ export async function ship(deps: ShippingDeps, input: ShipInput, trace: Trace | 
   let result: ShipmentRow | { replayOf: ShipmentRow };
   try {
     result = await withTransaction(deps.pool, async (tx) => {
-      const count = await lockOrderShipments(tx, order.orderId);
-      // A concurrent request with the same key got the lock first: answer what it made.
+      // A concurrent request with the same key (for this order or another) got the lock first:
+      // answer what it made. Keys are the seller's, not the order's, so the key has a lock of its own.
       if (key !== undefined) {
+        await lockIdempotencyKey(tx, input.sellerId, key);
         const made = await shipmentByKey(tx, input.sellerId, key);
         if (made) return { replayOf: made };
       }
-      if (count >= SHIPMENTS_PER_ORDER_MAX) throw new AppError('CONFLICT', `an order has at most ${SHIPMENTS_PER_ORDER_MAX} shipments`);
+      const statuses = await lockOrderShipments(tx, order.orderId);
+      if (statuses.length >= SHIPMENTS_PER_ORDER_MAX) throw new AppError('CONFLICT', `an order has at most ${SHIPMENTS_PER_ORDER_MAX} shipments`);
+      // What shipping itself knows comes before what the orders domain has heard of yet: once every
+      // parcel has ended and one was delivered, the order is delivered (orders marks it when the
+      // last event arrives), and a parcel added now would be an open parcel of a delivered order.
+      if (statuses.length > 0 && statuses.every((s) => FINAL_STATUSES.includes(s)) && statuses.includes('delivered')) {
+        throw new AppError('INVALID_STATE_TRANSITION', 'the order cannot ship: every parcel of it has ended and one was delivered, so the order is delivered');
+      }
       await lockTrackingNumber(tx, input.carrier, trackingNumber);
       if (await trackingNumberTaken(tx, input.carrier, trackingNumber)) {
         throw new AppError('TRACKING_NUMBER_TAKEN', `a shipment with ${input.carrier} tracking number ${trackingNumber} exists`);

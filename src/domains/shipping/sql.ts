@@ -113,11 +113,32 @@ export async function shipmentByKey(db: Queryable, sellerId: string, idempotency
  * Serialises the shipments of one order (a transaction-scoped advisory lock on its id), so that
  * SHIPMENTS_PER_ORDER_MAX holds under concurrent requests; answers how many it has.
  */
-export async function lockOrderShipments(tx: Queryable, orderId: string): Promise<number> {
+/**
+ * The lock of an order's shipments: taken by a new shipment of the order and by a carrier's scan of
+ * one of them, so that a parcel is never added to an order whose parcels all ended meanwhile. Where
+ * a tracking number's lock is taken too, the order's comes first.
+ */
+export async function lockOrder(tx: Queryable, orderId: string): Promise<void> {
   await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended('shipping.order:' || $1::text, 0))`, [orderId]);
+}
+
+/** Locks the order's shipments (lockOrder) and answers their statuses, as committed before the lock was had. */
+export async function lockOrderShipments(tx: Queryable, orderId: string): Promise<ShipmentStatus[]> {
+  await lockOrder(tx, orderId);
   // A statement of its own: its snapshot is taken once the lock is held, so it sees what the holder before committed.
-  const { rows } = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM shipments WHERE order_id = $1', [orderId]);
-  return rows[0]?.n ?? 0;
+  const { rows } = await tx.query<{ status: ShipmentStatus }>('SELECT status FROM shipments WHERE order_id = $1', [orderId]);
+  return rows.map((r) => r.status);
+}
+
+/** The order of the carrier's shipment with this tracking number, read without a lock; undefined when none. */
+export async function orderOfTracking(db: Queryable, carrier: string, trackingNumber: string): Promise<string | undefined> {
+  const { rows } = await db.query<{ order_id: string }>('SELECT order_id FROM shipments WHERE carrier = $1 AND tracking_number = $2', [carrier, trackingNumber]);
+  return rows[0]?.order_id;
+}
+
+/** Serialises the requests of one seller under one Idempotency-Key, whichever orders they name. */
+export async function lockIdempotencyKey(tx: Queryable, sellerId: string, key: string): Promise<void> {
+  await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended('shipping.key:' || $1::text || ':' || $2, 0))`, [sellerId, key]);
 }
 
 /** Whether a shipment of the carrier has the tracking number (asked under the tracking number's lock). */
@@ -217,7 +238,7 @@ export async function eventsOfShipments(db: Queryable, shipmentIds: readonly str
     `SELECT e.id, e.shipment_id, e.event_type, e.status, e.source, e.payload, e.occurred_at, e.created_at
        FROM unnest($1::uuid[]) AS s(id)
        CROSS JOIN LATERAL (SELECT * FROM shipment_events WHERE shipment_id = s.id
-                            ORDER BY created_at, id LIMIT ${EVENTS_PER_SHIPMENT_LISTED_MAX}) e
+                            ORDER BY created_at DESC, id DESC LIMIT ${EVENTS_PER_SHIPMENT_LISTED_MAX}) e
       ORDER BY e.shipment_id, e.occurred_at NULLS FIRST, e.created_at, e.id`,
     [shipmentIds],
   );

@@ -4,10 +4,10 @@ import { SIGNATURE_HEADER, verifySignature } from '../../platform/http/webhook-s
 import { newId } from '../../platform/ids.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
-import { parseCarrierWebhook } from './carrier-webhook.ts';
+import { type CarrierScan, parseCarrierWebhook } from './carrier-webhook.ts';
 import { webhookSecretOf } from './carriers.ts';
 import type { ShippingDeps } from './deps.ts';
-import { carrierByName, lockShipmentByTracking, markWebhooksProcessed, recordWebhook } from './sql.ts';
+import { carrierByName, lockOrder, lockShipmentByTracking, markWebhooksProcessed, orderOfTracking, recordWebhook } from './sql.ts';
 import { applyCarrierScan, lockTrackingNumber } from './tracking.ts';
 
 export interface CarrierWebhookReceipt {
@@ -43,7 +43,24 @@ export async function receiveCarrierWebhook(
   if (!check.ok) throw new AppError('INVALID_SIGNATURE', check.reason);
   const scan = parseCarrierWebhook(rawBody, now);
 
+  for (;;) {
+    try {
+      return await receiveOnce(deps, carrierName, rawBody, scan, now, trace);
+    } catch (error) {
+      if (!(error instanceof ShipmentAppeared)) throw error;
+    }
+  }
+}
+
+/** The shipment was created between the unlocked read of its order and the tracking number's lock. */
+class ShipmentAppeared extends Error {}
+
+function receiveOnce(deps: ShippingDeps, carrierName: string, rawBody: Buffer, scan: CarrierScan, now: Date, trace: Trace | null): Promise<CarrierWebhookReceipt> {
   return withTransaction(deps.pool, async (tx) => {
+    // A scan may end its parcel, and a new parcel of the order must not be added meanwhile
+    // (ship.ts): the order's lock is taken first, as shipping a parcel takes it.
+    const orderId = await orderOfTracking(tx, carrierName, scan.trackingNumber);
+    if (orderId) await lockOrder(tx, orderId);
     await lockTrackingNumber(tx, carrierName, scan.trackingNumber);
     const { row, fresh } = await recordWebhook(tx, {
       id: newId(),
@@ -53,9 +70,13 @@ export async function receiveCarrierWebhook(
       payload: JSON.parse(rawBody.toString('utf8')),
       now,
     });
-    if (!fresh && row.processed_at) return { eventId: scan.eventId, duplicate: true, applied: false };
+    // Recorded before: applied then, or kept until its shipment exists (and applied when it is
+    // created). A repeat never applies its own body, which may differ from the one recorded.
+    if (!fresh) return { eventId: scan.eventId, duplicate: true, applied: false };
     const shipment = await lockShipmentByTracking(tx, carrierName, scan.trackingNumber);
     if (!shipment) return { eventId: scan.eventId, duplicate: false, applied: false };
+    // Created between the read and the tracking number's lock: all again (rolled back), with its order's lock.
+    if (shipment.order_id !== orderId) throw new ShipmentAppeared();
     const result = await applyCarrierScan(tx, shipment, scan, now);
     if (result.event) await appendEvents(tx, 'shipping', [result.event], trace, now);
     await markWebhooksProcessed(tx, [row.id], now);
