@@ -1,3 +1,4 @@
+import { AppError } from './http/errors.ts';
 /**
  * Payments and checkout accept gateway tokens only. A body that carries what looks like card data is refused
  * before it is stored or logged, so a client mistake cannot put a card number in our database.
@@ -83,4 +84,14 @@ export function findCardData(value: unknown): string | undefined {
     return undefined;
   };
   return visit(value, '', 0);
+}
+
+/**
+ * Refuses free text that would carry card data into storage (a refund's reason, a cancellation's):
+ * such text is kept for good, in append-only tables and events, so it is refused before anything is
+ * written, as payment requests are.
+ */
+export function refuseCardData(value: unknown): void {
+  const field = findCardData(value);
+  if (field) throw new AppError('VALIDATION_FAILED', `card numbers and security codes are never accepted (${field}): leave them out of the text`);
 }

@@ -99,6 +99,22 @@ describe('payments in the running marketplace', () => {
     const readOrder = async () => (await t.request('GET', `/v1/orders/${order.orderId}`, { token: buyer })).json();
     await eventually(async () => expect(await readOrder()).toMatchObject({ status: 'paid' }));
 
+    // Reasons are kept for good (append-only refunds, the order's history, events): no card data, no blank text.
+    for (const reason of ['refunded to card 4242 4242 4242 4242 cvc 123', 'tok_4242424242424242', '   ']) {
+      const refused = await t.request('POST', `/v1/seller/orders/${order.orderId}/refunds`, {
+        token: seller,
+        headers: { 'idempotency-key': newId() },
+        body: { amount: { amount: 100, currency: order.currency }, reason },
+      });
+      expect(refused.statusCode, reason).toBe(400);
+      expect(refused.json().code).toBe('VALIDATION_FAILED');
+    }
+    const cardInCancel = await t.request('POST', `/v1/orders/${order.orderId}/cancel`, { token: buyer, body: { reason: 'my card 4111 1111 1111 1111 exp 12/29' } });
+    expect(cardInCancel.statusCode).toBe(400);
+    const cardInNote = await t.request('POST', `/v1/seller/orders/${order.orderId}/fulfilment`, { token: seller, body: { note: 'charged 5555-5555-5555-4444 again' } });
+    expect(cardInNote.statusCode).toBe(400);
+    expect(await readOrder()).toMatchObject({ status: 'paid', refunds: [] });
+
     const refund = await t.request('POST', `/v1/seller/orders/${order.orderId}/refunds`, {
       token: seller,
       headers: { 'idempotency-key': newId() },

@@ -3,7 +3,8 @@ import type { Clock } from '../../platform/clock.ts';
 import type { Pool } from '../../platform/db/pool.ts';
 import { principalOf } from '../../platform/http/access.ts';
 import { AppError } from '../../platform/http/errors.ts';
-import { PageQuerySchema, ProblemResponse, authProblems, pageOf } from '../../platform/http/schemas.ts';
+import { PageQuerySchema, PrintableText, ProblemResponse, authProblems, pageOf } from '../../platform/http/schemas.ts';
+import { refuseCardData } from '../../platform/card-data.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
 import { buyerOrdersPage, orderRecord, sellerOrdersPage } from './read-orders.ts';
 import { changeStatus } from './transitions.ts';
@@ -16,12 +17,12 @@ export interface OrderRoutesDeps {
 
 const OrderParams = Type.Object({ orderId: Type.String({ format: 'uuid' }) }, { additionalProperties: false });
 const CancelBody = Type.Object(
-  { reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'Why the buyer cancels' })) },
+  { reason: Type.Optional(PrintableText(500, 'Why the buyer cancels; kept in the order history and the refund, so no card data')) },
   { additionalProperties: false },
 );
 
 const FulfilmentBody = Type.Object(
-  { note: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'Recorded as the reason of the move in the order history' })) },
+  { note: Type.Optional(PrintableText(500, 'Recorded as the reason of the move in the order history; no card data')) },
   { additionalProperties: false },
 );
 
@@ -81,6 +82,8 @@ export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
     },
     async (request) => {
       const buyerId = principalOf(request).userId;
+      // Kept for good in the history and, through payments, in the refund's reason: never card data.
+      refuseCardData(request.body);
       const reason = request.body.reason ?? 'cancelled by the buyer';
       const context = { actor: { type: 'buyer', id: buyerId } as const, reason, now: clock.now(), trace: request.trace };
       await changeStatus(pool, request.params.orderId, { type: 'cancel' }, context, { buyerId });
@@ -109,6 +112,7 @@ export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
     },
     async (request) => {
       const sellerId = principalOf(request).userId;
+      refuseCardData(request.body);
       const reason = request.body.note ?? 'the seller started fulfilment';
       const context = { actor: { type: 'seller', id: sellerId } as const, reason, now: clock.now(), trace: request.trace };
       await changeStatus(pool, request.params.orderId, { type: 'start_fulfilment' }, context, { sellerId });

@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { type Queryable, withTransaction } from '../../platform/db/pool.ts';
+import { refuseCardData } from '../../platform/card-data.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
@@ -54,6 +55,8 @@ export async function refund(deps: PaymentsDeps, raw: RefundInput, trace: Trace 
     const first = [...checkRefundInput.Errors(raw)][0];
     throw new AppError('VALIDATION_FAILED', `${first?.path || '/'} ${first?.message ?? 'is not valid'}`);
   }
+  // The reason is kept for good (refunds are append-only, and events carry it): never a card number.
+  refuseCardData({ reason: raw.reason });
   const { row, created } = await withTransaction(deps.pool, (tx) => recordRefund(tx, raw, { onExisting: 'compare' }));
   const view = (await readRefundView(deps.pool, row.id)) as RefundView;
   // A replay of a refund still pending asks the gateway again (same key): it may know by now.

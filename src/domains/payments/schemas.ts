@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { CurrencyCode, Defaulted, MoneySchema } from '../../platform/http/schemas.ts';
+import { CurrencyCode, Defaulted, MoneySchema, PrintableText } from '../../platform/http/schemas.ts';
 
 /** HTTP shapes of the payments routes. */
 const closed = { additionalProperties: false } as const;
@@ -26,7 +26,7 @@ export const RefundBody = Type.Object(
       },
       closed,
     ),
-    reason: Type.String({ minLength: 1, maxLength: 1000 }),
+    reason: PrintableText(1000, 'Why the order is refunded, shown to the buyer; no card data'),
   },
   closed,
 );
