@@ -309,6 +309,27 @@ describe('buyer reservations over HTTP', () => {
     await eventually(async () => expect((await reserve(draft)).statusCode).toBe(201));
   });
 
+  it('holds nothing of a published variant whose sale has not started (no price in effect), as the cart refuses it', async () => {
+    const seller = await signIn('seller');
+    // Its only price window starts in an hour.
+    const { variantIds } = await importSimpleProduct(productsApi(), { sellerId: seller.userId, now: new Date(Date.now() + 3_600_000) });
+    const variantId = variantIds[0] as string;
+    await eventually(async () => {
+      const res = await t.request('POST', `/v1/seller/stock/${variantId}/adjustments`, { token: seller.token, body: { amount: 50, reason: 'received' } });
+      expect(res.statusCode).toBe(201);
+    });
+    const buyer = await signIn('buyer');
+    // Twice: the first may be answered from the database, the second from the products' cache.
+    for (let i = 0; i < 2; i++) {
+      const res = await t.request('POST', '/v1/reservations', { token: buyer.token, headers: { 'idempotency-key': newId() }, body: { items: [{ variantId, quantity: 50 }] } });
+      expect([res.statusCode, res.json().code, res.json().detail]).toEqual([409, 'VARIANT_NOT_AVAILABLE', `variant ${variantId} is not for sale now (it has no price in effect)`]);
+    }
+    const cart = await t.request('POST', '/v1/cart/items', { token: buyer.token, body: { variantId, quantity: 1 } });
+    expect([cart.statusCode, cart.json().code]).toEqual([409, 'VARIANT_NOT_AVAILABLE']);
+    const { rows } = await t.app.pools.get('inventory')!.query('SELECT available_quantity, reserved_quantity FROM stock_items WHERE variant_id = $1', [variantId]);
+    expect(rows).toEqual([{ available_quantity: 50, reserved_quantity: 0 }]);
+  });
+
   it('sells exactly the stock to 300 simultaneous HTTP buyers and answers the rest 409 OUT_OF_STOCK', async () => {
     const { variantId } = await sellerWithStock(30);
     const buyers = await Promise.all(Array.from({ length: 300 }, () => signIn('buyer')));

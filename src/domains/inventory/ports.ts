@@ -7,9 +7,12 @@ export interface InventoryCatalog {
   getVariantsForPurchase(
     variantIds: readonly string[],
     at: Date,
-  ): Promise<ReadonlyMap<string, { published: boolean; productId: string; sellerId: string; sku: string }>>;
-  /** The same answer from the owner's cache, without a wait; undefined when it has not all of them. */
-  publishedNow(variantIds: readonly string[]): ReadonlyMap<string, boolean> | undefined;
+  ): Promise<ReadonlyMap<string, { published: boolean; price: unknown; productId: string; sellerId: string; sku: string }>>;
+  /**
+   * Whether each variant can be bought now (for_sale; not_published; no_price: no price in effect),
+   * from the owner's cache, without a wait; undefined when it has not all of them.
+   */
+  saleStateNow(variantIds: readonly string[]): ReadonlyMap<string, 'for_sale' | 'not_published' | 'no_price'> | undefined;
 }
 
 export interface InventoryPorts {

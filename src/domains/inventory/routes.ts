@@ -52,26 +52,30 @@ function buyerView(r: Reservation) {
 
 /**
  * A buyer holds stock only of what is for sale, as the cart asks: a variant the catalog does not
- * know is 404, one of a product not published (a draft, unlisted) is 409 VARIANT_NOT_AVAILABLE.
- * Asked of the products domain's public API (its purchase cache), before anything is reserved.
+ * know is 404, one of a product not published (a draft, unlisted) or without a price in effect (its
+ * sale has not started, or its prices ended) is 409 VARIANT_NOT_AVAILABLE. Asked of the products
+ * domain's public API (its purchase cache), before anything is reserved.
  */
 function checkForSale(catalog: InventoryCatalog, items: readonly { variantId: string }[], now: Date): Promise<void> | undefined {
   const ids = [...new Set(items.map((i) => i.variantId.toLowerCase()))];
-  const check = (published: ReadonlyMap<string, boolean>) => {
+  const check = (states: ReadonlyMap<string, 'for_sale' | 'not_published' | 'no_price'>) => {
     for (const variantId of ids) {
-      const isPublished = published.get(variantId);
-      if (isPublished === undefined) throw new AppError('NOT_FOUND', `variant ${variantId} not found`);
-      if (!isPublished) throw new AppError('VARIANT_NOT_AVAILABLE', `variant ${variantId} is not for sale (its product is not published)`, { variantId });
+      const state = states.get(variantId);
+      if (state === undefined) throw new AppError('NOT_FOUND', `variant ${variantId} not found`);
+      if (state === 'not_published') throw new AppError('VARIANT_NOT_AVAILABLE', `variant ${variantId} is not for sale (its product is not published)`, { variantId });
+      if (state === 'no_price') throw new AppError('VARIANT_NOT_AVAILABLE', `variant ${variantId} is not for sale now (it has no price in effect)`, { variantId });
     }
   };
   // A flash sale's buyers all ask for one cached variant: answered without a wait, the request joins
   // the variant's batch in the same turn as before the check.
-  const cached = catalog.publishedNow(ids);
+  const cached = catalog.saleStateNow(ids);
   if (cached) {
     check(cached);
     return undefined;
   }
-  return catalog.getVariantsForPurchase(ids, now).then((variants) => check(new Map([...variants].map(([id, v]) => [id, v.published]))));
+  return catalog
+    .getVariantsForPurchase(ids, now)
+    .then((variants) => check(new Map([...variants].map(([id, v]) => [id, !v.published ? 'not_published' : v.price ? 'for_sale' : 'no_price'] as const))));
 }
 
 /**
@@ -174,7 +178,7 @@ export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reser
         tags,
         summary: 'Reserve stock (all items or none) for a limited time',
         description:
-          'Requires an Idempotency-Key header: the same key and body return the same reservation (201 with Idempotent-Replayed: true); the same key with another body is 422. Only variants for sale can be held: an unknown variant is 404, one of a product not published is 409 VARIANT_NOT_AVAILABLE. Not enough stock is 409 OUT_OF_STOCK and stores nothing, so a retry with the same key tries again. The hold lasts RESERVATION_TTL_SECONDS.',
+          'Requires an Idempotency-Key header: the same key and body return the same reservation (201 with Idempotent-Replayed: true); the same key with another body is 422. Only variants for sale can be held: an unknown variant is 404, one of a product not published, or without a price in effect now, is 409 VARIANT_NOT_AVAILABLE. Not enough stock is 409 OUT_OF_STOCK and stores nothing, so a retry with the same key tries again. The hold lasts RESERVATION_TTL_SECONDS.',
         headers: ReserveHeaders,
         body: ReserveBody,
         response: { 201: ReservationSchema, ...authProblems, 404: ProblemResponse, 409: ProblemResponse, 422: ProblemResponse, 429: ProblemResponse },

@@ -7,13 +7,13 @@ import type { ProductsDeps } from './deps.ts';
 import { availabilitySubscription } from './handlers.ts';
 import { DEFAULT_PRODUCT_CACHE, type ProductCacheOptions, ProductReadCache } from './product-cache.ts';
 import { CategoryTreeCache } from './public-reads.ts';
-import { PurchaseCatalog, type PurchaseReadOptions, type VariantForPurchase } from './purchase.ts';
+import { PurchaseCatalog, type PurchaseReadOptions, type SaleState, type VariantForPurchase } from './purchase.ts';
 import { registerProductRoutes } from './routes.ts';
 import { analyzeCatalog, countCatalog, selectCategories, selectProduct, selectProductSellers } from './sql.ts';
 
 export type { ImportCategory, ImportProduct } from './bulk-import.ts';
 export { IMPORT_BATCH_MAX } from './bulk-import.ts';
-export type { PurchaseReadOptions, VariantForPurchase } from './purchase.ts';
+export type { PurchaseReadOptions, SaleState, VariantForPurchase } from './purchase.ts';
 export { PURCHASE_VARIANTS_MAX } from './purchase.ts';
 
 /** What other parts of the system may ask the products domain (wired in src/domains.ts and the seed). */
@@ -25,8 +25,11 @@ export interface ProductsApi {
    * from a per-process cache kept coherent by the products events; `fresh` reads the database.
    */
   getVariantsForPurchase(variantIds: readonly string[], at: Date, options?: PurchaseReadOptions): Promise<Map<string, VariantForPurchase>>;
-  /** Whether each variant's product is published, answered from the per-process cache only: undefined when one is not cached (ask getVariantsForPurchase). */
-  publishedNow(variantIds: readonly string[]): Map<string, boolean> | undefined;
+  /**
+   * Whether each variant can be bought now (published, a price in effect), answered from the
+   * per-process cache only: undefined when one is not cached (ask getVariantsForPurchase).
+   */
+  saleStateNow(variantIds: readonly string[]): Map<string, SaleState> | undefined;
   /** Bulk import (seed): categories first, then products in batches of at most IMPORT_BATCH_MAX. */
   importCategories(categories: readonly ImportCategory[]): Promise<void>;
   /** `trace`: the caller's, carried by the import's events; without one (the seed), they start a trace of their own. */
@@ -88,7 +91,7 @@ export function createProductsModule(
     subscriptions: [availabilitySubscription()],
     api: {
       getVariantsForPurchase: (variantIds, at, opts) => purchases.get(variantIds, at, opts),
-      publishedNow: (variantIds) => purchases.publishedNow(variantIds),
+      saleStateNow: (variantIds) => purchases.saleStateNow(variantIds),
       async importCategories(list) {
         await importCategories(ctx.pool, list);
         categories.invalidate();

@@ -79,6 +79,14 @@ function checkedIds(variantIds: readonly string[]): string[] {
   return [...new Set(variantIds)].filter(isUuid);
 }
 
+/** Whether a variant can be bought now: for sale, its product not published, or no price in effect. */
+export type SaleState = 'for_sale' | 'not_published' | 'no_price';
+
+export function saleStateOf(v: Pick<VariantForPurchase, 'published' | 'price'>): SaleState {
+  if (!v.published) return 'not_published';
+  return v.price ? 'for_sale' : 'no_price';
+}
+
 export interface PurchaseReadOptions {
   /** The price in this currency (the variant's list currency by default). */
   currency?: string;
@@ -123,17 +131,20 @@ export class PurchaseCatalog {
   }
 
   /**
-   * Whether each variant's product is published now, from this process's cache alone, without a
-   * wait: undefined when one of them is not cached (then ask `get`). For hot paths that only need
-   * to know a variant is for sale (a buyer's reservation in a flash sale).
+   * Whether each variant is for sale now (its product published, a price of its list currency in
+   * effect), from this process's cache alone, without a wait: undefined when one of them is not
+   * cached (then ask `get`). For hot paths that only need to know a variant is for sale (a buyer's
+   * reservation in a flash sale). A cached row is kept no longer than its next price boundary, so
+   * its price now is known.
    */
-  publishedNow(variantIds: readonly string[]): Map<string, boolean> | undefined {
+  saleStateNow(variantIds: readonly string[]): Map<string, SaleState> | undefined {
     if (!this.coherent) return undefined;
-    const result = new Map<string, boolean>();
+    const now = this.clock.now();
+    const result = new Map<string, SaleState>();
     for (const id of variantIds) {
       const row = this.#rows.get(id);
       if (!row) return undefined;
-      result.set(id, row.status === 'published');
+      result.set(id, saleStateOf(toVariant(row, now)));
     }
     this.hits += variantIds.length;
     return result;
