@@ -26,6 +26,7 @@ beforeAll(async () => {
     },
     async (request) => ({ name: request.body.name }),
   );
+  app.post('/small', { config: { access: 'public' }, bodyLimit: 100 }, async () => ({ ok: true }));
   app.post(
     '/at',
     { config: { access: 'public' }, schema: { body: Type.Object({ at: Type.String({ format: 'date-time' }) }, { additionalProperties: false }) } },
@@ -151,7 +152,11 @@ describe('HTTP errors', () => {
     expect((await app.inject({ method: 'POST', url: '/echo', payload: { name: 'x'.repeat(11) } })).json().code).toBe('VALIDATION_FAILED');
     const big = await app.inject({ method: 'POST', url: '/echo', payload: { name: 'x'.repeat(2000) } });
     expect(big.statusCode).toBe(413);
-    expect(big.json().code).toBe('PAYLOAD_TOO_LARGE');
+    expect(big.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', detail: 'the body limit is 1024 bytes' });
+    // A route with a limit of its own (the webhooks') names its own.
+    const small = await app.inject({ method: 'POST', url: '/small', payload: { name: 'x'.repeat(200) } });
+    expect(small.statusCode).toBe(413);
+    expect(small.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', detail: 'the body limit is 100 bytes' });
   });
 
   it('name the values allowed where a field must be one of a few (a union of literals, an enum), once, instead of one "must be equal to constant" per value', async () => {

@@ -302,7 +302,8 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     }
     switch (error.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        return sendProblem(reply, 'PAYLOAD_TOO_LARGE', `the body limit is ${options.bodyLimitBytes} bytes`);
+        // The route's own limit where it has one (webhooks take less than the server's default).
+        return sendProblem(reply, 'PAYLOAD_TOO_LARGE', `the body limit is ${request.routeOptions.bodyLimit ?? options.bodyLimitBytes} bytes`);
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
         return sendProblem(reply, 'UNSUPPORTED_MEDIA_TYPE', 'send application/json');
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
