@@ -363,7 +363,18 @@ describe('carrier webhooks', () => {
     const card = await post(CARRIER, carrier.signed({ eventId: 'x', body: body({ status: 'in_transit', message: 'paid with 4242 4242 4242 4242' }) }));
     expect([card.statusCode, card.json().code]).toEqual([400, 'VALIDATION_FAILED']);
     expect(card.body).not.toContain('4242 4242');
+    // Dates that are not on the calendar (Date.parse would roll them over into the next day or month).
+    for (const occurredAt of ['2026-02-30T00:00:00Z', '2026-04-31T10:00:00Z', '2025-02-29T10:00:00Z', '2026-01-01T24:00:00Z', '2026-01-01T23:59:60Z', '2026-01-01T10:00:00+24:00']) {
+      const odd = await post(CARRIER, carrier.signed({ eventId: 'x', body: body({ occurredAt }) }));
+      expect([odd.statusCode, odd.json().detail], occurredAt).toEqual([400, 'webhook body /data/occurredAt is not a valid instant']);
+    }
+    // Texts are measured in characters, and the answer names the limit in characters.
+    const long = await post(CARRIER, carrier.signed({ eventId: 'x', body: body({ location: '📦'.repeat(201) }) }));
+    expect([long.statusCode, long.json().detail]).toEqual([400, 'webhook body /data/location is longer than 200 characters']);
     expect(await count('shipping', 'shipping_webhook_events')).toBe(before);
+    // A leap day is a day.
+    const leap = await post(CARRIER, carrier.signed({ eventId: 'x', body: body({ occurredAt: '2024-02-29T10:00:00Z', location: '📦'.repeat(200) }) }));
+    expect(leap.statusCode, leap.body).toBe(200);
   });
 
   it('settle on the same status whatever order the scans arrive in', async () => {
