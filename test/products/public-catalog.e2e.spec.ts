@@ -7,7 +7,7 @@ import { createLogger } from '../../src/platform/logger.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { Metrics } from '../../src/platform/metrics.ts';
 import { eventually } from '../support/eventually.ts';
-import { type CatalogFixture, startCatalog } from './support.ts';
+import { type CatalogFixture, startCatalog, uniqueSku } from './support.ts';
 
 let f: CatalogFixture;
 let seller: { sellerId: string; token: string };
@@ -212,6 +212,18 @@ describe('the published list', () => {
     expect(priced.statusCode, priced.body).toBe(201);
     const item = (await get(`/v1/products?limit=100&categoryId=${f.categories.laptops}`)).json().items.find((i: { id: string }) => i.id === p.id);
     expect(item.priceFrom).toEqual({ amount: 49900, currency: 'USD' });
+  });
+
+  it("shows the price in the product's currency when its variants are listed in different currencies, as search does", async () => {
+    const p = await published({
+      categoryId: f.categories.laptops,
+      variants: [
+        { sku: uniqueSku('V'), attributes: { colour: 'red' }, price: { amount: 5000, currency: 'USD' } },
+        { sku: uniqueSku('V'), attributes: { colour: 'blue' }, price: { amount: 3000, currency: 'JPY' } },
+      ],
+    });
+    const item = (await get(`/v1/products?limit=100&categoryId=${f.categories.laptops}`)).json().items.find((i: { id: string }) => i.id === p.id);
+    expect(item.priceFrom).toEqual({ amount: 5000, currency: 'USD' });
   });
 
   it('refuses a forged cursor, an unknown parameter and a limit over 100', async () => {

@@ -566,13 +566,15 @@ export async function selectPublishedPage(
             cp.amount AS price_amount, cp.currency AS price_currency
        FROM page
        LEFT JOIN LATERAL (
-         -- The lowest price in a variant's own list currency (prices of different currencies do
-         -- not compare: a JPY window of 3000 is not "from" below a USD list price of 5000); a window
-         -- in another currency only when the product has none in its list currencies now.
+         -- The lowest price in effect in the product's currency (its first variant's list currency,
+         -- as search has it); prices of different currencies do not compare, so a JPY window of 3000
+         -- is not "from" below a USD one of 5000. Only when none is in effect in it: the lowest in a
+         -- variant's own list currency, then in any other.
          SELECT pr.base_price - pr.discount AS amount, pr.currency
            FROM product_pricing pr JOIN product_variants v ON v.id = pr.variant_id
           WHERE pr.product_id = page.id AND pr.effective_from <= $4 AND (pr.effective_to IS NULL OR pr.effective_to > $4)
-          ORDER BY pr.currency <> v.currency, pr.base_price - pr.discount, pr.currency
+          ORDER BY pr.currency <> (SELECT f.currency FROM product_variants f WHERE f.product_id = page.id ORDER BY f.position, f.id LIMIT 1),
+                   pr.currency <> v.currency, pr.base_price - pr.discount, pr.currency
           LIMIT 1) cp ON true
       ORDER BY page.created_at DESC, page.id DESC`,
     values: [query.categoryId ?? null, query.after?.createdAt ?? null, query.after?.id ?? null, query.now, query.limit],
