@@ -466,4 +466,24 @@ describe('the purchase read cache (cart views ask the catalog on every request)'
     f.clock.set(at(310));
     expect(await read(p.variantId)).toEqual({ amount: 700, cached: false });
   });
+
+  it('tells from memory whether a variant can be bought now, and asks again once its first price starts', async () => {
+    f.clock.set(at(400));
+    const p = await f.create(await token(), {
+      variants: [
+        { sku: `V-${newId()}`, price: { amount: 1000, currency: 'USD' } },
+        { sku: `V-${newId()}`, price: { amount: 900, currency: 'USD' }, priceEffectiveFrom: at(410).toISOString() },
+      ],
+    });
+    expect((await f.t.request('POST', `/v1/seller/products/${p.id}/publish`, { token: await token() })).statusCode).toBe(200);
+    const [now, later] = [p.variants[0].id as string, p.variants[1].id as string];
+    await eventually(async () => expect(await read(later)).toEqual({ amount: undefined, cached: true }));
+    await read(now);
+    expect(purchases().saleStateNow([now, later])).toEqual(new Map([[now, 'for_sale'], [later, 'no_price']]));
+    // Its first price starts: the row is no longer held, and read again it is for sale.
+    f.clock.set(at(410));
+    expect(purchases().saleStateNow([later])).toBeUndefined();
+    expect(await read(later)).toEqual({ amount: 900, cached: false });
+    expect(purchases().saleStateNow([later])).toEqual(new Map([[later, 'for_sale']]));
+  });
 });

@@ -117,6 +117,7 @@ function nextBoundaryMs(r: PurchaseRow, nowMs: number): number {
 export class PurchaseCatalog {
   readonly #rows: LruCache<PurchaseRow>;
   readonly #variantsOf = new Map<string, Set<string>>();
+  readonly #saleStates = new WeakMap<PurchaseRow, SaleState>();
   #generation = 0;
   coherent = false;
   hits = 0;
@@ -139,12 +140,18 @@ export class PurchaseCatalog {
    */
   saleStateNow(variantIds: readonly string[]): Map<string, SaleState> | undefined {
     if (!this.coherent) return undefined;
-    const now = this.clock.now();
     const result = new Map<string, SaleState>();
     for (const id of variantIds) {
       const row = this.#rows.get(id);
       if (!row) return undefined;
-      result.set(id, saleStateOf(toVariant(row, now)));
+      // A row leaves the cache at its next price boundary, so its state is the same for as long as
+      // it is held: worked out once per row (a flash sale asks it on every request).
+      let state = this.#saleStates.get(row);
+      if (state === undefined) {
+        state = saleStateOf(toVariant(row, this.clock.now()));
+        this.#saleStates.set(row, state);
+      }
+      result.set(id, state);
     }
     this.hits += variantIds.length;
     return result;
