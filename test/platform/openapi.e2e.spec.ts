@@ -118,6 +118,17 @@ describe('the OpenAPI document', () => {
     expect(page.statusCode).toBe(200);
   });
 
+  it('marks a request body optional exactly where the server takes a request without one', async () => {
+    const optional = operations()
+      .filter(({ op }) => (op as { requestBody?: { required?: boolean } }).requestBody?.required === false)
+      .map(({ key }) => key);
+    expect(optional.sort()).toEqual(['POST /v1/orders/{orderId}/cancel', 'POST /v1/seller/orders/{orderId}/fulfilment']);
+    expect((doc.paths['/v1/cart/items']?.post as { requestBody?: { required?: boolean } }).requestBody?.required).toBe(true);
+    // Left out, the body is taken as {} (the order is unknown: 404, not a validation failure).
+    const res = await t.request('POST', `/v1/orders/${'0'.repeat(8)}-0000-7000-8000-${'0'.repeat(12)}/cancel`, { token: await token('buyer') });
+    expect(res.statusCode, res.body).toBe(404);
+  });
+
   it('describes the dead letters as a cursor-paged list', () => {
     const op = doc.paths['/v1/admin/events/dead-letters']!.get!;
     const query = Object.fromEntries((op.parameters ?? []).filter((p) => p.in === 'query').map((p) => [p.name, p]));

@@ -26,11 +26,6 @@ const FulfilmentBody = Type.Object(
   { additionalProperties: false },
 );
 
-/** A body whose fields are all optional may be left out: a bodiless POST is validated as {}. */
-async function bodyMayBeLeftOut(request: { body: unknown }): Promise<void> {
-  request.body ??= {};
-}
-
 export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
   const { pool, clock } = deps;
 
@@ -70,8 +65,7 @@ export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
   app.post(
     '/v1/orders/:orderId/cancel',
     {
-      config: { access: ['buyer'] },
-      preValidation: bodyMayBeLeftOut,
+      config: { access: ['buyer'], bodyOptional: true },
       schema: {
         tags: ['orders'],
         summary: 'Cancel your order before it ships; stock, coupon and payment come back',
@@ -96,8 +90,7 @@ export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
   app.post(
     '/v1/seller/orders/:orderId/fulfilment',
     {
-      config: { access: ['seller'] },
-      preValidation: bodyMayBeLeftOut,
+      config: { access: ['seller'], bodyOptional: true },
       schema: {
         tags: ['orders'],
         summary: 'Start fulfilling your order: paid → fulfilling',

@@ -12,6 +12,8 @@ export type Access = 'public' | 'signed-in' | 'signed' | readonly Role[];
 declare module 'fastify' {
   interface FastifyContextConfig {
     access?: Access;
+    /** The body's fields are all optional and the body may be left out (validated as {}); see server.ts. */
+    bodyOptional?: boolean;
   }
   interface FastifyRequest {
     principal: Principal | undefined;

@@ -203,7 +203,30 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     const response = schema.response ?? {};
     schema.response = { ...response, 413: response[413] ?? ProblemResponse, 415: response[415] ?? ProblemResponse };
   });
+  // A route whose body fields are all optional may say so (config.bodyOptional): a bodiless request
+  // is validated as {}, and its OpenAPI request body is not required (the docs plugin marks every
+  // body it sees required).
+  const optionalBodies = new Set<string>();
+  app.addHook('onRoute', (route) => {
+    if (!(route.config as { bodyOptional?: boolean } | undefined)?.bodyOptional) return;
+    const leftOut = (request: { body: unknown }, _reply: unknown, done: () => void) => {
+      request.body ??= {};
+      done();
+    };
+    route.preValidation = [leftOut, ...[route.preValidation ?? []].flat()];
+    for (const method of [route.method].flat()) optionalBodies.add(`${method.toLowerCase()} ${route.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`);
+  });
   await app.register(swagger, {
+    transformObject: (documents) => {
+      const document = 'openapiObject' in documents ? documents.openapiObject : documents.swaggerObject;
+      const paths = (document as { paths?: Record<string, Record<string, { requestBody?: { required?: boolean } }>> }).paths ?? {};
+      for (const entry of optionalBodies) {
+        const [method, path] = entry.split(' ') as [string, string];
+        const body = paths[path]?.[method]?.requestBody;
+        if (body) body.required = false;
+      }
+      return document;
+    },
     // Shared schemas are named by their $id (#/components/schemas/Problem), not def-<n>.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     openapi: {
