@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/platform/http/errors.ts';
 import { newId } from '../../src/platform/ids.ts';
+import { eventually } from '../support/eventually.ts';
 import { type InventoryHarness, eventCount, expectConsistent, startInventory, stockedVariant } from './support.ts';
 
 let h: InventoryHarness;
@@ -73,6 +74,52 @@ describe("a seller's limit of units per buyer", () => {
     await expect(elsewhere.reserve(one(v.variantId, buyer))).rejects.toMatchObject({ code: 'PURCHASE_LIMIT_EXCEEDED', extensions: { held: 1 } });
     await expect(h.api.reserve(one(v.variantId, buyer))).rejects.toMatchObject({ code: 'PURCHASE_LIMIT_EXCEEDED' });
     expect(await unitsOf(buyer, v.variantId)).toBe(2);
+  });
+
+  it('counts requests that took their time before a new limit and were decided under it', async () => {
+    const limited = await stockedVariant(h.api, 100);
+    const other = await stockedVariant(h.api, 100);
+    await h.api.setPurchaseLimit(limited.sellerId, limited.variantId, { maxPerBuyer: 2 });
+    const buyer = newId();
+    await h.api.reserve({ ...one(limited.variantId, buyer), items: [{ variantId: limited.variantId, quantity: 2 }] });
+    // Two multi-item requests take their time now, then wait at their key's claim (another
+    // transaction holds the keys) while the seller sets a new limit a second later. (The harness
+    // has four connections: the blocker, the two requests and the seller's change.)
+    const keys = Array.from({ length: 2 }, () => newId());
+    const blocker = await h.pool.connect();
+    try {
+      await blocker.query('BEGIN');
+      for (const key of keys) {
+        await blocker.query(`INSERT INTO reservations (id, idempotency_key, request_hash, owner_id, expires_at) VALUES ($1, $2, 'x', $3, now())`, [newId(), key, buyer]);
+      }
+      const requests = keys.map((idempotencyKey) =>
+        h.api.reserve({ idempotencyKey, ownerId: buyer, items: [{ variantId: limited.variantId, quantity: 1 }, { variantId: other.variantId, quantity: 1 }] }),
+      );
+      await eventually(async () => {
+        const { rows } = await h.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event = 'transactionid' AND query LIKE 'INSERT INTO reservations%'`);
+        expect(rows[0]?.n).toBe(2);
+      });
+      h.clock.advance(1000);
+      await h.api.setPurchaseLimit(limited.sellerId, limited.variantId, { maxPerBuyer: 1 });
+      await blocker.query('ROLLBACK');
+      const codes = (await Promise.allSettled(requests)).map(codeOf);
+      // Decided under the new limit, they count against it though their time is older.
+      expect(codes.sort()).toEqual(['OK', 'PURCHASE_LIMIT_EXCEEDED']);
+    } finally {
+      blocker.release();
+    }
+    await expectConsistent(h.pool, [limited.variantId, other.variantId]);
+  });
+
+  it('answers a request over both the limit and the stock with the limit, whether it holds one item or several', async () => {
+    const v = await stockedVariant(h.api, 3);
+    const w = await stockedVariant(h.api, 10);
+    await h.api.setPurchaseLimit(v.sellerId, v.variantId, { maxPerBuyer: 2 });
+    const buyer = newId();
+    await expect(h.api.reserve({ idempotencyKey: newId(), ownerId: buyer, items: [{ variantId: v.variantId, quantity: 5 }] })).rejects.toMatchObject({ code: 'PURCHASE_LIMIT_EXCEEDED' });
+    await expect(
+      h.api.reserve({ idempotencyKey: newId(), ownerId: buyer, items: [{ variantId: v.variantId, quantity: 5 }, { variantId: w.variantId, quantity: 1 }] }),
+    ).rejects.toMatchObject({ code: 'PURCHASE_LIMIT_EXCEEDED' });
   });
 
   it('answers the retry of a granted request with its reservation, not with the limit it reached', async () => {

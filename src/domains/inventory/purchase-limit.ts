@@ -12,18 +12,22 @@ import { type StockItemView, toStockItemView } from './stock-queries.ts';
 export const heldKey = (stockItemId: string, ownerId: string) => `${stockItemId} ${ownerId}`;
 
 /**
- * Units each buyer holds (active) or bought (confirmed) of each item, counted over the reservations
- * made since the item's limit was set: what its limit applies to. Only items with a limit count.
- * Read after the items are locked, or before a compare-and-set on their version: any reservation
- * of an item changes its version, so what was counted is still true when the write applies.
+ * Units each buyer holds (active) or bought (confirmed) of each item, counted over the reservation
+ * lines made since the item's limit was set: what its limit applies to. Only items with a limit
+ * count. Read after the items are locked, or before a compare-and-set on their version and limit:
+ * any reservation of an item changes its version, so what was counted is still true when the write
+ * applies. A line is stamped no earlier than the limit it was decided under (the write takes the
+ * later of its clock and the item's purchase_limit_since, from the locked row): a request that took
+ * its time, then waited for the item while the seller set a new limit, still counts against it.
  */
 export async function unitsHeld(db: Queryable, stockItemIds: readonly string[], ownerIds: readonly string[]): Promise<Map<string, number>> {
   const { rows } = await db.query<{ stock_item_id: string; owner_id: string; units: number }>(
     `SELECT l.stock_item_id, r.owner_id, sum(l.quantity)::int AS units
        FROM stock_items s
-       JOIN reservations r ON r.owner_id = ANY($2::uuid[]) AND r.created_at >= s.purchase_limit_since
+       JOIN reservations r ON r.owner_id = ANY($2::uuid[])
        JOIN stock_reservations l ON l.reservation_id = r.id AND l.stock_item_id = s.id
       WHERE s.id = ANY($1::uuid[]) AND s.max_per_buyer IS NOT NULL AND l.status IN ('active', 'confirmed')
+        AND l.created_at >= s.purchase_limit_since
       GROUP BY l.stock_item_id, r.owner_id`,
     [stockItemIds, [...new Set(ownerIds)]],
   );

@@ -278,7 +278,7 @@ async function insertGrants(db: Queryable, item: StockItemRow, grants: Grant[], 
               version = version + $3, updated_at = $4
         WHERE id = $1 AND available_quantity >= $2
           AND ($13::bigint IS NULL OR (version = $13 AND max_per_buyer IS NOT DISTINCT FROM $14::int AND purchase_limit_since IS NOT DISTINCT FROM $15::timestamptz))
-        RETURNING id
+        RETURNING id, purchase_limit_since
      ), header AS (
        INSERT INTO reservations (id, idempotency_key, request_hash, owner_id, reference_id, expires_at, created_at, updated_at)
        SELECT r.id, r.idempotency_key, r.request_hash, r.owner_id, r.reference_id, r.expires_at, $4, $4
@@ -288,7 +288,7 @@ async function insertGrants(db: Queryable, item: StockItemRow, grants: Grant[], 
        RETURNING id
      ), lines AS (
        INSERT INTO stock_reservations (id, reservation_id, stock_item_id, quantity, expires_at, created_at, updated_at)
-       SELECT l.id, l.reservation_id, $1, l.quantity, l.expires_at, $4, $4
+       SELECT l.id, l.reservation_id, $1, l.quantity, l.expires_at, greatest($4, (SELECT purchase_limit_since FROM item)), $4
          FROM unnest($11::uuid[], $5::uuid[], $12::int[], $10::timestamptz[]) AS l(id, reservation_id, quantity, expires_at)
         WHERE EXISTS (SELECT 1 FROM header)
        RETURNING id

@@ -75,14 +75,8 @@ async function reserveInTransaction(deps: InventoryDeps, tx: Tx, request: Reserv
     [variantIds],
   );
   const byVariant = new Map(rows.map((r) => [r.variant_id, r]));
-  const unavailable: Unavailable[] = [];
-  for (const i of request.items) {
-    const available = byVariant.get(i.variantId)?.available_quantity ?? 0;
-    if (i.quantity > available) unavailable.push({ variantId: i.variantId, requested: i.quantity, available });
-  }
-  // Nothing was changed but the claim, which the rollback removes.
-  if (unavailable.length > 0) throw outOfStock(unavailable);
-  // The sellers' limits per buyer, counted now that the items are locked.
+  // The sellers' limits per buyer first (as a batch answers them), counted now that the items are
+  // locked; then the stock. Nothing was changed but the claim, which the rollback removes.
   const limited = rows.filter((r) => r.max_per_buyer !== null);
   if (limited.length > 0) {
     const held = await unitsHeld(
@@ -98,6 +92,12 @@ async function reserveInTransaction(deps: InventoryDeps, tx: Tx, request: Reserv
       }
     }
   }
+  const unavailable: Unavailable[] = [];
+  for (const i of request.items) {
+    const available = byVariant.get(i.variantId)?.available_quantity ?? 0;
+    if (i.quantity > available) unavailable.push({ variantId: i.variantId, requested: i.quantity, available });
+  }
+  if (unavailable.length > 0) throw outOfStock(unavailable);
 
   const quantityOf = new Map(request.items.map((i) => [i.variantId, i.quantity]));
   const ordered = rows.map((r) => ({ row: r, quantity: quantityOf.get(r.variant_id) ?? 0 }));
@@ -143,10 +143,12 @@ async function reserveInTransaction(deps: InventoryDeps, tx: Tx, request: Reserv
               version = s.version + 1, updated_at = $3
          FROM unnest($1::uuid[], $2::int[]) AS r(id, quantity)
         WHERE s.id = r.id AND s.available_quantity >= r.quantity
-       RETURNING s.id
+       RETURNING s.id, s.purchase_limit_since
      ), lines AS (
+       -- Stamped no earlier than the limit the item has now (purchase-limit.ts: unitsHeld).
        INSERT INTO stock_reservations (id, reservation_id, stock_item_id, quantity, expires_at, created_at, updated_at)
-       SELECT l.id, $4, l.stock_item_id, l.quantity, $5, $3, $3 FROM unnest($6::uuid[], $1::uuid[], $7::int[]) AS l(id, stock_item_id, quantity)
+       SELECT l.id, $4, l.stock_item_id, l.quantity, $5, greatest($3, s.purchase_limit_since), $3
+         FROM unnest($6::uuid[], $1::uuid[], $7::int[]) AS l(id, stock_item_id, quantity) JOIN reserved s ON s.id = l.stock_item_id
      ), events AS (${outbox.sql})
      SELECT CASE WHEN count(*) <> $8 THEN bazaar_abort('a locked stock item refused a reservation it had room for') END FROM reserved`,
     [
