@@ -22,7 +22,7 @@ export function domainFactories(context: (domain: DomainName) => DomainContext):
   const products = createProductsModule(context('products'));
   const inventory = createInventoryModule(context('inventory'), {}, { catalog: products.api });
   const payments = createPaymentsModule(context('payments'));
-  const coupons = createCouponsModule(context('coupons'), { catalog: products.api });
+  const coupons = createCouponsModule(context('coupons'), { catalog: products.api, accounts: accounts.api });
   const cart = createCartModule(context('cart'), { catalog: products.api, stock: inventory.api, coupons: coupons.api });
   const checkout = createCheckoutModule(context('checkout'), {
     accounts: accounts.api,

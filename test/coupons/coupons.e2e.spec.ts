@@ -216,9 +216,16 @@ describe('admins reading platform coupons', () => {
 });
 
 describe('admins creating platform coupons', () => {
+  /** A real account with the role (POST /v1/auth/register): the coupons ask the accounts domain who is a seller. */
+  async function account(role: 'buyer' | 'seller'): Promise<string> {
+    const res = await post('/v1/auth/register', '', { email: `${role}-${newId()}@example.test`, password: 'correct horse battery staple', role });
+    expect(res.statusCode, res.body).toBe(201);
+    return res.json().id;
+  }
+
   it('creates a platform-wide coupon without a seller, optionally narrowed to some sellers', async () => {
     const admin = await signIn('admin');
-    const sellerId = newId();
+    const sellerId = await account('seller');
     const res = await post('/v1/admin/coupons', admin.token, {
       code: 'WELCOME-5',
       type: 'fixed_amount',
@@ -227,5 +234,24 @@ describe('admins creating platform coupons', () => {
     });
     expect(res.statusCode, res.body).toBe(201);
     expect(res.json()).toMatchObject({ sellerId: null, discount: null, amountOff: { amount: 500, currency: 'USD' }, rules: { firstOrderOnly: true, sellerIds: [sellerId] } });
+  });
+
+  it('refuses a platform coupon aimed at nothing: sellers who are not sellers, products of sellers it leaves out', async () => {
+    const admin = await signIn('admin');
+    const [seller, otherSeller, buyer] = [await account('seller'), await account('seller'), await account('buyer')];
+    const products = (t.app.modules.find((m) => m.name === 'products') as unknown as { api: ProductsApi }).api;
+    const theirs = await importSimpleProduct(products, { sellerId: otherSeller });
+    const coupon = (code: string, rules: Record<string, unknown>) => post('/v1/admin/coupons', admin.token, { code, type: 'percentage', discount: 500, rules });
+    const stranger = newId();
+    const notSellers = await coupon('NOBODY-5', { sellerIds: [seller, stranger, buyer] });
+    expect(notSellers.statusCode).toBe(400);
+    expect(notSellers.json()).toMatchObject({ code: 'VALIDATION_FAILED', detail: `rules.sellerIds names users who are not sellers: ${stranger}, ${buyer}` });
+    const leftOut = await coupon('ELSEWHERE-5', { sellerIds: [seller], productIds: [theirs.productId] });
+    expect(leftOut.statusCode).toBe(400);
+    expect(leftOut.json().detail).toBe(`rules.productIds names products of sellers rules.sellerIds leaves out: ${theirs.productId}`);
+    // Together, they can discount something.
+    expect((await coupon('THEIRS-5', { sellerIds: [seller, otherSeller], productIds: [theirs.productId] })).statusCode).toBe(201);
+    const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM coupons WHERE code IN ('NOBODY-5', 'ELSEWHERE-5')`);
+    expect(rows[0]?.n).toBe(0);
   });
 });

@@ -35,7 +35,7 @@ export interface CouponsApi {
 }
 
 export function createCouponsModule(ctx: DomainContext, ports: CouponsPorts): DomainModule & { api: CouponsApi } {
-  const deps: CouponsDeps = { pool: ctx.pool, clock: ctx.clock, log: ctx.log, catalog: ports.catalog };
+  const deps: CouponsDeps = { pool: ctx.pool, clock: ctx.clock, log: ctx.log, catalog: ports.catalog, accounts: ports.accounts };
   return {
     name: 'coupons',
     subscriptions: [ordersSubscription()],

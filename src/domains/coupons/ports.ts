@@ -11,6 +11,16 @@ export interface CouponCatalog {
   listCategories(): Promise<readonly { id: string }[]>;
 }
 
+/**
+ * What the coupons domain asks the accounts domain, through its public API: whether the sellers a
+ * platform coupon names are sellers (a coupon aimed at a buyer's items discounts nothing).
+ */
+export interface CouponAccounts {
+  /** The user with its roles; undefined when there is none. */
+  getUser(userId: string): Promise<{ roles: readonly string[] } | undefined>;
+}
+
 export interface CouponsPorts {
   catalog: CouponCatalog;
+  accounts: CouponAccounts;
 }
