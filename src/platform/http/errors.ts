@@ -85,13 +85,18 @@ export interface Problem {
   [extension: string]: unknown;
 }
 
+/** Each code's problem type URI, made once (a flash sale's sold-out answers ask for it thousands of times a second). */
+const PROBLEM_TYPES = new Map(
+  (Object.keys(ERROR_CATALOGUE) as ErrorCode[]).map((code) => [code, `https://bazaar.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`]),
+);
+
 export function problemOf(code: ErrorCode, detail?: string, extensions?: Record<string, unknown>, instance?: string): Problem {
   const entry = ERROR_CATALOGUE[code];
   // Extensions never replace a member RFC 9457 defines: an extension named `status` (a
   // reservation's, say) once became the HTTP status, and the answer a 500.
   return {
     ...extensions,
-    type: `https://bazaar.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`,
+    type: PROBLEM_TYPES.get(code) as string,
     title: entry.title,
     status: entry.status,
     code,
