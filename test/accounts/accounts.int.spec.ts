@@ -134,6 +134,27 @@ describe('login', () => {
     expect(codes.filter((c) => c === 'RATE_LIMITED')).toHaveLength(11);
   });
 
+  it('lets several right logins of one account at once all through: they are not failures while their passwords are checked', async () => {
+    await register(deps(), { email: 'many-devices@example.com', password: PASSWORD }, null);
+    const processes = [deps({ pool: processPool() }), deps({ pool: processPool() })];
+    const logins = Array.from({ length: 10 }, (_, i) => codeOf(login(processes[i % 2] as AccountsDeps, { email: 'many-devices@example.com', password: PASSWORD }, '192.0.2.60')));
+    expect(await Promise.all(logins)).toEqual(Array(10).fill('OK'));
+    // And a wrong guess among right ones is still one failure.
+    expect(await codeOf(login(deps(), { email: 'many-devices@example.com', password: 'wrong password!' }, '192.0.2.60'))).toBe('INVALID_CREDENTIALS');
+    const { rows } = await db.query(
+      "SELECT count(*) FILTER (WHERE succeeded)::int AS ok, count(*) FILTER (WHERE NOT succeeded)::int AS failed, count(*) FILTER (WHERE NOT settled)::int AS pending FROM login_attempts WHERE email = 'many-devices@example.com'",
+    );
+    expect(rows[0]).toEqual({ ok: 10, failed: 1, pending: 0 });
+  });
+
+  it('takes a forwarded address with a port, or none at all, without a fault', async () => {
+    await register(deps(), { email: 'proxied@example.com', password: PASSWORD }, null);
+    expect(await codeOf(login(deps(), { email: 'proxied@example.com', password: PASSWORD }, '203.0.113.5:5678', '10.0.0.1'))).toBe('OK');
+    expect(await codeOf(login(deps(), { email: 'proxied@example.com', password: PASSWORD }, 'unknown', '10.0.0.1'))).toBe('OK');
+    const { rows } = await db.query("SELECT host(ip) AS ip FROM login_attempts WHERE email = 'proxied@example.com' ORDER BY attempted_at, id");
+    expect(rows.map((r) => r.ip).sort()).toEqual(['10.0.0.1', '203.0.113.5']);
+  });
+
   it('counts failures in the database, so two processes share the limit', async () => {
     await register(deps(), { email: 'shared@example.com', password: PASSWORD }, null);
     const processA = deps({ pool: processPool() });

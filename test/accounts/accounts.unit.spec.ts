@@ -51,6 +51,16 @@ describe('client address', () => {
   it('uses a placeholder when the address is unknown', () => {
     expect(clientAddress(undefined)).toBe('0.0.0.0');
   });
+
+  it('drops the port a proxy may forward, and counts what is no address as the peer that sent it', () => {
+    expect(clientAddress('203.0.113.5:5678')).toBe('203.0.113.5');
+    expect(clientAddress('[2001:db8::1]:443')).toBe('2001:db8::1');
+    expect(clientAddress('[2001:db8::2]')).toBe('2001:db8::2');
+    for (const forwarded of ['unknown', 'abc', '203.0.113.5:port', '999.1.1.1', '', '_hidden']) {
+      expect(clientAddress(forwarded, '::ffff:10.0.0.7'), forwarded).toBe('10.0.0.7');
+    }
+    expect(clientAddress('unknown', undefined)).toBe('0.0.0.0');
+  });
 });
 
 describe('profile patch', () => {

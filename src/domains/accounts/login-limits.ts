@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 /**
  * Login throttling, decided from the recent failures of one account and of one client address.
  * Pure: the caller reads the failures (newest first, at most the limit) and brings the time.
@@ -49,11 +50,24 @@ export function decideLoginLimit(
 /**
  * The client address as counted: an IPv4 address seen through an IPv6 socket (::ffff:a.b.c.d)
  * counts as the IPv4 address, and a zone index is dropped. IPv6 addresses are further grouped by
- * /64 in SQL, because one client usually holds a whole /64.
+ * /64 in SQL, because one client usually holds a whole /64. Behind a trusted proxy the address is
+ * what X-Forwarded-For says, which may carry a port (`203.0.113.5:5678`, `[2001:db8::1]:443`) or be
+ * no address at all (`unknown`): the port is dropped, and what is still not an address counts as
+ * the peer that sent it (`peer`, the TCP peer: the proxy).
  */
-export function clientAddress(ip: string | undefined): string {
-  if (!ip) return '0.0.0.0';
-  const withoutZone = ip.split('%')[0] ?? ip;
+export function clientAddress(ip: string | undefined, peer?: string): string {
+  const address = plainAddress(ip) ?? plainAddress(peer);
+  return address ?? '0.0.0.0';
+}
+
+function plainAddress(ip: string | undefined): string | undefined {
+  if (!ip) return undefined;
+  const trimmed = ip.trim();
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(trimmed);
+  const withPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(trimmed);
+  const bare = bracketed?.[1] ?? withPort?.[1] ?? trimmed;
+  const withoutZone = bare.split('%')[0] ?? bare;
   const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(withoutZone);
-  return mapped?.[1] ?? withoutZone;
+  const address = mapped?.[1] ?? withoutZone;
+  return isIP(address) === 0 ? undefined : address;
 }

@@ -10,10 +10,10 @@ import {
   findCredentials,
   insertAttempt,
   lockLoginKeys,
-  markAttemptSucceeded,
   recentFailuresByAddress,
   recentFailuresByEmail,
   selectRoles,
+  settleAttempt,
 } from './sql.ts';
 
 export interface AccessToken {
@@ -22,12 +22,24 @@ export interface AccessToken {
   expiresIn: number;
 }
 
-type Admission = { admitted: false; retryAfterSeconds: number } | { admitted: true; attemptId: string; credentials: Credentials | undefined };
+type Admission =
+  | { admitted: false; retryAfterSeconds: number }
+  | { admitted: true; attemptId: string; credentials: Credentials | undefined }
+  /** Refused only because of attempts whose password is still being checked: ask again shortly. */
+  | { admitted: 'wait' };
+
+/** How long an attempt may stay pending before it counts as failed (its process died meanwhile). */
+const PENDING_MAX_MS = 60_000;
+/** How long a login waits, at most, for other attempts of its email or address to settle. */
+const PENDING_WAIT_MAX_MS = 3_000;
+const PENDING_POLL_MS = 25;
 
 /**
- * Checks the limits and records the attempt (as a failure until the password proves right) in one
+ * Checks the limits and records the attempt (pending until its password is checked) in one
  * transaction under per-email and per-address locks: concurrent guesses cannot all slip past the
- * count, and the count holds across processes because it lives in the database.
+ * count, and the count holds across processes because it lives in the database. Pending attempts
+ * count: when they alone would refuse this one (several right logins at once), it waits for them
+ * to settle instead of being told it failed too often.
  */
 async function admit(deps: AccountsDeps, email: string, clientIp: string, now: Date): Promise<Admission> {
   const policy = deps.loginLimits;
@@ -35,13 +47,15 @@ async function admit(deps: AccountsDeps, email: string, clientIp: string, now: D
     const address = await addressKey(tx, clientIp);
     await lockLoginKeys(tx, email, address);
     const since = windowStart(policy, now);
-    const decision = decideLoginLimit(
-      policy,
-      now,
-      await recentFailuresByEmail(tx, email, since, policy.failuresPerEmailMax),
-      await recentFailuresByAddress(tx, address, since, policy.failuresPerAddressMax),
-    );
-    if (!decision.allowed) return { admitted: false, retryAfterSeconds: decision.retryAfterSeconds };
+    const pendingAfter = new Date(now.getTime() - PENDING_MAX_MS);
+    const byEmail = await recentFailuresByEmail(tx, email, since, policy.failuresPerEmailMax, pendingAfter);
+    const byAddress = await recentFailuresByAddress(tx, address, since, policy.failuresPerAddressMax, pendingAfter);
+    const decision = decideLoginLimit(policy, now, [...byEmail.failed, ...byEmail.pending], [...byAddress.failed, ...byAddress.pending]);
+    if (!decision.allowed) {
+      const onFailures = decideLoginLimit(policy, now, byEmail.failed, byAddress.failed);
+      if (onFailures.allowed) return { admitted: 'wait' };
+      return { admitted: false, retryAfterSeconds: onFailures.retryAfterSeconds };
+    }
     const credentials = await findCredentials(tx, email);
     const attemptId = newId();
     await insertAttempt(tx, { id: attemptId, email, address, userId: credentials?.id ?? null, now });
@@ -53,9 +67,19 @@ async function admit(deps: AccountsDeps, email: string, clientIp: string, now: D
  * Wrong email and wrong password look the same from outside: the same error, and the same argon2
  * work (an unknown email is verified against a decoy hash).
  */
-export async function login(deps: AccountsDeps, body: LoginBody, ip: string | undefined): Promise<AccessToken> {
+export async function login(deps: AccountsDeps, body: LoginBody, ip: string | undefined, peer?: string): Promise<AccessToken> {
   const now = deps.clock.now();
-  const admission = await admit(deps, body.email, clientAddress(ip), now);
+  const address = clientAddress(ip, peer);
+  let admission = await admit(deps, body.email, address, now);
+  // Wall time, not the injected clock: this is how long a request waits, not when it was made.
+  const waitUntil = Date.now() + PENDING_WAIT_MAX_MS;
+  while (admission.admitted === 'wait' && Date.now() < waitUntil) {
+    await new Promise((resolve) => setTimeout(resolve, PENDING_POLL_MS));
+    admission = await admit(deps, body.email, address, now);
+  }
+  if (admission.admitted === 'wait') {
+    throw new AppError('RATE_LIMITED', 'too many logins of this account at once; try again in a moment', { retryAfterSeconds: 1 });
+  }
   if (!admission.admitted) {
     throw new AppError('RATE_LIMITED', 'too many failed logins; try again later', { retryAfterSeconds: admission.retryAfterSeconds });
   }
@@ -63,9 +87,9 @@ export async function login(deps: AccountsDeps, body: LoginBody, ip: string | un
   let passwordRight = false;
   if (credentials) passwordRight = await deps.passwords.verify(credentials.passwordHash, body.password);
   else await deps.passwords.verifyNothing(body.password);
+  await settleAttempt(deps.pool, admission.attemptId, credentials !== undefined && passwordRight);
   if (!credentials || !passwordRight) throw new AppError('INVALID_CREDENTIALS');
 
-  await markAttemptSucceeded(deps.pool, admission.attemptId);
   if (credentials.status !== 'active') throw new AppError('ACCOUNT_DISABLED');
   const roles = await selectRoles(deps.pool, credentials.id);
   const { token, expiresAt } = await deps.tokens.sign({ userId: credentials.id, roles }, now);

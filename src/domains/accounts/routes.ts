@@ -48,7 +48,7 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountsDeps): void {
         response: { 200: TokenResponse, 400: ProblemResponse, 401: ProblemResponse, 403: ProblemResponse, 429: ProblemResponse },
       },
     },
-    async (request) => login(deps, request.body, request.ip),
+    async (request) => login(deps, request.body, request.ip, request.socket.remoteAddress),
   );
 
   app.get(

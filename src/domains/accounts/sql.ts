@@ -163,40 +163,46 @@ export async function lockLoginKeys(q: Queryable, email: string, address: string
   await q.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_LOGIN_ADDRESS, address]);
 }
 
-export async function recentFailuresByEmail(q: Queryable, email: string, since: Date, limit: number): Promise<Date[]> {
-  const { rows } = await q.query<{ attempted_at: Date }>(
-    `SELECT attempted_at FROM login_attempts
-      WHERE email = $1 AND NOT succeeded AND attempted_at > $2
-      ORDER BY attempted_at DESC LIMIT $3`,
-    [email, since, limit],
-  );
-  return rows.map((r) => r.attempted_at);
+/**
+ * Recent attempts that did not succeed, newest first: failures, and attempts still pending (their
+ * password being checked; `pendingAfter` bounds how long one may be, before it counts as failed).
+ */
+export interface UnsucceededAttempts {
+  failed: Date[];
+  pending: Date[];
 }
 
-export async function recentFailuresByAddress(q: Queryable, address: string, since: Date, limit: number): Promise<Date[]> {
-  const { rows } = await q.query<{ attempted_at: Date }>(
-    `SELECT attempted_at FROM login_attempts
-      WHERE ip = $1::inet AND NOT succeeded AND attempted_at > $2
+async function recentUnsucceeded(q: Queryable, by: 'email' | 'ip', key: string, since: Date, limit: number, pendingAfter: Date): Promise<UnsucceededAttempts> {
+  const { rows } = await q.query<{ attempted_at: Date; pending: boolean }>(
+    `SELECT attempted_at, (NOT settled AND attempted_at > $4) AS pending FROM login_attempts
+      WHERE ${by === 'email' ? 'email = $1' : 'ip = $1::inet'} AND NOT succeeded AND attempted_at > $2
       ORDER BY attempted_at DESC LIMIT $3`,
-    [address, since, limit],
+    [key, since, limit, pendingAfter],
   );
-  return rows.map((r) => r.attempted_at);
+  return { failed: rows.filter((r) => !r.pending).map((r) => r.attempted_at), pending: rows.filter((r) => r.pending).map((r) => r.attempted_at) };
 }
 
-/** Recorded as a failure before the password is checked; a right password turns it into a success. */
+export const recentFailuresByEmail = (q: Queryable, email: string, since: Date, limit: number, pendingAfter: Date) =>
+  recentUnsucceeded(q, 'email', email, since, limit, pendingAfter);
+
+export const recentFailuresByAddress = (q: Queryable, address: string, since: Date, limit: number, pendingAfter: Date) =>
+  recentUnsucceeded(q, 'ip', address, since, limit, pendingAfter);
+
+/** Recorded before the password is checked, pending (counted by the limits) until settleAttempt. */
 export async function insertAttempt(
   q: Queryable,
   attempt: { id: string; email: string; address: string; userId: string | null; now: Date },
 ): Promise<void> {
   await q.query(
-    `INSERT INTO login_attempts (id, email, ip, user_id, succeeded, attempted_at)
-     VALUES ($1, $2, $3::inet, $4, false, $5)`,
+    `INSERT INTO login_attempts (id, email, ip, user_id, succeeded, settled, attempted_at)
+     VALUES ($1, $2, $3::inet, $4, false, false, $5)`,
     [attempt.id, attempt.email, attempt.address, attempt.userId, attempt.now],
   );
 }
 
-export async function markAttemptSucceeded(q: Queryable, attemptId: string): Promise<void> {
-  await q.query('UPDATE login_attempts SET succeeded = true WHERE id = $1', [attemptId]);
+/** The attempt's password was checked: right (succeeded) or not. */
+export async function settleAttempt(q: Queryable, attemptId: string, succeeded: boolean): Promise<void> {
+  await q.query('UPDATE login_attempts SET succeeded = $2, settled = true WHERE id = $1', [attemptId, succeeded]);
 }
 
 /** Deletes at most `batchMax` attempts made before `before`; returns how many went. */
