@@ -194,6 +194,26 @@ describe('profile', () => {
     expect(events[0]?.payload).toMatchObject({ userId: id, changedFields: ['firstName', 'lastName', 'phone', 'addresses'] });
   });
 
+  it('refuses a phone without digits and a name of nothing visible, changing nothing', async () => {
+    const { token } = await signUp('invisible@example.com');
+    for (const body of [
+      { phone: '    ' },
+      { phone: '()()-..' },
+      { phone: '+1 (2) 3' },
+      { firstName: '\u200b' },
+      { lastName: '\u200b\u2060\ufeff' },
+      { addresses: [{ ...home, phone: '     ' }] },
+      { addresses: [{ ...home, name: '\u200b' }] },
+    ]) {
+      const res = await t.request('PATCH', '/v1/me/profile', { token, body });
+      expect([res.statusCode, res.json().code], JSON.stringify(body)).toEqual([400, 'VALIDATION_FAILED']);
+    }
+    expect((await t.request('GET', '/v1/me', { token })).json().profile).toMatchObject({ firstName: null, lastName: null, phone: null, addresses: [] });
+    // Letters of any script, digits, punctuation and symbols are something written.
+    const fine = await t.request('PATCH', '/v1/me/profile', { token, body: { firstName: 'Ōtsuki', lastName: '李', phone: '(555) 123-4567' } });
+    expect(fine.statusCode, fine.body).toBe(200);
+  });
+
   it('keeps fields left out, clears a field set to null, and writes no event when nothing changes', async () => {
     const { id, token } = await signUp('profile2@example.com');
     await t.request('PATCH', '/v1/me/profile', { token, body: { firstName: 'Bo', phone: '+15551234567' } });
@@ -347,6 +367,23 @@ describe('access tokens', () => {
     expect((await meWith(otherAudience.token)).statusCode).toBe(401);
     const otherIssuer = await new TokenService(keys, 'someone-else', 'bazaar-api', 900).sign({ userId: user.id, roles: ['buyer'] });
     expect((await meWith(otherIssuer.token)).statusCode).toBe(401);
+  });
+
+  it('refuses a token made with the key elsewhere that names no user, or is issued in the future', async () => {
+    const key = parseKeyring(TEST_JWT_KEYS)[0] as { kid: string; secret: Uint8Array };
+    const now = Math.floor(Date.now() / 1000);
+    const made = (claims: Record<string, unknown>) =>
+      createSigner({ key: Buffer.from(key.secret), algorithm: 'HS256', kid: key.kid })({ roles: ['buyer'], iss: 'bazaar', aud: 'bazaar-api', exp: now + 300, iat: now, ...claims });
+    for (const [what, claims] of [
+      ['a user id that is no UUID', { sub: 'abc' }],
+      ['a user id that is a number', { sub: 42 }],
+      ['an iat a day ahead', { sub: user.id, iat: now + 86_400 }],
+    ] as const) {
+      const answer = await meWith(made(claims));
+      expect([answer.statusCode, answer.json().code], what).toEqual([401, 'INVALID_TOKEN']);
+    }
+    // The same token made right is taken.
+    expect((await meWith(made({ sub: user.id }))).statusCode).toBe(200);
   });
 
   it('refuses a token signed with a key it does not know', async () => {

@@ -10,7 +10,8 @@ const text = PrintableText;
 
 /** Mirrors the users.email CHECK, so a request that passes here never trips the database. */
 export const EmailSchema = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^@\\s]+@[^@\\s]+$', description: 'Email address; unique ignoring case' });
-export const PHONE_PATTERN = '^\\+?[0-9 ().-]{4,30}$';
+/** A phone number: digits (at least four) with the usual separators, optionally after a +. */
+export const PHONE_PATTERN = '^(?=(?:[^0-9]*[0-9]){4})\\+?[0-9 ().-]{4,30}$';
 
 // Unions of literals (not Unsafe enums): the route type provider (TypeBox 1) reads schemas
 // structurally and would type an Unsafe enum as unknown.

@@ -69,9 +69,13 @@ export const CountryCode = Type.String({ format: COUNTRY_FORMAT, minLength: 2, m
 /** Money in: the ISO 4217 code of a currency in circulation (platform/http/currencies.ts). */
 export const CurrencyCode = Type.String({ format: CURRENCY_FORMAT, minLength: 3, maxLength: 3, description: 'ISO 4217 code of a currency in circulation, in capitals' });
 
-/** Text shown to people: something written (not only spaces) and no control characters (they have no place in a name and would corrupt logs). */
+/**
+ * Text shown to people: something written (a letter, digit, punctuation mark or symbol, not only
+ * spaces or invisible characters such as U+200B) and no control characters (they have no place in
+ * a name and would corrupt logs). The pattern is a Unicode one (ajv compiles patterns with the u flag).
+ */
 export const PrintableText = (maxLength: number, description?: string) =>
-  Type.String({ minLength: 1, maxLength, pattern: '^(?=.*\\S)[^\\u0000-\\u001f\\u007f]+$', ...(description ? { description } : {}) });
+  Type.String({ minLength: 1, maxLength, pattern: '^(?=.*[\\p{L}\\p{N}\\p{P}\\p{S}])[^\\u0000-\\u001f\\u007f]+$', ...(description ? { description } : {}) });
 
 /** The schema or null (OpenAPI: one of them), with the description of the whole. */
 export const Nullable = <T extends TSchema>(schema: T, options: { description?: string } = {}) => Type.Union([schema, Type.Null()], options);

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { TokenError, createSigner, createVerifier } from 'fast-jwt';
 import { type Clock, systemClock } from '../clock.ts';
 import { AppError } from './errors.ts';
+import { isUuid } from '../ids.ts';
 import { makeRoom } from '../bounded-map.ts';
 
 export const ROLES = ['buyer', 'seller', 'admin'] as const;
@@ -80,6 +81,9 @@ function readHeader(token: string): { alg?: unknown; kid?: unknown } {
   if (typeof header !== 'object' || header === null) throw new Error('header is not an object');
   return header as { alg?: unknown; kid?: unknown };
 }
+
+/** How far ahead of this clock a token's iat may be (another process's clock may run a little ahead). */
+const ISSUED_AT_SKEW_MS = 60_000;
 
 export class TokenService {
   /** One verifier per key id, each bound to its secret, the one algorithm, issuer and audience. */
@@ -161,9 +165,15 @@ export class TokenService {
       if (error instanceof TokenError) throw new AppError('INVALID_TOKEN', 'the token is not valid');
       throw error;
     }
+    const nowMs = this.clock.now().getTime();
     const expiresAtMs = Number(payload.exp) * 1000;
-    if (!Number.isFinite(expiresAtMs) || expiresAtMs <= this.clock.now().getTime()) throw new AppError('INVALID_TOKEN', 'the token has expired');
+    if (!Number.isFinite(expiresAtMs) || expiresAtMs <= nowMs) throw new AppError('INVALID_TOKEN', 'the token has expired');
+    // Only this service signs its tokens, so these hold for every token it made; one that breaks
+    // them was made elsewhere with the key (a user id that is no UUID was a 500 further on).
+    const issuedAtMs = Number(payload.iat) * 1000;
+    if (!Number.isFinite(issuedAtMs) || issuedAtMs > nowMs + ISSUED_AT_SKEW_MS) throw new AppError('INVALID_TOKEN', 'the token is issued in the future');
+    if (typeof payload.sub !== 'string' || !isUuid(payload.sub)) throw new AppError('INVALID_TOKEN', 'the token does not name a user');
     const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is Role => (ROLES as readonly unknown[]).includes(r)) : [];
-    return { principal: { userId: String(payload.sub), roles }, expiresAtMs };
+    return { principal: { userId: payload.sub.toLowerCase(), roles }, expiresAtMs };
   }
 }
