@@ -4,13 +4,18 @@ import { AppError } from './http/errors.ts';
  * before it is stored or logged, so a client mistake cannot put a card number in our database.
  */
 const CARD_FIELD = /^(pan|number|card_?number|cardnumber|cvc|cvv|cvc2|cvv2|cid|security_?code|card)$/i;
-/** 12 to 19 digits, possibly grouped by spaces or dashes: the shape of a primary account number. */
-const PAN_LIKE = /^(?:\d[ -]?){12,18}\d$/;
+/**
+ * 13 to 19 digits, possibly grouped: the shape of a primary account number. People group them by
+ * spaces, dashes, dots or slashes, and sometimes put the first group in parentheses.
+ */
+const PAN_LIKE = /^\(?(?:\d[ .\-/()]{0,2}){12,18}\d$/;
+/** What separates the groups of digits of a card number as people write it. */
+const GROUP_SEPARATORS = /[ .\-/()]+/;
 /**
  * Runs of 13 or more digits (grouped or not) inside a longer text, e.g. `tok_4242424242424242`,
  * not glued to other letters or digits (a hex string's digits are not a card number).
  */
-const DIGIT_RUNS = /(?<![0-9A-Za-z])\d(?:[ -]?\d){12,}(?![0-9A-Za-z])/g;
+const DIGIT_RUNS = /(?<![0-9A-Za-z])\d(?:[ .\-/()]{0,2}\d){12,}(?![0-9A-Za-z])/g;
 /** UUIDs (ids, idempotency keys): their digit groups joined by dashes could pass the checksum. */
 const UUIDS = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 const CARD_LENGTHS_MIN = 13;
@@ -39,7 +44,7 @@ function holdsCardNumber(text: string): boolean {
   const whole = text.trim();
   if (PAN_LIKE.test(whole) && groupedLikeACard(whole)) return true;
   for (const run of text.replace(UUIDS, ' ').match(DIGIT_RUNS) ?? []) {
-    const digits = run.replace(/[ -]/g, '');
+    const digits = run.replace(/\D/g, '');
     if (digits.length >= CARD_LENGTHS_MIN && digits.length <= CARD_LENGTHS_MAX && groupedLikeACard(run) && passesLuhn(digits)) return true;
   }
   return false;
@@ -52,7 +57,7 @@ function holdsCardNumber(text: string): boolean {
  * webhook naming it was refused as card data, leaving its refund pending for good.
  */
 function groupedLikeACard(run: string): boolean {
-  const groups = run.split(/[ -]/);
+  const groups = run.split(GROUP_SEPARATORS).filter((g) => g !== '');
   if (groups.length === 1) return true;
   return groups[0]?.length === 4 && groups.every((g, i) => g.length <= 6 && (i === groups.length - 1 || g.length >= 3));
 }

@@ -15,6 +15,12 @@ describe('card data detection', () => {
     expect(findCardData({ token: '4242424242424242' })).toBe('/token');
     expect(findCardData({ note: '4242 4242 4242 4242' })).toBe('/note');
     expect(findCardData({ note: '4242-4242-4242-4242' })).toBe('/note');
+    // Dots, slashes and a first group in parentheses are how some people write them too.
+    expect(findCardData({ phone: '4242.4242.4242.4242' })).toBe('/phone');
+    expect(findCardData({ note: '4242/4242/4242/4242' })).toBe('/note');
+    expect(findCardData({ note: '(4242) 4242 4242 4242' })).toBe('/note');
+    expect(findCardData({ lines: ['card 4242/4242/4242/4242'] })).toBe('/lines/0');
+    expect(findCardData({ line1: 'paid with 5555.5555.5555.4444 twice' })).toBe('/line1');
   });
 
   it('finds a card number inside a longer text by its checksum', () => {
@@ -24,6 +30,7 @@ describe('card data detection', () => {
     // Same length, checksum off by one: an order number, say, not a card.
     expect(findCardData({ reference: 'order 4242424242424241' })).toBeUndefined();
     expect(findCardData({ phone: '+1 555 123 4567', postalCode: '10115' })).toBeUndefined();
+    expect(findCardData({ phone: '+44 (20) 7946 0958', version: '1.2.3.4', address: '192.168.100.200', date: '2026/12/06 10.30' })).toBeUndefined();
   });
 
   it('never takes a UUID for a card, though its digit groups may pass the checksum', () => {
