@@ -285,6 +285,23 @@ describe('the delivery worker', () => {
     ).toEqual(['Welcome to bazaar', 'Your parcel could not be delivered', 'Your parcel is going back to the seller']);
   });
 
+  it("notifies a user who buys from themself once, as the buyer, whatever channels they chose for either type", async () => {
+    const userId = await register(`self-${newId()}@example.test`);
+    const { token } = await t.app.tokens.sign({ userId, roles: ['buyer', 'seller'] });
+    // order_paid to push only; seller_order_paid left at its default (in_app and email).
+    const chosen = await t.request('PUT', '/v1/me/notification-preferences', { token, body: { channels: { order_paid: ['push'] } } });
+    expect(chosen.statusCode, chosen.body).toBe(200);
+    const orderId = newId();
+    const paid = { ...orderFacts(userId, orderId), sellerId: userId, paymentId: newId(), paidAmount: 1999, paidAt: clock.now().toISOString() };
+    await publish('orders', 'orders.order_paid.v1', orderId, 'order', paid);
+    const rows = await eventually(async () => {
+      const { rows } = await db.query<{ type: string; channel: string }>(`SELECT type, channel FROM notifications WHERE user_id = $1 AND type <> 'account_welcome' ORDER BY type, channel`, [userId]);
+      expect(rows.length).toBeGreaterThan(0);
+      return rows;
+    });
+    expect(rows).toEqual([{ type: 'order_paid', channel: 'push' }]);
+  });
+
   it('keeps an email waiting while the address is unknown, and sends it once accounts tells it', async () => {
     const userId = newId();
     const orderId = newId();

@@ -1,7 +1,7 @@
 import type { NotificationSentV1 } from '../../contracts/notifications.ts';
 import { newId } from '../../platform/ids.ts';
 import type { HandlerContext } from '../../platform/messaging/subscription.ts';
-import type { NotificationIntent } from './intents.ts';
+import { type NotificationIntent, perRecipient } from './intents.ts';
 import { type NewNotification, insertNotifications, selectChosenChannels } from './sql.ts';
 import { channelsFor } from './types.ts';
 
@@ -11,7 +11,8 @@ import { channelsFor } from './types.ts';
  * off. Unique per (event, user, channel), so a redelivered event adds nothing. The in_app ones are
  * visible at once and announced as sent; the others wait for the delivery worker.
  */
-export async function createNotifications(ctx: HandlerContext, sourceEventId: string, intents: readonly NotificationIntent[]): Promise<number> {
+export async function createNotifications(ctx: HandlerContext, sourceEventId: string, given: readonly NotificationIntent[]): Promise<number> {
+  const intents = perRecipient(given);
   if (intents.length === 0) return 0;
   const chosen = await selectChosenChannels(ctx.tx, intents);
   const rows: NewNotification[] = intents.flatMap((intent) =>

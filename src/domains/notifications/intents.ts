@@ -82,6 +82,21 @@ export function orderPlaced(e: OrderPlacedV1): NotificationIntent[] {
   ];
 }
 
+/**
+ * One intent per recipient: the first an event gives them (the buyer's, where a user buys from
+ * themself: their order_paid, not also the seller's seller_order_paid). Each then goes to the
+ * channels its recipient chose for its type, so two intents of one user would notify them twice
+ * once their choices for the two types differ.
+ */
+export function perRecipient(intents: readonly NotificationIntent[]): NotificationIntent[] {
+  const seen = new Set<string>();
+  return intents.filter((intent) => {
+    if (seen.has(intent.userId)) return false;
+    seen.add(intent.userId);
+    return true;
+  });
+}
+
 export function orderPaid(e: OrderPaidV1): NotificationIntent[] {
   return [
     {
