@@ -110,6 +110,17 @@ describe('registration, login and the current user', () => {
     expect((await login('CASE@example.com')).statusCode).toBe(200);
   });
 
+  it('refuses a second account for the same email with accented capitals, or accents typed another way, also at once', async () => {
+    expect((await register('ÉMILE@exämple.com')).statusCode).toBe(201);
+    for (const same of ['émile@exämple.com', 'Émile@EXÄMPLE.COM', 'e\u0301mile@exa\u0308mple.com']) {
+      const again = await register(same);
+      expect([again.statusCode, again.json().code], same).toEqual([409, 'EMAIL_TAKEN']);
+    }
+    expect((await login('émile@EXÄMPLE.com')).statusCode).toBe(200);
+    const answers = await Promise.all(['Éva@example.com', 'éva@example.com', 'ÉVA@EXAMPLE.COM', 'e\u0301VA@example.com'].map((email) => register(email)));
+    expect(answers.map((a) => a.statusCode).sort()).toEqual([201, 409, 409, 409]);
+  });
+
   it('makes exactly one account out of concurrent registrations of one email', async () => {
     const variants = ['race@example.com', 'RACE@example.com', 'Race@Example.com', 'race@EXAMPLE.com', 'rAcE@example.com', 'race@example.COM'];
     const answers = await Promise.all(variants.map((email) => register(email)));

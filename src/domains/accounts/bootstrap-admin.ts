@@ -1,3 +1,4 @@
+import { normalizeEmail } from './email.ts';
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import type { AccountsDeps } from './deps.ts';
@@ -15,8 +16,9 @@ const EMAIL = /^[^@\s]+@[^@\s]+$/;
  * existing account is left alone: its password is not reset, and it is not promoted, so whoever
  * registers that email first cannot become admin through a restart.
  */
-export async function bootstrapAdmin(deps: AccountsDeps, email: string, password: string): Promise<BootstrapOutcome> {
-  if (!EMAIL.test(email) || email.length > 254) throw new Error('ADMIN_EMAIL must be an email address of at most 254 characters');
+export async function bootstrapAdmin(deps: AccountsDeps, given: string, password: string): Promise<BootstrapOutcome> {
+  if (!EMAIL.test(given) || given.length > 254) throw new Error('ADMIN_EMAIL must be an email address of at most 254 characters');
+  const email = normalizeEmail(given);
   if (password.length < PASSWORD_LENGTH_MIN || password.length > PASSWORD_LENGTH_MAX) {
     throw new Error(`ADMIN_PASSWORD must hold ${PASSWORD_LENGTH_MIN} to ${PASSWORD_LENGTH_MAX} characters`);
   }

@@ -2,6 +2,7 @@ import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
 import type { AccountsDeps } from './deps.ts';
+import { normalizeEmail } from './email.ts';
 import { clientAddress, decideLoginLimit, windowStart } from './login-limits.ts';
 import type { LoginBody } from './schemas.ts';
 import {
@@ -41,7 +42,7 @@ const PENDING_POLL_MS = 25;
  * count: when they alone would refuse this one (several right logins at once), it waits for them
  * to settle instead of being told it failed too often.
  */
-async function admit(deps: AccountsDeps, email: string, clientIp: string, now: Date): Promise<Admission> {
+async function admit(deps: AccountsDeps, email: string, asGiven: string, clientIp: string, now: Date): Promise<Admission> {
   const policy = deps.loginLimits;
   return withTransaction(deps.pool, async (tx) => {
     const address = await addressKey(tx, clientIp);
@@ -56,7 +57,9 @@ async function admit(deps: AccountsDeps, email: string, clientIp: string, now: D
       if (onFailures.allowed) return { admitted: 'wait' };
       return { admitted: false, retryAfterSeconds: onFailures.retryAfterSeconds };
     }
-    const credentials = await findCredentials(tx, email);
+    // An account registered before emails were normalised (non-ASCII capitals kept as typed) is
+    // found as it was written.
+    const credentials = (await findCredentials(tx, email)) ?? (asGiven !== email ? await findCredentials(tx, asGiven) : undefined);
     const attemptId = newId();
     await insertAttempt(tx, { id: attemptId, email, address, userId: credentials?.id ?? null, now });
     return { admitted: true, attemptId, credentials };
@@ -70,12 +73,14 @@ async function admit(deps: AccountsDeps, email: string, clientIp: string, now: D
 export async function login(deps: AccountsDeps, body: LoginBody, ip: string | undefined, peer?: string): Promise<AccessToken> {
   const now = deps.clock.now();
   const address = clientAddress(ip, peer);
-  let admission = await admit(deps, body.email, address, now);
+  const email = normalizeEmail(body.email);
+  const asGiven = body.email.normalize('NFC');
+  let admission = await admit(deps, email, asGiven, address, now);
   // Wall time, not the injected clock: this is how long a request waits, not when it was made.
   const waitUntil = Date.now() + PENDING_WAIT_MAX_MS;
   while (admission.admitted === 'wait' && Date.now() < waitUntil) {
     await new Promise((resolve) => setTimeout(resolve, PENDING_POLL_MS));
-    admission = await admit(deps, body.email, address, now);
+    admission = await admit(deps, email, asGiven, address, now);
   }
   if (admission.admitted === 'wait') {
     throw new AppError('RATE_LIMITED', 'too many logins of this account at once; try again in a moment', { retryAfterSeconds: 1 });

@@ -1,3 +1,4 @@
+import { normalizeEmail } from './email.ts';
 import { UserRegisteredV1 } from '../../contracts/accounts.ts';
 import { type Tx, isUniqueViolation, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
@@ -56,7 +57,7 @@ export async function register(deps: AccountsDeps, body: RegisterBody, trace: Tr
   const passwordHash = await deps.passwords.hash(body.password);
   const now = deps.clock.now();
   return withTransaction(deps.pool, async (tx) => {
-    const userId = await createUser(tx, { email: body.email, passwordHash, roles: [body.role ?? 'buyer'], now, trace });
+    const userId = await createUser(tx, { email: normalizeEmail(body.email), passwordHash, roles: [body.role ?? 'buyer'], now, trace });
     return (await readUser(tx, userId)) as User;
   });
 }

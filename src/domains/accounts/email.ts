@@ -1,0 +1,22 @@
+import { AppError } from '../../platform/http/errors.ts';
+
+/** The longest email address (RFC 5321 path limit), as the users table holds it. */
+const EMAIL_LENGTH_MAX = 254;
+
+/**
+ * Emails are compared ignoring case. The database compares them as citext, whose case folding
+ * follows the cluster's locale: the embedded cluster's C locale folds ASCII letters only, so
+ * ÉMILE@example.com and émile@example.com were two accounts. An address with a character outside
+ * ASCII is therefore stored and looked up in one form, made here: composed (NFC: an accent typed
+ * as a combining mark and a precomposed one agree) and in lower case. An ASCII address is kept as
+ * written (citext folds its case).
+ */
+export function normalizeEmail(email: string): string {
+  const composed = email.normalize('NFC');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the whole ASCII range
+  if (/^[\x00-\x7f]*$/.test(composed)) return composed;
+  const folded = composed.toLowerCase().normalize('NFC');
+  // Lower case may be longer (İ is i and a combining dot).
+  if (folded.length > EMAIL_LENGTH_MAX) throw new AppError('VALIDATION_FAILED', `email must hold at most ${EMAIL_LENGTH_MAX} characters`);
+  return folded;
+}
