@@ -25,7 +25,7 @@ interface User {
 
 async function user(...roles: Role[]): Promise<User> {
   const id = newId();
-  const { token } = await t.app.tokens.sign({ userId: id, roles }, new Date());
+  const { token } = await t.app.tokens.sign({ userId: id, roles }, clock.now());
   return { id, token };
 }
 
