@@ -51,7 +51,7 @@ async function start(): Promise<void> {
   }
   const app = await createMarketplace(cfg, databases, { log });
   let stopping = false;
-  const shutdown = async (signal: string) => {
+  const shutdown = async (signal: string, exitCode = 0) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
@@ -63,7 +63,7 @@ async function start(): Promise<void> {
     try {
       await app.stop();
       log.info('stopped');
-      process.exit(0);
+      process.exit(exitCode);
     } catch (error) {
       log.error({ err: error }, 'shutdown failed');
       process.exit(1);
@@ -71,6 +71,16 @@ async function start(): Promise<void> {
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  // The databases this process runs are gone: every request would fail. Stop, and say so by the
+  // exit code, so that a supervisor starts it again (the next start recovers everything).
+  void databases.embedded?.lost.then(async (reason) => {
+    if (stopping) return;
+    console.error(`bazaar is stopping: ${reason}`);
+    // Also if the stop ends by the event loop running dry (pools whose server is gone may leave
+    // nothing to wait for) rather than by its own exit.
+    process.exitCode = 1;
+    await shutdown('embedded PostgreSQL lost', 1);
+  });
   try {
     const address = await app.listen();
     const base = address.replace('[::1]', 'localhost');

@@ -131,6 +131,10 @@ beforeAll(async () => {
   app.get('/boom', { config: { access: 'public' } }, async () => {
     throw new Error('relation "secret_table" does not exist at SELECT * FROM secret_table');
   });
+  app.get('/db-down/:code', { config: { access: 'public' } }, async (request) => {
+    const code = (request.params as { code: string }).code;
+    throw Object.assign(new Error(code === 'none' ? 'Connection terminated unexpectedly' : `connect ${code} 127.0.0.1:5999`), code === 'none' ? {} : { code });
+  });
   app.get('/conflict', { config: { access: 'public' } }, async () => {
     throw new AppError('OUT_OF_STOCK', 'only 0 left');
   });
@@ -415,6 +419,16 @@ describe('HTTP errors', () => {
     expect(res.statusCode).toBe(500);
     expect(res.json().code).toBe('INTERNAL');
     expect(res.body).not.toMatch(/secret_table|SELECT|at .*\.ts/);
+  });
+
+  it('answer 503 with Retry-After, not a 500, while a database cannot be reached', async () => {
+    for (const code of ['ECONNREFUSED', '57P01', '57P03', '08006', 'none']) {
+      const res = await app.inject({ method: 'GET', url: `/db-down/${code}` });
+      expect([res.statusCode, res.json().code, res.headers['retry-after']], code).toEqual([503, 'SERVICE_UNAVAILABLE', '5']);
+      expect(res.body).not.toMatch(/127\.0\.0\.1|5999/);
+    }
+    // Other database errors are faults.
+    expect((await app.inject({ method: 'GET', url: '/db-down/42P01' })).statusCode).toBe(500);
   });
 
   it('answer a catalogued error with its status and stable code', async () => {

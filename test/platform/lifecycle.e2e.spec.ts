@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -131,6 +131,38 @@ describe('the bazaar process', () => {
     expect(await exited(second.child)).toBe(0);
     expect(existsSync(path.join(embeddedClusterDir(dataDir), 'postmaster.pid'))).toBe(false);
     // Two starts of PostgreSQL and a CLI command in between: minutes on a loaded machine.
+  }, 180_000);
+
+  it('stops with exit code 1 when its PostgreSQL dies under it, and starts again on the same data', async () => {
+    const port = await freePort();
+    const server = startBazaar(port);
+    await ready(port);
+    const postmaster = Number(readFileSync(path.join(embeddedClusterDir(dataDir), 'postmaster.pid'), 'utf8').split('\n')[0]);
+    process.kill(postmaster, 'SIGKILL');
+    // Not a process answering 500 to everything with /health still 200: it says why and stops.
+    expect(await exited(server.child), server.output()).toBe(1);
+    expect(server.output()).toContain('bazaar is stopping: the embedded PostgreSQL exited on its own (signal SIGKILL)');
+    const again = startBazaar(port);
+    await ready(port);
+    again.child.kill('SIGTERM');
+    expect(await exited(again.child)).toBe(0);
+  }, 120_000);
+
+  it('lets one of two starts at the same moment on one DATA_DIR run, and refuses the other in one clear line', async () => {
+    for (let round = 0; round < 3; round++) {
+      const ports = [await freePort(), await freePort()];
+      const starts = ports.map((port) => startBazaar(port));
+      // One of them is refused; the other serves.
+      const refused = await Promise.race(starts.map(async (s, i) => ({ i, code: await exited(s.child) })));
+      expect(refused.code, starts[refused.i]?.output()).toBe(1);
+      const loser = starts[refused.i] as (typeof starts)[number];
+      const winner = starts[1 - refused.i] as (typeof starts)[number];
+      expect(loser.output()).toContain('another bazaar process');
+      expect(loser.output()).not.toMatch(/FATAL|postmaster\.pid|\n\s+at /);
+      await ready(ports[1 - refused.i] as number);
+      winner.child.kill('SIGTERM');
+      expect(await exited(winner.child)).toBe(0);
+    }
   }, 180_000);
 
   it('refuses a dead letter id that is not one with a message, not a stack trace', async () => {

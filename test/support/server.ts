@@ -23,7 +23,7 @@ export async function testServer(): Promise<{ url: string; embedded: EmbeddedSer
     await embedded.stop();
     await rm(dir, { recursive: true, force: true });
   };
-  return { url: embedded.url, embedded: { url: embedded.url, stop } };
+  return { url: embedded.url, embedded: { url: embedded.url, stop, lost: embedded.lost } };
 }
 
 export function urlFor(serverUrl: string, database: string): string {

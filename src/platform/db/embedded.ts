@@ -15,6 +15,12 @@ import type { Logger } from 'pino';
 export interface EmbeddedServer {
   url: string;
   stop(): Promise<void>;
+  /**
+   * Resolves with a reason if the server exits without being asked to (killed, crashed): the
+   * process that owns it has lost its databases and should stop. Never resolves for a server this
+   * process did not start.
+   */
+  readonly lost: Promise<string>;
 }
 
 export async function freePort(): Promise<number> {
@@ -214,8 +220,44 @@ export function embeddedClusterDir(dataDir: string): string {
  * `share`: whether a PostgreSQL that another live bazaar process runs on this DATA_DIR may be used
  * (a short CLI command beside `npm start`); a server refuses to, since the other's stop stops it.
  */
+/** Held by the process starting the embedded PostgreSQL of a DATA_DIR, until it is up or has failed. */
+const START_LOCK_FILE = 'embedded-postgres.starting';
+
+/**
+ * One start at a time per DATA_DIR: the owner file is written only once PostgreSQL is up, so two
+ * starts in the same moment saw no owner, and one could stop the other's fresh PostgreSQL as a
+ * leftover, or die on PostgreSQL's own lock error. A lock left by a start that was killed (its
+ * process is gone) is taken over. Returns the release.
+ */
+async function takeStartLock(dataDir: string): Promise<() => Promise<void>> {
+  const file = path.join(dataDir, START_LOCK_FILE);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await writeFile(file, String(process.pid), { flag: 'wx' });
+      return () => rm(file, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+        throw new Error(`another bazaar process (pid ${holder}) is starting the embedded PostgreSQL of this DATA_DIR: let it start, or give this one a DATA_DIR of its own`);
+      }
+      await rm(file, { force: true });
+    }
+  }
+  throw new Error(`could not take the start lock of this DATA_DIR (${file})`);
+}
+
 export async function startEmbeddedPostgres(dataDir: string, log: Logger, options: { share?: boolean } = {}): Promise<EmbeddedServer> {
   await mkdir(dataDir, { recursive: true });
+  const release = await takeStartLock(dataDir);
+  try {
+    return await startLocked(dataDir, log, options);
+  } finally {
+    await release();
+  }
+}
+
+async function startLocked(dataDir: string, log: Logger, options: { share?: boolean }): Promise<EmbeddedServer> {
   const pgDir = embeddedClusterDir(dataDir);
   if (pgDir.startsWith(ROOT_CLUSTERS_DIR)) {
     log.warn({ dataDir, cluster: pgDir }, 'the postgres user cannot enter DATA_DIR: the embedded cluster is kept elsewhere');
@@ -236,20 +278,41 @@ export async function startEmbeddedPostgres(dataDir: string, log: Logger, option
   } else {
     const shared = await shareOrStopRunning(dataDir, pgDir, log, options.share ?? true);
     // Another process's server: used as it is, and left running when this process is done.
-    if (shared !== undefined) return { url: urlOn(shared), stop: async () => undefined };
+    if (shared !== undefined) return { url: urlOn(shared), stop: async () => undefined, lost: new Promise<string>(() => undefined) };
   }
   const port = await freePort();
   const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300', '-c', 'shared_buffers=256MB'];
-  const child = await spawnServer(bin.postgres, pgDir, port, flags, log);
+  let child: ChildProcess;
+  try {
+    child = await spawnServer(bin.postgres, pgDir, port, flags, log);
+  } catch (error) {
+    // Another start on this DATA_DIR got there in the same moment (the owner file is written only
+    // once PostgreSQL is up, so neither saw the other): the same refusal as for a running one.
+    if ((error as Error).message.includes('lock file "postmaster.pid" already exists')) {
+      throw new Error('another bazaar process is starting the embedded PostgreSQL of this DATA_DIR: stop it first, or give this server a DATA_DIR of its own');
+    }
+    throw error;
+  }
   const ownerFile = path.join(dataDir, OWNER_FILE);
   await writeFile(ownerFile, JSON.stringify({ pid: process.pid, port } satisfies Owner));
   log.info({ port }, 'embedded PostgreSQL started');
+  let stopping = false;
+  const lost = new Promise<string>((resolve) => {
+    child.once('exit', (code, signal) => {
+      if (stopping) return;
+      const reason = `the embedded PostgreSQL exited on its own (${signal ? `signal ${signal}` : `code ${code}`})`;
+      log.error({ code, signal }, reason);
+      resolve(reason);
+    });
+  });
   return {
     url: urlOn(port),
     stop: async () => {
+      stopping = true;
       await stopServer(child);
       await rm(ownerFile, { force: true });
     },
+    lost,
   };
 }
 

@@ -135,7 +135,9 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    return503OnClosing: true,
+    // While closing, requests still arriving on open connections are answered 503 by the hook
+    // below, as a problem document (the framework's own answer is its plain JSON).
+    return503OnClosing: false,
     clientErrorHandler: answerClientError,
     trustProxy: options.trustProxy ?? false,
     // What the router refuses before any route is found (a path that is not valid percent-encoding,
@@ -238,6 +240,23 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' }, uiHooks: {} });
+  // First of the request hooks: while closing, nothing else is asked (not even who is calling).
+  let closing = false;
+  // Set the moment close is called (its preClose hooks run a little later, after requests already
+  // read from open connections may have passed this hook).
+  const close = app.close.bind(app);
+  app.close = ((...args: Parameters<typeof close>) => {
+    closing = true;
+    return close(...args);
+  }) as typeof app.close;
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!closing) {
+      done();
+      return;
+    }
+    reply.header('connection', 'close');
+    sendProblem(reply, 'SERVICE_UNAVAILABLE', 'the server is shutting down; send the request again');
+  });
   // The docs plugin's own routes are public.
   registerAccessControl(app, options.tokens);
 
@@ -340,11 +359,32 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       const code: ErrorCode = error.statusCode === 404 ? 'NOT_FOUND' : error.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : error.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : error.statusCode === 429 ? 'RATE_LIMITED' : 'VALIDATION_FAILED';
       return sendProblem(reply, code);
     }
+    // A database that cannot be reached (down, restarting, refusing connections) is not a fault of
+    // this request: 503, to be tried again, and logged once per request without the stack.
+    if (isDatabaseUnreachable(error)) {
+      request.log.warn({ code: error.code, message: error.message }, 'a database is unreachable');
+      reply.header('retry-after', '5');
+      return sendProblem(reply, 'SERVICE_UNAVAILABLE', 'a database is unreachable; try again in a moment');
+    }
     request.log.error({ err: loggableError(error) }, 'unhandled error');
     return sendProblem(reply, 'INTERNAL', 'the error was logged with this request id', { requestId: request.id });
   });
 
   return app;
+}
+
+/**
+ * Errors that say a database cannot be reached, not that the request went wrong: a refused or
+ * reset connection, PostgreSQL shutting down or starting (SQLSTATE class 57P: 57P01 admin shutdown,
+ * 57P02 crash shutdown, 57P03 cannot connect now) or a connection exception (class 08), and the
+ * pool's own timeout waiting for a connection.
+ */
+function isDatabaseUnreachable(error: { code?: string; message?: string }): boolean {
+  const code = error.code ?? '';
+  if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT') return true;
+  if (/^57P0[123]$/.test(code) || /^08[0-9A-Z]{3}$/.test(code)) return true;
+  const message = error.message ?? '';
+  return message === 'Connection terminated unexpectedly' || message === 'timeout exceeded when trying to connect';
 }
 
 /** The query schema of a route that declares none: no parameter at all. */
