@@ -95,6 +95,20 @@ async function stockItemFromCatalog(deps: InventoryDeps, catalog: InventoryCatal
   return true;
 }
 
+/**
+ * Runs a seller's change of an own variant's stock item. A variant created a moment ago has its
+ * stock item only once the products event arrives: on NOT_FOUND, the seller's own variant gets its
+ * item from the catalog now, and the change runs again.
+ */
+async function onOwnStockItem<T>(deps: InventoryDeps, catalog: InventoryCatalog, sellerId: string, variantId: string, trace: Trace | null, change: () => Promise<T>): Promise<T> {
+  try {
+    return await change();
+  } catch (error) {
+    if (!(error instanceof AppError && error.code === 'NOT_FOUND') || !(await stockItemFromCatalog(deps, catalog, sellerId, variantId, trace))) throw error;
+    return change();
+  }
+}
+
 export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reserve: (input: ReserveInput) => Promise<ReserveResult>, catalog: InventoryCatalog): void {
   app.get(
     '/v1/seller/stock',
@@ -128,16 +142,9 @@ export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reser
     },
     async (request, reply) => {
       const sellerId = principalOf(request).userId;
-      const adjust = () => adjustStock(deps, sellerId, request.params.variantId, request.body, { idempotencyKey: request.headers['idempotency-key'], trace: request.trace });
-      let result: Awaited<ReturnType<typeof adjustStock>>;
-      try {
-        result = await adjust();
-      } catch (error) {
-        // A variant created a moment ago: its stock item comes with the products event, which may
-        // not have arrived yet. Asked of the catalog, the seller's own variant gets its item now.
-        if (!(error instanceof AppError && error.code === 'NOT_FOUND') || !(await stockItemFromCatalog(deps, catalog, sellerId, request.params.variantId, request.trace))) throw error;
-        result = await adjust();
-      }
+      const result = await onOwnStockItem(deps, catalog, sellerId, request.params.variantId, request.trace, () =>
+        adjustStock(deps, sellerId, request.params.variantId, request.body, { idempotencyKey: request.headers['idempotency-key'], trace: request.trace }),
+      );
       if (result.replayed) reply.header('idempotent-replayed', 'true');
       return reply.status(201).send({ movement: result.movement, stock: result.stock });
     },
@@ -159,14 +166,9 @@ export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reser
     },
     async (request) => {
       const sellerId = principalOf(request).userId;
-      const set = () => setPurchaseLimit(deps, sellerId, request.params.variantId, request.body, request.trace);
-      try {
-        return await set();
-      } catch (error) {
-        // As for adjustments: a variant created a moment ago gets its stock item from the catalog now.
-        if (!(error instanceof AppError && error.code === 'NOT_FOUND') || !(await stockItemFromCatalog(deps, catalog, sellerId, request.params.variantId, request.trace))) throw error;
-        return set();
-      }
+      return onOwnStockItem(deps, catalog, sellerId, request.params.variantId, request.trace, () =>
+        setPurchaseLimit(deps, sellerId, request.params.variantId, request.body, request.trace),
+      );
     },
   );
 

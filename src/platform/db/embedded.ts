@@ -282,17 +282,7 @@ async function startLocked(dataDir: string, log: Logger, options: { share?: bool
   }
   const port = await freePort();
   const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300', '-c', 'shared_buffers=256MB'];
-  let child: ChildProcess;
-  try {
-    child = await spawnServer(bin.postgres, pgDir, port, flags, log);
-  } catch (error) {
-    // Another start on this DATA_DIR got there in the same moment (the owner file is written only
-    // once PostgreSQL is up, so neither saw the other): the same refusal as for a running one.
-    if ((error as Error).message.includes('lock file "postmaster.pid" already exists')) {
-      throw new Error('another bazaar process is starting the embedded PostgreSQL of this DATA_DIR: stop it first, or give this server a DATA_DIR of its own');
-    }
-    throw error;
-  }
+  const child = await spawnServer(bin.postgres, pgDir, port, flags, log);
   const ownerFile = path.join(dataDir, OWNER_FILE);
   await writeFile(ownerFile, JSON.stringify({ pid: process.pid, port } satisfies Owner));
   log.info({ port }, 'embedded PostgreSQL started');
