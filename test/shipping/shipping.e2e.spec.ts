@@ -547,6 +547,57 @@ describe('shipping under races and repeats', () => {
   });
 });
 
+describe('an order held while its parcel is recorded', () => {
+  it('is never shipped without its parcel: when recording the parcel fails, the order stays as it was and its buyer may cancel it', async () => {
+    const placed = await order(buyer, seller);
+    const failing = carrier.newTrackingNumber();
+    // shipping's own database refuses this one parcel (as a full disk or a lost connection would).
+    await db('shipping').query(`CREATE FUNCTION fail_one_parcel() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.tracking_number = '${failing}' THEN RAISE EXCEPTION 'no space left on device'; END IF; RETURN NEW; END $$`);
+    await db('shipping').query('CREATE TRIGGER fail_one_parcel BEFORE INSERT ON shipments FOR EACH ROW EXECUTE FUNCTION fail_one_parcel()');
+    try {
+      const res = await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: failing });
+      expect(res.statusCode, res.body).toBe(500);
+      expect(res.body).not.toContain('no space left');
+    } finally {
+      await db('shipping').query('DROP TRIGGER fail_one_parcel ON shipments');
+      await db('shipping').query('DROP FUNCTION fail_one_parcel()');
+    }
+    expect(await count('shipping', 'shipments WHERE order_id = $1', [placed.orderId])).toBe(0);
+    expect(await orderOf(buyer, placed.orderId)).toMatchObject({ status: 'paid', shipments: [] });
+    const cancel = await t.request('POST', `/v1/orders/${placed.orderId}/cancel`, { token: buyer.token, body: {} });
+    expect(cancel.statusCode, cancel.body).toBe(200);
+  });
+
+  it('refuses a cancellation while the hold lasts, and lets it pass once a hold whose parcel never came has ended', async () => {
+    // A process that took the hold and died before recording the parcel leaves only the hold.
+    const held = await order(buyer, seller);
+    await orders.holdForShipment(held.orderId, seller.id, new Date(Date.now() + 60_000));
+    const refused = await t.request('POST', `/v1/orders/${held.orderId}/cancel`, { token: buyer.token, body: {} });
+    expect([refused.statusCode, refused.json().code], refused.body).toEqual([409, 'INVALID_STATE_TRANSITION']);
+    expect(refused.json().detail).toContain('handing a parcel');
+    expect((await orderOf(buyer, held.orderId)).status).toBe('paid');
+    // The seller still ships it (the hold is for that), and then the order is shipped.
+    expect((await shipRequest(seller, held.orderId, { carrier: CARRIER, trackingNumber: carrier.newTrackingNumber() })).statusCode).toBe(201);
+    expect((await orderOf(buyer, held.orderId)).status).toBe('shipped');
+    expect(await count('orders', 'order_shipment_holds WHERE order_id = $1', [held.orderId])).toBe(0);
+
+    const ended = await order(buyer, seller);
+    await orders.holdForShipment(ended.orderId, seller.id, new Date(Date.now() - 1));
+    const cancel = await t.request('POST', `/v1/orders/${ended.orderId}/cancel`, { token: buyer.token, body: {} });
+    expect(cancel.statusCode, cancel.body).toBe(200);
+  });
+
+  it('is not taken for an order that may not ship, nor for another seller', async () => {
+    const cancelled = await order(buyer, seller);
+    expect((await t.request('POST', `/v1/orders/${cancelled.orderId}/cancel`, { token: buyer.token, body: {} })).statusCode).toBe(200);
+    await expect(orders.holdForShipment(cancelled.orderId, seller.id, new Date(Date.now() + 60_000))).rejects.toMatchObject({ code: 'INVALID_STATE_TRANSITION' });
+    const other = await order(buyer, seller);
+    await expect(orders.holdForShipment(other.orderId, otherSeller.id, new Date(Date.now() + 60_000))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await count('orders', 'order_shipment_holds WHERE order_id = ANY($1::uuid[])', [[cancelled.orderId, other.orderId]])).toBe(0);
+  });
+});
+
 describe('who may ship and track what', () => {
   it("answers 404 to a seller shipping another seller's order and to another buyer's tracking, changing nothing", async () => {
     const placed = await order(buyer, seller);

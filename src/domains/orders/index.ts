@@ -11,7 +11,7 @@ import { type CheckoutOrdersInput, type PlacedOrder, createOrdersForCheckout } f
 import { settleFreeOrders } from './settle-free-orders.ts';
 import { orderRecord } from './read-orders.ts';
 import { changeStatus } from './transitions.ts';
-import { type OrderToShip, orderToShip } from './to-ship.ts';
+import { type OrderToShip, holdForShipment, orderToShip, releaseShipmentHold } from './to-ship.ts';
 import { registerOrderRoutes } from './routes.ts';
 
 export type { CheckoutCancellation } from './cancel-orders.ts';
@@ -44,10 +44,20 @@ export interface OrdersApi {
    */
   getOrderToShip(orderId: string, sellerId: string): Promise<OrderToShip | null>;
   /**
-   * The seller has handed a parcel of the order to a carrier: the order moves to shipped now (paid,
-   * fulfilling, or partly refunded at one of those), so that no cancellation can pass it once the
-   * shipment is accepted; another parcel of a shipped order changes nothing. NOT_FOUND unless the
-   * order is this seller's; INVALID_STATE_TRANSITION when it may not ship (cancelled, say).
+   * Before shipping records a parcel of the order: holds it against cancelling until `until`, so
+   * that no cancellation passes a parcel being recorded. NOT_FOUND unless the order is this
+   * seller's; INVALID_STATE_TRANSITION when it may not ship (cancelled, say). The hold ends when
+   * the order is marked shipped, when it is released, or at `until` by itself (the process that
+   * took it died before recording the parcel).
+   */
+  holdForShipment(orderId: string, sellerId: string, until: Date): Promise<void>;
+  /** Ends a hold taken until `until` whose parcel was not recorded after all. */
+  releaseShipmentHold(orderId: string, sellerId: string, until: Date): Promise<void>;
+  /**
+   * The seller has handed a parcel of the order to a carrier and shipping recorded it: the order
+   * moves to shipped now (paid, fulfilling, or partly refunded at one of those) and its hold ends;
+   * another parcel of a shipped order changes nothing. shipping.shipment_created.v1 does the same
+   * when this call did not happen. NOT_FOUND unless the order is this seller's.
    */
   markShippedBySeller(orderId: string, sellerId: string, trace?: Trace | null): Promise<void>;
 }
@@ -81,7 +91,9 @@ export function createOrdersModule(ctx: DomainContext, deps: OrdersDeps = {}): D
     settleFreeOrders: (checkoutSessionId, trace) => settleFreeOrders(pool, clock.now(), trace ?? null, checkoutSessionId),
     getOrderForSeller: (orderId, sellerId) => orderOf(orderId, 'seller_id', sellerId),
     getOrderForBuyer: (orderId, buyerId) => orderOf(orderId, 'buyer_id', buyerId),
-    getOrderToShip: (orderId, sellerId) => orderToShip(pool, orderId, sellerId),
+    getOrderToShip: (orderId, sellerId) => orderToShip(pool, orderId, sellerId, clock.now()),
+    holdForShipment: (orderId, sellerId, until) => holdForShipment(pool, orderId, sellerId, clock.now(), until),
+    releaseShipmentHold: (orderId, sellerId, until) => releaseShipmentHold(pool, orderId, sellerId, until),
     async markShippedBySeller(orderId, sellerId, trace) {
       const context = { actor: { type: 'seller', id: sellerId } as const, reason: 'the seller shipped it', now: clock.now(), trace: trace ?? null };
       await changeStatus(pool, orderId, { type: 'mark_shipped' }, context, { sellerId });

@@ -19,6 +19,8 @@ export interface OrderRow {
   refunded_amount: number;
   checkout_session_id: string;
   shipping_address_json: Record<string, unknown>;
+  /** Until when a shipment being recorded holds the order against cancelling (order_shipment_holds; null: no hold). */
+  shipment_hold_until: Date | null;
   version: number;
   created_at: Date;
   updated_at: Date;
@@ -87,7 +89,7 @@ export interface RefundRow {
 
 const ORDER_COLUMNS = `id, buyer_id, seller_id, order_number, status, fulfilment_status, order_type, currency::text AS currency, subtotal_amount,
   discount_amount, shipping_amount, total_amount, refunded_amount, checkout_session_id, shipping_address_json, version,
-  created_at, updated_at`;
+  created_at, updated_at, (SELECT h.held_until FROM order_shipment_holds h WHERE h.order_id = orders.id) AS shipment_hold_until`;
 
 /** Most items one order may hold: bounds every query and event that carries them. */
 export const ITEMS_PER_ORDER_MAX = 100;
@@ -282,6 +284,12 @@ export function ordersUpdate(changes: readonly OrderChange[], now: Date): Statem
       now,
     ],
   };
+}
+
+/** Ends the shipment holds of these orders (their parcel is recorded: the order is shipped). */
+export function shipmentHoldsEnd(orderIds: readonly string[]): Statement | undefined {
+  if (orderIds.length === 0) return undefined;
+  return { text: 'DELETE FROM order_shipment_holds WHERE order_id = ANY($1::uuid[])', values: [orderIds] };
 }
 
 export interface PaymentFact {

@@ -42,6 +42,8 @@ export interface OrderState {
   fulfilmentStatus: FulfilmentStatus | null;
   totalAmount: number;
   refundedAmount: number;
+  /** A seller's shipment of the order is being recorded (shipping holds it): it may not be cancelled meanwhile. */
+  shipmentPending?: boolean;
 }
 
 export type OrderCommand =
@@ -160,6 +162,9 @@ function statusText(state: OrderState): string {
  */
 export function decide(state: OrderState, command: OrderCommand, actor: ActorType = 'system'): Decision {
   if (command.type === 'record_refund') return decideRefund(state, command.amount);
+  if (command.type === 'cancel' && state.shipmentPending) {
+    return { outcome: 'refused', status: state.status, why: 'the seller is handing a parcel of it to the carrier: try again in a moment' };
+  }
   if (command.type === 'cancel' && actor === 'buyer' && state.status === 'pending_payment') {
     return { outcome: 'refused', status: state.status, why: 'the payment is still being taken: cancel once the order is paid (if the payment fails, the order is cancelled for you)' };
   }

@@ -230,4 +230,14 @@ describe('a buyer cancelling', () => {
     expect(decide(pending, { type: 'cancel' })).toMatchObject({ outcome: 'transition', to: 'cancelled' });
     expect(decide({ ...pending, status: 'paid', fulfilmentStatus: 'paid' }, { type: 'cancel' }, 'buyer')).toMatchObject({ outcome: 'transition', to: 'cancelled' });
   });
+
+  it('given a paid order whose parcel is being recorded (a shipment hold), when anyone cancels, then it is refused; shipping and refunds go on', () => {
+    const held = { status: 'paid' as const, fulfilmentStatus: 'paid' as const, totalAmount: 5000, refundedAmount: 0, shipmentPending: true };
+    for (const actor of ['buyer', 'seller', 'admin', 'system'] as const) {
+      expect(decide(held, { type: 'cancel' }, actor)).toMatchObject({ outcome: 'refused', why: expect.stringContaining('handing a parcel') });
+    }
+    expect(decide(held, { type: 'mark_shipped' }, 'seller')).toMatchObject({ outcome: 'transition', to: 'shipped' });
+    expect(decide(held, { type: 'record_refund', amount: 1000 })).toMatchObject({ outcome: 'transition', to: 'partially_refunded' });
+    expect(decide({ ...held, shipmentPending: false }, { type: 'cancel' }, 'buyer')).toMatchObject({ outcome: 'transition', to: 'cancelled' });
+  });
 });

@@ -1,7 +1,9 @@
-import type { Queryable } from '../../platform/db/pool.ts';
+import { type Pool, type Queryable, withTransaction } from '../../platform/db/pool.ts';
+import { AppError } from '../../platform/http/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
-import { orderById } from './sql.ts';
+import { type OrderRow, lockOrders, orderById } from './sql.ts';
 import { type FulfilmentStatus, type OrderStatus, decide } from './status-machine.ts';
+import { orderState } from './transitions.ts';
 
 /** An order as the shipping domain needs it to create a shipment (read through the orders api, never its database). */
 export interface OrderToShip {
@@ -24,14 +26,21 @@ export interface OrderToShip {
   whyNot: string | null;
 }
 
-export async function orderToShip(db: Queryable, orderId: string, sellerId: string): Promise<OrderToShip | null> {
-  if (!isUuid(orderId)) return null;
-  const order = await orderById(db, orderId);
-  if (!order || order.seller_id !== sellerId.toLowerCase()) return null;
-  const state = { status: order.status, fulfilmentStatus: order.fulfilment_status, totalAmount: order.total_amount, refundedAmount: order.refunded_amount };
-  const decision = decide(state, { type: 'mark_shipped' }, 'seller');
+/** Whether a parcel of the order may be sent now, and why not (see OrderToShip). */
+function mayShipNow(order: OrderRow, now: Date): { mayShip: boolean; whyNot: string | null } {
+  const decision = decide(orderState(order, now), { type: 'mark_shipped' }, 'seller');
   const anotherParcel = decision.outcome === 'unchanged' && order.fulfilment_status === 'shipped';
   const mayShip = decision.outcome === 'transition' || anotherParcel;
+  return { mayShip, whyNot: mayShip ? null : decision.outcome === 'refused' ? decision.why : `the order is already ${order.fulfilment_status ?? order.status}` };
+}
+
+const isOwnOrder = (order: OrderRow | undefined, sellerId: string): order is OrderRow => order !== undefined && order.seller_id === sellerId.toLowerCase();
+
+export async function orderToShip(db: Queryable, orderId: string, sellerId: string, now: Date): Promise<OrderToShip | null> {
+  if (!isUuid(orderId)) return null;
+  const order = await orderById(db, orderId);
+  if (!isOwnOrder(order, sellerId)) return null;
+  const { mayShip, whyNot } = mayShipNow(order, now);
   return {
     orderId: order.id,
     orderNumber: order.order_number,
@@ -42,6 +51,37 @@ export async function orderToShip(db: Queryable, orderId: string, sellerId: stri
     shippingAddress: order.shipping_address_json,
     placedAt: order.created_at.toISOString(),
     mayShip,
-    whyNot: mayShip ? null : decision.outcome === 'refused' ? decision.why : `the order is already ${order.fulfilment_status ?? order.status}`,
+    whyNot,
   };
+}
+
+/**
+ * Holds the seller's order against cancelling until `until`, while shipping records a parcel of
+ * it in its own database (the order is marked shipped once that is done). NOT_FOUND unless the
+ * order is the seller's; INVALID_STATE_TRANSITION when no parcel may be sent now (it was
+ * cancelled, say). A later hold of the same order (a second parcel at once) extends it.
+ */
+export async function holdForShipment(pool: Pool, orderId: string, sellerId: string, now: Date, until: Date): Promise<void> {
+  if (!isUuid(orderId)) throw new AppError('NOT_FOUND', 'order not found');
+  await withTransaction(pool, async (tx) => {
+    const [order] = await lockOrders(tx, [orderId]);
+    if (!isOwnOrder(order, sellerId)) throw new AppError('NOT_FOUND', 'order not found');
+    const { mayShip, whyNot } = mayShipNow(order, now);
+    if (!mayShip) throw new AppError('INVALID_STATE_TRANSITION', `the order cannot ship: ${whyNot ?? 'not now'}`, { orderStatus: order.status });
+    await tx.query(
+      `INSERT INTO order_shipment_holds (order_id, held_until) VALUES ($1, $2)
+       ON CONFLICT (order_id) DO UPDATE SET held_until = greatest(order_shipment_holds.held_until, EXCLUDED.held_until)`,
+      [order.id, until],
+    );
+  });
+}
+
+/** Ends the hold taken until `until` when no parcel was recorded after all (a later, longer hold stays). */
+export async function releaseShipmentHold(db: Queryable, orderId: string, sellerId: string, until: Date): Promise<void> {
+  if (!isUuid(orderId)) return;
+  await db.query(
+    `DELETE FROM order_shipment_holds h WHERE h.order_id = $1 AND h.held_until = $3
+        AND EXISTS (SELECT 1 FROM orders o WHERE o.id = h.order_id AND o.seller_id = $2)`,
+    [orderId, sellerId.toLowerCase(), until],
+  );
 }

@@ -19,7 +19,11 @@ export interface OrderToShip {
 export interface OrdersReader {
   /** Null unless the order exists and is this seller's. */
   getOrderToShip(orderId: string, sellerId: string): Promise<OrderToShip | null>;
-  /** The order moves to shipped now, before the shipment commits (no cancellation passes it); 409 when it may not ship. */
+  /** Holds the order against cancelling until `until`, before the shipment is recorded; 409 when it may not ship. */
+  holdForShipment(orderId: string, sellerId: string, until: Date): Promise<void>;
+  /** Ends that hold when the shipment was not recorded after all. */
+  releaseShipmentHold(orderId: string, sellerId: string, until: Date): Promise<void>;
+  /** The order moves to shipped now, once the shipment is recorded (shipment_created does it too). */
   markShippedBySeller(orderId: string, sellerId: string, trace?: Trace | null): Promise<void>;
   /** Null unless the order exists and is this buyer's. */
   getOrderForBuyer(orderId: string, buyerId: string): Promise<{ orderId: string } | null>;

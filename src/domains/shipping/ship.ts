@@ -39,6 +39,22 @@ export interface ShipInput {
 /** How far ahead of the server's clock a seller's shippedAt may be (clocks differ a little). */
 const SHIPPED_AT_SKEW_MS = 5 * 60_000;
 
+/**
+ * How long a shipment being recorded holds its order against cancelling. The parcel is recorded
+ * within milliseconds; a hold whose parcel never was (the process died meanwhile) ends by itself,
+ * and the buyer may cancel again. A recording that would commit within the margin of the hold's
+ * end is given up instead.
+ */
+const SHIPMENT_HOLD_MS = 120_000;
+const SHIPMENT_HOLD_MARGIN_MS = 60_000;
+
+/** Ends the order's hold when no parcel was recorded; a failure to do so is logged (the hold ends by itself). */
+async function releaseHold(deps: ShippingDeps, orderId: string, sellerId: string, until: Date): Promise<void> {
+  await deps.orders.releaseShipmentHold(orderId, sellerId, until).catch((error: unknown) => {
+    deps.log.warn({ err: error, orderId }, 'the hold on the order could not be released; it ends by itself');
+  });
+}
+
 /** What the seller reports when shipping: the parcel is with the carrier. */
 const SHIPPED_STATUS = 'in_transit' as const;
 
@@ -87,6 +103,13 @@ export async function ship(deps: ShippingDeps, input: ShipInput, trace: Trace | 
   await enabledCarrier(deps, input.carrier);
   if (!order.mayShip) throw new AppError('INVALID_STATE_TRANSITION', `the order cannot ship: ${order.whyNot ?? 'not now'}`);
 
+  // The order is held against cancelling before the parcel is recorded here, and marked shipped
+  // once it is: a buyer's cancellation that comes after this answer is refused, and one that came
+  // first makes this a 409 with nothing made. Should the parcel not be recorded (this database
+  // fails, the process dies), the hold ends by itself and the order is as it was; the order is
+  // never shipped without its parcel. (Marking it shipped first left exactly that.)
+  const holdUntil = new Date(now.getTime() + SHIPMENT_HOLD_MS);
+  await deps.orders.holdForShipment(order.orderId, input.sellerId, holdUntil);
   let result: ShipmentRow | { replayOf: ShipmentRow };
   try {
     result = await withTransaction(deps.pool, async (tx) => {
@@ -109,12 +132,6 @@ export async function ship(deps: ShippingDeps, input: ShipInput, trace: Trace | 
       if (await trackingNumberTaken(tx, input.carrier, trackingNumber)) {
         throw new AppError('TRACKING_NUMBER_TAKEN', `a shipment with ${input.carrier} tracking number ${trackingNumber} exists`);
       }
-      // The order is shipped before the shipment commits: a buyer's cancellation that comes after
-      // this answer is refused, and one that came first makes this a 409 with nothing made. (When
-      // the orders domain learned it from shipment_created alone, a cancel in between refunded and
-      // restocked an order whose parcel was on its way.) Everything that can refuse the shipment
-      // was checked above; what follows only writes.
-      await deps.orders.markShippedBySeller(order.orderId, input.sellerId, trace);
       let shipment = await insertShipment(tx, {
         id: newId(),
         orderId: order.orderId,
@@ -151,15 +168,28 @@ export async function ship(deps: ShippingDeps, input: ShipInput, trace: Trace | 
       }
       await markWebhooksProcessed(tx, scans.map((s) => s.id), now);
       await appendEvents(tx, 'shipping', events, trace, now);
+      // Never commit a parcel after its hold could have ended: a cancellation may pass by then.
+      if (deps.clock.now().getTime() > holdUntil.getTime() - SHIPMENT_HOLD_MARGIN_MS) throw new Error('recording the shipment outlasted its hold on the order');
       return shipment;
     });
   } catch (error) {
+    await releaseHold(deps, order.orderId, input.sellerId, holdUntil);
     if (isUniqueViolation(error, TRACKING_UNIQUE_CONSTRAINT)) {
       throw new AppError('TRACKING_NUMBER_TAKEN', `a shipment with ${input.carrier} tracking number ${trackingNumber} exists`);
     }
     throw error;
   }
-  if ('replayOf' in result) return { shipment: await replay(deps, result.replayOf, hash), replayed: true };
+  if ('replayOf' in result) {
+    await releaseHold(deps, order.orderId, input.sellerId, holdUntil);
+    return { shipment: await replay(deps, result.replayOf, hash), replayed: true };
+  }
+  try {
+    await deps.orders.markShippedBySeller(order.orderId, input.sellerId, trace);
+  } catch (error) {
+    // The parcel is recorded and its shipment_created event marks the order shipped; the hold keeps
+    // a cancellation out until then.
+    deps.log.warn({ err: error, orderId: order.orderId, shipmentId: result.id }, 'the order could not be marked shipped now; its shipment_created event will');
+  }
   const [view] = await shipmentViews(deps.pool, [result]);
   return { shipment: view as ShipmentView, replayed: false };
 }
