@@ -229,5 +229,31 @@ describe('read model rebuilds', () => {
     expect([stalled.statusCode, stalled.json()]).toEqual([200, { status: 'ready', stalledReadModels: ['seller_dashboard'] }]);
     expect((await rebuild('seller_dashboard', '?allowIncompleteLog=true')).status).toBe('done');
     expect((await f.t.request('GET', '/ready')).json()).toEqual({ status: 'ready' });
+    // What a process that died during a replay leaves: a replay still recorded as running, whose
+    // lock nobody holds any more.
+    await search().query(`INSERT INTO ${domainTables('search').consumerReplays} (id, consumer, status) VALUES ($1, 'search.seller_dashboard', 'running')`, [newId()]);
+    expect((await f.t.request('GET', '/ready')).json()).toEqual({ status: 'ready', stalledReadModels: ['seller_dashboard'] });
+    expect((await rebuild('seller_dashboard', '?allowIncompleteLog=true')).status).toBe('done');
+    expect((await f.t.request('GET', '/ready')).json()).toEqual({ status: 'ready' });
+  });
+
+  it('asked for many times at once (more than the database pool holds), start one rebuild and refuse the others with 409, leaving none stuck', async () => {
+    const answers = await Promise.all(Array.from({ length: 8 }, () => f.t.request('POST', '/v1/admin/read-models/product_search/rebuild', { token: admin })));
+    const codes = answers.map((a) => a.statusCode).sort();
+    expect(codes, answers.map((a) => a.body).join('\n')).toEqual([202, 409, 409, 409, 409, 409, 409, 409]);
+    for (const refused of answers.filter((a) => a.statusCode === 409)) expect(refused.json().code).toBe('REBUILD_IN_PROGRESS');
+    const started = answers.find((a) => a.statusCode === 202)!.json();
+    // While it runs, /ready does not call it stalled: its lock is held.
+    expect((await f.t.request('GET', '/ready')).json()).toEqual({ status: 'ready' });
+    await f.t.app.messaging.replayDone(started.rebuildId);
+    expect(await f.t.app.messaging.replayStatus('search.product_search', started.rebuildId)).toMatchObject({ status: 'done', lastError: null });
+    // And the read model follows the catalog again.
+    const current = (await f.t.request('GET', `/v1/seller/products/${products[5]!.id}`, { token: seller.token })).json();
+    const renamed = await f.t.request('PATCH', `/v1/seller/products/${current.id}`, { token: seller.token, body: { version: current.version, title: 'Rebuilt percolator' } });
+    expect(renamed.statusCode, renamed.body).toBe(200);
+    await eventually(async () => {
+      const found = await f.t.request('GET', '/v1/search/products?q=percolator');
+      expect(found.json().items.map((p: Json) => p.productId)).toEqual([products[5]!.id]);
+    });
   });
 });

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Pool, Tx } from '../db/pool.ts';
+import type { Pool, Queryable, Tx } from '../db/pool.ts';
 import { DOMAIN_NAMES, type DomainName, domainTables, isDomainName } from '../domains.ts';
 import { newId } from '../ids.ts';
 import { type EventEnvelope, traceOf } from './envelope.ts';
@@ -118,13 +118,13 @@ function statusOf(row: ReplayRow): ReplayStatus {
 const REPLAY_COLUMNS = 'id, consumer, status, sources, events_applied, events_parked, last_error, started_at, finished_at';
 
 /** One replay of a consumer, by id; undefined when the subscriber's database has none. */
-export async function readReplay(pool: Pool, domain: DomainName, consumer: string, id: string): Promise<ReplayStatus | undefined> {
+export async function readReplay(pool: Queryable, domain: DomainName, consumer: string, id: string): Promise<ReplayStatus | undefined> {
   const { rows } = await pool.query<ReplayRow>(`SELECT ${REPLAY_COLUMNS} FROM ${domainTables(domain).consumerReplays} WHERE id = $1 AND consumer = $2`, [id, consumer]);
   return rows[0] ? statusOf(rows[0]) : undefined;
 }
 
 /** A consumer's latest replay, if it ever had one. */
-export async function latestReplay(pool: Pool, domain: DomainName, consumer: string): Promise<ReplayStatus | undefined> {
+export async function latestReplay(pool: Queryable, domain: DomainName, consumer: string): Promise<ReplayStatus | undefined> {
   const { rows } = await pool.query<ReplayRow>(
     `SELECT ${REPLAY_COLUMNS} FROM ${domainTables(domain).consumerReplays} WHERE consumer = $1 ORDER BY started_at DESC, id DESC LIMIT 1`,
     [consumer],
@@ -132,7 +132,10 @@ export async function latestReplay(pool: Pool, domain: DomainName, consumer: str
   return rows[0] ? statusOf(rows[0]) : undefined;
 }
 
-const lockName = (consumer: string) => `bazaar.replay.${consumer}`;
+const REPLAY_LOCK_PREFIX = 'bazaar.replay.';
+const lockName = (consumer: string) => `${REPLAY_LOCK_PREFIX}${consumer}`;
+/** The replay lock's name prefix as an SQL literal, for a statement that looks for the lock of a consumer it reads. */
+export const REPLAY_LOCK_PREFIX_SQL = `'${REPLAY_LOCK_PREFIX}'`;
 
 export class ConsumerReplay {
   readonly id = newId();
@@ -175,16 +178,20 @@ export class ConsumerReplay {
    */
   async begin(): Promise<ReplayStatus> {
     const { consumer } = this.subscription;
+    // Everything here runs on this one connection: requests that each held one of the pool's
+    // connections while waiting for another could take them all and wait for ever (found with five
+    // rebuild requests at once on a pool of five).
     const conn = await this.#pool(this.domain).connect();
     let locked = false;
+    let recorded = false;
     try {
       const lock = await conn.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [lockName(consumer)]);
       locked = lock.rows[0]?.locked === true;
       if (!locked) {
-        const running = await latestReplay(this.#pool(this.domain), this.domain, consumer);
+        const running = await latestReplay(conn, this.domain, consumer);
         throw new ReplayRefused('running', `a rebuild of ${consumer} is running`, { rebuildId: running?.id });
       }
-      for (const p of this.#progress) p.prunedUpToSeq = await this.#prunedUpTo(this.#pool(p.source), p.source);
+      for (const p of this.#progress) p.prunedUpToSeq = await this.#prunedUpTo(p.source === this.domain ? conn : this.#pool(p.source), p.source);
       const pruned = this.#progress.filter((p) => p.prunedUpToSeq !== null);
       if (pruned.length > 0 && !this.options.allowIncompleteLog) {
         throw new ReplayRefused('log_incomplete', `older events of ${pruned.map((p) => p.source).join(', ')} were pruned: a rebuild would lack what they said`, {
@@ -210,16 +217,20 @@ export class ConsumerReplay {
         await conn.query(`DELETE FROM ${t.inbox} WHERE consumer = $1`, [consumer]);
         await this.subscription.readModel?.reset(this.#context(conn));
         await conn.query('COMMIT');
+        recorded = true;
       } catch (error) {
         await conn.query('ROLLBACK').catch(() => undefined);
         throw error;
       }
-      this.#conn = conn;
-      const status = await readReplay(this.#pool(this.domain), this.domain, consumer, this.id);
+      const status = await readReplay(conn, this.domain, consumer, this.id);
       if (!status) throw new Error(`replay ${this.id} was not recorded`);
+      this.#conn = conn;
       this.log.info({ consumer, replayId: this.id, sources: this.sources }, 'replay of the event log started');
       return status;
     } catch (error) {
+      // Recorded as running (the consumer paused, its copies emptied) but not going to run: failed,
+      // as /ready then says, until a rebuild is done.
+      if (recorded) await this.#recordFailure(conn, (error as Error).message || String(error)).catch(() => undefined);
       if (locked) await conn.query('SELECT pg_advisory_unlock(hashtext($1))', [lockName(consumer)]).catch(() => undefined);
       conn.release(error instanceof ReplayRefused ? undefined : (error as Error));
       throw error;
@@ -256,15 +267,9 @@ export class ConsumerReplay {
     } catch (error) {
       const message = (error as Error).message || String(error);
       this.log.error({ err: error, consumer, replayId: this.id }, 'replay of the event log failed; the consumer stays paused until a rebuild is done');
-      await conn
-        .query(
-          `UPDATE ${this.#tables.consumerReplays} SET status = 'failed', last_error = $2, sources = $3, finished_at = now(), updated_at = now()
-            WHERE id = $1 AND status = 'running'`,
-          [this.id, message.slice(0, 2000), JSON.stringify(this.#progress)],
-        )
-        .catch((e: Error) => {
-          brokenConnection = e;
-        });
+      await this.#recordFailure(conn, message).catch((e: Error) => {
+        brokenConnection = e;
+      });
       return 'failed';
     } finally {
       await conn.query('SELECT pg_advisory_unlock(hashtext($1))', [lockName(consumer)]).catch((e: Error) => {
@@ -273,6 +278,15 @@ export class ConsumerReplay {
       conn.release(brokenConnection);
       this.#conn = undefined;
     }
+  }
+
+  /** Records this replay failed (its consumer stays paused, /ready names it) unless it ended otherwise. */
+  async #recordFailure(conn: Tx, message: string): Promise<void> {
+    await conn.query(
+      `UPDATE ${this.#tables.consumerReplays} SET status = 'failed', last_error = $2, sources = $3, finished_at = now(), updated_at = now()
+        WHERE id = $1 AND status = 'running'`,
+      [this.id, message.slice(0, 2000), JSON.stringify(this.#progress)],
+    );
   }
 
   /** Reads one source's log from a snapshot taken now, in seq order, and applies it batch by batch. */
