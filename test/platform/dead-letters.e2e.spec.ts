@@ -110,6 +110,8 @@ describe('the dead letters list', () => {
       expect(answer.statusCode, cursor).toBe(400);
       expect(answer.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(answer.json().code).toBe('INVALID_CURSOR');
+      // Like every problem, it says what is wrong.
+      expect(answer.json().detail, cursor).toMatch(/cursor/);
     }
   });
 });

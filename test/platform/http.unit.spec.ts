@@ -256,9 +256,13 @@ describe('HTTP errors', () => {
   });
 
   it('answer malformed JSON with 400 MALFORMED_JSON', async () => {
-    const res = await app.inject({ method: 'POST', url: '/echo', payload: '{"name":', headers: { 'content-type': 'application/json' } });
+    const res = await app.inject({ method: 'POST', url: '/echo', payload: '{"name":"secret-ish', headers: { 'content-type': 'application/json' } });
     expect(res.statusCode).toBe(400);
-    expect(res.json().code).toBe('MALFORMED_JSON');
+    // Every problem says what is wrong, without quoting the body back.
+    expect(res.json()).toMatchObject({ code: 'MALFORMED_JSON', detail: 'the body is not valid JSON' });
+    expect(res.body).not.toContain('secret-ish');
+    const empty = await app.inject({ method: 'POST', url: '/echo', payload: '', headers: { 'content-type': 'application/json' } });
+    expect(empty.json()).toMatchObject({ status: 400, detail: expect.any(String) });
   });
 
   it('answer a body that is not UTF-8 with 400 MALFORMED_JSON instead of reading U+FFFD in place of its bad bytes', async () => {
@@ -353,10 +357,12 @@ describe('HTTP errors', () => {
 
   it('answer a path the router cannot read (broken percent-encoding, a parameter past 100 characters) with a 400 problem', async () => {
     for (const url of ['/things/%ZZ', '/things/%ED%A0%BD', `/things/${'a'.repeat(101)}`]) {
-      const res = await app.inject({ method: 'POST', url, payload: { note: 'a' } });
+      const res = await app.inject({ method: 'POST', url, payload: { note: 'a' }, headers: { 'x-request-id': 'probe-abc' } });
       expect(res.statusCode, url).toBe(400);
       expect(res.headers['content-type'], url).toMatch(/^application\/problem\+json/);
       expect(res.json(), url).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+      // The headers every answer carries, though no route (and so no hook) answered.
+      expect(res.headers, url).toMatchObject({ 'x-request-id': 'probe-abc', 'x-content-type-options': 'nosniff', 'cache-control': 'no-store' });
     }
   });
 

@@ -128,6 +128,16 @@ describe('the OpenAPI document', () => {
     // Left out, the body is taken as {} (the order is unknown: 404, not a validation failure).
     const res = await t.request('POST', `/v1/orders/${'0'.repeat(8)}-0000-7000-8000-${'0'.repeat(12)}/cancel`, { token: await token('buyer') });
     expect(res.statusCode, res.body).toBe(404);
+    // A JSON null is a body that is not an object: refused before anything is looked at.
+    for (const url of [`/v1/orders/${'0'.repeat(8)}-0000-7000-8000-${'0'.repeat(12)}/cancel`, `/v1/seller/orders/${'0'.repeat(8)}-0000-7000-8000-${'0'.repeat(12)}/fulfilment`]) {
+      const sent = await t.app.http.inject({
+        method: 'POST',
+        url,
+        headers: { authorization: `Bearer ${await token(url.includes('seller') ? 'seller' : 'buyer')}`, 'content-type': 'application/json' },
+        payload: 'null',
+      });
+      expect([sent.statusCode, sent.json().code], sent.body).toEqual([400, 'VALIDATION_FAILED']);
+    }
   });
 
   it('describes the dead letters as a cursor-paged list', () => {

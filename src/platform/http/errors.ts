@@ -5,7 +5,11 @@
 export const ERROR_CATALOGUE = {
   VALIDATION_FAILED: { status: 400, title: 'The request is not valid' },
   MALFORMED_JSON: { status: 400, title: 'The request body is not valid JSON' },
-  INVALID_CURSOR: { status: 400, title: 'The pagination cursor is not valid' },
+  INVALID_CURSOR: {
+    status: 400,
+    title: 'The pagination cursor is not valid',
+    detail: 'the cursor is not one this API gave for this list (it was changed, cut short or made up): use nextCursor as it came',
+  },
   UNAUTHENTICATED: { status: 401, title: 'Authentication is required' },
   INVALID_CREDENTIALS: { status: 401, title: 'Email or password is wrong' },
   INVALID_TOKEN: { status: 401, title: 'The access token is not valid' },
@@ -53,7 +57,7 @@ export const ERROR_CATALOGUE = {
   HEADERS_TOO_LARGE: { status: 431, title: 'The request headers are too large' },
   INTERNAL: { status: 500, title: 'Internal error' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
-} as const satisfies Record<string, { status: number; title: string }>;
+} as const satisfies Record<string, { status: number; title: string; detail?: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 
@@ -91,7 +95,8 @@ const PROBLEM_TYPES = new Map(
 );
 
 export function problemOf(code: ErrorCode, detail?: string, extensions?: Record<string, unknown>, instance?: string): Problem {
-  const entry = ERROR_CATALOGUE[code];
+  const entry: { status: number; title: string; detail?: string } = ERROR_CATALOGUE[code];
+  detail ??= entry.detail;
   // Extensions never replace a member RFC 9457 defines: an extension named `status` (a
   // reservation's, say) once became the HTTP status, and the answer a 500.
   return {

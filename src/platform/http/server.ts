@@ -142,7 +142,9 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     trustProxy: options.trustProxy ?? false,
     // What the router refuses before any route is found (a path that is not valid percent-encoding,
     // a path parameter past its 100 characters) is a problem too, not Fastify's own JSON.
-    frameworkErrors: (error, _request, reply) => {
+    frameworkErrors: (error, request, reply) => {
+      // Answered before any hook: the headers every answer carries are set here.
+      setCommonHeaders(reply, request.id);
       if (error.code === 'FST_ERR_BAD_URL') return sendProblem(reply, 'VALIDATION_FAILED', 'the path is not valid percent-encoded UTF-8');
       if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendProblem(reply, 'VALIDATION_FAILED', 'a path parameter is longer than 100 characters');
       reply.log.error({ err: loggableError(error) }, 'unhandled router error');
@@ -212,7 +214,8 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   app.addHook('onRoute', (route) => {
     if (!(route.config as { bodyOptional?: boolean } | undefined)?.bodyOptional) return;
     const leftOut = (request: { body: unknown }, _reply: unknown, done: () => void) => {
-      request.body ??= {};
+      // Only a body left out: a JSON null sent is a body, and not an object (400).
+      if (request.body === undefined) request.body = {};
       done();
     };
     route.preValidation = [leftOut, ...[route.preValidation ?? []].flat()];
@@ -296,11 +299,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   });
   // Callback hooks, not async ones, on the path of every request: no promise per hook.
   app.addHook('onSend', (request, reply, payload, done) => {
-    reply.header('x-request-id', request.id);
-    reply.header('x-content-type-options', 'nosniff');
-    // Answers carry tokens and personal data: nothing is kept by a cache unless a route says so
-    // (the public catalog does).
-    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    setCommonHeaders(reply, request.id);
     // RFC 6750: a 401 of a bearer-token route names the scheme (webhooks are signed, not bearer).
     if (reply.statusCode === 401 && request.routeOptions.config?.access !== 'signed') reply.header('www-authenticate', 'Bearer realm="bazaar"');
     done(null, payload);
@@ -350,11 +349,12 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
         return sendProblem(reply, 'UNSUPPORTED_MEDIA_TYPE', 'send application/json');
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       case 'FST_ERR_CTP_INVALID_JSON_BODY':
-        return sendProblem(reply, 'MALFORMED_JSON');
+        return sendProblem(reply, 'MALFORMED_JSON', error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'the body is empty: send a JSON document, or no Content-Type' : 'the body is not valid JSON');
       default:
         break;
     }
-    if (error instanceof SyntaxError) return sendProblem(reply, 'MALFORMED_JSON');
+    // The parser's own message quotes the body: not echoed.
+    if (error instanceof SyntaxError) return sendProblem(reply, 'MALFORMED_JSON', 'the body is not valid JSON');
     if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 && !PG_ERROR.test(error.code ?? '')) {
       const code: ErrorCode = error.statusCode === 404 ? 'NOT_FOUND' : error.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : error.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : error.statusCode === 429 ? 'RATE_LIMITED' : 'VALIDATION_FAILED';
       return sendProblem(reply, code);
@@ -438,4 +438,13 @@ function isJson(text: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The headers every answer carries, whatever answered it. */
+function setCommonHeaders(reply: import('fastify').FastifyReply, requestId: string): void {
+  reply.header('x-request-id', requestId);
+  reply.header('x-content-type-options', 'nosniff');
+  // Answers carry tokens and personal data: nothing is kept by a cache unless a route says so
+  // (the public catalog does).
+  if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
 }
