@@ -442,4 +442,23 @@ describe('payments events', () => {
     await deliver('payments.payment_captured.v1', intent, capturedEvent(intent, buyer, session, [{ orderId: order.orderId, sellerId: order.sellerId, amount: order.totalAmount }]));
     await eventually(async () => expect(await statusOf(order.orderId)).toBe('partially_refunded'));
   });
+
+  it('an order read shows the newest 200 refunds, oldest first, never hiding the latest behind older ones', async () => {
+    const { buyer, order } = await placeOne();
+    // As many refund facts as 203 one-cent refunds leave (recorded straight, as payments' events would).
+    const base = Date.parse('2026-11-24T10:00:00.000Z');
+    const ids = Array.from({ length: 203 }, () => newId());
+    await db.query(
+      `INSERT INTO order_refunds (id, order_id, refund_id, amount, currency, reason, status, created_at, updated_at)
+       SELECT x.id, $2, x.id, 1, 'USD', 'one cent', 'succeeded', x.t, x.t FROM unnest($1::uuid[], $3::timestamptz[]) AS x(id, t)`,
+      [ids, order.orderId, ids.map((_, i) => new Date(base + i * 1000))],
+    );
+    const token = (await t.app.tokens.sign({ userId: buyer, roles: ['buyer'] }, clock.now())).token;
+    const res = await t.request('GET', `/v1/orders/${order.orderId}`, { token });
+    expect(res.statusCode, res.body).toBe(200);
+    const refunds = res.json().refunds as { createdAt: string }[];
+    expect(refunds).toHaveLength(200);
+    expect(refunds[0]?.createdAt).toBe(new Date(base + 3000).toISOString());
+    expect(refunds[199]?.createdAt).toBe(new Date(base + 202_000).toISOString());
+  });
 });

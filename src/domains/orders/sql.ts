@@ -422,13 +422,16 @@ export async function orderById(db: Queryable, orderId: string): Promise<OrderRo
   return rows[0];
 }
 
-/** Bound on the per-order lists (history, payments, shipments, refunds) returned with an order. */
+/**
+ * Bound on the per-order lists (history, payments, shipments, refunds) returned with an order: the
+ * newest of each, oldest first (the order's own totals, e.g. refunded, count them all).
+ */
 export const RELATED_ROWS_MAX = 200;
 
 export async function historyOf(db: Queryable, orderId: string): Promise<HistoryRow[]> {
   const { rows } = await db.query<HistoryRow>(
-    `SELECT id, order_id, from_status, to_status, reason, changed_by, actor_type, changed_at
-       FROM order_status_history WHERE order_id = $1 ORDER BY changed_at, id LIMIT ${RELATED_ROWS_MAX}`,
+    `SELECT * FROM (SELECT id, order_id, from_status, to_status, reason, changed_by, actor_type, changed_at
+       FROM order_status_history WHERE order_id = $1 ORDER BY changed_at DESC, id DESC LIMIT ${RELATED_ROWS_MAX}) newest ORDER BY changed_at, id`,
     [orderId],
   );
   return rows;
@@ -436,8 +439,8 @@ export async function historyOf(db: Queryable, orderId: string): Promise<History
 
 export async function paymentsOf(db: Queryable, orderId: string): Promise<PaymentRow[]> {
   const { rows } = await db.query<PaymentRow>(
-    `SELECT id, order_id, payment_id, amount, currency::text AS currency, status, created_at, updated_at
-       FROM order_payments WHERE order_id = $1 ORDER BY created_at, id LIMIT ${RELATED_ROWS_MAX}`,
+    `SELECT * FROM (SELECT id, order_id, payment_id, amount, currency::text AS currency, status, created_at, updated_at
+       FROM order_payments WHERE order_id = $1 ORDER BY created_at DESC, id DESC LIMIT ${RELATED_ROWS_MAX}) newest ORDER BY created_at, id`,
     [orderId],
   );
   return rows;
@@ -445,8 +448,8 @@ export async function paymentsOf(db: Queryable, orderId: string): Promise<Paymen
 
 export async function shipmentsOf(db: Queryable, orderId: string): Promise<ShipmentRow[]> {
   const { rows } = await db.query<ShipmentRow>(
-    `SELECT id, order_id, shipment_id, carrier, tracking_number, status, created_at, updated_at
-       FROM order_shipments WHERE order_id = $1 ORDER BY created_at, id LIMIT ${RELATED_ROWS_MAX}`,
+    `SELECT * FROM (SELECT id, order_id, shipment_id, carrier, tracking_number, status, created_at, updated_at
+       FROM order_shipments WHERE order_id = $1 ORDER BY created_at DESC, id DESC LIMIT ${RELATED_ROWS_MAX}) newest ORDER BY created_at, id`,
     [orderId],
   );
   return rows;
@@ -454,8 +457,8 @@ export async function shipmentsOf(db: Queryable, orderId: string): Promise<Shipm
 
 export async function refundsOf(db: Queryable, orderId: string): Promise<RefundRow[]> {
   const { rows } = await db.query<RefundRow>(
-    `SELECT id, order_id, refund_id, amount, currency::text AS currency, reason, status, created_at, updated_at
-       FROM order_refunds WHERE order_id = $1 ORDER BY created_at, id LIMIT ${RELATED_ROWS_MAX}`,
+    `SELECT * FROM (SELECT id, order_id, refund_id, amount, currency::text AS currency, reason, status, created_at, updated_at
+       FROM order_refunds WHERE order_id = $1 ORDER BY created_at DESC, id DESC LIMIT ${RELATED_ROWS_MAX}) newest ORDER BY created_at, id`,
     [orderId],
   );
   return rows;
