@@ -27,7 +27,7 @@ const EVENT_TYPE = /^[a-z_]+\.[a-z_]+\.v[0-9]+$/;
 
 export function defineEvent<S extends TSchema>(type: string, schema: S): EventContract<S> {
   if (!EVENT_TYPE.test(type)) throw new Error(`event type "${type}" must look like domain.fact_in_past_tense.v1`);
-  const checker = TypeCompiler.Compile(lengthsInCharacters(schema));
+  const checker = compileInCharacters(schema);
   return {
     type,
     schema,
@@ -36,6 +36,15 @@ export function defineEvent<S extends TSchema>(type: string, schema: S): EventCo
       return [...checker.Errors(data)].slice(0, 10).map((e) => `${e.path || '/'}: ${e.message}`);
     },
   };
+}
+
+/**
+ * TypeBox's compiled checker of a schema, counting string lengths in characters as JSON Schema (and
+ * the HTTP edge) does: every check of a payload inside bazaar (contracts, the inputs one domain's API
+ * takes from another, webhook bodies) compiles its schema with this, never TypeCompiler alone.
+ */
+export function compileInCharacters<S extends TSchema>(schema: S) {
+  return TypeCompiler.Compile(lengthsInCharacters(schema));
 }
 
 /**

@@ -31,11 +31,11 @@ async function capturedOrder(amount: number, token = 'tok_visa') {
   return { intentId, orderId, sellerId, token: await h.token(sellerId, ['seller']) };
 }
 
-function refundRequest(orderId: string, token: string, amount: number, key: string | null = newId(), currency = 'USD') {
+function refundRequest(orderId: string, token: string, amount: number, key: string | null = newId(), currency = 'USD', reason = 'damaged in transit') {
   return h.request('POST', `/v1/seller/orders/${orderId}/refunds`, {
     token,
     headers: key ? { 'idempotency-key': key } : {},
-    body: { amount: { amount, currency }, reason: 'damaged in transit' },
+    body: { amount: { amount, currency }, reason },
   });
 }
 
@@ -103,6 +103,16 @@ describe('seller refunds', () => {
     expect(again.json()).toEqual(first.json());
     expect((await refundRequest(order.orderId, order.token, 101, key)).statusCode).toBe(422);
     expect(await refundRows(order.intentId)).toBe(1);
+  });
+
+  it('takes a reason of up to 1000 characters, counted as characters (an emoji is one) as its schema says', async () => {
+    const order = await capturedOrder(1000);
+    const emoji = `a${'\u{1F600}'.repeat(999)}`;
+    const taken = await refundRequest(order.orderId, order.token, 100, newId(), 'USD', emoji);
+    expect(taken.statusCode, taken.body).toBe(201);
+    expect(taken.json().reason).toBe(emoji);
+    const tooLong = await refundRequest(order.orderId, order.token, 100, newId(), 'USD', `${emoji}b`);
+    expect([tooLong.statusCode, tooLong.json().code]).toEqual([400, 'VALIDATION_FAILED']);
   });
 
   it('requires an Idempotency-Key', async () => {

@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { compileInCharacters } from '../../contracts/define.ts';
 import type { OrderPlacedV1 } from '../../contracts/orders.ts';
 import type { Clock } from '../../platform/clock.ts';
 import { type Pool, abortReason, withTransaction } from '../../platform/db/pool.ts';
@@ -81,7 +81,7 @@ export interface PlacedOrder {
   status: OrderStatus;
 }
 
-const checkInput = TypeCompiler.Compile(CheckoutOrdersSchema);
+const checkInput = compileInCharacters(CheckoutOrdersSchema);
 /** Attempts at a fresh order number after a collision; a real collision is a one-in-a-billion event. */
 const ORDER_NUMBER_ATTEMPTS_MAX = 5;
 /** Largest product snapshot or address kept with an order, as JSON characters. */

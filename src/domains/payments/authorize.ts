@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { compileInCharacters } from '../../contracts/define.ts';
 import { type Queryable, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
@@ -41,7 +41,7 @@ export const AuthorizeInputSchema = Type.Object(
   { additionalProperties: false },
 );
 export type AuthorizeInput = Static<typeof AuthorizeInputSchema>;
-const checkAuthorizeInput = TypeCompiler.Compile(AuthorizeInputSchema);
+const checkAuthorizeInput = compileInCharacters(AuthorizeInputSchema);
 
 export function validateAuthorizeInput(input: unknown): AuthorizeInput {
   // The idempotency key is the caller's own label (it may well be all digits), not payment data.

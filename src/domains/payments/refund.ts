@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { compileInCharacters } from '../../contracts/define.ts';
 import { type Queryable, withTransaction } from '../../platform/db/pool.ts';
 import { refuseCardData } from '../../platform/card-data.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
@@ -28,7 +28,7 @@ export const RefundInputSchema = Type.Object(
   { additionalProperties: false },
 );
 export type RefundInput = Static<typeof RefundInputSchema>;
-const checkRefundInput = TypeCompiler.Compile(RefundInputSchema);
+const checkRefundInput = compileInCharacters(RefundInputSchema);
 
 export interface RefundView {
   refundId: string;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type Static, Type } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { compileInCharacters } from '../../contracts/define.ts';
 import type { Clock } from '../../platform/clock.ts';
 import { type Pool, type Tx, isUniqueViolation, withTransaction } from '../../platform/db/pool.ts';
 import { type Statement, commitTogether, runTogether } from '../../platform/db/statements.ts';
@@ -98,7 +98,7 @@ export const TestWebhookBody = Type.Object(
   { additionalProperties: false },
 );
 type TestWebhookBody = Static<typeof TestWebhookBody>;
-const checkWebhookBody = TypeCompiler.Compile(TestWebhookBody);
+const checkWebhookBody = compileInCharacters(TestWebhookBody);
 
 /** A webhook request as the gateway sends it: headers and the exact bytes that were signed. */
 export interface WebhookDelivery {

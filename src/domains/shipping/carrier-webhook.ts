@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox';
-import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { compileInCharacters } from '../../contracts/define.ts';
 import { SHIPMENT_STATUS_VALUES, type ShipmentStatus, TRACKING_NUMBER_PATTERN } from '../../contracts/shipping.ts';
 import { isCalendarDateTime, isStorableInstant } from '../../platform/clock.ts';
 import { findCardData } from '../../platform/card-data.ts';
@@ -45,7 +45,7 @@ const LOCATION_LENGTH_MAX = 200;
 const MESSAGE_LENGTH_MAX = 500;
 export const CarrierWebhookBody = webhookBody(1);
 export type CarrierWebhookBody = Static<typeof CarrierWebhookBody>;
-const checkBody = TypeCompiler.Compile(webhookBody(null));
+const checkBody = compileInCharacters(webhookBody(null));
 
 /** How far ahead of our clock a carrier's scan time may be (clocks differ a little; a scan is never in the future). */
 export const SCAN_CLOCK_SKEW_MS = 5 * 60_000;
