@@ -157,6 +157,14 @@ describe.skipIf(!natsAvailable)('a NATS leader whose connection drops with deliv
         sockets.clear();
         swallowing = false;
       },
+      /** NATS out of reach: connections cut, new ones refused, until up(). */
+      async down() {
+        const closed = new Promise((resolve) => server.close(resolve));
+        for (const s of sockets) s.destroy();
+        sockets.clear();
+        await closed;
+      },
+      up: (port: number) => new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve)),
       close: () => server.close(),
     };
   }
@@ -184,6 +192,31 @@ describe.skipIf(!natsAvailable)('a NATS leader whose connection drops with deliv
       // leader's own recovery or not in time. A slow machine needs about 15 s for the 3,000 events.
       await eventually(async () => expect(await inboxOrder(aggregate)).toHaveLength(n), { timeoutMs: 22_000 });
       expect(await inboxOrder(aggregate)).toEqual(upTo(n));
+    } finally {
+      relay.close();
+    }
+  });
+
+  it('gives up its leads to a process that reaches it, fails its publishing at once, says so, and leads again once NATS is back', async () => {
+    for (const t of started.splice(0)) await t.stop();
+    const relay = await cuttableRelay();
+    const port = Number(new URL(relay.url).port);
+    try {
+      const cutOff = await startProcess(relay.url);
+      const healthy = await startProcess();
+      expect([cutOff.leading.length, healthy.leading.length, cutOff.problems()]).toEqual([1, 0, []]);
+      await relay.down();
+      // Its database connection is fine, so only knowing NATS is gone makes it let go.
+      await eventually(async () => expect([cutOff.leading.length, healthy.leading.length, cutOff.problems()]).toEqual([0, 1, ['NATS is not reachable']]), { timeoutMs: 10_000 });
+      const aggregate = newId();
+      await healthy.publish('orders', events(aggregate, 0, 50));
+      await eventually(async () => expect(await inboxOrder(aggregate)).toEqual(upTo(50)), { timeoutMs: 10_000 });
+      // Refused as it is, not after waiting out a publish timeout with the relay's batch held.
+      await expect(cutOff.publish('orders', events(aggregate, 50, 1))).rejects.toThrow('NATS is not reachable');
+      await relay.up(port);
+      await eventually(async () => expect(cutOff.problems()).toEqual([]), { timeoutMs: 15_000 });
+      await cutOff.publish('orders', events(aggregate, 50, 50));
+      await eventually(async () => expect(await inboxOrder(aggregate)).toEqual(upTo(100)), { timeoutMs: 10_000 });
     } finally {
       relay.close();
     }

@@ -87,8 +87,13 @@ export class NatsTransport implements Transport {
     return `${this.options.subjectPrefix}.${eventType}`;
   }
 
+  /** Whether the connection to NATS is up (false from a disconnect until the reconnect). */
+  #connected = false;
+
   async start(): Promise<void> {
     this.#nc = await connect({ servers: this.options.url, name: 'bazaar', maxReconnectAttempts: -1 });
+    this.#connected = true;
+    void this.#watch(this.#nc);
     const jsm = await jetstreamManager(this.#nc);
     await this.#ensureStream(jsm);
     this.#js = jetstream(this.#nc);
@@ -118,6 +123,30 @@ export class NatsTransport implements Transport {
       this.#leads.push(lead);
       await lead.start();
     }
+  }
+
+  /**
+   * Follows the connection: while NATS cannot be reached, this process leads no durable (another
+   * process that reaches it takes them over: it holds the leads by database locks alone, so without
+   * this a leader cut off from NATS kept them, and no process's events reached any inbox), and
+   * problems() says so. The leads are taken again once it is back.
+   */
+  async #watch(nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect' && this.#connected) {
+        this.#connected = false;
+        this.log.warn({ server: status.server }, 'NATS connection lost: this process gives up its consumers until it is back');
+        for (const lead of this.#leads) lead.pause();
+      } else if (status.type === 'reconnect' && !this.#connected) {
+        this.#connected = true;
+        this.log.info({ server: status.server }, 'NATS connection back');
+        for (const lead of this.#leads) lead.resume();
+      }
+    }
+  }
+
+  problems(): string[] {
+    return this.#nc && !this.#connected ? ['NATS is not reachable'] : [];
   }
 
   #filterOf(b: Binding): string {
@@ -153,6 +182,9 @@ export class NatsTransport implements Transport {
   async publish(_source: DomainName, events: EventEnvelope[]): Promise<void> {
     const js = this.#js;
     if (!js) throw new Error('NATS transport is not started');
+    // Failing at once lets the relay's batch go (another process may reach NATS) instead of waiting
+    // out the publish timeout with it.
+    if (!this.#connected) throw new Error('NATS is not reachable');
     // Acknowledged by the stream before the relay marks them published. An aggregate's events go one
     // after another (different aggregates in parallel): if one fails, the ones after it are not
     // sent, so a retry of the batch cannot store an aggregate's later event before its earlier one.
@@ -218,6 +250,8 @@ class DomainLead {
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
   #stopped = false;
+  /** NATS cannot be reached: nothing is led (see NatsTransport#watch). */
+  #paused = false;
 
   constructor(
     readonly domain: DomainName,
@@ -248,6 +282,17 @@ class DomainLead {
     this.#client = undefined;
   }
 
+  /** Gives up every lead (and its locks) and takes none until resume(). */
+  pause(): void {
+    this.#paused = true;
+    this.#lose();
+  }
+
+  resume(): void {
+    this.#paused = false;
+    void this.#tick();
+  }
+
   #tick(): Promise<void> {
     this.#ticking ??= this.#takeLeads().finally(() => {
       this.#ticking = undefined;
@@ -256,7 +301,7 @@ class DomainLead {
   }
 
   async #takeLeads(): Promise<void> {
-    if (this.#stopped || this.#led.size === this.bindings.length) return;
+    if (this.#stopped || this.#paused || this.#led.size === this.bindings.length) return;
     try {
       const client = this.#client ?? (await this.#connect());
       for (const b of this.bindings) {
@@ -291,9 +336,9 @@ class DomainLead {
     this.#led.clear();
   }
 
-  /** Whether `client` is still this lead's connection (its locks held) and the lead not stopping. */
+  /** Whether `client` is still this lead's connection (its locks held) and the lead not stopping or paused. */
   #holds(client: pg.Client): boolean {
-    return this.#client === client && !this.#stopped;
+    return this.#client === client && !this.#stopped && !this.#paused;
   }
 
   async #lead(client: pg.Client, b: Binding, durable: string): Promise<void> {

@@ -83,7 +83,7 @@ export class Messaging {
   /** Names what is not running, for readiness: empty when delivery works. */
   problems(): string[] {
     if (!this.#started) return ['event delivery has not started'];
-    const problems: string[] = [];
+    const problems: string[] = [...(this.transport.problems?.() ?? [])];
     for (const loop of this.#loops) {
       if (!loop.running) problems.push(`${loop.name} stopped`);
       // The loop's name only: its error (a database's or the broker's message) is logged, not shown

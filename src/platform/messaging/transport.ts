@@ -16,6 +16,8 @@ export interface Transport {
   start(): Promise<void>;
   publish(source: DomainName, events: EventEnvelope[]): Promise<void>;
   stop(): Promise<void>;
+  /** What keeps it from carrying events now (a broker that cannot be reached), for readiness; empty when it works. */
+  problems?(): string[];
 }
 
 export interface Route {
