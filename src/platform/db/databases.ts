@@ -59,8 +59,11 @@ export async function ensureDatabases(targets: DatabaseTarget[]): Promise<void> 
         try {
           await client.query(`CREATE DATABASE ${quoteIdent(t.database)}`);
         } catch (error) {
-          // Another process may have created it between our check and our CREATE.
-          if ((error as { code?: string }).code !== '42P04') throw error;
+          // Another process may have created it between our check and our CREATE: PostgreSQL says
+          // so (42P04), or, when both CREATEs got past its own check, fails this one on the catalog's
+          // unique index (23505).
+          const { code, constraint } = error as { code?: string; constraint?: string };
+          if (code !== '42P04' && !(code === '23505' && constraint === 'pg_database_datname_index')) throw error;
         }
       }
     } finally {
