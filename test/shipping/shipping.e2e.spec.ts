@@ -7,6 +7,7 @@ import { type Pool, withTransaction } from '../../src/platform/db/pool.ts';
 import type { Role } from '../../src/platform/http/tokens.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { appendEvents } from '../../src/platform/messaging/outbox.ts';
+import { generateSealingKeys, parseSealingKeys, seal } from '../../src/platform/sealed-secrets.ts';
 import { type TestApp, startTestApp } from '../support/app.ts';
 import { eventually } from '../support/eventually.ts';
 
@@ -343,6 +344,25 @@ describe('carrier webhooks', () => {
     expect((await post('nosuchcarrier', carrier.signed(scan))).statusCode).toBe(404);
     expect((await post('slowpost', carrier.signed(scan))).statusCode).toBe(404);
     expect(await count('shipping', 'shipping_webhook_events')).toBe(before);
+  });
+
+  it('answer 503 with Retry-After, recording nothing, when this server cannot open the carrier\'s credentials (sealed with a key it lacks)', async () => {
+    const other = parseSealingKeys(generateSealingKeys(), 'OTHER_KEY');
+    const { rows } = await db('shipping').query<{ credentials: Buffer }>('SELECT credentials FROM carrier_integrations WHERE carrier_name = $1', [CARRIER]);
+    const kept = rows[0]!.credentials;
+    await db('shipping').query('UPDATE carrier_integrations SET credentials = $2 WHERE carrier_name = $1', [
+      CARRIER,
+      seal(other, JSON.stringify({ webhookSecret: WEBHOOK_SECRET }), `carrier_integrations.credentials:${CARRIER}`),
+    ]);
+    try {
+      const before = await count('shipping', 'shipping_webhook_events');
+      const res = await post(CARRIER, carrier.signed(carrier.scan('TRACK-KEYLESS', 'in_transit')));
+      expect([res.statusCode, res.json().code, res.headers['retry-after']], res.body).toEqual([503, 'SERVICE_UNAVAILABLE', '60']);
+      expect(res.body).not.toMatch(/key ring|sealed/);
+      expect(await count('shipping', 'shipping_webhook_events')).toBe(before);
+    } finally {
+      await db('shipping').query('UPDATE carrier_integrations SET credentials = $2 WHERE carrier_name = $1', [CARRIER, kept]);
+    }
   });
 
   it('refuse a signed body that is not a tracking update (400), recording nothing', async () => {

@@ -135,6 +135,18 @@ export async function enabledCarrier(deps: ShippingDeps, carrierName: string): P
 /** The secret a carrier signs its webhooks with; undefined when its credentials were never set. */
 export async function webhookSecretOf(deps: ShippingDeps, carrier: CarrierRow): Promise<string | undefined> {
   if (!carrier.credentials) return undefined;
-  const credentials = JSON.parse(open(await deps.credentialsKeys(), carrier.credentials, sealContext(carrier.carrier_name))) as CarrierCredentials;
-  return credentials.webhookSecret;
+  let opened: string;
+  try {
+    opened = open(await deps.credentialsKeys(), carrier.credentials, sealContext(carrier.carrier_name));
+  } catch (error) {
+    // This process's key ring lacks the key they were sealed with (processes that do not share
+    // SHIPPING_CREDENTIALS_KEY, a key dropped too early): not the carrier's fault, and another
+    // process, or this one once configured, can answer. The carrier tries again later.
+    deps.log.error(
+      { err: error, carrier: carrier.carrier_name },
+      "cannot open the carrier's credentials: SHIPPING_CREDENTIALS_KEY lacks the key they were sealed with (every process must share it)",
+    );
+    throw new AppError('SERVICE_UNAVAILABLE', "this server cannot read the carrier's credentials now; try again later", { retryAfterSeconds: 60 });
+  }
+  return (JSON.parse(opened) as CarrierCredentials).webhookSecret;
 }

@@ -325,7 +325,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof AppError) {
-      if (error.code === 'RATE_LIMITED' && typeof error.extensions?.retryAfterSeconds === 'number') {
+      if (typeof error.extensions?.retryAfterSeconds === 'number') {
         reply.header('retry-after', String(error.extensions.retryAfterSeconds));
       }
       return sendProblem(reply, error.code, error.detail, error.extensions);
