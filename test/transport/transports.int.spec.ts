@@ -13,6 +13,7 @@ import type { Subscription } from '../../src/platform/messaging/subscription.ts'
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { eventually } from '../support/eventually.ts';
 import { requireService } from '../support/services.ts';
+import { createLogger } from '../../src/platform/logger.ts';
 
 const natsUrl = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const DAY_MS = 24 * 3600 * 1000;
@@ -124,5 +125,20 @@ describe.each(transports)('the $name transport', ({ name, env, enabled }) => {
     });
     const again = await search.query('SELECT count(*)::int AS n FROM probe_applied WHERE aggregate_id = $1', [aggregate]);
     expect(again.rows[0].n).toBe(1);
+  });
+});
+
+describe('a NATS_URL that cannot be reached', () => {
+  it('stops the start with an error naming NATS_URL and the host, not a code another setting would be blamed for', async () => {
+    const transport = new NatsTransport({ url: 'nats://someone:secret@nats.invalid:4222', stream: 'UNUSED', subjectPrefix: 'unused' }, new Map(), [], createLogger('silent'));
+    const failure = await transport.start().then(
+      () => undefined,
+      (error: unknown) => error as NodeJS.ErrnoException,
+    );
+    expect(failure?.message).toMatch(/^cannot reach NATS at nats\.invalid:4222 \(NATS_URL\): /);
+    expect(failure?.message).not.toContain('secret');
+    // The CLI names HOST for an ENOTFOUND of its own listen: this one carries no such code.
+    expect(failure?.code).toBeUndefined();
+    await transport.stop();
   });
 });

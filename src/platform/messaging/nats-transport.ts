@@ -91,7 +91,15 @@ export class NatsTransport implements Transport {
   #connected = false;
 
   async start(): Promise<void> {
-    this.#nc = await connect({ servers: this.options.url, name: 'bazaar', maxReconnectAttempts: -1 });
+    try {
+      this.#nc = await connect({ servers: this.options.url, name: 'bazaar', maxReconnectAttempts: -1 });
+    } catch (error) {
+      // Said as what it is (an unknown host was once reported as HOST not being this machine's).
+      const where = new URL(this.options.url);
+      where.username = '';
+      where.password = '';
+      throw new Error(`cannot reach NATS at ${where.host} (NATS_URL): ${(error as Error).message}`, { cause: error });
+    }
     this.#connected = true;
     void this.#watch(this.#nc);
     const jsm = await jetstreamManager(this.#nc);
