@@ -21,7 +21,7 @@ interface Parameter {
 }
 interface Operation {
   parameters?: Parameter[];
-  responses: Record<string, { content?: Record<string, { schema: Schema }> }>;
+  responses: Record<string, { content?: Record<string, { schema: Schema }>; headers?: Record<string, unknown> }>;
 }
 interface Document {
   paths: Record<string, Record<string, Operation>>;
@@ -138,6 +138,30 @@ describe('the OpenAPI document', () => {
       });
       expect([sent.statusCode, sent.json().code], sent.body).toEqual([400, 'VALIDATION_FAILED']);
     }
+  });
+
+  it('declares the response headers the server sends, and the conditional request header of the reads that answer 304', async () => {
+    const headersOf = (key: string, status: string) => {
+      const [method, path] = key.split(' ') as [string, string];
+      return Object.keys(doc.paths[path]?.[method.toLowerCase()]?.responses[status]?.headers ?? {}).sort();
+    };
+    for (const { key, op } of operations()) for (const status of Object.keys(op.responses)) expect(headersOf(key, status), `${key} ${status}`).toContain('X-Request-Id');
+    const product = doc.paths['/v1/products/{productId}']!.get!;
+    expect(product.parameters?.find((p) => p.in === 'header' && p.name === 'If-None-Match')).toMatchObject({ required: false });
+    expect(headersOf('GET /v1/products/{productId}', '200')).toEqual(expect.arrayContaining(['ETag', 'Cache-Control']));
+    expect(headersOf('GET /v1/products/{productId}', '304')).toContain('ETag');
+    expect(headersOf('POST /v1/checkout', '201')).toEqual(expect.arrayContaining(['Location', 'Idempotent-Replayed']));
+    expect(headersOf('POST /v1/checkout', '202')).toContain('Location');
+    expect(headersOf('POST /v1/seller/orders/{orderId}/refunds', '201')).toContain('Idempotent-Replayed');
+    const withLocation = operations()
+      .filter(({ key, op }) => Object.keys(op.responses).some((status) => headersOf(key, status).includes('Location')))
+      .map(({ key }) => key)
+      .sort();
+    expect(withLocation).toEqual(['POST /v1/admin/read-models/{name}/rebuild', 'POST /v1/checkout', 'POST /v1/seller/products']);
+    for (const { key, op } of operations()) if (op.responses['503']) expect(headersOf(key, '503'), key).toContain('Retry-After');
+    // The server does send them.
+    const created = await t.request('POST', '/v1/seller/products', { token: await token('seller'), body: {} });
+    expect(created.headers['x-request-id']).toEqual(expect.any(String));
   });
 
   it('describes the dead letters as a cursor-paged list', () => {

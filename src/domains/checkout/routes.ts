@@ -75,7 +75,7 @@ export function registerCheckoutRoutes(app: HttpApp, deps: CheckoutRouteDeps): v
   app.post(
     '/v1/checkout',
     {
-      config: { access: ['buyer'] },
+      config: { access: ['buyer'], location: true },
       schema: {
         tags,
         summary: 'Check out the active cart',

@@ -43,7 +43,7 @@ export function registerProductRoutes(app: HttpApp, deps: ProductsDeps, categori
   app.post(
     '/v1/seller/products',
     {
-      config: seller,
+      config: { ...seller, location: true },
       schema: {
         tags: sellerTags,
         summary: 'Create a product (draft) with variants, images and attributes',

@@ -14,6 +14,8 @@ declare module 'fastify' {
     access?: Access;
     /** The body's fields are all optional and the body may be left out (validated as {}); see server.ts. */
     bodyOptional?: boolean;
+    /** The route answers its 201 or 202 with a Location header (declared in OpenAPI). */
+    location?: boolean;
   }
   interface FastifyRequest {
     principal: Principal | undefined;

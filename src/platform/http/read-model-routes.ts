@@ -108,7 +108,7 @@ export function registerReadModelRoutes(app: HttpApp, messaging: Messaging): voi
   app.post(
     '/v1/admin/read-models/:name/rebuild',
     {
-      config: { access: ['admin'] },
+      config: { access: ['admin'], location: true },
       schema: {
         tags,
         summary: 'Rebuild a read model from the event log',

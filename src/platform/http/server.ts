@@ -16,6 +16,7 @@ import { registerAccessControl } from './access.ts';
 import { answerClientError } from './client-errors.ts';
 import { COUNTRY_FORMAT, isCountryCode } from './countries.ts';
 import { CURRENCY_FORMAT, isCurrencyCode } from './currencies.ts';
+import { describeHeaders } from './openapi-headers.ts';
 import { AppError, type ErrorCode, problemOf } from './errors.ts';
 import { ProblemResponse, ProblemSchema } from './schemas.ts';
 import type { TokenService } from './tokens.ts';
@@ -211,6 +212,12 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   // is validated as {}, and its OpenAPI request body is not required (the docs plugin marks every
   // body it sees required).
   const optionalBodies = new Set<string>();
+  // Routes that answer a 201 or 202 with a Location say so (config.location), for OpenAPI.
+  const locations = new Set<string>();
+  const openApiPath = (url: string) => url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+  app.addHook('onRoute', (route) => {
+    if ((route.config as { location?: boolean } | undefined)?.location) for (const method of [route.method].flat()) locations.add(`${method.toLowerCase()} ${openApiPath(route.url)}`);
+  });
   app.addHook('onRoute', (route) => {
     if (!(route.config as { bodyOptional?: boolean } | undefined)?.bodyOptional) return;
     const leftOut = (request: { body: unknown }, _reply: unknown, done: () => void) => {
@@ -219,7 +226,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       done();
     };
     route.preValidation = [leftOut, ...[route.preValidation ?? []].flat()];
-    for (const method of [route.method].flat()) optionalBodies.add(`${method.toLowerCase()} ${route.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`);
+    for (const method of [route.method].flat()) optionalBodies.add(`${method.toLowerCase()} ${openApiPath(route.url)}`);
   });
   await app.register(swagger, {
     transformObject: (documents) => {
@@ -230,6 +237,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
         const body = paths[path]?.[method]?.requestBody;
         if (body) body.required = false;
       }
+      describeHeaders(paths as Parameters<typeof describeHeaders>[0], locations);
       return document;
     },
     // Shared schemas are named by their $id (#/components/schemas/Problem), not def-<n>.

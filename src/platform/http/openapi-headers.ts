@@ -1,0 +1,60 @@
+/**
+ * The response headers bazaar sends, written into the OpenAPI document (the route schemas describe
+ * bodies only): what every answer carries, what a kind of answer carries, and what a route says it
+ * sets. Also the conditional request header of the routes that answer 304.
+ */
+type Header = { description: string; schema: { type: 'string' } };
+type Response = { headers?: Record<string, Header> };
+type Parameter = { in?: string; name?: string };
+type Operation = { responses?: Record<string, Response>; parameters?: Parameter[] };
+
+const header = (description: string): Header => ({ description, schema: { type: 'string' } });
+
+const ALWAYS = {
+  'X-Request-Id': header("This request's id (the one sent in X-Request-Id when it is a valid one), also in the server's log and in a 500's problem"),
+};
+const BY_STATUS: Record<string, Record<string, Header>> = {
+  '304': { ETag: header('The representation the client holds is still current') },
+  '401': { 'WWW-Authenticate': header('Bearer realm="bazaar" (bearer-token routes)') },
+  '405': { Allow: header('The methods the path takes') },
+  '429': { 'Retry-After': header('Seconds to wait before trying again') },
+  '503': { 'Retry-After': header('Seconds to wait before trying again') },
+};
+const CACHED = {
+  ETag: header('Validator of the representation: send it back in If-None-Match to get 304 while it has not changed'),
+  'Cache-Control': header('How long the answer may be reused (public reads), or no-store'),
+};
+const REPLAYED = { 'Idempotent-Replayed': header('true when this is the first answer to the same Idempotency-Key and body, given again') };
+const LOCATION = { Location: header('Where the resource made (or the work started) can be read') };
+
+/**
+ * Adds the headers to `paths` (an OpenAPI paths object). `locations` names the operations
+ * (`post /v1/...`, OpenAPI path syntax) that answer their 201 or 202 with a Location.
+ */
+export function describeHeaders(paths: Record<string, Record<string, Operation>>, locations: ReadonlySet<string>): void {
+  for (const [path, operations] of Object.entries(paths)) {
+    for (const [method, op] of Object.entries(operations)) {
+      if (!op?.responses) continue;
+      const params = op.parameters ?? [];
+      const idempotent = params.some((p) => p.in === 'header' && p.name?.toLowerCase() === 'idempotency-key');
+      const conditional = Boolean(op.responses['304']);
+      if (conditional && !params.some((p) => p.in === 'header' && p.name?.toLowerCase() === 'if-none-match')) {
+        op.parameters = [
+          ...params,
+          { in: 'header', name: 'If-None-Match', required: false, description: 'An ETag this API gave: 304 while the representation is the same', schema: { type: 'string' } } as Parameter,
+        ];
+      }
+      for (const [status, response] of Object.entries(op.responses)) {
+        const success = status.startsWith('2');
+        response.headers = {
+          ...response.headers,
+          ...ALWAYS,
+          ...BY_STATUS[status],
+          ...(success && conditional ? CACHED : {}),
+          ...(success && idempotent ? REPLAYED : {}),
+          ...((status === '201' || status === '202') && locations.has(`${method} ${path}`) ? LOCATION : {}),
+        };
+      }
+    }
+  }
+}
