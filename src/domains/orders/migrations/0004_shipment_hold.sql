@@ -10,3 +10,6 @@ CREATE TABLE order_shipment_holds (
   created_at timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE order_shipment_holds IS 'Orders held against cancelling while shipping records a parcel of them; a row ends when the order is marked shipped, when released, or by itself at held_until.';
+COMMENT ON COLUMN order_shipment_holds.order_id IS 'Order held (one hold per order; a second parcel at once extends it).';
+COMMENT ON COLUMN order_shipment_holds.held_until IS 'When the hold ends by itself if its parcel was never recorded.';
+COMMENT ON COLUMN order_shipment_holds.created_at IS 'When the hold was first taken.';
