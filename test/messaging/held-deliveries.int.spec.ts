@@ -9,6 +9,7 @@ import { Metrics } from '../../src/platform/metrics.ts';
 import { outboxStatus, pruneOutbox } from '../../src/platform/messaging/admin.ts';
 import { appendEvents } from '../../src/platform/messaging/outbox.ts';
 import type { InboxEntry } from '../../src/platform/messaging/inbox.ts';
+import { applySettings } from '../../src/platform/messaging/batch-lock.ts';
 import { OutboxRelay, relayClaim } from '../../src/platform/messaging/relay.ts';
 import { InProcessTransport } from '../../src/platform/messaging/transport.ts';
 import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
@@ -270,7 +271,7 @@ describe('a subscriber whose database cannot be reached', () => {
     const client = await orders().connect();
     try {
       const { claim, settings } = relayClaim('orders_outbox_events', 500, 'orders_held_subscribers');
-      await client.query(['BEGIN', ...settings, "SELECT set_config('bazaar.batch_lock', 'true', true)"].join('; '));
+      await client.query(['BEGIN', applySettings(settings), "SELECT set_config('bazaar.batch_lock', 'true', true)"].join('; '));
       const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${claim}`);
       const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
       expect(plan).toMatch(/orders_held_subscribers/);

@@ -157,5 +157,7 @@ describe('kill -9 under load', () => {
     // Nothing was parked on the way.
     expect(await count('search', 'SELECT count(*)::int AS n FROM search_dead_letters')).toBe(0);
     expect(await count('notifications', 'SELECT count(*)::int AS n FROM notifications_dead_letters')).toBe(0);
-  });
+    // Seven worker processes start one after another (each compiles and starts a marketplace): about
+    // 50 s on a loaded two-core machine, past the default limit of 60 s for one test with no margin.
+  }, 180_000);
 });

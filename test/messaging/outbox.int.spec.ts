@@ -5,7 +5,7 @@ import { type Pool, createPool, withTransaction } from '../../src/platform/db/po
 import type { DomainName } from '../../src/platform/domains.ts';
 import { isUuidV7, newId } from '../../src/platform/ids.ts';
 import { createLogger } from '../../src/platform/logger.ts';
-import { BATCH_LOCK_HELD, beginAndClaim, takeBatchLock } from '../../src/platform/messaging/batch-lock.ts';
+import { BATCH_LOCK_HELD, type RoundSettings, applySettings, beginAndClaim, takeBatchLock } from '../../src/platform/messaging/batch-lock.ts';
 import { CONSUMER_ROUND_SETTINGS, InboxConsumer, markProcessed } from '../../src/platform/messaging/consumer.ts';
 import { runTogether } from '../../src/platform/db/statements.ts';
 import type { Trace } from '../../src/platform/messaging/envelope.ts';
@@ -291,11 +291,11 @@ describe('claiming a batch under the batch lock', () => {
  * The generic plan a statement gets in a round's transaction (its settings first), as a fresh
  * connection makes it: prepared, then explained with `args` (an SQL list, '' for none).
  */
-async function planInRound(settings: string[], statement: string, types: string, args: string): Promise<string> {
+async function planInRound(settings: RoundSettings, statement: string, types: string, args: string): Promise<string> {
   const client = await orders().connect();
   try {
     // JIT on first, as on a connection without bazaar's startup options (behind a pooler): the round's own settings must turn it off.
-    await client.query(['BEGIN', 'SET LOCAL jit = on', ...settings, "SELECT set_config('bazaar.batch_lock', 'true', true)", 'SET LOCAL plan_cache_mode = force_generic_plan'].join('; '));
+    await client.query(['BEGIN', 'SET LOCAL jit = on', applySettings(settings), "SELECT set_config('bazaar.batch_lock', 'true', true)", 'SET LOCAL plan_cache_mode = force_generic_plan'].join('; '));
     await client.query(`PREPARE round_plan${types} AS ${statement}`);
     const { rows } = await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN EXECUTE round_plan${args}`);
     return rows.map((r) => r['QUERY PLAN']).join('\n');

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Pool, Tx } from '../db/pool.ts';
 import { type DomainName, domainTables } from '../domains.ts';
 import type { Metrics } from '../metrics.ts';
-import { BATCH_LOCK_HELD, INDEX_ACCESS_ONLY, beginAndClaim, sqlLiteral } from './batch-lock.ts';
+import { BATCH_LOCK_HELD, INDEX_ACCESS_ONLY, type RoundSettings, beginAndClaim, sqlLiteral } from './batch-lock.ts';
 import type { EventEnvelope } from './envelope.ts';
 import type { InboxEntry } from './inbox.ts';
 import { DeliveryTimeout, type Transport } from './transport.ts';
@@ -44,7 +44,7 @@ export function toEnvelope(row: OutboxRow): EventEnvelope {
  * (137 dead entries and 45 heap pages for one live row, measured in the checkout benchmark); an
  * index scan marks them as it passes and the next claim skips them.
  */
-export function relayClaim(table: string, batchSizeMax: number, heldSubscribers?: string): { claim: string; settings: string[] } {
+export function relayClaim(table: string, batchSizeMax: number, heldSubscribers?: string): { claim: string; settings: RoundSettings } {
   const claim = `UPDATE ${table} o SET published_at = now()
            FROM (SELECT id FROM ${table}
                   WHERE published_at IS NULL AND ${BATCH_LOCK_HELD}
@@ -62,7 +62,7 @@ export function relayClaim(table: string, batchSizeMax: number, heldSubscribers?
                    FROM ${heldSubscribers} WHERE ${BATCH_LOCK_HELD}) h
            LEFT JOIN claimed c ON true`
       : claim,
-    settings: ['SET LOCAL synchronous_commit = off', ...INDEX_ACCESS_ONLY],
+    settings: { synchronous_commit: 'off', ...INDEX_ACCESS_ONLY },
   };
 }
 
