@@ -54,6 +54,17 @@ describe("a seller's limit of units per buyer over HTTP", () => {
     expect((await expectStatus('clear', limit(null), 200)).json()).toMatchObject({ maxPerBuyer: null, purchaseLimitSince: null });
   });
 
+  it("is shown to buyers on the product page, and gone from it once cleared", async () => {
+    const shown = async () => {
+      const page = (await expectStatus('product', http('GET', `/v1/products/${gadget.productId}`), 200)).json();
+      return page.variants.find((v: { id: string }) => v.id === gadget.variantId).availability.maxPerBuyer;
+    };
+    await expectStatus('limit', limit(4), 200);
+    await waitFor(async () => expect(await shown()).toBe(4));
+    await expectStatus('clear', limit(null), 200);
+    await waitFor(async () => expect(await shown()).toBeNull());
+  });
+
   it("refuses a buyer's hold, cart line or checkout past the limit, and the checkout gives back what it took", async () => {
     await expectStatus('limit', limit(3), 200);
     const buyer = await signUp(http, 'buyer', 'buyer-limited');

@@ -140,7 +140,7 @@ describe('what buyers see', () => {
     const first = (await get(`/v1/products/${p.id}`)).json().variants[0].availability;
     // Unknown until inventory reports; inventory may already have made the (empty) stock item from
     // the product's event by now, which it reports as 0.
-    if (first.status === 'unknown') expect(first).toEqual({ status: 'unknown', available: null, asOf: null });
+    if (first.status === 'unknown') expect(first).toEqual({ status: 'unknown', available: null, asOf: null, maxPerBuyer: null });
     else expect(first).toMatchObject({ status: 'out_of_stock', available: 0 });
     const inventory = f.t.app.modules.find((m) => m.name === 'inventory') as unknown as { api: InventoryApi };
     await inventory.api.receiveStock(

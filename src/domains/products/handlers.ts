@@ -1,7 +1,7 @@
-import { STOCK_LEVELS_OF, type StockLevel, StockItemCreatedV1 } from '../../contracts/inventory.ts';
+import { PurchaseLimitChangedV1, STOCK_LEVELS_OF, type StockLevel, StockItemCreatedV1 } from '../../contracts/inventory.ts';
 import type { HandlerContext, Subscription } from '../../platform/messaging/subscription.ts';
 import type { EventEnvelope } from '../../platform/messaging/envelope.ts';
-import { type StockLevelRow, setStockUnit, upsertAvailability } from './sql.ts';
+import { type PurchaseLimitRow, type StockLevelRow, setPurchaseLimits, setStockUnit, upsertAvailability } from './sql.ts';
 
 
 /** Keeps the newest level per variant (one statement may not touch a row twice). */
@@ -16,10 +16,17 @@ export function newestLevels(levels: readonly (StockLevel & { asOf: Date })[]): 
   return [...byVariant.values()];
 }
 
-/** Applies inventory events, in order, to variant_availability: one statement for all their levels. */
+/** Applies inventory events, in order, to variant_availability: one statement for all their levels, one for their limits per buyer. */
 async function applyLevels(ctx: HandlerContext, events: readonly EventEnvelope[]): Promise<void> {
   const levels: (StockLevel & { asOf: Date })[] = [];
+  // The last limit per variant (a batch is in order).
+  const limits = new Map<string, PurchaseLimitRow>();
   for (const event of events) {
+    if (event.type === PurchaseLimitChangedV1.type) {
+      const changed = event.data as PurchaseLimitChangedV1;
+      limits.set(changed.variantId, { variantId: changed.variantId, maxPerBuyer: changed.maxPerBuyer });
+      continue;
+    }
     const levelsOf = STOCK_LEVELS_OF[event.type];
     if (!levelsOf) continue;
     if (event.type === StockItemCreatedV1.type) {
@@ -30,11 +37,12 @@ async function applyLevels(ctx: HandlerContext, events: readonly EventEnvelope[]
     for (const level of levelsOf(event.data as never)) levels.push({ ...level, asOf });
   }
   await upsertAvailability(ctx.tx, newestLevels(levels), ctx.now);
+  await setPurchaseLimits(ctx.tx, [...limits.values()], ctx.now);
 }
 
 /**
- * products.availability: the local read copy of inventory's available quantities, so the product
- * page shows availability without calling inventory. A change tells every process's product cache
+ * products.availability: the local read copy of inventory's available quantities and limits per
+ * buyer, so the product page shows them without calling inventory. A change tells every process's product cache
  * (NOTIFY products_cache, at commit). In a flash sale every reservation reports a level, so a
  * batch of them is folded into one write.
  */
@@ -42,7 +50,7 @@ export function availabilitySubscription(): Subscription {
   return {
     consumer: 'products.availability',
     domain: 'products',
-    events: Object.keys(STOCK_LEVELS_OF),
+    events: [...Object.keys(STOCK_LEVELS_OF), PurchaseLimitChangedV1.type],
     handle: (ctx, event) => applyLevels(ctx, [event]),
     handleBatch: applyLevels,
   };

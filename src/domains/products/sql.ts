@@ -39,7 +39,7 @@ export interface ProductRecord {
   attributes: { name: string; value: string; searchable: boolean }[];
   /** Newest first; all windows (capped) or only the current and upcoming ones, as asked. */
   prices: PriceWindowRow[];
-  availability: Map<string, { available: number; asOf: Date }>;
+  availability: Map<string, { available: number; asOf: Date; maxPerBuyer: number | null }>;
 }
 
 interface ProductRow {
@@ -58,7 +58,7 @@ interface ProductRow {
   images: ProductRecord['images'];
   attributes: ProductRecord['attributes'];
   prices: { id: string; variantId: string; currency: string; basePrice: number; discount: number; effectiveFrom: string; effectiveTo: string | null }[];
-  availability: { variantId: string; available: number; asOf: string }[];
+  availability: { variantId: string; available: number; asOf: string; maxPerBuyer: number | null }[];
 }
 
 // One round trip for the whole aggregate: the hot read (a cache miss) costs one query.
@@ -90,7 +90,7 @@ SELECT p.id, p.seller_id, p.sku, p.title, p.description, p.category_id, p.status
            (SELECT * FROM product_pricing pr
              WHERE $3::boolean AND pr.product_id = p.id AND pr.effective_to <= $2
              ORDER BY pr.effective_from DESC LIMIT ${PRICE_HISTORY_MAX})) w) AS prices,
-  (SELECT coalesce(json_agg(json_build_object('variantId', va.variant_id, 'available', va.available, 'asOf', va.as_of)), '[]'::json)
+  (SELECT coalesce(json_agg(json_build_object('variantId', va.variant_id, 'available', va.available, 'asOf', va.as_of, 'maxPerBuyer', va.max_per_buyer)), '[]'::json)
      FROM variant_availability va WHERE va.product_id = p.id) AS availability
 FROM products p`;
 
@@ -122,7 +122,7 @@ function toRecord(row: ProductRow): ProductRecord {
       effectiveFrom: new Date(w.effectiveFrom),
       effectiveTo: w.effectiveTo === null ? null : new Date(w.effectiveTo),
     })),
-    availability: new Map(row.availability.map((a) => [a.variantId, { available: a.available, asOf: new Date(a.asOf) }])),
+    availability: new Map(row.availability.map((a) => [a.variantId, { available: a.available, asOf: new Date(a.asOf), maxPerBuyer: a.maxPerBuyer }])),
   };
 }
 
@@ -818,6 +818,27 @@ export async function upsertAvailability(db: Queryable, levels: readonly StockLe
       levels.map((l) => l.asOf),
       now,
     ],
+  );
+}
+
+export interface PurchaseLimitRow {
+  variantId: string;
+  maxPerBuyer: number | null;
+}
+
+/** Sets the variants' limits per buyer (their availability rows exist since their stock items were made) and tells the product caches. */
+export async function setPurchaseLimits(db: Queryable, limits: readonly PurchaseLimitRow[], now: Date): Promise<void> {
+  if (limits.length === 0) return;
+  await db.query(
+    `WITH up AS (
+       UPDATE variant_availability va SET max_per_buyer = l.max_per_buyer, updated_at = $3
+         FROM unnest($1::uuid[], $2::int[]) AS l(variant_id, max_per_buyer)
+        WHERE va.variant_id = l.variant_id AND va.max_per_buyer IS DISTINCT FROM l.max_per_buyer
+       RETURNING va.product_id),
+     changed AS (SELECT DISTINCT product_id::text AS id FROM up)
+     SELECT pg_notify('${CACHE_CHANNEL}', '${STOCK_CHANGE_PREFIX}' || CASE WHEN count(*) > ${NOTIFY_PRODUCTS_MAX} THEN '*' ELSE string_agg(id, ',') END)
+       FROM changed HAVING count(*) > 0`,
+    [limits.map((l) => l.variantId), limits.map((l) => l.maxPerBuyer), now],
   );
 }
 

@@ -63,6 +63,8 @@ export interface AvailabilityView {
   status: 'in_stock' | 'out_of_stock' | 'unknown';
   available: number | null;
   asOf: string | null;
+  /** Most units one buyer may hold and buy (null: no limit). */
+  maxPerBuyer: number | null;
 }
 
 export interface PublicProductView {
@@ -108,8 +110,8 @@ export function toPublicView(p: ProductRecord, now: Date): PublicProductView {
         listPrice: v.listPrice,
         currentPrices: current.filter((w) => w.variantId === v.id).sort((x, y) => x.currency.localeCompare(y.currency)).map(currentPriceView),
         availability: a
-          ? { status: a.available > 0 ? 'in_stock' : 'out_of_stock', available: a.available, asOf: a.asOf.toISOString() }
-          : { status: 'unknown', available: null, asOf: null },
+          ? { status: a.available > 0 ? 'in_stock' : 'out_of_stock', available: a.available, asOf: a.asOf.toISOString(), maxPerBuyer: a.maxPerBuyer }
+          : { status: 'unknown', available: null, asOf: null, maxPerBuyer: null },
       };
     }),
     images: p.images,
