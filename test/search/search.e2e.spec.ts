@@ -225,6 +225,13 @@ describe('product search', () => {
     expect(ids(await search(`q=felt&seller=${other.sellerId}`))).toEqual([]);
   });
 
+  it('filters by an attribute whatever its name, also one an object has built in (constructor, toString, __proto__)', async () => {
+    const odd = await published({ title: 'Velvet curio', variants: [variant(1500, { constructor: 'red', toString: 'loud' })] });
+    expect(ids(await search('q=curio&attr=constructor:red'))).toEqual([odd.id]);
+    expect(ids(await search('q=curio&attr=toString:loud&attr=constructor:red'))).toEqual([odd.id]);
+    for (const attr of ['__proto__:x', 'hasOwnProperty:x', 'constructor:blue']) expect(ids(await search(`q=curio&attr=${attr}`)), attr).toEqual([]);
+  });
+
   it('follows a category moved under another parent, with the categories below it, and ignores a rename', async () => {
     const admin = (await f.t.app.tokens.sign({ userId: newId(), roles: ['admin'] }, f.clock.now())).token;
     const category = async (body: Record<string, unknown>): Promise<string> => {

@@ -87,15 +87,18 @@ export function sortOf(query: SearchQuery): SearchSort {
 
 /** `name:value` filters as one JSON containment object: every pair must hold. */
 export function attributeFilter(pairs: readonly string[]): Record<string, string[]> {
-  const filter: Record<string, string[]> = {};
+  // A Map, not an object: a seller may name an attribute constructor or __proto__, which an object
+  // literal answers from its prototype.
+  const filter = new Map<string, string[]>();
   for (const pair of pairs) {
     const at = pair.indexOf(':');
     const name = pair.slice(0, at).trim();
     const value = pair.slice(at + 1).trim();
     if (at < 1 || name === '' || value === '') throw fail(`attr must be name:value, got ${JSON.stringify(pair)}`);
-    filter[name] = [...(filter[name] ?? []), value];
+    filter.set(name, [...(filter.get(name) ?? []), value]);
   }
-  return filter;
+  // Own properties only (fromEntries defines them, even __proto__), for the JSON containment.
+  return Object.fromEntries(filter);
 }
 
 class Sql {
