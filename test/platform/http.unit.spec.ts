@@ -172,6 +172,11 @@ describe('HTTP errors', () => {
       errors: [{ location: 'body', path: '/kind', message: 'must be one of "percentage", "fixed_amount"' }],
     });
     expect(kind.json().errors).toHaveLength(1);
+    // So is a value of another type (each alternative then also says "must be string").
+    for (const wrong of [5, [], true]) {
+      const typed = await app.inject({ method: 'POST', url: '/choice', payload: { kind: wrong } });
+      expect(typed.json().errors, JSON.stringify(wrong)).toEqual([{ location: 'body', path: '/kind', message: 'must be one of "percentage", "fixed_amount"' }]);
+    }
     const size = await app.inject({ method: 'POST', url: '/choice', payload: { kind: 'percentage', size: 'XL' } });
     expect(size.json()).toMatchObject({ detail: 'body/size must be one of "S", "M"', errors: [{ path: '/size', message: 'must be one of "S", "M"' }] });
     // A union of objects keeps the validator's own words: there is no list of values to give.

@@ -31,8 +31,15 @@ export function validationIssues(location: string, errors: readonly SchemaError[
     if (e.keyword === 'enum' && Array.isArray(e.params.allowedValues)) allowedAt.set(e.instancePath, [...(allowedAt.get(e.instancePath) ?? []), ...e.params.allowedValues]);
   }
   // Only where every error at the path is about those constants: a union of objects keeps its own.
+  // A value of another type (a number where string constants are wanted) also fails each
+  // alternative's type, naming the constants' own type: that is about them too.
+  const aboutConstants = (e: SchemaError) =>
+    e.keyword === 'const' ||
+    e.keyword === 'enum' ||
+    e.keyword === 'anyOf' ||
+    (e.keyword === 'type' && (allowedAt.get(e.instancePath) ?? []).every((v) => jsonTypes(v).includes(String(e.params.type))));
   for (const e of errors) {
-    if (allowedAt.has(e.instancePath) && e.keyword !== 'const' && e.keyword !== 'enum' && e.keyword !== 'anyOf') allowedAt.delete(e.instancePath);
+    if (allowedAt.has(e.instancePath) && !aboutConstants(e)) allowedAt.delete(e.instancePath);
   }
   // A nullable value (anyOf: [a type, null]) that fails says what the type wanted, then "must be
   // null" and "must match a schema in anyOf": the first is the useful one.
@@ -64,6 +71,14 @@ export function validationIssues(location: string, errors: readonly SchemaError[
     });
   }
   return issues;
+}
+
+/** The JSON Schema types a constant is of. */
+function jsonTypes(value: unknown): string[] {
+  if (value === null) return ['null'];
+  if (typeof value === 'number') return Number.isInteger(value) ? ['integer', 'number'] : ['number'];
+  if (Array.isArray(value)) return ['array'];
+  return [typeof value];
 }
 
 function isNullType(e: SchemaError): boolean {
