@@ -336,6 +336,19 @@ describe('coupons in the cart', () => {
     expect((await request('GET', '/v1/cart', buyer.token)).json().coupons).toEqual([]);
   });
 
+  it('covers with a category coupon the items of the categories under it, and no others', async () => {
+    const buyer = await signIn('buyer');
+    // The fixture's products are smartphones: electronics > phones > smartphones.
+    const { variantId } = await product({ stock: 10 });
+    await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 1 });
+    await coupon({ code: 'ALL-ELECTRONICS', rules: { categoryIds: [f.categories.electronics] } });
+    await coupon({ code: 'ONLY-LAPTOPS', rules: { categoryIds: [f.categories.laptops] } });
+    const applied = await request('POST', '/v1/cart/coupons', buyer.token, { code: 'ALL-ELECTRONICS' });
+    expect(applied.statusCode, applied.body).toBe(201);
+    expect(applied.json()).toMatchObject({ coupons: [{ code: 'ALL-ELECTRONICS', valid: true, discount: { amount: 4990 } }] });
+    expect((await request('POST', '/v1/cart/coupons', buyer.token, { code: 'ONLY-LAPTOPS' })).json()).toMatchObject({ status: 422, reason: 'no_eligible_items' });
+  });
+
   it('shows an applied coupon as no longer valid when the cart changes under its minimum', async () => {
     const buyer = await signIn('buyer');
     const { variantId } = await product({ stock: 10 });

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { PaymentsApi } from '../../src/domains/payments/index.ts';
+import type { ProductsApi } from '../../src/domains/products/index.ts';
 import { newId } from '../../src/platform/ids.ts';
 import type { TestApp } from '../support/app.ts';
 import { eventually } from '../support/eventually.ts';
@@ -9,6 +10,7 @@ import {
   type Http,
   type HttpAnswer,
   type Listed,
+  categoryFixture,
   checkout,
   checkoutBody,
   createCoupon,
@@ -112,6 +114,19 @@ describe('checkout through HTTP', () => {
     expect(read).toEqual(session);
     // The cart was checked out: a new checkout finds nothing to buy.
     expect((await checkout(http, buyer)).json().code).toBe('CART_EMPTY');
+  });
+
+  it('redeems a coupon for a category on the items of the categories under it, at the checkout too', async () => {
+    const products = t.app.modules.find((m) => m.name === 'products') as unknown as { api: ProductsApi };
+    const child = { ...categoryFixture(), parentId: categoryId };
+    await products.api.importCategories([child]);
+    const buyer = await signUp(http, 'buyer', 'buyer-subcategory');
+    const lamp = await listProduct(http, sellerA, { categoryId: child.id, title: 'Lamp in a subcategory', price: 4000, stock: 3 }, waitFor);
+    const { code } = await createCoupon(http, sellerA, { code: 'WHOLE-TREE', type: 'percentage', discount: 2500, rules: { categoryIds: [categoryId] } });
+    await fillCart(http, buyer, [{ variantId: lamp.variantId, quantity: 1 }], [code]);
+    const session = (await expectStatus('checkout', checkout(http, buyer), 201)).json();
+    expect([session.status, session.totals.discount.amount, session.totals.total.amount]).toEqual(['completed', 1000, 3000]);
+    expect(await usesOf(sellerA, code)).toBe(1);
   });
 
   it("gives a first-order coupon to a buyer whose only checkout, without coupons, was declined", async () => {

@@ -109,6 +109,17 @@ describe('evaluating one coupon', () => {
     expect(o?.valid && o.lines.map((l) => l.lineId)).toEqual(['p', 'c']);
   });
 
+  it('covers with a category the categories under it, not the ones above or beside it', () => {
+    const [root, parent, child, sibling] = [newId(), newId(), newId(), newId()];
+    const inChild = line({ lineId: 'child', categoryId: child, categoryPath: [root, parent, child] });
+    const inParent = line({ lineId: 'parent', categoryId: parent, categoryPath: [root, parent] });
+    const inSibling = line({ lineId: 'sibling', categoryId: sibling, categoryPath: [root, sibling] });
+    const [forParent] = run([coupon({ rules: { categoryIds: [parent] } })], [inChild, inParent, inSibling]);
+    expect(forParent?.valid && forParent.lines.map((l) => l.lineId)).toEqual(['child', 'parent']);
+    const [forChild] = run([coupon({ rules: { categoryIds: [child] } })], [inChild, inParent, inSibling]);
+    expect(forChild?.valid && forChild.lines.map((l) => l.lineId)).toEqual(['child']);
+  });
+
   it('compares the minimum order with the eligible items only', () => {
     const c = coupon({ sellerId: SELLER_A, rules: { minOrderAmount: { amount: 5000, currency: 'USD' } } });
     const [o] = run([c], [line({ sellerId: SELLER_A, unitPrice: 4000 }), line({ sellerId: SELLER_B, unitPrice: 9000 })]);

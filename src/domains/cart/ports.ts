@@ -15,6 +15,8 @@ export interface CatalogVariant {
   published: boolean;
   /** For coupons restricted to categories; absent when the catalog does not say. */
   categoryId?: string | null;
+  /** The category's ancestors and itself, from the root (a coupon for a category covers those under it). */
+  categoryPath?: string[];
   listPrice: { amount: number; currency: string };
   /** The unit price in effect now, in the currency asked; null when there is none. */
   price: { amount: number; currency: string } | null;
@@ -36,6 +38,7 @@ export interface CouponLineInput {
   variantId: string;
   sellerId: string;
   categoryId: string | null;
+  categoryPath?: string[];
   unitPrice: number;
   quantity: number;
 }

@@ -85,6 +85,7 @@ export async function priceCart(
       variantId: p.item.variantId,
       sellerId: p.variant!.sellerId,
       categoryId: p.variant!.categoryId ?? null,
+      categoryPath: p.variant!.categoryPath ?? [],
       unitPrice: p.unitPrice!,
       quantity: p.item.quantity,
     }));

@@ -23,6 +23,8 @@ export interface PurchasableVariant {
   attributes: Record<string, string>;
   /** Category of the product, for coupon rules (products does not give it yet: null then). */
   categoryId?: string | null;
+  /** The category's ancestors and itself, from the root (a coupon for a category covers those under it). */
+  categoryPath?: string[];
   /** Only a published product's variants may be bought. */
   published: boolean;
   /** The variant's list price: its currency is the one a cart holding it first is priced in. */
@@ -80,6 +82,7 @@ export interface CouponLine {
   variantId: string;
   sellerId: string;
   categoryId: string | null;
+  categoryPath?: string[];
   unitPrice: number;
   quantity: number;
 }

@@ -26,6 +26,8 @@ export interface CouponLine {
   variantId: string;
   sellerId: string;
   categoryId: string | null;
+  /** The ids of categoryId's ancestors and itself, from the root: a coupon for a category covers those under it. */
+  categoryPath?: readonly string[];
   /** Integer minor units of the call's currency. */
   unitPrice: number;
   quantity: number;
@@ -121,7 +123,9 @@ export function isEligible(coupon: Pick<CouponTerms, 'sellerId' | 'rules'>, line
   if (sellerIds && !sellerIds.includes(line.sellerId)) return false;
   if (!productIds && !categoryIds) return true;
   if (productIds?.includes(line.productId)) return true;
-  return line.categoryId !== null && (categoryIds?.includes(line.categoryId) ?? false);
+  if (!categoryIds || line.categoryId === null) return false;
+  // The product's own category or one above it: a coupon for Electronics covers phones.
+  return categoryIds.includes(line.categoryId) || (line.categoryPath ?? []).some((id) => categoryIds.includes(id));
 }
 
 function formatAmount(amount: number, currency: string): string {

@@ -12,6 +12,8 @@ export interface SnapshotLine {
   variantId: string;
   sellerId: string;
   categoryId: string | null;
+  /** The category's ancestors and itself (absent in a snapshot taken before it was kept). */
+  categoryPath?: string[];
   sku: string;
   title: string;
   attributes: Record<string, string>;
@@ -88,6 +90,7 @@ export async function run(ctx: StepContext): Promise<StepResult<PriceSnapshot>> 
       variantId,
       sellerId: v.sellerId,
       categoryId: v.categoryId ?? null,
+      categoryPath: v.categoryPath ?? [],
       sku: v.sku,
       title: v.title,
       attributes: v.attributes,

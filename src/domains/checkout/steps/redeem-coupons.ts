@@ -27,6 +27,7 @@ export async function run(ctx: StepContext): Promise<StepResult<RedeemOutput>> {
       variantId: l.variantId,
       sellerId: l.sellerId,
       categoryId: l.categoryId,
+      categoryPath: l.categoryPath ?? [],
       unitPrice: l.unitPrice,
       quantity: l.quantity,
     })),
