@@ -49,7 +49,15 @@ async function start(): Promise<void> {
     console.error(`bazaar could not start: ${(error as Error).message}`);
     process.exit(1);
   }
-  const app = await createMarketplace(cfg, databases, { log });
+  let app: Awaited<ReturnType<typeof createMarketplace>>;
+  try {
+    app = await createMarketplace(cfg, databases, { log });
+  } catch (error) {
+    log.error({ err: error }, 'could not start');
+    console.error(`bazaar could not start: ${(error as Error).message}`);
+    await databases.embedded?.stop().catch(() => undefined);
+    process.exit(1);
+  }
   let stopping = false;
   const shutdown = async (signal: string, exitCode = 0) => {
     if (stopping) return;
@@ -243,14 +251,17 @@ events
     console.log(`replayed ${id} (${found}); a running marketplace delivers it now`);
   });
 
+/** A century: older than that, nothing was ever published (and the cutoff would leave the range of a date). */
+const PRUNE_DAYS_MAX = 36_500;
+
 events
   .command('prune')
   .description('retention: delete published outbox rows older than N days (unpublished rows are kept)')
-  .requiredOption('--older-than-days <n>', 'age in days (at least 1)')
+  .requiredOption('--older-than-days <n>', 'age in days (1 to 36500)')
   .action(async (opts: { olderThanDays: string }) => {
     const days = Number(opts.olderThanDays);
-    if (!Number.isInteger(days) || days < 1) {
-      console.error('--older-than-days must be a whole number of days, at least 1');
+    if (!/^\d{1,6}$/.test(opts.olderThanDays.trim()) || days < 1 || days > PRUNE_DAYS_MAX) {
+      console.error(`--older-than-days must be a whole number of days from 1 to ${PRUNE_DAYS_MAX}`);
       process.exit(2);
     }
     await withDatabases(config(), async (_d, pools) => {
@@ -263,6 +274,12 @@ events
  * and exits 1; the detail goes to the log (LOG_LEVEL=debug), not a stack trace on the terminal.
  */
 export async function main(argv: string[]): Promise<void> {
+  // Output piped into a reader that stops early (| head): done, quietly (the 'exit' hooks still
+  // stop an embedded PostgreSQL this process started).
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   // `start` is the default command, so a mistyped command would reach it as an argument and be
   // answered as a start problem: it is named as what it is instead.
   const first = argv[2];
@@ -274,7 +291,9 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    const command = argv.slice(2).find((a) => !a.startsWith('-')) ?? 'start';
+    // The command and its subcommand (events prune), as typed.
+    const words = argv.slice(2).filter((a) => !a.startsWith('-'));
+    const command = words[0] === undefined ? 'start' : program.commands.find((c) => c.name() === words[0])?.commands.length ? words.slice(0, 2).join(' ') : words[0];
     createLogger(process.env.LOG_LEVEL === 'debug' ? 'debug' : 'silent').debug({ err: error }, 'command failed');
     console.error(`bazaar ${command} failed: ${(error as Error).message}`);
     process.exit(1);

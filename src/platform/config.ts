@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
@@ -170,8 +171,36 @@ function readChoice<T extends string>(env: Env, name: string, choices: readonly 
 export function loadDotenv(env: Env, cwd = process.cwd()): Env {
   const file = path.join(cwd, '.env');
   if (!existsSync(file)) return env;
-  const parsed = parseDotenv(readFileSync(file));
+  const text = readFileSync(file, 'utf8');
+  // dotenv skips a line it cannot read: a variable meant to be set would silently keep its default.
+  const unread = unreadableDotenvLine(text);
+  if (unread) throw new ConfigError('.env', `line ${unread.line} is not NAME=value: ${JSON.stringify(unread.text.slice(0, 80))}`);
+  const parsed = parseDotenv(text);
   return { ...parsed, ...env };
+}
+
+/**
+ * The first line of a .env text that is neither blank, a comment, nor NAME=value (with an optional
+ * `export`); the lines a quoted value spans after its first are part of it.
+ */
+function unreadableDotenvLine(text: string): { line: number; text: string } | undefined {
+  const lines = text.split(/\r?\n/);
+  let open: string | undefined;
+  for (const [i, raw] of lines.entries()) {
+    if (open) {
+      if (raw.includes(open)) open = undefined;
+      continue;
+    }
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const m = /^(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*\s*[=:]\s*(.*)$/.exec(line);
+    if (!m) return { line: i + 1, text: line };
+    const value = m[1] ?? '';
+    const quote = value[0];
+    // A value that opens a quote it does not close on this line goes on until the quote closes.
+    if ((quote === '"' || quote === "'" || quote === '`') && value.indexOf(quote, 1) === -1) open = quote;
+  }
+  return undefined;
 }
 
 /** Checked here, with the other variables, before anything starts (a bad key ring stopped start-up later, with a stack trace). */
@@ -206,7 +235,20 @@ function readTrustProxy(env: Env): boolean | string {
   // its own address): Fastify trusts nothing for one, so it is refused rather than silently ignored.
   if (/^\d+$/.test(raw)) throw new ConfigError('TRUST_PROXY', 'must name the proxies (addresses or CIDRs), not a hop count');
   if (!/^[0-9a-fA-F.:/, ]{1,500}$/.test(raw)) throw new ConfigError('TRUST_PROXY', 'must be true, false, or a list of proxy addresses');
+  for (const entry of raw.split(',').map((e) => e.trim())) {
+    if (!isProxyAddress(entry)) throw new ConfigError('TRUST_PROXY', `"${entry}" is not an IP address or CIDR (e.g. 10.0.0.5, 10.0.0.0/8, fd00::/8)`);
+  }
   return raw;
+}
+
+/** An IPv4 or IPv6 address, alone or with a prefix length that fits it (or an IPv4 netmask). */
+function isProxyAddress(entry: string): boolean {
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const version = isIP(address);
+  if (version === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  if (/^\d{1,3}$/.test(prefix)) return Number(prefix) <= (version === 4 ? 32 : 128);
+  return version === 4 && isIP(prefix) === 4;
 }
 
 function readName(env: Env, name: string, fallback: string): string {

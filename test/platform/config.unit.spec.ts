@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/platform/config.ts';
+import { ConfigError, loadConfig, loadDotenv } from '../../src/platform/config.ts';
 
 describe('configuration', () => {
   it('has working defaults with no variables at all', () => {
@@ -54,6 +57,12 @@ describe('configuration', () => {
     expect(() => loadConfig({ TRUST_PROXY: '2' })).toThrow(ConfigError);
     expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' }).trustProxy).toBe('10.0.0.0/8, 127.0.0.1');
     expect(loadConfig({ TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    // Each entry must be an address the framework takes (it refused these only once the server was
+    // being built, after PostgreSQL had started).
+    expect(loadConfig({ TRUST_PROXY: '::1, fd00::/8, 192.168.0.0/255.255.0.0' }).trustProxy).toBe('::1, fd00::/8, 192.168.0.0/255.255.0.0');
+    for (const bad of ['abc', '10.0.0.0/33', 'fd00::/129', '10.0.0.1/8/8', '1.2.3', ',']) {
+      expect(() => loadConfig({ TRUST_PROXY: bad }), bad).toThrow(/TRUST_PROXY/);
+    }
   });
 
   it('asks the gateway for an outcome only once checkout has given up waiting for it, by default', () => {
@@ -78,5 +87,19 @@ describe('configuration', () => {
     const config = loadConfig({ DATABASE_URL: 'postgres://a/b', PAYMENTS_DATABASE_URL: 'postgres://pay-host/payments' });
     expect(config.domainDatabaseUrls.payments).toBe('postgres://pay-host/payments');
     expect(config.domainDatabaseUrls.orders).toBeUndefined();
+  });
+});
+
+describe('a .env file', () => {
+  it('is read as NAME=value lines, comments and quoted values over several lines included, and refused with the line number when a line is neither', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bazaar-dotenv-'));
+    try {
+      writeFileSync(path.join(dir, '.env'), '# a comment\n\nPORT=4100\nexport LOG_LEVEL=debug\nADMIN_PASSWORD="two\nlines"\n');
+      expect(loadDotenv({}, dir)).toMatchObject({ PORT: '4100', LOG_LEVEL: 'debug', ADMIN_PASSWORD: 'two\nlines' });
+      writeFileSync(path.join(dir, '.env'), 'DATA_DIR=/tmp/x\nPORT 3997\nSEED_DEMO=false\n');
+      expect(() => loadDotenv({}, dir)).toThrow(/\.env line 2 is not NAME=value: "PORT 3997"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

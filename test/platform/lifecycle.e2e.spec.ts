@@ -165,6 +165,36 @@ describe('the bazaar process', () => {
     }
   }, 180_000);
 
+  it('leaves no PostgreSQL behind when a command run alone is interrupted or its output is cut short', async () => {
+    const pidFile = path.join(embeddedClusterDir(dataDir), 'postmaster.pid');
+    expect(existsSync(pidFile)).toBe(false);
+    // Ctrl-C while a long seed runs: PostgreSQL runs in a process group of its own and heard nothing.
+    const seeding = spawn(process.execPath, [path.join(root, 'bin/bazaar.mjs'), 'seed', '--products', '50000', '--sellers', '2'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    servers.add(seeding);
+    await eventually(() => expect(existsSync(pidFile)).toBe(true), { timeoutMs: 60_000, intervalMs: 50 });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    seeding.kill('SIGINT');
+    expect(await exited(seeding)).toBe(130);
+    await eventually(() => expect(existsSync(pidFile)).toBe(false), { timeoutMs: 30_000, intervalMs: 100 });
+
+    // Output read by something that stops early (| head): a quiet end, no stack trace, no server left.
+    const listing = spawn(process.execPath, [path.join(root, 'bin/bazaar.mjs'), 'events', 'outbox'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let errors = '';
+    listing.stderr?.on('data', (c) => (errors += c));
+    listing.stdout?.destroy();
+    expect(await exited(listing), errors).toBe(0);
+    expect(errors).not.toMatch(/EPIPE|\n\s+at /);
+    await eventually(() => expect(existsSync(pidFile)).toBe(false), { timeoutMs: 30_000, intervalMs: 100 });
+  }, 180_000);
+
   it('refuses a dead letter id that is not one with a message, not a stack trace', async () => {
     const { code, output } = await runCli(['events', 'replay', 'nope']);
     expect(code).toBe(2);
@@ -206,6 +236,11 @@ describe('the bazaar process', () => {
       const { code, output } = await runCli(['events', 'dead-letters', '--limit', limit]);
       expect(code, limit).toBe(2);
       expect(output).toContain('--limit must be a whole number from 1 to 500');
+    }
+    // A retention past a century (or written as 1e9) is refused as such, not by PostgreSQL's date range.
+    for (const days of ['1e9', '36501', '0', '-1']) {
+      const { code, output } = await runCli(['events', 'prune', '--older-than-days', days]);
+      expect([code, output.trim()], days).toEqual([2, '--older-than-days must be a whole number of days from 1 to 36500']);
     }
   });
 

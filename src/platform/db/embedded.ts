@@ -287,8 +287,10 @@ async function startLocked(dataDir: string, log: Logger, options: { share?: bool
   await writeFile(ownerFile, JSON.stringify({ pid: process.pid, port } satisfies Owner));
   log.info({ port }, 'embedded PostgreSQL started');
   let stopping = false;
+  const letGo = stopWithProcess(child);
   const lost = new Promise<string>((resolve) => {
     child.once('exit', (code, signal) => {
+      letGo();
       if (stopping) return;
       const reason = `the embedded PostgreSQL exited on its own (${signal ? `signal ${signal}` : `code ${code}`})`;
       log.error({ code, signal }, reason);
@@ -299,6 +301,7 @@ async function startLocked(dataDir: string, log: Logger, options: { share?: bool
     url: urlOn(port),
     stop: async () => {
       stopping = true;
+      letGo();
       await stopServer(child);
       await rm(ownerFile, { force: true });
     },
@@ -338,6 +341,40 @@ async function spawnServer(binary: string, pgDir: string, port: number, flags: s
   // Keep draining stderr so the server never blocks on a full pipe.
   child.stderr?.on('data', () => undefined);
   return child;
+}
+
+const SIGNALS_STOPPING = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * The server runs in its own process group (see spawnServer), so neither a Ctrl-C nor this process
+ * ending reaches it: a process that ended without stopping it (a command interrupted, start-up
+ * failing, an uncaught error) left it running with nobody to stop it. Until `stop` lets it go, it
+ * is told to shut down (fast) when this process exits, and on a stopping signal that nothing else
+ * here handles (a graceful stop that listens for the signal does it itself). Returns the letting go.
+ */
+function stopWithProcess(child: ChildProcess): () => void {
+  const shutDown = () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      child.kill('SIGINT');
+    } catch {
+      // Gone already.
+    }
+  };
+  const handlers = SIGNALS_STOPPING.map((signal) => {
+    const handler = () => {
+      if (process.listenerCount(signal) > 1) return;
+      shutDown();
+      process.exit(128 + (os.constants.signals[signal] ?? 0));
+    };
+    process.on(signal, handler);
+    return [signal, handler] as const;
+  });
+  process.on('exit', shutDown);
+  return () => {
+    process.off('exit', shutDown);
+    for (const [signal, handler] of handlers) process.off(signal, handler);
+  };
 }
 
 async function stopServer(child: ChildProcess): Promise<void> {
