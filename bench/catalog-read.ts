@@ -21,7 +21,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Fastify from 'fastify';
-import pino from 'pino';
 import { type Marketplace, createMarketplace } from '../src/app.ts';
 import { loadConfig } from '../src/platform/config.ts';
 import type { Pool } from '../src/platform/db/pool.ts';
@@ -29,7 +28,7 @@ import { DOMAIN_NAMES } from '../src/platform/domains.ts';
 import { generateKeyring } from '../src/platform/http/tokens.ts';
 import { seedCatalog, seedDepsOf } from '../src/seed/index.ts';
 import type { LoadInput, LoadOutput } from './catalog-read-load.ts';
-import { appPoolSize, type Flags, type Scenario, benchDatabases, numberFlag, percentile, progress, round, runInWorker } from './support.ts';
+import { appPoolSize, type Flags, type Scenario, benchDatabases, numberFlag, percentile, progress, round, runInWorker, benchLog } from './support.ts';
 
 /** Alternating measured rounds per server. */
 const ROUNDS = 4;
@@ -118,7 +117,7 @@ async function run(flags: Flags): Promise<Record<string, unknown>> {
       DATABASE_POOL_SIZE_MAX: String(o.poolSize),
     });
     // The app's own log goes to stderr: stdout carries only the result line.
-    const log = pino({ level: 'warn', base: { service: 'bazaar' } }, pino.destination(2));
+    const log = benchLog();
     app = await createMarketplace(config, { targets: [...dbs.targets.values()], embedded: undefined }, { log, runMessaging: false });
     const address = await app.listen();
 

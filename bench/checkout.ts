@@ -36,9 +36,8 @@ import { createPool } from '../src/platform/db/pool.ts';
 import { DOMAIN_NAMES } from '../src/platform/domains.ts';
 import { generateKeyring } from '../src/platform/http/tokens.ts';
 import { newId } from '../src/platform/ids.ts';
-import { createLogger } from '../src/platform/logger.ts';
 import type { Subscription } from '../src/platform/messaging/subscription.ts';
-import { appPoolSize, type Flags, type Scenario, benchDatabases, numberFlag, percentile, profiled, progress, round, settleDelivery } from './support.ts';
+import { appPoolSize, type Flags, type Scenario, benchDatabases, numberFlag, percentile, profiled, progress, round, settleDelivery, benchLog } from './support.ts';
 
 interface Options {
   buyers: number;
@@ -349,7 +348,7 @@ async function run(flags: Flags): Promise<Record<string, unknown>> {
       PAYMENTS_TEST_GATEWAY_LATENCY_MS: '0',
     });
     counter.install();
-    app = await createMarketplace(config, { targets: [...dbs.targets.values()], embedded: undefined }, { log: createLogger('warn'), extraSubscriptions: [paid.subscription()] });
+    app = await createMarketplace(config, { targets: [...dbs.targets.values()], embedded: undefined }, { log: benchLog(), extraSubscriptions: [paid.subscription()] });
     const address = await app.listen();
     const http = httpTo(address);
     const sellerToken = (await app.tokens.sign({ userId: newId(), roles: ['seller'] })).token;

@@ -18,12 +18,11 @@ import pg from 'pg';
 import { type Pool, createPool, quoteIdent, withTransaction } from '../src/platform/db/pool.ts';
 import type { DomainName } from '../src/platform/domains.ts';
 import { newId } from '../src/platform/ids.ts';
-import { createLogger } from '../src/platform/logger.ts';
 import { appendEvents } from '../src/platform/messaging/outbox.ts';
 import { Messaging } from '../src/platform/messaging/runtime.ts';
 import type { Subscription } from '../src/platform/messaging/subscription.ts';
 import { InProcessTransport } from '../src/platform/messaging/transport.ts';
-import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, progress, round } from './support.ts';
+import { type Flags, type Scenario, benchDatabases, numberFlag, percentile, progress, round, benchLog } from './support.ts';
 
 const ProbeRecorded = defineEvent('bench.probe_recorded.v1', Type.Object({ n: Type.Integer({ minimum: 0 }) }, { additionalProperties: false }));
 registerContracts(ProbeRecorded);
@@ -99,7 +98,7 @@ async function deliveryPhase(pools: Map<DomainName, Pool>, urls: Map<DomainName,
       inBatch.push(n);
     },
   };
-  const log = createLogger('warn');
+  const log = benchLog();
   const transport = new InProcessTransport(pools, [probe]);
   const publish = transport.publish.bind(transport);
   transport.publish = async (source, events) => {

@@ -23,7 +23,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import pino from 'pino';
 import { type Marketplace, createMarketplace } from '../src/app.ts';
 import type { InventoryApi } from '../src/domains/inventory/index.ts';
 import type { ProductsApi } from '../src/domains/products/index.ts';
@@ -34,7 +33,7 @@ import { generateKeyring } from '../src/platform/http/tokens.ts';
 import { newId } from '../src/platform/ids.ts';
 import { importSimpleProduct } from '../src/seed/index.ts';
 import type { BuyersInput, BuyersOutput } from './flash-sale-buyers.ts';
-import { appPoolSize, type Flags, type Scenario, benchDatabases, numberFlag, percentile, profiled, progress, round, settleDelivery, startWorker, type WorkerRuns } from './support.ts';
+import { appPoolSize, type Flags, type Scenario, benchDatabases, numberFlag, percentile, profiled, progress, round, settleDelivery, startWorker, type WorkerRuns, benchLog } from './support.ts';
 
 interface Options {
   buyers: number;
@@ -124,7 +123,7 @@ async function run(flags: Flags): Promise<Record<string, unknown>> {
       DATABASE_POOL_SIZE_MAX: String(o.poolSize),
     });
     // The app's own log goes to stderr: stdout carries only the result line.
-    const log = pino({ level: 'warn', base: { service: 'bazaar' } }, pino.destination(2));
+    const log = benchLog();
     app = await createMarketplace(config, { targets: [...dbs.targets.values()], embedded: undefined }, { log });
     const address = await app.listen();
     const inventory = (app.modules.find((m) => m.name === 'inventory') as unknown as { api: InventoryApi }).api;

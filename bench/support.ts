@@ -10,7 +10,7 @@ import { startEmbeddedPostgres } from '../src/platform/db/embedded.ts';
 import { migrateDatabase } from '../src/platform/db/migrate.ts';
 import type { Pool } from '../src/platform/db/pool.ts';
 import { type DomainName, domainTables } from '../src/platform/domains.ts';
-import { createLogger } from '../src/platform/logger.ts';
+import pino from 'pino';
 
 export type Flags = ReadonlyMap<string, string>;
 
@@ -89,9 +89,14 @@ export interface BenchDatabases {
  * random `bench_…_` prefix and dropped afterwards), otherwise on an embedded PostgreSQL in a temporary
  * directory that is removed afterwards.
  */
+/** The marketplace's own log in a benchmark: warnings only, on stderr (stdout carries only the result line). */
+export function benchLog() {
+  return pino({ level: 'warn', base: { service: 'bazaar' } }, pino.destination(2));
+}
+
 export async function benchDatabases(domains: readonly DomainName[]): Promise<BenchDatabases> {
   const given = process.env.DATABASE_URL;
-  const log = createLogger('warn');
+  const log = benchLog();
   let dir: string | undefined;
   let embedded: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
   if (!given) {
