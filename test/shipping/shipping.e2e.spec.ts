@@ -608,6 +608,41 @@ describe('an order held while its parcel is recorded', () => {
     expect(cancel.statusCode, cancel.body).toBe(200);
   });
 
+  it('refuses a cancellation that was waiting for the order while the hold was being taken', async () => {
+    const placed = await order(buyer, seller);
+    // The hold's transaction has the order locked; the cancellation waits for it.
+    const holder = await db('orders').connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM orders WHERE id = $1 FOR UPDATE', [placed.orderId]);
+      const cancel = t.request('POST', `/v1/orders/${placed.orderId}/cancel`, { token: buyer.token, body: {} });
+      await eventually(async () => {
+        const { rows } = await db('orders').query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+        expect(rows[0]?.n).toBeGreaterThan(0);
+      });
+      await holder.query('INSERT INTO order_shipment_holds (hold_id, order_id, held_until) VALUES ($1, $2, $3)', [newId(), placed.orderId, new Date(Date.now() + 60_000)]);
+      await holder.query('COMMIT');
+      const answer = await cancel;
+      expect([answer.statusCode, answer.json().code], answer.body).toEqual([409, 'INVALID_STATE_TRANSITION']);
+    } finally {
+      holder.release();
+    }
+    expect((await orderOf(buyer, placed.orderId)).status).toBe('paid');
+  });
+
+  it("keeps the order held while another request's parcel is recorded, when one of two requests lets its hold go", async () => {
+    const placed = await order(buyer, seller);
+    const later = new Date(Date.now() + 60_000);
+    const first = await orders.holdForShipment(placed.orderId, seller.id, later);
+    const second = await orders.holdForShipment(placed.orderId, seller.id, later);
+    await orders.releaseShipmentHold(placed.orderId, seller.id, second);
+    const refused = await t.request('POST', `/v1/orders/${placed.orderId}/cancel`, { token: buyer.token, body: {} });
+    expect(refused.statusCode, refused.body).toBe(409);
+    await orders.releaseShipmentHold(placed.orderId, seller.id, first);
+    const cancel = await t.request('POST', `/v1/orders/${placed.orderId}/cancel`, { token: buyer.token, body: {} });
+    expect(cancel.statusCode, cancel.body).toBe(200);
+  });
+
   it('is not taken for an order that may not ship, nor for another seller', async () => {
     const cancelled = await order(buyer, seller);
     expect((await t.request('POST', `/v1/orders/${cancelled.orderId}/cancel`, { token: buyer.token, body: {} })).statusCode).toBe(200);

@@ -50,9 +50,9 @@ export interface OrdersApi {
    * the order is marked shipped, when it is released, or at `until` by itself (the process that
    * took it died before recording the parcel).
    */
-  holdForShipment(orderId: string, sellerId: string, until: Date): Promise<void>;
-  /** Ends a hold taken until `until` whose parcel was not recorded after all. */
-  releaseShipmentHold(orderId: string, sellerId: string, until: Date): Promise<void>;
+  holdForShipment(orderId: string, sellerId: string, until: Date): Promise<string>;
+  /** Ends the hold (by the id holdForShipment gave) whose parcel was not recorded after all. */
+  releaseShipmentHold(orderId: string, sellerId: string, holdId: string): Promise<void>;
   /**
    * The seller has handed a parcel of the order to a carrier and shipping recorded it: the order
    * moves to shipped now (paid, fulfilling, or partly refunded at one of those) and its hold ends;
@@ -91,9 +91,9 @@ export function createOrdersModule(ctx: DomainContext, deps: OrdersDeps = {}): D
     settleFreeOrders: (checkoutSessionId, trace) => settleFreeOrders(pool, clock.now(), trace ?? null, checkoutSessionId),
     getOrderForSeller: (orderId, sellerId) => orderOf(orderId, 'seller_id', sellerId),
     getOrderForBuyer: (orderId, buyerId) => orderOf(orderId, 'buyer_id', buyerId),
-    getOrderToShip: (orderId, sellerId) => orderToShip(pool, orderId, sellerId, clock.now()),
-    holdForShipment: (orderId, sellerId, until) => holdForShipment(pool, orderId, sellerId, clock.now(), until),
-    releaseShipmentHold: (orderId, sellerId, until) => releaseShipmentHold(pool, orderId, sellerId, until),
+    getOrderToShip: (orderId, sellerId) => orderToShip(pool, orderId, sellerId),
+    holdForShipment: (orderId, sellerId, until) => holdForShipment(pool, orderId, sellerId, until),
+    releaseShipmentHold: (orderId, sellerId, holdId) => releaseShipmentHold(pool, orderId, sellerId, holdId),
     async markShippedBySeller(orderId, sellerId, trace) {
       const context = { actor: { type: 'seller', id: sellerId } as const, reason: 'the seller shipped it', now: clock.now(), trace: trace ?? null };
       await changeStatus(pool, orderId, { type: 'mark_shipped' }, context, { sellerId });

@@ -284,7 +284,6 @@ function rowOf(o: NewOrder): OrderRow {
     refunded_amount: 0,
     checkout_session_id: o.checkoutSessionId,
     shipping_address_json: o.shippingAddress,
-    shipment_hold_until: null,
     version: 1,
     created_at: o.createdAt,
     updated_at: o.createdAt,

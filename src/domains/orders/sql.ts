@@ -19,8 +19,6 @@ export interface OrderRow {
   refunded_amount: number;
   checkout_session_id: string;
   shipping_address_json: Record<string, unknown>;
-  /** Until when a shipment being recorded holds the order against cancelling (order_shipment_holds; null: no hold). */
-  shipment_hold_until: Date | null;
   version: number;
   created_at: Date;
   updated_at: Date;
@@ -89,7 +87,7 @@ export interface RefundRow {
 
 const ORDER_COLUMNS = `id, buyer_id, seller_id, order_number, status, fulfilment_status, order_type, currency::text AS currency, subtotal_amount,
   discount_amount, shipping_amount, total_amount, refunded_amount, checkout_session_id, shipping_address_json, version,
-  created_at, updated_at, (SELECT h.held_until FROM order_shipment_holds h WHERE h.order_id = orders.id) AS shipment_hold_until`;
+  created_at, updated_at`;
 
 /** Most items one order may hold: bounds every query and event that carries them. */
 export const ITEMS_PER_ORDER_MAX = 100;
@@ -286,10 +284,20 @@ export function ordersUpdate(changes: readonly OrderChange[], now: Date): Statem
   };
 }
 
-/** Ends the shipment holds of these orders (their parcel is recorded: the order is shipped). */
+/** Ends the shipment holds of these orders (a parcel is recorded: the order is shipped). */
 export function shipmentHoldsEnd(orderIds: readonly string[]): Statement | undefined {
   if (orderIds.length === 0) return undefined;
   return { text: 'DELETE FROM order_shipment_holds WHERE order_id = ANY($1::uuid[])', values: [orderIds] };
+}
+
+/**
+ * Which of these orders a shipment hold keeps from being cancelled at `now`. Read by a statement of
+ * its own once the orders are locked: a hold committed while the locking statement waited is not in
+ * that statement's snapshot (the hold does not change the order row, so nothing makes it look again).
+ */
+export async function heldOrders(db: Queryable, orderIds: readonly string[], now: Date): Promise<Set<string>> {
+  const { rows } = await db.query<{ order_id: string }>('SELECT DISTINCT order_id FROM order_shipment_holds WHERE order_id = ANY($1::uuid[]) AND held_until > $2', [orderIds, now]);
+  return new Set(rows.map((r) => r.order_id));
 }
 
 export interface PaymentFact {

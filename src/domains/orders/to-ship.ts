@@ -1,6 +1,6 @@
 import { type Pool, type Queryable, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
-import { isUuid } from '../../platform/ids.ts';
+import { isUuid, newId } from '../../platform/ids.ts';
 import { type OrderRow, lockOrders, orderById } from './sql.ts';
 import { type FulfilmentStatus, type OrderStatus, decide } from './status-machine.ts';
 import { orderState } from './transitions.ts';
@@ -27,8 +27,8 @@ export interface OrderToShip {
 }
 
 /** Whether a parcel of the order may be sent now, and why not (see OrderToShip). */
-function mayShipNow(order: OrderRow, now: Date): { mayShip: boolean; whyNot: string | null } {
-  const decision = decide(orderState(order, now), { type: 'mark_shipped' }, 'seller');
+function mayShipNow(order: OrderRow): { mayShip: boolean; whyNot: string | null } {
+  const decision = decide(orderState(order), { type: 'mark_shipped' }, 'seller');
   const anotherParcel = decision.outcome === 'unchanged' && order.fulfilment_status === 'shipped';
   const mayShip = decision.outcome === 'transition' || anotherParcel;
   return { mayShip, whyNot: mayShip ? null : decision.outcome === 'refused' ? decision.why : `the order is already ${order.fulfilment_status ?? order.status}` };
@@ -36,11 +36,11 @@ function mayShipNow(order: OrderRow, now: Date): { mayShip: boolean; whyNot: str
 
 const isOwnOrder = (order: OrderRow | undefined, sellerId: string): order is OrderRow => order !== undefined && order.seller_id === sellerId.toLowerCase();
 
-export async function orderToShip(db: Queryable, orderId: string, sellerId: string, now: Date): Promise<OrderToShip | null> {
+export async function orderToShip(db: Queryable, orderId: string, sellerId: string): Promise<OrderToShip | null> {
   if (!isUuid(orderId)) return null;
   const order = await orderById(db, orderId);
   if (!isOwnOrder(order, sellerId)) return null;
-  const { mayShip, whyNot } = mayShipNow(order, now);
+  const { mayShip, whyNot } = mayShipNow(order);
   return {
     orderId: order.id,
     orderNumber: order.order_number,
@@ -57,31 +57,30 @@ export async function orderToShip(db: Queryable, orderId: string, sellerId: stri
 
 /**
  * Holds the seller's order against cancelling until `until`, while shipping records a parcel of
- * it in its own database (the order is marked shipped once that is done). NOT_FOUND unless the
- * order is the seller's; INVALID_STATE_TRANSITION when no parcel may be sent now (it was
- * cancelled, say). A later hold of the same order (a second parcel at once) extends it.
+ * it in its own database (the order is marked shipped once that is done, which ends every hold of
+ * it). NOT_FOUND unless the order is the seller's; INVALID_STATE_TRANSITION when no parcel may be
+ * sent now (it was cancelled, say). Each request has a hold of its own (two parcels at once, two
+ * holds), released by it alone. Answers the hold's id.
  */
-export async function holdForShipment(pool: Pool, orderId: string, sellerId: string, now: Date, until: Date): Promise<void> {
+export async function holdForShipment(pool: Pool, orderId: string, sellerId: string, until: Date): Promise<string> {
   if (!isUuid(orderId)) throw new AppError('NOT_FOUND', 'order not found');
+  const holdId = newId();
   await withTransaction(pool, async (tx) => {
     const [order] = await lockOrders(tx, [orderId]);
     if (!isOwnOrder(order, sellerId)) throw new AppError('NOT_FOUND', 'order not found');
-    const { mayShip, whyNot } = mayShipNow(order, now);
+    const { mayShip, whyNot } = mayShipNow(order);
     if (!mayShip) throw new AppError('INVALID_STATE_TRANSITION', `the order cannot ship: ${whyNot ?? 'not now'}`, { orderStatus: order.status });
-    await tx.query(
-      `INSERT INTO order_shipment_holds (order_id, held_until) VALUES ($1, $2)
-       ON CONFLICT (order_id) DO UPDATE SET held_until = greatest(order_shipment_holds.held_until, EXCLUDED.held_until)`,
-      [order.id, until],
-    );
+    await tx.query('INSERT INTO order_shipment_holds (hold_id, order_id, held_until) VALUES ($1, $2, $3)', [holdId, order.id, until]);
   });
+  return holdId;
 }
 
-/** Ends the hold taken until `until` when no parcel was recorded after all (a later, longer hold stays). */
-export async function releaseShipmentHold(db: Queryable, orderId: string, sellerId: string, until: Date): Promise<void> {
-  if (!isUuid(orderId)) return;
+/** Ends one hold whose parcel was not recorded after all (another request's hold of the order stays). */
+export async function releaseShipmentHold(db: Queryable, orderId: string, sellerId: string, holdId: string): Promise<void> {
+  if (!isUuid(orderId) || !isUuid(holdId)) return;
   await db.query(
-    `DELETE FROM order_shipment_holds h WHERE h.order_id = $1 AND h.held_until = $3
-        AND EXISTS (SELECT 1 FROM orders o WHERE o.id = h.order_id AND o.seller_id = $2)`,
-    [orderId, sellerId.toLowerCase(), until],
+    `DELETE FROM order_shipment_holds h WHERE h.hold_id = $1 AND h.order_id = $2
+        AND EXISTS (SELECT 1 FROM orders o WHERE o.id = h.order_id AND o.seller_id = $3)`,
+    [holdId, orderId, sellerId.toLowerCase()],
   );
 }

@@ -7,18 +7,12 @@ import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type Statement, runTogether } from '../../platform/db/statements.ts';
 import { type NewEvent, outboxStatement } from '../../platform/messaging/outbox.ts';
 import { orderFacts } from './facts.ts';
-import { type NewHistory, type OrderChange, type OrderRow, historyInsert, itemsOf, lockOrders, ordersUpdate, shipmentHoldsEnd } from './sql.ts';
+import { type NewHistory, type OrderChange, type OrderRow, historyInsert, itemsOf, lockOrders, heldOrders, ordersUpdate, shipmentHoldsEnd } from './sql.ts';
 import { type Actor, type Decision, type OrderCommand, type OrderState, decide } from './status-machine.ts';
 
-/** What the status machine decides on: the order's row, and whether a shipment hold is in force at `now`. */
-export function orderState(order: OrderRow, now: Date): OrderState {
-  return {
-    status: order.status,
-    fulfilmentStatus: order.fulfilment_status,
-    totalAmount: order.total_amount,
-    refundedAmount: order.refunded_amount,
-    shipmentPending: order.shipment_hold_until !== null && order.shipment_hold_until.getTime() > now.getTime(),
-  };
+/** What the status machine decides on: the order's row, and whether a shipment hold is in force. */
+export function orderState(order: OrderRow, shipmentPending = false): OrderState {
+  return { status: order.status, fulfilmentStatus: order.fulfilment_status, totalAmount: order.total_amount, refundedAmount: order.refunded_amount, shipmentPending };
 }
 
 export interface CommandRequest {
@@ -58,12 +52,14 @@ export async function applyCommands(tx: Tx, requests: readonly CommandRequest[],
   const history: NewHistory[] = [];
   const moved: CommandRequest[] = [];
   // A mark_shipped (the seller's call once the parcel is recorded, or shipment_created) ends the
-  // order's shipment hold, whatever it decided: shipped now, or already.
+  // order's shipment holds, whatever it decided: shipped now, or already.
   const holdsEnded = new Set<string>();
+  const cancelled = requests.filter((r) => r.command.type === 'cancel').map((r) => r.order.id);
+  const held = cancelled.length > 0 ? await heldOrders(tx, cancelled, now) : new Set<string>();
   for (const request of requests) {
     const { order } = request;
-    if (request.command.type === 'mark_shipped' && order.shipment_hold_until !== null) holdsEnded.add(order.id);
-    const decision = decide(orderState(order, now), request.command, actor.type);
+    if (request.command.type === 'mark_shipped') holdsEnded.add(order.id);
+    const decision = decide(orderState(order, held.has(order.id)), request.command, actor.type);
     let after = order;
     if (decision.outcome === 'transition') {
       after = {
@@ -82,7 +78,6 @@ export async function applyCommands(tx: Tx, requests: readonly CommandRequest[],
     if (after !== order) {
       changes.push({ id: order.id, status: after.status, fulfilmentStatus: after.fulfilment_status, refundedAmount: after.refunded_amount });
     }
-    if (holdsEnded.has(order.id)) after = { ...after, shipment_hold_until: null };
     results.push({ order: after, decision });
   }
   const events: NewEvent[] = [];

@@ -19,10 +19,10 @@ export interface OrderToShip {
 export interface OrdersReader {
   /** Null unless the order exists and is this seller's. */
   getOrderToShip(orderId: string, sellerId: string): Promise<OrderToShip | null>;
-  /** Holds the order against cancelling until `until`, before the shipment is recorded; 409 when it may not ship. */
-  holdForShipment(orderId: string, sellerId: string, until: Date): Promise<void>;
+  /** Holds the order against cancelling until `until`, before the shipment is recorded; 409 when it may not ship. Answers the hold's id. */
+  holdForShipment(orderId: string, sellerId: string, until: Date): Promise<string>;
   /** Ends that hold when the shipment was not recorded after all. */
-  releaseShipmentHold(orderId: string, sellerId: string, until: Date): Promise<void>;
+  releaseShipmentHold(orderId: string, sellerId: string, holdId: string): Promise<void>;
   /** The order moves to shipped now, once the shipment is recorded (shipment_created does it too). */
   markShippedBySeller(orderId: string, sellerId: string, trace?: Trace | null): Promise<void>;
   /** Null unless the order exists and is this buyer's. */

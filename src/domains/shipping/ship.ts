@@ -41,16 +41,19 @@ const SHIPPED_AT_SKEW_MS = 5 * 60_000;
 
 /**
  * How long a shipment being recorded holds its order against cancelling. The parcel is recorded
- * within milliseconds; a hold whose parcel never was (the process died meanwhile) ends by itself,
- * and the buyer may cancel again. A recording that would commit within the margin of the hold's
- * end is given up instead.
+ * within milliseconds and the order marked shipped right after (or by shipment_created, which a
+ * stalled relay or broker can delay): the hold outlasts such a delay. A hold whose parcel never was
+ * (the process died meanwhile) ends by itself, and the buyer may cancel again. A recording that
+ * would commit later than RECORD_WITHIN_MS after the hold was taken is given up instead.
  */
-const SHIPMENT_HOLD_MS = 120_000;
-const SHIPMENT_HOLD_MARGIN_MS = 60_000;
+const SHIPMENT_HOLD_MS = 15 * 60_000;
+const RECORD_WITHIN_MS = 60_000;
+/** Tries of marking the order shipped once the parcel is recorded (the event does it too). */
+const MARK_ATTEMPTS = 3;
 
-/** Ends the order's hold when no parcel was recorded; a failure to do so is logged (the hold ends by itself). */
-async function releaseHold(deps: ShippingDeps, orderId: string, sellerId: string, until: Date): Promise<void> {
-  await deps.orders.releaseShipmentHold(orderId, sellerId, until).catch((error: unknown) => {
+/** Ends this request's hold when no parcel was recorded; a failure to do so is logged (the hold ends by itself). */
+async function releaseHold(deps: ShippingDeps, orderId: string, sellerId: string, holdId: string): Promise<void> {
+  await deps.orders.releaseShipmentHold(orderId, sellerId, holdId).catch((error: unknown) => {
     deps.log.warn({ err: error, orderId }, 'the hold on the order could not be released; it ends by itself');
   });
 }
@@ -108,8 +111,8 @@ export async function ship(deps: ShippingDeps, input: ShipInput, trace: Trace | 
   // first makes this a 409 with nothing made. Should the parcel not be recorded (this database
   // fails, the process dies), the hold ends by itself and the order is as it was; the order is
   // never shipped without its parcel. (Marking it shipped first left exactly that.)
-  const holdUntil = new Date(now.getTime() + SHIPMENT_HOLD_MS);
-  await deps.orders.holdForShipment(order.orderId, input.sellerId, holdUntil);
+  const holdId = await deps.orders.holdForShipment(order.orderId, input.sellerId, new Date(now.getTime() + SHIPMENT_HOLD_MS));
+  const recordBy = now.getTime() + RECORD_WITHIN_MS;
   let result: ShipmentRow | { replayOf: ShipmentRow };
   try {
     result = await withTransaction(deps.pool, async (tx) => {
@@ -169,26 +172,31 @@ export async function ship(deps: ShippingDeps, input: ShipInput, trace: Trace | 
       await markWebhooksProcessed(tx, scans.map((s) => s.id), now);
       await appendEvents(tx, 'shipping', events, trace, now);
       // Never commit a parcel after its hold could have ended: a cancellation may pass by then.
-      if (deps.clock.now().getTime() > holdUntil.getTime() - SHIPMENT_HOLD_MARGIN_MS) throw new Error('recording the shipment outlasted its hold on the order');
+      if (deps.clock.now().getTime() > recordBy) throw new Error('recording the shipment took too long for its hold on the order');
       return shipment;
     });
   } catch (error) {
-    await releaseHold(deps, order.orderId, input.sellerId, holdUntil);
+    await releaseHold(deps, order.orderId, input.sellerId, holdId);
     if (isUniqueViolation(error, TRACKING_UNIQUE_CONSTRAINT)) {
       throw new AppError('TRACKING_NUMBER_TAKEN', `a shipment with ${input.carrier} tracking number ${trackingNumber} exists`);
     }
     throw error;
   }
   if ('replayOf' in result) {
-    await releaseHold(deps, order.orderId, input.sellerId, holdUntil);
+    await releaseHold(deps, order.orderId, input.sellerId, holdId);
     return { shipment: await replay(deps, result.replayOf, hash), replayed: true };
   }
-  try {
-    await deps.orders.markShippedBySeller(order.orderId, input.sellerId, trace);
-  } catch (error) {
-    // The parcel is recorded and its shipment_created event marks the order shipped; the hold keeps
-    // a cancellation out until then.
-    deps.log.warn({ err: error, orderId: order.orderId, shipmentId: result.id }, 'the order could not be marked shipped now; its shipment_created event will');
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await deps.orders.markShippedBySeller(order.orderId, input.sellerId, trace);
+      break;
+    } catch (error) {
+      // The parcel is recorded and its shipment_created event marks the order shipped; the hold
+      // keeps a cancellation out until then.
+      if (attempt < MARK_ATTEMPTS && !(error instanceof AppError)) continue;
+      deps.log.warn({ err: error, orderId: order.orderId, shipmentId: result.id }, 'the order could not be marked shipped now; its shipment_created event will');
+      break;
+    }
   }
   const [view] = await shipmentViews(deps.pool, [result]);
   return { shipment: view as ShipmentView, replayed: false };
