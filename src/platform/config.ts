@@ -184,23 +184,32 @@ export function loadDotenv(env: Env, cwd = process.cwd()): Env {
  * `export`); the lines a quoted value spans after its first are part of it.
  */
 function unreadableDotenvLine(text: string): { line: number; text: string } | undefined {
-  const lines = text.split(/\r?\n/);
+  const lines = text.split(/\r\n|\r|\n/);
   let open: string | undefined;
   for (const [i, raw] of lines.entries()) {
     if (open) {
-      if (raw.includes(open)) open = undefined;
+      if (closingQuoteAt(raw, open, 0) !== -1) open = undefined;
       continue;
     }
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
-    const m = /^(?:export\s+)?[A-Za-z_][A-Za-z0-9_.-]*\s*[=:]\s*(.*)$/.exec(line);
+    const m = /^(?:export\s+)?[\w.-]+\s*[=:]\s*(.*)$/.exec(line);
     if (!m) return { line: i + 1, text: line };
     const value = m[1] ?? '';
     const quote = value[0];
     // A value that opens a quote it does not close on this line goes on until the quote closes.
-    if ((quote === '"' || quote === "'" || quote === '`') && value.indexOf(quote, 1) === -1) open = quote;
+    if ((quote === '"' || quote === "'" || quote === '`') && closingQuoteAt(value, quote, 1) === -1) open = quote;
   }
   return undefined;
+}
+
+/** Where `quote` closes in `text` from `from`, a backslash-escaped one in a double-quoted value not counting; -1 when it does not. */
+function closingQuoteAt(text: string, quote: string, from: number): number {
+  for (let i = from; i < text.length; i++) {
+    if (quote === '"' && text[i] === '\\') i++;
+    else if (text[i] === quote) return i;
+  }
+  return -1;
 }
 
 /** Checked here, with the other variables, before anything starts (a bad key ring stopped start-up later, with a stack trace). */

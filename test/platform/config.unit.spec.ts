@@ -96,6 +96,9 @@ describe('a .env file', () => {
     try {
       writeFileSync(path.join(dir, '.env'), '# a comment\n\nPORT=4100\nexport LOG_LEVEL=debug\nADMIN_PASSWORD="two\nlines"\n');
       expect(loadDotenv({}, dir)).toMatchObject({ PORT: '4100', LOG_LEVEL: 'debug', ADMIN_PASSWORD: 'two\nlines' });
+      // What dotenv reads, the check takes: escaped quotes in a value over several lines, CR line ends, a key starting with a digit.
+      writeFileSync(path.join(dir, '.env'), 'A="line1\\nhe said \\"hi\\"\nend"\rB="abc \\" def\nghi"\r1C=x\r');
+      expect(Object.keys(loadDotenv({}, dir)).sort()).toEqual(['1C', 'A', 'B']);
       writeFileSync(path.join(dir, '.env'), 'DATA_DIR=/tmp/x\nPORT 3997\nSEED_DEMO=false\n');
       expect(() => loadDotenv({}, dir)).toThrow(/\.env line 2 is not NAME=value: "PORT 3997"/);
     } finally {
