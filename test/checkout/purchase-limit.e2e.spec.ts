@@ -54,6 +54,19 @@ describe("a seller's limit of units per buyer over HTTP", () => {
     expect((await expectStatus('clear', limit(null), 200)).json()).toMatchObject({ maxPerBuyer: null, purchaseLimitSince: null });
   });
 
+  it('tells a buyer past the limit so, also right after the item sold out, and others that it sold out', async () => {
+    const categoryId = (await expectStatus('product', http('GET', `/v1/products/${gadget.productId}`), 200)).json().category.id;
+    const scarce = await listProduct(http, seller, { categoryId, title: 'Scarce gadget', price: 999, stock: 2 }, waitFor);
+    await expectStatus('limit', limit(2, seller.token, scarce.variantId), 200);
+    const [first, second] = [await signUp(http, 'buyer', 'buyer-scarce-1'), await signUp(http, 'buyer', 'buyer-scarce-2')];
+    const holdOf = (buyer: Account, quantity: number) =>
+      http('POST', '/v1/reservations', { token: buyer.token, headers: { 'idempotency-key': newId() }, body: { items: [{ variantId: scarce.variantId, quantity }] } });
+    await expectStatus('all of it', holdOf(first, 2), 201);
+    // At once, as when the sell-out is remembered: the limit comes before any question of stock.
+    for (let i = 0; i < 3; i++) expect((await holdOf(first, 1)).json()).toMatchObject({ status: 409, code: 'PURCHASE_LIMIT_EXCEEDED', held: 2, maxPerBuyer: 2 });
+    expect((await holdOf(second, 1)).json()).toMatchObject({ status: 409, code: 'OUT_OF_STOCK' });
+  });
+
   it("is shown to buyers on the product page, and gone from it once cleared", async () => {
     const shown = async () => {
       const page = (await expectStatus('product', http('GET', `/v1/products/${gadget.productId}`), 200)).json();

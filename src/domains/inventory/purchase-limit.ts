@@ -98,5 +98,7 @@ export async function setPurchaseLimit(
   });
   // The next batch plans from the row as it is now (its compare-and-set would miss the old state anyway).
   deps.knownStock.set(id, item);
+  // Sold out or not, a limited item's requests are checked against the limit by a batch.
+  if (item.max_per_buyer !== null) deps.soldOut.forget([id]);
   return toStockItemView(item);
 }

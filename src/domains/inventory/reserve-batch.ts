@@ -71,7 +71,9 @@ interface BatchResult {
 function afterCommit(deps: InventoryDeps, variantId: string, result: BatchResult): BatchOutcome[] {
   if (result.after) {
     deps.knownStock.set(variantId, result.after);
-    if (result.after.available_quantity === 0) deps.soldOut.markSoldOut(variantId);
+    // An item with a limit per buyer is never answered sold out from memory: a buyer past the limit
+    // is told the limit, before any question of stock, which only its batch can read.
+    if (result.after.available_quantity === 0 && result.after.max_per_buyer === null) deps.soldOut.markSoldOut(variantId);
   }
   return result.outcomes;
 }

@@ -44,7 +44,9 @@ async function reserveSeveral(deps: InventoryDeps, request: ReserveRequest): Pro
       return result;
     } catch (error) {
       if (isOutOfStock(error)) {
-        for (const u of error.extensions.unavailable) if (u.available === 0) deps.soldOut.markSoldOut(u.variantId);
+        for (const u of error.extensions.unavailable) {
+          if (u.available === 0 && deps.knownStock.get(u.variantId)?.max_per_buyer === null) deps.soldOut.markSoldOut(u.variantId);
+        }
       }
       if (attempt < TRANSACTION_ATTEMPTS_MAX && isRetryable(error)) continue;
       throw error;
@@ -123,7 +125,9 @@ async function reserveInTransaction(deps: InventoryDeps, tx: Tx, request: Reserv
   const soldOutVariants: string[] = [];
   for (const r of after) {
     if (r.available_quantity !== 0) continue;
-    soldOutVariants.push(r.variant_id);
+    // Answered sold out from memory only without a per-buyer limit: a buyer past the limit is told
+    // the limit, whatever the stock (see reserve-batch.ts afterCommit).
+    if (r.max_per_buyer === null) soldOutVariants.push(r.variant_id);
     events.push({
       type: 'inventory.stock_sold_out.v1',
       aggregateType: 'stock_item',
