@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/platform/ids.ts';
 import type { TestApp } from '../support/app.ts';
@@ -65,6 +66,24 @@ describe("a seller's limit of units per buyer over HTTP", () => {
     // At once, as when the sell-out is remembered: the limit comes before any question of stock.
     for (let i = 0; i < 3; i++) expect((await holdOf(first, 1)).json()).toMatchObject({ status: 409, code: 'PURCHASE_LIMIT_EXCEEDED', held: 2, maxPerBuyer: 2 });
     expect((await holdOf(second, 1)).json()).toMatchObject({ status: 409, code: 'OUT_OF_STOCK' });
+  });
+
+  it('reaches the product page also when it was set before the page kept limits (inventory migration 0004 announces them again)', async () => {
+    const shown = async () =>
+      (await expectStatus('product', http('GET', `/v1/products/${gadget.productId}`), 200)).json().variants.find((v: { id: string }) => v.id === gadget.variantId).availability
+        .maxPerBuyer;
+    await expectStatus('limit', limit(6), 200);
+    await waitFor(async () => expect(await shown()).toBe(6));
+    // As before products migration 0005: the copy knows no limit.
+    await t.app.pools.get('products')!.query('UPDATE variant_availability SET max_per_buyer = NULL WHERE variant_id = $1', [gadget.variantId]);
+    const migration = await readFile(new URL('../../src/domains/inventory/migrations/0004_announce_purchase_limits.sql', import.meta.url), 'utf8');
+    await t.app.pools.get('inventory')!.query(migration);
+    const copied = async () =>
+      (await t.app.pools.get('products')!.query('SELECT max_per_buyer FROM variant_availability WHERE variant_id = $1', [gadget.variantId])).rows[0]?.max_per_buyer;
+    await waitFor(async () => expect(await copied()).toBe(6));
+    await waitFor(async () => expect(await shown()).toBe(6));
+    await expectStatus('clear', limit(null), 200);
+    await waitFor(async () => expect(await shown()).toBeNull());
   });
 
   it("is shown to buyers on the product page, and gone from it once cleared", async () => {
