@@ -291,9 +291,10 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    // The command and its subcommand (events prune), as typed.
-    const words = argv.slice(2).filter((a) => !a.startsWith('-'));
-    const command = words[0] === undefined ? 'start' : program.commands.find((c) => c.name() === words[0])?.commands.length ? words.slice(0, 2).join(' ') : words[0];
+    // The command, with its subcommand when it has some (events prune), as typed.
+    const [name = 'start', sub] = argv.slice(2).filter((a) => !a.startsWith('-'));
+    const hasSubcommands = (program.commands.find((c) => c.name() === name)?.commands.length ?? 0) > 0;
+    const command = hasSubcommands && sub !== undefined ? `${name} ${sub}` : name;
     createLogger(process.env.LOG_LEVEL === 'debug' ? 'debug' : 'silent').debug({ err: error }, 'command failed');
     console.error(`bazaar ${command} failed: ${(error as Error).message}`);
     process.exit(1);

@@ -436,10 +436,14 @@ export async function orderById(db: Queryable, orderId: string): Promise<OrderRo
  */
 export const RELATED_ROWS_MAX = 200;
 
+/** The newest RELATED_ROWS_MAX rows of an order (`$1`) in `table`, by `time` then id, oldest first. */
+function newestOfOrder(columns: string, table: string, time: string): string {
+  return `SELECT * FROM (SELECT ${columns} FROM ${table} WHERE order_id = $1 ORDER BY ${time} DESC, id DESC LIMIT ${RELATED_ROWS_MAX}) newest ORDER BY ${time}, id`;
+}
+
 export async function historyOf(db: Queryable, orderId: string): Promise<HistoryRow[]> {
   const { rows } = await db.query<HistoryRow>(
-    `SELECT * FROM (SELECT id, order_id, from_status, to_status, reason, changed_by, actor_type, changed_at
-       FROM order_status_history WHERE order_id = $1 ORDER BY changed_at DESC, id DESC LIMIT ${RELATED_ROWS_MAX}) newest ORDER BY changed_at, id`,
+    newestOfOrder('id, order_id, from_status, to_status, reason, changed_by, actor_type, changed_at', 'order_status_history', 'changed_at'),
     [orderId],
   );
   return rows;
@@ -447,8 +451,7 @@ export async function historyOf(db: Queryable, orderId: string): Promise<History
 
 export async function paymentsOf(db: Queryable, orderId: string): Promise<PaymentRow[]> {
   const { rows } = await db.query<PaymentRow>(
-    `SELECT * FROM (SELECT id, order_id, payment_id, amount, currency::text AS currency, status, created_at, updated_at
-       FROM order_payments WHERE order_id = $1 ORDER BY created_at DESC, id DESC LIMIT ${RELATED_ROWS_MAX}) newest ORDER BY created_at, id`,
+    newestOfOrder('id, order_id, payment_id, amount, currency::text AS currency, status, created_at, updated_at', 'order_payments', 'created_at'),
     [orderId],
   );
   return rows;
@@ -456,8 +459,7 @@ export async function paymentsOf(db: Queryable, orderId: string): Promise<Paymen
 
 export async function shipmentsOf(db: Queryable, orderId: string): Promise<ShipmentRow[]> {
   const { rows } = await db.query<ShipmentRow>(
-    `SELECT * FROM (SELECT id, order_id, shipment_id, carrier, tracking_number, status, created_at, updated_at
-       FROM order_shipments WHERE order_id = $1 ORDER BY created_at DESC, id DESC LIMIT ${RELATED_ROWS_MAX}) newest ORDER BY created_at, id`,
+    newestOfOrder('id, order_id, shipment_id, carrier, tracking_number, status, created_at, updated_at', 'order_shipments', 'created_at'),
     [orderId],
   );
   return rows;
@@ -465,8 +467,7 @@ export async function shipmentsOf(db: Queryable, orderId: string): Promise<Shipm
 
 export async function refundsOf(db: Queryable, orderId: string): Promise<RefundRow[]> {
   const { rows } = await db.query<RefundRow>(
-    `SELECT * FROM (SELECT id, order_id, refund_id, amount, currency::text AS currency, reason, status, created_at, updated_at
-       FROM order_refunds WHERE order_id = $1 ORDER BY created_at DESC, id DESC LIMIT ${RELATED_ROWS_MAX}) newest ORDER BY created_at, id`,
+    newestOfOrder('id, order_id, refund_id, amount, currency::text AS currency, reason, status, created_at, updated_at', 'order_refunds', 'created_at'),
     [orderId],
   );
   return rows;

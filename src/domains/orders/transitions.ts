@@ -51,14 +51,11 @@ export async function applyCommands(tx: Tx, requests: readonly CommandRequest[],
   const changes: OrderChange[] = [];
   const history: NewHistory[] = [];
   const moved: CommandRequest[] = [];
-  // A mark_shipped (the seller's call once the parcel is recorded, or shipment_created) ends the
-  // order's shipment holds, whatever it decided: shipped now, or already.
-  const holdsEnded = new Set<string>();
-  const cancelled = requests.filter((r) => r.command.type === 'cancel').map((r) => r.order.id);
+  const ordersOf = (type: OrderCommand['type']) => requests.filter((r) => r.command.type === type).map((r) => r.order.id);
+  const cancelled = ordersOf('cancel');
   const held = cancelled.length > 0 ? await heldOrders(tx, cancelled, now) : new Set<string>();
   for (const request of requests) {
     const { order } = request;
-    if (request.command.type === 'mark_shipped') holdsEnded.add(order.id);
     const decision = decide(orderState(order, held.has(order.id)), request.command, actor.type);
     let after = order;
     if (decision.outcome === 'transition') {
@@ -119,7 +116,10 @@ export async function applyCommands(tx: Tx, requests: readonly CommandRequest[],
     }
   }
   // The orders, their history, the events and the caller's own writes in one statement (one round trip).
-  await runTogether(tx, [ordersUpdate(changes, now), shipmentHoldsEnd([...holdsEnded]), historyInsert(history), outboxStatement('orders', events, trace, now), ...(context.alsoWrite ?? [])]);
+  await runTogether(tx, [ordersUpdate(changes, now),
+    // A mark_shipped (the seller's call once the parcel is recorded, or shipment_created) ends the
+    // order's shipment holds, whatever it decided: shipped now, or already.
+    shipmentHoldsEnd(ordersOf('mark_shipped')), historyInsert(history), outboxStatement('orders', events, trace, now), ...(context.alsoWrite ?? [])]);
   return results;
 }
 
