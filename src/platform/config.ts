@@ -38,6 +38,8 @@ export interface Config {
   jwtIssuer: string;
   jwtAudience: string;
   accessTokenTtlSeconds: number;
+  /** Registration requests one client address may make in an hour (a taken email counts too). */
+  registrationsPerAddressPerHour: number;
   adminEmail: string | undefined;
   adminPassword: string | undefined;
   seedDemo: boolean;
@@ -313,6 +315,7 @@ export function loadConfig(env: Env = process.env): Config {
     jwtIssuer: env.JWT_ISSUER || 'bazaar',
     jwtAudience: env.JWT_AUDIENCE || 'bazaar-api',
     accessTokenTtlSeconds: readInt(env, 'ACCESS_TOKEN_TTL_SECONDS', 900, 60, 86400),
+    registrationsPerAddressPerHour: readInt(env, 'REGISTRATIONS_PER_ADDRESS_PER_HOUR', 20, 1, 1_000_000),
     adminEmail,
     adminPassword,
     seedDemo: readBool(env, 'SEED_DEMO', embedded),

@@ -556,6 +556,42 @@ describe('transactions', () => {
   });
 });
 
+describe('registration limit', () => {
+  let limited: TestApp;
+  const clock = new ManualClock(new Date());
+  const registerFrom = (email: string, remoteAddress: string) =>
+    limited.app.http.inject({ method: 'POST', url: '/v1/auth/register', payload: { email, password: PASSWORD }, remoteAddress });
+
+  beforeAll(async () => {
+    // The default limit, which the test databases' config otherwise raises for every other test.
+    limited = await startTestApp({ REGISTRATIONS_PER_ADDRESS_PER_HOUR: '20' }, { clock });
+  });
+
+  afterAll(async () => {
+    await limited?.close();
+  });
+
+  it('refuses the twenty-first registration from one address within an hour, a taken email counting too, and no other address', async () => {
+    expect((await registerFrom('first@example.com', '198.51.100.7')).statusCode).toBe(201);
+    for (let i = 0; i < 9; i++) expect((await registerFrom('first@example.com', '198.51.100.7')).json().code).toBe('EMAIL_TAKEN');
+    for (let i = 0; i < 10; i++) expect((await registerFrom(`more${i}@example.com`, '198.51.100.7')).statusCode).toBe(201);
+    clock.advance(10 * 60_000);
+    const refused = await registerFrom('late@example.com', '198.51.100.7');
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json().code).toBe('RATE_LIMITED');
+    expect(refused.headers['retry-after']).toBe('3000');
+    // A taken email is told nothing more: the limit answers first.
+    expect((await registerFrom('first@example.com', '198.51.100.7')).json().code).toBe('RATE_LIMITED');
+    expect((await registerFrom('late@example.com', '198.51.100.8')).statusCode).toBe(201);
+    const pool = limited.app.pools.get('accounts') as Pool;
+    const { rows } = await pool.query("SELECT count(*)::int AS n FROM users WHERE email = 'late@example.com'");
+    expect(rows[0]).toEqual({ n: 1 });
+
+    clock.advance(50 * 60_000 + 1000);
+    expect((await registerFrom('later@example.com', '198.51.100.7')).statusCode).toBe(201);
+  });
+});
+
 describe('login throttling', () => {
   let limited: TestApp;
   const clock = new ManualClock(new Date());
@@ -572,23 +608,25 @@ describe('login throttling', () => {
     await limited?.close();
   });
 
-  it('locks an account for fifteen minutes after five failures, whatever the address or letter case', async () => {
+  it('locks an account from one address for fifteen minutes after five failures there, whatever the letter case, and lets the owner in from elsewhere', async () => {
     for (let i = 0; i < 5; i++) {
       const email = i % 2 === 0 ? 'victim@example.com' : 'VICTIM@example.com';
-      expect((await login(email, 'wrong password!!', limited, `198.51.100.${i + 1}`)).statusCode).toBe(401);
+      expect((await login(email, 'wrong password!!', limited, '198.51.100.1')).statusCode).toBe(401);
     }
-    const locked = await login('victim@example.com', PASSWORD, limited, '198.51.100.99');
+    const locked = await login('victim@example.com', PASSWORD, limited, '198.51.100.1');
     expect(locked.statusCode).toBe(429);
     expect(locked.json().code).toBe('RATE_LIMITED');
     expect(locked.headers['retry-after']).toBe('900');
+    // The guesser's five failures do not keep the owner out: their own address is not refused.
+    expect((await login('victim@example.com', PASSWORD, limited, '198.51.100.99')).statusCode).toBe(200);
 
     clock.advance(10 * 60_000);
-    const stillLocked = await login('victim@example.com', PASSWORD, limited, '198.51.100.99');
+    const stillLocked = await login('victim@example.com', PASSWORD, limited, '198.51.100.1');
     expect(stillLocked.statusCode).toBe(429);
     expect(stillLocked.headers['retry-after']).toBe('300');
 
     clock.advance(5 * 60_000 + 1000);
-    expect((await login('victim@example.com', PASSWORD, limited, '198.51.100.99')).statusCode).toBe(200);
+    expect((await login('victim@example.com', PASSWORD, limited, '198.51.100.1')).statusCode).toBe(200);
   });
 
   it('limits failures per client address across accounts, and other addresses are unaffected', async () => {
@@ -618,7 +656,7 @@ describe('login throttling', () => {
     );
     expect(rows).toEqual([
       { succeeded: false, n: 5 },
-      { succeeded: true, n: 1 },
+      { succeeded: true, n: 2 },
     ]);
   });
 });

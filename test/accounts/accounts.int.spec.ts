@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAccountsModule } from '../../src/domains/accounts/index.ts';
 import type { AccountsDeps } from '../../src/domains/accounts/deps.ts';
-import { DEFAULT_LOGIN_LIMITS } from '../../src/domains/accounts/login-limits.ts';
+import { DEFAULT_LOGIN_LIMITS, DEFAULT_REGISTRATION_LIMITS } from '../../src/domains/accounts/login-limits.ts';
 import { login } from '../../src/domains/accounts/login.ts';
 import { type Passwords, createPasswords } from '../../src/domains/accounts/passwords.ts';
 import { pruneLoginAttempts } from '../../src/domains/accounts/prune-attempts.ts';
@@ -46,7 +46,7 @@ function context(env: Record<string, string> = {}): DomainContext {
 }
 
 function deps(options: { passwords?: Passwords; pool?: Pool } = {}): AccountsDeps {
-  return { pool: options.pool ?? db, clock, passwords: options.passwords ?? sharedPasswords, log: createLogger('silent'), tokens, loginLimits: DEFAULT_LOGIN_LIMITS };
+  return { pool: options.pool ?? db, clock, passwords: options.passwords ?? sharedPasswords, log: createLogger('silent'), tokens, loginLimits: DEFAULT_LOGIN_LIMITS, registrationLimits: DEFAULT_REGISTRATION_LIMITS };
 }
 
 let sharedPasswords: Passwords;
@@ -123,16 +123,28 @@ describe('login', () => {
     expect(calls).toEqual(['verifyNothing', 'verify']);
   });
 
-  it('lets exactly five of many concurrent wrong guesses through to the password check', async () => {
+  it('lets exactly five of many concurrent wrong guesses from one address through to the password check', async () => {
     await register(deps(), { email: 'stormed@example.com', password: PASSWORD }, null);
     const processes = [deps({ pool: processPool() }), deps({ pool: processPool() })];
     const guesses = Array.from({ length: 16 }, (_, i) =>
-      codeOf(login(processes[i % 2] as AccountsDeps, { email: 'stormed@example.com', password: `wrong guess ${i}!` }, `192.0.2.${10 + i}`)),
+      codeOf(login(processes[i % 2] as AccountsDeps, { email: 'stormed@example.com', password: `wrong guess ${i}!` }, '192.0.2.10')),
     );
     const codes = (await Promise.all(guesses)).sort();
     expect(codes.filter((c) => c === 'INVALID_CREDENTIALS')).toHaveLength(5);
     expect(codes.filter((c) => c === 'RATE_LIMITED')).toHaveLength(11);
   });
+
+  it('lets exactly fifty of many concurrent wrong guesses spread over addresses through, then refuses the account everywhere', async () => {
+    await register(deps(), { email: 'spread@example.com', password: PASSWORD }, null);
+    const processes = [deps({ pool: processPool() }), deps({ pool: processPool() })];
+    const guesses = Array.from({ length: 60 }, (_, i) =>
+      codeOf(login(processes[i % 2] as AccountsDeps, { email: 'spread@example.com', password: `wrong guess ${i}!` }, `198.51.100.${i + 1}`)),
+    );
+    const codes = (await Promise.all(guesses)).sort();
+    expect(codes.filter((c) => c === 'INVALID_CREDENTIALS')).toHaveLength(50);
+    expect(codes.filter((c) => c === 'RATE_LIMITED')).toHaveLength(10);
+    expect(await codeOf(login(deps(), { email: 'spread@example.com', password: PASSWORD }, '203.0.113.77'))).toBe('RATE_LIMITED');
+  }, 60_000);
 
   it('lets several right logins of one account at once all through: they are not failures while their passwords are checked', async () => {
     await register(deps(), { email: 'many-devices@example.com', password: PASSWORD }, null);
@@ -162,12 +174,19 @@ describe('login', () => {
     for (const process of [processA, processB, processA, processB, processA]) {
       expect(await codeOf(login(process, { email: 'shared@example.com', password: 'wrong password!' }, '192.0.2.40'))).toBe('INVALID_CREDENTIALS');
     }
-    expect(await codeOf(login(processB, { email: 'shared@example.com', password: PASSWORD }, '192.0.2.41'))).toBe('RATE_LIMITED');
+    expect(await codeOf(login(processB, { email: 'shared@example.com', password: PASSWORD }, '192.0.2.40'))).toBe('RATE_LIMITED');
+  });
+
+  it("lets the account's owner in from another address while the guesser's address is refused", async () => {
+    expect(await codeOf(login(deps(), { email: 'shared@example.com', password: PASSWORD }, '192.0.2.41'))).toBe('OK');
+    expect(await codeOf(login(deps(), { email: 'shared@example.com', password: PASSWORD }, '192.0.2.40'))).toBe('RATE_LIMITED');
   });
 
   it('answers with the limit before checking a password, and records no attempt for a refused one', async () => {
-    const { rows } = await db.query("SELECT count(*)::int AS n FROM login_attempts WHERE email = 'shared@example.com'");
-    expect(rows[0]).toEqual({ n: 5 });
+    const { rows } = await db.query(
+      "SELECT count(*) FILTER (WHERE NOT succeeded)::int AS failed, count(*) FILTER (WHERE succeeded)::int AS ok FROM login_attempts WHERE email = 'shared@example.com'",
+    );
+    expect(rows[0]).toEqual({ failed: 5, ok: 1 });
   });
 });
 

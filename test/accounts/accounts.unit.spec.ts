@@ -8,32 +8,45 @@ const secondsAgo = (s: number) => new Date(now.getTime() - s * 1000);
 const failures = (count: number, everySeconds = 10) => Array.from({ length: count }, (_, i) => secondsAgo(i * everySeconds));
 
 describe('login limits', () => {
-  it('allows a login below the per-email and per-address limits', () => {
-    expect(decideLoginLimit(policy, now, failures(4), failures(19))).toEqual({ allowed: true });
+  const none: Date[] = [];
+  const of = (emailAndAddress: Date[], address: Date[] = none, email: Date[] = emailAndAddress) => ({ emailAndAddress, address, email });
+
+  it('allows a login below every limit', () => {
+    expect(decideLoginLimit(policy, now, of(failures(4), failures(19), failures(49)))).toEqual({ allowed: true });
   });
 
-  it('blocks the account after five recent failures until the fifth newest leaves the window', () => {
+  it('blocks an account from one address after five recent failures there, until the fifth newest leaves the window', () => {
     // Failures 0, 10, 20, 30 and 40 seconds ago: the one 40 s ago leaves the window in 900 - 40 s.
-    expect(decideLoginLimit(policy, now, failures(5), [])).toEqual({ allowed: false, by: 'email', retryAfterSeconds: 860 });
+    expect(decideLoginLimit(policy, now, of(failures(5)))).toEqual({ allowed: false, by: 'emailAndAddress', retryAfterSeconds: 860 });
+  });
+
+  it("does not block the account's owner from another address for another address's failures", () => {
+    // Five failures of the account, all from the guesser's address: none from this one.
+    expect(decideLoginLimit(policy, now, of(none, none, failures(5)))).toEqual({ allowed: true });
+    expect(decideLoginLimit(policy, now, of(none, none, failures(49)))).toEqual({ allowed: true });
+  });
+
+  it('blocks an account from everywhere after fifty recent failures spread over addresses', () => {
+    expect(decideLoginLimit(policy, now, of(none, none, failures(50, 1)))).toEqual({ allowed: false, by: 'email', retryAfterSeconds: 851 });
   });
 
   it('blocks the address after twenty recent failures', () => {
-    expect(decideLoginLimit(policy, now, [], failures(20, 1))).toEqual({ allowed: false, by: 'address', retryAfterSeconds: 881 });
+    expect(decideLoginLimit(policy, now, of(none, failures(20, 1), none))).toEqual({ allowed: false, by: 'address', retryAfterSeconds: 881 });
   });
 
   it('ignores failures older than the window', () => {
     const old = [secondsAgo(900), secondsAgo(901), secondsAgo(1000), secondsAgo(2000), secondsAgo(3000)];
-    expect(decideLoginLimit(policy, now, old, old)).toEqual({ allowed: true });
+    expect(decideLoginLimit(policy, now, of(old, old, old))).toEqual({ allowed: true });
   });
 
-  it('answers with the later of the two waits when both limits are reached', () => {
-    const decision = decideLoginLimit(policy, now, failures(5, 100), failures(20, 1));
+  it('answers with the longest of the waits when several limits are reached', () => {
+    const decision = decideLoginLimit(policy, now, of(failures(5, 100), failures(20, 1)));
     expect(decision).toEqual({ allowed: false, by: 'address', retryAfterSeconds: 881 });
   });
 
   it('never asks to wait less than one second', () => {
-    const decision = decideLoginLimit(policy, now, [...failures(4), new Date(now.getTime() - 899_999)], []);
-    expect(decision).toEqual({ allowed: false, by: 'email', retryAfterSeconds: 1 });
+    const decision = decideLoginLimit(policy, now, of([...failures(4), new Date(now.getTime() - 899_999)]));
+    expect(decision).toEqual({ allowed: false, by: 'emailAndAddress', retryAfterSeconds: 1 });
   });
 });
 

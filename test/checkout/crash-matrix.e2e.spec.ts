@@ -85,6 +85,7 @@ async function startProcess(env: Record<string, string> = {}): Promise<{ proc: C
       LOG_LEVEL: 'error',
       SEED_DEMO: 'false',
       RELAY_POLL_MS: '100',
+      REGISTRATIONS_PER_ADDRESS_PER_HOUR: '1000000',
       RETRY_DELAY_BASE_MS: '20',
       RETRY_DELAY_MAX_MS: '200',
       RESERVATION_TTL_SECONDS: '300',

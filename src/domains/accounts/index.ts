@@ -1,7 +1,7 @@
 import type { DomainContext, DomainModule } from '../../platform/module.ts';
 import { bootstrapAdmin } from './bootstrap-admin.ts';
 import type { AccountsDeps } from './deps.ts';
-import { DEFAULT_LOGIN_LIMITS, type LoginLimitPolicy } from './login-limits.ts';
+import { DEFAULT_LOGIN_LIMITS, DEFAULT_REGISTRATION_LIMITS, type LoginLimitPolicy } from './login-limits.ts';
 import { type Passwords, createPasswords } from './passwords.ts';
 import { pruneLoginAttempts } from './prune-attempts.ts';
 import { readUser } from './read-user.ts';
@@ -33,6 +33,7 @@ export function createAccountsModule(ctx: DomainContext, options: AccountsOption
     tokens: ctx.tokens,
     passwords: options.passwords ?? createPasswords(),
     loginLimits: { ...DEFAULT_LOGIN_LIMITS, ...options.loginLimits },
+    registrationLimits: { ...DEFAULT_REGISTRATION_LIMITS, registrationsPerAddressMax: ctx.config.registrationsPerAddressPerHour },
   };
   let pruneTimer: NodeJS.Timeout | undefined;
   let pruning: Promise<unknown> = Promise.resolve();

@@ -1,21 +1,59 @@
 import { isIP } from 'node:net';
 /**
- * Login throttling, decided from the recent failures of one account and of one client address.
- * Pure: the caller reads the failures (newest first, at most the limit) and brings the time.
+ * Login throttling, decided from the recent failures of one account from one client address, of
+ * one client address, and of one account from anywhere. Pure: the caller reads the failures
+ * (newest first, at most the limit) and brings the time.
+ *
+ * The tight limit is per account AND address: a guesser is stopped after a few tries, while the
+ * owner, from an address of their own, can still sign in (a limit per account alone let anyone
+ * lock any account out with five requests every 15 minutes). The limit per account from anywhere
+ * is much wider: it only slows a guess spread over many addresses.
  */
 export interface LoginLimitPolicy {
-  failuresPerEmailMax: number;
+  failuresPerEmailAndAddressMax: number;
   failuresPerAddressMax: number;
+  failuresPerEmailMax: number;
   windowSeconds: number;
 }
 
 export const DEFAULT_LOGIN_LIMITS: LoginLimitPolicy = {
-  failuresPerEmailMax: 5,
+  failuresPerEmailAndAddressMax: 5,
   failuresPerAddressMax: 20,
+  failuresPerEmailMax: 50,
   windowSeconds: 15 * 60,
 };
 
-export type LoginLimitDecision = { allowed: true } | { allowed: false; by: 'email' | 'address'; retryAfterSeconds: number };
+export type LimitKey = 'emailAndAddress' | 'address' | 'email';
+
+export type LoginLimitDecision = { allowed: true } | { allowed: false; by: LimitKey; retryAfterSeconds: number };
+
+/** Recent failures, newest first, per key. */
+export type RecentFailures = Readonly<Record<LimitKey, readonly Date[]>>;
+
+const MAX_OF: Readonly<Record<LimitKey, keyof LoginLimitPolicy>> = {
+  emailAndAddress: 'failuresPerEmailAndAddressMax',
+  address: 'failuresPerAddressMax',
+  email: 'failuresPerEmailMax',
+};
+
+/** Registrations per client address (accepted or not: a taken email counts too). */
+export interface RegistrationLimitPolicy {
+  registrationsPerAddressMax: number;
+  windowSeconds: number;
+}
+
+export const DEFAULT_REGISTRATION_LIMITS: RegistrationLimitPolicy = {
+  registrationsPerAddressMax: 20,
+  windowSeconds: 60 * 60,
+};
+
+/** Refused while the address has reached the limit; the wait is until the oldest counted attempt leaves the window. */
+export function decideRegistrationLimit(policy: RegistrationLimitPolicy, now: Date, attemptsNewestFirst: readonly Date[]): LoginLimitDecision {
+  const start = now.getTime() - policy.windowSeconds * 1000;
+  const pivot = attemptsNewestFirst.filter((a) => a.getTime() > start)[policy.registrationsPerAddressMax - 1];
+  if (pivot === undefined) return { allowed: true };
+  return { allowed: false, by: 'address', retryAfterSeconds: Math.max(1, Math.ceil((pivot.getTime() + policy.windowSeconds * 1000 - now.getTime()) / 1000)) };
+}
 
 /** The start of the window: failures at or before it no longer count. */
 export function windowStart(policy: LoginLimitPolicy, now: Date): Date {
@@ -31,20 +69,20 @@ function blockedUntil(failuresNewestFirst: readonly Date[], max: number, policy:
   return pivot === undefined ? undefined : new Date(pivot.getTime() + policy.windowSeconds * 1000);
 }
 
-export function decideLoginLimit(
-  policy: LoginLimitPolicy,
-  now: Date,
-  emailFailures: readonly Date[],
-  addressFailures: readonly Date[],
-): LoginLimitDecision {
+/** Refused while any limit is reached; the wait is the longest of the limits reached. */
+export function decideLoginLimit(policy: LoginLimitPolicy, now: Date, failures: RecentFailures): LoginLimitDecision {
   const start = windowStart(policy, now).getTime();
-  const recent = (failures: readonly Date[]) => failures.filter((f) => f.getTime() > start);
-  const byEmail = blockedUntil(recent(emailFailures), policy.failuresPerEmailMax, policy);
-  const byAddress = blockedUntil(recent(addressFailures), policy.failuresPerAddressMax, policy);
-  if (!byEmail && !byAddress) return { allowed: true };
-  const by = byEmail && (!byAddress || byEmail >= byAddress) ? 'email' : 'address';
-  const until = (by === 'email' ? byEmail : byAddress) as Date;
-  return { allowed: false, by, retryAfterSeconds: Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000)) };
+  let refusal: { by: LimitKey; until: Date } | undefined;
+  for (const by of Object.keys(MAX_OF) as LimitKey[]) {
+    const until = blockedUntil(
+      failures[by].filter((f) => f.getTime() > start),
+      policy[MAX_OF[by]],
+      policy,
+    );
+    if (until && (!refusal || until > refusal.until)) refusal = { by, until };
+  }
+  if (!refusal) return { allowed: true };
+  return { allowed: false, by: refusal.by, retryAfterSeconds: Math.max(1, Math.ceil((refusal.until.getTime() - now.getTime()) / 1000)) };
 }
 
 /**

@@ -11,8 +11,7 @@ import {
   findCredentials,
   insertAttempt,
   lockLoginKeys,
-  recentFailuresByAddress,
-  recentFailuresByEmail,
+  recentFailures,
   selectRoles,
   settleAttempt,
 } from './sql.ts';
@@ -49,11 +48,12 @@ async function admit(deps: AccountsDeps, email: string, asGiven: string, clientI
     await lockLoginKeys(tx, email, address);
     const since = windowStart(policy, now);
     const pendingAfter = new Date(now.getTime() - PENDING_MAX_MS);
-    const byEmail = await recentFailuresByEmail(tx, email, since, policy.failuresPerEmailMax, pendingAfter);
-    const byAddress = await recentFailuresByAddress(tx, address, since, policy.failuresPerAddressMax, pendingAfter);
-    const decision = decideLoginLimit(policy, now, [...byEmail.failed, ...byEmail.pending], [...byAddress.failed, ...byAddress.pending]);
+    const limits = { emailAndAddress: policy.failuresPerEmailAndAddressMax, address: policy.failuresPerAddressMax, email: policy.failuresPerEmailMax };
+    const recent = await recentFailures(tx, email, address, since, limits, pendingAfter);
+    const withPending = { emailAndAddress: [...recent.emailAndAddress.failed, ...recent.emailAndAddress.pending], address: [...recent.address.failed, ...recent.address.pending], email: [...recent.email.failed, ...recent.email.pending] };
+    const decision = decideLoginLimit(policy, now, withPending);
     if (!decision.allowed) {
-      const onFailures = decideLoginLimit(policy, now, byEmail.failed, byAddress.failed);
+      const onFailures = decideLoginLimit(policy, now, { emailAndAddress: recent.emailAndAddress.failed, address: recent.address.failed, email: recent.email.failed });
       if (onFailures.allowed) return { admitted: 'wait' };
       return { admitted: false, retryAfterSeconds: onFailures.retryAfterSeconds };
     }

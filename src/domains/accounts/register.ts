@@ -9,7 +9,8 @@ import { appendEvents } from '../../platform/messaging/outbox.ts';
 import type { AccountsDeps } from './deps.ts';
 import { readUser } from './read-user.ts';
 import type { RegisterBody, User } from './schemas.ts';
-import { EMAIL_UNIQUE_CONSTRAINT, insertProfile, insertRole, insertUser } from './sql.ts';
+import { decideRegistrationLimit } from './login-limits.ts';
+import { EMAIL_UNIQUE_CONSTRAINT, addressKey, countAndRecordRegistration, insertProfile, insertRole, insertUser } from './sql.ts';
 
 interface PgError {
   code: string;
@@ -52,7 +53,38 @@ export async function createUser(
   return userId;
 }
 
-export async function register(deps: AccountsDeps, body: RegisterBody, trace: Trace | null): Promise<User> {
+/**
+ * Counts and records a registration request of `address` (as clientAddress gives it), refusing it
+ * with 429 when the address has reached the limit. Before the password is hashed: a refused
+ * request costs one small transaction.
+ */
+async function admitRegistration(deps: AccountsDeps, address: string, now: Date): Promise<void> {
+  const policy = deps.registrationLimits;
+  let refusal: number | undefined;
+  await withTransaction(deps.pool, async (tx) => {
+    const key = await addressKey(tx, address);
+    await countAndRecordRegistration(
+      tx,
+      key,
+      new Date(now.getTime() - policy.windowSeconds * 1000),
+      policy.registrationsPerAddressMax,
+      (attempts) => {
+        const decision = decideRegistrationLimit(policy, now, attempts);
+        if (!decision.allowed) refusal = decision.retryAfterSeconds;
+        return decision.allowed;
+      },
+      { id: newId(), now },
+    );
+  });
+  if (refusal !== undefined) throw new AppError('RATE_LIMITED', 'too many registrations from this address; try again later', { retryAfterSeconds: refusal });
+}
+
+/**
+ * `address` is the client's (clientAddress): its registrations are limited per hour. Without one
+ * (seeding, the first admin, tests of the domain itself) nothing is counted.
+ */
+export async function register(deps: AccountsDeps, body: RegisterBody, trace: Trace | null, address?: string): Promise<User> {
+  if (address !== undefined) await admitRegistration(deps, address, deps.clock.now());
   // Hashed before the transaction: no connection is held for the ~50 ms argon2 takes.
   const passwordHash = await deps.passwords.hash(body.password);
   const now = deps.clock.now();

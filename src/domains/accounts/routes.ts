@@ -3,6 +3,7 @@ import { notFound } from '../../platform/http/errors.ts';
 import { ProblemResponse, authProblems } from '../../platform/http/schemas.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
 import type { AccountsDeps } from './deps.ts';
+import { clientAddress } from './login-limits.ts';
 import { login } from './login.ts';
 import { updateMyProfile } from './profile.ts';
 import { readUser } from './read-user.ts';
@@ -29,11 +30,13 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountsDeps): void {
       schema: {
         tags,
         summary: 'Create a buyer or seller account',
+        description: 'Registrations are limited per client address (20 an hour, a taken email counting too); over the limit the answer is 429 with Retry-After.',
         body: RegisterBody,
-        response: { 201: UserSchema, 400: ProblemResponse, 409: ProblemResponse },
+        response: { 201: UserSchema, 400: ProblemResponse, 409: ProblemResponse, 429: ProblemResponse },
       },
     },
-    async (request, reply) => reply.status(201).send(await register(deps, request.body, request.trace)),
+    async (request, reply) =>
+      reply.status(201).send(await register(deps, request.body, request.trace, clientAddress(request.ip, request.socket.remoteAddress))),
   );
 
   app.post(
@@ -43,7 +46,8 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountsDeps): void {
       schema: {
         tags,
         summary: 'Exchange email and password for an access token',
-        description: 'Failed logins are limited per account and per client address; over the limit the answer is 429 with Retry-After.',
+        description:
+          'Failed logins are limited per account from one client address, per client address, and (more widely) per account from anywhere; over a limit the answer is 429 with Retry-After.',
         body: LoginBody,
         response: { 200: TokenResponse, 400: ProblemResponse, 401: ProblemResponse, 403: ProblemResponse, 429: ProblemResponse },
       },

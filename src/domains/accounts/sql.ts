@@ -8,6 +8,7 @@ export const EMAIL_UNIQUE_CONSTRAINT = 'users_email_key';
 /** Advisory lock classes (first key of the two-key form), so keys of two kinds never collide. */
 const LOCK_LOGIN_EMAIL = 1;
 const LOCK_LOGIN_ADDRESS = 2;
+const LOCK_REGISTER_ADDRESS = 3;
 const LOCK_ADMIN_BOOTSTRAP = 3;
 
 export async function insertUser(
@@ -172,21 +173,58 @@ export interface UnsucceededAttempts {
   pending: Date[];
 }
 
-async function recentUnsucceeded(q: Queryable, by: 'email' | 'ip', key: string, since: Date, limit: number, pendingAfter: Date): Promise<UnsucceededAttempts> {
-  const { rows } = await q.query<{ attempted_at: Date; pending: boolean }>(
-    `SELECT attempted_at, (NOT settled AND attempted_at > $4) AS pending FROM login_attempts
-      WHERE ${by === 'email' ? 'email = $1' : 'ip = $1::inet'} AND NOT succeeded AND attempted_at > $2
-      ORDER BY attempted_at DESC LIMIT $3`,
-    [key, since, limit, pendingAfter],
+/**
+ * The recent unsucceeded attempts of one email from one address, of one address, and of one email
+ * from anywhere: each list newest first and at most its limit long, in one round trip.
+ */
+export async function recentFailures(
+  q: Queryable,
+  email: string,
+  address: string,
+  since: Date,
+  limits: Readonly<Record<'emailAndAddress' | 'address' | 'email', number>>,
+  pendingAfter: Date,
+): Promise<Record<'emailAndAddress' | 'address' | 'email', UnsucceededAttempts>> {
+  const recent = (where: string, limit: string) =>
+    `SELECT attempted_at, (NOT settled AND attempted_at > $3) AS pending FROM login_attempts
+      WHERE ${where} AND NOT succeeded AND attempted_at > $4 ORDER BY attempted_at DESC LIMIT ${limit}`;
+  const { rows } = await q.query<{ key: 'emailAndAddress' | 'address' | 'email'; attempted_at: Date; pending: boolean }>(
+    `SELECT 'emailAndAddress' AS key, * FROM (${recent('email = $1 AND ip = $2::inet', '$5')}) AS pair
+     UNION ALL SELECT 'address', * FROM (${recent('ip = $2::inet', '$6')}) AS by_address
+     UNION ALL SELECT 'email', * FROM (${recent('email = $1', '$7')}) AS by_email`,
+    [email, address, pendingAfter, since, limits.emailAndAddress, limits.address, limits.email],
   );
-  return { failed: rows.filter((r) => !r.pending).map((r) => r.attempted_at), pending: rows.filter((r) => r.pending).map((r) => r.attempted_at) };
+  const lists = { emailAndAddress: { failed: [], pending: [] }, address: { failed: [], pending: [] }, email: { failed: [], pending: [] } } as Record<
+    'emailAndAddress' | 'address' | 'email',
+    UnsucceededAttempts
+  >;
+  for (const r of rows) lists[r.key][r.pending ? 'pending' : 'failed'].push(r.attempted_at);
+  // UNION ALL keeps no order of its own: newest first again.
+  for (const list of Object.values(lists)) for (const dates of [list.failed, list.pending]) dates.sort((a, b) => b.getTime() - a.getTime());
+  return lists;
 }
 
-export const recentFailuresByEmail = (q: Queryable, email: string, since: Date, limit: number, pendingAfter: Date) =>
-  recentUnsucceeded(q, 'email', email, since, limit, pendingAfter);
-
-export const recentFailuresByAddress = (q: Queryable, address: string, since: Date, limit: number, pendingAfter: Date) =>
-  recentUnsucceeded(q, 'ip', address, since, limit, pendingAfter);
+/**
+ * Under a per-address lock (concurrent registrations cannot all pass the count): the address's
+ * attempts since `since`, newest first and at most `limit`; then, when `record` says so after
+ * seeing them, this attempt is recorded.
+ */
+export async function countAndRecordRegistration(
+  tx: Queryable,
+  address: string,
+  since: Date,
+  limit: number,
+  record: (attemptsNewestFirst: Date[]) => boolean,
+  attempt: { id: string; now: Date },
+): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_REGISTER_ADDRESS, address]);
+  const { rows } = await tx.query<{ attempted_at: Date }>(
+    'SELECT attempted_at FROM registration_attempts WHERE ip = $1::inet AND attempted_at > $2 ORDER BY attempted_at DESC LIMIT $3',
+    [address, since, limit],
+  );
+  if (!record(rows.map((r) => r.attempted_at))) return;
+  await tx.query('INSERT INTO registration_attempts (id, ip, attempted_at) VALUES ($1, $2::inet, $3)', [attempt.id, address, attempt.now]);
+}
 
 /** Recorded before the password is checked, pending (counted by the limits) until settleAttempt. */
 export async function insertAttempt(
@@ -205,12 +243,16 @@ export async function settleAttempt(q: Queryable, attemptId: string, succeeded: 
   await q.query('UPDATE login_attempts SET succeeded = $2, settled = true WHERE id = $1', [attemptId, succeeded]);
 }
 
-/** Deletes at most `batchMax` attempts made before `before`; returns how many went. */
-export async function pruneAttempts(q: Queryable, before: Date, batchMax: number): Promise<number> {
-  const { rowCount } = await q.query(
-    `DELETE FROM login_attempts
-      WHERE id IN (SELECT id FROM login_attempts WHERE attempted_at < $1 LIMIT $2)`,
+/** Deletes at most `batchMax` login and `batchMax` registration attempts made before `before`; returns how many of each went. */
+export async function pruneAttempts(q: Queryable, before: Date, batchMax: number): Promise<{ logins: number; registrations: number }> {
+  const { rows } = await q.query<{ logins: number; registrations: number }>(
+    `WITH logins AS (
+       DELETE FROM login_attempts WHERE id IN (SELECT id FROM login_attempts WHERE attempted_at < $1 LIMIT $2) RETURNING 1
+     ), registrations AS (
+       DELETE FROM registration_attempts WHERE id IN (SELECT id FROM registration_attempts WHERE attempted_at < $1 LIMIT $2) RETURNING 1
+     )
+     SELECT (SELECT count(*) FROM logins)::int AS logins, (SELECT count(*) FROM registrations)::int AS registrations`,
     [before, batchMax],
   );
-  return rowCount ?? 0;
+  return rows[0] ?? { logins: 0, registrations: 0 };
 }
