@@ -59,25 +59,37 @@ function lengthsInCharacters<S extends TSchema>(schema: S): S {
     if (node === null || typeof node !== 'object') return node;
     const out: Record<PropertyKey, unknown> = {};
     for (const key of Reflect.ownKeys(node)) out[key] = copy((node as Record<PropertyKey, unknown>)[key]);
-    if (out.type === 'string' && (typeof out.minLength === 'number' || typeof out.maxLength === 'number')) {
-      out.format = lengthFormat((out.minLength as number | undefined) ?? 0, (out.maxLength as number | undefined) ?? Number.POSITIVE_INFINITY, out.format as string | undefined);
+    if (out.type === 'string' && (typeof out.minLength === 'number' || typeof out.maxLength === 'number' || typeof out.pattern === 'string')) {
+      out.format = stringFormat(
+        (out.minLength as number | undefined) ?? 0,
+        (out.maxLength as number | undefined) ?? Number.POSITIVE_INFINITY,
+        out.format as string | undefined,
+        out.pattern as string | undefined,
+      );
       delete out.minLength;
       delete out.maxLength;
+      delete out.pattern;
     }
     return out;
   };
   return copy(schema) as S;
 }
 
-function lengthFormat(min: number, max: number, inner: string | undefined): string {
-  const name = `${inner ? `${inner} of ` : ''}${min} to ${max} characters`;
+/**
+ * A format checking a string's length in characters and, when given, its pattern as a Unicode
+ * regular expression: JSON Schema patterns are (ajv compiles them with the u flag), and TypeBox's own
+ * pattern check has no flag, so `\p{Cc}` in a pattern meant the letters p, C, c and braces there.
+ */
+function stringFormat(min: number, max: number, inner: string | undefined, pattern: string | undefined): string {
+  const name = `${inner ? `${inner} of ` : ''}${min} to ${max} characters${pattern === undefined ? '' : ` matching /${pattern}/u`}`;
   if (!FormatRegistry.Has(name)) {
     const innerCheck = inner === undefined ? undefined : FormatRegistry.Get(inner);
     if (inner !== undefined && !innerCheck) throw new Error(`format "${inner}" is not registered`);
+    const matches = pattern === undefined ? undefined : new RegExp(pattern, 'u');
     FormatRegistry.Set(name, (value) => {
       let characters = 0;
       for (const _ of value) if (++characters > max) return false;
-      return characters >= min && (innerCheck?.(value) ?? true);
+      return characters >= min && (matches?.test(value) ?? true) && (innerCheck?.(value) ?? true);
     });
   }
   return name;

@@ -324,6 +324,50 @@ describe('input validation', () => {
     expect((await register('edge@example.com', 'buyer', 'x'.repeat(128))).statusCode).toBe(201);
   });
 
+  it('counts the password length as hashed: letters with accents typed apart are one character each, and spaces alone are no password', async () => {
+    const decomposed = 'e\u0301'.repeat(6); // twelve code points as sent, six as hashed
+    const answer = await register('short-accents@example.com', 'buyer', decomposed);
+    expect([answer.statusCode, answer.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+    expect(answer.json().detail).toMatch(/12 characters/);
+    expect((await register('spaces@example.com', 'buyer', ' '.repeat(12))).statusCode).toBe(400);
+    expect((await register('marks@example.com', 'buyer', '\u0301'.repeat(12))).statusCode).toBe(201);
+    const { rows } = await db.query("SELECT count(*)::int AS n FROM users WHERE email IN ('short-accents@example.com', 'spaces@example.com')");
+    expect(rows[0]).toEqual({ n: 0 });
+  });
+
+  it('refuses emails with control or invisible characters, which read as another account', async () => {
+    expect((await register('alice-twin@example.com')).statusCode).toBe(201);
+    for (const email of ['a\u0001b@example.com', 'a\u001bb@example.com', 'a\u007fb@example.com', 'a\u0085b@example.com', 'a\u180eb@example.com', 'alice-twin@example.com\u200b', 'alice\u202e-twin@example.com', '\ufeffalice-twin@example.com']) {
+      const answer = await register(email);
+      expect([answer.statusCode, answer.json().code], JSON.stringify(email)).toEqual([400, 'VALIDATION_FAILED']);
+    }
+  });
+
+  it('takes a domain written in its ASCII (punycode) form and in Unicode as one mailbox', async () => {
+    expect((await register('bob@b\u00fccher.de')).statusCode).toBe(201);
+    expect((await register('bob@xn--bcher-kva.de')).json().code).toBe('EMAIL_TAKEN');
+    expect((await register('bob@XN--BCHER-KVA.DE')).json().code).toBe('EMAIL_TAKEN');
+    expect((await login('bob@xn--bcher-kva.de')).statusCode).toBe(200);
+  });
+
+  it('refuses control characters of every kind (C1 too) and bidirectional overrides in names and addresses', async () => {
+    const { token } = await signUp('c1@example.com');
+    const address = { label: 'home', name: 'Bob', lines: ['1 Main'], city: 'Town', postalCode: '12345', country: 'US' };
+    for (const body of [
+      { firstName: '\u009b31mRed' },
+      { lastName: 'Smith\u202e' },
+      { lastName: 'Smith\u2066' },
+      { addresses: [{ ...address, label: 'home\u009b2J' }] },
+      { addresses: [{ ...address, name: 'Bob\u0085X' }] },
+      { addresses: [{ ...address, lines: ['1 Main\u009b'] }] },
+    ]) {
+      const answer = await t.request('PATCH', '/v1/me/profile', { token, body });
+      expect([answer.statusCode, answer.json().code], JSON.stringify(body)).toEqual([400, 'VALIDATION_FAILED']);
+    }
+    // A joiner is no control: Persian and emoji need it.
+    expect((await t.request('PATCH', '/v1/me/profile', { token, body: { firstName: 'می\u200cخواهم' } })).statusCode).toBe(200);
+  });
+
   it('rejects a malformed email and a body over the size limit', async () => {
     expect((await register('not an email')).statusCode).toBe(400);
     const huge = await t.request('POST', '/v1/auth/register', { body: { email: 'big@example.com', password: 'x'.repeat(300 * 1024) } });
@@ -499,6 +543,41 @@ describe('passwords', () => {
     const composed = 'caf\u00e9 au lait, s\u00e9rieux';
     await register('accent@example.com', 'buyer', composed);
     expect((await login('accent@example.com', composed.normalize('NFD'))).statusCode).toBe(200);
+  });
+
+  it('changes the password given the current one: the old one no longer signs in, the new one does', async () => {
+    const { token } = await signUp('changer@example.com');
+    const changed = await t.request('POST', '/v1/me/password', { token, body: { currentPassword: PASSWORD, newPassword: 'a brand new passphrase' } });
+    expect(changed.statusCode, changed.body).toBe(204);
+    expect(changed.body).toBe('');
+    expect((await login('changer@example.com')).statusCode).toBe(401);
+    expect((await login('changer@example.com', 'a brand new passphrase')).statusCode).toBe(200);
+  });
+
+  it('refuses a wrong current password with 403 (the token is fine), a weak or unchanged new one with 400, and no token with 401, changing nothing', async () => {
+    const { token } = await signUp('keeper@example.com');
+    const wrong = await t.request('POST', '/v1/me/password', { token, body: { currentPassword: 'not the password', newPassword: 'a brand new passphrase' } });
+    expect([wrong.statusCode, wrong.json().code]).toEqual([403, 'PASSWORD_MISMATCH']);
+    for (const newPassword of ['short', 'e\u0301'.repeat(6), ' '.repeat(12), PASSWORD, PASSWORD.normalize('NFD')]) {
+      const answer = await t.request('POST', '/v1/me/password', { token, body: { currentPassword: PASSWORD, newPassword } });
+      expect([answer.statusCode, answer.json().code], JSON.stringify(newPassword)).toEqual([400, 'VALIDATION_FAILED']);
+    }
+    const anonymous = await t.request('POST', '/v1/me/password', { body: { currentPassword: PASSWORD, newPassword: 'a brand new passphrase' } });
+    expect(anonymous.statusCode).toBe(401);
+    expect((await login('keeper@example.com')).statusCode).toBe(200);
+  });
+
+  it('checks the current password under the login limits: a stolen token cannot guess it faster than a login', async () => {
+    const { token } = await signUp('guarded@example.com');
+    // signUp signed in from 127.0.0.1, as these requests come.
+    for (let i = 0; i < 5; i++) {
+      const answer = await t.request('POST', '/v1/me/password', { token, body: { currentPassword: `guess number ${i}`, newPassword: 'a brand new passphrase' } });
+      expect(answer.statusCode).toBe(403);
+    }
+    const limited = await t.request('POST', '/v1/me/password', { token, body: { currentPassword: PASSWORD, newPassword: 'a brand new passphrase' } });
+    expect([limited.statusCode, limited.json().code]).toEqual([429, 'RATE_LIMITED']);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect((await login('guarded@example.com', 'a brand new passphrase', t, '192.0.2.200')).statusCode).toBe(401);
   });
 
   it('never sends a password hash to a client', async () => {

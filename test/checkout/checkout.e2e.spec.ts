@@ -221,6 +221,10 @@ describe('checkout through HTTP', () => {
       // An address no parcel can go to: blank lines, or no country (ZZ is user-assigned, UK reserved).
       { ...checkoutBody(), shippingAddress: { ...checkoutBody().shippingAddress, name: ' ', line1: '   ', city: '\t' } },
       { ...checkoutBody(), shippingAddress: { ...checkoutBody().shippingAddress, postalCode: '  ' } },
+      // Control characters (a terminal escape, a C1 one) and a bidirectional override, which the order and the label would show.
+      { ...checkoutBody(), shippingAddress: { ...checkoutBody().shippingAddress, name: 'Bo\u001b[2J\u0007' } },
+      { ...checkoutBody(), shippingAddress: { ...checkoutBody().shippingAddress, line2: 'Flat 2\u009b' } },
+      { ...checkoutBody(), shippingAddress: { ...checkoutBody().shippingAddress, city: 'Town\u202e' } },
       { ...checkoutBody(), shippingAddress: { ...checkoutBody().shippingAddress, country: 'ZZ' } },
       { ...checkoutBody(), shippingAddress: { ...checkoutBody().shippingAddress, country: 'UK' } },
       // A currency no money is in: made up, or ISO 4217's testing code.

@@ -21,6 +21,15 @@ describe('an event contract', () => {
     expect(NoteTaken.problems({ title: 'abc', note: 'abc', at })).not.toEqual([]);
   });
 
+  it('reads a pattern as a Unicode one, as JSON Schema and the HTTP edge do', () => {
+    const Named = defineEvent('tests.named.v1', Type.Object({ name: Type.String({ pattern: '^[^\\p{Cc}]+$' }), short: Type.String({ maxLength: 5, pattern: '^\\p{Lu}' }) }));
+    // Without the u flag \p{Cc} is the letters p, C, c and braces: "cap" was refused and a C1 control taken.
+    expect(Named.problems({ name: 'cap {Cc}', short: 'Émile' })).toEqual([]);
+    expect(Named.problems({ name: 'x\u009by', short: 'Émile' })).toHaveLength(1);
+    expect(Named.problems({ name: 'ok', short: 'émile' })).toHaveLength(1);
+    expect(Named.problems({ name: 'ok', short: 'Émiles' })).toHaveLength(1);
+  });
+
   it('still checks the format of a bounded string', () => {
     expect(NoteTaken.problems({ title: 'abc', note: null, at: 'yesterday' })).toHaveLength(1);
   });

@@ -151,6 +151,8 @@ const OPERATIONS: Record<string, OperationSpec> = {
   // An account no one has: the limit per account would answer every login after the fifth failure 429.
   'POST /v1/auth/login': { body: () => ({ email: `fuzz-${next()}@example.test`, password: PASSWORD }) },
   'GET /v1/me': {},
+  // Not the fixture's password: the request is well formed (403 PASSWORD_MISMATCH, then 429) and the fixture's tokens and logins keep working.
+  'POST /v1/me/password': { body: () => ({ currentPassword: 'not the password of the fixture', newPassword: `fuzz ${next()} passphrase` }) },
   'PATCH /v1/me/profile': {
     body: () => ({
       firstName: 'Ada',

@@ -67,14 +67,15 @@ async function admit(deps: AccountsDeps, email: string, asGiven: string, clientI
 }
 
 /**
- * Wrong email and wrong password look the same from outside: the same error, and the same argon2
- * work (an unknown email is verified against a decoy hash).
+ * Checks `password` against the account of `givenEmail`, under the login limits: the account's
+ * credentials when it is right. Wrong email and wrong password look the same from outside: the same
+ * error, and the same argon2 work (an unknown email is verified against a decoy hash).
  */
-export async function login(deps: AccountsDeps, body: LoginBody, ip: string | undefined, peer?: string): Promise<AccessToken> {
+export async function checkPassword(deps: AccountsDeps, givenEmail: string, password: string, ip: string | undefined, peer?: string): Promise<Credentials> {
   const now = deps.clock.now();
   const address = clientAddress(ip, peer);
-  const email = normalizeEmail(body.email);
-  const asGiven = body.email.normalize('NFC');
+  const email = normalizeEmail(givenEmail);
+  const asGiven = givenEmail.normalize('NFC');
   let admission = await admit(deps, email, asGiven, address, now);
   // Wall time, not the injected clock: this is how long a request waits, not when it was made.
   const waitUntil = Date.now() + PENDING_WAIT_MAX_MS;
@@ -90,12 +91,17 @@ export async function login(deps: AccountsDeps, body: LoginBody, ip: string | un
   }
   const { credentials } = admission;
   let passwordRight = false;
-  if (credentials) passwordRight = await deps.passwords.verify(credentials.passwordHash, body.password);
-  else await deps.passwords.verifyNothing(body.password);
+  if (credentials) passwordRight = await deps.passwords.verify(credentials.passwordHash, password);
+  else await deps.passwords.verifyNothing(password);
   await settleAttempt(deps.pool, admission.attemptId, credentials !== undefined && passwordRight);
   if (!credentials || !passwordRight) throw new AppError('INVALID_CREDENTIALS');
+  return credentials;
+}
 
+export async function login(deps: AccountsDeps, body: LoginBody, ip: string | undefined, peer?: string): Promise<AccessToken> {
+  const credentials = await checkPassword(deps, body.email, body.password, ip, peer);
   if (credentials.status !== 'active') throw new AppError('ACCOUNT_DISABLED');
+  const now = deps.clock.now();
   const roles = await selectRoles(deps.pool, credentials.id);
   const { token, expiresAt } = await deps.tokens.sign({ userId: credentials.id, roles }, now);
   // exp is in whole seconds, so the token lives up to one second less than the TTL: never overstate.

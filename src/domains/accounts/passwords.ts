@@ -30,6 +30,20 @@ function normalize(password: string): string {
   return password.normalize('NFKC');
 }
 
+/**
+ * Why a new password cannot be taken, or undefined. The length counts the characters of the password
+ * as it is hashed (normalised): six accented letters typed as letter + combining accent are twelve
+ * characters as sent but six as hashed. A password of spaces only is refused too.
+ */
+export function newPasswordProblem(password: string): string | undefined {
+  const normalized = normalize(password);
+  let characters = 0;
+  for (const _ of normalized) characters++;
+  if (characters < PASSWORD_LENGTH_MIN) return `password must hold at least ${PASSWORD_LENGTH_MIN} characters (counted once normalised: an accent typed apart is one character with its letter)`;
+  if (!/\S/u.test(normalized)) return 'password must not be only spaces';
+  return undefined;
+}
+
 export function createPasswords(): Passwords {
   // Made up front, so that even the first unknown-email login costs one verification, not a hash too.
   const decoy = hash(randomBytes(24).toString('base64url'), ARGON2_OPTIONS);

@@ -10,6 +10,7 @@ import type { AccountsDeps } from './deps.ts';
 import { readUser } from './read-user.ts';
 import type { RegisterBody, User } from './schemas.ts';
 import { decideRegistrationLimit } from './login-limits.ts';
+import { newPasswordProblem } from './passwords.ts';
 import { EMAIL_UNIQUE_CONSTRAINT, addressKey, countAndRecordRegistration, insertProfile, insertRole, insertUser } from './sql.ts';
 
 interface PgError {
@@ -84,6 +85,8 @@ async function admitRegistration(deps: AccountsDeps, address: string, now: Date)
  * (seeding, the first admin, tests of the domain itself) nothing is counted.
  */
 export async function register(deps: AccountsDeps, body: RegisterBody, trace: Trace | null, address?: string): Promise<User> {
+  const problem = newPasswordProblem(body.password);
+  if (problem) throw new AppError('VALIDATION_FAILED', problem);
   if (address !== undefined) await admitRegistration(deps, address, deps.clock.now());
   // Hashed before the transaction: no connection is held for the ~50 ms argon2 takes.
   const passwordHash = await deps.passwords.hash(body.password);

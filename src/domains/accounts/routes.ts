@@ -1,3 +1,4 @@
+import { Type } from '@sinclair/typebox';
 import { principalOf } from '../../platform/http/access.ts';
 import { notFound } from '../../platform/http/errors.ts';
 import { ProblemResponse, authProblems } from '../../platform/http/schemas.ts';
@@ -5,6 +6,7 @@ import type { HttpApp } from '../../platform/http/server.ts';
 import type { AccountsDeps } from './deps.ts';
 import { clientAddress } from './login-limits.ts';
 import { login } from './login.ts';
+import { changePassword } from './password-change.ts';
 import { updateMyProfile } from './profile.ts';
 import { readUser } from './read-user.ts';
 import { register } from './register.ts';
@@ -12,6 +14,7 @@ import { assignRole } from './roles.ts';
 import {
   AssignRoleBody,
   LoginBody,
+  PasswordChangeBody,
   ProfilePatchBody,
   RegisterBody,
   RoleAssignmentSchema,
@@ -80,6 +83,25 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountsDeps): void {
       },
     },
     async (request) => updateMyProfile(deps, principalOf(request).userId, request.body, request.trace),
+  );
+
+  app.post(
+    '/v1/me/password',
+    {
+      config: { access: 'signed-in' },
+      schema: {
+        tags,
+        summary: 'Change the signed-in user\'s password',
+        description:
+          'Gives the current password and a new one. The current one is checked as a login is, under the same limits (429 with Retry-After); a wrong one is 403 PASSWORD_MISMATCH. Access tokens already given keep working until they expire.',
+        body: PasswordChangeBody,
+        response: { 204: Type.Null({ description: 'Changed' }), ...authProblems, 404: ProblemResponse, 429: ProblemResponse },
+      },
+    },
+    async (request, reply) => {
+      await changePassword(deps, principalOf(request).userId, request.body, request.ip, request.socket.remoteAddress);
+      return reply.status(204).send(null);
+    },
   );
 
   app.post(

@@ -9,7 +9,17 @@ const closed = { additionalProperties: false } as const;
 const text = PrintableText;
 
 /** Mirrors the users.email CHECK, so a request that passes here never trips the database. */
-export const EmailSchema = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^@\\s]+@[^@\\s]+$', description: 'Email address; unique ignoring case' });
+/**
+ * One @, and around it no space, control character or invisible format character (U+200B, U+180E,
+ * bidirectional marks…): `alice@example.com` and `alice@example.com` + U+200B were two accounts
+ * that read the same.
+ */
+export const EmailSchema = Type.String({
+  minLength: 3,
+  maxLength: 254,
+  pattern: '^[^@\\s\\p{Cc}\\p{Cf}]+@[^@\\s\\p{Cc}\\p{Cf}]+$',
+  description: 'Email address; unique ignoring case',
+});
 /** A phone number: digits (at least four) with the usual separators, optionally after a +. */
 export const PHONE_PATTERN = '^(?=(?:[^0-9]*[0-9]){4})\\+?[0-9 ().-]{4,30}$';
 
@@ -35,6 +45,19 @@ export const LoginBody = Type.Object(
   closed,
 );
 export type LoginBody = Static<typeof LoginBody>;
+
+export const PasswordChangeBody = Type.Object(
+  {
+    currentPassword: Type.String({ minLength: 1, maxLength: PASSWORD_LENGTH_MAX }),
+    newPassword: Type.String({
+      minLength: PASSWORD_LENGTH_MIN,
+      maxLength: PASSWORD_LENGTH_MAX,
+      description: `${PASSWORD_LENGTH_MIN} to ${PASSWORD_LENGTH_MAX} characters, not the current one`,
+    }),
+  },
+  closed,
+);
+export type PasswordChangeBody = Static<typeof PasswordChangeBody>;
 
 export const TokenResponse = Type.Object({
   accessToken: Type.String(),

@@ -51,13 +51,25 @@ export interface Credentials {
   status: 'active' | 'disabled';
 }
 
-/** The only query that reads password_hash; its result never leaves the login use case. */
+/** The only query that reads password_hash; its result never leaves checkPassword (login, password change). */
 export async function findCredentials(q: Queryable, email: string): Promise<Credentials | undefined> {
   const { rows } = await q.query<Credentials>(
     'SELECT id, password_hash AS "passwordHash", status FROM users WHERE email = $1',
     [email],
   );
   return rows[0];
+}
+
+/** The email a user signs in with; undefined when there is no such user. */
+export async function userEmail(q: Queryable, userId: string): Promise<string | undefined> {
+  const { rows } = await q.query<{ email: string }>('SELECT email::text AS email FROM users WHERE id = $1', [userId]);
+  return rows[0]?.email;
+}
+
+/** Replaces the user's password hash; false when there is no such user. */
+export async function setPasswordHash(q: Queryable, userId: string, passwordHash: string, now: Date): Promise<boolean> {
+  const { rowCount } = await q.query('UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1', [userId, passwordHash, now]);
+  return rowCount === 1;
 }
 
 /** Locks the aggregate root; false when there is no such user. */

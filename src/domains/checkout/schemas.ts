@@ -1,21 +1,21 @@
 import { Type } from '@sinclair/typebox';
-import { CountryCode, CurrencyCode, MoneySchema, Nullable } from '../../platform/http/schemas.ts';
+import { CountryCode, CurrencyCode, MoneySchema, Nullable, OptionalText, PrintableText } from '../../platform/http/schemas.ts';
 import { STEP_NAMES } from './saga.ts';
 
 const closed = { additionalProperties: false } as const;
-/** Written text: not empty and not only spaces (a parcel cannot go to " "). */
-const Text = (maxLength: number) => Type.String({ minLength: 1, maxLength, pattern: '\\S' });
+/** Written text (a parcel cannot go to " "), with no control or bidirectional override character. */
+const Text = (maxLength: number) => PrintableText(maxLength);
 
 export const ShippingAddressSchema = Type.Object(
   {
     name: Text(200),
     line1: Text(200),
-    line2: Type.Optional(Type.String({ maxLength: 200 })),
+    line2: Type.Optional(OptionalText(200)),
     city: Text(100),
-    region: Type.Optional(Type.String({ maxLength: 100 })),
+    region: Type.Optional(OptionalText(100)),
     postalCode: Text(20),
     country: CountryCode,
-    phone: Type.Optional(Type.String({ maxLength: 40 })),
+    phone: Type.Optional(OptionalText(40)),
   },
   closed,
 );

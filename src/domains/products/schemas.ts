@@ -9,7 +9,7 @@ import {
   VARIANTS_MAX,
   VariantAttributesSchema,
 } from '../../contracts/products.ts';
-import { CurrencyCode, MoneySchema, PageQuerySchema, pageOf } from '../../platform/http/schemas.ts';
+import { CurrencyCode, MoneySchema, NOT_SHOWN, PageQuerySchema, pageOf } from '../../platform/http/schemas.ts';
 
 /** Request and response shapes of the catalog routes; every request object closed, every string and list bounded. */
 
@@ -17,14 +17,14 @@ const closed = { additionalProperties: false } as const;
 
 /** Printable text: no control characters. */
 const text = (maxLength: number, description?: string) =>
-  Type.String({ minLength: 1, maxLength, pattern: '^[^\\u0000-\\u001f\\u007f]+$', ...(description ? { description } : {}) });
+  Type.String({ minLength: 1, maxLength, pattern: `^[^${NOT_SHOWN}]+$`, ...(description ? { description } : {}) });
 
 /** Printable text with no space at either end: a value search facets show and filters must match exactly. */
 const trimmed = (maxLength: number, extraForbidden = '') =>
   Type.String({
     minLength: 1,
     maxLength,
-    pattern: `^[^\\s${extraForbidden}\\u0000-\\u001f\\u007f](?:[^${extraForbidden}\\u0000-\\u001f\\u007f]*[^\\s${extraForbidden}\\u0000-\\u001f\\u007f])?$`,
+    pattern: `^[^\\s${extraForbidden}${NOT_SHOWN}](?:[^${extraForbidden}${NOT_SHOWN}]*[^\\s${extraForbidden}${NOT_SHOWN}])?$`,
   });
 /**
  * Variant attributes as a seller gives them: the contract's names and values, without a space at
@@ -146,7 +146,7 @@ const CategoryName = Type.String({
   minLength: 1,
   maxLength: 200,
   // Printable, and neither starting nor ending with a space.
-  pattern: '^[^\\s\\u0000-\\u001f\\u007f](?:[^\\u0000-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f])?$',
+  pattern: `^[^\\s${NOT_SHOWN}](?:[^${NOT_SHOWN}]*[^\\s${NOT_SHOWN}])?$`,
   description: 'Display name: 1 to 200 printable characters, no leading or trailing space',
 });
 const CategorySlug = Type.String({

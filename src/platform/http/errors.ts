@@ -12,6 +12,7 @@ export const ERROR_CATALOGUE = {
   },
   UNAUTHENTICATED: { status: 401, title: 'Authentication is required' },
   INVALID_CREDENTIALS: { status: 401, title: 'Email or password is wrong' },
+  PASSWORD_MISMATCH: { status: 403, title: 'The current password is not right' },
   INVALID_TOKEN: { status: 401, title: 'The access token is not valid' },
   INVALID_SIGNATURE: { status: 401, title: 'The webhook signature is not valid' },
   FORBIDDEN: { status: 403, title: 'You may not do this' },

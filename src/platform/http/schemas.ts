@@ -70,12 +70,25 @@ export const CountryCode = Type.String({ format: COUNTRY_FORMAT, minLength: 2, m
 export const CurrencyCode = Type.String({ format: CURRENCY_FORMAT, minLength: 3, maxLength: 3, description: 'ISO 4217 code of a currency in circulation, in capitals' });
 
 /**
+ * What text shown to people must not hold, as the inside of a character class: control characters
+ * (C0, DEL and C1: U+009B opens a terminal escape, U+0085 breaks a line in some tools) and the
+ * bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), which make text
+ * read otherwise than it is stored. Patterns are Unicode ones (ajv compiles them with the u flag, and
+ * so does compileInCharacters for checks inside bazaar).
+ */
+export const NOT_SHOWN = '\\p{Cc}\\u202a-\\u202e\\u2066-\\u2069';
+
+/**
  * Text shown to people: something written (a letter, digit, punctuation mark or symbol, not only
- * spaces or invisible characters such as U+200B) and no control characters (they have no place in
- * a name and would corrupt logs). The pattern is a Unicode one (ajv compiles patterns with the u flag).
+ * spaces or invisible characters such as U+200B) and nothing of NOT_SHOWN (no place in a name, and
+ * it would corrupt logs).
  */
 export const PrintableText = (maxLength: number, description?: string) =>
-  Type.String({ minLength: 1, maxLength, pattern: '^(?=.*[\\p{L}\\p{N}\\p{P}\\p{S}])[^\\u0000-\\u001f\\u007f]+$', ...(description ? { description } : {}) });
+  Type.String({ minLength: 1, maxLength, pattern: `^(?=.*[\\p{L}\\p{N}\\p{P}\\p{S}])[^${NOT_SHOWN}]+$`, ...(description ? { description } : {}) });
+
+/** Optional text shown to people: may be empty, and holds nothing of NOT_SHOWN. */
+export const OptionalText = (maxLength: number, description?: string) =>
+  Type.String({ maxLength, pattern: `^[^${NOT_SHOWN}]*$`, ...(description ? { description } : {}) });
 
 /** The schema or null (OpenAPI: one of them), with the description of the whole. */
 export const Nullable = <T extends TSchema>(schema: T, options: { description?: string } = {}) => Type.Union([schema, Type.Null()], options);

@@ -1,0 +1,30 @@
+import { AppError, notFound } from '../../platform/http/errors.ts';
+import type { AccountsDeps } from './deps.ts';
+import { checkPassword } from './login.ts';
+import { newPasswordProblem } from './passwords.ts';
+import type { PasswordChangeBody } from './schemas.ts';
+import { setPasswordHash, userEmail } from './sql.ts';
+
+/**
+ * The signed-in user changes their password, giving the current one. The current password is
+ * checked as a login is, under the same limits (a stolen token cannot be used to guess it faster
+ * than a login could), and a wrong one is 403 PASSWORD_MISMATCH, not 401: the token is fine.
+ * Access tokens already given keep working until they expire (ACCESS_TOKEN_TTL_SECONDS).
+ */
+export async function changePassword(deps: AccountsDeps, userId: string, body: PasswordChangeBody, ip: string | undefined, peer?: string): Promise<void> {
+  const problem = newPasswordProblem(body.newPassword);
+  if (problem) throw new AppError('VALIDATION_FAILED', problem.replace(/^password/, 'newPassword'));
+  if (body.newPassword.normalize('NFKC') === body.currentPassword.normalize('NFKC')) {
+    throw new AppError('VALIDATION_FAILED', 'newPassword must differ from currentPassword');
+  }
+  const email = await userEmail(deps.pool, userId);
+  if (email === undefined) throw notFound('user');
+  try {
+    await checkPassword(deps, email, body.currentPassword, ip, peer);
+  } catch (error) {
+    if (error instanceof AppError && error.code === 'INVALID_CREDENTIALS') throw new AppError('PASSWORD_MISMATCH');
+    throw error;
+  }
+  const passwordHash = await deps.passwords.hash(body.newPassword);
+  if (!(await setPasswordHash(deps.pool, userId, passwordHash, deps.clock.now()))) throw notFound('user');
+}
