@@ -48,6 +48,36 @@ describe('webhook payloads', () => {
   });
 });
 
+describe('webhook size', () => {
+  it('answers a body over the webhook limit with 413 naming that limit, 64 KiB, not the server-wide one', async () => {
+    const answer = await post({ 'content-type': 'application/json' }, JSON.stringify({ padding: 'x'.repeat(70 * 1024) }));
+    expect([answer.statusCode, answer.json().code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+    expect(answer.json().detail).toBe('the body limit is 65536 bytes');
+  });
+});
+
+describe('webhook fields that go into columns of their own', () => {
+  it('refuses a NUL or a space in the event type, a decline code or a refund reference with 400, storing nothing: it was a 500, which a gateway retries for ever', async () => {
+    const { intentId, delivery } = await pendingAuthorization();
+    const parsed = JSON.parse(delivery.body);
+    const variants = [
+      { ...parsed, type: `${parsed.type}\u0000` },
+      { ...parsed, type: 'charge authorized' },
+      { ...parsed, data: { ...parsed.data, declineCode: 'do_not\u0000honor' } },
+      { ...parsed, data: { ...parsed.data, refundReference: 'RF\u0000x' } },
+    ];
+    for (const variant of variants) {
+      const body = JSON.stringify(variant);
+      const headers = { ...delivery.headers, [SIGNATURE_HEADER]: signatureHeader(TEST_WEBHOOK_SECRET, Math.floor(Date.now() / 1000), body) };
+      const response = await post(headers, body);
+      expect([response.statusCode, response.json().code], body).toEqual([400, 'VALIDATION_FAILED']);
+    }
+    expect(await status(intentId)).toBe('processing');
+    const { rows } = await h.pool.query('SELECT count(*)::int AS n FROM gateway_webhook_events WHERE event_id = $1', [delivery.eventId]);
+    expect(rows[0].n).toBe(0);
+  });
+});
+
 describe('webhook signatures', () => {
   it('accepts a correctly signed webhook and applies it', async () => {
     const { intentId, delivery } = await pendingAuthorization();

@@ -33,6 +33,28 @@ describe('card data detection', () => {
     expect(findCardData({ phone: '+44 (20) 7946 0958', version: '1.2.3.4', address: '192.168.100.200', date: '2026/12/06 10.30' })).toBeUndefined();
   });
 
+  it('finds card numbers written in the other ways people write them (found by a helper: these were stored)', () => {
+    for (const note of [
+      'card 4111 - 1111 - 1111 - 1111',
+      '4111\u00a01111\u00a01111\u00a01111',
+      '4111\u202f1111\u202f1111\u202f1111',
+      'card4111111111111111',
+      '4111111111111111exp',
+      '4111_1111_1111_1111',
+      '4111,1111,1111,1111',
+      '\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11',
+      'refund to 4111\t1111\t1111\t1111 please',
+    ]) {
+      expect(findCardData({ note }), JSON.stringify(note)).toBe('/note');
+    }
+  });
+
+  it('never takes the digits of a hex string glued to its letters for a card: gateway references and digests pass', () => {
+    const flagged = Array.from({ length: 20_000 }, () => `ch_${randomUUID().replaceAll('-', '')}${randomUUID().replaceAll('-', '')}`).filter((charge) => findCardData({ charge }));
+    expect(flagged).toEqual([]);
+    expect(findCardData({ charge: 'ch_a4111111111111111b', digest: 'abc4111111111111111def' })).toBeUndefined();
+  });
+
   it('never takes a UUID for a card, though its digit groups may pass the checksum', () => {
     // One UUID in about 500 did before, so a payment naming a few order ids was refused at random.
     const flagged = Array.from({ length: 20_000 }, (_, i) => (i % 2 === 0 ? newId() : randomUUID())).filter((id) => findCardData({ id, upper: id.toUpperCase() }));

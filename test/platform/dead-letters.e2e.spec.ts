@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DomainName, domainTables } from '../../src/platform/domains.ts';
-import { encodeCursor } from '../../src/platform/http/cursor.ts';
+import { encodeCursor, signCursor } from '../../src/platform/http/cursor.ts';
+import { deadLetterScope } from '../../src/platform/http/dead-letter-page.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { type TestApp, startTestApp } from '../support/app.ts';
 
@@ -100,11 +101,15 @@ describe('the dead letters list', () => {
   });
 
   it('refuses a cursor it did not write', async () => {
+    const DEAD_LETTERS_OF_ALL = deadLetterScope([...t.app.pools.keys()]);
     for (const cursor of [
       'not-a-cursor',
-      encodeCursor({ t: '2026-03-01T10:00:00.000Z', i: newId() }),
-      encodeCursor({ t: '2026-03-01T10:00:00.000300Z', i: 'zz' }),
-      encodeCursor({ t: '0000-03-01T10:00:00.000300Z', i: newId() }),
+      encodeCursor(DEAD_LETTERS_OF_ALL, { t: '2026-03-01T10:00:00.000Z', i: newId() }),
+      // Signed, but for no list: a cursor of another list is refused alike.
+      signCursor({ t: '2026-03-01T10:00:00.000300Z', i: newId() }),
+      encodeCursor('dead-letters:orders', { t: '2026-03-01T10:00:00.000300Z', i: newId() }),
+      encodeCursor(DEAD_LETTERS_OF_ALL, { t: '2026-03-01T10:00:00.000300Z', i: 'zz' }),
+      encodeCursor(DEAD_LETTERS_OF_ALL, { t: '0000-03-01T10:00:00.000300Z', i: newId() }),
     ]) {
       const answer = await t.request('GET', `/v1/admin/events/dead-letters?cursor=${encodeURIComponent(cursor)}`, { token: admin });
       expect(answer.statusCode, cursor).toBe(400);

@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { decodeCursor, encodeCursor, isCursorInstant, useCursorKey } from '../../src/platform/http/cursor.ts';
+import { decodeCursor, encodeCursor, isCursorInstant, signCursor, useCursorKey } from '../../src/platform/http/cursor.ts';
 import { AppError, problemOf } from '../../src/platform/http/errors.ts';
 import { CountryCode, CurrencyCode } from '../../src/platform/http/schemas.ts';
 import { createHttpApp, type HttpApp } from '../../src/platform/http/server.ts';
@@ -539,25 +539,34 @@ describe('cursors', () => {
   });
 
   it('refuse a cursor not signed by this API: unsigned, edited, or signed with another key', () => {
-    const cursor = encodeCursor({ t: '2026-03-01T10:00:00.000Z', i: 'a' });
-    expect(decodeCursor(cursor, ['t', 'i'])).toEqual({ t: '2026-03-01T10:00:00.000Z', i: 'a' });
+    const cursor = encodeCursor('list', { t: '2026-03-01T10:00:00.000Z', i: 'a' });
+    expect(decodeCursor('list', cursor, ['t', 'i'])).toEqual({ t: '2026-03-01T10:00:00.000Z', i: 'a' });
     const [payload, tag] = cursor.split('.');
     const edited = `${Buffer.from(JSON.stringify({ t: '2099-03-01T10:00:00.000Z', i: 'a' })).toString('base64url')}.${tag}`;
     for (const bad of [payload as string, edited, `${payload}.`, `${payload}.${'A'.repeat(22)}`]) {
-      expect(() => decodeCursor(bad, ['t', 'i']), bad).toThrow(AppError);
+      expect(() => decodeCursor('list', bad, ['t', 'i']), bad).toThrow(AppError);
     }
     useCursorKey(new Uint8Array(32).fill(7));
     try {
-      expect(() => decodeCursor(cursor, ['t', 'i'])).toThrow(AppError);
-      expect(decodeCursor(encodeCursor({ t: 'x', i: 'a' }), ['t', 'i'])).toEqual({ t: 'x', i: 'a' });
+      expect(() => decodeCursor('list', cursor, ['t', 'i'])).toThrow(AppError);
+      expect(decodeCursor('list', encodeCursor('list', { t: 'x', i: 'a' }), ['t', 'i'])).toEqual({ t: 'x', i: 'a' });
     } finally {
       useCursorKey(parseKeyring(TEST_JWT_KEYS)[0]!.secret);
     }
   });
 
+  it('refuse a cursor of another list: another kind, another user, or other filters', () => {
+    const mine = encodeCursor('notifications:user-a:in_app:false', { t: 'x', i: 'a' });
+    for (const scope of ['products:', 'notifications:user-b:in_app:false', 'notifications:user-a:email:false', 'notifications:user-a:in_app:true']) {
+      expect(() => decodeCursor(scope, mine, ['t', 'i']), scope).toThrow(AppError);
+    }
+    expect(() => decodeCursor('list', signCursor({ t: 'x', i: 'a' }), ['t', 'i'])).toThrow(AppError);
+    expect(decodeCursor('notifications:user-a:in_app:false', mine, ['t', 'i'])).toEqual({ t: 'x', i: 'a' });
+  });
+
   it('refuse a key holding NUL, which PostgreSQL text cannot carry', () => {
-    expect(() => decodeCursor(encodeCursor({ sku: 'A\u0000B', id: 'x' }), ['sku', 'id'])).toThrow(AppError);
-    expect(decodeCursor(encodeCursor({ sku: 'AB', id: 'x' }), ['sku', 'id'])).toEqual({ sku: 'AB', id: 'x' });
+    expect(() => decodeCursor('list', encodeCursor('list', { sku: 'A\u0000B', id: 'x' }), ['sku', 'id'])).toThrow(AppError);
+    expect(decodeCursor('list', encodeCursor('list', { sku: 'AB', id: 'x' }), ['sku', 'id'])).toEqual({ sku: 'AB', id: 'x' });
   });
 });
 

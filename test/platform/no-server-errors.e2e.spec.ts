@@ -7,7 +7,7 @@ import type { ProductsApi } from '../../src/domains/products/index.ts';
 import { TestWebhookBody } from '../../src/domains/payments/test-gateway.ts';
 import { CarrierWebhookBody } from '../../src/domains/shipping/index.ts';
 import type { Access } from '../../src/platform/http/access.ts';
-import { encodeCursor } from '../../src/platform/http/cursor.ts';
+import { signCursor } from '../../src/platform/http/cursor.ts';
 import { ERROR_CATALOGUE } from '../../src/platform/http/errors.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { type Account, type Http, type HttpAnswer, categoryFixture, checkout, createCoupon, expectStatus, fillCart, listProduct, signUp } from '../checkout/fixtures/market.ts';
@@ -659,7 +659,7 @@ function queryCases(o: Operation, cursor: Record<string, Json> | undefined): Cas
         for (const [label, value] of Object.entries(CURSOR_VALUES)) {
           // Signed as the API signs its own (the app runs in this process, with this module's key),
           // so the odd key reaches the list's own reading of it.
-          cases.push(at(`cursor ${key}: ${label}`, q(encodeCursor({ ...cursor, [key]: value } as Record<string, string | number>)), false));
+          cases.push(at(`cursor ${key}: ${label}`, q(signCursor({ ...cursor, [key]: value })), false));
         }
       }
     } else {

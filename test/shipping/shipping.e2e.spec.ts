@@ -143,6 +143,16 @@ describe('admin carrier integrations', () => {
     expect(await count('shipping', "carrier_integrations WHERE carrier_name = 'sneaky'")).toBe(0);
   });
 
+  it('refuses an endpoint holding a user name or password, on create and change: it would be stored and shown as it is', async () => {
+    for (const apiEndpoint of ['https://user:pa55word@rot.example/api', 'https://token@rot.example/api']) {
+      const created = await t.request('POST', '/v1/admin/carriers', { token: admin.token, body: { carrierName: 'rotpost', apiEndpoint } });
+      expect([created.statusCode, created.json().code], apiEndpoint).toEqual([400, 'VALIDATION_FAILED']);
+      const changed = await t.request('PATCH', `/v1/admin/carriers/${CARRIER}`, { token: admin.token, body: { apiEndpoint } });
+      expect([changed.statusCode, changed.json().code], apiEndpoint).toEqual([400, 'VALIDATION_FAILED']);
+    }
+    expect(await count('shipping', "carrier_integrations WHERE carrier_name = 'rotpost' OR api_endpoint LIKE '%@%'")).toBe(0);
+  });
+
   it('rotates credentials and disables a carrier by PATCH, still without showing them', async () => {
     const created = await t.request('POST', '/v1/admin/carriers', { token: admin.token, body: { carrierName: 'slowpost', apiEndpoint: 'https://slowpost.example' } });
     expect(created.json().credentialsSetAt).toBeNull();
@@ -330,6 +340,13 @@ describe('carrier webhooks', () => {
     return t.app.http.inject({ method: 'POST', url: `/v1/shipping/webhooks/${carrierName}`, headers: request.headers, payload: request.body });
   }
 
+  it('answer a body over the webhook limit with 413 naming that limit, 16 KiB, not the server-wide one', async () => {
+    const body = JSON.stringify({ padding: 'x'.repeat(20 * 1024) });
+    const answer = await post(CARRIER, { headers: { 'content-type': 'application/json' }, body });
+    expect([answer.statusCode, answer.json().code]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+    expect(answer.json().detail).toBe('the body limit is 16384 bytes');
+  });
+
   it('refuse a bad signature (401) and an unknown or disabled carrier (404), recording nothing', async () => {
     const scan = carrier.scan('TRACK-NOBODY', 'delivered');
     const before = await count('shipping', 'shipping_webhook_events');
@@ -463,6 +480,20 @@ describe('carrier webhooks', () => {
       expect(o.status).toBe('shipped');
       expect(o.shipments[0].status).toBe('out_for_delivery');
     });
+  });
+
+  it('applies every scan that came before its shipment, not only the first hundred (found by a helper: the delivery after them was left waiting for good)', async () => {
+    const placed = await order(buyer, seller);
+    const tracking = carrier.newTrackingNumber();
+    const start = Date.now();
+    const scans = Array.from({ length: 120 }, (_, i) => carrier.scan(tracking, 'in_transit', { occurredAt: new Date(start + 1000 + i) }));
+    scans.push(carrier.scan(tracking, 'delivered', { occurredAt: new Date(start + 2000) }));
+    for (const scan of scans) expect((await post(CARRIER, carrier.signed(scan))).statusCode).toBe(200);
+    const shipped = await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: tracking });
+    expect(shipped.statusCode, shipped.body).toBe(201);
+    expect(shipped.json().status).toBe('delivered');
+    expect(await count('shipping', 'shipping_webhook_events WHERE tracking_number = $1 AND processed_at IS NULL', [tracking])).toBe(0);
+    await eventually(async () => expect((await orderOf(buyer, placed.orderId)).status).toBe('delivered'));
   });
 });
 

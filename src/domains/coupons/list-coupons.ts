@@ -12,13 +12,14 @@ export async function listSellerCoupons(
   cursor: string | undefined,
   limit: number,
 ): Promise<{ items: CouponView[]; nextCursor: string | null }> {
-  const after = decodeCursor<{ createdAt: string; id: string }>(cursor, ['createdAt', 'id']);
+  const scope = `coupons:${sellerId ?? 'platform'}`;
+  const after = decodeCursor<{ createdAt: string; id: string }>(scope, cursor, ['createdAt', 'id']);
   if (after && (!isUuid(after.id) || !isCursorInstant(after.createdAt))) throw new AppError('INVALID_CURSOR');
   const rows = await selectSellerCoupons(deps.pool, sellerId, after, limit + 1);
   const page = rows.slice(0, limit);
   const last = page.at(-1);
   return {
     items: page.map(couponView),
-    nextCursor: rows.length > limit && last ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: last.id }) : null,
+    nextCursor: rows.length > limit && last ? encodeCursor(scope, { createdAt: last.createdAt.toISOString(), id: last.id }) : null,
   };
 }

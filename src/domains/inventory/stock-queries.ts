@@ -38,7 +38,7 @@ export function toStockItemView(r: StockItemRow): StockItemView {
 
 /** A seller's own stock items, by SKU (the seller's own order), cursor paged on (sku, id). */
 export async function listSellerStock(db: Queryable, sellerId: string, limit: number, cursor?: string): Promise<{ items: StockItemView[]; nextCursor: string | null }> {
-  const after = decodeCursor<{ sku: string; id: string }>(cursor, ['sku', 'id']);
+  const after = decodeCursor<{ sku: string; id: string }>(`stock:${sellerId}`, cursor, ['sku', 'id']);
   if (after && !isUuid(after.id)) throw new AppError('INVALID_CURSOR');
   const { rows } = await db.query<StockItemRow>(
     `SELECT ${STOCK_ITEM_COLUMNS} FROM stock_items
@@ -49,7 +49,7 @@ export async function listSellerStock(db: Queryable, sellerId: string, limit: nu
   );
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
-  return { items: page.map(toStockItemView), nextCursor: rows.length > limit && last ? encodeCursor({ sku: last.sku, id: last.id }) : null };
+  return { items: page.map(toStockItemView), nextCursor: rows.length > limit && last ? encodeCursor(`stock:${sellerId}`, { sku: last.sku, id: last.id }) : null };
 }
 
 export const AVAILABILITY_VARIANTS_MAX = 1000;

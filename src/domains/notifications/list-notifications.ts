@@ -12,7 +12,8 @@ export async function listNotifications(
   userId: string,
   query: { channel: Channel; unread: boolean; cursor: string | undefined; limit: number },
 ): Promise<{ items: NotificationView[]; nextCursor: string | null; unreadCount: number }> {
-  const after = decodeCursor<{ createdAt: string; id: string }>(query.cursor, ['createdAt', 'id']);
+  const scope = `notifications:${userId}:${query.channel}:${query.unread}`;
+  const after = decodeCursor<{ createdAt: string; id: string }>(scope, query.cursor, ['createdAt', 'id']);
   if (after && (!isUuid(after.id) || !isCursorInstant(after.createdAt))) throw new AppError('INVALID_CURSOR');
   const [rows, unreadCount] = await Promise.all([
     selectUserNotifications(deps.pool, userId, query.channel, query.unread, after, query.limit + 1),
@@ -22,7 +23,7 @@ export async function listNotifications(
   const last = page.at(-1);
   return {
     items: page.map(notificationView),
-    nextCursor: rows.length > query.limit && last ? encodeCursor({ createdAt: last.created_at.toISOString(), id: last.id }) : null,
+    nextCursor: rows.length > query.limit && last ? encodeCursor(scope, { createdAt: last.created_at.toISOString(), id: last.id }) : null,
     unreadCount,
   };
 }

@@ -102,7 +102,8 @@ export async function registerPaymentRoutes(app: HttpApp, deps: PaymentsDeps): P
       },
     },
     async (request) => {
-      const after = decodeCursor<{ account: string; currency: string }>(request.query.cursor, ['account', 'currency']);
+      const scope = `ledger:${request.query.account ?? ''}`;
+      const after = decodeCursor<{ account: string; currency: string }>(scope, request.query.cursor, ['account', 'currency']);
       const limit = request.query.limit;
       const rows = await accountBalances(deps.pool, { limit: limit + 1, ...(after ? { after } : {}), ...(request.query.account ? { account: request.query.account } : {}) });
       const items = rows.slice(0, limit);
@@ -117,7 +118,7 @@ export async function registerPaymentRoutes(app: HttpApp, deps: PaymentsDeps): P
           credits: money(r.credits, r.currency),
           balance: money(r.balance, r.currency),
         })),
-        nextCursor: rows.length > limit && last ? encodeCursor({ account: last.account, currency: last.currency }) : null,
+        nextCursor: rows.length > limit && last ? encodeCursor(scope, { account: last.account, currency: last.currency }) : null,
       };
     },
   );
@@ -131,6 +132,8 @@ export async function registerPaymentRoutes(app: HttpApp, deps: PaymentsDeps): P
     scope.post(
       '/v1/payments/webhooks/:gateway',
       {
+        // Also on the route: the 413 answer names the limit from here (the parser's is not readable).
+        bodyLimit: WEBHOOK_BODY_LIMIT_BYTES,
         config: { access: 'signed' },
         schema: {
           tags,

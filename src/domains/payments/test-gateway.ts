@@ -79,18 +79,21 @@ export const TEST_TOKENS = {
 export const TestWebhookBody = Type.Object(
   {
     id: Type.String({ pattern: '^evt_[a-z0-9]{1,64}$' }),
-    type: Type.String({ minLength: 1, maxLength: 100 }),
+    // Printable ASCII, as gateways write them: a NUL (PostgreSQL text cannot hold one) was a 500,
+    // which a gateway answers by sending the webhook again, for ever.
+    type: Type.String({ pattern: '^[\\x21-\\x7e]{1,100}$' }),
     created: Type.Integer({ minimum: 0 }),
     data: Type.Object(
       {
         charge: Type.String({ pattern: '^ch_[a-z0-9]{1,64}$' }),
+        // Our own reference, echoed: kept whatever it holds (the payload is stored made well formed), the charge finds the payment.
         merchantReference: Type.String({ minLength: 1, maxLength: 255 }),
         amount: Type.Integer({ minimum: 0 }),
         currency: Type.String({ pattern: '^[A-Z]{3}$' }),
         transaction: Type.Optional(Type.String({ pattern: '^txn_[a-z0-9]{1,64}$' })),
-        declineCode: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+        declineCode: Type.Optional(Type.String({ pattern: '^[\\x21-\\x7e]{1,100}$' })),
         refund: Type.Optional(Type.String({ pattern: '^re_[a-z0-9]{1,64}$' })),
-        refundReference: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })),
+        refundReference: Type.Optional(Type.String({ pattern: '^[\\x21-\\x7e]{1,100}$' })),
       },
       { additionalProperties: false },
     ),

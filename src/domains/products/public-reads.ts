@@ -7,7 +7,8 @@ import { type CategoryRow, selectCategories, selectPublishedPage } from './sql.t
 /** Buyers' reads that are not the product page: the published list and the category tree. */
 
 export async function listPublished(deps: ProductsDeps, query: { categoryId?: string; cursor?: string; limit: number }): Promise<CachedBody> {
-  const after = decodeListCursor(query.cursor);
+  const scope = `products:${query.categoryId ?? ''}`;
+  const after = decodeListCursor(scope, query.cursor);
   const rows = await selectPublishedPage(deps.pool, { categoryId: query.categoryId, after, limit: query.limit + 1, now: deps.clock.now() });
   const page = rows.slice(0, query.limit);
   const last = page[page.length - 1];
@@ -22,7 +23,7 @@ export async function listPublished(deps: ProductsDeps, query: { categoryId?: st
       priceFrom: r.price_amount === null || r.price_currency === null ? null : { amount: r.price_amount, currency: r.price_currency },
       createdAt: r.created_at.toISOString(),
     })),
-    nextCursor: rows.length > query.limit && last ? encodeListCursor(last) : null,
+    nextCursor: rows.length > query.limit && last ? encodeListCursor(scope, last) : null,
   });
 }
 

@@ -14,7 +14,8 @@ export async function getOwnProduct(deps: ProductsDeps, sellerId: string, produc
 }
 
 export async function listOwnProducts(deps: ProductsDeps, sellerId: string, query: { status?: ProductStatus; cursor?: string; limit: number }) {
-  const after = decodeListCursor(query.cursor);
+  const scope = `products:seller:${sellerId}:${query.status ?? ''}`;
+  const after = decodeListCursor(scope, query.cursor);
   const rows = await selectSellerPage(deps.pool, { sellerId, status: query.status, after, limit: query.limit + 1 });
   const page = rows.slice(0, query.limit);
   const last = page[page.length - 1];
@@ -29,6 +30,6 @@ export async function listOwnProducts(deps: ProductsDeps, sellerId: string, quer
       createdAt: r.created_at.toISOString(),
       updatedAt: r.updated_at.toISOString(),
     })),
-    nextCursor: rows.length > query.limit && last ? encodeListCursor(last) : null,
+    nextCursor: rows.length > query.limit && last ? encodeListCursor(scope, last) : null,
   };
 }

@@ -186,7 +186,7 @@ function queryDigest(query: SearchQuery): string {
 /** A cursor of this sort and query, checked down to its values (a forged one is a 400, never a failed query). */
 function readCursor(cursor: string | undefined, sort: SearchSort, digest: string): Record<string, string | number> | undefined {
   const plan = SORTS[sort];
-  const c = decodeCursor<Record<string, string | number>>(cursor, ['s', 'q', ...plan.keys]);
+  const c = decodeCursor<Record<string, string | number>>('search:products', cursor, ['s', 'q', ...plan.keys]);
   if (!c) return undefined;
   if (c.q !== digest) throw new AppError('INVALID_CURSOR', 'the cursor belongs to another search (text, filters or currency): ask the first page again');
   const numberOk = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v);
@@ -241,7 +241,7 @@ async function page(deps: SearchDeps, query: SearchQuery, sort: SearchSort): Pro
   const more = rows.length > query.limit;
   const shown = rows.slice(0, query.limit);
   const last = shown[shown.length - 1];
-  return { items: shown.map((r) => hitOf(r, sort)), nextCursor: more && last ? encodeCursor({ ...plan.cursorOf(last), q: digest }) : null };
+  return { items: shown.map((r) => hitOf(r, sort)), nextCursor: more && last ? encodeCursor('search:products', { ...plan.cursorOf(last), q: digest }) : null };
 }
 
 /** Counts over every hit of the query (not only the page): per category, price band, stock, attribute value. */

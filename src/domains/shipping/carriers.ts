@@ -68,6 +68,11 @@ function checkEndpoint(url: string): void {
     throw new AppError('VALIDATION_FAILED', 'apiEndpoint must be an absolute http(s) URL');
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new AppError('VALIDATION_FAILED', 'apiEndpoint must be an absolute http(s) URL');
+  // The endpoint is stored and shown as it is: credentials in it would be readable by every admin
+  // and in every answer, when credentials are write-only and sealed.
+  if (parsed.username !== '' || parsed.password !== '') {
+    throw new AppError('VALIDATION_FAILED', 'apiEndpoint must not hold a user name or password: give them in credentials, which are kept sealed');
+  }
 }
 
 async function sealCredentials(deps: ShippingDeps, carrierName: string, credentials: CarrierCredentials | undefined): Promise<Buffer | null> {
@@ -117,12 +122,12 @@ export async function changeCarrier(deps: ShippingDeps, carrierName: string, pat
 }
 
 export async function listCarriers(deps: ShippingDeps, cursor: string | undefined, limit: number) {
-  const after = decodeCursor<{ n: string }>(cursor, ['n']);
+  const after = decodeCursor<{ n: string }>('carriers', cursor, ['n']);
   if (after && typeof after.n !== 'string') throw new AppError('INVALID_CURSOR');
   const rows = await carriersPage(deps.pool, after?.n, limit + 1);
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
-  return { items: items.map(carrierView), nextCursor: rows.length > limit && last ? encodeCursor({ n: last.carrier_name }) : null };
+  return { items: items.map(carrierView), nextCursor: rows.length > limit && last ? encodeCursor('carriers', { n: last.carrier_name }) : null };
 }
 
 /** A carrier a seller may ship with: known and enabled. */

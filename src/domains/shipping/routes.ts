@@ -86,14 +86,15 @@ export async function registerShippingRoutes(app: HttpApp, deps: ShippingDeps): 
     async (request) => {
       const sellerId = principalOf(request).userId;
       const { cursor, limit, orderId, status } = request.query;
-      const after = decodeCursor<{ createdAt: string; id: string }>(cursor, ['createdAt', 'id']);
+      const scope = `shipments:${sellerId}:${orderId ?? ''}:${status ?? ''}`;
+      const after = decodeCursor<{ createdAt: string; id: string }>(scope, cursor, ['createdAt', 'id']);
       if (after && (!isUuid(after.id) || !isCursorInstant(after.createdAt))) throw new AppError('INVALID_CURSOR');
       const rows = await shipmentsOfSeller(deps.pool, sellerId, { orderId, status }, after, limit + 1);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {
         items: await shipmentViews(deps.pool, page),
-        nextCursor: rows.length > limit && last ? encodeCursor({ createdAt: last.created_at.toISOString(), id: last.id }) : null,
+        nextCursor: rows.length > limit && last ? encodeCursor(scope, { createdAt: last.created_at.toISOString(), id: last.id }) : null,
       };
     },
   );
@@ -179,6 +180,8 @@ export async function registerShippingRoutes(app: HttpApp, deps: ShippingDeps): 
     scope.post(
       '/v1/shipping/webhooks/:carrier',
       {
+        // Also on the route: the 413 answer names the limit from here (the parser's is not readable).
+        bodyLimit: WEBHOOK_BODY_LIMIT_BYTES,
         config: { access: 'signed' },
         schema: {
           tags,
@@ -190,7 +193,7 @@ export async function registerShippingRoutes(app: HttpApp, deps: ShippingDeps): 
             "A repeat of a carrier event (same id) is acknowledged with 200 and changes nothing; an older scan than the shipment's " +
             'status is kept in its history without moving the status back (see docs/shipping.md).',
           params: CarrierParams,
-          response: { 200: CarrierWebhookReceiptSchema, 400: ProblemResponse, 401: ProblemResponse, 404: ProblemResponse, 413: ProblemResponse, 415: ProblemResponse },
+          response: { 200: CarrierWebhookReceiptSchema, 400: ProblemResponse, 401: ProblemResponse, 404: ProblemResponse, 413: ProblemResponse, 415: ProblemResponse, 503: ProblemResponse },
         },
       },
       async (request) => {

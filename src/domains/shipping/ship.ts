@@ -20,6 +20,7 @@ import {
   lockOrderShipments,
   markWebhooksProcessed,
   shipmentByKey,
+  WAITING_WEBHOOKS_PAGE,
   waitingWebhooks,
 } from './sql.ts';
 import { applyCarrierScan, lockTrackingNumber } from './tracking.ts';
@@ -161,15 +162,21 @@ export async function ship(deps: ShippingDeps, input: ShipInput, trace: Trace | 
         now,
       });
       const events: NewEvent[] = [shipmentCreated(shipment)];
-      const waiting = await waitingWebhooks(tx, input.carrier, trackingNumber);
-      const scans = waiting.map((w) => ({ id: w.id, scan: scanOf(w.payload as CarrierWebhookBody, now) }));
-      scans.sort((a, b) => a.scan.occurredAt.getTime() - b.scan.occurredAt.getTime());
-      for (const { scan } of scans) {
-        const applied = await applyCarrierScan(tx, shipment, scan, now);
-        shipment = applied.shipment;
-        if (applied.event) events.push(applied.event);
+      // Every scan that came first, a page at a time (each page marked processed, so the next read
+      // finds the rest): the pages after the first 100 were left waiting for good before, and the
+      // carrier's redelivery of one was taken for a duplicate.
+      for (;;) {
+        const waiting = await waitingWebhooks(tx, input.carrier, trackingNumber);
+        const scans = waiting.map((w) => ({ id: w.id, scan: scanOf(w.payload as CarrierWebhookBody, now) }));
+        scans.sort((a, b) => a.scan.occurredAt.getTime() - b.scan.occurredAt.getTime());
+        for (const { scan } of scans) {
+          const applied = await applyCarrierScan(tx, shipment, scan, now);
+          shipment = applied.shipment;
+          if (applied.event) events.push(applied.event);
+        }
+        await markWebhooksProcessed(tx, scans.map((s) => s.id), now);
+        if (waiting.length < WAITING_WEBHOOKS_PAGE) break;
       }
-      await markWebhooksProcessed(tx, scans.map((s) => s.id), now);
       await appendEvents(tx, 'shipping', events, trace, now);
       // Never commit a parcel after its hold could have ended: a cancellation may pass by then.
       if (deps.clock.now().getTime() > recordBy) throw new Error('recording the shipment took too long for its hold on the order');

@@ -51,8 +51,8 @@ export const CARRIER_NAME_UNIQUE_CONSTRAINT = 'carrier_integrations_carrier_name
 /** Most shipments one order may have (parcels of one order), and events listed per shipment. */
 export const SHIPMENTS_PER_ORDER_MAX = 20;
 export const EVENTS_PER_SHIPMENT_LISTED_MAX = 200;
-/** Webhooks kept for a tracking number not known yet, applied when its shipment is created. */
-export const WAITING_WEBHOOKS_APPLIED_MAX = 100;
+/** Webhooks kept for a tracking number not known yet are applied when its shipment is created, this many per read. */
+export const WAITING_WEBHOOKS_PAGE = 100;
 
 const SHIPMENT_COLUMNS = `id, order_id, seller_id, buyer_id, carrier, tracking_number, status, shipping_address_json, shipped_at,
   delivered_at, created_at, updated_at, version, request_hash`;
@@ -288,7 +288,7 @@ export async function waitingWebhooks(tx: Queryable, carrier: string, trackingNu
   const { rows } = await tx.query<WebhookRow>(
     `SELECT id, event_id, tracking_number, payload, processed_at FROM shipping_webhook_events
       WHERE carrier_name = $1 AND tracking_number = $2 AND processed_at IS NULL
-      ORDER BY received_at, id LIMIT ${WAITING_WEBHOOKS_APPLIED_MAX} FOR UPDATE`,
+      ORDER BY received_at, id LIMIT ${WAITING_WEBHOOKS_PAGE} FOR UPDATE`,
     [carrier, trackingNumber],
   );
   return rows;

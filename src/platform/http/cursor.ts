@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isStorableInstant } from '../clock.ts';
 import { AppError } from './errors.ts';
 
@@ -18,18 +18,33 @@ function tagOf(payload: string): Buffer {
   return createHmac('sha256', cursorKey).update(payload).digest().subarray(0, 16);
 }
 
+/** The list a cursor belongs to, as the cursor carries it: 64 bits of SHA-256 of its scope. */
+function listOf(scope: string): string {
+  return createHash('sha256').update(scope).digest().subarray(0, 8).toString('base64url');
+}
+
+/** The member of a cursor's payload that names its list. */
+const LIST_KEY = 'l';
+
 /**
- * Opaque cursors: base64url JSON of the sort key of the last item returned, and a signature of it,
- * so a cursor the API did not write (an edited position, a forged key) is INVALID_CURSOR rather
- * than a page from wherever the client chose. A signing key change (rotation) makes the cursors
- * out there invalid: clients ask the first page again.
+ * Opaque cursors: base64url JSON of the sort key of the last item returned, and a signature of it
+ * and of the list it belongs to (`scope`: the list, whose it is and its filters), so a cursor the API
+ * did not write (an edited position, a forged key) or wrote for another list (another user's, the
+ * products list's given to notifications, channel=in_app's given with channel=email) is
+ * INVALID_CURSOR rather than a page from wherever the client chose. A signing key change (rotation)
+ * makes the cursors out there invalid: clients ask the first page again.
  */
-export function encodeCursor(value: Record<string, string | number>): string {
-  const payload = Buffer.from(JSON.stringify(value)).toString('base64url');
+export function encodeCursor(scope: string, value: Record<string, string | number>): string {
+  return signCursor({ ...value, [LIST_KEY]: listOf(scope) });
+}
+
+/** A signed cursor of exactly this payload (the list included): encodeCursor's last step, and tests' way to forge a key's value. */
+export function signCursor(payloadValue: Record<string, unknown>): string {
+  const payload = Buffer.from(JSON.stringify(payloadValue)).toString('base64url');
   return `${payload}.${tagOf(payload).toString('base64url')}`;
 }
 
-export function decodeCursor<T extends Record<string, string | number>>(cursor: string | undefined, keys: (keyof T & string)[]): T | undefined {
+export function decodeCursor<T extends Record<string, string | number>>(scope: string, cursor: string | undefined, keys: (keyof T & string)[]): T | undefined {
   if (cursor === undefined || cursor === '') return undefined;
   try {
     const dot = cursor.lastIndexOf('.');
@@ -39,6 +54,8 @@ export function decodeCursor<T extends Record<string, string | number>>(cursor: 
     const expected = tagOf(payload);
     if (tag.length !== expected.length || !timingSafeEqual(tag, expected)) throw new Error('not signed by this API');
     const parsed = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+    if (parsed === null || typeof parsed !== 'object' || parsed[LIST_KEY] !== listOf(scope)) throw new Error('a cursor of another list');
+    delete parsed[LIST_KEY];
     for (const key of keys) {
       const v = parsed[key];
       if (typeof v !== 'string' && typeof v !== 'number') throw new Error('missing key');

@@ -7,8 +7,11 @@ import { AppError } from './errors.ts';
 
 type Row = Awaited<ReturnType<typeof listDeadLetters>>[number];
 
-function keyOf(cursor: string | undefined): ParkedKey | undefined {
-  const key = decodeCursor<{ t: string; i: string }>(cursor, ['t', 'i']);
+/** The list (cursor.ts): parked events of these domains. */
+export const deadLetterScope = (domains: readonly DomainName[]) => `dead-letters:${[...domains].sort().join(',')}`;
+
+function keyOf(domains: readonly DomainName[], cursor: string | undefined): ParkedKey | undefined {
+  const key = decodeCursor<{ t: string; i: string }>(deadLetterScope(domains), cursor, ['t', 'i']);
   if (key === undefined) return undefined;
   if (!isCursorInstantMicroseconds(key.t) || !isUuid(key.i)) throw new AppError('INVALID_CURSOR');
   return { parkedAt: key.t, id: key.i };
@@ -29,12 +32,13 @@ export async function deadLetterPage(
   cursor: string | undefined,
   limit: number,
 ): Promise<{ items: DeadLetter[]; nextCursor: string | null }> {
-  const after = keyOf(cursor);
+  const domains = pools.map(([domain]) => domain);
+  const after = keyOf(domains, cursor);
   const rows = (await Promise.all(pools.map(([domain, pool]) => listDeadLetters(domain, pool, limit + 1, after)))).flat().sort(newerFirst);
   const page = rows.slice(0, limit);
   const last = page.at(-1);
   return {
     items: page.map(({ parkedKey: _key, ...item }) => item),
-    nextCursor: rows.length > limit && last ? encodeCursor({ t: last.parkedKey, i: last.id }) : null,
+    nextCursor: rows.length > limit && last ? encodeCursor(deadLetterScope(domains), { t: last.parkedKey, i: last.id }) : null,
   };
 }
