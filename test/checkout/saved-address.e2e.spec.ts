@@ -89,6 +89,18 @@ describe('checkout to a saved address', () => {
     expect((await addressOfOrder(buyer, only.orderIds[0])).name).toBe('Ada at work');
   });
 
+  it('refuses a saved address whose lines 2 and 3 together are longer than a shipping address line, opening no session', async () => {
+    const buyer = await signUp(http, 'buyer', 'buyer-long-lines');
+    const long = { ...OFFICE, lines: ['9 Tower Road', 'b'.repeat(190), 'c'.repeat(190)] };
+    await expectStatus('profile', http('PATCH', '/v1/me/profile', { token: buyer.token, body: { addresses: [long] } }), 200);
+    await fillCart(http, buyer, [{ variantId: mug.variantId, quantity: 1 }]);
+    const answer = await checkout(buyer, { ...payment, shippingAddressLabel: 'office' });
+    expect([answer.statusCode, answer.json().code]).toEqual([422, 'UNPROCESSABLE']);
+    expect(answer.json().detail).toMatch(/line2/);
+    const { rows } = await t.app.pools.get('checkout')!.query('SELECT count(*)::int AS n FROM checkout_sessions WHERE user_id = $1', [buyer.userId]);
+    expect(rows[0].n).toBe(0);
+  });
+
   it('copies no card number from a saved address into an order, also one saved before profiles were checked', async () => {
     const buyer = await signUp(http, 'buyer', 'buyer-card-address');
     const refused = await http('PATCH', '/v1/me/profile', { token: buyer.token, body: { addresses: [{ ...OFFICE, name: '4242424242424242' }] } });

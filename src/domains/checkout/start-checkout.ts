@@ -1,12 +1,14 @@
 import type { CheckoutStartedV1 } from '../../contracts/checkout.ts';
 import type { Clock } from '../../platform/clock.ts';
 import type { Pool } from '../../platform/db/pool.ts';
+import { compileInCharacters } from '../../contracts/define.ts';
 import { findCardData } from '../../platform/card-data.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import type { AccountsPort, CartPort } from './ports.ts';
 import type { StepName } from './saga.ts';
+import { ShippingAddressSchema } from './schemas.ts';
 import { requestHash } from './request-hash.ts';
 import { cartHolderStatus, insertSession, selectSessionByKey } from './sql.ts';
 import type { SessionRecord } from './steps/types.ts';
@@ -59,7 +61,7 @@ export async function shippingAddressFor(accounts: AccountsPort, buyerId: string
     throw new AppError('UNPROCESSABLE', `your saved address${chosen.label ? ` "${chosen.label}"` : ''} holds what looks like a card number (${cardField.slice(1)}): correct it in your profile`);
   }
   const [line1, ...rest] = chosen.lines;
-  return {
+  const address = {
     name: chosen.name,
     line1,
     ...(rest.length > 0 ? { line2: rest.join(', ') } : {}),
@@ -69,7 +71,19 @@ export async function shippingAddressFor(accounts: AccountsPort, buyerId: string
     country: chosen.country,
     ...(chosen.phone ? { phone: chosen.phone } : {}),
   };
+  // A profile's lines 2 and 3 (200 characters each) join into one line2, which a shipping address
+  // holds up to 200: the order would carry an address the checkout itself refuses when sent.
+  if (!SHIPPING_ADDRESS.Check(address)) {
+    const [first] = SHIPPING_ADDRESS.Errors(address);
+    throw new AppError(
+      'UNPROCESSABLE',
+      `your saved address${chosen.label ? ` "${chosen.label}"` : ''} does not fit a shipping address (${first?.path.slice(1) || 'address'}: ${first?.message ?? 'invalid'}): shorten it in your profile, or send shippingAddress`,
+    );
+  }
+  return address;
 }
+
+const SHIPPING_ADDRESS = compileInCharacters(ShippingAddressSchema);
 
 function sameRequest(session: SessionRecord, hash: string): SessionRecord {
   if (session.requestHash !== hash) {

@@ -1,6 +1,6 @@
-import { type TSchema, Type } from '@sinclair/typebox';
-import { COUNTRY_FORMAT } from './countries.ts';
-import { CURRENCY_FORMAT } from './currencies.ts';
+import { FormatRegistry, type TSchema, Type } from '@sinclair/typebox';
+import { COUNTRY_FORMAT, isCountryCode } from './countries.ts';
+import { CURRENCY_FORMAT, isCurrencyCode } from './currencies.ts';
 import { ERROR_CATALOGUE, type ErrorCode } from './errors.ts';
 
 /** Shared schema pieces for routes: problem details, money, pagination. */
@@ -62,6 +62,11 @@ export function pageOf<T extends TSchema>(item: T) {
 
 /** Problem responses every authenticated route can give, for the OpenAPI description. */
 export const authProblems = { 400: ProblemResponse, 401: ProblemResponse, 403: ProblemResponse } as const;
+
+// TypeBox's checker knows the code formats too: a schema of the API checked inside bazaar (a saved
+// address made into a shipping address, with compileInCharacters) names them.
+if (!FormatRegistry.Has(COUNTRY_FORMAT)) FormatRegistry.Set(COUNTRY_FORMAT, isCountryCode);
+if (!FormatRegistry.Has(CURRENCY_FORMAT)) FormatRegistry.Set(CURRENCY_FORMAT, isCurrencyCode);
 
 /** A country a parcel can go to: an officially assigned ISO 3166-1 alpha-2 code (platform/http/countries.ts). */
 export const CountryCode = Type.String({ format: COUNTRY_FORMAT, minLength: 2, maxLength: 2, description: 'ISO 3166-1 alpha-2 code, in capitals (an officially assigned one)' });
