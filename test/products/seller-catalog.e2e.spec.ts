@@ -185,6 +185,24 @@ describe('creating a product', () => {
     expect(res.statusCode, res.body).toBe(201);
   });
 
+  it('refuses control characters and bidirectional overrides in SKUs, descriptions and image URLs, and takes line breaks in a description', async () => {
+    const cat = f.categories.smartphones!;
+    const variant = { sku: uniqueSku('V'), price: { amount: 100, currency: 'USD' } };
+    for (const body of [
+      productBody(cat, { sku: 'CTL\u0001X' }),
+      productBody(cat, { variants: [{ ...variant, sku: 'CTLV\u202e-1' }] }),
+      productBody(cat, { description: 'bell\u0007' }),
+      productBody(cat, { description: 'rlo\u202e text' }),
+      productBody(cat, { description: 'csi\u009b2J' }),
+      productBody(cat, { images: [{ url: 'https://x.test/\u0001\u202e.jpg' }] }),
+    ]) {
+      const res = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body });
+      expect([res.statusCode, res.json().code], JSON.stringify(body)).toEqual([400, 'VALIDATION_FAILED']);
+    }
+    const multiline = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body: productBody(cat, { description: 'Line one.\n\tLine two.\r\n' }) });
+    expect(multiline.statusCode, multiline.body).toBe(201);
+  });
+
   it('refuses a category that does not exist', async () => {
     const res = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body: productBody(newId()) });
     expect(res.statusCode).toBe(422);

@@ -1,18 +1,4 @@
-import { domainToUnicode } from 'node:url';
 import { AppError } from '../../platform/http/errors.ts';
-
-/**
- * A domain written in its ASCII form (IDNA "punycode": bob@xn--bcher-kva.de) is the same mailbox as
- * the one written in Unicode (bob@bücher.de): such a domain is turned into its Unicode form, so the
- * two are one account. A domain that is no valid IDNA name is kept as written.
- */
-function unicodeDomain(email: string): string {
-  const at = email.lastIndexOf('@');
-  const domain = email.slice(at + 1);
-  if (at < 0 || !/(^|\.)xn--/i.test(domain)) return email;
-  const unicode = domainToUnicode(domain);
-  return unicode ? `${email.slice(0, at + 1)}${unicode}` : email;
-}
 
 /** The longest email address (RFC 5321 path limit), as the users table holds it. */
 const EMAIL_LENGTH_MAX = 254;
@@ -26,7 +12,7 @@ const EMAIL_LENGTH_MAX = 254;
  * written (citext folds its case).
  */
 export function normalizeEmail(email: string): string {
-  const composed = unicodeDomain(email).normalize('NFC');
+  const composed = email.normalize('NFC');
   // biome-ignore lint/suspicious/noControlCharactersInRegex: the whole ASCII range
   if (/^[\x00-\x7f]*$/.test(composed)) return composed;
   const folded = composed.toLowerCase().normalize('NFC');

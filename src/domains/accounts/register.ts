@@ -63,7 +63,8 @@ async function admitRegistration(deps: AccountsDeps, address: string, now: Date)
   const policy = deps.registrationLimits;
   let refusal: number | undefined;
   await withTransaction(deps.pool, async (tx) => {
-    const key = await addressKey(tx, address);
+    // An IPv6 client counts by its /48 here: a /64 each would give one home 256 limits.
+    const key = await addressKey(tx, address, 48);
     await countAndRecordRegistration(
       tx,
       key,

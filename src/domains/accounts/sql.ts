@@ -8,8 +8,8 @@ export const EMAIL_UNIQUE_CONSTRAINT = 'users_email_key';
 /** Advisory lock classes (first key of the two-key form), so keys of two kinds never collide. */
 const LOCK_LOGIN_EMAIL = 1;
 const LOCK_LOGIN_ADDRESS = 2;
-const LOCK_REGISTER_ADDRESS = 3;
 const LOCK_ADMIN_BOOTSTRAP = 3;
+const LOCK_REGISTER_ADDRESS = 4;
 
 export async function insertUser(
   q: Queryable,
@@ -158,11 +158,11 @@ export async function lockAdminBootstrap(q: Queryable): Promise<void> {
 // --- login attempts ---------------------------------------------------------------------------
 
 /** The key an address is counted under: itself for IPv4, its /64 network for IPv6. */
-export async function addressKey(q: Queryable, ip: string): Promise<string> {
+export async function addressKey(q: Queryable, ip: string, v6PrefixLength = 64): Promise<string> {
   const { rows } = await q.query<{ key: string }>(
-    `SELECT (CASE WHEN family(a) = 6 THEN network(set_masklen(a, 64))::inet ELSE host(a)::inet END)::text AS key
+    `SELECT (CASE WHEN family(a) = 6 THEN network(set_masklen(a, $2))::inet ELSE host(a)::inet END)::text AS key
        FROM (SELECT $1::inet AS a) AS given`,
-    [ip],
+    [ip, v6PrefixLength],
   );
   return (rows[0] as { key: string }).key;
 }
@@ -201,7 +201,12 @@ export async function recentFailures(
     `SELECT attempted_at, (NOT settled AND attempted_at > $3) AS pending FROM login_attempts
       WHERE ${where} AND NOT succeeded AND attempted_at > $4 ORDER BY attempted_at DESC LIMIT ${limit}`;
   const { rows } = await q.query<{ key: 'emailAndAddress' | 'address' | 'email'; attempted_at: Date; pending: boolean }>(
-    `SELECT 'emailAndAddress' AS key, * FROM (${recent('email = $1 AND ip = $2::inet', '$5')}) AS pair
+    // An account from one IPv6 client counts by its /48: one home or office holds 256 or more /64s,
+    // enough to pass the limit per account from anywhere from one place.
+    `SELECT 'emailAndAddress' AS key, * FROM (${recent(
+      'email = $1 AND (CASE WHEN family($2::inet) = 6 THEN network(set_masklen(ip, 48)) = network(set_masklen($2::inet, 48)) ELSE ip = $2::inet END)',
+      '$5',
+    )}) AS pair
      UNION ALL SELECT 'address', * FROM (${recent('ip = $2::inet', '$6')}) AS by_address
      UNION ALL SELECT 'email', * FROM (${recent('email = $1', '$7')}) AS by_email`,
     [email, address, pendingAfter, since, limits.emailAndAddress, limits.address, limits.email],

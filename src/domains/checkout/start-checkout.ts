@@ -77,7 +77,7 @@ export async function shippingAddressFor(accounts: AccountsPort, buyerId: string
     const [first] = SHIPPING_ADDRESS.Errors(address);
     throw new AppError(
       'UNPROCESSABLE',
-      `your saved address${chosen.label ? ` "${chosen.label}"` : ''} does not fit a shipping address (${first?.path.slice(1) || 'address'}: ${first?.message ?? 'invalid'}): shorten it in your profile, or send shippingAddress`,
+      `your saved address${chosen.label ? ` "${chosen.label}"` : ''} does not fit a shipping address: its ${first?.path.slice(1) || 'address'} is too long or holds characters a shipping address may not (line2 is lines 2 and 3 joined, at most 200 characters); correct it in your profile, or send shippingAddress`,
     );
   }
   return address;

@@ -1,6 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { ADJUSTMENT_REASONS, MAX_PER_BUYER_LIMIT, RESERVATION_ITEMS_MAX } from '../../contracts/inventory.ts';
-import { PageQuerySchema, pageOf } from '../../platform/http/schemas.ts';
+import { MultilineText, PageQuerySchema, pageOf } from '../../platform/http/schemas.ts';
 import { ADJUSTMENT_AMOUNT_MAX, NOTE_LENGTH_MAX } from './adjust-stock.ts';
 import { RESERVATION_STATUSES } from './lifecycle.ts';
 
@@ -59,7 +59,7 @@ export const AdjustmentBody = Type.Object(
       ADJUSTMENT_REASONS.map((r) => Type.Literal(r)),
       { description: 'received and returned_by_customer only add; damaged and lost only remove; cycle_count, correction and other go either way' },
     ),
-    note: Type.Optional(Type.String({ maxLength: NOTE_LENGTH_MAX, pattern: '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069]*$' })),
+    note: Type.Optional(MultilineText(NOTE_LENGTH_MAX)),
   },
   closed,
 );

@@ -9,7 +9,7 @@ import {
   VARIANTS_MAX,
   VariantAttributesSchema,
 } from '../../contracts/products.ts';
-import { CurrencyCode, MoneySchema, NOT_SHOWN, PageQuerySchema, pageOf } from '../../platform/http/schemas.ts';
+import { CurrencyCode, MoneySchema, MultilineText, NOT_SHOWN, PageQuerySchema, pageOf } from '../../platform/http/schemas.ts';
 
 /** Request and response shapes of the catalog routes; every request object closed, every string and list bounded. */
 
@@ -44,7 +44,8 @@ export const PRICE_MAX = Math.floor(Number.MAX_SAFE_INTEGER / (CART_ITEMS_MAX * 
 
 const Uuid = Type.String({ format: 'uuid' });
 const Instant = Type.String({ format: 'date-time' });
-const Sku = Type.String({ minLength: 1, maxLength: 64, pattern: '^\\S+$', description: 'Stock keeping unit: 1 to 64 characters without spaces' });
+const Sku = Type.String({ minLength: 1, maxLength: 64, pattern: `^[^\\s${NOT_SHOWN}]+$`, description: 'Stock keeping unit: 1 to 64 characters without spaces or control characters' });
+const Description = MultilineText(20000);
 const PriceInput = Type.Object(
   {
     amount: Type.Integer({ minimum: 0, maximum: PRICE_MAX, description: `Integer minor units (cents), at most ${PRICE_MAX}` }),
@@ -68,7 +69,7 @@ export type NewVariantInput = Static<typeof NewVariantInput>;
 
 export const ImageInput = Type.Object(
   {
-    url: Type.String({ minLength: 8, maxLength: 2048, pattern: '^https?://[^\\s]+$', description: 'Absolute http(s) URL' }),
+    url: Type.String({ minLength: 8, maxLength: 2048, pattern: `^https?://[^\\s${NOT_SHOWN}]+$`, description: 'Absolute http(s) URL' }),
     type: Type.Optional(ImageTypeSchema),
   },
   closed,
@@ -90,7 +91,7 @@ export const CreateProductBody = Type.Object(
   {
     sku: Sku,
     title: text(300),
-    description: Type.Optional(Type.String({ maxLength: 20000 })),
+    description: Type.Optional(Description),
     categoryId: Uuid,
     variants: Type.Array(NewVariantInput, { minItems: 1, maxItems: VARIANTS_MAX }),
     images: Type.Optional(Type.Array(ImageInput, { maxItems: IMAGES_MAX, description: 'In display order' })),
@@ -105,7 +106,7 @@ export const PatchProductBody = Type.Object(
     version: Type.Integer({ minimum: 1, description: 'The version you read; a stale version is refused with 409 VERSION_CONFLICT' }),
     sku: Type.Optional(Sku),
     title: Type.Optional(text(300)),
-    description: Type.Optional(Type.String({ maxLength: 20000 })),
+    description: Type.Optional(Description),
     categoryId: Type.Optional(Uuid),
     images: Type.Optional(Type.Array(ImageInput, { maxItems: IMAGES_MAX, description: 'Replaces every image, in display order' })),
     attributes: Type.Optional(Type.Array(AttributeInput, { maxItems: ATTRIBUTES_MAX, description: 'Replaces every attribute' })),

@@ -91,6 +91,14 @@ export const NOT_SHOWN = '\\p{Cc}\\u202a-\\u202e\\u2066-\\u2069';
 export const PrintableText = (maxLength: number, description?: string) =>
   Type.String({ minLength: 1, maxLength, pattern: `^(?=.*[\\p{L}\\p{N}\\p{P}\\p{S}])[^${NOT_SHOWN}]+$`, ...(description ? { description } : {}) });
 
+/** Text of several lines (a description, a note): tabs and line breaks, but nothing else of NOT_SHOWN; may be empty. */
+export const MultilineText = (maxLength: number, description?: string) =>
+  Type.String({
+    maxLength,
+    pattern: '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069]*$',
+    ...(description ? { description } : {}),
+  });
+
 /** Optional text shown to people: may be empty, and holds nothing of NOT_SHOWN. */
 export const OptionalText = (maxLength: number, description?: string) =>
   Type.String({ maxLength, pattern: `^[^${NOT_SHOWN}]*$`, ...(description ? { description } : {}) });
