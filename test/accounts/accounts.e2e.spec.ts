@@ -343,6 +343,13 @@ describe('input validation', () => {
     }
   });
 
+  it('still signs in an account registered before such emails were refused', async () => {
+    const { id } = await signUp('carol-old@example.org');
+    await db.query("UPDATE users SET email = 'carol\u00adold@example.org' WHERE id = $1", [id]);
+    expect((await register('carol\u00adnew@example.org')).statusCode).toBe(400);
+    expect((await login('carol\u00adold@example.org')).statusCode).toBe(200);
+  });
+
   it('refuses control characters of every kind (C1 too) and bidirectional overrides in names and addresses', async () => {
     const { token } = await signUp('c1@example.com');
     const address = { label: 'home', name: 'Bob', lines: ['1 Main'], city: 'Town', postalCode: '12345', country: 'US' };

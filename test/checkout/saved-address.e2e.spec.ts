@@ -56,6 +56,11 @@ describe('checkout to a saved address', () => {
       country: 'US',
     });
 
+    // The seller reads where to ship from the list of their orders (there is no other seller view of an order).
+    const sellerList = (await expectStatus('seller orders', http('GET', '/v1/seller/orders?limit=100', { token: seller.token }), 200)).json();
+    const mine = sellerList.items.find((o: { id: string }) => o.id === home.orderIds[0]);
+    expect(mine.shippingAddress).toEqual(await addressOfOrder(buyer, home.orderIds[0]));
+
     await fillCart(http, buyer, [{ variantId: mug.variantId, quantity: 1 }]);
     const office = (await expectStatus('checkout office', checkout(buyer, { ...payment, shippingAddressLabel: 'OFFICE' }), 201)).json();
     expect(await addressOfOrder(buyer, office.orderIds[0])).toEqual({

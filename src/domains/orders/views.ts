@@ -41,6 +41,8 @@ const summaryProperties = {
   total: MoneySchema,
   refunded: MoneySchema,
   items: Type.Array(OrderItemView),
+  // In every view, lists too: the seller reads where to ship from the list of their orders.
+  shippingAddress: Type.Object({}, { additionalProperties: true, description: 'Where the order ships, as the checkout took it' }),
   createdAt: Time,
   updatedAt: Time,
 };
@@ -48,7 +50,6 @@ export const OrderSummaryView = Type.Object(summaryProperties);
 
 export const OrderDetailView = Type.Object({
   ...summaryProperties,
-  shippingAddress: Type.Object({}, { additionalProperties: true }),
   statusHistory: Type.Array(
     Type.Object({
       fromStatus: Type.Union([OrderStatusSchema, Type.Null()]),
@@ -100,6 +101,7 @@ export function summaryView(order: OrderRow, items: readonly ItemRow[]) {
     total: money(order.total_amount, c),
     refunded: money(order.refunded_amount, c),
     items: items.filter((i) => i.order_id === order.id).map(itemView),
+    shippingAddress: order.shipping_address_json,
     createdAt: order.created_at.toISOString(),
     updatedAt: order.updated_at.toISOString(),
   };
@@ -117,7 +119,6 @@ export interface OrderRecord {
 export function detailView(r: OrderRecord) {
   return {
     ...summaryView(r.order, r.items),
-    shippingAddress: r.order.shipping_address_json,
     statusHistory: r.history.map((h) => ({
       fromStatus: h.from_status,
       toStatus: h.to_status,
