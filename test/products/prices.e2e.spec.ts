@@ -105,7 +105,7 @@ describe('price windows over time', () => {
     expect(res.statusCode, res.body).toBe(201);
     expect(res.json()).toMatchObject({ closedPriceId: p.firstPriceId, window: { basePrice: { amount: 800, currency: 'USD' }, effectiveFrom: at(10).toISOString(), effectiveTo: null, current: false } });
     const [old, added] = await pricingRows(p.variantId);
-    expect(old).toEqual({ ...before, effective_to: at(10) });
+    expect(old).toEqual({ ...before, effective_to: at(10), closed_by_price_id: res.json().window.priceId });
     expect(added).toMatchObject({ base_price: 800, effective_from: at(10), effective_to: null });
   });
 
@@ -288,6 +288,19 @@ describe('withdrawing a scheduled price window', () => {
     const again = await withdraw(p.id, back.window.priceId);
     expect(again.json()).toMatchObject({ extendedPriceId: p.firstPriceId, extendedTo: null, version: 6 });
     expect((await pricingRows(p.variantId)).map((r) => [r.id, r.effective_to])).toEqual([[p.firstPriceId, null]]);
+  });
+
+  it('keeps the end of a window the seller bounded when the window after it is withdrawn (found by a helper: the sale ran on for ever)', async () => {
+    f.clock.set(T0);
+    const p = await newPublishedProduct();
+    const sale = (await addPrice(p.id, { variantId: p.variantId, price: { amount: 500, currency: 'EUR' }, effectiveFrom: at(10).toISOString(), effectiveTo: at(20).toISOString() })).json();
+    const after = (await addPrice(p.id, { variantId: p.variantId, price: { amount: 900, currency: 'EUR' }, effectiveFrom: at(20).toISOString() })).json();
+    expect(after.closedPriceId).toBeNull();
+    const res = await withdraw(p.id, after.window.priceId);
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json()).toMatchObject({ extendedPriceId: null, extendedTo: null });
+    const eur = (await pricingRows(p.variantId)).filter((r) => r.currency === 'EUR');
+    expect(eur.map((r) => [r.id, r.effective_from, r.effective_to])).toEqual([[sale.window.priceId, at(10), at(20)]]);
   });
 
   it('refuses a window that has started (it is history), and changes nothing', async () => {

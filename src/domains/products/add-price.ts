@@ -45,7 +45,7 @@ export async function addPriceWindow(deps: ProductsDeps, sellerId: string, produ
       const live = await selectLiveWindowsForUpdate(tx, body.variantId, currency, now);
       const plan = planWindow(live, window, now);
       if (!plan.ok) throw new AppError(plan.code, plan.reason);
-      if (plan.closeWindowId) await closeWindow(tx, plan.closeWindowId, window.effectiveFrom);
+      if (plan.closeWindowId) await closeWindow(tx, plan.closeWindowId, window.effectiveFrom, window.id);
       await insertPrices(tx, [{ ...window, productId, createdBy: sellerId, createdAt: now }]);
       const version = await updateProductRow(tx, productId, {}, now);
       const data: PriceChangedV1 = {

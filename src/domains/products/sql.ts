@@ -433,9 +433,9 @@ export async function selectLiveWindowsForUpdate(db: Queryable, variantId: strin
   return rows.map(toWindowRow);
 }
 
-/** Closes an open window; the history trigger allows exactly this change. */
-export async function closeWindow(db: Queryable, windowId: string, at: Date): Promise<void> {
-  await db.query('UPDATE product_pricing SET effective_to = $2 WHERE id = $1 AND effective_to IS NULL', [windowId, at]);
+/** Closes an open window at the start of `closedBy`; the history trigger allows exactly this change. */
+export async function closeWindow(db: Queryable, windowId: string, at: Date, closedBy: string): Promise<void> {
+  await db.query('UPDATE product_pricing SET effective_to = $2, closed_by_price_id = $3 WHERE id = $1 AND effective_to IS NULL', [windowId, at, closedBy]);
 }
 
 /** A window of this product, locked, with its variant's SKU. */
@@ -464,9 +464,11 @@ export async function withdrawWindow(
   withdrawnBy: string,
 ): Promise<string | null> {
   const { rows } = await db.query<{ extended: string | null }>(
+    // Only the window this one closed runs on: a window the seller ended where this one begins
+    // (a bounded sale before an open price) keeps its end.
     `WITH before AS (
        SELECT id FROM product_pricing
-        WHERE variant_id = $3 AND currency = $6 AND effective_to = $7 AND id <> $1
+        WHERE variant_id = $3 AND currency = $6 AND effective_to = $7 AND closed_by_price_id = $1
         FOR UPDATE
      ), recorded AS (
        INSERT INTO product_price_withdrawals (price_id, product_id, variant_id, base_price, discount, currency, effective_from, effective_to,
@@ -478,9 +480,13 @@ export async function withdrawWindow(
     [w.id, w.productId, w.variantId, w.basePrice, w.discount, w.currency, w.effectiveFrom, w.effectiveTo, w.createdAt, w.createdBy, withdrawnAt, withdrawnBy],
   );
   const extended = rows[0]?.extended ?? null;
-  // In order: the window goes first, or the one that runs on would overlap it.
+  // In order: the window goes first, or the one that runs on would overlap it. The window that ran
+  // on is closed by whatever closed the withdrawn one, if anything did.
+  const { rows: closers } = await db.query<{ closed_by_price_id: string | null }>('SELECT closed_by_price_id FROM product_pricing WHERE id = $1', [w.id]);
   await db.query('DELETE FROM product_pricing WHERE id = $1', [w.id]);
-  if (extended) await db.query('UPDATE product_pricing SET effective_to = $2 WHERE id = $1', [extended, w.effectiveTo]);
+  if (extended) {
+    await db.query('UPDATE product_pricing SET effective_to = $2, closed_by_price_id = $3 WHERE id = $1', [extended, w.effectiveTo, closers[0]?.closed_by_price_id ?? null]);
+  }
   return extended;
 }
 
