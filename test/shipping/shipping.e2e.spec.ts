@@ -488,6 +488,8 @@ describe('carrier webhooks', () => {
     const start = Date.now();
     const scans = Array.from({ length: 120 }, (_, i) => carrier.scan(tracking, 'in_transit', { occurredAt: new Date(start + 1000 + i) }));
     scans.push(carrier.scan(tracking, 'delivered', { occurredAt: new Date(start + 2000) }));
+    // Sent in reverse: the pages are read in the order the scans happened, not as they came.
+    scans.reverse();
     for (const scan of scans) expect((await post(CARRIER, carrier.signed(scan))).statusCode).toBe(200);
     const shipped = await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: tracking });
     expect(shipped.statusCode, shipped.body).toBe(201);

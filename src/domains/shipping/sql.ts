@@ -283,12 +283,17 @@ export async function markWebhooksProcessed(tx: Queryable, ids: readonly string[
   await tx.query('UPDATE shipping_webhook_events SET processed_at = $2 WHERE id = ANY($1::uuid[]) AND processed_at IS NULL', [ids, now]);
 }
 
-/** Webhooks that came before the shipment of this tracking number existed (their index: shipping_webhook_events_unprocessed_idx). */
+/**
+ * Webhooks that came before the shipment of this tracking number existed (their index:
+ * shipping_webhook_events_unprocessed_idx), in the order the scans happened: read a page at a time,
+ * each page must follow the one before (arrival order would put an older scan in a later page,
+ * where it no longer moves the status).
+ */
 export async function waitingWebhooks(tx: Queryable, carrier: string, trackingNumber: string): Promise<WebhookRow[]> {
   const { rows } = await tx.query<WebhookRow>(
     `SELECT id, event_id, tracking_number, payload, processed_at FROM shipping_webhook_events
       WHERE carrier_name = $1 AND tracking_number = $2 AND processed_at IS NULL
-      ORDER BY received_at, id LIMIT ${WAITING_WEBHOOKS_PAGE} FOR UPDATE`,
+      ORDER BY (payload #>> '{data,occurredAt}')::timestamptz, received_at, id LIMIT ${WAITING_WEBHOOKS_PAGE} FOR UPDATE`,
     [carrier, trackingNumber],
   );
   return rows;
