@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { expectLedgerBalanced } from '../support/ledger.ts';
 import { newId } from '../../src/platform/ids.ts';
 import type { TestApp } from '../support/app.ts';
-import { type Account, type Http, type HttpAnswer, type Listed, checkoutBody, expectStatus, fillCart, listProduct, signUp } from './fixtures/market.ts';
+import { type Account, type Http, type HttpAnswer, type Listed, checkoutBody, createCoupon, expectStatus, fillCart, listProduct, signUp } from './fixtures/market.ts';
 import { startTestMarket, waitFor } from './fixtures/test-market.ts';
 
 /**
@@ -92,6 +92,19 @@ describe('a checkout in the currency the buyer names', () => {
     const order = (await expectStatus('order', http('GET', `/v1/orders/${session.orderIds[0]}`, { token: buyer.token }), 200)).json();
     expect(order.total).toEqual(cart.total);
     expect(order.items[0].unitPrice).toEqual({ amount: 1100, currency: 'USD' });
+  });
+
+  it('takes a fixed-amount coupon in the currency the buyer pays in, checked as ?currency= names it (found by a helper: only the cart currency was tried)', async () => {
+    const buyer = await signUp(http, 'buyer', 'buyer-dollar-coupon');
+    await fillCart(http, buyer, [{ variantId: poster.variantId, quantity: 2 }]);
+    const { code } = await createCoupon(http, seller, { code: `USD-OFF-${newId().slice(-6).toUpperCase()}`, type: 'fixed_amount', amountOff: { amount: 300, currency: 'USD' } });
+    const inEuros = await http('POST', '/v1/cart/coupons', { token: buyer.token, body: { code } });
+    expect([inEuros.statusCode, inEuros.json().code, inEuros.json().reason]).toEqual([422, 'COUPON_NOT_APPLICABLE', 'currency_mismatch']);
+    const inDollars = await expectStatus('coupon in USD', http('POST', '/v1/cart/coupons?currency=USD', { token: buyer.token, body: { code } }), 201);
+    expect(inDollars.json().total).toEqual({ amount: 2200 - 300, currency: 'USD' });
+    const session = (await expectStatus('checkout', checkout(buyer, 'USD'), 201)).json();
+    expect(session.status, JSON.stringify(session.failure)).toBe('completed');
+    expect(session.totals.total).toEqual({ amount: 1900, currency: 'USD' });
   });
 
   it('fails at the price snapshot, naming the item without a price in that currency, and takes nothing', async () => {

@@ -33,6 +33,8 @@ export async function applyCoupon(
   deps: CartDeps,
   buyerId: string,
   rawCode: string,
+  /** The currency the buyer will pay in (as GET /v1/cart?currency=): the coupon is checked in it. */
+  currency?: string,
 ): Promise<{ added: boolean; cart: CartContents; priced?: PricedCart }> {
   const code = rawCode.trim().toUpperCase();
   return changeCart(
@@ -43,7 +45,7 @@ export async function applyCoupon(
       const applied = cart.coupons;
       if (applied.some((c) => c.code.toUpperCase() === code)) return { added: false, cart };
       if (applied.length >= CART_COUPONS_MAX) throw new AppError('CART_LIMIT_EXCEEDED', `a cart takes at most ${CART_COUPONS_MAX} coupons`);
-      const priced = await priceCart(deps, buyerId, cart.items, [...applied.map((c) => c.code), code]);
+      const priced = await priceCart(deps, buyerId, cart.items, [...applied.map((c) => c.code), code], currency);
       const outcome = priced.coupons.at(-1)!;
       if (!outcome.valid) throw refusal(outcome);
       if (applied.some((c) => c.couponId === outcome.couponId)) return { added: false, cart };

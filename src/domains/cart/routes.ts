@@ -84,15 +84,18 @@ export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
         summary: 'Apply a coupon code',
         description:
           'The coupon must exist (else 404) and apply to the cart as it is now: 422 COUPON_NOT_APPLICABLE with extensions.reason ' +
-          '(e.g. minimum_not_met, expired, no_eligible_items), 409 COUPON_EXHAUSTED or COUPON_ALREADY_USED. 201 when applied now, 200 when it was applied already.',
+          '(e.g. minimum_not_met, expired, no_eligible_items, currency_mismatch), 409 COUPON_EXHAUSTED or COUPON_ALREADY_USED. 201 when applied now, 200 when it was applied already. ' +
+          '`?currency=` checks it in the currency the buyer will pay in (as GET /v1/cart?currency=), and the cart is answered priced in it.',
         body: ApplyCouponBody,
+        querystring: CartQuery,
         response: { 200: CartView, 201: CartView, ...problems },
       },
     },
     async (request, reply) => {
       const buyerId = principalOf(request).userId;
-      const { added, cart, priced } = await applyCoupon(deps, buyerId, request.body.code);
-      return reply.status(added ? 201 : 200).send(await readCartView(deps, buyerId, undefined, cart, priced));
+      const { currency } = request.query;
+      const { added, cart, priced } = await applyCoupon(deps, buyerId, request.body.code, currency);
+      return reply.status(added ? 201 : 200).send(await readCartView(deps, buyerId, currency, cart, priced));
     },
   );
 
