@@ -30,6 +30,8 @@ export type LoginLimitDecision = { allowed: true } | { allowed: false; by: Limit
 /** Recent failures, newest first, per key. */
 export type RecentFailures = Readonly<Record<LimitKey, readonly Date[]>>;
 
+const LIMIT_KEYS: readonly LimitKey[] = ['emailAndAddress', 'address', 'email'];
+
 const MAX_OF: Readonly<Record<LimitKey, keyof LoginLimitPolicy>> = {
   emailAndAddress: 'failuresPerEmailAndAddressMax',
   address: 'failuresPerAddressMax',
@@ -49,14 +51,12 @@ export const DEFAULT_REGISTRATION_LIMITS: RegistrationLimitPolicy = {
 
 /** Refused while the address has reached the limit; the wait is until the oldest counted attempt leaves the window. */
 export function decideRegistrationLimit(policy: RegistrationLimitPolicy, now: Date, attemptsNewestFirst: readonly Date[]): LoginLimitDecision {
-  const start = now.getTime() - policy.windowSeconds * 1000;
-  const pivot = attemptsNewestFirst.filter((a) => a.getTime() > start)[policy.registrationsPerAddressMax - 1];
-  if (pivot === undefined) return { allowed: true };
-  return { allowed: false, by: 'address', retryAfterSeconds: Math.max(1, Math.ceil((pivot.getTime() + policy.windowSeconds * 1000 - now.getTime()) / 1000)) };
+  const until = blockedUntil(recentIn(policy, now, attemptsNewestFirst), policy.registrationsPerAddressMax, policy);
+  return until ? { allowed: false, by: 'address', retryAfterSeconds: secondsUntil(until, now) } : { allowed: true };
 }
 
 /** The start of the window: failures at or before it no longer count. */
-export function windowStart(policy: LoginLimitPolicy, now: Date): Date {
+export function windowStart(policy: { windowSeconds: number }, now: Date): Date {
   return new Date(now.getTime() - policy.windowSeconds * 1000);
 }
 
@@ -64,25 +64,34 @@ export function windowStart(policy: LoginLimitPolicy, now: Date): Date {
  * When the failure count would drop below the limit: the limit-th newest failure leaves the window.
  * Undefined when the count is already below the limit.
  */
-function blockedUntil(failuresNewestFirst: readonly Date[], max: number, policy: LoginLimitPolicy): Date | undefined {
+function blockedUntil(failuresNewestFirst: readonly Date[], max: number, policy: { windowSeconds: number }): Date | undefined {
   const pivot = failuresNewestFirst[max - 1];
   return pivot === undefined ? undefined : new Date(pivot.getTime() + policy.windowSeconds * 1000);
 }
 
 /** Refused while any limit is reached; the wait is the longest of the limits reached. */
 export function decideLoginLimit(policy: LoginLimitPolicy, now: Date, failures: RecentFailures): LoginLimitDecision {
-  const start = windowStart(policy, now).getTime();
   let refusal: { by: LimitKey; until: Date } | undefined;
-  for (const by of Object.keys(MAX_OF) as LimitKey[]) {
-    const until = blockedUntil(
-      failures[by].filter((f) => f.getTime() > start),
-      policy[MAX_OF[by]],
-      policy,
-    );
+  for (const by of LIMIT_KEYS) {
+    const until = blockedUntil(recentIn(policy, now, failures[by]), policy[MAX_OF[by]], policy);
     if (until && (!refusal || until > refusal.until)) refusal = { by, until };
   }
-  if (!refusal) return { allowed: true };
-  return { allowed: false, by: refusal.by, retryAfterSeconds: Math.max(1, Math.ceil((refusal.until.getTime() - now.getTime()) / 1000)) };
+  return refusal ? { allowed: false, by: refusal.by, retryAfterSeconds: secondsUntil(refusal.until, now) } : { allowed: true };
+}
+
+/** Each limit's most, as the policy sets it: how many recent failures of each key to read. */
+export function limitsOf(policy: LoginLimitPolicy): Record<LimitKey, number> {
+  return { emailAndAddress: policy[MAX_OF.emailAndAddress], address: policy[MAX_OF.address], email: policy[MAX_OF.email] };
+}
+
+function recentIn(policy: { windowSeconds: number }, now: Date, newestFirst: readonly Date[]): Date[] {
+  const start = windowStart(policy, now).getTime();
+  return newestFirst.filter((d) => d.getTime() > start);
+}
+
+/** Never less than one second. */
+function secondsUntil(until: Date, now: Date): number {
+  return Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000));
 }
 
 /**

@@ -3,7 +3,7 @@ import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
 import type { AccountsDeps } from './deps.ts';
 import { normalizeEmail } from './email.ts';
-import { clientAddress, decideLoginLimit, windowStart } from './login-limits.ts';
+import { clientAddress, decideLoginLimit, limitsOf, windowStart } from './login-limits.ts';
 import type { LoginBody } from './schemas.ts';
 import {
   type Credentials,
@@ -11,6 +11,7 @@ import {
   findCredentials,
   insertAttempt,
   lockLoginKeys,
+  type UnsucceededAttempts,
   recentFailures,
   selectRoles,
   settleAttempt,
@@ -48,12 +49,13 @@ async function admit(deps: AccountsDeps, email: string, asGiven: string, clientI
     await lockLoginKeys(tx, email, address);
     const since = windowStart(policy, now);
     const pendingAfter = new Date(now.getTime() - PENDING_MAX_MS);
-    const limits = { emailAndAddress: policy.failuresPerEmailAndAddressMax, address: policy.failuresPerAddressMax, email: policy.failuresPerEmailMax };
-    const recent = await recentFailures(tx, email, address, since, limits, pendingAfter);
-    const withPending = { emailAndAddress: [...recent.emailAndAddress.failed, ...recent.emailAndAddress.pending], address: [...recent.address.failed, ...recent.address.pending], email: [...recent.email.failed, ...recent.email.pending] };
-    const decision = decideLoginLimit(policy, now, withPending);
+    const recent = await recentFailures(tx, email, address, since, limitsOf(policy), pendingAfter);
+    const failed = { emailAndAddress: recent.emailAndAddress.failed, address: recent.address.failed, email: recent.email.failed };
+    // Pending attempts count here (whether a limit is reached depends on the count alone, not the order).
+    const all = (r: UnsucceededAttempts) => [...r.failed, ...r.pending];
+    const decision = decideLoginLimit(policy, now, { emailAndAddress: all(recent.emailAndAddress), address: all(recent.address), email: all(recent.email) });
     if (!decision.allowed) {
-      const onFailures = decideLoginLimit(policy, now, { emailAndAddress: recent.emailAndAddress.failed, address: recent.address.failed, email: recent.email.failed });
+      const onFailures = decideLoginLimit(policy, now, failed);
       if (onFailures.allowed) return { admitted: 'wait' };
       return { admitted: false, retryAfterSeconds: onFailures.retryAfterSeconds };
     }

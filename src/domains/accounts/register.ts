@@ -9,9 +9,9 @@ import { appendEvents } from '../../platform/messaging/outbox.ts';
 import type { AccountsDeps } from './deps.ts';
 import { readUser } from './read-user.ts';
 import type { RegisterBody, User } from './schemas.ts';
-import { decideRegistrationLimit } from './login-limits.ts';
+import { decideRegistrationLimit, windowStart } from './login-limits.ts';
 import { newPasswordProblem } from './passwords.ts';
-import { EMAIL_UNIQUE_CONSTRAINT, addressKey, countAndRecordRegistration, insertProfile, insertRole, insertUser } from './sql.ts';
+import { EMAIL_UNIQUE_CONSTRAINT, addressKey, insertProfile, insertRegistrationAttempt, insertRole, insertUser, lockRecentRegistrations } from './sql.ts';
 
 interface PgError {
   code: string;
@@ -61,24 +61,17 @@ export async function createUser(
  */
 async function admitRegistration(deps: AccountsDeps, address: string, now: Date): Promise<void> {
   const policy = deps.registrationLimits;
-  let refusal: number | undefined;
-  await withTransaction(deps.pool, async (tx) => {
+  const decision = await withTransaction(deps.pool, async (tx) => {
     // An IPv6 client counts by its /48 here: a /64 each would give one home 256 limits.
     const key = await addressKey(tx, address, 48);
-    await countAndRecordRegistration(
-      tx,
-      key,
-      new Date(now.getTime() - policy.windowSeconds * 1000),
-      policy.registrationsPerAddressMax,
-      (attempts) => {
-        const decision = decideRegistrationLimit(policy, now, attempts);
-        if (!decision.allowed) refusal = decision.retryAfterSeconds;
-        return decision.allowed;
-      },
-      { id: newId(), now },
-    );
+    const attempts = await lockRecentRegistrations(tx, key, windowStart(policy, now), policy.registrationsPerAddressMax);
+    const decided = decideRegistrationLimit(policy, now, attempts);
+    if (decided.allowed) await insertRegistrationAttempt(tx, { id: newId(), address: key, now });
+    return decided;
   });
-  if (refusal !== undefined) throw new AppError('RATE_LIMITED', 'too many registrations from this address; try again later', { retryAfterSeconds: refusal });
+  if (!decision.allowed) {
+    throw new AppError('RATE_LIMITED', 'too many registrations from this address; try again later', { retryAfterSeconds: decision.retryAfterSeconds });
+  }
 }
 
 /**

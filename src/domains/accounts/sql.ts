@@ -222,25 +222,20 @@ export async function recentFailures(
 }
 
 /**
- * Under a per-address lock (concurrent registrations cannot all pass the count): the address's
- * attempts since `since`, newest first and at most `limit`; then, when `record` says so after
- * seeing them, this attempt is recorded.
+ * Locks the address's registrations and reads its attempts since `since`, newest first and at most
+ * `limit`: concurrent registrations cannot all pass the count before one is recorded.
  */
-export async function countAndRecordRegistration(
-  tx: Queryable,
-  address: string,
-  since: Date,
-  limit: number,
-  record: (attemptsNewestFirst: Date[]) => boolean,
-  attempt: { id: string; now: Date },
-): Promise<void> {
+export async function lockRecentRegistrations(tx: Queryable, address: string, since: Date, limit: number): Promise<Date[]> {
   await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_REGISTER_ADDRESS, address]);
   const { rows } = await tx.query<{ attempted_at: Date }>(
     'SELECT attempted_at FROM registration_attempts WHERE ip = $1::inet AND attempted_at > $2 ORDER BY attempted_at DESC LIMIT $3',
     [address, since, limit],
   );
-  if (!record(rows.map((r) => r.attempted_at))) return;
-  await tx.query('INSERT INTO registration_attempts (id, ip, attempted_at) VALUES ($1, $2::inet, $3)', [attempt.id, address, attempt.now]);
+  return rows.map((r) => r.attempted_at);
+}
+
+export async function insertRegistrationAttempt(tx: Queryable, attempt: { id: string; address: string; now: Date }): Promise<void> {
+  await tx.query('INSERT INTO registration_attempts (id, ip, attempted_at) VALUES ($1, $2::inet, $3)', [attempt.id, attempt.address, attempt.now]);
 }
 
 /** Recorded before the password is checked, pending (counted by the limits) until settleAttempt. */

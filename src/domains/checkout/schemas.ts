@@ -3,17 +3,15 @@ import { CountryCode, CurrencyCode, MoneySchema, Nullable, OptionalText, Printab
 import { STEP_NAMES } from './saga.ts';
 
 const closed = { additionalProperties: false } as const;
-/** Written text (a parcel cannot go to " "), with no control or bidirectional override character. */
-const Text = (maxLength: number) => PrintableText(maxLength);
 
 export const ShippingAddressSchema = Type.Object(
   {
-    name: Text(200),
-    line1: Text(200),
+    name: PrintableText(200),
+    line1: PrintableText(200),
     line2: Type.Optional(OptionalText(200)),
-    city: Text(100),
+    city: PrintableText(100),
     region: Type.Optional(OptionalText(100)),
-    postalCode: Text(20),
+    postalCode: PrintableText(20),
     country: CountryCode,
     phone: Type.Optional(OptionalText(40)),
   },

@@ -81,7 +81,8 @@ export const CurrencyCode = Type.String({ format: CURRENCY_FORMAT, minLength: 3,
  * read otherwise than it is stored. Patterns are Unicode ones (ajv compiles them with the u flag, and
  * so does compileInCharacters for checks inside bazaar).
  */
-export const NOT_SHOWN = '\\p{Cc}\\u202a-\\u202e\\u2066-\\u2069';
+const BIDI_CONTROLS = '\\u202a-\\u202e\\u2066-\\u2069';
+export const NOT_SHOWN = `\\p{Cc}${BIDI_CONTROLS}`;
 
 /**
  * Text shown to people: something written (a letter, digit, punctuation mark or symbol, not only
@@ -95,7 +96,7 @@ export const PrintableText = (maxLength: number, description?: string) =>
 export const MultilineText = (maxLength: number, description?: string) =>
   Type.String({
     maxLength,
-    pattern: '^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069]*$',
+    pattern: `^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f${BIDI_CONTROLS}]*$`,
     ...(description ? { description } : {}),
   });
 

@@ -16,5 +16,5 @@ CREATE INDEX registration_attempts_attempted_idx ON registration_attempts (attem
 
 COMMENT ON TABLE registration_attempts IS 'Added (not in design): every registration request, counted per client address for the registration limit; deleted after a day.';
 COMMENT ON COLUMN registration_attempts.id IS 'Identifier of the attempt.';
-COMMENT ON COLUMN registration_attempts.ip IS 'The client address as counted (an IPv6 client by its /64 network), as login_attempts.ip.';
+COMMENT ON COLUMN registration_attempts.ip IS 'The client address as counted: an IPv4 address, or an IPv6 client''s /48 network.';
 COMMENT ON COLUMN registration_attempts.attempted_at IS 'When the request came, before its password was hashed.';
