@@ -699,13 +699,24 @@ describe('who may ship and track what', () => {
     expect(await shipmentsOf(buyer, placed.orderId)).toEqual([]);
   });
 
-  it('refuses an unknown or disabled carrier (422), a shippedAt before the order (400) and an order that is not paid (409)', async () => {
+  it('refuses an unknown or disabled carrier, or one without a webhook secret (422), a shippedAt before the order (400) and an order that is not paid (409)', async () => {
     const placed = await order(buyer, seller);
     for (const name of ['nosuchcarrier', 'slowpost']) {
       const res = await shipRequest(seller, placed.orderId, { carrier: name, trackingNumber: carrier.newTrackingNumber() });
       expect(res.statusCode, name).toBe(422);
       expect(res.json().code).toBe('CARRIER_NOT_AVAILABLE');
     }
+    // Enabled but without a webhook secret: its scans could never be checked, the parcel would stay in transit.
+    const created = await t.request('POST', '/v1/admin/carriers', { token: admin.token, body: { carrierName: 'nosecretpost', apiEndpoint: 'https://nosecret.example' } });
+    expect(created.json()).toMatchObject({ enabled: true, credentialsSetAt: null });
+    const unverifiable = await shipRequest(seller, placed.orderId, { carrier: 'nosecretpost', trackingNumber: carrier.newTrackingNumber() });
+    expect([unverifiable.statusCode, unverifiable.json().code]).toEqual([422, 'CARRIER_NOT_AVAILABLE']);
+    expect(unverifiable.json().detail).toContain('no webhook secret');
+    expect(await count('shipping', 'shipments WHERE order_id = $1', [placed.orderId])).toBe(0);
+    const secretSet = await t.request('PATCH', '/v1/admin/carriers/nosecretpost', { token: admin.token, body: { credentials: { webhookSecret: 'whsec_nosecret_now_set_01' } } });
+    expect(secretSet.statusCode, secretSet.body).toBe(200);
+    const shipped = await shipRequest(seller, placed.orderId, { carrier: 'nosecretpost', trackingNumber: carrier.newTrackingNumber() });
+    expect(shipped.statusCode, shipped.body).toBe(201);
     const bad = await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: 'has space' });
     expect(bad.statusCode).toBe(400);
     // Nothing of an order ships before it was placed.
@@ -716,7 +727,7 @@ describe('who may ship and track what', () => {
     const res = await shipRequest(seller, unpaid.orderId, { carrier: CARRIER, trackingNumber: carrier.newTrackingNumber() });
     expect(res.statusCode).toBe(409);
     expect(res.json().code).toBe('INVALID_STATE_TRANSITION');
-    expect(await count('shipping', 'shipments WHERE order_id = ANY($1::uuid[])', [[placed.orderId, unpaid.orderId]])).toBe(0);
+    expect(await count('shipping', 'shipments WHERE order_id = ANY($1::uuid[])', [[placed.orderId, unpaid.orderId]])).toBe(1);
   });
 });
 

@@ -130,10 +130,17 @@ export async function listCarriers(deps: ShippingDeps, cursor: string | undefine
   return { items: items.map(carrierView), nextCursor: rows.length > limit && last ? encodeCursor('carriers', { n: last.carrier_name }) : null };
 }
 
-/** A carrier a seller may ship with: known and enabled. */
+/**
+ * A carrier a seller may ship with: known, enabled, and with a webhook secret. Without the secret
+ * its tracking updates could never be checked (each would be refused), so the parcel would stay in
+ * transit for good: such a carrier takes no shipment until an admin sets its credentials.
+ */
 export async function enabledCarrier(deps: ShippingDeps, carrierName: string): Promise<CarrierRow> {
   const carrier = await carrierByName(deps.pool, carrierName);
   if (!carrier?.enabled) throw new AppError('CARRIER_NOT_AVAILABLE', `no enabled carrier named ${carrierName}`);
+  if (!carrier.credentials) {
+    throw new AppError('CARRIER_NOT_AVAILABLE', `carrier ${carrierName} has no webhook secret yet, so its tracking updates could not be received; an admin sets its credentials first`);
+  }
   return carrier;
 }
 

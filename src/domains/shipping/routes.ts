@@ -41,7 +41,7 @@ export async function registerShippingRoutes(app: HttpApp, deps: ShippingDeps): 
         summary: 'Ship (part of) an own order with a carrier and tracking number',
         description:
           'The order must be yours (404 otherwise) and paid or being fulfilled; an order already shipped takes more parcels, up to 20 ' +
-          '(409 INVALID_STATE_TRANSITION for a pending, cancelled, refunded or delivered order). The carrier must be known and enabled ' +
+          '(409 INVALID_STATE_TRANSITION for a pending, cancelled, refunded or delivered order). The carrier must be known, enabled and have its webhook secret set ' +
           '(422 CARRIER_NOT_AVAILABLE); a carrier and tracking number are used once (409 TRACKING_NUMBER_TAKEN). The shipment starts ' +
           'in_transit; the order becomes shipped as soon as the orders domain has the event (milliseconds), and the buyer can no longer ' +
           'cancel it. Idempotency-Key is optional: with it, the same key and body answer the same shipment (Idempotent-Replayed: true) ' +
