@@ -2,7 +2,9 @@ import { Writable } from 'node:stream';
 import { createSigner } from 'fast-jwt';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../../src/platform/clock.ts';
+import type { AccountsDeps } from '../../src/domains/accounts/deps.ts';
+import { PasswordChangeReader } from '../../src/domains/accounts/token-revocations.ts';
+import { ManualClock, systemClock } from '../../src/platform/clock.ts';
 import type { Pool } from '../../src/platform/db/pool.ts';
 import { TokenService, parseKeyring } from '../../src/platform/http/tokens.ts';
 import { newId } from '../../src/platform/ids.ts';
@@ -552,6 +554,37 @@ describe('passwords', () => {
     expect(changed.body).toBe('');
     expect((await login('changer@example.com')).statusCode).toBe(401);
     expect((await login('changer@example.com', 'a brand new passphrase')).statusCode).toBe(200);
+  });
+
+  it('refuses the tokens issued before a password change (a leaked one with them), here at once and in another process once it reads the changes', async () => {
+    const { id, token } = await signUp('stolen-token@example.com');
+    // Another process of the same marketplace: same keys, its own token service and reader.
+    const otherTokens = new TokenService(parseKeyring(TEST_JWT_KEYS), 'bazaar', 'bazaar-api', 900);
+    const otherReader = new PasswordChangeReader({ pool: db, clock: systemClock, tokens: otherTokens } as unknown as AccountsDeps);
+    await otherReader.read();
+    await expect(otherTokens.verify(token)).resolves.toMatchObject({ userId: id });
+    expect((await t.request('GET', '/v1/me', { token })).statusCode).toBe(200);
+
+    const changed = await t.request('POST', '/v1/me/password', { token, body: { currentPassword: PASSWORD, newPassword: 'no longer the leaked one' } });
+    expect(changed.statusCode, changed.body).toBe(204);
+    const refused = await t.request('GET', '/v1/me', { token });
+    expect([refused.statusCode, refused.json().code]).toEqual([401, 'INVALID_TOKEN']);
+    expect(refused.json().detail).toContain('password was changed');
+    // The sign-in that follows the change, however soon, counts.
+    const fresh = (await login('stolen-token@example.com', 'no longer the leaked one')).json().accessToken as string;
+    expect((await t.request('GET', '/v1/me', { token: fresh })).statusCode).toBe(200);
+
+    await expect(otherTokens.verify(token)).resolves.toMatchObject({ userId: id });
+    expect(await otherReader.read()).toBeGreaterThanOrEqual(1);
+    await expect(otherTokens.verify(token)).rejects.toMatchObject({ code: 'INVALID_TOKEN' });
+    await expect(otherTokens.verify(fresh)).resolves.toMatchObject({ userId: id });
+    // A process started later reads the changes of the last token lifetime before it serves.
+    const laterTokens = new TokenService(parseKeyring(TEST_JWT_KEYS), 'bazaar', 'bazaar-api', 900);
+    await new PasswordChangeReader({ pool: db, clock: systemClock, tokens: laterTokens } as unknown as AccountsDeps).read();
+    await expect(laterTokens.verify(token)).rejects.toMatchObject({ code: 'INVALID_TOKEN' });
+    // Other users' tokens are untouched.
+    const bystander = await signUp('unrevoked@example.com');
+    await expect(laterTokens.verify(bystander.token)).resolves.toMatchObject({ userId: bystander.id });
   });
 
   it('refuses a wrong current password with 403 (the token is fine), a weak or unchanged new one with 400, and no token with 401, changing nothing', async () => {

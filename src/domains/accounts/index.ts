@@ -7,6 +7,7 @@ import { pruneLoginAttempts } from './prune-attempts.ts';
 import { readUser } from './read-user.ts';
 import { registerAccountRoutes } from './routes.ts';
 import type { User } from './schemas.ts';
+import { PASSWORD_CHANGE_POLL_MS, PasswordChangeReader } from './token-revocations.ts';
 
 export type { User as AccountUser } from './schemas.ts';
 
@@ -21,6 +22,7 @@ export interface AccountsOptions {
   passwords?: Passwords;
   loginLimits?: Partial<LoginLimitPolicy>;
   pruneIntervalMs?: number;
+  passwordChangePollMs?: number;
 }
 
 const PRUNE_INTERVAL_MS = 10 * 60 * 1000;
@@ -37,6 +39,9 @@ export function createAccountsModule(ctx: DomainContext, options: AccountsOption
   };
   let pruneTimer: NodeJS.Timeout | undefined;
   let pruning: Promise<unknown> = Promise.resolve();
+  const passwordChanges = new PasswordChangeReader(deps);
+  let changesTimer: NodeJS.Timeout | undefined;
+  let readingChanges: Promise<unknown> = Promise.resolve();
 
   return {
     name: 'accounts',
@@ -47,6 +52,16 @@ export function createAccountsModule(ctx: DomainContext, options: AccountsOption
     async start() {
       const { adminEmail, adminPassword } = ctx.config;
       if (adminEmail && adminPassword) await bootstrapAdmin(deps, adminEmail, adminPassword);
+      // Before serving: tokens of a password changed shortly before this process started are refused too.
+      await passwordChanges.read();
+      if (!changesTimer) {
+        changesTimer = setInterval(() => {
+          readingChanges = readingChanges.then(() =>
+            passwordChanges.read().catch((error: unknown) => ctx.log.warn({ err: error }, 'reading password changes failed')),
+          );
+        }, options.passwordChangePollMs ?? PASSWORD_CHANGE_POLL_MS);
+        changesTimer.unref();
+      }
       if (!pruneTimer) {
         pruneTimer = setInterval(() => {
           pruning = pruneLoginAttempts(deps).catch((error: unknown) => ctx.log.warn({ err: error }, 'pruning login attempts failed'));
@@ -57,7 +72,9 @@ export function createAccountsModule(ctx: DomainContext, options: AccountsOption
     async stop() {
       clearInterval(pruneTimer);
       pruneTimer = undefined;
-      await pruning;
+      clearInterval(changesTimer);
+      changesTimer = undefined;
+      await Promise.all([pruning, readingChanges]);
     },
   };
 }

@@ -9,7 +9,8 @@ import { setPasswordHash, userEmail } from './sql.ts';
  * The signed-in user changes their password, giving the current one. The current password is
  * checked as a login is, under the same limits (a stolen token cannot be used to guess it faster
  * than a login could), and a wrong one is 403 PASSWORD_MISMATCH, not 401: the token is fine.
- * Access tokens already given keep working until they expire (ACCESS_TOKEN_TTL_SECONDS).
+ * The user's access tokens issued before the change are refused from then on (this one too): in
+ * this process at once, in the others within PASSWORD_CHANGE_POLL_MS (token-revocations.ts).
  */
 export async function changePassword(deps: AccountsDeps, userId: string, body: PasswordChangeBody, ip: string | undefined, peer?: string): Promise<void> {
   const problem = newPasswordProblem(body.newPassword);
@@ -30,5 +31,8 @@ export async function changePassword(deps: AccountsDeps, userId: string, body: P
   // form): its password says nothing about this user's.
   if (credentials.id !== userId) throw new AppError('PASSWORD_MISMATCH');
   const passwordHash = await deps.passwords.hash(body.newPassword);
-  if (!(await setPasswordHash(deps.pool, userId, passwordHash, deps.clock.now()))) throw notFound('user');
+  const changedAt = deps.clock.now();
+  if (!(await setPasswordHash(deps.pool, userId, passwordHash, changedAt))) throw notFound('user');
+  // This process refuses the older tokens at once; the others when they next read the changes.
+  deps.tokens.revokeIssuedBefore(userId, changedAt);
 }

@@ -93,7 +93,7 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountsDeps): void {
         tags,
         summary: 'Change the signed-in user\'s password',
         description:
-          'Gives the current password and a new one. The current one is checked as a login is, under the same limits (429 with Retry-After); a wrong one is 403 PASSWORD_MISMATCH. Access tokens already given keep working until they expire.',
+          'Gives the current password and a new one. The current one is checked as a login is, under the same limits (429 with Retry-After); a wrong one is 403 PASSWORD_MISMATCH. The user\'s access tokens issued before the change, this one included, are refused from then on (401 INVALID_TOKEN; in other processes of the marketplace within 2 seconds): sign in again with the new password.',
         body: PasswordChangeBody,
         response: { 204: Type.Null({ description: 'Changed' }), ...authProblems, 404: ProblemResponse, 429: ProblemResponse },
       },

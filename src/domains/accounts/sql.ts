@@ -68,8 +68,17 @@ export async function userEmail(q: Queryable, userId: string): Promise<string | 
 
 /** Replaces the user's password hash; false when there is no such user. */
 export async function setPasswordHash(q: Queryable, userId: string, passwordHash: string, now: Date): Promise<boolean> {
-  const { rowCount } = await q.query('UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1', [userId, passwordHash, now]);
+  const { rowCount } = await q.query('UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3 WHERE id = $1', [userId, passwordHash, now]);
   return rowCount === 1;
+}
+
+/** Password changes made after `since` (at most `limit`, oldest first), for the token revocations of every process. */
+export async function passwordChangesSince(q: Queryable, since: Date, limit: number): Promise<{ id: string; password_changed_at: Date }[]> {
+  const { rows } = await q.query<{ id: string; password_changed_at: Date }>(
+    'SELECT id, password_changed_at FROM users WHERE password_changed_at > $1 ORDER BY password_changed_at LIMIT $2',
+    [since, limit],
+  );
+  return rows;
 }
 
 /** Locks the aggregate root; false when there is no such user. */

@@ -65,6 +65,7 @@ const VERIFIED_CACHE_MAX = 10_000;
 interface Verified {
   principal: Principal;
   expiresAtMs: number;
+  issuedAtMs: number;
 }
 
 type Verify = (token: string) => Record<string, unknown>;
@@ -89,6 +90,8 @@ export class TokenService {
   /** One verifier per key id, each bound to its secret, the one algorithm, issuer and audience. */
   readonly #verifiers: Map<string, Verify>;
   readonly #verified = new Map<string, Verified>();
+  /** User id → the second from which the user's tokens count: those issued before were revoked. */
+  readonly #revoked = new Map<string, number>();
   readonly #sign: Sign;
   constructor(
     keys: SigningKey[],
@@ -120,7 +123,9 @@ export class TokenService {
   async sign(principal: Principal, now = this.clock.now()): Promise<{ token: string; expiresAt: Date }> {
     const iat = Math.floor(now.getTime() / 1000);
     const exp = iat + this.ttlSeconds;
-    const token = this.#sign({ roles: principal.roles, sub: principal.userId, iss: this.issuer, aud: this.audience, iat, exp });
+    // iat_ms: the issue time to the millisecond (iat has whole seconds), so that a password change
+    // revokes the tokens issued before it and not the sign-in that follows it in the same second.
+    const token = this.#sign({ roles: principal.roles, sub: principal.userId, iss: this.issuer, aud: this.audience, iat, iat_ms: now.getTime(), exp });
     return { token, expiresAt: new Date(exp * 1000) };
   }
 
@@ -135,15 +140,37 @@ export class TokenService {
 
   /** `verify` without the promise, for the request hook that runs on every request. */
   verifyNow(token: string): Principal {
-    const cached = this.#verified.get(token);
-    if (cached) {
-      if (cached.expiresAtMs > this.clock.now().getTime()) return cached.principal;
+    let verified = this.#verified.get(token);
+    if (verified && verified.expiresAtMs <= this.clock.now().getTime()) {
       this.#verified.delete(token);
+      verified = undefined;
     }
-    const { principal, expiresAtMs } = this.#verifySignature(token);
-    makeRoom(this.#verified, VERIFIED_CACHE_MAX);
-    this.#verified.set(token, { principal, expiresAtMs });
-    return principal;
+    if (!verified) {
+      verified = this.#verifySignature(token);
+      makeRoom(this.#verified, VERIFIED_CACHE_MAX);
+      this.#verified.set(token, verified);
+    }
+    if (this.#revoked.size > 0) {
+      const from = this.#revoked.get(verified.principal.userId);
+      if (from !== undefined && verified.issuedAtMs < from) {
+        throw new AppError('INVALID_TOKEN', 'the token was issued before the password was changed: sign in again');
+      }
+    }
+    return verified.principal;
+  }
+
+  /**
+   * Refuses the user's tokens issued before `at` (a password change), here and in no other process:
+   * each process is told by its own reader of the changes. A revocation is kept while a token
+   * issued before it could still be unexpired.
+   */
+  revokeIssuedBefore(userId: string, at: Date): void {
+    const fromMs = at.getTime();
+    const nowMs = this.clock.now().getTime();
+    if (fromMs + this.ttlSeconds * 1000 <= nowMs) return;
+    if (fromMs <= (this.#revoked.get(userId) ?? -Infinity)) return;
+    for (const [id, from] of this.#revoked) if (from + this.ttlSeconds * 1000 <= nowMs) this.#revoked.delete(id);
+    this.#revoked.set(userId, fromMs);
   }
 
   /** Synchronous: an HS256 check with node:crypto costs a few microseconds, less than a promise hop. */
@@ -170,10 +197,13 @@ export class TokenService {
     if (!Number.isFinite(expiresAtMs) || expiresAtMs <= nowMs) throw new AppError('INVALID_TOKEN', 'the token has expired');
     // Only this service signs its tokens, so these hold for every token it made; one that breaks
     // them was made elsewhere with the key (a user id that is no UUID was a 500 further on).
-    const issuedAtMs = Number(payload.iat) * 1000;
-    if (!Number.isFinite(issuedAtMs) || issuedAtMs > nowMs + ISSUED_AT_SKEW_MS) throw new AppError('INVALID_TOKEN', 'the token is issued in the future');
+    const iatSecondMs = Number(payload.iat) * 1000;
+    if (!Number.isFinite(iatSecondMs) || iatSecondMs > nowMs + ISSUED_AT_SKEW_MS) throw new AppError('INVALID_TOKEN', 'the token is issued in the future');
+    // The millisecond, when the token has it and it lies in iat's second (tokens made before it had whole seconds only).
+    const iatMs = Number(payload.iat_ms);
+    const issuedAtMs = Number.isInteger(iatMs) && iatMs >= iatSecondMs && iatMs < iatSecondMs + 1000 ? iatMs : iatSecondMs;
     if (typeof payload.sub !== 'string' || !isUuid(payload.sub)) throw new AppError('INVALID_TOKEN', 'the token does not name a user');
     const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is Role => (ROLES as readonly unknown[]).includes(r)) : [];
-    return { principal: { userId: payload.sub.toLowerCase(), roles }, expiresAtMs };
+    return { principal: { userId: payload.sub.toLowerCase(), roles }, expiresAtMs, issuedAtMs };
   }
 }
