@@ -211,9 +211,10 @@ export async function recentFailures(
       WHERE ${where} AND NOT succeeded AND attempted_at > $4 ORDER BY attempted_at DESC LIMIT ${limit}`;
   const { rows } = await q.query<{ key: 'emailAndAddress' | 'address' | 'email'; attempted_at: Date; pending: boolean }>(
     // An account from one IPv6 client counts by its /48: one home or office holds 256 or more /64s,
-    // enough to pass the limit per account from anywhere from one place.
+    // enough to pass the limit per account from anywhere from one place. `<<=` is false for the
+    // email's IPv4 attempts (set_masklen(ip, 48) would fail on them: a dual-stack user's login was a 500).
     `SELECT 'emailAndAddress' AS key, * FROM (${recent(
-      'email = $1 AND (CASE WHEN family($2::inet) = 6 THEN network(set_masklen(ip, 48)) = network(set_masklen($2::inet, 48)) ELSE ip = $2::inet END)',
+      'email = $1 AND (CASE WHEN family($2::inet) = 6 THEN ip <<= network(set_masklen($2::inet, 48)) ELSE ip = $2::inet END)',
       '$5',
     )}) AS pair
      UNION ALL SELECT 'address', * FROM (${recent('ip = $2::inet', '$6')}) AS by_address
