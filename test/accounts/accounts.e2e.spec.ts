@@ -600,7 +600,7 @@ describe('passwords', () => {
     expect((await login('keeper@example.com')).statusCode).toBe(200);
   });
 
-  it("never takes another account's password for this user's, when two accounts' emails read alike (one stored before emails were made one form)", async () => {
+  it("checks this user's own password, never another account's, when two accounts' emails read alike (one stored before emails were made one form)", async () => {
     const old = await signUp('zoe-old@example.com');
     // As an older version stored it: non-ASCII capitals kept as typed.
     await db.query("UPDATE users SET email = 'ZO\u00cb@example.com' WHERE id = $1", [old.id]);
@@ -611,6 +611,10 @@ describe('passwords', () => {
     const answer = await t.request('POST', '/v1/me/password', { token: old.token, body: { currentPassword: 'the twin account password', newPassword: 'taken over at last!' } });
     expect([answer.statusCode, answer.json().code]).toEqual([403, 'PASSWORD_MISMATCH']);
     expect(await hashOf()).toBe(before);
+    // Its own password is checked against its own row (the email alone finds the twin).
+    const own = await t.request('POST', '/v1/me/password', { token: old.token, body: { currentPassword: PASSWORD, newPassword: 'my own new passphrase' } });
+    expect(own.statusCode, own.body).toBe(204);
+    expect(await hashOf()).not.toBe(before);
   });
 
   it('checks the current password under the login limits: a stolen token cannot guess it faster than a login', async () => {

@@ -9,6 +9,7 @@ import {
   type Credentials,
   addressKey,
   findCredentials,
+  findCredentialsById,
   insertAttempt,
   lockLoginKeys,
   type UnsucceededAttempts,
@@ -42,7 +43,7 @@ const PENDING_POLL_MS = 25;
  * count: when they alone would refuse this one (several right logins at once), it waits for them
  * to settle instead of being told it failed too often.
  */
-async function admit(deps: AccountsDeps, email: string, asGiven: string, clientIp: string, now: Date): Promise<Admission> {
+async function admit(deps: AccountsDeps, email: string, asGiven: string, clientIp: string, now: Date, userId: string | undefined): Promise<Admission> {
   const policy = deps.loginLimits;
   return withTransaction(deps.pool, async (tx) => {
     const address = await addressKey(tx, clientIp);
@@ -59,9 +60,13 @@ async function admit(deps: AccountsDeps, email: string, asGiven: string, clientI
       if (onFailures.allowed) return { admitted: 'wait' };
       return { admitted: false, retryAfterSeconds: onFailures.retryAfterSeconds };
     }
-    // An account registered before emails were normalised (non-ASCII capitals kept as typed) is
-    // found as it was written.
-    const credentials = (await findCredentials(tx, email)) ?? (asGiven !== email ? await findCredentials(tx, asGiven) : undefined);
+    // A known user's own row (another account may read alike: see checkPassword). Otherwise an
+    // account registered before emails were normalised (non-ASCII capitals kept as typed) is found
+    // as it was written.
+    const credentials =
+      userId !== undefined
+        ? await findCredentialsById(tx, userId)
+        : ((await findCredentials(tx, email)) ?? (asGiven !== email ? await findCredentials(tx, asGiven) : undefined));
     const attemptId = newId();
     await insertAttempt(tx, { id: attemptId, email, address, userId: credentials?.id ?? null, now });
     return { admitted: true, attemptId, credentials };
@@ -71,19 +76,29 @@ async function admit(deps: AccountsDeps, email: string, asGiven: string, clientI
 /**
  * Checks `password` against the account of `givenEmail`, under the login limits: the account's
  * credentials when it is right. Wrong email and wrong password look the same from outside: the same
- * error, and the same argon2 work (an unknown email is verified against a decoy hash).
+ * error, and the same argon2 work (an unknown email is verified against a decoy hash). With
+ * `userId` (a signed-in user confirming their password) that user's own row is checked, the limits
+ * still counted by the email: an account stored before emails were made one form may share its
+ * email's normal form with a newer one, and the email alone would find the newer one.
  */
-export async function checkPassword(deps: AccountsDeps, givenEmail: string, password: string, ip: string | undefined, peer?: string): Promise<Credentials> {
+export async function checkPassword(
+  deps: AccountsDeps,
+  givenEmail: string,
+  password: string,
+  ip: string | undefined,
+  peer?: string,
+  userId?: string,
+): Promise<Credentials> {
   const now = deps.clock.now();
   const address = clientAddress(ip, peer);
   const email = normalizeEmail(givenEmail);
   const asGiven = givenEmail.normalize('NFC');
-  let admission = await admit(deps, email, asGiven, address, now);
+  let admission = await admit(deps, email, asGiven, address, now, userId);
   // Wall time, not the injected clock: this is how long a request waits, not when it was made.
   const waitUntil = Date.now() + PENDING_WAIT_MAX_MS;
   while (admission.admitted === 'wait' && Date.now() < waitUntil) {
     await new Promise((resolve) => setTimeout(resolve, PENDING_POLL_MS));
-    admission = await admit(deps, email, asGiven, address, now);
+    admission = await admit(deps, email, asGiven, address, now, userId);
   }
   if (admission.admitted === 'wait') {
     throw new AppError('RATE_LIMITED', 'too many logins of this account at once; try again in a moment', { retryAfterSeconds: 1 });

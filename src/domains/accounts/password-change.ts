@@ -20,16 +20,13 @@ export async function changePassword(deps: AccountsDeps, userId: string, body: P
   }
   const email = await userEmail(deps.pool, userId);
   if (email === undefined) throw notFound('user');
-  let credentials: Awaited<ReturnType<typeof checkPassword>>;
   try {
-    credentials = await checkPassword(deps, email, body.currentPassword, ip, peer);
+    // This user's own row: another account stored before emails were made one form may read alike.
+    await checkPassword(deps, email, body.currentPassword, ip, peer, userId);
   } catch (error) {
     if (error instanceof AppError && error.code === 'INVALID_CREDENTIALS') throw new AppError('PASSWORD_MISMATCH');
     throw error;
   }
-  // The email found another account (two rows that read alike, stored before emails were made one
-  // form): its password says nothing about this user's.
-  if (credentials.id !== userId) throw new AppError('PASSWORD_MISMATCH');
   const passwordHash = await deps.passwords.hash(body.newPassword);
   const changedAt = deps.clock.now();
   if (!(await setPasswordHash(deps.pool, userId, passwordHash, changedAt))) throw notFound('user');

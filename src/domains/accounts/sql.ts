@@ -60,6 +60,11 @@ export async function findCredentials(q: Queryable, email: string): Promise<Cred
   return rows[0];
 }
 
+export async function findCredentialsById(q: Queryable, userId: string): Promise<Credentials | undefined> {
+  const { rows } = await q.query<Credentials>('SELECT id, password_hash AS "passwordHash", status FROM users WHERE id = $1', [userId]);
+  return rows[0];
+}
+
 /** The email a user signs in with; undefined when there is no such user. */
 export async function userEmail(q: Queryable, userId: string): Promise<string | undefined> {
   const { rows } = await q.query<{ email: string }>('SELECT email::text AS email FROM users WHERE id = $1', [userId]);
