@@ -229,12 +229,15 @@ export function generateProduct(ctx: ProductContext): GeneratedProduct {
       prices.push({ id: newId(), variantId: v.id, currency: 'USD', basePrice: base, discount: 0, effectiveFrom: createdAt, effectiveTo: null });
       continue;
     }
-    // A sale scheduled in the coming days: regular price until it starts, the sale, then regular again.
+    // A sale scheduled in the coming days: regular price until it starts, the sale, then regular
+    // again, as a seller makes it through the API: the sale's start closes the regular price (so
+    // withdrawing the sale lets the regular price run on), and the sale ends as written.
     const saleStart = new Date(now.getTime() + between(random, 1, 14) * DAY_MS);
     const saleEnd = new Date(saleStart.getTime() + between(random, 2, 7) * DAY_MS);
     const discount = Math.round(base * pick(random, [0.1, 0.15, 0.2, 0.3]));
-    prices.push({ id: newId(), variantId: v.id, currency: 'USD', basePrice: base, discount: 0, effectiveFrom: createdAt, effectiveTo: saleStart });
-    prices.push({ id: newId(), variantId: v.id, currency: 'USD', basePrice: base, discount, effectiveFrom: saleStart, effectiveTo: saleEnd });
+    const saleId = newId();
+    prices.push({ id: newId(), variantId: v.id, currency: 'USD', basePrice: base, discount: 0, effectiveFrom: createdAt, effectiveTo: saleStart, closedByPriceId: saleId });
+    prices.push({ id: saleId, variantId: v.id, currency: 'USD', basePrice: base, discount, effectiveFrom: saleStart, effectiveTo: saleEnd });
     prices.push({ id: newId(), variantId: v.id, currency: 'USD', basePrice: base, discount: 0, effectiveFrom: saleEnd, effectiveTo: null });
   }
   const stock = new Map(variants.map((v) => [v.id, random() < 0.08 ? 0 : between(random, 1, 500)]));

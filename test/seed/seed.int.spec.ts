@@ -108,6 +108,26 @@ describe('seeding a small catalog', () => {
   it('leaves a catalog that is not empty alone on start (seedDemo)', async () => {
     expect(await seedDemo({ ...t.app, config: { ...t.app.config, seedDemo: true } })).toBeUndefined();
   });
+
+  it('schedules sales as a seller would: withdrawing one before it starts leaves the regular price running, with no gap', async () => {
+    const { rows } = await db.query<{ id: string; product_id: string; variant_id: string; seller_id: string; effective_to: Date }>(
+      `SELECT pr.id, pr.product_id, pr.variant_id, p.seller_id, pr.effective_to FROM product_pricing pr JOIN products p ON p.id = pr.product_id
+        WHERE pr.discount > 0 AND pr.effective_from > now() ORDER BY pr.id LIMIT 1`,
+    );
+    const sale = rows[0]!;
+    const seller = (await t.app.tokens.sign({ userId: sale.seller_id, roles: ['seller'] })).token;
+    const withdrawn = await t.request('DELETE', `/v1/seller/products/${sale.product_id}/prices/${sale.id}`, { token: seller });
+    expect(withdrawn.statusCode, withdrawn.body).toBe(200);
+    expect(withdrawn.json().extendedPriceId).toEqual(expect.any(String));
+    // Regular price until the sale's end, then the regular price that followed it: one price at every instant.
+    const { rows: windows } = await db.query<{ from: Date; to: Date | null; discount: string }>(
+      'SELECT effective_from AS "from", effective_to AS "to", discount FROM product_pricing WHERE variant_id = $1 ORDER BY effective_from',
+      [sale.variant_id],
+    );
+    expect(windows.map((w) => Number(w.discount))).toEqual([0, 0]);
+    expect(windows[0]!.to).toEqual(sale.effective_to);
+    expect(windows[1]).toMatchObject({ from: sale.effective_to, to: null });
+  });
 });
 
 describe('seeding on start (seedDemo)', () => {

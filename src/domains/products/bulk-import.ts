@@ -52,8 +52,21 @@ export interface ImportProduct {
   variants: { id: string; sku: string; attributes: Record<string, string>; listPrice: { amount: number; currency: string } }[];
   images: { url: string; type: 'primary' | 'gallery' | 'thumbnail' | 'swatch' }[];
   attributes: { name: string; value: string; searchable: boolean }[];
-  /** Windows may lie in the past: an import brings history along. */
-  prices: { id: string; variantId: string; currency: string; basePrice: number; discount: number; effectiveFrom: Date; effectiveTo: Date | null }[];
+  /**
+   * Windows may lie in the past: an import brings history along. `closedByPriceId` names the window
+   * whose start closed this one, as adding an open window through the API records it (withdrawing
+   * that window lets this one run on to where it ended); without it the window ends as written.
+   */
+  prices: {
+    id: string;
+    variantId: string;
+    currency: string;
+    basePrice: number;
+    discount: number;
+    effectiveFrom: Date;
+    effectiveTo: Date | null;
+    closedByPriceId?: string | null;
+  }[];
 }
 
 export const IMPORT_BATCH_MAX = 10_000;

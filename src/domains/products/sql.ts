@@ -285,14 +285,16 @@ export interface PriceInsert extends PriceWindowRow {
   productId: string;
   createdBy: string;
   createdAt: Date;
+  /** The window whose start closed this one (withdrawing that window lets this one run on); none when it ends as written. */
+  closedByPriceId?: string | null;
 }
 
 export async function insertPrices(db: Queryable, rows: readonly PriceInsert[]): Promise<void> {
   if (rows.length === 0) return;
   await db.query(
-    `INSERT INTO product_pricing (id, product_id, variant_id, base_price, discount, currency, effective_from, effective_to, created_at, created_by)
+    `INSERT INTO product_pricing (id, product_id, variant_id, base_price, discount, currency, effective_from, effective_to, created_at, created_by, closed_by_price_id)
      SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::bigint[], $6::text[], $7::timestamptz[], $8::timestamptz[],
-                          $9::timestamptz[], $10::uuid[])`,
+                          $9::timestamptz[], $10::uuid[], $11::uuid[])`,
     [
       rows.map((r) => r.id),
       rows.map((r) => r.productId),
@@ -304,6 +306,7 @@ export async function insertPrices(db: Queryable, rows: readonly PriceInsert[]):
       rows.map((r) => r.effectiveTo),
       rows.map((r) => r.createdAt),
       rows.map((r) => r.createdBy),
+      rows.map((r) => r.closedByPriceId ?? null),
     ],
   );
 }
