@@ -307,6 +307,21 @@ describe('buyer reservations over HTTP', () => {
     // Published, the same variant can be held.
     expect((await t.request('POST', `/v1/seller/products/${(await productOf(draft))}/publish`, { token: seller.token })).statusCode).toBe(200);
     await eventually(async () => expect((await reserve(draft)).statusCode).toBe(201));
+
+    // Held, then unlisted: a retry of that request gets its reservation back (the first answer may
+    // have been lost), another request under its key is 422, and a new key is refused.
+    const key = newId();
+    const held = async (quantity: number, idempotencyKey = key) =>
+      t.request('POST', '/v1/reservations', { token: buyer.token, headers: { 'idempotency-key': idempotencyKey }, body: { items: [{ variantId: draft, quantity }] } });
+    const first = await held(1);
+    expect(first.statusCode, first.body).toBe(201);
+    expect((await t.request('POST', `/v1/seller/products/${await productOf(draft)}/unlist`, { token: seller.token })).statusCode).toBe(200);
+    await eventually(async () => expect((await held(1, newId())).json().code).toBe('VARIANT_NOT_AVAILABLE'));
+    const retry = await held(1);
+    expect([retry.statusCode, retry.headers['idempotent-replayed']], retry.body).toEqual([201, 'true']);
+    expect(retry.json()).toMatchObject({ id: first.json().id, status: 'active' });
+    const other = await held(2);
+    expect([other.statusCode, other.json().code]).toEqual([422, 'IDEMPOTENCY_KEY_REUSED']);
   });
 
   it('holds nothing of a published variant whose sale has not started (no price in effect), as the cart refuses it', async () => {

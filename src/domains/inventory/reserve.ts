@@ -29,6 +29,17 @@ export async function reserve(deps: InventoryDeps, queue: ReservationQueue, inpu
   return reserveSeveral(deps, request);
 }
 
+/**
+ * The reservation already made under this input's key (replayed, or IDEMPOTENCY_KEY_REUSED for
+ * another request), undefined when there is none: for a caller refused before it reached reserve()
+ * (the variant no longer for sale), whose retry must still get what the first request got.
+ */
+export async function earlierReservation(deps: InventoryDeps, input: ReserveInput): Promise<ReserveResult | undefined> {
+  const request = toReserveRequest(input, deps.reservationTtlSeconds);
+  const existing = (await findReservationsByKeys(deps.pool, [request.idempotencyKey])).get(request.idempotencyKey);
+  return existing ? replayOrRefuse(existing, request.requestHash) : undefined;
+}
+
 async function reserveSeveral(deps: InventoryDeps, request: ReserveRequest): Promise<ReserveResult> {
   const soldOut = request.items.filter((i) => deps.soldOut.isSoldOut(i.variantId));
   if (soldOut.length > 0) {

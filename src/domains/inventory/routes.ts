@@ -13,6 +13,7 @@ import { createStockItems } from './receive-stock.ts';
 import type { Reservation, ReserveResult } from './reservation-view.ts';
 import { findReservation, toReservation } from './reservation-view.ts';
 import type { ReserveInput } from './reserve-input.ts';
+import { earlierReservation } from './reserve.ts';
 import {
   AdjustmentBody,
   AdjustmentHeaders,
@@ -180,7 +181,7 @@ export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reser
         tags,
         summary: 'Reserve stock (all items or none) for a limited time',
         description:
-          'Requires an Idempotency-Key header: the same key and body return the same reservation (201 with Idempotent-Replayed: true); the same key with another body is 422. Only variants for sale can be held: an unknown variant is 404, one of a product not published, or without a price in effect now, is 409 VARIANT_NOT_AVAILABLE. Not enough stock is 409 OUT_OF_STOCK and stores nothing, so a retry with the same key tries again. The hold lasts RESERVATION_TTL_SECONDS.',
+          'Requires an Idempotency-Key header: the same key and body return the same reservation (201 with Idempotent-Replayed: true); the same key with another body is 422. Only variants for sale can be held: an unknown variant is 404, one of a product not published, or without a price in effect now, is 409 VARIANT_NOT_AVAILABLE (a retry of a request granted before then still gets its reservation back). Not enough stock is 409 OUT_OF_STOCK and stores nothing, so a retry with the same key tries again. The hold lasts RESERVATION_TTL_SECONDS.',
         headers: ReserveHeaders,
         body: ReserveBody,
         response: { 201: ReservationSchema, ...authProblems, 404: ProblemResponse, 409: ProblemResponse, 422: ProblemResponse, 429: ProblemResponse },
@@ -190,17 +191,21 @@ export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reser
       // Required by the header schema: a request without it is answered 400 IDEMPOTENCY_KEY_REQUIRED.
       const key = request.headers['idempotency-key'];
       const buyerId = principalOf(request).userId;
-      const checking = checkForSale(catalog, request.body.items, deps.clock.now());
-      if (checking) await checking;
+      const input = { idempotencyKey: buyerKey(buyerId, key), ownerId: buyerId, referenceId: request.body.referenceId ?? null, items: request.body.items, trace: request.trace };
       let result: ReserveResult;
       try {
-        result = await reserve({
-          idempotencyKey: buyerKey(buyerId, key),
-          ownerId: buyerId,
-          referenceId: request.body.referenceId ?? null,
-          items: request.body.items,
-          trace: request.trace,
-        });
+        const checking = checkForSale(catalog, request.body.items, deps.clock.now());
+        if (checking) await checking;
+      } catch (error) {
+        // A retry of a reservation made before the variant stopped being for sale (unlisted, its
+        // price ended) gets that reservation back, as the first request did; anything else is refused.
+        const earlier = error instanceof AppError && error.code === 'VARIANT_NOT_AVAILABLE' ? await earlierReservation(deps, input) : undefined;
+        if (!earlier) throw error;
+        reply.header('idempotent-replayed', 'true');
+        return reply.status(201).send(buyerView(earlier));
+      }
+      try {
+        result = await reserve(input);
       } catch (error) {
         // The answer most buyers of a flash sale get: sent here rather than through the error
         // handler (same problem document, a good part cheaper per request).
