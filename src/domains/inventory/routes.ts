@@ -198,8 +198,9 @@ export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reser
         if (checking) await checking;
       } catch (error) {
         // A retry of a reservation made before the variant stopped being for sale (unlisted, its
-        // price ended) gets that reservation back, as the first request did; anything else is refused.
-        const earlier = error instanceof AppError && error.code === 'VARIANT_NOT_AVAILABLE' ? await earlierReservation(deps, input) : undefined;
+        // price ended, the variant removed) gets that reservation back, as the first request did.
+        const refusedForSale = error instanceof AppError && (error.code === 'VARIANT_NOT_AVAILABLE' || error.code === 'NOT_FOUND');
+        const earlier = refusedForSale ? await earlierReservation(deps, input) : undefined;
         if (!earlier) throw error;
         reply.header('idempotent-replayed', 'true');
         return reply.status(201).send(buyerView(earlier));
