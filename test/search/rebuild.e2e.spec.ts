@@ -256,4 +256,22 @@ describe('read model rebuilds', () => {
       expect(found.json().items.map((p: Json) => p.productId)).toEqual([products[5]!.id]);
     });
   });
+
+  it('price the rebuilt rows at the time the rebuild ends, not at their events\' times (a price that ended since is not brought back)', async () => {
+    const kettle = products[4]!;
+    const at = new Date(f.clock.now().getTime() + 60_000).toISOString();
+    const changed = await f.t.request('POST', `/v1/seller/products/${kettle.id}/prices`, {
+      token: seller.token,
+      body: { variantId: kettle.variants[0].id, price: { amount: 9000, currency: 'USD' }, effectiveFrom: at },
+    });
+    expect(changed.statusCode, changed.body).toBe(201);
+    await settled(f.t);
+    f.clock.advance(120_000);
+    const priceOf = async () =>
+      (await search().query<{ min: string }>('SELECT min_price AS min FROM product_search_view WHERE product_id = $1', [kettle.id])).rows[0]?.min;
+    // The sweep brings the live row to now; a rebuild, whose events all predate the change, must too.
+    await eventually(async () => expect(Number(await priceOf())).toBe(5100));
+    await rebuild('product_search');
+    expect(Number(await priceOf())).toBe(5100);
+  });
 });

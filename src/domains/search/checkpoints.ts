@@ -1,4 +1,4 @@
-import type { Queryable } from '../../platform/db/pool.ts';
+import type { Queryable, Tx } from '../../platform/db/pool.ts';
 import type { DomainName } from '../../platform/domains.ts';
 import type { ReadModelHooks, ReplayContext } from '../../platform/messaging/subscription.ts';
 
@@ -31,7 +31,13 @@ async function currentSchema(tx: Queryable): Promise<string> {
  * are made, the position reached in each source's log is noted as batches are applied, and it is
  * marked live when the copies are swapped in.
  */
-export function readModelHooks(name: string, description: string, tables: readonly string[]): ReadModelHooks {
+export function readModelHooks(
+  name: string,
+  description: string,
+  tables: readonly string[],
+  /** Run on the swapped-in tables before the model is marked live, in the same transaction. */
+  beforeLive?: (tx: Tx) => Promise<unknown>,
+): ReadModelHooks {
   if (!/^[a-z][a-z0-9_]{0,40}$/.test(name)) throw new Error(`read model name ${name} cannot name a schema`);
   const shadow = `rebuild_${name}`;
   return {
@@ -88,6 +94,7 @@ export function readModelHooks(name: string, description: string, tables: readon
         }
       }
       await tx.query(`DROP SCHEMA ${shadow}`);
+      await beforeLive?.(tx);
       await tx.query("UPDATE read_model_checkpoints SET status = 'live', rebuilt_at = now(), updated_at = now() WHERE read_model = $1", [name]);
     },
   };

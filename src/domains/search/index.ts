@@ -26,7 +26,7 @@ export function createSearchModule(ctx: DomainContext, options: SearchOptions = 
   let repricing: WorkerLoop | undefined;
   return {
     name: 'search',
-    subscriptions: [productSearchSubscription(), sellerDashboardSubscription()],
+    subscriptions: [productSearchSubscription(ctx.clock), sellerDashboardSubscription()],
     routes: (app) => registerSearchRoutes(app, deps),
     async start() {
       repricing ??= createRepricingSweep(deps, options.repriceIntervalMs ?? REPRICE_INTERVAL_MS);

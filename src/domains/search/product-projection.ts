@@ -13,7 +13,9 @@ import {
 import type { Tx } from '../../platform/db/pool.ts';
 import type { EventEnvelope } from '../../platform/messaging/envelope.ts';
 import type { HandlerContext, Subscription } from '../../platform/messaging/subscription.ts';
+import { type Clock, systemClock } from '../../platform/clock.ts';
 import { readModelHooks } from './checkpoints.ts';
+import { repriceAllDue } from './repricing.ts';
 import { type PricedVariant, attributeValues, nextBoundaryAfter, priceRangeAt, withPriceChange, withPriceWithdrawal } from './pricing.ts';
 
 export const PRODUCT_SEARCH_MODEL = 'product_search';
@@ -205,7 +207,7 @@ async function apply(ctx: HandlerContext, events: readonly EventEnvelope[]): Pro
  * versions the events carry (products.version, stock_items.version), so an older event never
  * overwrites a newer state, whatever the order events of different sources arrive in.
  */
-export function productSearchSubscription(): Subscription {
+export function productSearchSubscription(clock: Clock = systemClock): Subscription {
   return {
     consumer: PRODUCT_SEARCH_CONSUMER,
     domain: 'search',
@@ -216,6 +218,9 @@ export function productSearchSubscription(): Subscription {
       PRODUCT_SEARCH_MODEL,
       'Published products for full-text search, filters and facets (product_search_view, product_stock_levels), from products and inventory events.',
       ['product_search_view', 'product_stock_levels'],
+      // Rows are priced at their events' times: a price that ended since, with no event, is
+      // brought to now before any search reads the rebuilt model (not by the next sweep).
+      (tx) => repriceAllDue(tx, clock.now()),
     ),
   };
 }
