@@ -45,7 +45,7 @@ export async function registerPaymentRoutes(app: HttpApp, deps: PaymentsDeps): P
         tags,
         summary: 'Refund all or part of an own order',
         description:
-          'Requires an Idempotency-Key header: the same key and body return the same refund (with Idempotent-Replayed: true); the same key with another body is 422. ' +
+          'Requires an Idempotency-Key header: the same key and body return the same refund as it is now (with Idempotent-Replayed: true; a refund first answered pending is replayed as succeeded or failed once settled); the same key with another body is 422. ' +
           "The amount is at most what the order's payment captured minus what was already refunded (409 REFUND_EXCEEDS_CAPTURED otherwise). " +
           '201 when the gateway answered (status succeeded or failed), 202 while its answer is pending.',
         params: OrderParams,
