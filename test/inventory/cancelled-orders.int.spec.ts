@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OrderCancelledV1 } from '../../src/contracts/orders.ts';
+import { restockConfirmedCancellations } from '../../src/domains/inventory/cancelled-order-stock.ts';
+import { withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { type InventoryHarness, type Variant, eventCount, expectConsistent, ledger, startInventory, stockedVariant } from './support.ts';
 
@@ -19,7 +21,7 @@ interface Checkout {
 const newCheckout = (): Checkout => ({ sessionId: newId(), buyerId: newId() });
 
 /** What orders announces when an order of a checkout is cancelled (only the seller's lines are its items). */
-function orderCancelled(checkout: Checkout, orderId: string, seller: Variant, lines: { variant: Variant; quantity: number }[]): OrderCancelledV1 {
+function orderCancelled(checkout: Checkout, orderId: string, seller: Variant, lines: { variant: Variant; quantity: number }[], wasPaid = true): OrderCancelledV1 {
   const at = h.clock.now().toISOString();
   const items = lines.map(({ variant, quantity }) => ({
     itemId: newId(),
@@ -50,8 +52,8 @@ function orderCancelled(checkout: Checkout, orderId: string, seller: Variant, li
     items,
     placedAt: at,
     reason: 'changed my mind',
-    wasPaid: true,
-    previousStatus: 'paid',
+    wasPaid,
+    previousStatus: wasPaid ? 'paid' : 'pending_payment',
     actorType: 'buyer',
     cancelledBy: checkout.buyerId,
     cancelledAt: at,
@@ -156,7 +158,55 @@ describe('an order cancelled after its stock was sold', () => {
 });
 
 describe('an order cancelled before its stock was sold', () => {
-  it("releases the checkout's active reservation once, and leaves another buyer's reservation with the same reference alone", async () => {
+  it("leaves a paid order's active reservation to its checkout: the other seller's units are sold, the cancelled order's come back once it confirms", async () => {
+    const mug = await stockedVariant(h.api, 10);
+    const poster = await stockedVariant(h.api, 5);
+    const checkout = newCheckout();
+    const r = await h.api.reserve({
+      idempotencyKey: newId(),
+      ownerId: checkout.buyerId,
+      referenceId: checkout.sessionId,
+      items: [
+        { variantId: mug.variantId, quantity: 2 },
+        { variantId: poster.variantId, quantity: 3 },
+      ],
+    });
+    const mugOrder = newId();
+    const posterOrder = newId();
+    // The buyer cancels the mug's order once it is paid, before the checkout has confirmed the stock.
+    const event = orderCancelled(checkout, mugOrder, mug, [{ variant: mug, quantity: 2 }]);
+    await cancel(event);
+    await cancel(event);
+    expect((await h.api.getReservation(r.id))?.status).toBe('active');
+    expect(await levelOf(mug)).toEqual({ total: 10, available: 8, reserved: 2 });
+
+    await h.api.confirm(r.id, {
+      orders: [
+        { sellerId: mug.sellerId, orderId: mugOrder },
+        { sellerId: poster.sellerId, orderId: posterOrder },
+      ],
+    });
+    const settle = () => withTransaction(h.pool, (tx) => restockConfirmedCancellations(tx, h.clock.now()));
+    expect((await settle()).settled).toBe(1);
+    expect(await settle()).toEqual({ settled: 0, variantIds: [] });
+    expect(await levelOf(mug)).toEqual({ total: 10, available: 10, reserved: 0 });
+    expect(await levelOf(poster)).toEqual({ total: 2, available: 2, reserved: 0 });
+    expect(await restocks(mugOrder)).toEqual([{ change: 2, reason: 'order_cancelled' }]);
+    expect(await restocks(posterOrder)).toEqual([]);
+    await expectConsistent(h.pool, [mug.variantId, poster.variantId]);
+
+    // A checkout that compensates instead releases its reservation: the waiting cancellation goes, nothing is restocked twice.
+    const failing = newCheckout();
+    const r2 = await h.api.reserve({ idempotencyKey: newId(), ownerId: failing.buyerId, referenceId: failing.sessionId, items: [{ variantId: mug.variantId, quantity: 1 }] });
+    const lost = newId();
+    await cancel(orderCancelled(failing, lost, mug, [{ variant: mug, quantity: 1 }]));
+    await h.api.release(r2.id, 'checkout compensated');
+    expect((await settle()).settled).toBe(1);
+    expect(await restocks(lost)).toEqual([]);
+    expect(await levelOf(mug)).toEqual({ total: 10, available: 10, reserved: 0 });
+  });
+
+  it("releases the checkout's active reservation once when the order was not paid, and leaves another buyer's reservation with the same reference alone", async () => {
     const mug = await stockedVariant(h.api, 6);
     const checkout = newCheckout();
     const r = await h.api.reserve({ idempotencyKey: newId(), ownerId: checkout.buyerId, referenceId: checkout.sessionId, items: [{ variantId: mug.variantId, quantity: 2 }] });
@@ -164,7 +214,7 @@ describe('an order cancelled before its stock was sold', () => {
     const releasedBefore = await eventCount(h.pool, 'inventory.reservation_released.v1');
     const orderId = newId();
 
-    const event = orderCancelled(checkout, orderId, mug, [{ variant: mug, quantity: 2 }]);
+    const event = orderCancelled(checkout, orderId, mug, [{ variant: mug, quantity: 2 }], false);
     await cancel(event);
     await cancel(event);
 

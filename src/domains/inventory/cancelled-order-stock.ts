@@ -13,6 +13,8 @@ export interface CancelledOrder {
   sellerId: string;
   checkoutSessionId: string;
   reason: string;
+  /** Whether its payment had been captured: its checkout then goes on to confirm the reservation. */
+  wasPaid: boolean;
 }
 
 export interface GivenBack {
@@ -34,8 +36,13 @@ export const RESTOCK_REASON = 'order_cancelled';
  * The order's reservation is the checkout session's (reference_id = checkoutSessionId, same buyer),
  * or one whose lines confirm sold to this order (stock_reservations.order_id, set by confirm from
  * its `orders` list). Then:
- * - still active (the order was cancelled before checkout confirmed it): it is released, all of it;
- *   a checkout that later tries to confirm it gets RESERVATION_NOT_ACTIVE and compensates;
+ * - still active and the order not paid (a checkout compensating, or an order cancelled before its
+ *   payment): it is released, all of it; a checkout that later tries to confirm it gets
+ *   RESERVATION_NOT_ACTIVE and compensates;
+ * - still active and the order paid (its buyer cancelled it between the capture and the checkout's
+ *   confirmation): releasing it would fail that confirmation and make the checkout cancel the other
+ *   sellers' orders too, so the cancellation is recorded in cancelled_order_restocks and its units
+ *   come back once the checkout has confirmed (restockConfirmedCancellations);
  * - confirmed (the units were sold): only the lines sold to this order come back, each as a
  *   'restock' movement referencing the order (unique per item and order, so a redelivered event
  *   adds nothing), raising total and available, announced by inventory.stock_adjusted.v1 (reason
@@ -56,7 +63,17 @@ export async function giveBackCancelledOrder(tx: Tx, order: CancelledOrder, now:
   const reason = `order ${order.orderId} cancelled: ${order.reason}`.slice(0, RELEASE_REASON_LENGTH_MAX);
   const released: string[] = [];
   const variantIds: string[] = [];
-  for (const r of reservations.filter((x) => x.status === 'active')) {
+  const active = reservations.filter((x) => x.status === 'active');
+  if (order.wasPaid && active.length > 0) {
+    await tx.query(
+      `INSERT INTO cancelled_order_restocks (order_id, reservation_id, seller_id, reason, recorded_at)
+       SELECT $1, id, $3, $4, $5 FROM unnest($2::uuid[]) AS id
+       ON CONFLICT (order_id) DO NOTHING`,
+      [order.orderId, active.map((r) => r.id), order.sellerId, order.reason.slice(0, 2000), now],
+    );
+    active.length = 0;
+  }
+  for (const r of active) {
     const after = await closeReservationIn(tx, r.id, { type: 'release', reason }, [], now, trace);
     released.push(r.id);
     variantIds.push(...after.items.map((i) => i.variantId));
@@ -67,7 +84,7 @@ export async function giveBackCancelledOrder(tx: Tx, order: CancelledOrder, now:
   return { released, restocked, variantIds };
 }
 
-async function restockSoldLines(tx: Tx, reservationIds: readonly string[], order: CancelledOrder, now: Date, trace: Trace | null): Promise<StockItemRow[]> {
+async function restockSoldLines(tx: Tx, reservationIds: readonly string[], order: Pick<CancelledOrder, 'orderId' | 'sellerId'>, now: Date, trace: Trace | null): Promise<StockItemRow[]> {
   if (reservationIds.length === 0) return [];
   const { rows: sold } = await tx.query<{ stock_item_id: string; quantity: number }>(
     `SELECT l.stock_item_id, sum(l.quantity)::int AS quantity
@@ -125,4 +142,33 @@ async function restockSoldLines(tx: Tx, reservationIds: readonly string[], order
   });
   await appendEvents(tx, 'inventory', events, trace, now);
   return items;
+}
+
+export const WAITING_RESTOCKS_BATCH_MAX = 100;
+
+/**
+ * Settles the cancellations that waited for their reservation (see giveBackCancelledOrder): once it
+ * is confirmed, the order's units are restocked as for any order cancelled after its sale; once it
+ * is released or has expired, they are back already. Either way the record goes. One transaction;
+ * records being settled by another sweeper are skipped. Returns how many were settled and the
+ * variants whose units came back.
+ */
+export async function restockConfirmedCancellations(tx: Tx, now: Date, limit = WAITING_RESTOCKS_BATCH_MAX): Promise<{ settled: number; variantIds: string[] }> {
+  const { rows } = await tx.query<{ order_id: string; reservation_id: string; seller_id: string; status: ReservationStatus }>(
+    `SELECT w.order_id, w.reservation_id, w.seller_id, r.status
+       FROM cancelled_order_restocks w JOIN reservations r ON r.id = w.reservation_id
+      WHERE r.status <> 'active'
+      ORDER BY w.recorded_at
+      LIMIT $1
+      FOR UPDATE OF w SKIP LOCKED`,
+    [limit],
+  );
+  const variantIds: string[] = [];
+  for (const w of rows) {
+    if (w.status !== 'confirmed') continue;
+    const restocked = await restockSoldLines(tx, [w.reservation_id], { orderId: w.order_id, sellerId: w.seller_id }, now, null);
+    variantIds.push(...restocked.map((i) => i.variant_id));
+  }
+  if (rows.length > 0) await tx.query('DELETE FROM cancelled_order_restocks WHERE order_id = ANY($1::uuid[])', [rows.map((w) => w.order_id)]);
+  return { settled: rows.length, variantIds };
 }

@@ -2,6 +2,7 @@ import { withTransaction } from '../../platform/db/pool.ts';
 import { appendEvents, type NewEvent } from '../../platform/messaging/outbox.ts';
 import { WorkerLoop } from '../../platform/messaging/worker-loop.ts';
 import type { InventoryDeps } from './deps.ts';
+import { WAITING_RESTOCKS_BATCH_MAX, restockConfirmedCancellations } from './cancelled-order-stock.ts';
 import { decide } from './lifecycle.ts';
 import { moveReservedStock } from './reserved-stock.ts';
 
@@ -80,11 +81,28 @@ export async function expireDueReservations(deps: InventoryDeps, batchSizeMax = 
   return count;
 }
 
-/** The background sweeper of one process: one batch after another while there are more, else every `intervalMs`. */
+/**
+ * Restocks the paid orders cancelled before their checkout confirmed (cancelled-order-stock.ts),
+ * now that it has; returns how many waiting cancellations were settled.
+ */
+export async function settleWaitingCancellations(deps: InventoryDeps): Promise<number> {
+  const { settled, variantIds } = await withTransaction(deps.pool, (tx) => restockConfirmedCancellations(tx, deps.clock.now()));
+  deps.soldOut.forget(variantIds);
+  return settled;
+}
+
+/**
+ * The background sweeper of one process: one batch after another while there are more, else every
+ * `intervalMs`; each round also settles the cancellations that waited for a confirmation.
+ */
 export function createExpirySweeper(deps: InventoryDeps, intervalMs: number, batchSizeMax = SWEEP_BATCH_SIZE_MAX): WorkerLoop {
   return new WorkerLoop(
     'inventory:expiry-sweeper',
-    async () => (await expireDueReservations(deps, batchSizeMax)) === batchSizeMax,
+    async () => {
+      const expired = await expireDueReservations(deps, batchSizeMax);
+      const settled = await settleWaitingCancellations(deps);
+      return expired === batchSizeMax || settled === WAITING_RESTOCKS_BATCH_MAX;
+    },
     intervalMs,
     (error) => deps.log.error({ err: error }, 'reservation expiry sweep failed'),
   );

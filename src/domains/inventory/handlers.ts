@@ -34,7 +34,7 @@ export function ordersSubscription(deps: Pick<InventoryDeps, 'soldOut'>): Subscr
       const order = event.data as OrderCancelledV1;
       const { variantIds } = await giveBackCancelledOrder(
         ctx.tx,
-        { orderId: order.orderId, buyerId: order.buyerId, sellerId: order.sellerId, checkoutSessionId: order.checkoutSessionId, reason: order.reason },
+        { orderId: order.orderId, buyerId: order.buyerId, sellerId: order.sellerId, checkoutSessionId: order.checkoutSessionId, reason: order.reason, wasPaid: order.wasPaid },
         ctx.now,
         ctx.trace,
       );
