@@ -75,28 +75,37 @@ async function levelOf(v: Variant) {
   return item && { total: item.total, available: item.available, reserved: item.reserved };
 }
 
+/** A checkout of mugs from one seller and posters from another (by default 2 of 10 and 3 of 5): its reservation and the two orders' ids. */
+async function twoSellerCheckout(stock = { mugs: 10, posters: 5 }, bought = { mugs: 2, posters: 3 }) {
+  const mug = await stockedVariant(h.api, stock.mugs);
+  const poster = await stockedVariant(h.api, stock.posters);
+  const checkout = newCheckout();
+  const r = await h.api.reserve({
+    idempotencyKey: newId(),
+    ownerId: checkout.buyerId,
+    referenceId: checkout.sessionId,
+    items: [
+      { variantId: mug.variantId, quantity: bought.mugs },
+      { variantId: poster.variantId, quantity: bought.posters },
+    ],
+  });
+  return { mug, poster, checkout, r, mugOrder: newId(), posterOrder: newId() };
+}
+
+/** The checkout's confirmation, naming each seller's order. */
+function confirmBoth(reservationId: string, c: { mug: Variant; poster: Variant; mugOrder: string; posterOrder: string }) {
+  return h.api.confirm(reservationId, {
+    orders: [
+      { sellerId: c.mug.sellerId, orderId: c.mugOrder },
+      { sellerId: c.poster.sellerId, orderId: c.posterOrder },
+    ],
+  });
+}
+
 describe('an order cancelled after its stock was sold', () => {
   it("restocks only the cancelled order's items of a two-seller checkout, once however often the cancellation arrives", async () => {
-    const mug = await stockedVariant(h.api, 10);
-    const poster = await stockedVariant(h.api, 5);
-    const checkout = newCheckout();
-    const r = await h.api.reserve({
-      idempotencyKey: newId(),
-      ownerId: checkout.buyerId,
-      referenceId: checkout.sessionId,
-      items: [
-        { variantId: mug.variantId, quantity: 2 },
-        { variantId: poster.variantId, quantity: 3 },
-      ],
-    });
-    const mugOrder = newId();
-    const posterOrder = newId();
-    await h.api.confirm(r.id, {
-      orders: [
-        { sellerId: mug.sellerId, orderId: mugOrder },
-        { sellerId: poster.sellerId, orderId: posterOrder },
-      ],
-    });
+    const { mug, poster, checkout, r, mugOrder, posterOrder } = await twoSellerCheckout();
+    await confirmBoth(r.id, { mug, poster, mugOrder, posterOrder });
     const adjustedBefore = await eventCount(h.pool, 'inventory.stock_adjusted.v1');
 
     const event = orderCancelled(checkout, mugOrder, mug, [{ variant: mug, quantity: 2 }]);
@@ -121,18 +130,7 @@ describe('an order cancelled after its stock was sold', () => {
   });
 
   it("restocks the seller's lines when the reservation was confirmed without order ids", async () => {
-    const mug = await stockedVariant(h.api, 4);
-    const poster = await stockedVariant(h.api, 4);
-    const checkout = newCheckout();
-    const r = await h.api.reserve({
-      idempotencyKey: newId(),
-      ownerId: checkout.buyerId,
-      referenceId: checkout.sessionId,
-      items: [
-        { variantId: mug.variantId, quantity: 1 },
-        { variantId: poster.variantId, quantity: 1 },
-      ],
-    });
+    const { mug, poster, checkout, r } = await twoSellerCheckout({ mugs: 4, posters: 4 }, { mugs: 1, posters: 1 });
     await h.api.confirm(r.id);
     const posterOrder = newId();
     await cancel(orderCancelled(checkout, posterOrder, poster, [{ variant: poster, quantity: 1 }]));
@@ -159,20 +157,7 @@ describe('an order cancelled after its stock was sold', () => {
 
 describe('an order cancelled before its stock was sold', () => {
   it("leaves a paid order's active reservation to its checkout: the other seller's units are sold, the cancelled order's come back once it confirms", async () => {
-    const mug = await stockedVariant(h.api, 10);
-    const poster = await stockedVariant(h.api, 5);
-    const checkout = newCheckout();
-    const r = await h.api.reserve({
-      idempotencyKey: newId(),
-      ownerId: checkout.buyerId,
-      referenceId: checkout.sessionId,
-      items: [
-        { variantId: mug.variantId, quantity: 2 },
-        { variantId: poster.variantId, quantity: 3 },
-      ],
-    });
-    const mugOrder = newId();
-    const posterOrder = newId();
+    const { mug, poster, checkout, r, mugOrder, posterOrder } = await twoSellerCheckout();
     // The buyer cancels the mug's order once it is paid, before the checkout has confirmed the stock.
     const event = orderCancelled(checkout, mugOrder, mug, [{ variant: mug, quantity: 2 }]);
     await cancel(event);
@@ -180,12 +165,7 @@ describe('an order cancelled before its stock was sold', () => {
     expect((await h.api.getReservation(r.id))?.status).toBe('active');
     expect(await levelOf(mug)).toEqual({ total: 10, available: 8, reserved: 2 });
 
-    await h.api.confirm(r.id, {
-      orders: [
-        { sellerId: mug.sellerId, orderId: mugOrder },
-        { sellerId: poster.sellerId, orderId: posterOrder },
-      ],
-    });
+    await confirmBoth(r.id, { mug, poster, mugOrder, posterOrder });
     const settle = () => withTransaction(h.pool, (tx) => restockConfirmedCancellations(tx, h.clock.now()));
     expect((await settle()).settled).toBe(1);
     expect(await settle()).toEqual({ settled: 0, variantIds: [] });
