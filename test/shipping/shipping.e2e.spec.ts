@@ -497,6 +497,28 @@ describe('carrier webhooks', () => {
     expect(await count('shipping', 'shipping_webhook_events WHERE tracking_number = $1 AND processed_at IS NULL', [tracking])).toBe(0);
     await eventually(async () => expect((await orderOf(buyer, placed.orderId)).status).toBe('delivered'));
   });
+
+  it('applies the waiting scans in the order they happened across pages, not as they came: a failed delivery that came last still counts', async () => {
+    const placed = await order(buyer, seller);
+    const tracking = carrier.newTrackingNumber();
+    const start = Date.now();
+    // Out for delivery (the newest) came first, then 110 older in-transit scans, then the failed
+    // delivery that happened between them, in the second page by arrival.
+    const scans = [carrier.scan(tracking, 'out_for_delivery', { occurredAt: new Date(start + 3000) })];
+    for (let i = 0; i < 110; i++) scans.push(carrier.scan(tracking, 'in_transit', { occurredAt: new Date(start + 1000 + i) }));
+    scans.push(carrier.scan(tracking, 'delivery_failed', { occurredAt: new Date(start + 2000) }));
+    for (const scan of scans) expect((await post(CARRIER, carrier.signed(scan))).statusCode).toBe(200);
+    const shipped = await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: tracking, shippedAt: new Date(start).toISOString() });
+    expect(shipped.statusCode, shipped.body).toBe(201);
+    expect(shipped.json().status).toBe('out_for_delivery');
+    // Taken in time order, the failed delivery moved the status, then the new attempt did: the
+    // buyer hears of both. Taken as they came, the failure was older than the status and moved nothing.
+    const { rows } = await db('shipping').query<{ to: string }>(
+      `SELECT payload->>'toStatus' AS to FROM shipping_outbox_events WHERE aggregate_id = $1 AND event_type = 'shipping.shipment_status_changed.v1' ORDER BY seq`,
+      [shipped.json().id],
+    );
+    expect(rows.map((r) => r.to)).toEqual(['delivery_failed', 'out_for_delivery']);
+  });
 });
 
 describe('shipping under races and repeats', () => {
