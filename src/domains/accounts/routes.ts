@@ -33,7 +33,7 @@ export function registerAccountRoutes(app: HttpApp, deps: AccountsDeps): void {
       schema: {
         tags,
         summary: 'Create a buyer or seller account',
-        description: 'Registrations are limited per client address (20 an hour, a taken email counting too); over the limit the answer is 429 with Retry-After.',
+        description: 'Registrations are limited per client address (REGISTRATIONS_PER_ADDRESS_PER_HOUR, 20 an hour by default; an IPv6 client by its /48; a taken email counting too); over the limit the answer is 429 with Retry-After.',
         body: RegisterBody,
         response: { 201: UserSchema, 400: ProblemResponse, 409: ProblemResponse, 429: ProblemResponse },
       },
