@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { CountryCode, CurrencyCode, MoneySchema, Nullable, OptionalText, PrintableText } from '../../platform/http/schemas.ts';
+import { CountryCode, CurrencyCode, IdempotencyKeyHeader, MoneySchema, Nullable, OptionalText, PrintableText } from '../../platform/http/schemas.ts';
 import { STEP_NAMES } from './saga.ts';
 
 const closed = { additionalProperties: false } as const;
@@ -43,8 +43,11 @@ export const CheckoutBody = Type.Object(
   closed,
 );
 
+/** Longer than the other routes' keys: checkout took up to 255 characters first. */
+const CHECKOUT_KEY_LENGTH_MAX = 255;
+
 export const CheckoutHeaders = Type.Object({
-  'idempotency-key': Type.String({ minLength: 1, maxLength: 255, description: 'Required: the same key and body return the same session' }),
+  'idempotency-key': IdempotencyKeyHeader('Required: the same key and body return the same session', CHECKOUT_KEY_LENGTH_MAX),
 });
 
 export const SessionParams = Type.Object({ sessionId: Type.String({ format: 'uuid' }) }, closed);

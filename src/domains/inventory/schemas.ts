@@ -1,6 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { ADJUSTMENT_REASONS, MAX_PER_BUYER_LIMIT, RESERVATION_ITEMS_MAX } from '../../contracts/inventory.ts';
-import { MultilineText, PageQuerySchema, pageOf } from '../../platform/http/schemas.ts';
+import { IdempotencyKeyHeader, MultilineText, PageQuerySchema, pageOf } from '../../platform/http/schemas.ts';
 import { ADJUSTMENT_AMOUNT_MAX, NOTE_LENGTH_MAX } from './adjust-stock.ts';
 import { RESERVATION_STATUSES } from './lifecycle.ts';
 
@@ -12,7 +12,6 @@ const Instant = Type.String({ format: 'date-time' });
 
 /** Units a buyer may hold of one variant through the buyer route. */
 export const BUYER_QUANTITY_MAX = 100;
-export const IDEMPOTENCY_HEADER_LENGTH_MAX = 200;
 
 export const StockItemSchema = Type.Object(
   {
@@ -78,22 +77,12 @@ export const AdjustmentResponse = Type.Object({
 
 export const AdjustmentHeaders = Type.Object({
   'idempotency-key': Type.Optional(
-    Type.String({
-      minLength: 1,
-      maxLength: IDEMPOTENCY_HEADER_LENGTH_MAX,
-      pattern: '^[\\x21-\\x7e]+$',
-      description: 'Optional. The same key and body replay the first answer (Idempotent-Replayed: true) and change nothing; the same key with another body is 422',
-    }),
+    IdempotencyKeyHeader('Optional. The same key and body replay the first answer (Idempotent-Replayed: true) and change nothing; the same key with another body is 422'),
   ),
 });
 
 export const ReserveHeaders = Type.Object({
-  'idempotency-key': Type.String({
-    minLength: 1,
-    maxLength: IDEMPOTENCY_HEADER_LENGTH_MAX,
-    pattern: '^[\\x21-\\x7e]+$',
-    description: 'Required. The same key and body return the same reservation; the same key with another body is 422',
-  }),
+  'idempotency-key': IdempotencyKeyHeader('Required. The same key and body return the same reservation; the same key with another body is 422'),
 });
 
 export const ReserveBody = Type.Object(

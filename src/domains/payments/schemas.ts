@@ -1,18 +1,12 @@
 import { Type } from '@sinclair/typebox';
-import { CurrencyCode, Defaulted, MoneySchema, PrintableText } from '../../platform/http/schemas.ts';
+import { CurrencyCode, Defaulted, IdempotencyKeyHeader, MoneySchema, PrintableText } from '../../platform/http/schemas.ts';
 
 /** HTTP shapes of the payments routes. */
 const closed = { additionalProperties: false } as const;
 const Uuid = Type.String({ format: 'uuid' });
-export const IDEMPOTENCY_HEADER_LENGTH_MAX = 200;
 
 export const IdempotencyHeaders = Type.Object({
-  'idempotency-key': Type.String({
-    minLength: 1,
-    maxLength: IDEMPOTENCY_HEADER_LENGTH_MAX,
-    pattern: '^[\\x21-\\x7e]+$',
-    description: 'Required. The same key and body return the same refund; the same key with another body is 422',
-  }),
+  'idempotency-key': IdempotencyKeyHeader('Required. The same key and body return the same refund; the same key with another body is 422'),
 });
 
 export const OrderParams = Type.Object({ orderId: Uuid }, closed);

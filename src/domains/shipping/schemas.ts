@@ -1,23 +1,17 @@
 import { Type } from '@sinclair/typebox';
 import { CARRIER_NAME_PATTERN, ShipmentStatusSchema, TRACKING_NUMBER_PATTERN } from '../../contracts/shipping.ts';
-import { PageQuerySchema, PrintableText, pageOf } from '../../platform/http/schemas.ts';
+import { IdempotencyKeyHeader, PageQuerySchema, PrintableText, pageOf } from '../../platform/http/schemas.ts';
 
 /** HTTP shapes of the shipping routes. */
 const closed = { additionalProperties: false } as const;
 const Uuid = Type.String({ format: 'uuid' });
 const Time = Type.String({ format: 'date-time' });
-export const IDEMPOTENCY_HEADER_LENGTH_MAX = 200;
 
 const CarrierName = Type.String({ pattern: CARRIER_NAME_PATTERN, maxLength: 40, description: 'Lowercase carrier name: a-z, 0-9, _ and -' });
 
 export const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(
-    Type.String({
-      minLength: 1,
-      maxLength: IDEMPOTENCY_HEADER_LENGTH_MAX,
-      pattern: '^[\\x21-\\x7e]+$',
-      description: 'Optional. The same key and body answer the same shipment (Idempotent-Replayed: true); the same key with another body is 422',
-    }),
+    IdempotencyKeyHeader('Optional. The same key and body answer the same shipment (Idempotent-Replayed: true); the same key with another body is 422'),
   ),
 });
 

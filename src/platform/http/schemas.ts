@@ -106,3 +106,14 @@ export const OptionalText = (maxLength: number, description?: string) =>
 
 /** The schema or null (OpenAPI: one of them), with the description of the whole. */
 export const Nullable = <T extends TSchema>(schema: T, options: { description?: string } = {}) => Type.Union([schema, Type.Null()], options);
+
+/** The longest Idempotency-Key the routes take (checkout took 255 before the rule was shared, and still does). */
+export const IDEMPOTENCY_HEADER_LENGTH_MAX = 200;
+
+/**
+ * An Idempotency-Key header: 1 to `maxLength` printable ASCII characters without spaces (a UUID is
+ * the usual one). Two keys sent at once, which HTTP joins with ", ", are refused with the rest.
+ */
+export const IdempotencyKeyHeader = (description: string, maxLength = IDEMPOTENCY_HEADER_LENGTH_MAX) =>
+  Type.String({ minLength: 1, maxLength, pattern: '^[\\x21-\\x7e]+$', description });
+
