@@ -290,6 +290,33 @@ describe('checkout through HTTP', () => {
     await eventually(async () => expect(await stockOf(http, sellerA, mug.variantId)).toEqual({ total: 10, available: 10, reserved: 0 }));
   });
 
+  it('lets a seller cancel an order they cannot fulfil: the buyer is refunded and told why, stock and coupon come back, the other order stays', async () => {
+    const { buyer, mug, code } = await shop('seller-cancel');
+    await expectStatus('checkout', checkout(http, buyer), 201);
+    await eventually(async () => expect((await ordersOf(buyer)).map((o) => o.status)).toEqual(['paid', 'paid']));
+    const mugOrder = (await ordersOf(buyer)).find((o) => o.sellerId === sellerA.userId)!;
+    const posterOrder = (await ordersOf(buyer)).find((o) => o.sellerId === sellerB.userId)!;
+    const cancel = (seller: Account, orderId: string, body: unknown = { reason: 'the last mug broke in the warehouse' }) =>
+      http('POST', `/v1/seller/orders/${orderId}/cancel`, { token: seller.token, body });
+
+    // Not another seller's order, and a reason is required.
+    expect((await cancel(sellerB, mugOrder.id)).statusCode).toBe(404);
+    expect((await cancel(sellerA, mugOrder.id, {})).statusCode).toBe(400);
+    const cancelled = await expectStatus('cancel', cancel(sellerA, mugOrder.id), 200);
+    expect(cancelled.json()).toMatchObject({ id: mugOrder.id, status: 'cancelled' });
+    expect((await expectStatus('again', cancel(sellerA, mugOrder.id), 200)).json().status).toBe('cancelled');
+
+    await eventually(async () => {
+      const order = (await expectStatus('order', http('GET', `/v1/orders/${mugOrder.id}`, { token: buyer.token }), 200)).json();
+      expect(order.refunds.map((r: { amount: { amount: number } }) => r.amount.amount)).toEqual([mugOrder.total.amount]);
+      expect(await stockOf(http, sellerA, mug.variantId)).toEqual({ total: 10, available: 10, reserved: 0 });
+      expect(await usesOf(sellerA, code)).toBe(0);
+      const notices = (await expectStatus('notifications', http('GET', '/v1/me/notifications', { token: buyer.token }), 200)).json().items as { type: string; body: string }[];
+      expect(notices.find((n) => n.type === 'order_cancelled')?.body).toContain('by the seller, who cannot fulfil it (the last mug broke in the warehouse)');
+    });
+    expect((await ordersOf(buyer)).find((o) => o.id === posterOrder.id)?.status).toBe('paid');
+  });
+
   it('cancels an order its seller refunded in full before shipping: stock and coupon come back, nothing more is refunded', async () => {
     const { buyer, mug, code } = await shop('refunded');
     await expectStatus('checkout', checkout(http, buyer), 201);

@@ -321,6 +321,8 @@ const OPERATIONS: Record<string, OperationSpec> = {
   'GET /v1/me/notification-preferences': {},
   'PUT /v1/me/notification-preferences': { body: () => ({ channels: { order_placed: ['in_app', 'push'], order_shipped: [], order_paid: null } }) },
   'POST /v1/seller/orders/{orderId}/fulfilment': { body: () => ({ note: 'packing today' }) },
+  // The seller's order of the fixture has shipped: every request is refused, and nothing may change.
+  'POST /v1/seller/orders/{orderId}/cancel': { body: () => ({ reason: 'cannot fulfil it after all' }) },
   'POST /v1/orders/{orderId}/cancel': { params: () => ({ orderId: f.cancellableOrderId }), refill: () => newCancellableOrder(), body: () => ({ reason: 'changed my mind' }) },
 };
 

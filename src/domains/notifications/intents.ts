@@ -142,7 +142,14 @@ export function orderCancelled(e: OrderCancelledV1): NotificationIntent[] {
       : e.refundedAmount > 0
         ? `The rest of your payment, ${formatMoney(left, e.currency)}, will be refunded.`
         : 'Your payment will be refunded.';
-  const why = e.actorType === 'buyer' ? 'as you asked' : e.actorType === 'system' ? 'because the checkout could not be completed' : `by the ${e.actorType}`;
+  const why =
+    e.actorType === 'buyer'
+      ? 'as you asked'
+      : e.actorType === 'system'
+        ? 'because the checkout could not be completed'
+        : e.actorType === 'seller'
+          ? `by the seller, who cannot fulfil it (${e.reason})`
+          : `by the ${e.actorType}`;
   return [
     {
       userId: e.buyerId,

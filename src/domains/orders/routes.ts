@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
 import type { Clock } from '../../platform/clock.ts';
 import type { Pool } from '../../platform/db/pool.ts';
 import { principalOf } from '../../platform/http/access.ts';
@@ -7,6 +8,7 @@ import { PageQuerySchema, PrintableText, ProblemResponse, authProblems, pageOf }
 import { refuseCardData } from '../../platform/card-data.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
 import { buyerOrdersPage, orderRecord, sellerOrdersPage } from './read-orders.ts';
+import type { OrderCommand } from './status-machine.ts';
 import { changeStatus } from './transitions.ts';
 import { OrderDetailView, OrderStatusSchema, OrderSummaryView, detailView, summaryView } from './views.ts';
 
@@ -20,6 +22,10 @@ const CancelBody = Type.Object(
   { reason: Type.Optional(PrintableText(500, 'Why the buyer cancels; kept in the order history and the refund, so no card data')) },
   { additionalProperties: false },
 );
+const SellerCancelBody = Type.Object(
+  { reason: PrintableText(500, 'Why you cannot fulfil it; told to the buyer, kept in the order history and the refund, so no card data') },
+  { additionalProperties: false },
+);
 
 const FulfilmentBody = Type.Object(
   { note: Type.Optional(PrintableText(500, 'Recorded as the reason of the move in the order history; no card data')) },
@@ -28,6 +34,18 @@ const FulfilmentBody = Type.Object(
 
 export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
   const { pool, clock } = deps;
+
+  /** A seller's command on an own order (another seller's is 404); answers the order as the seller's list shows it. */
+  async function bySeller(request: FastifyRequest, orderId: string, command: OrderCommand, reason: string) {
+    const sellerId = principalOf(request).userId;
+    // Kept for good in the history (and a cancellation's reason in the refund): never card data.
+    refuseCardData(request.body);
+    const context = { actor: { type: 'seller', id: sellerId } as const, reason, now: clock.now(), trace: request.trace };
+    await changeStatus(pool, orderId, command, context, { sellerId });
+    const record = await orderRecord(pool, orderId);
+    if (!record) throw new AppError('NOT_FOUND', 'order not found');
+    return summaryView(record.order, record.items);
+  }
 
   app.get(
     '/v1/orders',
@@ -88,6 +106,27 @@ export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
   );
 
   app.post(
+    '/v1/seller/orders/:orderId/cancel',
+    {
+      config: { access: ['seller'] },
+      schema: {
+        tags: ['orders'],
+        summary: 'Cancel your order that you cannot fulfil, before it ships; the buyer is refunded, stock and coupon come back',
+        description:
+          'For an order you cannot send (out of stock in fact, cannot ship to the address): paid, being fulfilled or partially refunded, not shipped. ' +
+          'The buyer is refunded what is left of the payment and told why (the reason, required, goes into the order history and the buyer\'s notification); ' +
+          'the coupon use comes back to the buyer and the units sold come back to available stock (adjust the stock down afterwards if you do not have them). ' +
+          'An order you refunded in full before shipping it can still be cancelled: stock and coupon come back, nothing more is refunded. ' +
+          'Again on a cancelled order: 200, nothing changes. Not paid yet, shipped or delivered: 409 INVALID_STATE_TRANSITION; another seller\'s order: 404.',
+        params: OrderParams,
+        body: SellerCancelBody,
+        response: { 200: OrderSummaryView, ...authProblems, 404: ProblemResponse, 409: ProblemResponse },
+      },
+    },
+    async (request) => bySeller(request, request.params.orderId, { type: 'cancel' }, request.body.reason),
+  );
+
+  app.post(
     '/v1/seller/orders/:orderId/fulfilment',
     {
       config: { access: ['seller'], bodyOptional: true },
@@ -103,16 +142,7 @@ export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
         response: { 200: OrderSummaryView, ...authProblems, 404: ProblemResponse, 409: ProblemResponse },
       },
     },
-    async (request) => {
-      const sellerId = principalOf(request).userId;
-      refuseCardData(request.body);
-      const reason = request.body.note ?? 'the seller started fulfilment';
-      const context = { actor: { type: 'seller', id: sellerId } as const, reason, now: clock.now(), trace: request.trace };
-      await changeStatus(pool, request.params.orderId, { type: 'start_fulfilment' }, context, { sellerId });
-      const record = await orderRecord(pool, request.params.orderId);
-      if (!record) throw new AppError('NOT_FOUND', 'order not found');
-      return summaryView(record.order, record.items);
-    },
+    async (request) => bySeller(request, request.params.orderId, { type: 'start_fulfilment' }, request.body.note ?? 'the seller started fulfilment'),
   );
 
   app.get(

@@ -155,7 +155,7 @@ function statusText(state: OrderState): string {
 }
 
 /**
- * `actor` is who asks (the system unless said): a buyer cannot cancel an order whose payment is still
+ * `actor` is who asks (the system unless said): neither its buyer nor its seller can cancel an order whose payment is still
  * being taken. Checkout owns that phase and cancels the orders itself when the payment fails; a
  * cancellation then, before payments knows of the payment, would leave a capture that lands after
  * it unrefunded.
@@ -165,8 +165,8 @@ export function decide(state: OrderState, command: OrderCommand, actor: ActorTyp
   if (command.type === 'cancel' && state.shipmentPending) {
     return { outcome: 'refused', status: state.status, why: 'the seller is handing a parcel of it to the carrier: try again in a moment' };
   }
-  if (command.type === 'cancel' && actor === 'buyer' && state.status === 'pending_payment') {
-    return { outcome: 'refused', status: state.status, why: 'the payment is still being taken: cancel once the order is paid (if the payment fails, the order is cancelled for you)' };
+  if (command.type === 'cancel' && (actor === 'buyer' || actor === 'seller') && state.status === 'pending_payment') {
+    return { outcome: 'refused', status: state.status, why: 'the payment is still being taken: cancel once the order is paid (if the payment fails, the order is cancelled anyway)' };
   }
   const rule = RULES[command.type];
   const at = decidingStatus(state, command.type);

@@ -223,10 +223,13 @@ describe('the order status machine', () => {
   });
 });
 
-describe('a buyer cancelling', () => {
-  it('given an order whose payment is still being taken, when its buyer cancels, then it is refused (checkout owns that phase), while the system may', () => {
+describe('a buyer or seller cancelling', () => {
+  it('given an order whose payment is still being taken, when its buyer or seller cancels, then it is refused (checkout owns that phase), while the system may', () => {
     const pending = { status: 'pending_payment' as const, fulfilmentStatus: null, totalAmount: 5000, refundedAmount: 0 };
-    expect(decide(pending, { type: 'cancel' }, 'buyer')).toMatchObject({ outcome: 'refused', why: expect.stringContaining('payment is still being taken') });
+    for (const actor of ['buyer', 'seller'] as const) {
+      expect(decide(pending, { type: 'cancel' }, actor)).toMatchObject({ outcome: 'refused', why: expect.stringContaining('payment is still being taken') });
+    }
+    expect(decide({ ...pending, status: 'paid', fulfilmentStatus: 'paid' }, { type: 'cancel' }, 'seller')).toMatchObject({ outcome: 'transition', to: 'cancelled' });
     expect(decide(pending, { type: 'cancel' })).toMatchObject({ outcome: 'transition', to: 'cancelled' });
     expect(decide({ ...pending, status: 'paid', fulfilmentStatus: 'paid' }, { type: 'cancel' }, 'buyer')).toMatchObject({ outcome: 'transition', to: 'cancelled' });
   });
