@@ -4,6 +4,9 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccountsDeps } from '../../src/domains/accounts/deps.ts';
 import { PasswordChangeReader } from '../../src/domains/accounts/token-revocations.ts';
+import { DEFAULT_LOGIN_LIMITS } from '../../src/domains/accounts/login-limits.ts';
+import { login as loginWith } from '../../src/domains/accounts/login.ts';
+import { type Passwords, createPasswords } from '../../src/domains/accounts/passwords.ts';
 import { ManualClock, systemClock } from '../../src/platform/clock.ts';
 import type { Pool } from '../../src/platform/db/pool.ts';
 import { TokenService, parseKeyring } from '../../src/platform/http/tokens.ts';
@@ -585,6 +588,53 @@ describe('passwords', () => {
     // Other users' tokens are untouched.
     const bystander = await signUp('unrevoked@example.com');
     await expect(laterTokens.verify(bystander.token)).resolves.toMatchObject({ userId: bystander.id });
+  });
+
+  it('finds a change committed late, stamped before the newest one a reader saw (changes are stamped by the database clock)', async () => {
+    const first = await signUp('stamped-first@example.com');
+    const late = await signUp('stamped-late@example.com');
+    const tokens = new TokenService(parseKeyring(TEST_JWT_KEYS), 'bazaar', 'bazaar-api', 900);
+    const reader = new PasswordChangeReader({ pool: db, clock: systemClock, tokens } as unknown as AccountsDeps);
+    await db.query('UPDATE users SET password_changed_at = clock_timestamp() WHERE id = $1', [first.id]);
+    await reader.read();
+    await expect(tokens.verify(first.token)).rejects.toMatchObject({ code: 'INVALID_TOKEN' });
+    // Committed after that read, stamped 15 seconds before the change it saw; the token is older still.
+    const { token: older } = await tokens.sign({ userId: late.id, roles: ['buyer'] }, new Date(Date.now() - 60_000));
+    await db.query("UPDATE users SET password_changed_at = clock_timestamp() - interval '15 seconds' WHERE id = $1", [late.id]);
+    await expect(tokens.verify(older)).resolves.toMatchObject({ userId: late.id });
+    await reader.read();
+    await expect(tokens.verify(older)).rejects.toMatchObject({ code: 'INVALID_TOKEN' });
+    await expect(tokens.verify(late.token)).resolves.toMatchObject({ userId: late.id });
+  });
+
+  it('revokes the token of a login that checked the old password while the change committed', async () => {
+    await signUp('racing@example.com');
+    const real = createPasswords();
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let verified = () => {};
+    const checking = new Promise<void>((resolve) => (verified = resolve));
+    // The thief's login: the old password is right, and its check ends only after the owner's change.
+    const slow: Passwords = {
+      hash: (password) => real.hash(password),
+      verifyNothing: (password) => real.verifyNothing(password),
+      verify: async (hash, password) => {
+        const right = await real.verify(hash, password);
+        verified();
+        await gate;
+        return right;
+      },
+    };
+    const deps = { pool: db, clock: systemClock, log: pino({ level: 'silent' }), tokens: t.app.tokens, passwords: slow, loginLimits: DEFAULT_LOGIN_LIMITS } as unknown as AccountsDeps;
+    const thief = loginWith(deps, { email: 'racing@example.com', password: PASSWORD }, '198.51.100.200');
+    await checking;
+    const owner = (await login('racing@example.com')).json().accessToken as string;
+    const changed = await t.request('POST', '/v1/me/password', { token: owner, body: { currentPassword: PASSWORD, newPassword: 'changed during the race' } });
+    expect(changed.statusCode, changed.body).toBe(204);
+    release();
+    const stolen = (await thief).accessToken;
+    const refused = await t.request('GET', '/v1/me', { token: stolen });
+    expect([refused.statusCode, refused.json().code]).toEqual([401, 'INVALID_TOKEN']);
   });
 
   it('refuses a wrong current password with 403 (the token is fine), a weak or unchanged new one with 400, and no token with 401, changing nothing', async () => {

@@ -28,8 +28,8 @@ export async function changePassword(deps: AccountsDeps, userId: string, body: P
     throw error;
   }
   const passwordHash = await deps.passwords.hash(body.newPassword);
-  const changedAt = deps.clock.now();
-  if (!(await setPasswordHash(deps.pool, userId, passwordHash, changedAt))) throw notFound('user');
+  const changedAt = await setPasswordHash(deps.pool, userId, passwordHash, deps.clock.now());
+  if (!changedAt) throw notFound('user');
   // This process refuses the older tokens at once; the others when they next read the changes.
   deps.tokens.revokeIssuedBefore(userId, changedAt);
 }

@@ -49,19 +49,24 @@ export interface Credentials {
   id: string;
   passwordHash: string;
   status: 'active' | 'disabled';
+  /**
+   * When the row was read, by the database's clock, which stamps password changes too: a token
+   * issued on these credentials counts from then, so a change committed after the read revokes it.
+   */
+  readAt: Date;
 }
 
 /** The only query that reads password_hash; its result never leaves checkPassword (login, password change). */
 export async function findCredentials(q: Queryable, email: string): Promise<Credentials | undefined> {
   const { rows } = await q.query<Credentials>(
-    'SELECT id, password_hash AS "passwordHash", status FROM users WHERE email = $1',
+    'SELECT id, password_hash AS "passwordHash", status, clock_timestamp() AS "readAt" FROM users WHERE email = $1',
     [email],
   );
   return rows[0];
 }
 
 export async function findCredentialsById(q: Queryable, userId: string): Promise<Credentials | undefined> {
-  const { rows } = await q.query<Credentials>('SELECT id, password_hash AS "passwordHash", status FROM users WHERE id = $1', [userId]);
+  const { rows } = await q.query<Credentials>('SELECT id, password_hash AS "passwordHash", status, clock_timestamp() AS "readAt" FROM users WHERE id = $1', [userId]);
   return rows[0];
 }
 
@@ -72,16 +77,41 @@ export async function userEmail(q: Queryable, userId: string): Promise<string | 
 }
 
 /** Replaces the user's password hash; false when there is no such user. */
-export async function setPasswordHash(q: Queryable, userId: string, passwordHash: string, now: Date): Promise<boolean> {
-  const { rowCount } = await q.query('UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3 WHERE id = $1', [userId, passwordHash, now]);
-  return rowCount === 1;
+/**
+ * Replaces the user's password hash; the change is stamped by the database's clock (every process
+ * reads changes by it, whatever its own clock says). Undefined when there is no such user.
+ */
+export async function setPasswordHash(q: Queryable, userId: string, passwordHash: string, now: Date): Promise<Date | undefined> {
+  const { rows } = await q.query<{ changed_at: Date }>(
+    'UPDATE users SET password_hash = $2, password_changed_at = clock_timestamp(), updated_at = $3 WHERE id = $1 RETURNING password_changed_at AS changed_at',
+    [userId, passwordHash, now],
+  );
+  return rows[0]?.changed_at;
 }
 
-/** Password changes made after `since` (at most `limit`, oldest first), for the token revocations of every process. */
-export async function passwordChangesSince(q: Queryable, since: Date, limit: number): Promise<{ id: string; password_changed_at: Date }[]> {
-  const { rows } = await q.query<{ id: string; password_changed_at: Date }>(
-    'SELECT id, password_changed_at FROM users WHERE password_changed_at > $1 ORDER BY password_changed_at LIMIT $2',
-    [since, limit],
+export interface PasswordChange {
+  id: string;
+  changed_at: Date;
+}
+
+/**
+ * Password changes for the token revocations of every process, oldest first, at most `limit`:
+ * those of the last `lifetimeSeconds` by the database's clock, and no older than `overlapSeconds`
+ * before `seen` (the newest change a previous read saw); after `page` (the last row of the previous
+ * page of this read) when given.
+ */
+export async function passwordChanges(
+  q: Queryable,
+  window: { lifetimeSeconds: number; seen: Date | null; overlapSeconds: number },
+  page: PasswordChange | null,
+  limit: number,
+): Promise<PasswordChange[]> {
+  const { rows } = await q.query<PasswordChange>(
+    `SELECT id, password_changed_at AS changed_at FROM users
+      WHERE password_changed_at > greatest(now() - make_interval(secs => $1), coalesce($2::timestamptz - make_interval(secs => $3), '-infinity'))
+        AND ($4::timestamptz IS NULL OR (password_changed_at, id) > ($4::timestamptz, $5::uuid))
+      ORDER BY password_changed_at, id LIMIT $6`,
+    [window.lifetimeSeconds, window.seen, window.overlapSeconds, page?.changed_at ?? null, page?.id ?? null, limit],
   );
   return rows;
 }

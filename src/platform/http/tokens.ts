@@ -120,12 +120,16 @@ export class TokenService {
     );
   }
 
-  async sign(principal: Principal, now = this.clock.now()): Promise<{ token: string; expiresAt: Date }> {
+  /**
+   * `countsFrom`: the instant revocations compare with (iat_ms), when not `now`: a login passes when
+   * it read the credentials, by the database's clock, which also stamps password changes.
+   */
+  async sign(principal: Principal, now = this.clock.now(), countsFrom: Date = now): Promise<{ token: string; expiresAt: Date }> {
     const iat = Math.floor(now.getTime() / 1000);
     const exp = iat + this.ttlSeconds;
     // iat_ms: the issue time to the millisecond (iat has whole seconds), so that a password change
     // revokes the tokens issued before it and not the sign-in that follows it in the same second.
-    const token = this.#sign({ roles: principal.roles, sub: principal.userId, iss: this.issuer, aud: this.audience, iat, iat_ms: now.getTime(), exp });
+    const token = this.#sign({ roles: principal.roles, sub: principal.userId, iss: this.issuer, aud: this.audience, iat, iat_ms: countsFrom.getTime(), exp });
     return { token, expiresAt: new Date(exp * 1000) };
   }
 
@@ -199,9 +203,10 @@ export class TokenService {
     // them was made elsewhere with the key (a user id that is no UUID was a 500 further on).
     const iatSecondMs = Number(payload.iat) * 1000;
     if (!Number.isFinite(iatSecondMs) || iatSecondMs > nowMs + ISSUED_AT_SKEW_MS) throw new AppError('INVALID_TOKEN', 'the token is issued in the future');
-    // The millisecond, when the token has it and it lies in iat's second (tokens made before it had whole seconds only).
+    // The millisecond revocations compare with, when the token has it and it lies within the clock
+    // difference allowed of iat (tokens made before it had whole seconds only).
     const iatMs = Number(payload.iat_ms);
-    const issuedAtMs = Number.isInteger(iatMs) && iatMs >= iatSecondMs && iatMs < iatSecondMs + 1000 ? iatMs : iatSecondMs;
+    const issuedAtMs = Number.isInteger(iatMs) && Math.abs(iatMs - iatSecondMs) <= ISSUED_AT_SKEW_MS ? iatMs : iatSecondMs;
     if (typeof payload.sub !== 'string' || !isUuid(payload.sub)) throw new AppError('INVALID_TOKEN', 'the token does not name a user');
     const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is Role => (ROLES as readonly unknown[]).includes(r)) : [];
     return { principal: { userId: payload.sub.toLowerCase(), roles }, expiresAtMs, issuedAtMs };
