@@ -168,7 +168,7 @@ describe('an order cancelled before its stock was sold', () => {
     await confirmBoth(r.id, { mug, poster, mugOrder, posterOrder });
     const settle = () => withTransaction(h.pool, (tx) => restockConfirmedCancellations(tx, h.clock.now()));
     expect((await settle()).settled).toBe(1);
-    expect(await settle()).toEqual({ settled: 0, variantIds: [] });
+    expect(await settle()).toEqual({ settled: 0, variantIds: [], failed: [] });
     expect(await levelOf(mug)).toEqual({ total: 10, available: 10, reserved: 0 });
     expect(await levelOf(poster)).toEqual({ total: 2, available: 2, reserved: 0 });
     expect(await restocks(mugOrder)).toEqual([{ change: 2, reason: 'order_cancelled' }]);
@@ -184,6 +184,56 @@ describe('an order cancelled before its stock was sold', () => {
     expect((await settle()).settled).toBe(1);
     expect(await restocks(lost)).toEqual([]);
     expect(await levelOf(mug)).toEqual({ total: 10, available: 10, reserved: 0 });
+  });
+
+  it("restocks a paid order's units once its checkout confirms even when the buyer held a reservation of their own under the same reference, released first", async () => {
+    const mug = await stockedVariant(h.api, 10);
+    const checkout = newCheckout();
+    // The buyer's own hold under the checkout session's id, made first (its id sorts first).
+    const own = await h.api.reserve({ idempotencyKey: newId(), ownerId: checkout.buyerId, referenceId: checkout.sessionId, items: [{ variantId: mug.variantId, quantity: 1 }] });
+    const r = await h.api.reserve({ idempotencyKey: newId(), ownerId: checkout.buyerId, referenceId: checkout.sessionId, items: [{ variantId: mug.variantId, quantity: 2 }] });
+    const mugOrder = newId();
+    await cancel(orderCancelled(checkout, mugOrder, mug, [{ variant: mug, quantity: 2 }]));
+    const settle = () => withTransaction(h.pool, (tx) => restockConfirmedCancellations(tx, h.clock.now()));
+    await h.api.release(own.id, 'changed my mind');
+    expect((await settle()).settled).toBe(1);
+    await h.api.confirm(r.id, { orders: [{ sellerId: mug.sellerId, orderId: mugOrder }] });
+    expect((await settle()).settled).toBe(1);
+    expect(await restocks(mugOrder)).toEqual([{ change: 2, reason: 'order_cancelled' }]);
+    expect(await levelOf(mug)).toEqual({ total: 10, available: 10, reserved: 0 });
+    await expectConsistent(h.pool, [mug.variantId]);
+  });
+
+  it('keeps a waiting cancellation that cannot be restocked for the next round, and settles the others', async () => {
+    const settle = () => withTransaction(h.pool, (tx) => restockConfirmedCancellations(tx, h.clock.now()));
+    await settle();
+    const orders: { orderId: string; mug: Variant }[] = [];
+    for (let i = 0; i < 2; i++) {
+      const mug = await stockedVariant(h.api, 3);
+      const checkout = newCheckout();
+      const r = await h.api.reserve({ idempotencyKey: newId(), ownerId: checkout.buyerId, referenceId: checkout.sessionId, items: [{ variantId: mug.variantId, quantity: 1 }] });
+      const orderId = newId();
+      await cancel(orderCancelled(checkout, orderId, mug, [{ variant: mug, quantity: 1 }]));
+      await h.api.confirm(r.id, { orders: [{ sellerId: mug.sellerId, orderId }] });
+      orders.push({ orderId, mug });
+    }
+    const [broken, fine] = orders as [(typeof orders)[0], (typeof orders)[0]];
+    // A fault of the first one's restock alone (as a stock item that cannot be written would be).
+    await h.pool.query(`CREATE FUNCTION test_refuse_restock() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.reference_id = '${broken.orderId}' THEN RAISE EXCEPTION 'test fault'; END IF; RETURN NEW; END $$`);
+    await h.pool.query('CREATE TRIGGER test_refuse_restock BEFORE INSERT ON stock_movements FOR EACH ROW EXECUTE FUNCTION test_refuse_restock()');
+    try {
+      const round = await settle();
+      expect(round).toMatchObject({ settled: 1, failed: [{ orderId: broken.orderId }] });
+      expect(await restocks(fine.orderId)).toEqual([{ change: 1, reason: 'order_cancelled' }]);
+      expect(await restocks(broken.orderId)).toEqual([]);
+    } finally {
+      await h.pool.query('DROP TRIGGER test_refuse_restock ON stock_movements');
+      await h.pool.query('DROP FUNCTION test_refuse_restock()');
+    }
+    expect(await settle()).toMatchObject({ settled: 1, failed: [] });
+    expect(await restocks(broken.orderId)).toEqual([{ change: 1, reason: 'order_cancelled' }]);
+    await expectConsistent(h.pool, [broken.mug.variantId, fine.mug.variantId]);
   });
 
   it("releases the checkout's active reservation once when the order was not paid, and leaves another buyer's reservation with the same reference alone", async () => {

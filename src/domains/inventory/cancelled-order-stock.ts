@@ -68,7 +68,7 @@ export async function giveBackCancelledOrder(tx: Tx, order: CancelledOrder, now:
     await tx.query(
       `INSERT INTO cancelled_order_restocks (order_id, reservation_id, seller_id, reason, recorded_at)
        SELECT $1, id, $3, $4, $5 FROM unnest($2::uuid[]) AS id
-       ON CONFLICT (order_id) DO NOTHING`,
+       ON CONFLICT (order_id, reservation_id) DO NOTHING`,
       [order.orderId, active.map((r) => r.id), order.sellerId, order.reason.slice(0, 2000), now],
     );
     active.length = 0;
@@ -153,7 +153,11 @@ export const WAITING_RESTOCKS_BATCH_MAX = 100;
  * records being settled by another sweeper are skipped. Returns how many were settled and the
  * variants whose units came back.
  */
-export async function restockConfirmedCancellations(tx: Tx, now: Date, limit = WAITING_RESTOCKS_BATCH_MAX): Promise<{ settled: number; variantIds: string[] }> {
+export async function restockConfirmedCancellations(
+  tx: Tx,
+  now: Date,
+  limit = WAITING_RESTOCKS_BATCH_MAX,
+): Promise<{ settled: number; variantIds: string[]; failed: { orderId: string; error: unknown }[] }> {
   const { rows } = await tx.query<{ order_id: string; reservation_id: string; seller_id: string; status: ReservationStatus }>(
     `SELECT w.order_id, w.reservation_id, w.seller_id, r.status
        FROM cancelled_order_restocks w JOIN reservations r ON r.id = w.reservation_id
@@ -164,11 +168,30 @@ export async function restockConfirmedCancellations(tx: Tx, now: Date, limit = W
     [limit],
   );
   const variantIds: string[] = [];
+  const settled: typeof rows = [];
+  const failed: { orderId: string; error: unknown }[] = [];
   for (const w of rows) {
-    if (w.status !== 'confirmed') continue;
-    const restocked = await restockSoldLines(tx, [w.reservation_id], { orderId: w.order_id, sellerId: w.seller_id }, now, null);
-    variantIds.push(...restocked.map((i) => i.variant_id));
+    if (w.status !== 'confirmed') {
+      settled.push(w);
+      continue;
+    }
+    // One record that cannot be settled is kept for the next round (and logged by the caller); the others go on.
+    await tx.query('SAVEPOINT settle_restock');
+    try {
+      const restocked = await restockSoldLines(tx, [w.reservation_id], { orderId: w.order_id, sellerId: w.seller_id }, now, null);
+      await tx.query('RELEASE SAVEPOINT settle_restock');
+      variantIds.push(...restocked.map((i) => i.variant_id));
+      settled.push(w);
+    } catch (error) {
+      await tx.query('ROLLBACK TO SAVEPOINT settle_restock');
+      failed.push({ orderId: w.order_id, error });
+    }
   }
-  if (rows.length > 0) await tx.query('DELETE FROM cancelled_order_restocks WHERE order_id = ANY($1::uuid[])', [rows.map((w) => w.order_id)]);
-  return { settled: rows.length, variantIds };
+  if (settled.length > 0) {
+    await tx.query('DELETE FROM cancelled_order_restocks WHERE (order_id, reservation_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))', [
+      settled.map((w) => w.order_id),
+      settled.map((w) => w.reservation_id),
+    ]);
+  }
+  return { settled: settled.length, variantIds, failed };
 }

@@ -86,8 +86,9 @@ export async function expireDueReservations(deps: InventoryDeps, batchSizeMax = 
  * now that it has; returns how many waiting cancellations were settled.
  */
 export async function settleWaitingCancellations(deps: InventoryDeps): Promise<number> {
-  const { settled, variantIds } = await withTransaction(deps.pool, (tx) => restockConfirmedCancellations(tx, deps.clock.now()));
+  const { settled, variantIds, failed } = await withTransaction(deps.pool, (tx) => restockConfirmedCancellations(tx, deps.clock.now()));
   deps.soldOut.forget(variantIds);
+  for (const f of failed) deps.log.error({ err: f.error, orderId: f.orderId }, 'the stock of a cancelled order could not be restocked; tried again next round');
   return settled;
 }
 
