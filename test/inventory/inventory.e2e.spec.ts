@@ -186,6 +186,55 @@ describe('seller stock', () => {
   });
 });
 
+describe('stock movements', () => {
+  it('lists an own variant\'s movements newest first, paged, adding up to its total; another seller\'s variant is 404', async () => {
+    const { seller, variantId } = await sellerWithStock(10);
+    const adjust = (amount: number, reason: string, note?: string) =>
+      t.request('POST', `/v1/seller/stock/${variantId}/adjustments`, { token: seller.token, body: { amount, reason, ...(note ? { note } : {}) } });
+    expect((await adjust(-2, 'damaged', 'dropped a box')).statusCode).toBe(201);
+    expect((await adjust(5, 'received')).statusCode).toBe(201);
+    // A sale: a buyer's hold, confirmed.
+    const inventory = t.app.modules.find((m) => m.name === 'inventory') as unknown as { api: { reserve(input: unknown): Promise<{ id: string }>; confirm(id: string, o: object): Promise<unknown> } };
+    const buyer = await signIn('buyer');
+    const held = await inventory.api.reserve({ idempotencyKey: `checkout:${newId()}`, ownerId: buyer.userId, items: [{ variantId, quantity: 3 }] });
+    await inventory.api.confirm(held.id, {});
+
+    const url = `/v1/seller/stock/${variantId}/movements`;
+    const all = await t.request('GET', url, { token: seller.token });
+    expect(all.statusCode, all.body).toBe(200);
+    const items = all.json().items as { kind: string; change: number; reason: string; note: string | null; referenceId: string | null; createdBy: string | null }[];
+    expect(items.map((m) => [m.kind, m.change, m.reason])).toEqual([
+      ['sale', -3, expect.any(String)],
+      ['adjustment', 5, 'received'],
+      ['adjustment', -2, 'damaged'],
+      ['adjustment', 10, 'received'],
+    ]);
+    expect(items[0]).toMatchObject({ referenceId: held.id, createdBy: null });
+    expect(items[2]).toMatchObject({ note: 'dropped a box', createdBy: seller.userId });
+    const total = (await t.request('GET', '/v1/seller/stock?limit=100', { token: seller.token })).json().items.find((i: { variantId: string }) => i.variantId === variantId).total;
+    expect(items.reduce((sum, m) => sum + m.change, 0)).toBe(total);
+
+    // Two at a time: the same movements, in the same order, no repeats.
+    const paged: unknown[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { items: unknown[]; nextCursor: string | null } = (await t.request('GET', `${url}?limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { token: seller.token })).json();
+      paged.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(paged).toEqual(items);
+
+    const other = await sellerWithStock(1);
+    expect((await t.request('GET', url, { token: other.seller.token })).statusCode).toBe(404);
+    expect((await t.request('GET', `/v1/seller/stock/${newId()}/movements`, { token: seller.token })).statusCode).toBe(404);
+    // A cursor of another variant's list is refused.
+    const firstPage = (await t.request('GET', `${url}?limit=1`, { token: seller.token })).json();
+    const foreign = await t.request('GET', `/v1/seller/stock/${other.variantId}/movements?cursor=${encodeURIComponent(firstPage.nextCursor)}`, { token: other.seller.token });
+    expect([foreign.statusCode, foreign.json().code]).toEqual([400, 'INVALID_CURSOR']);
+    expect((await t.request('GET', url, { token: buyer.token })).statusCode).toBe(403);
+  });
+});
+
 describe('buyer reservations over HTTP', () => {
   it('requires an Idempotency-Key and refuses unknown fields', async () => {
     const { variantId } = await sellerWithStock(3);

@@ -236,6 +236,7 @@ const OPERATIONS: Record<string, OperationSpec> = {
     },
   },
   'GET /v1/seller/stock': {},
+  'GET /v1/seller/stock/{variantId}/movements': {},
   'PATCH /v1/seller/stock/{variantId}': {
     body: () => ({ maxPerBuyer: 1000 }),
   },

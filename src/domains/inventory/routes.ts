@@ -25,12 +25,13 @@ import {
   ReserveHeaders,
   StockItemSchema,
   StockListQuery,
+  StockMovementPage,
   StockPage,
   VariantParams,
 } from './schemas.ts';
 import { releaseReservation } from './close-reservation.ts';
 import { isOutOfStock } from './stock-item.ts';
-import { listSellerStock } from './stock-queries.ts';
+import { listSellerStock, listStockMovements } from './stock-queries.ts';
 import { setPurchaseLimit } from './purchase-limit.ts';
 
 const tags = ['inventory'];
@@ -124,6 +125,23 @@ export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reser
       },
     },
     async (request) => listSellerStock(deps.pool, principalOf(request).userId, request.query.limit, request.query.cursor),
+  );
+
+  app.get(
+    '/v1/seller/stock/:variantId/movements',
+    {
+      config: { access: ['seller'] },
+      schema: {
+        tags,
+        summary: 'The stock movements of an own variant, newest first',
+        description:
+          'Every change of the total: the seller\'s adjustments, sales (confirmed reservations) and restocks (orders cancelled after their sale); they add up to the total. Cursor paged; another seller\'s variant, or one without stock yet, is 404.',
+        params: VariantParams,
+        querystring: StockListQuery,
+        response: { 200: StockMovementPage, ...authProblems, 404: ProblemResponse },
+      },
+    },
+    async (request) => listStockMovements(deps.pool, principalOf(request).userId, request.params.variantId, request.query.limit, request.query.cursor),
   );
 
   app.post(

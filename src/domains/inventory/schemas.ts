@@ -46,6 +46,23 @@ export const StockPage = pageOf(StockItemSchema);
 
 export const VariantParams = Type.Object({ variantId: Uuid }, closed);
 
+export const StockMovementSchema = Type.Object(
+  {
+    id: Uuid,
+    kind: Type.Union([Type.Literal('adjustment'), Type.Literal('sale'), Type.Literal('restock')], {
+      description: 'adjustment: by the seller; sale: a confirmed reservation left for good; restock: sold units came back (an order cancelled after its sale)',
+    }),
+    change: Type.Integer({ description: 'Signed change of the total (never 0); the movements of an item add up to its total' }),
+    reason: Type.String({ description: 'The adjustment reason, or the system\'s (sale, order_cancelled, …)' }),
+    note: Type.Union([Type.String(), Type.Null()], { description: 'The seller\'s note on an adjustment' }),
+    referenceId: Type.Union([Uuid, Type.Null()], { description: 'What caused it: the reservation of a sale, the order of a restock' }),
+    createdBy: Type.Union([Uuid, Type.Null()], { description: 'The seller who made an adjustment; null for the system\'s movements' }),
+    createdAt: Instant,
+  },
+  { description: 'One change of a stock item\'s total (stock_movements, append-only)' },
+);
+export const StockMovementPage = pageOf(StockMovementSchema);
+
 export const AdjustmentBody = Type.Object(
   {
     amount: Type.Integer({

@@ -1,6 +1,6 @@
 import type { Queryable } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
-import { decodeCursor, encodeCursor } from '../../platform/http/cursor.ts';
+import { decodeCursor, encodeCursor, isCursorInstantMicroseconds } from '../../platform/http/cursor.ts';
 import { isUuid } from '../../platform/ids.ts';
 import { STOCK_ITEM_COLUMNS, type StockItemRow } from './stock-item.ts';
 
@@ -50,6 +50,56 @@ export async function listSellerStock(db: Queryable, sellerId: string, limit: nu
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
   return { items: page.map(toStockItemView), nextCursor: rows.length > limit && last ? encodeCursor(`stock:${sellerId}`, { sku: last.sku, id: last.id }) : null };
+}
+
+/** One change of a stock item's total, as its seller sees it. */
+export interface StockMovementView {
+  id: string;
+  kind: 'adjustment' | 'sale' | 'restock';
+  change: number;
+  reason: string;
+  note: string | null;
+  referenceId: string | null;
+  createdBy: string | null;
+  createdAt: string;
+}
+
+/**
+ * The stock movements of an own variant's stock item, newest first, cursor paged on (created_at,
+ * id); another seller's variant, or one without a stock item, is 404.
+ */
+export async function listStockMovements(
+  db: Queryable,
+  sellerId: string,
+  variantId: string,
+  limit: number,
+  cursor?: string,
+): Promise<{ items: StockMovementView[]; nextCursor: string | null }> {
+  const scope = `stock-movements:${sellerId}:${variantId.toLowerCase()}`;
+  const before = decodeCursor<{ at: string; id: string }>(scope, cursor, ['at', 'id']);
+  if (before && (!isUuid(before.id) || !isCursorInstantMicroseconds(before.at))) throw new AppError('INVALID_CURSOR');
+  const { rows } = await db.query<Omit<StockMovementView, 'createdAt'> & { createdAt: Date; at: string }>(
+    `SELECT m.id, m.kind, m.change, m.reason, m.note, m.reference_id AS "referenceId", m.created_by AS "createdBy", m.created_at AS "createdAt",
+            to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at
+       FROM stock_items s JOIN stock_movements m ON m.stock_item_id = s.id
+      WHERE s.variant_id = $1 AND s.seller_id = $2
+        AND ($3::timestamptz IS NULL OR (m.created_at, m.id) < ($3::timestamptz, $4::uuid))
+      ORDER BY m.created_at DESC, m.id DESC
+      LIMIT $5`,
+    [variantId, sellerId, before?.at ?? null, before?.id ?? null, limit + 1],
+  );
+  if (rows.length === 0 && !before) {
+    const { rowCount } = await db.query('SELECT 1 FROM stock_items WHERE variant_id = $1 AND seller_id = $2', [variantId, sellerId]);
+    if (rowCount === 0) throw new AppError('NOT_FOUND', `no stock item of yours for variant ${variantId}`);
+  }
+  const more = rows.length > limit;
+  const page = rows.slice(0, limit);
+  // The cursor keeps the microseconds (a Date has milliseconds only): movements of one millisecond are not skipped.
+  const next = more ? page[page.length - 1] : undefined;
+  return {
+    items: page.map(({ at: _at, createdAt, ...movement }) => ({ ...movement, createdAt: createdAt.toISOString() })),
+    nextCursor: next ? encodeCursor(scope, { at: next.at, id: next.id }) : null,
+  };
 }
 
 export const AVAILABILITY_VARIANTS_MAX = 1000;
