@@ -335,8 +335,19 @@ describe('input validation', () => {
     expect([answer.statusCode, answer.json().code]).toEqual([400, 'VALIDATION_FAILED']);
     expect(answer.json().detail).toMatch(/12 characters/);
     expect((await register('spaces@example.com', 'buyer', ' '.repeat(12))).statusCode).toBe(400);
+    expect((await register('zero-width-password@example.com', 'buyer', '\u200b'.repeat(12))).statusCode).toBe(400);
     expect((await register('marks@example.com', 'buyer', '\u0301'.repeat(12))).statusCode).toBe(201);
-    const { rows } = await db.query("SELECT count(*)::int AS n FROM users WHERE email IN ('short-accents@example.com', 'spaces@example.com')");
+    // Both bounds count as hashed: ﬃ is three characters once normalised, ﬀ two.
+    const ligatures = await register('ligatures@example.com', 'buyer', '\ufb03'.repeat(50));
+    expect([ligatures.statusCode, ligatures.json().detail]).toEqual([400, expect.stringMatching(/at most 128 characters/)]);
+    expect((await register('ff@example.com', 'buyer', '\ufb00'.repeat(6))).statusCode).toBe(201);
+    // 129 code points as sent, 128 as hashed: taken, and signs in as sent.
+    const longAccented = `${'a'.repeat(127)}e\u0301`;
+    expect((await register('long-accented@example.com', 'buyer', longAccented)).statusCode).toBe(201);
+    expect((await login('long-accented@example.com', longAccented)).statusCode).toBe(200);
+    const { rows } = await db.query(
+      "SELECT count(*)::int AS n FROM users WHERE email IN ('short-accents@example.com', 'spaces@example.com', 'zero-width-password@example.com', 'ligatures@example.com')",
+    );
     expect(rows[0]).toEqual({ n: 0 });
   });
 
@@ -641,7 +652,7 @@ describe('passwords', () => {
     const { token } = await signUp('keeper@example.com');
     const wrong = await t.request('POST', '/v1/me/password', { token, body: { currentPassword: 'not the password', newPassword: 'a brand new passphrase' } });
     expect([wrong.statusCode, wrong.json().code]).toEqual([403, 'PASSWORD_MISMATCH']);
-    for (const newPassword of ['short', 'e\u0301'.repeat(6), ' '.repeat(12), PASSWORD, PASSWORD.normalize('NFD')]) {
+    for (const newPassword of ['short', 'e\u0301'.repeat(6), ' '.repeat(12), '\ufb03'.repeat(60), PASSWORD, PASSWORD.normalize('NFD')]) {
       const answer = await t.request('POST', '/v1/me/password', { token, body: { currentPassword: PASSWORD, newPassword } });
       expect([answer.statusCode, answer.json().code], JSON.stringify(newPassword)).toEqual([400, 'VALIDATION_FAILED']);
     }

@@ -2,7 +2,7 @@ import { normalizeEmail } from './email.ts';
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import type { AccountsDeps } from './deps.ts';
-import { PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN, newPasswordProblem } from './passwords.ts';
+import { PASSWORD_INPUT_LENGTH_MAX, PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN, newPasswordProblem } from './passwords.ts';
 import { createUser } from './register.ts';
 import { findUserIdByEmail, lockAdminBootstrap, selectRoles } from './sql.ts';
 
@@ -19,9 +19,7 @@ const EMAIL = /^[^@\s]+@[^@\s]+$/;
 export async function bootstrapAdmin(deps: AccountsDeps, given: string, password: string): Promise<BootstrapOutcome> {
   if (!EMAIL.test(given) || given.length > 254) throw new Error('ADMIN_EMAIL must be an email address of at most 254 characters');
   const email = normalizeEmail(given);
-  if (password.length < PASSWORD_LENGTH_MIN || password.length > PASSWORD_LENGTH_MAX) {
-    throw new Error(`ADMIN_PASSWORD must hold ${PASSWORD_LENGTH_MIN} to ${PASSWORD_LENGTH_MAX} characters`);
-  }
+  if (password.length > PASSWORD_INPUT_LENGTH_MAX) throw new Error(`ADMIN_PASSWORD must hold ${PASSWORD_LENGTH_MIN} to ${PASSWORD_LENGTH_MAX} characters`);
   const problem = newPasswordProblem(password);
   if (problem) throw new Error(`ADMIN_PASSWORD: ${problem}`);
   // The common case (every restart) costs one query and no hashing.

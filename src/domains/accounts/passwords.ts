@@ -1,9 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { type Algorithm, hash, verify } from '@node-rs/argon2';
 
-/** Length bounds in characters: long passphrases welcome, but no unbounded input into argon2. */
+/** Length bounds in characters, as hashed (normalised): long passphrases welcome, but no unbounded input into argon2. */
 export const PASSWORD_LENGTH_MIN = 12;
 export const PASSWORD_LENGTH_MAX = 128;
+/**
+ * The most characters a password may have as sent: room for one typed with combining accents,
+ * which normalisation joins (`e` + U+0301 is one `é`); the bounds above are checked once normalised.
+ */
+export const PASSWORD_INPUT_LENGTH_MAX = 4 * PASSWORD_LENGTH_MAX;
 
 /** argon2id with the OWASP minimum (19 MiB, 2 passes, 1 lane). */
 export const ARGON2_OPTIONS = {
@@ -40,7 +45,8 @@ export function newPasswordProblem(password: string): string | undefined {
   let characters = 0;
   for (const _ of normalized) characters++;
   if (characters < PASSWORD_LENGTH_MIN) return `password must hold at least ${PASSWORD_LENGTH_MIN} characters (counted once normalised: an accent typed apart is one character with its letter)`;
-  if (!/\S/u.test(normalized)) return 'password must not be only spaces';
+  if (characters > PASSWORD_LENGTH_MAX) return `password must hold at most ${PASSWORD_LENGTH_MAX} characters (counted once normalised: a ligature such as ﬃ is three)`;
+  if (!/[^\s\p{Cc}\p{Cf}]/u.test(normalized)) return 'password must not be only spaces, control or invisible characters';
   return undefined;
 }
 

@@ -1,6 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import { CountryCode, PrintableText } from '../../platform/http/schemas.ts';
-import { PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN } from './passwords.ts';
+import { PASSWORD_INPUT_LENGTH_MAX, PASSWORD_LENGTH_MAX, PASSWORD_LENGTH_MIN } from './passwords.ts';
 
 /** Request and response shapes of the accounts routes; every object closed, every string bounded. */
 
@@ -30,7 +30,11 @@ export const RoleSchema = Type.Union([Type.Literal('buyer'), Type.Literal('selle
 export const RegisterBody = Type.Object(
   {
     email: EmailSchema,
-    password: Type.String({ minLength: PASSWORD_LENGTH_MIN, maxLength: PASSWORD_LENGTH_MAX, description: `${PASSWORD_LENGTH_MIN} to ${PASSWORD_LENGTH_MAX} characters` }),
+    password: Type.String({
+      minLength: 1,
+      maxLength: PASSWORD_INPUT_LENGTH_MAX,
+      description: `${PASSWORD_LENGTH_MIN} to ${PASSWORD_LENGTH_MAX} characters, counted once NFKC-normalised (an accent typed apart is one character with its letter, a ligature such as ﬃ three)`,
+    }),
     role: Type.Optional(Type.Union([Type.Literal('buyer'), Type.Literal('seller')], { description: 'The account kind, buyer by default; admin is never self-assigned' })),
   },
   closed,
@@ -42,7 +46,7 @@ export const LoginBody = Type.Object(
     // The registration pattern before control and format characters were refused: accounts made
     // then with such an email can still sign in.
     email: Type.String({ minLength: 3, maxLength: 254, pattern: '^[^@\\s]+@[^@\\s]+$' }),
-    password: Type.String({ minLength: 1, maxLength: PASSWORD_LENGTH_MAX }),
+    password: Type.String({ minLength: 1, maxLength: PASSWORD_INPUT_LENGTH_MAX }),
   },
   closed,
 );
@@ -50,11 +54,11 @@ export type LoginBody = Static<typeof LoginBody>;
 
 export const PasswordChangeBody = Type.Object(
   {
-    currentPassword: Type.String({ minLength: 1, maxLength: PASSWORD_LENGTH_MAX }),
+    currentPassword: Type.String({ minLength: 1, maxLength: PASSWORD_INPUT_LENGTH_MAX }),
     newPassword: Type.String({
-      minLength: PASSWORD_LENGTH_MIN,
-      maxLength: PASSWORD_LENGTH_MAX,
-      description: `${PASSWORD_LENGTH_MIN} to ${PASSWORD_LENGTH_MAX} characters, not the current one`,
+      minLength: 1,
+      maxLength: PASSWORD_INPUT_LENGTH_MAX,
+      description: `${PASSWORD_LENGTH_MIN} to ${PASSWORD_LENGTH_MAX} characters counted once NFKC-normalised, not the current one`,
     }),
   },
   closed,
