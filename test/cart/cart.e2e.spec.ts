@@ -320,10 +320,16 @@ describe('coupons in the cart', () => {
 
   it('refuses an unknown code, one whose minimum is not met and one for another seller, saying why', async () => {
     const buyer = await signIn('buyer');
-    const { variantId } = await product({ stock: 10 });
-    await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 1 });
     await coupon({ code: 'BIG-SPENDER', rules: { minOrderAmount: { amount: 100_000, currency: 'USD' } } });
     await coupon({ code: 'NOT-YOURS' }, otherSeller);
+    // Before any item (no cart yet, then an emptied one): an unknown code is still 404, a real one "add items first".
+    expect((await request('POST', '/v1/cart/coupons', buyer.token, { code: 'NO-SUCH-CODE' })).json()).toMatchObject({ status: 404, code: 'NOT_FOUND' });
+    expect((await request('POST', '/v1/cart/coupons', buyer.token, { code: 'BIG-SPENDER' })).json()).toMatchObject({ status: 422, reason: 'no_eligible_items' });
+    const { variantId } = await product({ stock: 10 });
+    const added = (await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 1 })).json();
+    await request('DELETE', `/v1/cart/items/${added.items[0].itemId}`, buyer.token);
+    expect((await request('POST', '/v1/cart/coupons', buyer.token, { code: 'NO-SUCH-CODE' })).json()).toMatchObject({ status: 404, code: 'NOT_FOUND' });
+    await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 1 });
 
     expect((await request('POST', '/v1/cart/coupons', buyer.token, { code: 'NO-SUCH-CODE' })).json()).toMatchObject({ status: 404, code: 'NOT_FOUND' });
     expect((await request('POST', '/v1/cart/coupons', buyer.token, { code: 'BIG-SPENDER' })).json()).toMatchObject({

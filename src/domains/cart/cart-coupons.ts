@@ -41,7 +41,13 @@ export async function applyCoupon(
     deps.pool,
     (db, lock) => selectCartContents(db, { userId: buyerId }, lock),
     async (db, cart) => {
-      if (!cart) throw new AppError('COUPON_NOT_APPLICABLE', 'your cart is empty: add items before a coupon', { couponCode: code, reason: 'no_eligible_items' });
+      if (!cart || cart.items.length === 0) {
+        // A code that does not exist is 404 whatever the cart holds; one that does needs items first.
+        const { coupons } = await deps.coupons.evaluate({ codes: [code], buyerId, currency: currency ?? 'USD', lines: [] });
+        const outcome = coupons[0];
+        if (outcome && !outcome.valid && outcome.reason === 'not_found') throw refusal(outcome);
+        throw new AppError('COUPON_NOT_APPLICABLE', 'your cart is empty: add items before a coupon', { couponCode: code, reason: 'no_eligible_items' });
+      }
       const applied = cart.coupons;
       if (applied.some((c) => c.code.toUpperCase() === code)) return { added: false, cart };
       if (applied.length >= CART_COUPONS_MAX) throw new AppError('CART_LIMIT_EXCEEDED', `a cart takes at most ${CART_COUPONS_MAX} coupons`);
