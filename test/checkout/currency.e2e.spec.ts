@@ -102,6 +102,14 @@ describe('a checkout in the currency the buyer names', () => {
     expect([inEuros.statusCode, inEuros.json().code, inEuros.json().reason]).toEqual([422, 'COUPON_NOT_APPLICABLE', 'currency_mismatch']);
     const inDollars = await expectStatus('coupon in USD', http('POST', '/v1/cart/coupons?currency=USD', { token: buyer.token, body: { code } }), 201);
     expect(inDollars.json().total).toEqual({ amount: 2200 - 300, currency: 'USD' });
+    // Every other change of the cart answers it in the paying currency too, when asked.
+    const itemId = inDollars.json().items[0].itemId;
+    const changed = await expectStatus('quantity in USD', http('PATCH', `/v1/cart/items/${itemId}?currency=USD`, { token: buyer.token, body: { quantity: 3 } }), 200);
+    expect(changed.json().coupons).toMatchObject([{ code, valid: true }]);
+    expect(changed.json().total).toEqual({ amount: 3300 - 300, currency: 'USD' });
+    const added = await expectStatus('add in USD', http('POST', '/v1/cart/items?currency=USD', { token: buyer.token, body: { variantId: poster.variantId, quantity: 1 } }), 200);
+    expect(added.json().total).toEqual({ amount: 4400 - 300, currency: 'USD' });
+    await expectStatus('back to 2', http('PATCH', `/v1/cart/items/${itemId}`, { token: buyer.token, body: { quantity: 2 } }), 200);
     const session = (await expectStatus('checkout', checkout(buyer, 'USD'), 201)).json();
     expect(session.status, JSON.stringify(session.failure)).toBe('completed');
     expect(session.totals.total).toEqual({ amount: 1900, currency: 'USD' });

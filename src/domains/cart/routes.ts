@@ -13,7 +13,7 @@ const problems = { ...authProblems, 404: ProblemResponse, 409: ProblemResponse, 
 
 /** Every change answers with the cart as it is now (priced, with its coupons' discounts). */
 export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
-  const view = (buyerId: string) => readCartView(deps, buyerId);
+  const view = (buyerId: string, currency?: string) => readCartView(deps, buyerId, currency);
 
   app.get(
     '/v1/cart',
@@ -37,15 +37,18 @@ export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
       schema: {
         tags,
         summary: 'Add a variant (or more of one already in the cart)',
-        description: 'The variant must be published, priced and in stock for the whole line now. 201 for a new line, 200 when the line grew.',
+        description:
+          'The variant must be published, priced and in stock for the whole line now. 201 for a new line, 200 when the line grew. ' +
+          'Like every change of the cart, it answers the cart as GET /v1/cart does, priced in `?currency=` when given.',
         body: AddItemBody,
+        querystring: CartQuery,
         response: { 200: CartView, 201: CartView, ...problems },
       },
     },
     async (request, reply) => {
       const buyerId = principalOf(request).userId;
       const { isNewLine, cart, facts } = await addItem(deps, buyerId, request.body, request.trace);
-      return reply.status(isNewLine ? 201 : 200).send(await readCartView(deps, buyerId, undefined, cart, undefined, facts));
+      return reply.status(isNewLine ? 201 : 200).send(await readCartView(deps, buyerId, request.query.currency, cart, undefined, facts));
     },
   );
 
@@ -53,12 +56,12 @@ export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
     '/v1/cart/items/:itemId',
     {
       config: access,
-      schema: { tags, summary: 'Change the quantity of one of your cart items', params: ItemParams, body: ChangeItemBody, response: { 200: CartView, ...problems } },
+      schema: { tags, summary: 'Change the quantity of one of your cart items', params: ItemParams, querystring: CartQuery, body: ChangeItemBody, response: { 200: CartView, ...problems } },
     },
     async (request) => {
       const buyerId = principalOf(request).userId;
       await changeItemQuantity(deps, buyerId, request.params.itemId, request.body.quantity, request.trace);
-      return view(buyerId);
+      return view(buyerId, request.query.currency);
     },
   );
 
@@ -66,12 +69,12 @@ export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
     '/v1/cart/items/:itemId',
     {
       config: access,
-      schema: { tags, summary: 'Remove one of your cart items', params: ItemParams, response: { 200: CartView, ...problems } },
+      schema: { tags, summary: 'Remove one of your cart items', params: ItemParams, querystring: CartQuery, response: { 200: CartView, ...problems } },
     },
     async (request) => {
       const buyerId = principalOf(request).userId;
       await removeItem(deps, buyerId, request.params.itemId, request.trace);
-      return view(buyerId);
+      return view(buyerId, request.query.currency);
     },
   );
 
@@ -103,12 +106,12 @@ export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
     '/v1/cart/coupons/:code',
     {
       config: access,
-      schema: { tags, summary: 'Remove an applied coupon code', params: CouponParams, response: { 200: CartView, ...problems } },
+      schema: { tags, summary: 'Remove an applied coupon code', params: CouponParams, querystring: CartQuery, response: { 200: CartView, ...problems } },
     },
     async (request) => {
       const buyerId = principalOf(request).userId;
       await removeCoupon(deps, buyerId, request.params.code);
-      return view(buyerId);
+      return view(buyerId, request.query.currency);
     },
   );
 }
