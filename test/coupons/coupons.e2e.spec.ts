@@ -84,6 +84,27 @@ describe('sellers creating coupons', () => {
     expect(res.json()).toMatchObject({ code: 'VALIDATION_FAILED', detail: expect.stringMatching(message) });
   });
 
+  it('tells the seller whether each coupon can be used now: scheduled, running, expired or used up', async () => {
+    const seller = await signIn('seller');
+    const make = async (label: string, extra: Record<string, unknown> = {}) => {
+      const res = await post('/v1/seller/coupons', seller.token, { code: `${label}-${newId().slice(-8)}`, type: 'percentage', discount: 500, ...extra });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json() as { id: string; redeemable: string };
+    };
+    const running = await make('RUN');
+    const scheduled = await make('SOON', { validFrom: new Date(Date.now() + 86_400_000).toISOString() });
+    const ended = await make('GONE', { maxUses: 3 });
+    const usedUp = await make('USED', { maxUses: 1 });
+    expect([running.redeemable, scheduled.redeemable]).toEqual(['now', 'not_started']);
+    // As time and buyers would leave them.
+    await db.query("UPDATE coupons SET valid_from = now() - interval '2 days', valid_to = now() - interval '1 day' WHERE id = $1", [ended.id]);
+    await db.query('UPDATE coupons SET uses_count = 1 WHERE id = $1', [usedUp.id]);
+    const listed = (await t.request('GET', '/v1/seller/coupons', { token: seller.token })).json().items as { id: string; redeemable: string; status: string }[];
+    const state = (id: string) => listed.find((c) => c.id === id);
+    expect([running, scheduled, ended, usedUp].map((c) => state(c.id)?.redeemable)).toEqual(['now', 'not_started', 'expired', 'used_up']);
+    expect(state(ended.id)?.status).toBe('active');
+  });
+
   it('takes and shows a fixed amount as money in amountOff and a percentage in discount, the other null', async () => {
     const seller = await signIn('seller');
     const fixed = await post('/v1/seller/coupons', seller.token, { code: `OFF-${seller.userId.slice(-8)}`, type: 'fixed_amount', amountOff: { amount: 750, currency: 'EUR' } });

@@ -19,7 +19,7 @@ export async function listSellerCoupons(
   const page = rows.slice(0, limit);
   const last = page.at(-1);
   return {
-    items: page.map(couponView),
+    items: page.map((c) => couponView(c, deps.clock.now())),
     nextCursor: rows.length > limit && last ? encodeCursor(scope, { createdAt: last.createdAt.toISOString(), id: last.id }) : null,
   };
 }

@@ -29,7 +29,7 @@ export function registerCouponRoutes(app: HttpApp, deps: CouponsDeps): void {
     async (request, reply) => {
       const { userId } = principalOf(request);
       const coupon = await createCoupon(deps, request.body, { userId, sellerId: userId }, request.trace);
-      return reply.status(201).send(couponView(coupon));
+      return reply.status(201).send(couponView(coupon, deps.clock.now()));
     },
   );
 
@@ -67,7 +67,7 @@ export function registerCouponRoutes(app: HttpApp, deps: CouponsDeps): void {
     },
     async (request, reply) => {
       const coupon = await createCoupon(deps, request.body, { userId: principalOf(request).userId, sellerId: null }, request.trace);
-      return reply.status(201).send(couponView(coupon));
+      return reply.status(201).send(couponView(coupon, deps.clock.now()));
     },
   );
 }

@@ -65,6 +65,10 @@ export const CouponView = Type.Object({
   maxUses: Type.Union([Type.Integer(), Type.Null()]),
   usesCount: Type.Integer({ description: 'Active (not released) redemptions' }),
   status: Type.Union([Type.Literal('active'), Type.Literal('disabled'), Type.Literal('archived')]),
+  redeemable: Type.Union([Type.Literal('now'), Type.Literal('not_started'), Type.Literal('expired'), Type.Literal('used_up'), Type.Literal('inactive')], {
+    description:
+      'Whether a buyer can use it at the time of the answer: now, not_started (before validFrom), expired (validTo passed), used_up (maxUses reached), inactive (status not active). Its rules (minimum, items, one per customer…) still apply per cart',
+  }),
   validFrom: Type.String({ format: 'date-time' }),
   validTo: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   rules: CouponRulesSchema,
@@ -72,7 +76,16 @@ export const CouponView = Type.Object({
 });
 export type CouponView = Static<typeof CouponView>;
 
-export function couponView(c: CouponRecord): CouponView {
+/** Whether a buyer can use the coupon at `now`, before its rules meet a cart. */
+function redeemableAt(c: CouponRecord, now: Date): CouponView['redeemable'] {
+  if (c.status !== 'active') return 'inactive';
+  if (now < c.validFrom) return 'not_started';
+  if (c.validTo && now >= c.validTo) return 'expired';
+  if (c.maxUses !== null && c.usesCount >= c.maxUses) return 'used_up';
+  return 'now';
+}
+
+export function couponView(c: CouponRecord, now: Date): CouponView {
   return {
     id: c.id,
     code: c.code,
@@ -84,6 +97,7 @@ export function couponView(c: CouponRecord): CouponView {
     maxUses: c.maxUses,
     usesCount: c.usesCount,
     status: c.status,
+    redeemable: redeemableAt(c, now),
     validFrom: c.validFrom.toISOString(),
     validTo: c.validTo?.toISOString() ?? null,
     rules: c.rules,
