@@ -180,6 +180,10 @@ describe('seller stock', () => {
     expect((await t.request('POST', url, { token: seller.token, body: { amount: 0, reason: 'correction' } })).statusCode).toBe(400);
     expect((await t.request('POST', url, { token: seller.token, body: { amount: -1, reason: 'received' } })).statusCode).toBe(400);
     expect((await t.request('POST', url, { token: seller.token, body: { amount: 1, reason: 'because' } })).statusCode).toBe(400);
+    // A note is kept for good and shown back: a card number in it is refused, and nothing is recorded.
+    const card = await t.request('POST', url, { token: seller.token, body: { amount: 1, reason: 'received', note: 'paid with 4242 4242 4242 4242' } });
+    expect([card.statusCode, card.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+    expect((await t.request('GET', `/v1/seller/stock/${variantId}/movements`, { token: seller.token })).json().items).toHaveLength(1);
     const buyer = await signIn('buyer');
     expect((await t.request('POST', url, { token: buyer.token, body: { amount: 1, reason: 'received' } })).statusCode).toBe(403);
     expect((await t.request('GET', '/v1/seller/stock?limit=1000', { token: seller.token })).statusCode).toBe(400);

@@ -1,4 +1,5 @@
 import { withTransaction } from '../../platform/db/pool.ts';
+import { refuseCardData } from '../../platform/card-data.ts';
 import { principalOf } from '../../platform/http/access.ts';
 import { AppError, notFound, problemOf } from '../../platform/http/errors.ts';
 import { ProblemResponse, authProblems } from '../../platform/http/schemas.ts';
@@ -161,6 +162,8 @@ export function registerInventoryRoutes(app: HttpApp, deps: InventoryDeps, reser
     },
     async (request, reply) => {
       const sellerId = principalOf(request).userId;
+      // The note is kept for good (movements are append-only) and shown back: never card data.
+      refuseCardData(request.body);
       const result = await onOwnStockItem(deps, catalog, sellerId, request.params.variantId, request.trace, () =>
         adjustStock(deps, sellerId, request.params.variantId, request.body, { idempotencyKey: request.headers['idempotency-key'], trace: request.trace }),
       );

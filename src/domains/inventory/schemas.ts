@@ -50,12 +50,12 @@ export const StockMovementSchema = Type.Object(
   {
     id: Uuid,
     kind: Type.Union([Type.Literal('adjustment'), Type.Literal('sale'), Type.Literal('restock')], {
-      description: 'adjustment: by the seller; sale: a confirmed reservation left for good; restock: sold units came back (an order cancelled after its sale)',
+      description: 'adjustment: by the seller (or a receipt of stock, createdBy null); sale: a confirmed reservation left for good; restock: sold units came back (an order cancelled after its sale)',
     }),
     change: Type.Integer({ description: 'Signed change of the total (never 0); the movements of an item add up to its total' }),
-    reason: Type.String({ description: 'The adjustment reason, or the system\'s (sale, order_cancelled, …)' }),
+    reason: Type.String({ description: 'The adjustment reason, or the system\'s (reservation confirmed for a sale, order_cancelled for a restock)' }),
     note: Type.Union([Type.String(), Type.Null()], { description: 'The seller\'s note on an adjustment' }),
-    referenceId: Type.Union([Uuid, Type.Null()], { description: 'What caused it: the reservation of a sale, the order of a restock' }),
+    referenceId: Type.Union([Uuid, Type.Null()], { description: 'What caused it: the reservation of a sale, the order of a restock, the receipt of received stock; usually null for a seller\'s adjustment' }),
     createdBy: Type.Union([Uuid, Type.Null()], { description: 'The seller who made an adjustment; null for the system\'s movements' }),
     createdAt: Instant,
   },

@@ -18,6 +18,11 @@ export interface OrderCancellation {
 
 const KEY_PREFIX = 'order_cancelled:';
 
+/** Whether a refund is one payments made for a cancelled order (its key), not a seller's. */
+export function isCancellationRefund(refund: Pick<RefundRow, 'idempotency_key'>): boolean {
+  return refund.idempotency_key.startsWith(KEY_PREFIX);
+}
+
 /** The key of the refund a cancellation makes for the order's part of an intent: one per pair. */
 export function cancellationRefundKey(orderId: string, intentId: string): string {
   return `${KEY_PREFIX}${orderId}:${intentId}`;
@@ -40,7 +45,7 @@ export async function recordCancelledOrder(tx: Tx, cancellation: OrderCancellati
  * left to an operator, as before. Answers whether a refund was recorded.
  */
 export async function refundRestOfCancelledOrder(tx: Tx, declined: RefundRow, allocation: AllocationRow, left: number): Promise<boolean> {
-  if (left <= 0 || declined.idempotency_key.startsWith(KEY_PREFIX)) return false;
+  if (left <= 0 || isCancellationRefund(declined)) return false;
   const { rows } = await tx.query<{ reason: string }>('SELECT reason FROM cancelled_orders WHERE order_id = $1', [declined.order_id]);
   const cancelled = rows[0];
   if (!cancelled) return false;

@@ -2,7 +2,7 @@ import type { Tx } from '../../platform/db/pool.ts';
 import { type Statement, commitTogetherReturning, runTogetherReturning } from '../../platform/db/statements.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
-import { refundRestOfCancelledOrder } from './cancelled-orders.ts';
+import { isCancellationRefund, refundRestOfCancelledOrder } from './cancelled-orders.ts';
 import { captureSplit, refundSplit } from './commission.ts';
 import type { PaymentsDeps } from './deps.ts';
 import { emitIntentEvent, intentEventStatement } from './events.ts';
@@ -257,6 +257,13 @@ export async function applyRefund(tx: Tx, deps: PaymentsDeps, refundId: string, 
       [intent.id, refund.amount],
     );
     if (await refundRestOfCancelledOrder(tx, refund, allocation, given[0]?.left ?? 0)) deps.wakeWorker();
+    // Nobody asked for this refund through a route that shows its answer: an operator must hear of it.
+    if (isCancellationRefund(refund)) {
+      deps.log.error(
+        { orderId: refund.order_id, refundId: refund.id, amount: Number(refund.amount), currency: refund.currency, failureCode: outcome.code },
+        'the gateway declined the refund of a cancelled order: the buyer is not refunded; left to an operator',
+      );
+    }
     return refund;
   }
 
