@@ -336,6 +336,7 @@ describe('input validation', () => {
     expect(answer.json().detail).toMatch(/12 characters/);
     expect((await register('spaces@example.com', 'buyer', ' '.repeat(12))).statusCode).toBe(400);
     expect((await register('zero-width-password@example.com', 'buyer', '\u200b'.repeat(12))).statusCode).toBe(400);
+    for (const blank of ['\ufe0f', '\u034f', '\u3164', '\u2800']) expect((await register('blank-password@example.com', 'buyer', blank.repeat(12))).statusCode, blank).toBe(400);
     expect((await register('marks@example.com', 'buyer', '\u0301'.repeat(12))).statusCode).toBe(201);
     // Both bounds count as hashed: ﬃ is three characters once normalised, ﬀ two.
     const ligatures = await register('ligatures@example.com', 'buyer', '\ufb03'.repeat(50));
@@ -616,6 +617,16 @@ describe('passwords', () => {
     await reader.read();
     await expect(tokens.verify(older)).rejects.toMatchObject({ code: 'INVALID_TOKEN' });
     await expect(tokens.verify(late.token)).resolves.toMatchObject({ userId: late.id });
+  });
+
+  it('reads every change when many share one instant, a page at a time (the cursor keeps the microseconds)', async () => {
+    const tokens = new TokenService(parseKeyring(TEST_JWT_KEYS), 'bazaar', 'bazaar-api', 900);
+    const reader = new PasswordChangeReader({ pool: db, clock: systemClock, tokens } as unknown as AccountsDeps);
+    await db.query(
+      `INSERT INTO users (id, email, password_hash, password_changed_at)
+       SELECT gen_random_uuid(), 'bulk-' || i || '@example.com', '$argon2id$v=19$m=19456,t=2,p=1$x$y', now() FROM generate_series(1, 600) AS i`,
+    );
+    expect(await reader.read()).toBeGreaterThanOrEqual(600);
   });
 
   it('revokes the token of a login that checked the old password while the change committed', async () => {

@@ -330,6 +330,14 @@ describe('coupons in the cart', () => {
     await request('DELETE', `/v1/cart/items/${added.items[0].itemId}`, buyer.token);
     expect((await request('POST', '/v1/cart/coupons', buyer.token, { code: 'NO-SUCH-CODE' })).json()).toMatchObject({ status: 404, code: 'NOT_FOUND' });
     await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 1 });
+    // A code applied before the cart was emptied is still applied: sent again, 200.
+    await coupon({ code: 'KEEP-ME' });
+    expect((await request('POST', '/v1/cart/coupons', buyer.token, { code: 'KEEP-ME' })).statusCode).toBe(201);
+    const lines = (await request('GET', '/v1/cart', buyer.token)).json().items as { itemId: string }[];
+    await request('DELETE', `/v1/cart/items/${lines[0]!.itemId}`, buyer.token);
+    expect((await request('POST', '/v1/cart/coupons', buyer.token, { code: 'KEEP-ME' })).statusCode).toBe(200);
+    await request('DELETE', '/v1/cart/coupons/KEEP-ME', buyer.token);
+    await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 1 });
 
     expect((await request('POST', '/v1/cart/coupons', buyer.token, { code: 'NO-SUCH-CODE' })).json()).toMatchObject({ status: 404, code: 'NOT_FOUND' });
     expect((await request('POST', '/v1/cart/coupons', buyer.token, { code: 'BIG-SPENDER' })).json()).toMatchObject({

@@ -46,7 +46,7 @@ export function newPasswordProblem(password: string): string | undefined {
   for (const _ of normalized) characters++;
   if (characters < PASSWORD_LENGTH_MIN) return `password must hold at least ${PASSWORD_LENGTH_MIN} characters (counted once normalised: an accent typed apart is one character with its letter)`;
   if (characters > PASSWORD_LENGTH_MAX) return `password must hold at most ${PASSWORD_LENGTH_MAX} characters (counted once normalised: a ligature such as ﬃ is three)`;
-  if (!/[^\s\p{Cc}\p{Cf}]/u.test(normalized)) return 'password must not be only spaces, control or invisible characters';
+  if (!/[^\s\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u2800\u3164\uffa0\u115f\u1160]/u.test(normalized)) return 'password must not be only spaces, control or invisible characters';
   return undefined;
 }
 

@@ -92,6 +92,8 @@ export async function setPasswordHash(q: Queryable, userId: string, passwordHash
 export interface PasswordChange {
   id: string;
   changed_at: Date;
+  /** changed_at to the microsecond, as text: the page cursor (a Date keeps milliseconds only). */
+  at: string;
 }
 
 /**
@@ -107,11 +109,11 @@ export async function passwordChanges(
   limit: number,
 ): Promise<PasswordChange[]> {
   const { rows } = await q.query<PasswordChange>(
-    `SELECT id, password_changed_at AS changed_at FROM users
+    `SELECT id, password_changed_at AS changed_at, to_char(password_changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at FROM users
       WHERE password_changed_at > greatest(now() - make_interval(secs => $1), coalesce($2::timestamptz - make_interval(secs => $3), '-infinity'))
         AND ($4::timestamptz IS NULL OR (password_changed_at, id) > ($4::timestamptz, $5::uuid))
       ORDER BY password_changed_at, id LIMIT $6`,
-    [window.lifetimeSeconds, window.seen, window.overlapSeconds, page?.changed_at ?? null, page?.id ?? null, limit],
+    [window.lifetimeSeconds, window.seen, window.overlapSeconds, page?.at ?? null, page?.id ?? null, limit],
   );
   return rows;
 }

@@ -41,6 +41,7 @@ export async function applyCoupon(
     deps.pool,
     (db, lock) => selectCartContents(db, { userId: buyerId }, lock),
     async (db, cart) => {
+      if (cart?.coupons.some((c) => c.code.toUpperCase() === code)) return { added: false, cart };
       if (!cart || cart.items.length === 0) {
         // A code that does not exist is 404 whatever the cart holds; one that does needs items first.
         const { coupons } = await deps.coupons.evaluate({ codes: [code], buyerId, currency: currency ?? 'USD', lines: [] });

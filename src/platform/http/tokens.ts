@@ -203,10 +203,10 @@ export class TokenService {
     // them was made elsewhere with the key (a user id that is no UUID was a 500 further on).
     const iatSecondMs = Number(payload.iat) * 1000;
     if (!Number.isFinite(iatSecondMs) || iatSecondMs > nowMs + ISSUED_AT_SKEW_MS) throw new AppError('INVALID_TOKEN', 'the token is issued in the future');
-    // The millisecond revocations compare with, when the token has it and it lies within the clock
-    // difference allowed of iat (tokens made before it had whole seconds only).
+    // The instant revocations compare with, as signed (by the database's clock for a login, which
+    // may differ from this process's: iat's); tokens made before it had iat's whole seconds only.
     const iatMs = Number(payload.iat_ms);
-    const issuedAtMs = Number.isInteger(iatMs) && Math.abs(iatMs - iatSecondMs) <= ISSUED_AT_SKEW_MS ? iatMs : iatSecondMs;
+    const issuedAtMs = Number.isSafeInteger(iatMs) ? iatMs : iatSecondMs;
     if (typeof payload.sub !== 'string' || !isUuid(payload.sub)) throw new AppError('INVALID_TOKEN', 'the token does not name a user');
     const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is Role => (ROLES as readonly unknown[]).includes(r)) : [];
     return { principal: { userId: payload.sub.toLowerCase(), roles }, expiresAtMs, issuedAtMs };
