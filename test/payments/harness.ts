@@ -1,4 +1,5 @@
 import type { LightMyRequestResponse } from 'fastify';
+import type { Logger } from 'pino';
 import { type Clock, systemClock } from '../../src/platform/clock.ts';
 import { type Pool, createPool } from '../../src/platform/db/pool.ts';
 import { type HttpApp, createHttpApp } from '../../src/platform/http/server.ts';
@@ -49,7 +50,7 @@ export interface PaymentsHarness extends PaymentsProcess {
   close(): Promise<void>;
 }
 
-export async function startPayments(env: Record<string, string> = {}, options: { clock?: Clock; payments?: PaymentsOptions } = {}): Promise<PaymentsHarness> {
+export async function startPayments(env: Record<string, string> = {}, options: { clock?: Clock; payments?: PaymentsOptions; log?: Logger } = {}): Promise<PaymentsHarness> {
   const dbs = await freshDatabases({ PAYMENTS_TEST_GATEWAY_LATENCY_MS: '0', PAYMENTS_COMMISSION_BPS: '1000', ...env });
   const target = dbs.targets.find((t) => t.domain === 'payments');
   if (!target) throw new Error('no payments database');
@@ -57,7 +58,7 @@ export async function startPayments(env: Record<string, string> = {}, options: {
   const clock = options.clock ?? systemClock;
   const open = async (payments?: PaymentsOptions): Promise<PaymentsProcess> => {
     const pool = createPool(target.url, 12, 'bazaar-test-payments');
-    const log = createLogger('silent');
+    const log = options.log ?? createLogger('silent');
     const metrics = new Metrics();
     const module = createPaymentsModule({ domain: 'payments', pool, config: dbs.config, clock, log, tokens, metrics }, payments);
     module.testGateway.webhookMode = 'manual';

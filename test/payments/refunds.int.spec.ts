@@ -1,3 +1,5 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OrderCancelledV1 } from '../../src/contracts/orders.ts';
 import { sellerPayable } from '../../src/domains/payments/index.ts';
@@ -20,15 +22,15 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function capturedOrder(amount: number, token = 'tok_visa') {
+async function capturedOrder(amount: number, token = 'tok_visa', on: PaymentsHarness = h) {
   const sellerId = newId();
   const input = paymentFor([{ sellerId, amount }, { sellerId: newId(), amount: 500 }], token);
-  const { intentId } = await h.module.api.authorize(input);
-  await h.module.testGateway.deliverWebhooks();
-  await h.module.api.capture(intentId);
-  await h.module.testGateway.deliverWebhooks();
+  const { intentId } = await on.module.api.authorize(input);
+  await on.module.testGateway.deliverWebhooks();
+  await on.module.api.capture(intentId);
+  await on.module.testGateway.deliverWebhooks();
   const orderId = input.allocations[0]?.orderId as string;
-  return { intentId, orderId, sellerId, token: await h.token(sellerId, ['seller']) };
+  return { intentId, orderId, sellerId, token: await on.token(sellerId, ['seller']) };
 }
 
 function refundRequest(orderId: string, token: string, amount: number, key: string | null = newId(), currency = 'USD', reason = 'damaged in transit') {
@@ -199,6 +201,26 @@ describe('seller refunds', () => {
     expect(await h.module.releaseOrderPayment({ orderId: cancelled.orderId, reason: 'buyer cancelled', cancelledBy: null })).toMatchObject({ voids: 1 });
     await h.module.runWorkerOnce();
     expect((await h.module.api.getIntent(cancelled.intentId))?.status).toBe('voided');
+  });
+
+  it("tells operators, in the log at level error, when the gateway declines a cancelled order's refund (no one else asked for it)", async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk));
+        done();
+      },
+    });
+    const watched = await startPayments({}, { log: pino({ level: 'error' }, sink) });
+    try {
+      const order = await capturedOrder(1000, 'tok_refund_fails', watched);
+      expect(await watched.module.releaseOrderPayment({ orderId: order.orderId, reason: 'buyer cancelled', cancelledBy: null })).toMatchObject({ refunds: 1 });
+      await watched.module.runWorkerOnce();
+      const declined = lines.map((l) => JSON.parse(l)).find((l) => String(l.msg).includes('declined the refund of a cancelled order'));
+      expect(declined).toMatchObject({ level: 50, orderId: order.orderId, amount: 1000, currency: 'USD' });
+    } finally {
+      await watched.close();
+    }
   });
 
   it('gives the amount of a refund the gateway declines back to what can be refunded', async () => {

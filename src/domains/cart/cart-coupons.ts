@@ -44,6 +44,7 @@ export async function applyCoupon(
       if (cart?.coupons.some((c) => c.code.toUpperCase() === code)) return { added: false, cart };
       if (!cart || cart.items.length === 0) {
         // A code that does not exist is 404 whatever the cart holds; one that does needs items first.
+        // Whether it exists does not depend on the currency: any serves when the cart has none.
         const { coupons } = await deps.coupons.evaluate({ codes: [code], buyerId, currency: currency ?? 'USD', lines: [] });
         const outcome = coupons[0];
         if (outcome && !outcome.valid && outcome.reason === 'not_found') throw refusal(outcome);

@@ -71,9 +71,9 @@ export async function giveBackCancelledOrder(tx: Tx, order: CancelledOrder, now:
        ON CONFLICT (order_id, reservation_id) DO NOTHING`,
       [order.orderId, active.map((r) => r.id), order.sellerId, order.reason.slice(0, 2000), now],
     );
-    active.length = 0;
   }
-  for (const r of active) {
+  const toRelease = order.wasPaid ? [] : active;
+  for (const r of toRelease) {
     const after = await closeReservationIn(tx, r.id, { type: 'release', reason }, [], now, trace);
     released.push(r.id);
     variantIds.push(...after.items.map((i) => i.variantId));

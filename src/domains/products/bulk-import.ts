@@ -57,16 +57,7 @@ export interface ImportProduct {
    * whose start closed this one, as adding an open window through the API records it (withdrawing
    * that window lets this one run on to where it ended); without it the window ends as written.
    */
-  prices: {
-    id: string;
-    variantId: string;
-    currency: string;
-    basePrice: number;
-    discount: number;
-    effectiveFrom: Date;
-    effectiveTo: Date | null;
-    closedByPriceId?: string | null;
-  }[];
+  prices: (PriceWindowRow & { closedByPriceId?: string | null })[];
 }
 
 export const IMPORT_BATCH_MAX = 10_000;
