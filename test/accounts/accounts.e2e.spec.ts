@@ -4,6 +4,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AccountsDeps } from '../../src/domains/accounts/deps.ts';
 import { PasswordChangeReader } from '../../src/domains/accounts/token-revocations.ts';
+import { setPasswordHash } from '../../src/domains/accounts/sql.ts';
 import { DEFAULT_LOGIN_LIMITS } from '../../src/domains/accounts/login-limits.ts';
 import { login as loginWith } from '../../src/domains/accounts/login.ts';
 import { type Passwords, createPasswords } from '../../src/domains/accounts/passwords.ts';
@@ -616,7 +617,9 @@ describe('passwords', () => {
     await expect(tokens.verify(older)).resolves.toMatchObject({ userId: late.id });
     await reader.read();
     await expect(tokens.verify(older)).rejects.toMatchObject({ code: 'INVALID_TOKEN' });
-    await expect(tokens.verify(late.token)).resolves.toMatchObject({ userId: late.id });
+    // The login's token too, though issued after the stamp: it was issued under the password before
+    // the change (its version), which is what a change committed late means.
+    await expect(tokens.verify(late.token)).rejects.toMatchObject({ code: 'INVALID_TOKEN' });
   });
 
   it('reads every change when many share one instant, a page at a time (the cursor keeps the microseconds)', async () => {
@@ -657,6 +660,35 @@ describe('passwords', () => {
     const stolen = (await thief).accessToken;
     const refused = await t.request('GET', '/v1/me', { token: stolen });
     expect([refused.statusCode, refused.json().code]).toEqual([401, 'INVALID_TOKEN']);
+  });
+
+  it('revokes the token of a login that read the old password after the change wrote the new one and before that commit showed', async () => {
+    const { id } = await signUp('unseen-change@example.com');
+    const real = createPasswords();
+    const deps = { pool: db, clock: systemClock, log: pino({ level: 'silent' }), tokens: t.app.tokens, passwords: real, loginLimits: DEFAULT_LOGIN_LIMITS } as unknown as AccountsDeps;
+    const change = await db.connect();
+    let changedAt: Date | undefined;
+    let stolen: string;
+    try {
+      await change.query('BEGIN');
+      changedAt = await setPasswordHash(change, id, await real.hash('changed, not yet committed'), new Date());
+      // The change has its stamp but has not committed: this login reads the old hash, after it.
+      stolen = (await loginWith(deps, { email: 'unseen-change@example.com', password: PASSWORD }, '198.51.100.201')).accessToken;
+      await change.query('COMMIT');
+    } finally {
+      change.release();
+    }
+    expect(changedAt).toBeInstanceOf(Date);
+    // What the changing process does at once, and every other one when it reads the change.
+    t.app.tokens.revokeIssuedBefore(id, changedAt as Date);
+    const refused = await t.request('GET', '/v1/me', { token: stolen });
+    expect([refused.statusCode, refused.json().code]).toEqual([401, 'INVALID_TOKEN']);
+    // A login that reads the new password is issued under its version, and works.
+    const fresh = (await login('unseen-change@example.com', 'changed, not yet committed')).json().accessToken as string;
+    expect((await t.request('GET', '/v1/me', { token: fresh })).statusCode).toBe(200);
+    // Two changes in one millisecond still make two versions.
+    const again = await setPasswordHash(db, id, await real.hash('changed a second time'), new Date());
+    expect(again?.getTime()).toBeGreaterThan((changedAt as Date).getTime());
   });
 
   it('refuses a wrong current password with 403 (the token is fine), a weak or unchanged new one with 400, and no token with 401, changing nothing', async () => {

@@ -120,9 +120,9 @@ export async function login(deps: AccountsDeps, body: LoginBody, ip: string | un
   if (credentials.status !== 'active') throw new AppError('ACCOUNT_DISABLED');
   const now = deps.clock.now();
   const roles = await selectRoles(deps.pool, credentials.id);
-  // Counted, for revocations, from when its credentials were read: a password change that commits
-  // while this login checks the old password still revokes the token it gets.
-  const { token, expiresAt } = await deps.tokens.sign({ userId: credentials.id, roles }, now, credentials.readAt);
+  // Issued under the password version it checked: a change that commits while this login checks the
+  // old password, even one this login's read came too early to see, revokes the token it gets.
+  const { token, expiresAt } = await deps.tokens.sign({ userId: credentials.id, roles }, now, credentials.passwordChangedAt);
   // exp is in whole seconds, so the token lives up to one second less than the TTL: never overstate.
   return { accessToken: token, tokenType: 'Bearer', expiresIn: Math.floor((expiresAt.getTime() - now.getTime()) / 1000) };
 }

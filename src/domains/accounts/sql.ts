@@ -50,23 +50,24 @@ export interface Credentials {
   passwordHash: string;
   status: 'active' | 'disabled';
   /**
-   * When the row was read, by the database's clock, which stamps password changes too: a token
-   * issued on these credentials counts from then, so a change committed after the read revokes it.
+   * The password's version: when it was last changed (null: never), read with the hash. A token
+   * issued on these credentials carries it, and a later change (a newer version) revokes it, even
+   * one whose commit this read did not see yet.
    */
-  readAt: Date;
+  passwordChangedAt: Date | null;
 }
 
 /** The only query that reads password_hash; its result never leaves checkPassword (login, password change). */
 export async function findCredentials(q: Queryable, email: string): Promise<Credentials | undefined> {
   const { rows } = await q.query<Credentials>(
-    'SELECT id, password_hash AS "passwordHash", status, clock_timestamp() AS "readAt" FROM users WHERE email = $1',
+    'SELECT id, password_hash AS "passwordHash", status, password_changed_at AS "passwordChangedAt" FROM users WHERE email = $1',
     [email],
   );
   return rows[0];
 }
 
 export async function findCredentialsById(q: Queryable, userId: string): Promise<Credentials | undefined> {
-  const { rows } = await q.query<Credentials>('SELECT id, password_hash AS "passwordHash", status, clock_timestamp() AS "readAt" FROM users WHERE id = $1', [userId]);
+  const { rows } = await q.query<Credentials>('SELECT id, password_hash AS "passwordHash", status, password_changed_at AS "passwordChangedAt" FROM users WHERE id = $1', [userId]);
   return rows[0];
 }
 
@@ -79,11 +80,15 @@ export async function userEmail(q: Queryable, userId: string): Promise<string | 
 /** Replaces the user's password hash; false when there is no such user. */
 /**
  * Replaces the user's password hash; the change is stamped by the database's clock (every process
- * reads changes by it, whatever its own clock says). Undefined when there is no such user.
+ * reads changes by it, whatever its own clock says), to the millisecond as tokens carry it, and
+ * always later than the user's previous change: the stamp is the password's version. Undefined
+ * when there is no such user.
  */
 export async function setPasswordHash(q: Queryable, userId: string, passwordHash: string, now: Date): Promise<Date | undefined> {
   const { rows } = await q.query<{ changed_at: Date }>(
-    'UPDATE users SET password_hash = $2, password_changed_at = clock_timestamp(), updated_at = $3 WHERE id = $1 RETURNING password_changed_at AS changed_at',
+    `UPDATE users SET password_hash = $2, updated_at = $3,
+       password_changed_at = greatest(date_trunc('milliseconds', clock_timestamp()), password_changed_at + interval '1 millisecond')
+     WHERE id = $1 RETURNING password_changed_at AS changed_at`,
     [userId, passwordHash, now],
   );
   return rows[0]?.changed_at;

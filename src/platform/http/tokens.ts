@@ -65,7 +65,11 @@ const VERIFIED_CACHE_MAX = 10_000;
 interface Verified {
   principal: Principal;
   expiresAtMs: number;
-  issuedAtMs: number;
+  /**
+   * What revocations compare with: the password version the token was issued under (`pwv`, a
+   * login's), else its issue time (`iat_ms`, else the start of its `iat` second).
+   */
+  countsFromMs: number;
 }
 
 type Verify = (token: string) => Record<string, unknown>;
@@ -121,15 +125,19 @@ export class TokenService {
   }
 
   /**
-   * `countsFrom`: the instant revocations compare with (iat_ms), when not `now`: a login passes when
-   * it read the credentials, by the database's clock, which also stamps password changes.
+   * `passwordVersion`: for a login, the user's password_changed_at as the login read it with the
+   * password it checked (null: never changed). A revocation refuses the tokens issued under an
+   * older version: a login that read the old password, however close to the change, is revoked;
+   * the one that read the new password is not. Without it, a token counts from its issue time.
    */
-  async sign(principal: Principal, now = this.clock.now(), countsFrom: Date = now): Promise<{ token: string; expiresAt: Date }> {
+  async sign(principal: Principal, now = this.clock.now(), passwordVersion?: Date | null): Promise<{ token: string; expiresAt: Date }> {
     const iat = Math.floor(now.getTime() / 1000);
     const exp = iat + this.ttlSeconds;
-    // iat_ms: the issue time to the millisecond (iat has whole seconds), so that a password change
-    // revokes the tokens issued before it and not the sign-in that follows it in the same second.
-    const token = this.#sign({ roles: principal.roles, sub: principal.userId, iss: this.issuer, aud: this.audience, iat, iat_ms: countsFrom.getTime(), exp });
+    // iat_ms: the issue time to the millisecond (iat has whole seconds); pwv: the password version
+    // (0 when the password was never changed).
+    const claims: Record<string, unknown> = { roles: principal.roles, sub: principal.userId, iss: this.issuer, aud: this.audience, iat, iat_ms: now.getTime(), exp };
+    if (passwordVersion !== undefined) claims.pwv = passwordVersion?.getTime() ?? 0;
+    const token = this.#sign(claims);
     return { token, expiresAt: new Date(exp * 1000) };
   }
 
@@ -156,7 +164,7 @@ export class TokenService {
     }
     if (this.#revoked.size > 0) {
       const from = this.#revoked.get(verified.principal.userId);
-      if (from !== undefined && verified.issuedAtMs < from) {
+      if (from !== undefined && verified.countsFromMs < from) {
         throw new AppError('INVALID_TOKEN', 'the token was issued before the password was changed: sign in again');
       }
     }
@@ -203,12 +211,11 @@ export class TokenService {
     // them was made elsewhere with the key (a user id that is no UUID was a 500 further on).
     const iatSecondMs = Number(payload.iat) * 1000;
     if (!Number.isFinite(iatSecondMs) || iatSecondMs > nowMs + ISSUED_AT_SKEW_MS) throw new AppError('INVALID_TOKEN', 'the token is issued in the future');
-    // The instant revocations compare with, as signed (by the database's clock for a login, which
-    // may differ from this process's: iat's); tokens made before it had iat's whole seconds only.
-    const iatMs = Number(payload.iat_ms);
-    const issuedAtMs = Number.isSafeInteger(iatMs) ? iatMs : iatSecondMs;
+    // What revocations compare with: the password version signed by a login, else the issue time.
+    const { pwv, iat_ms: iatMs } = payload;
+    const countsFromMs = Number.isSafeInteger(pwv) ? (pwv as number) : Number.isSafeInteger(iatMs) ? (iatMs as number) : iatSecondMs;
     if (typeof payload.sub !== 'string' || !isUuid(payload.sub)) throw new AppError('INVALID_TOKEN', 'the token does not name a user');
     const roles = Array.isArray(payload.roles) ? payload.roles.filter((r): r is Role => (ROLES as readonly unknown[]).includes(r)) : [];
-    return { principal: { userId: payload.sub.toLowerCase(), roles }, expiresAtMs, issuedAtMs };
+    return { principal: { userId: payload.sub.toLowerCase(), roles }, expiresAtMs, countsFromMs };
   }
 }
