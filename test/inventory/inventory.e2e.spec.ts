@@ -235,6 +235,9 @@ describe('stock movements', () => {
     const firstPage = (await t.request('GET', `${url}?limit=1`, { token: seller.token })).json();
     const foreign = await t.request('GET', `/v1/seller/stock/${other.variantId}/movements?cursor=${encodeURIComponent(firstPage.nextCursor)}`, { token: other.seller.token });
     expect([foreign.statusCode, foreign.json().code]).toEqual([400, 'INVALID_CURSOR']);
+    // Another seller's variant is 404 with its owner's cursor too, as without one.
+    const owners = await t.request('GET', `${url}?cursor=${encodeURIComponent(firstPage.nextCursor)}`, { token: other.seller.token });
+    expect([owners.statusCode, owners.json().code]).toEqual([404, 'NOT_FOUND']);
     expect((await t.request('GET', url, { token: buyer.token })).statusCode).toBe(403);
   });
 });

@@ -68,6 +68,11 @@ export interface StockMovementView {
  * The stock movements of an own variant's stock item, newest first, cursor paged on (created_at,
  * id); another seller's variant, or one without a stock item, is 404.
  */
+async function mustOwnStockItem(db: Queryable, sellerId: string, variantId: string): Promise<void> {
+  const { rowCount } = await db.query('SELECT 1 FROM stock_items WHERE variant_id = $1 AND seller_id = $2', [variantId, sellerId]);
+  if (rowCount === 0) throw new AppError('NOT_FOUND', `no stock item of yours for variant ${variantId}`);
+}
+
 export async function listStockMovements(
   db: Queryable,
   sellerId: string,
@@ -76,8 +81,15 @@ export async function listStockMovements(
   cursor?: string,
 ): Promise<{ items: StockMovementView[]; nextCursor: string | null }> {
   const scope = `stock-movements:${sellerId}:${variantId.toLowerCase()}`;
-  const before = decodeCursor<{ at: string; id: string }>(scope, cursor, ['at', 'id']);
-  if (before && (!isUuid(before.id) || !isCursorInstantMicroseconds(before.at))) throw new AppError('INVALID_CURSOR');
+  let before: { at: string; id: string } | undefined;
+  try {
+    before = decodeCursor<{ at: string; id: string }>(scope, cursor, ['at', 'id']);
+    if (before && (!isUuid(before.id) || !isCursorInstantMicroseconds(before.at))) throw new AppError('INVALID_CURSOR');
+  } catch (error) {
+    // Another seller's variant is 404 whatever the cursor (its owner's cursor included), as without one.
+    if (error instanceof AppError) await mustOwnStockItem(db, sellerId, variantId);
+    throw error;
+  }
   const { rows } = await db.query<Omit<StockMovementView, 'createdAt'> & { createdAt: Date; at: string }>(
     `SELECT m.id, m.kind, m.change, m.reason, m.note, m.reference_id AS "referenceId", m.created_by AS "createdBy", m.created_at AS "createdAt",
             to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS at
@@ -88,10 +100,7 @@ export async function listStockMovements(
       LIMIT $5`,
     [variantId, sellerId, before?.at ?? null, before?.id ?? null, limit + 1],
   );
-  if (rows.length === 0 && !before) {
-    const { rowCount } = await db.query('SELECT 1 FROM stock_items WHERE variant_id = $1 AND seller_id = $2', [variantId, sellerId]);
-    if (rowCount === 0) throw new AppError('NOT_FOUND', `no stock item of yours for variant ${variantId}`);
-  }
+  if (rows.length === 0 && !before) await mustOwnStockItem(db, sellerId, variantId);
   const more = rows.length > limit;
   const page = rows.slice(0, limit);
   // The cursor keeps the microseconds (a Date has milliseconds only): movements of one millisecond are not skipped.
