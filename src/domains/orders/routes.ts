@@ -115,7 +115,7 @@ export function registerOrderRoutes(app: HttpApp, deps: OrderRoutesDeps): void {
         description:
           'For an order you cannot send (out of stock in fact, cannot ship to the address): paid, being fulfilled or partially refunded, not shipped. ' +
           'The buyer is refunded what is left of the payment and told why (the reason, required, goes into the order history and the buyer\'s notification); ' +
-          'the coupon use comes back to the buyer and the units sold come back to available stock (adjust the stock down afterwards if you do not have them). ' +
+          'the units sold come back to available stock (adjust the stock down afterwards if you do not have them), and the coupon use comes back to the buyer once every order the coupon discounted is cancelled (a platform coupon spread over other sellers\' live orders stays used). ' +
           'An order you refunded in full before shipping it can still be cancelled: stock and coupon come back, nothing more is refunded. ' +
           'Again on a cancelled order: 200, nothing changes. Not paid yet, shipped or delivered: 409 INVALID_STATE_TRANSITION; another seller\'s order: 404.',
         params: OrderParams,
