@@ -3,6 +3,7 @@ import { SHIPMENT_STATUS_VALUES } from '../../src/contracts/shipping.ts';
 import type { OrdersApi, PlacedOrder } from '../../src/domains/orders/index.ts';
 import { capturedEvent, checkoutInput } from '../../src/domains/orders/spec-support.ts';
 import type { ShippingModule, TestCarrier } from '../../src/domains/shipping/index.ts';
+import { WAITING_WEBHOOKS_MAX } from '../../src/domains/shipping/sql.ts';
 import { type Pool, withTransaction } from '../../src/platform/db/pool.ts';
 import type { Role } from '../../src/platform/http/tokens.ts';
 import { newId } from '../../src/platform/ids.ts';
@@ -496,6 +497,32 @@ describe('carrier webhooks', () => {
     expect(shipped.json().status).toBe('delivered');
     expect(await count('shipping', 'shipping_webhook_events WHERE tracking_number = $1 AND processed_at IS NULL', [tracking])).toBe(0);
     await eventually(async () => expect((await orderOf(buyer, placed.orderId)).status).toBe('delivered'));
+  });
+
+  it(`keeps at most ${WAITING_WEBHOOKS_MAX} updates waiting for one tracking number's shipment: the next is 409 and kept nowhere, a repeat is still a duplicate`, async () => {
+    const placed = await order(buyer, seller);
+    const tracking = carrier.newTrackingNumber();
+    const start = Date.now();
+    // All but one already waiting (written as the webhook writes them, faster than 499 requests).
+    const kept = Array.from({ length: WAITING_WEBHOOKS_MAX - 1 }, (_, i) => carrier.scan(tracking, 'in_transit', { occurredAt: new Date(start + 1000 + i) }));
+    await db('shipping').query(
+      `INSERT INTO shipping_webhook_events (id, carrier_name, event_id, tracking_number, payload, received_at)
+       SELECT gen_random_uuid(), $1, e, $2, p, now() FROM unnest($3::text[], $4::jsonb[]) AS x(e, p)`,
+      [CARRIER, tracking, kept.map((k) => k.eventId), kept.map((k) => k.body)],
+    );
+    const last = carrier.scan(tracking, 'out_for_delivery', { occurredAt: new Date(start + 2000) });
+    expect((await post(CARRIER, carrier.signed(last))).json()).toMatchObject({ duplicate: false, applied: false });
+    const over = carrier.scan(tracking, 'delivered', { occurredAt: new Date(start + 3000) });
+    const refused = await post(CARRIER, carrier.signed(over));
+    expect([refused.statusCode, refused.json().code]).toEqual([409, 'CONFLICT']);
+    expect(refused.json().detail).toContain(tracking);
+    expect(await count('shipping', 'shipping_webhook_events WHERE tracking_number = $1', [tracking])).toBe(WAITING_WEBHOOKS_MAX);
+    expect((await post(CARRIER, carrier.signed(last))).json()).toMatchObject({ duplicate: true, applied: false });
+    // The shipment takes them all; then the carrier's retry of the refused one applies.
+    const shipped = await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: tracking, shippedAt: new Date(start).toISOString() });
+    expect(shipped.statusCode, shipped.body).toBe(201);
+    expect(shipped.json().status).toBe('out_for_delivery');
+    expect((await post(CARRIER, carrier.signed(over))).json()).toMatchObject({ duplicate: false, applied: true });
   });
 
   it('applies the waiting scans in the order they happened across pages, not as they came: a failed delivery that came last still counts', async () => {

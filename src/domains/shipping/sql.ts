@@ -53,6 +53,8 @@ export const SHIPMENTS_PER_ORDER_MAX = 20;
 export const EVENTS_PER_SHIPMENT_LISTED_MAX = 200;
 /** Webhooks kept for a tracking number not known yet are applied when its shipment is created, this many per read. */
 export const WAITING_WEBHOOKS_PAGE = 100;
+/** Most updates kept waiting for one tracking number's shipment (a parcel's journey has a few dozen scans). */
+export const WAITING_WEBHOOKS_MAX = 500;
 
 const SHIPMENT_COLUMNS = `id, order_id, seller_id, buyer_id, carrier, tracking_number, status, shipping_address_json, shipped_at,
   delivered_at, created_at, updated_at, version, request_hash`;
@@ -297,6 +299,16 @@ export async function waitingWebhooks(tx: Queryable, carrier: string, trackingNu
     [carrier, trackingNumber],
   );
   return rows;
+}
+
+/** How many updates wait for this tracking number's shipment, counted up to `upTo`. */
+export async function waitingWebhookCount(tx: Queryable, carrier: string, trackingNumber: string, upTo: number): Promise<number> {
+  const { rows } = await tx.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM (SELECT 1 FROM shipping_webhook_events
+      WHERE carrier_name = $1 AND tracking_number = $2 AND processed_at IS NULL LIMIT $3) AS w`,
+    [carrier, trackingNumber, upTo],
+  );
+  return rows[0]?.n ?? 0;
 }
 
 // ---------------------------------------------------------------------------------------------

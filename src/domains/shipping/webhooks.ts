@@ -7,7 +7,16 @@ import { appendEvents } from '../../platform/messaging/outbox.ts';
 import { type CarrierScan, parseCarrierWebhook } from './carrier-webhook.ts';
 import { webhookSecretOf } from './carriers.ts';
 import type { ShippingDeps } from './deps.ts';
-import { carrierByName, lockOrder, lockShipmentByTracking, markWebhooksProcessed, orderOfTracking, recordWebhook } from './sql.ts';
+import {
+  WAITING_WEBHOOKS_MAX,
+  carrierByName,
+  lockOrder,
+  lockShipmentByTracking,
+  markWebhooksProcessed,
+  orderOfTracking,
+  recordWebhook,
+  waitingWebhookCount,
+} from './sql.ts';
 import { applyCarrierScan, lockTrackingNumber } from './tracking.ts';
 
 export interface CarrierWebhookReceipt {
@@ -74,7 +83,17 @@ function receiveOnce(deps: ShippingDeps, carrierName: string, rawBody: Buffer, s
     // created). A repeat never applies its own body, which may differ from the one recorded.
     if (!fresh) return { eventId: scan.eventId, duplicate: true, applied: false };
     const shipment = await lockShipmentByTracking(tx, carrierName, scan.trackingNumber);
-    if (!shipment) return { eventId: scan.eventId, duplicate: false, applied: false };
+    if (!shipment) {
+      // Kept for a shipment to come, within bounds: the shipment's creation applies them all in
+      // its transaction, and a carrier that sent without end would make it too long to commit.
+      if ((await waitingWebhookCount(tx, carrierName, scan.trackingNumber, WAITING_WEBHOOKS_MAX + 1)) > WAITING_WEBHOOKS_MAX) {
+        throw new AppError(
+          'CONFLICT',
+          `${WAITING_WEBHOOKS_MAX} updates already wait for tracking number ${scan.trackingNumber}, which no shipment has yet: no more are kept until the seller creates it`,
+        );
+      }
+      return { eventId: scan.eventId, duplicate: false, applied: false };
+    }
     // Created between the read and the tracking number's lock: all again (rolled back), with its order's lock.
     if (shipment.order_id !== orderId) throw new ShipmentAppeared();
     const result = await applyCarrierScan(tx, shipment, scan, now);
