@@ -39,20 +39,31 @@ function passesLuhn(digits: string): boolean {
 
 /**
  * Whether a text is shaped like a card number, or holds a Luhn-valid run of 13 to 19 digits among
- * other characters (a card number pasted into a name or appended to a token). Longer runs are not
- * searched for one inside: one in ten windows of any digits passes the checksum.
+ * other characters (a card number pasted into a name or appended to a token), also when other
+ * digit groups stand beside it in the run (`Apt 5 4111 1111 1111 1111`). A single group of more
+ * than 19 digits is not searched for one inside: one in ten windows of any digits passes the checksum.
  */
 function holdsCardNumber(given: string): boolean {
   // Compatibility forms made plain: full-width digits are digits, a no-break space is a space.
   const text = given.normalize('NFKC');
   const whole = text.trim();
-  if (PAN_LIKE.test(whole) && groupedLikeACard(whole)) return true;
+  if (PAN_LIKE.test(whole) && groupedLikeACard(groupsOf(whole))) return true;
   for (const run of text.replace(UUIDS, ' ').match(DIGIT_RUNS) ?? []) {
-    const digits = run.replace(/\D/g, '');
-    if (digits.length >= CARD_LENGTHS_MIN && digits.length <= CARD_LENGTHS_MAX && groupedLikeACard(run) && passesLuhn(digits)) return true;
+    const groups = groupsOf(run);
+    // Every span of whole groups that could be a card number on its own.
+    for (let first = 0; first < groups.length; first++) {
+      let digits = '';
+      for (let last = first; last < groups.length; last++) {
+        digits += groups[last];
+        if (digits.length > CARD_LENGTHS_MAX) break;
+        if (digits.length >= CARD_LENGTHS_MIN && groupedLikeACard(groups.slice(first, last + 1)) && passesLuhn(digits)) return true;
+      }
+    }
   }
   return false;
 }
+
+const groupsOf = (run: string): string[] => run.split(GROUP_SEPARATORS).filter((g) => g !== '');
 
 /**
  * A card number is written whole or in groups that start with four digits (4-4-4-4, 4-6-5, 4-6-4,
@@ -60,8 +71,7 @@ function holdsCardNumber(given: string): boolean {
  * (a date and a number) joined across its dash passed the checksum one time in ten, and the payment
  * webhook naming it was refused as card data, leaving its refund pending for good.
  */
-function groupedLikeACard(run: string): boolean {
-  const groups = run.split(GROUP_SEPARATORS).filter((g) => g !== '');
+function groupedLikeACard(groups: readonly string[]): boolean {
   if (groups.length === 1) return true;
   return groups[0]?.length === 4 && groups.every((g, i) => g.length <= 6 && (i === groups.length - 1 || g.length >= 3));
 }

@@ -45,6 +45,14 @@ describe('card data detection', () => {
     }
   });
 
+  it('finds a card number beside other digit groups of its run (found by a helper: these were stored)', () => {
+    for (const line2 of ['Apt 5 4111 1111 1111 1111', 'Unit 12 4111-1111-1111-1111', '4111111111111111 9', 'item 7 4111 1111 1111 1111', 'wrong card 3 4111 1111 1111 1111', '12 4242 4242 4242 4242 34']) {
+      expect(findCardData({ line2 }), line2).toBe('/line2');
+    }
+    // The groups around it still have to make a card's shape: no card here.
+    expect(findCardData({ line2: 'Apt 5 4111 1111 1111 1112' })).toBeUndefined();
+  });
+
   it('never takes digits glued to letters for a card: tracking numbers, product codes and hex strings pass (a review found one in ten refused)', () => {
     const digits = (n: number) => Array.from({ length: n }, () => Math.floor(Math.random() * 10)).join('');
     const samples = Array.from({ length: 5000 }, () => [`JJD${digits(16)}`, `GM${digits(18)}`, `1LS${digits(15)}`, `EAN${digits(13)}`, `ch_${randomUUID().replaceAll('-', '')}`]).flat();
