@@ -34,6 +34,12 @@ describe('a valid coupon draft', () => {
     });
   });
 
+  it('refuses a code with letters other than A-Z instead of rewriting it (found by a helper: maß was stored as MASS)', () => {
+    for (const code of ['maß', '\ufb00ab', '\u0131xx', 'caf\u00e9']) {
+      expect(problemsOf(percent({ code })), code).toEqual([expect.stringMatching(/^code must be 3 to 32 characters of A-Z/)]);
+    }
+  });
+
   it('stores a fixed amount as its discount in minor units and its currency', () => {
     const check = validateCouponDraft(fixed(), seller, NOW);
     expect(check.ok && check.coupon).toMatchObject({ type: 'fixed_amount', discount: 500, currency: 'USD' });

@@ -36,7 +36,8 @@ export async function applyCoupon(
   /** The currency the buyer will pay in (as GET /v1/cart?currency=): the coupon is checked in it. */
   currency?: string,
 ): Promise<{ added: boolean; cart: CartContents; priced?: PricedCart }> {
-  const code = rawCode.trim().toUpperCase();
+  // ASCII letters only: coupon codes are A-Z, 0-9 and hyphens (`maß` must not become `MASS`).
+  const code = rawCode.trim().replace(/[a-z]+/g, (letters) => letters.toUpperCase());
   return changeCart(
     deps.pool,
     (db, lock) => selectCartContents(db, { userId: buyerId }, lock),

@@ -83,8 +83,12 @@ export type CouponOutcome =
   | { code: string; couponId: string; valid: true; discountAmount: number; lines: LineDiscount[] }
   | { code: string; couponId: string | null; valid: false; reason: RejectionReason; message: string };
 
+/**
+ * A code as stored: trimmed, ASCII letters upper-cased. Other letters stay as they are (so they fail
+ * CODE_PATTERN): upper-casing them would turn `maß` into `MASS` and `ﬀab` into `FFAB`.
+ */
 export function normaliseCode(code: string): string {
-  return code.trim().toUpperCase();
+  return code.trim().replace(/[a-z]+/g, (letters) => letters.toUpperCase());
 }
 
 /**
