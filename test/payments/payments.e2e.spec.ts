@@ -133,17 +133,37 @@ describe('payments in the running marketplace', () => {
     });
   });
 
+  it('answers ledger sums beyond 2^53 exactly, as JSON integers of every digit (found by a helper: they were a 500 for good)', async () => {
+    const sellerId = newId();
+    const amount = 8_000_000_000_000_000; // one payment stays below 2^53; two do not
+    for (let i = 0; i < 2; i++) {
+      const { intentId } = await payments.api.authorize(paymentFor([{ sellerId, amount }], 'tok_visa', 'VND'));
+      expect((await payments.api.capture(intentId)).status).toBe('captured');
+    }
+    const seller = (await t.app.tokens.sign({ userId: sellerId, roles: ['seller'] })).token;
+    const balance = await t.request('GET', '/v1/seller/payments/balance', { token: seller });
+    expect(balance.statusCode, balance.body).toBe(200);
+    const payable = (2n * BigInt(amount) * 9n) / 10n; // what is left after the 10 % commission
+    expect(balance.body).toContain(`"balances":[{"amount":${payable},"currency":"VND"}]`);
+    const admin = (await t.app.tokens.sign({ userId: newId(), roles: ['admin'] })).token;
+    const clearing = await t.request('GET', '/v1/admin/payments/ledger/accounts?account=gateway_clearing&limit=100', { token: admin });
+    expect(clearing.statusCode, clearing.body).toBe(200);
+    const captured = 2n * BigInt(amount);
+    expect(clearing.body).toContain(`"currency":"VND","debits":{"amount":${captured},"currency":"VND"},"credits":{"amount":0,"currency":"VND"},"balance":{"amount":${captured},"currency":"VND"}`);
+    expect((await t.request('GET', '/v1/admin/payments/ledger/accounts?limit=100', { token: admin })).statusCode).toBe(200);
+  });
+
   it('lists ledger accounts with their balances for admins only', async () => {
     const admin = (await t.app.tokens.sign({ userId: newId(), roles: ['admin'] })).token;
     const page = await t.request('GET', '/v1/admin/payments/ledger/accounts?limit=2', { token: admin });
     expect(page.statusCode).toBe(200);
     expect(page.json().items).toHaveLength(2);
     const next = await t.request('GET', `/v1/admin/payments/ledger/accounts?limit=100&cursor=${page.json().nextCursor}`, { token: admin });
-    const accounts = [...page.json().items, ...next.json().items].map((i: { account: string }) => i.account);
+    const accounts = [...page.json().items, ...next.json().items].map((i: { account: string; currency: string }) => `${i.account} ${i.currency}`);
     expect(new Set(accounts).size).toBe(accounts.length);
-    expect(accounts).toContain('gateway_clearing');
+    expect(accounts).toContain('gateway_clearing USD');
     // Money as everywhere in the API, the balance on the account's normal side.
-    const clearing = [...page.json().items, ...next.json().items].find((i: { account: string }) => i.account === 'gateway_clearing');
+    const clearing = [...page.json().items, ...next.json().items].find((i: { account: string; currency: string }) => i.account === 'gateway_clearing' && i.currency === 'USD');
     expect(clearing).toMatchObject({ kind: 'asset', debits: { currency: clearing.currency }, credits: { currency: clearing.currency } });
     expect(clearing.balance).toEqual({ amount: clearing.debits.amount - clearing.credits.amount, currency: clearing.currency });
     const seller = (await t.app.tokens.sign({ userId: newId(), roles: ['seller'] })).token;

@@ -97,6 +97,26 @@ describe('seller dashboard', () => {
     expect(byUnits).toEqual([{ productId: mug, title: 'Mug', unitsSold: 5, revenue: usd(4500) }]);
   });
 
+  it('answers revenue beyond 2^53 exactly, as JSON integers of every digit (found by a helper: the dashboard was a 500 for good)', async () => {
+    const bigSeller = newId();
+    const product = newId();
+    const unitPrice = 8_000_000_000_000_000; // one order stays below 2^53; two do not
+    const orders = [0, 1].map((i) => orderOf({ sellerId: bigSeller, currency: 'VND', placedAt: `${DAY2}T0${i}:00:00.000Z`, lines: [{ productId: product, title: 'Estate', unitPrice, quantity: 1 }] }));
+    for (const o of orders) await placed(t, o);
+    const paidOrders = [];
+    for (const o of orders) paidOrders.push(await paid(t, o, `${DAY2}T05:00:00.000Z`));
+    await refunded(t, paidOrders[0] as never, 1, 0, `${DAY2}T06:00:00.000Z`);
+    await settled(t);
+    const bigToken = (await t.app.tokens.sign({ userId: bigSeller, roles: ['seller'] }, clock.now())).token;
+    const res = await t.request('GET', '/v1/seller/dashboard', { token: bigToken });
+    expect(res.statusCode, res.body).toBe(200);
+    const revenue = 2n * BigInt(unitPrice);
+    const figures = `"revenue":{"amount":${revenue},"currency":"VND"},"refunded":{"amount":1,"currency":"VND"},"netRevenue":{"amount":${revenue - 1n},"currency":"VND"}`;
+    expect(res.body).toContain(`"paidOrders":2,${figures}`);
+    expect(res.body).toContain(`{"day":"${DAY2}","orders":2,${figures}}`);
+    expect(res.body).toContain(`"unitsSold":2,"revenue":{"amount":${revenue},"currency":"VND"}`);
+  });
+
   it('shows a seller only their own figures', async () => {
     const other = (await t.app.tokens.sign({ userId: otherSellerId, roles: ['seller'] }, clock.now())).token;
     const d = await dashboard('', other);

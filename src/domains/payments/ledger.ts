@@ -1,4 +1,4 @@
-import type { Queryable } from '../../platform/db/pool.ts';
+import { type ExactInteger, type Queryable, exactInteger } from '../../platform/db/pool.ts';
 import { type Statement, guarded } from '../../platform/db/statements.ts';
 import { newId } from '../../platform/ids.ts';
 
@@ -127,10 +127,11 @@ export interface AccountBalance {
   account: string;
   kind: AccountKind;
   currency: string;
-  debits: number;
-  credits: number;
+  /** Sums over the account's whole life: exact, beyond 2^53 too. */
+  debits: ExactInteger;
+  credits: ExactInteger;
   /** On the account's normal side: debits − credits for assets and expenses, credits − debits otherwise. */
-  balance: number;
+  balance: ExactInteger;
 }
 
 const NORMAL_DEBIT = "a.kind IN ('asset', 'expense')";
@@ -140,10 +141,10 @@ export async function accountBalances(
   db: Queryable,
   options: { limit: number; after?: { account: string; currency: string }; account?: string; ownerId?: string },
 ): Promise<AccountBalance[]> {
-  const { rows } = await db.query<AccountBalance>(
+  const { rows } = await db.query<Omit<AccountBalance, 'debits' | 'credits' | 'balance'> & { debits: string; credits: string; balance: string }>(
     `SELECT a.account, a.kind, l.currency,
-            sum(l.debit)::bigint AS debits, sum(l.credit)::bigint AS credits,
-            (CASE WHEN ${NORMAL_DEBIT} THEN sum(l.debit) - sum(l.credit) ELSE sum(l.credit) - sum(l.debit) END)::bigint AS balance
+            sum(l.debit)::text AS debits, sum(l.credit)::text AS credits,
+            (CASE WHEN ${NORMAL_DEBIT} THEN sum(l.debit) - sum(l.credit) ELSE sum(l.credit) - sum(l.debit) END)::text AS balance
        FROM ledger_accounts a JOIN ledgers l ON l.account = a.account
       WHERE ($1::text IS NULL OR (a.account, l.currency) > ($1::text, $5::text))
         AND ($2::text IS NULL OR a.account = $2)
@@ -153,5 +154,5 @@ export async function accountBalances(
       LIMIT $4`,
     [options.after?.account ?? null, options.account ?? null, options.ownerId ?? null, options.limit, options.after?.currency ?? ''],
   );
-  return rows;
+  return rows.map((r) => ({ ...r, debits: exactInteger(r.debits), credits: exactInteger(r.credits), balance: exactInteger(r.balance) }));
 }

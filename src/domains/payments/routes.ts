@@ -3,6 +3,7 @@ import { decodeCursor, encodeCursor } from '../../platform/http/cursor.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { ProblemResponse, authProblems } from '../../platform/http/schemas.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
+import type { ExactInteger } from '../../platform/db/pool.ts';
 import type { PaymentsDeps } from './deps.ts';
 import { accountBalances, sellerPayable } from './ledger.ts';
 import { type RefundView, refund } from './refund.ts';
@@ -108,7 +109,7 @@ export async function registerPaymentRoutes(app: HttpApp, deps: PaymentsDeps): P
       const rows = await accountBalances(deps.pool, { limit: limit + 1, ...(after ? { after } : {}), ...(request.query.account ? { account: request.query.account } : {}) });
       const items = rows.slice(0, limit);
       const last = items[items.length - 1];
-      const money = (amount: number, currency: string) => ({ amount, currency });
+      const money = (amount: ExactInteger, currency: string) => ({ amount, currency });
       return {
         items: items.map((r) => ({
           account: r.account,

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { CurrencyCode, Defaulted, IdempotencyKeyHeader, MoneySchema, PrintableText } from '../../platform/http/schemas.ts';
+import { CurrencyCode, Defaulted, IdempotencyKeyHeader, MoneySchema, PrintableText, TotalMoneySchema } from '../../platform/http/schemas.ts';
 
 /** HTTP shapes of the payments routes. */
 const closed = { additionalProperties: false } as const;
@@ -50,14 +50,14 @@ export const BalanceSchema = Type.Object({
   account: Type.String({ description: 'Ledger account, e.g. seller_payable:<sellerId>' }),
   kind: Type.String({ description: 'asset, liability, revenue, expense or equity' }),
   currency: Type.String(),
-  debits: MoneySchema,
-  credits: MoneySchema,
-  balance: { ...MoneySchema, description: "On the account's normal side (negative when it went the other way)" },
+  debits: TotalMoneySchema,
+  credits: TotalMoneySchema,
+  balance: { ...TotalMoneySchema, description: "On the account's normal side (negative when it went the other way)" },
 });
 
 export const SellerBalanceSchema = Type.Object({
   account: Type.String(),
-  balances: Type.Array(MoneySchema),
+  balances: Type.Array(TotalMoneySchema),
 });
 
 export const LedgerQuery = Type.Object(

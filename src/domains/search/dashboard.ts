@@ -1,5 +1,6 @@
 import type { OrderStatusChangedV1 } from '../../contracts/orders.ts';
 import { isStorableInstant } from '../../platform/clock.ts';
+import { type ExactInteger, exactDifference, exactInteger } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import type { SearchDeps } from './deps.ts';
 
@@ -16,7 +17,8 @@ export interface DashboardQuery {
 }
 
 interface Money {
-  amount: number;
+  /** Sums over many orders: exact, beyond 2^53 too. */
+  amount: ExactInteger;
   currency: string;
 }
 
@@ -38,7 +40,7 @@ export interface CurrencyDashboard {
   refunded: Money;
   netRevenue: Money;
   ordersByStatus: Record<string, number>;
-  recentOrders: { orderId: string; orderNumber: string; status: OrderStatus; total: Money; itemCount: number; placedAt: string }[];
+  recentOrders: { orderId: string; orderNumber: string; status: OrderStatus; total: { amount: number; currency: string }; itemCount: number; placedAt: string }[];
   days: { day: string; orders: number; revenue: Money; refunded: Money; netRevenue: Money }[];
   topProducts: { productId: string; title: string; unitsSold: number; revenue: Money }[];
 }
@@ -72,7 +74,7 @@ export function dayRange(query: Pick<DashboardQuery, 'from' | 'to'>, now: Date):
   return { from: iso(from), to: iso(to) };
 }
 
-const money = (amount: string | number, currency: string): Money => ({ amount: Number(amount), currency });
+const money = (amount: string | number, currency: string): Money => ({ amount: exactInteger(amount), currency });
 
 /**
  * The seller's dashboard from the read model: per currency the totals (paid orders, revenue,
@@ -85,7 +87,7 @@ export async function sellerDashboard(deps: SearchDeps, sellerId: string, query:
   const currency = query.currency ?? null;
   const [totals, statuses, days, top] = await Promise.all([
     deps.pool.query<{ currency: string; order_count: number; revenue: string; refunded: string; orders_json: RecentOrder[] }>(
-      `SELECT currency, order_count, revenue, refunded, orders_json FROM seller_dashboard_view
+      `SELECT currency, order_count, revenue::text, refunded::text, orders_json FROM seller_dashboard_view
         WHERE seller_id = $1 AND ($2::text IS NULL OR currency = $2) ORDER BY currency`,
       [sellerId, currency],
     ),
@@ -95,12 +97,12 @@ export async function sellerDashboard(deps: SearchDeps, sellerId: string, query:
       [sellerId, currency],
     ),
     deps.pool.query<{ day: string; currency: string; orders: number; revenue: string; refunded: string }>(
-      `SELECT to_char(day, 'YYYY-MM-DD') AS day, currency, orders, revenue, refunded FROM seller_daily_revenue
+      `SELECT to_char(day, 'YYYY-MM-DD') AS day, currency, orders, revenue::text, refunded::text FROM seller_daily_revenue
         WHERE seller_id = $1 AND day BETWEEN $2::date AND $3::date AND ($4::text IS NULL OR currency = $4) ORDER BY day, currency`,
       [sellerId, from, to, currency],
     ),
     deps.pool.query<{ currency: string; product_id: string; title: string; units_sold: string; revenue: string }>(
-      `SELECT currency, product_id, title, units_sold, revenue
+      `SELECT currency, product_id, title, units_sold, revenue::text
          FROM (SELECT s.*, row_number() OVER (PARTITION BY currency ORDER BY ${topBy === 'units' ? 'units_sold DESC, revenue DESC' : 'revenue DESC, units_sold DESC'}, product_id) AS n
                  FROM seller_product_sales s WHERE seller_id = $1 AND ($2::text IS NULL OR currency = $2)) ranked
         WHERE n <= $3 ORDER BY currency, n`,
@@ -121,12 +123,12 @@ export async function sellerDashboard(deps: SearchDeps, sellerId: string, query:
     d.paidOrders = t.order_count;
     d.revenue = money(t.revenue, t.currency);
     d.refunded = money(t.refunded, t.currency);
-    d.netRevenue = money(Number(t.revenue) - Number(t.refunded), t.currency);
+    d.netRevenue = { amount: exactDifference(exactInteger(t.revenue), exactInteger(t.refunded)), currency: t.currency };
     d.recentOrders = t.orders_json.map((o) => ({
       orderId: o.orderId,
       orderNumber: o.orderNumber,
       status: o.status,
-      total: money(o.totalAmount, t.currency),
+      total: { amount: Number(o.totalAmount), currency: t.currency },
       itemCount: o.itemCount,
       placedAt: o.placedAt,
     }));
@@ -138,7 +140,7 @@ export async function sellerDashboard(deps: SearchDeps, sellerId: string, query:
       orders: r.orders,
       revenue: money(r.revenue, r.currency),
       refunded: money(r.refunded, r.currency),
-      netRevenue: money(Number(r.revenue) - Number(r.refunded), r.currency),
+      netRevenue: { amount: exactDifference(exactInteger(r.revenue), exactInteger(r.refunded)), currency: r.currency },
     });
   }
   for (const p of top.rows) {

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { ORDER_STATUS_VALUES } from '../../contracts/orders.ts';
-import { CurrencyCode, Defaulted, MoneySchema, PageQuerySchema } from '../../platform/http/schemas.ts';
+import { CurrencyCode, Defaulted, MoneySchema, PageQuerySchema, TotalMoneySchema } from '../../platform/http/schemas.ts';
 import { DASHBOARD_DAYS_MAX } from './dashboard.ts';
 import { SEARCH_SORTS } from './search-products.ts';
 
@@ -107,19 +107,19 @@ export const DashboardSchema = Type.Object(
         {
           currency: Currency,
           paidOrders: Type.Integer({ description: 'Orders paid (ever), cancelled ones included' }),
-          revenue: { ...MoneySchema, description: 'Totals of the paid orders' },
-          refunded: { ...MoneySchema, description: 'Refunds made, cancellations of paid orders included' },
-          netRevenue: { ...MoneySchema, description: 'revenue - refunded' },
+          revenue: { ...TotalMoneySchema, description: 'Totals of the paid orders' },
+          refunded: { ...TotalMoneySchema, description: 'Refunds made, cancellations of paid orders included' },
+          netRevenue: { ...TotalMoneySchema, description: 'revenue - refunded' },
           ordersByStatus: Type.Record(Type.String(), Type.Integer(), { description: 'Orders per current status, unpaid ones included' }),
           recentOrders: Type.Array(
             Type.Object({ orderId: Uuid, orderNumber: Type.String(), status: Status, total: MoneySchema, itemCount: Type.Integer(), placedAt: Type.String({ format: 'date-time' }) }),
             { description: 'The 10 most recently placed orders' },
           ),
           days: Type.Array(
-            Type.Object({ day: Type.String({ format: 'date' }), orders: Type.Integer(), revenue: MoneySchema, refunded: MoneySchema, netRevenue: MoneySchema }),
+            Type.Object({ day: Type.String({ format: 'date' }), orders: Type.Integer(), revenue: TotalMoneySchema, refunded: TotalMoneySchema, netRevenue: TotalMoneySchema }),
             { description: 'Each UTC day of the range with any figure: orders paid, their revenue, refunds made that day' },
           ),
-          topProducts: Type.Array(Type.Object({ productId: Uuid, title: Type.String(), unitsSold: Type.Integer(), revenue: MoneySchema })),
+          topProducts: Type.Array(Type.Object({ productId: Uuid, title: Type.String(), unitsSold: Type.Integer(), revenue: TotalMoneySchema })),
         },
         { additionalProperties: false },
       ),

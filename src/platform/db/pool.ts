@@ -3,12 +3,34 @@ import pg from 'pg';
 import { withArrayLiterals } from './array-literal.ts';
 import { inlineParameters, literalsOf } from './inline-parameters.ts';
 
-/** int8 (bigint) arrives as a JS number: money is minor units well inside 2^53, and counters too. */
+/**
+ * int8 (bigint) arrives as a JS number: one amount is minor units well inside 2^53 (an order's
+ * total is bounded below it), and counters too. A sum over many orders is not: select it as text
+ * and read it with exactInteger.
+ */
 pg.types.setTypeParser(20, (value: string) => {
   const n = Number(value);
   if (!Number.isSafeInteger(n)) throw new RangeError(`bigint ${value} exceeds the safe integer range`);
   return n;
 });
+
+/** An integer that may pass 2^53 (a lifetime sum of money): a number while it is exact, else a bigint. */
+export type ExactInteger = number | bigint;
+
+/** Reads an integer given as text (`sum(…)::text`) exactly. */
+export function exactInteger(text: string | number | bigint): ExactInteger {
+  if (typeof text !== 'string') return typeof text === 'bigint' ? narrowed(text) : text;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : BigInt(text);
+}
+
+/** a − b, exactly. */
+export function exactDifference(a: ExactInteger, b: ExactInteger): ExactInteger {
+  if (typeof a === 'number' && typeof b === 'number' && Number.isSafeInteger(a - b)) return a - b;
+  return narrowed(BigInt(a) - BigInt(b));
+}
+
+const narrowed = (n: bigint): ExactInteger => (n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n);
 
 export type Pool = pg.Pool;
 export type Tx = pg.PoolClient;

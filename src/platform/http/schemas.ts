@@ -39,6 +39,21 @@ export const MoneySchema = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * Money summed over many orders (a ledger balance, a seller's revenue): exact integer minor units,
+ * which may pass 2^53 where a single amount never does (sent as a JSON integer of every digit).
+ */
+export const TotalMoneySchema = Type.Object(
+  {
+    amount: Type.Unsafe<number | bigint>({
+      type: 'integer',
+      description: 'Integer minor units, exact: a sum may exceed 2^53 − 1 (9007199254740991); read it with a JSON parser that keeps big integers',
+    }),
+    currency: Type.String({ pattern: '^[A-Z]{3}$', description: 'ISO 4217 code' }),
+  },
+  { additionalProperties: false },
+);
+
 export const UuidSchema = Type.String({ format: 'uuid' });
 
 /**
