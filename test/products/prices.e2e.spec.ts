@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PriceChangedV1, PriceWithdrawnV1 } from '../../src/contracts/products.ts';
+import { PriceChangedV1, PriceWithdrawnV1, ProductUpdatedV1, SNAPSHOT_PRICES_MAX } from '../../src/contracts/products.ts';
 import { mapDatabaseError } from '../../src/domains/products/db-errors.ts';
 import { PurchaseCatalog } from '../../src/domains/products/purchase.ts';
 import { AppError } from '../../src/platform/http/errors.ts';
@@ -95,6 +95,41 @@ describe('price windows over time', () => {
       [p.id],
     );
     expect(rows[0]!.payload.prices.map((w) => [w.variantId, w.basePrice]).sort()).toEqual([[a, 1111], [b, 3333]].sort());
+  });
+
+  it(`carries every window in effect or ahead in its events, and refuses one more than ${SNAPSHOT_PRICES_MAX} (found by a helper: events dropped the latest after 200 ahead, and search lost the price)`, async () => {
+    f.clock.set(at(30_000));
+    const { id, variantId } = await newPublishedProduct();
+    // With its current USD window, all but one of the bound: scheduled a minute each from an hour on (as the service writes them).
+    await f.db.query(
+      `INSERT INTO product_pricing (id, product_id, variant_id, base_price, discount, currency, effective_from, effective_to, created_at, created_by)
+       SELECT gen_random_uuid(), $1, $2, 5000 + k, 0, 'EUR', $3::timestamptz + make_interval(mins => k), $3::timestamptz + make_interval(mins => k + 1), $4, $5
+         FROM generate_series(1, ${SNAPSHOT_PRICES_MAX - 2}) k`,
+      [id, variantId, at(30_060), at(30_000), sellerId],
+    );
+    const last = await addPrice(id, { variantId, price: { amount: 9999, currency: 'EUR' }, effectiveFrom: at(30_060 + SNAPSHOT_PRICES_MAX).toISOString() });
+    expect(last.statusCode, last.body).toBe(201);
+    const own = await f.t.request('GET', `/v1/seller/products/${id}`, { token: await token() });
+    expect(own.json().priceWindows).toHaveLength(SNAPSHOT_PRICES_MAX);
+    // An edit's event carries the product's snapshot: every window in effect or ahead, the last added among them.
+    const edited = await f.t.request('PATCH', `/v1/seller/products/${id}`, { token: await token(), body: { version: own.json().version, description: 'now with a schedule' } });
+    expect(edited.statusCode, edited.body).toBe(200);
+    const snapshot = (await theOnlyEvent(id, ProductUpdatedV1)) as { prices: { basePrice: number }[] };
+    expect(snapshot.prices).toHaveLength(SNAPSHOT_PRICES_MAX);
+    expect(snapshot.prices.map((w) => w.basePrice)).toContain(9999);
+    for (const body of [
+      { variantId, price: { amount: 1, currency: 'GBP' }, effectiveFrom: at(30_070).toISOString() },
+      { variantId, price: { amount: 1, currency: 'GBP' } },
+    ]) {
+      const over = await addPrice(id, body);
+      expect([over.statusCode, over.json().code]).toEqual([409, 'CONFLICT']);
+      expect(over.json().detail).toContain(`at most ${SNAPSHOT_PRICES_MAX} price windows in effect or scheduled`);
+    }
+    // A new price of a currency that has one replaces it (the old one ends now): still taken.
+    f.clock.set(at(30_001));
+    const replaced = await addPrice(id, { variantId, price: { amount: 1500, currency: 'USD' } });
+    expect(replaced.statusCode, replaced.body).toBe(201);
+    expect(await pricingRows(variantId)).toHaveLength(SNAPSHOT_PRICES_MAX + 1);
   });
 
   it('closes the open window at the start of a new open window, and never rewrites anything else', async () => {

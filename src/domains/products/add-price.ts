@@ -8,7 +8,7 @@ import type { ProductsDeps } from './deps.ts';
 import { AGGREGATE_TYPE, emit } from './events.ts';
 import { type PriceWindowRow, planWindow } from './pricing.ts';
 import type { AddPriceBody } from './schemas.ts';
-import { closeWindow, insertPrices, lockOwnProduct, selectLiveWindowsForUpdate, selectVariantOf, updateProductRow } from './sql.ts';
+import { closeWindow, insertPrices, lockOwnProduct, mustKeepLiveWindowsBounded, selectLiveWindowsForUpdate, selectVariantOf, updateProductRow } from './sql.ts';
 import { type PriceWindowView, toPriceWindowView } from './views.ts';
 
 export interface PriceChange {
@@ -47,6 +47,7 @@ export async function addPriceWindow(deps: ProductsDeps, sellerId: string, produ
       if (!plan.ok) throw new AppError(plan.code, plan.reason);
       if (plan.closeWindowId) await closeWindow(tx, plan.closeWindowId, window.effectiveFrom, window.id);
       await insertPrices(tx, [{ ...window, productId, createdBy: sellerId, createdAt: now }]);
+      await mustKeepLiveWindowsBounded(tx, productId, now);
       const version = await updateProductRow(tx, productId, {}, now);
       const data: PriceChangedV1 = {
         productId,

@@ -1,3 +1,4 @@
+import { SNAPSHOT_PRICES_MAX } from '../../contracts/products.ts';
 import { Type } from '@sinclair/typebox';
 import { principalOf } from '../../platform/http/access.ts';
 import { notFound } from '../../platform/http/errors.ts';
@@ -106,7 +107,7 @@ export function registerProductRoutes(app: HttpApp, deps: ProductsDeps, categori
         tags: sellerTags,
         summary: 'Add a price window for a variant and currency',
         description:
-          'Windows are [effectiveFrom, effectiveTo); a null end is open. An open window closes the open window it follows at its own start; any other overlap is 409 PRICE_WINDOW_OVERLAP. A window never starts in the past.',
+          `Windows are [effectiveFrom, effectiveTo); a null end is open. An open window closes the open window it follows at its own start; any other overlap is 409 PRICE_WINDOW_OVERLAP. A window never starts in the past. A product has at most ${SNAPSHOT_PRICES_MAX} windows in effect or scheduled (all variants and currencies): one more is 409 CONFLICT.`,
         params: ProductIdParams,
         body: AddPriceBody,
         response: { 201: PriceChangeSchema, ...authProblems, 404: ProblemResponse, 409: ProblemResponse, 422: ProblemResponse },

@@ -1,5 +1,6 @@
-import type { ProductStatus } from '../../contracts/products.ts';
+import { type ProductStatus, SNAPSHOT_PRICES_MAX } from '../../contracts/products.ts';
 import type { Queryable } from '../../platform/db/pool.ts';
+import { AppError } from '../../platform/http/errors.ts';
 import type { PriceWindowRow } from './pricing.ts';
 import { CACHE_CHANNEL, STOCK_CHANGE_PREFIX, TREE_CHANGE_PAYLOAD } from './cache-listener.ts';
 
@@ -85,7 +86,7 @@ SELECT p.id, p.seller_id, p.sku, p.title, p.description, p.category_id, p.status
            UNION ALL
            (SELECT * FROM product_pricing pr
              WHERE pr.product_id = p.id AND pr.effective_from > $2
-             ORDER BY pr.effective_from LIMIT ${PRICE_HISTORY_MAX})
+             ORDER BY pr.effective_from LIMIT ${SNAPSHOT_PRICES_MAX})
            UNION ALL
            (SELECT * FROM product_pricing pr
              WHERE $3::boolean AND pr.product_id = p.id AND pr.effective_to <= $2
@@ -128,8 +129,9 @@ function toRecord(row: ProductRow): ProductRecord {
 
 /**
  * The price windows read with a product: every window current at `at` (one per variant and
- * currency at most), the next PRICE_HISTORY_MAX upcoming ones, and with `history` the last
- * PRICE_HISTORY_MAX closed ones. The caps never drop a current price, however long the history.
+ * currency at most), every upcoming one (SNAPSHOT_PRICES_MAX live at most, which the writes hold), and
+ * with `history` the last PRICE_HISTORY_MAX closed ones. The caps never drop a current price,
+ * however long the history.
  */
 export interface DetailOptions {
   at: Date;
@@ -287,6 +289,25 @@ export interface PriceInsert extends PriceWindowRow {
   createdAt: Date;
   /** The window whose start closed this one (withdrawing that window lets this one run on); none when it ends as written. */
   closedByPriceId?: string | null;
+}
+
+/**
+ * Refuses a product's windows past SNAPSHOT_PRICES_MAX in effect or ahead of `now` (all its
+ * variants and currencies; its row locked by the caller): events carry them all, so one more is
+ * refused rather than dropped from them (search then lost the price once a window that a dropped one
+ * followed ended).
+ */
+export async function mustKeepLiveWindowsBounded(db: Queryable, productId: string, now: Date): Promise<void> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM (SELECT 1 FROM product_pricing WHERE product_id = $1 AND (effective_to IS NULL OR effective_to > $2) LIMIT ${SNAPSHOT_PRICES_MAX + 1}) AS w`,
+    [productId, now],
+  );
+  if ((rows[0]?.n ?? 0) > SNAPSHOT_PRICES_MAX) {
+    throw new AppError(
+      'CONFLICT',
+      `a product has at most ${SNAPSHOT_PRICES_MAX} price windows in effect or scheduled (all its variants and currencies): withdraw a scheduled one, or add this once some have ended`,
+    );
+  }
 }
 
 export async function insertPrices(db: Queryable, rows: readonly PriceInsert[]): Promise<void> {

@@ -16,6 +16,7 @@ import {
   insertAttributes,
   insertImages,
   insertPrices,
+  mustKeepLiveWindowsBounded,
   insertVariants,
   lockOwnProduct,
   selectProduct,
@@ -101,6 +102,7 @@ export async function updateProduct(
         const { variants, prices } = variantRows(body.addVariants, { productId, sellerId, now, firstPosition: existing });
         await insertVariants(tx, variants);
         await insertPrices(tx, prices);
+        await mustKeepLiveWindowsBounded(tx, productId, now);
       }
       if (body.images) {
         await deleteImages(tx, productId);
