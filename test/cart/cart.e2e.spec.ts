@@ -114,6 +114,26 @@ describe('the cart items', () => {
     }
   });
 
+  it('takes a variant priced now only in another currency than its list one, in that currency (found by a helper: no cart took it, though its page showed the price)', async () => {
+    const buyer = await signIn('buyer');
+    const later = new Date(f.clock.now().getTime() + 3_600_000);
+    const p = await f.create(seller.token, { variants: [{ sku: `EUR-NOW-${newId()}`, price: { amount: 1000, currency: 'USD' }, priceEffectiveFrom: later.toISOString() }] });
+    const variantId = p.variants[0].id as string;
+    const eur = await request('POST', `/v1/seller/products/${p.id}/prices`, seller.token, { variantId, price: { amount: 800, currency: 'EUR' } });
+    expect(eur.statusCode, eur.body).toBe(201);
+    expect((await request('POST', `/v1/seller/products/${p.id}/publish`, seller.token)).statusCode).toBe(200);
+    await eventually(async () => {
+      const res = await request('POST', `/v1/seller/stock/${variantId}/adjustments`, seller.token, { amount: 5, reason: 'received' });
+      expect(res.statusCode, res.body).toBe(201);
+    });
+    // In its list currency it has no price now; in euros it has.
+    const inUsd = await request('POST', '/v1/cart/items', buyer.token, { variantId, quantity: 1 });
+    expect([inUsd.statusCode, inUsd.json().code]).toEqual([409, 'VARIANT_NOT_AVAILABLE']);
+    const inEur = await request('POST', '/v1/cart/items?currency=EUR', buyer.token, { variantId, quantity: 2 });
+    expect(inEur.statusCode, inEur.body).toBe(201);
+    expect(inEur.json()).toMatchObject({ currency: 'EUR', items: [{ variantId, purchasable: true, unitPrice: { amount: 800, currency: 'EUR' } }], total: { amount: 1600, currency: 'EUR' } });
+  });
+
   it('stores no price: a new price shows in the cart at once', async () => {
     const buyer = await signIn('buyer');
     const { productId, variantId } = await product({ stock: 5 });

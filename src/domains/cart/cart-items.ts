@@ -70,11 +70,17 @@ export async function addItem(
   buyerId: string,
   input: { variantId: string; quantity: number },
   trace: Trace | null,
+  /** The currency the buyer shops in (`?currency=`): a variant priced now in it may be added, whatever its list currency's price. */
+  currency?: string,
 ): Promise<{ isNewLine: boolean; cart: CartContents; facts: SaleFacts }> {
   const variantId = input.variantId.toLowerCase();
   const before = await activeCartContents(deps.pool, buyerId, deps.clock.now());
   const facts = await saleFactsOf(deps, [...new Set([variantId, ...before.items.map((i) => i.variantId)])]);
-  const variant = facts.variants.get(variantId);
+  let variant = facts.variants.get(variantId);
+  if (variant && !variant.price && currency && currency !== variant.listPrice.currency) {
+    // No price of its list currency now: the price in the buyer's currency decides (as checkout buys it).
+    variant = (await deps.catalog.getVariantsForPurchase([variantId], deps.clock.now(), { currency })).get(variantId) ?? variant;
+  }
   const available = facts.available.get(variantId) ?? 0;
   const added = await changeCart(
     deps.pool,

@@ -38,7 +38,7 @@ export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
         tags,
         summary: 'Add a variant (or more of one already in the cart)',
         description:
-          'The variant must be published, priced and in stock for the whole line now. 201 for a new line, 200 when the line grew. ' +
+          'The variant must be published, priced and in stock for the whole line now: priced in its list currency, or in `?currency=` when given. 201 for a new line, 200 when the line grew. ' +
           'Like every change of the cart, it answers the cart as GET /v1/cart does, priced in `?currency=` when given.',
         body: AddItemBody,
         querystring: CartQuery,
@@ -47,7 +47,7 @@ export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
     },
     async (request, reply) => {
       const buyerId = principalOf(request).userId;
-      const { isNewLine, cart, facts } = await addItem(deps, buyerId, request.body, request.trace);
+      const { isNewLine, cart, facts } = await addItem(deps, buyerId, request.body, request.trace, request.query.currency);
       return reply.status(isNewLine ? 201 : 200).send(await readCartView(deps, buyerId, request.query.currency, cart, undefined, facts));
     },
   );
