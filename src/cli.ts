@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { renderSchemaDocument } from './platform/db/schema-doc.ts';
 import { createMarketplace, prepareDatabases, VERSION } from './app.ts';
 import { ConfigError, loadConfig, loadDotenv, type Config } from './platform/config.ts';
@@ -10,7 +10,7 @@ import { isUuid } from './platform/ids.ts';
 import { createLogger } from './platform/logger.ts';
 import { listDeadLetters, outboxStatus, pruneOutbox, replayDeadLetter } from './platform/messaging/admin.ts';
 import type { Databases } from './app.ts';
-import { type SeedResult, seedCatalog, seedDemo, seedDepsOf } from './seed/index.ts';
+import { SEED_PRODUCTS_MAX, SEED_SELLERS_MAX, type SeedResult, seedCatalog, seedDemo, seedDepsOf } from './seed/index.ts';
 
 function config(): Config {
   try {
@@ -37,6 +37,15 @@ async function withDatabases<T>(cfg: Config, work: (databases: Databases, pools:
   }
 }
 
+/**
+ * A start that fails says why in one line on stderr; the log keeps the reason too, without a
+ * stack trace (the stack goes to the log at debug level).
+ */
+function failedToStart(log: ReturnType<typeof createLogger>, what: string, error: unknown): void {
+  log.debug({ err: error }, what);
+  log.error({ reason: error instanceof Error ? error.message : String(error) }, what);
+}
+
 async function start(): Promise<void> {
   const cfg = config();
   const log = createLogger(cfg.logLevel);
@@ -45,7 +54,7 @@ async function start(): Promise<void> {
     // A server never borrows another process's embedded PostgreSQL: that one's stop would stop it.
     databases = await prepareDatabases(cfg, log, { shareEmbedded: false });
   } catch (error) {
-    log.error({ err: error }, 'could not prepare the databases');
+    failedToStart(log, 'could not prepare the databases', error);
     console.error(`bazaar could not start: ${(error as Error).message}`);
     process.exit(1);
   }
@@ -53,7 +62,7 @@ async function start(): Promise<void> {
   try {
     app = await createMarketplace(cfg, databases, { log });
   } catch (error) {
-    log.error({ err: error }, 'could not start');
+    failedToStart(log, 'could not start', error);
     console.error(`bazaar could not start: ${(error as Error).message}`);
     await databases.embedded?.stop().catch(() => undefined);
     process.exit(1);
@@ -104,7 +113,7 @@ async function start(): Promise<void> {
       log.error({ err: error }, 'seeding the demo catalog failed; the API keeps running');
     }
   } catch (error) {
-    log.error({ err: error }, 'could not start');
+    failedToStart(log, 'could not start', error);
     const code = (error as NodeJS.ErrnoException).code;
     const why =
       code === 'EADDRINUSE'
@@ -166,6 +175,12 @@ function printSeed(result: SeedResult, heading: string): void {
   else for (const l of result.logins) console.log(`  login      ${l.email} / ${l.password} (${l.role})`);
 }
 
+/** Digits only (`0x2`, `1e3` and an empty value are no whole number here), within the safe range. */
+function wholeNumber(text: string): number | undefined {
+  if (!/^\d{1,15}$/.test(text.trim())) return undefined;
+  return Number(text.trim());
+}
+
 program
   .command('seed')
   .description('generate a realistic demo catalog: categories, sellers, products with variants, images, attributes, prices and stock')
@@ -173,10 +188,11 @@ program
   .option('--sellers <m>', 'how many sellers', '20')
   .option('--seed <n>', 'random seed (the same seed gives the same shape)', '20260301')
   .action(async (opts: { products: string; sellers: string; seed: string }) => {
-    const products = Number(opts.products);
-    const sellers = Number(opts.sellers);
-    if (!Number.isInteger(products) || products < 0 || !Number.isInteger(sellers) || sellers < 1) {
-      console.error('--products must be an integer >= 0 and --sellers an integer >= 1');
+    const products = wholeNumber(opts.products);
+    const sellers = wholeNumber(opts.sellers);
+    const seed = wholeNumber(opts.seed);
+    if (products === undefined || products > SEED_PRODUCTS_MAX || sellers === undefined || sellers < 1 || sellers > SEED_SELLERS_MAX || seed === undefined) {
+      console.error(`--products must be a whole number from 0 to ${SEED_PRODUCTS_MAX}, --sellers from 1 to ${SEED_SELLERS_MAX}, --seed a whole number`);
       process.exit(2);
     }
     const cfg = config();
@@ -184,7 +200,7 @@ program
     const databases = await prepareDatabases(cfg, log);
     const app = await createMarketplace(cfg, databases, { log, runMessaging: false });
     try {
-      const result = await seedCatalog(seedDepsOf(app), { products, sellers, seed: Number(opts.seed) || 1, log: (line) => log.info(line) });
+      const result = await seedCatalog(seedDepsOf(app), { products, sellers, seed: seed || 1, log: (line) => log.info(line) });
       printSeed(result, 'seeded');
       console.log('  events are delivered to the other domains by the running marketplace (npm start)');
     } finally {
@@ -272,6 +288,8 @@ events
 /**
  * A command that fails (a database that cannot be reached, a broken cluster) says why in one line
  * and exits 1; the detail goes to the log (LOG_LEVEL=debug), not a stack trace on the terminal.
+ * A usage or configuration mistake (an unknown command or option, a bad value) says what is wrong
+ * in one line and exits 2.
  */
 export async function main(argv: string[]): Promise<void> {
   // Output piped into a reader that stops early (| head): done, quietly (the 'exit' hooks still
@@ -288,9 +306,17 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`bazaar: unknown command '${first}' (the commands: ${[...known].sort().join(', ')}; see bazaar --help)`);
     process.exit(2);
   }
+  // Usage mistakes commander finds (an unknown option, a missing argument) exit 2 like ours.
+  const throwOnUsage = (command: Command): void => {
+    command.exitOverride();
+    command.commands.forEach(throwOnUsage);
+  };
+  throwOnUsage(program);
   try {
     await program.parseAsync(argv);
   } catch (error) {
+    // Commander has said what was wrong already; --help and --version end here too, with 0.
+    if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : 2);
     // The command, with its subcommand when it has some (events prune), as typed.
     const [name = 'start', sub] = argv.slice(2).filter((a) => !a.startsWith('-'));
     const hasSubcommands = (program.commands.find((c) => c.name() === name)?.commands.length ?? 0) > 0;

@@ -105,7 +105,8 @@ describe('the bazaar process', () => {
     const intruder = startBazaar(await freePort());
     expect(await exited(intruder.child)).toBe(1);
     expect(intruder.output()).toContain('another bazaar process');
-    expect(intruder.output()).not.toMatch(/\n\s+at /);
+    // No stack trace, neither on the terminal nor in the JSON log line (escaped there).
+    expect(intruder.output()).not.toMatch(/(\n|\\n)\s+at /);
     expect(first.child.exitCode).toBeNull();
     expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).toBe(200);
     first.child.kill('SIGTERM');
@@ -268,5 +269,20 @@ describe('the bazaar process', () => {
     child.stderr?.on('data', (c) => (output += c));
     expect(await exited(child)).toBe(2);
     expect(output).toMatch(/PORT/);
+  });
+
+  it('exits 2 on a usage mistake, whether commander or bazaar finds it, saying what is wrong in one line', async () => {
+    for (const [args, says] of [
+      [['seed', '--bogus'], "unknown option '--bogus'"],
+      [['frobnicate'], "unknown command 'frobnicate'"],
+      [['seed', '--products', '0x2'], '--products must be a whole number'],
+      [['seed', '--seed', 'banana'], '--seed a whole number'],
+      [['events', 'prune', '--older-than-days', '0'], '--older-than-days must be'],
+    ] as const) {
+      const { code, output } = await runCli([...args]);
+      expect(code, args.join(' ')).toBe(2);
+      expect(output.trim().split('\n'), args.join(' ')).toEqual([expect.stringContaining(says)]);
+    }
+    expect((await runCli(['--version'])).code).toBe(0);
   });
 });
