@@ -148,6 +148,9 @@ describe('payments in the running marketplace', () => {
     const admin = (await t.app.tokens.sign({ userId: newId(), roles: ['admin'] })).token;
     const clearing = await t.request('GET', '/v1/admin/payments/ledger/accounts?account=gateway_clearing&limit=100', { token: admin });
     expect(clearing.statusCode, clearing.body).toBe(200);
+    // Only the account asked, in each of its currencies.
+    expect(clearing.json().items.map((i: { account: string }) => i.account)).toEqual(clearing.json().items.map(() => 'gateway_clearing'));
+    expect(clearing.json().items.map((i: { currency: string }) => i.currency)).toContain('VND');
     const captured = 2n * BigInt(amount);
     expect(clearing.body).toContain(`"currency":"VND","debits":{"amount":${captured},"currency":"VND"},"credits":{"amount":0,"currency":"VND"},"balance":{"amount":${captured},"currency":"VND"}`);
     expect((await t.request('GET', '/v1/admin/payments/ledger/accounts?limit=100', { token: admin })).statusCode).toBe(200);

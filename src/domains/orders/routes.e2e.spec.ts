@@ -265,7 +265,8 @@ describe('seller order routes', () => {
     const second = await sellerPage(sellerX, `limit=2&cursor=${encodeURIComponent(first.nextCursor as string)}`);
     expect(second.nextCursor).toBeNull();
     const ids = [...first.items, ...second.items].map((o) => o.id);
-    expect(ids.sort()).toEqual(expected.sort());
+    // Newest first: placed one after another, so the reverse of the order they were placed in.
+    expect(ids).toEqual(expected.slice().reverse());
     for (const o of [...first.items, ...second.items]) expect(o.sellerId).toBe(sellerX.id);
   });
 
