@@ -232,6 +232,24 @@ async function readPending(file: string): Promise<PendingReceipts[] | undefined>
  */
 export async function seedDemo(app: Marketplace, options: Partial<SeedOptions> = {}, deps: SeedDeps = seedDepsOf(app)): Promise<SeedResult | undefined> {
   if (!app.config.seedDemo) return undefined;
+  // Processes of one marketplace started at once would each find the catalog empty and each seed
+  // one: the first to take this lock (on the products database, so across processes) seeds, the
+  // others wait and then find the catalog made. The lock ends with its session if a process dies.
+  const products = app.pools.get('products');
+  if (!products) throw new Error('no products database');
+  const lock = await products.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock(hashtext($1))', [DEMO_SEED_LOCK]);
+    return await seedDemoAlone(app, options, deps);
+  } finally {
+    await lock.query('SELECT pg_advisory_unlock(hashtext($1))', [DEMO_SEED_LOCK]).catch(() => undefined);
+    lock.release();
+  }
+}
+
+const DEMO_SEED_LOCK = 'bazaar.seed_demo';
+
+async function seedDemoAlone(app: Marketplace, options: Partial<SeedOptions>, deps: SeedDeps): Promise<SeedResult | undefined> {
   const file = pendingDemoStockFile(app.config.dataDir);
   const counts = await deps.products.catalogCounts();
   if (counts.products > 0) {
