@@ -203,6 +203,31 @@ describe('creating a product', () => {
     expect(multiline.statusCode, multiline.body).toBe(201);
   });
 
+  it('refuses titles of spaces or with spaces at either end, invisible characters in SKUs, and image URLs without a host or with credentials (found by a helper: all were stored and shown)', async () => {
+    const cat = f.categories.smartphones!;
+    const variant = { sku: uniqueSku('V'), price: { amount: 100, currency: 'USD' } };
+    for (const body of [
+      productBody(cat, { title: '   ' }),
+      productBody(cat, { title: '  padded  ' }),
+      productBody(cat, { title: '\u200b' }),
+      productBody(cat, { sku: 'ZW-X\u200b' }),
+      productBody(cat, { variants: [{ ...variant, sku: 'WJ\u2060V' }] }),
+      productBody(cat, { images: [{ url: 'http:///////' }] }),
+      productBody(cat, { images: [{ url: 'https://user:pass@img.test/a.jpg' }] }),
+    ]) {
+      const res = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body });
+      expect([res.statusCode, res.json().code], JSON.stringify(body)).toEqual([400, 'VALIDATION_FAILED']);
+    }
+    const ok = await f.t.request('POST', '/v1/seller/products', {
+      token: alice.token,
+      body: productBody(cat, { title: 'Ünïcode title, with spaces inside', images: [{ url: 'HTTPS://img.test/a.jpg?size=2#top' }] }),
+    });
+    expect(ok.statusCode, ok.body).toBe(201);
+    expect(ok.json().images[0].url).toBe('https://img.test/a.jpg?size=2#top');
+    const patched = await f.t.request('PATCH', `/v1/seller/products/${ok.json().id}`, { token: alice.token, body: { version: ok.json().version, title: ' trailing' } });
+    expect([patched.statusCode, patched.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+  });
+
   it('refuses a category that does not exist', async () => {
     const res = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body: productBody(newId()) });
     expect(res.statusCode).toBe(422);

@@ -45,7 +45,8 @@ export function variantRows(
 }
 
 export function imageRows(input: readonly ImageInput[], productId: string, now: Date): ImageInsert[] {
-  return input.map((img, i) => ({ id: newId(), productId, url: img.url, type: img.type ?? (i === 0 ? 'primary' : 'gallery'), position: i, createdAt: now }));
+  // The scheme is stored in lower case (it is case-insensitive; the database's check reads it so).
+  return input.map((img, i) => ({ id: newId(), productId, url: img.url.replace(/^https?/i, (scheme) => scheme.toLowerCase()), type: img.type ?? (i === 0 ? 'primary' : 'gallery'), position: i, createdAt: now }));
 }
 
 export function attributeRows(input: readonly AttributeInput[], productId: string, now: Date): AttributeInsert[] {

@@ -15,10 +15,6 @@ import { CurrencyCode, MoneySchema, MultilineText, NOT_SHOWN, PageQuerySchema, p
 
 const closed = { additionalProperties: false } as const;
 
-/** Printable text: no control characters. */
-const text = (maxLength: number, description?: string) =>
-  Type.String({ minLength: 1, maxLength, pattern: `^[^${NOT_SHOWN}]+$`, ...(description ? { description } : {}) });
-
 /** Printable text with no space at either end: a value search facets show and filters must match exactly. */
 const trimmed = (maxLength: number, extraForbidden = '') =>
   Type.String({
@@ -44,7 +40,20 @@ export const PRICE_MAX = Math.floor(Number.MAX_SAFE_INTEGER / (CART_ITEMS_MAX * 
 
 const Uuid = Type.String({ format: 'uuid' });
 const Instant = Type.String({ format: 'date-time' });
-const Sku = Type.String({ minLength: 1, maxLength: 64, pattern: `^[^\\s${NOT_SHOWN}]+$`, description: 'Stock keeping unit: 1 to 64 characters without spaces or control characters' });
+const Sku = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  // \p{Cf}: invisible format characters (U+200B, U+2060, U+FEFF…), which made twins of one SKU.
+  pattern: `^[^\\s\\p{Cf}${NOT_SHOWN}]+$`,
+  description: 'Stock keeping unit: 1 to 64 characters without spaces, invisible or control characters',
+});
+/** A product's title: something written, with no space at either end (a title of spaces alone was shown in the catalog). */
+const Title = Type.String({
+  minLength: 1,
+  maxLength: 300,
+  pattern: `^(?=.*[\\p{L}\\p{N}\\p{P}\\p{S}])[^\\s${NOT_SHOWN}](?:[^${NOT_SHOWN}]*[^\\s${NOT_SHOWN}])?$`,
+  description: 'Up to 300 characters, with something written and no space at either end',
+});
 const Description = MultilineText(20000);
 const PriceInput = Type.Object(
   {
@@ -69,7 +78,13 @@ export type NewVariantInput = Static<typeof NewVariantInput>;
 
 export const ImageInput = Type.Object(
   {
-    url: Type.String({ minLength: 8, maxLength: 2048, pattern: `^https?://[^\\s${NOT_SHOWN}]+$`, description: 'Absolute http(s) URL' }),
+    url: Type.String({
+      minLength: 8,
+      maxLength: 2048,
+      // A host, and no user or password before it (the URL is shown to everyone); the scheme in any case.
+      pattern: `^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#@${NOT_SHOWN}]+(?:[/?#][^\\s${NOT_SHOWN}]*)?$`,
+      description: 'Absolute http(s) URL with a host and no credentials',
+    }),
     type: Type.Optional(ImageTypeSchema),
   },
   closed,
@@ -90,7 +105,7 @@ export type AttributeInput = Static<typeof AttributeInput>;
 export const CreateProductBody = Type.Object(
   {
     sku: Sku,
-    title: text(300),
+    title: Title,
     description: Type.Optional(Description),
     categoryId: Uuid,
     variants: Type.Array(NewVariantInput, { minItems: 1, maxItems: VARIANTS_MAX }),
@@ -105,7 +120,7 @@ export const PatchProductBody = Type.Object(
   {
     version: Type.Integer({ minimum: 1, description: 'The version you read; a stale version is refused with 409 VERSION_CONFLICT' }),
     sku: Type.Optional(Sku),
-    title: Type.Optional(text(300)),
+    title: Type.Optional(Title),
     description: Type.Optional(Description),
     categoryId: Type.Optional(Uuid),
     images: Type.Optional(Type.Array(ImageInput, { maxItems: IMAGES_MAX, description: 'Replaces every image, in display order' })),
