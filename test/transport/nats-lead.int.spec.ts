@@ -264,4 +264,39 @@ describe.skipIf(!natsAvailable)('a NATS lead whose database connection dies whil
     await eventually(async () => expect(await inboxOrder(aggregate)).toHaveLength(100), { timeoutMs: 15_000 });
     expect(await inboxOrder(aggregate)).toEqual(upTo(100));
   });
+
+  it('sends one query at a time on its lead connection, whatever number of durables store at once (pg@9 refuses concurrent queries on one client)', async () => {
+    const second: Subscription = { consumer: 'search.lead-probe-two', domain: 'search', events: [counted.type], async handle() {} };
+    const ownStream = `TEST_LEAD_TWO_${suffix}`;
+    const t = new NatsTransport({ url: natsUrl, stream: ownStream, subjectPrefix: `m${suffix}`, leadRetryMs: 50 }, new Map([['search', pool]]), [probe, second], log);
+    const query = pg.Client.prototype.query;
+    let overlapping = 0;
+    let leadQueries = 0;
+    pg.Client.prototype.query = function (this: pg.Client & { _activeQuery?: unknown; _queryQueue: unknown[] }, ...args: unknown[]) {
+      if ((this as unknown as { connectionParameters: { application_name?: string } }).connectionParameters.application_name === 'bazaar-nats-lead') {
+        leadQueries++;
+        if (this._activeQuery || this._queryQueue.length > 0) overlapping++;
+      }
+      return (query as (...a: unknown[]) => unknown).apply(this, args);
+    } as typeof query;
+    try {
+      await t.start();
+      await eventually(async () => expect(t.leading.length).toBe(2), { timeoutMs: 15_000 });
+      const aggregate = newId();
+      await Promise.all([0, 1, 2, 3].map((k) => t.publish('orders', events(aggregate, k * 100, 100))));
+      await eventually(
+        async () => {
+          const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM search_inbox_events WHERE aggregate_id = $1', [aggregate]);
+          expect(rows[0]!.n).toBe(800);
+        },
+        { timeoutMs: 20_000 },
+      );
+    } finally {
+      pg.Client.prototype.query = query;
+      await t.stop();
+      await NatsTransport.deleteStream(natsUrl, ownStream);
+    }
+    expect(leadQueries).toBeGreaterThan(800);
+    expect(overlapping).toBe(0);
+  });
 });

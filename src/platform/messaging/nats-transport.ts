@@ -254,6 +254,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 class DomainLead {
   #client: pg.Client | undefined;
+  /** The lead connection's last query, which the next waits for (#inTurn). */
+  #lastQuery: Promise<unknown> = Promise.resolve();
   readonly #led = new Map<string, Led>();
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
@@ -315,7 +317,8 @@ class DomainLead {
       for (const b of this.bindings) {
         const durable = durableName(b.consumer, b.family);
         if (this.#stopped || this.#led.has(durable)) continue;
-        const { rows } = await client.query<{ led: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS led', [`bazaar.nats:${this.s.stream}:${durable}`]);
+        const lock = `bazaar.nats:${this.s.stream}:${durable}`;
+        const { rows } = await this.#inTurn(() => client.query<{ led: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS led', [lock]));
         if (rows[0]?.led) await this.#lead(client, b, durable);
       }
     } catch (error) {
@@ -395,8 +398,19 @@ class DomainLead {
     return info.delivered.consumer_seq;
   }
 
+  /**
+   * Runs `query` on the lead connection once the queries before it are done: the pumps of this
+   * domain's durables share the connection (its session holds their locks), and pg queues
+   * concurrent queries on one client only until pg@9, which refuses them.
+   */
+  #inTurn<T>(query: () => Promise<T>): Promise<T> {
+    const turn = this.#lastQuery.then(query);
+    this.#lastQuery = turn.catch(() => undefined);
+    return turn;
+  }
+
   async #store(client: pg.Client, b: Binding, event: EventEnvelope): Promise<void> {
-    await insertIntoInbox(client, this.domain, [{ consumer: b.consumer, event }]);
+    await this.#inTurn(() => insertIntoInbox(client, this.domain, [{ consumer: b.consumer, event }]));
     commitSignals(this.pool).emit('inbox');
   }
 
