@@ -78,6 +78,10 @@ async function start(): Promise<void> {
     }, cfg.shutdownTimeoutMs);
     timer.unref();
     try {
+      // First answer 503 to what comes (idle keep-alive connections, connections not yet accepted)
+      // while still listening, then stop listening: closing at once reset those.
+      app.http.refuseRequests();
+      if (cfg.shutdownDrainMs > 0) await new Promise((resolve) => setTimeout(resolve, cfg.shutdownDrainMs));
       await app.stop();
       log.info('stopped');
       process.exit(exitCode);

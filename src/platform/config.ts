@@ -49,6 +49,8 @@ export interface Config {
   retryDelayBaseMs: number;
   retryDelayMaxMs: number;
   shutdownTimeoutMs: number;
+  /** How long a stopping server answers 503 to every request before it stops listening. */
+  shutdownDrainMs: number;
   reservationTtlSeconds: number;
   /** Orders: a delivered order is completed this many days after its delivery (the return window). */
   orderCompleteAfterDays: number;
@@ -325,6 +327,7 @@ export function loadConfig(env: Env = process.env): Config {
     retryDelayBaseMs: readInt(env, 'RETRY_DELAY_BASE_MS', 200, 1, 600000),
     retryDelayMaxMs: readInt(env, 'RETRY_DELAY_MAX_MS', 60000, 1, 3600000),
     shutdownTimeoutMs: readInt(env, 'SHUTDOWN_TIMEOUT_MS', 25000, 1000, 30000),
+    shutdownDrainMs: readInt(env, 'SHUTDOWN_DRAIN_MS', 1000, 0, 10000),
     reservationTtlSeconds: readInt(env, 'RESERVATION_TTL_SECONDS', 900, 5, 86400),
     orderCompleteAfterDays: readInt(env, 'ORDER_COMPLETE_AFTER_DAYS', 14, 0, 365),
     payments: readPaymentsConfig(env),

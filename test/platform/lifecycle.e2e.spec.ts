@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -108,8 +109,23 @@ describe('the bazaar process', () => {
     // No stack trace, neither on the terminal nor in the JSON log line (escaped there).
     expect(intruder.output()).not.toMatch(/(\n|\\n)\s+at /);
     expect(first.child.exitCode).toBeNull();
-    expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).toBe(200);
+    // A keep-alive connection left idle (found by a helper: a stop reset such connections' next
+    // request): a request on it while the server stops is answered 503, Connection: close.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = () =>
+      new Promise<{ status: number; connection: string | undefined; reused: boolean; body: string }>((resolve, reject) => {
+        const req = http.get({ host: '127.0.0.1', port, path: '/ready', agent }, (res) => {
+          let body = '';
+          res.on('data', (c) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection, reused: req.reusedSocket, body }));
+        });
+        req.on('error', reject);
+      });
+    expect((await get()).status).toBe(200);
     first.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await get()).toEqual({ status: 503, connection: 'close', reused: true, body: JSON.stringify({ status: 'not_ready', problems: ['the server is shutting down'] }) });
+    agent.destroy();
     expect(await exited(first.child)).toBe(0);
     // PostgreSQL removes its pid file when it has shut down.
     expect(existsSync(path.join(embeddedClusterDir(dataDir), 'postmaster.pid'))).toBe(false);

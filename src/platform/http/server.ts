@@ -28,6 +28,14 @@ declare module 'fastify' {
     /** The request's trace: its correlation id (X-Correlation-Id when a UUID, else the request id). */
     trace: Trace;
   }
+  interface FastifyInstance {
+    /**
+     * From now on every request is answered 503 with `Connection: close`, while the server still
+     * listens: a shutdown's first step, so that requests on idle keep-alive connections and
+     * connections not yet accepted get that answer, where closing at once would reset them.
+     */
+    refuseRequests(): void;
+  }
 }
 
 export type HttpApp = FastifyInstance<
@@ -260,12 +268,21 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     closing = true;
     return close(...args);
   }) as typeof app.close;
-  app.addHook('onRequest', (_request, reply, done) => {
+  app.decorate('refuseRequests', () => {
+    closing = true;
+  });
+  app.addHook('onRequest', (request, reply, done) => {
     if (!closing) {
       done();
       return;
     }
     reply.header('connection', 'close');
+    // The readiness probe answers in its own shape (a problem document did not fit its 503 and
+    // was a 500): a load balancer asking it takes this process out of rotation.
+    if (request.routeOptions.url === '/ready') {
+      void reply.status(503).send({ status: 'not_ready', problems: ['the server is shutting down'] });
+      return;
+    }
     sendProblem(reply, 'SERVICE_UNAVAILABLE', 'the server is shutting down; send the request again');
   });
   // The docs plugin's own routes are public.
