@@ -221,6 +221,11 @@ describe('profile', () => {
       { lastName: '\u200b\u2060\ufeff' },
       { addresses: [{ ...home, phone: '     ' }] },
       { addresses: [{ ...home, name: '\u200b' }] },
+      // Blank fillers Unicode counts as letters or symbols (found by a helper: they were stored).
+      { firstName: '\u3164' },
+      { lastName: '\u2800\u2800' },
+      { addresses: [{ ...home, name: '\uffa0' }] },
+      { addresses: [{ ...home, city: '\u115f' }] },
     ]) {
       const res = await t.request('PATCH', '/v1/me/profile', { token, body });
       expect([res.statusCode, res.json().code], JSON.stringify(body)).toEqual([400, 'VALIDATION_FAILED']);
@@ -355,7 +360,9 @@ describe('input validation', () => {
 
   it('refuses emails with control or invisible characters, which read as another account', async () => {
     expect((await register('alice-twin@example.com')).statusCode).toBe(201);
-    for (const email of ['a\u0001b@example.com', 'a\u001bb@example.com', 'a\u007fb@example.com', 'a\u0085b@example.com', 'a\u180eb@example.com', 'alice-twin@example.com\u200b', 'alice\u202e-twin@example.com', '\ufeffalice-twin@example.com']) {
+    for (const email of ['a\u0001b@example.com', 'a\u001bb@example.com', 'a\u007fb@example.com', 'a\u0085b@example.com', 'a\u180eb@example.com', 'alice-twin@example.com\u200b', 'alice\u202e-twin@example.com', '\ufeffalice-twin@example.com',
+      // Invisible joiners, variation selectors and fillers (found by a helper: these made twins).
+      'alice-twin\u034f@example.com', 'alice-twin\ufe0f@example.com', 'alice-twin\u3164@example.com']) {
       const answer = await register(email);
       expect([answer.statusCode, answer.json().code], JSON.stringify(email)).toEqual([400, 'VALIDATION_FAILED']);
     }
@@ -667,7 +674,7 @@ describe('passwords', () => {
     const real = createPasswords();
     const deps = { pool: db, clock: systemClock, log: pino({ level: 'silent' }), tokens: t.app.tokens, passwords: real, loginLimits: DEFAULT_LOGIN_LIMITS } as unknown as AccountsDeps;
     const change = await db.connect();
-    let changedAt: Date | undefined;
+    let changedAt: Date | null | undefined;
     let stolen: string;
     try {
       await change.query('BEGIN');
@@ -689,6 +696,19 @@ describe('passwords', () => {
     // Two changes in one millisecond still make two versions.
     const again = await setPasswordHash(db, id, await real.hash('changed a second time'), new Date());
     expect(again?.getTime()).toBeGreaterThan((changedAt as Date).getTime());
+  });
+
+  it('takes one of two changes sent at once with the same current password and refuses the other, whose password would not be the one in force (found by a helper: both answered 204)', async () => {
+    const { token } = await signUp('two-changes@example.com');
+    const change = (newPassword: string) => t.request('POST', '/v1/me/password', { token, body: { currentPassword: PASSWORD, newPassword } });
+    const answers = await Promise.all([change('first new passphrase A'), change('second new passphrase B')]);
+    expect(answers.map((a) => a.statusCode).sort()).toEqual([204, 403]);
+    const refused = answers.find((a) => a.statusCode === 403);
+    expect(refused?.json().code).toBe('PASSWORD_MISMATCH');
+    const inForce = answers[0]?.statusCode === 204 ? 'first new passphrase A' : 'second new passphrase B';
+    const other = inForce === 'first new passphrase A' ? 'second new passphrase B' : 'first new passphrase A';
+    expect((await login('two-changes@example.com', inForce)).statusCode).toBe(200);
+    expect((await login('two-changes@example.com', other)).statusCode).toBe(401);
   });
 
   it('refuses a wrong current password with 403 (the token is fine), a weak or unchanged new one with 400, and no token with 401, changing nothing', async () => {

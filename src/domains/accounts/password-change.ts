@@ -20,16 +20,21 @@ export async function changePassword(deps: AccountsDeps, userId: string, body: P
   }
   const email = await userEmail(deps.pool, userId);
   if (email === undefined) throw notFound('user');
+  let checked: string;
   try {
     // This user's own row: another account stored before emails were made one form may read alike.
-    await checkPassword(deps, email, body.currentPassword, ip, peer, userId);
+    checked = (await checkPassword(deps, email, body.currentPassword, ip, peer, userId)).passwordHash;
   } catch (error) {
     if (error instanceof AppError && error.code === 'INVALID_CREDENTIALS') throw new AppError('PASSWORD_MISMATCH');
     throw error;
   }
   const passwordHash = await deps.passwords.hash(body.newPassword);
-  const changedAt = await setPasswordHash(deps.pool, userId, passwordHash, deps.clock.now());
-  if (!changedAt) throw notFound('user');
+  // Only over the password just checked: of two changes sent at once with the same current
+  // password, the second finds it changed and is refused, instead of answering 204 for a password
+  // the first one replaced.
+  const changedAt = await setPasswordHash(deps.pool, userId, passwordHash, deps.clock.now(), checked);
+  if (changedAt === undefined) throw notFound('user');
+  if (changedAt === null) throw new AppError('PASSWORD_MISMATCH', 'the current password was changed meanwhile (another change came first): sign in with the new one');
   // This process refuses the older tokens at once; the others when they next read the changes.
   deps.tokens.revokeIssuedBefore(userId, changedAt);
 }

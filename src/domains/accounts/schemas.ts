@@ -17,7 +17,9 @@ const text = PrintableText;
 export const EmailSchema = Type.String({
   minLength: 3,
   maxLength: 254,
-  pattern: '^[^@\\s\\p{Cc}\\p{Cf}]+@[^@\\s\\p{Cc}\\p{Cf}]+$',
+  // No invisible characters (format ones, joiners, variation selectors, fillers): an address with
+  // one reads as another account's.
+  pattern: '^[^@\\s\\p{Cc}\\p{Cf}\\p{Default_Ignorable_Code_Point}]+@[^@\\s\\p{Cc}\\p{Cf}\\p{Default_Ignorable_Code_Point}]+$',
   description: 'Email address; unique ignoring case',
 });
 /** A phone number: digits (at least four) with the usual separators, optionally after a +. */

@@ -77,21 +77,24 @@ export async function userEmail(q: Queryable, userId: string): Promise<string | 
   return rows[0]?.email;
 }
 
-/** Replaces the user's password hash; false when there is no such user. */
 /**
  * Replaces the user's password hash; the change is stamped by the database's clock (every process
  * reads changes by it, whatever its own clock says), to the millisecond as tokens carry it, and
- * always later than the user's previous change: the stamp is the password's version. Undefined
- * when there is no such user.
+ * always later than the user's previous change: the stamp is the password's version. With
+ * `replacing`, only over that hash: null when the password is another by now. Undefined when there
+ * is no such user.
  */
-export async function setPasswordHash(q: Queryable, userId: string, passwordHash: string, now: Date): Promise<Date | undefined> {
-  const { rows } = await q.query<{ changed_at: Date }>(
-    `UPDATE users SET password_hash = $2, updated_at = $3,
-       password_changed_at = greatest(date_trunc('milliseconds', clock_timestamp()), password_changed_at + interval '1 millisecond')
-     WHERE id = $1 RETURNING password_changed_at AS changed_at`,
-    [userId, passwordHash, now],
+export async function setPasswordHash(q: Queryable, userId: string, passwordHash: string, now: Date, replacing?: string): Promise<Date | null | undefined> {
+  const { rows } = await q.query<{ changed_at: Date | null }>(
+    `WITH changed AS (
+       UPDATE users SET password_hash = $2, updated_at = $3,
+              password_changed_at = greatest(date_trunc('milliseconds', clock_timestamp()), password_changed_at + interval '1 millisecond')
+        WHERE id = $1 AND ($4::text IS NULL OR password_hash = $4)
+        RETURNING password_changed_at)
+     SELECT (SELECT password_changed_at FROM changed) AS changed_at FROM users WHERE id = $1`,
+    [userId, passwordHash, now, replacing ?? null],
   );
-  return rows[0]?.changed_at;
+  return rows[0] === undefined ? undefined : rows[0].changed_at;
 }
 
 export interface PasswordChange {

@@ -9,7 +9,7 @@ import {
   VARIANTS_MAX,
   VariantAttributesSchema,
 } from '../../contracts/products.ts';
-import { CurrencyCode, MoneySchema, MultilineText, NOT_SHOWN, PageQuerySchema, pageOf } from '../../platform/http/schemas.ts';
+import { CurrencyCode, MoneySchema, MultilineText, NOT_SHOWN, PageQuerySchema, WRITTEN, pageOf } from '../../platform/http/schemas.ts';
 
 /** Request and response shapes of the catalog routes; every request object closed, every string and list bounded. */
 
@@ -51,7 +51,7 @@ const Sku = Type.String({
 const Title = Type.String({
   minLength: 1,
   maxLength: 300,
-  pattern: `^(?=.*[\\p{L}\\p{N}\\p{P}\\p{S}])[^\\s${NOT_SHOWN}](?:[^${NOT_SHOWN}]*[^\\s${NOT_SHOWN}])?$`,
+  pattern: `^(?=.*${WRITTEN})[^\\s${NOT_SHOWN}](?:[^${NOT_SHOWN}]*[^\\s${NOT_SHOWN}])?$`,
   description: 'Up to 300 characters, with something written and no space at either end',
 });
 const Description = MultilineText(20000);

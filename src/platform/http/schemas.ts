@@ -100,12 +100,17 @@ const BIDI_CONTROLS = '\\u202a-\\u202e\\u2066-\\u2069';
 export const NOT_SHOWN = `\\p{Cc}${BIDI_CONTROLS}`;
 
 /**
- * Text shown to people: something written (a letter, digit, punctuation mark or symbol, not only
- * spaces or invisible characters such as U+200B) and nothing of NOT_SHOWN (no place in a name, and
- * it would corrupt logs).
+ * Something written: a letter, digit, punctuation mark or symbol that shows (not a filler such as
+ * U+3164 or U+2800, which Unicode counts as a letter or symbol but draws blank).
+ */
+export const WRITTEN = `(?![\\p{Default_Ignorable_Code_Point}\\u2800])[\\p{L}\\p{N}\\p{P}\\p{S}]`;
+
+/**
+ * Text shown to people: something written (not only spaces, invisible characters such as U+200B or
+ * blank fillers) and nothing of NOT_SHOWN (no place in a name, and it would corrupt logs).
  */
 export const PrintableText = (maxLength: number, description?: string) =>
-  Type.String({ minLength: 1, maxLength, pattern: `^(?=.*[\\p{L}\\p{N}\\p{P}\\p{S}])[^${NOT_SHOWN}]+$`, ...(description ? { description } : {}) });
+  Type.String({ minLength: 1, maxLength, pattern: `^(?=.*${WRITTEN})[^${NOT_SHOWN}]+$`, ...(description ? { description } : {}) });
 
 /** Text of several lines (a description, a note): tabs and line breaks, but nothing else of NOT_SHOWN; may be empty. */
 export const MultilineText = (maxLength: number, description?: string) =>
