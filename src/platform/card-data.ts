@@ -39,9 +39,10 @@ function passesLuhn(digits: string): boolean {
 
 /**
  * Whether a text is shaped like a card number, or holds a Luhn-valid run of 13 to 19 digits among
- * other characters (a card number pasted into a name or appended to a token), also when other
- * digit groups stand beside it in the run (`Apt 5 4111 1111 1111 1111`). A single group of more
- * than 19 digits is not searched for one inside: one in ten windows of any digits passes the checksum.
+ * other characters (a card number pasted into a name or appended to a token), also with a short
+ * group of one to three digits before it (`Apt 5 4111 1111 1111 1111`) or, written whole, after it
+ * (`4111111111111111 9`). Other spans inside a longer run are not searched: an IBAN, two phone
+ * numbers or a date and a number would hold one that passes the checksum one time in ten.
  */
 function holdsCardNumber(given: string): boolean {
   // Compatibility forms made plain: full-width digits are digits, a no-break space is a space.
@@ -49,18 +50,26 @@ function holdsCardNumber(given: string): boolean {
   const whole = text.trim();
   if (PAN_LIKE.test(whole) && groupedLikeACard(groupsOf(whole))) return true;
   for (const run of text.replace(UUIDS, ' ').match(DIGIT_RUNS) ?? []) {
-    const groups = groupsOf(run);
-    // Every span of whole groups that could be a card number on its own.
-    for (let first = 0; first < groups.length; first++) {
-      let digits = '';
-      for (let last = first; last < groups.length; last++) {
-        digits += groups[last];
-        if (digits.length > CARD_LENGTHS_MAX) break;
-        if (digits.length >= CARD_LENGTHS_MIN && groupedLikeACard(groups.slice(first, last + 1)) && passesLuhn(digits)) return true;
-      }
-    }
+    if (candidatesIn(groupsOf(run)).some((groups) => isCardNumber(groups))) return true;
   }
   return false;
+}
+
+const isShort = (group: string | undefined) => group !== undefined && group.length <= 3;
+
+/** The spans of a run that may be a card number: the run, less a short group before it, or (a number written whole) after it. */
+function candidatesIn(groups: readonly string[]): (readonly string[])[] {
+  const candidates: (readonly string[])[] = [groups];
+  const n = groups.length;
+  if (n > 1 && isShort(groups[0])) candidates.push(groups.slice(1));
+  if (n === 2 && isShort(groups[1])) candidates.push(groups.slice(0, 1));
+  if (n === 3 && isShort(groups[0]) && isShort(groups[2])) candidates.push(groups.slice(1, 2));
+  return candidates;
+}
+
+function isCardNumber(groups: readonly string[]): boolean {
+  const digits = groups.join('');
+  return digits.length >= CARD_LENGTHS_MIN && digits.length <= CARD_LENGTHS_MAX && groupedLikeACard(groups) && passesLuhn(digits);
 }
 
 const groupsOf = (run: string): string[] => run.split(GROUP_SEPARATORS).filter((g) => g !== '');
