@@ -132,6 +132,18 @@ describe('the cart items', () => {
     const inEur = await request('POST', '/v1/cart/items?currency=EUR', buyer.token, { variantId, quantity: 2 });
     expect(inEur.statusCode, inEur.body).toBe(201);
     expect(inEur.json()).toMatchObject({ currency: 'EUR', items: [{ variantId, purchasable: true, unitPrice: { amount: 800, currency: 'EUR' } }], total: { amount: 1600, currency: 'EUR' } });
+    // Raising the line checks the same (found by a review: it asked the list currency alone).
+    const itemId = inEur.json().items[0].itemId as string;
+    expect((await request('PATCH', `/v1/cart/items/${itemId}`, buyer.token, { quantity: 3 })).json().code).toBe('VARIANT_NOT_AVAILABLE');
+    const raised = await request('PATCH', `/v1/cart/items/${itemId}?currency=EUR`, buyer.token, { quantity: 3 });
+    expect(raised.statusCode, raised.body).toBe(200);
+    expect(raised.json()).toMatchObject({ items: [{ quantity: 3 }], total: { amount: 2400, currency: 'EUR' } });
+    // And an applied coupon code is looked up as typed, ASCII letters raised: maß is no MASS.
+    const mass = await request('POST', '/v1/seller/coupons', seller.token, { code: 'MASS', type: 'percentage', discount: 500 });
+    expect(mass.statusCode, mass.body).toBe(201);
+    const applied = await request('POST', '/v1/cart/coupons?currency=EUR', buyer.token, { code: 'maß' });
+    expect(applied.statusCode, applied.body).not.toBe(201);
+    expect(applied.statusCode).not.toBe(200);
   });
 
   it('stores no price: a new price shows in the cart at once', async () => {

@@ -22,9 +22,23 @@ import {
 const itemNotFound = () => new AppError('NOT_FOUND', 'cart item not found');
 
 /** The catalog and stock for one variant, read before any transaction (no connection held while asking). */
-async function saleFacts(deps: CartDeps, variantId: string): Promise<{ variant: CatalogVariant | undefined; available: number; maxPerBuyer: number | undefined }> {
+async function saleFacts(
+  deps: CartDeps,
+  variantId: string,
+  currency: string | undefined,
+): Promise<{ variant: CatalogVariant | undefined; available: number; maxPerBuyer: number | undefined }> {
   const facts = await saleFactsOf(deps, [variantId]);
-  return { variant: facts.variants.get(variantId), available: facts.available.get(variantId) ?? 0, maxPerBuyer: facts.maxPerBuyer.get(variantId) };
+  const variant = await pricedIn(deps, variantId, facts.variants.get(variantId), currency);
+  return { variant, available: facts.available.get(variantId) ?? 0, maxPerBuyer: facts.maxPerBuyer.get(variantId) };
+}
+
+/**
+ * A variant with no price of its list currency now is judged by its price in the buyer's currency
+ * (`?currency=`), when one is named: as checkout buys it.
+ */
+async function pricedIn(deps: CartDeps, variantId: string, variant: CatalogVariant | undefined, currency: string | undefined): Promise<CatalogVariant | undefined> {
+  if (!variant || variant.price || !currency || currency === variant.listPrice.currency) return variant;
+  return (await deps.catalog.getVariantsForPurchase([variantId], deps.clock.now(), { currency })).get(variantId) ?? variant;
 }
 
 /** The catalog and stock of `variantIds`, asked of both domains at once (see priceCart, which can use them). */
@@ -76,11 +90,7 @@ export async function addItem(
   const variantId = input.variantId.toLowerCase();
   const before = await activeCartContents(deps.pool, buyerId, deps.clock.now());
   const facts = await saleFactsOf(deps, [...new Set([variantId, ...before.items.map((i) => i.variantId)])]);
-  let variant = facts.variants.get(variantId);
-  if (variant && !variant.price && currency && currency !== variant.listPrice.currency) {
-    // No price of its list currency now: the price in the buyer's currency decides (as checkout buys it).
-    variant = (await deps.catalog.getVariantsForPurchase([variantId], deps.clock.now(), { currency })).get(variantId) ?? variant;
-  }
+  const variant = await pricedIn(deps, variantId, facts.variants.get(variantId), currency);
   const available = facts.available.get(variantId) ?? 0;
   const added = await changeCart(
     deps.pool,
@@ -130,18 +140,18 @@ export async function addItem(
   return { ...added, facts };
 }
 
-/** Sets an own item's quantity; raising it needs the variant on sale and in stock. */
-export async function changeItemQuantity(deps: CartDeps, buyerId: string, itemId: string, quantity: number, trace: Trace | null): Promise<void> {
+/** Sets an own item's quantity; raising it needs the variant on sale (priced in `currency` when named, as for an add) and in stock. */
+export async function changeItemQuantity(deps: CartDeps, buyerId: string, itemId: string, quantity: number, trace: Trace | null, currency?: string): Promise<void> {
   const before = await selectOwnItem(deps.pool, buyerId, itemId);
   if (!before) throw itemNotFound();
   // The sale facts are asked for before the transaction (no lock held while asking), when the change
   // raises the line as read; if a concurrent change lowered it meanwhile, the raise is seen under
   // the lock and the change runs once more with them.
-  let facts = quantity > before.quantity ? await saleFacts(deps, before.variantId) : undefined;
+  let facts = quantity > before.quantity ? await saleFacts(deps, before.variantId, currency) : undefined;
   for (;;) {
     const raisedWithoutFacts = await setQuantityUnderLock(deps, buyerId, itemId, quantity, facts, trace);
     if (!raisedWithoutFacts) return;
-    facts = await saleFacts(deps, raisedWithoutFacts);
+    facts = await saleFacts(deps, raisedWithoutFacts, currency);
   }
 }
 

@@ -60,7 +60,7 @@ export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
     },
     async (request) => {
       const buyerId = principalOf(request).userId;
-      await changeItemQuantity(deps, buyerId, request.params.itemId, request.body.quantity, request.trace);
+      await changeItemQuantity(deps, buyerId, request.params.itemId, request.body.quantity, request.trace, request.query.currency);
       return view(buyerId, request.query.currency);
     },
   );
