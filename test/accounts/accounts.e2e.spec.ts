@@ -693,9 +693,14 @@ describe('passwords', () => {
     // A login that reads the new password is issued under its version, and works.
     const fresh = (await login('unseen-change@example.com', 'changed, not yet committed')).json().accessToken as string;
     expect((await t.request('GET', '/v1/me', { token: fresh })).statusCode).toBe(200);
-    // Two changes in one millisecond still make two versions.
-    const again = await setPasswordHash(db, id, await real.hash('changed a second time'), new Date());
-    expect(again?.getTime()).toBeGreaterThan((changedAt as Date).getTime());
+    // Every change is a new version, later than the last, to the millisecond as tokens carry it,
+    // even when the clock says otherwise (a stamp ahead of it, or two changes in one millisecond).
+    const ahead = new Date(Date.now() + 86_400_000);
+    await db.query('UPDATE users SET password_changed_at = $2 WHERE id = $1', [id, ahead]);
+    const hash = await real.hash('changed a second time');
+    const again = await setPasswordHash(db, id, hash, new Date());
+    const third = await setPasswordHash(db, id, hash, new Date());
+    expect([again?.getTime(), third?.getTime()]).toEqual([ahead.getTime() + 1, ahead.getTime() + 2]);
   });
 
   it('takes one of two changes sent at once with the same current password and refuses the other, whose password would not be the one in force (found by a helper: both answered 204)', async () => {

@@ -21,7 +21,7 @@ export class PasswordChangeReader {
 
   async read(): Promise<number> {
     const { tokens, pool } = this.deps;
-    const window = { lifetimeSeconds: tokens.ttlSeconds, seen: this.#seen, overlapSeconds: OVERLAP_SECONDS };
+    const window = { lifetimeSeconds: tokens.revocationKeptSeconds, seen: this.#seen, overlapSeconds: OVERLAP_SECONDS };
     let page: PasswordChange | null = null;
     let count = 0;
     for (;;) {

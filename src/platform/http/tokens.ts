@@ -89,6 +89,12 @@ function readHeader(token: string): { alg?: unknown; kid?: unknown } {
 
 /** How far ahead of this clock a token's iat may be (another process's clock may run a little ahead). */
 const ISSUED_AT_SKEW_MS = 60_000;
+/**
+ * How much longer than a token's lifetime a revocation is kept: a token of the old password may be
+ * signed after the change, by a login that checked it before (waiting for its turn up to 3 s, then
+ * hashing), on a clock up to ISSUED_AT_SKEW_MS ahead.
+ */
+const REVOCATION_MARGIN_MS = ISSUED_AT_SKEW_MS + 60_000;
 
 export class TokenService {
   /** One verifier per key id, each bound to its secret, the one algorithm, issuer and audience. */
@@ -176,12 +182,21 @@ export class TokenService {
    * each process is told by its own reader of the changes. A revocation is kept while a token
    * issued before it could still be unexpired.
    */
+  /** How long after a password change tokens of the old password may still be presented, so the change matters. */
+  get revocationKeptSeconds(): number {
+    return this.ttlSeconds + REVOCATION_MARGIN_MS / 1000;
+  }
+
   revokeIssuedBefore(userId: string, at: Date): void {
     const fromMs = at.getTime();
     const nowMs = this.clock.now().getTime();
-    if (fromMs + this.ttlSeconds * 1000 <= nowMs) return;
+    // A token of the old password may be signed a little after the change (a login that checked it
+    // just before, then hashed and read the roles) by a clock a little ahead, and live a full
+    // lifetime from then: the revocation is kept that much longer.
+    const keptMs = this.revocationKeptSeconds * 1000;
+    if (fromMs + keptMs <= nowMs) return;
     if (fromMs <= (this.#revoked.get(userId) ?? -Infinity)) return;
-    for (const [id, from] of this.#revoked) if (from + this.ttlSeconds * 1000 <= nowMs) this.#revoked.delete(id);
+    for (const [id, from] of this.#revoked) if (from + keptMs <= nowMs) this.#revoked.delete(id);
     this.#revoked.set(userId, fromMs);
   }
 
