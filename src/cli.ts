@@ -195,8 +195,10 @@ program
     const products = wholeNumber(opts.products);
     const sellers = wholeNumber(opts.sellers);
     const seed = wholeNumber(opts.seed);
-    if (products === undefined || products > SEED_PRODUCTS_MAX || sellers === undefined || sellers < 1 || sellers > SEED_SELLERS_MAX || seed === undefined) {
-      console.error(`--products must be a whole number from 0 to ${SEED_PRODUCTS_MAX}, --sellers from 1 to ${SEED_SELLERS_MAX}, --seed a whole number`);
+    const bad = products === undefined || products > SEED_PRODUCTS_MAX || sellers === undefined || sellers < 1 || sellers > SEED_SELLERS_MAX;
+    // The generator takes 32 bits: a larger seed would give another seed's catalog.
+    if (bad || seed === undefined || seed < 1 || seed > 0xffffffff) {
+      console.error(`--products must be a whole number from 0 to ${SEED_PRODUCTS_MAX}, --sellers from 1 to ${SEED_SELLERS_MAX}, --seed a whole number from 1 to ${0xffffffff}`);
       process.exit(2);
     }
     const cfg = config();
@@ -204,7 +206,7 @@ program
     const databases = await prepareDatabases(cfg, log);
     const app = await createMarketplace(cfg, databases, { log, runMessaging: false });
     try {
-      const result = await seedCatalog(seedDepsOf(app), { products, sellers, seed: seed || 1, log: (line) => log.info(line) });
+      const result = await seedCatalog(seedDepsOf(app), { products, sellers, seed, log: (line) => log.info(line) });
       printSeed(result, 'seeded');
       console.log('  events are delivered to the other domains by the running marketplace (npm start)');
     } finally {

@@ -293,6 +293,7 @@ describe('the bazaar process', () => {
       [['frobnicate'], "unknown command 'frobnicate'"],
       [['seed', '--products', '0x2'], '--products must be a whole number'],
       [['seed', '--seed', 'banana'], '--seed a whole number'],
+      [['seed', '--seed', '4294967297'], '--seed a whole number from 1 to 4294967295'],
       [['events', 'prune', '--older-than-days', '0'], '--older-than-days must be'],
     ] as const) {
       const { code, output } = await runCli([...args]);

@@ -499,7 +499,7 @@ describe('carrier webhooks', () => {
     await eventually(async () => expect((await orderOf(buyer, placed.orderId)).status).toBe('delivered'));
   });
 
-  it(`keeps at most ${WAITING_WEBHOOKS_MAX} updates waiting for one tracking number's shipment: the next is 409 and kept nowhere, a repeat is still a duplicate`, async () => {
+  it(`keeps at most ${WAITING_WEBHOOKS_MAX} updates waiting for one tracking number's shipment: the next is 429 to be sent again, a repeat is still a duplicate`, async () => {
     const placed = await order(buyer, seller);
     const tracking = carrier.newTrackingNumber();
     const start = Date.now();
@@ -514,7 +514,7 @@ describe('carrier webhooks', () => {
     expect((await post(CARRIER, carrier.signed(last))).json()).toMatchObject({ duplicate: false, applied: false });
     const over = carrier.scan(tracking, 'delivered', { occurredAt: new Date(start + 3000) });
     const refused = await post(CARRIER, carrier.signed(over));
-    expect([refused.statusCode, refused.json().code]).toEqual([409, 'CONFLICT']);
+    expect([refused.statusCode, refused.json().code, refused.headers['retry-after']]).toEqual([429, 'RATE_LIMITED', '300']);
     expect(refused.json().detail).toContain(tracking);
     expect(await count('shipping', 'shipping_webhook_events WHERE tracking_number = $1', [tracking])).toBe(WAITING_WEBHOOKS_MAX);
     expect((await post(CARRIER, carrier.signed(last))).json()).toMatchObject({ duplicate: true, applied: false });

@@ -64,6 +64,9 @@ export async function receiveCarrierWebhook(
 /** The shipment was created between the unlocked read of its order and the tracking number's lock. */
 class ShipmentAppeared extends Error {}
 
+/** When a carrier should send again an update refused because too many wait for their shipment. */
+const WAITING_RETRY_AFTER_SECONDS = 300;
+
 function receiveOnce(deps: ShippingDeps, carrierName: string, rawBody: Buffer, scan: CarrierScan, now: Date, trace: Trace | null): Promise<CarrierWebhookReceipt> {
   return withTransaction(deps.pool, async (tx) => {
     // A scan may end its parcel, and a new parcel of the order must not be added meanwhile
@@ -87,9 +90,12 @@ function receiveOnce(deps: ShippingDeps, carrierName: string, rawBody: Buffer, s
       // Kept for a shipment to come, within bounds: the shipment's creation applies them all in
       // its transaction, and a carrier that sent without end would make it too long to commit.
       if ((await waitingWebhookCount(tx, carrierName, scan.trackingNumber, WAITING_WEBHOOKS_MAX + 1)) > WAITING_WEBHOOKS_MAX) {
+        // 429 with a Retry-After, which carriers retry (a 4xx they would drop for good): the update
+        // is taken once the shipment exists.
         throw new AppError(
-          'CONFLICT',
-          `${WAITING_WEBHOOKS_MAX} updates already wait for tracking number ${scan.trackingNumber}, which no shipment has yet: no more are kept until the seller creates it`,
+          'RATE_LIMITED',
+          `${WAITING_WEBHOOKS_MAX} updates already wait for tracking number ${scan.trackingNumber}, which no shipment has yet: send it again once the seller has created it`,
+          { retryAfterSeconds: WAITING_RETRY_AFTER_SECONDS },
         );
       }
       return { eventId: scan.eventId, duplicate: false, applied: false };
