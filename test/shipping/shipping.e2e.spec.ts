@@ -314,6 +314,14 @@ describe('a seller ships a paid order and the carrier delivers it', () => {
     expect(detail.shipments[0].status).toBe('delivered');
   });
 
+  it("shows a scan's texts without control characters or bidirectional overrides, and a blank one not at all (found by a helper: they reached buyers as sent)", async () => {
+    const scan = carrier.scan(tracking.toUpperCase(), null, { location: 'Lyon\u202e  depot\u009b2J', message: '\u0085 \u2066 ' });
+    expect(await carrier.send(scan)).toEqual([200]);
+    const [shipment] = await shipmentsOf(buyer, placed.orderId);
+    const shown = shipment.events.find((e: { details: { location?: string } }) => e.details.location?.startsWith('Lyon'));
+    expect(shown.details).toEqual({ location: 'Lyon depot 2J' });
+  });
+
   it('changes nothing on a duplicate webhook, and keeps a late, older scan in the history without moving the status back', async () => {
     const before = { events: await count('shipping', 'shipment_events'), outbox: await count('shipping', 'shipping_outbox_events') };
     const late = carrier.scan(tracking.toUpperCase(), 'in_transit', { occurredAt: new Date(Date.now() - 60_000), location: 'Paris hub' });

@@ -108,6 +108,19 @@ export function scanOf(body: CarrierWebhookBody, now: Date): CarrierScan {
     trackingNumber: data.trackingNumber.toUpperCase(),
     status: data.status ?? null,
     occurredAt: new Date(occurredMs),
-    details: { ...(data.location !== undefined ? { location: data.location } : {}), ...(data.message !== undefined ? { message: data.message } : {}) },
+    details: shownDetails(data.location, data.message),
   };
 }
+
+/**
+ * The scan's texts as buyers are shown them: control characters (U+009B opens a terminal escape)
+ * and bidirectional overrides (which make text read otherwise than it is) become spaces, runs of
+ * spaces one, and a text left blank is no text. The body as received is kept as it came.
+ */
+function shownDetails(location: string | undefined, message: string | undefined): CarrierScan['details'] {
+  const shown = (text: string | undefined) => text?.replace(UNSHOWN, ' ').replace(/\s+/g, ' ').trim() || undefined;
+  const [l, m] = [shown(location), shown(message)];
+  return { ...(l !== undefined ? { location: l } : {}), ...(m !== undefined ? { message: m } : {}) };
+}
+
+const UNSHOWN = /[\p{Cc}\u202a-\u202e\u2066-\u2069\ufffd]/gu;
