@@ -135,6 +135,11 @@ describe('what an event means to whom', () => {
     const [partial] = orderRefunded(refund, { buyerId, orderNumber: facts.orderNumber });
     expect(partial).toMatchObject({ userId: buyerId, type: 'order_refunded', data: { refund: { amount: 1000, currency: 'USD' }, full: false } });
     expect(orderRefunded({ ...refund, orderRefundedAmount: 5500 }, { buyerId, orderNumber: 'X-1' })[0]?.data.full).toBe(true);
+    // The last of several refunds says the order is now refunded in all, not that this amount was the whole order.
+    expect(orderRefunded({ ...refund, orderRefundedAmount: 5500 }, { buyerId, orderNumber: 'X-1' })[0]?.body).toContain(
+      'was refunded: with the earlier refunds, the whole order is refunded (',
+    );
+    expect(orderRefunded({ ...refund, amount: 5500, orderRefundedAmount: 5500 }, { buyerId, orderNumber: 'X-1' })[0]?.body).toContain('was refunded (the whole order).');
   });
 
   it('tells the buyer of a parcel out for delivery, and buyer and seller of one not delivered or sent back; nobody of other scans', () => {

@@ -161,6 +161,13 @@ export function orderCancelled(e: OrderCancelledV1): NotificationIntent[] {
   ];
 }
 
+/** How much of the order is refunded now, when this refund completes it: the whole of it, or with earlier refunds. */
+function refundedInAll(e: RefundSucceededV1, full: boolean): string {
+  if (!full) return '';
+  if (e.amount >= e.orderPaidAmount) return ' (the whole order)';
+  return `: with the earlier refunds, the whole order is refunded (${formatMoney(e.orderRefundedAmount, e.currency)} in all)`;
+}
+
 /** A refund names its order and seller, not the buyer: the caller looks the order up first. */
 export function orderRefunded(e: RefundSucceededV1, order: { buyerId: string; orderNumber: string }): NotificationIntent[] {
   const full = e.orderRefundedAmount >= e.orderPaidAmount;
@@ -169,7 +176,7 @@ export function orderRefunded(e: RefundSucceededV1, order: { buyerId: string; or
       userId: order.buyerId,
       type: 'order_refunded',
       title: `Refund for order ${order.orderNumber}`,
-      body: `${formatMoney(e.amount, e.currency)} of order ${order.orderNumber} was refunded${full ? ' (the whole order)' : ''}. It may take a few days to show on your statement.`,
+      body: `${formatMoney(e.amount, e.currency)} of order ${order.orderNumber} was refunded${refundedInAll(e, full)}. It may take a few days to show on your statement.`,
       data: {
         orderId: e.orderId,
         orderNumber: order.orderNumber,
