@@ -81,7 +81,9 @@ async function start(): Promise<void> {
       // First answer 503 to what comes (idle keep-alive connections, connections not yet accepted)
       // while still listening, then stop listening: closing at once reset those.
       app.http.refuseRequests();
-      if (cfg.shutdownDrainMs > 0) await new Promise((resolve) => setTimeout(resolve, cfg.shutdownDrainMs));
+      // At most half the shutdown's time, so the stop itself keeps the rest.
+      const drainMs = Math.min(cfg.shutdownDrainMs, cfg.shutdownTimeoutMs / 2);
+      if (drainMs > 0) await new Promise((resolve) => setTimeout(resolve, drainMs));
       await app.stop();
       log.info('stopped');
       process.exit(exitCode);

@@ -40,30 +40,39 @@ function passesLuhn(digits: string): boolean {
 /**
  * Whether a text is shaped like a card number, or holds a Luhn-valid run of 13 to 19 digits among
  * other characters (a card number pasted into a name or appended to a token), also with a short
- * group of one to three digits before it (`Apt 5 4111 1111 1111 1111`) or, written whole, after it
- * (`4111111111111111 9`). Other spans inside a longer run are not searched: an IBAN, two phone
- * numbers or a date and a number would hold one that passes the checksum one time in ten.
+ * group of one to three digits before it (`Apt 5 4111 1111 1111 1111`), a security code of three
+ * digits after it, or an expiry date (`4242 4242 4242 4242 09/28`). Other spans inside a longer run
+ * are not searched: an IBAN, two phone numbers or a date and a number would hold one that passes
+ * the checksum one time in ten.
  */
 function holdsCardNumber(given: string): boolean {
   // Compatibility forms made plain: full-width digits are digits, a no-break space is a space.
   const text = given.normalize('NFKC');
   const whole = text.trim();
   if (PAN_LIKE.test(whole) && groupedLikeACard(groupsOf(whole))) return true;
-  for (const run of text.replace(UUIDS, ' ').match(DIGIT_RUNS) ?? []) {
+  // An expiry date (MM/YY, MM/YYYY) ends the run before it: it is no group of the number.
+  for (const run of text.replace(UUIDS, ' ').replace(EXPIRY_DATES, ' | ').match(DIGIT_RUNS) ?? []) {
     if (candidatesIn(groupsOf(run)).some((groups) => isCardNumber(groups))) return true;
   }
   return false;
 }
 
+/** A card's expiry date as people write it after the number, not inside a longer digit group. */
+const EXPIRY_DATES = /(?<![0-9])(?:0[1-9]|1[0-2]) ?\/ ?(?:[0-9]{2}|20[0-9]{2})(?![0-9])/g;
+
 const isShort = (group: string | undefined) => group !== undefined && group.length <= 3;
 
-/** The spans of a run that may be a card number: the run, less a short group before it, or (a number written whole) after it. */
+/**
+ * The spans of a run that may be a card number: the run, less a short group before it; each less a
+ * last group of three digits (a security code), or of one to three after a number written whole.
+ */
 function candidatesIn(groups: readonly string[]): (readonly string[])[] {
-  const candidates: (readonly string[])[] = [groups];
-  const n = groups.length;
-  if (n > 1 && isShort(groups[0])) candidates.push(groups.slice(1));
-  if (n === 2 && isShort(groups[1])) candidates.push(groups.slice(0, 1));
-  if (n === 3 && isShort(groups[0]) && isShort(groups[2])) candidates.push(groups.slice(1, 2));
+  const candidates: (readonly string[])[] = [];
+  for (const rest of groups.length > 1 && isShort(groups[0]) ? [groups, groups.slice(1)] : [groups]) {
+    candidates.push(rest);
+    const last = rest[rest.length - 1] ?? '';
+    if (rest.length > 1 && (last.length === 3 || (rest.length === 2 && last.length < 3))) candidates.push(rest.slice(0, -1));
+  }
   return candidates;
 }
 

@@ -235,19 +235,26 @@ export async function seedDemo(app: Marketplace, options: Partial<SeedOptions> =
   // Processes of one marketplace started at once would each find the catalog empty and each seed
   // one: the first to take this lock (on the products database, so across processes) seeds, the
   // others wait and then find the catalog made. The lock ends with its session if a process dies.
+  // The lock is tried, not waited for, and the connection given back between tries: a process
+  // told to stop meanwhile ends its pool (the next try fails) instead of waiting on the lock.
   const products = app.pools.get('products');
   if (!products) throw new Error('no products database');
-  const lock = await products.connect();
-  try {
-    await lock.query('SELECT pg_advisory_lock(hashtext($1))', [DEMO_SEED_LOCK]);
-    return await seedDemoAlone(app, options, deps);
-  } finally {
-    await lock.query('SELECT pg_advisory_unlock(hashtext($1))', [DEMO_SEED_LOCK]).catch(() => undefined);
-    lock.release();
+  for (;;) {
+    const lock = await products.connect();
+    let locked = false;
+    try {
+      locked = (await lock.query<{ locked: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS locked', [DEMO_SEED_LOCK])).rows[0]?.locked === true;
+      if (locked) return await seedDemoAlone(app, options, deps);
+    } finally {
+      if (locked) await lock.query('SELECT pg_advisory_unlock(hashtext($1))', [DEMO_SEED_LOCK]).catch(() => undefined);
+      lock.release();
+    }
+    await new Promise((resolve) => setTimeout(resolve, DEMO_SEED_LOCK_RETRY_MS));
   }
 }
 
 const DEMO_SEED_LOCK = 'bazaar.seed_demo';
+const DEMO_SEED_LOCK_RETRY_MS = 250;
 
 async function seedDemoAlone(app: Marketplace, options: Partial<SeedOptions>, deps: SeedDeps): Promise<SeedResult | undefined> {
   const file = pendingDemoStockFile(app.config.dataDir);

@@ -46,9 +46,20 @@ describe('card data detection', () => {
   });
 
   it('finds a card number beside other digit groups of its run (found by a helper: these were stored)', () => {
-    for (const line2 of ['Apt 5 4111 1111 1111 1111', 'Unit 12 4111-1111-1111-1111', '4111111111111111 9', 'item 7 4111 1111 1111 1111', 'wrong card 3 4111 1111 1111 1111', 'Flat 12 4242424242424242 3']) {
+    for (const line2 of ['Apt 5 4111 1111 1111 1111', 'Unit 12 4111-1111-1111-1111', '4111111111111111 9', 'item 7 4111 1111 1111 1111', 'wrong card 3 4111 1111 1111 1111', 'Flat 12 4242424242424242 3',
+      // With its expiry date or security code after it (found by a review: these were missed).
+      'Visa 4242-4242-4242-4242 09/28', '4111 1111 1111 1111 12/2027', '4111111111111111 12/27', 'my card is 4242 4242 4242 4242 123 thanks', 'Apt 5 4111 1111 1111 1111 07/29 321']) {
       expect(findCardData({ line2 }), line2).toBe('/line2');
     }
+    const missed: string[] = [];
+    for (let month = 1; month <= 12; month++) {
+      for (const year of ['26', '31', '2030']) {
+        const note = `4111 1111 1111 1111 ${String(month).padStart(2, '0')}/${year}`;
+        if (!findCardData({ note })) missed.push(note);
+      }
+    }
+    for (let cvv = 100; cvv <= 999; cvv += 7) if (!findCardData({ note: `card 4242 4242 4242 4242 ${cvv} thanks` })) missed.push(String(cvv));
+    expect(missed).toEqual([]);
     // The groups around it still have to make a card's shape: no card here.
     expect(findCardData({ line2: 'Apt 5 4111 1111 1111 1112' })).toBeUndefined();
   });

@@ -210,6 +210,8 @@ describe('creating a product', () => {
       productBody(cat, { title: '   ' }),
       productBody(cat, { title: '  padded  ' }),
       productBody(cat, { title: '\u200b' }),
+      productBody(cat, { title: '\u200bHidden start' }),
+      productBody(cat, { title: 'Blank end\u3164' }),
       productBody(cat, { sku: 'ZW-X\u200b' }),
       productBody(cat, { variants: [{ ...variant, sku: 'WJ\u2060V' }] }),
       productBody(cat, { images: [{ url: 'http:///////' }] }),

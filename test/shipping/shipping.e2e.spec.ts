@@ -320,6 +320,13 @@ describe('a seller ships a paid order and the carrier delivers it', () => {
     const [shipment] = await shipmentsOf(buyer, placed.orderId);
     const shown = shipment.events.find((e: { details: { location?: string } }) => e.details.location?.startsWith('Lyon'));
     expect(shown.details).toEqual({ location: 'Lyon depot 2J' });
+    // An event recorded as sent, before texts were cleaned on receipt, is shown cleaned too.
+    await db('shipping').query(
+      `INSERT INTO shipment_events (id, shipment_id, event_type, status, source, payload, occurred_at) VALUES (gen_random_uuid(), $1, 'scan', NULL, 'carrier', $2, now())`,
+      [shipment.id, JSON.stringify({ location: 'Old\u202e depot', message: '\u009b ' })],
+    );
+    const [again] = await shipmentsOf(buyer, placed.orderId);
+    expect(again.events.find((e: { details: { location?: string } }) => e.details.location?.startsWith('Old')).details).toEqual({ location: 'Old depot' });
   });
 
   it('changes nothing on a duplicate webhook, and keeps a late, older scan in the history without moving the status back', async () => {

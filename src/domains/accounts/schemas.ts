@@ -8,7 +8,6 @@ const closed = { additionalProperties: false } as const;
 
 const text = PrintableText;
 
-/** Mirrors the users.email CHECK, so a request that passes here never trips the database. */
 /**
  * One @, and around it no space, control character or invisible format character (U+200B, U+180E,
  * bidirectional marks…): `alice@example.com` and `alice@example.com` + U+200B were two accounts

@@ -11,7 +11,7 @@ const PAGE = 500;
  * Tells this process's token service of the password changes any process made: a user's access
  * tokens issued before the change are refused from then on. Changes are stamped, and the window
  * read is measured, by the database's clock alone, so processes whose clocks differ miss none. The
- * first read goes back one token lifetime (no older token is still valid); later ones start a
+ * first read goes back a token lifetime and two minutes (no older token is still valid); later ones start a
  * minute before the newest change seen (a change committed late is still found). Pages go by
  * (time, user id), so changes of the same instant are not skipped.
  */

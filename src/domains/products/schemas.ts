@@ -47,11 +47,13 @@ const Sku = Type.String({
   pattern: `^[^\\s\\p{Cf}${NOT_SHOWN}]+$`,
   description: 'Stock keeping unit: 1 to 64 characters without spaces, invisible or control characters',
 });
+const TITLE_EDGE = `\\s\\p{Cf}\\p{Default_Ignorable_Code_Point}\\u2800${NOT_SHOWN}`;
 /** A product's title: something written, with no space at either end (a title of spaces alone was shown in the catalog). */
 const Title = Type.String({
   minLength: 1,
   maxLength: 300,
-  pattern: `^(?=.*${WRITTEN})[^\\s${NOT_SHOWN}](?:[^${NOT_SHOWN}]*[^\\s${NOT_SHOWN}])?$`,
+  // Neither end blank: no space, invisible character (U+200B…) or filler (U+3164, U+2800).
+  pattern: `^(?=[\\s\\S]*${WRITTEN})[^${TITLE_EDGE}](?:[^${NOT_SHOWN}]*[^${TITLE_EDGE}])?$`,
   description: 'Up to 300 characters, with something written and no space at either end',
 });
 const Description = MultilineText(20000);

@@ -117,7 +117,7 @@ export function scanOf(body: CarrierWebhookBody, now: Date): CarrierScan {
  * and bidirectional overrides (which make text read otherwise than it is) become spaces, runs of
  * spaces one, and a text left blank is no text. The body as received is kept as it came.
  */
-function shownDetails(location: string | undefined, message: string | undefined): CarrierScan['details'] {
+export function shownDetails(location: string | undefined, message: string | undefined): CarrierScan['details'] {
   const shown = (text: string | undefined) => text?.replace(UNSHOWN, ' ').replace(/\s+/g, ' ').trim() || undefined;
   const [l, m] = [shown(location), shown(message)];
   return { ...(l !== undefined ? { location: l } : {}), ...(m !== undefined ? { message: m } : {}) };

@@ -1,5 +1,13 @@
 import type { Queryable } from '../../platform/db/pool.ts';
+import { shownDetails } from './carrier-webhook.ts';
 import { type ShipmentEventRow, type ShipmentRow, eventsOfShipments } from './sql.ts';
+
+/** A carrier event's details with its location and message cleaned as on receipt (carrier-webhook.ts), other fields kept. */
+function cleaned(payload: ShipmentEventRow['payload']): ShipmentEventRow['payload'] {
+  const { location, message, ...rest } = payload as { location?: unknown; message?: unknown };
+  const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+  return { ...rest, ...shownDetails(text(location), text(message)) } as ShipmentEventRow['payload'];
+}
 
 /** A shipment as its buyer and seller read it: tracking and its history, oldest event first. */
 export function shipmentView(s: ShipmentRow, events: readonly ShipmentEventRow[]) {
@@ -20,7 +28,8 @@ export function shipmentView(s: ShipmentRow, events: readonly ShipmentEventRow[]
         type: e.event_type,
         status: e.status,
         source: e.source,
-        details: e.payload,
+        // Carrier texts as buyers are shown them, also those recorded before they were cleaned on receipt.
+        details: e.source === 'carrier' ? cleaned(e.payload) : e.payload,
         occurredAt: e.occurred_at?.toISOString() ?? null,
         recordedAt: e.created_at.toISOString(),
       })),

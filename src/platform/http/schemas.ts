@@ -110,7 +110,8 @@ export const WRITTEN = `(?![\\p{Default_Ignorable_Code_Point}\\u2800])[\\p{L}\\p
  * blank fillers) and nothing of NOT_SHOWN (no place in a name, and it would corrupt logs).
  */
 export const PrintableText = (maxLength: number, description?: string) =>
-  Type.String({ minLength: 1, maxLength, pattern: `^(?=.*${WRITTEN})[^${NOT_SHOWN}]+$`, ...(description ? { description } : {}) });
+  // [\s\S]: `.` stops at a line or paragraph separator (U+2028), which would hide what follows.
+  Type.String({ minLength: 1, maxLength, pattern: `^(?=[\\s\\S]*${WRITTEN})[^${NOT_SHOWN}]+$`, ...(description ? { description } : {}) });
 
 /** Text of several lines (a description, a note): tabs and line breaks, but nothing else of NOT_SHOWN; may be empty. */
 export const MultilineText = (maxLength: number, description?: string) =>

@@ -177,16 +177,16 @@ export class TokenService {
     return verified.principal;
   }
 
-  /**
-   * Refuses the user's tokens issued before `at` (a password change), here and in no other process:
-   * each process is told by its own reader of the changes. A revocation is kept while a token
-   * issued before it could still be unexpired.
-   */
   /** How long after a password change tokens of the old password may still be presented, so the change matters. */
   get revocationKeptSeconds(): number {
     return this.ttlSeconds + REVOCATION_MARGIN_MS / 1000;
   }
 
+  /**
+   * Refuses the user's tokens issued before `at` (a password change), here and in no other process:
+   * each process is told by its own reader of the changes. A revocation is kept while a token
+   * issued before it could still be unexpired.
+   */
   revokeIssuedBefore(userId: string, at: Date): void {
     const fromMs = at.getTime();
     const nowMs = this.clock.now().getTime();
