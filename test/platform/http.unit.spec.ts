@@ -438,8 +438,10 @@ describe('HTTP errors', () => {
       expect([res.statusCode, res.json().code, res.headers['retry-after']], code).toEqual([503, 'SERVICE_UNAVAILABLE', '5']);
       expect(res.body).not.toMatch(/127\.0\.0\.1|5999/);
     }
-    // Other database errors are faults.
+    // Other database errors are faults: a protocol violation too (found by a review: a statement
+    // sent with the wrong number of parameters was answered 503, as if the database were down).
     expect((await app.inject({ method: 'GET', url: '/db-down/42P01' })).statusCode).toBe(500);
+    expect((await app.inject({ method: 'GET', url: '/db-down/08P01' })).statusCode).toBe(500);
   });
 
   it('answer a catalogued error with its status and stable code', async () => {

@@ -401,13 +401,16 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
 /**
  * Errors that say a database cannot be reached, not that the request went wrong: a refused or
  * reset connection, PostgreSQL shutting down or starting (SQLSTATE class 57P: 57P01 admin shutdown,
- * 57P02 crash shutdown, 57P03 cannot connect now) or a connection exception (class 08), and the
+ * 57P02 crash shutdown, 57P03 cannot connect now) or a connection exception (class 08 but a
+ * protocol violation), and the
  * pool's own timeout waiting for a connection.
  */
 function isDatabaseUnreachable(error: { code?: string; message?: string }): boolean {
   const code = error.code ?? '';
   if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EPIPE' || code === 'ETIMEDOUT') return true;
-  if (/^57P0[123]$/.test(code) || /^08[0-9A-Z]{3}$/.test(code)) return true;
+  // 08P01 (protocol violation: a statement sent with the wrong number of parameters) is a fault of
+  // the code, not an unreachable database.
+  if (/^57P0[123]$/.test(code) || (/^08[0-9A-Z]{3}$/.test(code) && code !== '08P01')) return true;
   const message = error.message ?? '';
   return message === 'Connection terminated unexpectedly' || message === 'timeout exceeded when trying to connect';
 }
