@@ -17,9 +17,9 @@ let seller: Account;
 let mug: Listed;
 let poster: Listed;
 let lamp: Listed;
+let categoryId: string;
 
 beforeAll(async () => {
-  let categoryId: string;
   ({ t, http, categoryId } = await startTestMarket({ CHECKOUT_WAIT_MS: '8000', PAYMENTS_TEST_WEBHOOK_DELAY_MS: '50' }));
   seller = await signUp(http, 'seller', 'seller-currencies');
   mug = await listProduct(http, seller, { categoryId, title: 'Dollar mug', price: 1200, stock: 20 }, waitFor);
@@ -141,6 +141,23 @@ describe('a checkout in the currency the buyer names', () => {
     expect(again.json().code).toBe('IDEMPOTENCY_KEY_REUSED');
     const replay = await expectStatus('replay', checkout(buyer, 'EUR', key), 201);
     expect(replay.json().id).toBe(first.id);
+  });
+
+  it('buys in euros a variant priced now only in euros, its list price in dollars not started, carted with ?currency=EUR', async () => {
+    const sku = `LATE-USD-${newId().slice(-8)}`;
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    const body = { sku, title: 'Euro-first clock', categoryId, variants: [{ sku: `${sku}-1`, price: { amount: 1000, currency: 'USD' }, priceEffectiveFrom: later }] };
+    const created = (await expectStatus('create', http('POST', '/v1/seller/products', { token: seller.token, body }), 201)).json();
+    const variantId: string = created.variants[0].id;
+    const euros = { variantId, price: { amount: 800, currency: 'EUR' } };
+    await expectStatus('euro price', http('POST', `/v1/seller/products/${created.id}/prices`, { token: seller.token, body: euros }), 201);
+    await expectStatus('publish', http('POST', `/v1/seller/products/${created.id}/publish`, { token: seller.token }), 200);
+    await waitFor(() => expectStatus('stock', http('POST', `/v1/seller/stock/${variantId}/adjustments`, { token: seller.token, body: { amount: 5, reason: 'received' } }), 201));
+    const buyer = await signUp(http, 'buyer', 'buyer-euro-first');
+    await expectStatus('add', http('POST', '/v1/cart/items?currency=EUR', { token: buyer.token, body: { variantId, quantity: 2 } }), 201);
+    const session = (await expectStatus('checkout', checkout(buyer, 'EUR'), 201)).json();
+    expect(session.status, JSON.stringify(session.failure)).toBe('completed');
+    expect(session.totals.total).toEqual({ amount: 1600, currency: 'EUR' });
   });
 
   it('refuses a currency that is not an ISO 4217 code, and starts nothing', async () => {
