@@ -15,6 +15,15 @@ const Amount = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const Code = Type.String({ pattern: '^[A-Z0-9][A-Z0-9-]{2,31}$', maxLength: 32 });
 const closed = { additionalProperties: false } as const;
 
+/**
+ * A coupon code as stored and looked up: trimmed, ASCII letters upper-cased. Other letters stay as
+ * they are (so they match no code): upper-casing them would turn `maß` into `MASS` and `ﬀab` into
+ * `FFAB`. Shared by coupons and the cart, which takes a code as typed.
+ */
+export function normaliseCouponCode(code: string): string {
+  return code.trim().replace(/[a-z]+/g, (letters) => letters.toUpperCase());
+}
+
 export const COUPON_TYPES = ['percentage', 'fixed_amount'] as const;
 export type CouponType = (typeof COUPON_TYPES)[number];
 

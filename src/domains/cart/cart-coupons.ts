@@ -1,3 +1,4 @@
+import { normaliseCouponCode } from '../../contracts/coupons.ts';
 import { CART_COUPONS_MAX } from '../../contracts/cart.ts';
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
@@ -36,8 +37,7 @@ export async function applyCoupon(
   /** The currency the buyer will pay in (as GET /v1/cart?currency=): the coupon is checked in it. */
   currency?: string,
 ): Promise<{ added: boolean; cart: CartContents; priced?: PricedCart }> {
-  // ASCII letters only: coupon codes are A-Z, 0-9 and hyphens (`maß` must not become `MASS`).
-  const code = rawCode.trim().replace(/[a-z]+/g, (letters) => letters.toUpperCase());
+  const code = normaliseCouponCode(rawCode);
   return changeCart(
     deps.pool,
     (db, lock) => selectCartContents(db, { userId: buyerId }, lock),

@@ -1,6 +1,7 @@
+import { normaliseCouponCode } from '../../contracts/coupons.ts';
 import type { Queryable } from '../../platform/db/pool.ts';
 import { CODE_PATTERN } from './coupon-rules.ts';
-import { type CouponLine, type CouponOutcome, LINES_MAX, evaluateCoupons, normaliseCode } from './discounts.ts';
+import { type CouponLine, type CouponOutcome, LINES_MAX, evaluateCoupons } from './discounts.ts';
 import { type CouponRecord, lockBuyerFirstOrder, selectBuyerFacts, selectCouponsWithBuyerFacts } from './sql.ts';
 
 /** Codes accepted in one call; the rules allow CODES_MAX of them, the rest are reported as too many. */
@@ -33,7 +34,7 @@ export async function assessCoupons(
   sessionId: string | null,
 ): Promise<{ outcomes: CouponOutcome[]; coupons: Map<string, CouponRecord> }> {
   assertAssessInput(input);
-  const codes = [...new Set(input.codes.map(normaliseCode).filter((c) => CODE_PATTERN.test(c)))];
+  const codes = [...new Set(input.codes.map(normaliseCouponCode).filter((c) => CODE_PATTERN.test(c)))];
   const read = await selectCouponsWithBuyerFacts(q, codes, input.buyerId, sessionId);
   const found = read.coupons;
   const coupons = new Map(found.map((c) => [c.code, c]));

@@ -1,6 +1,5 @@
-import { RULE_CATEGORIES_MAX, RULE_PRODUCTS_MAX, RULE_SELLERS_MAX } from '../../contracts/coupons.ts';
+import { RULE_CATEGORIES_MAX, RULE_PRODUCTS_MAX, RULE_SELLERS_MAX, normaliseCouponCode } from '../../contracts/coupons.ts';
 import { isUuid } from '../../platform/ids.ts';
-import { normaliseCode } from './discounts.ts';
 
 /**
  * A coupon's definition and its rules, validated when the coupon is created (pure: no I/O), so a
@@ -157,7 +156,7 @@ function checkRules(input: CouponRules, coupon: { type: unknown; currency: strin
  */
 export function validateCouponDraft(draft: CouponDraft, creator: { sellerId: string | null }, now: Date): DraftCheck {
   const problems: string[] = [];
-  const code = typeof draft.code === 'string' ? normaliseCode(draft.code) : '';
+  const code = typeof draft.code === 'string' ? normaliseCouponCode(draft.code) : '';
   if (!CODE_PATTERN.test(code)) problems.push('code must be 3 to 32 characters of A-Z, 0-9 and hyphens, starting with a letter or digit');
 
   const type = draft.type;

@@ -1,3 +1,4 @@
+import { normaliseCouponCode } from '../../contracts/coupons.ts';
 import type { CouponRules, CouponType } from './coupon-rules.ts';
 
 /**
@@ -83,13 +84,6 @@ export type CouponOutcome =
   | { code: string; couponId: string; valid: true; discountAmount: number; lines: LineDiscount[] }
   | { code: string; couponId: string | null; valid: false; reason: RejectionReason; message: string };
 
-/**
- * A code as stored: trimmed, ASCII letters upper-cased. Other letters stay as they are (so they fail
- * CODE_PATTERN): upper-casing them would turn `maß` into `MASS` and `ﬀab` into `FFAB`.
- */
-export function normaliseCode(code: string): string {
-  return code.trim().replace(/[a-z]+/g, (letters) => letters.toUpperCase());
-}
 
 /**
  * Splits `total` over `weights` in proportion, by the largest-remainder method: the parts are
@@ -188,7 +182,7 @@ export function evaluateCoupons(input: {
   const seen = new Set<string>();
   const outcomes: CouponOutcome[] = [];
   for (const [index, raw] of input.codes.entries()) {
-    const code = normaliseCode(raw);
+    const code = normaliseCouponCode(raw);
     const coupon = input.coupons.get(code);
     const reject = (r: Rejection): void => {
       outcomes.push({ code, couponId: coupon?.id ?? null, valid: false, ...r });

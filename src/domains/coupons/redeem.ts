@@ -1,11 +1,11 @@
-import { CouponRedeemedV1 } from '../../contracts/coupons.ts';
+import { CouponRedeemedV1, normaliseCouponCode } from '../../contracts/coupons.ts';
 import { type Tx, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
 import { isUuid, newId } from '../../platform/ids.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type AssessInput, assessCoupons } from './assess.ts';
 import type { CouponsDeps } from './deps.ts';
-import { type CouponOutcome, type LineDiscount, discountsByLine, normaliseCode } from './discounts.ts';
+import { type CouponOutcome, type LineDiscount, discountsByLine } from './discounts.ts';
 import { RedeemRefused, type RedemptionRecord, noteBuyerCheckout, redeemWrite, selectSessionRedemptions, takeCustomerUse } from './sql.ts';
 
 export interface RedeemInput extends AssessInput {
@@ -64,7 +64,7 @@ function replay(input: RedeemInput, existing: RedemptionRecord[]): RedeemResult 
   if (existing.some((r) => r.released)) {
     throw new AppError('CONFLICT', `the coupons of checkout session ${input.checkoutSessionId} were released; start a new checkout`);
   }
-  const asked = input.codes.map(normaliseCode);
+  const asked = input.codes.map(normaliseCouponCode);
   const byCode = new Map(existing.map((r) => [r.code, r]));
   const same =
     existing.length === new Set(asked).size &&

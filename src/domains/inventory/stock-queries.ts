@@ -64,15 +64,16 @@ export interface StockMovementView {
   createdAt: string;
 }
 
-/**
- * The stock movements of an own variant's stock item, newest first, cursor paged on (created_at,
- * id); another seller's variant, or one without a stock item, is 404.
- */
+/** 404 unless the seller has a stock item of the variant. */
 async function mustOwnStockItem(db: Queryable, sellerId: string, variantId: string): Promise<void> {
   const { rowCount } = await db.query('SELECT 1 FROM stock_items WHERE variant_id = $1 AND seller_id = $2', [variantId, sellerId]);
   if (rowCount === 0) throw new AppError('NOT_FOUND', `no stock item of yours for variant ${variantId}`);
 }
 
+/**
+ * The stock movements of an own variant's stock item, newest first, cursor paged on (created_at,
+ * id); another seller's variant, or one without a stock item, is 404.
+ */
 export async function listStockMovements(
   db: Queryable,
   sellerId: string,

@@ -401,9 +401,8 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
 /**
  * Errors that say a database cannot be reached, not that the request went wrong: a refused or
  * reset connection, PostgreSQL shutting down or starting (SQLSTATE class 57P: 57P01 admin shutdown,
- * 57P02 crash shutdown, 57P03 cannot connect now) or a connection exception (class 08 but a
- * protocol violation), and the
- * pool's own timeout waiting for a connection.
+ * 57P02 crash shutdown, 57P03 cannot connect now) or a connection exception (class 08, but for a
+ * protocol violation), and the pool's own timeout waiting for a connection.
  */
 function isDatabaseUnreachable(error: { code?: string; message?: string }): boolean {
   const code = error.code ?? '';
