@@ -216,16 +216,21 @@ describe('creating a product', () => {
       productBody(cat, { variants: [{ ...variant, sku: 'WJ\u2060V' }] }),
       productBody(cat, { images: [{ url: 'http:///////' }] }),
       productBody(cat, { images: [{ url: 'https://user:pass@img.test/a.jpg' }] }),
+      productBody(cat, { images: [{ url: 'https://:80/a.jpg' }] }),
+      productBody(cat, { images: [{ url: 'https://img.test:port/a.jpg' }] }),
     ]) {
       const res = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body });
       expect([res.statusCode, res.json().code], JSON.stringify(body)).toEqual([400, 'VALIDATION_FAILED']);
     }
     const ok = await f.t.request('POST', '/v1/seller/products', {
       token: alice.token,
-      body: productBody(cat, { title: 'Ünïcode title, with spaces inside', images: [{ url: 'HTTPS://img.test/a.jpg?size=2#top' }] }),
+      body: productBody(cat, {
+        title: 'Ünïcode title, with spaces inside',
+        images: [{ url: 'HTTPS://img.test/a.jpg?size=2#top' }, { url: 'http://img.test:8080/b.png' }, { url: 'https://[2001:db8::1]:443/c.webp' }],
+      }),
     });
     expect(ok.statusCode, ok.body).toBe(201);
-    expect(ok.json().images[0].url).toBe('https://img.test/a.jpg?size=2#top');
+    expect(ok.json().images.map((i: { url: string }) => i.url)).toEqual(['https://img.test/a.jpg?size=2#top', 'http://img.test:8080/b.png', 'https://[2001:db8::1]:443/c.webp']);
     const patched = await f.t.request('PATCH', `/v1/seller/products/${ok.json().id}`, { token: alice.token, body: { version: ok.json().version, title: ' trailing' } });
     expect([patched.statusCode, patched.json().code]).toEqual([400, 'VALIDATION_FAILED']);
   });

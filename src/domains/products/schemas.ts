@@ -83,8 +83,9 @@ export const ImageInput = Type.Object(
     url: Type.String({
       minLength: 8,
       maxLength: 2048,
-      // A host, and no user or password before it (the URL is shown to everyone); the scheme in any case.
-      pattern: `^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#@${NOT_SHOWN}]+(?:[/?#][^\\s${NOT_SHOWN}]*)?$`,
+      // A host (a name or a bracketed IPv6 address, then a port or not), and no user or password
+      // before it (the URL is shown to everyone); the scheme in any case.
+      pattern: `^[Hh][Tt][Tt][Pp][Ss]?://(?:\\[[0-9A-Fa-f:.]+\\]|[^\\s/?#@:[\\]${NOT_SHOWN}]+)(?::[0-9]{1,5})?(?:[/?#][^\\s${NOT_SHOWN}]*)?$`,
       description: 'Absolute http(s) URL with a host and no credentials',
     }),
     type: Type.Optional(ImageTypeSchema),
