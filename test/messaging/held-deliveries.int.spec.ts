@@ -116,7 +116,7 @@ async function arrived(domain: DomainName, aggregateId: string): Promise<string[
 }
 
 async function drain(r: OutboxRelay): Promise<void> {
-  for (let round = 0; round < 50 && (await r.runOnce()); round++);
+  for (let round = 0; round < 50 && (await r.runOnce()) === true; round++);
 }
 
 describe('a subscriber whose database cannot be reached', () => {

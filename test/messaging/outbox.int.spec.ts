@@ -12,6 +12,8 @@ import type { Trace } from '../../src/platform/messaging/envelope.ts';
 import { ContractViolation, appendEvents, outboxStatement } from '../../src/platform/messaging/outbox.ts';
 import { OutboxRelay, relayClaim, toEnvelope } from '../../src/platform/messaging/relay.ts';
 import { InProcessTransport } from '../../src/platform/messaging/transport.ts';
+import { BUSY, WorkerLoop } from '../../src/platform/messaging/worker-loop.ts';
+import { eventually } from '../support/eventually.ts';
 import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
 import { ThingEchoed, ThingHappened, createProbeTable, recordingProbe } from './fixtures/probes.ts';
 
@@ -203,8 +205,8 @@ describe('the event envelope', () => {
     const correlationId = newId();
     const aggregateId = newId();
     const cause = await appendOne({ n: 3 }, aggregateId, { correlationId, causationId: null });
-    while (await relay.runOnce());
-    while (await consumer.runOnce());
+    while ((await relay.runOnce()) === true);
+    while ((await consumer.runOnce()) === true);
 
     const { rows } = await search().query('SELECT id, aggregate_id, event_type, payload, headers FROM search_outbox_events WHERE aggregate_id = $1', [aggregateId]);
     expect(rows).toHaveLength(1);
@@ -273,16 +275,73 @@ describe('claiming a batch under the batch lock', () => {
       const claiming = beginAndClaim<{ id: string }>(claimer, 'bazaar.test.claim', claim);
       await new Promise((resolve) => setTimeout(resolve, 100));
       await holder.query('COMMIT');
-      // The lock was taken (by the holder) when the claim's transaction asked: it claims nothing.
-      expect(await claiming).toEqual([]);
+      // The lock was taken (by the holder) when the claim's transaction asked: it claims nothing,
+      // and says the lock was busy.
+      expect(await claiming).toEqual({ rows: [], locked: false });
       await claimer.query('COMMIT');
       // Next round: the lock is free and the claim sees the holder's work.
-      expect(await beginAndClaim<{ id: string }>(claimer, 'bazaar.test.claim', claim)).toEqual([{ id: second }]);
+      expect(await beginAndClaim<{ id: string }>(claimer, 'bazaar.test.claim', claim)).toEqual({ rows: [{ id: second }], locked: true });
       await claimer.query('COMMIT');
     } finally {
       await holder.query('ROLLBACK').catch(() => undefined);
       holder.release();
       claimer.release();
+    }
+  });
+});
+
+describe('a round that finds another worker holding the batch lock', () => {
+  /** Holds `lockName` as another process's round would, while `during` runs. */
+  async function holdingBatchLock(pool: Pool, lockName: string, during: () => Promise<void>): Promise<void> {
+    const holder = await pool.connect();
+    try {
+      await eventually(async () => {
+        await holder.query('BEGIN');
+        const { rows } = await holder.query<{ batch_lock: string }>(takeBatchLock(lockName));
+        if (rows[0]?.batch_lock === 'true') return;
+        await holder.query('ROLLBACK');
+        throw new Error(`${lockName} is taken`);
+      });
+      await during();
+    } finally {
+      await holder.query('COMMIT').catch(() => undefined);
+      holder.release();
+    }
+  }
+
+  it('looks again soon, so the event that woke it does not wait for the poll (found by a review: it waited for the next poll, 500 ms by default)', async () => {
+    const probe = recordingProbe('search.busy-lock-probe', 'search');
+    const relay = new OutboxRelay('orders', orders(), new InProcessTransport(pools, [probe]), 100, undefined, log);
+    const consumer = new InboxConsumer('search', search(), [probe], { batchSizeMax: 100, attemptsMax: 3, retryDelayBaseMs: 10, retryDelayMaxMs: 100 }, systemClock, undefined, log);
+    // Polls far beyond the test's patience: only a wake-up or a busy retry can move the event.
+    const relayLoop = new WorkerLoop('relay:orders', () => relay.runOnce(), 600_000, () => undefined);
+    const consumerLoop = new WorkerLoop('inbox:search', () => consumer.runOnce(), 600_000, () => undefined);
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 100));
+    try {
+      let id = '';
+      // The relay: another process's round holds the lock (its claim made before this commit).
+      await holdingBatchLock(orders(), 'bazaar.relay.orders', async () => {
+        id = await appendOne({ n: 7 });
+        expect(await relay.runOnce()).toBe(BUSY);
+        relayLoop.start();
+        consumerLoop.start();
+        await pause();
+      });
+      await eventually(async () => expect((await outboxRows(orders(), 'id = $1', [id]))[0].published_at).not.toBeNull(), { timeoutMs: 3000 });
+
+      // The consumer: the event waits in the inbox while another worker holds the inbox lock.
+      await holdingBatchLock(search(), 'bazaar.inbox.search', async () => {
+        expect(await consumer.runOnce()).toBe(BUSY);
+        consumerLoop.wake();
+        await pause();
+      });
+      await eventually(
+        async () => expect((await search().query('SELECT n FROM probe_effects WHERE event_id = $1', [id])).rows).toEqual([{ n: 7 }]),
+        { timeoutMs: 3000 },
+      );
+    } finally {
+      await relayLoop.stop();
+      await consumerLoop.stop();
     }
   });
 });

@@ -34,7 +34,7 @@ export function applySettings(settings: RoundSettings): string {
  */
 export function takeBatchLock(lockName: string, settings: RoundSettings = {}): string {
   if (!LOCK_NAME.test(lockName)) throw new Error(`invalid batch lock name ${lockName}`);
-  return `SELECT ${[...setConfigs(settings), `set_config('bazaar.batch_lock', pg_try_advisory_xact_lock(hashtext('${lockName}'))::text, true)`].join(', ')}`;
+  return `SELECT ${[...setConfigs(settings), `set_config('bazaar.batch_lock', pg_try_advisory_xact_lock(hashtext('${lockName}'))::text, true) AS batch_lock`].join(', ')}`;
 }
 
 /** Holds in a statement after takeBatchLock when this transaction took the lock. */
@@ -65,19 +65,20 @@ export function sqlLiteral(value: string | number): string {
  * the round's `settings` (takeBatchLock), the claiming statement (gated by BATCH_LOCK_HELD), then
  * the `after` statements. The statements carry no parameters (the simple protocol runs several at
  * once), so whatever they need is written in by sqlLiteral. Returns the claimed rows (none when
- * another batch holds the lock).
+ * another batch holds the lock) and whether the lock was taken.
  */
 export async function beginAndClaim<R extends pg.QueryResultRow>(
   client: Tx,
   lockName: string,
   claim: string,
   options: { settings?: RoundSettings; after?: string[] } = {},
-): Promise<R[]> {
+): Promise<{ rows: R[]; locked: boolean }> {
   // The claim runs as a statement prepared on the connection: planning it cost more than running it.
   const { prepare, execute } = executePrepared(client, claim);
   const statements = [...(prepare ? [prepare] : []), 'BEGIN', takeBatchLock(lockName, options.settings), execute, ...(options.after ?? [])];
   const results = (await client.query(statements.join('; '))) as unknown as pg.QueryResult<R>[];
+  const lock = results[prepare ? 2 : 1] as unknown as pg.QueryResult<{ batch_lock: string }> | undefined;
   const claimed = results[prepare ? 3 : 2];
-  if (!claimed) throw new Error('the claiming statement gave no result');
-  return claimed.rows;
+  if (!lock || !claimed) throw new Error('the claiming statement gave no result');
+  return { rows: claimed.rows, locked: lock.rows[0]?.batch_lock === 'true' };
 }

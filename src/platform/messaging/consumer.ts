@@ -8,6 +8,7 @@ import { BATCH_LOCK_HELD, INDEX_ACCESS_ONLY, beginAndClaim, sqlLiteral } from '.
 import { type EventEnvelope, traceOf } from './envelope.ts';
 import { ContractViolation, appendEvents, assertContract } from './outbox.ts';
 import type { Subscription } from './subscription.ts';
+import { BUSY, type RoundOutcome } from './worker-loop.ts';
 
 export interface ConsumerOptions {
   batchSizeMax: number;
@@ -75,7 +76,8 @@ export class InboxConsumer {
     return [...this.#handlers.keys()];
   }
 
-  async runOnce(): Promise<boolean> {
+  /** Applies one batch; true when there may be more waiting, BUSY when another worker held the batch lock. */
+  async runOnce(): Promise<RoundOutcome> {
     if (this.#handlers.size === 0) return false;
     const client = await this.pool.connect();
     try {
@@ -93,7 +95,7 @@ export class InboxConsumer {
       // handlers' and the batch's mark too) read through indexes only: a plan made on a nearly empty
       // inbox marked each batch by reading the whole inbox. A consumer whose event log is being
       // replayed into it (a read model's rebuild, replay.ts) is skipped: its live events wait.
-      const rows = await beginAndClaim<InboxRow>(
+      const { rows, locked } = await beginAndClaim<InboxRow>(
         client,
         `bazaar.inbox.${this.domain}`,
         `SELECT x.consumer, x.event_id, x.aggregate_id, x.envelope, x.attempts
@@ -117,7 +119,7 @@ export class InboxConsumer {
       );
       if (rows.length === 0) {
         await client.query('COMMIT');
-        return false;
+        return locked ? false : BUSY;
       }
       const applied = await this.#applyBatch(client, rows);
       if (applied.length > 0) {

@@ -6,6 +6,7 @@ import { BATCH_LOCK_HELD, INDEX_ACCESS_ONLY, type RoundSettings, beginAndClaim, 
 import type { EventEnvelope } from './envelope.ts';
 import type { InboxEntry } from './inbox.ts';
 import { DeliveryTimeout, type Transport } from './transport.ts';
+import { BUSY, type RoundOutcome } from './worker-loop.ts';
 
 type ClaimedRow = OutboxRow & { seq: number };
 
@@ -126,8 +127,8 @@ export class OutboxRelay {
     this.#heldSubscribers = tables.heldSubscribers;
   }
 
-  /** Relays one batch; returns true when there may be more waiting. */
-  async runOnce(): Promise<boolean> {
+  /** Relays one batch; true when there may be more waiting, BUSY when another relay held the batch lock. */
+  async runOnce(): Promise<RoundOutcome> {
     const client = await this.pool.connect();
     try {
       // The durable hand-off is the transport's (the subscriber's inbox commit, or the broker's ack).
@@ -138,10 +139,10 @@ export class OutboxRelay {
       // commits only if the transport took the batch.
       if (deliversPerSubscriber(this.transport)) return await this.#relayPerSubscriber(client, this.transport);
       const { claim, settings } = relayClaim(this.#table, this.batchSizeMax);
-      const rows = await beginAndClaim<OutboxRow & { seq: number }>(client, `bazaar.relay.${this.domain}`, claim, { settings });
+      const { rows, locked } = await beginAndClaim<OutboxRow & { seq: number }>(client, `bazaar.relay.${this.domain}`, claim, { settings });
       if (rows.length === 0) {
         await client.query('COMMIT');
-        return false;
+        return locked ? false : BUSY;
       }
       rows.sort((a, b) => a.seq - b.seq);
       await this.transport.publish(this.domain, rows.map(toEnvelope));
@@ -165,16 +166,19 @@ export class OutboxRelay {
    * processes) first gives it the oldest held ones, so it gets every aggregate's events in outbox
    * order. All of it under the relay's batch lock, so rounds of several processes never interleave.
    */
-  async #relayPerSubscriber(client: Tx, transport: Transport & PerSubscriberDelivery): Promise<boolean> {
+  async #relayPerSubscriber(client: Tx, transport: Transport & PerSubscriberDelivery): Promise<RoundOutcome> {
     const { claim, settings } = relayClaim(this.#table, this.batchSizeMax, this.#heldSubscribers);
-    const result = await beginAndClaim<ClaimedRow & { held: { subscriber: DomainName; due: boolean }[] }>(client, `bazaar.relay.${this.domain}`, claim, {
-      settings,
-    });
+    const { rows: result, locked } = await beginAndClaim<ClaimedRow & { held: { subscriber: DomainName; due: boolean }[] }>(
+      client,
+      `bazaar.relay.${this.domain}`,
+      claim,
+      { settings },
+    );
     const held = new Map((result[0]?.held ?? []).map((h) => [h.subscriber, h.due]));
     const rows = result.filter((r) => r.id !== null) as (ClaimedRow & { id: string })[];
     if (rows.length === 0 && held.size === 0) {
       await client.query('COMMIT');
-      return false;
+      return locked ? false : BUSY;
     }
     rows.sort((a, b) => a.seq - b.seq);
     const fresh = transport.entriesFor(rows.map(toEnvelope));
