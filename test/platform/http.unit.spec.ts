@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { Type } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeCursor, encodeCursor, isCursorInstant, signCursor, useCursorKey } from '../../src/platform/http/cursor.ts';
@@ -254,9 +255,11 @@ describe('HTTP errors', () => {
     }
   });
 
-  it('describe 413 and 415 on every route that takes a body', async () => {
+  it('describe 413 and 415 on every route whose method carries a body (it is read, with a body schema or not), and 503 on every route', async () => {
     const doc = app.swagger() as unknown as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
-    expect(Object.keys(doc.paths['/echo']?.post?.responses ?? {})).toEqual(expect.arrayContaining(['413', '415']));
+    expect(Object.keys(doc.paths['/echo']?.post?.responses ?? {})).toEqual(expect.arrayContaining(['413', '415', '503']));
+    expect(Object.keys(doc.paths['/bodiless']?.delete?.responses ?? {})).toEqual(expect.arrayContaining(['413', '415', '503']));
+    expect(Object.keys(doc.paths['/cached']?.get?.responses ?? {})).toContain('503');
     expect(Object.keys(doc.paths['/cached']?.get?.responses ?? {})).not.toContain('415');
   });
 
@@ -289,6 +292,26 @@ describe('HTTP errors', () => {
     }
     const broken = await app.inject({ method: 'POST', url: '/echo', payload: '{"name":', headers: { 'content-type': 'application/json' } });
     expect(broken.json()).toMatchObject({ status: 400, code: 'MALFORMED_JSON' });
+  });
+
+  it('answer a body with a content coding or a charset other than UTF-8 with 415, where it used to be read as plain UTF-8 (found by a helper)', async () => {
+    const json = '{"name":"a"}';
+    const refused = [
+      { payload: gzipSync(json), headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' } },
+      { payload: json, headers: { 'content-type': 'application/json', 'content-encoding': 'br' } },
+      { payload: Buffer.from(json, 'utf16le'), headers: { 'content-type': 'application/json; charset=utf-16le' } },
+      { payload: json, headers: { 'content-type': 'application/json; charset="ISO-8859-1"' } },
+    ];
+    for (const { payload, headers } of refused) {
+      const res = await app.inject({ method: 'POST', url: '/echo', payload, headers });
+      expect([res.statusCode, res.json().code], JSON.stringify(headers)).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
+    }
+    for (const headers of [{ 'content-encoding': 'identity' }, { 'content-type': 'application/json; charset=UTF-8' }, { 'content-type': 'application/json;charset=utf8' }]) {
+      const res = await app.inject({ method: 'POST', url: '/echo', payload: json, headers: { 'content-type': 'application/json', ...headers } });
+      expect(res.statusCode, JSON.stringify(headers)).toBe(200);
+    }
+    // A read sent with such headers and no body is still answered.
+    expect((await app.inject({ method: 'GET', url: '/cached', headers: { 'content-encoding': 'gzip' } })).statusCode).toBe(200);
   });
 
   it('answer a body that is not JSON (text/plain, form, none declared) with 415 and the JSON media type to send', async () => {

@@ -80,6 +80,23 @@ describe('the OpenAPI document', () => {
     expect((await t.request('GET', '/v1/categories?foo=1')).json()).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
   });
 
+  it('declares 503 on every operation, and 413 and 415 on every one whose method carries a body, with a body schema or not (found by a helper: only those with one did)', async () => {
+    const missing: string[] = [];
+    for (const { key, op } of operations()) {
+      const method = key.split(' ')[0];
+      const expected = method === 'GET' || method === 'HEAD' ? ['503'] : ['413', '415', '503'];
+      for (const status of expected) if (op.responses[status] === undefined) missing.push(`${key} ${status}`);
+    }
+    expect(missing).toEqual([]);
+    // A route that takes no body still reads one: text is a 415, as declared.
+    const notJson = await t.request('POST', `/v1/me/notifications/${newId()}/read`, {
+      token: await token('buyer'),
+      headers: { 'content-type': 'text/plain' },
+      body: 'hi',
+    });
+    expect([notJson.statusCode, notJson.json().code]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
+  });
+
   it('matches what the server sends for a problem', async () => {
     const answer = await t.request('GET', '/v1/orders');
     expect(answer.statusCode).toBe(401);

@@ -197,6 +197,24 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     });
   });
 
+  // A body is read as the bytes sent, in UTF-8: one that declares a content coding (gzip, br) or
+  // another charset is refused (RFC 9110 lets a server answer 415 to a coding it does not take),
+  // where it used to be read as if it had none (a gzip body failed as "not UTF-8", a br label was
+  // ignored). Webhooks too: their signature covers the bytes as sent.
+  app.addHook('preParsing', (request, _reply, payload, done) => {
+    const { 'content-encoding': coding, 'content-type': type, 'content-length': length, 'transfer-encoding': chunked } = request.headers;
+    const body = request.method !== 'GET' && request.method !== 'HEAD' && (chunked !== undefined || (length !== undefined && length !== '0'));
+    if (!body) return done(null, payload);
+    if (coding !== undefined && coding.trim().toLowerCase() !== 'identity') {
+      return done(new AppError('UNSUPPORTED_MEDIA_TYPE', 'a content coding is not accepted: send the body as it is, without Content-Encoding'), payload);
+    }
+    const charset = type === undefined ? undefined : /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(type)?.[1]?.toLowerCase();
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+      return done(new AppError('UNSUPPORTED_MEDIA_TYPE', 'send the body in UTF-8 (charset=utf-8, or no charset)'), payload);
+    }
+    done(null, payload);
+  });
+
   app.addSchema(ProblemSchema);
   // A /v1 route without a query schema takes no query: an unknown parameter is a 400, as on the
   // routes that declare theirs (a typo like ?limt=5 is not silently ignored).
@@ -208,13 +226,20 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     // Every such route validates its query at least, so it may answer 400: said in OpenAPI too.
     if (schema.response && schema.response[400] === undefined) schema.response = { ...schema.response, 400: ProblemResponse };
   });
-  // Every route that takes a body may answer 413 (over the body limit) and 415 (not JSON): said in
-  // its OpenAPI description too (before the docs plugin reads the routes).
+  // Said in every route's OpenAPI description too (before the docs plugin reads the routes): any
+  // route may answer 503 (the server is shutting down, a database is unreachable); a body sent with
+  // any method but GET and HEAD is read, whether the route takes one or not, so such a route may
+  // answer 413 (over the body limit) and 415 (not JSON).
   app.addHook('onRoute', (route) => {
-    const schema = route.schema as { body?: unknown; response?: Record<string, unknown> } | undefined;
-    if (!schema?.body) return;
+    route.schema ??= {};
+    const schema = route.schema as { response?: Record<string, unknown> };
     const response = schema.response ?? {};
-    schema.response = { ...response, 413: response[413] ?? ProblemResponse, 415: response[415] ?? ProblemResponse };
+    const readsBody = [route.method].flat().some((method) => method !== 'GET' && method !== 'HEAD');
+    schema.response = {
+      ...response,
+      ...(readsBody ? { 413: response[413] ?? ProblemResponse, 415: response[415] ?? ProblemResponse } : {}),
+      503: response[503] ?? ProblemResponse,
+    };
   });
   // A route whose body fields are all optional may say so (config.bodyOptional): a bodiless request
   // is validated as {}, and its OpenAPI request body is not required (the docs plugin marks every
