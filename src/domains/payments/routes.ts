@@ -19,7 +19,8 @@ import {
   WebhookReceiptSchema,
 } from './schemas.ts';
 import { receiveWebhook } from './webhooks.ts';
-import { SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS } from '../../platform/http/webhook-signature.ts';
+import { SIGNATURE_FORMAT, SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS } from '../../platform/http/webhook-signature.ts';
+import { TestWebhookBody } from './test-gateway.ts';
 
 const tags = ['payments'];
 const WEBHOOK_BODY_LIMIT_BYTES = 64 * 1024;
@@ -135,14 +136,18 @@ export async function registerPaymentRoutes(app: HttpApp, deps: PaymentsDeps): P
       {
         // Also on the route: the 413 answer names the limit from here (the parser's is not readable).
         bodyLimit: WEBHOOK_BODY_LIMIT_BYTES,
-        config: { access: 'signed' },
+        config: {
+          access: 'signed',
+          signedBody: { schema: TestWebhookBody, signatureHeader: SIGNATURE_HEADER, signatureDescription: SIGNATURE_FORMAT },
+        },
         schema: {
           tags,
           summary: 'Payment gateway notifications (signed)',
           description:
-            `The body is verified with the ${SIGNATURE_HEADER} header: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>"> ` +
+            `The body is verified with the ${SIGNATURE_HEADER} header: ${SIGNATURE_FORMAT} ` +
             `with PAYMENTS_WEBHOOK_SECRET; a timestamp more than ${SIGNATURE_TOLERANCE_SECONDS} s away is refused. ` +
-            'Bad signature: 401. A duplicate (the same gateway event id) is acknowledged with 200 and changes nothing.',
+            'Bad signature: 401. A duplicate (the same gateway event id) is acknowledged with 200 and changes nothing. ' +
+            "The body described is the built-in test gateway's; another gateway's adapter reads its own.",
           params: GatewayParams,
           response: { 200: WebhookReceiptSchema, 400: ProblemResponse, 401: ProblemResponse, 404: ProblemResponse, 413: ProblemResponse, 415: ProblemResponse },
         },

@@ -4,7 +4,8 @@ import { AppError } from '../../platform/http/errors.ts';
 import { isUuid } from '../../platform/ids.ts';
 import { ProblemResponse, authProblems } from '../../platform/http/schemas.ts';
 import type { HttpApp } from '../../platform/http/server.ts';
-import { SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS } from '../../platform/http/webhook-signature.ts';
+import { SIGNATURE_FORMAT, SIGNATURE_HEADER, SIGNATURE_TOLERANCE_SECONDS } from '../../platform/http/webhook-signature.ts';
+import { CarrierWebhookBody } from './carrier-webhook.ts';
 import { changeCarrier, createCarrier, listCarriers } from './carriers.ts';
 import type { ShippingDeps } from './deps.ts';
 import {
@@ -182,12 +183,15 @@ export async function registerShippingRoutes(app: HttpApp, deps: ShippingDeps): 
       {
         // Also on the route: the 413 answer names the limit from here (the parser's is not readable).
         bodyLimit: WEBHOOK_BODY_LIMIT_BYTES,
-        config: { access: 'signed' },
+        config: {
+          access: 'signed',
+          signedBody: { schema: CarrierWebhookBody, signatureHeader: SIGNATURE_HEADER, signatureDescription: SIGNATURE_FORMAT },
+        },
         schema: {
           tags,
           summary: 'Carrier tracking updates (signed)',
           description:
-            `The body is verified with the ${SIGNATURE_HEADER} header: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>"> ` +
+            `The body is verified with the ${SIGNATURE_HEADER} header: ${SIGNATURE_FORMAT} ` +
             `with the carrier's webhook secret (set with its credentials); a timestamp more than ${SIGNATURE_TOLERANCE_SECONDS} s away is refused. ` +
             'Unknown or disabled carrier: 404; bad signature: 401; a body that is not a tracking update: 400; nothing is recorded then. ' +
             "A repeat of a carrier event (same id) is acknowledged with 200 and changes nothing; an older scan than the shipment's " +

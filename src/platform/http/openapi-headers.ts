@@ -1,7 +1,8 @@
 /**
  * The response headers bazaar sends, written into the OpenAPI document (the route schemas describe
  * bodies only): what every answer carries, what a kind of answer carries, and what a route says it
- * sets. Also the conditional request header of the routes that answer 304.
+ * sets. Also the conditional request header of the routes that answer 304, and the body and
+ * signature header of the signed webhooks (whose routes read their bodies raw).
  */
 type Header = { description: string; schema: { type: 'string' } };
 type Response = { headers?: Record<string, Header> };
@@ -56,5 +57,26 @@ export function describeHeaders(paths: Record<string, Record<string, Operation>>
         };
       }
     }
+  }
+}
+
+/** The body a signed webhook route reads raw and checks itself, and the header its signature comes in. */
+export interface SignedBody {
+  schema: unknown;
+  signatureHeader: string;
+  signatureDescription: string;
+}
+
+/** Adds to each signed webhook operation (`post /v1/...` → SignedBody) its request body and signature header. */
+export function describeSignedBodies(paths: Record<string, Record<string, Operation & { requestBody?: unknown }>>, signed: ReadonlyMap<string, SignedBody>): void {
+  for (const [key, body] of signed) {
+    const [method, path] = key.split(' ') as [string, string];
+    const op = paths[path]?.[method];
+    if (!op) continue;
+    op.requestBody = { required: true, content: { 'application/json': { schema: body.schema } } };
+    op.parameters = [
+      ...(op.parameters ?? []),
+      { in: 'header', name: body.signatureHeader, required: true, description: body.signatureDescription, schema: { type: 'string' } } as Parameter,
+    ];
   }
 }

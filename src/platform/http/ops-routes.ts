@@ -111,13 +111,21 @@ export function registerOpsRoutes(app: HttpApp, deps: OpsDeps): void {
     },
   );
 
-  app.get('/metrics', { config: { access: 'public' }, schema: { tags: ['operations'], summary: 'Prometheus metrics', hide: false } }, async (_request, reply) => {
+  // Their 200s are described by media type (a route's schema otherwise stands for JSON); a string is
+  // sent as it is, and the document's object as a whole.
+  const metricsAnswer = { description: 'The Prometheus text exposition format', content: { 'text/plain': { schema: Type.String() } } };
+  const documentAnswer = { description: 'This document', content: { 'application/json': { schema: Type.Object({}, { additionalProperties: true }) } } };
+  app.get('/metrics', { config: { access: 'public' }, schema: { tags: ['operations'], summary: 'Prometheus metrics', response: { 200: metricsAnswer } } }, async (_request, reply) => {
     await refreshOutboxGauges(deps);
     reply.type(deps.metrics.registry.contentType);
     return deps.metrics.registry.metrics();
   });
 
-  app.get('/openapi.json', { config: { access: 'public' }, schema: { tags: ['operations'], summary: 'The OpenAPI 3.1 description of this API' } }, async () => app.swagger());
+  app.get(
+    '/openapi.json',
+    { config: { access: 'public' }, schema: { tags: ['operations'], summary: 'The OpenAPI 3.1 description of this API', response: { 200: documentAnswer } } },
+    async () => app.swagger(),
+  );
 
   app.get(
     '/v1/admin/events/outbox',

@@ -16,7 +16,7 @@ import { registerAccessControl } from './access.ts';
 import { answerClientError } from './client-errors.ts';
 import { COUNTRY_FORMAT, isCountryCode } from './countries.ts';
 import { CURRENCY_FORMAT, isCurrencyCode } from './currencies.ts';
-import { describeHeaders } from './openapi-headers.ts';
+import { type SignedBody, describeHeaders, describeSignedBodies } from './openapi-headers.ts';
 import { AppError, type ErrorCode, problemOf } from './errors.ts';
 import { ProblemResponse, ProblemSchema } from './schemas.ts';
 import type { TokenService } from './tokens.ts';
@@ -251,6 +251,13 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   app.addHook('onRoute', (route) => {
     if ((route.config as { location?: boolean } | undefined)?.location) for (const method of [route.method].flat()) locations.add(`${method.toLowerCase()} ${openApiPath(route.url)}`);
   });
+  // A signed webhook reads its body raw (the signature covers the bytes) and checks it itself: its
+  // route names the body's schema and the signature header in config.signedBody, for OpenAPI alone.
+  const signedBodies = new Map<string, SignedBody>();
+  app.addHook('onRoute', (route) => {
+    const signed = (route.config as { signedBody?: SignedBody } | undefined)?.signedBody;
+    if (signed) for (const method of [route.method].flat()) signedBodies.set(`${method.toLowerCase()} ${openApiPath(route.url)}`, signed);
+  });
   app.addHook('onRoute', (route) => {
     if (!(route.config as { bodyOptional?: boolean } | undefined)?.bodyOptional) return;
     const leftOut = (request: { body: unknown }, _reply: unknown, done: () => void) => {
@@ -271,6 +278,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
         if (body) body.required = false;
       }
       describeHeaders(paths as Parameters<typeof describeHeaders>[0], locations);
+      describeSignedBodies(paths as Parameters<typeof describeSignedBodies>[0], signedBodies);
       return document;
     },
     // Shared schemas are named by their $id (#/components/schemas/Problem), not def-<n>.

@@ -7,6 +7,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * timestamp, and an old one is refused after the tolerance.
  */
 export const SIGNATURE_HEADER = 'bazaar-signature';
+/** What the signature header holds, as the API's descriptions say it. */
+export const SIGNATURE_FORMAT = 't=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">';
 export const SIGNATURE_TOLERANCE_SECONDS = 300;
 const HEADER_LENGTH_MAX = 1000;
 
