@@ -122,6 +122,24 @@ describe("a seller's limit of units per buyer", () => {
     ).rejects.toMatchObject({ code: 'PURCHASE_LIMIT_EXCEEDED' });
   });
 
+  it('answers the limit first also when another item of the request is known to be sold out (found by a helper: it was OUT_OF_STOCK for a second, from memory)', async () => {
+    const soldOut = await stockedVariant(h.api, 1);
+    const limited = await stockedVariant(h.api, 10);
+    await h.api.setPurchaseLimit(limited.sellerId, limited.variantId, { maxPerBuyer: 1 });
+    const buyer = newId();
+    await h.api.reserve(one(limited.variantId, buyer));
+    // Another buyer takes the last unit: this process now answers the item sold out from memory.
+    await h.api.reserve(one(soldOut.variantId, newId()));
+    await expect(h.api.reserve(one(soldOut.variantId, newId()))).rejects.toMatchObject({ code: 'OUT_OF_STOCK' });
+    await expect(
+      h.api.reserve({ idempotencyKey: newId(), ownerId: buyer, items: [{ variantId: soldOut.variantId, quantity: 1 }, { variantId: limited.variantId, quantity: 1 }] }),
+    ).rejects.toMatchObject({ code: 'PURCHASE_LIMIT_EXCEEDED', extensions: { variantId: limited.variantId, maxPerBuyer: 1, held: 1 } });
+    // A buyer within the limit is told the item is sold out, by the transaction.
+    await expect(
+      h.api.reserve({ idempotencyKey: newId(), ownerId: newId(), items: [{ variantId: soldOut.variantId, quantity: 1 }, { variantId: limited.variantId, quantity: 1 }] }),
+    ).rejects.toMatchObject({ code: 'OUT_OF_STOCK' });
+  });
+
   it('answers the retry of a granted request with its reservation, not with the limit it reached', async () => {
     const v = await stockedVariant(h.api, 10);
     await h.api.setPurchaseLimit(v.sellerId, v.variantId, { maxPerBuyer: 1 });

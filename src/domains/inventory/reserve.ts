@@ -42,7 +42,10 @@ export async function earlierReservation(deps: InventoryDeps, input: ReserveInpu
 
 async function reserveSeveral(deps: InventoryDeps, request: ReserveRequest): Promise<ReserveResult> {
   const soldOut = request.items.filter((i) => deps.soldOut.isSoldOut(i.variantId));
-  if (soldOut.length > 0) {
+  // From memory only when no item may have a limit per buyer (a variant known sold out has none): a
+  // buyer past a limit is told the limit before any question of stock, which the transaction reads.
+  const unlimited = request.items.every((i) => deps.soldOut.isSoldOut(i.variantId) || deps.knownStock.get(i.variantId)?.max_per_buyer === null);
+  if (soldOut.length > 0 && unlimited) {
     const existing = (await findReservationsByKeys(deps.pool, [request.idempotencyKey])).get(request.idempotencyKey);
     if (existing) return replayOrRefuse(existing, request.requestHash);
     deps.metrics.soldOutAnswers.inc();
