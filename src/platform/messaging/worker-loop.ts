@@ -43,7 +43,16 @@ export class WorkerLoop {
     this.wake();
   }
 
+  /**
+   * Runs a round now (or right after the one in flight). What woke it (a commit) may be just what
+   * another worker's round missed, so the wait after a busy lock starts over from the shortest.
+   */
   wake(): void {
+    this.#busyRetryMs = undefined;
+    this.#run();
+  }
+
+  #run(): void {
     if (!this.#running) return;
     if (this.#current) {
       this.#wakeRequested = true;
@@ -75,10 +84,10 @@ export class WorkerLoop {
   #schedule(): void {
     if (!this.#running) return;
     if (this.#wakeRequested && !this.lastError) {
-      setImmediate(() => this.wake());
+      setImmediate(() => this.#run());
       return;
     }
-    this.#timer = setTimeout(() => this.wake(), this.#busyRetryMs ?? this.pollMs);
+    this.#timer = setTimeout(() => this.#run(), this.#busyRetryMs ?? this.pollMs);
     this.#timer.unref();
   }
 
