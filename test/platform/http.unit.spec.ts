@@ -699,6 +699,31 @@ describe('requests the HTTP parser refuses', () => {
       await served.close();
     }
   });
+
+  it('refuse a body before reading it, and close the connection instead of reading it to its end (found by a review: a declared 2 GB was read through)', async () => {
+    const served = await createHttpApp({ bodyLimitBytes: 1024, logger: createLogger('silent'), metrics: new Metrics(), tokens, version: 'test' });
+    served.post('/v1/plain', { config: { access: 'public' }, schema: { body: Type.Object({ name: Type.String() }) } }, async () => ({ ok: true }));
+    await served.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const port = (served.server.address() as { port: number }).port;
+      // Each declares more than it sends: an answer that waited for the whole body would never come.
+      const cases: [string, number, string][] = [
+        ['Content-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 2000000000', 413, 'PAYLOAD_TOO_LARGE'],
+        ['Content-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: 900', 415, 'UNSUPPORTED_MEDIA_TYPE'],
+        ['Content-Type: application/json; charset=latin1\r\nContent-Length: 900', 415, 'UNSUPPORTED_MEDIA_TYPE'],
+        ['Content-Type: text/plain\r\nContent-Length: 900', 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      ];
+      for (const [headers, status, code] of cases) {
+        const answer = await raw(port, `POST /v1/plain HTTP/1.1\r\nHost: x\r\n${headers}\r\n\r\n{"name":`);
+        const [head, body] = answer.split('\r\n\r\n');
+        expect(head, headers).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
+        expect(head?.toLowerCase(), headers).toContain('connection: close');
+        expect(JSON.parse(body ?? ''), headers).toMatchObject({ status, code });
+      }
+    } finally {
+      await served.close();
+    }
+  });
 });
 
 describe('problem documents', () => {

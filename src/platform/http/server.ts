@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import AjvCompiler, { type ValidatorFactory } from '@fastify/ajv-compiler';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -176,6 +176,8 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     },
     schemaController: { compilersFactory: { buildValidator: exactBodies } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as HttpApp;
+  /** The route's own body limit where it has one (webhooks take less than the server's default). */
+  const bodyLimitOf = (request: FastifyRequest) => request.routeOptions.bodyLimit ?? options.bodyLimitBytes;
   // The API speaks JSON only: a text/plain body is a 415, not a string that then fails validation.
   app.removeContentTypeParser('text/plain');
   // A body that is not UTF-8 is refused: read as a string, its bad bytes would become U+FFFD and
@@ -200,18 +202,23 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   // A body is read as the bytes sent, in UTF-8: one that declares a content coding (gzip, br) or
   // another charset is refused (RFC 9110 lets a server answer 415 to a coding it does not take),
   // where it used to be read as if it had none (a gzip body failed as "not UTF-8", a br label was
-  // ignored). Webhooks too: their signature covers the bytes as sent.
-  app.addHook('preParsing', (request, _reply, payload, done) => {
+  // ignored). Webhooks too: their signature covers the bytes as sent. A body over the limit is told
+  // so first, as the parser would. Refused here, before the body is read, the connection is closed
+  // after the answer, so that a body of any length is not read to its end first.
+  app.addHook('preParsing', (request, reply, payload, done) => {
     const { 'content-encoding': coding, 'content-type': type, 'content-length': length, 'transfer-encoding': chunked } = request.headers;
     const body = request.method !== 'GET' && request.method !== 'HEAD' && (chunked !== undefined || (length !== undefined && length !== '0'));
     if (!body) return done(null, payload);
+    const refuse = (code: 'PAYLOAD_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE', detail: string) => {
+      void reply.header('connection', 'close');
+      done(new AppError(code, detail), payload);
+    };
+    if (length !== undefined && Number(length) > bodyLimitOf(request)) return refuse('PAYLOAD_TOO_LARGE', `the body limit is ${bodyLimitOf(request)} bytes`);
     if (coding !== undefined && coding.trim().toLowerCase() !== 'identity') {
-      return done(new AppError('UNSUPPORTED_MEDIA_TYPE', 'a content coding is not accepted: send the body as it is, without Content-Encoding'), payload);
+      return refuse('UNSUPPORTED_MEDIA_TYPE', 'a content coding is not accepted: send the body as it is, without Content-Encoding');
     }
     const charset = type === undefined ? undefined : /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(type)?.[1]?.toLowerCase();
-    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-      return done(new AppError('UNSUPPORTED_MEDIA_TYPE', 'send the body in UTF-8 (charset=utf-8, or no charset)'), payload);
-    }
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') return refuse('UNSUPPORTED_MEDIA_TYPE', 'send the body in UTF-8 (charset=utf-8, or no charset)');
     done(null, payload);
   });
 
@@ -401,9 +408,10 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     }
     switch (error.code) {
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
-        // The route's own limit where it has one (webhooks take less than the server's default).
-        return sendProblem(reply, 'PAYLOAD_TOO_LARGE', `the body limit is ${request.routeOptions.bodyLimit ?? options.bodyLimitBytes} bytes`);
+        return sendProblem(reply, 'PAYLOAD_TOO_LARGE', `the body limit is ${bodyLimitOf(request)} bytes`);
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        // Refused before the body is read (as in the preParsing hook): not read to its end first.
+        void reply.header('connection', 'close');
         return sendProblem(reply, 'UNSUPPORTED_MEDIA_TYPE', 'send application/json');
       case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       case 'FST_ERR_CTP_INVALID_JSON_BODY':
