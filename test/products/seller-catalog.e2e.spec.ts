@@ -218,6 +218,9 @@ describe('creating a product', () => {
       productBody(cat, { images: [{ url: 'https://user:pass@img.test/a.jpg' }] }),
       productBody(cat, { images: [{ url: 'https://:80/a.jpg' }] }),
       productBody(cat, { images: [{ url: 'https://img.test:port/a.jpg' }] }),
+      productBody(cat, { images: [{ url: 'https://img.test:99999/a.jpg' }] }),
+      productBody(cat, { images: [{ url: 'https://[:]/a.jpg' }] }),
+      productBody(cat, { images: [{ url: 'https://[1]/a.jpg' }] }),
     ]) {
       const res = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body });
       expect([res.statusCode, res.json().code], JSON.stringify(body)).toEqual([400, 'VALIDATION_FAILED']);

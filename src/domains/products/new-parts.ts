@@ -44,9 +44,26 @@ export function variantRows(
   return { variants, prices };
 }
 
+/**
+ * Whether a browser can load `url` at all: the schema's pattern cannot tell a port past 65535 or a
+ * bracketed host that is no IPv6 address (`[1]`), which a browser refuses.
+ */
+function loadable(url: string): boolean {
+  try {
+    const parsed = new URL(url);
+    return parsed.hostname !== '' && parsed.username === '' && parsed.password === '';
+  } catch {
+    return false;
+  }
+}
+
 export function imageRows(input: readonly ImageInput[], productId: string, now: Date): ImageInsert[] {
-  // The scheme is stored in lower case (it is case-insensitive; the database's check reads it so).
-  return input.map((img, i) => ({ id: newId(), productId, url: img.url.replace(/^https?/i, (scheme) => scheme.toLowerCase()), type: img.type ?? (i === 0 ? 'primary' : 'gallery'), position: i, createdAt: now }));
+  return input.map((img, i) => {
+    if (!loadable(img.url)) throw new AppError('VALIDATION_FAILED', `images[${i}].url cannot be loaded: its host or port is not valid`);
+    // The scheme is stored in lower case (it is case-insensitive; the database's check reads it so).
+    const url = img.url.replace(/^https?/i, (scheme) => scheme.toLowerCase());
+    return { id: newId(), productId, url, type: img.type ?? (i === 0 ? 'primary' : 'gallery'), position: i, createdAt: now };
+  });
 }
 
 export function attributeRows(input: readonly AttributeInput[], productId: string, now: Date): AttributeInsert[] {
