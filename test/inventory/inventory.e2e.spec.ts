@@ -383,7 +383,7 @@ describe('buyer reservations over HTTP', () => {
   it('holds nothing of a published variant whose sale has not started (no price in effect), as the cart refuses it', async () => {
     const seller = await signIn('seller');
     // Its only price window starts in an hour.
-    const { variantIds } = await importSimpleProduct(productsApi(), { sellerId: seller.userId, now: new Date(Date.now() + 3_600_000) });
+    const { productId, variantIds } = await importSimpleProduct(productsApi(), { sellerId: seller.userId, now: new Date(Date.now() + 3_600_000) });
     const variantId = variantIds[0] as string;
     await eventually(async () => {
       const res = await t.request('POST', `/v1/seller/stock/${variantId}/adjustments`, { token: seller.token, body: { amount: 50, reason: 'received' } });
@@ -399,6 +399,17 @@ describe('buyer reservations over HTTP', () => {
     expect([cart.statusCode, cart.json().code]).toEqual([409, 'VARIANT_NOT_AVAILABLE']);
     const { rows } = await t.app.pools.get('inventory')!.query('SELECT available_quantity, reserved_quantity FROM stock_items WHERE variant_id = $1', [variantId]);
     expect(rows).toEqual([{ available_quantity: 50, reserved_quantity: 0 }]);
+
+    // Priced now in another currency (its list price still to start), it is for sale and can be
+    // held (found in a review of the cart's currencies: only a list-currency price counted).
+    const eur = await t.request('POST', `/v1/seller/products/${productId}/prices`, { token: seller.token, body: { variantId, price: { amount: 800, currency: 'EUR' } } });
+    expect(eur.statusCode, eur.body).toBe(201);
+    for (let i = 0; i < 2; i++) {
+      await eventually(async () => {
+        const res = await t.request('POST', '/v1/reservations', { token: buyer.token, headers: { 'idempotency-key': newId() }, body: { items: [{ variantId, quantity: 1 }] } });
+        expect(res.statusCode, res.body).toBe(201);
+      });
+    }
   });
 
   it('sells exactly the stock to 300 simultaneous HTTP buyers and answers the rest 409 OUT_OF_STOCK', async () => {

@@ -7,9 +7,9 @@ export interface InventoryCatalog {
   getVariantsForPurchase(
     variantIds: readonly string[],
     at: Date,
-  ): Promise<ReadonlyMap<string, { published: boolean; price: unknown; productId: string; sellerId: string; sku: string }>>;
+  ): Promise<ReadonlyMap<string, { published: boolean; pricedNow: boolean; productId: string; sellerId: string; sku: string }>>;
   /**
-   * Whether each variant can be bought now (for_sale; not_published; no_price: no price in effect),
+   * Whether each variant can be bought now (for_sale; not_published; no_price: no price in effect in any currency),
    * from the owner's cache, without a wait; undefined when it has not all of them.
    */
   saleStateNow(variantIds: readonly string[]): ReadonlyMap<string, 'for_sale' | 'not_published' | 'no_price'> | undefined;

@@ -55,8 +55,8 @@ function buyerView(r: Reservation) {
 
 /**
  * A buyer holds stock only of what is for sale, as the cart asks: a variant the catalog does not
- * know is 404, one of a product not published (a draft, unlisted) or without a price in effect (its
- * sale has not started, or its prices ended) is 409 VARIANT_NOT_AVAILABLE. Asked of the products
+ * know is 404, one of a product not published (a draft, unlisted) or without a price in effect in any
+ * currency (its sale has not started, or its prices ended) is 409 VARIANT_NOT_AVAILABLE. Asked of the products
  * domain's public API (its purchase cache), before anything is reserved.
  */
 function checkForSale(catalog: InventoryCatalog, items: readonly { variantId: string }[], now: Date): Promise<void> | undefined {
@@ -78,7 +78,7 @@ function checkForSale(catalog: InventoryCatalog, items: readonly { variantId: st
   }
   return catalog
     .getVariantsForPurchase(ids, now)
-    .then((variants) => check(new Map([...variants].map(([id, v]) => [id, !v.published ? 'not_published' : v.price ? 'for_sale' : 'no_price'] as const))));
+    .then((variants) => check(new Map([...variants].map(([id, v]) => [id, !v.published ? 'not_published' : v.pricedNow ? 'for_sale' : 'no_price'] as const))));
 }
 
 /**

@@ -26,6 +26,8 @@ export interface VariantForPurchase {
   published: boolean;
   productVersion: number;
   listPrice: { amount: number; currency: string };
+  /** Whether a price window of any currency covers the instant asked: the variant is for sale then. */
+  pricedNow: boolean;
   /** The price in effect at the instant asked, in the currency asked (the list currency by default); null when none. */
   price: {
     priceId: string;
@@ -42,9 +44,10 @@ export interface VariantForPurchase {
 /** The variant as of `at`: its snapshot and the price window covering `at` in `currency`, if any. */
 function toVariant(r: PurchaseRow, at: Date, currency?: string): VariantForPurchase {
   const wanted = currency ?? r.list_currency;
-  const w = r.prices
+  const inEffect = r.prices
     .map((p) => ({ ...p, from: new Date(p.effectiveFrom), to: p.effectiveTo === null ? null : new Date(p.effectiveTo) }))
-    .find((p) => p.currency === wanted && coversInstant({ effectiveFrom: p.from, effectiveTo: p.to }, at));
+    .filter((p) => coversInstant({ effectiveFrom: p.from, effectiveTo: p.to }, at));
+  const w = inEffect.find((p) => p.currency === wanted);
   return {
     variantId: r.variant_id,
     productId: r.product_id,
@@ -60,6 +63,7 @@ function toVariant(r: PurchaseRow, at: Date, currency?: string): VariantForPurch
     published: r.status === 'published',
     productVersion: r.version,
     listPrice: { amount: r.list_price, currency: r.list_currency },
+    pricedNow: inEffect.length > 0,
     price: w
       ? {
           priceId: w.id,
@@ -82,9 +86,10 @@ function checkedIds(variantIds: readonly string[]): string[] {
 /** Whether a variant can be bought now: for sale, its product not published, or no price in effect. */
 export type SaleState = 'for_sale' | 'not_published' | 'no_price';
 
-export function saleStateOf(v: Pick<VariantForPurchase, 'published' | 'price'>): SaleState {
+/** For sale: published, with a price in effect in some currency (a cart or checkout names which). */
+export function saleStateOf(v: Pick<VariantForPurchase, 'published' | 'pricedNow'>): SaleState {
   if (!v.published) return 'not_published';
-  return v.price ? 'for_sale' : 'no_price';
+  return v.pricedNow ? 'for_sale' : 'no_price';
 }
 
 export interface PurchaseReadOptions {
