@@ -303,7 +303,8 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl,
     domainDatabaseUrls,
     databaseNamePrefix: prefix,
-    poolSizeMax: readInt(env, 'DATABASE_POOL_SIZE_MAX', 5, 1, 200),
+    // Two at least: the demo seed holds one for its lock while it queries with another.
+    poolSizeMax: readInt(env, 'DATABASE_POOL_SIZE_MAX', 5, 2, 200),
     preparedStatements: readBool(env, 'DATABASE_PREPARED_STATEMENTS', true),
     transport: readChoice(env, 'TRANSPORT', ['inprocess', 'nats'] as const, 'inprocess'),
     natsUrl: readUrl(env, 'NATS_URL', ['nats:', 'tls:']) ?? 'nats://127.0.0.1:4222',

@@ -30,6 +30,7 @@ describe('configuration', () => {
     ['PAYMENTS_GATEWAY_TIMEOUT_MS', '300001'],
     ['NATS_MAX_AGE_DAYS', '0'],
     ['NATS_MAX_AGE_DAYS', 'a week'],
+    ['DATABASE_POOL_SIZE_MAX', '1'],
   ])('stops start-up on a bad %s, naming the variable', (name, value) => {
     const env: Record<string, string> = { [name]: value };
     if (name === 'ADMIN_PASSWORD') env.ADMIN_EMAIL = 'admin@example.com';

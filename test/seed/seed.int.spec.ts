@@ -173,6 +173,29 @@ describe('seeding on start (seedDemo)', () => {
 });
 
 
+describe('seeding with the smallest pool (found by a helper: the products cache held one of two connections for good, and the seed starved)', () => {
+  let small: TestApp;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    small = await startTestApp({ SEED_DEMO: 'true', DATABASE_POOL_SIZE_MAX: '2' });
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'bazaar-seed-'));
+  });
+
+  afterAll(async () => {
+    await small?.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('seeds the demo catalog on two connections per database, and the catalog then answers', async () => {
+    const app = { ...small.app, config: { ...small.app.config, dataDir } };
+    expect(await seedDemo(app, { products: 6 })).toMatchObject({ products: 6 });
+    const list = await small.request('GET', '/v1/products?limit=10');
+    expect(list.statusCode, list.body).toBe(200);
+    expect(list.json().items.length).toBeGreaterThan(0);
+  });
+});
+
 describe('a demo seed stopped between the products and their stock', () => {
   let fresh: TestApp;
   let dataDir: string;

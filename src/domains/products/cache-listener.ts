@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { Pool } from '../../platform/db/pool.ts';
+import { type Pool, dedicatedClient } from '../../platform/db/pool.ts';
 
 export const CACHE_CHANNEL = 'products_cache';
 /** Marks a notification of stock levels only: what a product shows changed, what it is did not. */
@@ -17,9 +17,11 @@ const RECONNECT_DELAY_MS = 1000;
  * Holds one connection that LISTENs on products_cache, where every products event (and every change
  * of the availability copy) announces the product ids at commit. When the connection is lost,
  * notifications may have been missed, so everything is dropped ('*') and the connection is rebuilt.
+ * The connection is its own, not one of the pool's: held for good, it left a pool of one connection
+ * nothing to answer with, and a pool of two too little to seed the demo catalog.
  */
 export class CacheInvalidationListener {
-  #client: pg.PoolClient | undefined;
+  #client: pg.Client | undefined;
   #stopped = true;
   #timer: NodeJS.Timeout | undefined;
   connected = false;
@@ -39,9 +41,15 @@ export class CacheInvalidationListener {
 
   async #connect(): Promise<void> {
     if (this.#stopped) return;
-    let client: pg.PoolClient | undefined;
+    let client: pg.Client | undefined;
     try {
-      client = await this.pool.connect();
+      client = dedicatedClient(this.pool, 'bazaar-products-cache');
+      const own = client;
+      // Once it listens (an error while connecting fails the connect, which retries).
+      client.on('error', (error) => {
+        if (this.#client === own) this.#lost(error);
+      });
+      await client.connect();
       client.on('notification', (message) => {
         if (message.channel !== CACHE_CHANNEL) return;
         let payload = message.payload ?? '*';
@@ -56,7 +64,6 @@ export class CacheInvalidationListener {
         }
         this.onInvalidate(payload === '*' || payload === '' ? '*' : payload.split(','), kind);
       });
-      client.on('error', (error) => this.#lost(error));
       await client.query(`LISTEN ${CACHE_CHANNEL}`);
       this.#client = client;
       this.connected = true;
@@ -64,7 +71,7 @@ export class CacheInvalidationListener {
       this.onInvalidate('*', 'catalog');
       this.onListening(true);
     } catch (error) {
-      client?.release(true);
+      void client?.end().catch(() => undefined);
       this.log.warn({ err: error }, 'products cache cannot listen for invalidations; retrying');
       this.onListening(false);
       this.onInvalidate('*', 'catalog');
@@ -80,7 +87,7 @@ export class CacheInvalidationListener {
     this.onInvalidate('*', 'catalog');
     const client = this.#client;
     this.#client = undefined;
-    client?.release(true);
+    void client?.end().catch(() => undefined);
     this.#schedule();
   }
 
@@ -102,9 +109,8 @@ export class CacheInvalidationListener {
     const client = this.#client;
     this.#client = undefined;
     if (client) {
-      await client.query(`UNLISTEN ${CACHE_CHANNEL}`).catch(() => undefined);
       client.removeAllListeners('notification');
-      client.release();
+      await client.end().catch(() => undefined);
     }
   }
 }

@@ -10,9 +10,9 @@ import {
   jetstreamManager,
 } from '@nats-io/jetstream';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Logger } from 'pino';
-import { type Pool, commitSignals } from '../db/pool.ts';
+import { type Pool, commitSignals, dedicatedClient } from '../db/pool.ts';
 import type { DomainName } from '../domains.ts';
 import { isUuid } from '../ids.ts';
 import type { EventEnvelope } from './envelope.ts';
@@ -328,7 +328,7 @@ class DomainLead {
   }
 
   async #connect(): Promise<pg.Client> {
-    const client = new pg.Client({ connectionString: this.pool.options.connectionString, application_name: 'bazaar-nats-lead', connectionTimeoutMillis: 10_000 });
+    const client = dedicatedClient(this.pool, 'bazaar-nats-lead');
     client.on('error', (error) => {
       this.s.log.warn({ err: error, domain: this.domain }, 'NATS lead connection lost: its consumers stop until it is back');
       if (this.#client === client) this.#lose();
