@@ -49,7 +49,7 @@ afterEach(async () => {
   await expectLedgerBalanced(t.app.pools.get('payments')!);
 });
 
-type Session = { id: string; status: string; failure: { code: string } | null; totals: { discount: { amount: number } } | null };
+type Session = { id: string; status: string; failure: { code: string; details: Record<string, unknown> } | null; totals: { discount: { amount: number } } | null };
 
 /** The session's end, read again until it has one when the POST answered before it was done. */
 async function finished(buyer: Account, answer: HttpAnswer): Promise<Session> {
@@ -76,6 +76,8 @@ describe('a 50-use coupon and 500 simultaneous checkouts', () => {
     for (const s of completed) expect(s.totals?.discount.amount).toBe(200);
     const refused = sessions.filter((s) => s.status !== 'completed');
     expect(refused.map((s) => `${s.status} ${s.failure?.code}`)).toEqual(Array(BUYERS - USES).fill('compensated COUPON_EXHAUSTED'));
+    // Each names the coupon refused, for a client to take it off the cart.
+    for (const s of refused) expect(s.failure?.details).toEqual({ couponCode: code, reason: 'exhausted' });
 
     const coupons = (await expectStatus('coupons', http('GET', '/v1/seller/coupons?limit=100', { token: seller.token }), 200)).json();
     expect(coupons.items.find((c: { code: string }) => c.code === code).usesCount).toBe(USES);

@@ -122,7 +122,12 @@ describe("a seller's limit of units per buyer over HTTP", () => {
       expect(s.status).toBe('failed');
       return s;
     });
-    expect(failed.failure).toMatchObject({ code: 'PURCHASE_LIMIT_EXCEEDED', step: 'reserve_stock' });
+    // The failure names the variant and the limit, as the reservation's refusal did (they were in its text only).
+    expect(failed.failure).toMatchObject({
+      code: 'PURCHASE_LIMIT_EXCEEDED',
+      step: 'reserve_stock',
+      details: { variantId: gadget.variantId, maxPerBuyer: 3, held: 2, requested: 2 },
+    });
     expect(failed.orderIds).toEqual([]);
     expect(await stockOf(http, seller, gadget.variantId)).toEqual(before);
 

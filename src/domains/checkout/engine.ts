@@ -259,14 +259,14 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
         h,
         step,
         stepStatus,
-        { code: c.code, reason: c.reason, detail: c.detail, failureId: newId() },
+        { code: c.code, reason: c.reason, details: c.details, detail: c.detail, failureId: newId() },
         leaseUntil(h.now),
         paymentIntentId,
       ),
     );
     if (paymentIntentId) session = { ...session, paymentIntentId };
     if (c.kind === 'transient' || c.kind === 'abandoned') deps.log.error({ sessionId: session.id, step, attempts, err: error }, 'checkout step given up; compensating');
-    session = { ...session, status: 'compensating', failureReason: c.reason, failureCode: c.code, failedStep: step };
+    session = { ...session, status: 'compensating', failureReason: c.reason, failureCode: c.code, failureDetails: c.details, failedStep: step };
     steps.set(step, { ...(steps.get(step) as StepRecord), status: stepStatus, error: c.detail });
     state = evolve(deps.plan, state, { type: 'step_failed', step, uncertain: verdict.uncertain });
     return 'next';

@@ -45,6 +45,8 @@ export interface ClassifiedError {
   code: string;
   /** Shown to the buyer when the session fails. */
   reason: string;
+  /** Shown to the buyer with the reason: what the refusing domain's answer named (items, a coupon); none when it named nothing. */
+  details: Record<string, unknown> | null;
   /** For the operators (checkout_failures, step error). */
   detail: string;
 }
@@ -56,15 +58,25 @@ const clip = (s: string) => (s.length > REASON_LENGTH_MAX ? `${s.slice(0, REASON
 /** Client errors another domain answers (4xx) are refusals; busy signals and everything else are transient. */
 const TRANSIENT_APP_CODES = new Set(['IDEMPOTENCY_KEY_IN_USE', 'RATE_LIMITED', 'SERVICE_UNAVAILABLE', 'INTERNAL']);
 
+/** Most of a refusal's details kept (as JSON text; the column allows its jsonb text, with spaces, twice as long); beyond it, none are (the reason still names them). */
+const DETAILS_LENGTH_MAX = 10_000;
+
+/** A refusing domain's extensions, as the session keeps them: an object of JSON values, not too big. */
+function detailsOf(extensions: Record<string, unknown> | undefined): Record<string, unknown> | null {
+  if (!extensions || Object.keys(extensions).length === 0) return null;
+  const text = JSON.stringify(extensions);
+  return text.length <= DETAILS_LENGTH_MAX ? (JSON.parse(text) as Record<string, unknown>) : null;
+}
+
 export function classify(error: unknown): ClassifiedError {
-  if (error instanceof StepRefused) return { kind: 'refused', code: error.code, reason: clip(error.reason), detail: clip(error.reason) };
-  if (error instanceof StepWaiting) return { kind: 'waiting', code: 'WAITING', reason: clip(error.reason), detail: clip(error.reason) };
-  if (error instanceof StepAbandoned) return { kind: 'abandoned', code: error.code, reason: clip(error.reason), detail: clip(error.reason) };
+  if (error instanceof StepRefused) return { kind: 'refused', code: error.code, reason: clip(error.reason), details: null, detail: clip(error.reason) };
+  if (error instanceof StepWaiting) return { kind: 'waiting', code: 'WAITING', reason: clip(error.reason), details: null, detail: clip(error.reason) };
+  if (error instanceof StepAbandoned) return { kind: 'abandoned', code: error.code, reason: clip(error.reason), details: null, detail: clip(error.reason) };
   if (error instanceof AppError && error.status < 500 && !TRANSIENT_APP_CODES.has(error.code)) {
-    return { kind: 'refused', code: error.code, reason: clip(error.message), detail: clip(error.message) };
+    return { kind: 'refused', code: error.code, reason: clip(error.message), details: detailsOf(error.extensions), detail: clip(error.message) };
   }
   const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return { kind: 'transient', code: 'INTERNAL', reason: 'the checkout could not be completed', detail: clip(detail) };
+  return { kind: 'transient', code: 'INTERNAL', reason: 'the checkout could not be completed', details: null, detail: clip(detail) };
 }
 
 /** Compensations are idempotent; these answers mean "already undone, or nothing to undo". */

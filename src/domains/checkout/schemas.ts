@@ -69,7 +69,21 @@ export const CheckoutSessionSchema = Type.Object(
     orderIds: Type.Array(Type.String({ format: 'uuid' })),
     paymentIntentId: Nullable(Type.String({ format: 'uuid' })),
     totals: Nullable(Type.Object({ subtotal: MoneySchema, discount: MoneySchema, shipping: MoneySchema, total: MoneySchema }, closed)),
-    failure: Nullable(Type.Object({ code: Type.String(), step: Nullable(StepName), reason: Type.String() }, closed)),
+    failure: Nullable(
+      Type.Object(
+        {
+          code: Type.String(),
+          step: Nullable(StepName),
+          reason: Type.String(),
+          details: Type.Record(Type.String(), Type.Unknown(), {
+            description:
+              "What the refusing domain's answer named, as its problem document's extension members: for OUT_OF_STOCK `unavailable` (variantId, requested, available), " +
+              'for PURCHASE_LIMIT_EXCEEDED the variantId, maxPerBuyer, held and requested, for VARIANT_NOT_AVAILABLE the variantId, for a coupon refused its couponCode and reason; {} when it named nothing',
+          }),
+        },
+        closed,
+      ),
+    ),
     steps: Type.Array(
       Type.Object(
         {

@@ -31,6 +31,7 @@ export interface SessionRow {
   total_amount: number | null;
   failure_reason: string | null;
   failure_code: string | null;
+  failure_details: Record<string, unknown> | null;
   failed_step: StepName | null;
   lease_owner: string | null;
   lease_expires_at: Date | null;
@@ -79,6 +80,7 @@ export function toSession(r: SessionRow): SessionRecord {
           },
     failureReason: r.failure_reason,
     failureCode: r.failure_code,
+    failureDetails: r.failure_details,
     failedStep: r.failed_step,
     leaseOwner: r.lease_owner,
     leaseExpiresAt: r.lease_expires_at,
@@ -362,14 +364,14 @@ export async function recordStepFailure(
   h: LeaseHolder,
   step: StepName,
   stepStatus: 'failed' | 'compensating',
-  failure: { code: string; reason: string; detail: string; failureId: string },
+  failure: { code: string; reason: string; details: Record<string, unknown> | null; detail: string; failureId: string },
   leaseUntil: Date,
   paymentIntentId: string | null = null,
 ): Promise<boolean> {
   const { rows } = await db.query(
     `WITH s AS (
        UPDATE checkout_sessions
-          SET status = 'compensating', failure_reason = $5, failure_code = $6, failed_step = $2,
+          SET status = 'compensating', failure_reason = $5, failure_code = $6, failure_details = $12::jsonb, failed_step = $2,
               payment_intent_id = COALESCE($11::uuid, payment_intent_id),
               lease_expires_at = $8, resume_at = $8, updated_at = $4, version = version + 1
         WHERE id = $1 AND lease_owner = $3 AND status IN ('pending', 'in_progress')
@@ -381,7 +383,7 @@ export async function recordStepFailure(
        INSERT INTO checkout_failures (id, session_id, step_type, code, reason, failed_at)
        SELECT $10, s.id, $2, $6, $9, $4 FROM s)
      SELECT id FROM s`,
-    [h.sessionId, step, h.owner, h.now, failure.reason, failure.code, stepStatus, leaseUntil, failure.detail, failure.failureId, paymentIntentId],
+    [h.sessionId, step, h.owner, h.now, failure.reason, failure.code, stepStatus, leaseUntil, failure.detail, failure.failureId, paymentIntentId, failure.details],
   );
   return rows.length > 0;
 }

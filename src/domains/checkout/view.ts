@@ -24,7 +24,7 @@ export interface CheckoutSessionView {
   orderIds: string[];
   paymentIntentId: string | null;
   totals: { subtotal: Money; discount: Money; shipping: Money; total: Money } | null;
-  failure: { code: string; step: StepName | null; reason: string } | null;
+  failure: { code: string; step: StepName | null; reason: string; details: Record<string, unknown> } | null;
   steps: CheckoutStepView[];
   startedAt: string;
   completedAt: string | null;
@@ -49,7 +49,7 @@ export function sessionView(s: SessionRecord, steps: readonly StepRecord[]): Che
     totals: t
       ? { subtotal: money(t.subtotalAmount), discount: money(t.discountAmount), shipping: money(t.shippingAmount), total: money(t.totalAmount) }
       : null,
-    failure: s.failureReason !== null ? { code: s.failureCode ?? 'INTERNAL', step: s.failedStep, reason: s.failureReason } : null,
+    failure: s.failureReason !== null ? { code: s.failureCode ?? 'INTERNAL', step: s.failedStep, reason: s.failureReason, details: s.failureDetails ?? {} } : null,
     steps: STEP_NAMES.map((step) => {
       const r = byName.get(step);
       return {

@@ -38,6 +38,8 @@ export interface SessionRecord {
   totals: Totals | null;
   failureReason: string | null;
   failureCode: string | null;
+  /** What the refusing domain's answer named (items, a coupon), for clients; null when nothing. */
+  failureDetails: Record<string, unknown> | null;
   failedStep: StepName | null;
   leaseOwner: string | null;
   leaseExpiresAt: Date | null;
