@@ -55,6 +55,12 @@ describe('formatMoney', () => {
     expect(formatMoney(7, 'EUR')).toBe('EUR 0.07');
     expect(formatMoney(1500, 'JPY')).toBe('JPY 1500');
     expect(formatMoney(1234, 'BHD')).toBe('BHD 1.234');
+    // ISO 4217 decimals, not a formatter's display digits, which show none for these (found by a
+    // helper: a payment of HUF 1234.56 was announced as HUF 123456, IQD 12.345 as IQD 12345).
+    expect(formatMoney(123456, 'HUF')).toBe('HUF 1234.56');
+    expect(formatMoney(12345, 'IQD')).toBe('IQD 12.345');
+    expect(formatMoney(150, 'ISK')).toBe('ISK 150');
+    expect(formatMoney(99, 'IDR')).toBe('IDR 0.99');
     expect(formatMoney(Number.MAX_SAFE_INTEGER, 'USD')).toBe('USD 90071992547409.91');
   });
 });

@@ -3,6 +3,7 @@ import type { OrderCancelledV1, OrderPaidV1, OrderPlacedV1, OrderStatusChangedV1
 import type { RefundSucceededV1 } from '../../contracts/payments.ts';
 import type { ShipmentStatusChangedV1 } from '../../contracts/shipping.ts';
 import type { NotificationType } from './types.ts';
+import { minorUnitDigits } from '../../platform/http/currencies.ts';
 
 /**
  * What a fact means to whom: pure functions from an event's payload to the notifications it
@@ -17,19 +18,12 @@ export interface NotificationIntent {
   data: Record<string, unknown>;
 }
 
-const fractionDigits = new Map<string, number>();
-
-/** An amount in minor units as text, e.g. 1234 USD → "USD 12.34", without passing through a float. */
+/**
+ * An amount in minor units as text, e.g. 1234 USD → "USD 12.34", without passing through a float,
+ * with the currency's ISO 4217 decimals (123456 HUF → "HUF 1234.56", 12345 IQD → "IQD 12.345").
+ */
 export function formatMoney(amount: number, currency: string): string {
-  let digits = fractionDigits.get(currency);
-  if (digits === undefined) {
-    try {
-      digits = new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
-    } catch {
-      digits = 2;
-    }
-    fractionDigits.set(currency, digits);
-  }
+  const digits = minorUnitDigits(currency);
   if (digits === 0) return `${currency} ${amount}`;
   const text = String(amount).padStart(digits + 1, '0');
   return `${currency} ${text.slice(0, -digits)}.${text.slice(-digits)}`;

@@ -44,8 +44,7 @@ export async function registerShippingRoutes(app: HttpApp, deps: ShippingDeps): 
           'The order must be yours (404 otherwise) and paid or being fulfilled; an order already shipped takes more parcels, up to 20 ' +
           '(409 INVALID_STATE_TRANSITION for a pending, cancelled, refunded or delivered order). The carrier must be known, enabled and have its webhook secret set ' +
           '(422 CARRIER_NOT_AVAILABLE); a carrier and tracking number are used once (409 TRACKING_NUMBER_TAKEN). The shipment starts ' +
-          'in_transit; the order becomes shipped as soon as the orders domain has the event (milliseconds), and the buyer can no longer ' +
-          'cancel it. Idempotency-Key is optional: with it, the same key and body answer the same shipment (Idempotent-Replayed: true) ' +
+          'in_transit, and the order is shipped before the answer (a buyer\'s cancel then refused). Idempotency-Key is optional: with it, the same key and body answer the same shipment (Idempotent-Replayed: true) ' +
           'and the same key with another body is 422; without it, a retry of a request that went through is a 409 TRACKING_NUMBER_TAKEN.',
         params: OrderParams,
         headers: IdempotencyHeaders,
@@ -79,7 +78,7 @@ export async function registerShippingRoutes(app: HttpApp, deps: ShippingDeps): 
         summary: 'Your shipments, newest first, with their events',
         description:
           'Cursor paged (`limit` at most 100). `orderId` keeps one order\'s shipments (another seller\'s order: an empty list), `status` one status ' +
-          '(e.g. `exception` for parcels that need a look).',
+          '(e.g. `delivery_failed` for parcels that need a look).',
         querystring: SellerShipmentsQuery,
         response: { 200: SellerShipmentPage, ...authProblems },
       },

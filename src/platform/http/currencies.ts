@@ -18,3 +18,15 @@ const CURRENCY_CODES: ReadonlySet<string> = new Set(CIRCULATING.split(/\s+/));
 export const CURRENCY_FORMAT = 'iso-4217';
 
 export const isCurrencyCode = (value: string): boolean => CURRENCY_CODES.has(value);
+
+/**
+ * Digits after the decimal point of a currency's amounts (its ISO 4217 minor unit): what an integer
+ * amount of minor units is divided by to be read. Two unless named here; not the digits a locale
+ * shows (formatters show HUF and IQD without decimals, though their minor units are 2 and 3).
+ */
+const MINOR_UNIT_DIGITS: ReadonlyMap<string, number> = new Map([
+  ...'BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF'.split(' ').map((code) => [code, 0] as const),
+  ...'BHD IQD JOD KWD LYD OMR TND'.split(' ').map((code) => [code, 3] as const),
+]);
+
+export const minorUnitDigits = (currency: string): number => MINOR_UNIT_DIGITS.get(currency) ?? 2;
