@@ -6,18 +6,18 @@ import { AppError } from './http/errors.ts';
 const CARD_FIELD = /^(pan|number|card_?number|cardnumber|cvc|cvv|cvc2|cvv2|cid|security_?code|card)$/i;
 /**
  * 13 to 19 digits, possibly grouped: the shape of a primary account number. People group them by
- * spaces (no-break ones and tabs too), dashes, dots or slashes, up to three of them (`4111 - 1111`),
- * and sometimes put the first group in parentheses.
+ * spaces (no-break ones and tabs too), dashes, dots, commas, underscores or slashes, up to three of
+ * them (`4111 - 1111`), and sometimes put the first group in parentheses.
  */
-const PAN_LIKE = /^\(?(?:\d[\s.\-/()]{0,3}){12,18}\d$/;
+const PAN_LIKE = /^\(?(?:\d[\s.,_\-/()]{0,3}){12,18}\d$/;
 /** What separates the groups of digits of a card number as people write it. */
-const GROUP_SEPARATORS = /[\s.\-/()]+/;
+const GROUP_SEPARATORS = /[\s.,_\-/()]+/;
 /**
  * Runs of 13 or more digits (grouped or not) inside a longer text, e.g. `tok_4242424242424242`,
  * not glued to letters or digits: identifiers are (a tracking number `JJD2986844576941236`, an
  * `EAN…` code, a hex string), and one such run in ten passes the checksum.
  */
-const DIGIT_RUNS = /(?<![0-9A-Za-z])\d(?:[\s.\-/()]{0,3}\d){12,}(?![0-9A-Za-z])/g;
+const DIGIT_RUNS = /(?<![0-9A-Za-z])\d(?:[\s.,_\-/()]{0,3}\d){12,}(?![0-9A-Za-z])/g;
 /** UUIDs (ids, idempotency keys): their digit groups joined by dashes could pass the checksum. */
 const UUIDS = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 const CARD_LENGTHS_MIN = 13;
@@ -46,8 +46,9 @@ function passesLuhn(digits: string): boolean {
  * the checksum one time in ten.
  */
 function holdsCardNumber(given: string): boolean {
-  // Compatibility forms made plain: full-width digits are digits, a no-break space is a space.
-  const text = given.normalize('NFKC');
+  // Compatibility forms made plain: full-width digits are digits, a no-break space is a space; and
+  // the digits of other scripts (Arabic-Indic ٤١١١…), which NFKC keeps, read as the digits they are.
+  const text = asciiDigits(given.normalize('NFKC'));
   const whole = text.trim();
   if (PAN_LIKE.test(whole) && groupedLikeACard(groupsOf(whole))) return true;
   // An expiry date (MM/YY, MM/YYYY) ends the run before it: it is no group of the number.
@@ -55,6 +56,25 @@ function holdsCardNumber(given: string): boolean {
     if (candidatesIn(groupsOf(run)).some((groups) => isCardNumber(groups))) return true;
   }
   return false;
+}
+
+const DECIMAL_DIGIT = /\p{Nd}/u;
+const NOT_ASCII = /[^\x00-\x7f]/u;
+
+/**
+ * Every decimal digit of another script as its ASCII digit. Unicode puts each script's digits zero
+ * to nine at consecutive code points (a block of ten, or blocks of ten one after the other), so a
+ * digit's value is its distance from the start of its run of digits, modulo ten.
+ */
+function asciiDigits(text: string): string {
+  if (!NOT_ASCII.test(text)) return text;
+  return text.replace(/\p{Nd}/gu, (ch) => {
+    const cp = ch.codePointAt(0) as number;
+    if (cp < 0x80) return ch;
+    let k = 0;
+    while (DECIMAL_DIGIT.test(String.fromCodePoint(cp - k - 1))) k++;
+    return String(k % 10);
+  });
 }
 
 /** A card's expiry date as people write it after the number, not inside a longer digit group. */

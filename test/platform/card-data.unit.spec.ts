@@ -40,8 +40,19 @@ describe('card data detection', () => {
       '4111\u202f1111\u202f1111\u202f1111',
       '\uff14\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11\uff11',
       'refund to 4111\t1111\t1111\t1111 please',
+      // Commas, underscores and the digits of other scripts (found by a helper: these were stored).
+      '4111,1111,1111,1111',
+      'card 4111_1111_1111_1111',
+      '\u0664\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661',
+      'Flat 2, \u06f4\u06f1\u06f1\u06f1 \u06f1\u06f1\u06f1\u06f1 \u06f1\u06f1\u06f1\u06f1 \u06f1\u06f1\u06f1\u06f1',
+      '\u096a\u0967\u0967\u0967-\u0967\u0967\u0967\u0967-\u0967\u0967\u0967\u0967-\u0967\u0967\u0967\u0967',
     ]) {
       expect(findCardData({ note }), JSON.stringify(note)).toBe('/note');
+    }
+    // The same digits in other scripts that fail the checksum (inside a text: a field of digits alone
+    // shaped like a card number is refused as it is), and amounts written with commas, pass.
+    for (const note of ['ref \u0664\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0662 ok', '1,234,567,890,123,456.00', 'EUR 12,345,678,901,234', 'a_b_c 2026_12_06']) {
+      expect(findCardData({ note }), JSON.stringify(note)).toBeUndefined();
     }
   });
 
