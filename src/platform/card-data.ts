@@ -59,7 +59,7 @@ function holdsCardNumber(given: string): boolean {
 }
 
 const DECIMAL_DIGIT = /\p{Nd}/u;
-const NOT_ASCII = /[^\x00-\x7f]/u;
+const NOT_ASCII = /\P{ASCII}/u;
 
 /**
  * Every decimal digit of another script as its ASCII digit. Unicode puts each script's digits zero
