@@ -199,12 +199,10 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     });
   });
 
-  // A body is read as the bytes sent, in UTF-8: one that declares a content coding (gzip, br) or
-  // another charset is refused (RFC 9110 lets a server answer 415 to a coding it does not take),
-  // where it used to be read as if it had none (a gzip body failed as "not UTF-8", a br label was
-  // ignored). Webhooks too: their signature covers the bytes as sent. A body over the limit is told
-  // so first, as the parser would. Refused here, before the body is read, the connection is closed
-  // after the answer, so that a body of any length is not read to its end first.
+  // A body is taken as the bytes sent, in UTF-8 (a webhook's signature covers them as sent): one that
+  // declares a content coding (gzip, br) or another charset is a 415 (RFC 9110 allows it for a coding
+  // not taken), one over the limit by its Content-Length a 413, as the parser would answer. Refused
+  // before it is read, the connection is closed after the answer: the body is not read to its end.
   app.addHook('preParsing', (request, reply, payload, done) => {
     const { 'content-encoding': coding, 'content-type': type, 'content-length': length, 'transfer-encoding': chunked } = request.headers;
     const body = request.method !== 'GET' && request.method !== 'HEAD' && (chunked !== undefined || (length !== undefined && length !== '0'));
