@@ -285,11 +285,28 @@ async function facets(deps: SearchDeps, query: SearchQuery): Promise<{ total: nu
   };
 }
 
+/** Exclusions in a row (`--x`, `-(-(x`) make negations nested this deep; PostgreSQL's text search takes about 32. */
+const NESTED_EXCLUSIONS_MAX = 16;
+
+/**
+ * Refuses a text whose exclusions nest too deep for PostgreSQL's text search ("tsquery stack too
+ * small", which was a 500): counted as the dashes with no letter or digit between them.
+ */
+function refuseNestedExclusions(q: string): void {
+  let run = 0;
+  for (const ch of q) {
+    if (ch === '-') run++;
+    else if (/[\p{L}\p{N}]/u.test(ch)) run = 0;
+    if (run > NESTED_EXCLUSIONS_MAX) throw new AppError('VALIDATION_FAILED', `q: more than ${NESTED_EXCLUSIONS_MAX} exclusions (-) in a row`);
+  }
+}
+
 /**
  * Full-text search over published products, with filters, a keyset cursor per sort and, on the
  * first page, the total and the facets of every hit.
  */
 export async function searchProducts(deps: SearchDeps, query: SearchQuery): Promise<SearchResult> {
+  if (query.q) refuseNestedExclusions(query.q);
   const sort = sortOf(query);
   if (query.attr) attributeFilter(query.attr);
   const first = !query.cursor;
