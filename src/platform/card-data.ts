@@ -6,8 +6,9 @@ import { AppError } from './http/errors.ts';
 const CARD_FIELD = /^(pan|number|card_?number|cardnumber|cvc|cvv|cvc2|cvv2|cid|security_?code|card)$/i;
 /**
  * 13 to 19 digits, possibly grouped: the shape of a primary account number. People group them by
- * spaces (no-break ones and tabs too), dashes, dots, commas, underscores or slashes, up to three of
- * them (`4111 - 1111`), and sometimes put the first group in parentheses.
+ * spaces (no-break ones and tabs too), dashes, dots or slashes, up to three of them (`4111 - 1111`),
+ * and sometimes put the first group in parentheses; a field that is nothing else also by commas or
+ * underscores (inside a text those join lists of years and identifiers: `1980,1978,2008,1988`).
  */
 const PAN_LIKE = /^\(?(?:\d[\s.,_\-/()]{0,3}){12,18}\d$/;
 /** What separates the groups of digits of a card number as people write it. */
@@ -17,7 +18,7 @@ const GROUP_SEPARATORS = /[\s.,_\-/()]+/;
  * not glued to letters or digits: identifiers are (a tracking number `JJD2986844576941236`, an
  * `EAN…` code, a hex string), and one such run in ten passes the checksum.
  */
-const DIGIT_RUNS = /(?<![0-9A-Za-z])\d(?:[\s.,_\-/()]{0,3}\d){12,}(?![0-9A-Za-z])/g;
+const DIGIT_RUNS = /(?<![0-9A-Za-z])\d(?:[\s.\-/()]{0,3}\d){12,}(?![0-9A-Za-z])/g;
 /** UUIDs (ids, idempotency keys): their digit groups joined by dashes could pass the checksum. */
 const UUIDS = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 const CARD_LENGTHS_MIN = 13;
@@ -47,8 +48,9 @@ function passesLuhn(digits: string): boolean {
  */
 function holdsCardNumber(given: string): boolean {
   // Compatibility forms made plain: full-width digits are digits, a no-break space is a space; and
-  // the digits of other scripts (Arabic-Indic ٤١١١…), which NFKC keeps, read as the digits they are.
-  const text = asciiDigits(given.normalize('NFKC'));
+  // the digits of other scripts (Arabic-Indic ٤١١١…), which NFKC keeps, read as the digits they
+  // are, their separators (Arabic comma and thousands separator, Unicode hyphens and minus) as ours.
+  const text = asciiDigits(given.normalize('NFKC')).replace(ARABIC_COMMAS, ',').replace(UNICODE_DASHES, '-');
   const whole = text.trim();
   if (PAN_LIKE.test(whole) && groupedLikeACard(groupsOf(whole))) return true;
   // An expiry date (MM/YY, MM/YYYY) ends the run before it: it is no group of the number.
@@ -58,6 +60,8 @@ function holdsCardNumber(given: string): boolean {
   return false;
 }
 
+const ARABIC_COMMAS = /[\u060c\u066b\u066c]/g;
+const UNICODE_DASHES = /[\u2010-\u2015\u2212]/g;
 const DECIMAL_DIGIT = /\p{Nd}/u;
 const NOT_ASCII = /\P{ASCII}/u;
 

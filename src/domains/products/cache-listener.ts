@@ -22,6 +22,8 @@ const RECONNECT_DELAY_MS = 1000;
  */
 export class CacheInvalidationListener {
   #client: pg.Client | undefined;
+  /** The connect in flight, which stop() waits for (it ends what it connected once stopped). */
+  #connecting: Promise<void> | undefined;
   #stopped = true;
   #timer: NodeJS.Timeout | undefined;
   connected = false;
@@ -39,7 +41,14 @@ export class CacheInvalidationListener {
     await this.#connect();
   }
 
-  async #connect(): Promise<void> {
+  #connect(): Promise<void> {
+    this.#connecting ??= this.#listen().finally(() => {
+      this.#connecting = undefined;
+    });
+    return this.#connecting;
+  }
+
+  async #listen(): Promise<void> {
     if (this.#stopped) return;
     let client: pg.Client | undefined;
     try {
@@ -65,6 +74,11 @@ export class CacheInvalidationListener {
         this.onInvalidate(payload === '*' || payload === '' ? '*' : payload.split(','), kind);
       });
       await client.query(`LISTEN ${CACHE_CHANNEL}`);
+      // Stopped meanwhile: this connection is not kept (nothing else would end it).
+      if (this.#stopped) {
+        await client.end().catch(() => undefined);
+        return;
+      }
       this.#client = client;
       this.connected = true;
       // Whatever changed while nobody listened is unknown: start clean.
@@ -72,6 +86,7 @@ export class CacheInvalidationListener {
       this.onListening(true);
     } catch (error) {
       void client?.end().catch(() => undefined);
+      if (this.#stopped) return;
       this.log.warn({ err: error }, 'products cache cannot listen for invalidations; retrying');
       this.onListening(false);
       this.onInvalidate('*', 'catalog');
@@ -104,6 +119,7 @@ export class CacheInvalidationListener {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    await this.#connecting;
     this.connected = false;
     this.onListening(false);
     const client = this.#client;
