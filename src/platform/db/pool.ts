@@ -305,10 +305,6 @@ export function createPool(url: string, max: number, applicationName: string, op
 }
 
 /**
- * Runs `work` in one transaction: the aggregate is the transaction boundary, so a change and its
- * outbox rows commit or roll back together.
- */
-/**
  * A connection to `pool`'s database outside the pool, for a session held for good (a LISTEN): held
  * in the pool, it would leave the pool's other users one connection fewer for as long as it lives.
  * Not connected yet; the caller connects and ends it.
@@ -317,6 +313,10 @@ export function dedicatedClient(pool: Pool, applicationName: string): pg.Client 
   return new pg.Client({ connectionString: pool.options.connectionString, application_name: applicationName, connectionTimeoutMillis: 10_000 });
 }
 
+/**
+ * Runs `work` in one transaction: the aggregate is the transaction boundary, so a change and its
+ * outbox rows commit or roll back together.
+ */
 export async function withTransaction<T>(pool: Pool, work: (tx: Tx) => Promise<T>, isolation?: 'serializable' | 'repeatable read'): Promise<T> {
   const client = await pool.connect();
   // A commitWith of an earlier user of this connection outside withTransaction (a consumer's round) left its mark.
