@@ -121,6 +121,31 @@ describe('the outbox table is append-only', () => {
     expect(row.published_at).toBeInstanceOf(Date);
   });
 
+  it('refuses, with the one allowed change, a change of any other column (the guard names each column)', async () => {
+    // The trigger's WHEN condition lists the columns: a column added to the outbox must be added there.
+    const { rows: columns } = await orders().query<{ name: string }>(
+      `SELECT column_name AS name FROM information_schema.columns WHERE table_name = 'orders_outbox_events' ORDER BY ordinal_position`,
+    );
+    expect(columns.map((c) => c.name)).toEqual(['id', 'seq', 'aggregate_id', 'aggregate_type', 'event_type', 'payload', 'headers', 'created_at', 'published_at']);
+    const changes = [
+      `id = '${newId()}'`,
+      // An identity column generated always may be set to DEFAULT only, which takes the next value.
+      'seq = DEFAULT',
+      `aggregate_id = '${newId()}'`,
+      `aggregate_type = 'other'`,
+      `event_type = 'probe.thing_echoed.v1'`,
+      `payload = '{"n": 2}'`,
+      `headers = headers || '{"extra": true}'`,
+      `created_at = created_at - interval '1 second'`,
+    ];
+    for (const change of changes) {
+      const id = await appendOne();
+      expect(await sqlState(orders(), `UPDATE orders_outbox_events SET published_at = now(), ${change} WHERE id = $1`, [id]), change).toBe('BZ001');
+      const [row] = await outboxRows(orders(), 'id = $1', [id]);
+      expect(row?.published_at, change).toBeNull();
+    }
+  });
+
   it('refuses DELETE and TRUNCATE with SQLSTATE BZ001', async () => {
     const pending = await appendOne();
     const published = await appendOne();
