@@ -157,7 +157,7 @@ registerContracts(
 
 /**
  * The inventory events that report stock levels, each with where its levels are in its payload:
- * what a copy of availability (the products domain's, the search read model's) listens to.
+ * what a copy of the available quantities (the products domain's) listens to.
  */
 export const STOCK_LEVELS_OF: Readonly<Record<string, (data: never) => StockLevel[]>> = {
   [StockItemCreatedV1.type]: (d: StockItemCreatedV1) => [d],
@@ -168,3 +168,18 @@ export const STOCK_LEVELS_OF: Readonly<Record<string, (data: never) => StockLeve
   [ReservationReleasedV1.type]: (d: ReservationReleasedV1) => d.items,
   [ReservationExpiredV1.type]: (d: ReservationExpiredV1) => d.items,
 };
+
+/**
+ * The inventory events after which an item may have turned from no units available to some, or
+ * from some to none: what a copy of only whether items are in stock (the search read model's)
+ * listens to, instead of every reservation. A reservation never adds units, and one that takes the
+ * last unit is followed, in its own transaction, by inventory.stock_sold_out.v1 with the item's
+ * level; a confirmation sells reserved units and leaves the available ones as they were.
+ */
+export const IN_STOCK_TURNS: readonly string[] = [
+  StockItemCreatedV1.type,
+  StockAdjustedV1.type,
+  StockSoldOutV1.type,
+  ReservationReleasedV1.type,
+  ReservationExpiredV1.type,
+];

@@ -217,6 +217,36 @@ describe('product search', () => {
     await eventually(async () => expect(ids(await search('q=astrolabe&inStock=false'))).toEqual([p.id]));
   });
 
+  it('turns a product out of stock when reservations take the last units and back when one is released, without taking every reservation', async () => {
+    const p = await published({ title: 'Pewter orrery', variants: [variant(12000)] });
+    const variantId = p.variants[0].id;
+    await eventually(async () => {
+      const res = await f.t.request('POST', `/v1/seller/stock/${variantId}/adjustments`, { token: seller.token, body: { amount: 2, reason: 'received' } });
+      expect(res.statusCode, res.body).toBe(201);
+    });
+    await eventually(async () => expect(ids(await search('q=orrery&inStock=true'))).toEqual([p.id]));
+    const buyer = (await f.t.app.tokens.sign({ userId: newId(), roles: ['buyer'] }, f.clock.now())).token;
+    const reserve = async (quantity: number) => {
+      const res = await f.t.request('POST', '/v1/reservations', { token: buyer, headers: { 'idempotency-key': newId() }, body: { items: [{ variantId, quantity }] } });
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json() as Json;
+    };
+    // The first reservation leaves a unit: nothing for search. The second takes the last: sold out.
+    await reserve(1);
+    const last = await reserve(1);
+    await eventually(async () => expect(ids(await search('q=orrery&inStock=false'))).toEqual([p.id]));
+    const released = await f.t.request('POST', `/v1/reservations/${last.id}/release`, { token: buyer });
+    expect(released.statusCode, released.body).toBe(200);
+    await eventually(async () => expect(ids(await search('q=orrery&inStock=true'))).toEqual([p.id]));
+    // Search's inbox never held a reservation: only the events that can turn the item.
+    const { rows } = await f.t.app.pools
+      .get('search')!
+      .query<{ type: string }>("SELECT DISTINCT event_type AS type FROM search_inbox_events WHERE consumer = 'search.product_search' AND aggregate_id = ANY($1::uuid[]) ORDER BY 1", [
+        [last.id],
+      ]);
+    expect(rows).toEqual([{ type: 'inventory.reservation_released.v1' }]);
+  });
+
   it('filters by a category with its subcategories, by attributes and by seller', async () => {
     const shoe = await published({ title: 'Felt slipper', categoryId: f.categories.shoes, variants: [variant(1500, { size: '42', colour: 'grey' })] });
     const phone = await published({ title: 'Felt phone sleeve', variants: [variant(1500, { colour: 'grey' })] });

@@ -1,4 +1,4 @@
-import { STOCK_LEVELS_OF } from '../../contracts/inventory.ts';
+import { IN_STOCK_TURNS, STOCK_LEVELS_OF } from '../../contracts/inventory.ts';
 import {
   CategoryUpdatedV1,
   PriceChangedV1,
@@ -211,7 +211,9 @@ export function productSearchSubscription(clock: Clock = systemClock): Subscript
   return {
     consumer: PRODUCT_SEARCH_CONSUMER,
     domain: 'search',
-    events: [...SNAPSHOT_EVENTS, PriceChangedV1.type, PriceWithdrawnV1.type, CategoryUpdatedV1.type, ...Object.keys(STOCK_LEVELS_OF)],
+    // Whether a product is in stock, not how many units: the stock events that can turn it (a flash
+    // sale's reservations are most of inventory's events, and none of them matters here but the last).
+    events: [...SNAPSHOT_EVENTS, PriceChangedV1.type, PriceWithdrawnV1.type, CategoryUpdatedV1.type, ...IN_STOCK_TURNS],
     handle: (ctx, event) => apply(ctx, [event]),
     handleBatch: apply,
     readModel: readModelHooks(
