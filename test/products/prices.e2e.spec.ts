@@ -479,6 +479,36 @@ describe('the purchase read cache (cart views ask the catalog on every request)'
     expect(small.cachedVariant(last.variantId)).toBe(false);
   });
 
+  it('shares one read among callers missing the same variant at once, but never a read started before an invalidation', async () => {
+    f.clock.set(at(160));
+    const p = await newPublishedProduct();
+    let reads = 0;
+    const counting = {
+      query: ((...args: Parameters<typeof f.db.query>) => {
+        reads++;
+        return f.db.query(...args);
+      }) as typeof f.db.query,
+    };
+    const catalog = new PurchaseCatalog(counting, f.clock, { entriesMax: 100, ttlMs: 60_000 });
+    catalog.coherent = true;
+    // A flash sale's opening: many buyers of a variant nobody asked for yet, at once.
+    const answers = await Promise.all(Array.from({ length: 20 }, () => catalog.get([p.variantId], f.clock.now())));
+    expect(reads).toBe(1);
+    for (const answer of answers) expect(answer.get(p.variantId)?.price?.amount).toBe(1000);
+    expect(catalog.cachedVariant(p.variantId)).toBe(true);
+
+    // A change announced while a read is in flight: a caller after it reads again.
+    catalog.invalidate([p.id]);
+    reads = 0;
+    const before = catalog.get([p.variantId], f.clock.now());
+    catalog.invalidate([p.id]);
+    const after = catalog.get([p.variantId], f.clock.now());
+    await Promise.all([before, after]);
+    expect(reads).toBe(2);
+    // Only the read that started after the change is kept.
+    expect(catalog.cachedVariant(p.variantId)).toBe(true);
+  });
+
   it('answers a repeated read from memory, and reads again after a price change made here', async () => {
     f.clock.set(at(100));
     const p = await newPublishedProduct();

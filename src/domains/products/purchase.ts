@@ -123,6 +123,8 @@ export class PurchaseCatalog {
   readonly #rows: LruCache<PurchaseRow>;
   readonly #variantsOf = new Map<string, Set<string>>();
   readonly #saleStates = new WeakMap<PurchaseRow, SaleState>();
+  /** Reads of rows for the cache in flight, per variant, with the generation they started in. */
+  readonly #loading = new Map<string, { generation: number; rows: Promise<ReadonlyMap<string, PurchaseRow>> }>();
   #generation = 0;
   coherent = false;
   hits = 0;
@@ -180,14 +182,55 @@ export class PurchaseCatalog {
     this.hits += ids.length - missing.length;
     if (missing.length === 0) return result;
     this.misses += missing.length;
+    if (!lookUp) {
+      const generation = this.#generation;
+      const rows = await selectVariantsForPurchase(this.db, missing, at);
+      const keep = cacheable && this.coherent && generation === this.#generation;
+      for (const r of rows) {
+        result.set(r.variant_id, toVariant(r, at, options.currency));
+        if (keep) this.#keep(r, nowMs);
+      }
+      return result;
+    }
+    // The first buyers of a variant nobody asked for yet (a flash sale's opening second) all miss
+    // at once: they share one read per variant instead of each queueing its own for a connection.
+    // Only a read started since the last invalidation is shared: a caller never gets rows read
+    // before a change it could already know of.
     const generation = this.#generation;
-    const rows = await selectVariantsForPurchase(this.db, missing, at);
-    const keep = cacheable && this.coherent && generation === this.#generation;
-    for (const r of rows) {
-      result.set(r.variant_id, toVariant(r, at, options.currency));
-      if (keep) this.#keep(r, nowMs);
+    const reads = new Set<Promise<ReadonlyMap<string, PurchaseRow>>>();
+    const toRead: string[] = [];
+    for (const id of missing) {
+      const loading = this.#loading.get(id);
+      if (loading && loading.generation === generation) reads.add(loading.rows);
+      else toRead.push(id);
+    }
+    if (toRead.length > 0) reads.add(this.#read(toRead, at, generation, nowMs));
+    for (const rows of await Promise.all(reads)) {
+      for (const id of missing) {
+        const r = rows.get(id);
+        if (r) result.set(id, toVariant(r, at, options.currency));
+      }
     }
     return result;
+  }
+
+  /** Reads rows for the cache (kept if nothing was invalidated meanwhile), shared by the callers that miss them meanwhile. */
+  #read(ids: string[], at: Date, generation: number, nowMs: number): Promise<ReadonlyMap<string, PurchaseRow>> {
+    const rows = selectVariantsForPurchase(this.db, ids, at).then((found) => {
+      const keep = this.coherent && generation === this.#generation;
+      const byId = new Map<string, PurchaseRow>();
+      for (const r of found) {
+        byId.set(r.variant_id, r);
+        if (keep) this.#keep(r, nowMs);
+      }
+      return byId;
+    });
+    for (const id of ids) this.#loading.set(id, { generation, rows });
+    const done = () => {
+      for (const id of ids) if (this.#loading.get(id)?.rows === rows) this.#loading.delete(id);
+    };
+    rows.then(done, done);
+    return rows;
   }
 
   #keep(r: PurchaseRow, nowMs: number): void {
