@@ -145,6 +145,77 @@ describe('the reservation queue', () => {
     expect(batches).toEqual([1, 3]);
   });
 
+  describe('while a variant is busy', () => {
+    /** A queue whose batches end when the test says, recording their sizes. */
+    const controlled = (gatherMs: number) => {
+      const batches: number[] = [];
+      const ends: (() => void)[] = [];
+      const queue = new ReservationQueue(
+        (_variantId, batch) =>
+          new Promise((resolve) => {
+            batches.push(batch.length);
+            ends.push(() => resolve(batch.map((b) => ({ ok: true as const, value: { id: b.request.idempotencyKey } as ReserveResult }))));
+          }),
+        { batchSizeMax: 50, waitingMax: 100, gatherMs },
+      );
+      const endBatch = async () => {
+        ends.shift()?.();
+        // Let the answers and the queue's next step run.
+        await new Promise((resolve) => setImmediate(resolve));
+      };
+      return { queue, batches, endBatch };
+    };
+
+    it('waits for the buyers a batch answered, so that they go as one batch and not as a lone one and the rest', async () => {
+      const { queue, batches, endBatch } = controlled(10_000);
+      const first = [queue.submit(request('a'))];
+      first.push(queue.submit(request('b')), queue.submit(request('c')));
+      await endBatch(); // a alone; b and c waited for it
+      await endBatch(); // b and c: two buyers at once, so the variant is busy
+      await Promise.all(first);
+      expect(batches).toEqual([1, 2]);
+      // Both come back (with one who waited meanwhile): no batch starts before the third arrives.
+      const again = [queue.submit(request('b2'))];
+      await new Promise((resolve) => setImmediate(resolve));
+      again.push(queue.submit(request('c2')));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(batches).toEqual([1, 2]);
+      again.push(queue.submit(request('d')));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(batches).toEqual([1, 2, 3]);
+      await endBatch();
+      expect((await Promise.all(again)).map((r) => r.id)).toEqual(['b2', 'c2', 'd']);
+    });
+
+    it('starts a batch after gatherMs with whoever came, and never waits for a variant that had one buyer at a time', async () => {
+      const { queue, batches, endBatch } = controlled(20);
+      const lone = queue.submit(request('a'));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(batches).toEqual([1]);
+      await endBatch();
+      await lone;
+      // The last batch had one request: the next starts at once.
+      const next = queue.submit(request('b'));
+      expect(batches).toEqual([1, 1]);
+      const waiting = [queue.submit(request('c')), queue.submit(request('d'))];
+      await endBatch();
+      await next;
+      expect(batches).toEqual([1, 1, 2]);
+      await endBatch();
+      await Promise.all(waiting);
+      // Two were answered together: one coming back waits up to 20 ms for the other, then goes alone.
+      const started = performance.now();
+      const late = queue.submit(request('e'));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(batches).toEqual([1, 1, 2]);
+      await new Promise((resolve) => setTimeout(resolve, 40));
+      expect(batches).toEqual([1, 1, 2, 1]);
+      await endBatch();
+      await late;
+      expect(performance.now() - started).toBeGreaterThanOrEqual(19);
+    });
+  });
+
   it('serves a request submitted at the very moment the last one is answered', async () => {
     const { queue } = echo();
     let answered: string | undefined;

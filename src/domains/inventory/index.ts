@@ -69,12 +69,14 @@ export interface InventoryOptions {
   waitingMax?: number;
   /** How long a "sold out" mark is trusted without news from this process; 0 disables it. */
   soldOutMemoMs?: number;
+  /** How long a busy variant's next batch waits for the buyers the last one answered (QueueLimits.gatherMs); 0 disables it. */
+  gatherMs?: number;
 }
 
 /** Sold-out key lookups in flight at once per process (a few of the pool's connections). */
 const SOLD_OUT_LOOKUPS_MAX = 3;
 
-const DEFAULTS = { sweepIntervalMs: 1000, batchSizeMax: 256, waitingMax: 20_000, soldOutMemoMs: 1000 };
+const DEFAULTS = { sweepIntervalMs: 1000, batchSizeMax: 256, waitingMax: 20_000, soldOutMemoMs: 1000, gatherMs: 3 };
 
 export function createInventoryModule(ctx: DomainContext, options: InventoryOptions = {}, ports: InventoryPorts = {}): DomainModule & { api: InventoryApi } {
   const settings = { ...DEFAULTS, ...options };
@@ -89,7 +91,7 @@ export function createInventoryModule(ctx: DomainContext, options: InventoryOpti
   };
   const queue = new ReservationQueue(
     (variantId, batch) => reserveBatch(deps, variantId, batch),
-    { batchSizeMax: settings.batchSizeMax, waitingMax: settings.waitingMax },
+    { batchSizeMax: settings.batchSizeMax, waitingMax: settings.waitingMax, gatherMs: settings.gatherMs },
     { isSoldOut: (variantId) => deps.soldOut.isSoldOut(variantId), answer: (variantId, batch) => answerSoldOut(deps, variantId, batch), lookupsMax: SOLD_OUT_LOOKUPS_MAX },
   );
   let sweeper: WorkerLoop | undefined;

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { AppError } from '../../platform/http/errors.ts';
 import type { BatchOutcome, BatchRequest } from './reserve-batch.ts';
 import type { ReserveRequest } from './reserve-input.ts';
@@ -13,7 +14,17 @@ export interface QueueLimits {
   batchSizeMax: number;
   /** Requests that may wait for one variant; beyond it the caller is told to come back. */
   waitingMax: number;
+  /**
+   * How long the next batch of a busy variant (its last batch took several requests and ended less
+   * than BUSY_WINDOW_MS ago) waits for more requests before it starts, as PostgreSQL's commit_delay
+   * does for commits: it starts sooner once as many wait as that batch took plus those that waited
+   * already (the buyers it answered, back again). 0 or absent: a batch starts at once.
+   */
+  gatherMs?: number;
 }
+
+/** A variant whose last batch ended this recently is busy: its next batch may gather first. */
+export const BUSY_WINDOW_MS = 50;
 
 export type RunBatch = (variantId: string, batch: readonly BatchRequest[]) => Promise<BatchOutcome[]>;
 
@@ -34,11 +45,16 @@ export interface SoldOutLane {
  * Per-variant queues of single-item reserve requests. At most one transaction per variant is in
  * flight in this process; whatever arrives meanwhile waits and goes into the next transaction as
  * one batch. Under load a hot item's cost is one lock and one commit per batch instead of per
- * buyer (group commit at the application level); when idle a request runs at once, alone.
+ * buyer (group commit at the application level); when idle a request runs at once, alone, and
+ * while busy a batch waits a moment for the buyers the last one answered (`gatherMs`).
  */
 export class ReservationQueue {
   readonly #waiting = new Map<string, Waiting[]>();
   readonly #draining = new Map<string, Promise<void>>();
+  /** Variants whose next batch is gathering requests: how many it waits for, and its start. */
+  readonly #gathering = new Map<string, { enough: number; start: () => void }>();
+  /** When each variant's last batch ended and how many requests it had (busy variants only). */
+  readonly #lastBatch = new Map<string, { endedAt: number; size: number }>();
   readonly #soldOut = new Map<string, Waiting[]>();
   readonly #lookups = new Set<Promise<void>>();
   #lookupScheduled = false;
@@ -58,6 +74,8 @@ export class ReservationQueue {
       return promise;
     }
     const promise = this.#enqueue(this.#waiting, variantId, request);
+    const gathering = this.#gathering.get(variantId);
+    if (gathering && (this.#waiting.get(variantId)?.length ?? 0) >= gathering.enough) gathering.start();
     // The queue is not empty, so #drain reaches an await before it could finish: the entry is set
     // before the drain can remove it.
     if (!this.#draining.has(variantId)) this.#draining.set(variantId, this.#drain(variantId));
@@ -106,6 +124,8 @@ export class ReservationQueue {
   }
 
   async #drain(variantId: string): Promise<void> {
+    const last = this.#lastBatch.get(variantId);
+    let lastSize = last && performance.now() - last.endedAt < BUSY_WINDOW_MS ? last.size : 0;
     for (;;) {
       const queue = this.#waiting.get(variantId);
       if (!queue || queue.length === 0) {
@@ -114,11 +134,53 @@ export class ReservationQueue {
         this.#draining.delete(variantId);
         return;
       }
+      // In a flash sale the buyers a batch answered come back together, a few at a time over a few
+      // milliseconds: the first to arrive would run alone while the others wait for it, then run as
+      // a second batch, two commits where one does (and so on, batch after batch). A variant that
+      // had concurrent buyers waits a moment for those the last batch answered.
+      if (lastSize > 1) {
+        await this.#gather(variantId, Math.min(this.limits.batchSizeMax, lastSize + queue.length));
+      }
       const batch = takeBatch(queue, this.limits.batchSizeMax);
       await settleBatch(batch, () => this.runBatch(variantId, batch));
+      this.#noteBatch(variantId, batch.length);
+      lastSize = batch.length;
     }
   }
+
+  /** Waits until `enough` requests for the variant wait, or gatherMs passed (at once when that is 0 or `enough` is 1). */
+  async #gather(variantId: string, enough: number): Promise<void> {
+    const gatherMs = this.limits.gatherMs ?? 0;
+    if (gatherMs <= 0 || enough <= 1) return;
+    await new Promise<void>((resolve) => {
+      let started = false;
+      const start = () => {
+        if (started) return;
+        started = true;
+        clearTimeout(timer);
+        this.#gathering.delete(variantId);
+        resolve();
+      };
+      // A timer fires before the event loop reads the sockets that became readable while it was
+      // busy: the batch starts after that read (setImmediate runs after it), with what it brought.
+      const timer = setTimeout(() => setImmediate(start), gatherMs);
+      this.#gathering.set(variantId, { enough, start });
+    });
+  }
+
+  /** Remembers a batch that just ended, for the gathering of the next; forgets variants no longer busy. */
+  #noteBatch(variantId: string, size: number): void {
+    const now = performance.now();
+    if (this.#lastBatch.size >= LAST_BATCHES_MAX) {
+      for (const [id, last] of this.#lastBatch) if (now - last.endedAt >= BUSY_WINDOW_MS) this.#lastBatch.delete(id);
+    }
+    this.#lastBatch.delete(variantId);
+    if (this.#lastBatch.size < LAST_BATCHES_MAX) this.#lastBatch.set(variantId, { endedAt: now, size });
+  }
 }
+
+/** Variants remembered as busy at most (pruned of those no longer busy when full). */
+const LAST_BATCHES_MAX = 1000;
 
 /** Runs a batch and gives each waiting request its outcome (all the error, if the batch failed). */
 async function settleBatch(batch: readonly Waiting[], run: () => Promise<BatchOutcome[]>): Promise<void> {
