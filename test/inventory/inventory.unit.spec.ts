@@ -147,7 +147,7 @@ describe('the reservation queue', () => {
 
   describe('while a variant is busy', () => {
     /** A queue whose batches end when the test says, recording their sizes. */
-    const controlled = (gatherMs: number) => {
+    const controlled = (gatherMs: number, batchSizeMax = 50) => {
       const batches: number[] = [];
       const ends: (() => void)[] = [];
       const queue = new ReservationQueue(
@@ -156,7 +156,7 @@ describe('the reservation queue', () => {
             batches.push(batch.length);
             ends.push(() => resolve(batch.map((b) => ({ ok: true as const, value: { id: b.request.idempotencyKey } as ReserveResult }))));
           }),
-        { batchSizeMax: 50, waitingMax: 100, gatherMs },
+        { batchSizeMax, waitingMax: 100, gatherMs },
       );
       const endBatch = async () => {
         ends.shift()?.();
@@ -185,6 +185,18 @@ describe('the reservation queue', () => {
       expect(batches).toEqual([1, 2, 3]);
       await endBatch();
       expect((await Promise.all(again)).map((r) => r.id)).toEqual(['b2', 'c2', 'd']);
+    });
+
+    it('does not wait when a full batch waits already', async () => {
+      const { queue, batches, endBatch } = controlled(10_000, 2);
+      const all = [queue.submit(request('a')), queue.submit(request('b')), queue.submit(request('c'))];
+      await endBatch();
+      expect(batches).toEqual([1, 2]);
+      all.push(queue.submit(request('d')), queue.submit(request('e')));
+      await endBatch();
+      expect(batches).toEqual([1, 2, 2]);
+      await endBatch();
+      expect(await Promise.all(all)).toHaveLength(5);
     });
 
     it('starts a batch after gatherMs with whoever came, and never waits for a variant that had one buyer at a time', async () => {

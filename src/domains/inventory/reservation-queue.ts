@@ -151,7 +151,7 @@ export class ReservationQueue {
   /** Waits until `enough` requests for the variant wait, or gatherMs passed (at once when that is 0 or `enough` is 1). */
   async #gather(variantId: string, enough: number): Promise<void> {
     const gatherMs = this.limits.gatherMs ?? 0;
-    if (gatherMs <= 0 || enough <= 1) return;
+    if (gatherMs <= 0 || enough <= 1 || (this.#waiting.get(variantId)?.length ?? 0) >= enough) return;
     await new Promise<void>((resolve) => {
       let started = false;
       const start = () => {
