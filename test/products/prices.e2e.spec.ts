@@ -483,10 +483,14 @@ describe('the purchase read cache (cart views ask the catalog on every request)'
     f.clock.set(at(160));
     const p = await newPublishedProduct();
     let reads = 0;
+    /** Marks the rows of the read numbered `staleRead` as stale (as if read before a change). */
+    let staleRead = 0;
     const counting = {
-      query: ((...args: Parameters<typeof f.db.query>) => {
-        reads++;
-        return f.db.query(...args);
+      query: (async (...args: Parameters<typeof f.db.query>) => {
+        const n = ++reads;
+        const result = (await f.db.query(...args)) as unknown as { rows: Record<string, unknown>[] };
+        if (n === staleRead) result.rows = result.rows.map((row) => ({ ...row, title: 'stale' }));
+        return result;
       }) as typeof f.db.query,
     };
     const catalog = new PurchaseCatalog(counting, f.clock, { entriesMax: 100, ttlMs: 60_000 });
@@ -500,13 +504,17 @@ describe('the purchase read cache (cart views ask the catalog on every request)'
     // A change announced while a read is in flight: a caller after it reads again.
     catalog.invalidate([p.id]);
     reads = 0;
+    staleRead = 1;
     const before = catalog.get([p.variantId], f.clock.now());
     catalog.invalidate([p.id]);
     const after = catalog.get([p.variantId], f.clock.now());
-    await Promise.all([before, after]);
+    const [early, late] = await Promise.all([before, after]);
     expect(reads).toBe(2);
+    expect(early.get(p.variantId)?.title).toBe('stale');
+    expect(late.get(p.variantId)?.title).not.toBe('stale');
     // Only the read that started after the change is kept.
-    expect(catalog.cachedVariant(p.variantId)).toBe(true);
+    expect((await catalog.get([p.variantId], f.clock.now())).get(p.variantId)?.title).not.toBe('stale');
+    expect(reads).toBe(2);
   });
 
   it('answers a repeated read from memory, and reads again after a price change made here', async () => {

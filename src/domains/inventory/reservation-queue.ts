@@ -16,11 +16,13 @@ export interface QueueLimits {
   waitingMax: number;
   /**
    * How long the next batch of a busy variant (its last batch took several requests and ended less
-   * than BUSY_WINDOW_MS ago) waits for more requests before it starts, as PostgreSQL's commit_delay
+   * than busyWindowMs ago) waits for more requests before it starts, as PostgreSQL's commit_delay
    * does for commits: it starts sooner once as many wait as that batch took plus those that waited
    * already (the buyers it answered, back again). 0 or absent: a batch starts at once.
    */
   gatherMs?: number;
+  /** A variant whose last batch ended less than this ago is busy (default BUSY_WINDOW_MS). */
+  busyWindowMs?: number;
 }
 
 /** A variant whose last batch ended this recently is busy: its next batch may gather first. */
@@ -125,7 +127,7 @@ export class ReservationQueue {
 
   async #drain(variantId: string): Promise<void> {
     const last = this.#lastBatch.get(variantId);
-    let lastSize = last && performance.now() - last.endedAt < BUSY_WINDOW_MS ? last.size : 0;
+    let lastSize = last && performance.now() - last.endedAt < this.#busyWindowMs ? last.size : 0;
     for (;;) {
       const queue = this.#waiting.get(variantId);
       if (!queue || queue.length === 0) {
@@ -137,8 +139,9 @@ export class ReservationQueue {
       // In a flash sale the buyers a batch answered come back together, a few at a time over a few
       // milliseconds: the first to arrive would run alone while the others wait for it, then run as
       // a second batch, two commits where one does (and so on, batch after batch). A variant that
-      // had concurrent buyers waits a moment for those the last batch answered.
-      if (lastSize > 1) {
+      // had concurrent buyers waits a moment for those the last batch answered; not once it is sold
+      // out (they go to the sold-out lane, and this batch is answered "sold out" anyway).
+      if (lastSize > 1 && !this.soldOutLane?.isSoldOut(variantId)) {
         await this.#gather(variantId, Math.min(this.limits.batchSizeMax, lastSize + queue.length));
       }
       const batch = takeBatch(queue, this.limits.batchSizeMax);
@@ -146,6 +149,10 @@ export class ReservationQueue {
       this.#noteBatch(variantId, batch.length);
       lastSize = batch.length;
     }
+  }
+
+  get #busyWindowMs(): number {
+    return this.limits.busyWindowMs ?? BUSY_WINDOW_MS;
   }
 
   /** Waits until `enough` requests for the variant wait, or gatherMs passed (at once when that is 0 or `enough` is 1). */
@@ -172,7 +179,7 @@ export class ReservationQueue {
   #noteBatch(variantId: string, size: number): void {
     const now = performance.now();
     if (this.#lastBatch.size >= LAST_BATCHES_MAX) {
-      for (const [id, last] of this.#lastBatch) if (now - last.endedAt >= BUSY_WINDOW_MS) this.#lastBatch.delete(id);
+      for (const [id, last] of this.#lastBatch) if (now - last.endedAt >= this.#busyWindowMs) this.#lastBatch.delete(id);
     }
     this.#lastBatch.delete(variantId);
     if (this.#lastBatch.size < LAST_BATCHES_MAX) this.#lastBatch.set(variantId, { endedAt: now, size });
