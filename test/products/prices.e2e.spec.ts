@@ -500,6 +500,9 @@ describe('the purchase read cache (cart views ask the catalog on every request)'
     expect(reads).toBe(1);
     for (const answer of answers) expect(answer.get(p.variantId)?.price?.amount).toBe(1000);
     expect(catalog.cachedVariant(p.variantId)).toBe(true);
+    // An id in capitals is a miss (the cache keys are the database's spelling), answered under that spelling.
+    catalog.invalidate([p.id]);
+    expect([...(await catalog.get([p.variantId.toUpperCase()], f.clock.now())).keys()]).toEqual([p.variantId]);
 
     // A change announced while a read is in flight: a caller after it reads again.
     catalog.invalidate([p.id]);

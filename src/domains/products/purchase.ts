@@ -182,21 +182,23 @@ export class PurchaseCatalog {
     this.hits += ids.length - missing.length;
     if (missing.length === 0) return result;
     this.misses += missing.length;
-    if (!lookUp) {
-      const generation = this.#generation;
-      const rows = await selectVariantsForPurchase(this.db, missing, at);
-      const keep = cacheable && this.coherent && generation === this.#generation;
-      for (const r of rows) {
-        result.set(r.variant_id, toVariant(r, at, options.currency));
-        if (keep) this.#keep(r, nowMs);
+    const generation = this.#generation;
+    // A shared read may hold variants this caller did not ask for: only the missing ones are taken,
+    // under the database's spelling of their ids (as rows read for this caller alone always were).
+    const take = (rows: ReadonlyMap<string, PurchaseRow>) => {
+      for (const id of missing) {
+        const r = rows.get(id.toLowerCase());
+        if (r) result.set(r.variant_id, toVariant(r, at, options.currency));
       }
+    };
+    if (!lookUp) {
+      take(await this.#fetch(missing, at, generation, nowMs, cacheable));
       return result;
     }
     // The first buyers of a variant nobody asked for yet (a flash sale's opening second) all miss
     // at once: they share one read per variant instead of each queueing its own for a connection.
     // Only a read started since the last invalidation is shared: a caller never gets rows read
     // before a change it could already know of.
-    const generation = this.#generation;
     const reads = new Set<Promise<ReadonlyMap<string, PurchaseRow>>>();
     const toRead: string[] = [];
     for (const id of missing) {
@@ -205,26 +207,25 @@ export class PurchaseCatalog {
       else toRead.push(id);
     }
     if (toRead.length > 0) reads.add(this.#read(toRead, at, generation, nowMs));
-    for (const rows of await Promise.all(reads)) {
-      for (const id of missing) {
-        const r = rows.get(id);
-        if (r) result.set(id, toVariant(r, at, options.currency));
-      }
-    }
+    for (const rows of await Promise.all(reads)) take(rows);
     return result;
   }
 
-  /** Reads rows for the cache (kept if nothing was invalidated meanwhile), shared by the callers that miss them meanwhile. */
+  /** Reads rows by variant; keeps them in the cache when `cacheable` and nothing was invalidated since `generation`. */
+  async #fetch(ids: readonly string[], at: Date, generation: number, nowMs: number, cacheable: boolean): Promise<ReadonlyMap<string, PurchaseRow>> {
+    const found = await selectVariantsForPurchase(this.db, ids, at);
+    const keep = cacheable && this.coherent && generation === this.#generation;
+    const byId = new Map<string, PurchaseRow>();
+    for (const r of found) {
+      byId.set(r.variant_id, r);
+      if (keep) this.#keep(r, nowMs);
+    }
+    return byId;
+  }
+
+  /** A read for the cache, shared by the callers that miss the same variants meanwhile. */
   #read(ids: string[], at: Date, generation: number, nowMs: number): Promise<ReadonlyMap<string, PurchaseRow>> {
-    const rows = selectVariantsForPurchase(this.db, ids, at).then((found) => {
-      const keep = this.coherent && generation === this.#generation;
-      const byId = new Map<string, PurchaseRow>();
-      for (const r of found) {
-        byId.set(r.variant_id, r);
-        if (keep) this.#keep(r, nowMs);
-      }
-      return byId;
-    });
+    const rows = this.#fetch(ids, at, generation, nowMs, true);
     for (const id of ids) this.#loading.set(id, { generation, rows });
     const done = () => {
       for (const id of ids) if (this.#loading.get(id)?.rows === rows) this.#loading.delete(id);

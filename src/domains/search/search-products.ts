@@ -287,6 +287,7 @@ async function facets(deps: SearchDeps, query: SearchQuery): Promise<{ total: nu
 
 /** Exclusions in a row (`--x`, `-(-(x`) make negations nested this deep; PostgreSQL's text search takes about 32. */
 const NESTED_EXCLUSIONS_MAX = 16;
+const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
 
 /**
  * Refuses a text whose exclusions nest too deep for PostgreSQL's text search ("tsquery stack too
@@ -296,7 +297,7 @@ function refuseNestedExclusions(q: string): void {
   let run = 0;
   for (const ch of q) {
     if (ch === '-') run++;
-    else if (/[\p{L}\p{N}]/u.test(ch)) run = 0;
+    else if (LETTER_OR_DIGIT.test(ch)) run = 0;
     if (run > NESTED_EXCLUSIONS_MAX) throw new AppError('VALIDATION_FAILED', `q: more than ${NESTED_EXCLUSIONS_MAX} exclusions (-) in a row`);
   }
 }
