@@ -9,12 +9,11 @@ import type { EventEnvelope } from '../../src/platform/messaging/envelope.ts';
 import { insertIntoInbox } from '../../src/platform/messaging/inbox.ts';
 import { appendEvents } from '../../src/platform/messaging/outbox.ts';
 import { toEnvelope } from '../../src/platform/messaging/relay.ts';
-import { Messaging } from '../../src/platform/messaging/runtime.ts';
 import type { Subscription } from '../../src/platform/messaging/subscription.ts';
 import { InProcessTransport } from '../../src/platform/messaging/transport.ts';
 import { type TestApp, startTestApp } from '../support/app.ts';
 import { eventually } from '../support/eventually.ts';
-import { type ThingData, ThingHappened, createProbeTable, recordEffect, recordingProbe } from './fixtures/probes.ts';
+import { type ThingData, ThingHappened, createProbeTable, otherDelivery, recordEffect, recordingProbe } from './fixtures/probes.ts';
 
 function pool(t: TestApp, domain: DomainName): Pool {
   const p = t.app.pools.get(domain);
@@ -407,14 +406,11 @@ describe('event delivery woken by LISTEN/NOTIFY, with a 60 s poll', () => {
     const targets = resolveTargets(t.app.config, t.app.config.databaseUrl).filter((x) => x.domain === 'orders' || x.domain === 'search');
     const pools = new Map(targets.map((x) => [x.domain, createPool(x.url, 4, `second-${x.domain}`)] as const));
     const subscriptions = [probe];
-    const second = new Messaging(
+    const second = otherDelivery(
       targets.map((x) => ({ domain: x.domain, url: x.url, pool: pools.get(x.domain)! })),
       new InProcessTransport(pools, subscriptions),
       subscriptions,
-      { pollMs: 60_000, batchSizeMax: 50, attemptsMax: 3, retryDelayBaseMs: 10, retryDelayMaxMs: 100 },
       t.app.clock,
-      undefined,
-      createLogger('silent'),
     );
     await second.start();
     try {

@@ -1,4 +1,3 @@
-import { commitSignals } from '../../platform/db/pool.ts';
 import { WorkerLoop } from '../../platform/messaging/worker-loop.ts';
 import type { DomainContext, DomainModule } from '../../platform/module.ts';
 import { DeliveryWorker } from './delivery.ts';
@@ -61,11 +60,14 @@ export function createNotificationsModule(ctx: DomainContext, wiring: Notificati
   };
   const worker = new DeliveryWorker(deps);
   let loop: WorkerLoop | undefined;
-  let unsubscribe: (() => void) | undefined;
 
   return {
     name: 'notifications',
-    subscriptions: [accountsSubscription(), ordersSubscription(), paymentsSubscription(deps), shippingSubscription()],
+    // The sender hears of new notifications right after the consumer round that made them commits.
+    subscriptions: [accountsSubscription(), ordersSubscription(), paymentsSubscription(deps), shippingSubscription()].map((s) => ({
+      ...s,
+      afterCommit: () => loop?.wake(),
+    })),
     routes: (app) => registerNotificationRoutes(app, deps),
     testProvider,
     runDeliveryOnce: () => worker.runOnce(),
@@ -73,13 +75,9 @@ export function createNotificationsModule(ctx: DomainContext, wiring: Notificati
       loop ??= new WorkerLoop('notifications:delivery', () => worker.runOnce(), settings.deliveryPollMs, (error) =>
         ctx.log.error({ err: error }, 'notification delivery round failed'),
       );
-      // Notifications are made by consumer transactions that also write the outbox (in_app ones
-      // are announced at once): the worker hears about them right after their commit.
-      unsubscribe = commitSignals(ctx.pool).on('outbox', () => loop?.wake());
       loop.start();
     },
     async stop() {
-      unsubscribe?.();
       await loop?.stop();
     },
   };

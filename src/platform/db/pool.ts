@@ -55,7 +55,8 @@ function statementName(text: string): string | undefined {
 export type CommitSignal = 'outbox' | 'inbox';
 const SIGNAL_BITS: Record<CommitSignal, number> = { outbox: 1, inbox: 2 };
 const SIGNALS = Object.keys(SIGNAL_BITS) as CommitSignal[];
-const OUTBOX_INSERT = /\bINSERT\s+INTO\s+\w+_outbox_events\b/i;
+/** An outbox INSERT that leaves its rows pending: one that names published_at writes them published (nobody to relay them to). */
+const OUTBOX_INSERT = /\bINSERT\s+INTO\s+\w+_outbox_events\s*\((?![^)]*\bpublished_at\b)/i;
 const INBOX_INSERT = /\bINSERT\s+INTO\s+\w+_inbox_events\b/i;
 /** The channel a process without a listener of its own NOTIFYs instead (the Notifier of every running marketplace listens). */
 export const SIGNAL_CHANNELS: Record<CommitSignal, string> = { outbox: 'bazaar_outbox', inbox: 'bazaar_inbox' };

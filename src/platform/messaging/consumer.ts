@@ -132,6 +132,7 @@ export class InboxConsumer {
         );
       } else await client.query('COMMIT');
       for (const row of applied) this.metrics?.deliveries.inc({ domain: this.domain, consumer: row.consumer });
+      for (const consumer of new Set(applied.map((r) => r.consumer))) this.#handlers.get(consumer)?.afterCommit?.();
       return rows.length === this.options.batchSizeMax;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);

@@ -31,6 +31,44 @@ export function assertContract(type: string, data: unknown): void {
   if (problems.length > 0) throw new ContractViolation(type, problems);
 }
 
+/**
+ * What an event delivery runtime of this process does with events: the domains whose outboxes it
+ * relays, and the event types its transport puts into some inbox. `routed` undefined: every event
+ * goes out (a broker, where subscribers of other processes take what they want).
+ */
+export interface DeliveryPlan {
+  domains: ReadonlySet<DomainName>;
+  routed: ReadonlySet<string> | undefined;
+}
+
+const deliveryPlans = new Set<DeliveryPlan>();
+
+/**
+ * Tells the outbox writers of this process what its running delivery does (Messaging.start); the
+ * returned function takes it back (Messaging.stop). See `deliveredToNobody`.
+ */
+export function registerDeliveryPlan(plan: DeliveryPlan): () => void {
+  deliveryPlans.add(plan);
+  return () => deliveryPlans.delete(plan);
+}
+
+/**
+ * Whether an event of `type` written to `domain`'s outbox would be relayed to no inbox at all: this
+ * process's delivery relays the domain in-process, and no delivery of this process routes the type.
+ * The relay would claim such an event, give it to nobody and mark it published, a round trip or two
+ * for nothing; it is written published instead (ADR 0008, point 21). Never with a broker running in
+ * the process, nor in a process without delivery (a CLI command): their events stay pending for
+ * whichever relay takes them.
+ */
+function deliveredToNobody(domain: DomainName, type: string): boolean {
+  let relayedHere = false;
+  for (const plan of deliveryPlans) {
+    if (!plan.routed || plan.routed.has(type)) return false;
+    if (plan.domains.has(domain)) relayedHere = true;
+  }
+  return relayedHere;
+}
+
 /** An INSERT of events into a domain's outbox, to run alone or as a CTE of a larger statement. */
 export interface OutboxInsert {
   /** `INSERT INTO <outbox> … FROM jsonb_array_elements($first)`, then ` WHERE <guard>` if one is given. */
@@ -77,8 +115,12 @@ export function outboxInsert(
       `{"id":"${id}","aggregateId":${JSON.stringify(e.aggregateId)},"aggregateType":${JSON.stringify(e.aggregateType)},"type":${JSON.stringify(e.type)},"payload":${JSON.stringify(e.data)},"headers":${JSON.stringify(headers)}}`,
     );
   }
-  const sql = `INSERT INTO ${domainTables(domain).outbox} (id, aggregate_id, aggregate_type, event_type, payload, headers)
-     SELECT (e->>'id')::uuid, (e->>'aggregateId')::uuid, e->>'aggregateType', e->>'type', ${payload ?? "e->'payload'"}, e->'headers'
+  // Written published when none of them goes to any inbox; a batch with one that does stays pending
+  // whole (the relay gives each subscriber its share). The column list names published_at only
+  // then, which is how the connection knows not to wake the relay (platform/db/pool.ts).
+  const published = events.length > 0 && events.every((e) => deliveredToNobody(domain, e.type));
+  const sql = `INSERT INTO ${domainTables(domain).outbox} (id, aggregate_id, aggregate_type, event_type, payload, headers${published ? ', published_at' : ''})
+     SELECT (e->>'id')::uuid, (e->>'aggregateId')::uuid, e->>'aggregateType', e->>'type', ${payload ?? "e->'payload'"}, e->'headers'${published ? ', now()' : ''}
        FROM jsonb_array_elements($${first}::jsonb) WITH ORDINALITY AS x(e, n)${guard ? ` WHERE ${guard}` : ''}
       ORDER BY n`;
   // A text cut in the middle of a surrogate pair (a reason truncated by a handler) would fail the insert.

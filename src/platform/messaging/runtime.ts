@@ -8,7 +8,8 @@ import { Notifier } from './notifier.ts';
 import { OutboxRelay } from './relay.ts';
 import { ConsumerReplay, type ReplayOptions, ReplayRefused, type ReplayStatus, REPLAY_LOCK_PREFIX_SQL, latestReplay, readReplay } from './replay.ts';
 import type { Subscription } from './subscription.ts';
-import type { Transport } from './transport.ts';
+import { InProcessTransport, type Transport } from './transport.ts';
+import { registerDeliveryPlan } from './outbox.ts';
 import { WorkerLoop } from './worker-loop.ts';
 
 export interface MessagingOptions extends ConsumerOptions {
@@ -54,6 +55,13 @@ export class Messaging {
 
   async start(): Promise<void> {
     await this.transport.start();
+    // Events that this in-process delivery would give to nobody are written published (outbox.ts).
+    this.#unsubscribe.push(
+      registerDeliveryPlan({
+        domains: new Set(this.endpoints.map((e) => e.domain)),
+        routed: this.transport instanceof InProcessTransport ? this.transport.routedTypes() : undefined,
+      }),
+    );
     for (const { domain, url, pool } of this.endpoints) {
       const relay = this.relays.get(domain);
       const consumer = this.consumers.get(domain);

@@ -33,6 +33,12 @@ export interface Subscription {
    */
   handleBatch?(ctx: HandlerContext, events: readonly EventEnvelope[]): Promise<void>;
   /**
+   * Optional: called in this process once a consumer round that applied some of this consumer's
+   * events has committed, to wake whatever works on what the handlers wrote (the notifications'
+   * sender). Not called for a replay's batches.
+   */
+  afterCommit?(): void;
+  /**
    * Optional: the consumer maintains a read model that can be rebuilt from the event log (a replay,
    * ADR 0012). Its handlers must then depend on nothing but the events they are given.
    */

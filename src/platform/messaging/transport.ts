@@ -88,6 +88,10 @@ export class InProcessTransport implements Transport, PerSubscriberDelivery {
   entriesFor(events: EventEnvelope[]): Map<DomainName, InboxEntry[]> {
     return inboxEntriesByDomain(this.#routes, events);
   }
+  /** The event types some subscriber's inbox takes. */
+  routedTypes(): ReadonlySet<string> {
+    return new Set(this.#routes.keys());
+  }
   /**
    * Inserts into the subscriber's inbox on a connection of its own, given up after the delivery
    * timeout: the connection is then destroyed (a hung server or network leaves a query waiting for

@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveTargets } from '../../src/platform/db/databases.ts';
+import { commitSignals, type Pool, withTransaction } from '../../src/platform/db/pool.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { appendEvents, type NewEvent } from '../../src/platform/messaging/outbox.ts';
+import type { Transport } from '../../src/platform/messaging/transport.ts';
+import { type TestApp, startTestApp } from '../support/app.ts';
+import { eventually } from '../support/eventually.ts';
+import { ThingEchoed, ThingHappened, createProbeTable, otherDelivery, recordingProbe } from './fixtures/probes.ts';
+
+/**
+ * Events that no subscriber of the process takes are written published, and wake no relay: the
+ * relay would claim them, give them to nobody and mark them (ADR 0008, point 21). Here the probe
+ * takes probe.thing_happened.v1 into the search inbox; nobody takes probe.thing_echoed.v1.
+ */
+describe('events no subscriber takes', () => {
+  let t: TestApp;
+  let orders: Pool;
+  let wakes = 0;
+  let stopCounting: () => void;
+
+  const happened = (n: number): NewEvent => ({ type: ThingHappened.type, aggregateId: newId(), aggregateType: 'probe', data: { n } });
+  const echoed = (n: number): NewEvent => ({ type: ThingEchoed.type, aggregateId: newId(), aggregateType: 'probe', data: { n, of: newId() } });
+
+  async function write(events: NewEvent[]): Promise<string[]> {
+    return withTransaction(orders, (tx) => appendEvents(tx, 'orders', events, null));
+  }
+
+  /** Each row's state: written published (published_at is its created_at, the same transaction's now()), pending, or relayed later. */
+  async function states(ids: string[]): Promise<string[]> {
+    const { rows } = await orders.query<{ state: string }>(
+      `SELECT CASE WHEN published_at IS NULL THEN 'pending' WHEN published_at = created_at THEN 'written published' ELSE 'relayed' END AS state
+         FROM orders_outbox_events WHERE id = ANY($1::uuid[]) ORDER BY seq`,
+      [ids],
+    );
+    return rows.map((r) => r.state);
+  }
+
+  /** What the probe's afterCommit saw: its applications readable from another connection at that moment. */
+  const seenAfterCommit: Promise<number>[] = [];
+  const countApplied = async () => {
+    const { rows } = await (t.app.pools.get('search') as Pool).query<{ n: number }>("SELECT count(*)::int AS n FROM probe_effects WHERE consumer = 'search.unrouted-probe'");
+    return rows[0]?.n ?? 0;
+  };
+
+  beforeAll(async () => {
+    const probe = { ...recordingProbe('search.unrouted-probe', 'search'), afterCommit: () => void seenAfterCommit.push(countApplied()) };
+    t = await startTestApp({ RELAY_POLL_MS: '60000' }, { extraSubscriptions: [probe] });
+    await createProbeTable(t.app.pools.get('search') as Pool);
+    orders = t.app.pools.get('orders') as Pool;
+    stopCounting = commitSignals(orders).on('outbox', () => {
+      wakes++;
+    });
+  });
+
+  afterAll(async () => {
+    stopCounting();
+    await t.close();
+  });
+
+  it('writes an event nobody takes as published, and wakes no relay for it', async () => {
+    const before = wakes;
+    const ids = await write([echoed(1), echoed(2)]);
+    expect(await states(ids)).toEqual(['written published', 'written published']);
+    expect(wakes).toBe(before);
+  });
+
+  it('leaves an event a subscriber takes pending, wakes the relay, and the relay delivers it', async () => {
+    const before = wakes;
+    const [id] = await write([happened(1)]);
+    expect(wakes).toBe(before + 1);
+    await eventually(async () => expect(await states([id as string])).toEqual(['relayed']), { timeoutMs: 5_000 });
+    const { rows } = await (t.app.pools.get('search') as Pool).query('SELECT 1 FROM probe_effects WHERE event_id = $1', [id]);
+    expect(rows).toHaveLength(1);
+    // The consumer told the subscription once its round had committed: the effect was readable.
+    await eventually(async () => expect(seenAfterCommit.length).toBeGreaterThan(0));
+    expect(await seenAfterCommit[0]).toBe(1);
+  });
+
+  it('leaves a batch pending whole when one of its events is taken, so the relay gives each subscriber its share', async () => {
+    const ids = await write([echoed(3), happened(2)]);
+    expect(await states(ids)).not.toContain('written published');
+    await eventually(async () => expect(await states(ids)).toEqual(['relayed', 'relayed']), { timeoutMs: 5_000 });
+  });
+
+  it('leaves every event pending while a delivery through a broker runs in the process (its subscribers are elsewhere)', async () => {
+    const published: string[] = [];
+    const broker: Transport = {
+      name: 'test-broker',
+      start: async () => undefined,
+      stop: async () => undefined,
+      publish: async (_source, events) => {
+        published.push(...events.map((e) => e.id));
+      },
+    };
+    const target = resolveTargets(t.app.config, t.app.config.databaseUrl).find((x) => x.domain === 'orders');
+    if (!target) throw new Error('no orders database');
+    const messaging = otherDelivery([{ domain: 'orders', url: target.url, pool: orders }], broker, [], t.app.clock);
+    await messaging.start();
+    try {
+      const ids = await write([echoed(4)]);
+      expect(await states(ids)).not.toContain('written published');
+      // One of the two relays of the orders outbox takes it: the broker's gets it, or the
+      // in-process one's gives it to nobody; either way it went through a relay.
+      await eventually(async () => expect(await states(ids)).toEqual(['relayed']), { timeoutMs: 5_000 });
+    } finally {
+      await messaging.stop();
+    }
+    // Once the broker's delivery has stopped, the in-process plan alone decides again.
+    expect(await states(await write([echoed(5)]))).toEqual(['written published']);
+  });
+
+  it('leaves events pending in a process whose delivery is stopped (the next relay to run decides)', async () => {
+    await t.app.messaging.stop();
+    const ids = await write([echoed(6)]);
+    expect(await states(ids)).toEqual(['pending']);
+  });
+});
