@@ -156,8 +156,7 @@ registerContracts(
 );
 
 /**
- * The inventory events that report stock levels, each with where its levels are in its payload:
- * what a copy of the available quantities (the products domain's) listens to.
+ * The inventory events that report stock levels, each with where its levels are in its payload.
  */
 export const STOCK_LEVELS_OF: Readonly<Record<string, (data: never) => StockLevel[]>> = {
   [StockItemCreatedV1.type]: (d: StockItemCreatedV1) => [d],
@@ -168,6 +167,13 @@ export const STOCK_LEVELS_OF: Readonly<Record<string, (data: never) => StockLeve
   [ReservationReleasedV1.type]: (d: ReservationReleasedV1) => d.items,
   [ReservationExpiredV1.type]: (d: ReservationExpiredV1) => d.items,
 };
+
+/**
+ * The inventory events after which an item's available units may have changed: what a copy of the
+ * available quantities (the products domain's) listens to. A confirmation is not one of them: it
+ * sells reserved units, and leaves the available ones as they were (its levels say so too).
+ */
+export const AVAILABLE_CHANGES: readonly string[] = Object.keys(STOCK_LEVELS_OF).filter((type) => type !== ReservationConfirmedV1.type);
 
 /**
  * The inventory events after which an item may have turned from no units available to some, or

@@ -157,6 +157,27 @@ describe('what buyers see', () => {
       { timeoutMs: 10_000 },
     );
   });
+
+  it('follows reservations and releases, and is not sent the sales (a confirmation leaves the available units as they were)', async () => {
+    const p = await published();
+    const variant = p.variants[0] as { id: string; sku: string };
+    const inventory = (f.t.app.modules.find((m) => m.name === 'inventory') as unknown as { api: InventoryApi }).api;
+    await inventory.receiveStock([{ variantId: variant.id, productId: p.id, sellerId: seller.sellerId, sku: variant.sku, quantity: 7 }]);
+    const available = async () => (await get(`/v1/products/${p.id}`)).json().variants[0].availability.available;
+    await eventually(async () => expect(await available()).toBe(7), { timeoutMs: 10_000 });
+    const hold = (quantity: number) => inventory.reserve({ idempotencyKey: newId(), ownerId: newId(), items: [{ variantId: variant.id, quantity }] });
+    const sold = await hold(2);
+    const returned = await hold(1);
+    await eventually(async () => expect(await available()).toBe(4), { timeoutMs: 10_000 });
+    await inventory.confirm(sold.id);
+    await inventory.release(returned.id, 'changed my mind');
+    await eventually(async () => expect(await available()).toBe(5), { timeoutMs: 10_000 });
+    // The products' inbox got the reservations and the release, never the sale.
+    const { rows } = await f.t.app.pools
+      .get('products')!
+      .query<{ type: string }>('SELECT event_type AS type FROM products_inbox_events WHERE aggregate_id = ANY($1::uuid[]) ORDER BY seq', [[sold.id, returned.id]]);
+    expect(rows.map((r) => r.type).sort()).toEqual(['inventory.reservation_released.v1', 'inventory.stock_reserved.v1', 'inventory.stock_reserved.v1']);
+  });
 });
 
 describe('the published list', () => {

@@ -1,4 +1,4 @@
-import { PurchaseLimitChangedV1, STOCK_LEVELS_OF, type StockLevel, StockItemCreatedV1 } from '../../contracts/inventory.ts';
+import { AVAILABLE_CHANGES, PurchaseLimitChangedV1, STOCK_LEVELS_OF, type StockLevel, StockItemCreatedV1 } from '../../contracts/inventory.ts';
 import type { HandlerContext, Subscription } from '../../platform/messaging/subscription.ts';
 import type { EventEnvelope } from '../../platform/messaging/envelope.ts';
 import { type PurchaseLimitRow, type StockLevelRow, setPurchaseLimits, setStockUnit, upsertAvailability } from './sql.ts';
@@ -50,7 +50,8 @@ export function availabilitySubscription(): Subscription {
   return {
     consumer: 'products.availability',
     domain: 'products',
-    events: [...Object.keys(STOCK_LEVELS_OF), PurchaseLimitChangedV1.type],
+    // Not the confirmations: a sale leaves the available units as they were (AVAILABLE_CHANGES).
+    events: [...AVAILABLE_CHANGES, PurchaseLimitChangedV1.type],
     handle: (ctx, event) => applyLevels(ctx, [event]),
     handleBatch: applyLevels,
   };
