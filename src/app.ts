@@ -15,6 +15,7 @@ import { createLogger } from './platform/logger.ts';
 import { NatsTransport } from './platform/messaging/nats-transport.ts';
 import { Messaging } from './platform/messaging/runtime.ts';
 import type { Subscription } from './platform/messaging/subscription.ts';
+import { registerDeliveryPlan } from './platform/messaging/outbox.ts';
 import { InProcessTransport, type Transport } from './platform/messaging/transport.ts';
 import { Metrics } from './platform/metrics.ts';
 import type { DomainContext, DomainModule } from './platform/module.ts';
@@ -124,6 +125,9 @@ export async function createMarketplace(config: Config, databases: Databases, op
   let started = false;
   let stopped = false;
   const runMessaging = options.runMessaging ?? true;
+  // Without delivery of its own, this app's events wait for whichever relay takes them: no running
+  // delivery of this process (another app's, on other databases) may write them published.
+  const withoutDelivery = runMessaging ? undefined : registerDeliveryPlan({ domains: new Set(pools.keys()), routed: undefined });
   const marketplace: Marketplace = {
     config,
     http,
@@ -149,6 +153,7 @@ export async function createMarketplace(config: Config, databases: Databases, op
       await http.close();
       for (const m of [...modules].reverse()) await m.stop?.();
       await messaging.stop();
+      withoutDelivery?.();
       await Promise.all([...pools.values()].map((p) => p.end()));
       await databases.embedded?.stop();
     },

@@ -132,7 +132,14 @@ export class InboxConsumer {
         );
       } else await client.query('COMMIT');
       for (const row of applied) this.metrics?.deliveries.inc({ domain: this.domain, consumer: row.consumer });
-      for (const consumer of new Set(applied.map((r) => r.consumer))) this.#handlers.get(consumer)?.afterCommit?.();
+      for (const consumer of new Set(applied.map((r) => r.consumer))) {
+        // The round is committed: a hook that throws is logged, and fails nothing.
+        try {
+          this.#handlers.get(consumer)?.afterCommit?.();
+        } catch (error) {
+          this.log.error({ err: error, consumer }, 'a consumer hook after commit failed');
+        }
+      }
       return rows.length === this.options.batchSizeMax;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);

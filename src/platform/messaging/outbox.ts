@@ -45,7 +45,9 @@ const deliveryPlans = new Set<DeliveryPlan>();
 
 /**
  * Tells the outbox writers of this process what its running delivery does (Messaging.start); the
- * returned function takes it back (Messaging.stop). See `deliveredToNobody`.
+ * returned function takes it back (Messaging.stop). See `deliveredToNobody`. Plans are per process
+ * and name domains, not databases: an app of the process that runs no delivery registers one that
+ * routes everything (app.ts), so that another app's plan never decides for its databases.
  */
 export function registerDeliveryPlan(plan: DeliveryPlan): () => void {
   deliveryPlans.add(plan);
