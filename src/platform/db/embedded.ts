@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmod, chown, cp, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, cp, link, rename, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import type { Logger } from 'pino';
 
@@ -228,12 +228,25 @@ const START_LOCK_FILE = 'embedded-postgres.starting';
  * starts in the same moment saw no owner, and one could stop the other's fresh PostgreSQL as a
  * leftover, or die on PostgreSQL's own lock error. A lock left by a start that was killed (its
  * process is gone) is taken over. Returns the release.
+ * The lock appears with its holder's pid already in it (a hard link to a file written first): a
+ * lock created empty and written next was, to a start looking in between, a lock of nobody, which
+ * it removed and took too (seen on a loaded machine: both started, one died on PostgreSQL's lock).
  */
 async function takeStartLock(dataDir: string): Promise<() => Promise<void>> {
   const file = path.join(dataDir, START_LOCK_FILE);
+  const written = `${file}.${process.pid}`;
+  await writeFile(written, String(process.pid));
+  try {
+    return await takeLinkedLock(file, written);
+  } finally {
+    await rm(written, { force: true });
+  }
+}
+
+async function takeLinkedLock(file: string, written: string): Promise<() => Promise<void>> {
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      await writeFile(file, String(process.pid), { flag: 'wx' });
+      await link(written, file);
       return () => rm(file, { force: true });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
