@@ -3,6 +3,7 @@ import type { Pool } from '../../src/platform/db/pool.ts';
 import { domainTables } from '../../src/platform/domains.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { pruneOutbox } from '../../src/platform/messaging/admin.ts';
+import { ABANDONED_REPLAY_ERROR } from '../../src/platform/messaging/replay.ts';
 import { eventually } from '../support/eventually.ts';
 import { type CatalogFixture, startCatalog, uniqueSku } from '../products/support.ts';
 import { READ_TABLES, dumpTables, orderOf, paid, placed, refunded, settled } from './support.ts';
@@ -231,8 +232,14 @@ describe('read model rebuilds', () => {
     expect((await f.t.request('GET', '/ready')).json()).toEqual({ status: 'ready' });
     // What a process that died during a replay leaves: a replay still recorded as running, whose
     // lock nobody holds any more.
-    await search().query(`INSERT INTO ${domainTables('search').consumerReplays} (id, consumer, status) VALUES ($1, 'search.seller_dashboard', 'running')`, [newId()]);
+    const abandoned = newId();
+    await search().query(`INSERT INTO ${domainTables('search').consumerReplays} (id, consumer, status) VALUES ($1, 'search.seller_dashboard', 'running')`, [abandoned]);
     expect((await f.t.request('GET', '/ready')).json()).toEqual({ status: 'ready', stalledReadModels: ['seller_dashboard'] });
+    // Read, it is failed (nothing runs it, nor will), not running for ever.
+    const left = await f.t.request('GET', `/v1/admin/read-models/seller_dashboard/rebuilds/${abandoned}`, { token: admin });
+    expect([left.statusCode, left.json().status, left.json().lastError]).toEqual([200, 'failed', ABANDONED_REPLAY_ERROR]);
+    const listed = (await f.t.request('GET', '/v1/admin/read-models', { token: admin })).json().items.find((m: Json) => m.name === 'seller_dashboard');
+    expect(listed.lastRebuild).toMatchObject({ rebuildId: abandoned, status: 'failed' });
     expect((await rebuild('seller_dashboard', '?allowIncompleteLog=true')).status).toBe('done');
     expect((await f.t.request('GET', '/ready')).json()).toEqual({ status: 'ready' });
   });

@@ -15,7 +15,8 @@ const RebuildSchema = Type.Object(
     readModel: Type.String(),
     consumer: Type.String(),
     status: Type.Union([Type.Literal('running'), Type.Literal('done'), Type.Literal('failed'), Type.Literal('superseded')], {
-      description: 'running; done (live again); failed (the read model stays paused, its live events wait: rebuild again); superseded (a later rebuild took over)',
+      description:
+        'running; done (live again); failed (the read model stays paused, its live events wait: rebuild again; also a rebuild whose process stopped before it finished); superseded (a later rebuild took over)',
     }),
     sources: Type.Array(
       Type.Object({

@@ -99,23 +99,48 @@ interface ReplayRow {
   last_error: string | null;
   started_at: Date;
   finished_at: Date | null;
+  /** Recorded running, its lock held by nobody: the process that ran it is gone. */
+  abandoned: boolean;
 }
+
+/** What a replay left running by a process that is gone reads as. */
+export const ABANDONED_REPLAY_ERROR = 'the process that ran this rebuild stopped before it finished; a new rebuild starts it over';
 
 function statusOf(row: ReplayRow): ReplayStatus {
   return {
     id: row.id,
     consumer: row.consumer,
-    status: row.status,
+    // Its row still says running; nothing runs it, and nothing will.
+    status: row.abandoned ? 'failed' : row.status,
     sources: row.sources,
     eventsApplied: Number(row.events_applied),
     eventsParked: Number(row.events_parked),
-    lastError: row.last_error,
+    lastError: row.abandoned ? (row.last_error ?? ABANDONED_REPLAY_ERROR) : row.last_error,
     startedAt: row.started_at.toISOString(),
     finishedAt: row.finished_at?.toISOString() ?? null,
   };
 }
 
-const REPLAY_COLUMNS = 'id, consumer, status, sources, events_applied, events_parked, last_error, started_at, finished_at';
+const REPLAY_LOCK_PREFIX = 'bazaar.replay.';
+const lockName = (consumer: string) => `${REPLAY_LOCK_PREFIX}${consumer}`;
+/** The replay lock's name prefix as an SQL literal, for a statement that looks for the lock of a consumer it reads. */
+const REPLAY_LOCK_PREFIX_SQL = `'${REPLAY_LOCK_PREFIX}'`;
+
+/**
+ * Whether a replay's lock is held, for a statement on the subscriber's database that reads the
+ * replay's consumer as `consumer` (an SQL expression). A running replay holds its lock (a session
+ * advisory lock on hashtext of its name, a bigint key split into classid and objid) for as long as
+ * its connection lives.
+ */
+export function replayLockHeld(consumer: string): string {
+  return `EXISTS (SELECT 1 FROM pg_locks l, LATERAL (SELECT hashtext(${REPLAY_LOCK_PREFIX_SQL} || ${consumer})::bigint AS k) x
+                   WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                     AND l.classid = ((x.k >> 32) & 4294967295)::oid AND l.objid = (x.k & 4294967295)::oid)`;
+}
+
+const REPLAY_COLUMNS = `id, consumer, status, sources, events_applied, events_parked, last_error, started_at, finished_at,
+  (status = 'running' AND NOT ${replayLockHeld('consumer')}) AS abandoned`;
 
 /** One replay of a consumer, by id; undefined when the subscriber's database has none. */
 export async function readReplay(pool: Queryable, domain: DomainName, consumer: string, id: string): Promise<ReplayStatus | undefined> {
@@ -132,10 +157,6 @@ export async function latestReplay(pool: Queryable, domain: DomainName, consumer
   return rows[0] ? statusOf(rows[0]) : undefined;
 }
 
-const REPLAY_LOCK_PREFIX = 'bazaar.replay.';
-const lockName = (consumer: string) => `${REPLAY_LOCK_PREFIX}${consumer}`;
-/** The replay lock's name prefix as an SQL literal, for a statement that looks for the lock of a consumer it reads. */
-export const REPLAY_LOCK_PREFIX_SQL = `'${REPLAY_LOCK_PREFIX}'`;
 
 export class ConsumerReplay {
   readonly id = newId();

@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics.ts';
 import { type ConsumerOptions, InboxConsumer } from './consumer.ts';
 import { Notifier } from './notifier.ts';
 import { OutboxRelay } from './relay.ts';
-import { ConsumerReplay, type ReplayOptions, ReplayRefused, type ReplayStatus, REPLAY_LOCK_PREFIX_SQL, latestReplay, readReplay } from './replay.ts';
+import { ConsumerReplay, type ReplayOptions, ReplayRefused, type ReplayStatus, latestReplay, readReplay, replayLockHeld } from './replay.ts';
 import type { Subscription } from './subscription.ts';
 import { InProcessTransport, type Transport } from './transport.ts';
 import { registerDeliveryPlan } from './outbox.ts';
@@ -115,17 +115,11 @@ export class Messaging {
       [...byDomain].map(async ([domain, subscriptions]) => {
         const pool = pools.get(domain);
         if (!pool) return [];
-        // Failed, or left running by a process that is gone: a running replay holds its lock (a
-        // session advisory lock on hashtext of its name, a bigint key split into classid and objid)
-        // for as long as its connection lives.
+        // Failed, or left running by a process that is gone (its lock held by nobody).
         const { rows } = await pool.query<{ consumer: string }>(
           `SELECT DISTINCT r.consumer FROM ${domainTables(domain).consumerReplays} r
             WHERE r.consumer = ANY($1::text[])
-              AND (r.status = 'failed' OR (r.status = 'running' AND NOT EXISTS (
-                    SELECT 1 FROM pg_locks l, LATERAL (SELECT hashtext(${REPLAY_LOCK_PREFIX_SQL} || r.consumer)::bigint AS k) x
-                     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-                       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                       AND l.classid = ((x.k >> 32) & 4294967295)::oid AND l.objid = (x.k & 4294967295)::oid)))`,
+              AND (r.status = 'failed' OR (r.status = 'running' AND NOT ${replayLockHeld('r.consumer')}))`,
           [subscriptions.map((s) => s.consumer)],
         );
         const failed = new Set(rows.map((r) => r.consumer));
