@@ -222,7 +222,9 @@ const CurrentPriceSchema = Type.Object({
 const AvailabilitySchema = Type.Object({
   status: Type.Union([Type.Literal('in_stock'), Type.Literal('out_of_stock'), Type.Literal('unknown')]),
   available: Type.Union([Type.Integer(), Type.Null()], { description: 'Latest units known to be available (from inventory, eventually consistent)' }),
-  asOf: Type.Union([Instant, Type.Null()]),
+  asOf: Type.Union([Instant, Type.Null()], {
+    description: 'When inventory reported this level: the last change of the available units (a sale takes reserved units and does not move it)',
+  }),
   maxPerBuyer: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], {
     description: 'Most units one buyer may hold and buy of this variant, set by its seller (a reservation or checkout past it is 409 PURCHASE_LIMIT_EXCEEDED); null: no limit',
   }),
