@@ -157,7 +157,6 @@ export async function latestReplay(pool: Queryable, domain: DomainName, consumer
   return rows[0] ? statusOf(rows[0]) : undefined;
 }
 
-
 export class ConsumerReplay {
   readonly id = newId();
   readonly domain: DomainName;
