@@ -69,6 +69,11 @@ export interface ShippingConfig {
    * seals) that carrier credentials are encrypted with; unset, a key is generated into DATA_DIR.
    */
   credentialsKeys: string | undefined;
+  /**
+   * SHIPPING_WAITING_WEBHOOK_DAYS: a carrier's update about a tracking number no shipment has is
+   * kept this many days for the seller to create that shipment, then dropped.
+   */
+  waitingWebhookDays: number;
 }
 
 export interface NotificationsConfig {
@@ -237,7 +242,7 @@ function readShippingConfig(env: Env): ShippingConfig {
       throw new ConfigError('SHIPPING_CREDENTIALS_KEY', (error as Error).message.replace(/^SHIPPING_CREDENTIALS_KEY /, ''));
     }
   }
-  return { credentialsKeys: raw };
+  return { credentialsKeys: raw, waitingWebhookDays: readInt(env, 'SHIPPING_WAITING_WEBHOOK_DAYS', 30, 1, 3650) };
 }
 
 function readTrustProxy(env: Env): boolean | string {

@@ -12,6 +12,8 @@ describe('configuration', () => {
     expect(config.transport).toBe('inprocess');
     expect(config.preparedStatements).toBe(true);
     expect(loadConfig({ DATABASE_PREPARED_STATEMENTS: 'false' }).preparedStatements).toBe(false);
+    expect(config.shipping.waitingWebhookDays).toBe(30);
+    expect(loadConfig({ SHIPPING_WAITING_WEBHOOK_DAYS: '7' }).shipping.waitingWebhookDays).toBe(7);
   });
 
   it.each([
@@ -31,6 +33,7 @@ describe('configuration', () => {
     ['NATS_MAX_AGE_DAYS', '0'],
     ['NATS_MAX_AGE_DAYS', 'a week'],
     ['DATABASE_POOL_SIZE_MAX', '1'],
+    ['SHIPPING_WAITING_WEBHOOK_DAYS', '0'],
   ])('stops start-up on a bad %s, naming the variable', (name, value) => {
     const env: Record<string, string> = { [name]: value };
     if (name === 'ADMIN_PASSWORD') env.ADMIN_EMAIL = 'admin@example.com';

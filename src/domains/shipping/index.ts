@@ -4,6 +4,8 @@ import type { ShippingDeps } from './deps.ts';
 import type { OrdersReader } from './ports.ts';
 import { registerShippingRoutes } from './routes.ts';
 import { TestCarrier } from './test-carrier.ts';
+import { createWaitingWebhooksSweep } from './waiting-webhooks.ts';
+import type { WorkerLoop } from '../../platform/messaging/worker-loop.ts';
 
 export { CarrierWebhookBody } from './carrier-webhook.ts';
 export type { OrdersReader, OrderToShip } from './ports.ts';
@@ -39,6 +41,7 @@ export function createShippingModule(ctx: DomainContext, ports: { orders: Orders
       return keys;
     },
   };
+  let sweep: WorkerLoop | undefined;
   let inject: ((request: { headers: Record<string, string>; body: string; url: string }) => Promise<number>) | undefined;
   return {
     name: 'shipping',
@@ -49,6 +52,11 @@ export function createShippingModule(ctx: DomainContext, ports: { orders: Orders
     async start() {
       // A bad key file stops start-up here, not at the first carrier's webhook.
       await deps.credentialsKeys();
+      sweep ??= createWaitingWebhooksSweep(ctx.pool, ctx.clock, ctx.log, ctx.config.shipping.waitingWebhookDays);
+      sweep.start();
+    },
+    async stop() {
+      await sweep?.stop();
     },
     testCarrier(name, webhookSecret) {
       const carrier = new TestCarrier({ name, webhookSecret, clock: ctx.clock });

@@ -311,6 +311,30 @@ export async function waitingWebhookCount(tx: Queryable, carrier: string, tracki
   return rows[0]?.n ?? 0;
 }
 
+export interface DroppedWebhook {
+  carrier_name: string;
+  tracking_number: string | null;
+  event_id: string;
+}
+
+/**
+ * Deletes at most `batchMax` of the updates still waiting for their shipment that were received at
+ * or before `receivedBy`, oldest first. Rows a shipment's creation holds (it applies them) are
+ * skipped, so an update is either applied or dropped, never both.
+ */
+export async function deleteWaitingWebhooks(db: Queryable, receivedBy: Date, batchMax: number): Promise<DroppedWebhook[]> {
+  const { rows } = await db.query<DroppedWebhook>(
+    `DELETE FROM shipping_webhook_events w
+      USING (SELECT id FROM shipping_webhook_events
+              WHERE processed_at IS NULL AND received_at <= $1
+              ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED) AS due
+      WHERE w.id = due.id AND w.processed_at IS NULL
+     RETURNING w.carrier_name, w.tracking_number, w.event_id`,
+    [receivedBy, batchMax],
+  );
+  return rows;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Carrier integrations
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ShippingModule, TestCarrier } from '../../src/domains/shipping/index.ts';
+import { dropStaleWaitingWebhooks } from '../../src/domains/shipping/waiting-webhooks.ts';
+import { ManualClock } from '../../src/platform/clock.ts';
+import type { Pool } from '../../src/platform/db/pool.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { createLogger } from '../../src/platform/logger.ts';
+import { type TestApp, startTestApp } from '../support/app.ts';
+import { eventually } from '../support/eventually.ts';
+
+/**
+ * Carrier updates about a tracking number no shipment has are kept for the seller to create it, and
+ * dropped once they have waited SHIPPING_WAITING_WEBHOOK_DAYS (30 by default): time moves by an
+ * injected clock, nothing sleeps.
+ */
+let t: TestApp;
+let shipping: ShippingModule;
+let carrier: TestCarrier;
+let pool: Pool;
+const clock = new ManualClock(new Date());
+const CARRIER = 'slowpost';
+const SECRET = 'whsec_slowpost_0123456789abcdef';
+const DAY_MS = 86_400_000;
+const log = createLogger('silent');
+
+beforeAll(async () => {
+  t = await startTestApp({}, { clock });
+  shipping = t.app.modules.find((m) => m.name === 'shipping') as ShippingModule;
+  pool = t.app.pools.get('shipping') as Pool;
+  const { token } = await t.app.tokens.sign({ userId: newId(), roles: ['admin'] });
+  const created = await t.request('POST', '/v1/admin/carriers', {
+    token,
+    body: { carrierName: CARRIER, apiEndpoint: 'https://api.slowpost.example', credentials: { webhookSecret: SECRET } },
+  });
+  expect(created.statusCode, created.body).toBe(201);
+  carrier = shipping.testCarrier(CARRIER, SECRET);
+});
+
+afterAll(async () => {
+  await t?.close();
+});
+
+function post(request: { headers: Record<string, string>; body: string }) {
+  return t.app.http.inject({ method: 'POST', url: `/v1/shipping/webhooks/${CARRIER}`, headers: request.headers, payload: request.body });
+}
+
+async function waiting(trackingNumber: string): Promise<string[]> {
+  const { rows } = await pool.query<{ event_id: string }>(
+    'SELECT event_id FROM shipping_webhook_events WHERE tracking_number = $1 AND processed_at IS NULL ORDER BY received_at',
+    [trackingNumber],
+  );
+  return rows.map((r) => r.event_id);
+}
+
+describe('carrier updates waiting for a shipment that never comes', () => {
+  it('are dropped once they have waited the days set, not a millisecond sooner; younger and applied ones stay; the repeat of a dropped one is new', async () => {
+    const [old, young, applied] = [carrier.newTrackingNumber(), carrier.newTrackingNumber(), carrier.newTrackingNumber()];
+    const first = carrier.scan(old, 'in_transit');
+    expect((await post(carrier.signed(first))).json()).toMatchObject({ duplicate: false, applied: false });
+    // An update applied to its shipment long ago is the carrier event's memory, not a waiting one.
+    await pool.query(
+      `INSERT INTO shipping_webhook_events (id, carrier_name, event_id, tracking_number, payload, received_at, processed_at)
+       VALUES ($1, $2, $3, $4, '{}', $5, $5)`,
+      [newId(), CARRIER, `evt_applied_${newId()}`, applied, clock.now()],
+    );
+    clock.advance(10 * DAY_MS);
+    const second = carrier.scan(young, 'in_transit');
+    expect((await post(carrier.signed(second))).json()).toMatchObject({ duplicate: false, applied: false });
+
+    clock.advance(20 * DAY_MS - 1);
+    expect(await dropStaleWaitingWebhooks(pool, log, clock.now(), 30)).toBe(0);
+    expect(await waiting(old)).toEqual([first.eventId]);
+
+    clock.advance(1);
+    expect(await dropStaleWaitingWebhooks(pool, log, clock.now(), 30)).toBe(1);
+    expect(await waiting(old)).toEqual([]);
+    expect(await waiting(young)).toEqual([second.eventId]);
+    const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM shipping_webhook_events WHERE tracking_number = $1', [applied]);
+    expect(rows[0]?.n).toBe(1);
+
+    // Forgotten with its row: the carrier sending it again is taken, and waits again.
+    expect((await post(carrier.signed(first))).json()).toMatchObject({ duplicate: false, applied: false });
+    expect(await waiting(old)).toEqual([first.eventId]);
+  });
+
+  it('are left to a shipment being created that holds them: applied or dropped, never both', async () => {
+    const tracking = carrier.newTrackingNumber();
+    const scan = carrier.scan(tracking, 'in_transit');
+    expect((await post(carrier.signed(scan))).json()).toMatchObject({ duplicate: false, applied: false });
+    clock.advance(31 * DAY_MS);
+    const creation = await pool.connect();
+    try {
+      // As the shipment's creation reads them (ship.ts): locked until it commits them applied.
+      await creation.query('BEGIN');
+      await creation.query('SELECT id FROM shipping_webhook_events WHERE tracking_number = $1 AND processed_at IS NULL FOR UPDATE', [tracking]);
+      // (Another test's update, older still, may go in this sweep: this one stays.)
+      await dropStaleWaitingWebhooks(pool, log, clock.now(), 30);
+      expect(await waiting(tracking)).toEqual([scan.eventId]);
+      await creation.query('UPDATE shipping_webhook_events SET processed_at = $2 WHERE tracking_number = $1', [tracking, clock.now()]);
+      await creation.query('COMMIT');
+    } finally {
+      creation.release();
+    }
+    expect(await dropStaleWaitingWebhooks(pool, log, clock.now(), 30)).toBe(0);
+    const { rows } = await pool.query<{ processed: boolean }>('SELECT processed_at IS NOT NULL AS processed FROM shipping_webhook_events WHERE tracking_number = $1', [tracking]);
+    expect(rows).toEqual([{ processed: true }]);
+  });
+
+  it('are dropped by the sweep every process runs: one started after their time is up drops them at once', async () => {
+    const tracking = carrier.newTrackingNumber();
+    expect((await post(carrier.signed(carrier.scan(tracking, 'in_transit')))).json()).toMatchObject({ duplicate: false, applied: false });
+    clock.advance(31 * DAY_MS);
+    // The module's sweep looks every 10 minutes, and at once when it starts.
+    await shipping.stop?.();
+    await shipping.start?.();
+    await eventually(async () => expect(await waiting(tracking)).toEqual([]));
+  });
+});
