@@ -183,15 +183,39 @@ describe('stopping the test gateway', () => {
     expect(await h.module.testGateway.deliverWebhooks()).toContain(200);
   });
 
-  it('arms no retry of a failed webhook after the module stopped', async () => {
+  it('arms no retry of a failed webhook after the module stopped, and puts it back in the queue for the next start', async () => {
     const { p, sent } = await autoProcess(0, async () => 503);
-    await p.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 420 }]));
+    const { intentId } = await p.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 420 }]));
     await eventually(() => expect(sent).toHaveLength(1));
     await p.module.stop?.();
     // The first retry was due 100 ms after the failure.
     await waitPast(300);
     expect(sent).toHaveLength(1);
+    const [event] = await h.module.testGateway.eventsFor(intentId);
+    expect(await h.module.testGateway.pendingWebhooks()).toContainEqual({ eventId: event?.eventId, type: 'charge.authorized' });
     await p.close();
+    expect(await h.module.testGateway.deliverWebhooks()).toContain(200);
+  });
+
+  it('puts a webhook whose delivery fails while stopping back in the queue (the closing app refused it), not taken and sent by no one', async () => {
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // As the module's own sink answers once its app has begun to close: "Fastify has already been closed".
+    const { p, sent } = await autoProcess(0, async () => {
+      await released;
+      throw new Error('Fastify has already been closed');
+    });
+    const { intentId } = await p.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 425 }]));
+    await eventually(() => expect(sent).toHaveLength(1));
+    const stopping = p.module.stop?.();
+    release();
+    await stopping;
+    const [event] = await h.module.testGateway.eventsFor(intentId);
+    expect(await h.module.testGateway.pendingWebhooks()).toContainEqual({ eventId: event?.eventId, type: 'charge.authorized' });
+    await p.close();
+    expect(await h.module.testGateway.deliverWebhooks()).toContain(200);
   });
 
   it('waits, when stopping, for a webhook delivery under way to finish', async () => {

@@ -168,6 +168,11 @@ export async function claimEvent(db: Queryable, id: string): Promise<EventRow | 
   return rows[0];
 }
 
+/** Puts a taken event back in the queue, to be sent again (by the next start of any process). */
+export async function returnEvent(db: Queryable, id: string): Promise<void> {
+  await db.query('UPDATE test_gateway_events SET sent_at = NULL WHERE id = $1', [id]);
+}
+
 /** Takes the oldest waiting event from the queue. */
 export async function claimOldestEvent(db: Queryable): Promise<EventRow | undefined> {
   const { rows } = await db.query<EventRow>(

@@ -24,6 +24,7 @@ import {
   chargeInsert,
   chargeStatusUpdate,
   claimEvent,
+  returnEvent,
   claimKey,
   claimOldestEvent,
   eventInsert,
@@ -156,7 +157,8 @@ export class TestGateway implements PaymentGateway {
   readonly #secret: string;
   readonly #clock: Clock;
   readonly #onDeliveryError: (error: unknown) => void;
-  readonly #timers = new Set<NodeJS.Timeout>();
+  /** Armed webhook timers, each with its event and attempt (after the first, the event is taken from the queue). */
+  readonly #timers = new Map<NodeJS.Timeout, { eventId: string; attempt: number }>();
   readonly #inFlight = new Set<Promise<void>>();
   #sink: WebhookSink | undefined;
   /** Set by stop(): no webhook timer is armed or fires any more (the events stay queued in the table). */
@@ -341,14 +343,18 @@ export class TestGateway implements PaymentGateway {
 
   /**
    * Stops sending webhooks from this process: timers are cancelled, no retry is armed, and a
-   * delivery already under way is awaited (it goes to an app that is still open). Events not sent
-   * stay queued in the processor's table. Idempotent.
+   * delivery already under way is awaited. Events not sent stay queued in the processor's table,
+   * for the next start of any process: one whose retry is cancelled, or whose delivery under way
+   * fails (the app, closing, may refuse it), goes back in the queue. Idempotent.
    */
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const t of this.#timers) clearTimeout(t);
+    // A retry not made now goes back in the queue, as a delivery that fails while stopping does.
+    const retries = [...this.#timers.values()].filter((t) => t.attempt > 1).map((t) => t.eventId);
+    for (const t of this.#timers.keys()) clearTimeout(t);
     this.#timers.clear();
     await Promise.allSettled([...this.#inFlight]);
+    for (const eventId of retries) await this.#putBack(eventId);
   }
 
   // ---- inside ---------------------------------------------------------------------------
@@ -465,7 +471,7 @@ export class TestGateway implements PaymentGateway {
       void delivery.finally(() => this.#inFlight.delete(delivery));
     }, delayMs);
     timer.unref();
-    this.#timers.add(timer);
+    this.#timers.set(timer, { eventId, attempt });
   }
 
   async #deliverScheduled(eventId: string, attempt: number): Promise<void> {
@@ -476,9 +482,21 @@ export class TestGateway implements PaymentGateway {
       const status = await this.#send(event);
       if (status < 200 || status >= 300) throw new Error(`webhook ${eventId} answered ${status}`);
     } catch (error) {
+      if (this.#stopped) {
+        // Failed while this process stops (its app closing refuses it), and no retry is armed now: the
+        // event goes back in the queue, which the next start sends, as a processor retries what was
+        // not received. Left taken, it was sent by no one.
+        await this.#putBack(eventId);
+        return;
+      }
       this.#onDeliveryError(error);
       if (attempt < DELIVERY_ATTEMPTS_MAX) this.#schedule(eventId, attempt + 1, Math.max(50, this.webhookDelayMs) * 2 ** attempt);
     }
+  }
+
+  /** Puts a taken event back in the queue, which the next start (of any process) sends. */
+  async #putBack(eventId: string): Promise<void> {
+    await returnEvent(this.#pool, eventId).catch((error: unknown) => this.#onDeliveryError(error));
   }
 
   async #event(eventId: string): Promise<EventRow> {
