@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { OrdersApi } from '../../src/domains/orders/index.ts';
+import { capturedEvent, checkoutInput } from '../../src/domains/orders/spec-support.ts';
 import type { ShippingModule, TestCarrier } from '../../src/domains/shipping/index.ts';
+import { deleteWaitingWebhooks } from '../../src/domains/shipping/sql.ts';
 import { dropStaleWaitingWebhooks } from '../../src/domains/shipping/waiting-webhooks.ts';
 import { ManualClock } from '../../src/platform/clock.ts';
-import type { Pool } from '../../src/platform/db/pool.ts';
+import { type Pool, withTransaction } from '../../src/platform/db/pool.ts';
+import { appendEvents } from '../../src/platform/messaging/outbox.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { type TestApp, startTestApp } from '../support/app.ts';
@@ -39,6 +43,21 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
 });
+
+/** A paid order of the seller's for the buyer (placed through the orders api, paid by a payments event). */
+async function paidOrder(buyerId: string, sellerId: string): Promise<string> {
+  const orders = (t.app.modules.find((m) => m.name === 'orders') as unknown as { api: OrdersApi }).api;
+  const input = checkoutInput(buyerId, [{ sellerId, lines: [{ unitPrice: 2500, quantity: 1 }], shippingAmount: 300 }]);
+  const [placed] = await orders.createOrdersForCheckout(input);
+  if (!placed) throw new Error('no order placed');
+  const intent = newId();
+  const data = capturedEvent(intent, buyerId, input.checkoutSessionId, [{ orderId: placed.orderId, sellerId, amount: placed.totalAmount }]);
+  await withTransaction(t.app.pools.get('payments') as Pool, (tx) =>
+    appendEvents(tx, 'payments', [{ type: 'payments.payment_captured.v1', aggregateId: intent, aggregateType: 'payment_intent', data }], null),
+  );
+  await eventually(async () => expect((await orders.getOrderForSeller(placed.orderId, sellerId))?.status).toBe('paid'));
+  return placed.orderId;
+}
 
 function post(request: { headers: Record<string, string>; body: string }) {
   return t.app.http.inject({ method: 'POST', url: `/v1/shipping/webhooks/${CARRIER}`, headers: request.headers, payload: request.body });
@@ -104,6 +123,45 @@ describe('carrier updates waiting for a shipment that never comes', () => {
     expect(await dropStaleWaitingWebhooks(pool, log, clock.now(), 30)).toBe(0);
     const { rows } = await pool.query<{ processed: boolean }>('SELECT processed_at IS NOT NULL AS processed FROM shipping_webhook_events WHERE tracking_number = $1', [tracking]);
     expect(rows).toEqual([{ processed: true }]);
+  });
+
+  it('held by the sweep first, are not applied by a shipment created meanwhile: it waits for the sweep, then finds none', async () => {
+    const sellerId = newId();
+    const orderId = await paidOrder(newId(), sellerId);
+    const tracking = carrier.newTrackingNumber();
+    const scannedAt = clock.now();
+    const scan = carrier.scan(tracking, 'out_for_delivery', { occurredAt: scannedAt });
+    expect((await post(carrier.signed(scan))).json()).toMatchObject({ duplicate: false, applied: false });
+    clock.advance(31 * DAY_MS);
+    // Shipped before the scan, as the seller may say: applied, the scan would move the status.
+    const shippedAt = new Date(scannedAt.getTime() - 60_000).toISOString();
+    const seller = await t.app.tokens.sign({ userId: sellerId, roles: ['seller'] });
+    const sweep = await pool.connect();
+    let shipping: Promise<Awaited<ReturnType<typeof t.request>>> | undefined;
+    try {
+      await sweep.query('BEGIN');
+      const dropped = await deleteWaitingWebhooks(sweep, new Date(clock.now().getTime() - 30 * DAY_MS), 500);
+      expect(dropped.map((d) => d.event_id)).toContain(scan.eventId);
+      // The seller ships with that tracking number while the sweep has not committed: the
+      // creation's read of the waiting updates (ship.ts) waits on the rows the sweep holds.
+      // (An injected request is sent when something waits for its answer: Promise.resolve does.)
+      shipping = Promise.resolve(t.request('POST', `/v1/seller/orders/${orderId}/shipments`, { token: seller.token, body: { carrier: CARRIER, trackingNumber: tracking, shippedAt } }));
+      await eventually(async () => {
+        const { rows } = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+        expect(rows[0]?.n).toBeGreaterThan(0);
+      });
+      await sweep.query('COMMIT');
+    } finally {
+      sweep.release();
+    }
+    const shipped = await shipping;
+    expect(shipped?.statusCode, shipped?.body).toBe(201);
+    // Dropped, so not applied: the shipment is as its seller made it (in transit), not out for delivery.
+    expect(shipped?.json().status).toBe('in_transit');
+    const { rows } = await pool.query('SELECT 1 FROM shipping_webhook_events WHERE event_id = $1', [scan.eventId]);
+    expect(rows).toEqual([]);
+    const history = await pool.query('SELECT 1 FROM shipment_events WHERE external_event_id = $1', [scan.eventId]);
+    expect(history.rows).toEqual([]);
   });
 
   it('are dropped by the sweep every process runs: one started after their time is up drops them at once', async () => {

@@ -475,21 +475,24 @@ export class TestGateway implements PaymentGateway {
   }
 
   async #deliverScheduled(eventId: string, attempt: number): Promise<void> {
+    // Whether this process holds the event: it took it from the queue (a retry's first attempt did).
+    let taken = attempt > 1;
     try {
       // The first attempt takes the event from the queue, unless deliverWebhooks() or another process did.
       const event = attempt === 1 ? await claimEvent(this.#pool, eventId) : await readEvent(this.#pool, eventId);
       if (!event) return;
+      taken = true;
       const status = await this.#send(event);
       if (status < 200 || status >= 300) throw new Error(`webhook ${eventId} answered ${status}`);
     } catch (error) {
+      this.#onDeliveryError(error);
       if (this.#stopped) {
         // Failed while this process stops (its app closing refuses it), and no retry is armed now: the
         // event goes back in the queue, which the next start sends, as a processor retries what was
         // not received. Left taken, it was sent by no one.
-        await this.#putBack(eventId);
+        if (taken) await this.#putBack(eventId);
         return;
       }
-      this.#onDeliveryError(error);
       if (attempt < DELIVERY_ATTEMPTS_MAX) this.#schedule(eventId, attempt + 1, Math.max(50, this.webhookDelayMs) * 2 ** attempt);
     }
   }

@@ -196,7 +196,7 @@ export async function registerShippingRoutes(app: HttpApp, deps: ShippingDeps): 
             "A repeat of a carrier event (same id) is acknowledged with 200 and changes nothing; an older scan than the shipment's " +
             'status is kept in its history without moving the status back (see docs/shipping.md). ' +
             `An update about a tracking number no shipment has yet is kept (applied: false), up to ${WAITING_WEBHOOKS_MAX} per tracking number; the next is 429 RATE_LIMITED with Retry-After, to be sent again once the shipment exists. ` +
-            'One that waits longer than SHIPPING_WAITING_WEBHOOK_DAYS (30 days by default) is dropped, and the same event sent after that is taken as new.',
+            'One that has waited SHIPPING_WAITING_WEBHOOK_DAYS (30 days by default) is dropped, and the same event sent after that is taken as new.',
           params: CarrierParams,
           response: { 200: CarrierWebhookReceiptSchema, 400: ProblemResponse, 401: ProblemResponse, 404: ProblemResponse, 413: ProblemResponse, 429: ProblemResponse, 415: ProblemResponse, 503: ProblemResponse },
         },

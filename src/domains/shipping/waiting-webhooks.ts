@@ -14,14 +14,16 @@ const DAY_MS = 86_400_000;
  * Drops the carrier updates that have waited more than `keepDays` days (by `now`) for a shipment
  * of their tracking number: no seller created it, and none will. At most `batchMax` at a time;
  * several processes' sweeps drop each once. The carrier's repeat of a dropped update afterwards is
- * taken as new (and waits again). Returns how many it dropped, each named in the log.
+ * taken as new (and waits again). Returns how many it dropped, each named in the log (carrier,
+ * tracking number and event id).
  */
 export async function dropStaleWaitingWebhooks(pool: Pool, log: Logger, now: Date, keepDays: number, batchMax = DROP_BATCH_MAX): Promise<number> {
   const dropped = await deleteWaitingWebhooks(pool, new Date(now.getTime() - keepDays * DAY_MS), batchMax);
   if (dropped.length > 0) {
-    // Named, not only counted: an operator can tell a carrier's mistake from a seller who never shipped.
-    const trackingNumbers = [...new Set(dropped.map((d) => `${d.carrier_name}:${d.tracking_number ?? '-'}`))].slice(0, 20);
-    log.warn({ dropped: dropped.length, trackingNumbers, keepDays }, 'carrier updates dropped: no shipment of their tracking number came in time');
+    // Each named, not only counted (a batch is bounded): an operator can tell a carrier's mistake
+    // from a seller who never shipped, and ask the carrier for an event again.
+    const updates = dropped.map((d) => ({ carrier: d.carrier_name, trackingNumber: d.tracking_number, eventId: d.event_id }));
+    log.warn({ dropped: dropped.length, updates, keepDays }, 'carrier updates dropped: no shipment of their tracking number came in time');
   }
   return dropped.length;
 }
