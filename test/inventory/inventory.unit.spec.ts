@@ -329,22 +329,44 @@ describe('the sold-out memo', () => {
   it('remembers a sold-out variant until its time is up or stock comes back', () => {
     let now = 0;
     const memo = new SoldOutMemo(1000, 10, () => now);
-    memo.markSoldOut('v');
+    memo.markSoldOut('v', memo.stamp());
     expect(memo.isSoldOut('v')).toBe(true);
     now = 1000;
     expect(memo.isSoldOut('v')).toBe(false);
-    memo.markSoldOut('v');
+    memo.markSoldOut('v', memo.stamp());
     memo.forget(['v']);
     expect(memo.isSoldOut('v')).toBe(false);
   });
 
-  it('stays bounded by dropping the oldest mark', () => {
+  it('is not marked by a reader whose stamp is older than a return of the same variant', () => {
+    const memo = new SoldOutMemo(1000, 10, () => 0);
+    const before = memo.stamp();
+    memo.forget(['other']);
+    memo.markSoldOut('v', before);
+    expect(memo.isSoldOut('v')).toBe(true);
+    const read = memo.stamp();
+    memo.forget(['v']);
+    memo.markSoldOut('v', read);
+    expect(memo.isSoldOut('v')).toBe(false);
+    memo.markSoldOut('v', memo.stamp());
+    expect(memo.isSoldOut('v')).toBe(true);
+  });
+
+  it('stays bounded by dropping the oldest mark and the oldest return, and then refuses marks it cannot tell are safe', () => {
     const memo = new SoldOutMemo(1000, 2, () => 0);
-    memo.markSoldOut('a');
-    memo.markSoldOut('b');
-    memo.markSoldOut('c');
+    memo.markSoldOut('a', memo.stamp());
+    memo.markSoldOut('b', memo.stamp());
+    memo.markSoldOut('c', memo.stamp());
     expect(memo.size).toBe(2);
     expect(memo.isSoldOut('a')).toBe(false);
+    const read = memo.stamp();
+    memo.forget(['x', 'y', 'z']);
+    // x's return was dropped to keep the bound: a mark read before it cannot be told safe.
+    memo.markSoldOut('x', read);
+    memo.markSoldOut('never-returned', read);
+    expect([memo.isSoldOut('x'), memo.isSoldOut('never-returned')]).toEqual([false, false]);
+    memo.markSoldOut('x', memo.stamp());
+    expect(memo.isSoldOut('x')).toBe(true);
   });
 });
 

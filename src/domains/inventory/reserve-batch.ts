@@ -40,11 +40,13 @@ const settle = async (work: () => Promise<ReserveResult>): Promise<BatchOutcome>
 export async function reserveBatch(deps: InventoryDeps, variantId: string, batch: readonly BatchRequest[]): Promise<BatchOutcome[]> {
   deps.metrics.batchSize.observe(batch.length);
   if (deps.soldOut.isSoldOut(variantId)) return answerSoldOut(deps, variantId, batch);
+  // Taken before the stock is read: a return of stock after it keeps the batch from marking sold out.
+  const stamp = deps.soldOut.stamp();
   const known = deps.knownStock.get(variantId);
   if (known && known.available_quantity > 0) {
     try {
       const planned = await reserveFromKnownState(deps, deps.pool, known, batch);
-      return afterCommit(deps, variantId, planned);
+      return afterCommit(deps, variantId, planned, stamp);
     } catch (error) {
       if (!(error instanceof StaleState) && !isRetryable(error)) throw error;
       deps.knownStock.forget(variantId);
@@ -53,7 +55,7 @@ export async function reserveBatch(deps: InventoryDeps, variantId: string, batch
   for (let attempt = 1; ; attempt++) {
     try {
       const locked = await withTransaction(deps.pool, (tx) => reserveUnderLock(deps, tx, variantId, batch));
-      return afterCommit(deps, variantId, locked);
+      return afterCommit(deps, variantId, locked, stamp);
     } catch (error) {
       // A key taken meanwhile by another path or process, or a deadlock: the next attempt sees it.
       if (attempt < TRANSACTION_ATTEMPTS_MAX && isRetryable(error)) continue;
@@ -68,12 +70,12 @@ interface BatchResult {
   after: StockItemRow | undefined;
 }
 
-function afterCommit(deps: InventoryDeps, variantId: string, result: BatchResult): BatchOutcome[] {
+function afterCommit(deps: InventoryDeps, variantId: string, result: BatchResult, stamp: number): BatchOutcome[] {
   if (result.after) {
     deps.knownStock.set(variantId, result.after);
     // An item with a limit per buyer is never answered sold out from memory: a buyer past the limit
     // is told the limit, before any question of stock, which only its batch can read.
-    if (result.after.available_quantity === 0 && result.after.max_per_buyer === null) deps.soldOut.markSoldOut(variantId);
+    if (result.after.available_quantity === 0 && result.after.max_per_buyer === null) deps.soldOut.markSoldOut(variantId, stamp);
   }
   return result.outcomes;
 }

@@ -52,14 +52,16 @@ async function reserveSeveral(deps: InventoryDeps, request: ReserveRequest): Pro
     throw outOfStock(soldOut.map((i) => ({ variantId: i.variantId, requested: i.quantity, available: 0 })));
   }
   for (let attempt = 1; ; attempt++) {
+    // Taken before the stock is read: a return of stock after it keeps this from marking sold out.
+    const stamp = deps.soldOut.stamp();
     try {
       const { result, soldOutVariants } = await withTransaction(deps.pool, (tx) => reserveInTransaction(deps, tx, request));
-      for (const v of soldOutVariants) deps.soldOut.markSoldOut(v);
+      for (const v of soldOutVariants) deps.soldOut.markSoldOut(v, stamp);
       return result;
     } catch (error) {
       if (isOutOfStock(error)) {
         for (const u of error.extensions.unavailable) {
-          if (u.available === 0 && deps.knownStock.get(u.variantId)?.max_per_buyer === null) deps.soldOut.markSoldOut(u.variantId);
+          if (u.available === 0 && deps.knownStock.get(u.variantId)?.max_per_buyer === null) deps.soldOut.markSoldOut(u.variantId, stamp);
         }
       }
       if (attempt < TRANSACTION_ATTEMPTS_MAX && isRetryable(error)) continue;
