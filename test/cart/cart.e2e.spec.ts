@@ -225,6 +225,10 @@ describe('the cart items', () => {
       return r;
     });
     expect(outOfStock.statusCode).toBe(409);
+    // Refused, they changed nothing: the buyer still has no cart (one made empty by the first refusal stayed, before).
+    expect((await request('GET', '/v1/cart', buyer.token)).json()).toMatchObject({ cartId: null, version: 0 });
+    const { rows } = await cartDb.query('SELECT 1 FROM carts WHERE user_id = $1', [buyer.userId]);
+    expect(rows).toEqual([]);
 
     const few = await product({ stock: 2 });
     expect((await request('POST', '/v1/cart/items', buyer.token, { variantId: few.variantId, quantity: 2 })).statusCode).toBe(201);

@@ -13,6 +13,7 @@ import {
   type CartItemRow,
   deleteItem,
   activeCartContents,
+  selectCartContents,
   selectOwnItem,
   touchCart,
   updateItemQuantity,
@@ -88,10 +89,24 @@ export async function addItem(
   currency?: string,
 ): Promise<{ isNewLine: boolean; cart: CartContents; facts: SaleFacts }> {
   const variantId = input.variantId.toLowerCase();
-  const before = await activeCartContents(deps.pool, buyerId, deps.clock.now());
-  const facts = await saleFactsOf(deps, [...new Set([variantId, ...before.items.map((i) => i.variantId)])]);
+  // Read, not made: a refused add leaves nothing behind, not even a new empty cart.
+  const before = await selectCartContents(deps.pool, { userId: buyerId });
+  const facts = await saleFactsOf(deps, [...new Set([variantId, ...(before?.items ?? []).map((i) => i.variantId)])]);
   const variant = await pricedIn(deps, variantId, facts.variants.get(variantId), currency);
   const available = facts.available.get(variantId) ?? 0;
+  const decide = (items: readonly CartItemRow[]) =>
+    decideAdd({
+      variantId,
+      variant,
+      available,
+      maxPerBuyer: facts.maxPerBuyer.get(variantId),
+      existingQuantity: items.find((i) => i.variantId === variantId)?.quantity,
+      addedQuantity: input.quantity,
+      lineCount: items.length,
+    });
+  // Refused by the cart as read before any cart is made (a buyer without one has none yet).
+  const early = decide(before?.items ?? []);
+  if (!early.ok) throw early.error;
   const added = await changeCart(
     deps.pool,
     (db, lock) => activeCartContents(db, buyerId, deps.clock.now(), lock),
@@ -99,15 +114,7 @@ export async function addItem(
       if (!cart) throw new Error('an active cart was not made');
       const now = deps.clock.now();
       const existing = cart.items.find((i) => i.variantId === variantId);
-      const decision = decideAdd({
-        variantId,
-        variant,
-        available,
-        maxPerBuyer: facts.maxPerBuyer.get(variantId),
-        existingQuantity: existing?.quantity,
-        addedQuantity: input.quantity,
-        lineCount: cart.items.length,
-      });
+      const decision = decide(cart.items);
       if (!decision.ok) throw decision.error;
       const item: CartItemRow = existing
         ? { ...existing, quantity: decision.quantity }
