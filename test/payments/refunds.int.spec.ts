@@ -3,7 +3,7 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OrderCancelledV1 } from '../../src/contracts/orders.ts';
 import { sellerPayable } from '../../src/domains/payments/index.ts';
-import { insertTransaction } from '../../src/domains/payments/sql.ts';
+import { insertTransaction, lockIntentForCapture } from '../../src/domains/payments/sql.ts';
 import { withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { type EventEnvelope, traceOf } from '../../src/platform/messaging/envelope.ts';
@@ -314,6 +314,46 @@ describe('cancelled orders', () => {
     );
     expect(rows[0].n).toBe(2);
     expect(await ledgerBalance(h.pool, sellerPayable(order.sellerId))).toEqual({ USD: 0 });
+  });
+
+  it('refunds an order cancelled while its capture was in flight, once the capture succeeds (the event is not retried until it is parked)', async () => {
+    const sellerId = newId();
+    const input = paymentFor([{ sellerId, amount: 900 }]);
+    const orderId = input.allocations[0]?.orderId as string;
+    const { intentId } = await h.module.api.authorize(input);
+    // The capture step has recorded its attempt and waits for the gateway (a slow or timed-out call).
+    await withTransaction(h.pool, (tx) => lockIntentForCapture(tx, intentId));
+    await deliver(cancelled(orderId));
+    // Neither voided nor refunded yet, and not an error to retry: it waits for the capture.
+    expect((await h.module.api.getIntent(intentId))?.status).toBe('authorized');
+    const { rows: voids } = await h.pool.query("SELECT 1 FROM payment_transactions WHERE payment_intent_id = $1 AND type = 'void'", [intentId]);
+    expect([voids.length, await refundRows(intentId)]).toEqual([0, 0]);
+    // The worker sends the capture again, and it goes through; then the order's part is refunded.
+    await h.module.runWorkerOnce();
+    expect((await h.module.api.getIntent(intentId))?.status).toBe('captured');
+    await h.module.runWorkerOnce();
+    const intent = await h.module.api.getIntent(intentId);
+    expect(intent?.allocations[0]).toMatchObject({ capturedAmount: 900, refundedAmount: 900 });
+    expect(await ledgerBalance(h.pool, sellerPayable(sellerId))).toEqual({ USD: 0 });
+    // Settled once: another pass and a redelivery add nothing.
+    await deliver(cancelled(orderId));
+    await h.module.runWorkerOnce();
+    expect(await refundRows(intentId)).toBe(1);
+  });
+
+  it('voids an order cancelled while its capture was in flight, once the gateway declines the capture', async () => {
+    const input = paymentFor([{ sellerId: newId(), amount: 700 }]);
+    const orderId = input.allocations[0]?.orderId as string;
+    const { intentId } = await h.module.api.authorize(input);
+    await withTransaction(h.pool, (tx) => lockIntentForCapture(tx, intentId));
+    await deliver(cancelled(orderId));
+    // The capture's outcome: declined (as the gateway's answer records it).
+    await withTransaction(h.pool, (tx) =>
+      insertTransaction(tx, { intentId, type: 'capture', status: 'failed', amount: 700, currency: 'USD', failureCode: 'charge_not_capturable' }),
+    );
+    await h.module.runWorkerOnce();
+    expect((await h.module.api.getIntent(intentId))?.status).toBe('voided');
+    expect(await refundRows(intentId)).toBe(0);
   });
 
   it('voids the authorization of an order cancelled before capture', async () => {

@@ -86,8 +86,11 @@ export type PaymentsModule = DomainModule & {
    * outcomes overdue by PAYMENTS_RECONCILE_AFTER_MS (tests call it instead of waiting).
    */
   runWorkerOnce(): Promise<void>;
-  /** What a cancelled order does to its payment, in the caller's payments transaction (the event handler's work). */
-  releaseOrderPayment(cancellation: OrderCancellation): Promise<{ voids: number; refunds: number }>;
+  /**
+   * What a cancelled order does to its payment, in the caller's payments transaction (the event
+   * handler's work); an authorization whose capture is in flight waits for its outcome (awaitingCapture).
+   */
+  releaseOrderPayment(cancellation: OrderCancellation): Promise<{ voids: number; refunds: number; awaitingCapture: number }>;
 };
 
 const WORKER_POLL_MS = 500;
@@ -129,7 +132,7 @@ export function createPaymentsModule(ctx: DomainContext, options: PaymentsOption
     subscriptions: paymentsSubscriptions(deps),
     testGateway,
     runWorkerOnce: async () => {
-      await worker.runOnce();
+      await worker.runOnce(true);
     },
     releaseOrderPayment: (cancellation) => withTransaction(deps.pool, (tx) => releaseOrderPayment(tx, cancellation)),
     async routes(app) {

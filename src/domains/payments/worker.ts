@@ -1,4 +1,5 @@
 import { sendCapture } from './capture.ts';
+import { releaseAfterCaptures } from './handlers.ts';
 import type { PaymentsDeps } from './deps.ts';
 import { reconcileAuthorization, reconcileRefund } from './reconcile.ts';
 import { sendRefund } from './refund.ts';
@@ -17,6 +18,11 @@ const RETRY_DELAY_MAX_MS = 5 * 60 * 1000;
 const NOT_RECEIVED_RETRY_MS = 60 * 60 * 1000;
 /** Authorizations and refunds older than this without an outcome are left to an operator (they show in the admin views). */
 const GIVE_UP_WINDOW = '30 days';
+/**
+ * How often the worker looks for cancellations that waited for a capture's outcome: such captures
+ * take seconds at least (a gateway timing out), and the worker is woken after every webhook.
+ */
+const CANCELLED_CAPTURES_EVERY_MS = 1000;
 
 export interface PaymentsWorkerOptions {
   /** How long an authorization or refund may stay without an outcome before the gateway is asked for it (retrieve). */
@@ -38,13 +44,16 @@ export class PaymentsWorker {
   readonly #retry = new Map<string, { attempts: number; nextAtMs: number }>();
   /** Authorizations the gateway said it never received, and when to ask about them again. */
   readonly #notReceived = new Map<string, number>();
+  /** When (performance.now) cancellations waiting for a capture were last looked for. */
+  #cancelledCapturesAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(
     readonly deps: PaymentsDeps,
     readonly options: PaymentsWorkerOptions,
   ) {}
 
-  async runOnce(): Promise<boolean> {
+  /** `everything`: also what is looked for only every so often (a pass asked for by a test or an operator). */
+  async runOnce(everything = false): Promise<boolean> {
     // What waits for its retry delay is left out of the queries (and kept in the retry state), so
     // that twenty records the gateway keeps pending cannot fill every batch and hide newer ones.
     const now = this.deps.clock.now().getTime();
@@ -75,6 +84,14 @@ export class PaymentsWorker {
       // Asked again in an hour, in a wait of its own: a void or capture of the intent, once the
       // authorization arrives after all, is not held back by it.
       if (notReceived) this.#notReceived.set(intent.id, now + NOT_RECEIVED_RETRY_MS);
+    }
+    // Before the voids and refunds: what it asks for is sent in this same round.
+    const at = performance.now();
+    if (everything || at - this.#cancelledCapturesAtMs >= CANCELLED_CAPTURES_EVERY_MS) {
+      this.#cancelledCapturesAtMs = at;
+      await releaseAfterCaptures(this.deps.pool, BATCH_SIZE_MAX).catch((error: unknown) =>
+        this.deps.log.warn({ err: error }, 'payments worker: settling cancellations that waited for a capture failed'),
+      );
     }
     const voids = await this.deps.pool.query<IntentRow>(
       `SELECT i.* FROM payment_intents i
