@@ -107,13 +107,18 @@ describe('the sold-out memo and stock that comes back', () => {
       await nextTurn();
     }
     expect(held).toBe(3);
-    const waiting = buy(v.variantId);
+    // It sends its request twice (a client's retry, same key): one reservation for both.
+    const same = { idempotencyKey: newId(), ownerId: newId(), items: [{ variantId: v.variantId, quantity: 1 }] };
+    const waiting = h.api.reserve(same);
+    const retried = h.api.reserve(same);
     await nextTurn();
     // The unit comes back while that buyer waits.
     await h.api.release(sold.id, 'changed their mind');
     gate.resolve();
     for (const answer of await Promise.allSettled(early)) expect(answer).toMatchObject({ status: 'rejected', reason: { code: 'OUT_OF_STOCK' } });
-    expect((await waiting).status).toBe('active');
+    const [first, again] = await Promise.all([waiting, retried]);
+    expect(first.status).toBe('active');
+    expect(again.id).toBe(first.id);
     await expectConsistent(h.pool, [v.variantId]);
   });
 });

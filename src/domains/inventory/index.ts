@@ -92,12 +92,7 @@ export function createInventoryModule(ctx: DomainContext, options: InventoryOpti
   const queue = new ReservationQueue(
     (variantId, batch) => reserveBatch(deps, variantId, batch),
     { batchSizeMax: settings.batchSizeMax, waitingMax: settings.waitingMax, gatherMs: settings.gatherMs },
-    {
-      isSoldOut: (variantId) => deps.soldOut.isSoldOut(variantId),
-      // Asked again when its turn comes: stock may have come back while it waited in the lane.
-      answer: (variantId, batch) => (deps.soldOut.isSoldOut(variantId) ? answerSoldOut(deps, variantId, batch) : reserveBatch(deps, variantId, batch)),
-      lookupsMax: SOLD_OUT_LOOKUPS_MAX,
-    },
+    { isSoldOut: (variantId) => deps.soldOut.isSoldOut(variantId), answer: (variantId, batch) => answerSoldOut(deps, variantId, batch), lookupsMax: SOLD_OUT_LOOKUPS_MAX },
   );
   let sweeper: WorkerLoop | undefined;
 

@@ -34,7 +34,8 @@ export type RunBatch = (variantId: string, batch: readonly BatchRequest[]) => Pr
  * Requests for a variant this process knows to be sold out need no turn in the variant's queue:
  * nothing is written for them, only their keys are looked up (a retry of a request that did get a
  * unit gets it back). They skip the queue, and those arriving in the same turn of the event loop
- * share one lookup, several lookups running at once.
+ * share one lookup, several lookups running at once. Those still waiting when the variant is no
+ * longer sold out (stock came back) go to its queue instead.
  */
 export interface SoldOutLane {
   isSoldOut(variantId: string): boolean;
@@ -113,6 +114,13 @@ export class ReservationQueue {
     setImmediate(() => {
       this.#lookupScheduled = false;
       for (const [variantId, waiting] of this.#soldOut) {
+        // Stock came back while they waited (the mark is gone): they take the variant's queue, whose
+        // batches hold one request per key and run one at a time, instead of being told "sold out".
+        if (!lane.isSoldOut(variantId)) {
+          this.#soldOut.delete(variantId);
+          this.#requeue(variantId, waiting);
+          continue;
+        }
         if (this.#lookups.size >= lane.lookupsMax) break;
         const batch = waiting.splice(0, this.limits.batchSizeMax);
         if (waiting.length === 0) this.#soldOut.delete(variantId);
@@ -123,6 +131,14 @@ export class ReservationQueue {
         this.#lookups.add(lookup);
       }
     });
+  }
+
+  /** Puts requests admitted to the sold-out lane into the variant's queue, and starts it. */
+  #requeue(variantId: string, requests: Waiting[]): void {
+    const queue = this.#waiting.get(variantId) ?? [];
+    queue.push(...requests);
+    this.#waiting.set(variantId, queue);
+    if (!this.#draining.has(variantId)) this.#draining.set(variantId, this.#drain(variantId));
   }
 
   async #drain(variantId: string): Promise<void> {

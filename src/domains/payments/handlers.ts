@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { OrderCancelledV1 } from '../../contracts/orders.ts';
 import { type Pool, type Tx, withTransaction } from '../../platform/db/pool.ts';
 import type { Subscription } from '../../platform/messaging/subscription.ts';
@@ -77,7 +78,7 @@ async function releasePart(tx: Tx, cancellation: OrderCancellation, found: Alloc
  * in its own transaction, taken by deleting its row (a worker of another process finds it gone).
  * Returns how many voids and refunds it asked for.
  */
-export async function releaseAfterCaptures(pool: Pool, limit: number): Promise<number> {
+export async function releaseAfterCaptures(pool: Pool, log: Logger, limit: number): Promise<number> {
   const { rows } = await pool.query<{ order_id: string; payment_intent_id: string; reason: string; cancelled_by: string | null }>(
     `SELECT w.order_id, w.payment_intent_id, c.reason, c.cancelled_by
        FROM cancelled_order_captures w JOIN cancelled_orders c ON c.order_id = w.order_id
@@ -87,7 +88,10 @@ export async function releaseAfterCaptures(pool: Pool, limit: number): Promise<n
   );
   let asked = 0;
   for (const row of rows) {
+    // Each alone: one that fails (logged, tried again next time) holds back none of the others.
     asked += await withTransaction(pool, async (tx) => {
+      // The intent's lock first, as every other path of payments takes it.
+      await lockIntent(tx, row.payment_intent_id);
       const taken = await tx.query('DELETE FROM cancelled_order_captures WHERE order_id = $1 AND payment_intent_id = $2 RETURNING 1', [
         row.order_id,
         row.payment_intent_id,
@@ -102,6 +106,9 @@ export async function releaseAfterCaptures(pool: Pool, limit: number): Promise<n
       // A new capture in flight (asked again) puts the row back: it waits for that one.
       for (const allocation of allocations) if ((await releasePart(tx, cancellation, allocation)) !== 'none') n += 1;
       return n;
+    }).catch((error: unknown) => {
+      log.warn({ err: error, orderId: row.order_id, intentId: row.payment_intent_id }, 'a cancellation that waited for a capture could not be settled; tried again next time');
+      return 0;
     });
   }
   return asked;

@@ -89,7 +89,7 @@ export class PaymentsWorker {
     const at = performance.now();
     if (everything || at - this.#cancelledCapturesAtMs >= CANCELLED_CAPTURES_EVERY_MS) {
       this.#cancelledCapturesAtMs = at;
-      await releaseAfterCaptures(this.deps.pool, BATCH_SIZE_MAX).catch((error: unknown) =>
+      await releaseAfterCaptures(this.deps.pool, this.deps.log, BATCH_SIZE_MAX).catch((error: unknown) =>
         this.deps.log.warn({ err: error }, 'payments worker: settling cancellations that waited for a capture failed'),
       );
     }
