@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/platform/ids.ts';
+import { deferred } from '../support/deferred.ts';
 import { type InventoryHarness, expectConsistent, newVariant, startInventory } from './support.ts';
 
 /**
@@ -39,14 +40,6 @@ function beforeStatement(matches: RegExp, before: () => Promise<void>, times = 1
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
-/** A promise and what settles it. */
-function deferred(): { promise: Promise<void>; resolve: () => void } {
-  let resolve: () => void = () => undefined;
-  const promise = new Promise<void>((r) => {
-    resolve = r;
-  });
-  return { promise, resolve };
-}
 
 const buy = (variantId: string) => h.api.reserve({ idempotencyKey: newId(), ownerId: newId(), items: [{ variantId, quantity: 1 }] });
 

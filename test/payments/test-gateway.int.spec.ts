@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { WebhookDelivery } from '../../src/domains/payments/index.ts';
 import { newId } from '../../src/platform/ids.ts';
+import { deferred } from '../support/deferred.ts';
 import { eventually } from '../support/eventually.ts';
 import { expectLedgerBalanced } from '../support/ledger.ts';
 import { type PaymentsHarness, type PaymentsProcess, paymentFor, startPayments } from './harness.ts';
@@ -205,32 +206,26 @@ describe('stopping the test gateway', () => {
   });
 
   it('puts a webhook whose delivery fails while stopping back in the queue (the closing app refused it), not taken and sent by no one', async () => {
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const released = deferred();
     // As the module's own sink answers once its app has begun to close: "Fastify has already been closed".
     const { p, sent } = await autoProcess(0, async () => {
-      await released;
+      await released.promise;
       throw new Error('Fastify has already been closed');
     });
     const { intentId } = await p.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 425 }]));
     await eventually(() => expect(sent).toHaveLength(1));
     const stopping = p.module.stop?.();
-    release();
+    released.resolve();
     await stopping;
     await expectQueuedThenDelivered(intentId);
     await p.close();
   });
 
   it('waits, when stopping, for a webhook delivery under way to finish', async () => {
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const released = deferred();
     let finished = false;
     const { p, sent } = await autoProcess(0, async () => {
-      await released;
+      await released.promise;
       finished = true;
       return 200;
     });
@@ -242,7 +237,7 @@ describe('stopping the test gateway', () => {
     });
     await waitPast(50);
     expect(stopped).toBe(false);
-    release();
+    released.resolve();
     await stopping;
     expect(finished).toBe(true);
     await p.close();

@@ -5,7 +5,7 @@ import type { Subscription } from '../../platform/messaging/subscription.ts';
 import { type OrderCancellation, cancellationRefundKey, recordCancelledOrder } from './cancelled-orders.ts';
 import type { PaymentsDeps } from './deps.ts';
 import { recordRefund } from './record-refund.ts';
-import { type AllocationRow, lockIntent, operationOutstanding, outstandingSql } from './sql.ts';
+import { type AllocationRow, type IntentRow, lockIntent, operationOutstanding, outstandingSql } from './sql.ts';
 import { requestVoid } from './void-payment.ts';
 
 /** What a cancellation did to one allocation of the order: nothing to do, a void or a refund asked for, or waiting for a capture in flight. */
@@ -37,8 +37,9 @@ export async function releaseOrderPayment(tx: Tx, cancellation: OrderCancellatio
   return released;
 }
 
-async function releasePart(tx: Tx, cancellation: OrderCancellation, found: AllocationRow): Promise<PartRelease> {
-  const intent = await lockIntent(tx, found.payment_intent_id);
+/** `locked`: the allocation's intent, when the caller holds its lock already. */
+async function releasePart(tx: Tx, cancellation: OrderCancellation, found: AllocationRow, locked?: IntentRow): Promise<PartRelease> {
+  const intent = locked ?? (await lockIntent(tx, found.payment_intent_id));
   if (!intent) return 'none';
   if (intent.status === 'processing' || intent.status === 'authorized') {
     // Neither voided (it may be captured a moment later) nor refunded (nothing is captured yet).
@@ -91,7 +92,7 @@ export async function releaseAfterCaptures(pool: Pool, log: Logger, limit: numbe
     // Each alone: one that fails (logged, tried again next time) holds back none of the others.
     asked += await withTransaction(pool, async (tx) => {
       // The intent's lock first, as every other path of payments takes it.
-      await lockIntent(tx, row.payment_intent_id);
+      const intent = await lockIntent(tx, row.payment_intent_id);
       const taken = await tx.query('DELETE FROM cancelled_order_captures WHERE order_id = $1 AND payment_intent_id = $2 RETURNING 1', [
         row.order_id,
         row.payment_intent_id,
@@ -104,7 +105,7 @@ export async function releaseAfterCaptures(pool: Pool, log: Logger, limit: numbe
       const cancellation = { orderId: row.order_id, reason: row.reason, cancelledBy: row.cancelled_by };
       let n = 0;
       // A new capture in flight (asked again) puts the row back: it waits for that one.
-      for (const allocation of allocations) if ((await releasePart(tx, cancellation, allocation)) !== 'none') n += 1;
+      for (const allocation of allocations) if ((await releasePart(tx, cancellation, allocation, intent)) !== 'none') n += 1;
       return n;
     }).catch((error: unknown) => {
       log.warn({ err: error, orderId: row.order_id, intentId: row.payment_intent_id }, 'a cancellation that waited for a capture could not be settled; tried again next time');
