@@ -4,6 +4,7 @@ import type { InventoryApi } from '../../src/domains/inventory/index.ts';
 import type { Pool } from '../../src/platform/db/pool.ts';
 import type { Role } from '../../src/platform/http/tokens.ts';
 import { newId } from '../../src/platform/ids.ts';
+import { beforeStatement } from '../support/before-statement.ts';
 import { eventually } from '../support/eventually.ts';
 import { type CatalogFixture, startCatalog } from '../products/support.ts';
 
@@ -268,6 +269,34 @@ describe('the cart items', () => {
     expect(events.filter((e) => e.event_type === 'carts.item_added.v1')).toHaveLength(adds.length);
     const { rows } = await cartDb.query('SELECT count(*)::int AS n FROM carts WHERE user_id = $1', [buyer.userId]);
     expect(rows[0].n).toBe(1);
+  });
+
+  it('adds to a new cart when the cart another request made meanwhile is checked out before it is read (was a 500)', async () => {
+    const buyer = await signIn('buyer');
+    const first = await product({ stock: 10 });
+    const second = await product({ stock: 10 });
+    let other: { cartId: string } | undefined;
+    // This add finds no cart and goes to make one; just before its insert, another add of the
+    // buyer makes the cart, and before this add reads that cart, a checkout closes it.
+    beforeStatement(cartDb, /INSERT INTO carts/, async () => {
+      const answer = await request('POST', '/v1/cart/items', buyer.token, { variantId: second.variantId, quantity: 1 });
+      expect(answer.statusCode, answer.body).toBe(201);
+      other = answer.json();
+      beforeStatement(cartDb, /FROM carts c WHERE/, async () => {
+        const active = await cartApi.getActiveCart(buyer.userId);
+        await cartApi.markCheckedOut(active!.cartId, newId(), { expectedVersion: active!.version });
+      });
+    });
+    const res = await request('POST', '/v1/cart/items', buyer.token, { variantId: first.variantId, quantity: 1 });
+    expect(res.statusCode, res.body).toBe(201);
+    expect(other).toBeDefined();
+    expect(res.json().cartId).not.toBe(other!.cartId);
+    expect(res.json().items).toEqual([expect.objectContaining({ variantId: first.variantId, quantity: 1 })]);
+    const { rows } = await cartDb.query("SELECT status, count(*)::int AS n FROM carts WHERE user_id = $1 GROUP BY status ORDER BY status", [buyer.userId]);
+    expect(rows).toEqual([
+      { status: 'active', n: 1 },
+      { status: 'checked_out', n: 1 },
+    ]);
   });
 
   it('removes an item once and tells of it once when it is removed and changed many times at once', async () => {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/platform/ids.ts';
+import { beforeStatement as beforePoolStatement } from '../support/before-statement.ts';
 import { deferred } from '../support/deferred.ts';
 import { type InventoryHarness, expectConsistent, newVariant, startInventory } from './support.ts';
 
@@ -17,26 +18,8 @@ afterAll(async () => {
   await h?.close();
 });
 
-type Query = (...args: unknown[]) => Promise<unknown>;
-
-/**
- * Runs `before` ahead of each of the first `times` statements sent on the pool (not on a
- * transaction's client) whose text matches.
- */
-function beforeStatement(matches: RegExp, before: () => Promise<void>, times = 1): void {
-  const pool = h.pool as unknown as { query: Query };
-  const original = pool.query.bind(h.pool) as Query;
-  let left = times;
-  pool.query = async (...args: unknown[]) => {
-    const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: string } | undefined)?.text;
-    if (left > 0 && typeof text === 'string' && matches.test(text)) {
-      left -= 1;
-      if (left === 0) pool.query = original;
-      await before();
-    }
-    return original(...args);
-  };
-}
+/** Runs `before` ahead of the first `times` statements on the inventory pool whose text matches. */
+const beforeStatement = (matches: RegExp, before: () => Promise<void>, times = 1) => beforePoolStatement(h.pool, matches, before, times);
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 

@@ -1,6 +1,7 @@
 import type { Queryable } from '../../platform/db/pool.ts';
 import { CART_COUPONS_MAX, CART_ITEMS_MAX } from '../../contracts/cart.ts';
 import { newId } from '../../platform/ids.ts';
+import { AppError } from '../../platform/http/errors.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type NewEvent, outboxInsert } from '../../platform/messaging/outbox.ts';
 
@@ -94,15 +95,22 @@ export async function selectCartContents(q: Queryable, key: { userId: string } |
  * cart); with `lock`, locked until the transaction ends.
  */
 export async function activeCartContents(q: Queryable, userId: string, now: Date, lock = false): Promise<CartContents> {
-  const existing = await selectCartContents(q, { userId }, lock);
-  if (existing) return existing;
-  // Made by this call: empty, and no other change can have reached it yet.
-  const made = await ensureActiveCart(q, newId(), userId, now);
-  if (made) return { ...made, items: [], coupons: [] };
-  const cart = await selectCartContents(q, { userId }, lock);
-  if (!cart) throw new Error(`no active cart could be made for buyer ${userId}`);
-  return cart;
+  for (let attempt = 1; ; attempt++) {
+    const existing = await selectCartContents(q, { userId }, lock);
+    if (existing) return existing;
+    // Made by this call: empty, and no other change can have reached it yet.
+    const made = await ensureActiveCart(q, newId(), userId, now);
+    if (made) return { ...made, items: [], coupons: [] };
+    // Another request made the buyer's cart between the two statements, and a checkout may have
+    // closed it since: read again, or make the next one.
+    const cart = await selectCartContents(q, { userId }, lock);
+    if (cart) return cart;
+    if (attempt === ACTIVE_CART_ATTEMPTS) throw new AppError('CONFLICT', 'the cart was checked out while this change was made: send it again');
+  }
 }
+
+/** Rounds of activeCartContents: each lost only to a cart made and checked out between its statements. */
+const ACTIVE_CART_ATTEMPTS = 3;
 
 /**
  * Creates the buyer's active cart unless one exists (concurrent first adds make one cart); returns
