@@ -12,6 +12,7 @@ import { capturedEvent, checkoutInput, envelopeOf, refundEvent } from './spec-su
 import { lockOrdersOfCheckout, ordersOfBuyer, ordersOfSeller } from './sql.ts';
 import { SYSTEM } from './status-machine.ts';
 import { changeStatus } from './transitions.ts';
+import type { ShipmentStatusChangedV1 } from '../../contracts/shipping.ts';
 
 let t: TestApp;
 let db: Pool;
@@ -460,5 +461,66 @@ describe('payments events', () => {
     expect(refunds).toHaveLength(200);
     expect(refunds[0]?.createdAt).toBe(new Date(base + 3000).toISOString());
     expect(refunds[199]?.createdAt).toBe(new Date(base + 202_000).toISOString());
+  });
+});
+
+describe('shipping events', () => {
+  it("keeps a parcel's newest status when an older change of it arrives late (it went back to in_transit)", async () => {
+    const buyer = newId();
+    const input = checkoutInput(buyer, [{ sellerId: newId(), lines: [{ unitPrice: 5000, quantity: 1 }] }]);
+    const [order] = await api.createOrdersForCheckout(input);
+    if (!order) throw new Error('no order');
+    const intent = newId();
+    await deliver('payments.payment_captured.v1', intent, capturedEvent(intent, buyer, input.checkoutSessionId, [{ orderId: order.orderId, sellerId: order.sellerId, amount: order.totalAmount }]));
+    await eventually(async () => expect(await statusOf(order.orderId)).toBe('paid'));
+
+    const shipmentId = newId();
+    const change = (version: number, fromStatus: string, toStatus: string) => {
+      const at = new Date(Date.parse('2026-11-24T12:00:00.000Z') + version * 60_000).toISOString();
+      const data: ShipmentStatusChangedV1 = {
+        shipmentId,
+        orderId: order.orderId,
+        sellerId: order.sellerId,
+        buyerId: buyer,
+        carrier: 'dhl',
+        trackingNumber: `TRK-${shipmentId.slice(0, 8)}`,
+        status: toStatus as ShipmentStatusChangedV1['status'],
+        shippedAt: at,
+        deliveredAt: null,
+        version,
+        fromStatus: fromStatus as ShipmentStatusChangedV1['fromStatus'],
+        toStatus: toStatus as ShipmentStatusChangedV1['toStatus'],
+        source: 'carrier',
+        occurredAt: at,
+        changedAt: at,
+      };
+      return envelopeOf('shipping.shipment_status_changed.v1', shipmentId, data, 'shipment');
+    };
+    const shipmentStatus = async () =>
+      (await db.query<{ status: string }>('SELECT status FROM order_shipments WHERE shipment_id = $1', [shipmentId])).rows[0]?.status;
+    const handled = async (eventId: string) =>
+      eventually(async () => expect(await count(`orders_inbox_events WHERE event_id = $1 AND status = 'processed'`, [eventId])).toBe(1));
+
+    // Out for delivery (version 3) is applied before the in-transit change that came first (version 2).
+    const newer = change(3, 'in_transit', 'out_for_delivery');
+    await insertIntoInbox(db, 'orders', [{ consumer: 'orders.shipping', event: newer }]);
+    await handled(newer.id);
+    expect(await shipmentStatus()).toBe('out_for_delivery');
+    const older = change(2, 'label_created', 'in_transit');
+    await insertIntoInbox(db, 'orders', [{ consumer: 'orders.shipping', event: older }]);
+    await handled(older.id);
+    expect(await shipmentStatus()).toBe('out_for_delivery');
+    expect(await statusOf(order.orderId)).toBe('shipped');
+
+    // A newer change applies, also one that goes back (a failed delivery, then in transit again).
+    for (const [version, from, to] of [
+      [4, 'out_for_delivery', 'delivery_failed'],
+      [5, 'delivery_failed', 'in_transit'],
+    ] as const) {
+      const next = change(version, from, to);
+      await insertIntoInbox(db, 'orders', [{ consumer: 'orders.shipping', event: next }]);
+      await handled(next.id);
+      expect(await shipmentStatus()).toBe(to);
+    }
   });
 });

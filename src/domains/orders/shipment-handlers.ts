@@ -33,7 +33,7 @@ async function lockOrder(ctx: HandlerContext, event: ShipmentEvent, type: string
 }
 
 function fact(event: ShipmentEvent) {
-  return { orderId: event.orderId, shipmentId: event.shipmentId, carrier: event.carrier, trackingNumber: event.trackingNumber, status: event.status };
+  return { orderId: event.orderId, shipmentId: event.shipmentId, carrier: event.carrier, trackingNumber: event.trackingNumber, status: event.status, version: event.version };
 }
 
 async function move(ctx: HandlerContext, log: Logger, order: OrderRow, command: OrderCommand, actor: Actor, reason: string, event: ShipmentEvent): Promise<OrderRow> {

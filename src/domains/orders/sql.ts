@@ -479,6 +479,8 @@ export interface ShipmentFact {
   carrier: string;
   trackingNumber: string;
   status: string;
+  /** The shipment's version in the event (shipping increments it on every change). */
+  version: number;
 }
 
 /** Shipment statuses no later event moves an order_shipments row out of (as in shipping). */
@@ -486,20 +488,22 @@ const FINAL_SHIPMENT_STATUSES = `('delivered', 'returned', 'cancelled')`;
 
 /**
  * Records a shipment of an order as shipping reported it: a new (order, shipment) row, or, with
- * `update`, its new status (never out of a final status, so a late or replayed event cannot undo
- * a delivery). A shipment_created event does not update: replayed after the changes, it changes nothing.
+ * `update`, its new status if the event is newer than the one that set the row (shipping's events
+ * of a shipment can arrive out of order: a late in_transit must not move an out_for_delivery parcel
+ * back) and never out of a final status, so a late or replayed event cannot undo a delivery. A
+ * shipment_created event does not update: replayed after the changes, it changes nothing.
  */
 export function shipmentUpsert(fact: ShipmentFact, update: boolean, id: string, now: Date): Statement {
   return {
-    text: `INSERT INTO order_shipments AS s (id, order_id, shipment_id, carrier, tracking_number, status, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+    text: `INSERT INTO order_shipments AS s (id, order_id, shipment_id, carrier, tracking_number, status, shipment_version, created_at, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $8, $7, $7)
      ON CONFLICT (order_id, shipment_id) DO ${
        update
-         ? `UPDATE SET status = excluded.status, updated_at = excluded.updated_at
-      WHERE s.status NOT IN ${FINAL_SHIPMENT_STATUSES} AND s.status <> excluded.status`
+         ? `UPDATE SET status = excluded.status, shipment_version = excluded.shipment_version, updated_at = excluded.updated_at
+      WHERE s.status NOT IN ${FINAL_SHIPMENT_STATUSES} AND s.shipment_version < excluded.shipment_version`
          : 'NOTHING'
      }`,
-    values: [id, fact.orderId, fact.shipmentId, fact.carrier, fact.trackingNumber, fact.status, now],
+    values: [id, fact.orderId, fact.shipmentId, fact.carrier, fact.trackingNumber, fact.status, now, fact.version],
   };
 }
 
