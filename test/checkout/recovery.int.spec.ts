@@ -401,6 +401,37 @@ describe('checkout recovery', () => {
     expect(market.intents.size).toBe(1);
   });
 
+  it('never gives up a paid sale for a passing outage: a step after the capture is retried past the retry budget until it goes through', async () => {
+    for (const failing of ['inventory.confirm', 'cart.checkout'] as const) {
+      const market = new FakeMarket();
+      const session = await open(market, 'persistent');
+      const persistent = runner('persistent', market);
+      // The step's domain is away for twice the retry budget (attemptsMax 3), then back.
+      let failuresLeft = 6;
+      market.before = async (call) => {
+        if (call === failing && failuresLeft > 0) {
+          failuresLeft -= 1;
+          throw new Error('connection terminated unexpectedly');
+        }
+      };
+      await persistent.drive(session);
+      for (let i = 0; i < 20 && failuresLeft > 0; i++) {
+        clock.advance(100);
+        for (const s of await claim('persistent')) await persistent.drive(s);
+        expect(await statusOf(session.id), `${failing}, round ${i}`).toBe('in_progress');
+      }
+      clock.advance(100);
+      for (const s of await claim('persistent')) await persistent.drive(s);
+
+      expect(await statusOf(session.id), failing).toBe('completed');
+      expect([...market.intents.values()].map((i) => i.status), failing).toEqual(['captured']);
+      expect(market.calls['payments.refund'] ?? 0, failing).toBe(0);
+      expect(market.orders.get(session.id)!.some((o) => o.cancelled), failing).toBe(false);
+      const failures = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM checkout_failures WHERE session_id = $1', [session.id]);
+      expect(failures.rows[0]!.n, failing).toBe(6);
+    }
+  });
+
   it('gives up a payment that stays unknown too long: voids it and gives everything back', async () => {
     const market = new FakeMarket();
     const session = await open(market, 'patient', 'tok_timeout');

@@ -229,7 +229,7 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
     // A step that waited (a payment whose outcome is unknown, polled every second) has many runs;
     // only its failures count against the retry budget and set the backoff.
     const failures = c.kind === 'transient' ? (await countStepFailures(deps.pool, session.id, step)) + 1 : attempts;
-    const verdict = judgeError(c.kind, failures, deps.retry, waitMs);
+    const verdict = judgeError(c.kind, failures, deps.retry, waitMs, deps.plan.forwardOnly.has(step));
     const h = holder();
     if (verdict.action !== 'compensate') {
       const waiting = error instanceof StepWaiting ? error : undefined;

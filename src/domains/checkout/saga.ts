@@ -23,6 +23,12 @@ export interface SagaPlan {
   order: readonly StepName[];
   /** Steps that have something to undo (their compensation runs in reverse order). */
   compensable: ReadonlySet<StepName>;
+  /**
+   * Steps that run once the buyer's money is taken: a transient error of theirs is retried until
+   * it goes through, never given up (giving up would refund and cancel a paid sale because a
+   * database was away for a few seconds). A refusal (a reservation that lapsed) still compensates.
+   */
+  forwardOnly: ReadonlySet<StepName>;
 }
 
 export interface SagaState {
@@ -96,8 +102,11 @@ export interface RetryPolicy {
   retryDelayMaxMs: number;
 }
 
-/** Decides what an error of a step's `attempts`-th run leads to. */
-export function judgeError(kind: ErrorKind, attempts: number, policy: RetryPolicy, waitDelayMs: number): ErrorVerdict {
+/**
+ * Decides what an error of a step's `attempts`-th run leads to; a `forwardOnly` step (see
+ * SagaPlan) retries a transient error past the policy's attempts.
+ */
+export function judgeError(kind: ErrorKind, attempts: number, policy: RetryPolicy, waitDelayMs: number, forwardOnly = false): ErrorVerdict {
   switch (kind) {
     case 'refused':
       return { action: 'compensate', uncertain: false };
@@ -106,7 +115,7 @@ export function judgeError(kind: ErrorKind, attempts: number, policy: RetryPolic
     case 'waiting':
       return { action: 'wait', delayMs: waitDelayMs };
     case 'transient':
-      if (attempts >= policy.attemptsMax) return { action: 'compensate', uncertain: true };
+      if (attempts >= policy.attemptsMax && !forwardOnly) return { action: 'compensate', uncertain: true };
       return { action: 'retry', delayMs: retryDelayMs(attempts, policy) };
   }
 }

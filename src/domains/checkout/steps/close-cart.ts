@@ -10,7 +10,8 @@ export interface CloseCartOutput {
 
 /**
  * Marks the cart checked out. The sale is done by now, so a cart that refuses (changed, deleted) is
- * noted and left as it is rather than undoing a paid checkout; other errors are retried.
+ * noted and left as it is rather than undoing a paid checkout; other errors are retried until it
+ * goes through (SagaPlan.forwardOnly).
  */
 export async function run(ctx: StepContext): Promise<StepResult<CloseCartOutput>> {
   // What was bought: what the buyer put in the cart while the checkout ran stays theirs.

@@ -23,6 +23,13 @@ export const CHECKOUT_STEPS: Record<StepName, StepModule> = {
   complete,
 };
 
+/** The step that takes the buyer's money: the steps after it only go forward (SagaPlan.forwardOnly). */
+const MONEY_TAKEN: StepName = 'capture_payment';
+
 export function planOf(steps: Record<StepName, StepModule>): SagaPlan {
-  return { order: STEP_NAMES, compensable: new Set(STEP_NAMES.filter((s) => steps[s].compensate !== undefined)) };
+  return {
+    order: STEP_NAMES,
+    compensable: new Set(STEP_NAMES.filter((s) => steps[s].compensate !== undefined)),
+    forwardOnly: new Set(STEP_NAMES.slice(STEP_NAMES.indexOf(MONEY_TAKEN) + 1)),
+  };
 }
