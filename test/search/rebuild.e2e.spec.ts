@@ -281,4 +281,29 @@ describe('read model rebuilds', () => {
     await rebuild('product_search');
     expect(Number(await priceOf())).toBe(5100);
   });
+
+  it('fail, not done, when a log they have not reached yet is pruned while they run; the model is whole again once rebuilt', async () => {
+    const before = await dumpTables(f.t, READ_TABLES.product_search);
+    let pruned = -1;
+    // product_search replays the products' log, then the inventory's: inventory's is pruned in between.
+    const started = await f.t.app.messaging.startReplay('search.product_search', {
+      batchSizeMax: 3,
+      afterBatch: async (progress) => {
+        if (pruned >= 0 || progress.source !== 'products') return;
+        pruned = await pruneOutbox('inventory', f.t.app.pools.get('inventory') as Pool, 0);
+      },
+    });
+    await f.t.app.messaging.replayDone(started.id);
+    expect(pruned).toBeGreaterThan(0);
+    const status = await f.t.app.messaging.replayStatus('search.product_search', started.id);
+    expect(status).toMatchObject({ status: 'failed', lastError: expect.stringContaining('older events of inventory were pruned while the rebuild ran') });
+    // The failed rebuild's copies were never swapped in, and /ready names the paused model.
+    expect(await dumpTables(f.t, READ_TABLES.product_search)).toEqual(before);
+    expect((await f.t.request('GET', '/ready')).json()).toEqual({ status: 'ready', stalledReadModels: ['product_search'] });
+    // A rebuild now knows the log is incomplete: refused, unless that is accepted.
+    const refused = await f.t.request('POST', '/v1/admin/read-models/product_search/rebuild', { token: admin });
+    expect([refused.statusCode, refused.json().code]).toEqual([409, 'EVENT_LOG_INCOMPLETE']);
+    expect((await rebuild('product_search', '?allowIncompleteLog=true')).status).toBe('done');
+    expect((await f.t.request('GET', '/ready')).json()).toEqual({ status: 'ready' });
+  });
 });

@@ -319,6 +319,11 @@ export class ConsumerReplay {
       await reader.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       // The first statement fixes the snapshot: after the commit that paused the consumer.
       progress.prunedUpToSeq = await this.#prunedUpTo(reader, source);
+      // begin() found this log whole; a prune since (while earlier sources were replayed) would leave
+      // the model without what the deleted events said, reported done all the same.
+      if (progress.prunedUpToSeq !== null && !this.options.allowIncompleteLog) {
+        throw new Error(`older events of ${source} were pruned while the rebuild ran: the read model would lack what they said; rebuild it again`);
+      }
       for (;;) {
         if (signal.aborted) throw new Error('the replay was interrupted: the process is stopping');
         const { rows } = await reader.query<Parameters<typeof toEnvelope>[0] & { seq: string }>(
