@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inlineParameters } from '../../src/platform/db/inline-parameters.ts';
 import { commitTogether, commitTogetherReturning, guarded } from '../../src/platform/db/statements.ts';
-import { type Pool, abortReason, commitWith, createPool, executePrepared, isUniqueViolation, withTransaction } from '../../src/platform/db/pool.ts';
+import { type Pool, abortReason, commitWith, createPool, dedicatedClient, executePrepared, isUniqueViolation, withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
 
@@ -18,6 +18,21 @@ beforeAll(async () => {
 afterAll(async () => {
   await pool?.end();
   await dbs?.drop();
+});
+
+describe('connections', () => {
+  it('ask the server to probe them when silent, pooled and dedicated alike, so a client gone without a word lets its locks go within a minute', async () => {
+    const keepalives = 'SELECT current_setting($1) AS idle, current_setting($2) AS interval, current_setting($3) AS count';
+    const names = ['tcp_keepalives_idle', 'tcp_keepalives_interval', 'tcp_keepalives_count'];
+    expect((await pool.query(keepalives, names)).rows).toEqual([{ idle: '30', interval: '10', count: '3' }]);
+    const dedicated = dedicatedClient(pool, 'keepalive-spec');
+    await dedicated.connect();
+    try {
+      expect((await dedicated.query(keepalives, names)).rows).toEqual([{ idle: '30', interval: '10', count: '3' }]);
+    } finally {
+      await dedicated.end();
+    }
+  });
 });
 
 describe('statements with their values inlined', () => {

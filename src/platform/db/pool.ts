@@ -278,6 +278,18 @@ class BazaarClient extends pg.Client {
   }
 }
 
+/**
+ * TCP keepalives, so that a peer gone without a word (a host failed over, a network that dropped
+ * everything) ends the connection instead of leaving it open for ever. On our side: a statement
+ * waiting on such a connection would never settle, and the relay or consumer loop waiting on it
+ * with it. On the server's: the backend of a client that vanished would keep its transaction's
+ * locks (a relay's batch lock, claimed rows) for the kernel's two hours. The server probes after
+ * 30 s of silence and gives up after three unanswered probes 10 s apart; Node sets only the first
+ * delay, its kernel's interval and count apply after that.
+ */
+const CLIENT_KEEPALIVE = { keepAlive: true, keepAliveInitialDelayMillis: 30_000 } as const;
+const SERVER_KEEPALIVES = '-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3';
+
 /** `prepare: false` keeps the simple unnamed statements (for a pooler in transaction mode that cannot keep prepared statements). */
 export function createPool(url: string, max: number, applicationName: string, options: { prepare?: boolean } = {}): Pool {
   const signals = new CommitSignals((sql) => pool.query(sql));
@@ -296,7 +308,8 @@ export function createPool(url: string, max: number, applicationName: string, op
     // a generic plan does as well (docs/adr/0008-fewer-round-trips.md, point 14).
     // JIT is off: bazaar's statements are short lookups, and PostgreSQL compiles a plan above
     // jit_above_cost again on every execution (100 ms and more each), prepared or not.
-    ...(options.prepare !== false ? { options: '-c plan_cache_mode=force_generic_plan -c jit=off' } : {}),
+    ...(options.prepare !== false ? { options: `-c plan_cache_mode=force_generic_plan -c jit=off ${SERVER_KEEPALIVES}` } : {}),
+    ...CLIENT_KEEPALIVE,
   };
   const pool = new pg.Pool(config);
   signalsOfPool.set(pool, signals);
@@ -311,7 +324,13 @@ export function createPool(url: string, max: number, applicationName: string, op
  * Not connected yet; the caller connects and ends it.
  */
 export function dedicatedClient(pool: Pool, applicationName: string): pg.Client {
-  return new pg.Client({ connectionString: pool.options.connectionString, application_name: applicationName, connectionTimeoutMillis: 10_000 });
+  return new pg.Client({
+    connectionString: pool.options.connectionString,
+    application_name: applicationName,
+    connectionTimeoutMillis: 10_000,
+    ...CLIENT_KEEPALIVE,
+    ...(pool.options.options ? { options: pool.options.options } : {}),
+  });
 }
 
 /**
