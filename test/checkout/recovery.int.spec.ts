@@ -8,6 +8,7 @@ import { CHECKOUT_STEPS, planOf } from '../../src/domains/checkout/steps/plan.ts
 import type { SessionRecord } from '../../src/domains/checkout/steps/types.ts';
 import type { StepName } from '../../src/domains/checkout/saga.ts';
 import { ManualClock } from '../../src/platform/clock.ts';
+import { AppError } from '../../src/platform/http/errors.ts';
 import { type Pool, createPool } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { createLogger } from '../../src/platform/logger.ts';
@@ -429,6 +430,37 @@ describe('checkout recovery', () => {
       expect(market.orders.get(session.id)!.some((o) => o.cancelled), failing).toBe(false);
       const failures = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM checkout_failures WHERE session_id = $1', [session.id]);
       expect(failures.rows[0]!.n, failing).toBe(6);
+    }
+  });
+
+  it('undoes a reservation whose outcome it never learnt by looking it up under its key, never by reserving again', async () => {
+    // The reserve call refused every time (a flash sale's queue full): nothing was held.
+    const refused = new FakeMarket();
+    refused.before = async (call) => {
+      if (call === 'inventory.reserve') throw new AppError('RATE_LIMITED', 'too many requests are waiting for this variant');
+    };
+    // The reserve call made its reservation every time, and its answer was lost every time.
+    const lost = new FakeMarket();
+    lost.afterReserve = async () => {
+      throw new Error('connection terminated unexpectedly');
+    };
+    for (const [name, market] of [
+      ['refused', refused],
+      ['lost', lost],
+    ] as const) {
+      const session = await open(market, 'undoer');
+      const undoer = runner('undoer', market);
+      await undoer.drive(session);
+      for (let i = 0; i < 10 && (await statusOf(session.id)) === 'in_progress'; i++) {
+        clock.advance(100);
+        for (const s of await claim('undoer')) await undoer.drive(s);
+      }
+      const ended = (await selectSession(pool, session.id))!;
+      expect(ended.status, name).toBe('compensated');
+      // The three tries of the step (attemptsMax 3), and no more: the undo only looked.
+      expect(market.calls['inventory.reserve'], name).toBe(3);
+      expect(market.calls['inventory.get'], name).toBe(1);
+      expect([...market.reservations.values()].map((r) => r.status), name).toEqual(name === 'lost' ? ['released'] : []);
     }
   });
 

@@ -111,6 +111,19 @@ describe('confirming and releasing', () => {
     await expect(h.api.release('not-an-id', 'x')).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
+  it("tells the reservation made under a key to its owner only, and makes none when there is none", async () => {
+    const v = await stockedVariant(h.api, 4);
+    const key = newId();
+    const owner = newId();
+    expect(await h.api.getReservationByKey(key, owner)).toBeUndefined();
+    const made = await h.api.reserve({ idempotencyKey: key, ownerId: owner, items: [{ variantId: v.variantId, quantity: 1 }] });
+    expect(await h.api.getReservationByKey(key, owner.toUpperCase())).toMatchObject({ id: made.id, status: 'active', ownerId: owner });
+    expect(await h.api.getReservationByKey(key, newId())).toBeUndefined();
+    expect(await h.api.getReservationByKey(newId(), owner)).toBeUndefined();
+    // The lookups held nothing: one unit is reserved, by the reserve.
+    expect((await ledger(h.pool, [v.variantId]))[0]).toMatchObject({ total: 4, available: 3, reserved: 1 });
+  });
+
   it('reserves nothing at all when one item of several is short', async () => {
     const plenty = await stockedVariant(h.api, 10);
     const short = await stockedVariant(h.api, 1);

@@ -57,6 +57,8 @@ export interface InventoryPort {
   confirm(reservationId: string, options: { orders: readonly { sellerId: string; orderId: string }[]; trace?: Trace | null }): Promise<unknown>;
   /** Releasing again (or after expiry) changes nothing; RESERVATION_NOT_ACTIVE once confirmed. */
   release(reservationId: string, reason: string, trace?: Trace | null): Promise<unknown>;
+  /** The reservation made under the key for this owner, if any; reads only. */
+  getReservationByKey(idempotencyKey: string, ownerId: string): Promise<{ id: string } | undefined>;
 }
 
 export interface ActiveCart {

@@ -11,7 +11,7 @@ import { KnownStock } from './known-stock.ts';
 import { inventoryMetrics } from './metrics.ts';
 import { type ReceiveOptions, type StockReceipt, receiveStock } from './receive-stock.ts';
 import { ReservationQueue } from './reservation-queue.ts';
-import { type Reservation, type ReserveResult, findReservation, toReservation } from './reservation-view.ts';
+import { type Reservation, type ReserveResult, findReservation, findReservationsByKeys, toReservation } from './reservation-view.ts';
 import { answerSoldOut, reserveBatch } from './reserve-batch.ts';
 import type { ReserveInput } from './reserve-input.ts';
 import { reserve } from './reserve.ts';
@@ -46,6 +46,12 @@ export interface InventoryApi {
   /** The units come back. Releasing again (or after expiry) changes nothing; a confirmed one is RESERVATION_NOT_ACTIVE. */
   release(reservationId: string, reason: string, trace?: Trace | null): Promise<Reservation>;
   getReservation(reservationId: string): Promise<Reservation | undefined>;
+  /**
+   * The reservation made under an idempotency key for this owner, undefined when there is none (or
+   * it is another owner's). Reads only: for a caller that must learn what an earlier reserve whose
+   * answer it lost did, without making a reservation when it made none.
+   */
+  getReservationByKey(idempotencyKey: string, ownerId: string): Promise<Reservation | undefined>;
   /** Current stock per variant (at most 1000); variants without a stock item are left out. */
   getAvailability(variantIds: readonly string[]): Promise<StockItemView[]>;
   /**
@@ -104,6 +110,10 @@ export function createInventoryModule(ctx: DomainContext, options: InventoryOpti
       if (!isUuid(id)) return undefined;
       const row = await findReservation(deps.pool, id);
       return row ? toReservation(row) : undefined;
+    },
+    getReservationByKey: async (key, ownerId) => {
+      const row = (await findReservationsByKeys(deps.pool, [key])).get(key);
+      return row && row.owner_id === ownerId.toLowerCase() ? toReservation(row) : undefined;
     },
     getAvailability: (variantIds) => getAvailability(deps.pool, variantIds),
     receiveStock: (receipts, receiveOptions) => receiveStock(deps, receipts, receiveOptions),

@@ -1,4 +1,3 @@
-import { AppError } from '../../../platform/http/errors.ts';
 import { type StepContext, type StepResult, idempotencyKeyFor, required } from './types.ts';
 
 export interface ReserveOutput {
@@ -29,18 +28,18 @@ export async function run(ctx: StepContext): Promise<StepResult<ReserveOutput>> 
 
 /**
  * Gives the stock back. When the reservation id was never recorded (the reserve call's outcome is
- * unknown), the same idempotency key tells which reservation it made, if any.
+ * unknown), the idempotency key tells which reservation it made, if any: looked up, not reserved
+ * again, which would take units (in a flash sale, from other buyers) when the first call took none.
+ * A call still under way somewhere that reserves after this lookup leaves its units held until the
+ * reservation expires (RESERVATION_TTL_SECONDS), when the sweeper gives them back.
  */
 export async function compensate(ctx: StepContext): Promise<void> {
   let reservationId = (ctx.saved as Partial<ReserveOutput> | undefined)?.reservationId ?? ctx.session.reservationId;
   if (!reservationId) {
-    try {
-      reservationId = (await ctx.ports.inventory.reserve(reserveInput(ctx))).id;
-    } catch (error) {
-      // Nothing was held under this key, and nothing can be now.
-      if (error instanceof AppError && (error.code === 'OUT_OF_STOCK' || error.code === 'PURCHASE_LIMIT_EXCEEDED')) return;
-      throw error;
-    }
+    const { idempotencyKey, ownerId } = reserveInput(ctx);
+    const made = await ctx.ports.inventory.getReservationByKey(idempotencyKey, ownerId);
+    if (!made) return;
+    reservationId = made.id;
   }
   await ctx.ports.inventory.release(reservationId, `checkout ${ctx.session.id} failed: ${ctx.failureReason}`.slice(0, 500), ctx.trace);
 }
