@@ -464,6 +464,33 @@ describe('checkout recovery', () => {
     }
   });
 
+  it('leaves an order shipped before the checkout failed as it stands: its payment and the coupon stay, the other order is cancelled and refunded', async () => {
+    const market = new FakeMarket();
+    const session = await open(market, 'shipper');
+    // Paid, the first seller's order ships; then the stock cannot be confirmed (the reservation lapsed).
+    market.before = async (call) => {
+      if (call !== 'inventory.confirm') return;
+      const [first] = market.orders.get(session.id)!;
+      market.shipped.add(first!.orderId);
+      throw new AppError('RESERVATION_NOT_ACTIVE', 'the reservation expired');
+    };
+    await runner('shipper', market).drive(session);
+
+    const ended = (await selectSession(pool, session.id))!;
+    expect(ended.status).toBe('compensated');
+    const [shipped, other] = market.orders.get(session.id)!;
+    expect([shipped!.cancelled, other!.cancelled]).toEqual([false, true]);
+    const [intent] = [...market.intents.values()];
+    const refunded = Object.fromEntries(intent!.allocations.map((a) => [a.orderId, a.refundedAmount]));
+    expect(refunded).toEqual({ [shipped!.orderId]: 0, [other!.orderId]: other!.totalAmount });
+    expect(market.calls['coupons.release'] ?? 0).toBe(0);
+    const { rows } = await pool.query<{ payload: { cancelledOrderIds: string[] } }>(
+      "SELECT payload FROM checkout_outbox_events WHERE aggregate_id = $1 AND event_type = 'checkout.checkout_failed.v1'",
+      [session.id],
+    );
+    expect(rows.map((r) => r.payload.cancelledOrderIds)).toEqual([[other!.orderId]]);
+  });
+
   it('gives up a payment that stays unknown too long: voids it and gives everything back', async () => {
     const market = new FakeMarket();
     const session = await open(market, 'patient', 'tok_timeout');

@@ -305,7 +305,14 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
 
   async function finish(outcome: 'failed' | 'compensated'): Promise<void> {
     const h = holder();
-    const cancelled = steps.get('create_orders')?.status === 'compensated' ? session.orderIds : [];
+    let cancelled: string[] = [];
+    if (steps.get('create_orders')?.status === 'compensated' && session.orderIds.length > 0) {
+      // Asked again (idempotent: nothing is cancelled twice): an order shipped meanwhile stands.
+      const results = await deps.ports.orders.cancelOrdersForCheckout(session.id, `checkout failed: ${session.failureReason ?? ''}`.slice(0, 1000), trace);
+      cancelled = results.filter((r) => r.cancelled).map((r) => r.orderId);
+      const kept = results.filter((r) => !r.cancelled).map((r) => r.orderId);
+      if (kept.length > 0) deps.log.warn({ sessionId: session.id, kept }, 'a failed checkout left orders that could no longer be cancelled (shipped): they keep their payment and coupon');
+    }
     const row = await withTransaction(deps.pool, async (tx) => {
       const r = must(await finishFailed(tx, h, outcome));
       await appendEvents(tx, 'checkout', [failedEvent(toSession(r), outcome, cancelled, h.now)], trace, h.now);

@@ -139,8 +139,8 @@ export interface OrdersPort {
     orders: OrderToCreate[];
     trace?: Trace | null;
   }): Promise<CreatedOrder[]>;
-  /** Idempotent; leaves alone what can no longer be cancelled. */
-  cancelOrdersForCheckout(checkoutSessionId: string, reason: string, trace?: Trace | null): Promise<unknown>;
+  /** Idempotent; leaves alone what can no longer be cancelled (shipped, held for shipment), reported as not cancelled. */
+  cancelOrdersForCheckout(checkoutSessionId: string, reason: string, trace?: Trace | null): Promise<readonly { orderId: string; cancelled: boolean }[]>;
   /** The payment step is done: the session's orders with a total of 0 are paid, with no payment. Idempotent. */
   settleFreeOrders(checkoutSessionId: string, trace?: Trace | null): Promise<unknown>;
 }

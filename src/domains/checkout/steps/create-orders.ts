@@ -54,7 +54,18 @@ export async function run(ctx: StepContext): Promise<StepResult<CreateOrdersOutp
   return { output: { orders: ordered }, patch: { orderIds: ordered.map((o) => o.orderId) } };
 }
 
-/** Cancels the session's orders (idempotent; each cancellation is an orders.order_cancelled.v1 event). */
+/**
+ * Cancels the session's orders that can still be cancelled (idempotent; each cancellation is an
+ * orders.order_cancelled.v1 event) and answers the ids of those that could not: an order the seller
+ * shipped or is shipping, once paid, while the checkout was still to confirm its stock. Such an
+ * order stands: the compensations before this one (the payment's) and after it (the coupons')
+ * leave what it took, its payment and its coupon use, where they are.
+ */
+export async function cancelSessionOrders(ctx: StepContext): Promise<{ kept: string[] }> {
+  const results = await ctx.ports.orders.cancelOrdersForCheckout(ctx.session.id, `checkout failed: ${ctx.failureReason}`.slice(0, 1000), ctx.trace);
+  return { kept: results.filter((r) => !r.cancelled).map((r) => r.orderId) };
+}
+
 export async function compensate(ctx: StepContext): Promise<void> {
-  await ctx.ports.orders.cancelOrdersForCheckout(ctx.session.id, `checkout failed: ${ctx.failureReason}`.slice(0, 1000), ctx.trace);
+  await cancelSessionOrders(ctx);
 }

@@ -1,3 +1,4 @@
+import { cancelSessionOrders } from './create-orders.ts';
 import type { StepContext } from './types.ts';
 
 /** Intent statuses with money held (authorized) or taken (captured) that a failed checkout must give back. */
@@ -7,7 +8,8 @@ const TAKEN = new Set(['captured', 'partially_refunded']);
 /**
  * Gives the buyer's money back, whatever the payment has become: an authorization is voided (while
  * its outcome is unknown, payments voids it as soon as it is known), a capture is refunded per
- * order for what is left of it, under a key per (session, order) so a retry refunds once.
+ * order for what is left of it, under a key per (session, order) so a retry refunds once. The
+ * orders are cancelled first (see cancelSessionOrders): one that could not be keeps its part.
  * A failed, voided or refunded payment has nothing to give back.
  */
 export async function releasePayment(ctx: StepContext, intentId: string): Promise<void> {
@@ -18,9 +20,11 @@ export async function releasePayment(ctx: StepContext, intentId: string): Promis
     return;
   }
   if (!TAKEN.has(intent.status)) return;
+  // Paid orders could be shipped before the checkout failed: those stand, and keep their money.
+  const kept = new Set((await cancelSessionOrders(ctx)).kept);
   for (const a of intent.allocations) {
     const left = a.capturedAmount - a.refundedAmount;
-    if (left <= 0) continue;
+    if (left <= 0 || kept.has(a.orderId)) continue;
     const refund = {
       idempotencyKey: `checkout:${ctx.session.id}:refund:${a.orderId}`,
       orderId: a.orderId,

@@ -1,3 +1,4 @@
+import { cancelSessionOrders } from './create-orders.ts';
 import { type StepContext, type StepResult, required } from './types.ts';
 
 export interface RedeemOutput {
@@ -63,7 +64,12 @@ export async function run(ctx: StepContext): Promise<StepResult<RedeemOutput>> {
   };
 }
 
-/** Gives the redemptions back, or the note of a checkout without coupons (idempotent). */
+/**
+ * Gives the redemptions back, or the note of a checkout without coupons (idempotent). Not while an
+ * order of the session stands (see cancelSessionOrders): a coupon stays used while an order it
+ * discounted lives, and coupons give it back themselves if that order is cancelled later.
+ */
 export async function compensate(ctx: StepContext): Promise<void> {
+  if ((await cancelSessionOrders(ctx)).kept.length > 0) return;
   await ctx.ports.coupons.releaseForCheckout(ctx.session.id, `checkout failed: ${ctx.failureReason}`.slice(0, 500), ctx.trace);
 }
