@@ -284,8 +284,9 @@ class BazaarClient extends pg.Client {
  * waiting on such a connection would never settle, and the relay or consumer loop waiting on it
  * with it. On the server's: the backend of a client that vanished would keep its transaction's
  * locks (a relay's batch lock, claimed rows) for the kernel's two hours. The server probes after
- * 30 s of silence and gives up after three unanswered probes 10 s apart; Node sets only the first
- * delay, its kernel's interval and count apply after that.
+ * 30 s of silence and gives up after three unanswered probes 10 s apart; on our side Node sets the
+ * first delay, and libuv (or the kernel) the probes' interval and count. Behind a pooler the
+ * server's probes reach the pooler, whose own keepalive settings then apply.
  */
 const CLIENT_KEEPALIVE = { keepAlive: true, keepAliveInitialDelayMillis: 30_000 } as const;
 const SERVER_KEEPALIVES = '-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3';
