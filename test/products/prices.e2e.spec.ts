@@ -41,6 +41,33 @@ async function publicPrice(productId: string): Promise<{ amount: number; currenc
   return res.json().variants[0].currentPrices.map((p: { price: { amount: number; currency: string } }) => p.price);
 }
 
+/**
+ * Sends `request` while another transaction holds the product's row, waits until the request is
+ * blocked on that lock, moves the clock to `until`, then lets it through; answers its response.
+ */
+async function whileProductLocked<R>(productId: string, request: () => Promise<R>, until: Date): Promise<{ answer: R }> {
+  const holder = await f.db.connect();
+  try {
+    await holder.query('BEGIN');
+    await holder.query('SELECT 1 FROM products WHERE id = $1 FOR UPDATE', [productId]);
+    const pending = request();
+    await eventually(async () => {
+      const { rows } = await f.db.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM products%'",
+      );
+      expect(rows[0]!.n).toBe(1);
+    });
+    f.clock.set(until);
+    await holder.query('COMMIT');
+    return { answer: await pending };
+  } catch (error) {
+    await holder.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    holder.release();
+  }
+}
+
 async function pricingRows(variantId: string) {
   const { rows } = await f.db.query<Record<string, unknown>>('SELECT * FROM product_pricing WHERE variant_id = $1 ORDER BY effective_from, id', [variantId]);
   return rows;
@@ -352,6 +379,28 @@ describe('withdrawing a scheduled price window', () => {
     expect(await pricingRows(p.variantId)).toEqual(before);
     const { rows } = await f.db.query('SELECT count(*)::int AS n FROM product_price_withdrawals WHERE product_id = $1', [p.id]);
     expect(rows[0]).toEqual({ n: 0 });
+  });
+
+  it('judges a change at the time it holds the product, not when it was asked: a window that started while the change waited is history (found by a review)', async () => {
+    f.clock.set(T0);
+    const p = await newPublishedProduct();
+    const next = (await addPrice(p.id, { variantId: p.variantId, price: { amount: 900, currency: 'USD' }, effectiveFrom: at(10).toISOString() })).json();
+    const before = await pricingRows(p.variantId);
+    // Another transaction holds the product (the seller's concurrent edit); the withdrawal, asked
+    // before the window starts, waits for it until after the start.
+    const { answer } = await whileProductLocked(p.id, () => withdraw(p.id, next.window.priceId), at(11));
+    expect(answer.statusCode, answer.body).toBe(409);
+    expect(answer.json()).toMatchObject({ code: 'INVALID_STATE_TRANSITION' });
+    expect(await pricingRows(p.variantId)).toEqual(before);
+
+    // A new open window asked at minute 12 and let through at minute 20 starts at minute 20: the
+    // eight minutes between were priced by the window before it, and stay so.
+    f.clock.set(at(12));
+    const added = await whileProductLocked(p.id, async () => addPrice(p.id, { variantId: p.variantId, price: { amount: 800, currency: 'USD' } }), at(20));
+    expect(added.answer.statusCode, added.answer.body).toBe(201);
+    expect(added.answer.json().window).toMatchObject({ effectiveFrom: at(20).toISOString(), effectiveTo: null });
+    const closed = (await pricingRows(p.variantId)).find((r) => r.id === next.window.priceId);
+    expect((closed?.effective_to as Date).toISOString()).toBe(at(20).toISOString());
   });
 
   it('takes the ids of the price routes in capitals, and answers and announces them in lowercase', async () => {

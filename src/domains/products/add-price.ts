@@ -24,22 +24,25 @@ export interface PriceChange {
  * starts in the past, so history is never rewritten. Announced with products.price_changed.v1.
  */
 export async function addPriceWindow(deps: ProductsDeps, sellerId: string, productId: string, body: AddPriceBody, trace: Trace | null): Promise<PriceChange> {
-  const now = deps.clock.now();
   const currency = body.price.currency;
   if (body.discount && body.discount.currency !== currency) throw new AppError('VALIDATION_FAILED', 'discount must be in the currency of price');
-  const window: PriceWindowRow = {
-    id: newId(),
-    variantId: body.variantId,
-    currency,
-    basePrice: body.price.amount,
-    discount: body.discount?.amount ?? 0,
-    effectiveFrom: body.effectiveFrom ? new Date(body.effectiveFrom) : now,
-    effectiveTo: body.effectiveTo ? new Date(body.effectiveTo) : null,
-  };
   const change = await mappingDatabaseErrors(() =>
     withTransaction(deps.pool, async (tx) => {
       const product = await lockOwnProduct(tx, productId, sellerId);
       if (!product) throw notFound('product');
+      // The time once the product is locked, not when the request came: a window that waited for
+      // a connection or the lock must not start (or close the open one) at an instant already
+      // priced by the window before it.
+      const now = deps.clock.now();
+      const window: PriceWindowRow = {
+        id: newId(),
+        variantId: body.variantId,
+        currency,
+        basePrice: body.price.amount,
+        discount: body.discount?.amount ?? 0,
+        effectiveFrom: body.effectiveFrom ? new Date(body.effectiveFrom) : now,
+        effectiveTo: body.effectiveTo ? new Date(body.effectiveTo) : null,
+      };
       const variant = await selectVariantOf(tx, productId, body.variantId);
       if (!variant) throw new AppError('UNPROCESSABLE', 'variantId is not a variant of this product');
       const live = await selectLiveWindowsForUpdate(tx, body.variantId, currency, now);

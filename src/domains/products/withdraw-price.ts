@@ -22,10 +22,12 @@ export interface PriceWithdrawal {
  * products.price_withdrawn.v1.
  */
 export async function withdrawPriceWindow(deps: ProductsDeps, sellerId: string, productId: string, priceId: string, trace: Trace | null): Promise<PriceWithdrawal> {
-  const now = deps.clock.now();
   const withdrawal = await withTransaction(deps.pool, async (tx) => {
     const product = await lockOwnProduct(tx, productId, sellerId);
     if (!product) throw notFound('product');
+    // The time once the product is locked, not when the request came: a withdrawal that waited
+    // for a connection or the lock while its window started must find it started.
+    const now = deps.clock.now();
     const window = await selectWindowForUpdate(tx, productId, priceId);
     if (!window) throw notFound('price window');
     if (window.effectiveFrom.getTime() <= now.getTime()) {
