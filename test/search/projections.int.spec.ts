@@ -71,6 +71,34 @@ describe('projections', () => {
     expect(rows).toEqual([{ title: 'Third', status: 'published', product_version: 3, min_price: 300, in_stock: true }]);
   });
 
+  it("take a product's late snapshot (replayed after it was parked) over a newer price event, keeping that event's windows (found by a review: the product stayed findable, unlisted)", async () => {
+    const products = productSearchSubscription();
+    const variantId = newId();
+    const productId = newId();
+    const published = { ...snapshot(2, 'Kettle', 'published', variantId), productId };
+    await apply(products, envelope('products.product_published.v1', productId, { ...published, publishedAt: '2026-01-02T00:00:00.000Z' }, '2026-01-02T00:00:00.000Z'));
+    // Version 3, the unlisting, is parked; version 4, a new price from 5 January, is applied.
+    const priced = {
+      productId, sellerId: published.sellerId, version: 4, variantId, sku: 'V-1', priceId: newId(), currency: 'USD', basePrice: 900, discount: 0,
+      effectiveFrom: '2026-01-05T00:00:00.000Z', effectiveTo: null, closedPriceId: published.prices[0]!.priceId, changedAt: '2026-01-05T00:00:00.000Z',
+    };
+    await apply(products, envelope('products.price_changed.v1', productId, priced, '2026-01-05T00:00:00.000Z'));
+    // The unlisting, replayed from the dead letters, still applies; the windows stay those of version 4.
+    const unlisted = { ...snapshot(3, 'Kettle', 'unlisted', variantId), productId, sellerId: published.sellerId, prices: published.prices };
+    await apply(products, envelope('products.product_unlisted.v1', productId, { ...unlisted, unlistedAt: '2026-01-03T00:00:00.000Z' }, '2026-01-03T00:00:00.000Z'));
+    const row = async () =>
+      (await db.query('SELECT status, product_version, price_version, min_price, price_windows_json FROM product_search_view WHERE product_id = $1', [productId])).rows[0];
+    expect(await row()).toMatchObject({ status: 'unlisted', product_version: 3, price_version: 4, min_price: 900 });
+    expect((await row()).price_windows_json.map((w: { priceId: string }) => w.priceId)).toEqual([published.prices[0]!.priceId, priced.priceId]);
+    // A price event older than what was applied changes nothing.
+    await apply(products, envelope('products.price_changed.v1', productId, { ...priced, version: 3, priceId: newId(), basePrice: 1 }, '2026-01-03T00:00:00.000Z'));
+    expect(await row()).toMatchObject({ status: 'unlisted', product_version: 3, price_version: 4, min_price: 900 });
+    // A newer snapshot takes over everything, its windows included.
+    const relisted = { ...snapshot(5, 'Kettle', 'published', variantId), productId, sellerId: published.sellerId };
+    await apply(products, envelope('products.product_published.v1', productId, { ...relisted, publishedAt: '2026-01-06T00:00:00.000Z' }, '2026-01-06T00:00:00.000Z'));
+    expect(await row()).toMatchObject({ status: 'published', product_version: 5, min_price: 500 });
+  });
+
   it('keep the newest order status when an older orders event comes after a newer one', async () => {
     const dashboard = sellerDashboardSubscription();
     const order = orderOf({ sellerId: newId(), currency: 'USD', placedAt: '2026-01-01T00:00:00.000Z', lines: [{ productId: newId(), title: 'T', unitPrice: 100, quantity: 1 }] });

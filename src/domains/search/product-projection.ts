@@ -53,12 +53,17 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
      ON CONFLICT (product_id) DO UPDATE SET
         seller_id = EXCLUDED.seller_id, title = EXCLUDED.title, description = EXCLUDED.description, category_id = EXCLUDED.category_id,
         category_ids = EXCLUDED.category_ids, variant_attributes_json = EXCLUDED.variant_attributes_json, attributes_json = EXCLUDED.attributes_json,
-        status = EXCLUDED.status, min_price = EXCLUDED.min_price, max_price = EXCLUDED.max_price, currency = EXCLUDED.currency,
-        in_stock = EXCLUDED.in_stock, image_url = EXCLUDED.image_url,
+        status = EXCLUDED.status, in_stock = EXCLUDED.in_stock, image_url = EXCLUDED.image_url,
         published_at = coalesce($14::timestamptz, p.published_at, $15::timestamptz),
         product_version = EXCLUDED.product_version, updated_at = EXCLUDED.updated_at, variant_ids = EXCLUDED.variant_ids,
-        variants_json = EXCLUDED.variants_json, price_windows_json = EXCLUDED.price_windows_json, priced_at = EXCLUDED.priced_at,
-        reprice_at = EXCLUDED.reprice_at
+        variants_json = EXCLUDED.variants_json,
+        -- Windows a newer price event set stay (a snapshot replayed late, after being parked).
+        price_windows_json = CASE WHEN p.price_version > EXCLUDED.product_version THEN p.price_windows_json ELSE EXCLUDED.price_windows_json END,
+        min_price = CASE WHEN p.price_version > EXCLUDED.product_version THEN p.min_price ELSE EXCLUDED.min_price END,
+        max_price = CASE WHEN p.price_version > EXCLUDED.product_version THEN p.max_price ELSE EXCLUDED.max_price END,
+        currency = CASE WHEN p.price_version > EXCLUDED.product_version THEN p.currency ELSE EXCLUDED.currency END,
+        priced_at = CASE WHEN p.price_version > EXCLUDED.product_version THEN p.priced_at ELSE EXCLUDED.priced_at END,
+        reprice_at = CASE WHEN p.price_version > EXCLUDED.product_version THEN p.reprice_at ELSE EXCLUDED.reprice_at END
       WHERE p.product_version < EXCLUDED.product_version`,
     [
       p.productId,
@@ -111,20 +116,20 @@ async function applyPriceWithdrawal(tx: Tx, event: EventEnvelope): Promise<void>
 
 /** Rewrites a product's windows and the price range they give at the event's time. */
 async function changeWindows(tx: Tx, event: EventEnvelope, productId: string, version: number, change: (windows: PriceWindow[]) => PriceWindow[]): Promise<void> {
-  const { rows } = await tx.query<{ variants_json: PricedVariant[]; price_windows_json: PriceWindow[]; product_version: number }>(
-    'SELECT variants_json, price_windows_json, product_version FROM product_search_view WHERE product_id = $1 FOR UPDATE',
+  const { rows } = await tx.query<{ variants_json: PricedVariant[]; price_windows_json: PriceWindow[]; product_version: number; price_version: number }>(
+    'SELECT variants_json, price_windows_json, product_version, price_version FROM product_search_view WHERE product_id = $1 FOR UPDATE',
     [productId],
   );
   const row = rows[0];
-  // No row: the product's first snapshot comes before its price changes, so this one is older than
-  // anything to come (a parked snapshot replayed later carries the windows anyway).
-  if (!row || row.product_version >= version) return;
+  // No row: the product's first snapshot comes before its price changes, and carries every window
+  // up to its version. A snapshot or price event at least as new is applied already.
+  if (!row || Math.max(row.product_version, row.price_version) >= version) return;
   const windows = change(row.price_windows_json);
   const at = new Date(event.time);
   const range = priceRangeAt(row.variants_json, windows, at);
   await tx.query(
     `UPDATE product_search_view SET price_windows_json = $2, min_price = $3, max_price = $4, currency = $5, priced_at = $6,
-            product_version = $7, updated_at = $6, reprice_at = $8
+            price_version = $7, updated_at = $6, reprice_at = $8
       WHERE product_id = $1`,
     [productId, JSON.stringify(windows), range?.min ?? null, range?.max ?? null, range?.currency ?? null, at, version, nextBoundaryAfter(windows, at)],
   );
