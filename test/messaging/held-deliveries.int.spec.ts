@@ -274,6 +274,61 @@ describe('a subscriber whose database cannot be reached', () => {
     expect((await outboxStatus('orders', orders())).held).toEqual({});
   });
 
+  it('reads the held rows of several subscribers due in one round one after another on its connection, never two queries at once', async () => {
+    class Refusing extends InProcessTransport {
+      failing = new Set<DomainName>(['search', 'coupons']);
+      override async deliverTo(subscriber: DomainName, entries: InboxEntry[]): Promise<void> {
+        if (this.failing.has(subscriber)) throw new Error(`${subscriber} down`);
+        await super.deliverTo(subscriber, entries);
+      }
+    }
+    await dueNow();
+    const t = new Refusing(pools, [recordingProbe('search.probe', 'search'), recordingProbe('coupons.probe', 'coupons')]);
+    // The relay's connection, watched: a query sent while another is still running on it is counted.
+    const source = orders();
+    const connect = source.connect.bind(source);
+    let overlapping = 0;
+    let queries = 0;
+    (source as unknown as { connect: (...args: unknown[]) => unknown }).connect = (...args: unknown[]) => {
+      // The pool's own query connects with a callback: left as it is.
+      if (args.length > 0) return (connect as (...a: unknown[]) => unknown)(...args);
+      return watched();
+    };
+    const watched = async () => {
+      const client = (await connect()) as unknown as { query: (...args: unknown[]) => Promise<unknown> };
+      const query = client.query.bind(client);
+      let running = 0;
+      client.query = async (...args: unknown[]) => {
+        queries += 1;
+        if (running > 0) overlapping += 1;
+        running += 1;
+        try {
+          return await query(...args);
+        } finally {
+          running -= 1;
+        }
+      };
+      return client;
+    };
+    try {
+      const r = new OutboxRelay('orders', source, t, BATCH, undefined, createLogger('silent'));
+      const aggregateId = newId();
+      const events = await produce(aggregateId, [30, 31]);
+      await drain(r);
+      expect((await outboxStatus('orders', source)).held).toEqual({ coupons: 2, search: 2 });
+      t.failing.clear();
+      await dueNow();
+      queries = 0;
+      await drain(r);
+      expect(await arrived('search', aggregateId)).toEqual(events);
+      expect(await arrived('coupons', aggregateId)).toEqual(events);
+      expect(queries).toBeGreaterThan(2);
+      expect(overlapping).toBe(0);
+    } finally {
+      delete (source as unknown as { connect?: unknown }).connect;
+    }
+  });
+
   it('finds the subscribers with held events without reading the held rows (a long outage holds millions)', async () => {
     const client = await orders().connect();
     try {

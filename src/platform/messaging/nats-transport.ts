@@ -19,6 +19,7 @@ import type { EventEnvelope } from './envelope.ts';
 import { insertIntoInbox } from './inbox.ts';
 import type { Subscription } from './subscription.ts';
 import type { Transport } from './transport.ts';
+import { inTurn } from './in-turn.ts';
 
 export interface NatsOptions {
   url: string;
@@ -254,8 +255,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 class DomainLead {
   #client: pg.Client | undefined;
-  /** The lead connection's last query, which the next waits for (#inTurn). */
-  #lastQuery: Promise<unknown> = Promise.resolve();
+  /**
+   * Runs a query on the lead connection once the queries before it are done: the pumps of this
+   * domain's durables share the connection (its session holds their locks).
+   */
+  readonly #inTurn = inTurn();
   readonly #led = new Map<string, Led>();
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | undefined;
@@ -396,17 +400,6 @@ class DomainLead {
       seq = stored.seq + 1;
     }
     return info.delivered.consumer_seq;
-  }
-
-  /**
-   * Runs `query` on the lead connection once the queries before it are done: the pumps of this
-   * domain's durables share the connection (its session holds their locks), and pg queues
-   * concurrent queries on one client only until pg@9, which refuses them.
-   */
-  #inTurn<T>(query: () => Promise<T>): Promise<T> {
-    const turn = this.#lastQuery.then(query);
-    this.#lastQuery = turn.catch(() => undefined);
-    return turn;
   }
 
   async #store(client: pg.Client, b: Binding, event: EventEnvelope): Promise<void> {

@@ -7,6 +7,7 @@ import type { EventEnvelope } from './envelope.ts';
 import type { InboxEntry } from './inbox.ts';
 import { DeliveryTimeout, type Transport } from './transport.ts';
 import { BUSY, type RoundOutcome } from './worker-loop.ts';
+import { inTurn } from './in-turn.ts';
 
 type ClaimedRow = OutboxRow & { seq: number };
 
@@ -186,8 +187,11 @@ export class OutboxRelay {
     const book = new HeldBook();
     let more = rows.length === this.batchSizeMax;
     // Subscribers are reached at once, each on its own database; only this source's own statement
-    // (reading held rows) waits for the others on its connection. Every branch is let finish before
-    // the round ends (allSettled): none may still use the connection after it is rolled back.
+    // (reading held rows) waits for the others on its connection, in turn (a pg client runs one
+    // query at a time: pg queues a second with a deprecation warning, pg 9 refuses it). Every branch
+    // is let finish before the round ends (allSettled): none may still use the connection after it
+    // is rolled back.
+    const onSource = inTurn();
     const settled = await Promise.allSettled(
       [...new Set([...fresh.keys(), ...held.keys()])].map(async (subscriber) => {
         const entries = fresh.get(subscriber) ?? [];
@@ -198,7 +202,7 @@ export class OutboxRelay {
             if (entries.length > 0) hold();
             return;
           }
-          const caughtUp = await this.#deliverHeld(client, transport, subscriber, book);
+          const caughtUp = await this.#deliverHeld((text, values) => onSource(() => client.query(text, values)), transport, subscriber, book);
           if (caughtUp !== 'done') {
             if (caughtUp === 'more') more = true;
             hold();
@@ -226,18 +230,23 @@ export class OutboxRelay {
    * Gives a subscriber that is due its oldest held events ('done' when that was all of them, 'more'
    * when more wait, 'held' when it failed again); the book forgets the delivered ones.
    */
-  async #deliverHeld(client: Tx, transport: PerSubscriberDelivery, subscriber: DomainName, book: HeldBook): Promise<'done' | 'more' | 'held'> {
+  async #deliverHeld(
+    query: (text: string, values: unknown[]) => Promise<{ rows: unknown[] }>,
+    transport: PerSubscriberDelivery,
+    subscriber: DomainName,
+    book: HeldBook,
+  ): Promise<'done' | 'more' | 'held'> {
     const limit = this.batchSizeMax * HELD_BATCHES_PER_ROUND;
     // A held row whose outbox row is gone (pruned by a version from before held deliveries) cannot
     // be delivered: it is forgotten, loudly.
-    const { rows } = await client.query<ClaimedRow & { held_seq: number; held_event_id: string }>(
+    const { rows } = (await query(
       `SELECT h.seq AS held_seq, h.event_id AS held_event_id, o.seq, o.id, o.aggregate_id, o.aggregate_type, o.event_type, o.payload, o.headers
          FROM ${this.#held} h LEFT JOIN ${this.#table} o ON o.id = h.event_id
         WHERE h.subscriber = $1
         ORDER BY h.seq
         LIMIT $2`,
       [subscriber, limit],
-    );
+    )) as { rows: (ClaimedRow & { held_seq: number; held_event_id: string })[] };
     const present = rows.filter((r) => r.id !== null);
     if (present.length < rows.length) {
       this.log.error({ subscriber, events: rows.filter((r) => r.id === null).map((r) => r.held_event_id) }, 'relay: held events whose outbox rows were deleted cannot be delivered');
