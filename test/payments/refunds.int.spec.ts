@@ -3,6 +3,7 @@ import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OrderCancelledV1 } from '../../src/contracts/orders.ts';
 import { sellerPayable } from '../../src/domains/payments/index.ts';
+import { recordRefund } from '../../src/domains/payments/record-refund.ts';
 import { insertTransaction, lockIntentForCapture } from '../../src/domains/payments/sql.ts';
 import { withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
@@ -47,6 +48,29 @@ async function refundRows(intentId: string) {
 }
 
 describe('seller refunds', () => {
+  it('draws another reference when the one drawn is taken (two refunds of a day drawing the same 40 bits were a 500)', async () => {
+    const order = await capturedOrder(1000);
+    const first = await refundRequest(order.orderId, order.token, 100);
+    expect(first.statusCode, first.body).toBe(201);
+    const fresh = `RF-20261207-${newId().slice(-10)}`;
+    const drawn = [first.json().reference as string, fresh];
+    // Recorded in a transaction rolled back at the end: nothing is sent to the gateway, nothing stays.
+    const tx = await h.pool.connect();
+    try {
+      await tx.query('BEGIN');
+      const { row, created } = await recordRefund(
+        tx,
+        { idempotencyKey: newId(), orderId: order.orderId, sellerId: order.sellerId, amount: 50, reason: 'scratched' },
+        { onExisting: 'compare', referenceOf: () => drawn.shift() as string },
+      );
+      expect([created, row.refund_reference, row.amount]).toEqual([true, fresh, 50]);
+      expect(drawn).toEqual([]);
+    } finally {
+      await tx.query('ROLLBACK');
+      tx.release();
+    }
+  });
+
   it('refunds partially, then fully, and gives the seller payable and the commission back', async () => {
     const order = await capturedOrder(1000);
     expect(await ledgerBalance(h.pool, sellerPayable(order.sellerId))).toEqual({ USD: 900 });

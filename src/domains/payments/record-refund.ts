@@ -15,7 +15,7 @@ import { type AllocationRow, type IntentRow, type RefundRow, insertTransaction, 
 export async function recordRefund(
   tx: Tx,
   input: RefundInput & { intentId?: string },
-  options: { onExisting: 'compare' | 'accept' },
+  options: { onExisting: 'compare' | 'accept'; referenceOf?: () => string },
 ): Promise<{ row: RefundRow; created: boolean }> {
   const hash = requestHash({
     orderId: input.orderId,
@@ -49,19 +49,23 @@ export async function recordRefund(
     throw new AppError('INVALID_STATE_TRANSITION', `the payment of this order is ${intent.status}; only captured payments are refunded`);
   }
 
-  const id = newId();
-  const inserted = await tx.query<RefundRow>(
-    `INSERT INTO refunds (id, payment_intent_id, order_id, refund_reference, idempotency_key, request_hash, amount, currency, reason, requested_by)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-     ON CONFLICT (idempotency_key) DO NOTHING
-     RETURNING *`,
-    [id, intent.id, input.orderId, refundReference(), input.idempotencyKey, hash, input.amount, intent.currency, input.reason, input.requestedBy ?? null],
-  );
-  const created = inserted.rows[0];
-  if (!created) {
+  const referenceOf = options.referenceOf ?? refundReference;
+  let created: RefundRow | undefined;
+  for (let draw = 1; ; draw++) {
+    // Any conflict does nothing: the key's (a concurrent twin) or the reference's (40 random bits
+    // a day: drawn again), told apart by the key.
+    const inserted = await tx.query<RefundRow>(
+      `INSERT INTO refunds (id, payment_intent_id, order_id, refund_reference, idempotency_key, request_hash, amount, currency, reason, requested_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT DO NOTHING
+       RETURNING *`,
+      [newId(), intent.id, input.orderId, referenceOf(), input.idempotencyKey, hash, input.amount, intent.currency, input.reason, input.requestedBy ?? null],
+    );
+    created = inserted.rows[0];
+    if (created) break;
     const raced = await refundByKey(tx, input.idempotencyKey);
-    if (!raced) throw new Error('refund vanished');
-    return { row: sameRequest(raced, hash, options.onExisting), created: false };
+    if (raced) return { row: sameRequest(raced, hash, options.onExisting), created: false };
+    if (draw === REFERENCE_DRAWS_MAX) throw new Error(`no free refund reference in ${REFERENCE_DRAWS_MAX} draws`);
   }
 
   const refundable = allocation.captured_amount - allocation.refunded_amount;
@@ -103,6 +107,9 @@ function sameRequest(existing: RefundRow, hash: string, onExisting: 'compare' | 
   }
   return existing;
 }
+
+/** Draws of a refund reference before giving up (each taken one in 2^40 a day). */
+const REFERENCE_DRAWS_MAX = 5;
 
 /** Unique, human-readable: RF-20260101-3f9a1c2b7d (date and 40 random bits). */
 function refundReference(): string {
