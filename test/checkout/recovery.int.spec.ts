@@ -464,16 +464,21 @@ describe('checkout recovery', () => {
     }
   });
 
+  /** When the stock is to be confirmed, the session's first order joins `set` (shipped, held) and the reservation is found lapsed. */
+  function firstOrderThenLapse(market: FakeMarket, sessionId: string, set: Set<string>): void {
+    market.before = async (call) => {
+      if (call !== 'inventory.confirm') return;
+      const [first] = market.orders.get(sessionId)!;
+      set.add(first!.orderId);
+      throw new AppError('RESERVATION_NOT_ACTIVE', 'the reservation expired');
+    };
+  }
+
   it('leaves an order shipped before the checkout failed as it stands: its payment and the coupon stay, the other order is cancelled and refunded', async () => {
     const market = new FakeMarket();
     const session = await open(market, 'shipper');
     // Paid, the first seller's order ships; then the stock cannot be confirmed (the reservation lapsed).
-    market.before = async (call) => {
-      if (call !== 'inventory.confirm') return;
-      const [first] = market.orders.get(session.id)!;
-      market.shipped.add(first!.orderId);
-      throw new AppError('RESERVATION_NOT_ACTIVE', 'the reservation expired');
-    };
+    firstOrderThenLapse(market, session.id, market.shipped);
     await runner('shipper', market).drive(session);
 
     const ended = (await selectSession(pool, session.id))!;
@@ -489,6 +494,48 @@ describe('checkout recovery', () => {
       [session.id],
     );
     expect(rows.map((r) => r.payload.cancelledOrderIds)).toEqual([[other!.orderId]]);
+  });
+
+  it('tries the compensation again while an order is only held for shipment, and cancels it once the hold ends without a parcel', async () => {
+    const market = new FakeMarket();
+    const session = await open(market, 'holder');
+    firstOrderThenLapse(market, session.id, market.held);
+    const holder = runner('holder', market);
+    await holder.drive(session);
+    // Parked: nothing refunded, no coupon given back, while the hold lasts.
+    expect(await statusOf(session.id)).toBe('compensating');
+    expect(market.calls['payments.refund'] ?? 0).toBe(0);
+    expect(market.calls['coupons.release'] ?? 0).toBe(0);
+    for (let i = 0; i < 3; i++) {
+      clock.advance(100);
+      for (const s of await claim('holder')) await holder.drive(s);
+      expect(await statusOf(session.id)).toBe('compensating');
+    }
+    // The hold ends without a shipment: the order is cancelled like the other, and everything comes back.
+    market.held.clear();
+    clock.advance(100);
+    for (const s of await claim('holder')) await holder.drive(s);
+    expect(await statusOf(session.id)).toBe('compensated');
+    expect(market.orders.get(session.id)!.map((o) => o.cancelled)).toEqual([true, true]);
+    const [intent] = [...market.intents.values()];
+    expect(intent!.allocations.map((a) => a.refundedAmount)).toEqual(intent!.allocations.map((a) => a.capturedAmount));
+    expect(market.calls['coupons.release']).toBe(1);
+  });
+
+  it("does not fail its refund of an order that payments refunded by itself on hearing of the cancellation", async () => {
+    const market = new FakeMarket();
+    const session = await open(market, 'refunder');
+    market.before = async (call) => {
+      if (call === 'inventory.confirm') throw new AppError('RESERVATION_NOT_ACTIVE', 'the reservation expired');
+      if (call !== 'payments.refund') return;
+      // Payments' own refund of the cancelled orders (orders.order_cancelled) came first.
+      for (const intent of market.intents.values()) for (const a of intent.allocations) a.refundedAmount = a.capturedAmount;
+      throw new AppError('REFUND_EXCEEDS_CAPTURED', 'nothing is left to refund');
+    };
+    await runner('refunder', market).drive(session);
+    expect(await statusOf(session.id)).toBe('compensated');
+    const failures = await pool.query('SELECT step_type, code FROM checkout_failures WHERE session_id = $1', [session.id]);
+    expect(failures.rows).toEqual([{ step_type: 'confirm_reservations', code: 'RESERVATION_NOT_ACTIVE' }]);
   });
 
   it('gives up a payment that stays unknown too long: voids it and gives everything back', async () => {

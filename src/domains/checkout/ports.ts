@@ -139,8 +139,11 @@ export interface OrdersPort {
     orders: OrderToCreate[];
     trace?: Trace | null;
   }): Promise<CreatedOrder[]>;
-  /** Idempotent; leaves alone what can no longer be cancelled (shipped, held for shipment), reported as not cancelled. */
-  cancelOrdersForCheckout(checkoutSessionId: string, reason: string, trace?: Trace | null): Promise<readonly { orderId: string; cancelled: boolean }[]>;
+  /**
+   * Idempotent; leaves alone what can no longer be cancelled (shipped), or not now (held while its
+   * parcel is recorded), reported as not cancelled with the order's status.
+   */
+  cancelOrdersForCheckout(checkoutSessionId: string, reason: string, trace?: Trace | null): Promise<readonly { orderId: string; status: string; cancelled: boolean }[]>;
   /** The payment step is done: the session's orders with a total of 0 are paid, with no payment. Idempotent. */
   settleFreeOrders(checkoutSessionId: string, trace?: Trace | null): Promise<unknown>;
 }

@@ -57,14 +57,22 @@ export async function run(ctx: StepContext): Promise<StepResult<CreateOrdersOutp
 /**
  * Cancels the session's orders that can still be cancelled (idempotent; each cancellation is an
  * orders.order_cancelled.v1 event) and answers the ids of those that could not: an order the seller
- * shipped or is shipping, once paid, while the checkout was still to confirm its stock. Such an
- * order stands: the compensations before this one (the payment's) and after it (the coupons')
- * leave what it took, its payment and its coupon use, where they are.
+ * shipped, once paid, while the checkout was still to confirm its stock. Such an order stands: the
+ * compensations before this one (the payment's) and after it (the coupons') leave what it took, its
+ * payment and its coupon use, where they are. An order refused only for now (held while the
+ * seller's parcel is recorded: still paid) fails the compensation, which is tried again until the
+ * hold ends, shipped or not.
  */
 export async function cancelSessionOrders(ctx: StepContext): Promise<{ kept: string[] }> {
   const results = await ctx.ports.orders.cancelOrdersForCheckout(ctx.session.id, `checkout failed: ${ctx.failureReason}`.slice(0, 1000), ctx.trace);
-  return { kept: results.filter((r) => !r.cancelled).map((r) => r.orderId) };
+  const refused = results.filter((r) => !r.cancelled);
+  const held = refused.filter((r) => CANCELLABLE.has(r.status));
+  if (held.length > 0) throw new Error(`orders ${held.map((r) => r.orderId).join(', ')} are held while their parcels are recorded: cancelled once the hold ends`);
+  return { kept: refused.map((r) => r.orderId) };
 }
+
+/** Statuses an order is cancelled from: one of them refused is held for shipment, for now. */
+const CANCELLABLE = new Set(['pending_payment', 'paid', 'fulfilling']);
 
 export async function compensate(ctx: StepContext): Promise<void> {
   await cancelSessionOrders(ctx);

@@ -1,3 +1,4 @@
+import { AppError } from '../../../platform/http/errors.ts';
 import { cancelSessionOrders } from './create-orders.ts';
 import type { StepContext } from './types.ts';
 
@@ -33,6 +34,14 @@ export async function releasePayment(ctx: StepContext, intentId: string): Promis
       reason: `checkout failed: ${ctx.failureReason}`.slice(0, 1000),
       requestedBy: null,
     };
-    await ctx.ports.payments.refund(refund, ctx.trace);
+    try {
+      await ctx.ports.payments.refund(refund, ctx.trace);
+    } catch (error) {
+      // Payments refunds a cancelled order by itself too (it hears orders.order_cancelled): when
+      // that refund came first, nothing is left of this order's part, and there is nothing to do.
+      if (!(error instanceof AppError && error.code === 'REFUND_EXCEEDS_CAPTURED')) throw error;
+      const now = (await ctx.ports.payments.getIntent(intentId))?.allocations.find((x) => x.orderId === a.orderId);
+      if (!now || now.capturedAmount - now.refundedAmount > 0) throw error;
+    }
   }
 }
