@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProductSnapshot } from '../../src/contracts/products.ts';
 import { sellerDashboardSubscription } from '../../src/domains/search/dashboard-projection.ts';
 import { productSearchSubscription } from '../../src/domains/search/product-projection.ts';
+import { repriceDue } from '../../src/domains/search/repricing.ts';
+import { ManualClock } from '../../src/platform/clock.ts';
 import { type Pool, createPool, withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { type EventEnvelope, traceOf } from '../../src/platform/messaging/envelope.ts';
@@ -97,6 +99,32 @@ describe('projections', () => {
     const relisted = { ...snapshot(5, 'Kettle', 'published', variantId), productId, sellerId: published.sellerId };
     await apply(products, envelope('products.product_published.v1', productId, { ...relisted, publishedAt: '2026-01-06T00:00:00.000Z' }, '2026-01-06T00:00:00.000Z'));
     expect(await row()).toMatchObject({ status: 'published', product_version: 5, min_price: 500 });
+  });
+
+  it("work the price range out again from a late snapshot's variants and the newer windows kept", async () => {
+    const products = productSearchSubscription();
+    const [kept, dropped] = [newId(), newId()];
+    const productId = newId();
+    const base = snapshot(2, 'Two kettles', 'published', kept);
+    const window = (variantId: string, basePrice: number) => ({ priceId: newId(), variantId, currency: 'USD', basePrice, discount: 0, effectiveFrom: '2026-01-01T00:00:00.000Z', effectiveTo: null });
+    const published = {
+      ...base,
+      productId,
+      variants: [base.variants[0]!, { variantId: dropped, sku: 'V-2', attributes: {}, listPrice: { amount: 5000, currency: 'USD' }, position: 1 }],
+      prices: [window(kept, 200), window(dropped, 5000)],
+    };
+    await apply(products, envelope('products.product_published.v1', productId, { ...published, publishedAt: '2026-01-02T00:00:00.000Z' }, '2026-01-02T00:00:00.000Z'));
+    const priced = {
+      productId, sellerId: published.sellerId, version: 4, variantId: kept, sku: 'V-1', priceId: newId(), currency: 'USD', basePrice: 900, discount: 0,
+      effectiveFrom: '2026-01-05T00:00:00.000Z', effectiveTo: null, closedPriceId: published.prices[0]!.priceId, changedAt: '2026-01-05T00:00:00.000Z',
+    };
+    await apply(products, envelope('products.price_changed.v1', productId, priced, '2026-01-05T00:00:00.000Z'));
+    // Version 3, parked and replayed late, took the second variant away.
+    const late = { ...published, version: 3, variants: [published.variants[0]!], prices: [published.prices[0]!] };
+    await apply(products, envelope('products.product_updated.v1', productId, { ...late, changes: ['variants'] }, '2026-01-03T00:00:00.000Z'));
+    await repriceDue({ pool: db, clock: new ManualClock('2026-01-06T00:00:00.000Z') });
+    const { rows } = await db.query('SELECT min_price, max_price, product_version, price_version FROM product_search_view WHERE product_id = $1', [productId]);
+    expect(rows).toEqual([{ min_price: 900, max_price: 900, product_version: 3, price_version: 4 }]);
   });
 
   it('keep the newest order status when an older orders event comes after a newer one', async () => {

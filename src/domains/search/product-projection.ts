@@ -63,7 +63,9 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
         max_price = CASE WHEN p.price_version > EXCLUDED.product_version THEN p.max_price ELSE EXCLUDED.max_price END,
         currency = CASE WHEN p.price_version > EXCLUDED.product_version THEN p.currency ELSE EXCLUDED.currency END,
         priced_at = CASE WHEN p.price_version > EXCLUDED.product_version THEN p.priced_at ELSE EXCLUDED.priced_at END,
-        reprice_at = CASE WHEN p.price_version > EXCLUDED.product_version THEN p.reprice_at ELSE EXCLUDED.reprice_at END
+        -- The range kept was worked out from the variants before: the repricing sweep works it out
+        -- again, with the snapshot's variants and the windows kept, on its next pass.
+        reprice_at = CASE WHEN p.price_version > EXCLUDED.product_version THEN $20 ELSE EXCLUDED.reprice_at END
       WHERE p.product_version < EXCLUDED.product_version`,
     [
       p.productId,
