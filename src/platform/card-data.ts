@@ -19,6 +19,8 @@ const GROUP_SEPARATORS = /[\s.,_\-/()]+/;
  * `EAN…` code, a hex string), and one such run in ten passes the checksum.
  */
 const DIGIT_RUNS = /(?<![0-9A-Za-z])\d(?:[\s.\-/()]{0,3}\d){12,}(?![0-9A-Za-z])/g;
+/** Four digits in parentheses, then the rest of a number written whole (no group of it passes groupedLikeACard). */
+const PARENTHESISED_FIRST_GROUP = /(?<![0-9A-Za-z])\((\d{4})\) ?(\d{9,15})(?![0-9A-Za-z])/g;
 /** UUIDs (ids, idempotency keys): their digit groups joined by dashes could pass the checksum. */
 const UUIDS = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 const CARD_LENGTHS_MIN = 13;
@@ -53,6 +55,10 @@ function holdsCardNumber(given: string): boolean {
   const text = asciiDigits(given.normalize('NFKC')).replace(ARABIC_COMMAS, ',').replace(UNICODE_DASHES, '-');
   const whole = text.trim();
   if (PAN_LIKE.test(whole) && groupedLikeACard(groupsOf(whole))) return true;
+  // Its first four digits in parentheses, the rest written whole: `(4242)424242424242`.
+  for (const [, first, rest] of text.matchAll(PARENTHESISED_FIRST_GROUP)) {
+    if (isCardNumber([`${first}${rest}`])) return true;
+  }
   // An expiry date (MM/YY, MM/YYYY) ends the run before it: it is no group of the number.
   for (const run of text.replace(UUIDS, ' ').replace(EXPIRY_DATES, ' | ').match(DIGIT_RUNS) ?? []) {
     if (candidatesIn(groupsOf(run)).some((groups) => isCardNumber(groups))) return true;

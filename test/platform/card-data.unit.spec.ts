@@ -19,6 +19,10 @@ describe('card data detection', () => {
     expect(findCardData({ phone: '4242.4242.4242.4242' })).toBe('/phone');
     expect(findCardData({ note: '4242/4242/4242/4242' })).toBe('/note');
     expect(findCardData({ note: '(4242) 4242 4242 4242' })).toBe('/note');
+    // The first group in parentheses and the rest written whole (carried in earlier notes as missed).
+    expect(findCardData({ note: '(4242)424242424242' })).toBe('/note');
+    expect(findCardData({ note: 'card (4242) 424242424242 thanks' })).toBe('/note');
+    expect(findCardData({ note: '(4242)424242424241' })).toBeUndefined();
     expect(findCardData({ lines: ['card 4242/4242/4242/4242'] })).toBe('/lines/0');
     expect(findCardData({ line1: 'paid with 5555.5555.5555.4444 twice' })).toBe('/line1');
   });
