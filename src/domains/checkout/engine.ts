@@ -239,7 +239,10 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
           h,
           step,
           new Date(h.now.getTime() + verdict.delayMs),
-          { code: c.code, detail: c.detail, audit: verdict.action === 'retry', failureId: newId() },
+          // A step that only goes forward is retried for as long as an outage lasts: past the retry
+          // budget its failures are not audited again (the step keeps its last error), so a long
+          // outage does not write a row per session every 30 s.
+          { code: c.code, detail: c.detail, audit: verdict.action === 'retry' && failures <= deps.retry.attemptsMax, failureId: newId() },
           { progress: waiting?.progress, paymentIntentId: waiting?.patch.paymentIntentId },
         ),
       );
