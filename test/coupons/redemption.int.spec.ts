@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ordersSubscription } from '../../src/domains/coupons/handlers.ts';
 import type { CouponLine, CouponsApi } from '../../src/domains/coupons/index.ts';
 import type { OrdersApi } from '../../src/domains/orders/index.ts';
 import { SYSTEM } from '../../src/domains/orders/status-machine.ts';
@@ -8,6 +9,7 @@ import type { Pool } from '../../src/platform/db/pool.ts';
 import { AppError } from '../../src/platform/http/errors.ts';
 import type { Role } from '../../src/platform/http/tokens.ts';
 import { newId } from '../../src/platform/ids.ts';
+import type { EventEnvelope } from '../../src/platform/messaging/envelope.ts';
 import { type TestApp, startTestApp } from '../support/app.ts';
 import { eventually } from '../support/eventually.ts';
 
@@ -305,6 +307,51 @@ describe('cancelled orders', () => {
     );
     return rows.map((r) => r.payload);
   }
+
+  it('given back by a batch of cancellations, lock their coupons in id order, as a checkout redeeming them does: no deadlock (found by a review)', async () => {
+    const made = [await createCoupon({}), await createCoupon({})].sort((a, b) => (a.id < b.id ? -1 : 1));
+    const [first, second] = made as [{ id: string; code: string }, { id: string; code: string }];
+    // Session one redeemed the second coupon, session two the first: the batch gives back the
+    // second, then the first.
+    const cancellations = [];
+    for (const coupon of [second, first]) {
+      const buyer = newId();
+      const seller = newId();
+      const sessionId = newId();
+      await coupons.redeem({ checkoutSessionId: sessionId, buyerId: buyer, currency: 'USD', codes: [coupon.code], lines: [lineOf(seller)] });
+      const at = new Date().toISOString();
+      cancellations.push({
+        specversion: '1.0', id: newId(), type: 'orders.order_cancelled.v1', source: '/bazaar/orders', subject: sessionId, time: at,
+        datacontenttype: 'application/json', correlationid: newId(), causationid: null, aggregatetype: 'order',
+        data: { orderId: newId(), buyerId: buyer, sellerId: seller, checkoutSessionId: sessionId, placedAt: at, cancelledAt: at, reason: 'changed my mind' },
+      } as EventEnvelope);
+    }
+    // A checkout redeeming both holds the first coupon and is about to take the second.
+    const checkout = await db.connect();
+    const batch = await db.connect();
+    try {
+      await checkout.query('BEGIN');
+      await checkout.query('SELECT 1 FROM coupons WHERE id = $1 FOR UPDATE', [first.id]);
+      const pid = (await batch.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      await batch.query('BEGIN');
+      const trace = { correlationId: newId(), causationId: null };
+      const applied = ordersSubscription().handleBatch!({ tx: batch, now: new Date(), trace, emit: async () => undefined }, cancellations);
+      applied.catch(() => undefined);
+      // The batch waits for the first coupon (without the ordered locks: having taken the second).
+      await eventually(async () => expect(await count("SELECT count(*) AS n FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock'", [pid])).toBe(1));
+      // Taken at once: the batch waits for the first coupon before it holds any other.
+      await checkout.query('SELECT 1 FROM coupons WHERE id = $1 FOR UPDATE', [second.id]);
+      await checkout.query('COMMIT');
+      await applied;
+      await batch.query('COMMIT');
+    } finally {
+      await checkout.query('ROLLBACK').catch(() => undefined);
+      await batch.query('ROLLBACK').catch(() => undefined);
+      checkout.release();
+      batch.release();
+    }
+    expect([(await couponRow(first.id)).uses_count, (await couponRow(second.id)).uses_count]).toEqual([0, 0]);
+  });
 
   it("release a seller's coupon when that seller's order of the checkout is cancelled", async () => {
     const seller = await signIn('seller');

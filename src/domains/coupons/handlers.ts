@@ -1,9 +1,10 @@
 import type { OrderCancelledV1, OrderPlacedV1 } from '../../contracts/orders.ts';
-import type { EventEnvelope } from '../../platform/messaging/envelope.ts';
+import { type EventEnvelope, traceOf } from '../../platform/messaging/envelope.ts';
+import { type NewEvent, appendEvents } from '../../platform/messaging/outbox.ts';
 import type { HandlerContext, Subscription } from '../../platform/messaging/subscription.ts';
 import { releaseRedemptions } from './release.ts';
 import { releasesOnCancel } from './release-policy.ts';
-import { recordOrderCancelled, recordOrderPlaced, selectCancelledSellers, selectSessionRedemptions } from './sql.ts';
+import { lockCouponsOfSessions, recordOrderCancelled, recordOrderPlaced, selectCancelledSellers, selectSessionRedemptions } from './sql.ts';
 
 /**
  * Coupons learn about orders only from orders events: a placed order makes its buyer "has ordered"
@@ -32,19 +33,38 @@ async function onCancelled(ctx: HandlerContext, e: OrderCancelledV1): Promise<vo
   await ctx.emit(events);
 }
 
+async function handle(ctx: HandlerContext, envelope: EventEnvelope): Promise<void> {
+  switch (envelope.type) {
+    case 'orders.order_placed.v1':
+      return onPlaced(ctx, envelope.data as OrderPlacedV1);
+    case 'orders.order_cancelled.v1':
+      return onCancelled(ctx, envelope.data as OrderCancelledV1);
+    default:
+      throw new Error(`coupons.orders cannot handle ${envelope.type}`);
+  }
+}
+
 export function ordersSubscription(): Subscription {
   return {
     consumer: 'coupons.orders',
     domain: 'coupons',
     events: ['orders.order_placed.v1', 'orders.order_cancelled.v1'],
-    async handle(ctx: HandlerContext, envelope: EventEnvelope): Promise<void> {
-      switch (envelope.type) {
-        case 'orders.order_placed.v1':
-          return onPlaced(ctx, envelope.data as OrderPlacedV1);
-        case 'orders.order_cancelled.v1':
-          return onCancelled(ctx, envelope.data as OrderCancelledV1);
-        default:
-          throw new Error(`coupons.orders cannot handle ${envelope.type}`);
+    handle,
+    /**
+     * The events in order, as `handle` would; the coupons that the batch's cancellations may give
+     * uses back to are locked first, in id order (each event alone locks only its own, and a batch
+     * releasing B then A would deadlock with a checkout that holds A and waits for B).
+     */
+    async handleBatch(ctx: HandlerContext, events: readonly EventEnvelope[]): Promise<void> {
+      const sessions = events.filter((e) => e.type === 'orders.order_cancelled.v1').map((e) => (e.data as OrderCancelledV1).checkoutSessionId);
+      if (sessions.length > 1) await lockCouponsOfSessions(ctx.tx, [...new Set(sessions)]);
+      for (const event of events) {
+        // Each event's releases carry that event's trace, as handled alone.
+        const trace = traceOf(event);
+        const emit = async (written: NewEvent[]) => {
+          await appendEvents(ctx.tx, 'coupons', written, trace, ctx.now);
+        };
+        await handle({ ...ctx, trace, emit }, event);
       }
     },
   };

@@ -325,6 +325,23 @@ export async function insertRelease(q: Queryable, r: { id: string; redemptionId:
   return rowCount === 1;
 }
 
+/**
+ * Locks, in id order, the coupons of the unreleased redemptions of these checkout sessions: what a
+ * batch of cancellations may give uses back to. Taken up front, as redeem takes its coupons, so a
+ * batch releasing B then A cannot deadlock with a checkout that holds A and waits for B.
+ */
+export async function lockCouponsOfSessions(q: Queryable, checkoutSessionIds: readonly string[]): Promise<void> {
+  await q.query(
+    `SELECT c.id FROM coupons c
+      WHERE c.id IN (SELECT r.coupon_id FROM coupon_redemptions r
+                      WHERE r.checkout_session_id = ANY($1::uuid[])
+                        AND NOT EXISTS (SELECT 1 FROM coupon_redemption_releases x WHERE x.redemption_id = r.id))
+      ORDER BY c.id
+      FOR UPDATE OF c`,
+    [checkoutSessionIds],
+  );
+}
+
 export async function giveUseBack(q: Queryable, couponId: string, now: Date): Promise<{ usesCount: number; maxUses: number | null }> {
   const { rows } = await q.query<{ uses_count: number; max_uses: number | null }>(
     `UPDATE coupons SET uses_count = uses_count - 1, updated_at = $2 WHERE id = $1 RETURNING uses_count, max_uses`,
