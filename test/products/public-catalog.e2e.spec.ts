@@ -30,10 +30,28 @@ async function published(body: Record<string, unknown> = {}) {
 
 const get = (url: string, headers: Record<string, string> = {}) => f.t.request('GET', url, { headers });
 
-/** Reads a product page until it is served from memory (the publish's own notification may drop the first copy once). */
+/**
+ * Reads a product page until inventory has reported every variant's stock: until then the page
+ * changes (availability unknown, then 0), and so does its ETag.
+ */
+async function settledPage(productId: string) {
+  return eventually(
+    async () => {
+      const res = await get(`/v1/products/${productId}`);
+      expect(res.json().variants.every((v: { availability: { status: string } }) => v.availability.status !== 'unknown')).toBe(true);
+      return res;
+    },
+    { timeoutMs: 20_000 },
+  );
+}
+
+/**
+ * Reads a product page until it is served from memory, once its stock is known (the publish's own
+ * notification, or inventory's report, may drop the first copy once).
+ */
 async function cachedPage(productId: string) {
   return eventually(async () => {
-    await get(`/v1/products/${productId}`);
+    await settledPage(productId);
     const misses = f.products.cache.misses;
     const res = await get(`/v1/products/${productId}`);
     expect(f.products.cache.misses).toBe(misses);
@@ -74,7 +92,7 @@ describe('what buyers see', () => {
 
   it('carries ETag and Cache-Control, and answers 304 to a current If-None-Match', async () => {
     const p = await published();
-    const first = await get(`/v1/products/${p.id}`);
+    const first = await settledPage(p.id);
     const etag = first.headers.etag as string;
     expect(etag).toMatch(/^"[A-Za-z0-9_-]+"$/);
     expect(first.headers['cache-control']).toBe('public, max-age=30');
