@@ -231,6 +231,47 @@ describe('a redemption', () => {
   it('releasing a checkout that redeemed nothing does nothing', async () => {
     await expect(coupons.releaseForCheckout(newId(), 'no coupons')).resolves.toEqual({ released: 0 });
   });
+
+  it("refuses a coupon step that comes after its checkout's release (taken over and compensated elsewhere): no use is taken, no note kept", async () => {
+    const coupon = await createCoupon({ maxUses: 5 });
+    const buyerId = newId();
+    const [withCodes, withoutCodes] = [newId(), newId()];
+    for (const session of [withCodes, withoutCodes]) await expect(coupons.releaseForCheckout(session, 'checkout failed')).resolves.toEqual({ released: 0 });
+    const late = (checkoutSessionId: string, codes: string[]) => coupons.redeem({ checkoutSessionId, buyerId, currency: 'USD', codes, lines: [lineOf(newId())] });
+    await expect(late(withCodes, [coupon.code])).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(late(withoutCodes, [])).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect((await couponRow(coupon.id)).uses_count).toBe(0);
+    expect(await count('SELECT count(*) AS n FROM coupon_redemptions WHERE checkout_session_id = $1', [withCodes])).toBe(0);
+    expect(await count('SELECT count(*) AS n FROM coupon_buyer_checkouts WHERE checkout_session_id = $1', [withoutCodes])).toBe(0);
+  });
+
+  it('releases a redemption still being written when the release came: the release waits for it and gives it back', async () => {
+    const coupon = await createCoupon({ maxUses: 5 });
+    const session = newId();
+    // The redemption is held at the coupon's row, as behind a busy coupon.
+    const blocker = await db.connect();
+    let redeeming: Promise<unknown> | undefined;
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM coupons WHERE id = $1 FOR UPDATE', [coupon.id]);
+      redeeming = coupons.redeem({ checkoutSessionId: session, buyerId: newId(), currency: 'USD', codes: [coupon.code], lines: [lineOf(newId())] });
+      const waiting = (kind: string) =>
+        count(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = $1`, [kind]);
+      await eventually(async () => expect(await waiting('transactionid')).toBe(1));
+      const releasing = coupons.releaseForCheckout(session, 'checkout failed');
+      // The release waits for the session's redemption to finish, one way or the other.
+      await eventually(async () => expect(await waiting('advisory')).toBe(1));
+      await blocker.query('COMMIT');
+      await expect(redeeming).resolves.toMatchObject({ discountAmount: 1000 });
+      await expect(releasing).resolves.toEqual({ released: 1 });
+    } finally {
+      await blocker.query('ROLLBACK').catch(() => undefined);
+      blocker.release();
+      await redeeming?.catch(() => undefined);
+    }
+    expect((await couponRow(coupon.id)).uses_count).toBe(0);
+    expect(await count('SELECT count(*) AS n FROM coupon_redemption_releases x JOIN coupon_redemptions r ON r.id = x.redemption_id WHERE r.checkout_session_id = $1', [session])).toBe(1);
+  });
 });
 
 describe('evaluate', () => {

@@ -6,7 +6,16 @@ import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type AssessInput, assessCoupons } from './assess.ts';
 import type { CouponsDeps } from './deps.ts';
 import { type CouponOutcome, type LineDiscount, discountsByLine } from './discounts.ts';
-import { RedeemRefused, type RedemptionRecord, noteBuyerCheckout, redeemWrite, selectSessionRedemptions, takeCustomerUse } from './sql.ts';
+import {
+  RedeemRefused,
+  type RedemptionRecord,
+  checkoutReleased,
+  lockCheckoutSession,
+  noteBuyerCheckout,
+  redeemWrite,
+  selectSessionRedemptions,
+  takeCustomerUse,
+} from './sql.ts';
 
 export interface RedeemInput extends AssessInput {
   checkoutSessionId: string;
@@ -59,11 +68,12 @@ function resultOf(input: RedeemInput, redemptions: Redemption[]): RedeemResult {
   };
 }
 
+const releasedSession = (checkoutSessionId: string) =>
+  new AppError('CONFLICT', `the coupons of checkout session ${checkoutSessionId} were released; start a new checkout`);
+
 /** A retried redeem of a session returns what the first one did, if it asks for the same thing. */
 function replay(input: RedeemInput, existing: RedemptionRecord[]): RedeemResult {
-  if (existing.some((r) => r.released)) {
-    throw new AppError('CONFLICT', `the coupons of checkout session ${input.checkoutSessionId} were released; start a new checkout`);
-  }
+  if (existing.some((r) => r.released)) throw releasedSession(input.checkoutSessionId);
   const asked = input.codes.map(normaliseCouponCode);
   const byCode = new Map(existing.map((r) => [r.code, r]));
   const same =
@@ -88,8 +98,11 @@ function replay(input: RedeemInput, existing: RedemptionRecord[]): RedeemResult 
 async function redeemOnce(deps: CouponsDeps, input: RedeemInput): Promise<RedeemResult> {
   const now = deps.clock.now();
   return withTransaction(deps.pool, async (tx: Tx) => {
+    // One run of a session at a time, and none after its release (see releaseForCheckout).
+    await lockCheckoutSession(tx, input.checkoutSessionId);
     const existing = await selectSessionRedemptions(tx, input.checkoutSessionId);
     if (existing.length > 0) return replay(input, existing);
+    if (await checkoutReleased(tx, input.checkoutSessionId)) throw releasedSession(input.checkoutSessionId);
 
     const { outcomes, coupons } = await assessCoupons(tx, input, now, input.checkoutSessionId);
     const refused = outcomes.find((o) => !o.valid);
@@ -166,7 +179,12 @@ export async function redeem(deps: CouponsDeps, input: RedeemInput): Promise<Red
   if (input.codes.length === 0) {
     // No coupon to redeem, but an order on its way: first-order coupons of the buyer's other
     // checkouts must see it before its orders' event arrives.
-    await noteBuyerCheckout(deps.pool, input.checkoutSessionId, input.buyerId, deps.clock.now());
+    const now = deps.clock.now();
+    const noted = await withTransaction(deps.pool, async (tx) => {
+      await lockCheckoutSession(tx, input.checkoutSessionId);
+      return noteBuyerCheckout(tx, input.checkoutSessionId, input.buyerId, now);
+    });
+    if (!noted) throw releasedSession(input.checkoutSessionId);
     return resultOf(input, []);
   }
   for (let attempt = 1; ; attempt++) {

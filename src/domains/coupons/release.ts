@@ -4,7 +4,15 @@ import { isUuid, newId } from '../../platform/ids.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type NewEvent, appendEvents } from '../../platform/messaging/outbox.ts';
 import type { CouponsDeps } from './deps.ts';
-import { type RedemptionRecord, giveCustomerUseBack, giveUseBack, insertRelease, releaseBuyerCheckout, selectSessionRedemptions } from './sql.ts';
+import {
+  type RedemptionRecord,
+  giveCustomerUseBack,
+  giveUseBack,
+  insertRelease,
+  lockAndMarkCheckoutReleased,
+  releaseBuyerCheckout,
+  selectSessionRedemptions,
+} from './sql.ts';
 
 export const RELEASE_DETAIL_MAX = 500;
 
@@ -49,13 +57,17 @@ export async function releaseRedemptions(
 
 /**
  * Checkout's compensation: releases every active redemption of the session (reason
- * checkout_failed, the caller's words as detail), or the note of a session without coupons.
- * Idempotent. Returns how many redemptions this call released.
+ * checkout_failed, the caller's words as detail), or the note of a session without coupons, and
+ * marks the session released, so that a coupon step of it still running elsewhere (its session was
+ * taken over) is refused when it comes to write. Serialised with the session's redemption by its
+ * lock: a redemption that committed first is seen and released. Idempotent. Returns how many
+ * redemptions this call released.
  */
 export async function releaseForCheckout(deps: CouponsDeps, checkoutSessionId: string, detail: string, trace: Trace | null = null): Promise<{ released: number }> {
   if (!isUuid(checkoutSessionId)) throw new RangeError('checkoutSessionId must be a UUID');
   const now = deps.clock.now();
   return withTransaction(deps.pool, async (tx) => {
+    await lockAndMarkCheckoutReleased(tx, checkoutSessionId, now);
     const redemptions = await selectSessionRedemptions(tx, checkoutSessionId);
     // A checkout without coupons was noted instead (redeem without codes): it makes no order now.
     if (redemptions.length === 0) await releaseBuyerCheckout(tx, checkoutSessionId, now);

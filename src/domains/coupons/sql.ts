@@ -121,16 +121,50 @@ function hasOrderedSql(buyer: number, exceptSession: number): string {
 }
 
 /**
+ * Serialises what is done for one checkout session (its redemption or note, and its release) until
+ * the transaction ends. Statements sent after this one see what the previous holder committed; this
+ * one's own snapshot may be older, so it reads nothing.
+ */
+export async function lockCheckoutSession(tx: Tx, checkoutSessionId: string): Promise<void> {
+  await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended('coupons.checkout:' || $1::uuid::text, 0))`, [checkoutSessionId]);
+}
+
+/** Whether the checkout's coupons were given back (its compensation ran); read under lockCheckoutSession. */
+export async function checkoutReleased(tx: Tx, checkoutSessionId: string): Promise<boolean> {
+  const { rows } = await tx.query('SELECT 1 FROM coupon_released_checkouts WHERE checkout_session_id = $1', [checkoutSessionId]);
+  return rows.length > 0;
+}
+
+/**
+ * Takes the session's lock and marks its coupons given back (once), in one statement: the mark is
+ * written after the lock is held, and the caller's next statements see any redemption committed
+ * before.
+ */
+export async function lockAndMarkCheckoutReleased(tx: Tx, checkoutSessionId: string, now: Date): Promise<void> {
+  await tx.query(
+    `WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended('coupons.checkout:' || $1::uuid::text, 0)))
+     INSERT INTO coupon_released_checkouts (checkout_session_id, released_at) SELECT $1, $2 FROM locked
+     ON CONFLICT (checkout_session_id) DO NOTHING`,
+    [checkoutSessionId, now],
+  );
+}
+
+/**
  * Notes a checkout without coupons at its coupon step (idempotent), so that the buyer's other
- * checkouts see it as an order on its way. A first-order redemption that read the buyer's facts
+ * checkouts see it as an order on its way, unless the checkout's coupons were given back already
+ * (false then). Run under lockCheckoutSession. A first-order redemption that read the buyer's facts
  * before this note was committed came first: the coupon goes to the checkout that got there first.
  */
-export async function noteBuyerCheckout(q: Queryable, checkoutSessionId: string, buyerId: string, now: Date): Promise<void> {
-  await q.query(
-    `INSERT INTO coupon_buyer_checkouts (checkout_session_id, buyer_id, noted_at) VALUES ($1, $2, $3)
-     ON CONFLICT (checkout_session_id) DO NOTHING`,
+export async function noteBuyerCheckout(tx: Tx, checkoutSessionId: string, buyerId: string, now: Date): Promise<boolean> {
+  const { rows } = await tx.query<{ released: boolean }>(
+    `WITH released AS (SELECT EXISTS (SELECT 1 FROM coupon_released_checkouts WHERE checkout_session_id = $1) AS released),
+          noted AS (
+            INSERT INTO coupon_buyer_checkouts (checkout_session_id, buyer_id, noted_at) SELECT $1, $2, $3 FROM released WHERE NOT released
+            ON CONFLICT (checkout_session_id) DO NOTHING)
+     SELECT released FROM released`,
     [checkoutSessionId, buyerId, now],
   );
+  return rows[0]?.released !== true;
 }
 
 /** A failed checkout's note is let go: it makes no order. */
