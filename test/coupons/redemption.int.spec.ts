@@ -394,6 +394,52 @@ describe('cancelled orders', () => {
     expect([(await couponRow(first.id)).uses_count, (await couponRow(second.id)).uses_count]).toEqual([0, 0]);
   });
 
+  it("given back by a batch of cancellations while the checkout's own release runs: no deadlock (found by a review)", async () => {
+    // A platform coupon over two sellers' orders: the batch cancels both, and gives it back.
+    const coupon = await createCoupon({});
+    const [buyer, sessionId, sellers] = [newId(), newId(), [newId(), newId()]];
+    await coupons.redeem({ checkoutSessionId: sessionId, buyerId: buyer, currency: 'USD', codes: [coupon.code], lines: sellers.map((s) => lineOf(s)) });
+    const at = new Date().toISOString();
+    const cancellations = sellers.map(
+      (sellerId) =>
+        ({
+          specversion: '1.0', id: newId(), type: 'orders.order_cancelled.v1', source: '/bazaar/orders', subject: sessionId, time: at,
+          datacontenttype: 'application/json', correlationid: newId(), causationid: null, aggregatetype: 'order',
+          data: { orderId: newId(), buyerId: buyer, sellerId, checkoutSessionId: sessionId, placedAt: at, cancelledAt: at, reason: 'changed my mind' },
+        }) as EventEnvelope,
+    );
+    // Something else holds the coupon's row: the batch and the checkout's release both come to it.
+    const holder = await db.connect();
+    const batch = await db.connect();
+    let releasing: Promise<unknown> | undefined;
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM coupons WHERE id = $1 FOR UPDATE', [coupon.id]);
+      await batch.query('BEGIN');
+      const applied = ordersSubscription().handleBatch!({ tx: batch, now: new Date(), trace: { correlationId: newId(), causationId: null }, emit: async () => undefined }, cancellations);
+      applied.catch(() => undefined);
+      const waits = () => count(`SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`, []);
+      await eventually(async () => expect(await waits()).toBe(1));
+      releasing = coupons.releaseForCheckout(sessionId, 'checkout failed');
+      releasing.catch(() => undefined);
+      await eventually(async () => expect(await waits()).toBe(2));
+      await holder.query('COMMIT');
+      // Without the session's lock in the batch: the batch took the row and waited for the release's
+      // record of the redemption, the release waited for the row (40P01, one of them retried).
+      await applied;
+      await batch.query('COMMIT');
+      await expect(releasing).resolves.toEqual({ released: 0 });
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      await batch.query('ROLLBACK').catch(() => undefined);
+      holder.release();
+      batch.release();
+      await releasing?.catch(() => undefined);
+    }
+    expect((await couponRow(coupon.id)).uses_count).toBe(0);
+    expect(await count('SELECT count(*) AS n FROM coupon_redemption_releases x JOIN coupon_redemptions r ON r.id = x.redemption_id WHERE r.checkout_session_id = $1', [sessionId])).toBe(1);
+  });
+
   it("release a seller's coupon when that seller's order of the checkout is cancelled", async () => {
     const seller = await signIn('seller');
     const coupon = await createCoupon({ maxUses: 1 }, seller.token, '/v1/seller/coupons');

@@ -360,11 +360,19 @@ export async function insertRelease(q: Queryable, r: { id: string; redemptionId:
 }
 
 /**
- * Locks, in id order, the coupons of the unreleased redemptions of these checkout sessions: what a
- * batch of cancellations may give uses back to. Taken up front, as redeem takes its coupons, so a
- * batch releasing B then A cannot deadlock with a checkout that holds A and waits for B.
+ * Locks these checkout sessions (as lockCheckoutSession, in id order), then, in id order, the
+ * coupons of their unreleased redemptions: what a batch of cancellations may give uses back to.
+ * Taken up front, in the order redeem and a checkout's release take them (the session, then its
+ * coupons), so a batch releasing B then A cannot deadlock with a checkout that holds A and waits for
+ * B, nor with a checkout's release of the same session (it records its releases, then waits for the
+ * coupon rows such a batch would hold, while the batch waits for those release records).
  */
 export async function lockCouponsOfSessions(q: Queryable, checkoutSessionIds: readonly string[]): Promise<void> {
+  await q.query(
+    `SELECT pg_advisory_xact_lock(hashtextextended('coupons.checkout:' || s.id::text, 0))
+       FROM (SELECT DISTINCT id FROM unnest($1::uuid[]) AS u(id) ORDER BY id) s`,
+    [checkoutSessionIds],
+  );
   await q.query(
     `SELECT c.id FROM coupons c
       WHERE c.id IN (SELECT r.coupon_id FROM coupon_redemptions r
