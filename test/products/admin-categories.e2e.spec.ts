@@ -381,6 +381,42 @@ describe('changing a category', () => {
     expect(rooted.json()).toMatchObject({ parentId: null, path: [{ id: moving.id }] });
   });
 
+  it("announces a product edited while its category moves after the move, with the new path (a consumer never ends with the old one)", async () => {
+    const from = await created({ name: uniqueName('From') });
+    const to = await created({ name: uniqueName('To') });
+    const moving = await created({ name: uniqueName('Moving'), parentId: from.id });
+    const product = await published(moving.id);
+    // A move in progress, as updateCategory makes it: the tree locked, the row changed, not committed.
+    const move = await db.connect();
+    let editing: Promise<Awaited<ReturnType<typeof t.request>>> | undefined;
+    try {
+      await move.query('BEGIN');
+      await move.query('LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE');
+      await move.query('UPDATE categories SET parent_id = $2 WHERE id = $1', [moving.id, to.id]);
+      let done = false;
+      editing = t.request('PATCH', `/v1/seller/products/${product.id}`, { token: seller, body: { version: product.version, title: 'Edited while it moved' } });
+      void editing.then(() => {
+        done = true;
+      });
+      // The edit waits for the move (or, without the hold on the tree, is done before it commits).
+      await eventually(async () => {
+        const { rows } = await db.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'relation'`);
+        expect(done || rows.length > 0).toBe(true);
+      });
+      await move.query('COMMIT');
+    } finally {
+      await move.query('ROLLBACK').catch(() => undefined);
+      move.release();
+    }
+    const edited = await editing;
+    expect(edited.statusCode, edited.body).toBe(200);
+    const { rows } = await db.query<{ payload: Json }>(
+      `SELECT payload FROM products_outbox_events WHERE aggregate_id = $1 AND event_type = 'products.product_updated.v1' ORDER BY seq DESC LIMIT 1`,
+      [product.id],
+    );
+    expect(rows[0]?.payload.categoryPath.map((c: Json) => c.id)).toEqual([to.id, moving.id]);
+  });
+
   it('writes and announces nothing for a body that changes nothing', async () => {
     const root = await created({ name: uniqueName('Still') });
     const before = await treeState();

@@ -15,6 +15,7 @@ import {
   type ProductInsert,
   type PublicationInsert,
   type VariantInsert,
+  holdCategoryTree,
   insertAttributes,
   insertCategories,
   insertImages,
@@ -112,6 +113,7 @@ export async function importProducts(
   }
   return mappingDatabaseErrors(() =>
     withTransaction(pool, async (tx) => {
+      await holdCategoryTree(tx);
       const paths = pathsOf(await selectCategories(tx));
       await insertProducts(tx, rows.products);
       await insertVariants(tx, rows.variants);

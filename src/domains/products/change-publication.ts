@@ -5,7 +5,7 @@ import type { Trace } from '../../platform/messaging/envelope.ts';
 import type { ProductsDeps } from './deps.ts';
 import { type ProductChange, emit, productEvent } from './events.ts';
 import { type PublicationCommand, decidePublication } from './publication.ts';
-import { hasCurrentPrice, insertPublications, lockOwnProduct, selectLastPublishedAt, selectProduct, updateProductRow } from './sql.ts';
+import { hasCurrentPrice, holdCategoryTree, insertPublications, lockOwnProduct, selectLastPublishedAt, selectProduct, updateProductRow } from './sql.ts';
 import { type SellerProductView, toSellerView, toSnapshot } from './views.ts';
 
 /**
@@ -22,6 +22,7 @@ export async function changePublication(
 ): Promise<SellerProductView> {
   const now = deps.clock.now();
   const view = await withTransaction(deps.pool, async (tx) => {
+    await holdCategoryTree(tx);
     const product = await lockOwnProduct(tx, productId, sellerId);
     if (!product) throw notFound('product');
     const decision = decidePublication(product.status, command, { hasCurrentPrice: command === 'publish' && (await hasCurrentPrice(tx, productId, now)) });

@@ -7,7 +7,7 @@ import type { ProductsDeps } from './deps.ts';
 import { emit, productEvent } from './events.ts';
 import { assertDistinctSkus, attributeRows, imageRows, variantRows } from './new-parts.ts';
 import type { CreateProductBody } from './schemas.ts';
-import { categoryExists, insertAttributes, insertImages, insertPrices, insertProducts, insertVariants, selectProduct } from './sql.ts';
+import { categoryExists, holdCategoryTree, insertAttributes, insertImages, insertPrices, insertProducts, insertVariants, selectProduct } from './sql.ts';
 import { type SellerProductView, toSellerView, toSnapshot } from './views.ts';
 
 /**
@@ -26,6 +26,7 @@ export async function createProduct(deps: ProductsDeps, sellerId: string, body: 
   const attributes = attributeRows(body.attributes ?? [], productId, now);
   return mappingDatabaseErrors(() =>
     withTransaction(deps.pool, async (tx) => {
+      await holdCategoryTree(tx);
       if (!(await categoryExists(tx, body.categoryId))) throw new AppError('UNPROCESSABLE', 'categoryId does not name a category');
       await insertProducts(tx, [
         { id: productId, sellerId, sku: body.sku, title: body.title, description: body.description ?? '', categoryId: body.categoryId, status: 'draft', version: 1, createdAt: now },

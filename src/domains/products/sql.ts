@@ -682,6 +682,19 @@ export async function lockCategoryTree(db: Queryable): Promise<void> {
   await db.query('LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE');
 }
 
+/**
+ * Taken first by a write that announces products with their category paths: it waits for a tree
+ * writer (lockCategoryTree) in progress, and holds the next one off until this transaction ends,
+ * without holding off other product writers (ROW EXCLUSIVE does not conflict with itself). So the
+ * paths read are the ones current at commit, and a move committed later is announced after this
+ * transaction's events: a consumer applying events in order never ends with an older path. Before
+ * any statement of the transaction, so that no lock of a category row (a foreign key's check) is
+ * held while waiting for it.
+ */
+export async function holdCategoryTree(db: Queryable): Promise<void> {
+  await db.query('LOCK TABLE categories IN ROW EXCLUSIVE MODE');
+}
+
 export async function selectCategory(db: Queryable, categoryId: string): Promise<CategoryRecord | undefined> {
   const { rows } = await db.query<CategoryRecord>('SELECT id, parent_id, name, slug, position, created_at FROM categories WHERE id = $1', [categoryId]);
   return rows[0];

@@ -13,6 +13,7 @@ import {
   countVariants,
   deleteAttributes,
   deleteImages,
+  holdCategoryTree,
   insertAttributes,
   insertImages,
   insertPrices,
@@ -76,6 +77,7 @@ export async function updateProduct(
   const now = deps.clock.now();
   const view = await mappingDatabaseErrors(() =>
     withTransaction(deps.pool, async (tx) => {
+      await holdCategoryTree(tx);
       const product = await lockOwnProduct(tx, productId, sellerId);
       if (!product) throw notFound('product');
       if (product.version !== body.version) {
