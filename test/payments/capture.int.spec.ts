@@ -3,6 +3,7 @@ import type { CaptureRequest, GatewayOutcome, PaymentsModule } from '../../src/d
 import { releaseOrderPayment } from '../../src/domains/payments/handlers.ts';
 import { withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
+import { eventually } from '../support/eventually.ts';
 import { expectLedgerBalanced } from '../support/ledger.ts';
 import { NetworkToTestGateway, type PaymentsHarness, paymentFor, startPayments } from './harness.ts';
 
@@ -13,8 +14,11 @@ import { NetworkToTestGateway, type PaymentsHarness, paymentFor, startPayments }
  */
 class FlakyNetwork extends NetworkToTestGateway {
   captures: ('lost' | 'dropped' | 'declined')[] = [];
+  /** Awaited by each capture before it goes on, when set. */
+  hold: (() => Promise<void>) | undefined;
 
   override async capture(request: CaptureRequest): Promise<GatewayOutcome> {
+    await this.hold?.();
     const next = this.captures.shift();
     if (next === 'dropped') throw new Error('connect ECONNREFUSED');
     if (next === 'declined') return { status: 'declined', code: 'authorization_expired' };
@@ -35,6 +39,7 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   network.captures = [];
+  network.hold = undefined;
   await expectLedgerBalanced(h.pool);
 });
 afterAll(async () => {
@@ -125,6 +130,33 @@ describe('what capture answers when the gateway does not capture', () => {
     await payments.runWorkerOnce();
     expect((await payments.api.getIntent(intentId))?.status).toBe('authorized');
     expect(await payments.api.voidPayment(intentId)).toEqual({ intentId, status: 'voided' });
+  });
+
+  it('records a decline once however often it is answered (a resend beside the call): the next capture stays outstanding while at the gateway', async () => {
+    const { intentId } = await authorized(700);
+    network.captures = ['dropped'];
+    expect(await payments.api.capture(intentId)).toEqual({ intentId, status: 'processing' });
+    // The call asked again and the worker's resend are both at the gateway when it declines them.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let atGateway = 0;
+    network.hold = async () => {
+      atGateway++;
+      await gate;
+    };
+    network.captures = ['declined', 'declined'];
+    const both = Promise.all([payments.api.capture(intentId), payments.runWorkerOnce()]);
+    await eventually(() => expect(atGateway).toBe(2));
+    open();
+    await both;
+    network.hold = undefined;
+    expect(await transactions(intentId)).toEqual(['capture:pending', 'capture:failed']);
+    // A new attempt is outstanding until it is answered: a void waits for it (it was answered as done before).
+    network.captures = ['dropped'];
+    expect(await payments.api.capture(intentId)).toEqual({ intentId, status: 'processing' });
+    await expect(payments.api.voidPayment(intentId)).rejects.toMatchObject({ code: 'CONFLICT' });
   });
 
   it('refuses to void a captured payment: it is given back by refund', async () => {

@@ -18,6 +18,7 @@ import {
   lockIntent,
   lockIntentCapturingAllocations,
   lockIntentWithAllocations,
+  operationOutstanding,
   readRefund,
   refundStatus,
   setIntentStatus,
@@ -108,6 +109,17 @@ export async function applyAuthorization(
   }
 }
 
+/**
+ * Whether a decline of an operation is to be recorded: only while one is outstanding (more pending
+ * rows than final ones; the intent is locked). The same decline can come more than once: the
+ * call's own answer, a client's retry or the worker's resend under the same key, a webhook. Each
+ * recorded would count as the outcome of another attempt, and the next attempt would then look
+ * answered while still at the gateway (a void or a cancellation going ahead beside a capture).
+ */
+async function recordsDecline(tx: Tx, intentId: string, type: 'capture' | 'void'): Promise<boolean> {
+  return operationOutstanding(tx, intentId, type);
+}
+
 export async function applyCapture(
   tx: Tx,
   deps: PaymentsDeps,
@@ -118,8 +130,9 @@ export async function applyCapture(
 ): Promise<IntentRow | undefined> {
   if (outcome.status === 'succeeded') return captured(tx, deps, intentId, outcome, trace, last);
   const intent = await lockIntent(tx, intentId);
-  // Still pending: nothing to apply yet. Declined: recorded; the authorization stays (to be voided).
-  if (intent?.status === 'authorized' && outcome.status === 'declined') {
+  // Still pending: nothing to apply yet. Declined: recorded, once per capture sent (see
+  // recordsDecline); the authorization stays (to be voided).
+  if (intent?.status === 'authorized' && outcome.status === 'declined' && (await recordsDecline(tx, intent.id, 'capture'))) {
     await insertTransaction(tx, {
       intentId: intent.id,
       type: 'capture',
@@ -193,6 +206,7 @@ export async function applyVoid(tx: Tx, deps: PaymentsDeps, intentId: string, ou
   const intent = await lockIntent(tx, intentId);
   if (intent?.status !== 'authorized' || outcome.status === 'pending') return intent;
   if (outcome.status === 'declined') {
+    if (!(await recordsDecline(tx, intent.id, 'void'))) return intent;
     await insertTransaction(tx, {
       intentId: intent.id,
       type: 'void',
