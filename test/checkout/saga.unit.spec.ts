@@ -118,11 +118,6 @@ describe('checkout saga: errors', () => {
     expect(judgeError('refused', 1, policy, 0)).toEqual({ action: 'compensate', uncertain: false });
   });
 
-  it('undoes a step refused on a later run too: an earlier run (lost, or still running where the session was taken over from) may have taken effect', () => {
-    expect(judgeError('refused', 2, policy, 0)).toEqual({ action: 'compensate', uncertain: true });
-    expect(judgeError('refused', 7, policy, 0, true)).toEqual({ action: 'compensate', uncertain: true });
-  });
-
   it('waits, without counting it a failure, while the outcome is unknown', () => {
     expect(judgeError('waiting', 9, policy, 1000)).toEqual({ action: 'wait', delayMs: 1000 });
   });

@@ -109,9 +109,7 @@ export interface RetryPolicy {
 export function judgeError(kind: ErrorKind, attempts: number, policy: RetryPolicy, waitDelayMs: number, forwardOnly = false): ErrorVerdict {
   switch (kind) {
     case 'refused':
-      // A refusal says this run took nothing; an earlier run (one whose outcome was lost, or one
-      // still running where the session was taken over from) may have: its step is undone too.
-      return { action: 'compensate', uncertain: attempts > 1 };
+      return { action: 'compensate', uncertain: false };
     case 'abandoned':
       return { action: 'compensate', uncertain: true };
     case 'waiting':
