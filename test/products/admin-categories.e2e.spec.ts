@@ -400,7 +400,7 @@ describe('changing a category', () => {
       });
       // The edit waits for the move (or, without the hold on the tree, is done before it commits).
       await eventually(async () => {
-        const { rows } = await db.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'relation'`);
+        const { rows } = await db.query(`SELECT 1 FROM pg_locks WHERE NOT granted AND locktype = 'relation' AND relation = 'categories'::regclass AND mode = 'RowExclusiveLock'`);
         expect(done || rows.length > 0).toBe(true);
       });
       await move.query('COMMIT');
