@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import { type ErrorCode, problemOf } from './errors.ts';
@@ -26,4 +27,21 @@ function clientProblem(parserCode: string | undefined): [ErrorCode, string] {
   if (parserCode === 'ERR_HTTP_REQUEST_TIMEOUT') return ['REQUEST_TIMEOUT', 'the request was not received completely in time'];
   if (parserCode === 'HPE_HEADER_OVERFLOW') return ['HEADERS_TOO_LARGE', 'the request headers are larger than the server accepts'];
   return ['VALIDATION_FAILED', 'the request is not valid HTTP (a malformed request line, or a header holding a control character)'];
+}
+
+/**
+ * An Expect header other than 100-continue, which Node answers itself (a bare 417 with no body)
+ * unless the server listens for it: answered as a problem document, and the connection closed
+ * (the body the client may send after is not read).
+ */
+export function answerExpectationFailed(request: IncomingMessage, response: ServerResponse): void {
+  const problem = problemOf('EXPECTATION_FAILED', `only "Expect: 100-continue" is supported, not "${String(request.headers.expect).slice(0, 100)}"`);
+  const body = JSON.stringify(problem);
+  response.writeHead(problem.status, {
+    'content-type': 'application/problem+json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    connection: 'close',
+  });
+  response.end(body);
 }

@@ -56,6 +56,7 @@ export const ERROR_CATALOGUE = {
   UNPROCESSABLE: { status: 422, title: 'The request cannot be processed' },
   RATE_LIMITED: { status: 429, title: 'Too many requests' },
   HEADERS_TOO_LARGE: { status: 431, title: 'The request headers are too large' },
+  EXPECTATION_FAILED: { status: 417, title: 'The Expect header cannot be met' },
   INTERNAL: { status: 500, title: 'Internal error' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'Service unavailable' },
 } as const satisfies Record<string, { status: number; title: string; detail?: string }>;

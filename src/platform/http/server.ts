@@ -13,7 +13,7 @@ import { unstorableCharacter } from '../unicode.ts';
 import type { Trace } from '../messaging/envelope.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerAccessControl } from './access.ts';
-import { answerClientError } from './client-errors.ts';
+import { answerClientError, answerExpectationFailed } from './client-errors.ts';
 import { COUNTRY_FORMAT, isCountryCode } from './countries.ts';
 import { CURRENCY_FORMAT, isCurrencyCode } from './currencies.ts';
 import { type SignedBody, describeHeaders, describeSignedBodies } from './openapi-headers.ts';
@@ -433,6 +433,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     request.log.error({ err: loggableError(error) }, 'unhandled error');
     return sendProblem(reply, 'INTERNAL', 'the error was logged with this request id', { requestId: request.id });
   });
+  app.server.on('checkExpectation', answerExpectationFailed);
 
   return app;
 }
