@@ -113,6 +113,18 @@ export const ReservationExpiredV1 = defineEvent(
 );
 export type ReservationExpiredV1 = Static<typeof ReservationExpiredV1.schema>;
 
+/**
+ * The levels one transaction that reserved units left its items at, whatever the number of
+ * reservations it made (a flash sale's batch makes up to 256): what a copy of the levels takes
+ * instead of each inventory.stock_reserved.v1. Not for an item the transaction sold out: its
+ * inventory.stock_sold_out.v1 carries the same level.
+ */
+export const StockLevelsChangedV1 = defineEvent(
+  'inventory.stock_levels_changed.v1',
+  Type.Object({ items: Type.Array(StockLevel, { minItems: 1, maxItems: RESERVATION_ITEMS_MAX }), at: Instant }, closed),
+);
+export type StockLevelsChangedV1 = Static<typeof StockLevelsChangedV1.schema>;
+
 /** A stock item's available quantity reached zero (sold out until stock comes back). */
 export const StockSoldOutV1 = defineEvent(
   'inventory.stock_sold_out.v1',
@@ -152,6 +164,7 @@ registerContracts(
   ReservationReleasedV1,
   ReservationExpiredV1,
   StockSoldOutV1,
+  StockLevelsChangedV1,
   PurchaseLimitChangedV1,
 );
 
@@ -162,6 +175,7 @@ export const STOCK_LEVELS_OF: Readonly<Record<string, (data: never) => StockLeve
   [StockItemCreatedV1.type]: (d: StockItemCreatedV1) => [d],
   [StockAdjustedV1.type]: (d: StockAdjustedV1) => [d],
   [StockSoldOutV1.type]: (d: StockSoldOutV1) => [d],
+  [StockLevelsChangedV1.type]: (d: StockLevelsChangedV1) => d.items,
   [StockReservedV1.type]: (d: StockReservedV1) => d.items,
   [ReservationConfirmedV1.type]: (d: ReservationConfirmedV1) => d.items,
   [ReservationReleasedV1.type]: (d: ReservationReleasedV1) => d.items,
@@ -171,9 +185,14 @@ export const STOCK_LEVELS_OF: Readonly<Record<string, (data: never) => StockLeve
 /**
  * The inventory events after which an item's available units may have changed: what a copy of the
  * available quantities (the products domain's) listens to. A confirmation is not one of them: it
- * sells reserved units, and leaves the available ones as they were (its levels say so too).
+ * sells reserved units, and leaves the available ones as they were (its levels say so too). Nor is
+ * each reservation: the transaction that makes reservations reports its items' levels once
+ * (inventory.stock_levels_changed.v1, or inventory.stock_sold_out.v1 for an item it sold out), so a
+ * flash sale's hundreds of reservations reach such a copy as a few events.
  */
-export const AVAILABLE_CHANGES: readonly string[] = Object.keys(STOCK_LEVELS_OF).filter((type) => type !== ReservationConfirmedV1.type);
+export const AVAILABLE_CHANGES: readonly string[] = Object.keys(STOCK_LEVELS_OF).filter(
+  (type) => type !== ReservationConfirmedV1.type && type !== StockReservedV1.type,
+);
 
 /**
  * The inventory events after which an item may have turned from no units available to some, or

@@ -120,10 +120,14 @@ describe('events no subscriber takes', () => {
     expect(rows).toEqual([{ status: 'processed' }]);
   });
 
-  it('leaves a batch pending whole when one of its events is taken, so the relay gives each subscriber its share', async () => {
-    const ids = await write([echoed(3), happened(2)]);
-    expect(await states(ids)).not.toContain('written published');
-    await eventually(async () => expect(await states(ids)).toEqual(['relayed', 'relayed']), { timeoutMs: 5_000 });
+  it('writes published the events of a batch that nobody takes, leaves pending those a subscriber takes, and wakes the relay for them', async () => {
+    const before = wakes;
+    const ids = await write([echoed(3), happened(2), echoed(4)]);
+    expect(wakes).toBe(before + 1);
+    expect((await states(ids)).filter((_s, i) => i !== 1)).toEqual(['written published', 'written published']);
+    await eventually(async () => expect(await states(ids)).toEqual(['written published', 'relayed', 'written published']), { timeoutMs: 5_000 });
+    const { rows } = await (t.app.pools.get('search') as Pool).query('SELECT 1 FROM probe_effects WHERE event_id = $1', [ids[1]]);
+    expect(rows).toHaveLength(1);
   });
 
   it('leaves every event pending while a delivery through a broker runs in the process (its subscribers are elsewhere)', async () => {

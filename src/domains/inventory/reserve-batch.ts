@@ -350,18 +350,18 @@ function grantEvents(item: StockItemRow, grants: Grant[], now: Date, soldOut: bo
       },
     };
   });
+  const level = levelOf({ ...item, available_quantity: available, reserved_quantity: reserved, version });
+  // The level the batch left: once, for copies of the levels (each reservation's event goes to
+  // whoever follows reservations, or to nobody).
   if (soldOut) {
     events.push({
       type: 'inventory.stock_sold_out.v1',
       aggregateType: 'stock_item',
       aggregateId: item.id,
-      data: {
-        ...levelOf({ ...item, available_quantity: available, reserved_quantity: reserved, version }),
-        productId: item.product_id,
-        sellerId: item.seller_id,
-        at: now.toISOString(),
-      },
+      data: { ...level, productId: item.product_id, sellerId: item.seller_id, at: now.toISOString() },
     });
+  } else {
+    events.push({ type: 'inventory.stock_levels_changed.v1', aggregateType: 'stock_item', aggregateId: item.id, data: { items: [level], at: now.toISOString() } });
   }
   return events;
 }

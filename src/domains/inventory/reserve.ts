@@ -139,6 +139,11 @@ async function reserveInTransaction(deps: InventoryDeps, tx: Tx, request: Reserv
     },
   ];
   const soldOutVariants: string[] = [];
+  // The levels it left, once, for copies of the levels; an item it sold out says so instead.
+  const levels = after.filter((r) => r.available_quantity !== 0).map(levelOf);
+  if (levels.length > 0) {
+    events.push({ type: 'inventory.stock_levels_changed.v1', aggregateType: 'reservation', aggregateId: reservationId, data: { items: levels, at: now.toISOString() } });
+  }
   for (const r of after) {
     if (r.available_quantity !== 0) continue;
     // Answered sold out from memory only without a per-buyer limit: a buyer past the limit is told

@@ -57,6 +57,11 @@ const SIGNAL_BITS: Record<CommitSignal, number> = { outbox: 1, inbox: 2 };
 const SIGNALS = Object.keys(SIGNAL_BITS) as CommitSignal[];
 /** An outbox INSERT that leaves its rows pending: one that names published_at writes them published (nobody to relay them to). */
 const OUTBOX_INSERT = /\bINSERT\s+INTO\s+\w+_outbox_events\s*\((?![^)]*\bpublished_at\b)/i;
+/**
+ * Marks an outbox INSERT that writes some rows published and leaves others pending (outboxInsert):
+ * its column list names published_at, yet the relay is to be woken.
+ */
+export const OUTBOX_SOME_PENDING = '/* bazaar: some events pending */';
 const INBOX_INSERT = /\bINSERT\s+INTO\s+\w+_inbox_events\b/i;
 /** The channel a process without a listener of its own NOTIFYs instead (the Notifier of every running marketplace listens). */
 export const SIGNAL_CHANNELS: Record<CommitSignal, string> = { outbox: 'bazaar_outbox', inbox: 'bazaar_inbox' };
@@ -65,7 +70,7 @@ export const SIGNAL_CHANNELS: Record<CommitSignal, string> = { outbox: 'bazaar_o
 const writesByText = new Map<string, number>();
 
 function writesIn(text: string): number {
-  return (OUTBOX_INSERT.test(text) ? SIGNAL_BITS.outbox : 0) | (INBOX_INSERT.test(text) ? SIGNAL_BITS.inbox : 0);
+  return (OUTBOX_INSERT.test(text) || text.includes(OUTBOX_SOME_PENDING) ? SIGNAL_BITS.outbox : 0) | (INBOX_INSERT.test(text) ? SIGNAL_BITS.inbox : 0);
 }
 
 /** writesIn, remembered for a parameterised text; texts with values written in are each new, so not kept. */

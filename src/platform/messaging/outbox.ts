@@ -1,5 +1,5 @@
 import { contractFor } from '../../contracts/index.ts';
-import type { Queryable } from '../db/pool.ts';
+import { OUTBOX_SOME_PENDING, type Queryable } from '../db/pool.ts';
 import type { Statement } from '../db/statements.ts';
 import { type DomainName, domainTables } from '../domains.ts';
 import { newId } from '../ids.ts';
@@ -103,7 +103,13 @@ export function outboxInsert(
   const parts: string[] = [];
   const time = (clockNow ?? new Date()).toISOString();
   const source = eventSource(domain);
-  for (const e of events) {
+  const toNobody = events.map((e) => deliveredToNobody(domain, e.type));
+  // Written published when none of them goes to any inbox. In a batch where some do, those nobody
+  // takes are written published and the others pending, each row as the relay would leave it (a
+  // flash sale's batch: every reservation's event goes to nobody, its levels' event to a copy).
+  const published = events.length > 0 && toNobody.every(Boolean);
+  const mixed = !published && toNobody.some(Boolean);
+  for (const [i, e] of events.entries()) {
     assertContract(e.type, e.data);
     const id = newId();
     ids.push(id);
@@ -114,15 +120,14 @@ export function outboxInsert(
       causationid: e.causationId !== undefined ? e.causationId : (trace?.causationId ?? null),
     };
     parts.push(
-      `{"id":"${id}","aggregateId":${JSON.stringify(e.aggregateId)},"aggregateType":${JSON.stringify(e.aggregateType)},"type":${JSON.stringify(e.type)},"payload":${JSON.stringify(e.data)},"headers":${JSON.stringify(headers)}}`,
+      `{"id":"${id}","aggregateId":${JSON.stringify(e.aggregateId)},"aggregateType":${JSON.stringify(e.aggregateType)},"type":${JSON.stringify(e.type)},"payload":${JSON.stringify(e.data)},"headers":${JSON.stringify(headers)}${mixed && toNobody[i] ? ',"published":true' : ''}}`,
     );
   }
-  // Written published when none of them goes to any inbox; a batch with one that does stays pending
-  // whole (the relay gives each subscriber its share). The column list names published_at only
-  // then, which is how the connection knows not to wake the relay (platform/db/pool.ts).
-  const published = events.length > 0 && events.every((e) => deliveredToNobody(domain, e.type));
-  const sql = `INSERT INTO ${domainTables(domain).outbox} (id, aggregate_id, aggregate_type, event_type, payload, headers${published ? ', published_at' : ''})
-     SELECT (e->>'id')::uuid, (e->>'aggregateId')::uuid, e->>'aggregateType', e->>'type', ${payload ?? "e->'payload'"}, e->'headers'${published ? ', now()' : ''}
+  // The column list names published_at only when some rows are written published; the connection
+  // then wakes no relay (platform/db/pool.ts), unless the INSERT is marked as leaving some pending.
+  const publishedAt = published ? ', now()' : mixed ? ", CASE WHEN e->'published' IS NOT NULL THEN now() END" : '';
+  const sql = `INSERT INTO ${domainTables(domain).outbox}${mixed ? ` ${OUTBOX_SOME_PENDING}` : ''} (id, aggregate_id, aggregate_type, event_type, payload, headers${published || mixed ? ', published_at' : ''})
+     SELECT (e->>'id')::uuid, (e->>'aggregateId')::uuid, e->>'aggregateType', e->>'type', ${payload ?? "e->'payload'"}, e->'headers'${publishedAt}
        FROM jsonb_array_elements($${first}::jsonb) WITH ORDINALITY AS x(e, n)${guard ? ` WHERE ${guard}` : ''}
       ORDER BY n`;
   // A text cut in the middle of a surrogate pair (a reason truncated by a handler) would fail the insert.
