@@ -125,7 +125,7 @@ export function outboxInsert(
   }
   // The column list names published_at only when some rows are written published; the connection
   // then wakes no relay (platform/db/pool.ts), unless the INSERT is marked as leaving some pending.
-  const publishedAt = published ? ', now()' : mixed ? ", CASE WHEN e->'published' IS NOT NULL THEN now() END" : '';
+  const publishedAt = published ? ', now()' : mixed ? ", CASE WHEN (e->>'published')::boolean THEN now() END" : '';
   const sql = `INSERT INTO ${domainTables(domain).outbox}${mixed ? ` ${OUTBOX_SOME_PENDING}` : ''} (id, aggregate_id, aggregate_type, event_type, payload, headers${published || mixed ? ', published_at' : ''})
      SELECT (e->>'id')::uuid, (e->>'aggregateId')::uuid, e->>'aggregateType', e->>'type', ${payload ?? "e->'payload'"}, e->'headers'${publishedAt}
        FROM jsonb_array_elements($${first}::jsonb) WITH ORDINALITY AS x(e, n)${guard ? ` WHERE ${guard}` : ''}
