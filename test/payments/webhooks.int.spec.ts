@@ -57,7 +57,7 @@ describe('webhook size', () => {
 });
 
 describe('webhook fields that go into columns of their own', () => {
-  it('refuses a NUL or a space in the event type, a decline code or a refund reference with 400, storing nothing: it was a 500, which a gateway retries for ever', async () => {
+  it('refuses a NUL or a space in the event type, a decline code or a refund reference, or a number past 2^53, with 400, storing nothing: it was a 500, which a gateway retries for ever', async () => {
     const { intentId, delivery } = await pendingAuthorization();
     const parsed = JSON.parse(delivery.body);
     const variants = [
@@ -65,6 +65,9 @@ describe('webhook fields that go into columns of their own', () => {
       { ...parsed, type: 'charge authorized' },
       { ...parsed, data: { ...parsed.data, declineCode: 'do_not\u0000honor' } },
       { ...parsed, data: { ...parsed.data, refundReference: 'RF\u0000x' } },
+      // Numbers past what JavaScript holds exactly (they passed as integers).
+      { ...parsed, data: { ...parsed.data, amount: 1e308 } },
+      { ...parsed, created: 2 ** 63 },
     ];
     for (const variant of variants) {
       const body = JSON.stringify(variant);

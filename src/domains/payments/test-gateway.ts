@@ -83,13 +83,14 @@ export const TestWebhookBody = Type.Object(
     // Printable ASCII, as gateways write them: a NUL (PostgreSQL text cannot hold one) was a 500,
     // which a gateway answers by sending the webhook again, for ever.
     type: Type.String({ pattern: '^[\\x21-\\x7e]{1,100}$' }),
-    created: Type.Integer({ minimum: 0 }),
+    // Whole numbers JavaScript holds exactly: 1e308 passes as an integer otherwise (a fuzzing pass).
+    created: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
     data: Type.Object(
       {
         charge: Type.String({ pattern: '^ch_[a-z0-9]{1,64}$' }),
         // Our own reference, echoed: kept whatever it holds (the payload is stored made well formed), the charge finds the payment.
         merchantReference: Type.String({ minLength: 1, maxLength: 255 }),
-        amount: Type.Integer({ minimum: 0 }),
+        amount: Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER }),
         currency: Type.String({ pattern: '^[A-Z]{3}$' }),
         transaction: Type.Optional(Type.String({ pattern: '^txn_[a-z0-9]{1,64}$' })),
         declineCode: Type.Optional(Type.String({ pattern: '^[\\x21-\\x7e]{1,100}$' })),
