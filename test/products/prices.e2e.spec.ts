@@ -403,6 +403,19 @@ describe('withdrawing a scheduled price window', () => {
     expect(closed?.effective_to).toEqual(at(20));
   });
 
+  it('publishes by the time it holds the product: a product whose last window ended while the publish waited is refused (no current price)', async () => {
+    f.clock.set(at(30));
+    const p = await f.create(await token(), { variants: [{ sku: `V-${newId()}`, price: { amount: 1000, currency: 'USD' } }] });
+    // Its only window ends at minute 35 (closing an open window is the one change the table allows).
+    await f.db.query('UPDATE product_pricing SET effective_to = $2 WHERE variant_id = $1', [p.variants[0]!.id, at(35)]);
+    const publish = async () => f.t.request('POST', `/v1/seller/products/${p.id}/publish`, { token: await token() });
+    const { answer } = await whileProductLocked(p.id, publish, at(36));
+    expect(answer.statusCode, answer.body).toBe(409);
+    expect(answer.json()).toMatchObject({ code: 'INVALID_STATE_TRANSITION' });
+    const { rows } = await f.db.query<{ status: string }>('SELECT status FROM products WHERE id = $1', [p.id]);
+    expect(rows[0]?.status).toBe('draft');
+  });
+
   it('takes the ids of the price routes in capitals, and answers and announces them in lowercase', async () => {
     f.clock.set(T0);
     const p = await newPublishedProduct();

@@ -20,11 +20,13 @@ export async function changePublication(
   command: PublicationCommand,
   trace: Trace | null,
 ): Promise<SellerProductView> {
-  const now = deps.clock.now();
   const view = await withTransaction(deps.pool, async (tx) => {
     await holdCategoryTree(tx);
     const product = await lockOwnProduct(tx, productId, sellerId);
     if (!product) throw notFound('product');
+    // The clock is read once the product is held: a publish that waited for its lock while the
+    // last price window ended is judged at the time it changes the product (no current price).
+    const now = deps.clock.now();
     const decision = decidePublication(product.status, command, { hasCurrentPrice: command === 'publish' && (await hasCurrentPrice(tx, productId, now)) });
     if (!decision.ok) throw new AppError('INVALID_STATE_TRANSITION', decision.reason, { currentStatus: product.status });
     const publishedAt = decision.next === 'published' ? now : await selectLastPublishedAt(tx, productId);

@@ -74,12 +74,14 @@ export async function updateProduct(
   const ids = (body.variants ?? []).map((v) => v.id.toLowerCase());
   const twice = ids.findIndex((id, i) => ids.indexOf(id) !== i);
   if (twice >= 0) throw new AppError('VALIDATION_FAILED', `variants[${twice}].id names a variant already changed by variants[${ids.indexOf(ids[twice] as string)}]: one change per variant`);
-  const now = deps.clock.now();
   const view = await mappingDatabaseErrors(() =>
     withTransaction(deps.pool, async (tx) => {
       await holdCategoryTree(tx);
       const product = await lockOwnProduct(tx, productId, sellerId);
       if (!product) throw notFound('product');
+      // Read once the product is held (see changePublication): new windows start, and live ones are
+      // counted, at the time of the change.
+      const now = deps.clock.now();
       if (product.version !== body.version) {
         throw new AppError('VERSION_CONFLICT', `you sent version ${body.version}; the product is at version ${product.version}`, { currentVersion: product.version });
       }
