@@ -101,6 +101,26 @@ describe('projections', () => {
     expect(await row()).toMatchObject({ status: 'published', product_version: 5, min_price: 500 });
   });
 
+  it("apply a price event that came before the product's first snapshot (the snapshot parked) once the snapshot comes, and drop an older one", async () => {
+    const products = productSearchSubscription();
+    const variantId = newId();
+    const productId = newId();
+    const published = { ...snapshot(2, 'Teapot', 'published', variantId), productId };
+    const price = (version: number, basePrice: number, from: string) => ({
+      productId, sellerId: published.sellerId, version, variantId, sku: 'V-1', priceId: newId(), currency: 'USD', basePrice, discount: 0,
+      effectiveFrom: from, effectiveTo: null, closedPriceId: published.prices[0]!.priceId, changedAt: from,
+    });
+    // Versions 3 (newer than the snapshot) and 1 (older) come first; the snapshot, version 2, was parked.
+    await apply(products, envelope('products.price_changed.v1', productId, price(3, 700, '2026-01-05T00:00:00.000Z'), '2026-01-05T00:00:00.000Z'));
+    await apply(products, envelope('products.price_changed.v1', productId, price(1, 1, '2026-01-01T00:00:00.000Z'), '2026-01-01T00:00:00.000Z'));
+    expect((await db.query('SELECT 1 FROM product_search_view WHERE product_id = $1', [productId])).rows).toHaveLength(0);
+    await apply(products, envelope('products.product_published.v1', productId, { ...published, publishedAt: '2026-01-02T00:00:00.000Z' }, '2026-01-02T00:00:00.000Z'));
+    const { rows } = await db.query('SELECT product_version, price_version, min_price, price_windows_json FROM product_search_view WHERE product_id = $1', [productId]);
+    expect(rows[0]).toMatchObject({ product_version: 2, price_version: 3, min_price: 700 });
+    expect(rows[0].price_windows_json.map((w: { basePrice: number }) => w.basePrice)).toEqual([200, 700]);
+    expect((await db.query('SELECT 1 FROM search_early_price_events WHERE product_id = $1', [productId])).rows).toHaveLength(0);
+  });
+
   it("work the price range out again from a late snapshot's variants and the newer windows kept", async () => {
     const products = productSearchSubscription();
     const [kept, dropped] = [newId(), newId()];

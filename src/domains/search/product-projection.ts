@@ -91,6 +91,7 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
       nextBoundaryAfter(p.prices, at),
     ],
   );
+  await applyEarlyPriceEvents(tx, p.productId);
 }
 
 /** A price change is not a snapshot: it is applied to the windows kept, if it is newer than the row. */
@@ -123,9 +124,18 @@ async function changeWindows(tx: Tx, event: EventEnvelope, productId: string, ve
     [productId],
   );
   const row = rows[0];
-  // No row: the product's first snapshot comes before its price changes, and carries every window
-  // up to its version. A snapshot or price event at least as new is applied already.
-  if (!row || Math.max(row.product_version, row.price_version) >= version) return;
+  // No row: the product's first snapshot was parked (products announce it before any price change
+  // of the product). The event waits for it, and is applied after it if it is newer.
+  if (!row) {
+    await tx.query(
+      `INSERT INTO search_early_price_events (product_id, product_version, envelope) VALUES ($1, $2, $3)
+       ON CONFLICT (product_id, product_version) DO NOTHING`,
+      [productId, version, JSON.stringify(event)],
+    );
+    return;
+  }
+  // A snapshot or price event at least as new is applied already.
+  if (Math.max(row.product_version, row.price_version) >= version) return;
   const windows = change(row.price_windows_json);
   const at = new Date(event.time);
   const range = priceRangeAt(row.variants_json, windows, at);
@@ -191,13 +201,32 @@ async function applyCategoryMove(tx: Tx, event: EventEnvelope): Promise<void> {
   );
 }
 
+/**
+ * The price events of the product that came before its first snapshot (see changeWindows), applied
+ * after it in version order, then let go: those not newer than the row change nothing.
+ */
+async function applyEarlyPriceEvents(tx: Tx, productId: string): Promise<void> {
+  const { rows } = await tx.query<{ envelope: EventEnvelope }>(
+    'DELETE FROM search_early_price_events WHERE product_id = $1 RETURNING product_version, envelope',
+    [productId],
+  );
+  const ordered = rows.map((r) => r.envelope).sort((a, b) => versionOf(a) - versionOf(b));
+  for (const event of ordered) await applyPriceEvent(tx, event);
+}
+
+const versionOf = (event: EventEnvelope) => (event.data as { version: number }).version;
+
+async function applyPriceEvent(tx: Tx, event: EventEnvelope): Promise<void> {
+  if (event.type === PriceChangedV1.type) await applyPriceChange(tx, event);
+  else await applyPriceWithdrawal(tx, event);
+}
+
 /** Applies events in order; the stock levels of the whole batch are folded into one write at the end (the same outcome: levels are versioned). */
 async function apply(ctx: HandlerContext, events: readonly EventEnvelope[]): Promise<void> {
   const levels: LevelRow[] = [];
   for (const event of events) {
     if (SNAPSHOT_EVENTS.has(event.type)) await applySnapshot(ctx.tx, event);
-    else if (event.type === PriceChangedV1.type) await applyPriceChange(ctx.tx, event);
-    else if (event.type === PriceWithdrawnV1.type) await applyPriceWithdrawal(ctx.tx, event);
+    else if (event.type === PriceChangedV1.type || event.type === PriceWithdrawnV1.type) await applyPriceEvent(ctx.tx, event);
     else if (event.type === CategoryUpdatedV1.type) await applyCategoryMove(ctx.tx, event);
     else {
       const levelsOf = STOCK_LEVELS_OF[event.type];
@@ -226,7 +255,7 @@ export function productSearchSubscription(clock: Clock = systemClock): Subscript
     readModel: readModelHooks(
       PRODUCT_SEARCH_MODEL,
       'Published products for full-text search, filters and facets (product_search_view, product_stock_levels), from products and inventory events.',
-      ['product_search_view', 'product_stock_levels'],
+      ['product_search_view', 'product_stock_levels', 'search_early_price_events'],
       // Rows are priced at their events' times: a price that ended since, with no event, is
       // brought to now before any search reads the rebuilt model (not by the next sweep).
       (tx) => repriceAllDue(tx, clock.now()),
