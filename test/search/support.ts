@@ -134,7 +134,7 @@ export async function refunded(t: TestApp, order: Order, amount: number, refunde
 
 /** The search domain's tables, whole, in a fixed order: what a rebuild must give back. */
 export const READ_TABLES = {
-  product_search: { product_search_view: 'product_id', product_stock_levels: 'stock_item_id' },
+  product_search: { product_search_view: 'product_id', product_stock_levels: 'stock_item_id', search_early_price_events: 'product_id, product_version' },
   seller_dashboard: {
     order_list_view: 'order_id',
     seller_dashboard_view: 'seller_id, currency',
