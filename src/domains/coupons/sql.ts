@@ -120,13 +120,16 @@ function hasOrderedSql(buyer: number, exceptSession: number): string {
                        AND NOT EXISTS (SELECT 1 FROM coupon_buyer_orders o WHERE o.checkout_session_id = k.checkout_session_id))`;
 }
 
+/** The advisory lock key of a checkout session (`ref`: an SQL expression of type uuid). */
+const sessionLockKey = (ref: string) => `hashtextextended('coupons.checkout:' || ${ref}::text, 0)`;
+
 /**
  * Serialises what is done for one checkout session (its redemption or note, and its release) until
  * the transaction ends. Statements sent after this one see what the previous holder committed; this
  * one's own snapshot may be older, so it reads nothing.
  */
 export async function lockCheckoutSession(tx: Tx, checkoutSessionId: string): Promise<void> {
-  await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended('coupons.checkout:' || $1::uuid::text, 0))`, [checkoutSessionId]);
+  await tx.query(`SELECT pg_advisory_xact_lock(${sessionLockKey('$1::uuid')})`, [checkoutSessionId]);
 }
 
 /** Whether the checkout's coupons were given back (its compensation ran); read under lockCheckoutSession. */
@@ -142,7 +145,7 @@ export async function checkoutReleased(tx: Tx, checkoutSessionId: string): Promi
  */
 export async function lockAndMarkCheckoutReleased(tx: Tx, checkoutSessionId: string, now: Date): Promise<void> {
   await tx.query(
-    `WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended('coupons.checkout:' || $1::uuid::text, 0)))
+    `WITH locked AS (SELECT pg_advisory_xact_lock(${sessionLockKey('$1::uuid')}))
      INSERT INTO coupon_released_checkouts (checkout_session_id, released_at) SELECT $1, $2 FROM locked
      ON CONFLICT (checkout_session_id) DO NOTHING`,
     [checkoutSessionId, now],
@@ -369,7 +372,7 @@ export async function insertRelease(q: Queryable, r: { id: string; redemptionId:
  */
 export async function lockCouponsOfSessions(q: Queryable, checkoutSessionIds: readonly string[]): Promise<void> {
   await q.query(
-    `SELECT pg_advisory_xact_lock(hashtextextended('coupons.checkout:' || s.id::text, 0))
+    `SELECT pg_advisory_xact_lock(${sessionLockKey('s.id')})
        FROM (SELECT DISTINCT id FROM unnest($1::uuid[]) AS u(id) ORDER BY id) s`,
     [checkoutSessionIds],
   );

@@ -43,7 +43,7 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
   // A published product whose publication event was missed (parked, say) still sorts by something.
   const publishedFallback = p.status === 'published' ? p.updatedAt : null;
   const variantIds = p.variants.map((v) => v.variantId);
-  await tx.query(
+  const { rows } = await tx.query<{ early: boolean }>(
     `INSERT INTO product_search_view AS p (product_id, seller_id, title, description, category_id, category_ids, variant_attributes_json,
         attributes_json, status, min_price, max_price, currency, in_stock, image_url, published_at, product_version, updated_at,
         variant_ids, variants_json, price_windows_json, priced_at, reprice_at)
@@ -66,7 +66,8 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
         -- The range kept was worked out from the variants before: the repricing sweep works it out
         -- again, with the snapshot's variants and the windows kept, on its next pass.
         reprice_at = CASE WHEN p.price_version > EXCLUDED.product_version THEN $20 ELSE EXCLUDED.reprice_at END
-      WHERE p.product_version < EXCLUDED.product_version`,
+      WHERE p.product_version < EXCLUDED.product_version
+     RETURNING EXISTS (SELECT 1 FROM search_early_price_events e WHERE e.product_id = p.product_id) AS early`,
     [
       p.productId,
       p.sellerId,
@@ -91,7 +92,8 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
       nextBoundaryAfter(p.prices, at),
     ],
   );
-  await applyEarlyPriceEvents(tx, p.productId);
+  // Price events that came before the product's first snapshot wait for it (see changeWindows).
+  if (rows[0]?.early) await applyEarlyPriceEvents(tx, p.productId);
 }
 
 /** A price change is not a snapshot: it is applied to the windows kept, if it is newer than the row. */
@@ -206,15 +208,13 @@ async function applyCategoryMove(tx: Tx, event: EventEnvelope): Promise<void> {
  * after it in version order, then let go: those not newer than the row change nothing.
  */
 async function applyEarlyPriceEvents(tx: Tx, productId: string): Promise<void> {
-  const { rows } = await tx.query<{ envelope: EventEnvelope }>(
+  const { rows } = await tx.query<{ product_version: number; envelope: EventEnvelope }>(
     'DELETE FROM search_early_price_events WHERE product_id = $1 RETURNING product_version, envelope',
     [productId],
   );
-  const ordered = rows.map((r) => r.envelope).sort((a, b) => versionOf(a) - versionOf(b));
-  for (const event of ordered) await applyPriceEvent(tx, event);
+  rows.sort((a, b) => a.product_version - b.product_version);
+  for (const { envelope } of rows) await applyPriceEvent(tx, envelope);
 }
-
-const versionOf = (event: EventEnvelope) => (event.data as { version: number }).version;
 
 async function applyPriceEvent(tx: Tx, event: EventEnvelope): Promise<void> {
   if (event.type === PriceChangedV1.type) await applyPriceChange(tx, event);
