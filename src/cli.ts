@@ -10,6 +10,7 @@ import { isUuid } from './platform/ids.ts';
 import { createLogger } from './platform/logger.ts';
 import { listDeadLetters, outboxStatus, pruneOutbox, replayDeadLetter } from './platform/messaging/admin.ts';
 import type { Databases } from './app.ts';
+import { readModelEventTypes } from './domains/search/index.ts';
 import { SEED_PRODUCTS_MAX, SEED_SELLERS_MAX, type SeedResult, seedCatalog, seedDemo, seedDepsOf } from './seed/index.ts';
 
 function config(): Config {
@@ -280,16 +281,22 @@ const PRUNE_DAYS_MAX = 36_500;
 
 events
   .command('prune')
-  .description('retention: delete published outbox rows older than N days (unpublished rows are kept)')
+  .description('retention: delete published outbox rows older than N days (unpublished rows are kept, and so are the event types a read model rebuild replays)')
   .requiredOption('--older-than-days <n>', 'age in days (1 to 36500)')
-  .action(async (opts: { olderThanDays: string }) => {
+  .option('--include-read-model-sources', 'delete the events read models are rebuilt from too: a rebuild is then refused, or done incomplete on request')
+  .action(async (opts: { olderThanDays: string; includeReadModelSources?: boolean }) => {
     const days = Number(opts.olderThanDays);
     if (!/^\d{1,6}$/.test(opts.olderThanDays.trim()) || days < 1 || days > PRUNE_DAYS_MAX) {
       console.error(`--older-than-days must be a whole number of days from 1 to ${PRUNE_DAYS_MAX}`);
       process.exit(2);
     }
+    const keep = opts.includeReadModelSources ? [] : readModelEventTypes();
     await withDatabases(config(), async (_d, pools) => {
-      for (const [domain, pool] of pools) console.log(`${domain}: ${await pruneOutbox(domain, pool, days)} published rows deleted`);
+      for (const [domain, pool] of pools) {
+        const kept = keep.filter((type) => type.startsWith(`${domain}.`));
+        const deleted = await pruneOutbox(domain, pool, days, kept);
+        console.log(`${domain}: ${deleted} published rows deleted${kept.length > 0 ? ` (kept for read model rebuilds: ${kept.join(', ')})` : ''}`);
+      }
     });
   });
 

@@ -101,6 +101,14 @@ describe('the bazaar process', () => {
     const migrate = await runCli(['migrate']);
     expect(migrate.code).toBe(0);
     expect(migrate.output.match(/: up to date$/gm)).toHaveLength(11);
+    // Retention keeps, unless told otherwise, the event types read models are rebuilt from.
+    const prune = await runCli(['events', 'prune', '--older-than-days', '36500']);
+    expect(prune.code, prune.output).toBe(0);
+    expect(prune.output).toMatch(/^inventory: 0 published rows deleted \(kept for read model rebuilds: .*inventory\.stock_adjusted\.v1/m);
+    expect(prune.output).toMatch(/^cart: 0 published rows deleted$/m);
+    const pruneAll = await runCli(['events', 'prune', '--older-than-days', '36500', '--include-read-model-sources']);
+    expect(pruneAll.code, pruneAll.output).toBe(0);
+    expect(pruneAll.output).toMatch(/^inventory: 0 published rows deleted$/m);
     // A second server on the same data is refused: it would lose the first one's PostgreSQL when
     // that one stops (it used to share it, and answered 500 to everything after).
     const intruder = startBazaar(await freePort());

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Pool } from '../../src/platform/db/pool.ts';
 import { domainTables } from '../../src/platform/domains.ts';
 import { newId } from '../../src/platform/ids.ts';
+import { readModelEventTypes } from '../../src/domains/search/index.ts';
 import { pruneOutbox } from '../../src/platform/messaging/admin.ts';
 import { ABANDONED_REPLAY_ERROR } from '../../src/platform/messaging/replay.ts';
 import { eventually } from '../support/eventually.ts';
@@ -203,6 +204,42 @@ describe('read model rebuilds', () => {
     expect(quiet.status).toBe('done');
     await settled(f.t);
     expect(await dumpTables(f.t, allTables)).toEqual(afterLive);
+  });
+
+  it('are not refused by a prune that deleted only events of types they do not read', async () => {
+    // A reservation writes inventory events product_search does not read (it takes only the stock
+    // events that can turn a product in or out of stock).
+    const buyer = (await f.t.app.tokens.sign({ userId: newId(), roles: ['buyer'] }, f.clock.now())).token;
+    const reserved = await f.t.request('POST', '/v1/reservations', {
+      token: buyer,
+      headers: { 'idempotency-key': newId() },
+      body: { items: [{ variantId: products[1]!.variants[1].id, quantity: 1 }] },
+    });
+    expect(reserved.statusCode, reserved.body).toBe(201);
+    await settled(f.t);
+    const before = await dumpTables(f.t, READ_TABLES.product_search);
+    const inventory = f.t.app.pools.get('inventory') as Pool;
+    const t = domainTables('inventory');
+    const kept = readModelEventTypes().filter((type) => type.startsWith('inventory.'));
+    expect(kept).toContain('inventory.stock_adjusted.v1');
+    expect(await pruneOutbox('inventory', inventory, 0, kept)).toBeGreaterThan(0);
+    // The run names the types it deleted, with the highest seq of each; the kept ones are all there.
+    const run = (await inventory.query<{ event_types: Record<string, number> }>(`SELECT event_types FROM ${t.outboxPrunes} ORDER BY id DESC LIMIT 1`)).rows[0];
+    expect(Object.keys(run?.event_types ?? {})).toContain('inventory.stock_reserved.v1');
+    expect(Object.keys(run?.event_types ?? {}).filter((type) => kept.includes(type))).toEqual([]);
+    const left = await inventory.query<{ event_type: string }>(`SELECT DISTINCT event_type FROM ${t.outbox}`);
+    expect(left.rows.map((r) => r.event_type).filter((type) => !kept.includes(type))).toEqual([]);
+    const rebuilt = await rebuild('product_search');
+    expect(rebuilt.status).toBe('done');
+    expect(rebuilt.sources.find((s: Json) => s.source === 'inventory')).toMatchObject({ prunedUpToSeq: null });
+    expect(await dumpTables(f.t, READ_TABLES.product_search)).toEqual(before);
+    // A run recorded before the types were kept (event_types null) counts as every type deleted.
+    const legacy = await inventory.query<{ id: string }>(
+      `INSERT INTO ${t.outboxPrunes} (up_to_seq, rows_deleted, older_than) VALUES (1, 1, now()) RETURNING id`,
+    );
+    const refused = await f.t.request('POST', '/v1/admin/read-models/product_search/rebuild', { token: admin });
+    expect([refused.statusCode, refused.json().code]).toEqual([409, 'EVENT_LOG_INCOMPLETE']);
+    await inventory.query(`DELETE FROM ${t.outboxPrunes} WHERE id = $1`, [legacy.rows[0]?.id]);
   });
 
   it('are refused once the log was pruned, unless an incomplete log is accepted', async () => {

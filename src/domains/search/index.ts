@@ -17,6 +17,14 @@ export { PRODUCT_SEARCH_MODEL } from './product-projection.ts';
 export { SELLER_DASHBOARD_MODEL } from './dashboard-projection.ts';
 
 /**
+ * The event types the search domain's rebuildable read models replay from their sources' logs:
+ * `events prune` keeps them unless told otherwise, so that the models can still be rebuilt.
+ */
+export function readModelEventTypes(): string[] {
+  return [...new Set([productSearchSubscription(), sellerDashboardSubscription()].filter((s) => s.readModel).flatMap((s) => s.events))].sort();
+}
+
+/**
  * The search domain: read models only, disposable and rebuilt from the other domains' events
  * (POST /v1/admin/read-models/{name}/rebuild). It reads no other domain's database and offers no
  * API to other domains.

@@ -128,30 +128,34 @@ export async function replayDeadLetter(domain: DomainName, pool: Pool, id: strin
 }
 
 /**
- * Retention: deletes published outbox rows older than `olderThanDays`. Unpublished rows are never
- * deleted, nor rows held for a subscriber that has not received them yet; the outbox trigger allows
- * this only inside a transaction that says so.
+ * Retention: deletes published outbox rows older than `olderThanDays`, except those of `keepTypes`.
+ * Unpublished rows are never deleted, nor rows held for a subscriber that has not received them yet;
+ * the outbox trigger allows this only inside a transaction that says so.
  */
-export async function pruneOutbox(domain: DomainName, pool: Pool, olderThanDays: number): Promise<number> {
+export async function pruneOutbox(domain: DomainName, pool: Pool, olderThanDays: number, keepTypes: readonly string[] = []): Promise<number> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
     await client.query("SET LOCAL bazaar.outbox_prune = 'on'");
-    // The run is recorded with the highest seq it deleted: a replay of this log (a read model's
-    // rebuild, ADR 0012) learns from it that the log no longer starts at the beginning.
+    // The run is recorded with the highest seq it deleted, overall and per event type: a replay of
+    // this log (a read model's rebuild, ADR 0012) learns from it that the log no longer holds every
+    // event of the types it reads.
     const t = domainTables(domain);
     const result = await client.query<{ deleted: string }>(
       `WITH deleted AS (
          DELETE FROM ${t.outbox} o
           WHERE published_at IS NOT NULL AND published_at < now() - make_interval(days => $1)
+            AND NOT (event_type = ANY($2::text[]))
             AND NOT EXISTS (SELECT 1 FROM ${t.heldDeliveries} h WHERE h.event_id = o.id)
-         RETURNING seq
+         RETURNING seq, event_type
        ), run AS (
-         INSERT INTO ${t.outboxPrunes} (up_to_seq, rows_deleted, older_than)
-         SELECT max(seq), count(*), now() - make_interval(days => $1) FROM deleted HAVING count(*) > 0
+         INSERT INTO ${t.outboxPrunes} (up_to_seq, rows_deleted, older_than, event_types)
+         SELECT max(seq), count(*), now() - make_interval(days => $1),
+                (SELECT jsonb_object_agg(k.event_type, k.up_to) FROM (SELECT event_type, max(seq) AS up_to FROM deleted GROUP BY event_type) k)
+           FROM deleted HAVING count(*) > 0
        )
        SELECT count(*)::int8 AS deleted FROM deleted`,
-      [olderThanDays],
+      [olderThanDays, keepTypes],
     );
     await client.query('COMMIT');
     return Number(result.rows[0]?.deleted ?? 0);

@@ -257,9 +257,23 @@ export class ConsumerReplay {
     }
   }
 
+  /**
+   * The highest seq of an event of the consumer's types of `source` that a retention run deleted;
+   * null when none was. A run recorded without its types (before platform migration 0009) counts
+   * as having deleted every type.
+   */
   async #prunedUpTo(pool: Pool | Tx, source: DomainName): Promise<number | null> {
-    const { rows } = await pool.query<{ up_to: string | null }>(`SELECT max(up_to_seq) AS up_to FROM ${domainTables(source).outboxPrunes}`);
+    const { rows } = await pool.query<{ up_to: string | null }>(
+      `SELECT max(CASE WHEN p.event_types IS NULL THEN p.up_to_seq
+                       ELSE (SELECT max((p.event_types ->> t)::int8) FROM unnest($1::text[]) AS t) END) AS up_to
+         FROM ${domainTables(source).outboxPrunes} p`,
+      [this.#typesOf(source)],
+    );
     return rows[0]?.up_to == null ? null : Number(rows[0].up_to);
+  }
+
+  #typesOf(source: DomainName): string[] {
+    return this.subscription.events.filter((type) => type.startsWith(`${source}.`));
   }
 
   /** Replays every source's log and resumes the consumer; a failure is recorded (the consumer stays paused), never thrown. */
@@ -312,7 +326,7 @@ export class ConsumerReplay {
   /** Reads one source's log from a snapshot taken now, in seq order, and applies it batch by batch. */
   async #replaySource(conn: Tx, progress: ReplaySourceProgress, signal: AbortSignal): Promise<void> {
     const source = progress.source;
-    const types = this.subscription.events.filter((type) => type.startsWith(`${source}.`));
+    const types = this.#typesOf(source);
     const outbox = domainTables(source).outbox;
     const reader = await this.#pool(source).connect();
     try {
