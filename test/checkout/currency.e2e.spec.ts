@@ -76,6 +76,44 @@ describe('a cart of items listed in different currencies', () => {
   });
 });
 
+describe('an item listed in another currency, with no price in its own at the moment', () => {
+  it('is priced and bought at its window in the cart’s currency, as the cart shows it (found by a review: it was asked in its list currency only)', async () => {
+    // Listed in dollars from an hour from now; sold in euros now.
+    const sku = `SKU-LATER-${newId().slice(-8)}`;
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    const created = (
+      await expectStatus(
+        'create',
+        http('POST', '/v1/seller/products', {
+          token: seller.token,
+          body: { sku, title: 'Later dollar vase', categoryId, variants: [{ sku: `${sku}-1`, price: { amount: 900, currency: 'USD' }, priceEffectiveFrom: later }] },
+        }),
+        201,
+      )
+    ).json();
+    const vase: string = created.variants[0].id;
+    await expectStatus('euro price', http('POST', `/v1/seller/products/${created.id}/prices`, { token: seller.token, body: { variantId: vase, price: { amount: 700, currency: 'EUR' } } }), 201);
+    await expectStatus('publish', http('POST', `/v1/seller/products/${created.id}/publish`, { token: seller.token }), 200);
+    await waitFor(() => expectStatus('stock', http('POST', `/v1/seller/stock/${vase}/adjustments`, { token: seller.token, body: { amount: 5, reason: 'received' } }), 201));
+
+    const buyer = await signUp(http, 'buyer', 'buyer-euro-vase');
+    // The poster, listed in euros, comes first: the cart is in euros.
+    await fillCart(http, buyer, [
+      { variantId: poster.variantId, quantity: 1 },
+      { variantId: vase, quantity: 1 },
+    ]);
+    // Raising the line, like adding it, takes the cart's currency when the buyer names none.
+    const line = (await expectStatus('cart', http('GET', '/v1/cart', { token: buyer.token }), 200)).json().items[1];
+    await expectStatus('raise', http('PATCH', `/v1/cart/items/${line.itemId}`, { token: buyer.token, body: { quantity: 2 } }), 200);
+    const cart = (await expectStatus('cart', http('GET', '/v1/cart', { token: buyer.token }), 200)).json();
+    expect(cart.items.map((i: { purchasable: boolean }) => i.purchasable)).toEqual([true, true]);
+    expect(cart.total).toEqual({ amount: 1000 + 2 * 700, currency: 'EUR' });
+    const session = (await expectStatus('checkout', checkout(buyer), 201)).json();
+    expect(session.status, JSON.stringify(session.failure)).toBe('completed');
+    expect(session.totals.total).toEqual(cart.total);
+  });
+});
+
 describe('a checkout in the currency the buyer names', () => {
   it('buys every item at its window in that currency, as GET /v1/cart?currency= showed, and charges in it', async () => {
     const buyer = await signUp(http, 'buyer', 'buyer-asks-dollars');

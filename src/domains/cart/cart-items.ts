@@ -7,7 +7,7 @@ import { appendEvents } from '../../platform/messaging/outbox.ts';
 import { decideAdd, refusalToChange } from './cart-rules.ts';
 import type { CartDeps } from './deps.ts';
 import type { CatalogVariant } from './ports.ts';
-import type { SaleFacts } from './price-cart.ts';
+import { type SaleFacts, cartCurrencyOf } from './price-cart.ts';
 import {
   type CartContents,
   type CartItemRow,
@@ -22,20 +22,26 @@ import {
 
 const itemNotFound = () => new AppError('NOT_FOUND', 'cart item not found');
 
-/** The catalog and stock for one variant, read before any transaction (no connection held while asking). */
+/**
+ * The catalog and stock for one variant of the buyer's cart, read before any transaction (no
+ * connection held while asking), priced as an add prices it (see addItem).
+ */
 async function saleFacts(
   deps: CartDeps,
+  buyerId: string,
   variantId: string,
   currency: string | undefined,
 ): Promise<{ variant: CatalogVariant | undefined; available: number; maxPerBuyer: number | undefined }> {
-  const facts = await saleFactsOf(deps, [variantId]);
-  const variant = await pricedIn(deps, variantId, facts.variants.get(variantId), currency);
+  const cartIds = currency ? [] : ((await selectCartContents(deps.pool, { userId: buyerId }))?.items ?? []).map((i) => i.variantId);
+  const facts = await saleFactsOf(deps, [...new Set([variantId, ...cartIds])]);
+  const shopIn = currency ?? cartCurrencyOf(cartIds, facts.variants);
+  const variant = await pricedIn(deps, variantId, facts.variants.get(variantId), shopIn);
   return { variant, available: facts.available.get(variantId) ?? 0, maxPerBuyer: facts.maxPerBuyer.get(variantId) };
 }
 
 /**
- * A variant with no price of its list currency now is judged by its price in the buyer's currency
- * (`?currency=`), when one is named: as checkout buys it.
+ * A variant with no price of its list currency now is judged by its price in the currency the buyer
+ * shops in (`?currency=`, else the cart's own), when that is another: as checkout buys it.
  */
 async function pricedIn(deps: CartDeps, variantId: string, variant: CatalogVariant | undefined, currency: string | undefined): Promise<CatalogVariant | undefined> {
   if (!variant || variant.price || !currency || currency === variant.listPrice.currency) return variant;
@@ -92,7 +98,9 @@ export async function addItem(
   // Read, not made: a refused add leaves nothing behind, not even a new empty cart.
   const before = await selectCartContents(deps.pool, { userId: buyerId });
   const facts = await saleFactsOf(deps, [...new Set([variantId, ...(before?.items ?? []).map((i) => i.variantId)])]);
-  const variant = await pricedIn(deps, variantId, facts.variants.get(variantId), currency);
+  // Unless the buyer names a currency, the cart's own (see priceCart) is the one a variant must have a price in.
+  const shopIn = currency ?? cartCurrencyOf((before?.items ?? []).map((i) => i.variantId), facts.variants);
+  const variant = await pricedIn(deps, variantId, facts.variants.get(variantId), shopIn);
   const available = facts.available.get(variantId) ?? 0;
   const decide = (items: readonly CartItemRow[]) =>
     decideAdd({
@@ -154,11 +162,11 @@ export async function changeItemQuantity(deps: CartDeps, buyerId: string, itemId
   // The sale facts are asked for before the transaction (no lock held while asking), when the change
   // raises the line as read; if a concurrent change lowered it meanwhile, the raise is seen under
   // the lock and the change runs once more with them.
-  let facts = quantity > before.quantity ? await saleFacts(deps, before.variantId, currency) : undefined;
+  let facts = quantity > before.quantity ? await saleFacts(deps, buyerId, before.variantId, currency) : undefined;
   for (;;) {
     const raisedWithoutFacts = await setQuantityUnderLock(deps, buyerId, itemId, quantity, facts, trace);
     if (!raisedWithoutFacts) return;
-    facts = await saleFacts(deps, raisedWithoutFacts, currency);
+    facts = await saleFacts(deps, buyerId, raisedWithoutFacts, currency);
   }
 }
 

@@ -34,6 +34,11 @@ export interface SaleFacts {
   maxPerBuyer: Map<string, number>;
 }
 
+/** The currency a cart is priced in unless the buyer names one: the list currency of its earliest item the catalog knows. */
+export function cartCurrencyOf(ids: readonly string[], variants: ReadonlyMap<string, CatalogVariant>): string | undefined {
+  return ids.map((id) => variants.get(id)).find((v) => v !== undefined)?.listPrice.currency;
+}
+
 async function variantsIn(
   deps: CartDeps,
   ids: string[],
@@ -44,11 +49,11 @@ async function variantsIn(
   // Variants asked for without a currency are the first answer below, when every one is there.
   const variants = known ?? (await deps.catalog.getVariantsForPurchase(ids, now, currency ? { currency } : undefined));
   if (currency) return { currency, variants };
-  const first = ids.map((id) => variants.get(id)).find((v) => v !== undefined);
-  if (!first) return { currency: null, variants };
-  const cartCurrency = first.listPrice.currency;
-  // Prices came in each variant's list currency; ask again only when the cart mixes currencies.
-  if ([...variants.values()].every((v) => !v.price || v.price.currency === cartCurrency)) return { currency: cartCurrency, variants };
+  const cartCurrency = cartCurrencyOf(ids, variants);
+  if (!cartCurrency) return { currency: null, variants };
+  // Prices came in each variant's list currency (a variant without a price there now was asked in
+  // it all the same); ask again only when the cart mixes list currencies.
+  if ([...variants.values()].every((v) => v.listPrice.currency === cartCurrency)) return { currency: cartCurrency, variants };
   return { currency: cartCurrency, variants: await deps.catalog.getVariantsForPurchase(ids, now, { currency: cartCurrency }) };
 }
 

@@ -70,7 +70,7 @@ export async function run(ctx: StepContext): Promise<StepResult<PriceSnapshot>> 
   // which a variant may have a window in.
   const currency = requested ?? ids.map((id) => variants.get(id)).find((v) => v !== undefined)?.listPrice.currency;
   if (currency === undefined) throw unavailable(ids[0] as string, 'does not exist');
-  if (!requested && [...variants.values()].some((v) => v.price && v.price.currency !== currency)) {
+  if (!requested && [...variants.values()].some((v) => v.listPrice.currency !== currency)) {
     variants = byId(await ctx.ports.products.getVariantsForPurchase(ids, ctx.now, { fresh: true, currency }));
   }
   const whose = requested ? 'the currency asked for' : "the currency of this cart (its earliest item's)";
