@@ -3,6 +3,7 @@ import { compileInCharacters } from '../../contracts/define.ts';
 import { type Queryable, withTransaction } from '../../platform/db/pool.ts';
 import { refuseCardData } from '../../platform/card-data.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
+import { PrintableText } from '../../platform/http/schemas.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
 import { callGateway, gatewayKey } from './gateway.ts';
@@ -21,7 +22,8 @@ export const RefundInputSchema = Type.Object(
     amount: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
     /** When given, must be the payment's currency. */
     currency: Type.Optional(Type.String({ pattern: '^[A-Z]{3}$' })),
-    reason: Type.String({ minLength: 1, maxLength: 1000 }),
+    /** Kept for good (append-only refunds, events): something written, as the HTTP routes require. */
+    reason: PrintableText(1000),
     /** Who asked (a seller or admin); null or absent when the system did. */
     requestedBy: Type.Optional(Type.Union([Uuid, Type.Null()])),
   },

@@ -1,6 +1,9 @@
 import { AppError } from '../../../platform/http/errors.ts';
 import { cancelSessionOrders } from './create-orders.ts';
+import { NOT_SHOWN } from '../../../platform/http/schemas.ts';
 import type { StepContext } from './types.ts';
+
+const NOT_SHOWN_CHARACTER = new RegExp(`[${NOT_SHOWN}]`, 'gu');
 
 /** Intent statuses with money held (authorized) or taken (captured) that a failed checkout must give back. */
 const HELD = new Set(['authorized', 'processing', 'requires_confirmation']);
@@ -31,7 +34,8 @@ export async function releasePayment(ctx: StepContext, intentId: string): Promis
       orderId: a.orderId,
       sellerId: a.sellerId,
       amount: left,
-      reason: `checkout failed: ${ctx.failureReason}`.slice(0, 1000),
+      // Payments keeps a refund's reason only as text that shows (PrintableText).
+      reason: `checkout failed: ${ctx.failureReason}`.replace(NOT_SHOWN_CHARACTER, ' ').slice(0, 1000),
       requestedBy: null,
     };
     try {
