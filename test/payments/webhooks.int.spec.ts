@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SIGNATURE_HEADER, signatureHeader } from '../../src/domains/payments/index.ts';
+import { refundStatus as readRefundStatus } from '../../src/domains/payments/sql.ts';
 import { TEST_WEBHOOK_SECRET } from '../../src/platform/config.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { expectLedgerBalanced } from '../support/ledger.ts';
@@ -200,5 +201,62 @@ describe('webhook signatures', () => {
     expect(response.statusCode).toBe(400);
     const { rows } = await h.pool.query("SELECT count(*)::int AS n FROM gateway_webhook_events WHERE payload::text LIKE '%4242424242424242%'");
     expect(rows[0].n).toBe(0);
+  });
+});
+
+describe('webhooks that disagree with what they name', () => {
+  /** The event re-signed with `data` changed (and a new event id): what a processor saying something else sends. */
+  async function saying(eventId: string, data: Record<string, unknown>) {
+    const delivery = await h.module.testGateway.signedWebhook(eventId);
+    const parsed = JSON.parse(delivery.body);
+    const body = JSON.stringify({ ...parsed, id: `evt_${newId().replaceAll('-', '').slice(0, 24)}`, data: { ...parsed.data, ...data } });
+    return { body, headers: { ...delivery.headers, [SIGNATURE_HEADER]: signatureHeader(TEST_WEBHOOK_SECRET, Math.floor(Date.now() / 1000), body) }, eventId: JSON.parse(body).id };
+  }
+  const refundStatus = async (id: string) => (await readRefundStatus(h.pool, id)).status;
+  const processed = async (eventId: string) =>
+    (await h.pool.query<{ processed: boolean }>('SELECT processed_at IS NOT NULL AS processed FROM gateway_webhook_events WHERE event_id = $1', [eventId])).rows[0]?.processed;
+
+  it('are kept unprocessed and change nothing: another amount, currency or charge is never taken as the payment (found by a helper: a capture of 1 EUR marked 1500 USD captured)', async () => {
+    const { intentId, delivery } = await pendingAuthorization();
+    const authorized = JSON.parse(delivery.body).data;
+    // A partial authorisation is not the payment authorized.
+    const partial = await saying(delivery.eventId, { amount: 1 });
+    expect((await post(partial.headers, partial.body)).statusCode).toBe(200);
+    expect([await status(intentId), await processed(partial.eventId)]).toEqual(['processing', false]);
+    // The processor's own webhook applies.
+    expect((await post(delivery.headers, delivery.body)).statusCode).toBe(200);
+    expect(await status(intentId)).toBe('authorized');
+    // One about a state the payment is past (recorded by one statement when it changes nothing) is
+    // not taken as agreeing either: it is kept unprocessed, for a person to see.
+    const late = await saying(delivery.eventId, { amount: 7 });
+    expect((await post(late.headers, late.body)).statusCode).toBe(200);
+    expect([await status(intentId), await processed(late.eventId)]).toEqual(['authorized', false]);
+    // A capture in another currency, for another amount, or of another charge captures nothing.
+    for (const data of [{ amount: 1, currency: 'EUR' }, { currency: 'EUR' }, { amount: 1499 }, { charge: 'ch_someoneelse0' }]) {
+      const captured = await saying(delivery.eventId, data);
+      const body = captured.body.replace('"type":"charge.authorized"', '"type":"charge.captured"');
+      const headers = { ...captured.headers, [SIGNATURE_HEADER]: signatureHeader(TEST_WEBHOOK_SECRET, Math.floor(Date.now() / 1000), body) };
+      expect((await post(headers, body)).statusCode, JSON.stringify(data)).toBe(200);
+      expect([await status(intentId), await processed(captured.eventId)], JSON.stringify(data)).toEqual(['authorized', false]);
+    }
+    expect(authorized.amount).toBe(1500);
+  });
+
+  it('about a refund, leave the refund pending when the amount differs, and apply the processor\'s own', async () => {
+    const { intentId, delivery } = await pendingAuthorization();
+    expect((await post(delivery.headers, delivery.body)).statusCode).toBe(200);
+    const orderId = (await h.module.api.getIntent(intentId))?.allocations[0]?.orderId as string;
+    const sellerId = (await h.module.api.getIntent(intentId))?.allocations[0]?.sellerId as string;
+    await h.module.api.capture(intentId);
+    await h.module.testGateway.deliverWebhooks();
+    expect(await status(intentId)).toBe('captured');
+    const refund = await h.module.api.refund({ idempotencyKey: newId(), orderId, sellerId, amount: 400, reason: 'damaged' });
+    expect(refund.status).toBe('pending');
+    const event = (await h.module.testGateway.eventsFor(intentId)).find((e) => e.type === 'refund.succeeded');
+    const more = await saying(event?.eventId as string, { amount: 1500 });
+    expect((await post(more.headers, more.body)).statusCode).toBe(200);
+    expect([await refundStatus(refund.refundId), await processed(more.eventId)]).toEqual(['pending', false]);
+    expect(await h.module.testGateway.resendWebhook(event?.eventId as string)).toBe(200);
+    expect(await refundStatus(refund.refundId)).toBe('succeeded');
   });
 });

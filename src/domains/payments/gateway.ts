@@ -6,7 +6,17 @@
  * retry, so a retried call (after a timeout or a crash) never charges or refunds twice.
  */
 export type GatewayOutcome =
-  | { status: 'succeeded'; transactionId: string; chargeReference?: string }
+  | {
+      status: 'succeeded';
+      transactionId: string;
+      chargeReference?: string;
+      /**
+       * The amount and currency the processor says it authorized, captured or refunded, when it says
+       * (a webhook does): a webhook that disagrees with the payment or refund it names is not applied.
+       */
+      amount?: number;
+      currency?: string;
+    }
   | { status: 'declined'; code: string; transactionId?: string }
   /** The outcome is not known yet (a timeout, or the processor answers later by webhook). */
   | { status: 'pending'; transactionId?: string; chargeReference?: string };

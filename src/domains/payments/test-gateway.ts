@@ -529,7 +529,7 @@ function toGatewayWebhook(body: TestWebhookBody): GatewayWebhook {
   const { data } = body;
   const base = { eventId: body.id, eventType: body.type, merchantReference: data.merchantReference, chargeReference: data.charge, payload: body };
   const transactionId = data.transaction ?? body.id;
-  const succeeded: GatewayOutcome = { status: 'succeeded', transactionId, chargeReference: data.charge };
+  const succeeded: GatewayOutcome = { status: 'succeeded', transactionId, chargeReference: data.charge, amount: data.amount, currency: data.currency };
   const declined: GatewayOutcome = { status: 'declined', code: data.declineCode ?? 'declined', transactionId };
   switch (body.type) {
     case 'charge.authorized':

@@ -81,13 +81,29 @@ async function recordIfNoOp(deps: PaymentsDeps, gatewayName: string, hook: Gatew
   const { effect, merchantReference } = hook;
   if (effect.kind !== 'authorization' && effect.kind !== 'capture' && effect.kind !== 'void') return false;
   if (!merchantReference || !isUuid(merchantReference)) return false;
+  // Only when it agrees with the payment, too (see disagrees): one that does not goes the full way, which says so.
+  const succeeded = effect.outcome.status === 'succeeded' ? effect.outcome : undefined;
   const { rows } = await deps.pool.query<{ id: string }>(
     `INSERT INTO gateway_webhook_events (id, gateway, event_id, event_type, payload, processed_at)
      SELECT $1, $2, $3, $4, $5, now()
-      WHERE EXISTS (SELECT 1 FROM payment_intents WHERE id = $6 AND gateway = $2 AND status <> $7)
+      WHERE EXISTS (SELECT 1 FROM payment_intents
+                     WHERE id = $6 AND gateway = $2 AND status <> $7
+                       AND ($8::text IS NULL OR gateway_reference IS NULL OR gateway_reference = $8)
+                       AND ($9::int8 IS NULL OR amount = $9) AND ($10::text IS NULL OR currency = $10))
      ON CONFLICT (gateway, event_id) DO NOTHING
      RETURNING id`,
-    [newId(), gatewayName, hook.eventId, hook.eventType.slice(0, 100), wellFormedJson(JSON.stringify(hook.payload)), merchantReference, ACTS_ON[effect.kind]],
+    [
+      newId(),
+      gatewayName,
+      hook.eventId,
+      hook.eventType.slice(0, 100),
+      wellFormedJson(JSON.stringify(hook.payload)),
+      merchantReference,
+      ACTS_ON[effect.kind],
+      hook.chargeReference ?? null,
+      succeeded?.amount ?? null,
+      succeeded?.currency ?? null,
+    ],
   );
   return rows.length > 0;
 }
@@ -96,35 +112,78 @@ async function applyWebhook(tx: Tx, deps: PaymentsDeps, gatewayName: string, hoo
   const { effect } = hook;
   if (effect.kind === 'ignored') return true;
   if (effect.kind === 'refund') {
-    const { rows } = await tx.query<{ id: string }>(
-      `SELECT r.id FROM refunds r JOIN payment_intents i ON i.id = r.payment_intent_id
+    const { rows } = await tx.query<{ id: string; amount: string | number; currency: string; charge: string | null }>(
+      `SELECT r.id, r.amount, r.currency, i.gateway_reference AS charge FROM refunds r JOIN payment_intents i ON i.id = r.payment_intent_id
         WHERE r.refund_reference = $1 AND i.gateway = $2`,
       [effect.refundReference, gatewayName],
     );
-    const refundId = rows[0]?.id;
-    if (!refundId) return false;
-    await applyOutcome(tx, deps, { kind: 'refund', refundId }, effect.outcome, trace);
+    const refund = rows[0];
+    if (!refund) return false;
+    if (disagrees(deps, hook, { kind: 'refund', id: refund.id, amount: Number(refund.amount), currency: refund.currency, charge: refund.charge })) return false;
+    await applyOutcome(tx, deps, { kind: 'refund', refundId: refund.id }, effect.outcome, trace);
     return true;
   }
-  const intentId = await findIntent(tx, gatewayName, hook);
-  if (!intentId) return false;
-  await applyOutcome(tx, deps, { kind: effect.kind, intentId }, effect.outcome, trace);
+  const intent = await findIntent(tx, gatewayName, hook);
+  if (!intent) return false;
+  if (disagrees(deps, hook, { kind: 'payment', id: intent.id, amount: Number(intent.amount), currency: intent.currency, charge: intent.charge })) return false;
+  await applyOutcome(tx, deps, { kind: effect.kind, intentId: intent.id }, effect.outcome, trace);
   return true;
 }
 
+interface Named {
+  kind: 'payment' | 'refund';
+  id: string;
+  amount: number;
+  currency: string;
+  /** The processor's charge of the payment, once known. */
+  charge: string | null;
+}
+
+/**
+ * Whether a signed webhook contradicts what it names: another charge than the payment's, or a
+ * success for another amount or currency than the payment's (authorized and captured whole) or the
+ * refund's. Such a webhook is not applied (a partial authorisation or capture is never taken as the
+ * whole, a payment is never marked paid for what was not taken); it is kept unprocessed and logged
+ * as an error for a person to look at, and a duplicate of it is tried again.
+ */
+function disagrees(deps: PaymentsDeps, hook: GatewayWebhook, named: Named): boolean {
+  const outcome = hook.effect.kind === 'ignored' ? undefined : hook.effect.outcome;
+  const said = {
+    charge: hook.chargeReference ?? null,
+    amount: outcome?.status === 'succeeded' ? (outcome.amount ?? null) : null,
+    currency: outcome?.status === 'succeeded' ? (outcome.currency ?? null) : null,
+  };
+  const wrong =
+    (said.charge !== null && named.charge !== null && said.charge !== named.charge) ||
+    (said.amount !== null && said.amount !== named.amount) ||
+    (said.currency !== null && said.currency !== named.currency);
+  if (wrong) {
+    deps.log.error(
+      { eventId: hook.eventId, eventType: hook.eventType, [named.kind === 'refund' ? 'refundId' : 'intentId']: named.id, webhook: said, ours: { charge: named.charge, amount: named.amount, currency: named.currency } },
+      `a gateway webhook disagrees with the ${named.kind} it names: not applied`,
+    );
+  }
+  return wrong;
+}
+
+interface FoundIntent {
+  id: string;
+  amount: string | number;
+  currency: string;
+  charge: string | null;
+}
+
 /** The intent a webhook is about: by our reference when the gateway echoes it, else by the charge. */
-async function findIntent(tx: Tx, gatewayName: string, hook: GatewayWebhook): Promise<string | undefined> {
+async function findIntent(tx: Tx, gatewayName: string, hook: GatewayWebhook): Promise<FoundIntent | undefined> {
+  const columns = 'id, amount, currency, gateway_reference AS charge';
   if (hook.merchantReference && isUuid(hook.merchantReference)) {
-    const { rows } = await tx.query<{ id: string }>('SELECT id FROM payment_intents WHERE id = $1 AND gateway = $2', [
-      hook.merchantReference,
-      gatewayName,
-    ]);
-    if (rows[0]) return rows[0].id;
+    const { rows } = await tx.query<FoundIntent>(`SELECT ${columns} FROM payment_intents WHERE id = $1 AND gateway = $2`, [hook.merchantReference, gatewayName]);
+    if (rows[0]) return rows[0];
   }
   if (!hook.chargeReference) return undefined;
-  const { rows } = await tx.query<{ id: string }>('SELECT id FROM payment_intents WHERE gateway = $1 AND gateway_reference = $2', [
+  const { rows } = await tx.query<FoundIntent>(`SELECT ${columns} FROM payment_intents WHERE gateway = $1 AND gateway_reference = $2`, [
     gatewayName,
     hook.chargeReference,
   ]);
-  return rows[0]?.id;
+  return rows[0];
 }
