@@ -40,6 +40,30 @@ describe('reservation expiry', () => {
     await expect(h.api.confirm(r.id)).rejects.toMatchObject({ code: 'RESERVATION_NOT_ACTIVE', detail: expect.stringMatching(/expired/) });
   });
 
+  it('judges a confirm when it takes effect: one that waited for the reservation past its expires_at fails (found by a review: the time was read before the lock)', async () => {
+    const v = await stockedVariant(h.api, 1);
+    const r = await reserveOne(v.variantId, 1, 30);
+    const blocker = await h.pool.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('SELECT 1 FROM reservations WHERE id = $1 FOR UPDATE', [r.id]);
+      const confirming = h.api.confirm(r.id).then(
+        () => 'confirmed',
+        (e: { code?: string }) => e.code,
+      );
+      // The confirm is waiting for the row now; the hold expires meanwhile.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      h.clock.advance(30_000);
+      await blocker.query('COMMIT');
+      expect(await confirming).toBe('RESERVATION_NOT_ACTIVE');
+    } finally {
+      blocker.release();
+    }
+    expect((await h.api.getReservation(r.id))?.status).toBe('active');
+    await h.api.expireDue();
+    expect((await ledger(h.pool)).find((i) => i.variantId === v.variantId)).toMatchObject({ total: 1, available: 1, reserved: 0 });
+  });
+
   it('releases every due reservation exactly once when two sweepers run at the same time', async () => {
     const v = await stockedVariant(h.api, 300);
     const expiredBefore = await eventCount(h.pool, 'inventory.reservation_expired.v1');

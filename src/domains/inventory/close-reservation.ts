@@ -46,7 +46,9 @@ async function closeReservation(
 ): Promise<Reservation> {
   if (!isUuid(reservationId)) throw notFound('reservation');
   // Our own transaction: its COMMIT may go with the last statement, which frees the stock items.
-  return withTransaction(deps.pool, (tx) => closeReservationIn(tx, reservationId, command, orders, deps.clock.now(), trace, { commit: true }));
+  // The time is read once the reservation is locked: a confirm that waited for the lock past
+  // expires_at is judged when it takes effect, not when it was asked for.
+  return withTransaction(deps.pool, (tx) => closeReservationIn(tx, reservationId, command, orders, () => deps.clock.now(), trace, { commit: true }));
 }
 
 /**
@@ -60,7 +62,8 @@ export async function closeReservationIn(
   reservationId: string,
   command: ReservationCommand,
   orders: readonly { sellerId: string; orderId: string }[],
-  now: Date,
+  /** The time of the change, or how to read it once the reservation is locked. */
+  at: Date | (() => Date),
   trace: Trace | null,
   { commit = false }: { commit?: boolean } = {},
 ): Promise<Reservation> {
@@ -70,6 +73,7 @@ export async function closeReservationIn(
   );
   const header = rows[0];
   if (!header) throw notFound('reservation');
+  const now = typeof at === 'function' ? at() : at;
   const decision = decide({ status: header.status, expiresAt: header.expires_at }, command, now);
   if (decision.outcome === 'rejected') throw new AppError(decision.code, decision.detail, { reservationId, reservationStatus: header.status });
   let transition: { after: ReservationRow | undefined; moveStock: () => Promise<void> } | undefined;
