@@ -467,6 +467,15 @@ describe('HTTP errors', () => {
     expect((await app.inject({ method: 'GET', url: '/db-down/08P01' })).statusCode).toBe(500);
   });
 
+  it('answer 409 CONFLICT with Retry-After, not a 500, when PostgreSQL undid the transaction for a concurrent one (deadlock, serialization, lock not available)', async () => {
+    for (const code of ['40P01', '40001', '55P03']) {
+      const res = await app.inject({ method: 'GET', url: `/db-down/${code}` });
+      expect([res.statusCode, res.json().code, res.headers['retry-after']], code).toEqual([409, 'CONFLICT', '1']);
+      expect(res.json().detail).toContain('send it again');
+      expect(res.body).not.toMatch(/127\.0\.0\.1|5999/);
+    }
+  });
+
   it('answer a catalogued error with its status and stable code', async () => {
     const res = await app.inject({ method: 'GET', url: '/conflict' });
     expect(res.statusCode).toBe(409);

@@ -423,6 +423,14 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       const code: ErrorCode = error.statusCode === 404 ? 'NOT_FOUND' : error.statusCode === 413 ? 'PAYLOAD_TOO_LARGE' : error.statusCode === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : error.statusCode === 429 ? 'RATE_LIMITED' : 'VALIDATION_FAILED';
       return sendProblem(reply, code);
     }
+    // A transaction PostgreSQL undid because it met a concurrent one (a deadlock's victim, a
+    // serialization failure, a lock it would not wait for) changed nothing and succeeds when sent
+    // again: a conflict with the state of the moment, not a fault.
+    if (isConcurrencyRollback(error)) {
+      request.log.warn({ code: error.code }, 'a transaction was undone by a concurrent one');
+      reply.header('retry-after', '1');
+      return sendProblem(reply, 'CONFLICT', 'the request met a concurrent change and was undone; nothing changed: send it again');
+    }
     // A database that cannot be reached (down, restarting, refusing connections) is not a fault of
     // this request: 503, to be tried again, and logged once per request without the stack.
     if (isDatabaseUnreachable(error)) {
@@ -436,6 +444,11 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   app.server.on('checkExpectation', answerExpectationFailed);
 
   return app;
+}
+
+/** SQLSTATE 40001 (serialization failure), 40P01 (deadlock detected), 55P03 (lock not available). */
+function isConcurrencyRollback(error: { code?: string }): boolean {
+  return error.code === '40001' || error.code === '40P01' || error.code === '55P03';
 }
 
 /**
