@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeCursor, encodeCursor, isCursorInstant, signCursor, useCursorKey } from '../../src/platform/http/cursor.ts';
 import { AppError, problemOf } from '../../src/platform/http/errors.ts';
 import { CountryCode, CurrencyCode } from '../../src/platform/http/schemas.ts';
-import { createHttpApp, type HttpApp } from '../../src/platform/http/server.ts';
+import { createHttpApp, type HttpApp, REQUEST_TIMEOUT_MS } from '../../src/platform/http/server.ts';
 import { TokenService, parseKeyring } from '../../src/platform/http/tokens.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { Metrics } from '../../src/platform/metrics.ts';
@@ -704,11 +704,46 @@ describe('requests the HTTP parser refuses', () => {
         expect(head?.toLowerCase()).toContain('content-type: application/problem+json');
         expect(JSON.parse(body ?? '')).toMatchObject({ status, code });
       }
+      // Node answered these two itself, with no body (found by a fuzzing pass): an HTTP/1.1
+      // request without Host (a 400), and CONNECT (the connection closed without an answer).
+      const hostless = await raw(port, 'GET /v1/plain HTTP/1.1\r\nConnection: close\r\n\r\n');
+      expect(hostless).toMatch(/^HTTP\/1.1 400 /);
+      expect(JSON.parse(hostless.split('\r\n\r\n')[1] ?? '')).toMatchObject({ status: 400, code: 'VALIDATION_FAILED', detail: 'an HTTP/1.1 request needs a Host header' });
+      expect(await raw(port, 'GET /v1/plain HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1.1 200 /);
+      const connect = await raw(port, 'CONNECT /v1/plain HTTP/1.1\r\nHost: x\r\n\r\n');
+      expect(connect).toMatch(/^HTTP\/1.1 405 /);
+      expect(connect.toLowerCase()).toContain('allow: get, head');
+      expect(JSON.parse(connect.split('\r\n\r\n')[1] ?? '')).toMatchObject({ status: 405, code: 'METHOD_NOT_ALLOWED' });
+      const proxying = await raw(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+      expect(JSON.parse(proxying.split('\r\n\r\n')[1] ?? '')).toMatchObject({ status: 404, code: 'ROUTE_NOT_FOUND' });
       // A well-formed request on a new connection is served as before.
       expect(await raw(port, 'GET /v1/plain HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1.1 200 /);
     } finally {
       await served.close();
     }
+  });
+
+  it('answer a request whose body stops half way with 408 once its time is up, not hold the connection for ever (found by a fuzzing pass)', async () => {
+    const served = await createHttpApp({
+      bodyLimitBytes: 1024,
+      logger: createLogger('silent'),
+      metrics: new Metrics(),
+      tokens,
+      version: 'test',
+      requestTimeoutMs: 300,
+      connectionsCheckingIntervalMs: 50,
+    });
+    served.post('/v1/plain', { config: { access: 'public' }, schema: { body: Type.Object({ name: Type.String() }) } }, async () => ({ ok: true }));
+    await served.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const port = (served.server.address() as { port: number }).port;
+      const answer = await raw(port, 'POST /v1/plain HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{"a":');
+      expect(answer).toMatch(/^HTTP\/1.1 408 /);
+      expect(JSON.parse(answer.split('\r\n\r\n')[1] ?? '')).toMatchObject({ status: 408, code: 'REQUEST_TIMEOUT' });
+    } finally {
+      await served.close();
+    }
+    expect(REQUEST_TIMEOUT_MS).toBeGreaterThanOrEqual(60_000);
   });
 
   it('refuse a body before reading it, and close the connection instead of reading it to its end (found by a review: a declared 2 GB was read through)', async () => {

@@ -13,14 +13,35 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Socket):
   // A connection reset has nothing left to answer.
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const [code, detail] = clientProblem(error.code);
-  const problem = problemOf(code, detail);
+  answerOnSocket(socket, problemOf(code, detail));
+}
+
+/** Writes a problem document as the whole answer of the connection, and closes it. */
+function answerOnSocket(socket: Socket, problem: ReturnType<typeof problemOf>, headers = ''): void {
   const body = JSON.stringify(problem);
   if (socket.writable) {
     socket.write(
-      `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n${headers}Connection: close\r\n\r\n${body}`,
     );
   }
   socket.destroy();
+}
+
+/**
+ * A CONNECT request, which Node hands to the server's 'connect' listeners and, with none, answers
+ * by closing the connection: this is no proxy, so the method is not allowed (405 naming what the
+ * path takes, or 404 for a target no route has), as for any other method a route does not take.
+ */
+export function answerConnect(allowedMethods: (path: string) => string[]): (request: IncomingMessage, socket: Socket) => void {
+  return (request, socket) => {
+    const path = (request.url ?? '').split('?')[0] ?? '';
+    const allowed = path.startsWith('/') ? allowedMethods(path) : [];
+    if (allowed.length === 0) {
+      answerOnSocket(socket, problemOf('ROUTE_NOT_FOUND', `CONNECT ${path.slice(0, 200)} does not exist: this server is no proxy`));
+      return;
+    }
+    answerOnSocket(socket, problemOf('METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(', ')}, not CONNECT`, { allowed }), `Allow: ${allowed.join(', ')}\r\n`);
+  };
 }
 
 function clientProblem(parserCode: string | undefined): [ErrorCode, string] {

@@ -13,7 +13,7 @@ import { unstorableCharacter } from '../unicode.ts';
 import type { Trace } from '../messaging/envelope.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerAccessControl } from './access.ts';
-import { answerClientError, answerExpectationFailed } from './client-errors.ts';
+import { answerClientError, answerConnect, answerExpectationFailed } from './client-errors.ts';
 import { COUNTRY_FORMAT, isCountryCode } from './countries.ts';
 import { CURRENCY_FORMAT, isCurrencyCode } from './currencies.ts';
 import { type SignedBody, describeHeaders, describeSignedBodies } from './openapi-headers.ts';
@@ -54,7 +54,14 @@ export interface HttpOptions {
   metrics: Metrics;
   tokens: TokenService;
   version: string;
+  /** How long a request may take to arrive whole, headers and body (REQUEST_TIMEOUT_MS by default). */
+  requestTimeoutMs?: number;
+  /** How often Node looks for requests past their time (its default: 30 s); tests shorten it. */
+  connectionsCheckingIntervalMs?: number;
 }
+
+/** How long a request may take to arrive whole: a minute past the headers' own limit (60 s). */
+export const REQUEST_TIMEOUT_MS = 120_000;
 
 const PG_ERROR = /^[0-9A-Z]{5}$/;
 
@@ -148,6 +155,11 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     // below, as a problem document (the framework's own answer is its plain JSON).
     return503OnClosing: false,
     clientErrorHandler: answerClientError,
+    // A request must arrive whole within this time (Fastify's default is no limit: a body that
+    // stops half way held its connection for ever); the answer is 408 REQUEST_TIMEOUT.
+    requestTimeout: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+    // Node answers a request without Host itself, with an empty 400: refused below as a problem.
+    http: { requireHostHeader: false, ...(options.connectionsCheckingIntervalMs ? { connectionsCheckingInterval: options.connectionsCheckingIntervalMs } : {}) },
     trustProxy: options.trustProxy ?? false,
     // What the router refuses before any route is found (a path that is not valid percent-encoding,
     // a path parameter past its 100 characters) is a problem too, not Fastify's own JSON.
@@ -310,11 +322,16 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     closing = true;
   });
   app.addHook('onRequest', (request, reply, done) => {
-    if (!closing) {
+    if (!closing && (request.headers.host !== undefined || request.raw.httpVersion !== '1.1')) {
       done();
       return;
     }
     reply.header('connection', 'close');
+    // HTTP/1.1 requires Host (RFC 9112, 3.2); Node refused such a request itself, with an empty 400.
+    if (!closing) {
+      sendProblem(reply, 'VALIDATION_FAILED', 'an HTTP/1.1 request needs a Host header');
+      return;
+    }
     // The readiness probe answers in its own shape (a problem document did not fit its 503 and
     // was a 500): a load balancer asking it takes this process out of rotation.
     if (request.routeOptions.url === '/ready') {
@@ -375,10 +392,12 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     done();
   });
 
+  const allowedMethods = (path: string, except?: string): string[] =>
+    ROUTE_METHODS.filter((method) => method !== except && app.findRoute({ method, url: path }) !== null);
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '/';
     // RFC 9110 (15.5.6): a path that exists under other methods is a 405 that names them in Allow.
-    const allowed = ROUTE_METHODS.filter((method) => method !== request.method && app.findRoute({ method, url: path }) !== null);
+    const allowed = allowedMethods(path, request.method);
     if (allowed.length > 0) {
       reply.header('allow', allowed.join(', '));
       return sendProblem(reply, 'METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(', ')}, not ${request.method}`, { allowed });
@@ -442,6 +461,9 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     return sendProblem(reply, 'INTERNAL', 'the error was logged with this request id', { requestId: request.id });
   });
   app.server.on('checkExpectation', answerExpectationFailed);
+  // Node takes the smaller of the two limits as the headers' and the larger as the whole request's.
+  if (app.server.requestTimeout > 0) app.server.headersTimeout = Math.min(app.server.headersTimeout, app.server.requestTimeout);
+  app.server.on('connect', answerConnect((path) => allowedMethods(path)));
 
   return app;
 }
