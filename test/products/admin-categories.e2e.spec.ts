@@ -292,6 +292,11 @@ describe('refusals', () => {
       { name: '' },
       { name: ' Padded' },
       { name: 'Tab\tinside' },
+      // Blank or invisible names, shown in the public tree (found by a fuzzing pass), and two lines.
+      { name: '\u200b', slug: 'zero-width' },
+      { name: '\u3164', slug: 'filler' },
+      { name: '\u2800', slug: 'braille-blank' },
+      { name: 'Two\u2028lines', slug: 'two-lines' },
       { name: 'x'.repeat(201) },
       { name: 'Fine', slug: 'Upper-Case' },
       { name: 'Fine', slug: 'double--hyphen' },

@@ -221,6 +221,20 @@ describe('creating a product', () => {
       productBody(cat, { images: [{ url: 'https://img.test:99999/a.jpg' }] }),
       productBody(cat, { images: [{ url: 'https://[:]/a.jpg' }] }),
       productBody(cat, { images: [{ url: 'https://[1]/a.jpg' }] }),
+      // Found by a fuzzing pass: blank or invisible SKUs, attributes and variant attributes, and
+      // titles over two lines, were stored.
+      productBody(cat, { sku: '\u2800\u2800' }),
+      productBody(cat, { sku: 'A\u034fB' }),
+      productBody(cat, { sku: 'A\ufe0f' }),
+      productBody(cat, { sku: '\u3164' }),
+      productBody(cat, { title: 'Line\u2028break' }),
+      productBody(cat, { title: 'Para\u2029break' }),
+      productBody(cat, { attributes: [{ name: '\u200b', value: 'x', searchable: true }] }),
+      productBody(cat, { attributes: [{ name: '\u2800', value: '\u2800' }] }),
+      productBody(cat, { attributes: [{ name: 'colour', value: '\u200b' }] }),
+      productBody(cat, { attributes: [{ name: 'colour', value: 'red\u034f' }] }),
+      productBody(cat, { variants: [{ ...variant, attributes: { size: '\u200b' } }] }),
+      productBody(cat, { variants: [{ ...variant, attributes: { size: '\u3164' } }] }),
     ]) {
       const res = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body });
       expect([res.statusCode, res.json().code], JSON.stringify(body)).toEqual([400, 'VALIDATION_FAILED']);

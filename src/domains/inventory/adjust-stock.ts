@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { ADJUSTMENT_REASONS, type AdjustmentReason } from '../../contracts/inventory.ts';
 import { type Tx, withTransaction } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
+import { WRITTEN } from '../../platform/http/schemas.ts';
 import { isUuid, newId } from '../../platform/ids.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents, type NewEvent } from '../../platform/messaging/outbox.ts';
@@ -62,6 +63,14 @@ export function checkAdjustment(a: Adjustment): void {
   }
 }
 
+const SOMETHING_WRITTEN = new RegExp(WRITTEN, 'u');
+
+/** A note with nothing written in it (spaces, U+200B, U+FEFF, blank fillers) is no note. */
+function noteOf(note: string | null | undefined): string | null {
+  const trimmed = note?.trim();
+  return trimmed && SOMETHING_WRITTEN.test(trimmed) ? trimmed : null;
+}
+
 /**
  * A seller changes the stock of one of their variants by a signed amount. Total and available move
  * together; the conditional UPDATE (and the CHECK behind it) refuses to take away units that are
@@ -90,7 +99,7 @@ export async function adjustStock(
     variantId: variantId.toLowerCase(),
     amount: adjustment.amount,
     reason: adjustment.reason,
-    note: adjustment.note?.trim() || null,
+    note: noteOf(adjustment.note),
     key,
   };
   for (let attempt = 1; ; attempt++) {

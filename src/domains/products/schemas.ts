@@ -15,12 +15,19 @@ import { CurrencyCode, MoneySchema, MultilineText, NOT_SHOWN, PageQuerySchema, W
 
 const closed = { additionalProperties: false } as const;
 
-/** Printable text with no space at either end: a value search facets show and filters must match exactly. */
+/** What may not be at either end of a one-line text: a space, an invisible character (U+200B…) or a blank filler (U+3164, U+2800). */
+const EDGE = `\\s\\p{Cf}\\p{Default_Ignorable_Code_Point}\\u2800${NOT_SHOWN}`;
+/** Not in a one-line text anywhere: what is not shown, and the line and paragraph separators. */
+const NOT_IN_LINE = `${NOT_SHOWN}\\u2028\\u2029`;
+/**
+ * One line of printable text with something written in it and nothing blank at either end: a value
+ * search facets show and filters must match exactly (a lone U+200B was a facet nobody could read).
+ */
 const trimmed = (maxLength: number, extraForbidden = '') =>
   Type.String({
     minLength: 1,
     maxLength,
-    pattern: `^[^\\s${extraForbidden}${NOT_SHOWN}](?:[^${extraForbidden}${NOT_SHOWN}]*[^\\s${extraForbidden}${NOT_SHOWN}])?$`,
+    pattern: `^(?=[\\s\\S]*${WRITTEN})[^${EDGE}${extraForbidden}](?:[^${NOT_IN_LINE}${extraForbidden}]*[^${EDGE}${extraForbidden}])?$`,
   });
 /**
  * Variant attributes as a seller gives them: the contract's names and values, without a space at
@@ -43,19 +50,13 @@ const Instant = Type.String({ format: 'date-time' });
 const Sku = Type.String({
   minLength: 1,
   maxLength: 64,
-  // \p{Cf}: invisible format characters (U+200B, U+2060, U+FEFF…), which made twins of one SKU.
-  pattern: `^[^\\s\\p{Cf}${NOT_SHOWN}]+$`,
+  // \p{Cf}: invisible format characters (U+200B, U+2060, U+FEFF…), which made twins of one SKU;
+  // with the other characters drawn as nothing (U+034F, variation selectors, U+3164) and U+2800.
+  pattern: `^[^\\s\\p{Cf}\\p{Default_Ignorable_Code_Point}\\u2800${NOT_SHOWN}]+$`,
   description: 'Stock keeping unit: 1 to 64 characters without spaces, invisible or control characters',
 });
-const TITLE_EDGE = `\\s\\p{Cf}\\p{Default_Ignorable_Code_Point}\\u2800${NOT_SHOWN}`;
 /** A product's title: something written, with no space at either end (a title of spaces alone was shown in the catalog). */
-const Title = Type.String({
-  minLength: 1,
-  maxLength: 300,
-  // Neither end blank: no space, invisible character (U+200B…) or filler (U+3164, U+2800).
-  pattern: `^(?=[\\s\\S]*${WRITTEN})[^${TITLE_EDGE}](?:[^${NOT_SHOWN}]*[^${TITLE_EDGE}])?$`,
-  description: 'Up to 300 characters, with something written and no space at either end',
-});
+const Title = { ...trimmed(300), description: 'Up to 300 characters on one line, with something written and no space at either end' };
 const Description = MultilineText(20000);
 const PriceInput = Type.Object(
   {
@@ -161,13 +162,7 @@ export const CATEGORY_POSITION_MAX = 1_000_000;
 
 export const CategoryIdParams = Type.Object({ categoryId: Uuid }, closed);
 
-const CategoryName = Type.String({
-  minLength: 1,
-  maxLength: 200,
-  // Printable, and neither starting nor ending with a space.
-  pattern: `^[^\\s${NOT_SHOWN}](?:[^${NOT_SHOWN}]*[^\\s${NOT_SHOWN}])?$`,
-  description: 'Display name: 1 to 200 printable characters, no leading or trailing space',
-});
+const CategoryName = { ...trimmed(200), description: 'Display name: 1 to 200 printable characters on one line, something written, no space at either end' };
 const CategorySlug = Type.String({
   minLength: 1,
   maxLength: 200,
