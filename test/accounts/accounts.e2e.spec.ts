@@ -127,6 +127,19 @@ describe('registration, login and the current user', () => {
     expect(answers.map((a) => a.statusCode).sort()).toEqual([201, 409, 409, 409]);
   });
 
+  it('folds final sigma and long s as the letters they are (found by a helper: ΑΛΕΞΙΣ@ and αλεξισ@ were two accounts, and ſ an s apart)', async () => {
+    expect((await register('αλεξισ@example.gr')).statusCode).toBe(201);
+    const capitals = await register('ΑΛΕΞΙΣ@example.gr');
+    expect([capitals.statusCode, capitals.json().code]).toEqual([409, 'EMAIL_TAKEN']);
+    expect((await login('ΑΛΕΞΙΣ@EXAMPLE.GR')).statusCode).toBe(200);
+    expect((await login('αλεξις@example.gr')).statusCode).toBe(200);
+    expect((await register('sigrid@example.com')).statusCode).toBe(201);
+    const longS = await register('ſigrid@example.com');
+    expect([longS.statusCode, longS.json().code]).toEqual([409, 'EMAIL_TAKEN']);
+    // Counted in characters, as the database counts: 128 emoji and a domain are within 254.
+    expect((await register(`${'😀'.repeat(128)}@example.com`)).statusCode).toBe(201);
+  });
+
   it('makes exactly one account out of concurrent registrations of one email', async () => {
     const variants = ['race@example.com', 'RACE@example.com', 'Race@Example.com', 'race@EXAMPLE.com', 'rAcE@example.com', 'race@example.COM'];
     const answers = await Promise.all(variants.map((email) => register(email)));

@@ -9,14 +9,16 @@ const EMAIL_LENGTH_MAX = 254;
  * ÉMILE@example.com and émile@example.com were two accounts. An address with a character outside
  * ASCII is therefore stored and looked up in one form, made here: composed (NFC: an accent typed
  * as a combining mark and a precomposed one agree) and in lower case. An ASCII address is kept as
- * written (citext folds its case).
+ * written (citext folds its case). Lower case leaves two letters apart from themselves, which are
+ * folded too: final sigma ς (σ at a word's end: ΑΛΕΞΙΣ lowers to αλεξις, αλεξισ stays) and long s ſ.
  */
 export function normalizeEmail(email: string): string {
   const composed = email.normalize('NFC');
   // biome-ignore lint/suspicious/noControlCharactersInRegex: the whole ASCII range
   if (/^[\x00-\x7f]*$/.test(composed)) return composed;
-  const folded = composed.toLowerCase().normalize('NFC');
-  // Lower case may be longer (İ is i and a combining dot).
-  if (folded.length > EMAIL_LENGTH_MAX) throw new AppError('VALIDATION_FAILED', `email must hold at most ${EMAIL_LENGTH_MAX} characters`);
+  const folded = composed.toLowerCase().replace(/ς/g, 'σ').replace(/ſ/g, 's').normalize('NFC');
+  // Lower case may be longer (İ is i and a combining dot). Counted in characters, as the database
+  // counts (an emoji is one, not two UTF-16 units).
+  if ([...folded].length > EMAIL_LENGTH_MAX) throw new AppError('VALIDATION_FAILED', `email must hold at most ${EMAIL_LENGTH_MAX} characters`);
   return folded;
 }

@@ -1,0 +1,46 @@
+import type pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { normalizeEmail } from '../../src/domains/accounts/email.ts';
+import { allMigrations } from '../../src/platform/db/migrate.ts';
+import { newId } from '../../src/platform/ids.ts';
+import { scratchDatabase } from '../support/scratch-database.ts';
+
+/**
+ * Accounts migration 0005 on accounts stored before final sigma and long s were folded: they are
+ * folded as normalizeEmail now folds them, unless that makes them another account's. Its own
+ * scratch database, dropped after.
+ */
+let scratch: Awaited<ReturnType<typeof scratchDatabase>>;
+let db: pg.Client;
+
+beforeAll(async () => {
+  scratch = await scratchDatabase('accounts_0005');
+  db = scratch.db;
+});
+
+afterAll(async () => {
+  await scratch?.drop();
+});
+
+it('folds stored final sigmas and long s, and leaves an address whose folded form another account has', async () => {
+  const migrations = await allMigrations('accounts');
+  const at = migrations.findIndex((m) => m.id === 'accounts/0005_final_sigma_and_long_s');
+  expect(at).toBeGreaterThan(0);
+  for (const m of migrations.slice(0, at)) await db.query(m.sql);
+  const hash = '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA';
+  const accounts = { greek: 'αλεξις@example.gr', long: 'ſeller9@example.com', twin: 'νικος@example.gr', taken: 'νικοσ@example.gr', plain: 'ada@example.com' };
+  const ids: Record<string, string> = {};
+  for (const [name, email] of Object.entries(accounts)) {
+    ids[name] = newId();
+    await db.query('INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3)', [ids[name], email, hash]);
+  }
+  await db.query(migrations[at]!.sql);
+  const { rows } = await db.query<{ id: string; email: string }>('SELECT id, email::text AS email FROM users');
+  const emailOf = (name: string) => rows.find((r) => r.id === ids[name])?.email;
+  expect(emailOf('greek')).toBe('αλεξισ@example.gr');
+  expect(emailOf('greek')).toBe(normalizeEmail('ΑΛΕΞΙΣ@EXAMPLE.GR'));
+  expect(emailOf('long')).toBe('seller9@example.com');
+  expect(emailOf('twin')).toBe('νικος@example.gr');
+  expect(emailOf('taken')).toBe('νικοσ@example.gr');
+  expect(emailOf('plain')).toBe('ada@example.com');
+});
