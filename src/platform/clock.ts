@@ -23,7 +23,9 @@ const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:
  * Whether an RFC 3339 date-time names a real moment of the calendar: Date.parse rolls a 30 February
  * over into March and reads 24:00 as the next day's midnight, so "2026-02-30T00:00:00Z" would be
  * taken, and stored, as 2 March. (What ajv's date-time format checks on the HTTP routes, for texts
- * read by hand, such as webhooks.) A leap second (:60) is refused too: a Date cannot hold it.
+ * read by hand, such as webhooks.) A leap second (:60) is refused too: a Date cannot hold it. An
+ * offset past ±15:59 is refused as well: no zone has one, and PostgreSQL cannot read such a text (a
+ * carrier's scan kept as received failed every later shipment of its parcel, found by a helper).
  */
 export function isCalendarDateTime(text: string): boolean {
   const m = DATE_TIME.exec(text);
@@ -31,7 +33,7 @@ export function isCalendarDateTime(text: string): boolean {
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
   const daysInMonth = new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && !isLeapYear(year) ? 1 : 0);
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) return false;
-  return m[7] === undefined || (Number(m[7]) <= 23 && Number(m[8]) <= 59);
+  return m[7] === undefined || (Number(m[7]) <= 15 && Number(m[8]) <= 59);
 }
 
 const isLeapYear = (year: number) => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;

@@ -71,6 +71,28 @@ async function waiting(trackingNumber: string): Promise<string[]> {
   return rows.map((r) => r.event_id);
 }
 
+describe('a carrier update with a far time offset', () => {
+  it('is refused past ±15:59, which no zone has and PostgreSQL cannot read; one within waits, and the shipment is made (found by a helper: every shipment of that parcel was a 500)', async () => {
+    const sellerId = newId();
+    const orderId = await paidOrder(newId(), sellerId);
+    const tracking = carrier.newTrackingNumber();
+    const local = clock.now().toISOString().slice(0, 19);
+    const withOffset = (offset: string): { eventId: string; body: string } => {
+      const scan = carrier.scan(tracking, 'out_for_delivery');
+      const body = JSON.parse(scan.body);
+      body.data.occurredAt = `${local}${offset}`;
+      return { eventId: scan.eventId, body: JSON.stringify(body) };
+    };
+    const far = await post(carrier.signed(withOffset('+20:00')));
+    expect([far.statusCode, far.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+    // Fourteen hours ahead of UTC (Kiritimati): ten hours ago, waiting for its shipment.
+    expect((await post(carrier.signed(withOffset('+14:00')))).json()).toMatchObject({ duplicate: false, applied: false });
+    const seller = await t.app.tokens.sign({ userId: sellerId, roles: ['seller'] });
+    const shipped = await t.request('POST', `/v1/seller/orders/${orderId}/shipments`, { token: seller.token, body: { carrier: CARRIER, trackingNumber: tracking } });
+    expect(shipped.statusCode, shipped.body).toBe(201);
+  });
+});
+
 describe('carrier updates waiting for a shipment that never comes', () => {
   it('are dropped once they have waited the days set, not a millisecond sooner; younger and applied ones stay; the repeat of a dropped one is new', async () => {
     const [old, young, applied] = [carrier.newTrackingNumber(), carrier.newTrackingNumber(), carrier.newTrackingNumber()];
