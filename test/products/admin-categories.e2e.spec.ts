@@ -285,6 +285,8 @@ describe('refusals', () => {
 
   it('answers bad input with 400 and changes nothing', async () => {
     const root = await created({ name: uniqueName('Valid') });
+    // An emoji's selector may end a name, after what shows.
+    await created({ name: `${uniqueName('Summer')} ☀️`, slug: `summer-${newId().slice(-8)}` });
     const before = await treeState();
     const bodies: unknown[] = [
       {},

@@ -20,6 +20,12 @@ const EDGE = `\\s\\p{Cf}\\p{Default_Ignorable_Code_Point}\\u2800${NOT_SHOWN}`;
 /** Not in a one-line text anywhere: what is not shown, and the line and paragraph separators. */
 const NOT_IN_LINE = `${NOT_SHOWN}\\u2028\\u2029`;
 /**
+ * What may end a one-line text although it shows nothing alone: the emoji presentation selector
+ * (❤️ is U+2764 U+FE0F), the text one, and the tags that end a flag (🏴󠁧󠁢󠁥󠁮󠁧󠁿), right after a
+ * character that shows. Never at the start.
+ */
+const EMOJI_TAIL = '[\\uFE0E\\uFE0F\\u{E0020}-\\u{E007F}]';
+/**
  * One line of printable text with something written in it and nothing blank at either end: a value
  * search facets show and filters must match exactly (a lone U+200B was a facet nobody could read).
  */
@@ -27,7 +33,8 @@ const trimmed = (maxLength: number, extraForbidden = '') =>
   Type.String({
     minLength: 1,
     maxLength,
-    pattern: `^(?=[\\s\\S]*${WRITTEN})[^${EDGE}${extraForbidden}](?:[^${NOT_IN_LINE}${extraForbidden}]*[^${EDGE}${extraForbidden}])?$`,
+    // The last character shown is no blank; emoji selectors and tags may follow it.
+    pattern: `^(?=[\\s\\S]*${WRITTEN})[^${EDGE}${extraForbidden}](?:${EMOJI_TAIL}+|[^${NOT_IN_LINE}${extraForbidden}]*[^${EDGE}${extraForbidden}]${EMOJI_TAIL}*)?$`,
   });
 /**
  * Variant attributes as a seller gives them: the contract's names and values, without a space at
