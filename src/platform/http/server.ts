@@ -443,12 +443,14 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       return sendProblem(reply, code);
     }
     // A transaction PostgreSQL undid because it met a concurrent one (a deadlock's victim, a
-    // serialization failure, a lock it would not wait for) changed nothing and succeeds when sent
-    // again: a conflict with the state of the moment, not a fault.
+    // serialization failure, a lock it would not wait for) succeeds when sent again: a conflict
+    // with the state of the moment. A route that committed an earlier transaction first is safe to
+    // send again too: such routes take an Idempotency-Key. A deadlock is still logged as an error
+    // (every path locks in one order: one is a bug to find), with the rest.
     if (isConcurrencyRollback(error)) {
-      request.log.warn({ code: error.code }, 'a transaction was undone by a concurrent one');
+      request.log[error.code === '40P01' ? 'error' : 'warn']({ err: loggableError(error) }, 'a transaction was undone by a concurrent one');
       reply.header('retry-after', '1');
-      return sendProblem(reply, 'CONFLICT', 'the request met a concurrent change and was undone; nothing changed: send it again');
+      return sendProblem(reply, 'CONFLICT', 'the request met a concurrent change and its transaction was undone: send it again (with the same Idempotency-Key, where it takes one)');
     }
     // A database that cannot be reached (down, restarting, refusing connections) is not a fault of
     // this request: 503, to be tried again, and logged once per request without the stack.
