@@ -1,6 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SIGNATURE_HEADER, signatureHeader } from '../../src/domains/payments/index.ts';
+import type { PaymentsDeps } from '../../src/domains/payments/deps.ts';
+import type { GatewayOutcome } from '../../src/domains/payments/gateway.ts';
+import { type OutcomeTarget, applyOutcome } from '../../src/domains/payments/outcomes.ts';
 import { refundStatus as readRefundStatus } from '../../src/domains/payments/sql.ts';
+import { systemClock } from '../../src/platform/clock.ts';
+import { withTransaction } from '../../src/platform/db/pool.ts';
+import { createLogger } from '../../src/platform/logger.ts';
 import { TEST_WEBHOOK_SECRET } from '../../src/platform/config.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { expectLedgerBalanced } from '../support/ledger.ts';
@@ -258,5 +264,33 @@ describe('webhooks that disagree with what they name', () => {
     expect([await refundStatus(refund.refundId), await processed(more.eventId)]).toEqual(['pending', false]);
     expect(await h.module.testGateway.resendWebhook(event?.eventId as string)).toBe(200);
     expect(await refundStatus(refund.refundId)).toBe('succeeded');
+  });
+});
+
+describe('any success the gateway tells for another amount or currency', () => {
+  /** Just what the appliers use: the same path reconciliation (retrieve) and a call's answer take. */
+  const deps = (): PaymentsDeps => ({
+    pool: h.pool,
+    clock: systemClock,
+    log: createLogger('silent'),
+    gateways: new Map(),
+    defaultGateway: 'test',
+    commissionBps: 1000,
+    wakeWorker: () => undefined,
+  });
+  const apply = (target: OutcomeTarget, outcome: GatewayOutcome) => withTransaction(h.pool, (tx) => applyOutcome(tx, deps(), target, outcome, null));
+
+  it('is not applied whichever way it came, a retrieve by reconciliation too (found by a review: only webhooks were checked)', async () => {
+    const { intentId, delivery } = await pendingAuthorization();
+    await apply({ kind: 'authorization', intentId }, { status: 'succeeded', transactionId: 'txn_partial', amount: 700, currency: 'USD' });
+    expect(await status(intentId)).toBe('processing');
+    await apply({ kind: 'authorization', intentId }, { status: 'succeeded', transactionId: 'txn_whole', amount: 1500, currency: 'USD' });
+    expect(await status(intentId)).toBe('authorized');
+    // A capture for another currency marks neither the payment nor its allocations captured.
+    await apply({ kind: 'capture', intentId }, { status: 'succeeded', transactionId: 'txn_eur', currency: 'EUR' });
+    expect(await status(intentId)).toBe('authorized');
+    const captured = await h.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM payment_allocations WHERE payment_intent_id = $1 AND captured_amount > 0', [intentId]);
+    expect(captured.rows[0]?.n).toBe(0);
+    expect(JSON.parse(delivery.body).data.amount).toBe(1500);
   });
 });

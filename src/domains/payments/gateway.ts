@@ -12,7 +12,8 @@ export type GatewayOutcome =
       chargeReference?: string;
       /**
        * The amount and currency the processor says it authorized, captured or refunded, when it says
-       * (a webhook does): a webhook that disagrees with the payment or refund it names is not applied.
+       * (the test gateway's webhooks do; an adapter gives them wherever its processor does): a
+       * success that disagrees with the payment or refund it is about is not applied (outcomes.ts).
        */
       amount?: number;
       currency?: string;
