@@ -116,7 +116,15 @@ export async function createMarketplace(config: Config, databases: Databases, op
     log.child({ component: 'messaging' }),
   );
 
-  const http = await createHttpApp({ bodyLimitBytes: config.bodyLimitBytes, trustProxy: config.trustProxy, logger: log, metrics, tokens, version: VERSION });
+  const http = await createHttpApp({
+    bodyLimitBytes: config.bodyLimitBytes,
+    requestTimeoutMs: config.requestTimeoutMs,
+    trustProxy: config.trustProxy,
+    logger: log,
+    metrics,
+    tokens,
+    version: VERSION,
+  });
   registerOpsRoutes(http, { pools, messaging, metrics });
   registerReadModelRoutes(http, messaging);
   for (const m of modules) await m.routes?.(http);

@@ -7,6 +7,9 @@ import { DOMAIN_NAMES, type DomainName } from './domains.ts';
 import { parseKeyring } from './http/tokens.ts';
 import { parseSealingKeys } from './sealed-secrets.ts';
 
+/** How long a request may take to arrive whole by default: a minute past the headers' own limit (60 s). */
+export const REQUEST_TIMEOUT_MS = 120_000;
+
 /**
  * Configuration comes from environment variables (and an optional `.env`), validated once at start.
  * A bad value stops start-up with a message naming the variable.
@@ -32,6 +35,8 @@ export interface Config {
   natsMaxAgeDays: number;
   logLevel: string;
   bodyLimitBytes: number;
+  /** How long a request may take to arrive whole, its body included (408 after). */
+  requestTimeoutMs: number;
   /** TRUST_PROXY: 'true', a hop count, or a comma-separated list of proxy addresses/CIDRs. */
   trustProxy: boolean | string;
   jwtKeys: string | undefined;
@@ -318,6 +323,7 @@ export function loadConfig(env: Env = process.env): Config {
     natsMaxAgeDays: readInt(env, 'NATS_MAX_AGE_DAYS', 7, 1, 3650),
     logLevel,
     bodyLimitBytes: readInt(env, 'BODY_LIMIT_BYTES', 256 * 1024, 1024, 10 * 1024 * 1024),
+    requestTimeoutMs: readInt(env, 'HTTP_REQUEST_TIMEOUT_MS', REQUEST_TIMEOUT_MS, 1000, 3_600_000),
     trustProxy: readTrustProxy(env),
     jwtKeys: readJwtKeys(env),
     jwtIssuer: env.JWT_ISSUER || 'bazaar',

@@ -14,6 +14,8 @@ describe('configuration', () => {
     expect(loadConfig({ DATABASE_PREPARED_STATEMENTS: 'false' }).preparedStatements).toBe(false);
     expect(config.shipping.waitingWebhookDays).toBe(30);
     expect(loadConfig({ SHIPPING_WAITING_WEBHOOK_DAYS: '7' }).shipping.waitingWebhookDays).toBe(7);
+    expect(config.requestTimeoutMs).toBe(120_000);
+    expect(loadConfig({ HTTP_REQUEST_TIMEOUT_MS: '600000' }).requestTimeoutMs).toBe(600_000);
   });
 
   it.each([
@@ -34,6 +36,8 @@ describe('configuration', () => {
     ['NATS_MAX_AGE_DAYS', 'a week'],
     ['DATABASE_POOL_SIZE_MAX', '1'],
     ['SHIPPING_WAITING_WEBHOOK_DAYS', '0'],
+    ['HTTP_REQUEST_TIMEOUT_MS', '999'],
+    ['HTTP_REQUEST_TIMEOUT_MS', '3600001'],
   ])('stops start-up on a bad %s, naming the variable', (name, value) => {
     const env: Record<string, string> = { [name]: value };
     if (name === 'ADMIN_PASSWORD') env.ADMIN_EMAIL = 'admin@example.com';

@@ -927,6 +927,8 @@ beforeAll(async () => {
     PAYMENTS_WEBHOOK_SECRET: WEBHOOK_SECRET,
     // A provider failure would be retried later, changing a table while another route is checked.
     NOTIFICATIONS_TEST_PROVIDER_FAILURE_PERCENT: '0',
+    // Not the default: the server is seen to take it (one test below).
+    HTTP_REQUEST_TIMEOUT_MS: '90000',
     ADMIN_EMAIL,
     ADMIN_PASSWORD: PASSWORD,
   });
@@ -947,6 +949,11 @@ afterEach(async () => {
 });
 
 describe('every route of the OpenAPI document', () => {
+  it('is served by a server that takes HTTP_REQUEST_TIMEOUT_MS, the headers within it', () => {
+    expect(t.app.http.server.requestTimeout).toBe(90_000);
+    expect(t.app.http.server.headersTimeout).toBeLessThanOrEqual(90_000);
+  });
+
   it('is in this test with a valid request to start from', () => {
     const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((method) => `${method.toUpperCase()} ${path}`));
     expect(documented.filter((key) => !(key in OPERATIONS))).toEqual([]);

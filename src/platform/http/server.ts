@@ -14,6 +14,7 @@ import type { Trace } from '../messaging/envelope.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerAccessControl } from './access.ts';
 import { answerClientError, answerConnect, answerExpectationFailed } from './client-errors.ts';
+import { REQUEST_TIMEOUT_MS } from '../config.ts';
 import { COUNTRY_FORMAT, isCountryCode } from './countries.ts';
 import { CURRENCY_FORMAT, isCurrencyCode } from './currencies.ts';
 import { type SignedBody, describeHeaders, describeSignedBodies } from './openapi-headers.ts';
@@ -59,9 +60,6 @@ export interface HttpOptions {
   /** How often Node looks for requests past their time (its default: 30 s); tests shorten it. */
   connectionsCheckingIntervalMs?: number;
 }
-
-/** How long a request may take to arrive whole: a minute past the headers' own limit (60 s). */
-export const REQUEST_TIMEOUT_MS = 120_000;
 
 const PG_ERROR = /^[0-9A-Z]{5}$/;
 
