@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { SIGNATURE_HEADER, signatureHeader } from '../../src/domains/payments/index.ts';
 import type { PaymentsDeps } from '../../src/domains/payments/deps.ts';
 import type { GatewayOutcome } from '../../src/domains/payments/gateway.ts';
-import { type OutcomeTarget, applyOutcome } from '../../src/domains/payments/outcomes.ts';
+import { GatewayDisagreement, type OutcomeTarget, applyOutcome } from '../../src/domains/payments/outcomes.ts';
 import { refundStatus as readRefundStatus } from '../../src/domains/payments/sql.ts';
 import { systemClock } from '../../src/platform/clock.ts';
 import { withTransaction } from '../../src/platform/db/pool.ts';
@@ -282,12 +282,12 @@ describe('any success the gateway tells for another amount or currency', () => {
 
   it('is not applied whichever way it came, a retrieve by reconciliation too (found by a review: only webhooks were checked)', async () => {
     const { intentId, delivery } = await pendingAuthorization();
-    await apply({ kind: 'authorization', intentId }, { status: 'succeeded', transactionId: 'txn_partial', amount: 700, currency: 'USD' });
+    await expect(apply({ kind: 'authorization', intentId }, { status: 'succeeded', transactionId: 'txn_partial', amount: 700, currency: 'USD' })).rejects.toBeInstanceOf(GatewayDisagreement);
     expect(await status(intentId)).toBe('processing');
     await apply({ kind: 'authorization', intentId }, { status: 'succeeded', transactionId: 'txn_whole', amount: 1500, currency: 'USD' });
     expect(await status(intentId)).toBe('authorized');
     // A capture for another currency marks neither the payment nor its allocations captured.
-    await apply({ kind: 'capture', intentId }, { status: 'succeeded', transactionId: 'txn_eur', currency: 'EUR' });
+    await expect(apply({ kind: 'capture', intentId }, { status: 'succeeded', transactionId: 'txn_eur', currency: 'EUR' })).rejects.toBeInstanceOf(GatewayDisagreement);
     expect(await status(intentId)).toBe('authorized');
     const captured = await h.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM payment_allocations WHERE payment_intent_id = $1 AND captured_amount > 0', [intentId]);
     expect(captured.rows[0]?.n).toBe(0);

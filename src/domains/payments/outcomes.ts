@@ -48,21 +48,30 @@ export async function applyOutcome(tx: Tx, deps: PaymentsDeps, target: OutcomeTa
 
 const INTENT_APPLIERS = { authorization: applyAuthorization, capture: applyCapture, void: applyVoid } as const;
 
+/** A success the gateway told for another amount or currency than ours: not applied (see refuseOtherwise). */
+export class GatewayDisagreement extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GatewayDisagreement';
+  }
+}
+
 /**
- * Whether a success the gateway told (a call's answer, a retrieve, a webhook) names another amount
- * or currency than ours: the whole payment authorized or captured, or the refund. Such a success is
- * not applied, whichever way it came (a partial authorisation is never taken as the whole), and is
- * logged as an error for a person to settle with the processor; see also webhooks.ts.
+ * Throws GatewayDisagreement when a success the gateway told (a call's answer, a retrieve, a
+ * webhook) names another amount or currency than ours: the whole payment authorized or captured,
+ * or the refund. Such a success is not applied, whichever way it came (a partial authorisation is
+ * never taken as the whole), and is logged as an error for a person to settle with the processor.
+ * Thrown, not returned: the caller's transaction changes nothing, and a caller that sent the call
+ * (the payments worker, a checkout step) counts it as failed and tries again later, backing off,
+ * instead of taking it as done and sending it again at once. See also webhooks.ts.
  */
-function saysOtherwise(deps: PaymentsDeps, outcome: Extract<GatewayOutcome, { status: 'succeeded' }>, ours: { id: string; amount: number | string; currency: string }, what: string): boolean {
+function refuseOtherwise(deps: PaymentsDeps, outcome: Extract<GatewayOutcome, { status: 'succeeded' }>, ours: { id: string; amount: number | string; currency: string }, what: string): void {
   const amountAgrees = outcome.amount === undefined || outcome.amount === Number(ours.amount);
   const currencyAgrees = outcome.currency === undefined || outcome.currency === ours.currency;
-  if (amountAgrees && currencyAgrees) return false;
-  deps.log.error(
-    { id: ours.id, said: { amount: outcome.amount, currency: outcome.currency }, ours: { amount: Number(ours.amount), currency: ours.currency } },
-    `the gateway says the ${what} succeeded for another amount or currency: not applied`,
-  );
-  return true;
+  if (amountAgrees && currencyAgrees) return;
+  const message = `the gateway says the ${what} succeeded for another amount or currency: not applied`;
+  deps.log.error({ id: ours.id, said: { amount: outcome.amount, currency: outcome.currency }, ours: { amount: Number(ours.amount), currency: ours.currency } }, message);
+  throw new GatewayDisagreement(`${message} (${what} of ${ours.id})`);
 }
 
 export async function applyAuthorization(
@@ -79,7 +88,7 @@ export async function applyAuthorization(
   const now = deps.clock.now();
   switch (outcome.status) {
     case 'succeeded': {
-      if (saysOtherwise(deps, outcome, intent, 'authorization')) return intent;
+      refuseOtherwise(deps, outcome, intent, 'authorization');
       // The status, the transaction and the event in one statement (the event's facts do not change with the status).
       const allocations = locked?.allocations ?? [];
       // With `last` (nothing follows in the transaction), sent with the COMMIT.
@@ -176,7 +185,7 @@ async function captured(
   if (outcome.amount !== undefined || outcome.currency !== undefined) {
     // Checked before the statement below, which marks the allocations captured as it locks.
     const current = await lockIntent(tx, intentId);
-    if (current?.status === 'authorized' && saysOtherwise(deps, outcome, current, 'capture')) return current;
+    if (current?.status === 'authorized') refuseOtherwise(deps, outcome, current, 'capture');
   }
   const locked = await lockIntentCapturingAllocations(tx, intentId);
   const intent = locked?.intent;
@@ -272,7 +281,7 @@ export async function applyRefund(tx: Tx, deps: PaymentsDeps, refundId: string, 
   const allocation = rows[0];
   if (!allocation) throw new Error(`refund ${refund.id} has no allocation`);
   if ((await refundStatus(tx, refund.id)).status !== 'pending') return refund;
-  if (outcome.status === 'succeeded' && saysOtherwise(deps, outcome, refund, 'refund')) return refund;
+  if (outcome.status === 'succeeded') refuseOtherwise(deps, outcome, refund, 'refund');
 
   if (outcome.status === 'declined') {
     await insertTransaction(tx, {
