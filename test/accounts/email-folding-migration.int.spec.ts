@@ -28,7 +28,17 @@ it('folds stored final sigmas and long s, and leaves an address whose folded for
   expect(at).toBeGreaterThan(0);
   for (const m of migrations.slice(0, at)) await db.query(m.sql);
   const hash = '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA';
-  const accounts = { greek: 'αλεξις@example.gr', long: 'ſeller9@example.com', twin: 'νικος@example.gr', taken: 'νικοσ@example.gr', plain: 'ada@example.com' };
+  const accounts = {
+    greek: 'αλεξις@example.gr',
+    long: 'ſeller9@example.com',
+    dotted: '\u1e9bam@example.com',
+    micro: 'µarie@example.com',
+    symbols: 'ϕϑϵ@example.gr',
+    twin: 'νικος@example.gr',
+    taken: 'νικοσ@example.gr',
+    plain: 'ada@example.com',
+    iota: 'ιωαννα@example.gr',
+  };
   const ids: Record<string, string> = {};
   for (const [name, email] of Object.entries(accounts)) {
     ids[name] = newId();
@@ -40,6 +50,12 @@ it('folds stored final sigmas and long s, and leaves an address whose folded for
   expect(emailOf('greek')).toBe('αλεξισ@example.gr');
   expect(emailOf('greek')).toBe(normalizeEmail('ΑΛΕΞΙΣ@EXAMPLE.GR'));
   expect(emailOf('long')).toBe('seller9@example.com');
+  // Each folded as normalizeEmail folds it now.
+  for (const name of ['dotted', 'micro', 'symbols'] as const) expect(emailOf(name), name).toBe(normalizeEmail(accounts[name]));
+  expect(emailOf('dotted')).toBe('\u1e61am@example.com');
+  expect(emailOf('micro')).toBe('μarie@example.com');
+  expect(emailOf('symbols')).toBe('φθε@example.gr');
+  expect(emailOf('iota')).toBe('ιωαννα@example.gr');
   expect(emailOf('twin')).toBe('νικος@example.gr');
   expect(emailOf('taken')).toBe('νικοσ@example.gr');
   expect(emailOf('plain')).toBe('ada@example.com');

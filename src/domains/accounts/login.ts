@@ -60,13 +60,15 @@ async function admit(deps: AccountsDeps, email: string, asGiven: string, clientI
       if (onFailures.allowed) return { admitted: 'wait' };
       return { admitted: false, retryAfterSeconds: onFailures.retryAfterSeconds };
     }
-    // A known user's own row (another account may read alike: see checkPassword). Otherwise an
-    // account registered before emails were normalised (non-ASCII capitals kept as typed) is found
-    // as it was written.
+    // A known user's own row (another account may read alike: see checkPassword). Otherwise the
+    // account stored exactly as typed first: one registered before emails were normalised
+    // (non-ASCII capitals kept as typed), or one accounts migration 0005 left unfolded because its
+    // folded form was another account's, which the folded form alone would never find. Then the
+    // account of the folded form.
     const credentials =
       userId !== undefined
         ? await findCredentialsById(tx, userId)
-        : ((await findCredentials(tx, email)) ?? (asGiven !== email ? await findCredentials(tx, asGiven) : undefined));
+        : ((asGiven !== email ? await findCredentials(tx, asGiven) : undefined) ?? (await findCredentials(tx, email)));
     const attemptId = newId();
     await insertAttempt(tx, { id: attemptId, email, address, userId: credentials?.id ?? null, now });
     return { admitted: true, attemptId, credentials };

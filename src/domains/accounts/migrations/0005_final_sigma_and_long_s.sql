@@ -1,15 +1,23 @@
--- Emails are stored folded (email.ts): lower case was not enough for two letters. Final sigma ς is
--- how σ is written at a word's end, so ΑΛΕΞΙΣ@… lowered to αλεξις@… while αλεξισ@… stayed apart (two
--- accounts for one address, and the owner who typed it in capitals was refused); long s ſ is an s.
--- Stored addresses are folded the same way now. One whose folded form is already another account's
--- keeps its email (the two stay apart, as before) and is named in a notice.
+-- Emails are stored folded (email.ts): lower case was not enough for some letters that Unicode case
+-- folding makes one. Final sigma ς is how σ is written at a word's end, so ΑΛΕΞΙΣ@… lowered to
+-- αλεξις@… while αλεξισ@… stayed apart (two accounts for one address, and the owner who typed it in
+-- capitals was refused); long s ſ (and ẛ, a long s with a dot) is an s; the micro sign µ is μ; ϐ ϑ ϕ
+-- ϖ ϰ ϱ ϵ are β θ φ π κ ρ ε; the Greek prosgegrammeni U+1FBE is ι. Stored addresses are folded the same way now. One whose
+-- folded form is already another account's keeps its email and is named in a notice: the two stay
+-- apart, and a login typed exactly as it is stored finds it (login.ts). On a server whose encoding
+-- is not UTF-8 (where such addresses cannot be stored) there is nothing to fold.
 DO $$
 DECLARE
   r record;
+  folded text;
 BEGIN
-  FOR r IN SELECT id, email::text AS email FROM users WHERE email::text ~ '[ςſ]' ORDER BY created_at, id LOOP
+  IF current_setting('server_encoding') <> 'UTF8' THEN
+    RETURN;
+  END IF;
+  FOR r IN SELECT id, email::text AS email FROM users WHERE normalize(email::text, NFD) ~ ('[ςſµϐϑϕϖϰϱϵ' || chr(8126) || ']') ORDER BY created_at, id LOOP
+    folded := normalize(translate(normalize(r.email, NFD), 'ςſµϐϑϕϖϰϱϵ' || chr(8126), 'σsμβθφπκρει'), NFC);
     BEGIN
-      UPDATE users SET email = replace(replace(r.email, 'ς', 'σ'), 'ſ', 's') WHERE id = r.id;
+      UPDATE users SET email = folded WHERE id = r.id;
     EXCEPTION WHEN unique_violation THEN
       RAISE NOTICE 'account % keeps its email: folded, it is another account''s', r.id;
     END;
