@@ -36,6 +36,19 @@ export function isCalendarDateTime(text: string): boolean {
   return m[7] === undefined || (Number(m[7]) <= 15 && Number(m[8]) <= 59);
 }
 
+/** A date-time's offset from UTC, in any form RFC 3339 date-time formats take (+hh:mm, +hhmm, +hh). */
+const OFFSET = /([+-])(\d{2}):?(\d{2})?$/;
+
+/**
+ * Whether a date-time's offset is one PostgreSQL reads: up to ±15:59 (no zone has more). A text
+ * ending in Z, or with no offset, has none to check.
+ */
+export function hasStorableOffset(text: string): boolean {
+  const m = OFFSET.exec(text);
+  if (!m || !/[Tt ]\d{2}:\d{2}/.test(text)) return true;
+  return Number(m[2]) <= 15 && Number(m[3] ?? 0) <= 59;
+}
+
 const isLeapYear = (year: number) => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
 
 /** A clock that only moves when told to: tests use it instead of sleeping. */

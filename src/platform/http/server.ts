@@ -6,7 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
-import { isStorableInstant } from '../clock.ts';
+import { hasStorableOffset, isStorableInstant } from '../clock.ts';
 import { isUuid } from '../ids.ts';
 import { findInJson } from '../json-walk.ts';
 import { unstorableCharacter } from '../unicode.ts';
@@ -105,7 +105,7 @@ function strictDateTime(ajv: Ajv): void {
     }
     return true;
   };
-  ajv.addFormat('date-time', { type: 'string', validate: (s: string) => valid(s) && isStorableInstant(Date.parse(s)) });
+  ajv.addFormat('date-time', { type: 'string', validate: (s: string) => valid(s) && hasStorableOffset(s) && isStorableInstant(Date.parse(s)) });
   // The formats plugin's uuid also admits a `urn:uuid:` prefix, which PostgreSQL's uuid refuses.
   ajv.addFormat('uuid', /^[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}$/i);
   for (const [name, format] of Object.entries(CODE_FORMATS)) ajv.addFormat(name, format);
