@@ -252,7 +252,16 @@ describe('creating a product', () => {
     const emoji = await f.t.request('POST', '/v1/seller/products', {
       token: alice.token,
       body: productBody(cat, {
-        attributes: [{ name: 'mood ☀️', value: 'Red ❤️', searchable: true }, { name: 'flag', value: 'England 🏴\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}' }],
+        attributes: [
+          { name: 'mood ☀️', value: 'Red ❤️', searchable: true },
+          { name: 'flag', value: 'England 🏴\u{E0067}\u{E0062}\u{E0065}\u{E006E}\u{E0067}\u{E007F}' },
+          // Found by a second review: an ideographic variation selector ending a Japanese name, a
+          // right-to-left mark after Hebrew punctuation, an Arabic number sign before its digits.
+          { name: 'maker', value: '葛\u{E0100}飾' },
+          { name: 'kanji', value: '葛\u{E0100}' },
+          { name: 'note', value: 'שלום.\u200F' },
+          { name: 'year', value: '\u06002026' },
+        ],
         variants: [{ ...variant, sku: uniqueSku('E'), attributes: { size: '1️⃣' } }],
       }),
     });

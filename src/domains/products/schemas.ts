@@ -20,11 +20,15 @@ const EDGE = `\\s\\p{Cf}\\p{Default_Ignorable_Code_Point}\\u2800${NOT_SHOWN}`;
 /** Not in a one-line text anywhere: what is not shown, and the line and paragraph separators. */
 const NOT_IN_LINE = `${NOT_SHOWN}\\u2028\\u2029`;
 /**
- * What may end a one-line text although it shows nothing alone: the emoji presentation selector
- * (❤️ is U+2764 U+FE0F), the text one, and the tags that end a flag (🏴󠁧󠁢󠁥󠁮󠁧󠁿), right after a
- * character that shows. Never at the start.
+ * What may end a one-line text although it shows nothing alone, right after a character that
+ * shows: a variation selector (❤️ is U+2764 U+FE0F; a Japanese name's ideographic variant, U+E0100
+ * on; Mongolian's free variation selectors), the tags that end a flag (🏴󠁧󠁢󠁥󠁮󠁧󠁿), and the marks
+ * that set the direction of what precedes (LRM, RLM, ALM: Hebrew or Arabic ending in punctuation).
+ * Never at the start.
  */
-const EMOJI_TAIL = '[\\uFE0E\\uFE0F\\u{E0020}-\\u{E007F}]';
+const TAIL = '[\\p{Variation_Selector}\\u{E0020}-\\u{E007F}\\u200E\\u200F\\u061C]';
+/** Format characters that show, written before what they mark (Arabic number signs, the Syriac abbreviation mark…): a text may start with one. */
+const PREPENDED = '[\\u0600-\\u0605\\u06DD\\u070F\\u0890\\u0891\\u08E2\\u{110BD}\\u{110CD}]';
 /**
  * One line of printable text with something written in it and nothing blank at either end: a value
  * search facets show and filters must match exactly (a lone U+200B was a facet nobody could read).
@@ -33,8 +37,8 @@ const trimmed = (maxLength: number, extraForbidden = '') =>
   Type.String({
     minLength: 1,
     maxLength,
-    // The last character shown is no blank; emoji selectors and tags may follow it.
-    pattern: `^(?=[\\s\\S]*${WRITTEN})[^${EDGE}${extraForbidden}](?:${EMOJI_TAIL}+|[^${NOT_IN_LINE}${extraForbidden}]*[^${EDGE}${extraForbidden}]${EMOJI_TAIL}*)?$`,
+    // The last character shown is no blank; selectors, tags and direction marks may follow it.
+    pattern: `^(?=[\\s\\S]*${WRITTEN})(?:[^${EDGE}${extraForbidden}]|${PREPENDED})(?:${TAIL}+|[^${NOT_IN_LINE}${extraForbidden}]*[^${EDGE}${extraForbidden}]${TAIL}*)?$`,
   });
 /**
  * Variant attributes as a seller gives them: the contract's names and values, without a space at
