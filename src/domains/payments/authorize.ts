@@ -7,7 +7,7 @@ import { findCardData } from '../../platform/card-data.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
 import { callGateway, gatewayKey } from './gateway.ts';
-import { applyAuthorization } from './outcomes.ts';
+import { applyAuthorization, unlessGatewayDisagrees } from './outcomes.ts';
 import { requestHash } from './request-hash.ts';
 import type { IntentRow } from './sql.ts';
 import { type PaymentResult, resultOf } from './view.ts';
@@ -87,7 +87,7 @@ export async function authorize(deps: PaymentsDeps, raw: AuthorizeInput, trace: 
       }),
     (error) => deps.log.warn({ err: error, intentId: intent.id }, 'gateway authorize failed without an answer'),
   );
-  const after = await withTransaction(deps.pool, (tx) => applyAuthorization(tx, deps, intent.id, outcome, trace, true));
+  const after = await unlessGatewayDisagrees(() => withTransaction(deps.pool, (tx) => applyAuthorization(tx, deps, intent.id, outcome, trace, true)));
   if (after?.status === 'authorized') deps.wakeWorker();
   return resultOf(after ?? intent);
 }

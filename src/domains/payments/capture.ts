@@ -3,7 +3,7 @@ import { AppError, notFound } from '../../platform/http/errors.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
 import { type GatewayOutcome, callGateway, gatewayKey } from './gateway.ts';
-import { applyCapture } from './outcomes.ts';
+import { applyCapture, unlessGatewayDisagrees } from './outcomes.ts';
 import { type IntentRow, lockIntentForCapture } from './sql.ts';
 import { type PaymentResult, resultOf } from './view.ts';
 
@@ -53,6 +53,8 @@ export async function sendCapture(deps: PaymentsDeps, intent: IntentRow, trace: 
     () => gateway.capture({ idempotencyKey: gatewayKey('capture', intent.id), chargeReference, amount: intent.amount, currency: intent.currency }),
     (error) => deps.log.warn({ err: error, intentId: intent.id }, 'gateway capture failed without an answer'),
   );
-  const after = (await withTransaction(deps.pool, (tx) => applyCapture(tx, deps, intent.id, outcome, trace, true))) ?? intent;
-  return { after, outcome };
+  const applied = await unlessGatewayDisagrees(async () => ({ after: await withTransaction(deps.pool, (tx) => applyCapture(tx, deps, intent.id, outcome, trace, true)) }));
+  // Disagreeing, the answer is as good as none: the capture stays outstanding.
+  if (!applied) return { after: intent, outcome: { status: 'pending' } };
+  return { after: applied.after ?? intent, outcome };
 }

@@ -57,13 +57,28 @@ export class GatewayDisagreement extends Error {
 }
 
 /**
+ * Applies a call's answer; one that disagrees (GatewayDisagreement, logged where it was found)
+ * reads as no answer yet: undefined, the operation outstanding as after a timeout. The payments
+ * worker then asks again, backing off, and the caller gets its documented answer (processing,
+ * pending), not an error.
+ */
+export async function unlessGatewayDisagrees<T>(apply: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await apply();
+  } catch (error) {
+    if (error instanceof GatewayDisagreement) return undefined;
+    throw error;
+  }
+}
+
+/**
  * Throws GatewayDisagreement when a success the gateway told (a call's answer, a retrieve, a
  * webhook) names another amount or currency than ours: the whole payment authorized or captured,
  * or the refund. Such a success is not applied, whichever way it came (a partial authorisation is
  * never taken as the whole), and is logged as an error for a person to settle with the processor.
- * Thrown, not returned: the caller's transaction changes nothing, and a caller that sent the call
- * (the payments worker, a checkout step) counts it as failed and tries again later, backing off,
- * instead of taking it as done and sending it again at once. See also webhooks.ts.
+ * Thrown, not returned: the caller's transaction changes nothing, and the caller that sent the call
+ * reads it as no answer (unlessGatewayDisagrees), so that the payments worker tries again later,
+ * backing off, instead of taking it as done and sending it again at once. See also webhooks.ts.
  */
 function refuseOtherwise(deps: PaymentsDeps, outcome: Extract<GatewayOutcome, { status: 'succeeded' }>, ours: { id: string; amount: number | string; currency: string }, what: string): void {
   const amountAgrees = outcome.amount === undefined || outcome.amount === Number(ours.amount);

@@ -7,7 +7,7 @@ import { PrintableText } from '../../platform/http/schemas.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
 import { callGateway, gatewayKey } from './gateway.ts';
-import { applyRefund } from './outcomes.ts';
+import { applyRefund, unlessGatewayDisagrees } from './outcomes.ts';
 import { recordRefund } from './record-refund.ts';
 import { type IntentRow, readIntent, readRefund, refundStatus } from './sql.ts';
 
@@ -91,7 +91,8 @@ export async function sendRefund(deps: PaymentsDeps, refundId: string, trace: Tr
       }),
     (error) => deps.log.warn({ err: error, refundId }, 'gateway refund failed without an answer'),
   );
-  await withTransaction(deps.pool, (tx) => applyRefund(tx, deps, refundRow.id, outcome, trace));
+  // A success that disagrees leaves the refund pending, as after a timeout.
+  await unlessGatewayDisagrees(() => withTransaction(deps.pool, (tx) => applyRefund(tx, deps, refundRow.id, outcome, trace)));
   return (await readRefundView(deps.pool, refundRow.id)) as RefundView;
 }
 
