@@ -36,8 +36,8 @@ export function isCalendarDateTime(text: string): boolean {
   return m[7] === undefined || (Number(m[7]) <= 15 && Number(m[8]) <= 59);
 }
 
-/** A date-time's offset from UTC, in any form RFC 3339 date-time formats take (+hh:mm, +hhmm, +hh). */
-const OFFSET = /([+-])(\d{2}):?(\d{2})?$/;
+/** A date-time's offset from UTC, right after its time, in any form the formats take (+hh:mm, +hhmm, +hh). */
+const OFFSET = /\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?[+-](\d{2})(?::?(\d{2}))?$/;
 
 /**
  * Whether a date-time's offset is one PostgreSQL reads: up to ±15:59 (no zone has more). A text
@@ -45,8 +45,8 @@ const OFFSET = /([+-])(\d{2}):?(\d{2})?$/;
  */
 export function hasStorableOffset(text: string): boolean {
   const m = OFFSET.exec(text);
-  if (!m || !/[Tt ]\d{2}:\d{2}/.test(text)) return true;
-  return Number(m[2]) <= 15 && Number(m[3] ?? 0) <= 59;
+  if (!m) return true;
+  return Number(m[1]) <= 15 && Number(m[2] ?? 0) <= 59;
 }
 
 const isLeapYear = (year: number) => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;

@@ -148,7 +148,8 @@ describe('registration, login and the current user', () => {
   it('signs in an account stored unfolded (left so by migration 0005, its folded form being another account\'s) when typed as stored (found by a review)', async () => {
     const kept = await register('κωστας-kept@example.gr');
     expect(kept.statusCode).toBe(201);
-    const folded = await register('κωστασ-folded@example.gr');
+    const otherPassword = `${PASSWORD}-other`;
+    const folded = await register('κωστασ-folded@example.gr', undefined, otherPassword);
     expect(folded.statusCode).toBe(201);
     // What such a pair looks like after the migration: one stored with the final sigma.
     await t.app.pools.get('accounts')!.query("UPDATE users SET email = 'κωστας@example.gr' WHERE id = $1", [kept.json().id]);
@@ -156,8 +157,12 @@ describe('registration, login and the current user', () => {
     const subjectOf = (answer: Awaited<ReturnType<typeof login>>) => JSON.parse(Buffer.from(String(answer.json().accessToken).split('.')[1] ?? '', 'base64url').toString()).sub;
     const asStored = await login('κωστας@example.gr');
     expect([asStored.statusCode, subjectOf(asStored)]).toEqual([200, kept.json().id]);
-    const foldedLogin = await login('ΚΩΣΤΑΣ@example.gr');
+    const foldedLogin = await login('ΚΩΣΤΑΣ@example.gr', otherPassword);
     expect([foldedLogin.statusCode, subjectOf(foldedLogin)]).toEqual([200, folded.json().id]);
+    // The folded account's owner typing the kept account's spelling: its password is tried second.
+    const otherSpelling = await login('κωστας@example.gr', otherPassword);
+    expect([otherSpelling.statusCode, subjectOf(otherSpelling)]).toEqual([200, folded.json().id]);
+    expect((await login('κωστας@example.gr', `${PASSWORD}-wrong`)).statusCode).toBe(401);
   });
 
   it('makes exactly one account out of concurrent registrations of one email', async () => {

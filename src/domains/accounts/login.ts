@@ -26,7 +26,13 @@ export interface AccessToken {
 
 type Admission =
   | { admitted: false; retryAfterSeconds: number }
-  | { admitted: true; attemptId: string; credentials: Credentials | undefined }
+  | {
+      admitted: true;
+      attemptId: string;
+      credentials: Credentials | undefined;
+      /** The folded form's account, when the account stored exactly as typed is another one: its password is tried second. */
+      alternative?: Credentials;
+    }
   /** Refused only because of attempts whose password is still being checked: ask again shortly. */
   | { admitted: 'wait' };
 
@@ -64,14 +70,20 @@ async function admit(deps: AccountsDeps, email: string, asGiven: string, clientI
     // account stored exactly as typed first: one registered before emails were normalised
     // (non-ASCII capitals kept as typed), or one accounts migration 0005 left unfolded because its
     // folded form was another account's, which the folded form alone would never find. Then the
-    // account of the folded form.
-    const credentials =
-      userId !== undefined
-        ? await findCredentialsById(tx, userId)
-        : ((asGiven !== email ? await findCredentials(tx, asGiven) : undefined) ?? (await findCredentials(tx, email)));
+    // account of the folded form, whose password is tried too when the first one's is not it (its
+    // owner may type the other account's spelling: a phone raising the first letter).
+    if (userId !== undefined) {
+      const credentials = await findCredentialsById(tx, userId);
+      const attemptId = newId();
+      await insertAttempt(tx, { id: attemptId, email, address, userId: credentials?.id ?? null, now });
+      return { admitted: true, attemptId, credentials };
+    }
+    const exact = asGiven !== email ? await findCredentials(tx, asGiven) : undefined;
+    const folded = await findCredentials(tx, email);
+    const credentials = exact ?? folded;
     const attemptId = newId();
     await insertAttempt(tx, { id: attemptId, email, address, userId: credentials?.id ?? null, now });
-    return { admitted: true, attemptId, credentials };
+    return { admitted: true, attemptId, credentials, ...(exact && folded && folded.id !== exact.id ? { alternative: folded } : {}) };
   });
 }
 
@@ -108,10 +120,14 @@ export async function checkPassword(
   if (!admission.admitted) {
     throw new AppError('RATE_LIMITED', 'too many failed logins; try again later', { retryAfterSeconds: admission.retryAfterSeconds });
   }
-  const { credentials } = admission;
+  let { credentials } = admission;
   let passwordRight = false;
   if (credentials) passwordRight = await deps.passwords.verify(credentials.passwordHash, password);
   else await deps.passwords.verifyNothing(password);
+  if (!passwordRight && admission.alternative && (await deps.passwords.verify(admission.alternative.passwordHash, password))) {
+    credentials = admission.alternative;
+    passwordRight = true;
+  }
   await settleAttempt(deps.pool, admission.attemptId, credentials !== undefined && passwordRight);
   if (!credentials || !passwordRight) throw new AppError('INVALID_CREDENTIALS');
   return credentials;
