@@ -38,6 +38,7 @@ it('folds stored final sigmas and long s, and leaves an address whose folded for
     taken: 'νικοσ@example.gr',
     plain: 'ada@example.com',
     iota: 'ιωαννα@example.gr',
+    cyrillic: '\u1c83ергей@example.ru',
   };
   const ids: Record<string, string> = {};
   for (const [name, email] of Object.entries(accounts)) {
@@ -51,7 +52,8 @@ it('folds stored final sigmas and long s, and leaves an address whose folded for
   expect(emailOf('greek')).toBe(normalizeEmail('ΑΛΕΞΙΣ@EXAMPLE.GR'));
   expect(emailOf('long')).toBe('seller9@example.com');
   // Each folded as normalizeEmail folds it now.
-  for (const name of ['dotted', 'micro', 'symbols'] as const) expect(emailOf(name), name).toBe(normalizeEmail(accounts[name]));
+  for (const name of ['dotted', 'micro', 'symbols', 'cyrillic'] as const) expect(emailOf(name), name).toBe(normalizeEmail(accounts[name]));
+  expect(emailOf('cyrillic')).toBe('сергей@example.ru');
   expect(emailOf('dotted')).toBe('\u1e61am@example.com');
   expect(emailOf('micro')).toBe('μarie@example.com');
   expect(emailOf('symbols')).toBe('φθε@example.gr');

@@ -1,7 +1,30 @@
 import { AppError } from '../../platform/http/errors.ts';
 
 /** Lower-case letters that toLowerCase keeps apart from the letter Unicode case folding makes them. */
-const FOLDED_APART: Record<string, string> = { ς: 'σ', ſ: 's', µ: 'μ', ϐ: 'β', ϑ: 'θ', ϕ: 'φ', ϖ: 'π', ϰ: 'κ', ϱ: 'ρ', ϵ: 'ε', '\u1fbe': 'ι' };
+const FOLDED_APART: Record<string, string> = {
+  ς: 'σ',
+  ſ: 's',
+  µ: 'μ',
+  ϐ: 'β',
+  ϑ: 'θ',
+  ϕ: 'φ',
+  ϖ: 'π',
+  ϰ: 'κ',
+  ϱ: 'ρ',
+  ϵ: 'ε',
+  '\u0345': 'ι',
+  '\u1fbe': 'ι',
+  // Old Cyrillic letter forms (Unicode's simple case folding makes them the letters they are).
+  '\u1c80': 'в',
+  '\u1c81': 'д',
+  '\u1c82': 'о',
+  '\u1c83': 'с',
+  '\u1c84': 'т',
+  '\u1c85': 'т',
+  '\u1c86': 'ъ',
+  '\u1c87': 'ѣ',
+  '\u1c88': 'ꙋ',
+};
 const FOLDED_APART_PATTERN = new RegExp(`[${Object.keys(FOLDED_APART).join('')}]`, 'gu');
 
 /** The longest email address (RFC 5321 path limit), as the users table holds it. */
