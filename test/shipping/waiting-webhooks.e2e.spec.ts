@@ -93,6 +93,27 @@ describe('a carrier update with a far time offset', () => {
   });
 });
 
+describe('a carrier update dated a little ahead of the clock', () => {
+  it('is not judged again by a process whose clock is behind the one that received it: the shipment is made (found by a review)', async () => {
+    const sellerId = newId();
+    const orderId = await paidOrder(newId(), sellerId);
+    const tracking = carrier.newTrackingNumber();
+    const receivedAt = clock.now();
+    // Four minutes ahead: within the five a scan may be, for the process that receives it.
+    const scan = carrier.scan(tracking, 'in_transit', { occurredAt: new Date(receivedAt.getTime() + 4 * 60_000) });
+    expect((await post(carrier.signed(scan))).json()).toMatchObject({ duplicate: false, applied: false });
+    // The seller's request is served by a process whose clock is three minutes behind.
+    clock.set(new Date(receivedAt.getTime() - 3 * 60_000));
+    try {
+      const seller = await t.app.tokens.sign({ userId: sellerId, roles: ['seller'] });
+      const shipped = await t.request('POST', `/v1/seller/orders/${orderId}/shipments`, { token: seller.token, body: { carrier: CARRIER, trackingNumber: tracking } });
+      expect(shipped.statusCode, shipped.body).toBe(201);
+    } finally {
+      clock.set(receivedAt);
+    }
+  });
+});
+
 describe('carrier updates waiting for a shipment that never comes', () => {
   it('are dropped once they have waited the days set, not a millisecond sooner; younger and applied ones stay; the repeat of a dropped one is new', async () => {
     const [old, young, applied] = [carrier.newTrackingNumber(), carrier.newTrackingNumber(), carrier.newTrackingNumber()];

@@ -167,7 +167,7 @@ export async function ship(deps: ShippingDeps, input: ShipInput, trace: Trace | 
       // carrier's redelivery of one was taken for a duplicate.
       for (;;) {
         const waiting = await waitingWebhooks(tx, input.carrier, trackingNumber);
-        const scans = waiting.map((w) => ({ id: w.id, scan: scanOf(w.payload as CarrierWebhookBody, now) }));
+        const scans = waiting.map((w) => ({ id: w.id, scan: scanOf(w.payload as CarrierWebhookBody, 'received before') }));
         scans.sort((a, b) => a.scan.occurredAt.getTime() - b.scan.occurredAt.getTime());
         for (const { scan } of scans) {
           const applied = await applyCarrierScan(tx, shipment, scan, now);
