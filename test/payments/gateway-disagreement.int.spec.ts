@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { AuthorizeRequest, CaptureRequest, GatewayOutcome, RefundRequest } from '../../src/domains/payments/index.ts';
+import { ManualClock } from '../../src/platform/clock.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { NetworkToTestGateway, type PaymentsHarness, intentStatus, paymentFor, startPayments } from './harness.ts';
 
@@ -30,7 +31,8 @@ const network = new PartialCapture('partial_capture');
 let h: PaymentsHarness;
 
 beforeAll(async () => {
-  h = await startPayments({}, { payments: { gateways: [network] } });
+  // Time stands still: the worker's backoff does not run out between passes however slow they are.
+  h = await startPayments({}, { clock: new ManualClock(new Date()), payments: { gateways: [network] } });
   network.processor = h.module.testGateway;
 });
 
