@@ -17,7 +17,7 @@ export function isStorableInstant(ms: number): boolean {
   return ms >= FIRST_INSTANT_MS && ms <= LAST_INSTANT_MS;
 }
 
-const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:Z|[+-](\d{2}):(\d{2}))$/;
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})$/;
 
 /**
  * Whether an RFC 3339 date-time names a real moment of the calendar: Date.parse rolls a 30 February
@@ -33,7 +33,7 @@ export function isCalendarDateTime(text: string): boolean {
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
   const daysInMonth = new Date(Date.UTC(2000, month, 0)).getUTCDate() - (month === 2 && !isLeapYear(year) ? 1 : 0);
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) return false;
-  return m[7] === undefined || (Number(m[7]) <= 15 && Number(m[8]) <= 59);
+  return hasStorableOffset(text);
 }
 
 /** A date-time's offset from UTC, right after its time, in any form the formats take (+hh:mm, +hhmm, +hh). */

@@ -72,15 +72,9 @@ async function admit(deps: AccountsDeps, email: string, asGiven: string, clientI
     // folded form was another account's, which the folded form alone would never find. Then the
     // account of the folded form, whose password is tried too when the first one's is not it (its
     // owner may type the other account's spelling: a phone raising the first letter).
-    if (userId !== undefined) {
-      const credentials = await findCredentialsById(tx, userId);
-      const attemptId = newId();
-      await insertAttempt(tx, { id: attemptId, email, address, userId: credentials?.id ?? null, now });
-      return { admitted: true, attemptId, credentials };
-    }
-    const exact = asGiven !== email ? await findCredentials(tx, asGiven) : undefined;
-    const folded = await findCredentials(tx, email);
-    const credentials = exact ?? folded;
+    const exact = userId === undefined && asGiven !== email ? await findCredentials(tx, asGiven) : undefined;
+    const folded = userId === undefined ? await findCredentials(tx, email) : undefined;
+    const credentials = userId !== undefined ? await findCredentialsById(tx, userId) : (exact ?? folded);
     const attemptId = newId();
     await insertAttempt(tx, { id: attemptId, email, address, userId: credentials?.id ?? null, now });
     return { admitted: true, attemptId, credentials, ...(exact && folded && folded.id !== exact.id ? { alternative: folded } : {}) };

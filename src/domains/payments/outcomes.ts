@@ -71,6 +71,12 @@ export async function unlessGatewayDisagrees<T>(apply: () => Promise<T>): Promis
   }
 }
 
+/** Whether an outcome is a success naming another amount or currency than `ours` (one naming neither agrees). */
+export function saysOtherAmount(outcome: GatewayOutcome, ours: { amount: number | string; currency: string }): boolean {
+  if (outcome.status !== 'succeeded') return false;
+  return (outcome.amount !== undefined && outcome.amount !== Number(ours.amount)) || (outcome.currency !== undefined && outcome.currency !== ours.currency);
+}
+
 /**
  * Throws GatewayDisagreement when a success the gateway told (a call's answer, a retrieve, a
  * webhook) names another amount or currency than ours: the whole payment authorized or captured,
@@ -81,9 +87,7 @@ export async function unlessGatewayDisagrees<T>(apply: () => Promise<T>): Promis
  * backing off, instead of taking it as done and sending it again at once. See also webhooks.ts.
  */
 function refuseOtherwise(deps: PaymentsDeps, outcome: Extract<GatewayOutcome, { status: 'succeeded' }>, ours: { id: string; amount: number | string; currency: string }, what: string): void {
-  const amountAgrees = outcome.amount === undefined || outcome.amount === Number(ours.amount);
-  const currencyAgrees = outcome.currency === undefined || outcome.currency === ours.currency;
-  if (amountAgrees && currencyAgrees) return;
+  if (!saysOtherAmount(outcome, ours)) return;
   const message = `the gateway says the ${what} succeeded for another amount or currency: not applied`;
   deps.log.error({ id: ours.id, said: { amount: outcome.amount, currency: outcome.currency }, ours: { amount: Number(ours.amount), currency: ours.currency } }, message);
   throw new GatewayDisagreement(`${message} (${what} of ${ours.id})`);

@@ -6,7 +6,7 @@ import { findCardData } from '../../platform/card-data.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type PaymentsDeps, gatewayNamed } from './deps.ts';
 import type { GatewayWebhook } from './gateway.ts';
-import { applyOutcome } from './outcomes.ts';
+import { applyOutcome, saysOtherAmount } from './outcomes.ts';
 
 export interface WebhookReceipt {
   eventId: string;
@@ -153,10 +153,7 @@ function disagrees(deps: PaymentsDeps, hook: GatewayWebhook, named: Named): bool
     amount: outcome?.status === 'succeeded' ? (outcome.amount ?? null) : null,
     currency: outcome?.status === 'succeeded' ? (outcome.currency ?? null) : null,
   };
-  const wrong =
-    (said.charge !== null && named.charge !== null && said.charge !== named.charge) ||
-    (said.amount !== null && said.amount !== named.amount) ||
-    (said.currency !== null && said.currency !== named.currency);
+  const wrong = (said.charge !== null && named.charge !== null && said.charge !== named.charge) || (outcome !== undefined && saysOtherAmount(outcome, named));
   if (wrong) {
     deps.log.error(
       { eventId: hook.eventId, eventType: hook.eventType, [named.kind === 'refund' ? 'refundId' : 'intentId']: named.id, webhook: said, ours: { charge: named.charge, amount: named.amount, currency: named.currency } },

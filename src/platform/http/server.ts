@@ -463,7 +463,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   app.server.on('checkExpectation', answerExpectationFailed);
   // Node takes the smaller of the two limits as the headers' and the larger as the whole request's.
   if (app.server.requestTimeout > 0) app.server.headersTimeout = Math.min(app.server.headersTimeout, app.server.requestTimeout);
-  app.server.on('connect', answerConnect((path) => allowedMethods(path)));
+  app.server.on('connect', answerConnect(allowedMethods));
 
   return app;
 }
