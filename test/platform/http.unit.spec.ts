@@ -706,8 +706,13 @@ describe('requests the HTTP parser refuses', () => {
         const [head, body] = answer.split('\r\n\r\n');
         expect(head, code).toMatch(new RegExp(`^HTTP/1.1 ${status} `));
         expect(head?.toLowerCase()).toContain('content-type: application/problem+json');
+        // Like every other answer, these carry a request id to quote (the request was not read: our own).
+        expect(head, code).toMatch(/\r\nx-request-id: [0-9a-f]{8}-[0-9a-f-]{27}\r\n/i);
+        expect(head?.toLowerCase(), code).toContain('x-content-type-options: nosniff');
         expect(JSON.parse(body ?? '')).toMatchObject({ status, code });
       }
+      const expectation = await raw(port, `POST /v1/plain HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nX-Request-Id: trace-17\r\nContent-Length: 2\r\n\r\n{}`);
+      expect(expectation.toLowerCase()).toContain('\r\nx-request-id: trace-17\r\n');
       // Node answered these two itself, with no body (found by a fuzzing pass): an HTTP/1.1
       // request without Host (a 400), and CONNECT (the connection closed without an answer).
       const hostless = await raw(port, 'GET /v1/plain HTTP/1.1\r\nConnection: close\r\n\r\n');
@@ -717,6 +722,8 @@ describe('requests the HTTP parser refuses', () => {
       const connect = await raw(port, 'CONNECT /v1/plain HTTP/1.1\r\nHost: x\r\n\r\n');
       expect(connect).toMatch(/^HTTP\/1.1 405 /);
       expect(connect.toLowerCase()).toContain('allow: get, head');
+      expect(connect).toMatch(/\r\nX-Request-Id: [0-9a-f]{8}-[0-9a-f-]{27}\r\n/);
+      expect(await raw(port, 'CONNECT /v1/plain HTTP/1.1\r\nHost: x\r\nX-Request-Id: trace-18\r\n\r\n')).toContain('\r\nX-Request-Id: trace-18\r\n');
       expect(JSON.parse(connect.split('\r\n\r\n')[1] ?? '')).toMatchObject({ status: 405, code: 'METHOD_NOT_ALLOWED' });
       const proxying = await raw(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
       expect(JSON.parse(proxying.split('\r\n\r\n')[1] ?? '')).toMatchObject({ status: 404, code: 'ROUTE_NOT_FOUND' });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
@@ -13,15 +14,30 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Socket):
   // A connection reset has nothing left to answer.
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const [code, detail] = clientProblem(error.code);
-  answerOnSocket(socket, problemOf(code, detail));
+  answerOnSocket(socket, problemOf(code, detail), randomUUID());
 }
 
-/** Writes a problem document as the whole answer of the connection, and closes it. */
-function answerOnSocket(socket: Socket, problem: ReturnType<typeof problemOf>, headers = ''): void {
+/** A request id a client may choose: a plain token, as UUIDs and trace ids are. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * A client's X-Request-Id when it is a plain token (it goes into logs and is echoed), else one of
+ * our own. Request ids need not be time-ordered: randomUUID draws from a cached entropy pool.
+ */
+export function requestIdOf(given: string | string[] | undefined): string {
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/**
+ * Writes a problem document as the whole answer of the connection, and closes it. It carries the
+ * headers every answer of the server carries (X-Request-Id: one of our own when the request could
+ * not be read).
+ */
+function answerOnSocket(socket: Socket, problem: ReturnType<typeof problemOf>, requestId: string, headers = ''): void {
   const body = JSON.stringify(problem);
   if (socket.writable) {
     socket.write(
-      `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\n${headers}Connection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${problem.status} ${STATUS_CODES[problem.status]}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nX-Request-Id: ${requestId}\r\n${headers}Connection: close\r\n\r\n${body}`,
     );
   }
   socket.destroy();
@@ -36,11 +52,12 @@ export function answerConnect(allowedMethods: (path: string) => string[]): (requ
   return (request, socket) => {
     const path = (request.url ?? '').split('?')[0] ?? '';
     const allowed = path.startsWith('/') ? allowedMethods(path) : [];
+    const requestId = requestIdOf(request.headers['x-request-id']);
     if (allowed.length === 0) {
-      answerOnSocket(socket, problemOf('ROUTE_NOT_FOUND', `CONNECT ${path.slice(0, 200)} does not exist: this server is no proxy`));
+      answerOnSocket(socket, problemOf('ROUTE_NOT_FOUND', `CONNECT ${path.slice(0, 200)} does not exist: this server is no proxy`), requestId);
       return;
     }
-    answerOnSocket(socket, problemOf('METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(', ')}, not CONNECT`, { allowed }), `Allow: ${allowed.join(', ')}\r\n`);
+    answerOnSocket(socket, problemOf('METHOD_NOT_ALLOWED', `${path} takes ${allowed.join(', ')}, not CONNECT`, { allowed }), requestId, `Allow: ${allowed.join(', ')}\r\n`);
   };
 }
 
@@ -62,6 +79,8 @@ export function answerExpectationFailed(request: IncomingMessage, response: Serv
     'content-type': 'application/problem+json',
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'x-request-id': requestIdOf(request.headers['x-request-id']),
     connection: 'close',
   });
   response.end(body);

@@ -5,7 +5,6 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { isUtf8 } from 'node:buffer';
-import { randomUUID } from 'node:crypto';
 import { hasStorableOffset, isStorableInstant } from '../clock.ts';
 import { isUuid } from '../ids.ts';
 import { findInJson } from '../json-walk.ts';
@@ -13,7 +12,7 @@ import { unstorableCharacter } from '../unicode.ts';
 import type { Trace } from '../messaging/envelope.ts';
 import type { Metrics } from '../metrics.ts';
 import { registerAccessControl } from './access.ts';
-import { answerClientError, answerConnect, answerExpectationFailed } from './client-errors.ts';
+import { answerClientError, answerConnect, answerExpectationFailed, requestIdOf } from './client-errors.ts';
 import { REQUEST_TIMEOUT_MS } from '../config.ts';
 import { COUNTRY_FORMAT, isCountryCode } from './countries.ts';
 import { CURRENCY_FORMAT, isCurrencyCode } from './currencies.ts';
@@ -119,9 +118,6 @@ const CODE_FORMATS = {
 
 const ajvCompilers = AjvCompiler();
 
-/** A request id a client may choose: a plain token, as UUIDs and trace ids are. */
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
 /**
  * Query strings, path parameters and headers are text: their numbers and booleans are read from it
  * (coerceTypes). A JSON body has types of its own and is taken as sent: with coercion, `"maxUses": 0`
@@ -141,14 +137,10 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     loggerInstance: options.logger,
     bodyLimit: options.bodyLimitBytes,
     logController: new LogController({ disableRequestLogging: true }),
-    // A client's X-Request-Id is kept when it is a plain token (it goes into logs and is echoed);
-    // anything else (5,000 characters, markup, control characters) is replaced by our own. Request
-    // ids need not be time-ordered: randomUUID draws from a cached entropy pool, far cheaper.
+    // A client's X-Request-Id is kept when it is a plain token; anything else (5,000 characters,
+    // markup, control characters) is replaced by our own.
     requestIdHeader: false,
-    genReqId: (request) => {
-      const given = request.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    },
+    genReqId: (request) => requestIdOf(request.headers['x-request-id']),
     // While closing, requests still arriving on open connections are answered 503 by the hook
     // below, as a problem document (the framework's own answer is its plain JSON).
     return503OnClosing: false,
