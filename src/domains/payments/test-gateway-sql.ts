@@ -151,9 +151,9 @@ export async function refundDecision(
   db: Queryable,
   chargeId: string,
   refundReference: string,
-): Promise<{ status: 'succeeded' | 'declined'; decline_code: string | null } | undefined> {
-  const { rows } = await db.query<{ status: 'succeeded' | 'declined'; decline_code: string | null }>(
-    'SELECT status, decline_code FROM test_gateway_refunds WHERE charge_id = $1 AND refund_reference = $2 ORDER BY created_at LIMIT 1',
+): Promise<{ status: 'succeeded' | 'declined'; decline_code: string | null; amount: number; currency: string } | undefined> {
+  const { rows } = await db.query<{ status: 'succeeded' | 'declined'; decline_code: string | null; amount: number; currency: string }>(
+    'SELECT status, decline_code, amount, currency::text AS currency FROM test_gateway_refunds WHERE charge_id = $1 AND refund_reference = $2 ORDER BY created_at LIMIT 1',
     [chargeId, refundReference],
   );
   return rows[0];

@@ -204,7 +204,7 @@ export class TestGateway implements PaymentGateway {
       d.writes.push(chargeStatusUpdate(charge.id, 'captured'));
       const transactionId = randomId('txn');
       this.#emit(d, 'charge.captured', charge, { transaction: transactionId });
-      return { status: 'succeeded', transactionId, chargeReference: charge.id };
+      return { status: 'succeeded', transactionId, chargeReference: charge.id, amount: charge.amount, currency: charge.currency };
     });
     return outcome;
   }
@@ -254,7 +254,7 @@ export class TestGateway implements PaymentGateway {
       }
       d.writes.push(refundedAdd(charge.id, request.amount));
       this.#emit(d, 'refund.succeeded', charge, { ...about, transaction: transactionId });
-      return charge.settles_by_webhook ? { status: 'pending', transactionId } : { status: 'succeeded', transactionId };
+      return charge.settles_by_webhook ? { status: 'pending', transactionId } : { status: 'succeeded', transactionId, amount: request.amount, currency: request.currency };
     });
     return outcome;
   }
@@ -262,7 +262,9 @@ export class TestGateway implements PaymentGateway {
   /**
    * The processor's current outcome of an operation, from its durable decisions: the answer stored
    * under the key, or not_found when the key never reached it. A refund answered pending was
-   * decided at once all the same (only its webhook tells it later): its decision is read.
+   * decided at once all the same (only its webhook tells it later): its decision is read. A success
+   * names its amount and currency, as a processor's charge or refund object does (and as the
+   * answers to the calls do), so reconciliation checks them like any other success.
    */
   async retrieve(request: RetrieveRequest): Promise<RetrievedOutcome> {
     const seen = await requestByKey(this.#pool, request.idempotencyKey);
@@ -278,7 +280,7 @@ export class TestGateway implements PaymentGateway {
     const decided = await refundDecision(this.#pool, request.chargeReference, request.refundReference);
     if (!decided) return outcome;
     return decided.status === 'succeeded'
-      ? { status: 'succeeded', transactionId: outcome.transactionId }
+      ? { status: 'succeeded', transactionId: outcome.transactionId, amount: decided.amount, currency: decided.currency }
       : { status: 'declined', code: decided.decline_code ?? 'refund_declined', transactionId: outcome.transactionId };
   }
 
@@ -388,7 +390,7 @@ export class TestGateway implements PaymentGateway {
       return { status: 'declined', code: declineCode, transactionId };
     }
     this.#emit(d, 'charge.authorized', charge, { transaction: transactionId });
-    return { status: 'succeeded', transactionId, chargeReference: charge.id };
+    return { status: 'succeeded', transactionId, chargeReference: charge.id, amount: charge.amount, currency: charge.currency };
   }
 
   /**
