@@ -261,6 +261,36 @@ describe('event delivery with the default poll', () => {
     expect(calls.filter((id) => id === y2)).toHaveLength(0);
   });
 
+  it('records a handler that rejects with no Error (undefined, null, a string) as a failure of that event alone (found by a review: the round failed, for every consumer of the domain, for ever)', async () => {
+    const consumerName = 'inventory.bare-rejection-probe';
+    const thrown: unknown[] = [undefined, null, 'plain text', Object.create(null)];
+    const probe: Subscription = {
+      consumer: consumerName,
+      domain: 'inventory',
+      events: [ThingHappened.type],
+      async handle(ctx, event) {
+        const { n } = event.data as ThingData;
+        if (n < thrown.length) throw thrown[n];
+        await recordEffect(ctx.tx, consumerName, event);
+      },
+    };
+    const consumer = inventoryConsumer(t, probe);
+    const batch = [...thrown.keys(), thrown.length].map((n) => envelope(newId(), { n }));
+    await insertIntoInbox(pool(t, 'inventory'), 'inventory', batch.map((event) => ({ consumer: consumerName, event })));
+    await eventually(async () => {
+      await consumer.runOnce();
+      expect((await inboxRow(t, 'inventory', consumerName, batch[0]!.id))?.attempts).toBe(1);
+    });
+    const errors = await Promise.all(batch.slice(0, thrown.length).map(async (e) => (await inboxRow(t, 'inventory', consumerName, e.id))?.last_error));
+    expect(errors).toEqual([
+      'thrown without an Error: undefined',
+      'thrown without an Error: null',
+      'thrown without an Error: plain text',
+      'thrown without an Error: [object Object]',
+    ]);
+    expect(await inboxRow(t, 'inventory', consumerName, batch[thrown.length]!.id)).toMatchObject({ status: 'processed', attempts: 1 });
+  });
+
   it('gives a consumer that folds batches its events at once, in order, and isolates a failing one event by event', async () => {
     const consumerName = 'inventory.folding-probe';
     const batches: string[][] = [];

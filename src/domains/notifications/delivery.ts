@@ -1,3 +1,4 @@
+import { errorMessage } from '../../platform/error-message.ts';
 import type { NotificationFailedV1, NotificationSentV1 } from '../../contracts/notifications.ts';
 import { withTransaction } from '../../platform/db/pool.ts';
 import { retryDelayMs } from '../../platform/messaging/consumer.ts';
@@ -52,7 +53,7 @@ export class DeliveryWorker {
       );
       return { id: row.id, attempts: row.attempts, status: 'sent', sentAt: clock.now(), nextAttemptAt: null, lastError: null };
     } catch (error) {
-      const message = (error instanceof Error ? error.message : String(error)).slice(0, LAST_ERROR_LENGTH_MAX) || 'unknown error';
+      const message = errorMessage(error, LAST_ERROR_LENGTH_MAX);
       const permanent = error instanceof ProviderError && error.permanent;
       if (!(error instanceof ProviderError)) log.error({ err: error, notificationId: row.id }, 'notification provider failed unexpectedly');
       if (permanent || row.attempts >= delivery.attemptsMax) {

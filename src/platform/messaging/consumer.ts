@@ -1,3 +1,4 @@
+import { errorMessage } from '../error-message.ts';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { type Pool, type Tx, commitWith } from '../db/pool.ts';
@@ -185,7 +186,7 @@ export class InboxConsumer {
         await this.#handle(tx, row);
       } catch (error) {
         await tx.query('ROLLBACK TO SAVEPOINT apply_batch');
-        await this.#recordFailure(tx, row, error as Error);
+        await this.#recordFailure(tx, row, error);
         return this.#applyOneByOne(tx, [...rows.slice(0, k), ...rows.slice(k + 1)], new Set([aggregateKey(row)]));
       }
     }
@@ -206,7 +207,7 @@ export class InboxConsumer {
         applied.push(row);
       } catch (error) {
         await tx.query('ROLLBACK TO SAVEPOINT apply_event');
-        await this.#recordFailure(tx, row, error as Error);
+        await this.#recordFailure(tx, row, error);
         blocked.add(aggregateKey(row));
       }
     }
@@ -256,9 +257,9 @@ export class InboxConsumer {
     );
   }
 
-  async #recordFailure(tx: Tx, row: InboxRow, error: Error): Promise<void> {
+  async #recordFailure(tx: Tx, row: InboxRow, error: unknown): Promise<void> {
     const attempts = row.attempts + 1;
-    const message = (error.message || String(error)).slice(0, 2000);
+    const message = errorMessage(error);
     // A payload that breaks its contract will never succeed: park it at once.
     const park = attempts >= this.options.attemptsMax || error instanceof ContractViolation;
     const labels = { domain: this.domain, consumer: row.consumer };

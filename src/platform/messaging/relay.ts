@@ -1,3 +1,4 @@
+import { errorMessage } from '../error-message.ts';
 import type { Logger } from 'pino';
 import type { Pool, Tx } from '../db/pool.ts';
 import { type DomainName, domainTables } from '../domains.ts';
@@ -265,7 +266,7 @@ export class OutboxRelay {
   }
 
   #failed(subscriber: DomainName, error: unknown, book: HeldBook): void {
-    book.attempt(subscriber, 'failed', error instanceof Error ? error.message : String(error));
+    book.attempt(subscriber, 'failed', errorMessage(error));
     if (isConnectionError(error)) this.log.warn({ err: error, subscriber }, 'relay: a subscriber could not be reached; its events are held for it, the others go on');
     else this.log.error({ err: error, subscriber }, 'relay: delivering to a subscriber failed; its events are held for it, the others go on');
   }

@@ -1,3 +1,4 @@
+import { errorMessage } from '../error-message.ts';
 import type { Logger } from 'pino';
 import type { Pool, Queryable, Tx } from '../db/pool.ts';
 import { DOMAIN_NAMES, type DomainName, domainTables, isDomainName } from '../domains.ts';
@@ -250,7 +251,7 @@ export class ConsumerReplay {
     } catch (error) {
       // Recorded as running (the consumer paused, its copies emptied) but not going to run: failed,
       // as /ready then says, until a rebuild is done.
-      if (recorded) await this.#recordFailure(conn, (error as Error).message || String(error)).catch(() => undefined);
+      if (recorded) await this.#recordFailure(conn, errorMessage(error)).catch(() => undefined);
       if (locked) await conn.query('SELECT pg_advisory_unlock(hashtext($1))', [lockName(consumer)]).catch(() => undefined);
       conn.release(error instanceof ReplayRefused ? undefined : (error as Error));
       throw error;
@@ -299,7 +300,7 @@ export class ConsumerReplay {
       this.log.info({ consumer, replayId: this.id, applied: this.#applied, parked: this.#parked }, 'replay of the event log done; the consumer is live again');
       return 'done';
     } catch (error) {
-      const message = (error as Error).message || String(error);
+      const message = errorMessage(error);
       this.log.error({ err: error, consumer, replayId: this.id }, 'replay of the event log failed; the consumer stays paused until a rebuild is done');
       await this.#recordFailure(conn, message).catch((e: Error) => {
         brokenConnection = e;
@@ -431,7 +432,7 @@ export class ConsumerReplay {
         await tx.query('RELEASE SAVEPOINT replay_event');
       } catch (error) {
         await tx.query('ROLLBACK TO SAVEPOINT replay_event');
-        await this.#park(tx, e, error as Error);
+        await this.#park(tx, e, error);
         parked++;
       }
     }
@@ -451,9 +452,9 @@ export class ConsumerReplay {
     };
   }
 
-  async #park(tx: Tx, event: EventEnvelope, error: Error): Promise<void> {
+  async #park(tx: Tx, event: EventEnvelope, error: unknown): Promise<void> {
     const { consumer } = this.subscription;
-    const message = (error.message || String(error)).slice(0, 2000);
+    const message = errorMessage(error);
     await tx.query(`UPDATE ${this.#tables.inbox} SET status = 'dead', last_error = $3 WHERE consumer = $1 AND event_id = $2`, [consumer, event.id, message]);
     await tx.query(
       `INSERT INTO ${this.#tables.deadLetters} (id, consumer, event_id, event_type, source, envelope, attempts, last_error)
