@@ -1,32 +1,17 @@
-import type pg from 'pg';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { normalizeEmail } from '../../src/domains/accounts/email.ts';
-import { allMigrations } from '../../src/platform/db/migrate.ts';
 import { newId } from '../../src/platform/ids.ts';
-import { scratchDatabase } from '../support/scratch-database.ts';
+import { migrationScratch } from '../support/migration-scratch.ts';
 
 /**
  * Accounts migration 0005 on accounts stored before final sigma and long s were folded: they are
  * folded as normalizeEmail now folds them, unless that makes them another account's. Its own
  * scratch database, dropped after.
  */
-let scratch: Awaited<ReturnType<typeof scratchDatabase>>;
-let db: pg.Client;
-
-beforeAll(async () => {
-  scratch = await scratchDatabase('accounts_0005');
-  db = scratch.db;
-});
-
-afterAll(async () => {
-  await scratch?.drop();
-});
+const scratch = migrationScratch('accounts', 'accounts/0005_final_sigma_and_long_s');
 
 it('folds stored final sigmas and long s, and leaves an address whose folded form another account has', async () => {
-  const migrations = await allMigrations('accounts');
-  const at = migrations.findIndex((m) => m.id === 'accounts/0005_final_sigma_and_long_s');
-  expect(at).toBeGreaterThan(0);
-  for (const m of migrations.slice(0, at)) await db.query(m.sql);
+  const { db } = scratch;
   const hash = '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA';
   const accounts = {
     greek: 'αλεξις@example.gr',
@@ -45,7 +30,7 @@ it('folds stored final sigmas and long s, and leaves an address whose folded for
     ids[name] = newId();
     await db.query('INSERT INTO users (id, email, password_hash) VALUES ($1, $2, $3)', [ids[name], email, hash]);
   }
-  await db.query(migrations[at]!.sql);
+  await scratch.apply();
   const { rows } = await db.query<{ id: string; email: string }>('SELECT id, email::text AS email FROM users');
   const emailOf = (name: string) => rows.find((r) => r.id === ids[name])?.email;
   expect(emailOf('greek')).toBe('αλεξισ@example.gr');

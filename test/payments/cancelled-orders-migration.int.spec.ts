@@ -1,31 +1,16 @@
-import type pg from 'pg';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { allMigrations } from '../../src/platform/db/migrate.ts';
+import { expect, it } from 'vitest';
 import { newId } from '../../src/platform/ids.ts';
-import { scratchDatabase } from '../support/scratch-database.ts';
+import { migrationScratch } from '../support/migration-scratch.ts';
 
 /**
  * Payments migration 0005 on a payments database that already learned of cancelled orders: their
  * events are in its inbox, and a refund of such an order declined after the upgrade must still be
  * followed by the rest. Its own scratch database, dropped after.
  */
-let scratch: Awaited<ReturnType<typeof scratchDatabase>>;
-let db: pg.Client;
-
-beforeAll(async () => {
-  scratch = await scratchDatabase('payments_0005');
-  db = scratch.db;
-});
-
-afterAll(async () => {
-  await scratch?.drop();
-});
+const scratch = migrationScratch('payments', 'payments/0005_cancelled_orders');
 
 it('records the cancellations payments learned before it, from the inbox, once per order', async () => {
-  const migrations = await allMigrations('payments');
-  const at = migrations.findIndex((m) => m.id === 'payments/0005_cancelled_orders');
-  expect(at).toBeGreaterThan(0);
-  for (const m of migrations.slice(0, at)) await db.query(m.sql);
+  const { db } = scratch;
   const [orderId, buyerId] = [newId(), newId()];
   const cancelledEvent = (data: Record<string, unknown>) => ({ id: newId(), type: 'orders.order_cancelled.v1', source: '/bazaar/orders', subject: orderId, data });
   // Delivered twice (a re-published event): one row.
@@ -36,7 +21,7 @@ it('records the cancellations payments learned before it, from the inbox, once p
       ['payments.release_cancelled_order', event.id, orderId, event.type, JSON.stringify(event)],
     );
   }
-  await db.query(migrations[at]!.sql);
+  await scratch.apply();
   const { rows } = await db.query('SELECT order_id, reason, cancelled_by FROM cancelled_orders');
   expect(rows).toEqual([{ order_id: orderId, reason: 'cancelled by buyer', cancelled_by: buyerId }]);
 });

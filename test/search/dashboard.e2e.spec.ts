@@ -15,6 +15,7 @@ let token: string;
 const mug = newId();
 const lamp = newId();
 const rug = newId();
+const cup = newId();
 
 const DAY1 = '2026-05-18';
 const DAY2 = '2026-05-19';
@@ -30,6 +31,8 @@ beforeAll(async () => {
   //  E  USD placed day 2, not paid yet                                          -> counts as pending only
   //  F  EUR paid day 1: 1 rug at 20000                                          -> total 20000
   //  G  the other seller's USD order paid day 1                                 -> not this seller's
+  //  D's capture lands after its cancellation and payments refunds it (45000)   -> never counts either
+  //  H  USD paid day 1 (a cup at 2000), refunded 500 on day 2, the refund's event first -> counts both
   const at = (day: string, hour: number) => `${day}T${String(hour).padStart(2, '0')}:00:00.000Z`;
   const A = orderOf({ sellerId, currency: 'USD', placedAt: at(DAY1, 8), shippingAmount: 700, lines: [{ productId: mug, title: 'Mug', unitPrice: 1000, quantity: 2, discountAmount: 500 }, { productId: lamp, title: 'Lamp', unitPrice: 5000, quantity: 1 }] });
   const B = orderOf({ sellerId, currency: 'USD', placedAt: at(DAY2, 8), lines: [{ productId: mug, title: 'Mug', unitPrice: 1000, quantity: 3 }] });
@@ -38,14 +41,20 @@ beforeAll(async () => {
   const E = orderOf({ sellerId, currency: 'USD', placedAt: at(DAY2, 11), lines: [{ productId: mug, title: 'Mug', unitPrice: 1000, quantity: 1 }] });
   const F = orderOf({ sellerId, currency: 'EUR', placedAt: at(DAY1, 7), lines: [{ productId: rug, title: 'Rug', unitPrice: 20000, quantity: 1 }] });
   const G = orderOf({ sellerId: otherSellerId, currency: 'USD', placedAt: at(DAY1, 7), lines: [{ productId: newId(), title: 'Vase', unitPrice: 99000, quantity: 1 }] });
-  for (const o of [A, B, C, D, E, F, G]) await placed(t, o);
+  const H = orderOf({ sellerId, currency: 'USD', placedAt: at(DAY1, 6), lines: [{ productId: cup, title: 'Cup', unitPrice: 2000, quantity: 1 }] });
+  for (const o of [A, B, C, D, E, F, G, H]) await placed(t, o);
   await paid(t, A, at(DAY1, 9));
   const paidB = await paid(t, B, at(DAY2, 9));
   const paidC = await paid(t, C, at(DAY2, 10));
   await cancelled(t, paidC, at(DAY2, 12));
   await refunded(t, paidC, 4000, 0, at(DAY2, 13));
   await refunded(t, paidB, 1000, 0, at(DAY2, 14));
-  await cancelled(t, D, at(DAY2, 12));
+  const cancelledD = await cancelled(t, D, at(DAY2, 12));
+  await refunded(t, cancelledD, 45000, 0, at(DAY2, 15));
+  // The two events come from two domains, in no set order: the refund's may be taken first.
+  await refunded(t, { ...H, status: 'paid' }, 500, 0, at(DAY2, 16));
+  await settled(t);
+  await paid(t, H, at(DAY1, 11));
   await paid(t, F, at(DAY1, 10));
   await paid(t, G, at(DAY1, 10));
   await settled(t);
@@ -66,9 +75,9 @@ describe('seller dashboard', () => {
     expect(d).toMatchObject({ sellerId, from: '2026-04-21', to: '2026-05-20', topBy: 'revenue' });
     expect(d.currencies.map((c: Json) => c.currency)).toEqual(['EUR', 'USD']);
     const [eur, us] = d.currencies;
-    expect(us).toMatchObject({ paidOrders: 3, revenue: usd(7200 + 3000 + 4000), refunded: usd(5000), netRevenue: usd(9200) });
-    expect(us.ordersByStatus).toEqual({ paid: 2, cancelled: 2, pending_payment: 1 });
-    expect(us.recentOrders.map((o: Json) => o.status)).toEqual(['pending_payment', 'cancelled', 'cancelled', 'paid', 'paid']);
+    expect(us).toMatchObject({ paidOrders: 4, revenue: usd(7200 + 3000 + 4000 + 2000), refunded: usd(5000 + 500), netRevenue: usd(10700) });
+    expect(us.ordersByStatus).toEqual({ paid: 3, cancelled: 2, pending_payment: 1 });
+    expect(us.recentOrders.map((o: Json) => o.status)).toEqual(['pending_payment', 'cancelled', 'cancelled', 'paid', 'paid', 'paid']);
     expect(us.recentOrders[4]).toMatchObject({ total: usd(7200), itemCount: 3, placedAt: `${DAY1}T08:00:00.000Z` });
     expect(eur).toMatchObject({ paidOrders: 1, revenue: { amount: 20000, currency: 'EUR' }, refunded: { amount: 0, currency: 'EUR' } });
   });
@@ -77,8 +86,8 @@ describe('seller dashboard', () => {
     const us = (await dashboard('?currency=USD')).currencies;
     expect(us).toHaveLength(1);
     expect(us[0].days).toEqual([
-      { day: DAY1, orders: 1, revenue: usd(7200), refunded: usd(0), netRevenue: usd(7200) },
-      { day: DAY2, orders: 2, revenue: usd(7000), refunded: usd(5000), netRevenue: usd(2000) },
+      { day: DAY1, orders: 2, revenue: usd(9200), refunded: usd(0), netRevenue: usd(9200) },
+      { day: DAY2, orders: 2, revenue: usd(7000), refunded: usd(5500), netRevenue: usd(1500) },
     ]);
     const sum = (k: string) => us[0].days.reduce((n: number, x: Json) => n + x[k].amount, 0);
     expect(sum('revenue')).toBe(us[0].revenue.amount);
@@ -92,6 +101,7 @@ describe('seller dashboard', () => {
     expect(byRevenue).toEqual([
       { productId: lamp, title: 'Lamp', unitsSold: 2, revenue: usd(9000) },
       { productId: mug, title: 'Mug', unitsSold: 5, revenue: usd(4500) },
+      { productId: cup, title: 'Cup', unitsSold: 1, revenue: usd(2000) },
     ]);
     const byUnits = (await dashboard('?currency=USD&topBy=units&topLimit=1')).currencies[0].topProducts;
     expect(byUnits).toEqual([{ productId: mug, title: 'Mug', unitsSold: 5, revenue: usd(4500) }]);

@@ -140,6 +140,8 @@ export const READ_TABLES = {
     seller_dashboard_view: 'seller_id, currency',
     seller_daily_revenue: 'seller_id, day, currency',
     seller_product_sales: 'seller_id, product_id, currency',
+    seller_dashboard_paid_orders: 'order_id',
+    seller_dashboard_held_refunds: 'refund_id',
   },
 } as const;
 

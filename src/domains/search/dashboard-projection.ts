@@ -71,6 +71,11 @@ function paidStatements(o: OrderPaidV1): Statement[] {
   const products = [...byProduct];
   return [
     {
+      text: `INSERT INTO seller_dashboard_paid_orders (order_id, seller_id, currency, paid_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (order_id) DO NOTHING`,
+      values: [o.orderId, o.sellerId, o.currency, o.paidAt],
+    },
+    {
       text: `INSERT INTO seller_dashboard_view AS d (seller_id, currency, order_count, revenue, updated_at) VALUES ($1, $2, 1, $3, $4)
              ON CONFLICT (seller_id, currency) DO UPDATE SET order_count = d.order_count + 1, revenue = d.revenue + EXCLUDED.revenue,
                updated_at = greatest(d.updated_at, EXCLUDED.updated_at)`,
@@ -119,24 +124,42 @@ async function refreshRecentOrders(tx: Tx, sellerId: string, currency: string, a
 
 async function applyOrderEvent(tx: Tx, type: string, data: OrderEvent): Promise<void> {
   const at = factTime(type, data);
-  await runTogether(tx, [orderListUpsert(data, at), ...(type === OrderPaidV1.type ? paidStatements(data as OrderPaidV1) : [])]);
+  const paid = type === OrderPaidV1.type ? (data as OrderPaidV1) : undefined;
+  await runTogether(tx, [orderListUpsert(data, at), ...(paid ? paidStatements(paid) : [])]);
+  // Refunds that came before their order's payment count now (statements of their own: they may
+  // add to the rows the payment's statements just wrote).
+  if (paid) await tx.query(countHeldRefunds, [paid.orderId]);
   await refreshRecentOrders(tx, data.sellerId, data.currency, at);
 }
 
+/** Counts a refund (seller totals and its own UTC day) when its order was counted as paid; else holds it. */
+const countOrHoldRefund = `
+  WITH paid AS (SELECT 1 FROM seller_dashboard_paid_orders WHERE order_id = $2),
+  held AS (
+    INSERT INTO seller_dashboard_held_refunds (refund_id, order_id, seller_id, currency, amount, refunded_at)
+    SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM paid)
+    ON CONFLICT (refund_id) DO NOTHING),
+  total AS (
+    INSERT INTO seller_dashboard_view AS d (seller_id, currency, refunded, updated_at)
+    SELECT $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM paid)
+    ON CONFLICT (seller_id, currency) DO UPDATE SET refunded = d.refunded + EXCLUDED.refunded, updated_at = greatest(d.updated_at, EXCLUDED.updated_at))
+  INSERT INTO seller_daily_revenue AS d (seller_id, day, currency, refunded, updated_at)
+  SELECT $3, ($6::timestamptz AT TIME ZONE 'UTC')::date, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM paid)
+  ON CONFLICT (seller_id, day, currency) DO UPDATE SET refunded = d.refunded + EXCLUDED.refunded, updated_at = greatest(d.updated_at, EXCLUDED.updated_at)`;
+
+/** Counts the refunds held for an order just counted as paid, each on its own day, and lets them go. */
+const countHeldRefunds = `
+  WITH held AS (DELETE FROM seller_dashboard_held_refunds WHERE order_id = $1 RETURNING seller_id, currency, amount, refunded_at),
+  total AS (
+    INSERT INTO seller_dashboard_view AS d (seller_id, currency, refunded, updated_at)
+    SELECT seller_id, currency, sum(amount), max(refunded_at) FROM held GROUP BY seller_id, currency
+    ON CONFLICT (seller_id, currency) DO UPDATE SET refunded = d.refunded + EXCLUDED.refunded, updated_at = greatest(d.updated_at, EXCLUDED.updated_at))
+  INSERT INTO seller_daily_revenue AS d (seller_id, day, currency, refunded, updated_at)
+  SELECT seller_id, (refunded_at AT TIME ZONE 'UTC')::date, currency, sum(amount), max(refunded_at) FROM held GROUP BY 1, 2, 3
+  ON CONFLICT (seller_id, day, currency) DO UPDATE SET refunded = d.refunded + EXCLUDED.refunded, updated_at = greatest(d.updated_at, EXCLUDED.updated_at)`;
+
 async function applyRefund(tx: Tx, r: RefundSucceededV1): Promise<void> {
-  await runTogether(tx, [
-    {
-      text: `INSERT INTO seller_dashboard_view AS d (seller_id, currency, refunded, updated_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (seller_id, currency) DO UPDATE SET refunded = d.refunded + EXCLUDED.refunded, updated_at = greatest(d.updated_at, EXCLUDED.updated_at)`,
-      values: [r.sellerId, r.currency, r.amount, r.refundedAt],
-    },
-    {
-      text: `INSERT INTO seller_daily_revenue AS d (seller_id, day, currency, refunded, updated_at)
-             VALUES ($1, ($4::timestamptz AT TIME ZONE 'UTC')::date, $2, $3, $4)
-             ON CONFLICT (seller_id, day, currency) DO UPDATE SET refunded = d.refunded + EXCLUDED.refunded, updated_at = greatest(d.updated_at, EXCLUDED.updated_at)`,
-      values: [r.sellerId, r.currency, r.amount, r.refundedAt],
-    },
-  ]);
+  await tx.query(countOrHoldRefund, [r.refundId, r.orderId, r.sellerId, r.currency, r.amount, r.refundedAt]);
 }
 
 async function apply(ctx: HandlerContext, event: EventEnvelope): Promise<void> {
@@ -153,8 +176,11 @@ const ORDER_EVENTS: readonly string[] = [OrderPlacedV1.type, OrderPaidV1.type, O
  * (orders.order_paid.v1: its total, on the UTC day of paidAt, and its lines per product); refunds
  * when the money goes back (payments.refund_succeeded.v1, on the UTC day of refundedAt), the
  * cancellation of a paid order included, since payments refunds it. An order cancelled before it
- * was paid never counts. Counters are sums, so the order events of different sources arrive in
- * does not matter; the inbox applies each event once.
+ * was paid never counts, nor does the refund of money captured after that cancellation: a refund
+ * counts only against an order counted as paid (seller_dashboard_paid_orders), and one that comes
+ * first waits (seller_dashboard_held_refunds) until its order's payment is counted. Counters are
+ * sums, so the order events of different sources arrive in does not matter; the inbox applies each
+ * event once.
  */
 export function sellerDashboardSubscription(): Subscription {
   return {
@@ -164,8 +190,8 @@ export function sellerDashboardSubscription(): Subscription {
     handle: apply,
     readModel: readModelHooks(
       SELLER_DASHBOARD_MODEL,
-      'Order lists and seller dashboards (order_list_view, seller_dashboard_view, seller_daily_revenue, seller_product_sales), from orders and payments events.',
-      ['order_list_view', 'seller_dashboard_view', 'seller_daily_revenue', 'seller_product_sales'],
+      'Order lists and seller dashboards (order_list_view, seller_dashboard_view, seller_daily_revenue, seller_product_sales, with the paid orders and held refunds behind them), from orders and payments events.',
+      ['order_list_view', 'seller_dashboard_view', 'seller_daily_revenue', 'seller_product_sales', 'seller_dashboard_paid_orders', 'seller_dashboard_held_refunds'],
     ),
   };
 }
