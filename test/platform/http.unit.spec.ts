@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeCursor, encodeCursor, isCursorInstant, signCursor, useCursorKey } from '../../src/platform/http/cursor.ts';
 import { AppError, problemOf } from '../../src/platform/http/errors.ts';
-import { CountryCode, CurrencyCode } from '../../src/platform/http/schemas.ts';
+import { CountryCode, CurrencyCode, NamedRecord } from '../../src/platform/http/schemas.ts';
 import { createHttpApp, type HttpApp } from '../../src/platform/http/server.ts';
 import { REQUEST_TIMEOUT_MS } from '../../src/platform/config.ts';
 import { TokenService, parseKeyring } from '../../src/platform/http/tokens.ts';
@@ -484,6 +484,29 @@ describe('HTTP errors', () => {
     const res = await app.inject({ method: 'GET', url: '/conflict' });
     expect(res.statusCode).toBe(409);
     expect(res.json()).toMatchObject({ code: 'OUT_OF_STOCK', detail: 'only 0 left' });
+  });
+});
+
+describe('route schemas', () => {
+  it('refuse a rule on property names that the OpenAPI document would drop (patternProperties), and take NamedRecord, whose rule it shows', async () => {
+    const other = await createHttpApp({ bodyLimitBytes: 1024, logger: createLogger('silent'), metrics: new Metrics(), tokens, version: 'test' });
+    const access = { access: 'public' } as const;
+    expect(() => other.post('/v1/ruled', { config: access, schema: { body: Type.Record(Type.String({ pattern: '^[a-z]+$' }), Type.String()) } }, async () => ({}))).toThrow(
+      /would not show in the OpenAPI document; use NamedRecord/,
+    );
+    expect(() =>
+      other.post('/v1/nested', { config: access, schema: { body: Type.Object({ tags: Type.Record(Type.String({ pattern: '^[a-z]+$' }), Type.String()) }) } }, async () => ({})),
+    ).toThrow(/NamedRecord/);
+    // Any name: nothing to lose.
+    other.post('/v1/any', { config: access, schema: { body: Type.Record(Type.String(), Type.String()) } }, async () => ({}));
+    other.post('/v1/named', { config: access, schema: { body: NamedRecord({ pattern: '^[a-z]+$' }, Type.String()) } }, async () => ({ ok: true }));
+    await other.ready();
+    const doc = other.swagger() as unknown as { paths: Record<string, Record<string, { requestBody: { content: Record<string, { schema: unknown }> } }>> };
+    expect(doc.paths['/v1/named']?.post?.requestBody.content['application/json']?.schema).toMatchObject({ propertyNames: { pattern: '^[a-z]+$' } });
+    const refused = await other.inject({ method: 'POST', url: '/v1/named', payload: { ok: 'x', Bad: 'y' } });
+    expect(refused.json()).toMatchObject({ status: 400, errors: [{ path: '/', field: 'Bad', message: 'property name must match pattern "^[a-z]+$"' }] });
+    expect((await other.inject({ method: 'POST', url: '/v1/named', payload: { ok: 'x' } })).statusCode).toBe(200);
+    await other.close();
   });
 });
 

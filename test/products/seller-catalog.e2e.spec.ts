@@ -176,6 +176,21 @@ describe('creating a product', () => {
     expect(list.statusCode).toBe(400);
   });
 
+  it('says which variant attribute name breaks the rule, a rule the OpenAPI document shows (found by a review: the document took any name)', async () => {
+    const res = await f.t.request('POST', '/v1/seller/products', {
+      token: alice.token,
+      body: productBody(f.categories.smartphones!, { variants: [{ sku: uniqueSku('N'), price: { amount: 1, currency: 'USD' }, attributes: { size: 'M', Größe: 'M' } }] }),
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().errors).toEqual([
+      { location: 'body', path: '/variants/0/attributes', field: 'Größe', message: expect.stringMatching(/^property name must match pattern /) },
+    ]);
+    expect(res.json().detail).toMatch(/^body\/variants\/0\/attributes property name must match pattern .*: Größe$/);
+    const doc = (await f.t.request('GET', '/openapi.json')).json();
+    const body = doc.paths['/v1/seller/products'].post.requestBody.content['application/json'].schema;
+    expect(body.properties.variants.items.properties.attributes).toMatchObject({ type: 'object', propertyNames: { pattern: expect.any(String) }, maxProperties: 10 });
+  });
+
   it('takes a price up to PRICE_MAX, of which a full cart (50 lines of 999) still adds up exactly', async () => {
     expect(Number.isSafeInteger(PRICE_MAX * 50 * 999)).toBe(true);
     const res = await f.t.request('POST', '/v1/seller/products', {

@@ -9,7 +9,7 @@ import {
   VARIANTS_MAX,
   VariantAttributesSchema,
 } from '../../contracts/products.ts';
-import { CurrencyCode, MoneySchema, MultilineText, NOT_SHOWN, PageQuerySchema, WRITTEN, pageOf } from '../../platform/http/schemas.ts';
+import { CurrencyCode, MoneySchema, MultilineText, NamedRecord, NOT_SHOWN, PageQuerySchema, WRITTEN, pageOf } from '../../platform/http/schemas.ts';
 
 /** Request and response shapes of the catalog routes; every request object closed, every string and list bounded. */
 
@@ -44,9 +44,8 @@ const trimmed = (maxLength: number, extraForbidden = '') =>
  * Variant attributes as a seller gives them: the contract's names and values, without a space at
  * either end of a name or a value (search lists them as facets, and a filter must be able to name them).
  */
-const VariantAttributesInput = Type.Record(Type.String({ pattern: '^[A-Za-z0-9](?:[A-Za-z0-9 _-]{0,48}[A-Za-z0-9_-])?$' }), trimmed(100), {
+const VariantAttributesInput = NamedRecord({ pattern: '^[A-Za-z0-9](?:[A-Za-z0-9 _-]{0,48}[A-Za-z0-9_-])?$' }, trimmed(100), {
   maxProperties: VariantAttributesSchema.maxProperties,
-  additionalProperties: false,
   description: VariantAttributesSchema.description,
 });
 

@@ -1,4 +1,4 @@
-import { FormatRegistry, type TSchema, Type } from '@sinclair/typebox';
+import { FormatRegistry, type Static, type TSchema, Type } from '@sinclair/typebox';
 import { COUNTRY_FORMAT, isCountryCode } from './countries.ts';
 import { CURRENCY_FORMAT, isCurrencyCode } from './currencies.ts';
 import { ERROR_CATALOGUE, type ErrorCode } from './errors.ts';
@@ -30,6 +30,33 @@ export const ProblemResponse = {
   description: 'RFC 9457 problem details with a stable code',
   content: { 'application/problem+json': { schema: Type.Ref(ProblemSchema) } },
 } as const;
+
+/**
+ * An object whose property names follow `names` and whose values follow `values` (a route schema:
+ * validated by ajv). TypeBox's Record puts the name rule in `patternProperties`, which the OpenAPI
+ * document turns into plain `additionalProperties`, dropping the rule (a client following the
+ * document got a 400 it could not foresee); `propertyNames` keeps it, there and in the 400's text.
+ */
+export function NamedRecord<V extends TSchema>(names: { pattern?: string; maxLength?: number; minLength?: number }, values: V, options: { maxProperties?: number; description?: string } = {}) {
+  return Type.Unsafe<Record<string, Static<V>>>({ type: 'object', propertyNames: names, additionalProperties: values, ...options });
+}
+
+/**
+ * Whether a route schema restricts property names by `patternProperties` (other than TypeBox's
+ * catch-all for a Record of any name), which the OpenAPI document would not show: the server
+ * refuses such a route (use NamedRecord).
+ */
+export function namesRuleLost(schema: unknown): string | undefined {
+  if (schema === null || typeof schema !== 'object') return undefined;
+  const patterns = (schema as { patternProperties?: Record<string, unknown> }).patternProperties;
+  const lost = patterns ? Object.keys(patterns).find((key) => key !== '^(.*)$') : undefined;
+  if (lost !== undefined) return lost;
+  for (const value of Object.values(schema)) {
+    const found = namesRuleLost(value);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
 
 export const MoneySchema = Type.Object(
   {

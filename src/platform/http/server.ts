@@ -18,7 +18,7 @@ import { COUNTRY_FORMAT, isCountryCode } from './countries.ts';
 import { CURRENCY_FORMAT, isCurrencyCode } from './currencies.ts';
 import { type SignedBody, describeHeaders, describeSignedBodies } from './openapi-headers.ts';
 import { AppError, type ErrorCode, problemOf } from './errors.ts';
-import { ProblemResponse, ProblemSchema } from './schemas.ts';
+import { ProblemResponse, ProblemSchema, namesRuleLost } from './schemas.ts';
 import type { TokenService } from './tokens.ts';
 import { lowercaseUuids } from './uuid-case.ts';
 import { validationIssues } from './validation-errors.ts';
@@ -223,6 +223,12 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   });
 
   app.addSchema(ProblemSchema);
+  // A rule on property names written as patternProperties would be dropped from the OpenAPI
+  // document: refused when the route is declared, not found by a client's surprise 400.
+  app.addHook('onRoute', (route) => {
+    const lost = namesRuleLost(route.schema);
+    if (lost !== undefined) throw new Error(`${route.method} ${route.url}: property names ruled by patternProperties (${lost}) would not show in the OpenAPI document; use NamedRecord`);
+  });
   // A /v1 route without a query schema takes no query: an unknown parameter is a 400, as on the
   // routes that declare theirs (a typo like ?limt=5 is not silently ignored).
   app.addHook('onRoute', (route) => {

@@ -14,6 +14,8 @@ export interface SchemaError {
   params: Record<string, unknown>;
   /** The failed keyword's value (ajv's `verbose`), e.g. what a `not` forbids. */
   schema?: unknown;
+  /** The property name that failed, for a check of a `propertyNames` rule. */
+  propertyName?: string;
 }
 
 const shown = (value: unknown) => JSON.stringify(value);
@@ -54,6 +56,13 @@ export function validationIssues(location: string, errors: readonly SchemaError[
   const listed = new Set<string>();
   for (const e of errors) {
     if (besideNull(e) && (e.keyword === 'anyOf' || isNullType(e))) continue;
+    // A property name that breaks its rule: the rule's own failure names it; ajv's summary after it
+    // ("property name must be valid") adds nothing.
+    if (e.keyword === 'propertyNames') continue;
+    if (e.propertyName !== undefined) {
+      issues.push({ location, path: e.instancePath || '/', message: `property name ${e.message ?? 'is not valid'}`, field: e.propertyName });
+      continue;
+    }
     const path = e.instancePath || '/';
     const allowed = allowedAt.get(e.instancePath);
     if (allowed) {
