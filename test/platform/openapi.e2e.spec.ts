@@ -200,6 +200,20 @@ describe('the OpenAPI document', () => {
     expect(created.headers['x-request-id']).toEqual(expect.any(String));
   });
 
+  it("documents the cart's 422 on applying a coupon only, the one cart write that can answer it (found by a review)", () => {
+    const statuses = (path: string, method: string) => Object.keys(doc.paths[path]?.[method]?.responses ?? {});
+    expect(statuses('/v1/cart/coupons', 'post')).toContain('422');
+    for (const [path, method] of [
+      ['/v1/cart/items', 'post'],
+      ['/v1/cart/items/{itemId}', 'patch'],
+      ['/v1/cart/items/{itemId}', 'delete'],
+      ['/v1/cart/coupons/{code}', 'delete'],
+    ] as const) {
+      expect(statuses(path, method), `${method} ${path}`).toEqual(expect.arrayContaining(['404', '409']));
+      expect(statuses(path, method), `${method} ${path}`).not.toContain('422');
+    }
+  });
+
   it('describes the dead letters as a cursor-paged list', () => {
     const op = doc.paths['/v1/admin/events/dead-letters']!.get!;
     const query = Object.fromEntries((op.parameters ?? []).filter((p) => p.in === 'query').map((p) => [p.name, p]));

@@ -9,7 +9,10 @@ import { AddItemBody, ApplyCouponBody, CartQuery, CartView, ChangeItemBody, Coup
 
 const tags = ['cart'];
 const access = { access: ['buyer'] as const };
-const problems = { ...authProblems, 404: ProblemResponse, 409: ProblemResponse, 422: ProblemResponse };
+/** Items and coupon removal: not found, or a conflict (stock, limits, the cart checked out meanwhile). */
+const problems = { ...authProblems, 404: ProblemResponse, 409: ProblemResponse };
+/** Applying a coupon may also find it not applicable to the cart (422). */
+const couponProblems = { ...problems, 422: ProblemResponse };
 
 /** Every change answers with the cart as it is now (priced, with its coupons' discounts). */
 export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
@@ -91,7 +94,7 @@ export function registerCartRoutes(app: HttpApp, deps: CartDeps): void {
           '`?currency=` checks it in the currency the buyer will pay in (as GET /v1/cart?currency=), and the cart is answered priced in it.',
         body: ApplyCouponBody,
         querystring: CartQuery,
-        response: { 200: CartView, 201: CartView, ...problems },
+        response: { 200: CartView, 201: CartView, ...couponProblems },
       },
     },
     async (request, reply) => {
