@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -171,6 +171,34 @@ describe('the bazaar process', () => {
     await ready(port);
     again.child.kill('SIGTERM');
     expect(await exited(again.child)).toBe(0);
+  }, 120_000);
+
+  it('leaves alone a process that a stale lock file of its PostgreSQL names, and starts (found by a review: it was signalled, then killed)', async () => {
+    // After a reboot or a container's restart, the pid a run killed with SIGKILL left in
+    // postmaster.pid may be any process's.
+    const cluster = embeddedClusterDir(dataDir);
+    if (!existsSync(path.join(cluster, 'PG_VERSION'))) {
+      // Run alone: the cluster is made by a first start.
+      const port = await freePort();
+      const first = startBazaar(port);
+      await ready(port);
+      first.child.kill('SIGTERM');
+      expect(await exited(first.child)).toBe(0);
+    }
+    const victim = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
+    try {
+      writeFileSync(path.join(cluster, 'postmaster.pid'), `${victim.pid}\n${cluster}\n0\n39999\n\n127.0.0.1\n     1     1\nready\n`);
+      const port = await freePort();
+      const server = startBazaar(port);
+      await ready(port);
+      expect(server.output()).toContain('names a process that is not it');
+      expect(victim.exitCode).toBe(null);
+      expect(() => process.kill(victim.pid as number, 0)).not.toThrow();
+      server.child.kill('SIGTERM');
+      expect(await exited(server.child)).toBe(0);
+    } finally {
+      victim.kill('SIGKILL');
+    }
   }, 120_000);
 
   it('lets one of two starts at the same moment on one DATA_DIR run, and refuses the other in one clear line', async () => {

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -71,21 +71,86 @@ async function readOwner(dataDir: string): Promise<Owner | undefined> {
   }
 }
 
-async function runningPostmaster(pgDir: string): Promise<number | undefined> {
+/**
+ * What holds the pid a postmaster.pid names. That file outlives a run killed with SIGKILL, and
+ * after a reboot or a container's restart its pid may be any process's (this one's, even), which
+ * must never be signalled: only a PostgreSQL server of this very cluster is.
+ * - `postmaster`: a PostgreSQL server whose data directory is `pgDir`;
+ * - `stale`: a live process that is certainly not one (its command line says so);
+ * - `unknown`: its command line cannot be read.
+ */
+export type LockHolder = { kind: 'postmaster' | 'stale' | 'unknown'; pid: number };
+
+export function lockHolderOf(pid: number, pgDir: string, commandLine: (pid: number) => { args: string[]; cwd?: string } | undefined = commandLineOf): LockHolder {
+  if (pid === process.pid || pid === process.ppid) return { kind: 'stale', pid };
+  const seen = commandLine(pid);
+  if (!seen || seen.args.length === 0) return { kind: 'unknown', pid };
+  const program = path.basename(seen.args[0] ?? '');
+  if (program !== 'postgres' && program !== 'postmaster') return { kind: 'stale', pid };
+  const at = seen.args.indexOf('-D');
+  const dir = at >= 0 ? seen.args[at + 1] : undefined;
+  // A PostgreSQL whose data directory cannot be told (none given, or relative to a directory not
+  // known) may be this cluster's.
+  if (dir === undefined || (!path.isAbsolute(dir) && seen.cwd === undefined)) return { kind: 'unknown', pid };
+  return { kind: path.resolve(seen.cwd ?? '/', dir) === path.resolve(pgDir) ? 'postmaster' : 'stale', pid };
+}
+
+/** A process's arguments (and, on Linux, its working directory); undefined when they cannot be read. */
+function commandLineOf(pid: number): { args: string[]; cwd?: string } | undefined {
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
+    let cwd: string | undefined;
+    try {
+      cwd = readlinkSync(`/proc/${pid}/cwd`);
+    } catch {
+      cwd = undefined;
+    }
+    return { args, ...(cwd ? { cwd } : {}) };
+  } catch {
+    // No /proc (macOS): ps names the arguments, split at spaces (a path with spaces then fails the
+    // match and counts as unknown, never as another process).
+    try {
+      const line = execFileSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      return line ? { args: line.split(/\s+/) } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+async function runningPostmaster(pgDir: string): Promise<LockHolder | undefined> {
   const pidFile = path.join(pgDir, 'postmaster.pid');
   if (!existsSync(pidFile)) return undefined;
   const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
-  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? pid : undefined;
+  return Number.isInteger(pid) && pid > 0 && isAlive(pid) ? lockHolderOf(pid, pgDir) : undefined;
 }
 
 /**
  * A postmaster already running on the cluster belongs either to a live bazaar process (`npm start`
  * beside which a CLI command runs): its port is returned, to be shared and left running; or to a
- * run killed with SIGKILL: it is stopped cleanly, so that this process starts its own.
+ * run killed with SIGKILL: it is stopped cleanly, so that this process starts its own. A lock file
+ * naming a live process that is not this cluster's PostgreSQL is stale: that process is left alone,
+ * and PostgreSQL is told to pass over it (`staleLockPid`). One whose holder cannot be told is
+ * refused, for a person to look at.
  */
-async function shareOrStopRunning(dataDir: string, pgDir: string, log: Logger, share: boolean): Promise<number | undefined> {
-  const pid = await runningPostmaster(pgDir);
-  if (pid === undefined) return undefined;
+async function shareOrStopRunning(
+  dataDir: string,
+  pgDir: string,
+  log: Logger,
+  share: boolean,
+): Promise<{ port: number } | { staleLockPid?: number }> {
+  const holder = await runningPostmaster(pgDir);
+  if (holder === undefined) return {};
+  if (holder.kind === 'stale') {
+    log.warn({ pid: holder.pid }, 'the lock file of the embedded PostgreSQL names a process that is not it (left by a run that was killed): that process is left alone');
+    return { staleLockPid: holder.pid };
+  }
+  if (holder.kind === 'unknown') {
+    throw new Error(
+      `${path.join(pgDir, 'postmaster.pid')} names pid ${holder.pid}, and whether that process is this DATA_DIR's PostgreSQL cannot be told: stop it if it is, or remove the file if it is not, then start again`,
+    );
+  }
+  const { pid } = holder;
   const owner = await readOwner(dataDir);
   if (owner && owner.pid !== process.pid && isAlive(owner.pid)) {
     // A server sharing another process's PostgreSQL would lose it when that process stops.
@@ -95,7 +160,7 @@ async function shareOrStopRunning(dataDir: string, pgDir: string, log: Logger, s
       );
     }
     log.info({ owner: owner.pid, port: owner.port }, 'using the embedded PostgreSQL of the bazaar process running on this DATA_DIR');
-    return owner.port;
+    return { port: owner.port };
   }
   log.warn({ pid }, 'stopping a PostgreSQL left running by an earlier run');
   process.kill(pid, 'SIGINT');
@@ -103,7 +168,7 @@ async function shareOrStopRunning(dataDir: string, pgDir: string, log: Logger, s
     process.kill(pid, 'SIGKILL');
     await waitUntilGone(pid, 5000);
   }
-  return undefined;
+  return {};
 }
 
 interface Binaries {
@@ -285,17 +350,19 @@ async function startLocked(dataDir: string, log: Logger, options: { share?: bool
     await writeFile(passwordFile, password, { mode: 0o600 });
   }
   const bin = await binaries();
+  let staleLockPid: number | undefined;
   const urlOn = (port: number) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
   if (!existsSync(path.join(pgDir, 'PG_VERSION'))) {
     await initialise(bin, pgDir, password, log);
   } else {
-    const shared = await shareOrStopRunning(dataDir, pgDir, log, options.share ?? true);
+    const running = await shareOrStopRunning(dataDir, pgDir, log, options.share ?? true);
     // Another process's server: used as it is, and left running when this process is done.
-    if (shared !== undefined) return { url: urlOn(shared), stop: async () => undefined, lost: new Promise<string>(() => undefined) };
+    if ('port' in running) return { url: urlOn(running.port), stop: async () => undefined, lost: new Promise<string>(() => undefined) };
+    staleLockPid = running.staleLockPid;
   }
   const port = await freePort();
   const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300', '-c', 'shared_buffers=256MB'];
-  const child = await spawnServer(bin.postgres, pgDir, port, flags, log);
+  const child = await spawnServer(bin.postgres, pgDir, port, flags, log, staleLockPid);
   const ownerFile = path.join(dataDir, OWNER_FILE);
   await writeFile(ownerFile, JSON.stringify({ pid: process.pid, port } satisfies Owner));
   log.info({ port }, 'embedded PostgreSQL started');
@@ -332,12 +399,18 @@ function postgresIds(): { uid?: number; gid?: number } {
  * Started in its own process group: a Ctrl-C in the terminal reaches only bazaar, which finishes
  * its in-flight work and then stops PostgreSQL itself.
  */
-async function spawnServer(binary: string, pgDir: string, port: number, flags: string[], log: Logger): Promise<ChildProcess> {
-  const child = spawn(binary, ['-D', pgDir, '-p', String(port), ...flags], {
+async function spawnServer(binary: string, pgDir: string, port: number, flags: string[], log: Logger, staleLockPid?: number): Promise<ChildProcess> {
+  // PostgreSQL refuses a lock file whose pid is alive unless it is its own, its parent's or the
+  // one pg_ctl names in PG_GRANDPARENT_PID (a pid reused after a reboot, pg_ctl's case). A holder
+  // found not to be this cluster's server is named the same way: PostgreSQL then still makes its
+  // own check that no process of the old server is attached to its shared memory, which removing
+  // the file would skip.
+  const env = { ...process.env, LC_MESSAGES: 'C', ...(staleLockPid !== undefined ? { PG_GRANDPARENT_PID: String(staleLockPid) } : {}) };
+  const child = spawn(binary, ['-D', path.resolve(pgDir), '-p', String(port), ...flags], {
     ...postgresIds(),
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, LC_MESSAGES: 'C' },
+    env,
   });
   await new Promise<void>((resolve, reject) => {
     let output = '';
