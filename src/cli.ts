@@ -10,12 +10,16 @@ import { isUuid } from './platform/ids.ts';
 import { createLogger } from './platform/logger.ts';
 import { listDeadLetters, outboxStatus, pruneOutbox, replayDeadLetter } from './platform/messaging/admin.ts';
 import type { Databases } from './app.ts';
+import { adminCredentialsProblem } from './domains/accounts/index.ts';
 import { readModelEventTypes } from './domains/search/index.ts';
 import { SEED_PRODUCTS_MAX, SEED_SELLERS_MAX, type SeedResult, seedCatalog, seedDemo, seedDepsOf } from './seed/index.ts';
 
 function config(): Config {
   try {
-    return loadConfig(loadDotenv(process.env));
+    const cfg = loadConfig(loadDotenv(process.env));
+    const admin = cfg.adminEmail && cfg.adminPassword ? adminCredentialsProblem(cfg.adminEmail, cfg.adminPassword) : undefined;
+    if (admin) throw new ConfigError(admin.variable, admin.reason);
+    return cfg;
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message);

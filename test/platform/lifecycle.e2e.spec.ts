@@ -311,16 +311,28 @@ describe('the bazaar process', () => {
     expect(output).not.toMatch(/\n\s+at /);
   });
 
-  it('stops start-up with a message naming a bad variable', async () => {
-    const child = spawn(process.execPath, [path.join(root, 'bin/bazaar.mjs'), 'start'], {
-      cwd: root,
-      env: { PATH: process.env.PATH, PORT: 'eighty' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stderr?.on('data', (c) => (output += c));
-    expect(await exited(child)).toBe(2);
-    expect(output).toMatch(/PORT/);
+  it('stops start-up with a message naming a bad variable, before any database is started (exit 2)', async () => {
+    const admin = { ADMIN_PASSWORD: 'a long enough password' };
+    for (const [env, says] of [
+      [{ PORT: 'eighty' }, /PORT/],
+      // Found by a review: the admin's email and password were checked after PostgreSQL started and
+      // the migrations ran, and a mistake exited 1.
+      [{ ...admin, ADMIN_EMAIL: 'not-an-email' }, /^Invalid configuration: ADMIN_EMAIL must be an email address/],
+      [{ ADMIN_EMAIL: 'admin@example.com', ADMIN_PASSWORD: ' '.repeat(20) }, /^Invalid configuration: ADMIN_PASSWORD is refused: password must not be only spaces/],
+    ] as const) {
+      const empty = mkdtempSync(path.join(outer, 'config-'));
+      const child = spawn(process.execPath, [path.join(root, 'bin/bazaar.mjs'), 'start'], {
+        cwd: root,
+        env: { PATH: process.env.PATH, DATA_DIR: empty, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stderr?.on('data', (c) => (output += c));
+      expect(await exited(child), output).toBe(2);
+      expect(output).toMatch(says);
+      // Nothing was started: no cluster was made for this data folder.
+      expect(existsSync(path.join(embeddedClusterDir(empty), 'PG_VERSION'))).toBe(false);
+    }
   });
 
   it('exits 2 on a usage mistake, whether commander or bazaar finds it, saying what is wrong in one line', async () => {

@@ -11,17 +11,27 @@ export type BootstrapOutcome = 'created' | 'exists';
 const EMAIL = /^[^@\s]+@[^@\s]+$/;
 
 /**
+ * What is wrong with ADMIN_EMAIL and ADMIN_PASSWORD, if anything: checked with the rest of the
+ * configuration, before any database is started (a mistake is a configuration error, exit 2), and
+ * again when the admin is made.
+ */
+export function adminCredentialsProblem(email: string, password: string): { variable: 'ADMIN_EMAIL' | 'ADMIN_PASSWORD'; reason: string } | undefined {
+  if (!EMAIL.test(email) || email.length > 254) return { variable: 'ADMIN_EMAIL', reason: 'must be an email address of at most 254 characters' };
+  if (password.length > PASSWORD_INPUT_LENGTH_MAX) return { variable: 'ADMIN_PASSWORD', reason: `must hold ${PASSWORD_LENGTH_MIN} to ${PASSWORD_LENGTH_MAX} characters` };
+  const problem = newPasswordProblem(password);
+  return problem ? { variable: 'ADMIN_PASSWORD', reason: `is refused: ${problem}` } : undefined;
+}
+
+/**
  * Creates the admin named by ADMIN_EMAIL / ADMIN_PASSWORD when no account has that email. Safe to
  * run on every start and from several processes at once (an advisory lock, then a re-check). An
  * existing account is left alone: its password is not reset, and it is not promoted, so whoever
  * registers that email first cannot become admin through a restart.
  */
 export async function bootstrapAdmin(deps: AccountsDeps, given: string, password: string): Promise<BootstrapOutcome> {
-  if (!EMAIL.test(given) || given.length > 254) throw new Error('ADMIN_EMAIL must be an email address of at most 254 characters');
+  const wrong = adminCredentialsProblem(given, password);
+  if (wrong) throw new Error(`${wrong.variable} ${wrong.reason}`);
   const email = normalizeEmail(given);
-  if (password.length > PASSWORD_INPUT_LENGTH_MAX) throw new Error(`ADMIN_PASSWORD must hold ${PASSWORD_LENGTH_MIN} to ${PASSWORD_LENGTH_MAX} characters`);
-  const problem = newPasswordProblem(password);
-  if (problem) throw new Error(`ADMIN_PASSWORD: ${problem}`);
   // The common case (every restart) costs one query and no hashing.
   const existing = await findUserIdByEmail(deps.pool, email);
   if (existing) return warnUnlessAdmin(deps, existing, email);

@@ -1,5 +1,6 @@
 import type { DomainContext, DomainModule } from '../../platform/module.ts';
 import { bootstrapAdmin } from './bootstrap-admin.ts';
+export { adminCredentialsProblem } from './bootstrap-admin.ts';
 import type { AccountsDeps } from './deps.ts';
 import { DEFAULT_LOGIN_LIMITS, DEFAULT_REGISTRATION_LIMITS, type LoginLimitPolicy } from './login-limits.ts';
 import { type Passwords, createPasswords } from './passwords.ts';
