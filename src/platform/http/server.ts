@@ -242,15 +242,16 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   // Said in every route's OpenAPI description too (before the docs plugin reads the routes): any
   // route may answer 503 (the server is shutting down, a database is unreachable); a body sent with
   // any method but GET and HEAD is read, whether the route takes one or not, so such a route may
-  // answer 413 (over the body limit) and 415 (not JSON).
+  // answer 413 (over the body limit) and 415 (not JSON); and such a route writes, so its
+  // transaction may be undone by a concurrent one (409 CONFLICT with Retry-After, see below).
   app.addHook('onRoute', (route) => {
     route.schema ??= {};
     const schema = route.schema as { response?: Record<string, unknown> };
     const response = schema.response ?? {};
-    const readsBody = [route.method].flat().some((method) => method !== 'GET' && method !== 'HEAD');
+    const writes = [route.method].flat().some((method) => method !== 'GET' && method !== 'HEAD');
     schema.response = {
       ...response,
-      ...(readsBody ? { 413: response[413] ?? ProblemResponse, 415: response[415] ?? ProblemResponse } : {}),
+      ...(writes ? { 409: response[409] ?? ProblemResponse, 413: response[413] ?? ProblemResponse, 415: response[415] ?? ProblemResponse } : {}),
       503: response[503] ?? ProblemResponse,
     };
   });
