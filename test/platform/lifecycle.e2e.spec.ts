@@ -201,6 +201,33 @@ describe('the bazaar process', () => {
     }
   }, 120_000);
 
+  it('stops the PostgreSQL a killed run left, even when the pid of that run is alive again as another process', async () => {
+    const port = await freePort();
+    // Its own process group, so that a SIGKILL of it alone leaves its PostgreSQL running, as a
+    // killed process's server is left.
+    const killed = startBazaar(port, dataDir, { detached: true });
+    await ready(port);
+    const cluster = embeddedClusterDir(dataDir);
+    const leftover = Number(readFileSync(path.join(cluster, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    process.kill(killed.child.pid as number, 'SIGKILL');
+    await exited(killed.child);
+    expect(() => process.kill(leftover, 0)).not.toThrow();
+    // After a reboot the owner's pid may be any process's: one stands in for it.
+    const stranger = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
+    try {
+      writeFileSync(path.join(dataDir, 'embedded-postgres.json'), JSON.stringify({ pid: stranger.pid, port: 1 }));
+      const again = startBazaar(port);
+      await ready(port);
+      expect(again.output()).toContain('stopping a PostgreSQL left running by an earlier run');
+      await eventually(() => expect(() => process.kill(leftover, 0)).toThrow());
+      expect(stranger.exitCode).toBe(null);
+      again.child.kill('SIGTERM');
+      expect(await exited(again.child)).toBe(0);
+    } finally {
+      stranger.kill('SIGKILL');
+    }
+  }, 120_000);
+
   it('lets one of two starts at the same moment on one DATA_DIR run, and refuses the other in one clear line', async () => {
     for (let round = 0; round < 3; round++) {
       const ports = [await freePort(), await freePort()];

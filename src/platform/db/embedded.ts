@@ -118,6 +118,23 @@ function commandLineOf(pid: number): { args: string[]; cwd?: string } | undefine
   }
 }
 
+/** A process's parent pid; undefined when it cannot be read. */
+function parentOf(pid: number): number | undefined {
+  try {
+    // /proc/<pid>/stat: "pid (command) state ppid …", the command possibly holding spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return Number.isInteger(ppid) ? ppid : undefined;
+  } catch {
+    try {
+      const ppid = Number(execFileSync('ps', ['-o', 'ppid=', '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
+      return Number.isInteger(ppid) && ppid > 0 ? ppid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
 async function runningPostmaster(pgDir: string): Promise<LockHolder | undefined> {
   const pidFile = path.join(pgDir, 'postmaster.pid');
   if (!existsSync(pidFile)) return undefined;
@@ -152,7 +169,11 @@ async function shareOrStopRunning(
   }
   const { pid } = holder;
   const owner = await readOwner(dataDir);
-  if (owner && owner.pid !== process.pid && isAlive(owner.pid)) {
+  // The owner named by the file runs the server only if it is still the server's parent: a server
+  // whose owner was killed has been handed to another parent, and the owner's pid, alive again
+  // after a reboot, may be any process's.
+  const parent = parentOf(pid);
+  if (owner && owner.pid !== process.pid && isAlive(owner.pid) && (parent === undefined || parent === owner.pid)) {
     // A server sharing another process's PostgreSQL would lose it when that process stops.
     if (!share) {
       throw new Error(
