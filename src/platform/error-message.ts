@@ -2,7 +2,8 @@
  * The text to record of a failure, whatever was thrown: a handler may reject with `undefined`,
  * `null`, a string or an object whose `toString` throws, and recording its failure must not fail
  * in turn (that would undo the round that records it, for every event in it). At most `lengthMax`
- * characters, never empty.
+ * characters, never empty, and without NUL, which PostgreSQL's text refuses (a message quoting
+ * outside input may hold one).
  */
 export function errorMessage(error: unknown, lengthMax = 2000): string {
   let text: string;
@@ -14,5 +15,5 @@ export function errorMessage(error: unknown, lengthMax = 2000): string {
       text = `thrown without an Error: ${Object.prototype.toString.call(error)}`;
     }
   }
-  return (text || 'failed without a message').slice(0, lengthMax);
+  return (text || 'failed without a message').replaceAll('\0', '\uFFFD').slice(0, lengthMax);
 }

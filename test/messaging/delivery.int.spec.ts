@@ -261,9 +261,9 @@ describe('event delivery with the default poll', () => {
     expect(calls.filter((id) => id === y2)).toHaveLength(0);
   });
 
-  it('records a handler that rejects with no Error (undefined, null, a string) as a failure of that event alone (found by a review: the round failed, for every consumer of the domain, for ever)', async () => {
+  it('records a handler that rejects with no Error (undefined, null, a string), or with a message holding NUL, as a failure of that event alone (found by reviews: the round failed, for every consumer of the domain, for ever)', async () => {
     const consumerName = 'inventory.bare-rejection-probe';
-    const thrown: unknown[] = [undefined, null, 'plain text', Object.create(null)];
+    const thrown: unknown[] = [undefined, null, 'plain text', Object.create(null), new Error('quotes its input: a\u0000b')];
     const probe: Subscription = {
       consumer: consumerName,
       domain: 'inventory',
@@ -287,6 +287,7 @@ describe('event delivery with the default poll', () => {
       'thrown without an Error: null',
       'thrown without an Error: plain text',
       'thrown without an Error: [object Object]',
+      'quotes its input: a\uFFFDb',
     ]);
     expect(await inboxRow(t, 'inventory', consumerName, batch[thrown.length]!.id)).toMatchObject({ status: 'processed', attempts: 1 });
   });

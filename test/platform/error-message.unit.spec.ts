@@ -11,6 +11,8 @@ describe('errorMessage (what a consumer, a replay or the relay records of a fail
     expect(errorMessage(Object.create(null))).toBe('thrown without an Error: [object Object]');
     const hostile = { toString: () => { throw new Error('no'); } };
     expect(errorMessage(hostile)).toBe('thrown without an Error: [object Object]');
+    // PostgreSQL's text refuses NUL: a message quoting outside input may hold one (found by a review).
+    expect(errorMessage(new Error('bad input: a\u0000b'))).toBe('bad input: a\uFFFDb');
   });
 
   it('is at most lengthMax characters', () => {
