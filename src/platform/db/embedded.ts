@@ -81,10 +81,16 @@ async function readOwner(dataDir: string): Promise<Owner | undefined> {
  */
 export type LockHolder = { kind: 'postmaster' | 'stale' | 'unknown'; pid: number };
 
-export function lockHolderOf(pid: number, pgDir: string, commandLine: (pid: number) => { args: string[]; cwd?: string } | undefined = commandLineOf): LockHolder {
+/** What is known of a process's command line: its arguments (from /proc), or only the line `ps` shows. */
+export type CommandLine = { args: string[]; cwd?: string } | { line: string };
+
+export function lockHolderOf(pid: number, pgDir: string, commandLine: (pid: number) => CommandLine | undefined = commandLineOf): LockHolder {
   if (pid === process.pid || pid === process.ppid) return { kind: 'stale', pid };
   const seen = commandLine(pid);
-  if (!seen || seen.args.length === 0) return { kind: 'unknown', pid };
+  if (!seen) return { kind: 'unknown', pid };
+  if ('line' in seen) return { kind: holderByLine(seen.line, pgDir), pid };
+  // No arguments at all: a kernel thread or a zombie, never a running server.
+  if (seen.args.length === 0) return { kind: 'stale', pid };
   const program = path.basename(seen.args[0] ?? '');
   if (program !== 'postgres' && program !== 'postmaster') return { kind: 'stale', pid };
   const at = seen.args.indexOf('-D');
@@ -95,8 +101,20 @@ export function lockHolderOf(pid: number, pgDir: string, commandLine: (pid: numb
   return { kind: path.resolve(seen.cwd ?? '/', dir) === path.resolve(pgDir) ? 'postmaster' : 'stale', pid };
 }
 
+/**
+ * The same judgement from a line as `ps` shows it, whose arguments cannot be told apart (a path may
+ * hold spaces): this cluster's server is started with `-D <its absolute directory>`, so the line
+ * holding that is one; a line naming PostgreSQL otherwise may be one all the same (an older start
+ * gave a relative directory); any other line is another program.
+ */
+function holderByLine(line: string, pgDir: string): LockHolder['kind'] {
+  if (line.trim() === '') return 'stale';
+  if (` ${line} `.includes(` -D ${path.resolve(pgDir)} `)) return 'postmaster';
+  return /postgres|postmaster/.test(line) ? 'unknown' : 'stale';
+}
+
 /** A process's arguments (and, on Linux, its working directory); undefined when they cannot be read. */
-function commandLineOf(pid: number): { args: string[]; cwd?: string } | undefined {
+function commandLineOf(pid: number): CommandLine | undefined {
   try {
     const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
     let cwd: string | undefined;
@@ -107,11 +125,9 @@ function commandLineOf(pid: number): { args: string[]; cwd?: string } | undefine
     }
     return { args, ...(cwd ? { cwd } : {}) };
   } catch {
-    // No /proc (macOS): ps names the arguments, split at spaces (a path with spaces then fails the
-    // match and counts as unknown, never as another process).
+    // No /proc (macOS): ps shows the command line.
     try {
-      const line = execFileSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-      return line ? { args: line.split(/\s+/) } : undefined;
+      return { line: execFileSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() };
     } catch {
       return undefined;
     }
