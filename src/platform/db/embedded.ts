@@ -104,13 +104,15 @@ export function lockHolderOf(pid: number, pgDir: string, commandLine: (pid: numb
 /**
  * The same judgement from a line as `ps` shows it, whose arguments cannot be told apart (a path may
  * hold spaces): this cluster's server is started with `-D <its absolute directory>`, so the line
- * holding that is one; a line naming PostgreSQL otherwise may be one all the same (an older start
- * gave a relative directory); any other line is another program.
+ * holding that is one; a line of another program (`psql -U postgres`, a path holding "postgres") is
+ * not, nor is a PostgreSQL given another absolute data directory; a PostgreSQL given a relative one
+ * (an older start) may be this cluster's.
  */
 function holderByLine(line: string, pgDir: string): LockHolder['kind'] {
   if (line.trim() === '') return 'stale';
   if (` ${line} `.includes(` -D ${path.resolve(pgDir)} `)) return 'postmaster';
-  return /postgres|postmaster/.test(line) ? 'unknown' : 'stale';
+  if (!/(^|\/)(postgres|postmaster)(\s|$)/.test(line)) return 'stale';
+  return /\s-D\s+\//.test(line) ? 'stale' : 'unknown';
 }
 
 /** A process's arguments (and, on Linux, its working directory); undefined when they cannot be read. */
