@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { decodeCursor, encodeCursor, isCursorInstant, signCursor, useCursorKey } from '../../src/platform/http/cursor.ts';
 import { AppError, problemOf } from '../../src/platform/http/errors.ts';
 import { CountryCode, CurrencyCode, NamedRecord } from '../../src/platform/http/schemas.ts';
-import { createHttpApp, type HttpApp } from '../../src/platform/http/server.ts';
+import { checkingIntervalFor, createHttpApp, type HttpApp } from '../../src/platform/http/server.ts';
 import { REQUEST_TIMEOUT_MS } from '../../src/platform/config.ts';
 import { TokenService, parseKeyring } from '../../src/platform/http/tokens.ts';
 import { createLogger } from '../../src/platform/logger.ts';
@@ -779,6 +779,23 @@ describe('requests the HTTP parser refuses', () => {
     }
     expect(REQUEST_TIMEOUT_MS).toBeGreaterThanOrEqual(60_000);
   });
+
+  it('are cut within a quarter of the request timeout after it, not at Node\'s 30 s checks (a timeout of 1 s cut a request after up to 31 s)', async () => {
+    expect([1000, 120_000, 3_600_000, 100].map(checkingIntervalFor)).toEqual([250, 30_000, 30_000, 250]);
+    const served = await createHttpApp({ bodyLimitBytes: 1024, logger: createLogger('silent'), metrics: new Metrics(), tokens, version: 'test', requestTimeoutMs: 1000 });
+    served.post('/v1/plain', { config: { access: 'public' }, schema: { body: Type.Object({ name: Type.String() }) } }, async () => ({ ok: true }));
+    await served.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const port = (served.server.address() as { port: number }).port;
+      const started = Date.now();
+      const answer = await raw(port, 'POST /v1/plain HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{"a":');
+      expect(answer).toMatch(/^HTTP\/1.1 408 /);
+      // One second of time, and at most a check interval (250 ms) more, with room for a slow machine.
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      await served.close();
+    }
+  }, 20_000);
 
   it('refuse a body before reading it, and close the connection instead of reading it to its end (found by a review: a declared 2 GB was read through)', async () => {
     const served = await createHttpApp({ bodyLimitBytes: 1024, logger: createLogger('silent'), metrics: new Metrics(), tokens, version: 'test' });

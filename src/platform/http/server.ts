@@ -56,7 +56,11 @@ export interface HttpOptions {
   version: string;
   /** How long a request may take to arrive whole, headers and body (REQUEST_TIMEOUT_MS by default). */
   requestTimeoutMs?: number;
-  /** How often Node looks for requests past their time (its default: 30 s); tests shorten it. */
+  /**
+   * How often Node looks for requests past their time: by default a quarter of the request timeout,
+   * at most 30 s (Node's own default), so that a request is cut within a quarter of its time after
+   * it (with Node's 30 s, a timeout of 5 s cut a request after up to 35 s); tests shorten it.
+   */
   connectionsCheckingIntervalMs?: number;
 }
 
@@ -132,6 +136,14 @@ const exactBodies: ValidatorFactory = (externalSchemas, options) => {
   return (route) => (route.httpPart === 'body' ? exact : coercing)(route);
 };
 
+/** Node's own interval between looks for requests past their time, and the floor of ours. */
+const CHECKING_INTERVAL_MAX_MS = 30_000;
+const CHECKING_INTERVAL_MIN_MS = 250;
+
+export function checkingIntervalFor(requestTimeoutMs: number): number {
+  return Math.min(CHECKING_INTERVAL_MAX_MS, Math.max(CHECKING_INTERVAL_MIN_MS, Math.floor(requestTimeoutMs / 4)));
+}
+
 export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   const app = Fastify({
     loggerInstance: options.logger,
@@ -149,7 +161,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     // stops half way held its connection for ever); the answer is 408 REQUEST_TIMEOUT.
     requestTimeout: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
     // Node answers a request without Host itself, with an empty 400: refused below as a problem.
-    http: { requireHostHeader: false, ...(options.connectionsCheckingIntervalMs ? { connectionsCheckingInterval: options.connectionsCheckingIntervalMs } : {}) },
+    http: { requireHostHeader: false, connectionsCheckingInterval: options.connectionsCheckingIntervalMs ?? checkingIntervalFor(options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS) },
     trustProxy: options.trustProxy ?? false,
     // What the router refuses before any route is found (a path that is not valid percent-encoding,
     // a path parameter past its 100 characters) is a problem too, not Fastify's own JSON.
