@@ -74,8 +74,11 @@ describe('events no subscriber takes', () => {
     const [id] = await write([happened(1)]);
     expect(wakes).toBe(before + 1);
     await eventually(async () => expect(await states([id as string])).toEqual(['relayed']), { timeoutMs: 5_000 });
-    const { rows } = await (t.app.pools.get('search') as Pool).query('SELECT 1 FROM probe_effects WHERE event_id = $1', [id]);
-    expect(rows).toHaveLength(1);
+    // Relayed is in the search inbox; the consumer's round applies it after (found flaky in CI).
+    await eventually(async () => {
+      const { rows } = await (t.app.pools.get('search') as Pool).query('SELECT 1 FROM probe_effects WHERE event_id = $1', [id]);
+      expect(rows).toHaveLength(1);
+    }, { timeoutMs: 5_000 });
     // The consumer told the subscription once its round had committed: the effect was readable.
     await eventually(async () => expect(seenAfterCommit.length).toBeGreaterThan(0));
     expect(await seenAfterCommit[0]).toBe(1);
