@@ -57,6 +57,16 @@ function initdbRunningFor(cluster: string): boolean {
   }
 }
 
+/** Runs `work` beside a process that is no bazaar and no PostgreSQL (a pid a reboot may give out again), killed after. */
+async function withStranger(work: (stranger: ChildProcess) => Promise<void>): Promise<void> {
+  const stranger = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
+  try {
+    await work(stranger);
+  } finally {
+    stranger.kill('SIGKILL');
+  }
+}
+
 /** Runs a `bazaar` command on the test's data folder to its end. */
 async function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
   const child = spawn(process.execPath, [path.join(root, 'bin/bazaar.mjs'), ...args], {
@@ -185,8 +195,7 @@ describe('the bazaar process', () => {
       first.child.kill('SIGTERM');
       expect(await exited(first.child)).toBe(0);
     }
-    const victim = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
-    try {
+    await withStranger(async (victim) => {
       writeFileSync(path.join(cluster, 'postmaster.pid'), `${victim.pid}\n${cluster}\n0\n39999\n\n127.0.0.1\n     1     1\nready\n`);
       const port = await freePort();
       const server = startBazaar(port);
@@ -196,9 +205,7 @@ describe('the bazaar process', () => {
       expect(() => process.kill(victim.pid as number, 0)).not.toThrow();
       server.child.kill('SIGTERM');
       expect(await exited(server.child)).toBe(0);
-    } finally {
-      victim.kill('SIGKILL');
-    }
+    });
   }, 120_000);
 
   it('stops the PostgreSQL a killed run left, even when the pid of that run is alive again as another process', async () => {
@@ -213,8 +220,7 @@ describe('the bazaar process', () => {
     await exited(killed.child);
     expect(() => process.kill(leftover, 0)).not.toThrow();
     // After a reboot the owner's pid may be any process's: one stands in for it.
-    const stranger = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
-    try {
+    await withStranger(async (stranger) => {
       writeFileSync(path.join(dataDir, 'embedded-postgres.json'), JSON.stringify({ pid: stranger.pid, port: 1 }));
       const again = startBazaar(port);
       await ready(port);
@@ -223,9 +229,7 @@ describe('the bazaar process', () => {
       expect(stranger.exitCode).toBe(null);
       again.child.kill('SIGTERM');
       expect(await exited(again.child)).toBe(0);
-    } finally {
-      stranger.kill('SIGKILL');
-    }
+    });
   }, 120_000);
 
   it('lets one of two starts at the same moment on one DATA_DIR run, and refuses the other in one clear line', async () => {
