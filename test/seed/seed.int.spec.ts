@@ -173,6 +173,35 @@ describe('seeding on start (seedDemo)', () => {
 });
 
 
+describe('seeding again within the hour (registrations are limited per address, accepted or not)', () => {
+  let limited: TestApp;
+
+  beforeAll(async () => {
+    limited = await startTestApp({ REGISTRATIONS_PER_ADDRESS_PER_HOUR: '8' }, { runMessaging: false });
+  });
+
+  afterAll(async () => {
+    await limited?.close();
+  });
+
+  it('signs the existing demo logins in instead of registering them again', async () => {
+    // Five logins a run (three sellers, two buyers) against eight registrations an hour: the second
+    // run registered them again (each a 409) and was refused with 429.
+    const first = await seedCatalog(seedDepsOf(limited.app), { products: 2, sellers: 3 });
+    for (let run = 0; run < 3; run++) {
+      const again = await seedCatalog(seedDepsOf(limited.app), { products: 1, sellers: 3 });
+      expect(again.logins).toEqual(first.logins);
+    }
+    // Registration is still limited: the seed used five of the address's eight.
+    const statuses = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await limited.request('POST', '/v1/auth/register', { body: { email: `late${i}@bazaar.test`, password: DEMO_PASSWORD, role: 'buyer' } });
+      statuses.push(r.statusCode);
+    }
+    expect(statuses).toEqual([201, 201, 201, 429]);
+  });
+});
+
 describe('seeding with the smallest pool (found by a helper: the products cache held one of two connections for good, and the seed starved)', () => {
   let small: TestApp;
   let dataDir: string;
