@@ -12,7 +12,7 @@ import type { InboxEntry } from '../../src/platform/messaging/inbox.ts';
 import { applySettings } from '../../src/platform/messaging/batch-lock.ts';
 import { OutboxRelay, relayClaim } from '../../src/platform/messaging/relay.ts';
 import { InProcessTransport } from '../../src/platform/messaging/transport.ts';
-import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
+import { type FreshDatabases, freshDatabases, throughTcpPort } from '../support/databases.ts';
 import { eventually } from '../support/eventually.ts';
 import { ThingHappened, recordingProbe } from './fixtures/probes.ts';
 
@@ -71,9 +71,7 @@ beforeAll(async () => {
   transport = new InProcessTransport(transportPools, [recordingProbe('search.probe', 'search'), recordingProbe('coupons.probe', 'coupons')], DELIVERY_TIMEOUT_MS);
   const coupons = new URL(dbs.targets.find((t) => t.domain === 'coupons')!.url);
   proxy = freezableProxy(coupons.hostname, Number(coupons.port || 5432));
-  coupons.hostname = '127.0.0.1';
-  coupons.port = String(await proxy.listen());
-  couponsViaProxy = createPool(coupons.toString(), 1, 'test-coupons-proxy');
+  couponsViaProxy = createPool(throughTcpPort(coupons, await proxy.listen()), 1, 'test-coupons-proxy');
 });
 
 afterAll(async () => {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { lockHolderOf } from '../../src/platform/db/embedded.ts';
+import { lockHolderOf, socketDirFor } from '../../src/platform/db/embedded.ts';
 
 /** Who holds the pid of the embedded PostgreSQL's lock file: only its own server may be signalled. */
 describe('lockHolderOf', () => {
@@ -55,5 +55,21 @@ describe('lockHolderOf', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+});
+
+/** Where the embedded server's Unix-domain socket goes, when it can have one. */
+describe('socketDirFor', () => {
+  it("puts the socket in the cluster's own directory, made absolute", () => {
+    expect(socketDirFor('/var/lib/bazaar/postgres-abc', 54321, 'linux')).toBe('/var/lib/bazaar/postgres-abc');
+    expect(socketDirFor('data/postgres', 54321, 'darwin')).toBe(`${process.cwd()}/data/postgres`);
+  });
+
+  it('gives none on Windows, nor where the socket file would not fit a socket address (TCP alone then)', () => {
+    expect(socketDirFor('C:/bazaar/postgres', 54321, 'win32')).toBeUndefined();
+    const deep = `/home/someone/${'a'.repeat(63)}/postgres`; // its socket file's path takes 101 bytes
+    expect(socketDirFor(deep, 54321, 'linux')).toBeUndefined();
+    expect(socketDirFor(deep.slice(1), 54321, 'linux')).toBeUndefined();
+    expect(socketDirFor(`/home/someone/${'a'.repeat(62)}/postgres`, 54321, 'linux')).toBe(`/home/someone/${'a'.repeat(62)}/postgres`);
   });
 });

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CacheInvalidationListener } from '../../src/domains/products/cache-listener.ts';
 import { createPool } from '../../src/platform/db/pool.ts';
 import { createLogger } from '../../src/platform/logger.ts';
-import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
+import { type FreshDatabases, freshDatabases, throughTcpPort } from '../support/databases.ts';
 import { eventually } from '../support/eventually.ts';
 
 let dbs: FreshDatabases;
@@ -34,11 +34,8 @@ async function slowProxy(delayMs: number): Promise<{ url: string; close(): void 
     }, delayMs);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const proxied = new URL(url);
-  proxied.hostname = '127.0.0.1';
-  proxied.port = String((server.address() as net.AddressInfo).port);
   return {
-    url: proxied.toString(),
+    url: throughTcpPort(url, (server.address() as net.AddressInfo).port),
     close() {
       for (const s of sockets) s.destroy();
       server.close();

@@ -15,6 +15,18 @@ export function serverUrl(): string {
   return inject('databaseServerUrl');
 }
 
+/**
+ * A database URL that goes through a TCP proxy listening on 127.0.0.1:`port`: the embedded server's
+ * URL names its Unix-domain socket (`?host=`), which pg would take over any TCP address.
+ */
+export function throughTcpPort(url: string | URL, port: number): string {
+  const proxied = new URL(url);
+  proxied.hostname = '127.0.0.1';
+  proxied.port = String(port);
+  proxied.searchParams.delete('host');
+  return proxied.toString();
+}
+
 export interface FreshDatabases {
   config: Config;
   targets: DatabaseTarget[];

@@ -60,12 +60,15 @@ const OWNER_FILE = 'embedded-postgres.json';
 interface Owner {
   pid: number;
   port: number;
+  /** The directory of the server's Unix-domain socket; absent: TCP only (or a server of an older version). */
+  socketDir?: string;
 }
 
 async function readOwner(dataDir: string): Promise<Owner | undefined> {
   try {
     const owner = JSON.parse(await readFile(path.join(dataDir, OWNER_FILE), 'utf8')) as Partial<Owner>;
-    return Number.isInteger(owner.pid) && Number.isInteger(owner.port) ? (owner as Owner) : undefined;
+    if (!Number.isInteger(owner.pid) || !Number.isInteger(owner.port)) return undefined;
+    return { pid: owner.pid as number, port: owner.port as number, ...(typeof owner.socketDir === 'string' ? { socketDir: owner.socketDir } : {}) };
   } catch {
     return undefined;
   }
@@ -173,7 +176,7 @@ async function shareOrStopRunning(
   pgDir: string,
   log: Logger,
   share: boolean,
-): Promise<{ port: number } | { staleLockPid?: number }> {
+): Promise<{ port: number; socketDir?: string } | { staleLockPid?: number }> {
   const holder = await runningPostmaster(pgDir);
   if (holder === undefined) return {};
   if (holder.kind === 'stale') {
@@ -199,7 +202,7 @@ async function shareOrStopRunning(
       );
     }
     log.info({ owner: owner.pid, port: owner.port }, 'using the embedded PostgreSQL of the bazaar process running on this DATA_DIR');
-    return { port: owner.port };
+    return owner.socketDir === undefined ? { port: owner.port } : { port: owner.port, socketDir: owner.socketDir };
   }
   log.warn({ pid }, 'stopping a PostgreSQL left running by an earlier run');
   process.kill(pid, 'SIGINT');
@@ -390,20 +393,26 @@ async function startLocked(dataDir: string, log: Logger, options: { share?: bool
   }
   const bin = await binaries();
   let staleLockPid: number | undefined;
-  const urlOn = (port: number) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  // Through the Unix-domain socket when the server has one: a round trip costs the client about a
+  // tenth less CPU than over TCP on 127.0.0.1 (ADR 0001). TCP stays open for tools.
+  const urlOn = (port: number, socketDir: string | undefined) =>
+    socketDir === undefined
+      ? `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`
+      : `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres?host=${encodeURIComponent(socketDir)}`;
   if (!existsSync(path.join(pgDir, 'PG_VERSION'))) {
     await initialise(bin, pgDir, password, log);
   } else {
     const running = await shareOrStopRunning(dataDir, pgDir, log, options.share ?? true);
     // Another process's server: used as it is, and left running when this process is done.
-    if ('port' in running) return { url: urlOn(running.port), stop: async () => undefined, lost: new Promise<string>(() => undefined) };
+    if ('port' in running) return { url: urlOn(running.port, running.socketDir), stop: async () => undefined, lost: new Promise<string>(() => undefined) };
     staleLockPid = running.staleLockPid;
   }
   const port = await freePort();
-  const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300', '-c', 'shared_buffers=256MB'];
+  const socketDir = socketDirFor(pgDir, port);
+  const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${socketDir ?? ''}`, '-c', 'max_connections=300', '-c', 'shared_buffers=256MB'];
   const child = await spawnServer(bin.postgres, pgDir, port, flags, log, staleLockPid);
   const ownerFile = path.join(dataDir, OWNER_FILE);
-  await writeFile(ownerFile, JSON.stringify({ pid: process.pid, port } satisfies Owner));
+  await writeFile(ownerFile, JSON.stringify({ pid: process.pid, port, ...(socketDir === undefined ? {} : { socketDir }) } satisfies Owner));
   log.info({ port }, 'embedded PostgreSQL started');
   let stopping = false;
   const letGo = stopWithProcess(child);
@@ -417,7 +426,7 @@ async function startLocked(dataDir: string, log: Logger, options: { share?: bool
     });
   });
   return {
-    url: urlOn(port),
+    url: urlOn(port, socketDir),
     stop: async () => {
       stopping = true;
       letGo();
@@ -426,6 +435,20 @@ async function startLocked(dataDir: string, log: Logger, options: { share?: bool
     },
     lost,
   };
+}
+
+/** Longest socket file path taken: sockaddr_un holds 107 bytes on Linux, 103 on macOS. */
+const SOCKET_PATH_MAX = 100;
+
+/**
+ * Where the server's Unix-domain socket goes: the cluster's own directory (the server's user owns
+ * it; the socket file is `.s.PGSQL.<port>`). None on Windows, nor when the path would not fit a
+ * socket address (a deep DATA_DIR): TCP on 127.0.0.1 alone then, as before.
+ */
+export function socketDirFor(pgDir: string, port: number, platform: NodeJS.Platform = process.platform): string | undefined {
+  if (platform === 'win32') return undefined;
+  const dir = path.resolve(pgDir);
+  return Buffer.byteLength(path.join(dir, `.s.PGSQL.${port}`)) <= SOCKET_PATH_MAX ? dir : undefined;
 }
 
 function postgresIds(): { uid?: number; gid?: number } {
