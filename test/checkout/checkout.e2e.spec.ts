@@ -165,6 +165,9 @@ describe('checkout through HTTP', () => {
     expect((await payments.api.getIntent(session.paymentIntentId))?.status).toBe('failed');
     const reread = (await expectStatus('read session', http('GET', `/v1/checkout/${session.id}`, { token: buyer.token }), 200)).json();
     expect(reread.paymentIntentId).toBe(session.paymentIntentId);
+    // The POST's answer is the session as recorded (found by a review: the undone steps' attempts
+    // and times differed from a GET's).
+    expect(session.steps).toEqual(reread.steps);
 
     expect(await stockOf(http, sellerA, mug.variantId)).toEqual({ total: 10, available: 10, reserved: 0 });
     expect(await stockOf(http, sellerB, poster.variantId)).toEqual({ total: 5, available: 5, reserved: 0 });
@@ -175,6 +178,15 @@ describe('checkout through HTTP', () => {
     // The cart is still there: the buyer can pay with another card under a new key.
     const retried = (await expectStatus('retry', checkout(http, buyer), 201)).json();
     expect(retried.status).toBe('completed');
+  });
+
+  it('names the variant that is no longer for sale in the failure details (found by a review: they were empty)', async () => {
+    const buyer = await signUp(http, 'buyer', 'unlisted-buyer');
+    const lamp = await listProduct(http, sellerA, { categoryId, title: 'Lamp unlisted', price: 2500, stock: 10 }, waitFor);
+    await fillCart(http, buyer, [{ variantId: lamp.variantId, quantity: 1 }]);
+    await expectStatus('unlist', http('POST', `/v1/seller/products/${lamp.productId}/unlist`, { token: sellerA.token }), 200);
+    const session = (await expectStatus('checkout', checkout(http, buyer), 201)).json();
+    expect(session.failure).toMatchObject({ code: 'VARIANT_NOT_AVAILABLE', step: 'price_snapshot', details: { variantId: lamp.variantId } });
   });
 
   it('makes one set of orders for a repeated and for concurrent POSTs with the same key, and refuses the key with another body', async () => {

@@ -50,7 +50,11 @@ afterAll(async () => {
 });
 
 function runner(owner: string, market: FakeMarket, faults?: FaultInjector, lease: { heartbeatMs?: number; stepHoldMaxMs?: number } = {}): SessionRunner {
-  return new SessionRunner({
+  return new SessionRunner(runnerDeps(owner, market, faults, lease));
+}
+
+function runnerDeps(owner: string, market: FakeMarket, faults?: FaultInjector, lease: { heartbeatMs?: number; stepHoldMaxMs?: number } = {}) {
+  return {
     ...lease,
     pool,
     clock,
@@ -63,7 +67,7 @@ function runner(owner: string, market: FakeMarket, faults?: FaultInjector, lease
     leaseMs: LEASE_MS,
     owner,
     faults: () => faults,
-  });
+  };
 }
 
 /** A runner whose process "dies" once, right after `crashAfter` took effect and before it is recorded. */
@@ -402,19 +406,23 @@ describe('checkout recovery', () => {
     expect(market.intents.size).toBe(1);
   });
 
-  it('never gives up a paid sale for a passing outage: a step after the capture is retried past the retry budget until it goes through', async () => {
-    for (const failing of ['inventory.confirm', 'cart.checkout'] as const) {
+  it('never gives up a paid sale for a passing outage: the capture and the steps after it are retried past the retry budget until they go through', async () => {
+    // The capture too (found by a review: given up, the paid sale was refunded and cancelled): its
+    // answer lost after the gateway took the money, or the free orders not settled yet.
+    for (const failing of ['lost capture answer', 'orders.settle_free', 'inventory.confirm', 'cart.checkout'] as const) {
       const market = new FakeMarket();
+      if (failing === 'orders.settle_free') market.variants[0]!.price = { amount: 0, currency: 'USD' };
       const session = await open(market, 'persistent');
       const persistent = runner('persistent', market);
       // The step's domain is away for twice the retry budget (attemptsMax 3), then back.
       let failuresLeft = 6;
-      market.before = async (call) => {
-        if (call === failing && failuresLeft > 0) {
-          failuresLeft -= 1;
-          throw new Error('connection terminated unexpectedly');
-        }
+      const fail = () => {
+        if (failuresLeft <= 0) return;
+        failuresLeft -= 1;
+        throw new Error('connection terminated unexpectedly');
       };
+      if (failing === 'lost capture answer') market.afterCapture = async () => fail();
+      else market.before = async (call) => (call === failing ? fail() : undefined);
       await persistent.drive(session);
       for (let i = 0; i < 20 && failuresLeft > 0; i++) {
         clock.advance(100);
@@ -432,6 +440,50 @@ describe('checkout recovery', () => {
       const failures = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM checkout_failures WHERE session_id = $1', [session.id]);
       expect(failures.rows[0]!.n, failing).toBe(3);
     }
+  });
+
+  it('lists in checkout_failed the orders it cancelled when create_orders was given up after making them (found by a review: none were listed)', async () => {
+    const market = new FakeMarket();
+    const ports = market.ports();
+    const create = ports.orders.createOrdersForCheckout;
+    // The orders are made, but their answer never arrives: the step is given up as uncertain.
+    ports.orders.createOrdersForCheckout = async (input) => {
+      await create(input);
+      throw new Error('connection terminated unexpectedly');
+    };
+    const session = await open(market, 'lost-orders');
+    const lost = new SessionRunner({ ...runnerDeps('lost-orders', market), ports });
+    await lost.drive(session);
+    for (let i = 0; i < 10 && !['compensated', 'failed'].includes(await statusOf(session.id)); i++) {
+      clock.advance(200);
+      for (const s of await claim('lost-orders')) await lost.drive(s);
+    }
+    expect(await statusOf(session.id)).toBe('compensated');
+    const made = market.orders.get(session.id)!;
+    expect(made.length).toBeGreaterThan(0);
+    expect(made.every((o) => o.cancelled)).toBe(true);
+    const { rows } = await pool.query<{ payload: { cancelledOrderIds: string[] } }>(
+      "SELECT payload FROM checkout_outbox_events WHERE aggregate_id = $1 AND event_type = 'checkout.checkout_failed.v1'",
+      [session.id],
+    );
+    expect(rows.map((r) => [...r.payload.cancelledOrderIds].sort())).toEqual([made.map((o) => o.orderId).sort()]);
+  });
+
+  it('shows a step with nothing to undo that was given up as failed, not as being undone for ever (found by a review)', async () => {
+    const market = new FakeMarket();
+    market.before = async (call) => {
+      if (call === 'products.get') throw new Error('connection terminated unexpectedly');
+    };
+    const session = await open(market, 'no-prices');
+    const noPrices = runner('no-prices', market);
+    await noPrices.drive(session);
+    for (let i = 0; i < 10 && (await statusOf(session.id)) !== 'failed'; i++) {
+      clock.advance(200);
+      for (const s of await claim('no-prices')) await noPrices.drive(s);
+    }
+    expect(await statusOf(session.id)).toBe('failed');
+    const steps = await selectSteps(pool, session.id);
+    expect(steps.find((s) => s.step === 'price_snapshot')?.status).toBe('failed');
   });
 
   it('undoes a reservation whose outcome it never learnt by looking it up under its key, never by reserving again', async () => {

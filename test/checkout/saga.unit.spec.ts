@@ -132,12 +132,12 @@ describe('checkout saga: errors', () => {
     expect(retryDelayMs(30, policy)).toBe(1000);
   });
 
-  it('retries a transient error of a step after the capture past the budget: a paid sale is never given up for an outage', () => {
+  it('retries a transient error of the capture and of the steps after it past the budget: a paid sale is never given up for an outage', () => {
     expect(judgeError('transient', 4, policy, 0, true)).toEqual({ action: 'retry', delayMs: 800 });
     expect(judgeError('transient', 40, policy, 0, true)).toEqual({ action: 'retry', delayMs: 1000 });
     // A refusal (the reservation lapsed while the payment was unknown) still gives the money back.
     expect(judgeError('refused', 1, policy, 0, true)).toEqual({ action: 'compensate', uncertain: false });
-    expect([...plan.forwardOnly]).toEqual(['confirm_reservations', 'close_cart', 'complete']);
+    expect([...plan.forwardOnly]).toEqual(['capture_payment', 'confirm_reservations', 'close_cart', 'complete']);
   });
 
   it('compensates a step that was abandoned as if it had run', () => {

@@ -253,7 +253,9 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
       if (verdict.action === 'retry') deps.log.warn({ sessionId: session.id, step, attempts, err: error }, 'checkout step failed; it will be retried');
       return 'parked';
     }
-    const stepStatus = verdict.uncertain ? 'compensating' : 'failed';
+    // Uncertain, a step is undone as if it had run; one with nothing to undo (price_snapshot) just
+    // failed: left 'compensating', a finished session showed it being undone for ever.
+    const stepStatus = verdict.uncertain && deps.plan.compensable.has(step) ? 'compensating' : 'failed';
     // A declined payment still made an intent: the session names it, as it does a paid one.
     const paymentIntentId = error instanceof StepRefused ? (error.patch.paymentIntentId ?? null) : null;
     must(
@@ -271,7 +273,7 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
     if (c.kind === 'transient' || c.kind === 'abandoned') deps.log.error({ sessionId: session.id, step, attempts, err: error }, 'checkout step given up; compensating');
     session = { ...session, status: 'compensating', failureReason: c.reason, failureCode: c.code, failureDetails: c.details, failedStep: step };
     steps.set(step, { ...(steps.get(step) as StepRecord), status: stepStatus, error: c.detail });
-    state = evolve(deps.plan, state, { type: 'step_failed', step, uncertain: verdict.uncertain });
+    state = evolve(deps.plan, state, { type: 'step_failed', step, uncertain: stepStatus === 'compensating' });
     return 'next';
   }
 
@@ -299,8 +301,10 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
         return 'parked';
       }
     }
-    must(await recordCompensated(deps.pool, holder(), step));
-    steps.set(step, { ...(steps.get(step) as StepRecord), status: 'compensated', compensatedAt: h.now });
+    const done = holder();
+    must(await recordCompensated(deps.pool, done, step));
+    // As recorded: the POST's answer shows what a GET of the session shows.
+    steps.set(step, { ...(steps.get(step) as StepRecord), status: 'compensated', attempts, attemptedAt: h.now, compensatedAt: done.now });
     state = evolve(deps.plan, state, { type: 'step_compensated', step });
     deps.faults()?.({ session, step, point: 'compensated' });
     return 'next';
@@ -309,7 +313,9 @@ export async function driveSession(deps: EngineDeps, start: SessionRecord, loade
   async function finish(outcome: 'failed' | 'compensated'): Promise<void> {
     const h = holder();
     let cancelled: string[] = [];
-    if (steps.get('create_orders')?.status === 'compensated' && session.orderIds.length > 0) {
+    // Asked also when the session names no orders: create_orders given up after making them (its
+    // answer lost) was undone by the session's id, and the event lists what that cancelled.
+    if (steps.get('create_orders')?.status === 'compensated') {
       // Asked again (idempotent: nothing is cancelled twice): an order shipped meanwhile stands.
       const results = await deps.ports.orders.cancelOrdersForCheckout(session.id, `checkout failed: ${session.failureReason ?? ''}`.slice(0, 1000), trace);
       cancelled = results.filter((r) => r.cancelled).map((r) => r.orderId);

@@ -9,6 +9,8 @@ export class StepRefused extends Error {
     readonly reason: string,
     /** What the refused step still learnt for the session (e.g. the declined payment's intent). */
     readonly patch: SessionPatch = {},
+    /** Shown to the buyer with the reason, as a refusing domain's extensions are (e.g. the variantId). */
+    readonly details: Record<string, unknown> | null = null,
   ) {
     super(reason);
     this.name = 'StepRefused';
@@ -69,7 +71,7 @@ function detailsOf(extensions: Record<string, unknown> | undefined): Record<stri
 }
 
 export function classify(error: unknown): ClassifiedError {
-  if (error instanceof StepRefused) return { kind: 'refused', code: error.code, reason: clip(error.reason), details: null, detail: clip(error.reason) };
+  if (error instanceof StepRefused) return { kind: 'refused', code: error.code, reason: clip(error.reason), details: detailsOf(error.details ?? undefined), detail: clip(error.reason) };
   if (error instanceof StepWaiting) return { kind: 'waiting', code: 'WAITING', reason: clip(error.reason), details: null, detail: clip(error.reason) };
   if (error instanceof StepAbandoned) return { kind: 'abandoned', code: error.code, reason: clip(error.reason), details: null, detail: clip(error.reason) };
   if (error instanceof AppError && error.status < 500 && !TRANSIENT_APP_CODES.has(error.code)) {

@@ -23,13 +23,18 @@ export const CHECKOUT_STEPS: Record<StepName, StepModule> = {
   complete,
 };
 
-/** The step that takes the buyer's money: the steps after it only go forward (SagaPlan.forwardOnly). */
+/**
+ * The step that takes the buyer's money: it and the steps after it only go forward
+ * (SagaPlan.forwardOnly). The capture itself too: a call that failed for a passing reason may have
+ * been made (the gateway captured, the answer was lost) or be followed by one that fails (settling
+ * the free orders), and giving it up refunded and cancelled a paid sale (found by a review).
+ */
 const MONEY_TAKEN: StepName = 'capture_payment';
 
 export function planOf(steps: Record<StepName, StepModule>): SagaPlan {
   return {
     order: STEP_NAMES,
     compensable: new Set(STEP_NAMES.filter((s) => steps[s].compensate !== undefined)),
-    forwardOnly: new Set(STEP_NAMES.slice(STEP_NAMES.indexOf(MONEY_TAKEN) + 1)),
+    forwardOnly: new Set(STEP_NAMES.slice(STEP_NAMES.indexOf(MONEY_TAKEN))),
   };
 }

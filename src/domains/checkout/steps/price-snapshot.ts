@@ -34,7 +34,8 @@ function byId(found: ReadonlyMap<string, PurchasableVariant>): Map<string, Purch
 }
 
 function unavailable(variantId: string, why: string): StepRefused {
-  return new StepRefused('VARIANT_NOT_AVAILABLE', `variant ${variantId} ${why}`);
+  // The variant named in the details, as inventory and the cart name it with this code.
+  return new StepRefused('VARIANT_NOT_AVAILABLE', `variant ${variantId} ${why}`, {}, { variantId });
 }
 
 /**
