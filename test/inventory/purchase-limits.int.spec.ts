@@ -140,6 +140,22 @@ describe("a seller's limit of units per buyer", () => {
     ).rejects.toMatchObject({ code: 'OUT_OF_STOCK' });
   });
 
+  it('keeps a limit set by another process out of the sold-out memory of a multi-item refusal (found by a review: OUT_OF_STOCK from memory for a second)', async () => {
+    const limited = await stockedVariant(h.api, 2);
+    const other = await stockedVariant(h.api, 5);
+    const b = h.other();
+    // The second process knows the item as it was: no limit.
+    await b.reserve(one(limited.variantId, newId()));
+    h.clock.advance(1000);
+    await h.api.setPurchaseLimit(limited.sellerId, limited.variantId, { maxPerBuyer: 1 });
+    const buyer = newId();
+    await h.api.reserve(one(limited.variantId, buyer)); // the last unit; the buyer is at the limit
+    await expect(
+      b.reserve({ idempotencyKey: newId(), ownerId: newId(), items: [{ variantId: limited.variantId, quantity: 1 }, { variantId: other.variantId, quantity: 1 }] }),
+    ).rejects.toMatchObject({ code: 'OUT_OF_STOCK' });
+    await expect(b.reserve(one(limited.variantId, buyer))).rejects.toMatchObject({ code: 'PURCHASE_LIMIT_EXCEEDED' });
+  });
+
   it('answers the retry of a granted request with its reservation, not with the limit it reached', async () => {
     const v = await stockedVariant(h.api, 10);
     await h.api.setPurchaseLimit(v.sellerId, v.variantId, { maxPerBuyer: 1 });

@@ -70,6 +70,16 @@ describe('confirming and releasing', () => {
     expect(rows[0]?.payload.orderId).toBe(orderId);
   });
 
+  it('refuses a confirmation naming one seller with two orders, and changes nothing (found by a review: a database error)', async () => {
+    const v = await stockedVariant(h.api, 2);
+    const r = await h.api.reserve({ idempotencyKey: newId(), ownerId: newId(), items: [{ variantId: v.variantId, quantity: 1 }] });
+    await expect(
+      h.api.confirm(r.id, { orders: [{ sellerId: v.sellerId, orderId: newId() }, { sellerId: v.sellerId.toUpperCase(), orderId: newId() }] }),
+    ).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
+    expect((await h.api.getReservation(r.id))?.status).toBe('active');
+    await expectConsistent(h.pool, [v.variantId]);
+  });
+
   it('refuses to release a confirmed reservation and to confirm a released one', async () => {
     const v = await stockedVariant(h.api, 2);
     const sold = await h.api.reserve({ idempotencyKey: newId(), ownerId: newId(), items: [{ variantId: v.variantId, quantity: 1 }] });

@@ -129,6 +129,25 @@ describe('stock receipts near the largest stock', () => {
   });
 });
 
+describe('stock receipts that do not fit the item (found by a review)', () => {
+  it('refuses lines of one new variant that add up past the most units an item holds with a conflict, not a database error', async () => {
+    const v = newVariant();
+    await expect(h.api.receiveStock(Array.from({ length: 2148 }, () => ({ ...v, quantity: 1_000_000 })))).rejects.toMatchObject({ code: 'CONFLICT', status: 409 });
+    expect(await totalsOf([v.variantId])).toEqual({});
+  });
+
+  it("refuses a receipt that names another seller or product than the variant's item, and adds nothing to it", async () => {
+    const v = await stockedVariant(h.api, 3);
+    for (const stranger of [{ sellerId: newId() }, { productId: newId() }]) {
+      await expect(h.api.receiveStock([{ ...v, ...stranger, quantity: 100 }])).rejects.toMatchObject({ code: 'CONFLICT', status: 409 });
+    }
+    expect(await totalsOf([v.variantId])).toEqual({ [v.variantId]: 3 });
+    // Its own seller's receipt, in capitals too, is received.
+    expect(await h.api.receiveStock([{ ...v, sellerId: v.sellerId.toUpperCase(), quantity: 2 }])).toEqual({ created: 0, received: 1 });
+    await expectConsistent(h.pool, [v.variantId]);
+  });
+});
+
 describe('stock receipts with a reference', () => {
   it('receives once per reference: the same call again adds nothing and announces nothing', async () => {
     const known = await stockedVariant(h.api, 4);

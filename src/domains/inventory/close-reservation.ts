@@ -21,8 +21,13 @@ export const RELEASE_REASON_LENGTH_MAX = 500;
 /** The stock leaves for good: reserved and total go down, with a 'sale' movement per line. */
 export async function confirmReservation(deps: InventoryDeps, reservationId: string, options: ConfirmOptions = {}): Promise<Reservation> {
   const orders = options.orders ?? [];
+  const sellers = new Set<string>();
   for (const o of orders) {
     if (!isUuid(o.sellerId) || !isUuid(o.orderId)) throw new AppError('VALIDATION_FAILED', 'orders need a sellerId and an orderId (UUIDs)');
+    // One order per seller: each line goes to its seller's order (two were a database error).
+    const seller = o.sellerId.toLowerCase();
+    if (sellers.has(seller)) throw new AppError('VALIDATION_FAILED', `orders name seller ${seller} twice: one order per seller`);
+    sellers.add(seller);
   }
   return closeReservation(deps, reservationId, { type: 'confirm' }, orders, options.trace ?? null);
 }

@@ -78,7 +78,11 @@ function checkReceipts(receipts: readonly StockReceipt[]): Map<string, StockRece
     if (seen && (seen.productId !== r.productId || seen.sellerId !== r.sellerId)) {
       throw new AppError('VALIDATION_FAILED', `variant ${variantId} is given with two different products or sellers`);
     }
-    byVariant.set(variantId, { ...r, variantId, quantity: (seen?.quantity ?? 0) + r.quantity });
+    const quantity = (seen?.quantity ?? 0) + r.quantity;
+    // Lines of one variant add up: past the largest quantity an item holds, a receipt is refused as
+    // one for an item that has stock is (a new item's was a database error).
+    if (quantity > STOCK_QUANTITY_MAX) throw new AppError('CONFLICT', `a stock item holds at most ${STOCK_QUANTITY_MAX} units: variant ${variantId} is given ${quantity}`);
+    byVariant.set(variantId, { ...r, variantId, quantity });
   }
   return byVariant;
 }
@@ -156,11 +160,20 @@ async function receiveChunk(deps: InventoryDeps, tx: Tx, chunk: StockReceipt[], 
   let adjusted: StockItemRow[] = [];
   const totals = new Map<string, number>();
   if (incoming.length > 0) {
-    const { rows: locked } = await tx.query<{ variant_id: string; total_quantity: number }>(
-      'SELECT variant_id, total_quantity FROM stock_items WHERE variant_id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
+    const { rows: locked } = await tx.query<{ variant_id: string; total_quantity: number; product_id: string; seller_id: string }>(
+      'SELECT variant_id, total_quantity, product_id, seller_id FROM stock_items WHERE variant_id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
       [incoming.map((r) => r.variantId)],
     );
-    for (const r of locked) totals.set(r.variant_id, r.total_quantity);
+    const receiptOf = new Map(incoming.map((r) => [r.variantId, r]));
+    for (const r of locked) {
+      // The item is the variant's as the catalog announced it: a receipt naming another seller or
+      // product is refused, not added to that seller's stock (found by a review).
+      const receipt = receiptOf.get(r.variant_id);
+      if (receipt && (receipt.sellerId.toLowerCase() !== r.seller_id || receipt.productId.toLowerCase() !== r.product_id)) {
+        throw new AppError('CONFLICT', `variant ${r.variant_id} is stocked for another seller or product than the receipt names`);
+      }
+      totals.set(r.variant_id, r.total_quantity);
+    }
     if (reference !== null) {
       // A statement of its own, after the locks: its snapshot sees what a concurrent receipt committed.
       const { rows: done } = await tx.query<{ variant_id: string }>(

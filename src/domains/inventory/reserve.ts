@@ -10,7 +10,6 @@ import {
   type StockItemRow,
   TRANSACTION_ATTEMPTS_MAX,
   type Unavailable,
-  isOutOfStock,
   isRetryable,
   levelOf,
   outOfStock,
@@ -59,16 +58,15 @@ async function reserveSeveral(deps: InventoryDeps, request: ReserveRequest): Pro
       for (const v of soldOutVariants) deps.soldOut.markSoldOut(v, stamp);
       return result;
     } catch (error) {
-      if (isOutOfStock(error)) {
-        for (const u of error.extensions.unavailable) {
-          if (u.available === 0 && deps.knownStock.get(u.variantId)?.max_per_buyer === null) deps.soldOut.markSoldOut(u.variantId, stamp);
-        }
-      }
+      for (const v of soldOutWhenRefused.get(error as object) ?? []) deps.soldOut.markSoldOut(v, stamp);
       if (attempt < TRANSACTION_ATTEMPTS_MAX && isRetryable(error)) continue;
       throw error;
     }
   }
 }
+
+/** The items an out-of-stock refusal found empty and without a limit per buyer, as its transaction read them. */
+const soldOutWhenRefused = new WeakMap<object, string[]>();
 
 async function reserveInTransaction(deps: InventoryDeps, tx: Tx, request: ReserveRequest): Promise<{ result: ReserveResult; soldOutVariants: string[] }> {
   const now = deps.clock.now();
@@ -115,7 +113,16 @@ async function reserveInTransaction(deps: InventoryDeps, tx: Tx, request: Reserv
     const available = byVariant.get(i.variantId)?.available_quantity ?? 0;
     if (i.quantity > available) unavailable.push({ variantId: i.variantId, requested: i.quantity, available });
   }
-  if (unavailable.length > 0) throw outOfStock(unavailable);
+  if (unavailable.length > 0) {
+    const refusal = outOfStock(unavailable);
+    // Told by the locked rows, not by this process's copy of the items: a limit set by another
+    // process since then would be answered sold out from memory (found by a review).
+    soldOutWhenRefused.set(
+      refusal,
+      unavailable.filter((u) => u.available === 0 && byVariant.get(u.variantId)?.max_per_buyer === null).map((u) => u.variantId),
+    );
+    throw refusal;
+  }
 
   const quantityOf = new Map(request.items.map((i) => [i.variantId, i.quantity]));
   const ordered = rows.map((r) => ({ row: r, quantity: quantityOf.get(r.variant_id) ?? 0 }));
