@@ -434,6 +434,23 @@ describe('editing a product', () => {
     expect((await f.t.request('GET', `/v1/seller/products/${p.id}`, { token: alice.token })).json().version).toBe(2);
   });
 
+  it('takes a SKU written with composed or decomposed accents as one SKU, kept composed (found by a review: both spellings were stored)', async () => {
+    const composed = `CAF\u00C9-${newId().slice(0, 8)}`;
+    const decomposed = composed.normalize('NFD');
+    expect(decomposed).not.toBe(composed);
+    const body = (sku: string, variantSku: string) => ({ sku, title: 'Café', categoryId: f.categories.phones, variants: [{ sku: variantSku, price: { amount: 100, currency: 'USD' } }] });
+    const first = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body: body(decomposed, `V-${decomposed}`) });
+    expect(first.statusCode, first.body).toBe(201);
+    expect([first.json().sku, first.json().variants[0].sku]).toEqual([composed, `V-${composed}`]);
+    const twin = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body: body(composed, `W-${composed}`) });
+    expect([twin.statusCode, twin.json().code]).toEqual([409, 'SKU_TAKEN']);
+    const variantTwin = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body: body(`X-${composed}`, `V-${composed}`) });
+    expect([variantTwin.statusCode, variantTwin.json().code]).toEqual([409, 'SKU_TAKEN']);
+    const other = await f.create(alice.token);
+    const renamed = await f.t.request('PATCH', `/v1/seller/products/${other.id}`, { token: alice.token, body: { version: 1, sku: decomposed } });
+    expect([renamed.statusCode, renamed.json().code]).toEqual([409, 'SKU_TAKEN']);
+  });
+
   it('writes and announces nothing for values as they are, and names only the fields that did change', async () => {
     const p = await f.create(alice.token);
     const same = await f.t.request('PATCH', `/v1/seller/products/${p.id}`, {

@@ -5,7 +5,7 @@ import type { Trace } from '../../platform/messaging/envelope.ts';
 import { mappingDatabaseErrors } from './db-errors.ts';
 import type { ProductsDeps } from './deps.ts';
 import { emit, productEvent } from './events.ts';
-import { assertDistinctSkus, attributeRows, imageRows, variantRows } from './new-parts.ts';
+import { assertDistinctSkus, attributeRows, imageRows, variantRows, withNfcSkus } from './new-parts.ts';
 import type { CreateProductBody } from './schemas.ts';
 import { categoryExists, holdCategoryTree, insertAttributes, insertImages, insertPrices, insertProducts, insertVariants, selectProduct } from './sql.ts';
 import { type SellerProductView, toSellerView, toSnapshot } from './views.ts';
@@ -14,7 +14,8 @@ import { type SellerProductView, toSellerView, toSnapshot } from './views.ts';
  * Creates a draft product with its variants (each opening its first price window at its list
  * price), images and attributes, and announces it with products.product_created.v1.
  */
-export async function createProduct(deps: ProductsDeps, sellerId: string, body: CreateProductBody, trace: Trace | null): Promise<SellerProductView> {
+export async function createProduct(deps: ProductsDeps, sellerId: string, given: CreateProductBody, trace: Trace | null): Promise<SellerProductView> {
+  const body = withNfcSkus(given);
   const now = deps.clock.now();
   const productId = newId();
   assertDistinctSkus(

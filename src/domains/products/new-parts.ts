@@ -77,6 +77,20 @@ export function attributeRows(input: readonly AttributeInput[], productId: strin
 }
 
 /** Variant SKUs must differ within one request (the database checks against the stored ones). */
+/**
+ * The body with its SKUs (the product's and its variants') in Unicode NFC: one SKU written with
+ * composed or decomposed accents (É, or E and U+0301) looks the same and is one SKU, so it is kept
+ * in one form and two spellings of it are twins, refused as SKU_TAKEN (found by a review).
+ */
+export function withNfcSkus<B extends { sku?: string; variants?: readonly { sku?: string }[]; addVariants?: readonly { sku: string }[] }>(body: B): B {
+  const nfc = <V extends { sku?: string }>(v: V): V => (v.sku === undefined ? v : { ...v, sku: v.sku.normalize('NFC') });
+  return {
+    ...nfc(body),
+    ...(body.variants ? { variants: body.variants.map(nfc) } : {}),
+    ...(body.addVariants ? { addVariants: body.addVariants.map(nfc) } : {}),
+  };
+}
+
 export function assertDistinctSkus(skus: readonly string[], where: string): void {
   const seen = new Set<string>();
   for (const sku of skus) {

@@ -74,7 +74,7 @@ export function registerProductRoutes(app: HttpApp, deps: ProductsDeps, categori
       config: seller,
       schema: {
         tags: sellerTags,
-        summary: 'One own product, with its status, version and whole price history',
+        summary: 'One own product, with its status, version, prices in effect and upcoming, and the last 200 closed',
         params: ProductIdParams,
         response: { 200: SellerProductSchema, ...authProblems, 404: ProblemResponse },
       },

@@ -6,7 +6,7 @@ import type { Trace } from '../../platform/messaging/envelope.ts';
 import { mappingDatabaseErrors } from './db-errors.ts';
 import type { ProductsDeps } from './deps.ts';
 import { emit, productEvent } from './events.ts';
-import { assertDistinctSkus, attributeRows, imageRows, variantRows } from './new-parts.ts';
+import { assertDistinctSkus, attributeRows, imageRows, variantRows, withNfcSkus } from './new-parts.ts';
 import type { PatchProductBody } from './schemas.ts';
 import {
   categoryExists,
@@ -64,9 +64,10 @@ export async function updateProduct(
   deps: ProductsDeps,
   sellerId: string,
   productId: string,
-  body: PatchProductBody,
+  given: PatchProductBody,
   trace: Trace | null,
 ): Promise<SellerProductView> {
+  const body = withNfcSkus(given);
   const changedFields = changedFieldsOf(body);
   if (changedFields.length === 0) throw new AppError('VALIDATION_FAILED', 'the body changes nothing: send at least one field besides version');
   assertDistinctSkus([...(body.variants ?? []).flatMap((v) => (v.sku ? [v.sku] : [])), ...(body.addVariants ?? []).map((v) => v.sku)], 'variants');

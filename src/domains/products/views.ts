@@ -134,7 +134,7 @@ export function toPriceWindowView(w: PriceWindowRow, now: Date): PriceWindowView
 
 export interface SellerProductView extends PublicProductView {
   status: ProductRecord['status'];
-  /** Price windows, newest first: every current one, the next 200 upcoming and the last 200 closed. */
+  /** Price windows, newest first: every current one, every upcoming one (at most SNAPSHOT_PRICES_MAX live) and the last 200 closed. */
   priceWindows: PriceWindowView[];
 }
 
