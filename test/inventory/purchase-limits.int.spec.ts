@@ -154,6 +154,20 @@ describe("a seller's limit of units per buyer", () => {
       b.reserve({ idempotencyKey: newId(), ownerId: newId(), items: [{ variantId: limited.variantId, quantity: 1 }, { variantId: other.variantId, quantity: 1 }] }),
     ).rejects.toMatchObject({ code: 'OUT_OF_STOCK' });
     await expect(b.reserve(one(limited.variantId, buyer))).rejects.toMatchObject({ code: 'PURCHASE_LIMIT_EXCEEDED' });
+    // Nor may the second process's old copy vouch that an item has no limit when another item of
+    // the request is sold out: the buyer past the limit is told the limit.
+    const gone = await stockedVariant(h.api, 1);
+    await b.reserve(one(gone.variantId, newId()));
+    await expect(b.reserve(one(gone.variantId, newId()))).rejects.toMatchObject({ code: 'OUT_OF_STOCK' });
+    const fresh = await stockedVariant(h.api, 5);
+    await b.reserve(one(fresh.variantId, newId())); // the second process knows it without a limit
+    h.clock.advance(1000);
+    await h.api.setPurchaseLimit(fresh.sellerId, fresh.variantId, { maxPerBuyer: 1 });
+    await h.api.reserve(one(fresh.variantId, buyer));
+    await b.reserve(one(gone.variantId, newId())).catch(() => undefined); // sold out again in its memory
+    await expect(
+      b.reserve({ idempotencyKey: newId(), ownerId: buyer, items: [{ variantId: gone.variantId, quantity: 1 }, { variantId: fresh.variantId, quantity: 1 }] }),
+    ).rejects.toMatchObject({ code: 'PURCHASE_LIMIT_EXCEEDED', extensions: { variantId: fresh.variantId } });
   });
 
   it('answers the retry of a granted request with its reservation, not with the limit it reached', async () => {

@@ -41,10 +41,12 @@ export async function earlierReservation(deps: InventoryDeps, input: ReserveInpu
 
 async function reserveSeveral(deps: InventoryDeps, request: ReserveRequest): Promise<ReserveResult> {
   const soldOut = request.items.filter((i) => deps.soldOut.isSoldOut(i.variantId));
-  // From memory only when no item may have a limit per buyer (a variant known sold out has none): a
-  // buyer past a limit is told the limit before any question of stock, which the transaction reads.
-  const unlimited = request.items.every((i) => deps.soldOut.isSoldOut(i.variantId) || deps.knownStock.get(i.variantId)?.max_per_buyer === null);
-  if (soldOut.length > 0 && unlimited) {
+  // From memory only when every item is known sold out (a variant marked so has no limit per
+  // buyer): a buyer past a limit is told the limit before any question of stock, which the
+  // transaction reads. This process's copy of an item may predate a limit set by another process
+  // for as long as it does not touch the item again, so it cannot vouch for the other items
+  // (found by a review: OUT_OF_STOCK from memory for a buyer past a new limit).
+  if (soldOut.length > 0 && soldOut.length === request.items.length) {
     const existing = (await findReservationsByKeys(deps.pool, [request.idempotencyKey])).get(request.idempotencyKey);
     if (existing) return replayOrRefuse(existing, request.requestHash);
     deps.metrics.soldOutAnswers.inc();
