@@ -139,7 +139,9 @@ describe('stock receipts that do not fit the item (found by a review)', () => {
   it("refuses a receipt that names another seller or product than the variant's item, and adds nothing to it", async () => {
     const v = await stockedVariant(h.api, 3);
     for (const stranger of [{ sellerId: newId() }, { productId: newId() }]) {
-      await expect(h.api.receiveStock([{ ...v, ...stranger, quantity: 100 }])).rejects.toMatchObject({ code: 'CONFLICT', status: 409 });
+      for (const quantity of [100, 0]) {
+        await expect(h.api.receiveStock([{ ...v, ...stranger, quantity }])).rejects.toMatchObject({ code: 'CONFLICT', status: 409 });
+      }
     }
     expect(await totalsOf([v.variantId])).toEqual({ [v.variantId]: 3 });
     // Its own seller's receipt, in capitals too, is received.

@@ -449,6 +449,39 @@ describe('editing a product', () => {
     const other = await f.create(alice.token);
     const renamed = await f.t.request('PATCH', `/v1/seller/products/${other.id}`, { token: alice.token, body: { version: 1, sku: decomposed } });
     expect([renamed.statusCode, renamed.json().code]).toEqual([409, 'SKU_TAKEN']);
+
+    // The bulk import keeps them composed too (found by a review of the fix).
+    const imported = `IMP-\u00C9-${newId().slice(0, 8)}`;
+    const productId = newId();
+    await f.api.importProducts(
+      [
+        {
+          id: productId, sellerId: alice.sellerId, sku: imported.normalize('NFD'), title: 'Imported', description: '', categoryId: f.categories.phones!,
+          status: 'draft', createdAt: new Date(),
+          variants: [{ id: newId(), sku: `V-${imported}`.normalize('NFD'), attributes: {}, listPrice: { amount: 100, currency: 'USD' } }],
+          images: [], attributes: [], prices: [],
+        },
+      ],
+      { actorId: alice.sellerId },
+    );
+    expect((await f.t.request('GET', `/v1/seller/products/${productId}`, { token: alice.token })).json()).toMatchObject({ sku: imported, variants: [{ sku: `V-${imported}` }] });
+    const importedTwin = await f.t.request('POST', '/v1/seller/products', { token: alice.token, body: body(imported, `W2-${imported}`) });
+    expect([importedTwin.statusCode, importedTwin.json().code]).toEqual([409, 'SKU_TAKEN']);
+  });
+
+  it('refuses a SKU that NFC makes longer than 64 characters with a 400, not a database error (found by a review of the NFC fix)', async () => {
+    const sku = '\u0958'.repeat(40); // each becomes two characters in NFC
+    const res = await f.t.request('POST', '/v1/seller/products', {
+      token: alice.token,
+      body: { sku, title: 'Qa', categoryId: f.categories.phones, variants: [{ sku: `V-${newId().slice(0, 8)}`, price: { amount: 100, currency: 'USD' } }] },
+    });
+    expect([res.statusCode, res.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+    const short = await f.t.request('POST', '/v1/seller/products', {
+      token: alice.token,
+      body: { sku: '\u0958'.repeat(32), title: 'Qa', categoryId: f.categories.phones, variants: [{ sku: `V-${newId().slice(0, 8)}`, price: { amount: 100, currency: 'USD' } }] },
+    });
+    expect(short.statusCode, short.body).toBe(201);
+    expect(short.json().sku).toBe('\u0958'.repeat(32).normalize('NFC'));
   });
 
   it('writes and announces nothing for values as they are, and names only the fields that did change', async () => {

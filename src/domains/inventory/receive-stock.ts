@@ -156,24 +156,28 @@ async function receiveChunk(deps: InventoryDeps, tx: Tx, chunk: StockReceipt[], 
     [chunk.map(() => newId()), chunk.map((r) => r.productId), chunk.map((r) => r.variantId), chunk.map((r) => r.sellerId), chunk.map((r) => r.sku), chunk.map((r) => r.quantity), now],
   );
   const isNew = new Set(created.map((r) => r.variant_id));
-  let incoming = chunk.filter((r) => r.quantity > 0 && !isNew.has(r.variantId));
+  const existing = chunk.filter((r) => !isNew.has(r.variantId));
+  let incoming = existing.filter((r) => r.quantity > 0);
   let adjusted: StockItemRow[] = [];
   const totals = new Map<string, number>();
-  if (incoming.length > 0) {
+  if (existing.length > 0) {
     const { rows: locked } = await tx.query<{ variant_id: string; total_quantity: number; product_id: string; seller_id: string }>(
       'SELECT variant_id, total_quantity, product_id, seller_id FROM stock_items WHERE variant_id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
-      [incoming.map((r) => r.variantId)],
+      [existing.map((r) => r.variantId)],
     );
-    const receiptOf = new Map(incoming.map((r) => [r.variantId, r]));
+    const receiptOf = new Map(existing.map((r) => [r.variantId, r]));
     for (const r of locked) {
       // The item is the variant's as the catalog announced it: a receipt naming another seller or
-      // product is refused, not added to that seller's stock (found by a review).
+      // product is refused, not added to that seller's stock (found by a review), also one of no
+      // units, which would be answered as if it had made the item.
       const receipt = receiptOf.get(r.variant_id);
       if (receipt && (receipt.sellerId.toLowerCase() !== r.seller_id || receipt.productId.toLowerCase() !== r.product_id)) {
         throw new AppError('CONFLICT', `variant ${r.variant_id} is stocked for another seller or product than the receipt names`);
       }
       totals.set(r.variant_id, r.total_quantity);
     }
+  }
+  if (incoming.length > 0) {
     if (reference !== null) {
       // A statement of its own, after the locks: its snapshot sees what a concurrent receipt committed.
       const { rows: done } = await tx.query<{ variant_id: string }>(

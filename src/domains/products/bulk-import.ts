@@ -5,6 +5,7 @@ import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type NewEvent, appendEvents } from '../../platform/messaging/outbox.ts';
 import { mappingDatabaseErrors } from './db-errors.ts';
 import { productEvent } from './events.ts';
+import { nfcSku } from './new-parts.ts';
 import type { PriceWindowRow } from './pricing.ts';
 import {
   type AttributeInsert,
@@ -82,12 +83,26 @@ function pathsOf(categories: readonly CategoryRow[]): Map<string, CategoryRef[]>
 }
 
 /** Imports up to IMPORT_BATCH_MAX products in one transaction; `actorId` is recorded as who set prices and published. */
+/** The product with its SKUs in NFC, as every SKU is kept (see nfcSku); itself when they are already. */
+function withNfcSkus(p: ImportProduct): ImportProduct {
+  const sku = nfcSku(p.sku);
+  let variants = p.variants;
+  for (const [i, v] of p.variants.entries()) {
+    const variantSku = nfcSku(v.sku);
+    if (variantSku === v.sku) continue;
+    if (variants === p.variants) variants = [...p.variants];
+    variants[i] = { ...v, sku: variantSku };
+  }
+  return sku === p.sku && variants === p.variants ? p : { ...p, sku, variants };
+}
+
 export async function importProducts(
   pool: Pool,
-  products: readonly ImportProduct[],
+  given: readonly ImportProduct[],
   options: { now: Date; actorId: string; trace: Trace | null },
 ): Promise<{ products: number; events: number }> {
-  if (products.length > IMPORT_BATCH_MAX) throw new RangeError(`at most ${IMPORT_BATCH_MAX} products per import batch`);
+  if (given.length > IMPORT_BATCH_MAX) throw new RangeError(`at most ${IMPORT_BATCH_MAX} products per import batch`);
+  const products = given.map(withNfcSkus);
   if (products.length === 0) return { products: 0, events: 0 };
   const { now, actorId, trace } = options;
   const rows = {

@@ -1,6 +1,7 @@
 import { AppError } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
-import type { AttributeInput, ImageInput, NewVariantInput } from './schemas.ts';
+import { charactersWithin } from '../../platform/unicode.ts';
+import { type AttributeInput, type ImageInput, type NewVariantInput, SKU_LENGTH_MAX } from './schemas.ts';
 import type { AttributeInsert, ImageInsert, PriceInsert, VariantInsert } from './sql.ts';
 
 /** Turns request parts (variants, images, attributes) into rows; shared by create and edit. */
@@ -83,12 +84,25 @@ export function attributeRows(input: readonly AttributeInput[], productId: strin
  * in one form and two spellings of it are twins, refused as SKU_TAKEN (found by a review).
  */
 export function withNfcSkus<B extends { sku?: string; variants?: readonly { sku?: string }[]; addVariants?: readonly { sku: string }[] }>(body: B): B {
-  const nfc = <V extends { sku?: string }>(v: V): V => (v.sku === undefined ? v : { ...v, sku: v.sku.normalize('NFC') });
+  const nfc = <V extends { sku?: string }>(v: V): V => (v.sku === undefined ? v : { ...v, sku: nfcSku(v.sku) });
   return {
     ...nfc(body),
     ...(body.variants ? { variants: body.variants.map(nfc) } : {}),
     ...(body.addVariants ? { addVariants: body.addVariants.map(nfc) } : {}),
   };
+}
+
+/**
+ * A SKU in NFC, refused when that makes it longer than a SKU may be: a few characters are never
+ * kept composed (U+0958 becomes two), and the schema measured the SKU as sent (found by a review:
+ * a 500 from the database's length check).
+ */
+export function nfcSku(sku: string): string {
+  const normalized = sku.normalize('NFC');
+  if (!charactersWithin(normalized, 1, SKU_LENGTH_MAX)) {
+    throw new AppError('VALIDATION_FAILED', `SKU ${JSON.stringify(sku)} holds more than ${SKU_LENGTH_MAX} characters in Unicode NFC, the form it is kept in`);
+  }
+  return normalized;
 }
 
 export function assertDistinctSkus(skus: readonly string[], where: string): void {

@@ -57,9 +57,12 @@ export const PRICE_MAX = Math.floor(Number.MAX_SAFE_INTEGER / (CART_ITEMS_MAX * 
 
 const Uuid = Type.String({ format: 'uuid' });
 const Instant = Type.String({ format: 'date-time' });
+/** Characters (code points) a SKU holds at most, as the database checks it. */
+export const SKU_LENGTH_MAX = 64;
+
 const Sku = Type.String({
   minLength: 1,
-  maxLength: 64,
+  maxLength: SKU_LENGTH_MAX,
   // \p{Cf}: invisible format characters (U+200B, U+2060, U+FEFF…), which made twins of one SKU;
   // with the other characters drawn as nothing (U+034F, variation selectors, U+3164) and U+2800.
   pattern: `^[^\\s\\p{Cf}\\p{Default_Ignorable_Code_Point}\\u2800${NOT_SHOWN}]+$`,
