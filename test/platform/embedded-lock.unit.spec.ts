@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { lockHolderOf, socketDirFor } from '../../src/platform/db/embedded.ts';
+import { lockHolderOf, socketDirFor, socketDirectoriesSetting } from '../../src/platform/db/embedded.ts';
 
 /** Who holds the pid of the embedded PostgreSQL's lock file: only its own server may be signalled. */
 describe('lockHolderOf', () => {
@@ -71,5 +71,13 @@ describe('socketDirFor', () => {
     expect(socketDirFor(deep, 54321, 'linux')).toBeUndefined();
     expect(socketDirFor(deep.slice(1), 54321, 'linux')).toBeUndefined();
     expect(socketDirFor(`/home/someone/${'a'.repeat(62)}/postgres`, 54321, 'linux')).toBe(`/home/someone/${'a'.repeat(62)}/postgres`);
+  });
+});
+
+describe('socketDirectoriesSetting', () => {
+  it('quotes the directory, since PostgreSQL splits the setting at commas (found by a review: a DATA_DIR under "Projects, 2026" did not start)', () => {
+    expect(socketDirectoriesSetting('/home/a/Projects, 2026/data/postgres')).toBe('"/home/a/Projects, 2026/data/postgres"');
+    expect(socketDirectoriesSetting('/home/a/say "hi"/postgres')).toBe('"/home/a/say ""hi""/postgres"');
+    expect(socketDirectoriesSetting(undefined)).toBe('');
   });
 });

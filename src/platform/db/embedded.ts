@@ -409,7 +409,7 @@ async function startLocked(dataDir: string, log: Logger, options: { share?: bool
   }
   const port = await freePort();
   const socketDir = socketDirFor(pgDir, port);
-  const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${socketDir ?? ''}`, '-c', 'max_connections=300', '-c', 'shared_buffers=256MB'];
+  const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${socketDirectoriesSetting(socketDir)}`, '-c', 'max_connections=300', '-c', 'shared_buffers=256MB'];
   const child = await spawnServer(bin.postgres, pgDir, port, flags, log, staleLockPid);
   const ownerFile = path.join(dataDir, OWNER_FILE);
   await writeFile(ownerFile, JSON.stringify({ pid: process.pid, port, ...(socketDir === undefined ? {} : { socketDir }) } satisfies Owner));
@@ -449,6 +449,15 @@ export function socketDirFor(pgDir: string, port: number, platform: NodeJS.Platf
   if (platform === 'win32') return undefined;
   const dir = path.resolve(pgDir);
   return Buffer.byteLength(path.join(dir, `.s.PGSQL.${port}`)) <= SOCKET_PATH_MAX ? dir : undefined;
+}
+
+/**
+ * The value of `unix_socket_directories` naming one directory: PostgreSQL reads a list split at
+ * commas, so the path goes double-quoted (a quote doubled): a DATA_DIR under `Projects, 2026` was
+ * split in two and the server refused to start (found by a review). Empty: no socket.
+ */
+export function socketDirectoriesSetting(dir: string | undefined): string {
+  return dir === undefined ? '' : `"${dir.replaceAll('"', '""')}"`;
 }
 
 function postgresIds(): { uid?: number; gid?: number } {
