@@ -77,6 +77,15 @@ describe('payments in the running marketplace', () => {
     expect(balance.json()).toEqual({ account: `seller_payable:${sellerId}`, balances: [{ amount: 0, currency: 'USD' }] });
   });
 
+  it("refuses orders whose totals cannot be made as the caller's bug (TypeError), as documented, placing nothing", async () => {
+    const orders = (t.app.modules.find((m) => m.name === 'orders') as unknown as { api: OrdersApi }).api;
+    const [buyerId, sellerId] = [newId(), newId()];
+    const base = checkoutInput(buyerId, [{ sellerId, lines: [{ unitPrice: 2500, quantity: 2 }] }]);
+    // A discount above the lines' gross: a RangeError of the totals, which the docs call a TypeError.
+    await expect(orders.createOrdersForCheckout({ ...base, orders: base.orders.map((o) => ({ ...o, discountAmount: 6000 })) })).rejects.toThrow(TypeError);
+    expect(await orders.cancelOrdersForCheckout(base.checkoutSessionId, 'nothing placed')).toEqual([]);
+  });
+
   it('refunds the rest of an order its seller partly refunded when the buyer cancels it before shipment, and the order records both', async () => {
     const orders = (t.app.modules.find((m) => m.name === 'orders') as unknown as { api: OrdersApi }).api;
     const [buyerId, sellerId] = [newId(), newId()];

@@ -113,7 +113,16 @@ function validate(raw: CheckoutOrdersInput): { input: CheckoutOrdersInput; total
     const variants = new Set(o.items.map((i) => i.variantId));
     if (variants.size !== o.items.length) throw new TypeError(`createOrdersForCheckout: seller ${o.sellerId} has a variant on two lines`);
   }
-  return { input, totals: input.orders.map((o) => orderTotals(o.items, o.discountAmount, o.shippingAmount)) };
+  // Totals that cannot be made (a discount above its lines, sums past 2^53) are a caller bug too.
+  const totals = input.orders.map((o) => {
+    try {
+      return orderTotals(o.items, o.discountAmount, o.shippingAmount);
+    } catch (error) {
+      if (error instanceof RangeError) throw new TypeError(`createOrdersForCheckout: seller ${o.sellerId}: ${error.message}`);
+      throw error;
+    }
+  });
+  return { input, totals };
 }
 
 function placed(row: OrderRow): PlacedOrder {

@@ -27,13 +27,23 @@ function assertAmount(value: number, what: string): void {
   if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`${what} must be a non-negative integer of minor units, got ${value}`);
 }
 
+/** A sum of amounts, refused once it passes 2^53 − 1: past it a float sum rounds, and a total rounded to a safe integer would be wrong by one or more (ADR 0020). */
+function exactSum(values: readonly number[], what: string): number {
+  let sum = 0;
+  for (const v of values) {
+    sum += v;
+    assertAmount(sum, what);
+  }
+  return sum;
+}
+
 /**
  * Splits `discount` over lines in proportion to their gross amounts (largest remainder, ties to the
  * earlier line), so the parts are integers, each at most its line's gross, and sum to `discount`.
  */
 export function allocateDiscount(grossAmounts: readonly number[], discount: number): number[] {
   assertAmount(discount, 'discount');
-  const total = grossAmounts.reduce((sum, g) => sum + g, 0);
+  const total = exactSum(grossAmounts, "the lines' gross");
   if (discount > total) throw new RangeError(`discount ${discount} exceeds the lines' gross ${total}`);
   if (discount === 0 || total === 0) return grossAmounts.map(() => 0);
   // BigInt: gross × discount can pass 2^53 even when both fit.
@@ -69,7 +79,7 @@ export function orderTotals(lines: readonly LineInput[], orderDiscount: number, 
     return g;
   });
   const lineDiscounts = lines.map((l) => l.discountAmount);
-  const lineDiscountSum = lineDiscounts.reduce((sum, d) => sum + d, 0);
+  const lineDiscountSum = exactSum(lineDiscounts, 'the line discounts');
   let discounts: number[];
   if (lineDiscountSum === orderDiscount) discounts = lineDiscounts;
   else if (lineDiscountSum === 0) discounts = allocateDiscount(gross, orderDiscount);
@@ -79,7 +89,7 @@ export function orderTotals(lines: readonly LineInput[], orderDiscount: number, 
     if (d > g) throw new RangeError(`line ${i} discount ${d} exceeds its gross ${g}`);
     return { gross: g, discountAmount: d, lineTotal: g - d };
   });
-  const subtotalAmount = gross.reduce((sum, g) => sum + g, 0);
+  const subtotalAmount = exactSum(gross, 'the subtotal');
   const totalAmount = subtotalAmount - orderDiscount + shippingAmount;
   assertAmount(totalAmount, 'total');
   return { lines: result, subtotalAmount, discountAmount: orderDiscount, shippingAmount, totalAmount };

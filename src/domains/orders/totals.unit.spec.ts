@@ -39,6 +39,29 @@ describe('order totals', () => {
     expect(() => orderTotals([{ unitPrice: 100, quantity: 0, discountAmount: 0 }], 0, 0)).toThrow(RangeError);
   });
 
+  it('refuses sums past 2^53 − 1 rather than rounding them into a wrong total that looks safe (found by a review)', () => {
+    const lines = [
+      { unitPrice: Number.MAX_SAFE_INTEGER, quantity: 1, discountAmount: 0 },
+      { unitPrice: 2, quantity: 1, discountAmount: 0 },
+    ];
+    // 2^53 + 1 rounds to 2^53: less a discount of 4, a "safe" total one below the exact one.
+    expect(() => orderTotals(lines, 4, 0)).toThrow(RangeError);
+    expect(() => allocateDiscount([Number.MAX_SAFE_INTEGER, 2], 4)).toThrow(RangeError);
+    expect(() =>
+      orderTotals(
+        [
+          { unitPrice: 10, quantity: 1, discountAmount: Number.MAX_SAFE_INTEGER },
+          { unitPrice: 10, quantity: 1, discountAmount: 2 },
+        ],
+        Number.MAX_SAFE_INTEGER,
+        0,
+      ),
+    ).toThrow(RangeError);
+    expect(orderTotals([{ unitPrice: Number.MAX_SAFE_INTEGER - 1, quantity: 1, discountAmount: 0 }, { unitPrice: 1, quantity: 1, discountAmount: 0 }], 1, 0).totalAmount).toBe(
+      Number.MAX_SAFE_INTEGER - 1,
+    );
+  });
+
   it('allocates any discount as integer parts that sum to it, none above its line', () => {
     fc.assert(
       fc.property(
