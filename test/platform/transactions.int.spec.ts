@@ -3,7 +3,7 @@ import { inlineParameters } from '../../src/platform/db/inline-parameters.ts';
 import { commitTogether, commitTogetherReturning, guarded } from '../../src/platform/db/statements.ts';
 import { type Pool, abortReason, commitWith, createPool, dedicatedClient, executePrepared, isUniqueViolation, withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
-import { type FreshDatabases, freshDatabases } from '../support/databases.ts';
+import { type FreshDatabases, freshDatabases, throughTcpPort } from '../support/databases.ts';
 
 let dbs: FreshDatabases;
 let pool: Pool;
@@ -22,15 +22,23 @@ afterAll(async () => {
 
 describe('connections', () => {
   it('ask the server to probe them when silent, pooled and dedicated alike, so a client gone without a word lets its locks go within a minute', async () => {
-    const keepalives = 'SELECT current_setting($1) AS idle, current_setting($2) AS interval, current_setting($3) AS count';
-    const names = ['tcp_keepalives_idle', 'tcp_keepalives_interval', 'tcp_keepalives_count'];
-    expect((await pool.query(keepalives, names)).rows).toEqual([{ idle: '30', interval: '10', count: '3' }]);
-    const dedicated = dedicatedClient(pool, 'keepalive-spec');
-    await dedicated.connect();
+    // Over TCP, where a client can go without a word (the embedded server is reached through a
+    // Unix-domain socket, which the kernel closes with its process, and which has no keepalives).
+    const url = dbs.targets.find((t) => t.domain === 'search')!.url;
+    const tcp = createPool(throughTcpPort(url, Number(new URL(url).port || 5432)), 1, 'keepalive-spec');
     try {
-      expect((await dedicated.query(keepalives, names)).rows).toEqual([{ idle: '30', interval: '10', count: '3' }]);
+      const keepalives = 'SELECT current_setting($1) AS idle, current_setting($2) AS interval, current_setting($3) AS count, inet_client_addr() IS NOT NULL AS tcp';
+      const names = ['tcp_keepalives_idle', 'tcp_keepalives_interval', 'tcp_keepalives_count'];
+      expect((await tcp.query(keepalives, names)).rows).toEqual([{ idle: '30', interval: '10', count: '3', tcp: true }]);
+      const dedicated = dedicatedClient(tcp, 'keepalive-spec');
+      await dedicated.connect();
+      try {
+        expect((await dedicated.query(keepalives, names)).rows).toEqual([{ idle: '30', interval: '10', count: '3', tcp: true }]);
+      } finally {
+        await dedicated.end();
+      }
     } finally {
-      await dedicated.end();
+      await tcp.end();
     }
   });
 });
