@@ -132,6 +132,41 @@ describe('redeeming under concurrency', () => {
     expect((await couponRow(coupon.id)).uses_count).toBe(1);
   });
 
+  it("never grants a first-order coupon to a checkout another of the buyer's checkouts reached its coupon step before, while it was deciding (found by a review: a note committed in between let it through)", async () => {
+    for (const other of ['no coupons', 'another coupon'] as const) {
+      const coupon = await createCoupon({ rules: { firstOrderOnly: true } });
+      const plainCoupon = await createCoupon({});
+      const buyerId = newId();
+      const sellerId = newId();
+      // The first-order redemption has read the buyer's facts and waits at its write (the coupon's row is held).
+      const holder = await db.connect();
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM coupons WHERE id = $1 FOR UPDATE', [coupon.id]);
+      const first = coupons.redeem({ checkoutSessionId: newId(), buyerId, currency: 'USD', codes: [coupon.code], lines: [lineOf(sellerId)] });
+      await eventually(async () =>
+        expect(await count("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%coupons%' AND datname = current_database()", [])).toBeGreaterThan(0),
+      );
+      // Another checkout of the buyer reaches its coupon step meanwhile: it waits for the first to be decided.
+      let otherDone = false;
+      const second = coupons
+        .redeem({ checkoutSessionId: newId(), buyerId, currency: 'USD', codes: other === 'no coupons' ? [] : [plainCoupon.code], lines: [lineOf(sellerId)] })
+        .finally(() => {
+          otherDone = true;
+        });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(otherDone, other).toBe(false);
+      await holder.query('COMMIT');
+      holder.release();
+      // The first got there first: its coupon stands, and the other is on its way after it.
+      await expect(first, other).resolves.toMatchObject({ discountAmount: 1000 });
+      await expect(second, other).resolves.toMatchObject({ checkoutSessionId: expect.any(String) });
+      await expect(
+        coupons.redeem({ checkoutSessionId: newId(), buyerId, currency: 'USD', codes: [coupon.code], lines: [lineOf(sellerId)] }),
+        other,
+      ).rejects.toMatchObject({ code: 'COUPON_NOT_APPLICABLE' });
+    }
+  });
+
   it('counts a checkout without coupons through its orders once they are known: a cancelled one lets a first-order coupon through', async () => {
     const coupon = await createCoupon({ rules: { firstOrderOnly: true } });
     const buyerId = newId();

@@ -39,10 +39,12 @@ export async function assessCoupons(
   const found = read.coupons;
   const coupons = new Map(found.map((c) => [c.code, c]));
   let buyer = read.buyer;
-  if (sessionId !== null && found.some((c) => c.rules.firstOrderOnly)) {
-    // The facts read with the coupons may be stale by the time the lock is ours: read them again.
+  if (sessionId !== null && found.length > 0) {
+    // A redemption takes the buyer's lock whatever its coupons (see lockBuyerFirstOrder); with a
+    // first-order coupon, the facts read with the coupons may be stale by the time the lock is
+    // ours: read them again.
     await lockBuyerFirstOrder(q, input.buyerId);
-    buyer = await selectBuyerFacts(q, input.buyerId, found.map((c) => c.id), sessionId);
+    if (found.some((c) => c.rules.firstOrderOnly)) buyer = await selectBuyerFacts(q, input.buyerId, found.map((c) => c.id), sessionId);
   }
   const outcomes = evaluateCoupons({ codes: input.codes, coupons, lines: input.lines, currency: input.currency, now, buyer });
   return { outcomes, coupons };

@@ -32,7 +32,7 @@ export const CouponRulesSchema = Type.Object(
 
 export const CreateCouponBody = Type.Object(
   {
-    code: Type.String({ maxLength: CODE_LENGTH_MAX, description: '3 to 32 characters of A-Z, 0-9 and hyphens; unique ignoring case, stored upper-case' }),
+    code: Type.String({ maxLength: CODE_LENGTH_MAX, description: '3 to 32 characters of A-Z, 0-9 and hyphens, starting with a letter or digit; unique ignoring case, stored upper-case' }),
     type: Type.Union([Type.Literal('percentage'), Type.Literal('fixed_amount')]),
     discount: Type.Optional(
       Type.Integer({ minimum: 1, maximum: BASIS_POINTS_MAX, description: 'percentage only, and required for it: basis points from 1 to 10000 (1000 = 10 %)' }),

@@ -159,8 +159,11 @@ export async function lockAndMarkCheckoutReleased(tx: Tx, checkoutSessionId: str
  * before this note was committed came first: the coupon goes to the checkout that got there first.
  */
 export async function noteBuyerCheckout(tx: Tx, checkoutSessionId: string, buyerId: string, now: Date): Promise<boolean> {
+  // Under the buyer's first-order lock (taken first, in the statement): a first-order redemption of
+  // another checkout either committed before this note or reads it (see lockBuyerFirstOrder).
   const { rows } = await tx.query<{ released: boolean }>(
-    `WITH released AS (SELECT EXISTS (SELECT 1 FROM coupon_released_checkouts WHERE checkout_session_id = $1) AS released),
+    `WITH locked AS (SELECT ${FIRST_ORDER_LOCK_SQL('$2::uuid')}),
+          released AS (SELECT EXISTS (SELECT 1 FROM coupon_released_checkouts WHERE checkout_session_id = $1) AS released FROM locked),
           noted AS (
             INSERT INTO coupon_buyer_checkouts (checkout_session_id, buyer_id, noted_at) SELECT $1, $2, $3 FROM released WHERE NOT released
             ON CONFLICT (checkout_session_id) DO NOTHING)
@@ -209,9 +212,18 @@ export async function selectCouponsWithBuyerFacts(
   return { coupons: rows.map(toRecord), buyer };
 }
 
-/** Serialises the first-order checks of one buyer's concurrent checkouts (held until commit). */
+/** The lock of a buyer's first-order checks, as SQL taking it for the buyer id (a uuid) in `param`. */
+const FIRST_ORDER_LOCK_SQL = (param: string) => `pg_advisory_xact_lock(hashtextextended('coupons.first_order:' || ${param}::text, 0))`;
+
+/**
+ * Serialises one buyer's checkouts at their coupon step (held until commit): a first-order check
+ * and every redemption or note that makes the buyer's checkout "on its way". Taken by all of them,
+ * not only by first-order redemptions: a note committed after a first-order redemption read the
+ * facts, and before it committed, gave the coupon to a buyer whose other checkout was already on
+ * its way (found by a review).
+ */
 export async function lockBuyerFirstOrder(q: Queryable, buyerId: string): Promise<void> {
-  await q.query(`SELECT pg_advisory_xact_lock(hashtextextended('coupons.first_order:' || $1::text, 0))`, [buyerId]);
+  await q.query(`SELECT ${FIRST_ORDER_LOCK_SQL('$1::uuid')}`, [buyerId]);
 }
 
 export interface RedemptionRecord {
