@@ -47,13 +47,14 @@ describe('order totals', () => {
     // 2^53 + 1 rounds to 2^53: less a discount of 4, a "safe" total one below the exact one.
     expect(() => orderTotals(lines, 4, 0)).toThrow(RangeError);
     expect(() => allocateDiscount([Number.MAX_SAFE_INTEGER, 2], 4)).toThrow(RangeError);
+    // Line discounts given (no split): the subtotal alone is past it.
     expect(() =>
       orderTotals(
         [
-          { unitPrice: 10, quantity: 1, discountAmount: Number.MAX_SAFE_INTEGER },
-          { unitPrice: 10, quantity: 1, discountAmount: 2 },
+          { unitPrice: Number.MAX_SAFE_INTEGER, quantity: 1, discountAmount: 2 },
+          { unitPrice: 2, quantity: 1, discountAmount: 2 },
         ],
-        Number.MAX_SAFE_INTEGER,
+        4,
         0,
       ),
     ).toThrow(RangeError);

@@ -82,7 +82,6 @@ function pathsOf(categories: readonly CategoryRow[]): Map<string, CategoryRef[]>
   return paths;
 }
 
-/** Imports up to IMPORT_BATCH_MAX products in one transaction; `actorId` is recorded as who set prices and published. */
 /** The product with its SKUs in NFC, as every SKU is kept (see nfcSku); itself when they are already. */
 function withNfcSkus(p: ImportProduct): ImportProduct {
   const sku = nfcSku(p.sku);
@@ -96,6 +95,7 @@ function withNfcSkus(p: ImportProduct): ImportProduct {
   return sku === p.sku && variants === p.variants ? p : { ...p, sku, variants };
 }
 
+/** Imports up to IMPORT_BATCH_MAX products in one transaction; `actorId` is recorded as who set prices and published. */
 export async function importProducts(
   pool: Pool,
   given: readonly ImportProduct[],
