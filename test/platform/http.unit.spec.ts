@@ -126,6 +126,10 @@ beforeAll(async () => {
     async (request) => ({ query: request.query, body: request.body }),
   );
   app.delete('/bodiless', { config: { access: 'public' } }, async () => ({ ok: true }));
+  // A route that hands its request to the not-found handler (as a static files route does for a missing file).
+  app.get('/files/:name', { config: { access: 'public' } }, async (request, reply) =>
+    (request.params as { name: string }).name === 'here.txt' ? { ok: true } : reply.callNotFound(),
+  );
   app.get('/cached', { config: { access: 'public' }, schema: { response: { 200: Type.Object({ ok: Type.Boolean() }) } } }, async (_request, reply) => {
     reply.header('cache-control', 'public, max-age=10');
     return { ok: true };
@@ -450,6 +454,18 @@ describe('HTTP errors', () => {
     const del = await app.inject({ method: 'POST', url: '/bodiless' });
     expect(del.statusCode).toBe(405);
     expect(del.headers.allow).toBe('DELETE');
+  });
+
+  it('answer 404, not 405, when a route of the very method hands its request on as not found (found by a review: a missing file of the API docs was "405, takes HEAD, not GET")', async () => {
+    expect((await app.inject({ method: 'GET', url: '/files/here.txt' })).statusCode).toBe(200);
+    for (const method of ['GET', 'HEAD'] as const) {
+      const missing = await app.inject({ method, url: '/files/gone.txt' });
+      expect(missing.statusCode, method).toBe(404);
+      expect(missing.headers.allow, method).toBeUndefined();
+      if (method === 'GET') expect(missing.json()).toMatchObject({ status: 404, code: 'NOT_FOUND' });
+    }
+    // Another method on that path is still a 405.
+    expect((await app.inject({ method: 'PUT', url: '/files/gone.txt' })).statusCode).toBe(405);
   });
 
   it('answer a real fault with 500 and never leak the message, SQL or a stack', async () => {

@@ -405,6 +405,11 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     ROUTE_METHODS.filter((method) => method !== except && app.findRoute({ method, url: path }) !== null);
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '/';
+    // A route of this very method handed the request on (a static file that is not there): the
+    // thing asked for is missing, not the method (found by a review: "405, takes HEAD, not GET").
+    if (app.findRoute({ method: request.method as (typeof ROUTE_METHODS)[number], url: path }) !== null) {
+      return sendProblem(reply, 'NOT_FOUND', `${path} was not found`);
+    }
     // RFC 9110 (15.5.6): a path that exists under other methods is a 405 that names them in Allow.
     const allowed = allowedMethods(path, request.method);
     if (allowed.length > 0) {
