@@ -182,3 +182,65 @@ describe('projections', () => {
     expect(rows).toEqual([{ status: 'fulfilling', order_version: 3 }]);
   });
 });
+
+function snap(productId: string, version: number, status: ProductSnapshot['status'], variantId: string, priceId: string, at: string): ProductSnapshot {
+  const category = '01a00000-0000-7000-8000-0000000000c1';
+  return {
+    productId, sellerId: '01a00000-0000-7000-8000-0000000000s1'.replace('s', 'a'), sku: 'SKU-1', title: 'Lamp', description: '', categoryId: category,
+    categoryPath: [{ id: category, name: 'C', slug: 'c' }], status, version,
+    variants: [{ variantId, sku: 'V-1', attributes: {}, listPrice: { amount: 100, currency: 'USD' }, position: 0 }], images: [], attributes: [],
+    prices: [{ priceId, variantId, currency: 'USD', basePrice: 100, discount: 0, effectiveFrom: '2026-01-01T00:00:00.000Z', effectiveTo: null }],
+    createdAt: '2026-01-01T00:00:00.000Z', updatedAt: at,
+  };
+}
+const cols = 'status, product_version, price_version, min_price, published_at, updated_at, priced_at, reprice_at';
+const row = async (id: string) => (await db.query(`SELECT ${cols} FROM product_search_view WHERE product_id = $1`, [id])).rows[0];
+
+describe('a late event (parked, then replayed) gives the row a rebuild gives (found by a review)', () => {
+  it('a republication replayed after a newer snapshot dates the publication, as in a rebuild: newest sorts by the last publication', async () => {
+    const products = productSearchSubscription();
+    const events = (productId: string) => {
+      const v = newId(); const pr = newId();
+      return [
+        envelope('products.product_created.v1', productId, snap(productId, 1, 'draft', v, pr, '2026-01-01T00:00:00.000Z'), '2026-01-01T00:00:00.000Z'),
+        envelope('products.product_published.v1', productId, { ...snap(productId, 2, 'published', v, pr, '2026-01-02T00:00:00.000Z'), publishedAt: '2026-01-02T00:00:00.000Z' }, '2026-01-02T00:00:00.000Z'),
+        envelope('products.product_unlisted.v1', productId, { ...snap(productId, 3, 'unlisted', v, pr, '2026-01-03T00:00:00.000Z'), unlistedAt: '2026-01-03T00:00:00.000Z' }, '2026-01-03T00:00:00.000Z'),
+        envelope('products.product_published.v1', productId, { ...snap(productId, 4, 'published', v, pr, '2026-01-04T00:00:00.000Z'), publishedAt: '2026-01-04T00:00:00.000Z' }, '2026-01-04T00:00:00.000Z'),
+        envelope('products.product_updated.v1', productId, { ...snap(productId, 5, 'published', v, pr, '2026-01-05T00:00:00.000Z'), changedFields: ['title'] }, '2026-01-05T00:00:00.000Z'),
+      ];
+    };
+    const [live, rebuilt] = [newId(), newId()];
+    const l = events(live);
+    await apply(products, l[0]!, l[1]!, l[2]!, l[4]!, l[3]!); // the republication (v4) parked, replayed after v5
+    await apply(products, ...events(rebuilt)); // seq order, as a rebuild replays
+    expect((await row(live)).published_at).toEqual((await row(rebuilt)).published_at);
+    expect((await row(live)).published_at).toEqual(new Date('2026-01-04T00:00:00.000Z'));
+    // The first publication parked: the update after it dated the row meanwhile; the publication, once replayed, dates it.
+    const [late, inOrder] = [newId(), newId()];
+    const f = events(late);
+    await apply(products, f[0]!, f[4]!, f[1]!);
+    await apply(products, ...events(inOrder).filter((_, i) => i === 0 || i === 1 || i === 4));
+    expect((await row(late)).published_at).toEqual(new Date('2026-01-02T00:00:00.000Z'));
+    expect((await row(late)).published_at).toEqual((await row(inOrder)).published_at);
+  });
+
+  it('a snapshot replayed after a newer price event keeps its updated_at and priced_at, also through the repricing sweep', async () => {
+    const products = productSearchSubscription();
+    const events = (productId: string) => {
+      const v = newId(); const pr = newId();
+      const priced = { productId, sellerId: '01a00000-0000-7000-8000-0000000000a1', version: 3, variantId: v, sku: 'V-1', priceId: newId(), currency: 'USD', basePrice: 80, discount: 0,
+        effectiveFrom: '2026-02-01T00:00:00.000Z', effectiveTo: null, closedPriceId: pr, changedAt: '2026-01-10T00:00:00.000Z' };
+      return [
+        envelope('products.product_published.v1', productId, { ...snap(productId, 1, 'published', v, pr, '2026-01-01T00:00:00.000Z'), publishedAt: '2026-01-01T00:00:00.000Z' }, '2026-01-01T00:00:00.000Z'),
+        envelope('products.product_updated.v1', productId, { ...snap(productId, 2, 'published', v, pr, '2026-01-05T00:00:00.000Z'), title: 'Lamp 2', changedFields: ['title'] }, '2026-01-05T00:00:00.000Z'),
+        envelope('products.price_changed.v1', productId, priced, '2026-01-10T00:00:00.000Z'),
+      ];
+    };
+    const [live, rebuilt] = [newId(), newId()];
+    const l = events(live);
+    await apply(products, l[0]!, l[2]!, l[1]!); // v2 parked, replayed after the price change v3
+    await apply(products, ...events(rebuilt));
+    await repriceDue({ pool: db, clock: new ManualClock('2026-01-20T00:00:00.000Z') });
+    expect(await row(live)).toEqual(await row(rebuilt));
+  });
+});

@@ -46,16 +46,21 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
   const { rows } = await tx.query<{ early: boolean }>(
     `INSERT INTO product_search_view AS p (product_id, seller_id, title, description, category_id, category_ids, variant_attributes_json,
         attributes_json, status, min_price, max_price, currency, in_stock, image_url, published_at, product_version, updated_at,
-        variant_ids, variants_json, price_windows_json, priced_at, reprice_at)
+        variant_ids, variants_json, price_windows_json, priced_at, reprice_at, published_version)
      VALUES ($1, $2, $3, $4, $5, $6::uuid[], $7, $8, $9, $10, $11, $12,
         EXISTS (SELECT 1 FROM product_stock_levels s WHERE s.variant_id = ANY($17::uuid[]) AND s.available > 0),
-        $13, coalesce($14::timestamptz, $15::timestamptz), $16, $20, $17::uuid[], $18, $19, $20, $21)
+        $13, coalesce($14::timestamptz, $15::timestamptz), $16, $20, $17::uuid[], $18, $19, $20, $21,
+        CASE WHEN $14::timestamptz IS NOT NULL THEN $16::integer END)
      ON CONFLICT (product_id) DO UPDATE SET
         seller_id = EXCLUDED.seller_id, title = EXCLUDED.title, description = EXCLUDED.description, category_id = EXCLUDED.category_id,
         category_ids = EXCLUDED.category_ids, variant_attributes_json = EXCLUDED.variant_attributes_json, attributes_json = EXCLUDED.attributes_json,
         status = EXCLUDED.status, in_stock = EXCLUDED.in_stock, image_url = EXCLUDED.image_url,
         published_at = coalesce($14::timestamptz, p.published_at, $15::timestamptz),
-        product_version = EXCLUDED.product_version, updated_at = EXCLUDED.updated_at, variant_ids = EXCLUDED.variant_ids,
+        published_version = coalesce(EXCLUDED.published_version, p.published_version),
+        product_version = EXCLUDED.product_version,
+        -- A snapshot replayed late keeps the time of the newer price event applied before it.
+        updated_at = greatest(p.updated_at, EXCLUDED.updated_at),
+        variant_ids = EXCLUDED.variant_ids,
         variants_json = EXCLUDED.variants_json,
         -- Windows a newer price event set stay (a snapshot replayed late, after being parked).
         price_windows_json = CASE WHEN p.price_version > EXCLUDED.product_version THEN p.price_windows_json ELSE EXCLUDED.price_windows_json END,
@@ -92,6 +97,15 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
       nextBoundaryAfter(p.prices, at),
     ],
   );
+  // A publication replayed late (parked, then a newer snapshot applied) still dates the product's
+  // publication, as it does in a rebuild, which applies the events in order (found by a review).
+  if (rows.length === 0 && publishedAt !== null) {
+    await tx.query(
+      `UPDATE product_search_view SET published_at = $2, published_version = $3
+        WHERE product_id = $1 AND coalesce(published_version, -1) < $3`,
+      [p.productId, publishedAt, p.version],
+    );
+  }
   // Price events that came before the product's first snapshot wait for it (see changeWindows).
   if (rows[0]?.early) await applyEarlyPriceEvents(tx, p.productId);
 }

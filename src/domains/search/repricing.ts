@@ -45,7 +45,9 @@ async function repriceDueIn(tx: Tx, now: Date, batchSizeMax: number): Promise<nu
   });
   await tx.query(
     `UPDATE product_search_view p
-        SET min_price = u.min, max_price = u.max, currency = u.currency, priced_at = u.at, reprice_at = u.next,
+        -- Never back before the price event or snapshot the row was priced at (a snapshot replayed
+        -- late asks for a pass at its own time): the range is the same since the last boundary.
+        SET min_price = u.min, max_price = u.max, currency = u.currency, priced_at = greatest(p.priced_at, u.at), reprice_at = u.next,
             updated_at = greatest(p.updated_at, u.at)
        FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::text[], $5::timestamptz[], $6::timestamptz[]) AS u(id, min, max, currency, at, next)
       WHERE p.product_id = u.id`,
