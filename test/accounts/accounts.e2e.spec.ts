@@ -145,6 +145,16 @@ describe('registration, login and the current user', () => {
     expect((await register(`${'😀'.repeat(128)}@example.com`)).statusCode).toBe(201);
   });
 
+  it('refuses an email with compatibility characters, which read as another address (found by a review: ｂob@ beside bob@)', async () => {
+    expect((await register('bobby@example.com')).statusCode).toBe(201);
+    for (const lookalike of ['\uff42obby@example.com', 'bobby@example.co\uff4d', '\ufb01ona@example.com', 'bobby\u00b2@example.com']) {
+      const answer = await register(lookalike);
+      expect([answer.statusCode, answer.json().code], lookalike).toEqual([400, 'VALIDATION_FAILED']);
+    }
+    // Letters of other scripts and accents are ordinary letters.
+    expect((await register('zoë-müller@example.com')).statusCode).toBe(201);
+  });
+
   it('signs in an account stored unfolded (left so by migration 0005, its folded form being another account\'s) when typed as stored (found by a review)', async () => {
     const kept = await register('κωστας-kept@example.gr');
     expect(kept.statusCode).toBe(201);

@@ -81,12 +81,18 @@ async function admitRegistration(deps: AccountsDeps, address: string, now: Date)
 export async function register(deps: AccountsDeps, body: RegisterBody, trace: Trace | null, address?: string): Promise<User> {
   const problem = newPasswordProblem(body.password);
   if (problem) throw new AppError('VALIDATION_FAILED', problem);
+  const email = normalizeEmail(body.email);
+  // A compatibility character (a fullwidth ｂ, a ligature ﬁ) reads as the ordinary one: such an
+  // address would pass for another account's (found by a review: ｂob@ beside bob@).
+  if (email.normalize('NFKC') !== email) {
+    throw new AppError('VALIDATION_FAILED', 'email holds compatibility characters (such as fullwidth letters or ligatures): write it in ordinary letters');
+  }
   if (address !== undefined) await admitRegistration(deps, address, deps.clock.now());
   // Hashed before the transaction: no connection is held for the ~50 ms argon2 takes.
   const passwordHash = await deps.passwords.hash(body.password);
   const now = deps.clock.now();
   return withTransaction(deps.pool, async (tx) => {
-    const userId = await createUser(tx, { email: normalizeEmail(body.email), passwordHash, roles: [body.role ?? 'buyer'], now, trace });
+    const userId = await createUser(tx, { email, passwordHash, roles: [body.role ?? 'buyer'], now, trace });
     return (await readUser(tx, userId)) as User;
   });
 }
