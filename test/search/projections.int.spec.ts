@@ -224,6 +224,40 @@ describe('a late event (parked, then replayed) gives the row a rebuild gives (fo
     expect((await row(late)).published_at).toEqual((await row(inOrder)).published_at);
   });
 
+  it("dates the row by a newer snapshot even when the sweep had dated it later, as a rebuild does (found by a review of the fix: updated_at never moved back)", async () => {
+    const products = productSearchSubscription();
+    const sellerId = '01a00000-0000-7000-8000-0000000000a1';
+    const events = (productId: string) => {
+      const v = newId();
+      const base = newId();
+      const sale = { priceId: newId(), variantId: v, currency: 'USD', basePrice: 100, discount: 20, effectiveFrom: '2026-01-10T00:00:00.000Z', effectiveTo: '2026-01-20T00:00:00.000Z' };
+      const first = snap(productId, 1, 'published', v, base, '2026-01-01T00:00:00.000Z');
+      return [
+        envelope('products.product_published.v1', productId, { ...first, prices: [...first.prices, sale], publishedAt: '2026-01-01T00:00:00.000Z' }, '2026-01-01T00:00:00.000Z'),
+        // The sale withdrawn just before it starts, then an edit carrying the prices without it.
+        envelope(
+          'products.price_withdrawn.v1',
+          productId,
+          { productId, sellerId, version: 2, variantId: v, sku: 'V-1', priceId: sale.priceId, currency: 'USD', basePrice: 100, discount: 20, effectiveFrom: sale.effectiveFrom, effectiveTo: sale.effectiveTo, extendedPriceId: null, extendedTo: null, withdrawnAt: '2026-01-09T23:59:00.000Z' },
+          '2026-01-09T23:59:00.000Z',
+        ),
+        envelope('products.product_updated.v1', productId, { ...snap(productId, 3, 'published', v, base, '2026-01-09T23:59:30.000Z'), changedFields: ['title'] }, '2026-01-09T23:59:30.000Z'),
+      ];
+    };
+    const sweep = () => repriceDue({ pool: db, clock: new ManualClock('2026-01-10T00:00:05.000Z') });
+    const [live, rebuilt] = [newId(), newId()];
+    const l = events(live);
+    await apply(products, l[0]!); // the withdrawal parked
+    await sweep(); // the sale starts: the sweep prices it, and dates the row at its start
+    await apply(products, l[2]!, l[1]!); // the edit a few seconds late, the withdrawal replayed (older: skipped)
+    await apply(products, ...events(rebuilt));
+    await sweep();
+    // price_version only tells which price events were applied (the withdrawal was skipped live).
+    const { price_version: _live, ...liveRow } = await row(live);
+    const { price_version: _rebuilt, ...rebuiltRow } = await row(rebuilt);
+    expect(liveRow).toEqual(rebuiltRow);
+  });
+
   it('a snapshot replayed after a newer price event keeps its updated_at and priced_at, also through the repricing sweep', async () => {
     const products = productSearchSubscription();
     const events = (productId: string) => {

@@ -58,8 +58,9 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
         published_at = coalesce($14::timestamptz, p.published_at, $15::timestamptz),
         published_version = coalesce(EXCLUDED.published_version, p.published_version),
         product_version = EXCLUDED.product_version,
-        -- A snapshot replayed late keeps the time of the newer price event applied before it.
-        updated_at = greatest(p.updated_at, EXCLUDED.updated_at),
+        -- A snapshot replayed late keeps the time of the newer price event applied before it; any
+        -- other newer snapshot dates the row, earlier or not (a sweep may have dated it later).
+        updated_at = CASE WHEN p.price_version > EXCLUDED.product_version THEN p.updated_at ELSE EXCLUDED.updated_at END,
         variant_ids = EXCLUDED.variant_ids,
         variants_json = EXCLUDED.variants_json,
         -- Windows a newer price event set stay (a snapshot replayed late, after being parked).
