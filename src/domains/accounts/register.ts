@@ -81,13 +81,14 @@ async function admitRegistration(deps: AccountsDeps, address: string, now: Date)
 export async function register(deps: AccountsDeps, body: RegisterBody, trace: Trace | null, address?: string): Promise<User> {
   const problem = newPasswordProblem(body.password);
   if (problem) throw new AppError('VALIDATION_FAILED', problem);
+  // Counted (and refused past the limit) before the email is looked at, accepted or not (ADR 0017).
+  if (address !== undefined) await admitRegistration(deps, address, deps.clock.now());
   const email = normalizeEmail(body.email);
   // A compatibility character (a fullwidth ｂ, a ligature ﬁ) reads as the ordinary one: such an
   // address would pass for another account's (found by a review: ｂob@ beside bob@).
   if (email.normalize('NFKC') !== email) {
     throw new AppError('VALIDATION_FAILED', 'email holds compatibility characters (such as fullwidth letters or ligatures): write it in ordinary letters');
   }
-  if (address !== undefined) await admitRegistration(deps, address, deps.clock.now());
   // Hashed before the transaction: no connection is held for the ~50 ms argon2 takes.
   const passwordHash = await deps.passwords.hash(body.password);
   const now = deps.clock.now();
