@@ -224,6 +224,25 @@ describe('a late event (parked, then replayed) gives the row a rebuild gives (fo
     expect((await row(late)).published_at).toEqual((await row(inOrder)).published_at);
   });
 
+  it('leaves the date of a row projected before search migration 0008 alone when an older publication is replayed, as before (found by a review)', async () => {
+    const products = productSearchSubscription();
+    const productId = newId();
+    const v = newId();
+    const pr = newId();
+    const at = (day: number) => `2026-01-0${day}T00:00:00.000Z`;
+    const e = [
+      envelope('products.product_created.v1', productId, snap(productId, 1, 'draft', v, pr, at(1)), at(1)),
+      envelope('products.product_published.v1', productId, { ...snap(productId, 2, 'published', v, pr, at(2)), publishedAt: at(2) }, at(2)),
+      envelope('products.product_unlisted.v1', productId, { ...snap(productId, 3, 'unlisted', v, pr, at(3)), unlistedAt: at(3) }, at(3)),
+      envelope('products.product_published.v1', productId, { ...snap(productId, 4, 'published', v, pr, at(4)), publishedAt: at(4) }, at(4)),
+    ];
+    await apply(products, e[0]!, e[2]!, e[3]!); // the first publication parked; the row dated by the republication
+    // What the column is on a row written before the migration added it.
+    await db.query('UPDATE product_search_view SET published_version = NULL WHERE product_id = $1', [productId]);
+    await apply(products, e[1]!); // the parked publication replayed after the deploy
+    expect((await row(productId)).published_at).toEqual(new Date(at(4)));
+  });
+
   it("dates the row by a newer snapshot even when the sweep had dated it later, as a rebuild does (found by a review of the fix: updated_at never moved back)", async () => {
     const products = productSearchSubscription();
     const sellerId = '01a00000-0000-7000-8000-0000000000a1';

@@ -50,13 +50,16 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
      VALUES ($1, $2, $3, $4, $5, $6::uuid[], $7, $8, $9, $10, $11, $12,
         EXISTS (SELECT 1 FROM product_stock_levels s WHERE s.variant_id = ANY($17::uuid[]) AND s.available > 0),
         $13, coalesce($14::timestamptz, $15::timestamptz), $16, $20, $17::uuid[], $18, $19, $20, $21,
-        CASE WHEN $14::timestamptz IS NOT NULL THEN $16::integer END)
+        CASE WHEN $14::timestamptz IS NOT NULL THEN $16::integer WHEN $15::timestamptz IS NOT NULL THEN 0 END)
      ON CONFLICT (product_id) DO UPDATE SET
         seller_id = EXCLUDED.seller_id, title = EXCLUDED.title, description = EXCLUDED.description, category_id = EXCLUDED.category_id,
         category_ids = EXCLUDED.category_ids, variant_attributes_json = EXCLUDED.variant_attributes_json, attributes_json = EXCLUDED.attributes_json,
         status = EXCLUDED.status, in_stock = EXCLUDED.in_stock, image_url = EXCLUDED.image_url,
         published_at = coalesce($14::timestamptz, p.published_at, $15::timestamptz),
-        published_version = coalesce(EXCLUDED.published_version, p.published_version),
+        -- The publication's version; 0 when the date is the fallback's (see the late UPDATE below).
+        published_version = CASE WHEN $14::timestamptz IS NOT NULL THEN $16::integer
+                                 WHEN p.published_at IS NULL AND $15::timestamptz IS NOT NULL THEN 0
+                                 ELSE p.published_version END,
         product_version = EXCLUDED.product_version,
         -- A snapshot replayed late keeps the time of the newer price event applied before it; any
         -- other newer snapshot dates the row, earlier or not (a sweep may have dated it later).
@@ -102,8 +105,9 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
   // publication, as it does in a rebuild, which applies the events in order (found by a review).
   if (rows.length === 0 && publishedAt !== null) {
     await tx.query(
+      // A row with a date and no version was dated before search migration 0008: left as it was.
       `UPDATE product_search_view SET published_at = $2, published_version = $3
-        WHERE product_id = $1 AND coalesce(published_version, -1) < $3`,
+        WHERE product_id = $1 AND (published_version < $3 OR (published_version IS NULL AND published_at IS NULL))`,
       [p.productId, publishedAt, p.version],
     );
   }

@@ -1,9 +1,7 @@
 -- search_db, migration 0008: the publication a row's published_at comes from is versioned, so a
 -- publication event parked and replayed after a newer snapshot still sets it. Before, the late
 -- republication was skipped as older than the row, which kept sorting the product by its first
--- publication in 'newest' while a rebuild sorted it by its last.
-ALTER TABLE product_search_view ADD COLUMN published_version integer CHECK (published_version >= 0);
--- Rows dated before: by a publication no newer than their snapshot, so an older publication
--- replayed later is skipped, as it was (left null, any late publication would date them again).
-UPDATE product_search_view SET published_version = product_version WHERE published_at IS NOT NULL;
-COMMENT ON COLUMN product_search_view.published_version IS 'Added (not in design): products.version of the product_published event published_at was taken from (null: none yet, published_at then the published snapshot''s updatedAt, if any; rows dated before this migration: their product_version). A publication event newer than it sets published_at, however late it comes.';
+-- publication in 'newest' while a rebuild sorted it by its last. Rows written before keep null and
+-- the old rule (a late publication skipped), so the column is added without a rewrite or a scan.
+ALTER TABLE product_search_view ADD COLUMN published_version integer;
+COMMENT ON COLUMN product_search_view.published_version IS 'Added (not in design): products.version of the product_published event published_at was taken from; 0: taken from a published snapshot''s updatedAt, no publication seen yet; null: not published yet, or a row written before this column (a late publication then leaves a published_at alone, as before). A publication event newer than it sets published_at, however late it comes.';
