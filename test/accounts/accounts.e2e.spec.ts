@@ -890,6 +890,9 @@ describe('registration limit', () => {
     // its characters (found by a review: that one was answered 400 past the limit, and not counted).
     expect((await registerFrom('first@example.com', '198.51.100.7')).json().code).toBe('RATE_LIMITED');
     expect((await registerFrom('\uff46irst@example.com', '198.51.100.7')).json().code).toBe('RATE_LIMITED');
+    // And a password too short (the schema takes it; the rule of passwords refuses it).
+    const weak = await limited.app.http.inject({ method: 'POST', url: '/v1/auth/register', payload: { email: 'weak@example.com', password: 'short' }, remoteAddress: '198.51.100.7' });
+    expect([weak.statusCode, weak.json().code]).toEqual([429, 'RATE_LIMITED']);
     expect((await registerFrom('late@example.com', '198.51.100.8')).statusCode).toBe(201);
     // An IPv6 client counts by its /48: twenty /64s of one site are one address.
     for (let i = 1; i <= 20; i++) expect((await registerFrom(`v6-${i}@example.com`, `2001:db8:cc:${i}::1`)).statusCode).toBe(201);

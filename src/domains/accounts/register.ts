@@ -79,10 +79,11 @@ async function admitRegistration(deps: AccountsDeps, address: string, now: Date)
  * (seeding, the first admin, tests of the domain itself) nothing is counted.
  */
 export async function register(deps: AccountsDeps, body: RegisterBody, trace: Trace | null, address?: string): Promise<User> {
+  // Counted (and refused past the limit) before the password or the email is looked at, accepted or
+  // not (ADR 0017); a body the schema refuses is not a registration and is not counted.
+  if (address !== undefined) await admitRegistration(deps, address, deps.clock.now());
   const problem = newPasswordProblem(body.password);
   if (problem) throw new AppError('VALIDATION_FAILED', problem);
-  // Counted (and refused past the limit) before the email is looked at, accepted or not (ADR 0017).
-  if (address !== undefined) await admitRegistration(deps, address, deps.clock.now());
   const email = normalizeEmail(body.email);
   // A compatibility character (a fullwidth ｂ, a ligature ﬁ) reads as the ordinary one: such an
   // address would pass for another account's (found by a review: ｂob@ beside bob@).
