@@ -33,7 +33,8 @@ function config(): Config {
 async function withDatabases<T>(cfg: Config, work: (databases: Databases, pools: Map<DomainName, ReturnType<typeof createPool>>) => Promise<T>): Promise<T> {
   const log = createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel);
   const databases = await prepareDatabases(cfg, log);
-  const pools = new Map(databases.targets.map((t) => [t.domain, createPool(t.url, 2, 'bazaar-cli')]));
+  // As the server's pools: behind a pooler in transaction mode, no prepared statements nor startup options.
+  const pools = new Map(databases.targets.map((t) => [t.domain, createPool(t.url, 2, 'bazaar-cli', { prepare: cfg.preparedStatements })]));
   try {
     return await work(databases, pools);
   } finally {

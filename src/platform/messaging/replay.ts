@@ -1,3 +1,4 @@
+import type { Metrics } from '../metrics.ts';
 import { errorMessage } from '../error-message.ts';
 import type { Logger } from 'pino';
 import type { Pool, Queryable, Tx } from '../db/pool.ts';
@@ -174,6 +175,8 @@ export class ConsumerReplay {
     readonly options: ReplayOptions,
     readonly clock: { now(): Date },
     readonly log: Logger,
+    /** Counts the events a replay parks with every other dead letter (an alert on it sees them). */
+    readonly metrics?: Metrics,
   ) {
     if (!subscription.readModel) throw new ReplayRefused('not_replayable', `consumer ${subscription.consumer} keeps no read model that can be rebuilt`);
     this.domain = subscription.domain;
@@ -461,6 +464,7 @@ export class ConsumerReplay {
        VALUES ($1, $2, $3, $4, $5, $6, 1, $7)`,
       [newId(), consumer, event.id, event.type, event.source, JSON.stringify(event), message],
     );
+    this.metrics?.deadLetters.inc({ domain: this.domain, consumer });
     this.log.error(
       { consumer, eventId: event.id, error: message, contract: error instanceof ContractViolation },
       'replay: event parked as a dead letter (its handler failed); the replay goes on',

@@ -157,6 +157,7 @@ export class Messaging {
       { batchSizeMax: this.options.batchSizeMax, ...options },
       this.clock,
       this.log.child({ replay: consumer }),
+      this.metrics,
     );
     const status = await replay.begin();
     const controller = new AbortController();
