@@ -239,19 +239,21 @@ events
   .option('--domain <name>', 'only this domain')
   .option('--limit <n>', 'at most this many per domain (1 to 500)', '50')
   .action(async (opts: { domain?: string; limit: string }) => {
-    if (opts.domain && !isDomainName(opts.domain)) {
-      console.error(`unknown domain ${opts.domain}`);
+    // An empty --domain names no domain (it listed every one); a limit is written in digits, as the
+    // seed's numbers are (0x10 and 1e2 were taken).
+    if (opts.domain !== undefined && !isDomainName(opts.domain)) {
+      console.error(`unknown domain ${JSON.stringify(opts.domain)}`);
       process.exit(2);
     }
-    const limit = Number(opts.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+    const limit = wholeNumber(opts.limit);
+    if (limit === undefined || limit < 1 || limit > 500) {
       console.error(`--limit must be a whole number from 1 to 500, not ${opts.limit}`);
       process.exit(2);
     }
     await withDatabases(config(), async (_d, pools) => {
       let count = 0;
       for (const [domain, pool] of pools) {
-        if (opts.domain && opts.domain !== domain) continue;
+        if (opts.domain !== undefined && opts.domain !== domain) continue;
         for (const { parkedKey: _key, ...dl } of await listDeadLetters(domain, pool, limit)) {
           console.log(JSON.stringify(dl));
           count++;

@@ -316,11 +316,15 @@ describe('the bazaar process', () => {
   }, 180_000);
 
   it('refuses a --limit that is not a number from 1 to 500 instead of using another', async () => {
-    for (const limit of ['abc', '0', '501', '2.5']) {
+    // 0x10 and 1e2 too, as the seed's numbers (found by a review: Number() took them).
+    for (const limit of ['abc', '0', '501', '2.5', '0x10', '1e2']) {
       const { code, output } = await runCli(['events', 'dead-letters', '--limit', limit]);
       expect(code, limit).toBe(2);
       expect(output).toContain('--limit must be a whole number from 1 to 500');
     }
+    // An empty --domain names no domain: it listed every one.
+    const empty = await runCli(['events', 'dead-letters', '--domain', '']);
+    expect([empty.code, empty.output.trim()]).toEqual([2, 'unknown domain ""']);
     // A retention past a century (or written as 1e9) is refused as such, not by PostgreSQL's date range.
     for (const days of ['1e9', '36501', '0', '-1']) {
       const { code, output } = await runCli(['events', 'prune', '--older-than-days', days]);
