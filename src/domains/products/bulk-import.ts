@@ -5,7 +5,7 @@ import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type NewEvent, appendEvents } from '../../platform/messaging/outbox.ts';
 import { mappingDatabaseErrors } from './db-errors.ts';
 import { productEvent } from './events.ts';
-import { nfcSku } from './new-parts.ts';
+import { withNfcSkus } from './new-parts.ts';
 import type { PriceWindowRow } from './pricing.ts';
 import {
   type AttributeInsert,
@@ -80,19 +80,6 @@ function pathsOf(categories: readonly CategoryRow[]): Map<string, CategoryRef[]>
     paths.set(c.id, path);
   }
   return paths;
-}
-
-/** The product with its SKUs in NFC, as every SKU is kept (see nfcSku); itself when they are already. */
-function withNfcSkus(p: ImportProduct): ImportProduct {
-  const sku = nfcSku(p.sku);
-  let variants = p.variants;
-  for (const [i, v] of p.variants.entries()) {
-    const variantSku = nfcSku(v.sku);
-    if (variantSku === v.sku) continue;
-    if (variants === p.variants) variants = [...p.variants];
-    variants[i] = { ...v, sku: variantSku };
-  }
-  return sku === p.sku && variants === p.variants ? p : { ...p, sku, variants };
 }
 
 /** Imports up to IMPORT_BATCH_MAX products in one transaction; `actorId` is recorded as who set prices and published. */

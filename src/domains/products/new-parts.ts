@@ -77,11 +77,11 @@ export function attributeRows(input: readonly AttributeInput[], productId: strin
   });
 }
 
-/** Variant SKUs must differ within one request (the database checks against the stored ones). */
 /**
  * The body with its SKUs (the product's and its variants') in Unicode NFC: one SKU written with
  * composed or decomposed accents (É, or E and U+0301) looks the same and is one SKU, so it is kept
- * in one form and two spellings of it are twins, refused as SKU_TAKEN (found by a review).
+ * in one form and two spellings of it are twins, refused as SKU_TAKEN (found by a review). Used by
+ * the API's writes and by the bulk import.
  */
 export function withNfcSkus<B extends { sku?: string; variants?: readonly { sku?: string }[]; addVariants?: readonly { sku: string }[] }>(body: B): B {
   const nfc = <V extends { sku?: string }>(v: V): V => (v.sku === undefined ? v : { ...v, sku: nfcSku(v.sku) });
@@ -105,6 +105,7 @@ export function nfcSku(sku: string): string {
   return normalized;
 }
 
+/** Variant SKUs must differ within one request (the database checks against the stored ones). */
 export function assertDistinctSkus(skus: readonly string[], where: string): void {
   const seen = new Set<string>();
   for (const sku of skus) {
