@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { type Clock, systemClock } from './platform/clock.ts';
 import type { Config } from './platform/config.ts';
-import { type DatabaseTarget, ensureDatabases, resolveTargets } from './platform/db/databases.ts';
+import { type DatabaseTarget, ensureDatabases, missingDatabases, resolveTargets } from './platform/db/databases.ts';
 import { type EmbeddedServer, startEmbeddedPostgres } from './platform/db/embedded.ts';
 import { migrateDatabase } from './platform/db/migrate.ts';
 import { type Pool, createPool } from './platform/db/pool.ts';
@@ -33,12 +33,21 @@ export interface Databases {
 /**
  * Finds (or starts) the PostgreSQL server(s), creates the 11 databases when missing and migrates
  * them. `shareEmbedded: false` (a server) refuses an embedded PostgreSQL another live process runs.
+ * `migrate: false` (the CLI's inspection and repair commands) creates and migrates nothing: a
+ * database that does not exist is an error naming it.
  */
-export async function prepareDatabases(config: Config, log: Logger, options: { shareEmbedded?: boolean } = {}): Promise<Databases> {
+export async function prepareDatabases(config: Config, log: Logger, options: { shareEmbedded?: boolean; migrate?: boolean } = {}): Promise<Databases> {
   const needsServer = !config.databaseUrl && Object.keys(config.domainDatabaseUrls).length < 11;
   const embedded = needsServer ? await startEmbeddedPostgres(config.dataDir, log, { share: options.shareEmbedded ?? true }) : undefined;
   try {
     const targets = resolveTargets(config, config.databaseUrl ?? embedded?.url);
+    if (options.migrate === false) {
+      const missing = (await missingDatabases(targets)).map((t) => t.database);
+      if (missing.length > 0) {
+        throw new Error(`no database ${missing.join(', ')} on this server: run \`bazaar migrate\` (or start the marketplace) first; nothing was created`);
+      }
+      return { targets, embedded };
+    }
     await ensureDatabases(targets);
     const appliedTo = new Map<string, string[]>();
     for (const t of targets) {

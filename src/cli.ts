@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { renderSchemaDocument } from './platform/db/schema-doc.ts';
 import { createMarketplace, prepareDatabases, VERSION } from './app.ts';
 import { ConfigError, loadConfig, loadDotenv, type Config } from './platform/config.ts';
+import { pendingMigrations } from './platform/db/migrate.ts';
 import { createPool } from './platform/db/pool.ts';
 import { isDomainName, type DomainName } from './platform/domains.ts';
 import { isUuid } from './platform/ids.ts';
@@ -29,13 +30,29 @@ function config(): Config {
   }
 }
 
-/** Runs `work` against every domain database, then closes the pools and any embedded server. */
-async function withDatabases<T>(cfg: Config, work: (databases: Databases, pools: Map<DomainName, ReturnType<typeof createPool>>) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` against every domain database, then closes the pools and any embedded server. With
+ * `migrate: false` (commands that inspect or repair event delivery) nothing is created or migrated:
+ * looking at a server with a newer CLI used to migrate it. A database missing migrations this CLI
+ * knows is named on stderr, and the command goes on with the schema it finds.
+ */
+async function withDatabases<T>(
+  cfg: Config,
+  work: (databases: Databases, pools: Map<DomainName, ReturnType<typeof createPool>>) => Promise<T>,
+  options: { migrate?: boolean } = {},
+): Promise<T> {
   const log = createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel);
-  const databases = await prepareDatabases(cfg, log);
+  const migrate = options.migrate ?? true;
+  const databases = await prepareDatabases(cfg, log, { migrate });
   // As the server's pools: behind a pooler in transaction mode, no prepared statements nor startup options.
   const pools = new Map(databases.targets.map((t) => [t.domain, createPool(t.url, 2, 'bazaar-cli', { prepare: cfg.preparedStatements })]));
   try {
+    if (!migrate) {
+      for (const t of databases.targets) {
+        const pending = await pendingMigrations(pools.get(t.domain) as ReturnType<typeof createPool>, t.domain);
+        if (pending.length > 0) console.error(`${t.database} lacks ${pending.length} migration(s) of this version (${pending.join(', ')}); nothing was migrated`);
+      }
+    }
     return await work(databases, pools);
   } finally {
     await Promise.all([...pools.values()].map((p) => p.end()));
@@ -222,6 +239,9 @@ program
     }
   });
 
+/** The event delivery commands look at (and repair) the databases as they are: they migrate nothing. */
+const INSPECT = { migrate: false };
+
 const events = program.command('events').description('inspect and repair event delivery');
 
 events
@@ -230,7 +250,7 @@ events
   .action(async () => {
     await withDatabases(config(), async (_d, pools) => {
       for (const [domain, pool] of pools) console.log(JSON.stringify(await outboxStatus(domain, pool)));
-    });
+    }, INSPECT);
   });
 
 events
@@ -260,7 +280,7 @@ events
         }
       }
       if (count === 0) console.error('no dead letters');
-    });
+    }, INSPECT);
   });
 
 events
@@ -275,7 +295,7 @@ events
     const found = await withDatabases(config(), async (_d, pools) => {
       for (const [domain, pool] of pools) if (await replayDeadLetter(domain, pool, id)) return domain;
       return undefined;
-    });
+    }, INSPECT);
     if (!found) {
       console.error(`no parked event with id ${id}`);
       process.exit(1);
@@ -304,7 +324,7 @@ events
         const deleted = await pruneOutbox(domain, pool, days, kept);
         console.log(`${domain}: ${deleted} published rows deleted${kept.length > 0 ? ` (kept for read model rebuilds: ${kept.join(', ')})` : ''}`);
       }
-    });
+    }, INSPECT);
   });
 
 /**

@@ -37,23 +37,45 @@ export function resolveTargets(config: Config, serverUrl: string | undefined): D
   });
 }
 
-/** Creates the databases that do not exist yet; existing ones are left as they are. */
-export async function ensureDatabases(targets: DatabaseTarget[]): Promise<void> {
-  const byServer = new Map<string, DatabaseTarget[]>();
+/** The targets grouped by the server that holds them (its maintenance database's URL). */
+function byServer(targets: readonly DatabaseTarget[]): Map<string, DatabaseTarget[]> {
+  const servers = new Map<string, DatabaseTarget[]>();
   for (const t of targets) {
-    const list = byServer.get(t.adminUrl) ?? [];
+    const list = servers.get(t.adminUrl) ?? [];
     list.push(t);
-    byServer.set(t.adminUrl, list);
+    servers.set(t.adminUrl, list);
   }
-  for (const [adminUrl, list] of byServer) {
+  return servers;
+}
+
+async function existingNames(client: pg.Client, list: readonly DatabaseTarget[]): Promise<Set<string>> {
+  const existing = await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = ANY($1)', [list.map((t) => t.database)]);
+  return new Set(existing.rows.map((r) => r.datname));
+}
+
+/** The targets whose database does not exist; nothing is created. */
+export async function missingDatabases(targets: readonly DatabaseTarget[]): Promise<DatabaseTarget[]> {
+  const missing: DatabaseTarget[] = [];
+  for (const [adminUrl, list] of byServer(targets)) {
     const client = new pg.Client({ connectionString: adminUrl });
     await client.connect();
     try {
-      const existing = await client.query<{ datname: string }>(
-        'SELECT datname FROM pg_database WHERE datname = ANY($1)',
-        [list.map((t) => t.database)],
-      );
-      const have = new Set(existing.rows.map((r) => r.datname));
+      const have = await existingNames(client, list);
+      missing.push(...list.filter((t) => !have.has(t.database)));
+    } finally {
+      await client.end();
+    }
+  }
+  return missing;
+}
+
+/** Creates the databases that do not exist yet; existing ones are left as they are. */
+export async function ensureDatabases(targets: DatabaseTarget[]): Promise<void> {
+  for (const [adminUrl, list] of byServer(targets)) {
+    const client = new pg.Client({ connectionString: adminUrl });
+    await client.connect();
+    try {
+      const have = await existingNames(client, list);
       for (const t of list) {
         if (have.has(t.database)) continue;
         try {
