@@ -161,6 +161,35 @@ describe('seller stock', () => {
     expect(theirs.json()).toMatchObject({ stock: { total: 1 } });
   });
 
+  it('refuses an Idempotency-Key that looks like a card number, as a body holding one, and keeps nothing of it (found by a review: it was stored as sent)', async () => {
+    const { seller, variantId } = await sellerWithStock(5);
+    const url = `/v1/seller/stock/${variantId}/adjustments`;
+    for (const key of ['4111111111111111', 'recount-4111-1111-1111-1111', '378282246310005']) {
+      const refused = await t.request('POST', url, { token: seller.token, headers: { 'idempotency-key': key }, body: { amount: 1, reason: 'received' } });
+      expect([refused.statusCode, refused.json().code], key).toEqual([400, 'VALIDATION_FAILED']);
+      expect(refused.json().detail).toContain('card number');
+      expect(refused.body).not.toContain(key);
+    }
+    const reservation = await t.request('POST', '/v1/reservations', {
+      token: (await signIn('buyer')).token,
+      headers: { 'idempotency-key': '4242 4242 4242 4242'.replaceAll(' ', '-') },
+      body: { items: [{ variantId, quantity: 1 }] },
+    });
+    expect([reservation.statusCode, reservation.json().code]).toEqual([400, 'VALIDATION_FAILED']);
+    // Keys with long digit runs that are no card numbers are taken: a UUID, a date and a counter.
+    for (const key of [newId(), 'recount-2026-12-07-000001']) {
+      expect((await t.request('POST', url, { token: seller.token, headers: { 'idempotency-key': key }, body: { amount: 1, reason: 'received' } })).statusCode, key).toBe(201);
+    }
+    const inventory = t.app.pools.get('inventory');
+    const { rows } = await inventory!.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM stock_movements m JOIN stock_items s ON s.id = m.stock_item_id WHERE s.variant_id = $1 AND m.kind = 'adjustment'`,
+      [variantId],
+    );
+    expect(rows[0]?.n).toBe(3);
+    const { rows: stored } = await inventory!.query("SELECT 1 FROM stock_movements WHERE idempotency_key LIKE '%4111%' OR idempotency_key LIKE '%378282246310005%'");
+    expect(stored).toEqual([]);
+  });
+
   it("answers 404 for another seller's variant, and changes nothing", async () => {
     const { variantId } = await sellerWithStock(4);
     const other = await signIn('seller');

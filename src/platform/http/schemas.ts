@@ -160,8 +160,14 @@ export const IDEMPOTENCY_HEADER_LENGTH_MAX = 200;
 
 /**
  * An Idempotency-Key header: 1 to `maxLength` printable ASCII characters without spaces (a UUID is
- * the usual one). Two keys sent at once, which HTTP joins with ", ", are refused with the rest.
+ * the usual one). Two keys sent at once, which HTTP joins with ", ", are refused with the rest, and
+ * so is a key that looks like a card number (it is stored: server.ts).
  */
 export const IdempotencyKeyHeader = (description: string, maxLength = IDEMPOTENCY_HEADER_LENGTH_MAX) =>
-  Type.String({ minLength: 1, maxLength, pattern: '^[\\x21-\\x7e]+$', description });
+  Type.String({
+    minLength: 1,
+    maxLength,
+    pattern: '^[\\x21-\\x7e]+$',
+    description: `${description}. A key that holds what looks like a card number (13 to 19 digits passing the card checksum) is refused (400): a UUID is the usual key`,
+  });
 

@@ -5,6 +5,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { isUtf8 } from 'node:buffer';
+import { findCardData } from '../card-data.ts';
 import { hasStorableOffset, isStorableInstant } from '../clock.ts';
 import { isUuid } from '../ids.ts';
 import { findInJson } from '../json-walk.ts';
@@ -376,7 +377,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     }
     const found =
       findInJson(request.body, unusable) ?? findInJson(request.query, unusable) ?? findInJson(request.params, unusable) ?? nulInHeaders(request.headers);
-    done(found === undefined ? undefined : new AppError('VALIDATION_FAILED', found));
+    done(found === undefined ? cardNumberAsKey(request) : new AppError('VALIDATION_FAILED', found));
   });
   app.decorateRequest('trace', null as unknown as Trace);
   app.addHook('onRequest', (request, _reply, done) => {
@@ -507,6 +508,19 @@ function isDatabaseUnreachable(error: { code?: string; message?: string }): bool
 
 /** The query schema of a route that declares none: no parameter at all. */
 const NO_QUERY = { type: 'object', properties: {}, additionalProperties: false } as const;
+
+/**
+ * An Idempotency-Key is stored with what it made (a checkout session, a stock movement, a refund, a
+ * shipment): on a route that takes one, a key that looks like a card number is refused as such a
+ * body is (found by a review: `Idempotency-Key: 4111111111111111` was kept as sent in four tables).
+ */
+function cardNumberAsKey(request: FastifyRequest): AppError | undefined {
+  const key = request.headers['idempotency-key'];
+  if (typeof key !== 'string') return undefined;
+  const headers = (request.routeOptions.schema?.headers as { properties?: Record<string, unknown> } | undefined)?.properties;
+  if (!headers?.['idempotency-key'] || !findCardData(key)) return undefined;
+  return new AppError('VALIDATION_FAILED', 'the Idempotency-Key looks like a card number, and card numbers are never accepted: send a key of your own, a UUID say');
+}
 
 function isEmptyObject(value: unknown): boolean {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0;
