@@ -118,7 +118,8 @@ describe('projections', () => {
     const { rows } = await db.query('SELECT product_version, price_version, min_price, price_windows_json FROM product_search_view WHERE product_id = $1', [productId]);
     expect(rows[0]).toMatchObject({ product_version: 2, price_version: 3, min_price: 700 });
     expect(rows[0].price_windows_json.map((w: { basePrice: number }) => w.basePrice)).toEqual([200, 700]);
-    expect((await db.query('SELECT 1 FROM search_early_price_events WHERE product_id = $1', [productId])).rows).toHaveLength(0);
+    // The older one is covered by the snapshot and let go; the newer one is kept until a snapshot covers it.
+    expect((await db.query('SELECT product_version FROM search_early_price_events WHERE product_id = $1', [productId])).rows).toEqual([{ product_version: 3 }]);
   });
 
   it("work the price range out again from a late snapshot's variants and the newer windows kept", async () => {
@@ -295,5 +296,107 @@ describe('a late event (parked, then replayed) gives the row a rebuild gives (fo
     await apply(products, ...events(rebuilt));
     await repriceDue({ pool: db, clock: new ManualClock('2026-01-20T00:00:00.000Z') });
     expect(await row(live)).toEqual(await row(rebuilt));
+  });
+});
+
+describe('price events are folded in version order onto the snapshot, however late one comes (found by a review)', () => {
+  const SELLER = '01a00000-0000-7000-8000-0000000000a2';
+  const priceCols = 'status, product_version, price_version, min_price, max_price, currency, price_windows_json, updated_at, priced_at, reprice_at';
+  const priced = async (id: string) => {
+    const r = (await db.query(`SELECT ${priceCols} FROM product_search_view WHERE product_id = $1`, [id])).rows[0];
+    return r && { ...r, price_windows_json: [...r.price_windows_json].sort((a: { priceId: string }, b: { priceId: string }) => (a.priceId < b.priceId ? -1 : 1)) };
+  };
+  /** One product's history, the same ids under each product id (so two rows compare equal). */
+  function history() {
+    const [r, b, g] = [newId(), newId(), newId()];
+    const [rPrice, bPrice, gPrice, sale, bNew] = [newId(), newId(), newId(), newId(), newId()];
+    const window = (priceId: string, variantId: string, basePrice: number) => ({ priceId, variantId, currency: 'EUR', basePrice, discount: 0, effectiveFrom: '2026-03-01T00:00:00.000Z', effectiveTo: null });
+    const variant = (variantId: string, amount: number, position: number) => ({ variantId, sku: `V-${position}`, attributes: {}, listPrice: { amount, currency: 'EUR' }, position });
+    const base = (productId: string, version: number, at: string): ProductSnapshot => ({
+      productId, sellerId: SELLER, sku: 'LAMP', title: 'Lamp', description: '', categoryId: SELLER, categoryPath: [{ id: SELLER, name: 'C', slug: 'c' }],
+      status: 'published', version, variants: [variant(r, 3000, 0), variant(b, 3200, 1)], images: [], attributes: [],
+      prices: [window(rPrice, r, 3000), window(bPrice, b, 3200)], createdAt: '2026-03-01T00:00:00.000Z', updatedAt: at,
+    });
+    const change = (productId: string, version: number, variantId: string, priceId: string, basePrice: number, discount: number, from: string, closed: string | null, at: string) =>
+      envelope('products.price_changed.v1', productId, { productId, sellerId: SELLER, version, variantId, sku: 'V', priceId, currency: 'EUR', basePrice, discount, effectiveFrom: from, effectiveTo: null, closedPriceId: closed, changedAt: at }, at);
+    return {
+      published: (id: string) => envelope('products.product_published.v1', id, { ...base(id, 2, '2026-03-02T00:00:00.000Z'), publishedAt: '2026-03-02T00:00:00.000Z' }, '2026-03-02T00:00:00.000Z'),
+      /** v3: a sale on R (3000 − 1000) from March 10. */
+      sale: (id: string) => change(id, 3, r, sale, 3000, 1000, '2026-03-10T00:00:00.000Z', rPrice, '2026-03-03T00:00:00.000Z'),
+      /** v4: the sale withdrawn before it starts; R's window runs on. */
+      withdrawn: (id: string) =>
+        envelope('products.price_withdrawn.v1', id, {
+          productId: id, sellerId: SELLER, version: 4, variantId: r, sku: 'V', priceId: sale, currency: 'EUR', basePrice: 3000, discount: 1000,
+          effectiveFrom: '2026-03-10T00:00:00.000Z', effectiveTo: null, extendedPriceId: rPrice, extendedTo: null, withdrawnAt: '2026-03-04T00:00:00.000Z',
+        }, '2026-03-04T00:00:00.000Z'),
+      /** v5: B at 3100 from March 5. */
+      bNew: (id: string, version = 5) => change(id, version, b, bNew, 3100, 0, '2026-03-05T00:00:00.000Z', bPrice, '2026-03-05T00:00:00.000Z'),
+      /** v3 instead of the sale: variant G added, priced 1000. */
+      gAdded: (id: string) =>
+        envelope('products.product_updated.v1', id, {
+          ...base(id, 3, '2026-03-03T00:00:00.000Z'), variants: [variant(r, 3000, 0), variant(b, 3200, 1), variant(g, 1000, 2)],
+          prices: [window(rPrice, r, 3000), window(bPrice, b, 3200), window(gPrice, g, 1000)], changedFields: ['variants'],
+        }, '2026-03-03T00:00:00.000Z'),
+    };
+  }
+  const sweep = () => repriceDue({ pool: db, clock: new ManualClock('2026-03-20T00:00:00.000Z') });
+
+  it('a sale replayed after a newer price change shows, as in a rebuild (it was skipped for good)', async () => {
+    const products = productSearchSubscription();
+    const h = history();
+    const [live, rebuilt] = [newId(), newId()];
+    await apply(products, h.published(live), h.bNew(live, 4), h.sale(live)); // the sale (v3) parked, replayed after v4
+    await apply(products, h.published(rebuilt), h.sale(rebuilt), h.bNew(rebuilt, 4));
+    await sweep();
+    expect(await priced(live)).toMatchObject({ min_price: 2000, max_price: 3100, price_version: 4 });
+    expect(await priced(live)).toEqual(await priced(rebuilt));
+    // Delivered once more (a second replay): nothing changes.
+    await apply(products, h.sale(live));
+    await sweep();
+    expect(await priced(live)).toEqual(await priced(rebuilt));
+  });
+
+  it('a withdrawal replayed after a newer price change takes the withdrawn sale away, as in a rebuild (it stayed, and the product was found at 10.00)', async () => {
+    const products = productSearchSubscription();
+    const h = history();
+    const [live, rebuilt] = [newId(), newId()];
+    await apply(products, h.published(live), h.sale(live), h.bNew(live), h.withdrawn(live));
+    await apply(products, h.published(rebuilt), h.sale(rebuilt), h.withdrawn(rebuilt), h.bNew(rebuilt));
+    await sweep();
+    expect(await priced(live)).toMatchObject({ min_price: 3000, max_price: 3100, price_version: 5 });
+    expect((await priced(live)).price_windows_json).toHaveLength(3);
+    expect(await priced(live)).toEqual(await priced(rebuilt));
+  });
+
+  it("a snapshot replayed after a newer price change keeps the windows it brought (a new variant's price was lost)", async () => {
+    const products = productSearchSubscription();
+    const h = history();
+    const [live, rebuilt] = [newId(), newId()];
+    await apply(products, h.published(live), h.bNew(live, 4), h.gAdded(live));
+    await apply(products, h.published(rebuilt), h.gAdded(rebuilt), h.bNew(rebuilt, 4));
+    await sweep();
+    expect(await priced(live)).toMatchObject({ min_price: 1000, max_price: 3100, product_version: 3, price_version: 4 });
+    expect(await priced(live)).toEqual(await priced(rebuilt));
+    // The snapshot covers the price events up to its version: only the newer one is kept.
+    const kept = await db.query('SELECT product_version FROM search_early_price_events WHERE product_id = $1', [live]);
+    expect(kept.rows).toEqual([{ product_version: 4 }]);
+  });
+
+  it('a row from before search migration 0009 folds from its snapshot once a price event has kept it, and one that cannot keeps its windows as before', async () => {
+    const products = productSearchSubscription();
+    const h = history();
+    const [live, rebuilt, old] = [newId(), newId(), newId()];
+    // Written before the migration: no snapshot windows kept.
+    await apply(products, h.published(live), h.published(old));
+    await db.query('UPDATE product_search_view SET snapshot_windows_json = NULL WHERE product_id = ANY($1::uuid[])', [[live, old]]);
+    await apply(products, h.bNew(live, 4), h.sale(live));
+    await apply(products, h.published(rebuilt), h.sale(rebuilt), h.bNew(rebuilt, 4));
+    await sweep();
+    expect(await priced(live)).toEqual(await priced(rebuilt));
+    // Price events applied before the migration were not kept: a late one cannot be folded among them, and is skipped as it was.
+    await db.query('UPDATE product_search_view SET price_version = 4 WHERE product_id = $1', [old]);
+    const before = await priced(old);
+    await apply(products, h.sale(old));
+    expect(await priced(old)).toEqual(before);
   });
 });

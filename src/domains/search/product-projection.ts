@@ -36,21 +36,27 @@ function primaryImage(images: ProductSnapshot['images']): string | null {
  */
 async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
   const p = event.data as ProductSnapshot & { publishedAt?: string };
-  const at = new Date(event.time);
   const variants: PricedVariant[] = p.variants.map((v) => ({ variantId: v.variantId, position: v.position, listPrice: v.listPrice }));
-  const range = priceRangeAt(variants, p.prices, at);
+  // The price events kept that are newer than this snapshot (it came late, or before them all)
+  // are folded onto its windows in version order: the row is priced as it was after the last.
+  const kept = await keptPriceEvents(tx, p.productId, 0);
+  const later = kept.filter((e) => versionOf(e) > p.version);
+  const last = later.at(-1);
+  const windows = foldPriceEvents(p.prices, later);
+  const at = new Date(last?.time ?? event.time);
+  const range = priceRangeAt(variants, windows, at);
   const publishedAt = event.type === ProductPublishedV1.type ? (p.publishedAt ?? null) : null;
   // A published product whose publication event was missed (parked, say) still sorts by something.
   const publishedFallback = p.status === 'published' ? p.updatedAt : null;
   const variantIds = p.variants.map((v) => v.variantId);
-  const { rows } = await tx.query<{ early: boolean }>(
+  const { rows } = await tx.query(
     `INSERT INTO product_search_view AS p (product_id, seller_id, title, description, category_id, category_ids, variant_attributes_json,
         attributes_json, status, min_price, max_price, currency, in_stock, image_url, published_at, product_version, updated_at,
-        variant_ids, variants_json, price_windows_json, priced_at, reprice_at, published_version)
+        variant_ids, variants_json, price_windows_json, priced_at, reprice_at, published_version, price_version, snapshot_windows_json)
      VALUES ($1, $2, $3, $4, $5, $6::uuid[], $7, $8, $9, $10, $11, $12,
         EXISTS (SELECT 1 FROM product_stock_levels s WHERE s.variant_id = ANY($17::uuid[]) AND s.available > 0),
         $13, coalesce($14::timestamptz, $15::timestamptz), $16, $20, $17::uuid[], $18, $19, $20, $21,
-        CASE WHEN $14::timestamptz IS NOT NULL THEN $16::integer WHEN $15::timestamptz IS NOT NULL THEN 0 END)
+        CASE WHEN $14::timestamptz IS NOT NULL THEN $16::integer WHEN $15::timestamptz IS NOT NULL THEN 0 END, $22, $23)
      ON CONFLICT (product_id) DO UPDATE SET
         seller_id = EXCLUDED.seller_id, title = EXCLUDED.title, description = EXCLUDED.description, category_id = EXCLUDED.category_id,
         category_ids = EXCLUDED.category_ids, variant_attributes_json = EXCLUDED.variant_attributes_json, attributes_json = EXCLUDED.attributes_json,
@@ -61,22 +67,23 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
                                  WHEN p.published_at IS NULL AND $15::timestamptz IS NOT NULL THEN 0
                                  ELSE p.published_version END,
         product_version = EXCLUDED.product_version,
-        -- A snapshot replayed late keeps the time of the newer price event applied before it; any
-        -- other newer snapshot dates the row, earlier or not (a sweep may have dated it later).
-        updated_at = CASE WHEN p.price_version > EXCLUDED.product_version THEN p.updated_at ELSE EXCLUDED.updated_at END,
+        -- The snapshot's windows with the newer price events folded on, dated by the last of them
+        -- (any newer snapshot dates the row, earlier or not: a sweep may have dated it later).
+        -- A row from before search migration 0009 whose newer price events were not kept (UNFOLDABLE)
+        -- keeps its windows and their time, as it did then (the sweep works the range out again).
+        updated_at = CASE WHEN ${UNFOLDABLE} THEN p.updated_at ELSE EXCLUDED.updated_at END,
         variant_ids = EXCLUDED.variant_ids,
         variants_json = EXCLUDED.variants_json,
-        -- Windows a newer price event set stay (a snapshot replayed late, after being parked).
-        price_windows_json = CASE WHEN p.price_version > EXCLUDED.product_version THEN p.price_windows_json ELSE EXCLUDED.price_windows_json END,
-        min_price = CASE WHEN p.price_version > EXCLUDED.product_version THEN p.min_price ELSE EXCLUDED.min_price END,
-        max_price = CASE WHEN p.price_version > EXCLUDED.product_version THEN p.max_price ELSE EXCLUDED.max_price END,
-        currency = CASE WHEN p.price_version > EXCLUDED.product_version THEN p.currency ELSE EXCLUDED.currency END,
-        priced_at = CASE WHEN p.price_version > EXCLUDED.product_version THEN p.priced_at ELSE EXCLUDED.priced_at END,
-        -- The range kept was worked out from the variants before: the repricing sweep works it out
-        -- again, with the snapshot's variants and the windows kept, on its next pass.
-        reprice_at = CASE WHEN p.price_version > EXCLUDED.product_version THEN $20 ELSE EXCLUDED.reprice_at END
+        price_windows_json = CASE WHEN ${UNFOLDABLE} THEN p.price_windows_json ELSE EXCLUDED.price_windows_json END,
+        min_price = CASE WHEN ${UNFOLDABLE} THEN p.min_price ELSE EXCLUDED.min_price END,
+        max_price = CASE WHEN ${UNFOLDABLE} THEN p.max_price ELSE EXCLUDED.max_price END,
+        currency = CASE WHEN ${UNFOLDABLE} THEN p.currency ELSE EXCLUDED.currency END,
+        priced_at = CASE WHEN ${UNFOLDABLE} THEN p.priced_at ELSE EXCLUDED.priced_at END,
+        reprice_at = CASE WHEN ${UNFOLDABLE} THEN $20 ELSE EXCLUDED.reprice_at END,
+        price_version = CASE WHEN ${UNFOLDABLE} THEN p.price_version ELSE greatest(p.price_version, EXCLUDED.price_version) END,
+        snapshot_windows_json = EXCLUDED.snapshot_windows_json
       WHERE p.product_version < EXCLUDED.product_version
-     RETURNING EXISTS (SELECT 1 FROM search_early_price_events e WHERE e.product_id = p.product_id) AS early`,
+     RETURNING 1`,
     [
       p.productId,
       p.sellerId,
@@ -96,9 +103,11 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
       p.version,
       variantIds,
       JSON.stringify(variants),
-      JSON.stringify(p.prices),
+      JSON.stringify(windows),
       at,
-      nextBoundaryAfter(p.prices, at),
+      nextBoundaryAfter(windows, at),
+      last ? versionOf(last) : 0,
+      JSON.stringify(p.prices),
     ],
   );
   // A publication replayed late (parked, then a newer snapshot applied) still dates the product's
@@ -111,15 +120,27 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
       [p.productId, publishedAt, p.version],
     );
   }
-  // Price events that came before the product's first snapshot wait for it (see changeWindows).
-  if (rows[0]?.early) await applyEarlyPriceEvents(tx, p.productId);
+  // The price events this snapshot covers are in its windows: no longer kept.
+  if (rows.length > 0 && later.length < kept.length) {
+    await tx.query('DELETE FROM search_early_price_events WHERE product_id = $1 AND product_version <= $2', [p.productId, p.version]);
+  }
 }
 
-/** A price change is not a snapshot: it is applied to the windows kept, if it is newer than the row. */
-async function applyPriceChange(tx: Tx, event: EventEnvelope): Promise<void> {
-  const c = event.data as PriceChangedV1;
-  await changeWindows(tx, event, c.productId, c.version, (windows) =>
-    withPriceChange(windows, {
+/**
+ * A row from before search migration 0009 whose price events since its snapshot were not kept: its
+ * windows cannot be folded again from the snapshot's (see the migration), so they are kept as they are.
+ */
+const UNFOLDABLE = '(p.snapshot_windows_json IS NULL AND p.price_version > p.product_version)';
+
+type PriceEvent = EventEnvelope<PriceChangedV1 | PriceWithdrawnV1>;
+
+const versionOf = (event: EventEnvelope): number => (event.data as { version: number }).version;
+
+/** The windows after one price event: a window added (closing the one it follows) or withdrawn. */
+function windowsAfter(windows: readonly PriceWindow[], event: EventEnvelope): PriceWindow[] {
+  if (event.type === PriceChangedV1.type) {
+    const c = event.data as PriceChangedV1;
+    return withPriceChange(windows, {
       priceId: c.priceId,
       variantId: c.variantId,
       currency: c.currency,
@@ -128,41 +149,71 @@ async function applyPriceChange(tx: Tx, event: EventEnvelope): Promise<void> {
       effectiveFrom: c.effectiveFrom,
       effectiveTo: c.effectiveTo,
       closedPriceId: c.closedPriceId,
-    }),
+    });
+  }
+  return withPriceWithdrawal(windows, event.data as PriceWithdrawnV1);
+}
+
+/** Price events folded onto windows in the order given (version order). */
+export function foldPriceEvents(windows: readonly PriceWindow[], events: readonly EventEnvelope[]): PriceWindow[] {
+  return events.reduce<PriceWindow[]>((folded, event) => windowsAfter(folded, event), [...windows]);
+}
+
+/** The product's kept price events newer than `version`, in version order. */
+async function keptPriceEvents(tx: Tx, productId: string, version: number): Promise<PriceEvent[]> {
+  const { rows } = await tx.query<{ envelope: PriceEvent }>(
+    'SELECT envelope FROM search_early_price_events WHERE product_id = $1 AND product_version > $2 ORDER BY product_version',
+    [productId, version],
   );
+  return rows.map((r) => r.envelope);
 }
 
-/** A withdrawn window leaves the windows kept, if the event is newer than the row. */
-async function applyPriceWithdrawal(tx: Tx, event: EventEnvelope): Promise<void> {
-  const w = event.data as PriceWithdrawnV1;
-  await changeWindows(tx, event, w.productId, w.version, (windows) => withPriceWithdrawal(windows, w));
-}
-
-/** Rewrites a product's windows and the price range they give at the event's time. */
-async function changeWindows(tx: Tx, event: EventEnvelope, productId: string, version: number, change: (windows: PriceWindow[]) => PriceWindow[]): Promise<void> {
-  const { rows } = await tx.query<{ variants_json: PricedVariant[]; price_windows_json: PriceWindow[]; product_version: number; price_version: number }>(
-    'SELECT variants_json, price_windows_json, product_version, price_version FROM product_search_view WHERE product_id = $1 FOR UPDATE',
+/**
+ * A price event is a change of the windows, not a snapshot of them: it is kept while no snapshot
+ * covers it, and the row's windows are the snapshot's with the kept events folded on in version
+ * order. One newer than every event applied is folded onto the row's windows as they are; one that
+ * comes late (a dead letter replayed after newer events were applied) makes the fold start again
+ * from the snapshot's windows, so it takes its place among them (found by a review: it was skipped
+ * for good, and a sale never showed, or a withdrawn window stayed). One that comes before the
+ * product's first snapshot (only when that snapshot was parked: products announce it first) waits
+ * for it.
+ */
+async function applyPriceEvent(tx: Tx, event: EventEnvelope): Promise<void> {
+  const { productId, version } = event.data as PriceChangedV1 | PriceWithdrawnV1;
+  const { rows } = await tx.query<{ variants_json: PricedVariant[]; price_windows_json: PriceWindow[]; snapshot_windows_json: PriceWindow[] | null; product_version: number; price_version: number }>(
+    'SELECT variants_json, price_windows_json, snapshot_windows_json, product_version, price_version FROM product_search_view WHERE product_id = $1 FOR UPDATE',
     [productId],
   );
   const row = rows[0];
-  // No row: the product's first snapshot was parked (products announce it before any price change
-  // of the product). The event waits for it, and is applied after it if it is newer.
-  if (!row) {
-    await tx.query(
-      `INSERT INTO search_early_price_events (product_id, product_version, envelope) VALUES ($1, $2, $3)
-       ON CONFLICT (product_id, product_version) DO NOTHING`,
-      [productId, version, JSON.stringify(event)],
-    );
-    return;
+  // The snapshot the row holds covers it.
+  if (row && row.product_version >= version) return;
+  const kept = await tx.query(
+    // Dated by the event, not this clock: a rebuild keeps the same rows.
+    `INSERT INTO search_early_price_events (product_id, product_version, envelope, received_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (product_id, product_version) DO NOTHING`,
+    [productId, version, JSON.stringify(event), event.time],
+  );
+  // No row yet: the snapshot folds it when it comes. Kept already: folded already.
+  if (!row || kept.rowCount === 0) return;
+  let windows: PriceWindow[];
+  let last: EventEnvelope = event;
+  if (version > row.price_version) {
+    windows = windowsAfter(row.price_windows_json, event);
+  } else {
+    // Came late: the fold starts again from the snapshot's windows (none kept on a row from before
+    // search migration 0009 that had price events applied since its snapshot: skipped, as before).
+    if (row.snapshot_windows_json === null) return;
+    const events = await keptPriceEvents(tx, productId, row.product_version);
+    windows = foldPriceEvents(row.snapshot_windows_json, events);
+    last = events.at(-1) ?? event;
   }
-  // A snapshot or price event at least as new is applied already.
-  if (Math.max(row.product_version, row.price_version) >= version) return;
-  const windows = change(row.price_windows_json);
-  const at = new Date(event.time);
+  const at = new Date(last.time);
   const range = priceRangeAt(row.variants_json, windows, at);
   await tx.query(
     `UPDATE product_search_view SET price_windows_json = $2, min_price = $3, max_price = $4, currency = $5, priced_at = $6,
-            price_version = $7, updated_at = $6, reprice_at = $8
+            price_version = greatest(price_version, $7), updated_at = $6, reprice_at = $8,
+            -- The snapshot's windows, on a row from before search migration 0009 that had no price event since it.
+            snapshot_windows_json = coalesce(snapshot_windows_json, CASE WHEN price_version <= product_version THEN price_windows_json END)
       WHERE product_id = $1`,
     [productId, JSON.stringify(windows), range?.min ?? null, range?.max ?? null, range?.currency ?? null, at, version, nextBoundaryAfter(windows, at)],
   );
@@ -220,24 +271,6 @@ async function applyCategoryMove(tx: Tx, event: EventEnvelope): Promise<void> {
       WHERE category_ids @> ARRAY[$1::uuid]`,
     [c.categoryId, c.path.map((p) => p.id)],
   );
-}
-
-/**
- * The price events of the product that came before its first snapshot (see changeWindows), applied
- * after it in version order, then let go: those not newer than the row change nothing.
- */
-async function applyEarlyPriceEvents(tx: Tx, productId: string): Promise<void> {
-  const { rows } = await tx.query<{ product_version: number; envelope: EventEnvelope }>(
-    'DELETE FROM search_early_price_events WHERE product_id = $1 RETURNING product_version, envelope',
-    [productId],
-  );
-  rows.sort((a, b) => a.product_version - b.product_version);
-  for (const { envelope } of rows) await applyPriceEvent(tx, envelope);
-}
-
-async function applyPriceEvent(tx: Tx, event: EventEnvelope): Promise<void> {
-  if (event.type === PriceChangedV1.type) await applyPriceChange(tx, event);
-  else await applyPriceWithdrawal(tx, event);
 }
 
 /** Applies events in order; the stock levels of the whole batch are folded into one write at the end (the same outcome: levels are versioned). */
