@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProductSnapshot } from '../../src/contracts/products.ts';
 import { sellerDashboardSubscription } from '../../src/domains/search/dashboard-projection.ts';
-import { productSearchSubscription } from '../../src/domains/search/product-projection.ts';
+import { pathFrom, productSearchSubscription } from '../../src/domains/search/product-projection.ts';
 import { repriceDue } from '../../src/domains/search/repricing.ts';
 import { ManualClock } from '../../src/platform/clock.ts';
 import { type Pool, createPool, withTransaction } from '../../src/platform/db/pool.ts';
@@ -398,5 +398,52 @@ describe('price events are folded in version order onto the snapshot, however la
     const before = await priced(old);
     await apply(products, h.sale(old));
     expect(await priced(old)).toEqual(before);
+  });
+});
+
+describe('category moves replayed late (found by a review: the old ancestors came back)', () => {
+  const [X, Y, Z, M, D] = ['01a00000-0000-7000-8000-00000000c0a1', '01a00000-0000-7000-8000-00000000c0a2', '01a00000-0000-7000-8000-00000000c0a3', '01a00000-0000-7000-8000-00000000c0a4', '01a00000-0000-7000-8000-00000000c0a5'];
+  const node = (id: string) => ({ id, name: id.slice(-4), slug: id.slice(-4) });
+  const move = (categoryId: string, path: string[], previousPath: string[], at: string) =>
+    envelope('products.category_updated.v1', '00000000-0000-7000-8000-000000000000', {
+      categoryId, parentId: path.at(-2) ?? null, name: 'n', slug: 's', position: 0, path: path.map(node), previousPath: previousPath.map(node), changedFields: ['parentId'], updatedAt: at,
+    }, at);
+  const categoriesOf = async (id: string) => (await db.query('SELECT category_ids FROM product_search_view WHERE product_id = $1', [id])).rows[0]?.category_ids;
+  const filedUnder = async (productId: string, path: string[]) => {
+    const products = productSearchSubscription();
+    const s = { ...snap(productId, 1, 'published', newId(), newId(), '2026-04-01T00:00:00.000Z'), categoryId: path.at(-1)!, categoryPath: path.map(node) };
+    await apply(products, envelope('products.product_published.v1', productId, { ...s, publishedAt: '2026-04-01T00:00:00.000Z' }, '2026-04-01T00:00:00.000Z'));
+  };
+
+  it('an older move of the category replayed after a newer one changes nothing, as in a rebuild', async () => {
+    const products = productSearchSubscription();
+    const [live, rebuilt] = [newId(), newId()];
+    await filedUnder(live, [X, M, D]);
+    await filedUnder(rebuilt, [X, M, D]);
+    const toY = move(M, [Y, M], [X, M], '2026-04-02T00:00:00.000Z');
+    const backToX = move(M, [X, M], [Y, M], '2026-04-03T00:00:00.000Z');
+    await apply(products, backToX, toY); // toY parked, replayed after the newer move back
+    expect(await categoriesOf(live)).toEqual([X, M, D]);
+    await db.query('TRUNCATE search_category_parents');
+    await apply(products, toY, backToX);
+    expect(await categoriesOf(rebuilt)).toEqual([X, M, D]);
+  });
+
+  it("a move replayed after a newer move of the new parent gets the parent's newer ancestors", async () => {
+    const products = productSearchSubscription();
+    const product = newId();
+    await filedUnder(product, [X, M, D]);
+    const mToY = move(M, [Y, M], [X, M], '2026-04-02T00:00:00.000Z');
+    const yToZ = move(Y, [Z, Y], [Y], '2026-04-03T00:00:00.000Z');
+    await db.query('TRUNCATE search_category_parents');
+    await apply(products, yToZ, mToY); // M's move parked, replayed after Y moved under Z
+    expect(await categoriesOf(product)).toEqual([Z, Y, M, D]);
+  });
+
+  it('pathFrom walks the parents kept, the path given for the rest, and stops at a loop', () => {
+    expect(pathFrom([X, M, D], new Map([[M, Y], [Y, null]]))).toEqual([Y, M, D]);
+    expect(pathFrom([X, M, D], new Map())).toEqual([X, M, D]);
+    expect(pathFrom([X, M, D], new Map([[M, Y], [Y, M]]))).toEqual([Y, M, D]);
+    expect(pathFrom([], new Map())).toEqual([]);
   });
 });

@@ -115,10 +115,12 @@ export async function updateCategory(
   if (!body || Object.keys(body).length === 0) throw new AppError('VALIDATION_FAILED', 'send at least one of name, slug, parentId, position');
   categoryId = canonical(categoryId);
   const newParentId = canonical(body.parentId);
-  const now = deps.clock.now();
   const { view, scope } = await mappingDatabaseErrors(() =>
     withTransaction(deps.pool, async (tx): Promise<{ view: CategoryView; scope: Scope | undefined }> => {
       await lockCategoryTree(tx);
+      // Read under the tree's lock: the changes' times are in the order they commit in, which is
+      // how the search read model orders moves that come to it out of order (a replayed dead letter).
+      const now = deps.clock.now();
       const current = await selectCategory(tx, categoryId);
       if (!current) throw notFound('category');
       const previousPath = await selectCategoryPath(tx, categoryId);

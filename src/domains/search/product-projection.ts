@@ -1,5 +1,6 @@
 import { IN_STOCK_TURNS, STOCK_LEVELS_OF } from '../../contracts/inventory.ts';
 import {
+  CATEGORY_DEPTH_MAX,
   CategoryUpdatedV1,
   PriceChangedV1,
   type PriceWindow,
@@ -259,18 +260,56 @@ async function applyLevels(tx: Tx, levels: readonly LevelRow[]): Promise<void> {
 
 /**
  * A category moved (a new parent): every product filed under it or under a category below it gets
- * the new ancestors, in front of the part of its path from the moved category down. A rename,
- * re-slug or reorder changes no id, so nothing here.
+ * the path the categories' parents now make. The parents are facts of the move events, each kept
+ * as of the newest event that names it (search_category_parents): a move replayed late (a dead
+ * letter) changes no parent a newer move set, and the paths it makes are the newer ones (found by
+ * a review: the old ancestors came back); of two of the same time, the one applied last wins, as
+ * in order (a clock that did not move between them). A category no move has named keeps the parent the
+ * product's path gives it. A rename, re-slug or reorder changes no id, so nothing here.
  */
 async function applyCategoryMove(tx: Tx, event: EventEnvelope): Promise<void> {
   const c = event.data as CategoryUpdatedV1;
   if (!c.changedFields.includes('parentId')) return;
+  const ids = c.path.map((p) => p.id);
   await tx.query(
-    `UPDATE product_search_view
-        SET category_ids = $2::uuid[] || category_ids[array_position(category_ids, $1::uuid) + 1:]
-      WHERE category_ids @> ARRAY[$1::uuid]`,
-    [c.categoryId, c.path.map((p) => p.id)],
+    `INSERT INTO search_category_parents AS c (category_id, parent_id, as_of)
+     SELECT f.category_id, f.parent_id, $3 FROM unnest($1::uuid[], $2::uuid[]) AS f(category_id, parent_id)
+     ON CONFLICT (category_id) DO UPDATE SET parent_id = EXCLUDED.parent_id, as_of = EXCLUDED.as_of WHERE c.as_of <= EXCLUDED.as_of`,
+    [ids, ids.map((_, i) => ids[i - 1] ?? null), c.updatedAt],
   );
+  const { rows: paths } = await tx.query<{ category_ids: string[] }>(
+    'SELECT DISTINCT category_ids FROM product_search_view WHERE category_ids @> ARRAY[$1::uuid]',
+    [c.categoryId],
+  );
+  if (paths.length === 0) return;
+  const { rows: facts } = await tx.query<{ category_id: string; parent_id: string | null }>('SELECT category_id, parent_id FROM search_category_parents');
+  const parents = new Map(facts.map((f) => [f.category_id, f.parent_id]));
+  const moves = paths.map(({ category_ids: old }) => ({ old, path: pathFrom(old, parents) })).filter((m) => m.path.join() !== m.old.join());
+  if (moves.length === 0) return;
+  await tx.query(
+    `UPDATE product_search_view p SET category_ids = m.path
+       FROM jsonb_to_recordset($1::jsonb) AS m(old uuid[], path uuid[])
+      WHERE p.category_ids = m.old`,
+    [JSON.stringify(moves)],
+  );
+}
+
+/**
+ * The path (root first) to the last category of `old`, each parent as `parents` has it, else as
+ * `old` does; a loop (facts of different times) or more than CATEGORY_DEPTH_MAX levels ends it.
+ */
+export function pathFrom(old: readonly string[], parents: ReadonlyMap<string, string | null>): string[] {
+  const leaf = old.at(-1);
+  if (leaf === undefined) return [];
+  const path = [leaf];
+  for (let at = leaf; path.length < CATEGORY_DEPTH_MAX; ) {
+    const i = old.indexOf(at);
+    const parent = parents.has(at) ? parents.get(at) : i > 0 ? old[i - 1] : null;
+    if (!parent || path.includes(parent)) break;
+    path.unshift(parent);
+    at = parent;
+  }
+  return path;
 }
 
 /** Applies events in order; the stock levels of the whole batch are folded into one write at the end (the same outcome: levels are versioned). */
@@ -307,7 +346,7 @@ export function productSearchSubscription(clock: Clock = systemClock): Subscript
     readModel: readModelHooks(
       PRODUCT_SEARCH_MODEL,
       'Published products for full-text search, filters and facets (product_search_view, product_stock_levels), from products and inventory events.',
-      ['product_search_view', 'product_stock_levels', 'search_early_price_events'],
+      ['product_search_view', 'product_stock_levels', 'search_early_price_events', 'search_category_parents'],
       // Rows are priced at their events' times: a price that ended since, with no event, is
       // brought to now before any search reads the rebuilt model (not by the next sweep).
       (tx) => repriceAllDue(tx, clock.now()),
