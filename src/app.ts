@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { type Clock, systemClock } from './platform/clock.ts';
 import type { Config } from './platform/config.ts';
 import { type DatabaseTarget, ensureDatabases, missingDatabases, resolveTargets } from './platform/db/databases.ts';
-import { type EmbeddedServer, startEmbeddedPostgres } from './platform/db/embedded.ts';
+import { type EmbeddedServer, hasEmbeddedCluster, startEmbeddedPostgres } from './platform/db/embedded.ts';
 import { migrateDatabase } from './platform/db/migrate.ts';
 import { type Pool, createPool } from './platform/db/pool.ts';
 import type { DomainName } from './platform/domains.ts';
@@ -38,6 +38,11 @@ export interface Databases {
  */
 export async function prepareDatabases(config: Config, log: Logger, options: { shareEmbedded?: boolean; migrate?: boolean } = {}): Promise<Databases> {
   const needsServer = !config.databaseUrl && Object.keys(config.domainDatabaseUrls).length < 11;
+  // Nor is an embedded PostgreSQL made for a command that creates nothing (found by a review: one
+  // run from the wrong directory left a new cluster in it).
+  if (needsServer && options.migrate === false && !hasEmbeddedCluster(config.dataDir)) {
+    throw new Error(`no embedded PostgreSQL in DATA_DIR ${config.dataDir} (and no DATABASE_URL): start the marketplace or run \`bazaar migrate\` there first; nothing was created`);
+  }
   const embedded = needsServer ? await startEmbeddedPostgres(config.dataDir, log, { share: options.shareEmbedded ?? true }) : undefined;
   try {
     const targets = resolveTargets(config, config.databaseUrl ?? embedded?.url);

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { newId } from '../../src/platform/ids.ts';
-import { findCardData } from '../../src/platform/card-data.ts';
+import { findCardData, keyHoldsCardNumber } from '../../src/platform/card-data.ts';
 
 describe('card data detection', () => {
   it('finds card number and security code fields at any depth', () => {
@@ -131,5 +131,21 @@ describe('card data detection', () => {
 
   it('lets tokens, ids and amounts through', () => {
     expect(findCardData({ token: 'tok_visa', amount: 4242424242424242, id: '0190a0b2-7c1d-7e3f-8a9b-0c1d2e3f4a5b', created: '1767225600' })).toBeUndefined();
+  });
+
+  it('takes an Idempotency-Key for a card number only when its number alone passes the checksum (found by a review: every timestamp key was refused)', () => {
+    for (const key of ['4111111111111111', '4111-1111-1111-1111', '378282246310005', 'order-4242-4242-4242-4242', 'tok_4111111111111111']) expect(keyHoldsCardNumber(key), key).toBe(true);
+    // A millisecond timestamp, a snowflake id, a mistyped card: numbers alone that fail the checksum.
+    for (const key of ['1765123456788', '1331717234567890123', '4111111111111112', newId(), randomUUID().toUpperCase(), '01JEXAMPLE7Q0000000000000000']) {
+      expect(keyHoldsCardNumber(key), key).toBe(false);
+    }
+    const timestamps = Array.from({ length: 2000 }, (_, i) => String(1_765_000_000_000 + i * 7919));
+    const refused = timestamps.filter(keyHoldsCardNumber);
+    // One in ten passes the checksum by chance: those are refused, the rest taken.
+    expect(refused.length).toBeLessThan(300);
+    expect(refused.length).toBeGreaterThan(100);
+    // As a body field, a card-shaped number alone is refused whatever its checksum.
+    expect(findCardData({ number: '4111111111111112' })).toBe('/number');
+    expect(findCardData({ note: '4111111111111112' })).toBe('/note');
   });
 });

@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { hasEmbeddedCluster } from '../../src/platform/db/embedded.ts';
 import { quoteIdent } from '../../src/platform/db/pool.ts';
 import { DOMAIN_NAMES, databaseName } from '../../src/platform/domains.ts';
 import { type FreshDatabases, freshDatabases, serverUrl } from '../support/databases.ts';
@@ -82,4 +83,21 @@ it('names the databases that do not exist and creates none of them', async () =>
   expect(result.code).toBe(1);
   expect(result.stderr).toContain(databaseName('orders', prefix));
   expect(result.stderr).toContain('bazaar migrate');
+}, 90_000);
+
+it('makes no embedded PostgreSQL in a DATA_DIR that has none (found by a review: a run from the wrong directory left a new cluster there)', async () => {
+  const empty = mkdtempSync(path.join(os.tmpdir(), 'bazaar-cli-inspect-empty-'));
+  try {
+    const { DATABASE_URL: _url, ...env } = process.env;
+    const result = await run('node', ['bin/bazaar.mjs', 'events', 'outbox'], { env: { ...env, DATA_DIR: empty, LOG_LEVEL: 'silent' }, timeout: 60_000 }).then(
+      (r) => ({ code: 0, stderr: r.stderr }),
+      (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('no embedded PostgreSQL');
+    expect(hasEmbeddedCluster(empty)).toBe(false);
+    expect(readdirSync(empty)).toEqual([]);
+  } finally {
+    rmSync(empty, { recursive: true, force: true });
+  }
 }, 90_000);

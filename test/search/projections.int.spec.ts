@@ -332,9 +332,9 @@ describe('price events are folded in version order onto the snapshot, however la
       /** v5: B at 3100 from March 5. */
       bNew: (id: string, version = 5) => change(id, version, b, bNew, 3100, 0, '2026-03-05T00:00:00.000Z', bPrice, '2026-03-05T00:00:00.000Z'),
       /** v3 instead of the sale: variant G added, priced 1000. */
-      gAdded: (id: string) =>
+      gAdded: (id: string, version = 3) =>
         envelope('products.product_updated.v1', id, {
-          ...base(id, 3, '2026-03-03T00:00:00.000Z'), variants: [variant(r, 3000, 0), variant(b, 3200, 1), variant(g, 1000, 2)],
+          ...base(id, version, '2026-03-03T00:00:00.000Z'), variants: [variant(r, 3000, 0), variant(b, 3200, 1), variant(g, 1000, 2)],
           prices: [window(rPrice, r, 3000), window(bPrice, b, 3200), window(gPrice, g, 1000)], changedFields: ['variants'],
         }, '2026-03-03T00:00:00.000Z'),
     };
@@ -380,6 +380,46 @@ describe('price events are folded in version order onto the snapshot, however la
     // The snapshot covers the price events up to its version: only the newer one is kept.
     const kept = await db.query('SELECT product_version FROM search_early_price_events WHERE product_id = $1', [live]);
     expect(kept.rows).toEqual([{ product_version: 4 }]);
+  });
+
+  it('a snapshot newer than every price event leaves the price version a rebuild does, whatever order they came in', async () => {
+    const products = productSearchSubscription();
+    const h = history();
+    const [live, rebuilt] = [newId(), newId()];
+    await apply(products, h.published(live), h.bNew(live, 3), h.gAdded(live, 4));
+    await apply(products, h.gAdded(rebuilt, 4), h.bNew(rebuilt, 3), h.published(rebuilt));
+    expect(await priced(live)).toMatchObject({ product_version: 4, price_version: 0 });
+    expect(await priced(live)).toEqual(await priced(rebuilt));
+  });
+
+  it('a late snapshot on a row from before search migration 0009 whose price events were not kept keeps its windows, and folds nothing from them later (found by a review: the price changes were dropped)', async () => {
+    const products = productSearchSubscription();
+    const h = history();
+    const id = newId();
+    await apply(products, h.published(id), h.bNew(id, 4));
+    // As before the migration: the price event applied, not kept, no snapshot windows.
+    await db.query('UPDATE product_search_view SET snapshot_windows_json = NULL WHERE product_id = $1', [id]);
+    await db.query('DELETE FROM search_early_price_events WHERE product_id = $1', [id]);
+    const before = await priced(id);
+    await apply(products, h.gAdded(id)); // version 3, parked before the upgrade and replayed after it
+    const after = (await db.query('SELECT product_version, snapshot_windows_json FROM product_search_view WHERE product_id = $1', [id])).rows[0];
+    expect(after).toEqual({ product_version: 3, snapshot_windows_json: null });
+    const { updated_at: _u, priced_at: _p, reprice_at: _r, ...windows } = await priced(id);
+    const { updated_at: _bu, priced_at: _bp, reprice_at: _br, ...windowsBefore } = before;
+    expect(windows).toEqual({ ...windowsBefore, product_version: 3 });
+  });
+
+  it('a newer snapshot on such a row takes its own windows, as in order', async () => {
+    const products = productSearchSubscription();
+    const h = history();
+    const [id, rebuilt] = [newId(), newId()];
+    await apply(products, h.published(id), h.bNew(id, 4));
+    await db.query('UPDATE product_search_view SET snapshot_windows_json = NULL WHERE product_id = $1', [id]);
+    await db.query('DELETE FROM search_early_price_events WHERE product_id = $1', [id]);
+    await apply(products, h.gAdded(id, 5));
+    await apply(products, h.published(rebuilt), h.bNew(rebuilt, 4), h.gAdded(rebuilt, 5));
+    expect(await priced(id)).toMatchObject({ product_version: 5, min_price: 1000 });
+    expect(await priced(id)).toEqual(await priced(rebuilt));
   });
 
   it('a row from before search migration 0009 folds from its snapshot once a price event has kept it, and one that cannot keeps its windows as before', async () => {

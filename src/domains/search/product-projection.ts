@@ -81,8 +81,11 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
         currency = CASE WHEN ${UNFOLDABLE} THEN p.currency ELSE EXCLUDED.currency END,
         priced_at = CASE WHEN ${UNFOLDABLE} THEN p.priced_at ELSE EXCLUDED.priced_at END,
         reprice_at = CASE WHEN ${UNFOLDABLE} THEN $20 ELSE EXCLUDED.reprice_at END,
-        price_version = CASE WHEN ${UNFOLDABLE} THEN p.price_version ELSE greatest(p.price_version, EXCLUDED.price_version) END,
-        snapshot_windows_json = EXCLUDED.snapshot_windows_json
+        -- The last price event folded on (0: none newer than the snapshot), as in order.
+        price_version = CASE WHEN ${UNFOLDABLE} THEN p.price_version ELSE EXCLUDED.price_version END,
+        -- Not on a row whose windows hold price events that were not kept: a fold from these
+        -- windows would drop them (found by a review).
+        snapshot_windows_json = CASE WHEN ${UNFOLDABLE} THEN NULL ELSE EXCLUDED.snapshot_windows_json END
       WHERE p.product_version < EXCLUDED.product_version
      RETURNING 1`,
     [
@@ -128,10 +131,11 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
 }
 
 /**
- * A row from before search migration 0009 whose price events since its snapshot were not kept: its
- * windows cannot be folded again from the snapshot's (see the migration), so they are kept as they are.
+ * A row from before search migration 0009 with price events applied that were not kept, newer than
+ * the snapshot applied to it: its windows cannot be folded again from the snapshot's (see the
+ * migration), so they are kept as they are, as before, until a snapshot covers those events.
  */
-const UNFOLDABLE = '(p.snapshot_windows_json IS NULL AND p.price_version > p.product_version)';
+const UNFOLDABLE = '(p.snapshot_windows_json IS NULL AND p.price_version > EXCLUDED.product_version)';
 
 type PriceEvent = EventEnvelope<PriceChangedV1 | PriceWithdrawnV1>;
 

@@ -317,10 +317,18 @@ export function embeddedClusterDir(dataDir: string): string {
     execFileSync('test', ['-x', dataDir], { ...postgresIds(), stdio: 'ignore' });
     return inside;
   } catch {
-    const absolute = path.resolve(dataDir);
-    const hash = createHash('sha256').update(absolute).digest('hex').slice(0, 16);
-    return path.join(ROOT_CLUSTERS_DIR, `postgres-${hash}`);
+    return rootClusterDir(dataDir);
   }
+}
+
+function rootClusterDir(dataDir: string): string {
+  const hash = createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 16);
+  return path.join(ROOT_CLUSTERS_DIR, `postgres-${hash}`);
+}
+
+/** Whether DATA_DIR has an embedded PostgreSQL cluster (in either place it may be kept), changing nothing. */
+export function hasEmbeddedCluster(dataDir: string): boolean {
+  return [path.join(dataDir, 'postgres'), rootClusterDir(dataDir)].some((dir) => existsSync(path.join(dir, 'PG_VERSION')));
 }
 
 /**

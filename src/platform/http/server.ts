@@ -5,7 +5,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Logger } from 'pino';
 import { isUtf8 } from 'node:buffer';
-import { findCardData } from '../card-data.ts';
+import { keyHoldsCardNumber } from '../card-data.ts';
 import { hasStorableOffset, isStorableInstant } from '../clock.ts';
 import { isUuid } from '../ids.ts';
 import { findInJson } from '../json-walk.ts';
@@ -518,7 +518,7 @@ function cardNumberAsKey(request: FastifyRequest): AppError | undefined {
   const key = request.headers['idempotency-key'];
   if (typeof key !== 'string') return undefined;
   const headers = (request.routeOptions.schema?.headers as { properties?: Record<string, unknown> } | undefined)?.properties;
-  if (!headers?.['idempotency-key'] || !findCardData(key)) return undefined;
+  if (!headers?.['idempotency-key'] || !keyHoldsCardNumber(key)) return undefined;
   return new AppError('VALIDATION_FAILED', 'the Idempotency-Key looks like a card number, and card numbers are never accepted: send a key of your own, a UUID say');
 }
 
