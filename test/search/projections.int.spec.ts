@@ -480,6 +480,19 @@ describe('category moves replayed late (found by a review: the old ancestors cam
     expect(await categoriesOf(product)).toEqual([Z, Y, M, D]);
   });
 
+  it('moves in order from servers whose clocks disagree by seconds end as in order (found by a review: the last was taken for older)', async () => {
+    const products = productSearchSubscription();
+    const product = newId();
+    await filedUnder(product, [X, M, D]);
+    await db.query('TRUNCATE search_category_parents');
+    // Server A, 5 s ahead, moves M under Y; server B, committing after it, moves M back under X.
+    await apply(products, move(M, [Y, M], [X, M], '2026-04-05T10:00:06.000Z'), move(M, [X, M], [Y, M], '2026-04-05T10:00:02.000Z'));
+    expect(await categoriesOf(product)).toEqual([X, M, D]);
+    // X moves under Z later: the products of M follow it (M's parent stays X).
+    await apply(products, move(X, [Z, X], [X], '2026-04-05T10:01:00.000Z'));
+    expect(await categoriesOf(product)).toEqual([Z, X, M, D]);
+  });
+
   it('pathFrom walks the parents kept, the path given for the rest, and stops at a loop', () => {
     expect(pathFrom([X, M, D], new Map([[M, Y], [Y, null]]))).toEqual([Y, M, D]);
     expect(pathFrom([X, M, D], new Map())).toEqual([X, M, D]);

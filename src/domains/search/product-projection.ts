@@ -263,13 +263,22 @@ async function applyLevels(tx: Tx, levels: readonly LevelRow[]): Promise<void> {
 }
 
 /**
+ * How much older than the newest move naming a category a move may be and still set its parent.
+ * Moves come in the order they committed in, except a dead letter replayed late; their times come
+ * from the clocks of the servers that made them, which may disagree by a little (found by a review:
+ * a move stamped by a clock 5 s behind, committed last, was taken for an older one).
+ */
+const CATEGORY_MOVE_SKEW_MINUTES = 5;
+
+/**
  * A category moved (a new parent): every product filed under it or under a category below it gets
  * the path the categories' parents now make. The parents are facts of the move events, each kept
- * as of the newest event that names it (search_category_parents): a move replayed late (a dead
- * letter) changes no parent a newer move set, and the paths it makes are the newer ones (found by
- * a review: the old ancestors came back); of two of the same time, the one applied last wins, as
- * in order (a clock that did not move between them). A category no move has named keeps the parent the
- * product's path gives it. A rename, re-slug or reorder changes no id, so nothing here.
+ * as of the newest event that names it (search_category_parents): a move more than
+ * CATEGORY_MOVE_SKEW_MINUTES older than the newest naming a category (a dead letter replayed late)
+ * changes no parent that one set, and the paths it makes are the newer ones (found by a review: the
+ * old ancestors came back). Within that window the move applied last wins, as in order. A category no
+ * move has named keeps the parent the product's path gives it. A rename, re-slug or reorder changes
+ * no id, so nothing here.
  */
 async function applyCategoryMove(tx: Tx, event: EventEnvelope): Promise<void> {
   const c = event.data as CategoryUpdatedV1;
@@ -278,7 +287,8 @@ async function applyCategoryMove(tx: Tx, event: EventEnvelope): Promise<void> {
   await tx.query(
     `INSERT INTO search_category_parents AS c (category_id, parent_id, as_of)
      SELECT f.category_id, f.parent_id, $3 FROM unnest($1::uuid[], $2::uuid[]) AS f(category_id, parent_id)
-     ON CONFLICT (category_id) DO UPDATE SET parent_id = EXCLUDED.parent_id, as_of = EXCLUDED.as_of WHERE c.as_of <= EXCLUDED.as_of`,
+     ON CONFLICT (category_id) DO UPDATE SET parent_id = EXCLUDED.parent_id, as_of = greatest(c.as_of, EXCLUDED.as_of)
+      WHERE EXCLUDED.as_of > c.as_of - interval '${CATEGORY_MOVE_SKEW_MINUTES} minutes'`,
     [ids, ids.map((_, i) => ids[i - 1] ?? null), c.updatedAt],
   );
   const { rows: paths } = await tx.query<{ category_ids: string[] }>(
@@ -291,10 +301,11 @@ async function applyCategoryMove(tx: Tx, event: EventEnvelope): Promise<void> {
   const moves = paths.map(({ category_ids: old }) => ({ old, path: pathFrom(old, parents) })).filter((m) => m.path.join() !== m.old.join());
   if (moves.length === 0) return;
   await tx.query(
+    // The containment lets the GIN index find the rows (an equality join alone scanned the table).
     `UPDATE product_search_view p SET category_ids = m.path
        FROM jsonb_to_recordset($1::jsonb) AS m(old uuid[], path uuid[])
-      WHERE p.category_ids = m.old`,
-    [JSON.stringify(moves)],
+      WHERE p.category_ids @> ARRAY[$2::uuid] AND p.category_ids = m.old`,
+    [JSON.stringify(moves), c.categoryId],
   );
 }
 
