@@ -322,7 +322,7 @@ describe('price events are folded in version order onto the snapshot, however la
     return {
       published: (id: string) => envelope('products.product_published.v1', id, { ...base(id, 2, '2026-03-02T00:00:00.000Z'), publishedAt: '2026-03-02T00:00:00.000Z' }, '2026-03-02T00:00:00.000Z'),
       /** v3: a sale on R (3000 − 1000) from March 10. */
-      sale: (id: string) => change(id, 3, r, sale, 3000, 1000, '2026-03-10T00:00:00.000Z', rPrice, '2026-03-03T00:00:00.000Z'),
+      sale: (id: string, version = 3) => change(id, version, r, sale, 3000, 1000, '2026-03-10T00:00:00.000Z', rPrice, '2026-03-03T00:00:00.000Z'),
       /** v4: the sale withdrawn before it starts; R's window runs on. */
       withdrawn: (id: string) =>
         envelope('products.price_withdrawn.v1', id, {
@@ -340,6 +340,11 @@ describe('price events are folded in version order onto the snapshot, however la
     };
   }
   const sweep = () => repriceDue({ pool: db, clock: new ManualClock('2026-03-20T00:00:00.000Z') });
+  /** The row as search migration 0009 finds it: the price events applied not kept, no snapshot windows. */
+  const asBeforeMigration = async (id: string) => {
+    await db.query('UPDATE product_search_view SET snapshot_windows_json = NULL WHERE product_id = $1', [id]);
+    await db.query('DELETE FROM search_early_price_events WHERE product_id = $1', [id]);
+  };
 
   it('a sale replayed after a newer price change shows, as in a rebuild (it was skipped for good)', async () => {
     const products = productSearchSubscription();
@@ -398,8 +403,7 @@ describe('price events are folded in version order onto the snapshot, however la
     const id = newId();
     await apply(products, h.published(id), h.bNew(id, 4));
     // As before the migration: the price event applied, not kept, no snapshot windows.
-    await db.query('UPDATE product_search_view SET snapshot_windows_json = NULL WHERE product_id = $1', [id]);
-    await db.query('DELETE FROM search_early_price_events WHERE product_id = $1', [id]);
+    await asBeforeMigration(id);
     const before = await priced(id);
     await apply(products, h.gAdded(id)); // version 3, parked before the upgrade and replayed after it
     const after = (await db.query('SELECT product_version, snapshot_windows_json FROM product_search_view WHERE product_id = $1', [id])).rows[0];
@@ -409,17 +413,30 @@ describe('price events are folded in version order onto the snapshot, however la
     expect(windows).toEqual({ ...windowsBefore, product_version: 3 });
   });
 
-  it('a newer snapshot on such a row takes its own windows, as in order', async () => {
+  it('a snapshot on such a row that covers every price event not kept takes its own windows with the kept ones folded on, in order or late (found by a review: the windows it brought were dropped)', async () => {
     const products = productSearchSubscription();
     const h = history();
-    const [id, rebuilt] = [newId(), newId()];
-    await apply(products, h.published(id), h.bNew(id, 4));
-    await db.query('UPDATE product_search_view SET snapshot_windows_json = NULL WHERE product_id = $1', [id]);
-    await db.query('DELETE FROM search_early_price_events WHERE product_id = $1', [id]);
-    await apply(products, h.gAdded(id, 5));
-    await apply(products, h.published(rebuilt), h.bNew(rebuilt, 4), h.gAdded(rebuilt, 5));
-    expect(await priced(id)).toMatchObject({ product_version: 5, min_price: 1000 });
-    expect(await priced(id)).toEqual(await priced(rebuilt));
+    type Events = (id: string) => EventEnvelope[];
+    /** Live: `before` applied before the migration, `after` after it; rebuilt: `inOrder`. */
+    const across = async (before: Events, after: Events, inOrder: Events) => {
+      const [id, rebuilt] = [newId(), newId()];
+      await apply(products, ...before(id));
+      await asBeforeMigration(id);
+      await apply(products, ...after(id));
+      await apply(products, ...inOrder(rebuilt));
+      await sweep();
+      expect(await priced(id)).toEqual(await priced(rebuilt));
+      return priced(id);
+    };
+    // Version 5 applied (and kept) after the migration, then version 4, parked before, replayed.
+    expect(
+      await across((id) => [h.published(id), h.bNew(id, 3)], (id) => [h.sale(id, 5), h.gAdded(id, 4)], (id) => [h.published(id), h.bNew(id, 3), h.gAdded(id, 4), h.sale(id, 5)]),
+    ).toMatchObject({ product_version: 4, price_version: 5, min_price: 1000 });
+    // A newer snapshot, in order.
+    expect(await across((id) => [h.published(id), h.bNew(id, 4)], (id) => [h.gAdded(id, 5)], (id) => [h.published(id), h.bNew(id, 4), h.gAdded(id, 5)])).toMatchObject({
+      product_version: 5,
+      min_price: 1000,
+    });
   });
 
   it('a row from before search migration 0009 folds from its snapshot once a price event has kept it, and one that cannot keeps its windows as before', async () => {

@@ -85,7 +85,8 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
         price_version = CASE WHEN ${UNFOLDABLE} THEN p.price_version ELSE EXCLUDED.price_version END,
         -- Not on a row whose windows hold price events that were not kept: a fold from these
         -- windows would drop them (found by a review).
-        snapshot_windows_json = CASE WHEN ${UNFOLDABLE} THEN NULL ELSE EXCLUDED.snapshot_windows_json END
+        snapshot_windows_json = CASE WHEN ${UNFOLDABLE} THEN NULL ELSE EXCLUDED.snapshot_windows_json END,
+        unkept_price_version = CASE WHEN ${UNFOLDABLE} THEN p.unkept_price_version END
       WHERE p.product_version < EXCLUDED.product_version
      RETURNING 1`,
     [
@@ -131,11 +132,12 @@ async function applySnapshot(tx: Tx, event: EventEnvelope): Promise<void> {
 }
 
 /**
- * A row from before search migration 0009 with price events applied that were not kept, newer than
- * the snapshot applied to it: its windows cannot be folded again from the snapshot's (see the
- * migration), so they are kept as they are, as before, until a snapshot covers those events.
+ * A row from before search migration 0009 with price events applied that were not kept (the newest
+ * of them: unkept_price_version once noted, else price_version), newer than the snapshot applied to
+ * it: its windows cannot be folded again from the snapshot's (see the migration), so they are kept
+ * as they are, as before, until a snapshot covers those events.
  */
-const UNFOLDABLE = '(p.snapshot_windows_json IS NULL AND p.price_version > EXCLUDED.product_version)';
+const UNFOLDABLE = '(p.snapshot_windows_json IS NULL AND coalesce(p.unkept_price_version, p.price_version) > EXCLUDED.product_version)';
 
 type PriceEvent = EventEnvelope<PriceChangedV1 | PriceWithdrawnV1>;
 
@@ -218,7 +220,11 @@ async function applyPriceEvent(tx: Tx, event: EventEnvelope): Promise<void> {
     `UPDATE product_search_view SET price_windows_json = $2, min_price = $3, max_price = $4, currency = $5, priced_at = $6,
             price_version = greatest(price_version, $7), updated_at = $6, reprice_at = $8,
             -- The snapshot's windows, on a row from before search migration 0009 that had no price event since it.
-            snapshot_windows_json = coalesce(snapshot_windows_json, CASE WHEN price_version <= product_version THEN price_windows_json END)
+            snapshot_windows_json = coalesce(snapshot_windows_json, CASE WHEN price_version <= product_version THEN price_windows_json END),
+            -- On one that had: the newest of those, which were not kept (found by a review: a later
+            -- snapshot covering them all still kept the row's windows, without those it brought).
+            unkept_price_version = CASE WHEN snapshot_windows_json IS NULL AND price_version > product_version
+                                        THEN coalesce(unkept_price_version, price_version) END
       WHERE product_id = $1`,
     [productId, JSON.stringify(windows), range?.min ?? null, range?.max ?? null, range?.currency ?? null, at, version, nextBoundaryAfter(windows, at)],
   );
