@@ -6,7 +6,7 @@ import { createCategory, updateCategory } from '../../src/domains/products/manag
 import { resolveTargets } from '../../src/platform/db/databases.ts';
 import { type Pool, createPool } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
-import { systemClock } from '../../src/platform/clock.ts';
+import { ManualClock, systemClock } from '../../src/platform/clock.ts';
 import { createLogger } from '../../src/platform/logger.ts';
 import { Metrics } from '../../src/platform/metrics.ts';
 import { type TestApp, startTestApp } from '../support/app.ts';
@@ -422,6 +422,37 @@ describe('changing a category', () => {
       [product.id],
     );
     expect(rows[0]?.payload.categoryPath.map((c: Json) => c.id)).toEqual([to.id, moving.id]);
+  });
+
+  it('dates a move by the clock read once it holds the tree, so moves are dated in the order they commit (search orders late moves by it)', async () => {
+    const clock = new ManualClock('2026-05-01T00:00:00.000Z');
+    const deps = { ...productDeps(), clock };
+    const from = await created({ name: uniqueName('From') });
+    const to = await created({ name: uniqueName('To') });
+    const moving = await created({ name: uniqueName('Moving'), parentId: from.id });
+    const holder = await db.connect();
+    let moved: Promise<unknown> | undefined;
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE');
+      moved = updateCategory(deps, { invalidate: () => undefined }, moving.id, { parentId: to.id }, null);
+      await eventually(async () => {
+        const { rows } = await db.query(`SELECT 1 FROM pg_locks WHERE NOT granted AND locktype = 'relation' AND relation = 'categories'::regclass AND mode = 'ShareRowExclusiveLock'`);
+        expect(rows.length).toBeGreaterThan(0);
+      });
+      // Another writer's move commits meanwhile, later than this one asked.
+      clock.advance(60_000);
+      await holder.query('COMMIT');
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      holder.release();
+    }
+    await moved;
+    const { rows } = await db.query<{ payload: Json }>(
+      `SELECT payload FROM products_outbox_events WHERE event_type = $1 AND payload->>'categoryId' = $2 ORDER BY seq DESC LIMIT 1`,
+      [CategoryUpdatedV1.type, moving.id],
+    );
+    expect(rows[0]?.payload.updatedAt).toBe('2026-05-01T00:01:00.000Z');
   });
 
   it('writes and announces nothing for a body that changes nothing', async () => {
