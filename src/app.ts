@@ -21,7 +21,9 @@ import { Metrics } from './platform/metrics.ts';
 import type { DomainContext, DomainModule } from './platform/module.ts';
 import { domainFactories } from './domains.ts';
 
-export const VERSION = '0.1.0';
+import { VERSION } from './version.ts';
+
+export { VERSION };
 
 export interface Databases {
   targets: DatabaseTarget[];

@@ -1,24 +1,24 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { renderSchemaDocument } from './platform/db/schema-doc.ts';
-import { createMarketplace, prepareDatabases, VERSION } from './app.ts';
+import type { Databases, Marketplace } from './app.ts';
 import { ConfigError, loadConfig, loadDotenv, type Config } from './platform/config.ts';
-import { pendingMigrations } from './platform/db/migrate.ts';
-import { createPool } from './platform/db/pool.ts';
+import type { Pool } from './platform/db/pool.ts';
 import { isDomainName, type DomainName } from './platform/domains.ts';
 import { isUuid } from './platform/ids.ts';
 import { createLogger } from './platform/logger.ts';
-import { listDeadLetters, outboxStatus, pruneOutbox, replayDeadLetter } from './platform/messaging/admin.ts';
-import type { Databases } from './app.ts';
-import { adminCredentialsProblem } from './domains/accounts/index.ts';
-import { readModelEventTypes } from './domains/search/index.ts';
-import { SEED_PRODUCTS_MAX, SEED_SELLERS_MAX, type SeedResult, seedCatalog, seedDemo, seedDepsOf } from './seed/index.ts';
+import type { SeedResult } from './seed/index.ts';
+import { SEED_PRODUCTS_MAX, SEED_SELLERS_MAX } from './seed/limits.ts';
+import { VERSION } from './version.ts';
 
-function config(): Config {
+/** The commands' work (see cli-work.ts), loaded by the first command that needs it. */
+let loading: Promise<typeof import('./cli-work.ts')> | undefined;
+const work = () => (loading ??= import('./cli-work.ts'));
+
+async function config(): Promise<Config> {
   try {
     const cfg = loadConfig(loadDotenv(process.env));
-    const admin = cfg.adminEmail && cfg.adminPassword ? adminCredentialsProblem(cfg.adminEmail, cfg.adminPassword) : undefined;
+    const admin = cfg.adminEmail && cfg.adminPassword ? (await work()).adminCredentialsProblem(cfg.adminEmail, cfg.adminPassword) : undefined;
     if (admin) throw new ConfigError(admin.variable, admin.reason);
     return cfg;
   } catch (error) {
@@ -31,16 +31,17 @@ function config(): Config {
 }
 
 /**
- * Runs `work` against every domain database, then closes the pools and any embedded server. With
+ * Runs `run` against every domain database, then closes the pools and any embedded server. With
  * `migrate: false` (commands that inspect or repair event delivery) nothing is created or migrated:
  * looking at a server with a newer CLI used to migrate it. A database missing migrations this CLI
  * knows is named on stderr, and the command goes on with the schema it finds.
  */
 async function withDatabases<T>(
   cfg: Config,
-  work: (databases: Databases, pools: Map<DomainName, ReturnType<typeof createPool>>) => Promise<T>,
+  run: (databases: Databases, pools: Map<DomainName, Pool>) => Promise<T>,
   options: { migrate?: boolean } = {},
 ): Promise<T> {
+  const { createPool, pendingMigrations, prepareDatabases } = await work();
   const log = createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel);
   const migrate = options.migrate ?? true;
   const databases = await prepareDatabases(cfg, log, { migrate });
@@ -49,11 +50,11 @@ async function withDatabases<T>(
   try {
     if (!migrate) {
       for (const t of databases.targets) {
-        const pending = await pendingMigrations(pools.get(t.domain) as ReturnType<typeof createPool>, t.domain);
+        const pending = await pendingMigrations(pools.get(t.domain) as Pool, t.domain);
         if (pending.length > 0) console.error(`${t.database} lacks ${pending.length} migration(s) of this version (${pending.join(', ')}); nothing was migrated`);
       }
     }
-    return await work(databases, pools);
+    return await run(databases, pools);
   } finally {
     await Promise.all([...pools.values()].map((p) => p.end()));
     await databases.embedded?.stop();
@@ -70,8 +71,9 @@ function failedToStart(log: ReturnType<typeof createLogger>, what: string, error
 }
 
 async function start(): Promise<void> {
-  const cfg = config();
+  const cfg = await config();
   const log = createLogger(cfg.logLevel);
+  const { createMarketplace, prepareDatabases, seedDemo } = await work();
   let databases: Databases;
   try {
     // A server never borrows another process's embedded PostgreSQL: that one's stop would stop it.
@@ -81,7 +83,7 @@ async function start(): Promise<void> {
     console.error(`bazaar could not start: ${(error as Error).message}`);
     process.exit(1);
   }
-  let app: Awaited<ReturnType<typeof createMarketplace>>;
+  let app: Marketplace;
   try {
     app = await createMarketplace(cfg, databases, { log });
   } catch (error) {
@@ -167,7 +169,7 @@ program
   .command('migrate')
   .description('create and migrate the 11 domain databases without serving (a second run is a no-op)')
   .action(async () => {
-    const cfg = config();
+    const cfg = await config();
     await withDatabases(cfg, async (databases) => {
       for (const t of databases.targets) {
         const applied = databases.applied?.get(t.database) ?? [];
@@ -186,7 +188,8 @@ program
       console.error('only "docs schema" is known');
       process.exit(2);
     }
-    await withDatabases(config(), async (_d, pools) => {
+    const { renderSchemaDocument } = await work();
+    await withDatabases(await config(), async (_d, pools) => {
       const text = await renderSchemaDocument([...pools].map(([domain, db]) => ({ domain, db })));
       await mkdir(path.dirname(opts.out), { recursive: true });
       await writeFile(opts.out, text);
@@ -226,8 +229,9 @@ program
       console.error(`--products must be a whole number from 0 to ${SEED_PRODUCTS_MAX}, --sellers from 1 to ${SEED_SELLERS_MAX}, --seed a whole number from 1 to ${0xffffffff}`);
       process.exit(2);
     }
-    const cfg = config();
+    const cfg = await config();
     const log = createLogger(cfg.logLevel === 'info' ? 'warn' : cfg.logLevel);
+    const { createMarketplace, prepareDatabases, seedCatalog, seedDepsOf } = await work();
     const databases = await prepareDatabases(cfg, log);
     const app = await createMarketplace(cfg, databases, { log, runMessaging: false });
     try {
@@ -248,7 +252,8 @@ events
   .command('outbox')
   .description('backlog and oldest unpublished age per domain')
   .action(async () => {
-    await withDatabases(config(), async (_d, pools) => {
+    const { outboxStatus } = await work();
+    await withDatabases(await config(), async (_d, pools) => {
       for (const [domain, pool] of pools) console.log(JSON.stringify(await outboxStatus(domain, pool)));
     }, INSPECT);
   });
@@ -270,7 +275,8 @@ events
       console.error(`--limit must be a whole number from 1 to 500, not ${opts.limit}`);
       process.exit(2);
     }
-    await withDatabases(config(), async (_d, pools) => {
+    const { listDeadLetters } = await work();
+    await withDatabases(await config(), async (_d, pools) => {
       let count = 0;
       for (const [domain, pool] of pools) {
         if (opts.domain !== undefined && opts.domain !== domain) continue;
@@ -292,7 +298,8 @@ events
       console.error(`${id} is not a dead letter id (a UUID, as \`bazaar events dead-letters\` lists them)`);
       process.exit(2);
     }
-    const found = await withDatabases(config(), async (_d, pools) => {
+    const { replayDeadLetter } = await work();
+    const found = await withDatabases(await config(), async (_d, pools) => {
       for (const [domain, pool] of pools) if (await replayDeadLetter(domain, pool, id)) return domain;
       return undefined;
     }, INSPECT);
@@ -317,8 +324,9 @@ events
       console.error(`--older-than-days must be a whole number of days from 1 to ${PRUNE_DAYS_MAX}`);
       process.exit(2);
     }
+    const { pruneOutbox, readModelEventTypes } = await work();
     const keep = opts.includeReadModelSources ? [] : readModelEventTypes();
-    await withDatabases(config(), async (_d, pools) => {
+    await withDatabases(await config(), async (_d, pools) => {
       for (const [domain, pool] of pools) {
         const kept = keep.filter((type) => type.startsWith(`${domain}.`));
         const deleted = await pruneOutbox(domain, pool, days, kept);

@@ -9,6 +9,7 @@ import type { DomainName } from '../platform/domains.ts';
 import { newId } from '../platform/ids.ts';
 import type { DomainModule } from '../platform/module.ts';
 import { departmentOfRootName, generateCategories, generateProduct, randomSource } from './catalog-generator.ts';
+import { SEED_PRODUCTS_MAX, SEED_SELLERS_MAX } from './limits.ts';
 import { type DemoAccounts, type DemoLogin, accountsOverHttp, ensureDemoLogins } from './demo-accounts.ts';
 
 /**
@@ -61,8 +62,7 @@ export interface SeedResult {
   seconds: { total: number; catalog: number; stock: number };
 }
 
-export const SEED_PRODUCTS_MAX = 1_000_000;
-export const SEED_SELLERS_MAX = 100_000;
+export { SEED_PRODUCTS_MAX, SEED_SELLERS_MAX };
 const BATCH_SIZE = 2500;
 /** Concurrent import transactions: two keep PostgreSQL busy on a small machine without thrashing it. */
 const IMPORT_WORKERS = 2;
