@@ -53,7 +53,11 @@ function holdsCardNumber(given: string, wholeRule: 'shape' | 'checksum' = 'shape
   // Compatibility forms made plain: full-width digits are digits, a no-break space is a space; and
   // the digits of other scripts (Arabic-Indic ٤١١١…), which NFKC keeps, read as the digits they
   // are, their separators (Arabic comma and thousands separator, Unicode hyphens and minus) as ours.
-  const text = asciiDigits(given.normalize('NFKC')).replace(ARABIC_COMMAS, ',').replace(UNICODE_DASHES, '-');
+  // Characters that show nothing (a soft hyphen, a zero-width space or joiner, a byte order mark)
+  // are left out, as a reader sees the text: `4111\u200b1111…` reads as 41111111… (found by a
+  // helper: such a number, as pasted from a web page, was stored).
+  const plain = given.normalize('NFKC');
+  const text = asciiDigits(NOT_ASCII.test(plain) ? plain.replace(SHOWS_NOTHING, '') : plain).replace(ARABIC_COMMAS, ',').replace(UNICODE_DASHES, '-');
   const whole = text.trim();
   if (PAN_LIKE.test(whole) && groupedLikeACard(groupsOf(whole)) && (wholeRule === 'shape' || passesLuhn(whole.replace(/\D/g, '')))) return true;
   // Its first four digits in parentheses, the rest written whole: `(4242)424242424242`.
@@ -68,6 +72,7 @@ function holdsCardNumber(given: string, wholeRule: 'shape' | 'checksum' = 'shape
 }
 
 const ARABIC_COMMAS = /[\u060c\u066b\u066c]/g;
+const SHOWS_NOTHING = /\p{Default_Ignorable_Code_Point}/gu;
 const UNICODE_DASHES = /[\u2010-\u2015\u2212]/g;
 const DECIMAL_DIGIT = /\p{Nd}/u;
 const NOT_ASCII = /\P{ASCII}/u;

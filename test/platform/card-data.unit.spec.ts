@@ -55,6 +55,13 @@ describe('card data detection', () => {
       '\u0664\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661',
       'Flat 2, \u06f4\u06f1\u06f1\u06f1 \u06f1\u06f1\u06f1\u06f1 \u06f1\u06f1\u06f1\u06f1 \u06f1\u06f1\u06f1\u06f1',
       '\u096a\u0967\u0967\u0967-\u0967\u0967\u0967\u0967-\u0967\u0967\u0967\u0967-\u0967\u0967\u0967\u0967',
+      // Characters that show nothing between the digits: a soft hyphen, a zero-width space, a word
+      // joiner, a byte order mark (found by a helper: these were stored, and read as a card number).
+      'refund 4111\u00ad1111\u00ad1111\u00ad1111',
+      '4111\u200b1111\u200b1111\u200b1111',
+      '4111\u20601111\u20601111\u20601111',
+      'ref 4111111111\u200b111111 ok',
+      '4\ufeff111111111111111',
     ]) {
       expect(findCardData({ note }), JSON.stringify(note)).toBe('/note');
     }
