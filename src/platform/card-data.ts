@@ -169,6 +169,19 @@ export function keyHoldsCardNumber(key: string): boolean {
 }
 
 /**
+ * Whether an identifier another party issued (a carrier's tracking number) holds a card number. A
+ * number written whole never counts: carriers issue long numbers of digits only, and one in ten
+ * passes the card checksum (found by a helper: a 15-digit tracking number was taken as a card, and
+ * every carrier update about its parcel was refused). Written as cards are (`4242-4242-4242-4242`)
+ * or inside other characters, it counts as in free text.
+ */
+export function issuedIdHoldsCardNumber(id: string): boolean {
+  return !DIGITS_ONLY.test(id) && holdsCardNumber(id);
+}
+
+const DIGITS_ONLY = /^\d+$/;
+
+/**
  * Refuses free text that would carry card data into storage (a refund's reason, a cancellation's):
  * such text is kept for good, in append-only tables and events, so it is refused before anything is
  * written, as payment requests are.

@@ -2,7 +2,7 @@ import { type Static, Type } from '@sinclair/typebox';
 import { compileInCharacters } from '../../contracts/define.ts';
 import { SHIPMENT_STATUS_VALUES, type ShipmentStatus, TRACKING_NUMBER_PATTERN } from '../../contracts/shipping.ts';
 import { isCalendarDateTime, isStorableInstant } from '../../platform/clock.ts';
-import { findCardData } from '../../platform/card-data.ts';
+import { findCardData, issuedIdHoldsCardNumber } from '../../platform/card-data.ts';
 import { AppError } from '../../platform/http/errors.ts';
 
 /**
@@ -87,7 +87,9 @@ export function parseCarrierWebhook(raw: Buffer, now: Date): CarrierScan {
     throw new AppError('VALIDATION_FAILED', `webhook body ${first?.path || '/'} ${first ? describeError(first.schema, first.message) : 'is not valid'}`);
   }
   // A carrier's free text is shown to the buyer and kept: card data is refused, as in every webhook.
-  const cardField = findCardData(body.data);
+  // The tracking number is the carrier's own identifier, checked as the shipment route checks it.
+  const { trackingNumber, ...rest } = body.data;
+  const cardField = issuedIdHoldsCardNumber(trackingNumber) ? '/trackingNumber' : findCardData(rest);
   if (cardField) throw new AppError('VALIDATION_FAILED', `the webhook carries what looks like card data (/data${cardField}); it was not stored`);
   return scanOf(body, now);
 }

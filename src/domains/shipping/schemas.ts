@@ -24,7 +24,7 @@ export const ShipBody = Type.Object(
     trackingNumber: Type.String({
       pattern: TRACKING_NUMBER_PATTERN,
       maxLength: 100,
-      description: "The carrier's tracking number: 1 to 100 printable ASCII characters without spaces, kept upper-case",
+      description: "The carrier's tracking number: 1 to 100 printable ASCII characters without spaces, kept upper-case; one written as a card number (4242-4242-4242-4242) is refused",
     }),
     shippedAt: Type.Optional(Type.String({ format: 'date-time', description: 'When the carrier took the parcel; default now; never in the future' })),
   },

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { issuedIdHoldsCardNumber } from '../../platform/card-data.ts';
 import { isStorableInstant } from '../../platform/clock.ts';
 import { isUniqueViolation, withTransaction } from '../../platform/db/pool.ts';
 import { AppError } from '../../platform/http/errors.ts';
@@ -91,6 +92,11 @@ async function replay(deps: ShippingDeps, existing: ShipmentRow, hash: string): 
 export async function ship(deps: ShippingDeps, input: ShipInput, trace: Trace | null): Promise<{ shipment: ShipmentView; replayed: boolean }> {
   const now = deps.clock.now();
   const trackingNumber = input.trackingNumber.toUpperCase();
+  // Kept for good and shown to the buyer: a tracking number written as a card number is refused (one
+  // of digits only is the carrier's own, and its webhooks are checked the same way).
+  if (issuedIdHoldsCardNumber(trackingNumber)) {
+    throw new AppError('VALIDATION_FAILED', 'trackingNumber looks like a card number: card numbers are never accepted');
+  }
   const hash = requestHash(input, trackingNumber);
   const key = input.idempotencyKey;
   if (key !== undefined) {
