@@ -293,6 +293,33 @@ describe('asking the test gateway for an outcome (retrieve)', () => {
     );
   });
 
+  it('delivers every webhook of a tok_duplicate_webhook charge twice at once, and each takes effect once', async () => {
+    const order = await captured('tok_duplicate_webhook');
+    const refund = await h.module.api.refund({ idempotencyKey: newId(), orderId: order.orderId, sellerId: order.sellerId, amount: 400, reason: 'damaged' });
+    expect(refund.status).toBe('succeeded');
+    const events = await h.module.testGateway.eventsFor(order.intentId);
+    expect(events.map((e) => e.type)).toEqual(['charge.authorized', 'charge.captured', 'refund.succeeded']);
+    // The first two were delivered by captured(); the refund's now, both copies, each acknowledged.
+    expect(await h.module.testGateway.deliverWebhooks()).toEqual([200, 200]);
+    const { rows: recorded } = await h.pool.query<{ event_id: string; processed: boolean }>(
+      'SELECT event_id, processed_at IS NOT NULL AS processed FROM gateway_webhook_events WHERE event_id = ANY($1) ORDER BY event_id',
+      [events.map((e) => e.eventId)],
+    );
+    expect(recorded).toEqual(events.map((e) => ({ event_id: e.eventId, processed: true })).sort((a, b) => (a.event_id < b.event_id ? -1 : 1)));
+    const { rows: moves } = await h.pool.query<{ type: string; status: string; n: number }>(
+      'SELECT type, status, count(*)::int AS n FROM payment_transactions WHERE payment_intent_id = $1 GROUP BY type, status ORDER BY type, status',
+      [order.intentId],
+    );
+    // Each move once: its pending row (written before the call) and its outcome.
+    expect(moves).toEqual(
+      ['authorize', 'capture', 'refund'].flatMap((type) => [
+        { type, status: 'pending', n: 1 },
+        { type, status: 'succeeded', n: 1 },
+      ]),
+    );
+    expect(await h.module.api.getIntent(order.intentId)).toMatchObject({ status: 'partially_refunded', refundedAmount: 400 });
+  });
+
   it('answers a refund of tok_refund_fails_later pending, then declines it by webhook, and tells the decline when asked', async () => {
     const order = await captured('tok_refund_fails_later');
     const refund = await h.module.api.refund({ idempotencyKey: newId(), orderId: order.orderId, sellerId: order.sellerId, amount: 400, reason: 'damaged' });

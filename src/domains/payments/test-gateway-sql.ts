@@ -29,12 +29,15 @@ export interface ChargeRow {
   settles_by_webhook: boolean;
   refunds_fail: boolean;
   webhooks_lost: boolean;
+  webhooks_twice: boolean;
 }
 
 export interface EventRow {
   id: string;
   type: TestGatewayEventType;
   body: string;
+  /** Delivered twice at once (a charge of tok_duplicate_webhook). */
+  twice: boolean;
 }
 
 /** The answer of a key still being decided: only its own transaction ever sees it. */
@@ -99,8 +102,8 @@ export function requestDecided(key: string, outcome: GatewayOutcome): Statement 
 export function chargeInsert(charge: ChargeRow): Statement {
   return {
     text: `INSERT INTO test_gateway_charges
-       (id, merchant_reference, amount, currency, status, decline_code, refunded_amount, settles_by_webhook, refunds_fail, webhooks_lost)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+       (id, merchant_reference, amount, currency, status, decline_code, refunded_amount, settles_by_webhook, refunds_fail, webhooks_lost, webhooks_twice)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
     values: [
       charge.id,
       charge.merchant_reference,
@@ -112,6 +115,7 @@ export function chargeInsert(charge: ChargeRow): Statement {
       charge.settles_by_webhook,
       charge.refunds_fail,
       charge.webhooks_lost,
+      charge.webhooks_twice,
     ],
   };
 }
@@ -138,11 +142,11 @@ export function refundInsert(refund: { id: string; chargeId: string; refundRefer
 }
 
 /** A new event; a lost one is made as taken from the queue already, so that no process ever sends it. */
-export function eventInsert(event: { id: string; chargeId: string; merchantReference: string; type: TestGatewayEventType; body: string; lost: boolean }): Statement {
+export function eventInsert(event: { id: string; chargeId: string; merchantReference: string; type: TestGatewayEventType; body: string; lost: boolean; twice: boolean }): Statement {
   return {
-    text: `INSERT INTO test_gateway_events (id, charge_id, merchant_reference, type, body, sent_at)
-     VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::boolean THEN now() END)`,
-    values: [event.id, event.chargeId, event.merchantReference, event.type, event.body, event.lost],
+    text: `INSERT INTO test_gateway_events (id, charge_id, merchant_reference, type, body, sent_at, twice)
+     VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::boolean THEN now() END, $7)`,
+    values: [event.id, event.chargeId, event.merchantReference, event.type, event.body, event.lost, event.twice],
   };
 }
 
@@ -162,7 +166,7 @@ export async function refundDecision(
 /** Takes one waiting event from the queue to send it; undefined when it was taken already (by any process). */
 export async function claimEvent(db: Queryable, id: string): Promise<EventRow | undefined> {
   const { rows } = await db.query<EventRow>(
-    'UPDATE test_gateway_events SET sent_at = now() WHERE id = $1 AND sent_at IS NULL RETURNING id, type, body',
+    'UPDATE test_gateway_events SET sent_at = now() WHERE id = $1 AND sent_at IS NULL RETURNING id, type, body, twice',
     [id],
   );
   return rows[0];
@@ -178,13 +182,13 @@ export async function claimOldestEvent(db: Queryable): Promise<EventRow | undefi
   const { rows } = await db.query<EventRow>(
     `UPDATE test_gateway_events SET sent_at = now()
       WHERE id = (SELECT id FROM test_gateway_events WHERE sent_at IS NULL ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED)
-      RETURNING id, type, body`,
+      RETURNING id, type, body, twice`,
   );
   return rows[0];
 }
 
 export async function readEvent(db: Queryable, id: string): Promise<EventRow | undefined> {
-  const { rows } = await db.query<EventRow>('SELECT id, type, body FROM test_gateway_events WHERE id = $1', [id]);
+  const { rows } = await db.query<EventRow>('SELECT id, type, body, twice FROM test_gateway_events WHERE id = $1', [id]);
   return rows[0];
 }
 

@@ -75,6 +75,11 @@ export const TEST_TOKENS = {
    * (retrieve), tells an outcome.
    */
   webhookLost: 'tok_webhook_lost',
+  /**
+   * Authorized at once, and every webhook about the charge is delivered twice, both copies at once,
+   * as a processor that retries before it hears the first answer does.
+   */
+  duplicateWebhook: 'tok_duplicate_webhook',
 } as const;
 
 export const TestWebhookBody = Type.Object(
@@ -314,7 +319,7 @@ export class TestGateway implements PaymentGateway {
     for (let n = 0; n < DELIVERIES_PER_CALL_MAX; n++) {
       const event = await claimOldestEvent(this.#pool);
       if (!event) break;
-      statuses.push(await this.#send(event));
+      statuses.push(...(await this.#sendAsMade(event)));
     }
     return statuses;
   }
@@ -382,6 +387,7 @@ export class TestGateway implements PaymentGateway {
       settles_by_webhook: [TEST_TOKENS.delayedWebhook, TEST_TOKENS.webhookLost, TEST_TOKENS.refundFailsLater].includes(request.token as never),
       refunds_fail: request.token === TEST_TOKENS.refundFails || request.token === TEST_TOKENS.refundFailsLater,
       webhooks_lost: request.token === TEST_TOKENS.webhookLost,
+      webhooks_twice: request.token === TEST_TOKENS.duplicateWebhook,
     };
     d.writes.push(chargeInsert(charge));
     const transactionId = randomId('txn');
@@ -458,7 +464,7 @@ export class TestGateway implements PaymentGateway {
       data: { charge: charge.id, merchantReference: charge.merchant_reference, amount: charge.amount, currency: charge.currency, ...extra },
     };
     const lost = charge.webhooks_lost;
-    d.writes.push(eventInsert({ id, chargeId: charge.id, merchantReference: charge.merchant_reference, type, body: JSON.stringify(body), lost }));
+    d.writes.push(eventInsert({ id, chargeId: charge.id, merchantReference: charge.merchant_reference, type, body: JSON.stringify(body), lost, twice: charge.webhooks_twice }));
     // A lost webhook is made (a test may still send it late, with resendWebhook) but never scheduled.
     if (!lost) d.events.push(id);
   }
@@ -485,8 +491,8 @@ export class TestGateway implements PaymentGateway {
       const event = attempt === 1 ? await claimEvent(this.#pool, eventId) : await readEvent(this.#pool, eventId);
       if (!event) return;
       taken = true;
-      const status = await this.#send(event);
-      if (status < 200 || status >= 300) throw new Error(`webhook ${eventId} answered ${status}`);
+      const refused = (await this.#sendAsMade(event)).find((status) => status < 200 || status >= 300);
+      if (refused !== undefined) throw new Error(`webhook ${eventId} answered ${refused}`);
     } catch (error) {
       this.#onDeliveryError(error);
       if (this.#stopped) {
@@ -509,6 +515,11 @@ export class TestGateway implements PaymentGateway {
     const event = await readEvent(this.#pool, eventId);
     if (!event) throw new Error(`the test gateway made no event ${eventId}`);
     return event;
+  }
+
+  /** Sends an event as the processor made it: once, or twice at once; answers each copy's HTTP status. */
+  async #sendAsMade(event: EventRow): Promise<number[]> {
+    return event.twice ? Promise.all([this.#send(event), this.#send(event)]) : [await this.#send(event)];
   }
 
   async #send(event: EventRow): Promise<number> {
