@@ -33,6 +33,19 @@ afterEach(async () => {
   await expectLedgerBalanced(t.app.pools.get('payments')!);
 });
 
+/** Once the session completed: it, the lines of its (one) order, and the buyer's cart. */
+async function afterCompletion(buyer: Account, sessionId: string) {
+  const session = await waitFor(async () => {
+    const s = (await expectStatus('session', http('GET', `/v1/checkout/${sessionId}`, { token: buyer.token }), 200)).json();
+    expect(s.status).toBe('completed');
+    return s;
+  });
+  const order = (await expectStatus('order', http('GET', `/v1/orders/${session.orderIds[0]}`, { token: buyer.token }), 200)).json();
+  const orderLines = order.items.map((i: { variantId: string; quantity: number }) => [i.variantId, i.quantity]);
+  const cart = (await expectStatus('cart', http('GET', '/v1/cart', { token: buyer.token }), 200)).json();
+  return { session, orderLines, cart };
+}
+
 describe('the cart while its checkout runs', () => {
   it('keeps what the buyer added meanwhile (items and coupons) for the next cart, and the order holds only what was bought', async () => {
     const buyer = await signUp(http, 'buyer', 'buyer-running');
@@ -46,15 +59,8 @@ describe('the cart while its checkout runs', () => {
     await expectStatus('a lamp', http('POST', '/v1/cart/items', { token: buyer.token, body: { variantId: lamp.variantId, quantity: 1 } }), 200, 201);
     await expectStatus('a coupon', http('POST', '/v1/cart/coupons', { token: buyer.token, body: { code } }), 200, 201);
 
-    const session = await waitFor(async () => {
-      const s = (await expectStatus('session', http('GET', `/v1/checkout/${sessionId}`, { token: buyer.token }), 200)).json();
-      expect(s.status).toBe('completed');
-      return s;
-    });
-    const order = (await expectStatus('order', http('GET', `/v1/orders/${session.orderIds[0]}`, { token: buyer.token }), 200)).json();
-    expect(order.items.map((i: { variantId: string; quantity: number }) => [i.variantId, i.quantity])).toEqual([[mug.variantId, 2]]);
-
-    const cart = (await expectStatus('cart', http('GET', '/v1/cart', { token: buyer.token }), 200)).json();
+    const { session, orderLines, cart } = await afterCompletion(buyer, sessionId);
+    expect(orderLines).toEqual([[mug.variantId, 2]]);
     expect(cart.cartId).not.toBe(session.cartId);
     expect(cart.items.map((i: { variantId: string; quantity: number }) => [i.variantId, i.quantity])).toEqual([
       [mug.variantId, 1],
@@ -63,6 +69,20 @@ describe('the cart while its checkout runs', () => {
     // The coupon was applied after the checkout began: not used by it, it goes with the items.
     expect(session.totals.discount.amount).toBe(0);
     expect(cart.coupons.map((c: { code: string; valid: boolean }) => [c.code, c.valid])).toEqual([[code, true]]);
+  });
+
+  it('keeps a line the buyer removed and added again meanwhile: it was not bought (found by a helper: the unit was lost with the closed cart)', async () => {
+    const buyer = await signUp(http, 'buyer', 'buyer-again');
+    await fillCart(http, buyer, [{ variantId: mug.variantId, quantity: 2 }]);
+    const itemId = (await expectStatus('cart', http('GET', '/v1/cart', { token: buyer.token }), 200)).json().items[0].itemId;
+    const started = await expectStatus('checkout', checkout(http, buyer, undefined, 'tok_delayed_webhook'), 202);
+    const sessionId = started.json().id;
+    await expectStatus('remove', http('DELETE', `/v1/cart/items/${itemId}`, { token: buyer.token }), 200, 204);
+    await expectStatus('add again', http('POST', '/v1/cart/items', { token: buyer.token, body: { variantId: mug.variantId, quantity: 1 } }), 200, 201);
+    const { session, orderLines, cart } = await afterCompletion(buyer, sessionId);
+    expect(orderLines).toEqual([[mug.variantId, 2]]);
+    expect(cart.cartId).not.toBe(session.cartId);
+    expect(cart.items.map((i: { variantId: string; quantity: number }) => [i.variantId, i.quantity])).toEqual([[mug.variantId, 1]]);
   });
 
   it('closes the cart without a new one when nothing was added', async () => {

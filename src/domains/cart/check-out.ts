@@ -28,30 +28,39 @@ export async function getActiveCart(q: Queryable, buyerId: string): Promise<Acti
   };
 }
 
-/** What a checkout bought: units per variant. */
+/**
+ * What a checkout bought: units per variant, and the cart line they were taken from (its item id)
+ * when the checkout knows it.
+ */
 export interface BoughtLine {
   variantId: string;
   quantity: number;
+  itemId?: string;
 }
 
 type CartItems = NonNullable<Awaited<ReturnType<typeof selectCartContents>>>['items'];
 
 /**
  * Splits the cart's lines into what the checkout bought and what is beyond it (added or raised while
- * the checkout ran): a line is covered by the bought units of its variant, in the cart's order.
+ * the checkout ran). A bought line that names its cart line covers that line only: a line the buyer
+ * removed and added again meanwhile is another line, and was not bought (found by a helper: a unit
+ * added so was taken for one bought, and lost with the closed cart). One that does not (a checkout
+ * of an earlier version) covers the lines of its variant, in the cart's order.
  */
 export function splitBought(items: CartItems, bought: readonly BoughtLine[]): { checkedOut: CartItems; left: CartItems } {
-  const remaining = new Map<string, number>();
+  const byItem = new Map<string, number>();
+  const byVariant = new Map<string, number>();
   for (const b of bought) {
-    const variantId = b.variantId.toLowerCase();
-    remaining.set(variantId, (remaining.get(variantId) ?? 0) + b.quantity);
+    const [map, key] = b.itemId === undefined ? [byVariant, b.variantId.toLowerCase()] : [byItem, b.itemId.toLowerCase()];
+    map.set(key, (map.get(key) ?? 0) + b.quantity);
   }
   const checkedOut: CartItems = [];
   const left: CartItems = [];
   for (const item of items) {
-    const boughtLeft = remaining.get(item.variantId) ?? 0;
+    const [map, key] = byItem.has(item.id) ? [byItem, item.id] : [byVariant, item.variantId];
+    const boughtLeft = map.get(key) ?? 0;
     const covered = Math.min(item.quantity, boughtLeft);
-    remaining.set(item.variantId, boughtLeft - covered);
+    map.set(key, boughtLeft - covered);
     if (covered > 0) checkedOut.push({ ...item, quantity: covered });
     if (item.quantity > covered) left.push({ ...item, quantity: item.quantity - covered });
   }

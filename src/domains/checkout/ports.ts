@@ -70,11 +70,11 @@ export interface ActiveCart {
 export interface CartPort {
   getActiveCart(buyerId: string): Promise<ActiveCart | null>;
   /** Idempotent for the same session; CONFLICT for another. */
-  /** `bought`: units per variant; what the cart holds beyond them stays with the buyer (in a new cart). */
+  /** `bought`: units per variant and cart line; what the cart holds beyond them stays with the buyer (in a new cart). */
   markCheckedOut(
     cartId: string,
     checkoutSessionId: string,
-    options?: { trace?: Trace | null; bought?: readonly { variantId: string; quantity: number }[]; redeemedCodes?: readonly string[] },
+    options?: { trace?: Trace | null; bought?: readonly { variantId: string; quantity: number; itemId: string }[]; redeemedCodes?: readonly string[] },
   ): Promise<unknown>;
 }
 

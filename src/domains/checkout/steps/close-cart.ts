@@ -16,7 +16,7 @@ export interface CloseCartOutput {
 export async function run(ctx: StepContext): Promise<StepResult<CloseCartOutput>> {
   // What was bought: what the buyer put in the cart while the checkout ran stays theirs.
   const snapshot = required(ctx.outputs.price_snapshot, 'the price snapshot');
-  const bought = snapshot.lines.map((l) => ({ variantId: l.variantId, quantity: l.quantity }));
+  const bought = snapshot.lines.map((l) => ({ variantId: l.variantId, quantity: l.quantity, itemId: l.lineId }));
   try {
     await ctx.ports.cart.markCheckedOut(ctx.session.cartId, ctx.session.id, { trace: ctx.trace, bought, redeemedCodes: snapshot.couponCodes });
     return { output: { cartId: ctx.session.cartId, closed: true } };
