@@ -175,24 +175,43 @@ describe('webhook signatures', () => {
     expect((await post(delivery.headers, delivery.body)).json().duplicate).toBe(true);
   });
 
-  it('keeps a webhook for a payment it does not know unprocessed, so a redelivery is applied once the payment exists', async () => {
+  it('keeps a webhook for a payment it does not know unprocessed, so that a redelivery is tried again', async () => {
     const { intentId, delivery } = await pendingAuthorization();
-    // The same event as it would arrive for a payment this side has no record of (yet).
+    // An event as it would arrive for a payment this side has no record of.
     const unknownIntent = newId();
     const body = delivery.body.replaceAll(intentId, unknownIntent).replace(/"charge":"[^"]+"/, '"charge":"ch_0notknownhere"');
     expect(body).not.toBe(delivery.body);
-    const now = Math.floor(Date.now() / 1000);
-    const headers = { ...delivery.headers, [SIGNATURE_HEADER]: signatureHeader(TEST_WEBHOOK_SECRET, now, body) };
-    const processedAt = async () =>
-      (await h.pool.query('SELECT processed_at FROM gateway_webhook_events WHERE event_id = $1', [delivery.eventId])).rows.map((r) => r.processed_at);
+    const headers = { ...delivery.headers, [SIGNATURE_HEADER]: signatureHeader(TEST_WEBHOOK_SECRET, Math.floor(Date.now() / 1000), body) };
+    const recorded = async () =>
+      (await h.pool.query('SELECT processed_at, payload FROM gateway_webhook_events WHERE event_id = $1', [delivery.eventId])).rows.map((r) => [
+        r.processed_at,
+        r.payload.data.merchantReference,
+      ]);
 
     expect((await post(headers, body)).json()).toMatchObject({ duplicate: false });
-    expect(await processedAt()).toEqual([null]);
-    // Delivered again (for the payment it is really about): not a duplicate, applied, recorded as processed.
+    expect(await recorded()).toEqual([[null, unknownIntent]]);
+    // Delivered again as it was: tried again (not a duplicate), still not found.
+    expect((await post(headers, body)).json()).toMatchObject({ duplicate: false });
+    expect(await recorded()).toEqual([[null, unknownIntent]]);
+
+    // The same event id with another body (here, naming a payment we know) is not applied: the record
+    // would no longer say what was applied (found by a helper: it was, and the first body stayed).
+    expect((await post(delivery.headers, delivery.body)).json()).toMatchObject({ duplicate: true });
+    expect(await status(intentId)).toBe('processing');
+    expect(await recorded()).toEqual([[null, unknownIntent]]);
+  });
+
+  it('applies no other body sent under the id of an event already applied, and keeps the first', async () => {
+    const { intentId, delivery } = await pendingAuthorization();
     expect((await post(delivery.headers, delivery.body)).json()).toMatchObject({ duplicate: false });
     expect(await status(intentId)).toBe('authorized');
-    expect((await processedAt())[0]).toBeInstanceOf(Date);
-    expect((await post(delivery.headers, delivery.body)).json()).toMatchObject({ duplicate: true });
+    const other = delivery.body.replace('"type":"charge.authorized"', '"type":"charge.failed"');
+    expect(other).not.toBe(delivery.body);
+    const headers = { ...delivery.headers, [SIGNATURE_HEADER]: signatureHeader(TEST_WEBHOOK_SECRET, Math.floor(Date.now() / 1000), other) };
+    expect((await post(headers, other)).json()).toMatchObject({ duplicate: true });
+    expect(await status(intentId)).toBe('authorized');
+    const { rows } = await h.pool.query("SELECT payload->>'type' AS type FROM gateway_webhook_events WHERE event_id = $1", [delivery.eventId]);
+    expect(rows).toEqual([{ type: 'charge.authorized' }]);
   });
 
   it('refuses a signed webhook that carries card data, and stores none of it', async () => {

@@ -45,20 +45,31 @@ export async function receiveWebhook(
        RETURNING id`,
       [newId(), gatewayName, hook.eventId, hook.eventType.slice(0, 100), wellFormedJson(JSON.stringify(hook.payload))],
     );
-    let row = inserted.rows[0];
-    const fresh = row !== undefined;
-    if (!row) {
+    let rowId = inserted.rows[0]?.id;
+    const fresh = rowId !== undefined;
+    if (rowId === undefined) {
       // Seen before. Applied then: a duplicate. Not applied (its payment was not found): try again.
-      const seen = await tx.query<{ id: string; processed_at: Date | null }>(
-        'SELECT id, processed_at FROM gateway_webhook_events WHERE gateway = $1 AND event_id = $2 FOR UPDATE',
-        [gatewayName, hook.eventId],
+      const seen = await tx.query<{ id: string; processed_at: Date | null; same: boolean }>(
+        'SELECT id, processed_at, payload = $3::jsonb AS same FROM gateway_webhook_events WHERE gateway = $1 AND event_id = $2 FOR UPDATE',
+        [gatewayName, hook.eventId, wellFormedJson(JSON.stringify(hook.payload))],
       );
-      row = seen.rows[0];
-      if (!row || seen.rows[0]?.processed_at) return { eventId: hook.eventId, duplicate: true, applied: false };
+      const row = seen.rows[0];
+      if (row && !row.same) {
+        // One event id, two bodies: the record would no longer say what was applied, and one kept
+        // for a person to settle would be settled by this (found by a helper). Neither is applied
+        // again; a person compares them with the processor.
+        deps.log.error(
+          { gateway: gatewayName, eventId: hook.eventId, eventType: hook.eventType, applied: row.processed_at !== null },
+          'a gateway sent an event again with another body under the same id: not applied; the first body is kept',
+        );
+        return { eventId: hook.eventId, duplicate: true, applied: false };
+      }
+      if (!row || row.processed_at) return { eventId: hook.eventId, duplicate: true, applied: false };
+      rowId = row.id;
     }
     const applied = await applyWebhook(tx, deps, gatewayName, hook, trace);
     if (applied !== fresh) {
-      await tx.query('UPDATE gateway_webhook_events SET processed_at = CASE WHEN $2 THEN now() END WHERE id = $1', [row.id, applied]);
+      await tx.query('UPDATE gateway_webhook_events SET processed_at = CASE WHEN $2 THEN now() END WHERE id = $1', [rowId, applied]);
     }
     return { eventId: hook.eventId, duplicate: false, applied };
   });
