@@ -188,8 +188,9 @@ program
       console.error('only "docs schema" is known');
       process.exit(2);
     }
+    const cfg = await config();
     const { renderSchemaDocument } = await work();
-    await withDatabases(await config(), async (_d, pools) => {
+    await withDatabases(cfg, async (_d, pools) => {
       const text = await renderSchemaDocument([...pools].map(([domain, db]) => ({ domain, db })));
       await mkdir(path.dirname(opts.out), { recursive: true });
       await writeFile(opts.out, text);
@@ -252,8 +253,9 @@ events
   .command('outbox')
   .description('backlog and oldest unpublished age per domain')
   .action(async () => {
+    const cfg = await config();
     const { outboxStatus } = await work();
-    await withDatabases(await config(), async (_d, pools) => {
+    await withDatabases(cfg, async (_d, pools) => {
       for (const [domain, pool] of pools) console.log(JSON.stringify(await outboxStatus(domain, pool)));
     }, INSPECT);
   });
@@ -275,8 +277,9 @@ events
       console.error(`--limit must be a whole number from 1 to 500, not ${opts.limit}`);
       process.exit(2);
     }
+    const cfg = await config();
     const { listDeadLetters } = await work();
-    await withDatabases(await config(), async (_d, pools) => {
+    await withDatabases(cfg, async (_d, pools) => {
       let count = 0;
       for (const [domain, pool] of pools) {
         if (opts.domain !== undefined && opts.domain !== domain) continue;
@@ -298,8 +301,9 @@ events
       console.error(`${id} is not a dead letter id (a UUID, as \`bazaar events dead-letters\` lists them)`);
       process.exit(2);
     }
+    const cfg = await config();
     const { replayDeadLetter } = await work();
-    const found = await withDatabases(await config(), async (_d, pools) => {
+    const found = await withDatabases(cfg, async (_d, pools) => {
       for (const [domain, pool] of pools) if (await replayDeadLetter(domain, pool, id)) return domain;
       return undefined;
     }, INSPECT);
@@ -324,9 +328,10 @@ events
       console.error(`--older-than-days must be a whole number of days from 1 to ${PRUNE_DAYS_MAX}`);
       process.exit(2);
     }
+    const cfg = await config();
     const { pruneOutbox, readModelEventTypes } = await work();
     const keep = opts.includeReadModelSources ? [] : readModelEventTypes();
-    await withDatabases(await config(), async (_d, pools) => {
+    await withDatabases(cfg, async (_d, pools) => {
       for (const [domain, pool] of pools) {
         const kept = keep.filter((type) => type.startsWith(`${domain}.`));
         const deleted = await pruneOutbox(domain, pool, days, kept);

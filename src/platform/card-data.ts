@@ -53,11 +53,17 @@ function holdsCardNumber(given: string, wholeRule: 'shape' | 'checksum' = 'shape
   // Compatibility forms made plain: full-width digits are digits, a no-break space is a space; and
   // the digits of other scripts (Arabic-Indic ٤١١١…), which NFKC keeps, read as the digits they
   // are, their separators (Arabic comma and thousands separator, Unicode hyphens and minus) as ours.
-  // Characters that show nothing (a soft hyphen, a zero-width space or joiner, a byte order mark)
-  // are left out, as a reader sees the text: `4111\u200b1111…` reads as 41111111… (found by a
-  // helper: such a number, as pasted from a web page, was stored).
-  const plain = given.normalize('NFKC');
-  const text = asciiDigits(NOT_ASCII.test(plain) ? plain.replace(SHOWS_NOTHING, '') : plain).replace(ARABIC_COMMAS, ',').replace(UNICODE_DASHES, '-');
+  const plain = asciiDigits(given.normalize('NFKC'));
+  // Characters that show nothing (format and control characters: a soft hyphen, a zero-width space
+  // or joiner, a byte order mark, DEL) are read both ways: left out, as a reader sees the text
+  // (`4111\u200b1111…` reads as 41111111…, found by a helper: such a number, pasted from a web page,
+  // was stored), and as a space (`tok\u200b4242…` is a token and a card number, not one identifier).
+  if (!SHOWS_NOTHING.test(plain)) return scanForCardNumber(plain, wholeRule);
+  return scanForCardNumber(plain.replace(SHOWS_NOTHING_ALL, ''), wholeRule) || scanForCardNumber(plain.replace(SHOWS_NOTHING_ALL, ' '), wholeRule);
+}
+
+function scanForCardNumber(plain: string, wholeRule: 'shape' | 'checksum'): boolean {
+  const text = plain.replace(ARABIC_COMMAS, ',').replace(UNICODE_DASHES, '-');
   const whole = text.trim();
   if (PAN_LIKE.test(whole) && groupedLikeACard(groupsOf(whole)) && (wholeRule === 'shape' || passesLuhn(whole.replace(/\D/g, '')))) return true;
   // Its first four digits in parentheses, the rest written whole: `(4242)424242424242`.
@@ -72,7 +78,9 @@ function holdsCardNumber(given: string, wholeRule: 'shape' | 'checksum' = 'shape
 }
 
 const ARABIC_COMMAS = /[\u060c\u066b\u066c]/g;
-const SHOWS_NOTHING = /\p{Default_Ignorable_Code_Point}/gu;
+/** Format and control characters, but those that are white space (tab, line feed…): those separate groups already. */
+const SHOWS_NOTHING = /(?![\t\n\v\f\r])[\p{Cf}\p{Cc}]/u;
+const SHOWS_NOTHING_ALL = new RegExp(SHOWS_NOTHING.source, 'gu');
 const UNICODE_DASHES = /[\u2010-\u2015\u2212]/g;
 const DECIMAL_DIGIT = /\p{Nd}/u;
 const NOT_ASCII = /\P{ASCII}/u;

@@ -38,5 +38,7 @@ describe('what a checkout bought, and what the cart holds beyond it', () => {
       ['9', 1],
       ['2', 2],
     ]);
+    // Ids are compared whatever their case.
+    expect(splitBought([line('0190ABCD', 'a', 2)], [{ variantId: 'A', quantity: 2, itemId: '0190abcd' }]).left).toEqual([]);
   });
 });

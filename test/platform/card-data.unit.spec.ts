@@ -62,6 +62,15 @@ describe('card data detection', () => {
       '4111\u20601111\u20601111\u20601111',
       'ref 4111111111\u200b111111 ok',
       '4\ufeff111111111111111',
+      // Nor next to a letter or a short group (found by a review: left out, they glued the number to it).
+      'x\u200b4111111111111111',
+      'M\u00fcller\u200b4111111111111111',
+      'tok\u200b4242424242424242',
+      'Ref\u00ad4111 1111 1111 1111',
+      'Apt 12\u200b4111111111111111',
+      // Control characters too.
+      '4111\u007f1111\u007f1111\u007f1111',
+      '4111\u00851111\u00851111\u00851111',
     ]) {
       expect(findCardData({ note }), JSON.stringify(note)).toBe('/note');
     }

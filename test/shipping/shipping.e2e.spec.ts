@@ -579,7 +579,12 @@ describe('tracking numbers and card numbers', () => {
     }
     const res = await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: digits });
     expect(res.statusCode, res.body).toBe(201);
-    expect(await carrier.send(carrier.scan(digits, 'delivered', { occurredAt: new Date(Date.now() + 1000) }))).toEqual([200]);
+    // Its messages quote it, as carriers' do.
+    const scans = [
+      carrier.scan(digits, 'out_for_delivery', { occurredAt: new Date(Date.now() + 500), message: `Parcel ${digits} is out for delivery` }),
+      carrier.scan(digits, 'delivered', { occurredAt: new Date(Date.now() + 1000), location: `Locker for ${digits}` }),
+    ];
+    expect(await carrier.send(...scans)).toEqual([200, 200]);
     const [shipment] = await shipmentsOf(buyer, placed.orderId);
     expect(shipment.status).toBe('delivered');
   });

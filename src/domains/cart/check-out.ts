@@ -44,8 +44,8 @@ type CartItems = NonNullable<Awaited<ReturnType<typeof selectCartContents>>>['it
  * Splits the cart's lines into what the checkout bought and what is beyond it (added or raised while
  * the checkout ran). A bought line that names its cart line covers that line only: a line the buyer
  * removed and added again meanwhile is another line, and was not bought (found by a helper: a unit
- * added so was taken for one bought, and lost with the closed cart). One that does not (a checkout
- * of an earlier version) covers the lines of its variant, in the cart's order.
+ * added so was taken for one bought, and lost with the closed cart). One that does not name it
+ * (a caller that knows only variants) covers the lines of its variant, in the cart's order.
  */
 export function splitBought(items: CartItems, bought: readonly BoughtLine[]): { checkedOut: CartItems; left: CartItems } {
   const byItem = new Map<string, number>();
@@ -57,7 +57,8 @@ export function splitBought(items: CartItems, bought: readonly BoughtLine[]): { 
   const checkedOut: CartItems = [];
   const left: CartItems = [];
   for (const item of items) {
-    const [map, key] = byItem.has(item.id) ? [byItem, item.id] : [byVariant, item.variantId];
+    const id = item.id.toLowerCase();
+    const [map, key] = byItem.has(id) ? [byItem, id] : [byVariant, item.variantId.toLowerCase()];
     const boughtLeft = map.get(key) ?? 0;
     const covered = Math.min(item.quantity, boughtLeft);
     map.set(key, boughtLeft - covered);
