@@ -148,6 +148,18 @@ describe('stopping the test gateway', () => {
     expect(await h.module.testGateway.pendingWebhooks()).not.toContainEqual(queued);
   }
 
+  /** Stops `p`, checks that the stop waits while a delivery is held, then lets it go and waits for the stop. */
+  async function expectStopToWaitFor(p: PaymentsProcess, held: { resolve: () => void }) {
+    let stopped = false;
+    const stopping = p.module.stop?.().then(() => {
+      stopped = true;
+    });
+    await waitPast(50);
+    expect(stopped).toBe(false);
+    held.resolve();
+    await stopping;
+  }
+
   /** A process sending its webhooks by itself (auto mode) after delayMs, to a sink that counts them. */
   async function autoProcess(delayMs: number, answer: (delivery: WebhookDelivery) => Promise<number> = async () => 200) {
     const p = await h.anotherProcess();
@@ -231,15 +243,28 @@ describe('stopping the test gateway', () => {
     });
     await p.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 430 }]));
     await eventually(() => expect(sent).toHaveLength(1));
-    let stopped = false;
-    const stopping = p.module.stop?.().then(() => {
-      stopped = true;
-    });
-    await waitPast(50);
-    expect(stopped).toBe(false);
-    released.resolve();
-    await stopping;
+    await expectStopToWaitFor(p, released);
     expect(finished).toBe(true);
+    await p.close();
+  });
+
+  it('waits, when stopping, for both copies of a duplicated webhook, also when one fails at once (found by a review: the other was still being sent)', async () => {
+    const released = deferred();
+    let copies = 0;
+    let finished = false;
+    const { p, sent } = await autoProcess(0, async () => {
+      copies++;
+      if (copies === 1) throw new Error('Fastify has already been closed');
+      await released.promise;
+      finished = true;
+      return 200;
+    });
+    const { intentId } = await p.module.api.authorize(paymentFor([{ sellerId: newId(), amount: 435 }], 'tok_duplicate_webhook'));
+    await eventually(() => expect(sent).toHaveLength(2));
+    await expectStopToWaitFor(p, released);
+    expect(finished).toBe(true);
+    // The failed copy's event went back in the queue, as any delivery failing while stopping.
+    await expectQueuedThenDelivered(intentId);
     await p.close();
   });
 });
