@@ -49,7 +49,7 @@ function passesLuhn(digits: string): boolean {
  * the checksum one time in ten. With `checksum`, a text that is a card-shaped number alone must
  * pass the checksum too (an Idempotency-Key: a bare timestamp or snowflake id is one of those).
  */
-function holdsCardNumber(given: string, wholeRule: 'shape' | 'checksum' = 'shape'): boolean {
+function holdsCardNumber(given: string, wholeRule: 'shape' | 'checksum' = 'shape', except?: string): boolean {
   // Compatibility forms made plain: full-width digits are digits, a no-break space is a space; and
   // the digits of other scripts (Arabic-Indic ٤١١١…), which NFKC keeps, read as the digits they
   // are, their separators (Arabic comma and thousands separator, Unicode hyphens and minus) as ours.
@@ -58,28 +58,35 @@ function holdsCardNumber(given: string, wholeRule: 'shape' | 'checksum' = 'shape
   // or joiner, a byte order mark, DEL) are read both ways: left out, as a reader sees the text
   // (`4111\u200b1111…` reads as 41111111…, found by a helper: such a number, pasted from a web page,
   // was stored), and as a space (`tok\u200b4242…` is a token and a card number, not one identifier).
-  if (!SHOWS_NOTHING.test(plain)) return scanForCardNumber(plain, wholeRule);
-  return scanForCardNumber(plain.replace(SHOWS_NOTHING_ALL, ''), wholeRule) || scanForCardNumber(plain.replace(SHOWS_NOTHING_ALL, ' '), wholeRule);
+  if (!SHOWS_NOTHING.test(plain)) return scanForCardNumber(plain, wholeRule, except);
+  return scanForCardNumber(plain.replace(SHOWS_NOTHING_ALL, ''), wholeRule, except) || scanForCardNumber(plain.replace(SHOWS_NOTHING_ALL, ' '), wholeRule, except);
 }
 
-function scanForCardNumber(plain: string, wholeRule: 'shape' | 'checksum'): boolean {
+/** `except`: digits that are known not to be a card number (a carrier's tracking number, quoted in its texts). */
+function scanForCardNumber(plain: string, wholeRule: 'shape' | 'checksum', except: string | undefined): boolean {
   const text = plain.replace(ARABIC_COMMAS, ',').replace(UNICODE_DASHES, '-');
   const whole = text.trim();
-  if (PAN_LIKE.test(whole) && groupedLikeACard(groupsOf(whole)) && (wholeRule === 'shape' || passesLuhn(whole.replace(/\D/g, '')))) return true;
+  const isCard = (groups: readonly string[]) => isCardNumber(groups) && groups.join('') !== except;
+  const wholeDigits = whole.replace(/\D/g, '');
+  if (PAN_LIKE.test(whole) && groupedLikeACard(groupsOf(whole)) && (wholeRule === 'shape' || passesLuhn(wholeDigits)) && wholeDigits !== except) return true;
   // Its first four digits in parentheses, the rest written whole: `(4242)424242424242`.
   for (const [, first, rest] of text.matchAll(PARENTHESISED_FIRST_GROUP)) {
-    if (isCardNumber([`${first}${rest}`])) return true;
+    if (isCard([`${first}${rest}`])) return true;
   }
   // An expiry date (MM/YY, MM/YYYY) ends the run before it: it is no group of the number.
   for (const run of text.replace(UUIDS, ' ').replace(EXPIRY_DATES, ' | ').match(DIGIT_RUNS) ?? []) {
-    if (candidatesIn(groupsOf(run)).some((groups) => isCardNumber(groups))) return true;
+    if (candidatesIn(groupsOf(run)).some(isCard)) return true;
   }
   return false;
 }
 
 const ARABIC_COMMAS = /[\u060c\u066b\u066c]/g;
-/** Format and control characters, but those that are white space (tab, line feed…): those separate groups already. */
-const SHOWS_NOTHING = /(?![\t\n\v\f\r])[\p{Cf}\p{Cc}]/u;
+/**
+ * Characters that show nothing: format and control characters and the rest of Unicode's default
+ * ignorables (variation selectors, Hangul fillers, …), but white space (tab, line feed…), which
+ * separates groups already.
+ */
+const SHOWS_NOTHING = /(?![\t\n\v\f\r])[\p{Cf}\p{Cc}\p{Default_Ignorable_Code_Point}]/u;
 const SHOWS_NOTHING_ALL = new RegExp(SHOWS_NOTHING.source, 'gu');
 const UNICODE_DASHES = /[\u2010-\u2015\u2212]/g;
 const DECIMAL_DIGIT = /\p{Nd}/u;
@@ -142,12 +149,12 @@ const DEPTH_MAX = 8;
 const NODES_MAX = 2000;
 
 /** The path of the first field that looks like card data, or undefined when there is none. */
-export function findCardData(value: unknown): string | undefined {
+export function findCardData(value: unknown, options: { except?: string } = {}): string | undefined {
   let nodes = 0;
   const visit = (v: unknown, path: string, depth: number): string | undefined => {
     nodes += 1;
     if (nodes > NODES_MAX || depth > DEPTH_MAX) return undefined;
-    if (typeof v === 'string') return holdsCardNumber(v) ? path || '/' : undefined;
+    if (typeof v === 'string') return holdsCardNumber(v, 'shape', options.except) ? path || '/' : undefined;
     if (Array.isArray(v)) {
       for (const [i, item] of v.entries()) {
         const found = visit(item, `${path}/${i}`, depth + 1);

@@ -68,9 +68,14 @@ describe('card data detection', () => {
       'tok\u200b4242424242424242',
       'Ref\u00ad4111 1111 1111 1111',
       'Apt 12\u200b4111111111111111',
-      // Control characters too.
+      // Control characters too, and the other characters that show nothing (a variation selector,
+      // a Hangul filler, a combining grapheme joiner: found by a review of the fix).
       '4111\u007f1111\u007f1111\u007f1111',
       '4111\u00851111\u00851111\u00851111',
+      '4111\ufe0f1111\ufe0f1111\ufe0f1111',
+      '4\ufe0f111111111111111',
+      '4111\u31641111\u31641111\u31641111',
+      '4111\u034f1111\u034f1111\u034f1111',
     ]) {
       expect(findCardData({ note }), JSON.stringify(note)).toBe('/note');
     }
