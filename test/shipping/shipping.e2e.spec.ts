@@ -184,6 +184,7 @@ describe('admin carrier integrations', () => {
 describe('a seller ships a paid order and the carrier delivers it', () => {
   let placed: PlacedOrder;
   let shipmentId: string;
+  let shipmentCreatedAt: string;
   const tracking = `1z${newId().slice(0, 8)}`;
 
   it('creates the shipment (201, in transit), once per Idempotency-Key', async () => {
@@ -193,6 +194,7 @@ describe('a seller ships a paid order and the carrier delivers it', () => {
     expect(res.statusCode, res.body).toBe(201);
     const shipment = res.json();
     shipmentId = shipment.id;
+    shipmentCreatedAt = shipment.createdAt;
     expect(shipment).toMatchObject({ orderId: placed.orderId, carrier: CARRIER, trackingNumber: tracking.toUpperCase(), status: 'in_transit', deliveredAt: null });
     expect(shipment.events).toMatchObject([{ type: 'shipped', status: 'in_transit', source: 'seller' }]);
 
@@ -227,6 +229,8 @@ describe('a seller ships a paid order and the carrier delivers it', () => {
       return o;
     });
     expect(detail.shipments).toMatchObject([{ shipmentId, carrier: CARRIER, trackingNumber: tracking.toUpperCase(), status: 'in_transit' }]);
+    // The shipment's own time, as shipping shows it (found by a helper: the order showed when it heard of it).
+    expect(detail.shipments[0].createdAt).toBe(shipmentCreatedAt);
     expect(detail.statusHistory.at(-1)).toMatchObject({ fromStatus: 'paid', toStatus: 'shipped', actorType: 'seller', changedBy: seller.id });
     expect(await count('orders', 'order_shipments WHERE order_id = $1 AND shipment_id = $2', [placed.orderId, shipmentId])).toBe(1);
   });

@@ -50,7 +50,7 @@ async function move(ctx: HandlerContext, log: Logger, order: OrderRow, command: 
 
 async function onCreated(ctx: HandlerContext, log: Logger, event: ShipmentCreatedV1): Promise<void> {
   const order = await lockOrder(ctx, event, 'shipping.shipment_created.v1');
-  await runTogether(ctx.tx, [shipmentUpsert(fact(event), false, newId(), ctx.now)]);
+  await runTogether(ctx.tx, [shipmentUpsert(fact(event), false, newId(), ctx.now, new Date(event.createdAt))]);
   await move(ctx, log, order, { type: 'mark_shipped' }, { type: 'seller', id: event.sellerId }, `shipped with ${event.carrier}, tracking ${event.trackingNumber}`, event);
 }
 

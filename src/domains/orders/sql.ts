@@ -491,19 +491,22 @@ const FINAL_SHIPMENT_STATUSES = `('delivered', 'returned', 'cancelled')`;
  * `update`, its new status if the event is newer than the one that set the row (shipping's events
  * of a shipment can arrive out of order: a late in_transit must not move an out_for_delivery parcel
  * back) and never out of a final status, so a late or replayed event cannot undo a delivery. A
- * shipment_created event does not update: replayed after the changes, it changes nothing.
+ * shipment_created event (`createdAt`, the shipment's own time) updates nothing but that time: a
+ * row a later change made first took the time it was recorded, and the order showed another
+ * creation time than shipping (found by a helper: they differed by the event's way); replayed
+ * after the changes, it changes nothing.
  */
-export function shipmentUpsert(fact: ShipmentFact, update: boolean, id: string, now: Date): Statement {
+export function shipmentUpsert(fact: ShipmentFact, update: boolean, id: string, now: Date, createdAt?: Date): Statement {
   return {
     text: `INSERT INTO order_shipments AS s (id, order_id, shipment_id, carrier, tracking_number, status, shipment_version, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $8, $7, $7)
+     VALUES ($1, $2, $3, $4, $5, $6, $8, coalesce($9::timestamptz, $7::timestamptz), $7)
      ON CONFLICT (order_id, shipment_id) DO ${
        update
          ? `UPDATE SET status = excluded.status, shipment_version = excluded.shipment_version, updated_at = excluded.updated_at
       WHERE s.status NOT IN ${FINAL_SHIPMENT_STATUSES} AND s.shipment_version < excluded.shipment_version`
-         : 'NOTHING'
+         : `UPDATE SET created_at = excluded.created_at WHERE $9::timestamptz IS NOT NULL AND s.created_at <> excluded.created_at`
      }`,
-    values: [id, fact.orderId, fact.shipmentId, fact.carrier, fact.trackingNumber, fact.status, now, fact.version],
+    values: [id, fact.orderId, fact.shipmentId, fact.carrier, fact.trackingNumber, fact.status, now, fact.version, createdAt ?? null],
   };
 }
 
