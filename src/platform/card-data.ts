@@ -27,7 +27,7 @@ const CARD_LENGTHS_MIN = 13;
 const CARD_LENGTHS_MAX = 19;
 
 /** The Luhn checksum every card number satisfies (and most other long digit runs do not). */
-function passesLuhn(digits: string): boolean {
+export function passesLuhn(digits: string): boolean {
   let sum = 0;
   for (let i = 0; i < digits.length; i++) {
     let d = digits.charCodeAt(digits.length - 1 - i) - 48;

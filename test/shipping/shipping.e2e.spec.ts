@@ -4,6 +4,7 @@ import type { OrdersApi, PlacedOrder } from '../../src/domains/orders/index.ts';
 import { capturedEvent, checkoutInput } from '../../src/domains/orders/spec-support.ts';
 import type { ShippingModule, TestCarrier } from '../../src/domains/shipping/index.ts';
 import { WAITING_WEBHOOKS_MAX } from '../../src/domains/shipping/sql.ts';
+import { passesLuhn } from '../../src/platform/card-data.ts';
 import { type Pool, withTransaction } from '../../src/platform/db/pool.ts';
 import type { Role } from '../../src/platform/http/tokens.ts';
 import { newId } from '../../src/platform/ids.ts';
@@ -579,7 +580,7 @@ describe('tracking numbers and card numbers', () => {
     let digits = tracking;
     for (let d = 0; d <= 9; d++) {
       digits = `${tracking}${d}`;
-      if (passesCardChecksum(digits)) break;
+      if (passesLuhn(digits)) break;
     }
     const res = await shipRequest(seller, placed.orderId, { carrier: CARRIER, trackingNumber: digits });
     expect(res.statusCode, res.body).toBe(201);
@@ -618,17 +619,6 @@ describe('tracking numbers and card numbers', () => {
     expect(await count('shipping', 'shipping_webhook_events')).toBe(webhooks);
   });
 });
-
-/** The Luhn checksum card numbers satisfy. */
-function passesCardChecksum(digits: string): boolean {
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) {
-    let d = Number(digits[digits.length - 1 - i]);
-    if (i % 2 === 1) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
-    sum += d;
-  }
-  return sum % 10 === 0;
-}
 
 describe('shipping under races and repeats', () => {
   function post(request: { headers: Record<string, string>; body: string }) {

@@ -28,40 +28,28 @@ export async function getActiveCart(q: Queryable, buyerId: string): Promise<Acti
   };
 }
 
-/**
- * What a checkout bought: units per variant, and the cart line they were taken from (its item id)
- * when the checkout knows it.
- */
+/** What a checkout bought: units of a variant, and the cart line (item id) they were taken from. */
 export interface BoughtLine {
   variantId: string;
   quantity: number;
-  itemId?: string;
+  itemId: string;
 }
 
 type CartItems = NonNullable<Awaited<ReturnType<typeof selectCartContents>>>['items'];
 
 /**
  * Splits the cart's lines into what the checkout bought and what is beyond it (added or raised while
- * the checkout ran). A bought line that names its cart line covers that line only: a line the buyer
- * removed and added again meanwhile is another line, and was not bought (found by a helper: a unit
- * added so was taken for one bought, and lost with the closed cart). One that does not name it
- * (a caller that knows only variants) covers the lines of its variant, in the cart's order.
+ * the checkout ran). A bought line covers the cart line it names only: a line the buyer removed and
+ * added again meanwhile is another line, and was not bought (found by a helper: matched by variant,
+ * a unit added so was taken for one bought, and lost with the closed cart).
  */
 export function splitBought(items: CartItems, bought: readonly BoughtLine[]): { checkedOut: CartItems; left: CartItems } {
-  const byItem = new Map<string, number>();
-  const byVariant = new Map<string, number>();
-  for (const b of bought) {
-    const [map, key] = b.itemId === undefined ? [byVariant, b.variantId.toLowerCase()] : [byItem, b.itemId.toLowerCase()];
-    map.set(key, (map.get(key) ?? 0) + b.quantity);
-  }
+  const boughtOf = new Map<string, number>();
+  for (const b of bought) boughtOf.set(b.itemId.toLowerCase(), (boughtOf.get(b.itemId.toLowerCase()) ?? 0) + b.quantity);
   const checkedOut: CartItems = [];
   const left: CartItems = [];
   for (const item of items) {
-    const id = item.id.toLowerCase();
-    const [map, key] = byItem.has(id) ? [byItem, id] : [byVariant, item.variantId.toLowerCase()];
-    const boughtLeft = map.get(key) ?? 0;
-    const covered = Math.min(item.quantity, boughtLeft);
-    map.set(key, boughtLeft - covered);
+    const covered = Math.min(item.quantity, boughtOf.get(item.id.toLowerCase()) ?? 0);
     if (covered > 0) checkedOut.push({ ...item, quantity: covered });
     if (item.quantity > covered) left.push({ ...item, quantity: item.quantity - covered });
   }
