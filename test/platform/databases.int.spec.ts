@@ -30,6 +30,19 @@ describe('the embedded server', () => {
       await client.end();
     }
   });
+
+  it.skipIf(process.env.TEST_DATABASE_URL !== undefined)('runs with the settings bazaar gives it, a WAL of 2 GB between checkpoints among them', async () => {
+    const client = new pg.Client({ connectionString: urlFor(serverUrl(), 'postgres') });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ wal: string; buffers: string; connections: string }>(
+        "SELECT current_setting('max_wal_size') AS wal, current_setting('shared_buffers') AS buffers, current_setting('max_connections') AS connections",
+      );
+      expect(rows[0]).toEqual({ wal: '2GB', buffers: '256MB', connections: '300' });
+    } finally {
+      await client.end();
+    }
+  });
 });
 
 describe('creating the databases', () => {
