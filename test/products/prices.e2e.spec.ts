@@ -582,6 +582,23 @@ describe('the purchase read cache (cart views ask the catalog on every request)'
     expect(reads).toBe(2);
   });
 
+  it('answers an instant just before a price boundary from a row read just after it (found by a review: "no price" at a sale\'s start)', async () => {
+    f.clock.set(at(1000));
+    const p = await newPublishedProduct();
+    expect((await addPrice(p.id, { variantId: p.variantId, price: { amount: 800, currency: 'USD' }, effectiveFrom: at(1010).toISOString() })).statusCode).toBe(201);
+    f.clock.set(at(1010));
+    const catalog = new PurchaseCatalog(f.db, f.clock, { entriesMax: 100, ttlMs: 60_000 });
+    catalog.coherent = true;
+    // The row is read for the boundary's instant; a caller whose clock was read a millisecond earlier
+    // (or who joined that read) is answered from it.
+    expect((await catalog.get([p.variantId], at(1010))).get(p.variantId)?.price?.amount).toBe(800);
+    const misses = catalog.misses;
+    expect((await catalog.get([p.variantId], at(1010, -1))).get(p.variantId)?.price?.amount).toBe(1000);
+    expect((await catalog.get([p.variantId], at(1010, -999))).get(p.variantId)?.price?.amount).toBe(1000);
+    expect(catalog.misses).toBe(misses);
+    expect((await f.api.getVariantsForPurchase([p.variantId], at(1010, -1), { fresh: true })).get(p.variantId)?.price?.amount).toBe(1000);
+  });
+
   it('answers a repeated read from memory, and reads again after a price change made here', async () => {
     f.clock.set(at(100));
     const p = await newPublishedProduct();

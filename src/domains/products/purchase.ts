@@ -100,6 +100,9 @@ export interface PurchaseReadOptions {
 }
 
 /** The first instant after `now` at which a price window of the row starts or ends (its price may change then). */
+/** How near the clock an instant must be to be answered from the cache, either side. */
+const NOW_WITHIN_MS = 1000;
+
 function nextBoundaryMs(r: PurchaseRow, nowMs: number): number {
   let next = Number.POSITIVE_INFINITY;
   for (const w of r.prices) {
@@ -171,7 +174,7 @@ export class PurchaseCatalog {
     if (ids.length === 0) return result;
     const nowMs = this.clock.now().getTime();
     // Only "now" is cached: a question about another instant goes to the database.
-    const cacheable = this.coherent && Math.abs(at.getTime() - nowMs) < 1000;
+    const cacheable = this.coherent && Math.abs(at.getTime() - nowMs) < NOW_WITHIN_MS;
     const lookUp = cacheable && !options.fresh;
     const missing: string[] = [];
     for (const id of ids) {
@@ -213,7 +216,14 @@ export class PurchaseCatalog {
 
   /** Reads rows by variant; keeps them in the cache when `cacheable` and nothing was invalidated since `generation`. */
   async #fetch(ids: readonly string[], at: Date, generation: number, nowMs: number, cacheable: boolean): Promise<ReadonlyMap<string, PurchaseRow>> {
-    const found = await selectVariantsForPurchase(this.db, ids, at);
+    // A row for the cache answers every instant taken as "now" while it is held, down to a second
+    // before the clock: it holds the windows that ended since then too. Read at `at` alone, a row
+    // read for a later instant (another caller's shared read, or a request whose clock was read
+    // after this one's) lacked the window that had just ended, and answered "no price" for an
+    // instant it covered (found by a review: a flash sale's start, a millisecond before the
+    // boundary).
+    const readAt = cacheable ? new Date(Math.min(at.getTime(), nowMs) - NOW_WITHIN_MS) : at;
+    const found = await selectVariantsForPurchase(this.db, ids, readAt);
     const keep = cacheable && this.coherent && generation === this.#generation;
     const byId = new Map<string, PurchaseRow>();
     for (const r of found) {
