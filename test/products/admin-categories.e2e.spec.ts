@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CATEGORY_TREE_AGGREGATE_ID, CategoryCreatedV1, CategoryUpdatedV1 } from '../../src/contracts/products.ts';
 import type { ProductsDeps } from '../../src/domains/products/deps.ts';
+import { importCategories } from '../../src/domains/products/bulk-import.ts';
 import { createProductsModule } from '../../src/domains/products/index.ts';
 import { createCategory, updateCategory } from '../../src/domains/products/manage-categories.ts';
 import { resolveTargets } from '../../src/platform/db/databases.ts';
@@ -519,6 +520,14 @@ describe('changing a category', () => {
       expect(attempt, 'the tree is read afresh each time: it is not cached').toBeLessThan(5);
     }
     await db.query(`SELECT pg_notify('products_cache', 'tree:')`);
+    await eventually(async () => expect(findNode((await t.request('GET', '/v1/categories')).json().items, id)).toBeDefined(), { timeoutMs: 5000 });
+  });
+
+  it("reaches other processes' cached trees when categories are imported (the seed beside a running server; found by a review)", async () => {
+    expect((await t.request('GET', '/v1/categories')).statusCode).toBe(200);
+    const id = newId();
+    // As `npx bazaar seed` does from its own process: the bulk import, on a pool of its own.
+    await importCategories(db, [{ id, parentId: null, name: 'Imported', slug: `imported-${id.slice(-12)}`, position: 99 }]);
     await eventually(async () => expect(findNode((await t.request('GET', '/v1/categories')).json().items, id)).toBeDefined(), { timeoutMs: 5000 });
   });
 });

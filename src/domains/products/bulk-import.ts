@@ -24,6 +24,7 @@ import {
   insertProducts,
   insertPublications,
   insertVariants,
+  notifyCategoriesChanged,
   selectCategories,
 } from './sql.ts';
 import { toPriceWindow } from './views.ts';
@@ -66,7 +67,12 @@ export const IMPORT_BATCH_MAX = 10_000;
 
 export async function importCategories(pool: Pool, categories: readonly ImportCategory[]): Promise<void> {
   const rows: CategoryRow[] = categories.map((c) => ({ id: c.id, parent_id: c.parentId, name: c.name, slug: c.slug, position: c.position }));
-  await withTransaction(pool, (tx) => insertCategories(tx, rows));
+  await withTransaction(pool, async (tx) => {
+    await insertCategories(tx, rows);
+    // Other processes' cached trees (a seed runs beside `npm start`) learn of it at commit, as of an
+    // admin's new category (found by a review: the server kept serving the tree it had).
+    await notifyCategoriesChanged(tx, 'tree');
+  });
 }
 
 function pathsOf(categories: readonly CategoryRow[]): Map<string, CategoryRef[]> {
