@@ -77,26 +77,26 @@ describe("a seller's limit of units per buyer", () => {
   });
 
   it('counts requests that took their time before a new limit and were decided under it', async () => {
+    // Stock items are locked in id order, and ids grow: `first` is locked before the others.
+    const first = await stockedVariant(h.api, 100);
     const limited = await stockedVariant(h.api, 100);
     const other = await stockedVariant(h.api, 100);
     await h.api.setPurchaseLimit(limited.sellerId, limited.variantId, { maxPerBuyer: 2 });
     const buyer = newId();
     await h.api.reserve({ ...one(limited.variantId, buyer), items: [{ variantId: limited.variantId, quantity: 2 }] });
-    // Two multi-item requests take their time now, then wait at their key's claim (another
-    // transaction holds the keys) while the seller sets a new limit a second later. (The harness
-    // has four connections: the blocker, the two requests and the seller's change.)
-    const keys = Array.from({ length: 2 }, () => newId());
+    // Two multi-item requests take their time now, then wait for their first item (another
+    // transaction holds it) while the seller sets a new limit a second later. (The harness has four
+    // connections: the blocker, the two requests and the seller's change.)
     const blocker = await h.pool.connect();
     try {
       await blocker.query('BEGIN');
-      for (const key of keys) {
-        await blocker.query(`INSERT INTO reservations (id, idempotency_key, request_hash, owner_id, expires_at) VALUES ($1, $2, 'x', $3, now())`, [newId(), key, buyer]);
-      }
-      const requests = keys.map((idempotencyKey) =>
-        h.api.reserve({ idempotencyKey, ownerId: buyer, items: [{ variantId: limited.variantId, quantity: 1 }, { variantId: other.variantId, quantity: 1 }] }),
-      );
+      await blocker.query('SELECT 1 FROM stock_items WHERE variant_id = $1 FOR UPDATE', [first.variantId]);
+      const items = [first, limited, other].map((v) => ({ variantId: v.variantId, quantity: 1 }));
+      const requests = [newId(), newId()].map((idempotencyKey) => h.api.reserve({ idempotencyKey, ownerId: buyer, items }));
       await eventually(async () => {
-        const { rows } = await h.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event = 'transactionid' AND query LIKE 'INSERT INTO reservations%'`);
+        const { rows } = await h.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM stock_items WHERE variant_id = ANY%FOR UPDATE'`,
+        );
         expect(rows[0]?.n).toBe(2);
       });
       h.clock.advance(1000);
@@ -108,7 +108,7 @@ describe("a seller's limit of units per buyer", () => {
     } finally {
       blocker.release();
     }
-    await expectConsistent(h.pool, [limited.variantId, other.variantId]);
+    await expectConsistent(h.pool, [first.variantId, limited.variantId, other.variantId]);
   });
 
   it('answers a request over both the limit and the stock with the limit, whether it holds one item or several', async () => {

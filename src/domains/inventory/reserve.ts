@@ -74,7 +74,16 @@ async function reserveInTransaction(deps: InventoryDeps, tx: Tx, request: Reserv
   const now = deps.clock.now();
   const reservationId = newId();
   const expiresAt = new Date(now.getTime() + request.ttlSeconds * 1000);
-  // Claim the key first: a concurrent request with the same key waits here, then replays ours.
+  const variantIds = request.items.map((i) => i.variantId);
+  const { rows } = await tx.query<StockItemRow>(
+    `SELECT ${STOCK_ITEM_COLUMNS} FROM stock_items WHERE variant_id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
+    [variantIds],
+  );
+  // Then the key: a concurrent request with the same key waits for the items, then replays ours.
+  // The items come first, as in a batch (reserve-batch.ts: the item's UPDATE, then the keys):
+  // claiming the key first deadlocked with a batch holding the item and inserting the same key (one
+  // buyer's key sent both as a multi-item and as a single-item request; found by a review), and the
+  // deadlock failed every other request of that batch.
   const claimed = await tx.query(
     `INSERT INTO reservations (id, idempotency_key, request_hash, owner_id, reference_id, expires_at, created_at, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
@@ -87,11 +96,6 @@ async function reserveInTransaction(deps: InventoryDeps, tx: Tx, request: Reserv
     return { result: replayOrRefuse(existing, request.requestHash), soldOutVariants: [] };
   }
 
-  const variantIds = request.items.map((i) => i.variantId);
-  const { rows } = await tx.query<StockItemRow>(
-    `SELECT ${STOCK_ITEM_COLUMNS} FROM stock_items WHERE variant_id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`,
-    [variantIds],
-  );
   const byVariant = new Map(rows.map((r) => [r.variant_id, r]));
   // The sellers' limits per buyer first (as a batch answers them), counted now that the items are
   // locked; then the stock. Nothing was changed but the claim, which the rollback removes.
