@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OrderCancelledV1 } from '../../src/contracts/orders.ts';
 import { restockConfirmedCancellations } from '../../src/domains/inventory/cancelled-order-stock.ts';
+import { buyerKey } from '../../src/domains/inventory/reserve-input.ts';
 import { withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { type InventoryHarness, type Variant, eventCount, expectConsistent, ledger, startInventory, stockedVariant } from './support.ts';
@@ -152,6 +153,45 @@ describe('an order cancelled after its stock was sold', () => {
     await cancel(orderCancelled(checkout, orderId, mug, [{ variant: mug, quantity: 1 }]));
     const again = await h.api.reserve({ idempotencyKey: newId(), ownerId: newId(), items: [{ variantId: mug.variantId, quantity: 1 }] });
     expect(again.status).toBe('active');
+  });
+});
+
+describe('an order cancelled after its stock was sold, its buyer holding reservations of their own under the session (found by a review)', () => {
+  it("restocks the order's units after twenty released holds and twenty buyer-route holds naming the session, made first", async () => {
+    const mug = await stockedVariant(h.api, 10);
+    const junk = await stockedVariant(h.api, 100);
+    const checkout = newCheckout();
+    const hold = (idempotencyKey: string) =>
+      h.api.reserve({ idempotencyKey, ownerId: checkout.buyerId, referenceId: checkout.sessionId, items: [{ variantId: junk.variantId, quantity: 1 }] });
+    for (let i = 0; i < 20; i++) await h.api.release((await hold(newId())).id, 'released by the buyer');
+    // Through POST /v1/reservations, whose caller chooses the reference: still active.
+    const own = [];
+    for (let i = 0; i < 20; i++) own.push(await hold(buyerKey(checkout.buyerId, newId())));
+    const r = await h.api.reserve({ idempotencyKey: newId(), ownerId: checkout.buyerId, referenceId: checkout.sessionId, items: [{ variantId: mug.variantId, quantity: 2 }] });
+    const orderId = newId();
+    await h.api.confirm(r.id, { orders: [{ sellerId: mug.sellerId, orderId }] });
+    expect(await levelOf(mug)).toEqual({ total: 8, available: 8, reserved: 0 });
+
+    await cancel(orderCancelled(checkout, orderId, mug, [{ variant: mug, quantity: 2 }]));
+
+    expect(await restocks(orderId)).toEqual([{ change: 2, reason: 'order_cancelled' }]);
+    expect(await levelOf(mug)).toEqual({ total: 10, available: 10, reserved: 0 });
+    // The buyer's own holds are theirs: the order's cancellation leaves them as they were.
+    for (const o of own) expect((await h.api.getReservation(o.id))?.status).toBe('active');
+    await expectConsistent(h.pool, [mug.variantId, junk.variantId]);
+  });
+
+  it("releases an unpaid order's reservation after twenty active buyer-route holds naming the session, made first", async () => {
+    const mug = await stockedVariant(h.api, 10);
+    const junk = await stockedVariant(h.api, 100);
+    const checkout = newCheckout();
+    for (let i = 0; i < 20; i++) {
+      await h.api.reserve({ idempotencyKey: buyerKey(checkout.buyerId, newId()), ownerId: checkout.buyerId, referenceId: checkout.sessionId, items: [{ variantId: junk.variantId, quantity: 1 }] });
+    }
+    const r = await h.api.reserve({ idempotencyKey: newId(), ownerId: checkout.buyerId, referenceId: checkout.sessionId, items: [{ variantId: mug.variantId, quantity: 2 }] });
+    await cancel(orderCancelled(checkout, newId(), mug, [{ variant: mug, quantity: 2 }], false));
+    expect((await h.api.getReservation(r.id))?.status).toBe('released');
+    expect(await levelOf(mug)).toEqual({ total: 10, available: 10, reserved: 0 });
   });
 });
 

@@ -4,6 +4,7 @@ import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents, type NewEvent } from '../../platform/messaging/outbox.ts';
 import { closeReservationIn, RELEASE_REASON_LENGTH_MAX } from './close-reservation.ts';
 import type { ReservationStatus } from './lifecycle.ts';
+import { BUYER_KEY_PREFIX } from './reserve-input.ts';
 import { STOCK_ITEM_COLUMNS, type StockItemRow, levelOf } from './stock-item.ts';
 
 /** What inventory needs to know of an order that was cancelled (from orders.order_cancelled.v1). */
@@ -26,15 +27,15 @@ export interface GivenBack {
   variantIds: string[];
 }
 
-/** A checkout makes one reservation; a few more (a buyer's own, same reference) are tolerated, never an unbounded set. */
+/** A checkout makes one reservation per session; a few more are tolerated, never an unbounded set. */
 export const RESERVATIONS_PER_ORDER_MAX = 20;
 export const RESTOCK_REASON = 'order_cancelled';
 
 /**
  * The stock of a cancelled order comes back, exactly once however often the cancellation arrives.
  *
- * The order's reservation is the checkout session's (reference_id = checkoutSessionId, same buyer),
- * or one whose lines confirm sold to this order (stock_reservations.order_id, set by confirm from
+ * The order's reservation is the checkout session's (reference_id = checkoutSessionId, same buyer,
+ * not made through the buyer route), or one whose lines confirm sold to this order (stock_reservations.order_id, set by confirm from
  * its `orders` list). Then:
  * - still active and the order not paid (a checkout compensating, or an order cancelled before its
  *   payment): it is released, all of it; a checkout that later tries to confirm it gets
@@ -51,14 +52,20 @@ export const RESTOCK_REASON = 'order_cancelled';
  * - released or expired: the stock is back already; nothing happens.
  */
 export async function giveBackCancelledOrder(tx: Tx, order: CancelledOrder, now: Date, trace: Trace | null): Promise<GivenBack> {
+  // Those whose lines were sold to the order, all of them; and the session's, made by a checkout
+  // (not through the buyer route, whose caller chooses the reference) and not closed already, up to
+  // a bound. A buyer's own holds naming the session used to count against that bound, released ones
+  // too, and twenty of them hid the checkout's reservation: the order's units never came back
+  // (found by a review).
   const { rows: reservations } = await tx.query<{ id: string; status: ReservationStatus }>(
     `SELECT id, status FROM reservations
-      WHERE (reference_id = $1 AND owner_id = $2)
-         OR id IN (SELECT reservation_id FROM stock_reservations WHERE order_id = $3)
+      WHERE id IN (SELECT reservation_id FROM stock_reservations WHERE order_id = $3)
+         OR id IN (SELECT id FROM reservations
+                    WHERE reference_id = $1 AND owner_id = $2 AND status IN ('active', 'confirmed') AND left(idempotency_key, $5) <> $6
+                    ORDER BY id LIMIT $4)
       ORDER BY id
-      LIMIT $4
       FOR UPDATE`,
-    [order.checkoutSessionId, order.buyerId, order.orderId, RESERVATIONS_PER_ORDER_MAX],
+    [order.checkoutSessionId, order.buyerId, order.orderId, RESERVATIONS_PER_ORDER_MAX, BUYER_KEY_PREFIX.length, BUYER_KEY_PREFIX],
   );
   const reason = `order ${order.orderId} cancelled: ${order.reason}`.slice(0, RELEASE_REASON_LENGTH_MAX);
   const released: string[] = [];

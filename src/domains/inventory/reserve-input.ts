@@ -9,6 +9,12 @@ export const IDEMPOTENCY_KEY_LENGTH_MAX = 255;
 export const TTL_SECONDS_MIN = 5;
 export const TTL_SECONDS_MAX = 86_400;
 
+/** Keys of reservations made through the buyer route start so (their own namespace: see buyerKey). */
+export const BUYER_KEY_PREFIX = 'buyer:';
+
+/** Buyers' keys live in their own namespace: one buyer's key can never reach another's reservation. */
+export const buyerKey = (buyerId: string, key: string) => `${BUYER_KEY_PREFIX}${buyerId}:${key}`;
+
 /** What reserve() takes (checkout, the seed and the buyer route). */
 export interface ReserveInput {
   idempotencyKey: string;

@@ -13,7 +13,7 @@ import type { InventoryCatalog } from './ports.ts';
 import { createStockItems } from './receive-stock.ts';
 import type { Reservation, ReserveResult } from './reservation-view.ts';
 import { findReservation, toReservation } from './reservation-view.ts';
-import type { ReserveInput } from './reserve-input.ts';
+import { type ReserveInput, buyerKey } from './reserve-input.ts';
 import { earlierReservation } from './reserve.ts';
 import {
   AdjustmentBody,
@@ -36,9 +36,6 @@ import { listSellerStock, listStockMovements } from './stock-queries.ts';
 import { setPurchaseLimit } from './purchase-limit.ts';
 
 const tags = ['inventory'];
-
-/** Buyers' keys live in their own namespace: one buyer's key can never reach another's reservation. */
-export const buyerKey = (buyerId: string, key: string) => `buyer:${buyerId}:${key}`;
 
 function buyerView(r: Reservation) {
   return {
