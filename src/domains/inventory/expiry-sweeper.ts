@@ -17,20 +17,34 @@ export const SWEEP_BATCH_SIZE_MAX = 200;
 export async function expireDueReservations(deps: InventoryDeps, batchSizeMax = SWEEP_BATCH_SIZE_MAX): Promise<number> {
   const { count, variantIds } = await withTransaction(deps.pool, async (tx) => {
     const now = deps.clock.now();
-    const { rows: expired } = await tx.query<{ id: string; owner_id: string; reference_id: string | null; expires_at: Date }>(
-      `WITH due AS (
-         SELECT id FROM reservations
-          WHERE status = 'active' AND expires_at <= $1
-          ORDER BY expires_at
-          LIMIT $2
-          FOR UPDATE SKIP LOCKED
-       )
-       UPDATE reservations r
-          SET status = 'expired', release_reason = 'expired', closed_at = $1, updated_at = $1
-         FROM due
-        WHERE r.id = due.id AND r.status = 'active'
-       RETURNING r.id, r.owner_id, r.reference_id, r.expires_at`,
+    // The due reservations are locked first (a lock alone makes no one wait who inserts their key),
+    // then their stock items in id order, and only then updated: a reservation's key whose row is
+    // updated makes a request with that key wait at its claim, and such a request (a multi-item
+    // one, or a flash-sale batch) holds its items by then. Updating the reservations before
+    // taking the items deadlocked with a retry of an expiring reservation (found by a review).
+    const { rows: due } = await tx.query<{ id: string }>(
+      `SELECT id FROM reservations
+        WHERE status = 'active' AND expires_at <= $1
+        ORDER BY expires_at
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED`,
       [now, batchSizeMax],
+    );
+    if (due.length === 0) return { count: 0, variantIds: [] as string[] };
+    const dueIds = due.map((r) => r.id);
+    await tx.query(
+      `SELECT id FROM stock_items
+        WHERE id IN (SELECT stock_item_id FROM stock_reservations WHERE reservation_id = ANY($1::uuid[]) AND status = 'active')
+        ORDER BY id
+        FOR UPDATE`,
+      [dueIds],
+    );
+    const { rows: expired } = await tx.query<{ id: string; owner_id: string; reference_id: string | null; expires_at: Date }>(
+      `UPDATE reservations
+          SET status = 'expired', release_reason = 'expired', closed_at = $1, updated_at = $1
+        WHERE id = ANY($2::uuid[]) AND status = 'active'
+       RETURNING id, owner_id, reference_id, expires_at`,
+      [now, dueIds],
     );
     if (expired.length === 0) return { count: 0, variantIds: [] as string[] };
     for (const r of expired) {
