@@ -4,11 +4,12 @@ import { restockConfirmedCancellations } from '../../src/domains/inventory/cance
 import { buyerKey } from '../../src/domains/inventory/reserve-input.ts';
 import { withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
-import { type InventoryHarness, type Variant, eventCount, expectConsistent, ledger, startInventory, stockedVariant } from './support.ts';
+import { eventually } from '../support/eventually.ts';
+import { type InventoryHarness, type Variant, deadlockCount, eventCount, expectConsistent, ledger, startInventory, stockedVariant } from './support.ts';
 
 let h: InventoryHarness;
 beforeAll(async () => {
-  h = await startInventory();
+  h = await startInventory({}, 6);
 });
 afterAll(async () => {
   await h?.close();
@@ -242,6 +243,48 @@ describe('an order cancelled before its stock was sold', () => {
     expect(await restocks(mugOrder)).toEqual([{ change: 2, reason: 'order_cancelled' }]);
     expect(await levelOf(mug)).toEqual({ total: 10, available: 10, reserved: 0 });
     await expectConsistent(h.pool, [mug.variantId]);
+  });
+
+  it('settles waiting cancellations of several items without a deadlock with a reservation of those items (found by a review)', async () => {
+    const settle = () => withTransaction(h.pool, (tx) => restockConfirmedCancellations(tx, h.clock.now()));
+    await settle();
+    // Item ids grow: `low` sorts before `high`, but `high`'s cancellation is recorded first.
+    const low = await stockedVariant(h.api, 10);
+    const high = await stockedVariant(h.api, 10);
+    const orders: Record<'low' | 'high', string> = { low: newId(), high: newId() };
+    for (const [name, mug] of [['high', high], ['low', low]] as const) {
+      const checkout = newCheckout();
+      const r = await h.api.reserve({ idempotencyKey: newId(), ownerId: checkout.buyerId, referenceId: checkout.sessionId, items: [{ variantId: mug.variantId, quantity: 1 }] });
+      await cancel(orderCancelled(checkout, orders[name], mug, [{ variant: mug, quantity: 1 }]));
+      await h.api.confirm(r.id, { orders: [{ sellerId: mug.sellerId, orderId: orders[name] }] });
+      h.clock.advance(1000);
+    }
+    const lockWaits = async (like: string) =>
+      (await h.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`, [like])).rows[0]?.n ?? 0;
+    const before = await deadlockCount(h.pool);
+    const blocker = await h.pool.connect();
+    let settling: Promise<unknown>;
+    let buying: Promise<unknown>;
+    try {
+      // Holds the settle at the first record's events, once it has taken what it takes before them
+      // (old: the first record's item alone; now: both items).
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE inventory_outbox_events IN SHARE MODE');
+      settling = settle();
+      await eventually(async () => expect(await lockWaits('%INSERT INTO inventory_outbox_events%'), 'the settle waiting at its events').toBe(1));
+      // Another buyer reserves both items (in id order: low, then high).
+      buying = h.api.reserve({ idempotencyKey: newId(), ownerId: newId(), items: [low, high].map((v) => ({ variantId: v.variantId, quantity: 1 })) });
+      await eventually(async () => expect(await lockWaits('%FROM stock_items WHERE variant_id = ANY%'), 'the reservation waiting for an item').toBe(1));
+      await blocker.query('ROLLBACK');
+    } finally {
+      blocker.release();
+    }
+    expect(await settling).toMatchObject({ settled: 2, failed: [] });
+    await buying;
+    expect((await deadlockCount(h.pool)) - before).toBe(0);
+    expect(await restocks(orders.low)).toEqual([{ change: 1, reason: 'order_cancelled' }]);
+    expect(await restocks(orders.high)).toEqual([{ change: 1, reason: 'order_cancelled' }]);
+    await expectConsistent(h.pool, [low.variantId, high.variantId]);
   });
 
   it('keeps a waiting cancellation that cannot be restocked for the next round, and settles the others', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/platform/ids.ts';
 import { eventually } from '../support/eventually.ts';
-import { type InventoryHarness, expectConsistent, startInventory, stockedVariant } from './support.ts';
+import { type InventoryHarness, deadlockCount, expectConsistent, startInventory, stockedVariant } from './support.ts';
 
 let h: InventoryHarness;
 beforeAll(async () => {
@@ -10,8 +10,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.close();
 });
-
-const deadlocks = async () => (await h.pool.query<{ n: number }>('SELECT deadlocks::int AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0]?.n ?? 0;
 
 /** Requests of this test's kinds waiting for a lock: a key's claim, or a multi-item request's or a batch's items. */
 const waiting = async () =>
@@ -31,7 +29,7 @@ describe('a retry of a key whose reservation the sweeper is expiring (found by a
       const input = { idempotencyKey: newId(), ownerId: newId(), items, ttlSeconds: 30 };
       const r = await h.api.reserve(input);
       h.clock.advance(30_000);
-      const before = await deadlocks();
+      const before = await deadlockCount(h.pool);
       const blocker = await h.pool.connect();
       let sweeping: Promise<unknown>;
       let retry: Promise<unknown>;
@@ -66,7 +64,7 @@ describe('a retry of a key whose reservation the sweeper is expiring (found by a
       }
       expect(await sweeping).toBe(1);
       expect(await retry).toMatchObject({ id: r.id, replayed: true });
-      expect((await deadlocks()) - before).toBe(0);
+      expect((await deadlockCount(h.pool)) - before).toBe(0);
       await expectConsistent(h.pool, [a.variantId, b.variantId]);
     }, 30_000);
   }

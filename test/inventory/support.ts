@@ -139,3 +139,9 @@ export async function eventCount(pool: Pool, type: string): Promise<number> {
   const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM inventory_outbox_events WHERE event_type = $1', [type]);
   return rows[0]?.n ?? 0;
 }
+
+/** Deadlocks PostgreSQL has detected in the pool's database so far (tests compare before and after). */
+export async function deadlockCount(pool: Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>('SELECT deadlocks::int AS n FROM pg_stat_database WHERE datname = current_database()');
+  return rows[0]?.n ?? 0;
+}

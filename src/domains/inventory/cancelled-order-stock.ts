@@ -69,6 +69,13 @@ export async function giveBackCancelledOrder(tx: Tx, order: CancelledOrder, now:
       FOR UPDATE`,
     [order.checkoutSessionId, order.buyerId, order.orderId, RESERVATIONS_PER_ORDER_MAX, BUYER_KEY_PREFIX.length, BUYER_KEY_PREFIX],
   );
+  // The items of all of them, in id order, before releasing or restocking any (one at a time, they
+  // were taken out of order: see restockConfirmedCancellations).
+  await lockItemsOfLines(
+    tx,
+    reservations.map((r) => r.id),
+    ['active', 'confirmed'],
+  );
   const reason = `order ${order.orderId} cancelled: ${order.reason}`.slice(0, RELEASE_REASON_LENGTH_MAX);
   const released: string[] = [];
   const variantIds: string[] = [];
@@ -91,6 +98,18 @@ export async function giveBackCancelledOrder(tx: Tx, order: CancelledOrder, now:
   const restocked = await restockSoldLines(tx, confirmed, order, now, trace);
   variantIds.push(...restocked.map((i) => i.variant_id));
   return { released, restocked, variantIds };
+}
+
+/** Locks the stock items of the reservations' lines in those statuses, in id order, as every path that locks several items does. */
+async function lockItemsOfLines(tx: Tx, reservationIds: readonly string[], statuses: readonly string[]): Promise<void> {
+  if (reservationIds.length === 0) return;
+  await tx.query(
+    `SELECT id FROM stock_items
+      WHERE id IN (SELECT stock_item_id FROM stock_reservations WHERE reservation_id = ANY($1::uuid[]) AND status = ANY($2::text[]))
+      ORDER BY id
+      FOR UPDATE`,
+    [reservationIds, statuses],
+  );
 }
 
 async function restockSoldLines(tx: Tx, reservationIds: readonly string[], order: Pick<CancelledOrder, 'orderId' | 'sellerId'>, now: Date, trace: Trace | null): Promise<StockItemRow[]> {
@@ -175,6 +194,14 @@ export async function restockConfirmedCancellations(
       LIMIT $1
       FOR UPDATE OF w SKIP LOCKED`,
     [limit],
+  );
+  // Every item a record may restock, locked at once in id order, before any savepoint (a rollback
+  // to one would let go of locks taken after it): locked record by record, they were taken out of
+  // order and deadlocked with a multi-item reservation or a sweep (found by a review).
+  await lockItemsOfLines(
+    tx,
+    rows.filter((w) => w.status === 'confirmed').map((w) => w.reservation_id),
+    ['confirmed'],
   );
   const variantIds: string[] = [];
   const settled: typeof rows = [];
