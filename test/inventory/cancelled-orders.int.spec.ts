@@ -5,7 +5,7 @@ import { buyerKey } from '../../src/domains/inventory/reserve-input.ts';
 import { withTransaction } from '../../src/platform/db/pool.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { eventually } from '../support/eventually.ts';
-import { type InventoryHarness, type Variant, deadlockCount, eventCount, expectConsistent, ledger, startInventory, stockedVariant } from './support.ts';
+import { type InventoryHarness, type Variant, deadlockCount, eventCount, lockWaiters, expectConsistent, ledger, startInventory, stockedVariant } from './support.ts';
 
 let h: InventoryHarness;
 beforeAll(async () => {
@@ -259,8 +259,6 @@ describe('an order cancelled before its stock was sold', () => {
       await h.api.confirm(r.id, { orders: [{ sellerId: mug.sellerId, orderId: orders[name] }] });
       h.clock.advance(1000);
     }
-    const lockWaits = async (like: string) =>
-      (await h.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`, [like])).rows[0]?.n ?? 0;
     const before = await deadlockCount(h.pool);
     const blocker = await h.pool.connect();
     let settling: Promise<unknown>;
@@ -271,10 +269,10 @@ describe('an order cancelled before its stock was sold', () => {
       await blocker.query('BEGIN');
       await blocker.query('LOCK TABLE inventory_outbox_events IN SHARE MODE');
       settling = settle();
-      await eventually(async () => expect(await lockWaits('%INSERT INTO inventory_outbox_events%'), 'the settle waiting at its events').toBe(1));
+      await eventually(async () => expect(await lockWaiters(h.pool, '%INSERT INTO inventory_outbox_events%'), 'the settle waiting at its events').toBe(1));
       // Another buyer reserves both items (in id order: low, then high).
       buying = h.api.reserve({ idempotencyKey: newId(), ownerId: newId(), items: [low, high].map((v) => ({ variantId: v.variantId, quantity: 1 })) });
-      await eventually(async () => expect(await lockWaits('%FROM stock_items WHERE variant_id = ANY%'), 'the reservation waiting for an item').toBe(1));
+      await eventually(async () => expect(await lockWaiters(h.pool, '%FROM stock_items WHERE variant_id = ANY%'), 'the reservation waiting for an item').toBe(1));
       await blocker.query('ROLLBACK');
     } finally {
       blocker.release();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/platform/ids.ts';
 import { eventually } from '../support/eventually.ts';
-import { type InventoryHarness, deadlockCount, expectConsistent, startInventory, stockedVariant } from './support.ts';
+import { type InventoryHarness, deadlockCount, expectConsistent, lockWaiters, startInventory, stockedVariant } from './support.ts';
 
 let h: InventoryHarness;
 beforeAll(async () => {
@@ -10,15 +10,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h?.close();
 });
-
-/** Requests of this test's kinds waiting for a lock: a key's claim, or a multi-item request's or a batch's items. */
-const waiting = async () =>
-  (
-    await h.pool.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_stat_activity
-        WHERE wait_event_type = 'Lock' AND (query LIKE 'INSERT INTO reservations%' OR query LIKE '%FROM stock_items WHERE variant_id = ANY%' OR query LIKE '%UPDATE stock_items%')`,
-    )
-  ).rows[0]?.n ?? 0;
 
 describe('a retry of a key whose reservation the sweeper is expiring (found by a review)', () => {
   for (const kind of ['multi-item', 'single-item (a batch)'] as const) {
@@ -41,11 +32,9 @@ describe('a retry of a key whose reservation the sweeper is expiring (found by a
           (n) => n,
           (e: { code?: string }) => `sweep failed: ${e.code ?? String(e)}`,
         );
-        await eventually(async () => {
-          const { rows } = await h.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE stock_reservations%'`);
-          expect(rows[0]?.n).toBe(1);
-        });
-        // The buyer's checkout sends its reservation again with the same key.
+        await eventually(async () => expect(await lockWaiters(h.pool, 'UPDATE stock_reservations%')).toBe(1));
+        // The buyer's checkout sends its reservation again with the same key: it waits for a lock (a
+        // key's claim, or its items) or is answered.
         let answered = false;
         retry = h.api.reserve(input).then(
           (x) => {
@@ -57,7 +46,7 @@ describe('a retry of a key whose reservation the sweeper is expiring (found by a
             return `retry failed: ${e.code ?? String(e)}`;
           },
         );
-        await eventually(async () => expect(answered || (await waiting()) === 1).toBe(true));
+        await eventually(async () => expect(answered || (await lockWaiters(h.pool, 'INSERT INTO reservations%', '%FROM stock_items WHERE variant_id = ANY%', '%UPDATE stock_items%')) === 1).toBe(true));
         await blocker.query('COMMIT');
       } finally {
         blocker.release();

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/platform/http/errors.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { eventually } from '../support/eventually.ts';
-import { type InventoryHarness, eventCount, expectConsistent, startInventory, stockedVariant } from './support.ts';
+import { type InventoryHarness, eventCount, expectConsistent, lockWaiters, startInventory, stockedVariant } from './support.ts';
 
 let h: InventoryHarness;
 beforeAll(async () => {
@@ -93,12 +93,7 @@ describe("a seller's limit of units per buyer", () => {
       await blocker.query('SELECT 1 FROM stock_items WHERE variant_id = $1 FOR UPDATE', [first.variantId]);
       const items = [first, limited, other].map((v) => ({ variantId: v.variantId, quantity: 1 }));
       const requests = [newId(), newId()].map((idempotencyKey) => h.api.reserve({ idempotencyKey, ownerId: buyer, items }));
-      await eventually(async () => {
-        const { rows } = await h.pool.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FROM stock_items WHERE variant_id = ANY%FOR UPDATE'`,
-        );
-        expect(rows[0]?.n).toBe(2);
-      });
+      await eventually(async () => expect(await lockWaiters(h.pool, '%FROM stock_items WHERE variant_id = ANY%FOR UPDATE')).toBe(2));
       h.clock.advance(1000);
       await h.api.setPurchaseLimit(limited.sellerId, limited.variantId, { maxPerBuyer: 1 });
       await blocker.query('ROLLBACK');

@@ -145,3 +145,12 @@ export async function deadlockCount(pool: Pool): Promise<number> {
   const { rows } = await pool.query<{ n: number }>('SELECT deadlocks::int AS n FROM pg_stat_database WHERE datname = current_database()');
   return rows[0]?.n ?? 0;
 }
+
+/** Sessions waiting for a lock whose statement matches any of the LIKE patterns (tests that stage a wait). */
+export async function lockWaiters(pool: Pool, ...patterns: string[]): Promise<number> {
+  const { rows } = await pool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE ANY($1::text[])`,
+    [patterns],
+  );
+  return rows[0]?.n ?? 0;
+}
