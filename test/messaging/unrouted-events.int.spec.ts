@@ -47,6 +47,17 @@ describe('events no subscriber takes', () => {
     return rows[0]?.n ?? 0;
   };
 
+  /**
+   * Relayed means in the search inbox; the consumer's round applies it after, so the effect is
+   * awaited (found flaky in CI twice: read at once, it was sometimes not applied yet).
+   */
+  async function expectApplied(eventId: string): Promise<void> {
+    await eventually(async () => {
+      const { rows } = await (t.app.pools.get('search') as Pool).query('SELECT 1 FROM probe_effects WHERE event_id = $1', [eventId]);
+      expect(rows).toHaveLength(1);
+    }, { timeoutMs: 5_000 });
+  }
+
   beforeAll(async () => {
     const probe = { ...recordingProbe('search.unrouted-probe', 'search'), afterCommit: () => void seenAfterCommit.push(countApplied()) };
     t = await startTestApp({ RELAY_POLL_MS: '60000' }, { extraSubscriptions: [probe] });
@@ -74,11 +85,7 @@ describe('events no subscriber takes', () => {
     const [id] = await write([happened(1)]);
     expect(wakes).toBe(before + 1);
     await eventually(async () => expect(await states([id as string])).toEqual(['relayed']), { timeoutMs: 5_000 });
-    // Relayed is in the search inbox; the consumer's round applies it after (found flaky in CI).
-    await eventually(async () => {
-      const { rows } = await (t.app.pools.get('search') as Pool).query('SELECT 1 FROM probe_effects WHERE event_id = $1', [id]);
-      expect(rows).toHaveLength(1);
-    }, { timeoutMs: 5_000 });
+    await expectApplied(id as string);
     // The consumer told the subscription once its round had committed: the effect was readable.
     await eventually(async () => expect(seenAfterCommit.length).toBeGreaterThan(0));
     expect(await seenAfterCommit[0]).toBe(1);
@@ -129,8 +136,7 @@ describe('events no subscriber takes', () => {
     expect(wakes).toBe(before + 1);
     expect((await states(ids)).filter((_s, i) => i !== 1)).toEqual(['written published', 'written published']);
     await eventually(async () => expect(await states(ids)).toEqual(['written published', 'relayed', 'written published']), { timeoutMs: 5_000 });
-    const { rows } = await (t.app.pools.get('search') as Pool).query('SELECT 1 FROM probe_effects WHERE event_id = $1', [ids[1]]);
-    expect(rows).toHaveLength(1);
+    await expectApplied(ids[1] as string);
   });
 
   it('leaves every event pending while a delivery through a broker runs in the process (its subscribers are elsewhere)', async () => {
