@@ -368,6 +368,19 @@ describe('the sold-out memo', () => {
     memo.markSoldOut('x', memo.stamp());
     expect(memo.isSoldOut('x')).toBe(true);
   });
+  it('refuses a mark read before any of the returns it dropped together, not only the first of them', () => {
+    const memo = new SoldOutMemo(1000, 32, () => 0);
+    memo.forget(['v0']);
+    // Read after v0's return, before v1's.
+    const read = memo.stamp();
+    memo.forget(Array.from({ length: 31 }, (_, i) => `v${i + 1}`));
+    // Full: the next return drops the two oldest (v0, v1) in one pass.
+    memo.forget(['v32']);
+    memo.markSoldOut('v1', read);
+    expect(memo.isSoldOut('v1')).toBe(false);
+    memo.markSoldOut('v1', memo.stamp());
+    expect(memo.isSoldOut('v1')).toBe(true);
+  });
 });
 
 describe('reserve requests', () => {

@@ -30,6 +30,13 @@ describe('makeRoom', () => {
     expect(over.has('k37')).toBe(true);
   });
 
+  it('tells each entry it drops, in the order dropped', () => {
+    const map = filled(64);
+    const dropped: [string, number][] = [];
+    makeRoom(map, 64, (key, value) => dropped.push([key, value]));
+    expect(dropped).toEqual([['k0', 0], ['k1', 1], ['k2', 2], ['k3', 3]]);
+  });
+
   it('keeps a cache filled with distinct keys within its bound, the newest always kept', () => {
     const map = new Map<string, number>();
     for (let i = 0; i < 10_000; i++) {

@@ -1,3 +1,5 @@
+import { makeRoom } from '../../platform/bounded-map.ts';
+
 /**
  * Remembers, in this process, which variants are sold out, so a flash sale's thousands of late
  * buyers are answered without taking the item's lock or writing anything. An entry is set after a
@@ -18,6 +20,10 @@ export class SoldOutMemo {
   readonly #returnedAt = new Map<string, number>();
   /** The latest count among the returns dropped from #returnedAt: any of their variants may have had it. */
   #droppedAt = 0;
+
+  readonly #dropReturn = (_variantId: string, at: number): void => {
+    this.#droppedAt = Math.max(this.#droppedAt, at);
+  };
 
   constructor(
     readonly ttlMs: number,
@@ -43,8 +49,8 @@ export class SoldOutMemo {
     if (this.ttlMs <= 0) return;
     if ((this.#returnedAt.get(variantId) ?? this.#droppedAt) > stamp) return;
     this.#until.delete(variantId);
-    // Bounded: when full, the oldest marks go (Map keeps insertion order).
-    if (this.#until.size >= this.entriesMax) this.#until.delete(this.#until.keys().next().value as string);
+    // Bounded: when full, the oldest marks go (Map keeps insertion order), in bulk (see makeRoom).
+    makeRoom(this.#until, this.entriesMax);
     this.#until.set(variantId, this.nowMs() + this.ttlMs);
   }
 
@@ -54,11 +60,9 @@ export class SoldOutMemo {
       this.#until.delete(id);
       this.#returns += 1;
       this.#returnedAt.delete(id);
-      if (this.#returnedAt.size >= this.entriesMax) {
-        const [oldest, at] = this.#returnedAt.entries().next().value as [string, number];
-        this.#returnedAt.delete(oldest);
-        this.#droppedAt = at;
-      }
+      // Dropped one by one, each drop stepped over every slot dropped before it: a seed receiving
+      // stock for 225,000 variants spent 3 % of its main thread here (see makeRoom).
+      makeRoom(this.#returnedAt, this.entriesMax, this.#dropReturn);
       this.#returnedAt.set(id, this.#returns);
     }
   }
