@@ -23,6 +23,8 @@ export function unstorableCharacter(text: string): string | undefined {
  * holds is a lone one.
  */
 export function wellFormedJson(json: string): string {
+  // One scan for the usual case: JSON.stringify escapes as \u only control characters and lone surrogates.
+  if (!json.includes('\\u')) return json;
   if (!json.includes('\\ud') && !json.includes('\\uD') && !json.includes('\\u0000')) return json;
   return json.replace(UNSTORABLE_ESCAPE, '$1\\ufffd');
 }
