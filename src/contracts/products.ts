@@ -131,7 +131,10 @@ export const ProductUnlistedV1 = defineEvent(
 );
 export type ProductUnlistedV1 = Static<typeof ProductUnlistedV1.schema>;
 
-/** What both price events say of the window and the product. */
+/**
+ * What both v1 price events say of the window and the product: no longer emitted (v2 carries the
+ * snapshot), kept so that the log's older events are still read.
+ */
 const priceWindowEventProperties = {
   productId: Uuid,
   sellerId: Uuid,
@@ -180,13 +183,58 @@ export const PriceWithdrawnV1 = defineEvent(
 );
 export type PriceWithdrawnV1 = Static<typeof PriceWithdrawnV1.schema>;
 
+/**
+ * A price window was added: the product's full snapshot after the change (its `prices` hold the
+ * new window and the window it closed, now ending at the new one's start, if that is still
+ * current), and the change itself. Replaces v1 (the window alone), which only the log's older
+ * events still carry: a consumer gets the product's prices without calling back (ADR 0024).
+ */
+export const PriceChangedV2 = defineEvent(
+  'products.price_changed.v2',
+  Type.Object(
+    {
+      ...snapshotProperties,
+      /** The window added. */
+      window: PriceWindowSchema,
+      /** The open window this one closed (its effectiveTo is now window.effectiveFrom), if any. */
+      closedPriceId: Type.Union([Uuid, Type.Null()]),
+      changedAt: Instant,
+    },
+    { additionalProperties: false },
+  ),
+);
+export type PriceChangedV2 = Static<typeof PriceChangedV2.schema>;
+
+/**
+ * A scheduled price window was withdrawn before it started: the product's full snapshot after the
+ * withdrawal (the window is gone from its `prices`; the window it had closed runs on to where it
+ * ended), the withdrawn window, and the extension. Replaces v1 (ADR 0024).
+ */
+export const PriceWithdrawnV2 = defineEvent(
+  'products.price_withdrawn.v2',
+  Type.Object(
+    {
+      ...snapshotProperties,
+      /** The window withdrawn, as it was. */
+      window: PriceWindowSchema,
+      /** The window that ended where the withdrawn one started, and its new end (null: open again). */
+      extendedPriceId: Type.Union([Uuid, Type.Null()]),
+      extendedTo: Type.Union([Instant, Type.Null()]),
+      withdrawnAt: Instant,
+    },
+    { additionalProperties: false },
+  ),
+);
+export type PriceWithdrawnV2 = Static<typeof PriceWithdrawnV2.schema>;
+
+/** The product events emitted now, each carrying the product's snapshot (v1 price events are still read from the log). */
 export const PRODUCT_EVENT_TYPES = [
   ProductCreatedV1.type,
   ProductUpdatedV1.type,
   ProductPublishedV1.type,
   ProductUnlistedV1.type,
-  PriceChangedV1.type,
-  PriceWithdrawnV1.type,
+  PriceChangedV2.type,
+  PriceWithdrawnV2.type,
 ] as const;
 
 /**
@@ -243,4 +291,15 @@ export type CategoryUpdatedV1 = Static<typeof CategoryUpdatedV1.schema>;
 
 export const CATEGORY_EVENT_TYPES = [CategoryCreatedV1.type, CategoryUpdatedV1.type] as const;
 
-registerContracts(ProductCreatedV1, ProductUpdatedV1, ProductPublishedV1, ProductUnlistedV1, PriceChangedV1, PriceWithdrawnV1, CategoryCreatedV1, CategoryUpdatedV1);
+registerContracts(
+  ProductCreatedV1,
+  ProductUpdatedV1,
+  ProductPublishedV1,
+  ProductUnlistedV1,
+  PriceChangedV1,
+  PriceWithdrawnV1,
+  PriceChangedV2,
+  PriceWithdrawnV2,
+  CategoryCreatedV1,
+  CategoryUpdatedV1,
+);

@@ -389,24 +389,57 @@ describe('changing a category', () => {
     expect(rooted.json()).toMatchObject({ parentId: null, path: [{ id: moving.id }] });
   });
 
-  it("announces a product edited while its category moves after the move, with the new path (a consumer never ends with the old one)", async () => {
+  /** Writes that announce a product with its snapshot, each sent while its category moves. */
+  const writesWithSnapshots: { write: string; event: string; status: number; send: (product: Json) => Promise<{ statusCode: number; body: string }> }[] = [
+    {
+      write: 'edited',
+      event: 'products.product_updated.v1',
+      status: 200,
+      send: (product) => t.request('PATCH', `/v1/seller/products/${product.id}`, { token: seller, body: { version: product.version, title: 'Edited while it moved' } }),
+    },
+    {
+      write: 'priced',
+      event: 'products.price_changed.v2',
+      status: 201,
+      send: (product) =>
+        t.request('POST', `/v1/seller/products/${product.id}/prices`, {
+          token: seller,
+          body: { variantId: product.variants[0].id, price: { amount: 777, currency: product.priceWindows[0].basePrice.currency }, effectiveFrom: '2099-01-01T00:00:00.000Z' },
+        }),
+    },
+    {
+      write: 'withdrawing a price',
+      event: 'products.price_withdrawn.v2',
+      status: 200,
+      send: (product) => t.request('DELETE', `/v1/seller/products/${product.id}/prices/${product.scheduledPriceId}`, { token: seller }),
+    },
+  ];
+
+  it.each(writesWithSnapshots)('announces a product $write while its category moves after the move, with the new path (a consumer never ends with the old one)', async ({ event, status, send }) => {
     const from = await created({ name: uniqueName('From') });
     const to = await created({ name: uniqueName('To') });
     const moving = await created({ name: uniqueName('Moving'), parentId: from.id });
     const product = await published(moving.id);
+    // A window ahead, for the withdrawal.
+    const scheduled = await t.request('POST', `/v1/seller/products/${product.id}/prices`, {
+      token: seller,
+      body: { variantId: product.variants[0].id, price: { amount: 555, currency: product.priceWindows[0].basePrice.currency }, effectiveFrom: '2098-01-01T00:00:00.000Z' },
+    });
+    expect(scheduled.statusCode, scheduled.body).toBe(201);
+    const current = { ...product, version: scheduled.json().version, scheduledPriceId: scheduled.json().window.priceId };
     // A move in progress, as updateCategory makes it: the tree locked, the row changed, not committed.
     const move = await db.connect();
-    let editing: Promise<Awaited<ReturnType<typeof t.request>>> | undefined;
+    let writing: Promise<{ statusCode: number; body: string }> | undefined;
     try {
       await move.query('BEGIN');
       await move.query('LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE');
       await move.query('UPDATE categories SET parent_id = $2 WHERE id = $1', [moving.id, to.id]);
       let done = false;
-      editing = t.request('PATCH', `/v1/seller/products/${product.id}`, { token: seller, body: { version: product.version, title: 'Edited while it moved' } });
-      void editing.then(() => {
+      writing = send(current);
+      void writing.then(() => {
         done = true;
       });
-      // The edit waits for the move (or, without the hold on the tree, is done before it commits).
+      // The write waits for the move (or, without the hold on the tree, is done before it commits).
       await eventually(async () => {
         const { rows } = await db.query(`SELECT 1 FROM pg_locks WHERE NOT granted AND locktype = 'relation' AND relation = 'categories'::regclass AND mode = 'RowExclusiveLock'`);
         expect(done || rows.length > 0).toBe(true);
@@ -416,11 +449,11 @@ describe('changing a category', () => {
       await move.query('ROLLBACK').catch(() => undefined);
       move.release();
     }
-    const edited = await editing;
-    expect(edited.statusCode, edited.body).toBe(200);
+    const written = await writing;
+    expect(written.statusCode, written.body).toBe(status);
     const { rows } = await db.query<{ payload: Json }>(
-      `SELECT payload FROM products_outbox_events WHERE aggregate_id = $1 AND event_type = 'products.product_updated.v1' ORDER BY seq DESC LIMIT 1`,
-      [product.id],
+      'SELECT payload FROM products_outbox_events WHERE aggregate_id = $1 AND event_type = $2 ORDER BY seq DESC LIMIT 1',
+      [product.id, event],
     );
     expect(rows[0]?.payload.categoryPath.map((c: Json) => c.id)).toEqual([to.id, moving.id]);
   });

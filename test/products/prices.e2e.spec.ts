@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PriceChangedV1, PriceWithdrawnV1, ProductUpdatedV1, SNAPSHOT_PRICES_MAX } from '../../src/contracts/products.ts';
+import { PriceChangedV2, PriceWithdrawnV2, ProductUpdatedV1, SNAPSHOT_PRICES_MAX } from '../../src/contracts/products.ts';
 import { mapDatabaseError } from '../../src/domains/products/db-errors.ts';
 import { PurchaseCatalog } from '../../src/domains/products/purchase.ts';
 import { AppError } from '../../src/platform/http/errors.ts';
@@ -246,23 +246,29 @@ describe('price windows over time', () => {
     ]);
   });
 
-  it('announces each window with products.price_changed.v1 and moves the product version on', async () => {
+  it("announces each window with products.price_changed.v2, the product's snapshot after the change, and moves the product version on", async () => {
     f.clock.set(T0);
     const p = await newPublishedProduct();
     const res = await addPrice(p.id, { variantId: p.variantId, price: { amount: 700, currency: 'USD' }, discount: { amount: 50, currency: 'USD' }, effectiveFrom: at(1).toISOString() });
-    expect(await theOnlyEvent(p.id, PriceChangedV1)).toMatchObject({
+    const priceId = res.json().window.priceId;
+    const added = { priceId, variantId: p.variantId, currency: 'USD', basePrice: 700, discount: 50, effectiveFrom: at(1).toISOString(), effectiveTo: null };
+    const event = (await theOnlyEvent(p.id, PriceChangedV2)) as PriceChangedV2;
+    expect(event).toMatchObject({
       productId: p.id,
       sellerId,
-      variantId: p.variantId,
-      priceId: res.json().window.priceId,
-      currency: 'USD',
-      basePrice: 700,
-      discount: 50,
-      effectiveFrom: at(1).toISOString(),
-      effectiveTo: null,
-      closedPriceId: p.firstPriceId,
+      status: 'published',
       version: 3,
+      window: added,
+      closedPriceId: p.firstPriceId,
+      changedAt: T0.toISOString(),
     });
+    // The whole product, as the other snapshot events carry it: a consumer needs no call back.
+    expect(event.variants.map((v) => v.variantId)).toEqual([p.variantId]);
+    expect(event.categoryPath.length).toBeGreaterThan(0);
+    expect(event.prices).toEqual([
+      { priceId: p.firstPriceId, variantId: p.variantId, currency: 'USD', basePrice: 1000, discount: 0, effectiveFrom: T0.toISOString(), effectiveTo: at(1).toISOString() },
+      added,
+    ]);
     const seller = await f.t.request('GET', `/v1/seller/products/${p.id}`, { token: await token() });
     expect(seller.json().version).toBe(3);
     expect(seller.json().priceWindows.map((w: { basePrice: { amount: number }; current: boolean }) => [w.basePrice.amount, w.current])).toEqual([
@@ -327,19 +333,21 @@ describe('withdrawing a scheduled price window', () => {
         extended_price_id: p.firstPriceId,
       },
     ]);
-    expect(await theOnlyEvent(p.id, PriceWithdrawnV1)).toMatchObject({
+    const event = (await theOnlyEvent(p.id, PriceWithdrawnV2)) as PriceWithdrawnV2;
+    expect(event).toMatchObject({
       productId: p.id,
       sellerId,
       version: 5,
-      variantId: p.variantId,
-      priceId: sale.window.priceId,
-      basePrice: 8,
-      effectiveFrom: at(10).toISOString(),
-      effectiveTo: at(20).toISOString(),
+      window: { priceId: sale.window.priceId, variantId: p.variantId, basePrice: 8, effectiveFrom: at(10).toISOString(), effectiveTo: at(20).toISOString() },
       extendedPriceId: p.firstPriceId,
       extendedTo: at(20).toISOString(),
       withdrawnAt: at(5).toISOString(),
     });
+    // The snapshot's windows are the variant's after the withdrawal: the sale is gone, the window it closed runs on.
+    expect(event.prices.map((w) => [w.priceId, w.basePrice, w.effectiveFrom, w.effectiveTo])).toEqual([
+      [p.firstPriceId, 1000, T0.toISOString(), at(20).toISOString()],
+      [back.window.priceId, 1000, at(20).toISOString(), null],
+    ]);
     // The withdrawal dropped the cached row; the sale never applies.
     const purchase = await f.products.api.getVariantsForPurchase([p.variantId], at(15));
     expect(purchase.get(p.variantId)?.price).toMatchObject({ basePrice: 1000, priceId: p.firstPriceId });
@@ -425,7 +433,7 @@ describe('withdrawing a scheduled price window', () => {
     const gone = await withdraw(p.id.toUpperCase(), added.json().window.priceId.toUpperCase());
     expect(gone.statusCode, gone.body).toBe(200);
     expect(gone.json()).toMatchObject({ priceId: added.json().window.priceId, extendedPriceId: p.firstPriceId });
-    expect(await theOnlyEvent(p.id, PriceWithdrawnV1)).toMatchObject({ productId: p.id, priceId: added.json().window.priceId });
+    expect(await theOnlyEvent(p.id, PriceWithdrawnV2)).toMatchObject({ productId: p.id, window: { priceId: added.json().window.priceId } });
   });
 
   it("answers 404 for another seller's window, a window of another product and an unknown one", async () => {

@@ -101,6 +101,36 @@ describe('projections', () => {
     expect(await row()).toMatchObject({ status: 'published', product_version: 5, min_price: 500 });
   });
 
+  it('take a v2 price event as the snapshot it carries, ignoring one (of either version) that a newer snapshot covers', async () => {
+    const products = productSearchSubscription();
+    const variantId = newId();
+    const productId = newId();
+    const published = { ...snapshot(2, 'Kettle', 'published', variantId), productId };
+    await apply(products, envelope('products.product_published.v1', productId, { ...published, publishedAt: '2026-01-02T00:00:00.000Z' }, '2026-01-02T00:00:00.000Z'));
+    const window = (basePrice: number, from: string) => ({ priceId: newId(), variantId, currency: 'USD', basePrice, discount: 0, effectiveFrom: from, effectiveTo: null });
+    const sale = window(150, '2026-01-04T00:00:00.000Z');
+    const regular = { ...published.prices[0]!, effectiveTo: sale.effectiveFrom };
+    // Version 4 (a sale from now, and the title the product had by then) comes before version 3.
+    const v4 = { ...published, version: 4, title: 'Steel kettle', prices: [regular, sale], window: sale, closedPriceId: regular.priceId, changedAt: sale.effectiveFrom };
+    await apply(products, envelope('products.price_changed.v2', productId, v4, sale.effectiveFrom));
+    const row = async () => (await db.query('SELECT title, product_version, min_price, price_windows_json FROM product_search_view WHERE product_id = $1', [productId])).rows[0];
+    expect(await row()).toMatchObject({ title: 'Steel kettle', product_version: 4, min_price: 150 });
+    expect((await row()).price_windows_json).toEqual([regular, sale]);
+    // Version 3, a withdrawal replayed late, and a v1 price event of version 3: both covered.
+    const v3 = { ...published, version: 3, title: 'Old kettle', window: window(1, '2026-01-09T00:00:00.000Z'), extendedPriceId: null, extendedTo: null, withdrawnAt: '2026-01-03T00:00:00.000Z' };
+    await apply(products, envelope('products.price_withdrawn.v2', productId, v3, '2026-01-03T00:00:00.000Z'));
+    const v1 = { productId, sellerId: published.sellerId, version: 3, variantId, sku: 'V-1', priceId: newId(), currency: 'USD', basePrice: 2, discount: 0,
+      effectiveFrom: '2026-01-03T00:00:00.000Z', effectiveTo: null, closedPriceId: null, changedAt: '2026-01-03T00:00:00.000Z' };
+    await apply(products, envelope('products.price_changed.v1', productId, v1, '2026-01-03T00:00:00.000Z'));
+    expect(await row()).toMatchObject({ title: 'Steel kettle', product_version: 4, min_price: 150 });
+    // A newer one's snapshot replaces the windows whole.
+    const after = window(180, '2026-01-05T00:00:00.000Z');
+    const v5 = { ...v4, version: 5, prices: [{ ...sale, effectiveTo: after.effectiveFrom }, after], window: after, closedPriceId: sale.priceId, changedAt: after.effectiveFrom };
+    await apply(products, envelope('products.price_changed.v2', productId, v5, after.effectiveFrom));
+    expect(await row()).toMatchObject({ product_version: 5, min_price: 180 });
+    expect((await row()).price_windows_json).toEqual(v5.prices);
+  });
+
   it("apply a price event that came before the product's first snapshot (the snapshot parked) once the snapshot comes, and drop an older one", async () => {
     const products = productSearchSubscription();
     const variantId = newId();

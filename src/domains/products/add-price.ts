@@ -1,15 +1,24 @@
-import { PriceChangedV1 } from '../../contracts/products.ts';
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
 import { newId } from '../../platform/ids.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { mappingDatabaseErrors } from './db-errors.ts';
 import type { ProductsDeps } from './deps.ts';
-import { AGGREGATE_TYPE, emit } from './events.ts';
+import { emit, productEvent } from './events.ts';
 import { type PriceWindowRow, planWindow } from './pricing.ts';
 import type { AddPriceBody } from './schemas.ts';
-import { closeWindow, insertPrices, lockOwnProduct, mustKeepLiveWindowsBounded, selectLiveWindowsForUpdate, selectVariantOf, updateProductRow } from './sql.ts';
-import { type PriceWindowView, toPriceWindowView } from './views.ts';
+import {
+  closeWindow,
+  holdCategoryTree,
+  insertPrices,
+  lockOwnProduct,
+  mustKeepLiveWindowsBounded,
+  selectLiveWindowsForUpdate,
+  selectProduct,
+  selectVariantOf,
+  updateProductRow,
+} from './sql.ts';
+import { type PriceWindowView, toPriceWindow, toPriceWindowView, toSnapshot } from './views.ts';
 
 export interface PriceChange {
   window: PriceWindowView;
@@ -21,13 +30,16 @@ export interface PriceChange {
  * Adds a price window for one variant and currency. An open-ended window closes the open window it
  * follows at its own start; any other overlap is refused with PRICE_WINDOW_OVERLAP (checked here for
  * a clear answer, and held by the exclusion constraint against concurrent writers). A window never
- * starts in the past, so history is never rewritten. Announced with products.price_changed.v1.
+ * starts in the past, so history is never rewritten. Announced with products.price_changed.v2,
+ * which carries the product's snapshot after the change.
  */
 export async function addPriceWindow(deps: ProductsDeps, sellerId: string, productId: string, body: AddPriceBody, trace: Trace | null): Promise<PriceChange> {
   const currency = body.price.currency;
   if (body.discount && body.discount.currency !== currency) throw new AppError('VALIDATION_FAILED', 'discount must be in the currency of price');
   const change = await mappingDatabaseErrors(() =>
     withTransaction(deps.pool, async (tx) => {
+      // The event carries the snapshot, category path included (see holdCategoryTree).
+      await holdCategoryTree(tx);
       const product = await lockOwnProduct(tx, productId, sellerId);
       if (!product) throw notFound('product');
       // The time once the product is locked, not when the request came: a window that waited for
@@ -52,22 +64,10 @@ export async function addPriceWindow(deps: ProductsDeps, sellerId: string, produ
       await insertPrices(tx, [{ ...window, productId, createdBy: sellerId, createdAt: now }]);
       await mustKeepLiveWindowsBounded(tx, productId, now);
       const version = await updateProductRow(tx, productId, {}, now);
-      const data: PriceChangedV1 = {
-        productId,
-        sellerId,
-        version,
-        variantId: variant.id,
-        sku: variant.sku,
-        priceId: window.id,
-        currency,
-        basePrice: window.basePrice,
-        discount: window.discount,
-        effectiveFrom: window.effectiveFrom.toISOString(),
-        effectiveTo: window.effectiveTo?.toISOString() ?? null,
-        closedPriceId: plan.closeWindowId,
-        changedAt: now.toISOString(),
-      };
-      await emit(tx, [{ type: PriceChangedV1.type, aggregateId: productId, aggregateType: AGGREGATE_TYPE, data }], trace, now);
+      const record = await selectProduct(tx, productId, { at: now, history: true });
+      if (!record) throw new Error('the product being priced cannot be read back');
+      const change = { kind: 'price_changed', window: toPriceWindow(window), closedPriceId: plan.closeWindowId, at: now } as const;
+      await emit(tx, [productEvent(toSnapshot(record, now), change)], trace, now);
       return { window: toPriceWindowView(window, now), closedPriceId: plan.closeWindowId, version };
     }),
   );

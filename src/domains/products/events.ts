@@ -3,6 +3,9 @@ import {
   CATEGORY_TREE_AGGREGATE_TYPE,
   CategoryCreatedV1,
   CategoryUpdatedV1,
+  PriceChangedV2,
+  type PriceWindow,
+  PriceWithdrawnV2,
   ProductCreatedV1,
   ProductPublishedV1,
   type ProductSnapshot,
@@ -22,7 +25,9 @@ export type ProductChange =
   | { kind: 'created' }
   | { kind: 'updated'; changedFields: (typeof PRODUCT_FIELDS)[number][] }
   | { kind: 'published'; at: Date }
-  | { kind: 'unlisted'; at: Date };
+  | { kind: 'unlisted'; at: Date }
+  | { kind: 'price_changed'; window: PriceWindow; closedPriceId: string | null; at: Date }
+  | { kind: 'price_withdrawn'; window: PriceWindow; extendedPriceId: string | null; extendedTo: string | null; at: Date };
 
 export function productEvent(snapshot: ProductSnapshot, change: ProductChange): NewEvent {
   const base = { aggregateId: snapshot.productId, aggregateType: AGGREGATE_TYPE };
@@ -35,6 +40,24 @@ export function productEvent(snapshot: ProductSnapshot, change: ProductChange): 
       return { ...base, type: ProductPublishedV1.type, data: { ...snapshot, publishedAt: change.at.toISOString() } satisfies ProductPublishedV1 };
     case 'unlisted':
       return { ...base, type: ProductUnlistedV1.type, data: { ...snapshot, unlistedAt: change.at.toISOString() } satisfies ProductUnlistedV1 };
+    case 'price_changed':
+      return {
+        ...base,
+        type: PriceChangedV2.type,
+        data: { ...snapshot, window: change.window, closedPriceId: change.closedPriceId, changedAt: change.at.toISOString() } satisfies PriceChangedV2,
+      };
+    case 'price_withdrawn':
+      return {
+        ...base,
+        type: PriceWithdrawnV2.type,
+        data: {
+          ...snapshot,
+          window: change.window,
+          extendedPriceId: change.extendedPriceId,
+          extendedTo: change.extendedTo,
+          withdrawnAt: change.at.toISOString(),
+        } satisfies PriceWithdrawnV2,
+      };
   }
 }
 

@@ -107,7 +107,7 @@ export function registerProductRoutes(app: HttpApp, deps: ProductsDeps, categori
         tags: sellerTags,
         summary: 'Add a price window for a variant and currency',
         description:
-          `Windows are [effectiveFrom, effectiveTo); a null end is open. An open window closes the open window it follows at its own start; any other overlap is 409 PRICE_WINDOW_OVERLAP. A window never starts in the past. A product has at most ${SNAPSHOT_PRICES_MAX} windows in effect or scheduled (all variants and currencies): one more is 409 CONFLICT.`,
+          `Windows are [effectiveFrom, effectiveTo); a null end is open. An open window closes the open window it follows at its own start; any other overlap is 409 PRICE_WINDOW_OVERLAP. A window never starts in the past. A product has at most ${SNAPSHOT_PRICES_MAX} windows in effect or scheduled (all variants and currencies): one more is 409 CONFLICT. Announced with products.price_changed.v2 (the product's snapshot after the change).`,
         params: ProductIdParams,
         body: AddPriceBody,
         response: { 201: PriceChangeSchema, ...authProblems, 404: ProblemResponse, 409: ProblemResponse, 422: ProblemResponse },
@@ -127,7 +127,7 @@ export function registerProductRoutes(app: HttpApp, deps: ProductsDeps, categori
         tags: sellerTags,
         summary: 'Withdraw a price window that has not started',
         description:
-          'A scheduled window is withdrawn before its start, as if it had never been added: the window it had closed runs on to where it ended (extendedPriceId, extendedTo). A window that has started is history: 409 INVALID_STATE_TRANSITION (add a new window to change the price from now on). Kept in product_price_withdrawals; announced with products.price_withdrawn.v1.',
+          'A scheduled window is withdrawn before its start, as if it had never been added: the window it had closed runs on to where it ended (extendedPriceId, extendedTo). A window that has started is history: 409 INVALID_STATE_TRANSITION (add a new window to change the price from now on). Kept in product_price_withdrawals; announced with products.price_withdrawn.v2 (the product\'s snapshot after the withdrawal).',
         params: PriceWindowParams,
         response: { 200: PriceWithdrawalSchema, ...authProblems, 404: ProblemResponse, 409: ProblemResponse },
       },

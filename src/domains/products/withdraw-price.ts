@@ -1,10 +1,10 @@
-import { PriceWithdrawnV1 } from '../../contracts/products.ts';
 import { withTransaction } from '../../platform/db/pool.ts';
 import { AppError, notFound } from '../../platform/http/errors.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import type { ProductsDeps } from './deps.ts';
-import { AGGREGATE_TYPE, emit } from './events.ts';
-import { lockOwnProduct, selectWindowForUpdate, updateProductRow, withdrawWindow } from './sql.ts';
+import { emit, productEvent } from './events.ts';
+import { holdCategoryTree, lockOwnProduct, selectProduct, selectWindowForUpdate, updateProductRow, withdrawWindow } from './sql.ts';
+import { toPriceWindow, toSnapshot } from './views.ts';
 
 export interface PriceWithdrawal {
   priceId: string;
@@ -19,10 +19,12 @@ export interface PriceWithdrawal {
  * Withdraws a scheduled price window before it starts (a window that has started is history and
  * stays: a new window changes the price from now on). The window it had closed runs on to where it
  * ended, so the variant's prices read as if it had never been added. Announced with
- * products.price_withdrawn.v1.
+ * products.price_withdrawn.v2, which carries the product's snapshot after the withdrawal.
  */
 export async function withdrawPriceWindow(deps: ProductsDeps, sellerId: string, productId: string, priceId: string, trace: Trace | null): Promise<PriceWithdrawal> {
   const withdrawal = await withTransaction(deps.pool, async (tx) => {
+    // The event carries the snapshot, category path included (see holdCategoryTree).
+    await holdCategoryTree(tx);
     const product = await lockOwnProduct(tx, productId, sellerId);
     if (!product) throw notFound('product');
     // The time once the product is locked, not when the request came: a withdrawal that waited
@@ -39,23 +41,10 @@ export async function withdrawPriceWindow(deps: ProductsDeps, sellerId: string, 
     const extendedPriceId = await withdrawWindow(tx, { ...window, productId }, now, sellerId);
     const version = await updateProductRow(tx, productId, {}, now);
     const extendedTo = extendedPriceId ? (window.effectiveTo?.toISOString() ?? null) : null;
-    const data: PriceWithdrawnV1 = {
-      productId,
-      sellerId,
-      version,
-      variantId: window.variantId,
-      sku: window.sku,
-      priceId,
-      currency: window.currency,
-      basePrice: window.basePrice,
-      discount: window.discount,
-      effectiveFrom: window.effectiveFrom.toISOString(),
-      effectiveTo: window.effectiveTo?.toISOString() ?? null,
-      extendedPriceId,
-      extendedTo,
-      withdrawnAt: now.toISOString(),
-    };
-    await emit(tx, [{ type: PriceWithdrawnV1.type, aggregateId: productId, aggregateType: AGGREGATE_TYPE, data }], trace, now);
+    const record = await selectProduct(tx, productId, { at: now, history: true });
+    if (!record) throw new Error('the product whose price is withdrawn cannot be read back');
+    const change = { kind: 'price_withdrawn', window: toPriceWindow(window), extendedPriceId, extendedTo, at: now } as const;
+    await emit(tx, [productEvent(toSnapshot(record, now), change)], trace, now);
     return { priceId, withdrawnAt: now.toISOString(), extendedPriceId, extendedTo, version };
   });
   deps.invalidate([productId]);

@@ -5,6 +5,7 @@ import {
   PriceChangedV1,
   type PriceWindow,
   PriceWithdrawnV1,
+  PRODUCT_EVENT_TYPES,
   ProductCreatedV1,
   ProductPublishedV1,
   type ProductSnapshot,
@@ -22,7 +23,8 @@ import { type PricedVariant, attributeValues, nextBoundaryAfter, priceRangeAt, w
 export const PRODUCT_SEARCH_MODEL = 'product_search';
 export const PRODUCT_SEARCH_CONSUMER = 'search.product_search';
 
-const SNAPSHOT_EVENTS = new Set<string>([ProductCreatedV1.type, ProductUpdatedV1.type, ProductPublishedV1.type, ProductUnlistedV1.type]);
+/** Events that carry the whole product: every one products emits now (v1 price events, the window alone, are still read from the log). */
+const SNAPSHOT_EVENTS = new Set<string>(PRODUCT_EVENT_TYPES);
 
 
 function primaryImage(images: ProductSnapshot['images']): string | null {
