@@ -6,11 +6,8 @@ import {
   type PriceWindow,
   PriceWithdrawnV1,
   PRODUCT_EVENT_TYPES,
-  ProductCreatedV1,
   ProductPublishedV1,
   type ProductSnapshot,
-  ProductUnlistedV1,
-  ProductUpdatedV1,
 } from '../../contracts/products.ts';
 import type { Tx } from '../../platform/db/pool.ts';
 import type { EventEnvelope } from '../../platform/messaging/envelope.ts';
@@ -25,7 +22,6 @@ export const PRODUCT_SEARCH_CONSUMER = 'search.product_search';
 
 /** Events that carry the whole product: every one products emits now (v1 price events, the window alone, are still read from the log). */
 const SNAPSHOT_EVENTS = new Set<string>(PRODUCT_EVENT_TYPES);
-
 
 function primaryImage(images: ProductSnapshot['images']): string | null {
   const sorted = [...images].sort((a, b) => Number(b.type === 'primary') - Number(a.type === 'primary') || a.position - b.position);
