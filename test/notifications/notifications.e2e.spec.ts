@@ -147,7 +147,7 @@ describe('notifications of a purchase', () => {
     expect(rows[0]?.n).toBe(5);
   });
 
-  it('notify nobody twice for an event delivered or applied again', async () => {
+  it('notify nobody twice for an event delivered or applied again, even on a channel chosen since (found by an audit: the replay sent it by push)', async () => {
     const { rows } = await db.query<{ envelope: EventEnvelope; attempts: number }>(
       `SELECT envelope, attempts FROM notifications_inbox_events WHERE consumer = 'notifications.orders' AND event_type = 'orders.order_paid.v1' AND aggregate_id = $1`,
       [orderId],
@@ -161,7 +161,10 @@ describe('notifications of a purchase', () => {
 
     // Delivered again: the inbox already has it.
     expect(await insertIntoInbox(db, 'notifications', [{ consumer: 'notifications.orders', event: row.envelope }])).toBe(0);
-    // Applied again (as a replayed dead letter is): the notifications are unique per event, user and channel.
+    // The buyer, told in the app and by email already, moves order_paid to push meanwhile.
+    await expectStatus('put', put(buyer, { channels: { order_paid: ['push'] } }), 200);
+    // Applied again (as a replayed dead letter is): a recipient who has notifications of the event
+    // gets none more, on no channel.
     await db.query(
       `UPDATE notifications_inbox_events SET status = 'pending', next_attempt_at = now() WHERE consumer = 'notifications.orders' AND event_id = $1`,
       [row.envelope.id],
@@ -177,6 +180,8 @@ describe('notifications of a purchase', () => {
     expect(typesOf(await inbox(buyer)).filter((type) => type === 'order_paid')).toHaveLength(1);
     await notifications.runDeliveryOnce();
     expect(notifications.testProvider.delivered().length).toBe(emailsBefore);
+    expect(notifications.testProvider.delivered(buyer.userId)).toEqual([]);
+    await expectStatus('put', put(buyer, { channels: { order_paid: null } }), 200);
   });
 
   it('tell the buyer of a refund the seller made', async () => {

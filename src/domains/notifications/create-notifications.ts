@@ -8,7 +8,8 @@ import { channelsFor } from './types.ts';
 /**
  * Turns one event's intents into notifications, in the consumer's transaction: one per channel the
  * recipient wants for the type (their choice, or the type's default), none for a type switched
- * off. Unique per (event, user, channel), so a redelivered event adds nothing. The in_app ones are
+ * off. A recipient with notifications of the event already gets none more, so an event applied
+ * again adds nothing (see insertNotifications). The in_app ones are
  * visible at once and announced as sent; the others wait for the delivery worker.
  */
 export async function createNotifications(ctx: HandlerContext, sourceEventId: string, given: readonly NotificationIntent[]): Promise<number> {

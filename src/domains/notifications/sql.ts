@@ -46,8 +46,10 @@ export async function selectChosenChannels(
 
 /**
  * Inserts the notifications of one source event. in_app ones are sent as they are written; the
- * others wait for the delivery worker, due at once. One per (event, user, channel): a notification
- * already made for a redelivered event is left alone and not returned.
+ * others wait for the delivery worker, due at once. A recipient who has any notification of the
+ * event already gets none more (an event applied again: a replayed dead letter, a pruned inbox),
+ * whatever channels they chose since (found by an audit: a channel added in between was sent the
+ * old news). One per (event, user, channel) is also held by the unique key.
  */
 export async function insertNotifications(q: Queryable, sourceEventId: string, rows: readonly NewNotification[], now: Date): Promise<NotificationRow[]> {
   if (rows.length === 0) return [];
@@ -59,6 +61,7 @@ export async function insertNotifications(q: Queryable, sourceEventId: string, r
             CASE WHEN n.channel = 'in_app' THEN $7::timestamptz END,
             CASE WHEN n.channel = 'in_app' THEN NULL ELSE $7::timestamptz END
        FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[]) WITH ORDINALITY AS n(id, user_id, type, channel, payload, ord)
+      WHERE NOT EXISTS (SELECT 1 FROM notifications made WHERE made.source_event_id = $6::uuid AND made.user_id = n.user_id)
       ORDER BY n.ord
      ON CONFLICT (source_event_id, user_id, channel) DO NOTHING
      RETURNING ${COLUMNS}`,
