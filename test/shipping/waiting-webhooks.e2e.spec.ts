@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OrdersApi } from '../../src/domains/orders/index.ts';
 import { capturedEvent, checkoutInput } from '../../src/domains/orders/spec-support.ts';
 import type { ShippingModule, TestCarrier } from '../../src/domains/shipping/index.ts';
-import { deleteWaitingWebhooks } from '../../src/domains/shipping/sql.ts';
+import { deleteWaitingWebhooks, recordWebhook } from '../../src/domains/shipping/sql.ts';
 import { dropStaleWaitingWebhooks } from '../../src/domains/shipping/waiting-webhooks.ts';
 import { ManualClock } from '../../src/platform/clock.ts';
-import { type Pool, withTransaction } from '../../src/platform/db/pool.ts';
+import { type Pool, type Queryable, withTransaction } from '../../src/platform/db/pool.ts';
 import { appendEvents } from '../../src/platform/messaging/outbox.ts';
 import { newId } from '../../src/platform/ids.ts';
 import { createLogger } from '../../src/platform/logger.ts';
@@ -143,6 +143,29 @@ describe('carrier updates waiting for a shipment that never comes', () => {
     // Forgotten with its row: the carrier sending it again is taken, and waits again.
     expect((await post(carrier.signed(first))).json()).toMatchObject({ duplicate: false, applied: false });
     expect(await waiting(old)).toEqual([first.eventId]);
+  });
+
+  it('resent at the moment the sweep drops them, are recorded again as new, not answered as duplicates and kept nowhere (found by an audit)', async () => {
+    const tracking = carrier.newTrackingNumber();
+    const eventId = `evt_${newId()}`;
+    const update = { carrier: CARRIER, eventId, trackingNumber: tracking, payload: { status: 'delivered' } };
+    await withTransaction(pool, (tx) => recordWebhook(tx, { ...update, id: newId(), now: new Date(clock.now().getTime() - 31 * DAY_MS) }));
+    let dropped: string[] = [];
+    const again = await withTransaction(pool, (tx) => {
+      // The sweep drops the row, and commits, after the resend's insert found it and before its lock.
+      const racing: Queryable = {
+        query: (async (text: string, values?: unknown[]) => {
+          if (dropped.length === 0 && text.includes('FOR UPDATE')) {
+            dropped = (await deleteWaitingWebhooks(pool, new Date(clock.now().getTime() - 30 * DAY_MS), 100)).map((d) => d.event_id);
+          }
+          return tx.query(text, values);
+        }) as Queryable['query'],
+      };
+      return recordWebhook(racing, { ...update, id: newId(), now: clock.now() });
+    });
+    expect(dropped).toContain(eventId);
+    expect(again.fresh).toBe(true);
+    expect(await waiting(tracking)).toEqual([eventId]);
   });
 
   it('are left to a shipment being created that holds them: applied or dropped, never both', async () => {

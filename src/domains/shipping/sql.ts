@@ -259,26 +259,38 @@ export interface WebhookRow {
   processed_at: Date | null;
 }
 
-/** Records a webhook once per (carrier, event id); answers the row, and whether it was new. */
+/**
+ * Records a webhook once per (carrier, event id); answers the row, and whether it was new. A row
+ * found recorded is locked; one the waiting-webhooks sweep dropped between the insert and the lock
+ * is gone, and the webhook is recorded again, as new (found by an audit: it was answered as a
+ * duplicate and kept nowhere, so a carrier's resend at that moment was lost).
+ */
 export async function recordWebhook(
   tx: Queryable,
   w: { id: string; carrier: string; eventId: string; trackingNumber: string; payload: unknown; now: Date },
 ): Promise<{ row: WebhookRow; fresh: boolean }> {
-  const inserted = await tx.query<WebhookRow>(
-    `INSERT INTO shipping_webhook_events (id, carrier_name, event_id, tracking_number, payload, received_at)
-     VALUES ($1, $2, $3, $4, $5, $6)
-     ON CONFLICT (carrier_name, event_id) DO NOTHING
-     RETURNING id, event_id, tracking_number, payload, processed_at`,
-    [w.id, w.carrier, w.eventId, w.trackingNumber, wellFormedJson(JSON.stringify(w.payload)), w.now],
-  );
-  if (inserted.rows[0]) return { row: inserted.rows[0], fresh: true };
-  const seen = await tx.query<WebhookRow>(
-    `SELECT id, event_id, tracking_number, payload, processed_at FROM shipping_webhook_events
-      WHERE carrier_name = $1 AND event_id = $2 FOR UPDATE`,
-    [w.carrier, w.eventId],
-  );
-  return { row: seen.rows[0] as WebhookRow, fresh: false };
+  const payload = wellFormedJson(JSON.stringify(w.payload));
+  for (let attempt = 1; attempt <= RECORD_WEBHOOK_ATTEMPTS; attempt++) {
+    const inserted = await tx.query<WebhookRow>(
+      `INSERT INTO shipping_webhook_events (id, carrier_name, event_id, tracking_number, payload, received_at)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (carrier_name, event_id) DO NOTHING
+       RETURNING id, event_id, tracking_number, payload, processed_at`,
+      [w.id, w.carrier, w.eventId, w.trackingNumber, payload, w.now],
+    );
+    if (inserted.rows[0]) return { row: inserted.rows[0], fresh: true };
+    const seen = await tx.query<WebhookRow>(
+      `SELECT id, event_id, tracking_number, payload, processed_at FROM shipping_webhook_events
+        WHERE carrier_name = $1 AND event_id = $2 FOR UPDATE`,
+      [w.carrier, w.eventId],
+    );
+    if (seen.rows[0]) return { row: seen.rows[0], fresh: false };
+  }
+  throw new Error(`carrier webhook ${w.eventId} was neither recorded nor found in ${RECORD_WEBHOOK_ATTEMPTS} attempts`);
 }
+
+/** Each attempt after the first follows a sweep's drop of the row, which happens once per row. */
+const RECORD_WEBHOOK_ATTEMPTS = 3;
 
 export async function markWebhooksProcessed(tx: Queryable, ids: readonly string[], now: Date): Promise<void> {
   if (ids.length === 0) return;
