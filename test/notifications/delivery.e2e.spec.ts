@@ -3,6 +3,7 @@ import type { UserRegisteredV1 } from '../../src/contracts/accounts.ts';
 import type { OrderPaidV1, OrderStatusChangedV1 } from '../../src/contracts/orders.ts';
 import type { ShipmentStatus, ShipmentStatusChangedV1 } from '../../src/contracts/shipping.ts';
 import type { NotificationsModule } from '../../src/domains/notifications/index.ts';
+import { ADDRESS_WAIT_MS } from '../../src/domains/notifications/delivery.ts';
 import { ManualClock } from '../../src/platform/clock.ts';
 import { type Pool, withTransaction } from '../../src/platform/db/pool.ts';
 import type { DomainName } from '../../src/platform/domains.ts';
@@ -302,7 +303,7 @@ describe('the delivery worker', () => {
     expect(rows).toEqual([{ type: 'order_paid', channel: 'push' }]);
   });
 
-  it('keeps an email waiting while the address is unknown, and sends it once accounts tells it', async () => {
+  it('keeps an email waiting while the address is unknown, counting no attempt however long, and sends it once accounts tells it (found by an audit: its attempts were spent in a minute)', async () => {
     const userId = newId();
     const orderId = newId();
     const paid: OrderPaidV1 = {
@@ -312,14 +313,37 @@ describe('the delivery worker', () => {
       paidAt: clock.now().toISOString(),
     };
     await publish('orders', 'orders.order_paid.v1', orderId, 'order', paid);
-    await eventually(async () =>
-      expect(await emailOf(userId, 'order_paid')).toMatchObject({ status: 'pending', attempts: 1, last_error: 'no email address is known for the user yet' }),
-    );
+    const waiting = { status: 'pending', attempts: 0, last_error: 'no email address is known for the user yet' };
+    await eventually(async () => expect(await emailOf(userId, 'order_paid')).toMatchObject(waiting));
+    // More rounds than the attempts allowed: nothing was sent, so nothing is used up.
+    for (let round = 0; round <= ATTEMPTS_MAX; round++) {
+      await laterRound();
+      await eventually(async () => expect(await emailOf(userId, 'order_paid')).toMatchObject(waiting));
+    }
     const email = `late-${newId()}@example.test`;
     await register(email, userId);
     await eventually(async () => expect(await emailOf(userId)).toMatchObject({ status: 'sent' }));
     await laterRound();
-    await eventually(async () => expect(await emailOf(userId, 'order_paid')).toMatchObject({ status: 'sent', attempts: 2 }));
+    await eventually(async () => expect(await emailOf(userId, 'order_paid')).toMatchObject({ status: 'sent', attempts: 1 }));
     expect(notifications.testProvider.delivered(email).map((m) => m.subject)).toEqual(['Welcome to bazaar', 'Order BZ-20261124-ABCDEF confirmed']);
+  });
+
+  it('fails an email whose address has not come within a day, and says so', async () => {
+    const userId = newId();
+    const orderId = newId();
+    await publish('orders', 'orders.order_paid.v1', orderId, 'order', { ...orderFacts(userId, orderId), paymentId: newId(), paidAmount: 1999, paidAt: clock.now().toISOString() });
+    // Once the round woken by its commit has recorded the wait (not only made: the row starts so).
+    await eventually(async () => expect(await emailOf(userId, 'order_paid')).toMatchObject({ status: 'pending', attempts: 0, last_error: 'no email address is known for the user yet' }));
+    // Two rounds (each moves the clock past the longest delay) reach the day: the first is just short of it.
+    clock.advance(ADDRESS_WAIT_MS - 2 * (MAX_MS + 1));
+    await laterRound();
+    await eventually(async () => expect(await emailOf(userId, 'order_paid')).toMatchObject({ status: 'pending', attempts: 0, last_error: 'no email address is known for the user yet' }));
+    await laterRound();
+    const failed = await eventually(async () => {
+      const row = await emailOf(userId, 'order_paid');
+      expect(row).toMatchObject({ status: 'failed', attempts: 0, next_attempt_at: null, last_error: 'no email address arrived for the user within 24 hours' });
+      return row as Row;
+    });
+    expect(await outboxTypes(failed.id)).toEqual([{ type: 'notifications.notification_failed.v1', attempts: 0 }]);
   });
 });

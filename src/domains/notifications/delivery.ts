@@ -10,6 +10,15 @@ import { type DueRow, type Outcome, type RecordedOutcome, claimDue, recordOutcom
 const LAST_ERROR_LENGTH_MAX = 2000;
 
 /**
+ * How long an email waits for its user's address (the accounts domain's registration event) before
+ * it is failed. Nothing is sent meanwhile, so no attempt is counted: an accounts relay held up for
+ * minutes no longer costs the buyer their order emails (found by an audit: the six attempts were
+ * spent in about a minute). A user who never registers (a seller id with no account) fails then.
+ */
+export const ADDRESS_WAIT_MS = 24 * 3600_000;
+const NO_ADDRESS_YET = 'no email address is known for the user yet';
+
+/**
  * Sends the pending notifications (every channel but in_app) through their providers. A round
  * claims the due ones (their attempt counted, held for `leaseMs`), sends them concurrently, each
  * bounded by `sendTimeoutMs`, then records every outcome in one transaction with its events:
@@ -43,26 +52,40 @@ export class DeliveryWorker {
     try {
       const provider = providers.get(row.channel);
       if (!provider) throw new ProviderError(`no provider is configured for ${row.channel}`);
-      // An email needs the address accounts announced; it may simply not have arrived yet.
       const to = row.channel === 'email' ? row.email : row.user_id;
-      if (!to) throw new ProviderError('no email address is known for the user yet');
+      // An email needs the address accounts announced; it may simply not have arrived yet.
+      if (!to) return this.#waitForAddress(row);
       await sendWithin(
         provider,
         { channel: row.channel, to, subject: row.payload_json.title, body: row.payload_json.body, idempotencyKey: row.id },
         delivery.sendTimeoutMs,
       );
-      return { id: row.id, attempts: row.attempts, status: 'sent', sentAt: clock.now(), nextAttemptAt: null, lastError: null };
+      return { id: row.id, attempts: row.attempts, counted: true, status: 'sent', sentAt: clock.now(), nextAttemptAt: null, lastError: null };
     } catch (error) {
       const message = errorMessage(error, LAST_ERROR_LENGTH_MAX);
       const permanent = error instanceof ProviderError && error.permanent;
       if (!(error instanceof ProviderError)) log.error({ err: error, notificationId: row.id }, 'notification provider failed unexpectedly');
       if (permanent || row.attempts >= delivery.attemptsMax) {
         log.warn({ notificationId: row.id, channel: row.channel, attempts: row.attempts, error: message }, 'notification delivery gave up');
-        return { id: row.id, attempts: row.attempts, status: 'failed', sentAt: null, nextAttemptAt: null, lastError: message };
+        return { id: row.id, attempts: row.attempts, counted: true, status: 'failed', sentAt: null, nextAttemptAt: null, lastError: message };
       }
       const delay = retryDelayMs(row.attempts, delivery.retryDelayBaseMs, delivery.retryDelayMaxMs, this.deps.random);
-      return { id: row.id, attempts: row.attempts, status: 'pending', sentAt: null, nextAttemptAt: new Date(clock.now().getTime() + delay), lastError: message };
+      return { id: row.id, attempts: row.attempts, counted: true, status: 'pending', sentAt: null, nextAttemptAt: new Date(clock.now().getTime() + delay), lastError: message };
     }
+  }
+
+  /** Looked again after as long as it has waited (within the retry delays), until ADDRESS_WAIT_MS; no attempt is counted. */
+  #waitForAddress(row: DueRow): Outcome {
+    const { clock, delivery, log } = this.deps;
+    const now = clock.now().getTime();
+    const waited = now - row.created_at.getTime();
+    if (waited >= ADDRESS_WAIT_MS) {
+      const lastError = `no email address arrived for the user within ${ADDRESS_WAIT_MS / 3600_000} hours`;
+      log.warn({ notificationId: row.id, channel: row.channel }, lastError);
+      return { id: row.id, attempts: row.attempts, counted: false, status: 'failed', sentAt: null, nextAttemptAt: null, lastError };
+    }
+    const delay = Math.min(delivery.retryDelayMaxMs, Math.max(delivery.retryDelayBaseMs, waited));
+    return { id: row.id, attempts: row.attempts, counted: false, status: 'pending', sentAt: null, nextAttemptAt: new Date(now + delay), lastError: NO_ADDRESS_YET };
   }
 }
 

@@ -11,8 +11,9 @@ import { upsertContact } from './sql.ts';
 
 /**
  * Consumers that turn other domains' facts into notifications. The inbox applies each event once
- * per consumer; the notifications are also unique per (event, user, channel), so an event applied
- * again (a replayed dead letter, an inbox whose memory was pruned) notifies nobody twice.
+ * per consumer; an event applied again (a replayed dead letter, an inbox whose memory was pruned)
+ * makes nothing for a recipient who has notifications of it (see insertNotifications), so it
+ * notifies nobody twice.
  */
 export function accountsSubscription(): Subscription {
   return {

@@ -163,6 +163,7 @@ export interface DueRow {
   attempts: number;
   source_event_id: string | null;
   email: string | null;
+  created_at: Date;
 }
 
 /**
@@ -181,7 +182,7 @@ export async function claimDue(q: Queryable, now: Date, leaseUntil: Date, limit:
      )
      UPDATE notifications n SET attempts = n.attempts + 1, next_attempt_at = $2
        FROM due WHERE n.id = due.id
-     RETURNING n.id, n.user_id, n.type, n.channel, n.payload_json, n.attempts, n.source_event_id,
+     RETURNING n.id, n.user_id, n.type, n.channel, n.payload_json, n.attempts, n.source_event_id, n.created_at,
                (SELECT c.email FROM user_contacts c WHERE c.user_id = n.user_id) AS email`,
     [now, leaseUntil, limit],
   );
@@ -192,6 +193,8 @@ export interface Outcome {
   id: string;
   /** The attempt this outcome is of: a worker whose lease ran out (another took over) changes nothing. */
   attempts: number;
+  /** False when nothing was sent (an email whose address has not arrived): the claim's count is taken back. */
+  counted: boolean;
   status: NotificationStatus;
   sentAt: Date | null;
   nextAttemptAt: Date | null;
@@ -215,9 +218,10 @@ export async function recordOutcomes(q: Queryable, outcomes: readonly Outcome[])
   if (outcomes.length === 0) return [];
   const { rows } = await q.query<RecordedOutcome>(
     `UPDATE notifications n
-        SET status = o.status, sent_at = o.sent_at, next_attempt_at = o.next_attempt_at, last_error = o.last_error
-       FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[])
-            AS o(id, attempts, status, sent_at, next_attempt_at, last_error)
+        SET status = o.status, sent_at = o.sent_at, next_attempt_at = o.next_attempt_at, last_error = o.last_error,
+            attempts = CASE WHEN o.counted THEN n.attempts ELSE n.attempts - 1 END
+       FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::boolean[])
+            AS o(id, attempts, status, sent_at, next_attempt_at, last_error, counted)
       WHERE n.id = o.id AND n.status = 'pending' AND n.attempts = o.attempts
      RETURNING n.id, n.user_id, n.type, n.channel, n.status, n.attempts, n.source_event_id, n.sent_at, n.last_error`,
     [
@@ -227,6 +231,7 @@ export async function recordOutcomes(q: Queryable, outcomes: readonly Outcome[])
       outcomes.map((o) => o.sentAt?.toISOString() ?? null),
       outcomes.map((o) => o.nextAttemptAt?.toISOString() ?? null),
       outcomes.map((o) => o.lastError),
+      outcomes.map((o) => o.counted),
     ],
   );
   return rows;
