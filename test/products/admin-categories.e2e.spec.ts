@@ -560,7 +560,30 @@ describe('changing a category', () => {
     expect((await t.request('GET', '/v1/categories')).statusCode).toBe(200);
     const id = newId();
     // As `npx bazaar seed` does from its own process: the bulk import, on a pool of its own.
-    await importCategories(db, [{ id, parentId: null, name: 'Imported', slug: `imported-${id.slice(-12)}`, position: 99 }]);
+    await importCategories(db, [{ id, parentId: null, name: 'Imported', slug: `imported-${id.slice(-12)}`, position: 99 }], { now: new Date(), trace: null });
     await eventually(async () => expect(findNode((await t.request('GET', '/v1/categories')).json().items, id)).toBeDefined(), { timeoutMs: 5000 });
+  });
+
+  it('announces imported categories with products.category_created.v1, as an admin-made one is, paths included', async () => {
+    const [root, child] = [newId(), newId()];
+    const at = new Date('2026-06-01T00:00:00.000Z');
+    await importCategories(
+      db,
+      [
+        { id: child, parentId: root, name: 'Imported child', slug: `child-${child.slice(-12)}`, position: 0 },
+        { id: root, parentId: null, name: 'Imported root', slug: `root-${root.slice(-12)}`, position: 98 },
+      ],
+      { now: at, trace: null },
+    );
+    const { rows } = await db.query<{ aggregate_id: string; payload: Json }>(
+      `SELECT aggregate_id, payload FROM products_outbox_events WHERE event_type = 'products.category_created.v1' AND payload->>'categoryId' = ANY($1) ORDER BY seq`,
+      [[root, child]],
+    );
+    expect(rows.map((r) => r.aggregate_id)).toEqual([CATEGORY_TREE_AGGREGATE_ID, CATEGORY_TREE_AGGREGATE_ID]);
+    for (const r of rows) expect(CategoryCreatedV1.problems(r.payload)).toEqual([]);
+    expect(rows.map((r) => [r.payload.categoryId, r.payload.parentId, r.payload.path.map((c: Json) => c.id), r.payload.createdAt])).toEqual([
+      [child, root, [root, child], at.toISOString()],
+      [root, null, [root], at.toISOString()],
+    ]);
   });
 });

@@ -16,7 +16,7 @@ beforeAll(async () => {
   dbs = await freshDatabases();
   pool = new pg.Pool({ connectionString: dbs.targets.find((t) => t.domain === 'products')!.url, max: 2 });
   const { categories, leaves } = generateCategories();
-  await importCategories(pool, categories);
+  await importCategories(pool, categories, { now: new Date(), trace: null });
   const random = randomSource(7);
   const now = new Date();
   const products = Array.from({ length: 400 }, (_, i) => generateProduct({ random, now, sellerId: seller, leaf: leaves[i % leaves.length]!, serial: i, runTag: 'PLAN' }).product);

@@ -59,11 +59,13 @@ describe('seeding a small catalog', () => {
     expect(deep).toBe(96);
   });
 
-  it('writes a valid product_created event for every product and product_published for every published one', async () => {
+  it('writes a valid product_created event for every product, product_published for every published one, and category_created for every category', async () => {
     const { rows } = await db.query<{ event_type: string; aggregate_id: string; payload: unknown }>('SELECT event_type, aggregate_id, payload FROM products_outbox_events ORDER BY seq');
     expect(rows.filter((r) => r.event_type === 'products.product_created.v1')).toHaveLength(300);
     expect(rows.filter((r) => r.event_type === 'products.product_published.v1')).toHaveLength(result.published);
-    expect(rows).toHaveLength(result.events);
+    expect(rows.filter((r) => r.event_type === 'products.category_created.v1')).toHaveLength(result.categories.created);
+    expect(result.categories.created).toBeGreaterThan(0);
+    expect(rows).toHaveLength(result.events + result.categories.created);
     for (const r of rows) expect(() => assertContract(r.event_type, r.payload)).not.toThrow();
     const published = rows.find((r) => r.event_type === 'products.product_published.v1')!.payload as { status: string; version: number; variants: unknown[]; prices: unknown[] };
     expect(published).toMatchObject({ status: 'published', version: 2 });

@@ -4,7 +4,7 @@ import { newId } from '../../platform/ids.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { type NewEvent, appendEvents } from '../../platform/messaging/outbox.ts';
 import { mappingDatabaseErrors } from './db-errors.ts';
-import { productEvent } from './events.ts';
+import { categoryEvent, emit, productEvent } from './events.ts';
 import { withNfcSkus } from './new-parts.ts';
 import type { PriceWindowRow } from './pricing.ts';
 import {
@@ -24,6 +24,7 @@ import {
   insertProducts,
   insertPublications,
   insertVariants,
+  lockCategoryTree,
   notifyCategoriesChanged,
   selectCategories,
 } from './sql.ts';
@@ -65,10 +66,25 @@ export interface ImportProduct {
 
 export const IMPORT_BATCH_MAX = 10_000;
 
-export async function importCategories(pool: Pool, categories: readonly ImportCategory[]): Promise<void> {
+/**
+ * Imports categories (parents before or beside their children) in one transaction under the tree's
+ * lock, each announced with products.category_created.v1 as one an admin makes is, its path read
+ * from the tree as it stands with them.
+ */
+export async function importCategories(pool: Pool, categories: readonly ImportCategory[], options: { now: Date; trace: Trace | null }): Promise<void> {
   const rows: CategoryRow[] = categories.map((c) => ({ id: c.id, parent_id: c.parentId, name: c.name, slug: c.slug, position: c.position }));
+  if (rows.length === 0) return;
+  const { now, trace } = options;
   await withTransaction(pool, async (tx) => {
-    await insertCategories(tx, rows);
+    await lockCategoryTree(tx);
+    await insertCategories(tx, rows, now);
+    // Until 2026-12-07 imported categories wrote no events: the log held none of the seed's tree.
+    const paths = pathsOf(await selectCategories(tx));
+    const createdAt = now.toISOString();
+    const events = rows.map((r) =>
+      categoryEvent({ kind: 'created', data: { categoryId: r.id, parentId: r.parent_id, name: r.name, slug: r.slug, position: r.position, path: paths.get(r.id) ?? [], createdAt } }),
+    );
+    await emit(tx, events, trace, now);
     // Other processes' cached trees (a seed runs beside `npm start`) learn of it at commit, as of an
     // admin's new category (found by a review: the server kept serving the tree it had).
     await notifyCategoriesChanged(tx, 'tree');

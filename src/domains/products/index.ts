@@ -31,7 +31,7 @@ export interface ProductsApi {
    */
   saleStateNow(variantIds: readonly string[]): Map<string, SaleState> | undefined;
   /** Bulk import (seed): categories first, then products in batches of at most IMPORT_BATCH_MAX. */
-  importCategories(categories: readonly ImportCategory[]): Promise<void>;
+  importCategories(categories: readonly ImportCategory[], options?: { trace?: Trace | null }): Promise<void>;
   /** `trace`: the caller's, carried by the import's events; without one (the seed), they start a trace of their own. */
   importProducts(products: readonly ImportProduct[], options: { actorId: string; trace?: Trace | null }): Promise<{ products: number; events: number }>;
   catalogCounts(): Promise<{ products: number; categories: number }>;
@@ -92,8 +92,8 @@ export function createProductsModule(
     api: {
       getVariantsForPurchase: (variantIds, at, opts) => purchases.get(variantIds, at, opts),
       saleStateNow: (variantIds) => purchases.saleStateNow(variantIds),
-      async importCategories(list) {
-        await importCategories(ctx.pool, list);
+      async importCategories(list, opts = {}) {
+        await importCategories(ctx.pool, list, { now: ctx.clock.now(), trace: opts.trace ?? null });
         categories.invalidate();
       },
       importProducts: (list, opts) => importProducts(ctx.pool, list, { now: ctx.clock.now(), actorId: opts.actorId, trace: opts.trace ?? null }),

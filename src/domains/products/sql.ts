@@ -655,12 +655,12 @@ export async function selectCategories(db: Queryable): Promise<CategoryRow[]> {
   return rows;
 }
 
-export async function insertCategories(db: Queryable, rows: readonly CategoryRow[]): Promise<void> {
+export async function insertCategories(db: Queryable, rows: readonly CategoryRow[], createdAt: Date): Promise<void> {
   if (rows.length === 0) return;
   await db.query(
-    `INSERT INTO categories (id, parent_id, name, slug, position)
-     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[])`,
-    [rows.map((r) => r.id), rows.map((r) => r.parent_id), rows.map((r) => r.name), rows.map((r) => r.slug), rows.map((r) => r.position)],
+    `INSERT INTO categories (id, parent_id, name, slug, position, created_at)
+     SELECT c.*, $6 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::int[]) AS c`,
+    [rows.map((r) => r.id), rows.map((r) => r.parent_id), rows.map((r) => r.name), rows.map((r) => r.slug), rows.map((r) => r.position), createdAt],
   );
 }
 
