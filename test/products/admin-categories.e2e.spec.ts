@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CATEGORY_TREE_AGGREGATE_ID, CategoryCreatedV1, CategoryUpdatedV1 } from '../../src/contracts/products.ts';
 import type { ProductsDeps } from '../../src/domains/products/deps.ts';
+import type { CreateProductBody } from '../../src/domains/products/schemas.ts';
 import { importCategories } from '../../src/domains/products/bulk-import.ts';
+import { createProduct } from '../../src/domains/products/create-product.ts';
 import { createProductsModule } from '../../src/domains/products/index.ts';
 import { createCategory, updateCategory } from '../../src/domains/products/manage-categories.ts';
 import { resolveTargets } from '../../src/platform/db/databases.ts';
@@ -487,6 +489,32 @@ describe('changing a category', () => {
       [CategoryUpdatedV1.type, moving.id],
     );
     expect(rows[0]?.payload.updatedAt).toBe('2026-05-01T00:01:00.000Z');
+  });
+
+  it('dates a product created while the tree changes by the clock read once it holds the tree, its first price window included', async () => {
+    const clock = new ManualClock('2026-05-02T00:00:00.000Z');
+    const deps = { ...productDeps(), clock };
+    const category = await created({ name: uniqueName('Busy') });
+    const holder = await db.connect();
+    let creating: ReturnType<typeof createProduct> | undefined;
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE');
+      creating = createProduct(deps, newId(), productBody(category.id) as CreateProductBody, null);
+      await eventually(async () => {
+        const { rows } = await db.query(`SELECT 1 FROM pg_locks WHERE NOT granted AND locktype = 'relation' AND relation = 'categories'::regclass AND mode = 'RowExclusiveLock'`);
+        expect(rows.length).toBeGreaterThan(0);
+      });
+      // The tree change commits a minute later.
+      clock.advance(60_000);
+      await holder.query('COMMIT');
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      holder.release();
+    }
+    const product = await (creating as NonNullable<typeof creating>);
+    expect(product.createdAt).toBe('2026-05-02T00:01:00.000Z');
+    expect(product.priceWindows.map((w) => w.effectiveFrom)).toEqual(['2026-05-02T00:01:00.000Z', '2026-05-02T00:01:00.000Z']);
   });
 
   it('writes and announces nothing for a body that changes nothing', async () => {

@@ -16,26 +16,26 @@ import { type SellerProductView, toSellerView, toSnapshot } from './views.ts';
  */
 export async function createProduct(deps: ProductsDeps, sellerId: string, given: CreateProductBody, trace: Trace | null): Promise<SellerProductView> {
   const body = withNfcSkus(given);
-  const now = deps.clock.now();
   const productId = newId();
   assertDistinctSkus(
     body.variants.map((v) => v.sku),
     'variants',
   );
-  const { variants, prices } = variantRows(body.variants, { productId, sellerId, now, firstPosition: 0 });
-  const images = imageRows(body.images ?? [], productId, now);
-  const attributes = attributeRows(body.attributes ?? [], productId, now);
   return mappingDatabaseErrors(() =>
     withTransaction(deps.pool, async (tx) => {
       await holdCategoryTree(tx);
+      // The clock is read once the tree is held, as every other product write reads it: a create
+      // that waited for a tree change commits after it, and its dates and first windows say so.
+      const now = deps.clock.now();
       if (!(await categoryExists(tx, body.categoryId))) throw new AppError('UNPROCESSABLE', 'categoryId does not name a category');
+      const { variants, prices } = variantRows(body.variants, { productId, sellerId, now, firstPosition: 0 });
       await insertProducts(tx, [
         { id: productId, sellerId, sku: body.sku, title: body.title, description: body.description ?? '', categoryId: body.categoryId, status: 'draft', version: 1, createdAt: now },
       ]);
       await insertVariants(tx, variants);
       await insertPrices(tx, prices);
-      await insertImages(tx, images);
-      await insertAttributes(tx, attributes);
+      await insertImages(tx, imageRows(body.images ?? [], productId, now));
+      await insertAttributes(tx, attributeRows(body.attributes ?? [], productId, now));
       const record = await selectProduct(tx, productId, { at: now, history: true });
       if (!record) throw new Error('the product just inserted cannot be read back');
       await emit(tx, [productEvent(toSnapshot(record, now), { kind: 'created' })], trace, now);
