@@ -164,6 +164,8 @@ export interface DueRow {
   source_event_id: string | null;
   email: string | null;
   created_at: Date;
+  /** The end of this claim's lease: with the attempt count, what tells this claim from a later one. */
+  lease_until: Date;
 }
 
 /**
@@ -182,7 +184,7 @@ export async function claimDue(q: Queryable, now: Date, leaseUntil: Date, limit:
      )
      UPDATE notifications n SET attempts = n.attempts + 1, next_attempt_at = $2
        FROM due WHERE n.id = due.id
-     RETURNING n.id, n.user_id, n.type, n.channel, n.payload_json, n.attempts, n.source_event_id, n.created_at,
+     RETURNING n.id, n.user_id, n.type, n.channel, n.payload_json, n.attempts, n.source_event_id, n.created_at, n.next_attempt_at AS lease_until,
                (SELECT c.email FROM user_contacts c WHERE c.user_id = n.user_id) AS email`,
     [now, leaseUntil, limit],
   );
@@ -191,8 +193,13 @@ export async function claimDue(q: Queryable, now: Date, leaseUntil: Date, limit:
 
 export interface Outcome {
   id: string;
-  /** The attempt this outcome is of: a worker whose lease ran out (another took over) changes nothing. */
+  /**
+   * The claim this outcome is of (its attempt count and lease end): a worker whose lease ran out
+   * (another took over) changes nothing. The count alone could not tell, since an uncounted claim
+   * takes it back (found by a review: a stale worker's wait overwrote its successor's).
+   */
   attempts: number;
+  leaseUntil: Date;
   /** False when nothing was sent (an email whose address has not arrived): the claim's count is taken back. */
   counted: boolean;
   status: NotificationStatus;
@@ -220,9 +227,9 @@ export async function recordOutcomes(q: Queryable, outcomes: readonly Outcome[])
     `UPDATE notifications n
         SET status = o.status, sent_at = o.sent_at, next_attempt_at = o.next_attempt_at, last_error = o.last_error,
             attempts = CASE WHEN o.counted THEN n.attempts ELSE n.attempts - 1 END
-       FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::boolean[])
-            AS o(id, attempts, status, sent_at, next_attempt_at, last_error, counted)
-      WHERE n.id = o.id AND n.status = 'pending' AND n.attempts = o.attempts
+       FROM unnest($1::uuid[], $2::int[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::text[], $7::boolean[], $8::timestamptz[])
+            AS o(id, attempts, status, sent_at, next_attempt_at, last_error, counted, lease_until)
+      WHERE n.id = o.id AND n.status = 'pending' AND n.attempts = o.attempts AND n.next_attempt_at = o.lease_until
      RETURNING n.id, n.user_id, n.type, n.channel, n.status, n.attempts, n.source_event_id, n.sent_at, n.last_error`,
     [
       outcomes.map((o) => o.id),
@@ -232,6 +239,7 @@ export async function recordOutcomes(q: Queryable, outcomes: readonly Outcome[])
       outcomes.map((o) => o.nextAttemptAt?.toISOString() ?? null),
       outcomes.map((o) => o.lastError),
       outcomes.map((o) => o.counted),
+      outcomes.map((o) => o.leaseUntil.toISOString()),
     ],
   );
   return rows;
