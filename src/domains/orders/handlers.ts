@@ -9,7 +9,7 @@ import type { Tx } from '../../platform/db/pool.ts';
 import { newId } from '../../platform/ids.ts';
 import type { EventEnvelope } from '../../platform/messaging/envelope.ts';
 import type { HandlerContext, Subscription } from '../../platform/messaging/subscription.ts';
-import { type OrderRow, insertRefund, lockOrders, markPaymentRefunded, paymentsUpsert, upsertPayments } from './sql.ts';
+import { type OrderRow, insertRefund, lockOrders, markPaymentRefunded, paymentCaptured, paymentsUpsert, upsertPayments } from './sql.ts';
 import { SYSTEM } from './status-machine.ts';
 import { applyCommands } from './transitions.ts';
 
@@ -63,6 +63,12 @@ async function onRefundSucceeded(ctx: HandlerContext, event: RefundSucceededV1):
   const orders = await lockNamedOrders(ctx.tx, [event.orderId], 'payments.refund_succeeded.v1');
   const order = orders.get(event.orderId) as OrderRow;
   if (order.currency !== event.currency) throw new Error(`refund ${event.refundId} is in ${event.currency}, order ${order.id} in ${order.currency}`);
+  // A refund returns captured money: before its capture is recorded it is retried, whatever the
+  // order's status (found by an audit: on an order cancelled while unpaid the refund was counted
+  // against nothing paid, and the capture that came next left the payment row captured for good).
+  if (!(await paymentCaptured(ctx.tx, order.id, event.intentId))) {
+    throw new Error(`refund ${event.refundId} of order ${order.id} refused: the capture of payment ${event.intentId} is not recorded yet`);
+  }
   const fresh = await insertRefund(
     ctx.tx,
     { id: newId(), orderId: order.id, refundId: event.refundId, amount: event.amount, currency: event.currency, reason: event.reason },

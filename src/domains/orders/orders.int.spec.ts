@@ -131,12 +131,19 @@ describe('createOrdersForCheckout', () => {
     expect(await count(`orders_outbox_events e JOIN orders o ON o.id = e.aggregate_id WHERE o.checkout_session_id = $1`, [session])).toBe(2);
   });
 
-  it('refuses a replay of the same checkout and seller with other terms', async () => {
-    const input = checkoutInput(newId(), [{ sellerId: newId(), lines: [{ unitPrice: 1000, quantity: 1 }] }]);
+  it('refuses a replay of the same checkout and seller with other terms, also other lines or another split of the same total (found by an audit)', async () => {
+    const input = checkoutInput(newId(), [{ sellerId: newId(), lines: [{ unitPrice: 1000, quantity: 1 }], shippingAmount: 200 }]);
     await api.createOrdersForCheckout(input);
+    expect(await api.createOrdersForCheckout(structuredClone(input))).toHaveLength(1);
     const changed = structuredClone(input);
     (changed.orders[0]?.items[0] as { quantity: number }).quantity = 2;
     await expect(api.createOrdersForCheckout(changed)).rejects.toMatchObject({ code: 'CONFLICT' });
+    // Another variant, the money split otherwise (1100 + 100 shipping): the same total of 1200.
+    const other = structuredClone(input);
+    const order = other.orders[0] as (typeof other.orders)[number];
+    order.items = [{ ...(order.items[0] as (typeof order.items)[number]), variantId: newId(), unitPrice: 1100 }];
+    order.shippingAmount = 100;
+    await expect(api.createOrdersForCheckout(other)).rejects.toMatchObject({ code: 'CONFLICT' });
   });
 
   it('retries with a fresh order number when the one drawn is taken', async () => {
@@ -442,6 +449,24 @@ describe('payments events', () => {
     await eventually(async () => expect(await count(`orders_inbox_events WHERE consumer = 'orders.payments' AND attempts > 0 AND status = 'pending' AND last_error LIKE '%refused%'`)).toBe(1));
     await deliver('payments.payment_captured.v1', intent, capturedEvent(intent, buyer, session, [{ orderId: order.orderId, sellerId: order.sellerId, amount: order.totalAmount }]));
     await eventually(async () => expect(await statusOf(order.orderId)).toBe('partially_refunded'));
+  });
+
+  it('the refund of an order cancelled while unpaid waits for its capture, and leaves the payment refunded whatever the order of the two (found by an audit)', async () => {
+    const { buyer, session, order } = await placeOne();
+    // Checkout fails and cancels the order while the capture is in flight; payments then refunds it.
+    await api.cancelOrdersForCheckout(session, 'checkout failed');
+    const intent = newId();
+    await deliver('payments.refund_succeeded.v1', newId(), refundEvent(intent, order, order.totalAmount, order.totalAmount));
+    await eventually(async () =>
+      expect(await count(`orders_inbox_events WHERE consumer = 'orders.payments' AND attempts > 0 AND status = 'pending' AND last_error LIKE '%not recorded yet%'`)).toBe(1),
+    );
+    // Nothing counted against nothing paid.
+    expect((await db.query('SELECT refunded_amount FROM orders WHERE id = $1', [order.orderId])).rows).toEqual([{ refunded_amount: 0 }]);
+    await deliver('payments.payment_captured.v1', intent, capturedEvent(intent, buyer, session, [{ orderId: order.orderId, sellerId: order.sellerId, amount: order.totalAmount }]));
+    await eventually(async () => {
+      const { rows } = await db.query('SELECT o.status, o.refunded_amount, p.status AS payment FROM orders o JOIN order_payments p ON p.order_id = o.id WHERE o.id = $1', [order.orderId]);
+      expect(rows).toEqual([{ status: 'cancelled', refunded_amount: order.totalAmount, payment: 'refunded' }]);
+    });
   });
 
   it('an order read shows the newest 200 refunds, oldest first, never hiding the latest behind older ones', async () => {

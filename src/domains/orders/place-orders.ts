@@ -19,6 +19,7 @@ import {
   type OrderRow,
   historyInsert,
   itemsInsert,
+  itemsOf,
   insertOrders,
   ordersInsert,
   ordersOfCheckout,
@@ -196,10 +197,13 @@ export async function createOrdersForCheckout(
         .map((o) => ({ ...o, id: newId(), orderNumber: nextOrderNumber(now) }));
     }
 
+    // A replay must carry the terms the order was made with: its parties, its amounts and its lines
+    // (found by an audit: other lines and another split of the same total came back as a match).
+    const itemsBefore = new Map<string, ItemRow[]>();
+    for (const item of await itemsOf(tx, [...existing.values()].map((r) => r.id))) itemsBefore.set(item.order_id, [...(itemsBefore.get(item.order_id) ?? []), item]);
     for (const [i, o] of input.orders.entries()) {
       const before = existing.get(o.sellerId);
-      const t = totals[i] as OrderTotals;
-      if (before && (before.buyer_id !== input.buyerId || before.currency !== input.currency || before.total_amount !== t.totalAmount)) {
+      if (before && !sameTerms(before, itemsBefore.get(before.id) ?? [], input, o, totals[i] as OrderTotals)) {
         throw new AppError('CONFLICT', `checkout ${input.checkoutSessionId} already made order ${before.order_number} for this seller with other terms`);
       }
     }
@@ -219,6 +223,16 @@ export async function createOrdersForCheckout(
 
 /** The abort reason of the one-statement placement when an order of it was not inserted. */
 const NOT_ALL_NEW = 'orders: not every order of the checkout is new';
+
+/** Whether an order made before was made with these terms (a replay of the same checkout and seller). */
+function sameTerms(before: OrderRow, items: readonly ItemRow[], input: CheckoutOrdersInput, o: CheckoutOrdersInput['orders'][number], t: OrderTotals): boolean {
+  const amounts = [before.subtotal_amount, before.discount_amount, before.shipping_amount, before.total_amount];
+  if (before.buyer_id !== input.buyerId || before.currency !== input.currency || amounts.join() !== [t.subtotalAmount, t.discountAmount, t.shippingAmount, t.totalAmount].join()) return false;
+  const line = (variantId: string, quantity: number, unitPrice: number, discount: number) => `${variantId}:${quantity}:${unitPrice}:${discount}`;
+  const given = o.items.map((item, j) => line(item.variantId, item.quantity, item.unitPrice, t.lines[j]?.discountAmount ?? -1));
+  const made = items.map((item) => line(item.variant_id, item.quantity, Number(item.price_snapshot), Number(item.discount_amount)));
+  return given.join() === made.join();
+}
 
 /**
  * What placing `created` writes besides the orders: their items (snapshots with each line's

@@ -356,6 +356,15 @@ export function paymentsUpsert(facts: readonly PaymentFact[], now: Date, newIds:
   };
 }
 
+/** Whether orders has recorded the capture of this payment for this order (the row is captured or later). */
+export async function paymentCaptured(tx: Queryable, orderId: string, paymentId: string): Promise<boolean> {
+  const { rows } = await tx.query(
+    `SELECT 1 FROM order_payments p WHERE order_id = $1 AND payment_id = $2 AND ${paymentRank('p.status')} >= ${PAYMENT_RANKS.captured}`,
+    [orderId, paymentId],
+  );
+  return rows.length > 0;
+}
+
 /** Moves an order's payment row to partially_refunded or refunded (never back). */
 export async function markPaymentRefunded(tx: Queryable, orderId: string, paymentId: string, fully: boolean, now: Date): Promise<void> {
   await tx.query(
