@@ -52,6 +52,7 @@ async function pricedIn(deps: CartDeps, variantId: string, variant: CatalogVaria
 async function saleFactsOf(deps: CartDeps, variantIds: string[]): Promise<SaleFacts> {
   const [variants, stock] = await Promise.all([deps.catalog.getVariantsForPurchase(variantIds, deps.clock.now()), deps.stock.getAvailability(variantIds)]);
   return {
+    asked: new Set(variantIds),
     variants,
     available: new Map(stock.map((s) => [s.variantId, s.available])),
     maxPerBuyer: new Map(stock.flatMap((s) => (s.maxPerBuyer === null ? [] : [[s.variantId, s.maxPerBuyer] as const]))),

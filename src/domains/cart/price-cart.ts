@@ -28,6 +28,9 @@ export interface PricedCart {
 
 /** Catalog variants and available stock by variant id, as asked for a moment ago in this request. */
 export interface SaleFacts {
+  /** The variants asked about: one missing from `available` has no stock item (nothing available). */
+  asked: ReadonlySet<string>;
+  /** Priced in each variant's list currency. */
   variants: Map<string, CatalogVariant>;
   available: Map<string, number>;
   /** The seller's limit of units per buyer, by variant, where there is one. */
@@ -72,10 +75,12 @@ export async function priceCart(
   }
   const now = deps.clock.now();
   const ids = items.map((i) => i.variantId);
-  const complete = known !== undefined && currencyAsked === undefined && ids.every((id) => known.available.has(id));
+  // The facts asked for in this request cover every line (no line came meanwhile): their stock is
+  // used as it is, and their prices too unless another currency than the list one is asked for.
+  const covered = known !== undefined && ids.every((id) => known.asked.has(id));
   const [{ currency, variants }, available] = await Promise.all([
-    variantsIn(deps, ids, now, currencyAsked, complete ? known.variants : undefined),
-    complete ? known.available : deps.stock.getAvailability(ids).then((stock) => new Map(stock.map((s) => [s.variantId, s.available]))),
+    variantsIn(deps, ids, now, currencyAsked, covered && currencyAsked === undefined ? known.variants : undefined),
+    covered ? known.available : deps.stock.getAvailability(ids).then((stock) => new Map(stock.map((s) => [s.variantId, s.available]))),
   ]);
   const priced: PricedItem[] = items.map((item) => {
     const variant = variants.get(item.variantId);
