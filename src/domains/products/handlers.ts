@@ -19,12 +19,14 @@ export function newestLevels(levels: readonly (StockLevel & { asOf: Date })[]): 
 /** Applies inventory events, in order, to variant_availability: one statement for all their levels, one for their limits per buyer. */
 async function applyLevels(ctx: HandlerContext, events: readonly EventEnvelope[]): Promise<void> {
   const levels: (StockLevel & { asOf: Date })[] = [];
-  // The last limit per variant (a batch is in order).
+  // The latest limit per variant (one statement may not touch a row twice; the write keeps a later one it holds).
   const limits = new Map<string, PurchaseLimitRow>();
   for (const event of events) {
     if (event.type === PurchaseLimitChangedV1.type) {
       const changed = event.data as PurchaseLimitChangedV1;
-      limits.set(changed.variantId, { variantId: changed.variantId, maxPerBuyer: changed.maxPerBuyer });
+      const changedAt = new Date(changed.changedAt);
+      const seen = limits.get(changed.variantId);
+      if (!seen || seen.changedAt <= changedAt) limits.set(changed.variantId, { variantId: changed.variantId, maxPerBuyer: changed.maxPerBuyer, changedAt });
       continue;
     }
     const levelsOf = STOCK_LEVELS_OF[event.type];
