@@ -67,6 +67,14 @@ describe('adding a price window', () => {
     expect(plan).toMatchObject({ ok: false, code: 'PRICE_WINDOW_OVERLAP' });
   });
 
+  it('refuses an open window starting at the same instant as the open one, saying why and what to do', () => {
+    const started = planWindow([w('now', '2026-03-01T00:00:00Z', null)], { effectiveFrom: now, effectiveTo: null, basePrice: 1, discount: 0 }, now);
+    expect(started).toMatchObject({ ok: false, code: 'PRICE_WINDOW_OVERLAP', reason: expect.stringContaining('starts at the same instant (2026-03-01T00:00:00.000Z)') });
+    expect((started as { reason: string }).reason).toMatch(/must start later$/);
+    const scheduled = planWindow([w('later', '2026-06-01T00:00:00Z', null)], { effectiveFrom: t('2026-06-01T00:00:00Z'), effectiveTo: null, basePrice: 1, discount: 0 }, now);
+    expect(scheduled).toMatchObject({ ok: false, code: 'PRICE_WINDOW_OVERLAP', reason: expect.stringMatching(/withdraw that scheduled window first$/) });
+  });
+
   it('accepts windows that only touch: the end is exclusive', () => {
     const first = w('first', '2026-03-01T00:00:00Z', '2026-04-01T00:00:00Z');
     expect(planWindow([first], { effectiveFrom: t('2026-04-01T00:00:00Z'), effectiveTo: t('2026-05-01T00:00:00Z'), basePrice: 1, discount: 0 }, now)).toEqual({ ok: true, closeWindowId: null });

@@ -81,6 +81,14 @@ export function planWindow(existing: readonly PriceWindowRow[], next: NewWindow,
       closeWindowId = w.id;
       continue;
     }
+    if (next.effectiveTo === null && w.effectiveTo === null && wStart === start) {
+      // Closing it at its own start would leave it empty: say so, not only "overlaps".
+      return {
+        ok: false,
+        code: 'PRICE_WINDOW_OVERLAP',
+        reason: `the open price window ${w.id} starts at the same instant (${w.effectiveFrom.toISOString()}): a new open window closes the one before it at its own start, so it must start later${wStart > now.getTime() ? ', or withdraw that scheduled window first' : ''}`,
+      };
+    }
     return {
       ok: false,
       code: 'PRICE_WINDOW_OVERLAP',
