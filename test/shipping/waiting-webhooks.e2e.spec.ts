@@ -93,6 +93,18 @@ describe('a carrier update with a far time offset', () => {
   });
 });
 
+describe('a carrier update sent with a byte order mark', () => {
+  it('is read as the signature check read it, and kept (found by an audit: it was a 400 MALFORMED_JSON after passing the check)', async () => {
+    const tracking = carrier.newTrackingNumber();
+    const scan = carrier.scan(tracking, 'in_transit');
+    const answer = await post(carrier.signed({ ...scan, body: `\uFEFF${scan.body}` }));
+    expect(answer.statusCode, answer.body).toBe(200);
+    expect(await waiting(tracking)).toEqual([scan.eventId]);
+    // Not left waiting for the sweeps the tests below count.
+    await pool.query('DELETE FROM shipping_webhook_events WHERE event_id = $1', [scan.eventId]);
+  });
+});
+
 describe('a carrier update dated a little ahead of the clock', () => {
   it('is not judged again by a process whose clock is behind the one that received it: the shipment is made (found by a review)', async () => {
     const sellerId = newId();

@@ -74,14 +74,18 @@ function describeError(schema: unknown, message: string): string {
   return message;
 }
 
-/** Reads a (signature-checked) webhook body; anything that is not one is a 400 that changes nothing. */
-export function parseCarrierWebhook(raw: Buffer, now: Date): CarrierScan {
-  let body: unknown;
+/** A webhook body's JSON (UTF-8, a byte order mark allowed); anything else is a 400 that changes nothing. */
+export function webhookJson(raw: Buffer): unknown {
   try {
-    body = JSON.parse(utf8.decode(raw));
+    return JSON.parse(utf8.decode(raw));
   } catch {
     throw new AppError('MALFORMED_JSON', 'the webhook body is not JSON in UTF-8');
   }
+}
+
+/** Reads a (signature-checked) webhook body; anything that is not one is a 400 that changes nothing. */
+export function parseCarrierWebhook(raw: Buffer, now: Date): CarrierScan {
+  const body = webhookJson(raw);
   if (!checkBody.Check(body)) {
     const first = [...checkBody.Errors(body)][0];
     throw new AppError('VALIDATION_FAILED', `webhook body ${first?.path || '/'} ${first ? describeError(first.schema, first.message) : 'is not valid'}`);

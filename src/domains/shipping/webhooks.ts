@@ -4,7 +4,7 @@ import { SIGNATURE_HEADER, verifySignature } from '../../platform/http/webhook-s
 import { newId } from '../../platform/ids.ts';
 import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
-import { type CarrierScan, parseCarrierWebhook } from './carrier-webhook.ts';
+import { type CarrierScan, parseCarrierWebhook, webhookJson } from './carrier-webhook.ts';
 import { webhookSecretOf } from './carriers.ts';
 import type { ShippingDeps } from './deps.ts';
 import {
@@ -79,7 +79,9 @@ function receiveOnce(deps: ShippingDeps, carrierName: string, rawBody: Buffer, s
       carrier: carrierName,
       eventId: scan.eventId,
       trackingNumber: scan.trackingNumber,
-      payload: JSON.parse(rawBody.toString('utf8')),
+      // Read as the check read it (found by an audit: a body starting with a byte order mark passed
+      // the check, then failed here as MALFORMED_JSON).
+      payload: webhookJson(rawBody),
       now,
     });
     // Recorded before: applied then, or kept until its shipment exists (and applied when it is
