@@ -26,7 +26,7 @@ import {
   insertVariants,
   lockCategoryTree,
   notifyCategoriesChanged,
-  selectCategories,
+  selectCategoriesWithAncestors,
 } from './sql.ts';
 import { toPriceWindow } from './views.ts';
 
@@ -79,7 +79,7 @@ export async function importCategories(pool: Pool, categories: readonly ImportCa
     await lockCategoryTree(tx);
     await insertCategories(tx, rows, now);
     // Until 2026-12-07 imported categories wrote no events: the log held none of the seed's tree.
-    const paths = pathsOf(await selectCategories(tx));
+    const paths = pathsOf(await selectCategoriesWithAncestors(tx, rows.map((r) => r.id)));
     const createdAt = now.toISOString();
     const events = rows.map((r) =>
       categoryEvent({ kind: 'created', data: { categoryId: r.id, parentId: r.parent_id, name: r.name, slug: r.slug, position: r.position, path: paths.get(r.id) ?? [], createdAt } }),
@@ -138,7 +138,7 @@ export async function importProducts(
   return mappingDatabaseErrors(() =>
     withTransaction(pool, async (tx) => {
       await holdCategoryTree(tx);
-      const paths = pathsOf(await selectCategories(tx));
+      const paths = pathsOf(await selectCategoriesWithAncestors(tx, [...new Set(products.map((p) => p.categoryId))]));
       await insertProducts(tx, rows.products);
       await insertVariants(tx, rows.variants);
       await insertPrices(tx, rows.prices);

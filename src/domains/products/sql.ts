@@ -650,6 +650,25 @@ export interface CategoryRow {
 
 export const CATEGORIES_MAX = 5000;
 
+/**
+ * The categories named and all their ancestors, whatever the tree's size (selectCategories reads at
+ * most CATEGORIES_MAX, which a bulk import may pass: found by a review, a category sorted past them
+ * had no path). Bounded by the tree's depth.
+ */
+export async function selectCategoriesWithAncestors(db: Queryable, ids: readonly string[]): Promise<CategoryRow[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await db.query<CategoryRow>(
+    `WITH RECURSIVE up AS (
+       SELECT id, parent_id, name, slug, position, 1 AS depth FROM categories WHERE id = ANY($1::uuid[])
+       UNION
+       SELECT c.id, c.parent_id, c.name, c.slug, c.position, up.depth + 1 FROM categories c JOIN up ON c.id = up.parent_id WHERE up.depth < ${CATEGORY_DEPTH_MAX}
+     )
+     SELECT DISTINCT id, parent_id, name, slug, position FROM up`,
+    [ids],
+  );
+  return rows;
+}
+
 export async function selectCategories(db: Queryable): Promise<CategoryRow[]> {
   const { rows } = await db.query<CategoryRow>(`SELECT id, parent_id, name, slug, position FROM categories ORDER BY position, name, id LIMIT ${CATEGORIES_MAX}`);
   return rows;
