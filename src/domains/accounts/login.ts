@@ -9,6 +9,7 @@ import {
   type Credentials,
   addressKey,
   findCredentials,
+  findCredentialsAsTyped,
   findCredentialsById,
   insertAttempt,
   lockLoginKeys,
@@ -72,7 +73,7 @@ async function admit(deps: AccountsDeps, email: string, asGiven: string, clientI
     // folded form was another account's, which the folded form alone would never find. Then the
     // account of the folded form, whose password is tried too when the first one's is not it (its
     // owner may type the other account's spelling: a phone raising the first letter).
-    const exact = userId === undefined && asGiven !== email ? await findCredentials(tx, asGiven) : undefined;
+    const exact = userId === undefined && asGiven !== email ? await findCredentialsAsTyped(tx, asGiven) : undefined;
     const folded = userId === undefined ? await findCredentials(tx, email) : undefined;
     const credentials = userId !== undefined ? await findCredentialsById(tx, userId) : (exact ?? folded);
     const attemptId = newId();

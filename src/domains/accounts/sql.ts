@@ -66,6 +66,21 @@ export async function findCredentials(q: Queryable, email: string): Promise<Cred
   return rows[0];
 }
 
+/**
+ * The account stored as `email` is written, ASCII letters' case aside: what citext compares on a
+ * cluster of the C locale, whatever the server's locale. On a UTF-8 locale citext folds more (İ to
+ * i), so an address typed with İ found ivan@… while its failed logins were counted under its own
+ * folded form, i̇van@…: another spelling, another allowance of guesses (found by an audit).
+ */
+export async function findCredentialsAsTyped(q: Queryable, email: string): Promise<Credentials | undefined> {
+  const { rows } = await q.query<Credentials>(
+    `SELECT id, password_hash AS "passwordHash", status, password_changed_at AS "passwordChangedAt" FROM users
+      WHERE email = $1 AND lower(email::text COLLATE "C") = lower($1::text COLLATE "C")`,
+    [email],
+  );
+  return rows[0];
+}
+
 export async function findCredentialsById(q: Queryable, userId: string): Promise<Credentials | undefined> {
   const { rows } = await q.query<Credentials>('SELECT id, password_hash AS "passwordHash", status, password_changed_at AS "passwordChangedAt" FROM users WHERE id = $1', [userId]);
   return rows[0];
