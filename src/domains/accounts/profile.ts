@@ -7,6 +7,7 @@ import type { Trace } from '../../platform/messaging/envelope.ts';
 import { appendEvents } from '../../platform/messaging/outbox.ts';
 import type { AccountsDeps } from './deps.ts';
 import { readUser } from './read-user.ts';
+import { charactersWithin } from '../../platform/unicode.ts';
 import type { ProfilePatchBody, User } from './schemas.ts';
 import { type ProfileRow, lockUser, selectProfileForUpdate, touchUser, updateProfile } from './sql.ts';
 
@@ -28,13 +29,24 @@ export function applyProfilePatch(current: ProfileRow, patch: ProfilePatchBody):
   return { next, changed };
 }
 
-/** What a profile may not hold, whatever its schema lets through: card data, labels a checkout cannot tell apart. */
+/** A shipping address's second line, as checkout takes it (its schema's line2). */
+const SHIPPING_LINE_MAX = 200;
+
+/** What a profile may not hold, whatever its schema lets through: card data, labels a checkout cannot tell apart, lines it cannot ship to. */
 export function checkProfilePatch(patch: ProfilePatchBody): void {
   // A saved address is copied into orders at checkout: a card number must not get in this way.
   const cardField = findCardData(patch);
   if (cardField) throw new AppError('VALIDATION_FAILED', `card numbers and security codes are never stored (body${cardField})`);
   if (patch.addresses && patch.addresses.filter((a) => a.isDefault === true).length > 1) {
     throw new AppError('VALIDATION_FAILED', 'body/addresses may mark at most one address isDefault');
+  }
+  // A checkout joins lines 2 and 3 with ", " into a shipping address's line2, which holds 200
+  // characters: refused here rather than by every checkout (found by an audit).
+  for (const [i, a] of (patch.addresses ?? []).entries()) {
+    const joined = a.lines.slice(1).join(', ');
+    if (!charactersWithin(joined, 0, SHIPPING_LINE_MAX)) {
+      throw new AppError('VALIDATION_FAILED', `body/addresses/${i}/lines: lines 2 and 3 hold at most ${SHIPPING_LINE_MAX} characters together with the ", " that joins them (a shipping address has one second line)`);
+    }
   }
   // A checkout picks a saved address by its label, ignoring case.
   const labels = (patch.addresses ?? []).flatMap((a) => (a.label === undefined ? [] : [a.label.toLowerCase()]));
