@@ -19,14 +19,12 @@ export function newestLevels(levels: readonly (StockLevel & { asOf: Date })[]): 
 /** Applies inventory events, in order, to variant_availability: one statement for all their levels, one for their limits per buyer. */
 async function applyLevels(ctx: HandlerContext, events: readonly EventEnvelope[]): Promise<void> {
   const levels: (StockLevel & { asOf: Date })[] = [];
-  // The latest limit per variant (one statement may not touch a row twice; the write keeps a later one it holds).
+  // The last limit per variant (a batch is in order).
   const limits = new Map<string, PurchaseLimitRow>();
   for (const event of events) {
     if (event.type === PurchaseLimitChangedV1.type) {
       const changed = event.data as PurchaseLimitChangedV1;
-      const changedAt = new Date(changed.changedAt);
-      const seen = limits.get(changed.variantId);
-      if (!seen || seen.changedAt <= changedAt) limits.set(changed.variantId, { variantId: changed.variantId, maxPerBuyer: changed.maxPerBuyer, changedAt });
+      limits.set(changed.variantId, { variantId: changed.variantId, maxPerBuyer: changed.maxPerBuyer });
       continue;
     }
     const levelsOf = STOCK_LEVELS_OF[event.type];

@@ -886,29 +886,21 @@ export async function upsertAvailability(db: Queryable, levels: readonly StockLe
 export interface PurchaseLimitRow {
   variantId: string;
   maxPerBuyer: number | null;
-  /** When inventory changed it (the event's changedAt). */
-  changedAt: Date;
 }
 
-/**
- * Sets the variants' limits per buyer (their availability rows exist since their stock items were
- * made), unless the row holds a later change (products migration 0007), and tells the product
- * caches of those whose limit moved.
- */
+/** Sets the variants' limits per buyer (their availability rows exist since their stock items were made) and tells the product caches. */
 export async function setPurchaseLimits(db: Queryable, limits: readonly PurchaseLimitRow[], now: Date): Promise<void> {
   if (limits.length === 0) return;
   await db.query(
     `WITH up AS (
-       UPDATE variant_availability va SET max_per_buyer = l.max_per_buyer, max_per_buyer_changed_at = l.changed_at, updated_at = $3
-         FROM unnest($1::uuid[], $2::int[], $4::timestamptz[]) AS l(variant_id, max_per_buyer, changed_at),
-              variant_availability before
-        WHERE va.variant_id = l.variant_id AND before.variant_id = va.variant_id
-          AND (va.max_per_buyer_changed_at IS NULL OR va.max_per_buyer_changed_at <= l.changed_at)
-       RETURNING va.product_id, before.max_per_buyer IS DISTINCT FROM l.max_per_buyer AS moved),
-     changed AS (SELECT DISTINCT product_id::text AS id FROM up WHERE moved)
+       UPDATE variant_availability va SET max_per_buyer = l.max_per_buyer, updated_at = $3
+         FROM unnest($1::uuid[], $2::int[]) AS l(variant_id, max_per_buyer)
+        WHERE va.variant_id = l.variant_id AND va.max_per_buyer IS DISTINCT FROM l.max_per_buyer
+       RETURNING va.product_id),
+     changed AS (SELECT DISTINCT product_id::text AS id FROM up)
      SELECT pg_notify('${CACHE_CHANNEL}', '${STOCK_CHANGE_PREFIX}' || CASE WHEN count(*) > ${NOTIFY_PRODUCTS_MAX} THEN '*' ELSE string_agg(id, ',') END)
        FROM changed HAVING count(*) > 0`,
-    [limits.map((l) => l.variantId), limits.map((l) => l.maxPerBuyer), now, limits.map((l) => l.changedAt)],
+    [limits.map((l) => l.variantId), limits.map((l) => l.maxPerBuyer), now],
   );
 }
 
