@@ -324,6 +324,16 @@ describe('profile', () => {
     // Together up to 200 with the separator: saved.
     const fits = { ...home, lines: ['1 Main St', 'b'.repeat(99), '🏠'.repeat(99)] };
     expect((await t.request('PATCH', '/v1/me/profile', { token, body: { addresses: [fits] } })).statusCode).toBe(200);
+    // An address saved with longer lines before they were checked may be sent back as it is (a form
+    // sending the whole profile), not changed to another too long (found by the review of cbd448d).
+    const { id } = await signUp('profile3-legacy@example.com');
+    const legacy = { ...home, lines: ['1 Main St', 'b'.repeat(150), 'c'.repeat(150)] };
+    await db.query('UPDATE user_profiles SET address_json = $2 WHERE user_id = $1', [id, JSON.stringify([legacy])]);
+    const legacyToken = (await t.app.tokens.sign({ userId: id, roles: ['buyer'] })).token;
+    const resent = await t.request('PATCH', '/v1/me/profile', { token: legacyToken, body: { firstName: 'Ada', addresses: [legacy] } });
+    expect(resent.statusCode, resent.body).toBe(200);
+    const longer = { ...legacy, lines: ['1 Main St', 'b'.repeat(151), 'c'.repeat(150)] };
+    expect((await t.request('PATCH', '/v1/me/profile', { token: legacyToken, body: { addresses: [longer] } })).statusCode).toBe(400);
     const longCity = await t.request('PATCH', '/v1/me/profile', { token, body: { addresses: [{ ...home, city: 'x'.repeat(101) }] } });
     expect(longCity.statusCode).toBe(400);
     const badPhone = await t.request('PATCH', '/v1/me/profile', { token, body: { phone: 'call me maybe' } });
