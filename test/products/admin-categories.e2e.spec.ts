@@ -114,6 +114,30 @@ function productDeps(): ProductsDeps {
   return { pool: db, clock: systemClock, log: createLogger('silent'), cache: productsModule().cache, invalidate: () => undefined };
 }
 
+/**
+ * Runs `write` while another transaction changes the tree (holds it as a tree writer does): once the
+ * write waits for the tree in `mode`, `meanwhile` runs, then the change commits. Answers the write's result.
+ */
+async function whileTreeChanges<T>(write: () => Promise<T>, mode: 'RowExclusiveLock' | 'ShareRowExclusiveLock', meanwhile: () => void): Promise<T> {
+  const holder = await db.connect();
+  let writing: Promise<T> | undefined;
+  try {
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE');
+    writing = write();
+    await eventually(async () => {
+      const { rows } = await db.query(`SELECT 1 FROM pg_locks WHERE NOT granted AND locktype = 'relation' AND relation = 'categories'::regclass AND mode = $1`, [mode]);
+      expect(rows.length).toBeGreaterThan(0);
+    });
+    meanwhile();
+    await holder.query('COMMIT');
+  } finally {
+    await holder.query('ROLLBACK').catch(() => undefined);
+    holder.release();
+  }
+  return writing;
+}
+
 /** A chain of `levels` categories, root first. */
 async function chain(levels: number): Promise<Json[]> {
   const out: Json[] = [];
@@ -466,24 +490,8 @@ describe('changing a category', () => {
     const from = await created({ name: uniqueName('From') });
     const to = await created({ name: uniqueName('To') });
     const moving = await created({ name: uniqueName('Moving'), parentId: from.id });
-    const holder = await db.connect();
-    let moved: Promise<unknown> | undefined;
-    try {
-      await holder.query('BEGIN');
-      await holder.query('LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE');
-      moved = updateCategory(deps, { invalidate: () => undefined }, moving.id, { parentId: to.id }, null);
-      await eventually(async () => {
-        const { rows } = await db.query(`SELECT 1 FROM pg_locks WHERE NOT granted AND locktype = 'relation' AND relation = 'categories'::regclass AND mode = 'ShareRowExclusiveLock'`);
-        expect(rows.length).toBeGreaterThan(0);
-      });
-      // Another writer's move commits meanwhile, later than this one asked.
-      clock.advance(60_000);
-      await holder.query('COMMIT');
-    } finally {
-      await holder.query('ROLLBACK').catch(() => undefined);
-      holder.release();
-    }
-    await moved;
+    // Another writer's move commits meanwhile, later than this one asked.
+    await whileTreeChanges(() => updateCategory(deps, { invalidate: () => undefined }, moving.id, { parentId: to.id }, null), 'ShareRowExclusiveLock', () => clock.advance(60_000));
     const { rows } = await db.query<{ payload: Json }>(
       `SELECT payload FROM products_outbox_events WHERE event_type = $1 AND payload->>'categoryId' = $2 ORDER BY seq DESC LIMIT 1`,
       [CategoryUpdatedV1.type, moving.id],
@@ -495,24 +503,8 @@ describe('changing a category', () => {
     const clock = new ManualClock('2026-05-02T00:00:00.000Z');
     const deps = { ...productDeps(), clock };
     const category = await created({ name: uniqueName('Busy') });
-    const holder = await db.connect();
-    let creating: ReturnType<typeof createProduct> | undefined;
-    try {
-      await holder.query('BEGIN');
-      await holder.query('LOCK TABLE categories IN SHARE ROW EXCLUSIVE MODE');
-      creating = createProduct(deps, newId(), productBody(category.id) as CreateProductBody, null);
-      await eventually(async () => {
-        const { rows } = await db.query(`SELECT 1 FROM pg_locks WHERE NOT granted AND locktype = 'relation' AND relation = 'categories'::regclass AND mode = 'RowExclusiveLock'`);
-        expect(rows.length).toBeGreaterThan(0);
-      });
-      // The tree change commits a minute later.
-      clock.advance(60_000);
-      await holder.query('COMMIT');
-    } finally {
-      await holder.query('ROLLBACK').catch(() => undefined);
-      holder.release();
-    }
-    const product = await (creating as NonNullable<typeof creating>);
+    // The tree change commits a minute later.
+    const product = await whileTreeChanges(() => createProduct(deps, newId(), productBody(category.id) as CreateProductBody, null), 'RowExclusiveLock', () => clock.advance(60_000));
     expect(product.createdAt).toBe('2026-05-02T00:01:00.000Z');
     expect(product.priceWindows.map((w) => w.effectiveFrom)).toEqual(['2026-05-02T00:01:00.000Z', '2026-05-02T00:01:00.000Z']);
   });

@@ -18,6 +18,9 @@ const LAST_ERROR_LENGTH_MAX = 2000;
 export const ADDRESS_WAIT_MS = 24 * 3600_000;
 const NO_ADDRESS_YET = 'no email address is known for the user yet';
 
+/** What an outcome names of the claim it is of (see Outcome). */
+const claimOf = (row: DueRow) => ({ id: row.id, attempts: row.attempts, leaseUntil: row.lease_until });
+
 /**
  * Sends the pending notifications (every channel but in_app) through their providers. A round
  * claims the due ones (their attempt counted, held for `leaseMs`), sends them concurrently, each
@@ -60,17 +63,17 @@ export class DeliveryWorker {
         { channel: row.channel, to, subject: row.payload_json.title, body: row.payload_json.body, idempotencyKey: row.id },
         delivery.sendTimeoutMs,
       );
-      return { id: row.id, attempts: row.attempts, leaseUntil: row.lease_until, counted: true, status: 'sent', sentAt: clock.now(), nextAttemptAt: null, lastError: null };
+      return { ...claimOf(row), counted: true, status: 'sent', sentAt: clock.now(), nextAttemptAt: null, lastError: null };
     } catch (error) {
       const message = errorMessage(error, LAST_ERROR_LENGTH_MAX);
       const permanent = error instanceof ProviderError && error.permanent;
       if (!(error instanceof ProviderError)) log.error({ err: error, notificationId: row.id }, 'notification provider failed unexpectedly');
       if (permanent || row.attempts >= delivery.attemptsMax) {
         log.warn({ notificationId: row.id, channel: row.channel, attempts: row.attempts, error: message }, 'notification delivery gave up');
-        return { id: row.id, attempts: row.attempts, leaseUntil: row.lease_until, counted: true, status: 'failed', sentAt: null, nextAttemptAt: null, lastError: message };
+        return { ...claimOf(row), counted: true, status: 'failed', sentAt: null, nextAttemptAt: null, lastError: message };
       }
       const delay = retryDelayMs(row.attempts, delivery.retryDelayBaseMs, delivery.retryDelayMaxMs, this.deps.random);
-      return { id: row.id, attempts: row.attempts, leaseUntil: row.lease_until, counted: true, status: 'pending', sentAt: null, nextAttemptAt: new Date(clock.now().getTime() + delay), lastError: message };
+      return { ...claimOf(row), counted: true, status: 'pending', sentAt: null, nextAttemptAt: new Date(clock.now().getTime() + delay), lastError: message };
     }
   }
 
@@ -82,10 +85,10 @@ export class DeliveryWorker {
     if (waited >= ADDRESS_WAIT_MS) {
       const lastError = `no email address arrived for the user within ${ADDRESS_WAIT_MS / 3600_000} hours`;
       log.warn({ notificationId: row.id, channel: row.channel }, lastError);
-      return { id: row.id, attempts: row.attempts, leaseUntil: row.lease_until, counted: false, status: 'failed', sentAt: null, nextAttemptAt: null, lastError };
+      return { ...claimOf(row), counted: false, status: 'failed', sentAt: null, nextAttemptAt: null, lastError };
     }
     const delay = Math.min(delivery.retryDelayMaxMs, Math.max(delivery.retryDelayBaseMs, waited));
-    return { id: row.id, attempts: row.attempts, leaseUntil: row.lease_until, counted: false, status: 'pending', sentAt: null, nextAttemptAt: new Date(now + delay), lastError: NO_ADDRESS_YET };
+    return { ...claimOf(row), counted: false, status: 'pending', sentAt: null, nextAttemptAt: new Date(now + delay), lastError: NO_ADDRESS_YET };
   }
 }
 

@@ -200,7 +200,11 @@ export async function createOrdersForCheckout(
     // A replay must carry the terms the order was made with: its parties, its amounts and its lines
     // (found by an audit: other lines and another split of the same total came back as a match).
     const itemsBefore = new Map<string, ItemRow[]>();
-    for (const item of await itemsOf(tx, [...existing.values()].map((r) => r.id))) itemsBefore.set(item.order_id, [...(itemsBefore.get(item.order_id) ?? []), item]);
+    for (const item of await itemsOf(tx, [...existing.values()].map((r) => r.id))) {
+      const lines = itemsBefore.get(item.order_id);
+      if (lines) lines.push(item);
+      else itemsBefore.set(item.order_id, [item]);
+    }
     for (const [i, o] of input.orders.entries()) {
       const before = existing.get(o.sellerId);
       if (before && !sameTerms(before, itemsBefore.get(before.id) ?? [], input, o, totals[i] as OrderTotals)) {
